@@ -1,0 +1,142 @@
+/**
+ * A functional, PyTorch-flavoured builder. Layer names double as parameter prefixes, so the
+ * parameters of torchvision-shaped models carry torchvision's state_dict names.
+ *
+ *   const b = new Builder({ training: true });
+ *   const x = b.input('x', [8, 3, 32, 32]);
+ *   let h = b.conv2d('conv1', x, { out: 16, kernel: 3, padding: 1, bias: false });
+ *   h = b.relu('relu', b.batchNorm2d('bn1', h));
+ */
+import type { BatchNormAttrs } from '../ops/batch_norm2d.js';
+import type { Conv2dAttrs } from '../ops/conv2d.js';
+import type { Pool2dAttrs } from '../ops/pool2d.js';
+import { emit } from './emit.js';
+import { Graph, ShapeError, type Shape, shapeStr } from './ir.js';
+
+/** How a parameter is initialised (torchvision's recipes). */
+export type Init =
+  | { kind: 'kaiming_normal'; mode: 'fan_in' | 'fan_out' } // gain sqrt(2), for ReLU
+  | { kind: 'uniform'; bound: number }
+  | { kind: 'const'; value: number };
+
+export interface ParamSpec {
+  name: string;
+  shape: Shape;
+  init: Init;
+  /** 'param' is trained; 'state' is a persistent buffer (running statistics). */
+  kind: 'param' | 'state';
+}
+
+export interface BuilderOptions {
+  training: boolean;
+}
+
+export class Builder {
+  readonly g = new Graph();
+  /** Parameters and state in creation order (the order of torchvision's state_dict). */
+  readonly specs: ParamSpec[] = [];
+  readonly training: boolean;
+
+  constructor(opts: BuilderOptions) {
+    this.training = opts.training;
+  }
+
+  shape(x: number): Shape {
+    return this.g.value(x).shape;
+  }
+
+  input(name: string, shape: Shape): number {
+    return this.g.addValue(name, shape, 'input').id;
+  }
+
+  param(name: string, shape: Shape, init: Init, kind: 'param' | 'state' = 'param'): number {
+    if (this.specs.some((s) => s.name === name)) throw new ShapeError(`parameter "${name}" is defined twice`);
+    this.specs.push({ name, shape, init, kind });
+    return this.g.addValue(name, shape, kind).id;
+  }
+
+  private op(op: string, name: string, inputs: number[], attrs = {}): number {
+    return emit(this.g, op, name, inputs, attrs)[0]!;
+  }
+
+  conv2d(name: string, x: number, o: Conv2dAttrs & { out: number; kernel: number | [number, number]; bias?: boolean; init?: Init }): number {
+    const C = this.shape(x)[1]!;
+    const groups = o.groups ?? 1;
+    if (C % groups !== 0) throw new ShapeError(`layer "${name}" (conv2d): groups=${groups} must divide input channels ${C} (input ${shapeStr(this.shape(x))})`);
+    const [kh, kw] = Array.isArray(o.kernel) ? o.kernel : [o.kernel, o.kernel];
+    const fanIn = (C / groups) * kh * kw;
+    const bound = 1 / Math.sqrt(fanIn);
+    // PyTorch's default: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    const w = this.param(`${name}.weight`, [o.out, C / groups, kh, kw], o.init ?? { kind: 'uniform', bound });
+    const inputs = [x, w];
+    if (o.bias) inputs.push(this.param(`${name}.bias`, [o.out], { kind: 'uniform', bound }));
+    const attrs: Conv2dAttrs = { stride: o.stride ?? 1, padding: o.padding ?? 0, dilation: o.dilation ?? 1, groups };
+    return this.op('conv2d', name, inputs, attrs);
+  }
+
+  batchNorm2d(name: string, x: number, o: { eps?: number; momentum?: number | null } = {}): number {
+    const C = this.shape(x)[1]!;
+    if (this.shape(x).length !== 4) throw new ShapeError(`layer "${name}" (batch_norm2d): input must be NCHW, got ${shapeStr(this.shape(x))}`);
+    const inputs = [
+      x,
+      this.param(`${name}.weight`, [C], { kind: 'const', value: 1 }),
+      this.param(`${name}.bias`, [C], { kind: 'const', value: 0 }),
+      this.param(`${name}.running_mean`, [C], { kind: 'const', value: 0 }, 'state'),
+      this.param(`${name}.running_var`, [C], { kind: 'const', value: 1 }, 'state'),
+      this.param(`${name}.num_batches_tracked`, [1], { kind: 'const', value: 0 }, 'state'),
+    ];
+    const attrs: BatchNormAttrs = { eps: o.eps ?? 1e-5, momentum: o.momentum === undefined ? 0.1 : o.momentum, training: this.training };
+    return this.op('batch_norm2d', name, inputs, attrs);
+  }
+
+  relu(name: string, x: number): number {
+    return this.op('relu', name, [x]);
+  }
+
+  maxPool2d(name: string, x: number, o: Pool2dAttrs): number {
+    return this.op('max_pool2d', name, [x], o);
+  }
+
+  avgPool2d(name: string, x: number, o: Pool2dAttrs): number {
+    return this.op('avg_pool2d', name, [x], { count_include_pad: true, ...o });
+  }
+
+  globalAvgPool(name: string, x: number): number {
+    return this.op('global_avg_pool', name, [x]);
+  }
+
+  add(name: string, a: number, b: number): number {
+    return this.op('add', name, [a, b]);
+  }
+
+  concat(name: string, xs: number[]): number {
+    return this.op('concat', name, xs);
+  }
+
+  flatten(name: string, x: number): number {
+    return this.op('flatten', name, [x]);
+  }
+
+  linear(name: string, x: number, o: { out: number; bias?: boolean; biasInit?: Init }): number {
+    const I = this.shape(x)[1]!;
+    if (this.shape(x).length !== 2) throw new ShapeError(`layer "${name}" (linear): input must be [N, features], got ${shapeStr(this.shape(x))}`);
+    const bound = 1 / Math.sqrt(I);
+    const w = this.param(`${name}.weight`, [o.out, I], { kind: 'uniform', bound });
+    const inputs = [x, w];
+    if (o.bias ?? true) inputs.push(this.param(`${name}.bias`, [o.out], o.biasInit ?? { kind: 'uniform', bound }));
+    return this.op('linear', name, inputs);
+  }
+
+  dropout(name: string, x: number, p: number): number {
+    return this.op('dropout', name, [x], { p, training: this.training });
+  }
+
+  shortcutPad(name: string, x: number, o: { stride: number; before: number; after: number }): number {
+    return this.op('shortcut_pad', name, [x], o);
+  }
+
+  /** Mean softmax cross-entropy of logits [N,K] against labels [N]; returns the loss value id. */
+  crossEntropy(name: string, logits: number, labels: number): number {
+    return emit(this.g, 'softmax_cross_entropy', name, [logits, labels])[0]!;
+  }
+}

@@ -1,0 +1,32 @@
+/** The model zoo: one entry per model, with what `bnff models` prints. */
+import { densenet121, densenet40, densenetBc100 } from './densenet.js';
+import type { ModelDef, ModelOptions } from './network.js';
+import { resnet18, resnet20, resnet34, resnet50, resnet56, resnet8 } from './resnet.js';
+
+export interface ModelEntry {
+  name: string;
+  create: (o?: ModelOptions) => ModelDef;
+  description: string;
+}
+
+export const MODELS: readonly ModelEntry[] = [
+  { name: 'resnet8', create: resnet8, description: 'CIFAR ResNet, 1 basic block per stage (16/32/64), option-A shortcuts; the default of bnff train' },
+  { name: 'resnet20', create: resnet20, description: 'CIFAR ResNet-20 (He et al. 2016), option-A shortcuts' },
+  { name: 'resnet56', create: resnet56, description: 'CIFAR ResNet-56 (He et al. 2016), option-A shortcuts' },
+  { name: 'resnet18', create: resnet18, description: 'torchvision resnet18' },
+  { name: 'resnet34', create: resnet34, description: 'torchvision resnet34' },
+  { name: 'resnet50', create: resnet50, description: 'torchvision resnet50 (v1.5)' },
+  { name: 'densenet40', create: densenet40, description: 'CIFAR DenseNet-40, k=12, no bottleneck or compression (Huang et al. 2017)' },
+  { name: 'densenet_bc_100', create: densenetBc100, description: 'CIFAR DenseNet-BC-100, k=12 (Huang et al. 2017)' },
+  { name: 'densenet121', create: densenet121, description: 'torchvision densenet121' },
+];
+
+export class UnknownModelError extends Error {
+  override name = 'UnknownModelError';
+}
+
+export function getModel(name: string, o: ModelOptions = {}): ModelDef {
+  const e = MODELS.find((m) => m.name === name);
+  if (!e) throw new UnknownModelError(`unknown model "${name}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
+  return e.create(o);
+}

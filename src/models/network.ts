@@ -1,0 +1,184 @@
+/**
+ * A model instance: a definition (how to build its graph) plus storage for its parameters and
+ * state, and the compiled plans (train step, eval) for the input shapes it has seen.
+ */
+import { appendBackward, pruneDead } from '../autodiff/backward.js';
+import { Builder, type Init, type ParamSpec } from '../graph/builder.js';
+import { type Graph, ShapeError, type Shape, numel, shapeStr } from '../graph/ir.js';
+import type { Arr, RunContext } from '../ops/op.js';
+import { Executor } from '../runtime/executor.js';
+import type { Memory } from '../runtime/memory.js';
+import { Rng } from '../util/random.js';
+
+export interface ModelDef {
+  readonly name: string;
+  readonly inChannels: number;
+  readonly numClasses: number;
+  /** The input size the model was designed for (square). */
+  readonly imageSize: number;
+  /** Builds the forward graph from image input x; returns the logits value id. */
+  build(b: Builder, x: number): number;
+}
+
+export interface ModelOptions {
+  numClasses?: number;
+  inChannels?: number;
+}
+
+export function paramSpecs(def: ModelDef, imageSize = def.imageSize): ParamSpec[] {
+  const b = new Builder({ training: false });
+  def.build(b, b.input('x', [1, def.inChannels, imageSize, imageSize]));
+  return b.specs;
+}
+
+/** Number of trainable parameters (as torchvision counts them: running statistics excluded). */
+export function countParams(def: ModelDef): number {
+  return paramSpecs(def).filter((s) => s.kind === 'param').reduce((a, s) => a + numel(s.shape), 0);
+}
+
+function initialise(a: Arr, spec: ParamSpec, rng: Rng): void {
+  const init: Init = spec.init;
+  if (init.kind === 'const') {
+    a.fill(init.value);
+  } else if (init.kind === 'uniform') {
+    for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * init.bound;
+  } else {
+    // kaiming_normal_ with a ReLU gain: std = sqrt(2 / fan), fan over OIHW dims as torch computes it.
+    const [o, i, ...rest] = spec.shape as number[];
+    const field = rest.reduce((p, d) => p * d, 1);
+    const fan = init.mode === 'fan_out' ? o! * field : i! * field;
+    const std = Math.sqrt(2 / fan);
+    for (let k = 0; k < a.length; k++) a[k] = rng.normal() * std;
+  }
+}
+
+/** The compiled training step for one input shape. */
+export interface TrainPlan {
+  readonly exec: Executor;
+  readonly x: Arr;
+  readonly labels: Arr;
+  readonly loss: Arr;
+  readonly logits: Arr;
+  /** Gradient storage by parameter name. */
+  readonly grads: Map<string, Arr>;
+  readonly graph: Graph;
+}
+
+export interface EvalPlan {
+  readonly exec: Executor;
+  readonly x: Arr;
+  readonly logits: Arr;
+  readonly graph: Graph;
+}
+
+export class Network {
+  readonly specs: ParamSpec[];
+  readonly params = new Map<string, Arr>();
+  readonly state = new Map<string, Arr>();
+  private readonly trainPlans = new Map<string, TrainPlan>();
+  private readonly evalPlans = new Map<string, EvalPlan>();
+
+  constructor(readonly def: ModelDef, readonly memory: Memory, seed = 0) {
+    this.specs = paramSpecs(def);
+    const rng = new Rng(seed);
+    for (const s of this.specs) {
+      const a = memory.alloc(numel(s.shape));
+      initialise(a, s, rng);
+      (s.kind === 'param' ? this.params : this.state).set(s.name, a);
+    }
+  }
+
+  get paramCount(): number {
+    let n = 0;
+    for (const a of this.params.values()) n += a.length;
+    return n;
+  }
+
+  private bind = (name: string, kind: string): Arr | undefined => (kind === 'param' ? this.params.get(name) : this.state.get(name));
+
+  private checkInput(shape: Shape): void {
+    if (shape.length !== 4 || shape[1] !== this.def.inChannels) {
+      throw new ShapeError(`model ${this.def.name} expects input [N, ${this.def.inChannels}, H, W], got ${shapeStr(shape)}`);
+    }
+  }
+
+  /** Forward graph in training mode, plus loss and backward; outputs "loss", "logits", "grad:<param>". */
+  buildTrainGraph(shape: Shape): { graph: Graph; x: number; labels: number; grads: Map<string, number> } {
+    this.checkInput(shape);
+    const b = new Builder({ training: true });
+    const x = b.input('x', shape);
+    const labels = b.input('labels', [shape[0]!]);
+    const logits = this.def.build(b, x);
+    const loss = b.crossEntropy('loss', logits, labels);
+    const g = b.g;
+    g.outputs.set('logits', logits);
+    g.outputs.set('loss', loss);
+    const seed = g.addValue('loss.grad_seed', [1], 'const', 1).id;
+    const paramIds = g.values.filter((v) => v.kind === 'param').map((v) => v.id);
+    const { grads } = appendBackward(g, new Map([[loss, seed]]), paramIds);
+    const byName = new Map<string, number>();
+    for (const [p, d] of grads) {
+      const name = g.value(p).name;
+      g.outputs.set(`grad:${name}`, d);
+      byName.set(name, d);
+    }
+    return { graph: pruneDead(g), x, labels, grads: byName };
+  }
+
+  trainPlan(shape: Shape): TrainPlan {
+    const key = shape.join('x');
+    let p = this.trainPlans.get(key);
+    if (!p) {
+      const { graph, x, labels, grads } = this.buildTrainGraph(shape);
+      const exec = new Executor(graph, this.memory, this.bind);
+      p = {
+        exec,
+        graph,
+        x: exec.get(x),
+        labels: exec.get(labels),
+        loss: exec.output('loss'),
+        logits: exec.output('logits'),
+        grads: new Map([...grads].map(([n, id]) => [n, exec.get(id)])),
+      };
+      this.trainPlans.set(key, p);
+    }
+    return p;
+  }
+
+  buildEvalGraph(shape: Shape): { graph: Graph; x: number } {
+    this.checkInput(shape);
+    const b = new Builder({ training: false });
+    const x = b.input('x', shape);
+    b.g.outputs.set('logits', this.def.build(b, x));
+    return { graph: pruneDead(b.g), x };
+  }
+
+  evalPlan(shape: Shape): EvalPlan {
+    const key = shape.join('x');
+    let p = this.evalPlans.get(key);
+    if (!p) {
+      const { graph, x } = this.buildEvalGraph(shape);
+      const exec = new Executor(graph, this.memory, this.bind);
+      p = { exec, graph, x: exec.get(x), logits: exec.output('logits') };
+      this.evalPlans.set(key, p);
+    }
+    return p;
+  }
+
+  /** One forward + backward pass; gradients land in plan.grads. Returns the loss. */
+  forwardBackward(x: ArrayLike<number>, labels: ArrayLike<number>, shape: Shape, ctx: RunContext): number {
+    const p = this.trainPlan(shape);
+    p.x.set(x);
+    p.labels.set(labels);
+    p.exec.run(ctx);
+    return p.loss[0]!;
+  }
+
+  /** Logits [N, numClasses] in eval mode. */
+  predict(x: ArrayLike<number>, shape: Shape): Arr {
+    const p = this.evalPlan(shape);
+    p.x.set(x);
+    p.exec.run({ seed: 0, step: 0 });
+    return p.logits;
+  }
+}

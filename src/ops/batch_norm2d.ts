@@ -1,0 +1,151 @@
+/**
+ * batch_norm2d, PyTorch semantics. Per channel c over m = N*H*W elements:
+ *   training: mean = sum(x)/m, var = sum((x-mean)^2)/m (biased, used to normalize),
+ *             running_mean = (1-momentum)*running_mean + momentum*mean,
+ *             running_var  = (1-momentum)*running_var  + momentum*var*m/(m-1) (unbiased),
+ *             num_batches_tracked += 1 (momentum null: cumulative average, 1/num_batches_tracked).
+ *   eval:     mean, var = running_mean, running_var.
+ *   y = gamma*(x-mean)*rstd + beta, rstd = 1/sqrt(var+eps).
+ * Inputs: x [N,C,H,W], gamma [C], beta [C], running_mean [C], running_var [C], num_batches_tracked [1].
+ * Outputs: y, saved mean [C], saved rstd [C] (what backward needs besides x and gamma).
+ * Backward (split as in the paper's fission): bn_backward_reduce gives dbeta = sum(dy) and
+ * dgamma = sum(dy*xhat); bn_backward_data gives dx = gamma*rstd/m * (m*dy - dbeta - xhat*dgamma).
+ */
+import type { Shape } from '../graph/ir.js';
+import { type Arr, type OpDef, ShapeErrorAt, expectRank } from './op.js';
+
+export interface BatchNormAttrs {
+  eps?: number;
+  /** null: cumulative moving average, as PyTorch's momentum=None. */
+  momentum?: number | null;
+  /** Set by the plan: training mode uses batch statistics and updates the running ones. */
+  training?: boolean;
+}
+
+function dims(s: Shape): [number, number, number] {
+  return [s[0]!, s[1]!, s[2]! * s[3]!];
+}
+
+export const batchNorm2d: OpDef<BatchNormAttrs> = {
+  type: 'batch_norm2d',
+  infer(xs, attrs, layer) {
+    expectRank(xs, 0, 4, layer, 'batch_norm2d', 'input');
+    const C = xs[0]![1]!;
+    for (const [i, what] of [[1, 'weight'], [2, 'bias'], [3, 'running_mean'], [4, 'running_var']] as const) {
+      const s = xs[i];
+      if (!s || s.length !== 1 || s[0] !== C) {
+        throw new ShapeErrorAt(layer, 'batch_norm2d', `input [${xs[0]!.join(', ')}] has ${C} channels but ${what} is [${s?.join(', ') ?? ''}]`);
+      }
+    }
+    if (attrs.training && xs[0]![0]! * xs[0]![2]! * xs[0]![3]! < 2) {
+      throw new ShapeErrorAt(layer, 'batch_norm2d', `training needs more than 1 value per channel, got input [${xs[0]!.join(', ')}]`);
+    }
+    return [xs[0]!, [C], [C]];
+  },
+  run({ x: [x, gamma, beta, rm, rv, nbt], y: [y, mean, rstd], xs, attrs }) {
+    const [N, C, HW] = dims(xs[0]!);
+    const eps = attrs.eps ?? 1e-5;
+    const m = N * HW;
+    for (let c = 0; c < C; c++) {
+      let mu: number;
+      let v: number;
+      if (attrs.training) {
+        let s = 0;
+        for (let n = 0; n < N; n++) {
+          const base = (n * C + c) * HW;
+          for (let i = 0; i < HW; i++) s += x![base + i]!;
+        }
+        mu = s / m;
+        let s2 = 0;
+        for (let n = 0; n < N; n++) {
+          const base = (n * C + c) * HW;
+          for (let i = 0; i < HW; i++) {
+            const d = x![base + i]! - mu;
+            s2 += d * d;
+          }
+        }
+        v = s2 / m;
+      } else {
+        mu = rm![c]!;
+        v = rv![c]!;
+      }
+      const r = 1 / Math.sqrt(v + eps);
+      mean![c] = mu;
+      rstd![c] = r;
+      const a = gamma![c]! * r;
+      const b = beta![c]! - a * mu;
+      for (let n = 0; n < N; n++) {
+        const base = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) y![base + i] = a * x![base + i]! + b;
+      }
+      if (attrs.training) {
+        const tracked = nbt![0]! + 1;
+        const f = attrs.momentum === null ? 1 / tracked : attrs.momentum ?? 0.1;
+        rm![c] = (1 - f) * rm![c]! + f * mu;
+        rv![c] = (1 - f) * rv![c]! + f * (v * m) / (m - 1);
+      }
+    }
+    if (attrs.training) nbt![0] = nbt![0]! + 1;
+  },
+  backward(b, node, [dy]) {
+    if (dy === undefined) return [];
+    if (!node.attrs.training) throw new Error(`layer "${node.name}": backward through batch_norm2d in eval mode is not supported`);
+    const [x, gamma] = node.inputs as [number, number];
+    const [, mean, rstd] = node.outputs as [number, number, number];
+    const [dbeta, dgamma] = b.emit('bn_backward_reduce', `${node.name}.backward_reduce`, [dy, x, mean, rstd]) as [number, number];
+    const [dx] = b.emit('bn_backward_data', `${node.name}.backward_data`, [dy, x, mean, rstd, gamma, dbeta, dgamma]);
+    return [dx, dgamma, dbeta];
+  },
+};
+
+/** Inputs: dy, x, mean, rstd. Outputs: dbeta = sum(dy), dgamma = sum(dy*xhat), both [C]. */
+export const bnBackwardReduce: OpDef = {
+  type: 'bn_backward_reduce',
+  infer(xs) {
+    const C = xs[0]![1]!;
+    return [[C], [C]];
+  },
+  run({ x: [dy, x, mean, rstd], y: [dbeta, dgamma], xs }) {
+    const [N, C, HW] = dims(xs[0]!);
+    for (let c = 0; c < C; c++) {
+      const mu = mean![c]!;
+      let sdy = 0;
+      let sdyx = 0;
+      for (let n = 0; n < N; n++) {
+        const base = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) {
+          const g = dy![base + i]!;
+          sdy += g;
+          sdyx += g * (x![base + i]! - mu);
+        }
+      }
+      dbeta![c] = sdy;
+      dgamma![c] = sdyx * rstd![c]!;
+    }
+  },
+};
+
+/** Inputs: dy, x, mean, rstd, gamma, dbeta, dgamma. Output: dx. */
+export const bnBackwardData: OpDef = {
+  type: 'bn_backward_data',
+  infer(xs) {
+    return [xs[0]!];
+  },
+  run({ x: [dy, x, mean, rstd, gamma, dbeta, dgamma], y: [dx], xs }) {
+    const [N, C, HW] = dims(xs[0]!);
+    const m = N * HW;
+    for (let c = 0; c < C; c++) {
+      const r = rstd![c]!;
+      const mu = mean![c]!;
+      // dx = A*dy + B*x + C0, the per-channel affine form the fused kernels use.
+      const A = gamma![c]! * r;
+      const B = (-A * r * dgamma![c]!) / m;
+      const C0 = (-A * dbeta![c]!) / m - B * mu;
+      for (let n = 0; n < N; n++) {
+        const base = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) dx![base + i] = A * dy![base + i]! + B * x![base + i]! + C0;
+      }
+    }
+  },
+};
+

@@ -1,0 +1,34 @@
+/** The closed set of ops. Adding an op: one file in src/ops, one line here. */
+import { add } from './add.js';
+import { batchNorm2d, bnBackwardData, bnBackwardReduce } from './batch_norm2d.js';
+import { concat, sliceChannels } from './concat.js';
+import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from './conv2d.js';
+import { dropout, mul } from './dropout.js';
+import { linear, linearBackwardData, linearBackwardWeight } from './linear.js';
+import type { OpDef } from './op.js';
+import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward } from './pool2d.js';
+import { relu, reluBackward } from './relu.js';
+import { flatten, reshape } from './reshape.js';
+import { shortcutPad, shortcutPadBackward } from './shortcut_pad.js';
+import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cross_entropy.js';
+
+const all: OpDef[] = [
+  conv2d, conv2dBackwardData, conv2dBackwardWeight,
+  batchNorm2d, bnBackwardReduce, bnBackwardData,
+  relu, reluBackward,
+  maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
+  add, mul, concat, sliceChannels, flatten, reshape,
+  linear, linearBackwardData, linearBackwardWeight,
+  dropout, softmaxCrossEntropy, softmaxCrossEntropyBackward,
+  shortcutPad, shortcutPadBackward,
+];
+
+export const OPS: ReadonlyMap<string, OpDef> = new Map(all.map((d) => [d.type, d]));
+
+export function getOp(type: string): OpDef {
+  const d = OPS.get(type);
+  if (!d) throw new Error(`unknown op "${type}"; known ops: ${[...OPS.keys()].join(', ')}`);
+  return d;
+}
+
+export type { Arr, OpDef, RunContext } from './op.js';

@@ -1,0 +1,76 @@
+/**
+ * The op contract. Each op file holds the forward definition and, directly under it, the
+ * backward ops that autodiff emits for it (one place of truth per op).
+ *
+ * `run` is the plain reference kernel: straight loops, generic over Float32Array and
+ * Float64Array. Run on Float64Array it is the float64 reference that tests and gradient
+ * checks compare against; run on Float32Array it is the portable engine kernel. Fast
+ * kernels (WebAssembly SIMD) are separate implementations of the same signature.
+ */
+import { ShapeError, type Attrs, type Node, type Shape } from '../graph/ir.js';
+
+export type Arr = Float32Array | Float64Array;
+
+export interface RunContext {
+  /** Seed of the run; stochastic ops (dropout) derive their randomness from it. */
+  seed: number;
+  /** Training step counter, so that each step draws fresh randomness. */
+  step: number;
+}
+
+export interface KernelArgs<A> {
+  x: Arr[];
+  y: Arr[];
+  xs: Shape[];
+  ys: Shape[];
+  attrs: A;
+  node: Node;
+  ctx: RunContext;
+}
+
+/** Emits backward nodes into the graph under construction. */
+export interface BackwardBuilder {
+  /** Emits a node of `op` and returns its output value ids (kind 'grad'). */
+  emit(op: string, name: string, inputs: number[], attrs?: Attrs): number[];
+  shape(valueId: number): Shape;
+}
+
+export interface OpDef<A = any> {
+  readonly type: string;
+  /** Output shapes from input shapes; throws ShapeError naming `layer` on mismatch. */
+  infer(xs: Shape[], attrs: A, layer: string): Shape[];
+  run(args: KernelArgs<A>): void;
+  /**
+   * Emits the backward nodes of `node` given the gradients of its outputs (undefined where
+   * an output has no gradient) and returns one gradient value id per input (undefined where
+   * an input is not differentiable). Absent for backward ops and non-differentiable ops.
+   */
+  backward?(b: BackwardBuilder, node: Node, dy: (number | undefined)[]): (number | undefined)[];
+}
+
+/** Checks the rank of input i, naming the layer on failure. */
+export function expectRank(xs: Shape[], i: number, rank: number, layer: string, op: string, what: string): void {
+  const s = xs[i];
+  if (s === undefined || s.length !== rank) {
+    throw new ShapeErrorAt(layer, op, `${what} must have rank ${rank}, got ${s === undefined ? 'nothing' : `[${s.join(', ')}]`}`);
+  }
+}
+
+export class ShapeErrorAt extends ShapeError {
+  constructor(layer: string, op: string, msg: string) {
+    super(`layer "${layer}" (${op}): ${msg}`);
+  }
+}
+
+export function pair(v: unknown, name: string, layer: string, op: string): [number, number] {
+  const p: unknown[] = Array.isArray(v) ? v : [v, v];
+  if (p.length !== 2 || !p.every((e) => Number.isInteger(e) && (e as number) >= 0)) {
+    throw new ShapeErrorAt(layer, op, `${name} must be a non-negative integer or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return [p[0] as number, p[1] as number];
+}
+
+/** Output size of a sliding window, PyTorch's formula (floor mode). */
+export function windowOut(size: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((size + 2 * p - d * (k - 1) - 1) / s) + 1;
+}

@@ -1,0 +1,70 @@
+/**
+ * Where tensors live. The engine keeps every float32 tensor in one shared WebAssembly.Memory,
+ * the arena that WebAssembly kernels and worker threads address by offset. The float64
+ * reference (tests, gradient checks) uses plain host arrays.
+ */
+import type { Arr } from '../ops/op.js';
+
+export type DType = 'f32' | 'f64';
+
+export interface Memory {
+  readonly dtype: DType;
+  /** A zeroed array of n elements that stays valid for the life of the memory. */
+  alloc(n: number): Arr;
+  /** Bytes handed out so far. */
+  readonly usedBytes: number;
+}
+
+export class HostMemory implements Memory {
+  usedBytes = 0;
+  constructor(readonly dtype: DType) {}
+  alloc(n: number): Arr {
+    this.usedBytes += n * (this.dtype === 'f64' ? 8 : 4);
+    return this.dtype === 'f64' ? new Float64Array(n) : new Float32Array(n);
+  }
+}
+
+const PAGE = 65536;
+/** wasm32 addresses 4 GiB at most. */
+export const MAX_ARENA_BYTES = 65536 * PAGE;
+const ALIGN = 64;
+
+/** Raised when a plan does not fit the 4 GiB wasm32 heap. */
+export class HeapOverflowError extends Error {
+  override name = 'HeapOverflowError';
+}
+
+export class Arena implements Memory {
+  readonly dtype = 'f32' as const;
+  readonly memory: WebAssembly.Memory;
+  private top = ALIGN; // offset 0 stays unused so that 0 can mean "none" to kernels
+
+  constructor(initialBytes = 16 * PAGE) {
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: 65536, shared: true });
+  }
+
+  get usedBytes(): number {
+    return this.top;
+  }
+
+  /** Reserves `bytes` and returns the byte offset. */
+  reserve(bytes: number, what = 'tensor'): number {
+    const off = this.top;
+    const end = off + Math.ceil(bytes / ALIGN) * ALIGN;
+    if (end > MAX_ARENA_BYTES) {
+      throw new HeapOverflowError(`${what} needs ${(bytes / 2 ** 20).toFixed(1)} MiB more, but the 4 GiB wasm32 heap has only ${((MAX_ARENA_BYTES - off) / 2 ** 20).toFixed(1)} MiB left`);
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    this.top = end;
+    return off;
+  }
+
+  alloc(n: number): Float32Array {
+    return this.view(this.reserve(n * 4), n);
+  }
+
+  view(byteOffset: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, byteOffset, n);
+  }
+}

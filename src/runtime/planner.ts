@@ -1,0 +1,97 @@
+/**
+ * Static memory planning for a whole step: every computed value gets an offset in one
+ * workspace, and values whose lifetimes do not overlap share memory (best-fit free list with
+ * coalescing). A node's outputs are placed before its dead inputs are released, so no kernel
+ * ever reads and writes the same memory.
+ */
+import { type Graph, numel } from '../graph/ir.js';
+
+export interface MemoryPlan {
+  /** Element offset into the workspace of each planned value (undefined: not planned here). */
+  offsets: (number | undefined)[];
+  /** Workspace size in elements. */
+  size: number;
+  /** Sum of all planned value sizes, what a plan without reuse would need. */
+  unsharedSize: number;
+}
+
+const ALIGN = 16; // elements: 64 bytes in f32
+
+interface Block { off: number; size: number }
+
+/** Plans every value whose kind is not external (params and state live with the model). */
+export function planMemory(g: Graph, isExternal: (kind: string) => boolean): MemoryPlan {
+  const end = g.nodes.length;
+  const lastUse = new Array<number>(g.values.length).fill(-1);
+  g.nodes.forEach((n, i) => {
+    for (const x of n.inputs) lastUse[x] = i;
+  });
+  for (const id of g.outputs.values()) lastUse[id] = end;
+  const offsets: (number | undefined)[] = new Array(g.values.length).fill(undefined);
+  const free: Block[] = [];
+  let size = 0;
+  let unsharedSize = 0;
+
+  const alloc = (n: number): number => {
+    n = Math.ceil(n / ALIGN) * ALIGN;
+    unsharedSize += n;
+    let best = -1;
+    for (let i = 0; i < free.length; i++) {
+      if (free[i]!.size >= n && (best < 0 || free[i]!.size < free[best]!.size)) best = i;
+    }
+    if (best >= 0) {
+      const blk = free[best]!;
+      const off = blk.off;
+      if (blk.size === n) free.splice(best, 1);
+      else {
+        blk.off += n;
+        blk.size -= n;
+      }
+      return off;
+    }
+    // Grow the workspace; if the topmost block is free, extend it instead of leaving a hole.
+    const top = free.find((b) => b.off + b.size === size);
+    if (top) {
+      free.splice(free.indexOf(top), 1);
+      size = top.off + n;
+      return top.off;
+    }
+    const off = size;
+    size += n;
+    return off;
+  };
+  const release = (off: number, n: number): void => {
+    n = Math.ceil(n / ALIGN) * ALIGN;
+    free.push({ off, size: n });
+    free.sort((a, b) => a.off - b.off);
+    for (let i = free.length - 2; i >= 0; i--) {
+      const a = free[i]!;
+      const b = free[i + 1]!;
+      if (a.off + a.size === b.off) {
+        a.size += b.size;
+        free.splice(i + 1, 1);
+      }
+    }
+  };
+
+  // Inputs and consts live for the whole step.
+  for (const v of g.values) {
+    if ((v.kind === 'input' || v.kind === 'const') && !isExternal(v.kind)) offsets[v.id] = alloc(numel(v.shape));
+  }
+  g.nodes.forEach((n, i) => {
+    for (const o of n.outputs) {
+      const v = g.value(o);
+      if (isExternal(v.kind)) continue;
+      offsets[o] = alloc(numel(v.shape));
+    }
+    const dying = new Set<number>();
+    for (const o of n.outputs) if (lastUse[o] <= i) dying.add(o);
+    for (const x of n.inputs) if (lastUse[x] === i) dying.add(x);
+    for (const id of dying) {
+      const v = g.value(id);
+      if (v.kind === 'input' || v.kind === 'const' || offsets[id] === undefined) continue;
+      release(offsets[id]!, numel(v.shape));
+    }
+  });
+  return { offsets, size, unsharedSize };
+}
