@@ -1,0 +1,33 @@
+/** Value parsers for CLI options: each rejects bad input with a message naming the value. */
+import { InvalidArgumentError } from 'commander';
+
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`"${v}" is not a positive integer.`);
+  return n;
+}
+
+export function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`"${v}" is not a non-negative integer.`);
+  return n;
+}
+
+export function positiveFloat(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${v}" is not a positive number.`);
+  return n;
+}
+
+export function nonNegativeFloat(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${v}" is not a number >= 0.`);
+  return n;
+}
+
+export function oneOf<T extends string>(choices: readonly T[]): (v: string) => T {
+  return (v) => {
+    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`"${v}" is not one of: ${choices.join(', ')}.`);
+    return v as T;
+  };
+}

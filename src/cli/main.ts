@@ -1,0 +1,137 @@
+/**
+ * The bnff command line. Every command returns an exit code; known failures (bad data, bad
+ * shapes, divergence, bad arguments) print one clear line and never a stack trace.
+ *   0 success, 1 the job failed (data, model, numerics), 2 invalid usage.
+ */
+import os from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { DataError } from '../data/errors.js';
+import { loadDataset } from '../data/index.js';
+import { ShapeError } from '../graph/ir.js';
+import { MODELS, UnknownModelError } from '../models/index.js';
+import { countParams } from '../models/network.js';
+import { LabelError } from '../ops/softmax_cross_entropy.js';
+import { HeapOverflowError } from '../runtime/memory.js';
+import type { Schedule } from '../train/schedule.js';
+import { DivergedError, createNetwork, train } from '../train/trainer.js';
+import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
+import { TrainProgress } from './progress.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, RangeError];
+
+interface TrainOpts {
+  model: string;
+  data: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  schedule: 'cosine' | 'step' | 'constant';
+  threads: number;
+  seed: number;
+  out?: string;
+  json: boolean;
+}
+
+async function runTrain(o: TrainOpts): Promise<number> {
+  if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
+  const trainSet = loadDataset(o.data, { split: 'train' });
+  const testSet = loadDataset(o.data, { split: 'test' });
+  const { normalize, channelStats } = await import('../data/dataset.js');
+  const stats = channelStats(trainSet);
+  const tr = normalize(trainSet, stats.mean, stats.std);
+  const te = normalize(testSet, stats.mean, stats.std);
+  const schedule: Schedule =
+    o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
+  const net = createNetwork({ model: o.model, seed: o.seed }, tr);
+  const log = (s: string): void => {
+    if (!o.json) process.stderr.write(s + '\n');
+  };
+  log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
+  log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}`);
+  log(`  engine: float32 reference kernels on the shared arena, 1 thread (--threads ${o.threads} takes effect with the worker pool)`);
+  const progress = new TrainProgress(o.epochs);
+  const t0 = performance.now();
+  const history = train(net, tr, te, { ...o, schedule, evalBatchSize: 250 }, o.json ? {} : { onStep: (e) => progress.step(e), onEpoch: (m) => progress.epoch(m) });
+  const seconds = (performance.now() - t0) / 1000;
+  const last = history[history.length - 1]!;
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, seconds, epochs: history }) + '\n');
+  } else {
+    process.stdout.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${history.length} epoch(s) in ${seconds.toFixed(1)} s\n`);
+  }
+  return EXIT.ok;
+}
+
+function runModels(o: { json: boolean }): number {
+  const rows = MODELS.map((m) => {
+    const def = m.create();
+    return { name: m.name, params: countParams(def), image_size: def.imageSize, num_classes: def.numClasses, description: m.description };
+  });
+  if (o.json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+  } else {
+    const w = Math.max(...rows.map((r) => r.name.length));
+    for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}  ${r.params.toLocaleString('en-US').padStart(11)}  ${String(r.image_size).padStart(3)}px  ${r.description}\n`);
+  }
+  return EXIT.ok;
+}
+
+export function buildProgram(setCode: (c: number) => void): Command {
+  const program = new Command('bnff')
+    .description('Train CNNs on CPUs with batch normalization restructured (fission + fusion).')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `bnff: ${s}` : s) })
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('train')
+    .description('train a model; defaults: the embedded Fashion-MNIST subset and resnet8')
+    .addOption(new Option('-m, --model <name>', 'model (see `bnff models`)').default('resnet8'))
+    .addOption(new Option('-d, --data <spec>', 'dataset: embedded | fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR').default('embedded'))
+    .addOption(new Option('-e, --epochs <n>', 'epochs').argParser(positiveInt).default(1))
+    .addOption(new Option('-b, --batch-size <n>', 'mini-batch size').argParser(positiveInt).default(64))
+    .addOption(new Option('--lr <rate>', 'base learning rate').argParser(positiveFloat).default(0.05))
+    .addOption(new Option('--momentum <m>', 'SGD momentum').argParser(nonNegativeFloat).default(0.9))
+    .addOption(new Option('--weight-decay <wd>', 'L2 weight decay').argParser(nonNegativeFloat).default(5e-4))
+    .addOption(new Option('--nesterov', 'Nesterov momentum').default(false))
+    .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
+    .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
+    .addOption(new Option('-o, --out <dir>', 'run directory for metrics and weights'))
+    .addOption(new Option('--json', 'print the result as JSON on stdout').default(false))
+    .addHelpText('after', '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30')
+    .action(async (o: TrainOpts) => setCode(await runTrain(o)));
+
+  program
+    .command('models')
+    .description('list the models with their parameter counts')
+    .option('--json', 'print a JSON array of {name, params, ...}', false)
+    .addHelpText('after', '\nExamples:\n  bnff models\n  bnff models --json')
+    .action((o: { json: boolean }) => setCode(runModels(o)));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; everything else commander rejects is a usage error
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (KNOWN_ERRORS.some((K) => e instanceof K)) {
+      process.stderr.write(`bnff: error: ${(e as Error).message}\n`);
+      return EXIT.failed;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The in-memory dataset every loader produces, and the batching the trainer consumes.
+ *
+ * Images are decoded once into one NCHW Float32Array in [0, 1] so that an epoch is only index
+ * shuffling and memcpy-like gathers; no per-step decoding. Shuffling is a pure function of
+ * (seed, epoch), so a run can be resumed at any epoch and reproduce the same batch order, and
+ * two runs with the same seed see the same data in the same order whatever else they change.
+ */
+
+import { DataError } from './errors.js';
+import { Rng } from '../util/random.js';
+
+export interface Dataset {
+  name: string;
+  /** N*C*H*W, NCHW. Values are in [0, 1] as loaded; normalize() shifts and scales them. */
+  images: Float32Array;
+  labels: Uint8Array;
+  count: number;
+  channels: number;
+  height: number;
+  width: number;
+  numClasses: number;
+  classNames?: string[];
+}
+
+export interface Batch {
+  /** size*C*H*W images, NCHW. */
+  x: Float32Array;
+  /** Class indices as floats, the form the graph's label input takes. */
+  labels: Float32Array;
+  /** Number of examples in this batch; less than the batch size only for a last partial batch. */
+  size: number;
+  /** Dataset index of each example in the batch. */
+  indices: Int32Array;
+}
+
+export interface BatchOptions {
+  shuffle: boolean;
+  seed: number;
+  epoch: number;
+  /** Skip the last batch when it would be smaller than batchSize. */
+  dropLast?: boolean;
+}
+
+function checkShape(ds: Dataset): void {
+  const per = ds.channels * ds.height * ds.width;
+  if (ds.images.length !== ds.count * per || ds.labels.length !== ds.count) {
+    throw new DataError(
+      `dataset "${ds.name}" is inconsistent: ${ds.count} examples of ${ds.channels}x${ds.height}x${ds.width} ` +
+        `need ${ds.count * per} floats and ${ds.count} labels, have ${ds.images.length} and ${ds.labels.length}`,
+    );
+  }
+}
+
+function checkPerChannel(ds: Dataset, what: string, v: number[]): void {
+  if (v.length !== ds.channels) {
+    throw new DataError(`${what} has ${v.length} entries but dataset "${ds.name}" has ${ds.channels} channels`);
+  }
+  for (const x of v) if (!Number.isFinite(x)) throw new DataError(`${what} contains a non-finite value ${x}`);
+}
+
+/** (x - mean[c]) / std[c] per channel, into a new Dataset; the input is left unchanged. */
+export function normalize(ds: Dataset, mean: number[], std: number[]): Dataset {
+  checkShape(ds);
+  checkPerChannel(ds, 'mean', mean);
+  checkPerChannel(ds, 'std', std);
+  for (const s of std) if (!(s > 0)) throw new DataError(`std must be positive, got ${s}`);
+  const plane = ds.height * ds.width;
+  const src = ds.images;
+  const out = new Float32Array(src.length);
+  for (let n = 0; n < ds.count; n++) {
+    for (let c = 0; c < ds.channels; c++) {
+      const m = mean[c]!;
+      const inv = 1 / std[c]!;
+      const base = (n * ds.channels + c) * plane;
+      for (let i = base; i < base + plane; i++) out[i] = (src[i]! - m) * inv;
+    }
+  }
+  return { ...ds, images: out };
+}
+
+/** Per-channel mean and population standard deviation over all examples and pixels. */
+export function channelStats(ds: Dataset): { mean: number[]; std: number[] } {
+  checkShape(ds);
+  if (ds.count === 0) throw new DataError(`dataset "${ds.name}" is empty: no statistics to compute`);
+  const plane = ds.height * ds.width;
+  const src = ds.images;
+  const total = ds.count * plane;
+  const mean: number[] = [];
+  const std: number[] = [];
+  // Two passes in float64: one-pass sum of squares loses precision for values near 1.
+  for (let c = 0; c < ds.channels; c++) {
+    let sum = 0;
+    for (let n = 0; n < ds.count; n++) {
+      const base = (n * ds.channels + c) * plane;
+      for (let i = base; i < base + plane; i++) sum += src[i]!;
+    }
+    const m = sum / total;
+    let sq = 0;
+    for (let n = 0; n < ds.count; n++) {
+      const base = (n * ds.channels + c) * plane;
+      for (let i = base; i < base + plane; i++) {
+        const d = src[i]! - m;
+        sq += d * d;
+      }
+    }
+    mean.push(m);
+    std.push(Math.sqrt(sq / total));
+  }
+  return { mean, std };
+}
+
+/**
+ * Zero-pads every image to size x size, centred (an odd margin puts the extra row/column at
+ * the bottom/right). Used to feed 28x28 images to networks designed for 32x32.
+ */
+export function padTo(ds: Dataset, size: number): Dataset {
+  checkShape(ds);
+  if (!Number.isInteger(size) || size < 1) throw new DataError(`pad size must be a positive integer, got ${size}`);
+  if (ds.height > size || ds.width > size) {
+    throw new DataError(`cannot pad ${ds.height}x${ds.width} images of dataset "${ds.name}" to ${size}x${size}: they are bigger`);
+  }
+  const top = (size - ds.height) >> 1;
+  const left = (size - ds.width) >> 1;
+  const planes = ds.count * ds.channels;
+  const out = new Float32Array(planes * size * size);
+  for (let p = 0; p < planes; p++) {
+    for (let y = 0; y < ds.height; y++) {
+      const s = (p * ds.height + y) * ds.width;
+      out.set(ds.images.subarray(s, s + ds.width), (p * size + top + y) * size + left);
+    }
+  }
+  return { ...ds, images: out, height: size, width: size };
+}
+
+function checkBatching(ds: Dataset, batchSize: number, dropLast: boolean): void {
+  if (ds.count === 0) throw new DataError(`dataset "${ds.name}" is empty: nothing to batch`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new DataError(`batch size must be an integer >= 1, got ${batchSize}`);
+  }
+  if (dropLast && batchSize > ds.count) {
+    throw new DataError(
+      `batch size ${batchSize} is larger than dataset "${ds.name}" (${ds.count} examples): with dropLast every batch would be dropped`,
+    );
+  }
+}
+
+/** Number of batches batches() yields per epoch. */
+export function batchCount(ds: Dataset, batchSize: number, dropLast = false): number {
+  checkBatching(ds, batchSize, dropLast);
+  return dropLast ? Math.floor(ds.count / batchSize) : Math.ceil(ds.count / batchSize);
+}
+
+/** The example order for one epoch: identity, or a Fisher-Yates shuffle seeded by (seed, epoch). */
+export function epochOrder(count: number, o: { shuffle: boolean; seed: number; epoch: number }): Int32Array {
+  const order = new Int32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  if (o.shuffle) {
+    // imul keeps the mix exact in 32 bits for any seed; distinct epochs give distinct streams.
+    new Rng((Math.imul(o.seed | 0, 1000003) + (o.epoch | 0)) | 0).shuffle(order);
+  }
+  return order;
+}
+
+/**
+ * One epoch of batches. The arrays of the yielded Batches are reused: each step overwrites the
+ * previous batch's contents, and a last partial batch is a shorter view (subarray) of the same
+ * buffers. Copy anything that must outlive the next iteration.
+ */
+export function* batches(ds: Dataset, batchSize: number, o: BatchOptions): Generator<Batch> {
+  const dropLast = o.dropLast ?? false;
+  checkShape(ds);
+  checkBatching(ds, batchSize, dropLast);
+  const per = ds.channels * ds.height * ds.width;
+  const order = epochOrder(ds.count, o);
+  const xBuf = new Float32Array(batchSize * per);
+  const labelBuf = new Float32Array(batchSize);
+  const indexBuf = new Int32Array(batchSize);
+  const n = batchCount(ds, batchSize, dropLast);
+  for (let b = 0; b < n; b++) {
+    const start = b * batchSize;
+    const size = Math.min(batchSize, ds.count - start);
+    for (let i = 0; i < size; i++) {
+      const idx = order[start + i]!;
+      indexBuf[i] = idx;
+      labelBuf[i] = ds.labels[idx]!;
+      xBuf.set(ds.images.subarray(idx * per, (idx + 1) * per), i * per);
+    }
+    const full = size === batchSize;
+    yield {
+      x: full ? xBuf : xBuf.subarray(0, size * per),
+      labels: full ? labelBuf : labelBuf.subarray(0, size),
+      size,
+      indices: full ? indexBuf : indexBuf.subarray(0, size),
+    };
+  }
+}

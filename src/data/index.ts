@@ -1,0 +1,56 @@
+/**
+ * Dataset specs, the strings users pass to pick training data, and the data module's public
+ * surface. A spec names a format and optionally where it lives, so adding a source is a new
+ * case here rather than a new CLI flag.
+ */
+
+import { DataError } from './errors.js';
+import { loadEmbedded } from './embedded.js';
+import { FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, loadMnistDir } from './mnist.js';
+import { loadCifar10 } from './cifar10.js';
+import type { Dataset } from './dataset.js';
+
+export * from './errors.js';
+export * from './dataset.js';
+export * from './idx.js';
+export * from './cifar10.js';
+export * from './mnist.js';
+export * from './embedded.js';
+
+/** Where Debian's dataset-fashion-mnist package installs the files. */
+export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
+export const DATASET_SPECS = [
+  'embedded (the committed Fashion-MNIST subset; the default)',
+  `fashion-mnist (${DEBIAN_FASHION_MNIST_DIR}, from Debian's dataset-fashion-mnist)`,
+  'fashion-mnist:/dir (IDX files, gzipped or not)',
+  'mnist:/dir (IDX files, gzipped or not)',
+  'cifar10:/dir (CIFAR-10 binary: data_batch_1..5.bin, test_batch.bin)',
+];
+
+function unknown(spec: string, why: string): DataError {
+  return new DataError(`${why} dataset spec "${spec}"; accepted forms: ${DATASET_SPECS.join('; ')}`);
+}
+
+export function loadDataset(spec: string = 'embedded', o: { split: 'train' | 'test' }): Dataset {
+  if (o.split !== 'train' && o.split !== 'test') throw new DataError(`split must be "train" or "test", got "${String(o.split)}"`);
+  const colon = spec.indexOf(':');
+  const kind = colon < 0 ? spec : spec.slice(0, colon);
+  const dir = colon < 0 ? undefined : spec.slice(colon + 1);
+  if (dir !== undefined && dir.length === 0) throw unknown(spec, 'empty directory in');
+  switch (kind) {
+    case 'embedded':
+      if (dir !== undefined) throw unknown(spec, '"embedded" takes no directory in');
+      return loadEmbedded(o.split);
+    case 'fashion-mnist':
+      return loadMnistDir(dir ?? DEBIAN_FASHION_MNIST_DIR, o.split, { name: 'fashion-mnist', classNames: FASHION_MNIST_CLASS_NAMES });
+    case 'mnist':
+      if (dir === undefined) throw unknown(spec, '"mnist" needs a directory in');
+      return loadMnistDir(dir, o.split, { name: 'mnist', classNames: MNIST_CLASS_NAMES });
+    case 'cifar10':
+      if (dir === undefined) throw unknown(spec, '"cifar10" needs a directory in');
+      return loadCifar10(dir, o.split);
+    default:
+      throw unknown(spec, 'unknown');
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * SGD with momentum, dampening, Nesterov and weight decay, exactly as torch.optim.SGD:
+ *   d = g + wd*p
+ *   buf = d (first step), else buf = momentum*buf + (1-dampening)*d
+ *   d = nesterov ? d + momentum*buf : buf        (when momentum != 0)
+ *   p -= lr*d
+ */
+import type { Arr } from '../ops/op.js';
+import type { Memory } from '../runtime/memory.js';
+
+export interface SgdOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+export class SGD {
+  lr: number;
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly weightDecay: number;
+  readonly nesterov: boolean;
+  /** Momentum buffers by parameter name; absent until the first step, as in PyTorch. */
+  readonly buffers = new Map<string, Arr>();
+
+  constructor(readonly params: Map<string, Arr>, o: SgdOptions, private readonly memory?: Memory) {
+    for (const [k, v] of Object.entries({ lr: o.lr, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, weightDecay: o.weightDecay ?? 0 })) {
+      if (!Number.isFinite(v) || v < 0) throw new RangeError(`SGD ${k} must be a finite number >= 0, got ${v}`);
+    }
+    if (o.nesterov && (!(o.momentum! > 0) || (o.dampening ?? 0) !== 0)) throw new RangeError('Nesterov momentum requires a momentum > 0 and zero dampening');
+    this.lr = o.lr;
+    this.momentum = o.momentum ?? 0;
+    this.dampening = o.dampening ?? 0;
+    this.weightDecay = o.weightDecay ?? 0;
+    this.nesterov = o.nesterov ?? false;
+  }
+
+  step(grads: Map<string, Arr>): void {
+    const { lr, momentum: mu, dampening, weightDecay: wd, nesterov } = this;
+    for (const [name, p] of this.params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      if (mu === 0) {
+        for (let i = 0; i < p.length; i++) p[i] -= lr * (g[i]! + wd * p[i]!);
+        continue;
+      }
+      let buf = this.buffers.get(name);
+      const first = !buf;
+      if (!buf) {
+        buf = this.memory ? this.memory.alloc(p.length) : new Float64Array(p.length);
+        this.buffers.set(name, buf);
+      }
+      for (let i = 0; i < p.length; i++) {
+        const d = g[i]! + wd * p[i]!;
+        const b = first ? d : mu * buf[i]! + (1 - dampening) * d;
+        buf[i] = b;
+        p[i] -= lr * (nesterov ? d + mu * b : b);
+      }
+    }
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The training loop: data -> network -> SGD, epoch by epoch, with test accuracy after each
+ * epoch. It reports through callbacks and returns the metrics, so the CLI, benchmarks and
+ * tests share it.
+ */
+import { batchCount, batches, type Dataset } from '../data/dataset.js';
+import { getModel } from '../models/index.js';
+import { Network } from '../models/network.js';
+import type { Arr } from '../ops/op.js';
+import { NonFiniteError } from '../runtime/executor.js';
+import { Arena, HostMemory, type Memory } from '../runtime/memory.js';
+import { learningRate, type Schedule } from './schedule.js';
+import { SGD } from './sgd.js';
+
+export interface TrainConfig {
+  model: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  schedule: Schedule;
+  seed: number;
+  /** 'f32' runs the engine (shared arena); 'f64' the float64 reference. */
+  dtype?: 'f32' | 'f64';
+  evalBatchSize?: number;
+}
+
+export interface StepEvent {
+  epoch: number;
+  /** Step within the epoch, from 1. */
+  step: number;
+  stepsPerEpoch: number;
+  globalStep: number;
+  loss: number;
+  lr: number;
+  imagesPerSec: number;
+  /** Seconds left for the whole run, extrapolated from this run's pace. */
+  etaSec: number;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testAccuracy: number;
+  testLoss: number;
+  lr: number;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+export interface TrainHooks {
+  onStep?: (e: StepEvent) => void;
+  onEpoch?: (m: EpochMetrics) => void;
+}
+
+/** Training stopped because the loss (or a value leading to it) stopped being finite. */
+export class DivergedError extends Error {
+  override name = 'DivergedError';
+}
+
+export function argmaxCorrect(logits: Arr, labels: ArrayLike<number>, n: number, k: number): number {
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
+export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>, data: Pick<Dataset, 'channels' | 'numClasses'>): Network {
+  const memory: Memory = cfg.dtype === 'f64' ? new HostMemory('f64') : new Arena();
+  return new Network(getModel(cfg.model, { numClasses: data.numClasses, inChannels: data.channels }), memory, cfg.seed);
+}
+
+export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy: number; loss: number } {
+  let correct = 0;
+  let loss = 0;
+  const k = net.def.numClasses;
+  for (const b of batches(ds, batchSize, { shuffle: false, seed: 0, epoch: 0 })) {
+    const logits = net.predict(b.x, [b.size, ds.channels, ds.height, ds.width]);
+    correct += argmaxCorrect(logits, b.labels, b.size, k);
+    for (let i = 0; i < b.size; i++) {
+      let mx = -Infinity;
+      for (let j = 0; j < k; j++) mx = Math.max(mx, logits[i * k + j]!);
+      let s = 0;
+      for (let j = 0; j < k; j++) s += Math.exp(logits[i * k + j]! - mx);
+      loss += mx + Math.log(s) - logits[i * k + b.labels[i]!]!;
+    }
+  }
+  return { accuracy: correct / ds.count, loss: loss / ds.count };
+}
+
+export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}): EpochMetrics[] {
+  if (trainSet.numClasses > net.def.numClasses) {
+    throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
+  }
+  const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory);
+  const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
+  const totalSteps = stepsPerEpoch * cfg.epochs;
+  const history: EpochMetrics[] = [];
+  const runStart = performance.now();
+  let globalStep = 0;
+  for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+    opt.lr = learningRate(cfg.lr, epoch, cfg.schedule);
+    const t0 = performance.now();
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let step = 0;
+    for (const b of batches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch })) {
+      const shape = [b.size, trainSet.channels, trainSet.height, trainSet.width];
+      const ctx = { seed: cfg.seed, step: globalStep };
+      const loss = net.forwardBackward(b.x, b.labels, shape, ctx);
+      if (!Number.isFinite(loss)) {
+        let where = '';
+        try {
+          net.trainPlan(shape).exec.run(ctx, { checkFinite: true });
+        } catch (e) {
+          if (e instanceof NonFiniteError) where = `; first non-finite value: ${e.message}`;
+          else throw e;
+        }
+        throw new DivergedError(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (global step ${globalStep + 1}, lr ${opt.lr})${where}`);
+      }
+      const plan = net.trainPlan(shape);
+      correct += argmaxCorrect(plan.logits, b.labels, b.size, net.def.numClasses);
+      opt.step(plan.grads);
+      lossSum += loss * b.size;
+      seen += b.size;
+      step++;
+      globalStep++;
+      const elapsed = (performance.now() - runStart) / 1000;
+      hooks.onStep?.({
+        epoch: epoch + 1, step, stepsPerEpoch, globalStep, loss, lr: opt.lr,
+        imagesPerSec: seen / ((performance.now() - t0) / 1000),
+        etaSec: (elapsed / globalStep) * (totalSteps - globalStep),
+      });
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const test = evaluate(net, testSet, cfg.evalBatchSize);
+    const m: EpochMetrics = {
+      epoch: epoch + 1, trainLoss: lossSum / seen, trainAccuracy: correct / seen,
+      testAccuracy: test.accuracy, testLoss: test.loss, lr: opt.lr, seconds, imagesPerSec: seen / seconds,
+    };
+    history.push(m);
+    hooks.onEpoch?.(m);
+  }
+  return history;
+}

@@ -1,0 +1,37 @@
+/** Temp directories and tiny synthetic datasets shared by the data tests. */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { DataError } from '../../src/data/errors.js';
+import type { Dataset } from '../../src/data/dataset.js';
+
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'bnff-data-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Asserts fn throws a DataError whose message contains every fragment. */
+export function throwsDataError(fn: () => unknown, ...fragments: string[]): DataError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof DataError, `expected a DataError, got ${String(caught)}`);
+  assert.equal(caught.name, 'DataError');
+  for (const f of fragments) assert.ok(caught.message.includes(f), `message "${caught.message}" lacks "${f}"`);
+  return caught;
+}
+
+/** A dataset whose image n, channel c, pixel i holds a value derived from (n, c, i). */
+export function synthetic(count: number, channels = 1, h = 2, w = 2): Dataset {
+  const per = channels * h * w;
+  const images = new Float32Array(count * per);
+  for (let i = 0; i < images.length; i++) images[i] = ((i * 7919) % 257) / 256;
+  const labels = new Uint8Array(count);
+  for (let n = 0; n < count; n++) labels[n] = n % 10;
+  return { name: 'synthetic', images, labels, count, channels, height: h, width: w, numClasses: 10 };
+}

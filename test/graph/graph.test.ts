@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Builder } from '../../src/graph/builder.js';
+import { dumpGraph } from '../../src/graph/dump.js';
+import { ShapeError } from '../../src/graph/ir.js';
+import { getModel } from '../../src/models/index.js';
+import { Network } from '../../src/models/network.js';
+import { HostMemory } from '../../src/runtime/memory.js';
+import { planMemory } from '../../src/runtime/planner.js';
+
+test('shape errors name the layer and the shapes', () => {
+  const b = new Builder({ training: true });
+  const x = b.input('x', [2, 3, 8, 8]);
+  const h = b.conv2d('stem', x, { out: 4, kernel: 3 });
+  assert.throws(() => b.add('block.add', h, x), (e: Error) => e instanceof ShapeError && /block\.add/.test(e.message) && /\[2, 4, 6, 6\]/.test(e.message) && /\[2, 3, 8, 8\]/.test(e.message));
+  assert.throws(() => b.conv2d('big', h, { out: 2, kernel: 9 }), (e: Error) => e instanceof ShapeError && /"big"/.test(e.message) && /too small/.test(e.message));
+  assert.throws(() => b.conv2d('grp', x, { out: 4, kernel: 1, groups: 2 }), (e: Error) => e instanceof ShapeError && /grp/.test(e.message) && /groups=2/.test(e.message));
+  const f = b.flatten('flat', h);
+  assert.throws(() => b.concat('cat', [h, x]), (e: Error) => /cat/.test(e.message) && /agree on N, H, W/.test(e.message));
+  assert.throws(() => b.batchNorm2d('bn', f), (e: Error) => /bn/.test(e.message));
+});
+
+test('a model given the wrong input names the model and the shape', () => {
+  const net = new Network(getModel('resnet20'), new HostMemory('f64'));
+  assert.throws(() => net.trainPlan([2, 1, 32, 32]), (e: Error) => e instanceof ShapeError && /resnet20/.test(e.message) && /\[2, 1, 32, 32\]/.test(e.message));
+  assert.throws(() => net.trainPlan([1, 3, 4, 4]), (e: Error) => e instanceof ShapeError && /layer "layer3.0.bn1"/.test(e.message) && /more than 1 value/.test(e.message));
+});
+
+test('text dump shows ops, layer names, parameters and shapes', () => {
+  const b = new Builder({ training: true });
+  const x = b.input('x', [8, 3, 32, 32]);
+  const h = b.relu('relu', b.batchNorm2d('bn1', b.conv2d('conv1', x, { out: 16, kernel: 3, padding: 1 })));
+  b.g.outputs.set('y', h);
+  const text = dumpGraph(b.g);
+  assert.match(text, /^input @x: \[8, 3, 32, 32\]$/m);
+  assert.match(text, /%\d+ = conv2d "conv1" \(@x, \$conv1\.weight\) stride=1 padding=1 dilation=1 groups=1 -> \[8, 16, 32, 32\]/);
+  assert.match(text, /batch_norm2d "bn1" \(%\d+, \$bn1\.weight, \$bn1\.bias, \$bn1\.running_mean, \$bn1\.running_var, \$bn1\.num_batches_tracked\)/);
+  assert.match(text, /relu "relu"/);
+  assert.match(text, /^output y = %\d+$/m);
+});
+
+test('the training graph holds explicit backward nodes, including BN fission halves', () => {
+  const net = new Network(getModel('resnet20'), new HostMemory('f64'));
+  const { graph } = net.buildTrainGraph([2, 3, 32, 32]);
+  const count = (op: string): number => graph.nodes.filter((n) => n.op === op).length;
+  assert.equal(count('batch_norm2d'), 19);
+  assert.equal(count('bn_backward_reduce'), 19);
+  assert.equal(count('bn_backward_data'), 19);
+  assert.equal(count('conv2d'), 19);
+  assert.equal(count('conv2d_backward_weight'), 19);
+  // the stem's input gradient is never needed: its backward-data is pruned
+  assert.equal(count('conv2d_backward_data'), 18);
+  // each residual add feeds its input twice (branch + shortcut): one gradient sum per block
+  assert.equal(count('add'), 9 + 9);
+});
+
+test('memory planner: reuse makes the workspace smaller, and live values never overlap', () => {
+  const net = new Network(getModel('resnet20'), new HostMemory('f64'));
+  const { graph } = net.buildTrainGraph([4, 3, 32, 32]);
+  const plan = planMemory(graph, (k) => k === 'param' || k === 'state');
+  assert.ok(plan.size < 0.6 * plan.unsharedSize, `planned ${plan.size} of ${plan.unsharedSize}`);
+  // Check overlaps: value intervals [def, lastUse] that intersect in time must not intersect in memory.
+  const def = new Map<number, number>();
+  const last = new Map<number, number>();
+  graph.nodes.forEach((n, i) => {
+    for (const o of n.outputs) def.set(o, i);
+    for (const x of n.inputs) last.set(x, i);
+  });
+  for (const id of graph.outputs.values()) last.set(id, graph.nodes.length);
+  const vals = [...def.keys()].filter((id) => plan.offsets[id] !== undefined);
+  const size = (id: number): number => graph.value(id).shape.reduce((a, d) => a * d, 1);
+  for (let i = 0; i < vals.length; i++) {
+    for (let j = i + 1; j < vals.length; j++) {
+      const a = vals[i]!;
+      const c = vals[j]!;
+      const la = last.get(a) ?? def.get(a)!;
+      const lc = last.get(c) ?? def.get(c)!;
+      const timeOverlap = def.get(a)! <= lc && def.get(c)! <= la;
+      const memOverlap = plan.offsets[a]! < plan.offsets[c]! + size(c) && plan.offsets[c]! < plan.offsets[a]! + size(a);
+      assert.ok(!(timeOverlap && memOverlap), `values ${graph.value(a).name} and ${graph.value(c).name} overlap`);
+    }
+  }
+});

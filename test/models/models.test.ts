@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { numel } from '../../src/graph/ir.js';
+import { MODELS, getModel, UnknownModelError } from '../../src/models/index.js';
+import { Network, countParams, paramSpecs } from '../../src/models/network.js';
+import { HostMemory } from '../../src/runtime/memory.js';
+import { fromRoot } from '../helpers/paths.js';
+
+const EXPECTED: Record<string, number> = {
+  resnet18: 11_689_512,
+  resnet34: 21_797_672,
+  resnet50: 25_557_032,
+  densenet121: 7_978_856,
+  // CIFAR models (10 classes): the counts of the original papers' designs.
+  resnet20: 269_722,
+  resnet56: 853_018,
+  densenet40: 1_019_722,
+  densenet_bc_100: 769_162,
+};
+
+for (const [name, params] of Object.entries(EXPECTED)) {
+  test(`${name} has ${params} parameters`, () => {
+    assert.equal(countParams(getModel(name)), params);
+  });
+}
+
+const manifest = JSON.parse(fs.readFileSync(fromRoot('test/models/data/torchvision_state_dicts.json'), 'utf8')) as {
+  models: Record<string, { params: number; state_dict: [string, number[]][] }>;
+};
+
+for (const [name, m] of Object.entries(manifest.models)) {
+  test(`${name}: same state_dict names, shapes and order as torchvision`, () => {
+    const ours = paramSpecs(getModel(name)).map((s) => [s.name, [...s.shape]]);
+    // torchvision stores num_batches_tracked as a 0-d tensor; bnff as [1].
+    const theirs = m.state_dict.map(([k, s]) => [k, s.length === 0 ? [1] : s]);
+    assert.deepEqual(ours, theirs);
+    assert.equal(countParams(getModel(name)), m.params);
+  });
+}
+
+test('num_classes and in_channels options change the stem and the classifier', () => {
+  const def = getModel('resnet18', { numClasses: 7, inChannels: 1 });
+  const specs = new Map(paramSpecs(def).map((s) => [s.name, s.shape]));
+  assert.deepEqual(specs.get('conv1.weight'), [64, 1, 7, 7]);
+  assert.deepEqual(specs.get('fc.weight'), [7, 512]);
+  const d = new Map(paramSpecs(getModel('densenet121', { numClasses: 5 })).map((s) => [s.name, s.shape]));
+  assert.deepEqual(d.get('classifier.weight'), [5, 1024]);
+});
+
+test('every model builds for its own input size and lists itself', () => {
+  assert.ok(MODELS.length >= 9);
+  for (const m of MODELS) assert.ok(countParams(m.create()) > 0, m.name);
+});
+
+test('unknown model names the model and lists the available ones', () => {
+  assert.throws(() => getModel('resnet19'), (e: Error) => e instanceof UnknownModelError && /resnet19/.test(e.message) && /resnet20/.test(e.message));
+});
+
+test('initialisation: seeded, kaiming normal std for convs, BN ones/zeros', () => {
+  const a = new Network(getModel('resnet20'), new HostMemory('f64'), 3);
+  const b = new Network(getModel('resnet20'), new HostMemory('f64'), 3);
+  const c = new Network(getModel('resnet20'), new HostMemory('f64'), 4);
+  const w = a.params.get('layer3.0.conv1.weight')!;
+  assert.deepEqual(w, b.params.get('layer3.0.conv1.weight'));
+  assert.notDeepEqual(w, c.params.get('layer3.0.conv1.weight'));
+  // fan_out = 64 * 3 * 3; std = sqrt(2 / 576)
+  let s2 = 0;
+  for (const v of w) s2 += v * v;
+  const std = Math.sqrt(s2 / w.length);
+  assert.ok(Math.abs(std - Math.sqrt(2 / 576)) < 0.05 * Math.sqrt(2 / 576), `std ${std}`);
+  assert.ok(a.params.get('bn1.weight')!.every((v) => v === 1));
+  assert.ok(a.params.get('bn1.bias')!.every((v) => v === 0));
+  assert.ok(a.state.get('bn1.running_var')!.every((v) => v === 1));
+  const fc = a.params.get('fc.weight')!;
+  assert.ok(fc.every((v) => Math.abs(v) <= 1 / Math.sqrt(64)));
+  assert.equal(a.paramCount, 269_722);
+  assert.equal([...a.state.values()].reduce((n, s) => n + s.length, 0), paramSpecs(getModel('resnet20')).filter((s) => s.kind === 'state').reduce((n, s) => n + numel(s.shape), 0));
+});
