@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { DataError } from '../data/errors.js';
+import { channelStats, normalize, take } from '../data/dataset.js';
 import { loadDataset } from '../data/index.js';
 import { ShapeError } from '../graph/ir.js';
 import { MODELS, UnknownModelError } from '../models/index.js';
@@ -34,14 +35,18 @@ interface TrainOpts {
   threads: number;
   seed: number;
   out?: string;
+  limit?: number;
   json: boolean;
 }
 
 async function runTrain(o: TrainOpts): Promise<number> {
   if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
-  const trainSet = loadDataset(o.data, { split: 'train' });
-  const testSet = loadDataset(o.data, { split: 'test' });
-  const { normalize, channelStats } = await import('../data/dataset.js');
+  let trainSet = loadDataset(o.data, { split: 'train' });
+  let testSet = loadDataset(o.data, { split: 'test' });
+  if (o.limit !== undefined) {
+    trainSet = take(trainSet, o.limit, o.seed);
+    testSet = take(testSet, o.limit, o.seed);
+  }
   const stats = channelStats(trainSet);
   const tr = normalize(trainSet, stats.mean, stats.std);
   const te = normalize(testSet, stats.mean, stats.std);
@@ -102,6 +107,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
+    .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
     .addOption(new Option('-o, --out <dir>', 'run directory for metrics and weights'))
     .addOption(new Option('--json', 'print the result as JSON on stdout').default(false))
     .addHelpText('after', '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30')

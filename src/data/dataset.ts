@@ -195,3 +195,19 @@ export function* batches(ds: Dataset, batchSize: number, o: BatchOptions): Gener
     };
   }
 }
+
+/** A seeded random subset of n examples (all of them when n >= count), in dataset order. */
+export function take(ds: Dataset, n: number, seed: number): Dataset {
+  checkShape(ds);
+  if (!Number.isInteger(n) || n < 1) throw new DataError(`subset size must be a positive integer, got ${n}`);
+  if (n >= ds.count) return ds;
+  const pick = epochOrder(ds.count, { shuffle: true, seed, epoch: 0x7fffffff }).slice(0, n).sort();
+  const per = ds.channels * ds.height * ds.width;
+  const images = new Float32Array(n * per);
+  const labels = new Uint8Array(n);
+  pick.forEach((src, i) => {
+    images.set(ds.images.subarray(src * per, (src + 1) * per), i * per);
+    labels[i] = ds.labels[src]!;
+  });
+  return { ...ds, name: `${ds.name}[${n}]`, images, labels, count: n };
+}

@@ -1,5 +1,6 @@
 /**
- * relu: y = max(0, x). Saved for backward: y. Backward: relu_backward (dy, y -> dx = dy where y > 0).
+ * relu: y = max(0, x), NaN propagating as in PyTorch. Saved for backward: y.
+ * Backward: relu_backward (dy, y -> dx = 0 where y <= 0, else dy), PyTorch's threshold_backward.
  */
 import type { OpDef } from './op.js';
 
@@ -11,7 +12,7 @@ export const relu: OpDef = {
   run({ x: [x], y: [y] }) {
     for (let i = 0; i < x!.length; i++) {
       const v = x![i]!;
-      y![i] = v > 0 ? v : 0;
+      y![i] = v > 0 || v !== v ? v : 0;
     }
   },
   backward(b, node, [dy]) {
@@ -26,6 +27,6 @@ export const reluBackward: OpDef = {
     return [xs[0]!];
   },
   run({ x: [dy, y], y: [dx] }) {
-    for (let i = 0; i < dy!.length; i++) dx![i] = y![i]! > 0 ? dy![i]! : 0;
+    for (let i = 0; i < dy!.length; i++) dx![i] = y![i]! <= 0 ? 0 : dy![i]!;
   },
 };

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fromRoot } from '../helpers/paths.js';
+
+function bnff(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [fromRoot('bin/bnff.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('bnff models --json reports the exact parameter counts', () => {
+  const r = bnff('models', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as { name: string; params: number }[];
+  const byName = new Map(rows.map((m) => [m.name, m.params]));
+  assert.equal(byName.get('resnet18'), 11_689_512);
+  assert.equal(byName.get('resnet34'), 21_797_672);
+  assert.equal(byName.get('resnet50'), 25_557_032);
+  assert.equal(byName.get('densenet121'), 7_978_856);
+  assert.equal(byName.get('resnet20'), 269_722);
+});
+
+test('bnff train runs a short job on the embedded dataset and prints test accuracy', () => {
+  const r = bnff('train', '--limit', '96', '--batch-size', '32', '--epochs', '1');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^test accuracy \d+\.\d\d% after 1 epoch\(s\)/m);
+  assert.match(r.stderr, /epoch 1\/1 .*test acc/);
+});
+
+test('bnff train --json prints the metrics as JSON', () => {
+  const r = bnff('train', '--limit', '64', '--batch-size', '32', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { epochs: { testAccuracy: number }[] };
+  assert.equal(out.epochs.length, 1);
+  assert.ok(out.epochs[0]!.testAccuracy >= 0 && out.epochs[0]!.testAccuracy <= 1);
+});
+
+const usage: [string[], RegExp][] = [
+  [['train', '--epochs', '0'], /--epochs.*"0" is not a positive integer/],
+  [['train', '--batch-size', 'big'], /--batch-size.*"big" is not a positive integer/],
+  [['train', '--lr', '-1'], /--lr.*"-1" is not a positive number/],
+  [['train', '--schedule', 'linear'], /"linear" is not one of: cosine, step, constant/],
+  [['train', '--threads', '1.5'], /--threads.*"1.5" is not a positive integer/],
+  [['frobnicate'], /unknown command 'frobnicate'/],
+];
+for (const [args, re] of usage) {
+  test(`invalid usage exits 2 with a clear message: ${args.join(' ')}`, () => {
+    const r = bnff(...args);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, re);
+  });
+}
+
+test('an unknown model exits 1 and names it', () => {
+  const r = bnff('train', '--model', 'vgg16');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^bnff: error: unknown model "vgg16"; available: .*resnet20/m);
+  assert.doesNotMatch(r.stderr, /    at /, 'no stack trace');
+});
+
+test('a truncated dataset file exits 1 and names the file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-cli-'));
+  const src = fromRoot('data/fashion-mnist-subset');
+  for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+  const img = path.join(dir, 'train-images-idx3-ubyte.gz');
+  const raw = fs.readFileSync(img);
+  fs.writeFileSync(img, raw.subarray(0, raw.length >> 1));
+  const r = bnff('train', '--data', `mnist:${dir}`);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /train-images-idx3-ubyte\.gz/);
+  assert.doesNotMatch(r.stderr, /    at /);
+});
+
+test('a missing dataset directory exits 1 and names it', () => {
+  const r = bnff('train', '--data', 'cifar10:/nonexistent/cifar');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\/nonexistent\/cifar/);
+});
