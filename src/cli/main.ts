@@ -12,15 +12,18 @@ import { ShapeError } from '../graph/ir.js';
 import { MODELS, UnknownModelError } from '../models/index.js';
 import { countParams } from '../models/network.js';
 import { LabelError } from '../ops/softmax_cross_entropy.js';
+import { SafetensorsError } from '../io/safetensors.js';
+import { saveWeights } from '../io/weights.js';
 import { HeapOverflowError } from '../runtime/memory.js';
 import type { Schedule } from '../train/schedule.js';
 import { DivergedError, createNetwork, train } from '../train/trainer.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
 import { TrainProgress } from './progress.js';
+import { RunDir, RunDirError } from './rundir.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, RangeError];
+const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError];
 
 interface TrainOpts {
   model: string;
@@ -53,6 +56,7 @@ async function runTrain(o: TrainOpts): Promise<number> {
   const schedule: Schedule =
     o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
   const net = createNetwork({ model: o.model, seed: o.seed }, tr);
+  const run = o.out ? RunDir.create(o.out, { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std }) : null;
   const log = (s: string): void => {
     if (!o.json) process.stderr.write(s + '\n');
   };
@@ -61,9 +65,19 @@ async function runTrain(o: TrainOpts): Promise<number> {
   log(`  engine: float32 reference kernels on the shared arena, 1 thread (--threads ${o.threads} takes effect with the worker pool)`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
-  const history = train(net, tr, te, { ...o, schedule, evalBatchSize: 250 }, o.json ? {} : { onStep: (e) => progress.step(e), onEpoch: (m) => progress.epoch(m) });
+  const history = train(net, tr, te, { ...o, schedule, evalBatchSize: 250 }, {
+    onStep: o.json ? undefined : (e) => progress.step(e),
+    onEpoch: (m) => {
+      if (!o.json) progress.epoch(m);
+      run?.appendMetrics(m);
+    },
+  });
   const seconds = (performance.now() - t0) / 1000;
   const last = history[history.length - 1]!;
+  if (run) {
+    saveWeights(net, run.file('weights.safetensors'), { dataset: tr.name, epochs: String(history.length), seed: String(o.seed) });
+    log(`  wrote ${run.file('weights.safetensors')} and ${run.file('metrics.jsonl')}`);
+  }
   if (o.json) {
     process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, seconds, epochs: history }) + '\n');
   } else {

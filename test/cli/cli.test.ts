@@ -79,3 +79,18 @@ test('a missing dataset directory exits 1 and names it', () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /\/nonexistent\/cifar/);
 });
+
+test('--out writes config, metrics and weights, and never overwrites an existing run', () => {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-run-')), 'run');
+  const r = bnff('train', '--limit', '64', '--batch-size', '32', '--out', dir);
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of ['config.json', 'metrics.jsonl', 'weights.safetensors']) assert.ok(fs.existsSync(path.join(dir, f)), f);
+  const lines = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  assert.equal(lines.length, 1);
+  assert.equal(JSON.parse(lines[0]!).epoch, 1);
+  const before = fs.readFileSync(path.join(dir, 'weights.safetensors'));
+  const again = bnff('train', '--limit', '64', '--out', dir);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /already holds a run/);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 'weights.safetensors')), before);
+});

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadWeights, saveWeights } from '../../src/io/weights.js';
+import { readSafetensorsFile } from '../../src/io/safetensors.js';
+import { getModel } from '../../src/models/index.js';
+import { Network } from '../../src/models/network.js';
+import { HostMemory } from '../../src/runtime/memory.js';
+
+test('weights round-trip through safetensors with torchvision names; mismatches are named', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-w-'));
+  const file = path.join(dir, 'w.safetensors');
+  const a = new Network(getModel('resnet20'), new HostMemory('f32'), 1);
+  a.state.get('bn1.num_batches_tracked')![0] = 7;
+  a.state.get('bn1.running_mean')![2] = 0.25;
+  saveWeights(a, file);
+  const raw = readSafetensorsFile(file);
+  assert.equal(raw.tensors.get('bn1.num_batches_tracked')!.dtype, 'I64');
+  assert.deepEqual(raw.tensors.get('bn1.num_batches_tracked')!.shape, []);
+  assert.deepEqual(raw.tensors.get('layer1.0.conv1.weight')!.shape, [16, 16, 3, 3]);
+  const b = new Network(getModel('resnet20'), new HostMemory('f32'), 2);
+  loadWeights(b, file);
+  for (const [k, v] of a.params) assert.deepEqual(b.params.get(k), v, k);
+  for (const [k, v] of a.state) assert.deepEqual(b.state.get(k), v, k);
+  const c = new Network(getModel('resnet56'), new HostMemory('f32'), 2);
+  assert.throws(() => loadWeights(c, file), /does not match model resnet56; missing \d+ tensor\(s\), first "layer1\.3\.conv1\.weight"/);
+  const d = new Network(getModel('resnet20', { numClasses: 5 }), new HostMemory('f32'), 2);
+  assert.throws(() => loadWeights(d, file), /tensor "fc\.weight" has shape \[10, 64\], model resnet20 expects \[5, 64\]/);
+});
