@@ -28,6 +28,7 @@ const PAGE = 65536;
 /** wasm32 addresses 4 GiB at most. */
 export const MAX_ARENA_BYTES = 65536 * PAGE;
 const ALIGN = 64;
+export const ARENA_BASE = 1 << 20;
 
 /** Raised when a plan does not fit the 4 GiB wasm32 heap. */
 export class HeapOverflowError extends Error {
@@ -37,9 +38,10 @@ export class HeapOverflowError extends Error {
 export class Arena implements Memory {
   readonly dtype = 'f32' as const;
   readonly memory: WebAssembly.Memory;
-  private top = ALIGN; // offset 0 stays unused so that 0 can mean "none" to kernels
+  /** Below 1 MiB: the kernel modules' static data; offset 0 can mean "none" to kernels. */
+  private top = ARENA_BASE;
 
-  constructor(initialBytes = 16 * PAGE) {
+  constructor(initialBytes = 32 * PAGE) {
     this.memory = new WebAssembly.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: 65536, shared: true });
   }
 
