@@ -83,7 +83,7 @@ export class Graph {
 
   /** Appends a node whose outputs already exist as values. */
   addNode(op: string, name: string, inputs: number[], outputs: number[], attrs: Attrs = {}): Node {
-    const node: Node = { id: this.nodes.length, op, name, inputs, outputs, attrs };
+    const node: Node = { id: this.nodes.length, op, name, inputs: [...inputs], outputs: [...outputs], attrs };
     for (const o of outputs) {
       const v = this.value(o);
       if (v.producer !== undefined) throw new Error(`value "${v.name}" already has a producer`);

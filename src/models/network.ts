@@ -6,7 +6,7 @@ import { appendBackward, pruneDead } from '../autodiff/backward.js';
 import { Builder, type Init, type ParamSpec } from '../graph/builder.js';
 import { type Graph, ShapeError, type Shape, numel, shapeStr } from '../graph/ir.js';
 import type { Arr, RunContext } from '../ops/op.js';
-import { Executor } from '../runtime/executor.js';
+import { Executor, type Lowering } from '../runtime/executor.js';
 import type { Memory } from '../runtime/memory.js';
 import { Rng } from '../util/random.js';
 
@@ -55,7 +55,7 @@ function initialise(a: Arr, spec: ParamSpec, rng: Rng): void {
 /** The compiled training step for one input shape. */
 export interface TrainPlan {
   readonly exec: Executor;
-  readonly x: Arr;
+  readonly xId: number;
   readonly labels: Arr;
   readonly loss: Arr;
   readonly logits: Arr;
@@ -66,7 +66,7 @@ export interface TrainPlan {
 
 export interface EvalPlan {
   readonly exec: Executor;
-  readonly x: Arr;
+  readonly xId: number;
   readonly logits: Arr;
   readonly graph: Graph;
 }
@@ -78,7 +78,10 @@ export class Network {
   private readonly trainPlans = new Map<string, TrainPlan>();
   private readonly evalPlans = new Map<string, EvalPlan>();
 
-  constructor(readonly def: ModelDef, readonly memory: Memory, seed = 0) {
+  /**
+   * @param lowering fast kernels (the WebAssembly engine); absent: the reference kernels
+   */
+  constructor(readonly def: ModelDef, readonly memory: Memory, seed = 0, readonly lowering?: Lowering) {
     this.specs = paramSpecs(def);
     const rng = new Rng(seed);
     for (const s of this.specs) {
@@ -130,11 +133,11 @@ export class Network {
     let p = this.trainPlans.get(key);
     if (!p) {
       const { graph, x, labels, grads } = this.buildTrainGraph(shape);
-      const exec = new Executor(graph, this.memory, this.bind);
+      const exec = new Executor(graph, this.memory, this.bind, this.lowering);
       p = {
         exec,
         graph,
-        x: exec.get(x),
+        xId: x,
         labels: exec.get(labels),
         loss: exec.output('loss'),
         logits: exec.output('logits'),
@@ -158,8 +161,8 @@ export class Network {
     let p = this.evalPlans.get(key);
     if (!p) {
       const { graph, x } = this.buildEvalGraph(shape);
-      const exec = new Executor(graph, this.memory, this.bind);
-      p = { exec, graph, x: exec.get(x), logits: exec.output('logits') };
+      const exec = new Executor(graph, this.memory, this.bind, this.lowering);
+      p = { exec, graph, xId: x, logits: exec.output('logits') };
       this.evalPlans.set(key, p);
     }
     return p;
@@ -168,7 +171,7 @@ export class Network {
   /** One forward + backward pass; gradients land in plan.grads. Returns the loss. */
   forwardBackward(x: ArrayLike<number>, labels: ArrayLike<number>, shape: Shape, ctx: RunContext): number {
     const p = this.trainPlan(shape);
-    p.x.set(x);
+    p.exec.write(p.xId, x);
     p.labels.set(labels);
     p.exec.run(ctx);
     return p.loss[0]!;
@@ -177,7 +180,7 @@ export class Network {
   /** Logits [N, numClasses] in eval mode. */
   predict(x: ArrayLike<number>, shape: Shape): Arr {
     const p = this.evalPlan(shape);
-    p.x.set(x);
+    p.exec.write(p.xId, x);
     p.exec.run({ seed: 0, step: 0 });
     return p.logits;
   }

@@ -1,11 +1,18 @@
 /**
  * Runs a graph: binds every value to memory (params and state from the network, everything
- * else from a planned workspace), then runs the nodes in order with their kernels.
+ * else from a planned workspace), then runs the nodes in order.
+ *
+ * Two ways to run a node:
+ * - reference: the op's plain kernel on NCHW typed arrays (float64 in tests, float32 engine);
+ * - lowered: a Lowering (the WebAssembly engine) turns the node into a call of fast kernels.
+ *   Lowered graphs keep every 4-D activation and gradient in NHWC; nodes the lowering does
+ *   not handle fall back to the reference kernel through NCHW copies, so a missing fast
+ *   kernel costs speed, never correctness.
  */
-import { type Graph, type Node, numel, shapeStr } from '../graph/ir.js';
+import { type Graph, type Node, type Value, numel, shapeStr } from '../graph/ir.js';
 import { getOp } from '../ops/index.js';
-import type { Arr, KernelArgs, OpDef, RunContext } from '../ops/op.js';
-import { Arena, HeapOverflowError, MAX_ARENA_BYTES, type Memory } from './memory.js';
+import type { Arr, KernelArgs, RunContext } from '../ops/op.js';
+import { HeapOverflowError, MAX_ARENA_BYTES, type Memory } from './memory.js';
 import { planMemory } from './planner.js';
 
 /** A value that is not finite, with the first node that produced one. */
@@ -16,15 +23,55 @@ export class NonFiniteError extends Error {
   }
 }
 
-interface Step {
-  node: Node;
-  def: OpDef;
-  args: KernelArgs<unknown>;
-}
-
 export interface PlanStats {
   workspaceBytes: number;
   unsharedBytes: number;
+}
+
+/** What a lowering sees of the plan. */
+export interface LoweringContext {
+  graph: Graph;
+  arrays: Arr[];
+  /** True when value id is stored NHWC. */
+  nhwc: (id: number) => boolean;
+  ctx: RunContext;
+}
+
+export interface Lowering {
+  readonly name: string;
+  /** A closure running `node` with fast kernels, or undefined to use the reference kernel. */
+  lower(node: Node, lc: LoweringContext): (() => void) | undefined;
+}
+
+/**
+ * Under a lowering, 4-D activations and their gradients are NHWC; parameters, state and the
+ * gradients of parameters keep their PyTorch layout (OIHW).
+ */
+function nhwcValues(g: Graph): boolean[] {
+  const weightLike = g.values.map((v) => v.kind === 'param' || v.kind === 'state');
+  for (const n of g.nodes) {
+    const w = n.op === 'conv2d_backward_weight' || (n.op === 'add' && weightLike[n.inputs[0]!] === true);
+    if (w) for (const o of n.outputs) weightLike[o] = true;
+  }
+  return g.values.map((v: Value) => v.shape.length === 4 && !weightLike[v.id]);
+}
+
+export function nchwToNhwc(src: ArrayLike<number>, dst: Arr, shape: readonly number[]): void {
+  const [N, C, H, W] = shape as [number, number, number, number];
+  const HW = H * W;
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < HW; i++) dst[(n * HW + i) * C + c] = src[(n * C + c) * HW + i]!;
+}
+
+export function nhwcToNchw(src: ArrayLike<number>, dst: Arr, shape: readonly number[]): void {
+  const [N, C, H, W] = shape as [number, number, number, number];
+  const HW = H * W;
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < HW; i++) dst[(n * C + c) * HW + i] = src[(n * HW + i) * C + c]!;
+}
+
+interface Step {
+  node: Node;
+  run: () => void;
+  outputs: Arr[];
 }
 
 export class Executor {
@@ -32,22 +79,28 @@ export class Executor {
   readonly stats: PlanStats;
   private readonly steps: Step[];
   private readonly ctx: RunContext = { seed: 0, step: 0 };
-  /** Seconds per op type, accumulated while `profile` is on. */
+  private readonly nhwcIds: boolean[];
+  /** Seconds per op type, accumulated while `profiling` is on. */
   readonly profile = new Map<string, number>();
   profiling = false;
+  /** Nodes run by fast kernels, and by the reference fallback. */
+  readonly lowered: number;
 
   /**
    * @param bind arrays for param and state values, by value name
    */
-  constructor(readonly graph: Graph, memory: Memory, bind: (name: string, kind: string) => Arr | undefined) {
+  constructor(readonly graph: Graph, memory: Memory, bind: (name: string, kind: string) => Arr | undefined, lowering?: Lowering) {
     const external = (kind: string): boolean => kind === 'param' || kind === 'state';
     const plan = planMemory(graph, external);
     const bytesPer = memory.dtype === 'f64' ? 8 : 4;
     this.stats = { workspaceBytes: plan.size * bytesPer, unsharedBytes: plan.unsharedSize * bytesPer };
-    if (memory instanceof Arena && memory.usedBytes + this.stats.workspaceBytes > MAX_ARENA_BYTES) {
-      throw new HeapOverflowError(`this step needs ${(this.stats.workspaceBytes / 2 ** 30).toFixed(2)} GiB of workspace, more than the 4 GiB wasm32 heap allows`);
+    if (memory.dtype === 'f32' && memory.usedBytes + this.stats.workspaceBytes > MAX_ARENA_BYTES) {
+      throw new HeapOverflowError(
+        `this step needs ${(this.stats.workspaceBytes / 2 ** 30).toFixed(2)} GiB of workspace on top of ${(memory.usedBytes / 2 ** 30).toFixed(2)} GiB in use, more than the 4 GiB wasm32 heap allows`,
+      );
     }
     const workspace = memory.alloc(plan.size);
+    this.nhwcIds = lowering ? nhwcValues(graph) : graph.values.map(() => false);
     this.arrays = graph.values.map((v) => {
       if (external(v.kind)) {
         const a = bind(v.name, v.kind);
@@ -61,23 +114,62 @@ export class Executor {
       if (v.kind === 'const') a.fill(v.fill ?? 0);
       return a;
     });
-    this.steps = graph.nodes.map((node) => ({
+    const lc: LoweringContext = { graph, arrays: this.arrays, nhwc: (id) => this.nhwcIds[id]!, ctx: this.ctx };
+    let lowered = 0;
+    this.steps = graph.nodes.map((node) => {
+      const fast = lowering?.lower(node, lc);
+      if (fast) lowered++;
+      return { node, run: fast ?? this.referenceStep(node), outputs: node.outputs.map((o) => this.arrays[o]!) };
+    });
+    this.lowered = lowered;
+  }
+
+  /** The reference kernel, through NCHW copies for values stored NHWC. */
+  private referenceStep(node: Node): () => void {
+    const g = this.graph;
+    const def = getOp(node.op);
+    const conv = (id: number): boolean => this.nhwcIds[id]!;
+    const temp = (id: number): Arr => (conv(id) ? new Float32Array(numel(g.value(id).shape)) : this.arrays[id]!);
+    const args: KernelArgs<unknown> = {
+      x: node.inputs.map(temp),
+      y: node.outputs.map(temp),
+      xs: node.inputs.map((i) => g.value(i).shape),
+      ys: node.outputs.map((o) => g.value(o).shape),
+      attrs: node.attrs,
       node,
-      def: getOp(node.op),
-      args: {
-        x: node.inputs.map((i) => this.arrays[i]!),
-        y: node.outputs.map((o) => this.arrays[o]!),
-        xs: node.inputs.map((i) => graph.value(i).shape),
-        ys: node.outputs.map((o) => graph.value(o).shape),
-        attrs: node.attrs,
-        node,
-        ctx: this.ctx,
-      },
-    }));
+      ctx: this.ctx,
+    };
+    if (!node.inputs.some(conv) && !node.outputs.some(conv)) return () => def.run(args);
+    return () => {
+      node.inputs.forEach((id, i) => {
+        if (conv(id)) nhwcToNchw(this.arrays[id]!, args.x[i]!, g.value(id).shape);
+      });
+      def.run(args);
+      node.outputs.forEach((id, i) => {
+        if (conv(id)) nchwToNhwc(args.y[i]!, this.arrays[id]!, g.value(id).shape);
+      });
+    };
   }
 
   get(valueId: number): Arr {
     return this.arrays[valueId]!;
+  }
+
+  /** Writes an NCHW tensor into value id, converting to its stored layout. */
+  write(valueId: number, data: ArrayLike<number>): void {
+    const a = this.arrays[valueId]!;
+    if (data.length !== a.length) throw new Error(`"${this.graph.value(valueId).name}" holds ${a.length} elements, got ${data.length}`);
+    if (this.nhwcIds[valueId]) nchwToNhwc(data, a, this.graph.value(valueId).shape);
+    else a.set(data);
+  }
+
+  /** Reads value id as an NCHW array (a copy when it is stored NHWC). */
+  read(valueId: number): Arr {
+    const a = this.arrays[valueId]!;
+    if (!this.nhwcIds[valueId]) return a;
+    const out = new Float32Array(a.length);
+    nhwcToNchw(a, out, this.graph.value(valueId).shape);
+    return out;
   }
 
   output(name: string): Arr {
@@ -95,10 +187,10 @@ export class Executor {
     this.ctx.step = ctx.step;
     for (const s of this.steps) {
       const t0 = this.profiling ? performance.now() : 0;
-      s.def.run(s.args);
+      s.run();
       if (this.profiling) this.profile.set(s.node.op, (this.profile.get(s.node.op) ?? 0) + (performance.now() - t0) / 1000);
       if (opts.checkFinite) {
-        s.args.y.forEach((y, j) => {
+        s.outputs.forEach((y, j) => {
           for (let i = 0; i < y.length; i++) {
             if (!Number.isFinite(y[i]!)) throw new NonFiniteError(s.node, this.graph.value(s.node.outputs[j]!).name, i, y[i]!);
           }

@@ -81,3 +81,11 @@ test('memory planner: reuse makes the workspace smaller, and live values never o
     }
   }
 });
+
+test('nodes keep their own input lists (dense blocks grow the feature list after each concat)', () => {
+  const net = new Network(getModel('densenet40'), new HostMemory('f64'));
+  const { graph } = net.buildTrainGraph([2, 3, 32, 32]);
+  const cat = graph.nodes.find((n) => n.name === 'features.denseblock1.denselayer3.concat')!;
+  assert.equal(cat.inputs.length, 3);
+  assert.deepEqual(graph.value(cat.outputs[0]!).shape, [2, 16 + 2 * 12, 32, 32]);
+});
