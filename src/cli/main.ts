@@ -6,7 +6,8 @@
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { DataError } from '../data/errors.js';
-import { channelStats, normalize, take } from '../data/dataset.js';
+import { channelStats, type Dataset, normalize, take } from '../data/dataset.js';
+import { createEngine, type Engine, type EngineKind } from '../runtime/engine.js';
 import { loadDataset } from '../data/index.js';
 import { ShapeError } from '../graph/ir.js';
 import { MODELS, UnknownModelError } from '../models/index.js';
@@ -19,6 +20,8 @@ import type { Schedule } from '../train/schedule.js';
 import { DivergedError, createNetwork, train } from '../train/trainer.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
 import { TrainProgress } from './progress.js';
+import { benchStep, type StepBenchOptions } from '../../bench/step.js';
+import { formatStepBench } from '../../bench/format.js';
 import { RunDir, RunDirError } from './rundir.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -36,6 +39,7 @@ interface TrainOpts {
   nesterov: boolean;
   schedule: 'cosine' | 'step' | 'constant';
   threads: number;
+  engine: EngineKind;
   seed: number;
   out?: string;
   limit?: number;
@@ -53,25 +57,34 @@ async function runTrain(o: TrainOpts): Promise<number> {
   const stats = channelStats(trainSet);
   const tr = normalize(trainSet, stats.mean, stats.std);
   const te = normalize(testSet, stats.mean, stats.std);
-  const schedule: Schedule =
-    o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
-  const net = createNetwork({ model: o.model, seed: o.seed }, tr);
+  const engine = await createEngine({ kind: o.engine, threads: o.threads });
+  try {
+    return trainWith(o, engine, tr, te, stats);
+  } finally {
+    engine.close();
+  }
+}
+
+function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }): number {
+  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine);
   const run = o.out ? RunDir.create(o.out, { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std }) : null;
   const log = (s: string): void => {
     if (!o.json) process.stderr.write(s + '\n');
   };
   log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}`);
-  log(`  engine: float32 reference kernels on the shared arena, 1 thread (--threads ${o.threads} takes effect with the worker pool)`);
+  log(`  engine: ${engine.description}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
+  const schedule: Schedule =
+    o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
   const history = train(net, tr, te, { ...o, schedule, evalBatchSize: 250 }, {
     onStep: o.json ? undefined : (e) => progress.step(e),
     onEpoch: (m) => {
       if (!o.json) progress.epoch(m);
       run?.appendMetrics(m);
     },
-  });
+  }, engine);
   const seconds = (performance.now() - t0) / 1000;
   const last = history[history.length - 1]!;
   if (run) {
@@ -120,12 +133,35 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--nesterov', 'Nesterov momentum').default(false))
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('--engine <kind>', 'wasm (SIMD kernels, threads) | reference (plain loops, 1 thread)').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
     .addOption(new Option('-o, --out <dir>', 'run directory for metrics and weights'))
     .addOption(new Option('--json', 'print the result as JSON on stdout').default(false))
     .addHelpText('after', '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30')
     .action(async (o: TrainOpts) => setCode(await runTrain(o)));
+
+  const bench = program.command('bench').description('benchmarks: whole training steps, kernels');
+  bench
+    .command('step')
+    .description('time training steps of a model (warm-up, repeats, median and spread, per-op-type breakdown)')
+    .addOption(new Option('-m, --model <name>', 'model').default('resnet20'))
+    .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(64))
+    .addOption(new Option('--image-size <n>', 'input height and width').argParser(positiveInt).default(32))
+    .addOption(new Option('-t, --threads <n>', 'threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('--steps <n>', 'timed steps').argParser(positiveInt).default(5))
+    .addOption(new Option('--warmup <n>', 'untimed steps first').argParser(nonNegativeInt).default(2))
+    .addOption(new Option('--engine <kind>', 'wasm | reference').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
+    .addOption(new Option('--vs-pytorch', 'also time PyTorch (python3-torch) in the same run').default(false))
+    .addOption(new Option('--json', 'print one JSON object').default(false))
+    .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json')
+    .action(async (o: StepBenchOptions & { json: boolean }) => {
+      if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
+      const r = await benchStep(o);
+      if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      else process.stdout.write(formatStepBench(r));
+      setCode(EXIT.ok);
+    });
 
   program
     .command('models')

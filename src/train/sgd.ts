@@ -7,6 +7,7 @@
  */
 import type { Arr } from '../ops/op.js';
 import type { Memory } from '../runtime/memory.js';
+import type { ThreadPool } from '../runtime/pool.js';
 
 export interface SgdOptions {
   lr: number;
@@ -25,7 +26,11 @@ export class SGD {
   /** Momentum buffers by parameter name; absent until the first step, as in PyTorch. */
   readonly buffers = new Map<string, Arr>();
 
-  constructor(readonly params: Map<string, Arr>, o: SgdOptions, private readonly memory?: Memory) {
+  /**
+   * @param memory where momentum buffers live (the arena for the engine)
+   * @param pool run the update with the SIMD kernel on this pool (parameters in the arena)
+   */
+  constructor(readonly params: Map<string, Arr>, o: SgdOptions, private readonly memory?: Memory, readonly pool?: ThreadPool) {
     for (const [k, v] of Object.entries({ lr: o.lr, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, weightDecay: o.weightDecay ?? 0 })) {
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`SGD ${k} must be a finite number >= 0, got ${v}`);
     }

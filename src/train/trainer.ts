@@ -8,7 +8,8 @@ import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
 import type { Arr } from '../ops/op.js';
 import { NonFiniteError } from '../runtime/executor.js';
-import { Arena, HostMemory, type Memory } from '../runtime/memory.js';
+import type { Engine } from '../runtime/engine.js';
+import { HostMemory, type Memory } from '../runtime/memory.js';
 import { learningRate, type Schedule } from './schedule.js';
 import { SGD } from './sgd.js';
 
@@ -22,7 +23,7 @@ export interface TrainConfig {
   nesterov: boolean;
   schedule: Schedule;
   seed: number;
-  /** 'f32' runs the engine (shared arena); 'f64' the float64 reference. */
+  /** Without an engine: 'f32' (default) or 'f64' reference kernels. */
   dtype?: 'f32' | 'f64';
   evalBatchSize?: number;
 }
@@ -71,9 +72,10 @@ export function argmaxCorrect(logits: Arr, labels: ArrayLike<number>, n: number,
   return correct;
 }
 
-export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>, data: Pick<Dataset, 'channels' | 'numClasses'>): Network {
-  const memory: Memory = cfg.dtype === 'f64' ? new HostMemory('f64') : new Arena();
-  return new Network(getModel(cfg.model, { numClasses: data.numClasses, inChannels: data.channels }), memory, cfg.seed);
+/** A network for the dataset's channels and classes; on `engine` if given, else the reference kernels. */
+export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>, data: Pick<Dataset, 'channels' | 'numClasses'>, engine?: Engine): Network {
+  const memory: Memory = engine?.memory ?? new HostMemory(cfg.dtype ?? 'f32');
+  return new Network(getModel(cfg.model, { numClasses: data.numClasses, inChannels: data.channels }), memory, cfg.seed, engine?.lowering);
 }
 
 export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy: number; loss: number } {
@@ -94,11 +96,11 @@ export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy
   return { accuracy: correct / ds.count, loss: loss / ds.count };
 }
 
-export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}): EpochMetrics[] {
+export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, engine?: Engine): EpochMetrics[] {
   if (trainSet.numClasses > net.def.numClasses) {
     throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
   }
-  const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory);
+  const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, engine?.pool);
   const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
   const totalSteps = stepsPerEpoch * cfg.epochs;
   const history: EpochMetrics[] = [];
