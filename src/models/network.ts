@@ -7,7 +7,8 @@ import { Builder, type Init, type ParamSpec } from '../graph/builder.js';
 import { type Graph, ShapeError, type Shape, numel, shapeStr } from '../graph/ir.js';
 import type { Arr, RunContext } from '../ops/op.js';
 import { Executor, type Lowering } from '../runtime/executor.js';
-import type { Memory } from '../runtime/memory.js';
+import { HeapOverflowError, MAX_ARENA_BYTES, type Memory } from '../runtime/memory.js';
+import { planMemory } from '../runtime/planner.js';
 import { Rng } from '../util/random.js';
 
 export interface ModelDef {
@@ -128,12 +129,31 @@ export class Network {
     return { graph: pruneDead(g), x, labels, grads: byName };
   }
 
+  /**
+   * The largest batch whose training step fits the 4 GiB wasm32 heap next to what is already
+   * allocated (parameters, optimizer state, other plans), from the planned workspace per image.
+   */
+  maxTrainBatch(imageShape: Shape): number {
+    const perImage = planMemory(this.buildTrainGraph([1, ...imageShape]).graph, (k) => k === 'param' || k === 'state').size * 4;
+    const perTwo = planMemory(this.buildTrainGraph([2, ...imageShape]).graph, (k) => k === 'param' || k === 'state').size * 4;
+    const slope = Math.max(1, perTwo - perImage);
+    const fixed = Math.max(0, perImage - slope);
+    return Math.max(0, Math.floor((MAX_ARENA_BYTES - this.memory.usedBytes - fixed) / slope));
+  }
+
   trainPlan(shape: Shape): TrainPlan {
     const key = shape.join('x');
     let p = this.trainPlans.get(key);
     if (!p) {
       const { graph, x, labels, grads } = this.buildTrainGraph(shape);
-      const exec = new Executor(graph, this.memory, this.bind, this.lowering);
+      let exec: Executor;
+      try {
+        exec = new Executor(graph, this.memory, this.bind, this.lowering);
+      } catch (e) {
+        if (!(e instanceof HeapOverflowError)) throw e;
+        const fits = this.maxTrainBatch(shape.slice(1));
+        throw new HeapOverflowError(`${this.def.name} at batch ${shape[0]} (${shapeStr(shape)}): ${e.message}; the largest batch that fits is ${fits}`);
+      }
       p = {
         exec,
         graph,

@@ -89,3 +89,14 @@ test('nodes keep their own input lists (dense blocks grow the feature list after
   assert.equal(cat.inputs.length, 3);
   assert.deepEqual(graph.value(cat.outputs[0]!).shape, [2, 16 + 2 * 12, 32, 32]);
 });
+
+test('a step that would overflow the 4 GiB wasm32 heap names a batch size that fits', async () => {
+  const { Arena, HeapOverflowError } = await import('../../src/runtime/memory.js');
+  const net = new Network(getModel('resnet50'), new Arena(), 0);
+  const fits = net.maxTrainBatch([3, 224, 224]);
+  assert.ok(fits > 4 && fits < 512, `fits ${fits}`);
+  assert.throws(
+    () => net.trainPlan([512, 3, 224, 224]),
+    (e: Error) => e instanceof HeapOverflowError && /resnet50 at batch 512/.test(e.message) && new RegExp(`largest batch that fits is ${fits}$`).test(e.message),
+  );
+});
