@@ -83,7 +83,7 @@ export function pruneDead(g: Graph): Graph {
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
     // Ops with side effects on state (BN running statistics) are always kept.
-    const sideEffect = n.op === 'batch_norm2d' && n.attrs.training === true;
+    const sideEffect = getOp(n.op).mutatesState?.(n.attrs) === true;
     if (sideEffect || n.outputs.some((o) => live[o])) {
       keep[i] = true;
       for (const x of n.inputs) live[x] = true;

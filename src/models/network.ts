@@ -3,6 +3,7 @@
  * state, and the compiled plans (train step, eval) for the input shapes it has seen.
  */
 import { appendBackward, pruneDead } from '../autodiff/backward.js';
+import { type FusionOptions, FusionReport, NO_FUSION, applyFusion } from '../passes/index.js';
 import { Builder, type Init, type ParamSpec } from '../graph/builder.js';
 import { type Graph, ShapeError, type Shape, numel, shapeStr } from '../graph/ir.js';
 import type { Arr, RunContext } from '../ops/op.js';
@@ -78,11 +79,17 @@ export class Network {
   readonly state = new Map<string, Arr>();
   private readonly trainPlans = new Map<string, TrainPlan>();
   private readonly evalPlans = new Map<string, EvalPlan>();
+  /** What the fusion passes did to the last training graph built (for `bnff explain`). */
+  lastReport?: FusionReport;
 
   /**
    * @param lowering fast kernels (the WebAssembly engine); absent: the reference kernels
    */
-  constructor(readonly def: ModelDef, readonly memory: Memory, seed = 0, readonly lowering?: Lowering) {
+  /**
+   * @param fusion BN fission and fusion passes applied to the training step (default: none,
+   *   the unfused baseline)
+   */
+  constructor(readonly def: ModelDef, readonly memory: Memory, seed = 0, readonly lowering?: Lowering, readonly fusion: FusionOptions = NO_FUSION) {
     this.specs = paramSpecs(def);
     const rng = new Rng(seed);
     for (const s of this.specs) {
@@ -126,7 +133,9 @@ export class Network {
       g.outputs.set(`grad:${name}`, d);
       byName.set(name, d);
     }
-    return { graph: pruneDead(g), x, labels, grads: byName };
+    const fused = applyFusion(pruneDead(g), this.fusion);
+    this.lastReport = fused.report;
+    return { graph: fused.graph, x, labels, grads: byName };
   }
 
   /**

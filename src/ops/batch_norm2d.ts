@@ -28,6 +28,7 @@ function dims(s: Shape): [number, number, number] {
 
 export const batchNorm2d: OpDef<BatchNormAttrs> = {
   type: 'batch_norm2d',
+  mutatesState: (a) => a.training === true,
   infer(xs, attrs, layer) {
     expectRank(xs, 0, 4, layer, 'batch_norm2d', 'input');
     const C = xs[0]![1]!;
@@ -43,49 +44,9 @@ export const batchNorm2d: OpDef<BatchNormAttrs> = {
     return [xs[0]!, [C], [C]];
   },
   run({ x: [x, gamma, beta, rm, rv, nbt], y: [y, mean, rstd], xs, attrs }) {
-    const [N, C, HW] = dims(xs[0]!);
-    const eps = attrs.eps ?? 1e-5;
-    const m = N * HW;
-    for (let c = 0; c < C; c++) {
-      let mu: number;
-      let v: number;
-      if (attrs.training) {
-        let s = 0;
-        for (let n = 0; n < N; n++) {
-          const base = (n * C + c) * HW;
-          for (let i = 0; i < HW; i++) s += x![base + i]!;
-        }
-        mu = s / m;
-        let s2 = 0;
-        for (let n = 0; n < N; n++) {
-          const base = (n * C + c) * HW;
-          for (let i = 0; i < HW; i++) {
-            const d = x![base + i]! - mu;
-            s2 += d * d;
-          }
-        }
-        v = s2 / m;
-      } else {
-        mu = rm![c]!;
-        v = rv![c]!;
-      }
-      const r = 1 / Math.sqrt(v + eps);
-      mean![c] = mu;
-      rstd![c] = r;
-      const a = gamma![c]! * r;
-      const b = beta![c]! - a * mu;
-      for (let n = 0; n < N; n++) {
-        const base = (n * C + c) * HW;
-        for (let i = 0; i < HW; i++) y![base + i] = a * x![base + i]! + b;
-      }
-      if (attrs.training) {
-        const tracked = nbt![0]! + 1;
-        const f = attrs.momentum === null ? 1 / tracked : attrs.momentum ?? 0.1;
-        rm![c] = (1 - f) * rm![c]! + f * mu;
-        rv![c] = (1 - f) * rv![c]! + f * (v * m) / (m - 1);
-      }
-    }
-    if (attrs.training) nbt![0] = nbt![0]! + 1;
+    if (attrs.training) batchStatistics(x!, xs[0]!, rm!, rv!, nbt!, attrs, mean!, rstd!);
+    else runningStatistics(rm!, rv!, attrs, mean!, rstd!);
+    normalize(x!, xs[0]!, mean!, rstd!, gamma!, beta!, false, y!);
   },
   backward(b, node, [dy]) {
     if (dy === undefined) return [];
@@ -97,6 +58,64 @@ export const batchNorm2d: OpDef<BatchNormAttrs> = {
     return [dx, dgamma, dbeta];
   },
 };
+
+/**
+ * The statistics half: mean and rstd of x per channel (biased variance), and the running
+ * statistics update (unbiased variance, momentum or cumulative average, num_batches_tracked).
+ */
+export function batchStatistics(x: Arr, xs: Shape, rm: Arr, rv: Arr, nbt: Arr, attrs: BatchNormAttrs, mean: Arr, rstd: Arr): void {
+  const [N, C, HW] = dims(xs);
+  const eps = attrs.eps ?? 1e-5;
+  const m = N * HW;
+  const tracked = nbt[0]! + 1;
+  const f = attrs.momentum === null ? 1 / tracked : attrs.momentum ?? 0.1;
+  for (let c = 0; c < C; c++) {
+    let s = 0;
+    for (let n = 0; n < N; n++) {
+      const base = (n * C + c) * HW;
+      for (let i = 0; i < HW; i++) s += x[base + i]!;
+    }
+    const mu = s / m;
+    let s2 = 0;
+    for (let n = 0; n < N; n++) {
+      const base = (n * C + c) * HW;
+      for (let i = 0; i < HW; i++) {
+        const d = x[base + i]! - mu;
+        s2 += d * d;
+      }
+    }
+    const v = s2 / m;
+    mean[c] = mu;
+    rstd[c] = 1 / Math.sqrt(v + eps);
+    rm[c] = (1 - f) * rm[c]! + f * mu;
+    rv[c] = (1 - f) * rv[c]! + f * (v * m) / (m - 1);
+  }
+  nbt[0] = tracked;
+}
+
+/** Eval mode: mean and rstd from the running statistics. */
+export function runningStatistics(rm: Arr, rv: Arr, attrs: BatchNormAttrs, mean: Arr, rstd: Arr): void {
+  for (let c = 0; c < rm.length; c++) {
+    mean[c] = rm[c]!;
+    rstd[c] = 1 / Math.sqrt(rv[c]! + (attrs.eps ?? 1e-5));
+  }
+}
+
+/** The normalize half: y = gamma*(x-mean)*rstd + beta, then max(0, .) when relu (NaN propagating). */
+export function normalize(x: Arr, xs: Shape, mean: Arr, rstd: Arr, gamma: Arr, beta: Arr, relu: boolean, y: Arr): void {
+  const [N, C, HW] = dims(xs);
+  for (let c = 0; c < C; c++) {
+    const a = gamma[c]! * rstd[c]!;
+    const b = beta[c]! - a * mean[c]!;
+    for (let n = 0; n < N; n++) {
+      const base = (n * C + c) * HW;
+      for (let i = 0; i < HW; i++) {
+        const v = a * x[base + i]! + b;
+        y[base + i] = relu && !(v > 0 || v !== v) ? 0 : v;
+      }
+    }
+  }
+}
 
 /** Inputs: dy, x, mean, rstd. Outputs: dbeta = sum(dy), dgamma = sum(dy*xhat), both [C]. */
 export const bnBackwardReduce: OpDef = {

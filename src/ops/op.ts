@@ -40,6 +40,8 @@ export interface OpDef<A = any> {
   /** Output shapes from input shapes; throws ShapeError naming `layer` on mismatch. */
   infer(xs: Shape[], attrs: A, layer: string): Shape[];
   run(args: KernelArgs<A>): void;
+  /** True when the node writes persistent state (BN running statistics): never pruned. */
+  mutatesState?(attrs: A): boolean;
   /**
    * Emits the backward nodes of `node` given the gradients of its outputs (undefined where
    * an output has no gradient) and returns one gradient value id per input (undefined where

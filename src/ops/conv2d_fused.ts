@@ -1,0 +1,131 @@
+/**
+ * Convolutions with batch-norm work fused into their prologue (the load of an operand) or
+ * epilogue (the store of the result), as made by the fusion passes (src/passes). Each is
+ * defined as the composition of the unfused ops, which is also its reference kernel.
+ *
+ * conv2d_fused (forward)
+ *   inputs  x, w, [b], [mean, rstd, gamma, beta  when attrs.xPrologue]
+ *   outputs y, [mean_y, var_y  when attrs.epilogue = 'moments']
+ *   y = conv(P(x)) with P = bn_apply(relu?) when xPrologue (zero padding AFTER normalization),
+ *   then the per-channel moments of y when the epilogue is on.
+ * conv2d_fused_backward_data
+ *   inputs  dy, w, [dbn, xbn, mean, rstd, gamma, dbeta, dgamma  when attrs.dyPrologue],
+ *           [x2, mean2, rstd2, gamma2, beta2  when attrs.dxEpilogue]
+ *   outputs dx, [dbeta2, dgamma2  when dxEpilogue]
+ *   dy comes from the BN backward on load when dyPrologue (dy = bn_backward_data(dbn, xbn, ...),
+ *   the first input is then unused); the epilogue masks dx with relu(bn(x2)) > 0 (when its
+ *   relu is on) and reduces dbeta2 = sum dx, dgamma2 = rstd2 * sum dx*(x2 - mean2).
+ * conv2d_fused_backward_weight
+ *   inputs  dy, x, [dbn, xbn, mean, rstd, gamma, dbeta, dgamma  when dyPrologue],
+ *           [mean, rstd, gamma, beta  when xPrologue]
+ *   outputs dw, [db]
+ */
+import type { Shape } from '../graph/ir.js';
+import { normalize } from './batch_norm2d.js';
+import { bnBackwardData, bnBackwardReduce } from './batch_norm2d.js';
+import { moments } from './bn_split.js';
+import { type Conv2dAttrs, conv2d, conv2dBackwardData, conv2dBackwardWeight } from './conv2d.js';
+import type { Arr, KernelArgs, OpDef } from './op.js';
+
+export interface FusedConvAttrs extends Conv2dAttrs {
+  bias: boolean;
+  /** x is BN-normalized (and ReLU'd) on load. */
+  xPrologue?: { relu: boolean };
+  /** Forward: per-channel moments of y. */
+  epilogue?: 'moments';
+  /** Backward: dy is computed on load from the BN backward of the layer that follows. */
+  dyPrologue?: boolean;
+  /** Backward-data: dx is masked by the ReLU after a BN and reduced for that BN. */
+  dxEpilogue?: { relu: boolean };
+  xShape?: Shape;
+  wShape?: Shape;
+}
+
+const like = (a: Arr, n: number): Arr => (a instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
+const numel = (s: Shape): number => s.reduce((p, d) => p * d, 1);
+
+/** Runs another op's reference kernel on given arrays. */
+function call(def: OpDef, base: KernelArgs<unknown>, x: Arr[], xs: Shape[], y: Arr[], ys: Shape[], attrs: unknown): void {
+  def.run({ x, y, xs, ys, attrs, node: base.node, ctx: base.ctx });
+}
+
+/** dy = bn_backward_data(dbn, xbn, mean, rstd, gamma, dbeta, dgamma), materialised. */
+function dyFromBn(args: KernelArgs<FusedConvAttrs>, at: number, dyShape: Shape): Arr {
+  const p = args.x.slice(at, at + 7);
+  const dy = like(p[0]!, numel(dyShape));
+  call(bnBackwardData, args, p, [dyShape, dyShape, ...p.slice(2).map((a) => [a.length])], [dy], [dyShape], {});
+  return dy;
+}
+
+function normalized(args: KernelArgs<FusedConvAttrs>, x: Arr, xs: Shape, at: number, relu: boolean): Arr {
+  const [mean, rstd, gamma, beta] = args.x.slice(at, at + 4) as [Arr, Arr, Arr, Arr];
+  const z = like(x, x.length);
+  normalize(x, xs, mean, rstd, gamma, beta, relu, z);
+  return z;
+}
+
+export const conv2dFused: OpDef<FusedConvAttrs> = {
+  type: 'conv2d_fused',
+  infer(xs, a, layer) {
+    const [y] = conv2d.infer(xs.slice(0, a.bias ? 3 : 2), a, layer) as [Shape];
+    return a.epilogue === 'moments' ? [y, [y[1]!], [y[1]!]] : [y];
+  },
+  run(args) {
+    const { x, xs, y, ys, attrs: a } = args;
+    const nc = a.bias ? 3 : 2;
+    const xin = a.xPrologue ? normalized(args, x[0]!, xs[0]!, nc, a.xPrologue.relu) : x[0]!;
+    call(conv2d, args, [xin, ...x.slice(1, nc)], xs.slice(0, nc), [y[0]!], [ys[0]!], a);
+    if (a.epilogue === 'moments') moments(y[0]!, ys[0]!, y[1]!, y[2]!);
+  },
+};
+
+export const conv2dFusedBackwardData: OpDef<FusedConvAttrs> = {
+  type: 'conv2d_fused_backward_data',
+  infer(_xs, a) {
+    const C = a.xShape![1]!;
+    return a.dxEpilogue ? [a.xShape!, [C], [C]] : [a.xShape!];
+  },
+  run(args) {
+    const { x, xs, y, attrs: a } = args;
+    const dy = a.dyPrologue ? dyFromBn(args, 2, xs[0]!) : x[0]!;
+    const dx = y[0]!;
+    call(conv2dBackwardData, args, [dy, x[1]!], [xs[0]!, xs[1]!], [dx], [a.xShape!], a);
+    if (a.dxEpilogue) {
+      const at = a.dyPrologue ? 9 : 2;
+      const [x2, mean, rstd, gamma, beta] = x.slice(at, at + 5) as [Arr, Arr, Arr, Arr, Arr];
+      if (a.dxEpilogue.relu) {
+        const z = like(x2, x2.length);
+        normalize(x2, a.xShape!, mean, rstd, gamma, beta, true, z);
+        for (let i = 0; i < dx.length; i++) if (z[i]! <= 0) dx[i] = 0;
+      }
+      call(bnBackwardReduce, args, [dx, x2, mean, rstd], [a.xShape!, a.xShape!, [mean.length], [mean.length]], [y[1]!, y[2]!], [[mean.length], [mean.length]], {});
+    }
+  },
+};
+
+export const conv2dFusedBackwardWeight: OpDef<FusedConvAttrs> = {
+  type: 'conv2d_fused_backward_weight',
+  infer(_xs, a) {
+    return a.bias ? [a.wShape!, [a.wShape![0]!]] : [a.wShape!];
+  },
+  run(args) {
+    const { x, xs, y, ys, attrs: a } = args;
+    const dy = a.dyPrologue ? dyFromBn(args, 2, xs[0]!) : x[0]!;
+    const at = a.dyPrologue ? 9 : 2;
+    const xin = a.xPrologue ? normalized(args, x[1]!, xs[1]!, at, a.xPrologue.relu) : x[1]!;
+    call(conv2dBackwardWeight, args, [dy, xin], [xs[0]!, xs[1]!], y, ys, a);
+  },
+};
+
+/** The ReLU mask of a BN-ReLU recomputed from its input: dx = dy where relu(bn(x)) > 0. Inputs: dy, x, mean, rstd, gamma, beta. */
+export const bnReluMask: OpDef = {
+  type: 'bn_relu_mask',
+  infer(xs) {
+    return [xs[0]!];
+  },
+  run({ x: [dy, x, mean, rstd, gamma, beta], y: [dx], xs }) {
+    const z = like(x!, x!.length);
+    normalize(x!, xs[1]!, mean!, rstd!, gamma!, beta!, true, z);
+    for (let i = 0; i < dx!.length; i++) dx![i] = z[i]! <= 0 ? 0 : dy![i]!;
+  },
+};

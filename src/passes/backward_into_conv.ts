@@ -1,0 +1,94 @@
+/**
+ * Fusion (c), the backward mirror of (a) and (b).
+ * c1, reductions into the epilogue of the consuming convolution's backward-data:
+ *   dz = conv_backward_data(dy, w); dbn = bn_relu_mask(dz, x, ...); [dbeta, dgamma] = bn_backward_reduce(dbn, x, mean, rstd)
+ *   -> [dbn, dbeta, dgamma] = conv2d_fused_backward_data{dxEpilogue}(dy, w, x, mean, rstd, gamma, beta)
+ *   Guards: reluFolded (the BN had a ReLU folded in, so bn_relu_mask exists),
+ *   gradientFromConv (dz comes straight from one convolution's backward-data, not a sum),
+ *   maskIsSoleReader (nothing else reads dz).
+ * c2, BN's dx on load in the producing convolution's backward:
+ *   dxbn = bn_backward_data(dbn, x, mean, rstd, gamma, dbeta, dgamma) read by that convolution's
+ *   backward-data and backward-weight -> both take {dyPrologue} and compute dxbn as they load it.
+ *   Guard: readersAreConvBackward (dxbn only feeds convolution backward ops).
+ */
+import type { Node } from '../graph/ir.js';
+import { convAttrs, convInputs, readConv } from './conv_parts.js';
+import { type Pass, consumers, producer, rebuild } from './rewrite.js';
+
+const isBwdData = (n: Node | undefined): n is Node => n !== undefined && (n.op === 'conv2d_backward_data' || n.op === 'conv2d_fused_backward_data');
+const BACKWARD = new Set(['conv2d_backward_data', 'conv2d_fused_backward_data', 'conv2d_backward_weight', 'conv2d_fused_backward_weight']);
+const isBwd = (n: Node): boolean => BACKWARD.has(n.op);
+
+export const reduceIntoConvBackward: Pass = {
+  name: 'reduce-into-conv-backward',
+  run(g, report) {
+    const uses = consumers(g);
+    const plan = new Map<number, { mask: Node; reduce: Node }>(); // backward-data node id -> absorbed nodes
+    for (const r of g.nodes) {
+      if (r.op !== 'bn_backward_reduce') continue;
+      const bn = r.name.replace(/\.backward_reduce$/, '');
+      const m = producer(g, r.inputs[0]!);
+      if (!m || m.op !== 'bn_relu_mask') {
+        report.blocked(bn, 'reduce-into-conv-backward', 'reluFolded', `the gradient at the BN output comes from ${m ? `${m.op} "${m.name}"` : 'nowhere'}`);
+        continue;
+      }
+      const d = producer(g, m.inputs[0]!);
+      if (!isBwdData(d) || readConv(d).dxe) {
+        report.blocked(bn, 'reduce-into-conv-backward', 'gradientFromConv', `the gradient at the ReLU output comes from ${d ? `${d.op} "${d.name}"` : 'nowhere'}`);
+        continue;
+      }
+      const readers = uses.get(m.inputs[0]!) ?? [];
+      if (readers.length !== 1) {
+        report.blocked(bn, 'reduce-into-conv-backward', 'maskIsSoleReader', `the gradient is read by ${readers.length} nodes`);
+        continue;
+      }
+      plan.set(d.id, { mask: m, reduce: r });
+      report.fired(bn, 'reduce-into-conv-backward', `ReLU mask and the two reductions in the epilogue of "${d.name}"`);
+    }
+    return rebuild(g, (n, w) => {
+      const f = plan.get(n.id);
+      if (!f) return w.keep(n);
+      const [, x, mean, rstd, gamma, beta] = f.mask.inputs as [number, number, number, number, number, number];
+      const p = readConv(n);
+      p.op = 'conv2d_fused_backward_data';
+      p.dxe = [x, mean, rstd, gamma, beta];
+      p.attrs.dxEpilogue = { relu: true };
+      // dx of the conv becomes the masked gradient (the mask's output), plus the BN's reductions.
+      w.node(p.op, n.name, convInputs(p), [f.mask.outputs[0]!, ...f.reduce.outputs], convAttrs(p));
+      w.drop(f.mask);
+      w.drop(f.reduce);
+    });
+  },
+};
+
+export const bnGradIntoConvBackward: Pass = {
+  name: 'bn-grad-into-conv-backward',
+  run(g, report) {
+    const uses = consumers(g);
+    const absorb = new Map<number, Node>(); // conv backward node id -> bn_backward_data node
+    for (const b of g.nodes) {
+      if (b.op !== 'bn_backward_data') continue;
+      const bn = b.name.replace(/\.backward_data$/, '');
+      const readers = uses.get(b.outputs[0]!) ?? [];
+      const bad = readers.filter((r) => !isBwd(r) || r.inputs[0] !== b.outputs[0] || readConv(r).dyp);
+      if (readers.length === 0 || bad.length) {
+        report.blocked(bn, 'bn-grad-into-conv-backward', 'readersAreConvBackward', `BN input gradient read by ${bad.map((r) => `${r.op} "${r.name}"`).join(', ') || 'nothing'}`);
+        continue;
+      }
+      for (const r of readers) absorb.set(r.id, b);
+      report.fired(bn, 'bn-grad-into-conv-backward', `BN dx computed on load by ${readers.map((r) => `"${r.name}"`).join(', ')}`);
+    }
+    return rebuild(g, (n, w) => {
+      const b = absorb.get(n.id);
+      if (!b) return w.keep(n);
+      const p = readConv(n);
+      p.op = isBwdData(n) ? 'conv2d_fused_backward_data' : 'conv2d_fused_backward_weight';
+      p.dyp = [...b.inputs];
+      p.attrs.dyPrologue = true;
+      // dy itself is no longer read (it is computed on load): point the slot at dbn so that
+      // nothing keeps bn_backward_data alive.
+      p.main[0] = b.inputs[0]!;
+      w.node(p.op, n.name, convInputs(p), p.outputs, convAttrs(p));
+    });
+  },
+};

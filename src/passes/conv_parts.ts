@@ -1,0 +1,57 @@
+/**
+ * The fused convolution ops carry optional operand groups (src/ops/conv2d_fused.ts). These
+ * helpers read a node into named parts and write parts back into an input list, so rules can
+ * add a prologue or an epilogue without knowing what other rules already added.
+ */
+import type { Attrs, Node } from '../graph/ir.js';
+import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
+
+export interface ConvParts {
+  op: 'conv2d_fused' | 'conv2d_fused_backward_data' | 'conv2d_fused_backward_weight';
+  name: string;
+  attrs: FusedConvAttrs;
+  /** forward: x, w, b?; backward-data: dy, w; backward-weight: dy, x. */
+  main: number[];
+  /** dbn, xbn, mean, rstd, gamma, dbeta, dgamma */
+  dyp?: number[];
+  /** forward / backward-weight x prologue: mean, rstd, gamma, beta */
+  xp?: number[];
+  /** backward-data epilogue: x2, mean2, rstd2, gamma2, beta2 */
+  dxe?: number[];
+  outputs: number[];
+}
+
+const FUSED: Record<string, ConvParts['op']> = {
+  conv2d: 'conv2d_fused',
+  conv2d_backward_data: 'conv2d_fused_backward_data',
+  conv2d_backward_weight: 'conv2d_fused_backward_weight',
+  conv2d_fused: 'conv2d_fused',
+  conv2d_fused_backward_data: 'conv2d_fused_backward_data',
+  conv2d_fused_backward_weight: 'conv2d_fused_backward_weight',
+};
+
+export function isConv(n: Node): boolean {
+  return n.op in FUSED;
+}
+
+export function readConv(n: Node): ConvParts {
+  const op = FUSED[n.op];
+  if (!op) throw new Error(`node "${n.name}" (${n.op}) is not a convolution`);
+  const a = { ...(n.attrs as unknown as FusedConvAttrs) };
+  if (n.op === 'conv2d') a.bias = n.inputs.length > 2;
+  const ins = [...n.inputs];
+  const nMain = op === 'conv2d_fused' ? (a.bias ? 3 : 2) : 2;
+  const p: ConvParts = { op, name: n.name, attrs: a, main: ins.splice(0, nMain), outputs: [...n.outputs] };
+  if (a.dyPrologue) p.dyp = ins.splice(0, 7);
+  if (a.xPrologue) p.xp = ins.splice(0, 4);
+  if (a.dxEpilogue) p.dxe = ins.splice(0, 5);
+  return p;
+}
+
+export function convInputs(p: ConvParts): number[] {
+  return [...p.main, ...(p.dyp ?? []), ...(p.xp ?? []), ...(p.dxe ?? [])];
+}
+
+export function convAttrs(p: ConvParts): Attrs {
+  return p.attrs as unknown as Attrs;
+}

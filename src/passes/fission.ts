@@ -1,0 +1,37 @@
+/**
+ * Fission: every training-mode batch_norm2d becomes
+ *   [mean, var] = channel_moments(x); rstd = bn_finalize(mean, var, running...);
+ *   y = bn_apply(x, mean, rstd, gamma, beta)
+ * and a ReLU that is the BN output's only consumer is folded into bn_apply (guard
+ * reluIsSoleConsumer). The backward is already split (bn_backward_reduce, bn_backward_data),
+ * and the ReLU's backward reads bn_apply's output, so backward needs no change.
+ */
+import type { BatchNormAttrs } from '../ops/batch_norm2d.js';
+import { type Pass, consumers, rebuild } from './rewrite.js';
+
+export const fission: Pass = {
+  name: 'fission',
+  run(g, report) {
+    const uses = consumers(g);
+    return rebuild(g, (n, w) => {
+      if (n.op !== 'batch_norm2d' || n.attrs.training !== true) return w.keep(n);
+      const a = n.attrs as unknown as BatchNormAttrs;
+      const [x, gamma, beta, rm, rv, nbt] = n.inputs as [number, number, number, number, number, number];
+      const [y, mean, rstd] = n.outputs as [number, number, number];
+      const [N, C, H, W] = g.value(x).shape as number[];
+      const v = w.value(`${n.name}.var`, [C!], 'activation');
+      w.node('channel_moments', `${n.name}.moments`, [x], [mean, v], { bn: n.name });
+      w.node('bn_finalize', `${n.name}.finalize`, [mean, v, rm, rv, nbt], [rstd], { eps: a.eps, momentum: a.momentum, count: N! * H! * W!, bn: n.name });
+      const users = uses.get(y) ?? [];
+      const relu = users.length === 1 && users[0]!.op === 'relu' ? users[0]! : undefined;
+      w.node('bn_apply', `${n.name}.apply`, [x, mean, rstd, gamma, beta], [relu ? relu.outputs[0]! : y], { relu: relu !== undefined, bn: n.name });
+      if (relu) {
+        w.drop(relu);
+        report.fired(n.name, 'fission', `split into moments, finalize and normalize; ReLU "${relu.name}" folded into normalize`);
+      } else {
+        report.fired(n.name, 'fission', 'split into moments, finalize and normalize');
+        report.blocked(n.name, 'fold-relu', 'reluIsSoleConsumer', `output has ${users.length} consumer(s): ${users.map((u) => `${u.op} "${u.name}"`).join(', ') || 'none'}`);
+      }
+    });
+  },
+};

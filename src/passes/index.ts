@@ -1,0 +1,56 @@
+/**
+ * The BN fission-and-fusion pipeline, applied to a training step's graph (forward and
+ * backward). Each optimisation can be switched on alone (ablation); `none` is the unfused
+ * baseline. The passes select layers by graph structure only, never by name.
+ */
+import { pruneDead } from '../autodiff/backward.js';
+import type { Graph } from '../graph/ir.js';
+import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_conv.js';
+import { fission } from './fission.js';
+import { momentsIntoConv } from './moments_into_conv.js';
+import { momentsReuse } from './moments_reuse.js';
+import { normalizeIntoConv } from './normalize_into_conv.js';
+import { FusionReport, type Pass } from './rewrite.js';
+
+export interface FusionOptions {
+  /** Split every training BN into statistics and normalize halves. */
+  fission: boolean;
+  /** (a) statistics into the producing convolution's epilogue. */
+  statsEpilogue: boolean;
+  /** (b) normalize+ReLU into the consuming convolution's input packing. */
+  normalizePrologue: boolean;
+  /** (c) backward: reductions into backward-data epilogues, BN dx into backward prologues. */
+  backward: boolean;
+  /** (e) a channel's statistics computed once and reused across concatenations. */
+  statsReuse: boolean;
+}
+
+export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false };
+export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true };
+
+/** The ablation settings: each optimisation alone (on top of fission, which they all need). */
+export const ABLATIONS: Record<string, FusionOptions> = {
+  fission: { ...NO_FUSION, fission: true },
+  'stats-epilogue': { ...NO_FUSION, fission: true, statsEpilogue: true },
+  'normalize-prologue': { ...NO_FUSION, fission: true, normalizePrologue: true },
+  'backward-fusion': { ...NO_FUSION, fission: true, normalizePrologue: true, backward: true },
+  'stats-reuse': { ...NO_FUSION, fission: true, statsReuse: true, statsEpilogue: true },
+};
+
+export function isFused(o: FusionOptions): boolean {
+  return Object.values(o).some(Boolean);
+}
+
+export function applyFusion(g: Graph, o: FusionOptions, report = new FusionReport()): { graph: Graph; report: FusionReport } {
+  if (!isFused(o)) return { graph: g, report };
+  const passes: Pass[] = [fission];
+  if (o.statsReuse) passes.push(momentsReuse);
+  if (o.statsEpilogue) passes.push(momentsIntoConv);
+  if (o.normalizePrologue) passes.push(normalizeIntoConv);
+  if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
+  let graph = g;
+  for (const p of passes) graph = pruneDead(p.run(graph, report));
+  return { graph, report };
+}
+
+export { FusionReport } from './rewrite.js';

@@ -1,0 +1,60 @@
+/**
+ * Fusion (b): the normalize half of a BN (with its ReLU) goes into the input packing of the
+ * convolutions that consume it; the normalized tensor is never written.
+ *   z = bn_apply(x); y = conv(z)      ->  y = conv2d_fused{xPrologue}(x, w, mean, rstd, gamma, beta)
+ *   dw = conv_backward_weight(dy, z)  ->  dw = conv2d_fused_backward_weight{xPrologue}(dy, x, ...)
+ *                                         (z recomputed on the fly from x and the statistics)
+ *   relu_backward(dz, z)              ->  bn_relu_mask(dz, x, mean, rstd, gamma, beta)
+ * Zero padding is applied after normalization (border taps read 0, not a*0+b).
+ * Guard: consumersAreConvs (every reader of z is a convolution, its backward-weight, or the
+ * ReLU's backward; a residual add or a pooling layer keeps z materialised).
+ */
+import type { Node } from '../graph/ir.js';
+import { convAttrs, convInputs, readConv } from './conv_parts.js';
+import { type Pass, consumers, rebuild } from './rewrite.js';
+
+function eligible(n: Node, z: number): boolean {
+  if ((n.op === 'conv2d' || n.op === 'conv2d_fused') && n.inputs[0] === z && !n.inputs.slice(1).includes(z)) return !readConv(n).xp;
+  if ((n.op === 'conv2d_backward_weight' || n.op === 'conv2d_fused_backward_weight') && n.inputs[1] === z && n.inputs[0] !== z) return !readConv(n).xp;
+  if (n.op === 'relu_backward' && n.inputs[1] === z && n.inputs[0] !== z) return true;
+  return false;
+}
+
+export const normalizeIntoConv: Pass = {
+  name: 'normalize-into-conv',
+  run(g, report) {
+    const uses = consumers(g);
+    /** consumer node id -> the bn_apply node it absorbs */
+    const absorb = new Map<number, Node>();
+    for (const n of g.nodes) {
+      if (n.op !== 'bn_apply') continue;
+      const bn = String(n.attrs.bn ?? n.name);
+      const z = n.outputs[0]!;
+      const users = uses.get(z) ?? [];
+      const bad = users.filter((u) => !eligible(u, z));
+      if (users.length === 0 || bad.length > 0 || g.outputs.has(g.value(z).name) || [...g.outputs.values()].includes(z)) {
+        report.blocked(bn, 'normalize-into-conv', 'consumersAreConvs', bad.length ? `read by ${bad.map((u) => `${u.op} "${u.name}"`).join(', ')}` : 'output is a graph output');
+        continue;
+      }
+      for (const u of users) absorb.set(u.id, n);
+      const convs = users.filter((u) => u.op === 'conv2d' || u.op === 'conv2d_fused');
+      report.fired(bn, 'normalize-into-conv', `normalize${n.attrs.relu ? '+ReLU' : ''} in the input packing of ${convs.map((c) => `"${c.name}"`).join(', ')}`);
+    }
+    return rebuild(g, (n, w) => {
+      const a = absorb.get(n.id);
+      if (!a) return w.keep(n);
+      const [x, mean, rstd, gamma, beta] = a.inputs as [number, number, number, number, number];
+      const relu = a.attrs.relu === true;
+      if (n.op === 'relu_backward') {
+        w.node('bn_relu_mask', `${String(a.attrs.bn)}.relu_mask`, [n.inputs[0]!, x, mean, rstd, gamma, beta], n.outputs, { bn: a.attrs.bn });
+        return;
+      }
+      const p = readConv(n);
+      if (p.op === 'conv2d_fused') p.main[0] = x;
+      else p.main[1] = x;
+      p.xp = [mean, rstd, gamma, beta];
+      p.attrs.xPrologue = { relu };
+      w.node(p.op, n.name, convInputs(p), p.outputs, convAttrs(p));
+    });
+  },
+};
