@@ -10,7 +10,7 @@ import { channelStats, type Dataset, normalize, take } from '../data/dataset.js'
 import { createEngine, type Engine, type EngineKind } from '../runtime/engine.js';
 import { loadDataset } from '../data/index.js';
 import { ShapeError } from '../graph/ir.js';
-import { MODELS, UnknownModelError } from '../models/index.js';
+import { MODELS, UnknownModelError, getModel } from '../models/index.js';
 import { countParams } from '../models/network.js';
 import { LabelError } from '../ops/softmax_cross_entropy.js';
 import { SafetensorsError } from '../io/safetensors.js';
@@ -20,6 +20,7 @@ import type { Schedule } from '../train/schedule.js';
 import { DivergedError, createNetwork, train } from '../train/trainer.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
 import { TrainProgress } from './progress.js';
+import { explain, formatExplain } from './explain.js';
 import { benchStep, type StepBenchOptions } from '../../bench/step.js';
 import { formatStepBench } from '../../bench/format.js';
 import { RunDir, RunDirError } from './rundir.js';
@@ -160,6 +161,20 @@ export function buildProgram(setCode: (c: number) => void): Command {
       const r = await benchStep(o);
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else process.stdout.write(formatStepBench(r));
+      setCode(EXIT.ok);
+    });
+
+  program
+    .command('explain')
+    .description('show, for every BN of a training step, what was fused into what and which guard stopped a fusion')
+    .addOption(new Option('-m, --model <name>', 'model').default('resnet20'))
+    .addOption(new Option('--image-size <n>', 'input size (default: the model\'s own)').argParser(positiveInt))
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .addHelpText('after', '\nExamples:\n  bnff explain --model densenet121\n  bnff explain --model resnet50 --json')
+    .action((o: { model: string; imageSize?: number; json: boolean }) => {
+      const def = getModel(o.model);
+      const r = explain(o.model, o.imageSize ?? def.imageSize);
+      process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatExplain(r));
       setCode(EXIT.ok);
     });
 

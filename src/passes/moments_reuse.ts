@@ -13,10 +13,10 @@ export const momentsReuse: Pass = {
   name: 'moments-reuse',
   run(g, report) {
     const done = new Map<number, [number, number]>(); // value -> [mean, var]
-    const momentsOf = (v: number, name: string, w: GraphWriter): [number, number] => {
+    const momentsOf = (v: number, name: string, w: GraphWriter, bn: string): [number, number] => {
       const have = done.get(v);
       if (have) return have;
-      const out = w.emit('channel_moments', name, [v], {}) as [number, number];
+      const out = w.emit('channel_moments', name, [v], { bn }) as [number, number];
       done.set(v, out);
       return out;
     };
@@ -40,7 +40,7 @@ export const momentsReuse: Pass = {
         return;
       }
       const before = done.size;
-      const parts = p.inputs.map((a) => momentsOf(a, `${g.value(a).name}.moments`, w));
+      const parts = p.inputs.map((a) => momentsOf(a, `${g.value(a).name}.moments`, w, bn));
       const fresh = done.size - before;
       w.node('concat_vec', `${bn}.mean`, parts.map((q) => q[0]), [mean]);
       w.node('concat_vec', `${bn}.var`, parts.map((q) => q[1]), [v]);
