@@ -1,0 +1,197 @@
+/**
+ * Structure tests of the fusion passes: each rule fires where it should (kernel counts per
+ * step, so a fusion that silently stops firing fails) and each named guard stops its rule
+ * where fusing would be wrong. Numerics: random graphs, fused vs unfused in float64.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { appendBackward, pruneDead } from '../../src/autodiff/backward.js';
+import { Builder } from '../../src/graph/builder.js';
+import { type Graph, numel } from '../../src/graph/ir.js';
+import { getModel } from '../../src/models/index.js';
+import { Network } from '../../src/models/network.js';
+import { ALL_FUSION, type FusionOptions, NO_FUSION, applyFusion } from '../../src/passes/index.js';
+import type { FusionReport } from '../../src/passes/rewrite.js';
+import { Executor } from '../../src/runtime/executor.js';
+import { HostMemory } from '../../src/runtime/memory.js';
+import { Rng } from '../../src/util/random.js';
+
+/** A training graph (forward, loss-free backward seeded at the output) for a small network. */
+function trainGraph(inputShape: number[], build: (b: Builder, x: number) => number): { g: Graph; b: Builder; x: number; y: number; dy: number } {
+  const b = new Builder({ training: true });
+  const x = b.input('x', inputShape);
+  const y = build(b, x);
+  const g = b.g;
+  const dy = g.addValue('dy', g.value(y).shape, 'input').id;
+  g.outputs.set('y', y);
+  const params = g.values.filter((v) => v.kind === 'param').map((v) => v.id);
+  const { grads } = appendBackward(g, new Map([[y, dy]]), [x, ...params]);
+  for (const [v, d] of grads) g.outputs.set(`grad:${g.value(v).name}`, d);
+  return { g: pruneDead(g), b, x, y, dy };
+}
+
+function fuse(g: Graph, o: FusionOptions = ALL_FUSION): { graph: Graph; report: FusionReport } {
+  return applyFusion(g, o);
+}
+
+function blockedBy(report: FusionReport, layer: string, rule: string): string | undefined {
+  return report.notes.find((n) => n.layer === layer && n.rule === rule && !n.fired)?.guard;
+}
+function fired(report: FusionReport, layer: string, rule: string): boolean {
+  return report.notes.some((n) => n.layer === layer && n.rule === rule && n.fired);
+}
+const count = (g: Graph, op: string): number => g.nodes.filter((n) => n.op === op).length;
+
+const convBnRelu = (b: Builder, name: string, x: number, out: number, relu = true): number => {
+  const h = b.batchNorm2d(`${name}.bn`, b.conv2d(`${name}.conv`, x, { out, kernel: 3, padding: 1 }));
+  return relu ? b.relu(`${name}.relu`, h) : h;
+};
+
+test('conv -> BN -> ReLU -> conv fuses both halves both ways; kernel counts per step', () => {
+  const { g } = trainGraph([2, 3, 6, 6], (b, x) => b.conv2d('c2', convBnRelu(b, 'l1', x, 4), { out: 5, kernel: 3, padding: 1 }));
+  const { graph, report } = fuse(g);
+  for (const r of ['fission', 'moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward']) assert.ok(fired(report, 'l1.bn', r), r);
+  // Standalone BN/ReLU kernels are gone: only the tiny finalize remains.
+  for (const op of ['batch_norm2d', 'channel_moments', 'bn_apply', 'relu', 'relu_backward', 'bn_backward_reduce', 'bn_backward_data', 'bn_relu_mask']) assert.equal(count(graph, op), 0, op);
+  assert.equal(count(graph, 'bn_finalize'), 1);
+  assert.equal(count(graph, 'conv2d_fused'), 2);
+  assert.equal(count(graph, 'conv2d_fused_backward_data'), 2);
+  assert.equal(count(graph, 'conv2d_fused_backward_weight'), 2);
+  assert.ok(graph.nodes.length < g.nodes.length);
+});
+
+test('guard reluIsSoleConsumer: a BN feeding a residual add keeps its ReLU separate', () => {
+  const { g } = trainGraph([2, 4, 5, 5], (b, x) => b.relu('out', b.add('add', convBnRelu(b, 'l1', x, 4, false), x)));
+  const { report } = fuse(g);
+  assert.equal(blockedBy(report, 'l1.bn', 'fold-relu'), 'reluIsSoleConsumer');
+  assert.equal(blockedBy(report, 'l1.bn', 'normalize-into-conv'), 'consumersAreConvs');
+});
+
+test('guard consumersAreConvs: BN-ReLU read by a pooling layer stays materialised', () => {
+  const { g } = trainGraph([2, 3, 6, 6], (b, x) => b.maxPool2d('pool', convBnRelu(b, 'l1', x, 4), { kernel: 2 }));
+  const { graph, report } = fuse(g);
+  assert.equal(blockedBy(report, 'l1.bn', 'normalize-into-conv'), 'consumersAreConvs');
+  assert.equal(count(graph, 'bn_apply'), 1);
+});
+
+test('guard producerIsConv: statistics of a pooled tensor are computed standalone', () => {
+  const { g } = trainGraph([2, 3, 8, 8], (b, x) => {
+    const p = b.avgPool2d('pool', b.conv2d('c0', x, { out: 4, kernel: 1 }), { kernel: 2 });
+    return b.conv2d('c1', b.relu('r', b.batchNorm2d('bn', p)), { out: 3, kernel: 3, padding: 1 });
+  });
+  const { graph, report } = fuse(g);
+  assert.equal(blockedBy(report, 'bn', 'moments-into-conv'), 'producerIsConv');
+  assert.equal(count(graph, 'channel_moments'), 1);
+  assert.equal(blockedBy(report, 'bn', 'bn-grad-into-conv-backward'), 'readersAreConvBackward');
+});
+
+test('guard producerFree: two BNs on one convolution output, statistics reuse off', () => {
+  const { g } = trainGraph([2, 3, 6, 6], (b, x) => {
+    const h = b.conv2d('c0', x, { out: 4, kernel: 3, padding: 1 });
+    return b.add('sum', b.batchNorm2d('bnA', h), b.batchNorm2d('bnB', h));
+  });
+  const { report } = fuse(g, { ...ALL_FUSION, statsReuse: false });
+  assert.ok(fired(report, 'bnA', 'moments-into-conv'));
+  assert.equal(blockedBy(report, 'bnB', 'moments-into-conv'), 'producerFree');
+  const reuse = fuse(g).report;
+  assert.ok(fired(reuse, 'bnB', 'moments-reuse'), 'with reuse on, the second BN reads the first one\'s statistics');
+});
+
+test('guard reluFolded: a BN without ReLU before a conv gets no backward-data epilogue', () => {
+  const { g } = trainGraph([2, 3, 6, 6], (b, x) => b.conv2d('c2', convBnRelu(b, 'l1', x, 4, false), { out: 3, kernel: 1 }));
+  const { report } = fuse(g);
+  assert.ok(fired(report, 'l1.bn', 'normalize-into-conv'));
+  assert.equal(blockedBy(report, 'l1.bn', 'reduce-into-conv-backward'), 'reluFolded');
+});
+
+test('guard gradientFromConv: a BN-ReLU read by two convolutions (gradient is a sum)', () => {
+  const { g } = trainGraph([2, 3, 6, 6], (b, x) => {
+    const z = convBnRelu(b, 'l1', x, 4);
+    return b.add('sum', b.conv2d('a', z, { out: 2, kernel: 1 }), b.conv2d('b', z, { out: 2, kernel: 3, padding: 1 }));
+  });
+  const { report } = fuse(g);
+  assert.ok(fired(report, 'l1.bn', 'normalize-into-conv'));
+  assert.equal(blockedBy(report, 'l1.bn', 'reduce-into-conv-backward'), 'gradientFromConv');
+});
+
+test('guard inputIsConcat and statistics reuse in a dense block', () => {
+  const { graph, report } = fuse(new Network(getModel('densenet40'), new HostMemory('f64'), 0).buildTrainGraph([2, 3, 8, 8]).graph);
+  assert.equal(blockedBy(report, 'features.denseblock1.denselayer1.norm1', 'moments-reuse'), 'inputIsConcat');
+  assert.ok(fired(report, 'features.denseblock1.denselayer2.norm1', 'moments-reuse'));
+  // every conv output's statistics are computed once: 36 dense-layer convs + stem + 2 pools' inputs
+  assert.equal(count(graph, 'channel_moments'), 2, 'only the two transition pools need standalone statistics');
+  assert.equal(graph.nodes.filter((n) => n.op === 'conv2d_fused' && n.attrs.epilogue === 'moments').length, 37);
+});
+
+test('kernel counts of whole models (a fusion that stops firing fails here)', () => {
+  const counts = (m: string): Record<string, number> => {
+    const net = new Network(getModel(m), new HostMemory('f64'), 0, undefined, ALL_FUSION);
+    const c: Record<string, number> = {};
+    for (const n of net.buildTrainGraph([2, 3, 32, 32]).graph.nodes) c[n.op] = (c[n.op] ?? 0) + 1;
+    return c;
+  };
+  const r = counts('resnet20');
+  assert.equal(r.batch_norm2d, undefined);
+  assert.equal(r.bn_finalize, 19);
+  assert.equal(r.channel_moments, undefined, 'all 19 BNs take their statistics from a conv epilogue');
+  assert.equal(r.bn_apply, 10, '9 BNs feeding residual adds + the stem BN (also read by the first shortcut)');
+  assert.equal(r.bn_backward_data, undefined, 'every BN dx is computed on load by a conv backward');
+  const d = counts('densenet121');
+  assert.equal(d.bn_finalize, 121);
+  assert.equal(d.channel_moments, 4, 'stem pool and three transition pools');
+  assert.equal(d.bn_apply, 2, 'norm0 (read by max pool) and norm5 (read by global pool)');
+});
+
+for (let trial = 0; trial < 6; trial++) {
+  test(`random conv/BN/ReLU/add/concat graph ${trial}: fused equals unfused (forward and every gradient, float64)`, () => {
+    const top = new Rng(100 + trial);
+    const shape = [1 + top.int(2), 1 + top.int(5), 3 + top.int(5), 3 + top.int(5)];
+    /** The same random architecture every time it is called with a fresh generator. */
+    const build = (rng: Rng) => (b: Builder, x: number): number => {
+      const pool: number[] = [x];
+      for (let i = 0; i < 5; i++) {
+        const src = pool[rng.int(pool.length)]!;
+        const k = [1, 3][rng.int(2)]!;
+        const kind = rng.int(4);
+        let h = b.conv2d(`c${i}`, src, { out: 1 + rng.int(6), kernel: k, padding: k >> 1 });
+        h = b.batchNorm2d(`bn${i}`, h);
+        if (rng.next() < 0.7) h = b.relu(`r${i}`, h);
+        if (kind === 1) {
+          const other = pool.find((p) => b.shape(p)[1] === b.shape(h)[1] && b.shape(p)[2] === b.shape(h)[2]);
+          if (other !== undefined) h = b.add(`add${i}`, h, other);
+        } else if (kind === 2 && b.shape(src)[2] === b.shape(h)[2]) {
+          h = b.concat(`cat${i}`, [src, h]);
+        }
+        pool.push(h);
+      }
+      return b.conv2d('head', b.relu('rh', b.batchNorm2d('bnh', pool[pool.length - 1]!)), { out: 2, kernel: 3, padding: 1 });
+    };
+    const results = [NO_FUSION, ALL_FUSION].map((o) => {
+      const { g, b, x, dy } = trainGraph(shape, build(new Rng(200 + trial)));
+      const graph = applyFusion(g, o).graph;
+      const vals = new Rng(7);
+      const store = new Map(b.specs.map((s) => [s.name, Float64Array.from({ length: numel(s.shape) }, () => (s.name.endsWith('running_var') ? 1 : s.name.endsWith('num_batches_tracked') ? 0 : vals.normal()))]));
+      const exec = new Executor(graph, new HostMemory('f64'), (n) => store.get(n));
+      const xin = new Rng(8);
+      exec.write(x, Float64Array.from({ length: numel(shape) }, () => xin.normal()));
+      exec.write(dy, Float64Array.from({ length: exec.get(dy).length }, () => xin.normal()));
+      exec.run({ seed: 1, step: 0 });
+      const out = new Map<string, Float64Array>();
+      for (const [k, id] of graph.outputs) out.set(k, Float64Array.from(exec.get(id)));
+      for (const [k, v] of store) if (k.includes('running')) out.set(k, v);
+      return out;
+    });
+    const [a, f] = results as [Map<string, Float64Array>, Map<string, Float64Array>];
+    assert.deepEqual([...f.keys()].sort(), [...a.keys()].sort());
+    for (const [k, v] of a) {
+      const w = f.get(k)!;
+      let scale = 1e-30;
+      let err = 0;
+      for (let i = 0; i < v.length; i++) {
+        scale = Math.max(scale, Math.abs(v[i]!));
+        err = Math.max(err, Math.abs(v[i]! - w[i]!));
+      }
+      assert.ok(err <= 1e-9 * scale, `${k}: ${err} of ${scale}`);
+    }
+  });
+}
