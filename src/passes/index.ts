@@ -10,6 +10,7 @@ import { fission } from './fission.js';
 import { momentsIntoConv } from './moments_into_conv.js';
 import { momentsReuse } from './moments_reuse.js';
 import { normalizeIntoConv } from './normalize_into_conv.js';
+import { residualAddRelu } from './residual.js';
 import { FusionReport, type Pass } from './rewrite.js';
 
 export interface FusionOptions {
@@ -23,10 +24,12 @@ export interface FusionOptions {
   backward: boolean;
   /** (e) a channel's statistics computed once and reused across concatenations. */
   statsReuse: boolean;
+  /** (d) ResNet: BN + shortcut + add + ReLU in one elementwise kernel, forward and backward. */
+  residual: boolean;
 }
 
-export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false };
-export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true };
+export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false };
+export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true };
 
 /** The ablation settings: each optimisation alone (on top of fission, which they all need). */
 export const ABLATIONS: Record<string, FusionOptions> = {
@@ -35,6 +38,7 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'normalize-prologue': { ...NO_FUSION, fission: true, normalizePrologue: true },
   'backward-fusion': { ...NO_FUSION, fission: true, normalizePrologue: true, backward: true },
   'stats-reuse': { ...NO_FUSION, fission: true, statsReuse: true, statsEpilogue: true },
+  residual: { ...NO_FUSION, fission: true, residual: true },
 };
 
 export function isFused(o: FusionOptions): boolean {
@@ -47,6 +51,7 @@ export function applyFusion(g: Graph, o: FusionOptions, report = new FusionRepor
   if (o.statsReuse) passes.push(momentsReuse);
   if (o.statsEpilogue) passes.push(momentsIntoConv);
   if (o.normalizePrologue) passes.push(normalizeIntoConv);
+  if (o.residual) passes.push(residualAddRelu);
   if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
   let graph = g;
   for (const p of passes) graph = pruneDead(p.run(graph, report));

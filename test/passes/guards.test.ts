@@ -60,11 +60,21 @@ test('conv -> BN -> ReLU -> conv fuses both halves both ways; kernel counts per 
   assert.ok(graph.nodes.length < g.nodes.length);
 });
 
-test('guard reluIsSoleConsumer: a BN feeding a residual add keeps its ReLU separate', () => {
+test('guard reluIsSoleConsumer: a BN feeding a residual add keeps its ReLU separate; the residual rule takes it', () => {
   const { g } = trainGraph([2, 4, 5, 5], (b, x) => b.relu('out', b.add('add', convBnRelu(b, 'l1', x, 4, false), x)));
-  const { report } = fuse(g);
+  const { graph, report } = fuse(g);
   assert.equal(blockedBy(report, 'l1.bn', 'fold-relu'), 'reluIsSoleConsumer');
   assert.equal(blockedBy(report, 'l1.bn', 'normalize-into-conv'), 'consumersAreConvs');
+  assert.ok(fired(report, 'l1.bn', 'residual-add-relu'));
+  assert.equal(count(graph, 'bn_add_relu'), 1);
+  assert.equal(count(graph, 'bn_add_relu_backward'), 1);
+});
+
+test('guard reluAfterAdd: a residual add read by something other than a ReLU is left alone', () => {
+  const { g } = trainGraph([2, 4, 5, 5], (b, x) => b.maxPool2d('pool', b.add('add', convBnRelu(b, 'l1', x, 4, false), x), { kernel: 2 }));
+  const { graph, report } = fuse(g);
+  assert.equal(blockedBy(report, 'l1.bn', 'residual-add-relu'), 'reluAfterAdd');
+  assert.equal(count(graph, 'bn_add_relu'), 0);
 });
 
 test('guard consumersAreConvs: BN-ReLU read by a pooling layer stays materialised', () => {
@@ -134,8 +144,15 @@ test('kernel counts of whole models (a fusion that stops firing fails here)', ()
   assert.equal(r.batch_norm2d, undefined);
   assert.equal(r.bn_finalize, 19);
   assert.equal(r.channel_moments, undefined, 'all 19 BNs take their statistics from a conv epilogue');
-  assert.equal(r.bn_apply, 10, '9 BNs feeding residual adds + the stem BN (also read by the first shortcut)');
+  assert.equal(r.bn_apply, 1, 'only the stem BN (read by layer1.0.conv1 and by the first identity shortcut)');
+  assert.equal(r.bn_add_relu, 9, 'one residual kernel per block');
+  assert.equal(r.bn_add_relu_backward, 9);
+  assert.equal(r.relu, undefined);
   assert.equal(r.bn_backward_data, undefined, 'every BN dx is computed on load by a conv backward');
+  const r50 = counts('resnet50');
+  assert.equal(r50.bn_add_relu, 16);
+  assert.equal(r50.bn_apply, 1);
+  assert.equal(r50.bn_backward_data, undefined);
   const d = counts('densenet121');
   assert.equal(d.bn_finalize, 121);
   assert.equal(d.channel_moments, 4, 'stem pool and three transition pools');
