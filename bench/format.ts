@@ -11,9 +11,14 @@ export function formatStepBench(r: StepBenchResult): string {
     `  nodes on fast kernels: ${r.lowered_nodes} of ${r.total_nodes}`,
     `  breakdown per step: ${Object.entries(r.breakdown).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}`,
   ];
+  if (r.fused) {
+    lines.push(`  fused: median ${ms(r.fused.step_s.median)} (min ${ms(r.fused.step_s.min)}, max ${ms(r.fused.step_s.max)}), ${r.fused.img_s.toFixed(1)} images/s; speedup ${r.speedup!.toFixed(3)}x`);
+    lines.push(`  fused breakdown per step: ${Object.entries(r.fused.breakdown).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}`);
+  }
+  if (r.ablation) for (const [k, v] of Object.entries(r.ablation)) lines.push(`  ablation ${k}: ${v.img_s.toFixed(1)} images/s, speedup ${v.speedup.toFixed(3)}x`);
   if (r.pytorch) {
     if ('error' in r.pytorch) lines.push(`  PyTorch: ${r.pytorch.error}`);
-    else lines.push(`  PyTorch ${r.pytorch.torch}: ${r.pytorch.img_s.toFixed(1)} images/s; bnff / PyTorch = ${r.ratio_vs_pytorch!.toFixed(2)}`);
+    else lines.push(`  PyTorch ${r.pytorch.torch}: ${r.pytorch.img_s.toFixed(1)} images/s; bnff / PyTorch = ${r.ratio_vs_pytorch!.toFixed(2)} unfused${r.fused_ratio_vs_pytorch ? `, ${r.fused_ratio_vs_pytorch.toFixed(2)} fused` : ''}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -12,11 +12,16 @@ import { getModel } from '../src/models/index.js';
 import { Network } from '../src/models/network.js';
 import { createEngine, type EngineKind } from '../src/runtime/engine.js';
 import { SGD } from '../src/train/sgd.js';
+import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
 import { Rng } from '../src/util/random.js';
 import { machine, spread, type Spread } from './common.js';
 
 export interface StepBenchOptions {
   model: string;
+  /** Also time the fused graph, interleaved step by step with the unfused one. */
+  fuse?: boolean;
+  /** Also time each optimisation alone (implies fuse). */
+  ablation?: boolean;
   batchSize: number;
   imageSize: number;
   threads: number;
@@ -33,6 +38,9 @@ export const OP_TYPES: Record<string, string> = {
   max_pool2d: 'pool', max_pool2d_backward: 'pool', avg_pool2d: 'pool', avg_pool2d_backward: 'pool', global_avg_pool: 'pool', global_avg_pool_backward: 'pool',
   concat: 'concat', slice_channels: 'concat',
   add: 'add',
+  conv2d_fused: 'conv', conv2d_fused_backward_data: 'conv', conv2d_fused_backward_weight: 'conv',
+  channel_moments: 'bn', bn_finalize: 'bn', bn_apply: 'bn', bn_add_relu: 'bn', bn_add_relu_backward: 'bn',
+  bn_relu_mask: 'relu', concat_vec: 'concat',
 };
 
 export interface ModeResult {
@@ -41,6 +49,9 @@ export interface ModeResult {
 }
 
 export interface StepBenchResult {
+  fused?: ModeResult & { breakdown: Record<string, number> };
+  speedup?: number;
+  ablation?: Record<string, { img_s: number; speedup: number }>;
   model: string;
   batch_size: number;
   image_size: number;
@@ -50,6 +61,7 @@ export interface StepBenchResult {
   breakdown: Record<string, number>;
   pytorch?: { img_s: number; step_s: Spread; torch: string } | { error: string };
   ratio_vs_pytorch?: number;
+  fused_ratio_vs_pytorch?: number;
   machine: Record<string, string | number>;
   lowered_nodes: number;
   total_nodes: number;
@@ -71,42 +83,62 @@ function runPytorch(o: StepBenchOptions): StepBenchResult['pytorch'] {
   return JSON.parse(r.stdout) as { img_s: number; step_s: Spread; torch: string };
 }
 
+interface Contender {
+  name: string;
+  net: Network;
+  opt: SGD;
+  times: number[];
+}
+
+function breakdownOf(c: Contender, x: Float32Array, labels: Float32Array, shape: number[], step: () => number, profiled: number): Record<string, number> {
+  const plan = c.net.trainPlan(shape);
+  plan.exec.profile.clear();
+  plan.exec.profiling = true;
+  let optTime = 0;
+  for (let i = 0; i < profiled; i++) {
+    c.net.forwardBackward(x, labels, shape, { seed: 1, step: step() });
+    const t0 = performance.now();
+    c.opt.step(plan.grads);
+    optTime += (performance.now() - t0) / 1000;
+  }
+  plan.exec.profiling = false;
+  const out: Record<string, number> = { conv: 0, bn: 0, relu: 0, pool: 0, concat: 0, add: 0, other: optTime / profiled };
+  for (const [op, s] of plan.exec.profile) out[OP_TYPES[op] ?? 'other']! += s / profiled;
+  return out;
+}
+
 export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   const engine = await createEngine({ kind: o.engine ?? 'wasm', threads: o.threads });
   try {
     const def = getModel(o.model);
-    const net = new Network(def, engine.memory, 1, engine.lowering);
     const shape = [o.batchSize, def.inChannels, o.imageSize, o.imageSize];
     const rng = new Rng(2);
     const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
     const labels = Float32Array.from({ length: o.batchSize }, () => rng.int(def.numClasses));
-    const plan = net.trainPlan(shape);
-    const opt = new SGD(net.params, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.pool);
+    const variants: [string, FusionOptions][] = [['unfused', NO_FUSION]];
+    if (o.fuse || o.ablation) variants.push(['fused', ALL_FUSION]);
+    if (o.ablation) for (const [k, v] of Object.entries(ABLATIONS)) variants.push([k, v]);
+    // Every contender starts from the same weights; plans share one workspace in the arena.
+    const contenders: Contender[] = variants.map(([name, fusion]) => {
+      const net = new Network(def, engine.memory, 1, engine.lowering, fusion);
+      net.trainPlan(shape);
+      return { name, net, opt: new SGD(net.params, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.pool), times: [] };
+    });
     let step = 0;
-    const once = (): number => {
+    const next = (): number => step++;
+    const once = (c: Contender): number => {
       const t0 = performance.now();
-      net.forwardBackward(x, labels, shape, { seed: 1, step: step++ });
-      opt.step(plan.grads);
+      c.net.forwardBackward(x, labels, shape, { seed: 1, step: next() });
+      c.opt.step(c.net.trainPlan(shape).grads);
       return (performance.now() - t0) / 1000;
     };
-    for (let i = 0; i < o.warmup; i++) once();
-    const times: number[] = [];
-    for (let i = 0; i < o.steps; i++) times.push(once());
-    // Breakdown from separately profiled steps (timers around every node perturb the timing a little).
+    for (let i = 0; i < o.warmup; i++) for (const c of contenders) once(c);
+    // Interleaved: each round times every contender once, so drifts of a shared machine hit all alike.
+    for (let i = 0; i < o.steps; i++) for (const c of contenders) c.times.push(once(c));
     const profiled = Math.max(1, Math.min(3, o.steps));
-    plan.exec.profile.clear();
-    plan.exec.profiling = true;
-    let optTime = 0;
-    for (let i = 0; i < profiled; i++) {
-      net.forwardBackward(x, labels, shape, { seed: 1, step: step++ });
-      const t0 = performance.now();
-      opt.step(plan.grads);
-      optTime += (performance.now() - t0) / 1000;
-    }
-    plan.exec.profiling = false;
-    const breakdown: Record<string, number> = { conv: 0, bn: 0, relu: 0, pool: 0, concat: 0, add: 0, other: optTime / profiled };
-    for (const [op, s] of plan.exec.profile) breakdown[OP_TYPES[op] ?? 'other']! += s / profiled;
-    const st = spread(times);
+    const base = contenders[0]!;
+    const st = spread(base.times);
+    const plan = base.net.trainPlan(shape);
     const result: StepBenchResult = {
       model: o.model,
       batch_size: o.batchSize,
@@ -114,14 +146,30 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
       threads: engine.threads,
       engine: engine.description,
       unfused: { step_s: st, img_s: o.batchSize / st.median },
-      breakdown,
+      breakdown: breakdownOf(base, x, labels, shape, next, profiled),
       machine: machine(),
       lowered_nodes: plan.exec.lowered,
       total_nodes: plan.graph.nodes.length,
     };
+    const fused = contenders.find((c) => c.name === 'fused');
+    if (fused) {
+      const fs = spread(fused.times);
+      result.fused = { step_s: fs, img_s: o.batchSize / fs.median, breakdown: breakdownOf(fused, x, labels, shape, next, profiled) };
+      result.speedup = st.median / fs.median;
+    }
+    if (o.ablation) {
+      result.ablation = {};
+      for (const c of contenders.slice(2)) {
+        const m = spread(c.times).median;
+        result.ablation[c.name] = { img_s: o.batchSize / m, speedup: st.median / m };
+      }
+    }
     if (o.vsPytorch) {
       result.pytorch = runPytorch(o);
-      if (result.pytorch && 'img_s' in result.pytorch) result.ratio_vs_pytorch = result.unfused.img_s / result.pytorch.img_s;
+      if (result.pytorch && 'img_s' in result.pytorch) {
+        result.ratio_vs_pytorch = result.unfused.img_s / result.pytorch.img_s;
+        if (result.fused) result.fused_ratio_vs_pytorch = result.fused.img_s / result.pytorch.img_s;
+      }
     }
     return result;
   } finally {

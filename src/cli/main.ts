@@ -154,6 +154,8 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--warmup <n>', 'untimed steps first').argParser(nonNegativeInt).default(2))
     .addOption(new Option('--engine <kind>', 'wasm | reference').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
     .addOption(new Option('--vs-pytorch', 'also time PyTorch (python3-torch) in the same run').default(false))
+    .addOption(new Option('--no-fuse', 'time the unfused baseline only'))
+    .addOption(new Option('--ablation', 'also time each fusion optimisation alone').default(false))
     .addOption(new Option('--json', 'print one JSON object').default(false))
     .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json')
     .action(async (o: StepBenchOptions & { json: boolean }) => {

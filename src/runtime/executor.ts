@@ -80,6 +80,8 @@ export class Executor {
   private readonly steps: Step[];
   private readonly ctx: RunContext = { seed: 0, step: 0 };
   private readonly nhwcIds: boolean[];
+  /** Constants are refilled before each run: another plan may have used the shared workspace. */
+  private readonly consts: number[];
   /** Seconds per op type, accumulated while `profiling` is on. */
   readonly profile = new Map<string, number>();
   profiling = false;
@@ -94,13 +96,13 @@ export class Executor {
     const plan = planMemory(graph, external);
     const bytesPer = memory.dtype === 'f64' ? 8 : 4;
     this.stats = { workspaceBytes: plan.size * bytesPer, unsharedBytes: plan.unsharedSize * bytesPer };
-    if (memory.dtype === 'f32' && memory.usedBytes + this.stats.workspaceBytes > MAX_ARENA_BYTES) {
-      throw new HeapOverflowError(
-        `this step needs ${(this.stats.workspaceBytes / 2 ** 30).toFixed(2)} GiB of workspace on top of ${(memory.usedBytes / 2 ** 30).toFixed(2)} GiB in use, more than the 4 GiB wasm32 heap allows`,
-      );
+    if (memory.dtype === 'f32' && this.stats.workspaceBytes > MAX_ARENA_BYTES) {
+      throw new HeapOverflowError(`this step needs ${(this.stats.workspaceBytes / 2 ** 30).toFixed(2)} GiB of workspace, more than the 4 GiB wasm32 heap holds`);
     }
-    const workspace = memory.alloc(plan.size);
+    // Plans share one workspace: they run one at a time and their outputs are read in between.
+    const workspace = memory.workspace(plan.size);
     this.nhwcIds = lowering ? nhwcValues(graph) : graph.values.map(() => false);
+    this.consts = graph.values.filter((v) => v.kind === 'const' && plan.offsets[v.id] !== undefined).map((v) => v.id);
     this.arrays = graph.values.map((v) => {
       if (external(v.kind)) {
         const a = bind(v.name, v.kind);
@@ -185,6 +187,7 @@ export class Executor {
   run(ctx: RunContext, opts: { checkFinite?: boolean } = {}): void {
     this.ctx.seed = ctx.seed;
     this.ctx.step = ctx.step;
+    for (const id of this.consts) this.arrays[id]!.fill(this.graph.value(id).fill ?? 0);
     for (const s of this.steps) {
       const t0 = this.profiling ? performance.now() : 0;
       s.run();

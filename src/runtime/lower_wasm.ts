@@ -1,21 +1,416 @@
 /**
- * Lowers graph nodes to the WebAssembly kernels (src/kernels/*.ts hosts, NHWC activations).
- * One entry per op type; ops without an entry run their reference kernel (see Executor).
+ * Lowers graph nodes to the WebAssembly kernels (src/kernels/*.ts hosts; NHWC activations,
+ * so a 4-D tensor [N, C, H, W] is M = N*H*W rows of C channels). One rule per op type; a
+ * rule may decline (return undefined) and the node then runs its reference kernel.
  */
-import type { Node } from '../graph/ir.js';
+import type { Node, Shape } from '../graph/ir.js';
+import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
+import * as K from '../kernels/eltwise.js';
+import * as F from '../kernels/bn_fused.js';
+import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
+import type { BnFinalizeAttrs } from '../ops/bn_split.js';
+import type { Conv2dAttrs } from '../ops/conv2d.js';
+import type { BatchNormAttrs } from '../ops/batch_norm2d.js';
+import type { Pool2dAttrs } from '../ops/pool2d.js';
 import type { Lowering, LoweringContext } from './executor.js';
 import type { Arena } from './memory.js';
 import type { ThreadPool } from './pool.js';
 
 type Rule = (node: Node, lc: LoweringContext, e: WasmLowering) => (() => void) | undefined;
 
-const RULES: Record<string, Rule> = {};
+const numel = (s: Shape): number => s.reduce((a, b) => a * b, 1);
+
+/** Per-node view of pointers and shapes. */
+function io(node: Node, lc: LoweringContext) {
+  return {
+    x: (i: number): number => lc.arrays[node.inputs[i]!]!.byteOffset,
+    y: (i: number): number => lc.arrays[node.outputs[i]!]!.byteOffset,
+    xs: (i: number): Shape => lc.graph.value(node.inputs[i]!).shape,
+    ys: (i: number): Shape => lc.graph.value(node.outputs[i]!).shape,
+    nhwcIn: (i: number): boolean => lc.nhwc(node.inputs[i]!),
+    nhwcOut: (i: number): boolean => lc.nhwc(node.outputs[i]!),
+  };
+}
+
+/** [M, C] of an NHWC tensor of logical shape [N, C, H, W]. */
+const rows = (s: Shape): [number, number] => [s[0]! * s[2]! * s[3]!, s[1]!];
+
+function poolShape(s: Shape, a: Pool2dAttrs): K.PoolShape {
+  return { N: s[0]!, C: s[1]!, H: s[2]!, W: s[3]!, kernel: a.kernel, stride: a.stride, padding: a.padding };
+}
+
+/** Elementwise ops run on any layout as long as every operand shares it. */
+function sameLayout(node: Node, lc: LoweringContext): boolean {
+  const all = [...node.inputs, ...node.outputs].map((id) => lc.nhwc(id));
+  return all.every((v) => v === all[0]);
+}
+
+function geomOf(xShape: Shape, wShape: Shape, a: Conv2dAttrs): ConvGeom {
+  const [N, C, H, W] = xShape as number[];
+  const [K, , KH, KW] = wShape as number[];
+  const pair = (v: number | [number, number] | undefined, d: number): [number, number] => (v === undefined ? [d, d] : Array.isArray(v) ? v : [v, v]);
+  return convGeom({ N: N!, C: C!, H: H!, W: W!, K: K!, KH: KH!, KW: KW!, stride: pair(a.stride, 1), pad: pair(a.padding, 0), dilation: pair(a.dilation, 1), groups: a.groups ?? 1 });
+}
+
+const RULES: Record<string, Rule> = {
+  conv2d(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
+    const g = geomOf(p.xs(0), p.xs(1), node.attrs as unknown as Conv2dAttrs);
+    e.ensureConvWorkspace(g);
+    const [x, w, b, y] = [p.x(0), p.x(1), node.inputs.length > 2 ? p.x(2) : 0, p.y(0)];
+    return () => convForward(e.pool, g, x, w, b, y, e.convWs!);
+  },
+  conv2d_backward_data(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
+    const a = node.attrs as unknown as Conv2dAttrs & { xShape: Shape; wShape: Shape };
+    const g = geomOf(a.xShape, a.wShape, a);
+    e.ensureConvWorkspace(g);
+    const [dy, w, dx] = [p.x(0), p.x(1), p.y(0)];
+    return () => convBackwardData(e.pool, g, dy, w, dx, e.convWs!);
+  },
+  conv2d_backward_weight(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcIn(1)) return undefined;
+    const a = node.attrs as unknown as Conv2dAttrs & { xShape: Shape; wShape: Shape; bias: boolean };
+    const g = geomOf(a.xShape, a.wShape, a);
+    e.ensureConvWorkspace(g);
+    const [dy, x, dw, db] = [p.x(0), p.x(1), p.y(0), a.bias ? p.y(1) : 0];
+    return () => convBackwardWeight(e.pool, g, dy, x, dw, db, e.convWs!);
+  },
+  batch_norm2d(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const a = node.attrs as unknown as BatchNormAttrs;
+    const args = [p.x(0), p.y(0), M, C, p.x(1), p.x(2), p.y(1), p.y(2), p.x(3), p.x(4), p.x(5)] as const;
+    const opts = { training: a.training === true, eps: a.eps ?? 1e-5, momentum: a.momentum === undefined ? 0.1 : a.momentum };
+    return () => K.bnForward(pool, ...args, opts);
+  },
+  bn_backward_reduce(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const [dy, x, mean, rstd, dbeta, dgamma] = [p.x(0), p.x(1), p.x(2), p.x(3), p.y(0), p.y(1)];
+    return () => K.bnBackwardReduce(pool, dy, x, M, C, mean, rstd, dbeta, dgamma);
+  },
+  bn_backward_data(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const [dy, x, mean, rstd, gamma, dbeta, dgamma, dx] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.x(6), p.y(0)];
+    return () => K.bnBackwardData(pool, dy, x, dx, M, C, mean, rstd, gamma, dbeta, dgamma);
+  },
+  relu(node, lc, { pool }) {
+    if (!sameLayout(node, lc)) return undefined;
+    const p = io(node, lc);
+    const [x, y, n] = [p.x(0), p.y(0), numel(p.xs(0))];
+    return () => K.reluForward(pool, x, y, n);
+  },
+  relu_backward(node, lc, { pool }) {
+    if (!sameLayout(node, lc)) return undefined;
+    const p = io(node, lc);
+    const [dy, y, dx, n] = [p.x(0), p.x(1), p.y(0), numel(p.xs(0))];
+    return () => K.reluBackward(pool, dy, y, dx, n);
+  },
+  add(node, lc, { pool }) {
+    if (!sameLayout(node, lc)) return undefined;
+    const p = io(node, lc);
+    const [a, b, y, n] = [p.x(0), p.x(1), p.y(0), numel(p.xs(0))];
+    return () => K.add(pool, a, b, y, n);
+  },
+  mul(node, lc, { pool }) {
+    if (!sameLayout(node, lc)) return undefined;
+    const p = io(node, lc);
+    const [a, b, y, n] = [p.x(0), p.x(1), p.y(0), numel(p.xs(0))];
+    return () => K.mul(pool, a, b, y, n);
+  },
+  concat(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcOut(0)) return undefined;
+    const inputs = node.inputs.map((_, i) => ({ ptr: p.x(i), C: p.xs(i)[1]! }));
+    const [M] = rows(p.ys(0));
+    const y = p.y(0);
+    return () => K.concatForward(pool, inputs, y, M);
+  },
+  slice_channels(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const { start, size } = node.attrs as { start: number; size: number };
+    const [src, dst] = [p.x(0), p.y(0)];
+    return () => K.sliceChannels(pool, src, C, start, size, dst, M);
+  },
+  max_pool2d(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const s = poolShape(p.xs(0), node.attrs as unknown as Pool2dAttrs);
+    const [x, y] = [p.x(0), p.y(0)];
+    return () => K.maxPoolForward(pool, x, y, s);
+  },
+  max_pool2d_backward(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(1)) return undefined;
+    const s = poolShape(p.xs(1), node.attrs as unknown as Pool2dAttrs);
+    const [dy, x, dx] = [p.x(0), p.x(1), p.y(0)];
+    return () => K.maxPoolBackward(pool, dy, x, dx, s);
+  },
+  avg_pool2d(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const a = node.attrs as unknown as Pool2dAttrs;
+    const s = poolShape(p.xs(0), a);
+    const [x, y] = [p.x(0), p.y(0)];
+    return () => K.avgPoolForward(pool, x, y, s, a.count_include_pad ?? true);
+  },
+  avg_pool2d_backward(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcOut(0)) return undefined;
+    const a = node.attrs as unknown as Pool2dAttrs;
+    const s = poolShape(a.xShape!, a);
+    const [dy, dx] = [p.x(0), p.y(0)];
+    return () => K.avgPoolBackward(pool, dy, dx, s, a.count_include_pad ?? true);
+  },
+  global_avg_pool(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [N, C, H, W] = p.xs(0) as number[];
+    const [x, y] = [p.x(0), p.y(0)];
+    return () => K.globalAvgPoolForward(pool, x, y, N!, H! * W!, C!);
+  },
+  global_avg_pool_backward(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcOut(0)) return undefined;
+    const [N, C, H, W] = p.ys(0) as number[];
+    const [dy, dx] = [p.x(0), p.y(0)];
+    return () => K.globalAvgPoolBackward(pool, dy, dx, N!, H! * W!, C!);
+  },
+  flatten(node, lc, { pool }) {
+    const p = io(node, lc);
+    const s = p.xs(0);
+    if (!p.nhwcIn(0) || s.length !== 4) return undefined;
+    const [N, C, H, W] = s as number[];
+    const [src, dst] = [p.x(0), p.y(0)];
+    // [N, C, 1, 1] is laid out the same in NHWC and NCHW; otherwise flatten follows NCHW order.
+    if (H! * W! === 1) return () => K.copyChannels(pool, src, C!, 0, dst, C!, 0, C!, N!);
+    return () => K.nhwcToNchw(pool, src, dst, N!, H!, W!, C!);
+  },
+  reshape(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcOut(0) || p.nhwcIn(0)) return undefined;
+    const [N, C, H, W] = p.ys(0) as number[];
+    const [src, dst] = [p.x(0), p.y(0)];
+    if (H! * W! === 1) return () => K.copyChannels(pool, src, C!, 0, dst, C!, 0, C!, N!);
+    return () => K.nchwToNhwc(pool, src, dst, N!, H!, W!, C!);
+  },
+};
+
+/** The parts of a fused convolution node (see src/ops/conv2d_fused.ts for the operand order). */
+function fusedParts(node: Node, lc: LoweringContext) {
+  const a = node.attrs as unknown as FusedConvAttrs;
+  const ptr = (i: number): number => lc.arrays[node.inputs[i]!]!.byteOffset;
+  const nMain = node.op === 'conv2d_fused' ? (a.bias ? 3 : 2) : 2;
+  let at = nMain;
+  const take = (n: number): number[] => {
+    const r = node.inputs.slice(at, at + n).map((_, i) => ptr(at + i));
+    at += n;
+    return r;
+  };
+  const dyp = a.dyPrologue ? take(7) : undefined;
+  const xp = a.xPrologue ? take(4) : undefined;
+  const dxe = a.dxEpilogue ? take(5) : undefined;
+  return { a, ptr, dyp, xp, dxe };
+}
+
+const FUSED_RULES: Record<string, Rule> = {
+  channel_moments(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const [x, mean, v] = [p.x(0), p.y(0), p.y(1)];
+    return () => F.channelMoments(pool, x, M, C, mean, v);
+  },
+  bn_apply(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const [x, mean, rstd, gamma, beta, y] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.y(0)];
+    const relu = node.attrs.relu === true;
+    return () => K.bnNormalize(pool, x, y, M, C, gamma, beta, mean, rstd, relu);
+  },
+  bn_finalize(node, lc) {
+    const a = node.attrs as unknown as BnFinalizeAttrs;
+    const [mean, v, rm, rv, nbt] = node.inputs.map((i) => lc.arrays[i]!);
+    const rstd = lc.arrays[node.outputs[0]!]!;
+    const eps = a.eps ?? 1e-5;
+    const m = a.count;
+    return () => {
+      const tracked = nbt![0]! + 1;
+      const f = a.momentum === null ? 1 / tracked : a.momentum ?? 0.1;
+      for (let c = 0; c < mean!.length; c++) {
+        rstd[c] = 1 / Math.sqrt(v![c]! + eps);
+        rm![c] = (1 - f) * rm![c]! + f * mean![c]!;
+        rv![c] = (1 - f) * rv![c]! + (f * (v![c]! * m)) / (m - 1);
+      }
+      nbt![0] = tracked;
+    };
+  },
+  concat_vec(node, lc) {
+    const xs = node.inputs.map((i) => lc.arrays[i]!);
+    const y = lc.arrays[node.outputs[0]!]!;
+    return () => {
+      let o = 0;
+      for (const v of xs) {
+        y.set(v, o);
+        o += v.length;
+      }
+    };
+  },
+  bn_relu_mask(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const coef = e.coefficients(C);
+    const [dy, x, mean, rstd, gamma, beta, dx] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.y(0)];
+    return () => {
+      F.bnCoefficients(e.pool, C, mean, rstd, gamma, beta, coef);
+      F.bnReluMask(e.pool, dy, x, coef, dx, M, C);
+    };
+  },
+  bn_add_relu(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const two = node.attrs.shortcut === 'bn';
+    const c1 = e.coefficients(C);
+    const c2 = two ? e.coefficients(C) : 0;
+    const x = node.inputs.map((_, i) => p.x(i));
+    const y = p.y(0);
+    return () => {
+      F.bnCoefficients(e.pool, C, x[1]!, x[2]!, x[3]!, x[4]!, c1);
+      if (two) F.bnCoefficients(e.pool, C, x[6]!, x[7]!, x[8]!, x[9]!, c2);
+      F.bnAddRelu(e.pool, x[0]!, c1, two ? 0 : x[5]!, two ? x[5]! : 0, c2, y, M, C);
+    };
+  },
+  bn_add_relu_backward(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const two = node.attrs.shortcut === 'bn';
+    const x = node.inputs.map((_, i) => p.x(i));
+    const y = node.outputs.map((_, i) => p.y(i));
+    const n = M * C;
+    return () => {
+      F.reluMask(e.pool, x[0]!, x[1]!, y[0]!, n);
+      K.bnBackwardReduce(e.pool, y[0]!, x[2]!, M, C, x[3]!, x[4]!, y[1]!, y[2]!);
+      if (two) K.bnBackwardReduce(e.pool, y[0]!, x[5]!, M, C, x[6]!, x[7]!, y[3]!, y[4]!);
+    };
+  },
+  // Fused convolutions, composed from the unfused fast kernels through temporaries: correct on
+  // the fast engine, but without the traffic savings until true prologue/epilogue kernels land.
+  conv2d_fused(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
+    const { a, ptr, xp } = fusedParts(node, lc);
+    const g = geomOf(p.xs(0), p.xs(1), a);
+    e.ensureConvWorkspace(g);
+    const [M, C] = rows(p.xs(0));
+    const [My, K_] = rows(p.ys(0));
+    if (xp) e.temp(0, M * C);
+    const [x, w, b, y] = [ptr(0), ptr(1), a.bias ? ptr(2) : 0, p.y(0)];
+    return () => {
+      let xin = x;
+      if (xp) {
+        xin = e.temp(0, M * C);
+        K.bnNormalize(e.pool, x, xin, M, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+      }
+      convForward(e.pool, g, xin, w, b, y, e.convWs!);
+      if (a.epilogue) F.channelMoments(e.pool, y, My, K_, p.y(1), p.y(2));
+    };
+  },
+  conv2d_fused_backward_data(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
+    const { a, ptr, dyp, dxe } = fusedParts(node, lc);
+    const g = geomOf(a.xShape!, a.wShape!, a);
+    e.ensureConvWorkspace(g);
+    const [My, K_] = rows(p.xs(0));
+    const [Mx, C] = rows(a.xShape!);
+    e.temp(0, My * K_);
+    const coef = dxe && a.dxEpilogue!.relu ? e.coefficients(C) : 0;
+    const [dy, w, dx] = [ptr(0), ptr(1), p.y(0)];
+    const outs = node.outputs.map((_, i) => p.y(i));
+    return () => {
+      let d = dy;
+      if (dyp) {
+        d = e.temp(0, My * K_);
+        K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
+      }
+      convBackwardData(e.pool, g, d, w, dx, e.convWs!);
+      if (dxe) {
+        if (coef) {
+          F.bnCoefficients(e.pool, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
+          F.bnReluMask(e.pool, dx, dxe[0]!, coef, dx, Mx, C);
+        }
+        K.bnBackwardReduce(e.pool, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
+      }
+    };
+  },
+  conv2d_fused_backward_weight(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcIn(1)) return undefined;
+    const { a, ptr, dyp, xp } = fusedParts(node, lc);
+    const g = geomOf(a.xShape!, a.wShape!, a);
+    e.ensureConvWorkspace(g);
+    const [My, K_] = rows(p.xs(0));
+    const [Mx, C] = rows(a.xShape!);
+    e.temp(0, My * K_);
+    e.temp(1, Mx * C);
+    const [dy, x, dw, db] = [ptr(0), ptr(1), p.y(0), a.bias ? p.y(1) : 0];
+    return () => {
+      let d = dy;
+      let xin = x;
+      if (dyp) {
+        d = e.temp(0, My * K_);
+        K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
+      }
+      if (xp) {
+        xin = e.temp(1, Mx * C);
+        K.bnNormalize(e.pool, x, xin, Mx, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+      }
+      convBackwardWeight(e.pool, g, d, xin, dw, db, e.convWs!);
+    };
+  },
+};
 
 export class WasmLowering implements Lowering {
   readonly name = 'wasm';
+  /** One convolution workspace shared by every node (nodes run one at a time); grown on demand. */
+  convWs?: ConvWorkspace;
+
   constructor(readonly pool: ThreadPool, readonly arena: Arena) {}
 
+  ensureConvWorkspace(g: ConvGeom): void {
+    if (!this.convWs || this.convWs.bytes < convWorkspaceBytes(g)) this.convWs = convWorkspace(this.arena, g);
+  }
+
+  private readonly temps: { ptr: number; floats: number }[] = [];
+
+  /** Shared temporary i (nodes run one at a time), at least `floats` long; returns its pointer. */
+  temp(i: number, floats: number): number {
+    const t = this.temps[i];
+    if (t && t.floats >= floats) return t.ptr;
+    this.temps[i] = { ptr: this.arena.reserve(floats * 4, 'fusion temporary'), floats };
+    return this.temps[i]!.ptr;
+  }
+
+  /** A per-node buffer for 2*C BN coefficients. */
+  coefficients(C: number): number {
+    return this.arena.reserve(8 * C, 'BN coefficients');
+  }
+
   lower(node: Node, lc: LoweringContext): (() => void) | undefined {
-    return RULES[node.op]?.(node, lc, this);
+    return (RULES[node.op] ?? FUSED_RULES[node.op])?.(node, lc, this);
   }
 }

@@ -13,11 +13,31 @@ export interface Memory {
   alloc(n: number): Arr;
   /** Bytes handed out so far. */
   readonly usedBytes: number;
+  /**
+   * The workspace shared by every plan on this memory (plans run one at a time, and each reads
+   * its outputs before another runs), at least n elements long.
+   */
+  workspace(n: number): Arr;
+}
+
+/** Grows one shared workspace: in place when it is the newest allocation, else anew. */
+class SharedWorkspace {
+  private ws: Arr | undefined;
+  constructor(private readonly mem: { alloc(n: number): Arr }) {}
+  get(n: number): Arr {
+    if (this.ws && this.ws.length >= n) return this.ws.subarray(0, n);
+    this.ws = this.mem.alloc(n);
+    return this.ws;
+  }
 }
 
 export class HostMemory implements Memory {
   usedBytes = 0;
+  private readonly shared = new SharedWorkspace(this);
   constructor(readonly dtype: DType) {}
+  workspace(n: number): Arr {
+    return this.shared.get(n);
+  }
   alloc(n: number): Arr {
     this.usedBytes += n * (this.dtype === 'f64' ? 8 : 4);
     return this.dtype === 'f64' ? new Float64Array(n) : new Float32Array(n);
@@ -41,8 +61,24 @@ export class Arena implements Memory {
   /** Below 1 MiB: the kernel modules' static data; offset 0 can mean "none" to kernels. */
   private top = ARENA_BASE;
 
+  private wsOffset = -1;
+  private wsBytes = 0;
+
   constructor(initialBytes = 32 * PAGE) {
     this.memory = new WebAssembly.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: 65536, shared: true });
+  }
+
+  workspace(n: number): Float32Array {
+    const bytes = n * 4;
+    if (this.wsOffset >= 0 && bytes <= this.wsBytes) return this.view(this.wsOffset, n);
+    if (this.wsOffset >= 0 && this.wsOffset + Math.ceil(this.wsBytes / ALIGN) * ALIGN === this.top) {
+      // the workspace is the newest allocation: extend it in place
+      this.reserve(bytes - Math.ceil(this.wsBytes / ALIGN) * ALIGN, 'workspace');
+    } else {
+      this.wsOffset = this.reserve(bytes, 'workspace');
+    }
+    this.wsBytes = Math.max(bytes, this.top - this.wsOffset);
+    return this.view(this.wsOffset, n);
   }
 
   get usedBytes(): number {

@@ -8,6 +8,7 @@
 import type { Arr } from '../ops/op.js';
 import type { Memory } from '../runtime/memory.js';
 import type { ThreadPool } from '../runtime/pool.js';
+import { sgdUpdate } from '../kernels/eltwise.js';
 
 export interface SgdOptions {
   lr: number;
@@ -31,6 +32,7 @@ export class SGD {
    * @param pool run the update with the SIMD kernel on this pool (parameters in the arena)
    */
   constructor(readonly params: Map<string, Arr>, o: SgdOptions, private readonly memory?: Memory, readonly pool?: ThreadPool) {
+    if (pool && !memory) throw new Error('SGD on a thread pool needs the arena for its momentum buffers');
     for (const [k, v] of Object.entries({ lr: o.lr, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, weightDecay: o.weightDecay ?? 0 })) {
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`SGD ${k} must be a finite number >= 0, got ${v}`);
     }
@@ -47,6 +49,17 @@ export class SGD {
     for (const [name, p] of this.params) {
       const g = grads.get(name);
       if (!g) continue;
+      if (this.pool) {
+        // The SIMD kernel computes the same f64 expression per element as the loop below.
+        let buf = this.buffers.get(name);
+        const first = !buf;
+        if (!buf && mu !== 0) {
+          buf = this.memory!.alloc(p.length);
+          this.buffers.set(name, buf);
+        }
+        sgdUpdate(this.pool, p.byteOffset, g.byteOffset, buf?.byteOffset ?? 0, p.length, { lr, momentum: mu, dampening, weightDecay: wd, nesterov }, first);
+        continue;
+      }
       if (mu === 0) {
         for (let i = 0; i < p.length; i++) p[i] -= lr * (g[i]! + wd * p[i]!);
         continue;

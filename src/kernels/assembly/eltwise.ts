@@ -1,0 +1,1013 @@
+// Memory-bound kernels over NHWC activations: batch norm (statistics, normalize [+ReLU],
+// backward reduce and data), ReLU, add, mul, channel-slice copies (concat), NHWC<->NCHW layout,
+// max / average / global average pooling, and the SGD update.
+//
+// Conventions (as every kernel module): pointers are byte offsets into the shared arena; each
+// kernel does the work range [start, end) it is given (rows, elements, output pixels or
+// (image, channel group) units, as documented per kernel) and knows nothing of threads;
+// `scratch` is the calling thread's private scratch region (4 MiB).
+//
+// An NHWC tensor is M = N*H*W rows of C contiguous channels. Per-channel kernels vectorise the
+// flat element stream: with L = lcm(C, 4) the stream is periodic in L (R = L / C rows), so
+// per-channel coefficients tiled to L floats line up with every 4-float vector of a group of
+// R rows. Rows that do not fill a whole group (at most R - 1 per range) run scalar.
+
+@inline function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+@inline function period(C: i32): i32 {
+  return (C & 3) == 0 ? C : (C & 1) == 0 ? C << 1 : C << 2;
+}
+
+@inline function off(i: i32): usize {
+  return <usize>i << 2;
+}
+
+/** v -> [f64(v0), f64(v1)] and [f64(v2), f64(v3)] added into the two f64x2 at p. */
+@inline function addPromoted(p: usize, v: v128): void {
+  v128.store(p, f64x2.add(v128.load(p), f64x2.promote_low_f32x4(v)));
+  v128.store(p, f64x2.add(v128.load(p, 16), f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3))), 16);
+}
+
+/** ReLU with NaN propagation and +0 for -0, as max(0, x) in PyTorch: keep v where v > 0 or v is NaN. */
+@inline function reluv(v: v128): v128 {
+  return v128.and(v, v128.or(f32x4.gt(v, f32x4.splat(0)), f32x4.ne(v, v)));
+}
+
+@inline function relus(v: f32): f32 {
+  return v > 0 || v != v ? v : 0;
+}
+
+/**
+ * Row-group pairs per f32 block of the reductions: each f32 accumulator sums 2*PAIRS values,
+ * then the block is added into f64 accumulators.
+ */
+const PAIRS: i32 = 32;
+
+/** Promotes the f32 accumulator pairs (s, q interleaved per vector) into f64 sums and zeroes them. */
+function flushAcc(acc: usize, s64: usize, q64: usize, gb: usize): void {
+  const z = f32x4.splat(0);
+  for (let j: usize = 0; j < gb; j += 16) {
+    const a = acc + (j << 1);
+    addPromoted(s64 + (j << 1), v128.load(a));
+    addPromoted(q64 + (j << 1), v128.load(a, 16));
+    v128.store(a, z);
+    v128.store(a, z, 16);
+  }
+}
+
+/** Folds the per-slot f64 sums (L slots, slot j is channel j % C) into per-channel outputs. */
+function foldSlots(o1: usize, o2: usize, s64: usize, q64: usize, C: i32, R: i32): void {
+  for (let c = 0; c < C; c++) {
+    let a: f64 = 0;
+    let q: f64 = 0;
+    for (let k = 0; k < R; k++) {
+      a += f64.load(s64 + (<usize>(c + k * C) << 3));
+      q += f64.load(q64 + (<usize>(c + k * C) << 3));
+    }
+    f64.store(o1 + (<usize>c << 3), a);
+    f64.store(o2 + (<usize>c << 3), q);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch norm
+//
+// The reductions read their range as two sequential streams, the first and the second half of
+// the range's row groups, in lockstep, into one set of accumulators: that halves the
+// accumulator loads and stores per element, and two streams far apart keep the hardware
+// prefetchers at full speed (two rows of one page read in lockstep do not).
+
+/**
+ * Per-channel shifted sums over rows [start, end) of x [M, C]: writes to scratch
+ * f64 S1[C] = sum(x - K) and f64 S2[C] = sum((x - K)^2), K[c] = shift[c] (f32 [C]).
+ * Uses scratch bytes: 16*C + 28*L (L = lcm(C, 4) <= 4*C).
+ */
+export function bn_stats(x: usize, C: i32, shift: usize, start: i32, end: i32, scratch: usize): void {
+  const L = period(C);
+  const R = L / C;
+  const o1 = scratch;
+  const o2 = o1 + (<usize>C << 3);
+  const kp = o2 + (<usize>C << 3);
+  const acc = kp + off(L);
+  const s64 = acc + off(L << 1);
+  const q64 = s64 + (<usize>L << 3);
+  for (let j = 0; j < L; j++) f32.store(kp + off(j), f32.load(shift + off(j % C)));
+  memory.fill(acc, 0, <usize>L << 3);
+  memory.fill(s64, 0, <usize>L << 4);
+  const groups = (end - start) / R;
+  const half = groups >> 1;
+  const gb = off(L);
+  let pa = x + off(start) * <usize>C;
+  let pb = pa + <usize>half * gb;
+  for (let g = 0; g < half; g += PAIRS) {
+    const nb = min(PAIRS, half - g);
+    for (let b = 0; b < nb; b++, pa += gb, pb += gb) {
+      let j: usize = 0;
+      for (; j + 32 <= gb; j += 32) {
+        const a = acc + (j << 1);
+        const k0 = v128.load(kp + j);
+        const k1 = v128.load(kp + j, 16);
+        const d0 = f32x4.sub(v128.load(pa + j), k0);
+        const e0 = f32x4.sub(v128.load(pb + j), k0);
+        const d1 = f32x4.sub(v128.load(pa + j, 16), k1);
+        const e1 = f32x4.sub(v128.load(pb + j, 16), k1);
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(d0, e0)));
+        v128.store(a, fma(d0, d0, fma(e0, e0, v128.load(a, 16))), 16);
+        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.add(d1, e1)), 32);
+        v128.store(a, fma(d1, d1, fma(e1, e1, v128.load(a, 48))), 48);
+      }
+      if (j < gb) {
+        const a = acc + (j << 1);
+        const k = v128.load(kp + j);
+        const d = f32x4.sub(v128.load(pa + j), k);
+        const e = f32x4.sub(v128.load(pb + j), k);
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(d, e)));
+        v128.store(a, fma(d, d, fma(e, e, v128.load(a, 16))), 16);
+      }
+    }
+    flushAcc(acc, s64, q64, gb);
+  }
+  if (groups & 1) {
+    for (let j: usize = 0; j < gb; j += 16) {
+      const a = acc + (j << 1);
+      const d = f32x4.sub(v128.load(pb + j), v128.load(kp + j));
+      v128.store(a, d);
+      v128.store(a, f32x4.mul(d, d), 16);
+    }
+    flushAcc(acc, s64, q64, gb);
+  }
+  for (let r = start + groups * R; r < end; r++) {
+    for (let c = 0; c < C; c++) {
+      const d = <f64>(f32.load(x + off(r) * <usize>C + off(c)) - f32.load(kp + off(c)));
+      f64.store(s64 + (<usize>c << 3), f64.load(s64 + (<usize>c << 3)) + d);
+      f64.store(q64 + (<usize>c << 3), f64.load(q64 + (<usize>c << 3)) + d * d);
+    }
+  }
+  foldSlots(o1, o2, s64, q64, C, R);
+}
+
+/**
+ * y = a[c]*x + b[c] over rows [start, end), a = gamma*rstd, b = beta - a*mean (computed in f64,
+ * rounded to f32); relu != 0 fuses max(0, .) (NaN propagating). y may alias x.
+ */
+export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usize, mean: usize, rstd: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  const L = period(C);
+  const R = L / C;
+  const ap = scratch;
+  const bp = ap + off(L);
+  for (let c = 0; c < C; c++) {
+    const a = <f64>f32.load(gamma + off(c)) * <f64>f32.load(rstd + off(c));
+    f32.store(ap + off(c), <f32>a);
+    f32.store(bp + off(c), <f32>(<f64>f32.load(beta + off(c)) - a * <f64>f32.load(mean + off(c))));
+  }
+  for (let j = C; j < L; j++) {
+    f32.store(ap + off(j), f32.load(ap + off(j - C)));
+    f32.store(bp + off(j), f32.load(bp + off(j - C)));
+  }
+  const groups = (end - start) / R;
+  const gb = off(L);
+  const base = off(start) * <usize>C;
+  let px = x + base;
+  let py = y + base;
+  const pe = px + <usize>groups * gb;
+  if ((gb & 63) == 0) {
+    if (relu) {
+      for (; px < pe; px += gb, py += gb) {
+        for (let j: usize = 0; j < gb; j += 64) {
+          const v0 = fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j));
+          const v1 = fma(v128.load(px + j, 16), v128.load(ap + j, 16), v128.load(bp + j, 16));
+          const v2 = fma(v128.load(px + j, 32), v128.load(ap + j, 32), v128.load(bp + j, 32));
+          const v3 = fma(v128.load(px + j, 48), v128.load(ap + j, 48), v128.load(bp + j, 48));
+          v128.store(py + j, reluv(v0));
+          v128.store(py + j, reluv(v1), 16);
+          v128.store(py + j, reluv(v2), 32);
+          v128.store(py + j, reluv(v3), 48);
+        }
+      }
+    } else {
+      for (; px < pe; px += gb, py += gb) {
+        for (let j: usize = 0; j < gb; j += 64) {
+          const v0 = fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j));
+          const v1 = fma(v128.load(px + j, 16), v128.load(ap + j, 16), v128.load(bp + j, 16));
+          const v2 = fma(v128.load(px + j, 32), v128.load(ap + j, 32), v128.load(bp + j, 32));
+          const v3 = fma(v128.load(px + j, 48), v128.load(ap + j, 48), v128.load(bp + j, 48));
+          v128.store(py + j, v0);
+          v128.store(py + j, v1, 16);
+          v128.store(py + j, v2, 32);
+          v128.store(py + j, v3, 48);
+        }
+      }
+    }
+  } else {
+    for (; px < pe; px += gb, py += gb) {
+      for (let j: usize = 0; j < gb; j += 16) {
+        const v = fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j));
+        v128.store(py + j, relu ? reluv(v) : v);
+      }
+    }
+  }
+  for (let r = start + groups * R; r < end; r++) {
+    for (let c = 0; c < C; c++) {
+      const o = off(r) * <usize>C + off(c);
+      const v = <f32>(<f64>f32.load(ap + off(c)) * <f64>f32.load(x + o) + <f64>f32.load(bp + off(c)));
+      f32.store(y + o, relu ? relus(v) : v);
+    }
+  }
+}
+
+/**
+ * Backward reduce partials over rows [start, end): writes to scratch f64 Sdy[C] = sum(dy) and
+ * f64 Sdyx[C] = sum(dy * (x - mean)). Two streams and f32 blocks as bn_stats.
+ * Uses scratch bytes: 16*C + 28*L.
+ */
+export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, start: i32, end: i32, scratch: usize): void {
+  const L = period(C);
+  const R = L / C;
+  const o1 = scratch;
+  const o2 = o1 + (<usize>C << 3);
+  const mp = o2 + (<usize>C << 3);
+  const acc = mp + off(L);
+  const s64 = acc + off(L << 1);
+  const q64 = s64 + (<usize>L << 3);
+  for (let j = 0; j < L; j++) f32.store(mp + off(j), f32.load(mean + off(j % C)));
+  memory.fill(acc, 0, <usize>L << 3);
+  memory.fill(s64, 0, <usize>L << 4);
+  const groups = (end - start) / R;
+  const half = groups >> 1;
+  const gb = off(L);
+  const base = off(start) * <usize>C;
+  const hb = <usize>half * gb;
+  let ga = dy + base;
+  let xa = x + base;
+  let gb2 = ga + hb;
+  let xb = xa + hb;
+  for (let g = 0; g < half; g += PAIRS) {
+    const nb = min(PAIRS, half - g);
+    for (let b = 0; b < nb; b++, ga += gb, xa += gb, gb2 += gb, xb += gb) {
+      let j: usize = 0;
+      for (; j + 32 <= gb; j += 32) {
+        const a = acc + (j << 1);
+        const k0 = v128.load(mp + j);
+        const k1 = v128.load(mp + j, 16);
+        const d0 = v128.load(ga + j);
+        const e0 = v128.load(gb2 + j);
+        const d1 = v128.load(ga + j, 16);
+        const e1 = v128.load(gb2 + j, 16);
+        const u0 = f32x4.sub(v128.load(xa + j), k0);
+        const w0 = f32x4.sub(v128.load(xb + j), k0);
+        const u1 = f32x4.sub(v128.load(xa + j, 16), k1);
+        const w1 = f32x4.sub(v128.load(xb + j, 16), k1);
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(d0, e0)));
+        v128.store(a, fma(d0, u0, fma(e0, w0, v128.load(a, 16))), 16);
+        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.add(d1, e1)), 32);
+        v128.store(a, fma(d1, u1, fma(e1, w1, v128.load(a, 48))), 48);
+      }
+      if (j < gb) {
+        const a = acc + (j << 1);
+        const k = v128.load(mp + j);
+        const d = v128.load(ga + j);
+        const e = v128.load(gb2 + j);
+        const u = f32x4.sub(v128.load(xa + j), k);
+        const w = f32x4.sub(v128.load(xb + j), k);
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(d, e)));
+        v128.store(a, fma(d, u, fma(e, w, v128.load(a, 16))), 16);
+      }
+    }
+    flushAcc(acc, s64, q64, gb);
+  }
+  if (groups & 1) {
+    for (let j: usize = 0; j < gb; j += 16) {
+      const a = acc + (j << 1);
+      const d = v128.load(gb2 + j);
+      v128.store(a, d);
+      v128.store(a, f32x4.mul(d, f32x4.sub(v128.load(xb + j), v128.load(mp + j))), 16);
+    }
+    flushAcc(acc, s64, q64, gb);
+  }
+  for (let r = start + groups * R; r < end; r++) {
+    for (let c = 0; c < C; c++) {
+      const o = off(r) * <usize>C + off(c);
+      const d = <f64>f32.load(dy + o);
+      const xc = <f64>(f32.load(x + o) - f32.load(mp + off(c)));
+      f64.store(s64 + (<usize>c << 3), f64.load(s64 + (<usize>c << 3)) + d);
+      f64.store(q64 + (<usize>c << 3), f64.load(q64 + (<usize>c << 3)) + d * xc);
+    }
+  }
+  foldSlots(o1, o2, s64, q64, C, R);
+}
+
+/**
+ * dx = A*dy + B*x + C0 per channel over rows [start, end), with (in f64, rounded to f32)
+ * A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m - B*mean. dx may alias dy or x.
+ */
+export function bn_backward_data(dy: usize, x: usize, dx: usize, C: i32, mean: usize, rstd: usize, gamma: usize, dbeta: usize, dgamma: usize, m: f64, start: i32, end: i32, scratch: usize): void {
+  const L = period(C);
+  const R = L / C;
+  const ap = scratch;
+  const bp = ap + off(L);
+  const cp = bp + off(L);
+  for (let c = 0; c < C; c++) {
+    const r = <f64>f32.load(rstd + off(c));
+    const A = <f64>f32.load(gamma + off(c)) * r;
+    const B = (-A * r * <f64>f32.load(dgamma + off(c))) / m;
+    const C0 = (-A * <f64>f32.load(dbeta + off(c))) / m - B * <f64>f32.load(mean + off(c));
+    f32.store(ap + off(c), <f32>A);
+    f32.store(bp + off(c), <f32>B);
+    f32.store(cp + off(c), <f32>C0);
+  }
+  for (let j = C; j < L; j++) {
+    f32.store(ap + off(j), f32.load(ap + off(j - C)));
+    f32.store(bp + off(j), f32.load(bp + off(j - C)));
+    f32.store(cp + off(j), f32.load(cp + off(j - C)));
+  }
+  const groups = (end - start) / R;
+  const gb = off(L);
+  const base = off(start) * <usize>C;
+  let pg = dy + base;
+  let px = x + base;
+  let pd = dx + base;
+  const pe = pg + <usize>groups * gb;
+  if ((gb & 31) == 0) {
+    for (; pg < pe; pg += gb, px += gb, pd += gb) {
+      for (let j: usize = 0; j < gb; j += 32) {
+        const v0 = fma(v128.load(ap + j), v128.load(pg + j), fma(v128.load(bp + j), v128.load(px + j), v128.load(cp + j)));
+        const v1 = fma(v128.load(ap + j, 16), v128.load(pg + j, 16), fma(v128.load(bp + j, 16), v128.load(px + j, 16), v128.load(cp + j, 16)));
+        v128.store(pd + j, v0);
+        v128.store(pd + j, v1, 16);
+      }
+    }
+  } else {
+    for (; pg < pe; pg += gb, px += gb, pd += gb) {
+      for (let j: usize = 0; j < gb; j += 16) {
+        v128.store(pd + j, fma(v128.load(ap + j), v128.load(pg + j), fma(v128.load(bp + j), v128.load(px + j), v128.load(cp + j))));
+      }
+    }
+  }
+  for (let r = start + groups * R; r < end; r++) {
+    for (let c = 0; c < C; c++) {
+      const o = off(r) * <usize>C + off(c);
+      const v = <f64>f32.load(ap + off(c)) * <f64>f32.load(dy + o) + <f64>f32.load(bp + off(c)) * <f64>f32.load(x + o) + <f64>f32.load(cp + off(c));
+      f32.store(dx + o, <f32>v);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise: ranges are element indices; any range works, 16-element aligned starts are best.
+
+/** y = max(0, x), NaN propagating, -0 -> +0. y may alias x. */
+export function relu_forward(x: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  let i = start;
+  for (; i + 16 <= end; i += 16) {
+    const o = off(i);
+    const v0 = v128.load(x + o);
+    const v1 = v128.load(x + o, 16);
+    const v2 = v128.load(x + o, 32);
+    const v3 = v128.load(x + o, 48);
+    v128.store(y + o, reluv(v0));
+    v128.store(y + o, reluv(v1), 16);
+    v128.store(y + o, reluv(v2), 32);
+    v128.store(y + o, reluv(v3), 48);
+  }
+  for (; i + 4 <= end; i += 4) v128.store(y + off(i), reluv(v128.load(x + off(i))));
+  for (; i < end; i++) f32.store(y + off(i), relus(f32.load(x + off(i))));
+}
+
+@inline function reluBackv(d: v128, y: v128): v128 {
+  return v128.andnot(d, f32x4.le(y, f32x4.splat(0)));
+}
+
+/** dx = 0 where y <= 0, else dy (NaN y passes dy). dx may alias dy. */
+export function relu_backward(dy: usize, y: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  let i = start;
+  for (; i + 16 <= end; i += 16) {
+    const o = off(i);
+    const r0 = reluBackv(v128.load(dy + o), v128.load(y + o));
+    const r1 = reluBackv(v128.load(dy + o, 16), v128.load(y + o, 16));
+    const r2 = reluBackv(v128.load(dy + o, 32), v128.load(y + o, 32));
+    const r3 = reluBackv(v128.load(dy + o, 48), v128.load(y + o, 48));
+    v128.store(dx + o, r0);
+    v128.store(dx + o, r1, 16);
+    v128.store(dx + o, r2, 32);
+    v128.store(dx + o, r3, 48);
+  }
+  for (; i + 4 <= end; i += 4) v128.store(dx + off(i), reluBackv(v128.load(dy + off(i)), v128.load(y + off(i))));
+  for (; i < end; i++) f32.store(dx + off(i), f32.load(y + off(i)) <= 0 ? 0 : f32.load(dy + off(i)));
+}
+
+/** y = a + b. y may alias a or b. */
+export function add_forward(a: usize, b: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  let i = start;
+  for (; i + 16 <= end; i += 16) {
+    const o = off(i);
+    const r0 = f32x4.add(v128.load(a + o), v128.load(b + o));
+    const r1 = f32x4.add(v128.load(a + o, 16), v128.load(b + o, 16));
+    const r2 = f32x4.add(v128.load(a + o, 32), v128.load(b + o, 32));
+    const r3 = f32x4.add(v128.load(a + o, 48), v128.load(b + o, 48));
+    v128.store(y + o, r0);
+    v128.store(y + o, r1, 16);
+    v128.store(y + o, r2, 32);
+    v128.store(y + o, r3, 48);
+  }
+  for (; i + 4 <= end; i += 4) v128.store(y + off(i), f32x4.add(v128.load(a + off(i)), v128.load(b + off(i))));
+  for (; i < end; i++) f32.store(y + off(i), f32.load(a + off(i)) + f32.load(b + off(i)));
+}
+
+/** y = a * b (dropout backward: dy * mask). y may alias a or b. */
+export function mul_forward(a: usize, b: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  let i = start;
+  for (; i + 16 <= end; i += 16) {
+    const o = off(i);
+    const r0 = f32x4.mul(v128.load(a + o), v128.load(b + o));
+    const r1 = f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16));
+    const r2 = f32x4.mul(v128.load(a + o, 32), v128.load(b + o, 32));
+    const r3 = f32x4.mul(v128.load(a + o, 48), v128.load(b + o, 48));
+    v128.store(y + o, r0);
+    v128.store(y + o, r1, 16);
+    v128.store(y + o, r2, 32);
+    v128.store(y + o, r3, 48);
+  }
+  for (; i + 4 <= end; i += 4) v128.store(y + off(i), f32x4.mul(v128.load(a + off(i)), v128.load(b + off(i))));
+  for (; i < end; i++) f32.store(y + off(i), f32.load(a + off(i)) * f32.load(b + off(i)));
+}
+
+/** dst[i] = v over [start, end). */
+export function copy_fill(dst: usize, v: f32, start: i32, end: i32, scratch: usize): void {
+  const s = f32x4.splat(v);
+  let i = start;
+  for (; i + 16 <= end; i += 16) {
+    const o = off(i);
+    v128.store(dst + o, s);
+    v128.store(dst + o, s, 16);
+    v128.store(dst + o, s, 32);
+    v128.store(dst + o, s, 48);
+  }
+  for (; i < end; i++) f32.store(dst + off(i), v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel slices (concat forward / backward): rows [start, end).
+
+@inline function copyRow(d: usize, s: usize, bytes: usize): void {
+  let j: usize = 0;
+  for (; j + 64 <= bytes; j += 64) {
+    const v0 = v128.load(s + j);
+    const v1 = v128.load(s + j, 16);
+    const v2 = v128.load(s + j, 32);
+    const v3 = v128.load(s + j, 48);
+    v128.store(d + j, v0);
+    v128.store(d + j, v1, 16);
+    v128.store(d + j, v2, 32);
+    v128.store(d + j, v3, 48);
+  }
+  for (; j + 16 <= bytes; j += 16) v128.store(d + j, v128.load(s + j));
+  for (; j < bytes; j += 4) f32.store(d + j, f32.load(s + j));
+}
+
+/**
+ * dst[r][dstOff + k] = src[r][srcOff + k] for k < width, rows r in [start, end) of an
+ * [M, srcC] and an [M, dstC] tensor. Concat forward: src = input, dstOff = its channel offset;
+ * concat backward: dst = slice gradient, srcOff = its channel offset.
+ */
+export function copy_channels(src: usize, srcC: i32, srcOff: i32, dst: usize, dstC: i32, dstOff: i32, width: i32, start: i32, end: i32, scratch: usize): void {
+  if (width == srcC && width == dstC) {
+    copyRow(dst + off(start) * <usize>width, src + off(start) * <usize>width, off(end - start) * <usize>width);
+    return;
+  }
+  const sb = off(srcC);
+  const db = off(dstC);
+  const wb = off(width);
+  let ps = src + off(start) * <usize>srcC + off(srcOff);
+  let pd = dst + off(start) * <usize>dstC + off(dstOff);
+  if (width < 4) {
+    for (let r = start; r < end; r++, ps += sb, pd += db) {
+      for (let j: usize = 0; j < wb; j += 4) f32.store(pd + j, f32.load(ps + j));
+    }
+    return;
+  }
+  for (let r = start; r < end; r++, ps += sb, pd += db) {
+    let j: usize = 0;
+    for (; j + 64 <= wb; j += 64) {
+      const v0 = v128.load(ps + j);
+      const v1 = v128.load(ps + j, 16);
+      const v2 = v128.load(ps + j, 32);
+      const v3 = v128.load(ps + j, 48);
+      v128.store(pd + j, v0);
+      v128.store(pd + j, v1, 16);
+      v128.store(pd + j, v2, 32);
+      v128.store(pd + j, v3, 48);
+    }
+    for (; j + 16 <= wb; j += 16) v128.store(pd + j, v128.load(ps + j));
+    // the last vector may overlap the previous one: still only this row's slice
+    if (j < wb) v128.store(pd + wb - 16, v128.load(ps + wb - 16));
+  }
+}
+
+/**
+ * Concat along channels in one pass over the rows [start, end) of the wide tensor wide [M, Cw]:
+ * toWide != 0: wide[r] = [x_0[r], x_1[r], ...] (concat forward); toWide == 0: x_i[r] = the
+ * i-th channel slice of wide[r] (concat backward). The parts are a table of `parts` (pointer,
+ * channels) i32 pairs at the start of scratch, in channel order. One pass keeps every stream
+ * sequential: the wide tensor is read or written front to back, each part likewise.
+ */
+export function copy_concat(wide: usize, Cw: i32, parts: i32, toWide: i32, start: i32, end: i32, scratch: usize): void {
+  const wb = off(Cw);
+  let pw = wide + off(start) * <usize>Cw;
+  for (let r = start; r < end; r++, pw += wb) {
+    let o = pw;
+    for (let i = 0; i < parts; i++) {
+      const t = scratch + (<usize>i << 3);
+      const ci = i32.load(t, 4);
+      const bytes = off(ci);
+      const pp = <usize>i32.load(t) + off(r) * <usize>ci;
+      if (toWide) copyRow(o, pp, bytes);
+      else copyRow(pp, o, bytes);
+      o += bytes;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout: NHWC [N, P, C] <-> NCHW [N, C, P] (P = H*W). Range: NHWC rows n*P + p.
+
+@inline function transpose4(src0: usize, src1: usize, src2: usize, src3: usize, d0: usize, d1: usize, d2: usize, d3: usize): void {
+  const r0 = v128.load(src0);
+  const r1 = v128.load(src1);
+  const r2 = v128.load(src2);
+  const r3 = v128.load(src3);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(d0, v128.shuffle<i64>(t0, t2, 0, 2));
+  v128.store(d1, v128.shuffle<i64>(t0, t2, 1, 3));
+  v128.store(d2, v128.shuffle<i64>(t1, t3, 0, 2));
+  v128.store(d3, v128.shuffle<i64>(t1, t3, 1, 3));
+}
+
+let sink: i32 = 0;
+/** Pixels per block of the NHWC -> NCHW path. */
+const LB: i32 = 32;
+
+/** nchw[n][c][p] = nhwc[n][p][c] for NHWC rows [start, end). toNchw = 0 goes the other way. */
+export function layout_convert(nhwc: usize, nchw: usize, P: i32, C: i32, toNchw: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C);
+  const pb = off(P);
+  let r = start;
+  while (r < end) {
+    const n = r / P;
+    const p0 = r - n * P;
+    const p1 = min(end - n * P, P);
+    const img = <usize>n * <usize>P * cb;
+    const a = nhwc + img;
+    const b = nchw + img;
+    let p = p0;
+    if (toNchw && C >= 4) {
+      // blocks of LB pixels: first read the block (LB rows, contiguous) in address order, then
+      // transpose it from L1/L2 and write LB*4 contiguous bytes per channel. (The other way,
+      // reading LB*4 bytes of each channel, did not beat the plain 4-pixel loop below.)
+      const blk = <usize>cb * <usize>LB;
+      for (; p + LB <= p1; p += LB) {
+        const row = a + <usize>p * cb;
+        const col = b + off(p);
+        let t = f32x4.splat(0);
+        for (let q: usize = 0; q < blk; q += 64) t = v128.or(t, v128.load(row + q));
+        sink ^= i32x4.extract_lane(t, 0);
+        let c = 0;
+        for (; c + 4 <= C; c += 4) {
+          const d = col + <usize>c * pb;
+          for (let k = 0; k < LB / 4; k++) {
+            const s = row + (<usize>k << 2) * cb + off(c);
+            const dk = d + off(k << 2);
+            transpose4(s, s + cb, s + 2 * cb, s + 3 * cb, dk, dk + pb, dk + 2 * pb, dk + 3 * pb);
+          }
+        }
+        for (; c < C; c++) {
+          for (let k = 0; k < LB; k++) f32.store(col + <usize>c * pb + off(k), f32.load(row + <usize>k * cb + off(c)));
+        }
+      }
+    }
+    for (; p + 4 <= p1; p += 4) {
+      const row = a + <usize>p * cb;
+      const col = b + off(p);
+      let c = 0;
+      if (toNchw) {
+        for (; c + 4 <= C; c += 4) {
+          const s = row + off(c);
+          const d = col + <usize>c * pb;
+          transpose4(s, s + cb, s + 2 * cb, s + 3 * cb, d, d + pb, d + 2 * pb, d + 3 * pb);
+        }
+        for (; c < C; c++) {
+          for (let k = 0; k < 4; k++) f32.store(col + <usize>c * pb + off(k), f32.load(row + <usize>k * cb + off(c)));
+        }
+      } else {
+        for (; c + 4 <= C; c += 4) {
+          const d = row + off(c);
+          const s = col + <usize>c * pb;
+          transpose4(s, s + pb, s + 2 * pb, s + 3 * pb, d, d + cb, d + 2 * cb, d + 3 * cb);
+        }
+        for (; c < C; c++) {
+          for (let k = 0; k < 4; k++) f32.store(row + <usize>k * cb + off(c), f32.load(col + <usize>c * pb + off(k)));
+        }
+      }
+    }
+    for (; p < p1; p++) {
+      const row = a + <usize>p * cb;
+      const col = b + off(p);
+      if (toNchw) {
+        for (let c = 0; c < C; c++) f32.store(col + <usize>c * pb, f32.load(row + off(c)));
+      } else {
+        for (let c = 0; c < C; c++) f32.store(row + off(c), f32.load(col + <usize>c * pb));
+      }
+    }
+    r = n * P + p1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling over NHWC, PyTorch semantics (floor mode).
+//
+// Every pooling kernel walks memory in order: for one output row (n, oh) it streams the window's
+// input rows i = h0..h1-1 one after the other, and for each output pixel ow folds the taps
+// j = w0..w1-1 into an accumulator row [OW, C] (y itself, or scratch), channel vectors inner.
+// Taps are thus folded in window order (i, then j), as the reference does. (Walking the taps of
+// one window for a few channels at a time instead reads x at a stride of one pixel, which the
+// hardware prefetchers do not follow.)
+//
+// Forward ranges: output rows u = n*OH + oh. Backward ranges: units u = n*G + g, g a channel
+// group [g*cg, min(C, g*cg + cg)), so that threads never write the same dx element; a unit does
+// its output rows in order, so each dx element sums its contributions in output order.
+
+/**
+ * One step of the first maximum in window order: v replaces best where v > best (ties keep the
+ * earlier tap); a NaN v makes best NaN (all bits set), which no later tap replaces.
+ */
+@inline function maxStep(best: v128, v: v128): v128 {
+  return v128.or(f32x4.pmax(best, v), f32x4.ne(v, v));
+}
+
+@inline function maxStepS(best: f32, v: f32): f32 {
+  return v > best || v != v ? v : best;
+}
+
+/** a[c] = maxStep(a[c], p[c]) for byte offsets c in [cs, ce). */
+function maxInto(a: usize, p: usize, cs: usize, ce: usize): void {
+  let c = cs;
+  for (; c + 64 <= ce; c += 64) {
+    const v0 = maxStep(v128.load(a + c), v128.load(p + c));
+    const v1 = maxStep(v128.load(a + c, 16), v128.load(p + c, 16));
+    const v2 = maxStep(v128.load(a + c, 32), v128.load(p + c, 32));
+    const v3 = maxStep(v128.load(a + c, 48), v128.load(p + c, 48));
+    v128.store(a + c, v0);
+    v128.store(a + c, v1, 16);
+    v128.store(a + c, v2, 32);
+    v128.store(a + c, v3, 48);
+  }
+  for (; c + 16 <= ce; c += 16) v128.store(a + c, maxStep(v128.load(a + c), v128.load(p + c)));
+  for (; c < ce; c += 4) f32.store(a + c, maxStepS(f32.load(a + c), f32.load(p + c)));
+}
+
+/** a[c] += p[c] over [cs, ce); first: a[c] = p[c] + 0 (so that -0 sums to +0, as 0 + -0). */
+function addInto(a: usize, p: usize, cs: usize, ce: usize, first: bool): void {
+  let c = cs;
+  if (first) {
+    const z = f32x4.splat(0);
+    for (; c + 64 <= ce; c += 64) {
+      const v0 = v128.load(p + c);
+      const v1 = v128.load(p + c, 16);
+      const v2 = v128.load(p + c, 32);
+      const v3 = v128.load(p + c, 48);
+      v128.store(a + c, f32x4.add(v0, z));
+      v128.store(a + c, f32x4.add(v1, z), 16);
+      v128.store(a + c, f32x4.add(v2, z), 32);
+      v128.store(a + c, f32x4.add(v3, z), 48);
+    }
+    for (; c + 16 <= ce; c += 16) v128.store(a + c, f32x4.add(v128.load(p + c), z));
+    for (; c < ce; c += 4) f32.store(a + c, f32.load(p + c) + 0);
+    return;
+  }
+  for (; c + 64 <= ce; c += 64) {
+    const v0 = f32x4.add(v128.load(a + c), v128.load(p + c));
+    const v1 = f32x4.add(v128.load(a + c, 16), v128.load(p + c, 16));
+    const v2 = f32x4.add(v128.load(a + c, 32), v128.load(p + c, 32));
+    const v3 = f32x4.add(v128.load(a + c, 48), v128.load(p + c, 48));
+    v128.store(a + c, v0);
+    v128.store(a + c, v1, 16);
+    v128.store(a + c, v2, 32);
+    v128.store(a + c, v3, 48);
+  }
+  for (; c + 16 <= ce; c += 16) v128.store(a + c, f32x4.add(v128.load(a + c), v128.load(p + c)));
+  for (; c < ce; c += 4) f32.store(a + c, f32.load(a + c) + f32.load(p + c));
+}
+
+/** a[c] = a[c] / d over [cs, ce). */
+function divInto(a: usize, d: f32, cs: usize, ce: usize): void {
+  const dv = f32x4.splat(d);
+  let c = cs;
+  for (; c + 16 <= ce; c += 16) v128.store(a + c, f32x4.div(v128.load(a + c), dv));
+  for (; c < ce; c += 4) f32.store(a + c, f32.load(a + c) / d);
+}
+
+/** Start of the clipped window along one axis. */
+@inline function winLo(o: i32, s: i32, p: i32): i32 {
+  return max(o * s - p, 0);
+}
+
+@inline function winHi(o: i32, s: i32, p: i32, k: i32, size: i32): i32 {
+  return min(o * s - p + k, size);
+}
+
+/** Divisor span along one axis with count_include_pad: the window clipped to the padded input. */
+@inline function padSpan(o: i32, s: i32, p: i32, k: i32, size: i32): i32 {
+  const a = o * s - p;
+  return min(a + k, size + p) - a;
+}
+
+/**
+ * Max over the windows of one output row into acc [OW, C] (channels [cs, ce) bytes): input rows
+ * h0..h1-1 of the image at xImg, taps in window order.
+ */
+function maxRow(xImg: usize, acc: usize, h0: i32, h1: i32, W: i32, cb: usize, OW: i32, kw: i32, sw: i32, pw: i32, cs: usize, ce: usize): void {
+  const wb = <usize>W * cb;
+  for (let i = h0; i < h1; i++) {
+    const xr = xImg + <usize>i * wb;
+    for (let ow = 0; ow < OW; ow++) {
+      let j = winLo(ow, sw, pw);
+      const w1 = winHi(ow, sw, pw, kw, W);
+      const a = acc + <usize>ow * cb;
+      if (i == h0) {
+        copyRow(a + cs, xr + <usize>j * cb + cs, ce - cs);
+        j++;
+      }
+      for (; j < w1; j++) maxInto(a, xr + <usize>j * cb, cs, ce);
+    }
+  }
+}
+
+/** Sum over the windows of one output row into acc [OW, C], taps in window order. */
+function sumRow(xImg: usize, acc: usize, h0: i32, h1: i32, W: i32, cb: usize, OW: i32, kw: i32, sw: i32, pw: i32, cs: usize, ce: usize): void {
+  const wb = <usize>W * cb;
+  for (let i = h0; i < h1; i++) {
+    const xr = xImg + <usize>i * wb;
+    for (let ow = 0; ow < OW; ow++) {
+      const w0 = winLo(ow, sw, pw);
+      const w1 = winHi(ow, sw, pw, kw, W);
+      const a = acc + <usize>ow * cb;
+      for (let j = w0; j < w1; j++) addInto(a, xr + <usize>j * cb, cs, ce, i == h0 && j == w0);
+    }
+  }
+}
+
+/** Zeroes channels [c0, c1) of every row of image n (P rows of C). */
+function zeroSlice(dx: usize, n: i32, P: i32, C: i32, c0: i32, c1: i32): void {
+  const cb = off(C);
+  const img = dx + <usize>n * <usize>P * cb;
+  if (c0 == 0 && c1 == C) {
+    memory.fill(img, 0, <usize>P * cb);
+    return;
+  }
+  const wb = off(c1 - c0);
+  let p = img + off(c0);
+  for (let r = 0; r < P; r++, p += cb) memory.fill(p, 0, wb);
+}
+
+/** max_pool2d forward: y [N, OH, OW, C]. Ranges: output rows. */
+export function pool_max_forward(x: usize, y: usize, H: i32, W: i32, C: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C);
+  for (let u = start; u < end; u++) {
+    const n = u / OH;
+    const oh = u - n * OH;
+    const xImg = x + <usize>n * <usize>H * <usize>W * cb;
+    maxRow(xImg, y + <usize>u * <usize>OW * cb, winLo(oh, sh, ph), winHi(oh, sh, ph, kh, H), W, cb, OW, kw, sw, pw, 0, cb);
+  }
+}
+
+/**
+ * dx [N, H, W, C] (fully written) = dy routed to each window's first maximum, recomputed from x.
+ * Uses scratch bytes: 8*OW*C. Ranges: units (image, channel group).
+ */
+export function pool_max_backward(dy: usize, x: usize, dx: usize, H: i32, W: i32, C: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, G: i32, cg: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C);
+  const wb = <usize>W * cb;
+  const best = scratch;
+  const done = scratch + <usize>OW * cb;
+  for (let u = start; u < end; u++) {
+    const n = u / G;
+    const c0 = (u - n * G) * cg;
+    const c1 = min(C, c0 + cg);
+    if (c0 >= c1) continue;
+    const cs = off(c0);
+    const ce = off(c1);
+    zeroSlice(dx, n, H * W, C, c0, c1);
+    const img = <usize>n * <usize>H * wb;
+    for (let oh = 0; oh < OH; oh++) {
+      const h0 = winLo(oh, sh, ph);
+      const h1 = winHi(oh, sh, ph, kh, H);
+      maxRow(x + img, best, h0, h1, W, cb, OW, kw, sw, pw, cs, ce);
+      for (let ow = 0; ow < OW; ow++) memory.fill(done + <usize>ow * cb + cs, 0, ce - cs);
+      const dyRow = dy + <usize>(n * OH + oh) * <usize>OW * cb;
+      for (let i = h0; i < h1; i++) {
+        const xr = x + img + <usize>i * wb;
+        const dr = dx + img + <usize>i * wb;
+        for (let ow = 0; ow < OW; ow++) {
+          const w0 = winLo(ow, sw, pw);
+          const w1 = winHi(ow, sw, pw, kw, W);
+          const b = best + <usize>ow * cb;
+          const dn = done + <usize>ow * cb;
+          const g = dyRow + <usize>ow * cb;
+          for (let j = w0; j < w1; j++) {
+            const p = xr + <usize>j * cb;
+            const d = dr + <usize>j * cb;
+            let c = cs;
+            for (; c + 16 <= ce; c += 16) {
+              const v = v128.load(p + c);
+              const bv = v128.load(b + c);
+              const was = v128.load(dn + c);
+              const hit = v128.andnot(v128.or(f32x4.eq(v, bv), v128.and(f32x4.ne(v, v), f32x4.ne(bv, bv))), was);
+              v128.store(d + c, f32x4.add(v128.load(d + c), v128.and(v128.load(g + c), hit)));
+              v128.store(dn + c, v128.or(was, hit));
+            }
+            for (; c < ce; c += 4) {
+              if (i32.load(dn + c) != 0) continue;
+              const v = f32.load(p + c);
+              const bv = f32.load(b + c);
+              if (v == bv || (v != v && bv != bv)) {
+                f32.store(d + c, f32.load(d + c) + f32.load(g + c));
+                i32.store(dn + c, -1);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** avg_pool2d forward: y = window sum (f32, window order) / divisor. Ranges: output rows. */
+export function pool_avg_forward(x: usize, y: usize, H: i32, W: i32, C: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, includePad: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C);
+  for (let u = start; u < end; u++) {
+    const n = u / OH;
+    const oh = u - n * OH;
+    const h0 = winLo(oh, sh, ph);
+    const h1 = winHi(oh, sh, ph, kh, H);
+    const yr = y + <usize>u * <usize>OW * cb;
+    sumRow(x + <usize>n * <usize>H * <usize>W * cb, yr, h0, h1, W, cb, OW, kw, sw, pw, 0, cb);
+    for (let ow = 0; ow < OW; ow++) {
+      const div = includePad ? padSpan(oh, sh, ph, kh, H) * padSpan(ow, sw, pw, kw, W) : (h1 - h0) * (winHi(ow, sw, pw, kw, W) - winLo(ow, sw, pw));
+      divInto(yr + <usize>ow * cb, <f32>div, 0, cb);
+    }
+  }
+}
+
+/**
+ * avg_pool2d backward: dx [N, H, W, C] (fully written), dx[tap] += dy / divisor for every
+ * window covering the tap, in output order. Uses scratch bytes: 4*OW*C. Ranges: units.
+ */
+export function pool_avg_backward(dy: usize, dx: usize, H: i32, W: i32, C: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, includePad: i32, G: i32, cg: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C);
+  const wb = <usize>W * cb;
+  const gr = scratch;
+  for (let u = start; u < end; u++) {
+    const n = u / G;
+    const c0 = (u - n * G) * cg;
+    const c1 = min(C, c0 + cg);
+    if (c0 >= c1) continue;
+    const cs = off(c0);
+    const ce = off(c1);
+    zeroSlice(dx, n, H * W, C, c0, c1);
+    const img = dx + <usize>n * <usize>H * wb;
+    for (let oh = 0; oh < OH; oh++) {
+      const h0 = winLo(oh, sh, ph);
+      const h1 = winHi(oh, sh, ph, kh, H);
+      const dyRow = dy + <usize>(n * OH + oh) * <usize>OW * cb;
+      for (let ow = 0; ow < OW; ow++) {
+        const div = includePad ? padSpan(oh, sh, ph, kh, H) * padSpan(ow, sw, pw, kw, W) : (h1 - h0) * (winHi(ow, sw, pw, kw, W) - winLo(ow, sw, pw));
+        const o = <usize>ow * cb;
+        copyRow(gr + o + cs, dyRow + o + cs, ce - cs);
+        divInto(gr + o, <f32>div, cs, ce);
+      }
+      for (let i = h0; i < h1; i++) {
+        const dr = img + <usize>i * wb;
+        for (let ow = 0; ow < OW; ow++) {
+          const w0 = winLo(ow, sw, pw);
+          const w1 = winHi(ow, sw, pw, kw, W);
+          const g = gr + <usize>ow * cb;
+          for (let j = w0; j < w1; j++) addInto(dr + <usize>j * cb, g, cs, ce, false);
+        }
+      }
+    }
+  }
+}
+
+/** y[n][c] = (f32 sum over p, in order) / P. Ranges: units (image, channel group). */
+export function pool_gap_forward(x: usize, y: usize, P: i32, C: i32, G: i32, cg: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C);
+  for (let u = start; u < end; u++) {
+    const n = u / G;
+    const c0 = (u - n * G) * cg;
+    const c1 = min(C, c0 + cg);
+    if (c0 >= c1) continue;
+    const img = x + <usize>n * <usize>P * cb;
+    const yo = y + <usize>n * cb;
+    for (let p = 0; p < P; p++) addInto(yo, img + <usize>p * cb, off(c0), off(c1), p == 0);
+    divInto(yo, <f32>P, off(c0), off(c1));
+  }
+}
+
+/** dx[n][p][c] = dy[n][c] / P. Ranges: rows n*P + p. */
+export function pool_gap_backward(dy: usize, dx: usize, P: i32, C: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C);
+  const fp = <f32>P;
+  const dv = f32x4.splat(fp);
+  for (let r = start; r < end; r++) {
+    const n = r / P;
+    const src = dy + <usize>n * cb;
+    const dst = dx + <usize>r * cb;
+    let c: usize = 0;
+    for (; c + 16 <= cb; c += 16) v128.store(dst + c, f32x4.div(v128.load(src + c), dv));
+    for (; c < cb; c += 4) f32.store(dst + c, f32.load(src + c) / fp);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SGD, as torch.optim.SGD and src/train/sgd.ts, computed in f64 like the host loop over f32
+// arrays (bit-identical to it): d = g + wd*p; buf = first ? d : mu*buf + (1-dampening)*d;
+// p -= lr * (nesterov ? d + mu*buf : buf); mu == 0: p -= lr*d (buf untouched).
+// flags: 1 = nesterov, 2 = first step. Ranges: elements.
+
+@inline function lo64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+
+@inline function hi64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
+}
+
+@inline function join32(a: v128, b: v128): v128 {
+  return v128.shuffle<i64>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 2);
+}
+
+@inline function sgdPlain(p: v128, g: v128, lr: v128, wd: v128): v128 {
+  return f64x2.sub(p, f64x2.mul(lr, f64x2.add(g, f64x2.mul(wd, p))));
+}
+
+export function sgd_update(p: usize, g: usize, buf: usize, lr: f64, mu: f64, dampening: f64, wd: f64, flags: i32, start: i32, end: i32, scratch: usize): void {
+  const vlr = f64x2.splat(lr);
+  const vwd = f64x2.splat(wd);
+  const vmu = f64x2.splat(mu);
+  const om = 1 - dampening;
+  const vom = f64x2.splat(om);
+  const nesterov = (flags & 1) != 0;
+  const first = (flags & 2) != 0;
+  let i = start;
+  if (mu == 0) {
+    for (; i + 4 <= end; i += 4) {
+      const o = off(i);
+      const P = v128.load(p + o);
+      const Gv = v128.load(g + o);
+      v128.store(p + o, join32(sgdPlain(lo64(P), lo64(Gv), vlr, vwd), sgdPlain(hi64(P), hi64(Gv), vlr, vwd)));
+    }
+    for (; i < end; i++) {
+      const o = off(i);
+      const pv = <f64>f32.load(p + o);
+      f32.store(p + o, <f32>(pv - lr * (<f64>f32.load(g + o) + wd * pv)));
+    }
+    return;
+  }
+  for (; i + 4 <= end; i += 4) {
+    const o = off(i);
+    const P = v128.load(p + o);
+    const Gv = v128.load(g + o);
+    const B = v128.load(buf + o);
+    const p0 = lo64(P);
+    const p1 = hi64(P);
+    const d0 = f64x2.add(lo64(Gv), f64x2.mul(vwd, p0));
+    const d1 = f64x2.add(hi64(Gv), f64x2.mul(vwd, p1));
+    let b0 = d0;
+    let b1 = d1;
+    if (!first) {
+      b0 = f64x2.add(f64x2.mul(vmu, lo64(B)), f64x2.mul(vom, d0));
+      b1 = f64x2.add(f64x2.mul(vmu, hi64(B)), f64x2.mul(vom, d1));
+    }
+    v128.store(buf + o, join32(b0, b1));
+    let u0 = b0;
+    let u1 = b1;
+    if (nesterov) {
+      u0 = f64x2.add(d0, f64x2.mul(vmu, b0));
+      u1 = f64x2.add(d1, f64x2.mul(vmu, b1));
+    }
+    v128.store(p + o, join32(f64x2.sub(p0, f64x2.mul(vlr, u0)), f64x2.sub(p1, f64x2.mul(vlr, u1))));
+  }
+  for (; i < end; i++) {
+    const o = off(i);
+    const pv = <f64>f32.load(p + o);
+    const d = <f64>f32.load(g + o) + wd * pv;
+    const b = first ? d : mu * <f64>f32.load(buf + o) + om * d;
+    f32.store(buf + o, <f32>b);
+    f32.store(p + o, <f32>(pv - lr * (nesterov ? d + mu * b : b)));
+  }
+}

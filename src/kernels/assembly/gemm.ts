@@ -1,0 +1,1011 @@
+// Convolution as packed GEMM over NHWC activations: forward, backward-data, backward-weights,
+// plus a direct SIMD path for depthwise convolution. Design: docs/design/conv-kernels.md.
+//
+// Conventions (as in every kernel module): pointers are byte offsets into the shared arena,
+// [start, end) is this thread's work range, `scratch` its private 4 MiB region. Every kernel
+// takes a descriptor pointer `d` first: the geometry and blocking as i32 fields written by the
+// host (src/kernels/conv.ts, keep the D_* indices in sync).
+//
+// Shapes: x [N][H][W][C], y [N][OH][OW][K], weights PyTorch OIHW [K][Cg][KH][KW],
+// G groups, Cg = C/G, Kg = K/G, M = N*OH*OW, reduction index r = (kh*KW + kw)*Cg + c.
+//
+// The micro-kernel `mk` computes a 4x8 tile (4 rows of M or of the reduction, 8 output columns)
+// in 8 v128 accumulators from A packed as [k][4] and B packed as [k][8].
+
+@inline function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// ---- descriptor fields (i32), written by src/kernels/conv.ts ----
+const D_N = 0;
+const D_C = 1;
+const D_H = 2;
+const D_W = 3;
+const D_K = 4;
+const D_KH = 5;
+const D_KW = 6;
+const D_SH = 7;
+const D_SW = 8;
+const D_PH = 9;
+const D_PW = 10;
+const D_DH = 11;
+const D_DW = 12;
+const D_G = 13;
+const D_OH = 14;
+const D_OW = 15;
+const D_CG = 16;
+const D_KG = 17;
+const D_KDIM = 18; // KH*KW*Cg
+const D_KG8 = 19; // Kg rounded up to 8
+const D_CG8 = 20; // Cg rounded up to 8
+const D_KC = 21; // forward: reduction block (multiple of 4)
+const D_MC = 22; // forward: rows per A block (multiple of 4, <= MAX_ROWS)
+const D_KCD = 23; // backward-data: reduction block over Kg
+const D_MCD = 24; // backward-data: rows per A block
+const D_MCH = 25; // backward-weights: M chunk (reduction block)
+const D_RBP = 26; // backward-weights: row panels (of 4) per A^T block
+const D_ROWS = 27; // backward-weights: rows of acc per group, NSEG * SEG4
+const D_MERGE = 28; // 1: a reduction segment is one kernel row (G == 1, DW == 1), else one tap
+const D_SEG = 29; // floats per segment: KW*Cg (merge) or Cg
+const D_SEG4 = 30; // SEG rounded up to 4 (acc rows per segment)
+const D_DMERGE = 31; // backward-data columns: 1 = segments are kernel rows (G == 1, DW == 1, Cg % 8 != 0), 0 = taps
+const D_DSEG = 32; // backward-data: columns per segment, KW*Cg (merge) or Cg
+const D_DSEG8 = 33; // DSEG rounded up to 8
+const D_DNP = 34; // backward-data: panels of 8 columns per group, (segments) * DSEG8 / 8
+const D_WCOLS = 35; // backward-weights: 1 = units are column panels (g, j), 0 = row panels (g, p)
+
+@inline function ld(d: usize, i: i32): i32 {
+  return load<i32>(d + (<usize>i << 2));
+}
+
+// ---- per-thread scratch layout ----
+const SC_ZERO: usize = 0; // 64 zero bytes: the source of padding lanes
+const SC_TILE: usize = 64; // one 4x8 f32 tile (edge tiles)
+const SC_ROWS: usize = 256; // row table, 3 i32 per row (backward-data: 2), at most MAX_ROWS rows
+const MAX_ROWS = 4096;
+const SC_PACK: usize = 65536; // packed blocks
+const INVALID: i32 = -(1 << 28); // ih0 of a padding row: every tap falls outside
+
+/** Block size (multiple of 4, at most max) splitting n rows into equal blocks. */
+@inline function balanced(n: i32, max: i32): i32 {
+  const nb = (n + max - 1) / max;
+  return min(max, (((n + nb - 1) / nb) + 3) & ~3);
+}
+
+@inline function zeroPage(scratch: usize): void {
+  const z = f32x4.splat(0);
+  v128.store(scratch, z);
+  v128.store(scratch, z, 16);
+  v128.store(scratch, z, 32);
+  v128.store(scratch, z, 48);
+}
+
+// =====================================================================================
+// Micro-kernel: 4x8 tile, 8 accumulators, A [kc][4] (4 splat loads per k), B [kc][8].
+// Rows r = 0..3 go to d0..d3 (a row pointer 0 skips the row: masked write-back).
+// bias != 0: accumulators start at bias[0..8] (first reduction block of the forward pass).
+// add != 0: d_r[0..8] += tile (later reduction blocks); else d_r[0..8] = tile.
+// =====================================================================================
+function mk(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: usize, bias: usize, add: i32): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  if (bias) {
+    c00 = v128.load(bias); c01 = v128.load(bias, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
+  }
+  // One k step per iteration, deliberately not unrolled: TurboFan hoists the loads of an
+  // unrolled body and then spills accumulators (measured: 4x unroll 36 GFLOP/s, 2x 26, none 55).
+  const aEnd = a + (<usize>kc << 4);
+  while (a < aEnd) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = fma(av, b0, c00); c01 = fma(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = fma(av, b0, c10); c11 = fma(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = fma(av, b0, c20); c21 = fma(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = fma(av, b0, c30); c31 = fma(av, b1, c31);
+    a += 16; b += 32;
+  }
+  // ---- EPILOGUE (write-back of the tile) ----
+  // Row by row, each row's load-add before its store: in the backward-data col2im the rows of
+  // one tile may overlap in dx (neighbouring pixels' kernel rows), and the adds must chain.
+  // FUSION SEAM (BN statistics, forward pass): on the last reduction block the tile holds final
+  // outputs y for rows d0..d3 and the 8 channels of this panel. Per-channel partial sums of y and
+  // y^2 can be accumulated here from registers, e.g. s0 += c00 + c10 + c20 + c30 and
+  // q0 += c00*c00 + ... for the rows whose pointer is non-zero (the padding rows are masked),
+  // into per-thread partials in scratch; a deterministic reduction over threads follows.
+  if (d0) {
+    if (add) { c00 = f32x4.add(v128.load(d0), c00); c01 = f32x4.add(v128.load(d0, 16), c01); }
+    v128.store(d0, c00); v128.store(d0, c01, 16);
+  }
+  if (d1) {
+    if (add) { c10 = f32x4.add(v128.load(d1), c10); c11 = f32x4.add(v128.load(d1, 16), c11); }
+    v128.store(d1, c10); v128.store(d1, c11, 16);
+  }
+  if (d2) {
+    if (add) { c20 = f32x4.add(v128.load(d2), c20); c21 = f32x4.add(v128.load(d2, 16), c21); }
+    v128.store(d2, c20); v128.store(d2, c21, 16);
+  }
+  if (d3) {
+    if (add) { c30 = f32x4.add(v128.load(d3), c30); c31 = f32x4.add(v128.load(d3, 16), c31); }
+    v128.store(d3, c30); v128.store(d3, c31, 16);
+  }
+}
+
+/** Edge tile (fewer than 8 valid columns): mk into the scratch tile, then this masked copy. */
+function tileOut(tile: usize, d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, bias: usize, add: i32): void {
+  for (let r = 0; r < 4; r++) {
+    const dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
+    if (!dst) continue;
+    const src = tile + (<usize>r << 5);
+    for (let j = 0; j < ncols; j++) {
+      const o = <usize>j << 2;
+      let v = load<f32>(src + o);
+      if (bias) v = load<f32>(bias + o) + v;
+      if (add) v = load<f32>(dst + o) + v;
+      store<f32>(dst + o, v);
+    }
+  }
+}
+
+// =====================================================================================
+// Packing of A as [k][4]: 4 source rows, `len` contiguous floats each, transposed 4x4 at a time.
+// A source pointer 0 is a padding lane (reads the zero page, never advances).
+// =====================================================================================
+function copy4(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32, zero: usize): void {
+  let s0: usize = 16, s1: usize = 16, s2: usize = 16, s3: usize = 16;
+  if (!p0) { p0 = zero; s0 = 0; }
+  if (!p1) { p1 = zero; s1 = 0; }
+  if (!p2) { p2 = zero; s2 = 0; }
+  if (!p3) { p3 = zero; s3 = 0; }
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const v0 = v128.load(p0), v1 = v128.load(p1), v2 = v128.load(p2), v3 = v128.load(p3);
+    // PROLOGUE SEAM (BN normalise + ReLU of the input, fused into packing): v0..v3 hold the
+    // same 4 consecutive input channels of 4 output pixels, so one per-channel scale/shift pair
+    // applies to all four: v = max(v * scale[c..c+4] + shift[c..c+4], 0). Padding lanes (s == 0)
+    // must stay exactly 0 (padding is applied after normalisation): mask them out, e.g. by
+    // v128.and with a lane mask, or skip the transform for them.
+    const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+    const t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+    const t2 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+    const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+    v128.store(dst, i64x2.shuffle(t0, t2, 0, 2));
+    v128.store(dst, i64x2.shuffle(t0, t2, 1, 3), 16);
+    v128.store(dst, i64x2.shuffle(t1, t3, 0, 2), 32);
+    v128.store(dst, i64x2.shuffle(t1, t3, 1, 3), 48);
+    dst += 64; p0 += s0; p1 += s1; p2 += s2; p3 += s3;
+  }
+  const q0 = s0 >> 2, q1 = s1 >> 2, q2 = s2 >> 2, q3 = s3 >> 2;
+  for (; i < len; i++) {
+    // (PROLOGUE SEAM, scalar tail: same transform per channel)
+    store<f32>(dst, load<f32>(p0));
+    store<f32>(dst, load<f32>(p1), 4);
+    store<f32>(dst, load<f32>(p2), 8);
+    store<f32>(dst, load<f32>(p3), 12);
+    dst += 16; p0 += q0; p1 += q1; p2 += q2; p3 += q3;
+  }
+}
+
+/**
+ * Row table for `cnt` output rows starting at global row m0: per row the byte pointer of its
+ * image in `base` (x or 0), ih0 = oh*SH - PH and iw0 = ow*SW - PW.
+ */
+function fillRows(d: usize, tab: usize, m0: i32, cnt: i32, base: usize): void {
+  const OH = ld(d, D_OH), OW = ld(d, D_OW);
+  const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW);
+  const img = <usize>ld(d, D_H) * <usize>ld(d, D_W) * <usize>ld(d, D_C) * 4;
+  const P = OH * OW;
+  let n = m0 / P;
+  const p = m0 - n * P;
+  let oh = p / OW;
+  let ow = p - oh * OW;
+  for (let i = 0; i < cnt; i++) {
+    const t = tab + <usize>i * 12;
+    store<i32>(t, <i32>(base + <usize>n * img));
+    store<i32>(t, oh * SH - PH, 4);
+    store<i32>(t, ow * SW - PW, 8);
+    if (++ow == OW) {
+      ow = 0;
+      if (++oh == OH) { oh = 0; n++; }
+    }
+  }
+}
+
+/**
+ * Pointer to x[n][ih][iw][coff..] for a row (xb = image pointer, 0 = padding row), or 0 where
+ * (ih, iw) is outside the image.
+ */
+@inline function tapPtr(xb: usize, ih: i32, iw: i32, H: i32, W: i32, C: i32, coff: i32): usize {
+  if (!xb || <u32>ih >= <u32>H || <u32>iw >= <u32>W) return 0;
+  return xb + ((<usize>(ih * W + iw) * <usize>C + <usize>coff) << 2);
+}
+
+/**
+ * A prologue: packs the implicit im2col of x for one micro-panel of 4 rows (row table entries
+ * at t, `nv` of them valid; group g) and the reduction range [r0, r0 + kc) as [kc][4] at panel.
+ *
+ * The reduction axis is walked in contiguous segments: with G == 1 and horizontal dilation 1
+ * the KW taps of one kernel row are adjacent in memory (KW*C floats), one segment per kh
+ * (falling back to per-tap segments for a micro-panel whose row crosses the left or right
+ * image edge); otherwise one segment per tap (Cg floats).
+ */
+function packAFwd(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, panel: usize, zero: usize): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
+  const DH = ld(d, D_DH), DW = ld(d, D_DW), G = ld(d, D_G), Cg = ld(d, D_CG);
+  const merge = DW == 1 && G == 1 && KW > 1;
+  const segLen = merge ? KW * Cg : Cg;
+  const r1 = r0 + kc;
+  const goff = g * Cg;
+  const xb0: usize = <usize>load<i32>(t);
+  const xb1: usize = nv > 1 ? <usize>load<i32>(t, 12) : 0;
+  const xb2: usize = nv > 2 ? <usize>load<i32>(t, 24) : 0;
+  const xb3: usize = nv > 3 ? <usize>load<i32>(t, 36) : 0;
+  const ih0 = load<i32>(t, 4), iw0 = load<i32>(t, 8);
+  const ih1 = load<i32>(t, 16), iw1 = load<i32>(t, 20);
+  const ih2 = load<i32>(t, 28), iw2 = load<i32>(t, 32);
+  const ih3 = load<i32>(t, 40), iw3 = load<i32>(t, 44);
+  for (let s = r0 / segLen; s * segLen < r1; s++) {
+    const sa = s * segLen;
+    const a0 = max(sa, r0), a1 = min(sa + segLen, r1);
+    if (merge) {
+      const kh = s, dh = kh * DH;
+      // whole kernel row in bounds for every lane (or lane entirely padding)?
+      let ok = true;
+      if (xb0 && <u32>(ih0 + dh) < <u32>H && (iw0 < 0 || iw0 + KW > W)) ok = false;
+      if (xb1 && <u32>(ih1 + dh) < <u32>H && (iw1 < 0 || iw1 + KW > W)) ok = false;
+      if (xb2 && <u32>(ih2 + dh) < <u32>H && (iw2 < 0 || iw2 + KW > W)) ok = false;
+      if (xb3 && <u32>(ih3 + dh) < <u32>H && (iw3 < 0 || iw3 + KW > W)) ok = false;
+      if (ok) {
+        const off = a0 - sa;
+        copy4(panel + <usize>(a0 - r0) * 16,
+          tapPtr(xb0, ih0 + dh, iw0, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1, H, W, C, off),
+          tapPtr(xb2, ih2 + dh, iw2, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3, H, W, C, off),
+          a1 - a0, zero);
+      } else {
+        for (let kw = (a0 - sa) / Cg; kw < KW; kw++) {
+          const ta = sa + kw * Cg;
+          if (ta >= a1) break;
+          const b0 = max(ta, a0), b1 = min(ta + Cg, a1);
+          const off = b0 - ta;
+          copy4(panel + <usize>(b0 - r0) * 16,
+            tapPtr(xb0, ih0 + dh, iw0 + kw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + kw, H, W, C, off),
+            tapPtr(xb2, ih2 + dh, iw2 + kw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + kw, H, W, C, off),
+            b1 - b0, zero);
+        }
+      }
+    } else {
+      const kh = s / KW, kw = s - kh * KW;
+      const dh = kh * DH, dw = kw * DW;
+      const off = goff + a0 - sa;
+      copy4(panel + <usize>(a0 - r0) * 16,
+        tapPtr(xb0, ih0 + dh, iw0 + dw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + dw, H, W, C, off),
+        tapPtr(xb2, ih2 + dh, iw2 + dw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + dw, H, W, C, off),
+        a1 - a0, zero);
+    }
+  }
+}
+
+// =====================================================================================
+// Weight packing.
+// =====================================================================================
+
+/**
+ * Forward B: bp[g][j][r][8] = w[g*Kg + 8j + l][c][kh][kw], r = (kh*KW + kw)*Cg + c, zero for
+ * columns past Kg. Units: panels (g, j), G * Kg8/8 of them.
+ */
+export function conv_pack_w_fwd(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+  const Kg = ld(d, D_KG), Cg = ld(d, D_CG), KH = ld(d, D_KH), KW = ld(d, D_KW);
+  const Kdim = ld(d, D_KDIM), NP = ld(d, D_KG8) >> 3;
+  const T = KH * KW;
+  for (let u = start; u < end; u++) {
+    const g = u / NP, j = u - g * NP;
+    const dst = bp + (<usize>u * <usize>Kdim) * 32;
+    for (let l = 0; l < 8; l++) {
+      const kk = j * 8 + l;
+      const src = w + (<usize>(g * Kg + kk) * <usize>(Cg * T) << 2);
+      let o = dst + (<usize>l << 2);
+      for (let tap = 0; tap < T; tap++) {
+        for (let c = 0; c < Cg; c++) {
+          store<f32>(o, kk < Kg ? load<f32>(src + (<usize>(c * T + tap) << 2)) : 0);
+          o += 32;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Backward-data B (W^T). The columns (reduction index of the forward pass) are grouped in
+ * segments padded to a multiple of 8, so that a panel of 8 columns never straddles two
+ * segments: a segment is one tap (Cg channels) or, when Cg is not a multiple of 8 and G == 1,
+ * DW == 1, one kernel row (KW*Cg floats, contiguous in dx for one output pixel; e.g. the 7x7
+ * stem: 7 segments of 21 -> 24 columns instead of 49 taps of 3 -> 8).
+ * bp[g][j][kk][8] = w[g*Kg + kk][c][kh][kw] for column l of panel j. Units: panels (g, j).
+ */
+export function conv_pack_w_bwd(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+  const Kg = ld(d, D_KG), Cg = ld(d, D_CG), KH = ld(d, D_KH), KW = ld(d, D_KW);
+  const T = KH * KW, merge = ld(d, D_DMERGE) != 0, SEG = ld(d, D_DSEG), PPS = ld(d, D_DSEG8) >> 3;
+  const NPD = ld(d, D_DNP);
+  const offs = scratch + SC_PACK; // 8 source offsets (bytes within a weight row), -1 = zero column
+  for (let u = start; u < end; u++) {
+    const g = u / NPD, j = u - g * NPD;
+    const sg = j / PPS, o0 = (j - sg * PPS) * 8;
+    for (let l = 0; l < 8; l++) {
+      const o = o0 + l;
+      let tap = 0, c = 0;
+      if (merge) { const kw = o / Cg; c = o - kw * Cg; tap = sg * KW + kw; } else { tap = sg; c = o; }
+      store<i32>(offs + (<usize>l << 2), o < SEG ? (c * T + tap) << 2 : -1);
+    }
+    let dst = bp + (<usize>u * <usize>Kg) * 32;
+    for (let kk = 0; kk < Kg; kk++) {
+      const src = w + (<usize>(g * Kg + kk) * <usize>(Cg * T) << 2);
+      for (let l = 0; l < 8; l++) {
+        const so = load<i32>(offs + (<usize>l << 2));
+        store<f32>(dst + (<usize>l << 2), so >= 0 ? load<f32>(src + <usize>so) : 0);
+      }
+      dst += 32;
+    }
+  }
+}
+
+// =====================================================================================
+// Forward: y[m][g*Kg + k] = bias + sum_r A[m][r] * B[r][k]. Units: output rows m (aligned to 4).
+// Loop nest per thread: M block (Mc rows) > group > reduction block (Kc; A packed into
+// scratch, stays in L2) > panel j of 8 channels (B micro-panel Kc x 8 in L1) > micro-panel of 4
+// rows. The first reduction block stores (bias + acc), later ones add.
+// =====================================================================================
+export function conv_fwd(d: usize, x: usize, bp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  const K = ld(d, D_K), G = ld(d, D_G), Kg = ld(d, D_KG), Kdim = ld(d, D_KDIM);
+  const NP = ld(d, D_KG8) >> 3, Kc = ld(d, D_KC), Mc = ld(d, D_MC);
+  const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
+  zeroPage(scratch);
+  const ldy = <usize>K << 2;
+  const Mb = balanced(end - start, Mc);
+  for (let mb = start; mb < end; mb += Mb) {
+    const mn = min(Mb, end - mb);
+    const np = (mn + 3) >> 2;
+    fillRows(d, tab, mb, mn, x);
+    for (let g = 0; g < G; g++) {
+      for (let r0 = 0; r0 < Kdim; r0 += Kc) {
+        const kc = min(Kc, Kdim - r0);
+        const first = r0 == 0;
+        const add = first ? 0 : 1;
+        for (let j = 0; j < NP; j++) {
+          const bj = bp + ((<usize>(g * NP + j) * <usize>Kdim + <usize>r0) << 5);
+          const col = g * Kg + j * 8;
+          const ncols = min(8, Kg - j * 8);
+          const bptr: usize = first && bias ? bias + (<usize>col << 2) : 0;
+          let yrow = y + (<usize>mb * <usize>K + <usize>col) * 4;
+          for (let i = 0; i < np; i++) {
+            const a = apack + <usize>(i * kc) * 16;
+            const rem = mn - i * 4;
+            // pack each micro-panel just before its first use
+            if (j == 0) packAFwd(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero);
+            const d0 = yrow, d1: usize = rem > 1 ? yrow + ldy : 0;
+            const d2: usize = rem > 2 ? yrow + 2 * ldy : 0, d3: usize = rem > 3 ? yrow + 3 * ldy : 0;
+            if (ncols == 8) {
+              mk(a, bj, kc, d0, d1, d2, d3, bptr, add);
+            } else {
+              mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
+              tileOut(tile, d0, d1, d2, d3, ncols, bptr, add);
+            }
+            yrow += 4 * ldy;
+          }
+        }
+      }
+    }
+  }
+}
+
+// =====================================================================================
+// Backward-data. dCol[m][(tap, c)] = sum_k dY[m][g*Kg + k] * W[k][c][tap], scattered (col2im)
+// straight from the micro-kernel's write-back. Each 8-column panel lies in one segment (see
+// conv_pack_w_bwd): 8 channels of one tap, so row r of a tile adds into
+// dx[n][ih][iw][g*Cg + c0 .. +8] (skipped where (ih, iw) is padding); or 8 consecutive floats
+// of one kernel row (merged segments, Cg % 8 != 0), added as two vectors when the row lies
+// inside the image, column by column where it crosses the edge. Units: images n; a thread owns
+// whole images, so the scatter never conflicts and the summation order does not depend on the
+// thread count.
+// =====================================================================================
+export function conv_bwd_data(d: usize, dy: usize, bp: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), K = ld(d, D_K), KH = ld(d, D_KH), KW = ld(d, D_KW);
+  const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW), DH = ld(d, D_DH), DW = ld(d, D_DW);
+  const G = ld(d, D_G), OH = ld(d, D_OH), OW = ld(d, D_OW), Cg = ld(d, D_CG), Kg = ld(d, D_KG);
+  const Kc = ld(d, D_KCD), Mc = ld(d, D_MCD);
+  const merge = ld(d, D_DMERGE) != 0, SEG = ld(d, D_DSEG), PPS = ld(d, D_DSEG8) >> 3, NPD = ld(d, D_DNP);
+  const P = OH * OW;
+  const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
+  zeroPage(scratch);
+  const img = <usize>H * <usize>W * <usize>C;
+  for (let n = start; n < end; n++) {
+    const dxn = dx + img * <usize>n * 4;
+    memory.fill(dxn, 0, img * 4);
+    const Mb = balanced(P, Mc);
+    for (let pb = 0; pb < P; pb += Mb) {
+      const mn = min(Mb, P - pb);
+      const np = (mn + 3) >> 2;
+      // row table: ih0, iw0 per row (INVALID for the padding rows of the last micro-panel)
+      let oh = pb / OW, ow = pb - oh * OW;
+      for (let i = 0; i < np * 4; i++) {
+        const t = tab + <usize>i * 8;
+        if (i < mn) {
+          store<i32>(t, oh * SH - PH); store<i32>(t, ow * SW - PW, 4);
+          if (++ow == OW) { ow = 0; oh++; }
+        } else {
+          store<i32>(t, INVALID); store<i32>(t, INVALID, 4);
+        }
+      }
+      const m0 = n * P + pb;
+      for (let g = 0; g < G; g++) {
+        for (let k0 = 0; k0 < Kg; k0 += Kc) {
+          const kc = min(Kc, Kg - k0);
+          const ldk = <usize>K << 2;
+          for (let j = 0; j < NPD; j++) {
+            const sg = j / PPS, o0 = (j - sg * PPS) * 8;
+            const ncols = min(8, SEG - o0);
+            let dh = 0, dw = 0, coff = 0, kwa = 0, kwb = 0, kw8 = 0;
+            if (merge) {
+              dh = sg * DH; coff = o0; kwa = o0 / Cg; kwb = (o0 + ncols - 1) / Cg; kw8 = (o0 + 7) / Cg;
+            } else {
+              const kh = sg / KW, kw = sg - kh * KW;
+              dh = kh * DH; dw = kw * DW; coff = g * Cg + o0;
+            }
+            const bj = bp + ((<usize>(g * NPD + j) * <usize>Kg + <usize>k0) << 5);
+            for (let i = 0; i < np; i++) {
+              const a = apack + <usize>(i * kc) * 16;
+              if (j == 0) {
+                // A = dY[m][g*Kg + k0 ..] (contiguous rows), packed [kc][4] just before first use
+                const rem = mn - i * 4;
+                const src = dy + ((<usize>(m0 + i * 4) * <usize>K + <usize>(g * Kg + k0)) << 2);
+                copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
+              }
+              const t = tab + <usize>i * 32;
+              if (!merge) {
+                const d0 = tapPtr(dxn, load<i32>(t) + dh, load<i32>(t, 4) + dw, H, W, C, coff);
+                const d1 = tapPtr(dxn, load<i32>(t, 8) + dh, load<i32>(t, 12) + dw, H, W, C, coff);
+                const d2 = tapPtr(dxn, load<i32>(t, 16) + dh, load<i32>(t, 20) + dw, H, W, C, coff);
+                const d3 = tapPtr(dxn, load<i32>(t, 24) + dh, load<i32>(t, 28) + dw, H, W, C, coff);
+                if (!(d0 | d1 | d2 | d3)) continue; // every row falls on padding
+                if (ncols == 8) {
+                  mk(a, bj, kc, d0, d1, d2, d3, 0, 1);
+                } else {
+                  mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
+                  tileOut(tile, d0, d1, d2, d3, ncols, 0, 1);
+                }
+              } else {
+                // columns o0.. of kernel row sg: dx[n][ih][iw0 + o/Cg][o % Cg] = dxn + ((ih*W + iw0)*C + o)*4.
+                // A row is "wide" when all 8 columns, the zero-weight padding ones included, fall
+                // inside its image row: it is then written as two whole vectors (adding 0 to a
+                // neighbouring pixel this thread owns). Otherwise its valid columns are masked.
+                let d0: usize = 0, d1: usize = 0, d2: usize = 0, d3: usize = 0;
+                let wide = 0, other = 0;
+                for (let r = 0; r < 4; r++) {
+                  const tr = t + (<usize>r << 3);
+                  const ih = load<i32>(tr) + dh, iw = load<i32>(tr, 4);
+                  if (<u32>ih >= <u32>H || iw + kwb < 0 || iw + kwa >= W) continue; // nothing to add
+                  if (iw + kwa >= 0 && iw + kw8 < W) {
+                    const p = dxn + ((<usize>(ih * W + iw) * <usize>C + <usize>coff) << 2);
+                    if (r == 0) d0 = p; else if (r == 1) d1 = p; else if (r == 2) d2 = p; else d3 = p;
+                    wide++;
+                  } else {
+                    other++;
+                  }
+                }
+                if (!other) {
+                  if (wide) mk(a, bj, kc, d0, d1, d2, d3, 0, 1);
+                  continue;
+                }
+                mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
+                for (let r = 0; r < 4; r++) {
+                  const tr = t + (<usize>r << 3);
+                  const ih = load<i32>(tr) + dh, iw = load<i32>(tr, 4);
+                  if (<u32>ih >= <u32>H) continue;
+                  const p = dxn + ((<usize>(ih * W + iw) * <usize>C + <usize>coff) << 2); // (ih, iw) may be outside
+                  for (let l = 0; l < ncols; l++) {
+                    if (<u32>(iw + (o0 + l) / Cg) >= <u32>W) continue;
+                    const q = p + (<usize>l << 2);
+                    store<f32>(q, load<f32>(q) + load<f32>(tile + (<usize>(r * 8 + l) << 2)));
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Backward-data fast path for 1x1, stride 1, no padding: dx[m][g*Cg + c] = dY[m] . W[.][c]
+ * written in place (no col2im, no zeroing). Units: rows m (aligned to 4).
+ */
+export function conv_bwd_data_1x1(d: usize, dy: usize, bp: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), K = ld(d, D_K), G = ld(d, D_G), Cg = ld(d, D_CG), Kg = ld(d, D_KG);
+  const CP = ld(d, D_CG8) >> 3, Kc = ld(d, D_KCD), Mc = ld(d, D_MCD);
+  const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, apack = scratch + SC_PACK;
+  zeroPage(scratch);
+  const ldk = <usize>K << 2, ldc = <usize>C << 2;
+  const Mb = balanced(end - start, Mc);
+  for (let mb = start; mb < end; mb += Mb) {
+    const mn = min(Mb, end - mb);
+    const np = (mn + 3) >> 2;
+    for (let g = 0; g < G; g++) {
+      for (let k0 = 0; k0 < Kg; k0 += Kc) {
+        const kc = min(Kc, Kg - k0);
+        const add = k0 == 0 ? 0 : 1;
+        for (let j = 0; j < CP; j++) {
+          const c0 = j * 8;
+          const ncols = min(8, Cg - c0);
+          const bj = bp + ((<usize>(g * CP + j) * <usize>Kg + <usize>k0) << 5);
+          let row = dx + (<usize>mb * <usize>C + <usize>(g * Cg + c0)) * 4;
+          for (let i = 0; i < np; i++) {
+            const a = apack + <usize>(i * kc) * 16;
+            const rem = mn - i * 4;
+            if (j == 0) {
+              const src = dy + ((<usize>(mb + i * 4) * <usize>K + <usize>(g * Kg + k0)) << 2);
+              copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
+            }
+            const d0 = row, d1: usize = rem > 1 ? row + ldc : 0;
+            const d2: usize = rem > 2 ? row + 2 * ldc : 0, d3: usize = rem > 3 ? row + 3 * ldc : 0;
+            if (ncols == 8) {
+              mk(a, bj, kc, d0, d1, d2, d3, 0, add);
+            } else {
+              mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
+              tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
+            }
+            row += 4 * ldc;
+          }
+        }
+      }
+    }
+  }
+}
+
+// =====================================================================================
+// Backward-weights: acc[g][r][k] = sum_m A[m][r] * dY[m][g*Kg + k], the GEMM A^T x dY with the
+// reduction over M. Rows r (reduction index of the forward pass) play the micro-kernel's M role,
+// packed as A^T [m][4]; dY chunks are packed as panels [m][8].
+// The rows of acc are the forward reduction index regrouped in segments (one kernel row of KW*C
+// contiguous floats when G == 1 and DW == 1, else one tap of Cg floats), each padded to a
+// multiple of 4 (SEG4), so that a row panel of 4 never straddles two segments: packing then
+// reads each pixel's segment as whole v128 vectors, with one address and bounds computation per
+// (pixel, segment). Units: row panels or column panels of acc (see conv_bwd_w); a thread owns
+// whole panels, so nothing is reduced across threads, and the summation order (M chunks of Mch,
+// each summed from zero then added) is fixed: bit-identical for any thread count.
+// acc is [G][ROWS][Kg8] in the workspace; conv_bwd_w_out transposes it to OIHW.
+// =====================================================================================
+
+/**
+ * Bytes between A^T micro-panels: mlen*16 plus one cache line, so that the nq panels written
+ * together for one pixel fall into different L1 sets (at a multiple of 4 KiB they would all
+ * share one set and thrash: measured 4 cycles per float instead of under 1).
+ */
+@inline function atStride(mlen: i32): usize {
+  return (<usize>mlen << 4) + 64;
+}
+
+/** A^T micro-panels [p - p0][mlen][4] (atStride apart) for row panels [p0, p1) of group g, chunk rows in `tab`. */
+function packAT(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: usize): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
+  const DH = ld(d, D_DH), DW = ld(d, D_DW), Cg = ld(d, D_CG);
+  const merge = ld(d, D_MERGE) != 0, SEG = ld(d, D_SEG), SEG4 = ld(d, D_SEG4);
+  const PPS = SEG4 >> 2; // row panels per segment
+  const z = f32x4.splat(0);
+  const ps = atStride(mlen); // bytes between consecutive panels
+  let p = p0;
+  while (p < p1) {
+    const sg = p / PPS, q0 = p - sg * PPS;
+    const nq = min(PPS - q0, p1 - p); // panels of this segment in the block
+    const o0 = q0 * 4; // first row (offset in the segment)
+    const nfull = max(0, min(nq, (SEG - o0) >> 2)); // panels entirely inside the SEG valid rows
+    const ntail = nq - nfull; // 0 or 1: a last panel with 1..3 valid rows
+    const kh = merge ? sg : sg / KW;
+    const kw = merge ? 0 : sg - kh * KW;
+    const dh = kh * DH, dw = kw * DW;
+    const coff = merge ? o0 : g * Cg + o0;
+    const out0 = dst + <usize>(p - p0) * ps;
+    for (let mm = 0; mm < mlen; mm++) {
+      const t = tab + <usize>mm * 12;
+      const xb = <usize>load<i32>(t);
+      const ih = load<i32>(t, 4) + dh, iw = load<i32>(t, 8) + dw;
+      let out = out0 + (<usize>mm << 4);
+      const rowIn = xb != 0 && <u32>ih < <u32>H;
+      if (rowIn && (merge ? iw >= 0 && iw + KW <= W : <u32>iw < <u32>W)) {
+        // the whole segment is inside the image
+        let src = xb + ((<usize>(ih * W + iw) * <usize>C + <usize>coff) << 2);
+        for (let q = 0; q < nfull; q++) {
+          v128.store(out, v128.load(src));
+          out += ps; src += 16;
+        }
+        if (ntail) {
+          if (merge && iw + KW < W) {
+            // the 1..3 floats past the segment belong to the next pixel of the same image row:
+            // read them with the vector; they only reach acc's padding rows, never output
+            v128.store(out, v128.load(src));
+          } else {
+            const nv = SEG - (o0 + nfull * 4);
+            for (let l = 0; l < 4; l++) store<f32>(out + (<usize>l << 2), l < nv ? load<f32>(src + (<usize>l << 2)) : 0);
+          }
+        }
+      } else if (!rowIn || !merge) {
+        for (let q = 0; q < nq; q++) {
+          v128.store(out, z);
+          out += ps;
+        }
+      } else {
+        // a kernel row crossing the left or right image edge: element by element
+        const src = xb + ((<usize>(ih * W + iw) * <usize>C + <usize>coff) << 2); // (ih, iw) may be outside
+        for (let q = 0; q < nq; q++) {
+          for (let l = 0; l < 4; l++) {
+            const o = o0 + q * 4 + l;
+            const ok = o < SEG && <u32>(iw + o / C) < <u32>W;
+            store<f32>(out + (<usize>l << 2), ok ? load<f32>(src + (<usize>(q * 4 + l) << 2)) : 0);
+          }
+          out += ps;
+        }
+      }
+    }
+    p += nq;
+  }
+}
+
+/** dY chunk rows [m0, m0 + mlen), group g, panels [ja, je) as [je - ja][mlen][8] (zero past Kg). */
+function packDY(d: usize, dy: usize, m0: i32, mlen: i32, g: i32, ja: i32, je: i32, dst: usize): void {
+  const K = ld(d, D_K), Kg = ld(d, D_KG);
+  const ldk = <usize>K << 2;
+  for (let j = ja; j < je; j++) {
+    let out = dst + <usize>((j - ja) * mlen) * 32;
+    let src = dy + ((<usize>m0 * <usize>K + <usize>(g * Kg + j * 8)) << 2);
+    const ncols = min(8, Kg - j * 8);
+    if (ncols == 8) {
+      for (let mm = 0; mm < mlen; mm++) {
+        v128.store(out, v128.load(src));
+        v128.store(out, v128.load(src, 16), 16);
+        out += 32; src += ldk;
+      }
+    } else {
+      for (let mm = 0; mm < mlen; mm++) {
+        for (let l = 0; l < 8; l++) store<f32>(out + (<usize>l << 2), l < ncols ? load<f32>(src + (<usize>l << 2)) : 0);
+        out += 32; src += ldk;
+      }
+    }
+  }
+}
+
+/**
+ * Units: row panels (g, p) of acc (D_WCOLS = 0: a thread packs the whole dY chunk and its own
+ * rows of A^T), or column panels (g, j) (D_WCOLS = 1, chosen when acc has few rows, e.g. 1x1
+ * 64->256: a thread packs its own dY panels and all of A^T). Either way each element of acc
+ * belongs to one thread.
+ */
+export function conv_bwd_w(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
+  const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW);
+  const Kg8 = ld(d, D_KG8), ROWS = ld(d, D_ROWS), cols = ld(d, D_WCOLS) != 0;
+  const NP = Kg8 >> 3, RP = ROWS >> 2;
+  const Mch = ld(d, D_MCH), RBP = ld(d, D_RBP);
+  const M = N * OH * OW;
+  const tab = scratch + SC_ROWS;
+  const bpk = scratch + SC_PACK; // dY chunk: Mch * Kg8 floats
+  const apk = bpk + <usize>Mch * <usize>Kg8 * 4; // A^T block: RBP panels, atStride(Mch) bytes each
+  const ldc = <usize>Kg8 << 2;
+  const U = cols ? NP : RP; // units per group
+  const gs = start / U, ge = (end - 1) / U;
+  for (let m0 = 0; m0 < M; m0 += Mch) {
+    const mlen = min(Mch, M - m0);
+    const add = m0 == 0 ? 0 : 1;
+    fillRows(d, tab, m0, mlen, x);
+    for (let g = gs; g <= ge; g++) {
+      const ua = max(start, g * U) - g * U, ue = min(end, (g + 1) * U) - g * U;
+      const pa = cols ? 0 : ua, pe = cols ? RP : ue;
+      const ja = cols ? ua : 0, je = cols ? ue : NP;
+      packDY(d, dy, m0, mlen, g, ja, je, bpk);
+      for (let rb = pa; rb < pe; rb += RBP) {
+        const rbe = min(pe, rb + RBP);
+        packAT(d, tab, mlen, g, rb, rbe, apk);
+        for (let j = ja; j < je; j++) {
+          const bj = bpk + <usize>((j - ja) * mlen) * 32;
+          for (let p = rb; p < rbe; p++) {
+            const a = apk + <usize>(p - rb) * atStride(mlen);
+            const c0 = acc + ((<usize>(g * ROWS + p * 4) * <usize>Kg8 + <usize>(j * 8)) << 2);
+            mk(a, bj, mlen, c0, c0 + ldc, c0 + 2 * ldc, c0 + 3 * ldc, 0, add);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dw[k][c][kh][kw] (OIHW) = acc[g][row(kh, kw, c)][k - g*Kg]. Units: output channels k. */
+export function conv_bwd_w_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
+  const Cg = ld(d, D_CG), Kg = ld(d, D_KG), KH = ld(d, D_KH), KW = ld(d, D_KW);
+  const Kg8 = ld(d, D_KG8), ROWS = ld(d, D_ROWS), merge = ld(d, D_MERGE) != 0, SEG4 = ld(d, D_SEG4);
+  for (let k = start; k < end; k++) {
+    const g = k / Kg, kk = k - g * Kg;
+    const src = acc + ((<usize>(g * ROWS) * <usize>Kg8 + <usize>kk) << 2);
+    let dst = dw + ((<usize>k * <usize>(Cg * KH * KW)) << 2);
+    for (let c = 0; c < Cg; c++) {
+      for (let kh = 0; kh < KH; kh++) {
+        for (let kw = 0; kw < KW; kw++) {
+          const row = merge ? kh * SEG4 + kw * Cg + c : (kh * KW + kw) * SEG4 + c;
+          store<f32>(dst, load<f32>(src + ((<usize>row * <usize>Kg8) << 2)));
+          dst += 4;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * db[k] = sum over m of dy[m][k] for k in [start, end) (start a multiple of 4). Sums run over
+ * chunks of 256 rows, each from zero, then added: a fixed order, independent of the threads.
+ */
+export function conv_bias_grad(d: usize, dy: usize, db: usize, start: i32, end: i32, scratch: usize): void {
+  const K = ld(d, D_K), M = ld(d, D_N) * ld(d, D_OH) * ld(d, D_OW);
+  const tot = scratch + SC_PACK;
+  const part = tot + 8192 * 4;
+  const ldk = <usize>K << 2;
+  for (let cb = start; cb < end; cb += 8192) {
+    const cn = min(8192, end - cb);
+    const nv = cn >> 2;
+    memory.fill(tot, 0, <usize>cn * 4);
+    for (let m0 = 0; m0 < M; m0 += 256) {
+      const me = min(M, m0 + 256);
+      memory.fill(part, 0, <usize>cn * 4);
+      let row = dy + ((<usize>m0 * <usize>K + <usize>cb) << 2);
+      for (let m = m0; m < me; m++) {
+        for (let v = 0; v < nv; v++) {
+          const o = <usize>v << 4;
+          v128.store(part + o, f32x4.add(v128.load(part + o), v128.load(row + o)));
+        }
+        for (let c = nv * 4; c < cn; c++) {
+          const o = <usize>c << 2;
+          store<f32>(part + o, load<f32>(part + o) + load<f32>(row + o));
+        }
+        row += ldk;
+      }
+      for (let c = 0; c < cn; c++) {
+        const o = <usize>c << 2;
+        store<f32>(tot + o, load<f32>(tot + o) + load<f32>(part + o));
+      }
+    }
+    memory.copy(db + (<usize>cb << 2), tot, <usize>cn * 4);
+  }
+}
+
+// =====================================================================================
+// Depthwise (groups == C == K): direct SIMD along channels, weights repacked as wt[tap][C].
+// =====================================================================================
+
+/** wt[tap][c] = w[c][0][kh][kw]. Units: channels. */
+export function conv_dw_pack_w(d: usize, w: usize, wt: usize, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), T = ld(d, D_KH) * ld(d, D_KW);
+  for (let c = start; c < end; c++) {
+    for (let tap = 0; tap < T; tap++) {
+      store<f32>(wt + ((<usize>(tap * C + c)) << 2), load<f32>(w + ((<usize>(c * T + tap)) << 2)));
+    }
+  }
+}
+
+/** Forward. Units: output rows (n, oh). */
+export function conv_dw_fwd(d: usize, x: usize, wt: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KH = ld(d, D_KH), KW = ld(d, D_KW);
+  const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW), DH = ld(d, D_DH), DW = ld(d, D_DW);
+  const OH = ld(d, D_OH), OW = ld(d, D_OW);
+  const z = f32x4.splat(0);
+  const rowB = <usize>W * <usize>C * 4, pixB = <usize>C * 4;
+  for (let row = start; row < end; row++) {
+    const n = row / OH, oh = row - n * OH;
+    const xn = x + <usize>n * <usize>H * rowB;
+    for (let ow = 0; ow < OW; ow++) {
+      const yp = y + (<usize>(row * OW + ow) * <usize>C << 2);
+      const ih0 = oh * SH - PH, iw0 = ow * SW - PW;
+      let c = 0;
+      for (; c + 16 <= C; c += 16) {
+        const co = <usize>c << 2;
+        let a0 = z, a1 = z, a2 = z, a3 = z;
+        if (bias) { a0 = v128.load(bias + co); a1 = v128.load(bias + co, 16); a2 = v128.load(bias + co, 32); a3 = v128.load(bias + co, 48); }
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = ih0 + kh * DH;
+          if (<u32>ih >= <u32>H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = iw0 + kw * DW;
+            if (<u32>iw >= <u32>W) continue;
+            const xp = xn + <usize>ih * rowB + <usize>iw * pixB + co;
+            const wp = wt + (<usize>((kh * KW + kw) * C) << 2) + co;
+            a0 = fma(v128.load(xp), v128.load(wp), a0);
+            a1 = fma(v128.load(xp, 16), v128.load(wp, 16), a1);
+            a2 = fma(v128.load(xp, 32), v128.load(wp, 32), a2);
+            a3 = fma(v128.load(xp, 48), v128.load(wp, 48), a3);
+          }
+        }
+        v128.store(yp + co, a0); v128.store(yp + co, a1, 16); v128.store(yp + co, a2, 32); v128.store(yp + co, a3, 48);
+      }
+      for (; c + 4 <= C; c += 4) {
+        const co = <usize>c << 2;
+        let a0 = bias ? v128.load(bias + co) : z;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = ih0 + kh * DH;
+          if (<u32>ih >= <u32>H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = iw0 + kw * DW;
+            if (<u32>iw >= <u32>W) continue;
+            a0 = fma(v128.load(xn + <usize>ih * rowB + <usize>iw * pixB + co), v128.load(wt + (<usize>((kh * KW + kw) * C) << 2) + co), a0);
+          }
+        }
+        v128.store(yp + co, a0);
+      }
+      for (; c < C; c++) {
+        const co = <usize>c << 2;
+        let s: f32 = bias ? load<f32>(bias + co) : 0;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = ih0 + kh * DH;
+          if (<u32>ih >= <u32>H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = iw0 + kw * DW;
+            if (<u32>iw >= <u32>W) continue;
+            s += load<f32>(xn + <usize>ih * rowB + <usize>iw * pixB + co) * load<f32>(wt + (<usize>((kh * KW + kw) * C) << 2) + co);
+          }
+        }
+        store<f32>(yp + co, s);
+      }
+    }
+  }
+}
+
+/**
+ * Backward-data as a gather (no scatter, no zeroing): dx[n][ih][iw][c] = sum over the taps
+ * (kh, kw) whose output pixel oh = (ih + PH - kh*DH)/SH, ow likewise, is whole and in range,
+ * of dy[n][oh][ow][c] * wt[tap][c]. Units: input rows (n, ih).
+ */
+export function conv_dw_bwd_data(d: usize, dy: usize, wt: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KH = ld(d, D_KH), KW = ld(d, D_KW);
+  const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW), DH = ld(d, D_DH), DW = ld(d, D_DW);
+  const OH = ld(d, D_OH), OW = ld(d, D_OW);
+  const z = f32x4.splat(0);
+  const pixB = <usize>C * 4;
+  for (let row = start; row < end; row++) {
+    const n = row / H, ih = row - n * H;
+    const dyn = dy + <usize>n * <usize>OH * <usize>OW * pixB;
+    for (let iw = 0; iw < W; iw++) {
+      const xp = dx + <usize>(row * W + iw) * pixB;
+      let c = 0;
+      for (; c + 16 <= C; c += 16) {
+        const co = <usize>c << 2;
+        let a0 = z, a1 = z, a2 = z, a3 = z;
+        for (let kh = 0; kh < KH; kh++) {
+          const th = ih + PH - kh * DH;
+          if (th < 0) break;
+          const oh = th / SH;
+          if (oh * SH != th || oh >= OH) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const tw = iw + PW - kw * DW;
+            if (tw < 0) break;
+            const ow = tw / SW;
+            if (ow * SW != tw || ow >= OW) continue;
+            const gp = dyn + <usize>(oh * OW + ow) * pixB + co;
+            const wp = wt + (<usize>((kh * KW + kw) * C) << 2) + co;
+            a0 = fma(v128.load(gp), v128.load(wp), a0);
+            a1 = fma(v128.load(gp, 16), v128.load(wp, 16), a1);
+            a2 = fma(v128.load(gp, 32), v128.load(wp, 32), a2);
+            a3 = fma(v128.load(gp, 48), v128.load(wp, 48), a3);
+          }
+        }
+        v128.store(xp + co, a0); v128.store(xp + co, a1, 16); v128.store(xp + co, a2, 32); v128.store(xp + co, a3, 48);
+      }
+      for (; c + 4 <= C; c += 4) {
+        const co = <usize>c << 2;
+        let a0 = z;
+        for (let kh = 0; kh < KH; kh++) {
+          const th = ih + PH - kh * DH;
+          if (th < 0) break;
+          const oh = th / SH;
+          if (oh * SH != th || oh >= OH) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const tw = iw + PW - kw * DW;
+            if (tw < 0) break;
+            const ow = tw / SW;
+            if (ow * SW != tw || ow >= OW) continue;
+            a0 = fma(v128.load(dyn + <usize>(oh * OW + ow) * pixB + co), v128.load(wt + (<usize>((kh * KW + kw) * C) << 2) + co), a0);
+          }
+        }
+        v128.store(xp + co, a0);
+      }
+      for (; c < C; c++) {
+        const co = <usize>c << 2;
+        let s: f32 = 0;
+        for (let kh = 0; kh < KH; kh++) {
+          const th = ih + PH - kh * DH;
+          if (th < 0) break;
+          const oh = th / SH;
+          if (oh * SH != th || oh >= OH) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const tw = iw + PW - kw * DW;
+            if (tw < 0) break;
+            const ow = tw / SW;
+            if (ow * SW != tw || ow >= OW) continue;
+            s += load<f32>(dyn + <usize>(oh * OW + ow) * pixB + co) * load<f32>(wt + (<usize>((kh * KW + kw) * C) << 2) + co);
+          }
+        }
+        store<f32>(xp + co, s);
+      }
+    }
+  }
+}
+
+/**
+ * Backward-weights: dw[c][0][kh][kw] = sum over (n, oh, ow) of dy[..][c] * x[n][ih][iw][c].
+ * Units: channels (start a multiple of 4); blocks of 64 channels with per-tap accumulators in
+ * scratch; per image a partial sum from zero, then added (fixed order, thread-independent).
+ */
+export function conv_dw_bwd_w(d: usize, dy: usize, x: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
+  const N = ld(d, D_N), C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KH = ld(d, D_KH), KW = ld(d, D_KW);
+  const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW), DH = ld(d, D_DH), DW = ld(d, D_DW);
+  const OH = ld(d, D_OH), OW = ld(d, D_OW);
+  const T = KH * KW;
+  const CB = 64;
+  const tot = scratch + SC_PACK;
+  const part = tot + <usize>T * CB * 4;
+  const pixB = <usize>C * 4;
+  for (let cb = start; cb < end; cb += CB) {
+    const cn = min(CB, end - cb);
+    const nv = cn >> 2;
+    const cbo = <usize>cb << 2;
+    memory.fill(tot, 0, <usize>(T * CB) * 4);
+    for (let n = 0; n < N; n++) {
+      memory.fill(part, 0, <usize>(T * CB) * 4);
+      const xn = x + <usize>n * <usize>H * <usize>W * pixB + cbo;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const gp = dy + <usize>((n * OH + oh) * OW + ow) * pixB + cbo;
+          const ih0 = oh * SH - PH, iw0 = ow * SW - PW;
+          for (let kh = 0; kh < KH; kh++) {
+            const ih = ih0 + kh * DH;
+            if (<u32>ih >= <u32>H) continue;
+            for (let kw = 0; kw < KW; kw++) {
+              const iw = iw0 + kw * DW;
+              if (<u32>iw >= <u32>W) continue;
+              const xp = xn + <usize>(ih * W + iw) * pixB;
+              const ap = part + <usize>((kh * KW + kw) * CB) * 4;
+              for (let v = 0; v < nv; v++) {
+                const o = <usize>v << 4;
+                v128.store(ap + o, fma(v128.load(gp + o), v128.load(xp + o), v128.load(ap + o)));
+              }
+              for (let c = nv * 4; c < cn; c++) {
+                const o = <usize>c << 2;
+                store<f32>(ap + o, load<f32>(ap + o) + load<f32>(gp + o) * load<f32>(xp + o));
+              }
+            }
+          }
+        }
+      }
+      for (let i = 0; i < T * CB; i += 4) {
+        const o = <usize>i << 2;
+        v128.store(tot + o, f32x4.add(v128.load(tot + o), v128.load(part + o)));
+      }
+    }
+    for (let c = 0; c < cn; c++) {
+      for (let tap = 0; tap < T; tap++) {
+        store<f32>(dw + (<usize>((cb + c) * T + tap) << 2), load<f32>(tot + (<usize>(tap * CB + c) << 2)));
+      }
+    }
+  }
+}
+
+// =====================================================================================
+// Peak probe: the micro-kernel on L1-resident packed panels (A kc x 4, B kc x 8 in scratch),
+// `reps` times per unit of the range. Used by bench/kernels_conv.ts.
+// =====================================================================================
+export function gemm_bench_mk(kc: i32, reps: i32, start: i32, end: i32, scratch: usize): void {
+  const a = scratch + SC_PACK, b = a + <usize>kc * 16, c = scratch + SC_TILE;
+  // ordinary values (no NaN / denormals left in scratch by other kernels)
+  for (let i = 0; i < kc * 12; i++) store<f32>(a + (<usize>i << 2), <f32>((i & 7) - 3) * 0.125);
+  memory.fill(c, 0, 128);
+  for (let u = start; u < end; u++) {
+    for (let r = 0; r < reps; r++) mk(a, b, kc, c, c + 32, c + 64, c + 96, 0, 1);
+  }
+}

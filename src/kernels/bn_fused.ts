@@ -1,0 +1,67 @@
+/**
+ * Host side of src/kernels/assembly/bnfused.ts: the elementwise kernels of the fused BN graph
+ * (residual BN + add + ReLU, the ReLU mask recomputed from a BN's input). NHWC rows; per-channel
+ * coefficients a = gamma*rstd, b = beta - a*mean are computed here into a small arena buffer.
+ */
+import { ThreadPool, splitRange } from '../runtime/pool.js';
+
+const F32 = 4;
+
+/** Writes a[c] = gamma*rstd, b[c] = beta - a*mean into coef (2*C floats: a then b). */
+export function bnCoefficients(pool: ThreadPool, C: number, mean: number, rstd: number, gamma: number, beta: number, coef: number): void {
+  const f = new Float32Array(pool.arena.memory.buffer);
+  const [m, r, g, b, o] = [mean / F32, rstd / F32, gamma / F32, beta / F32, coef / F32];
+  for (let c = 0; c < C; c++) {
+    const a = f[g + c]! * f[r + c]!;
+    f[o + c] = a;
+    f[o + C + c] = f[b + c]! - a * f[m + c]!;
+  }
+}
+
+const rows = (pool: ThreadPool, M: number): [number, number][] => splitRange(M, pool.threads, 1);
+
+/** y = relu(bn1(x1) + o) (o = 0 pointer: use x2 with coef2, the projection shortcut's BN). */
+export function bnAddRelu(pool: ThreadPool, x1: number, coef1: number, o: number, x2: number, coef2: number, y: number, M: number, C: number): void {
+  const mode = o === 0 ? 1 : 0;
+  pool.run('bnf_add_relu', [x1, coef1, coef1 + C * F32, o, x2, coef2, coef2 + C * F32, mode, y, C], rows(pool, M));
+}
+
+/** dx = dy where bn(x) > 0 else 0. */
+export function bnReluMask(pool: ThreadPool, dy: number, x: number, coef: number, dx: number, M: number, C: number): void {
+  pool.run('bnf_relu_mask', [dy, x, coef, coef + C * F32, dx, C], rows(pool, M));
+}
+
+/** ds = dy where y > 0 else 0, over n elements. */
+export function reluMask(pool: ThreadPool, dy: number, y: number, ds: number, n: number): void {
+  pool.run('bnf_mask', [dy, y, ds], splitRange(n, pool.threads, 16));
+}
+
+/**
+ * Per-channel mean and biased variance of x [M, C] (NHWC rows) into f32 mean[C], var[C]:
+ * shifted sums per thread (shift = the first row of x, so |mean|/std does not cancel), merged in
+ * f64 in thread order, so results are bit-identical for a given thread count.
+ */
+export function channelMoments(pool: ThreadPool, x: number, M: number, C: number, mean: number, variance: number): void {
+  if (24 * C > ThreadPool.SCRATCH_BYTES) throw new RangeError(`channelMoments: C = ${C} too large for the thread scratch`);
+  const ranges = splitRange(M, pool.threads, 16);
+  // shift = row 0 of x, copied next to the output so that the kernel reads a stable vector
+  const f = new Float32Array(pool.arena.memory.buffer);
+  const shift = f.subarray(mean / F32, mean / F32 + C);
+  shift.set(f.subarray(x / F32, x / F32 + C));
+  pool.run('bnf_moments', [x, C, mean], ranges);
+  const d = new Float64Array(pool.arena.memory.buffer);
+  const v = f.subarray(variance / F32, variance / F32 + C);
+  for (let c = 0; c < C; c++) {
+    let s1 = 0;
+    let s2 = 0;
+    for (let t = 0; t < ranges.length; t++) {
+      if (ranges[t]![1] <= ranges[t]![0]) continue;
+      const b = pool.scratch(t) / 8;
+      s1 += d[b + c]!;
+      s2 += d[b + C + c]!;
+    }
+    const dm = s1 / M;
+    v[c] = Math.max(0, s2 / M - dm * dm);
+    shift[c] = shift[c]! + dm;
+  }
+}

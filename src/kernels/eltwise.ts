@@ -1,0 +1,373 @@
+/**
+ * Host side of the memory-bound kernels in src/kernels/assembly/eltwise.ts (batch norm, ReLU,
+ * add, mul, channel-slice copies, layout conversion, pooling, SGD), over NHWC activations in
+ * the arena: a tensor of N images of H*W pixels of C channels is M = N*H*W rows of C
+ * contiguous floats. Pointers are arena byte offsets (`arena.alloc(n).byteOffset`).
+ *
+ * Each function splits its work over the pool's threads (splitRange, aligned to 16 elements or
+ * to whole row groups) and calls one kernel per range. The reductions (batch norm statistics
+ * and backward reduce) have each thread write float64 partials into its own scratch; the host
+ * merges them in thread order, so results are bit-identical for the same thread count.
+ */
+import { ThreadPool, splitRange } from '../runtime/pool.js';
+import { type PoolGeometry, type PoolShape, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
+
+export { type PoolGeometry, type PoolShape, poolGeometry };
+
+const F32 = 4;
+
+function f32View(pool: ThreadPool): Float32Array {
+  return new Float32Array(pool.arena.memory.buffer);
+}
+
+function f64View(pool: ThreadPool): Float64Array {
+  return new Float64Array(pool.arena.memory.buffer);
+}
+
+/** lcm(C, 4): the period, in floats, of the channel pattern of an NHWC element stream. */
+export function channelPeriod(C: number): number {
+  return C % 4 === 0 ? C : C % 2 === 0 ? 2 * C : 4 * C;
+}
+
+function checkPtr(name: string, p: number): void {
+  if (!Number.isInteger(p) || p < 0 || p % F32 !== 0) throw new RangeError(`${name}: pointer must be a 4-byte aligned arena offset, got ${p}`);
+}
+
+function checkCount(name: string, n: number, min = 0): void {
+  if (!Number.isInteger(n) || n < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${n}`);
+}
+
+/**
+ * Row ranges aligned to 16 / gcd(C, 16) rows: whole groups of lcm(C, 4) / C rows (so that only
+ * the last range has a scalar tail) starting on 64-byte boundaries.
+ */
+function rowRanges(pool: ThreadPool, M: number, C: number): [number, number][] {
+  let g = 16;
+  while (C % g !== 0) g >>= 1;
+  return splitRange(M, pool.threads, 16 / g);
+}
+
+function elemRanges(pool: ThreadPool, n: number): [number, number][] {
+  return splitRange(n, pool.threads, 16);
+}
+
+/** Scratch bytes the statistics kernels need for C channels (16*C + 28*L). */
+function statsScratch(C: number): number {
+  return 16 * C + 28 * channelPeriod(C);
+}
+
+function checkStatsC(C: number): void {
+  checkCount('C', C, 1);
+  if (statsScratch(C) > ThreadPool.SCRATCH_BYTES) throw new RangeError(`C = ${C} channels exceed the per-thread scratch of the batch-norm reductions`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch norm
+
+export interface BnStatsOptions {
+  eps?: number;
+  /** null: cumulative moving average (PyTorch momentum=None). Default 0.1. */
+  momentum?: number | null;
+}
+
+/**
+ * Training-mode statistics of x [M, C] (NHWC rows), as src/ops/batch_norm2d.ts: writes
+ * mean[c], rstd[c] = 1/sqrt(var + eps) (biased var), updates running_mean, running_var
+ * (unbiased var) with the momentum and num_batches_tracked += 1. All pointers to f32 arrays
+ * ([C], [C], [C], [C], [1]).
+ *
+ * One pass over x: every thread sums x - K and (x - K)^2 per channel over its rows (f32 blocks
+ * of 16 row groups, added in f64), K = the float32 mean of up to 8 rows spread over x, so that a large
+ * |mean|/std does not cancel; the partials are merged in f64 in thread order. Where some channel's
+ * K lies more than 8 std from its mean, a second pass shifts by the mean found by the first.
+ */
+export function bnStats(pool: ThreadPool, x: number, M: number, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnStatsOptions = {}): void {
+  checkCount('M', M, 2);
+  checkStatsC(C);
+  for (const [k, p] of Object.entries({ x, mean, rstd, runningMean, runningVar, numBatchesTracked })) checkPtr(k, p);
+  const eps = opts.eps ?? 1e-5;
+  const f = f32View(pool);
+  const xi = x / F32;
+  const mi = mean / F32;
+  // the shift K: the float32 mean of up to 8 rows spread over x, passed to the kernel through
+  // mean[] (overwritten below)
+  const rows = bnShiftRows(M);
+  const K = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    let s = 0;
+    for (const r of rows) s += f[xi + r * C + c]!;
+    K[c] = Math.fround(s / rows.length);
+    f[mi + c] = K[c]!;
+  }
+  const ranges = rowRanges(pool, M, C);
+  pool.run('bn_stats', [x, C, mean], ranges);
+  let [S1, S2] = mergePartials(pool, ranges, C);
+  if (bnShiftTooFar(S1, S2, M)) {
+    // a sample far from the mean (> 8 std): once more, shifted by the mean just found
+    for (let c = 0; c < C; c++) f[mi + c] = K[c] = Math.fround(K[c]! + S1[c]! / M);
+    pool.run('bn_stats', [x, C, mean], ranges);
+    [S1, S2] = mergePartials(pool, ranges, C);
+  }
+  const ri = rstd / F32;
+  const rmi = runningMean / F32;
+  const rvi = runningVar / F32;
+  const ni = numBatchesTracked / F32;
+  const tracked = f[ni]! + 1;
+  const mom = opts.momentum === null ? 1 / tracked : opts.momentum ?? 0.1;
+  for (let c = 0; c < C; c++) {
+    const d = S1[c]! / M;
+    const mu = K[c]! + d;
+    const v = Math.max(0, S2[c]! / M - d * d);
+    f[mi + c] = mu;
+    f[ri + c] = 1 / Math.sqrt(v + eps);
+    f[rmi + c] = (1 - mom) * f[rmi + c]! + mom * mu;
+    f[rvi + c] = (1 - mom) * f[rvi + c]! + (mom * (v * M)) / (M - 1);
+  }
+  f[ni] = f[ni]! + 1;
+}
+
+/** Sums the two f64 [C] partials each thread left at the start of its scratch, in thread order. */
+function mergePartials(pool: ThreadPool, ranges: [number, number][], C: number): [Float64Array, Float64Array] {
+  const d = f64View(pool);
+  const S1 = new Float64Array(C);
+  const S2 = new Float64Array(C);
+  for (let t = 0; t < ranges.length; t++) {
+    if (ranges[t]![1] <= ranges[t]![0]) continue;
+    const b = pool.scratch(t) / 8;
+    for (let c = 0; c < C; c++) {
+      S1[c] += d[b + c]!;
+      S2[c] += d[b + C + c]!;
+    }
+  }
+  return [S1, S2];
+}
+
+/** Eval mode: mean = running_mean, rstd = 1/sqrt(running_var + eps). */
+export function bnEvalStats(pool: ThreadPool, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, eps = 1e-5): void {
+  const f = f32View(pool);
+  for (let c = 0; c < C; c++) {
+    f[mean / F32 + c] = f[runningMean / F32 + c]!;
+    f[rstd / F32 + c] = 1 / Math.sqrt(f[runningVar / F32 + c]! + eps);
+  }
+}
+
+/** y = gamma*(x - mean)*rstd + beta per channel over x [M, C], then max(0, .) if relu. y may be x. */
+export function bnNormalize(pool: ThreadPool, x: number, y: number, M: number, C: number, gamma: number, beta: number, mean: number, rstd: number, relu = false): void {
+  checkCount('M', M);
+  checkCount('C', C, 1);
+  if (12 * channelPeriod(C) > ThreadPool.SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
+  pool.run('bn_normalize', [x, y, C, gamma, beta, mean, rstd, relu ? 1 : 0], rowRanges(pool, M, C));
+}
+
+export interface BnForwardOptions extends BnStatsOptions {
+  training: boolean;
+  relu?: boolean;
+}
+
+/** batch_norm2d forward (+ fused ReLU): statistics (training) or running stats (eval), then normalize. */
+export function bnForward(pool: ThreadPool, x: number, y: number, M: number, C: number, gamma: number, beta: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnForwardOptions): void {
+  if (opts.training) bnStats(pool, x, M, C, mean, rstd, runningMean, runningVar, numBatchesTracked, opts);
+  else bnEvalStats(pool, C, mean, rstd, runningMean, runningVar, opts.eps);
+  bnNormalize(pool, x, y, M, C, gamma, beta, mean, rstd, opts.relu ?? false);
+}
+
+/**
+ * bn_backward_reduce: dbeta[c] = sum dy, dgamma[c] = rstd[c] * sum dy*(x - mean[c]), one pass
+ * over dy and x with per-thread f64 partials merged in thread order.
+ */
+export function bnBackwardReduce(pool: ThreadPool, dy: number, x: number, M: number, C: number, mean: number, rstd: number, dbeta: number, dgamma: number): void {
+  checkCount('M', M);
+  checkStatsC(C);
+  const ranges = rowRanges(pool, M, C);
+  pool.run('bn_backward_reduce', [dy, x, C, mean], ranges);
+  const [S1, S2] = mergePartials(pool, ranges, C);
+  const f = f32View(pool);
+  for (let c = 0; c < C; c++) {
+    f[dbeta / F32 + c] = S1[c]!;
+    f[dgamma / F32 + c] = S2[c]! * f[rstd / F32 + c]!;
+  }
+}
+
+/** bn_backward_data: dx = A*dy + B*x + C0 per channel (src/ops/batch_norm2d.ts). dx may be dy or x. */
+export function bnBackwardData(pool: ThreadPool, dy: number, x: number, dx: number, M: number, C: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number): void {
+  checkCount('M', M);
+  checkCount('C', C, 1);
+  if (12 * channelPeriod(C) > ThreadPool.SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
+  pool.run('bn_backward_data', [dy, x, dx, C, mean, rstd, gamma, dbeta, dgamma, M], rowRanges(pool, M, C));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise (n elements)
+
+/** y = max(0, x), NaN propagating. y may be x. */
+export function reluForward(pool: ThreadPool, x: number, y: number, n: number): void {
+  pool.run('relu_forward', [x, y], elemRanges(pool, n));
+}
+
+/** dx = 0 where y <= 0, else dy. dx may be dy. */
+export function reluBackward(pool: ThreadPool, dy: number, y: number, dx: number, n: number): void {
+  pool.run('relu_backward', [dy, y, dx], elemRanges(pool, n));
+}
+
+/** y = a + b. */
+export function add(pool: ThreadPool, a: number, b: number, y: number, n: number): void {
+  pool.run('add_forward', [a, b, y], elemRanges(pool, n));
+}
+
+/** y = a * b (dropout forward with its mask, dropout backward: dy * mask). */
+export function mul(pool: ThreadPool, a: number, b: number, y: number, n: number): void {
+  pool.run('mul_forward', [a, b, y], elemRanges(pool, n));
+}
+
+/** dst[i] = value for i < n. */
+export function fill(pool: ThreadPool, dst: number, n: number, value = 0): void {
+  pool.run('copy_fill', [dst, value], elemRanges(pool, n));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel slices and layout
+
+/**
+ * dst[r][dstOff + k] = src[r][srcOff + k], k < width, for M rows of an [M, srcC] and an
+ * [M, dstC] tensor.
+ */
+export function copyChannels(pool: ThreadPool, src: number, srcC: number, srcOff: number, dst: number, dstC: number, dstOff: number, width: number, M: number): void {
+  if (srcOff < 0 || dstOff < 0 || width < 0 || srcOff + width > srcC || dstOff + width > dstC) {
+    throw new RangeError(`copyChannels: slice [${srcOff}, ${srcOff + width}) of ${srcC} -> [${dstOff}, ${dstOff + width}) of ${dstC} out of range`);
+  }
+  if (width === 0) return;
+  const align = Math.max(1, Math.ceil(16 / Math.max(1, Math.min(srcC, dstC))));
+  pool.run('copy_channels', [src, srcC, srcOff, dst, dstC, dstOff, width], splitRange(M, pool.threads, align));
+}
+
+/**
+ * concat forward along channels: y [M, sum C_i] = [x_0, x_1, ...] per row, in one pass (y and
+ * every input streamed front to back).
+ */
+export function concatForward(pool: ThreadPool, inputs: readonly { ptr: number; C: number }[], y: number, M: number): void {
+  concatPass(pool, inputs, y, M, 1);
+}
+
+/** concat backward: every dx_i [M, C_i] = its channel slice of dy [M, sum C_i], in one pass. */
+export function concatBackward(pool: ThreadPool, dy: number, outputs: readonly { ptr: number; C: number }[], M: number): void {
+  concatPass(pool, outputs, dy, M, 0);
+}
+
+function concatPass(pool: ThreadPool, parts: readonly { ptr: number; C: number }[], wide: number, M: number, toWide: number): void {
+  if (parts.length === 0) return;
+  if (8 * parts.length > ThreadPool.SCRATCH_BYTES) throw new RangeError(`concat: ${parts.length} parts is too many`);
+  let C = 0;
+  for (const p of parts) {
+    checkPtr('concat part', p.ptr);
+    checkCount('concat part channels', p.C, 1);
+    C += p.C;
+  }
+  // the part table, in every thread's scratch
+  const i32 = new Int32Array(pool.arena.memory.buffer);
+  for (let t = 0; t < pool.threads; t++) {
+    const b = pool.scratch(t) / 4;
+    parts.forEach((p, i) => {
+      i32[b + 2 * i] = p.ptr;
+      i32[b + 2 * i + 1] = p.C;
+    });
+  }
+  pool.run('copy_concat', [wide, C, parts.length, toWide], splitRange(M, pool.threads, Math.max(1, Math.ceil(16 / C))));
+}
+
+/** concat backward / slice_channels: dst [M, size] = src[:, start:start+size] of src [M, C]. */
+export function sliceChannels(pool: ThreadPool, src: number, C: number, start: number, size: number, dst: number, M: number): void {
+  copyChannels(pool, src, C, start, dst, size, 0, size, M);
+}
+
+/** NHWC [N, H, W, C] -> NCHW [N, C, H, W] (src and dst distinct). */
+export function nhwcToNchw(pool: ThreadPool, src: number, dst: number, N: number, H: number, W: number, C: number): void {
+  pool.run('layout_convert', [src, dst, H * W, C, 1], splitRange(N * H * W, pool.threads, 4));
+}
+
+/** NCHW [N, C, H, W] -> NHWC [N, H, W, C] (src and dst distinct). */
+export function nchwToNhwc(pool: ThreadPool, src: number, dst: number, N: number, H: number, W: number, C: number): void {
+  pool.run('layout_convert', [dst, src, H * W, C, 0], splitRange(N * H * W, pool.threads, 4));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling (NHWC, floor mode)
+
+/** Backward partition: units (image, channel group) so that threads never share a dx element. */
+function channelGroups(pool: ThreadPool, N: number, C: number): [number, number] {
+  const T = pool.threads;
+  if (T === 1 || N >= 4 * T) return [1, C];
+  const align = C >= 64 ? 16 : 4;
+  let cg = Math.ceil(C / Math.ceil((4 * T) / N) / align) * align;
+  cg = Math.max(align, cg);
+  return [Math.ceil(C / cg), cg];
+}
+
+/** The backward kernels keep one or two output rows [OW, C] in the thread's scratch. */
+function checkRowScratch(g: PoolGeometry, bytesPerValue: number): void {
+  if (bytesPerValue * g.OW * g.C > ThreadPool.SCRATCH_BYTES) throw new RangeError(`pool backward: an output row of ${g.OW}x${g.C} values exceeds the thread scratch`);
+}
+
+function geomArgs(g: PoolGeometry): number[] {
+  return [g.H, g.W, g.C, g.OH, g.OW, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw];
+}
+
+/** max_pool2d forward: y [N, OH, OW, C]; ties keep the first maximum, a NaN in the window gives NaN. */
+export function maxPoolForward(pool: ThreadPool, x: number, y: number, s: PoolShape): void {
+  const g = poolGeometry(s);
+  pool.run('pool_max_forward', [x, y, ...geomArgs(g)], splitRange(g.N * g.OH, pool.threads, 1));
+}
+
+/** max_pool2d backward: dx (fully written) = dy routed to each window's first maximum, recomputed from x. */
+export function maxPoolBackward(pool: ThreadPool, dy: number, x: number, dx: number, s: PoolShape): void {
+  const g = poolGeometry(s);
+  checkRowScratch(g, 8);
+  const [G, cg] = channelGroups(pool, g.N, g.C);
+  pool.run('pool_max_backward', [dy, x, dx, ...geomArgs(g), G, cg], splitRange(g.N * G, pool.threads, 1));
+}
+
+/** avg_pool2d forward (count_include_pad default true, as PyTorch). */
+export function avgPoolForward(pool: ThreadPool, x: number, y: number, s: PoolShape, countIncludePad = true): void {
+  const g = poolGeometry(s);
+  pool.run('pool_avg_forward', [x, y, ...geomArgs(g), countIncludePad ? 1 : 0], splitRange(g.N * g.OH, pool.threads, 1));
+}
+
+/** avg_pool2d backward: dx (fully written). */
+export function avgPoolBackward(pool: ThreadPool, dy: number, dx: number, s: PoolShape, countIncludePad = true): void {
+  const g = poolGeometry(s);
+  checkRowScratch(g, 4);
+  const [G, cg] = channelGroups(pool, g.N, g.C);
+  pool.run('pool_avg_backward', [dy, dx, ...geomArgs(g), countIncludePad ? 1 : 0, G, cg], splitRange(g.N * G, pool.threads, 1));
+}
+
+/** global average pool: x [N, P, C] -> y [N, C]. */
+export function globalAvgPoolForward(pool: ThreadPool, x: number, y: number, N: number, P: number, C: number): void {
+  const [G, cg] = channelGroups(pool, N, C);
+  pool.run('pool_gap_forward', [x, y, P, C, G, cg], splitRange(N * G, pool.threads, 1));
+}
+
+/** global average pool backward: dx [N, P, C] = dy [N, C] / P. */
+export function globalAvgPoolBackward(pool: ThreadPool, dy: number, dx: number, N: number, P: number, C: number): void {
+  pool.run('pool_gap_backward', [dy, dx, P, C], splitRange(N * P, pool.threads, Math.max(1, Math.ceil(16 / C))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// SGD
+
+export interface SgdStepOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+/**
+ * One torch.optim.SGD step on n parameters (src/train/sgd.ts), in f64 per element like that
+ * loop over f32 arrays, so bit-identical to it. `first`: the momentum buffer does not exist yet
+ * (buf = d); buf is ignored when momentum is 0.
+ */
+export function sgdUpdate(pool: ThreadPool, p: number, g: number, buf: number, n: number, o: SgdStepOptions, first: boolean): void {
+  const mu = o.momentum ?? 0;
+  const flags = (o.nesterov ? 1 : 0) | (first ? 2 : 0);
+  pool.run('sgd_update', [p, g, buf, o.lr, mu, o.dampening ?? 0, o.weightDecay ?? 0, flags], elemRanges(pool, n));
+}
