@@ -20,6 +20,7 @@ import type { Schedule } from '../train/schedule.js';
 import { DivergedError, createNetwork, train } from '../train/trainer.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
 import { TrainProgress } from './progress.js';
+import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
 import { explain, formatExplain } from './explain.js';
 import { benchStep, type StepBenchOptions } from '../../bench/step.js';
 import { formatStepBench } from '../../bench/format.js';
@@ -41,6 +42,7 @@ interface TrainOpts {
   schedule: 'cosine' | 'step' | 'constant';
   threads: number;
   engine: EngineKind;
+  fuse: boolean;
   seed: number;
   out?: string;
   limit?: number;
@@ -67,14 +69,14 @@ async function runTrain(o: TrainOpts): Promise<number> {
 }
 
 function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }): number {
-  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine);
+  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, o.fuse ? ALL_FUSION : NO_FUSION);
   const run = o.out ? RunDir.create(o.out, { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std }) : null;
   const log = (s: string): void => {
     if (!o.json) process.stderr.write(s + '\n');
   };
   log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}`);
-  log(`  engine: ${engine.description}`);
+  log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =
@@ -126,7 +128,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .description('train a model; defaults: the embedded Fashion-MNIST subset and resnet8')
     .addOption(new Option('-m, --model <name>', 'model (see `bnff models`)').default('resnet8'))
     .addOption(new Option('-d, --data <spec>', 'dataset: embedded | fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR').default('embedded'))
-    .addOption(new Option('-e, --epochs <n>', 'epochs').argParser(positiveInt).default(1))
+    .addOption(new Option('-e, --epochs <n>', 'epochs').argParser(positiveInt).default(5))
     .addOption(new Option('-b, --batch-size <n>', 'mini-batch size').argParser(positiveInt).default(64))
     .addOption(new Option('--lr <rate>', 'base learning rate').argParser(positiveFloat).default(0.05))
     .addOption(new Option('--momentum <m>', 'SGD momentum').argParser(nonNegativeFloat).default(0.9))
@@ -135,6 +137,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
     .addOption(new Option('--engine <kind>', 'wasm (SIMD kernels, threads) | reference (plain loops, 1 thread)').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
+    .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
     .addOption(new Option('-o, --out <dir>', 'run directory for metrics and weights'))

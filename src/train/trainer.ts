@@ -9,6 +9,7 @@ import { Network } from '../models/network.js';
 import type { Arr } from '../ops/op.js';
 import { NonFiniteError } from '../runtime/executor.js';
 import type { Engine } from '../runtime/engine.js';
+import { type FusionOptions, NO_FUSION } from '../passes/index.js';
 import { HostMemory, type Memory } from '../runtime/memory.js';
 import { learningRate, type Schedule } from './schedule.js';
 import { SGD } from './sgd.js';
@@ -73,9 +74,9 @@ export function argmaxCorrect(logits: Arr, labels: ArrayLike<number>, n: number,
 }
 
 /** A network for the dataset's channels and classes; on `engine` if given, else the reference kernels. */
-export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>, data: Pick<Dataset, 'channels' | 'numClasses'>, engine?: Engine): Network {
+export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>, data: Pick<Dataset, 'channels' | 'numClasses'>, engine?: Engine, fusion: FusionOptions = NO_FUSION): Network {
   const memory: Memory = engine?.memory ?? new HostMemory(cfg.dtype ?? 'f32');
-  return new Network(getModel(cfg.model, { numClasses: data.numClasses, inChannels: data.channels }), memory, cfg.seed, engine?.lowering);
+  return new Network(getModel(cfg.model, { numClasses: data.numClasses, inChannels: data.channels }), memory, cfg.seed, engine?.lowering, fusion);
 }
 
 export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy: number; loss: number } {

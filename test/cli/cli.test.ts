@@ -31,7 +31,7 @@ test('bnff train runs a short job on the embedded dataset and prints test accura
 });
 
 test('bnff train --json prints the metrics as JSON', () => {
-  const r = bnff('train', '--limit', '64', '--batch-size', '32', '--json');
+  const r = bnff('train', '--limit', '64', '--batch-size', '32', '--epochs', '1', '--json');
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { epochs: { testAccuracy: number }[] };
   assert.equal(out.epochs.length, 1);
@@ -82,7 +82,7 @@ test('a missing dataset directory exits 1 and names it', () => {
 
 test('--out writes config, metrics and weights, and never overwrites an existing run', () => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-run-')), 'run');
-  const r = bnff('train', '--limit', '64', '--batch-size', '32', '--out', dir);
+  const r = bnff('train', '--limit', '64', '--batch-size', '32', '--epochs', '1', '--out', dir);
   assert.equal(r.code, 0, r.stderr);
   for (const f of ['config.json', 'metrics.jsonl', 'weights.safetensors']) assert.ok(fs.existsSync(path.join(dir, f)), f);
   const lines = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
@@ -93,4 +93,26 @@ test('--out writes config, metrics and weights, and never overwrites an existing
   assert.equal(again.code, 1);
   assert.match(again.stderr, /already holds a run/);
   assert.deepEqual(fs.readFileSync(path.join(dir, 'weights.safetensors')), before);
+});
+
+test('--no-fuse and the default fused run train the same model to the same loss curve shape', () => {
+  const a = bnff('train', '--limit', '64', '--batch-size', '32', '--epochs', '1', '--json');
+  const b = bnff('train', '--limit', '64', '--batch-size', '32', '--epochs', '1', '--json', '--no-fuse');
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const la = (JSON.parse(a.stdout) as { epochs: { trainLoss: number }[] }).epochs[0]!.trainLoss;
+  const lb = (JSON.parse(b.stdout) as { epochs: { trainLoss: number }[] }).epochs[0]!.trainLoss;
+  assert.ok(Math.abs(la - lb) < 1e-3 * Math.abs(lb), `fused ${la} vs unfused ${lb}`);
+});
+
+test('bnff explain names every BN and the guard that stopped each fusion', () => {
+  const r = bnff('explain', '--model', 'resnet20', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { bns: { layer: string; notes: { rule: string; fired: boolean; guard?: string }[] }[] };
+  assert.equal(out.bns.length, 19);
+  const bn1 = out.bns.find((b) => b.layer === 'bn1')!;
+  assert.ok(bn1.notes.some((n) => n.rule === 'normalize-into-conv' && !n.fired && n.guard === 'consumersAreConvs'));
+  const text = bnff('explain', '--model', 'densenet121');
+  assert.equal(text.code, 0);
+  assert.match(text.stdout, /features\.norm5\n(.|\n)*guard consumersAreConvs failed: read by global_avg_pool "avgpool"/);
 });
