@@ -24,6 +24,7 @@ import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
 import { explain, formatExplain } from './explain.js';
 import { benchStep, type StepBenchOptions } from '../../bench/step.js';
 import { formatStepBench } from '../../bench/format.js';
+import { formatTraffic, traffic } from '../../bench/traffic.js';
 import { RunDir, RunDirError } from './rundir.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -166,6 +167,21 @@ export function buildProgram(setCode: (c: number) => void): Command {
       const r = await benchStep(o);
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else process.stdout.write(formatStepBench(r));
+      setCode(EXIT.ok);
+    });
+
+  program
+    .command('traffic')
+    .description('modelled main-memory bytes of one training step, per layer and total, fused vs unfused, and peak planned memory')
+    .addOption(new Option('-m, --model <name>', 'model').default('resnet50'))
+    .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(16))
+    .addOption(new Option('--image-size <n>', 'input size').argParser(positiveInt).default(224))
+    .addOption(new Option('--json', 'print JSON (with every layer)').default(false))
+    .addHelpText('after', '\nExamples:\n  bnff traffic --model densenet121 --batch-size 16 --image-size 224\n  bnff traffic --model resnet20 --batch-size 64 --image-size 32 --json')
+    .action((o: { model: string; batchSize: number; imageSize: number; json: boolean }) => {
+      getModel(o.model);
+      const r = traffic(o.model, o.batchSize, o.imageSize);
+      process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatTraffic(r));
       setCode(EXIT.ok);
     });
 

@@ -1,0 +1,123 @@
+/**
+ * `bnff traffic`: a model of the main-memory bytes one training step moves, per layer and in
+ * total, for the unfused and the fused graph, plus the peak planned memory of each.
+ *
+ * The model: every node reads each tensor-sized input once and writes each tensor-sized output
+ * once (per-channel vectors and weights are ignored: they stay in cache). A convolution's own
+ * operands are the same in both graphs; what fusion changes is attributed to the BN: a dy
+ * prologue reads two tensors (dbn, xbn) instead of one (dy), a dx epilogue reads the BN input
+ * once more. This is the paper's accounting (its table of tensor-sized passes per BN).
+ */
+import { type Graph, numel } from '../src/graph/ir.js';
+import { getModel } from '../src/models/index.js';
+import { Network } from '../src/models/network.js';
+import { ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
+import { Arena, HostMemory } from '../src/runtime/memory.js';
+import { planMemory } from '../src/runtime/planner.js';
+
+export type Category = 'conv' | 'bn' | 'relu' | 'concat' | 'add' | 'pool' | 'other';
+
+const CATEGORY: Record<string, Category> = {
+  conv2d: 'conv', conv2d_backward_data: 'conv', conv2d_backward_weight: 'conv',
+  conv2d_fused: 'conv', conv2d_fused_backward_data: 'conv', conv2d_fused_backward_weight: 'conv',
+  batch_norm2d: 'bn', bn_backward_reduce: 'bn', bn_backward_data: 'bn', channel_moments: 'bn', bn_finalize: 'bn', bn_apply: 'bn',
+  bn_add_relu: 'bn', bn_add_relu_backward: 'bn', bn_relu_mask: 'relu', concat_vec: 'bn',
+  relu: 'relu', relu_backward: 'relu',
+  concat: 'concat', slice_channels: 'concat',
+  add: 'add',
+  max_pool2d: 'pool', max_pool2d_backward: 'pool', avg_pool2d: 'pool', avg_pool2d_backward: 'pool', global_avg_pool: 'pool', global_avg_pool_backward: 'pool',
+};
+
+export interface LayerTraffic {
+  layer: string;
+  op: string;
+  category: Category;
+  bytes: number;
+}
+
+/** Bytes of the tensors (rank >= 2 activations, not weights) a node reads and writes. */
+function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
+  const n = g.nodes[i]!;
+  const tensor = (id: number): number => {
+    const v = g.value(id);
+    return v.shape.length === 4 && v.kind !== 'param' && v.kind !== 'state' ? 4 * numel(v.shape) : 0;
+  };
+  const cat = CATEGORY[n.op] ?? 'other';
+  if (cat !== 'conv') return [{ layer: n.name, op: n.op, category: cat, bytes: [...n.inputs, ...n.outputs].reduce((s, id) => s + tensor(id), 0) }];
+  // A convolution: its own operands count as conv; BN work folded into it counts as BN.
+  const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dxEpilogue?: unknown; bias?: boolean };
+  const out: LayerTraffic[] = [];
+  const main = n.op === 'conv2d_fused' ? [n.inputs[0]!] : [n.inputs[0]!, ...(n.op === 'conv2d_backward_weight' || n.op === 'conv2d_fused_backward_weight' ? [n.inputs[1]!] : [])];
+  let bytes = main.reduce((s, id) => s + tensor(id), 0) + tensor(n.outputs[0]!);
+  let bn = 0;
+  if (a.dyPrologue) bn += tensor(n.inputs[3]!); // xbn read besides dbn (which takes dy's place)
+  if (a.dxEpilogue) bn += tensor(n.inputs[n.inputs.length - 5]!); // the BN input read by the mask and reductions
+  if (n.op === 'conv2d_backward_weight' && n.inputs.length > 1) bytes = tensor(n.inputs[0]!) + tensor(n.inputs[1]!);
+  out.push({ layer: n.name, op: n.op, category: 'conv', bytes });
+  if (bn) out.push({ layer: n.name, op: `${n.op} (BN work)`, category: 'bn', bytes: bn });
+  return out;
+}
+
+export interface TrafficResult {
+  model: string;
+  batch_size: number;
+  image_size: number;
+  unfused_bytes: number;
+  fused_bytes: number;
+  ratio: number;
+  by_category: Record<string, { unfused: number; fused: number }>;
+  bn_relu_concat: { unfused: number; fused: number; ratio: number };
+  unfused_peak_bytes: number;
+  fused_peak_bytes: number;
+  peak_ratio: number;
+  max_batch: { unfused: number; fused: number };
+  layers: { unfused: LayerTraffic[]; fused: LayerTraffic[] };
+}
+
+function stepGraph(model: string, shape: number[], fusion: FusionOptions): Graph {
+  return new Network(getModel(model), new HostMemory('f32'), 0, undefined, fusion).buildTrainGraph(shape).graph;
+}
+
+export function traffic(model: string, batchSize: number, imageSize: number): TrafficResult {
+  const def = getModel(model);
+  const shape = [batchSize, def.inChannels, imageSize, imageSize];
+  const graphs = { unfused: stepGraph(model, shape, NO_FUSION), fused: stepGraph(model, shape, ALL_FUSION) };
+  const layers = {
+    unfused: graphs.unfused.nodes.flatMap((_, i) => nodeTraffic(graphs.unfused, i)),
+    fused: graphs.fused.nodes.flatMap((_, i) => nodeTraffic(graphs.fused, i)),
+  };
+  const total = (l: LayerTraffic[], f: (x: LayerTraffic) => boolean = () => true): number => l.filter(f).reduce((s, x) => s + x.bytes, 0);
+  const by: Record<string, { unfused: number; fused: number }> = {};
+  for (const c of ['conv', 'bn', 'relu', 'concat', 'add', 'pool', 'other']) by[c] = { unfused: total(layers.unfused, (x) => x.category === c), fused: total(layers.fused, (x) => x.category === c) };
+  const brc = (m: 'unfused' | 'fused'): number => by.bn![m] + by.relu![m] + by.concat![m];
+  const peak = (g: Graph): number => planMemory(g, (k) => k === 'param' || k === 'state').size * 4;
+  const fits = (fusion: FusionOptions): number => new Network(def, new Arena(), 0, undefined, fusion).maxTrainBatch(shape.slice(1));
+  const u = total(layers.unfused);
+  const f = total(layers.fused);
+  return {
+    model,
+    batch_size: batchSize,
+    image_size: imageSize,
+    unfused_bytes: u,
+    fused_bytes: f,
+    ratio: f / u,
+    by_category: by,
+    bn_relu_concat: { unfused: brc('unfused'), fused: brc('fused'), ratio: brc('fused') / brc('unfused') },
+    unfused_peak_bytes: peak(graphs.unfused),
+    fused_peak_bytes: peak(graphs.fused),
+    peak_ratio: peak(graphs.fused) / peak(graphs.unfused),
+    max_batch: { unfused: fits(NO_FUSION), fused: fits(ALL_FUSION) },
+    layers,
+  };
+}
+
+export function formatTraffic(r: TrafficResult): string {
+  const gb = (b: number): string => `${(b / 1e9).toFixed(2)} GB`;
+  const lines = [`${r.model}, batch ${r.batch_size}, ${r.image_size}x${r.image_size}: modelled main-memory traffic of one training step`];
+  lines.push(`  total: unfused ${gb(r.unfused_bytes)}, fused ${gb(r.fused_bytes)}, ratio ${r.ratio.toFixed(3)}`);
+  for (const [c, v] of Object.entries(r.by_category)) if (v.unfused || v.fused) lines.push(`  ${c.padEnd(7)} unfused ${gb(v.unfused).padStart(9)}  fused ${gb(v.fused).padStart(9)}`);
+  lines.push(`  BN + ReLU + concat: ratio ${r.bn_relu_concat.ratio.toFixed(3)}`);
+  lines.push(`  peak planned memory: unfused ${gb(r.unfused_peak_bytes)}, fused ${gb(r.fused_peak_bytes)}, ratio ${r.peak_ratio.toFixed(3)}`);
+  lines.push(`  largest batch in the 4 GiB heap: unfused ${r.max_batch.unfused}, fused ${r.max_batch.fused}`);
+  return lines.join('\n') + '\n';
+}
