@@ -50,7 +50,7 @@ export interface Lowering {
 function nhwcValues(g: Graph): boolean[] {
   const weightLike = g.values.map((v) => v.kind === 'param' || v.kind === 'state');
   for (const n of g.nodes) {
-    const w = n.op === 'conv2d_backward_weight' || (n.op === 'add' && weightLike[n.inputs[0]!] === true);
+    const w = n.op === 'conv2d_backward_weight' || n.op === 'conv2d_fused_backward_weight' || (n.op === 'add' && weightLike[n.inputs[0]!] === true);
     if (w) for (const o of n.outputs) weightLike[o] = true;
   }
   return g.values.map((v: Value) => v.shape.length === 4 && !weightLike[v.id]);
