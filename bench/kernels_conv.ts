@@ -5,13 +5,23 @@
  * L1-resident packed panels): "% peak" is the median over repeats of (shape rate) / (micro-kernel
  * rate in a burst of the same length just before), at the same thread count.
  *
- *   node dist/bench/kernels_conv.js [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--json]
+ *   node dist/bench/kernels_conv.js [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar] [--json] [--fused]
+ *
+ * With --fused, each pass is instead timed as a set, interleaved repeat by repeat: the unfused
+ * kernel, its fused variant (all BN parts on, ReLU on: forward = x prologue + moments epilogue,
+ * backward-data = dy prologue + dx epilogue, backward-weights = dy prologue + x prologue) and the
+ * composition the fused variant replaces (the unfused kernel plus the separate BN passes, as the
+ * engine ran fused nodes before the fused kernels). Reported: GFLOP/s of the three (the
+ * convolution's flops), and the medians of the per-repeat ratios fused/unfused and
+ * composed/fused (the speed-up of fusing).
  *
  * Timings are medians over repeats; the machine is shared, so compare ratios from one run.
  */
 import { Arena } from '../src/runtime/memory.js';
 import { ThreadPool } from '../src/runtime/pool.js';
 import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
+import { bnCoefficients, bnReluMask, channelMoments } from '../src/kernels/bn_fused.js';
+import { bnBackwardData, bnBackwardReduce, bnNormalize } from '../src/kernels/eltwise.js';
 import { machine, spread } from './common.js';
 
 const args = process.argv.slice(2);
@@ -25,6 +35,7 @@ const reps = Number(opt('reps', '5'));
 const only = opt('only', '');
 const json = args.includes('--json');
 const ops = opt('ops', 'fwd,bwd-data,bwd-weight').split(',');
+const fusedMode = args.includes('--fused');
 for (const k of Object.keys(convTuning) as (keyof typeof convTuning)[]) {
   const v = opt(k, '');
   if (v) convTuning[k] = Number(v);
@@ -39,7 +50,17 @@ const SHAPES: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['3x3 512->512 @7', { C: 512, H: 7, W: 7, K: 512, KH: 3, pad: 1 }],
   ['7x7 3->64 s2 @224 (stem)', { C: 3, H: 224, W: 224, K: 64, KH: 7, stride: 2, pad: 3 }],
 ];
-const shapes = SHAPES.filter(([n]) => !only || n.includes(only)).map(([n, s]) => [n, convGeom({ ...s, N: batch })] as [string, ConvGeom]);
+// CIFAR-size layers of resnet20 (post-activation, 16/32/64 channels) and densenet40 (growth 12),
+// for `--set cifar` (use with --batch 64, as `bnff bench step`)
+const CIFAR: [string, Omit<ConvGeomSpec, 'N'>][] = [
+  ['3x3 16->16 @32', { C: 16, H: 32, W: 32, K: 16, KH: 3, pad: 1 }],
+  ['3x3 32->32 @16', { C: 32, H: 16, W: 16, K: 32, KH: 3, pad: 1 }],
+  ['3x3 64->64 @8', { C: 64, H: 8, W: 8, K: 64, KH: 3, pad: 1 }],
+  ['3x3 88->12 @32 (dense)', { C: 88, H: 32, W: 32, K: 12, KH: 3, pad: 1 }],
+  ['3x3 148->12 @8 (dense)', { C: 148, H: 8, W: 8, K: 12, KH: 3, pad: 1 }],
+  ['1x1 160->80 @32 (transition)', { C: 160, H: 32, W: 32, K: 80, KH: 1 }],
+];
+const shapes = (opt('set', 'resnet50') === 'cifar' ? CIFAR : SHAPES).filter(([n]) => !only || n.includes(only)).map(([n, s]) => [n, convGeom({ ...s, N: batch })] as [string, ConvGeom]);
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e9;
 
@@ -72,6 +93,27 @@ function timeVsPeak(pool: ThreadPool, fn: () => void, flops: number, minReps: nu
   return { s: spread(ts).median, best: spread(ts).min, ratio: spread(ratios).median, peak: spread(peaks).median, peakMax: spread(peaks).max };
 }
 
+/**
+ * Times the functions of a set interleaved (one call of each per repeat, in order): median time
+ * of each, and rel(ref, i) = median over repeats of (time of fns[ref]) / (time of fns[i]).
+ */
+function timeSet(fns: (() => void)[], minReps: number): { s: number[]; rel: (ref: number, i: number) => number } {
+  for (const f of fns) f(); // warm-up
+  const ts: number[][] = fns.map(() => []);
+  const start = now();
+  while (ts[0]!.length < minReps || (now() - start < 2.0 && ts[0]!.length < 30)) {
+    for (const [i, f] of fns.entries()) {
+      const t = now();
+      f();
+      ts[i]!.push(now() - t);
+    }
+  }
+  return {
+    s: ts.map((t) => spread(t).median),
+    rel: (ref, i) => spread(ts[ref]!.map((t, r) => t / ts[i]![r]!)).median,
+  };
+}
+
 /** GFLOP/s of the micro-kernel on L1-resident panels, every thread at once. */
 function burst(pool: ThreadPool, kc: number, reps: number, ranges: [number, number][]): number {
   const t = now();
@@ -87,6 +129,9 @@ function peak(pool: ThreadPool): number {
 }
 
 interface Row { shape: string; threads: number; gflops: Record<string, number>; best: Record<string, number>; pct: Record<string, number> }
+
+interface FusedRow { shape: string; threads: number; op: string; unfused: number; fused: number; composed: number; fusedVsUnfused: number; composedOverFused: number }
+const fusedResults: FusedRow[] = [];
 
 const results: Row[] = [];
 const peaks: Record<number, number> = {};
@@ -105,6 +150,79 @@ for (const threads of threadList) {
     for (let i = 0; i < n; i++) v[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
   };
   fill(px, nx); fill(pdy, ny); fill(pw, nw);
+  if (fusedMode) {
+    // xbn (the BN input behind dy), temporaries of the composition, per-channel BN vectors
+    const pxbn = arena.reserve(ny * 4), tx = arena.reserve(nx * 4), ty = arena.reserve(ny * 4);
+    fill(pxbn, ny);
+    const cmax = max((g) => Math.max(g.C, g.K));
+    const vec = (v: number): number => {
+      const p = arena.reserve(cmax * 4);
+      arena.view(p, cmax).fill(v);
+      return p;
+    };
+    const [mean, rstd, gamma, beta, dbeta, dgamma, om, ov, ob, og] = [0.1, 1.2, 0.9, 0.3, 0.5, 0.7, 0, 0, 0, 0].map(vec) as [number, number, number, number, number, number, number, number, number, number];
+    const coef = arena.reserve(cmax * 8), cdy = arena.reserve(cmax * 12);
+    for (const [name, g] of shapes) {
+      const f = convFlops(g);
+      const [Mx, My, C, K] = [g.N * g.H * g.W, g.N * g.OH * g.OW, g.C, g.K];
+      const xp = { coef, relu: true };
+      const dyp = { dbn: pdy, xbn: pxbn, coef: cdy, bn: { mean, rstd, gamma, dbeta, dgamma } };
+      const sets: Record<string, (() => void)[]> = {
+        'fwd': [
+          () => convForward(pool, g, px, pw, 0, py, ws),
+          () => {
+            bnCoefficients(pool, C, mean, rstd, gamma, beta, coef);
+            convForward(pool, g, px, pw, 0, py, ws, { xPrologue: xp, moments: { mean: om, variance: ov } });
+          },
+          () => {
+            bnNormalize(pool, px, tx, Mx, C, gamma, beta, mean, rstd, true);
+            convForward(pool, g, tx, pw, 0, py, ws);
+            channelMoments(pool, py, My, K, om, ov);
+          },
+        ],
+        'bwd-data': [
+          () => convBackwardData(pool, g, pdy, pw, pdx, ws),
+          () => {
+            bnCoefficients(pool, C, mean, rstd, gamma, beta, coef);
+            convBackwardData(pool, g, 0, pw, pdx, ws, { dyPrologue: dyp, dxEpilogue: { x2: px, coef, mean, rstd, relu: true, dbeta: ob, dgamma: og } });
+          },
+          () => {
+            bnBackwardData(pool, pdy, pxbn, ty, My, K, mean, rstd, gamma, dbeta, dgamma);
+            convBackwardData(pool, g, ty, pw, pdx, ws);
+            bnCoefficients(pool, C, mean, rstd, gamma, beta, coef);
+            bnReluMask(pool, pdx, px, coef, pdx, Mx, C);
+            bnBackwardReduce(pool, pdx, px, Mx, C, mean, rstd, ob, og);
+          },
+        ],
+        'bwd-weight': [
+          () => convBackwardWeight(pool, g, pdy, px, pdw, 0, ws),
+          () => {
+            bnCoefficients(pool, C, mean, rstd, gamma, beta, coef);
+            convBackwardWeight(pool, g, 0, px, pdw, 0, ws, { dyPrologue: dyp, xPrologue: xp });
+          },
+          () => {
+            bnBackwardData(pool, pdy, pxbn, ty, My, K, mean, rstd, gamma, dbeta, dgamma);
+            bnNormalize(pool, px, tx, Mx, C, gamma, beta, mean, rstd, true);
+            convBackwardWeight(pool, g, ty, tx, pdw, 0, ws);
+          },
+        ],
+      };
+      for (const o of ops) {
+        const r = timeSet(sets[o]!, reps);
+        const row: FusedRow = {
+          shape: name, threads, op: o, unfused: f / r.s[0]! / 1e9, fused: f / r.s[1]! / 1e9, composed: f / r.s[2]! / 1e9,
+          fusedVsUnfused: r.rel(0, 1), composedOverFused: r.rel(2, 1),
+        };
+        fusedResults.push(row);
+        if (!json) {
+          process.stderr.write(`${threads}T ${name} ${o}: unfused ${row.unfused.toFixed(1)}, fused ${row.fused.toFixed(1)} (${(100 * row.fusedVsUnfused).toFixed(1)}%), ` +
+            `composed ${row.composed.toFixed(1)} GFLOP/s (fused ${row.composedOverFused.toFixed(2)}x faster)\n`);
+        }
+      }
+    }
+    pool.close();
+    continue;
+  }
   const pk: number[] = [peak(pool)];
   for (const [name, g] of shapes) {
     const f = convFlops(g);
@@ -129,7 +247,25 @@ for (const threads of threadList) {
   pool.close();
 }
 
-if (json) {
+if (fusedMode) {
+  if (json) {
+    process.stdout.write(JSON.stringify({ machine: machine(), batch, tuning: convTuning, fused: fusedResults }, null, 2) + '\n');
+  } else {
+    const m = machine();
+    const lines = [`fused vs unfused conv kernels, batch ${batch}; ${m.cpu}, ${m.cores} cores, Node ${m.node}`];
+    lines.push('GFLOP/s (conv flops) of the unfused kernel, its fused variant (f/u: median per-repeat time ratio unfused/fused),');
+    lines.push('and the composition it replaces (unfused kernel + separate BN passes; speed-up: composed time / fused time)');
+    for (const t of threadList) {
+      lines.push(`${t} thread(s):`);
+      lines.push(`${'shape'.padEnd(26)}${'pass'.padEnd(12)}${'unfused'.padStart(9)}${'fused'.padStart(9)}${'f/u'.padStart(9)}${'composed'.padStart(10)}${'speed-up'.padStart(10)}`);
+      for (const r of fusedResults.filter((x) => x.threads === t)) {
+        lines.push(`${r.shape.padEnd(26)}${r.op.padEnd(12)}${r.unfused.toFixed(1).padStart(9)}${r.fused.toFixed(1).padStart(9)}${`${(100 * r.fusedVsUnfused).toFixed(1)}%`.padStart(9)}` +
+          `${r.composed.toFixed(1).padStart(10)}${`${r.composedOverFused.toFixed(2)}x`.padStart(10)}`);
+      }
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+} else if (json) {
   process.stdout.write(JSON.stringify({ machine: machine(), batch, tuning: convTuning, peaks, peakMax, results }, null, 2) + '\n');
 } else {
   const m = machine();

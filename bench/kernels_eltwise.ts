@@ -54,6 +54,7 @@ interface Case {
 }
 
 const allCases: Case[] = [
+  { name: '(read probe: plain sum)', bytes: 4 * n, run: (p) => p.run('probe_read', [x.byteOffset], splitRange(n, p.threads, 16)) },
   { name: 'bn stats (x)', bytes: 4 * n, run: (p) => E.bnStats(p, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, rm.byteOffset, rv.byteOffset, nbt.byteOffset) },
   { name: 'bn normalize', bytes: 8 * n, run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, false) },
   { name: 'bn normalize+relu', bytes: 8 * n, run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, true) },

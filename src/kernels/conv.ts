@@ -98,12 +98,18 @@ export const convTuning = {
   mChunk: 512,
   /** backward-weights: bytes of the packed A^T block */
   atBlockBytes: 512 << 10,
+  /**
+   * fused x prologue: bytes of the normalised window (a block's input rows normalised once, in
+   * thread scratch; 0 = always normalise while packing). At most 2 MiB.
+   */
+  windowBytes: 768 << 10,
 };
 
 const DESC_BYTES = 256;
 const MAX_ROWS = 4096; // row table of gemm.ts
 const SC_PACK = 65536; // packed blocks' offset in scratch (gemm.ts)
-const PACK_BYTES = ThreadPool.SCRATCH_BYTES - SC_PACK;
+/** Largest fusion region (top of the thread scratch) a fused call may reserve. */
+const MAX_FUSE_BYTES = 1 << 20;
 
 const up = (v: number, m: number): number => Math.ceil(v / m) * m;
 const clamp = (v: number, lo: number, hi: number): number => Math.max(lo, Math.min(hi, v));
@@ -119,7 +125,9 @@ interface Derived {
   wcols: boolean;
 }
 
-function derive(g: ConvGeom): Derived {
+/** `reserve`: bytes at the top of the thread scratch kept for a fused call's region (0 unfused). */
+function derive(g: ConvGeom, reserve = 0): Derived {
+  const PACK_BYTES = ThreadPool.SCRATCH_BYTES - SC_PACK - reserve;
   const Cg = g.C / g.groups, Kg = g.K / g.groups;
   const Kdim = g.KH * g.KW * Cg, Kg8 = up(Kg, 8), Cg8 = up(Cg, 8);
   const merge = g.groups === 1 && g.dilation[1] === 1;
@@ -166,22 +174,160 @@ export function convWorkspace(arena: Arena, geoms: ConvGeom | readonly ConvGeom[
   return { ptr: arena.reserve(bytes, 'conv workspace'), bytes };
 }
 
+/**
+ * The fusion region of a fused call, at the top of every thread's scratch (gemm.ts D_F* fields):
+ * f64 partials S[P], Q[P] (P = K for the moments, C for the dx epilogue) and f32 shift[P],
+ * S32[P], Q32[P] (moments: per-thread shifts and block sums), the expanded
+ * x-prologue coefficients aE[NE], bE[NE] (NE = max(KW*C + 8, 4*C)), and for an x prologue on a
+ * convolution that reads each input more than once (KH*KW > SH*SW) the normalised window: the
+ * input rows of a block, normalised once and packed from (gemm.ts normWindow; a block whose
+ * window does not fit normalises while packing instead).
+ */
+interface FuseLayout { bytes: number; part: number; coef: number; NE: number; P: number; z: number; zcap: number }
+
+function fuseLayout(g: ConvGeom, P: number, coef: boolean): FuseLayout {
+  const NE = coef ? up(Math.max(g.KW * g.C + 8, 4 * g.C), 4) : 0;
+  const wb = up(clamp(convTuning.windowBytes, 0, 2 << 20), 64);
+  const window = coef && wb > 0 && g.KH * g.KW > g.stride[0] * g.stride[1];
+  const fixed = up(28 * P + 8 * NE, 64);
+  const bytes = fixed + (window ? wb : 0);
+  if (fixed > MAX_FUSE_BYTES) throw new RangeError(`fused conv: ${P} channels / KW*C = ${g.KW * g.C} need ${fixed} bytes of thread scratch, at most ${MAX_FUSE_BYTES}`);
+  const base = ThreadPool.SCRATCH_BYTES - bytes;
+  return { bytes, part: base, coef: base + 28 * P, NE, P, z: window ? base + fixed : 0, zcap: window ? wb : 0 };
+}
+
 /** Writes the descriptor read by every kernel of gemm.ts (D_* fields) at ws.ptr. */
-function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace): Derived {
+function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseLayout): Derived {
   const need = convWorkspaceBytes(g);
   if (ws.bytes < need) throw new RangeError(`conv workspace has ${ws.bytes} bytes, this layer needs ${need} (convWorkspaceBytes)`);
-  const v = derive(g);
+  const v = derive(g, fl ? fl.bytes : 0);
   const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
   d.set([
     g.N, g.C, g.H, g.W, g.K, g.KH, g.KW, g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dilation[0], g.dilation[1],
     g.groups, g.OH, g.OW, v.Cg, v.Kg, v.Kdim, v.Kg8, v.Cg8, v.Kc, v.Mc, v.Kcd, v.Mcd, v.Mch, v.RBP,
     v.ROWS, v.merge ? 1 : 0, v.SEG, v.SEG4, v.dmerge ? 1 : 0, v.DSEG, v.DSEG8, v.DNP, v.wcols ? 1 : 0,
   ]);
+  if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], 36);
   return v;
 }
 
-/** y = conv(x, w) + bias. x NHWC, w OIHW, bias [K] or 0, y NHWC. */
-export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace): void {
+// ---------------------------------------------------------------------------------------------
+// BN fusion (docs/design/conv-kernels.md, "Fused variants"). Coefficients are f32 arrays in the
+// arena; per channel c, bn(x) = a[c]*x + b[c] with a = gamma*rstd, b = beta - a*mean.
+
+/** Forward prologue: x is normalised (and ReLU'd) while packed; zero padding is applied after. */
+export interface XPrologue {
+  /** a[C] then b[C] (f32), e.g. from bnCoefficients (src/kernels/bn_fused.ts). */
+  coef: number;
+  relu: boolean;
+}
+
+/** Forward epilogue: per-channel moments of the output y (after bias), written as f32 [K]. */
+export interface MomentsEpilogue {
+  mean: number;
+  /** biased variance */
+  variance: number;
+}
+
+/**
+ * Backward prologue: the output gradient is not read from `dy` but computed on load as the BN
+ * backward-data of the next BN: dy = A[k]*dbn + B[k]*xbn + C0[k] (see bnDyCoefficients).
+ */
+export interface DyPrologue {
+  /** gradient at that BN's output, [M][K] NHWC (M = N*OH*OW) */
+  dbn: number;
+  /** that BN's input (= this convolution's output), [M][K] */
+  xbn: number;
+  /** A[K], B[K], C0[K] (f32) */
+  coef: number;
+  /**
+   * When given: that BN's saved tensors (f32 [K]: mean, rstd, gamma, and dbeta, dgamma of its
+   * backward reduction), from which A, B, C0 are first written into coef (bnDyCoefficients,
+   * m = N*OH*OW).
+   */
+  bn?: { mean: number; rstd: number; gamma: number; dbeta: number; dgamma: number };
+}
+
+/**
+ * Backward-data epilogue for the BN(+ReLU) that produced this convolution's input: dx is masked
+ * by the ReLU (dx = 0 where a2[c]*x2 + b2[c] <= 0, when relu) and reduced: dbeta = sum dx,
+ * dgamma = rstd2 * sum dx*(x2 - mean2) (f32 [C]).
+ */
+export interface DxEpilogue {
+  /** that BN's input, [N][H][W][C] */
+  x2: number;
+  /** a2[C] then b2[C] (f32) */
+  coef: number;
+  mean: number;
+  rstd: number;
+  relu: boolean;
+  dbeta: number;
+  dgamma: number;
+}
+
+export interface ConvForwardFusion {
+  xPrologue?: XPrologue;
+  moments?: MomentsEpilogue;
+}
+export interface ConvBackwardDataFusion {
+  dyPrologue?: DyPrologue;
+  dxEpilogue?: DxEpilogue;
+}
+export interface ConvBackwardWeightFusion {
+  dyPrologue?: DyPrologue;
+  xPrologue?: XPrologue;
+}
+
+/**
+ * Writes the dy-prologue coefficients of a BN over m = N*H*W values per channel (inputs f32
+ * [K] pointers: mean, rstd, gamma, and dbeta, dgamma of its backward reduction) into coef:
+ * A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m - B*mean (3*K floats), computed in f64.
+ */
+export function bnDyCoefficients(pool: ThreadPool, K: number, m: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, coef: number): void {
+  const f = new Float32Array(pool.arena.memory.buffer);
+  const [mu, r, ga, db, dg, o] = [mean / 4, rstd / 4, gamma / 4, dbeta / 4, dgamma / 4, coef / 4];
+  for (let k = 0; k < K; k++) {
+    const A = f[ga + k]! * f[r + k]!;
+    const B = (-A * f[r + k]! * f[dg + k]!) / m;
+    f[o + k] = A;
+    f[o + K + k] = B;
+    f[o + 2 * K + k] = (-A * f[db + k]!) / m - B * f[mu + k]!;
+  }
+}
+
+function dyCoefficients(pool: ThreadPool, g: ConvGeom, dp: DyPrologue | undefined): void {
+  if (dp?.bn) bnDyCoefficients(pool, g.K, g.N * g.OH * g.OW, dp.bn.mean, dp.bn.rstd, dp.bn.gamma, dp.bn.dbeta, dp.bn.dgamma, dp.coef);
+}
+
+function noDepthwise(g: ConvGeom, what: string): void {
+  if (isDepthwise(g)) throw new RangeError(`${what}: BN fusion is not implemented for depthwise convolutions (compose the unfused kernels)`);
+}
+
+/** Sums the per-thread f64 partials S[P], Q[P] of a fused call in thread order (threads with an empty range did not run). */
+function mergePartials(pool: ThreadPool, fl: FuseLayout, ranges: readonly (readonly [number, number])[]): [Float64Array, Float64Array] {
+  const d = new Float64Array(pool.arena.memory.buffer);
+  const P = fl.P;
+  const S = new Float64Array(P), Q = new Float64Array(P);
+  for (let t = 0; t < ranges.length; t++) {
+    if (ranges[t]![1] <= ranges[t]![0]) continue;
+    const b = (pool.scratch(t) + fl.part) / 8;
+    for (let c = 0; c < P; c++) {
+      S[c] += d[b + c]!;
+      Q[c] += d[b + P + c]!;
+    }
+  }
+  return [S, Q];
+}
+
+/**
+ * y = conv(x, w) + bias. x NHWC, w OIHW, bias [K] or 0, y NHWC. With `fusion`: x is
+ * BN-normalised (+ ReLU) on load (xPrologue) and/or the per-channel mean and biased variance of
+ * y are computed from the output tiles while they are in registers (moments: per-thread shifted
+ * sums, f32 over 64 rows then f64, merged in f64 in thread order: bit-identical for a given
+ * thread count; a large |mean|/std does not cancel).
+ */
+export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, fusion?: ConvForwardFusion): void {
+  if (fusion && (fusion.xPrologue || fusion.moments)) return convForwardFused(pool, g, x, w, bias, y, ws, fusion);
   const v = descriptor(pool, g, ws);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
   if (isDepthwise(g)) {
@@ -193,8 +339,15 @@ export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number,
   pool.run('conv_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 4));
 }
 
-/** dx = dL/dx from dy (NHWC) and w (OIHW); dx NHWC is overwritten. */
-export function convBackwardData(pool: ThreadPool, g: ConvGeom, dy: number, w: number, dx: number, ws: ConvWorkspace): void {
+/**
+ * dx = dL/dx from dy (NHWC) and w (OIHW); dx NHWC is overwritten. With `fusion`: dy is computed
+ * on load from the next BN's backward (dyPrologue; `dy` is then not read) and/or dx is masked by
+ * the previous BN's ReLU and reduced into its dbeta, dgamma (dxEpilogue: f32 sums over at most
+ * one image row or 64 rows, then f64, merged in thread order: bit-identical for a given thread
+ * count). Depthwise convolutions have no fused variants (RangeError).
+ */
+export function convBackwardData(pool: ThreadPool, g: ConvGeom, dy: number, w: number, dx: number, ws: ConvWorkspace, fusion?: ConvBackwardDataFusion): void {
+  if (fusion && (fusion.dyPrologue || fusion.dxEpilogue)) return convBackwardDataFused(pool, g, w, dx, ws, fusion, dy);
   const v = descriptor(pool, g, ws);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
   if (isDepthwise(g)) {
@@ -207,8 +360,13 @@ export function convBackwardData(pool: ThreadPool, g: ConvGeom, dy: number, w: n
   else pool.run('conv_bwd_data', [d, dy, buf, dx], splitRange(g.N, T));
 }
 
-/** dw = dL/dw (OIHW, overwritten) from dy and x (NHWC); db = sum of dy over N, OH, OW if db != 0. */
-export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x: number, dw: number, db: number, ws: ConvWorkspace): void {
+/**
+ * dw = dL/dw (OIHW, overwritten) from dy and x (NHWC); db = sum of dy over N, OH, OW if db != 0.
+ * With `fusion`: dy is computed on load (dyPrologue; `dy` is then not read) and/or x is
+ * BN-normalised (+ ReLU) on load (xPrologue).
+ */
+export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x: number, dw: number, db: number, ws: ConvWorkspace, fusion?: ConvBackwardWeightFusion): void {
+  if (fusion && (fusion.dyPrologue || fusion.xPrologue)) return convBackwardWeightFused(pool, g, x, dw, db, ws, fusion, dy);
   const v = descriptor(pool, g, ws);
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
   if (isDepthwise(g)) {
@@ -218,4 +376,82 @@ export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x:
     pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   }
   if (db) pool.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused variants (gemm.ts conv_*_f): the same loop nests, with the BN work in the packing
+// (prologue) or in the write-back of the final tiles (epilogue).
+
+function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
+  noDepthwise(g, 'convForward');
+  const xp = f.xPrologue, mo = f.moments;
+  const fl = fuseLayout(g, mo ? g.K : 0, !!xp);
+  const v = descriptor(pool, g, ws, fl);
+  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
+  const ranges = splitRange(g.N * g.OH * g.OW, T, 4);
+  pool.run('conv_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0], ranges);
+  if (!mo) return;
+  // Thread t holds, per channel, its shift K_t and S_t = sum(y - K_t), Q_t = sum((y - K_t)^2)
+  // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and
+  // sum (y - mean)^2 = sum_t Q_t + 2 (K_t - mean) S_t + n_t (K_t - mean)^2.
+  const K = g.K, M = g.N * g.OH * g.OW;
+  const d64 = new Float64Array(pool.arena.memory.buffer), f32 = new Float32Array(pool.arena.memory.buffer);
+  const used = ranges.map((r, t) => ({ t, n: r[1] - r[0] })).filter((u) => u.n > 0);
+  const part = (t: number, i: number, k: number): number => d64[(pool.scratch(t) + fl.part) / 8 + i * K + k]!;
+  const shift = (t: number, k: number): number => f32[(pool.scratch(t) + fl.part + 16 * K) / 4 + k]!;
+  for (let k = 0; k < K; k++) {
+    let sum = 0;
+    for (const { t, n } of used) sum += n * shift(t, k) + part(t, 0, k);
+    const mean = sum / M;
+    let ss = 0;
+    for (const { t, n } of used) {
+      const dk = shift(t, k) - mean;
+      ss += part(t, 1, k) + 2 * dk * part(t, 0, k) + n * dk * dk;
+    }
+    f32[mo.mean / 4 + k] = mean;
+    f32[mo.variance / 4 + k] = Math.max(0, ss / M);
+  }
+}
+
+function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
+  noDepthwise(g, 'convBackwardData');
+  const dp = f.dyPrologue, de = f.dxEpilogue;
+  const fl = fuseLayout(g, de ? g.C : 0, false);
+  const v = descriptor(pool, g, ws, fl);
+  dyCoefficients(pool, g, dp);
+  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  pool.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
+  const src = dp ? dp.dbn : dy;
+  // xbn = dbn + dlt, as a wrapping 32-bit offset
+  const args = [d, src, buf, dx, dp ? (dp.xbn - dp.dbn) >>> 0 : 0, dp ? dp.coef : 0,
+    de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0];
+  const pw = isPointwise(g);
+  const ranges = pw ? splitRange(g.N * g.H * g.W, T, 4) : splitRange(g.N, T);
+  pool.run(pw ? 'conv_bwd_data_1x1_f' : 'conv_bwd_data_f', args, ranges);
+  if (!de) return;
+  const [S, Q] = mergePartials(pool, fl, ranges);
+  const out = new Float32Array(pool.arena.memory.buffer);
+  for (let c = 0; c < g.C; c++) {
+    out[de.dbeta / 4 + c] = S[c]!;
+    out[de.dgamma / 4 + c] = Q[c]! * out[de.rstd / 4 + c]!;
+  }
+}
+
+function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: number, db: number, ws: ConvWorkspace, f: ConvBackwardWeightFusion, dy: number): void {
+  noDepthwise(g, 'convBackwardWeight');
+  const dp = f.dyPrologue, xp = f.xPrologue;
+  const fl = fuseLayout(g, 0, !!xp);
+  const v = descriptor(pool, g, ws, fl);
+  dyCoefficients(pool, g, dp);
+  const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
+  const src = dp ? dp.dbn : dy;
+  const dlt = dp ? (dp.xbn - dp.dbn) >>> 0 : 0;
+  pool.run('conv_bwd_w_f', [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0],
+    splitRange(g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
+  pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
+  if (db) {
+    if (dp) pool.run('conv_bias_grad_f', [d, src, db, dlt, dp.coef], splitRange(g.K, T, 4));
+    else pool.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
+  }
 }

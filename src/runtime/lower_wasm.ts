@@ -307,8 +307,11 @@ const FUSED_RULES: Record<string, Rule> = {
       if (two) K.bnBackwardReduce(e.pool, y[0]!, x[5]!, M, C, x[6]!, x[7]!, y[3]!, y[4]!);
     };
   },
-  // Fused convolutions, composed from the unfused fast kernels through temporaries: correct on
-  // the fast engine, but without the traffic savings until true prologue/epilogue kernels land.
+  // Fused convolutions: the BN work runs inside the convolution kernels (prologue while packing
+  // an operand, epilogue on the finished output tiles; src/kernels/conv.ts `fusion`), with the
+  // BN coefficients computed on the host per call into small arena buffers. Depthwise
+  // convolutions (groups == C == K > 1) have no fused kernels: they compose the unfused kernels
+  // through temporaries.
   conv2d_fused(node, lc, e) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
@@ -317,16 +320,27 @@ const FUSED_RULES: Record<string, Rule> = {
     e.ensureConvWorkspace(g);
     const [M, C] = rows(p.xs(0));
     const [My, K_] = rows(p.ys(0));
-    if (xp) e.temp(0, M * C);
     const [x, w, b, y] = [ptr(0), ptr(1), a.bias ? ptr(2) : 0, p.y(0)];
+    if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
+      if (xp) e.temp(0, M * C);
+      return () => {
+        let xin = x;
+        if (xp) {
+          xin = e.temp(0, M * C);
+          K.bnNormalize(e.pool, x, xin, M, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+        }
+        convForward(e.pool, g, xin, w, b, y, e.convWs!);
+        if (a.epilogue) F.channelMoments(e.pool, y, My, K_, p.y(1), p.y(2));
+      };
+    }
+    const coef = xp ? e.coefficients(C) : 0;
+    const fusion = {
+      xPrologue: xp ? { coef, relu: a.xPrologue!.relu } : undefined,
+      moments: a.epilogue ? { mean: p.y(1), variance: p.y(2) } : undefined,
+    };
     return () => {
-      let xin = x;
-      if (xp) {
-        xin = e.temp(0, M * C);
-        K.bnNormalize(e.pool, x, xin, M, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
-      }
-      convForward(e.pool, g, xin, w, b, y, e.convWs!);
-      if (a.epilogue) F.channelMoments(e.pool, y, My, K_, p.y(1), p.y(2));
+      if (xp) F.bnCoefficients(e.pool, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
+      convForward(e.pool, g, x, w, b, y, e.convWs!, fusion);
     };
   },
   conv2d_fused_backward_data(node, lc, e) {
@@ -337,24 +351,38 @@ const FUSED_RULES: Record<string, Rule> = {
     e.ensureConvWorkspace(g);
     const [My, K_] = rows(p.xs(0));
     const [Mx, C] = rows(a.xShape!);
-    e.temp(0, My * K_);
-    const coef = dxe && a.dxEpilogue!.relu ? e.coefficients(C) : 0;
     const [dy, w, dx] = [ptr(0), ptr(1), p.y(0)];
     const outs = node.outputs.map((_, i) => p.y(i));
-    return () => {
-      let d = dy;
-      if (dyp) {
-        d = e.temp(0, My * K_);
-        K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
-      }
-      convBackwardData(e.pool, g, d, w, dx, e.convWs!);
-      if (dxe) {
-        if (coef) {
-          F.bnCoefficients(e.pool, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
-          F.bnReluMask(e.pool, dx, dxe[0]!, coef, dx, Mx, C);
+    const relu = dxe !== undefined && a.dxEpilogue!.relu;
+    if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
+      if (dyp) e.temp(0, My * K_);
+      const coef = relu ? e.coefficients(C) : 0;
+      return () => {
+        let d = dy;
+        if (dyp) {
+          d = e.temp(0, My * K_);
+          K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
         }
-        K.bnBackwardReduce(e.pool, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
-      }
+        convBackwardData(e.pool, g, d, w, dx, e.convWs!);
+        if (dxe) {
+          if (coef) {
+            F.bnCoefficients(e.pool, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
+            F.bnReluMask(e.pool, dx, dxe[0]!, coef, dx, Mx, C);
+          }
+          K.bnBackwardReduce(e.pool, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
+        }
+      };
+    }
+    const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
+    const coef = relu ? e.coefficients(C) : 0;
+    const fusion = {
+      dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
+      // without the ReLU the mask is off and its coefficients are never read
+      dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]! } : undefined,
+    };
+    return () => {
+      if (coef) F.bnCoefficients(e.pool, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
+      convBackwardData(e.pool, g, dy, w, dx, e.convWs!, fusion);
     };
   },
   conv2d_fused_backward_weight(node, lc, e) {
@@ -365,21 +393,33 @@ const FUSED_RULES: Record<string, Rule> = {
     e.ensureConvWorkspace(g);
     const [My, K_] = rows(p.xs(0));
     const [Mx, C] = rows(a.xShape!);
-    e.temp(0, My * K_);
-    e.temp(1, Mx * C);
     const [dy, x, dw, db] = [ptr(0), ptr(1), p.y(0), a.bias ? p.y(1) : 0];
+    if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
+      if (dyp) e.temp(0, My * K_);
+      if (xp) e.temp(1, Mx * C);
+      return () => {
+        let d = dy;
+        let xin = x;
+        if (dyp) {
+          d = e.temp(0, My * K_);
+          K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
+        }
+        if (xp) {
+          xin = e.temp(1, Mx * C);
+          K.bnNormalize(e.pool, x, xin, Mx, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+        }
+        convBackwardWeight(e.pool, g, d, xin, dw, db, e.convWs!);
+      };
+    }
+    const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
+    const coef = xp ? e.coefficients(C) : 0;
+    const fusion = {
+      dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
+      xPrologue: xp ? { coef, relu: a.xPrologue!.relu } : undefined,
+    };
     return () => {
-      let d = dy;
-      let xin = x;
-      if (dyp) {
-        d = e.temp(0, My * K_);
-        K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
-      }
-      if (xp) {
-        xin = e.temp(1, Mx * C);
-        K.bnNormalize(e.pool, x, xin, Mx, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
-      }
-      convBackwardWeight(e.pool, g, d, xin, dw, db, e.convWs!);
+      if (xp) F.bnCoefficients(e.pool, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
+      convBackwardWeight(e.pool, g, dy, x, dw, db, e.convWs!, fusion);
     };
   },
 };

@@ -201,6 +201,29 @@ describe('batch norm', () => {
     }
   }
 
+  test('reductions over many rows (4-stream blocks and remainders)', () => {
+    for (const [M, C] of [[1000, 17], [777, 3], [1030, 64], [515, 6]] as const) {
+      const rng = new Rng(M * 7 + C);
+      const x = randn(rng, M * C, 2, 3);
+      const dy = randn(rng, M * C);
+      const mean = randn(rng, C, 0.3, 3);
+      const rstd = Float32Array.from(randn(rng, C, 0.1), (v) => 0.5 + Math.abs(v));
+      const sh = [[M, C, 1, 1], [M, C, 1, 1], [C], [C]];
+      const [dbr, dgr] = ref(bnBackwardReduce, [toNchw(dy, M, 1, C), toNchw(x, M, 1, C), Float64Array.from(mean), Float64Array.from(rstd)], sh, [[C], [C]]);
+      const [, mr, rr] = ref(batchNorm2d, [toNchw(x, M, 1, C), new Float64Array(C).fill(1), new Float64Array(C), new Float64Array(C), new Float64Array(C), new Float64Array(1)], [[M, C, 1, 1], [C], [C], [C], [C], [1]], [[M, C, 1, 1], [C], [C]], { training: true });
+      for (const pool of pools) {
+        const name = `wasm ${pool.threads}T M=${M} C=${C}`;
+        const db = zeros(C), dg = zeros(C), pm = zeros(C), ps = zeros(C);
+        E.bnBackwardReduce(pool, put(dy).byteOffset, put(x).byteOffset, M, C, put(mean).byteOffset, put(rstd).byteOffset, db.byteOffset, dg.byteOffset);
+        close(read(db), dbr!, `${name} dbeta`, 1e-5, 1e-4);
+        close(read(dg), dgr!, `${name} dgamma`, 1e-5, 1e-4);
+        E.bnStats(pool, put(x).byteOffset, M, C, pm.byteOffset, ps.byteOffset, zeros(C).byteOffset, zeros(C).byteOffset, zeros(1).byteOffset);
+        close(read(pm), mr!, `${name} mean`, 1e-6, 1e-6);
+        close(read(ps), rr!, `${name} rstd`, 1e-5, 0);
+      }
+    }
+  });
+
   test('statistics need at least 2 rows', () => {
     const a = zeros(8);
     assert.throws(() => E.bnStats(pools[0]!, a.byteOffset, 1, 4, a.byteOffset, a.byteOffset, a.byteOffset, a.byteOffset, a.byteOffset), RangeError);

@@ -41,10 +41,10 @@
 }
 
 /**
- * Row-group pairs per f32 block of the reductions: each f32 accumulator sums 2*PAIRS values,
- * then the block is added into f64 accumulators.
+ * Row groups per stream per f32 block of the reductions: each f32 accumulator sums 16 values
+ * (4 streams x QUADS), then the block is added into f64 accumulators.
  */
-const PAIRS: i32 = 32;
+const QUADS: i32 = 4;
 
 /** Promotes the f32 accumulator pairs (s, q interleaved per vector) into f64 sums and zeroes them. */
 function flushAcc(acc: usize, s64: usize, q64: usize, gb: usize): void {
@@ -75,10 +75,10 @@ function foldSlots(o1: usize, o2: usize, s64: usize, q64: usize, C: i32, R: i32)
 // ---------------------------------------------------------------------------------------------
 // Batch norm
 //
-// The reductions read their range as two sequential streams, the first and the second half of
-// the range's row groups, in lockstep, into one set of accumulators: that halves the
-// accumulator loads and stores per element, and two streams far apart keep the hardware
-// prefetchers at full speed (two rows of one page read in lockstep do not).
+// The reductions read their range as four sequential streams, the four quarters of the range's
+// row groups (of x; of dy and x), in lockstep into one set of accumulators: that divides the
+// accumulator loads and stores per element by four, and streams far apart keep the hardware
+// prefetchers at full speed (rows of one page read in lockstep do not).
 
 /**
  * Per-channel shifted sums over rows [start, end) of x [M, C]: writes to scratch
@@ -98,47 +98,57 @@ export function bn_stats(x: usize, C: i32, shift: usize, start: i32, end: i32, s
   memory.fill(acc, 0, <usize>L << 3);
   memory.fill(s64, 0, <usize>L << 4);
   const groups = (end - start) / R;
-  const half = groups >> 1;
+  const qn = groups >> 2;
   const gb = off(L);
-  let pa = x + off(start) * <usize>C;
-  let pb = pa + <usize>half * gb;
-  for (let g = 0; g < half; g += PAIRS) {
-    const nb = min(PAIRS, half - g);
-    for (let b = 0; b < nb; b++, pa += gb, pb += gb) {
+  const qb = <usize>qn * gb;
+  let p0 = x + off(start) * <usize>C;
+  for (let g = 0; g < qn; g += QUADS) {
+    const nb = min(QUADS, qn - g);
+    for (let b = 0; b < nb; b++, p0 += gb) {
+      const p1 = p0 + qb;
+      const p2 = p1 + qb;
+      const p3 = p2 + qb;
       let j: usize = 0;
       for (; j + 32 <= gb; j += 32) {
         const a = acc + (j << 1);
-        const k0 = v128.load(kp + j);
+        const k = v128.load(kp + j);
+        const d0 = f32x4.sub(v128.load(p0 + j), k);
+        const d1 = f32x4.sub(v128.load(p1 + j), k);
+        const d2 = f32x4.sub(v128.load(p2 + j), k);
+        const d3 = f32x4.sub(v128.load(p3 + j), k);
         const k1 = v128.load(kp + j, 16);
-        const d0 = f32x4.sub(v128.load(pa + j), k0);
-        const e0 = f32x4.sub(v128.load(pb + j), k0);
-        const d1 = f32x4.sub(v128.load(pa + j, 16), k1);
-        const e1 = f32x4.sub(v128.load(pb + j, 16), k1);
-        v128.store(a, f32x4.add(v128.load(a), f32x4.add(d0, e0)));
-        v128.store(a, fma(d0, d0, fma(e0, e0, v128.load(a, 16))), 16);
-        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.add(d1, e1)), 32);
-        v128.store(a, fma(d1, d1, fma(e1, e1, v128.load(a, 48))), 48);
+        const e0 = f32x4.sub(v128.load(p0 + j, 16), k1);
+        const e1 = f32x4.sub(v128.load(p1 + j, 16), k1);
+        const e2 = f32x4.sub(v128.load(p2 + j, 16), k1);
+        const e3 = f32x4.sub(v128.load(p3 + j, 16), k1);
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.add(d0, d1), f32x4.add(d2, d3))));
+        v128.store(a, fma(d0, d0, fma(d1, d1, fma(d2, d2, fma(d3, d3, v128.load(a, 16))))), 16);
+        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.add(f32x4.add(e0, e1), f32x4.add(e2, e3))), 32);
+        v128.store(a, fma(e0, e0, fma(e1, e1, fma(e2, e2, fma(e3, e3, v128.load(a, 48))))), 48);
       }
       if (j < gb) {
         const a = acc + (j << 1);
         const k = v128.load(kp + j);
-        const d = f32x4.sub(v128.load(pa + j), k);
-        const e = f32x4.sub(v128.load(pb + j), k);
-        v128.store(a, f32x4.add(v128.load(a), f32x4.add(d, e)));
-        v128.store(a, fma(d, d, fma(e, e, v128.load(a, 16))), 16);
+        const d0 = f32x4.sub(v128.load(p0 + j), k);
+        const d1 = f32x4.sub(v128.load(p1 + j), k);
+        const d2 = f32x4.sub(v128.load(p2 + j), k);
+        const d3 = f32x4.sub(v128.load(p3 + j), k);
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.add(d0, d1), f32x4.add(d2, d3))));
+        v128.store(a, fma(d0, d0, fma(d1, d1, fma(d2, d2, fma(d3, d3, v128.load(a, 16))))), 16);
       }
     }
     flushAcc(acc, s64, q64, gb);
   }
-  if (groups & 1) {
+  let p = x + off(start) * <usize>C + (qb << 2);
+  for (let g = qn << 2; g < groups; g++, p += gb) {
     for (let j: usize = 0; j < gb; j += 16) {
       const a = acc + (j << 1);
-      const d = f32x4.sub(v128.load(pb + j), v128.load(kp + j));
-      v128.store(a, d);
-      v128.store(a, f32x4.mul(d, d), 16);
+      const d = f32x4.sub(v128.load(p + j), v128.load(kp + j));
+      v128.store(a, f32x4.add(v128.load(a), d));
+      v128.store(a, fma(d, d, v128.load(a, 16)), 16);
     }
-    flushAcc(acc, s64, q64, gb);
   }
+  flushAcc(acc, s64, q64, gb);
   for (let r = start + groups * R; r < end; r++) {
     for (let c = 0; c < C; c++) {
       const d = <f64>(f32.load(x + off(r) * <usize>C + off(c)) - f32.load(kp + off(c)));
@@ -220,7 +230,7 @@ export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usi
 
 /**
  * Backward reduce partials over rows [start, end): writes to scratch f64 Sdy[C] = sum(dy) and
- * f64 Sdyx[C] = sum(dy * (x - mean)). Two streams and f32 blocks as bn_stats.
+ * f64 Sdyx[C] = sum(dy * (x - mean)). Streams and f32 blocks as bn_stats.
  * Uses scratch bytes: 16*C + 28*L.
  */
 export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, start: i32, end: i32, scratch: usize): void {
@@ -236,57 +246,43 @@ export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, sta
   memory.fill(acc, 0, <usize>L << 3);
   memory.fill(s64, 0, <usize>L << 4);
   const groups = (end - start) / R;
-  const half = groups >> 1;
+  const qn = groups >> 2;
   const gb = off(L);
+  const qb = <usize>qn * gb;
   const base = off(start) * <usize>C;
-  const hb = <usize>half * gb;
-  let ga = dy + base;
-  let xa = x + base;
-  let gb2 = ga + hb;
-  let xb = xa + hb;
-  for (let g = 0; g < half; g += PAIRS) {
-    const nb = min(PAIRS, half - g);
-    for (let b = 0; b < nb; b++, ga += gb, xa += gb, gb2 += gb, xb += gb) {
-      let j: usize = 0;
-      for (; j + 32 <= gb; j += 32) {
-        const a = acc + (j << 1);
-        const k0 = v128.load(mp + j);
-        const k1 = v128.load(mp + j, 16);
-        const d0 = v128.load(ga + j);
-        const e0 = v128.load(gb2 + j);
-        const d1 = v128.load(ga + j, 16);
-        const e1 = v128.load(gb2 + j, 16);
-        const u0 = f32x4.sub(v128.load(xa + j), k0);
-        const w0 = f32x4.sub(v128.load(xb + j), k0);
-        const u1 = f32x4.sub(v128.load(xa + j, 16), k1);
-        const w1 = f32x4.sub(v128.load(xb + j, 16), k1);
-        v128.store(a, f32x4.add(v128.load(a), f32x4.add(d0, e0)));
-        v128.store(a, fma(d0, u0, fma(e0, w0, v128.load(a, 16))), 16);
-        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.add(d1, e1)), 32);
-        v128.store(a, fma(d1, u1, fma(e1, w1, v128.load(a, 48))), 48);
-      }
-      if (j < gb) {
+  let g0 = dy + base;
+  let x0 = x + base;
+  for (let g = 0; g < qn; g += QUADS) {
+    const nb = min(QUADS, qn - g);
+    for (let b = 0; b < nb; b++, g0 += gb, x0 += gb) {
+      for (let j: usize = 0; j < gb; j += 16) {
         const a = acc + (j << 1);
         const k = v128.load(mp + j);
-        const d = v128.load(ga + j);
-        const e = v128.load(gb2 + j);
-        const u = f32x4.sub(v128.load(xa + j), k);
-        const w = f32x4.sub(v128.load(xb + j), k);
-        v128.store(a, f32x4.add(v128.load(a), f32x4.add(d, e)));
-        v128.store(a, fma(d, u, fma(e, w, v128.load(a, 16))), 16);
+        const d0 = v128.load(g0 + j);
+        const d1 = v128.load(g0 + qb + j);
+        const d2 = v128.load(g0 + 2 * qb + j);
+        const d3 = v128.load(g0 + 3 * qb + j);
+        const u0 = f32x4.sub(v128.load(x0 + j), k);
+        const u1 = f32x4.sub(v128.load(x0 + qb + j), k);
+        const u2 = f32x4.sub(v128.load(x0 + 2 * qb + j), k);
+        const u3 = f32x4.sub(v128.load(x0 + 3 * qb + j), k);
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.add(d0, d1), f32x4.add(d2, d3))));
+        v128.store(a, fma(d0, u0, fma(d1, u1, fma(d2, u2, fma(d3, u3, v128.load(a, 16))))), 16);
       }
     }
     flushAcc(acc, s64, q64, gb);
   }
-  if (groups & 1) {
+  let pg = dy + base + (qb << 2);
+  let px = x + base + (qb << 2);
+  for (let g = qn << 2; g < groups; g++, pg += gb, px += gb) {
     for (let j: usize = 0; j < gb; j += 16) {
       const a = acc + (j << 1);
-      const d = v128.load(gb2 + j);
-      v128.store(a, d);
-      v128.store(a, f32x4.mul(d, f32x4.sub(v128.load(xb + j), v128.load(mp + j))), 16);
+      const d = v128.load(pg + j);
+      v128.store(a, f32x4.add(v128.load(a), d));
+      v128.store(a, fma(d, f32x4.sub(v128.load(px + j), v128.load(mp + j)), v128.load(a, 16)), 16);
     }
-    flushAcc(acc, s64, q64, gb);
   }
+  flushAcc(acc, s64, q64, gb);
   for (let r = start + groups * R; r < end; r++) {
     for (let c = 0; c < C; c++) {
       const o = off(r) * <usize>C + off(c);
@@ -931,6 +927,26 @@ export function pool_gap_backward(dy: usize, dx: usize, P: i32, C: i32, start: i
     for (; c + 16 <= cb; c += 16) v128.store(dst + c, f32x4.div(v128.load(src + c), dv));
     for (; c < cb; c += 4) f32.store(dst + c, f32.load(src + c) / fp);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read-bandwidth probe (bench only): the plainest read-only stream, sum of x[start, end) into
+// scratch, next to which the read-only reductions (bn_stats) can be judged. Range: elements,
+// a multiple of 16 long.
+
+export function probe_read(x: usize, start: i32, end: i32, scratch: usize): void {
+  let a = f32x4.splat(0);
+  let b = a;
+  let c = a;
+  let d = a;
+  for (let i = start; i + 16 <= end; i += 16) {
+    const o = off(i);
+    a = f32x4.add(a, v128.load(x + o));
+    b = f32x4.add(b, v128.load(x + o, 16));
+    c = f32x4.add(c, v128.load(x + o, 32));
+    d = f32x4.add(d, v128.load(x + o, 48));
+  }
+  v128.store(scratch, f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,30 @@
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+@inline function fma64(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2.relaxed_madd(a, b, c);
+  return f64x2.add(f64x2.mul(a, b), c);
+}
+
+// Fused variants (BN work in a prologue or epilogue, docs/design/conv-kernels.md) are compile-time
+// instantiations of the same generic kernel bodies: F = Plain compiles to the unfused kernel
+// (every `fused<F>()` branch folds away), F = Fused to the fused one.
+type Plain = i32;
+type Fused = f32;
+@inline function fused<F>(): bool {
+  return isFloat<F>();
+}
+
+/** max(0, v) letting NaN through (PyTorch's relu): 0 where v <= 0. */
+@inline function reluv(v: v128): v128 {
+  return v128.andnot(v, f32x4.le(v, f32x4.splat(0)));
+}
+
+@inline function nrm(x: f32, a: f32, b: f32, relu: i32): f32 {
+  const v = a * x + b;
+  return relu && v <= 0 ? 0 : v;
+}
+
 // ---- descriptor fields (i32), written by src/kernels/conv.ts ----
 const D_N = 0;
 const D_C = 1;
@@ -54,6 +78,14 @@ const D_DSEG = 32; // backward-data: columns per segment, KW*Cg (merge) or Cg
 const D_DSEG8 = 33; // DSEG rounded up to 8
 const D_DNP = 34; // backward-data: panels of 8 columns per group, (segments) * DSEG8 / 8
 const D_WCOLS = 35; // backward-weights: 1 = units are column panels (g, j), 0 = row panels (g, p)
+// Fused calls only (BN prologues / epilogues): byte offsets in the thread scratch of the fusion
+// region, which the host places at the top of the scratch, above every packed block.
+const D_FPART = 36; // f64 partials S[P] then Q[P] (read back by the host, in thread order)
+const D_FCOEF = 37; // expanded x-prologue coefficients aE[NE] then bE[NE] (aE[o] = a[o % C])
+const D_FNE = 38; // NE
+const D_FP = 39; // P: channels of the partials (K for the moments, C for the dx epilogue)
+const D_FZ = 40; // x prologue: normalised-window region (0: none, normalise while packing)
+const D_FZCAP = 41; // its bytes
 
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
@@ -112,11 +144,8 @@ function mk(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: us
   // ---- EPILOGUE (write-back of the tile) ----
   // Row by row, each row's load-add before its store: in the backward-data col2im the rows of
   // one tile may overlap in dx (neighbouring pixels' kernel rows), and the adds must chain.
-  // FUSION SEAM (BN statistics, forward pass): on the last reduction block the tile holds final
-  // outputs y for rows d0..d3 and the 8 channels of this panel. Per-channel partial sums of y and
-  // y^2 can be accumulated here from registers, e.g. s0 += c00 + c10 + c20 + c30 and
-  // q0 += c00*c00 + ... for the rows whose pointer is non-zero (the padding rows are masked),
-  // into per-thread partials in scratch; a deterministic reduction over threads follows.
+  // (The fused epilogues are copies of this kernel with more write-back: mkm, BN statistics of
+  // the forward output; mkx, the backward-data dx epilogue. This one stays as it is.)
   if (d0) {
     if (add) { c00 = f32x4.add(v128.load(d0), c00); c01 = f32x4.add(v128.load(d0, 16), c01); }
     v128.store(d0, c00); v128.store(d0, c01, 16);
@@ -151,6 +180,237 @@ function tileOut(tile: usize, d0: usize, d1: usize, d2: usize, d3: usize, ncols:
   }
 }
 
+// ---- fused epilogues of the micro-kernel (BN statistics / BN backward reduction) ----
+
+/** f64 of the low / high two lanes of an f32x4. */
+@inline function lo64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+@inline function hi64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 2, 3));
+}
+
+/**
+ * mk with the BN statistics epilogue (forward pass, last reduction block). After the usual
+ * write-back the tile holds final outputs y (bias and earlier blocks included). Per channel l of
+ * the panel, with a per-thread shift K[l] = the mean of the first final tile of that channel
+ * this thread computes (stored when init; its row 0 is always a real row), the rows whose pointer is
+ * non-zero add d = y - K to S[l] and d^2 to Q[l] (f32, in L1; conv_fwd_f adds them to f64
+ * partials every 16 tiles, flushSums). y - K is exact near the mean (Sterbenz), so a large
+ * |mean|/std does not cancel. sh = &K[col]; S at sh + ko, Q at sh + 2*ko.
+ */
+function mkm(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: usize, bias: usize, add: i32, sh: usize, ko: usize, init: i32, s64: usize): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  if (bias) {
+    c00 = v128.load(bias); c01 = v128.load(bias, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
+  }
+  const aEnd = a + (<usize>kc << 4);
+  while (a < aEnd) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = fma(av, b0, c00); c01 = fma(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = fma(av, b0, c10); c11 = fma(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = fma(av, b0, c20); c21 = fma(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = fma(av, b0, c30); c31 = fma(av, b1, c31);
+    a += 16; b += 32;
+  }
+  if (d0) {
+    if (add) { c00 = f32x4.add(v128.load(d0), c00); c01 = f32x4.add(v128.load(d0, 16), c01); }
+    v128.store(d0, c00); v128.store(d0, c01, 16);
+  }
+  if (init) {
+    // shift = mean of the tile's real rows (the closer to the channel mean, the less the f32
+    // sums of (y - K)^2 lose to the final cancellation)
+    let t0 = c00, t1 = c01, n: f32 = 1;
+    if (d1) { t0 = f32x4.add(t0, c10); t1 = f32x4.add(t1, c11); n += 1; }
+    if (d2) { t0 = f32x4.add(t0, c20); t1 = f32x4.add(t1, c21); n += 1; }
+    if (d3) { t0 = f32x4.add(t0, c30); t1 = f32x4.add(t1, c31); n += 1; }
+    const r = f32x4.splat(1 / n);
+    v128.store(sh, f32x4.mul(t0, r)); v128.store(sh, f32x4.mul(t1, r), 16);
+  }
+  const k0 = v128.load(sh), k1 = v128.load(sh, 16);
+  let s0 = f32x4.sub(c00, k0), s1 = f32x4.sub(c01, k1);
+  let q0 = f32x4.mul(s0, s0), q1 = f32x4.mul(s1, s1);
+  if (d1) {
+    if (add) { c10 = f32x4.add(v128.load(d1), c10); c11 = f32x4.add(v128.load(d1, 16), c11); }
+    v128.store(d1, c10); v128.store(d1, c11, 16);
+    const e0 = f32x4.sub(c10, k0), e1 = f32x4.sub(c11, k1);
+    s0 = f32x4.add(s0, e0); s1 = f32x4.add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  if (d2) {
+    if (add) { c20 = f32x4.add(v128.load(d2), c20); c21 = f32x4.add(v128.load(d2, 16), c21); }
+    v128.store(d2, c20); v128.store(d2, c21, 16);
+    const e0 = f32x4.sub(c20, k0), e1 = f32x4.sub(c21, k1);
+    s0 = f32x4.add(s0, e0); s1 = f32x4.add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  if (d3) {
+    if (add) { c30 = f32x4.add(v128.load(d3), c30); c31 = f32x4.add(v128.load(d3, 16), c31); }
+    v128.store(d3, c30); v128.store(d3, c31, 16);
+    const e0 = f32x4.sub(c30, k0), e1 = f32x4.sub(c31, k1);
+    s0 = f32x4.add(s0, e0); s1 = f32x4.add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  const sp = sh + ko, qp = sp + ko;
+  v128.store(sp, f32x4.add(v128.load(sp), s0)); v128.store(sp, f32x4.add(v128.load(sp, 16), s1), 16);
+  v128.store(qp, f32x4.add(v128.load(qp), q0)); v128.store(qp, f32x4.add(v128.load(qp, 16), q1), 16);
+  if (s64) flushSums(sp, ko, s64, ko << 1, 8);
+}
+
+/** Edge-tile (ncols < 8) moments as mkm, from the final values tileOut wrote (d0 is a real row). */
+function momTile(d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, sh: usize, ko: usize, init: i32): void {
+  if (init) {
+    const n: f32 = <f32>(1 + (d1 ? 1 : 0) + (d2 ? 1 : 0) + (d3 ? 1 : 0));
+    for (let l = 0; l < ncols; l++) {
+      const o = <usize>l << 2;
+      let t = load<f32>(d0 + o);
+      if (d1) t += load<f32>(d1 + o);
+      if (d2) t += load<f32>(d2 + o);
+      if (d3) t += load<f32>(d3 + o);
+      store<f32>(sh + o, t * (1 / n));
+    }
+  }
+  for (let r = 0; r < 4; r++) {
+    const dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
+    if (!dst) continue;
+    for (let l = 0; l < ncols; l++) {
+      const o = <usize>l << 2;
+      const e = load<f32>(dst + o) - load<f32>(sh + o);
+      store<f32>(sh + ko + o, load<f32>(sh + ko + o) + e);
+      store<f32>(sh + 2 * ko + o, load<f32>(sh + 2 * ko + o) + e * e);
+    }
+  }
+}
+
+/**
+ * Adds the f32 sums of `ncols` channels at s32 (S) and s32 + so (Q) to the f64 partials at s64
+ * and s64 + qo, and zeroes them: every 16 tiles (64 rows), so that f32 sums stay short.
+ */
+function flushSums(s32: usize, so: usize, s64: usize, qo: usize, ncols: i32): void {
+  if (ncols == 8) {
+    const s0 = v128.load(s32), s1 = v128.load(s32, 16), q0 = v128.load(s32 + so), q1 = v128.load(s32 + so, 16);
+    v128.store(s64, f64x2.add(v128.load(s64), lo64(s0)));
+    v128.store(s64, f64x2.add(v128.load(s64, 16), hi64(s0)), 16);
+    v128.store(s64, f64x2.add(v128.load(s64, 32), lo64(s1)), 32);
+    v128.store(s64, f64x2.add(v128.load(s64, 48), hi64(s1)), 48);
+    const q = s64 + qo;
+    v128.store(q, f64x2.add(v128.load(q), lo64(q0)));
+    v128.store(q, f64x2.add(v128.load(q, 16), hi64(q0)), 16);
+    v128.store(q, f64x2.add(v128.load(q, 32), lo64(q1)), 32);
+    v128.store(q, f64x2.add(v128.load(q, 48), hi64(q1)), 48);
+    const z = f32x4.splat(0);
+    v128.store(s32, z); v128.store(s32, z, 16); v128.store(s32 + so, z); v128.store(s32 + so, z, 16);
+    return;
+  }
+  for (let l = 0; l < ncols; l++) {
+    const o = <usize>l << 2, o8 = <usize>l << 3;
+    store<f64>(s64 + o8, load<f64>(s64 + o8) + <f64>load<f32>(s32 + o));
+    store<f64>(s64 + qo + o8, load<f64>(s64 + qo + o8) + <f64>load<f32>(s32 + so + o));
+    store<f32>(s32 + o, 0);
+    store<f32>(s32 + so + o, 0);
+  }
+}
+
+/**
+ * mk with the backward-data dx epilogue (1x1 path, last reduction block): each row's final dx
+ * (pointer non-zero) is masked by the ReLU of the previous BN (dx = 0 where a2*x2 + b2 <= 0, when
+ * relu), stored, and reduced for that BN: st[l] += dx, st[qo + l] += dx*(x2 - mean2) (f32 sums
+ * in L1, added to the f64 partials at s64 (Q at s64 + 2*qo) when s64 != 0: every 16 tiles). x2 of
+ * row r at xr + r*ldx (the tile's 8 channels), cf = &a2[col] (b2 at cf + cb), cm = &mean2[col].
+ */
+function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: usize, add: i32,
+  xr: usize, ldx: usize, cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize, s64: usize): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  const aEnd = a + (<usize>kc << 4);
+  while (a < aEnd) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = fma(av, b0, c00); c01 = fma(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = fma(av, b0, c10); c11 = fma(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = fma(av, b0, c20); c21 = fma(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = fma(av, b0, c30); c31 = fma(av, b1, c31);
+    a += 16; b += 32;
+  }
+  const z = f32x4.splat(0);
+  let s0 = z, s1 = z, q0 = z, q1 = z;
+  if (d0) {
+    if (add) { c00 = f32x4.add(v128.load(d0), c00); c01 = f32x4.add(v128.load(d0, 16), c01); }
+    const x0 = v128.load(xr), x1 = v128.load(xr, 16);
+    if (relu) {
+      c00 = v128.andnot(c00, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
+      c01 = v128.andnot(c01, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
+    }
+    v128.store(d0, c00); v128.store(d0, c01, 16);
+    s0 = c00; s1 = c01;
+    q0 = f32x4.mul(c00, f32x4.sub(x0, v128.load(cm))); q1 = f32x4.mul(c01, f32x4.sub(x1, v128.load(cm, 16)));
+  }
+  xr += ldx;
+  if (d1) {
+    if (add) { c10 = f32x4.add(v128.load(d1), c10); c11 = f32x4.add(v128.load(d1, 16), c11); }
+    const x0 = v128.load(xr), x1 = v128.load(xr, 16);
+    if (relu) {
+      c10 = v128.andnot(c10, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
+      c11 = v128.andnot(c11, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
+    }
+    v128.store(d1, c10); v128.store(d1, c11, 16);
+    s0 = f32x4.add(s0, c10); s1 = f32x4.add(s1, c11);
+    q0 = fma(c10, f32x4.sub(x0, v128.load(cm)), q0); q1 = fma(c11, f32x4.sub(x1, v128.load(cm, 16)), q1);
+  }
+  xr += ldx;
+  if (d2) {
+    if (add) { c20 = f32x4.add(v128.load(d2), c20); c21 = f32x4.add(v128.load(d2, 16), c21); }
+    const x0 = v128.load(xr), x1 = v128.load(xr, 16);
+    if (relu) {
+      c20 = v128.andnot(c20, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
+      c21 = v128.andnot(c21, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
+    }
+    v128.store(d2, c20); v128.store(d2, c21, 16);
+    s0 = f32x4.add(s0, c20); s1 = f32x4.add(s1, c21);
+    q0 = fma(c20, f32x4.sub(x0, v128.load(cm)), q0); q1 = fma(c21, f32x4.sub(x1, v128.load(cm, 16)), q1);
+  }
+  xr += ldx;
+  if (d3) {
+    if (add) { c30 = f32x4.add(v128.load(d3), c30); c31 = f32x4.add(v128.load(d3, 16), c31); }
+    const x0 = v128.load(xr), x1 = v128.load(xr, 16);
+    if (relu) {
+      c30 = v128.andnot(c30, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
+      c31 = v128.andnot(c31, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
+    }
+    v128.store(d3, c30); v128.store(d3, c31, 16);
+    s0 = f32x4.add(s0, c30); s1 = f32x4.add(s1, c31);
+    q0 = fma(c30, f32x4.sub(x0, v128.load(cm)), q0); q1 = fma(c31, f32x4.sub(x1, v128.load(cm, 16)), q1);
+  }
+  const q = st + qo;
+  v128.store(st, f32x4.add(v128.load(st), s0)); v128.store(st, f32x4.add(v128.load(st, 16), s1), 16);
+  v128.store(q, f32x4.add(v128.load(q), q0)); v128.store(q, f32x4.add(v128.load(q, 16), q1), 16);
+  if (s64) flushSums(st, qo, s64, qo << 1, 8);
+}
+
+/** Edge-tile (ncols < 8) dx epilogue as mkx: mask, store and reduce the final values tileOut wrote. */
+function dxTile(d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, xr: usize, ldx: usize,
+  cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize): void {
+  for (let r = 0; r < 4; r++) {
+    const dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
+    if (!dst) continue;
+    const xp = xr + <usize>r * ldx;
+    for (let l = 0; l < ncols; l++) {
+      const o = <usize>l << 2;
+      let g = load<f32>(dst + o);
+      const xv = load<f32>(xp + o);
+      if (relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0) { g = 0; store<f32>(dst + o, g); }
+      store<f32>(st + o, load<f32>(st + o) + g);
+      store<f32>(st + qo + o, load<f32>(st + qo + o) + g * (xv - load<f32>(cm + o)));
+    }
+  }
+}
+
 // =====================================================================================
 // Packing of A as [k][4]: 4 source rows, `len` contiguous floats each, transposed 4x4 at a time.
 // A source pointer 0 is a padding lane (reads the zero page, never advances).
@@ -164,11 +424,7 @@ function copy4(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32,
   let i = 0;
   for (; i + 4 <= len; i += 4) {
     const v0 = v128.load(p0), v1 = v128.load(p1), v2 = v128.load(p2), v3 = v128.load(p3);
-    // PROLOGUE SEAM (BN normalise + ReLU of the input, fused into packing): v0..v3 hold the
-    // same 4 consecutive input channels of 4 output pixels, so one per-channel scale/shift pair
-    // applies to all four: v = max(v * scale[c..c+4] + shift[c..c+4], 0). Padding lanes (s == 0)
-    // must stay exactly 0 (padding is applied after normalisation): mask them out, e.g. by
-    // v128.and with a lane mask, or skip the transform for them.
+    // (BN prologues: copy4n normalises here, copy4dy computes the dy of a BN backward.)
     const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
     const t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
     const t2 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
@@ -181,13 +437,170 @@ function copy4(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32,
   }
   const q0 = s0 >> 2, q1 = s1 >> 2, q2 = s2 >> 2, q3 = s3 >> 2;
   for (; i < len; i++) {
-    // (PROLOGUE SEAM, scalar tail: same transform per channel)
     store<f32>(dst, load<f32>(p0));
     store<f32>(dst, load<f32>(p1), 4);
     store<f32>(dst, load<f32>(p2), 8);
     store<f32>(dst, load<f32>(p3), 12);
     dst += 16; p0 += q0; p1 += q1; p2 += q2; p3 += q3;
   }
+}
+
+/**
+ * copy4 with the BN prologue (x normalised + ReLU while packing): v = a*x + b, then max(0, v) when
+ * relu, with the per-float coefficients at sa (a) and sa + sb (b): the 4 rows read the same
+ * channels, so one coefficient vector serves all four. Padding lanes (pointer 0) stay exactly 0:
+ * zero padding is applied after normalisation.
+ */
+function copy4n(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32, zero: usize, sa: usize, sb: usize, relu: i32): void {
+  let s0: usize = 16, s1: usize = 16, s2: usize = 16, s3: usize = 16;
+  const ones = i32x4.splat(-1), z = f32x4.splat(0);
+  let m0 = ones, m1 = ones, m2 = ones, m3 = ones;
+  if (!p0) { p0 = zero; s0 = 0; m0 = z; }
+  if (!p1) { p1 = zero; s1 = 0; m1 = z; }
+  if (!p2) { p2 = zero; s2 = 0; m2 = z; }
+  if (!p3) { p3 = zero; s3 = 0; m3 = z; }
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const ca = v128.load(sa), cb = v128.load(sa + sb);
+    let v0 = fma(v128.load(p0), ca, cb), v1 = fma(v128.load(p1), ca, cb);
+    let v2 = fma(v128.load(p2), ca, cb), v3 = fma(v128.load(p3), ca, cb);
+    if (relu) { v0 = reluv(v0); v1 = reluv(v1); v2 = reluv(v2); v3 = reluv(v3); }
+    v0 = v128.and(v0, m0); v1 = v128.and(v1, m1); v2 = v128.and(v2, m2); v3 = v128.and(v3, m3);
+    const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+    const t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+    const t2 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+    const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+    v128.store(dst, i64x2.shuffle(t0, t2, 0, 2));
+    v128.store(dst, i64x2.shuffle(t0, t2, 1, 3), 16);
+    v128.store(dst, i64x2.shuffle(t1, t3, 0, 2), 32);
+    v128.store(dst, i64x2.shuffle(t1, t3, 1, 3), 48);
+    dst += 64; p0 += s0; p1 += s1; p2 += s2; p3 += s3; sa += 16;
+  }
+  const q0 = s0 >> 2, q1 = s1 >> 2, q2 = s2 >> 2, q3 = s3 >> 2;
+  for (; i < len; i++) {
+    const ca = load<f32>(sa), cb = load<f32>(sa + sb);
+    store<f32>(dst, q0 ? nrm(load<f32>(p0), ca, cb, relu) : 0);
+    store<f32>(dst, q1 ? nrm(load<f32>(p1), ca, cb, relu) : 0, 4);
+    store<f32>(dst, q2 ? nrm(load<f32>(p2), ca, cb, relu) : 0, 8);
+    store<f32>(dst, q3 ? nrm(load<f32>(p3), ca, cb, relu) : 0, 12);
+    dst += 16; p0 += q0; p1 += q1; p2 += q2; p3 += q3; sa += 4;
+  }
+}
+
+/**
+ * copy4 with the BN backward prologue: the rows are dy = A*dbn + B*xbn + C0 computed on load, dbn
+ * rows at p0..p3, xbn at the same offsets + dlt (both [M][K]), A at ca, B at ca + cs, C0 at
+ * ca + 2*cs (per column k). Every pointer must be a real row: callers pass row 0 again for the
+ * rows past the end of a block; those lanes only reach output rows that are never written.
+ */
+function copy4dy(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, dlt: usize, len: i32, ca: usize, cs: usize): void {
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const A = v128.load(ca), B = v128.load(ca + cs), C0 = v128.load(ca + 2 * cs);
+    const v0 = fma(A, v128.load(p0), fma(B, v128.load(p0 + dlt), C0));
+    const v1 = fma(A, v128.load(p1), fma(B, v128.load(p1 + dlt), C0));
+    const v2 = fma(A, v128.load(p2), fma(B, v128.load(p2 + dlt), C0));
+    const v3 = fma(A, v128.load(p3), fma(B, v128.load(p3 + dlt), C0));
+    const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+    const t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+    const t2 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+    const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+    v128.store(dst, i64x2.shuffle(t0, t2, 0, 2));
+    v128.store(dst, i64x2.shuffle(t0, t2, 1, 3), 16);
+    v128.store(dst, i64x2.shuffle(t1, t3, 0, 2), 32);
+    v128.store(dst, i64x2.shuffle(t1, t3, 1, 3), 48);
+    dst += 64; p0 += 16; p1 += 16; p2 += 16; p3 += 16; ca += 16;
+  }
+  for (; i < len; i++) {
+    const A = load<f32>(ca), B = load<f32>(ca + cs), C0 = load<f32>(ca + 2 * cs);
+    store<f32>(dst, A * load<f32>(p0) + (B * load<f32>(p0 + dlt) + C0));
+    store<f32>(dst, A * load<f32>(p1) + (B * load<f32>(p1 + dlt) + C0), 4);
+    store<f32>(dst, A * load<f32>(p2) + (B * load<f32>(p2 + dlt) + C0), 8);
+    store<f32>(dst, A * load<f32>(p3) + (B * load<f32>(p3 + dlt) + C0), 12);
+    dst += 16; p0 += 4; p1 += 4; p2 += 4; p3 += 4; ca += 4;
+  }
+}
+
+/**
+ * Expands the x-prologue coefficients coef = a[C] then b[C] into per-float rows aE[o] = a[o % C],
+ * bE[o] = b[o % C] (o < NE = max(KW*C + 8, 4*C)) at ce, bE at ce + 4*NE: the coefficients of
+ * float o of a packed segment, a kernel row of KW*C floats (channel o % C) or a tap (o < C,
+ * channel o), or of a run of whole pixels (normWindow, o mod 4C).
+ */
+function expandCoef(d: usize, coef: usize, ce: usize): void {
+  const C = ld(d, D_C), NE = ld(d, D_FNE);
+  const cb = <usize>C << 2, nb = <usize>NE << 2;
+  let c: usize = 0;
+  for (let o: usize = 0; o < nb; o += 4) {
+    store<f32>(ce + o, load<f32>(coef + c));
+    store<f32>(ce + nb + o, load<f32>(coef + cb + c));
+    c += 4;
+    if (c == cb) c = 0;
+  }
+}
+
+/**
+ * x prologue, normalised window: writes z = a*x + b (max(0, z) when relu; ce: the expanded
+ * coefficients, see expandCoef) of the input rows that output rows [m0, m0 + cnt) read, image by image, into the region at zw
+ * (zcap bytes), then re-points the row table (fillRows with base x) at the copy, so that the
+ * plain packing reads z: each x is normalised once per block instead of once per tap reading it
+ * (KH*KW times for a stride-1 convolution). Padding taps still read 0. Returns false, table
+ * untouched, when the window does not fit.
+ * Layout: image bases (i32 per image of the block, 64-byte aligned), then the rows of each image.
+ */
+function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize, relu: i32, zw: usize, zcap: usize): bool {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), OH = ld(d, D_OH), OW = ld(d, D_OW);
+  const SH = ld(d, D_SH), PH = ld(d, D_PH), KH = ld(d, D_KH), DH = ld(d, D_DH);
+  const P = OH * OW;
+  const rowB = <usize>W * <usize>C * 4, img = <usize>H * rowB;
+  const n0 = m0 / P, n1 = (m0 + cnt - 1) / P;
+  const map = zw;
+  const data = zw + ((<usize>(n1 - n0 + 1) * 4 + 63) & ~63);
+  // sizes and image bases: base_n + ih*rowB is row ih of image n in the copy
+  let off: usize = 0;
+  for (let n = n0; n <= n1; n++) {
+    const pa = n == n0 ? m0 - n * P : 0, pe = n == n1 ? m0 + cnt - 1 - n * P : P - 1;
+    const lo = max(0, (pa / OW) * SH - PH), hi = min(H, (pe / OW) * SH - PH + (KH - 1) * DH + 1);
+    const base = data + off - <usize>lo * rowB; // wrapping arithmetic: only rows >= lo are read
+    if (base == 0) return false; // 0 marks padding rows in the table
+    store<i32>(map + (<usize>(n - n0) << 2), <i32>base);
+    if (hi > lo) off += <usize>(hi - lo) * rowB;
+  }
+  if (data + off > zw + zcap) return false;
+  // normalise: each image's rows are one contiguous run; the coefficients of float o of a run are
+  // aE[o mod 4C] (period C, and 4C floats is a whole number of vectors)
+  const pb = <usize>C << 4, nb = <usize>ld(d, D_FNE) << 2;
+  off = 0;
+  for (let n = n0; n <= n1; n++) {
+    const pa = n == n0 ? m0 - n * P : 0, pe = n == n1 ? m0 + cnt - 1 - n * P : P - 1;
+    const lo = max(0, (pa / OW) * SH - PH), hi = min(H, (pe / OW) * SH - PH + (KH - 1) * DH + 1);
+    if (hi <= lo) continue;
+    const src = x + <usize>n * img + <usize>lo * rowB;
+    const dst = data + off;
+    const len = <usize>(hi - lo) * rowB;
+    off += len;
+    let o: usize = 0, co: usize = 0;
+    for (; o + 16 <= len; o += 16) {
+      let v = fma(v128.load(src + o), v128.load(ce + co), v128.load(ce + nb + co));
+      if (relu) v = reluv(v);
+      v128.store(dst + o, v);
+      co += 16;
+      if (co == pb) co = 0;
+    }
+    for (; o < len; o += 4) {
+      store<f32>(dst + o, nrm(load<f32>(src + o), load<f32>(ce + co), load<f32>(ce + nb + co), relu));
+      co += 4;
+    }
+  }
+  // re-point the rows
+  for (let i = 0; i < cnt; i++) {
+    const t = tab + <usize>i * 12;
+    const xb = <usize>load<i32>(t);
+    if (!xb) continue;
+    const n = <i32>((xb - x) / img);
+    store<i32>(t, load<i32>(map + (<usize>(n - n0) << 2)));
+  }
+  return true;
 }
 
 /**
@@ -224,6 +637,12 @@ function fillRows(d: usize, tab: usize, m0: i32, cnt: i32, base: usize): void {
   return xb + ((<usize>(ih * W + iw) * <usize>C + <usize>coff) << 2);
 }
 
+/** copy4, or copy4n in the fused instantiation. */
+@inline function cp4<F>(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32, zero: usize, sa: usize, sb: usize, relu: i32): void {
+  if (fused<F>()) copy4n(dst, p0, p1, p2, p3, len, zero, sa, sb, relu);
+  else copy4(dst, p0, p1, p2, p3, len, zero);
+}
+
 /**
  * A prologue: packs the implicit im2col of x for one micro-panel of 4 rows (row table entries
  * at t, `nv` of them valid; group g) and the reduction range [r0, r0 + kc) as [kc][4] at panel.
@@ -232,8 +651,11 @@ function fillRows(d: usize, tab: usize, m0: i32, cnt: i32, base: usize): void {
  * the KW taps of one kernel row are adjacent in memory (KW*C floats), one segment per kh
  * (falling back to per-tap segments for a micro-panel whose row crosses the left or right
  * image edge); otherwise one segment per tap (Cg floats).
+ * Fused (F = Fused): x is BN-normalised (+ ReLU) on the way, float `off` of a segment (the
+ * tapPtr channel offset) taking its coefficients from the expanded rows at ce + 4*off (bE nb
+ * bytes further, see expandCoef); padding taps stay 0.
  */
-function packAFwd(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, panel: usize, zero: usize): void {
+function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, panel: usize, zero: usize, ce: usize, nb: usize, relu: i32): void {
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
   const DH = ld(d, D_DH), DW = ld(d, D_DW), G = ld(d, D_G), Cg = ld(d, D_CG);
   const merge = DW == 1 && G == 1 && KW > 1;
@@ -261,30 +683,30 @@ function packAFwd(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, panel: 
       if (xb3 && <u32>(ih3 + dh) < <u32>H && (iw3 < 0 || iw3 + KW > W)) ok = false;
       if (ok) {
         const off = a0 - sa;
-        copy4(panel + <usize>(a0 - r0) * 16,
+        cp4<F>(panel + <usize>(a0 - r0) * 16,
           tapPtr(xb0, ih0 + dh, iw0, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1, H, W, C, off),
           tapPtr(xb2, ih2 + dh, iw2, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3, H, W, C, off),
-          a1 - a0, zero);
+          a1 - a0, zero, ce + (<usize>off << 2), nb, relu);
       } else {
         for (let kw = (a0 - sa) / Cg; kw < KW; kw++) {
           const ta = sa + kw * Cg;
           if (ta >= a1) break;
           const b0 = max(ta, a0), b1 = min(ta + Cg, a1);
           const off = b0 - ta;
-          copy4(panel + <usize>(b0 - r0) * 16,
+          cp4<F>(panel + <usize>(b0 - r0) * 16,
             tapPtr(xb0, ih0 + dh, iw0 + kw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + kw, H, W, C, off),
             tapPtr(xb2, ih2 + dh, iw2 + kw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + kw, H, W, C, off),
-            b1 - b0, zero);
+            b1 - b0, zero, ce + (<usize>off << 2), nb, relu);
         }
       }
     } else {
       const kh = s / KW, kw = s - kh * KW;
       const dh = kh * DH, dw = kw * DW;
       const off = goff + a0 - sa;
-      copy4(panel + <usize>(a0 - r0) * 16,
+      cp4<F>(panel + <usize>(a0 - r0) * 16,
         tapPtr(xb0, ih0 + dh, iw0 + dw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + dw, H, W, C, off),
         tapPtr(xb2, ih2 + dh, iw2 + dw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + dw, H, W, C, off),
-        a1 - a0, zero);
+        a1 - a0, zero, ce + (<usize>off << 2), nb, relu);
     }
   }
 }
@@ -359,39 +781,83 @@ export function conv_pack_w_bwd(d: usize, w: usize, bp: usize, start: i32, end: 
 // rows. The first reduction block stores (bias + acc), later ones add.
 // =====================================================================================
 export function conv_fwd(d: usize, x: usize, bp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  convFwd<Plain>(d, x, bp, bias, y, 0, 0, 0, start, end, scratch);
+}
+
+/**
+ * Fused forward. coef != 0: x prologue, x normalised while packing A (coef = a[C] then b[C],
+ * max(0, .) when relu; padding taps stay 0). mom != 0: moments epilogue, per-channel sums of
+ * the final y - shift and (y - shift)^2 (shift[K]: this thread's first y of each channel) from
+ * the tiles, in f32 over 64 rows, then f64, into this thread's region at scratch + D_FPART
+ * (f64 S[K], Q[K], then f32 shift[K], zeroed here), which the host merges in thread order.
+ */
+export function conv_fwd_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  convFwd<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
+}
+
+function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), G = ld(d, D_G), Kg = ld(d, D_KG), Kdim = ld(d, D_KDIM);
   const NP = ld(d, D_KG8) >> 3, Kc = ld(d, D_KC), Mc = ld(d, D_MC);
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
   zeroPage(scratch);
+  let ce: usize = 0, nb: usize = 0, st: usize = 0, qo: usize = 0, zw: usize = 0, zcap: usize = 0;
+  if (fused<F>()) {
+    if (coef) {
+      ce = scratch + <usize>ld(d, D_FCOEF);
+      nb = <usize>ld(d, D_FNE) << 2;
+      expandCoef(d, coef, ce);
+      if (ld(d, D_FZ)) { zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP); }
+    }
+    if (mom) {
+      // f64 S[K], Q[K], then f32 shift[K], S32[K], Q32[K] (see mkm)
+      st = scratch + <usize>ld(d, D_FPART);
+      qo = <usize>K << 3;
+      memory.fill(st, 0, <usize>K * 28);
+    }
+  }
   const ldy = <usize>K << 2;
   const Mb = balanced(end - start, Mc);
   for (let mb = start; mb < end; mb += Mb) {
     const mn = min(Mb, end - mb);
     const np = (mn + 3) >> 2;
     fillRows(d, tab, mb, mn, x);
+    // x prologue: normalise this block's input rows once (else while packing, per tap)
+    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap));
     for (let g = 0; g < G; g++) {
       for (let r0 = 0; r0 < Kdim; r0 += Kc) {
         const kc = min(Kc, Kdim - r0);
         const first = r0 == 0;
         const add = first ? 0 : 1;
+        const stats = fused<F>() && st != 0 && r0 + kc >= Kdim; // y is final after this block
         for (let j = 0; j < NP; j++) {
           const bj = bp + ((<usize>(g * NP + j) * <usize>Kdim + <usize>r0) << 5);
           const col = g * Kg + j * 8;
           const ncols = min(8, Kg - j * 8);
           const bptr: usize = first && bias ? bias + (<usize>col << 2) : 0;
+          const sj = st + (qo << 1) + (<usize>col << 2); // shift of channel col
           let yrow = y + (<usize>mb * <usize>K + <usize>col) * 4;
           for (let i = 0; i < np; i++) {
             const a = apack + <usize>(i * kc) * 16;
             const rem = mn - i * 4;
             // pack each micro-panel just before its first use
-            if (j == 0) packAFwd(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero);
+            if (j == 0) {
+              if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu);
+              else packAFwd<Plain>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0);
+            }
             const d0 = yrow, d1: usize = rem > 1 ? yrow + ldy : 0;
             const d2: usize = rem > 2 ? yrow + 2 * ldy : 0, d3: usize = rem > 3 ? yrow + 3 * ldy : 0;
+            const init = mb == start && i == 0 ? 1 : 0; // first final tile of these channels
+            const flush = (i & 15) == 15 || i == np - 1; // f32 sums into f64 every 16 tiles
             if (ncols == 8) {
-              mk(a, bj, kc, d0, d1, d2, d3, bptr, add);
+              if (stats) mkm(a, bj, kc, d0, d1, d2, d3, bptr, add, sj, <usize>K << 2, init, flush ? st + (<usize>col << 3) : 0);
+              else mk(a, bj, kc, d0, d1, d2, d3, bptr, add);
             } else {
               mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
               tileOut(tile, d0, d1, d2, d3, ncols, bptr, add);
+              if (stats) {
+                momTile(d0, d1, d2, d3, ncols, sj, <usize>K << 2, init);
+                if (flush) flushSums(sj + (<usize>K << 2), <usize>K << 2, st + (<usize>col << 3), qo, ncols);
+              }
             }
             yrow += 4 * ldy;
           }
@@ -412,6 +878,79 @@ export function conv_fwd(d: usize, x: usize, bp: usize, bias: usize, y: usize, s
 // thread count.
 // =====================================================================================
 export function conv_bwd_data(d: usize, dy: usize, bp: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  bwdData<Plain>(d, dy, bp, dx, 0, 0, 0, 0, 0, 0, start, end, scratch);
+}
+
+/**
+ * Fused backward-data (col2im path). cdy != 0: dy prologue, dY = A*dbn + B*xbn + C0 computed
+ * while packing (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]). x2 != 0: dx epilogue on the
+ * input rows of each image as soon as no later output pixel can add to them (a pass over rows
+ * just written, still in cache): dx = 0 where a2*x2 + b2 <= 0 (c2 = a2[C] then b2[C], when relu),
+ * and f64 partials S[C] += dx, Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here).
+ */
+export function conv_bwd_data_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  bwdData<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, relu, start, end, scratch);
+}
+
+/**
+ * dx epilogue over the input rows [h0, h1) of one image (dxn, x2n: the image's dx and x2): per
+ * row and block of 4 channels (coefficients and sums in registers), over the row's pixels: mask
+ * (when relu), then f32 sums of dx and dx*(x2 - mean2) over the row, added to the f64 partials st.
+ */
+function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m2: usize, relu: i32, st: usize, sink: usize): void {
+  const C = ld(d, D_C), W = ld(d, D_W);
+  const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2;
+  const rowB = <usize>W * cb, qo = cb << 1;
+  const z = f32x4.splat(0);
+  for (let h = h0; h < h1; h++) {
+    const px0 = dxn + <usize>h * rowB, xp0 = x2n + <usize>h * rowB;
+    // touch the x2 row in order first (one load per cache line): sequential misses, which the
+    // hardware prefetches, instead of the strided ones of the channel-block loops below
+    let t = f32x4.splat(0);
+    for (let off: usize = 0; off < rowB; off += 64) t = f32x4.add(t, v128.load(xp0 + off));
+    v128.store(sink, t); // keeps the loads
+    let o: usize = 0;
+    for (; o < vb; o += 16) {
+      const A = relu ? v128.load(c2 + o) : z, B = relu ? v128.load(c2 + cb + o) : z, Mu = v128.load(m2 + o);
+      let s = z, q = z;
+      let px = px0 + o, xp = xp0 + o;
+      for (let w = 0; w < W; w++) {
+        let g = v128.load(px);
+        const xv = v128.load(xp);
+        if (relu) {
+          g = v128.andnot(g, f32x4.le(fma(xv, A, B), z));
+          v128.store(px, g);
+        }
+        s = f32x4.add(s, g);
+        q = fma(g, f32x4.sub(xv, Mu), q);
+        px += cb; xp += cb;
+      }
+      const so = st + (o << 1);
+      v128.store(so, f64x2.add(v128.load(so), lo64(s)));
+      v128.store(so, f64x2.add(v128.load(so, 16), hi64(s)), 16);
+      v128.store(so + qo, f64x2.add(v128.load(so + qo), lo64(q)));
+      v128.store(so + qo, f64x2.add(v128.load(so + qo, 16), hi64(q)), 16);
+    }
+    for (; o < cb; o += 4) {
+      const a = load<f32>(c2 + o), b = load<f32>(c2 + cb + o), mu = load<f32>(m2 + o);
+      let s: f32 = 0, q: f32 = 0;
+      let px = px0 + o, xp = xp0 + o;
+      for (let w = 0; w < W; w++) {
+        let g = load<f32>(px);
+        const xv = load<f32>(xp);
+        if (relu && a * xv + b <= 0) { g = 0; store<f32>(px, g); }
+        s += g;
+        q += g * (xv - mu);
+        px += cb; xp += cb;
+      }
+      const so = st + (o << 1);
+      store<f64>(so, load<f64>(so) + <f64>s);
+      store<f64>(so + qo, load<f64>(so + qo) + <f64>q);
+    }
+  }
+}
+
+function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), K = ld(d, D_K), KH = ld(d, D_KH), KW = ld(d, D_KW);
   const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW), DH = ld(d, D_DH), DW = ld(d, D_DW);
   const G = ld(d, D_G), OH = ld(d, D_OH), OW = ld(d, D_OW), Cg = ld(d, D_CG), Kg = ld(d, D_KG);
@@ -421,9 +960,15 @@ export function conv_bwd_data(d: usize, dy: usize, bp: usize, dx: usize, start: 
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
   zeroPage(scratch);
   const img = <usize>H * <usize>W * <usize>C;
+  let st: usize = 0;
+  if (fused<F>() && x2) {
+    st = scratch + <usize>ld(d, D_FPART);
+    memory.fill(st, 0, <usize>C << 4);
+  }
   for (let n = start; n < end; n++) {
     const dxn = dx + img * <usize>n * 4;
     memory.fill(dxn, 0, img * 4);
+    let done = 0; // dx epilogue: input rows [0, done) of this image are finished
     const Mb = balanced(P, Mc);
     for (let pb = 0; pb < P; pb += Mb) {
       const mn = min(Mb, P - pb);
@@ -461,7 +1006,12 @@ export function conv_bwd_data(d: usize, dy: usize, bp: usize, dx: usize, start: 
                 // A = dY[m][g*Kg + k0 ..] (contiguous rows), packed [kc][4] just before first use
                 const rem = mn - i * 4;
                 const src = dy + ((<usize>(m0 + i * 4) * <usize>K + <usize>(g * Kg + k0)) << 2);
-                copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
+                if (fused<F>() && cdy) {
+                  copy4dy(a, src, rem > 1 ? src + ldk : src, rem > 2 ? src + 2 * ldk : src, rem > 3 ? src + 3 * ldk : src,
+                    dlt, kc, cdy + (<usize>(g * Kg + k0) << 2), ldk);
+                } else {
+                  copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
+                }
               }
               const t = tab + <usize>i * 32;
               if (!merge) {
@@ -516,7 +1066,16 @@ export function conv_bwd_data(d: usize, dy: usize, bp: usize, dx: usize, start: 
           }
         }
       }
+      if (fused<F>() && x2 && pb + mn < P) {
+        // later output pixels (rows >= ohn) only add to input rows >= ohn*SH - PH
+        const hf = min(H, ((pb + mn) / OW) * SH - PH);
+        if (hf > done) {
+          dxRows(d, dxn, x2 + img * <usize>n * 4, done, hf, c2, m2, relu, st, tile);
+          done = hf;
+        }
+      }
     }
+    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * <usize>n * 4, done, H, c2, m2, relu, st, tile);
   }
 }
 
@@ -525,11 +1084,30 @@ export function conv_bwd_data(d: usize, dy: usize, bp: usize, dx: usize, start: 
  * written in place (no col2im, no zeroing). Units: rows m (aligned to 4).
  */
 export function conv_bwd_data_1x1(d: usize, dy: usize, bp: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  bwdData1x1<Plain>(d, dy, bp, dx, 0, 0, 0, 0, 0, 0, start, end, scratch);
+}
+
+/**
+ * Fused 1x1 backward-data, arguments as conv_bwd_data_f; the dx epilogue runs in the
+ * micro-kernel's write-back of the last reduction block (mkx), where dx is final.
+ */
+export function conv_bwd_data_1x1_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  bwdData1x1<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, relu, start, end, scratch);
+}
+
+function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   const C = ld(d, D_C), K = ld(d, D_K), G = ld(d, D_G), Cg = ld(d, D_CG), Kg = ld(d, D_KG);
   const CP = ld(d, D_CG8) >> 3, Kc = ld(d, D_KCD), Mc = ld(d, D_MCD);
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, apack = scratch + SC_PACK;
   zeroPage(scratch);
   const ldk = <usize>K << 2, ldc = <usize>C << 2;
+  // dx epilogue: f64 partials S[C], Q[C], then f32 block sums S32[C], Q32[C] (mkx)
+  let st: usize = 0, s32: usize = 0;
+  if (fused<F>() && x2) {
+    st = scratch + <usize>ld(d, D_FPART);
+    s32 = st + (<usize>C << 4);
+    memory.fill(st, 0, <usize>C * 24);
+  }
   const Mb = balanced(end - start, Mc);
   for (let mb = start; mb < end; mb += Mb) {
     const mn = min(Mb, end - mb);
@@ -538,6 +1116,7 @@ export function conv_bwd_data_1x1(d: usize, dy: usize, bp: usize, dx: usize, sta
       for (let k0 = 0; k0 < Kg; k0 += Kc) {
         const kc = min(Kc, Kg - k0);
         const add = k0 == 0 ? 0 : 1;
+        const epi = fused<F>() && x2 != 0 && k0 + kc >= Kg; // dx is final after this block
         for (let j = 0; j < CP; j++) {
           const c0 = j * 8;
           const ncols = min(8, Cg - c0);
@@ -548,11 +1127,28 @@ export function conv_bwd_data_1x1(d: usize, dy: usize, bp: usize, dx: usize, sta
             const rem = mn - i * 4;
             if (j == 0) {
               const src = dy + ((<usize>(mb + i * 4) * <usize>K + <usize>(g * Kg + k0)) << 2);
-              copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
+              if (fused<F>() && cdy) {
+                copy4dy(a, src, rem > 1 ? src + ldk : src, rem > 2 ? src + 2 * ldk : src, rem > 3 ? src + 3 * ldk : src,
+                  dlt, kc, cdy + (<usize>(g * Kg + k0) << 2), ldk);
+              } else {
+                copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
+              }
             }
             const d0 = row, d1: usize = rem > 1 ? row + ldc : 0;
             const d2: usize = rem > 2 ? row + 2 * ldc : 0, d3: usize = rem > 3 ? row + 3 * ldc : 0;
-            if (ncols == 8) {
+            if (epi) {
+              const co = <usize>(g * Cg + c0) << 2;
+              const xr = x2 + (row - dx);
+              const flush = (i & 15) == 15 || i == np - 1; // f32 sums into f64 every 16 tiles
+              if (ncols == 8) {
+                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldc, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0);
+              } else {
+                mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
+                tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
+                dxTile(d0, d1, d2, d3, ncols, xr, ldc, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
+                if (flush) flushSums(s32 + co, ldc, st + (co << 1), <usize>C << 3, ncols);
+              }
+            } else if (ncols == 8) {
               mk(a, bj, kc, d0, d1, d2, d3, 0, add);
             } else {
               mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
@@ -589,8 +1185,13 @@ export function conv_bwd_data_1x1(d: usize, dy: usize, bp: usize, dx: usize, sta
   return (<usize>mlen << 4) + 64;
 }
 
-/** A^T micro-panels [p - p0][mlen][4] (atStride apart) for row panels [p0, p1) of group g, chunk rows in `tab`. */
-function packAT(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: usize): void {
+/**
+ * A^T micro-panels [p - p0][mlen][4] (atStride apart) for row panels [p0, p1) of group g, chunk
+ * rows in `tab`. Fused (F = Fused): x is BN-normalised (+ ReLU) while packed, row o of a segment
+ * taking its coefficients from the expanded rows at ce + 4*(coff + o) (bE nb bytes further, see
+ * expandCoef); rows outside the image (padding) stay 0.
+ */
+function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, relu: i32): void {
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
   const DH = ld(d, D_DH), DW = ld(d, D_DW), Cg = ld(d, D_CG);
   const merge = ld(d, D_MERGE) != 0, SEG = ld(d, D_SEG), SEG4 = ld(d, D_SEG4);
@@ -609,6 +1210,7 @@ function packAT(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: 
     const dh = kh * DH, dw = kw * DW;
     const coff = merge ? o0 : g * Cg + o0;
     const out0 = dst + <usize>(p - p0) * ps;
+    const ca0 = ce + (<usize>coff << 2); // fused: coefficients of the segment's row o0
     for (let mm = 0; mm < mlen; mm++) {
       const t = tab + <usize>mm * 12;
       const xb = <usize>load<i32>(t);
@@ -618,18 +1220,42 @@ function packAT(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: 
       if (rowIn && (merge ? iw >= 0 && iw + KW <= W : <u32>iw < <u32>W)) {
         // the whole segment is inside the image
         let src = xb + ((<usize>(ih * W + iw) * <usize>C + <usize>coff) << 2);
-        for (let q = 0; q < nfull; q++) {
-          v128.store(out, v128.load(src));
-          out += ps; src += 16;
-        }
-        if (ntail) {
-          if (merge && iw + KW < W) {
-            // the 1..3 floats past the segment belong to the next pixel of the same image row:
-            // read them with the vector; they only reach acc's padding rows, never output
+        if (fused<F>()) {
+          let ca = ca0;
+          for (let q = 0; q < nfull; q++) {
+            let v = fma(v128.load(src), v128.load(ca), v128.load(ca + nb));
+            if (relu) v = reluv(v);
+            v128.store(out, v);
+            out += ps; src += 16; ca += 16;
+          }
+          if (ntail) {
+            if (merge && iw + KW < W) {
+              // as below (rows past the segment only reach acc's padding rows)
+              let v = fma(v128.load(src), v128.load(ca), v128.load(ca + nb));
+              if (relu) v = reluv(v);
+              v128.store(out, v);
+            } else {
+              const nv = SEG - (o0 + nfull * 4);
+              for (let l = 0; l < 4; l++) {
+                const o = <usize>l << 2;
+                store<f32>(out + o, l < nv ? nrm(load<f32>(src + o), load<f32>(ca + o), load<f32>(ca + nb + o), relu) : 0);
+              }
+            }
+          }
+        } else {
+          for (let q = 0; q < nfull; q++) {
             v128.store(out, v128.load(src));
-          } else {
-            const nv = SEG - (o0 + nfull * 4);
-            for (let l = 0; l < 4; l++) store<f32>(out + (<usize>l << 2), l < nv ? load<f32>(src + (<usize>l << 2)) : 0);
+            out += ps; src += 16;
+          }
+          if (ntail) {
+            if (merge && iw + KW < W) {
+              // the 1..3 floats past the segment belong to the next pixel of the same image row:
+              // read them with the vector; they only reach acc's padding rows, never output
+              v128.store(out, v128.load(src));
+            } else {
+              const nv = SEG - (o0 + nfull * 4);
+              for (let l = 0; l < 4; l++) store<f32>(out + (<usize>l << 2), l < nv ? load<f32>(src + (<usize>l << 2)) : 0);
+            }
           }
         }
       } else if (!rowIn || !merge) {
@@ -644,7 +1270,13 @@ function packAT(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: 
           for (let l = 0; l < 4; l++) {
             const o = o0 + q * 4 + l;
             const ok = o < SEG && <u32>(iw + o / C) < <u32>W;
-            store<f32>(out + (<usize>l << 2), ok ? load<f32>(src + (<usize>(q * 4 + l) << 2)) : 0);
+            const so = <usize>(q * 4 + l) << 2;
+            let v: f32 = 0;
+            if (ok) {
+              v = load<f32>(src + so);
+              if (fused<F>()) v = nrm(v, load<f32>(ca0 + so), load<f32>(ca0 + nb + so), relu);
+            }
+            store<f32>(out + (<usize>l << 2), v);
           }
           out += ps;
         }
@@ -654,14 +1286,58 @@ function packAT(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: 
   }
 }
 
-/** dY chunk rows [m0, m0 + mlen), group g, panels [ja, je) as [je - ja][mlen][8] (zero past Kg). */
-function packDY(d: usize, dy: usize, m0: i32, mlen: i32, g: i32, ja: i32, je: i32, dst: usize): void {
+/**
+ * dY chunk rows [m0, m0 + mlen), group g, panels [ja, je) as [je - ja][mlen][8] (zero past Kg).
+ * Fused with cdy != 0 (dy prologue): dy = A*dbn + B*xbn + C0 on load, dbn at `dy`, xbn at
+ * dy + dlt, A[K], B[K], C0[K] at cdy.
+ */
+function packDY<F>(d: usize, dy: usize, m0: i32, mlen: i32, g: i32, ja: i32, je: i32, dst: usize, dlt: usize, cdy: usize): void {
   const K = ld(d, D_K), Kg = ld(d, D_KG);
   const ldk = <usize>K << 2;
   for (let j = ja; j < je; j++) {
     let out = dst + <usize>((j - ja) * mlen) * 32;
     let src = dy + ((<usize>m0 * <usize>K + <usize>(g * Kg + j * 8)) << 2);
     const ncols = min(8, Kg - j * 8);
+    if (fused<F>() && cdy) {
+      const ca = cdy + (<usize>(g * Kg + j * 8) << 2);
+      if (j + 1 < je && Kg - j * 8 >= 16) {
+        // two whole panels per pass: each row's 64 bytes of dbn and xbn are read once (the two
+        // input streams of a chunk would not both stay in L1 for a second pass)
+        let out2 = out + <usize>mlen * 32;
+        const A0 = v128.load(ca), A1 = v128.load(ca, 16), A2 = v128.load(ca, 32), A3 = v128.load(ca, 48);
+        const B0 = v128.load(ca + ldk), B1 = v128.load(ca + ldk, 16), B2 = v128.load(ca + ldk, 32), B3 = v128.load(ca + ldk, 48);
+        const cc = ca + 2 * ldk;
+        for (let mm = 0; mm < mlen; mm++) {
+          const x = src + dlt;
+          v128.store(out, fma(A0, v128.load(src), fma(B0, v128.load(x), v128.load(cc))));
+          v128.store(out, fma(A1, v128.load(src, 16), fma(B1, v128.load(x, 16), v128.load(cc, 16))), 16);
+          v128.store(out2, fma(A2, v128.load(src, 32), fma(B2, v128.load(x, 32), v128.load(cc, 32))));
+          v128.store(out2, fma(A3, v128.load(src, 48), fma(B3, v128.load(x, 48), v128.load(cc, 48))), 16);
+          out += 32; out2 += 32; src += ldk;
+        }
+        j++;
+        continue;
+      }
+      if (ncols == 8) {
+        const A0 = v128.load(ca), A1 = v128.load(ca, 16);
+        const B0 = v128.load(ca + ldk), B1 = v128.load(ca + ldk, 16);
+        const C0 = v128.load(ca + 2 * ldk), C1 = v128.load(ca + 2 * ldk, 16);
+        for (let mm = 0; mm < mlen; mm++) {
+          v128.store(out, fma(A0, v128.load(src), fma(B0, v128.load(src + dlt), C0)));
+          v128.store(out, fma(A1, v128.load(src, 16), fma(B1, v128.load(src + dlt, 16), C1)), 16);
+          out += 32; src += ldk;
+        }
+      } else {
+        for (let mm = 0; mm < mlen; mm++) {
+          for (let l = 0; l < 8; l++) {
+            const o = <usize>l << 2;
+            store<f32>(out + o, l < ncols ? load<f32>(ca + o) * load<f32>(src + o) + (load<f32>(ca + ldk + o) * load<f32>(src + dlt + o) + load<f32>(ca + 2 * ldk + o)) : 0);
+          }
+          out += 32; src += ldk;
+        }
+      }
+      continue;
+    }
     if (ncols == 8) {
       for (let mm = 0; mm < mlen; mm++) {
         v128.store(out, v128.load(src));
@@ -684,6 +1360,19 @@ function packDY(d: usize, dy: usize, m0: i32, mlen: i32, g: i32, ja: i32, je: i3
  * belongs to one thread.
  */
 export function conv_bwd_w(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
+  bwdW<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
+}
+
+/**
+ * Fused backward-weights. cdy != 0: dy prologue (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K],
+ * C0[K]: dY = A*dbn + B*xbn + C0 computed while packing the dY chunk). cx != 0: x prologue (cx =
+ * a[C] then b[C]: x normalised, max(0, .) when relu, while packing A^T; padding stays 0).
+ */
+export function conv_bwd_w_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  bwdW<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+}
+
+function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW);
   const Kg8 = ld(d, D_KG8), ROWS = ld(d, D_ROWS), cols = ld(d, D_WCOLS) != 0;
   const NP = Kg8 >> 3, RP = ROWS >> 2;
@@ -695,18 +1384,28 @@ export function conv_bwd_w(d: usize, dy: usize, x: usize, acc: usize, start: i32
   const ldc = <usize>Kg8 << 2;
   const U = cols ? NP : RP; // units per group
   const gs = start / U, ge = (end - 1) / U;
+  let ce: usize = 0, nb: usize = 0, zw: usize = 0, zcap: usize = 0;
+  if (fused<F>() && cx) {
+    ce = scratch + <usize>ld(d, D_FCOEF);
+    nb = <usize>ld(d, D_FNE) << 2;
+    expandCoef(d, cx, ce);
+    if (ld(d, D_FZ)) { zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP); }
+  }
   for (let m0 = 0; m0 < M; m0 += Mch) {
     const mlen = min(Mch, M - m0);
     const add = m0 == 0 ? 0 : 1;
     fillRows(d, tab, m0, mlen, x);
+    // x prologue: normalise this chunk's input rows once (else while packing, per tap)
+    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap));
     for (let g = gs; g <= ge; g++) {
       const ua = max(start, g * U) - g * U, ue = min(end, (g + 1) * U) - g * U;
       const pa = cols ? 0 : ua, pe = cols ? RP : ue;
       const ja = cols ? ua : 0, je = cols ? ue : NP;
-      packDY(d, dy, m0, mlen, g, ja, je, bpk);
+      packDY<F>(d, dy, m0, mlen, g, ja, je, bpk, dlt, cdy);
       for (let rb = pa; rb < pe; rb += RBP) {
         const rbe = min(pe, rb + RBP);
-        packAT(d, tab, mlen, g, rb, rbe, apk);
+        if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu);
+        else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0);
         for (let j = ja; j < je; j++) {
           const bj = bpk + <usize>((j - ja) * mlen) * 32;
           for (let p = rb; p < rbe; p++) {
@@ -745,6 +1444,15 @@ export function conv_bwd_w_out(d: usize, acc: usize, dw: usize, start: i32, end:
  * chunks of 256 rows, each from zero, then added: a fixed order, independent of the threads.
  */
 export function conv_bias_grad(d: usize, dy: usize, db: usize, start: i32, end: i32, scratch: usize): void {
+  biasGrad<Plain>(d, dy, db, 0, 0, start, end, scratch);
+}
+
+/** conv_bias_grad of dY = A*dbn + B*xbn + C0 computed on load (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]). */
+export function conv_bias_grad_f(d: usize, dy: usize, db: usize, dlt: usize, cdy: usize, start: i32, end: i32, scratch: usize): void {
+  biasGrad<Fused>(d, dy, db, dlt, cdy, start, end, scratch);
+}
+
+function biasGrad<F>(d: usize, dy: usize, db: usize, dlt: usize, cdy: usize, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), M = ld(d, D_N) * ld(d, D_OH) * ld(d, D_OW);
   const tot = scratch + SC_PACK;
   const part = tot + 8192 * 4;
@@ -758,13 +1466,27 @@ export function conv_bias_grad(d: usize, dy: usize, db: usize, start: i32, end: 
       memory.fill(part, 0, <usize>cn * 4);
       let row = dy + ((<usize>m0 * <usize>K + <usize>cb) << 2);
       for (let m = m0; m < me; m++) {
-        for (let v = 0; v < nv; v++) {
-          const o = <usize>v << 4;
-          v128.store(part + o, f32x4.add(v128.load(part + o), v128.load(row + o)));
-        }
-        for (let c = nv * 4; c < cn; c++) {
-          const o = <usize>c << 2;
-          store<f32>(part + o, load<f32>(part + o) + load<f32>(row + o));
+        if (fused<F>()) {
+          const ca = cdy + (<usize>cb << 2);
+          for (let v = 0; v < nv; v++) {
+            const o = <usize>v << 4;
+            const g = fma(v128.load(ca + o), v128.load(row + o), fma(v128.load(ca + ldk + o), v128.load(row + dlt + o), v128.load(ca + 2 * ldk + o)));
+            v128.store(part + o, f32x4.add(v128.load(part + o), g));
+          }
+          for (let c = nv * 4; c < cn; c++) {
+            const o = <usize>c << 2;
+            const g = load<f32>(ca + o) * load<f32>(row + o) + (load<f32>(ca + ldk + o) * load<f32>(row + dlt + o) + load<f32>(ca + 2 * ldk + o));
+            store<f32>(part + o, load<f32>(part + o) + g);
+          }
+        } else {
+          for (let v = 0; v < nv; v++) {
+            const o = <usize>v << 4;
+            v128.store(part + o, f32x4.add(v128.load(part + o), v128.load(row + o)));
+          }
+          for (let c = nv * 4; c < cn; c++) {
+            const o = <usize>c << 2;
+            store<f32>(part + o, load<f32>(part + o) + load<f32>(row + o));
+          }
         }
         row += ldk;
       }
