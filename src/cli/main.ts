@@ -25,6 +25,7 @@ import { explain, formatExplain } from './explain.js';
 import { benchStep, type StepBenchOptions } from '../../bench/step.js';
 import { formatStepBench } from '../../bench/format.js';
 import { formatTraffic, traffic } from '../../bench/traffic.js';
+import { benchKernels } from '../../bench/kernels.js';
 import { RunDir, RunDirError } from './rundir.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -169,6 +170,15 @@ export function buildProgram(setCode: (c: number) => void): Command {
       else process.stdout.write(formatStepBench(r));
       setCode(EXIT.ok);
     });
+
+  bench
+    .command('kernels')
+    .description('GFLOP/s of the convolution kernels and GB/s of the memory-bound kernels, each next to this machine\'s peak measured in the same run')
+    .addOption(new Option('-t, --threads <n>', 'threads (also measured at 1)').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('--only <family>', 'conv | eltwise').argParser(oneOf(['conv', 'eltwise'] as const)))
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .addHelpText('after', '\nExamples:\n  bnff bench kernels\n  bnff bench kernels --only conv --json')
+    .action((o: { threads: number; json: boolean; only?: 'conv' | 'eltwise' }) => setCode(benchKernels(o)));
 
   program
     .command('traffic')

@@ -1,0 +1,36 @@
+/**
+ * `bnff bench kernels`: runs the kernel benchmarks (bench/kernels_conv.ts: GFLOP/s of the three
+ * convolution passes on resnet50's shapes next to the in-cache micro-kernel rate; and
+ * bench/kernels_eltwise.ts: GB/s of the BN/ReLU/add kernels next to a triad measured in the same
+ * run), each in its own process so that neither disturbs the other's memory.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export function benchKernels(o: { threads: number; json: boolean; only?: 'conv' | 'eltwise' }): number {
+  const threads = o.threads > 1 ? `1,${o.threads}` : '1';
+  const runs: [string, string[]][] = [];
+  if (o.only !== 'eltwise') runs.push(['conv', [path.join(here, 'kernels_conv.js'), '--threads', threads, ...(o.json ? ['--json'] : [])]]);
+  if (o.only !== 'conv') runs.push(['eltwise', [path.join(here, 'kernels_eltwise.js'), '--threads', threads, ...(o.json ? ['--json'] : [])]]);
+  const out: Record<string, unknown> = {};
+  for (const [name, args] of runs) {
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', o.json ? 'pipe' : 'inherit'], maxBuffer: 64 << 20 });
+    if (r.status !== 0) {
+      process.stderr.write(`bnff bench kernels: the ${name} benchmark failed: ${r.stderr ?? ''}\n`);
+      return 1;
+    }
+    if (!o.json) process.stdout.write(r.stdout);
+    else {
+      try {
+        out[name] = JSON.parse(r.stdout);
+      } catch {
+        out[name] = { text: r.stdout };
+      }
+    }
+  }
+  if (o.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  return 0;
+}
