@@ -84,6 +84,8 @@ export class Executor {
   private readonly consts: number[];
   /** Seconds per op type, accumulated while `profiling` is on. */
   readonly profile = new Map<string, number>();
+  /** Seconds per node (by layer name and op), accumulated while `profiling` is on. */
+  readonly nodeProfile = new Map<string, number>();
   profiling = false;
   /** Nodes run by fast kernels, and by the reference fallback. */
   readonly lowered: number;
@@ -191,7 +193,12 @@ export class Executor {
     for (const s of this.steps) {
       const t0 = this.profiling ? performance.now() : 0;
       s.run();
-      if (this.profiling) this.profile.set(s.node.op, (this.profile.get(s.node.op) ?? 0) + (performance.now() - t0) / 1000);
+      if (this.profiling) {
+        const dt = (performance.now() - t0) / 1000;
+        this.profile.set(s.node.op, (this.profile.get(s.node.op) ?? 0) + dt);
+        const key = `${s.node.name} (${s.node.op})`;
+        this.nodeProfile.set(key, (this.nodeProfile.get(key) ?? 0) + dt);
+      }
       if (opts.checkFinite) {
         s.outputs.forEach((y, j) => {
           for (let i = 0; i < y.length; i++) {

@@ -53,6 +53,33 @@ function geomOf(xShape: Shape, wShape: Shape, a: Conv2dAttrs): ConvGeom {
 }
 
 const RULES: Record<string, Rule> = {
+  // linear = a 1x1 convolution over N images of 1x1 pixels: [N, I] is NHWC [N, 1, 1, I], and the
+  // weight [O, I] is OIHW [O, I, 1, 1], so the GEMM kernels run it unchanged.
+  linear(node, lc, e) {
+    const p = io(node, lc);
+    const [N, I] = p.xs(0) as number[];
+    const O = p.xs(1)[0]!;
+    const g = convGeom({ N: N!, C: I!, H: 1, W: 1, K: O, KH: 1 });
+    e.ensureConvWorkspace(g);
+    const [x, w, b, y] = [p.x(0), p.x(1), node.inputs.length > 2 ? p.x(2) : 0, p.y(0)];
+    return () => convForward(e.pool, g, x, w, b, y, e.convWs!);
+  },
+  linear_backward_data(node, lc, e) {
+    const p = io(node, lc);
+    const a = node.attrs as unknown as { xShape: Shape; wShape: Shape };
+    const g = convGeom({ N: a.xShape[0]!, C: a.xShape[1]!, H: 1, W: 1, K: a.wShape[0]!, KH: 1 });
+    e.ensureConvWorkspace(g);
+    const [dy, w, dx] = [p.x(0), p.x(1), p.y(0)];
+    return () => convBackwardData(e.pool, g, dy, w, dx, e.convWs!);
+  },
+  linear_backward_weight(node, lc, e) {
+    const p = io(node, lc);
+    const a = node.attrs as unknown as { xShape: Shape; wShape: Shape; bias: boolean };
+    const g = convGeom({ N: a.xShape[0]!, C: a.xShape[1]!, H: 1, W: 1, K: a.wShape[0]!, KH: 1 });
+    e.ensureConvWorkspace(g);
+    const [dy, x, dw, db] = [p.x(0), p.x(1), p.y(0), a.bias ? p.y(1) : 0];
+    return () => convBackwardWeight(e.pool, g, dy, x, dw, db, e.convWs!);
+  },
   conv2d(node, lc, e) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
