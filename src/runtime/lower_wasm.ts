@@ -8,7 +8,6 @@ import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
-import type { BnFinalizeAttrs } from '../ops/bn_split.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 import type { BatchNormAttrs } from '../ops/batch_norm2d.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
@@ -266,34 +265,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const relu = node.attrs.relu === true;
     return () => K.bnNormalize(pool, x, y, M, C, gamma, beta, mean, rstd, relu);
   },
-  bn_finalize(node, lc) {
-    const a = node.attrs as unknown as BnFinalizeAttrs;
-    const [mean, v, rm, rv, nbt] = node.inputs.map((i) => lc.arrays[i]!);
-    const rstd = lc.arrays[node.outputs[0]!]!;
-    const eps = a.eps ?? 1e-5;
-    const m = a.count;
-    return () => {
-      const tracked = nbt![0]! + 1;
-      const f = a.momentum === null ? 1 / tracked : a.momentum ?? 0.1;
-      for (let c = 0; c < mean!.length; c++) {
-        rstd[c] = 1 / Math.sqrt(v![c]! + eps);
-        rm![c] = (1 - f) * rm![c]! + f * mean![c]!;
-        rv![c] = (1 - f) * rv![c]! + (f * (v![c]! * m)) / (m - 1);
-      }
-      nbt![0] = tracked;
-    };
-  },
-  concat_vec(node, lc) {
-    const xs = node.inputs.map((i) => lc.arrays[i]!);
-    const y = lc.arrays[node.outputs[0]!]!;
-    return () => {
-      let o = 0;
-      for (const v of xs) {
-        y.set(v, o);
-        o += v.length;
-      }
-    };
-  },
+  // bn_finalize and concat_vec work on [C] vectors: their reference kernels run them as they are.
   bn_relu_mask(node, lc, e) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
