@@ -192,7 +192,13 @@ export class Executor {
     for (const id of this.consts) this.arrays[id]!.fill(this.graph.value(id).fill ?? 0);
     for (const s of this.steps) {
       const t0 = this.profiling ? performance.now() : 0;
-      s.run();
+      try {
+        s.run();
+      } catch (e) {
+        // Name the layer: a failure deep in a kernel or on a worker thread must say where it happened.
+        if (e instanceof Error && !e.message.startsWith('layer "')) e.message = `layer "${s.node.name}" (${s.node.op}): ${e.message}`;
+        throw e;
+      }
       if (this.profiling) {
         const dt = (performance.now() - t0) / 1000;
         this.profile.set(s.node.op, (this.profile.get(s.node.op) ?? 0) + dt);

@@ -4,6 +4,7 @@ import { getModel } from '../../src/models/index.js';
 import { Network } from '../../src/models/network.js';
 import { ALL_FUSION, NO_FUSION } from '../../src/passes/index.js';
 import { createEngine, type Engine } from '../../src/runtime/engine.js';
+import type { Lowering } from '../../src/runtime/executor.js';
 import { HostMemory } from '../../src/runtime/memory.js';
 import { SGD } from '../../src/train/sgd.js';
 import { Rng } from '../../src/util/random.js';
@@ -94,3 +95,24 @@ for (const fused of [false, true]) {
     assert.deepEqual(await run(), await run());
   });
 }
+
+test('a kernel that fails on a worker thread surfaces as an error naming the layer, not a hang', async () => {
+  const engine = await createEngine({ threads: 2 });
+  try {
+    const pool = engine.pool!;
+    // A lowering whose ReLU kernel reads far outside the arena: it traps on every thread.
+    const faulty: Lowering = {
+      name: 'faulty',
+      lower: (node, lc) =>
+        node.op === 'relu' ? () => pool.run('triad', [0x7ffffff0, 0x7ffffff0, 0x7ffffff0, 1], [[0, 64], [64, 128]]) : engine.lowering!.lower(node, lc),
+    };
+    const net = new Network(getModel('resnet8'), engine.memory, 1, faulty);
+    const x = new Float32Array(4 * 3 * 8 * 8);
+    assert.throws(
+      () => net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 }),
+      (e: Error) => /^layer "[^"]+" \(relu\): kernel triad failed on (worker thread 1|the main thread)/.test(e.message),
+    );
+  } finally {
+    engine.close();
+  }
+});
