@@ -17,7 +17,8 @@ import { SafetensorsError } from '../io/safetensors.js';
 import { saveWeights } from '../io/weights.js';
 import { HeapOverflowError } from '../runtime/memory.js';
 import type { Schedule } from '../train/schedule.js';
-import { DivergedError, createNetwork, train } from '../train/trainer.js';
+import { DivergedError, type EpochMetrics, type ResumeState, createNetwork, train } from '../train/trainer.js';
+import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
 import { TrainProgress } from './progress.js';
 import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
@@ -48,6 +49,7 @@ interface TrainOpts {
   seed: number;
   out?: string;
   limit?: number;
+  resume?: string;
   json: boolean;
 }
 
@@ -72,6 +74,13 @@ async function runTrain(o: TrainOpts): Promise<number> {
 
 function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }): number {
   const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, o.fuse ? ALL_FUSION : NO_FUSION);
+  let resume: ResumeState | undefined;
+  if (o.resume) {
+    const { meta, momentum } = loadCheckpoint(o.resume, net);
+    if (meta.model !== o.model) throw new RunDirError(`${o.resume} is a checkpoint of ${meta.model}; resume it with --model ${meta.model}`);
+    if (meta.epoch >= o.epochs) throw new RunDirError(`${o.resume} has already trained ${meta.epoch} epoch(s); ask for more with --epochs`);
+    resume = { epoch: meta.epoch, globalStep: meta.globalStep, momentum, history: meta.metrics as EpochMetrics[] };
+  }
   const run = o.out ? RunDir.create(o.out, { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std }) : null;
   const log = (s: string): void => {
     if (!o.json) process.stderr.write(s + '\n');
@@ -79,6 +88,7 @@ function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats
   log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}`);
   log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}`);
+  if (resume) log(`  resuming from ${o.resume} after epoch ${resume.epoch}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =
@@ -89,7 +99,10 @@ function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats
       if (!o.json) progress.epoch(m);
       run?.appendMetrics(m);
     },
-  }, engine);
+    afterEpoch: (epochsDone, globalStep, opt, hist) => {
+      if (run) saveCheckpoint(run.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, seed: o.seed, dataset: tr.name, config: { ...o }, metrics: hist });
+    },
+  }, engine, resume);
   const seconds = (performance.now() - t0) / 1000;
   const last = history[history.length - 1]!;
   if (run) {
@@ -141,10 +154,11 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--engine <kind>', 'wasm (SIMD kernels, threads) | reference (plain loops, 1 thread)').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
+    .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors (same seed and threads give the same curve)'))
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
     .addOption(new Option('-o, --out <dir>', 'run directory for metrics and weights'))
     .addOption(new Option('--json', 'print the result as JSON on stdout').default(false))
-    .addHelpText('after', '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30')
+    .addHelpText('after', '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm\n  bnff train --data fashion-mnist --model resnet20 --epochs 30 --resume runs/fm/checkpoint.safetensors --out runs/fm2')
     .action(async (o: TrainOpts) => setCode(await runTrain(o)));
 
   const bench = program.command('bench').description('benchmarks: whole training steps, kernels');

@@ -3,7 +3,7 @@
  * bnff and PyTorch (num_batches_tracked is an I64 scalar there, as in torch).
  */
 import type { Network } from '../models/network.js';
-import { SafetensorsError, readSafetensorsFile, type TensorInput, writeSafetensorsFile } from './safetensors.js';
+import { SafetensorsError, type SafetensorsContents, readSafetensorsFile, type TensorInput, writeSafetensorsFile } from './safetensors.js';
 
 export function stateDict(net: Network): Map<string, TensorInput> {
   const out = new Map<string, TensorInput>();
@@ -20,11 +20,15 @@ export function saveWeights(net: Network, path: string, metadata: Record<string,
   writeSafetensorsFile(path, stateDict(net), { format: 'pt', model: net.def.name, ...metadata });
 }
 
-/** Loads every parameter and buffer; names a missing, unexpected or mis-shaped tensor. */
-export function loadWeights(net: Network, path: string): void {
-  const { tensors } = readSafetensorsFile(path);
+/**
+ * Loads every parameter and buffer; names a missing, unexpected or mis-shaped tensor. Tensors
+ * whose names start with one of `ignorePrefixes` (a checkpoint's optimizer state) are skipped.
+ */
+export function loadWeights(net: Network, path: string, ignorePrefixes: string[] = []): SafetensorsContents {
+  const contents = readSafetensorsFile(path);
+  const { tensors } = contents;
   const expected = new Set(net.specs.map((s) => s.name));
-  const unexpected = [...tensors.keys()].filter((k) => !expected.has(k));
+  const unexpected = [...tensors.keys()].filter((k) => !expected.has(k) && !ignorePrefixes.some((p) => k.startsWith(p)));
   const missing = [...expected].filter((k) => !tensors.has(k));
   if (missing.length || unexpected.length) {
     throw new SafetensorsError(
@@ -45,4 +49,5 @@ export function loadWeights(net: Network, path: string): void {
     const src = t.data;
     for (let i = 0; i < dst.length; i++) dst[i] = Number(src[i]!);
   }
+  return contents;
 }

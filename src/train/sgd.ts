@@ -44,6 +44,17 @@ export class SGD {
     this.nesterov = o.nesterov ?? false;
   }
 
+  /** Restores momentum buffers (from a checkpoint). */
+  loadBuffers(buffers: Map<string, ArrayLike<number>>): void {
+    for (const [name, b] of buffers) {
+      const p = this.params.get(name);
+      if (!p || p.length !== b.length) throw new RangeError(`momentum buffer "${name}" does not match a parameter`);
+      const buf = this.memory ? this.memory.alloc(b.length) : new Float64Array(b.length);
+      buf.set(b);
+      this.buffers.set(name, buf);
+    }
+  }
+
   step(grads: Map<string, Arr>): void {
     const { lr, momentum: mu, dampening, weightDecay: wd, nesterov } = this;
     for (const [name, p] of this.params) {

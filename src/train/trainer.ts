@@ -56,6 +56,16 @@ export interface EpochMetrics {
 export interface TrainHooks {
   onStep?: (e: StepEvent) => void;
   onEpoch?: (m: EpochMetrics) => void;
+  /** After each epoch's metrics: the place to write a checkpoint. */
+  afterEpoch?: (epochsDone: number, globalStep: number, opt: SGD, history: EpochMetrics[]) => void;
+}
+
+/** Where a resumed run picks up. */
+export interface ResumeState {
+  epoch: number;
+  globalStep: number;
+  momentum: Map<string, Float32Array>;
+  history: EpochMetrics[];
 }
 
 /** Training stopped because the loss (or a value leading to it) stopped being finite. */
@@ -97,17 +107,20 @@ export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy
   return { accuracy: correct / ds.count, loss: loss / ds.count };
 }
 
-export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, engine?: Engine): EpochMetrics[] {
+export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, engine?: Engine, resume?: ResumeState): EpochMetrics[] {
   if (trainSet.numClasses > net.def.numClasses) {
     throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
   }
   const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, engine?.pool);
   const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
-  const totalSteps = stepsPerEpoch * cfg.epochs;
-  const history: EpochMetrics[] = [];
+  if (resume) opt.loadBuffers(resume.momentum);
+  const first = resume?.epoch ?? 0;
+  const totalSteps = stepsPerEpoch * (cfg.epochs - first);
+  const history: EpochMetrics[] = [...(resume?.history ?? [])];
   const runStart = performance.now();
-  let globalStep = 0;
-  for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+  let globalStep = resume?.globalStep ?? 0;
+  const startStep = globalStep;
+  for (let epoch = first; epoch < cfg.epochs; epoch++) {
     opt.lr = learningRate(cfg.lr, epoch, cfg.schedule);
     const t0 = performance.now();
     let lossSum = 0;
@@ -139,7 +152,7 @@ export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: Tr
       hooks.onStep?.({
         epoch: epoch + 1, step, stepsPerEpoch, globalStep, loss, lr: opt.lr,
         imagesPerSec: seen / ((performance.now() - t0) / 1000),
-        etaSec: (elapsed / globalStep) * (totalSteps - globalStep),
+        etaSec: (elapsed / (globalStep - startStep)) * (totalSteps - (globalStep - startStep)),
       });
     }
     const seconds = (performance.now() - t0) / 1000;
@@ -150,6 +163,7 @@ export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: Tr
     };
     history.push(m);
     hooks.onEpoch?.(m);
+    hooks.afterEpoch?.(epoch + 1, globalStep, opt, history);
   }
   return history;
 }

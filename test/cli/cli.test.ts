@@ -116,3 +116,22 @@ test('bnff explain names every BN and the guard that stopped each fusion', () =>
   assert.equal(text.code, 0);
   assert.match(text.stdout, /features\.norm5\n(.|\n)*guard consumersAreConvs failed: read by global_avg_pool "avgpool"/);
 });
+
+test('--resume continues a run so that weights and loss curve match an uninterrupted run', async () => {
+  const { readSafetensorsFile } = await import('../../src/io/safetensors.js');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-resume-'));
+  const common = ['train', '--limit', '64', '--batch-size', '16', '--threads', '2', '--seed', '3', '--json'];
+  const whole = bnff(...common, '--epochs', '2', '--out', path.join(root, 'whole'));
+  const half = bnff(...common, '--epochs', '1', '--out', path.join(root, 'half'));
+  const rest = bnff(...common, '--epochs', '2', '--resume', path.join(root, 'half', 'checkpoint.safetensors'), '--out', path.join(root, 'rest'));
+  for (const r of [whole, half, rest]) assert.equal(r.code, 0, r.stderr);
+  const losses = (r: { stdout: string }): number[] => (JSON.parse(r.stdout) as { epochs: { trainLoss: number }[] }).epochs.map((e) => e.trainLoss);
+  assert.deepEqual(losses(rest), losses(whole));
+  const a = readSafetensorsFile(path.join(root, 'whole', 'weights.safetensors')).tensors;
+  const b = readSafetensorsFile(path.join(root, 'rest', 'weights.safetensors')).tensors;
+  for (const [k, t] of a) assert.deepEqual(b.get(k)!.data, t.data, k);
+  // a checkpoint of another model is refused with both names
+  const wrong = bnff('train', '--model', 'resnet20', '--limit', '64', '--epochs', '2', '--resume', path.join(root, 'half', 'checkpoint.safetensors'));
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /checkpoint of resnet8; resume it with --model resnet8|does not match model resnet20/);
+});
