@@ -20,7 +20,8 @@
 import { Arena } from '../src/runtime/memory.js';
 import { ThreadPool } from '../src/runtime/pool.js';
 import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
-import { bnCoefficients, bnReluMask, channelMoments } from '../src/kernels/bn_fused.js';
+import { bnCoefficients, bnReluMask } from '../src/kernels/bn_fused.js';
+import { bnMoments } from '../src/kernels/eltwise.js';
 import { bnBackwardData, bnBackwardReduce, bnNormalize } from '../src/kernels/eltwise.js';
 import { machine, spread } from './common.js';
 
@@ -177,7 +178,7 @@ for (const threads of threadList) {
           () => {
             bnNormalize(pool, px, tx, Mx, C, gamma, beta, mean, rstd, true);
             convForward(pool, g, tx, pw, 0, py, ws);
-            channelMoments(pool, py, My, K, om, ov);
+            bnMoments(pool, py, My, K, om, ov);
           },
         ],
         'bwd-data': [

@@ -3,7 +3,7 @@
  * (residual BN + add + ReLU, the ReLU mask recomputed from a BN's input). NHWC rows; per-channel
  * coefficients a = gamma*rstd, b = beta - a*mean are computed here into a small arena buffer.
  */
-import { ThreadPool, splitRange } from '../runtime/pool.js';
+import { type ThreadPool, splitRange } from '../runtime/pool.js';
 
 const F32 = 4;
 
@@ -36,32 +36,3 @@ export function reluMask(pool: ThreadPool, dy: number, y: number, ds: number, n:
   pool.run('bnf_mask', [dy, y, ds], splitRange(n, pool.threads, 16));
 }
 
-/**
- * Per-channel mean and biased variance of x [M, C] (NHWC rows) into f32 mean[C], var[C]:
- * shifted sums per thread (shift = the first row of x, so |mean|/std does not cancel), merged in
- * f64 in thread order, so results are bit-identical for a given thread count.
- */
-export function channelMoments(pool: ThreadPool, x: number, M: number, C: number, mean: number, variance: number): void {
-  if (24 * C > ThreadPool.SCRATCH_BYTES) throw new RangeError(`channelMoments: C = ${C} too large for the thread scratch`);
-  const ranges = splitRange(M, pool.threads, 16);
-  // shift = row 0 of x, copied next to the output so that the kernel reads a stable vector
-  const f = new Float32Array(pool.arena.memory.buffer);
-  const shift = f.subarray(mean / F32, mean / F32 + C);
-  shift.set(f.subarray(x / F32, x / F32 + C));
-  pool.run('bnf_moments', [x, C, mean], ranges);
-  const d = new Float64Array(pool.arena.memory.buffer);
-  const v = f.subarray(variance / F32, variance / F32 + C);
-  for (let c = 0; c < C; c++) {
-    let s1 = 0;
-    let s2 = 0;
-    for (let t = 0; t < ranges.length; t++) {
-      if (ranges[t]![1] <= ranges[t]![0]) continue;
-      const b = pool.scratch(t) / 8;
-      s1 += d[b + c]!;
-      s2 += d[b + C + c]!;
-    }
-    const dm = s1 / M;
-    v[c] = Math.max(0, s2 / M - dm * dm);
-    shift[c] = shift[c]! + dm;
-  }
-}

@@ -83,14 +83,48 @@ export interface BnStatsOptions {
  */
 export function bnStats(pool: ThreadPool, x: number, M: number, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnStatsOptions = {}): void {
   checkCount('M', M, 2);
-  checkStatsC(C);
-  for (const [k, p] of Object.entries({ x, mean, rstd, runningMean, runningVar, numBatchesTracked })) checkPtr(k, p);
+  for (const [k, p] of Object.entries({ rstd, runningMean, runningVar, numBatchesTracked })) checkPtr(k, p);
+  const variance = bnMomentsInto(pool, x, M, C, mean);
   const eps = opts.eps ?? 1e-5;
+  const f = f32View(pool);
+  const [mi, ri, rmi, rvi, ni] = [mean / F32, rstd / F32, runningMean / F32, runningVar / F32, numBatchesTracked / F32];
+  const tracked = f[ni]! + 1;
+  const mom = opts.momentum === null ? 1 / tracked : opts.momentum ?? 0.1;
+  for (let c = 0; c < C; c++) {
+    const mu = f[mi + c]!;
+    const v = variance[c]!;
+    f[ri + c] = 1 / Math.sqrt(v + eps);
+    f[rmi + c] = (1 - mom) * f[rmi + c]! + mom * mu;
+    f[rvi + c] = (1 - mom) * f[rvi + c]! + (mom * (v * M)) / (M - 1);
+  }
+  f[ni] = f[ni]! + 1;
+}
+
+/**
+ * Per-channel mean and biased variance of x [M, C] (the statistics half of a BN after fission,
+ * with no running-statistics update): writes f32 mean[C] and variance[C]. Same single pass and
+ * shift as bnStats.
+ */
+export function bnMoments(pool: ThreadPool, x: number, M: number, C: number, mean: number, variance: number): void {
+  checkPtr('variance', variance);
+  const v = bnMomentsInto(pool, x, M, C, mean);
+  f32View(pool).set(v, variance / F32);
+}
+
+/**
+ * The one pass both bnStats and bnMoments use: shifted sums per thread (shift K = the float32
+ * mean of up to 8 rows spread over x, passed to the kernel through mean[]), merged in f64 in
+ * thread order; a second pass when some channel's K lies more than 8 std from its mean. Writes
+ * mean[C] and returns the biased variance in f64.
+ */
+function bnMomentsInto(pool: ThreadPool, x: number, M: number, C: number, mean: number): Float64Array {
+  checkCount('M', M, 1);
+  checkStatsC(C);
+  checkPtr('x', x);
+  checkPtr('mean', mean);
   const f = f32View(pool);
   const xi = x / F32;
   const mi = mean / F32;
-  // the shift K: the float32 mean of up to 8 rows spread over x, passed to the kernel through
-  // mean[] (overwritten below)
   const rows = bnShiftRows(M);
   const K = new Float64Array(C);
   for (let c = 0; c < C; c++) {
@@ -108,22 +142,13 @@ export function bnStats(pool: ThreadPool, x: number, M: number, C: number, mean:
     pool.run('bn_stats', [x, C, mean], ranges);
     [S1, S2] = mergePartials(pool, ranges, C);
   }
-  const ri = rstd / F32;
-  const rmi = runningMean / F32;
-  const rvi = runningVar / F32;
-  const ni = numBatchesTracked / F32;
-  const tracked = f[ni]! + 1;
-  const mom = opts.momentum === null ? 1 / tracked : opts.momentum ?? 0.1;
+  const variance = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     const d = S1[c]! / M;
-    const mu = K[c]! + d;
-    const v = Math.max(0, S2[c]! / M - d * d);
-    f[mi + c] = mu;
-    f[ri + c] = 1 / Math.sqrt(v + eps);
-    f[rmi + c] = (1 - mom) * f[rmi + c]! + mom * mu;
-    f[rvi + c] = (1 - mom) * f[rvi + c]! + (mom * (v * M)) / (M - 1);
+    f[mi + c] = K[c]! + d;
+    variance[c] = Math.max(0, S2[c]! / M - d * d);
   }
-  f[ni] = f[ni]! + 1;
+  return variance;
 }
 
 /** Sums the two f64 [C] partials each thread left at the start of its scratch, in thread order. */

@@ -255,7 +255,7 @@ const FUSED_RULES: Record<string, Rule> = {
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const [x, mean, v] = [p.x(0), p.y(0), p.y(1)];
-    return () => F.channelMoments(pool, x, M, C, mean, v);
+    return () => K.bnMoments(pool, x, M, C, mean, v);
   },
   bn_apply(node, lc, { pool }) {
     const p = io(node, lc);
@@ -329,7 +329,7 @@ const FUSED_RULES: Record<string, Rule> = {
           K.bnNormalize(e.pool, x, xin, M, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
         }
         convForward(e.pool, g, xin, w, b, y, e.convWs!);
-        if (a.epilogue) F.channelMoments(e.pool, y, My, K_, p.y(1), p.y(2));
+        if (a.epilogue) K.bnMoments(e.pool, y, My, K_, p.y(1), p.y(2));
       };
     }
     const coef = xp ? e.coefficients(C) : 0;
