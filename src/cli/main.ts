@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { DataError } from '../data/errors.js';
-import { channelStats, type Dataset, normalize, take } from '../data/dataset.js';
+import { type Augment, channelStats, type Dataset, normalize, padTo, parseAugment, take } from '../data/dataset.js';
 import { createEngine, type Engine, type EngineKind } from '../runtime/engine.js';
 import { loadDataset } from '../data/index.js';
 import { ShapeError } from '../graph/ir.js';
@@ -50,6 +50,7 @@ interface TrainOpts {
   out?: string;
   limit?: number;
   resume?: string;
+  augment: string;
   json: boolean;
 }
 
@@ -61,18 +62,27 @@ async function runTrain(o: TrainOpts): Promise<number> {
     trainSet = take(trainSet, o.limit, o.seed);
     testSet = take(testSet, o.limit, o.seed);
   }
+  // Smaller images are zero-padded to the model's input size (28x28 Fashion-MNIST -> 32x32 for the CIFAR models).
+  const size = getModel(o.model).imageSize;
+  if (trainSet.height < size || trainSet.width < size) {
+    trainSet = padTo(trainSet, size);
+    testSet = padTo(testSet, size);
+  }
   const stats = channelStats(trainSet);
   const tr = normalize(trainSet, stats.mean, stats.std);
   const te = normalize(testSet, stats.mean, stats.std);
+  const fill = stats.mean.map((m, c) => -m / stats.std[c]!);
+  const spec = o.augment === 'auto' ? (tr.name.startsWith('mnist') ? 'crop' : 'crop,flip') : o.augment;
+  const augment = parseAugment(spec, fill);
   const engine = await createEngine({ kind: o.engine, threads: o.threads });
   try {
-    return trainWith(o, engine, tr, te, stats);
+    return trainWith(o, engine, tr, te, stats, augment);
   } finally {
     engine.close();
   }
 }
 
-function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }): number {
+function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }, augment: Augment | undefined): number {
   const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, o.fuse ? ALL_FUSION : NO_FUSION);
   let resume: ResumeState | undefined;
   if (o.resume) {
@@ -86,14 +96,14 @@ function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats
     if (!o.json) process.stderr.write(s + '\n');
   };
   log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
-  log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}`);
+  log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
   log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}`);
   if (resume) log(`  resuming from ${o.resume} after epoch ${resume.epoch}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =
     o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
-  const history = train(net, tr, te, { ...o, schedule, evalBatchSize: 250 }, {
+  const history = train(net, tr, te, { ...o, schedule, evalBatchSize: 250, augment }, {
     onStep: o.json ? undefined : (e) => progress.step(e),
     onEpoch: (m) => {
       if (!o.json) progress.epoch(m);
@@ -153,6 +163,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
     .addOption(new Option('--engine <kind>', 'wasm (SIMD kernels, threads) | reference (plain loops, 1 thread)').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
+    .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').default('auto'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors (same seed and threads give the same curve)'))
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))

@@ -8,7 +8,7 @@
  */
 
 import { DataError } from './errors.js';
-import { Rng } from '../util/random.js';
+import { Rng, hashUniform } from '../util/random.js';
 
 export interface Dataset {
   name: string;
@@ -40,6 +40,58 @@ export interface BatchOptions {
   epoch: number;
   /** Skip the last batch when it would be smaller than batchSize. */
   dropLast?: boolean;
+  /** Train-time augmentation applied to each gathered example (the dataset is left unchanged). */
+  augment?: Augment;
+}
+
+/**
+ * Random crop with zero padding and random horizontal flip, as torchvision's
+ * RandomCrop(size, padding) + RandomHorizontalFlip. `fill` is the per-channel value of a raw
+ * zero pixel after normalisation, so padding looks like it was added before normalising.
+ * Each example's draws are a pure function of (seed, epoch, position in the epoch), so a batch
+ * can be prepared anywhere (a prefetch thread, a resumed run) and come out the same.
+ */
+export interface Augment {
+  /** Maximum shift in pixels (the padding of RandomCrop); 0 for none. */
+  padding: number;
+  flip: boolean;
+  fill: number[];
+}
+
+/** Parses the CLI's --augment value: "none", or a comma list of "crop[:P]" (P defaults to 4) and "flip". */
+export function parseAugment(spec: string, fill: number[]): Augment | undefined {
+  if (spec === 'none') return undefined;
+  const a: Augment = { padding: 0, flip: false, fill };
+  for (const part of spec.split(',')) {
+    const m = /^crop(?::(\d+))?$/.exec(part);
+    if (m) a.padding = m[1] === undefined ? 4 : Number(m[1]);
+    else if (part === 'flip') a.flip = true;
+    else throw new DataError(`unknown augmentation "${part}" in "${spec}"; use none, or a comma list of crop[:PADDING] and flip`);
+  }
+  return a;
+}
+
+/** Augments one example in place; `key` = [seed, epoch, position in the epoch] picks its draws. */
+export function augmentExample(x: Float32Array, off: number, c: number, h: number, w: number, a: Augment, key: [number, number, number], tmp: Float32Array): void {
+  const p = a.padding;
+  const [seed, epoch, pos] = key;
+  const dy = p > 0 ? Math.floor(hashUniform(seed, epoch, pos, 0xa1) * (2 * p + 1)) - p : 0;
+  const dx = p > 0 ? Math.floor(hashUniform(seed, epoch, pos, 0xa2) * (2 * p + 1)) - p : 0;
+  const flip = a.flip && hashUniform(seed, epoch, pos, 0xa3) < 0.5;
+  if (dy === 0 && dx === 0 && !flip) return;
+  const plane = h * w;
+  for (let ch = 0; ch < c; ch++) {
+    const base = off + ch * plane;
+    tmp.set(x.subarray(base, base + plane));
+    const fill = a.fill[ch] ?? 0;
+    for (let y = 0; y < h; y++) {
+      const sy = y + dy;
+      for (let xo = 0; xo < w; xo++) {
+        const sx = (flip ? w - 1 - xo : xo) + dx;
+        x[base + y * w + xo] = sy >= 0 && sy < h && sx >= 0 && sx < w ? tmp[sy * w + sx]! : fill;
+      }
+    }
+  }
 }
 
 function checkShape(ds: Dataset): void {
@@ -177,6 +229,8 @@ export function* batches(ds: Dataset, batchSize: number, o: BatchOptions): Gener
   const labelBuf = new Float32Array(batchSize);
   const indexBuf = new Int32Array(batchSize);
   const n = batchCount(ds, batchSize, dropLast);
+  const aug = o.augment;
+  const tmp = aug ? new Float32Array(ds.height * ds.width) : null;
   for (let b = 0; b < n; b++) {
     const start = b * batchSize;
     const size = Math.min(batchSize, ds.count - start);
@@ -185,6 +239,7 @@ export function* batches(ds: Dataset, batchSize: number, o: BatchOptions): Gener
       indexBuf[i] = idx;
       labelBuf[i] = ds.labels[idx]!;
       xBuf.set(ds.images.subarray(idx * per, (idx + 1) * per), i * per);
+      if (aug) augmentExample(xBuf, i * per, ds.channels, ds.height, ds.width, aug, [o.seed, o.epoch, start + i], tmp!);
     }
     const full = size === batchSize;
     yield {

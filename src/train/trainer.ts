@@ -3,7 +3,7 @@
  * epoch. It reports through callbacks and returns the metrics, so the CLI, benchmarks and
  * tests share it.
  */
-import { batchCount, batches, type Dataset } from '../data/dataset.js';
+import { type Augment, batchCount, batches, type Dataset } from '../data/dataset.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
 import type { Arr } from '../ops/op.js';
@@ -27,6 +27,8 @@ export interface TrainConfig {
   /** Without an engine: 'f32' (default) or 'f64' reference kernels. */
   dtype?: 'f32' | 'f64';
   evalBatchSize?: number;
+  /** Train-time augmentation (none when absent). */
+  augment?: Augment;
 }
 
 export interface StepEvent {
@@ -127,7 +129,7 @@ export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: Tr
     let correct = 0;
     let seen = 0;
     let step = 0;
-    for (const b of batches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch })) {
+    for (const b of batches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment })) {
       const shape = [b.size, trainSet.channels, trainSet.height, trainSet.width];
       const ctx = { seed: cfg.seed, step: globalStep };
       const loss = net.forwardBackward(b.x, b.labels, shape, ctx);
