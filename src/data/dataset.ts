@@ -111,7 +111,15 @@ function checkPerChannel(ds: Dataset, what: string, v: number[]): void {
   for (const x of v) if (!Number.isFinite(x)) throw new DataError(`${what} contains a non-finite value ${x}`);
 }
 
-/** (x - mean[c]) / std[c] per channel, into a new Dataset; the input is left unchanged. */
+/** A zeroed Float32Array on a SharedArrayBuffer (it reads and writes like any other). */
+export function sharedFloat32(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(4 * length));
+}
+
+/**
+ * (x - mean[c]) / std[c] per channel, into a new Dataset whose images live in shared memory;
+ * the input is left unchanged.
+ */
 export function normalize(ds: Dataset, mean: number[], std: number[]): Dataset {
   checkShape(ds);
   checkPerChannel(ds, 'mean', mean);
@@ -119,7 +127,8 @@ export function normalize(ds: Dataset, mean: number[], std: number[]): Dataset {
   for (const s of std) if (!(s > 0)) throw new DataError(`std must be positive, got ${s}`);
   const plane = ds.height * ds.width;
   const src = ds.images;
-  const out = new Float32Array(src.length);
+  // Shared memory, so the prefetch worker (prefetch.ts) can read the result without a copy.
+  const out = sharedFloat32(src.length);
   for (let n = 0; n < ds.count; n++) {
     for (let c = 0; c < ds.channels; c++) {
       const m = mean[c]!;
@@ -185,6 +194,73 @@ export function padTo(ds: Dataset, size: number): Dataset {
   return { ...ds, images: out, height: size, width: size };
 }
 
+/** Source row/column and weight of each output pixel along one axis (half-pixel centres). */
+function bilinearTaps(from: number, to: number): { i0: Int32Array; i1: Int32Array; t: Float64Array } {
+  const i0 = new Int32Array(to);
+  const i1 = new Int32Array(to);
+  const t = new Float64Array(to);
+  const scale = from / to;
+  for (let o = 0; o < to; o++) {
+    const s = Math.max(0, (o + 0.5) * scale - 0.5);
+    const lo = Math.min(Math.floor(s), from - 1);
+    i0[o] = lo;
+    i1[o] = Math.min(lo + 1, from - 1);
+    t[o] = s - lo;
+  }
+  return { i0, i1, t };
+}
+
+/**
+ * Bilinear resize of `planes` consecutive h x w planes of `src` into oh x ow planes of `dst`,
+ * with half-pixel centres: the convention of PyTorch's interpolate(mode='bilinear',
+ * align_corners=False, antialias=False). Same size is an exact copy.
+ */
+export function resizePlanes(src: Float32Array, planes: number, h: number, w: number, dst: Float32Array, oh: number, ow: number): void {
+  const ys = bilinearTaps(h, oh);
+  const xs = bilinearTaps(w, ow);
+  for (let p = 0; p < planes; p++) {
+    const sb = p * h * w;
+    const db = p * oh * ow;
+    for (let y = 0; y < oh; y++) {
+      const r0 = sb + ys.i0[y]! * w;
+      const r1 = sb + ys.i1[y]! * w;
+      const ty = ys.t[y]!;
+      for (let x = 0; x < ow; x++) {
+        const c0 = xs.i0[x]!;
+        const c1 = xs.i1[x]!;
+        const tx = xs.t[x]!;
+        const top = src[r0 + c0]! + (src[r0 + c1]! - src[r0 + c0]!) * tx;
+        const bottom = src[r1 + c0]! + (src[r1 + c1]! - src[r1 + c0]!) * tx;
+        dst[db + y * ow + x] = top + (bottom - top) * ty;
+      }
+    }
+  }
+}
+
+/** Bilinear resize of every image to height x width (see resizePlanes), into a new Dataset. */
+export function resizeTo(ds: Dataset, height: number, width = height): Dataset {
+  checkShape(ds);
+  for (const v of [height, width]) {
+    if (!Number.isInteger(v) || v < 1) throw new DataError(`resize size must be a positive integer, got ${v}`);
+  }
+  const out = new Float32Array(ds.count * ds.channels * height * width);
+  resizePlanes(ds.images, ds.count * ds.channels, ds.height, ds.width, out, height, width);
+  return { ...ds, images: out, height, width };
+}
+
+/**
+ * Makes images size x size for a model: unchanged when they already are; zero-padded
+ * (padTo) when neither side is bigger and the smaller side falls short by at most a quarter
+ * of `size` (28 -> 32, the classic way to feed MNIST to CIFAR networks); bilinearly resized
+ * otherwise (28 -> 224, 64 -> 32, or any image bigger than `size`).
+ */
+export function fitTo(ds: Dataset, size: number): Dataset {
+  if (!Number.isInteger(size) || size < 1) throw new DataError(`image size must be a positive integer, got ${size}`);
+  if (ds.height === size && ds.width === size) return ds;
+  const fits = ds.height <= size && ds.width <= size;
+  return fits && size - Math.min(ds.height, ds.width) <= size / 4 ? padTo(ds, size) : resizeTo(ds, size);
+}
+
 function checkBatching(ds: Dataset, batchSize: number, dropLast: boolean): void {
   if (ds.count === 0) throw new DataError(`dataset "${ds.name}" is empty: nothing to batch`);
   if (!Number.isInteger(batchSize) || batchSize < 1) {
@@ -214,41 +290,63 @@ export function epochOrder(count: number, o: { shuffle: boolean; seed: number; e
   return order;
 }
 
+/** The reusable buffers one batch is gathered into (see fillBatch). */
+export interface BatchBuffers {
+  x: Float32Array;
+  labels: Float32Array;
+  indices: Int32Array;
+}
+
+/** Validates a batching request (shape, batch size, dropLast) and returns the number of batches. */
+export function checkBatches(ds: Dataset, batchSize: number, dropLast: boolean): number {
+  checkShape(ds);
+  return batchCount(ds, batchSize, dropLast);
+}
+
+/**
+ * Gathers batch `b` of an epoch (examples order[b*batchSize ..]) into `buf` and augments each
+ * example with its (seed, epoch, position) draws; returns the batch's size. The one gather
+ * loop: batches() runs it on the calling thread, prefetchBatches() on a worker thread.
+ * `tmp` is h*w floats of scratch, needed only with augmentation.
+ */
+export function fillBatch(ds: Dataset, order: Int32Array, b: number, batchSize: number, o: BatchOptions, buf: BatchBuffers, tmp: Float32Array): number {
+  const per = ds.channels * ds.height * ds.width;
+  const start = b * batchSize;
+  const size = Math.min(batchSize, ds.count - start);
+  const aug = o.augment;
+  for (let i = 0; i < size; i++) {
+    const idx = order[start + i]!;
+    buf.indices[i] = idx;
+    buf.labels[i] = ds.labels[idx]!;
+    buf.x.set(ds.images.subarray(idx * per, (idx + 1) * per), i * per);
+    if (aug) augmentExample(buf.x, i * per, ds.channels, ds.height, ds.width, aug, [o.seed, o.epoch, start + i], tmp);
+  }
+  return size;
+}
+
+/** The Batch over `buf` holding `size` examples: the buffers themselves, or shorter views for a partial batch. */
+export function batchView(buf: BatchBuffers, size: number, per: number): Batch {
+  const full = size === buf.labels.length;
+  return {
+    x: full ? buf.x : buf.x.subarray(0, size * per),
+    labels: full ? buf.labels : buf.labels.subarray(0, size),
+    size,
+    indices: full ? buf.indices : buf.indices.subarray(0, size),
+  };
+}
+
 /**
  * One epoch of batches. The arrays of the yielded Batches are reused: each step overwrites the
  * previous batch's contents, and a last partial batch is a shorter view (subarray) of the same
  * buffers. Copy anything that must outlive the next iteration.
  */
 export function* batches(ds: Dataset, batchSize: number, o: BatchOptions): Generator<Batch> {
-  const dropLast = o.dropLast ?? false;
-  checkShape(ds);
-  checkBatching(ds, batchSize, dropLast);
+  const n = checkBatches(ds, batchSize, o.dropLast ?? false);
   const per = ds.channels * ds.height * ds.width;
   const order = epochOrder(ds.count, o);
-  const xBuf = new Float32Array(batchSize * per);
-  const labelBuf = new Float32Array(batchSize);
-  const indexBuf = new Int32Array(batchSize);
-  const n = batchCount(ds, batchSize, dropLast);
-  const aug = o.augment;
-  const tmp = aug ? new Float32Array(ds.height * ds.width) : null;
-  for (let b = 0; b < n; b++) {
-    const start = b * batchSize;
-    const size = Math.min(batchSize, ds.count - start);
-    for (let i = 0; i < size; i++) {
-      const idx = order[start + i]!;
-      indexBuf[i] = idx;
-      labelBuf[i] = ds.labels[idx]!;
-      xBuf.set(ds.images.subarray(idx * per, (idx + 1) * per), i * per);
-      if (aug) augmentExample(xBuf, i * per, ds.channels, ds.height, ds.width, aug, [o.seed, o.epoch, start + i], tmp!);
-    }
-    const full = size === batchSize;
-    yield {
-      x: full ? xBuf : xBuf.subarray(0, size * per),
-      labels: full ? labelBuf : labelBuf.subarray(0, size),
-      size,
-      indices: full ? indexBuf : indexBuf.subarray(0, size),
-    };
-  }
+  const buf: BatchBuffers = { x: new Float32Array(batchSize * per), labels: new Float32Array(batchSize), indices: new Int32Array(batchSize) };
+  const tmp = new Float32Array(o.augment ? ds.height * ds.width : 0);
+  for (let b = 0; b < n; b++) yield batchView(buf, fillBatch(ds, order, b, batchSize, o, buf, tmp), per);
 }
 
 /** A seeded random subset of n examples (all of them when n >= count), in dataset order. */

@@ -5,7 +5,7 @@
  * (sizes, counts, magic numbers), because the fix is almost always on the user's side.
  */
 
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 export class DataError extends Error {
   /** The file or directory at fault, when there is one. */
@@ -17,15 +17,34 @@ export class DataError extends Error {
   }
 }
 
+/** The usual fs failures (missing, a directory, no permission) as DataErrors naming the path. */
+function fsError(e: unknown, path: string): DataError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new DataError('file not found', path);
+  if (code === 'EISDIR') return new DataError('is a directory, expected a file', path);
+  if (code === 'EACCES') return new DataError('permission denied', path);
+  return new DataError(`cannot read: ${(e as Error).message}`, path);
+}
+
 /** readFileSync that turns the usual fs failures into DataErrors naming the file. */
 export function readFileOrThrow(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new DataError('file not found', path);
-    if (code === 'EISDIR') throw new DataError('is a directory, expected a file', path);
-    if (code === 'EACCES') throw new DataError('permission denied', path);
-    throw new DataError(`cannot read: ${(e as Error).message}`, path);
+    throw fsError(e, path);
+  }
+}
+
+/** The first `bytes` bytes of a file (fewer if it is shorter), with readFileOrThrow's errors. */
+export function readHeadOrThrow(path: string, bytes: number): Buffer {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const buf = Buffer.alloc(bytes);
+    return buf.subarray(0, readSync(fd, buf, 0, bytes, 0));
+  } catch (e) {
+    throw fsError(e, path);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

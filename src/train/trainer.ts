@@ -4,6 +4,7 @@
  * tests share it.
  */
 import { type Augment, batchCount, batches, type Dataset } from '../data/dataset.js';
+import { prefetchBatches } from '../data/prefetch.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
 import type { Arr } from '../ops/op.js';
@@ -129,7 +130,7 @@ export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: Tr
     let correct = 0;
     let seen = 0;
     let step = 0;
-    for (const b of batches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment })) {
+    for (const b of prefetchBatches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment })) {
       const shape = [b.size, trainSet.channels, trainSet.height, trainSet.width];
       const ctx = { seed: cfg.seed, step: globalStep };
       const loss = net.forwardBackward(b.x, b.labels, shape, ctx);

@@ -104,3 +104,14 @@ test('CIFAR-10 missing files are named', () => {
     t.cleanup();
   }
 });
+
+test('CIFAR-10 empty file is named', () => {
+  const t = tempDir();
+  try {
+    const f = join(t.dir, 'test_batch.bin');
+    writeFileSync(f, new Uint8Array(0));
+    throwsDataError(() => loadCifar10(t.dir, 'test'), `${f}: empty file, expected CIFAR-10 records of 3073 bytes`);
+  } finally {
+    t.cleanup();
+  }
+});

@@ -1,9 +1,11 @@
-/** Temp directories and tiny synthetic datasets shared by the data tests. */
+/** Temp directories, tiny synthetic datasets and image files shared by the data tests. */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { PNG } from 'pngjs';
+import { encode as encodeJpeg } from 'jpeg-js';
 import { DataError } from '../../src/data/errors.js';
 import type { Dataset } from '../../src/data/dataset.js';
 
@@ -34,4 +36,25 @@ export function synthetic(count: number, channels = 1, h = 2, w = 2): Dataset {
   const labels = new Uint8Array(count);
   for (let n = 0; n < count; n++) labels[n] = n % 10;
   return { name: 'synthetic', images, labels, count, channels, height: h, width: w, numClasses: 10 };
+}
+
+/**
+ * Writes a PNG of w x h pixels from interleaved bytes: 1 channel (grayscale PNG), 3 (RGB) or
+ * 4 (RGBA).
+ */
+export function writePng(file: string, w: number, h: number, channels: 1 | 3 | 4, bytes: ArrayLike<number>): void {
+  const png = new PNG({ width: w, height: h });
+  const rgba = Buffer.alloc(w * h * 4, 255);
+  for (let i = 0; i < w * h; i++) for (let c = 0; c < channels; c++) rgba[i * 4 + c] = bytes[i * channels + c]!;
+  if (channels === 1) for (let i = 0; i < w * h; i++) rgba[i * 4 + 1] = rgba[i * 4 + 2] = rgba[i * 4]!;
+  png.data = rgba;
+  const colorType = channels === 1 ? 0 : channels === 3 ? 2 : 6;
+  writeFileSync(file, PNG.sync.write(png, { colorType, inputColorType: 6, inputHasAlpha: true }));
+}
+
+/** Writes a baseline (3-component) JPEG of w x h pixels from interleaved RGB bytes, quality 100. */
+export function writeJpeg(file: string, w: number, h: number, rgb: ArrayLike<number>): void {
+  const rgba = Buffer.alloc(w * h * 4, 255);
+  for (let i = 0; i < w * h; i++) for (let c = 0; c < 3; c++) rgba[i * 4 + c] = rgb[i * 3 + c]!;
+  writeFileSync(file, encodeJpeg({ width: w, height: h, data: rgba }, 100).data);
 }

