@@ -34,7 +34,7 @@ function checkpointOf(model: string, size: number): string {
 
 // resnet18 is the torchvision topology (7x7 stem, max pool, projection shortcuts) at 32x32.
 for (const [model, size] of [['resnet20', 32], ['densenet40', 32], ['resnet18', 32]] as const) {
-  test(`ONNX export of ${model} runs in onnxruntime with bnff eval's logits (dynamic batch)`, async () => {
+  test(`ONNX export of ${model} runs in onnxruntime with bnff eval's logits (dynamic batch)`, async (t) => {
     const ckpt = checkpointOf(model, size);
     const out = path.join(dir, `${model}.onnx`);
     runExport({ checkpoint: ckpt, format: 'onnx', out, imageSize: size, json: false });
@@ -60,6 +60,7 @@ for (const [model, size] of [['resnet20', 32], ['densenet40', 32], ['resnet18', 
         assert.deepEqual(logits!.dims, [N, 10]);
         const ours = net.predict(x, [N, 3, size, size]);
         const diff = maxAbsDiff(logits!.data as Float32Array, ours);
+        t.diagnostic(`${model} batch ${N}: max |onnxruntime - bnff| = ${diff.toExponential(2)} (largest |logit| ${Math.max(...Array.from(ours, Math.abs)).toFixed(2)})`);
         assert.ok(diff < 1e-4, `${model} batch ${N}: max |onnxruntime - bnff| = ${diff}`);
       }
     } finally {

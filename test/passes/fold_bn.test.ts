@@ -22,7 +22,7 @@ function input(n: number, size: number, seed: number): Float64Array {
 }
 
 for (const { model, size, folded, affine } of CASES) {
-  test(`folded predict equals unfolded eval-mode predict: ${model} at ${size}x${size}`, () => {
+  test(`folded predict equals unfolded eval-mode predict: ${model} at ${size}x${size}`, (t) => {
     const shape = [3, 3, size, size];
     const x = input(3, size, 5);
     for (const dtype of ['f64', 'f32'] as const) {
@@ -35,6 +35,7 @@ for (const { model, size, folded, affine } of CASES) {
       const ref = Float64Array.from(net.predict(x, shape, { fold: false }));
       const got = net.predict(x, shape);
       const err = maxRelDiff(got, ref);
+      t.diagnostic(`${model} ${dtype}: relative logit difference folded vs unfolded ${err.toExponential(2)}`);
       assert.ok(err < (dtype === 'f64' ? 1e-12 : 1e-5), `${model} ${dtype}: relative difference ${err}`);
     }
   });
