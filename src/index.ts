@@ -16,6 +16,11 @@ export { Arena, HostMemory, HeapOverflowError, type Memory } from './runtime/mem
 export { planMemory } from './runtime/planner.js';
 export { MODELS, getModel, UnknownModelError } from './models/index.js';
 export { Network, countParams, type ModelDef, type ModelOptions } from './models/network.js';
+export { torchvisionResnet } from './models/resnet.js';
+export { torchvisionDensenet, type TorchvisionDenseNetConfig } from './models/densenet.js';
+export { foldBatchNorm, bnScaleShift, derivedTensor, type FoldedGraph } from './passes/fold_bn.js';
+export { exportOnnx, writeOnnxFile, OnnxExportError } from './export/onnx.js';
+export { loadWeights, saveWeights } from './io/weights.js';
 export { SGD, type SgdOptions } from './train/sgd.js';
 export { learningRate, type Schedule } from './train/schedule.js';
 export { train, evaluate, createNetwork, DivergedError, type TrainConfig, type EpochMetrics } from './train/trainer.js';

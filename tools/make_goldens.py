@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tools/make_goldens.py test/golden/data
 
-Writes four safetensors files (the format is written by hand here; no safetensors package):
+Writes four safetensors files (the format is written by hand, tools/safetensors_io.py; no safetensors package):
   ops.safetensors       every op: inputs, parameters, upstream gradient dy, output, gradients
   blocks.safetensors    torchvision BasicBlock, Bottleneck (+downsample), _DenseLayer, _Transition
   resnet20.safetensors  three SGD steps of bnff's CIFAR resnet20 (option-A shortcut)
@@ -26,10 +26,8 @@ and __metadata__[C] = JSON {"op": ..., "attrs": {...}}.
 import json
 import math
 import os
-import struct
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -37,39 +35,10 @@ import torchvision
 from torchvision.models.densenet import _DenseLayer, _Transition
 from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
 
+from safetensors_io import write_safetensors
+
 torch.set_default_dtype(torch.float64)
 DT = torch.float64
-
-NP_DTYPES = {'F64': '<f8', 'F32': '<f4', 'F16': '<f2', 'I64': '<i8'}
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, dtype, torch tensor). Data in list order, header padded to 8."""
-    header = {}
-    if metadata:
-        header['__metadata__'] = {k: str(v) for k, v in metadata.items()}
-    blobs = []
-    off = 0
-    for name, dtype, t in tensors:
-        assert name not in header, name
-        arr = np.ascontiguousarray(t.detach().cpu().numpy().astype(NP_DTYPES[dtype]))
-        b = arr.tobytes()
-        header[name] = {'dtype': dtype, 'shape': list(t.shape), 'data_offsets': [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(',', ':')).encode('utf-8')
-    h += b' ' * ((8 - (8 + len(h)) % 8) % 8)
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(struct.pack('<Q', len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return 8 + len(h) + off
-
 
 class Golden:
     def __init__(self):

@@ -28,10 +28,13 @@ import { formatStepBench } from '../../bench/format.js';
 import { formatTraffic, traffic } from '../../bench/traffic.js';
 import { benchKernels } from '../../bench/kernels.js';
 import { RunDir, RunDirError } from './rundir.js';
+import { registerEval } from './eval.js';
+import { registerExport } from './export.js';
+import { OnnxExportError } from '../export/onnx.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError];
+const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError];
 
 interface TrainOpts {
   model: string;
@@ -108,7 +111,7 @@ function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats
       run?.appendMetrics(m);
     },
     afterEpoch: (epochsDone, globalStep, opt, hist) => {
-      if (run) saveCheckpoint(run.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, seed: o.seed, dataset: tr.name, config: { ...o }, metrics: hist });
+      if (run) saveCheckpoint(run.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, seed: o.seed, dataset: tr.name, config: { ...o, mean: stats.mean, std: stats.std }, metrics: hist });
     },
   }, engine, resume);
   const seconds = (performance.now() - t0) / 1000;
@@ -231,6 +234,9 @@ export function buildProgram(setCode: (c: number) => void): Command {
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatExplain(r));
       setCode(EXIT.ok);
     });
+
+  registerEval(program, setCode);
+  registerExport(program, setCode);
 
   program
     .command('models')

@@ -13,9 +13,8 @@
  * Every error is a SafetensorsError whose message names the file (when there is one), the
  * tensor and the problem.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'I64';
 export type TensorData = Float32Array | Float64Array | BigInt64Array;
@@ -118,7 +117,7 @@ export function readSafetensors(bytes: Uint8Array, source?: string): Safetensors
   if (bytes.length < 8) fail(`file is ${bytes.length} bytes, too short for the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = view.getBigUint64(0, true);
-  if (n64 > BigInt(bytes.length - 8)) fail(`header length ${n64} exceeds the ${bytes.length - 8} bytes that follow the length field`);
+  if (n64 > BigInt(bytes.length - 8)) fail(`header length ${n64} exceeds the ${bytes.length - 8} bytes that follow the length field (a truncated file?)`);
   const n = Number(n64);
   if (n > MAX_HEADER) fail(`header length ${n} exceeds the format's limit of ${MAX_HEADER} bytes`);
   if (n < 2) fail(`header length ${n} is too short for a JSON object`);
@@ -164,7 +163,7 @@ export function readSafetensors(bytes: Uint8Array, source?: string): Safetensors
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end) fail(`${t}: data_offsets [${begin}, ${end}] end before they begin`);
-    if (end > bufLen) fail(`${t}: data_offsets [${begin}, ${end}] run past the end of the ${bufLen}-byte buffer`);
+    if (end > bufLen) fail(`${t}: data_offsets [${begin}, ${end}] run past the end of the ${bufLen}-byte buffer (a truncated file?)`);
     let count = 1;
     for (const d of shape as number[]) count *= d;
     const need = count * ITEM_SIZE[dtype as string]!;
@@ -319,46 +318,14 @@ function encode(name: string, dtype: SafetensorsDType, data: TensorInput['data']
 }
 
 /**
- * Writes atomically: a temporary file in the same directory, fsync, then rename over `path`
- * (and a best-effort fsync of the directory). On failure the temporary file is removed and
- * `path` is left as it was.
+ * Writes atomically (src/io/atomic.ts): a temporary file in the same directory, fsync, then
+ * rename over `path`. On failure `path` is left as it was.
  */
 export function writeSafetensorsFile(path: string, tensors: TensorsInput, metadata?: Record<string, string>): void {
   const bytes = writeSafetensors(tensors, metadata);
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'wx', 0o644);
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
+    writeFileAtomic(path, bytes);
   } catch (e) {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        /* already failing */
-      }
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created, or already renamed */
-    }
     throw new SafetensorsError(`${path}: cannot write: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    /* some platforms cannot fsync a directory */
   }
 }

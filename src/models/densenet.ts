@@ -78,8 +78,20 @@ function densenet(cfg: DenseConfig, o: ModelOptions): ModelDef {
   };
 }
 
-export const densenet121 = (o: ModelOptions = {}): ModelDef =>
-  densenet({ name: 'densenet121', growth: 32, blocks: [6, 12, 24, 16], stem: 'imagenet', initFeatures: 64, bottleneck: 128, compression: 0.5, imageSize: 224, prefix: 'features.', defaultClasses: 1000 }, o);
+/** torchvision's DenseNet-BC as torchvision.models.DenseNet(growth_rate, block_config, num_init_features, bn_size) builds it. */
+export interface TorchvisionDenseNetConfig {
+  growthRate: number;
+  blockConfig: number[];
+  numInitFeatures: number;
+  bnSize: number;
+}
+
+/** torchvision.models.DenseNet of any configuration, with torchvision's parameter names. */
+export function torchvisionDensenet(name: string, c: TorchvisionDenseNetConfig, o: ModelOptions = {}): ModelDef {
+  return densenet({ name, growth: c.growthRate, blocks: c.blockConfig, stem: 'imagenet', initFeatures: c.numInitFeatures, bottleneck: c.bnSize * c.growthRate, compression: 0.5, imageSize: 224, prefix: 'features.', defaultClasses: 1000 }, o);
+}
+
+export const densenet121 = (o: ModelOptions = {}): ModelDef => torchvisionDensenet('densenet121', { growthRate: 32, blockConfig: [6, 12, 24, 16], numInitFeatures: 64, bnSize: 4 }, o);
 
 export const densenet40 = (o: ModelOptions = {}): ModelDef =>
   densenet({ name: 'densenet40', growth: 12, blocks: [12, 12, 12], stem: 'cifar', initFeatures: 16, bottleneck: null, compression: 1, imageSize: 32, prefix: 'features.', defaultClasses: 10 }, o);

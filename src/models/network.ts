@@ -4,6 +4,7 @@
  */
 import { appendBackward, pruneDead } from '../autodiff/backward.js';
 import { type FusionOptions, FusionReport, NO_FUSION, applyFusion } from '../passes/index.js';
+import { type Derivation, type FoldedGraph, derivedTensor, foldBatchNorm } from '../passes/fold_bn.js';
 import { Builder, type Init, type ParamSpec } from '../graph/builder.js';
 import { type Graph, ShapeError, type Shape, numel, shapeStr } from '../graph/ir.js';
 import type { Arr, RunContext } from '../ops/op.js';
@@ -79,6 +80,8 @@ export class Network {
   readonly state = new Map<string, Arr>();
   private readonly trainPlans = new Map<string, TrainPlan>();
   private readonly evalPlans = new Map<string, EvalPlan>();
+  /** Storage of the folded graphs' derived tensors (shared by every input shape). */
+  private readonly derived = new Map<string, { d: Derivation; a: Arr }>();
   /** What the fusion passes did to the last training graph built (for `bnff explain`). */
   lastReport?: FusionReport;
 
@@ -177,6 +180,7 @@ export class Network {
     return p;
   }
 
+  /** The eval-mode forward graph (BatchNorms normalise with their running statistics). */
   buildEvalGraph(shape: Shape): { graph: Graph; x: number } {
     this.checkInput(shape);
     const b = new Builder({ training: false });
@@ -185,16 +189,43 @@ export class Network {
     return { graph: pruneDead(b.g), x };
   }
 
-  evalPlan(shape: Shape): EvalPlan {
-    const key = shape.join('x');
+  /** The inference graph: the eval graph with its BatchNorms folded (src/passes/fold_bn.ts). */
+  buildInferenceGraph(shape: Shape): FoldedGraph {
+    return foldBatchNorm(this.buildEvalGraph(shape).graph);
+  }
+
+  /**
+   * The compiled eval forward for one input shape: BN-folded (the default), or the plain
+   * eval-mode graph with fold false (the reference the folding is tested against).
+   */
+  evalPlan(shape: Shape, fold = true): EvalPlan {
+    const key = `${fold ? 'folded' : 'eval'}:${shape.join('x')}`;
     let p = this.evalPlans.get(key);
     if (!p) {
-      const { graph, x } = this.buildEvalGraph(shape);
-      const exec = new Executor(graph, this.memory, this.bind, this.lowering);
+      let graph: Graph;
+      let x: number;
+      let bind = this.bind;
+      if (fold) {
+        const f = this.buildInferenceGraph(shape);
+        ({ graph, x } = f);
+        for (const [name, d] of f.derived) {
+          if (!this.derived.has(name)) this.derived.set(name, { d, a: this.memory.alloc(numel(graph.values.find((v) => v.name === name)!.shape)) });
+        }
+        bind = (name, kind) => this.derived.get(name)?.a ?? this.bind(name, kind);
+      } else {
+        ({ graph, x } = this.buildEvalGraph(shape));
+      }
+      const exec = new Executor(graph, this.memory, bind, this.lowering);
       p = { exec, graph, xId: x, logits: exec.output('logits') };
       this.evalPlans.set(key, p);
     }
     return p;
+  }
+
+  /** Recomputes the folded tensors from the current parameters and running statistics. */
+  private refold(): void {
+    const get = (name: string): Arr => this.params.get(name) ?? this.state.get(name)!;
+    for (const { d, a } of this.derived.values()) a.set(derivedTensor(d, get));
   }
 
   /** One forward + backward pass; gradients land in plan.grads. Returns the loss. */
@@ -206,9 +237,14 @@ export class Network {
     return p.loss[0]!;
   }
 
-  /** Logits [N, numClasses] in eval mode. */
-  predict(x: ArrayLike<number>, shape: Shape): Arr {
-    const p = this.evalPlan(shape);
+  /**
+   * Logits [N, numClasses] in eval mode, on the BN-folded graph (folded afresh from the
+   * current weights on every call), or on the plain eval graph with `fold: false`.
+   */
+  predict(x: ArrayLike<number>, shape: Shape, o: { fold?: boolean } = {}): Arr {
+    const fold = o.fold ?? true;
+    const p = this.evalPlan(shape, fold);
+    if (fold) this.refold();
     p.exec.write(p.xId, x);
     p.exec.run({ seed: 0, step: 0 });
     return p.logits;

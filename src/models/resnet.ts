@@ -42,7 +42,8 @@ function bottleneck(b: Builder, name: string, x: number, planes: number, stride:
   return b.relu(`${name}.relu`, b.add(`${name}.add`, h, identity));
 }
 
-function imagenetResnet(name: string, block: 'basic' | 'bottleneck', layers: number[], o: ModelOptions): ModelDef {
+/** torchvision.models.ResNet(block, layers) with torchvision's parameter names. */
+export function torchvisionResnet(name: string, block: 'basic' | 'bottleneck', layers: number[], o: ModelOptions = {}): ModelDef {
   const numClasses = o.numClasses ?? 1000;
   const inChannels = o.inChannels ?? 3;
   return {
@@ -68,9 +69,9 @@ function imagenetResnet(name: string, block: 'basic' | 'bottleneck', layers: num
   };
 }
 
-export const resnet18 = (o: ModelOptions = {}): ModelDef => imagenetResnet('resnet18', 'basic', [2, 2, 2, 2], o);
-export const resnet34 = (o: ModelOptions = {}): ModelDef => imagenetResnet('resnet34', 'basic', [3, 4, 6, 3], o);
-export const resnet50 = (o: ModelOptions = {}): ModelDef => imagenetResnet('resnet50', 'bottleneck', [3, 4, 6, 3], o);
+export const resnet18 = (o: ModelOptions = {}): ModelDef => torchvisionResnet('resnet18', 'basic', [2, 2, 2, 2], o);
+export const resnet34 = (o: ModelOptions = {}): ModelDef => torchvisionResnet('resnet34', 'basic', [3, 4, 6, 3], o);
+export const resnet50 = (o: ModelOptions = {}): ModelDef => torchvisionResnet('resnet50', 'bottleneck', [3, 4, 6, 3], o);
 
 /** He et al. 2016, section 4.2: depth = 6n + 2, option A shortcuts. */
 export function cifarResnet(depth: number, o: ModelOptions = {}, name = `resnet${depth}`): ModelDef {

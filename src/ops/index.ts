@@ -3,6 +3,7 @@ import { add } from './add.js';
 import { batchNorm2d, bnBackwardData, bnBackwardReduce } from './batch_norm2d.js';
 import { bnAddRelu, bnAddReluBackward } from './bn_add_relu.js';
 import { bnApply, bnFinalize, channelMoments, concatVec } from './bn_split.js';
+import { channelAffine } from './channel_affine.js';
 import { concat, sliceChannels } from './concat.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from './conv2d.js';
 import { bnReluMask, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight } from './conv2d_fused.js';
@@ -17,7 +18,7 @@ import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cros
 
 const all: OpDef[] = [
   conv2d, conv2dBackwardData, conv2dBackwardWeight, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, bnReluMask,
-  batchNorm2d, bnBackwardReduce, bnBackwardData, channelMoments, bnFinalize, bnApply, concatVec, bnAddRelu, bnAddReluBackward,
+  batchNorm2d, bnBackwardReduce, bnBackwardData, channelMoments, bnFinalize, bnApply, concatVec, bnAddRelu, bnAddReluBackward, channelAffine,
   relu, reluBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
   add, mul, concat, sliceChannels, flatten, reshape,

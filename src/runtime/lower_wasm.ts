@@ -128,6 +128,18 @@ const RULES: Record<string, Rule> = {
     const [dy, x, mean, rstd, gamma, dbeta, dgamma, dx] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.x(6), p.y(0)];
     return () => K.bnBackwardData(pool, dy, x, dx, M, C, mean, rstd, gamma, dbeta, dgamma);
   },
+  // scale*x + shift as bn_normalize with mean 0 and rstd 1 (a = scale*1, b = shift - a*0: exact).
+  channel_affine(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const zero = e.arena.reserve(4 * C, 'channel_affine constants');
+    const one = e.arena.reserve(4 * C, 'channel_affine constants');
+    e.arena.view(zero, C).fill(0);
+    e.arena.view(one, C).fill(1);
+    const [x, scale, shift, y] = [p.x(0), p.x(1), p.x(2), p.y(0)];
+    return () => K.bnNormalize(e.pool, x, y, M, C, scale, shift, zero, one, false);
+  },
   relu(node, lc, { pool }) {
     if (!sameLayout(node, lc)) return undefined;
     const p = io(node, lc);

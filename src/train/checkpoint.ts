@@ -5,10 +5,12 @@
  * One file, written atomically (temporary file, fsync, rename): a crash mid-write leaves the
  * previous checkpoint intact.
  */
-import { SafetensorsError } from '../io/safetensors.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SafetensorsError, readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
 import { loadWeights, stateDict } from '../io/weights.js';
-import { writeSafetensorsFile } from '../io/safetensors.js';
-import type { Network } from '../models/network.js';
+import { getModel } from '../models/index.js';
+import { type ModelDef, type Network, paramSpecs } from '../models/network.js';
 import type { SGD } from './sgd.js';
 
 export interface CheckpointMeta {
@@ -33,13 +35,8 @@ export function saveCheckpoint(path: string, net: Network, opt: SGD, meta: Check
 /** Loads weights and state into net, returns the metadata and the momentum buffers. */
 export function loadCheckpoint(path: string, net: Network): { meta: CheckpointMeta; momentum: Map<string, Float32Array> } {
   const { tensors, metadata } = loadWeights(net, path, [MOMENTUM]);
-  if (!metadata.bnff_checkpoint) throw new SafetensorsError(`${path}: not a bnff checkpoint (no bnff_checkpoint metadata); plain weights load with loadWeights`);
-  let meta: CheckpointMeta;
-  try {
-    meta = JSON.parse(metadata.bnff_checkpoint) as CheckpointMeta;
-  } catch {
-    throw new SafetensorsError(`${path}: corrupt checkpoint metadata`);
-  }
+  const meta = checkpointMeta(path, metadata);
+  if (!meta) throw new SafetensorsError(`${path}: not a bnff checkpoint (no bnff_checkpoint metadata); plain weights load with loadWeights`);
   const momentum = new Map<string, Float32Array>();
   for (const [k, t] of tensors) {
     if (!k.startsWith(MOMENTUM)) continue;
@@ -49,4 +46,61 @@ export function loadCheckpoint(path: string, net: Network): { meta: CheckpointMe
     momentum.set(name, Float32Array.from(t.data as Float32Array));
   }
   return { meta, momentum };
+}
+
+/** The checkpoint metadata of a file's safetensors metadata; undefined for a plain weights file. */
+export function checkpointMeta(path: string, metadata: Record<string, string>): CheckpointMeta | undefined {
+  if (metadata.bnff_checkpoint === undefined) return undefined;
+  let meta: unknown;
+  try {
+    meta = JSON.parse(metadata.bnff_checkpoint);
+  } catch {
+    throw new SafetensorsError(`${path}: corrupt checkpoint metadata`);
+  }
+  const m = meta as Partial<CheckpointMeta> | null;
+  if (typeof m !== 'object' || m === null || typeof m.model !== 'string' || typeof m.config !== 'object' || m.config === null) {
+    throw new SafetensorsError(`${path}: corrupt checkpoint metadata (no model or config)`);
+  }
+  return m as CheckpointMeta;
+}
+
+/** What a saved model file says about itself, read without building the model. */
+export interface SavedModel {
+  path: string;
+  /** The model built for the file's weights: classes and input channels read off their shapes. */
+  def: ModelDef;
+  /** Present for a checkpoint; absent for a plain weights file (saveWeights). */
+  meta?: CheckpointMeta;
+  /** The run's configuration: the checkpoint's, else config.json of the run directory beside a weights file. */
+  config: Record<string, unknown>;
+}
+
+/**
+ * Reads a checkpoint (or a weights file written by saveWeights) far enough to know its model:
+ * the model name from its metadata, the numbers of input channels and classes from the shapes
+ * of its first convolution and its classifier. `expectModel` (a --model option) must match.
+ */
+export function inspectSavedModel(path: string, expectModel?: string): SavedModel {
+  const { tensors, metadata } = readSafetensorsFile(path);
+  const meta = checkpointMeta(path, metadata);
+  const model = meta?.model ?? metadata.model;
+  if (model === undefined) throw new SafetensorsError(`${path}: not a bnff checkpoint or weights file (no model in its metadata)`);
+  if (expectModel !== undefined && expectModel !== model) throw new SafetensorsError(`${path} is a checkpoint of ${model}, not ${expectModel}; drop --model or pass --model ${model}`);
+  const specs = paramSpecs(getModel(model)).filter((s) => s.kind === 'param');
+  const first = specs.find((s) => s.shape.length === 4);
+  const last = [...specs].reverse().find((s) => s.shape.length === 2);
+  const dim = (name: string | undefined, axis: number): number | undefined => (name === undefined ? undefined : tensors.get(name)?.shape[axis]);
+  const inChannels = dim(first?.name, 1);
+  const numClasses = dim(last?.name, 0);
+  if (inChannels === undefined || numClasses === undefined) throw new SafetensorsError(`${path}: does not hold the weights of ${model} (no "${first?.name}" or "${last?.name}")`);
+  let config = meta?.config;
+  if (!config) {
+    const beside = join(dirname(path), 'config.json');
+    try {
+      config = existsSync(beside) ? (JSON.parse(readFileSync(beside, 'utf8')) as Record<string, unknown>) : {};
+    } catch (e) {
+      throw new SafetensorsError(`${path}: cannot read the run's ${beside}: ${(e as Error).message}`);
+    }
+  }
+  return { path, def: getModel(model, { numClasses, inChannels }), meta, config };
 }

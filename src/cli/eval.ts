@@ -1,0 +1,109 @@
+/**
+ * `bnff eval`: test accuracy and loss of a checkpoint. The model comes from the checkpoint
+ * (name in its metadata, classes and input channels from its weights), the normalisation
+ * mean/std and the data spec from the run's configuration (--data overrides the spec). Images
+ * smaller than the model's input are zero-padded to it first, as `bnff train` does. Inference
+ * runs the BN-folded graph (src/passes/fold_bn.ts).
+ */
+import os from 'node:os';
+import { type Command, Option } from 'commander';
+import { DataError, type Dataset, loadDataset, normalize, padTo, take } from '../data/index.js';
+import { createEngine, type EngineKind } from '../runtime/engine.js';
+import { Network } from '../models/network.js';
+import { type SavedModel, inspectSavedModel, loadCheckpoint } from '../train/checkpoint.js';
+import { evaluate } from '../train/trainer.js';
+import { SafetensorsError } from '../io/safetensors.js';
+import { loadWeights } from '../io/weights.js';
+import { oneOf, positiveInt } from './args.js';
+
+export interface EvalOptions {
+  checkpoint: string;
+  model?: string;
+  data?: string;
+  batchSize: number;
+  threads: number;
+  engine: EngineKind;
+  limit?: number;
+  json: boolean;
+}
+
+export interface EvalResult {
+  checkpoint: string;
+  model: string;
+  /** Epochs the checkpoint had trained (absent for a plain weights file). */
+  epoch?: number;
+  data: string;
+  images: number;
+  accuracy: number;
+  loss: number;
+  seconds: number;
+}
+
+function numbers(v: unknown): number[] | undefined {
+  return Array.isArray(v) && v.every((e) => typeof e === 'number') ? v : undefined;
+}
+
+/** The mean/std the run normalised with, from its configuration. */
+export function normalisation(saved: SavedModel): { mean: number[]; std: number[] } {
+  const mean = numbers(saved.config.mean);
+  const std = numbers(saved.config.std);
+  if (!mean || !std) throw new SafetensorsError(`${saved.path}: no normalisation statistics (mean/std) in the checkpoint or a config.json beside it`);
+  return { mean, std };
+}
+
+/** The test split of spec, checked against the model, padded to its input size and normalised. */
+function testSet(saved: SavedModel, spec: string, limit: number | undefined): Dataset {
+  const { def } = saved;
+  let ds = loadDataset(spec, { split: 'test' });
+  if (limit !== undefined) ds = take(ds, limit, typeof saved.config.seed === 'number' ? saved.config.seed : 0);
+  const from = `checkpoint ${saved.path} (${def.name})`;
+  if (ds.channels !== def.inChannels) throw new DataError(`dataset ${ds.name} has ${ds.channels}-channel images, but ${from} takes ${def.inChannels}-channel images`);
+  if (ds.numClasses !== def.numClasses) throw new DataError(`dataset ${ds.name} has ${ds.numClasses} classes, but ${from} has ${def.numClasses} outputs`);
+  if (ds.height < def.imageSize || ds.width < def.imageSize) ds = padTo(ds, def.imageSize);
+  const { mean, std } = normalisation(saved);
+  return normalize(ds, mean, std);
+}
+
+export async function runEval(o: EvalOptions): Promise<EvalResult> {
+  const saved = inspectSavedModel(o.checkpoint, o.model);
+  const spec = o.data ?? (typeof saved.config.data === 'string' ? saved.config.data : undefined);
+  if (spec === undefined) throw new SafetensorsError(`${o.checkpoint}: the run's data spec is not recorded; pass --data`);
+  const te = testSet(saved, spec, o.limit);
+  const engine = await createEngine({ kind: o.engine, threads: o.threads });
+  try {
+    const net = new Network(saved.def, engine.memory, 0, engine.lowering);
+    if (saved.meta) loadCheckpoint(o.checkpoint, net);
+    else loadWeights(net, o.checkpoint);
+    const t0 = performance.now();
+    const r = evaluate(net, te, o.batchSize);
+    const seconds = (performance.now() - t0) / 1000;
+    return { checkpoint: o.checkpoint, model: saved.def.name, epoch: saved.meta?.epoch, data: te.name, images: te.count, ...r, seconds };
+  } finally {
+    engine.close();
+  }
+}
+
+function formatEval(r: EvalResult): string {
+  const epoch = r.epoch === undefined ? '' : ` after ${r.epoch} epoch(s)`;
+  return `${r.model}${epoch} on ${r.data} (${r.images} images): test accuracy ${(100 * r.accuracy).toFixed(2)}%, loss ${r.loss.toFixed(4)}\n`;
+}
+
+export function registerEval(program: Command, setCode: (c: number) => void): void {
+  program
+    .command('eval')
+    .description('test accuracy and loss of a checkpoint (BN folded into the convolutions)')
+    .requiredOption('-c, --checkpoint <path>', 'a checkpoint.safetensors written by bnff train --out (or its weights.safetensors)')
+    .addOption(new Option('-d, --data <spec>', 'dataset (default: the one the run trained on)'))
+    .addOption(new Option('-m, --model <name>', 'check that the checkpoint is of this model'))
+    .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(250))
+    .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('--engine <kind>', 'wasm | reference').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
+    .addOption(new Option('--limit <n>', 'evaluate n test images (the same ones as train --limit n with the run\'s seed)').argParser(positiveInt))
+    .addOption(new Option('--json', 'print one JSON object').default(false))
+    .addHelpText('after', '\nExamples:\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors --data fashion-mnist:/data/fm --json')
+    .action(async (o: EvalOptions) => {
+      const r = await runEval(o);
+      process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatEval(r));
+      setCode(0);
+    });
+}
