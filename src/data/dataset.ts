@@ -42,6 +42,8 @@ export interface BatchOptions {
   dropLast?: boolean;
   /** Train-time augmentation applied to each gathered example (the dataset is left unchanged). */
   augment?: Augment;
+  /** Start at this batch of the epoch (a run resumed mid-epoch); the batches yielded are those an uninterrupted epoch yields from there. */
+  startBatch?: number;
 }
 
 /**
@@ -231,7 +233,7 @@ export function* batches(ds: Dataset, batchSize: number, o: BatchOptions): Gener
   const n = batchCount(ds, batchSize, dropLast);
   const aug = o.augment;
   const tmp = aug ? new Float32Array(ds.height * ds.width) : null;
-  for (let b = 0; b < n; b++) {
+  for (let b = o.startBatch ?? 0; b < n; b++) {
     const start = b * batchSize;
     const size = Math.min(batchSize, ds.count - start);
     for (let i = 0; i < size; i++) {
