@@ -18,6 +18,6 @@ export { MODELS, getModel, UnknownModelError } from './models/index.js';
 export { Network, countParams, type ModelDef, type ModelOptions } from './models/network.js';
 export { SGD, type SgdOptions } from './train/sgd.js';
 export { learningRate, type Schedule } from './train/schedule.js';
-export { train, evaluate, createNetwork, DivergedError, type TrainConfig, type EpochMetrics } from './train/trainer.js';
+export { train, evaluate, createNetwork, DivergedError, InterruptedError, type TrainConfig, type EpochMetrics, type PartialEpoch, type ResumeState } from './train/trainer.js';
 export * from './data/index.js';
 export { DataError } from './data/errors.js';

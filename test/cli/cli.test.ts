@@ -180,19 +180,20 @@ test('Ctrl-C (SIGINT) stops after the step, checkpoints mid-epoch, exits 130, an
   const dir = path.join(root, 'run');
   const r = await interruptTrain(dir, args);
   assert.equal(r.code, 130, `exit ${r.code} (signal ${r.signal}): ${r.stderr}`);
-  const m = /interrupted in epoch 1 after step (\d+)\/32 \(global step (\d+)\); wrote (\S+checkpoint\.safetensors)/.exec(r.stderr);
+  // (epoch 1 unless this machine is so loaded that the first epoch ended before the signal came)
+  const m = /interrupted in epoch ([12]) after step (\d+)\/32 \(global step (\d+)\); wrote (\S+checkpoint\.safetensors)/.exec(r.stderr);
   assert.ok(m, r.stderr);
-  assert.equal(m[3], path.join(dir, 'checkpoint.safetensors'));
+  assert.equal(m[4], path.join(dir, 'checkpoint.safetensors'));
   const net = createNetwork({ model: 'resnet8', seed: 0 }, { channels: 1, numClasses: 10 });
-  const { meta } = loadCheckpoint(m[3], net);
-  assert.deepEqual([meta.epoch, meta.globalStep, meta.partial?.step], [0, Number(m[2]), Number(m[1])]);
-  assert.ok(meta.partial!.seen === 16 * meta.partial!.step && meta.partial!.lossSum > 0, JSON.stringify(meta.partial));
+  const { meta } = loadCheckpoint(m[4], net);
+  assert.deepEqual([meta.epoch, meta.globalStep, meta.partial?.step], [Number(m[1]) - 1, Number(m[3]), Number(m[2])]);
+  assert.ok(meta.partial!.seen === 16 * meta.partial!.step && (meta.partial!.step === 0 || meta.partial!.lossSum > 0), JSON.stringify(meta.partial));
   assert.ok(fs.existsSync(path.join(dir, 'loss.svg')));
   const resume = /resume with: bnff (.+)/.exec(r.stderr)?.[1];
   assert.ok(resume, r.stderr);
   const again = bnff(...resume.match(/'[^']*'|\S+/g)!.map((a) => a.replace(/^'(.*)'$/, '$1')));
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stderr, /resuming from \S+ at step \d+ of epoch 1/);
+  assert.match(again.stderr, /resuming from \S+ at step \d+ of epoch [12]/);
   const whole = bnff('train', ...args, '--out', path.join(root, 'whole'));
   assert.equal(whole.code, 0, whole.stderr);
   const a = readSafetensorsFile(path.join(root, 'whole', 'weights.safetensors')).tensors;
