@@ -23,6 +23,6 @@ export { exportOnnx, writeOnnxFile, OnnxExportError } from './export/onnx.js';
 export { loadWeights, saveWeights } from './io/weights.js';
 export { SGD, type SgdOptions } from './train/sgd.js';
 export { learningRate, type Schedule } from './train/schedule.js';
-export { train, evaluate, createNetwork, DivergedError, type TrainConfig, type EpochMetrics } from './train/trainer.js';
+export { train, evaluate, createNetwork, DivergedError, InterruptedError, type TrainConfig, type EpochMetrics, type PartialEpoch, type ResumeState } from './train/trainer.js';
 export * from './data/index.js';
 export { DataError } from './data/errors.js';

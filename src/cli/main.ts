@@ -1,9 +1,11 @@
 /**
  * The bnff command line. Every command returns an exit code; known failures (bad data, bad
  * shapes, divergence, bad arguments) print one clear line and never a stack trace.
- *   0 success, 1 the job failed (data, model, numerics), 2 invalid usage.
+ *   0 success, 1 the job failed (data, model, numerics), 2 invalid usage, 130 interrupted (Ctrl-C).
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { DataError } from '../data/errors.js';
 import { type Augment, channelStats, type Dataset, fitTo, normalize, parseAugment, take } from '../data/dataset.js';
@@ -17,7 +19,8 @@ import { SafetensorsError } from '../io/safetensors.js';
 import { saveWeights } from '../io/weights.js';
 import { HeapOverflowError } from '../runtime/memory.js';
 import type { Schedule } from '../train/schedule.js';
-import { DivergedError, type EpochMetrics, type ResumeState, createNetwork, train } from '../train/trainer.js';
+import { DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, type ResumeState, createNetwork, train } from '../train/trainer.js';
+import type { SGD } from '../train/sgd.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
 import { TrainProgress } from './progress.js';
@@ -31,10 +34,13 @@ import { RunDir, RunDirError } from './rundir.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { OnnxExportError } from '../export/onnx.js';
+import { epochRecord, MetricsError, type MetricsRecord, metricsUpTo, readMetrics, StepLog } from './metrics.js';
+import { registerPlot, writeRunPlots } from './plot.js';
+import { Interrupt, INTERRUPTED_EXIT } from './interrupt.js';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: INTERRUPTED_EXIT } as const;
 
-const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError];
+const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError, MetricsError];
 
 interface TrainOpts {
   model: string;
@@ -54,10 +60,11 @@ interface TrainOpts {
   limit?: number;
   resume?: string;
   augment: string;
+  logEvery: number;
   json: boolean;
 }
 
-async function runTrain(o: TrainOpts): Promise<number> {
+async function runTrain(o: TrainOpts, cmd: Command): Promise<number> {
   if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
   let trainSet = loadDataset(o.data, { split: 'train' });
   let testSet = loadDataset(o.data, { split: 'test' });
@@ -77,48 +84,125 @@ async function runTrain(o: TrainOpts): Promise<number> {
   const augment = parseAugment(spec, fill);
   const engine = await createEngine({ kind: o.engine, threads: o.threads });
   try {
-    return trainWith(o, engine, tr, te, stats, augment);
+    return await trainWith(o, cmd, engine, tr, te, stats, augment);
   } finally {
     engine.close();
   }
 }
 
-function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }, augment: Augment | undefined): number {
+/** The command that continues an interrupted run: the options given on the command line, and --resume. */
+function resumeCommand(cmd: Command, checkpoint: string): string {
+  const args = ['bnff', 'train'];
+  for (const opt of cmd.options) {
+    const key = opt.attributeName();
+    if (key === 'resume' || cmd.getOptionValueSource(key) !== 'cli') continue;
+    const v: unknown = cmd.getOptionValue(key);
+    args.push(opt.long!, ...(typeof v === 'boolean' ? [] : [String(v)]));
+  }
+  args.push('--resume', checkpoint);
+  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }, augment: Augment | undefined): Promise<number> {
   const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, o.fuse ? ALL_FUSION : NO_FUSION);
   let resume: ResumeState | undefined;
+  let outDir = o.out;
+  let run: RunDir | null = null;
+  const config = { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std };
   if (o.resume) {
     const { meta, momentum } = loadCheckpoint(o.resume, net);
     if (meta.model !== o.model) throw new RunDirError(`${o.resume} is a checkpoint of ${meta.model}; resume it with --model ${meta.model}`);
     if (meta.epoch >= o.epochs) throw new RunDirError(`${o.resume} has already trained ${meta.epoch} epoch(s); ask for more with --epochs`);
-    resume = { epoch: meta.epoch, globalStep: meta.globalStep, momentum, history: meta.metrics as EpochMetrics[] };
+    if (meta.partial && (meta.dataset !== tr.name || meta.config.batchSize !== o.batchSize)) {
+      throw new RunDirError(`${o.resume} stopped in the middle of an epoch of ${meta.dataset} in batches of ${String(meta.config.batchSize)}; resume it with the same --data, --limit and --batch-size`);
+    }
+    resume = { epoch: meta.epoch, globalStep: meta.globalStep, momentum, history: meta.metrics as EpochMetrics[], partial: meta.partial };
+    // The run the checkpoint belongs to: its metrics up to the checkpoint start the resumed run's,
+    // and without --out the resumed run continues in it.
+    const from = path.dirname(o.resume);
+    const prior: MetricsRecord[] = fs.existsSync(path.join(from, 'metrics.jsonl')) ? metricsUpTo(readMetrics(path.join(from, 'metrics.jsonl')), meta.epoch, meta.globalStep) : [];
+    if (outDir === undefined && fs.existsSync(path.join(from, 'config.json'))) outDir = from;
+    if (outDir !== undefined && path.resolve(outDir) === path.resolve(from) && fs.existsSync(path.join(from, 'config.json'))) {
+      run = RunDir.reopen(outDir, prior, { epochs: o.epochs, from_epoch: meta.epoch, from_step: meta.globalStep });
+    } else if (outDir !== undefined) {
+      run = RunDir.create(outDir, { ...config, resumed_from: o.resume }, prior);
+    }
+  } else if (outDir !== undefined) {
+    run = RunDir.create(outDir, config);
   }
-  const run = o.out ? RunDir.create(o.out, { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std }) : null;
   const log = (s: string): void => {
     if (!o.json) process.stderr.write(s + '\n');
   };
   log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
   log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}`);
-  if (resume) log(`  resuming from ${o.resume} after epoch ${resume.epoch}`);
+  if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}${run ? `, into ${run.dir}` : ''}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =
     o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
-  const history = train(net, tr, te, { ...o, schedule, evalBatchSize: 250, augment }, {
-    onStep: o.json ? undefined : (e) => progress.step(e),
-    onEpoch: (m) => {
-      if (!o.json) progress.epoch(m);
-      run?.appendMetrics(m);
+  const checkpoint = (epochsDone: number, globalStep: number, opt: SGD, hist: EpochMetrics[], partial?: PartialEpoch): void => {
+    if (run) saveCheckpoint(run.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, partial, seed: o.seed, dataset: tr.name, config: { ...o, mean: stats.mean, std: stats.std }, metrics: hist });
+  };
+  const plots = async (): Promise<string[]> => {
+    try {
+      return run ? (await writeRunPlots(run.dir)).map((f) => path.basename(f)) : [];
+    } catch (e) {
+      log(`  could not draw the plots: ${(e as Error).message}`);
+      return [];
+    }
+  };
+  const stepLog = new StepLog(o.logEvery);
+  let history: EpochMetrics[] = resume?.history ?? [];
+  const interrupt = new Interrupt(
+    () => {
+      progress.stop();
+      log(`bnff: interrupt: stopping after this step${run ? ' and writing a checkpoint' : ''} (Ctrl-C again to abort at once)`);
     },
-    afterEpoch: (epochsDone, globalStep, opt, hist) => {
-      if (run) saveCheckpoint(run.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, seed: o.seed, dataset: tr.name, config: { ...o, mean: stats.mean, std: stats.std }, metrics: hist });
+    () => {
+      progress.stop();
+      log('bnff: aborted');
     },
-  }, engine, resume);
+  );
+  try {
+    history = await train(net, tr, te, { ...o, schedule, evalBatchSize: 250, augment, signal: interrupt.signal }, {
+      onStep: (e) => {
+        if (!o.json) progress.step(e);
+        const r = stepLog.add(e);
+        if (r) run?.appendMetrics(r);
+      },
+      onEpoch: (m) => {
+        if (!o.json) progress.epoch(m);
+        run?.appendMetrics(epochRecord(m));
+      },
+      afterEpoch: checkpoint,
+      onInterrupt: (epochsDone, globalStep, opt, hist, partial) => {
+        history = hist;
+        checkpoint(epochsDone, globalStep, opt, hist, partial);
+      },
+    }, engine, resume);
+  } catch (e) {
+    if (!(e instanceof InterruptedError)) throw e;
+    const file = run?.file('checkpoint.safetensors');
+    const again = file ? resumeCommand(cmd, file) : undefined;
+    const drawn = await plots();
+    if (o.json) {
+      process.stdout.write(JSON.stringify({ interrupted: true, epoch: e.epoch, step: e.step, steps_per_epoch: e.stepsPerEpoch, global_step: e.globalStep, checkpoint: file ?? null, resume: again ?? null, model: o.model, data: tr.name, params: net.paramCount, seconds: (performance.now() - t0) / 1000, epochs: history }) + '\n');
+    } else if (file) {
+      process.stderr.write(`bnff: ${e.message}; wrote ${file}${drawn.length ? ` and ${drawn.join(', ')}` : ''}\n  resume with: ${again!}\n`);
+    } else {
+      process.stderr.write(`bnff: ${e.message}; nothing saved (train with --out DIR to get a checkpoint to resume from)\n`);
+    }
+    return EXIT.interrupted;
+  } finally {
+    interrupt.dispose();
+  }
   const seconds = (performance.now() - t0) / 1000;
   const last = history[history.length - 1]!;
   if (run) {
     saveWeights(net, run.file('weights.safetensors'), { dataset: tr.name, epochs: String(history.length), seed: String(o.seed) });
-    log(`  wrote ${run.file('weights.safetensors')} and ${run.file('metrics.jsonl')}`);
+    const drawn = await plots();
+    log(`  wrote ${run.file('weights.safetensors')}, metrics.jsonl${drawn.map((f) => `, ${f}`).join('')}`);
   }
   if (o.json) {
     process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, seconds, epochs: history }) + '\n');
@@ -166,14 +250,25 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
     .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').default('auto'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
-    .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors (same seed and threads give the same curve)'))
+    .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors, also one written by Ctrl-C mid-epoch (same seed and threads give the same weights); without --out, in the checkpoint\'s run directory'))
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
-    .addOption(new Option('-o, --out <dir>', 'run directory for metrics and weights'))
-    .addOption(new Option('--json', 'print the result as JSON on stdout').default(false))
-    .addHelpText('after', '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm\n  bnff train --data fashion-mnist --model resnet20 --epochs 30 --resume runs/fm/checkpoint.safetensors --out runs/fm2')
-    .action(async (o: TrainOpts) => setCode(await runTrain(o)));
+    .addOption(new Option('-o, --out <dir>', 'run directory: config.json, metrics.jsonl, checkpoint.safetensors, weights.safetensors, loss.svg, accuracy.svg'))
+    .addOption(new Option('--log-every <k>', 'write a step line to metrics.jsonl every k steps (the mean over them)').argParser(positiveInt).default(1))
+    .addOption(new Option('--json', 'print the result as JSON on stdout (no progress on stderr)').default(false))
+    .addHelpText(
+      'after',
+      '\nCtrl-C stops after the current step, writes a checkpoint into --out and exits 130 with the command that resumes the run; a second Ctrl-C aborts without one.\n' +
+        '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm\n' +
+        '  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm --resume runs/fm/checkpoint.safetensors   # after Ctrl-C\n' +
+        '  bnff train --data fashion-mnist --model resnet20 --epochs 60 --resume runs/fm/checkpoint.safetensors --out runs/fm60\n' +
+        '  bnff train --limit 500 --epochs 1 --json',
+    )
+    .action(async (o: TrainOpts, cmd: Command) => setCode(await runTrain(o, cmd)));
 
-  const bench = program.command('bench').description('benchmarks: whole training steps, kernels');
+  const bench = program
+    .command('bench')
+    .description('benchmarks: whole training steps, kernels')
+    .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32\n  bnff bench kernels --only conv\n  bnff bench step --help');
   bench
     .command('step')
     .description('time training steps of a model (warm-up, repeats, median and spread, per-op-type breakdown)')
@@ -188,7 +283,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--no-fuse', 'time the unfused baseline only'))
     .addOption(new Option('--ablation', 'also time each fusion optimisation alone').default(false))
     .addOption(new Option('--json', 'print one JSON object').default(false))
-    .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json')
+    .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json > d121.json\n  bnff plot --bench d121.json   # draws the per-op-type breakdown into d121.svg')
     .action(async (o: StepBenchOptions & { json: boolean }) => {
       if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
       const r = await benchStep(o);
@@ -245,6 +340,13 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addHelpText('after', '\nExamples:\n  bnff models\n  bnff models --json')
     .action((o: { json: boolean }) => setCode(runModels(o)));
 
+  registerPlot(program, setCode);
+
+  program.addHelpText(
+    'after',
+    '\nExit codes: 0 success, 1 the job failed (bad data, model, numerics), 2 invalid usage, 130 interrupted (Ctrl-C).\n' +
+      '\nExamples:\n  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm\n  bnff plot runs/fm\n  bnff models\n  bnff bench step --model resnet50 --batch-size 16 --image-size 224\n  bnff help train',
+  );
   return program;
 }
 

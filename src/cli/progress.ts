@@ -36,11 +36,16 @@ export class TrainProgress {
     this.bar.update(e.step, { epoch: e.epoch, epochs: this.epochs, loss: e.loss.toFixed(4), ips: e.imagesPerSec.toFixed(1), eta_run: fmtTime(e.etaSec) });
   }
 
-  epoch(m: EpochMetrics): void {
+  /** Takes the live bar off the terminal (and gives the cursor back) before other output. */
+  stop(): void {
     if (this.bar) {
       this.bar.stop();
       this.bar = null;
     }
+  }
+
+  epoch(m: EpochMetrics): void {
+    this.stop();
     this.out.write(
       `epoch ${m.epoch}/${this.epochs}  loss ${m.trainLoss.toFixed(4)}  train acc ${(100 * m.trainAccuracy).toFixed(2)}%  ` +
         `test acc ${(100 * m.testAccuracy).toFixed(2)}%  ${m.imagesPerSec.toFixed(1)} img/s  ${m.seconds.toFixed(1)} s  lr ${m.lr.toPrecision(3)}\n`,

@@ -42,6 +42,8 @@ export interface BatchOptions {
   dropLast?: boolean;
   /** Train-time augmentation applied to each gathered example (the dataset is left unchanged). */
   augment?: Augment;
+  /** Start at this batch of the epoch (a run resumed mid-epoch); the batches yielded are those an uninterrupted epoch yields from there. */
+  startBatch?: number;
 }
 
 /**
@@ -346,7 +348,7 @@ export function* batches(ds: Dataset, batchSize: number, o: BatchOptions): Gener
   const order = epochOrder(ds.count, o);
   const buf: BatchBuffers = { x: new Float32Array(batchSize * per), labels: new Float32Array(batchSize), indices: new Int32Array(batchSize) };
   const tmp = new Float32Array(o.augment ? ds.height * ds.width : 0);
-  for (let b = 0; b < n; b++) yield batchView(buf, fillBatch(ds, order, b, batchSize, o, buf, tmp), per);
+  for (let b = o.startBatch ?? 0; b < n; b++) yield batchView(buf, fillBatch(ds, order, b, batchSize, o, buf, tmp), per);
 }
 
 /** A seeded random subset of n examples (all of them when n >= count), in dataset order. */

@@ -14,7 +14,7 @@ function run(d: PrefetchWorkerData): void {
   const n = batchCount(ds, batchSize, o.dropLast ?? false);
   const order = epochOrder(ds.count, o);
   const tmp = new Float32Array(o.augment ? ds.height * ds.width : 0);
-  for (let b = 0; b < n; b++) {
+  for (let b = o.startBatch ?? 0; b < n; b++) {
     const s = b & 1;
     let state: number;
     while ((state = Atomics.load(ctl, s)) === SLOT_FULL) Atomics.wait(ctl, s, SLOT_FULL);

@@ -87,11 +87,13 @@ export class PrefetchedBatches implements IterableIterator<Batch> {
   private readonly slots: BatchBuffers[];
   private worker: Worker | undefined;
   private workerError: string | undefined;
-  private b = 0;
+  private readonly first: number;
+  private b: number;
   private done = false;
 
   constructor(private readonly ds: Dataset, private readonly batchSize: number, private readonly o: BatchOptions) {
     this.n = checkBatches(ds, batchSize, o.dropLast ?? false);
+    this.first = this.b = Math.min(o.startBatch ?? 0, this.n);
     this.per = ds.channels * ds.height * ds.width;
     this.slots = [0, 1].map(() => ({
       x: sharedFloat32(batchSize * this.per),
@@ -126,7 +128,7 @@ export class PrefetchedBatches implements IterableIterator<Batch> {
     if (this.done) return { done: true, value: undefined };
     this.worker ??= this.start();
     const { ctl } = this;
-    if (this.b > 0) {
+    if (this.b > this.first) {
       // The consumer is done with the previous batch: its slot is free for batch b + 1.
       const prev = (this.b - 1) & 1;
       Atomics.compareExchange(ctl, prev, SLOT_FULL, SLOT_EMPTY);

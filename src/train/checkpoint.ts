@@ -1,7 +1,8 @@
 /**
  * Checkpoints: one safetensors file holding the weights (torchvision names), the optimizer's
  * momentum buffers ("optimizer.momentum_buffer.<param>") and, in its metadata, what is needed
- * to resume (model, epochs done, global step, seed, the run's configuration and metrics).
+ * to resume (model, epochs done, global step, how far an interrupted epoch got, seed, the run's
+ * configuration and metrics).
  * One file, written atomically (temporary file, fsync, rename): a crash mid-write leaves the
  * previous checkpoint intact.
  */
@@ -12,12 +13,16 @@ import { loadWeights, stateDict } from '../io/weights.js';
 import { getModel } from '../models/index.js';
 import { type ModelDef, type Network, paramSpecs } from '../models/network.js';
 import type { SGD } from './sgd.js';
+import type { PartialEpoch } from './trainer.js';
 
 export interface CheckpointMeta {
   model: string;
   /** Epochs completed. */
   epoch: number;
+  /** Optimizer steps taken in all, the partial epoch's included. */
   globalStep: number;
+  /** Written on an interrupt: how far the epoch after `epoch` got (its steps and running sums). */
+  partial?: PartialEpoch;
   seed: number;
   dataset: string;
   config: Record<string, unknown>;

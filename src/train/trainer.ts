@@ -30,12 +30,22 @@ export interface TrainConfig {
   evalBatchSize?: number;
   /** Train-time augmentation (none when absent). */
   augment?: Augment;
+  /**
+   * Stops training between two steps once aborted: the step in flight finishes, hooks.onInterrupt
+   * gets the state to checkpoint, and train() rejects with an InterruptedError. train() yields to
+   * the event loop before every step, so a signal handler (Ctrl-C) gets its turn.
+   */
+  signal?: AbortSignal;
 }
 
 export interface StepEvent {
   epoch: number;
   /** Step within the epoch, from 1. */
   step: number;
+  /** Images in this step's batch. */
+  size: number;
+  /** Seconds since the previous step ended (or the epoch began): this step with its batch. */
+  stepSeconds: number;
   stepsPerEpoch: number;
   globalStep: number;
   loss: number;
@@ -61,15 +71,46 @@ export interface TrainHooks {
   onEpoch?: (m: EpochMetrics) => void;
   /** After each epoch's metrics: the place to write a checkpoint. */
   afterEpoch?: (epochsDone: number, globalStep: number, opt: SGD, history: EpochMetrics[]) => void;
+  /** When cfg.signal aborted: the place to write a mid-epoch checkpoint (`partial` is the epoch after `epochsDone`). */
+  onInterrupt?: (epochsDone: number, globalStep: number, opt: SGD, history: EpochMetrics[], partial: PartialEpoch) => void;
 }
 
-/** Where a resumed run picks up. */
+/** How far an interrupted epoch got: enough to finish it exactly as an uninterrupted run would. */
+export interface PartialEpoch {
+  /** Steps of the epoch done (its next batch is batch number `step`, from 0). */
+  step: number;
+  /** Sum of the per-step mean losses weighted by batch size, images classified correctly, images seen. */
+  lossSum: number;
+  correct: number;
+  seen: number;
+  /** Training seconds spent on it so far. */
+  seconds: number;
+}
+
+/** Where a resumed run picks up: after `epoch` whole epochs, and `partial` steps into the next one. */
 export interface ResumeState {
   epoch: number;
   globalStep: number;
   momentum: Map<string, Float32Array>;
   history: EpochMetrics[];
+  partial?: PartialEpoch;
 }
+
+/** Training stopped between two steps because cfg.signal aborted. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+  constructor(
+    /** Epoch in progress, from 1. */
+    readonly epoch: number,
+    readonly step: number,
+    readonly stepsPerEpoch: number,
+    readonly globalStep: number,
+  ) {
+    super(`interrupted in epoch ${epoch} after step ${step}/${stepsPerEpoch} (global step ${globalStep})`);
+  }
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Training stopped because the loss (or a value leading to it) stopped being finite. */
 export class DivergedError extends Error {
@@ -110,7 +151,12 @@ export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy
   return { accuracy: correct / ds.count, loss: loss / ds.count };
 }
 
-export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, engine?: Engine, resume?: ResumeState): EpochMetrics[] {
+/**
+ * Trains for cfg.epochs epochs (from where `resume` left off) and resolves to the metrics of every
+ * epoch. A resumed run, whole epochs or mid-epoch, continues exactly: same batches, same
+ * augmentation draws, same dropout masks, so the same seed and threads give the same weights.
+ */
+export async function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, engine?: Engine, resume?: ResumeState): Promise<EpochMetrics[]> {
   if (trainSet.numClasses > net.def.numClasses) {
     throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
   }
@@ -118,19 +164,32 @@ export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: Tr
   const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
   if (resume) opt.loadBuffers(resume.momentum);
   const first = resume?.epoch ?? 0;
-  const totalSteps = stepsPerEpoch * (cfg.epochs - first);
+  const partial = resume?.partial;
+  if (partial && !(partial.step >= 0 && partial.step <= stepsPerEpoch)) {
+    throw new RangeError(`cannot resume at step ${partial.step} of an epoch of ${stepsPerEpoch} steps: the checkpoint was made with another dataset or batch size`);
+  }
+  const totalSteps = stepsPerEpoch * (cfg.epochs - first) - (partial?.step ?? 0);
   const history: EpochMetrics[] = [...(resume?.history ?? [])];
   const runStart = performance.now();
   let globalStep = resume?.globalStep ?? 0;
   const startStep = globalStep;
   for (let epoch = first; epoch < cfg.epochs; epoch++) {
     opt.lr = learningRate(cfg.lr, epoch, cfg.schedule);
+    const carried = epoch === first ? partial : undefined;
     const t0 = performance.now();
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    let step = 0;
-    for (const b of prefetchBatches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment })) {
+    let lossSum = carried?.lossSum ?? 0;
+    let correct = carried?.correct ?? 0;
+    let seen = carried?.seen ?? 0;
+    let step = carried?.step ?? 0;
+    const seenBefore = seen;
+    const epochSeconds = (): number => (carried?.seconds ?? 0) + (performance.now() - t0) / 1000;
+    let stepEnd = t0;
+    for (const b of prefetchBatches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, startBatch: step })) {
+      await yieldToEventLoop();
+      if (cfg.signal?.aborted) {
+        hooks.onInterrupt?.(epoch, globalStep, opt, history, { step, lossSum, correct, seen, seconds: epochSeconds() });
+        throw new InterruptedError(epoch + 1, step, stepsPerEpoch, globalStep);
+      }
       const shape = [b.size, trainSet.channels, trainSet.height, trainSet.width];
       const ctx = { seed: cfg.seed, step: globalStep };
       const loss = net.forwardBackward(b.x, b.labels, shape, ctx);
@@ -151,14 +210,17 @@ export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: Tr
       seen += b.size;
       step++;
       globalStep++;
-      const elapsed = (performance.now() - runStart) / 1000;
+      const now = performance.now();
+      const elapsed = (now - runStart) / 1000;
+      const stepSeconds = (now - stepEnd) / 1000;
+      stepEnd = now;
       hooks.onStep?.({
-        epoch: epoch + 1, step, stepsPerEpoch, globalStep, loss, lr: opt.lr,
-        imagesPerSec: seen / ((performance.now() - t0) / 1000),
+        epoch: epoch + 1, step, size: b.size, stepSeconds, stepsPerEpoch, globalStep, loss, lr: opt.lr,
+        imagesPerSec: (seen - seenBefore) / ((now - t0) / 1000),
         etaSec: (elapsed / (globalStep - startStep)) * (totalSteps - (globalStep - startStep)),
       });
     }
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = epochSeconds();
     const test = evaluate(net, testSet, cfg.evalBatchSize);
     const m: EpochMetrics = {
       epoch: epoch + 1, trainLoss: lossSum / seen, trainAccuracy: correct / seen,

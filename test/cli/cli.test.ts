@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,14 +80,15 @@ test('a missing dataset directory exits 1 and names it', () => {
   assert.match(r.stderr, /\/nonexistent\/cifar/);
 });
 
-test('--out writes config, metrics and weights, and never overwrites an existing run', () => {
+test('--out writes config, metrics, weights and plots, and never overwrites an existing run', () => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-run-')), 'run');
   const r = bnff('train', '--limit', '64', '--batch-size', '32', '--epochs', '1', '--out', dir);
   assert.equal(r.code, 0, r.stderr);
-  for (const f of ['config.json', 'metrics.jsonl', 'weights.safetensors']) assert.ok(fs.existsSync(path.join(dir, f)), f);
-  const lines = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
-  assert.equal(lines.length, 1);
-  assert.equal(JSON.parse(lines[0]!).epoch, 1);
+  for (const f of ['config.json', 'metrics.jsonl', 'weights.safetensors', 'checkpoint.safetensors', 'loss.svg', 'accuracy.svg']) assert.ok(fs.existsSync(path.join(dir, f)), f);
+  const lines = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines.map((l) => [l.kind, l.step ?? null, l.epoch]), [['step', 1, 1], ['step', 2, 1], ['epoch', null, 1]]);
+  for (const k of ['loss', 'lr', 'images_per_s']) assert.equal(typeof lines[0]![k], 'number', k);
+  for (const k of ['train_loss', 'train_accuracy', 'test_loss', 'test_accuracy', 'lr', 'seconds', 'images_per_s']) assert.equal(typeof lines[2]![k], 'number', k);
   const before = fs.readFileSync(path.join(dir, 'weights.safetensors'));
   const again = bnff('train', '--limit', '64', '--out', dir);
   assert.equal(again.code, 1);
@@ -130,8 +131,124 @@ test('--resume continues a run so that weights and loss curve match an uninterru
   const a = readSafetensorsFile(path.join(root, 'whole', 'weights.safetensors')).tensors;
   const b = readSafetensorsFile(path.join(root, 'rest', 'weights.safetensors')).tensors;
   for (const [k, t] of a) assert.deepEqual(b.get(k)!.data, t.data, k);
+  // without --out, a resumed run continues in the checkpoint's run directory
+  const inPlace = bnff(...common, '--epochs', '2', '--resume', path.join(root, 'half', 'checkpoint.safetensors'));
+  assert.equal(inPlace.code, 0, inPlace.stderr);
+  const c = readSafetensorsFile(path.join(root, 'half', 'weights.safetensors')).tensors;
+  for (const [k, t] of a) assert.deepEqual(c.get(k)!.data, t.data, k);
+  const kinds = (dir: string): string[] => fs.readFileSync(path.join(root, dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { kind: string }).kind);
+  assert.deepEqual(kinds('half'), kinds('whole'));
+  assert.deepEqual(kinds('rest'), kinds('whole'), 'a resumed run in a new directory starts from the metrics of the one it resumes');
   // a checkpoint of another model is refused with both names
   const wrong = bnff('train', '--model', 'resnet20', '--limit', '64', '--epochs', '2', '--resume', path.join(root, 'half', 'checkpoint.safetensors'));
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /checkpoint of resnet8; resume it with --model resnet8|does not match model resnet20/);
+});
+
+/** Runs `bnff train ...`, sends SIGINT once metrics.jsonl holds a step line, resolves to how it ended. */
+function interruptTrain(dir: string, args: string[]): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fromRoot('bin/bnff.js'), 'train', ...args, '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const metrics = path.join(dir, 'metrics.jsonl');
+    const poll = setInterval(() => {
+      if (fs.existsSync(metrics) && fs.readFileSync(metrics, 'utf8').includes('"kind":"step"')) {
+        clearInterval(poll);
+        child.kill('SIGINT');
+      }
+    }, 10);
+    const limit = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearInterval(poll);
+      clearTimeout(limit);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+test('Ctrl-C (SIGINT) stops after the step, checkpoints mid-epoch, exits 130, and the printed command resumes to the same weights', async () => {
+  const { readSafetensorsFile } = await import('../../src/io/safetensors.js');
+  const { loadCheckpoint } = await import('../../src/train/checkpoint.js');
+  const { createNetwork } = await import('../../src/train/trainer.js');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-sigint-'));
+  // 32 steps per epoch: the signal lands while the first epoch is still running
+  const args = ['--limit', '512', '--batch-size', '16', '--epochs', '2', '--threads', '2', '--seed', '5', '--schedule', 'constant'];
+  const dir = path.join(root, 'run');
+  const r = await interruptTrain(dir, args);
+  assert.equal(r.code, 130, `exit ${r.code} (signal ${r.signal}): ${r.stderr}`);
+  // (epoch 1 unless this machine is so loaded that the first epoch ended before the signal came)
+  const m = /interrupted in epoch ([12]) after step (\d+)\/32 \(global step (\d+)\); wrote (\S+checkpoint\.safetensors)/.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  assert.equal(m[4], path.join(dir, 'checkpoint.safetensors'));
+  const net = createNetwork({ model: 'resnet8', seed: 0 }, { channels: 1, numClasses: 10 });
+  const { meta } = loadCheckpoint(m[4], net);
+  assert.deepEqual([meta.epoch, meta.globalStep, meta.partial?.step], [Number(m[1]) - 1, Number(m[3]), Number(m[2])]);
+  assert.ok(meta.partial!.seen === 16 * meta.partial!.step && (meta.partial!.step === 0 || meta.partial!.lossSum > 0), JSON.stringify(meta.partial));
+  assert.ok(fs.existsSync(path.join(dir, 'loss.svg')));
+  const resume = /resume with: bnff (.+)/.exec(r.stderr)?.[1];
+  assert.ok(resume, r.stderr);
+  const again = bnff(...resume.match(/'[^']*'|\S+/g)!.map((a) => a.replace(/^'(.*)'$/, '$1')));
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /resuming from \S+ at step \d+ of epoch [12]/);
+  const whole = bnff('train', ...args, '--out', path.join(root, 'whole'));
+  assert.equal(whole.code, 0, whole.stderr);
+  const a = readSafetensorsFile(path.join(root, 'whole', 'weights.safetensors')).tensors;
+  const b = readSafetensorsFile(path.join(dir, 'weights.safetensors')).tensors;
+  for (const [k, t] of a) assert.deepEqual(b.get(k)!.data, t.data, k);
+  // the resumed run's metrics.jsonl reads as the uninterrupted run's, timings aside
+  const curve = (d: string): unknown[] =>
+    fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
+      const { images_per_s: _i, seconds: _s, ...rest } = JSON.parse(l) as Record<string, unknown>;
+      return rest;
+    });
+  assert.deepEqual(curve(dir), curve(path.join(root, 'whole')));
+});
+
+test('bnff plot redraws a run\'s loss.svg and accuracy.svg, and --bench draws the op-type breakdown', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-plot-'));
+  const dir = path.join(root, 'run');
+  assert.equal(bnff('train', '--limit', '64', '--batch-size', '32', '--epochs', '2', '--out', dir).code, 0);
+  for (const f of ['loss.svg', 'accuracy.svg']) fs.rmSync(path.join(dir, f));
+  const r = bnff('plot', dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /wrote \S+loss\.svg\nwrote \S+accuracy\.svg/);
+  const loss = fs.readFileSync(path.join(dir, 'loss.svg'), 'utf8');
+  for (const s of ['>epoch<', '>cross-entropy loss<', '>train, per step<', '>test<', 'resnet8 on fashion-mnist-subset-train[64]']) assert.ok(loss.includes(s), s);
+  assert.match(fs.readFileSync(path.join(dir, 'accuracy.svg'), 'utf8'), />accuracy \(%\)</);
+  const out = path.join(root, 'b.svg');
+  const b = bnff('plot', '--bench', fromRoot('bench/results/resnet20-b64-s32.json'), fromRoot('bench/results/resnet50-b16-s224.json'), '--out', out);
+  assert.equal(b.code, 0, b.stderr);
+  const svg = fs.readFileSync(out, 'utf8');
+  for (const s of ['>resnet20<', '>resnet50<', '>unfused<', '>fused<', '>conv<']) assert.ok(svg.includes(s), s);
+  // usage and input errors
+  assert.equal(bnff('plot').code, 2);
+  assert.equal(bnff('plot', dir, '--bench', out).code, 2);
+  const missing = bnff('plot', path.join(root, 'nothing'));
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /cannot read \S+nothing\/metrics\.jsonl: no such file/);
+  const bad = bnff('plot', '--bench', path.join(dir, 'config.json'));
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /is not the JSON of `bnff bench step --json`/);
+});
+
+test('every command and subcommand has --help with examples', async () => {
+  const { buildProgram } = await import('../../src/cli/main.js');
+  const paths: string[][] = [[]];
+  const walk = (cmd: { name(): string; commands: readonly unknown[] }, prefix: string[]): void => {
+    for (const c of cmd.commands as { name(): string; commands: readonly unknown[] }[]) {
+      paths.push([...prefix, c.name()]);
+      walk(c, [...prefix, c.name()]);
+    }
+  };
+  walk(buildProgram(() => {}), []);
+  assert.ok(paths.length >= 9, paths.join(' '));
+  for (const p of paths) {
+    const r = bnff(...p, '--help');
+    assert.equal(r.code, 0, `${p.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /\nExamples:\n {2}bnff /, `bnff ${p.join(' ')} --help has no examples`);
+  }
 });

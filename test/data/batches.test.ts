@@ -92,3 +92,15 @@ test('batching errors: empty dataset, bad batch size, dropLast larger than datas
   // Without dropLast a batch larger than the dataset is one partial batch.
   assert.deepEqual(order(synthetic(5), 6, o), [[0, 1, 2, 3, 4]]);
 });
+
+test('startBatch yields exactly the tail of the full epoch, augmented images included', () => {
+  const ds = synthetic(45, 1, 6, 6);
+  const o = { shuffle: true, seed: 4, epoch: 3, augment: { padding: 2, flip: true, fill: [0] } };
+  const copy = (it: Iterable<{ x: Float32Array; labels: Float32Array; indices: Int32Array }>): number[][][] => {
+    const out: number[][][] = [];
+    for (const b of it) out.push([[...b.x], [...b.labels], [...b.indices]]); // copied as yielded: the buffers are reused
+    return out;
+  };
+  const full = copy(batches(ds, 8, o));
+  for (const start of [0, 1, 5, 6]) assert.deepEqual(copy(batches(ds, 8, { ...o, startBatch: start })), full.slice(start));
+});

@@ -1,0 +1,93 @@
+/**
+ * `bnff plot`: a run directory's loss.svg and accuracy.svg from its metrics.jsonl, or the
+ * per-op-type breakdown of `bnff bench step --json` results. The train command draws the run
+ * plots through writeRunPlots when it ends.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { accuracyChart, type BreakdownInput, breakdownChart, lossChart } from '../plot/charts.js';
+import { renderSvg } from '../plot/render.js';
+import { MetricsError, readMetrics } from './metrics.js';
+import { writeFileAtomic } from './rundir.js';
+
+/** "resnet20 on fashion-mnist, batch 128, seed 0 (runs/fm)" from the run's config.json, or the directory alone. */
+function runTitle(dir: string): string {
+  try {
+    const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    return `${String(c.model)} on ${String(c.dataset ?? c.data)}, batch ${String(c.batchSize)}, seed ${String(c.seed)} (${dir})`;
+  } catch {
+    return dir;
+  }
+}
+
+/** Draws loss.svg (and accuracy.svg once an epoch has finished) into outDir from dir/metrics.jsonl; returns the files written. */
+export async function writeRunPlots(dir: string, outDir = dir): Promise<string[]> {
+  const records = readMetrics(path.join(dir, 'metrics.jsonl'));
+  if (records.length === 0) throw new MetricsError(`${path.join(dir, 'metrics.jsonl')} holds no step or epoch yet: nothing to plot`);
+  const title = runTitle(dir);
+  fs.mkdirSync(outDir, { recursive: true });
+  const written: string[] = [];
+  const draw = async (name: string, spec: Parameters<typeof renderSvg>[0]): Promise<void> => {
+    const file = path.join(outDir, name);
+    writeFileAtomic(file, await renderSvg(spec));
+    written.push(file);
+  };
+  await draw('loss.svg', lossChart(records, title));
+  if (records.some((r) => r.kind === 'epoch')) await draw('accuracy.svg', accuracyChart(records, title));
+  return written;
+}
+
+export function readBenchResult(file: string): BreakdownInput {
+  let r: Partial<BreakdownInput>;
+  try {
+    r = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<BreakdownInput>;
+  } catch (e) {
+    throw new MetricsError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  if (!r || typeof r.model !== 'string' || typeof r.breakdown !== 'object' || r.breakdown === null) {
+    throw new MetricsError(`${file} is not the JSON of \`bnff bench step --json\` (no model or breakdown)`);
+  }
+  return r as BreakdownInput;
+}
+
+/** Draws the breakdown of the given bench results into `out`. */
+export async function writeBreakdownPlot(files: string[], out: string): Promise<void> {
+  const results = files.map(readBenchResult);
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  writeFileAtomic(out, await renderSvg(breakdownChart(results)));
+}
+
+interface PlotOpts {
+  bench?: string[];
+  out?: string;
+}
+
+export function registerPlot(program: Command, setCode: (c: number) => void): void {
+  program
+    .command('plot')
+    .description("draw a run's loss.svg and accuracy.svg from its metrics.jsonl, or the per-op-type time breakdown of bench results")
+    .argument('[run-dir]', 'a run directory (bnff train --out)')
+    .addOption(new Option('--bench <files...>', 'JSON of `bnff bench step --json` instead: unfused vs fused time per op type, one pair of bars per file'))
+    .addOption(new Option('-o, --out <path>', 'where to write: a directory for a run (default: the run directory), a file for --bench (default: the JSON file with .svg for one file)'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bnff plot runs/fm                       # rewrites runs/fm/loss.svg and runs/fm/accuracy.svg\n' +
+        '  bnff plot runs/fm --out /tmp/fm-plots\n' +
+        '  bnff bench step --model resnet20 --json > r20.json && bnff plot --bench r20.json   # writes r20.svg\n' +
+        '  bnff plot --bench bench/results/resnet20-b64-s32.json bench/results/resnet50-b16-s224.json --out breakdown.svg',
+    )
+    .action(async (runDir: string | undefined, o: PlotOpts, cmd: Command) => {
+      if (o.bench) {
+        if (runDir) cmd.error('error: give a run directory or --bench files, not both', { exitCode: 2 });
+        const out = o.out ?? (o.bench.length === 1 ? o.bench[0]!.replace(/(\.json)?$/i, '.svg') : undefined);
+        if (!out) cmd.error('error: --bench with several files needs --out FILE.svg', { exitCode: 2 });
+        await writeBreakdownPlot(o.bench, out!);
+        process.stderr.write(`wrote ${out!}\n`);
+      } else {
+        if (!runDir) cmd.error('error: give a run directory (bnff train --out DIR) or --bench FILE.json', { exitCode: 2 });
+        for (const f of await writeRunPlots(runDir!, o.out)) process.stderr.write(`wrote ${f}\n`);
+      }
+      setCode(0);
+    });
+}
