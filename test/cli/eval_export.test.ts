@@ -57,7 +57,8 @@ test('bnff export writes an ONNX model that onnxruntime runs to the accuracy bnf
   assert.deepEqual([session.inputNames, session.outputNames], [['input'], ['logits']]);
   const meta = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8')) as { mean: number[]; std: number[]; seed: number };
   const te = normalize(padTo(take(loadDataset('embedded', { split: 'test' }), LIMIT, meta.seed), 32), meta.mean, meta.std);
-  const { logits } = await session.run({ input: new ort.Tensor('float32', te.images, [te.count, 1, 32, 32]) });
+  // normalize() returns shared memory (for the prefetch worker); onnxruntime's binding wants a plain buffer
+  const { logits } = await session.run({ input: new ort.Tensor('float32', Float32Array.from(te.images), [te.count, 1, 32, 32]) });
   const accuracy = argmaxCorrect(logits!.data as Float32Array, te.labels, te.count, 10) / te.count;
   const e = JSON.parse(bnff('eval', '--checkpoint', checkpoint, '--limit', String(LIMIT), '--threads', '1', '--json').stdout) as { accuracy: number };
   assert.equal(accuracy, e.accuracy);
