@@ -99,6 +99,7 @@ function trainWith(o: TrainOpts, engine: Engine, tr: Dataset, te: Dataset, stats
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
   log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}`);
   if (resume) log(`  resuming from ${o.resume} after epoch ${resume.epoch}`);
+  if (o.batchSize > tr.count) log(`  note: batch size ${o.batchSize} is larger than the ${tr.count} training images: each epoch is one batch of ${tr.count}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =

@@ -7,7 +7,7 @@
  */
 import { SafetensorsError } from '../io/safetensors.js';
 import { loadWeights, stateDict } from '../io/weights.js';
-import { writeSafetensorsFile } from '../io/safetensors.js';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
 import type { Network } from '../models/network.js';
 import type { SGD } from './sgd.js';
 
@@ -30,10 +30,27 @@ export function saveCheckpoint(path: string, net: Network, opt: SGD, meta: Check
   writeSafetensorsFile(path, tensors, { format: 'pt', model: net.def.name, bnff_checkpoint: JSON.stringify(meta) });
 }
 
+function modelOf(path: string): string | undefined {
+  try {
+    return readSafetensorsFile(path).metadata.model;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Loads weights and state into net, returns the metadata and the momentum buffers. */
 export function loadCheckpoint(path: string, net: Network): { meta: CheckpointMeta; momentum: Map<string, Float32Array> } {
-  const { tensors, metadata } = loadWeights(net, path, [MOMENTUM]);
-  if (!metadata.bnff_checkpoint) throw new SafetensorsError(`${path}: not a bnff checkpoint (no bnff_checkpoint metadata); plain weights load with loadWeights`);
+  let contents: ReturnType<typeof loadWeights>;
+  try {
+    contents = loadWeights(net, path, [MOMENTUM]);
+  } catch (e) {
+    // A checkpoint of another model: say which model, rather than which tensor differs.
+    const other = modelOf(path);
+    if (other !== undefined && other !== net.def.name) throw new SafetensorsError(`${path} is a checkpoint of ${other}, not ${net.def.name}; resume it with --model ${other}`);
+    throw e;
+  }
+  const { tensors, metadata } = contents;
+  if (!metadata.bnff_checkpoint) throw new SafetensorsError(`${path}: not a bnff checkpoint (no bnff_checkpoint metadata); resume from a run's checkpoint.safetensors (weights.safetensors holds weights only)`);
   let meta: CheckpointMeta;
   try {
     meta = JSON.parse(metadata.bnff_checkpoint) as CheckpointMeta;

@@ -3,7 +3,7 @@
  * epoch. It reports through callbacks and returns the metrics, so the CLI, benchmarks and
  * tests share it.
  */
-import { type Augment, batchCount, batches, type Dataset } from '../data/dataset.js';
+import { type Augment, batchCount, batches, checkFinite, type Dataset } from '../data/dataset.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
 import type { Arr } from '../ops/op.js';
@@ -113,6 +113,8 @@ export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: Tr
   if (trainSet.numClasses > net.def.numClasses) {
     throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
   }
+  checkFinite(trainSet);
+  checkFinite(testSet);
   const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, engine?.pool);
   const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
   if (resume) opt.loadBuffers(resume.momentum);

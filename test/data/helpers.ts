@@ -35,3 +35,13 @@ export function synthetic(count: number, channels = 1, h = 2, w = 2): Dataset {
   for (let n = 0; n < count; n++) labels[n] = n % 10;
   return { name: 'synthetic', images, labels, count, channels, height: h, width: w, numClasses: 10 };
 }
+
+/** CIFAR-10 binary records: n records with label (seed+i)%10 and pixel j = (seed*31 + i*7 + j) & 255. */
+export function cifarBatchBytes(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n * 3073);
+  for (let i = 0; i < n; i++) {
+    b[i * 3073] = (seed + i) % 10;
+    for (let j = 0; j < 3072; j++) b[i * 3073 + 1 + j] = (seed * 31 + i * 7 + j) & 0xff;
+  }
+  return b;
+}
