@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { encodeIdx } from '../../src/data/idx.js';
 import { readSafetensorsFile } from '../../src/io/safetensors.js';
@@ -22,6 +22,7 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-bad-'));
 const RUN = path.join(root, 'run');
 const CKPT = path.join(RUN, 'checkpoint.safetensors');
 let snapshot: Map<string, Buffer>;
+after(() => fs.rmSync(root, { recursive: true, force: true }));
 const FAST = ['--threads', '1', '--epochs', '1', '--batch-size', '16'];
 
 function files(dir: string): Map<string, Buffer> {
