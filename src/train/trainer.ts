@@ -56,7 +56,8 @@ export interface EpochMetrics {
 }
 
 export interface TrainHooks {
-  onStep?: (e: StepEvent) => void;
+  /** After each step; `opt` holds the momentum a mid-epoch checkpoint needs. */
+  onStep?: (e: StepEvent, opt: SGD) => void;
   onEpoch?: (m: EpochMetrics) => void;
   /** After each epoch's metrics: the place to write a checkpoint. */
   afterEpoch?: (epochsDone: number, globalStep: number, opt: SGD, history: EpochMetrics[]) => void;
@@ -157,7 +158,7 @@ export function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: Tr
         epoch: epoch + 1, step, stepsPerEpoch, globalStep, loss, lr: opt.lr,
         imagesPerSec: seen / ((performance.now() - t0) / 1000),
         etaSec: (elapsed / (globalStep - startStep)) * (totalSteps - (globalStep - startStep)),
-      });
+      }, opt);
     }
     const seconds = (performance.now() - t0) / 1000;
     const test = evaluate(net, testSet, cfg.evalBatchSize);
