@@ -12,7 +12,7 @@
  * The network is generated from the arbitrary, so shrinking reduces a failure to a minimal
  * network; the failure message prints that network's graph (a test below checks that an
  * injected fault shrinks to a one-layer network). CI runs fixed seeds and 100 networks per
- * property (50 for the gradient check; about 7 s); BNFF_PROPERTY_RUNS=1000 runs 1000 (500), and
+ * property (50 for the gradient check; about 3 s); BNFF_PROPERTY_RUNS=1000 runs 1000 (500), and
  * BNFF_PROPERTY_SEED=n explores other networks.
  */
 import assert from 'node:assert/strict';
