@@ -137,6 +137,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
   log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}`);
   if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}${run ? `, into ${run.dir}` : ''}`);
+  if (o.batchSize > tr.count) log(`  note: batch size ${o.batchSize} is larger than the ${tr.count} training images: each epoch is one batch of ${tr.count}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =

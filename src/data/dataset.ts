@@ -113,6 +113,19 @@ function checkPerChannel(ds: Dataset, what: string, v: number[]): void {
   for (const x of v) if (!Number.isFinite(x)) throw new DataError(`${what} contains a non-finite value ${x}`);
 }
 
+/**
+ * Throws a DataError naming the first example, channel and pixel that is NaN or infinite: a
+ * non-finite input would otherwise surface much later as a diverged loss.
+ */
+export function checkFinite(ds: Dataset): void {
+  const { images: a, channels: C, height: H, width: W } = ds;
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isFinite(a[i]!)) continue;
+    const [n, c, y, x] = [Math.floor(i / (C * H * W)), Math.floor(i / (H * W)) % C, Math.floor(i / W) % H, i % W];
+    throw new DataError(`dataset "${ds.name}": example ${n} holds ${a[i]} (channel ${c}, row ${y}, column ${x}); inputs must be finite numbers`);
+  }
+}
+
 /** A zeroed Float32Array on a SharedArrayBuffer (it reads and writes like any other). */
 export function sharedFloat32(length: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(4 * length));
@@ -158,6 +171,7 @@ export function channelStats(ds: Dataset): { mean: number[]; std: number[] } {
       const base = (n * ds.channels + c) * plane;
       for (let i = base; i < base + plane; i++) sum += src[i]!;
     }
+    if (!Number.isFinite(sum)) checkFinite(ds);
     const m = sum / total;
     let sq = 0;
     for (let n = 0; n < ds.count; n++) {

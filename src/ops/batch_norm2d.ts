@@ -39,7 +39,8 @@ export const batchNorm2d: OpDef<BatchNormAttrs> = {
       }
     }
     if (attrs.training && xs[0]![0]! * xs[0]![2]! * xs[0]![3]! < 2) {
-      throw new ShapeErrorAt(layer, 'batch_norm2d', `training needs more than 1 value per channel, got input [${xs[0]!.join(', ')}]`);
+      // PyTorch: "Expected more than 1 value per channel when training, got input size [1, C, 1, 1]".
+      throw new ShapeErrorAt(layer, 'batch_norm2d', `expected more than 1 value per channel when training, got input size [${xs[0]!.join(', ')}] (batch x height x width must be 2 or more)`);
     }
     return [xs[0]!, [C], [C]];
   },

@@ -55,7 +55,7 @@ export const bnFinalize: OpDef<BnFinalizeAttrs> = {
   type: 'bn_finalize',
   mutatesState: () => true,
   infer(xs, a, layer) {
-    if (!(a.count >= 2)) throw new ShapeErrorAt(layer, 'bn_finalize', `training needs more than 1 value per channel, got ${a.count}`);
+    if (!(a.count >= 2)) throw new ShapeErrorAt(layer, 'bn_finalize', `expected more than 1 value per channel when training, got ${a.count}`);
     return [xs[0]!];
   },
   run({ x: [mean, v, rm, rv, nbt], y: [rstd], attrs }) {

@@ -6,7 +6,11 @@
  *
  * Dispatch goes through a small shared control block. Workers spin briefly before sleeping in
  * Atomics.wait: a wake-up from sleep costs tens of microseconds, a spin about one. A failing
- * kernel raises an error naming the kernel and the thread, never a hang.
+ * kernel raises an error naming the kernel and the thread, never a hang. So does a worker that
+ * exits (process.exit, an uncaught error): its exit handler, which runs on the worker, marks it
+ * dead in the control block and releases the call it was running; the pool is then broken and
+ * every later call fails at once. A worker stopped from outside (terminate, an out-of-memory
+ * kill) runs no handler; the parent's 'exit' event marks it dead before the next call instead.
  */
 import { Worker } from 'node:worker_threads';
 import { compileKernels, instantiate } from '../kernels/load.js';
@@ -17,6 +21,8 @@ const PENDING = 1; // workers still running
 const FN = 2; // function index, -1 = exit
 const NARGS = 3;
 const ERROR = 4; // thread index + 1 of a failed worker
+const DEAD = 5; // thread index + 1 of a worker that has exited
+const EXIT_AT = 6; // fault injection (tests): thread index + 1 of a worker to exit at its next job
 const RANGES = 16; // start, end per thread
 const MAX_THREADS = 64;
 const MAX_ARGS = 32;
@@ -52,6 +58,21 @@ const ctl = new Int32Array(ctlBuf);
 const args = new Float64Array(argBuf);
 const err = new Uint8Array(errBuf);
 let seen = 0;
+let busy = false;
+let closing = false;
+const report = (msg) => {
+  const b = new TextEncoder().encode(msg).subarray(0, err.length - 1);
+  err.fill(0); err.set(b);
+  Atomics.store(ctl, ${ERROR}, tid + 1);
+};
+process.on('exit', (code) => {
+  if (closing) return;
+  Atomics.compareExchange(ctl, ${DEAD}, 0, tid + 1);
+  if (busy) {
+    report('the thread exited (code ' + code + ') during the call');
+    if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
+  }
+});
 parentPort.postMessage('ready');
 for (;;) {
   let n = 0;
@@ -60,7 +81,9 @@ for (;;) {
   }
   seen = Atomics.load(ctl, ${GEN});
   const fi = ctl[${FN}];
-  if (fi < 0) break;
+  if (fi < 0) { closing = true; break; }
+  busy = true;
+  if (Atomics.load(ctl, ${EXIT_AT}) === tid + 1) process.exit(70);
   const start = ctl[${RANGES} + 2 * tid], end = ctl[${RANGES} + 2 * tid + 1];
   try {
     if (end > start) {
@@ -71,10 +94,9 @@ for (;;) {
       table[fi](...a);
     }
   } catch (e) {
-    const msg = new TextEncoder().encode(String(e && e.stack || e)).subarray(0, err.length - 1);
-    err.fill(0); err.set(msg);
-    Atomics.store(ctl, ${ERROR}, tid + 1);
+    report(String(e && e.stack || e));
   }
+  busy = false;
   if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
 }
 `;
@@ -91,6 +113,8 @@ export class ThreadPool {
   private readonly scratchBase: number;
   readonly variant: string;
   private closed = false;
+  /** Why the pool cannot run kernels any more (a worker exited), once it cannot. */
+  private broken: string | undefined;
 
   private constructor(readonly arena: Arena, readonly threads: number) {
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
@@ -119,6 +143,12 @@ export class ThreadPool {
         },
       });
       w.unref();
+      w.on('exit', (code) => {
+        if (!pool.closed) pool.broken ??= `worker thread ${t} exited (code ${code})`;
+      });
+      w.on('error', (e) => {
+        if (!pool.closed) pool.broken = `worker thread ${t} failed: ${e.message}`;
+      });
       pool.workers.push(w);
       ready.push(new Promise((resolve, reject) => {
         w.once('message', () => resolve());
@@ -144,6 +174,9 @@ export class ThreadPool {
    */
   run(fn: string, args: readonly number[], ranges: readonly (readonly [number, number])[]): void {
     if (this.closed) throw new PoolError('thread pool is closed');
+    const dead = Atomics.load(this.ctl, DEAD);
+    if (dead) this.broken ??= `worker thread ${dead - 1} exited`;
+    if (this.broken) throw new PoolError(`kernel ${fn} cannot run: ${this.broken}; the thread pool is unusable, create a new engine`);
     const fi = this.index.get(fn);
     if (fi === undefined) throw new PoolError(`no kernel named "${fn}"`);
     if (ranges.length > this.threads) throw new PoolError(`${ranges.length} ranges for ${this.threads} threads`);
@@ -190,6 +223,11 @@ export class ThreadPool {
         throw new PoolError(`kernel ${fn} failed: ${(e as Error).message}`);
       }
     }
+  }
+
+  /** Fault injection for tests: worker thread t exits (process.exit) when it picks up its next call. */
+  injectWorkerExit(t: number): void {
+    Atomics.store(this.ctl, EXIT_AT, t + 1);
   }
 
   close(): void {

@@ -3,7 +3,7 @@
  * epoch. It reports through callbacks and returns the metrics, so the CLI, benchmarks and
  * tests share it.
  */
-import { type Augment, batchCount, batches, type Dataset } from '../data/dataset.js';
+import { type Augment, batchCount, batches, checkFinite, type Dataset } from '../data/dataset.js';
 import { prefetchBatches } from '../data/prefetch.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
@@ -67,7 +67,8 @@ export interface EpochMetrics {
 }
 
 export interface TrainHooks {
-  onStep?: (e: StepEvent) => void;
+  /** After each step; `opt` holds the momentum a mid-epoch checkpoint needs. */
+  onStep?: (e: StepEvent, opt: SGD) => void;
   onEpoch?: (m: EpochMetrics) => void;
   /** After each epoch's metrics: the place to write a checkpoint. */
   afterEpoch?: (epochsDone: number, globalStep: number, opt: SGD, history: EpochMetrics[]) => void;
@@ -160,6 +161,8 @@ export async function train(net: Network, trainSet: Dataset, testSet: Dataset, c
   if (trainSet.numClasses > net.def.numClasses) {
     throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
   }
+  checkFinite(trainSet);
+  checkFinite(testSet);
   const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, engine?.pool);
   const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
   if (resume) opt.loadBuffers(resume.momentum);
@@ -218,7 +221,7 @@ export async function train(net: Network, trainSet: Dataset, testSet: Dataset, c
         epoch: epoch + 1, step, size: b.size, stepSeconds, stepsPerEpoch, globalStep, loss, lr: opt.lr,
         imagesPerSec: (seen - seenBefore) / ((now - t0) / 1000),
         etaSec: (elapsed / (globalStep - startStep)) * (totalSteps - (globalStep - startStep)),
-      });
+      }, opt);
     }
     const seconds = epochSeconds();
     const test = evaluate(net, testSet, cfg.evalBatchSize);

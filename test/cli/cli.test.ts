@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { bnff } from '../helpers/cli.js';
 import { fromRoot } from '../helpers/paths.js';
 
-function bnff(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [fromRoot('bin/bnff.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 test('bnff models --json reports the exact parameter counts', () => {
   const r = bnff('models', '--json');
@@ -53,32 +50,6 @@ for (const [args, re] of usage) {
     assert.match(r.stderr, re);
   });
 }
-
-test('an unknown model exits 1 and names it', () => {
-  const r = bnff('train', '--model', 'vgg16');
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /^bnff: error: unknown model "vgg16"; available: .*resnet20/m);
-  assert.doesNotMatch(r.stderr, /    at /, 'no stack trace');
-});
-
-test('a truncated dataset file exits 1 and names the file', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-cli-'));
-  const src = fromRoot('data/fashion-mnist-subset');
-  for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.join(dir, f));
-  const img = path.join(dir, 'train-images-idx3-ubyte.gz');
-  const raw = fs.readFileSync(img);
-  fs.writeFileSync(img, raw.subarray(0, raw.length >> 1));
-  const r = bnff('train', '--data', `mnist:${dir}`);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /train-images-idx3-ubyte\.gz/);
-  assert.doesNotMatch(r.stderr, /    at /);
-});
-
-test('a missing dataset directory exits 1 and names it', () => {
-  const r = bnff('train', '--data', 'cifar10:/nonexistent/cifar');
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /\/nonexistent\/cifar/);
-});
 
 test('--out writes config, metrics, weights and plots, and never overwrites an existing run', () => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-run-')), 'run');

@@ -3,17 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CIFAR10_CLASS_NAMES, loadCifar10, readCifar10Batch } from '../../src/data/cifar10.js';
-import { tempDir, throwsDataError } from './helpers.js';
-
-/** n records with label (seed+i)%10 and pixel j = (seed*31 + i*7 + j) & 255. */
-function batchBytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n * 3073);
-  for (let i = 0; i < n; i++) {
-    b[i * 3073] = (seed + i) % 10;
-    for (let j = 0; j < 3072; j++) b[i * 3073 + 1 + j] = (seed * 31 + i * 7 + j) & 0xff;
-  }
-  return b;
-}
+import { cifarBatchBytes as batchBytes, tempDir, throwsDataError } from './helpers.js';
 
 function writeSplitFiles(dir: string): void {
   for (let k = 1; k <= 5; k++) writeFileSync(join(dir, `data_batch_${k}.bin`), batchBytes(k, k));

@@ -58,3 +58,13 @@ export function writeJpeg(file: string, w: number, h: number, rgb: ArrayLike<num
   for (let i = 0; i < w * h; i++) for (let c = 0; c < 3; c++) rgba[i * 4 + c] = rgb[i * 3 + c]!;
   writeFileSync(file, encodeJpeg({ width: w, height: h, data: rgba }, 100).data);
 }
+
+/** CIFAR-10 binary records: n records with label (seed+i)%10 and pixel j = (seed*31 + i*7 + j) & 255. */
+export function cifarBatchBytes(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n * 3073);
+  for (let i = 0; i < n; i++) {
+    b[i * 3073] = (seed + i) % 10;
+    for (let j = 0; j < 3072; j++) b[i * 3073 + 1 + j] = (seed * 31 + i * 7 + j) & 0xff;
+  }
+  return b;
+}

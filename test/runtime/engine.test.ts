@@ -116,3 +116,39 @@ test('a kernel that fails on a worker thread surfaces as an error naming the lay
     engine.close();
   }
 });
+
+test('a worker thread that exits mid-run fails the op it was running, naming the layer, and the pool then refuses work (no hang)', async () => {
+  const engine = await createEngine({ threads: 2 });
+  try {
+    const net = new Network(getModel('resnet8'), engine.memory, 1, engine.lowering);
+    const x = new Float32Array(4 * 3 * 8 * 8);
+    engine.pool!.injectWorkerExit(1);
+    assert.throws(
+      () => net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 }),
+      (e: Error) => /^layer "[^"]+" \([a-z0-9_]+\): kernel \w+ failed on worker thread 1: the thread exited \(code 70\) during the call$/.test(e.message),
+    );
+    assert.throws(
+      () => net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 }),
+      (e: Error) => /^layer "conv1" \(conv2d\): kernel \w+ cannot run: worker thread 1 exited; the thread pool is unusable, create a new engine$/.test(e.message),
+    );
+  } finally {
+    engine.close();
+  }
+});
+
+test('a worker thread stopped from outside between runs makes the next op fail, naming the layer (no hang)', async () => {
+  const engine = await createEngine({ threads: 2 });
+  try {
+    const net = new Network(getModel('resnet8'), engine.memory, 1, engine.lowering);
+    const x = new Float32Array(4 * 3 * 8 * 8);
+    net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 });
+    // terminate() runs no handler on the worker: the parent's 'exit' event must mark it.
+    await (engine.pool as unknown as { workers: { terminate(): Promise<number> }[] }).workers[0]!.terminate();
+    assert.throws(
+      () => net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 }),
+      (e: Error) => /^layer "conv1" \(conv2d\): kernel \w+ cannot run: worker thread 1 exited \(code 1\)/.test(e.message),
+    );
+  } finally {
+    engine.close();
+  }
+});

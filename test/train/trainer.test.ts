@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { Dataset } from '../../src/data/dataset.js';
+import { channelStats, type Dataset } from '../../src/data/dataset.js';
+import { DataError } from '../../src/data/errors.js';
 import { stateDict } from '../../src/io/weights.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { learningRate } from '../../src/train/schedule.js';
@@ -50,12 +51,31 @@ test('same seed gives bit-identical weights; another seed does not', async () =>
 
 test('a non-finite loss stops training, naming the step and the first op that produced it', async () => {
   const ds = toyDataset(32, 1);
-  ds.images[3 * 64 + 5] = Number.NaN;
   const net = createNetwork(cfg, ds);
+  net.params.get('conv1.weight')![5] = Number.NaN; // a weight gone bad
   await assert.rejects(
     () => train(net, ds, ds, { ...cfg, epochs: 1 }),
     (e: Error) => e instanceof DivergedError && /epoch 1, step 1/.test(e.message) && /layer "conv1" \(conv2d\) produced NaN/.test(e.message),
   );
+});
+
+test('a training run on data holding NaN or Infinity fails before the first step, naming the dataset, example and pixel', async () => {
+  for (const [bad, which] of [[Number.NaN, 'train'], [Number.POSITIVE_INFINITY, 'test']] as const) {
+    const ds = toyDataset(32, 1);
+    const other = toyDataset(16, 2);
+    (which === 'train' ? ds : other).images[3 * 64 + 2 * 8 + 5] = bad;
+    const net = createNetwork(cfg, ds);
+    const before = Float32Array.from(net.params.get('conv1.weight')!);
+    await assert.rejects(
+      () => train(net, ds, other, { ...cfg, epochs: 1 }),
+      (e: Error) => e instanceof DataError && e.message === `dataset "toy": example 3 holds ${bad} (channel 0, row 2, column 5); inputs must be finite numbers`,
+    );
+    assert.deepEqual(net.params.get('conv1.weight'), before, 'no step was taken');
+  }
+  // normalisation statistics say the same instead of returning NaN
+  const ds = toyDataset(8, 1);
+  ds.images[7 * 64] = Number.NaN;
+  assert.throws(() => channelStats(ds), /^DataError: dataset "toy": example 7 holds NaN \(channel 0, row 0, column 0\)/);
 });
 
 test('SGD matches hand-computed PyTorch semantics (momentum, nesterov, weight decay, dampening)', () => {
