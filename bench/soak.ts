@@ -148,7 +148,7 @@ export async function soak(o: SoakOptions): Promise<{ samples: SoakSample[]; sum
   const cfg = { model: o.model, epochs: Number.MAX_SAFE_INTEGER, batchSize: o.batchSize, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: false, schedule: { kind: 'constant' as const }, seed: 0, evalBatchSize: 250 };
   try {
     sample();
-    train(net, tr, te, cfg, {
+    await train(net, tr, te, cfg, {
       onStep: (e, opt) => {
         state = { step: e.globalStep, epoch: e.epoch, loss: e.loss };
         if (e.globalStep % o.checkpointEvery === 0) {

@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { encodeIdx } from '../../src/data/idx.js';
 import { readSafetensorsFile } from '../../src/io/safetensors.js';
-import { cifarBatchBytes } from '../data/helpers.js';
+import { cifarBatchBytes, writePng } from '../data/helpers.js';
 import { bnff } from '../helpers/cli.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-bad-'));
@@ -33,7 +33,7 @@ before(() => {
   const r = bnff('train', ...FAST, '--limit', '32', '--out', RUN);
   assert.equal(r.code, 0, r.stderr);
   snapshot = files(RUN);
-  assert.deepEqual([...snapshot.keys()].sort(), ['checkpoint.safetensors', 'config.json', 'metrics.jsonl', 'weights.safetensors']);
+  assert.deepEqual([...snapshot.keys()].sort(), ['accuracy.svg', 'checkpoint.safetensors', 'config.json', 'loss.svg', 'metrics.jsonl', 'weights.safetensors']);
 });
 
 let dirs = 0;
@@ -51,6 +51,19 @@ function mnistDir(edit: (files: Map<string, Uint8Array>) => void = () => {}, gzi
   }
   edit(m);
   for (const [f, b] of m) fs.writeFileSync(path.join(dir, gzip ? `${f}.gz` : f), gzip ? gzipSync(b) : b);
+  return dir;
+}
+
+/** An image folder (train/ and test/, classes a and b, 8x8 grayscale PNGs); `edit` may then break any file. */
+function imageFolder(edit: (dir: string) => void): string {
+  const dir = fresh();
+  for (const split of ['train', 'test']) {
+    for (const cls of ['a', 'b']) {
+      fs.mkdirSync(path.join(dir, split, cls), { recursive: true });
+      for (let i = 0; i < 2; i++) writePng(path.join(dir, split, cls, `${i}.png`), 8, 8, 1, new Array(64).fill(cls === 'a' ? 40 : 200));
+    }
+  }
+  edit(dir);
   return dir;
 }
 
@@ -148,6 +161,21 @@ const cases: Case[] = [
     message: /^bnff: error: \S+\/test_batch\.bin: label 10 at record 1 is out of range \[0, 10\)$/,
   },
   {
+    name: 'a truncated image in an image folder names the file',
+    args: () => ['--data', `folder:${imageFolder((d) => {
+      const f = path.join(d, 'train', 'b', '1.png');
+      fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 40));
+    })}`, '--out', RUN],
+    code: 1,
+    message: /^bnff: error: \S+\/train\/b\/1\.png: corrupt or truncated PNG \(.+\)$/,
+  },
+  {
+    name: 'a file that is not an image in an image folder names the file',
+    args: () => ['--data', `folder:${imageFolder((d) => fs.writeFileSync(path.join(d, 'test', 'a', 'notes.png'), 'not an image'))}`, '--out', RUN],
+    code: 1,
+    message: /^bnff: error: \S+\/test\/a\/notes\.png: not a PNG or JPEG image/,
+  },
+  {
     name: 'images and labels of different counts name both files',
     args: () => ['--data', `mnist:${mnistDir((m) => m.set('train-labels-idx1-ubyte', encodeIdx([39], new Uint8Array(39))))}`, '--out', RUN],
     code: 1,
@@ -209,7 +237,7 @@ const cases: Case[] = [
       return [...FAST, '--epochs', '2', '--resume', f, '--out', RUN];
     },
     code: 1,
-    message: /^bnff: error: \S+\/truncated\.safetensors: tensor "[^"]+": data_offsets \[\d+, \d+\] run past the end of the \d+-byte buffer$/,
+    message: /^bnff: error: \S+\/truncated\.safetensors: tensor "[^"]+": data_offsets \[\d+, \d+\] run past the end of the \d+-byte buffer \(a truncated file\?\)$/,
   },
   {
     name: 'plain weights given as a checkpoint are refused',
@@ -252,7 +280,7 @@ for (const c of cases) {
     const out = args[args.indexOf('--out') + 1]!;
     if (out !== RUN && fs.existsSync(out)) {
       for (const [f, b] of files(out)) {
-        assert.ok(['config.json', 'metrics.jsonl', 'checkpoint.safetensors', 'weights.safetensors'].includes(f), `left ${f}`);
+        assert.ok(['config.json', 'metrics.jsonl', 'checkpoint.safetensors', 'weights.safetensors', 'loss.svg', 'accuracy.svg'].includes(f), `left ${f}`);
         if (f.endsWith('.safetensors')) readSafetensorsFile(path.join(out, f));
         if (f.endsWith('.json')) JSON.parse(b.toString());
       }
