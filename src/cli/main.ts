@@ -8,6 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { DataError } from '../data/errors.js';
+import { PrefetchError } from '../data/prefetch.js';
+import { PoolError } from '../runtime/pool.js';
+import { NonFiniteError } from '../runtime/executor.js';
 import { type Augment, channelStats, type Dataset, fitTo, normalize, parseAugment, take } from '../data/dataset.js';
 import { createEngine, type Engine, type EngineKind } from '../runtime/engine.js';
 import { loadDataset } from '../data/index.js';
@@ -40,7 +43,7 @@ import { Interrupt, INTERRUPTED_EXIT } from './interrupt.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: INTERRUPTED_EXIT } as const;
 
-const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError, MetricsError];
+const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
 
 interface TrainOpts {
   model: string;
