@@ -22,7 +22,7 @@ import { SafetensorsError } from '../io/safetensors.js';
 import { saveWeights } from '../io/weights.js';
 import { HeapOverflowError } from '../runtime/memory.js';
 import type { Schedule } from '../train/schedule.js';
-import { DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, type ResumeState, createNetwork, train } from '../train/trainer.js';
+import { DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, type ResumeState, type TrainConfig, createNetwork, train } from '../train/trainer.js';
 import type { SGD } from '../train/sgd.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
@@ -45,20 +45,13 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: INTERRUPTED_EXIT 
 
 const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
 
-interface TrainOpts {
-  model: string;
+/** The train command's options: the trainer's hyper-parameters as given on the command line, plus the job around them. */
+interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'nesterov' | 'seed'> {
   data: string;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  nesterov: boolean;
   schedule: 'cosine' | 'step' | 'constant';
   threads: number;
   engine: EngineKind;
   fuse: boolean;
-  seed: number;
   out?: string;
   limit?: number;
   resume?: string;
