@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { accuracyChart, type BreakdownInput, breakdownChart, lossChart } from '../plot/charts.js';
+import { accuracyChart, type BreakdownInput, breakdownChart, compareChart, lossChart } from '../plot/charts.js';
 import { renderSvg } from '../plot/render.js';
 import { MetricsError, readMetrics } from './metrics.js';
 import { writeFileAtomic } from './rundir.js';
@@ -58,8 +58,29 @@ export async function writeBreakdownPlot(files: string[], out: string): Promise<
   writeFileAtomic(out, await renderSvg(breakdownChart(results)));
 }
 
+/**
+ * Draws the runs' test accuracy and loss per epoch on shared axes: `<out>-accuracy.svg` and
+ * `<out>-loss.svg`. Each run is labelled with its directory's name.
+ */
+export async function writeComparePlots(dirs: string[], out: string): Promise<string[]> {
+  const runs = dirs.map((d) => ({ label: path.basename(path.resolve(d)), records: readMetrics(path.join(d, 'metrics.jsonl')) }));
+  for (const [i, r] of runs.entries()) {
+    if (!r.records.some((m) => m.kind === 'epoch')) throw new MetricsError(`${path.join(dirs[i]!, 'metrics.jsonl')} holds no finished epoch: nothing to compare`);
+  }
+  const stem = out.replace(/\.svg$/i, '');
+  fs.mkdirSync(path.dirname(path.resolve(stem)), { recursive: true });
+  const written: string[] = [];
+  for (const metric of ['accuracy', 'loss'] as const) {
+    const file = `${stem}-${metric}.svg`;
+    writeFileAtomic(file, await renderSvg(compareChart(runs, metric)));
+    written.push(file);
+  }
+  return written;
+}
+
 interface PlotOpts {
   bench?: string[];
+  compare?: string[];
   out?: string;
 }
 
@@ -69,16 +90,22 @@ export function registerPlot(program: Command, setCode: (c: number) => void): vo
     .description("draw a run's loss.svg and accuracy.svg from its metrics.jsonl, or the per-op-type time breakdown of bench results")
     .argument('[run-dir]', 'a run directory (bnff train --out)')
     .addOption(new Option('--bench <files...>', 'JSON of `bnff bench step --json` instead: unfused vs fused time per op type, one pair of bars per file'))
+    .addOption(new Option('--compare <run-dirs...>', 'several run directories on shared axes: test accuracy and loss per epoch (needs --out STEM: writes STEM-accuracy.svg and STEM-loss.svg)'))
     .addOption(new Option('-o, --out <path>', 'where to write: a directory for a run (default: the run directory), a file for --bench (default: the JSON file with .svg for one file)'))
     .addHelpText(
       'after',
       '\nExamples:\n  bnff plot runs/fm                       # rewrites runs/fm/loss.svg and runs/fm/accuracy.svg\n' +
         '  bnff plot runs/fm --out /tmp/fm-plots\n' +
         '  bnff bench step --model resnet20 --json > r20.json && bnff plot --bench r20.json   # writes r20.svg\n' +
-        '  bnff plot --bench bench/results/resnet20-b64-s32.json bench/results/resnet50-b16-s224.json --out breakdown.svg',
+        '  bnff plot --bench bench/results/resnet20-b64-s32.json bench/results/resnet50-b16-s224.json --out breakdown.svg\n' +
+        '  bnff plot --compare runs/fm-fused runs/fm-unfused --out runs/fm-compare   # fm-compare-accuracy.svg, fm-compare-loss.svg',
     )
     .action(async (runDir: string | undefined, o: PlotOpts, cmd: Command) => {
-      if (o.bench) {
+      if (o.compare) {
+        if (runDir || o.bench) cmd.error('error: give --compare run directories alone (no run directory, no --bench)', { exitCode: 2 });
+        if (!o.out) cmd.error('error: --compare needs --out STEM (writes STEM-accuracy.svg and STEM-loss.svg)', { exitCode: 2 });
+        for (const f of await writeComparePlots(o.compare!, o.out!)) process.stderr.write(`wrote ${f}\n`);
+      } else if (o.bench) {
         if (runDir) cmd.error('error: give a run directory or --bench files, not both', { exitCode: 2 });
         const out = o.out ?? (o.bench.length === 1 ? o.bench[0]!.replace(/(\.json)?$/i, '.svg') : undefined);
         if (!out) cmd.error('error: --bench with several files needs --out FILE.svg', { exitCode: 2 });

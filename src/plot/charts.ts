@@ -114,6 +114,46 @@ export function accuracyChart(records: MetricsRecord[], title: string): TopLevel
   } as TopLevelSpec;
 }
 
+const RUN_COLORS = ['#1f5f9e', '#e8730c', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
+
+/**
+ * Several runs on one chart, per epoch: test accuracy (%) or train and test loss, one colour
+ * per run (train dashed, test solid) - to see whether two runs (fused and unfused, two seeds)
+ * follow the same curve.
+ */
+export function compareChart(runs: { label: string; records: MetricsRecord[] }[], metric: 'accuracy' | 'loss'): TopLevelSpec {
+  const rows = runs.flatMap((run) =>
+    epochsOf(run.records).flatMap((r) =>
+      metric === 'accuracy'
+        ? [{ epoch: r.epoch, value: 100 * r.test_accuracy, run: run.label, split: 'test' }]
+        : [
+            { epoch: r.epoch, value: r.train_loss, run: run.label, split: 'train' },
+            { epoch: r.epoch, value: r.test_loss, run: run.label, split: 'test' },
+          ],
+    ),
+  );
+  const maxX = Math.max(1, ...rows.map((r) => r.epoch));
+  const values = rows.map((r) => r.value);
+  const y =
+    metric === 'accuracy'
+      ? { title: 'test accuracy (%)', scale: { domain: [Math.max(0, 5 * Math.floor((Math.min(...values) - 1) / 5)), Math.min(100, 5 * Math.ceil((Math.max(...values) + 1) / 5))] } }
+      : { title: 'cross-entropy loss (train dashed, test solid)', scale: { domainMin: 0 } };
+  return {
+    ...CHART_CONFIG,
+    ...SIZE,
+    title: { text: metric === 'accuracy' ? 'Test accuracy per epoch' : 'Loss per epoch', subtitle: runs.map((r) => r.label).join(' vs ') },
+    data: { values: rows },
+    mark: { type: 'line', point: true, strokeWidth: 2 },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', axis: epochAxis(maxX, true), scale: { domain: maxX >= 2 ? [1, maxX] : [0.5, 1.5] } },
+      y: { field: 'value', type: 'quantitative', ...y },
+      color: { field: 'run', type: 'nominal', title: null, sort: null, scale: { domain: runs.map((r) => r.label), range: runs.map((_, i) => RUN_COLORS[i % RUN_COLORS.length]!) }, legend: LEGEND },
+      strokeDash: { field: 'split', type: 'nominal', scale: { domain: ['test', 'train'], range: [[1, 0], [5, 4]] }, legend: null },
+      detail: { field: 'split', type: 'nominal' },
+    },
+  } as TopLevelSpec;
+}
+
 /** The fields of a `bnff bench step --json` result the breakdown chart reads. */
 export interface BreakdownInput {
   model: string;

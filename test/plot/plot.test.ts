@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MetricsRecord } from '../../src/cli/metrics.js';
 import { readBenchResult } from '../../src/cli/plot.js';
-import { accuracyChart, breakdownChart, downsample, lossChart, MAX_STEP_POINTS } from '../../src/plot/charts.js';
+import { accuracyChart, breakdownChart, compareChart, downsample, lossChart, MAX_STEP_POINTS } from '../../src/plot/charts.js';
 import { renderSvg } from '../../src/plot/render.js';
 import { fromRoot } from '../helpers/paths.js';
 
@@ -52,4 +52,16 @@ test('the breakdown chart has an unfused and a fused bar per bench result, by op
   const unfusedOnly = breakdownChart([{ ...results[0]!, fused: undefined, speedup: undefined }]);
   const rows = (unfusedOnly as { data: { values: { variant: string }[] } }).data.values;
   assert.deepEqual([...new Set(rows.map((r) => r.variant))], ['unfused']);
+});
+
+test('the compare charts put several runs on shared axes: test accuracy, and train (dashed) and test loss per epoch', async () => {
+  const runs = [{ label: 'fused', records: run(3, 2) }, { label: 'unfused', records: run(2, 2) }];
+  const acc = compareChart(runs, 'accuracy');
+  const rows = (acc as { data: { values: { run: string; epoch: number; value: number }[] } }).data.values;
+  assert.deepEqual(rows.map((r) => [r.run, r.epoch, +r.value.toFixed(6)]), [['fused', 1, 50], ['fused', 2, 55], ['fused', 3, 60], ['unfused', 1, 50], ['unfused', 2, 55]]);
+  const t = texts(await renderSvg(acc));
+  for (const label of ['Test accuracy per epoch', 'fused vs unfused', 'epoch', 'test accuracy (%)', 'fused', 'unfused']) assert.ok(t.includes(label), `no text "${label}" in ${t.join('|')}`);
+  const loss = compareChart(runs, 'loss');
+  assert.equal((loss as { data: { values: unknown[] } }).data.values.length, 10, 'train and test loss per epoch of each run');
+  assert.ok(texts(await renderSvg(loss)).includes('Loss per epoch'));
 });
