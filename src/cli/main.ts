@@ -41,6 +41,15 @@ import { epochRecord, MetricsError, type MetricsRecord, metricsUpTo, readMetrics
 import { registerPlot, writeRunPlots } from './plot.js';
 import { Interrupt, INTERRUPTED_EXIT } from './interrupt.js';
 
+/** The version in bnff's package.json (dist/src/cli/main.js is three folders below it). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: INTERRUPTED_EXIT } as const;
 
 const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
@@ -226,6 +235,7 @@ function runModels(o: { json: boolean }): number {
 export function buildProgram(setCode: (c: number) => void): Command {
   const program = new Command('bnff')
     .description('Train CNNs on CPUs with batch normalization restructured (fission + fusion).')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `bnff: ${s}` : s) })
     .showHelpAfterError('(run with --help for usage)');

@@ -222,4 +222,7 @@ test('every command and subcommand has --help with examples', async () => {
     assert.equal(r.code, 0, `${p.join(' ')}: ${r.stderr}`);
     assert.match(r.stdout, /\nExamples:\n {2}bnff /, `bnff ${p.join(' ')} --help has no examples`);
   }
+  const v = bnff('--version');
+  assert.equal(v.code, 0);
+  assert.equal(v.stdout.trim(), (JSON.parse(fs.readFileSync(fromRoot('package.json'), 'utf8')) as { version: string }).version);
 });
