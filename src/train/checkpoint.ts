@@ -150,11 +150,13 @@ export function inspectSavedModel(path: string, expectModel?: string): SavedMode
   const inChannels = dim(first?.name, 1);
   const numClasses = dim(last?.name, 0);
   if (inChannels === undefined || numClasses === undefined) throw new SafetensorsError(`${path}: does not hold the weights of ${model} (no "${first?.name}" or "${last?.name}")`);
-  let config = meta?.config;
-  if (!config) {
-    const beside = join(dirname(path), 'config.json');
+  // The run's config.json fills in what the checkpoint's own configuration lacks (a weights
+  // file has none; checkpoints older than the mean/std field lack the normalisation).
+  let config = meta?.config ?? {};
+  const beside = join(dirname(path), 'config.json');
+  if (existsSync(beside) && (!meta || config.mean === undefined || config.std === undefined)) {
     try {
-      config = existsSync(beside) ? (JSON.parse(readFileSync(beside, 'utf8')) as Record<string, unknown>) : {};
+      config = { ...(JSON.parse(readFileSync(beside, 'utf8')) as Record<string, unknown>), ...config };
     } catch (e) {
       throw new SafetensorsError(`${path}: cannot read the run's ${beside}: ${(e as Error).message}`);
     }

@@ -9,7 +9,7 @@ import { loadDataset, normalize, padTo, take } from '../../src/data/index.js';
 import { getModel } from '../../src/models/index.js';
 import { Network } from '../../src/models/network.js';
 import { HostMemory } from '../../src/runtime/memory.js';
-import { saveCheckpoint } from '../../src/train/checkpoint.js';
+import { inspectSavedModel, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { SGD } from '../../src/train/sgd.js';
 import { argmaxCorrect } from '../../src/train/trainer.js';
 import { fromRoot } from '../helpers/paths.js';
@@ -84,4 +84,19 @@ test('eval and export refuse a missing or truncated checkpoint, another model, a
   const five = path.join(root, 'five.safetensors');
   saveCheckpoint(five, net, new SGD(net.params, { lr: 0.1 }), { model: 'resnet8', epoch: 1, globalStep: 1, seed: 0, dataset: 'x', config: { data: 'embedded', mean: [0.3], std: [0.3] }, metrics: [] });
   failsWith(bnff('eval', '--checkpoint', five, '--limit', '10'), /dataset fashion-mnist-subset-test\[10\] has 10 classes, but checkpoint .* \(resnet8\) has 5 outputs/);
+});
+
+test("a checkpoint without mean/std in its metadata (written before they were recorded) takes them from the run's config.json", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-oldckpt-'));
+  try {
+    const net = new Network(getModel('resnet8', { numClasses: 10, inChannels: 1 }), new HostMemory('f32'), 1);
+    const file = path.join(dir, 'checkpoint.safetensors');
+    saveCheckpoint(file, net, new SGD(net.params, { lr: 0.1 }), { model: 'resnet8', epoch: 1, globalStep: 1, seed: 0, dataset: 'x', config: { data: 'embedded', seed: 3 }, metrics: [] });
+    assert.equal(inspectSavedModel(file).config.mean, undefined, 'no config.json yet');
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ data: 'mnist', seed: 9, mean: [0.25], std: [0.5] }));
+    const c = inspectSavedModel(file).config;
+    assert.deepEqual([c.mean, c.std, c.data, c.seed], [[0.25], [0.5], 'embedded', 3], "the checkpoint's own fields win; only the missing ones come from config.json");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
