@@ -12,7 +12,7 @@ export const MAX_STEP_POINTS = 2000;
 
 const SIZE = { width: 560, height: 300 };
 /** Curves are told apart by line colour; the legend sits right of the plot, clear of the data. */
-const LEGEND = { orient: 'right', symbolType: 'stroke', symbolStrokeWidth: 3, symbolSize: 200 };
+const LEGEND = { orient: 'right', symbolType: 'stroke', symbolStrokeWidth: 3, symbolSize: 200, labelLimit: 400 };
 
 /** Fractional epochs at the end of a step: step 10 of 40 in epoch 3 is 2.25. */
 function stepX(r: StepRecord): number {
