@@ -10,28 +10,16 @@
  * must match to 1e-12 relative.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
 import { convBackwardData, convBackwardWeight, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../../src/kernels/conv.js';
 import * as scalar from '../../src/kernels/conv_scalar.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/ops/conv2d.js';
 import type { Arr } from '../../src/ops/op.js';
-import { Arena } from '../../src/runtime/memory.js';
-import { ThreadPool } from '../../src/runtime/pool.js';
+import type { ThreadPool } from '../../src/runtime/pool.js';
 import { Rng } from '../../src/util/random.js';
+import { getPool } from '../helpers/pools.js';
 
-const pools = new Map<number, ThreadPool>();
-async function getPool(threads: number): Promise<ThreadPool> {
-  let p = pools.get(threads);
-  if (!p) {
-    p = await ThreadPool.create(new Arena(), threads);
-    pools.set(threads, p);
-  }
-  return p;
-}
-after(() => {
-  for (const p of pools.values()) p.close();
-});
 
 // ---------------------------------------------------------------------------------------
 // layouts and the float64 reference

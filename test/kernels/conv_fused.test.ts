@@ -15,7 +15,7 @@
  * and BN reductions per channel vector.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
 import { bnCoefficients } from '../../src/kernels/bn_fused.js';
 import {
@@ -23,22 +23,10 @@ import {
   type ConvBackwardDataFusion, type ConvBackwardWeightFusion, type ConvForwardFusion, type ConvGeom, type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
 import { conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, type FusedConvAttrs } from '../../src/ops/conv2d_fused.js';
-import { Arena } from '../../src/runtime/memory.js';
-import { ThreadPool } from '../../src/runtime/pool.js';
+import type { ThreadPool } from '../../src/runtime/pool.js';
 import { Rng } from '../../src/util/random.js';
+import { getPool } from '../helpers/pools.js';
 
-const pools = new Map<number, ThreadPool>();
-async function getPool(threads: number): Promise<ThreadPool> {
-  let p = pools.get(threads);
-  if (!p) {
-    p = await ThreadPool.create(new Arena(), threads);
-    pools.set(threads, p);
-  }
-  return p;
-}
-after(() => {
-  for (const p of pools.values()) p.close();
-});
 
 // ---------------------------------------------------------------------------------------
 // layouts, data and the float64 reference
