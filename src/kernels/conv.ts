@@ -103,6 +103,13 @@ export const convTuning = {
    * thread scratch; 0 = always normalise while packing). At most 2 MiB.
    */
   windowBytes: 768 << 10,
+  /**
+   * backward-data of a stride-1 convolution with at most this many output channels per group
+   * runs as a forward convolution over dY with the flipped, transposed weights (reduction
+   * KH*KW*Kg, plain stores) instead of the col2im GEMM (reduction Kg, read-modify-write
+   * scatter); 0 = never.
+   */
+  dataT: 32,
 };
 
 const DESC_BYTES = 256;
@@ -157,13 +164,29 @@ export interface ConvWorkspace {
   readonly bytes: number;
 }
 
+/**
+ * The forward convolution over dY that computes the backward-data of g (stride 1, not 1x1,
+ * not depthwise, Kg <= convTuning.dataT), or undefined: input channels K, outputs C, the taps
+ * flipped, padding D*(KH-1) - P (so that its output is H x W).
+ */
+function transposedGeom(g: ConvGeom): ConvGeom | undefined {
+  if (g.stride[0] !== 1 || g.stride[1] !== 1 || isDepthwise(g) || isPointwise(g)) return undefined;
+  if (g.K / g.groups > convTuning.dataT) return undefined;
+  const ph = g.dilation[0] * (g.KH - 1) - g.pad[0], pw = g.dilation[1] * (g.KW - 1) - g.pad[1];
+  if (ph < 0 || pw < 0) return undefined;
+  const t = convGeom({ N: g.N, C: g.K, H: g.OH, W: g.OW, K: g.C, KH: g.KH, KW: g.KW, pad: [ph, pw], dilation: g.dilation, groups: g.groups });
+  return t.OH === g.H && t.OW === g.W ? t : undefined;
+}
+
 /** Arena bytes that convForward / convBackwardData / convBackwardWeight need for g. */
 export function convWorkspaceBytes(g: ConvGeom): number {
   const v = derive(g);
   const G = g.groups, T = g.KH * g.KW;
+  const t = transposedGeom(g);
+  const tv = t ? derive(t) : undefined;
   const floats = isDepthwise(g)
     ? T * g.C
-    : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8);
+    : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0);
   return DESC_BYTES + 4 * floats;
 }
 
@@ -197,8 +220,8 @@ function fuseLayout(g: ConvGeom, P: number, coef: boolean): FuseLayout {
 }
 
 /** Writes the descriptor read by every kernel of gemm.ts (D_* fields) at ws.ptr. */
-function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseLayout): Derived {
-  const need = convWorkspaceBytes(g);
+function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseLayout, layer = g): Derived {
+  const need = convWorkspaceBytes(layer);
   if (ws.bytes < need) throw new RangeError(`conv workspace has ${ws.bytes} bytes, this layer needs ${need} (convWorkspaceBytes)`);
   const v = derive(g, fl ? fl.bytes : 0);
   const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
@@ -348,8 +371,16 @@ export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number,
  */
 export function convBackwardData(pool: ThreadPool, g: ConvGeom, dy: number, w: number, dx: number, ws: ConvWorkspace, fusion?: ConvBackwardDataFusion): void {
   if (fusion && (fusion.dyPrologue || fusion.dxEpilogue)) return convBackwardDataFused(pool, g, w, dx, ws, fusion, dy);
-  const v = descriptor(pool, g, ws);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  const tg = transposedGeom(g);
+  if (tg) {
+    // dx = conv(dY, flip(w)^T): a forward pass, every dx element written once
+    const tv = descriptor(pool, tg, ws, undefined, g);
+    pool.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    pool.run('conv_fwd', [d, dy, buf, 0, dx], splitRange(tg.N * tg.OH * tg.OW, T, 4));
+    return;
+  }
+  const v = descriptor(pool, g, ws);
   if (isDepthwise(g)) {
     pool.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
     pool.run('conv_dw_bwd_data', [d, dy, buf, dx], splitRange(g.N * g.H, T));
@@ -417,10 +448,21 @@ function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, b
 function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
   noDepthwise(g, 'convBackwardData');
   const dp = f.dyPrologue, de = f.dxEpilogue;
+  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  const tg = dp ? undefined : transposedGeom(g);
+  if (tg && de) {
+    // as the unfused path: a forward pass over dY, the dx epilogue on each block of final rows
+    const fl = fuseLayout(tg, g.C, false);
+    const tv = descriptor(pool, tg, ws, fl, g);
+    pool.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
+    pool.run('conv_fwd_dx_f', [d, dy, buf, dx, de.x2, de.coef, de.mean, de.relu ? 1 : 0], ranges);
+    dxReductions(pool, g, fl, ranges, de);
+    return;
+  }
   const fl = fuseLayout(g, de ? g.C : 0, false);
   const v = descriptor(pool, g, ws, fl);
   dyCoefficients(pool, g, dp);
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
   pool.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
   const src = dp ? dp.dbn : dy;
   // xbn = dbn + dlt, as a wrapping 32-bit offset
@@ -429,7 +471,11 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
   const pw = isPointwise(g);
   const ranges = pw ? splitRange(g.N * g.H * g.W, T, 4) : splitRange(g.N, T);
   pool.run(pw ? 'conv_bwd_data_1x1_f' : 'conv_bwd_data_f', args, ranges);
-  if (!de) return;
+  if (de) dxReductions(pool, g, fl, ranges, de);
+}
+
+/** dbeta, dgamma of a dx epilogue from the threads' partials. */
+function dxReductions(pool: ThreadPool, g: ConvGeom, fl: FuseLayout, ranges: readonly (readonly [number, number])[], de: DxEpilogue): void {
   const [S, Q] = mergePartials(pool, fl, ranges);
   const out = new Float32Array(pool.arena.memory.buffer);
   for (let c = 0; c < g.C; c++) {

@@ -741,6 +741,34 @@ export function conv_pack_w_fwd(d: usize, w: usize, bp: usize, start: i32, end: 
 }
 
 /**
+ * Forward B of the transposed convolution that computes backward-data as a forward pass over
+ * dY (stride 1; see convBackwardData): d describes that convolution (its input channels are
+ * the original K, its outputs the original C), w is the original OIHW weight [Cg'*G][Kg'][KH][KW]
+ * with the taps flipped: bp[g][j][r][8] = w[g*Cg + c][8j + l][KH-1-kh][KW-1-kw],
+ * r = (kh*KW + kw)*Cg + c (Cg, Kg: this descriptor's). Units: panels (g, j).
+ */
+export function conv_pack_w_fwd_t(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+  const Kg = ld(d, D_KG), Cg = ld(d, D_CG), KH = ld(d, D_KH), KW = ld(d, D_KW);
+  const Kdim = ld(d, D_KDIM), NP = ld(d, D_KG8) >> 3;
+  const T = KH * KW;
+  for (let u = start; u < end; u++) {
+    const g = u / NP, j = u - g * NP;
+    const dst = bp + (<usize>u * <usize>Kdim) * 32;
+    for (let l = 0; l < 8; l++) {
+      const kk = j * 8 + l;
+      let o = dst + (<usize>l << 2);
+      for (let tap = 0; tap < T; tap++) {
+        for (let c = 0; c < Cg; c++) {
+          const src = w + (<usize>(((g * Cg + c) * Kg + kk) * T + (T - 1 - tap)) << 2);
+          store<f32>(o, kk < Kg ? load<f32>(src) : 0);
+          o += 32;
+        }
+      }
+    }
+  }
+}
+
+/**
  * Backward-data B (W^T). The columns (reduction index of the forward pass) are grouped in
  * segments padded to a multiple of 8, so that a panel of 8 columns never straddles two
  * segments: a segment is one tap (Cg channels) or, when Cg is not a multiple of 8 and G == 1,
@@ -781,7 +809,7 @@ export function conv_pack_w_bwd(d: usize, w: usize, bp: usize, start: i32, end: 
 // rows. The first reduction block stores (bias + acc), later ones add.
 // =====================================================================================
 export function conv_fwd(d: usize, x: usize, bp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
-  convFwd<Plain>(d, x, bp, bias, y, 0, 0, 0, start, end, scratch);
+  convFwd<Plain>(d, x, bp, bias, y, 0, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
 /**
@@ -792,10 +820,21 @@ export function conv_fwd(d: usize, x: usize, bp: usize, bias: usize, y: usize, s
  * (f64 S[K], Q[K], then f32 shift[K], zeroed here), which the host merges in thread order.
  */
 export function conv_fwd_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
-  convFwd<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
+  convFwd<Fused>(d, x, bp, bias, y, coef, relu, mom, 0, 0, 0, 0, start, end, scratch);
 }
 
-function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+/**
+ * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_t)
+ * with the dx epilogue of conv_bwd_data_f on each block of output rows once it is final: dx = 0
+ * where a2*x2 + b2 <= 0 (c2 = a2[C], b2[C], when relu), f64 partials S[C] += dx,
+ * Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here; f32 sums over runs of 64 rows).
+ */
+export function conv_fwd_dx_f(d: usize, dy: usize, bp: usize, dx: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  convFwd<Fused>(d, dy, bp, 0, dx, 0, 0, 0, x2, c2, m2, relu, start, end, scratch);
+}
+
+function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32,
+  x2: usize, c2: usize, m2: usize, relu2: i32, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), G = ld(d, D_G), Kg = ld(d, D_KG), Kdim = ld(d, D_KDIM);
   const NP = ld(d, D_KG8) >> 3, Kc = ld(d, D_KC), Mc = ld(d, D_MC);
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
@@ -814,6 +853,10 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
       qo = <usize>K << 3;
       memory.fill(st, 0, <usize>K * 28);
     }
+    if (x2) {
+      st = scratch + <usize>ld(d, D_FPART);
+      memory.fill(st, 0, <usize>K << 4);
+    }
   }
   const ldy = <usize>K << 2;
   const Mb = balanced(end - start, Mc);
@@ -828,7 +871,7 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
         const kc = min(Kc, Kdim - r0);
         const first = r0 == 0;
         const add = first ? 0 : 1;
-        const stats = fused<F>() && st != 0 && r0 + kc >= Kdim; // y is final after this block
+        const stats = fused<F>() && mom != 0 && st != 0 && r0 + kc >= Kdim; // y is final after this block
         for (let j = 0; j < NP; j++) {
           const bj = bp + ((<usize>(g * NP + j) * <usize>Kdim + <usize>r0) << 5);
           const col = g * Kg + j * 8;
@@ -862,6 +905,13 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
             yrow += 4 * ldy;
           }
         }
+      }
+    }
+    if (fused<F>() && x2) {
+      // dx epilogue (backward-data as a forward pass): this block's rows are final
+      for (let p = 0; p < mn; p += 64) {
+        const off = (<usize>(mb + p) * <usize>K) << 2;
+        dxRun(y + off, x2 + off, min(64, mn - p), K, c2, m2, relu2, st, tile);
       }
     }
   }
@@ -899,11 +949,19 @@ export function conv_bwd_data_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: 
  */
 function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m2: usize, relu: i32, st: usize, sink: usize): void {
   const C = ld(d, D_C), W = ld(d, D_W);
+  const rowB = <usize>W * (<usize>C << 2);
+  for (let h = h0; h < h1; h++) dxRun(dxn + <usize>h * rowB, x2n + <usize>h * rowB, W, C, c2, m2, relu, st, sink);
+}
+
+/**
+ * The dx epilogue of dxRows over one run of W consecutive pixels of C channels (px0: dx, xp0:
+ * x2), f32 sums over the run added to the f64 partials st.
+ */
+function dxRun(px0: usize, xp0: usize, W: i32, C: i32, c2: usize, m2: usize, relu: i32, st: usize, sink: usize): void {
   const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2;
   const rowB = <usize>W * cb, qo = cb << 1;
   const z = f32x4.splat(0);
-  for (let h = h0; h < h1; h++) {
-    const px0 = dxn + <usize>h * rowB, xp0 = x2n + <usize>h * rowB;
+  {
     // touch the x2 row in order first (one load per cache line): sequential misses, which the
     // hardware prefetches, instead of the strided ones of the channel-block loops below
     let t = f32x4.splat(0);
