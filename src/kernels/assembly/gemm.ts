@@ -720,34 +720,21 @@ function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, pane
  * columns past Kg. Units: panels (g, j), G * Kg8/8 of them.
  */
 export function conv_pack_w_fwd(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
-  const Kg = ld(d, D_KG), Cg = ld(d, D_CG), KH = ld(d, D_KH), KW = ld(d, D_KW);
-  const Kdim = ld(d, D_KDIM), NP = ld(d, D_KG8) >> 3;
-  const T = KH * KW;
-  for (let u = start; u < end; u++) {
-    const g = u / NP, j = u - g * NP;
-    const dst = bp + (<usize>u * <usize>Kdim) * 32;
-    for (let l = 0; l < 8; l++) {
-      const kk = j * 8 + l;
-      const src = w + (<usize>(g * Kg + kk) * <usize>(Cg * T) << 2);
-      let o = dst + (<usize>l << 2);
-      for (let tap = 0; tap < T; tap++) {
-        for (let c = 0; c < Cg; c++) {
-          store<f32>(o, kk < Kg ? load<f32>(src + (<usize>(c * T + tap) << 2)) : 0);
-          o += 32;
-        }
-      }
-    }
-  }
+  packWFwd(d, w, bp, start, end, false);
 }
 
 /**
  * Forward B of the transposed convolution that computes backward-data as a forward pass over
  * dY (stride 1; see convBackwardData): d describes that convolution (its input channels are
- * the original K, its outputs the original C), w is the original OIHW weight [Cg'*G][Kg'][KH][KW]
+ * the original K, its outputs the original C), w is the original OIHW weight [Cg*G][Kg][KH][KW]
  * with the taps flipped: bp[g][j][r][8] = w[g*Cg + c][8j + l][KH-1-kh][KW-1-kw],
  * r = (kh*KW + kw)*Cg + c (Cg, Kg: this descriptor's). Units: panels (g, j).
  */
 export function conv_pack_w_fwd_t(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+  packWFwd(d, w, bp, start, end, true);
+}
+
+@inline function packWFwd(d: usize, w: usize, bp: usize, start: i32, end: i32, flip: bool): void {
   const Kg = ld(d, D_KG), Cg = ld(d, D_CG), KH = ld(d, D_KH), KW = ld(d, D_KW);
   const Kdim = ld(d, D_KDIM), NP = ld(d, D_KG8) >> 3;
   const T = KH * KW;
@@ -759,8 +746,8 @@ export function conv_pack_w_fwd_t(d: usize, w: usize, bp: usize, start: i32, end
       let o = dst + (<usize>l << 2);
       for (let tap = 0; tap < T; tap++) {
         for (let c = 0; c < Cg; c++) {
-          const src = w + (<usize>(((g * Cg + c) * Kg + kk) * T + (T - 1 - tap)) << 2);
-          store<f32>(o, kk < Kg ? load<f32>(src) : 0);
+          const e = flip ? ((g * Cg + c) * Kg + kk) * T + (T - 1 - tap) : (g * Kg + kk) * Cg * T + c * T + tap;
+          store<f32>(o, kk < Kg ? load<f32>(w + (<usize>e << 2)) : 0);
           o += 32;
         }
       }
