@@ -110,6 +110,12 @@ export const convTuning = {
    * scatter); 0 = never.
    */
   dataT: 32,
+  /**
+   * backward-weights of an ungrouped convolution with at most this many output channels
+   * accumulates dW^T (rows: output channels in micro-panels of 4, columns: the reduction index)
+   * instead of dW (8-column panels of output channels), when K % 8 is 1..4; 0 = never.
+   */
+  wT: 32,
 };
 
 const DESC_BYTES = 256;
@@ -178,6 +184,12 @@ function transposedGeom(g: ConvGeom): ConvGeom | undefined {
   return t.OH === g.H && t.OW === g.W ? t : undefined;
 }
 
+/** Whether backward-weights takes the transposed accumulator (gemm.ts conv_bwd_wt). */
+function weightsT(g: ConvGeom): boolean {
+  // only where 8-column panels would waste a third or more of the FMAs (K % 8 in 1..4)
+  return g.groups === 1 && g.K <= convTuning.wT && g.K % 8 !== 0 && g.K % 8 <= 4;
+}
+
 /** Arena bytes that convForward / convBackwardData / convBackwardWeight need for g. */
 export function convWorkspaceBytes(g: ConvGeom): number {
   const v = derive(g);
@@ -186,7 +198,8 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const tv = t ? derive(t) : undefined;
   const floats = isDepthwise(g)
     ? T * g.C
-    : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0);
+    : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0,
+      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0);
   return DESC_BYTES + 4 * floats;
 }
 
@@ -402,6 +415,9 @@ export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x:
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
   if (isDepthwise(g)) {
     pool.run('conv_dw_bwd_w', [d, dy, x, dw], splitRange(g.C, T, 4));
+  } else if (weightsT(g)) {
+    pool.run('conv_bwd_wt', [d, dy, x, acc], splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
+    pool.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
   } else {
     pool.run('conv_bwd_w', [d, dy, x, acc], splitRange(g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
     pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
@@ -493,9 +509,14 @@ function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: n
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? (dp.xbn - dp.dbn) >>> 0 : 0;
-  pool.run('conv_bwd_w_f', [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0],
-    splitRange(g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
-  pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
+  const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
+  if (weightsT(g)) {
+    pool.run('conv_bwd_wt_f', args, splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
+    pool.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
+  } else {
+    pool.run('conv_bwd_w_f', args, splitRange(g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
+    pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
+  }
   if (db) {
     if (dp) pool.run('conv_bias_grad_f', [d, src, db, dlt, dp.coef], splitRange(g.K, T, 4));
     else pool.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));

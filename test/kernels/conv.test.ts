@@ -207,6 +207,34 @@ test('conv kernels: tiny cache blocks (every blocking edge)', async () => {
   }
 });
 
+test('conv kernels: transposed paths (dx as a forward pass, dW^T) over several chunks of rows', async () => {
+  for (const spec of [
+    { N: 2, C: 20, H: 20, W: 20, K: 12, KH: 3, pad: 1 },
+    { N: 1, C: 9, H: 50, W: 50, K: 4, KH: 3, stride: 2, pad: 1 },
+    { N: 2, C: 16, H: 18, W: 18, K: 20, KH: 3, pad: 2, dilation: 2 },
+    { N: 1, C: 3, H: 30, W: 30, K: 3, KH: 5, pad: 1 },
+  ] as ConvGeomSpec[]) {
+    const g = convGeom(spec);
+    const dt = makeData(g, 11);
+    const ref = reference(dt);
+    for (const threads of [1, 2]) check(dt, ref, runWasm(await getPool(threads), dt), `${JSON.stringify(spec)}, ${threads} thread(s)`);
+  }
+});
+
+test('conv kernels: the col2im and dW paths still hold for small K (transposed paths off)', async () => {
+  const saved = { ...convTuning };
+  Object.assign(convTuning, { dataT: 0, wT: 0 });
+  try {
+    for (const [name, spec] of cases.filter((_, i) => i % 2 === 0)) {
+      const g = convGeom(spec);
+      const dt = makeData(g, 13);
+      check(dt, reference(dt), runWasm(await getPool(2), dt), name);
+    }
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+});
+
 test('conv kernels: bit-identical across runs and across thread counts', async () => {
   const g = convGeom({ N: 4, C: 20, H: 9, W: 9, K: 36, KH: 3, pad: 1, stride: 1 });
   const dt = makeData(g, 5);

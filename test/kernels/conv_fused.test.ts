@@ -293,6 +293,27 @@ test('fused conv kernels: with bias, and each prologue / epilogue alone', async 
   }
 });
 
+test('fused conv kernels: transposed paths over several chunks of rows, and switched off', async () => {
+  const specs: ConvGeomSpec[] = [
+    { N: 2, C: 20, H: 20, W: 20, K: 12, KH: 3, pad: 1 },
+    { N: 1, C: 9, H: 50, W: 50, K: 4, KH: 3, stride: 2, pad: 1 },
+    { N: 2, C: 13, H: 12, W: 12, K: 17, KH: 3, pad: 2, dilation: 2 },
+  ];
+  const only = (k: keyof Parts): Parts => ({ xPrologue: false, moments: false, dyPrologue: false, dxEpilogue: false, [k]: true });
+  for (const [i, spec] of specs.entries()) {
+    await checkCase(spec, i % 2 === 0, 500 + i);
+    await checkCase(spec, true, 510 + i, only('dxEpilogue'));
+    await checkCase(spec, false, 520 + i, { ...only('xPrologue'), dyPrologue: true });
+  }
+  const saved = { ...convTuning };
+  Object.assign(convTuning, { dataT: 0, wT: 0 });
+  try {
+    for (const [i, spec] of specs.entries()) await checkCase(spec, true, 530 + i);
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+});
+
 test('fused conv kernels: tiny cache blocks (every blocking edge)', async () => {
   const saved = { ...convTuning };
   Object.assign(convTuning, { kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 });

@@ -1464,6 +1464,160 @@ function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usi
   }
 }
 
+// =====================================================================================
+// Backward-weights, transposed (G == 1, few output channels: Kg <= convTuning.wT): the
+// accumulator is dW^T[Kg4][KH*KW*Cg8] = dY^T A, rows the output channels (micro-panels of 4, so
+// K = 12 wastes nothing, where the 8-column panels of conv_bwd_w waste a third), columns the
+// forward reduction index tap-major, each tap padded to Cg8. Per chunk of WT_MCH pixels, dY^T is
+// packed [Kg4/4][m][4] (each thread packs the whole chunk: Kg floats per pixel), then per
+// 8-column panel q of the thread (tap, channels c0..c0+8) the im2col of x is packed [m][8] and
+// mk runs once per row micro-panel. Units: column panels q; every dW element is summed by one
+// thread, chunk by chunk in order (bit-identical across thread counts).
+// =====================================================================================
+const WT_MCH = 512;
+const WT_GROUP = 16; // panels packed per pass over a chunk's pixels (16 x 16 KiB)
+
+export function conv_bwd_wt(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
+  bwdWT<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
+}
+
+/** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
+export function conv_bwd_wt_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+}
+
+function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW), K = ld(d, D_K), Kg = ld(d, D_KG);
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW), DH = ld(d, D_DH), DW = ld(d, D_DW);
+  const Cg8 = ld(d, D_CG8), KT = ld(d, D_KH) * KW;
+  const RP = (Kg + 3) >> 2, per = Cg8 >> 3;
+  const M = N * OH * OW;
+  const zero = scratch + SC_ZERO, tab = scratch + SC_ROWS;
+  const apk = scratch + SC_PACK; // dY^T chunk: RP micro-panels of WT_MCH*16 bytes
+  const bpk = apk + <usize>RP * <usize>WT_MCH * 16; // one x panel: WT_MCH*32 bytes
+  const lda = <usize>(KT * Cg8) << 2; // accumulator row
+  zeroPage(scratch);
+  let ce: usize = 0, nb: usize = 0, zw: usize = 0, zcap: usize = 0;
+  if (fused<F>() && cx) {
+    ce = scratch + <usize>ld(d, D_FCOEF);
+    nb = <usize>ld(d, D_FNE) << 2;
+    expandCoef(d, cx, ce);
+    if (ld(d, D_FZ)) { zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP); }
+  }
+  const z = f32x4.splat(0);
+  for (let m0 = 0; m0 < M; m0 += WT_MCH) {
+    const mlen = min(WT_MCH, M - m0);
+    const add = m0 == 0 ? 0 : 1;
+    // dY^T: panel p holds dY[m][4p .. 4p+4] (zero past Kg)
+    for (let p = 0; p < RP; p++) {
+      const k0 = p * 4, full = k0 + 4 <= Kg;
+      let src = dy + ((<usize>m0 * <usize>K + <usize>k0) << 2);
+      let o = apk + <usize>p * <usize>WT_MCH * 16;
+      for (let m = 0; m < mlen; m++) {
+        if (full) {
+          let v = v128.load(src);
+          if (fused<F>() && cdy) {
+            const ca = cdy + (<usize>k0 << 2), cs = <usize>K << 2;
+            v = fma(v128.load(ca), v, fma(v128.load(ca + cs), v128.load(src + dlt), v128.load(ca + 2 * cs)));
+          }
+          v128.store(o, v);
+        } else {
+          for (let l = 0; l < 4; l++) {
+            let v: f32 = 0;
+            if (k0 + l < Kg) {
+              const q = src + (<usize>l << 2);
+              v = load<f32>(q);
+              if (fused<F>() && cdy) {
+                const ca = cdy + (<usize>(k0 + l) << 2), cs = <usize>K << 2;
+                v = load<f32>(ca) * v + (load<f32>(ca + cs) * load<f32>(q + dlt) + load<f32>(ca + 2 * cs));
+              }
+            }
+            store<f32>(o + (<usize>l << 2), v);
+          }
+        }
+        src += <usize>K << 2; o += 16;
+      }
+    }
+    fillRows(d, tab, m0, mlen, x);
+    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap));
+    // panels of one tap in groups of up to WT_GROUP: one address computation per pixel and group
+    for (let qa = start; qa < end;) {
+      const tap = qa / per;
+      const qb = min(min(end, (tap + 1) * per), qa + WT_GROUP);
+      const c0 = (qa - tap * per) * 8;
+      const kh = tap / KW, kw = tap - kh * KW;
+      const dh = kh * DH, dw = kw * DW;
+      const nq = qb - qa;
+      const full = (qb - tap * per) * 8 <= C; // every panel of the group has 8 valid channels
+      const ps = <usize>mlen * 32; // bytes per packed panel
+      for (let m = 0; m < mlen; m++) {
+        const t = tab + <usize>m * 12;
+        const pp = tapPtr(<usize>load<i32>(t), load<i32>(t, 4) + dh, load<i32>(t, 8) + dw, H, W, C, c0);
+        let o = bpk + (<usize>m << 5);
+        if (!pp) {
+          for (let u = 0; u < nq; u++) { v128.store(o, z); v128.store(o, z, 16); o += ps; }
+        } else if (full && !pro) {
+          let src = pp;
+          for (let u = 0; u < nq; u++) { v128.store(o, v128.load(src)); v128.store(o, v128.load(src, 16), 16); o += ps; src += 32; }
+        } else {
+          for (let u = 0; u < nq; u++) {
+            const cu = c0 + u * 8;
+            const nval = min(8, C - cu);
+            const src = pp + (<usize>(u * 8) << 2);
+            if (nval == 8) {
+              let v0 = v128.load(src), v1 = v128.load(src, 16);
+              if (pro) {
+                const cp = ce + (<usize>cu << 2);
+                v0 = fma(v0, v128.load(cp), v128.load(cp + nb)); v1 = fma(v1, v128.load(cp, 16), v128.load(cp + nb, 16));
+                if (relu) { v0 = reluv(v0); v1 = reluv(v1); }
+              }
+              v128.store(o, v0); v128.store(o, v1, 16);
+            } else {
+              for (let l = 0; l < 8; l++) {
+                let v: f32 = 0;
+                if (l < nval) {
+                  v = load<f32>(src + (<usize>l << 2));
+                  if (pro) {
+                    const cp = ce + (<usize>(cu + l) << 2);
+                    v = nrm(v, load<f32>(cp), load<f32>(cp + nb), relu);
+                  }
+                }
+                store<f32>(o + (<usize>l << 2), v);
+              }
+            }
+            o += ps;
+          }
+        }
+      }
+      for (let u = 0; u < nq; u++) {
+        const cq = acc + (<usize>(qa + u) << 5);
+        const b = bpk + <usize>u * ps;
+        for (let p = 0; p < RP; p++) {
+          const c = cq + <usize>(p * 4) * lda;
+          mk(apk + <usize>p * <usize>WT_MCH * 16, b, mlen, c, c + lda, c + 2 * lda, c + 3 * lda, 0, add);
+        }
+      }
+      qa = qb;
+    }
+  }
+}
+
+/** dW (OIHW) from the accumulator of conv_bwd_wt: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
+export function conv_bwd_wt_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
+  const Cg = ld(d, D_CG), Cg8 = ld(d, D_CG8), KT = ld(d, D_KH) * ld(d, D_KW);
+  for (let k = start; k < end; k++) {
+    const src = acc + ((<usize>k * <usize>(KT * Cg8)) << 2);
+    let dst = dw + ((<usize>k * <usize>(Cg * KT)) << 2);
+    for (let c = 0; c < Cg; c++) {
+      for (let tap = 0; tap < KT; tap++) {
+        store<f32>(dst, load<f32>(src + ((<usize>(tap * Cg8 + c)) << 2)));
+        dst += 4;
+      }
+    }
+  }
+}
+
+
 /** dw[k][c][kh][kw] (OIHW) = acc[g][row(kh, kw, c)][k - g*Kg]. Units: output channels k. */
 export function conv_bwd_w_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
   const Cg = ld(d, D_CG), Kg = ld(d, D_KG), KH = ld(d, D_KH), KW = ld(d, D_KW);
