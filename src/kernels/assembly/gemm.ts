@@ -1494,7 +1494,7 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
   const M = N * OH * OW;
   const zero = scratch + SC_ZERO, tab = scratch + SC_ROWS;
   const apk = scratch + SC_PACK; // dY^T chunk: RP micro-panels of WT_MCH*16 bytes
-  const bpk = apk + <usize>RP * <usize>WT_MCH * 16; // one x panel: WT_MCH*32 bytes
+  const bpk = apk + <usize>RP * <usize>WT_MCH * 16; // x panels: up to WT_GROUP of WT_MCH*32 bytes
   const lda = <usize>(KT * Cg8) << 2; // accumulator row
   zeroPage(scratch);
   let ce: usize = 0, nb: usize = 0, zw: usize = 0, zcap: usize = 0;
