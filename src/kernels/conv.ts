@@ -221,15 +221,27 @@ export function convWorkspace(arena: Arena, geoms: ConvGeom | readonly ConvGeom[
  */
 interface FuseLayout { bytes: number; part: number; coef: number; NE: number; P: number; z: number; zcap: number }
 
-function fuseLayout(g: ConvGeom, P: number, coef: boolean): FuseLayout {
+function fuseLayout(g: ConvGeom, P: number, coef: boolean, coefRows = 2): FuseLayout {
   const NE = coef ? up(Math.max(g.KW * g.C + 8, 4 * g.C), 4) : 0;
   const wb = up(clamp(convTuning.windowBytes, 0, 2 << 20), 64);
   const window = coef && wb > 0 && g.KH * g.KW > g.stride[0] * g.stride[1];
-  const fixed = up(28 * P + 8 * NE, 64);
+  const fixed = up(28 * P + 4 * coefRows * NE, 64);
   const bytes = fixed + (window ? wb : 0);
   if (fixed > MAX_FUSE_BYTES) throw new RangeError(`fused conv: ${P} channels / KW*C = ${g.KW * g.C} need ${fixed} bytes of thread scratch, at most ${MAX_FUSE_BYTES}`);
   const base = ThreadPool.SCRATCH_BYTES - bytes;
   return { bytes, part: base, coef: base + 28 * P, NE, P, z: window ? base + fixed : 0, zcap: window ? wb : 0 };
+}
+
+/**
+ * Whether the normalised window of every forward block of g fits fl (an upper bound of what
+ * gemm.ts normWindow needs: the output rows a block spans plus the kernel's halo per image).
+ */
+function windowFits(g: ConvGeom, fl: FuseLayout): boolean {
+  if (!fl.z) return false;
+  const v = derive(g, fl.bytes);
+  const P = g.OH * g.OW, imgs = Math.floor((v.Mc - 1) / P) + 2;
+  const rows = Math.ceil(v.Mc / g.OW) * g.stride[0] + imgs * (2 + (g.KH - 1) * g.dilation[0]);
+  return 64 + imgs * 4 + rows * g.W * g.C * 4 <= fl.zcap;
 }
 
 /** Writes the descriptor read by every kernel of gemm.ts (D_* fields) at ws.ptr. */
@@ -465,8 +477,20 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
   noDepthwise(g, 'convBackwardData');
   const dp = f.dyPrologue, de = f.dxEpilogue;
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
-  const tg = dp ? undefined : transposedGeom(g);
-  if (tg && de) {
+  const tg = transposedGeom(g);
+  const dyWindow = tg && dp ? fuseLayout(tg, de ? g.C : 0, true, 3) : undefined;
+  if (tg && dp && dyWindow && windowFits(tg, dyWindow)) {
+    // a forward pass over dY computed on load: A*dbn + B*xbn + C0 into each block's window
+    const tv = descriptor(pool, tg, ws, dyWindow, g);
+    dyCoefficients(pool, g, dp);
+    pool.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
+    pool.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef,
+      de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0], ranges);
+    if (de) dxReductions(pool, g, dyWindow, ranges, de);
+    return;
+  }
+  if (tg && de && !dp) {
     // as the unfused path: a forward pass over dY, the dx epilogue on each block of final rows
     const fl = fuseLayout(tg, g.C, false);
     const tv = descriptor(pool, tg, ws, fl, g);

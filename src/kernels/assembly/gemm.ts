@@ -527,13 +527,14 @@ function copy4dy(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, dlt: us
  * float o of a packed segment, a kernel row of KW*C floats (channel o % C) or a tap (o < C,
  * channel o), or of a run of whole pixels (normWindow, o mod 4C).
  */
-function expandCoef(d: usize, coef: usize, ce: usize): void {
+function expandCoef(d: usize, coef: usize, ce: usize, rows: i32 = 2): void {
   const C = ld(d, D_C), NE = ld(d, D_FNE);
   const cb = <usize>C << 2, nb = <usize>NE << 2;
   let c: usize = 0;
   for (let o: usize = 0; o < nb; o += 4) {
     store<f32>(ce + o, load<f32>(coef + c));
     store<f32>(ce + nb + o, load<f32>(coef + cb + c));
+    if (rows > 2) store<f32>(ce + 2 * nb + o, load<f32>(coef + 2 * cb + c));
     c += 4;
     if (c == cb) c = 0;
   }
@@ -548,7 +549,7 @@ function expandCoef(d: usize, coef: usize, ce: usize): void {
  * untouched, when the window does not fit.
  * Layout: image bases (i32 per image of the block, 64-byte aligned), then the rows of each image.
  */
-function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize, relu: i32, zw: usize, zcap: usize): bool {
+function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize, relu: i32, zw: usize, zcap: usize, dlt: usize = 0, dym: bool = false): bool {
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), OH = ld(d, D_OH), OW = ld(d, D_OW);
   const SH = ld(d, D_SH), PH = ld(d, D_PH), KH = ld(d, D_KH), DH = ld(d, D_DH);
   const P = OH * OW;
@@ -580,6 +581,21 @@ function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize
     const len = <usize>(hi - lo) * rowB;
     off += len;
     let o: usize = 0, co: usize = 0;
+    if (dym) {
+      // dy prologue (backward-data as a forward pass over dY): A*dbn + B*xbn + C0, xbn = dbn + dlt
+      for (; o + 16 <= len; o += 16) {
+        const q = src + o;
+        v128.store(dst + o, fma(v128.load(ce + co), v128.load(q), fma(v128.load(ce + nb + co), v128.load(q + dlt), v128.load(ce + 2 * nb + co))));
+        co += 16;
+        if (co == pb) co = 0;
+      }
+      for (; o < len; o += 4) {
+        const q = src + o;
+        store<f32>(dst + o, load<f32>(ce + co) * load<f32>(q) + (load<f32>(ce + nb + co) * load<f32>(q + dlt) + load<f32>(ce + 2 * nb + co)));
+        co += 4;
+      }
+      continue;
+    }
     for (; o + 16 <= len; o += 16) {
       let v = fma(v128.load(src + o), v128.load(ce + co), v128.load(ce + nb + co));
       if (relu) v = reluv(v);
@@ -796,7 +812,7 @@ export function conv_pack_w_bwd(d: usize, w: usize, bp: usize, start: i32, end: 
 // rows. The first reduction block stores (bias + acc), later ones add.
 // =====================================================================================
 export function conv_fwd(d: usize, x: usize, bp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
-  convFwd<Plain>(d, x, bp, bias, y, 0, 0, 0, 0, 0, 0, 0, start, end, scratch);
+  convFwd<Plain>(d, x, bp, bias, y, 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
 /**
@@ -807,7 +823,7 @@ export function conv_fwd(d: usize, x: usize, bp: usize, bias: usize, y: usize, s
  * (f64 S[K], Q[K], then f32 shift[K], zeroed here), which the host merges in thread order.
  */
 export function conv_fwd_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
-  convFwd<Fused>(d, x, bp, bias, y, coef, relu, mom, 0, 0, 0, 0, start, end, scratch);
+  convFwd<Fused>(d, x, bp, bias, y, coef, relu, mom, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
 /**
@@ -817,11 +833,20 @@ export function conv_fwd_f(d: usize, x: usize, bp: usize, bias: usize, y: usize,
  * Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here; f32 sums over runs of 64 rows).
  */
 export function conv_fwd_dx_f(d: usize, dy: usize, bp: usize, dx: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  convFwd<Fused>(d, dy, bp, 0, dx, 0, 0, 0, x2, c2, m2, relu, start, end, scratch);
+  convFwd<Fused>(d, dy, bp, 0, dx, 0, 0, 0, x2, c2, m2, relu, 0, 0, start, end, scratch);
+}
+
+/**
+ * As conv_fwd_dx_f (x2 = 0: no dx epilogue), with the dy prologue of conv_bwd_data_f: dY is
+ * A*dbn + B*xbn + C0 (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]), computed once per
+ * block into the normalised window (the host guarantees that every block's window fits).
+ */
+export function conv_fwd_dy_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  convFwd<Fused>(d, dy, bp, 0, dx, cdy, 0, 0, x2, c2, m2, relu, dlt, 1, start, end, scratch);
 }
 
 function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32,
-  x2: usize, c2: usize, m2: usize, relu2: i32, start: i32, end: i32, scratch: usize): void {
+  x2: usize, c2: usize, m2: usize, relu2: i32, dlt: usize, dym: i32, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), G = ld(d, D_G), Kg = ld(d, D_KG), Kdim = ld(d, D_KDIM);
   const NP = ld(d, D_KG8) >> 3, Kc = ld(d, D_KC), Mc = ld(d, D_MC);
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
@@ -831,7 +856,7 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
     if (coef) {
       ce = scratch + <usize>ld(d, D_FCOEF);
       nb = <usize>ld(d, D_FNE) << 2;
-      expandCoef(d, coef, ce);
+      expandCoef(d, coef, ce, dym ? 3 : 2);
       if (ld(d, D_FZ)) { zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP); }
     }
     if (mom) {
@@ -852,7 +877,8 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
     const np = (mn + 3) >> 2;
     fillRows(d, tab, mb, mn, x);
     // x prologue: normalise this block's input rows once (else while packing, per tap)
-    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap));
+    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap, dlt, dym != 0));
+    if (fused<F>() && dym && pro) unreachable(); // a dy prologue needs the window (conv.ts checks that it fits)
     for (let g = 0; g < G; g++) {
       for (let r0 = 0; r0 < Kdim; r0 += Kc) {
         const kc = min(Kc, Kdim - r0);
