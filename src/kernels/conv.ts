@@ -184,9 +184,12 @@ function transposedGeom(g: ConvGeom): ConvGeom | undefined {
   return t.OH === g.H && t.OW === g.W ? t : undefined;
 }
 
-/** Whether backward-weights takes the transposed accumulator (gemm.ts conv_bwd_wt). */
+/**
+ * Whether backward-weights takes the transposed accumulator (gemm.ts conv_bwd_wt) and the
+ * forward the transposed GEMM (conv_fwd_t): only where 8-column panels of output channels would
+ * waste a third or more of the FMAs (K % 8 in 1..4).
+ */
 function weightsT(g: ConvGeom): boolean {
-  // only where 8-column panels would waste a third or more of the FMAs (K % 8 in 1..4)
   return g.groups === 1 && g.K <= convTuning.wT && g.K % 8 !== 0 && g.K % 8 <= 4;
 }
 
@@ -199,7 +202,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const floats = isDepthwise(g)
     ? T * g.C
     : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0,
-      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0);
+      weightsT(g) ? Math.max(up(g.K, 4) * T * v.Cg8, up(g.K, 4) * v.Kdim) : 0);
   return DESC_BYTES + 4 * floats;
 }
 
@@ -383,6 +386,11 @@ export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number,
     pool.run('conv_dw_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH, T));
     return;
   }
+  if (weightsT(g)) {
+    pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
+    pool.run('conv_fwd_t', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 8));
+    return;
+  }
   pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
   pool.run('conv_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 4));
 }
@@ -447,9 +455,11 @@ function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, b
   const fl = fuseLayout(g, mo ? g.K : 0, !!xp);
   const v = descriptor(pool, g, ws, fl);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
-  pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
-  const ranges = splitRange(g.N * g.OH * g.OW, T, 4);
-  pool.run('conv_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0], ranges);
+  const wt = weightsT(g);
+  if (wt) pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
+  else pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
+  const ranges = splitRange(g.N * g.OH * g.OW, T, wt ? 8 : 4);
+  pool.run(wt ? 'conv_fwd_t_f' : 'conv_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0], ranges);
   if (!mo) return;
   // Thread t holds, per channel, its shift K_t and S_t = sum(y - K_t), Q_t = sum((y - K_t)^2)
   // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and

@@ -931,6 +931,171 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
 }
 
 // =====================================================================================
+// Forward, transposed (G == 1, K % 8 in 1..4, K <= 32: densenet's K = 12), Y^T = W A^T: rows
+// are output channels in micro-panels of 4 (weights packed [p][r][4] by conv_pack_w_fwd4), the
+// columns 8 pixels (two micro-panels of packAFwd, [kc][4] each), so no FMA is spent on padding
+// channels (the 8-column panels of conv_fwd waste a third at K = 12). mkT's tile is channel x
+// pixel; its write-back transposes it into y's rows. Moments: a pass over each block's final
+// rows (momTile / flushSums, as the tiles of conv_fwd_f). Units: output rows m (aligned to 8).
+// =====================================================================================
+
+/** bp[p][r][l] = w[4p + l][c][kh][kw], r = (kh*KW + kw)*C + c, zero past K. Units: micro-panels p. */
+export function conv_pack_w_fwd4(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+  const K = ld(d, D_K), C = ld(d, D_C), T = ld(d, D_KH) * ld(d, D_KW), Kdim = ld(d, D_KDIM);
+  for (let p = start; p < end; p++) {
+    let o = bp + (<usize>p * <usize>Kdim) * 16;
+    for (let tap = 0; tap < T; tap++) {
+      for (let c = 0; c < C; c++) {
+        for (let l = 0; l < 4; l++) {
+          const k = p * 4 + l;
+          store<f32>(o + (<usize>l << 2), k < K ? load<f32>(w + (<usize>((k * C + c) * T + tap) << 2)) : 0);
+        }
+        o += 16;
+      }
+    }
+  }
+}
+
+/**
+ * 4 channels x 8 pixels: weights a [kc][4] (splat), pixels b0, b1 [kc][4] (rows 0-3, 4-7). The
+ * tile is transposed in registers and written to the pixel rows e0..e7 (4 channels each, pointer
+ * 0 skips the row); bias[0..4] added when bias != 0; add as mk.
+ */
+function mkT(a: usize, b0: usize, b1: usize, kc: i32, e0: usize, e1: usize, e2: usize, e3: usize,
+  e4: usize, e5: usize, e6: usize, e7: usize, bias: usize, add: i32): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  const aEnd = a + (<usize>kc << 4);
+  while (a < aEnd) {
+    const p0 = v128.load(b0), p1 = v128.load(b1);
+    let av = v128.load32_splat(a);
+    c00 = fma(av, p0, c00); c01 = fma(av, p1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = fma(av, p0, c10); c11 = fma(av, p1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = fma(av, p0, c20); c21 = fma(av, p1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = fma(av, p0, c30); c31 = fma(av, p1, c31);
+    a += 16; b0 += 16; b1 += 16;
+  }
+  // transpose: row r of (c0x, c1x, c2x, c3x) is pixel r's 4 channels
+  const bv = bias ? v128.load(bias) : f32x4.splat(0);
+  let t0 = i32x4.shuffle(c00, c10, 0, 4, 1, 5), t1 = i32x4.shuffle(c00, c10, 2, 6, 3, 7);
+  let t2 = i32x4.shuffle(c20, c30, 0, 4, 1, 5), t3 = i32x4.shuffle(c20, c30, 2, 6, 3, 7);
+  wrT(e0, f32x4.add(i64x2.shuffle(t0, t2, 0, 2), bv), add);
+  wrT(e1, f32x4.add(i64x2.shuffle(t0, t2, 1, 3), bv), add);
+  wrT(e2, f32x4.add(i64x2.shuffle(t1, t3, 0, 2), bv), add);
+  wrT(e3, f32x4.add(i64x2.shuffle(t1, t3, 1, 3), bv), add);
+  t0 = i32x4.shuffle(c01, c11, 0, 4, 1, 5); t1 = i32x4.shuffle(c01, c11, 2, 6, 3, 7);
+  t2 = i32x4.shuffle(c21, c31, 0, 4, 1, 5); t3 = i32x4.shuffle(c21, c31, 2, 6, 3, 7);
+  wrT(e4, f32x4.add(i64x2.shuffle(t0, t2, 0, 2), bv), add);
+  wrT(e5, f32x4.add(i64x2.shuffle(t0, t2, 1, 3), bv), add);
+  wrT(e6, f32x4.add(i64x2.shuffle(t1, t3, 0, 2), bv), add);
+  wrT(e7, f32x4.add(i64x2.shuffle(t1, t3, 1, 3), bv), add);
+}
+
+@inline function wrT(e: usize, v: v128, add: i32): void {
+  if (e) v128.store(e, add ? f32x4.add(v128.load(e), v) : v);
+}
+
+export function conv_fwd_t(d: usize, x: usize, bp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  convFwdT<Plain>(d, x, bp, bias, y, 0, 0, 0, start, end, scratch);
+}
+
+/** Fused, arguments as conv_fwd_f. */
+export function conv_fwd_t_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  convFwdT<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
+}
+
+function convFwdT<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  const K = ld(d, D_K), Kdim = ld(d, D_KDIM), Kc = ld(d, D_KC), Mc = max(8, ld(d, D_MC) & ~7);
+  const RP = (K + 3) >> 2, full = K & ~3;
+  const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
+  zeroPage(scratch);
+  let ce: usize = 0, nb: usize = 0, st: usize = 0, zw: usize = 0, zcap: usize = 0;
+  if (fused<F>()) {
+    if (coef) {
+      ce = scratch + <usize>ld(d, D_FCOEF);
+      nb = <usize>ld(d, D_FNE) << 2;
+      expandCoef(d, coef, ce);
+      if (ld(d, D_FZ)) { zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP); }
+    }
+    if (mom) {
+      st = scratch + <usize>ld(d, D_FPART);
+      memory.fill(st, 0, <usize>K * 28);
+    }
+  }
+  const ldy = <usize>K << 2;
+  const nblk = (end - start + Mc - 1) / Mc;
+  const Mb = min(Mc, (((end - start + nblk - 1) / nblk) + 7) & ~7);
+  let tiles = 0; // moments: 4-row groups since the last flush
+  for (let mb = start; mb < end; mb += Mb) {
+    const mn = min(Mb, end - mb);
+    const np = (mn + 3) >> 2;
+    fillRows(d, tab, mb, mn, x);
+    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap));
+    for (let r0 = 0; r0 < Kdim; r0 += Kc) {
+      const kc = min(Kc, Kdim - r0);
+      const add = r0 == 0 ? 0 : 1;
+      // B: every micro-panel of 4 pixels of the block, [kc][4]
+      for (let i = 0; i < np; i++) {
+        const a = apack + <usize>(i * kc) * 16;
+        if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, relu);
+        else packAFwd<Plain>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, 0, 0, 0);
+      }
+      for (let i = 0; i < np; i += 2) {
+        const b0 = apack + <usize>(i * kc) * 16;
+        const b1 = i + 1 < np ? b0 + <usize>kc * 16 : b0;
+        const rem = mn - i * 4;
+        const yrow = y + <usize>(mb + i * 4) * ldy;
+        for (let p = 0; p < RP; p++) {
+          const a = bp + ((<usize>p * <usize>Kdim + <usize>r0) << 4);
+          const col = p * 4;
+          const bptr: usize = add == 0 && bias ? bias + (<usize>col << 2) : 0;
+          if (col < full) {
+            const e = yrow + (<usize>col << 2);
+            mkT(a, b0, b1, kc, e, rem > 1 ? e + ldy : 0, rem > 2 ? e + 2 * ldy : 0, rem > 3 ? e + 3 * ldy : 0,
+              rem > 4 ? e + 4 * ldy : 0, rem > 5 ? e + 5 * ldy : 0, rem > 6 ? e + 6 * ldy : 0, rem > 7 ? e + 7 * ldy : 0, bptr, add);
+          } else {
+            // last micro-panel with K % 4 channels: through the scratch tile (8 rows of 16 bytes)
+            mkT(a, b0, b1, kc, tile, tile + 16, tile + 32, tile + 48, tile + 64, tile + 80, tile + 96, tile + 112, 0, 0);
+            for (let r = 0; r < min(8, rem); r++) {
+              const q = yrow + <usize>r * ldy + (<usize>col << 2);
+              for (let l = 0; l < K - col; l++) {
+                const o = <usize>l << 2;
+                let v = load<f32>(tile + (<usize>r << 4) + o);
+                if (bptr) v = load<f32>(bptr + o) + v;
+                if (add) v = load<f32>(q + o) + v;
+                store<f32>(q + o, v);
+              }
+            }
+          }
+        }
+      }
+    }
+    if (fused<F>() && st != 0) {
+      // moments of this block's final rows, 4 rows at a time, channels in groups of 8
+      for (let i = 0; i < np; i++) {
+        const rem = mn - i * 4;
+        const r0p = y + <usize>(mb + i * 4) * ldy;
+        for (let col = 0; col < K; col += 8) {
+          const e = r0p + (<usize>col << 2);
+          const sj = st + (<usize>K << 4) + (<usize>col << 2);
+          momTile(e, rem > 1 ? e + ldy : 0, rem > 2 ? e + 2 * ldy : 0, rem > 3 ? e + 3 * ldy : 0, min(8, K - col), sj, <usize>K << 2, mb == start && i == 0 ? 1 : 0);
+        }
+        tiles++;
+        if (tiles == 16 || (mb + Mb >= end && i == np - 1)) {
+          for (let col = 0; col < K; col += 8) {
+            flushSums(st + (<usize>K << 4) + (<usize>K << 2) + (<usize>col << 2), <usize>K << 2, st + (<usize>col << 3), <usize>K << 3, min(8, K - col));
+          }
+          tiles = 0;
+        }
+      }
+    }
+  }
+}
+
+// =====================================================================================
 // Backward-data. dCol[m][(tap, c)] = sum_k dY[m][g*Kg + k] * W[k][c][tap], scattered (col2im)
 // straight from the micro-kernel's write-back. Each 8-column panel lies in one segment (see
 // conv_pack_w_bwd): 8 channels of one tap, so row r of a tile adds into
