@@ -1685,7 +1685,7 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
   const M = N * OH * OW;
   const zero = scratch + SC_ZERO, tab = scratch + SC_ROWS;
   const apk = scratch + SC_PACK; // dY^T chunk: RP micro-panels of WT_MCH*16 bytes
-  const bpk = apk + <usize>RP * <usize>WT_MCH * 16; // x panels: up to WT_GROUP of WT_MCH*32 bytes
+  const bpk = apk + <usize>RP * <usize>WT_MCH * 16; // x panels: up to WT_GROUP of WT_MCH*32 + 64 bytes
   const lda = <usize>(KT * Cg8) << 2; // accumulator row
   zeroPage(scratch);
   let ce: usize = 0, nb: usize = 0, zw: usize = 0, zcap: usize = 0;
@@ -1740,7 +1740,9 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
       const dh = kh * DH, dw = kw * DW;
       const nq = qb - qa;
       const full = (qb - tap * per) * 8 <= C; // every panel of the group has 8 valid channels
-      const ps = <usize>mlen * 32; // bytes per packed panel
+      // bytes per packed panel: + 64 so that the panels written together per pixel do not all
+      // fall into one L1 set (a multiple of 4 KiB apart, they thrash)
+      const ps = (<usize>mlen << 5) + 64;
       for (let m = 0; m < mlen; m++) {
         const t = tab + <usize>m * 12;
         const pp = tapPtr(<usize>load<i32>(t), load<i32>(t, 4) + dh, load<i32>(t, 8) + dw, H, W, C, c0);
