@@ -111,11 +111,12 @@ export const convTuning = {
    */
   dataT: 32,
   /**
-   * backward-weights of an ungrouped convolution with at most this many output channels
-   * accumulates dW^T (rows: output channels in micro-panels of 4, columns: the reduction index)
-   * instead of dW (8-column panels of output channels), when K % 8 is 1..4; 0 = never.
+   * largest K for the transposed GEMMs of ungrouped convolutions (0 = never): the forward pass
+   * when K % 8 is 1..4 (output channels in micro-panels of 4 instead of panels of 8), and
+   * backward-weights accumulating dW^T (rows: output channels, columns: the reduction index)
+   * for spatial kernels with C >= 16 or K % 8 in 1..4 (see forwardT, weightsT).
    */
-  wT: 32,
+  wT: 1024,
 };
 
 const DESC_BYTES = 256;
@@ -184,13 +185,21 @@ function transposedGeom(g: ConvGeom): ConvGeom | undefined {
   return t.OH === g.H && t.OW === g.W ? t : undefined;
 }
 
+/** K % 8 in 1..4: 8-column panels of output channels would waste a third or more of the FMAs. */
+const narrowK = (g: ConvGeom): boolean => g.K % 8 !== 0 && g.K % 8 <= 4;
+
+/** Whether the forward pass takes the transposed GEMM (gemm.ts conv_fwd_t). */
+function forwardT(g: ConvGeom): boolean {
+  return g.groups === 1 && g.K <= convTuning.wT && narrowK(g);
+}
+
 /**
- * Whether backward-weights takes the transposed accumulator (gemm.ts conv_bwd_wt) and the
- * forward the transposed GEMM (conv_fwd_t): only where 8-column panels of output channels would
- * waste a third or more of the FMAs (K % 8 in 1..4).
+ * Whether backward-weights takes the transposed accumulator (gemm.ts conv_bwd_wt): spatial
+ * kernels with at least 16 input channels (measured: as fast or faster from K = 12 to 512; 1x1
+ * layers and the 3-channel stem are slower this way), and any narrow K.
  */
 function weightsT(g: ConvGeom): boolean {
-  return g.groups === 1 && g.K <= convTuning.wT && g.K % 8 !== 0 && g.K % 8 <= 4;
+  return g.groups === 1 && g.K <= convTuning.wT && ((g.KH * g.KW > 1 && g.C >= 16) || narrowK(g));
 }
 
 /** Arena bytes that convForward / convBackwardData / convBackwardWeight need for g. */
@@ -202,7 +211,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const floats = isDepthwise(g)
     ? T * g.C
     : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0,
-      weightsT(g) ? Math.max(up(g.K, 4) * T * v.Cg8, up(g.K, 4) * v.Kdim) : 0);
+      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) ? up(g.K, 4) * v.Kdim : 0);
   return DESC_BYTES + 4 * floats;
 }
 
@@ -386,7 +395,7 @@ export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number,
     pool.run('conv_dw_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH, T));
     return;
   }
-  if (weightsT(g)) {
+  if (forwardT(g)) {
     pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
     pool.run('conv_fwd_t', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 8));
     return;
@@ -455,7 +464,7 @@ function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, b
   const fl = fuseLayout(g, mo ? g.K : 0, !!xp);
   const v = descriptor(pool, g, ws, fl);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
-  const wt = weightsT(g);
+  const wt = forwardT(g);
   if (wt) pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
   else pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
   const ranges = splitRange(g.N * g.OH * g.OW, T, wt ? 8 : 4);

@@ -1656,16 +1656,16 @@ function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usi
 }
 
 // =====================================================================================
-// Backward-weights, transposed (G == 1, few output channels: Kg <= convTuning.wT): the
-// accumulator is dW^T[Kg4][KH*KW*Cg8] = dY^T A, rows the output channels (micro-panels of 4, so
-// K = 12 wastes nothing, where the 8-column panels of conv_bwd_w waste a third), columns the
-// forward reduction index tap-major, each tap padded to Cg8. Per chunk of WT_MCH pixels, dY^T is
-// packed [Kg4/4][m][4] (each thread packs the whole chunk: Kg floats per pixel), then per
-// 8-column panel q of the thread (tap, channels c0..c0+8) the im2col of x is packed [m][8] and
-// mk runs once per row micro-panel. Units: column panels q; every dW element is summed by one
-// thread, chunk by chunk in order (bit-identical across thread counts).
+// Backward-weights, transposed (G == 1; conv.ts weightsT: spatial kernels with C >= 16, or K % 8
+// in 1..4): the accumulator is dW^T[K4][KH*KW*Cg8] = dY^T A, rows the output channels
+// (micro-panels of 4, so K = 12 wastes nothing, where the 8-column panels of conv_bwd_w waste a
+// third), columns the forward reduction index tap-major, each tap padded to Cg8. Per chunk of
+// D_MCH pixels, dY^T is packed [K4/4][m][4] (each thread packs the whole chunk: K floats per
+// pixel), then the thread's 8-column panels (tap, channels c0..c0+8) are packed from x in groups
+// of up to WT_GROUP panels of one tap, [m][8] each, and mk runs once per row micro-panel. Units:
+// column panels; every dW element is summed by one thread, chunk by chunk in order
+// (bit-identical across thread counts).
 // =====================================================================================
-const WT_MCH = 512;
 const WT_GROUP = 16; // panels packed per pass over a chunk's pixels (16 x 16 KiB)
 
 export function conv_bwd_wt(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
@@ -1682,10 +1682,11 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW), DH = ld(d, D_DH), DW = ld(d, D_DW);
   const Cg8 = ld(d, D_CG8), KT = ld(d, D_KH) * KW;
   const RP = (Kg + 3) >> 2, per = Cg8 >> 3;
+  const Mch = ld(d, D_MCH); // chunk of pixels: sized by conv.ts so that both packed blocks fit the scratch
   const M = N * OH * OW;
   const zero = scratch + SC_ZERO, tab = scratch + SC_ROWS;
-  const apk = scratch + SC_PACK; // dY^T chunk: RP micro-panels of WT_MCH*16 bytes
-  const bpk = apk + <usize>RP * <usize>WT_MCH * 16; // x panels: up to WT_GROUP of WT_MCH*32 + 64 bytes
+  const apk = scratch + SC_PACK; // dY^T chunk: RP micro-panels of Mch*16 bytes
+  const bpk = apk + <usize>RP * <usize>Mch * 16; // x panels: up to WT_GROUP of Mch*32 + 64 bytes
   const lda = <usize>(KT * Cg8) << 2; // accumulator row
   zeroPage(scratch);
   let ce: usize = 0, nb: usize = 0, zw: usize = 0, zcap: usize = 0;
@@ -1696,14 +1697,14 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
     if (ld(d, D_FZ)) { zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP); }
   }
   const z = f32x4.splat(0);
-  for (let m0 = 0; m0 < M; m0 += WT_MCH) {
-    const mlen = min(WT_MCH, M - m0);
+  for (let m0 = 0; m0 < M; m0 += Mch) {
+    const mlen = min(Mch, M - m0);
     const add = m0 == 0 ? 0 : 1;
     // dY^T: panel p holds dY[m][4p .. 4p+4] (zero past Kg)
     for (let p = 0; p < RP; p++) {
       const k0 = p * 4, full = k0 + 4 <= Kg;
       let src = dy + ((<usize>m0 * <usize>K + <usize>k0) << 2);
-      let o = apk + <usize>p * <usize>WT_MCH * 16;
+      let o = apk + <usize>p * <usize>Mch * 16;
       for (let m = 0; m < mlen; m++) {
         if (full) {
           let v = v128.load(src);
@@ -1787,7 +1788,7 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
         const b = bpk + <usize>u * ps;
         for (let p = 0; p < RP; p++) {
           const c = cq + <usize>(p * 4) * lda;
-          mk(apk + <usize>p * <usize>WT_MCH * 16, b, mlen, c, c + lda, c + 2 * lda, c + 3 * lda, 0, add);
+          mk(apk + <usize>p * <usize>Mch * 16, b, mlen, c, c + lda, c + 2 * lda, c + 3 * lda, 0, add);
         }
       }
       qa = qb;
