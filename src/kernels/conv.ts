@@ -117,6 +117,11 @@ export const convTuning = {
    * for spatial kernels with C >= 16 or K % 8 in 1..4 (see forwardT, weightsT).
    */
   wT: 1024,
+  /**
+   * largest K for the forward pass as dot products over input channels (gemm.ts conv_fwd_dot:
+   * no packing; see forwardDot); 0 = never.
+   */
+  dotK: 64,
 };
 
 const DESC_BYTES = 256;
@@ -188,6 +193,16 @@ function transposedGeom(g: ConvGeom): ConvGeom | undefined {
 /** K % 8 in 1..4: 8-column panels of output channels would waste a third or more of the FMAs. */
 const narrowK = (g: ConvGeom): boolean => g.K % 8 !== 0 && g.K % 8 <= 4;
 
+/**
+ * Whether the forward pass takes the dot-product kernel (gemm.ts conv_fwd_dot): spatial kernels
+ * with 32 to 1024 input channels (C % 4 == 0) and K <= dotK. Measured: 88->12 and 148->12 66-71%
+ * -> 92-100% of the micro-kernel rate, 128->32 84% -> 94-98%, 64->64 89-91% -> 94-98%; slower
+ * with 16 input channels (65% -> 60%: 4 vector steps per tap) and on 1x1 layers.
+ */
+function forwardDot(g: ConvGeom): boolean {
+  return g.groups === 1 && g.K <= convTuning.dotK && g.KH * g.KW > 1 && g.C >= 32 && g.C % 4 === 0 && g.C <= 1024;
+}
+
 /** Whether the forward pass takes the transposed GEMM (gemm.ts conv_fwd_t). */
 function forwardT(g: ConvGeom): boolean {
   return g.groups === 1 && g.K <= convTuning.wT && narrowK(g);
@@ -211,7 +226,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const floats = isDepthwise(g)
     ? T * g.C
     : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0,
-      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) ? up(g.K, 4) * v.Kdim : 0);
+      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) || forwardDot(g) ? up(g.K, 4) * v.Kdim : 0);
   return DESC_BYTES + 4 * floats;
 }
 
@@ -395,6 +410,11 @@ export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number,
     pool.run('conv_dw_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH, T));
     return;
   }
+  if (forwardDot(g)) {
+    pool.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
+    pool.run('conv_fwd_dot', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 2));
+    return;
+  }
   if (forwardT(g)) {
     pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
     pool.run('conv_fwd_t', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 8));
@@ -464,11 +484,13 @@ function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, b
   const fl = fuseLayout(g, mo ? g.K : 0, !!xp);
   const v = descriptor(pool, g, ws, fl);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
-  const wt = forwardT(g);
-  if (wt) pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
+  const dot = forwardDot(g) && (!xp || windowFits(g, fl));
+  const wt = !dot && forwardT(g);
+  if (dot) pool.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
+  else if (wt) pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
   else pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
-  const ranges = splitRange(g.N * g.OH * g.OW, T, wt ? 8 : 4);
-  pool.run(wt ? 'conv_fwd_t_f' : 'conv_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0], ranges);
+  const ranges = splitRange(g.N * g.OH * g.OW, T, dot ? 2 : wt ? 8 : 4);
+  pool.run(dot ? 'conv_fwd_dot_f' : wt ? 'conv_fwd_t_f' : 'conv_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0], ranges);
   if (!mo) return;
   // Thread t holds, per channel, its shift K_t and S_t = sum(y - K_t), Q_t = sum((y - K_t)^2)
   // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and

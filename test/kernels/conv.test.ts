@@ -207,12 +207,17 @@ test('conv kernels: tiny cache blocks (every blocking edge)', async () => {
   }
 });
 
-test('conv kernels: transposed paths (dx as a forward pass, dW^T) over several chunks of rows', async () => {
+test('conv kernels: transposed paths (dx as a forward pass, dW^T, forward dot products) over several chunks of rows', async () => {
   for (const spec of [
     { N: 2, C: 20, H: 20, W: 20, K: 12, KH: 3, pad: 1 },
     { N: 1, C: 9, H: 50, W: 50, K: 4, KH: 3, stride: 2, pad: 1 },
     { N: 2, C: 16, H: 18, W: 18, K: 20, KH: 3, pad: 2, dilation: 2 },
     { N: 1, C: 3, H: 30, W: 30, K: 3, KH: 5, pad: 1 },
+    // the forward's dot-product kernel (C >= 32): odd pixel counts, K % 4 != 0, stride, dilation
+    { N: 1, C: 32, H: 9, W: 7, K: 12, KH: 3, pad: 1 },
+    { N: 1, C: 36, H: 7, W: 5, K: 9, KH: 3, pad: 2, dilation: 2 },
+    { N: 3, C: 40, H: 5, W: 5, K: 64, KH: 3, stride: 2, pad: 1 },
+    { N: 2, C: 48, H: 30, W: 30, K: 20, KH: 3, pad: 1 },
   ] as ConvGeomSpec[]) {
     const g = convGeom(spec);
     const dt = makeData(g, 11);
@@ -223,7 +228,7 @@ test('conv kernels: transposed paths (dx as a forward pass, dW^T) over several c
 
 test('conv kernels: the col2im and dW paths still hold for small K (transposed paths off)', async () => {
   const saved = { ...convTuning };
-  Object.assign(convTuning, { dataT: 0, wT: 0 });
+  Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0 });
   try {
     for (const [name, spec] of cases.filter((_, i) => i % 2 === 0)) {
       const g = convGeom(spec);

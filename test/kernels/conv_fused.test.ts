@@ -298,6 +298,9 @@ test('fused conv kernels: transposed paths over several chunks of rows, and swit
     { N: 2, C: 20, H: 20, W: 20, K: 12, KH: 3, pad: 1 },
     { N: 1, C: 9, H: 50, W: 50, K: 4, KH: 3, stride: 2, pad: 1 },
     { N: 2, C: 13, H: 12, W: 12, K: 17, KH: 3, pad: 2, dilation: 2 },
+    { N: 1, C: 32, H: 9, W: 7, K: 12, KH: 3, pad: 1 },
+    { N: 3, C: 40, H: 5, W: 5, K: 9, KH: 3, stride: 2, pad: 1 },
+    { N: 2, C: 48, H: 30, W: 30, K: 20, KH: 3, pad: 1 },
   ];
   const only = (k: keyof Parts): Parts => ({ xPrologue: false, moments: false, dyPrologue: false, dxEpilogue: false, [k]: true });
   for (const [i, spec] of specs.entries()) {
@@ -306,9 +309,16 @@ test('fused conv kernels: transposed paths over several chunks of rows, and swit
     await checkCase(spec, false, 520 + i, { ...only('xPrologue'), dyPrologue: true });
   }
   const saved = { ...convTuning };
-  Object.assign(convTuning, { dataT: 0, wT: 0 });
+  Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0 });
   try {
     for (const [i, spec] of specs.entries()) await checkCase(spec, true, 530 + i);
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+  // no normalised window: the forward falls back from the dot-product kernel
+  Object.assign(convTuning, { windowBytes: 0 });
+  try {
+    for (const [i, spec] of specs.entries()) await checkCase(spec, true, 540 + i);
   } finally {
     Object.assign(convTuning, saved);
   }

@@ -96,6 +96,7 @@ const SC_ZERO: usize = 0; // 64 zero bytes: the source of padding lanes
 const SC_TILE: usize = 64; // one 4x8 f32 tile (edge tiles)
 const SC_ROWS: usize = 256; // row table, 3 i32 per row (backward-data: 2), at most MAX_ROWS rows
 const MAX_ROWS = 4096;
+const SC_ZBUF: usize = 61440; // conv_fwd_dot: zeros for padding taps (up to 1024 channels)
 const SC_PACK: usize = 65536; // packed blocks
 const INVALID: i32 = -(1 << 28); // ih0 of a padding row: every tap falls outside
 
@@ -939,6 +940,37 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
 // rows (momTile / flushSums, as the tiles of conv_fwd_f). Units: output rows m (aligned to 8).
 // =====================================================================================
 
+/**
+ * Moments epilogue over the final rows [mb, mb + mn) of y ([M][K]), 4 rows at a time, channels in
+ * groups of 8 (momTile / flushSums, the layout of mkm at st; first: the thread's first block, last:
+ * its last); tiles counts 4-row groups since the last flush (returned).
+ */
+function blockMoments(y: usize, K: i32, mb: i32, mn: i32, first: bool, last: bool, st: usize, tiles: i32): i32 {
+  const ldy = <usize>K << 2, np = (mn + 3) >> 2;
+  for (let i = 0; i < np; i++) {
+    const rem = mn - i * 4;
+    const r0p = y + <usize>(mb + i * 4) * ldy;
+    for (let col = 0; col < K; col += 8) {
+      const e = r0p + (<usize>col << 2);
+      const sj = st + (<usize>K << 4) + (<usize>col << 2);
+      momTile(e, rem > 1 ? e + ldy : 0, rem > 2 ? e + 2 * ldy : 0, rem > 3 ? e + 3 * ldy : 0, min(8, K - col), sj, <usize>K << 2, first && i == 0 ? 1 : 0);
+    }
+    tiles++;
+    if (tiles == 16 || (last && i == np - 1)) {
+      for (let col = 0; col < K; col += 8) {
+        flushSums(sj32(st, K, col), <usize>K << 2, st + (<usize>col << 3), <usize>K << 3, min(8, K - col));
+      }
+      tiles = 0;
+    }
+  }
+  return tiles;
+}
+
+/** The f32 sums S32[col..] of the moments layout at st (f64 S[K], Q[K], f32 shift[K], S32[K], Q32[K]). */
+@inline function sj32(st: usize, K: i32, col: i32): usize {
+  return st + (<usize>K << 4) + (<usize>K << 2) + (<usize>col << 2);
+}
+
 /** bp[p][r][l] = w[4p + l][c][kh][kw], r = (kh*KW + kw)*C + c, zero past K. Units: micro-panels p. */
 export function conv_pack_w_fwd4(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), C = ld(d, D_C), T = ld(d, D_KH) * ld(d, D_KW), Kdim = ld(d, D_KDIM);
@@ -1073,25 +1105,128 @@ function convFwdT<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef:
         }
       }
     }
-    if (fused<F>() && st != 0) {
-      // moments of this block's final rows, 4 rows at a time, channels in groups of 8
-      for (let i = 0; i < np; i++) {
-        const rem = mn - i * 4;
-        const r0p = y + <usize>(mb + i * 4) * ldy;
-        for (let col = 0; col < K; col += 8) {
-          const e = r0p + (<usize>col << 2);
-          const sj = st + (<usize>K << 4) + (<usize>col << 2);
-          momTile(e, rem > 1 ? e + ldy : 0, rem > 2 ? e + 2 * ldy : 0, rem > 3 ? e + 3 * ldy : 0, min(8, K - col), sj, <usize>K << 2, mb == start && i == 0 ? 1 : 0);
-        }
-        tiles++;
-        if (tiles == 16 || (mb + Mb >= end && i == np - 1)) {
-          for (let col = 0; col < K; col += 8) {
-            flushSums(st + (<usize>K << 4) + (<usize>K << 2) + (<usize>col << 2), <usize>K << 2, st + (<usize>col << 3), <usize>K << 3, min(8, K - col));
+    if (fused<F>() && st != 0) tiles = blockMoments(y, K, mb, mn, mb == start, mb + Mb >= end, st, tiles);
+  }
+}
+
+// =====================================================================================
+// Forward as dot products over input channels (G == 1, C % 4 == 0, C <= 1024, few output
+// channels): no packing at all. For a pair of output pixels and 4 output channels, 8
+// accumulators run over the taps and the input channels (x read in place through the row table,
+// weights repacked [k][tap][c]); per step 2 loads of x, 4 of weights, 8 FMAs; the 4-lane sums are
+// reduced and transposed at the end (4 channels of a pixel per vector). Each pair's x rows stay in
+// L1 across the channel groups. Fused: the x prologue only through the normalised window (the
+// host checks that it fits), moments on each block's final rows as conv_fwd_t.
+// Units: output rows m (aligned to 2).
+// =====================================================================================
+
+/** bp[k][tap][c] = w[k][c][tap], zero rows for K <= k < K4. Units: output channels k (of K4). */
+export function conv_pack_w_dot(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+  const K = ld(d, D_K), C = ld(d, D_C), T = ld(d, D_KH) * ld(d, D_KW);
+  for (let k = start; k < end; k++) {
+    let o = bp + (<usize>(k * T * C) << 2);
+    for (let tap = 0; tap < T; tap++) {
+      for (let c = 0; c < C; c++) {
+        store<f32>(o, k < K ? load<f32>(w + (<usize>((k * C + c) * T + tap) << 2)) : 0);
+        o += 4;
+      }
+    }
+  }
+}
+
+/** (sum of the lanes of a, b, c, d) as one vector. */
+@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const s01 = f32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const s23 = f32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.add(i64x2.shuffle(s01, s23, 0, 2), i64x2.shuffle(s01, s23, 1, 3));
+}
+
+export function conv_fwd_dot(d: usize, x: usize, bp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  convFwdDot<Plain>(d, x, bp, bias, y, 0, 0, 0, start, end, scratch);
+}
+
+/** Fused, arguments as conv_fwd_f (the x prologue needs the window: conv.ts checks that it fits). */
+export function conv_fwd_dot_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  convFwdDot<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
+}
+
+function convFwdDot<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  const K = ld(d, D_K), C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
+  const DH = ld(d, D_DH), DW = ld(d, D_DW), T = ld(d, D_KH) * KW;
+  const QG = (K + 3) >> 2, full = K & ~3;
+  const tile = scratch + SC_TILE, tab = scratch + SC_ROWS, zb = scratch + SC_ZBUF;
+  const cb = <usize>C << 2, kst = <usize>(T * C) << 2; // bytes per tap row, per weight row
+  memory.fill(zb, 0, cb);
+  let ce: usize = 0, st: usize = 0, zw: usize = 0, zcap: usize = 0;
+  if (fused<F>()) {
+    if (coef) {
+      ce = scratch + <usize>ld(d, D_FCOEF);
+      expandCoef(d, coef, ce);
+      zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP);
+    }
+    if (mom) {
+      st = scratch + <usize>ld(d, D_FPART);
+      memory.fill(st, 0, <usize>K * 28);
+    }
+  }
+  const ldy = <usize>K << 2;
+  const Mb = ld(d, D_MC); // rows per block (the window of the fused x prologue is sized for it)
+  let tiles = 0;
+  for (let mb = start; mb < end; mb += Mb) {
+    const mn = min(Mb, end - mb);
+    fillRows(d, tab, mb, mn, x);
+    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap))) unreachable();
+    for (let i = 0; i < mn; i += 2) {
+      const t0 = tab + <usize>i * 12;
+      const two = i + 1 < mn;
+      const xb0 = <usize>load<i32>(t0), ih0 = load<i32>(t0, 4), iw0 = load<i32>(t0, 8);
+      const xb1: usize = two ? <usize>load<i32>(t0, 12) : 0, ih1 = load<i32>(t0, 16), iw1 = load<i32>(t0, 20);
+      const y0 = y + <usize>(mb + i) * ldy;
+      for (let q = 0; q < QG; q++) {
+        let a00 = f32x4.splat(0);
+        let a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        let wt = bp + <usize>(q * 4) * kst;
+        for (let tap = 0; tap < T; tap++) {
+          const kh = tap / KW, kw = tap - kh * KW;
+          const p0 = tapPtr(xb0, ih0 + kh * DH, iw0 + kw * DW, H, W, C, 0);
+          const p1 = tapPtr(xb1, ih1 + kh * DH, iw1 + kw * DW, H, W, C, 0);
+          if (p0 | p1) {
+            let q0: usize = p0 ? p0 : zb, q1: usize = p1 ? p1 : zb;
+            let wp = wt;
+            const qe = q0 + cb;
+            while (q0 < qe) {
+              const x0 = v128.load(q0), x1 = v128.load(q1);
+              let wv = v128.load(wp);
+              a00 = fma(x0, wv, a00); a10 = fma(x1, wv, a10);
+              wv = v128.load(wp + kst);
+              a01 = fma(x0, wv, a01); a11 = fma(x1, wv, a11);
+              wv = v128.load(wp + 2 * kst);
+              a02 = fma(x0, wv, a02); a12 = fma(x1, wv, a12);
+              wv = v128.load(wp + 3 * kst);
+              a03 = fma(x0, wv, a03); a13 = fma(x1, wv, a13);
+              q0 += 16; q1 += 16; wp += 16;
+            }
           }
-          tiles = 0;
+          wt += cb;
+        }
+        const col = q * 4;
+        let r0 = hsum4(a00, a01, a02, a03), r1 = hsum4(a10, a11, a12, a13);
+        if (col < full) {
+          if (bias) { const bv = v128.load(bias + (<usize>col << 2)); r0 = f32x4.add(r0, bv); r1 = f32x4.add(r1, bv); }
+          v128.store(y0 + (<usize>col << 2), r0);
+          if (two) v128.store(y0 + ldy + (<usize>col << 2), r1);
+        } else {
+          v128.store(tile, r0); v128.store(tile, r1, 16);
+          for (let l = 0; l < K - col; l++) {
+            const o = <usize>l << 2;
+            const bb: f32 = bias ? load<f32>(bias + (<usize>(col + l) << 2)) : 0;
+            store<f32>(y0 + (<usize>col << 2) + o, load<f32>(tile + o) + bb);
+            if (two) store<f32>(y0 + ldy + (<usize>col << 2) + o, load<f32>(tile + 16 + o) + bb);
+          }
         }
       }
     }
+    if (fused<F>() && st != 0) tiles = blockMoments(y, K, mb, mn, mb == start, mb + Mb >= end, st, tiles);
   }
 }
 
