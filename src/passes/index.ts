@@ -9,7 +9,7 @@ import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_
 import { fission } from './fission.js';
 import { momentsIntoConv } from './moments_into_conv.js';
 import { momentsReuse } from './moments_reuse.js';
-import { normalizeIntoConv } from './normalize_into_conv.js';
+import { normalizeIntoConvWith } from './normalize_into_conv.js';
 import { residualAddRelu } from './residual.js';
 import { FusionReport, type Pass } from './rewrite.js';
 
@@ -26,6 +26,12 @@ export interface FusionOptions {
   statsReuse: boolean;
   /** (d) ResNet: BN + shortcut + add + ReLU in one elementwise kernel, forward and backward. */
   residual: boolean;
+  /**
+   * With normalizePrologue: write the normalized input once in forward and let the convolution
+   * and its backward-weights read it (store), instead of recomputing it from x and the statistics
+   * in both (the default, recompute). See docs/design/2026-11-26-bn-fusion.md.
+   */
+  storeNormalized?: boolean;
 }
 
 export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false };
@@ -39,6 +45,8 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'backward-fusion': { ...NO_FUSION, fission: true, normalizePrologue: true, backward: true },
   'stats-reuse': { ...NO_FUSION, fission: true, statsReuse: true, statsEpilogue: true },
   residual: { ...NO_FUSION, fission: true, residual: true },
+  /** everything, but the normalized input stored for backward-weights instead of recomputed */
+  'store-normalized': { ...ALL_FUSION, storeNormalized: true },
 };
 
 export function isFused(o: FusionOptions): boolean {
@@ -50,7 +58,7 @@ export function applyFusion(g: Graph, o: FusionOptions, report = new FusionRepor
   const passes: Pass[] = [fission];
   if (o.statsReuse) passes.push(momentsReuse);
   if (o.statsEpilogue) passes.push(momentsIntoConv);
-  if (o.normalizePrologue) passes.push(normalizeIntoConv);
+  if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true));
   if (o.residual) passes.push(residualAddRelu);
   if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
   let graph = g;

@@ -6,6 +6,9 @@
  *                                         (z recomputed on the fly from x and the statistics)
  *   relu_backward(dz, z)              ->  bn_relu_mask(dz, x, mean, rstd, gamma, beta)
  * Zero padding is applied after normalization (border taps read 0, not a*0+b).
+ * Store mode (FusionOptions.storeNormalized, the alternative to recomputing z in backward-weights):
+ * z = bn_apply(x) is written once in forward and read by the convolution and its backward-weights
+ * as plain operands; only the ReLU's backward becomes bn_relu_mask (so that fusion (c) applies).
  * Guard: consumersAreConvs (every reader of z is a convolution, its backward-weight, or the
  * ReLU's backward; a residual add or a pooling layer keeps z materialised).
  */
@@ -20,41 +23,49 @@ function eligible(n: Node, z: number): boolean {
   return false;
 }
 
-export const normalizeIntoConv: Pass = {
-  name: 'normalize-into-conv',
-  run(g, report) {
-    const uses = consumers(g);
-    /** consumer node id -> the bn_apply node it absorbs */
-    const absorb = new Map<number, Node>();
-    for (const n of g.nodes) {
-      if (n.op !== 'bn_apply') continue;
-      const bn = String(n.attrs.bn ?? n.name);
-      const z = n.outputs[0]!;
-      const users = uses.get(z) ?? [];
-      const bad = users.filter((u) => !eligible(u, z));
-      if (users.length === 0 || bad.length > 0 || g.outputs.has(g.value(z).name) || [...g.outputs.values()].includes(z)) {
-        report.blocked(bn, 'normalize-into-conv', 'consumersAreConvs', bad.length ? `read by ${bad.map((u) => `${u.op} "${u.name}"`).join(', ')}` : 'output is a graph output');
-        continue;
+/** The pass; store: z is materialised and read by the convolutions (see the header). */
+export function normalizeIntoConvWith(store: boolean): Pass {
+  return {
+    name: 'normalize-into-conv',
+    run(g, report) {
+      const uses = consumers(g);
+      /** consumer node id -> the bn_apply node it absorbs */
+      const absorb = new Map<number, Node>();
+      for (const n of g.nodes) {
+        if (n.op !== 'bn_apply') continue;
+        const bn = String(n.attrs.bn ?? n.name);
+        const z = n.outputs[0]!;
+        const users = uses.get(z) ?? [];
+        const bad = users.filter((u) => !eligible(u, z));
+        if (users.length === 0 || bad.length > 0 || g.outputs.has(g.value(z).name) || [...g.outputs.values()].includes(z)) {
+          report.blocked(bn, 'normalize-into-conv', 'consumersAreConvs', bad.length ? `read by ${bad.map((u) => `${u.op} "${u.name}"`).join(', ')}` : 'output is a graph output');
+          continue;
+        }
+        const convs = users.filter((u) => u.op === 'conv2d' || u.op === 'conv2d_fused');
+        if (store) {
+          for (const u of users) if (u.op === 'relu_backward') absorb.set(u.id, n);
+          report.fired(bn, 'normalize-into-conv', `normalize${n.attrs.relu ? '+ReLU' : ''} stored once, read by ${convs.map((c) => `"${c.name}"`).join(', ')} and its backward-weights (store mode)`);
+          continue;
+        }
+        for (const u of users) absorb.set(u.id, n);
+        report.fired(bn, 'normalize-into-conv', `normalize${n.attrs.relu ? '+ReLU' : ''} in the input packing of ${convs.map((c) => `"${c.name}"`).join(', ')}`);
       }
-      for (const u of users) absorb.set(u.id, n);
-      const convs = users.filter((u) => u.op === 'conv2d' || u.op === 'conv2d_fused');
-      report.fired(bn, 'normalize-into-conv', `normalize${n.attrs.relu ? '+ReLU' : ''} in the input packing of ${convs.map((c) => `"${c.name}"`).join(', ')}`);
-    }
-    return rebuild(g, (n, w) => {
-      const a = absorb.get(n.id);
-      if (!a) return w.keep(n);
-      const [x, mean, rstd, gamma, beta] = a.inputs as [number, number, number, number, number];
-      const relu = a.attrs.relu === true;
-      if (n.op === 'relu_backward') {
-        w.node('bn_relu_mask', `${String(a.attrs.bn)}.relu_mask`, [n.inputs[0]!, x, mean, rstd, gamma, beta], n.outputs, { bn: a.attrs.bn });
-        return;
-      }
-      const p = readConv(n);
-      if (p.op === 'conv2d_fused') p.main[0] = x;
-      else p.main[1] = x;
-      p.xp = [mean, rstd, gamma, beta];
-      p.attrs.xPrologue = { relu };
-      w.node(p.op, n.name, convInputs(p), p.outputs, convAttrs(p));
-    });
-  },
-};
+      return rebuild(g, (n, w) => {
+        const a = absorb.get(n.id);
+        if (!a) return w.keep(n);
+        const [x, mean, rstd, gamma, beta] = a.inputs as [number, number, number, number, number];
+        const relu = a.attrs.relu === true;
+        if (n.op === 'relu_backward') {
+          w.node('bn_relu_mask', `${String(a.attrs.bn)}.relu_mask`, [n.inputs[0]!, x, mean, rstd, gamma, beta], n.outputs, { bn: a.attrs.bn });
+          return;
+        }
+        const p = readConv(n);
+        if (p.op === 'conv2d_fused') p.main[0] = x;
+        else p.main[1] = x;
+        p.xp = [mean, rstd, gamma, beta];
+        p.attrs.xPrologue = { relu };
+        w.node(p.op, n.name, convInputs(p), p.outputs, convAttrs(p));
+      });
+    },
+  };
+}

@@ -60,6 +60,21 @@ test('conv -> BN -> ReLU -> conv fuses both halves both ways; kernel counts per 
   assert.ok(graph.nodes.length < g.nodes.length);
 });
 
+test('store mode: the normalized input is written once and read plainly by the convolution and its backward-weights', () => {
+  const { g } = trainGraph([2, 3, 6, 6], (b, x) => b.conv2d('c2', convBnRelu(b, 'l1', x, 4), { out: 5, kernel: 3, padding: 1 }));
+  const { graph, report } = fuse(g, { ...ALL_FUSION, storeNormalized: true });
+  for (const r of ['fission', 'moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward']) assert.ok(fired(report, 'l1.bn', r), r);
+  assert.ok(report.notes.some((n) => n.layer === 'l1.bn' && n.rule === 'normalize-into-conv' && /store mode/.test(n.detail)));
+  assert.equal(count(graph, 'bn_apply'), 1); // z written once
+  const c2 = graph.nodes.find((n) => n.name === 'c2')!;
+  const z = graph.nodes.find((n) => n.op === 'bn_apply')!.outputs[0]!;
+  assert.equal(c2.inputs[0], z);
+  const bw = graph.nodes.filter((n) => n.inputs.includes(z) && n.op.includes('backward_weight'));
+  assert.equal(bw.length, 1);
+  assert.ok(!bw[0]!.attrs.xPrologue, 'backward-weights reads z, no prologue');
+  for (const op of ['relu', 'relu_backward', 'bn_relu_mask', 'bn_backward_reduce']) assert.equal(count(graph, op), 0, op);
+});
+
 test('guard reluIsSoleConsumer: a BN feeding a residual add keeps its ReLU separate; the residual rule takes it', () => {
   const { g } = trainGraph([2, 4, 5, 5], (b, x) => b.relu('out', b.add('add', convBnRelu(b, 'l1', x, 4, false), x)));
   const { graph, report } = fuse(g);
