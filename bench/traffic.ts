@@ -71,6 +71,12 @@ export interface TrafficResult {
   fused_peak_bytes: number;
   peak_ratio: number;
   max_batch: { unfused: number; fused: number };
+  /**
+   * The fused graph with the normalized input stored for backward-weights instead of recomputed
+   * (FusionOptions.storeNormalized): total bytes, BN+ReLU+concat bytes and peak, each also as a
+   * ratio to unfused.
+   */
+  store_normalized: { bytes: number; ratio: number; bn_relu_concat: number; bn_relu_concat_ratio: number; peak_bytes: number; peak_ratio: number; max_batch: number };
   layers: { unfused: LayerTraffic[]; fused: LayerTraffic[] };
 }
 
@@ -94,6 +100,10 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
   const fits = (fusion: FusionOptions): number => new Network(def, new Arena(), 0, undefined, fusion).maxTrainBatch(shape.slice(1));
   const u = total(layers.unfused);
   const f = total(layers.fused);
+  const STORE: FusionOptions = { ...ALL_FUSION, storeNormalized: true };
+  const gs = stepGraph(model, shape, STORE);
+  const ls = gs.nodes.flatMap((_, i) => nodeTraffic(gs, i));
+  const sBrc = total(ls, (x) => x.category === 'bn' || x.category === 'relu' || x.category === 'concat');
   return {
     model,
     batch_size: batchSize,
@@ -107,6 +117,10 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
     fused_peak_bytes: peak(graphs.fused),
     peak_ratio: peak(graphs.fused) / peak(graphs.unfused),
     max_batch: { unfused: fits(NO_FUSION), fused: fits(ALL_FUSION) },
+    store_normalized: {
+      bytes: total(ls), ratio: total(ls) / u, bn_relu_concat: sBrc, bn_relu_concat_ratio: sBrc / brc('unfused'),
+      peak_bytes: peak(gs), peak_ratio: peak(gs) / peak(graphs.unfused), max_batch: fits(STORE),
+    },
     layers,
   };
 }
@@ -119,5 +133,7 @@ export function formatTraffic(r: TrafficResult): string {
   lines.push(`  BN + ReLU + concat: ratio ${r.bn_relu_concat.ratio.toFixed(3)}`);
   lines.push(`  peak planned memory: unfused ${gb(r.unfused_peak_bytes)}, fused ${gb(r.fused_peak_bytes)}, ratio ${r.peak_ratio.toFixed(3)}`);
   lines.push(`  largest batch in the 4 GiB heap: unfused ${r.max_batch.unfused}, fused ${r.max_batch.fused}`);
+  const st = r.store_normalized;
+  lines.push(`  fused, normalized input stored (not recomputed): ratio ${st.ratio.toFixed(3)}, BN + ReLU + concat ${st.bn_relu_concat_ratio.toFixed(3)}, peak ${st.peak_ratio.toFixed(3)}, largest batch ${st.max_batch}`);
   return lines.join('\n') + '\n';
 }

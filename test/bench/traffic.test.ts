@@ -1,0 +1,25 @@
+/**
+ * The traffic model of `bnff traffic` (bench/traffic.ts): totals are the sums of the per-layer
+ * figures, fusion removes BN/ReLU traffic, and the store variant keeps the normalized input
+ * alive (more peak memory, no recompute).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { traffic } from '../../bench/traffic.js';
+
+test('traffic model: totals, the BN/ReLU share and the store variant (resnet20 and densenet40, batch 2)', () => {
+  for (const model of ['resnet20', 'densenet40']) {
+    const r = traffic(model, 2, 32);
+    const sum = (l: { bytes: number }[]): number => l.reduce((s, x) => s + x.bytes, 0);
+    assert.equal(sum(r.layers.unfused), r.unfused_bytes, model);
+    assert.equal(sum(r.layers.fused), r.fused_bytes, model);
+    assert.ok(r.fused_bytes < r.unfused_bytes, `${model}: fused ${r.fused_bytes} >= unfused ${r.unfused_bytes}`);
+    assert.ok(r.bn_relu_concat.ratio > 0 && r.bn_relu_concat.ratio < 1, `${model}: BN+ReLU+concat ratio ${r.bn_relu_concat.ratio}`);
+    // fused convolutions read what the BN passes read before (x instead of z, dbn and xbn instead of dy)
+    assert.ok(r.by_category.conv!.fused >= r.by_category.conv!.unfused, `${model}: conv bytes`);
+    const st = r.store_normalized;
+    assert.ok(st.bn_relu_concat > r.bn_relu_concat.fused, `${model}: storing z writes it once more`);
+    assert.ok(st.peak_bytes >= r.fused_peak_bytes, `${model}: the stored z lives until backward`);
+    assert.ok(st.max_batch <= r.max_batch.fused && st.max_batch > 0, `${model}: largest batch ${st.max_batch}`);
+  }
+});
