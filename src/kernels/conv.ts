@@ -122,6 +122,8 @@ export const convTuning = {
    * no packing; see forwardDot); 0 = never.
    */
   dotK: 64,
+  /** backward-weights as dot products over output pixels (gemm.ts conv_bwd_w_dot; see weightsDot): 1, or 0 = never. */
+  wDot: 1,
 };
 
 const DESC_BYTES = 256;
@@ -217,6 +219,17 @@ function weightsT(g: ConvGeom): boolean {
   return g.groups === 1 && g.K <= convTuning.wT && ((g.KH * g.KW > 1 && g.C >= 16) || narrowK(g));
 }
 
+/**
+ * Whether backward-weights takes the dot-product kernel (gemm.ts conv_bwd_w_dot): ungrouped
+ * spatial convolutions with C % 4 == 0, 16 <= C <= 1024, K <= 16 and output rows of 32 pixels
+ * or more. Measured (batch 64, 2 threads): 16->16 @32 61% -> 87%, 88->12 @32 71% -> 80%,
+ * 148->12 @32 66% -> 78%; slower on short rows (64->64 @8 92% -> 61%, 148->12 @8 71% -> 62%) and
+ * with more output channels (128->32 @56 86% -> 81%, 64->64 @56 89% -> 85%).
+ */
+function weightsDot(g: ConvGeom): boolean {
+  return convTuning.wDot !== 0 && g.groups === 1 && g.KH * g.KW > 1 && g.C % 4 === 0 && g.C >= 16 && g.C <= 1024 && g.K <= 16 && g.OW >= 32;
+}
+
 /** Arena bytes that convForward / convBackwardData / convBackwardWeight need for g. */
 export function convWorkspaceBytes(g: ConvGeom): number {
   const v = derive(g);
@@ -226,7 +239,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const floats = isDepthwise(g)
     ? T * g.C
     : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0,
-      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) || forwardDot(g) ? up(g.K, 4) * v.Kdim : 0);
+      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) || forwardDot(g) || weightsDot(g) ? up(g.K, 4) * v.Kdim : 0);
   return DESC_BYTES + 4 * floats;
 }
 
@@ -260,14 +273,15 @@ function fuseLayout(g: ConvGeom, P: number, coef: boolean, coefRows = 2): FuseLa
 }
 
 /**
- * Whether the normalised window of every forward block of g fits fl (an upper bound of what
- * gemm.ts normWindow needs: the output rows a block spans plus the kernel's halo per image).
+ * Whether the normalised window of every block of blockRows output rows (default: the forward
+ * block) fits fl (an upper bound of what gemm.ts normWindow needs: the output rows a block
+ * spans plus the kernel's halo per image).
  */
-function windowFits(g: ConvGeom, fl: FuseLayout): boolean {
+function windowFits(g: ConvGeom, fl: FuseLayout, blockRows = derive(g, fl.bytes).Mc): boolean {
   if (!fl.z) return false;
-  const v = derive(g, fl.bytes);
-  const P = g.OH * g.OW, imgs = Math.floor((v.Mc - 1) / P) + 2;
-  const rows = Math.ceil(v.Mc / g.OW) * g.stride[0] + imgs * (2 + (g.KH - 1) * g.dilation[0]);
+  const Mc = blockRows;
+  const P = g.OH * g.OW, imgs = Math.floor((Mc - 1) / P) + 2;
+  const rows = Math.ceil(Mc / g.OW) * g.stride[0] + imgs * (2 + (g.KH - 1) * g.dilation[0]);
   return 64 + imgs * 4 + rows * g.W * g.C * 4 <= fl.zcap;
 }
 
@@ -464,6 +478,9 @@ export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x:
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
   if (isDepthwise(g)) {
     pool.run('conv_dw_bwd_w', [d, dy, x, dw], splitRange(g.C, T, 4));
+  } else if (weightsDot(g)) {
+    pool.run('conv_bwd_w_dot', [d, dy, x, acc], splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
+    pool.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsT(g)) {
     pool.run('conv_bwd_wt', [d, dy, x, acc], splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
     pool.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
@@ -575,7 +592,10 @@ function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: n
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? (dp.xbn - dp.dbn) >>> 0 : 0;
   const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
-  if (weightsT(g)) {
+  if (!dp && xp && weightsDot(g) && windowFits(g, fl, v.Mch)) {
+    pool.run('conv_bwd_w_dot_f', [d, dy, x, acc, xp.coef, xp.relu ? 1 : 0], splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
+    pool.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
+  } else if (weightsT(g)) {
     pool.run('conv_bwd_wt_f', args, splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
     pool.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
   } else {

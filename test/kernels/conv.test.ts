@@ -218,6 +218,10 @@ test('conv kernels: transposed paths (dx as a forward pass, dW^T, forward dot pr
     { N: 1, C: 36, H: 7, W: 5, K: 9, KH: 3, pad: 2, dilation: 2 },
     { N: 3, C: 40, H: 5, W: 5, K: 64, KH: 3, stride: 2, pad: 1 },
     { N: 2, C: 48, H: 30, W: 30, K: 20, KH: 3, pad: 1 },
+    // backward-weights' dot-product kernel (rows of 32 pixels or more, K <= 16)
+    { N: 1, C: 16, H: 33, W: 33, K: 12, KH: 3, pad: 1 },
+    { N: 1, C: 20, H: 66, W: 66, K: 5, KH: 3, stride: 2, pad: 1 },
+    { N: 1, C: 24, H: 34, W: 34, K: 16, KH: 3, pad: 2, dilation: 2 },
   ] as ConvGeomSpec[]) {
     const g = convGeom(spec);
     const dt = makeData(g, 11);
@@ -228,7 +232,7 @@ test('conv kernels: transposed paths (dx as a forward pass, dW^T, forward dot pr
 
 test('conv kernels: the col2im and dW paths still hold for small K (transposed paths off)', async () => {
   const saved = { ...convTuning };
-  Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0 });
+  Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0, wDot: 0 });
   try {
     for (const [name, spec] of cases.filter((_, i) => i % 2 === 0)) {
       const g = convGeom(spec);

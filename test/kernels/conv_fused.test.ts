@@ -301,15 +301,18 @@ test('fused conv kernels: transposed paths over several chunks of rows, and swit
     { N: 1, C: 32, H: 9, W: 7, K: 12, KH: 3, pad: 1 },
     { N: 3, C: 40, H: 5, W: 5, K: 9, KH: 3, stride: 2, pad: 1 },
     { N: 2, C: 48, H: 30, W: 30, K: 20, KH: 3, pad: 1 },
+    { N: 1, C: 16, H: 33, W: 33, K: 12, KH: 3, pad: 1 },
+    { N: 1, C: 20, H: 66, W: 66, K: 5, KH: 3, stride: 2, pad: 1 },
   ];
   const only = (k: keyof Parts): Parts => ({ xPrologue: false, moments: false, dyPrologue: false, dxEpilogue: false, [k]: true });
   for (const [i, spec] of specs.entries()) {
     await checkCase(spec, i % 2 === 0, 500 + i);
     await checkCase(spec, true, 510 + i, only('dxEpilogue'));
     await checkCase(spec, false, 520 + i, { ...only('xPrologue'), dyPrologue: true });
+    await checkCase(spec, true, 550 + i, only('xPrologue'));
   }
   const saved = { ...convTuning };
-  Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0 });
+  Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0, wDot: 0 });
   try {
     for (const [i, spec] of specs.entries()) await checkCase(spec, true, 530 + i);
   } finally {

@@ -1931,6 +1931,138 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
   }
 }
 
+// =====================================================================================
+// Backward-weights as dot products over output pixels (G == 1, C % 4 == 0; conv.ts weightsDot):
+// no packing. A unit is (tap, 4 output channels, 8 input channels); per chunk of D_MCH pixels
+// its 8 accumulators run along the chunk's output-row segments, where x advances by SW*C floats
+// and dY by K per pixel (2 loads of x, 4 splats of dY, 8 FMAs per pixel), then are added to
+// acc[k][tap][c] (K4 x T x C floats; first chunk: stored). The chunk's x rows stay in L2 across
+// the units. Units: (tap, k block, c block); every dW element is summed by one thread, chunk by
+// chunk in order (bit-identical across thread counts). Fused: the x prologue through the window
+// only (conv.ts checks that it fits).
+// =====================================================================================
+
+export function conv_bwd_w_dot(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
+  bwdWDot<Plain>(d, dy, x, acc, 0, 0, start, end, scratch);
+}
+
+export function conv_bwd_w_dot_f(d: usize, dy: usize, x: usize, acc: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  bwdWDot<Fused>(d, dy, x, acc, cx, relu, start, end, scratch);
+}
+
+function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW), K = ld(d, D_K), C = ld(d, D_C);
+  const H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW), SW = ld(d, D_SW), DH = ld(d, D_DH), DW = ld(d, D_DW);
+  const T = ld(d, D_KH) * KW, Mch = ld(d, D_MCH);
+  const KB = (K + 3) >> 2, CB = (C + 7) >> 3;
+  const M = N * OH * OW;
+  const tab = scratch + SC_ROWS, seg = scratch + SC_PACK; // segments: s0, s1, xb, ih0, iw0 (i32)
+  const xs = <usize>(SW * C) << 2, ks = <usize>K << 2, cb = <usize>C << 2;
+  const ldt = <usize>(T * C) << 2; // acc row (one output channel)
+  let ce: usize = 0, zw: usize = 0, zcap: usize = 0;
+  if (fused<F>() && cx) {
+    ce = scratch + <usize>ld(d, D_FCOEF);
+    expandCoef(d, cx, ce);
+    zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP);
+  }
+  for (let m0 = 0; m0 < M; m0 += Mch) {
+    const mlen = min(Mch, M - m0);
+    const first = m0 == 0;
+    fillRows(d, tab, m0, mlen, x);
+    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap))) unreachable();
+    // output-row segments of the chunk
+    let ns = 0;
+    for (let i = 0; i < mlen;) {
+      const t = tab + <usize>i * 12;
+      const ow = (m0 + i) % OW;
+      const len = min(OW - ow, mlen - i);
+      const sp = seg + <usize>ns * 20;
+      store<i32>(sp, i); store<i32>(sp, i + len, 4);
+      store<i32>(sp, load<i32>(t), 8); store<i32>(sp, load<i32>(t, 4), 12); store<i32>(sp, load<i32>(t, 8), 16);
+      ns++;
+      i += len;
+    }
+    for (let u = start; u < end; u++) {
+      const tap = u / (KB * CB), r = u - tap * (KB * CB);
+      const kb = r / CB, cq = r - kb * CB;
+      const kh = tap / KW, kw = tap - kh * KW;
+      const k0 = kb * 4, c0 = cq * 8;
+      const wide = c0 + 8 <= C;
+      // splat offsets of the 4 output channels (clamped to K - 1: duplicated lanes are not output)
+      const o1 = <usize>min(1, K - 1 - k0) << 2, o2 = <usize>min(2, K - 1 - k0) << 2, o3 = <usize>min(3, K - 1 - k0) << 2;
+      let a00 = f32x4.splat(0);
+      let a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+      for (let sI = 0; sI < ns; sI++) {
+        const sp = seg + <usize>sI * 20;
+        const xb = <usize>load<i32>(sp, 8);
+        const ih = load<i32>(sp, 12) + kh * DH;
+        if (!xb || <u32>ih >= <u32>H) continue;
+        const s0 = load<i32>(sp), s1 = load<i32>(sp, 4);
+        // pixel j of the segment reads iw = iw0 + (j - s0)*SW + kw*DW
+        const iwa = load<i32>(sp, 16) + kw * DW;
+        let ja = 0, je = s1 - s0;
+        if (iwa < 0) ja = (-iwa + SW - 1) / SW;
+        const lim = (W - 1 - iwa) / SW + 1; // pixels with iw <= W - 1 (iwa <= W - 1)
+        if (iwa > W - 1) continue;
+        je = min(je, lim);
+        if (ja >= je) continue;
+        let xp = xb + ((<usize>(ih * W + iwa + ja * SW) * <usize>C + <usize>c0) << 2);
+        let dp = dy + ((<usize>(m0 + s0 + ja) * <usize>K + <usize>k0) << 2);
+        const dpe = dp + <usize>(je - ja) * ks;
+        if (wide) {
+          while (dp < dpe) {
+            const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+            let dv = v128.load32_splat(dp);
+            a00 = fma(dv, x0, a00); a01 = fma(dv, x1, a01);
+            dv = v128.load32_splat(dp + o1);
+            a10 = fma(dv, x0, a10); a11 = fma(dv, x1, a11);
+            dv = v128.load32_splat(dp + o2);
+            a20 = fma(dv, x0, a20); a21 = fma(dv, x1, a21);
+            dv = v128.load32_splat(dp + o3);
+            a30 = fma(dv, x0, a30); a31 = fma(dv, x1, a31);
+            xp += xs; dp += ks;
+          }
+        } else {
+          while (dp < dpe) {
+            const x0 = v128.load(xp);
+            a00 = fma(v128.load32_splat(dp), x0, a00);
+            a10 = fma(v128.load32_splat(dp + o1), x0, a10);
+            a20 = fma(v128.load32_splat(dp + o2), x0, a20);
+            a30 = fma(v128.load32_splat(dp + o3), x0, a30);
+            xp += xs; dp += ks;
+          }
+        }
+      }
+      // acc[k][tap][c0..]: rows past K are never read (K4 rows reserved)
+      const ap = acc + <usize>k0 * ldt + ((<usize>(tap * C + c0)) << 2);
+      wrAcc(ap, a00, a01, wide, first);
+      wrAcc(ap + ldt, a10, a11, wide, first);
+      wrAcc(ap + 2 * ldt, a20, a21, wide, first);
+      wrAcc(ap + 3 * ldt, a30, a31, wide, first);
+    }
+  }
+}
+
+@inline function wrAcc(p: usize, v0: v128, v1: v128, wide: bool, first: bool): void {
+  v128.store(p, first ? v0 : f32x4.add(v128.load(p), v0));
+  if (wide) v128.store(p, first ? v1 : f32x4.add(v128.load(p, 16), v1), 16);
+}
+
+/** dW (OIHW) from the accumulator of conv_bwd_w_dot: dw[k][c][tap] = acc[k][tap][c]. Units: output channels k. */
+export function conv_bwd_w_dot_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), T = ld(d, D_KH) * ld(d, D_KW);
+  for (let k = start; k < end; k++) {
+    const src = acc + ((<usize>(k * T * C)) << 2);
+    let dst = dw + ((<usize>(k * C * T)) << 2);
+    for (let c = 0; c < C; c++) {
+      for (let tap = 0; tap < T; tap++) {
+        store<f32>(dst, load<f32>(src + ((<usize>(tap * C + c)) << 2)));
+        dst += 4;
+      }
+    }
+  }
+}
+
 /** dW (OIHW) from the accumulator of conv_bwd_wt: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
 export function conv_bwd_wt_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
   const Cg = ld(d, D_CG), Cg8 = ld(d, D_CG8), KT = ld(d, D_KH) * ld(d, D_KW);
