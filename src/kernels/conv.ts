@@ -592,8 +592,8 @@ function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: n
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? (dp.xbn - dp.dbn) >>> 0 : 0;
   const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
-  if (!dp && xp && weightsDot(g) && windowFits(g, fl, v.Mch)) {
-    pool.run('conv_bwd_w_dot_f', [d, dy, x, acc, xp.coef, xp.relu ? 1 : 0], splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
+  if (weightsDot(g) && (!xp || windowFits(g, fl, v.Mch))) {
+    pool.run('conv_bwd_w_dot_f', args, splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
     pool.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsT(g)) {
     pool.run('conv_bwd_wt_f', args, splitRange(g.KH * g.KW * (v.Cg8 / 8), T));

@@ -1943,20 +1943,24 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
 // =====================================================================================
 
 export function conv_bwd_w_dot(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
-  bwdWDot<Plain>(d, dy, x, acc, 0, 0, start, end, scratch);
+  bwdWDot<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
-export function conv_bwd_w_dot_f(d: usize, dy: usize, x: usize, acc: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  bwdWDot<Fused>(d, dy, x, acc, cx, relu, start, end, scratch);
+/**
+ * Fused, arguments as conv_bwd_w_f: the dy prologue (cdy != 0) computes each chunk's dY once into
+ * scratch (every thread the whole chunk, K floats per pixel); the x prologue needs the window.
+ */
+export function conv_bwd_w_dot_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  bwdWDot<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
 }
 
-function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW), K = ld(d, D_K), C = ld(d, D_C);
   const H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW), SW = ld(d, D_SW), DH = ld(d, D_DH), DW = ld(d, D_DW);
   const T = ld(d, D_KH) * KW, Mch = ld(d, D_MCH);
   const KB = (K + 3) >> 2, CB = (C + 7) >> 3;
   const M = N * OH * OW;
-  const tab = scratch + SC_ROWS, seg = scratch + SC_PACK; // segments: s0, s1, xb, ih0, iw0 (i32)
+  const tab = scratch + SC_ROWS, seg = scratch + SC_PACK; // segments: s0, s1, xb, ih0, iw0 (i32); + 16 KiB: dY chunk
   const xs = <usize>(SW * C) << 2, ks = <usize>K << 2, cb = <usize>C << 2;
   const ldt = <usize>(T * C) << 2; // acc row (one output channel)
   let ce: usize = 0, zw: usize = 0, zcap: usize = 0;
@@ -1970,6 +1974,24 @@ function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, cx: usize, relu: 
     const first = m0 == 0;
     fillRows(d, tab, m0, mlen, x);
     if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap))) unreachable();
+    // dy prologue: this chunk's dY = A*dbn + B*xbn + C0, once, into scratch
+    let dyb = dy + ((<usize>m0 * <usize>K) << 2); // dY of the chunk's first pixel
+    if (fused<F>() && cdy) {
+      const dst = seg + 16384;
+      let q = dyb, o = dst;
+      const kv = ks & ~15;
+      for (let m = 0; m < mlen; m++) {
+        let k: usize = 0;
+        for (; k < kv; k += 16) {
+          v128.store(o + k, fma(v128.load(cdy + k), v128.load(q + k), fma(v128.load(cdy + ks + k), v128.load(q + k + dlt), v128.load(cdy + 2 * ks + k))));
+        }
+        for (; k < ks; k += 4) {
+          store<f32>(o + k, load<f32>(cdy + k) * load<f32>(q + k) + (load<f32>(cdy + ks + k) * load<f32>(q + k + dlt) + load<f32>(cdy + 2 * ks + k)));
+        }
+        q += ks; o += ks;
+      }
+      dyb = dst;
+    }
     // output-row segments of the chunk
     let ns = 0;
     for (let i = 0; i < mlen;) {
@@ -2007,7 +2029,7 @@ function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, cx: usize, relu: 
         je = min(je, lim);
         if (ja >= je) continue;
         let xp = xb + ((<usize>(ih * W + iwa + ja * SW) * <usize>C + <usize>c0) << 2);
-        let dp = dy + ((<usize>(m0 + s0 + ja) * <usize>K + <usize>k0) << 2);
+        let dp = dyb + ((<usize>(s0 + ja) * <usize>K + <usize>k0) << 2);
         const dpe = dp + <usize>(je - ja) * ks;
         if (wide) {
           while (dp < dpe) {
