@@ -163,7 +163,8 @@ function derive(g: ConvGeom, reserve = 0): Derived {
   const Kcd = blk(Kg, t.kcData);
   const Mcd = rows(Kcd);
   // backward-weights: dY chunk (Mch x Kg8) and A^T block (RBP panels of 16*Mch + 64 bytes) must fit the scratch
-  const Mch = clamp(Math.floor(Math.min(t.mChunk, (PACK_BYTES / 2) / (Kg8 * 4 + 16)) / 4) * 4, 4, MAX_ROWS);
+  // (and conv_bwd_wt's x panels, 16 of (32*Mch + 64) bytes, must fit the other half)
+  const Mch = clamp(Math.floor(Math.min(t.mChunk, (PACK_BYTES / 2) / (Kg8 * 4 + 16), (PACK_BYTES / 2 - 1024) / 512) / 4) * 4, 4, MAX_ROWS);
   const atBytes = Math.min(t.atBlockBytes, PACK_BYTES - Mch * Kg8 * 4);
   const RBP = clamp(Math.floor(atBytes / (16 * Mch + 64)), 1, 1 << 20);
   // Each thread packs the whole dY chunk when rows are split, the whole A^T when columns are:

@@ -1960,7 +1960,7 @@ function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: 
   const T = ld(d, D_KH) * KW, Mch = ld(d, D_MCH);
   const KB = (K + 3) >> 2, CB = (C + 7) >> 3;
   const M = N * OH * OW;
-  const tab = scratch + SC_ROWS, seg = scratch + SC_PACK; // segments: s0, s1, xb, ih0, iw0 (i32); + 16 KiB: dY chunk
+  const tab = scratch + SC_ROWS, seg = scratch + SC_PACK; // segments: s0, s1, xb, ih0, iw0 (i32), then the dY chunk
   const xs = <usize>(SW * C) << 2, ks = <usize>K << 2, cb = <usize>C << 2;
   const ldt = <usize>(T * C) << 2; // acc row (one output channel)
   let ce: usize = 0, zw: usize = 0, zcap: usize = 0;
@@ -1977,7 +1977,7 @@ function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: 
     // dy prologue: this chunk's dY = A*dbn + B*xbn + C0, once, into scratch
     let dyb = dy + ((<usize>m0 * <usize>K) << 2); // dY of the chunk's first pixel
     if (fused<F>() && cdy) {
-      const dst = seg + 16384;
+      const dst = seg + ((<usize>Mch * 20 + 63) & ~63); // after the segment table
       let q = dyb, o = dst;
       const kv = ks & ~15;
       for (let m = 0; m < mlen; m++) {
