@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { getModel } from '../src/models/index.js';
 import { Network } from '../src/models/network.js';
 import { createEngine, type EngineKind } from '../src/runtime/engine.js';
+import { HeapOverflowError } from '../src/runtime/memory.js';
 import { SGD } from '../src/train/sgd.js';
 import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
 import { Rng } from '../src/util/random.js';
@@ -22,6 +23,8 @@ export interface StepBenchOptions {
   fuse?: boolean;
   /** Also time each optimisation alone (implies fuse). */
   ablation?: boolean;
+  /** Run the ablations two at a time even when all would fit (tests; the heap-overflow fallback). */
+  ablationRounds?: boolean;
   batchSize: number;
   imageSize: number;
   threads: number;
@@ -107,7 +110,20 @@ function breakdownOf(c: Contender, x: Float32Array, labels: Float32Array, shape:
   return out;
 }
 
-export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
+interface Round {
+  times: Map<string, number[]>;
+  breakdowns: Map<string, Record<string, number>>;
+  threads: number;
+  description: string;
+  lowered: number;
+  total: number;
+}
+
+/**
+ * Times the variants interleaved in one engine (every contender from the same weights; plans
+ * share one workspace in the arena); with profile, the per-op-type breakdown of the first two.
+ */
+async function round(o: StepBenchOptions, variants: [string, FusionOptions][], profile = true): Promise<Round> {
   const engine = await createEngine({ kind: o.engine ?? 'wasm', threads: o.threads });
   try {
     const def = getModel(o.model);
@@ -115,10 +131,6 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
     const rng = new Rng(2);
     const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
     const labels = Float32Array.from({ length: o.batchSize }, () => rng.int(def.numClasses));
-    const variants: [string, FusionOptions][] = [['unfused', NO_FUSION]];
-    if (o.fuse || o.ablation) variants.push(['fused', ALL_FUSION]);
-    if (o.ablation) for (const [k, v] of Object.entries(ABLATIONS)) variants.push([k, v]);
-    // Every contender starts from the same weights; plans share one workspace in the arena.
     const contenders: Contender[] = variants.map(([name, fusion]) => {
       const net = new Network(def, engine.memory, 1, engine.lowering, fusion);
       net.trainPlan(shape);
@@ -136,43 +148,73 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
     // Interleaved: each round times every contender once, so drifts of a shared machine hit all alike.
     for (let i = 0; i < o.steps; i++) for (const c of contenders) c.times.push(once(c));
     const profiled = Math.max(1, Math.min(3, o.steps));
-    const base = contenders[0]!;
-    const st = spread(base.times);
-    const plan = base.net.trainPlan(shape);
-    const result: StepBenchResult = {
-      model: o.model,
-      batch_size: o.batchSize,
-      image_size: o.imageSize,
-      threads: engine.threads,
-      engine: engine.description,
-      unfused: { step_s: st, img_s: o.batchSize / st.median },
-      breakdown: breakdownOf(base, x, labels, shape, next, profiled),
-      machine: machine(),
-      lowered_nodes: plan.exec.lowered,
-      total_nodes: plan.graph.nodes.length,
+    const breakdowns = new Map<string, Record<string, number>>();
+    if (profile) for (const c of contenders.slice(0, 2)) breakdowns.set(c.name, breakdownOf(c, x, labels, shape, next, profiled));
+    const plan = contenders[0]!.net.trainPlan(shape);
+    return {
+      times: new Map(contenders.map((c) => [c.name, c.times])),
+      breakdowns, threads: engine.threads, description: engine.description,
+      lowered: plan.exec.lowered, total: plan.graph.nodes.length,
     };
-    const fused = contenders.find((c) => c.name === 'fused');
-    if (fused) {
-      const fs = spread(fused.times);
-      result.fused = { step_s: fs, img_s: o.batchSize / fs.median, breakdown: breakdownOf(fused, x, labels, shape, next, profiled) };
-      result.speedup = st.median / fs.median;
-    }
-    if (o.ablation) {
-      result.ablation = {};
-      for (const c of contenders.slice(2)) {
-        const m = spread(c.times).median;
-        result.ablation[c.name] = { img_s: o.batchSize / m, speedup: st.median / m };
-      }
-    }
-    if (o.vsPytorch) {
-      result.pytorch = runPytorch(o);
-      if (result.pytorch && 'img_s' in result.pytorch) {
-        result.ratio_vs_pytorch = result.unfused.img_s / result.pytorch.img_s;
-        if (result.fused) result.fused_ratio_vs_pytorch = result.fused.img_s / result.pytorch.img_s;
-      }
-    }
-    return result;
   } finally {
     engine.close();
   }
+}
+
+export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
+  const base: [string, FusionOptions][] = [['unfused', NO_FUSION]];
+  if (o.fuse || o.ablation) base.push(['fused', ALL_FUSION]);
+  const ablations = o.ablation ? Object.entries(ABLATIONS) : [];
+  // All contenders in one run; when their weights do not fit the heap together (resnet50's
+  // nine), the ablations run two at a time, each round with its own unfused baseline.
+  let rounds: { r: Round; names: string[] }[];
+  try {
+    if (o.ablationRounds) throw new HeapOverflowError('ablation in rounds (ablationRounds)');
+    rounds = [{ r: await round(o, [...base, ...ablations]), names: ablations.map(([k]) => k) }];
+  } catch (e) {
+    if (!(e instanceof HeapOverflowError) || ablations.length === 0) throw e;
+    rounds = [{ r: await round(o, base), names: [] }];
+    for (let i = 0; i < ablations.length; i += 2) {
+      const group = ablations.slice(i, i + 2);
+      rounds.push({ r: await round(o, [base[0]!, ...group], false), names: group.map(([k]) => k) });
+    }
+  }
+  const first = rounds[0]!.r;
+  const st = spread(first.times.get('unfused')!);
+  const result: StepBenchResult = {
+    model: o.model,
+    batch_size: o.batchSize,
+    image_size: o.imageSize,
+    threads: first.threads,
+    engine: first.description,
+    unfused: { step_s: st, img_s: o.batchSize / st.median },
+    breakdown: first.breakdowns.get('unfused')!,
+    machine: machine(),
+    lowered_nodes: first.lowered,
+    total_nodes: first.total,
+  };
+  const ft = first.times.get('fused');
+  if (ft) {
+    const fs = spread(ft);
+    result.fused = { step_s: fs, img_s: o.batchSize / fs.median, breakdown: first.breakdowns.get('fused')! };
+    result.speedup = st.median / fs.median;
+  }
+  if (o.ablation) {
+    result.ablation = {};
+    for (const { r, names } of rounds) {
+      const u = spread(r.times.get('unfused')!).median;
+      for (const name of names) {
+        const m = spread(r.times.get(name)!).median;
+        result.ablation[name] = { img_s: o.batchSize / m, speedup: u / m };
+      }
+    }
+  }
+  if (o.vsPytorch) {
+    result.pytorch = runPytorch(o);
+    if (result.pytorch && 'img_s' in result.pytorch) {
+      result.ratio_vs_pytorch = result.unfused.img_s / result.pytorch.img_s;
+      if (result.fused) result.fused_ratio_vs_pytorch = result.fused.img_s / result.pytorch.img_s;
+    }
+  }
+  return result;
 }
