@@ -36,6 +36,18 @@ type Fused = f32;
   return v128.andnot(v, f32x4.le(v, f32x4.splat(0)));
 }
 
+/**
+ * The dy prologue (BN backward-data recomputed on load), one place for every kernel that applies
+ * it: dY = A*dbn + (B*xbn + C0) with dbn at p, xbn at p + dlt and the coefficients A, B, C0 at
+ * ca, ca + cs, ca + 2*cs (4 lanes, or one float).
+ */
+@inline function dyv(ca: usize, cs: usize, p: usize, dlt: usize): v128 {
+  return fma(v128.load(ca), v128.load(p), fma(v128.load(ca + cs), v128.load(p + dlt), v128.load(ca + 2 * cs)));
+}
+@inline function dyf(ca: usize, cs: usize, p: usize, dlt: usize): f32 {
+  return load<f32>(ca) * load<f32>(p) + (load<f32>(ca + cs) * load<f32>(p + dlt) + load<f32>(ca + 2 * cs));
+}
+
 @inline function nrm(x: f32, a: f32, b: f32, relu: i32): f32 {
   const v = a * x + b;
   return relu && v <= 0 ? 0 : v;
@@ -586,13 +598,13 @@ function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize
       // dy prologue (backward-data as a forward pass over dY): A*dbn + B*xbn + C0, xbn = dbn + dlt
       for (; o + 16 <= len; o += 16) {
         const q = src + o;
-        v128.store(dst + o, fma(v128.load(ce + co), v128.load(q), fma(v128.load(ce + nb + co), v128.load(q + dlt), v128.load(ce + 2 * nb + co))));
+        v128.store(dst + o, dyv(ce + co, nb, q, dlt));
         co += 16;
         if (co == pb) co = 0;
       }
       for (; o < len; o += 4) {
         const q = src + o;
-        store<f32>(dst + o, load<f32>(ce + co) * load<f32>(q) + (load<f32>(ce + nb + co) * load<f32>(q + dlt) + load<f32>(ce + 2 * nb + co)));
+        store<f32>(dst + o, dyf(ce + co, nb, q, dlt));
         co += 4;
       }
       continue;
@@ -1842,22 +1854,13 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
       let o = apk + <usize>p * <usize>Mch * 16;
       for (let m = 0; m < mlen; m++) {
         if (full) {
-          let v = v128.load(src);
-          if (fused<F>() && cdy) {
-            const ca = cdy + (<usize>k0 << 2), cs = <usize>K << 2;
-            v = fma(v128.load(ca), v, fma(v128.load(ca + cs), v128.load(src + dlt), v128.load(ca + 2 * cs)));
-          }
-          v128.store(o, v);
+          v128.store(o, fused<F>() && cdy ? dyv(cdy + (<usize>k0 << 2), <usize>K << 2, src, dlt) : v128.load(src));
         } else {
           for (let l = 0; l < 4; l++) {
             let v: f32 = 0;
             if (k0 + l < Kg) {
               const q = src + (<usize>l << 2);
-              v = load<f32>(q);
-              if (fused<F>() && cdy) {
-                const ca = cdy + (<usize>(k0 + l) << 2), cs = <usize>K << 2;
-                v = load<f32>(ca) * v + (load<f32>(ca + cs) * load<f32>(q + dlt) + load<f32>(ca + 2 * cs));
-              }
+              v = fused<F>() && cdy ? dyf(cdy + (<usize>(k0 + l) << 2), <usize>K << 2, q, dlt) : load<f32>(q);
             }
             store<f32>(o + (<usize>l << 2), v);
           }
@@ -1983,10 +1986,10 @@ function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: 
       for (let m = 0; m < mlen; m++) {
         let k: usize = 0;
         for (; k < kv; k += 16) {
-          v128.store(o + k, fma(v128.load(cdy + k), v128.load(q + k), fma(v128.load(cdy + ks + k), v128.load(q + k + dlt), v128.load(cdy + 2 * ks + k))));
+          v128.store(o + k, dyv(cdy + k, ks, q + k, dlt));
         }
         for (; k < ks; k += 4) {
-          store<f32>(o + k, load<f32>(cdy + k) * load<f32>(q + k) + (load<f32>(cdy + ks + k) * load<f32>(q + k + dlt) + load<f32>(cdy + 2 * ks + k)));
+          store<f32>(o + k, dyf(cdy + k, ks, q + k, dlt));
         }
         q += ks; o += ks;
       }
@@ -2152,12 +2155,12 @@ function biasGrad<F>(d: usize, dy: usize, db: usize, dlt: usize, cdy: usize, sta
           const ca = cdy + (<usize>cb << 2);
           for (let v = 0; v < nv; v++) {
             const o = <usize>v << 4;
-            const g = fma(v128.load(ca + o), v128.load(row + o), fma(v128.load(ca + ldk + o), v128.load(row + dlt + o), v128.load(ca + 2 * ldk + o)));
+            const g = dyv(ca + o, ldk, row + o, dlt);
             v128.store(part + o, f32x4.add(v128.load(part + o), g));
           }
           for (let c = nv * 4; c < cn; c++) {
             const o = <usize>c << 2;
-            const g = load<f32>(ca + o) * load<f32>(row + o) + (load<f32>(ca + ldk + o) * load<f32>(row + dlt + o) + load<f32>(ca + 2 * ldk + o));
+            const g = dyf(ca + o, ldk, row + o, dlt);
             store<f32>(part + o, load<f32>(part + o) + g);
           }
         } else {
