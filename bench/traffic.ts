@@ -21,7 +21,7 @@ const CATEGORY: Record<string, Category> = {
   conv2d: 'conv', conv2d_backward_data: 'conv', conv2d_backward_weight: 'conv',
   conv2d_fused: 'conv', conv2d_fused_backward_data: 'conv', conv2d_fused_backward_weight: 'conv',
   batch_norm2d: 'bn', bn_backward_reduce: 'bn', bn_backward_data: 'bn', channel_moments: 'bn', bn_finalize: 'bn', bn_apply: 'bn',
-  bn_add_relu: 'bn', bn_add_relu_backward: 'bn', bn_relu_mask: 'relu', concat_vec: 'bn',
+  bn_backward_data_acc: 'bn', bn_add_relu: 'bn', bn_add_relu_backward: 'bn', bn_relu_mask: 'relu', concat_vec: 'bn',
   relu: 'relu', relu_backward: 'relu',
   concat: 'concat', slice_channels: 'concat',
   add: 'add',
@@ -43,6 +43,11 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
     return v.shape.length === 4 && v.kind !== 'param' && v.kind !== 'state' ? 4 * numel(v.shape) : 0;
   };
   const cat = CATEGORY[n.op] ?? 'other';
+  // A channel slice reads only its own channels of the input (as many bytes as it writes).
+  if (n.op === 'slice_channels') return [{ layer: n.name, op: n.op, category: cat, bytes: 2 * tensor(n.outputs[0]!) }];
+  // BN dx added in place into the leading channels of a gradient buffer: reads dy, x and those
+  // channels of the buffer, writes them back
+  if (n.op === 'bn_backward_data_acc') return [{ layer: n.name, op: n.op, category: cat, bytes: 4 * tensor(n.inputs[1]!) }];
   if (cat !== 'conv') return [{ layer: n.name, op: n.op, category: cat, bytes: [...n.inputs, ...n.outputs].reduce((s, id) => s + tensor(id), 0) }];
   // A convolution: its own operands count as conv; BN work folded into it counts as BN.
   const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dxEpilogue?: unknown; bias?: boolean };

@@ -47,9 +47,10 @@ export function appendBackward(g: Graph, seeds: Map<number, number>, wrt: number
     if (!list || list.length === 0) return undefined;
     let acc = list[0]!;
     for (let i = 1; i < list.length; i++) {
-      [acc] = emit(g, 'add', `${g.value(v).name}.grad_sum${i}`, [acc, list[i]!], {}, 'grad') as [number];
+      [acc] = emit(g, 'add', `${g.value(v).name}.grad_sum${i}`, [acc, list[i]!], { gradSum: true }, 'grad') as [number];
     }
     contributions.set(v, [acc]);
+    g.grads.set(v, acc);
     return acc;
   };
 
@@ -93,5 +94,6 @@ export function pruneDead(g: Graph): Graph {
   for (const v of g.values) out.values.push({ ...v, producer: undefined });
   for (const n of g.nodes.filter((_, i) => keep[i])) out.addNode(n.op, n.name, n.inputs, n.outputs, n.attrs);
   for (const [k, v] of g.outputs) out.outputs.set(k, v);
+  for (const [k, v] of g.grads) out.grads.set(k, v);
   return out;
 }

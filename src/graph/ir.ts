@@ -57,6 +57,12 @@ export class Graph {
   readonly nodes: Node[] = [];
   /** Named graph outputs ("logits", "loss", ...). */
   readonly outputs = new Map<string, number>();
+  /**
+   * Provenance from autodiff: forward value id -> the value holding its total gradient (the
+   * sum of its contributions). Passes that rewrite backward sums read it; value ids survive
+   * rewrites, and a pass checks the producer before trusting an entry.
+   */
+  readonly grads = new Map<number, number>();
 
   addValue(name: string, shape: Shape, kind: ValueKind, fill?: number): Value {
     for (const d of shape) {

@@ -155,15 +155,52 @@ export const bnBackwardData: OpDef = {
     const [N, C, HW] = dims(xs[0]!);
     const m = N * HW;
     for (let c = 0; c < C; c++) {
-      const r = rstd![c]!;
-      const mu = mean![c]!;
-      // dx = A*dy + B*x + C0, the per-channel affine form the fused kernels use.
-      const A = gamma![c]! * r;
-      const B = (-A * r * dgamma![c]!) / m;
-      const C0 = (-A * dbeta![c]!) / m - B * mu;
+      const [A, B, C0] = bnDxCoefficients(c, m, mean!, rstd!, gamma!, dbeta!, dgamma!);
       for (let n = 0; n < N; n++) {
         const base = (n * C + c) * HW;
         for (let i = 0; i < HW; i++) dx![base + i] = A * dy![base + i]! + B * x![base + i]! + C0;
+      }
+    }
+  },
+};
+
+/** dx = A*dy + B*x + C0 per channel: the affine form of BN's dx that every kernel uses. */
+function bnDxCoefficients(c: number, m: number, mean: Arr, rstd: Arr, gamma: Arr, dbeta: Arr, dgamma: Arr): [number, number, number] {
+  const r = rstd[c]!;
+  const A = gamma[c]! * r;
+  const B = (-A * r * dgamma[c]!) / m;
+  const C0 = (-A * dbeta[c]!) / m - B * mean[c]!;
+  return [A, B, C0];
+}
+
+/**
+ * BN's dx added into the leading channels of a gradient buffer, in place: inputs G [N, CG, H, W]
+ * then bn_backward_data's inputs (dy, x [N, C, H, W] with C <= CG, ...); output G' = G with
+ * G'[:, :C] += dx. The concatenation-gradient pass (src/passes/concat_grad.ts) accumulates the
+ * gradients of a dense block's concatenations this way, instead of slicing each into its parts
+ * and summing the parts.
+ */
+export const bnBackwardDataAcc: OpDef = {
+  type: 'bn_backward_data_acc',
+  inPlace: 0,
+  infer(xs, _attrs, layer) {
+    const [G, dy] = [xs[0]!, xs[1]!];
+    if (G.length !== 4 || dy.length !== 4 || G[0] !== dy[0] || G[2] !== dy[2] || G[3] !== dy[3] || G[1]! < dy[1]!) {
+      throw new ShapeErrorAt(layer, 'bn_backward_data_acc', `gradient buffer [${G.join(', ')}] must hold the BN's [${dy.join(', ')}] in its leading channels`);
+    }
+    return [G];
+  },
+  run({ x: [G, dy, x, mean, rstd, gamma, dbeta, dgamma], y: [out], xs }) {
+    const [N, CG, HW] = dims(xs[0]!);
+    const C = xs[1]![1]!;
+    const m = N * HW;
+    if (out !== G) out!.set(G!);
+    for (let c = 0; c < C; c++) {
+      const [A, B, C0] = bnDxCoefficients(c, m, mean!, rstd!, gamma!, dbeta!, dgamma!);
+      for (let n = 0; n < N; n++) {
+        const src = (n * C + c) * HW;
+        const dst = (n * CG + c) * HW;
+        for (let i = 0; i < HW; i++) out![dst + i] = out![dst + i]! + (A * dy![src + i]! + B * x![src + i]! + C0);
       }
     }
   },

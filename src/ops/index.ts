@@ -1,6 +1,6 @@
 /** The closed set of ops. Adding an op: one file in src/ops, one line here. */
 import { add } from './add.js';
-import { batchNorm2d, bnBackwardData, bnBackwardReduce } from './batch_norm2d.js';
+import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce } from './batch_norm2d.js';
 import { bnAddRelu, bnAddReluBackward } from './bn_add_relu.js';
 import { bnApply, bnFinalize, channelMoments, concatVec } from './bn_split.js';
 import { channelAffine } from './channel_affine.js';
@@ -18,7 +18,7 @@ import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cros
 
 const all: OpDef[] = [
   conv2d, conv2dBackwardData, conv2dBackwardWeight, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, bnReluMask,
-  batchNorm2d, bnBackwardReduce, bnBackwardData, channelMoments, bnFinalize, bnApply, concatVec, bnAddRelu, bnAddReluBackward, channelAffine,
+  batchNorm2d, bnBackwardReduce, bnBackwardData, bnBackwardDataAcc, channelMoments, bnFinalize, bnApply, concatVec, bnAddRelu, bnAddReluBackward, channelAffine,
   relu, reluBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
   add, mul, concat, sliceChannels, flatten, reshape,

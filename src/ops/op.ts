@@ -40,6 +40,12 @@ export interface OpDef<A = any> {
   /** Output shapes from input shapes; throws ShapeError naming `layer` on mismatch. */
   infer(xs: Shape[], attrs: A, layer: string): Shape[];
   run(args: KernelArgs<A>): void;
+  /**
+   * Input index whose memory output 0 takes over (in place). The planner gives output 0 that
+   * input's buffer, which must die at this node (no later reader); the reference kernel is
+   * written so that it also works on separate buffers.
+   */
+  readonly inPlace?: number;
   /** True when the node writes persistent state (BN running statistics): never pruned. */
   mutatesState?(attrs: A): boolean;
   /**

@@ -6,6 +6,7 @@
 import { pruneDead } from '../autodiff/backward.js';
 import type { Graph } from '../graph/ir.js';
 import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_conv.js';
+import { concatGradInPlace } from './concat_grad.js';
 import { fission } from './fission.js';
 import { momentsIntoConv } from './moments_into_conv.js';
 import { momentsReuse } from './moments_reuse.js';
@@ -27,6 +28,11 @@ export interface FusionOptions {
   /** (d) ResNet: BN + shortcut + add + ReLU in one elementwise kernel, forward and backward. */
   residual: boolean;
   /**
+   * (e) DenseNet: the gradients of a block's concatenations accumulated in place in one buffer
+   * by the BN backwards (no slices, no sums). Concatenation in forward still copies.
+   */
+  concatGrad: boolean;
+  /**
    * With normalizePrologue: write the normalized input once in forward and let the convolution
    * and its backward-weights read it (store), instead of recomputing it from x and the statistics
    * in both (the default, recompute). See docs/design/2026-11-26-bn-fusion.md.
@@ -34,8 +40,8 @@ export interface FusionOptions {
   storeNormalized?: boolean;
 }
 
-export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false };
-export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true };
+export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false, concatGrad: false };
+export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true, concatGrad: true };
 
 /** The ablation settings: each optimisation alone (on top of fission, which they all need). */
 export const ABLATIONS: Record<string, FusionOptions> = {
@@ -45,6 +51,7 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'backward-fusion': { ...NO_FUSION, fission: true, normalizePrologue: true, backward: true },
   'stats-reuse': { ...NO_FUSION, fission: true, statsReuse: true, statsEpilogue: true },
   residual: { ...NO_FUSION, fission: true, residual: true },
+  'concat-grad': { ...NO_FUSION, fission: true, concatGrad: true },
   /** everything, but the normalized input stored for backward-weights instead of recomputed */
   'store-normalized': { ...ALL_FUSION, storeNormalized: true },
 };
@@ -61,6 +68,7 @@ export function applyFusion(g: Graph, o: FusionOptions, report = new FusionRepor
   if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true));
   if (o.residual) passes.push(residualAddRelu);
   if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
+  if (o.concatGrad) passes.push(concatGradInPlace);
   let graph = g;
   for (const p of passes) graph = pruneDead(p.run(graph, report));
   return { graph, report };

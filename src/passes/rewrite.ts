@@ -15,6 +15,7 @@ export class GraphWriter {
   constructor(readonly src: Graph) {
     for (const v of src.values) this.g.values.push({ ...v, producer: undefined });
     for (const [k, v] of src.outputs) this.g.outputs.set(k, v);
+    for (const [k, v] of src.grads) this.g.grads.set(k, v);
   }
 
   private map(ids: number[]): number[] {

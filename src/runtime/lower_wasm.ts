@@ -128,6 +128,15 @@ const RULES: Record<string, Rule> = {
     const [dy, x, mean, rstd, gamma, dbeta, dgamma, dx] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.x(6), p.y(0)];
     return () => K.bnBackwardData(pool, dy, x, dx, M, C, mean, rstd, gamma, dbeta, dgamma);
   },
+  // in place: the planner gave the output the gradient buffer's memory
+  bn_backward_data_acc(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcIn(1) || !p.nhwcIn(2) || p.x(0) !== p.y(0)) return undefined;
+    const [M, LD] = rows(p.xs(0));
+    const C = p.xs(1)[1]!;
+    const [dy, x, mean, rstd, gamma, dbeta, dgamma, G] = [p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.x(6), p.x(7), p.y(0)];
+    return () => K.bnBackwardDataAcc(pool, dy, x, G, M, C, LD, mean, rstd, gamma, dbeta, dgamma);
+  },
   // scale*x + shift as bn_normalize with mean 0 and rstd 1 (a = scale*1, b = shift - a*0: exact).
   channel_affine(node, lc, e) {
     const p = io(node, lc);

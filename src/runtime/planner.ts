@@ -2,9 +2,11 @@
  * Static memory planning for a whole step: every computed value gets an offset in one
  * workspace, and values whose lifetimes do not overlap share memory (best-fit free list with
  * coalescing). A node's outputs are placed before its dead inputs are released, so no kernel
- * ever reads and writes the same memory.
+ * ever reads and writes the same memory, except an op that declares itself in place
+ * (OpDef.inPlace): its output 0 takes over the buffer of that input, which must die there.
  */
-import { type Graph, numel } from '../graph/ir.js';
+import { type Graph, numel, shapeStr } from '../graph/ir.js';
+import { getOp } from '../ops/index.js';
 
 export interface MemoryPlan {
   /** Element offset into the workspace of each planned value (undefined: not planned here). */
@@ -79,14 +81,25 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean): Mem
     if ((v.kind === 'input' || v.kind === 'const') && !isExternal(v.kind)) offsets[v.id] = alloc(numel(v.shape));
   }
   g.nodes.forEach((n, i) => {
+    const ip = getOp(n.op).inPlace;
+    let handed = -1;
+    if (ip !== undefined) {
+      const src = g.value(n.inputs[ip]!);
+      const out = g.value(n.outputs[0]!);
+      if (lastUse[src.id] !== i || offsets[src.id] === undefined || src.kind === 'input' || src.kind === 'const' || numel(src.shape) !== numel(out.shape)) {
+        throw new Error(`layer "${n.name}" (${n.op}) updates "${src.name}" ${shapeStr(src.shape)} in place, but it is read later, not planned here or not the output's size`);
+      }
+      offsets[out.id] = offsets[src.id];
+      handed = src.id;
+    }
     for (const o of n.outputs) {
       const v = g.value(o);
-      if (isExternal(v.kind)) continue;
+      if (isExternal(v.kind) || offsets[o] !== undefined) continue;
       offsets[o] = alloc(numel(v.shape));
     }
     const dying = new Set<number>();
     for (const o of n.outputs) if (lastUse[o] <= i) dying.add(o);
-    for (const x of n.inputs) if (lastUse[x] === i) dying.add(x);
+    for (const x of n.inputs) if (lastUse[x] === i && x !== handed) dying.add(x);
     for (const id of dying) {
       const v = g.value(id);
       if (v.kind === 'input' || v.kind === 'const' || offsets[id] === undefined) continue;

@@ -23,3 +23,15 @@ test('traffic model: totals, the BN/ReLU share and the store variant (resnet20 a
     assert.ok(st.max_batch <= r.max_batch.fused && st.max_batch > 0, `${model}: largest batch ${st.max_batch}`);
   }
 });
+
+test('traffic model: a channel slice moves its own channels, read once and written once', () => {
+  const r = traffic('densenet40', 2, 32);
+  const slices = r.layers.unfused.filter((l) => l.op === 'slice_channels');
+  const concats = r.layers.unfused.filter((l) => l.op === 'concat');
+  assert.ok(slices.length > 0 && concats.length > 0);
+  // every concat's backward slices its gradient back into the inputs: together they move what
+  // the concat moved (read its inputs, write its output)
+  const sum = (l: { bytes: number }[]): number => l.reduce((s, x) => s + x.bytes, 0);
+  assert.equal(sum(slices), sum(concats));
+});
+

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import * as E from '../../src/kernels/eltwise.js';
 import * as S from '../../src/kernels/eltwise_scalar.js';
 import { add as addOp } from '../../src/ops/add.js';
-import { batchNorm2d, bnBackwardData, bnBackwardReduce } from '../../src/ops/batch_norm2d.js';
+import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce } from '../../src/ops/batch_norm2d.js';
 import { concat, sliceChannels } from '../../src/ops/concat.js';
 import { mul as mulOp } from '../../src/ops/dropout.js';
 import type { Arr, OpDef } from '../../src/ops/op.js';
@@ -222,6 +222,46 @@ describe('batch norm', () => {
         close(read(ps), rr!, `${name} rstd`, 1e-5, 0);
       }
     }
+  });
+
+  test('BN dx added in place into the leading channels of a wider gradient buffer', () => {
+    for (const C of [...CS, ...CS_EXTRA]) {
+      for (const [N, H, W] of [...MS, [3, 5, 7] as [number, number, number]]) {
+        for (const extra of [0, 1, 5, 12]) {
+          const M = N * H * W, P = H * W, LD = C + extra;
+          const rng = new Rng(C * 31 + M * 7 + extra);
+          const x = randn(rng, M * C, 1.5, -0.3), dy = randn(rng, M * C), G0 = randn(rng, M * LD);
+          const gamma = randn(rng, C, 0.5, 1), mean = randn(rng, C, 0.2, -0.3);
+          const rstd = Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v));
+          const db = randn(rng, C, 3), dg = randn(rng, C, 3);
+          const vec = (a: Float32Array) => Float64Array.from(a);
+          const [gr] = ref(bnBackwardDataAcc, [toNchw(G0, N, P, LD), toNchw(dy, N, P, C), toNchw(x, N, P, C), vec(mean), vec(rstd), vec(gamma), vec(db), vec(dg)],
+            [[N, LD, H, W], [N, C, H, W], [N, C, H, W], [C], [C], [C], [C], [C]], [[N, LD, H, W]]);
+          const want = toNhwc(gr!, N, P, LD);
+          const scale = Math.max(1, ...want.map(Math.abs));
+          const what = `C=${C} LD=${LD} M=${M}`;
+          for (const pool of pools) {
+            const pG = put(G0), pdy = put(dy), px = put(x), pm = put(mean), ps = put(rstd), pgm = put(gamma), pdb = put(db), pdg = put(dg);
+            E.bnBackwardDataAcc(pool, pdy.byteOffset, px.byteOffset, pG.byteOffset, M, C, LD, pm.byteOffset, ps.byteOffset, pgm.byteOffset, pdb.byteOffset, pdg.byteOffset);
+            const got = read(pG);
+            close(got, want, `wasm ${pool.threads}T ${what}`, 0, 4e-6 * scale);
+            for (let r = 0; r < M; r++) for (let c = C; c < LD; c++) assert.equal(got[r * LD + c], G0[r * LD + c], `${what}: channel ${c} of row ${r} untouched`);
+            if (C % 4 === 0) {
+              // the same bits as bn_backward_data followed by an add (what the unfused graph does)
+              const pdx = zeros(M * C);
+              E.bnBackwardData(pool, pdy.byteOffset, px.byteOffset, pdx.byteOffset, M, C, pm.byteOffset, ps.byteOffset, pgm.byteOffset, pdb.byteOffset, pdg.byteOffset);
+              const dx = read(pdx), sum = Float32Array.from(G0);
+              for (let r = 0; r < M; r++) for (let c = 0; c < C; c++) sum[r * LD + c] = sum[r * LD + c]! + dx[r * C + c]!;
+              bitsEqual(got, sum, `${what}: dx then add`);
+            }
+          }
+          const s = Float32Array.from(G0);
+          S.bnBackwardDataAcc(dy, x, s, M, C, LD, mean, rstd, gamma, db, dg);
+          close(s, want, `scalar ${what}`, 0, 4e-6 * scale);
+        }
+      }
+    }
+    assert.throws(() => E.bnBackwardDataAcc(pools[0]!, 0, 0, 0, 4, 8, 7, 0, 0, 0, 0, 0), /LD = 7/);
   });
 
   test('statistics need at least 2 rows', () => {

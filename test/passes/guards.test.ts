@@ -10,10 +10,11 @@ import { Builder } from '../../src/graph/builder.js';
 import { type Graph, numel } from '../../src/graph/ir.js';
 import { getModel } from '../../src/models/index.js';
 import { Network } from '../../src/models/network.js';
-import { ALL_FUSION, type FusionOptions, NO_FUSION, applyFusion } from '../../src/passes/index.js';
+import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION, applyFusion } from '../../src/passes/index.js';
 import type { FusionReport } from '../../src/passes/rewrite.js';
 import { Executor } from '../../src/runtime/executor.js';
 import { HostMemory } from '../../src/runtime/memory.js';
+import { planMemory } from '../../src/runtime/planner.js';
 import { Rng } from '../../src/util/random.js';
 
 /** A training graph (forward, loss-free backward seeded at the output) for a small network. */
@@ -41,6 +42,37 @@ function fired(report: FusionReport, layer: string, rule: string): boolean {
   return report.notes.some((n) => n.layer === layer && n.rule === rule && n.fired);
 }
 const count = (g: Graph, op: string): number => g.nodes.filter((n) => n.op === op).length;
+
+/** Runs the graph unfused and with `o` in float64 and checks outputs, gradients and running statistics agree. */
+function agreeInFloat64(shape: number[], build: () => (b: Builder, x: number) => number, o: FusionOptions = ALL_FUSION): void {
+  const results = [NO_FUSION, o].map((opts) => {
+    const { g, b, x, dy } = trainGraph(shape, build());
+    const graph = applyFusion(g, opts).graph;
+    const vals = new Rng(7);
+    const store = new Map(b.specs.map((s) => [s.name, Float64Array.from({ length: numel(s.shape) }, () => (s.name.endsWith('running_var') ? 1 : s.name.endsWith('num_batches_tracked') ? 0 : vals.normal()))]));
+    const exec = new Executor(graph, new HostMemory('f64'), (n) => store.get(n));
+    const xin = new Rng(8);
+    exec.write(x, Float64Array.from({ length: numel(shape) }, () => xin.normal()));
+    exec.write(dy, Float64Array.from({ length: exec.get(dy).length }, () => xin.normal()));
+    exec.run({ seed: 1, step: 0 });
+    const out = new Map<string, Float64Array>();
+    for (const [k, id] of graph.outputs) out.set(k, Float64Array.from(exec.get(id)));
+    for (const [k, v] of store) if (k.includes('running')) out.set(k, v);
+    return out;
+  });
+  const [a, f] = results as [Map<string, Float64Array>, Map<string, Float64Array>];
+  assert.deepEqual([...f.keys()].sort(), [...a.keys()].sort());
+  for (const [k, v] of a) {
+    const w = f.get(k)!;
+    let scale = 1e-30;
+    let err = 0;
+    for (let i = 0; i < v.length; i++) {
+      scale = Math.max(scale, Math.abs(v[i]!));
+      err = Math.max(err, Math.abs(v[i]! - w[i]!));
+    }
+    assert.ok(err <= 1e-9 * scale, `${k}: ${err} of ${scale}`);
+  }
+}
 
 const convBnRelu = (b: Builder, name: string, x: number, out: number, relu = true): number => {
   const h = b.batchNorm2d(`${name}.bn`, b.conv2d(`${name}.conv`, x, { out, kernel: 3, padding: 1 }));
@@ -172,6 +204,9 @@ test('kernel counts of whole models (a fusion that stops firing fails here)', ()
   assert.equal(d.bn_finalize, 121);
   assert.equal(d.channel_moments, 4, 'stem pool and three transition pools');
   assert.equal(d.bn_apply, 2, 'norm0 (read by max pool) and norm5 (read by global pool)');
+  assert.equal(d.bn_backward_data_acc, 58 - 4, 'every dense layer but the first of each block adds into its block\'s gradient buffer');
+  assert.equal(d.slice_channels, 58 + 4, 'one slice per layer output and per block input');
+  assert.equal(d.add, 4, 'each block input also gets the first layer\'s BN gradient');
 });
 
 for (let trial = 0; trial < 6; trial++) {
@@ -198,32 +233,109 @@ for (let trial = 0; trial < 6; trial++) {
       }
       return b.conv2d('head', b.relu('rh', b.batchNorm2d('bnh', pool[pool.length - 1]!)), { out: 2, kernel: 3, padding: 1 });
     };
-    const results = [NO_FUSION, ALL_FUSION].map((o) => {
-      const { g, b, x, dy } = trainGraph(shape, build(new Rng(200 + trial)));
-      const graph = applyFusion(g, o).graph;
-      const vals = new Rng(7);
-      const store = new Map(b.specs.map((s) => [s.name, Float64Array.from({ length: numel(s.shape) }, () => (s.name.endsWith('running_var') ? 1 : s.name.endsWith('num_batches_tracked') ? 0 : vals.normal()))]));
-      const exec = new Executor(graph, new HostMemory('f64'), (n) => store.get(n));
-      const xin = new Rng(8);
-      exec.write(x, Float64Array.from({ length: numel(shape) }, () => xin.normal()));
-      exec.write(dy, Float64Array.from({ length: exec.get(dy).length }, () => xin.normal()));
-      exec.run({ seed: 1, step: 0 });
-      const out = new Map<string, Float64Array>();
-      for (const [k, id] of graph.outputs) out.set(k, Float64Array.from(exec.get(id)));
-      for (const [k, v] of store) if (k.includes('running')) out.set(k, v);
-      return out;
-    });
-    const [a, f] = results as [Map<string, Float64Array>, Map<string, Float64Array>];
-    assert.deepEqual([...f.keys()].sort(), [...a.keys()].sort());
-    for (const [k, v] of a) {
-      const w = f.get(k)!;
-      let scale = 1e-30;
-      let err = 0;
-      for (let i = 0; i < v.length; i++) {
-        scale = Math.max(scale, Math.abs(v[i]!));
-        err = Math.max(err, Math.abs(v[i]! - w[i]!));
-      }
-      assert.ok(err <= 1e-9 * scale, `${k}: ${err} of ${scale}`);
-    }
+    agreeInFloat64(shape, () => build(new Rng(200 + trial)));
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// concat-grad-in-place (src/passes/concat_grad.ts)
+
+const brc = (b: Builder, name: string, x: number, out: number): number => b.conv2d(`${name}.conv`, b.relu(`${name}.relu`, b.batchNorm2d(`${name}.bn`, x)), { out, kernel: 3, padding: 1 });
+
+/** A dense block of `layers` layers (growth 2) on a 3-channel stem, then BN-ReLU-conv. */
+const denseBlock = (layers: number) => (b: Builder, x: number): number => {
+  const parts = [b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 })];
+  for (let i = 1; i <= layers; i++) {
+    const input = parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts);
+    parts.push(brc(b, `l${i}`, input, 2));
+  }
+  return brc(b, 'head', b.concat('out', parts), 3);
+};
+
+test('concat-grad-in-place: a dense block accumulates its concatenation gradients in one buffer', () => {
+  const { g } = trainGraph([2, 2, 5, 5], denseBlock(4));
+  for (const o of [ALL_FUSION, ABLATIONS['concat-grad']!]) {
+    const { graph, report } = fuse(g, o);
+    // cat2, cat3, cat4 add into the buffer of "out"; l1 reads the stem output directly
+    for (const l of ['l2.bn', 'l3.bn', 'l4.bn']) assert.ok(fired(report, l, 'concat-grad-in-place'), l);
+    assert.equal(count(graph, 'bn_backward_data_acc'), 3);
+    assert.equal(count(graph, 'slice_channels'), 5, 'one slice per part: stem, l1..l4');
+    assert.equal(graph.nodes.filter((n) => n.op === 'add').length, 1, 'only the stem output sums a gradient from outside the chain (l1.bn)');
+  }
+  assert.equal(count(fuse(g, { ...ALL_FUSION, concatGrad: false }).graph, 'slice_channels'), 2 + 3 + 4 + 5);
+  agreeInFloat64([2, 2, 5, 5], () => denseBlock(4));
+  agreeInFloat64([2, 2, 5, 5], () => denseBlock(4), ABLATIONS['concat-grad']);
+});
+
+test('concat-grad-in-place: the planned step updates the buffer in place', () => {
+  const { g } = trainGraph([2, 2, 5, 5], denseBlock(3));
+  const graph = fuse(g).graph;
+  const plan = planMemory(graph, (k) => k === 'param' || k === 'state');
+  for (const n of graph.nodes.filter((q) => q.op === 'bn_backward_data_acc')) assert.equal(plan.offsets[n.outputs[0]!], plan.offsets[n.inputs[0]!], n.name);
+});
+
+test('guard prefixChain: two concatenations extend the same one (a branch ends the chain)', () => {
+  const build = () => (b: Builder, x: number): number => {
+    const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
+    const f1 = brc(b, 'l1', x0, 2);
+    const p1 = b.concat('cat1', [x0, f1]);
+    const f2 = brc(b, 'l2', p1, 2);
+    const fa = brc(b, 'a', b.concat('catA', [x0, f1, f2]), 2);
+    const fb = brc(b, 'b', b.concat('catB', [x0, f1, f2]), 2);
+    return b.add('sum', fa, fb);
+  };
+  const { report } = fuse(trainGraph([1, 2, 4, 4], build()).g);
+  assert.equal(blockedBy(report, 'cat1', 'concat-grad-in-place'), 'prefixChain');
+  agreeInFloat64([1, 2, 4, 4], build);
+});
+
+test('guard gradOnlySliced: the largest concatenation is the graph output (its gradient is an input)', () => {
+  const build = () => (b: Builder, x: number): number => {
+    const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
+    const f1 = brc(b, 'l1', x0, 2);
+    const p1 = b.concat('cat1', [x0, f1]);
+    return b.concat('out', [x0, f1, brc(b, 'l2', p1, 2)]);
+  };
+  const { report } = fuse(trainGraph([1, 2, 4, 4], build()).g);
+  assert.equal(blockedBy(report, 'out', 'concat-grad-in-place'), 'gradOnlySliced');
+  agreeInFloat64([1, 2, 4, 4], build);
+});
+
+test('guard gradFromBnBackward: a concatenation read by a convolution, not a BN', () => {
+  const build = () => (b: Builder, x: number): number => {
+    const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
+    const f1 = brc(b, 'l1', x0, 2);
+    const p1 = b.concat('cat1', [x0, f1]);
+    const f2 = b.conv2d('plain', p1, { out: 2, kernel: 1 });
+    return brc(b, 'head', b.concat('out', [x0, f1, f2]), 3);
+  };
+  const { report } = fuse(trainGraph([1, 2, 4, 4], build()).g);
+  assert.equal(blockedBy(report, 'cat1', 'concat-grad-in-place'), 'gradFromBnBackward');
+  agreeInFloat64([1, 2, 4, 4], build);
+});
+
+test('guard partsSumSlices: a part whose gradient is not autodiff\'s sum of its slices', () => {
+  const { g } = trainGraph([1, 2, 4, 4], denseBlock(3));
+  // the same values summed by adds that autodiff did not mark as its gradient sums
+  for (const n of g.nodes) if (n.op === 'add' && n.attrs.gradSum === true) (n.attrs as Record<string, unknown>).gradSum = false;
+  const { graph, report } = fuse(g);
+  assert.equal(blockedBy(report, 'out', 'concat-grad-in-place'), 'partsSumSlices');
+  assert.equal(count(graph, 'bn_backward_data_acc'), 0);
+});
+
+test('guard backwardOrder: the smaller concatenation\'s gradient arrives first', () => {
+  const build = () => (b: Builder, x: number): number => {
+    const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
+    const f1 = brc(b, 'l1', x0, 2);
+    const p1 = b.concat('cat1', [x0, f1]);
+    const f2 = b.conv2d('side', x0, { out: 2, kernel: 3, padding: 1 });
+    const p2 = b.concat('out', [x0, f1, f2]);
+    const big = brc(b, 'big', p2, 2); // the larger concatenation is read first ...
+    const small = brc(b, 'small', p1, 2); // ... so in backward the smaller one's gradient comes first
+    return b.add('sum', big, small);
+  };
+  const { report } = fuse(trainGraph([1, 2, 4, 4], build()).g);
+  assert.equal(blockedBy(report, 'small.bn', 'concat-grad-in-place'), 'backwardOrder');
+  agreeInFloat64([1, 2, 4, 4], build);
+});
+

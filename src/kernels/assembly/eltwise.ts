@@ -295,6 +295,19 @@ export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, sta
   foldSlots(o1, o2, s64, q64, C, R);
 }
 
+/** BN dx = A*dy + B*x + C0: per channel A, B, C0 (in f64, rounded to f32) at ap, bp, cp. */
+@inline function dxCoefficients(C: i32, mean: usize, rstd: usize, gamma: usize, dbeta: usize, dgamma: usize, m: f64, ap: usize, bp: usize, cp: usize): void {
+  for (let c = 0; c < C; c++) {
+    const r = <f64>f32.load(rstd + off(c));
+    const A = <f64>f32.load(gamma + off(c)) * r;
+    const B = (-A * r * <f64>f32.load(dgamma + off(c))) / m;
+    const C0 = (-A * <f64>f32.load(dbeta + off(c))) / m - B * <f64>f32.load(mean + off(c));
+    f32.store(ap + off(c), <f32>A);
+    f32.store(bp + off(c), <f32>B);
+    f32.store(cp + off(c), <f32>C0);
+  }
+}
+
 /**
  * dx = A*dy + B*x + C0 per channel over rows [start, end), with (in f64, rounded to f32)
  * A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m - B*mean. dx may alias dy or x.
@@ -305,15 +318,7 @@ export function bn_backward_data(dy: usize, x: usize, dx: usize, C: i32, mean: u
   const ap = scratch;
   const bp = ap + off(L);
   const cp = bp + off(L);
-  for (let c = 0; c < C; c++) {
-    const r = <f64>f32.load(rstd + off(c));
-    const A = <f64>f32.load(gamma + off(c)) * r;
-    const B = (-A * r * <f64>f32.load(dgamma + off(c))) / m;
-    const C0 = (-A * <f64>f32.load(dbeta + off(c))) / m - B * <f64>f32.load(mean + off(c));
-    f32.store(ap + off(c), <f32>A);
-    f32.store(bp + off(c), <f32>B);
-    f32.store(cp + off(c), <f32>C0);
-  }
+  dxCoefficients(C, mean, rstd, gamma, dbeta, dgamma, m, ap, bp, cp);
   for (let j = C; j < L; j++) {
     f32.store(ap + off(j), f32.load(ap + off(j - C)));
     f32.store(bp + off(j), f32.load(bp + off(j - C)));
@@ -347,6 +352,33 @@ export function bn_backward_data(dy: usize, x: usize, dx: usize, C: i32, mean: u
       const o = off(r) * <usize>C + off(c);
       const v = <f64>f32.load(ap + off(c)) * <f64>f32.load(dy + o) + <f64>f32.load(bp + off(c)) * <f64>f32.load(x + o) + <f64>f32.load(cp + off(c));
       f32.store(dx + o, <f32>v);
+    }
+  }
+}
+
+/**
+ * bn_backward_data added in place into the leading C channels of rows of LD floats:
+ * G[r][c] += A*dy[r][c] + B*x[r][c] + C0 (dy, x: rows of C floats), rows [start, end). The
+ * coefficients are bn_backward_data's; the sum is rounded as dx then G + dx were.
+ */
+export function bn_backward_data_acc(dy: usize, x: usize, G: usize, C: i32, LD: i32, mean: usize, rstd: usize, gamma: usize, dbeta: usize, dgamma: usize, m: f64, start: i32, end: i32, scratch: usize): void {
+  const ap = scratch;
+  const bp = ap + off(C + 4);
+  const cp = bp + off(C + 4);
+  dxCoefficients(C, mean, rstd, gamma, dbeta, dgamma, m, ap, bp, cp);
+  const cv = off(C & ~3);
+  for (let r = start; r < end; r++) {
+    const pg = dy + off(r) * <usize>C;
+    const px = x + off(r) * <usize>C;
+    const pG = G + off(r) * <usize>LD;
+    let j: usize = 0;
+    for (; j < cv; j += 16) {
+      const d = fma(v128.load(ap + j), v128.load(pg + j), fma(v128.load(bp + j), v128.load(px + j), v128.load(cp + j)));
+      v128.store(pG + j, f32x4.add(v128.load(pG + j), d));
+    }
+    for (; j < off(C); j += 4) {
+      const v = <f32>(<f64>f32.load(ap + j) * <f64>f32.load(pg + j) + <f64>f32.load(bp + j) * <f64>f32.load(px + j) + <f64>f32.load(cp + j));
+      f32.store(pG + j, f32.load(pG + j) + v);
     }
   }
 }
