@@ -14,6 +14,7 @@ import { createEngine, type EngineKind } from '../src/runtime/engine.js';
 import { HeapOverflowError } from '../src/runtime/memory.js';
 import { SGD } from '../src/train/sgd.js';
 import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
+import { OP_TYPES } from './op_types.js';
 import { Rng } from '../src/util/random.js';
 import { machine, spread, type Spread } from './common.js';
 
@@ -34,17 +35,6 @@ export interface StepBenchOptions {
   engine?: EngineKind;
 }
 
-export const OP_TYPES: Record<string, string> = {
-  conv2d: 'conv', conv2d_backward_data: 'conv', conv2d_backward_weight: 'conv',
-  batch_norm2d: 'bn', bn_backward_reduce: 'bn', bn_backward_data: 'bn',
-  relu: 'relu', relu_backward: 'relu',
-  max_pool2d: 'pool', max_pool2d_backward: 'pool', avg_pool2d: 'pool', avg_pool2d_backward: 'pool', global_avg_pool: 'pool', global_avg_pool_backward: 'pool',
-  concat: 'concat', slice_channels: 'concat',
-  add: 'add',
-  conv2d_fused: 'conv', conv2d_fused_backward_data: 'conv', conv2d_fused_backward_weight: 'conv',
-  channel_moments: 'bn', bn_finalize: 'bn', bn_apply: 'bn', bn_add_relu: 'bn', bn_add_relu_backward: 'bn',
-  bn_relu_mask: 'relu', concat_vec: 'concat',
-};
 
 export interface ModeResult {
   step_s: Spread;

@@ -9,24 +9,13 @@
  * once more. This is the paper's accounting (its table of tensor-sized passes per BN).
  */
 import { type Graph, numel } from '../src/graph/ir.js';
+import { type Category, OP_TYPES } from './op_types.js';
 import { getModel } from '../src/models/index.js';
 import { Network } from '../src/models/network.js';
 import { ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
 import { Arena, HostMemory } from '../src/runtime/memory.js';
 import { planMemory } from '../src/runtime/planner.js';
 
-export type Category = 'conv' | 'bn' | 'relu' | 'concat' | 'add' | 'pool' | 'other';
-
-const CATEGORY: Record<string, Category> = {
-  conv2d: 'conv', conv2d_backward_data: 'conv', conv2d_backward_weight: 'conv',
-  conv2d_fused: 'conv', conv2d_fused_backward_data: 'conv', conv2d_fused_backward_weight: 'conv',
-  batch_norm2d: 'bn', bn_backward_reduce: 'bn', bn_backward_data: 'bn', channel_moments: 'bn', bn_finalize: 'bn', bn_apply: 'bn',
-  bn_backward_data_acc: 'bn', bn_add_relu: 'bn', bn_add_relu_backward: 'bn', bn_relu_mask: 'relu', concat_vec: 'bn',
-  relu: 'relu', relu_backward: 'relu',
-  concat: 'concat', slice_channels: 'concat',
-  add: 'add',
-  max_pool2d: 'pool', max_pool2d_backward: 'pool', avg_pool2d: 'pool', avg_pool2d_backward: 'pool', global_avg_pool: 'pool', global_avg_pool_backward: 'pool',
-};
 
 export interface LayerTraffic {
   layer: string;
@@ -42,7 +31,7 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
     const v = g.value(id);
     return v.shape.length === 4 && v.kind !== 'param' && v.kind !== 'state' ? 4 * numel(v.shape) : 0;
   };
-  const cat = CATEGORY[n.op] ?? 'other';
+  const cat = OP_TYPES[n.op] ?? 'other';
   // A channel slice reads only its own channels of the input (as many bytes as it writes).
   if (n.op === 'slice_channels') return [{ layer: n.name, op: n.op, category: cat, bytes: 2 * tensor(n.outputs[0]!) }];
   // BN dx added in place into the leading channels of a gradient buffer: reads dy, x and those
