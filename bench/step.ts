@@ -44,7 +44,12 @@ export interface ModeResult {
 export interface StepBenchResult {
   fused?: ModeResult & { breakdown: Record<string, number> };
   speedup?: number;
-  ablation?: Record<string, { img_s: number; speedup: number }>;
+  /**
+   * Median (and range) over the timed rounds of unfused time / fused time within the round: the
+   * two steps of a round are adjacent, so a shared machine's slow phases cancel out.
+   */
+  speedup_paired?: Spread;
+  ablation?: Record<string, { img_s: number; speedup: number; speedup_paired: Spread }>;
   model: string;
   batch_size: number;
   image_size: number;
@@ -151,6 +156,11 @@ async function round(o: StepBenchOptions, variants: [string, FusionOptions][], p
   }
 }
 
+/** Spread of base[i] / t[i]: each ratio from one interleaved round. */
+function paired(base: number[], t: number[]): Spread {
+  return spread(t.map((v, i) => base[i]! / v));
+}
+
 export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   const base: [string, FusionOptions][] = [['unfused', NO_FUSION]];
   if (o.fuse || o.ablation) base.push(['fused', ALL_FUSION]);
@@ -188,6 +198,7 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
     const fs = spread(ft);
     result.fused = { step_s: fs, img_s: o.batchSize / fs.median, breakdown: first.breakdowns.get('fused')! };
     result.speedup = st.median / fs.median;
+    result.speedup_paired = paired(first.times.get('unfused')!, ft);
   }
   if (o.ablation) {
     result.ablation = {};
@@ -195,7 +206,7 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
       const u = spread(r.times.get('unfused')!).median;
       for (const name of names) {
         const m = spread(r.times.get(name)!).median;
-        result.ablation[name] = { img_s: o.batchSize / m, speedup: u / m };
+        result.ablation[name] = { img_s: o.batchSize / m, speedup: u / m, speedup_paired: paired(r.times.get('unfused')!, r.times.get(name)!) };
       }
     }
   }

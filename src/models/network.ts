@@ -146,11 +146,21 @@ export class Network {
    * allocated (parameters, optimizer state, other plans), from the planned workspace per image.
    */
   maxTrainBatch(imageShape: Shape): number {
-    const perImage = planMemory(this.buildTrainGraph([1, ...imageShape]).graph, (k) => k === 'param' || k === 'state').size * 4;
-    const perTwo = planMemory(this.buildTrainGraph([2, ...imageShape]).graph, (k) => k === 'param' || k === 'state').size * 4;
-    const slope = Math.max(1, perTwo - perImage);
-    const fixed = Math.max(0, perImage - slope);
-    return Math.max(0, Math.floor((MAX_ARENA_BYTES - this.memory.usedBytes - fixed) / slope));
+    const bytes = (n: number): number => planMemory(this.buildTrainGraph([n, ...imageShape]).graph, (k) => k === 'param' || k === 'state').size * 4;
+    const room = MAX_ARENA_BYTES - this.memory.usedBytes;
+    const b1 = bytes(1);
+    if (b1 > room) return 0;
+    const slope = Math.max(1, bytes(2) - b1);
+    // linear in the batch to first order; the planner's packing is not exactly linear, so the
+    // estimate is checked by planning it, then moved one image at a time to the boundary
+    let n = Math.max(1, Math.floor((room - Math.max(0, b1 - slope)) / slope));
+    const b = bytes(n);
+    if (b > room) {
+      n = Math.max(1, n - Math.ceil((b - room) / slope));
+      while (n > 1 && bytes(n) > room) n--;
+    }
+    while (bytes(n + 1) <= room) n++;
+    return n;
   }
 
   trainPlan(shape: Shape): TrainPlan {

@@ -13,9 +13,11 @@ test('bench step: unfused, fused, speedup, breakdown and every ablation, in one 
     const r = await benchStep({ model: 'resnet8', batchSize: 2, imageSize: 8, threads: 1, steps: 1, warmup: 0, ablation: true, ablationRounds, vsPytorch: false });
     assert.equal(r.model, 'resnet8');
     assert.ok(r.unfused.img_s > 0 && r.fused!.img_s > 0 && r.speedup! > 0);
+    const sp = r.speedup_paired!;
+    assert.ok(sp.min <= sp.median && sp.median <= sp.max && sp.min > 0, `paired speedup ${JSON.stringify(sp)}`);
     assert.deepEqual(Object.keys(r.breakdown).sort(), ['add', 'bn', 'concat', 'conv', 'other', 'pool', 'relu']);
     assert.ok(r.breakdown.conv! > 0 && r.fused!.breakdown.conv! > 0);
     assert.deepEqual(Object.keys(r.ablation!).sort(), Object.keys(ABLATIONS).sort(), `rounds=${ablationRounds}`);
-    for (const [k, v] of Object.entries(r.ablation!)) assert.ok(v.img_s > 0 && v.speedup > 0, `${k}: ${JSON.stringify(v)}`);
+    for (const [k, v] of Object.entries(r.ablation!)) assert.ok(v.img_s > 0 && v.speedup > 0 && v.speedup_paired.median > 0, `${k}: ${JSON.stringify(v)}`);
   }
 });

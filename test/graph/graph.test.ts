@@ -95,6 +95,12 @@ test('a step that would overflow the 4 GiB wasm32 heap names a batch size that f
   const net = new Network(getModel('resnet50'), new Arena(), 0);
   const fits = net.maxTrainBatch([3, 224, 224]);
   assert.ok(fits > 4 && fits < 512, `fits ${fits}`);
+  // the named batch is planned to fit, and one more image is not
+  const { MAX_ARENA_BYTES } = await import('../../src/runtime/memory.js');
+  const { planMemory } = await import('../../src/runtime/planner.js');
+  const planned = (n: number): number => planMemory(net.buildTrainGraph([n, 3, 224, 224]).graph, (k) => k === 'param' || k === 'state').size * 4 + net.memory.usedBytes;
+  assert.ok(planned(fits) <= MAX_ARENA_BYTES, `batch ${fits} does not fit`);
+  assert.ok(planned(fits + 1) > MAX_ARENA_BYTES, `batch ${fits + 1} fits too`);
   assert.throws(
     () => net.trainPlan([512, 3, 224, 224]),
     (e: Error) => e instanceof HeapOverflowError && /resnet50 at batch 512/.test(e.message) && new RegExp(`largest batch that fits is ${fits}$`).test(e.message),
