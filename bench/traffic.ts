@@ -71,6 +71,8 @@ export interface TrafficResult {
    * ratio to unfused.
    */
   store_normalized: { bytes: number; ratio: number; bn_relu_concat: number; bn_relu_concat_ratio: number; peak_bytes: number; peak_ratio: number; max_batch: number };
+  /** The fused graph with concatenations concatenated again in backward (FusionOptions.recomputeConcat). */
+  recompute_concat: { bytes: number; ratio: number; bn_relu_concat: number; bn_relu_concat_ratio: number; peak_bytes: number; peak_ratio: number; max_batch: number };
   layers: { unfused: LayerTraffic[]; fused: LayerTraffic[] };
 }
 
@@ -94,10 +96,15 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
   const fits = (fusion: FusionOptions): number => new Network(def, new Arena(), 0, undefined, fusion).maxTrainBatch(shape.slice(1));
   const u = total(layers.unfused);
   const f = total(layers.fused);
-  const STORE: FusionOptions = { ...ALL_FUSION, storeNormalized: true };
-  const gs = stepGraph(model, shape, STORE);
-  const ls = gs.nodes.flatMap((_, i) => nodeTraffic(gs, i));
-  const sBrc = total(ls, (x) => x.category === 'bn' || x.category === 'relu' || x.category === 'concat');
+  const variant = (fusion: FusionOptions): TrafficResult['store_normalized'] => {
+    const gv = stepGraph(model, shape, fusion);
+    const lv = gv.nodes.flatMap((_, i) => nodeTraffic(gv, i));
+    const b = total(lv, (x) => x.category === 'bn' || x.category === 'relu' || x.category === 'concat');
+    return {
+      bytes: total(lv), ratio: total(lv) / u, bn_relu_concat: b, bn_relu_concat_ratio: b / brc('unfused'),
+      peak_bytes: peak(gv), peak_ratio: peak(gv) / peak(graphs.unfused), max_batch: fits(fusion),
+    };
+  };
   return {
     model,
     batch_size: batchSize,
@@ -111,10 +118,8 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
     fused_peak_bytes: peak(graphs.fused),
     peak_ratio: peak(graphs.fused) / peak(graphs.unfused),
     max_batch: { unfused: fits(NO_FUSION), fused: fits(ALL_FUSION) },
-    store_normalized: {
-      bytes: total(ls), ratio: total(ls) / u, bn_relu_concat: sBrc, bn_relu_concat_ratio: sBrc / brc('unfused'),
-      peak_bytes: peak(gs), peak_ratio: peak(gs) / peak(graphs.unfused), max_batch: fits(STORE),
-    },
+    store_normalized: variant({ ...ALL_FUSION, storeNormalized: true }),
+    recompute_concat: variant({ ...ALL_FUSION, recomputeConcat: true }),
     layers,
   };
 }
@@ -129,5 +134,7 @@ export function formatTraffic(r: TrafficResult): string {
   lines.push(`  largest batch in the 4 GiB heap: unfused ${r.max_batch.unfused}, fused ${r.max_batch.fused}`);
   const st = r.store_normalized;
   lines.push(`  fused, normalized input stored (not recomputed): ratio ${st.ratio.toFixed(3)}, BN + ReLU + concat ${st.bn_relu_concat_ratio.toFixed(3)}, peak ${st.peak_ratio.toFixed(3)}, largest batch ${st.max_batch}`);
+  const rc = r.recompute_concat;
+  lines.push(`  fused, concatenations recomputed in backward (--recompute-concat): ratio ${rc.ratio.toFixed(3)}, BN + ReLU + concat ${rc.bn_relu_concat_ratio.toFixed(3)}, peak ${rc.peak_ratio.toFixed(3)}, largest batch ${rc.max_batch}`);
   return lines.join('\n') + '\n';
 }

@@ -61,6 +61,7 @@ interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' |
   threads: number;
   engine: EngineKind;
   fuse: boolean;
+  recomputeConcat: boolean;
   out?: string;
   limit?: number;
   resume?: string;
@@ -109,7 +110,7 @@ function resumeCommand(cmd: Command, checkpoint: string): string {
 }
 
 async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }, augment: Augment | undefined): Promise<number> {
-  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, o.fuse ? ALL_FUSION : NO_FUSION);
+  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, { ...(o.fuse ? ALL_FUSION : NO_FUSION), recomputeConcat: o.recomputeConcat });
   let resume: ResumeState | undefined;
   let outDir = o.out;
   let run: RunDir | null = null;
@@ -140,7 +141,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   };
   log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
-  log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}`);
+  log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`);
   if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}${run ? `, into ${run.dir}` : ''}`);
   if (o.batchSize > tr.count) log(`  note: batch size ${o.batchSize} is larger than the ${tr.count} training images: each epoch is one batch of ${tr.count}`);
   const progress = new TrainProgress(o.epochs);
@@ -255,6 +256,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
     .addOption(new Option('--engine <kind>', 'wasm (SIMD kernels, threads) | reference (plain loops, 1 thread)').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
+    .addOption(new Option('--recompute-concat', 'DenseNet memory: concatenate again in backward instead of keeping each concatenation (larger batches fit, one more copy per layer)').default(false))
     .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').default('auto'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors, also one written by Ctrl-C mid-epoch (same seed and threads give the same weights); without --out, in the checkpoint\'s run directory'))

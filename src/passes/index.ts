@@ -7,6 +7,7 @@ import { pruneDead } from '../autodiff/backward.js';
 import type { Graph } from '../graph/ir.js';
 import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_conv.js';
 import { concatGradInPlace } from './concat_grad.js';
+import { concatRecompute } from './concat_recompute.js';
 import { fission } from './fission.js';
 import { momentsIntoConv } from './moments_into_conv.js';
 import { momentsReuse } from './moments_reuse.js';
@@ -38,6 +39,12 @@ export interface FusionOptions {
    * in both (the default, recompute). See docs/design/2026-11-26-bn-fusion.md.
    */
   storeNormalized?: boolean;
+  /**
+   * Memory (DenseNet): concatenations are not kept for backward but concatenated again there
+   * (src/passes/concat_recompute.ts): saved activations grow with a block's depth L instead of
+   * L^2, for one more copy per concatenation. Off by default.
+   */
+  recomputeConcat?: boolean;
 }
 
 export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false, concatGrad: false };
@@ -54,6 +61,8 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'concat-grad': { ...NO_FUSION, fission: true, concatGrad: true },
   /** everything, but the normalized input stored for backward-weights instead of recomputed */
   'store-normalized': { ...ALL_FUSION, storeNormalized: true },
+  /** everything, and concatenations concatenated again in backward instead of kept (memory) */
+  'recompute-concat': { ...ALL_FUSION, recomputeConcat: true },
 };
 
 export function isFused(o: FusionOptions): boolean {
@@ -62,13 +71,14 @@ export function isFused(o: FusionOptions): boolean {
 
 export function applyFusion(g: Graph, o: FusionOptions, report = new FusionReport()): { graph: Graph; report: FusionReport } {
   if (!isFused(o)) return { graph: g, report };
-  const passes: Pass[] = [fission];
+  const passes: Pass[] = o.fission ? [fission] : [];
   if (o.statsReuse) passes.push(momentsReuse);
   if (o.statsEpilogue) passes.push(momentsIntoConv);
   if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true));
   if (o.residual) passes.push(residualAddRelu);
   if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
   if (o.concatGrad) passes.push(concatGradInPlace);
+  if (o.recomputeConcat) passes.push(concatRecompute);
   let graph = g;
   for (const p of passes) graph = pruneDead(p.run(graph, report));
   return { graph, report };

@@ -21,6 +21,11 @@ test('traffic model: totals, the BN/ReLU share and the store variant (resnet20 a
     assert.ok(st.bn_relu_concat > r.bn_relu_concat.fused, `${model}: storing z writes it once more`);
     assert.ok(st.peak_bytes >= r.fused_peak_bytes, `${model}: the stored z lives until backward`);
     assert.ok(st.max_batch <= r.max_batch.fused && st.max_batch > 0, `${model}: largest batch ${st.max_batch}`);
+    const rc = r.recompute_concat;
+    if (model === 'densenet40') {
+      assert.ok(rc.peak_bytes < r.fused_peak_bytes && rc.max_batch > r.max_batch.fused, `${model}: recomputed concatenations keep less (${JSON.stringify(rc)})`);
+      assert.ok(rc.bytes > r.fused_bytes, `${model}: and copy once more`);
+    } else assert.equal(rc.bytes, r.fused_bytes, `${model}: no concatenation, nothing changes`);
   }
 });
 

@@ -77,6 +77,16 @@ test('--no-fuse and the default fused run train the same model to the same loss 
   assert.ok(Math.abs(la - lb) < 1e-3 * Math.abs(lb), `fused ${la} vs unfused ${lb}`);
 });
 
+test('--recompute-concat trains a DenseNet to the same loss as the default', () => {
+  const common = ['train', '--model', 'densenet40', '--limit', '16', '--batch-size', '8', '--epochs', '1', '--json', '--seed', '2'];
+  const a = bnff(...common);
+  const b = bnff(...common, '--recompute-concat');
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const loss = (r: { stdout: string }): number => (JSON.parse(r.stdout) as { epochs: { trainLoss: number }[] }).epochs[0]!.trainLoss;
+  assert.equal(loss(b), loss(a), 'the recomputed concatenations hold the same values');
+});
+
 test('bnff explain names every BN and the guard that stopped each fusion', () => {
   const r = bnff('explain', '--model', 'resnet20', '--json');
   assert.equal(r.code, 0, r.stderr);

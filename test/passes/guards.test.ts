@@ -339,3 +339,31 @@ test('guard backwardOrder: the smaller concatenation\'s gradient arrives first',
   agreeInFloat64([1, 2, 4, 4], build);
 });
 
+test('concat-recompute: backward concatenates the parts again instead of keeping the concatenations', () => {
+  const { g } = trainGraph([2, 2, 5, 5], denseBlock(4));
+  const o = { ...ALL_FUSION, recomputeConcat: true };
+  const { graph, report } = fuse(g, o);
+  for (const c of ['cat2', 'cat3', 'cat4', 'out']) assert.ok(fired(report, c, 'concat-recompute'), c);
+  assert.equal(count(graph, 'concat'), 2 * 4);
+  // no forward concatenation is read after the first gradient is written
+  const start = graph.nodes.findIndex((n) => n.outputs.some((v) => graph.value(v).kind === 'grad'));
+  const fwd = new Set(graph.nodes.filter((n) => n.op === 'concat' && !n.name.endsWith('.recompute')).map((n) => n.outputs[0]!));
+  assert.equal(fwd.size, 4);
+  assert.ok(graph.nodes.slice(start).every((n) => n.inputs.every((v) => !fwd.has(v))));
+  const peak = (x: Graph): number => planMemory(x, (k) => k === 'param' || k === 'state').size;
+  assert.ok(peak(graph) < peak(fuse(g).graph), `peak ${peak(graph)} vs ${peak(fuse(g).graph)}`);
+  agreeInFloat64([2, 2, 5, 5], () => denseBlock(4), o);
+  agreeInFloat64([2, 2, 5, 5], () => denseBlock(4), { ...NO_FUSION, recomputeConcat: true });
+});
+
+test('guard readByBackward: a concatenation only forward reads stays as it is', () => {
+  const build = () => (b: Builder, x: number): number => {
+    const a = b.conv2d('a', x, { out: 2, kernel: 3, padding: 1 });
+    const c = b.conv2d('c', x, { out: 2, kernel: 1 });
+    return b.conv2d('head', b.relu('r', b.concat('cat', [a, c])), { out: 2, kernel: 1 });
+  };
+  const { graph, report } = fuse(trainGraph([1, 2, 4, 4], build()).g, { ...ALL_FUSION, recomputeConcat: true });
+  assert.equal(blockedBy(report, 'cat', 'concat-recompute'), 'readByBackward');
+  assert.equal(count(graph, 'concat'), 1);
+});
+

@@ -73,22 +73,24 @@ for (const threads of [1, 2]) {
   }
 }
 
-test('concatenation gradients accumulated in place give the bits of slices and sums (wasm, densenet40, 2 threads)', async () => {
+test('concatenation gradients accumulated in place, and concatenations recomputed in backward, give the bits of slices and sums (wasm, densenet40, 2 threads)', async () => {
   const engine = await createEngine({ threads: 2 });
   try {
     const shape = [4, 3, 8, 8];
     const rng = new Rng(3);
     const x = Float32Array.from({ length: 4 * 3 * 8 * 8 }, () => rng.normal());
-    const grads = (concatGrad: boolean): Map<string, Float32Array> => {
-      const net = new Network(getModel('densenet40', { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatGrad });
+    const grads = (concatGrad: boolean, recomputeConcat = false): Map<string, Float32Array> => {
+      const net = new Network(getModel('densenet40', { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatGrad, recomputeConcat });
       net.forwardBackward(x, [1, 4, 9, 0], shape, { seed: 1, step: 0 });
       const plan = net.trainPlan(shape);
       assert.equal(plan.graph.nodes.filter((n) => n.op === 'bn_backward_data_acc').length, concatGrad ? 33 : 0);
+      assert.equal(plan.graph.nodes.filter((n) => n.op === 'concat').length, recomputeConcat ? 2 * 36 : 36);
       return new Map([...plan.grads].map(([k, v]) => [k, Float32Array.from(v)]));
     };
     const a = grads(false);
-    const b = grads(true);
-    for (const [k, v] of a) assert.deepEqual(new Uint32Array(b.get(k)!.buffer), new Uint32Array(v.buffer), k);
+    for (const b of [grads(true), grads(true, true)]) {
+      for (const [k, v] of a) assert.deepEqual(new Uint32Array(b.get(k)!.buffer), new Uint32Array(v.buffer), k);
+    }
   } finally {
     engine.close();
   }
