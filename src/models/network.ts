@@ -117,7 +117,7 @@ export class Network {
   }
 
   /** Forward graph in training mode, plus loss and backward; outputs "loss", "logits", "grad:<param>". */
-  buildTrainGraph(shape: Shape): { graph: Graph; x: number; labels: number; grads: Map<string, number> } {
+  buildTrainGraph(shape: Shape, fusion: FusionOptions = this.fusion): { graph: Graph; x: number; labels: number; grads: Map<string, number> } {
     this.checkInput(shape);
     const b = new Builder({ training: true });
     const x = b.input('x', shape);
@@ -136,7 +136,7 @@ export class Network {
       g.outputs.set(`grad:${name}`, d);
       byName.set(name, d);
     }
-    const fused = applyFusion(pruneDead(g), this.fusion);
+    const fused = applyFusion(pruneDead(g), fusion);
     this.lastReport = fused.report;
     return { graph: fused.graph, x, labels, grads: byName };
   }
@@ -145,8 +145,8 @@ export class Network {
    * The largest batch whose training step fits the 4 GiB wasm32 heap next to what is already
    * allocated (parameters, optimizer state, other plans), from the planned workspace per image.
    */
-  maxTrainBatch(imageShape: Shape): number {
-    const bytes = (n: number): number => planMemory(this.buildTrainGraph([n, ...imageShape]).graph, (k) => k === 'param' || k === 'state').size * 4;
+  maxTrainBatch(imageShape: Shape, fusion: FusionOptions = this.fusion): number {
+    const bytes = (n: number): number => planMemory(this.buildTrainGraph([n, ...imageShape], fusion).graph, (k) => k === 'param' || k === 'state').size * 4;
     const room = MAX_ARENA_BYTES - this.memory.usedBytes;
     const b1 = bytes(1);
     if (b1 > room) return 0;
@@ -174,7 +174,12 @@ export class Network {
       } catch (e) {
         if (!(e instanceof HeapOverflowError)) throw e;
         const fits = this.maxTrainBatch(shape.slice(1));
-        throw new HeapOverflowError(`${this.def.name} at batch ${shape[0]} (${shapeStr(shape)}): ${e.message}; the largest batch that fits is ${fits}`);
+        let hint = '';
+        if (!this.fusion.recomputeConcat && graph.nodes.some((n) => n.op === 'concat')) {
+          const more = this.maxTrainBatch(shape.slice(1), { ...this.fusion, recomputeConcat: true });
+          if (more > fits) hint = ` (${more} with the concatenations recomputed in backward: --recompute-concat)`;
+        }
+        throw new HeapOverflowError(`${this.def.name} at batch ${shape[0]} (${shapeStr(shape)}): ${e.message}; the largest batch that fits is ${fits}${hint}`);
       }
       p = {
         exec,

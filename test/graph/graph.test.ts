@@ -106,3 +106,16 @@ test('a step that would overflow the 4 GiB wasm32 heap names a batch size that f
     (e: Error) => e instanceof HeapOverflowError && /resnet50 at batch 512/.test(e.message) && new RegExp(`largest batch that fits is ${fits}$`).test(e.message),
   );
 });
+
+test('for a DenseNet the overflow message also names the batch that fits with recomputed concatenations', async () => {
+  const { Arena, HeapOverflowError } = await import('../../src/runtime/memory.js');
+  const net = new Network(getModel('densenet40'), new Arena(), 0);
+  const plain = net.maxTrainBatch([3, 32, 32]);
+  const more = net.maxTrainBatch([3, 32, 32], { ...net.fusion, recomputeConcat: true });
+  assert.ok(more > 1.5 * plain, `${more} vs ${plain}`);
+  assert.throws(
+    () => net.trainPlan([8192, 3, 32, 32]),
+    (e: Error) => e instanceof HeapOverflowError && e.message.endsWith(`largest batch that fits is ${plain} (${more} with the concatenations recomputed in backward: --recompute-concat)`),
+  );
+});
+
