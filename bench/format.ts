@@ -18,10 +18,7 @@ export function formatStepBench(r: StepBenchResult): string {
   if (r.ablation) for (const [k, v] of Object.entries(r.ablation)) lines.push(`  ablation ${k}: ${v.img_s.toFixed(1)} images/s, speedup ${v.speedup.toFixed(3)}x (per round ${v.speedup_paired.median.toFixed(3)})`);
   if (r.pytorch) {
     if ('error' in r.pytorch) lines.push(`  PyTorch: ${r.pytorch.error}`);
-    else {
-      lines.push(`  PyTorch ${r.pytorch.torch} (steps interleaved with bnff's): ${r.pytorch.img_s.toFixed(1)} images/s; bnff / PyTorch = ${r.ratio_vs_pytorch!.toFixed(2)} unfused${r.fused_ratio_vs_pytorch ? `, ${r.fused_ratio_vs_pytorch.toFixed(2)} fused` : ''}`);
-      lines.push(`  per round: ${r.ratio_vs_pytorch_paired!.median.toFixed(2)} unfused${r.fused_ratio_vs_pytorch_paired ? `, ${r.fused_ratio_vs_pytorch_paired.median.toFixed(2)} fused` : ''}`);
-    }
+    else lines.push(`  PyTorch ${r.pytorch.torch}: ${r.pytorch.img_s.toFixed(1)} images/s; bnff / PyTorch = ${r.ratio_vs_pytorch!.toFixed(2)} unfused${r.fused_ratio_vs_pytorch ? `, ${r.fused_ratio_vs_pytorch.toFixed(2)} fused` : ''}`);
   }
   return lines.join('\n') + '\n';
 }

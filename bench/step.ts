@@ -4,8 +4,7 @@
  * steps. With --vs-pytorch, times the same model in PyTorch (Debian's python3-torch) in the
  * same run, so the ratio compares like with like on a noisy shared machine.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import readline from 'node:readline';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,13 +57,9 @@ export interface StepBenchResult {
   engine: string;
   unfused: ModeResult;
   breakdown: Record<string, number>;
-  /** PyTorch's steps, interleaved with bnff's: one PyTorch step after each round of bnff steps. */
-  pytorch?: { img_s: number; step_s: Spread; torch: string; threads: number } | { error: string };
+  pytorch?: { img_s: number; step_s: Spread; torch: string } | { error: string };
   ratio_vs_pytorch?: number;
   fused_ratio_vs_pytorch?: number;
-  /** Per round: PyTorch's step time / bnff's (the same round), median and range. */
-  ratio_vs_pytorch_paired?: Spread;
-  fused_ratio_vs_pytorch_paired?: Spread;
   machine: Record<string, string | number>;
   lowered_nodes: number;
   total_nodes: number;
@@ -79,63 +74,11 @@ export function pytorchScript(): string {
   throw new Error('tools/bench_pytorch.py not found');
 }
 
-const PAUSE_MS = 50;
-
-/**
- * A PyTorch process that trains the same model one step per request (tools/bench_pytorch.py
- * --serve), so its steps can be interleaved with bnff's.
- */
-class PytorchPeer {
-  private readonly lines: string[] = [];
-  private waiting?: (line: string | undefined) => void;
-  private ended = false;
-  private stderr = '';
-
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    readline.createInterface({ input: child.stdout }).on('line', (l) => this.push(l));
-    child.stderr.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
-    child.on('close', () => { this.ended = true; this.push(undefined); });
-    child.on('error', (e) => { this.stderr += e.message; this.ended = true; this.push(undefined); });
-  }
-
-  private push(l: string | undefined): void {
-    const w = this.waiting;
-    this.waiting = undefined;
-    if (w) w(l);
-    else if (l !== undefined) this.lines.push(l);
-  }
-
-  private next(): Promise<string> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    if (this.ended) return Promise.reject(new Error(this.failure()));
-    return new Promise((resolve, reject) => {
-      this.waiting = (x) => (x === undefined ? reject(new Error(this.failure())) : resolve(x));
-    });
-  }
-
-  private failure(): string {
-    return `PyTorch run failed (is Debian's python3-torch installed?): ${this.stderr.trim().split('\n').pop() ?? 'it exited'}`;
-  }
-
-  static async start(o: StepBenchOptions): Promise<{ peer: PytorchPeer; torch: string; threads: number }> {
-    const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-    const child = spawn(python, [pytorchScript(), o.model, String(o.batchSize), String(o.imageSize), String(o.threads), '--serve']);
-    const peer = new PytorchPeer(child);
-    const ready = JSON.parse(await peer.next()) as { torch: string; threads: number };
-    return { peer, torch: ready.torch, threads: ready.threads };
-  }
-
-  async step(): Promise<number> {
-    this.child.stdin.write('step\n');
-    const t = Number(await this.next());
-    if (!Number.isFinite(t)) throw new Error(`PyTorch step printed ${t}`);
-    return t;
-  }
-
-  close(): void {
-    if (!this.ended) this.child.stdin.end('quit\n');
-  }
+function runPytorch(o: StepBenchOptions): StepBenchResult['pytorch'] {
+  const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const r = spawnSync(python, [pytorchScript(), o.model, String(o.batchSize), String(o.imageSize), String(o.threads), String(o.steps), String(o.warmup)], { encoding: 'utf8' });
+  if (r.status !== 0) return { error: `PyTorch run failed (is Debian's python3-torch installed?): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
+  return JSON.parse(r.stdout) as { img_s: number; step_s: Spread; torch: string };
 }
 
 interface Contender {
@@ -164,9 +107,6 @@ function breakdownOf(c: Contender, x: Float32Array, labels: Float32Array, shape:
 
 interface Round {
   times: Map<string, number[]>;
-  /** PyTorch's step times, one per timed round (empty without a peer), or why it stopped. */
-  peerTimes: number[];
-  peerError?: string;
   breakdowns: Map<string, Record<string, number>>;
   threads: number;
   description: string;
@@ -178,7 +118,7 @@ interface Round {
  * Times the variants interleaved in one engine (every contender from the same weights; plans
  * share one workspace in the arena); with profile, the per-op-type breakdown of the first two.
  */
-async function round(o: StepBenchOptions, variants: [string, FusionOptions][], profile = true, peer?: PytorchPeer): Promise<Round> {
+async function round(o: StepBenchOptions, variants: [string, FusionOptions][], profile = true): Promise<Round> {
   const engine = await createEngine({ kind: o.engine ?? 'wasm', threads: o.threads });
   try {
     const def = getModel(o.model);
@@ -199,38 +139,15 @@ async function round(o: StepBenchOptions, variants: [string, FusionOptions][], p
       c.opt.step(c.net.trainPlan(shape).grads);
       return (performance.now() - t0) / 1000;
     };
-    const peerTimes: number[] = [];
-    let peerError: string | undefined;
-    const peerStep = async (): Promise<number | undefined> => {
-      if (!peer || peerError) return undefined;
-      try {
-        // a pause on each switch, so that neither side's threads are still spinning (OpenMP
-        // workers spin for a while after a parallel region) when the other one's step starts
-        await new Promise((r) => setTimeout(r, PAUSE_MS));
-        const t = await peer.step();
-        await new Promise((r) => setTimeout(r, PAUSE_MS));
-        return t;
-      } catch (e) {
-        peerError = (e as Error).message;
-        return undefined;
-      }
-    };
-    for (let i = 0; i < o.warmup; i++) {
-      for (const c of contenders) once(c);
-      await peerStep();
-    }
+    for (let i = 0; i < o.warmup; i++) for (const c of contenders) once(c);
     // Interleaved: each round times every contender once, so drifts of a shared machine hit all alike.
-    for (let i = 0; i < o.steps; i++) {
-      for (const c of contenders) c.times.push(once(c));
-      const t = await peerStep();
-      if (t !== undefined) peerTimes.push(t);
-    }
+    for (let i = 0; i < o.steps; i++) for (const c of contenders) c.times.push(once(c));
     const profiled = Math.max(1, Math.min(3, o.steps));
     const breakdowns = new Map<string, Record<string, number>>();
     if (profile) for (const c of contenders.slice(0, 2)) breakdowns.set(c.name, breakdownOf(c, x, labels, shape, next, profiled));
     const plan = contenders[0]!.net.trainPlan(shape);
     return {
-      times: new Map(contenders.map((c) => [c.name, c.times])), peerTimes, peerError,
+      times: new Map(contenders.map((c) => [c.name, c.times])),
       breakdowns, threads: engine.threads, description: engine.description,
       lowered: plan.exec.lowered, total: plan.graph.nodes.length,
     };
@@ -250,25 +167,13 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   const ablations = o.ablation ? Object.entries(ABLATIONS) : [];
   // All contenders in one run; when their weights do not fit the heap together (resnet50's
   // nine), the ablations run two at a time, each round with its own unfused baseline.
-  let peer: Awaited<ReturnType<typeof PytorchPeer.start>> | { error: string } | undefined;
-  if (o.vsPytorch) {
-    try {
-      peer = await PytorchPeer.start(o);
-    } catch (e) {
-      peer = { error: (e as Error).message };
-    }
-  }
-  const p = peer && 'peer' in peer ? peer.peer : undefined;
   let rounds: { r: Round; names: string[] }[];
   try {
     if (o.ablationRounds) throw new HeapOverflowError('ablation in rounds (ablationRounds)');
-    rounds = [{ r: await round(o, [...base, ...ablations], true, p), names: ablations.map(([k]) => k) }];
+    rounds = [{ r: await round(o, [...base, ...ablations]), names: ablations.map(([k]) => k) }];
   } catch (e) {
-    if (!(e instanceof HeapOverflowError) || ablations.length === 0) {
-      p?.close();
-      throw e;
-    }
-    rounds = [{ r: await round(o, base, true, p), names: [] }];
+    if (!(e instanceof HeapOverflowError) || ablations.length === 0) throw e;
+    rounds = [{ r: await round(o, base), names: [] }];
     for (let i = 0; i < ablations.length; i += 2) {
       const group = ablations.slice(i, i + 2);
       rounds.push({ r: await round(o, [base[0]!, ...group], false), names: group.map(([k]) => k) });
@@ -305,18 +210,11 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
       }
     }
   }
-  p?.close();
-  if (peer && 'error' in peer) result.pytorch = { error: peer.error };
-  else if (peer && (first.peerError || first.peerTimes.length === 0)) result.pytorch = { error: first.peerError ?? 'PyTorch timed no step' };
-  else if (peer) {
-    const pt = first.peerTimes;
-    const ps = spread(pt);
-    result.pytorch = { torch: peer.torch, threads: peer.threads, step_s: ps, img_s: o.batchSize / ps.median };
-    result.ratio_vs_pytorch = result.unfused.img_s / result.pytorch.img_s;
-    result.ratio_vs_pytorch_paired = paired(pt, first.times.get('unfused')!);
-    if (result.fused) {
-      result.fused_ratio_vs_pytorch = result.fused.img_s / result.pytorch.img_s;
-      result.fused_ratio_vs_pytorch_paired = paired(pt, ft!);
+  if (o.vsPytorch) {
+    result.pytorch = runPytorch(o);
+    if (result.pytorch && 'img_s' in result.pytorch) {
+      result.ratio_vs_pytorch = result.unfused.img_s / result.pytorch.img_s;
+      if (result.fused) result.fused_ratio_vs_pytorch = result.fused.img_s / result.pytorch.img_s;
     }
   }
   return result;

@@ -3,10 +3,6 @@
 Called by `bnff bench step --vs-pytorch` (with Debian's python3-torch); prints one JSON object.
 
 Usage: bench_pytorch.py MODEL BATCH IMAGE_SIZE THREADS STEPS WARMUP
-       bench_pytorch.py MODEL BATCH IMAGE_SIZE THREADS --serve
-With --serve it builds the model, prints {"ready": ...}, then for each line "step" on stdin runs
-one training step and prints its seconds, until "quit": bnff interleaves these steps with its
-own, so that a shared machine's slow phases hit both alike.
 """
 import json
 import statistics
@@ -133,8 +129,7 @@ def build(name):
 
 
 def main():
-    name, batch, size, threads = sys.argv[1], *map(int, sys.argv[2:5])
-    serve = sys.argv[5] == "--serve"
+    name, batch, size, threads, steps, warmup = sys.argv[1], *map(int, sys.argv[2:7])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build(name)
@@ -143,28 +138,15 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, size, size)
     y = torch.randint(0, classes, (batch,))
-
-    def step():
+    times = []
+    for i in range(warmup + steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-        return time.perf_counter() - t0
-
-    if serve:
-        print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
-        for line in sys.stdin:
-            if line.strip() != "step":
-                break
-            print(step(), flush=True)
-        return
-    steps, warmup = int(sys.argv[5]), int(sys.argv[6])
-    times = []
-    for i in range(warmup + steps):
-        t = step()
         if i >= warmup:
-            times.append(t)
+            times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
                       "step_s": {"median": med, "min": min(times), "max": max(times)}, "img_s": batch / med}))

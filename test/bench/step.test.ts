@@ -21,18 +21,3 @@ test('bench step: unfused, fused, speedup, breakdown and every ablation, in one 
     for (const [k, v] of Object.entries(r.ablation!)) assert.ok(v.img_s > 0 && v.speedup > 0 && v.speedup_paired.median > 0, `${k}: ${JSON.stringify(v)}`);
   }
 });
-
-test('bench step --vs-pytorch interleaves PyTorch steps with bnff\'s (when python3-torch is installed)', async (t) => {
-  const r = await benchStep({ model: 'resnet8', batchSize: 2, imageSize: 8, threads: 1, steps: 2, warmup: 1, fuse: true, vsPytorch: true });
-  assert.ok(r.pytorch, 'a PyTorch entry, or its error');
-  if ('error' in r.pytorch) {
-    assert.match(r.pytorch.error, /PyTorch run failed/);
-    t.skip(`no PyTorch here: ${r.pytorch.error}`);
-    return;
-  }
-  assert.ok(r.pytorch.img_s > 0 && r.pytorch.step_s.min <= r.pytorch.step_s.max);
-  assert.equal(r.pytorch.threads, 1);
-  assert.ok(r.ratio_vs_pytorch! > 0 && r.fused_ratio_vs_pytorch! > 0);
-  assert.ok(r.ratio_vs_pytorch_paired!.median > 0 && r.fused_ratio_vs_pytorch_paired!.median > 0);
-});
-
