@@ -140,8 +140,15 @@ async function round(o: StepBenchOptions, variants: [string, FusionOptions][], p
       return (performance.now() - t0) / 1000;
     };
     for (let i = 0; i < o.warmup; i++) for (const c of contenders) once(c);
-    // Interleaved: each round times every contender once, so drifts of a shared machine hit all alike.
-    for (let i = 0; i < o.steps; i++) for (const c of contenders) c.times.push(once(c));
+    // Interleaved: each round times every contender once, so drifts of a shared machine hit all
+    // alike; the order rotates from round to round, so that no contender always runs first after
+    // another one's data filled the caches.
+    for (let i = 0; i < o.steps; i++) {
+      for (let j = 0; j < contenders.length; j++) {
+        const c = contenders[(i + j) % contenders.length]!;
+        c.times.push(once(c));
+      }
+    }
     const profiled = Math.max(1, Math.min(3, o.steps));
     const breakdowns = new Map<string, Record<string, number>>();
     if (profile) for (const c of contenders.slice(0, 2)) breakdowns.set(c.name, breakdownOf(c, x, labels, shape, next, profiled));
