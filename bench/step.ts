@@ -24,7 +24,11 @@ export interface StepBenchOptions {
   fuse?: boolean;
   /** Also time each optimisation alone (implies fuse). */
   ablation?: boolean;
-  /** Run the ablations two at a time even when all would fit (tests; the heap-overflow fallback). */
+  /**
+   * Run each ablation in its own round against its own unfused baseline (the default: with ten
+   * plans in one process the 224-px DenseNet's ratios came out wrong); false: all contenders in
+   * one run, falling back to rounds when their weights do not fit the heap together.
+   */
   ablationRounds?: boolean;
   batchSize: number;
   imageSize: number;
@@ -172,19 +176,20 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   const base: [string, FusionOptions][] = [['unfused', NO_FUSION]];
   if (o.fuse || o.ablation) base.push(['fused', ALL_FUSION]);
   const ablations = o.ablation ? Object.entries(ABLATIONS) : [];
-  // All contenders in one run; when their weights do not fit the heap together (resnet50's
-  // nine), the ablations run two at a time, each round with its own unfused baseline.
-  let rounds: { r: Round; names: string[] }[];
-  try {
-    if (o.ablationRounds) throw new HeapOverflowError('ablation in rounds (ablationRounds)');
-    rounds = [{ r: await round(o, [...base, ...ablations]), names: ablations.map(([k]) => k) }];
-  } catch (e) {
-    if (!(e instanceof HeapOverflowError) || ablations.length === 0) throw e;
-    rounds = [{ r: await round(o, base), names: [] }];
-    for (let i = 0; i < ablations.length; i += 2) {
-      const group = ablations.slice(i, i + 2);
-      rounds.push({ r: await round(o, [base[0]!, ...group], false), names: group.map(([k]) => k) });
+  // Each ablation in its own round with its own unfused baseline (two plans per process, as the
+  // fused-vs-unfused comparison itself); or, with ablationRounds false, all contenders in one run,
+  // falling back to rounds when their weights do not fit the heap together (resnet50's nine).
+  let rounds: { r: Round; names: string[] }[] | undefined;
+  if (ablations.length === 0 || o.ablationRounds === false) {
+    try {
+      rounds = [{ r: await round(o, [...base, ...ablations]), names: ablations.map(([k]) => k) }];
+    } catch (e) {
+      if (!(e instanceof HeapOverflowError) || ablations.length === 0) throw e;
     }
+  }
+  if (!rounds) {
+    rounds = [{ r: await round(o, base), names: [] }];
+    for (const [k, f] of ablations) rounds.push({ r: await round(o, [base[0]!, [k, f]], false), names: [k] });
   }
   const first = rounds[0]!.r;
   const st = spread(first.times.get('unfused')!);
