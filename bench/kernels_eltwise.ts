@@ -60,6 +60,8 @@ const allCases: Case[] = [
   { name: 'bn normalize+relu', bytes: 8 * n, run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, true) },
   { name: 'bn bwd reduce', bytes: 8 * n, run: (p) => E.bnBackwardReduce(p, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, dbeta.byteOffset, dgamma.byteOffset) },
   { name: 'bn bwd data', bytes: 12 * n, run: (p) => E.bnBackwardData(p, dy.byteOffset, x.byteOffset, dx.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, dbeta.byteOffset, dgamma.byteOffset) },
+  // the dense-block gradient buffer: dx of C/2 channels added into the leading half of rows of C
+  { name: 'bn bwd data acc (C/2 of C)', bytes: 16 * (n / 2), run: (p) => E.bnBackwardDataAcc(p, dy.byteOffset, x.byteOffset, y.byteOffset, M, C / 2, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, dbeta.byteOffset, dgamma.byteOffset) },
   { name: 'relu fwd', bytes: 8 * n, run: (p) => E.reluForward(p, x.byteOffset, y.byteOffset, n) },
   { name: 'relu bwd', bytes: 12 * n, run: (p) => E.reluBackward(p, dy.byteOffset, y.byteOffset, dx.byteOffset, n) },
   { name: 'add', bytes: 12 * n, run: (p) => E.add(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },
