@@ -13,7 +13,7 @@
  */
 import type { Node } from '../graph/ir.js';
 import { convAttrs, convInputs, readConv } from './conv_parts.js';
-import { type Pass, consumers, producer, rebuild } from './rewrite.js';
+import { type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const isBwdData = (n: Node | undefined): n is Node => n !== undefined && (n.op === 'conv2d_backward_data' || n.op === 'conv2d_fused_backward_data');
 const BACKWARD = new Set(['conv2d_backward_data', 'conv2d_fused_backward_data', 'conv2d_backward_weight', 'conv2d_fused_backward_weight']);
@@ -26,7 +26,7 @@ export const reduceIntoConvBackward: Pass = {
     const plan = new Map<number, { mask: Node; reduce: Node }>(); // backward-data node id -> absorbed nodes
     for (const r of g.nodes) {
       if (r.op !== 'bn_backward_reduce') continue;
-      const bn = r.name.replace(/\.backward_reduce$/, '');
+      const bn = bnLayerOf(r);
       const m = producer(g, r.inputs[0]!);
       if (!m || m.op !== 'bn_relu_mask') {
         report.blocked(bn, 'reduce-into-conv-backward', 'reluFolded', `the gradient at the BN output comes from ${m ? `${m.op} "${m.name}"` : 'nowhere'}`);
@@ -68,7 +68,7 @@ export const bnGradIntoConvBackward: Pass = {
     const absorb = new Map<number, Node>(); // conv backward node id -> bn_backward_data node
     for (const b of g.nodes) {
       if (b.op !== 'bn_backward_data') continue;
-      const bn = b.name.replace(/\.backward_data$/, '');
+      const bn = bnLayerOf(b);
       const readers = uses.get(b.outputs[0]!) ?? [];
       const bad = readers.filter((r) => !isBwd(r) || r.inputs[0] !== b.outputs[0] || readConv(r).dyp);
       if (readers.length === 0 || bad.length) {

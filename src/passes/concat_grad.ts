@@ -23,7 +23,7 @@
  *                  update follows the one before it).
  */
 import type { Graph, Node } from '../graph/ir.js';
-import { type FusionReport, type Pass, consumers, producer, rebuild } from './rewrite.js';
+import { type FusionReport, type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const RULE = 'concat-grad-in-place';
 
@@ -94,8 +94,6 @@ interface Plan {
   layers: string[]; // BN layer of each accumulating member (for the report)
 }
 
-const bnOf = (n: Node): string => n.name.replace(/\.backward_data$/, '');
-
 function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: FusionReport): Plan | undefined {
   const L = c.members.length;
   const grads: number[] = [];
@@ -108,7 +106,7 @@ function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: Fusion
     const m = c.members[i]!;
     const gp = g.grads.get(m.outputs[0]!);
     const prod = gp === undefined ? undefined : producer(g, gp);
-    const where = i < L - 1 && prod?.op === 'bn_backward_data' ? bnOf(prod) : m.name;
+    const where = i < L - 1 && prod?.op === 'bn_backward_data' ? bnLayerOf(prod) : m.name;
     const readers = gp === undefined ? [] : uses.get(gp) ?? [];
     if (gp === undefined || !prod || readers.length === 0 || readers.some((r) => r.op !== 'slice_channels') || [...g.outputs.values()].includes(gp)) {
       const what = gp === undefined ? 'not computed' : !prod ? 'an input of the graph' : `read by ${readers.map((r) => r.op).join(', ') || 'nothing'}`;
@@ -120,7 +118,7 @@ function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: Fusion
         report.blocked(where, RULE, 'gradFromBnBackward', `the gradient of "${m.name}" comes from ${prod.op} "${prod.name}"`);
         return undefined;
       }
-      layers.push(bnOf(prod));
+      layers.push(bnLayerOf(prod));
     }
     grads.push(gp);
     slicesOf.push(readers);

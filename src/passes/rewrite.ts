@@ -75,6 +75,11 @@ export function consumers(g: Graph): Map<number, Node[]> {
   return m;
 }
 
+/** The BN layer a BN backward node belongs to, for reports ("l1.bn.backward_data" -> "l1.bn"). */
+export function bnLayerOf(n: Node): string {
+  return n.name.replace(/\.backward_(data|reduce)$/, '');
+}
+
 export function producer(g: Graph, v: number): Node | undefined {
   const p = g.value(v).producer;
   return p === undefined ? undefined : g.node(p);
