@@ -124,6 +124,20 @@ export const convTuning = {
   dotK: 64,
   /** backward-weights as dot products over output pixels (gemm.ts conv_bwd_w_dot; see weightsDot): 1, or 0 = never. */
   wDot: 1,
+  /**
+   * Winograd F(2x2, 3x3) for the forward pass and backward-data of 3x3 stride-1 convolutions
+   * (gemm.ts conv_wino; see winograd): 1, or 0 = never (the GEMM paths).
+   */
+  wino: 1,
+  /**
+   * Winograd with a BN prologue: 1 = normalise each tile row's input rows once into a zero-padded
+   * window (when it fits the scratch), 0 = normalise every tap in the input transform (masked)
+   */
+  winoWindow: 1,
+  /** Winograd: bytes of the transformed input block (16 x C floats per tile, in L2) */
+  winoUBytes: 512 << 10,
+  /** Winograd: bytes of the transformed weights used per pass over a block (16 x C floats per output channel) */
+  winoVBytes: 256 << 10,
 };
 
 const DESC_BYTES = 256;
@@ -144,6 +158,8 @@ interface Derived {
   dmerge: boolean; DSEG: number; DSEG8: number; DNP: number;
   /** backward-weights: threads split output-channel panels (true) or rows of acc (false) */
   wcols: boolean;
+  /** Winograd: tiles per block (even), output channels per pass over a block (multiple of 4) */
+  TB: number; KB: number;
 }
 
 /** `reserve`: bytes at the top of the thread scratch kept for a fused call's region (0 unfused). */
@@ -170,7 +186,9 @@ function derive(g: ConvGeom, reserve = 0): Derived {
   // Each thread packs the whole dY chunk when rows are split, the whole A^T when columns are:
   // split columns when A^T (ROWS per pixel, a gather) is much smaller than dY (Kg8 per pixel).
   const wcols = 2 * ROWS <= Kg8;
-  return { Cg, Kg, Kdim, Kg8, Cg8, Kc, Mc, Kcd, Mcd, Mch, RBP, merge, SEG, SEG4, ROWS, dmerge, DSEG, DSEG8, DNP, wcols };
+  const TB = Math.max(2, Math.floor(Math.min(t.winoUBytes, PACK_BYTES) / (64 * g.C) / 2) * 2);
+  const KB = Math.min(up(g.K, 4), Math.max(4, Math.floor(t.winoVBytes / (64 * g.C) / 4) * 4));
+  return { Cg, Kg, Kdim, Kg8, Cg8, Kc, Mc, Kcd, Mcd, Mch, RBP, merge, SEG, SEG4, ROWS, dmerge, DSEG, DSEG8, DNP, wcols, TB, KB };
 }
 
 export interface ConvWorkspace {
@@ -184,13 +202,42 @@ export interface ConvWorkspace {
  * not depthwise, Kg <= convTuning.dataT), or undefined: input channels K, outputs C, the taps
  * flipped, padding D*(KH-1) - P (so that its output is H x W).
  */
-function transposedGeom(g: ConvGeom): ConvGeom | undefined {
+function transposedGeom(g: ConvGeom, narrowOnly = true): ConvGeom | undefined {
   if (g.stride[0] !== 1 || g.stride[1] !== 1 || isDepthwise(g) || isPointwise(g)) return undefined;
-  if (g.K / g.groups > convTuning.dataT) return undefined;
+  if (narrowOnly && g.K / g.groups > convTuning.dataT) return undefined;
   const ph = g.dilation[0] * (g.KH - 1) - g.pad[0], pw = g.dilation[1] * (g.KW - 1) - g.pad[1];
   if (ph < 0 || pw < 0) return undefined;
   const t = convGeom({ N: g.N, C: g.K, H: g.OH, W: g.OW, K: g.C, KH: g.KH, KW: g.KW, pad: [ph, pw], dilation: g.dilation, groups: g.groups });
   return t.OH === g.H && t.OW === g.W ? t : undefined;
+}
+
+/**
+ * Whether a convolution runs as Winograd F(2x2, 3x3) (gemm.ts conv_wino): ungrouped 3x3, stride
+ * 1, dilation 1, padding at most 2, 4 <= C <= 1024 and K with C % 4 == K % 4 == 0.
+ */
+function winograd(g: ConvGeom): boolean {
+  return convTuning.wino !== 0 && g.groups === 1 && g.KH === 3 && g.KW === 3 && g.stride[0] === 1 && g.stride[1] === 1 &&
+    g.dilation[0] === 1 && g.dilation[1] === 1 && g.pad[0] <= 2 && g.pad[1] <= 2 && g.C % 4 === 0 && g.K % 4 === 0 &&
+    g.C >= 4 && g.C <= 1024 && g.OH > 0 && g.OW > 0;
+}
+
+/** The forward convolution that computes g's backward-data by Winograd, or undefined. */
+function winogradData(g: ConvGeom): ConvGeom | undefined {
+  const t = transposedGeom(g, false);
+  return t && winograd(t) ? t : undefined;
+}
+
+/** Winograd work units: tile rows (n, tr) of 2 output rows. */
+const winoUnits = (g: ConvGeom): number => g.N * Math.ceil(g.OH / 2);
+
+/** Output pixels of each thread's Winograd units (the moments merge weighs threads by them). */
+function winoPixels(g: ConvGeom, ranges: readonly (readonly [number, number])[]): number[] {
+  const TH = Math.ceil(g.OH / 2);
+  return ranges.map(([a, b]) => {
+    let n = 0;
+    for (let u = a; u < b; u++) n += Math.min(2, g.OH - 2 * (u % TH)) * g.OW;
+    return n;
+  });
 }
 
 /** K % 8 in 1..4: 8-column panels of output channels would waste a third or more of the FMAs. */
@@ -240,7 +287,8 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const floats = isDepthwise(g)
     ? T * g.C
     : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0,
-      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) || forwardDot(g) || weightsDot(g) ? up(g.K, 4) * v.Kdim : 0);
+      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) || forwardDot(g) || weightsDot(g) ? up(g.K, 4) * v.Kdim : 0,
+      winograd(g) || winogradData(g) ? 16 * g.K * g.C : 0);
   return DESC_BYTES + 4 * floats;
 }
 
@@ -298,6 +346,9 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
     v.ROWS, v.merge ? 1 : 0, v.SEG, v.SEG4, v.dmerge ? 1 : 0, v.DSEG, v.DSEG8, v.DNP, v.wcols ? 1 : 0,
   ]);
   if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], 36);
+  const WW = 2 * Math.ceil(g.OW / 2) + 2;
+  const winFits = v.TB * 64 * g.C + 4 * WW * g.C * 4 <= ThreadPool.SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
+  d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0], 42);
   return v;
 }
 
@@ -420,6 +471,11 @@ export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number,
   if (fusion && (fusion.xPrologue || fusion.moments)) return convForwardFused(pool, g, x, w, bias, y, ws, fusion);
   const v = descriptor(pool, g, ws);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  if (winograd(g)) {
+    pool.run('conv_wino_pack_w', [d, w, buf], splitRange(g.K, T));
+    pool.run('conv_wino', [d, x, buf, bias, y], splitRange(winoUnits(g), T));
+    return;
+  }
   if (isDepthwise(g)) {
     pool.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
     pool.run('conv_dw_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH, T));
@@ -449,6 +505,13 @@ export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number,
 export function convBackwardData(pool: ThreadPool, g: ConvGeom, dy: number, w: number, dx: number, ws: ConvWorkspace, fusion?: ConvBackwardDataFusion): void {
   if (fusion && (fusion.dyPrologue || fusion.dxEpilogue)) return convBackwardDataFused(pool, g, w, dx, ws, fusion, dy);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  const wg = winogradData(g);
+  if (wg) {
+    descriptor(pool, wg, ws, undefined, g);
+    pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
+    pool.run('conv_wino', [d, dy, buf, 0, dx], splitRange(winoUnits(wg), T));
+    return;
+  }
   const tg = transposedGeom(g);
   if (tg) {
     // dx = conv(dY, flip(w)^T): a forward pass, every dx element written once
@@ -499,23 +562,35 @@ export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x:
 function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
   noDepthwise(g, 'convForward');
   const xp = f.xPrologue, mo = f.moments;
-  const fl = fuseLayout(g, mo ? g.K : 0, !!xp);
+  const wn = winograd(g);
+  const fl = fuseLayout(g, mo ? g.K : 0, !!xp && !wn);
   const v = descriptor(pool, g, ws, fl);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
-  const dot = forwardDot(g) && (!xp || windowFits(g, fl));
-  const wt = !dot && forwardT(g);
-  if (dot) pool.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
-  else if (wt) pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
-  else pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
-  const ranges = splitRange(g.N * g.OH * g.OW, T, dot ? 2 : wt ? 8 : 4);
-  pool.run(dot ? 'conv_fwd_dot_f' : wt ? 'conv_fwd_t_f' : 'conv_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0], ranges);
+  const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0];
+  let ranges: [number, number][], pixels: number[];
+  if (wn) {
+    // x prologue in the input transform, moments over each completed tile row
+    pool.run('conv_wino_pack_w', [d, w, buf], splitRange(g.K, T));
+    ranges = splitRange(winoUnits(g), T);
+    pool.run('conv_wino_f', args, ranges);
+    pixels = winoPixels(g, ranges);
+  } else {
+    const dot = forwardDot(g) && (!xp || windowFits(g, fl));
+    const wt = !dot && forwardT(g);
+    if (dot) pool.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
+    else if (wt) pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
+    else pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
+    ranges = splitRange(g.N * g.OH * g.OW, T, dot ? 2 : wt ? 8 : 4);
+    pool.run(dot ? 'conv_fwd_dot_f' : wt ? 'conv_fwd_t_f' : 'conv_fwd_f', args, ranges);
+    pixels = ranges.map((r) => r[1] - r[0]);
+  }
   if (!mo) return;
   // Thread t holds, per channel, its shift K_t and S_t = sum(y - K_t), Q_t = sum((y - K_t)^2)
   // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and
   // sum (y - mean)^2 = sum_t Q_t + 2 (K_t - mean) S_t + n_t (K_t - mean)^2.
   const K = g.K, M = g.N * g.OH * g.OW;
   const d64 = new Float64Array(pool.arena.memory.buffer), f32 = new Float32Array(pool.arena.memory.buffer);
-  const used = ranges.map((r, t) => ({ t, n: r[1] - r[0] })).filter((u) => u.n > 0);
+  const used = pixels.map((n, t) => ({ t, n })).filter((u) => u.n > 0);
   const part = (t: number, i: number, k: number): number => d64[(pool.scratch(t) + fl.part) / 8 + i * K + k]!;
   const shift = (t: number, k: number): number => f32[(pool.scratch(t) + fl.part + 16 * K) / 4 + k]!;
   for (let k = 0; k < K; k++) {
@@ -536,6 +611,21 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
   noDepthwise(g, 'convBackwardData');
   const dp = f.dyPrologue, de = f.dxEpilogue;
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  const wg = winogradData(g);
+  if (wg) {
+    // a Winograd forward pass over dY: the dy prologue in its input transform, the dx epilogue
+    // over each completed tile row
+    const fl = fuseLayout(wg, de ? g.C : 0, false);
+    descriptor(pool, wg, ws, fl, g);
+    dyCoefficients(pool, g, dp);
+    pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
+    const ranges = splitRange(winoUnits(wg), T);
+    const ep = de ? [de.x2, de.coef, de.mean, de.relu ? 1 : 0] : [0, 0, 0, 0];
+    if (dp) pool.run('conv_wino_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef, ...ep], ranges);
+    else pool.run('conv_wino_dx_f', [d, dy, buf, dx, ...ep], ranges);
+    if (de) dxReductions(pool, g, fl, ranges, de);
+    return;
+  }
   const tg = transposedGeom(g);
   const dyWindow = tg && dp ? fuseLayout(tg, de ? g.C : 0, true, 3) : undefined;
   if (tg && dp && dyWindow && windowFits(tg, dyWindow)) {

@@ -98,3 +98,65 @@ export function convBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr, db?: A
     for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) db[k] += dy[m * K + k]!;
   }
 }
+
+/**
+ * Winograd F(2x2, 3x3) forward, the twin of gemm.ts conv_wino (3x3, stride 1, dilation 1, no
+ * groups): per 2x2 output tile, y = A^T [(G g G^T) . (B^T d B)] A with d the 4x4 input tile
+ * (zero outside the image). Exact in float64 up to rounding; the float32 error is a few times
+ * that of the direct sum.
+ */
+export function winogradForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefined, y: Arr): void {
+  const { N, C, H, W, K, OH, OW } = g;
+  const [ph, pw] = g.pad;
+  if (g.KH !== 3 || g.KW !== 3 || g.groups !== 1 || g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) {
+    throw new RangeError('winogradForward: 3x3, stride 1, dilation 1, one group only');
+  }
+  const mk = (n: number): Arr => (x instanceof Float32Array ? new Float32Array(n) : new Float64Array(n));
+  // V[xi][k][c] = (G g G^T)[xi]
+  const V = mk(16 * K * C);
+  for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) {
+    const f = (i: number, j: number): number => w[((k * C + c) * 3 + i) * 3 + j]!;
+    const t: number[][] = [];
+    for (let j = 0; j < 3; j++) {
+      const g0 = f(0, j), g1 = f(1, j), g2 = f(2, j);
+      t.push([g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]);
+    }
+    for (let a = 0; a < 4; a++) {
+      const r0 = t[0]![a]!, r1 = t[1]![a]!, r2 = t[2]![a]!;
+      const row = [r0, 0.5 * (r0 + r1 + r2), 0.5 * (r0 - r1 + r2), r2];
+      for (let b = 0; b < 4; b++) V[((a * 4 + b) * K + k) * C + c] = row[b]!;
+    }
+  }
+  const d = new Float64Array(16), u = mk(16 * C), m = new Float64Array(16);
+  for (let n = 0; n < N; n++) for (let oh = 0; oh < OH; oh += 2) for (let ow = 0; ow < OW; ow += 2) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
+        const ih = oh - ph + i, iw = ow - pw + j;
+        d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((n * H + ih) * W + iw) * C + c]! : 0;
+      }
+      // B^T d B
+      for (let i = 0; i < 4; i++) {
+        const [a0, a1, a2, a3] = [d[i * 4]!, d[i * 4 + 1]!, d[i * 4 + 2]!, d[i * 4 + 3]!];
+        d[i * 4] = a0 - a2; d[i * 4 + 1] = a1 + a2; d[i * 4 + 2] = a2 - a1; d[i * 4 + 3] = a1 - a3;
+      }
+      for (let j = 0; j < 4; j++) {
+        const [a0, a1, a2, a3] = [d[j]!, d[4 + j]!, d[8 + j]!, d[12 + j]!];
+        u[j * C + c] = a0 - a2; u[(4 + j) * C + c] = a1 + a2; u[(8 + j) * C + c] = a2 - a1; u[(12 + j) * C + c] = a1 - a3;
+      }
+    }
+    for (let k = 0; k < K; k++) {
+      for (let xi = 0; xi < 16; xi++) {
+        let s = 0;
+        for (let c = 0; c < C; c++) s += u[xi * C + c]! * V[(xi * K + k) * C + c]!;
+        m[xi] = s;
+      }
+      // A^T m A
+      const s0 = [0, 1, 2, 3].map((j) => m[j]! + m[4 + j]! + m[8 + j]!);
+      const s1 = [0, 1, 2, 3].map((j) => m[4 + j]! - m[8 + j]! - m[12 + j]!);
+      const out = [[s0[0]! + s0[1]! + s0[2]!, s0[1]! - s0[2]! - s0[3]!], [s1[0]! + s1[1]! + s1[2]!, s1[1]! - s1[2]! - s1[3]!]];
+      for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
+        if (oh + a < OH && ow + b < OW) y[((n * OH + oh + a) * OW + ow + b) * K + k] = out[a]![b]! + (bias ? bias[k]! : 0);
+      }
+    }
+  }
+}

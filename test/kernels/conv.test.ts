@@ -230,9 +230,9 @@ test('conv kernels: transposed paths (dx as a forward pass, dW^T, forward dot pr
   }
 });
 
-test('conv kernels: the col2im and dW paths still hold for small K (transposed paths off)', async () => {
+test('conv kernels: the GEMM paths (col2im, dW) still hold for small K (transposed and Winograd paths off)', async () => {
   const saved = { ...convTuning };
-  Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0, wDot: 0 });
+  Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0, wDot: 0, wino: 0 });
   try {
     for (const [name, spec] of cases.filter((_, i) => i % 2 === 0)) {
       const g = convGeom(spec);
@@ -242,6 +242,60 @@ test('conv kernels: the col2im and dW paths still hold for small K (transposed p
   } finally {
     Object.assign(convTuning, saved);
   }
+});
+
+// Winograd F(2x2, 3x3) (gemm.ts conv_wino): the forward pass and backward-data of 3x3 stride-1
+// convolutions with C % 4 == K % 4 == 0. Output tiles of 2x2 pixels: odd sizes leave partial
+// tiles; blocks of TB tiles and passes of KB output channels (forced to 2 and 4 here).
+const WINO: ConvGeomSpec[] = [
+  { N: 1, C: 4, H: 1, W: 1, K: 4, KH: 3, pad: 1 },
+  { N: 2, C: 8, H: 2, W: 3, K: 12, KH: 3, pad: 1 },
+  { N: 3, C: 12, H: 5, W: 7, K: 8, KH: 3, pad: 1 },
+  { N: 1, C: 20, H: 6, W: 6, K: 16, KH: 3, pad: 1 },
+  { N: 2, C: 4, H: 7, W: 6, K: 4, KH: 3 },
+  { N: 1, C: 16, H: 5, W: 4, K: 20, KH: 3, pad: 2 },
+  { N: 1, C: 8, H: 4, W: 9, K: 12, KH: 3, pad: [0, 1] },
+  { N: 2, C: 36, H: 9, W: 5, K: 28, KH: 3, pad: 1 },
+];
+
+test('conv kernels: Winograd at its tile and block edges, against the reference and the GEMM paths', async () => {
+  const saved = { ...convTuning };
+  try {
+    for (const tiny of [false, true]) {
+      for (const spec of WINO) {
+        Object.assign(convTuning, saved, tiny ? { winoUBytes: 1, winoVBytes: 1 } : {});
+        const g = convGeom(spec);
+        const dt = makeData(g, 17);
+        const ref = reference(dt);
+        const label = `${JSON.stringify(spec)}${tiny ? ', tiny blocks' : ''}`;
+        for (const threads of [1, 2]) check(dt, ref, runWasm(await getPool(threads), dt), `${label}, ${threads} thread(s)`);
+        // a different algorithm ran: the GEMM paths round differently
+        const wino = runWasm(await getPool(2), dt);
+        convTuning.wino = 0;
+        const gemm = runWasm(await getPool(2), dt);
+        check(dt, ref, gemm, `${label}, GEMM`);
+        if (g.C * 9 > 4) assert.notDeepEqual(new Uint32Array(wino.y.buffer), new Uint32Array(gemm.y.buffer), `${label}: forward did not take Winograd`);
+      }
+    }
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+});
+
+test('conv_scalar Winograd twin: float64 matches the reference, float32 the WebAssembly kernel', async () => {
+  for (const spec of WINO) {
+    const g = convGeom(spec);
+    const dt = makeData(g, 19);
+    const ref = reference(dt);
+    const y = new Float64Array(ref.y.length);
+    scalar.winogradForward(g, dt.x, dt.w, dt.b, y);
+    assert.ok(relErr(y, ref.y) <= 1e-12, `${JSON.stringify(spec)}: float64 twin relative error ${relErr(y, ref.y)}`);
+    const y32 = new Float32Array(ref.y.length);
+    scalar.winogradForward(g, Float32Array.from(dt.x), Float32Array.from(dt.w), Float32Array.from(dt.b), y32);
+    const out = runWasm(await getPool(2), dt);
+    assert.ok(relErr(out.y, y32) <= 1e-5 * Math.sqrt(9 * g.C), `${JSON.stringify(spec)}: float32 twin vs wasm ${relErr(out.y, y32)}`);
+  }
+  assert.throws(() => scalar.winogradForward(convGeom({ N: 1, C: 4, H: 4, W: 4, K: 4, KH: 3, stride: 2 }), new Float64Array(64), new Float64Array(144), undefined, new Float64Array(16)), /stride 1/);
 });
 
 test('conv kernels: bit-identical across runs and across thread counts', async () => {

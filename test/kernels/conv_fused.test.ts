@@ -327,6 +327,32 @@ test('fused conv kernels: transposed paths over several chunks of rows, and swit
   }
 });
 
+test('fused conv kernels: Winograd (window and masked prologue, tiny blocks), and the GEMM paths for the same shapes', async () => {
+  const specs: ConvGeomSpec[] = [
+    { N: 1, C: 4, H: 1, W: 1, K: 4, KH: 3, pad: 1 },
+    { N: 3, C: 12, H: 5, W: 7, K: 8, KH: 3, pad: 1 },
+    { N: 2, C: 4, H: 7, W: 6, K: 12, KH: 3 },
+    { N: 1, C: 16, H: 5, W: 4, K: 20, KH: 3, pad: 2 },
+    { N: 2, C: 36, H: 9, W: 5, K: 28, KH: 3, pad: 1 },
+    { N: 2, C: 20, H: 20, W: 20, K: 12, KH: 3, pad: 1 },
+  ];
+  const only = (k: keyof Parts): Parts => ({ xPrologue: false, moments: false, dyPrologue: false, dxEpilogue: false, [k]: true });
+  const saved = { ...convTuning };
+  try {
+    for (const [v, knobs] of [{}, { winoWindow: 0 }, { winoUBytes: 1, winoVBytes: 1 }, { winoUBytes: 1, winoVBytes: 1, winoWindow: 0 }, { wino: 0 }].entries()) {
+      Object.assign(convTuning, saved, knobs);
+      for (const [i, spec] of specs.entries()) {
+        await checkCase(spec, (i + v) % 2 === 0, 700 + 10 * v + i);
+        await checkCase(spec, true, 760 + 10 * v + i, { ...only('dyPrologue'), dxEpilogue: true });
+        await checkCase(spec, false, 820 + 10 * v + i, only('xPrologue'));
+        await checkCase(spec, true, 880 + 10 * v + i, only('moments'), true);
+      }
+    }
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+});
+
 test('fused conv kernels: tiny cache blocks (every blocking edge)', async () => {
   const saved = { ...convTuning };
   Object.assign(convTuning, { kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 });

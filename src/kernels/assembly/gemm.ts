@@ -2416,3 +2416,329 @@ export function gemm_bench_mk(kc: i32, reps: i32, start: i32, end: i32, scratch:
     for (let r = 0; r < reps; r++) mk(a, b, kc, c, c + 32, c + 64, c + 96, 0, 1);
   }
 }
+
+// =====================================================================================
+// Winograd F(2x2, 3x3): 3x3 convolutions with stride 1, dilation 1, G == 1, C % 4 == 0, K % 4 == 0
+// (the forward pass, and backward-data as the forward pass over dY with the flipped, transposed
+// weights). Each 2x2 tile of output pixels is computed from a 4x4 tile of input pixels:
+//   y = A^T [ (G g G^T) . (B^T d B) ] A,   16 products per channel pair instead of 36.
+// Units: tile rows (n, tr), tr < TH = ceil(OH/2), TW = ceil(OW/2) tiles per row; the output
+// rows of consecutive units are consecutive rows of y, so a thread's rows are one range of m.
+// Per block of TB tiles (flattened over the thread's units): the input transform writes
+// U[tile][xi][C] (xi = 4*i + j, B^T d B vectorised along channels, the BN prologue applied on
+// load); then per chunk of KB output channels, per pair of tiles, per 4 output channels, per xi:
+// a dot product over C (conv_fwd_dot's mix: 2 loads of U, 4 of V, 8 FMAs; V[xi][k][C] packed by
+// conv_wino_pack_w), reduced with hsum4 into a 2x16 x 4 scratch tile; then the output transform
+// A^T M A of both tiles stores y. Epilogues (moments, dx) run over the rows of every completed
+// tile row. Descriptor: D_WTB (TB, even), D_WKB (KB, multiple of 4).
+// =====================================================================================
+const D_WTB = 42;
+const D_WKB = 43;
+const D_WWIN = 44; // 1: a BN prologue normalises each tile row's 4 input rows once, into a zero-padded window
+
+/**
+ * The window of tile row (n, tr): its 4 input rows 2*tr - PH .. + 3, each WW pixels (input column
+ * iw at WW index iw + PW; outside the image 0) of C channels, BN-normalised (kind 1: a*x + b, ReLU;
+ * kind 2: the dy prologue A*dbn + B*xbn + C0 with xbn at dbn + dlt).
+ */
+function wWindow(win: usize, x: usize, n: i32, tr: i32, H: i32, W: i32, PH: i32, PW: i32, WW: i32, cb: usize,
+  kind: i32, coef: usize, relu: i32, dlt: usize): void {
+  const rowB = <usize>WW * cb;
+  for (let r = 0; r < 4; r++) {
+    const ih = 2 * tr - PH + r;
+    const dst = win + <usize>r * rowB;
+    if (ih < 0 || ih >= H) { memory.fill(dst, 0, rowB); continue; }
+    memory.fill(dst, 0, <usize>PW * cb);
+    const tail = <usize>(WW - PW - W) * cb;
+    memory.fill(dst + <usize>(PW + W) * cb, 0, tail);
+    let src = x + (<usize>(n * H + ih) * <usize>W) * cb;
+    let o = dst + <usize>PW * cb;
+    for (let iw = 0; iw < W; iw++) {
+      for (let c: usize = 0; c < cb; c += 16) {
+        let v: v128;
+        if (kind == 1) {
+          v = fma(v128.load(coef + c), v128.load(src + c), v128.load(coef + cb + c));
+          if (relu) v = reluv(v);
+        } else {
+          v = fma(v128.load(coef + c), v128.load(src + c), fma(v128.load(coef + cb + c), v128.load(src + c + dlt), v128.load(coef + 2 * cb + c)));
+        }
+        v128.store(o + c, v);
+      }
+      src += cb; o += cb;
+    }
+  }
+}
+
+@inline function wg(src: usize, i: i32, j: i32, flip: bool): f64 {
+  return <f64>load<f32>(src + (<usize>(flip ? (2 - i) * 3 + (2 - j) : i * 3 + j) << 2));
+}
+
+/** V[xi][k][c] = (G g G^T)[xi] of the 3x3 kernel g of (k, c); flip: g[i][j] = w[c][k][2-i][2-j] (the transposed convolution, w of shape [C][K][3][3]). Units: output channels k. */
+function winoPackW(d: usize, w: usize, vp: usize, start: i32, end: i32, flip: bool): void {
+  const K = ld(d, D_K), C = ld(d, D_C);
+  for (let k = start; k < end; k++) {
+    for (let c = 0; c < C; c++) {
+      const src = w + (<usize>(flip ? c * K + k : k * C + c) * 9 << 2);
+      // the 3x3 kernel, in f64
+      const g00 = wg(src, 0, 0, flip), g01 = wg(src, 0, 1, flip), g02 = wg(src, 0, 2, flip);
+      const g10 = wg(src, 1, 0, flip), g11 = wg(src, 1, 1, flip), g12 = wg(src, 1, 2, flip);
+      const g20 = wg(src, 2, 0, flip), g21 = wg(src, 2, 1, flip), g22 = wg(src, 2, 2, flip);
+      for (let a = 0; a < 4; a++) {
+        // row a of G g: G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+        let r0: f64, r1: f64, r2: f64;
+        if (a == 0) { r0 = g00; r1 = g01; r2 = g02; }
+        else if (a == 1) { r0 = 0.5 * (g00 + g10 + g20); r1 = 0.5 * (g01 + g11 + g21); r2 = 0.5 * (g02 + g12 + g22); }
+        else if (a == 2) { r0 = 0.5 * (g00 - g10 + g20); r1 = 0.5 * (g01 - g11 + g21); r2 = 0.5 * (g02 - g12 + g22); }
+        else { r0 = g20; r1 = g21; r2 = g22; }
+        const o = vp + ((<usize>((a * 4) * K + k) * <usize>C + <usize>c) << 2), xs = (<usize>K * <usize>C) << 2;
+        store<f32>(o, <f32>r0);
+        store<f32>(o + xs, <f32>(0.5 * (r0 + r1 + r2)));
+        store<f32>(o + 2 * xs, <f32>(0.5 * (r0 - r1 + r2)));
+        store<f32>(o + 3 * xs, <f32>r2);
+      }
+    }
+  }
+}
+
+export function conv_wino_pack_w(d: usize, w: usize, vp: usize, start: i32, end: i32, scratch: usize): void {
+  winoPackW(d, w, vp, start, end, false);
+}
+
+/** For backward-data: d is the transposed convolution's descriptor, w the original [C][K][3][3] weights. */
+export function conv_wino_pack_w_t(d: usize, w: usize, vp: usize, start: i32, end: i32, scratch: usize): void {
+  winoPackW(d, w, vp, start, end, true);
+}
+
+/**
+ * One input value of a tile: plain load, or the BN prologue on load (kind 1: a*x + b, ReLU; kind 2:
+ * the dy prologue A*dbn + B*xbn + C0); taps outside the image are 0 (after the prologue).
+ */
+@inline function wTap<F>(pt: usize, i: i32, c: usize, kind: i32, ca: v128, cbv: v128, cc: v128, relu: i32, dlt: usize, mask: i32): v128 {
+  const p = <usize>load<u32>(pt + (<usize>i << 2)) + c;
+  if (!fused<F>() || kind == 0) return v128.load(p);
+  if (!((mask >> i) & 1)) return f32x4.splat(0);
+  if (kind == 1) {
+    const v = fma(ca, v128.load(p), cbv);
+    return relu ? reluv(v) : v;
+  }
+  return fma(ca, v128.load(p), fma(cbv, v128.load(p + dlt), cc));
+}
+
+/** B^T d B of one tile (16 tap pointers at pt, mask: bit i set where tap i is inside the image) into u[xi][C]. */
+function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: usize, relu: i32, dlt: usize): void {
+  const z = f32x4.splat(0);
+  for (let c: usize = 0; c < cb; c += 16) {
+    let ca = z, cbv = z, cc = z;
+    if (fused<F>() && kind != 0) {
+      ca = v128.load(coef + c); cbv = v128.load(coef + cb + c);
+      if (kind == 2) cc = v128.load(coef + 2 * cb + c);
+    }
+    const o = u + c;
+    // rows 0 and 2 (each transformed along j: d0 - d2, d1 + d2, d2 - d1, d1 - d3) -> u0 = h0 - h2
+    let a0 = wTap<F>(pt, 8, c, kind, ca, cbv, cc, relu, dlt, mask), a1 = wTap<F>(pt, 9, c, kind, ca, cbv, cc, relu, dlt, mask);
+    let a2 = wTap<F>(pt, 10, c, kind, ca, cbv, cc, relu, dlt, mask), a3 = wTap<F>(pt, 11, c, kind, ca, cbv, cc, relu, dlt, mask);
+    const h20 = f32x4.sub(a0, a2), h21 = f32x4.add(a1, a2), h22 = f32x4.sub(a2, a1), h23 = f32x4.sub(a1, a3);
+    a0 = wTap<F>(pt, 0, c, kind, ca, cbv, cc, relu, dlt, mask); a1 = wTap<F>(pt, 1, c, kind, ca, cbv, cc, relu, dlt, mask);
+    a2 = wTap<F>(pt, 2, c, kind, ca, cbv, cc, relu, dlt, mask); a3 = wTap<F>(pt, 3, c, kind, ca, cbv, cc, relu, dlt, mask);
+    v128.store(o, f32x4.sub(f32x4.sub(a0, a2), h20));
+    v128.store(o + cb, f32x4.sub(f32x4.add(a1, a2), h21));
+    v128.store(o + 2 * cb, f32x4.sub(f32x4.sub(a2, a1), h22));
+    v128.store(o + 3 * cb, f32x4.sub(f32x4.sub(a1, a3), h23));
+    // row 1 -> u1 = h1 + h2, u2 = h2 - h1
+    a0 = wTap<F>(pt, 4, c, kind, ca, cbv, cc, relu, dlt, mask); a1 = wTap<F>(pt, 5, c, kind, ca, cbv, cc, relu, dlt, mask);
+    a2 = wTap<F>(pt, 6, c, kind, ca, cbv, cc, relu, dlt, mask); a3 = wTap<F>(pt, 7, c, kind, ca, cbv, cc, relu, dlt, mask);
+    const h10 = f32x4.sub(a0, a2), h11 = f32x4.add(a1, a2), h12 = f32x4.sub(a2, a1), h13 = f32x4.sub(a1, a3);
+    v128.store(o + 4 * cb, f32x4.add(h10, h20));
+    v128.store(o + 5 * cb, f32x4.add(h11, h21));
+    v128.store(o + 6 * cb, f32x4.add(h12, h22));
+    v128.store(o + 7 * cb, f32x4.add(h13, h23));
+    v128.store(o + 8 * cb, f32x4.sub(h20, h10));
+    v128.store(o + 9 * cb, f32x4.sub(h21, h11));
+    v128.store(o + 10 * cb, f32x4.sub(h22, h12));
+    v128.store(o + 11 * cb, f32x4.sub(h23, h13));
+    // row 3 -> u3 = h1 - h3
+    a0 = wTap<F>(pt, 12, c, kind, ca, cbv, cc, relu, dlt, mask); a1 = wTap<F>(pt, 13, c, kind, ca, cbv, cc, relu, dlt, mask);
+    a2 = wTap<F>(pt, 14, c, kind, ca, cbv, cc, relu, dlt, mask); a3 = wTap<F>(pt, 15, c, kind, ca, cbv, cc, relu, dlt, mask);
+    v128.store(o + 12 * cb, f32x4.sub(h10, f32x4.sub(a0, a2)));
+    v128.store(o + 13 * cb, f32x4.sub(h11, f32x4.add(a1, a2)));
+    v128.store(o + 14 * cb, f32x4.sub(h12, f32x4.sub(a2, a1)));
+    v128.store(o + 15 * cb, f32x4.sub(h13, f32x4.sub(a1, a3)));
+  }
+}
+
+/** A^T M A of one tile for 4 output channels (M[xi] at m + 32*xi) + bias, stored into the valid pixels of its 2x2 output tile. */
+@inline function wOutTile(m: usize, y0: usize, rs: usize, two_r: bool, two_c: bool, bv: v128, kb: usize): void {
+  // columns j: s0 = m0j + m1j + m2j, s1 = m1j - m2j - m3j
+  let s00: v128, s01: v128, s02: v128, s03: v128, s10: v128, s11: v128, s12: v128, s13: v128;
+  {
+    const m0 = v128.load(m), m1 = v128.load(m, 128), m2 = v128.load(m, 256), m3 = v128.load(m, 384);
+    s00 = f32x4.add(f32x4.add(m0, m1), m2); s10 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  }
+  {
+    const m0 = v128.load(m, 32), m1 = v128.load(m, 160), m2 = v128.load(m, 288), m3 = v128.load(m, 416);
+    s01 = f32x4.add(f32x4.add(m0, m1), m2); s11 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  }
+  {
+    const m0 = v128.load(m, 64), m1 = v128.load(m, 192), m2 = v128.load(m, 320), m3 = v128.load(m, 448);
+    s02 = f32x4.add(f32x4.add(m0, m1), m2); s12 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  }
+  {
+    const m0 = v128.load(m, 96), m1 = v128.load(m, 224), m2 = v128.load(m, 352), m3 = v128.load(m, 480);
+    s03 = f32x4.add(f32x4.add(m0, m1), m2); s13 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  }
+  v128.store(y0, f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), bv));
+  if (two_c) v128.store(y0 + kb, f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), bv));
+  if (two_r) {
+    v128.store(y0 + rs, f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), bv));
+    if (two_c) v128.store(y0 + rs + kb, f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), bv));
+  }
+}
+
+/** The 16 tap pointers (zb where outside the image) and the inside mask of tile t (flattened (n, tr, tc)); returns the mask. */
+function wTapTable(pt: usize, x: usize, zb: usize, t: i32, TW: i32, TH: i32, H: i32, W: i32, PH: i32, PW: i32, cb: usize): i32 {
+  const u = t / TW, tc = t - u * TW, n = u / TH, tr = u - n * TH;
+  const ih0 = 2 * tr - PH, iw0 = 2 * tc - PW;
+  const xn = x + <usize>n * <usize>H * <usize>W * cb;
+  let mask = 0;
+  for (let i = 0; i < 4; i++) {
+    const ih = ih0 + i;
+    for (let j = 0; j < 4; j++) {
+      const iw = iw0 + j;
+      const inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+      store<u32>(pt + (<usize>(i * 4 + j) << 2), inside ? <u32>(xn + (<usize>(ih * W + iw)) * cb) : <u32>zb);
+      if (inside) mask |= 1 << (i * 4 + j);
+    }
+  }
+  return mask;
+}
+
+export function conv_wino(d: usize, x: usize, vp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  convWino<Plain>(d, x, vp, bias, y, 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, scratch);
+}
+
+/** Fused forward, arguments as conv_fwd_f (x prologue applied in the input transform; moments over each completed tile row). */
+export function conv_wino_f(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  convWino<Fused>(d, x, vp, bias, y, coef, relu, mom, 0, 0, 0, 0, 0, 0, start, end, scratch);
+}
+
+/** Backward-data with the dx epilogue, arguments as conv_fwd_dx_f. */
+export function conv_wino_dx_f(d: usize, dy: usize, vp: usize, dx: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  convWino<Fused>(d, dy, vp, 0, dx, 0, 0, 0, x2, c2, m2, relu, 0, 0, start, end, scratch);
+}
+
+/** Backward-data with the dy prologue (dY = A*dbn + B*xbn + C0 computed in the input transform) and optionally the dx epilogue, arguments as conv_fwd_dy_f. */
+export function conv_wino_dy_f(d: usize, dy: usize, vp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  convWino<Fused>(d, dy, vp, 0, dx, cdy, 0, 0, x2, c2, m2, relu, dlt, 1, start, end, scratch);
+}
+
+function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32,
+  x2: usize, c2: usize, m2: usize, relu2: i32, dlt: usize, dym: i32, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), K = ld(d, D_K), PH = ld(d, D_PH), PW = ld(d, D_PW);
+  const OH = ld(d, D_OH), OW = ld(d, D_OW), TB = ld(d, D_WTB), KB = ld(d, D_WKB);
+  const TW = (OW + 1) >> 1, TH = (OH + 1) >> 1;
+  const cb = <usize>C << 2, kb = <usize>K << 2, ldy = kb, rs = <usize>OW * kb;
+  const ustride = cb << 4; // one tile of U: 16 x C floats
+  const xs = (<usize>K * <usize>C) << 2; // one xi of V
+  const zb = scratch + SC_ZBUF, tile = scratch + SC_TILE;
+  const pt = scratch + SC_ROWS, mt = pt + 64; // tap table, then the 16 x 2 x 4 product tile
+  const ub = scratch + SC_PACK;
+  memory.fill(zb, 0, cb);
+  let st: usize = 0, kind = 0;
+  if (fused<F>()) {
+    if (coef) kind = dym ? 2 : 1;
+    if (mom) {
+      st = scratch + <usize>ld(d, D_FPART);
+      memory.fill(st, 0, <usize>K * 28);
+    }
+    if (x2) {
+      st = scratch + <usize>ld(d, D_FPART);
+      memory.fill(st, 0, <usize>K << 4);
+    }
+  }
+  const t0 = start * TW, t1 = end * TW;
+  const useWin = fused<F>() && kind != 0 && ld(d, D_WWIN) != 0;
+  const WW = 2 * TW + 2, win = ub + <usize>TB * ustride;
+  let rowDone = start, tiles = 0, wrow = -1;
+  for (let tb = t0; tb < t1; tb += TB) {
+    const nt = min(TB, t1 - tb);
+    for (let i = 0; i < nt; i++) {
+      if (useWin) {
+        // the tile row's input rows normalised once into the window, then the plain transform
+        const t = tb + i, u = t / TW, tc = t - u * TW;
+        if (u != wrow) {
+          const n = u / TH;
+          wWindow(win, x, n, u - n * TH, H, W, PH, PW, WW, cb, kind, coef, relu, dlt);
+          wrow = u;
+        }
+        for (let r = 0; r < 4; r++) {
+          const rp = win + (<usize>(r * WW + 2 * tc)) * cb;
+          for (let j = 0; j < 4; j++) store<u32>(pt + (<usize>(r * 4 + j) << 2), <u32>(rp + <usize>j * cb));
+        }
+        wInTile<Plain>(pt, 0xffff, ub + <usize>i * ustride, cb, 0, 0, 0, 0);
+      } else {
+        const mask = wTapTable(pt, x, zb, tb + i, TW, TH, H, W, PH, PW, cb);
+        wInTile<F>(pt, mask, ub + <usize>i * ustride, cb, kind, coef, relu, dlt);
+      }
+    }
+    for (let k0 = 0; k0 < K; k0 += KB) {
+      const k1 = min(K, k0 + KB);
+      for (let i = 0; i < nt; i += 2) {
+        const two = i + 1 < nt;
+        const u0 = ub + <usize>i * ustride, u1 = two ? u0 + ustride : u0;
+        // output positions of both tiles
+        const ta = tb + i, ua = ta / TW, tca = ta - ua * TW, na = ua / TH, tra = ua - na * TH;
+        const ya = y + ((<usize>(na * OH + 2 * tra) * <usize>OW + <usize>(2 * tca)) * kb);
+        const ra = 2 * tra + 1 < OH, ca2 = 2 * tca + 1 < OW;
+        const tbb = ta + 1, ubb = tbb / TW, tcb = tbb - ubb * TW, nb2 = ubb / TH, trb = ubb - nb2 * TH;
+        const yb = y + ((<usize>(nb2 * OH + 2 * trb) * <usize>OW + <usize>(2 * tcb)) * kb);
+        const rb = 2 * trb + 1 < OH, cb2 = 2 * tcb + 1 < OW;
+        for (let kq = k0; kq < k1; kq += 4) {
+          let wq = vp + ((<usize>kq * <usize>C) << 2);
+          for (let xi = 0; xi < 16; xi++) {
+            let a00 = f32x4.splat(0);
+            let a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            let q0 = u0 + <usize>xi * cb, q1 = u1 + <usize>xi * cb, wp = wq;
+            const qe = q0 + cb;
+            while (q0 < qe) {
+              const x0 = v128.load(q0), x1 = v128.load(q1);
+              let wv = v128.load(wp);
+              a00 = fma(x0, wv, a00); a10 = fma(x1, wv, a10);
+              wv = v128.load(wp + cb);
+              a01 = fma(x0, wv, a01); a11 = fma(x1, wv, a11);
+              wv = v128.load(wp + 2 * cb);
+              a02 = fma(x0, wv, a02); a12 = fma(x1, wv, a12);
+              wv = v128.load(wp + 3 * cb);
+              a03 = fma(x0, wv, a03); a13 = fma(x1, wv, a13);
+              q0 += 16; q1 += 16; wp += 16;
+            }
+            v128.store(mt + (<usize>xi << 5), hsum4(a00, a01, a02, a03));
+            v128.store(mt + (<usize>xi << 5), hsum4(a10, a11, a12, a13), 16);
+            wq += xs;
+          }
+          const bv = bias ? v128.load(bias + (<usize>kq << 2)) : f32x4.splat(0);
+          const ko = <usize>kq << 2;
+          wOutTile(mt, ya + ko, rs, ra, ca2, bv, kb);
+          if (two) wOutTile(mt + 16, yb + ko, rs, rb, cb2, bv, kb);
+        }
+      }
+    }
+    if (fused<F>() && st != 0) {
+      // epilogues over the output rows of the tile rows completed by this block
+      const done = tb + nt >= t1 ? end : (tb + nt) / TW;
+      if (done > rowDone) {
+        const nA = rowDone / TH, trA = rowDone - nA * TH;
+        const nZ = (done - 1) / TH, trZ = done - 1 - nZ * TH;
+        const mb = (nA * OH + 2 * trA) * OW;
+        const me = (nZ * OH + min(OH, 2 * trZ + 2)) * OW;
+        if (mom) tiles = blockMoments(y, K, mb, me - mb, rowDone == start, done == end, st, tiles);
+        if (x2) {
+          for (let p = mb; p < me; p += 64) {
+            const off = (<usize>p * <usize>K) << 2;
+            dxRun(y + off, x2 + off, min(64, me - p), K, c2, m2, relu2, st, tile);
+          }
+        }
+        rowDone = done;
+      }
+    }
+  }
+}
