@@ -136,6 +136,8 @@ export const convTuning = {
   winoWindow: 1,
   /** Winograd: bytes of the transformed input block (16 x C floats per tile, in L2) */
   winoUBytes: 512 << 10,
+  /** Winograd backward-weights: bytes of the transformed dY and x tiles of one chunk (64*K + 64*C8/threads per tile) */
+  winoWBytes: 384 << 10,
   /** Winograd: bytes of the transformed weights used per pass over a block (16 x C floats per output channel) */
   winoVBytes: 256 << 10,
 };
@@ -186,7 +188,7 @@ function derive(g: ConvGeom, reserve = 0): Derived {
   // Each thread packs the whole dY chunk when rows are split, the whole A^T when columns are:
   // split columns when A^T (ROWS per pixel, a gather) is much smaller than dY (Kg8 per pixel).
   const wcols = 2 * ROWS <= Kg8;
-  const TB = Math.max(2, Math.floor(Math.min(t.winoUBytes, PACK_BYTES) / (64 * g.C) / 2) * 2);
+  const TB = Math.max(2, Math.floor(Math.min(t.winoUBytes, PACK_BYTES - 4096) / (64 * g.C + 1024) / 2) * 2);
   const KB = Math.min(up(g.K, 4), Math.max(4, Math.floor(t.winoVBytes / (64 * g.C) / 4) * 4));
   return { Cg, Kg, Kdim, Kg8, Cg8, Kc, Mc, Kcd, Mcd, Mch, RBP, merge, SEG, SEG4, ROWS, dmerge, DSEG, DSEG8, DNP, wcols, TB, KB };
 }
@@ -219,6 +221,15 @@ function winograd(g: ConvGeom): boolean {
   return convTuning.wino !== 0 && g.groups === 1 && g.KH === 3 && g.KW === 3 && g.stride[0] === 1 && g.stride[1] === 1 &&
     g.dilation[0] === 1 && g.dilation[1] === 1 && g.pad[0] <= 2 && g.pad[1] <= 2 && g.C % 4 === 0 && g.K % 4 === 0 &&
     g.C >= 4 && g.C <= 1024 && g.OH > 0 && g.OW > 0;
+}
+
+/**
+ * Whether backward-weights runs as Winograd (gemm.ts conv_wino_w): as winograd, with C >= 32
+ * (measured, batch 64, 2 threads: 16->16 @32 79% against 86% for the dot-product kernel; from
+ * 32->32 @16 on 1.3x to 2x faster than the GEMM paths).
+ */
+function winogradW(g: ConvGeom): boolean {
+  return winograd(g) && g.C >= 32;
 }
 
 /** The forward convolution that computes g's backward-data by Winograd, or undefined. */
@@ -288,7 +299,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
     ? T * g.C
     : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0,
       weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) || forwardDot(g) || weightsDot(g) ? up(g.K, 4) * v.Kdim : 0,
-      winograd(g) || winogradData(g) ? 16 * g.K * g.C : 0);
+      winograd(g) || winogradData(g) ? 16 * g.K * up(g.C, 8) : 0);
   return DESC_BYTES + 4 * floats;
 }
 
@@ -347,8 +358,12 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   ]);
   if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], 36);
   const WW = 2 * Math.ceil(g.OW / 2) + 2;
-  const winFits = v.TB * 64 * g.C + 4 * WW * g.C * 4 <= ThreadPool.SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
-  d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0], 42);
+  const winFits = v.TB * (64 * g.C + 1024) + 4 * WW * g.C * 4 <= ThreadPool.SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
+  // Winograd backward-weights: tiles per chunk (dY tiles for all K, x tiles for a thread's panels)
+  const NPt = Math.ceil(up(g.C, 8) / 8 / pool.threads), perTile = 64 * g.K + 512 * NPt;
+  const room = ThreadPool.SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0) - 4 * WW * g.C * 4 - 2048;
+  const TC = Math.max(1, Math.min(Math.floor(room / perTile), Math.max(4, Math.floor(convTuning.winoWBytes / perTile))));
+  d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
   return v;
 }
 
@@ -542,6 +557,9 @@ export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x:
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
   if (isDepthwise(g)) {
     pool.run('conv_dw_bwd_w', [d, dy, x, dw], splitRange(g.C, T, 4));
+  } else if (winogradW(g)) {
+    pool.run('conv_wino_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
+    pool.run('conv_wino_w_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsDot(g)) {
     pool.run('conv_bwd_w_dot', [d, dy, x, acc], splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
     pool.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
@@ -676,14 +694,17 @@ function dxReductions(pool: ThreadPool, g: ConvGeom, fl: FuseLayout, ranges: rea
 function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: number, db: number, ws: ConvWorkspace, f: ConvBackwardWeightFusion, dy: number): void {
   noDepthwise(g, 'convBackwardWeight');
   const dp = f.dyPrologue, xp = f.xPrologue;
-  const fl = fuseLayout(g, 0, !!xp);
+  const fl = fuseLayout(g, 0, !!xp && !winogradW(g));
   const v = descriptor(pool, g, ws, fl);
   dyCoefficients(pool, g, dp);
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? (dp.xbn - dp.dbn) >>> 0 : 0;
   const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
-  if (weightsDot(g) && (!xp || windowFits(g, fl, v.Mch))) {
+  if (winogradW(g)) {
+    pool.run('conv_wino_w_f', args, splitRange(up(g.C, 8) / 8, T));
+    pool.run('conv_wino_w_out', [d, acc, dw], splitRange(g.K, T));
+  } else if (weightsDot(g) && (!xp || windowFits(g, fl, v.Mch))) {
     pool.run('conv_bwd_w_dot_f', args, splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
     pool.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsT(g)) {

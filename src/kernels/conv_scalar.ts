@@ -160,3 +160,54 @@ export function winogradForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefin
     }
   }
 }
+
+/**
+ * Winograd F(2x2, 3x3) backward-weights, the twin of gemm.ts conv_wino_w (same geometries as
+ * winogradForward): per tile, Z += (A dY A^T) . (B^T x B) (dY the 2x2 output-gradient tile, 0
+ * outside the output), then dw[k][c] = G^T Z G. dw (OIHW) is overwritten.
+ */
+export function winogradBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr): void {
+  const { N, C, H, W, K, OH, OW } = g;
+  const [ph, pw] = g.pad;
+  if (g.KH !== 3 || g.KW !== 3 || g.groups !== 1 || g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) {
+    throw new RangeError('winogradBackwardWeight: 3x3, stride 1, dilation 1, one group only');
+  }
+  const Z = new Float64Array(16 * K * C);
+  const d = new Float64Array(16), u = new Float64Array(16 * C), e = new Float64Array(16 * K);
+  for (let n = 0; n < N; n++) for (let oh = 0; oh < OH; oh += 2) for (let ow = 0; ow < OW; ow += 2) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
+        const ih = oh - ph + i, iw = ow - pw + j;
+        d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((n * H + ih) * W + iw) * C + c]! : 0;
+      }
+      for (let i = 0; i < 4; i++) {
+        const [a0, a1, a2, a3] = [d[i * 4]!, d[i * 4 + 1]!, d[i * 4 + 2]!, d[i * 4 + 3]!];
+        d[i * 4] = a0 - a2; d[i * 4 + 1] = a1 + a2; d[i * 4 + 2] = a2 - a1; d[i * 4 + 3] = a1 - a3;
+      }
+      for (let j = 0; j < 4; j++) {
+        const [a0, a1, a2, a3] = [d[j]!, d[4 + j]!, d[8 + j]!, d[12 + j]!];
+        u[j * C + c] = a0 - a2; u[(4 + j) * C + c] = a1 + a2; u[(8 + j) * C + c] = a2 - a1; u[(12 + j) * C + c] = a1 - a3;
+      }
+    }
+    for (let k = 0; k < K; k++) {
+      const v = (a: number, b: number): number => (oh + a < OH && ow + b < OW ? dy[((n * OH + oh + a) * OW + ow + b) * K + k]! : 0);
+      // A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1]
+      const r = [0, 1].map((a) => [v(a, 0), v(a, 0) + v(a, 1), v(a, 0) - v(a, 1), -v(a, 1)]);
+      for (let j = 0; j < 4; j++) {
+        e[j * K + k] = r[0]![j]!; e[(4 + j) * K + k] = r[0]![j]! + r[1]![j]!;
+        e[(8 + j) * K + k] = r[0]![j]! - r[1]![j]!; e[(12 + j) * K + k] = -r[1]![j]!;
+      }
+    }
+    for (let xi = 0; xi < 16; xi++) for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) Z[(xi * K + k) * C + c] += e[xi * K + k]! * u[xi * C + c]!;
+  }
+  for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) {
+    const z = (a: number, b: number): number => Z[((a * 4 + b) * K + k) * C + c]!;
+    // G^T Z G, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
+    const t = [0, 1, 2, 3].map((b) => [z(0, b) + 0.5 * (z(1, b) + z(2, b)), 0.5 * (z(1, b) - z(2, b)), 0.5 * (z(1, b) + z(2, b)) + z(3, b)]);
+    for (let i = 0; i < 3; i++) {
+      const [t0, t1, t2, t3] = [t[0]![i]!, t[1]![i]!, t[2]![i]!, t[3]![i]!];
+      const o = (k * C + c) * 9 + i * 3;
+      dw[o] = t0 + 0.5 * (t1 + t2); dw[o + 1] = 0.5 * (t1 - t2); dw[o + 2] = 0.5 * (t1 + t2) + t3;
+    }
+  }
+}

@@ -256,6 +256,10 @@ const WINO: ConvGeomSpec[] = [
   { N: 1, C: 16, H: 5, W: 4, K: 20, KH: 3, pad: 2 },
   { N: 1, C: 8, H: 4, W: 9, K: 12, KH: 3, pad: [0, 1] },
   { N: 2, C: 36, H: 9, W: 5, K: 28, KH: 3, pad: 1 },
+  // backward-weights takes Winograd from C = 32: panels of 8 channels split over threads, C % 8 == 4
+  { N: 2, C: 32, H: 3, W: 5, K: 4, KH: 3, pad: 1 },
+  { N: 3, C: 44, H: 7, W: 6, K: 12, KH: 3, pad: [1, 0] },
+  { N: 1, C: 68, H: 5, W: 5, K: 8, KH: 3, pad: 2 },
 ];
 
 test('conv kernels: Winograd at its tile and block edges, against the reference and the GEMM paths', async () => {
@@ -263,7 +267,7 @@ test('conv kernels: Winograd at its tile and block edges, against the reference 
   try {
     for (const tiny of [false, true]) {
       for (const spec of WINO) {
-        Object.assign(convTuning, saved, tiny ? { winoUBytes: 1, winoVBytes: 1 } : {});
+        Object.assign(convTuning, saved, tiny ? { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1 } : {});
         const g = convGeom(spec);
         const dt = makeData(g, 17);
         const ref = reference(dt);
@@ -274,7 +278,9 @@ test('conv kernels: Winograd at its tile and block edges, against the reference 
         convTuning.wino = 0;
         const gemm = runWasm(await getPool(2), dt);
         check(dt, ref, gemm, `${label}, GEMM`);
-        if (g.C * 9 > 4) assert.notDeepEqual(new Uint32Array(wino.y.buffer), new Uint32Array(gemm.y.buffer), `${label}: forward did not take Winograd`);
+        assert.notDeepEqual(new Uint32Array(wino.y.buffer), new Uint32Array(gemm.y.buffer), `${label}: forward did not take Winograd`);
+        assert.notDeepEqual(new Uint32Array(wino.dx.buffer), new Uint32Array(gemm.dx.buffer), `${label}: backward-data did not take Winograd`);
+        if (g.C >= 32) assert.notDeepEqual(new Uint32Array(wino.dw.buffer), new Uint32Array(gemm.dw.buffer), `${label}: backward-weights did not take Winograd`);
       }
     }
   } finally {
@@ -294,6 +300,10 @@ test('conv_scalar Winograd twin: float64 matches the reference, float32 the WebA
     scalar.winogradForward(g, Float32Array.from(dt.x), Float32Array.from(dt.w), Float32Array.from(dt.b), y32);
     const out = runWasm(await getPool(2), dt);
     assert.ok(relErr(out.y, y32) <= 1e-5 * Math.sqrt(9 * g.C), `${JSON.stringify(spec)}: float32 twin vs wasm ${relErr(out.y, y32)}`);
+    const dw = new Float64Array(ref.dw.length);
+    scalar.winogradBackwardWeight(g, dt.dy, dt.x, dw);
+    assert.ok(relErr(dw, ref.dw) <= 1e-12, `${JSON.stringify(spec)}: float64 backward-weights twin relative error ${relErr(dw, ref.dw)}`);
+    if (g.C >= 32) assert.ok(relErr(out.dw, dw) <= 1e-5 * Math.sqrt(g.N * g.OH * g.OW), `${JSON.stringify(spec)}: backward-weights twin vs wasm ${relErr(out.dw, dw)}`);
   }
   assert.throws(() => scalar.winogradForward(convGeom({ N: 1, C: 4, H: 4, W: 4, K: 4, KH: 3, stride: 2 }), new Float64Array(64), new Float64Array(144), undefined, new Float64Array(16)), /stride 1/);
 });

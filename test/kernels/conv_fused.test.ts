@@ -335,11 +335,14 @@ test('fused conv kernels: Winograd (window and masked prologue, tiny blocks), an
     { N: 1, C: 16, H: 5, W: 4, K: 20, KH: 3, pad: 2 },
     { N: 2, C: 36, H: 9, W: 5, K: 28, KH: 3, pad: 1 },
     { N: 2, C: 20, H: 20, W: 20, K: 12, KH: 3, pad: 1 },
+    { N: 2, C: 36, H: 6, W: 7, K: 8, KH: 3, pad: 1 },
+    { N: 1, C: 64, H: 9, W: 8, K: 16, KH: 3, pad: 1 },
   ];
   const only = (k: keyof Parts): Parts => ({ xPrologue: false, moments: false, dyPrologue: false, dxEpilogue: false, [k]: true });
   const saved = { ...convTuning };
+  const tiny = { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1 };
   try {
-    for (const [v, knobs] of [{}, { winoWindow: 0 }, { winoUBytes: 1, winoVBytes: 1 }, { winoUBytes: 1, winoVBytes: 1, winoWindow: 0 }, { wino: 0 }].entries()) {
+    for (const [v, knobs] of [{}, { winoWindow: 0 }, tiny, { ...tiny, winoWindow: 0 }, { wino: 0 }].entries()) {
       Object.assign(convTuning, saved, knobs);
       for (const [i, spec] of specs.entries()) {
         await checkCase(spec, (i + v) % 2 === 0, 700 + 10 * v + i);

@@ -2442,7 +2442,8 @@ const D_WWIN = 44; // 1: a BN prologue normalises each tile row's 4 input rows o
  * kind 2: the dy prologue A*dbn + B*xbn + C0 with xbn at dbn + dlt).
  */
 function wWindow(win: usize, x: usize, n: i32, tr: i32, H: i32, W: i32, PH: i32, PW: i32, WW: i32, cb: usize,
-  kind: i32, coef: usize, relu: i32, dlt: usize): void {
+  kind: i32, coef: usize, relu: i32, dlt: usize, cs: usize = 0, ce: usize = 0): void {
+  if (ce == 0) ce = cb;
   const rowB = <usize>WW * cb;
   for (let r = 0; r < 4; r++) {
     const ih = 2 * tr - PH + r;
@@ -2454,7 +2455,7 @@ function wWindow(win: usize, x: usize, n: i32, tr: i32, H: i32, W: i32, PH: i32,
     let src = x + (<usize>(n * H + ih) * <usize>W) * cb;
     let o = dst + <usize>PW * cb;
     for (let iw = 0; iw < W; iw++) {
-      for (let c: usize = 0; c < cb; c += 16) {
+      for (let c: usize = cs; c < ce; c += 16) {
         let v: v128;
         if (kind == 1) {
           v = fma(v128.load(coef + c), v128.load(src + c), v128.load(coef + cb + c));
@@ -2524,16 +2525,21 @@ export function conv_wino_pack_w_t(d: usize, w: usize, vp: usize, start: i32, en
   return fma(ca, v128.load(p), fma(cbv, v128.load(p + dlt), cc));
 }
 
-/** B^T d B of one tile (16 tap pointers at pt, mask: bit i set where tap i is inside the image) into u[xi][C]. */
-function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: usize, relu: i32, dlt: usize): void {
+/**
+ * B^T d B of one tile (16 tap pointers at pt, mask: bit i set where tap i is inside the image),
+ * channels [cs, ce) (bytes), into u: with ps == 0 as u[xi][C] (xs == cb); else in panels of 8
+ * channels ps bytes apart (channel c at u + (c / 8) * ps + (c % 8) * 4), xi xs bytes apart.
+ */
+function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: usize, relu: i32, dlt: usize,
+  cs: usize, ce: usize, ps: usize, xs: usize): void {
   const z = f32x4.splat(0);
-  for (let c: usize = 0; c < cb; c += 16) {
+  for (let c: usize = cs; c < ce; c += 16) {
     let ca = z, cbv = z, cc = z;
     if (fused<F>() && kind != 0) {
       ca = v128.load(coef + c); cbv = v128.load(coef + cb + c);
       if (kind == 2) cc = v128.load(coef + 2 * cb + c);
     }
-    const o = u + c;
+    const o = ps ? u + (c >> 5) * ps + (c & 16) : u + c;
     // rows 0 and 2 (each transformed along j: d0 - d2, d1 + d2, d2 - d1, d1 - d3) -> u0 = h0 - h2
     let a0 = wTap<F>(pt, 8, c, kind, ca, cbv, cc, relu, dlt, mask), a1 = wTap<F>(pt, 9, c, kind, ca, cbv, cc, relu, dlt, mask);
     let a2 = wTap<F>(pt, 10, c, kind, ca, cbv, cc, relu, dlt, mask), a3 = wTap<F>(pt, 11, c, kind, ca, cbv, cc, relu, dlt, mask);
@@ -2541,28 +2547,28 @@ function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: 
     a0 = wTap<F>(pt, 0, c, kind, ca, cbv, cc, relu, dlt, mask); a1 = wTap<F>(pt, 1, c, kind, ca, cbv, cc, relu, dlt, mask);
     a2 = wTap<F>(pt, 2, c, kind, ca, cbv, cc, relu, dlt, mask); a3 = wTap<F>(pt, 3, c, kind, ca, cbv, cc, relu, dlt, mask);
     v128.store(o, f32x4.sub(f32x4.sub(a0, a2), h20));
-    v128.store(o + cb, f32x4.sub(f32x4.add(a1, a2), h21));
-    v128.store(o + 2 * cb, f32x4.sub(f32x4.sub(a2, a1), h22));
-    v128.store(o + 3 * cb, f32x4.sub(f32x4.sub(a1, a3), h23));
+    v128.store(o + xs, f32x4.sub(f32x4.add(a1, a2), h21));
+    v128.store(o + 2 * xs, f32x4.sub(f32x4.sub(a2, a1), h22));
+    v128.store(o + 3 * xs, f32x4.sub(f32x4.sub(a1, a3), h23));
     // row 1 -> u1 = h1 + h2, u2 = h2 - h1
     a0 = wTap<F>(pt, 4, c, kind, ca, cbv, cc, relu, dlt, mask); a1 = wTap<F>(pt, 5, c, kind, ca, cbv, cc, relu, dlt, mask);
     a2 = wTap<F>(pt, 6, c, kind, ca, cbv, cc, relu, dlt, mask); a3 = wTap<F>(pt, 7, c, kind, ca, cbv, cc, relu, dlt, mask);
     const h10 = f32x4.sub(a0, a2), h11 = f32x4.add(a1, a2), h12 = f32x4.sub(a2, a1), h13 = f32x4.sub(a1, a3);
-    v128.store(o + 4 * cb, f32x4.add(h10, h20));
-    v128.store(o + 5 * cb, f32x4.add(h11, h21));
-    v128.store(o + 6 * cb, f32x4.add(h12, h22));
-    v128.store(o + 7 * cb, f32x4.add(h13, h23));
-    v128.store(o + 8 * cb, f32x4.sub(h20, h10));
-    v128.store(o + 9 * cb, f32x4.sub(h21, h11));
-    v128.store(o + 10 * cb, f32x4.sub(h22, h12));
-    v128.store(o + 11 * cb, f32x4.sub(h23, h13));
+    v128.store(o + 4 * xs, f32x4.add(h10, h20));
+    v128.store(o + 5 * xs, f32x4.add(h11, h21));
+    v128.store(o + 6 * xs, f32x4.add(h12, h22));
+    v128.store(o + 7 * xs, f32x4.add(h13, h23));
+    v128.store(o + 8 * xs, f32x4.sub(h20, h10));
+    v128.store(o + 9 * xs, f32x4.sub(h21, h11));
+    v128.store(o + 10 * xs, f32x4.sub(h22, h12));
+    v128.store(o + 11 * xs, f32x4.sub(h23, h13));
     // row 3 -> u3 = h1 - h3
     a0 = wTap<F>(pt, 12, c, kind, ca, cbv, cc, relu, dlt, mask); a1 = wTap<F>(pt, 13, c, kind, ca, cbv, cc, relu, dlt, mask);
     a2 = wTap<F>(pt, 14, c, kind, ca, cbv, cc, relu, dlt, mask); a3 = wTap<F>(pt, 15, c, kind, ca, cbv, cc, relu, dlt, mask);
-    v128.store(o + 12 * cb, f32x4.sub(h10, f32x4.sub(a0, a2)));
-    v128.store(o + 13 * cb, f32x4.sub(h11, f32x4.add(a1, a2)));
-    v128.store(o + 14 * cb, f32x4.sub(h12, f32x4.sub(a2, a1)));
-    v128.store(o + 15 * cb, f32x4.sub(h13, f32x4.sub(a1, a3)));
+    v128.store(o + 12 * xs, f32x4.sub(h10, f32x4.sub(a0, a2)));
+    v128.store(o + 13 * xs, f32x4.sub(h11, f32x4.add(a1, a2)));
+    v128.store(o + 14 * xs, f32x4.sub(h12, f32x4.sub(a2, a1)));
+    v128.store(o + 15 * xs, f32x4.sub(h13, f32x4.sub(a1, a3)));
   }
 }
 
@@ -2637,7 +2643,9 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
   const OH = ld(d, D_OH), OW = ld(d, D_OW), TB = ld(d, D_WTB), KB = ld(d, D_WKB);
   const TW = (OW + 1) >> 1, TH = (OH + 1) >> 1;
   const cb = <usize>C << 2, kb = <usize>K << 2, ldy = kb, rs = <usize>OW * kb;
-  const ustride = cb << 4; // one tile of U: 16 x C floats
+  // U[tile][xi][C], xi 64 bytes more than C floats apart: at a multiple of 4 KiB the 16 stores
+  // of a transform would all fall into one L1 set
+  const xsU = cb + 64, ustride = xsU << 4;
   const xs = (<usize>K * <usize>C) << 2; // one xi of V
   const zb = scratch + SC_ZBUF, tile = scratch + SC_TILE;
   const pt = scratch + SC_ROWS, mt = pt + 64; // tap table, then the 16 x 2 x 4 product tile
@@ -2674,10 +2682,10 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
           const rp = win + (<usize>(r * WW + 2 * tc)) * cb;
           for (let j = 0; j < 4; j++) store<u32>(pt + (<usize>(r * 4 + j) << 2), <u32>(rp + <usize>j * cb));
         }
-        wInTile<Plain>(pt, 0xffff, ub + <usize>i * ustride, cb, 0, 0, 0, 0);
+        wInTile<Plain>(pt, 0xffff, ub + <usize>i * ustride, cb, 0, 0, 0, 0, 0, cb, 0, xsU);
       } else {
         const mask = wTapTable(pt, x, zb, tb + i, TW, TH, H, W, PH, PW, cb);
-        wInTile<F>(pt, mask, ub + <usize>i * ustride, cb, kind, coef, relu, dlt);
+        wInTile<F>(pt, mask, ub + <usize>i * ustride, cb, kind, coef, relu, dlt, 0, cb, 0, xsU);
       }
     }
     for (let k0 = 0; k0 < K; k0 += KB) {
@@ -2697,7 +2705,7 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
           for (let xi = 0; xi < 16; xi++) {
             let a00 = f32x4.splat(0);
             let a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-            let q0 = u0 + <usize>xi * cb, q1 = u1 + <usize>xi * cb, wp = wq;
+            let q0 = u0 + <usize>xi * xsU, q1 = u1 + <usize>xi * xsU, wp = wq;
             const qe = q0 + cb;
             while (q0 < qe) {
               const x0 = v128.load(q0), x1 = v128.load(q1);
@@ -2738,6 +2746,137 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
           }
         }
         rowDone = done;
+      }
+    }
+  }
+}
+
+// =====================================================================================
+// Winograd backward-weights (same geometries as conv_wino): dV = (A dY A^T) . (B^T x B) summed
+// over tiles, dW = G^T dV G. Per chunk of TC tiles (flattened over all images), the dY tiles are
+// transformed for all K (DY[xi][k/4][t][4], each thread) and the x tiles for this thread's
+// channel panels (X[xi][p][t][8], the BN x prologue on load); then per xi the micro-kernel mk
+// accumulates Z[xi][k][c] += DY^T X over the chunk (rows: 4 output channels, columns: 8 input
+// channels, reduction: the chunk's tiles), summed from zero in registers and added to Z in the
+// workspace ([16][K][C8]). conv_wino_w_out writes dW = G^T Z G. Units: panels of 8 input
+// channels (threads never share a Z element; the order of the sums is fixed).
+// =====================================================================================
+const D_WTC = 45;
+
+export function conv_wino_w(d: usize, dy: usize, x: usize, z: usize, start: i32, end: i32, scratch: usize): void {
+  winoW<Plain>(d, dy, x, z, 0, 0, 0, 0, start, end, scratch);
+}
+
+/** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
+export function conv_wino_w_f(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  winoW<Fused>(d, dy, x, z, dlt, cdy, cx, relu, start, end, scratch);
+}
+
+/** One dY vector of 4 channels at output pixel p (the dy prologue on load when cdy != 0). */
+@inline function wDy<F>(p: usize, ok: bool, cdy: usize, co: usize, kb: usize, dlt: usize): v128 {
+  if (!ok) return f32x4.splat(0);
+  if (fused<F>() && cdy) return dyv(cdy + co, kb, p, dlt);
+  return v128.load(p);
+}
+
+function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), K = ld(d, D_K), PH = ld(d, D_PH), PW = ld(d, D_PW);
+  const OH = ld(d, D_OH), OW = ld(d, D_OW), N = ld(d, D_N), TC = ld(d, D_WTC);
+  const TW = (OW + 1) >> 1, TH = (OH + 1) >> 1, NT = N * TH * TW;
+  const C8 = (C + 7) & ~7, KP = K >> 2, NPt = end - start;
+  const cb = <usize>C << 2, kb = <usize>K << 2;
+  const cs = <usize>start << 5, ce = min(<usize>end << 5, cb); // this thread's channels, bytes
+  const zb = scratch + SC_ZBUF, pt = scratch + SC_ROWS;
+  const dyp = scratch + SC_PACK;
+  // bytes per xi of DY and of X, 64 more than their panels (as U of convWino: no L1 set conflicts)
+  const dxs = <usize>KP * <usize>TC * 16 + 64;
+  const xp = dyp + 16 * dxs;
+  const pps = <usize>TC << 5, xxs = <usize>NPt * pps + 64;
+  const win = xp + 16 * xxs;
+  memory.fill(zb, 0, cb);
+  const useWin = fused<F>() && cx != 0 && ld(d, D_WWIN) != 0;
+  const WW = 2 * TW + 2;
+  let wrow = -1;
+  for (let t0 = 0; t0 < NT; t0 += TC) {
+    const nt = min(TC, NT - t0);
+    for (let i = 0; i < nt; i++) {
+      const t = t0 + i, u = t / TW, tc = t - u * TW, n = u / TH, tr = u - n * TH;
+      // dY tile (2x2, 0 outside the output) -> A dY A^T, all K
+      const oh = 2 * tr, ow = 2 * tc;
+      const r1 = oh + 1 < OH, c1 = ow + 1 < OW;
+      const p00 = dy + (<usize>((n * OH + oh) * OW + ow)) * kb;
+      const p10 = p00 + <usize>OW * kb;
+      for (let k: usize = 0; k < kb; k += 16) {
+        const e00 = wDy<F>(p00 + k, true, cdy, k, kb, dlt), e01 = wDy<F>(p00 + kb + k, c1, cdy, k, kb, dlt);
+        const e10 = wDy<F>(p10 + k, r1, cdy, k, kb, dlt), e11 = wDy<F>(p10 + kb + k, r1 && c1, cdy, k, kb, dlt);
+        // rows: (e0, e0 + e1, e0 - e1, -e1); then columns alike
+        const a0 = e00, a1 = f32x4.add(e00, e01), a2 = f32x4.sub(e00, e01), a3 = f32x4.neg(e01);
+        const b0 = e10, b1 = f32x4.add(e10, e11), b2 = f32x4.sub(e10, e11), b3 = f32x4.neg(e11);
+        const o = dyp + (((k >> 4) * <usize>TC + <usize>i) << 4);
+        v128.store(o, a0); v128.store(o + dxs, a1); v128.store(o + 2 * dxs, a2); v128.store(o + 3 * dxs, a3);
+        v128.store(o + 4 * dxs, f32x4.add(a0, b0)); v128.store(o + 5 * dxs, f32x4.add(a1, b1));
+        v128.store(o + 6 * dxs, f32x4.add(a2, b2)); v128.store(o + 7 * dxs, f32x4.add(a3, b3));
+        v128.store(o + 8 * dxs, f32x4.sub(a0, b0)); v128.store(o + 9 * dxs, f32x4.sub(a1, b1));
+        v128.store(o + 10 * dxs, f32x4.sub(a2, b2)); v128.store(o + 11 * dxs, f32x4.sub(a3, b3));
+        v128.store(o + 12 * dxs, f32x4.neg(b0)); v128.store(o + 13 * dxs, f32x4.neg(b1));
+        v128.store(o + 14 * dxs, f32x4.neg(b2)); v128.store(o + 15 * dxs, f32x4.neg(b3));
+      }
+      // x tile -> B^T x B, this thread's channels, in panels of 8
+      const xo = xp + (<usize>i << 5) - (<usize>start * pps);
+      if (useWin) {
+        if (u != wrow) {
+          wWindow(win, x, n, tr, H, W, PH, PW, WW, cb, 1, cx, relu, 0, cs, ce);
+          wrow = u;
+        }
+        for (let r = 0; r < 4; r++) {
+          const rp = win + (<usize>(r * WW + 2 * tc)) * cb;
+          for (let j = 0; j < 4; j++) store<u32>(pt + (<usize>(r * 4 + j) << 2), <u32>(rp + <usize>j * cb));
+        }
+        wInTile<Plain>(pt, 0xffff, xo, cb, 0, 0, 0, 0, cs, ce, pps, xxs);
+      } else {
+        const mask = wTapTable(pt, x, zb, t, TW, TH, H, W, PH, PW, cb);
+        wInTile<F>(pt, mask, xo, cb, cx ? 1 : 0, cx, relu, 0, cs, ce, pps, xxs);
+      }
+    }
+    const add = t0 > 0 ? 1 : 0;
+    for (let xi = 0; xi < 16; xi++) {
+      for (let kp = 0; kp < KP; kp++) {
+        const a = dyp + <usize>xi * dxs + <usize>kp * <usize>TC * 16;
+        const zr = z + (<usize>(xi * K + kp * 4) * <usize>C8 << 2);
+        for (let p = 0; p < NPt; p++) {
+          const b = xp + <usize>xi * xxs + <usize>p * pps;
+          const zp = zr + (<usize>(start + p) << 5);
+          const ld8 = <usize>C8 << 2;
+          mk(a, b, nt, zp, zp + ld8, zp + 2 * ld8, zp + 3 * ld8, 0, add);
+        }
+      }
+    }
+  }
+}
+
+/** dW[k][c] = G^T Z[.][k][c] G (3x3, OIHW) from the accumulator of conv_wino_w. Units: output channels k. */
+export function conv_wino_w_out(d: usize, z: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
+  const C = ld(d, D_C), K = ld(d, D_K), C8 = (C + 7) & ~7;
+  const xs = <usize>K * <usize>C8 << 2;
+  for (let k = start; k < end; k++) {
+    for (let c = 0; c < C; c++) {
+      const zp = z + (<usize>(k * C8 + c) << 2);
+      const o = dw + (<usize>(k * C + c) * 9 << 2);
+      // T = G^T Z (3 x 4), G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
+      for (let b = 0; b < 4; b++) {
+        const z0 = <f64>load<f32>(zp + <usize>b * xs), z1 = <f64>load<f32>(zp + <usize>(4 + b) * xs);
+        const z2 = <f64>load<f32>(zp + <usize>(8 + b) * xs), z3 = <f64>load<f32>(zp + <usize>(12 + b) * xs);
+        // columns of T, kept in the 3 x 4 scratch at scratch + SC_TILE (f64)
+        store<f64>(scratch + SC_TILE + (<usize>b << 3), z0 + 0.5 * (z1 + z2));
+        store<f64>(scratch + SC_TILE + 32 + (<usize>b << 3), 0.5 * (z1 - z2));
+        store<f64>(scratch + SC_TILE + 64 + (<usize>b << 3), 0.5 * (z1 + z2) + z3);
+      }
+      for (let i = 0; i < 3; i++) {
+        const r = scratch + SC_TILE + (<usize>i << 5);
+        const t0 = load<f64>(r), t1 = load<f64>(r, 8), t2 = load<f64>(r, 16), t3 = load<f64>(r, 24);
+        store<f32>(o + (<usize>(i * 3) << 2), <f32>(t0 + 0.5 * (t1 + t2)));
+        store<f32>(o + (<usize>(i * 3 + 1) << 2), <f32>(0.5 * (t1 - t2)));
+        store<f32>(o + (<usize>(i * 3 + 2) << 2), <f32>(0.5 * (t1 + t2) + t3));
       }
     }
   }
