@@ -2572,8 +2572,13 @@ function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: 
   }
 }
 
-/** A^T M A of one tile for 4 output channels (M[xi] at m + 32*xi) + bias, stored into the valid pixels of its 2x2 output tile. */
-@inline function wOutTile(m: usize, y0: usize, rs: usize, two_r: bool, two_c: bool, bv: v128, kb: usize): void {
+/**
+ * A^T M A of one tile for 4 output channels (M[xi] at m + 32*xi) + bias, stored into the valid
+ * pixels of its 2x2 output tile. sm != 0: the moments epilogue, the valid outputs' y - shift and
+ * (y - shift)^2 added to the f32 sums at sm + kb, sm + 2*kb (sm: the 4 shifts, set to this
+ * tile's first output when init).
+ */
+@inline function wOutTile(m: usize, y0: usize, rs: usize, two_r: bool, two_c: bool, bv: v128, kb: usize, sm: usize, init: bool): void {
   // columns j: s0 = m0j + m1j + m2j, s1 = m1j - m2j - m3j
   let s00: v128, s01: v128, s02: v128, s03: v128, s10: v128, s11: v128, s12: v128, s13: v128;
   {
@@ -2592,11 +2597,26 @@ function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: 
     const m0 = v128.load(m, 96), m1 = v128.load(m, 224), m2 = v128.load(m, 352), m3 = v128.load(m, 480);
     s03 = f32x4.add(f32x4.add(m0, m1), m2); s13 = f32x4.sub(f32x4.sub(m1, m2), m3);
   }
-  v128.store(y0, f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), bv));
-  if (two_c) v128.store(y0 + kb, f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), bv));
+  const y00 = f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), bv), y01 = f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), bv);
+  const y10 = f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), bv), y11 = f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), bv);
+  v128.store(y0, y00);
+  if (two_c) v128.store(y0 + kb, y01);
   if (two_r) {
-    v128.store(y0 + rs, f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), bv));
-    if (two_c) v128.store(y0 + rs + kb, f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), bv));
+    v128.store(y0 + rs, y10);
+    if (two_c) v128.store(y0 + rs + kb, y11);
+  }
+  if (sm) {
+    if (init) v128.store(sm, y00);
+    const sh = v128.load(sm);
+    let e = f32x4.sub(y00, sh);
+    let sv = e, qv = f32x4.mul(e, e);
+    if (two_c) { e = f32x4.sub(y01, sh); sv = f32x4.add(sv, e); qv = fma(e, e, qv); }
+    if (two_r) {
+      e = f32x4.sub(y10, sh); sv = f32x4.add(sv, e); qv = fma(e, e, qv);
+      if (two_c) { e = f32x4.sub(y11, sh); sv = f32x4.add(sv, e); qv = fma(e, e, qv); }
+    }
+    v128.store(sm + kb, f32x4.add(v128.load(sm + kb), sv));
+    v128.store(sm + 2 * kb, f32x4.add(v128.load(sm + 2 * kb), qv));
   }
 }
 
@@ -2666,7 +2686,7 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
   const t0 = start * TW, t1 = end * TW;
   const useWin = fused<F>() && kind != 0 && ld(d, D_WWIN) != 0;
   const WW = 2 * TW + 2, win = ub + <usize>TB * ustride;
-  let rowDone = start, tiles = 0, wrow = -1;
+  let rowDone = start, wrow = -1;
   for (let tb = t0; tb < t1; tb += TB) {
     const nt = min(TB, t1 - tb);
     for (let i = 0; i < nt; i++) {
@@ -2725,25 +2745,27 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
           }
           const bv = bias ? v128.load(bias + (<usize>kq << 2)) : f32x4.splat(0);
           const ko = <usize>kq << 2;
-          wOutTile(mt, ya + ko, rs, ra, ca2, bv, kb);
-          if (two) wOutTile(mt + 16, yb + ko, rs, rb, cb2, bv, kb);
+          const sm: usize = fused<F>() && mom ? st + (<usize>K << 4) + ko : 0;
+          wOutTile(mt, ya + ko, rs, ra, ca2, bv, kb, sm, tb == t0 && i == 0);
+          if (two) wOutTile(mt + 16, yb + ko, rs, rb, cb2, bv, kb, sm, false);
+        }
+        if (fused<F>() && mom && ((i & 15) == 14 || i + 2 >= nt)) {
+          // f32 sums of these channels (at most 64 values each) into the f64 partials
+          for (let col = k0; col < k1; col += 8) flushSums(sj32(st, K, col), <usize>K << 2, st + (<usize>col << 3), <usize>K << 3, min(8, k1 - col));
         }
       }
     }
-    if (fused<F>() && st != 0) {
-      // epilogues over the output rows of the tile rows completed by this block
+    if (fused<F>() && x2) {
+      // the dx epilogue over the output rows of the tile rows completed by this block
       const done = tb + nt >= t1 ? end : (tb + nt) / TW;
       if (done > rowDone) {
         const nA = rowDone / TH, trA = rowDone - nA * TH;
         const nZ = (done - 1) / TH, trZ = done - 1 - nZ * TH;
         const mb = (nA * OH + 2 * trA) * OW;
         const me = (nZ * OH + min(OH, 2 * trZ + 2)) * OW;
-        if (mom) tiles = blockMoments(y, K, mb, me - mb, rowDone == start, done == end, st, tiles);
-        if (x2) {
-          for (let p = mb; p < me; p += 64) {
-            const off = (<usize>p * <usize>K) << 2;
-            dxRun(y + off, x2 + off, min(64, me - p), K, c2, m2, relu2, st, tile);
-          }
+        for (let p = mb; p < me; p += 64) {
+          const off = (<usize>p * <usize>K) << 2;
+          dxRun(y + off, x2 + off, min(64, me - p), K, c2, m2, relu2, st, tile);
         }
         rowDone = done;
       }
