@@ -135,11 +135,11 @@ export const convTuning = {
    */
   winoWindow: 1,
   /** Winograd: bytes of the transformed input block (16 x C floats per tile, in L2) */
-  winoUBytes: 512 << 10,
+  winoUBytes: 1 << 20,
   /** Winograd backward-weights: bytes of the transformed dY and x tiles of one chunk (64*K + 64*C8/threads per tile) */
   winoWBytes: 384 << 10,
   /** Winograd: bytes of the transformed weights used per pass over a block (16 x C floats per output channel) */
-  winoVBytes: 256 << 10,
+  winoVBytes: 512 << 10,
 };
 
 const DESC_BYTES = 256;
@@ -189,7 +189,8 @@ function derive(g: ConvGeom, reserve = 0): Derived {
   // split columns when A^T (ROWS per pixel, a gather) is much smaller than dY (Kg8 per pixel).
   const wcols = 2 * ROWS <= Kg8;
   const TB = Math.max(2, Math.floor(Math.min(t.winoUBytes, PACK_BYTES - 4096) / (64 * g.C + 1024) / 2) * 2);
-  const KB = Math.min(up(g.K, 4), Math.max(4, Math.floor(t.winoVBytes / (64 * g.C) / 4) * 4));
+  // (at most 256: gemm.ts keeps 16 x KB/4 x 2 x 4 products in scratch, below its zero buffer)
+  const KB = Math.min(up(g.K, 4), 256, Math.max(4, Math.floor(t.winoVBytes / (64 * g.C) / 4) * 4));
   return { Cg, Kg, Kdim, Kg8, Cg8, Kc, Mc, Kcd, Mcd, Mch, RBP, merge, SEG, SEG4, ROWS, dmerge, DSEG, DSEG8, DNP, wcols, TB, KB };
 }
 

@@ -2573,28 +2573,29 @@ function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: 
 }
 
 /**
- * A^T M A of one tile for 4 output channels (M[xi] at m + 32*xi) + bias, stored into the valid
+ * A^T M A of one tile for 4 output channels (M[xi] at m + xi*mxs) + bias, stored into the valid
  * pixels of its 2x2 output tile. sm != 0: the moments epilogue, the valid outputs' y - shift and
  * (y - shift)^2 added to the f32 sums at sm + kb, sm + 2*kb (sm: the 4 shifts, set to this
  * tile's first output when init).
  */
-@inline function wOutTile(m: usize, y0: usize, rs: usize, two_r: bool, two_c: bool, bv: v128, kb: usize, sm: usize, init: bool): void {
-  // columns j: s0 = m0j + m1j + m2j, s1 = m1j - m2j - m3j
+@inline function wOutTile(m: usize, y0: usize, rs: usize, two_r: bool, two_c: bool, bv: v128, kb: usize, sm: usize, init: bool, mxs: usize): void {
+  // columns j: s0 = m0j + m1j + m2j, s1 = m1j - m2j - m3j (M[xi] at m + xi*mxs)
   let s00: v128, s01: v128, s02: v128, s03: v128, s10: v128, s11: v128, s12: v128, s13: v128;
+  const r1 = m + 4 * mxs, r2 = m + 8 * mxs, r3 = m + 12 * mxs;
   {
-    const m0 = v128.load(m), m1 = v128.load(m, 128), m2 = v128.load(m, 256), m3 = v128.load(m, 384);
+    const m0 = v128.load(m), m1 = v128.load(r1), m2 = v128.load(r2), m3 = v128.load(r3);
     s00 = f32x4.add(f32x4.add(m0, m1), m2); s10 = f32x4.sub(f32x4.sub(m1, m2), m3);
   }
   {
-    const m0 = v128.load(m, 32), m1 = v128.load(m, 160), m2 = v128.load(m, 288), m3 = v128.load(m, 416);
+    const m0 = v128.load(m + mxs), m1 = v128.load(r1 + mxs), m2 = v128.load(r2 + mxs), m3 = v128.load(r3 + mxs);
     s01 = f32x4.add(f32x4.add(m0, m1), m2); s11 = f32x4.sub(f32x4.sub(m1, m2), m3);
   }
   {
-    const m0 = v128.load(m, 64), m1 = v128.load(m, 192), m2 = v128.load(m, 320), m3 = v128.load(m, 448);
+    const m0 = v128.load(m + 2 * mxs), m1 = v128.load(r1 + 2 * mxs), m2 = v128.load(r2 + 2 * mxs), m3 = v128.load(r3 + 2 * mxs);
     s02 = f32x4.add(f32x4.add(m0, m1), m2); s12 = f32x4.sub(f32x4.sub(m1, m2), m3);
   }
   {
-    const m0 = v128.load(m, 96), m1 = v128.load(m, 224), m2 = v128.load(m, 352), m3 = v128.load(m, 480);
+    const m0 = v128.load(m + 3 * mxs), m1 = v128.load(r1 + 3 * mxs), m2 = v128.load(r2 + 3 * mxs), m3 = v128.load(r3 + 3 * mxs);
     s03 = f32x4.add(f32x4.add(m0, m1), m2); s13 = f32x4.sub(f32x4.sub(m1, m2), m3);
   }
   const y00 = f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), bv), y01 = f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), bv);
@@ -2720,9 +2721,13 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         const tbb = ta + 1, ubb = tbb / TW, tcb = tbb - ubb * TW, nb2 = ubb / TH, trb = ubb - nb2 * TH;
         const yb = y + ((<usize>(nb2 * OH + 2 * trb) * <usize>OW + <usize>(2 * tcb)) * kb);
         const rb = 2 * trb + 1 < OH, cb2 = 2 * tcb + 1 < OW;
-        for (let kq = k0; kq < k1; kq += 4) {
-          let wq = vp + ((<usize>kq * <usize>C) << 2);
-          for (let xi = 0; xi < 16; xi++) {
+        // per xi (the pair's U[xi] stays in L1), every 4 output channels of the pass: products
+        // into mt[xi][kq][2 tiles][4], then the output transforms
+        const mxs = <usize>((k1 - k0) >> 2) << 5; // bytes per xi of mt
+        for (let xi = 0; xi < 16; xi++) {
+          let wq = vp + <usize>xi * xs + ((<usize>k0 * <usize>C) << 2);
+          let mo = mt + <usize>xi * mxs;
+          for (let kq = k0; kq < k1; kq += 4) {
             let a00 = f32x4.splat(0);
             let a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
             let q0 = u0 + <usize>xi * xsU, q1 = u1 + <usize>xi * xsU, wp = wq;
@@ -2739,15 +2744,19 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
               a03 = fma(x0, wv, a03); a13 = fma(x1, wv, a13);
               q0 += 16; q1 += 16; wp += 16;
             }
-            v128.store(mt + (<usize>xi << 5), hsum4(a00, a01, a02, a03));
-            v128.store(mt + (<usize>xi << 5), hsum4(a10, a11, a12, a13), 16);
-            wq += xs;
+            v128.store(mo, hsum4(a00, a01, a02, a03));
+            v128.store(mo, hsum4(a10, a11, a12, a13), 16);
+            wq += cb << 2;
+            mo += 32;
           }
+        }
+        for (let kq = k0; kq < k1; kq += 4) {
           const bv = bias ? v128.load(bias + (<usize>kq << 2)) : f32x4.splat(0);
           const ko = <usize>kq << 2;
           const sm: usize = fused<F>() && mom ? st + (<usize>K << 4) + ko : 0;
-          wOutTile(mt, ya + ko, rs, ra, ca2, bv, kb, sm, tb == t0 && i == 0);
-          if (two) wOutTile(mt + 16, yb + ko, rs, rb, cb2, bv, kb, sm, false);
+          const m = mt + (<usize>(kq - k0) << 3);
+          wOutTile(m, ya + ko, rs, ra, ca2, bv, kb, sm, tb == t0 && i == 0, mxs);
+          if (two) wOutTile(m + 16, yb + ko, rs, rb, cb2, bv, kb, sm, false, mxs);
         }
         if (fused<F>() && mom && ((i & 15) == 14 || i + 2 >= nt)) {
           // f32 sums of these channels (at most 64 values each) into the f64 partials
