@@ -106,6 +106,7 @@ const D_FZCAP = 41; // its bytes
 // ---- per-thread scratch layout ----
 const SC_ZERO: usize = 0; // 64 zero bytes: the source of padding lanes
 const SC_TILE: usize = 64; // one 4x8 f32 tile (edge tiles)
+const SC_RING: usize = 240; // Winograd: the normalised ring's image and last row (2 i32)
 const SC_ROWS: usize = 256; // row table, 3 i32 per row (backward-data: 2), at most MAX_ROWS rows
 const MAX_ROWS = 4096;
 const SC_ZBUF: usize = 61440; // conv_fwd_dot: zeros for padding taps (up to 1024 channels)
@@ -2437,21 +2438,24 @@ const D_WKB = 43;
 const D_WWIN = 44; // 1: a BN prologue normalises each tile row's 4 input rows once, into a zero-padded window
 
 /**
- * The window of tile row (n, tr): its 4 input rows 2*tr - PH .. + 3, each WW pixels (input column
- * iw at WW index iw + PW; outside the image 0) of C channels, BN-normalised (kind 1: a*x + b, ReLU;
- * kind 2: the dy prologue A*dbn + B*xbn + C0 with xbn at dbn + dlt).
+ * The normalised window of a BN prologue: a ring of 4 input rows (slot ih mod 4), each WW pixels
+ * (input column iw at index iw + PW; outside the image 0) of C channels (this thread's [cs, ce)),
+ * BN-normalised (kind 1: a*x + b, ReLU; kind 2: the dy prologue A*dbn + B*xbn + C0 with xbn at
+ * dbn + dlt). Tile row tr of image n reads rows 2*tr - PH .. + 3; consecutive tile rows share two,
+ * so each input row is normalised once per thread (ring state at rs: image, last row done).
+ * Tap row r of the tile row is at wRow(win, 2*tr - PH + r, WW, cb).
  */
-function wWindow(win: usize, x: usize, n: i32, tr: i32, H: i32, W: i32, PH: i32, PW: i32, WW: i32, cb: usize,
-  kind: i32, coef: usize, relu: i32, dlt: usize, cs: usize = 0, ce: usize = 0): void {
-  if (ce == 0) ce = cb;
-  const rowB = <usize>WW * cb;
-  for (let r = 0; r < 4; r++) {
-    const ih = 2 * tr - PH + r;
-    const dst = win + <usize>r * rowB;
+function wRing(win: usize, rs: usize, x: usize, n: i32, tr: i32, H: i32, W: i32, PH: i32, PW: i32, WW: i32, cb: usize,
+  kind: i32, coef: usize, relu: i32, dlt: usize, cs: usize, ce: usize): void {
+  const lo = 2 * tr - PH, hi = lo + 3;
+  let done = load<i32>(rs, 4);
+  if (load<i32>(rs) != n) done = lo - 1;
+  for (let ih = max(lo, done + 1); ih <= hi; ih++) {
+    const dst = wRow(win, ih, WW, cb);
+    const rowB = <usize>WW * cb;
     if (ih < 0 || ih >= H) { memory.fill(dst, 0, rowB); continue; }
     memory.fill(dst, 0, <usize>PW * cb);
-    const tail = <usize>(WW - PW - W) * cb;
-    memory.fill(dst + <usize>(PW + W) * cb, 0, tail);
+    memory.fill(dst + <usize>(PW + W) * cb, 0, <usize>(WW - PW - W) * cb);
     let src = x + (<usize>(n * H + ih) * <usize>W) * cb;
     let o = dst + <usize>PW * cb;
     for (let iw = 0; iw < W; iw++) {
@@ -2468,6 +2472,13 @@ function wWindow(win: usize, x: usize, n: i32, tr: i32, H: i32, W: i32, PH: i32,
       src += cb; o += cb;
     }
   }
+  store<i32>(rs, n);
+  store<i32>(rs, hi, 4);
+}
+
+/** The ring slot of input row ih (ih >= -2). */
+@inline function wRow(win: usize, ih: i32, WW: i32, cb: usize): usize {
+  return win + <usize>((ih + 4) & 3) * <usize>WW * cb;
 }
 
 @inline function wg(src: usize, i: i32, j: i32, flip: bool): f64 {
@@ -2686,6 +2697,8 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
   }
   const t0 = start * TW, t1 = end * TW;
   const useWin = fused<F>() && kind != 0 && ld(d, D_WWIN) != 0;
+  const rst = scratch + SC_RING;
+  store<i32>(rst, -1);
   const WW = 2 * TW + 2, win = ub + <usize>TB * ustride;
   let rowDone = start, wrow = -1;
   for (let tb = t0; tb < t1; tb += TB) {
@@ -2694,13 +2707,13 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
       if (useWin) {
         // the tile row's input rows normalised once into the window, then the plain transform
         const t = tb + i, u = t / TW, tc = t - u * TW;
+        const n = u / TH, tr = u - n * TH;
         if (u != wrow) {
-          const n = u / TH;
-          wWindow(win, x, n, u - n * TH, H, W, PH, PW, WW, cb, kind, coef, relu, dlt);
+          wRing(win, rst, x, n, tr, H, W, PH, PW, WW, cb, kind, coef, relu, dlt, 0, cb);
           wrow = u;
         }
         for (let r = 0; r < 4; r++) {
-          const rp = win + (<usize>(r * WW + 2 * tc)) * cb;
+          const rp = wRow(win, 2 * tr - PH + r, WW, cb) + <usize>(2 * tc) * cb;
           for (let j = 0; j < 4; j++) store<u32>(pt + (<usize>(r * 4 + j) << 2), <u32>(rp + <usize>j * cb));
         }
         wInTile<Plain>(pt, 0xffff, ub + <usize>i * ustride, cb, 0, 0, 0, 0, 0, cb, 0, xsU);
@@ -2826,6 +2839,8 @@ function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usiz
   const win = xp + 16 * xxs;
   memory.fill(zb, 0, cb);
   const useWin = fused<F>() && cx != 0 && ld(d, D_WWIN) != 0;
+  const rst = scratch + SC_RING;
+  store<i32>(rst, -1);
   const WW = 2 * TW + 2;
   let wrow = -1;
   for (let t0 = 0; t0 < NT; t0 += TC) {
@@ -2856,11 +2871,11 @@ function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usiz
       const xo = xp + (<usize>i << 5) - (<usize>start * pps);
       if (useWin) {
         if (u != wrow) {
-          wWindow(win, x, n, tr, H, W, PH, PW, WW, cb, 1, cx, relu, 0, cs, ce);
+          wRing(win, rst, x, n, tr, H, W, PH, PW, WW, cb, 1, cx, relu, 0, cs, ce);
           wrow = u;
         }
         for (let r = 0; r < 4; r++) {
-          const rp = win + (<usize>(r * WW + 2 * tc)) * cb;
+          const rp = wRow(win, 2 * tr - PH + r, WW, cb) + <usize>(2 * tc) * cb;
           for (let j = 0; j < 4; j++) store<u32>(pt + (<usize>(r * 4 + j) << 2), <u32>(rp + <usize>j * cb));
         }
         wInTile<Plain>(pt, 0xffff, xo, cb, 0, 0, 0, 0, cs, ce, pps, xxs);
