@@ -138,6 +138,8 @@ export const convTuning = {
   winoUBytes: 1 << 20,
   /** Winograd backward-weights: bytes of the transformed dY and x tiles of one chunk (64*K + 64*C8/threads per tile) */
   winoWBytes: 384 << 10,
+  /** Winograd backward-weights only where a chunk holds at least this many tiles */
+  winoWMinTiles: 16,
   /** Winograd: bytes of the transformed weights used per pass over a block (16 x C floats per output channel) */
   winoVBytes: 512 << 10,
 };
@@ -225,13 +227,17 @@ function winograd(g: ConvGeom): boolean {
 }
 
 /**
- * Whether backward-weights runs as Winograd (gemm.ts conv_wino_w): as winograd, with C >= 32
- * (measured, batch 64, 2 threads: 16->16 @32 79% against 86% for the dot-product kernel; from
- * 32->32 @16 on 1.3x to 2x faster than the GEMM paths).
+ * Whether backward-weights runs as Winograd (gemm.ts conv_wino_w): as winograd, with C >= 32 and
+ * chunks of at least 16 tiles (the micro-kernel's reduction). Measured (2 threads): 16->16 @32
+ * 79% of the micro-kernel rate against 86% for the dot-product kernel; 512->512 @7, chunks of 8
+ * tiles, 63% against 93%; from 32->32 @16 to 256->256 @14 1.3x to 2x faster than the GEMM paths.
  */
 function winogradW(g: ConvGeom): boolean {
-  return winograd(g) && g.C >= 32;
+  return winograd(g) && g.C >= 32 && convTuning.winoWMinTiles * winoTileBytes(g) <= convTuning.winoWBytes;
 }
+
+/** Scratch bytes per tile of a Winograd backward-weights chunk, sized for two threads (see descriptor). */
+const winoTileBytes = (g: ConvGeom): number => 64 * g.K + 512 * Math.ceil(up(g.C, 8) / 16);
 
 /** The forward convolution that computes g's backward-data by Winograd, or undefined. */
 function winogradData(g: ConvGeom): ConvGeom | undefined {
@@ -360,10 +366,13 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], 36);
   const WW = 2 * Math.ceil(g.OW / 2) + 2;
   const winFits = v.TB * (64 * g.C + 1024) + 4 * WW * g.C * 4 <= ThreadPool.SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
-  // Winograd backward-weights: tiles per chunk (dY tiles for all K, x tiles for a thread's panels)
-  const NPt = Math.ceil(up(g.C, 8) / 8 / pool.threads), perTile = 64 * g.K + 512 * NPt;
+  // Winograd backward-weights: tiles per chunk (dY tiles for all K, x tiles for a thread's panels).
+  // The chunks set the order of dW's sums, so their size must not depend on the thread count:
+  // sized for half the panels (two threads), checked against this call's largest share.
+  const NPt = Math.ceil(up(g.C, 8) / 8 / pool.threads);
   const room = ThreadPool.SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0) - 4 * WW * g.C * 4 - 2048;
-  const TC = Math.max(1, Math.min(Math.floor(room / perTile), Math.max(4, Math.floor(convTuning.winoWBytes / perTile))));
+  let TC = Math.max(4, Math.floor(convTuning.winoWBytes / winoTileBytes(g)));
+  if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
   return v;
 }

@@ -267,7 +267,7 @@ test('conv kernels: Winograd at its tile and block edges, against the reference 
   try {
     for (const tiny of [false, true]) {
       for (const spec of WINO) {
-        Object.assign(convTuning, saved, tiny ? { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1 } : {});
+        Object.assign(convTuning, saved, tiny ? { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1, winoWMinTiles: 0 } : {});
         const g = convGeom(spec);
         const dt = makeData(g, 17);
         const ref = reference(dt);
@@ -308,8 +308,11 @@ test('conv_scalar Winograd twin: float64 matches the reference, float32 the WebA
   assert.throws(() => scalar.winogradForward(convGeom({ N: 1, C: 4, H: 4, W: 4, K: 4, KH: 3, stride: 2 }), new Float64Array(64), new Float64Array(144), undefined, new Float64Array(16)), /stride 1/);
 });
 
-test('conv kernels: bit-identical across runs and across thread counts', async () => {
-  const g = convGeom({ N: 4, C: 20, H: 9, W: 9, K: 36, KH: 3, pad: 1, stride: 1 });
+for (const [what, spec] of [
+  ['GEMM and Winograd forward / backward-data', { N: 4, C: 20, H: 9, W: 9, K: 36, KH: 3, pad: 1, stride: 1 }],
+  ['Winograd backward-weights over several chunks', { N: 6, C: 44, H: 13, W: 12, K: 24, KH: 3, pad: 1, stride: 1 }],
+] as [string, ConvGeomSpec][]) test(`conv kernels: bit-identical across runs and across thread counts (${what})`, async () => {
+  const g = convGeom(spec);
   const dt = makeData(g, 5);
   const p2 = await getPool(2);
   const a = runWasm(p2, dt), b = runWasm(p2, dt), c = runWasm(await getPool(1), dt);

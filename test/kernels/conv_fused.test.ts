@@ -340,7 +340,7 @@ test('fused conv kernels: Winograd (window and masked prologue, tiny blocks), an
   ];
   const only = (k: keyof Parts): Parts => ({ xPrologue: false, moments: false, dyPrologue: false, dxEpilogue: false, [k]: true });
   const saved = { ...convTuning };
-  const tiny = { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1 };
+  const tiny = { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1, winoWMinTiles: 0 };
   try {
     for (const [v, knobs] of [{}, { winoWindow: 0 }, tiny, { ...tiny, winoWindow: 0 }, { wino: 0 }].entries()) {
       Object.assign(convTuning, saved, knobs);
