@@ -938,7 +938,7 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
       // dx epilogue (backward-data as a forward pass): this block's rows are final
       for (let p = 0; p < mn; p += 64) {
         const off = (<usize>(mb + p) * <usize>K) << 2;
-        dxRun(y + off, x2 + off, min(64, mn - p), K, c2, m2, relu2, st, tile);
+        dxRun(y + off, x2 + off, min(64, mn - p), K, c2, m2, relu2, st);
       }
     }
   }
@@ -1273,64 +1273,51 @@ export function conv_bwd_data_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: 
  * row and block of 4 channels (coefficients and sums in registers), over the row's pixels: mask
  * (when relu), then f32 sums of dx and dx*(x2 - mean2) over the row, added to the f64 partials st.
  */
-function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m2: usize, relu: i32, st: usize, sink: usize): void {
+function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m2: usize, relu: i32, st: usize): void {
   const C = ld(d, D_C), W = ld(d, D_W);
   const rowB = <usize>W * (<usize>C << 2);
-  for (let h = h0; h < h1; h++) dxRun(dxn + <usize>h * rowB, x2n + <usize>h * rowB, W, C, c2, m2, relu, st, sink);
+  for (let h = h0; h < h1; h++) dxRun(dxn + <usize>h * rowB, x2n + <usize>h * rowB, W, C, c2, m2, relu, st);
 }
 
 /**
  * The dx epilogue of dxRows over one run of W consecutive pixels of C channels (px0: dx, xp0:
- * x2), f32 sums over the run added to the f64 partials st.
+ * x2): per pixel, every block of 4 channels (dx and x2 read in address order), the f32 sums in the
+ * thread's S32/Q32 rows (st + 20*C, st + 24*C: the 28*C-byte fusion region), added to the f64
+ * partials S[C], Q[C] at st at the end of the run. (Channel-block-major order, with coefficients
+ * and sums in registers and each block walking the run at stride C, was 2-12% slower on the
+ * Winograd backward-data of 148->12 @32, 436->12 @8 and 64->64 @56: measured interleaved.)
  */
-function dxRun(px0: usize, xp0: usize, W: i32, C: i32, c2: usize, m2: usize, relu: i32, st: usize, sink: usize): void {
-  const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2;
-  const rowB = <usize>W * cb, qo = cb << 1;
+function dxRun(px0: usize, xp0: usize, W: i32, C: i32, c2: usize, m2: usize, relu: i32, st: usize): void {
+  const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2, qo = cb << 1;
+  const s32 = st + <usize>C * 20, q32 = st + <usize>C * 24;
+  memory.fill(s32, 0, cb << 1);
   const z = f32x4.splat(0);
-  {
-    // touch the x2 row in order first (one load per cache line): sequential misses, which the
-    // hardware prefetches, instead of the strided ones of the channel-block loops below
-    let t = f32x4.splat(0);
-    for (let off: usize = 0; off < rowB; off += 64) t = f32x4.add(t, v128.load(xp0 + off));
-    v128.store(sink, t); // keeps the loads
+  let px = px0, xp = xp0;
+  for (let w = 0; w < W; w++) {
     let o: usize = 0;
     for (; o < vb; o += 16) {
-      const A = relu ? v128.load(c2 + o) : z, B = relu ? v128.load(c2 + cb + o) : z, Mu = v128.load(m2 + o);
-      let s = z, q = z;
-      let px = px0 + o, xp = xp0 + o;
-      for (let w = 0; w < W; w++) {
-        let g = v128.load(px);
-        const xv = v128.load(xp);
-        if (relu) {
-          g = v128.andnot(g, f32x4.le(fma(xv, A, B), z));
-          v128.store(px, g);
-        }
-        s = f32x4.add(s, g);
-        q = fma(g, f32x4.sub(xv, Mu), q);
-        px += cb; xp += cb;
+      let g = v128.load(px + o);
+      const xv = v128.load(xp + o);
+      if (relu) {
+        g = v128.andnot(g, f32x4.le(fma(xv, v128.load(c2 + o), v128.load(c2 + cb + o)), z));
+        v128.store(px + o, g);
       }
-      const so = st + (o << 1);
-      v128.store(so, f64x2.add(v128.load(so), lo64(s)));
-      v128.store(so, f64x2.add(v128.load(so, 16), hi64(s)), 16);
-      v128.store(so + qo, f64x2.add(v128.load(so + qo), lo64(q)));
-      v128.store(so + qo, f64x2.add(v128.load(so + qo, 16), hi64(q)), 16);
+      v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
+      v128.store(q32 + o, fma(g, f32x4.sub(xv, v128.load(m2 + o)), v128.load(q32 + o)));
     }
     for (; o < cb; o += 4) {
-      const a = load<f32>(c2 + o), b = load<f32>(c2 + cb + o), mu = load<f32>(m2 + o);
-      let s: f32 = 0, q: f32 = 0;
-      let px = px0 + o, xp = xp0 + o;
-      for (let w = 0; w < W; w++) {
-        let g = load<f32>(px);
-        const xv = load<f32>(xp);
-        if (relu && a * xv + b <= 0) { g = 0; store<f32>(px, g); }
-        s += g;
-        q += g * (xv - mu);
-        px += cb; xp += cb;
-      }
-      const so = st + (o << 1);
-      store<f64>(so, load<f64>(so) + <f64>s);
-      store<f64>(so + qo, load<f64>(so + qo) + <f64>q);
+      let g = load<f32>(px + o);
+      const xv = load<f32>(xp + o);
+      if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) { g = 0; store<f32>(px + o, g); }
+      store<f32>(s32 + o, load<f32>(s32 + o) + g);
+      store<f32>(q32 + o, load<f32>(q32 + o) + g * (xv - load<f32>(m2 + o)));
     }
+    px += cb; xp += cb;
+  }
+  for (let o: usize = 0; o < cb; o += 4) {
+    const so = st + (o << 1);
+    store<f64>(so, load<f64>(so) + <f64>load<f32>(s32 + o));
+    store<f64>(so + qo, load<f64>(so + qo) + <f64>load<f32>(q32 + o));
   }
 }
 
@@ -1454,12 +1441,12 @@ function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: 
         // later output pixels (rows >= ohn) only add to input rows >= ohn*SH - PH
         const hf = min(H, ((pb + mn) / OW) * SH - PH);
         if (hf > done) {
-          dxRows(d, dxn, x2 + img * <usize>n * 4, done, hf, c2, m2, relu, st, tile);
+          dxRows(d, dxn, x2 + img * <usize>n * 4, done, hf, c2, m2, relu, st);
           done = hf;
         }
       }
     }
-    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * <usize>n * 4, done, H, c2, m2, relu, st, tile);
+    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * <usize>n * 4, done, H, c2, m2, relu, st);
   }
 }
 
@@ -2787,7 +2774,7 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         const me = (nZ * OH + min(OH, 2 * trZ + 2)) * OW;
         for (let p = mb; p < me; p += 64) {
           const off = (<usize>p * <usize>K) << 2;
-          dxRun(y + off, x2 + off, min(64, me - p), K, c2, m2, relu2, st, tile);
+          dxRun(y + off, x2 + off, min(64, me - p), K, c2, m2, relu2, st);
         }
         rowDone = done;
       }
