@@ -388,6 +388,27 @@ export function globalAvgPoolBackward(pool: ThreadPool, dy: number, dx: number, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// shortcut_pad (CIFAR ResNet "option A" shortcut), NHWC
+
+/** Geometry of shortcut_pad: x [N, H, W, C] -> y [N, OH, OW, K], K = before + C + after, OH = ceil(H / stride). */
+export interface ShortcutShape { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }
+
+const shortcutArgs = (s: ShortcutShape): number[] => {
+  const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
+  return [s.C, s.H, s.W, K, OH, OW, s.stride, s.before];
+};
+
+/** y[n][oh][ow][before + c] = x[n][oh*stride][ow*stride][c], zero in the padded channels. */
+export function shortcutPadForward(pool: ThreadPool, x: number, y: number, s: ShortcutShape): void {
+  pool.run('shortcut_pad_fwd', [x, y, ...shortcutArgs(s)], splitRange(s.N * Math.ceil(s.H / s.stride), pool.threads));
+}
+
+/** dx[n][ih][iw][c] = dy[n][ih/stride][iw/stride][before + c] on the strided taps, 0 elsewhere. */
+export function shortcutPadBackward(pool: ThreadPool, dy: number, dx: number, s: ShortcutShape): void {
+  pool.run('shortcut_pad_bwd', [dy, dx, ...shortcutArgs(s)], splitRange(s.N * s.H, pool.threads));
+}
+
+// ---------------------------------------------------------------------------------------------
 // SGD
 
 export interface SgdStepOptions {

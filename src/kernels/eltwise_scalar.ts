@@ -377,3 +377,23 @@ export function sgdUpdate(p: Float32Array, g: Float32Array, buf: Float32Array | 
     p[i] -= lr * (o.nesterov ? d + mu * b : b);
   }
 }
+
+/** shortcut_pad forward (NHWC), the twin of shortcut_pad_fwd. */
+export function shortcutPadForward(x: Float32Array, y: Float32Array, s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }): void {
+  const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
+  y.fill(0, 0, s.N * OH * OW * K);
+  for (let n = 0; n < s.N; n++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    const src = ((n * s.H + oh * s.stride) * s.W + ow * s.stride) * s.C, dst = ((n * OH + oh) * OW + ow) * K + s.before;
+    for (let c = 0; c < s.C; c++) y[dst + c] = x[src + c]!;
+  }
+}
+
+/** shortcut_pad backward (NHWC), the twin of shortcut_pad_bwd. */
+export function shortcutPadBackward(dy: Float32Array, dx: Float32Array, s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }): void {
+  const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
+  dx.fill(0, 0, s.N * s.H * s.W * s.C);
+  for (let n = 0; n < s.N; n++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    const dst = ((n * s.H + oh * s.stride) * s.W + ow * s.stride) * s.C, src = ((n * OH + oh) * OW + ow) * K + s.before;
+    for (let c = 0; c < s.C; c++) dx[dst + c] = dy[src + c]!;
+  }
+}

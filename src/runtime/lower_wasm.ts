@@ -11,6 +11,7 @@ import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 import type { BatchNormAttrs } from '../ops/batch_norm2d.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
+import type { ShortcutPadAttrs } from '../ops/shortcut_pad.js';
 import type { Lowering, LoweringContext } from './executor.js';
 import type { Arena } from './memory.js';
 import type { ThreadPool } from './pool.js';
@@ -218,6 +219,24 @@ const RULES: Record<string, Rule> = {
     const s = poolShape(a.xShape!, a);
     const [dy, dx] = [p.x(0), p.y(0)];
     return () => K.avgPoolBackward(pool, dy, dx, s, a.count_include_pad ?? true);
+  },
+  shortcut_pad(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
+    const [N, C, H, W] = p.xs(0) as number[];
+    const a = node.attrs as unknown as ShortcutPadAttrs;
+    const s = { N: N!, C: C!, H: H!, W: W!, stride: a.stride, before: a.before, after: a.after };
+    const [x, y] = [p.x(0), p.y(0)];
+    return () => K.shortcutPadForward(pool, x, y, s);
+  },
+  shortcut_pad_backward(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
+    const [N, C, H, W] = p.ys(0) as number[];
+    const a = node.attrs as unknown as ShortcutPadAttrs;
+    const s = { N: N!, C: C!, H: H!, W: W!, stride: a.stride, before: a.before, after: a.after };
+    const [dy, dx] = [p.x(0), p.y(0)];
+    return () => K.shortcutPadBackward(pool, dy, dx, s);
   },
   global_avg_pool(node, lc, { pool }) {
     const p = io(node, lc);

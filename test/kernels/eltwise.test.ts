@@ -15,6 +15,7 @@ import { mul as mulOp } from '../../src/ops/dropout.js';
 import type { Arr, OpDef } from '../../src/ops/op.js';
 import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward } from '../../src/ops/pool2d.js';
 import { relu, reluBackward } from '../../src/ops/relu.js';
+import { shortcutPad, shortcutPadBackward } from '../../src/ops/shortcut_pad.js';
 import { Arena, HostMemory } from '../../src/runtime/memory.js';
 import { ThreadPool } from '../../src/runtime/pool.js';
 import { SGD } from '../../src/train/sgd.js';
@@ -680,6 +681,44 @@ describe('pooling', () => {
       close(y, yr!, 'scalar forward', 1e-6, 1e-6);
       S.globalAvgPoolBackward(dy, dx, N!, P!, C!);
       close(dx, wantDx, 'scalar backward', 1e-7, 0);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// shortcut_pad (CIFAR ResNet option-A shortcut)
+
+describe('shortcut_pad', () => {
+  const cases: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }[] = [
+    { N: 2, C: 16, H: 8, W: 8, stride: 2, before: 8, after: 8 },
+    { N: 1, C: 5, H: 7, W: 5, stride: 2, before: 3, after: 2 },
+    { N: 3, C: 4, H: 5, W: 6, stride: 3, before: 0, after: 4 },
+    { N: 2, C: 3, H: 4, W: 3, stride: 1, before: 1, after: 0 },
+    { N: 1, C: 8, H: 1, W: 1, stride: 2, before: 4, after: 4 },
+  ];
+  for (const c of cases) {
+    test(`forward and backward against the reference: ${JSON.stringify(c)}`, () => {
+      const rng = new Rng(c.C * 31 + c.H);
+      const K = c.before + c.C + c.after, OH = Math.ceil(c.H / c.stride), OW = Math.ceil(c.W / c.stride);
+      const P = c.H * c.W, OP = OH * OW;
+      const x = randn(rng, c.N * P * c.C), dy = randn(rng, c.N * OP * K);
+      const attrs = { stride: c.stride, before: c.before, after: c.after, xShape: [c.N, c.C, c.H, c.W] };
+      const [yr] = ref(shortcutPad, [toNchw(x, c.N, P, c.C)], [[c.N, c.C, c.H, c.W]], [[c.N, K, OH, OW]], attrs);
+      const [dxr] = ref(shortcutPadBackward, [toNchw(dy, c.N, OP, K)], [[c.N, K, OH, OW]], [[c.N, c.C, c.H, c.W]], attrs);
+      const wantY = toNhwc(yr!, c.N, OP, K), wantDx = toNhwc(dxr!, c.N, P, c.C);
+      for (const pool of pools) {
+        // poisoned outputs: every element must be written
+        const px = put(x), pdy = put(dy), py = put(new Float32Array(c.N * OP * K).fill(NaN)), pdx = put(new Float32Array(c.N * P * c.C).fill(NaN));
+        E.shortcutPadForward(pool, px.byteOffset, py.byteOffset, c);
+        close(read(py), wantY, `wasm ${pool.threads}T forward`, 0, 0);
+        E.shortcutPadBackward(pool, pdy.byteOffset, pdx.byteOffset, c);
+        close(read(pdx), wantDx, `wasm ${pool.threads}T backward`, 0, 0);
+      }
+      const y = new Float32Array(c.N * OP * K).fill(NaN), dx = new Float32Array(c.N * P * c.C).fill(NaN);
+      S.shortcutPadForward(x, y, c);
+      close(y, wantY, 'scalar forward', 0, 0);
+      S.shortcutPadBackward(dy, dx, c);
+      close(dx, wantDx, 'scalar backward', 0, 0);
     });
   }
 });

@@ -1059,3 +1059,53 @@ export function sgd_update(p: usize, g: usize, buf: usize, lr: f64, mu: f64, dam
     f32.store(p + o, <f32>(pv - lr * (nesterov ? d + mu * b : b)));
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// shortcut_pad (the parameter-free CIFAR ResNet shortcut, "option A"), NHWC:
+//   y[n][oh][ow][before + c] = x[n][oh*s][ow*s][c], 0 in the K - C other channels.
+// Forward units: output rows (n, oh); backward units: input rows (n, ih).
+
+// (Explicit copies, not memory.copy: on a memory grown after a worker started, memory.copy in
+// that worker left some destinations unwritten in a test, where loads and stores are fine.)
+@inline function copyBytes(dst: usize, src: usize, n: usize): void {
+  let i: usize = 0;
+  for (; i + 16 <= n; i += 16) v128.store(dst + i, v128.load(src + i));
+  for (; i < n; i += 4) f32.store(dst + i, f32.load(src + i));
+}
+@inline function zeroBytes(dst: usize, n: usize): void {
+  const z = f32x4.splat(0);
+  let i: usize = 0;
+  for (; i + 16 <= n; i += 16) v128.store(dst + i, z);
+  for (; i < n; i += 4) f32.store(dst + i, 0);
+}
+
+export function shortcut_pad_fwd(x: usize, y: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C), kb = off(K), bb = off(before), tail = kb - bb - cb;
+  for (let r = start; r < end; r++) {
+    const n = r / OH, oh = r - n * OH;
+    let src = x + off((n * H + oh * s) * W) * <usize>C;
+    let dst = y + off(r * OW) * <usize>K;
+    const step = <usize>s * cb;
+    for (let ow = 0; ow < OW; ow++) {
+      if (bb) zeroBytes(dst, bb);
+      copyBytes(dst + bb, src, cb);
+      if (tail) zeroBytes(dst + bb + cb, tail);
+      src += step; dst += kb;
+    }
+  }
+}
+
+export function shortcut_pad_bwd(dy: usize, dx: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
+  const cb = off(C), kb = off(K), bb = off(before);
+  for (let r = start; r < end; r++) {
+    const n = r / H, ih = r - n * H;
+    const dst = dx + off(r * W) * <usize>C;
+    if (ih % s != 0) { zeroBytes(dst, <usize>W * cb); continue; }
+    const src = dy + off((n * OH + ih / s) * OW) * <usize>K + bb;
+    for (let iw = 0; iw < W; iw++) {
+      const d = dst + <usize>iw * cb;
+      if (iw % s != 0) zeroBytes(d, cb);
+      else copyBytes(d, src + <usize>(iw / s) * kb, cb);
+    }
+  }
+}
