@@ -32,6 +32,19 @@ function io(node: Node, lc: LoweringContext) {
   };
 }
 
+/** shortcut_pad (forward) or its backward: x [N, C, H, W] is the forward input (the backward's output). */
+function shortcutRule(forward: boolean): Rule {
+  return (node, lc, { pool }) => {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
+    const [N, C, H, W] = (forward ? p.xs(0) : p.ys(0)) as number[];
+    const a = node.attrs as unknown as ShortcutPadAttrs;
+    const s = { N: N!, C: C!, H: H!, W: W!, stride: a.stride, before: a.before, after: a.after };
+    const [src, dst] = [p.x(0), p.y(0)];
+    return forward ? () => K.shortcutPadForward(pool, src, dst, s) : () => K.shortcutPadBackward(pool, src, dst, s);
+  };
+}
+
 /** [M, C] of an NHWC tensor of logical shape [N, C, H, W]. */
 const rows = (s: Shape): [number, number] => [s[0]! * s[2]! * s[3]!, s[1]!];
 
@@ -220,24 +233,8 @@ const RULES: Record<string, Rule> = {
     const [dy, dx] = [p.x(0), p.y(0)];
     return () => K.avgPoolBackward(pool, dy, dx, s, a.count_include_pad ?? true);
   },
-  shortcut_pad(node, lc, { pool }) {
-    const p = io(node, lc);
-    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
-    const [N, C, H, W] = p.xs(0) as number[];
-    const a = node.attrs as unknown as ShortcutPadAttrs;
-    const s = { N: N!, C: C!, H: H!, W: W!, stride: a.stride, before: a.before, after: a.after };
-    const [x, y] = [p.x(0), p.y(0)];
-    return () => K.shortcutPadForward(pool, x, y, s);
-  },
-  shortcut_pad_backward(node, lc, { pool }) {
-    const p = io(node, lc);
-    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
-    const [N, C, H, W] = p.ys(0) as number[];
-    const a = node.attrs as unknown as ShortcutPadAttrs;
-    const s = { N: N!, C: C!, H: H!, W: W!, stride: a.stride, before: a.before, after: a.after };
-    const [dy, dx] = [p.x(0), p.y(0)];
-    return () => K.shortcutPadBackward(pool, dy, dx, s);
-  },
+  shortcut_pad: shortcutRule(true),
+  shortcut_pad_backward: shortcutRule(false),
   global_avg_pool(node, lc, { pool }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
