@@ -1065,13 +1065,13 @@ export function sgd_update(p: usize, g: usize, buf: usize, lr: f64, mu: f64, dam
 //   y[n][oh][ow][before + c] = x[n][oh*s][ow*s][c], 0 in the K - C other channels.
 // Forward units: output rows (n, oh); backward units: input rows (n, ih).
 
-// (Explicit copies, not memory.copy: on a memory grown after a worker started, memory.copy in
-// that worker left some destinations unwritten in a test, where loads and stores are fine.)
+/** n bytes (a multiple of 4) from src to dst, 16 at a time. */
 @inline function copyBytes(dst: usize, src: usize, n: usize): void {
   let i: usize = 0;
   for (; i + 16 <= n; i += 16) v128.store(dst + i, v128.load(src + i));
   for (; i < n; i += 4) f32.store(dst + i, f32.load(src + i));
 }
+/** n bytes (a multiple of 4) of zeros at dst. */
 @inline function zeroBytes(dst: usize, n: usize): void {
   const z = f32x4.splat(0);
   let i: usize = 0;
