@@ -2413,16 +2413,18 @@ export function gemm_bench_mk(kc: i32, reps: i32, start: i32, end: i32, scratch:
 // Units: tile rows (n, tr), tr < TH = ceil(OH/2), TW = ceil(OW/2) tiles per row; the output
 // rows of consecutive units are consecutive rows of y, so a thread's rows are one range of m.
 // Per block of TB tiles (flattened over the thread's units): the input transform writes
-// U[tile][xi][C] (xi = 4*i + j, B^T d B vectorised along channels, the BN prologue applied on
-// load); then per chunk of KB output channels, per pair of tiles, per 4 output channels, per xi:
-// a dot product over C (conv_fwd_dot's mix: 2 loads of U, 4 of V, 8 FMAs; V[xi][k][C] packed by
-// conv_wino_pack_w), reduced with hsum4 into a 2x16 x 4 scratch tile; then the output transform
-// A^T M A of both tiles stores y. Epilogues (moments, dx) run over the rows of every completed
-// tile row. Descriptor: D_WTB (TB, even), D_WKB (KB, multiple of 4).
+// U[tile][xi][C] (xi = 4*i + j, B^T d B vectorised along channels; a BN prologue reads a ring of
+// normalised input rows, wRing, or normalises each tap on load); then per pass of KB output
+// channels, per pair of tiles, per xi, per 4 output channels: a dot product over C
+// (conv_fwd_dot's mix: 2 loads of U, 4 of V, 8 FMAs; V[xi][k][C] packed by conv_wino_pack_w),
+// reduced with hsum4 into a [xi][KB/4][2 tiles][4] scratch tile; then the output transform
+// A^T M A of both tiles stores y, and takes the moments epilogue's sums. The dx epilogue runs
+// over the rows of every completed tile row (dxRun). Descriptor: D_WTB (TB, even), D_WKB (KB,
+// multiple of 4), D_WWIN (ring), D_WTC (backward-weights chunk).
 // =====================================================================================
 const D_WTB = 42;
 const D_WKB = 43;
-const D_WWIN = 44; // 1: a BN prologue normalises each tile row's 4 input rows once, into a zero-padded window
+const D_WWIN = 44; // 1: a BN prologue normalises input rows once per thread into a zero-padded ring (wRing)
 
 /**
  * The normalised window of a BN prologue: a ring of 4 input rows (slot ih mod 4), each WW pixels
