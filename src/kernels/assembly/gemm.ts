@@ -2470,32 +2470,46 @@ function wRing(win: usize, rs: usize, x: usize, n: i32, tr: i32, H: i32, W: i32,
   return win + <usize>((ih + 4) & 3) * <usize>WW * cb;
 }
 
-@inline function wg(src: usize, i: i32, j: i32, flip: bool): f64 {
-  return <f64>load<f32>(src + (<usize>(flip ? (2 - i) * 3 + (2 - j) : i * 3 + j) << 2));
+/** Tap (i, j) of 4 consecutive 3x3 kernels 36 bytes apart (flip: tap (2 - i, 2 - j); ks: bytes between kernels). */
+@inline function wg4(src: usize, ks: usize, i: i32, j: i32, flip: bool): v128 {
+  const o = <usize>(flip ? (2 - i) * 3 + (2 - j) : i * 3 + j) << 2;
+  let v = f32x4.splat(load<f32>(src + o));
+  v = f32x4.replace_lane(v, 1, load<f32>(src + ks + o));
+  v = f32x4.replace_lane(v, 2, load<f32>(src + 2 * ks + o));
+  return f32x4.replace_lane(v, 3, load<f32>(src + 3 * ks + o));
 }
 
-/** V[xi][k][c] = (G g G^T)[xi] of the 3x3 kernel g of (k, c); flip: g[i][j] = w[c][k][2-i][2-j] (the transposed convolution, w of shape [C][K][3][3]). Units: output channels k. */
+/**
+ * V[xi][k][c] = (G g G^T)[xi] of the 3x3 kernel g of (k, c), 4 input channels at a time (f32x4;
+ * C % 4 == 0); flip: g[i][j] = w[c][k][2-i][2-j] (the transposed convolution, w of shape
+ * [C][K][3][3]). Each of the 16 V rows of k is written in order. Units: output channels k.
+ */
 function winoPackW(d: usize, w: usize, vp: usize, start: i32, end: i32, flip: bool): void {
   const K = ld(d, D_K), C = ld(d, D_C);
+  const h = f32x4.splat(0.5);
+  const xs = (<usize>K * <usize>C) << 2;
+  // bytes between the kernels of channels c and c + 1
+  const ks: usize = flip ? (<usize>K * 36) : 36;
   for (let k = start; k < end; k++) {
-    for (let c = 0; c < C; c++) {
-      const src = w + (<usize>(flip ? c * K + k : k * C + c) * 9 << 2);
-      // the 3x3 kernel, in f64
-      const g00 = wg(src, 0, 0, flip), g01 = wg(src, 0, 1, flip), g02 = wg(src, 0, 2, flip);
-      const g10 = wg(src, 1, 0, flip), g11 = wg(src, 1, 1, flip), g12 = wg(src, 1, 2, flip);
-      const g20 = wg(src, 2, 0, flip), g21 = wg(src, 2, 1, flip), g22 = wg(src, 2, 2, flip);
+    for (let c = 0; c < C; c += 4) {
+      const src = w + (<usize>(flip ? c * K + k : k * C + c) * 36);
+      let o = vp + ((<usize>k * <usize>C + <usize>c) << 2);
       for (let a = 0; a < 4; a++) {
         // row a of G g: G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
-        let r0: f64, r1: f64, r2: f64;
-        if (a == 0) { r0 = g00; r1 = g01; r2 = g02; }
-        else if (a == 1) { r0 = 0.5 * (g00 + g10 + g20); r1 = 0.5 * (g01 + g11 + g21); r2 = 0.5 * (g02 + g12 + g22); }
-        else if (a == 2) { r0 = 0.5 * (g00 - g10 + g20); r1 = 0.5 * (g01 - g11 + g21); r2 = 0.5 * (g02 - g12 + g22); }
-        else { r0 = g20; r1 = g21; r2 = g22; }
-        const o = vp + ((<usize>((a * 4) * K + k) * <usize>C + <usize>c) << 2), xs = (<usize>K * <usize>C) << 2;
-        store<f32>(o, <f32>r0);
-        store<f32>(o + xs, <f32>(0.5 * (r0 + r1 + r2)));
-        store<f32>(o + 2 * xs, <f32>(0.5 * (r0 - r1 + r2)));
-        store<f32>(o + 3 * xs, <f32>r2);
+        let r0: v128, r1: v128, r2: v128;
+        if (a == 0) { r0 = wg4(src, ks, 0, 0, flip); r1 = wg4(src, ks, 0, 1, flip); r2 = wg4(src, ks, 0, 2, flip); }
+        else if (a == 3) { r0 = wg4(src, ks, 2, 0, flip); r1 = wg4(src, ks, 2, 1, flip); r2 = wg4(src, ks, 2, 2, flip); }
+        else {
+          const sg = a == 1 ? f32x4.splat(1) : f32x4.splat(-1);
+          r0 = f32x4.mul(h, f32x4.add(fma(sg, wg4(src, ks, 1, 0, flip), wg4(src, ks, 0, 0, flip)), wg4(src, ks, 2, 0, flip)));
+          r1 = f32x4.mul(h, f32x4.add(fma(sg, wg4(src, ks, 1, 1, flip), wg4(src, ks, 0, 1, flip)), wg4(src, ks, 2, 1, flip)));
+          r2 = f32x4.mul(h, f32x4.add(fma(sg, wg4(src, ks, 1, 2, flip), wg4(src, ks, 0, 2, flip)), wg4(src, ks, 2, 2, flip)));
+        }
+        v128.store(o, r0);
+        v128.store(o + xs, f32x4.mul(h, f32x4.add(f32x4.add(r0, r1), r2)));
+        v128.store(o + 2 * xs, f32x4.mul(h, f32x4.add(f32x4.sub(r0, r1), r2)));
+        v128.store(o + 3 * xs, r2);
+        o += 4 * xs;
       }
     }
   }
