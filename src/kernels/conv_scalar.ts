@@ -100,14 +100,37 @@ export function convBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr, db?: A
 }
 
 /**
+ * B^T d B of the 4x4 input tile of output tile (n, oh, ow) (zero outside the image), for every
+ * channel c: u[xi][C], xi = 4*i + j. Shared by the Winograd twins below.
+ */
+function inputTile(g: ConvGeom, x: Arr, n: number, oh: number, ow: number, u: Arr): void {
+  const { C, H, W } = g;
+  const [ph, pw] = g.pad;
+  const d = new Float64Array(16);
+  for (let c = 0; c < C; c++) {
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
+      const ih = oh - ph + i, iw = ow - pw + j;
+      d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((n * H + ih) * W + iw) * C + c]! : 0;
+    }
+    for (let i = 0; i < 4; i++) {
+      const [a0, a1, a2, a3] = [d[i * 4]!, d[i * 4 + 1]!, d[i * 4 + 2]!, d[i * 4 + 3]!];
+      d[i * 4] = a0 - a2; d[i * 4 + 1] = a1 + a2; d[i * 4 + 2] = a2 - a1; d[i * 4 + 3] = a1 - a3;
+    }
+    for (let j = 0; j < 4; j++) {
+      const [a0, a1, a2, a3] = [d[j]!, d[4 + j]!, d[8 + j]!, d[12 + j]!];
+      u[j * C + c] = a0 - a2; u[(4 + j) * C + c] = a1 + a2; u[(8 + j) * C + c] = a2 - a1; u[(12 + j) * C + c] = a1 - a3;
+    }
+  }
+}
+
+/**
  * Winograd F(2x2, 3x3) forward, the twin of gemm.ts conv_wino (3x3, stride 1, dilation 1, no
  * groups): per 2x2 output tile, y = A^T [(G g G^T) . (B^T d B)] A with d the 4x4 input tile
  * (zero outside the image). Exact in float64 up to rounding; the float32 error is a few times
  * that of the direct sum.
  */
 export function winogradForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefined, y: Arr): void {
-  const { N, C, H, W, K, OH, OW } = g;
-  const [ph, pw] = g.pad;
+  const { N, C, K, OH, OW } = g;
   if (g.KH !== 3 || g.KW !== 3 || g.groups !== 1 || g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) {
     throw new RangeError('winogradForward: 3x3, stride 1, dilation 1, one group only');
   }
@@ -127,23 +150,9 @@ export function winogradForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefin
       for (let b = 0; b < 4; b++) V[((a * 4 + b) * K + k) * C + c] = row[b]!;
     }
   }
-  const d = new Float64Array(16), u = mk(16 * C), m = new Float64Array(16);
+  const u = mk(16 * C), m = new Float64Array(16);
   for (let n = 0; n < N; n++) for (let oh = 0; oh < OH; oh += 2) for (let ow = 0; ow < OW; ow += 2) {
-    for (let c = 0; c < C; c++) {
-      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
-        const ih = oh - ph + i, iw = ow - pw + j;
-        d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((n * H + ih) * W + iw) * C + c]! : 0;
-      }
-      // B^T d B
-      for (let i = 0; i < 4; i++) {
-        const [a0, a1, a2, a3] = [d[i * 4]!, d[i * 4 + 1]!, d[i * 4 + 2]!, d[i * 4 + 3]!];
-        d[i * 4] = a0 - a2; d[i * 4 + 1] = a1 + a2; d[i * 4 + 2] = a2 - a1; d[i * 4 + 3] = a1 - a3;
-      }
-      for (let j = 0; j < 4; j++) {
-        const [a0, a1, a2, a3] = [d[j]!, d[4 + j]!, d[8 + j]!, d[12 + j]!];
-        u[j * C + c] = a0 - a2; u[(4 + j) * C + c] = a1 + a2; u[(8 + j) * C + c] = a2 - a1; u[(12 + j) * C + c] = a1 - a3;
-      }
-    }
+    inputTile(g, x, n, oh, ow, u);
     for (let k = 0; k < K; k++) {
       for (let xi = 0; xi < 16; xi++) {
         let s = 0;
@@ -167,28 +176,14 @@ export function winogradForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefin
  * outside the output), then dw[k][c] = G^T Z G. dw (OIHW) is overwritten.
  */
 export function winogradBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr): void {
-  const { N, C, H, W, K, OH, OW } = g;
-  const [ph, pw] = g.pad;
+  const { N, C, K, OH, OW } = g;
   if (g.KH !== 3 || g.KW !== 3 || g.groups !== 1 || g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) {
     throw new RangeError('winogradBackwardWeight: 3x3, stride 1, dilation 1, one group only');
   }
   const Z = new Float64Array(16 * K * C);
-  const d = new Float64Array(16), u = new Float64Array(16 * C), e = new Float64Array(16 * K);
+  const u = new Float64Array(16 * C), e = new Float64Array(16 * K);
   for (let n = 0; n < N; n++) for (let oh = 0; oh < OH; oh += 2) for (let ow = 0; ow < OW; ow += 2) {
-    for (let c = 0; c < C; c++) {
-      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
-        const ih = oh - ph + i, iw = ow - pw + j;
-        d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((n * H + ih) * W + iw) * C + c]! : 0;
-      }
-      for (let i = 0; i < 4; i++) {
-        const [a0, a1, a2, a3] = [d[i * 4]!, d[i * 4 + 1]!, d[i * 4 + 2]!, d[i * 4 + 3]!];
-        d[i * 4] = a0 - a2; d[i * 4 + 1] = a1 + a2; d[i * 4 + 2] = a2 - a1; d[i * 4 + 3] = a1 - a3;
-      }
-      for (let j = 0; j < 4; j++) {
-        const [a0, a1, a2, a3] = [d[j]!, d[4 + j]!, d[8 + j]!, d[12 + j]!];
-        u[j * C + c] = a0 - a2; u[(4 + j) * C + c] = a1 + a2; u[(8 + j) * C + c] = a2 - a1; u[(12 + j) * C + c] = a1 - a3;
-      }
-    }
+    inputTile(g, x, n, oh, ow, u);
     for (let k = 0; k < K; k++) {
       const v = (a: number, b: number): number => (oh + a < OH && ow + b < OW ? dy[((n * OH + oh + a) * OW + ow + b) * K + k]! : 0);
       // A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1]

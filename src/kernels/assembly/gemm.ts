@@ -42,7 +42,11 @@ type Fused = f32;
  * ca, ca + cs, ca + 2*cs (4 lanes, or one float).
  */
 @inline function dyv(ca: usize, cs: usize, p: usize, dlt: usize): v128 {
-  return fma(v128.load(ca), v128.load(p), fma(v128.load(ca + cs), v128.load(p + dlt), v128.load(ca + 2 * cs)));
+  return dyr(v128.load(ca), v128.load(ca + cs), v128.load(ca + 2 * cs), p, dlt);
+}
+/** dyv with the coefficients A, B, C0 already in registers. */
+@inline function dyr(a: v128, b: v128, c0: v128, p: usize, dlt: usize): v128 {
+  return fma(a, v128.load(p), fma(b, v128.load(p + dlt), c0));
 }
 @inline function dyf(ca: usize, cs: usize, p: usize, dlt: usize): f32 {
   return load<f32>(ca) * load<f32>(p) + (load<f32>(ca + cs) * load<f32>(p + dlt) + load<f32>(ca + 2 * cs));
@@ -2454,7 +2458,7 @@ function wRing(win: usize, rs: usize, x: usize, n: i32, tr: i32, H: i32, W: i32,
           v = fma(v128.load(coef + c), v128.load(src + c), v128.load(coef + cb + c));
           if (relu) v = reluv(v);
         } else {
-          v = fma(v128.load(coef + c), v128.load(src + c), fma(v128.load(coef + cb + c), v128.load(src + c + dlt), v128.load(coef + 2 * cb + c)));
+          v = dyv(coef + c, cb, src + c, dlt);
         }
         v128.store(o + c, v);
       }
@@ -2536,7 +2540,7 @@ export function conv_wino_pack_w_t(d: usize, w: usize, vp: usize, start: i32, en
     const v = fma(ca, v128.load(p), cbv);
     return relu ? reluv(v) : v;
   }
-  return fma(ca, v128.load(p), fma(cbv, v128.load(p + dlt), cc));
+  return dyr(ca, cbv, cc, p, dlt);
 }
 
 /**
@@ -2642,12 +2646,10 @@ function wTapTable(pt: usize, x: usize, zb: usize, t: i32, TW: i32, TH: i32, H: 
   const xn = x + <usize>n * <usize>H * <usize>W * cb;
   let mask = 0;
   for (let i = 0; i < 4; i++) {
-    const ih = ih0 + i;
     for (let j = 0; j < 4; j++) {
-      const iw = iw0 + j;
-      const inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
-      store<u32>(pt + (<usize>(i * 4 + j) << 2), inside ? <u32>(xn + (<usize>(ih * W + iw)) * cb) : <u32>zb);
-      if (inside) mask |= 1 << (i * 4 + j);
+      const p = tapPtr(xn, ih0 + i, iw0 + j, H, W, <i32>(cb >> 2), 0);
+      store<u32>(pt + (<usize>(i * 4 + j) << 2), <u32>(p ? p : zb));
+      if (p) mask |= 1 << (i * 4 + j);
     }
   }
   return mask;
