@@ -53,6 +53,10 @@ const SHAPES: [string, Omit<ConvGeomSpec, 'N'>][] = [
   // densenet121's growth layers (bottleneck 128 -> growth 32)
   ['3x3 128->32 @56 (dense)', { C: 128, H: 56, W: 56, K: 32, KH: 3, pad: 1 }],
   ['3x3 128->32 @14 (dense)', { C: 128, H: 14, W: 14, K: 32, KH: 3, pad: 1 }],
+  // and their bottlenecks (concatenation -> 128)
+  ['1x1 160->128 @56 (dense)', { C: 160, H: 56, W: 56, K: 128, KH: 1 }],
+  ['1x1 352->128 @28 (dense)', { C: 352, H: 28, W: 28, K: 128, KH: 1 }],
+  ['1x1 736->128 @14 (dense)', { C: 736, H: 14, W: 14, K: 128, KH: 1 }],
 ];
 // CIFAR-size layers of resnet20 (post-activation, 16/32/64 channels) and densenet40 (growth 12),
 // for `--set cifar` (use with --batch 64, as `bnff bench step`)

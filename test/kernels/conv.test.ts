@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
-import { convBackwardData, convBackwardWeight, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../../src/kernels/conv.js';
+import { convBackwardData, convBackwardWeight, convForward, convGeom, convTightLayout, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../../src/kernels/conv.js';
 import * as scalar from '../../src/kernels/conv_scalar.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/ops/conv2d.js';
 import type { Arr } from '../../src/ops/op.js';
@@ -227,6 +227,43 @@ test('conv kernels: transposed paths (dx as a forward pass, dW^T, forward dot pr
     const dt = makeData(g, 11);
     const ref = reference(dt);
     for (const threads of [1, 2]) check(dt, ref, runWasm(await getPool(threads), dt), `${JSON.stringify(spec)}, ${threads} thread(s)`);
+  }
+});
+
+test('conv kernels: short kernel rows packed tight (the stem) agree with the reference and the padded layout', async () => {
+  const specs: ConvGeomSpec[] = [
+    { N: 2, C: 3, H: 23, W: 21, K: 64, KH: 7, stride: 2, pad: 3 }, // the stem: rows of 21
+    { N: 1, C: 3, H: 9, W: 10, K: 40, KH: 3, stride: 2, pad: 1 }, // 9
+    { N: 2, C: 5, H: 7, W: 6, K: 36, KH: 3, pad: 1 }, // 15, stride 1 with K > dataT
+    { N: 1, C: 1, H: 8, W: 9, K: 12, KH: 5, stride: 2, pad: 2, dilation: [2, 1] }, // 5, dilated rows
+    { N: 2, C: 6, H: 6, W: 5, K: 9, KH: 3, KW: 5, stride: 2, pad: [1, 2] }, // 30
+  ];
+  const saved = { ...convTuning };
+  try {
+    for (const spec of specs) {
+      const g = convGeom(spec);
+      assert.deepEqual(convTightLayout(g), { weights: true, data: true }, JSON.stringify(spec));
+      const dt = makeData(g, 17);
+      const ref = reference(dt);
+      for (const tight of [1, 0]) {
+        convTuning.tight = tight;
+        // a small M chunk and A block: several chunks, blocks and partial micro-panels
+        for (const tiny of [false, true]) {
+          Object.assign(convTuning, tiny ? { mChunk: 12, aBlockBytes: 16 * 8 * 5 } : { mChunk: saved.mChunk, aBlockBytes: saved.aBlockBytes });
+          for (const threads of [1, 2]) check(dt, ref, runWasm(await getPool(threads), dt), `${JSON.stringify(spec)}, tight ${tight}, tiny ${tiny}, ${threads} thread(s)`);
+        }
+      }
+      convTuning.tight = 0;
+      assert.deepEqual(convTightLayout(g), { weights: false, data: false });
+      convTuning.tight = saved.tight;
+    }
+    // kernel rows that are whole vectors (4 floats for the rows of backward-weights, 8 for the
+    // columns of backward-data), or long, keep the padded layout
+    assert.deepEqual(convTightLayout(convGeom({ N: 1, C: 4, H: 5, W: 5, K: 8, KH: 3, pad: 1 })), { weights: false, data: true });
+    assert.deepEqual(convTightLayout(convGeom({ N: 1, C: 8, H: 5, W: 5, K: 8, KH: 3, pad: 1 })), { weights: false, data: false });
+    assert.deepEqual(convTightLayout(convGeom({ N: 1, C: 11, H: 5, W: 5, K: 8, KH: 3, pad: 1 })), { weights: false, data: false });
+  } finally {
+    Object.assign(convTuning, saved);
   }
 });
 

@@ -103,6 +103,11 @@ const D_FP = 39; // P: channels of the partials (K for the moments, C for the dx
 const D_FZ = 40; // x prologue: normalised-window region (0: none, normalise while packing)
 const D_FZCAP = 41; // its bytes
 
+// Short merged segments packed without padding (conv.ts derive: merge, SEG <= 32, e.g. the 7x7
+// stem's kernel rows of 21 floats, which padding would take to 24 rows or columns):
+const D_WTIGHT = 46; // backward-weights: 1 = acc rows are (kh, kw, c) in a row, ROWS = up(KH*SEG, 4), SEG4 = SEG
+const D_DTIGHT = 47; // backward-data: 1 = one segment of KH*KW*Cg columns (D_DSEG), through a column buffer
+
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
 }
@@ -113,6 +118,7 @@ const SC_TILE: usize = 64; // one 4x8 f32 tile (edge tiles)
 const SC_RING: usize = 240; // Winograd: the normalised ring's image and last row (2 i32)
 const SC_ROWS: usize = 256; // row table, 3 i32 per row (backward-data: 2), at most MAX_ROWS rows
 const MAX_ROWS = 4096;
+const SC_TROW: usize = 49408; // backward-weights, tight rows: one pixel's KH*SEG floats (<= 2048 + 4)
 const SC_ZBUF: usize = 61440; // conv_fwd_dot: zeros for padding taps (up to 1024 channels)
 const SC_PACK: usize = 65536; // packed blocks
 const INVALID: i32 = -(1 << 28); // ih0 of a padding row: every tap falls outside
@@ -1325,14 +1331,65 @@ function dxRun(px0: usize, xp0: usize, W: i32, C: i32, c2: usize, m2: usize, rel
   }
 }
 
+/**
+ * Packs rows m, m+1, .. (rem of them valid, the rest zero) of dY, channels [k, k + kc), as [kc][4]
+ * at a (fused with cdy: dY computed on load, see copy4dy).
+ */
+@inline function packDyRows<F>(a: usize, dy: usize, m: i32, rem: i32, K: i32, k: i32, kc: i32, dlt: usize, cdy: usize, zero: usize): void {
+  const ldk = <usize>K << 2;
+  const src = dy + ((<usize>m * <usize>K + <usize>k) << 2);
+  if (fused<F>() && cdy) {
+    copy4dy(a, src, rem > 1 ? src + ldk : src, rem > 2 ? src + 2 * ldk : src, rem > 3 ? src + 3 * ldk : src, dlt, kc, cdy + (<usize>k << 2), ldk);
+  } else {
+    copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
+  }
+}
+
+/**
+ * Tight backward-data (D_DTIGHT): adds column-buffer rows [0, mn) (cs bytes apart; columns
+ * (kh, kw, c) of one output pixel, row table ih0, iw0 at tab) into dx of one image: kernel row kh
+ * is KW*C contiguous floats of dx row ih0 + kh*DH from pixel iw0.
+ */
+function colAdd(d: usize, col: usize, cs: usize, tab: usize, mn: i32, dxn: usize): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KH = ld(d, D_KH), KW = ld(d, D_KW), DH = ld(d, D_DH);
+  const L = KW * C, lb = <usize>L << 2, vb = <usize>(L & ~3) << 2;
+  for (let r = 0; r < mn; r++) {
+    const ih0 = load<i32>(tab + (<usize>r << 3)), iw0 = load<i32>(tab + (<usize>r << 3), 4);
+    const inside = iw0 >= 0 && iw0 + KW <= W;
+    let src = col + <usize>r * cs;
+    for (let kh = 0; kh < KH; kh++, src += lb) {
+      const ih = ih0 + kh * DH;
+      if (<u32>ih >= <u32>H) continue;
+      const p = dxn + ((<usize>(ih * W + iw0) * <usize>C) << 2); // (ih, iw0) may be outside
+      if (inside) {
+        let o: usize = 0;
+        for (; o < vb; o += 16) v128.store(p + o, f32x4.add(v128.load(p + o), v128.load(src + o)));
+        for (; o < lb; o += 4) store<f32>(p + o, load<f32>(p + o) + load<f32>(src + o));
+      } else {
+        for (let o = 0; o < L; o++) {
+          if (<u32>(iw0 + o / C) >= <u32>W) continue;
+          const q = p + (<usize>o << 2);
+          store<f32>(q, load<f32>(q) + load<f32>(src + (<usize>o << 2)));
+        }
+      }
+    }
+  }
+}
+
 function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), K = ld(d, D_K), KH = ld(d, D_KH), KW = ld(d, D_KW);
   const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW), DH = ld(d, D_DH), DW = ld(d, D_DW);
   const G = ld(d, D_G), OH = ld(d, D_OH), OW = ld(d, D_OW), Cg = ld(d, D_CG), Kg = ld(d, D_KG);
   const Kc = ld(d, D_KCD), Mc = ld(d, D_MCD);
   const merge = ld(d, D_DMERGE) != 0, SEG = ld(d, D_DSEG), PPS = ld(d, D_DSEG8) >> 3, NPD = ld(d, D_DNP);
+  const tight = ld(d, D_DTIGHT) != 0;
+  const GL = tight ? 0 : G; // groups of the padded-segment loop
   const P = OH * OW;
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
+  // tight: column buffer of up to 32K floats (rows of DSEG8), after the largest A block
+  const cs = <usize>ld(d, D_DSEG8) << 2;
+  const Mt = tight ? min(Mc, max(4, (32768 / ld(d, D_DSEG8)) & ~3)) : Mc;
+  const col = apack + ((<usize>min(Mt, Mc) * <usize>Kc) << 2);
   zeroPage(scratch);
   const img = <usize>H * <usize>W * <usize>C;
   let st: usize = 0;
@@ -1344,7 +1401,7 @@ function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: 
     const dxn = dx + img * <usize>n * 4;
     memory.fill(dxn, 0, img * 4);
     let done = 0; // dx epilogue: input rows [0, done) of this image are finished
-    const Mb = balanced(P, Mc);
+    const Mb = balanced(P, Mt);
     for (let pb = 0; pb < P; pb += Mb) {
       const mn = min(Mb, P - pb);
       const np = (mn + 3) >> 2;
@@ -1360,10 +1417,26 @@ function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: 
         }
       }
       const m0 = n * P + pb;
-      for (let g = 0; g < G; g++) {
+      if (tight) {
+        // one segment of KH*KW*C columns (G == 1): the block's dY.W^T rows into the column
+        // buffer, then each row's KH runs of KW*C floats added into dx
         for (let k0 = 0; k0 < Kg; k0 += Kc) {
           const kc = min(Kc, Kg - k0);
-          const ldk = <usize>K << 2;
+          for (let j = 0; j < NPD; j++) {
+            const bj = bp + ((<usize>j * <usize>Kg + <usize>k0) << 5);
+            for (let i = 0; i < np; i++) {
+              const a = apack + <usize>(i * kc) * 16;
+              if (j == 0) packDyRows<F>(a, dy, m0 + i * 4, mn - i * 4, K, k0, kc, dlt, cdy, zero);
+              const c0 = col + <usize>(i * 4) * cs + (<usize>j << 5);
+              mk(a, bj, kc, c0, c0 + cs, c0 + 2 * cs, c0 + 3 * cs, 0, k0 > 0 ? 1 : 0);
+            }
+          }
+        }
+        colAdd(d, col, cs, tab, mn, dxn);
+      }
+      for (let g = 0; g < GL; g++) {
+        for (let k0 = 0; k0 < Kg; k0 += Kc) {
+          const kc = min(Kc, Kg - k0);
           for (let j = 0; j < NPD; j++) {
             const sg = j / PPS, o0 = (j - sg * PPS) * 8;
             const ncols = min(8, SEG - o0);
@@ -1377,17 +1450,8 @@ function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: 
             const bj = bp + ((<usize>(g * NPD + j) * <usize>Kg + <usize>k0) << 5);
             for (let i = 0; i < np; i++) {
               const a = apack + <usize>(i * kc) * 16;
-              if (j == 0) {
-                // A = dY[m][g*Kg + k0 ..] (contiguous rows), packed [kc][4] just before first use
-                const rem = mn - i * 4;
-                const src = dy + ((<usize>(m0 + i * 4) * <usize>K + <usize>(g * Kg + k0)) << 2);
-                if (fused<F>() && cdy) {
-                  copy4dy(a, src, rem > 1 ? src + ldk : src, rem > 2 ? src + 2 * ldk : src, rem > 3 ? src + 3 * ldk : src,
-                    dlt, kc, cdy + (<usize>(g * Kg + k0) << 2), ldk);
-                } else {
-                  copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
-                }
-              }
+              // A = dY[m][g*Kg + k0 ..] (contiguous rows), packed [kc][4] just before first use
+              if (j == 0) packDyRows<F>(a, dy, m0 + i * 4, mn - i * 4, K, g * Kg + k0, kc, dlt, cdy, zero);
               const t = tab + <usize>i * 32;
               if (!merge) {
                 const d0 = tapPtr(dxn, load<i32>(t) + dh, load<i32>(t, 4) + dw, H, W, C, coff);
@@ -1567,6 +1631,10 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
  * expandCoef); rows outside the image (padding) stay 0.
  */
 function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, relu: i32): void {
+  if (ld(d, D_WTIGHT)) {
+    packATTight<F>(d, tab, mlen, p0, p1, dst, ce, nb, relu);
+    return;
+  }
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
   const DH = ld(d, D_DH), DW = ld(d, D_DW), Cg = ld(d, D_CG);
   const merge = ld(d, D_MERGE) != 0, SEG = ld(d, D_SEG), SEG4 = ld(d, D_SEG4);
@@ -1658,6 +1726,68 @@ function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, ds
       }
     }
     p += nq;
+  }
+}
+
+/**
+ * packAT for tight rows (D_WTIGHT; G == 1, merged kernel rows of SEG = KW*C floats): acc row o
+ * is kernel row o / SEG, float o % SEG of it, with no padding between kernel rows. Per pixel, the
+ * kernel rows that panels [p0, p1) touch are gathered into one L1 row (SC_TROW; zeros outside
+ * the image; fused: normalised with the expanded coefficients of float o % SEG), which is then
+ * cut into the 4-float panels.
+ */
+function packATTight<F>(d: usize, tab: usize, mlen: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, relu: i32): void {
+  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KH = ld(d, D_KH), KW = ld(d, D_KW), DH = ld(d, D_DH);
+  const SEG = ld(d, D_SEG), R = KH * SEG;
+  const row = tab - SC_ROWS + SC_TROW; // this thread's scratch
+  const sb = <usize>SEG << 2, vb = <usize>(SEG & ~3) << 2;
+  const kha = (p0 * 4) / SEG, khb = min(KH - 1, (p1 * 4 - 1) / SEG);
+  for (let o = R; o < R + 4; o++) store<f32>(row + (<usize>o << 2), 0); // past the last kernel row
+  const ps = atStride(mlen);
+  for (let mm = 0; mm < mlen; mm++) {
+    const t = tab + <usize>mm * 12;
+    const xb = <usize>load<i32>(t);
+    const ih0 = load<i32>(t, 4), iw0 = load<i32>(t, 8);
+    for (let kh = kha; kh <= khb; kh++) {
+      const ih = ih0 + kh * DH;
+      const r = row + <usize>kh * sb;
+      if (!xb || <u32>ih >= <u32>H) {
+        for (let o: usize = 0; o < sb; o += 4) store<f32>(r + o, 0);
+        continue;
+      }
+      const src = xb + ((<usize>(ih * W + iw0) * <usize>C) << 2); // (ih, iw0) may be outside
+      if (iw0 >= 0 && iw0 + KW <= W) {
+        let o: usize = 0;
+        for (; o < vb; o += 16) {
+          let v = v128.load(src + o);
+          if (fused<F>()) {
+            v = fma(v, v128.load(ce + o), v128.load(ce + nb + o));
+            if (relu) v = reluv(v);
+          }
+          v128.store(r + o, v);
+        }
+        for (; o < sb; o += 4) {
+          let v = load<f32>(src + o);
+          if (fused<F>()) v = nrm(v, load<f32>(ce + o), load<f32>(ce + nb + o), relu);
+          store<f32>(r + o, v);
+        }
+      } else {
+        for (let o = 0; o < SEG; o++) {
+          const so = <usize>o << 2;
+          let v: f32 = 0;
+          if (<u32>(iw0 + o / C) < <u32>W) {
+            v = load<f32>(src + so);
+            if (fused<F>()) v = nrm(v, load<f32>(ce + so), load<f32>(ce + nb + so), relu);
+          }
+          store<f32>(r + so, v);
+        }
+      }
+    }
+    let out = dst + (<usize>mm << 4);
+    for (let p = p0; p < p1; p++) {
+      v128.store(out, v128.load(row + (<usize>p << 4)));
+      out += ps;
+    }
   }
 }
 
