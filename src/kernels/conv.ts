@@ -148,6 +148,15 @@ export const convTuning = {
    * 0 = padded.
    */
   tight: 1,
+  /**
+   * backward-weights (gemm.ts conv_bwd_w): at most this many slices of the reduction over output
+   * pixels, each summed into its own accumulator (1 = one accumulator, threads split its rows or
+   * columns, each packing the whole dY or A^T chunk). A fixed count, so the order of the sums,
+   * and the bits of dW, do not depend on the number of threads.
+   */
+  wSlices: 4,
+  /** backward-weights: accumulators larger than this are not sliced (see derive) */
+  wSliceAccBytes: 256 << 10,
 };
 
 const DESC_BYTES = 256;
@@ -168,6 +177,8 @@ interface Derived {
   dmerge: boolean; DSEG: number; DSEG8: number; DNP: number; dtight: boolean;
   /** backward-weights: threads split output-channel panels (true) or rows of acc (false) */
   wcols: boolean;
+  /** backward-weights: slices of the reduction, each with its own accumulator */
+  WSL: number;
   /** Winograd: tiles per block (even), output channels per pass over a block (multiple of 4) */
   TB: number; KB: number;
 }
@@ -205,10 +216,18 @@ function derive(g: ConvGeom, reserve = 0): Derived {
   // Each thread packs the whole dY chunk when rows are split, the whole A^T when columns are:
   // split columns when A^T (ROWS per pixel, a gather) is much smaller than dY (Kg8 per pixel).
   const wcols = 2 * ROWS <= Kg8;
+  // slices of the reduction (whole chunks of Mch pixels; see convTuning.wSlices). Counted in
+  // chunks of mChunk >= Mch pixels, so that it does not depend on a fused call's reserve (the
+  // workspace is sized without one) and every slice holds a chunk.
+  // Measured (2 threads, batch 16): 1x1 160->128 @56 74% -> 86% of the micro-kernel rate,
+  // 256->64 @56 71% -> 80%, 64->256 @56 77% -> 83%, 352->128 @28 81% -> 86%; with accumulators
+  // over 256 KiB (1024->256 @14: 1 MiB, each thread's slices in turn) 1-3% slower: not sliced.
+  const accBytes = g.groups * ROWS * Kg8 * 4;
+  const WSL = accBytes > t.wSliceAccBytes ? 1 : clamp(Math.floor((g.N * g.OH * g.OW) / Math.max(4, t.mChunk)), 1, Math.max(1, t.wSlices));
   const TB = Math.max(2, Math.floor(Math.min(t.winoUBytes, PACK_BYTES - 4096) / (64 * g.C + 1024) / 2) * 2);
   // (at most 256: gemm.ts keeps 16 x KB/4 x 2 x 4 products in scratch, below its zero buffer)
   const KB = Math.min(up(g.K, 4), 256, Math.max(4, Math.floor(t.winoVBytes / (64 * g.C) / 4) * 4));
-  return { Cg, Kg, Kdim, Kg8, Cg8, Kc, Mc, Kcd, Mcd, Mch, RBP, merge, SEG, SEG4, ROWS, wtight, dmerge, DSEG, DSEG8, DNP, dtight, wcols, TB, KB };
+  return { Cg, Kg, Kdim, Kg8, Cg8, Kc, Mc, Kcd, Mcd, Mch, RBP, merge, SEG, SEG4, ROWS, wtight, dmerge, DSEG, DSEG8, DNP, dtight, wcols, WSL, TB, KB };
 }
 
 export interface ConvWorkspace {
@@ -325,7 +344,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const tv = t ? derive(t) : undefined;
   const floats = isDepthwise(g)
     ? T * g.C
-    : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8, tv ? G * tv.Kdim * tv.Kg8 : 0,
+    : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8 * v.WSL, tv ? G * tv.Kdim * tv.Kg8 : 0,
       weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) || forwardDot(g) || weightsDot(g) ? up(g.K, 4) * v.Kdim : 0,
       winograd(g) || winogradData(g) ? 16 * g.K * up(g.C, 8) : 0);
   return DESC_BYTES + 4 * floats;
@@ -395,7 +414,7 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   let TC = Math.max(4, Math.floor(convTuning.winoWBytes / winoTileBytes(g)));
   if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
-  d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0], 46);
+  d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL], 46);
   return v;
 }
 
@@ -599,7 +618,7 @@ export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x:
     pool.run('conv_bwd_wt', [d, dy, x, acc], splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
     pool.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
   } else {
-    pool.run('conv_bwd_w', [d, dy, x, acc], splitRange(g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
+    pool.run('conv_bwd_w', [d, dy, x, acc], splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
     pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   }
   if (db) pool.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
@@ -743,7 +762,7 @@ function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: n
     pool.run('conv_bwd_wt_f', args, splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
     pool.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
   } else {
-    pool.run('conv_bwd_w_f', args, splitRange(g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
+    pool.run('conv_bwd_w_f', args, splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
     pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   }
   if (db) {

@@ -267,6 +267,38 @@ test('conv kernels: short kernel rows packed tight (the stem) agree with the ref
   }
 });
 
+test('conv kernels: backward-weights in slices of the reduction (each its own accumulator), bit-identical across 1, 2 and 3 threads', async () => {
+  const saved = { ...convTuning };
+  try {
+    for (const spec of [
+      { N: 2, C: 24, H: 9, W: 7, K: 16, KH: 1 }, // rows split (2 * ROWS > Kg8)
+      { N: 3, C: 8, H: 5, W: 6, K: 40, KH: 1 }, // columns split
+      { N: 2, C: 3, H: 11, W: 10, K: 16, KH: 7, stride: 2, pad: 3 }, // the stem, tight rows
+      { N: 2, C: 12, H: 6, W: 6, K: 12, KH: 3, groups: 2, pad: 1 }, // groups
+    ] as ConvGeomSpec[]) {
+      const g = convGeom(spec);
+      const dt = makeData(g, 23);
+      const ref = reference(dt);
+      // chunks of 8 pixels: 4 slices of one or more chunks (M = 38 to 90)
+      Object.assign(convTuning, saved, { mChunk: 8 });
+      const outs: Out[] = [];
+      for (const threads of [1, 2, 3]) {
+        const out = runWasm(await getPool(threads), dt);
+        check(dt, ref, out, `${JSON.stringify(spec)}, ${threads} thread(s)`);
+        outs.push(out);
+      }
+      for (const o of outs.slice(1)) assert.deepEqual(new Uint32Array(o.dw.buffer), new Uint32Array(outs[0]!.dw.buffer), `${JSON.stringify(spec)}: dW differs between thread counts`);
+      // one accumulator: the same values, summed in another order
+      Object.assign(convTuning, { wSlices: 1 });
+      const one = runWasm(await getPool(2), dt);
+      check(dt, ref, one, `${JSON.stringify(spec)}, one slice`);
+      assert.notDeepEqual(new Uint32Array(one.dw.buffer), new Uint32Array(outs[0]!.dw.buffer), `${JSON.stringify(spec)}: backward-weights did not take the slices`);
+    }
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+});
+
 test('conv kernels: the GEMM paths (col2im, dW) still hold for small K (transposed and Winograd paths off)', async () => {
   const saved = { ...convTuning };
   Object.assign(convTuning, { dataT: 0, wT: 0, dotK: 0, wDot: 0, wino: 0 });

@@ -107,6 +107,10 @@ const D_FZCAP = 41; // its bytes
 // stem's kernel rows of 21 floats, which padding would take to 24 rows or columns):
 const D_WTIGHT = 46; // backward-weights: 1 = acc rows are (kh, kw, c) in a row, ROWS = up(KH*SEG, 4), SEG4 = SEG
 const D_DTIGHT = 47; // backward-data: 1 = one segment of KH*KW*Cg columns (D_DSEG), through a column buffer
+// conv_bwd_w: M (the reduction) cut into this many slices of whole chunks, each summed into its
+// own accumulator (G*ROWS*Kg8 floats apart) and added in order by conv_bwd_w_out. Units are
+// (slice, panel): with as many slices as threads, no thread packs what another packs.
+const D_WSL = 48;
 
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
@@ -1878,17 +1882,18 @@ export function conv_bwd_w_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usi
 }
 
 function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW);
+  const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW), G = ld(d, D_G);
   const Kg8 = ld(d, D_KG8), ROWS = ld(d, D_ROWS), cols = ld(d, D_WCOLS) != 0;
   const NP = Kg8 >> 3, RP = ROWS >> 2;
-  const Mch = ld(d, D_MCH), RBP = ld(d, D_RBP);
-  const M = N * OH * OW;
+  const Mch = ld(d, D_MCH), RBP = ld(d, D_RBP), S = ld(d, D_WSL);
+  const M = N * OH * OW, NCH = (M + Mch - 1) / Mch;
   const tab = scratch + SC_ROWS;
   const bpk = scratch + SC_PACK; // dY chunk: Mch * Kg8 floats
   const apk = bpk + <usize>Mch * <usize>Kg8 * 4; // A^T block: RBP panels, atStride(Mch) bytes each
   const ldc = <usize>Kg8 << 2;
   const U = cols ? NP : RP; // units per group
-  const gs = start / U, ge = (end - 1) / U;
+  const UG = G * U; // units per slice
+  const sliceB = (<usize>G * <usize>ROWS * <usize>Kg8) << 2;
   let ce: usize = 0, nb: usize = 0, zw: usize = 0, zcap: usize = 0;
   if (fused<F>() && cx) {
     ce = scratch + <usize>ld(d, D_FCOEF);
@@ -1896,27 +1901,34 @@ function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usi
     expandCoef(d, cx, ce);
     if (ld(d, D_FZ)) { zw = scratch + <usize>ld(d, D_FZ); zcap = <usize>ld(d, D_FZCAP); }
   }
-  for (let m0 = 0; m0 < M; m0 += Mch) {
-    const mlen = min(Mch, M - m0);
-    const add = m0 == 0 ? 0 : 1;
-    fillRows(d, tab, m0, mlen, x);
-    // x prologue: normalise this chunk's input rows once (else while packing, per tap)
-    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap));
-    for (let g = gs; g <= ge; g++) {
-      const ua = max(start, g * U) - g * U, ue = min(end, (g + 1) * U) - g * U;
-      const pa = cols ? 0 : ua, pe = cols ? RP : ue;
-      const ja = cols ? ua : 0, je = cols ? ue : NP;
-      packDY<F>(d, dy, m0, mlen, g, ja, je, bpk, dlt, cdy);
-      for (let rb = pa; rb < pe; rb += RBP) {
-        const rbe = min(pe, rb + RBP);
-        if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu);
-        else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0);
-        for (let j = ja; j < je; j++) {
-          const bj = bpk + <usize>((j - ja) * mlen) * 32;
-          for (let p = rb; p < rbe; p++) {
-            const a = apk + <usize>(p - rb) * atStride(mlen);
-            const c0 = acc + ((<usize>(g * ROWS + p * 4) * <usize>Kg8 + <usize>(j * 8)) << 2);
-            mk(a, bj, mlen, c0, c0 + ldc, c0 + 2 * ldc, c0 + 3 * ldc, 0, add);
+  for (let sl = start / UG; sl <= (end - 1) / UG; sl++) {
+    // slice sl: chunks [c0, c1) into its own accumulator; units [us, ue) of it
+    const us = max(start, sl * UG) - sl * UG, ue = min(end, (sl + 1) * UG) - sl * UG;
+    const accS = acc + <usize>sl * sliceB;
+    const c0 = <i32>((<i64>sl * NCH) / S), c1 = <i32>((<i64>(sl + 1) * NCH) / S);
+    const gs = us / U, ge = (ue - 1) / U;
+    for (let m0 = c0 * Mch; m0 < min(M, c1 * Mch); m0 += Mch) {
+      const mlen = min(Mch, M - m0);
+      const add = m0 == c0 * Mch ? 0 : 1;
+      fillRows(d, tab, m0, mlen, x);
+      // x prologue: normalise this chunk's input rows once (else while packing, per tap)
+      const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap));
+      for (let g = gs; g <= ge; g++) {
+        const ua = max(us, g * U) - g * U, ub = min(ue, (g + 1) * U) - g * U;
+        const pa = cols ? 0 : ua, pe = cols ? RP : ub;
+        const ja = cols ? ua : 0, je = cols ? ub : NP;
+        packDY<F>(d, dy, m0, mlen, g, ja, je, bpk, dlt, cdy);
+        for (let rb = pa; rb < pe; rb += RBP) {
+          const rbe = min(pe, rb + RBP);
+          if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu);
+          else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0);
+          for (let j = ja; j < je; j++) {
+            const bj = bpk + <usize>((j - ja) * mlen) * 32;
+            for (let p = rb; p < rbe; p++) {
+              const a = apk + <usize>(p - rb) * atStride(mlen);
+              const o = accS + ((<usize>(g * ROWS + p * 4) * <usize>Kg8 + <usize>(j * 8)) << 2);
+              mk(a, bj, mlen, o, o + ldc, o + 2 * ldc, o + 3 * ldc, 0, add);
+            }
           }
         }
       }
@@ -2230,6 +2242,7 @@ export function conv_bwd_wt_out(d: usize, acc: usize, dw: usize, start: i32, end
 export function conv_bwd_w_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
   const Cg = ld(d, D_CG), Kg = ld(d, D_KG), KH = ld(d, D_KH), KW = ld(d, D_KW);
   const Kg8 = ld(d, D_KG8), ROWS = ld(d, D_ROWS), merge = ld(d, D_MERGE) != 0, SEG4 = ld(d, D_SEG4);
+  const S = ld(d, D_WSL), sliceB = (<usize>ld(d, D_G) * <usize>ROWS * <usize>Kg8) << 2;
   for (let k = start; k < end; k++) {
     const g = k / Kg, kk = k - g * Kg;
     const src = acc + ((<usize>(g * ROWS) * <usize>Kg8 + <usize>kk) << 2);
@@ -2238,7 +2251,10 @@ export function conv_bwd_w_out(d: usize, acc: usize, dw: usize, start: i32, end:
       for (let kh = 0; kh < KH; kh++) {
         for (let kw = 0; kw < KW; kw++) {
           const row = merge ? kh * SEG4 + kw * Cg + c : (kh * KW + kw) * SEG4 + c;
-          store<f32>(dst, load<f32>(src + ((<usize>row * <usize>Kg8) << 2)));
+          const q = src + ((<usize>row * <usize>Kg8) << 2);
+          let v = load<f32>(q);
+          for (let sl = 1; sl < S; sl++) v += load<f32>(q + <usize>sl * sliceB); // the slices, in order
+          store<f32>(dst, v);
           dst += 4;
         }
       }
