@@ -330,6 +330,27 @@ function weightsDot(g: ConvGeom): boolean {
   return convTuning.wDot !== 0 && g.groups === 1 && g.KH * g.KW > 1 && g.C % 4 === 0 && g.C >= 16 && g.C <= 1024 && g.K <= 16 && g.OW >= 32;
 }
 
+/**
+ * Whether every fused pass of g reads its input x (forward and backward-weights, with an x
+ * prologue) and the dx epilogue's x2 at a pixel stride wider than C, so that x can be a view of
+ * the leading channels of a wider buffer (a DenseNet block buffer, passes/concat_views.ts): the
+ * 1x1 GEMM paths (conv_fwd_f, conv_bwd_w, conv_bwd_data_1x1) with C % 4 == 0.
+ */
+export function convStridedInput(g: ConvGeom): boolean {
+  return isPointwise(g) && g.groups === 1 && g.C % 4 === 0 && !forwardDot(g) && !forwardT(g) && !weightsT(g) && !weightsDot(g) && !winograd(g);
+}
+
+/** Writes the pixel strides of x and x2 into the descriptor (after descriptor()), checked. */
+function setStrides(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, xs: number | undefined, x2s: number | undefined): void {
+  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  for (const [what, s, at] of [['x', xs, 49], ['x2', x2s, 50]] as const) {
+    if (s === undefined || s === g.C) continue;
+    if (!Number.isInteger(s) || s < g.C) throw new RangeError(`${what} pixel stride ${s} is below C = ${g.C}`);
+    if (!convStridedInput(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot read ${what} at a pixel stride of ${s} (convStridedInput)`);
+    d[at] = s;
+  }
+}
+
 /** Whether g's backward passes pack short kernel rows tight (see derive; for tests and benches). */
 export function convTightLayout(g: ConvGeom): { weights: boolean; data: boolean } {
   const v = derive(g);
@@ -414,7 +435,7 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   let TC = Math.max(4, Math.floor(convTuning.winoWBytes / winoTileBytes(g)));
   if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
-  d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL], 46);
+  d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], 46); // pixel strides: see stridedInput
   return v;
 }
 
@@ -427,6 +448,11 @@ export interface XPrologue {
   /** a[C] then b[C] (f32), e.g. from bnCoefficients (src/kernels/bn_fused.ts). */
   coef: number;
   relu: boolean;
+  /**
+   * Floats between x's pixels when x is a view of the leading C channels of a wider NHWC buffer
+   * (default C); only where convStridedInput(g).
+   */
+  stride?: number;
 }
 
 /** Forward epilogue: per-channel moments of the output y (after bias), written as f32 [K]. */
@@ -470,6 +496,8 @@ export interface DxEpilogue {
   relu: boolean;
   dbeta: number;
   dgamma: number;
+  /** Floats between x2's pixels (default C), as XPrologue.stride. */
+  stride?: number;
 }
 
 export interface ConvForwardFusion {
@@ -634,6 +662,7 @@ function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, b
   const wn = winograd(g);
   const fl = fuseLayout(g, mo ? g.K : 0, !!xp && !wn);
   const v = descriptor(pool, g, ws, fl);
+  setStrides(pool, g, ws, xp?.stride, undefined);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
   const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0];
   let ranges: [number, number][], pixels: number[];
@@ -680,6 +709,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
   noDepthwise(g, 'convBackwardData');
   const dp = f.dyPrologue, de = f.dxEpilogue;
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  if (de?.stride !== undefined && de.stride !== g.C && !convStridedInput(g)) setStrides(pool, g, ws, undefined, de.stride); // throws
   const wg = winogradData(g);
   if (wg) {
     // a Winograd forward pass over dY: the dy prologue in its input transform, the dx epilogue
@@ -720,6 +750,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
   }
   const fl = fuseLayout(g, de ? g.C : 0, false);
   const v = descriptor(pool, g, ws, fl);
+  setStrides(pool, g, ws, undefined, de?.stride);
   dyCoefficients(pool, g, dp);
   pool.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
   const src = dp ? dp.dbn : dy;
@@ -747,6 +778,7 @@ function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: n
   const dp = f.dyPrologue, xp = f.xPrologue;
   const fl = fuseLayout(g, 0, !!xp && !winogradW(g));
   const v = descriptor(pool, g, ws, fl);
+  setStrides(pool, g, ws, xp?.stride, undefined);
   dyCoefficients(pool, g, dp);
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
   const src = dp ? dp.dbn : dy;

@@ -225,12 +225,13 @@ export function bnBackwardData(pool: ThreadPool, dy: number, x: number, dx: numb
  * bn_backward_data added in place into the leading C channels of a gradient buffer whose rows
  * hold LD >= C channels: G[r][c] += A*dy[r][c] + B*x[r][c] + C0 over M rows.
  */
-export function bnBackwardDataAcc(pool: ThreadPool, dy: number, x: number, G: number, M: number, C: number, LD: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number): void {
+export function bnBackwardDataAcc(pool: ThreadPool, dy: number, x: number, G: number, M: number, C: number, LD: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, LX = C): void {
   checkCount('M', M);
   checkCount('C', C, 1);
   if (!Number.isInteger(LD) || LD < C) throw new RangeError(`LD = ${LD}: the gradient buffer must hold at least C = ${C} channels per row`);
+  if (!Number.isInteger(LX) || LX < C) throw new RangeError(`LX = ${LX}: x must hold at least C = ${C} channels per row`);
   if (12 * (C + 4) > ThreadPool.SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
-  pool.run('bn_backward_data_acc', [dy, x, G, C, LD, mean, rstd, gamma, dbeta, dgamma, M], splitRange(M, pool.threads, 1));
+  pool.run('bn_backward_data_acc', [dy, x, G, C, LD, LX, mean, rstd, gamma, dbeta, dgamma, M], splitRange(M, pool.threads, 1));
 }
 
 // ---------------------------------------------------------------------------------------------

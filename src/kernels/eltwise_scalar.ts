@@ -128,10 +128,14 @@ export function bnBackwardData(dy: Float32Array, x: Float32Array, dx: Float32Arr
   }
 }
 
-/** G[r][c] += A*dy[r][c] + B*x[r][c] + C0 for c < C, rows of LD floats (bn_backward_data's coefficients). */
-export function bnBackwardDataAcc(dy: Float32Array, x: Float32Array, G: Float32Array, M: number, C: number, LD: number, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, dbeta: Float32Array, dgamma: Float32Array): void {
+/**
+ * G[r][c] += A*dy[r][c] + B*x[r][c] + C0 for c < C, G in rows of LD floats, x in rows of LX
+ * floats (bn_backward_data's coefficients).
+ */
+export function bnBackwardDataAcc(dy: Float32Array, x: Float32Array, G: Float32Array, M: number, C: number, LD: number, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, dbeta: Float32Array, dgamma: Float32Array, LX = C): void {
   const dx = new Float32Array(M * C);
-  bnBackwardData(dy, x, dx, M, C, mean, rstd, gamma, dbeta, dgamma);
+  const xc = LX === C ? x : Float32Array.from({ length: M * C }, (_, i) => x[Math.floor(i / C) * LX + (i % C)]!);
+  bnBackwardData(dy, xc, dx, M, C, mean, rstd, gamma, dbeta, dgamma);
   for (let r = 0; r < M; r++) for (let c = 0; c < C; c++) G[r * LD + c] = G[r * LD + c]! + dx[r * C + c]!;
 }
 

@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
 import { bnCoefficients } from '../../src/kernels/bn_fused.js';
 import {
-  bnDyCoefficients, convBackwardData, convBackwardWeight, convForward, convGeom, convTuning, convWorkspace,
+  bnDyCoefficients, convBackwardData, convBackwardWeight, convForward, convGeom, convStridedInput, convTuning, convWorkspace,
   type ConvBackwardDataFusion, type ConvBackwardWeightFusion, type ConvForwardFusion, type ConvGeom, type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
 import { conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, type FusedConvAttrs } from '../../src/ops/conv2d_fused.js';
@@ -151,8 +151,11 @@ function reference(dt: Data, parts: Parts): Result {
   return { y: toNhwc(y, N, K, OH, OW), my, vy, dx: toNhwc(dx, N, C, H, W), dbeta, dgamma, dw, db };
 }
 
-/** The fused WebAssembly kernels. */
-function runWasm(pool: ThreadPool, dt: Data, parts: Parts): Result {
+/**
+ * The fused WebAssembly kernels. With xStride, x (read by the x prologue and the dx epilogue) is
+ * a view of the leading C channels of rows of xStride floats, the rest NaN.
+ */
+function runWasm(pool: ThreadPool, dt: Data, parts: Parts, xStride?: number): Result {
   const { g } = dt;
   const { N, C, H, W, K, OH, OW } = g;
   const a = pool.arena;
@@ -162,7 +165,14 @@ function runWasm(pool: ThreadPool, dt: Data, parts: Parts): Result {
     a.view(p, v.length).set(v);
     return p;
   };
-  const px = put(toNhwc(dt.x, N, C, H, W)), pw = put(dt.w), pb = put(dt.b);
+  const xn = toNhwc(dt.x, N, C, H, W);
+  let px = put(xn);
+  const pw = put(dt.w), pb = put(dt.b);
+  if (xStride !== undefined) {
+    const wide = new Float64Array(N * H * W * xStride).fill(NaN);
+    for (let r = 0; r < N * H * W; r++) for (let c = 0; c < C; c++) wide[r * xStride + c] = xn[r * C + c]!;
+    px = put(wide);
+  }
   // xbn after or before dbn (the kernels address xbn as dbn + a wrapping 32-bit offset)
   const putDbn = (): number => put(toNhwc(dt.dbn, N, K, OH, OW)), putXbn = (): number => put(toNhwc(dt.xbn, N, K, OH, OW));
   const order = dt.x.length % 2 === 1;
@@ -181,17 +191,18 @@ function runWasm(pool: ThreadPool, dt: Data, parts: Parts): Result {
   };
   const py = out(ny), pmy = out(K), pvy = out(K), pdx = out(dt.x.length), pdbeta = out(C), pdgamma = out(C), pdw = out(dt.w.length), pdb = out(K);
   const ws = convWorkspace(a, g);
-  const xPro = parts.xPrologue ? { coef, relu: dt.relu } : undefined;
+  const xPro = parts.xPrologue ? { coef, relu: dt.relu, stride: xStride } : undefined;
   const dyPro = parts.dyPrologue ? { dbn: pdbn, xbn: pxbn, coef: cdy } : undefined;
   const ff: ConvForwardFusion = { xPrologue: xPro, moments: parts.moments ? { mean: pmy, variance: pvy } : undefined };
   const fd: ConvBackwardDataFusion = {
     dyPrologue: dyPro,
-    dxEpilogue: parts.dxEpilogue ? { x2: px, coef, mean: pm, rstd: pr, relu: dt.relu, dbeta: pdbeta, dgamma: pdgamma } : undefined,
+    dxEpilogue: parts.dxEpilogue ? { x2: px, coef, mean: pm, rstd: pr, relu: dt.relu, dbeta: pdbeta, dgamma: pdgamma, stride: xStride } : undefined,
   };
   const fw: ConvBackwardWeightFusion = { dyPrologue: dyPro, xPrologue: xPro };
   convForward(pool, g, px, pw, dt.bias ? pb : 0, py, ws, ff);
   convBackwardData(pool, g, parts.dyPrologue ? 0 : pdbn, pw, pdx, ws, fd);
   convBackwardWeight(pool, g, parts.dyPrologue ? 0 : pdbn, px, pdw, dt.bias ? pdb : 0, ws, fw);
+  if (xStride !== undefined) a.view(px, N * H * W * xStride).fill(0); // (the arena is reused: no NaN left behind)
   const get = (p: number, n: number): Float32Array => a.view(p, n).slice();
   return {
     y: get(py, ny), my: get(pmy, K), vy: get(pvy, K), dx: get(pdx, dt.x.length), dbeta: get(pdbeta, C), dgamma: get(pdgamma, C),
@@ -281,6 +292,44 @@ for (const [i, [name, spec]] of SHAPES.entries()) {
     await checkCase(spec, false, 2000 + i);
   });
 }
+
+test('fused conv kernels: x and x2 as views of a wider buffer (DenseNet concatenations without copies): the same bits', async () => {
+  const saved = { ...convTuning };
+  const bits = (r: Result): Uint32Array[] => [r.y, r.my, r.vy, r.dx, r.dbeta, r.dgamma, r.dw].map((v) => new Uint32Array(Float32Array.from(v).buffer));
+  try {
+    for (const [i, spec] of ([
+      { N: 2, C: 8, H: 3, W: 5, K: 16, KH: 1 },
+      { N: 1, C: 12, H: 7, W: 7, K: 24, KH: 1 },
+      { N: 2, C: 48, H: 6, W: 6, K: 128, KH: 1 },
+      { N: 3, C: 36, H: 5, W: 4, K: 40, KH: 1 },
+    ] as ConvGeomSpec[]).entries()) {
+      const g = convGeom(spec);
+      assert.ok(convStridedInput(g), JSON.stringify(spec));
+      for (const knobs of [{}, { windowBytes: 0 }, { kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 }]) {
+        Object.assign(convTuning, saved, knobs);
+        for (const relu of [true, false]) {
+          const dt = makeData(g, relu, false, 4000 + i);
+          const label = `${JSON.stringify(spec)} ${JSON.stringify(knobs)} relu=${relu}`;
+          for (const threads of [1, 2]) {
+            const pool = await getPool(threads);
+            const plain = runWasm(pool, dt, ALL);
+            for (const xs of [g.C + 4, 3 * g.C + 12]) {
+              const view = runWasm(pool, dt, ALL, xs);
+              assert.deepEqual(bits(view), bits(plain), `${label} ${threads}T: pixel stride ${xs}`);
+            }
+          }
+        }
+      }
+    }
+    // only the 1x1 GEMM paths read views
+    const g3 = convGeom({ N: 1, C: 8, H: 5, W: 5, K: 8, KH: 3, pad: 1 });
+    assert.equal(convStridedInput(g3), false);
+    const dt = makeData(g3, true, false, 4100);
+    await assert.rejects(async () => runWasm(await getPool(1), dt, ALL, 12), /cannot read x at a pixel stride of 12/);
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+});
 
 test('fused conv kernels: with bias, and each prologue / epilogue alone', async () => {
   const spec: ConvGeomSpec = { N: 2, C: 5, H: 5, W: 4, K: 9, KH: 3, pad: 1 };

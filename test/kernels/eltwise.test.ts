@@ -241,11 +241,19 @@ describe('batch norm', () => {
           const want = toNhwc(gr!, N, P, LD);
           const scale = Math.max(1, ...want.map(Math.abs));
           const what = `C=${C} LD=${LD} M=${M}`;
+          // x also as a view of the leading C channels of rows of LX floats (a concatenation
+          // without copies): the gaps hold NaN, which must never be read
+          const LX = C + extra + 3;
+          const xw = new Float32Array(M * LX).fill(NaN);
+          for (let r = 0; r < M; r++) for (let c = 0; c < C; c++) xw[r * LX + c] = x[r * C + c]!;
           for (const pool of pools) {
             const pG = put(G0), pdy = put(dy), px = put(x), pm = put(mean), ps = put(rstd), pgm = put(gamma), pdb = put(db), pdg = put(dg);
             E.bnBackwardDataAcc(pool, pdy.byteOffset, px.byteOffset, pG.byteOffset, M, C, LD, pm.byteOffset, ps.byteOffset, pgm.byteOffset, pdb.byteOffset, pdg.byteOffset);
             const got = read(pG);
             close(got, want, `wasm ${pool.threads}T ${what}`, 0, 4e-6 * scale);
+            const pG2 = put(G0), pxw = put(xw);
+            E.bnBackwardDataAcc(pool, pdy.byteOffset, pxw.byteOffset, pG2.byteOffset, M, C, LD, pm.byteOffset, ps.byteOffset, pgm.byteOffset, pdb.byteOffset, pdg.byteOffset, LX);
+            bitsEqual(read(pG2), got, `${what}: x at a pixel stride of ${LX}`);
             for (let r = 0; r < M; r++) for (let c = C; c < LD; c++) assert.equal(got[r * LD + c], G0[r * LD + c], `${what}: channel ${c} of row ${r} untouched`);
             if (C % 4 === 0) {
               // the same bits as bn_backward_data followed by an add (what the unfused graph does)
@@ -259,10 +267,14 @@ describe('batch norm', () => {
           const s = Float32Array.from(G0);
           S.bnBackwardDataAcc(dy, x, s, M, C, LD, mean, rstd, gamma, db, dg);
           close(s, want, `scalar ${what}`, 0, 4e-6 * scale);
+          const s2 = Float32Array.from(G0);
+          S.bnBackwardDataAcc(dy, xw, s2, M, C, LD, mean, rstd, gamma, db, dg, LX);
+          bitsEqual(s2, s, `scalar ${what}: x at a pixel stride of ${LX}`);
         }
       }
     }
     assert.throws(() => E.bnBackwardDataAcc(pools[0]!, 0, 0, 0, 4, 8, 7, 0, 0, 0, 0, 0), /LD = 7/);
+    assert.throws(() => E.bnBackwardDataAcc(pools[0]!, 0, 0, 0, 4, 8, 8, 0, 0, 0, 0, 0, 6), /LX = 6/);
   });
 
   test('statistics need at least 2 rows', () => {

@@ -358,10 +358,11 @@ export function bn_backward_data(dy: usize, x: usize, dx: usize, C: i32, mean: u
 
 /**
  * bn_backward_data added in place into the leading C channels of rows of LD floats:
- * G[r][c] += A*dy[r][c] + B*x[r][c] + C0 (dy, x: rows of C floats), rows [start, end). The
- * coefficients are bn_backward_data's; the sum is rounded as dx then G + dx were.
+ * G[r][c] += A*dy[r][c] + B*x[r][c] + C0 (dy: rows of C floats; x: rows of LX floats, of which
+ * the leading C), rows [start, end). The coefficients are bn_backward_data's; the sum is rounded
+ * as dx then G + dx were.
  */
-export function bn_backward_data_acc(dy: usize, x: usize, G: usize, C: i32, LD: i32, mean: usize, rstd: usize, gamma: usize, dbeta: usize, dgamma: usize, m: f64, start: i32, end: i32, scratch: usize): void {
+export function bn_backward_data_acc(dy: usize, x: usize, G: usize, C: i32, LD: i32, LX: i32, mean: usize, rstd: usize, gamma: usize, dbeta: usize, dgamma: usize, m: f64, start: i32, end: i32, scratch: usize): void {
   const ap = scratch;
   const bp = ap + off(C + 4);
   const cp = bp + off(C + 4);
@@ -369,7 +370,7 @@ export function bn_backward_data_acc(dy: usize, x: usize, G: usize, C: i32, LD: 
   const cv = off(C & ~3);
   for (let r = start; r < end; r++) {
     const pg = dy + off(r) * <usize>C;
-    const px = x + off(r) * <usize>C;
+    const px = x + off(r) * <usize>LX;
     const pG = G + off(r) * <usize>LD;
     let j: usize = 0;
     for (; j < cv; j += 16) {

@@ -111,6 +111,11 @@ const D_DTIGHT = 47; // backward-data: 1 = one segment of KH*KW*Cg columns (D_DS
 // own accumulator (G*ROWS*Kg8 floats apart) and added in order by conv_bwd_w_out. Units are
 // (slice, panel): with as many slices as threads, no thread packs what another packs.
 const D_WSL = 48;
+// Pixel strides (floats) of the kernel's input x and of the dx epilogue's x2: C unless x (x2) is
+// a view of the leading channels of a wider buffer (DenseNet's concatenations without copies;
+// conv.ts stridedInput says which paths read them: 1x1 layers).
+const D_XS = 49;
+const D_X2S = 50;
 
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
@@ -581,6 +586,8 @@ function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), OH = ld(d, D_OH), OW = ld(d, D_OW);
   const SH = ld(d, D_SH), PH = ld(d, D_PH), KH = ld(d, D_KH), DH = ld(d, D_DH);
   const P = OH * OW;
+  const XS = ld(d, D_XS);
+  if (XS != C) return false; // x is a view (1x1 layers only, which have no window): normalise while packing
   const rowB = <usize>W * <usize>C * 4, img = <usize>H * rowB;
   const n0 = m0 / P, n1 = (m0 + cnt - 1) / P;
   const map = zw;
@@ -642,6 +649,7 @@ function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize
     const xb = <usize>load<i32>(t);
     if (!xb) continue;
     const n = <i32>((xb - x) / img);
+    // (the packing then reads the window at a pixel stride of C)
     store<i32>(t, load<i32>(map + (<usize>(n - n0) << 2)));
   }
   return true;
@@ -654,7 +662,7 @@ function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize
 function fillRows(d: usize, tab: usize, m0: i32, cnt: i32, base: usize): void {
   const OH = ld(d, D_OH), OW = ld(d, D_OW);
   const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW);
-  const img = <usize>ld(d, D_H) * <usize>ld(d, D_W) * <usize>ld(d, D_C) * 4;
+  const img = <usize>ld(d, D_H) * <usize>ld(d, D_W) * <usize>ld(d, D_XS) * 4;
   const P = OH * OW;
   let n = m0 / P;
   const p = m0 - n * P;
@@ -699,8 +707,8 @@ function fillRows(d: usize, tab: usize, m0: i32, cnt: i32, base: usize): void {
  * tapPtr channel offset) taking its coefficients from the expanded rows at ce + 4*off (bE nb
  * bytes further, see expandCoef); padding taps stay 0.
  */
-function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, panel: usize, zero: usize, ce: usize, nb: usize, relu: i32): void {
-  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
+function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, panel: usize, zero: usize, ce: usize, nb: usize, relu: i32, xs: i32): void {
+  const C = xs, H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
   const DH = ld(d, D_DH), DW = ld(d, D_DW), G = ld(d, D_G), Cg = ld(d, D_CG);
   const merge = DW == 1 && G == 1 && KW > 1;
   const segLen = merge ? KW * Cg : Cg;
@@ -905,7 +913,9 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
     const np = (mn + 3) >> 2;
     fillRows(d, tab, mb, mn, x);
     // x prologue: normalise this block's input rows once (else while packing, per tap)
-    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap, dlt, dym != 0));
+    const win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap, dlt, dym != 0);
+    const pro = fused<F>() && ce != 0 && !win;
+    const xs = win ? ld(d, D_C) : ld(d, D_XS); // pixel stride of what the table points at
     if (fused<F>() && dym && pro) unreachable(); // a dy prologue needs the window (conv.ts checks that it fits)
     for (let g = 0; g < G; g++) {
       for (let r0 = 0; r0 < Kdim; r0 += Kc) {
@@ -925,8 +935,8 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
             const rem = mn - i * 4;
             // pack each micro-panel just before its first use
             if (j == 0) {
-              if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu);
-              else packAFwd<Plain>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0);
+              if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
+              else packAFwd<Plain>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
             }
             const d0 = yrow, d1: usize = rem > 1 ? yrow + ldy : 0;
             const d2: usize = rem > 2 ? yrow + 2 * ldy : 0, d3: usize = rem > 3 ? yrow + 3 * ldy : 0;
@@ -1099,8 +1109,8 @@ function convFwdT<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef:
       // B: every micro-panel of 4 pixels of the block, [kc][4]
       for (let i = 0; i < np; i++) {
         const a = apack + <usize>(i * kc) * 16;
-        if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, relu);
-        else packAFwd<Plain>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, 0, 0, 0);
+        if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, relu, ld(d, D_C));
+        else packAFwd<Plain>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, 0, 0, 0, ld(d, D_C));
       }
       for (let i = 0; i < np; i += 2) {
         const b0 = apack + <usize>(i * kc) * 16;
@@ -1543,7 +1553,7 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
   const CP = ld(d, D_CG8) >> 3, Kc = ld(d, D_KCD), Mc = ld(d, D_MCD);
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, apack = scratch + SC_PACK;
   zeroPage(scratch);
-  const ldk = <usize>K << 2, ldc = <usize>C << 2;
+  const ldk = <usize>K << 2, ldc = <usize>C << 2, ldx2 = <usize>ld(d, D_X2S) << 2;
   // dx epilogue: f64 partials S[C], Q[C], then f32 block sums S32[C], Q32[C] (mkx)
   let st: usize = 0, s32: usize = 0;
   if (fused<F>() && x2) {
@@ -1565,6 +1575,7 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
           const ncols = min(8, Cg - c0);
           const bj = bp + ((<usize>(g * CP + j) * <usize>Kg + <usize>k0) << 5);
           let row = dx + (<usize>mb * <usize>C + <usize>(g * Cg + c0)) * 4;
+          let xr = x2 + (<usize>mb * (ldx2 >> 2) + <usize>(g * Cg + c0)) * 4; // x2 rows (pixel stride X2S)
           for (let i = 0; i < np; i++) {
             const a = apack + <usize>(i * kc) * 16;
             const rem = mn - i * 4;
@@ -1581,14 +1592,13 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
             const d2: usize = rem > 2 ? row + 2 * ldc : 0, d3: usize = rem > 3 ? row + 3 * ldc : 0;
             if (epi) {
               const co = <usize>(g * Cg + c0) << 2;
-              const xr = x2 + (row - dx);
               const flush = (i & 15) == 15 || i == np - 1; // f32 sums into f64 every 16 tiles
               if (ncols == 8) {
-                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldc, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0);
+                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0);
               } else {
                 mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
                 tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
-                dxTile(d0, d1, d2, d3, ncols, xr, ldc, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
+                dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
                 if (flush) flushSums(s32 + co, ldc, st + (co << 1), <usize>C << 3, ncols);
               }
             } else if (ncols == 8) {
@@ -1598,6 +1608,7 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
               tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
             }
             row += 4 * ldc;
+            xr += 4 * ldx2;
           }
         }
       }
@@ -1634,12 +1645,12 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
  * taking its coefficients from the expanded rows at ce + 4*(coff + o) (bE nb bytes further, see
  * expandCoef); rows outside the image (padding) stay 0.
  */
-function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, relu: i32): void {
+function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, relu: i32, xs: i32): void {
   if (ld(d, D_WTIGHT)) {
     packATTight<F>(d, tab, mlen, p0, p1, dst, ce, nb, relu);
     return;
   }
-  const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
+  const C = xs, H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
   const DH = ld(d, D_DH), DW = ld(d, D_DW), Cg = ld(d, D_CG);
   const merge = ld(d, D_MERGE) != 0, SEG = ld(d, D_SEG), SEG4 = ld(d, D_SEG4);
   const PPS = SEG4 >> 2; // row panels per segment
@@ -1716,7 +1727,7 @@ function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, ds
         for (let q = 0; q < nq; q++) {
           for (let l = 0; l < 4; l++) {
             const o = o0 + q * 4 + l;
-            const ok = o < SEG && <u32>(iw + o / C) < <u32>W;
+            const ok = o < SEG && <u32>(iw + o / Cg) < <u32>W;
             const so = <usize>(q * 4 + l) << 2;
             let v: f32 = 0;
             if (ok) {
@@ -1912,7 +1923,9 @@ function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usi
       const add = m0 == c0 * Mch ? 0 : 1;
       fillRows(d, tab, m0, mlen, x);
       // x prologue: normalise this chunk's input rows once (else while packing, per tap)
-      const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap));
+      const win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap);
+      const pro = fused<F>() && ce != 0 && !win;
+      const xs = win ? ld(d, D_C) : ld(d, D_XS); // pixel stride of what the table points at
       for (let g = gs; g <= ge; g++) {
         const ua = max(us, g * U) - g * U, ub = min(ue, (g + 1) * U) - g * U;
         const pa = cols ? 0 : ua, pe = cols ? RP : ub;
@@ -1920,8 +1933,8 @@ function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usi
         packDY<F>(d, dy, m0, mlen, g, ja, je, bpk, dlt, cdy);
         for (let rb = pa; rb < pe; rb += RBP) {
           const rbe = min(pe, rb + RBP);
-          if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu);
-          else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0);
+          if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu, xs);
+          else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0, xs);
           for (let j = ja; j < je; j++) {
             const bj = bpk + <usize>((j - ja) * mlen) * 32;
             for (let p = rb; p < rbe; p++) {
