@@ -14,7 +14,7 @@ import { getModel } from '../src/models/index.js';
 import { Network } from '../src/models/network.js';
 import { ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
 import { Arena, HostMemory } from '../src/runtime/memory.js';
-import { planMemory } from '../src/runtime/planner.js';
+import { planMemory, viewOf } from '../src/runtime/planner.js';
 
 
 export interface LayerTraffic {
@@ -37,6 +37,9 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   // BN dx added in place into the leading channels of a gradient buffer: reads dy, x and those
   // channels of the buffer, writes them back
   if (n.op === 'bn_backward_data_acc') return [{ layer: n.name, op: n.op, category: cat, bytes: 4 * tensor(n.inputs[1]!) }];
+  // A concatenation planned as a view of its block's buffer copies only its new parts
+  const view = viewOf(n);
+  if (view) return [{ layer: n.name, op: n.op, category: cat, bytes: 2 * n.inputs.slice(view.from).reduce((s, id) => s + tensor(id), 0) }];
   if (cat !== 'conv') return [{ layer: n.name, op: n.op, category: cat, bytes: [...n.inputs, ...n.outputs].reduce((s, id) => s + tensor(id), 0) }];
   // A convolution: its own operands count as conv; BN work folded into it counts as BN.
   const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dxEpilogue?: unknown; bias?: boolean };
@@ -92,8 +95,9 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
   const by: Record<string, { unfused: number; fused: number }> = {};
   for (const c of ['conv', 'bn', 'relu', 'concat', 'add', 'pool', 'other']) by[c] = { unfused: total(layers.unfused, (x) => x.category === c), fused: total(layers.fused, (x) => x.category === c) };
   const brc = (m: 'unfused' | 'fused'): number => by.bn![m] + by.relu![m] + by.concat![m];
-  const peak = (g: Graph): number => planMemory(g, (k) => k === 'param' || k === 'state').size * 4;
-  const fits = (fusion: FusionOptions): number => new Network(def, new Arena(), 0, undefined, fusion).maxTrainBatch(shape.slice(1));
+  // as the WebAssembly engine plans them (concatenations marked as views share their buffer)
+  const peak = (g: Graph): number => planMemory(g, (k) => k === 'param' || k === 'state', { views: true }).size * 4;
+  const fits = (fusion: FusionOptions): number => new Network(def, new Arena(), 0, undefined, fusion).maxTrainBatch(shape.slice(1), fusion, true);
   const u = total(layers.unfused);
   const f = total(layers.fused);
   const variant = (fusion: FusionOptions): TrafficResult['store_normalized'] => {

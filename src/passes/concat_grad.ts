@@ -27,12 +27,15 @@ import { type FusionReport, type Pass, bnLayerOf, consumers, producer, rebuild }
 
 const RULE = 'concat-grad-in-place';
 
-interface Chain {
+export interface Chain {
   members: Node[]; // concat nodes P1..PL, each extending the previous by one input
 }
 
-/** Maximal chains of concatenations, each extending the previous by exactly one input. */
-function chains(g: Graph, report: FusionReport): Chain[] {
+/**
+ * Maximal chains of concatenations, each extending the previous by exactly one input (a dense
+ * block's P1..PL); where one is extended by several, `rule` is reported blocked (prefixChain).
+ */
+export function concatChains(g: Graph, report: FusionReport, rule: string): Chain[] {
   const byInputs = new Map<string, Node>();
   for (const n of g.nodes) if (n.op === 'concat') byInputs.set(n.inputs.join(','), n);
   const children = new Map<number, Node[]>();
@@ -53,14 +56,14 @@ function chains(g: Graph, report: FusionReport): Chain[] {
     for (;;) {
       const next = children.get(members[members.length - 1]!.id);
       if (next && next.length > 1) {
-        report.blocked(members[members.length - 1]!.name, RULE, 'prefixChain', `${next.length} concatenations extend "${members[members.length - 1]!.name}" (${next.map((x) => `"${x.name}"`).join(', ')}): the chain ends here`);
+        report.blocked(members[members.length - 1]!.name, rule, 'prefixChain', `${next.length} concatenations extend "${members[members.length - 1]!.name}" (${next.map((x) => `"${x.name}"`).join(', ')}): the chain ends here`);
       }
       if (!next || next.length !== 1) break; // a branch ends the chain (each branch its own gradient)
       members.push(next[0]!);
     }
     const top = members[members.length - 1]!;
     if (members.length > 1 && new Set(top.inputs).size !== top.inputs.length) {
-      report.blocked(top.name, RULE, 'prefixChain', 'a tensor appears twice in the concatenation');
+      report.blocked(top.name, rule, 'prefixChain', 'a tensor appears twice in the concatenation');
     } else if (members.length > 1) out.push({ members });
   }
   return out;
@@ -168,7 +171,7 @@ export const concatGradInPlace: Pass = {
     const uses = consumers(g);
     const plans: Plan[] = [];
     const touched = new Set<number>(); // nodes an accepted plan rewrites
-    for (const c of chains(g, report)) {
+    for (const c of concatChains(g, report, RULE)) {
       const p = planChain(g, c, uses, report);
       if (!p) continue;
       const mine = [...p.drop, ...p.parts.map((q) => q.at.id), ...p.grads.map((v) => producer(g, v)!.id)];

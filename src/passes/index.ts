@@ -8,6 +8,7 @@ import type { Graph } from '../graph/ir.js';
 import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_conv.js';
 import { concatGradInPlace } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
+import { concatViews } from './concat_views.js';
 import { fission } from './fission.js';
 import { momentsIntoConv } from './moments_into_conv.js';
 import { momentsReuse } from './moments_reuse.js';
@@ -34,6 +35,13 @@ export interface FusionOptions {
    */
   concatGrad: boolean;
   /**
+   * (e) DenseNet: a block's concatenations are views of one buffer, each copying only its new
+   * channels (src/passes/concat_views.ts); needs readers that read views (the fused 1x1
+   * convolutions and the in-place BN backward of the two options above). Not with
+   * recomputeConcat (which copies them again in backward).
+   */
+  concatViews?: boolean;
+  /**
    * With normalizePrologue: write the normalized input once in forward and let the convolution
    * and its backward-weights read it (store), instead of recomputing it from x and the statistics
    * in both (the default, recompute). See docs/design/2026-11-26-bn-fusion.md.
@@ -48,7 +56,7 @@ export interface FusionOptions {
 }
 
 export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false, concatGrad: false };
-export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true, concatGrad: true };
+export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true, concatGrad: true, concatViews: true };
 
 /** The ablation settings: each optimisation alone (on top of fission, which they all need). */
 export const ABLATIONS: Record<string, FusionOptions> = {
@@ -59,10 +67,16 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'stats-reuse': { ...NO_FUSION, fission: true, statsReuse: true, statsEpilogue: true },
   residual: { ...NO_FUSION, fission: true, residual: true },
   'concat-grad': { ...NO_FUSION, fission: true, concatGrad: true },
+  /**
+   * concatenations as views, with the fusions its readers need (statistics from the producers,
+   * prologues, backward, concat-grad): everything but the residual rule, which has nothing to do
+   * in a DenseNet
+   */
+  'concat-views': { ...ALL_FUSION, residual: false },
   /** everything, but the normalized input stored for backward-weights instead of recomputed */
   'store-normalized': { ...ALL_FUSION, storeNormalized: true },
-  /** everything, and concatenations concatenated again in backward instead of kept (memory) */
-  'recompute-concat': { ...ALL_FUSION, recomputeConcat: true },
+  /** everything, and concatenations concatenated again in backward instead of kept as views */
+  'recompute-concat': { ...ALL_FUSION, concatViews: false, recomputeConcat: true },
 };
 
 export function isFused(o: FusionOptions): boolean {
@@ -79,6 +93,7 @@ export function applyFusion(g: Graph, o: FusionOptions, report = new FusionRepor
   if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
   if (o.concatGrad) passes.push(concatGradInPlace);
   if (o.recomputeConcat) passes.push(concatRecompute);
+  else if (o.concatViews) passes.push(concatViews);
   let graph = g;
   for (const p of passes) graph = pruneDead(p.run(graph, report));
   return { graph, report };

@@ -13,7 +13,7 @@ import { type Graph, type Node, type Value, numel, shapeStr } from '../graph/ir.
 import { getOp } from '../ops/index.js';
 import type { Arr, KernelArgs, RunContext } from '../ops/op.js';
 import { HeapOverflowError, MAX_ARENA_BYTES, type Memory } from './memory.js';
-import { planMemory } from './planner.js';
+import { planMemory, viewOf } from './planner.js';
 
 /** A value that is not finite, with the first node that produced one. */
 export class NonFiniteError extends Error {
@@ -34,11 +34,18 @@ export interface LoweringContext {
   arrays: Arr[];
   /** True when value id is stored NHWC. */
   nhwc: (id: number) => boolean;
+  /**
+   * Floats between the pixels of value id: its channels C, or more for a view of the leading
+   * channels of a wider buffer (a concatenation planned as a view, passes/concat_views.ts).
+   */
+  stride: (id: number) => number;
   ctx: RunContext;
 }
 
 export interface Lowering {
   readonly name: string;
+  /** Plans the concatenations marked as views as views (every reader of one must read it strided). */
+  readonly views?: boolean;
   /** A closure running `node` with fast kernels, or undefined to use the reference kernel. */
   lower(node: Node, lc: LoweringContext): (() => void) | undefined;
 }
@@ -95,7 +102,20 @@ export class Executor {
    */
   constructor(readonly graph: Graph, memory: Memory, bind: (name: string, kind: string) => Arr | undefined, lowering?: Lowering) {
     const external = (kind: string): boolean => kind === 'param' || kind === 'state';
-    const plan = planMemory(graph, external);
+    const views = lowering?.views === true;
+    const plan = planMemory(graph, external, { views });
+    // pixel strides of views: the channels of their buffer
+    const strides = graph.values.map((v) => v.shape[1] ?? 1);
+    const view = graph.values.map(() => false);
+    if (views) {
+      for (const n of graph.nodes) {
+        const vw = viewOf(n);
+        if (vw && n.outputs[0] !== vw.buffer) {
+          strides[n.outputs[0]!] = graph.value(vw.buffer).shape[1]!;
+          view[n.outputs[0]!] = true;
+        }
+      }
+    }
     const bytesPer = memory.dtype === 'f64' ? 8 : 4;
     this.stats = { workspaceBytes: plan.size * bytesPer, unsharedBytes: plan.unsharedSize * bytesPer };
     if (memory.dtype === 'f32' && this.stats.workspaceBytes > MAX_ARENA_BYTES) {
@@ -118,12 +138,17 @@ export class Executor {
       if (v.kind === 'const') a.fill(v.fill ?? 0);
       return a;
     });
-    const lc: LoweringContext = { graph, arrays: this.arrays, nhwc: (id) => this.nhwcIds[id]!, ctx: this.ctx };
+    const lc: LoweringContext = { graph, arrays: this.arrays, nhwc: (id) => this.nhwcIds[id]!, stride: (id) => strides[id]!, ctx: this.ctx };
     let lowered = 0;
     this.steps = graph.nodes.map((node) => {
       const fast = lowering?.lower(node, lc);
       if (fast) lowered++;
-      return { node, run: fast ?? this.referenceStep(node), outputs: node.outputs.map((o) => this.arrays[o]!) };
+      const strided = node.inputs.find((id) => view[id]);
+      if (views && !fast && (strided !== undefined || viewOf(node))) {
+        throw new Error(`layer "${node.name}" (${node.op}) reads "${graph.value(strided ?? node.outputs[0]!).name}" as a view of a concatenation buffer, but has no kernel that does`);
+      }
+      // a view's array is not its data (channels of other pixels): checkFinite looks at the buffer
+      return { node, run: fast ?? this.referenceStep(node), outputs: node.outputs.filter((o) => !view[o]).map((o) => this.arrays[o]!) };
     });
     this.lowered = lowered;
   }

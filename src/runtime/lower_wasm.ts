@@ -14,6 +14,7 @@ import type { Pool2dAttrs } from '../ops/pool2d.js';
 import type { ShortcutPadAttrs } from '../ops/shortcut_pad.js';
 import type { Lowering, LoweringContext } from './executor.js';
 import type { Arena } from './memory.js';
+import { viewOf } from './planner.js';
 import type { ThreadPool } from './pool.js';
 
 type Rule = (node: Node, lc: LoweringContext, e: WasmLowering) => (() => void) | undefined;
@@ -149,7 +150,8 @@ const RULES: Record<string, Rule> = {
     const [M, LD] = rows(p.xs(0));
     const C = p.xs(1)[1]!;
     const [dy, x, mean, rstd, gamma, dbeta, dgamma, G] = [p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.x(6), p.x(7), p.y(0)];
-    return () => K.bnBackwardDataAcc(pool, dy, x, G, M, C, LD, mean, rstd, gamma, dbeta, dgamma);
+    const LX = lc.stride(node.inputs[2]!); // x may be a view of a concatenation buffer
+    return () => K.bnBackwardDataAcc(pool, dy, x, G, M, C, LD, mean, rstd, gamma, dbeta, dgamma, LX);
   },
   // scale*x + shift as bn_normalize with mean 0 and rstd 1 (a = scale*1, b = shift - a*0: exact).
   channel_affine(node, lc, e) {
@@ -193,6 +195,17 @@ const RULES: Record<string, Rule> = {
     const inputs = node.inputs.map((_, i) => ({ ptr: p.x(i), C: p.xs(i)[1]! }));
     const [M] = rows(p.ys(0));
     const y = p.y(0);
+    const view = viewOf(node);
+    if (view) {
+      // a view of its chain's buffer (passes/concat_views.ts): copy only the new parts into
+      // their channels of the buffer (pixel stride LD), the earlier ones are there already
+      const LD = lc.stride(node.outputs[0]!);
+      const at = inputs.map((_, i) => inputs.slice(0, i).reduce((a, q) => a + q.C, 0));
+      const parts = inputs.map((q, i) => ({ ...q, at: at[i]! })).slice(view.from);
+      return () => {
+        for (const q of parts) K.copyChannels(pool, q.ptr, q.C, 0, y, LD, q.at, q.C, M);
+      };
+    }
     return () => K.concatForward(pool, inputs, y, M);
   },
   slice_channels(node, lc, { pool }) {
@@ -371,7 +384,7 @@ const FUSED_RULES: Record<string, Rule> = {
     }
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
-      xPrologue: xp ? { coef, relu: a.xPrologue!.relu } : undefined,
+      xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[0]!) } : undefined,
       moments: a.epilogue ? { mean: p.y(1), variance: p.y(2) } : undefined,
     };
     return () => {
@@ -414,7 +427,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const fusion = {
       dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
       // without the ReLU the mask is off and its coefficients are never read
-      dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]! } : undefined,
+      dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[2 + (dyp ? 7 : 0)]!) } : undefined,
     };
     return () => {
       if (coef) F.bnCoefficients(e.pool, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
@@ -451,7 +464,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
       dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
-      xPrologue: xp ? { coef, relu: a.xPrologue!.relu } : undefined,
+      xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[1]!) } : undefined,
     };
     return () => {
       if (xp) F.bnCoefficients(e.pool, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
@@ -460,8 +473,12 @@ const FUSED_RULES: Record<string, Rule> = {
   },
 };
 
+/** The ops whose rules read an input that is a view (pixel stride above its channels). */
+const READS_VIEWS = new Set(['bn_backward_data_acc', 'conv2d_fused', 'conv2d_fused_backward_data', 'conv2d_fused_backward_weight']);
+
 export class WasmLowering implements Lowering {
   readonly name = 'wasm';
+  readonly views = true;
   /** One convolution workspace shared by every node (nodes run one at a time); grown on demand. */
   convWs?: ConvWorkspace;
 
@@ -487,6 +504,10 @@ export class WasmLowering implements Lowering {
   }
 
   lower(node: Node, lc: LoweringContext): (() => void) | undefined {
+    const v = node.inputs.find((id) => lc.stride(id) !== (lc.graph.value(id).shape[1] ?? 1));
+    if (v !== undefined && !READS_VIEWS.has(node.op)) {
+      throw new Error(`layer "${node.name}" (${node.op}) reads "${lc.graph.value(v).name}", a view of a concatenation buffer, and has no kernel that reads views`);
+    }
     return (RULES[node.op] ?? FUSED_RULES[node.op])?.(node, lc, this);
   }
 }

@@ -4,6 +4,11 @@
  * coalescing). A node's outputs are placed before its dead inputs are released, so no kernel
  * ever reads and writes the same memory, except an op that declares itself in place
  * (OpDef.inPlace): its output 0 takes over the buffer of that input, which must die there.
+ *
+ * With `views` (an engine that reads them: the WebAssembly one), the concatenations that
+ * passes/concat_views.ts marked share one buffer per chain, the size of the last one: it is
+ * placed when the first of them is written and freed when the last reader of any of them has
+ * run; the inputs a marked concatenation does not copy (already in the buffer) are not uses.
  */
 import { type Graph, numel, shapeStr } from '../graph/ir.js';
 import { getOp } from '../ops/index.js';
@@ -21,14 +26,42 @@ const ALIGN = 16; // elements: 64 bytes in f32
 
 interface Block { off: number; size: number }
 
+/** The concatenation-view attributes of a node (passes/concat_views.ts), if marked. */
+export function viewOf(n: { op: string; attrs: Record<string, unknown> }): { buffer: number; from: number } | undefined {
+  return n.op === 'concat' ? (n.attrs.view as { buffer: number; from: number } | undefined) : undefined;
+}
+
 /** Plans every value whose kind is not external (params and state live with the model). */
-export function planMemory(g: Graph, isExternal: (kind: string) => boolean): MemoryPlan {
+export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts: { views?: boolean } = {}): MemoryPlan {
   const end = g.nodes.length;
   const lastUse = new Array<number>(g.values.length).fill(-1);
+  // views: value id -> its buffer (the chain's last concatenation), and each buffer's members
+  const bufferOf = new Map<number, number>();
+  const members = new Map<number, number[]>();
+  if (opts.views) {
+    for (const n of g.nodes) {
+      const v = viewOf(n);
+      if (!v) continue;
+      bufferOf.set(n.outputs[0]!, v.buffer);
+      const l = members.get(v.buffer);
+      if (l) l.push(n.outputs[0]!);
+      else members.set(v.buffer, [n.outputs[0]!]);
+    }
+  }
   g.nodes.forEach((n, i) => {
-    for (const x of n.inputs) lastUse[x] = i;
+    const v = opts.views ? viewOf(n) : undefined;
+    n.inputs.forEach((x, j) => {
+      if (!v || j >= v.from) lastUse[x] = i;
+    });
   });
   for (const id of g.outputs.values()) lastUse[id] = end;
+  const released = new Set<number>();
+  // a buffer lives until the last use of any of its views
+  for (const [buf, ids] of members) {
+    const last = Math.max(...ids.map((id) => lastUse[id]!));
+    for (const id of ids) lastUse[id] = last;
+    lastUse[buf] = last;
+  }
   const offsets: (number | undefined)[] = new Array(g.values.length).fill(undefined);
   const free: Block[] = [];
   let size = 0;
@@ -95,14 +128,31 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean): Mem
     for (const o of n.outputs) {
       const v = g.value(o);
       if (isExternal(v.kind) || offsets[o] !== undefined) continue;
-      offsets[o] = alloc(numel(v.shape));
+      const buf = bufferOf.get(o);
+      if (buf !== undefined) {
+        // the first view of a buffer places it, for all of them
+        const off = alloc(numel(g.value(buf).shape));
+        for (const id of members.get(buf)!) offsets[id] = off;
+      } else {
+        offsets[o] = alloc(numel(v.shape));
+      }
     }
     const dying = new Set<number>();
     for (const o of n.outputs) if (lastUse[o] <= i) dying.add(o);
-    for (const x of n.inputs) if (lastUse[x] === i && x !== handed) dying.add(x);
+    n.inputs.forEach((x, j) => {
+      const v = opts.views ? viewOf(n) : undefined;
+      if (lastUse[x] === i && x !== handed && (!v || j >= v.from)) dying.add(x);
+    });
     for (const id of dying) {
       const v = g.value(id);
       if (v.kind === 'input' || v.kind === 'const' || offsets[id] === undefined) continue;
+      const buf = bufferOf.get(id);
+      if (buf !== undefined) {
+        // every view of a buffer dies at the same node: release the buffer once
+        if (!released.has(buf)) release(offsets[buf]!, numel(g.value(buf).shape));
+        released.add(buf);
+        continue;
+      }
       release(offsets[id]!, numel(v.shape));
     }
   });

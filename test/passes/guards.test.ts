@@ -367,3 +367,51 @@ test('guard readByBackward: a concatenation only forward reads stays as it is', 
   assert.equal(count(graph, 'concat'), 1);
 });
 
+
+// ---------------------------------------------------------------------------------------------
+// concat-views (src/passes/concat_views.ts)
+
+/**
+ * A DenseNet-BC-like block: 1x1 BN-ReLU-conv layers of growth 8 on a 4-channel stem (K % 8 == 0
+ * and C % 4 == 0: the 1x1 GEMM paths, which read views).
+ */
+const bottleneckBlock = (layers: number) => (b: Builder, x: number): number => {
+  const one = (name: string, v: number): number => b.conv2d(`${name}.conv`, b.relu(`${name}.relu`, b.batchNorm2d(`${name}.bn`, v)), { out: 8, kernel: 1 });
+  const parts = [b.conv2d('stem', x, { out: 4, kernel: 3, padding: 1 })];
+  for (let i = 1; i <= layers; i++) parts.push(one(`l${i}`, parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts)));
+  return one('head', b.concat('out', parts));
+};
+
+test('concat-views: a block of 1x1 layers plans its concatenations as views of one buffer', () => {
+  const { g } = trainGraph([2, 2, 5, 5], bottleneckBlock(4));
+  for (const o of [ALL_FUSION, ABLATIONS['concat-views']!]) {
+    const { graph, report } = fuse(g, o);
+    assert.ok(fired(report, 'out', 'concat-views'));
+    const views = graph.nodes.filter((n) => n.op === 'concat' && n.attrs.view !== undefined);
+    assert.deepEqual(views.map((n) => n.name), ['cat2', 'cat3', 'cat4', 'out']);
+    assert.deepEqual(views.map((n) => (n.attrs.view as { from: number }).from), [0, 2, 3, 4], 'cat2 copies its two parts, the others their last one');
+    // the engine's plan: one buffer (the size of "out") for all four
+    const plan = planMemory(graph, (k) => k === 'param' || k === 'state', { views: true });
+    const offs = new Set(views.map((n) => plan.offsets[n.outputs[0]!]));
+    assert.equal(offs.size, 1);
+    // the reference engine ignores the marks: the same numbers as unfused
+    agreeInFloat64([2, 2, 5, 5], () => bottleneckBlock(4), o);
+  }
+  assert.equal(fuse(g, { ...ALL_FUSION, concatViews: false }).graph.nodes.filter((n) => n.attrs.view !== undefined).length, 0);
+  assert.equal(fuse(g, { ...ALL_FUSION, recomputeConcat: true }).graph.nodes.filter((n) => n.attrs.view !== undefined).length, 0);
+});
+
+test('guard stridedReaders: concatenations read by 3x3 convolutions (Winograd) or with C % 4 != 0 keep their copies', () => {
+  const { report } = fuse(trainGraph([2, 2, 5, 5], denseBlock(4)).g);
+  assert.equal(blockedBy(report, 'cat2', 'concat-views'), 'stridedReaders');
+  assert.equal(fired(report, 'out', 'concat-views'), false);
+});
+
+test('guard notAnOutput: a concatenation that is an output of the graph is not a view', () => {
+  const { g } = trainGraph([2, 2, 5, 5], bottleneckBlock(3));
+  const cat2 = g.nodes.find((n) => n.name === 'cat2')!;
+  g.outputs.set('cat2', cat2.outputs[0]!);
+  const { graph, report } = fuse(g);
+  assert.equal(blockedBy(report, 'out', 'concat-views'), 'notAnOutput');
+  assert.equal(graph.nodes.filter((n) => n.attrs.view !== undefined).length, 0);
+});

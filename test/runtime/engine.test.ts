@@ -96,6 +96,38 @@ test('concatenation gradients accumulated in place, and concatenations recompute
   }
 });
 
+test('concatenations as views of one buffer per block give the bits of copied concatenations, and a smaller plan (wasm, DenseNet-BC, 1 and 2 threads)', async () => {
+  for (const threads of [1, 2]) {
+    const engine = await createEngine({ threads });
+    try {
+      for (const [model, size] of [['densenet_bc_100', 8], ['densenet121', 32]] as const) {
+        const shape = [2, 3, size, size];
+        const rng = new Rng(5);
+        const x = Float32Array.from({ length: 2 * 3 * size * size }, () => rng.normal());
+        const run = (concatViews: boolean) => {
+          const net = new Network(getModel(model, { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatViews });
+          const loss = net.forwardBackward(x, [1, 4], shape, { seed: 1, step: 0 });
+          const plan = net.trainPlan(shape);
+          const views = plan.graph.nodes.filter((n) => n.op === 'concat' && n.attrs.view !== undefined).length;
+          const grads = new Map([...plan.grads].map(([k, v]) => [k, Float32Array.from(v)]));
+          const state = new Map([...net.state].map(([k, v]) => [k, Float32Array.from(v)]));
+          return { loss, views, grads, state, bytes: plan.exec.stats.workspaceBytes };
+        };
+        const a = run(false), b = run(true);
+        assert.equal(a.views, 0);
+        // densenet_bc_100's third block starts from 150 channels: views need C % 4 == 0 (stridedReaders)
+        assert.equal(b.views, model === 'densenet121' ? 6 + 12 + 24 + 16 : 2 * 16, `${model}: concatenations planned as views`);
+        assert.equal(b.loss, a.loss, `${model} ${threads}T loss`);
+        for (const [k, v] of a.grads) assert.deepEqual(new Uint32Array(b.grads.get(k)!.buffer), new Uint32Array(v.buffer), `${model} ${threads}T gradient ${k}`);
+        for (const [k, v] of a.state) assert.deepEqual(new Uint32Array(b.state.get(k)!.buffer), new Uint32Array(v.buffer), `${model} ${threads}T state ${k}`);
+        assert.ok(b.bytes < a.bytes, `${model}: planned ${b.bytes} bytes with views, ${a.bytes} without`);
+      }
+    } finally {
+      engine.close();
+    }
+  }
+});
+
 for (const fused of [false, true]) {
   test(`same seed and thread count give bit-identical weights after training steps (${fused ? 'fused' : 'unfused'})`, async () => {
     const run = async (): Promise<Float32Array[]> => {

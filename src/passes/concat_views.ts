@@ -1,0 +1,105 @@
+/**
+ * Concatenation without copies (DenseNet, the forward half of concat elimination).
+ *
+ * A dense block concatenates a growing list of tensors: P1 = concat(x0, f1), P2 = concat(x0, f1,
+ * f2), ..., PL = concat(x0, ..., fL). Run as written, each concatenation copies every channel
+ * of the one before, O(L^2) copies per block, and each P is a buffer of its own that backward
+ * keeps. With this rule the block has one buffer, PL's: every Pl is a view of its leading
+ * channels (pixel stride C(PL)), and the concatenation Pl only copies its new part fl into its
+ * slice of the buffer (P1 copies x0 and f1). The graph keeps its concat nodes (the reference
+ * engine still runs them as copies); the rule marks them, and the WebAssembly engine plans and
+ * lowers the marked ones as views (src/runtime/planner.ts groups, lower_wasm.ts).
+ *
+ * Every reader of a view must read it at the buffer's pixel stride, so the rule fires only where
+ * all of them can: fused 1x1 convolutions that normalise it on load (forward and backward-weights
+ * x prologue, the backward-data dx epilogue's x2; src/kernels/conv.ts convStridedInput) and the
+ * BN backward that adds into a concatenation-gradient buffer (bn_backward_data_acc). The last
+ * concatenation, PL, is the buffer itself, so its readers are not restricted.
+ *
+ * Guards (reported at the concatenation):
+ *   prefixChain     the concatenations extend one another by one input (concat_grad.ts);
+ *   stridedReaders  every reader of P1..P(L-1) reads it at a pixel stride (see above);
+ *   notAnOutput     no view is an output of the graph.
+ */
+import type { Graph, Node } from '../graph/ir.js';
+import { convGeom, convStridedInput } from '../kernels/conv.js';
+import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
+import { concatChains } from './concat_grad.js';
+import { type Pass, consumers, rebuild } from './rewrite.js';
+
+const RULE = 'concat-views';
+
+/** Attributes of a concatenation planned as a view (node.attrs.view). */
+export interface ConcatView {
+  /** The value whose buffer holds the block: the chain's last concatenation. */
+  buffer: number;
+  /** Inputs [from, end) are written into the buffer by this node; the others are already there. */
+  from: number;
+}
+
+function pair(v: number | [number, number] | undefined, d: number): [number, number] {
+  return v === undefined ? [d, d] : Array.isArray(v) ? v : [v, v];
+}
+
+/** Whether the fused convolution `n` reads its input at position `at` at any pixel stride. */
+function convReadsStrided(g: Graph, n: Node, at: number): boolean {
+  const a = n.attrs as unknown as FusedConvAttrs;
+  // the forward node's shapes are its operands'; the backward nodes carry them as attributes
+  const xShape = a.xShape ?? (n.op === 'conv2d_fused' ? g.value(n.inputs[0]!).shape : undefined);
+  const wShape = a.wShape ?? (n.op === 'conv2d_fused' ? g.value(n.inputs[1]!).shape : undefined);
+  if (!xShape || !wShape) return false;
+  const [N, C, H, W] = xShape as number[];
+  const [K, , KH, KW] = wShape as number[];
+  const geom = convGeom({ N: N!, C: C!, H: H!, W: W!, K: K!, KH: KH!, KW: KW!, stride: pair(a.stride, 1), pad: pair(a.padding, 0), dilation: pair(a.dilation, 1), groups: a.groups ?? 1 });
+  if (!convStridedInput(geom)) return false;
+  if (n.op === 'conv2d_fused') return at === 0 && a.xPrologue !== undefined;
+  if (n.op === 'conv2d_fused_backward_weight') return at === 1 && a.xPrologue !== undefined;
+  if (n.op === 'conv2d_fused_backward_data') return a.dxEpilogue !== undefined && at === 2 + (a.dyPrologue ? 7 : 0);
+  return false;
+}
+
+/** Why `reader` cannot read value v as a view, or undefined if it can. */
+function whyNot(g: Graph, reader: Node, v: number): string | undefined {
+  const at = reader.inputs.map((x, i) => (x === v ? i : -1)).filter((i) => i >= 0);
+  const ok = at.every((i) => (reader.op === 'bn_backward_data_acc' ? i === 2 : reader.op.startsWith('conv2d_fused') && convReadsStrided(g, reader, i)));
+  return ok ? undefined : `${reader.op} "${reader.name}" reads it as input ${at.join(', ')}, which needs the channels contiguous`;
+}
+
+export const concatViews: Pass = {
+  name: RULE,
+  run(g: Graph, report) {
+    const uses = consumers(g);
+    const outputs = new Set(g.outputs.values());
+    const marks = new Map<number, { view: ConcatView }>(); // concat node id -> attrs to add
+    for (const c of concatChains(g, report, RULE)) {
+      const top = c.members[c.members.length - 1]!;
+      let stop: string | undefined;
+      for (const m of c.members.slice(0, -1)) {
+        const v = m.outputs[0]!;
+        if (outputs.has(v)) {
+          report.blocked(top.name, RULE, 'notAnOutput', `"${g.value(v).name}" is an output of the graph`);
+          stop = 'out';
+          break;
+        }
+        for (const r of uses.get(v) ?? []) {
+          const why = whyNot(g, r, v);
+          if (why) {
+            report.blocked(m.name, RULE, 'stridedReaders', `"${g.value(v).name}": ${why}; the block keeps its copies`);
+            stop = why;
+            break;
+          }
+        }
+        if (stop) break;
+      }
+      if (stop) continue;
+      const buffer = top.outputs[0]!;
+      c.members.forEach((m, i) => marks.set(m.id, { view: { buffer, from: i === 0 ? 0 : m.inputs.length - 1 } }));
+      report.fired(top.name, RULE, `${c.members.length} concatenations are views of one buffer of ${g.value(buffer).shape[1]} channels: each copies only its new channels`);
+    }
+    if (marks.size === 0) return g;
+    return rebuild(g, (n, w) => {
+      const m = marks.get(n.id);
+      w.keep(m ? { ...n, attrs: { ...n.attrs, ...m } } : n);
+    });
+  },
+};
