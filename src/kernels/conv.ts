@@ -334,10 +334,12 @@ function weightsDot(g: ConvGeom): boolean {
  * Whether every fused pass of g reads its input x (forward and backward-weights, with an x
  * prologue) and the dx epilogue's x2 at a pixel stride wider than C, so that x can be a view of
  * the leading channels of a wider buffer (a DenseNet block buffer, passes/concat_views.ts): the
- * 1x1 GEMM paths (conv_fwd_f, conv_bwd_w, conv_bwd_data_1x1) with C % 4 == 0.
+ * 1x1 GEMM paths (conv_fwd_f, conv_bwd_w, conv_bwd_data_1x1) with C % 4 == 0, and 3x3 layers
+ * that take Winograd in all three passes (conv_wino, its backward-data, conv_wino_w).
  */
 export function convStridedInput(g: ConvGeom): boolean {
-  return isPointwise(g) && g.groups === 1 && g.C % 4 === 0 && !forwardDot(g) && !forwardT(g) && !weightsT(g) && !weightsDot(g) && !winograd(g);
+  if (winograd(g)) return winogradData(g) !== undefined && winogradW(g);
+  return isPointwise(g) && g.groups === 1 && g.C % 4 === 0 && !forwardDot(g) && !forwardT(g) && !weightsT(g) && !weightsDot(g);
 }
 
 /** Writes the pixel strides of x and x2 into the descriptor (after descriptor()), checked. */
@@ -716,6 +718,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
     // over each completed tile row
     const fl = fuseLayout(wg, de ? g.C : 0, false);
     descriptor(pool, wg, ws, fl, g);
+    setStrides(pool, g, ws, undefined, de?.stride);
     dyCoefficients(pool, g, dp);
     pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);

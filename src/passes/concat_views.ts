@@ -16,9 +16,10 @@
  * BN backward that adds into a concatenation-gradient buffer (bn_backward_data_acc). The last
  * concatenation, PL, is the buffer itself, so its readers are not restricted.
  *
- * Guards (reported at the concatenation):
+ * Guards (reported at the concatenation that fails them; the views are then the members after
+ * the last such one, which keeps a buffer of its own):
  *   prefixChain     the concatenations extend one another by one input (concat_grad.ts);
- *   stridedReaders  every reader of P1..P(L-1) reads it at a pixel stride (see above);
+ *   stridedReaders  every reader of a view reads it at a pixel stride (see above);
  *   notAnOutput     no view is an output of the graph.
  */
 import type { Graph, Node } from '../graph/ir.js';
@@ -73,28 +74,30 @@ export const concatViews: Pass = {
     const marks = new Map<number, { view: ConcatView }>(); // concat node id -> attrs to add
     for (const c of concatChains(g, report, RULE)) {
       const top = c.members[c.members.length - 1]!;
-      let stop: string | undefined;
-      for (const m of c.members.slice(0, -1)) {
+      // the views: the members after the last one that cannot be a view (which keeps its own
+      // buffer; the first view then copies all its parts)
+      let first = 0;
+      c.members.slice(0, -1).forEach((m, i) => {
         const v = m.outputs[0]!;
         if (outputs.has(v)) {
-          report.blocked(top.name, RULE, 'notAnOutput', `"${g.value(v).name}" is an output of the graph`);
-          stop = 'out';
-          break;
+          report.blocked(m.name, RULE, 'notAnOutput', `"${g.value(v).name}" is an output of the graph; it keeps its own buffer`);
+          first = i + 1;
+          return;
         }
         for (const r of uses.get(v) ?? []) {
           const why = whyNot(g, r, v);
           if (why) {
-            report.blocked(m.name, RULE, 'stridedReaders', `"${g.value(v).name}": ${why}; the block keeps its copies`);
-            stop = why;
-            break;
+            report.blocked(m.name, RULE, 'stridedReaders', `"${g.value(v).name}": ${why}; it keeps its own buffer and copies`);
+            first = i + 1;
+            return;
           }
         }
-        if (stop) break;
-      }
-      if (stop) continue;
+      });
+      const views = c.members.slice(first);
+      if (views.length < 2) continue; // only the last one: nothing to share
       const buffer = top.outputs[0]!;
-      c.members.forEach((m, i) => marks.set(m.id, { view: { buffer, from: i === 0 ? 0 : m.inputs.length - 1 } }));
-      report.fired(top.name, RULE, `${c.members.length} concatenations are views of one buffer of ${g.value(buffer).shape[1]} channels: each copies only its new channels`);
+      views.forEach((m, i) => marks.set(m.id, { view: { buffer, from: i === 0 ? 0 : m.inputs.length - 1 } }));
+      report.fired(top.name, RULE, `${views.length} of ${c.members.length} concatenations are views of one buffer of ${g.value(buffer).shape[1]} channels: each copies only its new channels`);
     }
     if (marks.size === 0) return g;
     return rebuild(g, (n, w) => {

@@ -23,8 +23,11 @@ test('traffic model: totals, the BN/ReLU share and the store variant (resnet20 a
     assert.ok(st.max_batch <= r.max_batch.fused && st.max_batch > 0, `${model}: largest batch ${st.max_batch}`);
     const rc = r.recompute_concat;
     if (model === 'densenet40') {
-      assert.ok(rc.peak_bytes < r.fused_peak_bytes && rc.max_batch > r.max_batch.fused, `${model}: recomputed concatenations keep less (${JSON.stringify(rc)})`);
-      assert.ok(rc.bytes > r.fused_bytes, `${model}: and copy once more`);
+      // the default plans the concatenations as views of one buffer per block: about as little
+      // memory as recomputing them in backward, without the copies
+      assert.ok(r.peak_ratio < 0.35 && rc.peak_ratio < 0.35, `${model}: views ${r.peak_ratio}, recomputed ${rc.peak_ratio} of unfused peak memory`);
+      assert.ok(rc.bytes > r.fused_bytes && rc.bn_relu_concat > r.bn_relu_concat.fused, `${model}: recomputing copies more (${JSON.stringify(rc)})`);
+      assert.ok(r.layers.fused.filter((l) => l.op === 'concat').length > 0);
     } else assert.equal(rc.bytes, r.fused_bytes, `${model}: no concatenation, nothing changes`);
   }
 });

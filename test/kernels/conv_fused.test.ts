@@ -302,10 +302,16 @@ test('fused conv kernels: x and x2 as views of a wider buffer (DenseNet concaten
       { N: 1, C: 12, H: 7, W: 7, K: 24, KH: 1 },
       { N: 2, C: 48, H: 6, W: 6, K: 128, KH: 1 },
       { N: 3, C: 36, H: 5, W: 4, K: 40, KH: 1 },
+      // Winograd in all three passes (C >= 32): the normalised ring, the masked transform, tiny blocks
+      { N: 2, C: 32, H: 5, W: 7, K: 12, KH: 3, pad: 1 },
+      { N: 1, C: 44, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
     ] as ConvGeomSpec[]).entries()) {
       const g = convGeom(spec);
       assert.ok(convStridedInput(g), JSON.stringify(spec));
-      for (const knobs of [{}, { windowBytes: 0 }, { kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 }]) {
+      const knobList = g.KH === 1
+        ? [{}, { windowBytes: 0 }, { kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 }]
+        : [{}, { winoWindow: 0 }, { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1, winoWMinTiles: 0 }];
+      for (const knobs of knobList) {
         Object.assign(convTuning, saved, knobs);
         for (const relu of [true, false]) {
           const dt = makeData(g, relu, false, 4000 + i);
@@ -321,7 +327,7 @@ test('fused conv kernels: x and x2 as views of a wider buffer (DenseNet concaten
         }
       }
     }
-    // only the 1x1 GEMM paths read views
+    // only the 1x1 GEMM paths and Winograd read views (C = 8: backward-weights is not Winograd)
     const g3 = convGeom({ N: 1, C: 8, H: 5, W: 5, K: 8, KH: 3, pad: 1 });
     assert.equal(convStridedInput(g3), false);
     const dt = makeData(g3, true, false, 4100);

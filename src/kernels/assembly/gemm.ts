@@ -962,7 +962,7 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
       // dx epilogue (backward-data as a forward pass): this block's rows are final
       for (let p = 0; p < mn; p += 64) {
         const off = (<usize>(mb + p) * <usize>K) << 2;
-        dxRun(y + off, x2 + off, min(64, mn - p), K, c2, m2, relu2, st);
+        dxRun(y + off, x2 + off, min(64, mn - p), K, <usize>K << 2, c2, m2, relu2, st);
       }
     }
   }
@@ -1300,7 +1300,7 @@ export function conv_bwd_data_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: 
 function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m2: usize, relu: i32, st: usize): void {
   const C = ld(d, D_C), W = ld(d, D_W);
   const rowB = <usize>W * (<usize>C << 2);
-  for (let h = h0; h < h1; h++) dxRun(dxn + <usize>h * rowB, x2n + <usize>h * rowB, W, C, c2, m2, relu, st);
+  for (let h = h0; h < h1; h++) dxRun(dxn + <usize>h * rowB, x2n + <usize>h * rowB, W, C, <usize>C << 2, c2, m2, relu, st);
 }
 
 /**
@@ -1311,7 +1311,7 @@ function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m
  * and sums in registers and each block walking the run at stride C, was 2-12% slower on the
  * Winograd backward-data of 148->12 @32, 436->12 @8 and 64->64 @56: measured interleaved.)
  */
-function dxRun(px0: usize, xp0: usize, W: i32, C: i32, c2: usize, m2: usize, relu: i32, st: usize): void {
+function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2: usize, relu: i32, st: usize): void {
   const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2, qo = cb << 1;
   const s32 = st + <usize>C * 20, q32 = st + <usize>C * 24;
   memory.fill(s32, 0, cb << 1);
@@ -1336,7 +1336,7 @@ function dxRun(px0: usize, xp0: usize, W: i32, C: i32, c2: usize, m2: usize, rel
       store<f32>(s32 + o, load<f32>(s32 + o) + g);
       store<f32>(q32 + o, load<f32>(q32 + o) + g * (xv - load<f32>(m2 + o)));
     }
-    px += cb; xp += cb;
+    px += cb; xp += xsb;
   }
   for (let o: usize = 0; o < cb; o += 4) {
     const so = st + (o << 1);
@@ -2597,7 +2597,7 @@ const D_WWIN = 44; // 1: a BN prologue normalises input rows once per thread int
  * so each input row is normalised once per thread (ring state at rs: image, last row done).
  * Tap row r of the tile row is at wRow(win, 2*tr - PH + r, WW, cb).
  */
-function wRing(win: usize, rs: usize, x: usize, n: i32, tr: i32, H: i32, W: i32, PH: i32, PW: i32, WW: i32, cb: usize,
+function wRing(win: usize, rs: usize, x: usize, xsb: usize, n: i32, tr: i32, H: i32, W: i32, PH: i32, PW: i32, WW: i32, cb: usize,
   kind: i32, coef: usize, relu: i32, dlt: usize, cs: usize, ce: usize): void {
   const lo = 2 * tr - PH, hi = lo + 3;
   let done = load<i32>(rs, 4);
@@ -2608,7 +2608,7 @@ function wRing(win: usize, rs: usize, x: usize, n: i32, tr: i32, H: i32, W: i32,
     if (ih < 0 || ih >= H) { memory.fill(dst, 0, rowB); continue; }
     memory.fill(dst, 0, <usize>PW * cb);
     memory.fill(dst + <usize>(PW + W) * cb, 0, <usize>(WW - PW - W) * cb);
-    let src = x + (<usize>(n * H + ih) * <usize>W) * cb;
+    let src = x + (<usize>(n * H + ih) * <usize>W) * xsb; // x's pixels are xsb bytes apart (a view: more than cb)
     let o = dst + <usize>PW * cb;
     for (let iw = 0; iw < W; iw++) {
       for (let c: usize = cs; c < ce; c += 16) {
@@ -2621,7 +2621,7 @@ function wRing(win: usize, rs: usize, x: usize, n: i32, tr: i32, H: i32, W: i32,
         }
         v128.store(o + c, v);
       }
-      src += cb; o += cb;
+      src += xsb; o += cb;
     }
   }
   store<i32>(rs, n);
@@ -2799,14 +2799,14 @@ function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: 
 }
 
 /** The 16 tap pointers (zb where outside the image) and the inside mask of tile t (flattened (n, tr, tc)); returns the mask. */
-function wTapTable(pt: usize, x: usize, zb: usize, t: i32, TW: i32, TH: i32, H: i32, W: i32, PH: i32, PW: i32, cb: usize): i32 {
+function wTapTable(pt: usize, x: usize, zb: usize, t: i32, TW: i32, TH: i32, H: i32, W: i32, PH: i32, PW: i32, xsb: usize): i32 {
   const u = t / TW, tc = t - u * TW, n = u / TH, tr = u - n * TH;
   const ih0 = 2 * tr - PH, iw0 = 2 * tc - PW;
-  const xn = x + <usize>n * <usize>H * <usize>W * cb;
+  const xn = x + <usize>n * <usize>H * <usize>W * xsb;
   let mask = 0;
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < 4; j++) {
-      const p = tapPtr(xn, ih0 + i, iw0 + j, H, W, <i32>(cb >> 2), 0);
+      const p = tapPtr(xn, ih0 + i, iw0 + j, H, W, <i32>(xsb >> 2), 0);
       store<u32>(pt + (<usize>(i * 4 + j) << 2), <u32>(p ? p : zb));
       if (p) mask |= 1 << (i * 4 + j);
     }
@@ -2839,6 +2839,7 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
   const OH = ld(d, D_OH), OW = ld(d, D_OW), TB = ld(d, D_WTB), KB = ld(d, D_WKB);
   const TW = (OW + 1) >> 1, TH = (OH + 1) >> 1;
   const cb = <usize>C << 2, kb = <usize>K << 2, ldy = kb, rs = <usize>OW * kb;
+  const xsb = <usize>ld(d, D_XS) << 2, X2S = ld(d, D_X2S); // pixel strides of x and x2 (views: more than C)
   // U[tile][xi][C], xi 64 bytes more than C floats apart: at a multiple of 4 KiB the 16 stores
   // of a transform would all fall into one L1 set
   const xsU = cb + 64, ustride = xsU << 4;
@@ -2873,7 +2874,7 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         const t = tb + i, u = t / TW, tc = t - u * TW;
         const n = u / TH, tr = u - n * TH;
         if (u != wrow) {
-          wRing(win, rst, x, n, tr, H, W, PH, PW, WW, cb, kind, coef, relu, dlt, 0, cb);
+          wRing(win, rst, x, xsb, n, tr, H, W, PH, PW, WW, cb, kind, coef, relu, dlt, 0, cb);
           wrow = u;
         }
         for (let r = 0; r < 4; r++) {
@@ -2882,7 +2883,7 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         }
         wInTile<Plain>(pt, 0xffff, ub + <usize>i * ustride, cb, 0, 0, 0, 0, 0, cb, 0, xsU);
       } else {
-        const mask = wTapTable(pt, x, zb, tb + i, TW, TH, H, W, PH, PW, cb);
+        const mask = wTapTable(pt, x, zb, tb + i, TW, TH, H, W, PH, PW, xsb);
         wInTile<F>(pt, mask, ub + <usize>i * ustride, cb, kind, coef, relu, dlt, 0, cb, 0, xsU);
       }
     }
@@ -2951,7 +2952,7 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         const me = (nZ * OH + min(OH, 2 * trZ + 2)) * OW;
         for (let p = mb; p < me; p += 64) {
           const off = (<usize>p * <usize>K) << 2;
-          dxRun(y + off, x2 + off, min(64, me - p), K, c2, m2, relu2, st);
+          dxRun(y + off, x2 + ((<usize>p * <usize>X2S) << 2), min(64, me - p), K, <usize>X2S << 2, c2, m2, relu2, st);
         }
         rowDone = done;
       }
@@ -2993,6 +2994,7 @@ function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usiz
   const TW = (OW + 1) >> 1, TH = (OH + 1) >> 1, NT = N * TH * TW;
   const C8 = (C + 7) & ~7, KP = K >> 2, NPt = end - start;
   const cb = <usize>C << 2, kb = <usize>K << 2;
+  const xsb = <usize>ld(d, D_XS) << 2; // x's pixel stride (a view: more than C)
   const cs = <usize>start << 5, ce = min(<usize>end << 5, cb); // this thread's channels, bytes
   const zb = scratch + SC_ZBUF, pt = scratch + SC_ROWS;
   const dyp = scratch + SC_PACK;
@@ -3035,7 +3037,7 @@ function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usiz
       const xo = xp + (<usize>i << 5) - (<usize>start * pps);
       if (useWin) {
         if (u != wrow) {
-          wRing(win, rst, x, n, tr, H, W, PH, PW, WW, cb, 1, cx, relu, 0, cs, ce);
+          wRing(win, rst, x, xsb, n, tr, H, W, PH, PW, WW, cb, 1, cx, relu, 0, cs, ce);
           wrow = u;
         }
         for (let r = 0; r < 4; r++) {
@@ -3044,7 +3046,7 @@ function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usiz
         }
         wInTile<Plain>(pt, 0xffff, xo, cb, 0, 0, 0, 0, cs, ce, pps, xxs);
       } else {
-        const mask = wTapTable(pt, x, zb, t, TW, TH, H, W, PH, PW, cb);
+        const mask = wTapTable(pt, x, zb, t, TW, TH, H, W, PH, PW, xsb);
         wInTile<F>(pt, mask, xo, cb, cx ? 1 : 0, cx, relu, 0, cs, ce, pps, xxs);
       }
     }
