@@ -256,7 +256,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
     .addOption(new Option('--engine <kind>', 'wasm (SIMD kernels, threads) | reference (plain loops, 1 thread)').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
-    .addOption(new Option('--recompute-concat', 'DenseNet memory: concatenate again in backward instead of keeping each concatenation (larger batches fit, one more copy per layer)').default(false))
+    .addOption(new Option('--recompute-concat', 'DenseNet memory: concatenate again in backward instead of planning the concatenations as views of one buffer per block (about the same memory, one more copy per layer)').default(false))
     .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').default('auto'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors, also one written by Ctrl-C mid-epoch (same seed and threads give the same weights); without --out, in the checkpoint\'s run directory'))
