@@ -17,6 +17,7 @@
  */
 import { ThreadPool, splitRange } from '../runtime/pool.js';
 import type { Arena } from '../runtime/memory.js';
+import type { Conv2dAttrs } from '../ops/conv2d.js';
 
 export interface ConvGeom {
   readonly N: number;
@@ -69,6 +70,14 @@ export function convGeom(s: ConvGeomSpec): ConvGeom {
 }
 
 /** Multiply-adds x 2 of the forward pass (also of each backward pass). */
+/** The geometry of a graph convolution: x [N, C, H, W], w [K, C/groups, KH, KW] and its attributes. */
+export function convGeomOf(xShape: readonly number[], wShape: readonly number[], a: Conv2dAttrs): ConvGeom {
+  const [N, C, H, W] = xShape as number[];
+  const [K, , KH, KW] = wShape as number[];
+  const pair = (v: number | [number, number] | undefined, d: number): [number, number] => (v === undefined ? [d, d] : Array.isArray(v) ? v : [v, v]);
+  return convGeom({ N: N!, C: C!, H: H!, W: W!, K: K!, KH: KH!, KW: KW!, stride: pair(a.stride, 1), pad: pair(a.padding, 0), dilation: pair(a.dilation, 1), groups: a.groups ?? 1 });
+}
+
 export function convFlops(g: ConvGeom): number {
   return 2 * g.N * g.OH * g.OW * g.K * (g.C / g.groups) * g.KH * g.KW;
 }

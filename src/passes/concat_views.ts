@@ -23,7 +23,7 @@
  *   notAnOutput     no view is an output of the graph.
  */
 import type { Graph, Node } from '../graph/ir.js';
-import { convGeom, convStridedInput } from '../kernels/conv.js';
+import { convGeomOf, convStridedInput } from '../kernels/conv.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import { concatChains } from './concat_grad.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
@@ -38,21 +38,13 @@ export interface ConcatView {
   from: number;
 }
 
-function pair(v: number | [number, number] | undefined, d: number): [number, number] {
-  return v === undefined ? [d, d] : Array.isArray(v) ? v : [v, v];
-}
-
 /** Whether the fused convolution `n` reads its input at position `at` at any pixel stride. */
 function convReadsStrided(g: Graph, n: Node, at: number): boolean {
   const a = n.attrs as unknown as FusedConvAttrs;
   // the forward node's shapes are its operands'; the backward nodes carry them as attributes
   const xShape = a.xShape ?? (n.op === 'conv2d_fused' ? g.value(n.inputs[0]!).shape : undefined);
   const wShape = a.wShape ?? (n.op === 'conv2d_fused' ? g.value(n.inputs[1]!).shape : undefined);
-  if (!xShape || !wShape) return false;
-  const [N, C, H, W] = xShape as number[];
-  const [K, , KH, KW] = wShape as number[];
-  const geom = convGeom({ N: N!, C: C!, H: H!, W: W!, K: K!, KH: KH!, KW: KW!, stride: pair(a.stride, 1), pad: pair(a.padding, 0), dilation: pair(a.dilation, 1), groups: a.groups ?? 1 });
-  if (!convStridedInput(geom)) return false;
+  if (!xShape || !wShape || !convStridedInput(convGeomOf(xShape, wShape, a))) return false;
   if (n.op === 'conv2d_fused') return at === 0 && a.xPrologue !== undefined;
   if (n.op === 'conv2d_fused_backward_weight') return at === 1 && a.xPrologue !== undefined;
   if (n.op === 'conv2d_fused_backward_data') return a.dxEpilogue !== undefined && at === 2 + (a.dyPrologue ? 7 : 0);

@@ -4,7 +4,7 @@
  * rule may decline (return undefined) and the node then runs its reference kernel.
  */
 import type { Node, Shape } from '../graph/ir.js';
-import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
+import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convGeomOf, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
@@ -59,12 +59,6 @@ function sameLayout(node: Node, lc: LoweringContext): boolean {
   return all.every((v) => v === all[0]);
 }
 
-function geomOf(xShape: Shape, wShape: Shape, a: Conv2dAttrs): ConvGeom {
-  const [N, C, H, W] = xShape as number[];
-  const [K, , KH, KW] = wShape as number[];
-  const pair = (v: number | [number, number] | undefined, d: number): [number, number] => (v === undefined ? [d, d] : Array.isArray(v) ? v : [v, v]);
-  return convGeom({ N: N!, C: C!, H: H!, W: W!, K: K!, KH: KH!, KW: KW!, stride: pair(a.stride, 1), pad: pair(a.padding, 0), dilation: pair(a.dilation, 1), groups: a.groups ?? 1 });
-}
 
 const RULES: Record<string, Rule> = {
   // linear = a 1x1 convolution over N images of 1x1 pixels: [N, I] is NHWC [N, 1, 1, I], and the
@@ -97,7 +91,7 @@ const RULES: Record<string, Rule> = {
   conv2d(node, lc, e) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
-    const g = geomOf(p.xs(0), p.xs(1), node.attrs as unknown as Conv2dAttrs);
+    const g = convGeomOf(p.xs(0), p.xs(1), node.attrs as unknown as Conv2dAttrs);
     e.ensureConvWorkspace(g);
     const [x, w, b, y] = [p.x(0), p.x(1), node.inputs.length > 2 ? p.x(2) : 0, p.y(0)];
     return () => convForward(e.pool, g, x, w, b, y, e.convWs!);
@@ -106,7 +100,7 @@ const RULES: Record<string, Rule> = {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
     const a = node.attrs as unknown as Conv2dAttrs & { xShape: Shape; wShape: Shape };
-    const g = geomOf(a.xShape, a.wShape, a);
+    const g = convGeomOf(a.xShape, a.wShape, a);
     e.ensureConvWorkspace(g);
     const [dy, w, dx] = [p.x(0), p.x(1), p.y(0)];
     return () => convBackwardData(e.pool, g, dy, w, dx, e.convWs!);
@@ -115,7 +109,7 @@ const RULES: Record<string, Rule> = {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcIn(1)) return undefined;
     const a = node.attrs as unknown as Conv2dAttrs & { xShape: Shape; wShape: Shape; bias: boolean };
-    const g = geomOf(a.xShape, a.wShape, a);
+    const g = convGeomOf(a.xShape, a.wShape, a);
     e.ensureConvWorkspace(g);
     const [dy, x, dw, db] = [p.x(0), p.x(1), p.y(0), a.bias ? p.y(1) : 0];
     return () => convBackwardWeight(e.pool, g, dy, x, dw, db, e.convWs!);
@@ -365,7 +359,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
     const { a, ptr, xp } = fusedParts(node, lc);
-    const g = geomOf(p.xs(0), p.xs(1), a);
+    const g = convGeomOf(p.xs(0), p.xs(1), a);
     e.ensureConvWorkspace(g);
     const [M, C] = rows(p.xs(0));
     const [My, K_] = rows(p.ys(0));
@@ -396,7 +390,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
     const { a, ptr, dyp, dxe } = fusedParts(node, lc);
-    const g = geomOf(a.xShape!, a.wShape!, a);
+    const g = convGeomOf(a.xShape!, a.wShape!, a);
     e.ensureConvWorkspace(g);
     const [My, K_] = rows(p.xs(0));
     const [Mx, C] = rows(a.xShape!);
@@ -438,7 +432,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcIn(1)) return undefined;
     const { a, ptr, dyp, xp } = fusedParts(node, lc);
-    const g = geomOf(a.xShape!, a.wShape!, a);
+    const g = convGeomOf(a.xShape!, a.wShape!, a);
     e.ensureConvWorkspace(g);
     const [My, K_] = rows(p.xs(0));
     const [Mx, C] = rows(a.xShape!);
