@@ -11,9 +11,10 @@
  * lowers the marked ones as views (src/runtime/planner.ts groups, lower_wasm.ts).
  *
  * Every reader of a view must read it at the buffer's pixel stride, so the rule fires only where
- * all of them can: fused 1x1 convolutions that normalise it on load (forward and backward-weights
- * x prologue, the backward-data dx epilogue's x2; src/kernels/conv.ts convStridedInput) and the
- * BN backward that adds into a concatenation-gradient buffer (bn_backward_data_acc). The last
+ * all of them can: fused convolutions that normalise it on load (forward and backward-weights x
+ * prologue, the backward-data dx epilogue's x2) on paths that read views (1x1 GEMM, Winograd
+ * 3x3: src/kernels/conv.ts convStridedInput), and the BN backward that adds into a
+ * concatenation-gradient buffer (bn_backward_data_acc). The last
  * concatenation, PL, is the buffer itself, so its readers are not restricted.
  *
  * Guards (reported at the concatenation that fails them; the views are then the members after
@@ -25,18 +26,11 @@
 import type { Graph, Node } from '../graph/ir.js';
 import { convGeomOf, convStridedInput } from '../kernels/conv.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
+import type { ConcatView } from '../runtime/planner.js';
 import { concatChains } from './concat_grad.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
 
 const RULE = 'concat-views';
-
-/** Attributes of a concatenation planned as a view (node.attrs.view). */
-export interface ConcatView {
-  /** The value whose buffer holds the block: the chain's last concatenation. */
-  buffer: number;
-  /** Inputs [from, end) are written into the buffer by this node; the others are already there. */
-  from: number;
-}
 
 /** Whether the fused convolution `n` reads its input at position `at` at any pixel stride. */
 function convReadsStrided(g: Graph, n: Node, at: number): boolean {

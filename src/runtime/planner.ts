@@ -26,9 +26,17 @@ const ALIGN = 16; // elements: 64 bytes in f32
 
 interface Block { off: number; size: number }
 
-/** The concatenation-view attributes of a node (passes/concat_views.ts), if marked. */
-export function viewOf(n: { op: string; attrs: Record<string, unknown> }): { buffer: number; from: number } | undefined {
-  return n.op === 'concat' ? (n.attrs.view as { buffer: number; from: number } | undefined) : undefined;
+/** A concatenation planned as a view of its chain's buffer (node.attrs.view, set by passes/concat_views.ts). */
+export interface ConcatView {
+  /** The value whose buffer holds the block: the chain's last concatenation. */
+  buffer: number;
+  /** Inputs [from, end) are written into the buffer by this node; the others are already there. */
+  from: number;
+}
+
+/** The view attributes of a node, if it is a marked concatenation. */
+export function viewOf(n: { op: string; attrs: Record<string, unknown> }): ConcatView | undefined {
+  return n.op === 'concat' ? (n.attrs.view as ConcatView | undefined) : undefined;
 }
 
 /** Plans every value whose kind is not external (params and state live with the model). */
