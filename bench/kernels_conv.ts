@@ -5,7 +5,7 @@
  * L1-resident packed panels): "% peak" is the median over repeats of (shape rate) / (micro-kernel
  * rate in a burst of the same length just before), at the same thread count.
  *
- *   node dist/bench/kernels_conv.js [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar] [--json] [--fused]
+ *   node dist/bench/kernels_conv.js [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar] [--json] [--fused [--cold]]
  *
  * With --fused, each pass is instead timed as a set, interleaved repeat by repeat: the unfused
  * kernel, its fused variant (all BN parts on, ReLU on: forward = x prologue + moments epilogue,
@@ -22,7 +22,7 @@ import { ThreadPool } from '../src/runtime/pool.js';
 import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
 import { bnCoefficients, bnReluMask } from '../src/kernels/bn_fused.js';
 import { bnMoments } from '../src/kernels/eltwise.js';
-import { bnBackwardData, bnBackwardReduce, bnNormalize } from '../src/kernels/eltwise.js';
+import { bnBackwardData, bnBackwardReduce, bnNormalize, fill as fillArena } from '../src/kernels/eltwise.js';
 import { machine, spread } from './common.js';
 
 const args = process.argv.slice(2);
@@ -37,6 +37,9 @@ const only = opt('only', '');
 const json = args.includes('--json');
 const ops = opt('ops', 'fwd,bwd-data,bwd-weight').split(',');
 const fusedMode = args.includes('--fused');
+// --cold (with --fused): 64 MiB are written before every timed call, so operands come from DRAM
+// as in a training step, not from the caches that a repeated call leaves them in
+const cold = args.includes('--cold');
 for (const k of Object.keys(convTuning) as (keyof typeof convTuning)[]) {
   const v = opt(k, '');
   if (v) convTuning[k] = Number(v);
@@ -107,12 +110,13 @@ function timeVsPeak(pool: ThreadPool, fn: () => void, flops: number, minReps: nu
  * Times the functions of a set interleaved (one call of each per repeat, in order): median time
  * of each, and rel(ref, i) = median over repeats of (time of fns[ref]) / (time of fns[i]).
  */
-function timeSet(fns: (() => void)[], minReps: number): { s: number[]; rel: (ref: number, i: number) => number } {
+function timeSet(fns: (() => void)[], minReps: number, flush?: () => void): { s: number[]; rel: (ref: number, i: number) => number } {
   for (const f of fns) f(); // warm-up
   const ts: number[][] = fns.map(() => []);
   const start = now();
   while (ts[0]!.length < minReps || (now() - start < 2.0 && ts[0]!.length < 30)) {
     for (const [i, f] of fns.entries()) {
+      flush?.();
       const t = now();
       f();
       ts[i]!.push(now() - t);
@@ -172,6 +176,9 @@ for (const threads of threadList) {
     };
     const [mean, rstd, gamma, beta, dbeta, dgamma, om, ov, ob, og] = [0.1, 1.2, 0.9, 0.3, 0.5, 0.7, 0, 0, 0, 0].map(vec) as [number, number, number, number, number, number, number, number, number, number];
     const coef = arena.reserve(cmax * 8), cdy = arena.reserve(cmax * 12);
+    const FLUSH = 16 << 20; // floats
+    const pflush = cold ? arena.reserve(FLUSH * 4) : 0;
+    const flush = cold ? (): void => fillArena(pool, pflush, FLUSH, 1) : undefined;
     for (const [name, g] of shapes) {
       const f = convFlops(g);
       const [Mx, My, C, K] = [g.N * g.H * g.W, g.N * g.OH * g.OW, g.C, g.K];
@@ -218,7 +225,7 @@ for (const threads of threadList) {
         ],
       };
       for (const o of ops) {
-        const r = timeSet(sets[o]!, reps);
+        const r = timeSet(sets[o]!, reps, flush);
         const row: FusedRow = {
           shape: name, threads, op: o, unfused: f / r.s[0]! / 1e9, fused: f / r.s[1]! / 1e9, composed: f / r.s[2]! / 1e9,
           fusedVsUnfused: r.rel(0, 1), composedOverFused: r.rel(2, 1),
