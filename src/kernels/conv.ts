@@ -351,15 +351,21 @@ export function convStridedInput(g: ConvGeom): boolean {
   return isPointwise(g) && g.groups === 1 && g.C % 4 === 0 && !forwardDot(g) && !forwardT(g) && !weightsT(g) && !weightsDot(g);
 }
 
-/** Writes the pixel strides of x and x2 into the descriptor (after descriptor()), checked. */
-function setStrides(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, xs: number | undefined, x2s: number | undefined): void {
-  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
-  for (const [what, s, at] of [['x', xs, 49], ['x2', x2s, 50]] as const) {
+/** Throws unless g can read x and x2 at these pixel strides (undefined or C: dense). */
+function checkStrides(g: ConvGeom, xs: number | undefined, x2s: number | undefined): void {
+  for (const [what, s] of [['x', xs], ['x2', x2s]] as const) {
     if (s === undefined || s === g.C) continue;
     if (!Number.isInteger(s) || s < g.C) throw new RangeError(`${what} pixel stride ${s} is below C = ${g.C}`);
     if (!convStridedInput(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot read ${what} at a pixel stride of ${s} (convStridedInput)`);
-    d[at] = s;
   }
+}
+
+/** Writes the pixel strides of x and x2 into the descriptor (after descriptor()), checked. */
+function setStrides(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, xs: number | undefined, x2s: number | undefined): void {
+  checkStrides(g, xs, x2s);
+  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  if (xs !== undefined) d[49] = xs;
+  if (x2s !== undefined) d[50] = x2s;
 }
 
 /** Whether g's backward passes pack short kernel rows tight (see derive; for tests and benches). */
@@ -720,7 +726,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
   noDepthwise(g, 'convBackwardData');
   const dp = f.dyPrologue, de = f.dxEpilogue;
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
-  if (de?.stride !== undefined && de.stride !== g.C && !convStridedInput(g)) setStrides(pool, g, ws, undefined, de.stride); // throws
+  checkStrides(g, undefined, de?.stride);
   const wg = winogradData(g);
   if (wg) {
     // a Winograd forward pass over dY: the dy prologue in its input transform, the dx epilogue

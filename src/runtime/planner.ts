@@ -10,7 +10,7 @@
  * placed when the first of them is written and freed when the last reader of any of them has
  * run; the inputs a marked concatenation does not copy (already in the buffer) are not uses.
  */
-import { type Graph, numel, shapeStr } from '../graph/ir.js';
+import { type Graph, type Node, numel, shapeStr } from '../graph/ir.js';
 import { getOp } from '../ops/index.js';
 
 export interface MemoryPlan {
@@ -56,10 +56,14 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts
       else members.set(v.buffer, [n.outputs[0]!]);
     }
   }
-  g.nodes.forEach((n, i) => {
+  // input j of n is read (a view's inputs before `from` are already in its buffer)
+  const reads = (n: Node, j: number): boolean => {
     const v = opts.views ? viewOf(n) : undefined;
+    return !v || j >= v.from;
+  };
+  g.nodes.forEach((n, i) => {
     n.inputs.forEach((x, j) => {
-      if (!v || j >= v.from) lastUse[x] = i;
+      if (reads(n, j)) lastUse[x] = i;
     });
   });
   for (const id of g.outputs.values()) lastUse[id] = end;
@@ -148,8 +152,7 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts
     const dying = new Set<number>();
     for (const o of n.outputs) if (lastUse[o] <= i) dying.add(o);
     n.inputs.forEach((x, j) => {
-      const v = opts.views ? viewOf(n) : undefined;
-      if (lastUse[x] === i && x !== handed && (!v || j >= v.from)) dying.add(x);
+      if (lastUse[x] === i && x !== handed && reads(n, j)) dying.add(x);
     });
     for (const id of dying) {
       const v = g.value(id);

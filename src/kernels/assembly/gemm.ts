@@ -1553,7 +1553,7 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
   const CP = ld(d, D_CG8) >> 3, Kc = ld(d, D_KCD), Mc = ld(d, D_MCD);
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, apack = scratch + SC_PACK;
   zeroPage(scratch);
-  const ldk = <usize>K << 2, ldc = <usize>C << 2, ldx2 = <usize>ld(d, D_X2S) << 2;
+  const ldc = <usize>C << 2, ldx2 = <usize>ld(d, D_X2S) << 2;
   // dx epilogue: f64 partials S[C], Q[C], then f32 block sums S32[C], Q32[C] (mkx)
   let st: usize = 0, s32: usize = 0;
   if (fused<F>() && x2) {
@@ -1579,15 +1579,7 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
           for (let i = 0; i < np; i++) {
             const a = apack + <usize>(i * kc) * 16;
             const rem = mn - i * 4;
-            if (j == 0) {
-              const src = dy + ((<usize>(mb + i * 4) * <usize>K + <usize>(g * Kg + k0)) << 2);
-              if (fused<F>() && cdy) {
-                copy4dy(a, src, rem > 1 ? src + ldk : src, rem > 2 ? src + 2 * ldk : src, rem > 3 ? src + 3 * ldk : src,
-                  dlt, kc, cdy + (<usize>(g * Kg + k0) << 2), ldk);
-              } else {
-                copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
-              }
-            }
+            if (j == 0) packDyRows<F>(a, dy, mb + i * 4, rem, K, g * Kg + k0, kc, dlt, cdy, zero);
             const d0 = row, d1: usize = rem > 1 ? row + ldc : 0;
             const d2: usize = rem > 2 ? row + 2 * ldc : 0, d3: usize = rem > 3 ? row + 3 * ldc : 0;
             if (epi) {
