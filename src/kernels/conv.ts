@@ -351,6 +351,30 @@ export function convStridedInput(g: ConvGeom): boolean {
   return isPointwise(g) && g.groups === 1 && g.C % 4 === 0 && !forwardDot(g) && !forwardT(g) && !weightsT(g) && !weightsDot(g);
 }
 
+/**
+ * Whether g's fused backward-data can add its dx epilogue's result into a gradient buffer
+ * (DxEpilogue.accumulate): the Winograd path, and the 1x1 GEMM path with one reduction block.
+ */
+export function convDxAccumulates(g: ConvGeom): boolean {
+  if (isDepthwise(g)) return false;
+  if (winogradData(g)) return true;
+  if (!isPointwise(g)) return false;
+  const v = derive(g);
+  return v.Kcd >= v.Kg;
+}
+
+/** Writes the accumulating epilogue's buffer into the descriptor (after descriptor()), checked. */
+function setAccumulate(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, de: DxEpilogue | undefined): void {
+  const acc = de?.accumulate;
+  if (!acc) return;
+  if (!convDxAccumulates(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot accumulate its dx epilogue into a buffer (convDxAccumulates)`);
+  if (!Number.isInteger(acc.stride) || acc.stride < g.C) throw new RangeError(`gradient buffer pixel stride ${acc.stride} is below C = ${g.C}`);
+  if (!de.coef) throw new RangeError('an accumulating dx epilogue needs the coefficients a2, b2 (coef)');
+  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  d[51] = acc.G;
+  d[52] = acc.stride;
+}
+
 /** Throws unless g can read x and x2 at these pixel strides (undefined or C: dense). */
 function checkStrides(g: ConvGeom, xs: number | undefined, x2s: number | undefined): void {
   for (const [what, s] of [['x', xs], ['x2', x2s]] as const) {
@@ -453,6 +477,7 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
   d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], 46); // pixel strides: see stridedInput
+  d.set([0, 0], 51); // no accumulating dx epilogue (setAccumulate)
   return v;
 }
 
@@ -515,6 +540,14 @@ export interface DxEpilogue {
   dgamma: number;
   /** Floats between x2's pixels (default C), as XPrologue.stride. */
   stride?: number;
+  /**
+   * Accumulate instead of store (a DenseNet block's gradient buffer, passes/concat_grad.ts): the
+   * masked dx times a2 (= gamma2*rstd2, coef's first half, which must then be filled even without
+   * the ReLU) is added into the leading C channels of the NHWC buffer G, `stride` floats per
+   * pixel; the dx argument is then a temporary the Winograd path writes dx to first (unused on
+   * the 1x1 path). Only where convDxAccumulates(g).
+   */
+  accumulate?: { G: number; stride: number };
 }
 
 export interface ConvForwardFusion {
@@ -734,6 +767,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
     const fl = fuseLayout(wg, de ? g.C : 0, false);
     descriptor(pool, wg, ws, fl, g);
     setStrides(pool, g, ws, undefined, de?.stride);
+    setAccumulate(pool, g, ws, de);
     dyCoefficients(pool, g, dp);
     pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);
@@ -743,6 +777,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
     if (de) dxReductions(pool, g, fl, ranges, de);
     return;
   }
+  if (de?.accumulate && !isPointwise(g)) setAccumulate(pool, g, ws, de); // throws: no such path
   const tg = transposedGeom(g);
   const dyWindow = tg && dp ? fuseLayout(tg, de ? g.C : 0, true, 3) : undefined;
   if (tg && dp && dyWindow && windowFits(tg, dyWindow)) {
@@ -769,6 +804,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
   const fl = fuseLayout(g, de ? g.C : 0, false);
   const v = descriptor(pool, g, ws, fl);
   setStrides(pool, g, ws, undefined, de?.stride);
+  setAccumulate(pool, g, ws, de);
   dyCoefficients(pool, g, dp);
   pool.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
   const src = dp ? dp.dbn : dy;

@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
 import { bnCoefficients } from '../../src/kernels/bn_fused.js';
 import {
-  bnDyCoefficients, convBackwardData, convBackwardWeight, convForward, convGeom, convStridedInput, convTuning, convWorkspace,
+  bnDyCoefficients, convBackwardData, convBackwardWeight, convDxAccumulates, convForward, convGeom, convStridedInput, convTuning, convWorkspace,
   type ConvBackwardDataFusion, type ConvBackwardWeightFusion, type ConvForwardFusion, type ConvGeom, type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
 import { conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, type FusedConvAttrs } from '../../src/ops/conv2d_fused.js';
@@ -332,6 +332,102 @@ test('fused conv kernels: x and x2 as views of a wider buffer (DenseNet concaten
     assert.equal(convStridedInput(g3), false);
     const dt = makeData(g3, true, false, 4100);
     await assert.rejects(async () => runWasm(await getPool(1), dt, ALL, 12), /cannot read x at a pixel stride of 12/);
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+});
+
+/**
+ * The fused backward-data with its dx epilogue accumulating into a gradient buffer G (DenseNet):
+ * the stored dx (plain epilogue) and the accumulating run from the same data; G' must be G + a2*dx
+ * in its leading C channels (a2 = gamma*rstd) and untouched beyond, the reductions the same bits.
+ */
+function runAcc(pool: ThreadPool, dt: Data, dyPrologue: boolean, xStride: number | undefined, gStride: number, seed: number): void {
+  const { g } = dt;
+  const { N, C, H, W, K, OH, OW } = g;
+  const a = pool.arena;
+  const M = N * H * W;
+  const put = (v: ArrayLike<number>): number => {
+    const p = a.reserve(Math.max(4, v.length * 4));
+    a.view(p, v.length).set(v);
+    return p;
+  };
+  const xn = toNhwc(dt.x, N, C, H, W);
+  const xs = xStride ?? C;
+  const wide = new Float64Array(M * xs).fill(NaN);
+  for (let r = 0; r < M; r++) for (let c = 0; c < C; c++) wide[r * xs + c] = xn[r * C + c]!;
+  const px = put(wide), pw = put(dt.w);
+  const pdbn = put(toNhwc(dt.dbn, N, K, OH, OW)), pxbn = put(toNhwc(dt.xbn, N, K, OH, OW));
+  const [pm, pr, pg, pbe] = [dt.mean, dt.rstd, dt.gamma, dt.beta].map(put) as [number, number, number, number];
+  const [pmY, prY, pgY, pdbY, pdgY] = [dt.meanY, dt.rstdY, dt.gammaY, dt.dbetaY, dt.dgammaY].map(put) as [number, number, number, number, number];
+  const coef = a.reserve(8 * C), cdy = a.reserve(12 * K);
+  bnCoefficients(pool, C, pm, pr, pg, pbe, coef);
+  bnDyCoefficients(pool, K, N * OH * OW, pmY, prY, pgY, pdbY, pdgY, cdy);
+  const rng = new Rng(seed);
+  const G0 = Float32Array.from({ length: M * gStride }, () => rng.normal());
+  const pG = put(G0);
+  const pdx = a.reserve(4 * M * C), tmp = a.reserve(4 * M * C), s = a.reserve(16 * C);
+  const ws = convWorkspace(a, g);
+  const dyPro = dyPrologue ? { dbn: pdbn, xbn: pxbn, coef: cdy } : undefined;
+  const epi = (dbeta: number, dgamma: number): NonNullable<ConvBackwardDataFusion['dxEpilogue']> => ({ x2: px, coef, mean: pm, rstd: pr, relu: dt.relu, dbeta, dgamma, stride: xStride });
+  convBackwardData(pool, g, dyPrologue ? 0 : pdbn, pw, pdx, ws, { dyPrologue: dyPro, dxEpilogue: epi(s, s + 4 * C) });
+  a.view(tmp, M * C).fill(NaN);
+  convBackwardData(pool, g, dyPrologue ? 0 : pdbn, pw, tmp, ws, { dyPrologue: dyPro, dxEpilogue: { ...epi(s + 8 * C, s + 12 * C), accumulate: { G: pG, stride: gStride } } });
+  const dx = a.view(pdx, M * C), G = a.view(pG, M * gStride), a2 = a.view(coef, C), red = a.view(s, 4 * C);
+  const label = `${JSON.stringify({ C, K, H, W })} relu=${dt.relu} dyPrologue=${dyPrologue} xStride=${xStride} gStride=${gStride} ${pool.threads}T`;
+  for (let r = 0; r < M; r++) {
+    for (let c = 0; c < gStride; c++) {
+      const i = r * gStride + c, got = G[i]!;
+      if (c >= C) {
+        assert.ok(Object.is(got, G0[i]!), `${label}: G[${r}, ${c}] beyond the leading channels changed`);
+        continue;
+      }
+      const want = G0[i]! + a2[c]! * dx[r * C + c]!;
+      const tol = 1e-6 * (Math.abs(G0[i]!) + Math.abs(a2[c]! * dx[r * C + c]!)) + 1e-30;
+      assert.ok(Math.abs(got - want) <= tol, `${label}: G[${r}, ${c}] = ${got}, want ${want}`);
+    }
+  }
+  for (let c = 0; c < 2 * C; c++) assert.ok(Object.is(red[c], red[2 * C + c]), `${label}: reduction ${c} differs`);
+}
+
+test('fused conv kernels: the dx epilogue accumulating into a gradient buffer (1x1 and Winograd)', async () => {
+  const saved = { ...convTuning };
+  try {
+    for (const [i, spec] of ([
+      { N: 2, C: 8, H: 3, W: 5, K: 16, KH: 1 },
+      { N: 1, C: 12, H: 7, W: 7, K: 24, KH: 1 }, // edge tiles of 4 columns
+      { N: 2, C: 20, H: 3, W: 3, K: 9, KH: 1 },
+      { N: 2, C: 48, H: 6, W: 6, K: 128, KH: 1 },
+      { N: 2, C: 32, H: 5, W: 7, K: 12, KH: 3, pad: 1 }, // Winograd
+      { N: 1, C: 12, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
+      { N: 2, C: 44, H: 4, W: 5, K: 16, KH: 3, pad: 1 },
+    ] as ConvGeomSpec[]).entries()) {
+      const g = convGeom(spec);
+      assert.ok(convDxAccumulates(g), JSON.stringify(spec));
+      const knobList = g.KH === 1 ? [{}, { mChunk: 12 }] : [{}, { winoUBytes: 1, winoVBytes: 1 }];
+      for (const knobs of knobList) {
+        Object.assign(convTuning, saved, knobs);
+        for (const relu of [true, false]) {
+          const dt = makeData(g, relu, false, 5000 + i);
+          for (const threads of [1, 2]) {
+            const pool = await getPool(threads);
+            for (const dyPrologue of [false, true]) {
+              runAcc(pool, dt, dyPrologue, undefined, g.C, 7 + i);
+              runAcc(pool, dt, dyPrologue, convStridedInput(g) ? g.C + 4 : undefined, 2 * g.C + 8, 8 + i);
+            }
+          }
+        }
+      }
+    }
+    // paths that cannot accumulate say so: several reduction blocks (1x1), im2col-style 3x3
+    Object.assign(convTuning, saved, { kcData: 8 });
+    const g1 = convGeom({ N: 1, C: 8, H: 3, W: 3, K: 16, KH: 1 });
+    assert.equal(convDxAccumulates(g1), false);
+    Object.assign(convTuning, saved);
+    const g2 = convGeom({ N: 1, C: 6, H: 5, W: 5, K: 8, KH: 3, stride: 2, pad: 1 });
+    assert.equal(convDxAccumulates(g2), false);
+    const pool = await getPool(1);
+    assert.throws(() => runAcc(pool, makeData(g2, true, false, 5100), false, undefined, 6, 1), /cannot accumulate its dx epilogue/);
   } finally {
     Object.assign(convTuning, saved);
   }

@@ -116,6 +116,13 @@ const D_WSL = 48;
 // conv.ts stridedInput says which paths read them: 1x1 layers).
 const D_XS = 49;
 const D_X2S = 50;
+// Backward-data dx epilogue accumulating into a gradient buffer (DenseNet, passes/concat_grad.ts):
+// D_GACC = the buffer's address (0: off, dx is stored), D_GS = its pixel stride (floats). The
+// epilogue then adds a2[c]*dx (dx masked, a2 = gamma2*rstd2, the mask's own coefficient) into the
+// buffer's leading channels instead of storing dx: conv_bwd_data_1x1 (one reduction block) and
+// the Winograd dx pass (dx stored to its temporary as usual, then added).
+const D_GACC = 51;
+const D_GS = 52;
 
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
@@ -353,9 +360,11 @@ function flushSums(s32: usize, so: usize, s64: usize, qo: usize, ncols: i32): vo
  * relu), stored, and reduced for that BN: st[l] += dx, st[qo + l] += dx*(x2 - mean2) (f32 sums
  * in L1, added to the f64 partials at s64 (Q at s64 + 2*qo) when s64 != 0: every 16 tiles). x2 of
  * row r at xr + r*ldx (the tile's 8 channels), cf = &a2[col] (b2 at cf + cb), cm = &mean2[col].
+ * acc != 0 (D_GACC): the rows are a gradient buffer's, and a2*dx is added into them instead
+ * (add must then be 0: one reduction block).
  */
 function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: usize, add: i32,
-  xr: usize, ldx: usize, cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize, s64: usize): void {
+  xr: usize, ldx: usize, cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize, s64: usize, acc: i32): void {
   let c00 = f32x4.splat(0);
   let c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   const aEnd = a + (<usize>kc << 4);
@@ -380,7 +389,11 @@ function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: u
       c00 = v128.andnot(c00, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
       c01 = v128.andnot(c01, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
     }
-    v128.store(d0, c00); v128.store(d0, c01, 16);
+    if (acc) {
+      v128.store(d0, fma(c00, v128.load(cf), v128.load(d0))); v128.store(d0, fma(c01, v128.load(cf, 16), v128.load(d0, 16)), 16);
+    } else {
+      v128.store(d0, c00); v128.store(d0, c01, 16);
+    }
     s0 = c00; s1 = c01;
     q0 = f32x4.mul(c00, f32x4.sub(x0, v128.load(cm))); q1 = f32x4.mul(c01, f32x4.sub(x1, v128.load(cm, 16)));
   }
@@ -392,7 +405,11 @@ function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: u
       c10 = v128.andnot(c10, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
       c11 = v128.andnot(c11, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
     }
-    v128.store(d1, c10); v128.store(d1, c11, 16);
+    if (acc) {
+      v128.store(d1, fma(c10, v128.load(cf), v128.load(d1))); v128.store(d1, fma(c11, v128.load(cf, 16), v128.load(d1, 16)), 16);
+    } else {
+      v128.store(d1, c10); v128.store(d1, c11, 16);
+    }
     s0 = f32x4.add(s0, c10); s1 = f32x4.add(s1, c11);
     q0 = fma(c10, f32x4.sub(x0, v128.load(cm)), q0); q1 = fma(c11, f32x4.sub(x1, v128.load(cm, 16)), q1);
   }
@@ -404,7 +421,11 @@ function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: u
       c20 = v128.andnot(c20, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
       c21 = v128.andnot(c21, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
     }
-    v128.store(d2, c20); v128.store(d2, c21, 16);
+    if (acc) {
+      v128.store(d2, fma(c20, v128.load(cf), v128.load(d2))); v128.store(d2, fma(c21, v128.load(cf, 16), v128.load(d2, 16)), 16);
+    } else {
+      v128.store(d2, c20); v128.store(d2, c21, 16);
+    }
     s0 = f32x4.add(s0, c20); s1 = f32x4.add(s1, c21);
     q0 = fma(c20, f32x4.sub(x0, v128.load(cm)), q0); q1 = fma(c21, f32x4.sub(x1, v128.load(cm, 16)), q1);
   }
@@ -416,7 +437,11 @@ function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: u
       c30 = v128.andnot(c30, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
       c31 = v128.andnot(c31, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
     }
-    v128.store(d3, c30); v128.store(d3, c31, 16);
+    if (acc) {
+      v128.store(d3, fma(c30, v128.load(cf), v128.load(d3))); v128.store(d3, fma(c31, v128.load(cf, 16), v128.load(d3, 16)), 16);
+    } else {
+      v128.store(d3, c30); v128.store(d3, c31, 16);
+    }
     s0 = f32x4.add(s0, c30); s1 = f32x4.add(s1, c31);
     q0 = fma(c30, f32x4.sub(x0, v128.load(cm)), q0); q1 = fma(c31, f32x4.sub(x1, v128.load(cm, 16)), q1);
   }
@@ -438,6 +463,25 @@ function dxTile(d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, xr: usiz
       let g = load<f32>(dst + o);
       const xv = load<f32>(xp + o);
       if (relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0) { g = 0; store<f32>(dst + o, g); }
+      store<f32>(st + o, load<f32>(st + o) + g);
+      store<f32>(st + qo + o, load<f32>(st + qo + o) + g * (xv - load<f32>(cm + o)));
+    }
+  }
+}
+
+/** dxTile for the accumulating epilogue (D_GACC): dx from the micro-tile (rows 32 bytes apart at tile), masked, reduced, and a2*dx added into the buffer rows. */
+function dxTileAcc(tile: usize, d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, xr: usize, ldx: usize,
+  cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize): void {
+  for (let r = 0; r < 4; r++) {
+    const dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
+    if (!dst) continue;
+    const xp = xr + <usize>r * ldx;
+    for (let l = 0; l < ncols; l++) {
+      const o = <usize>l << 2;
+      let g = load<f32>(tile + (<usize>r << 5) + o);
+      const xv = load<f32>(xp + o);
+      if (relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0) g = 0;
+      store<f32>(dst + o, g * load<f32>(cf + o) + load<f32>(dst + o));
       store<f32>(st + o, load<f32>(st + o) + g);
       store<f32>(st + qo + o, load<f32>(st + qo + o) + g * (xv - load<f32>(cm + o)));
     }
@@ -1310,13 +1354,15 @@ function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m
  * partials S[C], Q[C] at st at the end of the run. (Channel-block-major order, with coefficients
  * and sums in registers and each block walking the run at stride C, was 2-12% slower on the
  * Winograd backward-data of 148->12 @32, 436->12 @8 and 64->64 @56: measured interleaved.)
+ * gp0 != 0: the accumulating epilogue (D_GACC), a2*dx added into the gradient buffer's pixels
+ * (gp0, gsb bytes apart) instead of the masked dx stored back.
  */
-function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2: usize, relu: i32, st: usize): void {
+function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2: usize, relu: i32, st: usize, gp0: usize = 0, gsb: usize = 0): void {
   const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2, qo = cb << 1;
   const s32 = st + <usize>C * 20, q32 = st + <usize>C * 24;
   memory.fill(s32, 0, cb << 1);
   const z = f32x4.splat(0);
-  let px = px0, xp = xp0;
+  let px = px0, xp = xp0, gp = gp0;
   for (let w = 0; w < W; w++) {
     let o: usize = 0;
     for (; o < vb; o += 16) {
@@ -1324,19 +1370,21 @@ function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2
       const xv = v128.load(xp + o);
       if (relu) {
         g = v128.andnot(g, f32x4.le(fma(xv, v128.load(c2 + o), v128.load(c2 + cb + o)), z));
-        v128.store(px + o, g);
+        if (!gp0) v128.store(px + o, g);
       }
+      if (gp0) v128.store(gp + o, fma(g, v128.load(c2 + o), v128.load(gp + o)));
       v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
       v128.store(q32 + o, fma(g, f32x4.sub(xv, v128.load(m2 + o)), v128.load(q32 + o)));
     }
     for (; o < cb; o += 4) {
       let g = load<f32>(px + o);
       const xv = load<f32>(xp + o);
-      if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) { g = 0; store<f32>(px + o, g); }
+      if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) { g = 0; if (!gp0) store<f32>(px + o, g); }
+      if (gp0) store<f32>(gp + o, g * load<f32>(c2 + o) + load<f32>(gp + o));
       store<f32>(s32 + o, load<f32>(s32 + o) + g);
       store<f32>(q32 + o, load<f32>(q32 + o) + g * (xv - load<f32>(m2 + o)));
     }
-    px += cb; xp += xsb;
+    px += cb; xp += xsb; gp += gsb;
   }
   for (let o: usize = 0; o < cb; o += 4) {
     const so = st + (o << 1);
@@ -1554,6 +1602,9 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, apack = scratch + SC_PACK;
   zeroPage(scratch);
   const ldc = <usize>C << 2, ldx2 = <usize>ld(d, D_X2S) << 2;
+  // accumulating epilogue: the rows written are the gradient buffer's (one reduction block)
+  const gacc: usize = fused<F>() && x2 ? <usize><u32>ld(d, D_GACC) : 0;
+  const ldd: usize = gacc ? <usize>ld(d, D_GS) << 2 : ldc, dst = gacc ? gacc : dx;
   // dx epilogue: f64 partials S[C], Q[C], then f32 block sums S32[C], Q32[C] (mkx)
   let st: usize = 0, s32: usize = 0;
   if (fused<F>() && x2) {
@@ -1574,23 +1625,27 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
           const c0 = j * 8;
           const ncols = min(8, Cg - c0);
           const bj = bp + ((<usize>(g * CP + j) * <usize>Kg + <usize>k0) << 5);
-          let row = dx + (<usize>mb * <usize>C + <usize>(g * Cg + c0)) * 4;
+          let row = dst + (<usize>mb * (ldd >> 2) + <usize>(g * Cg + c0)) * 4;
           let xr = x2 + (<usize>mb * (ldx2 >> 2) + <usize>(g * Cg + c0)) * 4; // x2 rows (pixel stride X2S)
           for (let i = 0; i < np; i++) {
             const a = apack + <usize>(i * kc) * 16;
             const rem = mn - i * 4;
             if (j == 0) packDyRows<F>(a, dy, mb + i * 4, rem, K, g * Kg + k0, kc, dlt, cdy, zero);
-            const d0 = row, d1: usize = rem > 1 ? row + ldc : 0;
-            const d2: usize = rem > 2 ? row + 2 * ldc : 0, d3: usize = rem > 3 ? row + 3 * ldc : 0;
+            const d0 = row, d1: usize = rem > 1 ? row + ldd : 0;
+            const d2: usize = rem > 2 ? row + 2 * ldd : 0, d3: usize = rem > 3 ? row + 3 * ldd : 0;
             if (epi) {
               const co = <usize>(g * Cg + c0) << 2;
               const flush = (i & 15) == 15 || i == np - 1; // f32 sums into f64 every 16 tiles
               if (ncols == 8) {
-                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0);
+                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0, gacc ? 1 : 0);
               } else {
                 mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
-                tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
-                dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
+                if (gacc) {
+                  dxTileAcc(tile, d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
+                } else {
+                  tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
+                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
+                }
                 if (flush) flushSums(s32 + co, ldc, st + (co << 1), <usize>C << 3, ncols);
               }
             } else if (ncols == 8) {
@@ -1599,7 +1654,7 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
               mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
               tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
             }
-            row += 4 * ldc;
+            row += 4 * ldd;
             xr += 4 * ldx2;
           }
         }
@@ -2832,6 +2887,8 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
   const TW = (OW + 1) >> 1, TH = (OH + 1) >> 1;
   const cb = <usize>C << 2, kb = <usize>K << 2, ldy = kb, rs = <usize>OW * kb;
   const xsb = <usize>ld(d, D_XS) << 2, X2S = ld(d, D_X2S); // pixel strides of x and x2 (views: more than C)
+  // dx epilogue accumulating a2*dx into a gradient buffer (D_GACC; dx still goes to y first)
+  const gacc: usize = fused<F>() && x2 ? <usize><u32>ld(d, D_GACC) : 0, GS = ld(d, D_GS);
   // U[tile][xi][C], xi 64 bytes more than C floats apart: at a multiple of 4 KiB the 16 stores
   // of a transform would all fall into one L1 set
   const xsU = cb + 64, ustride = xsU << 4;
@@ -2944,7 +3001,8 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         const me = (nZ * OH + min(OH, 2 * trZ + 2)) * OW;
         for (let p = mb; p < me; p += 64) {
           const off = (<usize>p * <usize>K) << 2;
-          dxRun(y + off, x2 + ((<usize>p * <usize>X2S) << 2), min(64, me - p), K, <usize>X2S << 2, c2, m2, relu2, st);
+          dxRun(y + off, x2 + ((<usize>p * <usize>X2S) << 2), min(64, me - p), K, <usize>X2S << 2, c2, m2, relu2, st,
+            gacc ? gacc + ((<usize>p * <usize>GS) << 2) : 0, <usize>GS << 2);
         }
         rowDone = done;
       }
