@@ -37,18 +37,26 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   // BN dx added in place into the leading channels of a gradient buffer: reads dy, x and those
   // channels of the buffer, writes them back
   if (n.op === 'bn_backward_data_acc') return [{ layer: n.name, op: n.op, category: cat, bytes: 4 * tensor(n.inputs[1]!) }];
+  // A gradient slice with the affine half of BN dx: reads its channels of the buffer and of x
+  if (n.op === 'slice_channels_affine') return [{ layer: n.name, op: n.op, category: cat, bytes: 3 * tensor(n.outputs[0]!) }];
   // A concatenation planned as a view of its block's buffer copies only its new parts
   const view = viewOf(n);
   if (view) return [{ layer: n.name, op: n.op, category: cat, bytes: 2 * n.inputs.slice(view.from).reduce((s, id) => s + tensor(id), 0) }];
   if (cat !== 'conv') return [{ layer: n.name, op: n.op, category: cat, bytes: [...n.inputs, ...n.outputs].reduce((s, id) => s + tensor(id), 0) }];
   // A convolution: its own operands count as conv; BN work folded into it counts as BN.
-  const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dxEpilogue?: unknown; bias?: boolean };
+  const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dxEpilogue?: unknown; bias?: boolean; xShape?: number[]; wShape?: number[] };
   const out: LayerTraffic[] = [];
-  const main = n.op === 'conv2d_fused' ? [n.inputs[0]!] : [n.inputs[0]!, ...(n.op === 'conv2d_backward_weight' || n.op === 'conv2d_fused_backward_weight' ? [n.inputs[1]!] : [])];
-  let bytes = main.reduce((s, id) => s + tensor(id), 0) + tensor(n.outputs[0]!);
+  // accumulating into a gradient buffer (input 0): the operands are those of the plain node
+  const acc = n.op === 'conv2d_fused_backward_data_acc' ? 1 : 0;
+  const ins = n.inputs.slice(acc);
+  const main = n.op === 'conv2d_fused' ? [ins[0]!] : [ins[0]!, ...(n.op === 'conv2d_backward_weight' || n.op === 'conv2d_fused_backward_weight' ? [ins[1]!] : [])];
+  const dxBytes = acc ? 4 * numel(a.xShape!) : tensor(n.outputs[0]!); // dx's channels of the buffer, or dx
+  let bytes = main.reduce((s, id) => s + tensor(id), 0) + dxBytes;
   let bn = 0;
-  if (a.dyPrologue) bn += tensor(n.inputs[3]!); // xbn read besides dbn (which takes dy's place)
-  if (a.dxEpilogue) bn += tensor(n.inputs[n.inputs.length - 5]!); // the BN input read by the mask and reductions
+  if (a.dyPrologue) bn += tensor(ins[3]!); // xbn read besides dbn (which takes dy's place)
+  if (a.dxEpilogue) bn += tensor(ins[ins.length - 5]!); // the BN input read by the mask and reductions
+  if (acc) bn += dxBytes; // the buffer read back before A*dy is added (its write took dx's place)
+  if (acc && a.wShape![2]! * a.wShape![3]! > 1) bn += dxBytes; // Winograd: dx through its temporary first
   if (n.op === 'conv2d_backward_weight' && n.inputs.length > 1) bytes = tensor(n.inputs[0]!) + tensor(n.inputs[1]!);
   out.push({ layer: n.name, op: n.op, category: 'conv', bytes });
   if (bn) out.push({ layer: n.name, op: `${n.op} (BN work)`, category: 'bn', bytes: bn });

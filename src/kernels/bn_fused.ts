@@ -18,6 +18,33 @@ export function bnCoefficients(pool: ThreadPool, C: number, mean: number, rstd: 
   }
 }
 
+/**
+ * The affine half of BN dx summed over the BNs of a gradient buffer's channels (op bn_dx_coef,
+ * src/ops/batch_norm2d.ts): out = [sum B; sum (C0 + B*K); K] ([3, CG] f32) from S (0: init, K =
+ * mean on the first C channels, 0 elsewhere) and one BN over m values per channel (f32 [C]
+ * mean, rstd, gamma, dbeta, dgamma), with A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m -
+ * B*mean in f64. out may be S.
+ */
+export function bnDxCoef(pool: ThreadPool, C: number, CG: number, m: number, S: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, out: number): void {
+  if (C > CG) throw new RangeError(`bn_dx_coef: ${C} channels do not fit a buffer of ${CG}`);
+  const f = new Float32Array(pool.arena.memory.buffer);
+  const [mu, r, ga, db, dg, o, s] = [mean / F32, rstd / F32, gamma / F32, dbeta / F32, dgamma / F32, out / F32, S / F32];
+  if (S === 0) {
+    f.fill(0, o, o + 3 * CG);
+    for (let c = 0; c < C; c++) f[o + 2 * CG + c] = f[mu + c]!;
+  } else if (S !== out) {
+    f.copyWithin(o, s, s + 3 * CG);
+  }
+  for (let c = 0; c < C; c++) {
+    const A = f[ga + c]! * f[r + c]!;
+    const B = (-A * f[r + c]! * f[dg + c]!) / m;
+    const C0 = (-A * f[db + c]!) / m - B * f[mu + c]!;
+    const K = f[o + 2 * CG + c]!;
+    f[o + c] = f[o + c]! + B;
+    f[o + CG + c] = f[o + CG + c]! + (C0 + B * K);
+  }
+}
+
 const rows = (pool: ThreadPool, M: number): [number, number][] => splitRange(M, pool.threads, 1);
 
 /** y = relu(bn1(x1) + o) (o = 0 pointer: use x2 with coef2, the projection shortcut's BN). */

@@ -317,6 +317,18 @@ export function sliceChannels(pool: ThreadPool, src: number, C: number, start: n
   copyChannels(pool, src, C, start, dst, size, 0, size, M);
 }
 
+/**
+ * y [M, C] = G[:, :C] + B*(x[:, :C] - K) + C0 per channel: a slice of a gradient buffer (rows LG
+ * floats apart) with the affine half of BN dx applied (op slice_channels_affine), x rows LX apart
+ * (a view of a concatenation buffer, or its own tensor). G, x, B, C0, K point at the slice's
+ * first channel.
+ */
+export function sliceAffine(pool: ThreadPool, G: number, LG: number, x: number, LX: number, y: number, C: number, B: number, C0: number, K: number, M: number): void {
+  if (C < 1 || LG < C || LX < C) throw new RangeError(`sliceAffine: ${C} channels of rows of ${LG} (gradient) and ${LX} (x)`);
+  for (const [k, p] of Object.entries({ G, x, y, B, C0, K })) checkPtr(k, p);
+  pool.run('slice_affine', [G, LG, x, LX, y, C, B, C0, K], splitRange(M, pool.threads, 1));
+}
+
 /** NHWC [N, H, W, C] -> NCHW [N, C, H, W] (src and dst distinct). */
 export function nhwcToNchw(pool: ThreadPool, src: number, dst: number, N: number, H: number, W: number, C: number): void {
   pool.run('layout_convert', [src, dst, H * W, C, 1], splitRange(N * H * W, pool.threads, 4));

@@ -139,6 +139,13 @@ export function bnBackwardDataAcc(dy: Float32Array, x: Float32Array, G: Float32A
   for (let r = 0; r < M; r++) for (let c = 0; c < C; c++) G[r * LD + c] = G[r * LD + c]! + dx[r * C + c]!;
 }
 
+/** Scalar twin of eltwise.ts sliceAffine (arrays from the slice's first channel). */
+export function sliceAffine(G: Float32Array, LG: number, x: Float32Array, LX: number, y: Float32Array, C: number, B: Float32Array, C0: Float32Array, K: Float32Array, M: number): void {
+  for (let r = 0; r < M; r++) {
+    for (let c = 0; c < C; c++) y[r * C + c] = G[r * LG + c]! + (B[c]! * (x[r * LX + c]! - K[c]!) + C0[c]!);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Element-wise
 

@@ -206,3 +206,81 @@ export const bnBackwardDataAcc: OpDef = {
   },
 };
 
+
+/**
+ * The per-channel half of BN dx, kept apart (DenseNet's gradient buffer, passes/concat_grad.ts).
+ * dx = A*dy + B*x + C0 splits into A*dy, which the consuming convolution's backward-data epilogue
+ * adds into the buffer (conv2d_fused_backward_data_acc), and B*x + C0, the same affine map for
+ * every pixel, summed here over all the BNs that read a channel and applied once, when the
+ * channel's gradient is sliced out (slice_channels_affine). As B*(x - K) + (C0 + B*K) with a
+ * per-channel shift K (the first BN's mean: every BN of a channel sees the same batch, so K is
+ * its mean and the sum stays well conditioned when |mean| >> std).
+ *   inputs  [S] (absent when attrs.init), mean, rstd, gamma, dbeta, dgamma (f32 [C], C <= channels)
+ *   output  S' [3, channels]: row 0 sum B, row 1 sum (C0 + B*K), row 2 K (0 beyond the channels
+ *           the first BN covers); channels >= C pass through
+ *   attrs   channels (the buffer's), count (m = N*H*W of the BN), init
+ */
+export interface BnDxCoefAttrs {
+  channels: number;
+  count: number;
+  init: boolean;
+}
+
+export const bnDxCoef: OpDef<BnDxCoefAttrs> = {
+  type: 'bn_dx_coef',
+  infer(xs, a, layer) {
+    const v = xs.slice(a.init ? 0 : 1);
+    const C = v[0]?.[0];
+    if (v.length !== 5 || C === undefined || v.some((s) => s.length !== 1 || s[0] !== C) || C > a.channels) {
+      throw new ShapeErrorAt(layer, 'bn_dx_coef', `needs five [C] vectors with C <= ${a.channels}: got ${v.map((s) => `[${s.join(', ')}]`).join(', ')}`);
+    }
+    if (!a.init && (xs[0]!.length !== 2 || xs[0]![0] !== 3 || xs[0]![1] !== a.channels)) {
+      throw new ShapeErrorAt(layer, 'bn_dx_coef', `coefficient state must be [3, ${a.channels}], got [${xs[0]!.join(', ')}]`);
+    }
+    return [[3, a.channels]];
+  },
+  run({ x, y: [out], attrs: a }) {
+    const [mean, rstd, gamma, dbeta, dgamma] = x.slice(a.init ? 0 : 1) as [Arr, Arr, Arr, Arr, Arr];
+    const CG = a.channels;
+    if (a.init) out!.fill(0);
+    else out!.set(x[0]!);
+    for (let c = 0; c < mean.length; c++) {
+      const [, B, C0] = bnDxCoefficients(c, a.count, mean, rstd, gamma, dbeta, dgamma);
+      if (a.init) out![2 * CG + c] = mean[c]!;
+      const K = out![2 * CG + c]!;
+      out![c] = out![c]! + B;
+      out![CG + c] = out![CG + c]! + (C0 + B * K);
+    }
+  },
+};
+
+/**
+ * A channel slice of a gradient buffer with the summed affine halves of its BNs' dx applied:
+ * y = G[:, start:start+size] + B*(x[:, start:start+size] - K) + C (S = [B; C; K], from bn_dx_coef),
+ * x the forward value those BNs normalized (any tensor holding the channels at the same offset).
+ *   inputs G [N, CG, H, W], x [N, CX, H, W], S [3, CG]; attrs start, size; output [N, size, H, W]
+ */
+export const sliceChannelsAffine: OpDef<{ start: number; size: number }> = {
+  type: 'slice_channels_affine',
+  infer(xs, { start, size }, layer) {
+    const [G, x, S] = xs as [Shape, Shape, Shape];
+    const [N, CG, H, W] = G as number[];
+    if (G.length !== 4 || x.length !== 4 || x[0] !== N || x[2] !== H || x[3] !== W || start < 0 || size < 1 || start + size > Math.min(CG!, x[1]!)) {
+      throw new ShapeErrorAt(layer, 'slice_channels_affine', `channels ${start}..${start + size} of [${G.join(', ')}] and [${x.join(', ')}]`);
+    }
+    if (S.length !== 2 || S[0] !== 3 || S[1] !== CG) throw new ShapeErrorAt(layer, 'slice_channels_affine', `coefficients must be [3, ${CG}], got [${S.join(', ')}]`);
+    return [[N!, size, H!, W!]];
+  },
+  run({ x: [G, x, S], y: [y], xs, attrs: { start, size } }) {
+    const [N, CG, HW] = dims(xs[0]!);
+    const CX = xs[1]![1]!;
+    for (let n = 0; n < N; n++) {
+      for (let k = 0; k < size; k++) {
+        const c = start + k;
+        const [B, C0, K] = [S![c]!, S![CG + c]!, S![2 * CG + c]!];
+        const g = (n * CG + c) * HW, xo = (n * CX + c) * HW, o = (n * size + k) * HW;
+        for (let i = 0; i < HW; i++) y![o + i] = G![g + i]! + (B * (x![xo + i]! - K) + C0);
+      }
+    }
+  },
+};

@@ -25,7 +25,7 @@ import { normalize } from './batch_norm2d.js';
 import { bnBackwardData, bnBackwardReduce } from './batch_norm2d.js';
 import { moments } from './bn_split.js';
 import { type Conv2dAttrs, conv2d, conv2dBackwardData, conv2dBackwardWeight } from './conv2d.js';
-import type { Arr, KernelArgs, OpDef } from './op.js';
+import { type Arr, type KernelArgs, type OpDef, ShapeErrorAt } from './op.js';
 
 export interface FusedConvAttrs extends Conv2dAttrs {
   bias: boolean;
@@ -99,6 +99,43 @@ export const conv2dFusedBackwardData: OpDef<FusedConvAttrs> = {
         for (let i = 0; i < dx.length; i++) if (z[i]! <= 0) dx[i] = 0;
       }
       call(bnBackwardReduce, args, [dx, x2, mean, rstd], [a.xShape!, a.xShape!, [mean.length], [mean.length]], [y[1]!, y[2]!], [[mean.length], [mean.length]], {});
+    }
+  },
+};
+
+/**
+ * conv2d_fused_backward_data whose dx epilogue adds a2*dx into the leading channels of a gradient
+ * buffer instead of storing dx (a2 = gamma2*rstd2: the A*dy part of the BN's dx; its affine part
+ * goes through bn_dx_coef, see there). Inputs G [N, CG, H, W] then conv2d_fused_backward_data's
+ * (dxEpilogue required); outputs G' (in place), dbeta2, dgamma2.
+ */
+export const conv2dFusedBackwardDataAcc: OpDef<FusedConvAttrs> = {
+  type: 'conv2d_fused_backward_data_acc',
+  inPlace: 0,
+  infer(xs, a, layer) {
+    const G = xs[0]!, X = a.xShape!;
+    if (!a.dxEpilogue || G.length !== 4 || G[0] !== X[0] || G[2] !== X[2] || G[3] !== X[3] || G[1]! < X[1]!) {
+      throw new ShapeErrorAt(layer, 'conv2d_fused_backward_data_acc', `gradient buffer [${G.join(', ')}] must hold dx [${X.join(', ')}] in its leading channels (and the dx epilogue must be on)`);
+    }
+    return [G, [X[1]!], [X[1]!]];
+  },
+  run(args) {
+    const { x, xs, y, ys, attrs: a } = args;
+    const X = a.xShape!;
+    const dx = like(x[1]!, numel(X));
+    conv2dFusedBackwardData.run({ ...args, x: x.slice(1), xs: xs.slice(1), y: [dx, y[1]!, y[2]!], ys: [X, ys[1]!, ys[2]!] });
+    const at = 1 + (a.dyPrologue ? 9 : 2);
+    const [rstd, gamma] = [x[at + 2]!, x[at + 3]!];
+    const [G, out] = [x[0]!, y[0]!];
+    if (out !== G) out.set(G);
+    const [N, C, H, W] = X as [number, number, number, number];
+    const CG = xs[0]![1]!, HW = H * W;
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const s = gamma[c]! * rstd[c]!;
+        const src = (n * C + c) * HW, dst = (n * CG + c) * HW;
+        for (let i = 0; i < HW; i++) out[dst + i] = out[dst + i]! + s * dx[src + i]!;
+      }
     }
   },
 };

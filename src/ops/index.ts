@@ -1,12 +1,12 @@
 /** The closed set of ops. Adding an op: one file in src/ops, one line here. */
 import { add } from './add.js';
-import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce } from './batch_norm2d.js';
+import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce, bnDxCoef, sliceChannelsAffine } from './batch_norm2d.js';
 import { bnAddRelu, bnAddReluBackward } from './bn_add_relu.js';
 import { bnApply, bnFinalize, channelMoments, concatVec } from './bn_split.js';
 import { channelAffine } from './channel_affine.js';
 import { concat, sliceChannels } from './concat.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from './conv2d.js';
-import { bnReluMask, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight } from './conv2d_fused.js';
+import { bnReluMask, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardDataAcc, conv2dFusedBackwardWeight } from './conv2d_fused.js';
 import { dropout, mul } from './dropout.js';
 import { linear, linearBackwardData, linearBackwardWeight } from './linear.js';
 import type { OpDef } from './op.js';
@@ -17,8 +17,8 @@ import { shortcutPad, shortcutPadBackward } from './shortcut_pad.js';
 import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cross_entropy.js';
 
 const all: OpDef[] = [
-  conv2d, conv2dBackwardData, conv2dBackwardWeight, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, bnReluMask,
-  batchNorm2d, bnBackwardReduce, bnBackwardData, bnBackwardDataAcc, channelMoments, bnFinalize, bnApply, concatVec, bnAddRelu, bnAddReluBackward, channelAffine,
+  conv2d, conv2dBackwardData, conv2dBackwardWeight, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardDataAcc, conv2dFusedBackwardWeight, bnReluMask,
+  batchNorm2d, bnBackwardReduce, bnBackwardData, bnBackwardDataAcc, bnDxCoef, sliceChannelsAffine, channelMoments, bnFinalize, bnApply, concatVec, bnAddRelu, bnAddReluBackward, channelAffine,
   relu, reluBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
   add, mul, concat, sliceChannels, flatten, reshape,

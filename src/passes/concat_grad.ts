@@ -14,6 +14,17 @@
  *   (plus the part's gradients from outside the block, if any, with add where autodiff summed).
  * The additions happen in the order autodiff summed them, so the result is the same.
  *
+ * Epilogue rule (concat-grad-epilogue), where the BN's dy comes from the fused backward-data of
+ * the convolution that reads the BN's output (its dx epilogue: ReLU mask and reductions): BN's dx
+ * = A*dy + B*x + C0 splits. A*dy is added into G by that epilogue while the tile is in
+ * registers (conv2d_fused_backward_data_acc: dy is never stored, and the BN backward's pass over
+ * dy, x and G disappears); B and C0, one affine map per channel, are summed over the block's BNs
+ * (bn_dx_coef, shifted by the channel's mean) and applied once per part, by the slice that takes
+ * its gradient out of G (slice_channels_affine reads x there). Guards: dxEpilogueConv (dy comes
+ * from such a convolution and nothing else reads it), accumulatingPath (the convolution's
+ * backward-data path can accumulate: src/kernels/conv.ts convDxAccumulates); where one fails,
+ * that BN's dx is added whole (bn_backward_data_acc) as above.
+ *
  * Guards (reported at the BN whose dx would be accumulated, or at the concatenation):
  *   prefixChain   each concatenation extends the previous one by one input (else not a chain);
  *   gradOnlySliced a concatenation's gradient is read only by the slices of its backward;
@@ -23,9 +34,12 @@
  *                  update follows the one before it).
  */
 import type { Graph, Node } from '../graph/ir.js';
+import { convDxAccumulates, convGeomOf } from '../kernels/conv.js';
+import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import { type FusionReport, type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const RULE = 'concat-grad-in-place';
+const EPILOGUE = 'concat-grad-epilogue';
 
 export interface Chain {
   members: Node[]; // concat nodes P1..PL, each extending the previous by one input
@@ -95,6 +109,29 @@ interface Plan {
   parts: Part[];
   drop: Set<number>;
   layers: string[]; // BN layer of each accumulating member (for the report)
+  /** per accumulating member: the backward-data whose dx epilogue adds A*dy into G (epilogue rule) */
+  epi: (Node | undefined)[];
+}
+
+/**
+ * The fused backward-data that produced the dy of BN backward `bn` (member of an accepted plan),
+ * when its dx epilogue can add A*dy into G instead (epilogue rule); else reports why not.
+ */
+function epilogueConv(g: Graph, bn: Node, uses: Map<number, Node[]>, report: FusionReport, layer: string): Node | undefined {
+  const p = producer(g, bn.inputs[0]!);
+  const a = p?.attrs as unknown as FusedConvAttrs | undefined;
+  if (!p || p.op !== 'conv2d_fused_backward_data' || !a?.dxEpilogue || p.outputs[0] !== bn.inputs[0] ||
+    p.outputs[1] !== bn.inputs[5] || p.outputs[2] !== bn.inputs[6] || (uses.get(bn.inputs[0]!) ?? []).length !== 1 ||
+    [...g.outputs.values()].includes(bn.inputs[0]!)) {
+    report.blocked(layer, EPILOGUE, 'dxEpilogueConv', p ? `its dy comes from ${p.op} "${p.name}"${a?.dxEpilogue ? ', which is also read elsewhere' : ' without a dx epilogue'}` : 'its dy is not computed by a convolution');
+    return undefined;
+  }
+  const geom = convGeomOf(a.xShape!, a.wShape!, a);
+  if (!convDxAccumulates(geom)) {
+    report.blocked(layer, EPILOGUE, 'accumulatingPath', `the backward-data of "${p.name}" (${geom.KH}x${geom.KW}, ${geom.C}->${geom.K}) runs on a path that cannot accumulate (convDxAccumulates)`);
+    return undefined;
+  }
+  return p;
 }
 
 function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: FusionReport): Plan | undefined {
@@ -162,75 +199,112 @@ function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: Fusion
       return undefined;
     }
   }
-  return { chain: c, grads, parts, drop, layers };
+  return { chain: c, grads, parts, drop, layers, epi: [] };
 }
 
-export const concatGradInPlace: Pass = {
-  name: RULE,
-  run(g, report) {
-    const uses = consumers(g);
-    const plans: Plan[] = [];
-    const touched = new Set<number>(); // nodes an accepted plan rewrites
-    for (const c of concatChains(g, report, RULE)) {
-      const p = planChain(g, c, uses, report);
-      if (!p) continue;
-      const mine = [...p.drop, ...p.parts.map((q) => q.at.id), ...p.grads.map((v) => producer(g, v)!.id)];
-      if (mine.some((id) => touched.has(id))) {
-        report.blocked(c.members[c.members.length - 1]!.name, RULE, 'prefixChain', 'its gradients are also part of another chain (nested concatenations)');
-        continue;
-      }
-      for (const id of mine) touched.add(id);
-      plans.push(p);
+/** The pass, with or without the epilogue rule (FusionOptions.concatGradEpilogue). */
+export function concatGradWith(epilogue: boolean): Pass {
+  return { name: RULE, run: (g, report) => concatGrad(g, report, epilogue) };
+}
+
+function concatGrad(g: Graph, report: FusionReport, epilogue: boolean): Graph {
+  const uses = consumers(g);
+  const plans: Plan[] = [];
+  const touched = new Set<number>(); // nodes an accepted plan rewrites
+  for (const c of concatChains(g, report, RULE)) {
+    const p = planChain(g, c, uses, report);
+    if (!p) continue;
+    const mine = [...p.drop, ...p.parts.map((q) => q.at.id), ...p.grads.map((v) => producer(g, v)!.id)];
+    if (mine.some((id) => touched.has(id))) {
+      report.blocked(c.members[c.members.length - 1]!.name, RULE, 'prefixChain', 'its gradients are also part of another chain (nested concatenations)');
+      continue;
     }
-    if (plans.length === 0) return g;
-    const accAt = new Map<number, { plan: Plan; i: number }>(); // node producing gP of member i
-    const partAt = new Map<number, { plan: Plan; part: Part }>();
-    const dropped = new Set<number>();
-    const buf = new Map<Plan, number[]>(); // G after each member (index i: after member i added)
-    const sliced = new Map<Part, number>(); // the part's slice of G
-    for (const p of plans) {
-      const L = p.chain.members.length;
-      for (let i = 0; i < L; i++) accAt.set(producer(g, p.grads[i]!)!.id, { plan: p, i });
-      for (const part of p.parts) partAt.set(part.at.id, { plan: p, part });
-      for (const d of p.drop) dropped.add(d);
-      buf.set(p, new Array<number>(L));
-      p.layers.forEach((l, i) => report.fired(l, RULE, `dx added in place into the leading ${g.value(p.chain.members[i]!.outputs[0]!).shape[1]} channels of the gradient buffer of "${p.chain.members[L - 1]!.name}" (no slices, no sums)`));
-    }
-    return rebuild(g, (n, w) => {
-      const acc = accAt.get(n.id);
-      if (acc) {
-        const { plan, i } = acc;
-        const gs = buf.get(plan)!;
-        const top = i === plan.chain.members.length - 1;
-        if (top) {
-          w.keep(n); // the largest concatenation's gradient is the buffer
-          gs[i] = plan.grads[i]!;
-        } else {
-          [gs[i]] = w.emit('bn_backward_data_acc', `${n.name}.acc`, [gs[i + 1]!, ...n.inputs], {}, 'grad') as [number];
-        }
-        // the parts first held by this member are complete: slice them out now, before G moves on
-        for (const p of plan.parts) {
-          if (p.first !== i) continue;
-          const attrs = { start: p.start, size: p.size };
-          const name = `${g.value(p.total).name}.slice`;
-          if (p.others.length === 0) w.node('slice_channels', name, [gs[i]!], [p.total], attrs);
-          else sliced.set(p, w.emit('slice_channels', name, [gs[i]!], attrs, 'grad')[0]!);
-        }
-        return;
+    for (const id of mine) touched.add(id);
+    plans.push(p);
+  }
+  if (plans.length === 0) return g;
+  const accAt = new Map<number, { plan: Plan; i: number }>(); // node producing gP of member i
+  const epiAt = new Map<number, { plan: Plan; i: number }>(); // the backward-data that adds A*dy of member i
+  const partAt = new Map<number, { plan: Plan; part: Part }>();
+  const dropped = new Set<number>();
+  const buf = new Map<Plan, number[]>(); // G after each member (index i: after member i added)
+  const coefs = new Map<Plan, number>(); // the summed affine halves so far (epilogue rule)
+  const sliced = new Map<Part, number>(); // the part's slice of G
+  for (const p of plans) {
+    const L = p.chain.members.length;
+    const top = p.chain.members[L - 1]!;
+    for (let i = 0; i < L; i++) accAt.set(producer(g, p.grads[i]!)!.id, { plan: p, i });
+    for (const part of p.parts) partAt.set(part.at.id, { plan: p, part });
+    for (const d of p.drop) dropped.add(d);
+    buf.set(p, new Array<number>(L));
+    p.layers.forEach((l, i) => {
+      const C = g.value(p.chain.members[i]!.outputs[0]!).shape[1];
+      const conv = epilogue ? epilogueConv(g, producer(g, p.grads[i]!)!, uses, report, l) : undefined;
+      p.epi[i] = conv;
+      if (conv) {
+        epiAt.set(conv.id, { plan: p, i });
+        report.fired(l, EPILOGUE, `A*dy added into the leading ${C} channels of the gradient buffer of "${top.name}" by the backward-data epilogue of "${conv.name}"; B*x + C0 summed per channel and applied when each part's gradient is sliced out`);
+      } else {
+        report.fired(l, RULE, `dx added in place into the leading ${C} channels of the gradient buffer of "${top.name}" (no slices, no sums)`);
       }
-      const part = partAt.get(n.id);
-      if (part) {
-        const p = part.part;
-        if (p.others.length === 0) return; // sliced straight into the part's gradient above
-        let s = sliced.get(p)!;
-        p.others.forEach((o, k) => {
-          if (k === p.others.length - 1) w.node('add', n.name, [s, o], [p.total], { gradSum: true });
-          else [s] = w.emit('add', `${n.name}.${k}`, [s, o], { gradSum: true }, 'grad') as [number];
-        });
-        return;
-      }
-      if (dropped.has(n.id)) return;
-      w.keep(n);
     });
-  },
-};
+  }
+  return rebuild(g, (n, w) => {
+    const epi = epiAt.get(n.id);
+    if (epi) {
+      // the backward-data adds A*dy into G: G after member i
+      const { plan, i } = epi;
+      const gs = buf.get(plan)!;
+      const gv = w.value(`${n.name}.acc`, g.value(plan.grads[plan.chain.members.length - 1]!).shape, 'grad');
+      w.node('conv2d_fused_backward_data_acc', n.name, [gs[i + 1]!, ...n.inputs], [gv, n.outputs[1]!, n.outputs[2]!], n.attrs);
+      gs[i] = gv;
+      return;
+    }
+    const acc = accAt.get(n.id);
+    if (acc) {
+      const { plan, i } = acc;
+      const gs = buf.get(plan)!;
+      const L = plan.chain.members.length;
+      const top = i === L - 1;
+      if (top) {
+        w.keep(n); // the largest concatenation's gradient is the buffer
+        gs[i] = plan.grads[i]!;
+      } else if (plan.epi[i]) {
+        // G already holds A*dy (the epilogue above): sum this BN's B, C0 into the coefficients
+        const CG = g.value(plan.grads[L - 1]!).shape[1]!;
+        const s = g.value(n.inputs[0]!).shape;
+        const prev = coefs.get(plan);
+        const attrs = { channels: CG, count: s[0]! * s[2]! * s[3]!, init: prev === undefined };
+        const [c] = w.emit('bn_dx_coef', `${n.name}.coef`, [...(prev === undefined ? [] : [prev]), ...n.inputs.slice(2)], attrs, 'grad');
+        coefs.set(plan, c!);
+      } else {
+        [gs[i]] = w.emit('bn_backward_data_acc', `${n.name}.acc`, [gs[i + 1]!, ...n.inputs], {}, 'grad') as [number];
+      }
+      // the parts first held by this member are complete: slice them out now, before G moves
+      // on (with the summed B*x + C0 of the epilogue rule's BNs, all of which hold the part)
+      const coef = coefs.get(plan);
+      for (const p of plan.parts) {
+        if (p.first !== i) continue;
+        const attrs = { start: p.start, size: p.size };
+        const name = `${g.value(p.total).name}.slice`;
+        const [op, ins] = coef === undefined ? ['slice_channels', [gs[i]!]] : ['slice_channels_affine', [gs[i]!, plan.chain.members[i]!.outputs[0]!, coef]];
+        if (p.others.length === 0) w.node(op, name, ins, [p.total], attrs);
+        else sliced.set(p, w.emit(op, name, ins, attrs, 'grad')[0]!);
+      }
+      return;
+    }
+    const part = partAt.get(n.id);
+    if (part) {
+      const p = part.part;
+      if (p.others.length === 0) return; // sliced straight into the part's gradient above
+      let s = sliced.get(p)!;
+      p.others.forEach((o, k) => {
+        if (k === p.others.length - 1) w.node('add', n.name, [s, o], [p.total], { gradSum: true });
+        else [s] = w.emit('add', `${n.name}.${k}`, [s, o], { gradSum: true }, 'grad') as [number];
+      });
+      return;
+    }
+    if (dropped.has(n.id)) return;
+    w.keep(n);
+  });
+}

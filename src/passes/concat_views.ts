@@ -13,8 +13,10 @@
  * Every reader of a view must read it at the buffer's pixel stride, so the rule fires only where
  * all of them can: fused convolutions that normalise it on load (forward and backward-weights x
  * prologue, the backward-data dx epilogue's x2) on paths that read views (1x1 GEMM, Winograd
- * 3x3: src/kernels/conv.ts convStridedInput), and the BN backward that adds into a
- * concatenation-gradient buffer (bn_backward_data_acc). The last
+ * 3x3: src/kernels/conv.ts convStridedInput; also with their dx epilogue accumulating into the
+ * gradient buffer), the BN backward that adds into a concatenation-gradient buffer
+ * (bn_backward_data_acc) and the gradient slices that apply the affine half of BN dx
+ * (slice_channels_affine, concat_grad.ts). The last
  * concatenation, PL, is the buffer itself, so its readers are not restricted.
  *
  * Guards (reported at the concatenation that fails them; the views are then the members after
@@ -42,13 +44,18 @@ function convReadsStrided(g: Graph, n: Node, at: number): boolean {
   if (n.op === 'conv2d_fused') return at === 0 && a.xPrologue !== undefined;
   if (n.op === 'conv2d_fused_backward_weight') return at === 1 && a.xPrologue !== undefined;
   if (n.op === 'conv2d_fused_backward_data') return a.dxEpilogue !== undefined && at === 2 + (a.dyPrologue ? 7 : 0);
+  // the same with the gradient buffer in front (concat_grad.ts)
+  if (n.op === 'conv2d_fused_backward_data_acc') return a.dxEpilogue !== undefined && at === 3 + (a.dyPrologue ? 7 : 0);
   return false;
 }
+
+/** The non-convolution readers of views and the input they read them at. */
+const VIEW_READERS: Record<string, number> = { bn_backward_data_acc: 2, slice_channels_affine: 1 };
 
 /** Why `reader` cannot read value v as a view, or undefined if it can. */
 function whyNot(g: Graph, reader: Node, v: number): string | undefined {
   const at = reader.inputs.map((x, i) => (x === v ? i : -1)).filter((i) => i >= 0);
-  const ok = at.every((i) => (reader.op === 'bn_backward_data_acc' ? i === 2 : reader.op.startsWith('conv2d_fused') && convReadsStrided(g, reader, i)));
+  const ok = at.every((i) => (reader.op in VIEW_READERS ? i === VIEW_READERS[reader.op] : reader.op.startsWith('conv2d_fused') && convReadsStrided(g, reader, i)));
   return ok ? undefined : `${reader.op} "${reader.name}" reads it as input ${at.join(', ')}, which needs the channels contiguous`;
 }
 

@@ -6,7 +6,7 @@
 import { pruneDead } from '../autodiff/backward.js';
 import type { Graph } from '../graph/ir.js';
 import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_conv.js';
-import { concatGradInPlace } from './concat_grad.js';
+import { concatGradWith } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
 import { concatViews } from './concat_views.js';
 import { fission } from './fission.js';
@@ -35,6 +35,13 @@ export interface FusionOptions {
    */
   concatGrad: boolean;
   /**
+   * With concatGrad and backward: each BN's dx split, A*dy added into the gradient buffer by the
+   * epilogue of the convolution backward-data that computed dy, B*x + C0 summed per channel and
+   * applied when a part's gradient is sliced out (src/passes/concat_grad.ts, epilogue rule),
+   * instead of a BN dx pass over dy, x and the buffer per BN. On in ALL_FUSION.
+   */
+  concatGradEpilogue?: boolean;
+  /**
    * (e) DenseNet: a block's concatenations are views of one buffer, each copying only its new
    * channels (src/passes/concat_views.ts); needs readers that read views (the fused 1x1
    * convolutions and the in-place BN backward of the two options above). Not with
@@ -56,7 +63,7 @@ export interface FusionOptions {
 }
 
 export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false, concatGrad: false };
-export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true, concatGrad: true, concatViews: true };
+export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true, concatGrad: true, concatGradEpilogue: true, concatViews: true };
 
 /** The ablation settings: each optimisation alone (on top of fission, which they all need). */
 export const ABLATIONS: Record<string, FusionOptions> = {
@@ -75,6 +82,8 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'concat-views': { ...ALL_FUSION, residual: false },
   /** everything, but the normalized input stored for backward-weights instead of recomputed */
   'store-normalized': { ...ALL_FUSION, storeNormalized: true },
+  /** everything, but each BN's dx added whole into the gradient buffer (no epilogue rule) */
+  'dx-added-whole': { ...ALL_FUSION, concatGradEpilogue: false },
   /** everything, and concatenations concatenated again in backward instead of kept as views */
   'recompute-concat': { ...ALL_FUSION, concatViews: false, recomputeConcat: true },
 };
@@ -91,7 +100,7 @@ export function applyFusion(g: Graph, o: FusionOptions, report = new FusionRepor
   if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true));
   if (o.residual) passes.push(residualAddRelu);
   if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
-  if (o.concatGrad) passes.push(concatGradInPlace);
+  if (o.concatGrad) passes.push(concatGradWith(o.concatGradEpilogue === true));
   if (o.recomputeConcat) passes.push(concatRecompute);
   else if (o.concatViews) passes.push(concatViews);
   let graph = g;

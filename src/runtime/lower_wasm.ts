@@ -4,12 +4,12 @@
  * rule may decline (return undefined) and the node then runs its reference kernel.
  */
 import type { Node, Shape } from '../graph/ir.js';
-import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convGeomOf, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
+import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convDxAccumulates, convGeomOf, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
-import type { BatchNormAttrs } from '../ops/batch_norm2d.js';
+import type { BatchNormAttrs, BnDxCoefAttrs } from '../ops/batch_norm2d.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
 import type { ShortcutPadAttrs } from '../ops/shortcut_pad.js';
 import type { Lowering, LoweringContext } from './executor.js';
@@ -293,6 +293,53 @@ function fusedParts(node: Node, lc: LoweringContext) {
   return { a, ptr, dyp, xp, dxe };
 }
 
+/** conv2d_fused_backward_data, or with acc its dx epilogue accumulating into a gradient buffer. */
+function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc?: { G: number; stride: number }): (() => void) | undefined {
+  const p = io(node, lc);
+  if (!p.nhwcIn(0) || (!acc && !p.nhwcOut(0))) return undefined;
+  const { a, ptr, dyp, dxe } = fusedParts(node, lc);
+  const g = convGeomOf(a.xShape!, a.wShape!, a);
+  e.ensureConvWorkspace(g);
+  const [My, K_] = rows(p.xs(0));
+  const [Mx, C] = rows(a.xShape!);
+  const [dy, w] = [ptr(0), ptr(1)];
+  // accumulating: dx goes to a temporary first on the Winograd path (the 1x1 path writes G only)
+  const dx = !acc ? p.y(0) : g.KH === 1 && g.KW === 1 ? 0 : e.temp(3, Mx * C);
+  const outs = node.outputs.map((_, i) => p.y(i));
+  const relu = dxe !== undefined && a.dxEpilogue!.relu;
+  if (acc && (!dxe || !convDxAccumulates(g))) return undefined;
+  if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
+    if (dyp) e.temp(0, My * K_);
+    const coef = relu ? e.coefficients(C) : 0;
+    return () => {
+      let d = dy;
+      if (dyp) {
+        d = e.temp(0, My * K_);
+        K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
+      }
+      convBackwardData(e.pool, g, d, w, dx, e.convWs!);
+      if (dxe) {
+        if (coef) {
+          F.bnCoefficients(e.pool, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
+          F.bnReluMask(e.pool, dx, dxe[0]!, coef, dx, Mx, C);
+        }
+        K.bnBackwardReduce(e.pool, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
+      }
+    };
+  }
+  const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
+  // without the ReLU the mask is off and its coefficients are never read (unless accumulating: a2)
+  const coef = relu || acc ? e.coefficients(C) : 0;
+  const fusion = {
+    dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
+    dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[2 + (dyp ? 7 : 0)]!), accumulate: acc } : undefined,
+  };
+  return () => {
+    if (coef) F.bnCoefficients(e.pool, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
+    convBackwardData(e.pool, g, dy, w, dx, e.convWs!, fusion);
+  };
+}
+
 const FUSED_RULES: Record<string, Rule> = {
   channel_moments(node, lc, { pool }) {
     const p = io(node, lc);
@@ -387,46 +434,33 @@ const FUSED_RULES: Record<string, Rule> = {
     };
   },
   conv2d_fused_backward_data(node, lc, e) {
+    return fusedBackwardData(node, lc, e);
+  },
+  // the dx epilogue adds a2*dx into the gradient buffer G (input 0, in place: output 0)
+  conv2d_fused_backward_data_acc(node, lc, e) {
+    if (!lc.nhwc(node.inputs[0]!)) return undefined;
+    const G = lc.arrays[node.outputs[0]!]!.byteOffset;
+    if (G !== lc.arrays[node.inputs[0]!]!.byteOffset) return undefined;
+    const inner: Node = { ...node, op: 'conv2d_fused_backward_data', inputs: node.inputs.slice(1) };
+    return fusedBackwardData(inner, lc, e, { G, stride: lc.stride(node.inputs[0]!) });
+  },
+  bn_dx_coef(node, lc, { pool }) {
+    const a = node.attrs as unknown as BnDxCoefAttrs;
     const p = io(node, lc);
-    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
-    const { a, ptr, dyp, dxe } = fusedParts(node, lc);
-    const g = convGeomOf(a.xShape!, a.wShape!, a);
-    e.ensureConvWorkspace(g);
-    const [My, K_] = rows(p.xs(0));
-    const [Mx, C] = rows(a.xShape!);
-    const [dy, w, dx] = [ptr(0), ptr(1), p.y(0)];
-    const outs = node.outputs.map((_, i) => p.y(i));
-    const relu = dxe !== undefined && a.dxEpilogue!.relu;
-    if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
-      if (dyp) e.temp(0, My * K_);
-      const coef = relu ? e.coefficients(C) : 0;
-      return () => {
-        let d = dy;
-        if (dyp) {
-          d = e.temp(0, My * K_);
-          K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
-        }
-        convBackwardData(e.pool, g, d, w, dx, e.convWs!);
-        if (dxe) {
-          if (coef) {
-            F.bnCoefficients(e.pool, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
-            F.bnReluMask(e.pool, dx, dxe[0]!, coef, dx, Mx, C);
-          }
-          K.bnBackwardReduce(e.pool, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
-        }
-      };
-    }
-    const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
-    const coef = relu ? e.coefficients(C) : 0;
-    const fusion = {
-      dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
-      // without the ReLU the mask is off and its coefficients are never read
-      dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[2 + (dyp ? 7 : 0)]!) } : undefined,
-    };
-    return () => {
-      if (coef) F.bnCoefficients(e.pool, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
-      convBackwardData(e.pool, g, dy, w, dx, e.convWs!, fusion);
-    };
+    const k = a.init ? 0 : 1;
+    const [S, mean, rstd, gamma, dbeta, dgamma, out] = [a.init ? 0 : p.x(0), p.x(k), p.x(k + 1), p.x(k + 2), p.x(k + 3), p.x(k + 4), p.y(0)];
+    const C = p.xs(k)[0]!;
+    return () => F.bnDxCoef(pool, C, a.channels, a.count, S, mean, rstd, gamma, dbeta, dgamma, out);
+  },
+  slice_channels_affine(node, lc, { pool }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcIn(1) || !p.nhwcOut(0)) return undefined;
+    const { start, size } = node.attrs as { start: number; size: number };
+    const M = rows(p.xs(0))[0];
+    const CG = p.xs(0)[1]!;
+    const [G, x, S, y] = [p.x(0), p.x(1), p.x(2), p.y(0)];
+    const [LG, LX] = [lc.stride(node.inputs[0]!), lc.stride(node.inputs[1]!)];
+    return () => K.sliceAffine(pool, G + 4 * start, LG, x + 4 * start, LX, y, size, S + 4 * start, S + 4 * (CG + start), S + 4 * (2 * CG + start), M);
   },
   conv2d_fused_backward_weight(node, lc, e) {
     const p = io(node, lc);
@@ -468,7 +502,7 @@ const FUSED_RULES: Record<string, Rule> = {
 };
 
 /** The ops whose rules read an input that is a view (pixel stride above its channels). */
-const READS_VIEWS = new Set(['bn_backward_data_acc', 'conv2d_fused', 'conv2d_fused_backward_data', 'conv2d_fused_backward_weight']);
+const READS_VIEWS = new Set(['bn_backward_data_acc', 'conv2d_fused', 'conv2d_fused_backward_data', 'conv2d_fused_backward_data_acc', 'conv2d_fused_backward_weight', 'slice_channels_affine']);
 
 export class WasmLowering implements Lowering {
   readonly name = 'wasm';

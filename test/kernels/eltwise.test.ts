@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as E from '../../src/kernels/eltwise.js';
 import * as S from '../../src/kernels/eltwise_scalar.js';
+import * as F from '../../src/kernels/bn_fused.js';
 import { add as addOp } from '../../src/ops/add.js';
-import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce } from '../../src/ops/batch_norm2d.js';
+import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce, bnDxCoef, sliceChannelsAffine } from '../../src/ops/batch_norm2d.js';
 import { concat, sliceChannels } from '../../src/ops/concat.js';
 import { mul as mulOp } from '../../src/ops/dropout.js';
 import type { Arr, OpDef } from '../../src/ops/op.js';
@@ -275,6 +276,73 @@ describe('batch norm', () => {
     }
     assert.throws(() => E.bnBackwardDataAcc(pools[0]!, 0, 0, 0, 4, 8, 7, 0, 0, 0, 0, 0), /LD = 7/);
     assert.throws(() => E.bnBackwardDataAcc(pools[0]!, 0, 0, 0, 4, 8, 8, 0, 0, 0, 0, 0, 6), /LX = 6/);
+  });
+
+  test('BN dx split: the summed affine halves (bn_dx_coef) and the slice that applies them (sliceAffine), against the float64 ops', () => {
+    for (const C of [...CS, ...CS_EXTRA]) {
+      for (const [N, H, W] of [...MS, [3, 5, 7] as [number, number, number]]) {
+        const M = N * H * W, P = H * W;
+        const rng = new Rng(C * 17 + M * 5);
+        // a buffer of CG channels read by two BNs (the first over all CG, the second over the
+        // leading C2), then a slice [start, start + size) of it; a large mean (1e3 std) on some
+        // channels: the shifted form must stay accurate
+        const CG = C + 6, C2 = Math.max(1, C - 2), start = Math.min(2, C - 1), size = Math.max(1, Math.min(C, CG - start - 3));
+        const x = Float32Array.from(randn(rng, M * CG, 1.5, -0.3), (v, i) => (i % CG) % 3 === 0 ? v + 1000 : v);
+        const G0 = randn(rng, M * CG);
+        const bn = (n: number) => ({
+          mean: Float32Array.from({ length: n }, (_, c) => (c % 3 === 0 ? 999.7 : -0.3) + 0.01 * rng.normal()),
+          rstd: Float32Array.from(randn(rng, n, 0.1), (v) => 0.7 + Math.abs(v)),
+          gamma: randn(rng, n, 0.5, 1), db: randn(rng, n, 3), dg: randn(rng, n, 3),
+        });
+        const b1 = bn(CG), b2 = { ...bn(C2) };
+        b2.mean = b1.mean.slice(0, C2); // every BN of a channel sees the same batch
+        const vec = (a: Float32Array) => Float64Array.from(a);
+        const v5 = (b: ReturnType<typeof bn>) => [vec(b.mean), vec(b.rstd), vec(b.gamma), vec(b.db), vec(b.dg)];
+        const [s1] = ref(bnDxCoef, v5(b1), [[CG], [CG], [CG], [CG], [CG]], [[3, CG]], { channels: CG, count: M, init: true });
+        const [s2] = ref(bnDxCoef, [s1!, ...v5(b2)], [[3, CG], [C2], [C2], [C2], [C2], [C2]], [[3, CG]], { channels: CG, count: M, init: false });
+        const [yr] = ref(sliceChannelsAffine, [toNchw(G0, N, P, CG), toNchw(x, N, P, CG), s2!], [[N, CG, H, W], [N, CG, H, W], [3, CG]], [[N, size, H, W]], { start, size });
+        // the same sum straight from bn_backward_data's affine form, per BN, in float64
+        const direct = new Float64Array(M * size);
+        for (let r = 0; r < M; r++) {
+          for (let k = 0; k < size; k++) {
+            const c = start + k;
+            let v = G0[r * CG + c]!;
+            for (const [b, n] of [[b1, CG], [b2, C2]] as const) {
+              if (c >= n) continue;
+              const A = b.gamma[c]! * b.rstd[c]!, B = (-A * b.rstd[c]! * b.dg[c]!) / M, C0 = (-A * b.db[c]!) / M - B * b.mean[c]!;
+              v += B * x[r * CG + c]! + C0;
+            }
+            direct[r * size + k] = v;
+          }
+        }
+        const want = toNhwc(yr!, N, P, size);
+        const what = `C=${C} CG=${CG} M=${M} slice ${start}+${size}`;
+        close(want, direct, `float64 op ${what}`, 1e-9, 1e-9);
+        const scale = Math.max(1, ...want.map(Math.abs));
+        for (const pool of pools) {
+          const S1 = zeros(3 * CG), S2 = zeros(3 * CG);
+          const pv = (b: ReturnType<typeof bn>) => [b.mean, b.rstd, b.gamma, b.db, b.dg].map((a) => put(a).byteOffset) as [number, number, number, number, number];
+          F.bnDxCoef(pool, CG, CG, M, 0, ...pv(b1), S1.byteOffset);
+          F.bnDxCoef(pool, C2, CG, M, S1.byteOffset, ...pv(b2), S2.byteOffset);
+          close(read(S2), s2!, `wasm ${pool.threads}T coefficients ${what}`, 1e-6, 1e-6);
+          // x as a view (rows of LX floats, NaN in the gaps), G at its own stride
+          const LX = CG + 5;
+          const xw = new Float32Array(M * LX).fill(NaN);
+          for (let r = 0; r < M; r++) for (let c = 0; c < CG; c++) xw[r * LX + c] = x[r * CG + c]!;
+          const pG = put(G0), px = put(xw), py = zeros(M * size);
+          E.sliceAffine(pool, pG.byteOffset + 4 * start, CG, px.byteOffset + 4 * start, LX, py.byteOffset, size,
+            S2.byteOffset + 4 * start, S2.byteOffset + 4 * (CG + start), S2.byteOffset + 4 * (2 * CG + start), M);
+          const got = read(py);
+          close(got, want, `wasm ${pool.threads}T slice ${what}`, 0, 4e-6 * scale);
+          const sc = new Float32Array(M * size);
+          const sv = read(S2);
+          S.sliceAffine(G0.subarray(start), CG, xw.subarray(start), LX, sc, size, sv.subarray(start), sv.subarray(CG + start), sv.subarray(2 * CG + start), M);
+          close(sc, want, `scalar slice ${what}`, 0, 4e-6 * scale);
+        }
+      }
+    }
+    assert.throws(() => E.sliceAffine(pools[0]!, 0, 4, 0, 8, 0, 6, 0, 0, 0, 1), /6 channels of rows of 4/);
+    assert.throws(() => F.bnDxCoef(pools[0]!, 9, 8, 1, 0, 0, 0, 0, 0, 0, 0), /9 channels do not fit/);
   });
 
   test('statistics need at least 2 rows', () => {

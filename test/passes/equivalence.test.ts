@@ -31,11 +31,16 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst / scale;
 }
 
-const MODELS: [string, number][] = [['resnet20', 8], ['densenet40', 8], ['densenet_bc_100', 8], ['resnet50', 32], ['densenet121', 32]];
-for (const [model, size] of MODELS) {
+// densenet121 at 32x32 with batch 2 would leave its last block's BNs 2 values per channel, where
+// BN's dx is zero in exact arithmetic and only rounding noise in floating point: the fused graph
+// (which rounds differently, concat_grad.ts's epilogue rule) then drifts chaotically from the
+// unfused one (loss 8e-10 apart after two steps, 1e-3 after three). Batch 4 keeps every BN
+// well-posed (1e-12 after three steps).
+const MODELS: [string, number, number][] = [['resnet20', 8, 2], ['densenet40', 8, 2], ['densenet_bc_100', 8, 2], ['resnet50', 32, 2], ['densenet121', 32, 4]];
+for (const [model, size, batch] of MODELS) {
   test(`fused and unfused agree after three SGD steps (float64): ${model}`, () => {
-    const a = threeSteps(model, size, NO_FUSION);
-    const b = threeSteps(model, size, ALL_FUSION);
+    const a = threeSteps(model, size, NO_FUSION, batch);
+    const b = threeSteps(model, size, ALL_FUSION, batch);
     a.losses.forEach((l, i) => assert.ok(Math.abs(l - b.losses[i]!) < 1e-10 * Math.abs(l), `loss step ${i + 1}: ${b.losses[i]} vs ${l}`));
     for (const [k, v] of a.grads) assert.ok(maxRel(b.grads.get(k)!, v) < 1e-9, `gradient ${k}: ${maxRel(b.grads.get(k)!, v)}`);
     for (const [k, v] of a.net.state) assert.ok(maxRel(b.net.state.get(k)!, v) < 1e-10, `state ${k}`);

@@ -204,8 +204,14 @@ test('kernel counts of whole models (a fusion that stops firing fails here)', ()
   assert.equal(d.bn_finalize, 121);
   assert.equal(d.channel_moments, 4, 'stem pool and three transition pools');
   assert.equal(d.bn_apply, 2, 'norm0 (read by max pool) and norm5 (read by global pool)');
-  assert.equal(d.bn_backward_data_acc, 58 - 4, 'every dense layer but the first of each block adds into its block\'s gradient buffer');
-  assert.equal(d.slice_channels, 58 + 4, 'one slice per layer output and per block input');
+  assert.equal(d.conv2d_fused_backward_data_acc, 58 - 4, 'every dense layer but the first of each block adds A*dy into its block\'s gradient buffer from its conv1 backward-data epilogue');
+  assert.equal(d.bn_dx_coef, 58 - 4, 'and sums its BN\'s B*x + C0 per channel');
+  assert.equal(d.bn_backward_data_acc, undefined, 'no BN dx pass over the gradient buffer is left');
+  assert.equal(d.slice_channels_affine, 58, 'one slice with the summed B*x + C0 per layer output but the last of each block, and per block input');
+  assert.equal(d.slice_channels, 4, 'the last layer of each block (no BN of the block reads it)');
+  const d40 = counts('densenet40');
+  assert.equal(d40.conv2d_fused_backward_data_acc, 33, 'the Winograd backward-data epilogue accumulates too (36 layers, 3 blocks)');
+  assert.equal(d40.bn_backward_data_acc, undefined);
   assert.equal(d.add, 4, 'each block input also gets the first layer\'s BN gradient');
 });
 
@@ -265,6 +271,49 @@ test('concat-grad-in-place: a dense block accumulates its concatenation gradient
   assert.equal(count(fuse(g, { ...ALL_FUSION, concatGrad: false }).graph, 'slice_channels'), 2 + 3 + 4 + 5);
   agreeInFloat64([2, 2, 5, 5], () => denseBlock(4));
   agreeInFloat64([2, 2, 5, 5], () => denseBlock(4), ABLATIONS['concat-grad']);
+});
+
+/** denseBlock with 1x1 layers (the backward-data path that accumulates) and 4 stem channels. */
+const denseBlock1x1 = (layers: number) => (b: Builder, x: number): number => {
+  const parts = [b.conv2d('stem', x, { out: 4, kernel: 3, padding: 1 })];
+  for (let i = 1; i <= layers; i++) {
+    const input = parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts);
+    parts.push(b.conv2d(`l${i}.conv`, b.relu(`l${i}.relu`, b.batchNorm2d(`l${i}.bn`, input)), { out: 4, kernel: 1 }));
+  }
+  return brc(b, 'head', b.concat('out', parts), 3);
+};
+
+test('concat-grad-epilogue: A*dy added into the buffer by the conv backward-data epilogues, B*x + C0 at the slices', () => {
+  const { g } = trainGraph([2, 2, 5, 5], denseBlock1x1(4));
+  const { graph, report } = fuse(g);
+  for (const l of ['l2.bn', 'l3.bn', 'l4.bn']) assert.ok(fired(report, l, 'concat-grad-epilogue'), l);
+  assert.equal(count(graph, 'conv2d_fused_backward_data_acc'), 3);
+  assert.equal(count(graph, 'bn_dx_coef'), 3);
+  assert.equal(count(graph, 'bn_backward_data_acc'), 0);
+  assert.equal(count(graph, 'slice_channels_affine'), 4, 'stem, l1..l3 (each read by a BN of the block)');
+  assert.equal(count(graph, 'slice_channels'), 1, 'l4: only the head reads it');
+  const plan = planMemory(graph, (k) => k === 'param' || k === 'state');
+  for (const n of graph.nodes.filter((q) => q.op === 'conv2d_fused_backward_data_acc')) assert.equal(plan.offsets[n.outputs[0]!], plan.offsets[n.inputs[0]!], `${n.name}: in place`);
+  agreeInFloat64([2, 2, 5, 5], () => denseBlock1x1(4));
+  // off: each BN's dx added whole
+  const off = fuse(g, { ...ALL_FUSION, concatGradEpilogue: false });
+  assert.equal(count(off.graph, 'conv2d_fused_backward_data_acc'), 0);
+  assert.equal(count(off.graph, 'bn_backward_data_acc'), 3);
+  agreeInFloat64([2, 2, 5, 5], () => denseBlock1x1(4), { ...ALL_FUSION, concatGradEpilogue: false });
+});
+
+test('guard dxEpilogueConv: without backward fusion dy comes from a plain backward-data (dx added whole)', () => {
+  const { report, graph } = fuse(trainGraph([2, 2, 5, 5], denseBlock1x1(3)).g, { ...ABLATIONS['concat-grad']!, concatGradEpilogue: true });
+  assert.equal(blockedBy(report, 'l2.bn', 'concat-grad-epilogue'), 'dxEpilogueConv');
+  assert.equal(count(graph, 'conv2d_fused_backward_data_acc'), 0);
+  assert.equal(count(graph, 'bn_backward_data_acc'), 2);
+});
+
+test('guard accumulatingPath: 3x3 layers of 5 and 7 channels run a backward-data path that cannot accumulate', () => {
+  const { report, graph } = fuse(trainGraph([2, 2, 5, 5], denseBlock(3)).g);
+  assert.equal(blockedBy(report, 'l2.bn', 'concat-grad-epilogue'), 'accumulatingPath');
+  assert.equal(count(graph, 'conv2d_fused_backward_data_acc'), 0);
+  assert.equal(count(graph, 'bn_backward_data_acc'), 2);
 });
 
 test('concat-grad-in-place: the planned step updates the buffer in place', () => {

@@ -73,23 +73,33 @@ for (const threads of [1, 2]) {
   }
 }
 
-test('concatenation gradients accumulated in place, and concatenations recomputed in backward, give the bits of slices and sums (wasm, densenet40, 2 threads)', async () => {
+test('concatenation gradients accumulated in place, and concatenations recomputed in backward, give the bits of slices and sums; with the epilogue rule, the same gradients (wasm, densenet40, 2 threads)', async () => {
   const engine = await createEngine({ threads: 2 });
   try {
     const shape = [4, 3, 8, 8];
     const rng = new Rng(3);
     const x = Float32Array.from({ length: 4 * 3 * 8 * 8 }, () => rng.normal());
-    const grads = (concatGrad: boolean, recomputeConcat = false): Map<string, Float32Array> => {
-      const net = new Network(getModel('densenet40', { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatGrad, recomputeConcat });
+    const grads = (concatGrad: boolean, recomputeConcat = false, concatGradEpilogue = false): Map<string, Float32Array> => {
+      const net = new Network(getModel('densenet40', { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatGrad, recomputeConcat, concatGradEpilogue });
       net.forwardBackward(x, [1, 4, 9, 0], shape, { seed: 1, step: 0 });
       const plan = net.trainPlan(shape);
-      assert.equal(plan.graph.nodes.filter((n) => n.op === 'bn_backward_data_acc').length, concatGrad ? 33 : 0);
-      assert.equal(plan.graph.nodes.filter((n) => n.op === 'concat').length, recomputeConcat ? 2 * 36 : 36);
+      const count = (op: string): number => plan.graph.nodes.filter((n) => n.op === op).length;
+      assert.equal(count('bn_backward_data_acc'), concatGrad && !concatGradEpilogue ? 33 : 0);
+      assert.equal(count('conv2d_fused_backward_data_acc'), concatGrad && concatGradEpilogue ? 33 : 0);
+      assert.equal(count('concat'), recomputeConcat ? 2 * 36 : 36);
       return new Map([...plan.grads].map(([k, v]) => [k, Float32Array.from(v)]));
     };
     const a = grads(false);
     for (const b of [grads(true), grads(true, true)]) {
       for (const [k, v] of a) assert.deepEqual(new Uint32Array(b.get(k)!.buffer), new Uint32Array(v.buffer), k);
+    }
+    // the epilogue rule splits each BN's dx (A*dy in the conv epilogue, B*x + C0 at the slices):
+    // other roundings, the same gradients to float32 accuracy
+    const e = grads(true, false, true);
+    for (const [k, v] of a) {
+      const scale = Math.max(1e-30, ...v.map(Math.abs));
+      const err = Math.max(...v.map((q, i) => Math.abs(q - e.get(k)![i]!)));
+      assert.ok(err <= 1e-4 * scale, `${k}: ${err} (scale ${scale})`);
     }
   } finally {
     engine.close();

@@ -497,6 +497,26 @@ export function copy_fill(dst: usize, v: f32, start: i32, end: i32, scratch: usi
 }
 
 /**
+ * y[r][k] = g[r*LG + k] + B[k]*(x[r*LX + k] - K[k]) + C0[k] for k < C, rows [start, end): a
+ * channel slice of a gradient buffer with the summed affine half of its BNs' dx (op
+ * slice_channels_affine; g, x, B, C0, K already offset to the slice's first channel).
+ */
+export function slice_affine(g: usize, LG: i32, x: usize, LX: i32, y: usize, C: i32, b: usize, c0: usize, k: usize, start: i32, end: i32, scratch: usize): void {
+  const gb = off(LG), xb = off(LX), yb = off(C), vb = off(C & ~3);
+  let pg = g + off(start) * <usize>LG, px = x + off(start) * <usize>LX, py = y + off(start) * <usize>C;
+  for (let r = start; r < end; r++, pg += gb, px += xb, py += yb) {
+    let j: usize = 0;
+    for (; j < vb; j += 16) {
+      const t = fma(v128.load(b + j), f32x4.sub(v128.load(px + j), v128.load(k + j)), v128.load(c0 + j));
+      v128.store(py + j, f32x4.add(v128.load(pg + j), t));
+    }
+    for (; j < yb; j += 4) {
+      f32.store(py + j, f32.load(pg + j) + (f32.load(b + j) * (f32.load(px + j) - f32.load(k + j)) + f32.load(c0 + j)));
+    }
+  }
+}
+
+/**
  * dst[r][dstOff + k] = src[r][srcOff + k] for k < width, rows r in [start, end) of an
  * [M, srcC] and an [M, dstC] tensor. Concat forward: src = input, dstOff = its channel offset;
  * concat backward: dst = slice gradient, srcOff = its channel offset.
