@@ -15,6 +15,9 @@
  *   dy comes from the BN backward on load when dyPrologue (dy = bn_backward_data(dbn, xbn, ...),
  *   the first input is then unused); the epilogue masks dx with relu(bn(x2)) > 0 (when its
  *   relu is on) and reduces dbeta2 = sum dx, dgamma2 = rstd2 * sum dx*(x2 - mean2).
+ * conv2d_fused_backward_data_acc
+ *   inputs  G, then those of conv2d_fused_backward_data (dxEpilogue on)
+ *   outputs G' = G with gamma2*rstd2*dx added into its leading channels (in place), dbeta2, dgamma2
  * conv2d_fused_backward_weight
  *   inputs  dy, x, [dbn, xbn, mean, rstd, gamma, dbeta, dgamma  when dyPrologue],
  *           [mean, rstd, gamma, beta  when xPrologue]
