@@ -39,9 +39,10 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   if (n.op === 'bn_backward_data_acc') return [{ layer: n.name, op: n.op, category: cat, bytes: 4 * tensor(n.inputs[1]!) }];
   // A gradient slice with the affine half of BN dx: reads its channels of the buffer and of x
   if (n.op === 'slice_channels_affine') return [{ layer: n.name, op: n.op, category: cat, bytes: 3 * tensor(n.outputs[0]!) }];
-  // A concatenation planned as a view of its block's buffer copies only its new parts
+  // A concatenation planned as a view of its block's buffer copies only its new parts (not
+  // those their producers wrote into the buffer)
   const view = viewOf(n);
-  if (view) return [{ layer: n.name, op: n.op, category: cat, bytes: 2 * n.inputs.slice(view.from).reduce((s, id) => s + tensor(id), 0) }];
+  if (view) return [{ layer: n.name, op: n.op, category: cat, bytes: 2 * n.inputs.reduce((s, id, j) => s + (j >= view.from && !view.inPlace?.includes(j) ? tensor(id) : 0), 0) }];
   if (cat !== 'conv') return [{ layer: n.name, op: n.op, category: cat, bytes: [...n.inputs, ...n.outputs].reduce((s, id) => s + tensor(id), 0) }];
   // A convolution: its own operands count as conv; BN work folded into it counts as BN.
   const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dxEpilogue?: unknown; bias?: boolean; xShape?: number[]; wShape?: number[] };

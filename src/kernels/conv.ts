@@ -375,6 +375,11 @@ function setAccumulate(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, de: DxE
   d[52] = acc.stride;
 }
 
+/** Whether g's fused forward can write y at a pixel stride wider than K: the Winograd path. */
+export function convStridedOutput(g: ConvGeom): boolean {
+  return winograd(g);
+}
+
 /** Throws unless g can read x and x2 at these pixel strides (undefined or C: dense). */
 function checkStrides(g: ConvGeom, xs: number | undefined, x2s: number | undefined): void {
   for (const [what, s] of [['x', xs], ['x2', x2s]] as const) {
@@ -477,7 +482,7 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
   d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], 46); // pixel strides: see stridedInput
-  d.set([0, 0], 51); // no accumulating dx epilogue (setAccumulate)
+  d.set([0, 0, g.K], 51); // no accumulating dx epilogue (setAccumulate); y dense (D_YS)
   return v;
 }
 
@@ -553,6 +558,11 @@ export interface DxEpilogue {
 export interface ConvForwardFusion {
   xPrologue?: XPrologue;
   moments?: MomentsEpilogue;
+  /**
+   * Floats between y's pixels when y is a slice of a wider NHWC buffer (a DenseNet layer writing
+   * its channels into its block's buffer; default K); only where convStridedOutput(g).
+   */
+  outputStride?: number;
 }
 export interface ConvBackwardDataFusion {
   dyPrologue?: DyPrologue;
@@ -612,7 +622,7 @@ function mergePartials(pool: ThreadPool, fl: FuseLayout, ranges: readonly (reado
  * thread count; a large |mean|/std does not cancel).
  */
 export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, fusion?: ConvForwardFusion): void {
-  if (fusion && (fusion.xPrologue || fusion.moments)) return convForwardFused(pool, g, x, w, bias, y, ws, fusion);
+  if (fusion && (fusion.xPrologue || fusion.moments || fusion.outputStride !== undefined)) return convForwardFused(pool, g, x, w, bias, y, ws, fusion);
   const v = descriptor(pool, g, ws);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
   if (winograd(g)) {
@@ -713,6 +723,12 @@ function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, b
   const fl = fuseLayout(g, mo ? g.K : 0, !!xp && !wn);
   const v = descriptor(pool, g, ws, fl);
   setStrides(pool, g, ws, xp?.stride, undefined);
+  const ys = f.outputStride;
+  if (ys !== undefined && ys !== g.K) {
+    if (!Number.isInteger(ys) || ys < g.K) throw new RangeError(`y pixel stride ${ys} is below K = ${g.K}`);
+    if (!convStridedOutput(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot write y at a pixel stride of ${ys} (convStridedOutput)`);
+    new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4)[53] = ys;
+  }
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
   const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0];
   let ranges: [number, number][], pixels: number[];

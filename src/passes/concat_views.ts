@@ -19,14 +19,20 @@
  * (slice_channels_affine, concat_grad.ts). The last
  * concatenation, PL, is the buffer itself, so its readers are not restricted.
  *
+ * A view's new parts are then copied into the buffer, unless their producer writes them there
+ * itself: a fused convolution on the Winograd path writes its output at the buffer's pixel
+ * stride (attrs.view.inPlace lists those inputs; the planner places them in the buffer).
+ *
  * Guards (reported at the concatenation that fails them; the views are then the members after
  * the last such one, which keeps a buffer of its own):
  *   prefixChain     the concatenations extend one another by one input (concat_grad.ts);
  *   stridedReaders  every reader of a view reads it at a pixel stride (see above);
- *   notAnOutput     no view is an output of the graph.
+ *   notAnOutput     no view is an output of the graph;
+ *   producerWrites  (per part, only deciding copy or not) its producer is a fused convolution
+ *                   that writes at a pixel stride and nothing else reads it.
  */
 import type { Graph, Node } from '../graph/ir.js';
-import { convGeomOf, convStridedInput } from '../kernels/conv.js';
+import { convGeomOf, convStridedInput, convStridedOutput } from '../kernels/conv.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { ConcatView } from '../runtime/planner.js';
 import { concatChains } from './concat_grad.js';
@@ -59,6 +65,23 @@ function whyNot(g: Graph, reader: Node, v: number): string | undefined {
   return ok ? undefined : `${reader.op} "${reader.name}" reads it as input ${at.join(', ')}, which needs the channels contiguous`;
 }
 
+/**
+ * Why the new part v of view member m must be copied into the buffer, or undefined when its
+ * producer can write it there itself: a fused forward convolution on a path that writes y at a
+ * pixel stride (Winograd, convStridedOutput), whose output nothing but m reads.
+ */
+function whyCopied(g: Graph, v: number, m: Node, views: Node[], uses: Map<number, Node[]>, outputs: Set<number>): string | undefined {
+  const p = g.value(v).producer === undefined ? undefined : g.node(g.value(v).producer!);
+  if (!p || p.op !== 'conv2d_fused' || p.outputs[0] !== v) return `it comes from ${p ? `${p.op} "${p.name}"` : 'outside the graph'}, which writes only its own buffer`;
+  const a = p.attrs as unknown as FusedConvAttrs;
+  const geom = convGeomOf(g.value(p.inputs[0]!).shape, g.value(p.inputs[1]!).shape, a);
+  if (!convStridedOutput(geom)) return `"${p.name}" (${geom.KH}x${geom.KW}, ${geom.C}->${geom.K}) cannot write at a pixel stride (convStridedOutput)`;
+  // the later views hold it already (they copy only their own new part): not readers
+  const others = (uses.get(v) ?? []).filter((r) => r !== m && !views.includes(r));
+  if (outputs.has(v) || others.length) return `it is also read by ${others.map((r) => `"${r.name}"`).join(', ') || 'the graph outputs'}`;
+  return undefined;
+}
+
 export const concatViews: Pass = {
   name: RULE,
   run(g: Graph, report) {
@@ -89,8 +112,20 @@ export const concatViews: Pass = {
       const views = c.members.slice(first);
       if (views.length < 2) continue; // only the last one: nothing to share
       const buffer = top.outputs[0]!;
-      views.forEach((m, i) => marks.set(m.id, { view: { buffer, from: i === 0 ? 0 : m.inputs.length - 1 } }));
-      report.fired(top.name, RULE, `${views.length} of ${c.members.length} concatenations are views of one buffer of ${g.value(buffer).shape[1]} channels: each copies only its new channels`);
+      // the new parts whose producers write them straight into their channels of the buffer
+      let written = 0;
+      views.forEach((m, i) => {
+        const from = i === 0 ? 0 : m.inputs.length - 1;
+        const inPlace: number[] = [];
+        for (let j = from; j < m.inputs.length; j++) {
+          const why = whyCopied(g, m.inputs[j]!, m, views, uses, outputs);
+          if (why) report.blocked(m.name, RULE, 'producerWrites', `"${g.value(m.inputs[j]!).name}" is copied into the buffer: ${why}`);
+          else inPlace.push(j);
+        }
+        written += inPlace.length;
+        marks.set(m.id, { view: { buffer, from, ...(inPlace.length ? { inPlace } : {}) } });
+      });
+      report.fired(top.name, RULE, `${views.length} of ${c.members.length} concatenations are views of one buffer of ${g.value(buffer).shape[1]} channels: each copies only its new channels, and ${written} of those are written into the buffer by the convolutions that compute them`);
     }
     if (marks.size === 0) return g;
     return rebuild(g, (n, w) => {

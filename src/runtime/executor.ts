@@ -114,6 +114,11 @@ export class Executor {
           strides[n.outputs[0]!] = graph.value(vw.buffer).shape[1]!;
           view[n.outputs[0]!] = true;
         }
+        // parts written into the buffer by their producers
+        for (const j of vw?.inPlace ?? []) {
+          strides[n.inputs[j]!] = graph.value(vw!.buffer).shape[1]!;
+          view[n.inputs[j]!] = true;
+        }
       }
     }
     const bytesPer = memory.dtype === 'f64' ? 8 : 4;
@@ -146,6 +151,10 @@ export class Executor {
       const strided = node.inputs.find((id) => view[id]);
       if (views && !fast && (strided !== undefined || viewOf(node))) {
         throw new Error(`layer "${node.name}" (${node.op}) reads "${graph.value(strided ?? node.outputs[0]!).name}" as a view of a concatenation buffer, but has no kernel that does`);
+      }
+      const into = node.outputs.find((id) => view[id]);
+      if (views && !fast && into !== undefined) {
+        throw new Error(`layer "${node.name}" (${node.op}) writes "${graph.value(into).name}" into a concatenation buffer, but has no kernel that does`);
       }
       // a view's array is not its data (channels of other pixels): checkFinite looks at the buffer
       return { node, run: fast ?? this.referenceStep(node), outputs: node.outputs.filter((o) => !view[o]).map((o) => this.arrays[o]!) };

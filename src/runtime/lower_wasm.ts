@@ -4,7 +4,7 @@
  * rule may decline (return undefined) and the node then runs its reference kernel.
  */
 import type { Node, Shape } from '../graph/ir.js';
-import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convDxAccumulates, convGeomOf, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
+import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convDxAccumulates, convGeomOf, convStridedOutput, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
@@ -193,9 +193,11 @@ const RULES: Record<string, Rule> = {
     if (view) {
       // a view of its chain's buffer (passes/concat_views.ts): copy only the new parts into
       // their channels of the buffer (pixel stride LD), the earlier ones are there already
+      // (parts their producers wrote into the buffer themselves, view.inPlace, are there too)
       const LD = lc.stride(node.outputs[0]!);
       const at = inputs.map((_, i) => inputs.slice(0, i).reduce((a, q) => a + q.C, 0));
-      const parts = inputs.map((q, i) => ({ ...q, at: at[i]! })).slice(view.from);
+      const parts = inputs.map((q, i) => ({ ...q, at: at[i]!, i })).filter((q) => q.i >= view.from && !view.inPlace?.includes(q.i));
+      if (parts.some((q) => lc.stride(node.inputs[q.i]!) !== q.C)) return undefined;
       return () => {
         for (const q of parts) K.copyChannels(pool, q.ptr, q.C, 0, y, LD, q.at, q.C, M);
       };
@@ -412,6 +414,9 @@ const FUSED_RULES: Record<string, Rule> = {
     const [M, C] = rows(p.xs(0));
     const [My, K_] = rows(p.ys(0));
     const [x, w, b, y] = [ptr(0), ptr(1), a.bias ? ptr(2) : 0, p.y(0)];
+    // y may be a slice of a concatenation buffer (concat_views.ts: the producer writes its part)
+    const ys = lc.stride(node.outputs[0]!);
+    if (ys !== K_ && !convStridedOutput(g)) return undefined;
     if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
       if (xp) e.temp(0, M * C);
       return () => {
@@ -428,6 +433,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const fusion = {
       xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[0]!) } : undefined,
       moments: a.epilogue ? { mean: p.y(1), variance: p.y(2) } : undefined,
+      outputStride: ys === K_ ? undefined : ys,
     };
     return () => {
       if (xp) F.bnCoefficients(e.pool, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
@@ -503,7 +509,8 @@ const FUSED_RULES: Record<string, Rule> = {
 };
 
 /** The ops whose rules read an input that is a view (pixel stride above its channels). */
-const READS_VIEWS = new Set(['bn_backward_data_acc', 'conv2d_fused', 'conv2d_fused_backward_data', 'conv2d_fused_backward_data_acc', 'conv2d_fused_backward_weight', 'slice_channels_affine']);
+// (concat: a marked one lists the parts written into its buffer as inputs, and copies none of them)
+const READS_VIEWS = new Set(['bn_backward_data_acc', 'concat', 'conv2d_fused', 'conv2d_fused_backward_data', 'conv2d_fused_backward_data_acc', 'conv2d_fused_backward_weight', 'slice_channels_affine']);
 
 export class WasmLowering implements Lowering {
   readonly name = 'wasm';

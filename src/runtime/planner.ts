@@ -9,6 +9,8 @@
  * passes/concat_views.ts marked share one buffer per chain, the size of the last one: it is
  * placed when the first of them is written and freed when the last reader of any of them has
  * run; the inputs a marked concatenation does not copy (already in the buffer) are not uses.
+ * Parts that their producers write into the buffer (ConcatView.inPlace) are planned inside it,
+ * at their first channel.
  */
 import { type Graph, type Node, numel, shapeStr } from '../graph/ir.js';
 import { getOp } from '../ops/index.js';
@@ -32,6 +34,11 @@ export interface ConcatView {
   buffer: number;
   /** Inputs [from, end) are written into the buffer by this node; the others are already there. */
   from: number;
+  /**
+   * Inputs (of [from, end)) that their producers wrote into their channels of the buffer
+   * themselves: planned there (at their channel offset, the buffer's pixel stride), not copied.
+   */
+  inPlace?: number[];
 }
 
 /** The view attributes of a node, if it is a marked concatenation. */
@@ -46,20 +53,33 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts
   // views: value id -> its buffer (the chain's last concatenation), and each buffer's members
   const bufferOf = new Map<number, number>();
   const members = new Map<number, number[]>();
+  const channelAt = new Map<number, number>(); // parts written into a buffer: their first channel
   if (opts.views) {
+    const add = (id: number, buffer: number): void => {
+      bufferOf.set(id, buffer);
+      const l = members.get(buffer);
+      if (l) l.push(id);
+      else members.set(buffer, [id]);
+    };
     for (const n of g.nodes) {
       const v = viewOf(n);
       if (!v) continue;
-      bufferOf.set(n.outputs[0]!, v.buffer);
-      const l = members.get(v.buffer);
-      if (l) l.push(n.outputs[0]!);
-      else members.set(v.buffer, [n.outputs[0]!]);
+      add(n.outputs[0]!, v.buffer);
+      let c = 0;
+      n.inputs.forEach((id, j) => {
+        if (v.inPlace?.includes(j)) {
+          add(id, v.buffer);
+          channelAt.set(id, c);
+        }
+        c += g.value(id).shape[1]!;
+      });
     }
   }
-  // input j of n is read (a view's inputs before `from` are already in its buffer)
+  // input j of n is read (a view's inputs before `from`, and those written in place, are
+  // already in its buffer)
   const reads = (n: Node, j: number): boolean => {
     const v = opts.views ? viewOf(n) : undefined;
-    return !v || j >= v.from;
+    return !v || (j >= v.from && !v.inPlace?.includes(j));
   };
   g.nodes.forEach((n, i) => {
     n.inputs.forEach((x, j) => {
@@ -142,9 +162,10 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts
       if (isExternal(v.kind) || offsets[o] !== undefined) continue;
       const buf = bufferOf.get(o);
       if (buf !== undefined) {
-        // the first view of a buffer places it, for all of them
+        // the first view of a buffer (or part written into it) places it, for all of them; a
+        // part starts at its first channel (NHWC: the pixel stride is the buffer's)
         const off = alloc(numel(g.value(buf).shape));
-        for (const id of members.get(buf)!) offsets[id] = off;
+        for (const id of members.get(buf)!) offsets[id] = off + (channelAt.get(id) ?? 0);
       } else {
         offsets[o] = alloc(numel(v.shape));
       }

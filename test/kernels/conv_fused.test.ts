@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
 import { bnCoefficients } from '../../src/kernels/bn_fused.js';
 import {
-  bnDyCoefficients, convBackwardData, convBackwardWeight, convDxAccumulates, convForward, convGeom, convStridedInput, convTuning, convWorkspace,
+  bnDyCoefficients, convBackwardData, convBackwardWeight, convDxAccumulates, convForward, convGeom, convStridedInput, convStridedOutput, convTuning, convWorkspace,
   type ConvBackwardDataFusion, type ConvBackwardWeightFusion, type ConvForwardFusion, type ConvGeom, type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
 import { conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, type FusedConvAttrs } from '../../src/ops/conv2d_fused.js';
@@ -428,6 +428,61 @@ test('fused conv kernels: the dx epilogue accumulating into a gradient buffer (1
     assert.equal(convDxAccumulates(g2), false);
     const pool = await getPool(1);
     assert.throws(() => runAcc(pool, makeData(g2, true, false, 5100), false, undefined, 6, 1), /cannot accumulate its dx epilogue/);
+  } finally {
+    Object.assign(convTuning, saved);
+  }
+});
+
+test('fused conv kernels: the Winograd forward writes y into a slice of a wider buffer (DenseNet producers): the same bits, the rest untouched', async () => {
+  const saved = { ...convTuning };
+  try {
+    for (const [i, spec] of ([
+      { N: 2, C: 16, H: 5, W: 7, K: 12, KH: 3, pad: 1 },
+      { N: 1, C: 32, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
+      { N: 3, C: 12, H: 4, W: 5, K: 20, KH: 3, pad: 1 },
+    ] as ConvGeomSpec[]).entries()) {
+      const g = convGeom(spec);
+      assert.ok(convStridedOutput(g), JSON.stringify(spec));
+      for (const knobs of [{}, { winoUBytes: 1, winoVBytes: 1 }]) {
+        Object.assign(convTuning, saved, knobs);
+        for (const threads of [1, 2]) {
+          const pool = await getPool(threads);
+          const a = pool.arena;
+          const dt = makeData(g, true, i === 2, 6000 + i);
+          const { N, C, H, W, K, OH, OW } = g;
+          const M = N * OH * OW;
+          const put = (v: ArrayLike<number>): number => { const p = a.reserve(4 * Math.max(1, v.length)); a.view(p, v.length).set(v); return p; };
+          const px = put(toNhwc(dt.x, N, C, H, W)), pw = put(dt.w), pb = put(dt.b);
+          const [pm, pr, pg, pbe] = [dt.mean, dt.rstd, dt.gamma, dt.beta].map(put) as [number, number, number, number];
+          const coef = a.reserve(8 * C);
+          bnCoefficients(pool, C, pm, pr, pg, pbe, coef);
+          const ws = convWorkspace(a, g);
+          const run = (ys: number, start: number) => {
+            const py = a.reserve(4 * M * ys), mom = a.reserve(8 * K);
+            a.view(py, M * ys).fill(NaN);
+            convForward(pool, g, px, pw, i === 2 ? pb : 0, py + 4 * start, ws, { xPrologue: { coef, relu: true }, moments: { mean: mom, variance: mom + 4 * K }, outputStride: ys });
+            return { y: a.view(py, M * ys).slice(), m: a.view(mom, 2 * K).slice() };
+          };
+          const plain = run(K, 0);
+          const LD = K + 13, start = 5;
+          const wide = run(LD, start);
+          const label = `${JSON.stringify(spec)} ${JSON.stringify(knobs)} ${threads}T`;
+          assert.deepEqual(new Uint32Array(wide.m.buffer), new Uint32Array(plain.m.buffer), `${label}: moments`);
+          for (let r = 0; r < M; r++) {
+            for (let c = 0; c < LD; c++) {
+              const v = wide.y[r * LD + c]!;
+              if (c < start || c >= start + K) assert.ok(Number.isNaN(v), `${label}: [${r}, ${c}] outside the slice written`);
+              else assert.ok(Object.is(v, plain.y[r * K + c - start]!), `${label}: y[${r}, ${c - start}]`);
+            }
+          }
+        }
+      }
+    }
+    const g1 = convGeom({ N: 1, C: 8, H: 4, W: 4, K: 8, KH: 1 });
+    assert.equal(convStridedOutput(g1), false);
+    const pool = await getPool(1);
+    const ws = convWorkspace(pool.arena, g1);
+    assert.throws(() => convForward(pool, g1, 0, 0, 0, 0, ws, { outputStride: 12 }), /cannot write y at a pixel stride of 12/);
   } finally {
     Object.assign(convTuning, saved);
   }

@@ -209,6 +209,12 @@ test('kernel counts of whole models (a fusion that stops firing fails here)', ()
   assert.equal(d.bn_backward_data_acc, undefined, 'no BN dx pass over the gradient buffer is left');
   assert.equal(d.slice_channels_affine, 58, 'one slice with the summed B*x + C0 per layer output but the last of each block, and per block input');
   assert.equal(d.slice_channels, 4, 'the last layer of each block (no BN of the block reads it)');
+  const written = (m: string): number => {
+    const net = new Network(getModel(m), new HostMemory('f64'), 0, undefined, ALL_FUSION);
+    return net.buildTrainGraph([2, 3, 32, 32]).graph.nodes.reduce((k, n) => k + ((n.attrs.view as { inPlace?: number[] } | undefined)?.inPlace?.length ?? 0), 0);
+  };
+  assert.equal(written('densenet121'), 58, 'every dense layer writes its new channels into its block buffer (concat-views, producerWrites)');
+  assert.equal(written('densenet40'), 35, 'all but the first layer of densenet40 (whose concatenation keeps its own buffer: stridedReaders)');
   const d40 = counts('densenet40');
   assert.equal(d40.conv2d_fused_backward_data_acc, 33, 'the Winograd backward-data epilogue accumulates too (36 layers, 3 blocks)');
   assert.equal(d40.bn_backward_data_acc, undefined);
@@ -300,6 +306,14 @@ test('concat-grad-epilogue: A*dy added into the buffer by the conv backward-data
   assert.equal(count(off.graph, 'conv2d_fused_backward_data_acc'), 0);
   assert.equal(count(off.graph, 'bn_backward_data_acc'), 3);
   agreeInFloat64([2, 2, 5, 5], () => denseBlock1x1(4), { ...ALL_FUSION, concatGradEpilogue: false });
+});
+
+test('guard producerWrites: each block input comes from a pooling layer and is copied into the buffer (densenet121)', () => {
+  const net = new Network(getModel('densenet121'), new HostMemory('f64'), 0, undefined, NO_FUSION);
+  const { report } = fuse(net.buildTrainGraph([2, 3, 32, 32], NO_FUSION).graph);
+  const blocked = report.notes.filter((q) => q.rule === 'concat-views' && q.guard === 'producerWrites');
+  assert.equal(blocked.length, 4);
+  for (const q of blocked) assert.match(q.detail, /is copied into the buffer: it comes from (max|avg)_pool2d/);
 });
 
 test('guard dxEpilogueConv: without backward fusion dy comes from a plain backward-data (dx added whole)', () => {

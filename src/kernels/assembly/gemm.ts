@@ -123,6 +123,9 @@ const D_X2S = 50;
 // the Winograd dx pass (dx stored to its temporary as usual, then added).
 const D_GACC = 51;
 const D_GS = 52;
+// Pixel stride (floats) of the Winograd forward's output y: K unless y is a slice of a wider
+// buffer (a DenseNet layer writing its new channels straight into its block's buffer).
+const D_YS = 53;
 
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
@@ -2802,7 +2805,7 @@ function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: 
  * (y - shift)^2 added to the f32 sums at sm + kb, sm + 2*kb (sm: the 4 shifts, set to this
  * tile's first output when init).
  */
-@inline function wOutTile(m: usize, y0: usize, rs: usize, two_r: bool, two_c: bool, bv: v128, kb: usize, sm: usize, init: bool, mxs: usize): void {
+@inline function wOutTile(m: usize, y0: usize, rs: usize, two_r: bool, two_c: bool, bv: v128, kb: usize, sm: usize, init: bool, mxs: usize, yb: usize): void {
   // columns j: s0 = m0j + m1j + m2j, s1 = m1j - m2j - m3j (M[xi] at m + xi*mxs)
   let s00: v128, s01: v128, s02: v128, s03: v128, s10: v128, s11: v128, s12: v128, s13: v128;
   const r1 = m + 4 * mxs, r2 = m + 8 * mxs, r3 = m + 12 * mxs;
@@ -2825,10 +2828,10 @@ function wInTile<F>(pt: usize, mask: i32, u: usize, cb: usize, kind: i32, coef: 
   const y00 = f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), bv), y01 = f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), bv);
   const y10 = f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), bv), y11 = f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), bv);
   v128.store(y0, y00);
-  if (two_c) v128.store(y0 + kb, y01);
+  if (two_c) v128.store(y0 + yb, y01);
   if (two_r) {
     v128.store(y0 + rs, y10);
-    if (two_c) v128.store(y0 + rs + kb, y11);
+    if (two_c) v128.store(y0 + rs + yb, y11);
   }
   if (sm) {
     if (init) v128.store(sm, y00);
@@ -2885,7 +2888,8 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), K = ld(d, D_K), PH = ld(d, D_PH), PW = ld(d, D_PW);
   const OH = ld(d, D_OH), OW = ld(d, D_OW), TB = ld(d, D_WTB), KB = ld(d, D_WKB);
   const TW = (OW + 1) >> 1, TH = (OH + 1) >> 1;
-  const cb = <usize>C << 2, kb = <usize>K << 2, ldy = kb, rs = <usize>OW * kb;
+  const cb = <usize>C << 2, kb = <usize>K << 2;
+  const ysb = <usize>ld(d, D_YS) << 2, rs = <usize>OW * ysb; // y's pixel and row strides
   const xsb = <usize>ld(d, D_XS) << 2, X2S = ld(d, D_X2S); // pixel strides of x and x2 (views: more than C)
   // dx epilogue accumulating a2*dx into a gradient buffer (D_GACC; dx still goes to y first)
   const gacc: usize = fused<F>() && x2 ? <usize><u32>ld(d, D_GACC) : 0, GS = ld(d, D_GS);
@@ -2943,10 +2947,10 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         const u0 = ub + <usize>i * ustride, u1 = two ? u0 + ustride : u0;
         // output positions of both tiles
         const ta = tb + i, ua = ta / TW, tca = ta - ua * TW, na = ua / TH, tra = ua - na * TH;
-        const ya = y + ((<usize>(na * OH + 2 * tra) * <usize>OW + <usize>(2 * tca)) * kb);
+        const ya = y + ((<usize>(na * OH + 2 * tra) * <usize>OW + <usize>(2 * tca)) * ysb);
         const ra = 2 * tra + 1 < OH, ca2 = 2 * tca + 1 < OW;
         const tbb = ta + 1, ubb = tbb / TW, tcb = tbb - ubb * TW, nb2 = ubb / TH, trb = ubb - nb2 * TH;
-        const yb = y + ((<usize>(nb2 * OH + 2 * trb) * <usize>OW + <usize>(2 * tcb)) * kb);
+        const yb = y + ((<usize>(nb2 * OH + 2 * trb) * <usize>OW + <usize>(2 * tcb)) * ysb);
         const rb = 2 * trb + 1 < OH, cb2 = 2 * tcb + 1 < OW;
         // per xi (the pair's U[xi] stays in L1), every 4 output channels of the pass: products
         // into mt[xi][kq][2 tiles][4], then the output transforms
@@ -2982,8 +2986,8 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
           const ko = <usize>kq << 2;
           const sm: usize = fused<F>() && mom ? st + (<usize>K << 4) + ko : 0;
           const m = mt + (<usize>(kq - k0) << 3);
-          wOutTile(m, ya + ko, rs, ra, ca2, bv, kb, sm, tb == t0 && i == 0, mxs);
-          if (two) wOutTile(m + 16, yb + ko, rs, rb, cb2, bv, kb, sm, false, mxs);
+          wOutTile(m, ya + ko, rs, ra, ca2, bv, kb, sm, tb == t0 && i == 0, mxs, ysb);
+          if (two) wOutTile(m + 16, yb + ko, rs, rb, cb2, bv, kb, sm, false, mxs, ysb);
         }
         if (fused<F>() && mom && ((i & 15) == 14 || i + 2 >= nt)) {
           // f32 sums of these channels (at most 64 values each) into the f64 partials
