@@ -45,19 +45,16 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   if (view) return [{ layer: n.name, op: n.op, category: cat, bytes: 2 * n.inputs.reduce((s, id, j) => s + (j >= view.from && !view.inPlace?.includes(j) ? tensor(id) : 0), 0) }];
   if (cat !== 'conv') return [{ layer: n.name, op: n.op, category: cat, bytes: [...n.inputs, ...n.outputs].reduce((s, id) => s + tensor(id), 0) }];
   // A convolution: its own operands count as conv; BN work folded into it counts as BN.
-  const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dySlice?: unknown; dxEpilogue?: unknown; bias?: boolean; xShape?: number[]; wShape?: number[] };
+  const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dxEpilogue?: unknown; bias?: boolean; xShape?: number[]; wShape?: number[] };
   const out: LayerTraffic[] = [];
   // accumulating into a gradient buffer (input 0): the operands are those of the plain node
   const acc = n.op === 'conv2d_fused_backward_data_acc' ? 1 : 0;
   const ins = n.inputs.slice(acc);
   const main = n.op === 'conv2d_fused' ? [ins[0]!] : [ins[0]!, ...(n.op === 'conv2d_backward_weight' || n.op === 'conv2d_fused_backward_weight' ? [ins[1]!] : [])];
   const dxBytes = acc ? 4 * numel(a.xShape!) : tensor(n.outputs[0]!); // dx's channels of the buffer, or dx
-  // dy read in place from a slice of the gradient buffer (input 0 is that buffer): dy's bytes
-  const G = g.value(ins[2] ?? ins[0]!).shape;
-  const dyBytes = a.dySlice ? 4 * G[0]! * a.wShape![0]! * G[2]! * G[3]! : tensor(ins[0]!);
-  let bytes = main.reduce((s, id) => s + tensor(id), 0) - tensor(ins[0]!) + dyBytes + dxBytes;
+  let bytes = main.reduce((s, id) => s + tensor(id), 0) + dxBytes;
   let bn = 0;
-  if (a.dyPrologue) bn += a.dySlice ? dyBytes : tensor(ins[3]!); // xbn read besides dbn (which takes dy's place)
+  if (a.dyPrologue) bn += tensor(ins[3]!); // xbn read besides dbn (which takes dy's place)
   if (a.dxEpilogue) bn += tensor(ins[ins.length - 5]!); // the BN input read by the mask and reductions
   if (acc) bn += dxBytes; // the buffer read back before A*dy is added (its write took dx's place)
   if (acc && a.wShape![2]! * a.wShape![3]! > 1) bn += dxBytes; // Winograd: dx through its temporary first

@@ -45,23 +45,6 @@ export function bnDxCoef(pool: ThreadPool, C: number, CG: number, m: number, S: 
   }
 }
 
-/**
- * The dy prologue's coefficients (A; B; C0, 3*K f32 at cdy) of a slice [start, start + K) of a
- * DenseNet gradient buffer with the summed affine half of its BNs' dx (S = [B; C; K] f32 [3, CG],
- * from bnDxCoef): dy = G + B*(x - K) + C = 1*G + B*x + (C - B*K), computed in f64.
- */
-export function dyCoefFromSlice(pool: ThreadPool, K: number, CG: number, start: number, S: number, cdy: number): void {
-  if (start < 0 || start + K > CG) throw new RangeError(`dy slice [${start}, ${start + K}) out of a buffer of ${CG} channels`);
-  const f = new Float32Array(pool.arena.memory.buffer);
-  const [s, o] = [S / F32 + start, cdy / F32];
-  for (let k = 0; k < K; k++) {
-    const B = f[s + k]!;
-    f[o + k] = 1;
-    f[o + K + k] = B;
-    f[o + 2 * K + k] = f[s + CG + k]! - B * f[s + 2 * CG + k]!;
-  }
-}
-
 const rows = (pool: ThreadPool, M: number): [number, number][] => splitRange(M, pool.threads, 1);
 
 /** y = relu(bn1(x1) + o) (o = 0 pointer: use x2 with coef2, the projection shortcut's BN). */

@@ -13,8 +13,7 @@
  *           [x2, mean2, rstd2, gamma2, beta2  when attrs.dxEpilogue]
  *   outputs dx, [dbeta2, dgamma2  when dxEpilogue]
  *   dy comes from the BN backward on load when dyPrologue (dy = bn_backward_data(dbn, xbn, ...),
- *   the first input is then unused; with dySlice the prologue inputs are G, x, S instead: dy is
- *   a slice of a DenseNet gradient buffer, see FusedConvAttrs.dySlice); the epilogue masks dx with relu(bn(x2)) > 0 (when its
+ *   the first input is then unused); the epilogue masks dx with relu(bn(x2)) > 0 (when its
  *   relu is on) and reduces dbeta2 = sum dx, dgamma2 = rstd2 * sum dx*(x2 - mean2).
  * conv2d_fused_backward_data_acc
  *   inputs  G, then those of conv2d_fused_backward_data (dxEpilogue on)
@@ -27,7 +26,7 @@
  */
 import type { Shape } from '../graph/ir.js';
 import { normalize } from './batch_norm2d.js';
-import { bnBackwardData, bnBackwardReduce, sliceChannelsAffine } from './batch_norm2d.js';
+import { bnBackwardData, bnBackwardReduce } from './batch_norm2d.js';
 import { moments } from './bn_split.js';
 import { type Conv2dAttrs, conv2d, conv2dBackwardData, conv2dBackwardWeight } from './conv2d.js';
 import { type Arr, type KernelArgs, type OpDef, ShapeErrorAt } from './op.js';
@@ -40,12 +39,6 @@ export interface FusedConvAttrs extends Conv2dAttrs {
   epilogue?: 'moments';
   /** Backward: dy is computed on load from the BN backward of the layer that follows. */
   dyPrologue?: boolean;
-  /**
-   * With dyPrologue: dy is instead a channel slice of a DenseNet gradient buffer with the summed
-   * affine half of its BNs' dx (as slice_channels_affine, src/passes/concat_grad.ts): the
-   * prologue inputs are G, x, S (3, not 7), dy = G[:, start:start+K] + S0*(x[...] - S2) + S1.
-   */
-  dySlice?: { start: number };
   /** Backward-data: dx is masked by the ReLU after a BN and reduced for that BN. */
   dxEpilogue?: { relu: boolean };
   xShape?: Shape;
@@ -60,28 +53,8 @@ function call(def: OpDef, base: KernelArgs<unknown>, x: Arr[], xs: Shape[], y: A
   def.run({ x, y, xs, ys, attrs, node: base.node, ctx: base.ctx });
 }
 
-/** How many inputs the dy prologue takes (after dy and w / dy and x). */
-export function dyPrologueInputs(a: FusedConvAttrs): number {
-  return a.dyPrologue ? (a.dySlice ? 3 : 7) : 0;
-}
-
-/** The shape of dy: input 0's, or with dySlice K channels of the gradient buffer's pixels. */
-function dyShapeOf(args: KernelArgs<FusedConvAttrs>): Shape {
-  const a = args.attrs;
-  if (!a.dySlice) return args.xs[0]!;
-  const G = args.xs[2]!;
-  return [G[0]!, a.wShape![0]!, G[2]!, G[3]!];
-}
-
-/** dy = bn_backward_data(dbn, xbn, mean, rstd, gamma, dbeta, dgamma), or the slice of dySlice, materialised. */
+/** dy = bn_backward_data(dbn, xbn, mean, rstd, gamma, dbeta, dgamma), materialised. */
 function dyFromBn(args: KernelArgs<FusedConvAttrs>, at: number, dyShape: Shape): Arr {
-  const a = args.attrs;
-  if (a.dySlice) {
-    const p = args.x.slice(at, at + 3);
-    const dy = like(p[0]!, numel(dyShape));
-    call(sliceChannelsAffine, args, p, args.xs.slice(at, at + 3), [dy], [dyShape], { start: a.dySlice.start, size: dyShape[1]! });
-    return dy;
-  }
   const p = args.x.slice(at, at + 7);
   const dy = like(p[0]!, numel(dyShape));
   call(bnBackwardData, args, p, [dyShape, dyShape, ...p.slice(2).map((a) => [a.length])], [dy], [dyShape], {});
@@ -118,12 +91,11 @@ export const conv2dFusedBackwardData: OpDef<FusedConvAttrs> = {
   },
   run(args) {
     const { x, xs, y, attrs: a } = args;
-    const dyShape = dyShapeOf(args);
-    const dy = a.dyPrologue ? dyFromBn(args, 2, dyShape) : x[0]!;
+    const dy = a.dyPrologue ? dyFromBn(args, 2, xs[0]!) : x[0]!;
     const dx = y[0]!;
-    call(conv2dBackwardData, args, [dy, x[1]!], [dyShape, xs[1]!], [dx], [a.xShape!], a);
+    call(conv2dBackwardData, args, [dy, x[1]!], [xs[0]!, xs[1]!], [dx], [a.xShape!], a);
     if (a.dxEpilogue) {
-      const at = 2 + dyPrologueInputs(a);
+      const at = a.dyPrologue ? 9 : 2;
       const [x2, mean, rstd, gamma, beta] = x.slice(at, at + 5) as [Arr, Arr, Arr, Arr, Arr];
       if (a.dxEpilogue.relu) {
         const z = like(x2, x2.length);
@@ -157,7 +129,7 @@ export const conv2dFusedBackwardDataAcc: OpDef<FusedConvAttrs> = {
     const X = a.xShape!;
     const dx = y[3] ?? like(x[1]!, numel(X));
     conv2dFusedBackwardData.run({ ...args, x: x.slice(1), xs: xs.slice(1), y: [dx, y[1]!, y[2]!], ys: [X, ys[1]!, ys[2]!] });
-    const at = 3 + dyPrologueInputs(a);
+    const at = 1 + (a.dyPrologue ? 9 : 2);
     const [rstd, gamma] = [x[at + 2]!, x[at + 3]!];
     const [G, out] = [x[0]!, y[0]!];
     if (out !== G) out.set(G);
@@ -180,11 +152,10 @@ export const conv2dFusedBackwardWeight: OpDef<FusedConvAttrs> = {
   },
   run(args) {
     const { x, xs, y, ys, attrs: a } = args;
-    const dyShape = dyShapeOf(args);
-    const dy = a.dyPrologue ? dyFromBn(args, 2, dyShape) : x[0]!;
-    const at = 2 + dyPrologueInputs(a);
+    const dy = a.dyPrologue ? dyFromBn(args, 2, xs[0]!) : x[0]!;
+    const at = a.dyPrologue ? 9 : 2;
     const xin = a.xPrologue ? normalized(args, x[1]!, xs[1]!, at, a.xPrologue.relu) : x[1]!;
-    call(conv2dBackwardWeight, args, [dy, xin], [dyShape, xs[1]!], y, ys, a);
+    call(conv2dBackwardWeight, args, [dy, xin], [xs[0]!, xs[1]!], y, ys, a);
   },
 };
 

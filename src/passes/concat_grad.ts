@@ -20,14 +20,10 @@
  * registers (conv2d_fused_backward_data_acc: dy is never stored, and the BN backward's pass over
  * dy, x and G disappears); B and C0, one affine map per channel, are summed over the block's BNs
  * (bn_dx_coef, shifted by the channel's mean) and applied once per part, by the slice that takes
- * its gradient out of G (slice_channels_affine reads x there), or by the part's producer itself:
- * its Winograd backward passes read dy = G + B*x + C0 on load from G and the block buffer at
- * their pixel stride (attrs.dySlice), and no slice is made. Guards: dxEpilogueConv (dy comes
+ * its gradient out of G (slice_channels_affine reads x there). Guards: dxEpilogueConv (dy comes
  * from such a convolution and nothing else reads it), accumulatingPath (the convolution's
  * backward-data path can accumulate: src/kernels/conv.ts convDxAccumulates); where one fails,
- * that BN's dx is added whole (bn_backward_data_acc) as above; dyReadInPlace (per part: its
- * gradient is read only as dy by the backward-data and backward-weights of one convolution on
- * the paths of convStridedDy, and sums nothing from outside the block), else it is sliced.
+ * that BN's dx is added whole (bn_backward_data_acc) as above.
  *
  * Guards (reported at the BN whose dx would be accumulated, or at the concatenation):
  *   prefixChain   each concatenation extends the previous one by one input (else not a chain);
@@ -38,7 +34,7 @@
  *                  update follows the one before it).
  */
 import type { Graph, Node } from '../graph/ir.js';
-import { convDxAccumulates, convGeomOf, convStridedDy } from '../kernels/conv.js';
+import { convDxAccumulates, convGeomOf } from '../kernels/conv.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import { type FusionReport, type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
@@ -99,7 +95,6 @@ function sumLeaves(g: Graph, t: number, uses: Map<number, Node[]>): { leaves: nu
 }
 
 interface Part {
-  value: number; // the part (forward value)
   total: number; // the part's gradient value (kept: later nodes read it)
   at: Node; // node producing it in the source graph, where the new slice is emitted
   first: number; // index of the first member containing the part
@@ -116,39 +111,6 @@ interface Plan {
   layers: string[]; // BN layer of each accumulating member (for the report)
   /** per accumulating member: the backward-data whose dx epilogue adds A*dy into G (epilogue rule) */
   epi: (Node | undefined)[];
-}
-
-/**
- * The backward nodes that read part p's gradient, when they can read it in place from G and the
- * block buffer instead of a slice (epilogue rule): the fused backward-data (with its dx epilogue)
- * and backward-weights of one convolution, on the Winograd paths that read a strided dy
- * (convStridedDy), with no bias and no other dy prologue; else reports why not.
- */
-function dyReaders(g: Graph, p: Part, uses: Map<number, Node[]>, report: FusionReport): Node[] | undefined {
-  const name = g.value(p.value).name;
-  const why = (): string | undefined => {
-    if (p.others.length) return 'its gradient also sums contributions from outside the block';
-    if ([...g.outputs.values()].includes(p.total)) return 'its gradient is an output of the graph';
-    const rs = uses.get(p.total) ?? [];
-    const data = rs.filter((r) => r.op === 'conv2d_fused_backward_data');
-    const weight = rs.filter((r) => r.op === 'conv2d_fused_backward_weight');
-    if (rs.length !== 2 || data.length !== 1 || weight.length !== 1) return `it is read by ${rs.map((r) => `${r.op} "${r.name}"`).join(', ')}`;
-    for (const r of rs) {
-      const a = r.attrs as unknown as FusedConvAttrs;
-      if (r.inputs[0] !== p.total || r.inputs.indexOf(p.total, 1) >= 0 || a.dyPrologue || a.bias) return `"${r.name}" reads it otherwise than as its dy`;
-    }
-    const a = data[0]!.attrs as unknown as FusedConvAttrs;
-    const geom = convGeomOf(a.xShape!, a.wShape!, a);
-    if (!convStridedDy(geom)) return `"${data[0]!.name}" (${geom.KH}x${geom.KW}, ${geom.C}->${geom.K}) cannot read a strided dy (convStridedDy)`;
-    return undefined;
-  };
-  const w = why();
-  if (w) {
-    report.blocked(name, EPILOGUE, 'dyReadInPlace', `its gradient is sliced out of the buffer: ${w}`);
-    return undefined;
-  }
-  report.fired(name, EPILOGUE, `the backward of its producer reads its gradient in place from the gradient buffer and the block buffer (dy = G + B*x + C0 on load): no slice`);
-  return uses.get(p.total)!;
 }
 
 /**
@@ -226,7 +188,7 @@ function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: Fusion
     }
     for (const a of adds) drop.add(a.id);
     const at = producer(g, total)!;
-    parts.push({ value: v, total, at, first, start: here, size, others: leaves.filter((l) => !own.has(l)) });
+    parts.push({ total, at, first, start: here, size, others: leaves.filter((l) => !own.has(l)) });
   }
   // order: G is updated in place from the largest concatenation down
   const pos = new Map<number, number>(g.nodes.map((n, i) => [n.id, i]));
@@ -268,16 +230,6 @@ function concatGrad(g: Graph, report: FusionReport, epilogue: boolean): Graph {
   const buf = new Map<Plan, number[]>(); // G after each member (index i: after member i added)
   const coefs = new Map<Plan, number>(); // the summed affine halves so far (epilogue rule)
   const sliced = new Map<Part, number>(); // the part's slice of G
-  // backward nodes that read their dy in place from G and the block buffer (epilogue rule): node
-  // id -> the G they read, the block buffer value, the coefficients, the part's first channel
-  const dyInPlace = new Map<number, { plan: Plan; X: number; S: number; start: number }>();
-  // G as it is when a node reads it (the latest value of each plan's buffer): a node that reads
-  // its dy in place reads the channels of its part, which no later addition touches
-  const current = (plan: Plan): number => {
-    const gs = buf.get(plan)!;
-    for (let i = 0; i < gs.length; i++) if (gs[i] !== undefined) return gs[i]!;
-    throw new Error('concat-grad: no gradient buffer yet');
-  };
   for (const p of plans) {
     const L = p.chain.members.length;
     const top = p.chain.members[L - 1]!;
@@ -298,15 +250,7 @@ function concatGrad(g: Graph, report: FusionReport, epilogue: boolean): Graph {
     });
   }
   return rebuild(g, (n, w) => {
-    const inPlace = dyInPlace.get(n.id);
     const epi = epiAt.get(n.id);
-    // dy read in place from a slice of G and the block buffer (instead of a slice copy)
-    const dyAttrs = inPlace ? { ...n.attrs, dyPrologue: true, dySlice: { start: inPlace.start } } : n.attrs;
-    const dyIns = (G: number): number[] => (inPlace ? [G, n.inputs[1]!, G, inPlace.X, inPlace.S, ...n.inputs.slice(2)] : n.inputs);
-    if (inPlace && !epi) {
-      w.node(n.op, n.name, dyIns(current(inPlace.plan)), n.outputs, dyAttrs);
-      return;
-    }
     if (epi) {
       // the backward-data adds A*dy into G: G after member i
       const { plan, i } = epi;
@@ -315,9 +259,7 @@ function concatGrad(g: Graph, report: FusionReport, epilogue: boolean): Graph {
       // Winograd (not 1x1) writes dx to a scratch output first, which the plan then holds
       const a = n.attrs as unknown as FusedConvAttrs;
       const scratch = a.wShape![2]! * a.wShape![3]! > 1 ? [w.value(`${n.name}.dx`, a.xShape!, 'grad')] : [];
-      // (densenet40's layers: one convolution both reads the concatenation, adding into G, and
-      // produces the next part, reading its dy from G: channels the addition does not touch)
-      w.node('conv2d_fused_backward_data_acc', n.name, [gs[i + 1]!, ...dyIns(gs[i + 1]!)], [gv, n.outputs[1]!, n.outputs[2]!, ...scratch], dyAttrs);
+      w.node('conv2d_fused_backward_data_acc', n.name, [gs[i + 1]!, ...n.inputs], [gv, n.outputs[1]!, n.outputs[2]!, ...scratch], n.attrs);
       gs[i] = gv;
       return;
     }
@@ -346,13 +288,6 @@ function concatGrad(g: Graph, report: FusionReport, epilogue: boolean): Graph {
       const coef = coefs.get(plan);
       for (const p of plan.parts) {
         if (p.first !== i) continue;
-        const readers = coef === undefined ? undefined : dyReaders(g, p, uses, report);
-        if (readers) {
-          // the producer's backward reads its dy from G and the block buffer itself: no slice
-          const X = plan.chain.members[plan.chain.members.length - 1]!.outputs[0]!;
-          for (const r of readers) dyInPlace.set(r.id, { plan, X, S: coef!, start: p.start });
-          continue;
-        }
         const attrs = { start: p.start, size: p.size };
         const name = `${g.value(p.total).name}.slice`;
         const [op, ins] = coef === undefined ? ['slice_channels', [gs[i]!]] : ['slice_channels_affine', [gs[i]!, plan.chain.members[i]!.outputs[0]!, coef]];

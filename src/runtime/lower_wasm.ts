@@ -4,10 +4,10 @@
  * rule may decline (return undefined) and the node then runs its reference kernel.
  */
 import type { Node, Shape } from '../graph/ir.js';
-import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convDxAccumulates, convGeomOf, convStridedDy, convStridedOutput, convWorkspace, convWorkspaceBytes, type DyPrologue } from '../kernels/conv.js';
+import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convDxAccumulates, convGeomOf, convStridedOutput, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
-import { type FusedConvAttrs, dyPrologueInputs } from '../ops/conv2d_fused.js';
+import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 import type { BatchNormAttrs, BnDxCoefAttrs } from '../ops/batch_norm2d.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
@@ -289,37 +289,20 @@ function fusedParts(node: Node, lc: LoweringContext) {
     at += n;
     return r;
   };
-  const dyp = a.dyPrologue ? take(dyPrologueInputs(a)) : undefined;
+  const dyp = a.dyPrologue ? take(7) : undefined;
   const xp = a.xPrologue ? take(4) : undefined;
   const dxe = a.dxEpilogue ? take(5) : undefined;
-  // dy's shape: input 0's, or K channels of the gradient buffer's pixels (dySlice)
-  const G = lc.graph.value(node.inputs[a.dySlice ? 2 : 0]!).shape;
-  const dyShape: Shape = a.dySlice ? [G[0]!, a.wShape![0]!, G[2]!, G[3]!] : G;
-  return { a, ptr, dyp, xp, dxe, dyShape };
-}
-
-/**
- * The dy prologue of a fused backward node: from the BN backward of the next layer (coefficients
- * from its statistics, on every call), or with dySlice a slice of a DenseNet gradient buffer and
- * of the block buffer at their (equal) pixel stride, A = 1 and B, C0 from the summed
- * coefficients S. undefined: the strides differ (no kernel reads that).
- */
-function dyPrologueOf(node: Node, lc: LoweringContext, a: FusedConvAttrs, dyp: number[], cdy: number): DyPrologue | undefined {
-  if (!a.dySlice) return { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } };
-  const [LG, LX] = [lc.stride(node.inputs[2]!), lc.stride(node.inputs[3]!)];
-  if (LG !== LX) return undefined;
-  const o = 4 * a.dySlice.start;
-  return { dbn: dyp[0]! + o, xbn: dyp[1]! + o, coef: cdy, stride: LG };
+  return { a, ptr, dyp, xp, dxe };
 }
 
 /** conv2d_fused_backward_data, or with acc its dx epilogue accumulating into a gradient buffer. */
 function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc?: { G: number; stride: number }): (() => void) | undefined {
   const p = io(node, lc);
   if (!p.nhwcIn(0) || (!acc && !p.nhwcOut(0))) return undefined;
-  const { a, ptr, dyp, dxe, dyShape } = fusedParts(node, lc);
+  const { a, ptr, dyp, dxe } = fusedParts(node, lc);
   const g = convGeomOf(a.xShape!, a.wShape!, a);
   e.ensureConvWorkspace(g);
-  const [My, K_] = rows(dyShape);
+  const [My, K_] = rows(p.xs(0));
   const [Mx, C] = rows(a.xShape!);
   const [dy, w] = [ptr(0), ptr(1)];
   // accumulating: dx goes to the node's scratch output first on the Winograd path (the 1x1 path
@@ -328,7 +311,6 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   const outs = node.outputs.map((_, i) => p.y(i));
   const relu = dxe !== undefined && a.dxEpilogue!.relu;
   if (acc && (!dxe || !convDxAccumulates(g))) return undefined;
-  if (a.dySlice && !convStridedDy(g)) return undefined;
   if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
     if (dyp) e.temp(0, My * K_);
     const coef = relu ? e.coefficients(C) : 0;
@@ -351,16 +333,12 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
   // without the ReLU the mask is off and its coefficients are never read (unless accumulating: a2)
   const coef = relu || acc ? e.coefficients(C) : 0;
-  const dp = dyp ? dyPrologueOf(node, lc, a, dyp, cdy) : undefined;
-  if (dyp && !dp) return undefined;
   const fusion = {
-    dyPrologue: dp,
-    dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[2 + dyPrologueInputs(a)]!), accumulate: acc } : undefined,
+    dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
+    dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[2 + (dyp ? 7 : 0)]!), accumulate: acc } : undefined,
   };
-  const CG = a.dySlice ? lc.graph.value(node.inputs[2]!).shape[1]! : 0;
   return () => {
     if (coef) F.bnCoefficients(e.pool, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
-    if (a.dySlice) F.dyCoefFromSlice(e.pool, K_, CG, a.dySlice.start, dyp![2]!, cdy);
     convBackwardData(e.pool, g, dy, w, dx, e.convWs!, fusion);
   };
 }
@@ -494,13 +472,12 @@ const FUSED_RULES: Record<string, Rule> = {
   conv2d_fused_backward_weight(node, lc, e) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcIn(1)) return undefined;
-    const { a, ptr, dyp, xp, dyShape } = fusedParts(node, lc);
+    const { a, ptr, dyp, xp } = fusedParts(node, lc);
     const g = convGeomOf(a.xShape!, a.wShape!, a);
     e.ensureConvWorkspace(g);
-    const [My, K_] = rows(dyShape);
+    const [My, K_] = rows(p.xs(0));
     const [Mx, C] = rows(a.xShape!);
     const [dy, x, dw, db] = [ptr(0), ptr(1), p.y(0), a.bias ? p.y(1) : 0];
-    if (a.dySlice && (!convStridedDy(g) || a.bias)) return undefined;
     if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
       if (dyp) e.temp(0, My * K_);
       if (xp) e.temp(1, Mx * C);
@@ -520,16 +497,12 @@ const FUSED_RULES: Record<string, Rule> = {
     }
     const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
     const coef = xp ? e.coefficients(C) : 0;
-    const dp = dyp ? dyPrologueOf(node, lc, a, dyp, cdy) : undefined;
-    if (dyp && !dp) return undefined;
     const fusion = {
-      dyPrologue: dp,
+      dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
       xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[1]!) } : undefined,
     };
-    const CG = a.dySlice ? lc.graph.value(node.inputs[2]!).shape[1]! : 0;
     return () => {
       if (xp) F.bnCoefficients(e.pool, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
-      if (a.dySlice) F.dyCoefFromSlice(e.pool, K_, CG, a.dySlice.start, dyp![2]!, cdy);
       convBackwardWeight(e.pool, g, dy, x, dw, db, e.convWs!, fusion);
     };
   },
