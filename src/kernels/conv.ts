@@ -375,23 +375,6 @@ function setAccumulate(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, de: DxE
   d[52] = acc.stride;
 }
 
-/**
- * Whether g's fused backward passes can read the dy prologue's dbn and xbn at a pixel stride
- * wider than K (DyPrologue.stride): Winograd backward-data and backward-weights.
- */
-export function convStridedDy(g: ConvGeom): boolean {
-  return winogradData(g) !== undefined && winogradW(g);
-}
-
-/** Writes a strided dy prologue's pixel stride into descriptor slot `slot` (after descriptor()), checked. */
-function setDyStride(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, dp: DyPrologue | undefined, slot: number): void {
-  const s = dp?.stride;
-  if (s === undefined || s === g.K) return;
-  if (!Number.isInteger(s) || s < g.K) throw new RangeError(`dy pixel stride ${s} is below K = ${g.K}`);
-  if (!convStridedDy(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot read dy at a pixel stride of ${s} (convStridedDy)`);
-  new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4)[slot] = s;
-}
-
 /** Whether g's fused forward can write y at a pixel stride wider than K: the Winograd path. */
 export function convStridedOutput(g: ConvGeom): boolean {
   return winograd(g);
@@ -499,7 +482,7 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
   d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], 46); // pixel strides: see stridedInput
-  d.set([0, 0, g.K, g.K], 51); // no accumulating dx epilogue (setAccumulate); y, dY dense (D_YS, D_DYS)
+  d.set([0, 0, g.K], 51); // no accumulating dx epilogue (setAccumulate); y dense (D_YS)
   return v;
 }
 
@@ -543,12 +526,6 @@ export interface DyPrologue {
    * m = N*OH*OW).
    */
   bn?: { mean: number; rstd: number; gamma: number; dbeta: number; dgamma: number };
-  /**
-   * Floats between the pixels of dbn and of xbn when both are slices of wider buffers with the
-   * same pixel stride (a DenseNet gradient buffer and its block buffer; default K); only where
-   * convStridedDy(g).
-   */
-  stride?: number;
 }
 
 /**
@@ -807,7 +784,6 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
     descriptor(pool, wg, ws, fl, g);
     setStrides(pool, g, ws, undefined, de?.stride);
     setAccumulate(pool, g, ws, de);
-    setDyStride(pool, g, ws, dp, 49); // dY is this pass's input x
     dyCoefficients(pool, g, dp);
     pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);
@@ -818,7 +794,6 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
     return;
   }
   if (de?.accumulate && !isPointwise(g)) setAccumulate(pool, g, ws, de); // throws: no such path
-  if (dp?.stride !== undefined && dp.stride !== g.K) setDyStride(pool, g, ws, dp, 49); // throws: no such path
   const tg = transposedGeom(g);
   const dyWindow = tg && dp ? fuseLayout(tg, de ? g.C : 0, true, 3) : undefined;
   if (tg && dp && dyWindow && windowFits(tg, dyWindow)) {
@@ -874,8 +849,6 @@ function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: n
   const fl = fuseLayout(g, 0, !!xp && !winogradW(g));
   const v = descriptor(pool, g, ws, fl);
   setStrides(pool, g, ws, xp?.stride, undefined);
-  setDyStride(pool, g, ws, dp, 54);
-  if (db && dp?.stride !== undefined && dp.stride !== g.K) throw new RangeError('the bias gradient does not read a strided dy');
   dyCoefficients(pool, g, dp);
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
   const src = dp ? dp.dbn : dy;

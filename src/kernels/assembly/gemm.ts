@@ -126,9 +126,6 @@ const D_GS = 52;
 // Pixel stride (floats) of the Winograd forward's output y: K unless y is a slice of a wider
 // buffer (a DenseNet layer writing its new channels straight into its block's buffer).
 const D_YS = 53;
-// Pixel stride (floats) of the Winograd backward-weights' dY (and of xbn, dlt bytes further):
-// K unless dY is read from a slice of a wider gradient buffer (concat_grad.ts).
-const D_DYS = 54;
 
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
@@ -3052,7 +3049,6 @@ function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usiz
   const C8 = (C + 7) & ~7, KP = K >> 2, NPt = end - start;
   const cb = <usize>C << 2, kb = <usize>K << 2;
   const xsb = <usize>ld(d, D_XS) << 2; // x's pixel stride (a view: more than C)
-  const dys = <usize>ld(d, D_DYS) << 2; // dY's pixel stride (a slice of a gradient buffer: more than K)
   const cs = <usize>start << 5, ce = min(<usize>end << 5, cb); // this thread's channels, bytes
   const zb = scratch + SC_ZBUF, pt = scratch + SC_ROWS;
   const dyp = scratch + SC_PACK;
@@ -3074,11 +3070,11 @@ function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usiz
       // dY tile (2x2, 0 outside the output) -> A dY A^T, all K
       const oh = 2 * tr, ow = 2 * tc;
       const r1 = oh + 1 < OH, c1 = ow + 1 < OW;
-      const p00 = dy + (<usize>((n * OH + oh) * OW + ow)) * dys;
-      const p10 = p00 + <usize>OW * dys;
+      const p00 = dy + (<usize>((n * OH + oh) * OW + ow)) * kb;
+      const p10 = p00 + <usize>OW * kb;
       for (let k: usize = 0; k < kb; k += 16) {
-        const e00 = wDy<F>(p00 + k, true, cdy, k, kb, dlt), e01 = wDy<F>(p00 + dys + k, c1, cdy, k, kb, dlt);
-        const e10 = wDy<F>(p10 + k, r1, cdy, k, kb, dlt), e11 = wDy<F>(p10 + dys + k, r1 && c1, cdy, k, kb, dlt);
+        const e00 = wDy<F>(p00 + k, true, cdy, k, kb, dlt), e01 = wDy<F>(p00 + kb + k, c1, cdy, k, kb, dlt);
+        const e10 = wDy<F>(p10 + k, r1, cdy, k, kb, dlt), e11 = wDy<F>(p10 + kb + k, r1 && c1, cdy, k, kb, dlt);
         // rows: (e0, e0 + e1, e0 - e1, -e1); then columns alike
         const a0 = e00, a1 = f32x4.add(e00, e01), a2 = f32x4.sub(e00, e01), a3 = f32x4.neg(e01);
         const b0 = e10, b1 = f32x4.add(e10, e11), b2 = f32x4.sub(e10, e11), b3 = f32x4.neg(e11);
