@@ -454,37 +454,26 @@ function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: u
   if (s64) flushSums(st, qo, s64, qo << 1, 8);
 }
 
-/** Edge-tile (ncols < 8) dx epilogue as mkx: mask, store and reduce the final values tileOut wrote. */
+/**
+ * Edge-tile (ncols < 8) dx epilogue as mkx: mask, store and reduce the final values tileOut wrote.
+ * tile != 0 (the accumulating epilogue, D_GACC): dx comes from the micro-tile (rows 32 bytes apart
+ * at tile) and a2*dx is added into the rows d0..d3 of the gradient buffer instead.
+ */
 function dxTile(d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, xr: usize, ldx: usize,
-  cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize): void {
+  cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize, tile: usize = 0): void {
   for (let r = 0; r < 4; r++) {
     const dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
     if (!dst) continue;
     const xp = xr + <usize>r * ldx;
+    const src = tile ? tile + (<usize>r << 5) : dst;
     for (let l = 0; l < ncols; l++) {
       const o = <usize>l << 2;
-      let g = load<f32>(dst + o);
+      let g = load<f32>(src + o);
       const xv = load<f32>(xp + o);
-      if (relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0) { g = 0; store<f32>(dst + o, g); }
-      store<f32>(st + o, load<f32>(st + o) + g);
-      store<f32>(st + qo + o, load<f32>(st + qo + o) + g * (xv - load<f32>(cm + o)));
-    }
-  }
-}
-
-/** dxTile for the accumulating epilogue (D_GACC): dx from the micro-tile (rows 32 bytes apart at tile), masked, reduced, and a2*dx added into the buffer rows. */
-function dxTileAcc(tile: usize, d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, xr: usize, ldx: usize,
-  cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize): void {
-  for (let r = 0; r < 4; r++) {
-    const dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
-    if (!dst) continue;
-    const xp = xr + <usize>r * ldx;
-    for (let l = 0; l < ncols; l++) {
-      const o = <usize>l << 2;
-      let g = load<f32>(tile + (<usize>r << 5) + o);
-      const xv = load<f32>(xp + o);
-      if (relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0) g = 0;
-      store<f32>(dst + o, g * load<f32>(cf + o) + load<f32>(dst + o));
+      const off = relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0;
+      if (off) g = 0;
+      if (tile) store<f32>(dst + o, g * load<f32>(cf + o) + load<f32>(dst + o));
+      else if (off) store<f32>(dst + o, g);
       store<f32>(st + o, load<f32>(st + o) + g);
       store<f32>(st + qo + o, load<f32>(st + qo + o) + g * (xv - load<f32>(cm + o)));
     }
@@ -1644,7 +1633,7 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
               } else {
                 mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
                 if (gacc) {
-                  dxTileAcc(tile, d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
+                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, tile);
                 } else {
                   tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
                   dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
