@@ -57,7 +57,6 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   if (a.dyPrologue) bn += tensor(ins[3]!); // xbn read besides dbn (which takes dy's place)
   if (a.dxEpilogue) bn += tensor(ins[ins.length - 5]!); // the BN input read by the mask and reductions
   if (acc) bn += dxBytes; // the buffer read back before A*dy is added (its write took dx's place)
-  if (acc && a.wShape![2]! * a.wShape![3]! > 1) bn += dxBytes; // Winograd: dx through its temporary first
   if (n.op === 'conv2d_backward_weight' && n.inputs.length > 1) bytes = tensor(n.inputs[0]!) + tensor(n.inputs[1]!);
   out.push({ layer: n.name, op: n.op, category: 'conv', bytes });
   if (bn) out.push({ layer: n.name, op: `${n.op} (BN work)`, category: 'bn', bytes: bn });

@@ -152,6 +152,12 @@ export const convTuning = {
   /** Winograd: bytes of the transformed weights used per pass over a block (16 x C floats per output channel) */
   winoVBytes: 512 << 10,
   /**
+   * Winograd backward-data accumulating into a gradient buffer: bytes of the transformed block
+   * plus the ring of dx tile rows (gemm.ts D_GRING), both per thread; the block's tiles are cut
+   * (never below one tile row) so that they fit.
+   */
+  winoAccBytes: 1 << 20,
+  /**
    * 1: merged kernel rows of at most 32 floats that are not a whole number of vectors (the 7x7
    * stem's 21) are packed without padding in backward-weights and backward-data (see derive);
    * 0 = padded.
@@ -375,6 +381,29 @@ function setAccumulate(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, de: DxE
   d[52] = acc.stride;
 }
 
+/**
+ * The Winograd accumulating dx pass (wg: the forward geometry over dY; after descriptor() and
+ * setAccumulate()): a ring of dx tile rows in the thread scratch below the fusion region (fl),
+ * above the transformed block and the normalised window, with the block's tiles (D_WTB) cut so
+ * that U and the ring fit convTuning.winoAccBytes (or two tile rows) and the scratch.
+ */
+function setAccumulateRing(pool: ThreadPool, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLayout): void {
+  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  const TW = Math.ceil(wg.OW / 2), WW = 2 * TW + 2;
+  const tileB = 64 * wg.C + 1024, slotB = 2 * wg.OW * wg.K * 4, winB = d[44] ? 4 * WW * wg.C * 4 : 0;
+  const room = ThreadPool.SCRATCH_BYTES - SC_PACK - fl.bytes - winB - 1024;
+  const ringFor = (tb: number): number => (Math.ceil(tb / TW) + 1) * slotB;
+  const fits = (tb: number, cap: number): boolean => tb * tileB + ringFor(tb) <= cap;
+  let TB = d[42];
+  const cap = Math.min(room, Math.max(convTuning.winoAccBytes, 2 * TW * tileB + ringFor(2 * TW)));
+  while (TB > 2 && !fits(TB, cap)) TB = TB > 2 * TW ? Math.max(2 * TW, (TB >> 1) & ~1) : TB - 2;
+  if (!fits(TB, room)) throw new RangeError(`Winograd backward-data ${wg.K}x${wg.OH}x${wg.OW}: a ring of dx tile rows does not fit the thread scratch (${room} bytes)`);
+  const RT = Math.ceil(TB / TW) + 1;
+  d[42] = TB;
+  d[54] = SC_PACK + TB * tileB + winB;
+  d[55] = RT;
+}
+
 /** Whether g's fused forward can write y at a pixel stride wider than K: the Winograd path. */
 export function convStridedOutput(g: ConvGeom): boolean {
   return winograd(g);
@@ -482,7 +511,7 @@ function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
   d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], 46); // pixel strides: see stridedInput
-  d.set([0, 0, g.K], 51); // no accumulating dx epilogue (setAccumulate); y dense (D_YS)
+  d.set([0, 0, g.K, 0, 0], 51); // no accumulating dx epilogue (setAccumulate); y dense (D_YS); no dx ring
   return v;
 }
 
@@ -784,6 +813,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
     descriptor(pool, wg, ws, fl, g);
     setStrides(pool, g, ws, undefined, de?.stride);
     setAccumulate(pool, g, ws, de);
+    if (de?.accumulate) setAccumulateRing(pool, wg, ws, fl);
     dyCoefficients(pool, g, dp);
     pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);

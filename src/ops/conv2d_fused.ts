@@ -17,8 +17,8 @@
  *   relu is on) and reduces dbeta2 = sum dx, dgamma2 = rstd2 * sum dx*(x2 - mean2).
  * conv2d_fused_backward_data_acc
  *   inputs  G, then those of conv2d_fused_backward_data (dxEpilogue on)
- *   outputs G' = G with gamma2*rstd2*dx added into its leading channels (in place), dbeta2, dgamma2,
- *           [dx, the scratch the Winograd path writes dx to first, when the kernel is not 1x1]
+ *   outputs G' = G with gamma2*rstd2*dx added into its leading channels (in place), dbeta2, dgamma2
+ *           (dx itself is never stored: the kernels add it from registers or a ring in cache)
  * conv2d_fused_backward_weight
  *   inputs  dy, x, [dbn, xbn, mean, rstd, gamma, dbeta, dgamma  when dyPrologue],
  *           [mean, rstd, gamma, beta  when xPrologue]
@@ -121,13 +121,12 @@ export const conv2dFusedBackwardDataAcc: OpDef<FusedConvAttrs> = {
     if (!a.dxEpilogue || G.length !== 4 || G[0] !== X[0] || G[2] !== X[2] || G[3] !== X[3] || G[1]! < X[1]!) {
       throw new ShapeErrorAt(layer, 'conv2d_fused_backward_data_acc', `gradient buffer [${G.join(', ')}] must hold dx [${X.join(', ')}] in its leading channels (and the dx epilogue must be on)`);
     }
-    const W = a.wShape!;
-    return W[2]! * W[3]! > 1 ? [G, [X[1]!], [X[1]!], X] : [G, [X[1]!], [X[1]!]];
+    return [G, [X[1]!], [X[1]!]];
   },
   run(args) {
     const { x, xs, y, ys, attrs: a } = args;
     const X = a.xShape!;
-    const dx = y[3] ?? like(x[1]!, numel(X));
+    const dx = like(x[1]!, numel(X));
     conv2dFusedBackwardData.run({ ...args, x: x.slice(1), xs: xs.slice(1), y: [dx, y[1]!, y[2]!], ys: [X, ys[1]!, ys[2]!] });
     const at = 1 + (a.dyPrologue ? 9 : 2);
     const [rstd, gamma] = [x[at + 2]!, x[at + 3]!];

@@ -256,10 +256,7 @@ function concatGrad(g: Graph, report: FusionReport, epilogue: boolean): Graph {
       const { plan, i } = epi;
       const gs = buf.get(plan)!;
       const gv = w.value(`${n.name}.acc`, g.value(plan.grads[plan.chain.members.length - 1]!).shape, 'grad');
-      // Winograd (not 1x1) writes dx to a scratch output first, which the plan then holds
-      const a = n.attrs as unknown as FusedConvAttrs;
-      const scratch = a.wShape![2]! * a.wShape![3]! > 1 ? [w.value(`${n.name}.dx`, a.xShape!, 'grad')] : [];
-      w.node('conv2d_fused_backward_data_acc', n.name, [gs[i + 1]!, ...n.inputs], [gv, n.outputs[1]!, n.outputs[2]!, ...scratch], n.attrs);
+      w.node('conv2d_fused_backward_data_acc', n.name, [gs[i + 1]!, ...n.inputs], [gv, n.outputs[1]!, n.outputs[2]!], n.attrs);
       gs[i] = gv;
       return;
     }

@@ -305,9 +305,8 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   const [My, K_] = rows(p.xs(0));
   const [Mx, C] = rows(a.xShape!);
   const [dy, w] = [ptr(0), ptr(1)];
-  // accumulating: dx goes to the node's scratch output first on the Winograd path (the 1x1 path
-  // writes G only)
-  const dx = !acc ? p.y(0) : g.KH === 1 && g.KW === 1 ? 0 : p.y(3);
+  // accumulating: no dx is stored (the 1x1 path adds from registers, Winograd from a ring in cache)
+  const dx = !acc ? p.y(0) : 0;
   const outs = node.outputs.map((_, i) => p.y(i));
   const relu = dxe !== undefined && a.dxEpilogue!.relu;
   if (acc && (!dxe || !convDxAccumulates(g))) return undefined;

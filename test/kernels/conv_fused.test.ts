@@ -388,6 +388,8 @@ function runAcc(pool: ThreadPool, dt: Data, dyPrologue: boolean, xStride: number
     }
   }
   for (let c = 0; c < 2 * C; c++) assert.ok(Object.is(red[c], red[2 * C + c]), `${label}: reduction ${c} differs`);
+  // dx itself never goes to memory (the Winograd path keeps it in a ring in its scratch)
+  assert.ok(a.view(tmp, M * C).every(Number.isNaN), `${label}: the accumulating pass wrote its dx argument`);
 }
 
 test('fused conv kernels: the dx epilogue accumulating into a gradient buffer (1x1 and Winograd)', async () => {
@@ -404,7 +406,7 @@ test('fused conv kernels: the dx epilogue accumulating into a gradient buffer (1
     ] as ConvGeomSpec[]).entries()) {
       const g = convGeom(spec);
       assert.ok(convDxAccumulates(g), JSON.stringify(spec));
-      const knobList = g.KH === 1 ? [{}, { mChunk: 12 }] : [{}, { winoUBytes: 1, winoVBytes: 1 }];
+      const knobList = g.KH === 1 ? [{}, { mChunk: 12 }] : [{}, { winoUBytes: 1, winoVBytes: 1 }, { winoAccBytes: 1 }];
       for (const knobs of knobList) {
         Object.assign(convTuning, saved, knobs);
         for (const relu of [true, false]) {

@@ -120,12 +120,17 @@ const D_X2S = 50;
 // D_GACC = the buffer's address (0: off, dx is stored), D_GS = its pixel stride (floats). The
 // epilogue then adds a2[c]*dx (dx masked, a2 = gamma2*rstd2, the mask's own coefficient) into the
 // buffer's leading channels instead of storing dx: conv_bwd_data_1x1 (one reduction block) and
-// the Winograd dx pass (dx stored to its temporary as usual, then added).
+// the Winograd dx pass (dx stored to a ring of tile rows in the thread scratch, then added).
 const D_GACC = 51;
 const D_GS = 52;
 // Pixel stride (floats) of the Winograd forward's output y: K unless y is a slice of a wider
 // buffer (a DenseNet layer writing its new channels straight into its block's buffer).
 const D_YS = 53;
+// The Winograd accumulating dx pass: the byte offset in the thread scratch of its ring of dx tile
+// rows (each 2 output rows of OW pixels, K floats apart), and the ring's slots (at least the tile
+// rows one block of D_WTB tiles spans plus one). dx then never leaves the cache.
+const D_GRING = 54;
+const D_GRT = 55;
 
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
@@ -2880,8 +2885,10 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
   const cb = <usize>C << 2, kb = <usize>K << 2;
   const ysb = <usize>ld(d, D_YS) << 2, rs = <usize>OW * ysb; // y's pixel and row strides
   const xsb = <usize>ld(d, D_XS) << 2, X2S = ld(d, D_X2S); // pixel strides of x and x2 (views: more than C)
-  // dx epilogue accumulating a2*dx into a gradient buffer (D_GACC; dx still goes to y first)
+  // dx epilogue accumulating a2*dx into a gradient buffer (D_GACC): dx goes to a ring of tile
+  // rows in this thread's scratch (D_GRING, D_GRT slots of 2 output rows), not to y
   const gacc: usize = fused<F>() && x2 ? <usize><u32>ld(d, D_GACC) : 0, GS = ld(d, D_GS);
+  const ring: usize = gacc ? scratch + <usize>ld(d, D_GRING) : 0, RT = ld(d, D_GRT), slot = rs << 1;
   // U[tile][xi][C], xi 64 bytes more than C floats apart: at a multiple of 4 KiB the 16 stores
   // of a transform would all fall into one L1 set
   const xsU = cb + 64, ustride = xsU << 4;
@@ -2936,10 +2943,12 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         const u0 = ub + <usize>i * ustride, u1 = two ? u0 + ustride : u0;
         // output positions of both tiles
         const ta = tb + i, ua = ta / TW, tca = ta - ua * TW, na = ua / TH, tra = ua - na * TH;
-        const ya = y + ((<usize>(na * OH + 2 * tra) * <usize>OW + <usize>(2 * tca)) * ysb);
+        const ya = ring ? ring + <usize>(ua % RT) * slot + <usize>(2 * tca) * ysb
+          : y + ((<usize>(na * OH + 2 * tra) * <usize>OW + <usize>(2 * tca)) * ysb);
         const ra = 2 * tra + 1 < OH, ca2 = 2 * tca + 1 < OW;
         const tbb = ta + 1, ubb = tbb / TW, tcb = tbb - ubb * TW, nb2 = ubb / TH, trb = ubb - nb2 * TH;
-        const yb = y + ((<usize>(nb2 * OH + 2 * trb) * <usize>OW + <usize>(2 * tcb)) * ysb);
+        const yb = ring ? ring + <usize>(ubb % RT) * slot + <usize>(2 * tcb) * ysb
+          : y + ((<usize>(nb2 * OH + 2 * trb) * <usize>OW + <usize>(2 * tcb)) * ysb);
         const rb = 2 * trb + 1 < OH, cb2 = 2 * tcb + 1 < OW;
         // per xi (the pair's U[xi] stays in L1), every 4 output channels of the pass: products
         // into mt[xi][kq][2 tiles][4], then the output transforms
@@ -2985,20 +2994,20 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
       }
     }
     if (fused<F>() && x2) {
-      // the dx epilogue over the output rows of the tile rows completed by this block
+      // the dx epilogue over the output rows of each tile row completed by this block, in runs
+      // of at most 64 pixels (the same runs with and without the ring)
       const done = tb + nt >= t1 ? end : (tb + nt) / TW;
-      if (done > rowDone) {
-        const nA = rowDone / TH, trA = rowDone - nA * TH;
-        const nZ = (done - 1) / TH, trZ = done - 1 - nZ * TH;
-        const mb = (nA * OH + 2 * trA) * OW;
-        const me = (nZ * OH + min(OH, 2 * trZ + 2)) * OW;
-        for (let p = mb; p < me; p += 64) {
-          const off = (<usize>p * <usize>K) << 2;
-          dxRun(y + off, x2 + ((<usize>p * <usize>X2S) << 2), min(64, me - p), K, <usize>X2S << 2, c2, m2, relu2, st,
+      for (let u = rowDone; u < done; u++) {
+        const n = u / TH, tr = u - n * TH;
+        const p0 = (n * OH + 2 * tr) * OW, cnt = min(2, OH - 2 * tr) * OW;
+        const src = ring ? ring + <usize>(u % RT) * slot : y + <usize>p0 * ysb;
+        for (let j = 0; j < cnt; j += 64) {
+          const p = p0 + j;
+          dxRun(src + <usize>j * ysb, x2 + ((<usize>p * <usize>X2S) << 2), min(64, cnt - j), K, <usize>X2S << 2, c2, m2, relu2, st,
             gacc ? gacc + ((<usize>p * <usize>GS) << 2) : 0, <usize>GS << 2);
         }
-        rowDone = done;
       }
+      if (done > rowDone) rowDone = done;
     }
   }
 }
