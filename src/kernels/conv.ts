@@ -152,9 +152,9 @@ export const convTuning = {
   /** Winograd: bytes of the transformed weights used per pass over a block (16 x C floats per output channel) */
   winoVBytes: 512 << 10,
   /**
-   * Winograd backward-data accumulating into a gradient buffer: bytes of the transformed block
-   * plus the ring of dx tile rows (gemm.ts D_GRING), both per thread; the block's tiles are cut
-   * (never below one tile row) so that they fit.
+   * Winograd backward-data with a dx epilogue: bytes of the transformed block plus the ring of dx
+   * tile rows (gemm.ts D_GRING), both per thread; the block's tiles are cut (never below two tile
+   * rows) so that they fit. 0: no ring where dx is stored (dx staged in its output, read back).
    */
   winoAccBytes: 1 << 20,
   /**
@@ -382,12 +382,13 @@ function setAccumulate(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, de: DxE
 }
 
 /**
- * The Winograd accumulating dx pass (wg: the forward geometry over dY; after descriptor() and
- * setAccumulate()): a ring of dx tile rows in the thread scratch below the fusion region (fl),
- * above the transformed block and the normalised window, with the block's tiles (D_WTB) cut so
- * that U and the ring fit convTuning.winoAccBytes (or two tile rows) and the scratch.
+ * The Winograd dx pass with a dx epilogue (wg: the forward geometry over dY; after descriptor()
+ * and setAccumulate()): a ring of dx tile rows in the thread scratch below the fusion region
+ * (fl), above the transformed block and the normalised window, with the block's tiles (D_WTB)
+ * cut so that U and the ring fit convTuning.winoAccBytes (or two tile rows) and the scratch.
  */
-function setAccumulateRing(pool: ThreadPool, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLayout): void {
+function setDxRing(pool: ThreadPool, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLayout, accumulate: boolean): void {
+  if (!accumulate && convTuning.winoAccBytes <= 0) return;
   const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
   const TW = Math.ceil(wg.OW / 2), WW = 2 * TW + 2;
   const tileB = 64 * wg.C + 1024, slotB = 2 * wg.OW * wg.K * 4, winB = d[44] ? 4 * WW * wg.C * 4 : 0;
@@ -813,7 +814,7 @@ function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: num
     descriptor(pool, wg, ws, fl, g);
     setStrides(pool, g, ws, undefined, de?.stride);
     setAccumulate(pool, g, ws, de);
-    if (de?.accumulate) setAccumulateRing(pool, wg, ws, fl);
+    if (de) setDxRing(pool, wg, ws, fl, de.accumulate !== undefined);
     dyCoefficients(pool, g, dp);
     pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);

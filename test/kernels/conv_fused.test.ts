@@ -406,7 +406,9 @@ test('fused conv kernels: the dx epilogue accumulating into a gradient buffer (1
     ] as ConvGeomSpec[]).entries()) {
       const g = convGeom(spec);
       assert.ok(convDxAccumulates(g), JSON.stringify(spec));
-      const knobList = g.KH === 1 ? [{}, { mChunk: 12 }] : [{}, { winoUBytes: 1, winoVBytes: 1 }, { winoAccBytes: 1 }];
+      // Winograd: the stored dx with its ring of tile rows (default), without (winoAccBytes 0: dx
+      // staged in the output) and with the smallest ring: the reductions agree to the bit
+      const knobList = g.KH === 1 ? [{}, { mChunk: 12 }] : [{}, { winoUBytes: 1, winoVBytes: 1 }, { winoAccBytes: 1 }, { winoAccBytes: 0 }];
       for (const knobs of knobList) {
         Object.assign(convTuning, saved, knobs);
         for (const relu of [true, false]) {

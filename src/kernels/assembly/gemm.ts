@@ -120,15 +120,17 @@ const D_X2S = 50;
 // D_GACC = the buffer's address (0: off, dx is stored), D_GS = its pixel stride (floats). The
 // epilogue then adds a2[c]*dx (dx masked, a2 = gamma2*rstd2, the mask's own coefficient) into the
 // buffer's leading channels instead of storing dx: conv_bwd_data_1x1 (one reduction block) and
-// the Winograd dx pass (dx stored to a ring of tile rows in the thread scratch, then added).
+// the Winograd dx pass (dx staged in a ring of tile rows in the thread scratch, then added).
 const D_GACC = 51;
 const D_GS = 52;
 // Pixel stride (floats) of the Winograd forward's output y: K unless y is a slice of a wider
 // buffer (a DenseNet layer writing its new channels straight into its block's buffer).
 const D_YS = 53;
-// The Winograd accumulating dx pass: the byte offset in the thread scratch of its ring of dx tile
-// rows (each 2 output rows of OW pixels, K floats apart), and the ring's slots (at least the tile
-// rows one block of D_WTB tiles spans plus one). dx then never leaves the cache.
+// The Winograd dx pass (any dx epilogue): the byte offset in the thread scratch of its ring of dx
+// tile rows (each 2 output rows of OW pixels, K floats apart), and the ring's slots (at least the
+// tile rows one block of D_WTB tiles spans plus one; 0: no ring, dx staged in y itself). The
+// output transform writes there, the epilogue reads it back from cache and writes y (or adds
+// into the gradient buffer) once.
 const D_GRING = 54;
 const D_GRT = 55;
 
@@ -1352,23 +1354,23 @@ function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m
  * and sums in registers and each block walking the run at stride C, was 2-12% slower on the
  * Winograd backward-data of 148->12 @32, 436->12 @8 and 64->64 @56: measured interleaved.)
  * gp0 != 0: the accumulating epilogue (D_GACC), a2*dx added into the gradient buffer's pixels
- * (gp0, gsb bytes apart) instead of the masked dx stored back.
+ * (gp0, gsb bytes apart) instead of the masked dx stored back. yo0 != 0 (dx read from the ring
+ * of D_GRING): the masked dx is stored there, C floats per pixel, instead of in place.
  */
-function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2: usize, relu: i32, st: usize, gp0: usize = 0, gsb: usize = 0): void {
+function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2: usize, relu: i32, st: usize, gp0: usize = 0, gsb: usize = 0, yo0: usize = 0): void {
   const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2, qo = cb << 1;
   const s32 = st + <usize>C * 20, q32 = st + <usize>C * 24;
   memory.fill(s32, 0, cb << 1);
   const z = f32x4.splat(0);
-  let px = px0, xp = xp0, gp = gp0;
+  const put = !gp0 && (relu || yo0 != 0); // dx (masked) is stored: back in place, or to yo
+  let px = px0, xp = xp0, gp = gp0, yo = yo0 ? yo0 : px0;
   for (let w = 0; w < W; w++) {
     let o: usize = 0;
     for (; o < vb; o += 16) {
       let g = v128.load(px + o);
       const xv = v128.load(xp + o);
-      if (relu) {
-        g = v128.andnot(g, f32x4.le(fma(xv, v128.load(c2 + o), v128.load(c2 + cb + o)), z));
-        if (!gp0) v128.store(px + o, g);
-      }
+      if (relu) g = v128.andnot(g, f32x4.le(fma(xv, v128.load(c2 + o), v128.load(c2 + cb + o)), z));
+      if (put) v128.store(yo + o, g);
       if (gp0) v128.store(gp + o, fma(g, v128.load(c2 + o), v128.load(gp + o)));
       v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
       v128.store(q32 + o, fma(g, f32x4.sub(xv, v128.load(m2 + o)), v128.load(q32 + o)));
@@ -1376,12 +1378,13 @@ function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2
     for (; o < cb; o += 4) {
       let g = load<f32>(px + o);
       const xv = load<f32>(xp + o);
-      if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) { g = 0; if (!gp0) store<f32>(px + o, g); }
+      if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) g = 0;
+      if (put) store<f32>(yo + o, g);
       if (gp0) store<f32>(gp + o, g * load<f32>(c2 + o) + load<f32>(gp + o));
       store<f32>(s32 + o, load<f32>(s32 + o) + g);
       store<f32>(q32 + o, load<f32>(q32 + o) + g * (xv - load<f32>(m2 + o)));
     }
-    px += cb; xp += xsb; gp += gsb;
+    px += cb; xp += xsb; gp += gsb; yo += cb;
   }
   for (let o: usize = 0; o < cb; o += 4) {
     const so = st + (o << 1);
@@ -2885,10 +2888,11 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
   const cb = <usize>C << 2, kb = <usize>K << 2;
   const ysb = <usize>ld(d, D_YS) << 2, rs = <usize>OW * ysb; // y's pixel and row strides
   const xsb = <usize>ld(d, D_XS) << 2, X2S = ld(d, D_X2S); // pixel strides of x and x2 (views: more than C)
-  // dx epilogue accumulating a2*dx into a gradient buffer (D_GACC): dx goes to a ring of tile
-  // rows in this thread's scratch (D_GRING, D_GRT slots of 2 output rows), not to y
+  // dx epilogue accumulating a2*dx into a gradient buffer (D_GACC); any dx epilogue stages dx
+  // in a ring of tile rows in this thread's scratch (D_GRING, D_GRT slots of 2 output rows)
   const gacc: usize = fused<F>() && x2 ? <usize><u32>ld(d, D_GACC) : 0, GS = ld(d, D_GS);
-  const ring: usize = gacc ? scratch + <usize>ld(d, D_GRING) : 0, RT = ld(d, D_GRT), slot = rs << 1;
+  const RT = fused<F>() && x2 ? ld(d, D_GRT) : 0, slot = rs << 1;
+  const ring: usize = RT ? scratch + <usize>ld(d, D_GRING) : 0;
   // U[tile][xi][C], xi 64 bytes more than C floats apart: at a multiple of 4 KiB the 16 stores
   // of a transform would all fall into one L1 set
   const xsU = cb + 64, ustride = xsU << 4;
@@ -3004,7 +3008,7 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
         for (let j = 0; j < cnt; j += 64) {
           const p = p0 + j;
           dxRun(src + <usize>j * ysb, x2 + ((<usize>p * <usize>X2S) << 2), min(64, cnt - j), K, <usize>X2S << 2, c2, m2, relu2, st,
-            gacc ? gacc + ((<usize>p * <usize>GS) << 2) : 0, <usize>GS << 2);
+            gacc ? gacc + ((<usize>p * <usize>GS) << 2) : 0, <usize>GS << 2, ring && !gacc ? y + <usize>p * ysb : 0);
         }
       }
       if (done > rowDone) rowDone = done;
