@@ -8,7 +8,7 @@ import type { Graph } from '../graph/ir.js';
 import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_conv.js';
 import { concatGradWith } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
-import { concatViews } from './concat_views.js';
+import { concatViewsWith } from './concat_views.js';
 import { fission } from './fission.js';
 import { momentsIntoConv } from './moments_into_conv.js';
 import { momentsReuse } from './moments_reuse.js';
@@ -48,6 +48,11 @@ export interface FusionOptions {
    * recomputeConcat (which copies them again in backward).
    */
   concatViews?: boolean;
+  /**
+   * With concatViews: the fraction of the block buffer's channels from which a concatenation is
+   * a view (guard denseView; default 0.5, concat_views.ts VIEW_MIN_FRACTION; 0: all of them).
+   */
+  concatViewMinFraction?: number;
   /**
    * With normalizePrologue: write the normalized input once in forward and let the convolution
    * and its backward-weights read it (store), instead of recomputing it from x and the statistics
@@ -102,7 +107,7 @@ export function applyFusion(g: Graph, o: FusionOptions, report = new FusionRepor
   if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
   if (o.concatGrad) passes.push(concatGradWith(o.concatGradEpilogue === true));
   if (o.recomputeConcat) passes.push(concatRecompute);
-  else if (o.concatViews) passes.push(concatViews);
+  else if (o.concatViews) passes.push(concatViewsWith(o.concatViewMinFraction));
   let graph = g;
   for (const p of passes) graph = pruneDead(p.run(graph, report));
   return { graph, report };

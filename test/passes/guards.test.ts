@@ -213,8 +213,10 @@ test('kernel counts of whole models (a fusion that stops firing fails here)', ()
     const net = new Network(getModel(m), new HostMemory('f64'), 0, undefined, ALL_FUSION);
     return net.buildTrainGraph([2, 3, 32, 32]).graph.nodes.reduce((k, n) => k + ((n.attrs.view as { inPlace?: number[] } | undefined)?.inPlace?.length ?? 0), 0);
   };
-  assert.equal(written('densenet121'), 58, 'every dense layer writes its new channels into its block buffer (concat-views, producerWrites)');
-  assert.equal(written('densenet40'), 35, 'all but the first layer of densenet40 (whose concatenation keeps its own buffer: stridedReaders)');
+  // the views start where a concatenation holds half its block's channels (denseView); from there
+  // on, each new layer writes its channels into the block buffer
+  assert.equal(written('densenet121'), 5 + 9 + 17 + 16, 'the dense layers of the views write their new channels into their block buffer (concat-views, producerWrites)');
+  assert.equal(written('densenet40'), 11 + 10 + 10, 'densenet40 likewise (its first concatenation keeps its own buffer anyway: stridedReaders)');
   const d40 = counts('densenet40');
   assert.equal(d40.conv2d_fused_backward_data_acc, 33, 'the Winograd backward-data epilogue accumulates too (36 layers, 3 blocks)');
   assert.equal(d40.bn_backward_data_acc, undefined);
@@ -310,10 +312,33 @@ test('concat-grad-epilogue: A*dy added into the buffer by the conv backward-data
 
 test('guard producerWrites: each block input comes from a pooling layer and is copied into the buffer (densenet121)', () => {
   const net = new Network(getModel('densenet121'), new HostMemory('f64'), 0, undefined, NO_FUSION);
-  const { report } = fuse(net.buildTrainGraph([2, 3, 32, 32], NO_FUSION).graph);
+  const { report } = fuse(net.buildTrainGraph([2, 3, 32, 32], NO_FUSION).graph, { ...ALL_FUSION, concatViewMinFraction: 0 });
   const blocked = report.notes.filter((q) => q.rule === 'concat-views' && q.guard === 'producerWrites');
   assert.equal(blocked.length, 4);
   for (const q of blocked) assert.match(q.detail, /is copied into the buffer: it comes from (max|avg)_pool2d/);
+  // with the default fraction, the first view of a block also copies the parts that the dense
+  // concatenations before it read: 1 + 3 + 7 of them, in blocks 1 to 3 (block 4 is all views)
+  const dflt = fuse(net.buildTrainGraph([2, 3, 32, 32], NO_FUSION).graph).report.notes.filter((q) => q.rule === 'concat-views' && q.guard === 'producerWrites');
+  assert.equal(dflt.filter((q) => /it comes from (max|avg)_pool2d/.test(q.detail)).length, 4);
+  assert.equal(dflt.filter((q) => /it is also read by "features\.denseblock\d\.denselayer\d+\.concat"/.test(q.detail)).length, 1 + 3 + 7);
+  assert.equal(dflt.length, 4 + 1 + 3 + 7);
+});
+
+test('guard denseView: a concatenation holding under half of its block\'s channels keeps its own buffer (the views start after it)', () => {
+  const { g } = trainGraph([2, 2, 5, 5], bottleneckBlock(4));
+  // channels: cat2 12, cat3 20, cat4 28, out 36: at the default 0.5, cat2 is thinner than 18
+  const { graph, report } = fuse(g);
+  assert.equal(blockedBy(report, 'cat2', 'concat-views'), 'denseView');
+  assert.match(report.notes.find((q) => q.layer === 'cat2' && q.guard === 'denseView')!.detail, /would hold 12 of each pixel's 36 channels/);
+  const views = graph.nodes.filter((n) => n.attrs.view !== undefined);
+  assert.deepEqual(views.map((n) => [n.name, (n.attrs.view as { from: number }).from]), [['cat3', 0], ['cat4', 3], ['out', 4]]);
+  // must not fire at fraction 0 (cat2 a view too), nor on what holds enough: at 0.75 (27
+  // channels), cat2 and cat3 keep their buffers
+  assert.equal(fuse(g, { ...ALL_FUSION, concatViewMinFraction: 0 }).report.notes.filter((q) => q.guard === 'denseView').length, 0);
+  const strict = fuse(g, { ...ALL_FUSION, concatViewMinFraction: 0.75 });
+  assert.deepEqual(strict.report.notes.filter((q) => q.guard === 'denseView').map((q) => q.layer), ['cat2', 'cat3']);
+  assert.deepEqual(strict.graph.nodes.filter((n) => n.attrs.view !== undefined).map((n) => n.name), ['cat4', 'out']);
+  agreeInFloat64([2, 2, 5, 5], () => bottleneckBlock(4));
 });
 
 test('guard dxEpilogueConv: without backward fusion dy comes from a plain backward-data (dx added whole)', () => {
@@ -447,7 +472,7 @@ const bottleneckBlock = (layers: number) => (b: Builder, x: number): number => {
 
 test('concat-views: a block of 1x1 layers plans its concatenations as views of one buffer', () => {
   const { g } = trainGraph([2, 2, 5, 5], bottleneckBlock(4));
-  for (const o of [ALL_FUSION, ABLATIONS['concat-views']!]) {
+  for (const o of [ALL_FUSION, ABLATIONS['concat-views']!].map((f) => ({ ...f, concatViewMinFraction: 0 }))) {
     const { graph, report } = fuse(g, o);
     assert.ok(fired(report, 'out', 'concat-views'));
     const views = graph.nodes.filter((n) => n.op === 'concat' && n.attrs.view !== undefined);
@@ -465,7 +490,7 @@ test('concat-views: a block of 1x1 layers plans its concatenations as views of o
 });
 
 test('guard stridedReaders: concatenations read by 3x3 convolutions (Winograd) or with C % 4 != 0 keep their copies', () => {
-  const { report } = fuse(trainGraph([2, 2, 5, 5], denseBlock(4)).g);
+  const { report } = fuse(trainGraph([2, 2, 5, 5], denseBlock(4)).g, { ...ALL_FUSION, concatViewMinFraction: 0 });
   assert.equal(blockedBy(report, 'cat2', 'concat-views'), 'stridedReaders');
   assert.equal(fired(report, 'out', 'concat-views'), false);
 });
@@ -474,7 +499,7 @@ test('guard notAnOutput: a concatenation that is an output of the graph is not a
   const { g } = trainGraph([2, 2, 5, 5], bottleneckBlock(3));
   const cat2 = g.nodes.find((n) => n.name === 'cat2')!;
   g.outputs.set('cat2', cat2.outputs[0]!);
-  const { graph, report } = fuse(g);
+  const { graph, report } = fuse(g, { ...ALL_FUSION, concatViewMinFraction: 0 });
   assert.equal(blockedBy(report, 'cat2', 'concat-views'), 'notAnOutput');
   // cat2 keeps its own buffer; the views start after it (cat3 copies all its parts)
   const views = graph.nodes.filter((n) => n.attrs.view !== undefined);

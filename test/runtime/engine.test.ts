@@ -114,8 +114,8 @@ test('concatenations as views of one buffer per block give the bits of copied co
         const shape = [2, 3, size, size];
         const rng = new Rng(5);
         const x = Float32Array.from({ length: 2 * 3 * size * size }, () => rng.normal());
-        const run = (concatViews: boolean) => {
-          const net = new Network(getModel(model, { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatViews });
+        const run = (concatViews: boolean, concatViewMinFraction?: number) => {
+          const net = new Network(getModel(model, { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatViews, concatViewMinFraction });
           const loss = net.forwardBackward(x, [1, 4], shape, { seed: 1, step: 0 });
           const plan = net.trainPlan(shape);
           const views = plan.graph.nodes.filter((n) => n.op === 'concat' && n.attrs.view !== undefined).length;
@@ -123,16 +123,24 @@ test('concatenations as views of one buffer per block give the bits of copied co
           const state = new Map([...net.state].map(([k, v]) => [k, Float32Array.from(v)]));
           return { loss, views, grads, state, bytes: plan.exec.stats.workspaceBytes };
         };
-        const a = run(false), b = run(true);
+        const a = run(false);
         assert.equal(a.views, 0);
-        // densenet_bc_100's third block starts from 150 channels: views need C % 4 == 0; densenet40's
-        // first concatenation (28 channels) has no Winograd backward-weights (stridedReaders)
-        const want = { densenet121: 6 + 12 + 24 + 16, densenet_bc_100: 2 * 16, densenet40: 11 + 12 + 12 }[model];
-        assert.equal(b.views, want, `${model}: concatenations planned as views`);
-        assert.equal(b.loss, a.loss, `${model} ${threads}T loss`);
-        for (const [k, v] of a.grads) assert.deepEqual(new Uint32Array(b.grads.get(k)!.buffer), new Uint32Array(v.buffer), `${model} ${threads}T gradient ${k}`);
-        for (const [k, v] of a.state) assert.deepEqual(new Uint32Array(b.state.get(k)!.buffer), new Uint32Array(v.buffer), `${model} ${threads}T state ${k}`);
-        assert.ok(b.bytes < a.bytes, `${model}: planned ${b.bytes} bytes with views, ${a.bytes} without`);
+        // every concatenation that can be a view (minimum fraction 0), and those holding at least
+        // half of their block's channels (the default, guard denseView)
+        for (const [minFraction, want] of [
+          // densenet_bc_100's third block starts from 150 channels: views need C % 4 == 0; densenet40's
+          // first concatenation (28 channels) has no Winograd backward-weights (stridedReaders)
+          [0, { densenet121: 6 + 12 + 24 + 16, densenet_bc_100: 2 * 16, densenet40: 11 + 12 + 12 }[model]],
+          [undefined, { densenet121: 5 + 9 + 17 + 16, densenet_bc_100: 10 + 13, densenet40: 11 + 10 + 10 }[model]],
+        ] as const) {
+          const b = run(true, minFraction);
+          const what = `${model} ${threads}T, views from ${minFraction ?? 'the default fraction'}`;
+          assert.equal(b.views, want, `${what}: concatenations planned as views`);
+          assert.equal(b.loss, a.loss, `${what}: loss`);
+          for (const [k, v] of a.grads) assert.deepEqual(new Uint32Array(b.grads.get(k)!.buffer), new Uint32Array(v.buffer), `${what}: gradient ${k}`);
+          for (const [k, v] of a.state) assert.deepEqual(new Uint32Array(b.state.get(k)!.buffer), new Uint32Array(v.buffer), `${what}: state ${k}`);
+          assert.ok(b.bytes < a.bytes, `${what}: planned ${b.bytes} bytes with views, ${a.bytes} without`);
+        }
       }
     } finally {
       engine.close();
