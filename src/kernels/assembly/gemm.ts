@@ -1355,7 +1355,10 @@ function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m
  * Winograd backward-data of 148->12 @32, 436->12 @8 and 64->64 @56: measured interleaved.)
  * gp0 != 0: the accumulating epilogue (D_GACC), a2*dx added into the gradient buffer's pixels
  * (gp0, gsb bytes apart) instead of the masked dx stored back. yo0 != 0 (dx read from the ring
- * of D_GRING): the masked dx is stored there, C floats per pixel, instead of in place.
+ * of D_GRING): the masked dx is stored there, C floats per pixel, instead of in place. With the
+ * mask and C % 4 == 0 (every fused DenseNet and ResNet layer) a copy of the loop without the
+ * per-element flag tests runs instead (the same operations in the same order: 1-3% faster on
+ * 148->12 @32 and 128->32 @56, 15 interleaved repeats).
  */
 function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2: usize, relu: i32, st: usize, gp0: usize = 0, gsb: usize = 0, yo0: usize = 0): void {
   const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2, qo = cb << 1;
@@ -1364,6 +1367,23 @@ function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2
   const z = f32x4.splat(0);
   const put = !gp0 && (relu || yo0 != 0); // dx (masked) is stored: back in place, or to yo
   let px = px0, xp = xp0, gp = gp0, yo = yo0 ? yo0 : px0;
+  if (relu && vb == cb) {
+    // the masked epilogue without channel tail, its flags taken out of the loop: a2*dx added
+    // into the gradient buffer (DenseNet), or dx stored (to yo, or in place)
+    const a2b = c2, b2b = c2 + cb;
+    for (let w = 0; w < W; w++) {
+      for (let o: usize = 0; o < vb; o += 16) {
+        const xv = v128.load(xp + o), a2 = v128.load(a2b + o);
+        const g = v128.andnot(v128.load(px + o), f32x4.le(fma(xv, a2, v128.load(b2b + o)), z));
+        if (gp0) v128.store(gp + o, fma(g, a2, v128.load(gp + o)));
+        else v128.store(yo + o, g);
+        v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
+        v128.store(q32 + o, fma(g, f32x4.sub(xv, v128.load(m2 + o)), v128.load(q32 + o)));
+      }
+      px += cb; xp += xsb; gp += gsb; yo += cb;
+    }
+    W = 0;
+  }
   for (let w = 0; w < W; w++) {
     let o: usize = 0;
     for (; o < vb; o += 16) {
