@@ -2677,6 +2677,15 @@ function wRing(win: usize, rs: usize, x: usize, xsb: usize, n: i32, tr: i32, H: 
     memory.fill(dst + <usize>(PW + W) * cb, 0, <usize>(WW - PW - W) * cb);
     let src = x + (<usize>(n * H + ih) * <usize>W) * xsb; // x's pixels are xsb bytes apart (a view: more than cb)
     let o = dst + <usize>PW * cb;
+    if (kind == 1 && relu) {
+      // BN + ReLU (the common case), without the per-element flag tests (Winograd
+      // backward-weights of 148->12 @32 with the x prologue 2-3% faster, the forward 1%)
+      for (let iw = 0; iw < W; iw++) {
+        for (let c: usize = cs; c < ce; c += 16) v128.store(o + c, reluv(fma(v128.load(coef + c), v128.load(src + c), v128.load(coef + cb + c))));
+        src += xsb; o += cb;
+      }
+      continue;
+    }
     for (let iw = 0; iw < W; iw++) {
       for (let c: usize = cs; c < ce; c += 16) {
         let v: v128;
