@@ -359,11 +359,22 @@ export function convStridedInput(g: ConvGeom): boolean {
 
 /**
  * Whether g's fused backward-data can add its dx epilogue's result into a gradient buffer
- * (DxEpilogue.accumulate): the Winograd path, and the 1x1 GEMM path with one reduction block.
+ * (DxEpilogue.accumulate): the Winograd path where its ring of dx tile rows fits the thread
+ * scratch (dxRingLayout), and the 1x1 GEMM path with one reduction block.
  */
 export function convDxAccumulates(g: ConvGeom): boolean {
   if (isDepthwise(g)) return false;
-  if (winogradData(g)) return true;
+  const wg = winogradData(g);
+  if (wg) {
+    // its ring of dx tile rows must fit the thread scratch (with a dy prologue's window, at worst)
+    let fl: FuseLayout;
+    try {
+      fl = fuseLayout(wg, g.C, false);
+    } catch {
+      return false; // too many channels for any fused call
+    }
+    return dxRingLayout(wg, derive(wg, fl.bytes).TB, fl.bytes, true) !== undefined;
+  }
   if (!isPointwise(g)) return false;
   const v = derive(g);
   return v.Kcd >= v.Kg;
@@ -390,19 +401,33 @@ function setAccumulate(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, de: DxE
 function setDxRing(pool: ThreadPool, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLayout, accumulate: boolean): void {
   if (!accumulate && convTuning.winoAccBytes <= 0) return;
   const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  const ring = dxRingLayout(wg, d[42]!, fl.bytes, d[44] !== 0);
+  if (!ring) {
+    // stored dx: staged in the output instead; accumulating: convDxAccumulates said no
+    if (accumulate) throw new RangeError(`Winograd backward-data ${wg.K}x${wg.OH}x${wg.OW}: a ring of dx tile rows does not fit the thread scratch (convDxAccumulates)`);
+    return;
+  }
+  d[42] = ring.TB;
+  d[54] = ring.offset;
+  d[55] = ring.RT;
+}
+
+/**
+ * The ring of setDxRing for the Winograd pass wg (TB0: its tiles per block, flBytes: the fusion
+ * region, win: with the normalised window of a dy prologue), or undefined where even two tiles
+ * and their tile rows do not fit the thread scratch (very wide rows of many channels).
+ */
+export function dxRingLayout(wg: ConvGeom, TB0: number, flBytes: number, win: boolean): { TB: number; RT: number; offset: number } | undefined {
   const TW = Math.ceil(wg.OW / 2), WW = 2 * TW + 2;
-  const tileB = 64 * wg.C + 1024, slotB = 2 * wg.OW * wg.K * 4, winB = d[44] ? 4 * WW * wg.C * 4 : 0;
-  const room = ThreadPool.SCRATCH_BYTES - SC_PACK - fl.bytes - winB - 1024;
+  const tileB = 64 * wg.C + 1024, slotB = 2 * wg.OW * wg.K * 4, winB = win ? 4 * WW * wg.C * 4 : 0;
+  const room = ThreadPool.SCRATCH_BYTES - SC_PACK - flBytes - winB - 1024;
   const ringFor = (tb: number): number => (Math.ceil(tb / TW) + 1) * slotB;
   const fits = (tb: number, cap: number): boolean => tb * tileB + ringFor(tb) <= cap;
-  let TB = d[42];
+  let TB = TB0;
   const cap = Math.min(room, Math.max(convTuning.winoAccBytes, 2 * TW * tileB + ringFor(2 * TW)));
   while (TB > 2 && !fits(TB, cap)) TB = TB > 2 * TW ? Math.max(2 * TW, (TB >> 1) & ~1) : TB - 2;
-  if (!fits(TB, room)) throw new RangeError(`Winograd backward-data ${wg.K}x${wg.OH}x${wg.OW}: a ring of dx tile rows does not fit the thread scratch (${room} bytes)`);
-  const RT = Math.ceil(TB / TW) + 1;
-  d[42] = TB;
-  d[54] = SC_PACK + TB * tileB + winB;
-  d[55] = RT;
+  if (!fits(TB, room)) return undefined;
+  return { TB, RT: Math.ceil(TB / TW) + 1, offset: SC_PACK + TB * tileB + winB };
 }
 
 /** Whether g's fused forward can write y at a pixel stride wider than K: the Winograd path. */

@@ -430,6 +430,11 @@ test('fused conv kernels: the dx epilogue accumulating into a gradient buffer (1
     Object.assign(convTuning, saved);
     const g2 = convGeom({ N: 1, C: 6, H: 5, W: 5, K: 8, KH: 3, stride: 2, pad: 1 });
     assert.equal(convDxAccumulates(g2), false);
+    // Winograd, but two tile rows of dx (2 x 256 pixels x 1024 channels, 2 MiB each) do not fit
+    // the thread scratch: no ring, so no accumulating epilogue (the plain one stages dx in its output)
+    const wide = convGeom({ N: 1, C: 1024, H: 256, W: 256, K: 16, KH: 3, pad: 1 });
+    assert.equal(convDxAccumulates(wide), false);
+    assert.equal(convDxAccumulates(convGeom({ N: 1, C: 1024, H: 32, W: 32, K: 16, KH: 3, pad: 1 })), true);
     const pool = await getPool(1);
     assert.throws(() => runAcc(pool, makeData(g2, true, false, 5100), false, undefined, 6, 1), /cannot accumulate its dx epilogue/);
   } finally {
