@@ -3,6 +3,7 @@
  * (residual BN + add + ReLU, the ReLU mask recomputed from a BN's input). NHWC rows; per-channel
  * coefficients a = gamma*rstd, b = beta - a*mean are computed here into a small arena buffer.
  */
+import { bnDxAffine } from '../ops/batch_norm2d.js';
 import { type ThreadPool, splitRange } from '../runtime/pool.js';
 
 const F32 = 4;
@@ -36,9 +37,7 @@ export function bnDxCoef(pool: ThreadPool, C: number, CG: number, m: number, S: 
     f.copyWithin(o, s, s + 3 * CG);
   }
   for (let c = 0; c < C; c++) {
-    const A = f[ga + c]! * f[r + c]!;
-    const B = (-A * f[r + c]! * f[dg + c]!) / m;
-    const C0 = (-A * f[db + c]!) / m - B * f[mu + c]!;
+    const [, B, C0] = bnDxAffine(m, f[mu + c]!, f[r + c]!, f[ga + c]!, f[db + c]!, f[dg + c]!);
     const K = f[o + 2 * CG + c]!;
     f[o + c] = f[o + c]! + B;
     f[o + CG + c] = f[o + CG + c]! + (C0 + B * K);

@@ -17,6 +17,7 @@
  */
 import { ThreadPool, splitRange } from '../runtime/pool.js';
 import type { Arena } from '../runtime/memory.js';
+import { bnDxAffine } from '../ops/batch_norm2d.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 
 export interface ConvGeom {
@@ -637,11 +638,10 @@ export function bnDyCoefficients(pool: ThreadPool, K: number, m: number, mean: n
   const f = new Float32Array(pool.arena.memory.buffer);
   const [mu, r, ga, db, dg, o] = [mean / 4, rstd / 4, gamma / 4, dbeta / 4, dgamma / 4, coef / 4];
   for (let k = 0; k < K; k++) {
-    const A = f[ga + k]! * f[r + k]!;
-    const B = (-A * f[r + k]! * f[dg + k]!) / m;
+    const [A, B, C0] = bnDxAffine(m, f[mu + k]!, f[r + k]!, f[ga + k]!, f[db + k]!, f[dg + k]!);
     f[o + k] = A;
     f[o + K + k] = B;
-    f[o + 2 * K + k] = (-A * f[db + k]!) / m - B * f[mu + k]!;
+    f[o + 2 * K + k] = C0;
   }
 }
 

@@ -164,14 +164,20 @@ export const bnBackwardData: OpDef = {
   },
 };
 
-/** dx = A*dy + B*x + C0 per channel: the affine form of BN's dx that every kernel uses. */
-function bnDxCoefficients(c: number, m: number, mean: Arr, rstd: Arr, gamma: Arr, dbeta: Arr, dgamma: Arr): [number, number, number] {
-  const r = rstd[c]!;
-  const A = gamma[c]! * r;
-  const B = (-A * r * dgamma[c]!) / m;
-  const C0 = (-A * dbeta[c]!) / m - B * mean[c]!;
+/**
+ * dx = A*dy + B*x + C0 for one channel of a BN over m values: the affine form of BN's dx that
+ * every kernel uses (the host-side coefficient writers in src/kernels call this one; the
+ * WebAssembly kernels' copy is eltwise.ts dxCoefficients).
+ */
+export function bnDxAffine(m: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number): [number, number, number] {
+  const A = gamma * rstd;
+  const B = (-A * rstd * dgamma) / m;
+  const C0 = (-A * dbeta) / m - B * mean;
   return [A, B, C0];
 }
+
+const bnDxCoefficients = (c: number, m: number, mean: Arr, rstd: Arr, gamma: Arr, dbeta: Arr, dgamma: Arr): [number, number, number] =>
+  bnDxAffine(m, mean[c]!, rstd[c]!, gamma[c]!, dbeta[c]!, dgamma[c]!);
 
 /**
  * BN's dx added into the leading channels of a gradient buffer, in place: inputs G [N, CG, H, W]
