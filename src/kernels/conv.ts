@@ -70,7 +70,6 @@ export function convGeom(s: ConvGeomSpec): ConvGeom {
   return { N: s.N, C: s.C, H: s.H, W: s.W, K: s.K, KH: s.KH, KW, stride, pad, dilation, groups, OH, OW };
 }
 
-/** Multiply-adds x 2 of the forward pass (also of each backward pass). */
 /** The geometry of a graph convolution: x [N, C, H, W], w [K, C/groups, KH, KW] and its attributes. */
 export function convGeomOf(xShape: readonly number[], wShape: readonly number[], a: Conv2dAttrs): ConvGeom {
   const [N, C, H, W] = xShape as number[];
@@ -79,6 +78,7 @@ export function convGeomOf(xShape: readonly number[], wShape: readonly number[],
   return convGeom({ N: N!, C: C!, H: H!, W: W!, K: K!, KH: KH!, KW: KW!, stride: pair(a.stride, 1), pad: pair(a.padding, 0), dilation: pair(a.dilation, 1), groups: a.groups ?? 1 });
 }
 
+/** Multiply-adds x 2 of the forward pass (also of each backward pass). */
 export function convFlops(g: ConvGeom): number {
   return 2 * g.N * g.OH * g.OW * g.K * (g.C / g.groups) * g.KH * g.KW;
 }
@@ -605,8 +605,8 @@ export interface DxEpilogue {
    * Accumulate instead of store (a DenseNet block's gradient buffer, passes/concat_grad.ts): the
    * masked dx times a2 (= gamma2*rstd2, coef's first half, which must then be filled even without
    * the ReLU) is added into the leading C channels of the NHWC buffer G, `stride` floats per
-   * pixel; the dx argument is then a temporary the Winograd path writes dx to first (unused on
-   * the 1x1 path). Only where convDxAccumulates(g).
+   * pixel; the dx argument is then unused (dx is added from registers or the Winograd pass's
+   * ring of tile rows, never stored). Only where convDxAccumulates(g).
    */
   accumulate?: { G: number; stride: number };
 }

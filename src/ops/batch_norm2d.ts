@@ -212,7 +212,6 @@ export const bnBackwardDataAcc: OpDef = {
   },
 };
 
-
 /**
  * The per-channel half of BN dx, kept apart (DenseNet's gradient buffer, passes/concat_grad.ts).
  * dx = A*dy + B*x + C0 splits into A*dy, which the consuming convolution's backward-data epilogue

@@ -59,7 +59,6 @@ function sameLayout(node: Node, lc: LoweringContext): boolean {
   return all.every((v) => v === all[0]);
 }
 
-
 const RULES: Record<string, Rule> = {
   // linear = a 1x1 convolution over N images of 1x1 pixels: [N, I] is NHWC [N, 1, 1, I], and the
   // weight [O, I] is OIHW [O, I, 1, 1], so the GEMM kernels run it unchanged.

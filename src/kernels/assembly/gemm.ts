@@ -1370,11 +1370,10 @@ function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2
   if (relu && vb == cb) {
     // the masked epilogue without channel tail, its flags taken out of the loop: a2*dx added
     // into the gradient buffer (DenseNet), or dx stored (to yo, or in place)
-    const a2b = c2, b2b = c2 + cb;
     for (let w = 0; w < W; w++) {
       for (let o: usize = 0; o < vb; o += 16) {
-        const xv = v128.load(xp + o), a2 = v128.load(a2b + o);
-        const g = v128.andnot(v128.load(px + o), f32x4.le(fma(xv, a2, v128.load(b2b + o)), z));
+        const xv = v128.load(xp + o), a2 = v128.load(c2 + o);
+        const g = v128.andnot(v128.load(px + o), f32x4.le(fma(xv, a2, v128.load(c2 + cb + o)), z));
         if (gp0) v128.store(gp + o, fma(g, a2, v128.load(gp + o)));
         else v128.store(yo + o, g);
         v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
@@ -1382,29 +1381,29 @@ function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2
       }
       px += cb; xp += xsb; gp += gsb; yo += cb;
     }
-    W = 0;
-  }
-  for (let w = 0; w < W; w++) {
-    let o: usize = 0;
-    for (; o < vb; o += 16) {
-      let g = v128.load(px + o);
-      const xv = v128.load(xp + o);
-      if (relu) g = v128.andnot(g, f32x4.le(fma(xv, v128.load(c2 + o), v128.load(c2 + cb + o)), z));
-      if (put) v128.store(yo + o, g);
-      if (gp0) v128.store(gp + o, fma(g, v128.load(c2 + o), v128.load(gp + o)));
-      v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
-      v128.store(q32 + o, fma(g, f32x4.sub(xv, v128.load(m2 + o)), v128.load(q32 + o)));
+  } else {
+    for (let w = 0; w < W; w++) {
+      let o: usize = 0;
+      for (; o < vb; o += 16) {
+        let g = v128.load(px + o);
+        const xv = v128.load(xp + o);
+        if (relu) g = v128.andnot(g, f32x4.le(fma(xv, v128.load(c2 + o), v128.load(c2 + cb + o)), z));
+        if (put) v128.store(yo + o, g);
+        if (gp0) v128.store(gp + o, fma(g, v128.load(c2 + o), v128.load(gp + o)));
+        v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
+        v128.store(q32 + o, fma(g, f32x4.sub(xv, v128.load(m2 + o)), v128.load(q32 + o)));
+      }
+      for (; o < cb; o += 4) {
+        let g = load<f32>(px + o);
+        const xv = load<f32>(xp + o);
+        if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) g = 0;
+        if (put) store<f32>(yo + o, g);
+        if (gp0) store<f32>(gp + o, g * load<f32>(c2 + o) + load<f32>(gp + o));
+        store<f32>(s32 + o, load<f32>(s32 + o) + g);
+        store<f32>(q32 + o, load<f32>(q32 + o) + g * (xv - load<f32>(m2 + o)));
+      }
+      px += cb; xp += xsb; gp += gsb; yo += cb;
     }
-    for (; o < cb; o += 4) {
-      let g = load<f32>(px + o);
-      const xv = load<f32>(xp + o);
-      if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) g = 0;
-      if (put) store<f32>(yo + o, g);
-      if (gp0) store<f32>(gp + o, g * load<f32>(c2 + o) + load<f32>(gp + o));
-      store<f32>(s32 + o, load<f32>(s32 + o) + g);
-      store<f32>(q32 + o, load<f32>(q32 + o) + g * (xv - load<f32>(m2 + o)));
-    }
-    px += cb; xp += xsb; gp += gsb; yo += cb;
   }
   for (let o: usize = 0; o < cb; o += 4) {
     const so = st + (o << 1);
