@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getModel } from '../src/models/index.js';
 import { Network } from '../src/models/network.js';
-import { createEngine, type EngineKind } from '../src/runtime/engine.js';
+import { createEngine, type EngineChoice } from '../src/runtime/engine.js';
 import { HeapOverflowError } from '../src/runtime/memory.js';
 import { SGD } from '../src/train/sgd.js';
 import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
@@ -36,7 +36,7 @@ export interface StepBenchOptions {
   steps: number;
   warmup: number;
   vsPytorch: boolean;
-  engine?: EngineKind;
+  engine?: EngineChoice;
 }
 
 
@@ -59,6 +59,8 @@ export interface StepBenchResult {
   image_size: number;
   threads: number;
   engine: string;
+  engine_kind: string;
+  isa: string;
   unfused: ModeResult;
   breakdown: Record<string, number>;
   pytorch?: { img_s: number; step_s: Spread; torch: string } | { error: string };
@@ -114,6 +116,8 @@ interface Round {
   breakdowns: Map<string, Record<string, number>>;
   threads: number;
   description: string;
+  kind: string;
+  isa: string;
   lowered: number;
   total: number;
 }
@@ -123,7 +127,7 @@ interface Round {
  * share one workspace in the arena); with profile, the per-op-type breakdown of the first two.
  */
 async function round(o: StepBenchOptions, variants: [string, FusionOptions][], profile = true): Promise<Round> {
-  const engine = await createEngine({ kind: o.engine ?? 'wasm', threads: o.threads });
+  const engine = await createEngine({ kind: o.engine, threads: o.threads });
   try {
     const def = getModel(o.model);
     const shape = [o.batchSize, def.inChannels, o.imageSize, o.imageSize];
@@ -133,7 +137,7 @@ async function round(o: StepBenchOptions, variants: [string, FusionOptions][], p
     const contenders: Contender[] = variants.map(([name, fusion]) => {
       const net = new Network(def, engine.memory, 1, engine.lowering, fusion);
       net.trainPlan(shape);
-      return { name, net, opt: new SGD(net.params, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.pool), times: [] };
+      return { name, net, opt: new SGD(net.params, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.backend), times: [] };
     });
     let step = 0;
     const next = (): number => step++;
@@ -159,7 +163,7 @@ async function round(o: StepBenchOptions, variants: [string, FusionOptions][], p
     const plan = contenders[0]!.net.trainPlan(shape);
     return {
       times: new Map(contenders.map((c) => [c.name, c.times])),
-      breakdowns, threads: engine.threads, description: engine.description,
+      breakdowns, threads: engine.threads, description: engine.description, kind: engine.kind, isa: engine.isa,
       lowered: plan.exec.lowered, total: plan.graph.nodes.length,
     };
   } finally {
@@ -199,6 +203,8 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
     image_size: o.imageSize,
     threads: first.threads,
     engine: first.description,
+    engine_kind: first.kind,
+    isa: first.isa,
     unfused: { step_s: st, img_s: o.batchSize / st.median },
     breakdown: first.breakdowns.get('unfused')!,
     machine: machine(),

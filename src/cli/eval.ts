@@ -8,7 +8,8 @@
 import os from 'node:os';
 import { type Command, Option } from 'commander';
 import { DataError, type Dataset, loadDataset, normalize, padTo, take } from '../data/index.js';
-import { createEngine, type EngineKind } from '../runtime/engine.js';
+import { createEngine, type EngineChoice } from '../runtime/engine.js';
+import { engineOption } from './info.js';
 import { Network } from '../models/network.js';
 import { type SavedModel, inspectSavedModel, loadCheckpoint } from '../train/checkpoint.js';
 import { evaluate } from '../train/trainer.js';
@@ -22,7 +23,7 @@ export interface EvalOptions {
   data?: string;
   batchSize: number;
   threads: number;
-  engine: EngineKind;
+  engine: EngineChoice;
   limit?: number;
   json: boolean;
 }
@@ -97,7 +98,7 @@ export function registerEval(program: Command, setCode: (c: number) => void): vo
     .addOption(new Option('-m, --model <name>', 'check that the checkpoint is of this model'))
     .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(250))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
-    .addOption(new Option('--engine <kind>', 'wasm | reference').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
+    .addOption(engineOption())
     .addOption(new Option('--limit <n>', 'evaluate n test images (the same ones as train --limit n with the run\'s seed)').argParser(positiveInt))
     .addOption(new Option('--json', 'print one JSON object').default(false))
     .addHelpText('after', '\nExamples:\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors --data fashion-mnist:/data/fm --json')

@@ -12,7 +12,8 @@ import { PrefetchError } from '../data/prefetch.js';
 import { PoolError } from '../runtime/pool.js';
 import { NonFiniteError } from '../runtime/executor.js';
 import { type Augment, channelStats, type Dataset, fitTo, normalize, parseAugment, take } from '../data/dataset.js';
-import { createEngine, type Engine, type EngineKind } from '../runtime/engine.js';
+import { createEngine, type Engine, type EngineChoice } from '../runtime/engine.js';
+import { engineOption, registerInfo } from './info.js';
 import { loadDataset } from '../data/index.js';
 import { ShapeError } from '../graph/ir.js';
 import { MODELS, UnknownModelError, getModel } from '../models/index.js';
@@ -59,7 +60,7 @@ interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' |
   data: string;
   schedule: 'cosine' | 'step' | 'constant';
   threads: number;
-  engine: EngineKind;
+  engine: EngineChoice;
   fuse: boolean;
   recomputeConcat: boolean;
   out?: string;
@@ -254,7 +255,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--nesterov', 'Nesterov momentum').default(false))
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
-    .addOption(new Option('--engine <kind>', 'wasm (SIMD kernels, threads) | reference (plain loops, 1 thread)').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
+    .addOption(engineOption())
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
     .addOption(new Option('--recompute-concat', 'DenseNet memory: concatenate again in backward instead of planning the concatenations as views of one buffer per block (about the same memory, one more copy per layer)').default(false))
     .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').default('auto'))
@@ -287,7 +288,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('-t, --threads <n>', 'threads').argParser(positiveInt).default(os.availableParallelism()))
     .addOption(new Option('--steps <n>', 'timed steps').argParser(positiveInt).default(5))
     .addOption(new Option('--warmup <n>', 'untimed steps first').argParser(nonNegativeInt).default(2))
-    .addOption(new Option('--engine <kind>', 'wasm | reference').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
+    .addOption(engineOption())
     .addOption(new Option('--vs-pytorch', 'also time PyTorch (python3-torch) in the same run').default(false))
     .addOption(new Option('--no-fuse', 'time the unfused baseline only'))
     .addOption(new Option('--ablation', 'also time each fusion optimisation alone').default(false))
@@ -339,6 +340,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
       setCode(EXIT.ok);
     });
 
+  registerInfo(program, setCode);
   registerEval(program, setCode);
   registerExport(program, setCode);
 

@@ -4,13 +4,13 @@
  * coefficients a = gamma*rstd, b = beta - a*mean are computed here into a small arena buffer.
  */
 import { bnDxAffine } from '../ops/batch_norm2d.js';
-import { type ThreadPool, splitRange } from '../runtime/pool.js';
+import { type Backend, splitRange } from '../runtime/backend.js';
 
 const F32 = 4;
 
 /** Writes a[c] = gamma*rstd, b[c] = beta - a*mean into coef (2*C floats: a then b). */
-export function bnCoefficients(pool: ThreadPool, C: number, mean: number, rstd: number, gamma: number, beta: number, coef: number): void {
-  const f = new Float32Array(pool.arena.memory.buffer);
+export function bnCoefficients(backend: Backend, C: number, mean: number, rstd: number, gamma: number, beta: number, coef: number): void {
+  const f = new Float32Array(backend.arena.memory.buffer);
   const [m, r, g, b, o] = [mean / F32, rstd / F32, gamma / F32, beta / F32, coef / F32];
   for (let c = 0; c < C; c++) {
     const a = f[g + c]! * f[r + c]!;
@@ -26,9 +26,9 @@ export function bnCoefficients(pool: ThreadPool, C: number, mean: number, rstd: 
  * mean, rstd, gamma, dbeta, dgamma), with A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m -
  * B*mean in f64. out may be S.
  */
-export function bnDxCoef(pool: ThreadPool, C: number, CG: number, m: number, S: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, out: number): void {
+export function bnDxCoef(backend: Backend, C: number, CG: number, m: number, S: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, out: number): void {
   if (C > CG) throw new RangeError(`bn_dx_coef: ${C} channels do not fit a buffer of ${CG}`);
-  const f = new Float32Array(pool.arena.memory.buffer);
+  const f = new Float32Array(backend.arena.memory.buffer);
   const [mu, r, ga, db, dg, o, s] = [mean / F32, rstd / F32, gamma / F32, dbeta / F32, dgamma / F32, out / F32, S / F32];
   if (S === 0) {
     f.fill(0, o, o + 3 * CG);
@@ -44,21 +44,21 @@ export function bnDxCoef(pool: ThreadPool, C: number, CG: number, m: number, S: 
   }
 }
 
-const rows = (pool: ThreadPool, M: number): [number, number][] => splitRange(M, pool.threads, 1);
+const rows = (backend: Backend, M: number): [number, number][] => splitRange(M, backend.threads, 1);
 
 /** y = relu(bn1(x1) + o) (o = 0 pointer: use x2 with coef2, the projection shortcut's BN). */
-export function bnAddRelu(pool: ThreadPool, x1: number, coef1: number, o: number, x2: number, coef2: number, y: number, M: number, C: number): void {
+export function bnAddRelu(backend: Backend, x1: number, coef1: number, o: number, x2: number, coef2: number, y: number, M: number, C: number): void {
   const mode = o === 0 ? 1 : 0;
-  pool.run('bnf_add_relu', [x1, coef1, coef1 + C * F32, o, x2, coef2, coef2 + C * F32, mode, y, C], rows(pool, M));
+  backend.run('bnf_add_relu', [x1, coef1, coef1 + C * F32, o, x2, coef2, coef2 + C * F32, mode, y, C], rows(backend, M));
 }
 
 /** dx = dy where bn(x) > 0 else 0. */
-export function bnReluMask(pool: ThreadPool, dy: number, x: number, coef: number, dx: number, M: number, C: number): void {
-  pool.run('bnf_relu_mask', [dy, x, coef, coef + C * F32, dx, C], rows(pool, M));
+export function bnReluMask(backend: Backend, dy: number, x: number, coef: number, dx: number, M: number, C: number): void {
+  backend.run('bnf_relu_mask', [dy, x, coef, coef + C * F32, dx, C], rows(backend, M));
 }
 
 /** ds = dy where y > 0 else 0, over n elements. */
-export function reluMask(pool: ThreadPool, dy: number, y: number, ds: number, n: number): void {
-  pool.run('bnf_mask', [dy, y, ds], splitRange(n, pool.threads, 16));
+export function reluMask(backend: Backend, dy: number, y: number, ds: number, n: number): void {
+  backend.run('bnf_mask', [dy, y, ds], splitRange(n, backend.threads, 16));
 }
 

@@ -1,6 +1,6 @@
 /**
  * Host side of the convolution kernels (src/kernels/assembly/gemm.ts): packed GEMM with a 4x8
- * register-blocked micro-kernel over NHWC activations, run across the thread pool.
+ * register-blocked micro-kernel over NHWC activations, run across the thread backend.
  *
  *   x  [N][H][W][C]      activations, NHWC
  *   w  [K][C/G][KH][KW]  weights, PyTorch OIHW (the model's storage layout)
@@ -15,7 +15,8 @@
  * depend on the thread count, so results are bit-identical across runs and thread counts.
  * Design notes: docs/design/conv-kernels.md.
  */
-import { ThreadPool, splitRange } from '../runtime/pool.js';
+import { type Backend, SCRATCH_BYTES, splitRange } from '../runtime/backend.js';
+import { DESC_BYTES, D_FPART, D_GACC, D_GRING, D_GRT, D_GS, D_N, D_WTB, D_WTIGHT, D_WWIN, D_X2S, D_XS, D_YS } from './abi/conv_descriptor.js';
 import type { Arena } from '../runtime/memory.js';
 import { bnDxAffine } from '../ops/batch_norm2d.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
@@ -95,7 +96,7 @@ function isPointwise(g: ConvGeom): boolean {
 
 /**
  * Cache blocking (bytes are per thread, in its scratch). Mutable for benchmarks and tests;
- * values are clamped so that the blocks always fit ThreadPool.SCRATCH_BYTES.
+ * values are clamped so that the blocks always fit SCRATCH_BYTES.
  */
 export const convTuning = {
   /** forward: largest reduction block Kc (the B micro-panel Kc x 8 floats stays in L1) */
@@ -175,7 +176,6 @@ export const convTuning = {
   wSliceAccBytes: 256 << 10,
 };
 
-const DESC_BYTES = 256;
 const MAX_ROWS = 4096; // row table of gemm.ts
 const SC_PACK = 65536; // packed blocks' offset in scratch (gemm.ts)
 /** Largest fusion region (top of the thread scratch) a fused call may reserve. */
@@ -201,7 +201,7 @@ interface Derived {
 
 /** `reserve`: bytes at the top of the thread scratch kept for a fused call's region (0 unfused). */
 function derive(g: ConvGeom, reserve = 0): Derived {
-  const PACK_BYTES = ThreadPool.SCRATCH_BYTES - SC_PACK - reserve;
+  const PACK_BYTES = SCRATCH_BYTES - SC_PACK - reserve;
   const Cg = g.C / g.groups, Kg = g.K / g.groups;
   const Kdim = g.KH * g.KW * Cg, Kg8 = up(Kg, 8), Cg8 = up(Cg, 8);
   const merge = g.groups === 1 && g.dilation[1] === 1;
@@ -382,15 +382,15 @@ export function convDxAccumulates(g: ConvGeom): boolean {
 }
 
 /** Writes the accumulating epilogue's buffer into the descriptor (after descriptor()), checked. */
-function setAccumulate(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, de: DxEpilogue | undefined): void {
+function setAccumulate(backend: Backend, g: ConvGeom, ws: ConvWorkspace, de: DxEpilogue | undefined): void {
   const acc = de?.accumulate;
   if (!acc) return;
   if (!convDxAccumulates(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot accumulate its dx epilogue into a buffer (convDxAccumulates)`);
   if (!Number.isInteger(acc.stride) || acc.stride < g.C) throw new RangeError(`gradient buffer pixel stride ${acc.stride} is below C = ${g.C}`);
   if (!de.coef) throw new RangeError('an accumulating dx epilogue needs the coefficients a2, b2 (coef)');
-  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
-  d[51] = acc.G;
-  d[52] = acc.stride;
+  const d = new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  d[D_GACC] = acc.G;
+  d[D_GS] = acc.stride;
 }
 
 /**
@@ -399,18 +399,18 @@ function setAccumulate(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, de: DxE
  * (fl), above the transformed block and the normalised window, with the block's tiles (D_WTB)
  * cut so that U and the ring fit convTuning.winoAccBytes (or two tile rows) and the scratch.
  */
-function setDxRing(pool: ThreadPool, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLayout, accumulate: boolean): void {
+function setDxRing(backend: Backend, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLayout, accumulate: boolean): void {
   if (!accumulate && convTuning.winoAccBytes <= 0) return;
-  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
-  const ring = dxRingLayout(wg, d[42]!, fl.bytes, d[44] !== 0);
+  const d = new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  const ring = dxRingLayout(wg, d[D_WTB]!, fl.bytes, d[D_WWIN] !== 0);
   if (!ring) {
     // stored dx: staged in the output instead; accumulating: convDxAccumulates said no
     if (accumulate) throw new RangeError(`Winograd backward-data ${wg.K}x${wg.OH}x${wg.OW}: a ring of dx tile rows does not fit the thread scratch (convDxAccumulates)`);
     return;
   }
-  d[42] = ring.TB;
-  d[54] = ring.offset;
-  d[55] = ring.RT;
+  d[D_WTB] = ring.TB;
+  d[D_GRING] = ring.offset;
+  d[D_GRT] = ring.RT;
 }
 
 /**
@@ -421,7 +421,7 @@ function setDxRing(pool: ThreadPool, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLa
 export function dxRingLayout(wg: ConvGeom, TB0: number, flBytes: number, win: boolean): { TB: number; RT: number; offset: number } | undefined {
   const TW = Math.ceil(wg.OW / 2), WW = 2 * TW + 2;
   const tileB = 64 * wg.C + 1024, slotB = 2 * wg.OW * wg.K * 4, winB = win ? 4 * WW * wg.C * 4 : 0;
-  const room = ThreadPool.SCRATCH_BYTES - SC_PACK - flBytes - winB - 1024;
+  const room = SCRATCH_BYTES - SC_PACK - flBytes - winB - 1024;
   const ringFor = (tb: number): number => (Math.ceil(tb / TW) + 1) * slotB;
   const fits = (tb: number, cap: number): boolean => tb * tileB + ringFor(tb) <= cap;
   let TB = TB0;
@@ -446,11 +446,11 @@ function checkStrides(g: ConvGeom, xs: number | undefined, x2s: number | undefin
 }
 
 /** Writes the pixel strides of x and x2 into the descriptor (after descriptor()), checked. */
-function setStrides(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, xs: number | undefined, x2s: number | undefined): void {
+function setStrides(backend: Backend, g: ConvGeom, ws: ConvWorkspace, xs: number | undefined, x2s: number | undefined): void {
   checkStrides(g, xs, x2s);
-  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
-  if (xs !== undefined) d[49] = xs;
-  if (x2s !== undefined) d[50] = x2s;
+  const d = new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  if (xs !== undefined) d[D_XS] = xs;
+  if (x2s !== undefined) d[D_X2S] = x2s;
 }
 
 /** Whether g's backward passes pack short kernel rows tight (see derive; for tests and benches). */
@@ -498,7 +498,7 @@ function fuseLayout(g: ConvGeom, P: number, coef: boolean, coefRows = 2): FuseLa
   const fixed = up(28 * P + 4 * coefRows * NE, 64);
   const bytes = fixed + (window ? wb : 0);
   if (fixed > MAX_FUSE_BYTES) throw new RangeError(`fused conv: ${P} channels / KW*C = ${g.KW * g.C} need ${fixed} bytes of thread scratch, at most ${MAX_FUSE_BYTES}`);
-  const base = ThreadPool.SCRATCH_BYTES - bytes;
+  const base = SCRATCH_BYTES - bytes;
   return { bytes, part: base, coef: base + 28 * P, NE, P, z: window ? base + fixed : 0, zcap: window ? wb : 0 };
 }
 
@@ -516,29 +516,29 @@ function windowFits(g: ConvGeom, fl: FuseLayout, blockRows = derive(g, fl.bytes)
 }
 
 /** Writes the descriptor read by every kernel of gemm.ts (D_* fields) at ws.ptr. */
-function descriptor(pool: ThreadPool, g: ConvGeom, ws: ConvWorkspace, fl?: FuseLayout, layer = g): Derived {
+function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?: FuseLayout, layer = g): Derived {
   const need = convWorkspaceBytes(layer);
   if (ws.bytes < need) throw new RangeError(`conv workspace has ${ws.bytes} bytes, this layer needs ${need} (convWorkspaceBytes)`);
   const v = derive(g, fl ? fl.bytes : 0);
-  const d = new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  const d = new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
   d.set([
     g.N, g.C, g.H, g.W, g.K, g.KH, g.KW, g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dilation[0], g.dilation[1],
     g.groups, g.OH, g.OW, v.Cg, v.Kg, v.Kdim, v.Kg8, v.Cg8, v.Kc, v.Mc, v.Kcd, v.Mcd, v.Mch, v.RBP,
     v.ROWS, v.merge ? 1 : 0, v.SEG, v.SEG4, v.dmerge ? 1 : 0, v.DSEG, v.DSEG8, v.DNP, v.wcols ? 1 : 0,
-  ]);
-  if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], 36);
+  ], D_N); // D_N .. D_WCOLS, in the table's order
+  if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], D_FPART);
   const WW = 2 * Math.ceil(g.OW / 2) + 2;
-  const winFits = v.TB * (64 * g.C + 1024) + 4 * WW * g.C * 4 <= ThreadPool.SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
+  const winFits = v.TB * (64 * g.C + 1024) + 4 * WW * g.C * 4 <= SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
   // Winograd backward-weights: tiles per chunk (dY tiles for all K, x tiles for a thread's panels).
   // The chunks set the order of dW's sums, so their size must not depend on the thread count:
   // sized for half the panels (two threads), checked against this call's largest share.
-  const NPt = Math.ceil(up(g.C, 8) / 8 / pool.threads);
-  const room = ThreadPool.SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0) - 4 * WW * g.C * 4 - 2048;
+  const NPt = Math.ceil(up(g.C, 8) / 8 / backend.threads);
+  const room = SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0) - 4 * WW * g.C * 4 - 2048;
   let TC = Math.max(4, Math.floor(convTuning.winoWBytes / winoTileBytes(g)));
   if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
-  d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], 42);
-  d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], 46); // pixel strides: see stridedInput
-  d.set([0, 0, g.K, 0, 0], 51); // no accumulating dx epilogue (setAccumulate); y dense (D_YS); no dx ring
+  d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], D_WTB);
+  d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], D_WTIGHT); // pixel strides: see stridedInput
+  d.set([0, 0, g.K, 0, 0], D_GACC); // no accumulating dx epilogue (setAccumulate); y dense (D_YS); no dx ring
   return v;
 }
 
@@ -634,8 +634,8 @@ export interface ConvBackwardWeightFusion {
  * [K] pointers: mean, rstd, gamma, and dbeta, dgamma of its backward reduction) into coef:
  * A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m - B*mean (3*K floats), computed in f64.
  */
-export function bnDyCoefficients(pool: ThreadPool, K: number, m: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, coef: number): void {
-  const f = new Float32Array(pool.arena.memory.buffer);
+export function bnDyCoefficients(backend: Backend, K: number, m: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, coef: number): void {
+  const f = new Float32Array(backend.arena.memory.buffer);
   const [mu, r, ga, db, dg, o] = [mean / 4, rstd / 4, gamma / 4, dbeta / 4, dgamma / 4, coef / 4];
   for (let k = 0; k < K; k++) {
     const [A, B, C0] = bnDxAffine(m, f[mu + k]!, f[r + k]!, f[ga + k]!, f[db + k]!, f[dg + k]!);
@@ -645,8 +645,8 @@ export function bnDyCoefficients(pool: ThreadPool, K: number, m: number, mean: n
   }
 }
 
-function dyCoefficients(pool: ThreadPool, g: ConvGeom, dp: DyPrologue | undefined): void {
-  if (dp?.bn) bnDyCoefficients(pool, g.K, g.N * g.OH * g.OW, dp.bn.mean, dp.bn.rstd, dp.bn.gamma, dp.bn.dbeta, dp.bn.dgamma, dp.coef);
+function dyCoefficients(backend: Backend, g: ConvGeom, dp: DyPrologue | undefined): void {
+  if (dp?.bn) bnDyCoefficients(backend, g.K, g.N * g.OH * g.OW, dp.bn.mean, dp.bn.rstd, dp.bn.gamma, dp.bn.dbeta, dp.bn.dgamma, dp.coef);
 }
 
 function noDepthwise(g: ConvGeom, what: string): void {
@@ -654,13 +654,13 @@ function noDepthwise(g: ConvGeom, what: string): void {
 }
 
 /** Sums the per-thread f64 partials S[P], Q[P] of a fused call in thread order (threads with an empty range did not run). */
-function mergePartials(pool: ThreadPool, fl: FuseLayout, ranges: readonly (readonly [number, number])[]): [Float64Array, Float64Array] {
-  const d = new Float64Array(pool.arena.memory.buffer);
+function mergePartials(backend: Backend, fl: FuseLayout, ranges: readonly (readonly [number, number])[]): [Float64Array, Float64Array] {
+  const d = new Float64Array(backend.arena.memory.buffer);
   const P = fl.P;
   const S = new Float64Array(P), Q = new Float64Array(P);
   for (let t = 0; t < ranges.length; t++) {
     if (ranges[t]![1] <= ranges[t]![0]) continue;
-    const b = (pool.scratch(t) + fl.part) / 8;
+    const b = (backend.scratch(t) + fl.part) / 8;
     for (let c = 0; c < P; c++) {
       S[c] += d[b + c]!;
       Q[c] += d[b + P + c]!;
@@ -676,32 +676,32 @@ function mergePartials(pool: ThreadPool, fl: FuseLayout, ranges: readonly (reado
  * sums, f32 over 64 rows then f64, merged in f64 in thread order: bit-identical for a given
  * thread count; a large |mean|/std does not cancel).
  */
-export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, fusion?: ConvForwardFusion): void {
-  if (fusion && (fusion.xPrologue || fusion.moments || fusion.outputStride !== undefined)) return convForwardFused(pool, g, x, w, bias, y, ws, fusion);
-  const v = descriptor(pool, g, ws);
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+export function convForward(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, fusion?: ConvForwardFusion): void {
+  if (fusion && (fusion.xPrologue || fusion.moments || fusion.outputStride !== undefined)) return convForwardFused(backend, g, x, w, bias, y, ws, fusion);
+  const v = descriptor(backend, g, ws);
+  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
   if (winograd(g)) {
-    pool.run('conv_wino_pack_w', [d, w, buf], splitRange(g.K, T));
-    pool.run('conv_wino', [d, x, buf, bias, y], splitRange(winoUnits(g), T));
+    backend.run('conv_wino_pack_w', [d, w, buf], splitRange(g.K, T));
+    backend.run('conv_wino', [d, x, buf, bias, y], splitRange(winoUnits(g), T));
     return;
   }
   if (isDepthwise(g)) {
-    pool.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-    pool.run('conv_dw_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH, T));
+    backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
+    backend.run('conv_dw_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH, T));
     return;
   }
   if (forwardDot(g)) {
-    pool.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
-    pool.run('conv_fwd_dot', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 2));
+    backend.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
+    backend.run('conv_fwd_dot', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 2));
     return;
   }
   if (forwardT(g)) {
-    pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
-    pool.run('conv_fwd_t', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 8));
+    backend.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
+    backend.run('conv_fwd_t', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 8));
     return;
   }
-  pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
-  pool.run('conv_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 4));
+  backend.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
+  backend.run('conv_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 4));
 }
 
 /**
@@ -711,33 +711,33 @@ export function convForward(pool: ThreadPool, g: ConvGeom, x: number, w: number,
  * one image row or 64 rows, then f64, merged in thread order: bit-identical for a given thread
  * count). Depthwise convolutions have no fused variants (RangeError).
  */
-export function convBackwardData(pool: ThreadPool, g: ConvGeom, dy: number, w: number, dx: number, ws: ConvWorkspace, fusion?: ConvBackwardDataFusion): void {
-  if (fusion && (fusion.dyPrologue || fusion.dxEpilogue)) return convBackwardDataFused(pool, g, w, dx, ws, fusion, dy);
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+export function convBackwardData(backend: Backend, g: ConvGeom, dy: number, w: number, dx: number, ws: ConvWorkspace, fusion?: ConvBackwardDataFusion): void {
+  if (fusion && (fusion.dyPrologue || fusion.dxEpilogue)) return convBackwardDataFused(backend, g, w, dx, ws, fusion, dy);
+  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
   const wg = winogradData(g);
   if (wg) {
-    descriptor(pool, wg, ws, undefined, g);
-    pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
-    pool.run('conv_wino', [d, dy, buf, 0, dx], splitRange(winoUnits(wg), T));
+    descriptor(backend, wg, ws, undefined, g);
+    backend.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
+    backend.run('conv_wino', [d, dy, buf, 0, dx], splitRange(winoUnits(wg), T));
     return;
   }
   const tg = transposedGeom(g);
   if (tg) {
     // dx = conv(dY, flip(w)^T): a forward pass, every dx element written once
-    const tv = descriptor(pool, tg, ws, undefined, g);
-    pool.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
-    pool.run('conv_fwd', [d, dy, buf, 0, dx], splitRange(tg.N * tg.OH * tg.OW, T, 4));
+    const tv = descriptor(backend, tg, ws, undefined, g);
+    backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    backend.run('conv_fwd', [d, dy, buf, 0, dx], splitRange(tg.N * tg.OH * tg.OW, T, 4));
     return;
   }
-  const v = descriptor(pool, g, ws);
+  const v = descriptor(backend, g, ws);
   if (isDepthwise(g)) {
-    pool.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-    pool.run('conv_dw_bwd_data', [d, dy, buf, dx], splitRange(g.N * g.H, T));
+    backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
+    backend.run('conv_dw_bwd_data', [d, dy, buf, dx], splitRange(g.N * g.H, T));
     return;
   }
-  pool.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
-  if (isPointwise(g)) pool.run('conv_bwd_data_1x1', [d, dy, buf, dx], splitRange(g.N * g.H * g.W, T, 4));
-  else pool.run('conv_bwd_data', [d, dy, buf, dx], splitRange(g.N, T));
+  backend.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
+  if (isPointwise(g)) backend.run('conv_bwd_data_1x1', [d, dy, buf, dx], splitRange(g.N * g.H * g.W, T, 4));
+  else backend.run('conv_bwd_data', [d, dy, buf, dx], splitRange(g.N, T));
 }
 
 /**
@@ -745,62 +745,62 @@ export function convBackwardData(pool: ThreadPool, g: ConvGeom, dy: number, w: n
  * With `fusion`: dy is computed on load (dyPrologue; `dy` is then not read) and/or x is
  * BN-normalised (+ ReLU) on load (xPrologue).
  */
-export function convBackwardWeight(pool: ThreadPool, g: ConvGeom, dy: number, x: number, dw: number, db: number, ws: ConvWorkspace, fusion?: ConvBackwardWeightFusion): void {
-  if (fusion && (fusion.dyPrologue || fusion.xPrologue)) return convBackwardWeightFused(pool, g, x, dw, db, ws, fusion, dy);
-  const v = descriptor(pool, g, ws);
-  const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
+export function convBackwardWeight(backend: Backend, g: ConvGeom, dy: number, x: number, dw: number, db: number, ws: ConvWorkspace, fusion?: ConvBackwardWeightFusion): void {
+  if (fusion && (fusion.dyPrologue || fusion.xPrologue)) return convBackwardWeightFused(backend, g, x, dw, db, ws, fusion, dy);
+  const v = descriptor(backend, g, ws);
+  const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = backend.threads;
   if (isDepthwise(g)) {
-    pool.run('conv_dw_bwd_w', [d, dy, x, dw], splitRange(g.C, T, 4));
+    backend.run('conv_dw_bwd_w', [d, dy, x, dw], splitRange(g.C, T, 4));
   } else if (winogradW(g)) {
-    pool.run('conv_wino_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
-    pool.run('conv_wino_w_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_wino_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
+    backend.run('conv_wino_w_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsDot(g)) {
-    pool.run('conv_bwd_w_dot', [d, dy, x, acc], splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
-    pool.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_bwd_w_dot', [d, dy, x, acc], splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
+    backend.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsT(g)) {
-    pool.run('conv_bwd_wt', [d, dy, x, acc], splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
-    pool.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_bwd_wt', [d, dy, x, acc], splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
+    backend.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
   } else {
-    pool.run('conv_bwd_w', [d, dy, x, acc], splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
-    pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_bwd_w', [d, dy, x, acc], splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
+    backend.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   }
-  if (db) pool.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
+  if (db) backend.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Fused variants (gemm.ts conv_*_f): the same loop nests, with the BN work in the packing
 // (prologue) or in the write-back of the final tiles (epilogue).
 
-function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
+function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
   noDepthwise(g, 'convForward');
   const xp = f.xPrologue, mo = f.moments;
   const wn = winograd(g);
   const fl = fuseLayout(g, mo ? g.K : 0, !!xp && !wn);
-  const v = descriptor(pool, g, ws, fl);
-  setStrides(pool, g, ws, xp?.stride, undefined);
+  const v = descriptor(backend, g, ws, fl);
+  setStrides(backend, g, ws, xp?.stride, undefined);
   const ys = f.outputStride;
   if (ys !== undefined && ys !== g.K) {
     if (!Number.isInteger(ys) || ys < g.K) throw new RangeError(`y pixel stride ${ys} is below K = ${g.K}`);
     if (!convStridedOutput(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot write y at a pixel stride of ${ys} (convStridedOutput)`);
-    new Int32Array(pool.arena.memory.buffer, ws.ptr, DESC_BYTES / 4)[53] = ys;
+    new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4)[D_YS] = ys;
   }
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
   const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0];
   let ranges: [number, number][], pixels: number[];
   if (wn) {
     // x prologue in the input transform, moments over each completed tile row
-    pool.run('conv_wino_pack_w', [d, w, buf], splitRange(g.K, T));
+    backend.run('conv_wino_pack_w', [d, w, buf], splitRange(g.K, T));
     ranges = splitRange(winoUnits(g), T);
-    pool.run('conv_wino_f', args, ranges);
+    backend.run('conv_wino_f', args, ranges);
     pixels = winoPixels(g, ranges);
   } else {
     const dot = forwardDot(g) && (!xp || windowFits(g, fl));
     const wt = !dot && forwardT(g);
-    if (dot) pool.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
-    else if (wt) pool.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
-    else pool.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
+    if (dot) backend.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
+    else if (wt) backend.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
+    else backend.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
     ranges = splitRange(g.N * g.OH * g.OW, T, dot ? 2 : wt ? 8 : 4);
-    pool.run(dot ? 'conv_fwd_dot_f' : wt ? 'conv_fwd_t_f' : 'conv_fwd_f', args, ranges);
+    backend.run(dot ? 'conv_fwd_dot_f' : wt ? 'conv_fwd_t_f' : 'conv_fwd_f', args, ranges);
     pixels = ranges.map((r) => r[1] - r[0]);
   }
   if (!mo) return;
@@ -808,10 +808,10 @@ function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, b
   // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and
   // sum (y - mean)^2 = sum_t Q_t + 2 (K_t - mean) S_t + n_t (K_t - mean)^2.
   const K = g.K, M = g.N * g.OH * g.OW;
-  const d64 = new Float64Array(pool.arena.memory.buffer), f32 = new Float32Array(pool.arena.memory.buffer);
+  const d64 = new Float64Array(backend.arena.memory.buffer), f32 = new Float32Array(backend.arena.memory.buffer);
   const used = pixels.map((n, t) => ({ t, n })).filter((u) => u.n > 0);
-  const part = (t: number, i: number, k: number): number => d64[(pool.scratch(t) + fl.part) / 8 + i * K + k]!;
-  const shift = (t: number, k: number): number => f32[(pool.scratch(t) + fl.part + 16 * K) / 4 + k]!;
+  const part = (t: number, i: number, k: number): number => d64[(backend.scratch(t) + fl.part) / 8 + i * K + k]!;
+  const shift = (t: number, k: number): number => f32[(backend.scratch(t) + fl.part + 16 * K) / 4 + k]!;
   for (let k = 0; k < K; k++) {
     let sum = 0;
     for (const { t, n } of used) sum += n * shift(t, k) + part(t, 0, k);
@@ -826,105 +826,105 @@ function convForwardFused(pool: ThreadPool, g: ConvGeom, x: number, w: number, b
   }
 }
 
-function convBackwardDataFused(pool: ThreadPool, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
+function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
   noDepthwise(g, 'convBackwardData');
   const dp = f.dyPrologue, de = f.dxEpilogue;
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = pool.threads;
+  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
   checkStrides(g, undefined, de?.stride);
   const wg = winogradData(g);
   if (wg) {
     // a Winograd forward pass over dY: the dy prologue in its input transform, the dx epilogue
     // over each completed tile row
     const fl = fuseLayout(wg, de ? g.C : 0, false);
-    descriptor(pool, wg, ws, fl, g);
-    setStrides(pool, g, ws, undefined, de?.stride);
-    setAccumulate(pool, g, ws, de);
-    if (de) setDxRing(pool, wg, ws, fl, de.accumulate !== undefined);
-    dyCoefficients(pool, g, dp);
-    pool.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
+    descriptor(backend, wg, ws, fl, g);
+    setStrides(backend, g, ws, undefined, de?.stride);
+    setAccumulate(backend, g, ws, de);
+    if (de) setDxRing(backend, wg, ws, fl, de.accumulate !== undefined);
+    dyCoefficients(backend, g, dp);
+    backend.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);
     const ep = de ? [de.x2, de.coef, de.mean, de.relu ? 1 : 0] : [0, 0, 0, 0];
-    if (dp) pool.run('conv_wino_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef, ...ep], ranges);
-    else pool.run('conv_wino_dx_f', [d, dy, buf, dx, ...ep], ranges);
-    if (de) dxReductions(pool, g, fl, ranges, de);
+    if (dp) backend.run('conv_wino_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef, ...ep], ranges);
+    else backend.run('conv_wino_dx_f', [d, dy, buf, dx, ...ep], ranges);
+    if (de) dxReductions(backend, g, fl, ranges, de);
     return;
   }
-  if (de?.accumulate && !isPointwise(g)) setAccumulate(pool, g, ws, de); // throws: no such path
+  if (de?.accumulate && !isPointwise(g)) setAccumulate(backend, g, ws, de); // throws: no such path
   const tg = transposedGeom(g);
   const dyWindow = tg && dp ? fuseLayout(tg, de ? g.C : 0, true, 3) : undefined;
   if (tg && dp && dyWindow && windowFits(tg, dyWindow)) {
     // a forward pass over dY computed on load: A*dbn + B*xbn + C0 into each block's window
-    const tv = descriptor(pool, tg, ws, dyWindow, g);
-    dyCoefficients(pool, g, dp);
-    pool.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    const tv = descriptor(backend, tg, ws, dyWindow, g);
+    dyCoefficients(backend, g, dp);
+    backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
-    pool.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef,
+    backend.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef,
       de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0], ranges);
-    if (de) dxReductions(pool, g, dyWindow, ranges, de);
+    if (de) dxReductions(backend, g, dyWindow, ranges, de);
     return;
   }
   if (tg && de && !dp) {
     // as the unfused path: a forward pass over dY, the dx epilogue on each block of final rows
     const fl = fuseLayout(tg, g.C, false);
-    const tv = descriptor(pool, tg, ws, fl, g);
-    pool.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    const tv = descriptor(backend, tg, ws, fl, g);
+    backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
-    pool.run('conv_fwd_dx_f', [d, dy, buf, dx, de.x2, de.coef, de.mean, de.relu ? 1 : 0], ranges);
-    dxReductions(pool, g, fl, ranges, de);
+    backend.run('conv_fwd_dx_f', [d, dy, buf, dx, de.x2, de.coef, de.mean, de.relu ? 1 : 0], ranges);
+    dxReductions(backend, g, fl, ranges, de);
     return;
   }
   const fl = fuseLayout(g, de ? g.C : 0, false);
-  const v = descriptor(pool, g, ws, fl);
-  setStrides(pool, g, ws, undefined, de?.stride);
-  setAccumulate(pool, g, ws, de);
-  dyCoefficients(pool, g, dp);
-  pool.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
+  const v = descriptor(backend, g, ws, fl);
+  setStrides(backend, g, ws, undefined, de?.stride);
+  setAccumulate(backend, g, ws, de);
+  dyCoefficients(backend, g, dp);
+  backend.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
   const src = dp ? dp.dbn : dy;
   // xbn = dbn + dlt, as a wrapping 32-bit offset
   const args = [d, src, buf, dx, dp ? (dp.xbn - dp.dbn) >>> 0 : 0, dp ? dp.coef : 0,
     de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0];
   const pw = isPointwise(g);
   const ranges = pw ? splitRange(g.N * g.H * g.W, T, 4) : splitRange(g.N, T);
-  pool.run(pw ? 'conv_bwd_data_1x1_f' : 'conv_bwd_data_f', args, ranges);
-  if (de) dxReductions(pool, g, fl, ranges, de);
+  backend.run(pw ? 'conv_bwd_data_1x1_f' : 'conv_bwd_data_f', args, ranges);
+  if (de) dxReductions(backend, g, fl, ranges, de);
 }
 
 /** dbeta, dgamma of a dx epilogue from the threads' partials. */
-function dxReductions(pool: ThreadPool, g: ConvGeom, fl: FuseLayout, ranges: readonly (readonly [number, number])[], de: DxEpilogue): void {
-  const [S, Q] = mergePartials(pool, fl, ranges);
-  const out = new Float32Array(pool.arena.memory.buffer);
+function dxReductions(backend: Backend, g: ConvGeom, fl: FuseLayout, ranges: readonly (readonly [number, number])[], de: DxEpilogue): void {
+  const [S, Q] = mergePartials(backend, fl, ranges);
+  const out = new Float32Array(backend.arena.memory.buffer);
   for (let c = 0; c < g.C; c++) {
     out[de.dbeta / 4 + c] = S[c]!;
     out[de.dgamma / 4 + c] = Q[c]! * out[de.rstd / 4 + c]!;
   }
 }
 
-function convBackwardWeightFused(pool: ThreadPool, g: ConvGeom, x: number, dw: number, db: number, ws: ConvWorkspace, f: ConvBackwardWeightFusion, dy: number): void {
+function convBackwardWeightFused(backend: Backend, g: ConvGeom, x: number, dw: number, db: number, ws: ConvWorkspace, f: ConvBackwardWeightFusion, dy: number): void {
   noDepthwise(g, 'convBackwardWeight');
   const dp = f.dyPrologue, xp = f.xPrologue;
   const fl = fuseLayout(g, 0, !!xp && !winogradW(g));
-  const v = descriptor(pool, g, ws, fl);
-  setStrides(pool, g, ws, xp?.stride, undefined);
-  dyCoefficients(pool, g, dp);
-  const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = pool.threads;
+  const v = descriptor(backend, g, ws, fl);
+  setStrides(backend, g, ws, xp?.stride, undefined);
+  dyCoefficients(backend, g, dp);
+  const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = backend.threads;
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? (dp.xbn - dp.dbn) >>> 0 : 0;
   const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
   if (winogradW(g)) {
-    pool.run('conv_wino_w_f', args, splitRange(up(g.C, 8) / 8, T));
-    pool.run('conv_wino_w_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_wino_w_f', args, splitRange(up(g.C, 8) / 8, T));
+    backend.run('conv_wino_w_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsDot(g) && (!xp || windowFits(g, fl, v.Mch))) {
-    pool.run('conv_bwd_w_dot_f', args, splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
-    pool.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_bwd_w_dot_f', args, splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
+    backend.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsT(g)) {
-    pool.run('conv_bwd_wt_f', args, splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
-    pool.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_bwd_wt_f', args, splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
+    backend.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
   } else {
-    pool.run('conv_bwd_w_f', args, splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
-    pool.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_bwd_w_f', args, splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
+    backend.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   }
   if (db) {
-    if (dp) pool.run('conv_bias_grad_f', [d, src, db, dlt, dp.coef], splitRange(g.K, T, 4));
-    else pool.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
+    if (dp) backend.run('conv_bias_grad_f', [d, src, db, dlt, dp.coef], splitRange(g.K, T, 4));
+    else backend.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
   }
 }

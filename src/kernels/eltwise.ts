@@ -9,19 +9,19 @@
  * and backward reduce) have each thread write float64 partials into its own scratch; the host
  * merges them in thread order, so results are bit-identical for the same thread count.
  */
-import { ThreadPool, splitRange } from '../runtime/pool.js';
+import { type Backend, SCRATCH_BYTES, splitRange } from '../runtime/backend.js';
 import { type PoolGeometry, type PoolShape, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
 
 export { type PoolGeometry, type PoolShape, poolGeometry };
 
 const F32 = 4;
 
-function f32View(pool: ThreadPool): Float32Array {
-  return new Float32Array(pool.arena.memory.buffer);
+function f32View(backend: Backend): Float32Array {
+  return new Float32Array(backend.arena.memory.buffer);
 }
 
-function f64View(pool: ThreadPool): Float64Array {
-  return new Float64Array(pool.arena.memory.buffer);
+function f64View(backend: Backend): Float64Array {
+  return new Float64Array(backend.arena.memory.buffer);
 }
 
 /** lcm(C, 4): the period, in floats, of the channel pattern of an NHWC element stream. */
@@ -41,14 +41,14 @@ function checkCount(name: string, n: number, min = 0): void {
  * Row ranges aligned to 16 / gcd(C, 16) rows: whole groups of lcm(C, 4) / C rows (so that only
  * the last range has a scalar tail) starting on 64-byte boundaries.
  */
-function rowRanges(pool: ThreadPool, M: number, C: number): [number, number][] {
+function rowRanges(backend: Backend, M: number, C: number): [number, number][] {
   let g = 16;
   while (C % g !== 0) g >>= 1;
-  return splitRange(M, pool.threads, 16 / g);
+  return splitRange(M, backend.threads, 16 / g);
 }
 
-function elemRanges(pool: ThreadPool, n: number): [number, number][] {
-  return splitRange(n, pool.threads, 16);
+function elemRanges(backend: Backend, n: number): [number, number][] {
+  return splitRange(n, backend.threads, 16);
 }
 
 /** Scratch bytes the statistics kernels need for C channels (16*C + 28*L). */
@@ -58,7 +58,7 @@ function statsScratch(C: number): number {
 
 function checkStatsC(C: number): void {
   checkCount('C', C, 1);
-  if (statsScratch(C) > ThreadPool.SCRATCH_BYTES) throw new RangeError(`C = ${C} channels exceed the per-thread scratch of the batch-norm reductions`);
+  if (statsScratch(C) > SCRATCH_BYTES) throw new RangeError(`C = ${C} channels exceed the per-thread scratch of the batch-norm reductions`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,12 +81,12 @@ export interface BnStatsOptions {
  * |mean|/std does not cancel; the partials are merged in f64 in thread order. Where some channel's
  * K lies more than 8 std from its mean, a second pass shifts by the mean found by the first.
  */
-export function bnStats(pool: ThreadPool, x: number, M: number, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnStatsOptions = {}): void {
+export function bnStats(backend: Backend, x: number, M: number, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnStatsOptions = {}): void {
   checkCount('M', M, 2);
   for (const [k, p] of Object.entries({ rstd, runningMean, runningVar, numBatchesTracked })) checkPtr(k, p);
-  const variance = bnMomentsInto(pool, x, M, C, mean);
+  const variance = bnMomentsInto(backend, x, M, C, mean);
   const eps = opts.eps ?? 1e-5;
-  const f = f32View(pool);
+  const f = f32View(backend);
   const [mi, ri, rmi, rvi, ni] = [mean / F32, rstd / F32, runningMean / F32, runningVar / F32, numBatchesTracked / F32];
   const tracked = f[ni]! + 1;
   const mom = opts.momentum === null ? 1 / tracked : opts.momentum ?? 0.1;
@@ -105,10 +105,10 @@ export function bnStats(pool: ThreadPool, x: number, M: number, C: number, mean:
  * with no running-statistics update): writes f32 mean[C] and variance[C]. Same single pass and
  * shift as bnStats.
  */
-export function bnMoments(pool: ThreadPool, x: number, M: number, C: number, mean: number, variance: number): void {
+export function bnMoments(backend: Backend, x: number, M: number, C: number, mean: number, variance: number): void {
   checkPtr('variance', variance);
-  const v = bnMomentsInto(pool, x, M, C, mean);
-  f32View(pool).set(v, variance / F32);
+  const v = bnMomentsInto(backend, x, M, C, mean);
+  f32View(backend).set(v, variance / F32);
 }
 
 /**
@@ -117,12 +117,12 @@ export function bnMoments(pool: ThreadPool, x: number, M: number, C: number, mea
  * thread order; a second pass when some channel's K lies more than 8 std from its mean. Writes
  * mean[C] and returns the biased variance in f64.
  */
-function bnMomentsInto(pool: ThreadPool, x: number, M: number, C: number, mean: number): Float64Array {
+function bnMomentsInto(backend: Backend, x: number, M: number, C: number, mean: number): Float64Array {
   checkCount('M', M, 1);
   checkStatsC(C);
   checkPtr('x', x);
   checkPtr('mean', mean);
-  const f = f32View(pool);
+  const f = f32View(backend);
   const xi = x / F32;
   const mi = mean / F32;
   const rows = bnShiftRows(M);
@@ -133,14 +133,14 @@ function bnMomentsInto(pool: ThreadPool, x: number, M: number, C: number, mean: 
     K[c] = Math.fround(s / rows.length);
     f[mi + c] = K[c]!;
   }
-  const ranges = rowRanges(pool, M, C);
-  pool.run('bn_stats', [x, C, mean], ranges);
-  let [S1, S2] = mergePartials(pool, ranges, C);
+  const ranges = rowRanges(backend, M, C);
+  backend.run('bn_stats', [x, C, mean], ranges);
+  let [S1, S2] = mergePartials(backend, ranges, C);
   if (bnShiftTooFar(S1, S2, M)) {
     // a sample far from the mean (> 8 std): once more, shifted by the mean just found
     for (let c = 0; c < C; c++) f[mi + c] = K[c] = Math.fround(K[c]! + S1[c]! / M);
-    pool.run('bn_stats', [x, C, mean], ranges);
-    [S1, S2] = mergePartials(pool, ranges, C);
+    backend.run('bn_stats', [x, C, mean], ranges);
+    [S1, S2] = mergePartials(backend, ranges, C);
   }
   const variance = new Float64Array(C);
   for (let c = 0; c < C; c++) {
@@ -152,13 +152,13 @@ function bnMomentsInto(pool: ThreadPool, x: number, M: number, C: number, mean: 
 }
 
 /** Sums the two f64 [C] partials each thread left at the start of its scratch, in thread order. */
-function mergePartials(pool: ThreadPool, ranges: [number, number][], C: number): [Float64Array, Float64Array] {
-  const d = f64View(pool);
+function mergePartials(backend: Backend, ranges: [number, number][], C: number): [Float64Array, Float64Array] {
+  const d = f64View(backend);
   const S1 = new Float64Array(C);
   const S2 = new Float64Array(C);
   for (let t = 0; t < ranges.length; t++) {
     if (ranges[t]![1] <= ranges[t]![0]) continue;
-    const b = pool.scratch(t) / 8;
+    const b = backend.scratch(t) / 8;
     for (let c = 0; c < C; c++) {
       S1[c] += d[b + c]!;
       S2[c] += d[b + C + c]!;
@@ -168,8 +168,8 @@ function mergePartials(pool: ThreadPool, ranges: [number, number][], C: number):
 }
 
 /** Eval mode: mean = running_mean, rstd = 1/sqrt(running_var + eps). */
-export function bnEvalStats(pool: ThreadPool, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, eps = 1e-5): void {
-  const f = f32View(pool);
+export function bnEvalStats(backend: Backend, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, eps = 1e-5): void {
+  const f = f32View(backend);
   for (let c = 0; c < C; c++) {
     f[mean / F32 + c] = f[runningMean / F32 + c]!;
     f[rstd / F32 + c] = 1 / Math.sqrt(f[runningVar / F32 + c]! + eps);
@@ -177,11 +177,11 @@ export function bnEvalStats(pool: ThreadPool, C: number, mean: number, rstd: num
 }
 
 /** y = gamma*(x - mean)*rstd + beta per channel over x [M, C], then max(0, .) if relu. y may be x. */
-export function bnNormalize(pool: ThreadPool, x: number, y: number, M: number, C: number, gamma: number, beta: number, mean: number, rstd: number, relu = false): void {
+export function bnNormalize(backend: Backend, x: number, y: number, M: number, C: number, gamma: number, beta: number, mean: number, rstd: number, relu = false): void {
   checkCount('M', M);
   checkCount('C', C, 1);
-  if (12 * channelPeriod(C) > ThreadPool.SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
-  pool.run('bn_normalize', [x, y, C, gamma, beta, mean, rstd, relu ? 1 : 0], rowRanges(pool, M, C));
+  if (12 * channelPeriod(C) > SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
+  backend.run('bn_normalize', [x, y, C, gamma, beta, mean, rstd, relu ? 1 : 0], rowRanges(backend, M, C));
 }
 
 export interface BnForwardOptions extends BnStatsOptions {
@@ -190,23 +190,23 @@ export interface BnForwardOptions extends BnStatsOptions {
 }
 
 /** batch_norm2d forward (+ fused ReLU): statistics (training) or running stats (eval), then normalize. */
-export function bnForward(pool: ThreadPool, x: number, y: number, M: number, C: number, gamma: number, beta: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnForwardOptions): void {
-  if (opts.training) bnStats(pool, x, M, C, mean, rstd, runningMean, runningVar, numBatchesTracked, opts);
-  else bnEvalStats(pool, C, mean, rstd, runningMean, runningVar, opts.eps);
-  bnNormalize(pool, x, y, M, C, gamma, beta, mean, rstd, opts.relu ?? false);
+export function bnForward(backend: Backend, x: number, y: number, M: number, C: number, gamma: number, beta: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnForwardOptions): void {
+  if (opts.training) bnStats(backend, x, M, C, mean, rstd, runningMean, runningVar, numBatchesTracked, opts);
+  else bnEvalStats(backend, C, mean, rstd, runningMean, runningVar, opts.eps);
+  bnNormalize(backend, x, y, M, C, gamma, beta, mean, rstd, opts.relu ?? false);
 }
 
 /**
  * bn_backward_reduce: dbeta[c] = sum dy, dgamma[c] = rstd[c] * sum dy*(x - mean[c]), one pass
  * over dy and x with per-thread f64 partials merged in thread order.
  */
-export function bnBackwardReduce(pool: ThreadPool, dy: number, x: number, M: number, C: number, mean: number, rstd: number, dbeta: number, dgamma: number): void {
+export function bnBackwardReduce(backend: Backend, dy: number, x: number, M: number, C: number, mean: number, rstd: number, dbeta: number, dgamma: number): void {
   checkCount('M', M);
   checkStatsC(C);
-  const ranges = rowRanges(pool, M, C);
-  pool.run('bn_backward_reduce', [dy, x, C, mean], ranges);
-  const [S1, S2] = mergePartials(pool, ranges, C);
-  const f = f32View(pool);
+  const ranges = rowRanges(backend, M, C);
+  backend.run('bn_backward_reduce', [dy, x, C, mean], ranges);
+  const [S1, S2] = mergePartials(backend, ranges, C);
+  const f = f32View(backend);
   for (let c = 0; c < C; c++) {
     f[dbeta / F32 + c] = S1[c]!;
     f[dgamma / F32 + c] = S2[c]! * f[rstd / F32 + c]!;
@@ -214,52 +214,52 @@ export function bnBackwardReduce(pool: ThreadPool, dy: number, x: number, M: num
 }
 
 /** bn_backward_data: dx = A*dy + B*x + C0 per channel (src/ops/batch_norm2d.ts). dx may be dy or x. */
-export function bnBackwardData(pool: ThreadPool, dy: number, x: number, dx: number, M: number, C: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number): void {
+export function bnBackwardData(backend: Backend, dy: number, x: number, dx: number, M: number, C: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number): void {
   checkCount('M', M);
   checkCount('C', C, 1);
-  if (12 * channelPeriod(C) > ThreadPool.SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
-  pool.run('bn_backward_data', [dy, x, dx, C, mean, rstd, gamma, dbeta, dgamma, M], rowRanges(pool, M, C));
+  if (12 * channelPeriod(C) > SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
+  backend.run('bn_backward_data', [dy, x, dx, C, mean, rstd, gamma, dbeta, dgamma, M], rowRanges(backend, M, C));
 }
 
 /**
  * bn_backward_data added in place into the leading C channels of a gradient buffer whose rows
  * hold LD >= C channels: G[r][c] += A*dy[r][c] + B*x[r][c] + C0 over M rows.
  */
-export function bnBackwardDataAcc(pool: ThreadPool, dy: number, x: number, G: number, M: number, C: number, LD: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, LX = C): void {
+export function bnBackwardDataAcc(backend: Backend, dy: number, x: number, G: number, M: number, C: number, LD: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, LX = C): void {
   checkCount('M', M);
   checkCount('C', C, 1);
   if (!Number.isInteger(LD) || LD < C) throw new RangeError(`LD = ${LD}: the gradient buffer must hold at least C = ${C} channels per row`);
   if (!Number.isInteger(LX) || LX < C) throw new RangeError(`LX = ${LX}: x must hold at least C = ${C} channels per row`);
-  if (12 * (C + 4) > ThreadPool.SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
-  pool.run('bn_backward_data_acc', [dy, x, G, C, LD, LX, mean, rstd, gamma, dbeta, dgamma, M], splitRange(M, pool.threads, 1));
+  if (12 * (C + 4) > SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
+  backend.run('bn_backward_data_acc', [dy, x, G, C, LD, LX, mean, rstd, gamma, dbeta, dgamma, M], splitRange(M, backend.threads, 1));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Element-wise (n elements)
 
 /** y = max(0, x), NaN propagating. y may be x. */
-export function reluForward(pool: ThreadPool, x: number, y: number, n: number): void {
-  pool.run('relu_forward', [x, y], elemRanges(pool, n));
+export function reluForward(backend: Backend, x: number, y: number, n: number): void {
+  backend.run('relu_forward', [x, y], elemRanges(backend, n));
 }
 
 /** dx = 0 where y <= 0, else dy. dx may be dy. */
-export function reluBackward(pool: ThreadPool, dy: number, y: number, dx: number, n: number): void {
-  pool.run('relu_backward', [dy, y, dx], elemRanges(pool, n));
+export function reluBackward(backend: Backend, dy: number, y: number, dx: number, n: number): void {
+  backend.run('relu_backward', [dy, y, dx], elemRanges(backend, n));
 }
 
 /** y = a + b. */
-export function add(pool: ThreadPool, a: number, b: number, y: number, n: number): void {
-  pool.run('add_forward', [a, b, y], elemRanges(pool, n));
+export function add(backend: Backend, a: number, b: number, y: number, n: number): void {
+  backend.run('add_forward', [a, b, y], elemRanges(backend, n));
 }
 
 /** y = a * b (dropout forward with its mask, dropout backward: dy * mask). */
-export function mul(pool: ThreadPool, a: number, b: number, y: number, n: number): void {
-  pool.run('mul_forward', [a, b, y], elemRanges(pool, n));
+export function mul(backend: Backend, a: number, b: number, y: number, n: number): void {
+  backend.run('mul_forward', [a, b, y], elemRanges(backend, n));
 }
 
 /** dst[i] = value for i < n. */
-export function fill(pool: ThreadPool, dst: number, n: number, value = 0): void {
-  pool.run('copy_fill', [dst, value], elemRanges(pool, n));
+export function fill(backend: Backend, dst: number, n: number, value = 0): void {
+  backend.run('copy_fill', [dst, value], elemRanges(backend, n));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,31 +269,31 @@ export function fill(pool: ThreadPool, dst: number, n: number, value = 0): void 
  * dst[r][dstOff + k] = src[r][srcOff + k], k < width, for M rows of an [M, srcC] and an
  * [M, dstC] tensor.
  */
-export function copyChannels(pool: ThreadPool, src: number, srcC: number, srcOff: number, dst: number, dstC: number, dstOff: number, width: number, M: number): void {
+export function copyChannels(backend: Backend, src: number, srcC: number, srcOff: number, dst: number, dstC: number, dstOff: number, width: number, M: number): void {
   if (srcOff < 0 || dstOff < 0 || width < 0 || srcOff + width > srcC || dstOff + width > dstC) {
     throw new RangeError(`copyChannels: slice [${srcOff}, ${srcOff + width}) of ${srcC} -> [${dstOff}, ${dstOff + width}) of ${dstC} out of range`);
   }
   if (width === 0) return;
   const align = Math.max(1, Math.ceil(16 / Math.max(1, Math.min(srcC, dstC))));
-  pool.run('copy_channels', [src, srcC, srcOff, dst, dstC, dstOff, width], splitRange(M, pool.threads, align));
+  backend.run('copy_channels', [src, srcC, srcOff, dst, dstC, dstOff, width], splitRange(M, backend.threads, align));
 }
 
 /**
  * concat forward along channels: y [M, sum C_i] = [x_0, x_1, ...] per row, in one pass (y and
  * every input streamed front to back).
  */
-export function concatForward(pool: ThreadPool, inputs: readonly { ptr: number; C: number }[], y: number, M: number): void {
-  concatPass(pool, inputs, y, M, 1);
+export function concatForward(backend: Backend, inputs: readonly { ptr: number; C: number }[], y: number, M: number): void {
+  concatPass(backend, inputs, y, M, 1);
 }
 
 /** concat backward: every dx_i [M, C_i] = its channel slice of dy [M, sum C_i], in one pass. */
-export function concatBackward(pool: ThreadPool, dy: number, outputs: readonly { ptr: number; C: number }[], M: number): void {
-  concatPass(pool, outputs, dy, M, 0);
+export function concatBackward(backend: Backend, dy: number, outputs: readonly { ptr: number; C: number }[], M: number): void {
+  concatPass(backend, outputs, dy, M, 0);
 }
 
-function concatPass(pool: ThreadPool, parts: readonly { ptr: number; C: number }[], wide: number, M: number, toWide: number): void {
+function concatPass(backend: Backend, parts: readonly { ptr: number; C: number }[], wide: number, M: number, toWide: number): void {
   if (parts.length === 0) return;
-  if (8 * parts.length > ThreadPool.SCRATCH_BYTES) throw new RangeError(`concat: ${parts.length} parts is too many`);
+  if (8 * parts.length > SCRATCH_BYTES) throw new RangeError(`concat: ${parts.length} parts is too many`);
   let C = 0;
   for (const p of parts) {
     checkPtr('concat part', p.ptr);
@@ -301,20 +301,20 @@ function concatPass(pool: ThreadPool, parts: readonly { ptr: number; C: number }
     C += p.C;
   }
   // the part table, in every thread's scratch
-  const i32 = new Int32Array(pool.arena.memory.buffer);
-  for (let t = 0; t < pool.threads; t++) {
-    const b = pool.scratch(t) / 4;
+  const i32 = new Int32Array(backend.arena.memory.buffer);
+  for (let t = 0; t < backend.threads; t++) {
+    const b = backend.scratch(t) / 4;
     parts.forEach((p, i) => {
       i32[b + 2 * i] = p.ptr;
       i32[b + 2 * i + 1] = p.C;
     });
   }
-  pool.run('copy_concat', [wide, C, parts.length, toWide], splitRange(M, pool.threads, Math.max(1, Math.ceil(16 / C))));
+  backend.run('copy_concat', [wide, C, parts.length, toWide], splitRange(M, backend.threads, Math.max(1, Math.ceil(16 / C))));
 }
 
 /** concat backward / slice_channels: dst [M, size] = src[:, start:start+size] of src [M, C]. */
-export function sliceChannels(pool: ThreadPool, src: number, C: number, start: number, size: number, dst: number, M: number): void {
-  copyChannels(pool, src, C, start, dst, size, 0, size, M);
+export function sliceChannels(backend: Backend, src: number, C: number, start: number, size: number, dst: number, M: number): void {
+  copyChannels(backend, src, C, start, dst, size, 0, size, M);
 }
 
 /**
@@ -323,28 +323,28 @@ export function sliceChannels(pool: ThreadPool, src: number, C: number, start: n
  * (a view of a concatenation buffer, or its own tensor). G, x, B, C0, K point at the slice's
  * first channel.
  */
-export function sliceAffine(pool: ThreadPool, G: number, LG: number, x: number, LX: number, y: number, C: number, B: number, C0: number, K: number, M: number): void {
+export function sliceAffine(backend: Backend, G: number, LG: number, x: number, LX: number, y: number, C: number, B: number, C0: number, K: number, M: number): void {
   if (C < 1 || LG < C || LX < C) throw new RangeError(`sliceAffine: ${C} channels of rows of ${LG} (gradient) and ${LX} (x)`);
   for (const [k, p] of Object.entries({ G, x, y, B, C0, K })) checkPtr(k, p);
-  pool.run('slice_affine', [G, LG, x, LX, y, C, B, C0, K], splitRange(M, pool.threads, 1));
+  backend.run('slice_affine', [G, LG, x, LX, y, C, B, C0, K], splitRange(M, backend.threads, 1));
 }
 
 /** NHWC [N, H, W, C] -> NCHW [N, C, H, W] (src and dst distinct). */
-export function nhwcToNchw(pool: ThreadPool, src: number, dst: number, N: number, H: number, W: number, C: number): void {
-  pool.run('layout_convert', [src, dst, H * W, C, 1], splitRange(N * H * W, pool.threads, 4));
+export function nhwcToNchw(backend: Backend, src: number, dst: number, N: number, H: number, W: number, C: number): void {
+  backend.run('layout_convert', [src, dst, H * W, C, 1], splitRange(N * H * W, backend.threads, 4));
 }
 
 /** NCHW [N, C, H, W] -> NHWC [N, H, W, C] (src and dst distinct). */
-export function nchwToNhwc(pool: ThreadPool, src: number, dst: number, N: number, H: number, W: number, C: number): void {
-  pool.run('layout_convert', [dst, src, H * W, C, 0], splitRange(N * H * W, pool.threads, 4));
+export function nchwToNhwc(backend: Backend, src: number, dst: number, N: number, H: number, W: number, C: number): void {
+  backend.run('layout_convert', [dst, src, H * W, C, 0], splitRange(N * H * W, backend.threads, 4));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Pooling (NHWC, floor mode)
 
 /** Backward partition: units (image, channel group) so that threads never share a dx element. */
-function channelGroups(pool: ThreadPool, N: number, C: number): [number, number] {
-  const T = pool.threads;
+function channelGroups(backend: Backend, N: number, C: number): [number, number] {
+  const T = backend.threads;
   if (T === 1 || N >= 4 * T) return [1, C];
   const align = C >= 64 ? 16 : 4;
   let cg = Math.ceil(C / Math.ceil((4 * T) / N) / align) * align;
@@ -354,7 +354,7 @@ function channelGroups(pool: ThreadPool, N: number, C: number): [number, number]
 
 /** The backward kernels keep one or two output rows [OW, C] in the thread's scratch. */
 function checkRowScratch(g: PoolGeometry, bytesPerValue: number): void {
-  if (bytesPerValue * g.OW * g.C > ThreadPool.SCRATCH_BYTES) throw new RangeError(`pool backward: an output row of ${g.OW}x${g.C} values exceeds the thread scratch`);
+  if (bytesPerValue * g.OW * g.C > SCRATCH_BYTES) throw new RangeError(`pool backward: an output row of ${g.OW}x${g.C} values exceeds the thread scratch`);
 }
 
 function geomArgs(g: PoolGeometry): number[] {
@@ -362,42 +362,42 @@ function geomArgs(g: PoolGeometry): number[] {
 }
 
 /** max_pool2d forward: y [N, OH, OW, C]; ties keep the first maximum, a NaN in the window gives NaN. */
-export function maxPoolForward(pool: ThreadPool, x: number, y: number, s: PoolShape): void {
+export function maxPoolForward(backend: Backend, x: number, y: number, s: PoolShape): void {
   const g = poolGeometry(s);
-  pool.run('pool_max_forward', [x, y, ...geomArgs(g)], splitRange(g.N * g.OH, pool.threads, 1));
+  backend.run('pool_max_forward', [x, y, ...geomArgs(g)], splitRange(g.N * g.OH, backend.threads, 1));
 }
 
 /** max_pool2d backward: dx (fully written) = dy routed to each window's first maximum, recomputed from x. */
-export function maxPoolBackward(pool: ThreadPool, dy: number, x: number, dx: number, s: PoolShape): void {
+export function maxPoolBackward(backend: Backend, dy: number, x: number, dx: number, s: PoolShape): void {
   const g = poolGeometry(s);
   checkRowScratch(g, 8);
-  const [G, cg] = channelGroups(pool, g.N, g.C);
-  pool.run('pool_max_backward', [dy, x, dx, ...geomArgs(g), G, cg], splitRange(g.N * G, pool.threads, 1));
+  const [G, cg] = channelGroups(backend, g.N, g.C);
+  backend.run('pool_max_backward', [dy, x, dx, ...geomArgs(g), G, cg], splitRange(g.N * G, backend.threads, 1));
 }
 
 /** avg_pool2d forward (count_include_pad default true, as PyTorch). */
-export function avgPoolForward(pool: ThreadPool, x: number, y: number, s: PoolShape, countIncludePad = true): void {
+export function avgPoolForward(backend: Backend, x: number, y: number, s: PoolShape, countIncludePad = true): void {
   const g = poolGeometry(s);
-  pool.run('pool_avg_forward', [x, y, ...geomArgs(g), countIncludePad ? 1 : 0], splitRange(g.N * g.OH, pool.threads, 1));
+  backend.run('pool_avg_forward', [x, y, ...geomArgs(g), countIncludePad ? 1 : 0], splitRange(g.N * g.OH, backend.threads, 1));
 }
 
 /** avg_pool2d backward: dx (fully written). */
-export function avgPoolBackward(pool: ThreadPool, dy: number, dx: number, s: PoolShape, countIncludePad = true): void {
+export function avgPoolBackward(backend: Backend, dy: number, dx: number, s: PoolShape, countIncludePad = true): void {
   const g = poolGeometry(s);
   checkRowScratch(g, 4);
-  const [G, cg] = channelGroups(pool, g.N, g.C);
-  pool.run('pool_avg_backward', [dy, dx, ...geomArgs(g), countIncludePad ? 1 : 0, G, cg], splitRange(g.N * G, pool.threads, 1));
+  const [G, cg] = channelGroups(backend, g.N, g.C);
+  backend.run('pool_avg_backward', [dy, dx, ...geomArgs(g), countIncludePad ? 1 : 0, G, cg], splitRange(g.N * G, backend.threads, 1));
 }
 
 /** global average pool: x [N, P, C] -> y [N, C]. */
-export function globalAvgPoolForward(pool: ThreadPool, x: number, y: number, N: number, P: number, C: number): void {
-  const [G, cg] = channelGroups(pool, N, C);
-  pool.run('pool_gap_forward', [x, y, P, C, G, cg], splitRange(N * G, pool.threads, 1));
+export function globalAvgPoolForward(backend: Backend, x: number, y: number, N: number, P: number, C: number): void {
+  const [G, cg] = channelGroups(backend, N, C);
+  backend.run('pool_gap_forward', [x, y, P, C, G, cg], splitRange(N * G, backend.threads, 1));
 }
 
 /** global average pool backward: dx [N, P, C] = dy [N, C] / P. */
-export function globalAvgPoolBackward(pool: ThreadPool, dy: number, dx: number, N: number, P: number, C: number): void {
-  pool.run('pool_gap_backward', [dy, dx, P, C], splitRange(N * P, pool.threads, Math.max(1, Math.ceil(16 / C))));
+export function globalAvgPoolBackward(backend: Backend, dy: number, dx: number, N: number, P: number, C: number): void {
+  backend.run('pool_gap_backward', [dy, dx, P, C], splitRange(N * P, backend.threads, Math.max(1, Math.ceil(16 / C))));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,13 +412,13 @@ const shortcutArgs = (s: ShortcutShape): number[] => {
 };
 
 /** y[n][oh][ow][before + c] = x[n][oh*stride][ow*stride][c], zero in the padded channels. */
-export function shortcutPadForward(pool: ThreadPool, x: number, y: number, s: ShortcutShape): void {
-  pool.run('shortcut_pad_fwd', [x, y, ...shortcutArgs(s)], splitRange(s.N * Math.ceil(s.H / s.stride), pool.threads));
+export function shortcutPadForward(backend: Backend, x: number, y: number, s: ShortcutShape): void {
+  backend.run('shortcut_pad_fwd', [x, y, ...shortcutArgs(s)], splitRange(s.N * Math.ceil(s.H / s.stride), backend.threads));
 }
 
 /** dx[n][ih][iw][c] = dy[n][ih/stride][iw/stride][before + c] on the strided taps, 0 elsewhere. */
-export function shortcutPadBackward(pool: ThreadPool, dy: number, dx: number, s: ShortcutShape): void {
-  pool.run('shortcut_pad_bwd', [dy, dx, ...shortcutArgs(s)], splitRange(s.N * s.H, pool.threads));
+export function shortcutPadBackward(backend: Backend, dy: number, dx: number, s: ShortcutShape): void {
+  backend.run('shortcut_pad_bwd', [dy, dx, ...shortcutArgs(s)], splitRange(s.N * s.H, backend.threads));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -437,8 +437,8 @@ export interface SgdStepOptions {
  * loop over f32 arrays, so bit-identical to it. `first`: the momentum buffer does not exist yet
  * (buf = d); buf is ignored when momentum is 0.
  */
-export function sgdUpdate(pool: ThreadPool, p: number, g: number, buf: number, n: number, o: SgdStepOptions, first: boolean): void {
+export function sgdUpdate(backend: Backend, p: number, g: number, buf: number, n: number, o: SgdStepOptions, first: boolean): void {
   const mu = o.momentum ?? 0;
   const flags = (o.nesterov ? 1 : 0) | (first ? 2 : 0);
-  pool.run('sgd_update', [p, g, buf, o.lr, mu, o.dampening ?? 0, o.weightDecay ?? 0, flags], elemRanges(pool, n));
+  backend.run('sgd_update', [p, g, buf, o.lr, mu, o.dampening ?? 0, o.weightDecay ?? 0, flags], elemRanges(backend, n));
 }

@@ -1,25 +1,37 @@
 /**
  * Engines: where tensors live and which kernels run them.
- * - 'wasm' (default): float32 in the shared arena, WebAssembly SIMD kernels on a worker pool,
- *   NHWC activations (src/runtime/lower_wasm.ts maps graph nodes to kernels).
- * - 'reference': the plain kernels on NCHW arrays, one thread (float32, or float64 for tests).
+ * - 'native': float32 in the shared arena, the kernels compiled from C++ for this CPU (AVX-512 or
+ *   AVX2+FMA) on the addon's threads (src/runtime/native.ts), NHWC activations;
+ * - 'wasm': the same arena, layouts and lowering, WebAssembly SIMD kernels on worker threads;
+ * - 'reference': the plain kernels on NCHW arrays, one thread (float32, or float64 for tests);
+ * - 'auto' (the default): native where the addon is built and loads on this CPU, else wasm.
+ * BNFF_ENGINE (auto | native | wasm | reference) sets the default.
  */
 import os from 'node:os';
+import type { Backend } from './backend.js';
 import { WasmLowering } from './lower_wasm.js';
 import type { Lowering } from './executor.js';
 import { Arena, HostMemory, type Memory } from './memory.js';
+import { NativeBackend, nativeStatus } from './native.js';
 import { ThreadPool } from './pool.js';
 
-export type EngineKind = 'wasm' | 'reference';
+export type EngineKind = 'native' | 'wasm' | 'reference';
+export type EngineChoice = EngineKind | 'auto';
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'wasm', 'reference'];
 
 export interface Engine {
   readonly kind: EngineKind;
   readonly memory: Memory;
   readonly lowering?: Lowering;
-  readonly pool?: ThreadPool;
+  /** The backend the kernels run on (native or wasm); none for the reference engine. */
+  readonly backend?: Backend;
   readonly threads: number;
-  /** One line for logs: "wasm relaxed-simd, 2 threads". */
+  /** The instruction set: 'avx512', 'avx2', 'wasm-relaxed-simd', 'wasm-simd', or 'scalar'. */
+  readonly isa: string;
+  /** One line for logs: "native avx512, 2 threads". */
   readonly description: string;
+  /** Why this engine was chosen (e.g. "wasm: native addon not built: g++ not found"). */
+  readonly reason: string;
   close(): void;
 }
 
@@ -27,23 +39,55 @@ export function defaultThreads(): number {
   return os.availableParallelism();
 }
 
-export async function createEngine(o: { kind?: EngineKind; threads?: number; dtype?: 'f32' | 'f64' } = {}): Promise<Engine> {
-  const kind = o.kind ?? 'wasm';
-  if (kind === 'reference') {
+/** The engine asked for: o.kind, else BNFF_ENGINE, else 'auto'. Throws on an unknown name. */
+export function engineChoice(kind?: EngineChoice): EngineChoice {
+  const k = kind ?? (process.env.BNFF_ENGINE as EngineChoice | undefined) ?? 'auto';
+  if (!ENGINE_CHOICES.includes(k)) throw new RangeError(`unknown engine "${k}" (BNFF_ENGINE or --engine): expected one of ${ENGINE_CHOICES.join(', ')}`);
+  return k;
+}
+
+export async function createEngine(o: { kind?: EngineChoice; threads?: number; dtype?: 'f32' | 'f64' } = {}): Promise<Engine> {
+  const choice = engineChoice(o.kind);
+  if (choice === 'reference') {
     const memory = new HostMemory(o.dtype ?? 'f32');
-    return { kind, memory, threads: 1, description: `reference kernels (${memory.dtype}, NCHW), 1 thread`, close() {} };
+    return { kind: 'reference', memory, threads: 1, isa: 'scalar', description: `reference kernels (${memory.dtype}, NCHW), 1 thread`, reason: 'reference: asked for', close() {} };
   }
   const threads = o.threads ?? defaultThreads();
+  const plural = `${threads} thread${threads === 1 ? '' : 's'}`;
+  let why = 'wasm: asked for';
+  if (choice !== 'wasm') {
+    const st = await nativeStatus();
+    if (st.ok) {
+      const arena = new Arena();
+      const backend = await NativeBackend.create(arena, threads, st);
+      const cov = backend.coverage;
+      const mixed = cov.native < cov.total ? `; ${cov.total - cov.native} of ${cov.total} kernels on WebAssembly workers` : '';
+      return {
+        kind: 'native',
+        memory: arena,
+        lowering: new WasmLowering(backend, arena),
+        backend,
+        threads,
+        isa: backend.isa,
+        description: `native ${backend.isa} kernels, NHWC, ${plural}${mixed}`,
+        reason: `native: ${backend.isa}, ${plural}${choice === 'auto' ? ' (auto)' : ''}`,
+        close: () => backend.close(),
+      };
+    }
+    if (choice === 'native') throw new RangeError(`engine native is unavailable: ${st.reason}`);
+    why = `wasm: ${st.reason}`;
+  }
   const arena = new Arena();
   const pool = await ThreadPool.create(arena, threads);
-  const lowering = new WasmLowering(pool, arena);
   return {
-    kind,
+    kind: 'wasm',
     memory: arena,
-    lowering,
-    pool,
+    lowering: new WasmLowering(pool, arena),
+    backend: pool,
     threads,
-    description: `WebAssembly ${pool.variant === 'relaxed' ? 'relaxed-SIMD (FMA)' : 'SIMD'} kernels, NHWC, ${threads} thread${threads === 1 ? '' : 's'}`,
+    isa: pool.isa,
+    description: `WebAssembly ${pool.variant === 'relaxed' ? 'relaxed-SIMD (FMA)' : 'SIMD'} kernels, NHWC, ${plural}`,
+    reason: why,
     close: () => pool.close(),
   };
 }

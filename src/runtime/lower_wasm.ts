@@ -15,7 +15,7 @@ import type { ShortcutPadAttrs } from '../ops/shortcut_pad.js';
 import type { Lowering, LoweringContext } from './executor.js';
 import type { Arena } from './memory.js';
 import { viewOf } from './planner.js';
-import type { ThreadPool } from './pool.js';
+import type { Backend } from './backend.js';
 
 type Rule = (node: Node, lc: LoweringContext, e: WasmLowering) => (() => void) | undefined;
 
@@ -35,14 +35,14 @@ function io(node: Node, lc: LoweringContext) {
 
 /** shortcut_pad (forward) or its backward: x [N, C, H, W] is the forward input (the backward's output). */
 function shortcutRule(forward: boolean): Rule {
-  return (node, lc, { pool }) => {
+  return (node, lc, { backend }) => {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
     const [N, C, H, W] = (forward ? p.xs(0) : p.ys(0)) as number[];
     const a = node.attrs as unknown as ShortcutPadAttrs;
     const s = { N: N!, C: C!, H: H!, W: W!, stride: a.stride, before: a.before, after: a.after };
     const [src, dst] = [p.x(0), p.y(0)];
-    return forward ? () => K.shortcutPadForward(pool, src, dst, s) : () => K.shortcutPadBackward(pool, src, dst, s);
+    return forward ? () => K.shortcutPadForward(backend, src, dst, s) : () => K.shortcutPadBackward(backend, src, dst, s);
   };
 }
 
@@ -69,7 +69,7 @@ const RULES: Record<string, Rule> = {
     const g = convGeom({ N: N!, C: I!, H: 1, W: 1, K: O, KH: 1 });
     e.ensureConvWorkspace(g);
     const [x, w, b, y] = [p.x(0), p.x(1), node.inputs.length > 2 ? p.x(2) : 0, p.y(0)];
-    return () => convForward(e.pool, g, x, w, b, y, e.convWs!);
+    return () => convForward(e.backend, g, x, w, b, y, e.convWs!);
   },
   linear_backward_data(node, lc, e) {
     const p = io(node, lc);
@@ -77,7 +77,7 @@ const RULES: Record<string, Rule> = {
     const g = convGeom({ N: a.xShape[0]!, C: a.xShape[1]!, H: 1, W: 1, K: a.wShape[0]!, KH: 1 });
     e.ensureConvWorkspace(g);
     const [dy, w, dx] = [p.x(0), p.x(1), p.y(0)];
-    return () => convBackwardData(e.pool, g, dy, w, dx, e.convWs!);
+    return () => convBackwardData(e.backend, g, dy, w, dx, e.convWs!);
   },
   linear_backward_weight(node, lc, e) {
     const p = io(node, lc);
@@ -85,7 +85,7 @@ const RULES: Record<string, Rule> = {
     const g = convGeom({ N: a.xShape[0]!, C: a.xShape[1]!, H: 1, W: 1, K: a.wShape[0]!, KH: 1 });
     e.ensureConvWorkspace(g);
     const [dy, x, dw, db] = [p.x(0), p.x(1), p.y(0), a.bias ? p.y(1) : 0];
-    return () => convBackwardWeight(e.pool, g, dy, x, dw, db, e.convWs!);
+    return () => convBackwardWeight(e.backend, g, dy, x, dw, db, e.convWs!);
   },
   conv2d(node, lc, e) {
     const p = io(node, lc);
@@ -93,7 +93,7 @@ const RULES: Record<string, Rule> = {
     const g = convGeomOf(p.xs(0), p.xs(1), node.attrs as unknown as Conv2dAttrs);
     e.ensureConvWorkspace(g);
     const [x, w, b, y] = [p.x(0), p.x(1), node.inputs.length > 2 ? p.x(2) : 0, p.y(0)];
-    return () => convForward(e.pool, g, x, w, b, y, e.convWs!);
+    return () => convForward(e.backend, g, x, w, b, y, e.convWs!);
   },
   conv2d_backward_data(node, lc, e) {
     const p = io(node, lc);
@@ -102,7 +102,7 @@ const RULES: Record<string, Rule> = {
     const g = convGeomOf(a.xShape, a.wShape, a);
     e.ensureConvWorkspace(g);
     const [dy, w, dx] = [p.x(0), p.x(1), p.y(0)];
-    return () => convBackwardData(e.pool, g, dy, w, dx, e.convWs!);
+    return () => convBackwardData(e.backend, g, dy, w, dx, e.convWs!);
   },
   conv2d_backward_weight(node, lc, e) {
     const p = io(node, lc);
@@ -111,40 +111,40 @@ const RULES: Record<string, Rule> = {
     const g = convGeomOf(a.xShape, a.wShape, a);
     e.ensureConvWorkspace(g);
     const [dy, x, dw, db] = [p.x(0), p.x(1), p.y(0), a.bias ? p.y(1) : 0];
-    return () => convBackwardWeight(e.pool, g, dy, x, dw, db, e.convWs!);
+    return () => convBackwardWeight(e.backend, g, dy, x, dw, db, e.convWs!);
   },
-  batch_norm2d(node, lc, { pool }) {
+  batch_norm2d(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const a = node.attrs as unknown as BatchNormAttrs;
     const args = [p.x(0), p.y(0), M, C, p.x(1), p.x(2), p.y(1), p.y(2), p.x(3), p.x(4), p.x(5)] as const;
     const opts = { training: a.training === true, eps: a.eps ?? 1e-5, momentum: a.momentum === undefined ? 0.1 : a.momentum };
-    return () => K.bnForward(pool, ...args, opts);
+    return () => K.bnForward(backend, ...args, opts);
   },
-  bn_backward_reduce(node, lc, { pool }) {
+  bn_backward_reduce(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const [dy, x, mean, rstd, dbeta, dgamma] = [p.x(0), p.x(1), p.x(2), p.x(3), p.y(0), p.y(1)];
-    return () => K.bnBackwardReduce(pool, dy, x, M, C, mean, rstd, dbeta, dgamma);
+    return () => K.bnBackwardReduce(backend, dy, x, M, C, mean, rstd, dbeta, dgamma);
   },
-  bn_backward_data(node, lc, { pool }) {
+  bn_backward_data(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const [dy, x, mean, rstd, gamma, dbeta, dgamma, dx] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.x(6), p.y(0)];
-    return () => K.bnBackwardData(pool, dy, x, dx, M, C, mean, rstd, gamma, dbeta, dgamma);
+    return () => K.bnBackwardData(backend, dy, x, dx, M, C, mean, rstd, gamma, dbeta, dgamma);
   },
   // in place: the planner gave the output the gradient buffer's memory
-  bn_backward_data_acc(node, lc, { pool }) {
+  bn_backward_data_acc(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcIn(1) || !p.nhwcIn(2) || p.x(0) !== p.y(0)) return undefined;
     const [M, LD] = rows(p.xs(0));
     const C = p.xs(1)[1]!;
     const [dy, x, mean, rstd, gamma, dbeta, dgamma, G] = [p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.x(6), p.x(7), p.y(0)];
     const LX = lc.stride(node.inputs[2]!); // x may be a view of a concatenation buffer
-    return () => K.bnBackwardDataAcc(pool, dy, x, G, M, C, LD, mean, rstd, gamma, dbeta, dgamma, LX);
+    return () => K.bnBackwardDataAcc(backend, dy, x, G, M, C, LD, mean, rstd, gamma, dbeta, dgamma, LX);
   },
   // scale*x + shift as bn_normalize with mean 0 and rstd 1 (a = scale*1, b = shift - a*0: exact).
   channel_affine(node, lc, e) {
@@ -156,33 +156,33 @@ const RULES: Record<string, Rule> = {
     e.arena.view(zero, C).fill(0);
     e.arena.view(one, C).fill(1);
     const [x, scale, shift, y] = [p.x(0), p.x(1), p.x(2), p.y(0)];
-    return () => K.bnNormalize(e.pool, x, y, M, C, scale, shift, zero, one, false);
+    return () => K.bnNormalize(e.backend, x, y, M, C, scale, shift, zero, one, false);
   },
-  relu(node, lc, { pool }) {
+  relu(node, lc, { backend }) {
     if (!sameLayout(node, lc)) return undefined;
     const p = io(node, lc);
     const [x, y, n] = [p.x(0), p.y(0), numel(p.xs(0))];
-    return () => K.reluForward(pool, x, y, n);
+    return () => K.reluForward(backend, x, y, n);
   },
-  relu_backward(node, lc, { pool }) {
+  relu_backward(node, lc, { backend }) {
     if (!sameLayout(node, lc)) return undefined;
     const p = io(node, lc);
     const [dy, y, dx, n] = [p.x(0), p.x(1), p.y(0), numel(p.xs(0))];
-    return () => K.reluBackward(pool, dy, y, dx, n);
+    return () => K.reluBackward(backend, dy, y, dx, n);
   },
-  add(node, lc, { pool }) {
+  add(node, lc, { backend }) {
     if (!sameLayout(node, lc)) return undefined;
     const p = io(node, lc);
     const [a, b, y, n] = [p.x(0), p.x(1), p.y(0), numel(p.xs(0))];
-    return () => K.add(pool, a, b, y, n);
+    return () => K.add(backend, a, b, y, n);
   },
-  mul(node, lc, { pool }) {
+  mul(node, lc, { backend }) {
     if (!sameLayout(node, lc)) return undefined;
     const p = io(node, lc);
     const [a, b, y, n] = [p.x(0), p.x(1), p.y(0), numel(p.xs(0))];
-    return () => K.mul(pool, a, b, y, n);
+    return () => K.mul(backend, a, b, y, n);
   },
-  concat(node, lc, { pool }) {
+  concat(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcOut(0)) return undefined;
     const inputs = node.inputs.map((_, i) => ({ ptr: p.x(i), C: p.xs(i)[1]! }));
@@ -198,82 +198,82 @@ const RULES: Record<string, Rule> = {
       const parts = inputs.map((q, i) => ({ ...q, at: at[i]!, i })).filter((q) => q.i >= view.from && !view.inPlace?.includes(q.i));
       if (parts.some((q) => lc.stride(node.inputs[q.i]!) !== q.C)) return undefined;
       return () => {
-        for (const q of parts) K.copyChannels(pool, q.ptr, q.C, 0, y, LD, q.at, q.C, M);
+        for (const q of parts) K.copyChannels(backend, q.ptr, q.C, 0, y, LD, q.at, q.C, M);
       };
     }
-    return () => K.concatForward(pool, inputs, y, M);
+    return () => K.concatForward(backend, inputs, y, M);
   },
-  slice_channels(node, lc, { pool }) {
+  slice_channels(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const { start, size } = node.attrs as { start: number; size: number };
     const [src, dst] = [p.x(0), p.y(0)];
-    return () => K.sliceChannels(pool, src, C, start, size, dst, M);
+    return () => K.sliceChannels(backend, src, C, start, size, dst, M);
   },
-  max_pool2d(node, lc, { pool }) {
+  max_pool2d(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const s = poolShape(p.xs(0), node.attrs as unknown as Pool2dAttrs);
     const [x, y] = [p.x(0), p.y(0)];
-    return () => K.maxPoolForward(pool, x, y, s);
+    return () => K.maxPoolForward(backend, x, y, s);
   },
-  max_pool2d_backward(node, lc, { pool }) {
+  max_pool2d_backward(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(1)) return undefined;
     const s = poolShape(p.xs(1), node.attrs as unknown as Pool2dAttrs);
     const [dy, x, dx] = [p.x(0), p.x(1), p.y(0)];
-    return () => K.maxPoolBackward(pool, dy, x, dx, s);
+    return () => K.maxPoolBackward(backend, dy, x, dx, s);
   },
-  avg_pool2d(node, lc, { pool }) {
+  avg_pool2d(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const a = node.attrs as unknown as Pool2dAttrs;
     const s = poolShape(p.xs(0), a);
     const [x, y] = [p.x(0), p.y(0)];
-    return () => K.avgPoolForward(pool, x, y, s, a.count_include_pad ?? true);
+    return () => K.avgPoolForward(backend, x, y, s, a.count_include_pad ?? true);
   },
-  avg_pool2d_backward(node, lc, { pool }) {
+  avg_pool2d_backward(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcOut(0)) return undefined;
     const a = node.attrs as unknown as Pool2dAttrs;
     const s = poolShape(a.xShape!, a);
     const [dy, dx] = [p.x(0), p.y(0)];
-    return () => K.avgPoolBackward(pool, dy, dx, s, a.count_include_pad ?? true);
+    return () => K.avgPoolBackward(backend, dy, dx, s, a.count_include_pad ?? true);
   },
   shortcut_pad: shortcutRule(true),
   shortcut_pad_backward: shortcutRule(false),
-  global_avg_pool(node, lc, { pool }) {
+  global_avg_pool(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const [N, C, H, W] = p.xs(0) as number[];
     const [x, y] = [p.x(0), p.y(0)];
-    return () => K.globalAvgPoolForward(pool, x, y, N!, H! * W!, C!);
+    return () => K.globalAvgPoolForward(backend, x, y, N!, H! * W!, C!);
   },
-  global_avg_pool_backward(node, lc, { pool }) {
+  global_avg_pool_backward(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcOut(0)) return undefined;
     const [N, C, H, W] = p.ys(0) as number[];
     const [dy, dx] = [p.x(0), p.y(0)];
-    return () => K.globalAvgPoolBackward(pool, dy, dx, N!, H! * W!, C!);
+    return () => K.globalAvgPoolBackward(backend, dy, dx, N!, H! * W!, C!);
   },
-  flatten(node, lc, { pool }) {
+  flatten(node, lc, { backend }) {
     const p = io(node, lc);
     const s = p.xs(0);
     if (!p.nhwcIn(0) || s.length !== 4) return undefined;
     const [N, C, H, W] = s as number[];
     const [src, dst] = [p.x(0), p.y(0)];
     // [N, C, 1, 1] is laid out the same in NHWC and NCHW; otherwise flatten follows NCHW order.
-    if (H! * W! === 1) return () => K.copyChannels(pool, src, C!, 0, dst, C!, 0, C!, N!);
-    return () => K.nhwcToNchw(pool, src, dst, N!, H!, W!, C!);
+    if (H! * W! === 1) return () => K.copyChannels(backend, src, C!, 0, dst, C!, 0, C!, N!);
+    return () => K.nhwcToNchw(backend, src, dst, N!, H!, W!, C!);
   },
-  reshape(node, lc, { pool }) {
+  reshape(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcOut(0) || p.nhwcIn(0)) return undefined;
     const [N, C, H, W] = p.ys(0) as number[];
     const [src, dst] = [p.x(0), p.y(0)];
-    if (H! * W! === 1) return () => K.copyChannels(pool, src, C!, 0, dst, C!, 0, C!, N!);
-    return () => K.nchwToNhwc(pool, src, dst, N!, H!, W!, C!);
+    if (H! * W! === 1) return () => K.copyChannels(backend, src, C!, 0, dst, C!, 0, C!, N!);
+    return () => K.nchwToNhwc(backend, src, dst, N!, H!, W!, C!);
   },
 };
 
@@ -316,15 +316,15 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
       let d = dy;
       if (dyp) {
         d = e.temp(0, My * K_);
-        K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
+        K.bnBackwardData(e.backend, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
       }
-      convBackwardData(e.pool, g, d, w, dx, e.convWs!);
+      convBackwardData(e.backend, g, d, w, dx, e.convWs!);
       if (dxe) {
         if (coef) {
-          F.bnCoefficients(e.pool, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
-          F.bnReluMask(e.pool, dx, dxe[0]!, coef, dx, Mx, C);
+          F.bnCoefficients(e.backend, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
+          F.bnReluMask(e.backend, dx, dxe[0]!, coef, dx, Mx, C);
         }
-        K.bnBackwardReduce(e.pool, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
+        K.bnBackwardReduce(e.backend, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
       }
     };
   }
@@ -336,26 +336,26 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
     dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[2 + (dyp ? 7 : 0)]!), accumulate: acc } : undefined,
   };
   return () => {
-    if (coef) F.bnCoefficients(e.pool, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
-    convBackwardData(e.pool, g, dy, w, dx, e.convWs!, fusion);
+    if (coef) F.bnCoefficients(e.backend, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
+    convBackwardData(e.backend, g, dy, w, dx, e.convWs!, fusion);
   };
 }
 
 const FUSED_RULES: Record<string, Rule> = {
-  channel_moments(node, lc, { pool }) {
+  channel_moments(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const [x, mean, v] = [p.x(0), p.y(0), p.y(1)];
-    return () => K.bnMoments(pool, x, M, C, mean, v);
+    return () => K.bnMoments(backend, x, M, C, mean, v);
   },
-  bn_apply(node, lc, { pool }) {
+  bn_apply(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const [x, mean, rstd, gamma, beta, y] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.y(0)];
     const relu = node.attrs.relu === true;
-    return () => K.bnNormalize(pool, x, y, M, C, gamma, beta, mean, rstd, relu);
+    return () => K.bnNormalize(backend, x, y, M, C, gamma, beta, mean, rstd, relu);
   },
   // bn_finalize and concat_vec work on [C] vectors: their reference kernels run them as they are.
   bn_relu_mask(node, lc, e) {
@@ -365,8 +365,8 @@ const FUSED_RULES: Record<string, Rule> = {
     const coef = e.coefficients(C);
     const [dy, x, mean, rstd, gamma, beta, dx] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.y(0)];
     return () => {
-      F.bnCoefficients(e.pool, C, mean, rstd, gamma, beta, coef);
-      F.bnReluMask(e.pool, dy, x, coef, dx, M, C);
+      F.bnCoefficients(e.backend, C, mean, rstd, gamma, beta, coef);
+      F.bnReluMask(e.backend, dy, x, coef, dx, M, C);
     };
   },
   bn_add_relu(node, lc, e) {
@@ -379,9 +379,9 @@ const FUSED_RULES: Record<string, Rule> = {
     const x = node.inputs.map((_, i) => p.x(i));
     const y = p.y(0);
     return () => {
-      F.bnCoefficients(e.pool, C, x[1]!, x[2]!, x[3]!, x[4]!, c1);
-      if (two) F.bnCoefficients(e.pool, C, x[6]!, x[7]!, x[8]!, x[9]!, c2);
-      F.bnAddRelu(e.pool, x[0]!, c1, two ? 0 : x[5]!, two ? x[5]! : 0, c2, y, M, C);
+      F.bnCoefficients(e.backend, C, x[1]!, x[2]!, x[3]!, x[4]!, c1);
+      if (two) F.bnCoefficients(e.backend, C, x[6]!, x[7]!, x[8]!, x[9]!, c2);
+      F.bnAddRelu(e.backend, x[0]!, c1, two ? 0 : x[5]!, two ? x[5]! : 0, c2, y, M, C);
     };
   },
   bn_add_relu_backward(node, lc, e) {
@@ -393,9 +393,9 @@ const FUSED_RULES: Record<string, Rule> = {
     const y = node.outputs.map((_, i) => p.y(i));
     const n = M * C;
     return () => {
-      F.reluMask(e.pool, x[0]!, x[1]!, y[0]!, n);
-      K.bnBackwardReduce(e.pool, y[0]!, x[2]!, M, C, x[3]!, x[4]!, y[1]!, y[2]!);
-      if (two) K.bnBackwardReduce(e.pool, y[0]!, x[5]!, M, C, x[6]!, x[7]!, y[3]!, y[4]!);
+      F.reluMask(e.backend, x[0]!, x[1]!, y[0]!, n);
+      K.bnBackwardReduce(e.backend, y[0]!, x[2]!, M, C, x[3]!, x[4]!, y[1]!, y[2]!);
+      if (two) K.bnBackwardReduce(e.backend, y[0]!, x[5]!, M, C, x[6]!, x[7]!, y[3]!, y[4]!);
     };
   },
   // Fused convolutions: the BN work runs inside the convolution kernels (prologue while packing
@@ -421,10 +421,10 @@ const FUSED_RULES: Record<string, Rule> = {
         let xin = x;
         if (xp) {
           xin = e.temp(0, M * C);
-          K.bnNormalize(e.pool, x, xin, M, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+          K.bnNormalize(e.backend, x, xin, M, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
         }
-        convForward(e.pool, g, xin, w, b, y, e.convWs!);
-        if (a.epilogue) K.bnMoments(e.pool, y, My, K_, p.y(1), p.y(2));
+        convForward(e.backend, g, xin, w, b, y, e.convWs!);
+        if (a.epilogue) K.bnMoments(e.backend, y, My, K_, p.y(1), p.y(2));
       };
     }
     const coef = xp ? e.coefficients(C) : 0;
@@ -434,8 +434,8 @@ const FUSED_RULES: Record<string, Rule> = {
       outputStride: ys === K_ ? undefined : ys,
     };
     return () => {
-      if (xp) F.bnCoefficients(e.pool, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
-      convForward(e.pool, g, x, w, b, y, e.convWs!, fusion);
+      if (xp) F.bnCoefficients(e.backend, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
+      convForward(e.backend, g, x, w, b, y, e.convWs!, fusion);
     };
   },
   conv2d_fused_backward_data(node, lc, e) {
@@ -449,15 +449,15 @@ const FUSED_RULES: Record<string, Rule> = {
     const inner: Node = { ...node, op: 'conv2d_fused_backward_data', inputs: node.inputs.slice(1) };
     return fusedBackwardData(inner, lc, e, { G, stride: lc.stride(node.inputs[0]!) });
   },
-  bn_dx_coef(node, lc, { pool }) {
+  bn_dx_coef(node, lc, { backend }) {
     const a = node.attrs as unknown as BnDxCoefAttrs;
     const p = io(node, lc);
     const k = a.init ? 0 : 1;
     const [S, mean, rstd, gamma, dbeta, dgamma, out] = [a.init ? 0 : p.x(0), p.x(k), p.x(k + 1), p.x(k + 2), p.x(k + 3), p.x(k + 4), p.y(0)];
     const C = p.xs(k)[0]!;
-    return () => F.bnDxCoef(pool, C, a.channels, a.count, S, mean, rstd, gamma, dbeta, dgamma, out);
+    return () => F.bnDxCoef(backend, C, a.channels, a.count, S, mean, rstd, gamma, dbeta, dgamma, out);
   },
-  slice_channels_affine(node, lc, { pool }) {
+  slice_channels_affine(node, lc, { backend }) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcIn(1) || !p.nhwcOut(0)) return undefined;
     const { start, size } = node.attrs as { start: number; size: number };
@@ -465,7 +465,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const CG = p.xs(0)[1]!;
     const [G, x, S, y] = [p.x(0), p.x(1), p.x(2), p.y(0)];
     const [LG, LX] = [lc.stride(node.inputs[0]!), lc.stride(node.inputs[1]!)];
-    return () => K.sliceAffine(pool, G + 4 * start, LG, x + 4 * start, LX, y, size, S + 4 * start, S + 4 * (CG + start), S + 4 * (2 * CG + start), M);
+    return () => K.sliceAffine(backend, G + 4 * start, LG, x + 4 * start, LX, y, size, S + 4 * start, S + 4 * (CG + start), S + 4 * (2 * CG + start), M);
   },
   conv2d_fused_backward_weight(node, lc, e) {
     const p = io(node, lc);
@@ -484,13 +484,13 @@ const FUSED_RULES: Record<string, Rule> = {
         let xin = x;
         if (dyp) {
           d = e.temp(0, My * K_);
-          K.bnBackwardData(e.pool, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
+          K.bnBackwardData(e.backend, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
         }
         if (xp) {
           xin = e.temp(1, Mx * C);
-          K.bnNormalize(e.pool, x, xin, Mx, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+          K.bnNormalize(e.backend, x, xin, Mx, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
         }
-        convBackwardWeight(e.pool, g, d, xin, dw, db, e.convWs!);
+        convBackwardWeight(e.backend, g, d, xin, dw, db, e.convWs!);
       };
     }
     const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
@@ -500,8 +500,8 @@ const FUSED_RULES: Record<string, Rule> = {
       xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[1]!) } : undefined,
     };
     return () => {
-      if (xp) F.bnCoefficients(e.pool, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
-      convBackwardWeight(e.pool, g, dy, x, dw, db, e.convWs!, fusion);
+      if (xp) F.bnCoefficients(e.backend, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
+      convBackwardWeight(e.backend, g, dy, x, dw, db, e.convWs!, fusion);
     };
   },
 };
@@ -516,7 +516,7 @@ export class WasmLowering implements Lowering {
   /** One convolution workspace shared by every node (nodes run one at a time); grown on demand. */
   convWs?: ConvWorkspace;
 
-  constructor(readonly pool: ThreadPool, readonly arena: Arena) {}
+  constructor(readonly backend: Backend, readonly arena: Arena) {}
 
   ensureConvWorkspace(g: ConvGeom): void {
     if (!this.convWs || this.convWs.bytes < convWorkspaceBytes(g)) this.convWs = convWorkspace(this.arena, g);

@@ -14,6 +14,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { compileKernels, instantiate } from '../kernels/load.js';
+import type { Backend } from './backend.js';
+import { SCRATCH_BYTES } from './backend.js';
 import type { Arena } from './memory.js';
 
 const GEN = 0; // dispatch generation
@@ -32,17 +34,7 @@ export class PoolError extends Error {
   override name = 'PoolError';
 }
 
-/** Splits [0, units) into `parts` contiguous ranges whose starts are multiples of `align`. */
-export function splitRange(units: number, parts: number, align = 1): [number, number][] {
-  const out: [number, number][] = [];
-  const blocks = Math.ceil(units / align);
-  for (let t = 0; t < parts; t++) {
-    const a = Math.min(units, Math.floor((blocks * t) / parts) * align);
-    const b = Math.min(units, Math.floor((blocks * (t + 1)) / parts) * align);
-    out.push([a, b]);
-  }
-  return out;
-}
+export { splitRange } from './backend.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -101,8 +93,9 @@ for (;;) {
 }
 `;
 
-export class ThreadPool {
-  static readonly SCRATCH_BYTES = 4 << 20;
+export class ThreadPool implements Backend {
+  static readonly SCRATCH_BYTES = SCRATCH_BYTES;
+  readonly kind = 'wasm' as const;
   readonly fns: Map<string, (...a: number[]) => number>;
   private readonly names: string[];
   private readonly index = new Map<string, number>();
@@ -112,6 +105,7 @@ export class ThreadPool {
   private readonly workers: Worker[] = [];
   private readonly scratchBase: number;
   readonly variant: string;
+  readonly isa: string;
   private closed = false;
   /** Why the pool cannot run kernels any more (a worker exited), once it cannot. */
   private broken: string | undefined;
@@ -120,6 +114,7 @@ export class ThreadPool {
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
     const { modules, variant } = compileKernels();
     this.variant = variant;
+    this.isa = variant === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd';
     this.fns = instantiate(modules, arena.memory);
     this.names = [...this.fns.keys()];
     this.names.forEach((n, i) => this.index.set(n, i));

@@ -7,7 +7,7 @@
  */
 import type { Arr } from '../ops/op.js';
 import type { Memory } from '../runtime/memory.js';
-import type { ThreadPool } from '../runtime/pool.js';
+import type { Backend } from '../runtime/backend.js';
 import { sgdUpdate } from '../kernels/eltwise.js';
 
 export interface SgdOptions {
@@ -29,10 +29,10 @@ export class SGD {
 
   /**
    * @param memory where momentum buffers live (the arena for the engine)
-   * @param pool run the update with the SIMD kernel on this pool (parameters in the arena)
+   * @param backend run the update with the SIMD kernel on this backend (parameters in the arena)
    */
-  constructor(readonly params: Map<string, Arr>, o: SgdOptions, private readonly memory?: Memory, readonly pool?: ThreadPool) {
-    if (pool && !memory) throw new Error('SGD on a thread pool needs the arena for its momentum buffers');
+  constructor(readonly params: Map<string, Arr>, o: SgdOptions, private readonly memory?: Memory, readonly backend?: Backend) {
+    if (backend && !memory) throw new Error('SGD on a backend needs the arena for its momentum buffers');
     for (const [k, v] of Object.entries({ lr: o.lr, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, weightDecay: o.weightDecay ?? 0 })) {
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`SGD ${k} must be a finite number >= 0, got ${v}`);
     }
@@ -60,7 +60,7 @@ export class SGD {
     for (const [name, p] of this.params) {
       const g = grads.get(name);
       if (!g) continue;
-      if (this.pool) {
+      if (this.backend) {
         // The SIMD kernel computes the same f64 expression per element as the loop below.
         let buf = this.buffers.get(name);
         const first = !buf;
@@ -68,7 +68,7 @@ export class SGD {
           buf = this.memory!.alloc(p.length);
           this.buffers.set(name, buf);
         }
-        sgdUpdate(this.pool, p.byteOffset, g.byteOffset, buf?.byteOffset ?? 0, p.length, { lr, momentum: mu, dampening, weightDecay: wd, nesterov }, first);
+        sgdUpdate(this.backend, p.byteOffset, g.byteOffset, buf?.byteOffset ?? 0, p.length, { lr, momentum: mu, dampening, weightDecay: wd, nesterov }, first);
         continue;
       }
       if (mu === 0) {

@@ -163,7 +163,7 @@ export async function train(net: Network, trainSet: Dataset, testSet: Dataset, c
   }
   checkFinite(trainSet);
   checkFinite(testSet);
-  const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, engine?.pool);
+  const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, engine?.backend);
   const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
   if (resume) opt.loadBuffers(resume.momentum);
   const first = resume?.epoch ?? 0;

@@ -1,12 +1,33 @@
-/** One thread pool per thread count, shared by a test file's tests and closed after them. */
+/**
+ * One backend per thread count, shared by a test file's tests and closed after them. The kind
+ * follows the engine the suite runs on (BNFF_ENGINE: auto, the default, is native where the addon
+ * is built; wasm forces the WebAssembly kernels): tools/test.mjs runs the kernel suites on each.
+ */
 import { after } from 'node:test';
+import type { Backend } from '../../src/runtime/backend.js';
+import { engineChoice } from '../../src/runtime/engine.js';
 import { Arena } from '../../src/runtime/memory.js';
+import { NativeBackend, nativeStatus } from '../../src/runtime/native.js';
 import { ThreadPool } from '../../src/runtime/pool.js';
 
-const pools = new Map<number, ThreadPool>();
+const pools = new Map<number, Backend>();
 let registered = false;
 
-export async function getPool(threads: number): Promise<ThreadPool> {
+/** The backend kind the kernel suites run on: 'native' or 'wasm'. */
+export async function testBackendKind(): Promise<'native' | 'wasm'> {
+  const choice = engineChoice();
+  if (choice === 'wasm' || choice === 'reference') return 'wasm';
+  const st = await nativeStatus();
+  if (!st.ok && choice === 'native') throw new Error(`BNFF_ENGINE=native but ${st.reason}`);
+  return st.ok ? 'native' : 'wasm';
+}
+
+/** A backend of the suite's kind on `arena` (the caller closes it). */
+export async function createBackend(arena: Arena, threads: number): Promise<Backend> {
+  return (await testBackendKind()) === 'native' ? NativeBackend.create(arena, threads, await nativeStatus()) : ThreadPool.create(arena, threads);
+}
+
+export async function getPool(threads: number): Promise<Backend> {
   if (!registered) {
     registered = true;
     after(() => {
@@ -16,7 +37,7 @@ export async function getPool(threads: number): Promise<ThreadPool> {
   }
   let p = pools.get(threads);
   if (!p) {
-    p = await ThreadPool.create(new Arena(), threads);
+    p = await createBackend(new Arena(), threads);
     pools.set(threads, p);
   }
   return p;

@@ -16,7 +16,7 @@ import { convBackwardData, convBackwardWeight, convForward, convGeom, convTightL
 import * as scalar from '../../src/kernels/conv_scalar.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/ops/conv2d.js';
 import type { Arr } from '../../src/ops/op.js';
-import type { ThreadPool } from '../../src/runtime/pool.js';
+import type { Backend } from '../../src/runtime/backend.js';
 import { Rng } from '../../src/util/random.js';
 import { getPool } from '../helpers/pools.js';
 
@@ -89,7 +89,7 @@ function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
 
 interface Out { y: Float32Array; dx: Float32Array; dw: Float32Array; db: Float32Array }
 
-function runWasm(pool: ThreadPool, dt: Data, bias = true): Out {
+function runWasm(pool: Backend, dt: Data, bias = true): Out {
   const { g } = dt;
   const a = pool.arena;
   const ptr = (n: number): number => a.reserve(Math.max(4, n * 4));

@@ -23,7 +23,7 @@ import {
   type ConvBackwardDataFusion, type ConvBackwardWeightFusion, type ConvForwardFusion, type ConvGeom, type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
 import { conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, type FusedConvAttrs } from '../../src/ops/conv2d_fused.js';
-import type { ThreadPool } from '../../src/runtime/pool.js';
+import type { Backend } from '../../src/runtime/backend.js';
 import { Rng } from '../../src/util/random.js';
 import { getPool } from '../helpers/pools.js';
 
@@ -155,7 +155,7 @@ function reference(dt: Data, parts: Parts): Result {
  * The fused WebAssembly kernels. With xStride, x (read by the x prologue and the dx epilogue) is
  * a view of the leading C channels of rows of xStride floats, the rest NaN.
  */
-function runWasm(pool: ThreadPool, dt: Data, parts: Parts, xStride?: number): Result {
+function runWasm(pool: Backend, dt: Data, parts: Parts, xStride?: number): Result {
   const { g } = dt;
   const { N, C, H, W, K, OH, OW } = g;
   const a = pool.arena;
@@ -342,7 +342,7 @@ test('fused conv kernels: x and x2 as views of a wider buffer (DenseNet concaten
  * the stored dx (plain epilogue) and the accumulating run from the same data; G' must be G + a2*dx
  * in its leading C channels (a2 = gamma*rstd) and untouched beyond, the reductions the same bits.
  */
-function runAcc(pool: ThreadPool, dt: Data, dyPrologue: boolean, xStride: number | undefined, gStride: number, seed: number): void {
+function runAcc(pool: Backend, dt: Data, dyPrologue: boolean, xStride: number | undefined, gStride: number, seed: number): void {
   const { g } = dt;
   const { N, C, H, W, K, OH, OW } = g;
   const a = pool.arena;

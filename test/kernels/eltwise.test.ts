@@ -18,15 +18,16 @@ import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, max
 import { relu, reluBackward } from '../../src/ops/relu.js';
 import { shortcutPad, shortcutPadBackward } from '../../src/ops/shortcut_pad.js';
 import { Arena, HostMemory } from '../../src/runtime/memory.js';
-import { ThreadPool } from '../../src/runtime/pool.js';
+import type { Backend } from '../../src/runtime/backend.js';
+import { createBackend } from '../helpers/pools.js';
 import { SGD } from '../../src/train/sgd.js';
 import { Rng } from '../../src/util/random.js';
 
 const arena = new Arena();
-const pools: ThreadPool[] = [];
+const pools: Backend[] = [];
 
 before(async () => {
-  pools.push(await ThreadPool.create(arena, 1), await ThreadPool.create(arena, 2));
+  pools.push(await createBackend(arena, 1), await createBackend(arena, 2));
 });
 after(() => {
   for (const p of pools) p.close();

@@ -28,7 +28,7 @@ async function train(model: string, size: number, threads: number, fused: boolea
     const batch = 8;
     const shape = [batch, 3, size, size];
     const rng = new Rng(4);
-    const opt = new SGD(net.params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.pool);
+    const opt = new SGD(net.params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.backend);
     for (let s = 0; s < STEPS; s++) {
       const x = Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal());
       net.forwardBackward(x, Array.from({ length: batch }, (_, i) => (i + s) % 10), shape, { seed: 5, step: s });

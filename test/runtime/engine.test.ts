@@ -6,6 +6,7 @@ import { ALL_FUSION, NO_FUSION } from '../../src/passes/index.js';
 import { createEngine, type Engine } from '../../src/runtime/engine.js';
 import type { Lowering } from '../../src/runtime/executor.js';
 import { HostMemory } from '../../src/runtime/memory.js';
+import type { ThreadPool } from '../../src/runtime/pool.js';
 import { SGD } from '../../src/train/sgd.js';
 import { Rng } from '../../src/util/random.js';
 
@@ -156,7 +157,7 @@ for (const fused of [false, true]) {
         const net = new Network(getModel('resnet8'), engine.memory, 5, engine.lowering, fused ? ALL_FUSION : NO_FUSION);
         const shape = [8, 3, 16, 16];
         const rng = new Rng(4);
-        const opt = new SGD(net.params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.pool);
+        const opt = new SGD(net.params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.backend);
         for (let s = 0; s < 3; s++) {
           const x = Float32Array.from({ length: 8 * 3 * 16 * 16 }, () => rng.normal());
           net.forwardBackward(x, [0, 1, 2, 3, 4, 5, 6, 7], shape, { seed: 5, step: s });
@@ -172,9 +173,9 @@ for (const fused of [false, true]) {
 }
 
 test('a kernel that fails on a worker thread surfaces as an error naming the layer, not a hang', async () => {
-  const engine = await createEngine({ threads: 2 });
+  const engine = await createEngine({ kind: 'wasm', threads: 2 });
   try {
-    const pool = engine.pool!;
+    const pool = engine.backend!;
     // A lowering whose ReLU kernel reads far outside the arena: it traps on every thread.
     const faulty: Lowering = {
       name: 'faulty',
@@ -193,11 +194,11 @@ test('a kernel that fails on a worker thread surfaces as an error naming the lay
 });
 
 test('a worker thread that exits mid-run fails the op it was running, naming the layer, and the pool then refuses work (no hang)', async () => {
-  const engine = await createEngine({ threads: 2 });
+  const engine = await createEngine({ kind: 'wasm', threads: 2 });
   try {
     const net = new Network(getModel('resnet8'), engine.memory, 1, engine.lowering);
     const x = new Float32Array(4 * 3 * 8 * 8);
-    engine.pool!.injectWorkerExit(1);
+    (engine.backend as ThreadPool).injectWorkerExit(1);
     assert.throws(
       () => net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 }),
       (e: Error) => /^layer "[^"]+" \([a-z0-9_]+\): kernel \w+ failed on worker thread 1: the thread exited \(code 70\) during the call$/.test(e.message),
@@ -212,13 +213,13 @@ test('a worker thread that exits mid-run fails the op it was running, naming the
 });
 
 test('a worker thread stopped from outside between runs makes the next op fail, naming the layer (no hang)', async () => {
-  const engine = await createEngine({ threads: 2 });
+  const engine = await createEngine({ kind: 'wasm', threads: 2 });
   try {
     const net = new Network(getModel('resnet8'), engine.memory, 1, engine.lowering);
     const x = new Float32Array(4 * 3 * 8 * 8);
     net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 });
     // terminate() runs no handler on the worker: the parent's 'exit' event must mark it.
-    await (engine.pool as unknown as { workers: { terminate(): Promise<number> }[] }).workers[0]!.terminate();
+    await (engine.backend as unknown as { workers: { terminate(): Promise<number> }[] }).workers[0]!.terminate();
     assert.throws(
       () => net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 }),
       (e: Error) => /^layer "conv1" \(conv2d\): kernel \w+ cannot run: worker thread 1 exited \(code 1\)/.test(e.message),

@@ -57,82 +57,8 @@ type Fused = f32;
   return relu && v <= 0 ? 0 : v;
 }
 
-// ---- descriptor fields (i32), written by src/kernels/conv.ts ----
-const D_N = 0;
-const D_C = 1;
-const D_H = 2;
-const D_W = 3;
-const D_K = 4;
-const D_KH = 5;
-const D_KW = 6;
-const D_SH = 7;
-const D_SW = 8;
-const D_PH = 9;
-const D_PW = 10;
-const D_DH = 11;
-const D_DW = 12;
-const D_G = 13;
-const D_OH = 14;
-const D_OW = 15;
-const D_CG = 16;
-const D_KG = 17;
-const D_KDIM = 18; // KH*KW*Cg
-const D_KG8 = 19; // Kg rounded up to 8
-const D_CG8 = 20; // Cg rounded up to 8
-const D_KC = 21; // forward: reduction block (multiple of 4)
-const D_MC = 22; // forward: rows per A block (multiple of 4, <= MAX_ROWS)
-const D_KCD = 23; // backward-data: reduction block over Kg
-const D_MCD = 24; // backward-data: rows per A block
-const D_MCH = 25; // backward-weights: M chunk (reduction block)
-const D_RBP = 26; // backward-weights: row panels (of 4) per A^T block
-const D_ROWS = 27; // backward-weights: rows of acc per group, NSEG * SEG4
-const D_MERGE = 28; // 1: a reduction segment is one kernel row (G == 1, DW == 1), else one tap
-const D_SEG = 29; // floats per segment: KW*Cg (merge) or Cg
-const D_SEG4 = 30; // SEG rounded up to 4 (acc rows per segment)
-const D_DMERGE = 31; // backward-data columns: 1 = segments are kernel rows (G == 1, DW == 1, Cg % 8 != 0), 0 = taps
-const D_DSEG = 32; // backward-data: columns per segment, KW*Cg (merge) or Cg
-const D_DSEG8 = 33; // DSEG rounded up to 8
-const D_DNP = 34; // backward-data: panels of 8 columns per group, (segments) * DSEG8 / 8
-const D_WCOLS = 35; // backward-weights: 1 = units are column panels (g, j), 0 = row panels (g, p)
-// Fused calls only (BN prologues / epilogues): byte offsets in the thread scratch of the fusion
-// region, which the host places at the top of the scratch, above every packed block.
-const D_FPART = 36; // f64 partials S[P] then Q[P] (read back by the host, in thread order)
-const D_FCOEF = 37; // expanded x-prologue coefficients aE[NE] then bE[NE] (aE[o] = a[o % C])
-const D_FNE = 38; // NE
-const D_FP = 39; // P: channels of the partials (K for the moments, C for the dx epilogue)
-const D_FZ = 40; // x prologue: normalised-window region (0: none, normalise while packing)
-const D_FZCAP = 41; // its bytes
-
-// Short merged segments packed without padding (conv.ts derive: merge, SEG <= 32, e.g. the 7x7
-// stem's kernel rows of 21 floats, which padding would take to 24 rows or columns):
-const D_WTIGHT = 46; // backward-weights: 1 = acc rows are (kh, kw, c) in a row, ROWS = up(KH*SEG, 4), SEG4 = SEG
-const D_DTIGHT = 47; // backward-data: 1 = one segment of KH*KW*Cg columns (D_DSEG), through a column buffer
-// conv_bwd_w: M (the reduction) cut into this many slices of whole chunks, each summed into its
-// own accumulator (G*ROWS*Kg8 floats apart) and added in order by conv_bwd_w_out. Units are
-// (slice, panel): with as many slices as threads, no thread packs what another packs.
-const D_WSL = 48;
-// Pixel strides (floats) of the kernel's input x and of the dx epilogue's x2: C unless x (x2) is
-// a view of the leading channels of a wider buffer (DenseNet's concatenations without copies;
-// conv.ts stridedInput says which paths read them: 1x1 layers).
-const D_XS = 49;
-const D_X2S = 50;
-// Backward-data dx epilogue accumulating into a gradient buffer (DenseNet, passes/concat_grad.ts):
-// D_GACC = the buffer's address (0: off, dx is stored), D_GS = its pixel stride (floats). The
-// epilogue then adds a2[c]*dx (dx masked, a2 = gamma2*rstd2, the mask's own coefficient) into the
-// buffer's leading channels instead of storing dx: conv_bwd_data_1x1 (one reduction block) and
-// the Winograd dx pass (dx staged in a ring of tile rows in the thread scratch, then added).
-const D_GACC = 51;
-const D_GS = 52;
-// Pixel stride (floats) of the Winograd forward's output y: K unless y is a slice of a wider
-// buffer (a DenseNet layer writing its new channels straight into its block's buffer).
-const D_YS = 53;
-// The Winograd dx pass (any dx epilogue): the byte offset in the thread scratch of its ring of dx
-// tile rows (each 2 output rows of OW pixels, K floats apart), and the ring's slots (at least the
-// tile rows one block of D_WTB tiles spans plus one; 0: no ring, dx staged in y itself). The
-// output transform writes there, the epilogue reads it back from cache and writes y (or adds
-// into the gradient buffer) once.
-const D_GRING = 54;
-const D_GRT = 55;
+// ---- descriptor fields (i32): src/kernels/abi/conv_descriptor.ts, the one table of the ABI ----
+import { D_N, D_C, D_H, D_W, D_K, D_KH, D_KW, D_SH, D_SW, D_PH, D_PW, D_DH, D_DW, D_G, D_OH, D_OW, D_CG, D_KG, D_KDIM, D_KG8, D_CG8, D_KC, D_MC, D_KCD, D_MCD, D_MCH, D_RBP, D_ROWS, D_MERGE, D_SEG, D_SEG4, D_DMERGE, D_DSEG, D_DSEG8, D_DNP, D_WCOLS, D_FPART, D_FCOEF, D_FNE, D_FP, D_FZ, D_FZCAP, D_WTIGHT, D_DTIGHT, D_WSL, D_XS, D_X2S, D_GACC, D_GS, D_YS, D_GRING, D_GRT, D_WTB, D_WKB, D_WWIN, D_WTC } from '../abi/conv_descriptor';
 
 @inline function ld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
@@ -2651,9 +2577,6 @@ export function gemm_bench_mk(kc: i32, reps: i32, start: i32, end: i32, scratch:
 // over the rows of every completed tile row (dxRun). Descriptor: D_WTB (TB, even), D_WKB (KB,
 // multiple of 4), D_WWIN (ring), D_WTC (backward-weights chunk).
 // =====================================================================================
-const D_WTB = 42;
-const D_WKB = 43;
-const D_WWIN = 44; // 1: a BN prologue normalises input rows once per thread into a zero-padded ring (wRing)
 
 /**
  * The normalised window of a BN prologue: a ring of 4 input rows (slot ih mod 4), each WW pixels
@@ -3054,7 +2977,6 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
 // workspace ([16][K][C8]). conv_wino_w_out writes dW = G^T Z G. Units: panels of 8 input
 // channels (threads never share a Z element; the order of the sums is fixed).
 // =====================================================================================
-const D_WTC = 45;
 
 export function conv_wino_w(d: usize, dy: usize, x: usize, z: usize, start: i32, end: i32, scratch: usize): void {
   winoW<Plain>(d, dy, x, z, 0, 0, 0, 0, start, end, scratch);

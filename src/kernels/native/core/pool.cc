@@ -1,0 +1,81 @@
+#include "pool.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+
+namespace bnff {
+
+namespace {
+const int SPIN = 20000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+inline void futex_wait(std::atomic<uint32_t> *addr, uint32_t seen) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(addr), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+}
+
+inline void futex_wake_all(std::atomic<uint32_t> *addr) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(addr), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+}  // namespace
+
+Pool::Pool(int threads) : threads_(threads) {
+  for (int t = 1; t < threads; t++) workers_.emplace_back(&Pool::worker, this, t);
+}
+
+Pool::~Pool() {
+  stop_.store(true);
+  gen_.fetch_add(1, std::memory_order_release);
+  futex_wake_all(&gen_);
+  for (auto &w : workers_) w.join();
+}
+
+void Pool::worker(int t) {
+  uint32_t seen = 0;
+  for (;;) {
+    int n = 0;
+    uint32_t g;
+    while ((g = gen_.load(std::memory_order_acquire)) == seen) {
+      if (++n > SPIN) {
+        sleepers_.fetch_add(1);
+        futex_wait(&gen_, seen);
+        sleepers_.fetch_sub(1);
+        n = 0;
+      } else {
+        cpu_relax();
+      }
+    }
+    seen = g;
+    if (stop_.load()) return;
+    int32_t s = ranges_[2 * t], e = ranges_[2 * t + 1];
+    if (e > s) fn_(M_, args_, s, e, scratch_[t]);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void Pool::run(KernelFn fn, uint8_t *M, const double *args, const int32_t *ranges, const usize *scratch) {
+  if (threads_ > 1) {
+    fn_ = fn;
+    M_ = M;
+    args_ = args;
+    ranges_ = ranges;
+    scratch_ = scratch;
+    pending_.store(threads_ - 1, std::memory_order_relaxed);
+    gen_.fetch_add(1);
+    if (sleepers_.load() > 0) futex_wake_all(&gen_);
+  }
+  if (ranges[1] > ranges[0]) fn(M, args, ranges[0], ranges[1], scratch[0]);
+  if (threads_ > 1)
+    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+}
+
+}  // namespace bnff

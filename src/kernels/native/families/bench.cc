@@ -1,0 +1,49 @@
+// Probes for the benchmarks (bench/kernels.ts), not used in training: the FMA peak of this ISA
+// variant and the STREAM triad. They live in their own family so that no production kernel
+// carries them.
+#include "../core/kernel.h"
+
+BNFF_BEGIN
+#include "../core/vec.h"
+
+namespace {
+
+// fma_peak(reps): `reps` rounds of 12 independent vector FMA chains per unit of the range
+// (24 * VW flops per round); the sums land in the scratch so that nothing is optimised away.
+void fma_peak(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  const int64_t reps = (int64_t)a[0];
+  vf x = vsplat(1.0f), y = vsplat(0.999f);
+  // distinct starting values, so that no two chains are the same computation
+  vf c0 = vsplat(0), c1 = vsplat(1), c2 = vsplat(2), c3 = vsplat(3), c4 = vsplat(4), c5 = vsplat(5);
+  vf c6 = vsplat(6), c7 = vsplat(7), c8 = vsplat(8), c9 = vsplat(9), c10 = vsplat(10), c11 = vsplat(11);
+  for (int32_t u = start; u < end; u++) {
+    for (int64_t r = 0; r < reps; r++) {
+      c0 = vfma(x, y, c0); c1 = vfma(x, y, c1); c2 = vfma(x, y, c2); c3 = vfma(x, y, c3);
+      c4 = vfma(x, y, c4); c5 = vfma(x, y, c5); c6 = vfma(x, y, c6); c7 = vfma(x, y, c7);
+      c8 = vfma(x, y, c8); c9 = vfma(x, y, c9); c10 = vfma(x, y, c10); c11 = vfma(x, y, c11);
+      __asm__ volatile("" : "+v"(x), "+v"(y));
+    }
+  }
+  vf s = vadd(vadd(vadd(c0, c1), vadd(c2, c3)), vadd(vadd(c4, c5), vadd(c6, c7)));
+  s = vadd(s, vadd(vadd(c8, c9), vadd(c10, c11)));
+  vstore(BNFF_AT(float, scratch), s);
+}
+
+// triad(a, b, c, s): a[i] = b[i] + s*c[i] over [start, end) (element indices).
+void triad(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  float *A = BNFF_AT(float, a[0]);
+  const float *B = BNFF_AT(const float, a[1]), *C = BNFF_AT(const float, a[2]);
+  const vf s = vsplat((float)a[3]);
+  int32_t i = start;
+  for (; i + BNFF_VW <= end; i += BNFF_VW) vstore(A + i, vfma(vload(C + i), s, vload(B + i)));
+  for (; i < end; i++) A[i] = __builtin_fmaf(C[i], (float)a[3], B[i]);
+}
+
+}  // namespace
+
+KernelList family_bench() {
+  static const Kernel k[] = {{"fma_peak", 1, fma_peak}, {"triad", 4, triad}};
+  return {k, sizeof k / sizeof k[0]};
+}
+
+BNFF_END

@@ -1,0 +1,45 @@
+/**
+ * A backend runs kernels on the arena: the host functions (src/kernels/*.ts) and SGD take one and
+ * know nothing of how it runs them. Two implement it:
+ * - ThreadPool (src/runtime/pool.ts): the WebAssembly kernels on worker threads;
+ * - NativeBackend (src/runtime/native.ts): the same kernels compiled from C++ for this CPU
+ *   (src/kernels/native/), on the addon's own threads.
+ * Both use the same kernel ABI: the kernel's name, its arguments (byte offsets into the arena,
+ * counts, scalars), and per thread a work range [start, end) and a private scratch region.
+ */
+import type { Arena } from './memory.js';
+
+/** Bytes of each thread's private scratch region. */
+export const SCRATCH_BYTES = 4 << 20;
+
+export type BackendKind = 'wasm' | 'native';
+
+export interface Backend {
+  readonly kind: BackendKind;
+  /** The instruction set the kernels run with: 'avx512', 'avx2', 'wasm-relaxed-simd', 'wasm-simd'. */
+  readonly isa: string;
+  readonly threads: number;
+  readonly arena: Arena;
+  /** Byte offset of thread t's scratch region (SCRATCH_BYTES long, 64-byte aligned). */
+  scratch(t: number): number;
+  /** Whether a kernel of that name exists on this backend. */
+  has(fn: string): boolean;
+  /**
+   * Calls kernel `fn(...args, start, end, scratch)` with ranges[t] on thread t; threads whose
+   * range is empty skip the call. Returns when every thread is done.
+   */
+  run(fn: string, args: readonly number[], ranges: readonly (readonly [number, number])[]): void;
+  close(): void;
+}
+
+/** Splits [0, units) into `parts` contiguous ranges whose starts are multiples of `align`. */
+export function splitRange(units: number, parts: number, align = 1): [number, number][] {
+  const out: [number, number][] = [];
+  const blocks = Math.ceil(units / align);
+  for (let t = 0; t < parts; t++) {
+    const a = Math.min(units, Math.floor((blocks * t) / parts) * align);
+    const b = Math.min(units, Math.floor((blocks * (t + 1)) / parts) * align);
+    out.push([a, b]);
+  }
+  return out;
+}

@@ -1,0 +1,202 @@
+/**
+ * The native backend: the kernels compiled from C++ for this CPU (src/kernels/native/, built by
+ * tools/build-native.mjs into build/Release/bnff_native.node), on the addon's own threads, over
+ * the same arena and with the same kernel ABI as the WebAssembly kernels. A kernel the addon
+ * does not provide runs on WebAssembly workers (a ThreadPool started only when some kernel is
+ * missing); `coverage` says how many are native.
+ *
+ * Loading never throws: nativeStatus() says whether the addon can run here and, if not, why
+ * (not built, built from older sources, no AVX2/FMA, BNFF_ENGINE=wasm).
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { KERNELS } from '../kernels/abi/kernels.js';
+import { type Backend, SCRATCH_BYTES } from './backend.js';
+import type { Arena } from './memory.js';
+import { PoolError, ThreadPool } from './pool.js';
+
+interface Addon {
+  info(): { best: string | null; reason: string | null; sourceHash: string; runs: Record<string, boolean> };
+  kernels(isa: string): [string, number][];
+  create(view: Float32Array, threads: number, isa: string, ctl: Float64Array): object;
+  run(handle: object, index: number): void;
+  destroy(handle: object): void;
+  ctlSlots: number;
+}
+
+// The control block (src/kernels/native/core/addon.cc, CTL_*).
+const CTL_LIMIT = 0;
+const CTL_NARGS = 1;
+const CTL_PTRS = 2;
+const CTL_SCRATCH_BYTES = 3;
+const CTL_ARGS = 8;
+const MAX_ARGS = 32;
+const CTL_RANGES = CTL_ARGS + MAX_ARGS;
+const MAX_THREADS = 64;
+const CTL_SCRATCH = CTL_RANGES + 2 * MAX_THREADS;
+
+/** Kernels that exist only for benchmarks (their native twins differ in what they measure). */
+const BENCH_ONLY = new Set(['gemm_bench_mk', 'probe_read', 'triad', 'fma_peak']);
+
+export interface NativeStatus {
+  ok: boolean;
+  /** 'avx512' | 'avx2' when ok. */
+  isa?: string;
+  /** Why the native engine cannot run, when not ok. */
+  reason?: string;
+  addon?: Addon;
+}
+
+/** The package root (where binding.gyp and build/ are), found from this file in dist/src/runtime. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'bin'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+}
+
+let status: Promise<NativeStatus> | undefined;
+
+/** Whether the native engine can run here, and which ISA variant (BNFF_NATIVE_ISA forces one). */
+export function nativeStatus(): Promise<NativeStatus> {
+  return (status ??= loadNative());
+}
+
+async function loadNative(): Promise<NativeStatus> {
+  const root = packageRoot();
+  const file = path.join(root, 'build', 'Release', 'bnff_native.node');
+  if (!fs.existsSync(file)) {
+    let why = 'native addon not built';
+    try {
+      const s = JSON.parse(fs.readFileSync(path.join(root, 'build', 'bnff-native.json'), 'utf8')) as { reason?: string };
+      if (s.reason) why += `: ${s.reason}`;
+    } catch {
+      why += ' (run `npm run build:native` to see why)';
+    }
+    return { ok: false, reason: why };
+  }
+  let addon: Addon;
+  try {
+    addon = createRequire(import.meta.url)(file) as Addon;
+  } catch (e) {
+    return { ok: false, reason: `native addon failed to load: ${(e as Error).message.split('\n')[0]}` };
+  }
+  const info = addon.info();
+  // An addon built from other sources than those next to it is never run.
+  const hasher = path.join(root, 'tools', 'native-sources.mjs');
+  if (fs.existsSync(path.join(root, 'src', 'kernels', 'native')) && fs.existsSync(hasher)) {
+    const { nativeHash } = (await import(pathToFileURL(hasher).href)) as { nativeHash(): string };
+    const want = nativeHash();
+    if (want !== info.sourceHash) {
+      return { ok: false, reason: `native addon built from older sources (hash ${info.sourceHash}, sources ${want}); run \`npm run build:native\`` };
+    }
+  }
+  const forced = process.env.BNFF_NATIVE_ISA;
+  if (forced) {
+    if (!info.runs[forced]) return { ok: false, reason: `BNFF_NATIVE_ISA=${forced}: this CPU cannot run it or it is not built` };
+    return { ok: true, isa: forced, addon };
+  }
+  if (!info.best) return { ok: false, reason: info.reason ?? 'no ISA variant for this CPU' };
+  return { ok: true, isa: info.best, addon };
+}
+
+export class NativeBackend implements Backend {
+  readonly kind = 'native' as const;
+  private readonly index = new Map<string, number>();
+  private readonly ptrs = new Map<string, number>();
+  private readonly ctl: Float64Array;
+  private readonly handle: object;
+  private readonly scratchBase: number;
+  private closed = false;
+
+  private constructor(
+    private readonly addon: Addon,
+    readonly isa: string,
+    readonly arena: Arena,
+    readonly threads: number,
+    /** WebAssembly workers for the kernels the addon lacks (undefined: every kernel is native). */
+    private readonly fallback: ThreadPool | undefined,
+  ) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
+    for (const [i, [name, nargs]] of addon.kernels(isa).entries()) {
+      const abi = KERNELS[name];
+      if (abi && abi.args.length !== nargs) throw new PoolError(`native kernel ${name} takes ${nargs} arguments, the ABI says ${abi.args.length} (src/kernels/abi/kernels.ts)`);
+      this.index.set(name, i);
+      this.ptrs.set(name, abi?.pointers ?? 0);
+    }
+    this.ctl = new Float64Array(addon.ctlSlots);
+    this.scratchBase = fallback ? fallback.scratch(0) : arena.reserve(threads * SCRATCH_BYTES, 'thread scratch');
+    for (let t = 0; t < threads; t++) this.ctl[CTL_SCRATCH + t] = this.scratch(t);
+    this.ctl[CTL_SCRATCH_BYTES] = SCRATCH_BYTES;
+    this.handle = addon.create(new Float32Array(arena.memory.buffer, 0, 1), threads, isa, this.ctl);
+  }
+
+  /** The kernels of the ABI that the addon does not provide (training would run them on wasm). */
+  static missing(addon: Addon, isa: string): string[] {
+    const have = new Set(addon.kernels(isa).map(([n]) => n));
+    return Object.keys(KERNELS).filter((k) => !have.has(k) && !BENCH_ONLY.has(k));
+  }
+
+  static async create(arena: Arena, threads: number, st: NativeStatus): Promise<NativeBackend> {
+    if (!st.ok || !st.addon || !st.isa) throw new PoolError(`native engine unavailable: ${st.reason}`);
+    const missing = NativeBackend.missing(st.addon, st.isa);
+    const fallback = missing.length > 0 ? await ThreadPool.create(arena, threads) : undefined;
+    return new NativeBackend(st.addon, st.isa, arena, threads, fallback);
+  }
+
+  /** Kernels run natively, of the ABI's kernels. */
+  get coverage(): { native: number; total: number } {
+    const total = Object.keys(KERNELS).filter((k) => !BENCH_ONLY.has(k));
+    return { native: total.filter((k) => this.index.has(k)).length, total: total.length };
+  }
+
+  /** Whether kernel fn runs natively (not on the WebAssembly fallback). */
+  isNative(fn: string): boolean {
+    return this.index.has(fn);
+  }
+
+  scratch(t: number): number {
+    return this.fallback ? this.fallback.scratch(t) : this.scratchBase + t * SCRATCH_BYTES;
+  }
+
+  has(fn: string): boolean {
+    return this.index.has(fn) || (this.fallback?.has(fn) ?? false);
+  }
+
+  run(fn: string, args: readonly number[], ranges: readonly (readonly [number, number])[]): void {
+    if (this.closed) throw new PoolError('native backend is closed');
+    const fi = this.index.get(fn);
+    if (fi === undefined) {
+      if (this.fallback) return this.fallback.run(fn, args, ranges);
+      throw new PoolError(`no kernel named "${fn}"`);
+    }
+    if (args.length > MAX_ARGS) throw new PoolError(`kernel ${fn}: ${args.length} arguments, at most ${MAX_ARGS}`);
+    if (ranges.length > this.threads) throw new PoolError(`${ranges.length} ranges for ${this.threads} threads`);
+    const c = this.ctl;
+    c[CTL_LIMIT] = this.arena.usedBytes;
+    c[CTL_NARGS] = args.length;
+    c[CTL_PTRS] = this.ptrs.get(fn)!;
+    for (let i = 0; i < args.length; i++) c[CTL_ARGS + i] = args[i]!;
+    for (let t = 0; t < this.threads; t++) {
+      const r = ranges[t];
+      c[CTL_RANGES + 2 * t] = r ? r[0] : 0;
+      c[CTL_RANGES + 2 * t + 1] = r ? r[1] : 0;
+    }
+    try {
+      this.addon.run(this.handle, fi);
+    } catch (e) {
+      throw new PoolError((e as Error).message);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.addon.destroy(this.handle);
+    this.fallback?.close();
+  }
+}
