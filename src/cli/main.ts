@@ -142,7 +142,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   };
   log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
-  log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`);
+  log(`  engine: ${engine.description} [${engine.reason}]; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`);
   if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}${run ? `, into ${run.dir}` : ''}`);
   if (o.batchSize > tr.count) log(`  note: batch size ${o.batchSize} is larger than the ${tr.count} training images: each epoch is one batch of ${tr.count}`);
   const progress = new TrainProgress(o.epochs);
@@ -213,7 +213,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
     log(`  wrote ${run.file('weights.safetensors')}, metrics.jsonl${drawn.map((f) => `, ${f}`).join('')}`);
   }
   if (o.json) {
-    process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, seconds, epochs: history }) + '\n');
+    process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, engine: engine.kind, isa: engine.isa, threads: engine.threads, seconds, epochs: history }) + '\n');
   } else {
     process.stdout.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${history.length} epoch(s) in ${seconds.toFixed(1)} s\n`);
   }
