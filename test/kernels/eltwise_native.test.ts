@@ -55,6 +55,31 @@ function put(v: ArrayLike<number>): Float32Array {
   return a;
 }
 
+/**
+ * Outputs of a compare() body come from one region reused by every body (the arena never frees):
+ * each body starts at its beginning, and every buffer is zeroed when handed out, so that the wasm
+ * and the native run see the same initial outputs.
+ */
+const OUT_BYTES = 1 << 30;
+let outBase = -1;
+let outTop = 0;
+
+function out(n: number): Float32Array {
+  if (outBase < 0) outBase = arena.reserve(OUT_BYTES, 'test outputs');
+  const bytes = Math.ceil((Math.max(1, n) * 4) / 64) * 64;
+  if (outTop + bytes > OUT_BYTES) throw new RangeError('test outputs exceed their region');
+  const a = arena.view(outBase + outTop, Math.max(1, n));
+  outTop += bytes;
+  a.fill(0);
+  return a;
+}
+
+function outPut(v: ArrayLike<number>): Float32Array {
+  const a = out(v.length);
+  a.set(v);
+  return a;
+}
+
 function read(a: Float32Array, n = a.length): Float32Array {
   return new Float32Array(arena.memory.buffer, a.byteOffset, n).slice();
 }
@@ -92,7 +117,9 @@ function same(got: Float32Array, want: Float32Array, what: string, fused = false
 function compare(what: string, body: (b: Backend) => Record<string, Float32Array>, fused = false): void {
   for (const T of THREADS) {
     const { native, wasm } = pairs.get(T)!;
+    outTop = 0;
     const want = body(wasm);
+    outTop = 0;
     const got = body(native);
     for (const k of Object.keys(want)) same(got[k]!, want[k]!, `${what} ${T}T ${k}`, fused);
   }
@@ -126,36 +153,36 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
           for (const src of [x, xf]) {
             if (M < 2) continue;
             compare(`bn_stats ${tag}`, (b) => {
-              const m = arena.alloc(C), r = arena.alloc(C), rm = put(rm0), rv = put(rv0), n = put([3]);
+              const m = out(C), r = out(C), rm = outPut(rm0), rv = outPut(rv0), n = outPut([3]);
               E.bnStats(b, src.byteOffset, M, C, m.byteOffset, r.byteOffset, rm.byteOffset, rv.byteOffset, n.byteOffset, { momentum });
               return { mean: read(m), rstd: read(r), rm: read(rm), rv: read(rv), n: read(n) };
             }, true);
           }
         }
         compare(`bn_moments ${tag}`, (b) => {
-          const m = arena.alloc(C), v = arena.alloc(C);
+          const m = out(C), v = out(C);
           E.bnMoments(b, x.byteOffset, M, C, m.byteOffset, v.byteOffset);
           return { mean: read(m), variance: read(v) };
         }, true);
         for (const relu of [false, true]) {
           compare(`bn_normalize relu=${relu} ${tag}`, (b) => {
-            const y = arena.alloc(M * C);
+            const y = out(M * C);
             E.bnNormalize(b, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, relu);
             // in place (y = x)
-            const z = put(read(x));
+            const z = outPut(read(x));
             E.bnNormalize(b, z.byteOffset, z.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, relu);
             return { y: read(y), inPlace: read(z) };
           }, true);
         }
         compare(`bn_backward_reduce ${tag}`, (b) => {
-          const d1 = arena.alloc(C), d2 = arena.alloc(C);
+          const d1 = out(C), d2 = out(C);
           E.bnBackwardReduce(b, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, d1.byteOffset, d2.byteOffset);
           return { dbeta: read(d1), dgamma: read(d2) };
         }, true);
         compare(`bn_backward_data ${tag}`, (b) => {
-          const dx = arena.alloc(M * C);
+          const dx = out(M * C);
           E.bnBackwardData(b, dy.byteOffset, x.byteOffset, dx.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, db.byteOffset, dg.byteOffset);
-          const z = put(read(dy));
+          const z = outPut(read(dy));
           E.bnBackwardData(b, z.byteOffset, x.byteOffset, z.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, db.byteOffset, dg.byteOffset);
           return { dx: read(dx), inPlace: read(z) };
         }, true);
@@ -163,7 +190,7 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
           const x2 = put(randn(rng, M * LX));
           const g0 = randn(rng, M * LD);
           compare(`bn_backward_data_acc LD=${LD} LX=${LX} ${tag}`, (b) => {
-            const G = put(g0);
+            const G = outPut(g0);
             E.bnBackwardDataAcc(b, dy.byteOffset, x2.byteOffset, G.byteOffset, M, C, LD, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, db.byteOffset, dg.byteOffset, LX);
             return { G: read(G) };
           }, true);
@@ -178,15 +205,15 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const c1 = put(randn(rng, 2 * C)), c2 = put(randn(rng, 2 * C));
         for (const mode of [0, 1]) {
           compare(`bnf_add_relu mode=${mode} C=${C} M=${M}`, (b) => {
-            const y = arena.alloc(M * C);
+            const y = out(M * C);
             F.bnAddRelu(b, x1.byteOffset, c1.byteOffset, mode === 0 ? o.byteOffset : 0, x2.byteOffset, c2.byteOffset, y.byteOffset, M, C);
             return { y: read(y) };
           }, true);
         }
         compare(`bnf_relu_mask C=${C} M=${M}`, (b) => {
-          const dx = arena.alloc(M * C);
+          const dx = out(M * C);
           F.bnReluMask(b, dy.byteOffset, x1.byteOffset, c1.byteOffset, dx.byteOffset, M, C);
-          const z = put(read(dy));
+          const z = outPut(read(dy));
           F.bnReluMask(b, z.byteOffset, x1.byteOffset, c1.byteOffset, z.byteOffset, M, C);
           return { dx: read(dx), inPlace: read(z) };
         }, true);
@@ -201,9 +228,9 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         for (const [off, width] of [[0, C], [C, C], [C + 1, C + 2], [0, wideC]]) {
           const dst0 = randn(rng, M * (width + 2));
           compare(`copy_channels C=${C} M=${M} off=${off} width=${width}`, (b) => {
-            const dst = put(dst0);
+            const dst = outPut(dst0);
             E.copyChannels(b, src.byteOffset, wideC, off, dst.byteOffset, width + 2, 1, width, M);
-            const whole = arena.alloc(M * wideC);
+            const whole = out(M * wideC);
             E.copyChannels(b, src.byteOffset, wideC, 0, whole.byteOffset, wideC, 0, wideC, M);
             return { dst: read(dst), whole: read(whole) };
           });
@@ -213,9 +240,9 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const ins = parts.map((c) => put(special(rng, M * c)));
         const dyWide = put(special(rng, M * Cw));
         compare(`concat C=${C} M=${M}`, (b) => {
-          const y = arena.alloc(M * Cw);
+          const y = out(M * Cw);
           E.concatForward(b, ins.map((p, i) => ({ ptr: p.byteOffset, C: parts[i]! })), y.byteOffset, M);
-          const outs = parts.map((c) => arena.alloc(M * c));
+          const outs = parts.map((c) => out(M * c));
           E.concatBackward(b, dyWide.byteOffset, outs.map((p, i) => ({ ptr: p.byteOffset, C: parts[i]! })), M);
           return { y: read(y), ...Object.fromEntries(outs.map((p, i) => [`dx${i}`, read(p)])) };
         });
@@ -223,7 +250,7 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const g = put(randn(rng, M * LG)), xs = put(randn(rng, M * LX));
         const B = put(randn(rng, C)), C0 = put(randn(rng, C)), K = put(randn(rng, C));
         compare(`slice_affine C=${C} M=${M}`, (b) => {
-          const y = arena.alloc(M * C);
+          const y = out(M * C);
           E.sliceAffine(b, g.byteOffset, LG, xs.byteOffset, LX, y.byteOffset, C, B.byteOffset, C0.byteOffset, K.byteOffset, M);
           return { y: read(y) };
         }, true);
@@ -231,7 +258,7 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
           const n = N * H * W * C;
           const a = put(special(rng, n));
           compare(`layout C=${C} ${N}x${H}x${W}`, (b) => {
-            const t = arena.alloc(n), u = arena.alloc(n);
+            const t = out(n), u = out(n);
             E.nhwcToNchw(b, a.byteOffset, t.byteOffset, N, H, W, C);
             E.nchwToNhwc(b, a.byteOffset, u.byteOffset, N, H, W, C);
             return { toNchw: read(t), toNhwc: read(u) };
@@ -259,14 +286,14 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const dy = put(randn(rng, N * g.OH * g.OW * C));
         const tag = `C=${C} ${N}x${H}x${W} k${k} s${s} p${p}`;
         compare(`max pool ${tag}`, (b) => {
-          const y = arena.alloc(N * g.OH * g.OW * C), dx = arena.alloc(N * H * W * C);
+          const y = out(N * g.OH * g.OW * C), dx = out(N * H * W * C);
           E.maxPoolForward(b, x.byteOffset, y.byteOffset, shape);
           E.maxPoolBackward(b, dy.byteOffset, x.byteOffset, dx.byteOffset, shape);
           return { y: read(y), dx: read(dx) };
         });
         for (const pad of [true, false]) {
           compare(`avg pool pad=${pad} ${tag}`, (b) => {
-            const y = arena.alloc(N * g.OH * g.OW * C), dx = arena.alloc(N * H * W * C);
+            const y = out(N * g.OH * g.OW * C), dx = out(N * H * W * C);
             E.avgPoolForward(b, x.byteOffset, y.byteOffset, shape, pad);
             E.avgPoolBackward(b, dy.byteOffset, dx.byteOffset, shape, pad);
             return { y: read(y), dx: read(dx) };
@@ -274,7 +301,7 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         }
         const gdy = put(randn(rng, N * C));
         compare(`global avg pool ${tag}`, (b) => {
-          const y = arena.alloc(N * C), dx = arena.alloc(N * H * W * C);
+          const y = out(N * C), dx = out(N * H * W * C);
           E.globalAvgPoolForward(b, x.byteOffset, y.byteOffset, N, H * W, C);
           E.globalAvgPoolBackward(b, gdy.byteOffset, dx.byteOffset, N, H * W, C);
           return { y: read(y), dx: read(dx) };
@@ -290,7 +317,7 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const x = put(special(rng, N! * H! * W! * C)), dy = put(special(rng, N! * OH * OW * K));
         const y0 = randn(rng, N! * OH * OW * K), dx0 = randn(rng, N! * H! * W! * C);
         compare(`shortcut_pad C=${C} ${JSON.stringify(s)}`, (b) => {
-          const y = put(y0), dx = put(dx0);
+          const y = outPut(y0), dx = outPut(dx0);
           E.shortcutPadForward(b, x.byteOffset, y.byteOffset, s);
           E.shortcutPadBackward(b, dy.byteOffset, dx.byteOffset, s);
           return { y: read(y), dx: read(dx) };
@@ -304,24 +331,64 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
       const rng = new Rng(n);
       const x = put(special(rng, n)), y = put(special(rng, n)), dy = put(special(rng, n));
       compare(`relu n=${n}`, (b) => {
-        const out = arena.alloc(n), dx = arena.alloc(n), z = put(read(x));
-        E.reluForward(b, x.byteOffset, out.byteOffset, n);
+        const yo = out(n), dx = out(n), z = outPut(read(x));
+        E.reluForward(b, x.byteOffset, yo.byteOffset, n);
         E.reluForward(b, z.byteOffset, z.byteOffset, n);
         E.reluBackward(b, dy.byteOffset, y.byteOffset, dx.byteOffset, n);
-        return { y: read(out), inPlace: read(z), dx: read(dx) };
+        return { y: read(yo), inPlace: read(z), dx: read(dx) };
       });
       compare(`add, mul, fill n=${n}`, (b) => {
-        const s = arena.alloc(n), p = arena.alloc(n), f = arena.alloc(n + 1);
+        const s = out(n), p = out(n), f = out(n + 1);
         E.add(b, x.byteOffset, y.byteOffset, s.byteOffset, n);
         E.mul(b, x.byteOffset, y.byteOffset, p.byteOffset, n);
         E.fill(b, f.byteOffset, n, -0.75);
         return { add: read(s), mul: read(p), fill: read(f) };
       });
       compare(`bnf_mask n=${n}`, (b) => {
-        const ds = arena.alloc(n);
+        const ds = out(n);
         F.reluMask(b, dy.byteOffset, y.byteOffset, ds.byteOffset, n);
         return { ds: read(ds) };
       });
+    }
+  });
+
+  // Ranges of 2M floats or more take the streaming-store paths (NT_MIN in eltwise.cc and
+  // bnfused.cc); y one float off a 64-byte boundary takes the aligning head of vmap.
+  test('large tensors (streaming stores), aligned and not', () => {
+    for (const C of [33, 40, 64]) {
+      const M = Math.ceil(6.5e6 / C) + 3;
+      const n = M * C;
+      const rng = new Rng(C);
+      const x = put(special(rng, n)), dy = put(randn(rng, n)), o = put(randn(rng, n));
+      const gamma = put(randn(rng, C, 0.5, 1)), beta = put(randn(rng, C, 0.5)), mean = put(randn(rng, C, 0.2)), rstd = put(Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v)));
+      const db = put(randn(rng, C, 100)), dg = put(randn(rng, C, 100)), c1 = put(randn(rng, 2 * C)), c2 = put(randn(rng, 2 * C));
+      compare(`large BN C=${C}`, (b) => {
+        const y = out(n), yr = out(n), dx = out(n);
+        E.bnNormalize(b, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, false);
+        E.bnNormalize(b, x.byteOffset, yr.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, true);
+        E.bnBackwardData(b, dy.byteOffset, x.byteOffset, dx.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, db.byteOffset, dg.byteOffset);
+        return { y: read(y), yRelu: read(yr), dx: read(dx) };
+      }, true);
+      compare(`large bnfused C=${C}`, (b) => {
+        const y0 = out(n), y1 = out(n), m = out(n), ds = out(n + 1);
+        F.bnAddRelu(b, x.byteOffset, c1.byteOffset, o.byteOffset, 0, 0, y0.byteOffset, M, C);
+        F.bnAddRelu(b, x.byteOffset, c1.byteOffset, 0, o.byteOffset, c2.byteOffset, y1.byteOffset, M, C);
+        F.bnReluMask(b, dy.byteOffset, x.byteOffset, c1.byteOffset, m.byteOffset, M, C);
+        F.reluMask(b, dy.byteOffset, x.byteOffset, ds.byteOffset + 4, n);
+        return { y0: read(y0), y1: read(y1), mask: read(m), ds: read(ds) };
+      }, true);
+      for (const shift of [0, 1]) {
+        compare(`large element-wise C=${C} shift=${shift}`, (b) => {
+          const [r, g, s, p, f] = [0, 1, 2, 3, 4].map(() => out(n + 1));
+          const at = (a: Float32Array) => a.byteOffset + 4 * shift;
+          E.reluForward(b, x.byteOffset, at(r!), n);
+          E.reluBackward(b, dy.byteOffset, x.byteOffset, at(g!), n);
+          E.add(b, x.byteOffset, dy.byteOffset, at(s!), n);
+          E.mul(b, x.byteOffset, dy.byteOffset, at(p!), n);
+          E.fill(b, at(f!), n, 0.25);
+          return { relu: read(r!), reluBwd: read(g!), add: read(s!), mul: read(p!), fill: read(f!) };
+        });
+      }
     }
   });
 
@@ -339,7 +406,7 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
       for (const o of opts) {
         for (const first of [true, false]) {
           compare(`sgd n=${n} ${JSON.stringify(o)} first=${first}`, (b) => {
-            const p = put(p0), buf = put(buf0);
+            const p = outPut(p0), buf = outPut(buf0);
             E.sgdUpdate(b, p.byteOffset, g.byteOffset, buf.byteOffset, n, o, first);
             return { p: read(p), buf: read(buf) };
           });
