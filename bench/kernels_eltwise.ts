@@ -1,17 +1,25 @@
 /**
- * Bandwidth of the memory-bound NHWC kernels (src/kernels/eltwise.ts) next to the STREAM triad
- * measured in the same run, at 1 and 2 threads (or --threads a,b,...).
+ * Bandwidth of the memory-bound NHWC kernels (src/kernels/eltwise.ts, bn_fused.ts) next to the
+ * STREAM triad measured in the same run, at 1 and 2 threads (or --threads a,b,...), on the wasm
+ * engine, the native engine, or both interleaved in one process (--engine wasm,native).
  *
  *   node dist/bench/kernels_eltwise.js [--shape 16x56x56x256] [--reps 15] [--threads 1,2]
+ *                                      [--engine wasm|native|wasm,native] [--only name]
  *
  * Bytes are counted as STREAM does: every array read once plus every array written once
  * (triad: 12 bytes per element; bn stats: 4; normalize: 8; backward data: 12; ...). Each rep
- * runs triad and then every kernel, so the triad figure tracks the same machine noise; the
- * table reports medians.
+ * runs, for every kernel and engine in turn, that engine's triad and then the kernel, so the
+ * triad figure tracks the same machine noise; the tables report medians. With two engines a last
+ * table sets them side by side, each against its own triad and against the native triad (the
+ * machine's bandwidth as a native program sees it).
  */
+import os from 'node:os';
+import type { Backend } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
+import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
 import { ThreadPool, splitRange } from '../src/runtime/pool.js';
 import * as E from '../src/kernels/eltwise.js';
+import * as F from '../src/kernels/bn_fused.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,6 +30,7 @@ const shape = arg('shape', '16x56x56x256').split('x').map(Number) as [number, nu
 const reps = Number(arg('reps', '15'));
 const threadList = arg('threads', '1,2').split(',').map(Number);
 const only = arg('only', '');
+const engines = arg('engine', 'wasm').split(',') as ('wasm' | 'native')[];
 const [N, H, W, C] = shape;
 const M = N * H * W;
 const n = M * C;
@@ -33,6 +42,7 @@ const ta = t(n), tb = t(n), tc = t(n);
 const vec = () => t(C);
 const gamma = vec(), beta = vec(), mean = vec(), rstd = vec(), rm = vec(), rv = vec(), dbeta = vec(), dgamma = vec();
 const nbt = t(1);
+const coef1 = t(2 * C), coef2 = t(2 * C);
 for (let i = 0; i < n; i++) {
   const v = Math.sin(i * 0.618) * 2 + 0.1;
   x[i] = v;
@@ -45,12 +55,14 @@ for (let c = 0; c < C; c++) {
   gamma[c] = 1 + c / C;
   beta[c] = 0.1;
   rv[c] = 1;
+  coef1[c] = coef2[c] = 1 + c / C;
+  coef1[C + c] = coef2[C + c] = -0.1;
 }
 
 interface Case {
   name: string;
   bytes: number;
-  run: (p: ThreadPool) => void;
+  run: (p: Backend) => void;
 }
 
 const allCases: Case[] = [
@@ -63,6 +75,9 @@ const allCases: Case[] = [
   // the dense-block gradient buffer: dx of C/2 channels added into the leading half of rows of C
   { name: 'bn bwd data acc (C/2 of C)', bytes: 16 * (n / 2), run: (p) => E.bnBackwardDataAcc(p, dy.byteOffset, x.byteOffset, y.byteOffset, M, C / 2, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, dbeta.byteOffset, dgamma.byteOffset) },
   { name: 'relu fwd', bytes: 8 * n, run: (p) => E.reluForward(p, x.byteOffset, y.byteOffset, n) },
+  { name: 'bn add relu (identity)', bytes: 12 * n, run: (p) => F.bnAddRelu(p, x.byteOffset, coef1.byteOffset, dy.byteOffset, 0, 0, y.byteOffset, M, C) },
+  { name: 'bn add relu (projection)', bytes: 12 * n, run: (p) => F.bnAddRelu(p, x.byteOffset, coef1.byteOffset, 0, dy.byteOffset, coef2.byteOffset, y.byteOffset, M, C) },
+  { name: 'bn relu mask', bytes: 12 * n, run: (p) => F.bnReluMask(p, dy.byteOffset, x.byteOffset, coef1.byteOffset, dx.byteOffset, M, C) },
   { name: 'relu bwd', bytes: 12 * n, run: (p) => E.reluBackward(p, dy.byteOffset, y.byteOffset, dx.byteOffset, n) },
   { name: 'add', bytes: 12 * n, run: (p) => E.add(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },
   { name: 'mul', bytes: 12 * n, run: (p) => E.mul(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },
@@ -91,34 +106,63 @@ function time(f: () => void): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-console.log(`shape NHWC ${shape.join('x')} (${(n * 4 / 2 ** 20).toFixed(1)} MiB per tensor), ${reps} reps; GB/s = 1e9 bytes/s`);
-console.log('each kernel run is paired with a triad run just before it; % = median over reps of the paired ratio, best = best kernel GB/s over best triad GB/s');
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`${cpu}, ${os.cpus().length} logical cores; shape NHWC ${shape.join('x')} (${(n * 4 / 2 ** 20).toFixed(1)} MiB per tensor), ${reps} reps; GB/s = 1e9 bytes/s`);
+console.log('each kernel run is paired with a triad run (same engine) just before it; % = median over reps of the paired ratio, best = best kernel GB/s over best triad GB/s');
+const st = engines.includes('native') ? await nativeStatus() : undefined;
+if (st && !st.ok) throw new Error(`--engine native: ${st.reason}`);
+
+interface Stats { triad: number; triadBest: number; gbs: number[]; pct: number[]; best: number[]; ms: number[] }
+
 for (const T of threadList) {
-  const pool = await ThreadPool.create(arena, T);
-  const triad = () => pool.run('triad', [ta.byteOffset, tb.byteOffset, tc.byteOffset, 0.5], splitRange(n, T, 16));
-  const tt: number[] = [];
-  const kt = cases.map(() => [] as number[]);
-  const ratio = cases.map(() => [] as number[]);
+  const backends: Backend[] = [];
+  for (const e of engines) backends.push(e === 'native' ? await NativeBackend.create(arena, T, st!) : await ThreadPool.create(arena, T));
+  const tt = backends.map(() => [] as number[]);
+  const kt = backends.map(() => cases.map(() => [] as number[]));
+  const ratio = backends.map(() => cases.map(() => [] as number[]));
   for (let r = 0; r < reps + 2; r++) {
     cases.forEach((c, i) => {
-      const a = time(triad);
-      const k = time(() => c.run(pool));
-      if (r < 2) return; // warm-up (and tier-up to optimised code)
-      tt.push(a);
-      kt[i]!.push(k);
-      ratio[i]!.push(((c.bytes / k) * a) / (12 * n));
+      backends.forEach((b, e) => {
+        const a = time(() => b.run('triad', [ta.byteOffset, tb.byteOffset, tc.byteOffset, 0.5], splitRange(n, T, 16)));
+        const k = time(() => c.run(b));
+        if (r < 2) return; // warm-up (and tier-up to optimised code)
+        tt[e]!.push(a);
+        kt[e]![i]!.push(k);
+        ratio[e]![i]!.push(((c.bytes / k) * a) / (12 * n));
+      });
     });
   }
-  const triadGBs = (12 * n) / median(tt) / 1e9;
-  const triadBest = (12 * n) / Math.min(...tt) / 1e9;
-  console.log(`\nthreads ${T}, variant ${pool.variant}`);
-  console.log('| kernel | bytes/elem | ms | GB/s | % of triad | best GB/s | best % |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-  console.log(`| triad | 12 | ${(median(tt) * 1e3).toFixed(2)} | ${triadGBs.toFixed(1)} | 100 | ${triadBest.toFixed(1)} | 100 |`);
-  cases.forEach((c, i) => {
-    const s = median(kt[i]!);
-    const best = c.bytes / Math.min(...kt[i]!) / 1e9;
-    console.log(`| ${c.name} | ${(c.bytes / n).toFixed(1)} | ${(s * 1e3).toFixed(2)} | ${(c.bytes / s / 1e9).toFixed(1)} | ${(100 * median(ratio[i]!)).toFixed(0)} | ${best.toFixed(1)} | ${((100 * best) / triadBest).toFixed(0)} |`);
+  const stats: Stats[] = backends.map((b, e) => {
+    const triad = (12 * n) / median(tt[e]!) / 1e9;
+    const triadBest = (12 * n) / Math.min(...tt[e]!) / 1e9;
+    return {
+      triad,
+      triadBest,
+      ms: cases.map((_, i) => median(kt[e]![i]!) * 1e3),
+      gbs: cases.map((c, i) => c.bytes / median(kt[e]![i]!) / 1e9),
+      pct: cases.map((_, i) => 100 * median(ratio[e]![i]!)),
+      best: cases.map((c, i) => c.bytes / Math.min(...kt[e]![i]!) / 1e9),
+    };
   });
-  pool.close();
+  backends.forEach((b, e) => {
+    const s = stats[e]!;
+    console.log(`\nthreads ${T}, ${b.kind} ${b.isa}`);
+    console.log('| kernel | bytes/elem | ms | GB/s | % of triad | best GB/s | best % |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log(`| triad | 12 | ${(((12 * n) / s.triad) / 1e6).toFixed(2)} | ${s.triad.toFixed(1)} | 100 | ${s.triadBest.toFixed(1)} | 100 |`);
+    cases.forEach((c, i) => {
+      console.log(`| ${c.name} | ${(c.bytes / n).toFixed(1)} | ${s.ms[i]!.toFixed(2)} | ${s.gbs[i]!.toFixed(1)} | ${s.pct[i]!.toFixed(0)} | ${s.best[i]!.toFixed(1)} | ${((100 * s.best[i]!) / s.triadBest).toFixed(0)} |`);
+    });
+  });
+  const wi = engines.indexOf('wasm'), ni = engines.indexOf('native');
+  if (wi >= 0 && ni >= 0) {
+    const w = stats[wi]!, nv = stats[ni]!;
+    console.log(`\nthreads ${T}: wasm ${backends[wi]!.isa} vs native ${backends[ni]!.isa} (triad ${w.triad.toFixed(1)} / ${nv.triad.toFixed(1)} GB/s)`);
+    console.log('| kernel | wasm GB/s | native GB/s | native / wasm | wasm % own triad | native % own triad | wasm % native triad |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    cases.forEach((c, i) => {
+      console.log(`| ${c.name} | ${w.gbs[i]!.toFixed(1)} | ${nv.gbs[i]!.toFixed(1)} | ${(nv.gbs[i]! / w.gbs[i]!).toFixed(2)} | ${w.pct[i]!.toFixed(0)} | ${nv.pct[i]!.toFixed(0)} | ${((100 * w.gbs[i]!) / nv.triad).toFixed(0)} |`);
+    });
+  }
+  for (const b of backends) b.close();
 }

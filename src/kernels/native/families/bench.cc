@@ -39,10 +39,27 @@ void triad(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   for (; i < end; i++) A[i] = __builtin_fmaf(C[i], (float)a[3], B[i]);
 }
 
+// probe_read(x): the plainest read-only stream, the sum of x[start, end) (a multiple of 16
+// elements long) into the scratch, next to which the read-only reductions (bn_stats) are judged.
+// Four vector accumulators; the sum itself is not compared with the wasm probe's.
+void probe_read(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  const float *x = BNFF_AT(const float, a[0]);
+  vf s0 = vzero(), s1 = vzero(), s2 = vzero(), s3 = vzero();
+  int32_t i = start;
+  for (; i + 4 * BNFF_VW <= end; i += 4 * BNFF_VW) {
+    s0 = vadd(s0, vload(x + i));
+    s1 = vadd(s1, vload(x + i + BNFF_VW));
+    s2 = vadd(s2, vload(x + i + 2 * BNFF_VW));
+    s3 = vadd(s3, vload(x + i + 3 * BNFF_VW));
+  }
+  for (; i + BNFF_VW <= end; i += BNFF_VW) s0 = vadd(s0, vload(x + i));
+  vstore(BNFF_AT(float, scratch), vadd(vadd(s0, s1), vadd(s2, s3)));
+}
+
 }  // namespace
 
 KernelList family_bench() {
-  static const Kernel k[] = {{"fma_peak", 1, fma_peak}, {"triad", 4, triad}};
+  static const Kernel k[] = {{"fma_peak", 1, fma_peak}, {"triad", 4, triad}, {"probe_read", 1, probe_read}};
   return {k, sizeof k / sizeof k[0]};
 }
 
