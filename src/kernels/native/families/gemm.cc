@@ -74,6 +74,8 @@ template <class T> static inline T min(T a, T b) { return a < b ? a : b; }
 template <class T> static inline T max(T a, T b) { return a > b ? a : b; }
 template <class F> constexpr bool isFloat() { return std::is_floating_point<F>::value; }
 
+#include "gemm_wide.h"
+
 // ---- prototypes ----
 static inline v128 fma(v128 a, v128 b, v128 c);
 static inline v128 fma64(v128 a, v128 b, v128 c);
@@ -542,6 +544,90 @@ static void mkx(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, i32 add, u
     }
     s0 = f32x4_add(s0, c30); s1 = f32x4_add(s1, c31);
     q0 = fma(c30, f32x4_sub(x0, v128_load(cm)), q0); q1 = fma(c31, f32x4_sub(x1, v128_load(cm, 16)), q1);
+  }
+  const auto q = st + qo;
+  v128_store(st, f32x4_add(v128_load(st), s0)); v128_store(st, f32x4_add(v128_load(st, 16), s1), 16);
+  v128_store(q, f32x4_add(v128_load(q), q0)); v128_store(q, f32x4_add(v128_load(q, 16), q1), 16);
+  if (s64) flushSums(st, qo, s64, qo << 1, 8);
+}
+
+// ---- the fused epilogues after the wide kernel (gemm_wide.h) ----
+
+/**
+ * mkm's statistics epilogue for a tile whose final values the wide kernel has stored in rows d0..d3
+ * (d0 a real row): the same operations in the same order as mkm after its write-back, reading
+ * back the values it would have had in registers.
+ */
+static void mkmEpi(u32 d0, u32 d1, u32 d2, u32 d3, u32 sh, u32 ko, i32 init, u32 s64) {
+  const auto z = f32x4_splat(0);
+  const auto c00 = v128_load(d0); const auto c01 = v128_load(d0, 16);
+  const auto c10 = d1 ? v128_load(d1) : z; const auto c11 = d1 ? v128_load(d1, 16) : z;
+  const auto c20 = d2 ? v128_load(d2) : z; const auto c21 = d2 ? v128_load(d2, 16) : z;
+  const auto c30 = d3 ? v128_load(d3) : z; const auto c31 = d3 ? v128_load(d3, 16) : z;
+  if (init) {
+    auto t0 = c00; auto t1 = c01; f32 n = 1;
+    if (d1) { t0 = f32x4_add(t0, c10); t1 = f32x4_add(t1, c11); n += 1; }
+    if (d2) { t0 = f32x4_add(t0, c20); t1 = f32x4_add(t1, c21); n += 1; }
+    if (d3) { t0 = f32x4_add(t0, c30); t1 = f32x4_add(t1, c31); n += 1; }
+    const auto r = f32x4_splat(1 / n);
+    v128_store(sh, f32x4_mul(t0, r)); v128_store(sh, f32x4_mul(t1, r), 16);
+  }
+  const auto k0 = v128_load(sh); const auto k1 = v128_load(sh, 16);
+  auto s0 = f32x4_sub(c00, k0); auto s1 = f32x4_sub(c01, k1);
+  auto q0 = f32x4_mul(s0, s0); auto q1 = f32x4_mul(s1, s1);
+  if (d1) {
+    const auto e0 = f32x4_sub(c10, k0); const auto e1 = f32x4_sub(c11, k1);
+    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  if (d2) {
+    const auto e0 = f32x4_sub(c20, k0); const auto e1 = f32x4_sub(c21, k1);
+    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  if (d3) {
+    const auto e0 = f32x4_sub(c30, k0); const auto e1 = f32x4_sub(c31, k1);
+    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  const auto sp = sh + ko; const auto qp = sp + ko;
+  v128_store(sp, f32x4_add(v128_load(sp), s0)); v128_store(sp, f32x4_add(v128_load(sp, 16), s1), 16);
+  v128_store(qp, f32x4_add(v128_load(qp), q0)); v128_store(qp, f32x4_add(v128_load(qp, 16), q1), 16);
+  if (s64) flushSums(sp, ko, s64, ko << 1, 8);
+}
+
+/**
+ * mkx's dx epilogue for a tile the wide kernel computed into the rows t0..t3 (32 bytes each, the
+ * reduction only, as mkx's registers before its write-back): the same operations in the same
+ * order as mkx's write-back, into d0..d3.
+ */
+static void mkxEpi(u32 t0, u32 tsb, u32 d0, u32 d1, u32 d2, u32 d3, i32 add,
+  u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc) {
+  const auto z = f32x4_splat(0);
+  auto s0 = z; auto s1 = z; auto q0 = z; auto q1 = z;
+  const u32 dr[4] = {d0, d1, d2, d3};
+  for (i32 r = 0; r < 4; r++) {
+    const u32 dd = dr[r];
+    const u32 tr = t0 + (u32)r * tsb;
+    if (dd) {
+      auto c0 = v128_load(tr); auto c1 = v128_load(tr, 16);
+      if (add) { c0 = f32x4_add(v128_load(dd), c0); c1 = f32x4_add(v128_load(dd, 16), c1); }
+      const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
+      if (relu) {
+        c0 = v128_andnot(c0, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
+        c1 = v128_andnot(c1, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+      }
+      if (acc) {
+        v128_store(dd, fma(c0, v128_load(cf), v128_load(dd))); v128_store(dd, fma(c1, v128_load(cf, 16), v128_load(dd, 16)), 16);
+      } else {
+        v128_store(dd, c0); v128_store(dd, c1, 16);
+      }
+      if (r == 0) {
+        s0 = c0; s1 = c1;
+        q0 = f32x4_mul(c0, f32x4_sub(x0, v128_load(cm))); q1 = f32x4_mul(c1, f32x4_sub(x1, v128_load(cm, 16)));
+      } else {
+        s0 = f32x4_add(s0, c0); s1 = f32x4_add(s1, c1);
+        q0 = fma(c0, f32x4_sub(x0, v128_load(cm)), q0); q1 = fma(c1, f32x4_sub(x1, v128_load(cm, 16)), q1);
+      }
+    }
+    xr += ldx;
   }
   const auto q = st + qo;
   v128_store(st, f32x4_add(v128_load(st), s0)); v128_store(st, f32x4_add(v128_load(st, 16), s1), 16);
@@ -1052,7 +1138,65 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
         const auto first = r0 == 0;
         const auto add = first ? 0 : 1;
         const auto stats = fused<F>() && mom != 0 && st != 0 && r0 + kc >= Kdim; // y is final after this block
-        for (auto j = 0; j < NP; j++) {
+        // full panels (8 columns): WRI micro-panels x WRJ panels per call of the wide kernel
+        const i32 NPF = Kg >> 3;
+        for (i32 jb = 0; jb < NPF; jb += WRJ) {
+          const i32 rj = min(WRJ, NPF - jb);
+          const u32 bj = bp + (((u32)(g * NP + jb) * (u32)Kdim + (u32)r0) << 5);
+          const i32 col = g * Kg + jb * 8;
+          const u32 bptr = first && bias ? bias + ((u32)col << 2) : 0;
+          for (i32 ib = 0; ib < np; ib += WRI) {
+            const i32 ri = min(WRI, np - ib);
+            float *rows[4 * WRI];
+            for (i32 ii = 0; ii < ri; ii++) {
+              const i32 i = ib + ii;
+              const auto a = apack + (u32)(i * kc) * 16;
+              const auto rem = mn - i * 4;
+              if (jb == 0) {
+                if (pro) packAFwd<Fused>(d, tab + (u32)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
+                else packAFwd<Plain>(d, tab + (u32)(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
+              }
+              const u32 yrow = y + ((u32)(mb + i * 4) * (u32)K + (u32)col) * 4;
+              for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = r < rem ? fp(yrow + (u32)r * ldy) : nullptr;
+            }
+            if (stats && add && mb == start && ib == 0) {
+              // the thread's first final tile of each channel: mkm takes its shift from row 0's
+              // final value and rows 1-3's sums of this block only (before their add), values the
+              // wide kernel does not keep: these tiles take mkm itself
+              for (i32 jj = 0; jj < rj; jj++) {
+                const i32 cj = col + jj * 8;
+                const auto sj = st + (qo << 1) + ((u32)cj << 2);
+                for (i32 ii = 0; ii < ri; ii++) {
+                  const i32 i = ib + ii;
+                  const auto rem = mn - i * 4;
+                  const u32 yrow = y + ((u32)(mb + i * 4) * (u32)K + (u32)cj) * 4;
+                  const auto flush = (i & 15) == 15 || i == np - 1;
+                  mkm(apack + (u32)(i * kc) * 16, bj + (u32)jj * (u32)Kdim * 32, kc, yrow, rem > 1 ? yrow + ldy : 0, rem > 2 ? yrow + 2 * ldy : 0,
+                      rem > 3 ? yrow + 3 * ldy : 0, 0, add, sj, (u32)K << 2, i == 0 ? 1 : 0, flush ? st + ((u32)cj << 3) : 0);
+                }
+              }
+              continue;
+            }
+            mkwAny(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
+            if (stats) {
+              for (i32 jj = 0; jj < rj; jj++) {
+                const i32 cj = col + jj * 8;
+                const auto sj = st + (qo << 1) + ((u32)cj << 2);
+                for (i32 ii = 0; ii < ri; ii++) {
+                  const i32 i = ib + ii;
+                  const auto rem = mn - i * 4;
+                  const u32 yrow = y + ((u32)(mb + i * 4) * (u32)K + (u32)cj) * 4;
+                  const auto init = mb == start && i == 0 ? 1 : 0;
+                  const auto flush = (i & 15) == 15 || i == np - 1;
+                  mkmEpi(yrow, rem > 1 ? yrow + ldy : 0, rem > 2 ? yrow + 2 * ldy : 0, rem > 3 ? yrow + 3 * ldy : 0, sj, (u32)K << 2, init,
+                         flush ? st + ((u32)cj << 3) : 0);
+                }
+              }
+            }
+          }
+        }
+        // the edge panel (Kg % 8 columns) as in gemm.ts (it packs A when there is no full panel)
+        for (auto j = NPF; j < NP; j++) {
           const auto bj = bp + (((u32)(g * NP + j) * (u32)Kdim + (u32)r0) << 5);
           const auto col = g * Kg + j * 8;
           const auto ncols = min(8, Kg - j * 8);
@@ -1725,7 +1869,45 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
         const auto kc = min(Kc, Kg - k0);
         const auto add = k0 == 0 ? 0 : 1;
         const auto epi = fused<F>() && x2 != 0 && k0 + kc >= Kg; // dx is final after this block
-        for (auto j = 0; j < CP; j++) {
+        // full panels through the wide kernel; with the dx epilogue it computes into a buffer of
+        // WRI x 4 rows of WRJ x 8 floats (SC_TROW: unused here) and mkxEpi writes back tile by tile
+        const i32 CPF = Cg >> 3;
+        const u32 wbuf = scratch + SC_TROW, wsb = (u32)WRJ * 32;
+        for (i32 jb = 0; jb < CPF; jb += WRJ) {
+          const i32 rj = min(WRJ, CPF - jb);
+          const i32 c0 = jb * 8;
+          const auto bj = bp + (((u32)(g * CP + jb) * (u32)Kg + (u32)k0) << 5);
+          for (i32 ib = 0; ib < np; ib += WRI) {
+            const i32 ri = min(WRI, np - ib);
+            float *rows[4 * WRI];
+            for (i32 ii = 0; ii < ri; ii++) {
+              const i32 i = ib + ii;
+              const auto a = apack + (u32)(i * kc) * 16;
+              const auto rem = mn - i * 4;
+              if (jb == 0) packDyRows<F>(a, dy, mb + i * 4, rem, K, g * Kg + k0, kc, dlt, cdy, zero);
+              const u32 row = dst + ((u32)(mb + i * 4) * (ldd >> 2) + (u32)(g * Cg + c0)) * 4;
+              for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = epi ? fp(wbuf + (u32)(ii * 4 + r) * wsb) : r < rem ? fp(row + (u32)r * ldd) : nullptr;
+            }
+            mkwAny(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, epi ? 0 : add);
+            if (epi) {
+              for (i32 jj = 0; jj < rj; jj++) {
+                const i32 cj = c0 + jj * 8;
+                const auto co = (u32)(g * Cg + cj) << 2;
+                for (i32 ii = 0; ii < ri; ii++) {
+                  const i32 i = ib + ii;
+                  const auto rem = mn - i * 4;
+                  const u32 row = dst + ((u32)(mb + i * 4) * (ldd >> 2) + (u32)(g * Cg + cj)) * 4;
+                  const u32 xr = x2 + ((u32)(mb + i * 4) * (ldx2 >> 2) + (u32)(g * Cg + cj)) * 4;
+                  const auto flush = (i & 15) == 15 || i == np - 1;
+                  mkxEpi(wbuf + (u32)(ii * 4) * wsb + (u32)jj * 32, wsb, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0,
+                         rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0,
+                         gacc ? 1 : 0);
+                }
+              }
+            }
+          }
+        }
+        for (auto j = CPF; j < CP; j++) {
           const auto c0 = j * 8;
           const auto ncols = min(8, Cg - c0);
           const auto bj = bp + (((u32)(g * CP + j) * (u32)Kg + (u32)k0) << 5);
@@ -2086,12 +2268,17 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
           const auto rbe = min(pe, rb + RBP);
           if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu, xs);
           else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0, xs);
-          for (auto j = ja; j < je; j++) {
-            const auto bj = bpk + (u32)((j - ja) * mlen) * 32;
-            for (auto p = rb; p < rbe; p++) {
-              const auto a = apk + (u32)(p - rb) * atStride(mlen);
-              const auto o = accS + (((u32)(g * ROWS + p * 4) * (u32)Kg8 + (u32)(j * 8)) << 2);
-              mk(a, bj, mlen, o, o + ldc, o + 2 * ldc, o + 3 * ldc, 0, add);
+          for (i32 jb = ja; jb < je; jb += WRJ) {
+            const i32 rj = min(WRJ, je - jb);
+            const auto bj = bpk + (u32)((jb - ja) * mlen) * 32;
+            for (i32 pb = rb; pb < rbe; pb += WRI) {
+              const i32 ri = min(WRI, rbe - pb);
+              float *rows[4 * WRI];
+              for (i32 ii = 0; ii < ri; ii++) {
+                const auto o = accS + (((u32)(g * ROWS + (pb + ii) * 4) * (u32)Kg8 + (u32)(jb * 8)) << 2);
+                for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = fp(o + (u32)r * ldc);
+              }
+              mkwAny(ri, rj, fp(apk + (u32)(pb - rb) * atStride(mlen)), atStride(mlen) / 4, fp(bj), (size_t)mlen * 8, mlen, rows, nullptr, add);
             }
           }
         }
@@ -2709,13 +2896,20 @@ static void as_conv_dw_bwd_w(u32 d, u32 dy, u32 x, u32 dw, i32 start, i32 end, u
 // Peak probe: the micro-kernel on L1-resident packed panels (A kc x 4, B kc x 8 in scratch),
 // `reps` times per unit of the range. Used by bench/kernels_conv.ts.
 // =====================================================================================
+// The native twin measures the wide micro-kernel (gemm_wide.h) on L1-resident panels: `reps`
+// 4x8 tiles' worth of work per unit of the range (the flops the callers count), as
+// reps / (WRI*WRJ) calls of the WRI x WRJ tile and the rest as single 4x8 tiles.
 static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch) {
-  const auto a = scratch + SC_PACK; const auto b = a + (u32)kc * 16; const auto c = scratch + SC_TILE;
+  const auto a = scratch + SC_PACK; const auto b = a + (u32)kc * 16 * WRI; const auto c = scratch + SC_TROW;
   // ordinary values (no NaN / denormals left in scratch by other kernels)
-  for (auto i = 0; i < kc * 12; i++) store<f32>(a + ((u32)i << 2), (f32)((i & 7) - 3) * 0.125);
-  memory_fill(c, 0, 128);
+  for (auto i = 0; i < kc * (4 * WRI + 8 * WRJ); i++) store<f32>(a + ((u32)i << 2), (f32)((i & 7) - 3) * 0.125f);
+  memory_fill(c, 0, 4 * WRI * WRJ * 32);
+  float *rows[4 * WRI];
+  for (i32 r = 0; r < 4 * WRI; r++) rows[r] = fp(c + (u32)r * WRJ * 32);
+  const i32 wide = reps / (WRI * WRJ), rest = reps - wide * WRI * WRJ;
   for (auto u = start; u < end; u++) {
-    for (auto r = 0; r < reps; r++) mk(a, b, kc, c, c + 32, c + 64, c + 96, 0, 1);
+    for (auto r = 0; r < wide; r++) mkw<WRI, WRJ>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
+    for (auto r = 0; r < rest; r++) mkw<1, 1>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
   }
 }
 

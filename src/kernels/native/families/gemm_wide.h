@@ -1,0 +1,81 @@
+// The wide micro-kernel of the native GEMM convolution kernels (included by families/gemm.cc
+// inside its ISA namespace, after the v128 shim).
+//
+// gemm.ts computes one 4x8 tile per call of `mk` (8 v128 accumulators): at 128 bits that is the
+// ceiling, but with 256-bit registers and 16 or 32 of them the same packed layouts feed a tile of
+// WRI micro-panels of A (4 rows each, [kc][4]) x WRJ panels of B ([kc][8]) per call: one ymm
+// holds one row of one B panel (8 columns, the two v128 halves of mk's accumulators), so each
+// output element still starts from the bias or 0, takes fma(a, b, acc) over k in the same order
+// and is added to the previous block's value (add) exactly as in mk: the results are the same
+// bits. AVX-512 (32 registers): 12 x 16 (24 accumulators, 2 B rows and a broadcast live);
+// AVX2 (16 registers): 12 x 8 (12 accumulators).
+//
+// The write-back goes panel by panel, micro-panel by micro-panel, row by row: the order of the
+// mk calls of gemm.ts's j-outer loops, so that where rows of different tiles add into the same
+// element (backward-data's col2im, with WRJ = 1 there) the adds chain in the same order.
+#pragma once
+
+#if BNFF_VW == 16
+constexpr int WRI = 3, WRJ = 2;
+#else
+constexpr int WRI = 3, WRJ = 1;
+#endif
+
+/**
+ * RI micro-panels of A at a, a + as, ... (floats) x RJ panels of B at b, b + bs, ...: row r of
+ * micro-panel ii, panel jj goes to rows[4*ii + r] + 8*jj (null: a masked row, not written);
+ * bias (when not null): panel jj's accumulators start at bias[8*jj ..]; add: the tile is added to
+ * what the rows hold.
+ */
+template <int RI, int RJ>
+static inline __attribute__((always_inline)) void mkw(const float *a, size_t as, const float *b, size_t bs, int kc, float *const *rows,
+                                                     const float *bias, int add) {
+  __m256 c[RI * 4][RJ];
+#pragma GCC unroll 4
+  for (int jj = 0; jj < RJ; jj++) {
+    const __m256 z = bias ? _mm256_loadu_ps(bias + 8 * jj) : _mm256_setzero_ps();
+#pragma GCC unroll 16
+    for (int r = 0; r < RI * 4; r++) c[r][jj] = z;
+  }
+  for (int k = 0; k < kc; k++) {
+    __m256 bv[RJ];
+#pragma GCC unroll 4
+    for (int jj = 0; jj < RJ; jj++) bv[jj] = _mm256_loadu_ps(b + jj * bs + 8 * k);
+#pragma GCC unroll 4
+    for (int ii = 0; ii < RI; ii++) {
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) {
+        const __m256 av = _mm256_broadcast_ss(a + ii * as + 4 * k + r);
+#pragma GCC unroll 4
+        for (int jj = 0; jj < RJ; jj++) c[ii * 4 + r][jj] = _mm256_fmadd_ps(av, bv[jj], c[ii * 4 + r][jj]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int jj = 0; jj < RJ; jj++) {
+#pragma GCC unroll 16
+    for (int r = 0; r < RI * 4; r++) {
+      float *p = rows[r];
+      if (!p) continue;
+      p += 8 * jj;
+      __m256 v = c[r][jj];
+      if (add) v = _mm256_add_ps(_mm256_loadu_ps(p), v);
+      _mm256_storeu_ps(p, v);
+    }
+  }
+}
+
+/** mkw with ri <= WRI micro-panels and rj <= WRJ panels chosen at run time. */
+static void mkwAny(int ri, int rj, const float *a, size_t as, const float *b, size_t bs, int kc, float *const *rows, const float *bias,
+                   int add) {
+#define BNFF_MKW(I, J) \
+  if (ri == I && rj == J) return mkw<I, J>(a, as, b, bs, kc, rows, bias, add);
+  BNFF_MKW(3, 1) BNFF_MKW(2, 1) BNFF_MKW(1, 1)
+#if BNFF_VW == 16
+  BNFF_MKW(3, 2) BNFF_MKW(2, 2) BNFF_MKW(1, 2)
+#endif
+#undef BNFF_MKW
+}
+
+/** The arena pointer of an offset (0: null). */
+static inline float *fp(u32 off) { return off ? (float *)(gM + (size_t)off) : nullptr; }
