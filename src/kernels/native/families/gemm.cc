@@ -35,7 +35,7 @@ typedef uint64_t u64;
 typedef __m128 v128;
 
 // The arena's base, set by every entry point (the same for all threads of a call).
-static thread_local uint8_t *gM;
+static thread_local uint8_t *gM __attribute__((tls_model("initial-exec")));
 
 #define ASC_FEATURE_RELAXED_SIMD 1
 
@@ -1122,6 +1122,10 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
     }
   }
   const auto ldy = (u32)K << 2;
+  // 1x1, stride 1, no padding, one group, whole panels: A's rows are x's rows, read in place by
+  // the wide kernel (A_ROWS) instead of packed, where x is not normalised on the way
+  const bool pw1 = ld(d, D_KH) == 1 && ld(d, D_KW) == 1 && ld(d, D_SH) == 1 && ld(d, D_SW) == 1 && ld(d, D_PH) == 0 && ld(d, D_PW) == 0 &&
+                   G == 1 && (Kg & 7) == 0;
   const auto Mb = balanced(end - start, Mc);
   for (auto mb = start; mb < end; mb += Mb) {
     const auto mn = min(Mb, end - mb);
@@ -1147,19 +1151,21 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
           const u32 bptr = first && bias ? bias + ((u32)col << 2) : 0;
           for (i32 ib = 0; ib < np; ib += WRI) {
             const i32 ri = min(WRI, np - ib);
+            const bool legacy = stats && add && mb == start && ib == 0; // (mkm below: packed A)
+            const bool dir = pw1 && !pro && !win && mn - ib * 4 >= ri * 4 && !legacy;
             float *rows[4 * WRI];
             for (i32 ii = 0; ii < ri; ii++) {
               const i32 i = ib + ii;
               const auto a = apack + (u32)(i * kc) * 16;
               const auto rem = mn - i * 4;
-              if (jb == 0) {
+              if (jb == 0 && !dir) {
                 if (pro) packAFwd<Fused>(d, tab + (u32)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
                 else packAFwd<Plain>(d, tab + (u32)(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
               }
               const u32 yrow = y + ((u32)(mb + i * 4) * (u32)K + (u32)col) * 4;
               for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = r < rem ? fp(yrow + (u32)r * ldy) : nullptr;
             }
-            if (stats && add && mb == start && ib == 0) {
+            if (legacy) {
               // the thread's first final tile of each channel: mkm takes its shift from row 0's
               // final value and rows 1-3's sums of this block only (before their add), values the
               // wide kernel does not keep: these tiles take mkm itself
@@ -1177,7 +1183,8 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
               }
               continue;
             }
-            mkwAny(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
+            if (dir) mkwAny<A_ROWS>(ri, rj, fp(x + ((u32)(mb + ib * 4) * (u32)xs + (u32)r0) * 4), (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
+            else mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
             if (stats) {
               for (i32 jj = 0; jj < rj; jj++) {
                 const i32 cj = col + jj * 8;
@@ -1879,16 +1886,23 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
           const auto bj = bp + (((u32)(g * CP + jb) * (u32)Kg + (u32)k0) << 5);
           for (i32 ib = 0; ib < np; ib += WRI) {
             const i32 ri = min(WRI, np - ib);
+            // whole micro-panels of dY without the dy prologue: read in place (A_ROWS)
+            const bool dir = !(fused<F>() && cdy) && CPF == CP && mn - ib * 4 >= ri * 4;
             float *rows[4 * WRI];
             for (i32 ii = 0; ii < ri; ii++) {
               const i32 i = ib + ii;
               const auto a = apack + (u32)(i * kc) * 16;
               const auto rem = mn - i * 4;
-              if (jb == 0) packDyRows<F>(a, dy, mb + i * 4, rem, K, g * Kg + k0, kc, dlt, cdy, zero);
+              if (jb == 0 && !dir) packDyRows<F>(a, dy, mb + i * 4, rem, K, g * Kg + k0, kc, dlt, cdy, zero);
               const u32 row = dst + ((u32)(mb + i * 4) * (ldd >> 2) + (u32)(g * Cg + c0)) * 4;
               for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = epi ? fp(wbuf + (u32)(ii * 4 + r) * wsb) : r < rem ? fp(row + (u32)r * ldd) : nullptr;
             }
-            mkwAny(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, epi ? 0 : add);
+            if (dir) {
+              mkwAny<A_ROWS>(ri, rj, fp(dy + ((u32)(mb + ib * 4) * (u32)K + (u32)(g * Kg + k0)) * 4), (size_t)K, fp(bj), (size_t)Kg * 8, kc, rows, nullptr,
+                             epi ? 0 : add);
+            } else {
+              mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, epi ? 0 : add);
+            }
             if (epi) {
               for (i32 jj = 0; jj < rj; jj++) {
                 const i32 cj = c0 + jj * 8;
@@ -2238,6 +2252,8 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
   const auto U = cols ? NP : RP; // units per group
   const auto UG = G * U; // units per slice
   const auto sliceB = ((u32)G * (u32)ROWS * (u32)Kg8) << 2;
+  const bool pw1 = ld(d, D_KH) == 1 && ld(d, D_KW) == 1 && ld(d, D_SH) == 1 && ld(d, D_SW) == 1 && ld(d, D_PH) == 0 && ld(d, D_PW) == 0 &&
+                   G == 1 && (ld(d, D_C) & 3) == 0 && ld(d, D_WTIGHT) == 0;
   u32 ce = 0; u32 nb = 0; u32 zw = 0; u32 zcap = 0;
   if (fused<F>() && cx) {
     ce = scratch + (u32)ld(d, D_FCOEF);
@@ -2266,7 +2282,11 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
         packDY<F>(d, dy, m0, mlen, g, ja, je, bpk, dlt, cdy);
         for (auto rb = pa; rb < pe; rb += RBP) {
           const auto rbe = min(pe, rb + RBP);
-          if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu, xs);
+          // 1x1, stride 1, no padding, one group, C % 4 == 0, x not normalised: A^T's micro-panel p
+          // is channels 4p.. of the chunk's pixels, read in place (A_COLS) instead of packed
+          const bool dir = pw1 && !pro && !win;
+          if (dir) {
+          } else if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu, xs);
           else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0, xs);
           for (i32 jb = ja; jb < je; jb += WRJ) {
             const i32 rj = min(WRJ, je - jb);
@@ -2278,7 +2298,8 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
                 const auto o = accS + (((u32)(g * ROWS + (pb + ii) * 4) * (u32)Kg8 + (u32)(jb * 8)) << 2);
                 for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = fp(o + (u32)r * ldc);
               }
-              mkwAny(ri, rj, fp(apk + (u32)(pb - rb) * atStride(mlen)), atStride(mlen) / 4, fp(bj), (size_t)mlen * 8, mlen, rows, nullptr, add);
+              if (dir) mkwAny<A_COLS>(ri, rj, fp(x + ((u32)m0 * (u32)xs + (u32)pb * 4) * 4), (size_t)xs, fp(bj), (size_t)mlen * 8, mlen, rows, nullptr, add);
+              else mkwAny<A_PACKED>(ri, rj, fp(apk + (u32)(pb - rb) * atStride(mlen)), atStride(mlen) / 4, fp(bj), (size_t)mlen * 8, mlen, rows, nullptr, add);
             }
           }
         }
@@ -2908,8 +2929,8 @@ static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch) 
   for (i32 r = 0; r < 4 * WRI; r++) rows[r] = fp(c + (u32)r * WRJ * 32);
   const i32 wide = reps / (WRI * WRJ), rest = reps - wide * WRI * WRJ;
   for (auto u = start; u < end; u++) {
-    for (auto r = 0; r < wide; r++) mkw<WRI, WRJ>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
-    for (auto r = 0; r < rest; r++) mkw<1, 1>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
+    for (auto r = 0; r < wide; r++) mkw<WRI, WRJ, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
+    for (auto r = 0; r < rest; r++) mkw<1, 1, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
   }
 }
 

@@ -21,13 +21,19 @@ constexpr int WRI = 3, WRJ = 2;
 constexpr int WRI = 3, WRJ = 1;
 #endif
 
+// Where the rows of A come from (AM): 0, packed micro-panels [kc][4] (`as` floats apart); 1, rows
+// read in place, row R = 4*ii + r of the tile at a + R*sr, k contiguous (the x or dY rows of a 1x1
+// convolution: no packing); 2, columns read in place, row R at a + R, k at k*sr (x^T of a 1x1
+// convolution's backward-weights, `sr` its pixel stride). The values, hence the bits, are those
+// the packing would have copied.
+enum { A_PACKED = 0, A_ROWS = 1, A_COLS = 2 };
+
 /**
- * RI micro-panels of A at a, a + as, ... (floats) x RJ panels of B at b, b + bs, ...: row r of
- * micro-panel ii, panel jj goes to rows[4*ii + r] + 8*jj (null: a masked row, not written);
- * bias (when not null): panel jj's accumulators start at bias[8*jj ..]; add: the tile is added to
- * what the rows hold.
+ * RI micro-panels of A (see AM) x RJ panels of B at b, b + bs, ... (floats): row r of micro-panel
+ * ii, panel jj goes to rows[4*ii + r] + 8*jj (null: a masked row, not written); bias (when not
+ * null): panel jj's accumulators start at bias[8*jj ..]; add: the tile is added to what the rows hold.
  */
-template <int RI, int RJ>
+template <int RI, int RJ, int AM>
 static inline __attribute__((always_inline)) void mkw(const float *a, size_t as, const float *b, size_t bs, int kc, float *const *rows,
                                                      const float *bias, int add) {
   __m256 c[RI * 4][RJ];
@@ -45,7 +51,8 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
     for (int ii = 0; ii < RI; ii++) {
 #pragma GCC unroll 4
       for (int r = 0; r < 4; r++) {
-        const __m256 av = _mm256_broadcast_ss(a + ii * as + 4 * k + r);
+        const float *ap = AM == A_PACKED ? a + ii * as + 4 * k + r : AM == A_ROWS ? a + (ii * 4 + r) * as + k : a + (size_t)k * as + ii * 4 + r;
+        const __m256 av = _mm256_broadcast_ss(ap);
 #pragma GCC unroll 4
         for (int jj = 0; jj < RJ; jj++) c[ii * 4 + r][jj] = _mm256_fmadd_ps(av, bv[jj], c[ii * 4 + r][jj]);
       }
@@ -65,11 +72,15 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
   }
 }
 
-/** mkw with ri <= WRI micro-panels and rj <= WRJ panels chosen at run time. */
+/**
+ * mkw with ri <= WRI micro-panels and rj <= WRJ panels chosen at run time. `as`: A_PACKED, the
+ * floats between micro-panels; A_ROWS, between rows; A_COLS, between the k steps.
+ */
+template <int AM>
 static void mkwAny(int ri, int rj, const float *a, size_t as, const float *b, size_t bs, int kc, float *const *rows, const float *bias,
                    int add) {
 #define BNFF_MKW(I, J) \
-  if (ri == I && rj == J) return mkw<I, J>(a, as, b, bs, kc, rows, bias, add);
+  if (ri == I && rj == J) return mkw<I, J, AM>(a, as, b, bs, kc, rows, bias, add);
   BNFF_MKW(3, 1) BNFF_MKW(2, 1) BNFF_MKW(1, 1)
 #if BNFF_VW == 16
   BNFF_MKW(3, 2) BNFF_MKW(2, 2) BNFF_MKW(1, 2)
