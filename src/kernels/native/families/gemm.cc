@@ -14,6 +14,7 @@
 // Shapes: x [N][H][W][C], y [N][OH][OW][K], weights PyTorch OIHW [K][Cg][KH][KW],
 // G groups, Cg = C/G, Kg = K/G, M = N*OH*OW, reduction index r = (kh*KW + kw)*Cg + c.
 #include <type_traits>
+#include <cstdlib>
 
 // (the port keeps the AS kernels' locals, some of which a variant does not use)
 #pragma GCC diagnostic ignored "-Wunused-variable"
@@ -1183,7 +1184,15 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
               }
               continue;
             }
-            if (dir) mkwAny<A_ROWS>(ri, rj, fp(x + ((u32)(mb + ib * 4) * (u32)xs + (u32)r0) * 4), (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
+            if (dir) {
+              // first panels: prefetch the next tile's x rows (contiguous when one block spans C)
+              // and output rows, which come from DRAM
+              const u32 nx = x + ((u32)(mb + (ib + ri) * 4) * (u32)xs) * 4, ny = y + ((u32)(mb + (ib + ri) * 4) * (u32)K + (u32)col) * 4;
+              const bool pfx = jb == 0 && kc == Kdim && xs == Kdim && ib + ri < np, pfy = ib + ri < np;
+              mkwAny<A_ROWS>(ri, rj, fp(x + ((u32)(mb + ib * 4) * (u32)xs + (u32)r0) * 4), (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add,
+                             pfx ? (const char *)fp(nx) : nullptr, pfx ? (ri * 4 * xs * 4) / 64 : 0, pfy ? (const char *)fp(ny) : nullptr, ldy,
+                             pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0);
+            }
             else mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
             if (stats) {
               for (i32 jj = 0; jj < rj; jj++) {
@@ -1898,8 +1907,11 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
               for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = epi ? fp(wbuf + (u32)(ii * 4 + r) * wsb) : r < rem ? fp(row + (u32)r * ldd) : nullptr;
             }
             if (dir) {
+              const bool pfx = jb == 0 && kc == K && ib + ri < np;
               mkwAny<A_ROWS>(ri, rj, fp(dy + ((u32)(mb + ib * 4) * (u32)K + (u32)(g * Kg + k0)) * 4), (size_t)K, fp(bj), (size_t)Kg * 8, kc, rows, nullptr,
-                             epi ? 0 : add);
+                             epi ? 0 : add, pfx ? (const char *)fp(dy + ((u32)(mb + (ib + ri) * 4) * (u32)K) * 4) : nullptr, pfx ? (ri * 4 * K * 4) / 64 : 0,
+                             ib + ri < np ? (const char *)fp(dst + ((u32)(mb + (ib + ri) * 4) * (ldd >> 2) + (u32)(g * Cg + c0)) * 4) : nullptr, ldd,
+                             ib + ri < np ? min(WRI * 4, mn - (ib + ri) * 4) : 0);
             } else {
               mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, epi ? 0 : add);
             }
@@ -2288,18 +2300,49 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
           if (dir) {
           } else if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu, xs);
           else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0, xs);
-          for (i32 jb = ja; jb < je; jb += WRJ) {
-            const i32 rj = min(WRJ, je - jb);
-            const auto bj = bpk + (u32)((jb - ja) * mlen) * 32;
+          // The chunk's reduction in blocks of KB pixels: one block's B panels (KB x 8) and A^T
+          // micro-panels stay in L1 while every tile takes them, the tiles' sums in between are
+          // kept in a buffer after the A^T block (mkw's part rows), where it fits
+          const u32 pbuf = apk + (dir ? 0 : (u32)RBP * atStride(Mch));
+          const i32 pcols = (je - ja) * 8;
+          const bool split = pbuf + (u32)(rbe - rb) * 4 * (u32)pcols * 4 <= scratch + (3u << 20);
+          const i32 KB = split ? 128 : mlen;
+          // the next chunk's x and dY come from DRAM: prefetched a few lines per tile, spread over
+          // this chunk's tiles (x in place only: the packed path reads it once, in order)
+          const i32 ntiles = ((je - ja + WRJ - 1) / WRJ) * ((rbe - rb + WRI - 1) / WRI) * ((mlen + KB - 1) / KB);
+          const u32 nxB = (u32)mlen * (u32)xs * 4, ndB = (u32)mlen * (u32)ld(d, D_K) * 4;
+          const i32 xl = dir ? (i32)((nxB / 64 + ntiles - 1) / ntiles) : 0, dl = dir ? (i32)((ndB / 64 + ntiles - 1) / ntiles) : 0;
+          const char *nx = (const char *)fp(x + (u32)(m0 + mlen) * (u32)xs * 4), *nd = (const char *)fp(dy + (u32)(m0 + mlen) * (u32)ld(d, D_K) * 4);
+          i32 ti = 0;
+          for (i32 k0 = 0; k0 < mlen; k0 += KB) {
+            const i32 kn = min(KB, mlen - k0);
+            const int pin = k0 > 0, pout = k0 + kn < mlen;
+            // A^T's micro-panels outer (read in place with a 1 KiB-ish stride: reused from L1 by
+            // every panel), dY's panels inner (contiguous: streamed)
             for (i32 pb = rb; pb < rbe; pb += WRI) {
               const i32 ri = min(WRI, rbe - pb);
-              float *rows[4 * WRI];
-              for (i32 ii = 0; ii < ri; ii++) {
-                const auto o = accS + (((u32)(g * ROWS + (pb + ii) * 4) * (u32)Kg8 + (u32)(jb * 8)) << 2);
-                for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = fp(o + (u32)r * ldc);
+              for (i32 jb = ja; jb < je; jb += WRJ) {
+                const i32 rj = min(WRJ, je - jb);
+                const auto bj = bpk + (u32)((jb - ja) * mlen + k0) * 32;
+                float *rows[4 * WRI], *part[4 * WRI];
+                for (i32 ii = 0; ii < ri; ii++) {
+                  const auto o = accS + (((u32)(g * ROWS + (pb + ii) * 4) * (u32)Kg8 + (u32)(jb * 8)) << 2);
+                  for (i32 r = 0; r < 4; r++) {
+                    rows[ii * 4 + r] = fp(o + (u32)r * ldc);
+                    part[ii * 4 + r] = fp(pbuf + ((u32)((pb - rb + ii) * 4 + r) * (u32)pcols + (u32)((jb - ja) * 8)) * 4);
+                  }
+                }
+                if (dir) {
+                  const bool more = m0 + mlen < M && dy != 0;
+                  mkwAny<A_COLS>(ri, rj, fp(x + ((u32)(m0 + k0) * (u32)xs + (u32)pb * 4) * 4), (size_t)xs, fp(bj), (size_t)mlen * 8, kn, rows, nullptr, add,
+                                 more ? nx + (size_t)ti * xl * 64 : nullptr, more ? xl : 0, more ? nd + (size_t)ti * dl * 64 : nullptr, 64, more ? dl : 0, part, pin,
+                                 pout);
+                  ti++;
+                } else {
+                  mkwAny<A_PACKED>(ri, rj, fp(apk + (u32)(pb - rb) * atStride(mlen) + (u32)k0 * 16), atStride(mlen) / 4, fp(bj), (size_t)mlen * 8, kn, rows,
+                                   nullptr, add, nullptr, 0, nullptr, 0, 0, part, pin, pout);
+                }
               }
-              if (dir) mkwAny<A_COLS>(ri, rj, fp(x + ((u32)m0 * (u32)xs + (u32)pb * 4) * 4), (size_t)xs, fp(bj), (size_t)mlen * 8, mlen, rows, nullptr, add);
-              else mkwAny<A_PACKED>(ri, rj, fp(apk + (u32)(pb - rb) * atStride(mlen)), atStride(mlen) / 4, fp(bj), (size_t)mlen * 8, mlen, rows, nullptr, add);
             }
           }
         }

@@ -32,18 +32,27 @@ enum { A_PACKED = 0, A_ROWS = 1, A_COLS = 2 };
  * RI micro-panels of A (see AM) x RJ panels of B at b, b + bs, ... (floats): row r of micro-panel
  * ii, panel jj goes to rows[4*ii + r] + 8*jj (null: a masked row, not written); bias (when not
  * null): panel jj's accumulators start at bias[8*jj ..]; add: the tile is added to what the rows hold.
+ * Prefetches, one line per k step while it lasts: pfl lines from pf on (the next tile's rows of A,
+ * contiguous), and the lines at po, po + pos, ... (pol of them: the next tile's output rows).
+ * Split reductions (part != null): the accumulators start from part's rows (pin; bias ignored) and
+ * end there (pout, instead of the write-back): a float stored and reloaded is the same float, so
+ * a reduction cut into k blocks this way keeps every element's chain of FMAs, hence its bits.
  */
 template <int RI, int RJ, int AM>
 static inline __attribute__((always_inline)) void mkw(const float *a, size_t as, const float *b, size_t bs, int kc, float *const *rows,
-                                                     const float *bias, int add) {
+                                                     const float *bias, int add, const char *pf = nullptr, int pfl = 0,
+                                                     const char *po = nullptr, size_t pos = 0, int pol = 0, float *const *part = nullptr,
+                                                     int pin = 0, int pout = 0) {
   __m256 c[RI * 4][RJ];
 #pragma GCC unroll 4
   for (int jj = 0; jj < RJ; jj++) {
     const __m256 z = bias ? _mm256_loadu_ps(bias + 8 * jj) : _mm256_setzero_ps();
 #pragma GCC unroll 16
-    for (int r = 0; r < RI * 4; r++) c[r][jj] = z;
+    for (int r = 0; r < RI * 4; r++) c[r][jj] = pin ? _mm256_loadu_ps(part[r] + 8 * jj) : z;
   }
   for (int k = 0; k < kc; k++) {
+    if (k < pfl) _mm_prefetch(pf + 64 * (size_t)k, _MM_HINT_T0);
+    if (k < pol) _mm_prefetch(po + pos * (size_t)k, _MM_HINT_T0);
     __m256 bv[RJ];
 #pragma GCC unroll 4
     for (int jj = 0; jj < RJ; jj++) bv[jj] = _mm256_loadu_ps(b + jj * bs + 8 * k);
@@ -57,6 +66,14 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
         for (int jj = 0; jj < RJ; jj++) c[ii * 4 + r][jj] = _mm256_fmadd_ps(av, bv[jj], c[ii * 4 + r][jj]);
       }
     }
+  }
+  if (pout) {
+#pragma GCC unroll 4
+    for (int jj = 0; jj < RJ; jj++) {
+#pragma GCC unroll 16
+      for (int r = 0; r < RI * 4; r++) _mm256_storeu_ps(part[r] + 8 * jj, c[r][jj]);
+    }
+    return;
   }
 #pragma GCC unroll 4
   for (int jj = 0; jj < RJ; jj++) {
@@ -78,9 +95,10 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
  */
 template <int AM>
 static void mkwAny(int ri, int rj, const float *a, size_t as, const float *b, size_t bs, int kc, float *const *rows, const float *bias,
-                   int add) {
+                   int add, const char *pf = nullptr, int pfl = 0, const char *po = nullptr, size_t pos = 0, int pol = 0,
+                   float *const *part = nullptr, int pin = 0, int pout = 0) {
 #define BNFF_MKW(I, J) \
-  if (ri == I && rj == J) return mkw<I, J, AM>(a, as, b, bs, kc, rows, bias, add);
+  if (ri == I && rj == J) return mkw<I, J, AM>(a, as, b, bs, kc, rows, bias, add, pf, pfl, po, pos, pol, part, pin, pout);
   BNFF_MKW(3, 1) BNFF_MKW(2, 1) BNFF_MKW(1, 1)
 #if BNFF_VW == 16
   BNFF_MKW(3, 2) BNFF_MKW(2, 2) BNFF_MKW(1, 2)
