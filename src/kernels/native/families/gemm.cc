@@ -678,6 +678,24 @@ static void copy4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero) {
   if (!p2) { p2 = zero; s2 = 0; }
   if (!p3) { p3 = zero; s3 = 0; }
   auto i = 0;
+  // 8 floats of each row at a time (256-bit transposes; a copy, so the same bits); padding lanes
+  // read the 64-byte zero page, which holds 8 floats from any of its 16-byte steps' start (0)
+  for (; i + 8 <= len; i += 8) {
+    const __m256 v0 = _mm256_loadu_ps((const float *)(gM + (size_t)p0)), v1 = _mm256_loadu_ps((const float *)(gM + (size_t)p1));
+    const __m256 v2 = _mm256_loadu_ps((const float *)(gM + (size_t)p2)), v3 = _mm256_loadu_ps((const float *)(gM + (size_t)p3));
+    const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);
+    const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
+    const __m256 k04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    const __m256 k15 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    const __m256 k26 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+    const __m256 k37 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+    float *o = (float *)(gM + (size_t)dst);
+    _mm256_storeu_ps(o, _mm256_permute2f128_ps(k04, k15, 0x20));
+    _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(k26, k37, 0x20));
+    _mm256_storeu_ps(o + 16, _mm256_permute2f128_ps(k04, k15, 0x31));
+    _mm256_storeu_ps(o + 24, _mm256_permute2f128_ps(k26, k37, 0x31));
+    dst += 128; p0 += 2 * s0; p1 += 2 * s1; p2 += 2 * s2; p3 += 2 * s3;
+  }
   for (; i + 4 <= len; i += 4) {
     const auto v0 = v128_load(p0); const auto v1 = v128_load(p1); const auto v2 = v128_load(p2); const auto v3 = v128_load(p3);
     // (BN prologues: copy4n normalises here, copy4dy computes the dy of a BN backward.)
