@@ -4,4 +4,5 @@
 #define BNFF_FAMILIES(X) \
   X(eltwise)             \
   X(bnfused)             \
+  X(gemm)                \
   X(bench)
