@@ -3,4 +3,5 @@
 #pragma once
 #define BNFF_FAMILIES(X) \
   X(eltwise)             \
+  X(winograd)            \
   X(bench)
