@@ -11,8 +11,9 @@
 // - the forward's 16 batched dot products over C: the wasm kernel keeps, per output element, four
 //   partial sums over c = l mod 4 (the lanes of its f32x4 accumulators) and adds them as
 //   (p0 + p2) + (p1 + p3) (hsum4). Here the output channels are the vector lanes (V is packed
-//   [xi][c][K] instead of [xi][k][C], a layout private to these kernels) and each output keeps its
-//   four partial sums in four registers: T tiles x NV vectors x 4 accumulators, the same chains.
+//   in column blocks [K/KW][xi][c][KW] instead of [xi][k][C], a layout private to these kernels)
+//   and each output keeps its four partial sums in four registers: T tiles x NV vectors x 4
+//   accumulators, the same chains.
 // - backward-weights: Z[xi][k][c] = sum over the chunk's tiles in order (one chain from zero per
 //   chunk, then added to Z), as the wasm 4x8 micro-kernel, with a 12x32 (AVX-512) or 4x24 (AVX2)
 //   register tile; the transformed x tiles are laid out [xi][tile][thread's channels] (scratch
@@ -322,10 +323,23 @@ inline void vstoreN(float *p, vf v, int n) {
   else vstore_n(p, v, n);
 }
 
+// ---- the forward's batched dot products: tiles x output channels, register tile ----
+#if BNFF_VW == 16
+const int DOT_T = 3, DOT_NV = 2;  // 3 tiles x 32 output channels x 4 partial sums: 24 zmm
+#else
+const int DOT_T = 3, DOT_NV = 1;  // 3 tiles x 8 output channels x 4 partial sums: 12 ymm
+#endif
+// V is packed in column blocks of KW output channels (the last one narrower when K % KW != 0):
+// block b ([16][C][wb] floats, wb = min(KW, K - b*KW)) starts at b*KW*16*C floats, so that a
+// block's rows over c are contiguous (a row stride of K floats put every row of a 512-channel
+// layer into the same two L1 sets).
+const int KW = DOT_NV * BNFF_VW;
+
 /**
  * V[xi][c][k] = (G g G^T)[xi] of the 3x3 kernel g of (k, c), VW output channels at a time (the
- * same operations per element as the wasm kernel's f32x4 over input channels); flip:
- * g[i][j] = w[c][k][2-i][2-j] (w of shape [C][K][3][3]). Units: output channels k.
+ * same operations per element as the wasm kernel's f32x4 over input channels), in the column
+ * blocks above; flip: g[i][j] = w[c][k][2-i][2-j] (w of shape [C][K][3][3]). Units: output
+ * channels k.
  */
 template <bool FLIP>
 void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
@@ -333,17 +347,20 @@ void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
   const float *w = F(M, (u32)a[1]);
   float *vp = F(M, (u32)a[2]);
   const int K = ld(M, d, D_K), C = ld(M, d, D_C);
-  const size_t xs = (size_t)K * (size_t)C;
   const vf h = vsplat(0.5f), one = vsplat(1.0f), mone = vsplat(-1.0f);
   const auto idx = lanesTimes(FLIP ? 9 : C * 9);
-  for (int k = start; k < end; k += BNFF_VW) {
-    const int n = end - k < BNFF_VW ? end - k : BNFF_VW;
+  for (int k = start; k < end;) {
+    const int blk = k / KW, kb0 = blk * KW, wb = K - kb0 < KW ? K - kb0 : KW;
+    int n = end - k < BNFF_VW ? end - k : BNFF_VW;
+    if (n > kb0 + wb - k) n = kb0 + wb - k;
+    const size_t xs = (size_t)C * wb;  // floats per xi of the block
+    float *base = vp + (size_t)kb0 * 16 * C + (k - kb0);
     for (int c = 0; c < C; c++) {
       const float *src = w + (FLIP ? ((size_t)c * K + k) : ((size_t)k * C + c)) * 9;
       vf g[3][3];
       for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) g[i][j] = gatherN(src + (FLIP ? (2 - i) * 3 + (2 - j) : i * 3 + j), idx, n);
-      float *o = vp + (size_t)c * K + k;
+      float *o = base + (size_t)c * wb;
       for (int r = 0; r < 4; r++) {
         vf r0, r1, r2;
         if (r == 0) { r0 = g[0][0]; r1 = g[0][1]; r2 = g[0][2]; }
@@ -361,18 +378,13 @@ void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
         o += 4 * xs;
       }
     }
+    k += n;
   }
 }
 
 void conv_wino_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<false>(M, a, start, end); }
 void conv_wino_pack_w_t(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<true>(M, a, start, end); }
 
-// ---- the forward's batched dot products ----
-#if BNFF_VW == 16
-const int DOT_T = 3, DOT_NV = 2;  // 3 tiles x 32 output channels x 4 partial sums: 24 zmm
-#else
-const int DOT_T = 3, DOT_NV = 1;  // 3 tiles x 8 output channels x 4 partial sums: 12 ymm
-#endif
 
 /**
  * out[t][col..] = sum over c of U[t][c] V[c][col..] for T tiles (U rows us floats apart) and NV
@@ -430,7 +442,7 @@ template <bool FUSED>
 void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int relu, int mom, u32 x2, u32 c2, u32 m2, int relu2,
               u32 dlt, int dym, int start, int end, u32 scratch) {
   const int C = ld(M, d, D_C), H = ld(M, d, D_H), W = ld(M, d, D_W), K = ld(M, d, D_K), PH = ld(M, d, D_PH), PW = ld(M, d, D_PW);
-  const int OH = ld(M, d, D_OH), OW = ld(M, d, D_OW), TB = ld(M, d, D_WTB), KB = ld(M, d, D_WKB);
+  const int OH = ld(M, d, D_OH), OW = ld(M, d, D_OW), TB = ld(M, d, D_WTB);
   const int TW = (OW + 1) >> 1, TH = (OH + 1) >> 1;
   const u32 cb = (u32)C << 2, kb = (u32)K << 2;
   const u32 ysb = (u32)ld(M, d, D_YS) << 2, rs = (u32)OW * ysb;
@@ -442,7 +454,6 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
   const u32 slot = rs << 1;
   const u32 ring = RT ? scratch + (u32)ld(M, d, D_GRING) : 0;
   const u32 xsU = cb + 64, ustride = xsU << 4;
-  const size_t xs = (size_t)K * (size_t)C;  // floats per xi of V
   const u32 zb = scratch + SC_ZBUF;
   float *mbuf = F(M, scratch + SC_ROWS + 64);
   const u32 ub = scratch + SC_PACK;
@@ -488,22 +499,26 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
         wInTile<FUSED>(M, pt, mask, ub + (u32)i * ustride, cb, kind, coef, relu, dlt, 0, cb, xsU);
       }
     }
-    for (int k0 = 0; k0 < K; k0 += KB) {
-      const int k1 = K < k0 + KB ? K : k0 + KB, KS = k1 - k0;
+    // passes of one column block of V (KW output channels; the wasm kernel's KB passes only
+    // bound its V working set: every output element and every per-channel moment sum is
+    // computed in the same order whatever the passes)
+    for (int k0 = 0; k0 < K; k0 += KW) {
+      const int k1 = K < k0 + KW ? K : k0 + KW, KS = k1 - k0;
       // tiles per group: the group's products M[xi][tile][KS] fill at most MBUF_BYTES
       int G = (int)(MBUF_BYTES / (64u * (u32)KS)) / DOT_T * DOT_T;
       if (G < DOT_T) G = DOT_T;
       const size_t mxs = (size_t)G * KS;  // floats per xi of mbuf
+      const float *vb = V0 + (size_t)k0 * 16 * C;
       for (int g0 = 0; g0 < nt; g0 += G) {
         const int ng = G < nt - g0 ? G : nt - g0;
         const float *ug = F(M, ub + (u32)g0 * ustride);
         for (int xi = 0; xi < 16; xi++) {
-          const float *vx = V0 + (size_t)xi * xs + k0;
+          const float *vx = vb + (size_t)xi * C * KS;
           const float *ux = ug + (size_t)xi * (xsU >> 2);
           float *mo = mbuf + (size_t)xi * mxs;
           for (int tt = 0; tt < ng; tt += DOT_T) {
             const int nT = ng - tt < DOT_T ? ng - tt : DOT_T;
-            wdotTiles(nT, ux + (size_t)tt * (ustride >> 2), ustride >> 2, vx, (size_t)K, C, mo + (size_t)tt * KS, KS, KS);
+            wdotTiles(nT, ux + (size_t)tt * (ustride >> 2), ustride >> 2, vx, (size_t)KS, C, mo + (size_t)tt * KS, KS, KS);
           }
         }
         for (int i = g0; i < g0 + ng; i++) {
