@@ -401,7 +401,12 @@ inline void wdot(const float *u, size_t us, const float *v, size_t vs, int C, fl
     for (int r = 0; r < 4; r++) {
       const float *vr = v + (size_t)(c + r) * vs;
       vf w[NV];
-      for (int j = 0; j < NV; j++) w[j] = TAIL && j == NV - 1 ? vload_n(vr + j * BNFF_VW, nlast) : vload(vr + j * BNFF_VW);
+      for (int j = 0; j < NV; j++) {
+        w[j] = TAIL && j == NV - 1 ? vload_n(vr + j * BNFF_VW, nlast) : vload(vr + j * BNFF_VW);
+        // one load per vector, kept in a register (GCC would fold it into each of the T FMAs:
+        // T loads instead of one, and the loop bound by the load ports)
+        __asm__("" : "+v"(w[j]));
+      }
       for (int t = 0; t < T; t++) {
         const vf s = vsplat(u[t * us + c + r]);
         for (int j = 0; j < NV; j++) acc[t][j][r] = vfma(s, w[j], acc[t][j][r]);
