@@ -394,27 +394,27 @@ void conv_wino_pack_w_t(uint8_t *M, const double *a, int32_t start, int32_t end,
 template <int T, int NV, bool TAIL>
 inline void wdot(const float *u, size_t us, const float *v, size_t vs, int C, float *out, size_t os, int nlast) {
   vf acc[T][NV][4];
-  for (int t = 0; t < T; t++)
-    for (int j = 0; j < NV; j++)
-      for (int r = 0; r < 4; r++) acc[t][j][r] = vzero();
+  _Pragma("GCC unroll 16") for (int t = 0; t < T; t++)
+    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++)
+      _Pragma("GCC unroll 16") for (int r = 0; r < 4; r++) acc[t][j][r] = vzero();
   for (int c = 0; c < C; c += 4) {
-    for (int r = 0; r < 4; r++) {
+    _Pragma("GCC unroll 16") for (int r = 0; r < 4; r++) {
       const float *vr = v + (size_t)(c + r) * vs;
       vf w[NV];
-      for (int j = 0; j < NV; j++) {
+      _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {
         w[j] = TAIL && j == NV - 1 ? vload_n(vr + j * BNFF_VW, nlast) : vload(vr + j * BNFF_VW);
         // one load per vector, kept in a register (GCC would fold it into each of the T FMAs:
         // T loads instead of one, and the loop bound by the load ports)
         __asm__("" : "+v"(w[j]));
       }
-      for (int t = 0; t < T; t++) {
+      _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
         const vf s = vsplat(u[t * us + c + r]);
-        for (int j = 0; j < NV; j++) acc[t][j][r] = vfma(s, w[j], acc[t][j][r]);
+        _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[t][j][r] = vfma(s, w[j], acc[t][j][r]);
       }
     }
   }
-  for (int t = 0; t < T; t++)
-    for (int j = 0; j < NV; j++) {
+  _Pragma("GCC unroll 16") for (int t = 0; t < T; t++)
+    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {
       const vf s = vadd(vadd(acc[t][j][0], acc[t][j][2]), vadd(acc[t][j][1], acc[t][j][3]));
       if (TAIL && j == NV - 1) vstore_n(out + t * os + j * BNFF_VW, s, nlast);
       else vstore(out + t * os + j * BNFF_VW, s);
@@ -584,21 +584,21 @@ const int WMK_P = 1, WMK_NV = 3;  // 4 output channels x 24 input channels: 12 y
 template <int P, int NV, bool TAIL>
 inline void wmk(const float *a, size_t aps, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int nlast) {
   vf acc[4 * P][NV];
-  for (int r = 0; r < 4 * P; r++)
-    for (int j = 0; j < NV; j++) acc[r][j] = vzero();
+  _Pragma("GCC unroll 16") for (int r = 0; r < 4 * P; r++)
+    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[r][j] = vzero();
   for (int t = 0; t < nt; t++) {
     vf w[NV];
     const float *br = b + (size_t)t * bs;
-    for (int j = 0; j < NV; j++) w[j] = TAIL && j == NV - 1 ? vload_n(br + j * BNFF_VW, nlast) : vload(br + j * BNFF_VW);
-    for (int p = 0; p < P; p++)
-      for (int r = 0; r < 4; r++) {
+    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) w[j] = TAIL && j == NV - 1 ? vload_n(br + j * BNFF_VW, nlast) : vload(br + j * BNFF_VW);
+    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)
+      _Pragma("GCC unroll 16") for (int r = 0; r < 4; r++) {
         const vf s = vsplat(a[p * aps + (size_t)t * 4 + r]);
-        for (int j = 0; j < NV; j++) acc[p * 4 + r][j] = vfma(s, w[j], acc[p * 4 + r][j]);
+        _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[p * 4 + r][j] = vfma(s, w[j], acc[p * 4 + r][j]);
       }
   }
-  for (int r = 0; r < 4 * P; r++) {
+  _Pragma("GCC unroll 16") for (int r = 0; r < 4 * P; r++) {
     float *zr = z + (size_t)r * zs;
-    for (int j = 0; j < NV; j++) {
+    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {
       vf v = acc[r][j];
       if (TAIL && j == NV - 1) {
         if (add) v = vadd(vload_n(zr + j * BNFF_VW, nlast), v);
