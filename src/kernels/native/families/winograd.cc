@@ -306,40 +306,58 @@ void dxRun(uint8_t *M, u32 px0, u32 xp0, int W, int C, u32 xsb, u32 c2, u32 m2, 
   }
 }
 
-// ---- weight transform (gemm.ts winoPackW), V[xi][c][k] ----
+// ---- the forward's batched dot products: tiles x output channels, register tile ----
+// A vector holds the 4 partial sums (lane 4L + l: the sum over c = l mod 4, as a lane of the wasm
+// kernel's f32x4 accumulator) of OPV = VW/4 output channels; a group of 4 vectors covers
+// G4 = 4*OPV channels, and the wasm kernel's hsum4, done within each 128-bit lane of the 4
+// vectors, leaves the group's G4 sums in order in one vector. Per step of 4 input channels:
+// T broadcasts of 4 U values, 4*NG vector loads of V, 4*NG*T FMAs.
+const int OPV = BNFF_VW / 4;
+const int G4 = 4 * OPV;
 #if BNFF_VW == 16
-inline vf gatherN(const float *base, __m512i idx, int n) {
-  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)((1u << n) - 1), idx, base, 4);
+const int DOT_T = 3, DOT_NG = 2;  // 3 tiles x 32 output channels: 24 zmm accumulators
+inline vf bcast4(const float *p) { return _mm512_broadcast_f32x4(_mm_loadu_ps(p)); }
+inline vf hsum4v(vf a, vf b, vf c, vf d) {
+  const vf s01 = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const vf s23 = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  const __m512d p = _mm512_castps_pd(s01), q = _mm512_castps_pd(s23);
+  return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(p, q)), _mm512_castpd_ps(_mm512_unpackhi_pd(p, q)));
 }
-inline __m512i lanesTimes(int s) { return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(s)); }
 #else
-inline vf gatherN(const float *base, __m256i idx, int n) {
-  return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx, _mm256_castsi256_ps(vmask_n(n)), 4);
+const int DOT_T = 3, DOT_NG = 1;  // 3 tiles x 8 output channels: 12 ymm accumulators
+inline vf bcast4(const float *p) { return _mm256_broadcast_ps(reinterpret_cast<const __m128 *>(p)); }
+inline vf hsum4v(vf a, vf b, vf c, vf d) {
+  const vf s01 = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+  const vf s23 = _mm256_add_ps(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+  const __m256d p = _mm256_castps_pd(s01), q = _mm256_castps_pd(s23);
+  return _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(p, q)), _mm256_castpd_ps(_mm256_unpackhi_pd(p, q)));
 }
-inline __m256i lanesTimes(int s) { return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(s)); }
 #endif
-inline void vstoreN(float *p, vf v, int n) {
-  if (n == BNFF_VW) vstore(p, v);
-  else vstore_n(p, v, n);
+// V is packed in column blocks of KW output channels (the last one narrower when K % KW != 0),
+// block b (wb = min(KW, K - b*KW) channels) at b*KW*16*C floats: [xi][c/4][group][4][wg][4]...
+// precisely, for channel k = b*KW + g*G4 + q + 4L (group g of wg = min(G4, wb - g*G4) channels)
+// and input channel c = 4m + l: xi*C*wb + m*4*wb + g*4*G4 + q*wg + 4L + l. No padding: the
+// buffer the host reserves (16*K*up(C, 8) floats) holds it.
+const int KW = DOT_NG * G4;
+
+inline size_t vOffset(int xi, int k, int c, int K, int C) {
+  const int b = k / KW, kk = k - b * KW, wb = K - b * KW < KW ? K - b * KW : KW;
+  const int g = kk / G4, kg = kk - g * G4, wg = wb - g * G4 < G4 ? wb - g * G4 : G4;
+  const int q = kg & 3, L = kg >> 2;
+  return (size_t)b * KW * 16 * C + ((size_t)xi * C + (size_t)(c >> 2) * 4) * wb + (size_t)g * 4 * G4 + (size_t)q * wg + 4 * L + (c & 3);
 }
 
-// ---- the forward's batched dot products: tiles x output channels, register tile ----
-#if BNFF_VW == 16
-const int DOT_T = 3, DOT_NV = 2;  // 3 tiles x 32 output channels x 4 partial sums: 24 zmm
-#else
-const int DOT_T = 3, DOT_NV = 1;  // 3 tiles x 8 output channels x 4 partial sums: 12 ymm
-#endif
-// V is packed in column blocks of KW output channels (the last one narrower when K % KW != 0):
-// block b ([16][C][wb] floats, wb = min(KW, K - b*KW)) starts at b*KW*16*C floats, so that a
-// block's rows over c are contiguous (a row stride of K floats put every row of a 512-channel
-// layer into the same two L1 sets).
-const int KW = DOT_NV * BNFF_VW;
+/** Tap (i, j) of 4 consecutive 3x3 kernels ks floats apart (flip: tap (2 - i, 2 - j)), as gemm.ts wg4. */
+inline v4 wg4(const float *src, size_t ks, int i, int j, bool flip) {
+  const int o = flip ? (2 - i) * 3 + (2 - j) : i * 3 + j;
+  return _mm_setr_ps(src[o], src[ks + o], src[2 * ks + o], src[3 * ks + o]);
+}
 
 /**
- * V[xi][c][k] = (G g G^T)[xi] of the 3x3 kernel g of (k, c), VW output channels at a time (the
- * same operations per element as the wasm kernel's f32x4 over input channels), in the column
- * blocks above; flip: g[i][j] = w[c][k][2-i][2-j] (w of shape [C][K][3][3]). Units: output
- * channels k.
+ * V = (G g G^T)[xi] of the 3x3 kernel g of (k, c), 4 input channels at a time with the wasm
+ * kernel's operations (gemm.ts winoPackW), stored in the layout above (the 4 input channels are
+ * the 4 lanes of one partial-sum slot); flip: g[i][j] = w[c][k][2-i][2-j] (w of shape
+ * [C][K][3][3]). Units: output channels k.
  */
 template <bool FLIP>
 void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
@@ -347,99 +365,88 @@ void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
   const float *w = F(M, (u32)a[1]);
   float *vp = F(M, (u32)a[2]);
   const int K = ld(M, d, D_K), C = ld(M, d, D_C);
-  const vf h = vsplat(0.5f), one = vsplat(1.0f), mone = vsplat(-1.0f);
-  const auto idx = lanesTimes(FLIP ? 9 : C * 9);
-  for (int k = start; k < end;) {
-    const int blk = k / KW, kb0 = blk * KW, wb = K - kb0 < KW ? K - kb0 : KW;
-    int n = end - k < BNFF_VW ? end - k : BNFF_VW;
-    if (n > kb0 + wb - k) n = kb0 + wb - k;
+  const v4 h = _mm_set1_ps(0.5f);
+  const size_t ks = FLIP ? (size_t)K * 9 : 9;
+  for (int k = start; k < end; k++) {
+    const int b = k / KW, wb = K - b * KW < KW ? K - b * KW : KW;
     const size_t xs = (size_t)C * wb;  // floats per xi of the block
-    float *base = vp + (size_t)kb0 * 16 * C + (k - kb0);
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; c < C; c += 4) {
       const float *src = w + (FLIP ? ((size_t)c * K + k) : ((size_t)k * C + c)) * 9;
-      vf g[3][3];
-      for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) g[i][j] = gatherN(src + (FLIP ? (2 - i) * 3 + (2 - j) : i * 3 + j), idx, n);
-      float *o = base + (size_t)c * wb;
+      float *o = vp + vOffset(0, k, c, K, C);
       for (int r = 0; r < 4; r++) {
-        vf r0, r1, r2;
-        if (r == 0) { r0 = g[0][0]; r1 = g[0][1]; r2 = g[0][2]; }
-        else if (r == 3) { r0 = g[2][0]; r1 = g[2][1]; r2 = g[2][2]; }
+        v4 r0, r1, r2;
+        if (r == 0) { r0 = wg4(src, ks, 0, 0, FLIP); r1 = wg4(src, ks, 0, 1, FLIP); r2 = wg4(src, ks, 0, 2, FLIP); }
+        else if (r == 3) { r0 = wg4(src, ks, 2, 0, FLIP); r1 = wg4(src, ks, 2, 1, FLIP); r2 = wg4(src, ks, 2, 2, FLIP); }
         else {
-          const vf sg = r == 1 ? one : mone;
-          r0 = vmul(h, vadd(vfma(sg, g[1][0], g[0][0]), g[2][0]));
-          r1 = vmul(h, vadd(vfma(sg, g[1][1], g[0][1]), g[2][1]));
-          r2 = vmul(h, vadd(vfma(sg, g[1][2], g[0][2]), g[2][2]));
+          const v4 sg = _mm_set1_ps(r == 1 ? 1.0f : -1.0f);
+          r0 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 0, FLIP), wg4(src, ks, 0, 0, FLIP)), wg4(src, ks, 2, 0, FLIP)));
+          r1 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 1, FLIP), wg4(src, ks, 0, 1, FLIP)), wg4(src, ks, 2, 1, FLIP)));
+          r2 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 2, FLIP), wg4(src, ks, 0, 2, FLIP)), wg4(src, ks, 2, 2, FLIP)));
         }
-        vstoreN(o, r0, n);
-        vstoreN(o + xs, vmul(h, vadd(vadd(r0, r1), r2)), n);
-        vstoreN(o + 2 * xs, vmul(h, vadd(vsub(r0, r1), r2)), n);
-        vstoreN(o + 3 * xs, r2, n);
+        _mm_storeu_ps(o, r0);
+        _mm_storeu_ps(o + xs, _mm_mul_ps(h, _mm_add_ps(_mm_add_ps(r0, r1), r2)));
+        _mm_storeu_ps(o + 2 * xs, _mm_mul_ps(h, _mm_add_ps(_mm_sub_ps(r0, r1), r2)));
+        _mm_storeu_ps(o + 3 * xs, r2);
         o += 4 * xs;
       }
     }
-    k += n;
   }
 }
 
 void conv_wino_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<false>(M, a, start, end); }
 void conv_wino_pack_w_t(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<true>(M, a, start, end); }
 
-
 /**
- * out[t][col..] = sum over c of U[t][c] V[c][col..] for T tiles (U rows us floats apart) and NV
- * vectors of output channels (the last one nlast lanes when TAIL), as the wasm kernel sums it:
- * partial sums over c = l mod 4 from zero, FMA, then (p0 + p2) + (p1 + p3).
+ * out[t][0..wb) = sum over c of U[t][c] V[c][.] for T tiles (U rows us floats apart) and the NG
+ * groups of one column block (V: vq floats per step of 4 input channels; the last group wlast
+ * channels when TAIL), summed as the wasm kernel sums it: 4 partial sums over c = l mod 4 from
+ * zero, FMA, then (p0 + p2) + (p1 + p3).
  */
-template <int T, int NV, bool TAIL>
-inline void wdot(const float *u, size_t us, const float *v, size_t vs, int C, float *out, size_t os, int nlast) {
-  vf acc[T][NV][4];
+template <int T, int NG, bool TAIL>
+inline void wdot(const float *u, size_t us, const float *v, size_t vq, int C, float *out, size_t os, int wlast) {
+  vf acc[T][NG * 4];
   _Pragma("GCC unroll 16") for (int t = 0; t < T; t++)
-    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++)
-      _Pragma("GCC unroll 16") for (int r = 0; r < 4; r++) acc[t][j][r] = vzero();
-  for (int c = 0; c < C; c += 4) {
-    _Pragma("GCC unroll 16") for (int r = 0; r < 4; r++) {
-      const float *vr = v + (size_t)(c + r) * vs;
-      vf w[NV];
-      _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {
-        w[j] = TAIL && j == NV - 1 ? vload_n(vr + j * BNFF_VW, nlast) : vload(vr + j * BNFF_VW);
-        // one load per vector, kept in a register (GCC would fold it into each of the T FMAs:
-        // T loads instead of one, and the loop bound by the load ports)
-        __asm__("" : "+v"(w[j]));
-      }
-      _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
-        const vf s = vsplat(u[t * us + c + r]);
-        _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[t][j][r] = vfma(s, w[j], acc[t][j][r]);
+    _Pragma("GCC unroll 16") for (int i = 0; i < NG * 4; i++) acc[t][i] = vzero();
+  for (int m = 0; m < C; m += 4) {
+    const float *vm = v + (size_t)(m >> 2) * vq;
+    vf bu[T];
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) bu[t] = bcast4(u + t * us + m);
+    _Pragma("GCC unroll 16") for (int g = 0; g < NG; g++) {
+      _Pragma("GCC unroll 16") for (int q = 0; q < 4; q++) {
+        vf w = TAIL && g == NG - 1 ? vload_n(vm + g * 4 * G4 + q * wlast, wlast) : vload(vm + g * 4 * G4 + q * BNFF_VW);
+        // one load, kept in a register for the T FMAs (GCC would fold it into each of them)
+        __asm__("" : "+v"(w));
+        _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) acc[t][g * 4 + q] = vfma(bu[t], w, acc[t][g * 4 + q]);
       }
     }
   }
   _Pragma("GCC unroll 16") for (int t = 0; t < T; t++)
-    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {
-      const vf s = vadd(vadd(acc[t][j][0], acc[t][j][2]), vadd(acc[t][j][1], acc[t][j][3]));
-      if (TAIL && j == NV - 1) vstore_n(out + t * os + j * BNFF_VW, s, nlast);
-      else vstore(out + t * os + j * BNFF_VW, s);
+    _Pragma("GCC unroll 16") for (int g = 0; g < NG; g++) {
+      const vf s = hsum4v(acc[t][g * 4], acc[t][g * 4 + 1], acc[t][g * 4 + 2], acc[t][g * 4 + 3]);
+      if (TAIL && g == NG - 1) vstore_n(out + t * os + g * G4, s, wlast);
+      else vstore(out + t * os + g * G4, s);
     }
 }
 
 template <int T>
-void wdotCols(const float *u, size_t us, const float *v, size_t vs, int C, float *out, size_t os, int ncols) {
-  const int W = DOT_NV * BNFF_VW;
-  int col = 0;
-  for (; col + W <= ncols; col += W) wdot<T, DOT_NV, false>(u, us, v + col, vs, C, out + col, os, BNFF_VW);
-  int rem = ncols - col;
+void wdotBlock(const float *u, size_t us, const float *v, int C, float *out, size_t os, int wb) {
+  const size_t vq = 4 * (size_t)wb;
+  if (wb == KW) { wdot<T, DOT_NG, false>(u, us, v, vq, C, out, os, G4); return; }
+  const int ng = (wb + G4 - 1) / G4, last = wb - (ng - 1) * G4;
 #if BNFF_VW == 16
-  if (rem > 16) { wdot<T, 2, true>(u, us, v + col, vs, C, out + col, os, rem - 16); rem = 0; }
+  if (ng == 2) wdot<T, 2, true>(u, us, v, vq, C, out, os, last);  // (ng == 2 with last == G4 is wb == KW)
+  else if (last == G4) wdot<T, 1, false>(u, us, v, vq, C, out, os, last);
+  else wdot<T, 1, true>(u, us, v, vq, C, out, os, last);
+#else
+  (void)ng;
+  wdot<T, 1, true>(u, us, v, vq, C, out, os, last);
 #endif
-  if (rem > 0) {
-    if (rem == BNFF_VW) wdot<T, 1, false>(u, us, v + col, vs, C, out + col, os, rem);
-    else wdot<T, 1, true>(u, us, v + col, vs, C, out + col, os, rem);
-  }
 }
 
-void wdotTiles(int nT, const float *u, size_t us, const float *v, size_t vs, int C, float *out, size_t os, int ncols) {
-  if (nT == 3) wdotCols<3>(u, us, v, vs, C, out, os, ncols);
-  else if (nT == 2) wdotCols<2>(u, us, v, vs, C, out, os, ncols);
-  else wdotCols<1>(u, us, v, vs, C, out, os, ncols);
+void wdotTiles(int nT, const float *u, size_t us, const float *v, int C, float *out, size_t os, int wb) {
+  if (nT == 3) wdotBlock<3>(u, us, v, C, out, os, wb);
+  else if (nT == 2) wdotBlock<2>(u, us, v, C, out, os, wb);
+  else wdotBlock<1>(u, us, v, C, out, os, wb);
 }
 
 // ---- forward (gemm.ts convWino) ----
@@ -523,7 +530,7 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
           float *mo = mbuf + (size_t)xi * mxs;
           for (int tt = 0; tt < ng; tt += DOT_T) {
             const int nT = ng - tt < DOT_T ? ng - tt : DOT_T;
-            wdotTiles(nT, ux + (size_t)tt * (ustride >> 2), ustride >> 2, vx, (size_t)KS, C, mo + (size_t)tt * KS, KS, KS);
+            wdotTiles(nT, ux + (size_t)tt * (ustride >> 2), ustride >> 2, vx, C, mo + (size_t)tt * KS, KS, KS);
           }
         }
         for (int i = g0; i < g0 + ng; i++) {
