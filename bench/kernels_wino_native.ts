@@ -8,11 +8,11 @@
  * native GFLOP per CPU-second over the native FMA probe's (families/bench.cc fma_peak: 12
  * independent FMA chains per thread), measured at the same thread count.
  *
- *   node dist/bench/kernels_wino_native.js [--batch 16] [--threads 1,2] [--reps 7] [--only 64->64] [--ops fwd,bwd-data,bwd-weight] [--json]
+ *   node dist/bench/kernels_wino_native.js [--batch 16] [--threads 1,2] [--reps 7] [--only 64->64] [--ops fwd,bwd-data,bwd-weight] [--json] [--winoWBytes N ...]
  *
  * BNFF_NATIVE_ISA=avx2 runs the native AVX2 variant.
  */
-import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
+import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
 import type { Backend } from '../src/runtime/backend.js';
 import { splitRange } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
@@ -31,6 +31,11 @@ const reps = Number(opt('reps', '7'));
 const only = opt('only', '');
 const ops = opt('ops', 'fwd,bwd-data,bwd-weight').split(',');
 const json = args.includes('--json');
+// tuning knobs as --winoWBytes 1048576 etc. (conv.ts convTuning)
+for (const k of Object.keys(convTuning) as (keyof typeof convTuning)[]) {
+  const v = opt(k, '');
+  if (v) convTuning[k] = Number(v);
+}
 
 const SHAPES: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['3x3 64->64 @56', { C: 64, H: 56, W: 56, K: 64, KH: 3, pad: 1 }],
