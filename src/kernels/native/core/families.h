@@ -5,4 +5,5 @@
   X(eltwise)             \
   X(bnfused)             \
   X(gemm)                \
+  X(winograd)            \
   X(bench)

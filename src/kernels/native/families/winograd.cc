@@ -1,0 +1,780 @@
+// Winograd F(2x2, 3x3) convolutions: the native twins of the conv_wino* kernels of
+// src/kernels/assembly/gemm.ts (same names, arguments, work ranges, descriptor fields and per-thread
+// scratch layout: the host, src/kernels/conv.ts, is shared). Design: docs/design/conv-kernels.md
+// ("Winograd F(2x2, 3x3)") and docs/design/native-engine.md.
+//
+// Every output element is computed with the same float operations in the same order as the
+// WebAssembly kernel, so the results are bit-identical to the wasm engine (and across thread
+// counts); only the vectorisation differs:
+// - transforms (input B^T d B, output A^T M A, the BN prologues, the moments and dx epilogues) are
+//   elementwise over channels: they run VW channels at a time (then 4 at a time for the tail);
+// - the forward's 16 batched dot products over C: the wasm kernel keeps, per output element, four
+//   partial sums over c = l mod 4 (the lanes of its f32x4 accumulators) and adds them as
+//   (p0 + p2) + (p1 + p3) (hsum4). Here the output channels are the vector lanes (V is packed
+//   in column blocks [K/KW][xi][c][KW] instead of [xi][k][C], a layout private to these kernels)
+//   and each output keeps its four partial sums in four registers: T tiles x NV vectors x 4
+//   accumulators, the same chains.
+// - backward-weights: Z[xi][k][c] = sum over the chunk's tiles in order (one chain from zero per
+//   chunk, then added to Z), as the wasm 4x8 micro-kernel, with a 12x32 (AVX-512) or 4x24 (AVX2)
+//   register tile; the transformed x tiles are laid out [xi][tile][thread's channels] (scratch
+//   private to this kernel) so that a row of the tile is one vector load.
+#include "../core/kernel.h"
+#include "../core/abi.h"
+
+BNFF_BEGIN
+#include "../core/vec.h"
+
+namespace {
+
+typedef uint32_t u32;  // AssemblyScript's usize: byte offsets into the arena, wrapping at 32 bits
+
+// ---- per-thread scratch layout (gemm.ts SC_*) ----
+const u32 SC_ROWS = 256;    // tap table, then the product tile (here: the product buffer)
+const u32 SC_ZBUF = 61440;  // zeros for taps outside the image (up to 1024 channels)
+const u32 SC_PACK = 65536;  // U block (forward) / DY and X chunks (backward-weights), then the window
+// bytes between SC_ROWS + 64 and SC_ZBUF: the forward's products M[xi][tile][k] of a tile group
+const u32 MBUF_BYTES = SC_ZBUF - SC_ROWS - 64;
+
+inline int32_t ld(uint8_t *M, u32 d, int i) { return *BNFF_AT(int32_t, d + 4u * (u32)i); }
+inline float *F(uint8_t *M, u32 off) { return BNFF_AT(float, off); }
+
+// ---- elementwise vector traits: Q4 (128-bit, the wasm f32x4) and QF (the widest vector) ----
+struct Q4 {
+  typedef v4 T;
+  enum { N = 4 };
+  static T load(const float *p) { return _mm_loadu_ps(p); }
+  static void store(float *p, T v) { _mm_storeu_ps(p, v); }
+  static T zero() { return _mm_setzero_ps(); }
+  static T splat(float s) { return _mm_set1_ps(s); }
+  static T add(T a, T b) { return _mm_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm_mul_ps(a, b); }
+  static T fma(T a, T b, T c) { return _mm_fmadd_ps(a, b, c); }
+  static T neg(T a) { return _mm_xor_ps(a, _mm_set1_ps(-0.0f)); }
+  // reluv: v where v > 0 or NaN, else +0
+  static T relu(T v) { return _mm_and_ps(v, _mm_cmp_ps(v, _mm_setzero_ps(), _CMP_NLE_UQ)); }
+  // g where t > 0 or t is NaN (andnot(g, t <= 0))
+  static T keep(T g, T t) { return _mm_and_ps(g, _mm_cmp_ps(t, _mm_setzero_ps(), _CMP_NLE_UQ)); }
+};
+
+struct QF {
+  typedef vf T;
+  enum { N = BNFF_VW };
+  static T load(const float *p) { return vload(p); }
+  static void store(float *p, T v) { vstore(p, v); }
+  static T zero() { return vzero(); }
+  static T splat(float s) { return vsplat(s); }
+  static T add(T a, T b) { return vadd(a, b); }
+  static T sub(T a, T b) { return vsub(a, b); }
+  static T mul(T a, T b) { return vmul(a, b); }
+  static T fma(T a, T b, T c) { return vfma(a, b, c); }
+#if BNFF_VW == 16
+  static T neg(T a) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u))); }
+  static T keep(T g, T t) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_NLE_UQ), g); }
+#else
+  static T neg(T a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
+  static T keep(T g, T t) { return _mm256_and_ps(g, _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_NLE_UQ)); }
+#endif
+  static T relu(T v) { return vrelu(v); }
+};
+
+/** f(traits, c) over the byte offsets c of [cs, ce) (multiples of 16): VW channels at a time, then 4. */
+template <class Fn>
+inline void chans(u32 cs, u32 ce, Fn f) {
+  u32 c = cs;
+  for (; c + 4 * BNFF_VW <= ce; c += 4 * BNFF_VW) f(QF(), c);
+  for (; c < ce; c += 16) f(Q4(), c);
+}
+
+// ---- the normalised window (gemm.ts wRing, wRow) ----
+struct RingState {
+  int32_t n, done;
+};
+
+inline u32 wRow(u32 win, int ih, int WW, u32 cb) { return win + (u32)((ih + 4) & 3) * (u32)WW * cb; }
+
+void wRing(uint8_t *M, u32 win, RingState &rs, u32 x, u32 xsb, int n, int tr, int H, int W, int PH, int PW, int WW, u32 cb,
+           int kind, u32 coef, int relu, u32 dlt, u32 cs, u32 ce) {
+  const int lo = 2 * tr - PH, hi = lo + 3;
+  int done = rs.done;
+  if (rs.n != n) done = lo - 1;
+  for (int ih = (lo > done + 1 ? lo : done + 1); ih <= hi; ih++) {
+    const u32 dst = wRow(win, ih, WW, cb);
+    const u32 rowB = (u32)WW * cb;
+    if (ih < 0 || ih >= H) {
+      memset(M + dst, 0, rowB);
+      continue;
+    }
+    memset(M + dst, 0, (u32)PW * cb);
+    memset(M + dst + (u32)(PW + W) * cb, 0, (u32)(WW - PW - W) * cb);
+    u32 src = x + ((u32)(n * H + ih) * (u32)W) * xsb;
+    u32 o = dst + (u32)PW * cb;
+    const float *ca = F(M, coef), *cbv = F(M, coef + cb), *cc = F(M, coef + 2 * cb);
+    for (int iw = 0; iw < W; iw++) {
+      const float *s = F(M, src), *s2 = F(M, src + dlt);
+      float *out = F(M, o);
+      if (kind == 1) {
+        chans(cs, ce, [&](auto q, u32 c) {
+          typedef decltype(q) V;
+          const u32 e = c >> 2;
+          typename V::T v = V::fma(V::load(ca + e), V::load(s + e), V::load(cbv + e));
+          if (relu) v = V::relu(v);
+          V::store(out + e, v);
+        });
+      } else {
+        chans(cs, ce, [&](auto q, u32 c) {
+          typedef decltype(q) V;
+          const u32 e = c >> 2;
+          V::store(out + e, V::fma(V::load(ca + e), V::load(s + e), V::fma(V::load(cbv + e), V::load(s2 + e), V::load(cc + e))));
+        });
+      }
+      src += xsb;
+      o += cb;
+    }
+  }
+  rs.n = n;
+  rs.done = hi;
+}
+
+// ---- input transform (gemm.ts wInTile) ----
+/**
+ * B^T d B of one tile (16 tap offsets at pt, mask: bit i set where tap i is inside the image),
+ * channels [cs, ce) (bytes): channel byte c of xi at u + xi*xs + c.
+ */
+template <bool FUSED>
+void wInTile(uint8_t *M, const u32 *pt, int mask, u32 u, u32 cb, int kind, u32 coef, int relu, u32 dlt, u32 cs, u32 ce, u32 xs) {
+  chans(cs, ce, [&](auto q, u32 c) {
+    typedef decltype(q) V;
+    typedef typename V::T T;
+    T ca = V::zero(), cbv = V::zero(), cc = V::zero();
+    if (FUSED && kind != 0) {
+      ca = V::load(F(M, coef + c));
+      cbv = V::load(F(M, coef + cb + c));
+      if (kind == 2) cc = V::load(F(M, coef + 2 * cb + c));
+    }
+    auto tap = [&](int i) -> T {
+      const u32 p = pt[i] + c;
+      if (!FUSED || kind == 0) return V::load(F(M, p));
+      if (!((mask >> i) & 1)) return V::zero();
+      if (kind == 1) {
+        const T v = V::fma(ca, V::load(F(M, p)), cbv);
+        return relu ? V::relu(v) : v;
+      }
+      return V::fma(ca, V::load(F(M, p)), V::fma(cbv, V::load(F(M, p + dlt)), cc));
+    };
+    const u32 o = u + c;
+    auto st = [&](int xi, T v) { V::store(F(M, o + (u32)xi * xs), v); };
+    T a0 = tap(8), a1 = tap(9), a2 = tap(10), a3 = tap(11);
+    const T h20 = V::sub(a0, a2), h21 = V::add(a1, a2), h22 = V::sub(a2, a1), h23 = V::sub(a1, a3);
+    a0 = tap(0); a1 = tap(1); a2 = tap(2); a3 = tap(3);
+    st(0, V::sub(V::sub(a0, a2), h20));
+    st(1, V::sub(V::add(a1, a2), h21));
+    st(2, V::sub(V::sub(a2, a1), h22));
+    st(3, V::sub(V::sub(a1, a3), h23));
+    a0 = tap(4); a1 = tap(5); a2 = tap(6); a3 = tap(7);
+    const T h10 = V::sub(a0, a2), h11 = V::add(a1, a2), h12 = V::sub(a2, a1), h13 = V::sub(a1, a3);
+    st(4, V::add(h10, h20));
+    st(5, V::add(h11, h21));
+    st(6, V::add(h12, h22));
+    st(7, V::add(h13, h23));
+    st(8, V::sub(h20, h10));
+    st(9, V::sub(h21, h11));
+    st(10, V::sub(h22, h12));
+    st(11, V::sub(h23, h13));
+    a0 = tap(12); a1 = tap(13); a2 = tap(14); a3 = tap(15);
+    st(12, V::sub(h10, V::sub(a0, a2)));
+    st(13, V::sub(h11, V::add(a1, a2)));
+    st(14, V::sub(h12, V::sub(a2, a1)));
+    st(15, V::sub(h13, V::sub(a1, a3)));
+  });
+}
+
+/** The 16 tap offsets (zb where outside the image) of tile t (flattened (n, tr, tc)); returns the inside mask. */
+int wTapTable(u32 *pt, u32 x, u32 zb, int t, int TW, int TH, int H, int W, int PH, int PW, u32 xsb) {
+  const int u = t / TW, tc = t - u * TW, n = u / TH, tr = u - n * TH;
+  const int ih0 = 2 * tr - PH, iw0 = 2 * tc - PW;
+  const u32 xn = x + (u32)n * (u32)H * (u32)W * xsb;
+  const u32 C = xsb >> 2;
+  int mask = 0;
+  for (int i = 0; i < 4; i++) {
+    for (int j = 0; j < 4; j++) {
+      const int ih = ih0 + i, iw = iw0 + j;
+      u32 p = 0;
+      if (xn && (u32)ih < (u32)H && (u32)iw < (u32)W) p = xn + (((u32)(ih * W + iw) * C) << 2);
+      pt[i * 4 + j] = p ? p : zb;
+      if (p) mask |= 1 << (i * 4 + j);
+    }
+  }
+  return mask;
+}
+
+// ---- output transform (gemm.ts wOutTile), channels [c0, c1) bytes relative to the pass ----
+/**
+ * A^T M A of one tile (M[xi] at m + xi*mxs floats, channel byte c at m + c) + bias, stored into the
+ * valid pixels of its 2x2 output tile at y0 (+ the channel byte offset ko + c). sm != 0: the
+ * moments epilogue (shift at sm, f32 sums at sm + kb, sm + 2*kb; shift set when init).
+ */
+void wOutTile(uint8_t *M, const float *m, size_t mxs, u32 y0, u32 rs, bool two_r, bool two_c, u32 bias, u32 ko, u32 nb, u32 kb,
+              u32 sm, bool init, u32 yb) {
+  chans(0, nb, [&](auto q, u32 c) {
+    typedef decltype(q) V;
+    typedef typename V::T T;
+    const float *mc = m + (c >> 2);
+    const T bv = bias ? V::load(F(M, bias + ko + c)) : V::zero();
+    T s0[4], s1[4];
+    for (int j = 0; j < 4; j++) {
+      const T m0 = V::load(mc + j * mxs), m1 = V::load(mc + (4 + j) * mxs), m2 = V::load(mc + (8 + j) * mxs), m3 = V::load(mc + (12 + j) * mxs);
+      s0[j] = V::add(V::add(m0, m1), m2);
+      s1[j] = V::sub(V::sub(m1, m2), m3);
+    }
+    const T y00 = V::add(V::add(V::add(s0[0], s0[1]), s0[2]), bv), y01 = V::add(V::sub(V::sub(s0[1], s0[2]), s0[3]), bv);
+    const T y10 = V::add(V::add(V::add(s1[0], s1[1]), s1[2]), bv), y11 = V::add(V::sub(V::sub(s1[1], s1[2]), s1[3]), bv);
+    const u32 yo = y0 + ko + c;
+    V::store(F(M, yo), y00);
+    if (two_c) V::store(F(M, yo + yb), y01);
+    if (two_r) {
+      V::store(F(M, yo + rs), y10);
+      if (two_c) V::store(F(M, yo + rs + yb), y11);
+    }
+    if (sm) {
+      const u32 s = sm + ko + c;
+      if (init) V::store(F(M, s), y00);
+      const T sh = V::load(F(M, s));
+      T e = V::sub(y00, sh);
+      T sv = e, qv = V::mul(e, e);
+      if (two_c) { e = V::sub(y01, sh); sv = V::add(sv, e); qv = V::fma(e, e, qv); }
+      if (two_r) {
+        e = V::sub(y10, sh); sv = V::add(sv, e); qv = V::fma(e, e, qv);
+        if (two_c) { e = V::sub(y11, sh); sv = V::add(sv, e); qv = V::fma(e, e, qv); }
+      }
+      V::store(F(M, s + kb), V::add(V::load(F(M, s + kb)), sv));
+      V::store(F(M, s + 2 * kb), V::add(V::load(F(M, s + 2 * kb)), qv));
+    }
+  });
+}
+
+/** gemm.ts flushSums over channels [k0, k1) of the moments layout at st (f64 S[K], Q[K], f32 shift, S32, Q32). */
+void flushSums(uint8_t *M, u32 st, int K, int k0, int k1) {
+  double *s64 = BNFF_AT(double, st), *q64 = s64 + K;
+  float *s32 = F(M, st + ((u32)K << 4) + ((u32)K << 2)), *q32 = s32 + K;
+  for (int c = k0; c < k1; c++) {
+    s64[c] = s64[c] + (double)s32[c];
+    q64[c] = q64[c] + (double)q32[c];
+    s32[c] = 0;
+    q32[c] = 0;
+  }
+}
+
+// ---- the dx epilogue (gemm.ts dxRun) ----
+void dxRun(uint8_t *M, u32 px0, u32 xp0, int W, int C, u32 xsb, u32 c2, u32 m2, int relu, u32 st, u32 gp0, u32 gsb, u32 yo0) {
+  const u32 cb = (u32)C << 2, vb = (u32)(C & ~3) << 2;
+  float *s32 = F(M, st + (u32)C * 20), *q32 = F(M, st + (u32)C * 24);
+  memset(s32, 0, cb << 1);
+  const bool put = !gp0 && (relu || yo0 != 0);
+  u32 px = px0, xp = xp0, gp = gp0, yo = yo0 ? yo0 : px0;
+  const float *a2 = F(M, c2), *b2 = F(M, c2 + cb), *mm = F(M, m2);
+  for (int w = 0; w < W; w++) {
+    const float *pd = F(M, px), *xv = F(M, xp);
+    float *g = F(M, gp), *out = F(M, yo);
+    chans(0, vb, [&](auto q, u32 c) {
+      typedef decltype(q) V;
+      typedef typename V::T T;
+      const u32 e = c >> 2;
+      T gv = V::load(pd + e);
+      const T x = V::load(xv + e);
+      if (relu) gv = V::keep(gv, V::fma(x, V::load(a2 + e), V::load(b2 + e)));
+      if (put) V::store(out + e, gv);
+      if (gp0) V::store(g + e, V::fma(gv, V::load(a2 + e), V::load(g + e)));
+      V::store(s32 + e, V::add(V::load(s32 + e), gv));
+      V::store(q32 + e, V::fma(gv, V::sub(x, V::load(mm + e)), V::load(q32 + e)));
+    });
+    for (u32 e = vb >> 2; e < (u32)C; e++) {
+      float gv = pd[e];
+      const float x = xv[e];
+      if (relu && a2[e] * x + b2[e] <= 0) gv = 0;
+      if (put) out[e] = gv;
+      if (gp0) g[e] = gv * a2[e] + g[e];
+      s32[e] = s32[e] + gv;
+      q32[e] = q32[e] + gv * (x - mm[e]);
+    }
+    px += cb; xp += xsb; gp += gsb; yo += cb;
+  }
+  double *s64 = BNFF_AT(double, st), *q64 = s64 + C;
+  for (int c = 0; c < C; c++) {
+    s64[c] = s64[c] + (double)s32[c];
+    q64[c] = q64[c] + (double)q32[c];
+  }
+}
+
+// ---- the forward's batched dot products: tiles x output channels, register tile ----
+// A vector holds the 4 partial sums (lane 4L + l: the sum over c = l mod 4, as a lane of the wasm
+// kernel's f32x4 accumulator) of OPV = VW/4 output channels; a group of 4 vectors covers
+// G4 = 4*OPV channels, and the wasm kernel's hsum4, done within each 128-bit lane of the 4
+// vectors, leaves the group's G4 sums in order in one vector. Per step of 4 input channels:
+// T broadcasts of 4 U values, 4*NG vector loads of V, 4*NG*T FMAs.
+const int OPV = BNFF_VW / 4;
+const int G4 = 4 * OPV;
+#if BNFF_VW == 16
+const int DOT_T = 3, DOT_NG = 2;  // 3 tiles x 32 output channels: 24 zmm accumulators
+inline vf bcast4(const float *p) { return _mm512_broadcast_f32x4(_mm_loadu_ps(p)); }
+inline vf hsum4v(vf a, vf b, vf c, vf d) {
+  const vf s01 = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const vf s23 = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  const __m512d p = _mm512_castps_pd(s01), q = _mm512_castps_pd(s23);
+  return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(p, q)), _mm512_castpd_ps(_mm512_unpackhi_pd(p, q)));
+}
+#else
+const int DOT_T = 3, DOT_NG = 1;  // 3 tiles x 8 output channels: 12 ymm accumulators
+inline vf bcast4(const float *p) { return _mm256_broadcast_ps(reinterpret_cast<const __m128 *>(p)); }
+inline vf hsum4v(vf a, vf b, vf c, vf d) {
+  const vf s01 = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+  const vf s23 = _mm256_add_ps(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+  const __m256d p = _mm256_castps_pd(s01), q = _mm256_castps_pd(s23);
+  return _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(p, q)), _mm256_castpd_ps(_mm256_unpackhi_pd(p, q)));
+}
+#endif
+// V is packed in column blocks of KW output channels (the last one narrower when K % KW != 0),
+// block b (wb = min(KW, K - b*KW) channels) at b*KW*16*C floats: [xi][c/4][group][4][wg][4]...
+// precisely, for channel k = b*KW + g*G4 + q + 4L (group g of wg = min(G4, wb - g*G4) channels)
+// and input channel c = 4m + l: xi*C*wb + m*4*wb + g*4*G4 + q*wg + 4L + l. No padding: the
+// buffer the host reserves (16*K*up(C, 8) floats) holds it.
+const int KW = DOT_NG * G4;
+
+inline size_t vOffset(int xi, int k, int c, int K, int C) {
+  const int b = k / KW, kk = k - b * KW, wb = K - b * KW < KW ? K - b * KW : KW;
+  const int g = kk / G4, kg = kk - g * G4, wg = wb - g * G4 < G4 ? wb - g * G4 : G4;
+  const int q = kg & 3, L = kg >> 2;
+  return (size_t)b * KW * 16 * C + ((size_t)xi * C + (size_t)(c >> 2) * 4) * wb + (size_t)g * 4 * G4 + (size_t)q * wg + 4 * L + (c & 3);
+}
+
+/** Tap (i, j) of 4 consecutive 3x3 kernels ks floats apart (flip: tap (2 - i, 2 - j)), as gemm.ts wg4. */
+inline v4 wg4(const float *src, size_t ks, int i, int j, bool flip) {
+  const int o = flip ? (2 - i) * 3 + (2 - j) : i * 3 + j;
+  return _mm_setr_ps(src[o], src[ks + o], src[2 * ks + o], src[3 * ks + o]);
+}
+
+/**
+ * V = (G g G^T)[xi] of the 3x3 kernel g of (k, c), 4 input channels at a time with the wasm
+ * kernel's operations (gemm.ts winoPackW), stored in the layout above (the 4 input channels are
+ * the 4 lanes of one partial-sum slot); flip: g[i][j] = w[c][k][2-i][2-j] (w of shape
+ * [C][K][3][3]). Units: output channels k.
+ */
+template <bool FLIP>
+void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
+  const u32 d = (u32)a[0];
+  const float *w = F(M, (u32)a[1]);
+  float *vp = F(M, (u32)a[2]);
+  const int K = ld(M, d, D_K), C = ld(M, d, D_C);
+  const v4 h = _mm_set1_ps(0.5f);
+  const size_t ks = FLIP ? (size_t)K * 9 : 9;
+  for (int k = start; k < end; k++) {
+    const int b = k / KW, wb = K - b * KW < KW ? K - b * KW : KW;
+    const size_t xs = (size_t)C * wb;  // floats per xi of the block
+    for (int c = 0; c < C; c += 4) {
+      const float *src = w + (FLIP ? ((size_t)c * K + k) : ((size_t)k * C + c)) * 9;
+      float *o = vp + vOffset(0, k, c, K, C);
+      for (int r = 0; r < 4; r++) {
+        v4 r0, r1, r2;
+        if (r == 0) { r0 = wg4(src, ks, 0, 0, FLIP); r1 = wg4(src, ks, 0, 1, FLIP); r2 = wg4(src, ks, 0, 2, FLIP); }
+        else if (r == 3) { r0 = wg4(src, ks, 2, 0, FLIP); r1 = wg4(src, ks, 2, 1, FLIP); r2 = wg4(src, ks, 2, 2, FLIP); }
+        else {
+          const v4 sg = _mm_set1_ps(r == 1 ? 1.0f : -1.0f);
+          r0 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 0, FLIP), wg4(src, ks, 0, 0, FLIP)), wg4(src, ks, 2, 0, FLIP)));
+          r1 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 1, FLIP), wg4(src, ks, 0, 1, FLIP)), wg4(src, ks, 2, 1, FLIP)));
+          r2 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 2, FLIP), wg4(src, ks, 0, 2, FLIP)), wg4(src, ks, 2, 2, FLIP)));
+        }
+        _mm_storeu_ps(o, r0);
+        _mm_storeu_ps(o + xs, _mm_mul_ps(h, _mm_add_ps(_mm_add_ps(r0, r1), r2)));
+        _mm_storeu_ps(o + 2 * xs, _mm_mul_ps(h, _mm_add_ps(_mm_sub_ps(r0, r1), r2)));
+        _mm_storeu_ps(o + 3 * xs, r2);
+        o += 4 * xs;
+      }
+    }
+  }
+}
+
+void conv_wino_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<false>(M, a, start, end); }
+void conv_wino_pack_w_t(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<true>(M, a, start, end); }
+
+/**
+ * out[t][0..wb) = sum over c of U[t][c] V[c][.] for T tiles (U rows us floats apart) and the NG
+ * groups of one column block (V: vq floats per step of 4 input channels; the last group wlast
+ * channels when TAIL), summed as the wasm kernel sums it: 4 partial sums over c = l mod 4 from
+ * zero, FMA, then (p0 + p2) + (p1 + p3).
+ */
+template <int T, int NG, bool TAIL>
+inline void wdot(const float *u, size_t us, const float *v, size_t vq, int C, float *out, size_t os, int wlast) {
+  vf acc[T][NG * 4];
+  _Pragma("GCC unroll 16") for (int t = 0; t < T; t++)
+    _Pragma("GCC unroll 16") for (int i = 0; i < NG * 4; i++) acc[t][i] = vzero();
+  for (int m = 0; m < C; m += 4) {
+    const float *vm = v + (size_t)(m >> 2) * vq;
+    vf bu[T];
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) bu[t] = bcast4(u + t * us + m);
+    _Pragma("GCC unroll 16") for (int g = 0; g < NG; g++) {
+      _Pragma("GCC unroll 16") for (int q = 0; q < 4; q++) {
+        vf w = TAIL && g == NG - 1 ? vload_n(vm + g * 4 * G4 + q * wlast, wlast) : vload(vm + g * 4 * G4 + q * BNFF_VW);
+        // one load, kept in a register for the T FMAs (GCC would fold it into each of them)
+        __asm__("" : "+v"(w));
+        _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) acc[t][g * 4 + q] = vfma(bu[t], w, acc[t][g * 4 + q]);
+      }
+    }
+  }
+  _Pragma("GCC unroll 16") for (int t = 0; t < T; t++)
+    _Pragma("GCC unroll 16") for (int g = 0; g < NG; g++) {
+      const vf s = hsum4v(acc[t][g * 4], acc[t][g * 4 + 1], acc[t][g * 4 + 2], acc[t][g * 4 + 3]);
+      if (TAIL && g == NG - 1) vstore_n(out + t * os + g * G4, s, wlast);
+      else vstore(out + t * os + g * G4, s);
+    }
+}
+
+template <int T>
+void wdotBlock(const float *u, size_t us, const float *v, int C, float *out, size_t os, int wb) {
+  const size_t vq = 4 * (size_t)wb;
+  if (wb == KW) { wdot<T, DOT_NG, false>(u, us, v, vq, C, out, os, G4); return; }
+  const int ng = (wb + G4 - 1) / G4, last = wb - (ng - 1) * G4;
+#if BNFF_VW == 16
+  if (ng == 2) wdot<T, 2, true>(u, us, v, vq, C, out, os, last);  // (ng == 2 with last == G4 is wb == KW)
+  else if (last == G4) wdot<T, 1, false>(u, us, v, vq, C, out, os, last);
+  else wdot<T, 1, true>(u, us, v, vq, C, out, os, last);
+#else
+  (void)ng;
+  wdot<T, 1, true>(u, us, v, vq, C, out, os, last);
+#endif
+}
+
+void wdotTiles(int nT, const float *u, size_t us, const float *v, int C, float *out, size_t os, int wb) {
+  if (nT == 3) wdotBlock<3>(u, us, v, C, out, os, wb);
+  else if (nT == 2) wdotBlock<2>(u, us, v, C, out, os, wb);
+  else wdotBlock<1>(u, us, v, C, out, os, wb);
+}
+
+// ---- forward (gemm.ts convWino) ----
+template <bool FUSED>
+void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int relu, int mom, u32 x2, u32 c2, u32 m2, int relu2,
+              u32 dlt, int dym, int start, int end, u32 scratch) {
+  const int C = ld(M, d, D_C), H = ld(M, d, D_H), W = ld(M, d, D_W), K = ld(M, d, D_K), PH = ld(M, d, D_PH), PW = ld(M, d, D_PW);
+  const int OH = ld(M, d, D_OH), OW = ld(M, d, D_OW), TB = ld(M, d, D_WTB);
+  const int TW = (OW + 1) >> 1, TH = (OH + 1) >> 1;
+  const u32 cb = (u32)C << 2, kb = (u32)K << 2;
+  const u32 ysb = (u32)ld(M, d, D_YS) << 2, rs = (u32)OW * ysb;
+  const u32 xsb = (u32)ld(M, d, D_XS) << 2;
+  const int X2S = ld(M, d, D_X2S);
+  const u32 gacc = FUSED && x2 ? (u32)ld(M, d, D_GACC) : 0;
+  const int GS = ld(M, d, D_GS);
+  const int RT = FUSED && x2 ? ld(M, d, D_GRT) : 0;
+  const u32 slot = rs << 1;
+  const u32 ring = RT ? scratch + (u32)ld(M, d, D_GRING) : 0;
+  const u32 xsU = cb + 64, ustride = xsU << 4;
+  const u32 zb = scratch + SC_ZBUF;
+  float *mbuf = F(M, scratch + SC_ROWS + 64);
+  const u32 ub = scratch + SC_PACK;
+  memset(M + zb, 0, cb);
+  u32 st = 0;
+  int kind = 0;
+  if (FUSED) {
+    if (coef) kind = dym ? 2 : 1;
+    if (mom) {
+      st = scratch + (u32)ld(M, d, D_FPART);
+      memset(M + st, 0, (u32)K * 28);
+    }
+    if (x2) {
+      st = scratch + (u32)ld(M, d, D_FPART);
+      memset(M + st, 0, (u32)K << 4);
+    }
+  }
+  const int t0 = start * TW, t1 = end * TW;
+  const bool useWin = FUSED && kind != 0 && ld(M, d, D_WWIN) != 0;
+  RingState rst = {-1, 0};
+  const int WW = 2 * TW + 2;
+  const u32 win = ub + (u32)TB * ustride;
+  int rowDone = start, wrow = -1;
+  u32 pt[16];
+  const float *V0 = F(M, vp);
+  for (int tb = t0; tb < t1; tb += TB) {
+    const int nt = TB < t1 - tb ? TB : t1 - tb;
+    for (int i = 0; i < nt; i++) {
+      if (useWin) {
+        const int t = tb + i, u = t / TW, tc = t - u * TW;
+        const int n = u / TH, tr = u - n * TH;
+        if (u != wrow) {
+          wRing(M, win, rst, x, xsb, n, tr, H, W, PH, PW, WW, cb, kind, coef, relu, dlt, 0, cb);
+          wrow = u;
+        }
+        for (int r = 0; r < 4; r++) {
+          const u32 rp = wRow(win, 2 * tr - PH + r, WW, cb) + (u32)(2 * tc) * cb;
+          for (int j = 0; j < 4; j++) pt[r * 4 + j] = rp + (u32)j * cb;
+        }
+        wInTile<false>(M, pt, 0xffff, ub + (u32)i * ustride, cb, 0, 0, 0, 0, 0, cb, xsU);
+      } else {
+        const int mask = wTapTable(pt, x, zb, tb + i, TW, TH, H, W, PH, PW, xsb);
+        wInTile<FUSED>(M, pt, mask, ub + (u32)i * ustride, cb, kind, coef, relu, dlt, 0, cb, xsU);
+      }
+    }
+    // passes of one column block of V (KW output channels; the wasm kernel's KB passes only
+    // bound its V working set: every output element and every per-channel moment sum is
+    // computed in the same order whatever the passes)
+    for (int k0 = 0; k0 < K; k0 += KW) {
+      const int k1 = K < k0 + KW ? K : k0 + KW, KS = k1 - k0;
+      // tiles per group: the group's products M[xi][tile][KS] fill at most MBUF_BYTES
+      int G = (int)(MBUF_BYTES / (64u * (u32)KS)) / DOT_T * DOT_T;
+      if (G < DOT_T) G = DOT_T;
+      const size_t mxs = (size_t)G * KS;  // floats per xi of mbuf
+      const float *vb = V0 + (size_t)k0 * 16 * C;
+      for (int g0 = 0; g0 < nt; g0 += G) {
+        const int ng = G < nt - g0 ? G : nt - g0;
+        const float *ug = F(M, ub + (u32)g0 * ustride);
+        for (int xi = 0; xi < 16; xi++) {
+          const float *vx = vb + (size_t)xi * C * KS;
+          const float *ux = ug + (size_t)xi * (xsU >> 2);
+          float *mo = mbuf + (size_t)xi * mxs;
+          for (int tt = 0; tt < ng; tt += DOT_T) {
+            const int nT = ng - tt < DOT_T ? ng - tt : DOT_T;
+            wdotTiles(nT, ux + (size_t)tt * (ustride >> 2), ustride >> 2, vx, C, mo + (size_t)tt * KS, KS, KS);
+          }
+        }
+        for (int i = g0; i < g0 + ng; i++) {
+          const int ta = tb + i, ua = ta / TW, tca = ta - ua * TW, na = ua / TH, tra = ua - na * TH;
+          const u32 ya = ring ? ring + (u32)(ua % RT) * slot + (u32)(2 * tca) * ysb
+                              : y + (((u32)(na * OH + 2 * tra) * (u32)OW + (u32)(2 * tca)) * ysb);
+          const bool ra = 2 * tra + 1 < OH, ca2 = 2 * tca + 1 < OW;
+          const u32 sm = FUSED && mom ? st + ((u32)K << 4) : 0;
+          wOutTile(M, mbuf + (size_t)(i - g0) * KS, mxs, ya, rs, ra, ca2, bias, (u32)k0 << 2, (u32)KS << 2, kb, sm,
+                   tb == t0 && i == 0, ysb);
+          if (FUSED && mom && ((i & 15) == 15 || i == nt - 1)) flushSums(M, st, K, k0, k1);
+        }
+      }
+    }
+    if (FUSED && x2) {
+      const int done = tb + nt >= t1 ? end : (tb + nt) / TW;
+      for (int u = rowDone; u < done; u++) {
+        const int n = u / TH, tr = u - n * TH;
+        const int p0 = (n * OH + 2 * tr) * OW, cnt = (OH - 2 * tr < 2 ? OH - 2 * tr : 2) * OW;
+        const u32 src = ring ? ring + (u32)(u % RT) * slot : y + (u32)p0 * ysb;
+        for (int j = 0; j < cnt; j += 64) {
+          const int p = p0 + j;
+          dxRun(M, src + (u32)j * ysb, x2 + (((u32)p * (u32)X2S) << 2), cnt - j < 64 ? cnt - j : 64, K, (u32)X2S << 2, c2, m2, relu2, st,
+                gacc ? gacc + (((u32)p * (u32)GS) << 2) : 0, (u32)GS << 2, ring && !gacc ? y + (u32)p * ysb : 0);
+        }
+      }
+      if (done > rowDone) rowDone = done;
+    }
+  }
+}
+
+#define A(i) ((u32)a[i])
+void conv_wino(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  convWino<false>(M, A(0), A(1), A(2), A(3), A(4), 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, (u32)scratch);
+}
+void conv_wino_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  convWino<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), (int)a[6], (int)a[7], 0, 0, 0, 0, 0, 0, start, end, (u32)scratch);
+}
+void conv_wino_dx_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  convWino<true>(M, A(0), A(1), A(2), 0, A(3), 0, 0, 0, A(4), A(5), A(6), (int)a[7], 0, 0, start, end, (u32)scratch);
+}
+void conv_wino_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  convWino<true>(M, A(0), A(1), A(2), 0, A(3), A(5), 0, 0, A(6), A(7), A(8), (int)a[9], A(4), 1, start, end, (u32)scratch);
+}
+
+// ---- backward-weights (gemm.ts winoW) ----
+#if BNFF_VW == 16
+const int WMK_P = 3, WMK_NV = 2;  // 12 output channels x 32 input channels: 24 zmm
+#else
+const int WMK_P = 1, WMK_NV = 3;  // 4 output channels x 24 input channels: 12 ymm
+#endif
+
+/**
+ * Z rows (4*P output channels, zs floats apart) += / = the chunk's sum over nt tiles of
+ * DY[p][t][4] (panels aps floats apart) x X[t][cols] (rows bs floats apart), NV vectors of columns
+ * (the last nlast lanes when TAIL): one chain from zero per element, then added, as mk.
+ */
+template <int P, int NV, bool TAIL>
+inline void wmk(const float *a, size_t aps, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int nlast) {
+  vf acc[4 * P][NV];
+  _Pragma("GCC unroll 16") for (int r = 0; r < 4 * P; r++)
+    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[r][j] = vzero();
+  for (int t = 0; t < nt; t++) {
+    vf w[NV];
+    const float *br = b + (size_t)t * bs;
+    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) w[j] = TAIL && j == NV - 1 ? vload_n(br + j * BNFF_VW, nlast) : vload(br + j * BNFF_VW);
+    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)
+      _Pragma("GCC unroll 16") for (int r = 0; r < 4; r++) {
+        const vf s = vsplat(a[p * aps + (size_t)t * 4 + r]);
+        _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[p * 4 + r][j] = vfma(s, w[j], acc[p * 4 + r][j]);
+      }
+  }
+  _Pragma("GCC unroll 16") for (int r = 0; r < 4 * P; r++) {
+    float *zr = z + (size_t)r * zs;
+    _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) {
+      vf v = acc[r][j];
+      if (TAIL && j == NV - 1) {
+        if (add) v = vadd(vload_n(zr + j * BNFF_VW, nlast), v);
+        vstore_n(zr + j * BNFF_VW, v, nlast);
+      } else {
+        if (add) v = vadd(vload(zr + j * BNFF_VW), v);
+        vstore(zr + j * BNFF_VW, v);
+      }
+    }
+  }
+}
+
+template <int P>
+void wmkCols(const float *a, size_t aps, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int ncols) {
+  const int W = WMK_NV * BNFF_VW;
+  int col = 0;
+  for (; col + W <= ncols; col += W) wmk<P, WMK_NV, false>(a, aps, b + col, bs, nt, z + col, zs, add, BNFF_VW);
+  while (col < ncols) {
+    const int rem = ncols - col;
+    if (rem > BNFF_VW) {
+#if BNFF_VW == 16
+      wmk<P, 2, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 16);
+      col = ncols;
+#else
+      if (rem > 2 * BNFF_VW) wmk<P, 3, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 16), col = ncols;
+      else if (rem == 2 * BNFF_VW) wmk<P, 2, false>(a, aps, b + col, bs, nt, z + col, zs, add, 8), col = ncols;
+      else wmk<P, 2, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 8), col = ncols;
+#endif
+    } else if (rem == BNFF_VW) {
+      wmk<P, 1, false>(a, aps, b + col, bs, nt, z + col, zs, add, rem);
+      col = ncols;
+    } else {
+      wmk<P, 1, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem);
+      col = ncols;
+    }
+  }
+}
+
+template <bool FUSED>
+void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, int relu, int start, int end, u32 scratch) {
+  const int C = ld(M, d, D_C), H = ld(M, d, D_H), W = ld(M, d, D_W), K = ld(M, d, D_K), PH = ld(M, d, D_PH), PW = ld(M, d, D_PW);
+  const int OH = ld(M, d, D_OH), OW = ld(M, d, D_OW), N = ld(M, d, D_N), TC = ld(M, d, D_WTC);
+  const int TW = (OW + 1) >> 1, TH = (OH + 1) >> 1, NT = N * TH * TW;
+  const int C8 = (C + 7) & ~7, KP = K >> 2, NPt = end - start;
+  const u32 cb = (u32)C << 2, kb = (u32)K << 2;
+  const u32 xsb = (u32)ld(M, d, D_XS) << 2;
+  const u32 cs = (u32)start << 5, ce = ((u32)end << 5) < cb ? ((u32)end << 5) : cb;
+  const u32 zb = scratch + SC_ZBUF;
+  const u32 dyp = scratch + SC_PACK;
+  const u32 dxs = (u32)KP * (u32)TC * 16 + 64;
+  const u32 xp = dyp + 16 * dxs;
+  // X[xi][t][thread's channels] (the wasm kernel's [xi][panel][t][8], same bytes)
+  const u32 pps = (u32)TC << 5, xxs = (u32)NPt * pps + 64, rowb = (u32)NPt << 5;
+  const u32 win = xp + 16 * xxs;
+  if (NPt <= 0) return;
+  memset(M + zb, 0, cb);
+  const bool useWin = FUSED && cx != 0 && ld(M, d, D_WWIN) != 0;
+  RingState rst = {-1, 0};
+  const int WW = 2 * TW + 2;
+  int wrow = -1;
+  u32 pt[16];
+  for (int t0 = 0; t0 < NT; t0 += TC) {
+    const int nt = TC < NT - t0 ? TC : NT - t0;
+    for (int i = 0; i < nt; i++) {
+      const int t = t0 + i, u = t / TW, tc = t - u * TW, n = u / TH, tr = u - n * TH;
+      const int oh = 2 * tr, ow = 2 * tc;
+      const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
+      const u32 p00 = dy + (u32)((n * OH + oh) * OW + ow) * kb;
+      const u32 p10 = p00 + (u32)OW * kb;
+      for (u32 k = 0; k < kb; k += 16) {
+        auto dyl = [&](u32 p, bool ok) -> v4 {
+          if (!ok) return _mm_setzero_ps();
+          if (FUSED && cdy)
+            return Q4::fma(Q4::load(F(M, cdy + k)), Q4::load(F(M, p)), Q4::fma(Q4::load(F(M, cdy + kb + k)), Q4::load(F(M, p + dlt)), Q4::load(F(M, cdy + 2 * kb + k))));
+          return Q4::load(F(M, p));
+        };
+        const v4 e00 = dyl(p00 + k, true), e01 = dyl(p00 + kb + k, c1);
+        const v4 e10 = dyl(p10 + k, r1), e11 = dyl(p10 + kb + k, r1 && c1);
+        const v4 a0 = e00, a1 = Q4::add(e00, e01), a2 = Q4::sub(e00, e01), a3 = Q4::neg(e01);
+        const v4 b0 = e10, b1 = Q4::add(e10, e11), b2 = Q4::sub(e10, e11), b3 = Q4::neg(e11);
+        float *o = F(M, dyp + (((k >> 4) * (u32)TC + (u32)i) << 4));
+        const size_t s = dxs >> 2;
+        Q4::store(o, a0); Q4::store(o + s, a1); Q4::store(o + 2 * s, a2); Q4::store(o + 3 * s, a3);
+        Q4::store(o + 4 * s, Q4::add(a0, b0)); Q4::store(o + 5 * s, Q4::add(a1, b1));
+        Q4::store(o + 6 * s, Q4::add(a2, b2)); Q4::store(o + 7 * s, Q4::add(a3, b3));
+        Q4::store(o + 8 * s, Q4::sub(a0, b0)); Q4::store(o + 9 * s, Q4::sub(a1, b1));
+        Q4::store(o + 10 * s, Q4::sub(a2, b2)); Q4::store(o + 11 * s, Q4::sub(a3, b3));
+        Q4::store(o + 12 * s, Q4::neg(b0)); Q4::store(o + 13 * s, Q4::neg(b1));
+        Q4::store(o + 14 * s, Q4::neg(b2)); Q4::store(o + 15 * s, Q4::neg(b3));
+      }
+      const u32 xo = xp + (u32)i * rowb - cs;
+      if (useWin) {
+        if (u != wrow) {
+          wRing(M, win, rst, x, xsb, n, tr, H, W, PH, PW, WW, cb, 1, cx, relu, 0, cs, ce);
+          wrow = u;
+        }
+        for (int r = 0; r < 4; r++) {
+          const u32 rp = wRow(win, 2 * tr - PH + r, WW, cb) + (u32)(2 * tc) * cb;
+          for (int j = 0; j < 4; j++) pt[r * 4 + j] = rp + (u32)j * cb;
+        }
+        wInTile<false>(M, pt, 0xffff, xo, cb, 0, 0, 0, 0, cs, ce, xxs);
+      } else {
+        const int mask = wTapTable(pt, x, zb, t, TW, TH, H, W, PH, PW, xsb);
+        wInTile<FUSED>(M, pt, mask, xo, cb, cx ? 1 : 0, cx, relu, 0, cs, ce, xxs);
+      }
+    }
+    const int add = t0 > 0 ? 1 : 0;
+    const int ncols = NPt * 8;
+    const size_t aps = (size_t)TC * 4;
+    for (int xi = 0; xi < 16; xi++) {
+      const float *ax = F(M, dyp + (u32)xi * dxs);
+      const float *bx = F(M, xp + (u32)xi * xxs);
+      float *zx = F(M, z) + ((size_t)xi * K) * C8 + (size_t)start * 8;
+      int kp = 0;
+      for (; kp + WMK_P <= KP; kp += WMK_P)
+        wmkCols<WMK_P>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+#if BNFF_VW == 16
+      if (KP - kp == 2) wmkCols<2>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+      else if (KP - kp == 1) wmkCols<1>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+#endif
+    }
+  }
+}
+
+void conv_wino_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  winoW<false>(M, A(0), A(1), A(2), A(3), 0, 0, 0, 0, start, end, (u32)scratch);
+}
+void conv_wino_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  winoW<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), A(6), (int)a[7], start, end, (u32)scratch);
+}
+
+/** dW[k][c] = G^T Z[.][k][c] G (3x3, OIHW) in f64, as the wasm kernel. Units: output channels k. */
+void conv_wino_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const u32 d = A(0);
+  const float *z = F(M, A(1));
+  float *dw = F(M, A(2));
+  const int C = ld(M, d, D_C), K = ld(M, d, D_K), C8 = (C + 7) & ~7;
+  const size_t xs = (size_t)K * C8;
+  for (int k = start; k < end; k++) {
+    for (int c = 0; c < C; c++) {
+      const float *zp = z + (size_t)k * C8 + c;
+      float *o = dw + ((size_t)k * C + c) * 9;
+      double tt[3][4];
+      for (int b = 0; b < 4; b++) {
+        const double z0 = zp[b * xs], z1 = zp[(4 + b) * xs], z2 = zp[(8 + b) * xs], z3 = zp[(12 + b) * xs];
+        tt[0][b] = z0 + 0.5 * (z1 + z2);
+        tt[1][b] = 0.5 * (z1 - z2);
+        tt[2][b] = 0.5 * (z1 + z2) + z3;
+      }
+      for (int i = 0; i < 3; i++) {
+        const double t0 = tt[i][0], t1 = tt[i][1], t2 = tt[i][2], t3 = tt[i][3];
+        o[i * 3] = (float)(t0 + 0.5 * (t1 + t2));
+        o[i * 3 + 1] = (float)(0.5 * (t1 - t2));
+        o[i * 3 + 2] = (float)(0.5 * (t1 + t2) + t3);
+      }
+    }
+  }
+}
+#undef A
+
+}  // namespace
+
+KernelList family_winograd() {
+  static const Kernel k[] = {
+      {"conv_wino_pack_w", 3, conv_wino_pack_w}, {"conv_wino_pack_w_t", 3, conv_wino_pack_w_t}, {"conv_wino", 5, conv_wino},
+      {"conv_wino_f", 8, conv_wino_f},           {"conv_wino_dx_f", 8, conv_wino_dx_f},         {"conv_wino_dy_f", 10, conv_wino_dy_f},
+      {"conv_wino_w", 4, conv_wino_w},           {"conv_wino_w_f", 8, conv_wino_w_f},           {"conv_wino_w_out", 3, conv_wino_w_out},
+  };
+  return {k, sizeof k / sizeof k[0]};
+}
+
+BNFF_END
