@@ -4,7 +4,7 @@
  * engine, the native engine, or both interleaved in one process (--engine wasm,native).
  *
  *   node dist/bench/kernels_eltwise.js [--shape 16x56x56x256] [--reps 15] [--threads 1,2]
- *                                      [--engine wasm|native|wasm,native] [--only name]
+ *                                      [--engine wasm|native|wasm,native] [--only name,name]
  *
  * Bytes are counted as STREAM does: every array read once plus every array written once
  * (triad: 12 bytes per element; bn stats: 4; normalize: 8; backward data: 12; ...). Each rep
@@ -93,7 +93,7 @@ const allCases: Case[] = [
   { name: 'nchw->nhwc', bytes: 8 * n, run: (p) => E.nchwToNhwc(p, x.byteOffset, y.byteOffset, N, H, W, C) },
   { name: 'sgd (momentum)', bytes: 20 * n, run: (p) => E.sgdUpdate(p, tb.byteOffset, tc.byteOffset, ta.byteOffset, n, { lr: 1e-9, momentum: 0.9, weightDecay: 1e-4 }, false) },
 ];
-const cases = allCases.filter((c) => !only || c.name.includes(only));
+const cases = allCases.filter((c) => !only || only.split(',').some((o) => c.name.includes(o)));
 
 function median(a: number[]): number {
   const s = [...a].sort((p, q) => p - q);

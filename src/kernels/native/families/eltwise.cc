@@ -39,10 +39,11 @@ inline void vloop(int64_t n, F f) {
   if (i < n) f(i, (int)(n - i));
 }
 
-// Outputs of this many floats or more per range are written with non-temporal stores: a range
-// of 8 MiB makes a tensor of 8 MiB per thread, which the next kernel finds in memory rather than
-// in the cache anyway, and streaming stores skip reading each line before it is written (1.3 to
-// 1.5x the bandwidth of plain stores for one read and one write stream, measured on Zen 4).
+// Outputs of this many floats (8 MiB) or more per range are written with non-temporal stores:
+// a tensor of at least 8 MiB per thread, which the next kernel reads from memory rather than
+// from the cache anyway, and streaming stores skip reading each line before it is written (1.3
+// to 1.5x the bandwidth of plain stores for one read and one write stream, measured on Zen 4).
+// Below that, plain stores leave the output in the cache for its consumer.
 constexpr int64_t NT_MIN = int64_t(2) << 20;
 
 #if BNFF_VW == 16
