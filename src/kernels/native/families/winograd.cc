@@ -340,24 +340,41 @@ inline vf hsum4v(vf a, vf b, vf c, vf d) {
 // buffer the host reserves (16*K*up(C, 8) floats) holds it.
 const int KW = DOT_NG * G4;
 
-inline size_t vOffset(int xi, int k, int c, int K, int C) {
-  const int b = k / KW, kk = k - b * KW, wb = K - b * KW < KW ? K - b * KW : KW;
-  const int g = kk / G4, kg = kk - g * G4, wg = wb - g * G4 < G4 ? wb - g * G4 : G4;
-  const int q = kg & 3, L = kg >> 2;
-  return (size_t)b * KW * 16 * C + ((size_t)xi * C + (size_t)(c >> 2) * 4) * wb + (size_t)g * 4 * G4 + (size_t)q * wg + 4 * L + (c & 3);
+// masked gathers and stores over the lanes of a vf (the weight transform)
+#if BNFF_VW == 16
+struct LaneMask {
+  __mmask16 m;
+};
+inline LaneMask laneMask(const bool *on) {
+  unsigned m = 0;
+  for (int i = 0; i < 16; i++) m |= (unsigned)on[i] << i;
+  return {(__mmask16)m};
 }
-
-/** Tap (i, j) of 4 consecutive 3x3 kernels ks floats apart (flip: tap (2 - i, 2 - j)), as gemm.ts wg4. */
-inline v4 wg4(const float *src, size_t ks, int i, int j, bool flip) {
-  const int o = flip ? (2 - i) * 3 + (2 - j) : i * 3 + j;
-  return _mm_setr_ps(src[o], src[ks + o], src[2 * ks + o], src[3 * ks + o]);
+inline vf gatherM(const float *base, const int32_t *idx, LaneMask k) {
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k.m, _mm512_loadu_si512(idx), base, 4);
 }
+inline void storeM(float *p, vf v, LaneMask k) { _mm512_mask_storeu_ps(p, k.m, v); }
+#else
+struct LaneMask {
+  __m256i m;
+};
+inline LaneMask laneMask(const bool *on) {
+  int32_t m[8];
+  for (int i = 0; i < 8; i++) m[i] = on[i] ? -1 : 0;
+  return {_mm256_loadu_si256(reinterpret_cast<const __m256i *>(m))};
+}
+inline vf gatherM(const float *base, const int32_t *idx, LaneMask k) {
+  return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(idx)), _mm256_castsi256_ps(k.m), 4);
+}
+inline void storeM(float *p, vf v, LaneMask k) { _mm256_maskstore_ps(p, k.m, v); }
+#endif
 
 /**
- * V = (G g G^T)[xi] of the 3x3 kernel g of (k, c), 4 input channels at a time with the wasm
- * kernel's operations (gemm.ts winoPackW), stored in the layout above (the 4 input channels are
- * the 4 lanes of one partial-sum slot); flip: g[i][j] = w[c][k][2-i][2-j] (w of shape
- * [C][K][3][3]). Units: output channels k.
+ * V = (G g G^T)[xi] of the 3x3 kernel g of (k, c) with the wasm kernel's operations per element
+ * (gemm.ts winoPackW), written one vector of the layout above at a time: lane 4L + l of vector q
+ * of a group is (k = group start + q + 4L, c = 4m + l), gathered from w (flip: g[i][j] =
+ * w[c][k][2-i][2-j], w of shape [C][K][3][3]). Units: output channels k (lanes outside
+ * [start, end) are neither read nor written).
  */
 template <bool FLIP>
 void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
@@ -365,29 +382,47 @@ void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
   const float *w = F(M, (u32)a[1]);
   float *vp = F(M, (u32)a[2]);
   const int K = ld(M, d, D_K), C = ld(M, d, D_C);
-  const v4 h = _mm_set1_ps(0.5f);
-  const size_t ks = FLIP ? (size_t)K * 9 : 9;
-  for (int k = start; k < end; k++) {
-    const int b = k / KW, wb = K - b * KW < KW ? K - b * KW : KW;
+  const vf h = vsplat(0.5f), one = vsplat(1.0f), mone = vsplat(-1.0f);
+  if (start >= end) return;
+  for (int b = start / KW; b * KW < end; b++) {
+    const int kb0 = b * KW, wb = K - kb0 < KW ? K - kb0 : KW;
     const size_t xs = (size_t)C * wb;  // floats per xi of the block
-    for (int c = 0; c < C; c += 4) {
-      const float *src = w + (FLIP ? ((size_t)c * K + k) : ((size_t)k * C + c)) * 9;
-      float *o = vp + vOffset(0, k, c, K, C);
-      for (int r = 0; r < 4; r++) {
-        v4 r0, r1, r2;
-        if (r == 0) { r0 = wg4(src, ks, 0, 0, FLIP); r1 = wg4(src, ks, 0, 1, FLIP); r2 = wg4(src, ks, 0, 2, FLIP); }
-        else if (r == 3) { r0 = wg4(src, ks, 2, 0, FLIP); r1 = wg4(src, ks, 2, 1, FLIP); r2 = wg4(src, ks, 2, 2, FLIP); }
-        else {
-          const v4 sg = _mm_set1_ps(r == 1 ? 1.0f : -1.0f);
-          r0 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 0, FLIP), wg4(src, ks, 0, 0, FLIP)), wg4(src, ks, 2, 0, FLIP)));
-          r1 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 1, FLIP), wg4(src, ks, 0, 1, FLIP)), wg4(src, ks, 2, 1, FLIP)));
-          r2 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 2, FLIP), wg4(src, ks, 0, 2, FLIP)), wg4(src, ks, 2, 2, FLIP)));
+    float *vb = vp + (size_t)kb0 * 16 * C;
+    for (int g = 0; g * G4 < wb; g++) {
+      const int gk0 = kb0 + g * G4, wg = wb - g * G4 < G4 ? wb - g * G4 : G4;
+      if (gk0 + wg <= start || gk0 >= end) continue;
+      for (int q = 0; q < 4; q++) {
+        int32_t idx[BNFF_VW];
+        bool on[BNFF_VW];
+        for (int i = 0; i < BNFF_VW; i++) {
+          const int L = i >> 2, l = i & 3, kk = q + 4 * L, k = gk0 + kk;
+          on[i] = 4 * L < wg && k >= start && k < end;
+          idx[i] = on[i] ? (FLIP ? (l * K + kk) : (kk * C + l)) * 9 : 0;
         }
-        _mm_storeu_ps(o, r0);
-        _mm_storeu_ps(o + xs, _mm_mul_ps(h, _mm_add_ps(_mm_add_ps(r0, r1), r2)));
-        _mm_storeu_ps(o + 2 * xs, _mm_mul_ps(h, _mm_add_ps(_mm_sub_ps(r0, r1), r2)));
-        _mm_storeu_ps(o + 3 * xs, r2);
-        o += 4 * xs;
+        const LaneMask mk = laneMask(on);
+        for (int c = 0; c < C; c += 4) {
+          const float *src = w + (FLIP ? ((size_t)c * K + gk0) : ((size_t)gk0 * C + c)) * 9;
+          vf t[3][3];
+          for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) t[i][j] = gatherM(src + (FLIP ? (2 - i) * 3 + (2 - j) : i * 3 + j), idx, mk);
+          float *o = vb + (size_t)(c >> 2) * 4 * wb + (size_t)g * 4 * G4 + (size_t)q * wg;
+          for (int r = 0; r < 4; r++) {
+            vf r0, r1, r2;
+            if (r == 0) { r0 = t[0][0]; r1 = t[0][1]; r2 = t[0][2]; }
+            else if (r == 3) { r0 = t[2][0]; r1 = t[2][1]; r2 = t[2][2]; }
+            else {
+              const vf sg = r == 1 ? one : mone;
+              r0 = vmul(h, vadd(vfma(sg, t[1][0], t[0][0]), t[2][0]));
+              r1 = vmul(h, vadd(vfma(sg, t[1][1], t[0][1]), t[2][1]));
+              r2 = vmul(h, vadd(vfma(sg, t[1][2], t[0][2]), t[2][2]));
+            }
+            storeM(o, r0, mk);
+            storeM(o + xs, vmul(h, vadd(vadd(r0, r1), r2)), mk);
+            storeM(o + 2 * xs, vmul(h, vadd(vsub(r0, r1), r2)), mk);
+            storeM(o + 3 * xs, r2, mk);
+            o += 4 * xs;
+          }
+        }
       }
     }
   }
