@@ -16,8 +16,9 @@
 //   accumulators, the same chains.
 // - backward-weights: Z[xi][k][c] = sum over the chunk's tiles in order (one chain from zero per
 //   chunk, then added to Z), as the wasm 4x8 micro-kernel, with a 12x32 (AVX-512) or 4x24 (AVX2)
-//   register tile; the transformed x tiles are laid out [xi][tile][thread's channels] (scratch
-//   private to this kernel) so that a row of the tile is one vector load.
+//   register tile; the transformed tiles are laid out [xi][tile][channels] (dY: all K; x: the
+//   thread's channels; scratch private to this kernel, the same bytes as the wasm kernel's panels)
+//   so that the transforms and the tile's rows are whole vectors.
 #include "../core/kernel.h"
 #include "../core/abi.h"
 
@@ -620,11 +621,11 @@ const int WMK_P = 1, WMK_NV = 3;  // 4 output channels x 24 input channels: 12 y
 
 /**
  * Z rows (4*P output channels, zs floats apart) += / = the chunk's sum over nt tiles of
- * DY[p][t][4] (panels aps floats apart) x X[t][cols] (rows bs floats apart), NV vectors of columns
+ * DY[t][4*P] (rows at floats apart) x X[t][cols] (rows bs floats apart), NV vectors of columns
  * (the last nlast lanes when TAIL): one chain from zero per element, then added, as mk.
  */
 template <int P, int NV, bool TAIL>
-inline void wmk(const float *a, size_t aps, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int nlast) {
+inline void wmk(const float *a, size_t at, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int nlast) {
   vf acc[4 * P][NV];
   _Pragma("GCC unroll 16") for (int r = 0; r < 4 * P; r++)
     _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[r][j] = vzero();
@@ -634,7 +635,7 @@ inline void wmk(const float *a, size_t aps, const float *b, size_t bs, int nt, f
     _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) w[j] = TAIL && j == NV - 1 ? vload_n(br + j * BNFF_VW, nlast) : vload(br + j * BNFF_VW);
     _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)
       _Pragma("GCC unroll 16") for (int r = 0; r < 4; r++) {
-        const vf s = vsplat(a[p * aps + (size_t)t * 4 + r]);
+        const vf s = vsplat(a[(size_t)t * at + p * 4 + r]);
         _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[p * 4 + r][j] = vfma(s, w[j], acc[p * 4 + r][j]);
       }
   }
@@ -654,26 +655,26 @@ inline void wmk(const float *a, size_t aps, const float *b, size_t bs, int nt, f
 }
 
 template <int P>
-void wmkCols(const float *a, size_t aps, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int ncols) {
+void wmkCols(const float *a, size_t at, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int ncols) {
   const int W = WMK_NV * BNFF_VW;
   int col = 0;
-  for (; col + W <= ncols; col += W) wmk<P, WMK_NV, false>(a, aps, b + col, bs, nt, z + col, zs, add, BNFF_VW);
+  for (; col + W <= ncols; col += W) wmk<P, WMK_NV, false>(a, at, b + col, bs, nt, z + col, zs, add, BNFF_VW);
   while (col < ncols) {
     const int rem = ncols - col;
     if (rem > BNFF_VW) {
 #if BNFF_VW == 16
-      wmk<P, 2, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 16);
+      wmk<P, 2, true>(a, at, b + col, bs, nt, z + col, zs, add, rem - 16);
       col = ncols;
 #else
-      if (rem > 2 * BNFF_VW) wmk<P, 3, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 16), col = ncols;
-      else if (rem == 2 * BNFF_VW) wmk<P, 2, false>(a, aps, b + col, bs, nt, z + col, zs, add, 8), col = ncols;
-      else wmk<P, 2, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 8), col = ncols;
+      if (rem > 2 * BNFF_VW) wmk<P, 3, true>(a, at, b + col, bs, nt, z + col, zs, add, rem - 16), col = ncols;
+      else if (rem == 2 * BNFF_VW) wmk<P, 2, false>(a, at, b + col, bs, nt, z + col, zs, add, 8), col = ncols;
+      else wmk<P, 2, true>(a, at, b + col, bs, nt, z + col, zs, add, rem - 8), col = ncols;
 #endif
     } else if (rem == BNFF_VW) {
-      wmk<P, 1, false>(a, aps, b + col, bs, nt, z + col, zs, add, rem);
+      wmk<P, 1, false>(a, at, b + col, bs, nt, z + col, zs, add, rem);
       col = ncols;
     } else {
-      wmk<P, 1, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem);
+      wmk<P, 1, true>(a, at, b + col, bs, nt, z + col, zs, add, rem);
       col = ncols;
     }
   }
@@ -710,27 +711,32 @@ void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, in
       const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
       const u32 p00 = dy + (u32)((n * OH + oh) * OW + ow) * kb;
       const u32 p10 = p00 + (u32)OW * kb;
-      for (u32 k = 0; k < kb; k += 16) {
-        auto dyl = [&](u32 p, bool ok) -> v4 {
-          if (!ok) return _mm_setzero_ps();
+      // A dY A^T, all K, VW channels at a time, into DY[xi][t][K]
+      float *od = F(M, dyp + (u32)i * kb);
+      const size_t s = dxs >> 2;
+      chans(0, kb, [&](auto q, u32 k) {
+        typedef decltype(q) V;
+        typedef typename V::T T;
+        auto dyl = [&](u32 p, bool ok) -> T {
+          if (!ok) return V::zero();
           if (FUSED && cdy)
-            return Q4::fma(Q4::load(F(M, cdy + k)), Q4::load(F(M, p)), Q4::fma(Q4::load(F(M, cdy + kb + k)), Q4::load(F(M, p + dlt)), Q4::load(F(M, cdy + 2 * kb + k))));
-          return Q4::load(F(M, p));
+            return V::fma(V::load(F(M, cdy + k)), V::load(F(M, p)), V::fma(V::load(F(M, cdy + kb + k)), V::load(F(M, p + dlt)), V::load(F(M, cdy + 2 * kb + k))));
+          return V::load(F(M, p));
         };
-        const v4 e00 = dyl(p00 + k, true), e01 = dyl(p00 + kb + k, c1);
-        const v4 e10 = dyl(p10 + k, r1), e11 = dyl(p10 + kb + k, r1 && c1);
-        const v4 a0 = e00, a1 = Q4::add(e00, e01), a2 = Q4::sub(e00, e01), a3 = Q4::neg(e01);
-        const v4 b0 = e10, b1 = Q4::add(e10, e11), b2 = Q4::sub(e10, e11), b3 = Q4::neg(e11);
-        float *o = F(M, dyp + (((k >> 4) * (u32)TC + (u32)i) << 4));
-        const size_t s = dxs >> 2;
-        Q4::store(o, a0); Q4::store(o + s, a1); Q4::store(o + 2 * s, a2); Q4::store(o + 3 * s, a3);
-        Q4::store(o + 4 * s, Q4::add(a0, b0)); Q4::store(o + 5 * s, Q4::add(a1, b1));
-        Q4::store(o + 6 * s, Q4::add(a2, b2)); Q4::store(o + 7 * s, Q4::add(a3, b3));
-        Q4::store(o + 8 * s, Q4::sub(a0, b0)); Q4::store(o + 9 * s, Q4::sub(a1, b1));
-        Q4::store(o + 10 * s, Q4::sub(a2, b2)); Q4::store(o + 11 * s, Q4::sub(a3, b3));
-        Q4::store(o + 12 * s, Q4::neg(b0)); Q4::store(o + 13 * s, Q4::neg(b1));
-        Q4::store(o + 14 * s, Q4::neg(b2)); Q4::store(o + 15 * s, Q4::neg(b3));
-      }
+        const T e00 = dyl(p00 + k, true), e01 = dyl(p00 + kb + k, c1);
+        const T e10 = dyl(p10 + k, r1), e11 = dyl(p10 + kb + k, r1 && c1);
+        // rows: (e0, e0 + e1, e0 - e1, -e1); then columns alike
+        const T a0 = e00, a1 = V::add(e00, e01), a2 = V::sub(e00, e01), a3 = V::neg(e01);
+        const T b0 = e10, b1 = V::add(e10, e11), b2 = V::sub(e10, e11), b3 = V::neg(e11);
+        float *o = od + (k >> 2);
+        V::store(o, a0); V::store(o + s, a1); V::store(o + 2 * s, a2); V::store(o + 3 * s, a3);
+        V::store(o + 4 * s, V::add(a0, b0)); V::store(o + 5 * s, V::add(a1, b1));
+        V::store(o + 6 * s, V::add(a2, b2)); V::store(o + 7 * s, V::add(a3, b3));
+        V::store(o + 8 * s, V::sub(a0, b0)); V::store(o + 9 * s, V::sub(a1, b1));
+        V::store(o + 10 * s, V::sub(a2, b2)); V::store(o + 11 * s, V::sub(a3, b3));
+        V::store(o + 12 * s, V::neg(b0)); V::store(o + 13 * s, V::neg(b1));
+        V::store(o + 14 * s, V::neg(b2)); V::store(o + 15 * s, V::neg(b3));
+      });
       const u32 xo = xp + (u32)i * rowb - cs;
       if (useWin) {
         if (u != wrow) {
@@ -749,17 +755,17 @@ void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, in
     }
     const int add = t0 > 0 ? 1 : 0;
     const int ncols = NPt * 8;
-    const size_t aps = (size_t)TC * 4;
+    const size_t at = (size_t)K;  // floats between the tiles' rows of DY
     for (int xi = 0; xi < 16; xi++) {
       const float *ax = F(M, dyp + (u32)xi * dxs);
       const float *bx = F(M, xp + (u32)xi * xxs);
       float *zx = F(M, z) + ((size_t)xi * K) * C8 + (size_t)start * 8;
       int kp = 0;
       for (; kp + WMK_P <= KP; kp += WMK_P)
-        wmkCols<WMK_P>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+        wmkCols<WMK_P>(ax + kp * 4, at, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
 #if BNFF_VW == 16
-      if (KP - kp == 2) wmkCols<2>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
-      else if (KP - kp == 1) wmkCols<1>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+      if (KP - kp == 2) wmkCols<2>(ax + kp * 4, at, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+      else if (KP - kp == 1) wmkCols<1>(ax + kp * 4, at, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
 #endif
     }
   }
