@@ -16,8 +16,9 @@
 //   accumulators, the same chains.
 // - backward-weights: Z[xi][k][c] = sum over the chunk's tiles in order (one chain from zero per
 //   chunk, then added to Z), as the wasm 4x8 micro-kernel, with a 12x32 (AVX-512) or 4x24 (AVX2)
-//   register tile; the transformed x tiles are laid out [xi][tile][thread's channels] (scratch
-//   private to this kernel) so that a row of the tile is one vector load.
+//   register tile; the transformed tiles are laid out [xi][tile][channels] (dY: all K; x: the
+//   thread's channels; scratch private to this kernel, the same bytes as the wasm kernel's panels)
+//   so that the transforms and the tile's rows are whole vectors.
 #include "../core/kernel.h"
 #include "../core/abi.h"
 
@@ -340,24 +341,41 @@ inline vf hsum4v(vf a, vf b, vf c, vf d) {
 // buffer the host reserves (16*K*up(C, 8) floats) holds it.
 const int KW = DOT_NG * G4;
 
-inline size_t vOffset(int xi, int k, int c, int K, int C) {
-  const int b = k / KW, kk = k - b * KW, wb = K - b * KW < KW ? K - b * KW : KW;
-  const int g = kk / G4, kg = kk - g * G4, wg = wb - g * G4 < G4 ? wb - g * G4 : G4;
-  const int q = kg & 3, L = kg >> 2;
-  return (size_t)b * KW * 16 * C + ((size_t)xi * C + (size_t)(c >> 2) * 4) * wb + (size_t)g * 4 * G4 + (size_t)q * wg + 4 * L + (c & 3);
+// masked gathers and stores over the lanes of a vf (the weight transform)
+#if BNFF_VW == 16
+struct LaneMask {
+  __mmask16 m;
+};
+inline LaneMask laneMask(const bool *on) {
+  unsigned m = 0;
+  for (int i = 0; i < 16; i++) m |= (unsigned)on[i] << i;
+  return {(__mmask16)m};
 }
-
-/** Tap (i, j) of 4 consecutive 3x3 kernels ks floats apart (flip: tap (2 - i, 2 - j)), as gemm.ts wg4. */
-inline v4 wg4(const float *src, size_t ks, int i, int j, bool flip) {
-  const int o = flip ? (2 - i) * 3 + (2 - j) : i * 3 + j;
-  return _mm_setr_ps(src[o], src[ks + o], src[2 * ks + o], src[3 * ks + o]);
+inline vf gatherM(const float *base, const int32_t *idx, LaneMask k) {
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k.m, _mm512_loadu_si512(idx), base, 4);
 }
+inline void storeM(float *p, vf v, LaneMask k) { _mm512_mask_storeu_ps(p, k.m, v); }
+#else
+struct LaneMask {
+  __m256i m;
+};
+inline LaneMask laneMask(const bool *on) {
+  int32_t m[8];
+  for (int i = 0; i < 8; i++) m[i] = on[i] ? -1 : 0;
+  return {_mm256_loadu_si256(reinterpret_cast<const __m256i *>(m))};
+}
+inline vf gatherM(const float *base, const int32_t *idx, LaneMask k) {
+  return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(idx)), _mm256_castsi256_ps(k.m), 4);
+}
+inline void storeM(float *p, vf v, LaneMask k) { _mm256_maskstore_ps(p, k.m, v); }
+#endif
 
 /**
- * V = (G g G^T)[xi] of the 3x3 kernel g of (k, c), 4 input channels at a time with the wasm
- * kernel's operations (gemm.ts winoPackW), stored in the layout above (the 4 input channels are
- * the 4 lanes of one partial-sum slot); flip: g[i][j] = w[c][k][2-i][2-j] (w of shape
- * [C][K][3][3]). Units: output channels k.
+ * V = (G g G^T)[xi] of the 3x3 kernel g of (k, c) with the wasm kernel's operations per element
+ * (gemm.ts winoPackW), written one vector of the layout above at a time: lane 4L + l of vector q
+ * of a group is (k = group start + q + 4L, c = 4m + l), gathered from w (flip: g[i][j] =
+ * w[c][k][2-i][2-j], w of shape [C][K][3][3]). Units: output channels k (lanes outside
+ * [start, end) are neither read nor written).
  */
 template <bool FLIP>
 void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
@@ -365,29 +383,47 @@ void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
   const float *w = F(M, (u32)a[1]);
   float *vp = F(M, (u32)a[2]);
   const int K = ld(M, d, D_K), C = ld(M, d, D_C);
-  const v4 h = _mm_set1_ps(0.5f);
-  const size_t ks = FLIP ? (size_t)K * 9 : 9;
-  for (int k = start; k < end; k++) {
-    const int b = k / KW, wb = K - b * KW < KW ? K - b * KW : KW;
+  const vf h = vsplat(0.5f), one = vsplat(1.0f), mone = vsplat(-1.0f);
+  if (start >= end) return;
+  for (int b = start / KW; b * KW < end; b++) {
+    const int kb0 = b * KW, wb = K - kb0 < KW ? K - kb0 : KW;
     const size_t xs = (size_t)C * wb;  // floats per xi of the block
-    for (int c = 0; c < C; c += 4) {
-      const float *src = w + (FLIP ? ((size_t)c * K + k) : ((size_t)k * C + c)) * 9;
-      float *o = vp + vOffset(0, k, c, K, C);
-      for (int r = 0; r < 4; r++) {
-        v4 r0, r1, r2;
-        if (r == 0) { r0 = wg4(src, ks, 0, 0, FLIP); r1 = wg4(src, ks, 0, 1, FLIP); r2 = wg4(src, ks, 0, 2, FLIP); }
-        else if (r == 3) { r0 = wg4(src, ks, 2, 0, FLIP); r1 = wg4(src, ks, 2, 1, FLIP); r2 = wg4(src, ks, 2, 2, FLIP); }
-        else {
-          const v4 sg = _mm_set1_ps(r == 1 ? 1.0f : -1.0f);
-          r0 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 0, FLIP), wg4(src, ks, 0, 0, FLIP)), wg4(src, ks, 2, 0, FLIP)));
-          r1 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 1, FLIP), wg4(src, ks, 0, 1, FLIP)), wg4(src, ks, 2, 1, FLIP)));
-          r2 = _mm_mul_ps(h, _mm_add_ps(_mm_fmadd_ps(sg, wg4(src, ks, 1, 2, FLIP), wg4(src, ks, 0, 2, FLIP)), wg4(src, ks, 2, 2, FLIP)));
+    float *vb = vp + (size_t)kb0 * 16 * C;
+    for (int g = 0; g * G4 < wb; g++) {
+      const int gk0 = kb0 + g * G4, wg = wb - g * G4 < G4 ? wb - g * G4 : G4;
+      if (gk0 + wg <= start || gk0 >= end) continue;
+      for (int q = 0; q < 4; q++) {
+        int32_t idx[BNFF_VW];
+        bool on[BNFF_VW];
+        for (int i = 0; i < BNFF_VW; i++) {
+          const int L = i >> 2, l = i & 3, kk = q + 4 * L, k = gk0 + kk;
+          on[i] = 4 * L < wg && k >= start && k < end;
+          idx[i] = on[i] ? (FLIP ? (l * K + kk) : (kk * C + l)) * 9 : 0;
         }
-        _mm_storeu_ps(o, r0);
-        _mm_storeu_ps(o + xs, _mm_mul_ps(h, _mm_add_ps(_mm_add_ps(r0, r1), r2)));
-        _mm_storeu_ps(o + 2 * xs, _mm_mul_ps(h, _mm_add_ps(_mm_sub_ps(r0, r1), r2)));
-        _mm_storeu_ps(o + 3 * xs, r2);
-        o += 4 * xs;
+        const LaneMask mk = laneMask(on);
+        for (int c = 0; c < C; c += 4) {
+          const float *src = w + (FLIP ? ((size_t)c * K + gk0) : ((size_t)gk0 * C + c)) * 9;
+          vf t[3][3];
+          for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) t[i][j] = gatherM(src + (FLIP ? (2 - i) * 3 + (2 - j) : i * 3 + j), idx, mk);
+          float *o = vb + (size_t)(c >> 2) * 4 * wb + (size_t)g * 4 * G4 + (size_t)q * wg;
+          for (int r = 0; r < 4; r++) {
+            vf r0, r1, r2;
+            if (r == 0) { r0 = t[0][0]; r1 = t[0][1]; r2 = t[0][2]; }
+            else if (r == 3) { r0 = t[2][0]; r1 = t[2][1]; r2 = t[2][2]; }
+            else {
+              const vf sg = r == 1 ? one : mone;
+              r0 = vmul(h, vadd(vfma(sg, t[1][0], t[0][0]), t[2][0]));
+              r1 = vmul(h, vadd(vfma(sg, t[1][1], t[0][1]), t[2][1]));
+              r2 = vmul(h, vadd(vfma(sg, t[1][2], t[0][2]), t[2][2]));
+            }
+            storeM(o, r0, mk);
+            storeM(o + xs, vmul(h, vadd(vadd(r0, r1), r2)), mk);
+            storeM(o + 2 * xs, vmul(h, vadd(vsub(r0, r1), r2)), mk);
+            storeM(o + 3 * xs, r2, mk);
+            o += 4 * xs;
+          }
+        }
       }
     }
   }
@@ -585,11 +621,11 @@ const int WMK_P = 1, WMK_NV = 3;  // 4 output channels x 24 input channels: 12 y
 
 /**
  * Z rows (4*P output channels, zs floats apart) += / = the chunk's sum over nt tiles of
- * DY[p][t][4] (panels aps floats apart) x X[t][cols] (rows bs floats apart), NV vectors of columns
+ * DY[t][4*P] (rows at floats apart) x X[t][cols] (rows bs floats apart), NV vectors of columns
  * (the last nlast lanes when TAIL): one chain from zero per element, then added, as mk.
  */
 template <int P, int NV, bool TAIL>
-inline void wmk(const float *a, size_t aps, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int nlast) {
+inline void wmk(const float *a, size_t at, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int nlast) {
   vf acc[4 * P][NV];
   _Pragma("GCC unroll 16") for (int r = 0; r < 4 * P; r++)
     _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[r][j] = vzero();
@@ -599,7 +635,7 @@ inline void wmk(const float *a, size_t aps, const float *b, size_t bs, int nt, f
     _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) w[j] = TAIL && j == NV - 1 ? vload_n(br + j * BNFF_VW, nlast) : vload(br + j * BNFF_VW);
     _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)
       _Pragma("GCC unroll 16") for (int r = 0; r < 4; r++) {
-        const vf s = vsplat(a[p * aps + (size_t)t * 4 + r]);
+        const vf s = vsplat(a[(size_t)t * at + p * 4 + r]);
         _Pragma("GCC unroll 16") for (int j = 0; j < NV; j++) acc[p * 4 + r][j] = vfma(s, w[j], acc[p * 4 + r][j]);
       }
   }
@@ -619,26 +655,26 @@ inline void wmk(const float *a, size_t aps, const float *b, size_t bs, int nt, f
 }
 
 template <int P>
-void wmkCols(const float *a, size_t aps, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int ncols) {
+void wmkCols(const float *a, size_t at, const float *b, size_t bs, int nt, float *z, size_t zs, int add, int ncols) {
   const int W = WMK_NV * BNFF_VW;
   int col = 0;
-  for (; col + W <= ncols; col += W) wmk<P, WMK_NV, false>(a, aps, b + col, bs, nt, z + col, zs, add, BNFF_VW);
+  for (; col + W <= ncols; col += W) wmk<P, WMK_NV, false>(a, at, b + col, bs, nt, z + col, zs, add, BNFF_VW);
   while (col < ncols) {
     const int rem = ncols - col;
     if (rem > BNFF_VW) {
 #if BNFF_VW == 16
-      wmk<P, 2, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 16);
+      wmk<P, 2, true>(a, at, b + col, bs, nt, z + col, zs, add, rem - 16);
       col = ncols;
 #else
-      if (rem > 2 * BNFF_VW) wmk<P, 3, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 16), col = ncols;
-      else if (rem == 2 * BNFF_VW) wmk<P, 2, false>(a, aps, b + col, bs, nt, z + col, zs, add, 8), col = ncols;
-      else wmk<P, 2, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem - 8), col = ncols;
+      if (rem > 2 * BNFF_VW) wmk<P, 3, true>(a, at, b + col, bs, nt, z + col, zs, add, rem - 16), col = ncols;
+      else if (rem == 2 * BNFF_VW) wmk<P, 2, false>(a, at, b + col, bs, nt, z + col, zs, add, 8), col = ncols;
+      else wmk<P, 2, true>(a, at, b + col, bs, nt, z + col, zs, add, rem - 8), col = ncols;
 #endif
     } else if (rem == BNFF_VW) {
-      wmk<P, 1, false>(a, aps, b + col, bs, nt, z + col, zs, add, rem);
+      wmk<P, 1, false>(a, at, b + col, bs, nt, z + col, zs, add, rem);
       col = ncols;
     } else {
-      wmk<P, 1, true>(a, aps, b + col, bs, nt, z + col, zs, add, rem);
+      wmk<P, 1, true>(a, at, b + col, bs, nt, z + col, zs, add, rem);
       col = ncols;
     }
   }
@@ -675,27 +711,32 @@ void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, in
       const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
       const u32 p00 = dy + (u32)((n * OH + oh) * OW + ow) * kb;
       const u32 p10 = p00 + (u32)OW * kb;
-      for (u32 k = 0; k < kb; k += 16) {
-        auto dyl = [&](u32 p, bool ok) -> v4 {
-          if (!ok) return _mm_setzero_ps();
+      // A dY A^T, all K, VW channels at a time, into DY[xi][t][K]
+      float *od = F(M, dyp + (u32)i * kb);
+      const size_t s = dxs >> 2;
+      chans(0, kb, [&](auto q, u32 k) {
+        typedef decltype(q) V;
+        typedef typename V::T T;
+        auto dyl = [&](u32 p, bool ok) -> T {
+          if (!ok) return V::zero();
           if (FUSED && cdy)
-            return Q4::fma(Q4::load(F(M, cdy + k)), Q4::load(F(M, p)), Q4::fma(Q4::load(F(M, cdy + kb + k)), Q4::load(F(M, p + dlt)), Q4::load(F(M, cdy + 2 * kb + k))));
-          return Q4::load(F(M, p));
+            return V::fma(V::load(F(M, cdy + k)), V::load(F(M, p)), V::fma(V::load(F(M, cdy + kb + k)), V::load(F(M, p + dlt)), V::load(F(M, cdy + 2 * kb + k))));
+          return V::load(F(M, p));
         };
-        const v4 e00 = dyl(p00 + k, true), e01 = dyl(p00 + kb + k, c1);
-        const v4 e10 = dyl(p10 + k, r1), e11 = dyl(p10 + kb + k, r1 && c1);
-        const v4 a0 = e00, a1 = Q4::add(e00, e01), a2 = Q4::sub(e00, e01), a3 = Q4::neg(e01);
-        const v4 b0 = e10, b1 = Q4::add(e10, e11), b2 = Q4::sub(e10, e11), b3 = Q4::neg(e11);
-        float *o = F(M, dyp + (((k >> 4) * (u32)TC + (u32)i) << 4));
-        const size_t s = dxs >> 2;
-        Q4::store(o, a0); Q4::store(o + s, a1); Q4::store(o + 2 * s, a2); Q4::store(o + 3 * s, a3);
-        Q4::store(o + 4 * s, Q4::add(a0, b0)); Q4::store(o + 5 * s, Q4::add(a1, b1));
-        Q4::store(o + 6 * s, Q4::add(a2, b2)); Q4::store(o + 7 * s, Q4::add(a3, b3));
-        Q4::store(o + 8 * s, Q4::sub(a0, b0)); Q4::store(o + 9 * s, Q4::sub(a1, b1));
-        Q4::store(o + 10 * s, Q4::sub(a2, b2)); Q4::store(o + 11 * s, Q4::sub(a3, b3));
-        Q4::store(o + 12 * s, Q4::neg(b0)); Q4::store(o + 13 * s, Q4::neg(b1));
-        Q4::store(o + 14 * s, Q4::neg(b2)); Q4::store(o + 15 * s, Q4::neg(b3));
-      }
+        const T e00 = dyl(p00 + k, true), e01 = dyl(p00 + kb + k, c1);
+        const T e10 = dyl(p10 + k, r1), e11 = dyl(p10 + kb + k, r1 && c1);
+        // rows: (e0, e0 + e1, e0 - e1, -e1); then columns alike
+        const T a0 = e00, a1 = V::add(e00, e01), a2 = V::sub(e00, e01), a3 = V::neg(e01);
+        const T b0 = e10, b1 = V::add(e10, e11), b2 = V::sub(e10, e11), b3 = V::neg(e11);
+        float *o = od + (k >> 2);
+        V::store(o, a0); V::store(o + s, a1); V::store(o + 2 * s, a2); V::store(o + 3 * s, a3);
+        V::store(o + 4 * s, V::add(a0, b0)); V::store(o + 5 * s, V::add(a1, b1));
+        V::store(o + 6 * s, V::add(a2, b2)); V::store(o + 7 * s, V::add(a3, b3));
+        V::store(o + 8 * s, V::sub(a0, b0)); V::store(o + 9 * s, V::sub(a1, b1));
+        V::store(o + 10 * s, V::sub(a2, b2)); V::store(o + 11 * s, V::sub(a3, b3));
+        V::store(o + 12 * s, V::neg(b0)); V::store(o + 13 * s, V::neg(b1));
+        V::store(o + 14 * s, V::neg(b2)); V::store(o + 15 * s, V::neg(b3));
+      });
       const u32 xo = xp + (u32)i * rowb - cs;
       if (useWin) {
         if (u != wrow) {
@@ -714,17 +755,17 @@ void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, in
     }
     const int add = t0 > 0 ? 1 : 0;
     const int ncols = NPt * 8;
-    const size_t aps = (size_t)TC * 4;
+    const size_t at = (size_t)K;  // floats between the tiles' rows of DY
     for (int xi = 0; xi < 16; xi++) {
       const float *ax = F(M, dyp + (u32)xi * dxs);
       const float *bx = F(M, xp + (u32)xi * xxs);
       float *zx = F(M, z) + ((size_t)xi * K) * C8 + (size_t)start * 8;
       int kp = 0;
       for (; kp + WMK_P <= KP; kp += WMK_P)
-        wmkCols<WMK_P>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+        wmkCols<WMK_P>(ax + kp * 4, at, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
 #if BNFF_VW == 16
-      if (KP - kp == 2) wmkCols<2>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
-      else if (KP - kp == 1) wmkCols<1>(ax + kp * aps, aps, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+      if (KP - kp == 2) wmkCols<2>(ax + kp * 4, at, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
+      else if (KP - kp == 1) wmkCols<1>(ax + kp * 4, at, bx, rowb >> 2, nt, zx + (size_t)kp * 4 * C8, C8, add, ncols);
 #endif
     }
   }
