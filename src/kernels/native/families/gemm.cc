@@ -8,13 +8,24 @@
 // relaxed_madd lowers to), so that the native engine gives the wasm engine's bits. Arena
 // addresses stay 32-bit offsets (u32, wrapping as in wasm32, where the window bases and the dy
 // prologue's xbn - dbn delta rely on it) and are turned into pointers at each access (gM + off);
-// 0 keeps its meaning of "no row / padding lane". The hot paths (the micro-kernel over several
-// panels at once) are in gemm_wide.h, which keeps every output element's reduction order.
+// 0 keeps its meaning of "no row / padding lane".
+//
+// What differs from gemm.ts, never in the bits of a result (test/kernels/conv_native.test.ts):
+// - the full 8-column panels of the forward pass, of the 1x1 backward-data and of
+//   backward-weights go through the wide micro-kernel of gemm_wide.h (12 x 16 or 12 x 8 tiles:
+//   mk's per-element chain of FMAs, several tiles at once); the fused epilogues (moments, dx)
+//   then run per 4x8 tile from the stored values (mkmEpi, mkxEpi);
+// - 1x1 stride-1 layers read A in place (x rows, dY rows, x^T columns) instead of packing it,
+//   where rows are at most ROWS_IN_PLACE floats apart, and prefetch the next tile's rows;
+// - backward-weights cuts each chunk's reduction in blocks of 128 pixels, the partial sums of
+//   all its tiles kept in scratch between blocks (stored and reloaded: the same chains);
+// - copy4 transposes 8 floats per row and step.
+// Everything else (depthwise, the transposed and dot-product paths, col2im backward-data, the
+// packings) is the 128-bit port as is.
 //
 // Shapes: x [N][H][W][C], y [N][OH][OW][K], weights PyTorch OIHW [K][Cg][KH][KW],
 // G groups, Cg = C/G, Kg = K/G, M = N*OH*OW, reduction index r = (kh*KW + kw)*Cg + c.
 #include <type_traits>
-#include <cstdlib>
 
 // (the port keeps the AS kernels' locals, some of which a variant does not use)
 #pragma GCC diagnostic ignored "-Wunused-variable"
@@ -171,16 +182,7 @@ static void as_conv_dw_bwd_data(u32 d, u32 dy, u32 wt, u32 dx, i32 start, i32 en
 static void as_conv_dw_bwd_w(u32 d, u32 dy, u32 x, u32 dw, i32 start, i32 end, u32 scratch);
 static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch);
 
-// Convolution as packed GEMM over NHWC activations: forward, backward-data, backward-weights,
-// plus a direct SIMD path for depthwise convolution. Design: docs/design/conv-kernels.md.
-//
-// Conventions (as in every kernel module): pointers are byte offsets into the shared arena,
-// [start, end) is this thread's work range, `scratch` its private 4 MiB region. Every kernel
-// takes a descriptor pointer `d` first: the geometry and blocking as i32 fields written by the
-// host (src/kernels/conv.ts, keep the D_* indices in sync).
-//
-// Shapes: x [N][H][W][C], y [N][OH][OW][K], weights PyTorch OIHW [K][Cg][KH][KW],
-// G groups, Cg = C/G, Kg = K/G, M = N*OH*OW, reduction index r = (kh*KW + kw)*Cg + c.
+// ---- the port of gemm.ts (its comments kept; "pointers" are arena offsets here) ----
 //
 // The micro-kernel `mk` computes a 4x8 tile (4 rows of M or of the reduction, 8 output columns)
 // in 8 v128 accumulators from A packed as [k][4] and B packed as [k][8].
