@@ -568,79 +568,65 @@ static void mkx(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, i32 add, u
  * back the values it would have had in registers.
  */
 static void mkmEpi(u32 d0, u32 d1, u32 d2, u32 d3, u32 sh, u32 ko, i32 init, u32 s64) {
-  const auto z = f32x4_splat(0);
-  const auto c00 = v128_load(d0); const auto c01 = v128_load(d0, 16);
-  const auto c10 = d1 ? v128_load(d1) : z; const auto c11 = d1 ? v128_load(d1, 16) : z;
-  const auto c20 = d2 ? v128_load(d2) : z; const auto c21 = d2 ? v128_load(d2, 16) : z;
-  const auto c30 = d3 ? v128_load(d3) : z; const auto c31 = d3 ? v128_load(d3, 16) : z;
+  // (256 bits: mkm's two v128 halves of each row in one register, the same operations per lane)
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 c0 = ld8(d0), c1 = d1 ? ld8(d1) : z, c2 = d2 ? ld8(d2) : z, c3 = d3 ? ld8(d3) : z;
+  float *shp = (float *)(gM + (size_t)sh);
   if (init) {
-    auto t0 = c00; auto t1 = c01; f32 n = 1;
-    if (d1) { t0 = f32x4_add(t0, c10); t1 = f32x4_add(t1, c11); n += 1; }
-    if (d2) { t0 = f32x4_add(t0, c20); t1 = f32x4_add(t1, c21); n += 1; }
-    if (d3) { t0 = f32x4_add(t0, c30); t1 = f32x4_add(t1, c31); n += 1; }
-    const auto r = f32x4_splat(1 / n);
-    v128_store(sh, f32x4_mul(t0, r)); v128_store(sh, f32x4_mul(t1, r), 16);
+    __m256 t = c0;
+    f32 n = 1;
+    if (d1) { t = _mm256_add_ps(t, c1); n += 1; }
+    if (d2) { t = _mm256_add_ps(t, c2); n += 1; }
+    if (d3) { t = _mm256_add_ps(t, c3); n += 1; }
+    _mm256_storeu_ps(shp, _mm256_mul_ps(t, _mm256_set1_ps(1 / n)));
   }
-  const auto k0 = v128_load(sh); const auto k1 = v128_load(sh, 16);
-  auto s0 = f32x4_sub(c00, k0); auto s1 = f32x4_sub(c01, k1);
-  auto q0 = f32x4_mul(s0, s0); auto q1 = f32x4_mul(s1, s1);
-  if (d1) {
-    const auto e0 = f32x4_sub(c10, k0); const auto e1 = f32x4_sub(c11, k1);
-    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
-  }
-  if (d2) {
-    const auto e0 = f32x4_sub(c20, k0); const auto e1 = f32x4_sub(c21, k1);
-    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
-  }
-  if (d3) {
-    const auto e0 = f32x4_sub(c30, k0); const auto e1 = f32x4_sub(c31, k1);
-    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
-  }
+  const __m256 k = _mm256_loadu_ps(shp);
+  __m256 sv = _mm256_sub_ps(c0, k);
+  __m256 q = _mm256_mul_ps(sv, sv);
+  if (d1) { const __m256 e = _mm256_sub_ps(c1, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
+  if (d2) { const __m256 e = _mm256_sub_ps(c2, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
+  if (d3) { const __m256 e = _mm256_sub_ps(c3, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
   const auto sp = sh + ko; const auto qp = sp + ko;
-  v128_store(sp, f32x4_add(v128_load(sp), s0)); v128_store(sp, f32x4_add(v128_load(sp, 16), s1), 16);
-  v128_store(qp, f32x4_add(v128_load(qp), q0)); v128_store(qp, f32x4_add(v128_load(qp, 16), q1), 16);
+  float *spp = (float *)(gM + (size_t)sp), *qpp = (float *)(gM + (size_t)qp);
+  _mm256_storeu_ps(spp, _mm256_add_ps(_mm256_loadu_ps(spp), sv));
+  _mm256_storeu_ps(qpp, _mm256_add_ps(_mm256_loadu_ps(qpp), q));
   if (s64) flushSums(sp, ko, s64, ko << 1, 8);
 }
 
 /**
- * mkx's dx epilogue for a tile the wide kernel computed into the rows t0..t3 (32 bytes each, the
- * reduction only, as mkx's registers before its write-back): the same operations in the same
- * order as mkx's write-back, into d0..d3.
+ * mkx's dx epilogue for a tile the wide kernel computed into the rows t0, t0 + tsb, ... (the
+ * reduction only, as mkx's registers before its write-back): the same operations per lane in the
+ * same order as mkx's write-back (256 bits: its two v128 halves in one register), into d0..d3.
  */
 static void mkxEpi(u32 t0, u32 tsb, u32 d0, u32 d1, u32 d2, u32 d3, i32 add,
   u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc) {
-  const auto z = f32x4_splat(0);
-  auto s0 = z; auto s1 = z; auto q0 = z; auto q1 = z;
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 a2 = ld8(cf), b2 = ld8(cf + cb), mu = ld8(cm);
+  __m256 sv = z, q = z;
   const u32 dr[4] = {d0, d1, d2, d3};
   for (i32 r = 0; r < 4; r++) {
     const u32 dd = dr[r];
-    const u32 tr = t0 + (u32)r * tsb;
     if (dd) {
-      auto c0 = v128_load(tr); auto c1 = v128_load(tr, 16);
-      if (add) { c0 = f32x4_add(v128_load(dd), c0); c1 = f32x4_add(v128_load(dd, 16), c1); }
-      const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
-      if (relu) {
-        c0 = v128_andnot(c0, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
-        c1 = v128_andnot(c1, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
-      }
-      if (acc) {
-        v128_store(dd, fma(c0, v128_load(cf), v128_load(dd))); v128_store(dd, fma(c1, v128_load(cf, 16), v128_load(dd, 16)), 16);
-      } else {
-        v128_store(dd, c0); v128_store(dd, c1, 16);
-      }
+      float *dp = (float *)(gM + (size_t)dd);
+      __m256 c = ld8(t0 + (u32)r * tsb);
+      if (add) c = _mm256_add_ps(_mm256_loadu_ps(dp), c);
+      const __m256 xv = ld8(xr);
+      if (relu) c = _mm256_andnot_ps(_mm256_cmp_ps(_mm256_fmadd_ps(xv, a2, b2), z, _CMP_LE_OQ), c);
+      if (acc) _mm256_storeu_ps(dp, _mm256_fmadd_ps(c, a2, _mm256_loadu_ps(dp)));
+      else _mm256_storeu_ps(dp, c);
       if (r == 0) {
-        s0 = c0; s1 = c1;
-        q0 = f32x4_mul(c0, f32x4_sub(x0, v128_load(cm))); q1 = f32x4_mul(c1, f32x4_sub(x1, v128_load(cm, 16)));
+        sv = c;
+        q = _mm256_mul_ps(c, _mm256_sub_ps(xv, mu));
       } else {
-        s0 = f32x4_add(s0, c0); s1 = f32x4_add(s1, c1);
-        q0 = fma(c0, f32x4_sub(x0, v128_load(cm)), q0); q1 = fma(c1, f32x4_sub(x1, v128_load(cm, 16)), q1);
+        sv = _mm256_add_ps(sv, c);
+        q = _mm256_fmadd_ps(c, _mm256_sub_ps(xv, mu), q);
       }
     }
     xr += ldx;
   }
-  const auto q = st + qo;
-  v128_store(st, f32x4_add(v128_load(st), s0)); v128_store(st, f32x4_add(v128_load(st, 16), s1), 16);
-  v128_store(q, f32x4_add(v128_load(q), q0)); v128_store(q, f32x4_add(v128_load(q, 16), q1), 16);
+  float *stp = (float *)(gM + (size_t)st), *qp = (float *)(gM + (size_t)(st + qo));
+  _mm256_storeu_ps(stp, _mm256_add_ps(_mm256_loadu_ps(stp), sv));
+  _mm256_storeu_ps(qp, _mm256_add_ps(_mm256_loadu_ps(qp), q));
   if (s64) flushSums(st, qo, s64, qo << 1, 8);
 }
 
@@ -673,6 +659,21 @@ static void dxTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 xr, u32 ldx, u
 // Packing of A as [k][4]: 4 source rows, `len` contiguous floats each, transposed 4x4 at a time.
 // A source pointer 0 is a padding lane (reads the zero page, never advances).
 // =====================================================================================
+/** Stores 8 floats of 4 rows (v0..v3) as [8][4] at o: the packing's transpose, 8 k steps at a time. */
+static inline void store8x4(u32 dst, __m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+  const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);
+  const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
+  const __m256 k04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+  const __m256 k15 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+  const __m256 k26 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+  const __m256 k37 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+  float *o = (float *)(gM + (size_t)dst);
+  _mm256_storeu_ps(o, _mm256_permute2f128_ps(k04, k15, 0x20));
+  _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(k26, k37, 0x20));
+  _mm256_storeu_ps(o + 16, _mm256_permute2f128_ps(k04, k15, 0x31));
+  _mm256_storeu_ps(o + 24, _mm256_permute2f128_ps(k26, k37, 0x31));
+}
+
 static void copy4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero) {
   u32 s0 = 16; u32 s1 = 16; u32 s2 = 16; u32 s3 = 16;
   if (!p0) { p0 = zero; s0 = 0; }
@@ -683,19 +684,7 @@ static void copy4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero) {
   // 8 floats of each row at a time (256-bit transposes; a copy, so the same bits); padding lanes
   // read the 64-byte zero page, which holds 8 floats from any of its 16-byte steps' start (0)
   for (; i + 8 <= len; i += 8) {
-    const __m256 v0 = _mm256_loadu_ps((const float *)(gM + (size_t)p0)), v1 = _mm256_loadu_ps((const float *)(gM + (size_t)p1));
-    const __m256 v2 = _mm256_loadu_ps((const float *)(gM + (size_t)p2)), v3 = _mm256_loadu_ps((const float *)(gM + (size_t)p3));
-    const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);
-    const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
-    const __m256 k04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
-    const __m256 k15 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
-    const __m256 k26 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
-    const __m256 k37 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
-    float *o = (float *)(gM + (size_t)dst);
-    _mm256_storeu_ps(o, _mm256_permute2f128_ps(k04, k15, 0x20));
-    _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(k26, k37, 0x20));
-    _mm256_storeu_ps(o + 16, _mm256_permute2f128_ps(k04, k15, 0x31));
-    _mm256_storeu_ps(o + 24, _mm256_permute2f128_ps(k26, k37, 0x31));
+    store8x4(dst, ld8(p0), ld8(p1), ld8(p2), ld8(p3));
     dst += 128; p0 += 2 * s0; p1 += 2 * s1; p2 += 2 * s2; p3 += 2 * s3;
   }
   for (; i + 4 <= len; i += 4) {
@@ -736,6 +725,18 @@ static void copy4n(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u
   if (!p2) { p2 = zero; s2 = 0; m2 = z; }
   if (!p3) { p3 = zero; s3 = 0; m3 = z; }
   auto i = 0;
+  {
+    // 8 floats per row and step: per lane the same fma, ReLU and mask as below
+    const __m256 w0 = _mm256_set_m128(m0, m0), w1 = _mm256_set_m128(m1, m1), w2 = _mm256_set_m128(m2, m2), w3 = _mm256_set_m128(m3, m3);
+    const __m256 z8 = _mm256_setzero_ps();
+    const auto nr = [&](__m256 v) { return relu ? _mm256_andnot_ps(_mm256_cmp_ps(v, z8, _CMP_LE_OQ), v) : v; };
+    for (; i + 8 <= len; i += 8) {
+      const __m256 ca = ld8(sa), cb = ld8(sa + sb);
+      store8x4(dst, _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p0), ca, cb)), w0), _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p1), ca, cb)), w1),
+               _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p2), ca, cb)), w2), _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p3), ca, cb)), w3));
+      dst += 128; p0 += 2 * s0; p1 += 2 * s1; p2 += 2 * s2; p3 += 2 * s3; sa += 32;
+    }
+  }
   for (; i + 4 <= len; i += 4) {
     const auto ca = v128_load(sa); const auto cb = v128_load(sa + sb);
     auto v0 = fma(v128_load(p0), ca, cb); auto v1 = fma(v128_load(p1), ca, cb);
@@ -771,6 +772,13 @@ static void copy4n(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u
  */
 static void copy4dy(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, u32 dlt, i32 len, u32 ca, u32 cs) {
   auto i = 0;
+  // 8 floats per row and step: per lane the same two FMAs as below
+  for (; i + 8 <= len; i += 8) {
+    const __m256 A = ld8(ca), B = ld8(ca + cs), C0 = ld8(ca + 2 * cs);
+    store8x4(dst, _mm256_fmadd_ps(A, ld8(p0), _mm256_fmadd_ps(B, ld8(p0 + dlt), C0)), _mm256_fmadd_ps(A, ld8(p1), _mm256_fmadd_ps(B, ld8(p1 + dlt), C0)),
+             _mm256_fmadd_ps(A, ld8(p2), _mm256_fmadd_ps(B, ld8(p2 + dlt), C0)), _mm256_fmadd_ps(A, ld8(p3), _mm256_fmadd_ps(B, ld8(p3 + dlt), C0)));
+    dst += 128; p0 += 32; p1 += 32; p2 += 32; p3 += 32; ca += 32;
+  }
   for (; i + 4 <= len; i += 4) {
     const auto A = v128_load(ca); const auto B = v128_load(ca + cs); const auto C0 = v128_load(ca + 2 * cs);
     const auto v0 = fma(A, v128_load(p0), fma(B, v128_load(p0 + dlt), C0));
