@@ -14,7 +14,7 @@
 // - the full 8-column panels of the forward pass, of the 1x1 backward-data and of
 //   backward-weights go through the wide micro-kernel of gemm_wide.h (12 x 16 or 12 x 8 tiles:
 //   mk's per-element chain of FMAs, several tiles at once); the fused epilogues (moments, dx)
-//   then run per 4x8 tile from the stored values (mkmEpi, mkxEpi);
+//   run per 4x8 tile on its rows in registers, mkm's and mkx's write-back (mkmRegs, mkxRegs);
 // - 1x1 stride-1 layers read A in place (x rows, dY rows, x^T columns) instead of packing it,
 //   where rows are at most ROWS_IN_PLACE floats apart, and prefetch the next tile's rows;
 // - backward-weights cuts each chunk's reduction in blocks of 128 pixels, the partial sums of
@@ -567,10 +567,9 @@ static void mkx(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, i32 add, u
  * (d0 a real row): the same operations in the same order as mkm after its write-back, reading
  * back the values it would have had in registers.
  */
-static void mkmEpi(u32 d0, u32 d1, u32 d2, u32 d3, u32 sh, u32 ko, i32 init, u32 s64) {
+static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, u32 sh, u32 ko, i32 init, u32 s64) {
   // (256 bits: mkm's two v128 halves of each row in one register, the same operations per lane)
-  const __m256 z = _mm256_setzero_ps();
-  const __m256 c0 = ld8(d0), c1 = d1 ? ld8(d1) : z, c2 = d2 ? ld8(d2) : z, c3 = d3 ? ld8(d3) : z;
+  const __m256 c0 = v[0], c1 = v[1], c2 = v[2], c3 = v[3];
   float *shp = (float *)(gM + (size_t)sh);
   if (init) {
     __m256 t = c0;
@@ -598,7 +597,7 @@ static void mkmEpi(u32 d0, u32 d1, u32 d2, u32 d3, u32 sh, u32 ko, i32 init, u32
  * reduction only, as mkx's registers before its write-back): the same operations per lane in the
  * same order as mkx's write-back (256 bits: its two v128 halves in one register), into d0..d3.
  */
-static void mkxEpi(u32 t0, u32 tsb, u32 d0, u32 d1, u32 d2, u32 d3, i32 add,
+static inline void mkxRegs(const __m256 *cv, u32 d0, u32 d1, u32 d2, u32 d3, i32 add,
   u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc) {
   const __m256 z = _mm256_setzero_ps();
   const __m256 a2 = ld8(cf), b2 = ld8(cf + cb), mu = ld8(cm);
@@ -608,7 +607,7 @@ static void mkxEpi(u32 t0, u32 tsb, u32 d0, u32 d1, u32 d2, u32 d3, i32 add,
     const u32 dd = dr[r];
     if (dd) {
       float *dp = (float *)(gM + (size_t)dd);
-      __m256 c = ld8(t0 + (u32)r * tsb);
+      __m256 c = cv[r];
       if (add) c = _mm256_add_ps(_mm256_loadu_ps(dp), c);
       const __m256 xv = ld8(xr);
       if (relu) c = _mm256_andnot_ps(_mm256_cmp_ps(_mm256_fmadd_ps(xv, a2, b2), z, _CMP_LE_OQ), c);
@@ -1218,30 +1217,27 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
               }
               continue;
             }
+            // moments from the tiles in registers, after their write-back (mkm's epilogue, per tile)
+            const auto mom = epiAfter([&](int jj, int ii, const __m256 *v) {
+              const i32 cj = col + jj * 8, i = ib + ii, rem = mn - i * 4;
+              mkmRegs(v, rem > 1, rem > 2, rem > 3, st + (qo << 1) + ((u32)cj << 2), (u32)K << 2, mb == start && i == 0 ? 1 : 0,
+                      (i & 15) == 15 || i == np - 1 ? st + ((u32)cj << 3) : 0);
+            });
             if (dir) {
               // first panels: prefetch the next tile's x rows (contiguous when one block spans C)
               // and output rows, which come from DRAM
               const u32 nx = x + ((u32)(mb + (ib + ri) * 4) * (u32)xs) * 4, ny = y + ((u32)(mb + (ib + ri) * 4) * (u32)K + (u32)col) * 4;
               const bool pfx = jb == 0 && kc == Kdim && xs == Kdim && ib + ri < np, pfy = ib + ri < np;
-              mkwAny<A_ROWS>(ri, rj, fp(x + ((u32)(mb + ib * 4) * (u32)xs + (u32)r0) * 4), (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add,
-                             pfx ? (const char *)fp(nx) : nullptr, pfx ? (ri * 4 * xs * 4) / 64 : 0, pfy ? (const char *)fp(ny) : nullptr, ldy,
-                             pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0);
-            }
-            else mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
-            if (stats) {
-              for (i32 jj = 0; jj < rj; jj++) {
-                const i32 cj = col + jj * 8;
-                const auto sj = st + (qo << 1) + ((u32)cj << 2);
-                for (i32 ii = 0; ii < ri; ii++) {
-                  const i32 i = ib + ii;
-                  const auto rem = mn - i * 4;
-                  const u32 yrow = y + ((u32)(mb + i * 4) * (u32)K + (u32)cj) * 4;
-                  const auto init = mb == start && i == 0 ? 1 : 0;
-                  const auto flush = (i & 15) == 15 || i == np - 1;
-                  mkmEpi(yrow, rem > 1 ? yrow + ldy : 0, rem > 2 ? yrow + 2 * ldy : 0, rem > 3 ? yrow + 3 * ldy : 0, sj, (u32)K << 2, init,
-                         flush ? st + ((u32)cj << 3) : 0);
-                }
-              }
+              const float *a0 = fp(x + ((u32)(mb + ib * 4) * (u32)xs + (u32)r0) * 4);
+              const char *px = pfx ? (const char *)fp(nx) : nullptr, *py = pfy ? (const char *)fp(ny) : nullptr;
+              const i32 nlx = pfx ? (ri * 4 * xs * 4) / 64 : 0, nly = pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0;
+              if (stats) mkwAny<A_ROWS>(ri, rj, a0, (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly, nullptr, 0, 0, mom);
+              else mkwAny<A_ROWS>(ri, rj, a0, (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly);
+            } else if (stats) {
+              mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, nullptr, 0,
+                               nullptr, 0, 0, nullptr, 0, 0, mom);
+            } else {
+              mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
             }
           }
         }
@@ -1919,10 +1915,9 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
         const auto kc = min(Kc, Kg - k0);
         const auto add = k0 == 0 ? 0 : 1;
         const auto epi = fused<F>() && x2 != 0 && k0 + kc >= Kg; // dx is final after this block
-        // full panels through the wide kernel; with the dx epilogue it computes into a buffer of
-        // WRI x 4 rows of WRJ x 8 floats (SC_TROW: unused here) and mkxEpi writes back tile by tile
+        // full panels through the wide kernel; with the dx epilogue, that epilogue writes each tile
+        // back (mkxRegs) instead of the kernel
         const i32 CPF = Cg >> 3;
-        const u32 wbuf = scratch + SC_TROW, wsb = (u32)WRJ * 32;
         for (i32 jb = 0; jb < CPF; jb += WRJ) {
           const i32 rj = min(WRJ, CPF - jb);
           const i32 c0 = jb * 8;
@@ -1938,33 +1933,33 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
               const auto rem = mn - i * 4;
               if (jb == 0 && !dir) packDyRows<F>(a, dy, mb + i * 4, rem, K, g * Kg + k0, kc, dlt, cdy, zero);
               const u32 row = dst + ((u32)(mb + i * 4) * (ldd >> 2) + (u32)(g * Cg + c0)) * 4;
-              for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = epi ? fp(wbuf + (u32)(ii * 4 + r) * wsb) : r < rem ? fp(row + (u32)r * ldd) : nullptr;
+              for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = r < rem ? fp(row + (u32)r * ldd) : nullptr;
             }
-            if (dir) {
-              const bool pfx = jb == 0 && kc == K && ib + ri < np;
-              mkwAny<A_ROWS>(ri, rj, fp(dy + ((u32)(mb + ib * 4) * (u32)K + (u32)(g * Kg + k0)) * 4), (size_t)K, fp(bj), (size_t)Kg * 8, kc, rows, nullptr,
-                             epi ? 0 : add, pfx ? (const char *)fp(dy + ((u32)(mb + (ib + ri) * 4) * (u32)K) * 4) : nullptr, pfx ? (ri * 4 * K * 4) / 64 : 0,
-                             ib + ri < np ? (const char *)fp(dst + ((u32)(mb + (ib + ri) * 4) * (ldd >> 2) + (u32)(g * Cg + c0)) * 4) : nullptr, ldd,
-                             ib + ri < np ? min(WRI * 4, mn - (ib + ri) * 4) : 0);
-            } else {
-              mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, epi ? 0 : add);
-            }
-            if (epi) {
-              for (i32 jj = 0; jj < rj; jj++) {
-                const i32 cj = c0 + jj * 8;
-                const auto co = (u32)(g * Cg + cj) << 2;
-                for (i32 ii = 0; ii < ri; ii++) {
-                  const i32 i = ib + ii;
-                  const auto rem = mn - i * 4;
-                  const u32 row = dst + ((u32)(mb + i * 4) * (ldd >> 2) + (u32)(g * Cg + cj)) * 4;
-                  const u32 xr = x2 + ((u32)(mb + i * 4) * (ldx2 >> 2) + (u32)(g * Cg + cj)) * 4;
-                  const auto flush = (i & 15) == 15 || i == np - 1;
-                  mkxEpi(wbuf + (u32)(ii * 4) * wsb + (u32)jj * 32, wsb, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0,
-                         rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0,
-                         gacc ? 1 : 0);
-                }
+            // the dx epilogue from the tiles in registers, instead of the write-back (mkx's, per tile)
+            const auto dxe = epiOwn([&](int jj, int ii, const __m256 *v) {
+              const i32 cj = c0 + jj * 8, i = ib + ii, rem = mn - i * 4;
+              const auto co = (u32)(g * Cg + cj) << 2;
+              const u32 row = dst + ((u32)(mb + i * 4) * (ldd >> 2) + (u32)(g * Cg + cj)) * 4;
+              const u32 xr = x2 + ((u32)(mb + i * 4) * (ldx2 >> 2) + (u32)(g * Cg + cj)) * 4;
+              mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, relu,
+                      s32 + co, ldc, (i & 15) == 15 || i == np - 1 ? st + (co << 1) : 0, gacc ? 1 : 0);
+            });
+            const char *pn = nullptr, *po = nullptr;
+            i32 nln = 0, nlo = 0;
+            if (ib + ri < np) {
+              po = (const char *)fp(dst + ((u32)(mb + (ib + ri) * 4) * (ldd >> 2) + (u32)(g * Cg + c0)) * 4);
+              nlo = min(WRI * 4, mn - (ib + ri) * 4);
+              if (dir && jb == 0 && kc == K) {
+                pn = (const char *)fp(dy + ((u32)(mb + (ib + ri) * 4) * (u32)K) * 4);
+                nln = (ri * 4 * K * 4) / 64;
               }
             }
+            const float *a0 = dir ? fp(dy + ((u32)(mb + ib * 4) * (u32)K + (u32)(g * Kg + k0)) * 4) : fp(apack + (u32)(ib * kc) * 16);
+            const size_t as = dir ? (size_t)K : (size_t)kc * 4;
+            if (dir && epi) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, pn, nln, po, ldd, nlo, nullptr, 0, 0, dxe);
+            else if (dir) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, add, pn, nln, po, ldd, nlo);
+            else if (epi) mkwAny<A_PACKED>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, nullptr, 0, po, ldd, nlo, nullptr, 0, 0, dxe);
+            else mkwAny<A_PACKED>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, add, nullptr, 0, po, ldd, nlo);
           }
         }
         for (auto j = CPF; j < CP; j++) {
