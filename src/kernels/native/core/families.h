@@ -4,4 +4,6 @@
 #define BNFF_FAMILIES(X) \
   X(eltwise)             \
   X(gemm)                \
+  X(gemm_w)              \
+  X(depthwise)           \
   X(bench)
