@@ -183,6 +183,20 @@ test('native conv: 1x1, resnet-like channel counts (several panels, reduction bl
   }
 });
 
+test('native conv: 1x1 in place over several reduction blocks and pixel blocks (backward-weights split in 128-pixel blocks)', { skip }, async () => {
+  // C = 320: two forward reduction blocks of 160 (x read in place at an offset; the first tile's
+  // moments through mkm); M = 338 or 2 x 400 pixels: backward-weights chunks of 512 or 200
+  // pixels cut into blocks of 128 with partial sums, the next chunk prefetched
+  await same({ N: 2, C: 24, H: 13, W: 13, K: 40, KH: 1 }, 300, [PLAIN, ...FUSED]);
+  await same({ N: 1, C: 320, H: 7, W: 7, K: 24, KH: 1 }, 301, [PLAIN, ...FUSED]);
+  await withTuning({ mChunk: 200 }, async () => {
+    await same({ N: 2, C: 16, H: 20, W: 20, K: 48, KH: 1 }, 302, [PLAIN, ...FUSED]);
+    await same({ N: 2, C: 64, H: 20, W: 20, K: 16, KH: 1 }, 303, [PLAIN]);
+  });
+  // rows 1024 floats apart: the packed paths
+  await same({ N: 1, C: 1024, H: 3, W: 5, K: 16, KH: 1 }, 304, [PLAIN, FUSED[0]!], [1, 2]);
+});
+
 test('native conv: spatial kernels (3x3, strided, padded, dilated, grouped, 7x7 stem, depthwise)', { skip }, async () => {
   const shapes: ConvGeomSpec[] = [
     { N: 2, C: 5, H: 5, W: 4, K: 9, KH: 3, pad: 1 },

@@ -6,4 +6,6 @@
   X(bnfused)             \
   X(gemm)                \
   X(winograd)            \
+  X(gemm_w)              \
+  X(depthwise)           \
   X(bench)

@@ -29,6 +29,29 @@ constexpr int WRI = 3, WRJ = 1;
 enum { A_PACKED = 0, A_ROWS = 1, A_COLS = 2 };
 
 /**
+ * Epilogues of the wide kernel, called per 4x8 tile (panel jj, micro-panel ii, in the write-back
+ * order) with its 4 rows in registers: after mkw's own write-back, with the values written
+ * (EpiAfter: the moments), or instead of it, with the sums of this reduction block (EpiOwn: the
+ * dx epilogue, which masks and stores itself).
+ */
+struct NoEpi {
+  static constexpr bool active = false, own = false;
+  void operator()(int, int, const __m256 *) const {}
+};
+template <class L> struct EpiAfter {
+  L f;
+  static constexpr bool active = true, own = false;
+  void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
+};
+template <class L> struct EpiOwn {
+  L f;
+  static constexpr bool active = true, own = true;
+  void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
+};
+template <class L> static inline EpiAfter<L> epiAfter(L f) { return {f}; }
+template <class L> static inline EpiOwn<L> epiOwn(L f) { return {f}; }
+
+/**
  * RI micro-panels of A (see AM) x RJ panels of B at b, b + bs, ... (floats): row r of micro-panel
  * ii, panel jj goes to rows[4*ii + r] + 8*jj (null: a masked row, not written); bias (when not
  * null): panel jj's accumulators start at bias[8*jj ..]; add: the tile is added to what the rows hold.
@@ -38,11 +61,11 @@ enum { A_PACKED = 0, A_ROWS = 1, A_COLS = 2 };
  * end there (pout, instead of the write-back): a float stored and reloaded is the same float, so
  * a reduction cut into k blocks this way keeps every element's chain of FMAs, hence its bits.
  */
-template <int RI, int RJ, int AM>
+template <int RI, int RJ, int AM, class E = NoEpi>
 static inline __attribute__((always_inline)) void mkw(const float *a, size_t as, const float *b, size_t bs, int kc, float *const *rows,
                                                      const float *bias, int add, const char *pf = nullptr, int pfl = 0,
                                                      const char *po = nullptr, size_t pos = 0, int pol = 0, float *const *part = nullptr,
-                                                     int pin = 0, int pout = 0) {
+                                                     int pin = 0, int pout = 0, const E &epi = E()) {
   __m256 c[RI * 4][RJ];
 #pragma GCC unroll 4
   for (int jj = 0; jj < RJ; jj++) {
@@ -77,14 +100,19 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
   }
 #pragma GCC unroll 4
   for (int jj = 0; jj < RJ; jj++) {
-#pragma GCC unroll 16
-    for (int r = 0; r < RI * 4; r++) {
-      float *p = rows[r];
-      if (!p) continue;
-      p += 8 * jj;
-      __m256 v = c[r][jj];
-      if (add) v = _mm256_add_ps(_mm256_loadu_ps(p), v);
-      _mm256_storeu_ps(p, v);
+#pragma GCC unroll 4
+    for (int ii = 0; ii < RI; ii++) {
+      __m256 v[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) {
+        v[r] = c[ii * 4 + r][jj];
+        float *p = rows[ii * 4 + r];
+        if (E::own || !p) continue;
+        p += 8 * jj;
+        if (add) v[r] = _mm256_add_ps(_mm256_loadu_ps(p), v[r]);
+        _mm256_storeu_ps(p, v[r]);
+      }
+      if (E::active) epi(jj, ii, v);
     }
   }
 }
@@ -93,12 +121,12 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
  * mkw with ri <= WRI micro-panels and rj <= WRJ panels chosen at run time. `as`: A_PACKED, the
  * floats between micro-panels; A_ROWS, between rows; A_COLS, between the k steps.
  */
-template <int AM>
+template <int AM, class E = NoEpi>
 static void mkwAny(int ri, int rj, const float *a, size_t as, const float *b, size_t bs, int kc, float *const *rows, const float *bias,
                    int add, const char *pf = nullptr, int pfl = 0, const char *po = nullptr, size_t pos = 0, int pol = 0,
-                   float *const *part = nullptr, int pin = 0, int pout = 0) {
+                   float *const *part = nullptr, int pin = 0, int pout = 0, const E &epi = E()) {
 #define BNFF_MKW(I, J) \
-  if (ri == I && rj == J) return mkw<I, J, AM>(a, as, b, bs, kc, rows, bias, add, pf, pfl, po, pos, pol, part, pin, pout);
+  if (ri == I && rj == J) return mkw<I, J, AM, E>(a, as, b, bs, kc, rows, bias, add, pf, pfl, po, pos, pol, part, pin, pout, epi);
   BNFF_MKW(3, 1) BNFF_MKW(2, 1) BNFF_MKW(1, 1)
 #if BNFF_VW == 16
   BNFF_MKW(3, 2) BNFF_MKW(2, 2) BNFF_MKW(1, 2)
@@ -108,3 +136,5 @@ static void mkwAny(int ri, int rj, const float *a, size_t as, const float *b, si
 
 /** The arena pointer of an offset (0: null). */
 static inline float *fp(u32 off) { return off ? (float *)(gM + (size_t)off) : nullptr; }
+/** 8 floats at an arena offset. */
+static inline __m256 ld8(u32 off) { return _mm256_loadu_ps((const float *)(gM + (size_t)off)); }

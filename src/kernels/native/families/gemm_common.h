@@ -1,0 +1,1066 @@
+// Shared by the native GEMM convolution families (gemm.cc, gemm_w.cc, depthwise.cc), included
+// inside their ISA namespace after core/vec.h: the v128 shim over 32-bit arena offsets, the
+// wide micro-kernel (gemm_wide.h) and the helpers of gemm.ts that several passes use (the
+// micro-kernels and their fused write-backs, the packings, the x prologue's window, the dx
+// epilogue's runs). See gemm.cc for what the port keeps and what it changes.
+#pragma once
+// (the including file includes <type_traits> and core/abi.h before BNFF_BEGIN)
+
+// (the port keeps the AS kernels' locals, some of which a variant does not use)
+#pragma GCC diagnostic ignored "-Wunused-variable"
+
+namespace {
+
+typedef float f32;
+typedef double f64;
+typedef int32_t i32;
+typedef uint32_t u32;
+typedef int64_t i64;
+typedef uint64_t u64;
+typedef __m128 v128;
+
+// The arena's base, set by every entry point (the same for all threads of a call).
+static thread_local uint8_t *gM __attribute__((tls_model("initial-exec")));
+
+#define ASC_FEATURE_RELAXED_SIMD 1
+
+template <class T> static inline T load(u32 p, u32 off = 0) {
+  T v;
+  memcpy(&v, gM + (size_t)p + off, sizeof v);
+  return v;
+}
+template <class T> static inline void store(u32 p, T v, u32 off = 0) { memcpy(gM + (size_t)p + off, &v, sizeof v); }
+static inline v128 v128_load(u32 p, u32 off = 0) { return _mm_loadu_ps((const float *)(gM + (size_t)p + off)); }
+static inline void v128_store(u32 p, v128 v, u32 off = 0) { _mm_storeu_ps((float *)(gM + (size_t)p + off), v); }
+static inline v128 v128_load32_splat(u32 p, u32 off = 0) { return _mm_set1_ps(load<f32>(p, off)); }
+static inline v128 v128_and(v128 a, v128 b) { return _mm_and_ps(a, b); }
+static inline v128 v128_andnot(v128 a, v128 b) { return _mm_andnot_ps(b, a); }  // a & ~b
+static inline v128 f32x4_splat(f32 s) { return _mm_set1_ps(s); }
+static inline v128 f32x4_add(v128 a, v128 b) { return _mm_add_ps(a, b); }
+static inline v128 f32x4_sub(v128 a, v128 b) { return _mm_sub_ps(a, b); }
+static inline v128 f32x4_mul(v128 a, v128 b) { return _mm_mul_ps(a, b); }
+static inline v128 f32x4_le(v128 a, v128 b) { return _mm_cmple_ps(a, b); }  // ordered: NaN -> false, as wasm
+static inline v128 f32x4_relaxed_madd(v128 a, v128 b, v128 c) { return _mm_fmadd_ps(a, b, c); }
+static inline v128 i32x4_splat(i32 s) { return _mm_castsi128_ps(_mm_set1_epi32(s)); }
+static inline v128 f64x2_add(v128 a, v128 b) { return _mm_castpd_ps(_mm_add_pd(_mm_castps_pd(a), _mm_castps_pd(b))); }
+static inline v128 f64x2_mul(v128 a, v128 b) { return _mm_castpd_ps(_mm_mul_pd(_mm_castps_pd(a), _mm_castps_pd(b))); }
+static inline v128 f64x2_relaxed_madd(v128 a, v128 b, v128 c) {
+  return _mm_castpd_ps(_mm_fmadd_pd(_mm_castps_pd(a), _mm_castps_pd(b), _mm_castps_pd(c)));
+}
+static inline v128 f64x2_promote_low_f32x4(v128 v) { return _mm_castpd_ps(_mm_cvtps_pd(v)); }
+typedef int v4si_ __attribute__((vector_size(16)));
+typedef long long v2di_ __attribute__((vector_size(16)));
+#define i32x4_shuffle(a, b, i0, i1, i2, i3) ((v128)__builtin_shuffle((v4si_)(a), (v4si_)(b), (v4si_){i0, i1, i2, i3}))
+#define i64x2_shuffle(a, b, i0, i1) ((v128)__builtin_shuffle((v2di_)(a), (v2di_)(b), (v2di_){i0, i1}))
+static inline void memory_fill(u32 p, int v, u32 n) { memset(gM + (size_t)p, v, n); }
+static inline void memory_copy(u32 dst, u32 src, u32 n) { memmove(gM + (size_t)dst, gM + (size_t)src, n); }
+[[noreturn]] static inline void unreachable() { __builtin_trap(); }
+template <class T> static inline T min(T a, T b) { return a < b ? a : b; }
+template <class T> static inline T max(T a, T b) { return a > b ? a : b; }
+template <class F> constexpr bool isFloat() { return std::is_floating_point<F>::value; }
+
+#include "gemm_wide.h"
+
+// A read in place (gemm_wide.h A_ROWS, A_COLS) only where its rows are at most this many floats
+// apart: at 1024 floats (4 KiB) and more, the 12 rows of a tile (or the k steps of A^T) fall into
+// one L1 set and thrash; the packed path is faster there (1x1 1024->256 @14, one thread: forward 50% -> 87% of the
+// micro-kernel rate, backward-weights 65% -> 74%)
+constexpr i32 ROWS_IN_PLACE = 512;
+
+// ---- prototypes ----
+static inline v128 fma(v128 a, v128 b, v128 c);
+static inline v128 fma64(v128 a, v128 b, v128 c);
+template <class F> static inline bool fused();
+static inline v128 reluv(v128 v);
+static inline v128 dyv(u32 ca, u32 cs, u32 p, u32 dlt);
+static inline v128 dyr(v128 a, v128 b, v128 c0, u32 p, u32 dlt);
+static inline f32 dyf(u32 ca, u32 cs, u32 p, u32 dlt);
+static inline f32 nrm(f32 x, f32 a, f32 b, i32 relu);
+static inline i32 ld(u32 d, i32 i);
+static inline i32 balanced(i32 n, i32 max);
+static inline void zeroPage(u32 scratch);
+static void mk(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i32 add);
+static void tileOut(u32 tile, u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 bias, i32 add);
+static inline v128 lo64(v128 v);
+static inline v128 hi64(v128 v);
+static void mkm(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i32 add, u32 sh, u32 ko, i32 init, u32 s64);
+static void momTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 sh, u32 ko, i32 init);
+static void flushSums(u32 s32, u32 so, u32 s64, u32 qo, i32 ncols);
+static void mkx(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, i32 add, u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc);
+static void dxTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 tile = 0);
+static void copy4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero);
+static void copy4n(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u32 sa, u32 sb, i32 relu);
+static void copy4dy(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, u32 dlt, i32 len, u32 ca, u32 cs);
+static void expandCoef(u32 d, u32 coef, u32 ce, i32 rows = 2);
+static bool normWindow(u32 d, u32 tab, i32 m0, i32 cnt, u32 x, u32 ce, i32 relu, u32 zw, u32 zcap, u32 dlt = 0, bool dym = false);
+static void fillRows(u32 d, u32 tab, i32 m0, i32 cnt, u32 base);
+static inline u32 tapPtr(u32 xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff);
+template <class F> static inline void cp4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u32 sa, u32 sb, i32 relu);
+template <class F> static void packAFwd(u32 d, u32 t, i32 nv, i32 g, i32 r0, i32 kc, u32 panel, u32 zero, u32 ce, u32 nb, i32 relu, i32 xs);
+static void as_conv_pack_w_fwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
+static void as_conv_pack_w_fwd_t(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
+static inline void packWFwd(u32 d, u32 w, u32 bp, i32 start, i32 end, bool flip);
+static void as_conv_pack_w_bwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
+static void as_conv_fwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch);
+static void as_conv_fwd_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
+static void as_conv_fwd_dx_f(u32 d, u32 dy, u32 bp, u32 dx, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
+static void as_conv_fwd_dy_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
+template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, u32 x2, u32 c2, u32 m2, i32 relu2, u32 dlt, i32 dym, i32 start, i32 end, u32 scratch);
+static i32 blockMoments(u32 y, i32 K, i32 mb, i32 mn, bool first, bool last, u32 st, i32 tiles);
+static inline u32 sj32(u32 st, i32 K, i32 col);
+static void as_conv_pack_w_fwd4(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
+static void mkT(u32 a, u32 b0, u32 b1, i32 kc, u32 e0, u32 e1, u32 e2, u32 e3, u32 e4, u32 e5, u32 e6, u32 e7, u32 bias, i32 add);
+static inline void wrT(u32 e, v128 v, i32 add);
+static void as_conv_fwd_t(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch);
+static void as_conv_fwd_t_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
+template <class F> static void convFwdT(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
+static void as_conv_pack_w_dot(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
+static inline v128 hsum4(v128 a, v128 b, v128 c, v128 d);
+static void as_conv_fwd_dot(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch);
+static void as_conv_fwd_dot_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
+template <class F> static void convFwdDot(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_data(u32 d, u32 dy, u32 bp, u32 dx, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_data_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
+static void dxRows(u32 d, u32 dxn, u32 x2n, i32 h0, i32 h1, u32 c2, u32 m2, i32 relu, u32 st);
+static void dxRun(u32 px0, u32 xp0, i32 W, i32 C, u32 xsb, u32 c2, u32 m2, i32 relu, u32 st, u32 gp0 = 0, u32 gsb = 0, u32 yo0 = 0);
+template <class F> static inline void packDyRows(u32 a, u32 dy, i32 m, i32 rem, i32 K, i32 k, i32 kc, u32 dlt, u32 cdy, u32 zero);
+static void colAdd(u32 d, u32 col, u32 cs, u32 tab, i32 mn, u32 dxn);
+template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_data_1x1(u32 d, u32 dy, u32 bp, u32 dx, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_data_1x1_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
+template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
+static inline u32 atStride(i32 mlen);
+template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i32 p1, u32 dst, u32 ce, u32 nb, i32 relu, i32 xs);
+template <class F> static void packATTight(u32 d, u32 tab, i32 mlen, i32 p0, i32 p1, u32 dst, u32 ce, u32 nb, i32 relu);
+template <class F> static void packDY(u32 d, u32 dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, u32 dst, u32 dlt, u32 cdy);
+static void as_conv_bwd_w(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_w_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
+template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_wt(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_wt_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
+template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_w_dot(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_w_dot_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
+template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
+static inline void wrAcc(u32 p, v128 v0, v128 v1, bool wide, bool first);
+static void as_conv_bwd_w_dot_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_wt_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch);
+static void as_conv_bwd_w_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch);
+static void as_conv_bias_grad(u32 d, u32 dy, u32 db, i32 start, i32 end, u32 scratch);
+static void as_conv_bias_grad_f(u32 d, u32 dy, u32 db, u32 dlt, u32 cdy, i32 start, i32 end, u32 scratch);
+template <class F> static void biasGrad(u32 d, u32 dy, u32 db, u32 dlt, u32 cdy, i32 start, i32 end, u32 scratch);
+static void as_conv_dw_pack_w(u32 d, u32 w, u32 wt, i32 start, i32 end, u32 scratch);
+static void as_conv_dw_fwd(u32 d, u32 x, u32 wt, u32 bias, u32 y, i32 start, i32 end, u32 scratch);
+static void as_conv_dw_bwd_data(u32 d, u32 dy, u32 wt, u32 dx, i32 start, i32 end, u32 scratch);
+static void as_conv_dw_bwd_w(u32 d, u32 dy, u32 x, u32 dw, i32 start, i32 end, u32 scratch);
+static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch);
+
+// ---- the port of gemm.ts (its comments kept; "pointers" are arena offsets here) ----
+//
+// The micro-kernel `mk` computes a 4x8 tile (4 rows of M or of the reduction, 8 output columns)
+// in 8 v128 accumulators from A packed as [k][4] and B packed as [k][8].
+
+static inline v128 fma(v128 a, v128 b, v128 c) {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4_relaxed_madd(a, b, c);
+  return f32x4_add(f32x4_mul(a, b), c);
+}
+
+static inline v128 fma64(v128 a, v128 b, v128 c) {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2_relaxed_madd(a, b, c);
+  return f64x2_add(f64x2_mul(a, b), c);
+}
+
+// Fused variants (BN work in a prologue or epilogue, docs/design/conv-kernels.md) are compile-time
+// instantiations of the same generic kernel bodies: F = Plain compiles to the unfused kernel
+// (every `fused<F>()` branch folds away), F = Fused to the fused one.
+typedef i32 Plain;
+typedef f32 Fused;
+template <class F> static inline bool fused() {
+  return isFloat<F>();
+}
+
+/** max(0, v) letting NaN through (PyTorch's relu): 0 where v <= 0. */
+static inline v128 reluv(v128 v) {
+  return v128_andnot(v, f32x4_le(v, f32x4_splat(0)));
+}
+
+/**
+ * The dy prologue (BN backward-data recomputed on load), one place for every kernel that applies
+ * it: dY = A*dbn + (B*xbn + C0) with dbn at p, xbn at p + dlt and the coefficients A, B, C0 at
+ * ca, ca + cs, ca + 2*cs (4 lanes, or one float).
+ */
+static inline v128 dyv(u32 ca, u32 cs, u32 p, u32 dlt) {
+  return dyr(v128_load(ca), v128_load(ca + cs), v128_load(ca + 2 * cs), p, dlt);
+}
+/** dyv with the coefficients A, B, C0 already in registers. */
+static inline v128 dyr(v128 a, v128 b, v128 c0, u32 p, u32 dlt) {
+  return fma(a, v128_load(p), fma(b, v128_load(p + dlt), c0));
+}
+static inline f32 dyf(u32 ca, u32 cs, u32 p, u32 dlt) {
+  return load<f32>(ca) * load<f32>(p) + (load<f32>(ca + cs) * load<f32>(p + dlt) + load<f32>(ca + 2 * cs));
+}
+
+static inline f32 nrm(f32 x, f32 a, f32 b, i32 relu) {
+  const auto v = a * x + b;
+  return relu && v <= 0 ? 0 : v;
+}
+
+// ---- descriptor fields (i32): src/kernels/abi/conv_descriptor.ts, the one table of the ABI ----
+
+static inline i32 ld(u32 d, i32 i) {
+  return load<i32>(d + ((u32)i << 2));
+}
+
+// ---- per-thread scratch layout ----
+const u32 SC_ZERO = 0; // 64 zero bytes: the source of padding lanes
+const u32 SC_TILE = 64; // one 4x8 f32 tile (edge tiles)
+const u32 SC_RING = 240; // Winograd: the normalised ring's image and last row (2 i32)
+const u32 SC_ROWS = 256; // row table, 3 i32 per row (backward-data: 2), at most MAX_ROWS rows
+const auto MAX_ROWS = 4096;
+const u32 SC_TROW = 49408; // backward-weights, tight rows: one pixel's KH*SEG floats (<= 2048 + 4)
+const u32 SC_ZBUF = 61440; // conv_fwd_dot: zeros for padding taps (up to 1024 channels)
+const u32 SC_PACK = 65536; // packed blocks
+const i32 INVALID = -(1 << 28); // ih0 of a padding row: every tap falls outside
+
+/** Block size (multiple of 4, at most max) splitting n rows into equal blocks. */
+static inline i32 balanced(i32 n, i32 max) {
+  const auto nb = (n + max - 1) / max;
+  return min(max, (((n + nb - 1) / nb) + 3) & ~3);
+}
+
+static inline void zeroPage(u32 scratch) {
+  const auto z = f32x4_splat(0);
+  v128_store(scratch, z);
+  v128_store(scratch, z, 16);
+  v128_store(scratch, z, 32);
+  v128_store(scratch, z, 48);
+}
+
+// =====================================================================================
+// Micro-kernel: 4x8 tile, 8 accumulators, A [kc][4] (4 splat loads per k), B [kc][8].
+// Rows r = 0..3 go to d0..d3 (a row pointer 0 skips the row: masked write-back).
+// bias != 0: accumulators start at bias[0..8] (first reduction block of the forward pass).
+// add != 0: d_r[0..8] += tile (later reduction blocks); else d_r[0..8] = tile.
+// =====================================================================================
+static void mk(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i32 add) {
+  auto c00 = f32x4_splat(0);
+  auto c01 = c00; auto c10 = c00; auto c11 = c00; auto c20 = c00; auto c21 = c00; auto c30 = c00; auto c31 = c00;
+  if (bias) {
+    c00 = v128_load(bias); c01 = v128_load(bias, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
+  }
+  // One k step per iteration, deliberately not unrolled: TurboFan hoists the loads of an
+  // unrolled body and then spills accumulators (measured: 4x unroll 36 GFLOP/s, 2x 26, none 55).
+  const auto aEnd = a + ((u32)kc << 4);
+  while (a < aEnd) {
+    const auto b0 = v128_load(b); const auto b1 = v128_load(b, 16);
+    auto av = v128_load32_splat(a);
+    c00 = fma(av, b0, c00); c01 = fma(av, b1, c01);
+    av = v128_load32_splat(a, 4);
+    c10 = fma(av, b0, c10); c11 = fma(av, b1, c11);
+    av = v128_load32_splat(a, 8);
+    c20 = fma(av, b0, c20); c21 = fma(av, b1, c21);
+    av = v128_load32_splat(a, 12);
+    c30 = fma(av, b0, c30); c31 = fma(av, b1, c31);
+    a += 16; b += 32;
+  }
+  // ---- EPILOGUE (write-back of the tile) ----
+  // Row by row, each row's load-add before its store: in the backward-data col2im the rows of
+  // one tile may overlap in dx (neighbouring pixels' kernel rows), and the adds must chain.
+  // (The fused epilogues are copies of this kernel with more write-back: mkm, BN statistics of
+  // the forward output; mkx, the backward-data dx epilogue. This one stays as it is.)
+  if (d0) {
+    if (add) { c00 = f32x4_add(v128_load(d0), c00); c01 = f32x4_add(v128_load(d0, 16), c01); }
+    v128_store(d0, c00); v128_store(d0, c01, 16);
+  }
+  if (d1) {
+    if (add) { c10 = f32x4_add(v128_load(d1), c10); c11 = f32x4_add(v128_load(d1, 16), c11); }
+    v128_store(d1, c10); v128_store(d1, c11, 16);
+  }
+  if (d2) {
+    if (add) { c20 = f32x4_add(v128_load(d2), c20); c21 = f32x4_add(v128_load(d2, 16), c21); }
+    v128_store(d2, c20); v128_store(d2, c21, 16);
+  }
+  if (d3) {
+    if (add) { c30 = f32x4_add(v128_load(d3), c30); c31 = f32x4_add(v128_load(d3, 16), c31); }
+    v128_store(d3, c30); v128_store(d3, c31, 16);
+  }
+}
+
+/** Edge tile (fewer than 8 valid columns): mk into the scratch tile, then this masked copy. */
+static void tileOut(u32 tile, u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 bias, i32 add) {
+  for (auto r = 0; r < 4; r++) {
+    const auto dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
+    if (!dst) continue;
+    const auto src = tile + ((u32)r << 5);
+    for (auto j = 0; j < ncols; j++) {
+      const auto o = (u32)j << 2;
+      auto v = load<f32>(src + o);
+      if (bias) v = load<f32>(bias + o) + v;
+      if (add) v = load<f32>(dst + o) + v;
+      store<f32>(dst + o, v);
+    }
+  }
+}
+
+// ---- fused epilogues of the micro-kernel (BN statistics / BN backward reduction) ----
+
+/** f64 of the low / high two lanes of an f32x4. */
+static inline v128 lo64(v128 v) {
+  return f64x2_promote_low_f32x4(v);
+}
+static inline v128 hi64(v128 v) {
+  return f64x2_promote_low_f32x4(i32x4_shuffle(v, v, 2, 3, 2, 3));
+}
+
+/**
+ * mk with the BN statistics epilogue (forward pass, last reduction block). After the usual
+ * write-back the tile holds final outputs y (bias and earlier blocks included). Per channel l of
+ * the panel, with a per-thread shift K[l] = the mean of the first final tile of that channel
+ * this thread computes (stored when init; its row 0 is always a real row), the rows whose pointer is
+ * non-zero add d = y - K to S[l] and d^2 to Q[l] (f32, in L1; conv_fwd_f adds them to f64
+ * partials every 16 tiles, flushSums). y - K is exact near the mean (Sterbenz), so a large
+ * |mean|/std does not cancel. sh = &K[col]; S at sh + ko, Q at sh + 2*ko.
+ */
+static void mkm(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i32 add, u32 sh, u32 ko, i32 init, u32 s64) {
+  auto c00 = f32x4_splat(0);
+  auto c01 = c00; auto c10 = c00; auto c11 = c00; auto c20 = c00; auto c21 = c00; auto c30 = c00; auto c31 = c00;
+  if (bias) {
+    c00 = v128_load(bias); c01 = v128_load(bias, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
+  }
+  const auto aEnd = a + ((u32)kc << 4);
+  while (a < aEnd) {
+    const auto b0 = v128_load(b); const auto b1 = v128_load(b, 16);
+    auto av = v128_load32_splat(a);
+    c00 = fma(av, b0, c00); c01 = fma(av, b1, c01);
+    av = v128_load32_splat(a, 4);
+    c10 = fma(av, b0, c10); c11 = fma(av, b1, c11);
+    av = v128_load32_splat(a, 8);
+    c20 = fma(av, b0, c20); c21 = fma(av, b1, c21);
+    av = v128_load32_splat(a, 12);
+    c30 = fma(av, b0, c30); c31 = fma(av, b1, c31);
+    a += 16; b += 32;
+  }
+  if (d0) {
+    if (add) { c00 = f32x4_add(v128_load(d0), c00); c01 = f32x4_add(v128_load(d0, 16), c01); }
+    v128_store(d0, c00); v128_store(d0, c01, 16);
+  }
+  if (init) {
+    // shift = mean of the tile's real rows (the closer to the channel mean, the less the f32
+    // sums of (y - K)^2 lose to the final cancellation)
+    auto t0 = c00; auto t1 = c01; f32 n = 1;
+    if (d1) { t0 = f32x4_add(t0, c10); t1 = f32x4_add(t1, c11); n += 1; }
+    if (d2) { t0 = f32x4_add(t0, c20); t1 = f32x4_add(t1, c21); n += 1; }
+    if (d3) { t0 = f32x4_add(t0, c30); t1 = f32x4_add(t1, c31); n += 1; }
+    const auto r = f32x4_splat(1 / n);
+    v128_store(sh, f32x4_mul(t0, r)); v128_store(sh, f32x4_mul(t1, r), 16);
+  }
+  const auto k0 = v128_load(sh); const auto k1 = v128_load(sh, 16);
+  auto s0 = f32x4_sub(c00, k0); auto s1 = f32x4_sub(c01, k1);
+  auto q0 = f32x4_mul(s0, s0); auto q1 = f32x4_mul(s1, s1);
+  if (d1) {
+    if (add) { c10 = f32x4_add(v128_load(d1), c10); c11 = f32x4_add(v128_load(d1, 16), c11); }
+    v128_store(d1, c10); v128_store(d1, c11, 16);
+    const auto e0 = f32x4_sub(c10, k0); const auto e1 = f32x4_sub(c11, k1);
+    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  if (d2) {
+    if (add) { c20 = f32x4_add(v128_load(d2), c20); c21 = f32x4_add(v128_load(d2, 16), c21); }
+    v128_store(d2, c20); v128_store(d2, c21, 16);
+    const auto e0 = f32x4_sub(c20, k0); const auto e1 = f32x4_sub(c21, k1);
+    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  if (d3) {
+    if (add) { c30 = f32x4_add(v128_load(d3), c30); c31 = f32x4_add(v128_load(d3, 16), c31); }
+    v128_store(d3, c30); v128_store(d3, c31, 16);
+    const auto e0 = f32x4_sub(c30, k0); const auto e1 = f32x4_sub(c31, k1);
+    s0 = f32x4_add(s0, e0); s1 = f32x4_add(s1, e1); q0 = fma(e0, e0, q0); q1 = fma(e1, e1, q1);
+  }
+  const auto sp = sh + ko; const auto qp = sp + ko;
+  v128_store(sp, f32x4_add(v128_load(sp), s0)); v128_store(sp, f32x4_add(v128_load(sp, 16), s1), 16);
+  v128_store(qp, f32x4_add(v128_load(qp), q0)); v128_store(qp, f32x4_add(v128_load(qp, 16), q1), 16);
+  if (s64) flushSums(sp, ko, s64, ko << 1, 8);
+}
+
+/** Edge-tile (ncols < 8) moments as mkm, from the final values tileOut wrote (d0 is a real row). */
+static void momTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 sh, u32 ko, i32 init) {
+  if (init) {
+    const f32 n = (f32)(1 + (d1 ? 1 : 0) + (d2 ? 1 : 0) + (d3 ? 1 : 0));
+    for (auto l = 0; l < ncols; l++) {
+      const auto o = (u32)l << 2;
+      auto t = load<f32>(d0 + o);
+      if (d1) t += load<f32>(d1 + o);
+      if (d2) t += load<f32>(d2 + o);
+      if (d3) t += load<f32>(d3 + o);
+      store<f32>(sh + o, t * (1 / n));
+    }
+  }
+  for (auto r = 0; r < 4; r++) {
+    const auto dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
+    if (!dst) continue;
+    for (auto l = 0; l < ncols; l++) {
+      const auto o = (u32)l << 2;
+      const auto e = load<f32>(dst + o) - load<f32>(sh + o);
+      store<f32>(sh + ko + o, load<f32>(sh + ko + o) + e);
+      store<f32>(sh + 2 * ko + o, load<f32>(sh + 2 * ko + o) + e * e);
+    }
+  }
+}
+
+/**
+ * Adds the f32 sums of `ncols` channels at s32 (S) and s32 + so (Q) to the f64 partials at s64
+ * and s64 + qo, and zeroes them: every 16 tiles (64 rows), so that f32 sums stay short.
+ */
+static void flushSums(u32 s32, u32 so, u32 s64, u32 qo, i32 ncols) {
+  if (ncols == 8) {
+    const auto s0 = v128_load(s32); const auto s1 = v128_load(s32, 16); const auto q0 = v128_load(s32 + so); const auto q1 = v128_load(s32 + so, 16);
+    v128_store(s64, f64x2_add(v128_load(s64), lo64(s0)));
+    v128_store(s64, f64x2_add(v128_load(s64, 16), hi64(s0)), 16);
+    v128_store(s64, f64x2_add(v128_load(s64, 32), lo64(s1)), 32);
+    v128_store(s64, f64x2_add(v128_load(s64, 48), hi64(s1)), 48);
+    const auto q = s64 + qo;
+    v128_store(q, f64x2_add(v128_load(q), lo64(q0)));
+    v128_store(q, f64x2_add(v128_load(q, 16), hi64(q0)), 16);
+    v128_store(q, f64x2_add(v128_load(q, 32), lo64(q1)), 32);
+    v128_store(q, f64x2_add(v128_load(q, 48), hi64(q1)), 48);
+    const auto z = f32x4_splat(0);
+    v128_store(s32, z); v128_store(s32, z, 16); v128_store(s32 + so, z); v128_store(s32 + so, z, 16);
+    return;
+  }
+  for (auto l = 0; l < ncols; l++) {
+    const auto o = (u32)l << 2; const auto o8 = (u32)l << 3;
+    store<f64>(s64 + o8, load<f64>(s64 + o8) + (f64)load<f32>(s32 + o));
+    store<f64>(s64 + qo + o8, load<f64>(s64 + qo + o8) + (f64)load<f32>(s32 + so + o));
+    store<f32>(s32 + o, 0);
+    store<f32>(s32 + so + o, 0);
+  }
+}
+
+/**
+ * mk with the backward-data dx epilogue (1x1 path, last reduction block): each row's final dx
+ * (pointer non-zero) is masked by the ReLU of the previous BN (dx = 0 where a2*x2 + b2 <= 0, when
+ * relu), stored, and reduced for that BN: st[l] += dx, st[qo + l] += dx*(x2 - mean2) (f32 sums
+ * in L1, added to the f64 partials at s64 (Q at s64 + 2*qo) when s64 != 0: every 16 tiles). x2 of
+ * row r at xr + r*ldx (the tile's 8 channels), cf = &a2[col] (b2 at cf + cb), cm = &mean2[col].
+ * acc != 0 (D_GACC): the rows are a gradient buffer's, and a2*dx is added into them instead
+ * (add must then be 0: one reduction block).
+ */
+static void mkx(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, i32 add, u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc) {
+  auto c00 = f32x4_splat(0);
+  auto c01 = c00; auto c10 = c00; auto c11 = c00; auto c20 = c00; auto c21 = c00; auto c30 = c00; auto c31 = c00;
+  const auto aEnd = a + ((u32)kc << 4);
+  while (a < aEnd) {
+    const auto b0 = v128_load(b); const auto b1 = v128_load(b, 16);
+    auto av = v128_load32_splat(a);
+    c00 = fma(av, b0, c00); c01 = fma(av, b1, c01);
+    av = v128_load32_splat(a, 4);
+    c10 = fma(av, b0, c10); c11 = fma(av, b1, c11);
+    av = v128_load32_splat(a, 8);
+    c20 = fma(av, b0, c20); c21 = fma(av, b1, c21);
+    av = v128_load32_splat(a, 12);
+    c30 = fma(av, b0, c30); c31 = fma(av, b1, c31);
+    a += 16; b += 32;
+  }
+  const auto z = f32x4_splat(0);
+  auto s0 = z; auto s1 = z; auto q0 = z; auto q1 = z;
+  if (d0) {
+    if (add) { c00 = f32x4_add(v128_load(d0), c00); c01 = f32x4_add(v128_load(d0, 16), c01); }
+    const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
+    if (relu) {
+      c00 = v128_andnot(c00, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
+      c01 = v128_andnot(c01, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+    }
+    if (acc) {
+      v128_store(d0, fma(c00, v128_load(cf), v128_load(d0))); v128_store(d0, fma(c01, v128_load(cf, 16), v128_load(d0, 16)), 16);
+    } else {
+      v128_store(d0, c00); v128_store(d0, c01, 16);
+    }
+    s0 = c00; s1 = c01;
+    q0 = f32x4_mul(c00, f32x4_sub(x0, v128_load(cm))); q1 = f32x4_mul(c01, f32x4_sub(x1, v128_load(cm, 16)));
+  }
+  xr += ldx;
+  if (d1) {
+    if (add) { c10 = f32x4_add(v128_load(d1), c10); c11 = f32x4_add(v128_load(d1, 16), c11); }
+    const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
+    if (relu) {
+      c10 = v128_andnot(c10, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
+      c11 = v128_andnot(c11, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+    }
+    if (acc) {
+      v128_store(d1, fma(c10, v128_load(cf), v128_load(d1))); v128_store(d1, fma(c11, v128_load(cf, 16), v128_load(d1, 16)), 16);
+    } else {
+      v128_store(d1, c10); v128_store(d1, c11, 16);
+    }
+    s0 = f32x4_add(s0, c10); s1 = f32x4_add(s1, c11);
+    q0 = fma(c10, f32x4_sub(x0, v128_load(cm)), q0); q1 = fma(c11, f32x4_sub(x1, v128_load(cm, 16)), q1);
+  }
+  xr += ldx;
+  if (d2) {
+    if (add) { c20 = f32x4_add(v128_load(d2), c20); c21 = f32x4_add(v128_load(d2, 16), c21); }
+    const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
+    if (relu) {
+      c20 = v128_andnot(c20, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
+      c21 = v128_andnot(c21, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+    }
+    if (acc) {
+      v128_store(d2, fma(c20, v128_load(cf), v128_load(d2))); v128_store(d2, fma(c21, v128_load(cf, 16), v128_load(d2, 16)), 16);
+    } else {
+      v128_store(d2, c20); v128_store(d2, c21, 16);
+    }
+    s0 = f32x4_add(s0, c20); s1 = f32x4_add(s1, c21);
+    q0 = fma(c20, f32x4_sub(x0, v128_load(cm)), q0); q1 = fma(c21, f32x4_sub(x1, v128_load(cm, 16)), q1);
+  }
+  xr += ldx;
+  if (d3) {
+    if (add) { c30 = f32x4_add(v128_load(d3), c30); c31 = f32x4_add(v128_load(d3, 16), c31); }
+    const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
+    if (relu) {
+      c30 = v128_andnot(c30, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
+      c31 = v128_andnot(c31, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+    }
+    if (acc) {
+      v128_store(d3, fma(c30, v128_load(cf), v128_load(d3))); v128_store(d3, fma(c31, v128_load(cf, 16), v128_load(d3, 16)), 16);
+    } else {
+      v128_store(d3, c30); v128_store(d3, c31, 16);
+    }
+    s0 = f32x4_add(s0, c30); s1 = f32x4_add(s1, c31);
+    q0 = fma(c30, f32x4_sub(x0, v128_load(cm)), q0); q1 = fma(c31, f32x4_sub(x1, v128_load(cm, 16)), q1);
+  }
+  const auto q = st + qo;
+  v128_store(st, f32x4_add(v128_load(st), s0)); v128_store(st, f32x4_add(v128_load(st, 16), s1), 16);
+  v128_store(q, f32x4_add(v128_load(q), q0)); v128_store(q, f32x4_add(v128_load(q, 16), q1), 16);
+  if (s64) flushSums(st, qo, s64, qo << 1, 8);
+}
+
+// ---- the fused epilogues after the wide kernel (gemm_wide.h) ----
+
+/**
+ * mkm's statistics epilogue for a tile whose final values the wide kernel has stored in rows d0..d3
+ * (d0 a real row): the same operations in the same order as mkm after its write-back, reading
+ * back the values it would have had in registers.
+ */
+static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, u32 sh, u32 ko, i32 init, u32 s64) {
+  // (256 bits: mkm's two v128 halves of each row in one register, the same operations per lane)
+  const __m256 c0 = v[0], c1 = v[1], c2 = v[2], c3 = v[3];
+  float *shp = (float *)(gM + (size_t)sh);
+  if (init) {
+    __m256 t = c0;
+    f32 n = 1;
+    if (d1) { t = _mm256_add_ps(t, c1); n += 1; }
+    if (d2) { t = _mm256_add_ps(t, c2); n += 1; }
+    if (d3) { t = _mm256_add_ps(t, c3); n += 1; }
+    _mm256_storeu_ps(shp, _mm256_mul_ps(t, _mm256_set1_ps(1 / n)));
+  }
+  const __m256 k = _mm256_loadu_ps(shp);
+  __m256 sv = _mm256_sub_ps(c0, k);
+  __m256 q = _mm256_mul_ps(sv, sv);
+  if (d1) { const __m256 e = _mm256_sub_ps(c1, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
+  if (d2) { const __m256 e = _mm256_sub_ps(c2, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
+  if (d3) { const __m256 e = _mm256_sub_ps(c3, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
+  const auto sp = sh + ko; const auto qp = sp + ko;
+  float *spp = (float *)(gM + (size_t)sp), *qpp = (float *)(gM + (size_t)qp);
+  _mm256_storeu_ps(spp, _mm256_add_ps(_mm256_loadu_ps(spp), sv));
+  _mm256_storeu_ps(qpp, _mm256_add_ps(_mm256_loadu_ps(qpp), q));
+  if (s64) flushSums(sp, ko, s64, ko << 1, 8);
+}
+
+/**
+ * mkx's dx epilogue for a tile the wide kernel computed into the rows t0, t0 + tsb, ... (the
+ * reduction only, as mkx's registers before its write-back): the same operations per lane in the
+ * same order as mkx's write-back (256 bits: its two v128 halves in one register), into d0..d3.
+ */
+static inline void mkxRegs(const __m256 *cv, u32 d0, u32 d1, u32 d2, u32 d3, i32 add,
+  u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc) {
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 a2 = ld8(cf), b2 = ld8(cf + cb), mu = ld8(cm);
+  __m256 sv = z, q = z;
+  const u32 dr[4] = {d0, d1, d2, d3};
+  for (i32 r = 0; r < 4; r++) {
+    const u32 dd = dr[r];
+    if (dd) {
+      float *dp = (float *)(gM + (size_t)dd);
+      __m256 c = cv[r];
+      if (add) c = _mm256_add_ps(_mm256_loadu_ps(dp), c);
+      const __m256 xv = ld8(xr);
+      if (relu) c = _mm256_andnot_ps(_mm256_cmp_ps(_mm256_fmadd_ps(xv, a2, b2), z, _CMP_LE_OQ), c);
+      if (acc) _mm256_storeu_ps(dp, _mm256_fmadd_ps(c, a2, _mm256_loadu_ps(dp)));
+      else _mm256_storeu_ps(dp, c);
+      if (r == 0) {
+        sv = c;
+        q = _mm256_mul_ps(c, _mm256_sub_ps(xv, mu));
+      } else {
+        sv = _mm256_add_ps(sv, c);
+        q = _mm256_fmadd_ps(c, _mm256_sub_ps(xv, mu), q);
+      }
+    }
+    xr += ldx;
+  }
+  float *stp = (float *)(gM + (size_t)st), *qp = (float *)(gM + (size_t)(st + qo));
+  _mm256_storeu_ps(stp, _mm256_add_ps(_mm256_loadu_ps(stp), sv));
+  _mm256_storeu_ps(qp, _mm256_add_ps(_mm256_loadu_ps(qp), q));
+  if (s64) flushSums(st, qo, s64, qo << 1, 8);
+}
+
+/**
+ * Edge-tile (ncols < 8) dx epilogue as mkx: mask, store and reduce the final values tileOut wrote.
+ * tile != 0 (the accumulating epilogue, D_GACC): dx comes from the micro-tile (rows 32 bytes apart
+ * at tile) and a2*dx is added into the rows d0..d3 of the gradient buffer instead.
+ */
+static void dxTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 tile) {
+  for (auto r = 0; r < 4; r++) {
+    const auto dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
+    if (!dst) continue;
+    const auto xp = xr + (u32)r * ldx;
+    const auto src = tile ? tile + ((u32)r << 5) : dst;
+    for (auto l = 0; l < ncols; l++) {
+      const auto o = (u32)l << 2;
+      auto g = load<f32>(src + o);
+      const auto xv = load<f32>(xp + o);
+      const auto off = relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0;
+      if (off) g = 0;
+      if (tile) store<f32>(dst + o, g * load<f32>(cf + o) + load<f32>(dst + o));
+      else if (off) store<f32>(dst + o, g);
+      store<f32>(st + o, load<f32>(st + o) + g);
+      store<f32>(st + qo + o, load<f32>(st + qo + o) + g * (xv - load<f32>(cm + o)));
+    }
+  }
+}
+
+// =====================================================================================
+// Packing of A as [k][4]: 4 source rows, `len` contiguous floats each, transposed 4x4 at a time.
+// A source pointer 0 is a padding lane (reads the zero page, never advances).
+// =====================================================================================
+/** Stores 8 floats of 4 rows (v0..v3) as [8][4] at o: the packing's transpose, 8 k steps at a time. */
+static inline void store8x4(u32 dst, __m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+  const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);
+  const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
+  const __m256 k04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+  const __m256 k15 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+  const __m256 k26 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+  const __m256 k37 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+  float *o = (float *)(gM + (size_t)dst);
+  _mm256_storeu_ps(o, _mm256_permute2f128_ps(k04, k15, 0x20));
+  _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(k26, k37, 0x20));
+  _mm256_storeu_ps(o + 16, _mm256_permute2f128_ps(k04, k15, 0x31));
+  _mm256_storeu_ps(o + 24, _mm256_permute2f128_ps(k26, k37, 0x31));
+}
+
+static void copy4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero) {
+  u32 s0 = 16; u32 s1 = 16; u32 s2 = 16; u32 s3 = 16;
+  if (!p0) { p0 = zero; s0 = 0; }
+  if (!p1) { p1 = zero; s1 = 0; }
+  if (!p2) { p2 = zero; s2 = 0; }
+  if (!p3) { p3 = zero; s3 = 0; }
+  auto i = 0;
+  // 8 floats of each row at a time (256-bit transposes; a copy, so the same bits); padding lanes
+  // read the 64-byte zero page, which holds 8 floats from any of its 16-byte steps' start (0)
+  for (; i + 8 <= len; i += 8) {
+    store8x4(dst, ld8(p0), ld8(p1), ld8(p2), ld8(p3));
+    dst += 128; p0 += 2 * s0; p1 += 2 * s1; p2 += 2 * s2; p3 += 2 * s3;
+  }
+  for (; i + 4 <= len; i += 4) {
+    const auto v0 = v128_load(p0); const auto v1 = v128_load(p1); const auto v2 = v128_load(p2); const auto v3 = v128_load(p3);
+    // (BN prologues: copy4n normalises here, copy4dy computes the dy of a BN backward.)
+    const auto t0 = i32x4_shuffle(v0, v1, 0, 4, 1, 5);
+    const auto t1 = i32x4_shuffle(v0, v1, 2, 6, 3, 7);
+    const auto t2 = i32x4_shuffle(v2, v3, 0, 4, 1, 5);
+    const auto t3 = i32x4_shuffle(v2, v3, 2, 6, 3, 7);
+    v128_store(dst, i64x2_shuffle(t0, t2, 0, 2));
+    v128_store(dst, i64x2_shuffle(t0, t2, 1, 3), 16);
+    v128_store(dst, i64x2_shuffle(t1, t3, 0, 2), 32);
+    v128_store(dst, i64x2_shuffle(t1, t3, 1, 3), 48);
+    dst += 64; p0 += s0; p1 += s1; p2 += s2; p3 += s3;
+  }
+  const auto q0 = s0 >> 2; const auto q1 = s1 >> 2; const auto q2 = s2 >> 2; const auto q3 = s3 >> 2;
+  for (; i < len; i++) {
+    store<f32>(dst, load<f32>(p0));
+    store<f32>(dst, load<f32>(p1), 4);
+    store<f32>(dst, load<f32>(p2), 8);
+    store<f32>(dst, load<f32>(p3), 12);
+    dst += 16; p0 += q0; p1 += q1; p2 += q2; p3 += q3;
+  }
+}
+
+/**
+ * copy4 with the BN prologue (x normalised + ReLU while packing): v = a*x + b, then max(0, v) when
+ * relu, with the per-float coefficients at sa (a) and sa + sb (b): the 4 rows read the same
+ * channels, so one coefficient vector serves all four. Padding lanes (pointer 0) stay exactly 0:
+ * zero padding is applied after normalisation.
+ */
+static void copy4n(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u32 sa, u32 sb, i32 relu) {
+  u32 s0 = 16; u32 s1 = 16; u32 s2 = 16; u32 s3 = 16;
+  const auto ones = i32x4_splat(-1); const auto z = f32x4_splat(0);
+  auto m0 = ones; auto m1 = ones; auto m2 = ones; auto m3 = ones;
+  if (!p0) { p0 = zero; s0 = 0; m0 = z; }
+  if (!p1) { p1 = zero; s1 = 0; m1 = z; }
+  if (!p2) { p2 = zero; s2 = 0; m2 = z; }
+  if (!p3) { p3 = zero; s3 = 0; m3 = z; }
+  auto i = 0;
+  {
+    // 8 floats per row and step: per lane the same fma, ReLU and mask as below
+    const __m256 w0 = _mm256_set_m128(m0, m0), w1 = _mm256_set_m128(m1, m1), w2 = _mm256_set_m128(m2, m2), w3 = _mm256_set_m128(m3, m3);
+    const __m256 z8 = _mm256_setzero_ps();
+    const auto nr = [&](__m256 v) { return relu ? _mm256_andnot_ps(_mm256_cmp_ps(v, z8, _CMP_LE_OQ), v) : v; };
+    for (; i + 8 <= len; i += 8) {
+      const __m256 ca = ld8(sa), cb = ld8(sa + sb);
+      store8x4(dst, _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p0), ca, cb)), w0), _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p1), ca, cb)), w1),
+               _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p2), ca, cb)), w2), _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p3), ca, cb)), w3));
+      dst += 128; p0 += 2 * s0; p1 += 2 * s1; p2 += 2 * s2; p3 += 2 * s3; sa += 32;
+    }
+  }
+  for (; i + 4 <= len; i += 4) {
+    const auto ca = v128_load(sa); const auto cb = v128_load(sa + sb);
+    auto v0 = fma(v128_load(p0), ca, cb); auto v1 = fma(v128_load(p1), ca, cb);
+    auto v2 = fma(v128_load(p2), ca, cb); auto v3 = fma(v128_load(p3), ca, cb);
+    if (relu) { v0 = reluv(v0); v1 = reluv(v1); v2 = reluv(v2); v3 = reluv(v3); }
+    v0 = v128_and(v0, m0); v1 = v128_and(v1, m1); v2 = v128_and(v2, m2); v3 = v128_and(v3, m3);
+    const auto t0 = i32x4_shuffle(v0, v1, 0, 4, 1, 5);
+    const auto t1 = i32x4_shuffle(v0, v1, 2, 6, 3, 7);
+    const auto t2 = i32x4_shuffle(v2, v3, 0, 4, 1, 5);
+    const auto t3 = i32x4_shuffle(v2, v3, 2, 6, 3, 7);
+    v128_store(dst, i64x2_shuffle(t0, t2, 0, 2));
+    v128_store(dst, i64x2_shuffle(t0, t2, 1, 3), 16);
+    v128_store(dst, i64x2_shuffle(t1, t3, 0, 2), 32);
+    v128_store(dst, i64x2_shuffle(t1, t3, 1, 3), 48);
+    dst += 64; p0 += s0; p1 += s1; p2 += s2; p3 += s3; sa += 16;
+  }
+  const auto q0 = s0 >> 2; const auto q1 = s1 >> 2; const auto q2 = s2 >> 2; const auto q3 = s3 >> 2;
+  for (; i < len; i++) {
+    const auto ca = load<f32>(sa); const auto cb = load<f32>(sa + sb);
+    store<f32>(dst, q0 ? nrm(load<f32>(p0), ca, cb, relu) : 0);
+    store<f32>(dst, q1 ? nrm(load<f32>(p1), ca, cb, relu) : 0, 4);
+    store<f32>(dst, q2 ? nrm(load<f32>(p2), ca, cb, relu) : 0, 8);
+    store<f32>(dst, q3 ? nrm(load<f32>(p3), ca, cb, relu) : 0, 12);
+    dst += 16; p0 += q0; p1 += q1; p2 += q2; p3 += q3; sa += 4;
+  }
+}
+
+/**
+ * copy4 with the BN backward prologue: the rows are dy = A*dbn + B*xbn + C0 computed on load, dbn
+ * rows at p0..p3, xbn at the same offsets + dlt (both [M][K]), A at ca, B at ca + cs, C0 at
+ * ca + 2*cs (per column k). Every pointer must be a real row: callers pass row 0 again for the
+ * rows past the end of a block; those lanes only reach output rows that are never written.
+ */
+static void copy4dy(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, u32 dlt, i32 len, u32 ca, u32 cs) {
+  auto i = 0;
+  // 8 floats per row and step: per lane the same two FMAs as below
+  for (; i + 8 <= len; i += 8) {
+    const __m256 A = ld8(ca), B = ld8(ca + cs), C0 = ld8(ca + 2 * cs);
+    store8x4(dst, _mm256_fmadd_ps(A, ld8(p0), _mm256_fmadd_ps(B, ld8(p0 + dlt), C0)), _mm256_fmadd_ps(A, ld8(p1), _mm256_fmadd_ps(B, ld8(p1 + dlt), C0)),
+             _mm256_fmadd_ps(A, ld8(p2), _mm256_fmadd_ps(B, ld8(p2 + dlt), C0)), _mm256_fmadd_ps(A, ld8(p3), _mm256_fmadd_ps(B, ld8(p3 + dlt), C0)));
+    dst += 128; p0 += 32; p1 += 32; p2 += 32; p3 += 32; ca += 32;
+  }
+  for (; i + 4 <= len; i += 4) {
+    const auto A = v128_load(ca); const auto B = v128_load(ca + cs); const auto C0 = v128_load(ca + 2 * cs);
+    const auto v0 = fma(A, v128_load(p0), fma(B, v128_load(p0 + dlt), C0));
+    const auto v1 = fma(A, v128_load(p1), fma(B, v128_load(p1 + dlt), C0));
+    const auto v2 = fma(A, v128_load(p2), fma(B, v128_load(p2 + dlt), C0));
+    const auto v3 = fma(A, v128_load(p3), fma(B, v128_load(p3 + dlt), C0));
+    const auto t0 = i32x4_shuffle(v0, v1, 0, 4, 1, 5);
+    const auto t1 = i32x4_shuffle(v0, v1, 2, 6, 3, 7);
+    const auto t2 = i32x4_shuffle(v2, v3, 0, 4, 1, 5);
+    const auto t3 = i32x4_shuffle(v2, v3, 2, 6, 3, 7);
+    v128_store(dst, i64x2_shuffle(t0, t2, 0, 2));
+    v128_store(dst, i64x2_shuffle(t0, t2, 1, 3), 16);
+    v128_store(dst, i64x2_shuffle(t1, t3, 0, 2), 32);
+    v128_store(dst, i64x2_shuffle(t1, t3, 1, 3), 48);
+    dst += 64; p0 += 16; p1 += 16; p2 += 16; p3 += 16; ca += 16;
+  }
+  for (; i < len; i++) {
+    const auto A = load<f32>(ca); const auto B = load<f32>(ca + cs); const auto C0 = load<f32>(ca + 2 * cs);
+    store<f32>(dst, A * load<f32>(p0) + (B * load<f32>(p0 + dlt) + C0));
+    store<f32>(dst, A * load<f32>(p1) + (B * load<f32>(p1 + dlt) + C0), 4);
+    store<f32>(dst, A * load<f32>(p2) + (B * load<f32>(p2 + dlt) + C0), 8);
+    store<f32>(dst, A * load<f32>(p3) + (B * load<f32>(p3 + dlt) + C0), 12);
+    dst += 16; p0 += 4; p1 += 4; p2 += 4; p3 += 4; ca += 4;
+  }
+}
+
+/**
+ * Expands the x-prologue coefficients coef = a[C] then b[C] into per-float rows aE[o] = a[o % C],
+ * bE[o] = b[o % C] (o < NE = max(KW*C + 8, 4*C)) at ce, bE at ce + 4*NE: the coefficients of
+ * float o of a packed segment, a kernel row of KW*C floats (channel o % C) or a tap (o < C,
+ * channel o), or of a run of whole pixels (normWindow, o mod 4C).
+ */
+static void expandCoef(u32 d, u32 coef, u32 ce, i32 rows) {
+  const auto C = ld(d, D_C); const auto NE = ld(d, D_FNE);
+  const auto cb = (u32)C << 2; const auto nb = (u32)NE << 2;
+  u32 c = 0;
+  for (u32 o = 0; o < nb; o += 4) {
+    store<f32>(ce + o, load<f32>(coef + c));
+    store<f32>(ce + nb + o, load<f32>(coef + cb + c));
+    if (rows > 2) store<f32>(ce + 2 * nb + o, load<f32>(coef + 2 * cb + c));
+    c += 4;
+    if (c == cb) c = 0;
+  }
+}
+
+/**
+ * x prologue, normalised window: writes z = a*x + b (max(0, z) when relu; ce: the expanded
+ * coefficients, see expandCoef) of the input rows that output rows [m0, m0 + cnt) read, image by image, into the region at zw
+ * (zcap bytes), then re-points the row table (fillRows with base x) at the copy, so that the
+ * plain packing reads z: each x is normalised once per block instead of once per tap reading it
+ * (KH*KW times for a stride-1 convolution). Padding taps still read 0. Returns false, table
+ * untouched, when the window does not fit.
+ * Layout: image bases (i32 per image of the block, 64-byte aligned), then the rows of each image.
+ */
+static bool normWindow(u32 d, u32 tab, i32 m0, i32 cnt, u32 x, u32 ce, i32 relu, u32 zw, u32 zcap, u32 dlt, bool dym) {
+  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
+  const auto SH = ld(d, D_SH); const auto PH = ld(d, D_PH); const auto KH = ld(d, D_KH); const auto DH = ld(d, D_DH);
+  const auto P = OH * OW;
+  const auto XS = ld(d, D_XS);
+  if (XS != C) return false; // x is a view (1x1 layers only, which have no window): normalise while packing
+  const auto rowB = (u32)W * (u32)C * 4; const auto img = (u32)H * rowB;
+  const auto n0 = m0 / P; const auto n1 = (m0 + cnt - 1) / P;
+  const auto map = zw;
+  const auto data = zw + (((u32)(n1 - n0 + 1) * 4 + 63) & ~63);
+  // sizes and image bases: base_n + ih*rowB is row ih of image n in the copy
+  u32 off = 0;
+  for (auto n = n0; n <= n1; n++) {
+    const auto pa = n == n0 ? m0 - n * P : 0; const auto pe = n == n1 ? m0 + cnt - 1 - n * P : P - 1;
+    const auto lo = max(0, (pa / OW) * SH - PH); const auto hi = min(H, (pe / OW) * SH - PH + (KH - 1) * DH + 1);
+    const auto base = data + off - (u32)lo * rowB; // wrapping arithmetic: only rows >= lo are read
+    if (base == 0) return false; // 0 marks padding rows in the table
+    store<i32>(map + ((u32)(n - n0) << 2), (i32)base);
+    if (hi > lo) off += (u32)(hi - lo) * rowB;
+  }
+  if (data + off > zw + zcap) return false;
+  // normalise: each image's rows are one contiguous run; the coefficients of float o of a run are
+  // aE[o mod 4C] (period C, and 4C floats is a whole number of vectors)
+  const auto pb = (u32)C << 4; const auto nb = (u32)ld(d, D_FNE) << 2;
+  off = 0;
+  for (auto n = n0; n <= n1; n++) {
+    const auto pa = n == n0 ? m0 - n * P : 0; const auto pe = n == n1 ? m0 + cnt - 1 - n * P : P - 1;
+    const auto lo = max(0, (pa / OW) * SH - PH); const auto hi = min(H, (pe / OW) * SH - PH + (KH - 1) * DH + 1);
+    if (hi <= lo) continue;
+    const auto src = x + (u32)n * img + (u32)lo * rowB;
+    const auto dst = data + off;
+    const auto len = (u32)(hi - lo) * rowB;
+    off += len;
+    u32 o = 0; u32 co = 0;
+    if (dym) {
+      // dy prologue (backward-data as a forward pass over dY): A*dbn + B*xbn + C0, xbn = dbn + dlt
+      for (; o + 16 <= len; o += 16) {
+        const auto q = src + o;
+        v128_store(dst + o, dyv(ce + co, nb, q, dlt));
+        co += 16;
+        if (co == pb) co = 0;
+      }
+      for (; o < len; o += 4) {
+        const auto q = src + o;
+        store<f32>(dst + o, dyf(ce + co, nb, q, dlt));
+        co += 4;
+      }
+      continue;
+    }
+    for (; o + 16 <= len; o += 16) {
+      auto v = fma(v128_load(src + o), v128_load(ce + co), v128_load(ce + nb + co));
+      if (relu) v = reluv(v);
+      v128_store(dst + o, v);
+      co += 16;
+      if (co == pb) co = 0;
+    }
+    for (; o < len; o += 4) {
+      store<f32>(dst + o, nrm(load<f32>(src + o), load<f32>(ce + co), load<f32>(ce + nb + co), relu));
+      co += 4;
+    }
+  }
+  // re-point the rows
+  for (auto i = 0; i < cnt; i++) {
+    const auto t = tab + (u32)i * 12;
+    const auto xb = (u32)load<i32>(t);
+    if (!xb) continue;
+    const auto n = (i32)((xb - x) / img);
+    // (the packing then reads the window at a pixel stride of C)
+    store<i32>(t, load<i32>(map + ((u32)(n - n0) << 2)));
+  }
+  return true;
+}
+
+/**
+ * Row table for `cnt` output rows starting at global row m0: per row the byte pointer of its
+ * image in `base` (x or 0), ih0 = oh*SH - PH and iw0 = ow*SW - PW.
+ */
+static void fillRows(u32 d, u32 tab, i32 m0, i32 cnt, u32 base) {
+  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
+  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW);
+  const auto img = (u32)ld(d, D_H) * (u32)ld(d, D_W) * (u32)ld(d, D_XS) * 4;
+  const auto P = OH * OW;
+  auto n = m0 / P;
+  const auto p = m0 - n * P;
+  auto oh = p / OW;
+  auto ow = p - oh * OW;
+  for (auto i = 0; i < cnt; i++) {
+    const auto t = tab + (u32)i * 12;
+    store<i32>(t, (i32)(base + (u32)n * img));
+    store<i32>(t, oh * SH - PH, 4);
+    store<i32>(t, ow * SW - PW, 8);
+    if (++ow == OW) {
+      ow = 0;
+      if (++oh == OH) { oh = 0; n++; }
+    }
+  }
+}
+
+/**
+ * Pointer to x[n][ih][iw][coff..] for a row (xb = image pointer, 0 = padding row), or 0 where
+ * (ih, iw) is outside the image.
+ */
+static inline u32 tapPtr(u32 xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff) {
+  if (!xb || (u32)ih >= (u32)H || (u32)iw >= (u32)W) return 0;
+  return xb + (((u32)(ih * W + iw) * (u32)C + (u32)coff) << 2);
+}
+
+/** copy4, or copy4n in the fused instantiation. */
+template <class F> static inline void cp4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u32 sa, u32 sb, i32 relu) {
+  if (fused<F>()) copy4n(dst, p0, p1, p2, p3, len, zero, sa, sb, relu);
+  else copy4(dst, p0, p1, p2, p3, len, zero);
+}
+
+/**
+ * A prologue: packs the implicit im2col of x for one micro-panel of 4 rows (row table entries
+ * at t, `nv` of them valid; group g) and the reduction range [r0, r0 + kc) as [kc][4] at panel.
+ *
+ * The reduction axis is walked in contiguous segments: with G == 1 and horizontal dilation 1
+ * the KW taps of one kernel row are adjacent in memory (KW*C floats), one segment per kh
+ * (falling back to per-tap segments for a micro-panel whose row crosses the left or right
+ * image edge); otherwise one segment per tap (Cg floats).
+ * Fused (F = Fused): x is BN-normalised (+ ReLU) on the way, float `off` of a segment (the
+ * tapPtr channel offset) taking its coefficients from the expanded rows at ce + 4*off (bE nb
+ * bytes further, see expandCoef); padding taps stay 0.
+ */
+template <class F> static void packAFwd(u32 d, u32 t, i32 nv, i32 g, i32 r0, i32 kc, u32 panel, u32 zero, u32 ce, u32 nb, i32 relu, i32 xs) {
+  const auto C = xs; const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW);
+  const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW); const auto G = ld(d, D_G); const auto Cg = ld(d, D_CG);
+  const auto merge = DW == 1 && G == 1 && KW > 1;
+  const auto segLen = merge ? KW * Cg : Cg;
+  const auto r1 = r0 + kc;
+  const auto goff = g * Cg;
+  const u32 xb0 = (u32)load<i32>(t);
+  const u32 xb1 = nv > 1 ? (u32)load<i32>(t, 12) : 0;
+  const u32 xb2 = nv > 2 ? (u32)load<i32>(t, 24) : 0;
+  const u32 xb3 = nv > 3 ? (u32)load<i32>(t, 36) : 0;
+  const auto ih0 = load<i32>(t, 4); const auto iw0 = load<i32>(t, 8);
+  const auto ih1 = load<i32>(t, 16); const auto iw1 = load<i32>(t, 20);
+  const auto ih2 = load<i32>(t, 28); const auto iw2 = load<i32>(t, 32);
+  const auto ih3 = load<i32>(t, 40); const auto iw3 = load<i32>(t, 44);
+  for (auto s = r0 / segLen; s * segLen < r1; s++) {
+    const auto sa = s * segLen;
+    const auto a0 = max(sa, r0); const auto a1 = min(sa + segLen, r1);
+    if (merge) {
+      const auto kh = s; const auto dh = kh * DH;
+      // whole kernel row in bounds for every lane (or lane entirely padding)?
+      auto ok = true;
+      if (xb0 && (u32)(ih0 + dh) < (u32)H && (iw0 < 0 || iw0 + KW > W)) ok = false;
+      if (xb1 && (u32)(ih1 + dh) < (u32)H && (iw1 < 0 || iw1 + KW > W)) ok = false;
+      if (xb2 && (u32)(ih2 + dh) < (u32)H && (iw2 < 0 || iw2 + KW > W)) ok = false;
+      if (xb3 && (u32)(ih3 + dh) < (u32)H && (iw3 < 0 || iw3 + KW > W)) ok = false;
+      if (ok) {
+        const auto off = a0 - sa;
+        cp4<F>(panel + (u32)(a0 - r0) * 16,
+          tapPtr(xb0, ih0 + dh, iw0, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1, H, W, C, off),
+          tapPtr(xb2, ih2 + dh, iw2, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3, H, W, C, off),
+          a1 - a0, zero, ce + ((u32)off << 2), nb, relu);
+      } else {
+        for (auto kw = (a0 - sa) / Cg; kw < KW; kw++) {
+          const auto ta = sa + kw * Cg;
+          if (ta >= a1) break;
+          const auto b0 = max(ta, a0); const auto b1 = min(ta + Cg, a1);
+          const auto off = b0 - ta;
+          cp4<F>(panel + (u32)(b0 - r0) * 16,
+            tapPtr(xb0, ih0 + dh, iw0 + kw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + kw, H, W, C, off),
+            tapPtr(xb2, ih2 + dh, iw2 + kw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + kw, H, W, C, off),
+            b1 - b0, zero, ce + ((u32)off << 2), nb, relu);
+        }
+      }
+    } else {
+      const auto kh = s / KW; const auto kw = s - kh * KW;
+      const auto dh = kh * DH; const auto dw = kw * DW;
+      const auto off = goff + a0 - sa;
+      cp4<F>(panel + (u32)(a0 - r0) * 16,
+        tapPtr(xb0, ih0 + dh, iw0 + dw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + dw, H, W, C, off),
+        tapPtr(xb2, ih2 + dh, iw2 + dw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + dw, H, W, C, off),
+        a1 - a0, zero, ce + ((u32)off << 2), nb, relu);
+    }
+  }
+}
+
+/**
+ * dx epilogue over the input rows [h0, h1) of one image (dxn, x2n: the image's dx and x2): per
+ * row and block of 4 channels (coefficients and sums in registers), over the row's pixels: mask
+ * (when relu), then f32 sums of dx and dx*(x2 - mean2) over the row, added to the f64 partials st.
+ */
+static void dxRows(u32 d, u32 dxn, u32 x2n, i32 h0, i32 h1, u32 c2, u32 m2, i32 relu, u32 st) {
+  const auto C = ld(d, D_C); const auto W = ld(d, D_W);
+  const auto rowB = (u32)W * ((u32)C << 2);
+  for (auto h = h0; h < h1; h++) dxRun(dxn + (u32)h * rowB, x2n + (u32)h * rowB, W, C, (u32)C << 2, c2, m2, relu, st);
+}
+
+/**
+ * The dx epilogue of dxRows over one run of W consecutive pixels of C channels (px0: dx, xp0:
+ * x2): per pixel, every block of 4 channels (dx and x2 read in address order), the f32 sums in the
+ * thread's S32/Q32 rows (st + 20*C, st + 24*C: the 28*C-byte fusion region), added to the f64
+ * partials S[C], Q[C] at st at the end of the run. (Channel-block-major order, with coefficients
+ * and sums in registers and each block walking the run at stride C, was 2-12% slower on the
+ * Winograd backward-data of 148->12 @32, 436->12 @8 and 64->64 @56: measured interleaved.)
+ * gp0 != 0: the accumulating epilogue (D_GACC), a2*dx added into the gradient buffer's pixels
+ * (gp0, gsb bytes apart) instead of the masked dx stored back. yo0 != 0 (dx read from the ring
+ * of D_GRING): the masked dx is stored there, C floats per pixel, instead of in place. With the
+ * mask and C % 4 == 0 (every fused DenseNet and ResNet layer) a copy of the loop without the
+ * per-element flag tests runs instead (the same operations in the same order: 1-3% faster on
+ * 148->12 @32 and 128->32 @56, 15 interleaved repeats).
+ */
+static void dxRun(u32 px0, u32 xp0, i32 W, i32 C, u32 xsb, u32 c2, u32 m2, i32 relu, u32 st, u32 gp0, u32 gsb, u32 yo0) {
+  const auto cb = (u32)C << 2; const auto vb = (u32)(C & ~3) << 2; const auto qo = cb << 1;
+  const auto s32 = st + (u32)C * 20; const auto q32 = st + (u32)C * 24;
+  memory_fill(s32, 0, cb << 1);
+  const auto z = f32x4_splat(0);
+  const auto put = !gp0 && (relu || yo0 != 0); // dx (masked) is stored: back in place, or to yo
+  auto px = px0; auto xp = xp0; auto gp = gp0; auto yo = yo0 ? yo0 : px0;
+  if (relu && vb == cb) {
+    // the masked epilogue without channel tail, its flags taken out of the loop: a2*dx added
+    // into the gradient buffer (DenseNet), or dx stored (to yo, or in place)
+    for (auto w = 0; w < W; w++) {
+      for (u32 o = 0; o < vb; o += 16) {
+        const auto xv = v128_load(xp + o); const auto a2 = v128_load(c2 + o);
+        const auto g = v128_andnot(v128_load(px + o), f32x4_le(fma(xv, a2, v128_load(c2 + cb + o)), z));
+        if (gp0) v128_store(gp + o, fma(g, a2, v128_load(gp + o)));
+        else v128_store(yo + o, g);
+        v128_store(s32 + o, f32x4_add(v128_load(s32 + o), g));
+        v128_store(q32 + o, fma(g, f32x4_sub(xv, v128_load(m2 + o)), v128_load(q32 + o)));
+      }
+      px += cb; xp += xsb; gp += gsb; yo += cb;
+    }
+  } else {
+    for (auto w = 0; w < W; w++) {
+      u32 o = 0;
+      for (; o < vb; o += 16) {
+        auto g = v128_load(px + o);
+        const auto xv = v128_load(xp + o);
+        if (relu) g = v128_andnot(g, f32x4_le(fma(xv, v128_load(c2 + o), v128_load(c2 + cb + o)), z));
+        if (put) v128_store(yo + o, g);
+        if (gp0) v128_store(gp + o, fma(g, v128_load(c2 + o), v128_load(gp + o)));
+        v128_store(s32 + o, f32x4_add(v128_load(s32 + o), g));
+        v128_store(q32 + o, fma(g, f32x4_sub(xv, v128_load(m2 + o)), v128_load(q32 + o)));
+      }
+      for (; o < cb; o += 4) {
+        auto g = load<f32>(px + o);
+        const auto xv = load<f32>(xp + o);
+        if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) g = 0;
+        if (put) store<f32>(yo + o, g);
+        if (gp0) store<f32>(gp + o, g * load<f32>(c2 + o) + load<f32>(gp + o));
+        store<f32>(s32 + o, load<f32>(s32 + o) + g);
+        store<f32>(q32 + o, load<f32>(q32 + o) + g * (xv - load<f32>(m2 + o)));
+      }
+      px += cb; xp += xsb; gp += gsb; yo += cb;
+    }
+  }
+  for (u32 o = 0; o < cb; o += 4) {
+    const auto so = st + (o << 1);
+    store<f64>(so, load<f64>(so) + (f64)load<f32>(s32 + o));
+    store<f64>(so + qo, load<f64>(so + qo) + (f64)load<f32>(q32 + o));
+  }
+}
+
+}  // namespace

@@ -1,0 +1,842 @@
+// Backward-weights of the GEMM convolution (conv_bwd_w*, conv_bwd_wt*, conv_bwd_w_dot*, their
+// accumulators' output and the bias gradient): the native twins of
+// src/kernels/assembly/gemm.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
+#include <type_traits>
+
+#include "../core/abi.h"
+#include "../core/kernel.h"
+
+BNFF_BEGIN
+#include "../core/vec.h"
+#include "gemm_common.h"
+
+namespace {
+
+// =====================================================================================
+// Backward-weights: acc[g][r][k] = sum_m A[m][r] * dY[m][g*Kg + k], the GEMM A^T x dY with the
+// reduction over M. Rows r (reduction index of the forward pass) play the micro-kernel's M role,
+// packed as A^T [m][4]; dY chunks are packed as panels [m][8].
+// The rows of acc are the forward reduction index regrouped in segments (one kernel row of KW*C
+// contiguous floats when G == 1 and DW == 1, else one tap of Cg floats), each padded to a
+// multiple of 4 (SEG4), so that a row panel of 4 never straddles two segments: packing then
+// reads each pixel's segment as whole v128 vectors, with one address and bounds computation per
+// (pixel, segment). Units: row panels or column panels of acc (see conv_bwd_w); a thread owns
+// whole panels, so nothing is reduced across threads, and the summation order (M chunks of Mch,
+// each summed from zero then added) is fixed: bit-identical for any thread count.
+// acc is [G][ROWS][Kg8] in the workspace; conv_bwd_w_out transposes it to OIHW.
+// =====================================================================================
+
+/**
+ * Bytes between A^T micro-panels: mlen*16 plus one cache line, so that the nq panels written
+ * together for one pixel fall into different L1 sets (at a multiple of 4 KiB they would all
+ * share one set and thrash: measured 4 cycles per float instead of under 1).
+ */
+static inline u32 atStride(i32 mlen) {
+  return ((u32)mlen << 4) + 64;
+}
+
+/**
+ * A^T micro-panels [p - p0][mlen][4] (atStride apart) for row panels [p0, p1) of group g, chunk
+ * rows in `tab`. Fused (F = Fused): x is BN-normalised (+ ReLU) while packed, row o of a segment
+ * taking its coefficients from the expanded rows at ce + 4*(coff + o) (bE nb bytes further, see
+ * expandCoef); rows outside the image (padding) stay 0.
+ */
+template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i32 p1, u32 dst, u32 ce, u32 nb, i32 relu, i32 xs) {
+  if (ld(d, D_WTIGHT)) {
+    packATTight<F>(d, tab, mlen, p0, p1, dst, ce, nb, relu);
+    return;
+  }
+  const auto C = xs; const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW);
+  const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW); const auto Cg = ld(d, D_CG);
+  const auto merge = ld(d, D_MERGE) != 0; const auto SEG = ld(d, D_SEG); const auto SEG4 = ld(d, D_SEG4);
+  const auto PPS = SEG4 >> 2; // row panels per segment
+  const auto z = f32x4_splat(0);
+  const auto ps = atStride(mlen); // bytes between consecutive panels
+  auto p = p0;
+  while (p < p1) {
+    const auto sg = p / PPS; const auto q0 = p - sg * PPS;
+    const auto nq = min(PPS - q0, p1 - p); // panels of this segment in the block
+    const auto o0 = q0 * 4; // first row (offset in the segment)
+    const auto nfull = max(0, min(nq, (SEG - o0) >> 2)); // panels entirely inside the SEG valid rows
+    const auto ntail = nq - nfull; // 0 or 1: a last panel with 1..3 valid rows
+    const auto kh = merge ? sg : sg / KW;
+    const auto kw = merge ? 0 : sg - kh * KW;
+    const auto dh = kh * DH; const auto dw = kw * DW;
+    const auto coff = merge ? o0 : g * Cg + o0;
+    const auto out0 = dst + (u32)(p - p0) * ps;
+    const auto ca0 = ce + ((u32)coff << 2); // fused: coefficients of the segment's row o0
+    for (auto mm = 0; mm < mlen; mm++) {
+      const auto t = tab + (u32)mm * 12;
+      const auto xb = (u32)load<i32>(t);
+      const auto ih = load<i32>(t, 4) + dh; const auto iw = load<i32>(t, 8) + dw;
+      auto out = out0 + ((u32)mm << 4);
+      const auto rowIn = xb != 0 && (u32)ih < (u32)H;
+      if (rowIn && (merge ? iw >= 0 && iw + KW <= W : (u32)iw < (u32)W)) {
+        // the whole segment is inside the image
+        auto src = xb + (((u32)(ih * W + iw) * (u32)C + (u32)coff) << 2);
+        if (fused<F>()) {
+          auto ca = ca0;
+          for (auto q = 0; q < nfull; q++) {
+            auto v = fma(v128_load(src), v128_load(ca), v128_load(ca + nb));
+            if (relu) v = reluv(v);
+            v128_store(out, v);
+            out += ps; src += 16; ca += 16;
+          }
+          if (ntail) {
+            if (merge && iw + KW < W) {
+              // as below (rows past the segment only reach acc's padding rows)
+              auto v = fma(v128_load(src), v128_load(ca), v128_load(ca + nb));
+              if (relu) v = reluv(v);
+              v128_store(out, v);
+            } else {
+              const auto nv = SEG - (o0 + nfull * 4);
+              for (auto l = 0; l < 4; l++) {
+                const auto o = (u32)l << 2;
+                store<f32>(out + o, l < nv ? nrm(load<f32>(src + o), load<f32>(ca + o), load<f32>(ca + nb + o), relu) : 0);
+              }
+            }
+          }
+        } else {
+          for (auto q = 0; q < nfull; q++) {
+            v128_store(out, v128_load(src));
+            out += ps; src += 16;
+          }
+          if (ntail) {
+            if (merge && iw + KW < W) {
+              // the 1..3 floats past the segment belong to the next pixel of the same image row:
+              // read them with the vector; they only reach acc's padding rows, never output
+              v128_store(out, v128_load(src));
+            } else {
+              const auto nv = SEG - (o0 + nfull * 4);
+              for (auto l = 0; l < 4; l++) store<f32>(out + ((u32)l << 2), l < nv ? load<f32>(src + ((u32)l << 2)) : 0);
+            }
+          }
+        }
+      } else if (!rowIn || !merge) {
+        for (auto q = 0; q < nq; q++) {
+          v128_store(out, z);
+          out += ps;
+        }
+      } else {
+        // a kernel row crossing the left or right image edge: element by element
+        const auto src = xb + (((u32)(ih * W + iw) * (u32)C + (u32)coff) << 2); // (ih, iw) may be outside
+        for (auto q = 0; q < nq; q++) {
+          for (auto l = 0; l < 4; l++) {
+            const auto o = o0 + q * 4 + l;
+            const auto ok = o < SEG && (u32)(iw + o / Cg) < (u32)W;
+            const auto so = (u32)(q * 4 + l) << 2;
+            f32 v = 0;
+            if (ok) {
+              v = load<f32>(src + so);
+              if (fused<F>()) v = nrm(v, load<f32>(ca0 + so), load<f32>(ca0 + nb + so), relu);
+            }
+            store<f32>(out + ((u32)l << 2), v);
+          }
+          out += ps;
+        }
+      }
+    }
+    p += nq;
+  }
+}
+
+/**
+ * packAT for tight rows (D_WTIGHT; G == 1, merged kernel rows of SEG = KW*C floats): acc row o
+ * is kernel row o / SEG, float o % SEG of it, with no padding between kernel rows. Per pixel, the
+ * kernel rows that panels [p0, p1) touch are gathered into one L1 row (SC_TROW; zeros outside
+ * the image; fused: normalised with the expanded coefficients of float o % SEG), which is then
+ * cut into the 4-float panels.
+ */
+template <class F> static void packATTight(u32 d, u32 tab, i32 mlen, i32 p0, i32 p1, u32 dst, u32 ce, u32 nb, i32 relu) {
+  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW); const auto DH = ld(d, D_DH);
+  const auto SEG = ld(d, D_SEG); const auto R = KH * SEG;
+  const auto row = tab - SC_ROWS + SC_TROW; // this thread's scratch
+  const auto sb = (u32)SEG << 2; const auto vb = (u32)(SEG & ~3) << 2;
+  const auto kha = (p0 * 4) / SEG; const auto khb = min(KH - 1, (p1 * 4 - 1) / SEG);
+  for (auto o = R; o < R + 4; o++) store<f32>(row + ((u32)o << 2), 0); // past the last kernel row
+  const auto ps = atStride(mlen);
+  for (auto mm = 0; mm < mlen; mm++) {
+    const auto t = tab + (u32)mm * 12;
+    const auto xb = (u32)load<i32>(t);
+    const auto ih0 = load<i32>(t, 4); const auto iw0 = load<i32>(t, 8);
+    for (auto kh = kha; kh <= khb; kh++) {
+      const auto ih = ih0 + kh * DH;
+      const auto r = row + (u32)kh * sb;
+      if (!xb || (u32)ih >= (u32)H) {
+        for (u32 o = 0; o < sb; o += 4) store<f32>(r + o, 0);
+        continue;
+      }
+      const auto src = xb + (((u32)(ih * W + iw0) * (u32)C) << 2); // (ih, iw0) may be outside
+      if (iw0 >= 0 && iw0 + KW <= W) {
+        u32 o = 0;
+        for (; o < vb; o += 16) {
+          auto v = v128_load(src + o);
+          if (fused<F>()) {
+            v = fma(v, v128_load(ce + o), v128_load(ce + nb + o));
+            if (relu) v = reluv(v);
+          }
+          v128_store(r + o, v);
+        }
+        for (; o < sb; o += 4) {
+          auto v = load<f32>(src + o);
+          if (fused<F>()) v = nrm(v, load<f32>(ce + o), load<f32>(ce + nb + o), relu);
+          store<f32>(r + o, v);
+        }
+      } else {
+        for (auto o = 0; o < SEG; o++) {
+          const auto so = (u32)o << 2;
+          f32 v = 0;
+          if ((u32)(iw0 + o / C) < (u32)W) {
+            v = load<f32>(src + so);
+            if (fused<F>()) v = nrm(v, load<f32>(ce + so), load<f32>(ce + nb + so), relu);
+          }
+          store<f32>(r + so, v);
+        }
+      }
+    }
+    auto out = dst + ((u32)mm << 4);
+    for (auto p = p0; p < p1; p++) {
+      v128_store(out, v128_load(row + ((u32)p << 4)));
+      out += ps;
+    }
+  }
+}
+
+/**
+ * dY chunk rows [m0, m0 + mlen), group g, panels [ja, je) as [je - ja][mlen][8] (zero past Kg).
+ * Fused with cdy != 0 (dy prologue): dy = A*dbn + B*xbn + C0 on load, dbn at `dy`, xbn at
+ * dy + dlt, A[K], B[K], C0[K] at cdy.
+ */
+template <class F> static void packDY(u32 d, u32 dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, u32 dst, u32 dlt, u32 cdy) {
+  const auto K = ld(d, D_K); const auto Kg = ld(d, D_KG);
+  const auto ldk = (u32)K << 2;
+  for (auto j = ja; j < je; j++) {
+    auto out = dst + (u32)((j - ja) * mlen) * 32;
+    auto src = dy + (((u32)m0 * (u32)K + (u32)(g * Kg + j * 8)) << 2);
+    const auto ncols = min(8, Kg - j * 8);
+    if (fused<F>() && cdy) {
+      const auto ca = cdy + ((u32)(g * Kg + j * 8) << 2);
+      if (j + 1 < je && Kg - j * 8 >= 16) {
+        // two whole panels per pass: each row's 64 bytes of dbn and xbn are read once (the two
+        // input streams of a chunk would not both stay in L1 for a second pass)
+        auto out2 = out + (u32)mlen * 32;
+        const auto A0 = v128_load(ca); const auto A1 = v128_load(ca, 16); const auto A2 = v128_load(ca, 32); const auto A3 = v128_load(ca, 48);
+        const auto B0 = v128_load(ca + ldk); const auto B1 = v128_load(ca + ldk, 16); const auto B2 = v128_load(ca + ldk, 32); const auto B3 = v128_load(ca + ldk, 48);
+        const auto cc = ca + 2 * ldk;
+        for (auto mm = 0; mm < mlen; mm++) {
+          const auto x = src + dlt;
+          v128_store(out, fma(A0, v128_load(src), fma(B0, v128_load(x), v128_load(cc))));
+          v128_store(out, fma(A1, v128_load(src, 16), fma(B1, v128_load(x, 16), v128_load(cc, 16))), 16);
+          v128_store(out2, fma(A2, v128_load(src, 32), fma(B2, v128_load(x, 32), v128_load(cc, 32))));
+          v128_store(out2, fma(A3, v128_load(src, 48), fma(B3, v128_load(x, 48), v128_load(cc, 48))), 16);
+          out += 32; out2 += 32; src += ldk;
+        }
+        j++;
+        continue;
+      }
+      if (ncols == 8) {
+        const auto A0 = v128_load(ca); const auto A1 = v128_load(ca, 16);
+        const auto B0 = v128_load(ca + ldk); const auto B1 = v128_load(ca + ldk, 16);
+        const auto C0 = v128_load(ca + 2 * ldk); const auto C1 = v128_load(ca + 2 * ldk, 16);
+        for (auto mm = 0; mm < mlen; mm++) {
+          v128_store(out, fma(A0, v128_load(src), fma(B0, v128_load(src + dlt), C0)));
+          v128_store(out, fma(A1, v128_load(src, 16), fma(B1, v128_load(src + dlt, 16), C1)), 16);
+          out += 32; src += ldk;
+        }
+      } else {
+        for (auto mm = 0; mm < mlen; mm++) {
+          for (auto l = 0; l < 8; l++) {
+            const auto o = (u32)l << 2;
+            store<f32>(out + o, l < ncols ? load<f32>(ca + o) * load<f32>(src + o) + (load<f32>(ca + ldk + o) * load<f32>(src + dlt + o) + load<f32>(ca + 2 * ldk + o)) : 0);
+          }
+          out += 32; src += ldk;
+        }
+      }
+      continue;
+    }
+    if (ncols == 8) {
+      for (auto mm = 0; mm < mlen; mm++) {
+        v128_store(out, v128_load(src));
+        v128_store(out, v128_load(src, 16), 16);
+        out += 32; src += ldk;
+      }
+    } else {
+      for (auto mm = 0; mm < mlen; mm++) {
+        for (auto l = 0; l < 8; l++) store<f32>(out + ((u32)l << 2), l < ncols ? load<f32>(src + ((u32)l << 2)) : 0);
+        out += 32; src += ldk;
+      }
+    }
+  }
+}
+
+/**
+ * Units: row panels (g, p) of acc (D_WCOLS = 0: a thread packs the whole dY chunk and its own
+ * rows of A^T), or column panels (g, j) (D_WCOLS = 1, chosen when acc has few rows, e.g. 1x1
+ * 64->256: a thread packs its own dY panels and all of A^T). Either way each element of acc
+ * belongs to one thread.
+ */
+static void as_conv_bwd_w(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch) {
+  bwdW<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
+}
+
+/**
+ * Fused backward-weights. cdy != 0: dy prologue (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K],
+ * C0[K]: dY = A*dbn + B*xbn + C0 computed while packing the dY chunk). cx != 0: x prologue (cx =
+ * a[C] then b[C]: x normalised, max(0, .) when relu, while packing A^T; padding stays 0).
+ */
+static void as_conv_bwd_w_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+  bwdW<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+}
+
+template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+  const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto G = ld(d, D_G);
+  const auto Kg8 = ld(d, D_KG8); const auto ROWS = ld(d, D_ROWS); const auto cols = ld(d, D_WCOLS) != 0;
+  const auto NP = Kg8 >> 3; const auto RP = ROWS >> 2;
+  const auto Mch = ld(d, D_MCH); const auto RBP = ld(d, D_RBP); const auto S = ld(d, D_WSL);
+  const auto M = N * OH * OW; const auto NCH = (M + Mch - 1) / Mch;
+  const auto tab = scratch + SC_ROWS;
+  const auto bpk = scratch + SC_PACK; // dY chunk: Mch * Kg8 floats
+  const auto apk = bpk + (u32)Mch * (u32)Kg8 * 4; // A^T block: RBP panels, atStride(Mch) bytes each
+  const auto ldc = (u32)Kg8 << 2;
+  const auto U = cols ? NP : RP; // units per group
+  const auto UG = G * U; // units per slice
+  const auto sliceB = ((u32)G * (u32)ROWS * (u32)Kg8) << 2;
+  const bool pw1 = ld(d, D_KH) == 1 && ld(d, D_KW) == 1 && ld(d, D_SH) == 1 && ld(d, D_SW) == 1 && ld(d, D_PH) == 0 && ld(d, D_PW) == 0 &&
+                   G == 1 && (ld(d, D_C) & 3) == 0 && ld(d, D_WTIGHT) == 0;
+  u32 ce = 0; u32 nb = 0; u32 zw = 0; u32 zcap = 0;
+  if (fused<F>() && cx) {
+    ce = scratch + (u32)ld(d, D_FCOEF);
+    nb = (u32)ld(d, D_FNE) << 2;
+    expandCoef(d, cx, ce);
+    if (ld(d, D_FZ)) { zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP); }
+  }
+  for (auto sl = start / UG; sl <= (end - 1) / UG; sl++) {
+    // slice sl: chunks [c0, c1) into its own accumulator; units [us, ue) of it
+    const auto us = max(start, sl * UG) - sl * UG; const auto ue = min(end, (sl + 1) * UG) - sl * UG;
+    const auto accS = acc + (u32)sl * sliceB;
+    const auto c0 = (i32)(((i64)sl * NCH) / S); const auto c1 = (i32)(((i64)(sl + 1) * NCH) / S);
+    const auto gs = us / U; const auto ge = (ue - 1) / U;
+    for (auto m0 = c0 * Mch; m0 < min(M, c1 * Mch); m0 += Mch) {
+      const auto mlen = min(Mch, M - m0);
+      const auto add = m0 == c0 * Mch ? 0 : 1;
+      fillRows(d, tab, m0, mlen, x);
+      // x prologue: normalise this chunk's input rows once (else while packing, per tap)
+      const auto win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap);
+      const auto pro = fused<F>() && ce != 0 && !win;
+      const auto xs = win ? ld(d, D_C) : ld(d, D_XS); // pixel stride of what the table points at
+      for (auto g = gs; g <= ge; g++) {
+        const auto ua = max(us, g * U) - g * U; const auto ub = min(ue, (g + 1) * U) - g * U;
+        const auto pa = cols ? 0 : ua; const auto pe = cols ? RP : ub;
+        const auto ja = cols ? ua : 0; const auto je = cols ? ub : NP;
+        packDY<F>(d, dy, m0, mlen, g, ja, je, bpk, dlt, cdy);
+        for (auto rb = pa; rb < pe; rb += RBP) {
+          const auto rbe = min(pe, rb + RBP);
+          // 1x1, stride 1, no padding, one group, C % 4 == 0, x not normalised: A^T's micro-panel p
+          // is channels 4p.. of the chunk's pixels, read in place (A_COLS) instead of packed
+          const bool dir = pw1 && !pro && !win && xs <= ROWS_IN_PLACE;
+          if (dir) {
+          } else if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu, xs);
+          else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0, xs);
+          // The chunk's reduction in blocks of KB pixels: one block's B panels (KB x 8) and A^T
+          // micro-panels stay in L1 while every tile takes them, the tiles' sums in between are
+          // kept in a buffer after the A^T block (mkw's part rows), where it fits
+          const u32 pbuf = apk + (dir ? 0 : (u32)RBP * atStride(Mch));
+          const i32 pcols = (je - ja) * 8;
+          const bool split = pbuf + (u32)(rbe - rb) * 4 * (u32)pcols * 4 <= scratch + (3u << 20);
+          const i32 KB = split ? 128 : mlen;
+          // the next chunk's x and dY come from DRAM: prefetched a few lines per tile, spread over
+          // this chunk's tiles (x in place only: the packed path reads it once, in order)
+          const i32 ntiles = ((je - ja + WRJ - 1) / WRJ) * ((rbe - rb + WRI - 1) / WRI) * ((mlen + KB - 1) / KB);
+          const u32 nxB = (u32)mlen * (u32)xs * 4, ndB = (u32)mlen * (u32)ld(d, D_K) * 4;
+          const i32 xl = dir ? (i32)((nxB / 64 + ntiles - 1) / ntiles) : 0, dl = dir ? (i32)((ndB / 64 + ntiles - 1) / ntiles) : 0;
+          const char *nx = (const char *)fp(x + (u32)(m0 + mlen) * (u32)xs * 4), *nd = (const char *)fp(dy + (u32)(m0 + mlen) * (u32)ld(d, D_K) * 4);
+          i32 ti = 0;
+          for (i32 k0 = 0; k0 < mlen; k0 += KB) {
+            const i32 kn = min(KB, mlen - k0);
+            const int pin = k0 > 0, pout = k0 + kn < mlen;
+            // A^T's micro-panels outer (read in place with a 1 KiB-ish stride: reused from L1 by
+            // every panel), dY's panels inner (contiguous: streamed)
+            for (i32 pb = rb; pb < rbe; pb += WRI) {
+              const i32 ri = min(WRI, rbe - pb);
+              for (i32 jb = ja; jb < je; jb += WRJ) {
+                const i32 rj = min(WRJ, je - jb);
+                const auto bj = bpk + (u32)((jb - ja) * mlen + k0) * 32;
+                float *rows[4 * WRI], *part[4 * WRI];
+                for (i32 ii = 0; ii < ri; ii++) {
+                  const auto o = accS + (((u32)(g * ROWS + (pb + ii) * 4) * (u32)Kg8 + (u32)(jb * 8)) << 2);
+                  for (i32 r = 0; r < 4; r++) {
+                    rows[ii * 4 + r] = fp(o + (u32)r * ldc);
+                    part[ii * 4 + r] = fp(pbuf + ((u32)((pb - rb + ii) * 4 + r) * (u32)pcols + (u32)((jb - ja) * 8)) * 4);
+                  }
+                }
+                if (dir) {
+                  const bool more = m0 + mlen < M && dy != 0;
+                  mkwAny<A_COLS>(ri, rj, fp(x + ((u32)(m0 + k0) * (u32)xs + (u32)pb * 4) * 4), (size_t)xs, fp(bj), (size_t)mlen * 8, kn, rows, nullptr, add,
+                                 more ? nx + (size_t)ti * xl * 64 : nullptr, more ? xl : 0, more ? nd + (size_t)ti * dl * 64 : nullptr, 64, more ? dl : 0, part, pin,
+                                 pout);
+                  ti++;
+                } else {
+                  mkwAny<A_PACKED>(ri, rj, fp(apk + (u32)(pb - rb) * atStride(mlen) + (u32)k0 * 16), atStride(mlen) / 4, fp(bj), (size_t)mlen * 8, kn, rows,
+                                   nullptr, add, nullptr, 0, nullptr, 0, 0, part, pin, pout);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// =====================================================================================
+// Backward-weights, transposed (G == 1; conv.ts weightsT: spatial kernels with C >= 16, or K % 8
+// in 1..4): the accumulator is dW^T[K4][KH*KW*Cg8] = dY^T A, rows the output channels
+// (micro-panels of 4, so K = 12 wastes nothing, where the 8-column panels of conv_bwd_w waste a
+// third), columns the forward reduction index tap-major, each tap padded to Cg8. Per chunk of
+// D_MCH pixels, dY^T is packed [K4/4][m][4] (each thread packs the whole chunk: K floats per
+// pixel), then the thread's 8-column panels (tap, channels c0..c0+8) are packed from x in groups
+// of up to WT_GROUP panels of one tap, [m][8] each, and mk runs once per row micro-panel. Units:
+// column panels; every dW element is summed by one thread, chunk by chunk in order
+// (bit-identical across thread counts).
+// =====================================================================================
+const auto WT_GROUP = 16; // panels packed per pass over a chunk's pixels (16 x 16 KiB)
+
+static void as_conv_bwd_wt(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch) {
+  bwdWT<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
+}
+
+/** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
+static void as_conv_bwd_wt_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+  bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+}
+
+template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+  const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto K = ld(d, D_K); const auto Kg = ld(d, D_KG);
+  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
+  const auto Cg8 = ld(d, D_CG8); const auto KT = ld(d, D_KH) * KW;
+  const auto RP = (Kg + 3) >> 2; const auto per = Cg8 >> 3;
+  const auto Mch = ld(d, D_MCH); // chunk of pixels: sized by conv.ts so that both packed blocks fit the scratch
+  const auto M = N * OH * OW;
+  const auto zero = scratch + SC_ZERO; const auto tab = scratch + SC_ROWS;
+  const auto apk = scratch + SC_PACK; // dY^T chunk: RP micro-panels of Mch*16 bytes
+  const auto bpk = apk + (u32)RP * (u32)Mch * 16; // x panels: up to WT_GROUP of Mch*32 + 64 bytes
+  const auto lda = (u32)(KT * Cg8) << 2; // accumulator row
+  zeroPage(scratch);
+  u32 ce = 0; u32 nb = 0; u32 zw = 0; u32 zcap = 0;
+  if (fused<F>() && cx) {
+    ce = scratch + (u32)ld(d, D_FCOEF);
+    nb = (u32)ld(d, D_FNE) << 2;
+    expandCoef(d, cx, ce);
+    if (ld(d, D_FZ)) { zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP); }
+  }
+  const auto z = f32x4_splat(0);
+  for (auto m0 = 0; m0 < M; m0 += Mch) {
+    const auto mlen = min(Mch, M - m0);
+    const auto add = m0 == 0 ? 0 : 1;
+    // dY^T: panel p holds dY[m][4p .. 4p+4] (zero past Kg)
+    for (auto p = 0; p < RP; p++) {
+      const auto k0 = p * 4; const auto full = k0 + 4 <= Kg;
+      auto src = dy + (((u32)m0 * (u32)K + (u32)k0) << 2);
+      auto o = apk + (u32)p * (u32)Mch * 16;
+      for (auto m = 0; m < mlen; m++) {
+        if (full) {
+          v128_store(o, fused<F>() && cdy ? dyv(cdy + ((u32)k0 << 2), (u32)K << 2, src, dlt) : v128_load(src));
+        } else {
+          for (auto l = 0; l < 4; l++) {
+            f32 v = 0;
+            if (k0 + l < Kg) {
+              const auto q = src + ((u32)l << 2);
+              v = fused<F>() && cdy ? dyf(cdy + ((u32)(k0 + l) << 2), (u32)K << 2, q, dlt) : load<f32>(q);
+            }
+            store<f32>(o + ((u32)l << 2), v);
+          }
+        }
+        src += (u32)K << 2; o += 16;
+      }
+    }
+    fillRows(d, tab, m0, mlen, x);
+    const auto pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap));
+    // panels of one tap in groups of up to WT_GROUP: one address computation per pixel and group
+    for (auto qa = start; qa < end;) {
+      const auto tap = qa / per;
+      const auto qb = min(min(end, (tap + 1) * per), qa + WT_GROUP);
+      const auto c0 = (qa - tap * per) * 8;
+      const auto kh = tap / KW; const auto kw = tap - kh * KW;
+      const auto dh = kh * DH; const auto dw = kw * DW;
+      const auto nq = qb - qa;
+      const auto full = (qb - tap * per) * 8 <= C; // every panel of the group has 8 valid channels
+      // bytes per packed panel: + 64 so that the panels written together per pixel do not all
+      // fall into one L1 set (a multiple of 4 KiB apart, they thrash)
+      const auto ps = ((u32)mlen << 5) + 64;
+      for (auto m = 0; m < mlen; m++) {
+        const auto t = tab + (u32)m * 12;
+        const auto pp = tapPtr((u32)load<i32>(t), load<i32>(t, 4) + dh, load<i32>(t, 8) + dw, H, W, C, c0);
+        auto o = bpk + ((u32)m << 5);
+        if (!pp) {
+          for (auto u = 0; u < nq; u++) { v128_store(o, z); v128_store(o, z, 16); o += ps; }
+        } else if (full && !pro) {
+          auto src = pp;
+          for (auto u = 0; u < nq; u++) { v128_store(o, v128_load(src)); v128_store(o, v128_load(src, 16), 16); o += ps; src += 32; }
+        } else {
+          for (auto u = 0; u < nq; u++) {
+            const auto cu = c0 + u * 8;
+            const auto nval = min(8, C - cu);
+            const auto src = pp + ((u32)(u * 8) << 2);
+            if (nval == 8) {
+              auto v0 = v128_load(src); auto v1 = v128_load(src, 16);
+              if (pro) {
+                const auto cp = ce + ((u32)cu << 2);
+                v0 = fma(v0, v128_load(cp), v128_load(cp + nb)); v1 = fma(v1, v128_load(cp, 16), v128_load(cp + nb, 16));
+                if (relu) { v0 = reluv(v0); v1 = reluv(v1); }
+              }
+              v128_store(o, v0); v128_store(o, v1, 16);
+            } else {
+              for (auto l = 0; l < 8; l++) {
+                f32 v = 0;
+                if (l < nval) {
+                  v = load<f32>(src + ((u32)l << 2));
+                  if (pro) {
+                    const auto cp = ce + ((u32)(cu + l) << 2);
+                    v = nrm(v, load<f32>(cp), load<f32>(cp + nb), relu);
+                  }
+                }
+                store<f32>(o + ((u32)l << 2), v);
+              }
+            }
+            o += ps;
+          }
+        }
+      }
+      for (auto u = 0; u < nq; u++) {
+        const auto cq = acc + ((u32)(qa + u) << 5);
+        const auto b = bpk + (u32)u * ps;
+        for (auto p = 0; p < RP; p++) {
+          const auto c = cq + (u32)(p * 4) * lda;
+          mk(apk + (u32)p * (u32)Mch * 16, b, mlen, c, c + lda, c + 2 * lda, c + 3 * lda, 0, add);
+        }
+      }
+      qa = qb;
+    }
+  }
+}
+
+// =====================================================================================
+// Backward-weights as dot products over output pixels (G == 1, C % 4 == 0; conv.ts weightsDot):
+// no packing. A unit is (tap, 4 output channels, 8 input channels); per chunk of D_MCH pixels
+// its 8 accumulators run along the chunk's output-row segments, where x advances by SW*C floats
+// and dY by K per pixel (2 loads of x, 4 splats of dY, 8 FMAs per pixel), then are added to
+// acc[k][tap][c] (K4 x T x C floats; first chunk: stored). The chunk's x rows stay in L2 across
+// the units. Units: (tap, k block, c block); every dW element is summed by one thread, chunk by
+// chunk in order (bit-identical across thread counts). Fused: the x prologue through the window
+// only (conv.ts checks that it fits).
+// =====================================================================================
+
+static void as_conv_bwd_w_dot(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch) {
+  bwdWDot<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
+}
+
+/**
+ * Fused, arguments as conv_bwd_w_f: the dy prologue (cdy != 0) computes each chunk's dY once into
+ * scratch (every thread the whole chunk, K floats per pixel); the x prologue needs the window.
+ */
+static void as_conv_bwd_w_dot_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+  bwdWDot<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+}
+
+template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+  const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto K = ld(d, D_K); const auto C = ld(d, D_C);
+  const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW); const auto SW = ld(d, D_SW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
+  const auto T = ld(d, D_KH) * KW; const auto Mch = ld(d, D_MCH);
+  const auto KB = (K + 3) >> 2; const auto CB = (C + 7) >> 3;
+  const auto M = N * OH * OW;
+  const auto tab = scratch + SC_ROWS; const auto seg = scratch + SC_PACK; // segments: s0, s1, xb, ih0, iw0 (i32), then the dY chunk
+  const auto xs = (u32)(SW * C) << 2; const auto ks = (u32)K << 2; const auto cb = (u32)C << 2;
+  const auto ldt = (u32)(T * C) << 2; // acc row (one output channel)
+  u32 ce = 0; u32 zw = 0; u32 zcap = 0;
+  if (fused<F>() && cx) {
+    ce = scratch + (u32)ld(d, D_FCOEF);
+    expandCoef(d, cx, ce);
+    zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP);
+  }
+  for (auto m0 = 0; m0 < M; m0 += Mch) {
+    const auto mlen = min(Mch, M - m0);
+    const auto first = m0 == 0;
+    fillRows(d, tab, m0, mlen, x);
+    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap))) unreachable();
+    // dy prologue: this chunk's dY = A*dbn + B*xbn + C0, once, into scratch
+    auto dyb = dy + (((u32)m0 * (u32)K) << 2); // dY of the chunk's first pixel
+    if (fused<F>() && cdy) {
+      const auto dst = seg + (((u32)Mch * 20 + 63) & ~63); // after the segment table
+      auto q = dyb; auto o = dst;
+      const auto kv = ks & ~15;
+      for (auto m = 0; m < mlen; m++) {
+        u32 k = 0;
+        for (; k < kv; k += 16) {
+          v128_store(o + k, dyv(cdy + k, ks, q + k, dlt));
+        }
+        for (; k < ks; k += 4) {
+          store<f32>(o + k, dyf(cdy + k, ks, q + k, dlt));
+        }
+        q += ks; o += ks;
+      }
+      dyb = dst;
+    }
+    // output-row segments of the chunk
+    auto ns = 0;
+    for (auto i = 0; i < mlen;) {
+      const auto t = tab + (u32)i * 12;
+      const auto ow = (m0 + i) % OW;
+      const auto len = min(OW - ow, mlen - i);
+      const auto sp = seg + (u32)ns * 20;
+      store<i32>(sp, i); store<i32>(sp, i + len, 4);
+      store<i32>(sp, load<i32>(t), 8); store<i32>(sp, load<i32>(t, 4), 12); store<i32>(sp, load<i32>(t, 8), 16);
+      ns++;
+      i += len;
+    }
+    for (auto u = start; u < end; u++) {
+      const auto tap = u / (KB * CB); const auto r = u - tap * (KB * CB);
+      const auto kb = r / CB; const auto cq = r - kb * CB;
+      const auto kh = tap / KW; const auto kw = tap - kh * KW;
+      const auto k0 = kb * 4; const auto c0 = cq * 8;
+      const auto wide = c0 + 8 <= C;
+      // splat offsets of the 4 output channels (clamped to K - 1: duplicated lanes are not output)
+      const auto o1 = (u32)min(1, K - 1 - k0) << 2; const auto o2 = (u32)min(2, K - 1 - k0) << 2; const auto o3 = (u32)min(3, K - 1 - k0) << 2;
+      auto a00 = f32x4_splat(0);
+      auto a01 = a00; auto a10 = a00; auto a11 = a00; auto a20 = a00; auto a21 = a00; auto a30 = a00; auto a31 = a00;
+      for (auto sI = 0; sI < ns; sI++) {
+        const auto sp = seg + (u32)sI * 20;
+        const auto xb = (u32)load<i32>(sp, 8);
+        const auto ih = load<i32>(sp, 12) + kh * DH;
+        if (!xb || (u32)ih >= (u32)H) continue;
+        const auto s0 = load<i32>(sp); const auto s1 = load<i32>(sp, 4);
+        // pixel j of the segment reads iw = iw0 + (j - s0)*SW + kw*DW
+        const auto iwa = load<i32>(sp, 16) + kw * DW;
+        auto ja = 0; auto je = s1 - s0;
+        if (iwa < 0) ja = (-iwa + SW - 1) / SW;
+        const auto lim = (W - 1 - iwa) / SW + 1; // pixels with iw <= W - 1 (iwa <= W - 1)
+        if (iwa > W - 1) continue;
+        je = min(je, lim);
+        if (ja >= je) continue;
+        auto xp = xb + (((u32)(ih * W + iwa + ja * SW) * (u32)C + (u32)c0) << 2);
+        auto dp = dyb + (((u32)(s0 + ja) * (u32)K + (u32)k0) << 2);
+        const auto dpe = dp + (u32)(je - ja) * ks;
+        if (wide) {
+          while (dp < dpe) {
+            const auto x0 = v128_load(xp); const auto x1 = v128_load(xp, 16);
+            auto dv = v128_load32_splat(dp);
+            a00 = fma(dv, x0, a00); a01 = fma(dv, x1, a01);
+            dv = v128_load32_splat(dp + o1);
+            a10 = fma(dv, x0, a10); a11 = fma(dv, x1, a11);
+            dv = v128_load32_splat(dp + o2);
+            a20 = fma(dv, x0, a20); a21 = fma(dv, x1, a21);
+            dv = v128_load32_splat(dp + o3);
+            a30 = fma(dv, x0, a30); a31 = fma(dv, x1, a31);
+            xp += xs; dp += ks;
+          }
+        } else {
+          while (dp < dpe) {
+            const auto x0 = v128_load(xp);
+            a00 = fma(v128_load32_splat(dp), x0, a00);
+            a10 = fma(v128_load32_splat(dp + o1), x0, a10);
+            a20 = fma(v128_load32_splat(dp + o2), x0, a20);
+            a30 = fma(v128_load32_splat(dp + o3), x0, a30);
+            xp += xs; dp += ks;
+          }
+        }
+      }
+      // acc[k][tap][c0..]: rows past K are never read (K4 rows reserved)
+      const auto ap = acc + (u32)k0 * ldt + (((u32)(tap * C + c0)) << 2);
+      wrAcc(ap, a00, a01, wide, first);
+      wrAcc(ap + ldt, a10, a11, wide, first);
+      wrAcc(ap + 2 * ldt, a20, a21, wide, first);
+      wrAcc(ap + 3 * ldt, a30, a31, wide, first);
+    }
+  }
+}
+
+static inline void wrAcc(u32 p, v128 v0, v128 v1, bool wide, bool first) {
+  v128_store(p, first ? v0 : f32x4_add(v128_load(p), v0));
+  if (wide) v128_store(p, first ? v1 : f32x4_add(v128_load(p, 16), v1), 16);
+}
+
+/** dW (OIHW) from the accumulator of conv_bwd_w_dot: dw[k][c][tap] = acc[k][tap][c]. Units: output channels k. */
+static void as_conv_bwd_w_dot_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch) {
+  const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW);
+  for (auto k = start; k < end; k++) {
+    const auto src = acc + (((u32)(k * T * C)) << 2);
+    auto dst = dw + (((u32)(k * C * T)) << 2);
+    for (auto c = 0; c < C; c++) {
+      for (auto tap = 0; tap < T; tap++) {
+        store<f32>(dst, load<f32>(src + (((u32)(tap * C + c)) << 2)));
+        dst += 4;
+      }
+    }
+  }
+}
+
+/** dW (OIHW) from the accumulator of conv_bwd_wt: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
+static void as_conv_bwd_wt_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch) {
+  const auto Cg = ld(d, D_CG); const auto Cg8 = ld(d, D_CG8); const auto KT = ld(d, D_KH) * ld(d, D_KW);
+  for (auto k = start; k < end; k++) {
+    const auto src = acc + (((u32)k * (u32)(KT * Cg8)) << 2);
+    auto dst = dw + (((u32)k * (u32)(Cg * KT)) << 2);
+    for (auto c = 0; c < Cg; c++) {
+      for (auto tap = 0; tap < KT; tap++) {
+        store<f32>(dst, load<f32>(src + (((u32)(tap * Cg8 + c)) << 2)));
+        dst += 4;
+      }
+    }
+  }
+}
+
+
+/** dw[k][c][kh][kw] (OIHW) = acc[g][row(kh, kw, c)][k - g*Kg]. Units: output channels k. */
+static void as_conv_bwd_w_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch) {
+  const auto Cg = ld(d, D_CG); const auto Kg = ld(d, D_KG); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
+  const auto Kg8 = ld(d, D_KG8); const auto ROWS = ld(d, D_ROWS); const auto merge = ld(d, D_MERGE) != 0; const auto SEG4 = ld(d, D_SEG4);
+  const auto S = ld(d, D_WSL); const auto sliceB = ((u32)ld(d, D_G) * (u32)ROWS * (u32)Kg8) << 2;
+  for (auto k = start; k < end; k++) {
+    const auto g = k / Kg; const auto kk = k - g * Kg;
+    const auto src = acc + (((u32)(g * ROWS) * (u32)Kg8 + (u32)kk) << 2);
+    auto dst = dw + (((u32)k * (u32)(Cg * KH * KW)) << 2);
+    for (auto c = 0; c < Cg; c++) {
+      for (auto kh = 0; kh < KH; kh++) {
+        for (auto kw = 0; kw < KW; kw++) {
+          const auto row = merge ? kh * SEG4 + kw * Cg + c : (kh * KW + kw) * SEG4 + c;
+          const auto q = src + (((u32)row * (u32)Kg8) << 2);
+          auto v = load<f32>(q);
+          for (auto sl = 1; sl < S; sl++) v += load<f32>(q + (u32)sl * sliceB); // the slices, in order
+          store<f32>(dst, v);
+          dst += 4;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * db[k] = sum over m of dy[m][k] for k in [start, end) (start a multiple of 4). Sums run over
+ * chunks of 256 rows, each from zero, then added: a fixed order, independent of the threads.
+ */
+static void as_conv_bias_grad(u32 d, u32 dy, u32 db, i32 start, i32 end, u32 scratch) {
+  biasGrad<Plain>(d, dy, db, 0, 0, start, end, scratch);
+}
+
+/** conv_bias_grad of dY = A*dbn + B*xbn + C0 computed on load (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]). */
+static void as_conv_bias_grad_f(u32 d, u32 dy, u32 db, u32 dlt, u32 cdy, i32 start, i32 end, u32 scratch) {
+  biasGrad<Fused>(d, dy, db, dlt, cdy, start, end, scratch);
+}
+
+template <class F> static void biasGrad(u32 d, u32 dy, u32 db, u32 dlt, u32 cdy, i32 start, i32 end, u32 scratch) {
+  const auto K = ld(d, D_K); const auto M = ld(d, D_N) * ld(d, D_OH) * ld(d, D_OW);
+  const auto tot = scratch + SC_PACK;
+  const auto part = tot + 8192 * 4;
+  const auto ldk = (u32)K << 2;
+  for (auto cb = start; cb < end; cb += 8192) {
+    const auto cn = min(8192, end - cb);
+    const auto nv = cn >> 2;
+    memory_fill(tot, 0, (u32)cn * 4);
+    for (auto m0 = 0; m0 < M; m0 += 256) {
+      const auto me = min(M, m0 + 256);
+      memory_fill(part, 0, (u32)cn * 4);
+      auto row = dy + (((u32)m0 * (u32)K + (u32)cb) << 2);
+      for (auto m = m0; m < me; m++) {
+        if (fused<F>()) {
+          const auto ca = cdy + ((u32)cb << 2);
+          for (auto v = 0; v < nv; v++) {
+            const auto o = (u32)v << 4;
+            const auto g = dyv(ca + o, ldk, row + o, dlt);
+            v128_store(part + o, f32x4_add(v128_load(part + o), g));
+          }
+          for (auto c = nv * 4; c < cn; c++) {
+            const auto o = (u32)c << 2;
+            const auto g = dyf(ca + o, ldk, row + o, dlt);
+            store<f32>(part + o, load<f32>(part + o) + g);
+          }
+        } else {
+          for (auto v = 0; v < nv; v++) {
+            const auto o = (u32)v << 4;
+            v128_store(part + o, f32x4_add(v128_load(part + o), v128_load(row + o)));
+          }
+          for (auto c = nv * 4; c < cn; c++) {
+            const auto o = (u32)c << 2;
+            store<f32>(part + o, load<f32>(part + o) + load<f32>(row + o));
+          }
+        }
+        row += ldk;
+      }
+      for (auto c = 0; c < cn; c++) {
+        const auto o = (u32)c << 2;
+        store<f32>(tot + o, load<f32>(tot + o) + load<f32>(part + o));
+      }
+    }
+    memory_copy(db + ((u32)cb << 2), tot, (u32)cn * 4);
+  }
+}
+
+// ---- kernel entry points (core/kernel.h signature) ----
+void conv_bwd_w(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_w((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+}
+void conv_bwd_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_w_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
+}
+void conv_bwd_wt(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_wt((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+}
+void conv_bwd_wt_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_wt_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
+}
+void conv_bwd_w_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_w_dot((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+}
+void conv_bwd_w_dot_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_w_dot_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
+}
+void conv_bwd_w_dot_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_w_dot_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+}
+void conv_bwd_wt_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_wt_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+}
+void conv_bwd_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bwd_w_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+}
+void conv_bias_grad(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bias_grad((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+}
+void conv_bias_grad_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_bias_grad_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], start, end, (u32)scratch);
+}
+
+}  // namespace
+
+KernelList family_gemm_w() {
+  static const Kernel k[] = {
+      {"conv_bwd_w", 4, conv_bwd_w},
+      {"conv_bwd_w_f", 8, conv_bwd_w_f},
+      {"conv_bwd_wt", 4, conv_bwd_wt},
+      {"conv_bwd_wt_f", 8, conv_bwd_wt_f},
+      {"conv_bwd_w_dot", 4, conv_bwd_w_dot},
+      {"conv_bwd_w_dot_f", 8, conv_bwd_w_dot_f},
+      {"conv_bwd_w_dot_out", 3, conv_bwd_w_dot_out},
+      {"conv_bwd_wt_out", 3, conv_bwd_wt_out},
+      {"conv_bwd_w_out", 3, conv_bwd_w_out},
+      {"conv_bias_grad", 3, conv_bias_grad},
+      {"conv_bias_grad_f", 5, conv_bias_grad_f},
+  };
+  return {k, sizeof k / sizeof k[0]};
+}
+
+BNFF_END
