@@ -1,5 +1,10 @@
 /** Shared benchmark helpers: statistics over repeats and a description of the machine. */
 import os from 'node:os';
+import type { Backend } from '../src/runtime/backend.js';
+import { engineChoice } from '../src/runtime/engine.js';
+import type { Arena } from '../src/runtime/memory.js';
+import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
+import { ThreadPool } from '../src/runtime/pool.js';
 
 export interface Spread {
   median: number;
@@ -17,4 +22,19 @@ export function spread(xs: number[]): Spread {
 export function machine(): Record<string, string | number> {
   const cpus = os.cpus();
   return { cpu: cpus[0]?.model ?? 'unknown', cores: os.availableParallelism(), memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` };
+}
+
+/**
+ * The kernel backend a kernel benchmark runs on: `kind` 'native' or 'wasm', or undefined for the
+ * engine bnff would pick (BNFF_ENGINE, else native where the addon loads, else wasm).
+ */
+export async function benchBackend(arena: Arena, threads: number, kind?: string): Promise<Backend> {
+  const choice = engineChoice((kind ?? undefined) as Parameters<typeof engineChoice>[0]);
+  if (choice === 'reference') throw new RangeError('kernel benchmarks run on the native or wasm engine');
+  if (choice !== 'wasm') {
+    const st = await nativeStatus();
+    if (st.ok) return NativeBackend.create(arena, threads, st);
+    if (choice === 'native') throw new RangeError(`engine native is unavailable: ${st.reason}`);
+  }
+  return ThreadPool.create(arena, threads);
 }

@@ -10,11 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-export function benchKernels(o: { threads: number; json: boolean; only?: 'conv' | 'eltwise' }): number {
+export function benchKernels(o: { threads: number; json: boolean; only?: 'conv' | 'eltwise'; engine?: string }): number {
   const threads = o.threads > 1 ? `1,${o.threads}` : '1';
   const runs: [string, string[]][] = [];
-  if (o.only !== 'eltwise') runs.push(['conv', [path.join(here, 'kernels_conv.js'), '--threads', threads, ...(o.json ? ['--json'] : [])]]);
-  if (o.only !== 'conv') runs.push(['eltwise', [path.join(here, 'kernels_eltwise.js'), '--threads', threads, ...(o.json ? ['--json'] : [])]]);
+  const engine = o.engine && o.engine !== 'auto' ? o.engine : undefined;
+  if (o.only !== 'eltwise') runs.push(['conv', [path.join(here, 'kernels_conv.js'), '--threads', threads, ...(engine ? ['--engine', engine] : []), ...(o.json ? ['--json'] : [])]]);
+  if (o.only !== 'conv') runs.push(['eltwise', [path.join(here, 'kernels_eltwise.js'), '--threads', threads, ...(engine ? ['--engine', engine] : []),  ...(o.json ? ['--json'] : [])]]);
   const out: Record<string, unknown> = {};
   for (const [name, args] of runs) {
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', o.json ? 'pipe' : 'inherit'], maxBuffer: 64 << 20 });

@@ -5,7 +5,7 @@
  * L1-resident packed panels): "% peak" is the median over repeats of (shape rate) / (micro-kernel
  * rate in a burst of the same length just before), at the same thread count.
  *
- *   node dist/bench/kernels_conv.js [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar] [--json] [--fused [--cold]]
+ *   node dist/bench/kernels_conv.js [--engine native|wasm] [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar] [--json] [--fused [--cold]]
  *
  * With --fused, each pass is instead timed as a set, interleaved repeat by repeat: the unfused
  * kernel, its fused variant (all BN parts on, ReLU on: forward = x prologue + moments epilogue,
@@ -17,13 +17,14 @@
  *
  * Timings are medians over repeats; the machine is shared, so compare ratios from one run.
  */
+import type { Backend } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
-import { ThreadPool } from '../src/runtime/pool.js';
+import { NativeBackend } from '../src/runtime/native.js';
 import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
 import { bnCoefficients, bnReluMask } from '../src/kernels/bn_fused.js';
 import { bnMoments } from '../src/kernels/eltwise.js';
 import { bnBackwardData, bnBackwardReduce, bnNormalize, fill as fillArena } from '../src/kernels/eltwise.js';
-import { machine, spread } from './common.js';
+import { benchBackend, machine, spread } from './common.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -40,6 +41,7 @@ const fusedMode = args.includes('--fused');
 // --cold (with --fused): 64 MiB are written before every timed call, so operands come from DRAM
 // as in a training step, not from the caches that a repeated call leaves them in
 const cold = args.includes('--cold');
+const engineArg = opt('engine', '') || undefined;
 for (const k of Object.keys(convTuning) as (keyof typeof convTuning)[]) {
   const v = opt(k, '');
   if (v) convTuning[k] = Number(v);
@@ -82,7 +84,7 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e9;
  * so that a slow period of the shared machine hits both: returns the median time of `fn` and
  * the median of the per-pair ratios (rate of fn) / (rate of the micro-kernel).
  */
-function timeVsPeak(pool: ThreadPool, fn: () => void, flops: number, minReps: number): { s: number; best: number; ratio: number; peak: number; peakMax: number } {
+function timeVsPeak(pool: Backend, fn: () => void, flops: number, minReps: number): { s: number; best: number; ratio: number; peak: number; peakMax: number } {
   fn(); // warm-up
   const kc = 256;
   const ranges = Array.from({ length: pool.threads }, () => [0, 1] as [number, number]);
@@ -129,14 +131,27 @@ function timeSet(fns: (() => void)[], minReps: number, flush?: () => void): { s:
 }
 
 /** GFLOP/s of the micro-kernel on L1-resident panels, every thread at once. */
-function burst(pool: ThreadPool, kc: number, reps: number, ranges: [number, number][]): number {
+function burst(pool: Backend, kc: number, reps: number, ranges: [number, number][]): number {
   const t = now();
   pool.run('gemm_bench_mk', [kc, reps], ranges);
   return (2 * 4 * 8 * kc * reps * pool.threads) / (now() - t) / 1e9;
 }
 
+/** GFLOP/s of the native FMA probe (12 independent full-width chains per thread), median of 7. */
+function fmaPeak(pool: Backend): number {
+  const reps = 2_000_000, lanes = pool.isa === 'avx512' ? 16 : 8;
+  const ranges = Array.from({ length: pool.threads }, () => [0, 1] as [number, number]);
+  const one = (): number => {
+    const t = now();
+    pool.run('fma_peak', [reps], ranges);
+    return (pool.threads * reps * 24 * lanes) / (now() - t) / 1e9;
+  };
+  one();
+  return spread(Array.from({ length: 7 }, one)).median;
+}
+
 /** The micro-kernel peak: median of several bursts. */
-function peak(pool: ThreadPool): number {
+function peak(pool: Backend): number {
   const ranges = Array.from({ length: pool.threads }, () => [0, 1] as [number, number]);
   burst(pool, 256, 20000, ranges);
   return spread(Array.from({ length: 7 }, () => burst(pool, 256, 20000, ranges))).median;
@@ -149,11 +164,17 @@ const fusedResults: FusedRow[] = [];
 
 const results: Row[] = [];
 const peaks: Record<number, number> = {};
+/** the native FMA probe (independent FMA chains at full width), per thread count: native only */
+const fmaPeaks: Record<number, number> = {};
+let engineName = '', isa = '';
 /** fastest micro-kernel burst seen per thread count: the least disturbed by other load */
 const peakMax: Record<number, number> = {};
 for (const threads of threadList) {
   const arena = new Arena();
-  const pool = await ThreadPool.create(arena, threads);
+  const pool = await benchBackend(arena, threads, engineArg);
+  engineName = pool.kind;
+  isa = pool.isa;
+  if (pool instanceof NativeBackend) fmaPeaks[threads] = fmaPeak(pool);
   const max = (f: (g: ConvGeom) => number): number => Math.max(...shapes.map(([, g]) => f(g)));
   const nx = max((g) => g.N * g.H * g.W * g.C), ny = max((g) => g.N * g.OH * g.OW * g.K), nw = max((g) => g.K * (g.C / g.groups) * g.KH * g.KW);
   const px = arena.reserve(nx * 4), pdx = arena.reserve(nx * 4), py = arena.reserve(ny * 4), pdy = arena.reserve(ny * 4);
@@ -283,11 +304,12 @@ if (fusedMode) {
     process.stdout.write(lines.join('\n') + '\n');
   }
 } else if (json) {
-  process.stdout.write(JSON.stringify({ machine: machine(), batch, tuning: convTuning, peaks, peakMax, results }, null, 2) + '\n');
+  const mkOfFma = Object.fromEntries(Object.entries(fmaPeaks).map(([t, f]) => [t, peaks[Number(t)]! / f]));
+  process.stdout.write(JSON.stringify({ machine: machine(), engine: engineName, isa, batch, tuning: convTuning, fma_peaks: fmaPeaks, micro_kernel_of_fma_peak: mkOfFma, peaks, peakMax, results }, null, 2) + '\n');
 } else {
   const m = machine();
-  const lines = [`conv kernels, batch ${batch}; ${m.cpu}, ${m.cores} cores, Node ${m.node}`];
-  lines.push(`in-cache 4x8 micro-kernel: ${Object.entries(peaks).map(([t, p]) => `${t}T ${p.toFixed(1)} GFLOP/s`).join(', ')}`);
+  const lines = [`conv kernels, batch ${batch}, engine ${engineName} ${isa}; ${m.cpu}, ${m.cores} cores, Node ${m.node}`];
+  lines.push(`in-cache micro-kernel: ${Object.entries(peaks).map(([t, p]) => `${t}T ${p.toFixed(1)} GFLOP/s${fmaPeaks[Number(t)] ? ` (${((100 * p) / fmaPeaks[Number(t)]!).toFixed(0)}% of the FMA peak ${fmaPeaks[Number(t)]!.toFixed(1)})` : ''}`).join(', ')}`);
   const head = ['shape'.padEnd(26)];
   for (const t of threadList) for (const o of ops) head.push(`${o} ${t}T`.padStart(20));
   lines.push(head.join(''));

@@ -18,6 +18,7 @@ import type { Backend } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
 import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
 import { ThreadPool, splitRange } from '../src/runtime/pool.js';
+import { engineChoice } from '../src/runtime/engine.js';
 import * as E from '../src/kernels/eltwise.js';
 import * as F from '../src/kernels/bn_fused.js';
 
@@ -30,7 +31,8 @@ const shape = arg('shape', '16x56x56x256').split('x').map(Number) as [number, nu
 const reps = Number(arg('reps', '15'));
 const threadList = arg('threads', '1,2').split(',').map(Number);
 const only = arg('only', '');
-const engines = arg('engine', 'wasm').split(',') as ('wasm' | 'native')[];
+// default: the engine bnff would pick (BNFF_ENGINE, else native where the addon loads)
+const engines = (arg('engine', '') || ((await nativeStatus()).ok && engineChoice() !== 'wasm' ? 'native' : 'wasm')).split(',') as ('wasm' | 'native')[];
 const [N, H, W, C] = shape;
 const M = N * H * W;
 const n = M * C;

@@ -2,6 +2,7 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <climits>
@@ -74,8 +75,15 @@ void Pool::run(KernelFn fn, uint8_t *M, const double *args, const int32_t *range
     if (sleepers_.load() > 0) futex_wake_all(&gen_);
   }
   if (ranges[1] > ranges[0]) fn(M, args, ranges[0], ranges[1], scratch[0]);
-  if (threads_ > 1)
-    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  if (threads_ > 1) {
+    // Spin while the others finish; past SPIN rounds a worker has probably been descheduled
+    // (more threads than free cores), and the caller yields its core instead of burning it.
+    int n = 0;
+    while (pending_.load(std::memory_order_acquire) != 0) {
+      if (++n > SPIN) sched_yield();
+      else cpu_relax();
+    }
+  }
 }
 
 }  // namespace bnff
