@@ -170,6 +170,17 @@ test('README.md is a front page: at most 12 KB, and it links to what exists', ()
   }
 });
 
+test('the links of README.md and docs/ lead to files that exist', () => {
+  for (const f of [fromRoot('README.md'), ...walk(fromRoot('docs'))]) {
+    const text = fs.readFileSync(f, 'utf8');
+    for (const m of text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+      const target = m[1]!;
+      if (/^[a-z]+:/.test(target)) continue;
+      assert.ok(fs.existsSync(path.resolve(path.dirname(f), target)), `${path.relative(ROOT, f)} links to ${target}, which does not exist`);
+    }
+  }
+});
+
 test('no document says "session"', () => {
   const files = ['README.md', ...walk(fromRoot('docs')), ...walk(fromRoot('bench/results')).filter((f) => f.endsWith('.md'))];
   for (const f of files) {
