@@ -1,4 +1,4 @@
-/** The closed set of ops. Adding an op: one file in src/ops, one line here. */
+/** The closed set of ops. Adding an op: one file in src/ops, registered here (import + `all`); the whole recipe, with its tests, is in docs/contributing.md. */
 import { add } from './add.js';
 import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce, bnDxCoef, sliceChannelsAffine } from './batch_norm2d.js';
 import { bnAddRelu, bnAddReluBackward } from './bn_add_relu.js';
