@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Golden reference data for bnff, computed with PyTorch (torch 1.13 at /usr/bin/python3).
 
-    /usr/bin/python3 tools/make_goldens.py test/golden/data
+    /usr/bin/python3 tools/make_goldens.py test/golden/data            # all four files
+    /usr/bin/python3 tools/make_goldens.py test/golden/data ops        # only ops.safetensors
 
 Writes four safetensors files (the format is written by hand, tools/safetensors_io.py; no safetensors package):
   ops.safetensors       every op: inputs, parameters, upstream gradient dy, output, gradients
@@ -228,6 +229,13 @@ def make_ops():
     op_case(G, 'cross_entropy', 'softmax_cross_entropy', {'reduction': 'mean'},
             lambda i, p: F.cross_entropy(i['logits'], i['labels'], reduction='mean').reshape(1),
             {'logits': logits, 'labels': labels}, {}, ['logits'], seed, dy=torch.tensor([0.75]))
+
+    # silu: appended last so that the seeds (and bytes) of the cases above stay as they were;
+    # a few large |x| reach both tails of the sigmoid
+    seed += 1
+    x = randn(gen(seed), 2, 3, 3, 3) * 3
+    x.view(-1)[::9] *= 6
+    op_case(G, 'silu', 'silu', {}, lambda i, p: F.silu(i['x']), {'x': x}, {}, ['x'], seed)
     return G
 
 
@@ -449,8 +457,15 @@ def main():
     os.makedirs(out, exist_ok=True)
     common = {'generator': 'tools/make_goldens.py', 'torch': torch.__version__, 'torchvision': torchvision.__version__,
               'compute_dtype': 'float64'}
+    makers = [('ops', make_ops), ('blocks', make_blocks), ('resnet20', make_resnet20), ('sgd', make_sgd)]
+    only = sys.argv[2:]
+    unknown = [f for f in only if f not in dict(makers)]
+    if unknown:
+        sys.exit(f'unknown golden file(s) {unknown}: expected some of {[f for f, _ in makers]}')
     total = 0
-    for fname, make in [('ops', make_ops), ('blocks', make_blocks), ('resnet20', make_resnet20), ('sgd', make_sgd)]:
+    for fname, make in makers:
+        if only and fname not in only:
+            continue
         G = make()
         meta = dict(common)
         meta.update(G.metadata)

@@ -93,6 +93,11 @@ export class Builder {
     return this.op('relu', name, [x]);
   }
 
+  /** x * sigmoid(x) (PyTorch's SiLU). */
+  silu(name: string, x: number): number {
+    return this.op('silu', name, [x]);
+  }
+
   maxPool2d(name: string, x: number, o: Pool2dAttrs): number {
     return this.op('max_pool2d', name, [x], o);
   }

@@ -1,4 +1,4 @@
-/** The closed set of ops. Adding an op: one file in src/ops, one line here. */
+/** The closed set of ops. Adding an op: one file in src/ops, registered here (import + `all`); the whole recipe, with its tests, is in docs/contributing.md. */
 import { add } from './add.js';
 import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce, bnDxCoef, sliceChannelsAffine } from './batch_norm2d.js';
 import { bnAddRelu, bnAddReluBackward } from './bn_add_relu.js';
@@ -14,12 +14,13 @@ import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, max
 import { relu, reluBackward } from './relu.js';
 import { flatten, reshape } from './reshape.js';
 import { shortcutPad, shortcutPadBackward } from './shortcut_pad.js';
+import { silu, siluBackward } from './silu.js';
 import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cross_entropy.js';
 
 const all: OpDef[] = [
   conv2d, conv2dBackwardData, conv2dBackwardWeight, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardDataAcc, conv2dFusedBackwardWeight, bnReluMask,
   batchNorm2d, bnBackwardReduce, bnBackwardData, bnBackwardDataAcc, bnDxCoef, sliceChannelsAffine, channelMoments, bnFinalize, bnApply, concatVec, bnAddRelu, bnAddReluBackward, channelAffine,
-  relu, reluBackward,
+  relu, reluBackward, silu, siluBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
   add, mul, concat, sliceChannels, flatten, reshape,
   linear, linearBackwardData, linearBackwardWeight,

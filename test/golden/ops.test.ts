@@ -20,6 +20,7 @@ const builders: Record<string, Build> = {
   },
   batch_norm2d: (b, c, x, a) => b.batchNorm2d(c, x.x!, { eps: a.eps, momentum: a.momentum }),
   relu: (b, c, x) => b.relu(c, x.x!),
+  silu: (b, c, x) => b.silu(c, x.x!),
   max_pool2d: (b, c, x, a) => b.maxPool2d(c, x.x!, { kernel: a.kernel, stride: a.stride, padding: a.padding }),
   avg_pool2d: (b, c, x, a) => b.avgPool2d(c, x.x!, { kernel: a.kernel, stride: a.stride, padding: a.padding, count_include_pad: a.count_include_pad }),
   global_avg_pool: (b, c, x) => b.globalAvgPool(c, x.x!),

@@ -12,6 +12,14 @@ const cases: Record<string, Parameters<typeof gradCheck>[0]> = {
   'batch_norm2d training': { inputs: [[3, 4, 3, 2]], build: (b, [x]) => b.batchNorm2d('bn', x!) },
   'batch_norm2d 1x1 spatial': { inputs: [[5, 3, 1, 1]], build: (b, [x]) => b.batchNorm2d('bn', x!) },
   relu: { inputs: [[2, 3, 4, 4]], build: (b, [x]) => b.relu('relu', x!) },
+  silu: {
+    inputs: [[2, 3, 4, 4]],
+    // both tails of the sigmoid: large |x| takes the overflow-free branches
+    fill: (_i, a, rng) => {
+      for (let k = 0; k < a.length; k++) a[k] = rng.normal() * (k % 5 === 0 ? 12 : 2);
+    },
+    build: (b, [x]) => b.silu('silu', x!),
+  },
   'max_pool2d 3x3 s2 p1': { inputs: [[2, 2, 7, 7]], build: (b, [x]) => b.maxPool2d('pool', x!, { kernel: 3, stride: 2, padding: 1 }) },
   'max_pool2d 2x2': { inputs: [[2, 2, 6, 5]], build: (b, [x]) => b.maxPool2d('pool', x!, { kernel: 2 }) },
   'avg_pool2d 2x2': { inputs: [[2, 2, 6, 6]], build: (b, [x]) => b.avgPool2d('pool', x!, { kernel: 2 }) },
