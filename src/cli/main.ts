@@ -26,6 +26,7 @@ import { DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, 
 import type { SGD } from '../train/sgd.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
+import { WriteRefusedError } from '../io/safe_write.js';
 import { TrainProgress } from './progress.js';
 import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
 import { explain, formatExplain } from './explain.js';
@@ -33,7 +34,7 @@ import { benchStep, type StepBenchOptions } from '../../bench/step.js';
 import { formatStepBench } from '../../bench/format.js';
 import { formatTraffic, traffic } from '../../bench/traffic.js';
 import { benchKernels } from '../../bench/kernels.js';
-import { RunDir, RunDirError } from './rundir.js';
+import { freshRunDir, RunDir, RunDirError } from './rundir.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { OnnxExportError } from '../export/onnx.js';
@@ -52,7 +53,7 @@ function packageVersion(): string {
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: INTERRUPTED_EXIT } as const;
 
-const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
+const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, WriteRefusedError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
 
 /** The train command's options: the trainer's hyper-parameters as given on the command line, plus the job around them. */
 interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'nesterov' | 'seed'> {
@@ -114,6 +115,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   let resume: ResumeState | undefined;
   let outDir = o.out;
   let run: RunDir | null = null;
+  const inputs = o.resume ? [o.resume] : [];
   const config = { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std };
   if (o.resume) {
     const { meta, momentum } = loadCheckpoint(o.resume, net);
@@ -131,30 +133,34 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
     if (outDir !== undefined && path.resolve(outDir) === path.resolve(from) && fs.existsSync(path.join(from, 'config.json'))) {
       run = RunDir.reopen(outDir, prior, { epochs: o.epochs, from_epoch: meta.epoch, from_step: meta.globalStep });
     } else if (outDir !== undefined) {
-      run = RunDir.create(outDir, { ...config, resumed_from: o.resume }, prior);
+      run = RunDir.create(outDir, { ...config, resumed_from: o.resume }, prior, inputs);
     }
-  } else if (outDir !== undefined) {
-    run = RunDir.create(outDir, config);
   }
+  // every run is saved: without --out, into a fresh runs/<model>-<date>-<n>
+  run ??= RunDir.create(outDir ?? freshRunDir(o.model), o.resume ? { ...config, resumed_from: o.resume } : config, [], inputs);
+  const runDir = run;
   const log = (s: string): void => {
     if (!o.json) process.stderr.write(s + '\n');
   };
   log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
   log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`);
-  if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}${run ? `, into ${run.dir}` : ''}`);
+  if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}`);
+  log(`  run directory: ${runDir.dir}`);
   if (o.batchSize > tr.count) log(`  note: batch size ${o.batchSize} is larger than the ${tr.count} training images: each epoch is one batch of ${tr.count}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =
     o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
   const checkpoint = (epochsDone: number, globalStep: number, opt: SGD, hist: EpochMetrics[], partial?: PartialEpoch): void => {
-    if (run) saveCheckpoint(run.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, partial, seed: o.seed, dataset: tr.name, config: { ...o, mean: stats.mean, std: stats.std }, metrics: hist });
+    saveCheckpoint(runDir.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, partial, seed: o.seed, dataset: tr.name, config: { ...o, mean: stats.mean, std: stats.std }, metrics: hist }, runDir.guard('checkpoint.safetensors'));
+    runDir.wrote('checkpoint.safetensors');
   };
   const plots = async (): Promise<string[]> => {
     try {
-      return run ? (await writeRunPlots(run.dir)).map((f) => path.basename(f)) : [];
+      return (await writeRunPlots(runDir.dir, runDir.dir, { guard: (n) => runDir.guard(n), wrote: (n) => runDir.wrote(n), warn: log })).map((f) => path.basename(f));
     } catch (e) {
+      if (e instanceof WriteRefusedError) throw e;
       log(`  could not draw the plots: ${(e as Error).message}`);
       return [];
     }
@@ -164,7 +170,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   const interrupt = new Interrupt(
     () => {
       progress.stop();
-      log(`bnff: interrupt: stopping after this step${run ? ' and writing a checkpoint' : ''} (Ctrl-C again to abort at once)`);
+      log('bnff: interrupt: stopping after this step and writing a checkpoint (Ctrl-C again to abort at once)');
     },
     () => {
       progress.stop();
@@ -176,11 +182,11 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
       onStep: (e) => {
         if (!o.json) progress.step(e);
         const r = stepLog.add(e);
-        if (r) run?.appendMetrics(r);
+        if (r) runDir.appendMetrics(r);
       },
       onEpoch: (m) => {
         if (!o.json) progress.epoch(m);
-        run?.appendMetrics(epochRecord(m));
+        runDir.appendMetrics(epochRecord(m));
       },
       afterEpoch: checkpoint,
       onInterrupt: (epochsDone, globalStep, opt, hist, partial) => {
@@ -190,15 +196,13 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
     }, engine, resume);
   } catch (e) {
     if (!(e instanceof InterruptedError)) throw e;
-    const file = run?.file('checkpoint.safetensors');
-    const again = file ? resumeCommand(cmd, file) : undefined;
+    const file = runDir.file('checkpoint.safetensors');
+    const again = resumeCommand(cmd, file);
     const drawn = await plots();
     if (o.json) {
-      process.stdout.write(JSON.stringify({ interrupted: true, epoch: e.epoch, step: e.step, steps_per_epoch: e.stepsPerEpoch, global_step: e.globalStep, checkpoint: file ?? null, resume: again ?? null, model: o.model, data: tr.name, params: net.paramCount, seconds: (performance.now() - t0) / 1000, epochs: history }) + '\n');
-    } else if (file) {
-      process.stderr.write(`bnff: ${e.message}; wrote ${file}${drawn.length ? ` and ${drawn.join(', ')}` : ''}\n  resume with: ${again!}\n`);
+      process.stdout.write(JSON.stringify({ interrupted: true, epoch: e.epoch, step: e.step, steps_per_epoch: e.stepsPerEpoch, global_step: e.globalStep, checkpoint: file, resume: again, run_dir: runDir.dir, model: o.model, data: tr.name, params: net.paramCount, seconds: (performance.now() - t0) / 1000, epochs: history }) + '\n');
     } else {
-      process.stderr.write(`bnff: ${e.message}; nothing saved (train with --out DIR to get a checkpoint to resume from)\n`);
+      process.stderr.write(`bnff: ${e.message}; wrote ${file}${drawn.length ? ` and ${drawn.join(', ')}` : ''}\n  resume with: ${again}\n`);
     }
     return EXIT.interrupted;
   } finally {
@@ -206,13 +210,13 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   }
   const seconds = (performance.now() - t0) / 1000;
   const last = history[history.length - 1]!;
-  if (run) {
-    saveWeights(net, run.file('weights.safetensors'), { dataset: tr.name, epochs: String(history.length), seed: String(o.seed) });
-    const drawn = await plots();
-    log(`  wrote ${run.file('weights.safetensors')}, metrics.jsonl${drawn.map((f) => `, ${f}`).join('')}`);
-  }
+  saveWeights(net, runDir.file('weights.safetensors'), { dataset: tr.name, epochs: String(history.length), seed: String(o.seed) }, runDir.guard('weights.safetensors'));
+  runDir.wrote('weights.safetensors');
+  const drawn = await plots();
+  log(`  wrote ${runDir.file('weights.safetensors')}, metrics.jsonl${drawn.map((f) => `, ${f}`).join('')}`);
+  log(`  run directory: ${runDir.dir} (bnff eval --checkpoint ${runDir.file('checkpoint.safetensors')})`);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, seconds, epochs: history }) + '\n');
+    process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, seconds, run_dir: runDir.dir, epochs: history }) + '\n');
   } else {
     process.stdout.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${history.length} epoch(s) in ${seconds.toFixed(1)} s\n`);
   }
@@ -261,12 +265,13 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors, also one written by Ctrl-C mid-epoch (same seed and threads give the same weights); without --out, in the checkpoint\'s run directory'))
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
-    .addOption(new Option('-o, --out <dir>', 'run directory: config.json, metrics.jsonl, checkpoint.safetensors, weights.safetensors, loss.svg, accuracy.svg'))
+    .addOption(new Option('-o, --out <dir>', 'run directory: config.json, metrics.jsonl, checkpoint.safetensors, weights.safetensors, loss.svg, accuracy.svg (default: a fresh runs/<model>-<YYYYMMDD>-<n>; never an existing run, a file, or a symlink)'))
     .addOption(new Option('--log-every <k>', 'write a step line to metrics.jsonl every k steps (the mean over them)').argParser(positiveInt).default(1))
     .addOption(new Option('--json', 'print the result as JSON on stdout (no progress on stderr)').default(false))
     .addHelpText(
       'after',
-      '\nCtrl-C stops after the current step, writes a checkpoint into --out and exits 130 with the command that resumes the run; a second Ctrl-C aborts without one.\n' +
+      '\nEvery run is saved in a run directory (--out, or a fresh runs/<model>-<YYYYMMDD>-<n>), printed at the start and at the end.\n' +
+        '\nCtrl-C stops after the current step, writes a checkpoint into the run directory and exits 130 with the command that resumes the run; a second Ctrl-C aborts without one.\n' +
         '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm\n' +
         '  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm --resume runs/fm/checkpoint.safetensors   # after Ctrl-C\n' +
         '  bnff train --data fashion-mnist --model resnet20 --epochs 60 --resume runs/fm/checkpoint.safetensors --out runs/fm60\n' +

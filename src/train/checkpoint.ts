@@ -11,6 +11,7 @@ import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SafetensorsError, readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
 import { loadWeights, stateDict } from '../io/weights.js';
+import type { WriteGuard } from '../io/safe_write.js';
 import { getModel } from '../models/index.js';
 import { type ModelDef, type Network, paramSpecs } from '../models/network.js';
 import type { SGD } from './sgd.js';
@@ -32,11 +33,12 @@ export interface CheckpointMeta {
 
 const MOMENTUM = 'optimizer.momentum_buffer.';
 
-export function saveCheckpoint(path: string, net: Network, opt: SGD, meta: CheckpointMeta): void {
+/** `guard` as for writeSafetensorsFile (by default a regular file there is replaced, nothing else). */
+export function saveCheckpoint(path: string, net: Network, opt: SGD, meta: CheckpointMeta, guard?: WriteGuard): void {
   removeStaleTemporaries(path);
   const tensors = stateDict(net);
   for (const [name, buf] of opt.buffers) tensors.set(MOMENTUM + name, { dtype: 'F32', shape: [buf.length], data: Float32Array.from(buf) });
-  writeSafetensorsFile(path, tensors, { format: 'pt', model: net.def.name, bnff_checkpoint: JSON.stringify(meta) });
+  writeSafetensorsFile(path, tensors, { format: 'pt', model: net.def.name, bnff_checkpoint: JSON.stringify(meta) }, guard);
 }
 
 /**
