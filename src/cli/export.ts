@@ -14,6 +14,7 @@ import { HostMemory } from '../runtime/memory.js';
 import { inspectSavedModel } from '../train/checkpoint.js';
 import { checkWriteTarget, type WriteGuard } from '../io/safe_write.js';
 import { oneOf, positiveInt } from './args.js';
+import { checkImageSize } from './sizes.js';
 
 export interface ExportOptions {
   checkpoint: string;
@@ -30,6 +31,8 @@ export function runExport(o: ExportOptions): { out: string; model: string; bytes
   checkWriteTarget(o.out, guard);
   const saved = inspectSavedModel(o.checkpoint, o.model);
   const imageSize = o.imageSize ?? saved.def.imageSize;
+  // an ONNX runtime runs batch 1 at least: its activations must fit where ours would
+  checkImageSize(saved.def, imageSize, { option: '--image-size', training: false, batch: 1 });
   const net = new Network(saved.def, new HostMemory('f32'), 0);
   loadWeights(net, o.checkpoint, ['optimizer.']);
   const metadata: Record<string, string> = { model: saved.def.name, source: o.checkpoint };

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DataError } from '../data/errors.js';
 import { PrefetchError } from '../data/prefetch.js';
 import { PoolError } from '../runtime/pool.js';
@@ -25,8 +25,9 @@ import type { Schedule } from '../train/schedule.js';
 import { DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, type ResumeState, type TrainConfig, createNetwork, train } from '../train/trainer.js';
 import type { SGD } from '../train/sgd.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
-import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
+import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt, threadCount, UsageError } from './args.js';
 import { WriteRefusedError } from '../io/safe_write.js';
+import { checkImageSize, engineMemory } from './sizes.js';
 import { TrainProgress } from './progress.js';
 import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
 import { explain, formatExplain } from './explain.js';
@@ -54,6 +55,17 @@ function packageVersion(): string {
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: INTERRUPTED_EXIT } as const;
 
 const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, WriteRefusedError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
+
+/** --augment's value: checked when parsed (a usage error), its crop padding later against the images. */
+function augmentSpec(v: string): string {
+  if (v === 'auto') return v;
+  try {
+    parseAugment(v, []);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return v;
+}
 
 /** The train command's options: the trainer's hyper-parameters as given on the command line, plus the job around them. */
 interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'nesterov' | 'seed'> {
@@ -89,6 +101,9 @@ async function runTrain(o: TrainOpts, cmd: Command): Promise<number> {
   const fill = stats.mean.map((m, c) => -m / stats.std[c]!);
   const spec = o.augment === 'auto' ? (tr.name.startsWith('mnist') ? 'crop' : 'crop,flip') : o.augment;
   const augment = parseAugment(spec, fill);
+  if (augment && augment.padding >= Math.min(tr.height, tr.width)) {
+    throw new UsageError(`--augment ${o.augment}: crop padding ${augment.padding} is not smaller than the ${tr.height}x${tr.width} images ${o.model} trains on (at most ${Math.min(tr.height, tr.width) - 1})`);
+  }
   const engine = await createEngine({ kind: o.engine, threads: o.threads });
   try {
     return await trainWith(o, cmd, engine, tr, te, stats, augment);
@@ -257,11 +272,11 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--weight-decay <wd>', 'L2 weight decay').argParser(nonNegativeFloat).default(5e-4))
     .addOption(new Option('--nesterov', 'Nesterov momentum').default(false))
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
-    .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(new Option('--engine <kind>', 'wasm (SIMD kernels, threads) | reference (plain loops, 1 thread)').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
     .addOption(new Option('--recompute-concat', 'DenseNet memory: concatenate again in backward instead of planning the concatenations as views of one buffer per block (about the same memory, one more copy per layer)').default(false))
-    .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').default('auto'))
+    .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').argParser(augmentSpec).default('auto'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors, also one written by Ctrl-C mid-epoch (same seed and threads give the same weights); without --out, in the checkpoint\'s run directory'))
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
@@ -289,7 +304,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('-m, --model <name>', 'model').default('resnet20'))
     .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(64))
     .addOption(new Option('--image-size <n>', 'input height and width').argParser(positiveInt).default(32))
-    .addOption(new Option('-t, --threads <n>', 'threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('-t, --threads <n>', 'threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(new Option('--steps <n>', 'timed steps').argParser(positiveInt).default(5))
     .addOption(new Option('--warmup <n>', 'untimed steps first').argParser(nonNegativeInt).default(2))
     .addOption(new Option('--engine <kind>', 'wasm | reference').argParser(oneOf(['wasm', 'reference'] as const)).default('wasm'))
@@ -300,6 +315,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json > d121.json\n  bnff plot --bench d121.json   # draws the per-op-type breakdown into d121.svg')
     .action(async (o: StepBenchOptions & { json: boolean }) => {
       if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
+      checkImageSize(getModel(o.model), o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, ...engineMemory(o.engine ?? 'wasm') });
       const r = await benchStep(o);
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else process.stdout.write(formatStepBench(r));
@@ -309,7 +325,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
   bench
     .command('kernels')
     .description('GFLOP/s of the convolution kernels and GB/s of the memory-bound kernels, each next to this machine\'s peak measured in the same run')
-    .addOption(new Option('-t, --threads <n>', 'threads (also measured at 1)').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('-t, --threads <n>', 'threads (also measured at 1)').argParser(threadCount).default(os.availableParallelism()))
     .addOption(new Option('--only <family>', 'conv | eltwise').argParser(oneOf(['conv', 'eltwise'] as const)))
     .addOption(new Option('--json', 'print JSON').default(false))
     .addHelpText('after', '\nExamples:\n  bnff bench kernels\n  bnff bench kernels --only conv --json')
@@ -324,7 +340,10 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--json', 'print JSON (with every layer)').default(false))
     .addHelpText('after', '\nExamples:\n  bnff traffic --model densenet121 --batch-size 16 --image-size 224\n  bnff traffic --model resnet20 --batch-size 64 --image-size 32 --json')
     .action((o: { model: string; batchSize: number; imageSize: number; json: boolean }) => {
-      getModel(o.model);
+      const def = getModel(o.model);
+      checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, memoryBytes: 0 });
+      // traffic also plans batch 1 (its search for the largest batch that fits starts there)
+      checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: 1, memoryBytes: 0, why: 'where traffic starts its search for the largest batch that fits' });
       const r = traffic(o.model, o.batchSize, o.imageSize);
       process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatTraffic(r));
       setCode(EXIT.ok);
@@ -339,6 +358,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addHelpText('after', '\nExamples:\n  bnff explain --model densenet121\n  bnff explain --model resnet50 --json')
     .action((o: { model: string; imageSize?: number; json: boolean }) => {
       const def = getModel(o.model);
+      if (o.imageSize !== undefined) checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: 2, memoryBytes: 0 });
       const r = explain(o.model, o.imageSize ?? def.imageSize);
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatExplain(r));
       setCode(EXIT.ok);
@@ -374,6 +394,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       // help and version exit 0; everything else commander rejects is a usage error
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`bnff: error: ${e.message}\n`);
+      return EXIT.usage;
     }
     if (KNOWN_ERRORS.some((K) => e instanceof K)) {
       process.stderr.write(`bnff: error: ${(e as Error).message}\n`);
