@@ -67,6 +67,16 @@ function augmentSpec(v: string): string {
   return v;
 }
 
+/** "75,002 parameters (1 input channel; `bnff models` counts 75,290 for 3)" when the data changes the model's count. */
+function paramNote(model: string, net: { paramCount: number; def: { inChannels: number; numClasses: number } }): string {
+  const listed = getModel(model);
+  const n = `${net.paramCount.toLocaleString('en-US')} parameters`;
+  const diff: string[] = [];
+  if (listed.inChannels !== net.def.inChannels) diff.push(`${net.def.inChannels} input channel${net.def.inChannels === 1 ? '' : 's'} where \`bnff models\` counts ${listed.inChannels}`);
+  if (listed.numClasses !== net.def.numClasses) diff.push(`${net.def.numClasses} classes where \`bnff models\` counts ${listed.numClasses}`);
+  return diff.length ? `${n}: ${diff.join(', ')} (${countParams(listed).toLocaleString('en-US')} there)` : n;
+}
+
 /** The train command's options: the trainer's hyper-parameters as given on the command line, plus the job around them. */
 interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'nesterov' | 'seed'> {
   data: string;
@@ -154,10 +164,9 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   // every run is saved: without --out, into a fresh runs/<model>-<date>-<n>
   run ??= RunDir.create(outDir ?? freshRunDir(o.model), o.resume ? { ...config, resumed_from: o.resume } : config, [], inputs);
   const runDir = run;
-  const log = (s: string): void => {
-    if (!o.json) process.stderr.write(s + '\n');
-  };
-  log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
+  // progress and notes go to stderr, with --json too (stdout then holds the JSON alone)
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  log(`bnff train: ${o.model} (${paramNote(o.model, net)}) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
   log(`  engine: ${engine.description}; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`);
   if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}`);
@@ -195,12 +204,12 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   try {
     history = await train(net, tr, te, { ...o, schedule, evalBatchSize: 250, augment, signal: interrupt.signal }, {
       onStep: (e) => {
-        if (!o.json) progress.step(e);
+        progress.step(e);
         const r = stepLog.add(e);
         if (r) runDir.appendMetrics(r);
       },
       onEpoch: (m) => {
-        if (!o.json) progress.epoch(m);
+        progress.epoch(m);
         runDir.appendMetrics(epochRecord(m));
       },
       afterEpoch: checkpoint,
@@ -282,7 +291,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
     .addOption(new Option('-o, --out <dir>', 'run directory: config.json, metrics.jsonl, checkpoint.safetensors, weights.safetensors, loss.svg, accuracy.svg (default: a fresh runs/<model>-<YYYYMMDD>-<n>; never an existing run, a file, or a symlink)'))
     .addOption(new Option('--log-every <k>', 'write a step line to metrics.jsonl every k steps (the mean over them)').argParser(positiveInt).default(1))
-    .addOption(new Option('--json', 'print the result as JSON on stdout (no progress on stderr)').default(false))
+    .addOption(new Option('--json', 'print the result as JSON on stdout (progress still goes to stderr)').default(false))
     .addHelpText(
       'after',
       '\nEvery run is saved in a run directory (--out, or a fresh runs/<model>-<YYYYMMDD>-<n>), printed at the start and at the end.\n' +
@@ -384,7 +393,17 @@ export function buildProgram(setCode: (c: number) => void): Command {
   return program;
 }
 
+/** A reader that closed stdout (`bnff models | head -1`) is a normal end, not an error. */
+function endQuietlyOnEpipe(): void {
+  if (process.stdout.listenerCount('error') > 0) return;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyOnEpipe();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => (code = c));
   try {
