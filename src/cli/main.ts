@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DataError } from '../data/errors.js';
+import { DataError, DataSpecError } from '../data/errors.js';
 import { PrefetchError } from '../data/prefetch.js';
 import { PoolError } from '../runtime/pool.js';
 import { NonFiniteError } from '../runtime/executor.js';
@@ -414,7 +414,8 @@ export async function main(argv: string[]): Promise<number> {
       // help and version exit 0; everything else commander rejects is a usage error
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (e instanceof UsageError) {
+    // an option value that names no model or dataset is a usage error too
+    if (e instanceof UsageError || e instanceof UnknownModelError || e instanceof DataSpecError) {
       process.stderr.write(`bnff: error: ${e.message}\n`);
       return EXIT.usage;
     }

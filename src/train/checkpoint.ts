@@ -189,6 +189,7 @@ export function inspectSavedModel(path: string, expectModel?: string): SavedMode
   const meta = checkpointMeta(path, metadata);
   const model = meta?.model ?? metadata.model;
   if (model === undefined) throw new SafetensorsError(`${path}: not a bnff checkpoint or weights file (no model in its metadata)`);
+  if (!MODELS.some((d) => d.name === model)) throw new SafetensorsError(`${path}: its metadata names model "${model}", which bnff does not have`);
   if (expectModel !== undefined && expectModel !== model) throw new SafetensorsError(`${path} is a checkpoint of ${model}, not ${expectModel}; drop --model or pass --model ${model}`);
   const specs = paramSpecs(getModel(model)).filter((s) => s.kind === 'param');
   const first = specs.find((s) => s.shape.length === 4);

@@ -155,7 +155,10 @@ test('inputs: sizes are checked against the model and memory before anything is 
   refused(bnff('traffic', '--model', 'resnet8', '--image-size', '1'), 2, /^bnff: error: --image-size 1 is too small for resnet8 when training at batch 1 \(where traffic starts its search for the largest batch that fits\): layer "bn1" \(batch_norm2d\): .*; the smallest size it takes is 5$/);
 });
 
-test('inputs: every usage error exits 2 (--threads 1000, an unknown augmentation)', () => {
+test('inputs: every usage error exits 2 (--threads 1000, an unknown augmentation, an unknown dataset spec or model)', () => {
+  refused(bnff('train', '--data', 'bogus', '--out', path.join(root, 'never')), 2, /^bnff: error: unknown dataset spec "bogus"; accepted forms: embedded/);
+  refused(bnff('eval', '--checkpoint', CKPT, '--data', 'cifar10'), 2, /^bnff: error: "cifar10" needs a directory in dataset spec "cifar10"; accepted forms: /);
+  refused(bnff('bench', 'step', '--model', 'vgg16'), 2, /^bnff: error: unknown model "vgg16"; available: resnet8, /);
   refused(bnff('train', '--threads', '1000', '--out', path.join(root, 'never')), 2, /^bnff: error: option '-t, --threads <n>' argument '1000' is invalid\. "1000" is more than the 64 threads the thread pool takes\.$/);
   refused(bnff('train', '--augment', 'rotate', '--out', path.join(root, 'never')), 2, /^bnff: error: option '--augment <spec>' argument 'rotate' is invalid\. unknown augmentation "rotate" in "rotate"; use none, or a comma list of crop\[:PADDING\] and flip$/);
 });

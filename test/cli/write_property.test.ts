@@ -71,7 +71,7 @@ function expected(cmd: Cmd, kind: Kind, force: boolean): 'writes' | 'refuses' {
 }
 
 test('property: a writing command refuses (exit 1 or 2, a clear message, nothing changed) or writes only what it may', () => {
-  const runs = Number(process.env.BNFF_PROPERTY_RUNS ?? 24);
+  const runs = Number(process.env.BNFF_PROPERTY_RUNS ?? 16);
   fc.assert(
     fc.property(fc.constantFrom(...COMMANDS), fc.constantFrom(...KINDS), fc.boolean(), (cmd, kind, force) => {
       const { work, target, args } = setUp(cmd, kind);
