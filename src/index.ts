@@ -36,4 +36,4 @@ export { SGD, type SgdOptions } from './train/sgd.js';
 export { learningRate, type Schedule } from './train/schedule.js';
 export { train, evaluate, createNetwork, DivergedError, InterruptedError, type TrainConfig, type EpochMetrics, type PartialEpoch, type ResumeState } from './train/trainer.js';
 export * from './data/index.js';
-export { DataError } from './data/errors.js';
+export { DataError, DataSpecError } from './data/errors.js';

@@ -31,3 +31,17 @@ export function oneOf<T extends string>(choices: readonly T[]): (v: string) => T
     return v as T;
   };
 }
+
+/** A usage error found after parsing (an option value that does not fit the model or data): exit 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The most worker threads the thread pool takes (MAX_THREADS in src/runtime/pool.ts). */
+export const MAX_THREADS = 64;
+
+export function threadCount(v: string): number {
+  const n = positiveInt(v);
+  if (n > MAX_THREADS) throw new InvalidArgumentError(`"${v}" is more than the ${MAX_THREADS} threads the thread pool takes.`);
+  return n;
+}

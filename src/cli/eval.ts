@@ -15,7 +15,7 @@ import { type SavedModel, inspectSavedModel, loadCheckpoint } from '../train/che
 import { evaluate } from '../train/trainer.js';
 import { SafetensorsError } from '../io/safetensors.js';
 import { loadWeights } from '../io/weights.js';
-import { oneOf, positiveInt } from './args.js';
+import { oneOf, positiveInt, threadCount } from './args.js';
 
 export interface EvalOptions {
   checkpoint: string;
@@ -97,7 +97,7 @@ export function registerEval(program: Command, setCode: (c: number) => void): vo
     .addOption(new Option('-d, --data <spec>', 'dataset (default: the one the run trained on)'))
     .addOption(new Option('-m, --model <name>', 'check that the checkpoint is of this model'))
     .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(250))
-    .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(engineOption())
     .addOption(new Option('--limit <n>', 'evaluate n test images (the same ones as train --limit n with the run\'s seed)').argParser(positiveInt))
     .addOption(new Option('--json', 'print one JSON object').default(false))

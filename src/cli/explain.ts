@@ -10,14 +10,20 @@ import { HostMemory } from '../runtime/memory.js';
 
 export interface ExplainResult {
   model: string;
+  /** The batch norms (the layers the summary counts), each with the notes of the rules tried on it. */
   bns: { layer: string; notes: Note[] }[];
+  /** Other layers rules were tried on (a DenseNet's concatenations), counted apart. */
+  others: { layer: string; notes: Note[] }[];
   counts: { bns: number; statsFused: number; normalizeFused: number; backwardFused: number; unfusedBns: string[] };
   opCounts: { unfused: Record<string, number>; fused: Record<string, number> };
 }
 
-function opCounts(net: Network, shape: number[]): Record<string, number> {
+function opCounts(net: Network, shape: number[], bnNames?: Set<string>): Record<string, number> {
   const c: Record<string, number> = {};
-  for (const n of net.buildTrainGraph(shape).graph.nodes) c[n.op] = (c[n.op] ?? 0) + 1;
+  for (const n of net.buildTrainGraph(shape).graph.nodes) {
+    c[n.op] = (c[n.op] ?? 0) + 1;
+    if (n.op === 'batch_norm2d') bnNames?.add(n.name);
+  }
   return c;
 }
 
@@ -27,24 +33,30 @@ export function explain(model: string, imageSize: number, fusion: FusionOptions 
   const net = new Network(def, new HostMemory('f32'), 0, undefined, fusion);
   const fusedOps = opCounts(net, shape);
   const report = net.lastReport!;
-  const bns = [...report.byLayer()].map(([layer, notes]) => ({ layer, notes }));
+  const base = new Network(def, new HostMemory('f32'), 0);
+  const bnNames = new Set<string>();
+  const unfusedOps = opCounts(base, shape, bnNames);
+  const layers = [...report.byLayer()].map(([layer, notes]) => ({ layer, notes }));
+  const bns = layers.filter((l) => bnNames.has(l.layer));
+  const others = layers.filter((l) => !bnNames.has(l.layer));
   const fired = (b: { notes: Note[] }, rule: string): boolean => b.notes.some((n) => n.rule === rule && n.fired);
   const statsFused = bns.filter((b) => fired(b, 'moments-into-conv') || fired(b, 'moments-reuse')).length;
   const normalizeFused = bns.filter((b) => fired(b, 'normalize-into-conv')).length;
   const backwardFused = bns.filter((b) => fired(b, 'reduce-into-conv-backward') || fired(b, 'bn-grad-into-conv-backward')).length;
   const unfusedBns = bns.filter((b) => !fired(b, 'moments-into-conv') && !fired(b, 'moments-reuse') && !fired(b, 'normalize-into-conv')).map((b) => b.layer);
-  const base = new Network(def, new HostMemory('f32'), 0);
   return {
     model,
     bns,
+    others,
     counts: { bns: bns.length, statsFused, normalizeFused, backwardFused, unfusedBns },
-    opCounts: { unfused: opCounts(base, shape), fused: fusedOps },
+    opCounts: { unfused: unfusedOps, fused: fusedOps },
   };
 }
 
 export function formatExplain(r: ExplainResult): string {
-  const out: string[] = [`${r.model}: ${r.counts.bns} batch norms in training mode`];
-  for (const b of r.bns) {
+  const others = r.others.length ? ` (and ${r.others.length} other layer${r.others.length === 1 ? '' : 's'} the rules looked at: ${[...new Set(r.others.map((o) => o.notes[0]?.rule ?? 'other'))].join(', ')})` : '';
+  const out: string[] = [`${r.model}: ${r.counts.bns} batch norms in training mode${others}`];
+  for (const b of [...r.bns, ...r.others]) {
     out.push(`${b.layer}`);
     for (const n of b.notes) out.push(n.fired ? `  + ${n.rule}: ${n.detail}` : `  - ${n.rule}: not fused, guard ${n.guard} failed: ${n.detail}`);
   }

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
-import { DataError } from '../data/errors.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DataError, DataSpecError } from '../data/errors.js';
 import { PrefetchError } from '../data/prefetch.js';
 import { PoolError } from '../runtime/pool.js';
 import { NonFiniteError } from '../runtime/executor.js';
@@ -26,7 +26,9 @@ import type { Schedule } from '../train/schedule.js';
 import { DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, type ResumeState, type TrainConfig, createNetwork, train } from '../train/trainer.js';
 import type { SGD } from '../train/sgd.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
-import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt } from './args.js';
+import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt, threadCount, UsageError } from './args.js';
+import { WriteRefusedError } from '../io/safe_write.js';
+import { checkImageSize, engineMemory } from './sizes.js';
 import { TrainProgress } from './progress.js';
 import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
 import { explain, formatExplain } from './explain.js';
@@ -34,7 +36,7 @@ import { benchStep, type StepBenchOptions } from '../../bench/step.js';
 import { formatStepBench } from '../../bench/format.js';
 import { formatTraffic, traffic } from '../../bench/traffic.js';
 import { benchKernels } from '../../bench/kernels.js';
-import { RunDir, RunDirError } from './rundir.js';
+import { freshRunDir, RunDir, RunDirError } from './rundir.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { OnnxExportError } from '../export/onnx.js';
@@ -53,7 +55,28 @@ function packageVersion(): string {
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: INTERRUPTED_EXIT } as const;
 
-const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
+const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, WriteRefusedError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
+
+/** --augment's value: checked when parsed (a usage error), its crop padding later against the images. */
+function augmentSpec(v: string): string {
+  if (v === 'auto') return v;
+  try {
+    parseAugment(v, []);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return v;
+}
+
+/** "75,002 parameters (1 input channel; `bnff models` counts 75,290 for 3)" when the data changes the model's count. */
+function paramNote(model: string, net: { paramCount: number; def: { inChannels: number; numClasses: number } }): string {
+  const listed = getModel(model);
+  const n = `${net.paramCount.toLocaleString('en-US')} parameters`;
+  const diff: string[] = [];
+  if (listed.inChannels !== net.def.inChannels) diff.push(`${net.def.inChannels} input channel${net.def.inChannels === 1 ? '' : 's'} where \`bnff models\` counts ${listed.inChannels}`);
+  if (listed.numClasses !== net.def.numClasses) diff.push(`${net.def.numClasses} classes where \`bnff models\` counts ${listed.numClasses}`);
+  return diff.length ? `${n}: ${diff.join(', ')} (${countParams(listed).toLocaleString('en-US')} there)` : n;
+}
 
 /** The train command's options: the trainer's hyper-parameters as given on the command line, plus the job around them. */
 interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'nesterov' | 'seed'> {
@@ -89,6 +112,9 @@ async function runTrain(o: TrainOpts, cmd: Command): Promise<number> {
   const fill = stats.mean.map((m, c) => -m / stats.std[c]!);
   const spec = o.augment === 'auto' ? (tr.name.startsWith('mnist') ? 'crop' : 'crop,flip') : o.augment;
   const augment = parseAugment(spec, fill);
+  if (augment && augment.padding >= Math.min(tr.height, tr.width)) {
+    throw new UsageError(`--augment ${o.augment}: crop padding ${augment.padding} is not smaller than the ${tr.height}x${tr.width} images ${o.model} trains on (at most ${Math.min(tr.height, tr.width) - 1})`);
+  }
   const engine = await createEngine({ kind: o.engine, threads: o.threads });
   try {
     return await trainWith(o, cmd, engine, tr, te, stats, augment);
@@ -115,6 +141,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   let resume: ResumeState | undefined;
   let outDir = o.out;
   let run: RunDir | null = null;
+  const inputs = o.resume ? [o.resume] : [];
   const config = { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std };
   if (o.resume) {
     const { meta, momentum } = loadCheckpoint(o.resume, net);
@@ -132,30 +159,33 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
     if (outDir !== undefined && path.resolve(outDir) === path.resolve(from) && fs.existsSync(path.join(from, 'config.json'))) {
       run = RunDir.reopen(outDir, prior, { epochs: o.epochs, from_epoch: meta.epoch, from_step: meta.globalStep });
     } else if (outDir !== undefined) {
-      run = RunDir.create(outDir, { ...config, resumed_from: o.resume }, prior);
+      run = RunDir.create(outDir, { ...config, resumed_from: o.resume }, prior, inputs);
     }
-  } else if (outDir !== undefined) {
-    run = RunDir.create(outDir, config);
   }
-  const log = (s: string): void => {
-    if (!o.json) process.stderr.write(s + '\n');
-  };
-  log(`bnff train: ${o.model} (${net.paramCount.toLocaleString('en-US')} parameters) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
+  // every run is saved: without --out, into a fresh runs/<model>-<date>-<n>
+  run ??= RunDir.create(outDir ?? freshRunDir(o.model), o.resume ? { ...config, resumed_from: o.resume } : config, [], inputs);
+  const runDir = run;
+  // progress and notes go to stderr, with --json too (stdout then holds the JSON alone)
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  log(`bnff train: ${o.model} (${paramNote(o.model, net)}) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
   log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
   log(`  engine: ${engine.description} [${engine.reason}]; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`);
-  if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}${run ? `, into ${run.dir}` : ''}`);
+  if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}`);
+  log(`  run directory: ${runDir.dir}`);
   if (o.batchSize > tr.count) log(`  note: batch size ${o.batchSize} is larger than the ${tr.count} training images: each epoch is one batch of ${tr.count}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =
     o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
   const checkpoint = (epochsDone: number, globalStep: number, opt: SGD, hist: EpochMetrics[], partial?: PartialEpoch): void => {
-    if (run) saveCheckpoint(run.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, partial, seed: o.seed, dataset: tr.name, config: { ...o, mean: stats.mean, std: stats.std }, metrics: hist });
+    saveCheckpoint(runDir.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, partial, seed: o.seed, dataset: tr.name, config: { ...o, mean: stats.mean, std: stats.std }, metrics: hist }, runDir.guard('checkpoint.safetensors'));
+    runDir.wrote('checkpoint.safetensors');
   };
   const plots = async (): Promise<string[]> => {
     try {
-      return run ? (await writeRunPlots(run.dir)).map((f) => path.basename(f)) : [];
+      return (await writeRunPlots(runDir.dir, runDir.dir, { guard: (n) => runDir.guard(n), wrote: (n) => runDir.wrote(n), warn: log })).map((f) => path.basename(f));
     } catch (e) {
+      if (e instanceof WriteRefusedError) throw e;
       log(`  could not draw the plots: ${(e as Error).message}`);
       return [];
     }
@@ -165,7 +195,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   const interrupt = new Interrupt(
     () => {
       progress.stop();
-      log(`bnff: interrupt: stopping after this step${run ? ' and writing a checkpoint' : ''} (Ctrl-C again to abort at once)`);
+      log('bnff: interrupt: stopping after this step and writing a checkpoint (Ctrl-C again to abort at once)');
     },
     () => {
       progress.stop();
@@ -175,13 +205,13 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   try {
     history = await train(net, tr, te, { ...o, schedule, evalBatchSize: 250, augment, signal: interrupt.signal }, {
       onStep: (e) => {
-        if (!o.json) progress.step(e);
+        progress.step(e);
         const r = stepLog.add(e);
-        if (r) run?.appendMetrics(r);
+        if (r) runDir.appendMetrics(r);
       },
       onEpoch: (m) => {
-        if (!o.json) progress.epoch(m);
-        run?.appendMetrics(epochRecord(m));
+        progress.epoch(m);
+        runDir.appendMetrics(epochRecord(m));
       },
       afterEpoch: checkpoint,
       onInterrupt: (epochsDone, globalStep, opt, hist, partial) => {
@@ -191,15 +221,13 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
     }, engine, resume);
   } catch (e) {
     if (!(e instanceof InterruptedError)) throw e;
-    const file = run?.file('checkpoint.safetensors');
-    const again = file ? resumeCommand(cmd, file) : undefined;
+    const file = runDir.file('checkpoint.safetensors');
+    const again = resumeCommand(cmd, file);
     const drawn = await plots();
     if (o.json) {
-      process.stdout.write(JSON.stringify({ interrupted: true, epoch: e.epoch, step: e.step, steps_per_epoch: e.stepsPerEpoch, global_step: e.globalStep, checkpoint: file ?? null, resume: again ?? null, model: o.model, data: tr.name, params: net.paramCount, seconds: (performance.now() - t0) / 1000, epochs: history }) + '\n');
-    } else if (file) {
-      process.stderr.write(`bnff: ${e.message}; wrote ${file}${drawn.length ? ` and ${drawn.join(', ')}` : ''}\n  resume with: ${again!}\n`);
+      process.stdout.write(JSON.stringify({ interrupted: true, epoch: e.epoch, step: e.step, steps_per_epoch: e.stepsPerEpoch, global_step: e.globalStep, checkpoint: file, resume: again, run_dir: runDir.dir, model: o.model, data: tr.name, params: net.paramCount, seconds: (performance.now() - t0) / 1000, epochs: history }) + '\n');
     } else {
-      process.stderr.write(`bnff: ${e.message}; nothing saved (train with --out DIR to get a checkpoint to resume from)\n`);
+      process.stderr.write(`bnff: ${e.message}; wrote ${file}${drawn.length ? ` and ${drawn.join(', ')}` : ''}\n  resume with: ${again}\n`);
     }
     return EXIT.interrupted;
   } finally {
@@ -207,13 +235,13 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   }
   const seconds = (performance.now() - t0) / 1000;
   const last = history[history.length - 1]!;
-  if (run) {
-    saveWeights(net, run.file('weights.safetensors'), { dataset: tr.name, epochs: String(history.length), seed: String(o.seed) });
-    const drawn = await plots();
-    log(`  wrote ${run.file('weights.safetensors')}, metrics.jsonl${drawn.map((f) => `, ${f}`).join('')}`);
-  }
+  saveWeights(net, runDir.file('weights.safetensors'), { dataset: tr.name, epochs: String(history.length), seed: String(o.seed) }, runDir.guard('weights.safetensors'));
+  runDir.wrote('weights.safetensors');
+  const drawn = await plots();
+  log(`  wrote ${runDir.file('weights.safetensors')}, metrics.jsonl${drawn.map((f) => `, ${f}`).join('')}`);
+  log(`  run directory: ${runDir.dir} (bnff eval --checkpoint ${runDir.file('checkpoint.safetensors')})`);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, engine: engine.kind, isa: engine.isa, threads: engine.threads, seconds, epochs: history }) + '\n');
+    process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, engine: engine.kind, isa: engine.isa, threads: engine.threads, seconds, run_dir: runDir.dir, epochs: history }) + '\n');
   } else {
     process.stdout.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${history.length} epoch(s) in ${seconds.toFixed(1)} s\n`);
   }
@@ -254,20 +282,21 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--weight-decay <wd>', 'L2 weight decay').argParser(nonNegativeFloat).default(5e-4))
     .addOption(new Option('--nesterov', 'Nesterov momentum').default(false))
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
-    .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(engineOption())
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
     .addOption(new Option('--recompute-concat', 'DenseNet memory: concatenate again in backward instead of planning the concatenations as views of one buffer per block (about the same memory, one more copy per layer)').default(false))
-    .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').default('auto'))
+    .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').argParser(augmentSpec).default('auto'))
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors, also one written by Ctrl-C mid-epoch (same seed and threads give the same weights); without --out, in the checkpoint\'s run directory'))
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
-    .addOption(new Option('-o, --out <dir>', 'run directory: config.json, metrics.jsonl, checkpoint.safetensors, weights.safetensors, loss.svg, accuracy.svg'))
+    .addOption(new Option('-o, --out <dir>', 'run directory: config.json, metrics.jsonl, checkpoint.safetensors, weights.safetensors, loss.svg, accuracy.svg (default: a fresh runs/<model>-<YYYYMMDD>-<n>; never an existing run, a file, or a symlink)'))
     .addOption(new Option('--log-every <k>', 'write a step line to metrics.jsonl every k steps (the mean over them)').argParser(positiveInt).default(1))
-    .addOption(new Option('--json', 'print the result as JSON on stdout (no progress on stderr)').default(false))
+    .addOption(new Option('--json', 'print the result as JSON on stdout (progress still goes to stderr)').default(false))
     .addHelpText(
       'after',
-      '\nCtrl-C stops after the current step, writes a checkpoint into --out and exits 130 with the command that resumes the run; a second Ctrl-C aborts without one.\n' +
+      '\nEvery run is saved in a run directory (--out, or a fresh runs/<model>-<YYYYMMDD>-<n>), printed at the start and at the end.\n' +
+        '\nCtrl-C stops after the current step, writes a checkpoint into the run directory and exits 130 with the command that resumes the run; a second Ctrl-C aborts without one.\n' +
         '\nExamples:\n  bnff train\n  bnff train --model resnet20 --epochs 5 --batch-size 128\n  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm\n' +
         '  bnff train --data fashion-mnist --model resnet20 --epochs 30 --out runs/fm --resume runs/fm/checkpoint.safetensors   # after Ctrl-C\n' +
         '  bnff train --data fashion-mnist --model resnet20 --epochs 60 --resume runs/fm/checkpoint.safetensors --out runs/fm60\n' +
@@ -285,7 +314,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('-m, --model <name>', 'model').default('resnet20'))
     .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(64))
     .addOption(new Option('--image-size <n>', 'input height and width').argParser(positiveInt).default(32))
-    .addOption(new Option('-t, --threads <n>', 'threads').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('-t, --threads <n>', 'threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(new Option('--steps <n>', 'timed steps').argParser(positiveInt).default(5))
     .addOption(new Option('--warmup <n>', 'untimed steps first').argParser(nonNegativeInt).default(2))
     .addOption(engineOption())
@@ -296,6 +325,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json > d121.json\n  bnff plot --bench d121.json   # draws the per-op-type breakdown into d121.svg')
     .action(async (o: StepBenchOptions & { json: boolean }) => {
       if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
+      checkImageSize(getModel(o.model), o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, ...engineMemory(o.engine ?? 'auto') });
       const r = await benchStep(o);
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else process.stdout.write(formatStepBench(r));
@@ -305,7 +335,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
   bench
     .command('kernels')
     .description('GFLOP/s of the convolution kernels and GB/s of the memory-bound kernels, each next to this machine\'s peak measured in the same run')
-    .addOption(new Option('-t, --threads <n>', 'threads (also measured at 1)').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('-t, --threads <n>', 'threads (also measured at 1)').argParser(threadCount).default(os.availableParallelism()))
     .addOption(new Option('--only <family>', 'conv | eltwise').argParser(oneOf(['conv', 'eltwise'] as const)))
     .addOption(engineOption())
     .addOption(new Option('--json', 'print JSON').default(false))
@@ -321,7 +351,10 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--json', 'print JSON (with every layer)').default(false))
     .addHelpText('after', '\nExamples:\n  bnff traffic --model densenet121 --batch-size 16 --image-size 224\n  bnff traffic --model resnet20 --batch-size 64 --image-size 32 --json')
     .action((o: { model: string; batchSize: number; imageSize: number; json: boolean }) => {
-      getModel(o.model);
+      const def = getModel(o.model);
+      checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, memoryBytes: 0 });
+      // traffic also plans batch 1 (its search for the largest batch that fits starts there)
+      checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: 1, memoryBytes: 0, why: 'where traffic starts its search for the largest batch that fits' });
       const r = traffic(o.model, o.batchSize, o.imageSize);
       process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatTraffic(r));
       setCode(EXIT.ok);
@@ -336,6 +369,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addHelpText('after', '\nExamples:\n  bnff explain --model densenet121\n  bnff explain --model resnet50 --json')
     .action((o: { model: string; imageSize?: number; json: boolean }) => {
       const def = getModel(o.model);
+      if (o.imageSize !== undefined) checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: 2, memoryBytes: 0 });
       const r = explain(o.model, o.imageSize ?? def.imageSize);
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatExplain(r));
       setCode(EXIT.ok);
@@ -362,7 +396,17 @@ export function buildProgram(setCode: (c: number) => void): Command {
   return program;
 }
 
+/** A reader that closed stdout (`bnff models | head -1`) is a normal end, not an error. */
+function endQuietlyOnEpipe(): void {
+  if (process.stdout.listenerCount('error') > 0) return;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyOnEpipe();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => (code = c));
   try {
@@ -372,6 +416,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       // help and version exit 0; everything else commander rejects is a usage error
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    // an option value that names no model or dataset is a usage error too
+    if (e instanceof UsageError || e instanceof UnknownModelError || e instanceof DataSpecError) {
+      process.stderr.write(`bnff: error: ${e.message}\n`);
+      return EXIT.usage;
     }
     if (KNOWN_ERRORS.some((K) => e instanceof K)) {
       process.stderr.write(`bnff: error: ${(e as Error).message}\n`);

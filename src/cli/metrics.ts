@@ -75,15 +75,26 @@ function num(o: Record<string, unknown>, k: string): boolean {
   return typeof o[k] === 'number';
 }
 
-/** Parses metrics.jsonl text; `file` names it in errors. Blank lines are skipped, unknown kinds ignored. */
-export function parseMetrics(text: string, file: string): MetricsRecord[] {
+/**
+ * Parses metrics.jsonl text; `file` names it in errors. Blank lines are skipped, unknown kinds
+ * ignored. A last line that is not JSON is what a run killed mid-write leaves: it is skipped and
+ * `warn` is told; a bad line anywhere else is an error.
+ */
+export function parseMetrics(text: string, file: string, warn: (message: string) => void = () => {}): MetricsRecord[] {
   const out: MetricsRecord[] = [];
-  text.split('\n').forEach((line, i) => {
+  const lines = text.split('\n');
+  let last = lines.length - 1;
+  while (last >= 0 && lines[last]!.trim() === '') last--;
+  lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let o: Record<string, unknown>;
     try {
       o = JSON.parse(line) as Record<string, unknown>;
     } catch {
+      if (i === last) {
+        warn(`${file}:${i + 1}: skipped a torn last line (${Buffer.byteLength(line)} bytes, not complete JSON: a run that stopped mid-write); read the ${out.length} record(s) before it`);
+        return;
+      }
       throw new MetricsError(`${file}:${i + 1}: not a JSON line`);
     }
     if (o === null || typeof o !== 'object') throw new MetricsError(`${file}:${i + 1}: not a JSON object`);
@@ -100,14 +111,14 @@ export function parseMetrics(text: string, file: string): MetricsRecord[] {
   return out;
 }
 
-export function readMetrics(file: string): MetricsRecord[] {
+export function readMetrics(file: string, warn?: (message: string) => void): MetricsRecord[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     throw new MetricsError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  return parseMetrics(text, file);
+  return parseMetrics(text, file, warn);
 }
 
 /** The records a checkpoint after `epochsDone` epochs and `globalStep` steps has seen (a resumed run continues from these). */

@@ -2,14 +2,24 @@
  * `bnff plot`: a run directory's loss.svg and accuracy.svg from its metrics.jsonl, or the
  * per-op-type breakdown of `bnff bench step --json` results. The train command draws the run
  * plots through writeRunPlots when it ends.
+ * Plot (re)draws SVGs: it replaces an existing regular file whose name ends in .svg; any other
+ * existing file only with --force, never its inputs (metrics.jsonl, config.json, the bench
+ * JSON files) and never what is not a regular file (src/io/safe_write.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { accuracyChart, type BreakdownInput, breakdownChart, compareChart, lossChart } from '../plot/charts.js';
 import { renderSvg } from '../plot/render.js';
+import { checkWriteTarget, ensureDirectory, type WriteGuard, writeFileSafe } from '../io/safe_write.js';
 import { MetricsError, readMetrics } from './metrics.js';
-import { writeFileAtomic } from './rundir.js';
+
+/** What plot may replace at `file` (see the top of this file). */
+function plotGuard(file: string, inputs: string[], force = false): WriteGuard {
+  return { inputs, replace: /\.svg$/i.test(file), force };
+}
+
+const note = (message: string): void => void process.stderr.write(`bnff: note: ${message}\n`);
 
 /** "resnet20 on fashion-mnist, batch 128, seed 0 (runs/fm)" from the run's config.json, or the directory alone. */
 function runTitle(dir: string): string {
@@ -21,16 +31,23 @@ function runTitle(dir: string): string {
   }
 }
 
-/** Draws loss.svg (and accuracy.svg once an epoch has finished) into outDir from dir/metrics.jsonl; returns the files written. */
-export async function writeRunPlots(dir: string, outDir = dir): Promise<string[]> {
-  const records = readMetrics(path.join(dir, 'metrics.jsonl'));
-  if (records.length === 0) throw new MetricsError(`${path.join(dir, 'metrics.jsonl')} holds no step or epoch yet: nothing to plot`);
+export type RunPlot = 'loss.svg' | 'accuracy.svg';
+
+/**
+ * Draws loss.svg (and accuracy.svg once an epoch has finished) into outDir from dir/metrics.jsonl;
+ * returns the files written. `guard` says what may be replaced (default: plot's own rule).
+ */
+export async function writeRunPlots(dir: string, outDir = dir, o: { guard?: (name: RunPlot) => WriteGuard; force?: boolean; wrote?: (name: RunPlot) => void; warn?: (message: string) => void } = {}): Promise<string[]> {
+  const metrics = path.join(dir, 'metrics.jsonl');
+  const records = readMetrics(metrics, o.warn);
+  if (records.length === 0) throw new MetricsError(`${metrics} holds no step or epoch yet: nothing to plot`);
   const title = runTitle(dir);
-  fs.mkdirSync(outDir, { recursive: true });
+  ensureDirectory(outDir);
   const written: string[] = [];
-  const draw = async (name: string, spec: Parameters<typeof renderSvg>[0]): Promise<void> => {
+  const draw = async (name: RunPlot, spec: Parameters<typeof renderSvg>[0]): Promise<void> => {
     const file = path.join(outDir, name);
-    writeFileAtomic(file, await renderSvg(spec));
+    writeFileSafe(file, await renderSvg(spec), o.guard?.(name) ?? plotGuard(file, [metrics, path.join(dir, 'config.json')], o.force));
+    o.wrote?.(name);
     written.push(file);
   };
   await draw('loss.svg', lossChart(records, title));
@@ -52,27 +69,31 @@ export function readBenchResult(file: string): BreakdownInput {
 }
 
 /** Draws the breakdown of the given bench results into `out`. */
-export async function writeBreakdownPlot(files: string[], out: string): Promise<void> {
+export async function writeBreakdownPlot(files: string[], out: string, force = false): Promise<void> {
   const results = files.map(readBenchResult);
-  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-  writeFileAtomic(out, await renderSvg(breakdownChart(results)));
+  const guard = plotGuard(out, files, force);
+  checkWriteTarget(out, guard);
+  ensureDirectory(path.dirname(path.resolve(out)));
+  writeFileSafe(out, await renderSvg(breakdownChart(results)), guard);
 }
 
 /**
  * Draws the runs' test accuracy and loss per epoch on shared axes: `<out>-accuracy.svg` and
  * `<out>-loss.svg`. Each run is labelled with its directory's name.
  */
-export async function writeComparePlots(dirs: string[], out: string): Promise<string[]> {
-  const runs = dirs.map((d) => ({ label: path.basename(path.resolve(d)), records: readMetrics(path.join(d, 'metrics.jsonl')) }));
+export async function writeComparePlots(dirs: string[], out: string, force = false, warn?: (message: string) => void): Promise<string[]> {
+  const runs = dirs.map((d) => ({ label: path.basename(path.resolve(d)), records: readMetrics(path.join(d, 'metrics.jsonl'), warn) }));
+  const inputs = dirs.flatMap((d) => [path.join(d, 'metrics.jsonl'), path.join(d, 'config.json')]);
   for (const [i, r] of runs.entries()) {
     if (!r.records.some((m) => m.kind === 'epoch')) throw new MetricsError(`${path.join(dirs[i]!, 'metrics.jsonl')} holds no finished epoch: nothing to compare`);
   }
   const stem = out.replace(/\.svg$/i, '');
-  fs.mkdirSync(path.dirname(path.resolve(stem)), { recursive: true });
+  const files = (['accuracy', 'loss'] as const).map((metric) => [metric, `${stem}-${metric}.svg`] as const);
+  for (const [, file] of files) checkWriteTarget(file, plotGuard(file, inputs, force)); // both checked before either is written
+  ensureDirectory(path.dirname(path.resolve(stem)));
   const written: string[] = [];
-  for (const metric of ['accuracy', 'loss'] as const) {
-    const file = `${stem}-${metric}.svg`;
-    writeFileAtomic(file, await renderSvg(compareChart(runs, metric)));
+  for (const [metric, file] of files) {
+    writeFileSafe(file, await renderSvg(compareChart(runs, metric)), plotGuard(file, inputs, force));
     written.push(file);
   }
   return written;
@@ -82,6 +103,7 @@ interface PlotOpts {
   bench?: string[];
   compare?: string[];
   out?: string;
+  force: boolean;
 }
 
 export function registerPlot(program: Command, setCode: (c: number) => void): void {
@@ -92,6 +114,7 @@ export function registerPlot(program: Command, setCode: (c: number) => void): vo
     .addOption(new Option('--bench <files...>', 'JSON of `bnff bench step --json` instead: unfused vs fused time per op type, one pair of bars per file'))
     .addOption(new Option('--compare <run-dirs...>', 'several run directories on shared axes: test accuracy and loss per epoch (needs --out STEM: writes STEM-accuracy.svg and STEM-loss.svg)'))
     .addOption(new Option('-o, --out <path>', 'where to write: a directory for a run (default: the run directory), a file for --bench (default: the JSON file with .svg for one file)'))
+    .addOption(new Option('--force', 'replace an existing file at an output path that is not an .svg (plot always redraws .svg files; it never writes its inputs or over anything but a regular file)').default(false))
     .addHelpText(
       'after',
       '\nExamples:\n  bnff plot runs/fm                       # rewrites runs/fm/loss.svg and runs/fm/accuracy.svg\n' +
@@ -104,16 +127,16 @@ export function registerPlot(program: Command, setCode: (c: number) => void): vo
       if (o.compare) {
         if (runDir || o.bench) cmd.error('error: give --compare run directories alone (no run directory, no --bench)', { exitCode: 2 });
         if (!o.out) cmd.error('error: --compare needs --out STEM (writes STEM-accuracy.svg and STEM-loss.svg)', { exitCode: 2 });
-        for (const f of await writeComparePlots(o.compare!, o.out!)) process.stderr.write(`wrote ${f}\n`);
+        for (const f of await writeComparePlots(o.compare!, o.out!, o.force, note)) process.stderr.write(`wrote ${f}\n`);
       } else if (o.bench) {
         if (runDir) cmd.error('error: give a run directory or --bench files, not both', { exitCode: 2 });
         const out = o.out ?? (o.bench.length === 1 ? o.bench[0]!.replace(/(\.json)?$/i, '.svg') : undefined);
         if (!out) cmd.error('error: --bench with several files needs --out FILE.svg', { exitCode: 2 });
-        await writeBreakdownPlot(o.bench, out!);
+        await writeBreakdownPlot(o.bench, out!, o.force);
         process.stderr.write(`wrote ${out!}\n`);
       } else {
         if (!runDir) cmd.error('error: give a run directory (bnff train --out DIR) or --bench FILE.json', { exitCode: 2 });
-        for (const f of await writeRunPlots(runDir!, o.out)) process.stderr.write(`wrote ${f}\n`);
+        for (const f of await writeRunPlots(runDir!, o.out, { force: o.force, warn: note })) process.stderr.write(`wrote ${f}\n`);
       }
       setCode(0);
     });

@@ -31,9 +31,13 @@ export class TrainProgress {
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(e.stepsPerEpoch, 0);
+      this.bar.start(e.stepsPerEpoch, 0, this.payload(e)); // the payload: else the first frame shows the raw template
     }
-    this.bar.update(e.step, { epoch: e.epoch, epochs: this.epochs, loss: e.loss.toFixed(4), ips: e.imagesPerSec.toFixed(1), eta_run: fmtTime(e.etaSec) });
+    this.bar.update(e.step, this.payload(e));
+  }
+
+  private payload(e: StepEvent): Record<string, string | number> {
+    return { epoch: e.epoch, epochs: this.epochs, loss: e.loss.toFixed(4), ips: e.imagesPerSec.toFixed(1), eta_run: fmtTime(e.etaSec) };
   }
 
   /** Takes the live bar off the terminal (and gives the cursor back) before other output. */

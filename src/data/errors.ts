@@ -17,6 +17,12 @@ export class DataError extends Error {
   }
 }
 
+/**
+ * A dataset spec that names no dataset bnff knows: a DataError (its name included) to the
+ * library, which the CLI reports as a usage error (exit 2).
+ */
+export class DataSpecError extends DataError {}
+
 /** The usual fs failures (missing, a directory, no permission) as DataErrors naming the path. */
 function fsError(e: unknown, path: string): DataError {
   const code = (e as NodeJS.ErrnoException).code;

@@ -4,7 +4,7 @@
  * case here rather than a new CLI flag.
  */
 
-import { DataError } from './errors.js';
+import { DataError, DataSpecError } from './errors.js';
 import { loadEmbedded } from './embedded.js';
 import { FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, loadMnistDir, mnistPackageDir } from './mnist.js';
 import { loadCifar10 } from './cifar10.js';
@@ -35,7 +35,7 @@ export const DATASET_SPECS = [
 ];
 
 function unknown(spec: string, why: string): DataError {
-  return new DataError(`${why} dataset spec "${spec}"; accepted forms: ${DATASET_SPECS.join('; ')}`);
+  return new DataSpecError(`${why} dataset spec "${spec}"; accepted forms: ${DATASET_SPECS.join('; ')}`);
 }
 
 export function loadDataset(spec: string = 'embedded', o: { split: 'train' | 'test' }): Dataset {

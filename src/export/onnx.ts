@@ -10,7 +10,7 @@
  * Concat, Flatten, Gemm, Identity, and Slice + Pad for the CIFAR ResNets' option-A shortcut.
  */
 import onnxProto from 'onnx-proto';
-import { writeFileAtomic } from '../io/atomic.js';
+import { WriteRefusedError, type WriteGuard, writeFileSafe } from '../io/safe_write.js';
 import type { Graph, Node, Shape } from '../graph/ir.js';
 import type { Network } from '../models/network.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
@@ -231,11 +231,12 @@ export function exportOnnx(net: Network, o: OnnxExportOptions = {}): Uint8Array 
   return onnx.ModelProto.encode(model).finish();
 }
 
-/** Writes the ONNX file atomically (temporary file, then rename). */
-export function writeOnnxFile(path: string, bytes: Uint8Array): void {
+/** Writes the ONNX file atomically (temporary file, then rename); `guard` as in src/io/safe_write.ts. */
+export function writeOnnxFile(path: string, bytes: Uint8Array, guard: WriteGuard = { replace: true }): void {
   try {
-    writeFileAtomic(path, bytes);
+    writeFileSafe(path, bytes, guard);
   } catch (e) {
+    if (e instanceof WriteRefusedError) throw e;
     throw new OnnxExportError(`${path}: cannot write: ${(e as Error).message}`, { cause: e });
   }
 }

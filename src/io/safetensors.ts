@@ -14,7 +14,7 @@
  * tensor and the problem.
  */
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './atomic.js';
+import { WriteRefusedError, type WriteGuard, writeFileSafe } from './safe_write.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'I64';
 export type TensorData = Float32Array | Float64Array | BigInt64Array;
@@ -319,13 +319,16 @@ function encode(name: string, dtype: SafetensorsDType, data: TensorInput['data']
 
 /**
  * Writes atomically (src/io/atomic.ts): a temporary file in the same directory, fsync, then
- * rename over `path`. On failure `path` is left as it was.
+ * rename over `path`. On failure `path` is left as it was. `guard` (src/io/safe_write.ts) says
+ * what may be replaced; by default an existing regular file is, anything else (a directory, a
+ * symlink, a FIFO, a device) never is (a WriteRefusedError).
  */
-export function writeSafetensorsFile(path: string, tensors: TensorsInput, metadata?: Record<string, string>): void {
+export function writeSafetensorsFile(path: string, tensors: TensorsInput, metadata?: Record<string, string>, guard: WriteGuard = { replace: true }): void {
   const bytes = writeSafetensors(tensors, metadata);
   try {
-    writeFileAtomic(path, bytes);
+    writeFileSafe(path, bytes, guard);
   } catch (e) {
+    if (e instanceof WriteRefusedError) throw e;
     throw new SafetensorsError(`${path}: cannot write: ${(e as Error).message}`, { cause: e });
   }
 }

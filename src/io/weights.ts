@@ -3,6 +3,7 @@
  * bnff and PyTorch (num_batches_tracked is an I64 scalar there, as in torch).
  */
 import type { Network } from '../models/network.js';
+import type { WriteGuard } from './safe_write.js';
 import { SafetensorsError, type SafetensorsContents, readSafetensorsFile, type TensorInput, writeSafetensorsFile } from './safetensors.js';
 
 export function stateDict(net: Network): Map<string, TensorInput> {
@@ -15,9 +16,9 @@ export function stateDict(net: Network): Map<string, TensorInput> {
   return out;
 }
 
-/** Writes atomically (temporary file, then rename). */
-export function saveWeights(net: Network, path: string, metadata: Record<string, string> = {}): void {
-  writeSafetensorsFile(path, stateDict(net), { format: 'pt', model: net.def.name, ...metadata });
+/** Writes atomically (temporary file, then rename); `guard` as for writeSafetensorsFile. */
+export function saveWeights(net: Network, path: string, metadata: Record<string, string> = {}, guard?: WriteGuard): void {
+  writeSafetensorsFile(path, stateDict(net), { format: 'pt', model: net.def.name, ...metadata }, guard);
 }
 
 /**

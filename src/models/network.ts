@@ -12,6 +12,18 @@ import { Executor, type Lowering } from '../runtime/executor.js';
 import { HeapOverflowError, MAX_ARENA_BYTES, type Memory } from '../runtime/memory.js';
 import { planMemory } from '../runtime/planner.js';
 import { Rng } from '../util/random.js';
+import { LabelError } from '../ops/softmax_cross_entropy.js';
+
+function isNumeric(a: unknown): a is ArrayLike<number> {
+  return a instanceof Float32Array || a instanceof Float64Array || a instanceof Uint8Array || a instanceof Int32Array || a instanceof Uint16Array || a instanceof Int16Array || a instanceof Int8Array || a instanceof Uint32Array || a instanceof Uint8ClampedArray || (Array.isArray(a) && a.every((v) => typeof v === 'number'));
+}
+
+function describe(a: unknown): string {
+  if (a === null || a === undefined) return String(a);
+  if (ArrayBuffer.isView(a)) return a.constructor.name;
+  if (Array.isArray(a)) return `an array holding ${typeof a.find((v) => typeof v !== 'number')}`;
+  return typeof a;
+}
 
 export interface ModelDef {
   readonly name: string;
@@ -111,8 +123,28 @@ export class Network {
   private bind = (name: string, kind: string): Arr | undefined => (kind === 'param' ? this.params.get(name) : this.state.get(name));
 
   private checkInput(shape: Shape): void {
-    if (shape.length !== 4 || shape[1] !== this.def.inChannels) {
-      throw new ShapeError(`model ${this.def.name} expects input [N, ${this.def.inChannels}, H, W], got ${shapeStr(shape)}`);
+    if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1) || shape[1] !== this.def.inChannels) {
+      throw new ShapeError(`model ${this.def.name} expects input [N, ${this.def.inChannels}, H, W] of positive integers, got ${Array.isArray(shape) ? shapeStr(shape) : String(shape)}`);
+    }
+  }
+
+  /**
+   * The arguments of a step or a prediction, checked before anything runs: x a numeric array of
+   * exactly N*C*H*W elements, labels (when given) N integers in [0, numClasses). A shorter array
+   * would otherwise leave the previous call's values in place.
+   */
+  private checkBatch(what: string, x: ArrayLike<number>, shape: Shape, labels?: ArrayLike<number>): void {
+    this.checkInput(shape);
+    const want = numel(shape);
+    if (!isNumeric(x)) throw new TypeError(`${this.def.name}.${what}: x must be a Float32Array, Float64Array or number array, got ${describe(x)}`);
+    if (x.length !== want) throw new ShapeError(`${this.def.name}.${what}: x holds ${x.length} values but shape ${shapeStr(shape)} needs ${want}`);
+    if (labels === undefined) return;
+    if (!isNumeric(labels)) throw new TypeError(`${this.def.name}.${what}: labels must be a typed or number array of class indices, got ${describe(labels)}`);
+    if (labels.length !== shape[0]) throw new ShapeError(`${this.def.name}.${what}: ${labels.length} labels for a batch of ${shape[0]} (shape ${shapeStr(shape)}): one label per image expected`);
+    const K = this.def.numClasses;
+    for (let i = 0; i < labels.length; i++) {
+      const l = labels[i]!;
+      if (!Number.isInteger(l) || l < 0 || l >= K) throw new LabelError(`${this.def.name}.${what}: label ${l} at batch position ${i} is out of range [0, ${K})`);
     }
   }
 
@@ -245,6 +277,7 @@ export class Network {
 
   /** One forward + backward pass; gradients land in plan.grads. Returns the loss. */
   forwardBackward(x: ArrayLike<number>, labels: ArrayLike<number>, shape: Shape, ctx: RunContext): number {
+    this.checkBatch('forwardBackward', x, shape, labels);
     const p = this.trainPlan(shape);
     p.exec.write(p.xId, x);
     p.labels.set(labels);
@@ -257,6 +290,7 @@ export class Network {
    * current weights on every call), or on the plain eval graph with `fold: false`.
    */
   predict(x: ArrayLike<number>, shape: Shape, o: { fold?: boolean } = {}): Arr {
+    this.checkBatch('predict', x, shape);
     const fold = o.fold ?? true;
     const p = this.evalPlan(shape, fold);
     if (fold) this.refold();

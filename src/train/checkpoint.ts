@@ -11,7 +11,8 @@ import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SafetensorsError, readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
 import { loadWeights, stateDict } from '../io/weights.js';
-import { getModel } from '../models/index.js';
+import type { WriteGuard } from '../io/safe_write.js';
+import { getModel, MODELS } from '../models/index.js';
 import { type ModelDef, type Network, paramSpecs } from '../models/network.js';
 import type { SGD } from './sgd.js';
 import type { PartialEpoch } from './trainer.js';
@@ -32,11 +33,12 @@ export interface CheckpointMeta {
 
 const MOMENTUM = 'optimizer.momentum_buffer.';
 
-export function saveCheckpoint(path: string, net: Network, opt: SGD, meta: CheckpointMeta): void {
+/** `guard` as for writeSafetensorsFile (by default a regular file there is replaced, nothing else). */
+export function saveCheckpoint(path: string, net: Network, opt: SGD, meta: CheckpointMeta, guard?: WriteGuard): void {
   removeStaleTemporaries(path);
   const tensors = stateDict(net);
   for (const [name, buf] of opt.buffers) tensors.set(MOMENTUM + name, { dtype: 'F32', shape: [buf.length], data: Float32Array.from(buf) });
-  writeSafetensorsFile(path, tensors, { format: 'pt', model: net.def.name, bnff_checkpoint: JSON.stringify(meta) });
+  writeSafetensorsFile(path, tensors, { format: 'pt', model: net.def.name, bnff_checkpoint: JSON.stringify(meta) }, guard);
 }
 
 /**
@@ -94,6 +96,7 @@ export function loadCheckpoint(path: string, net: Network): { meta: CheckpointMe
   const { tensors, metadata } = contents;
   const meta = checkpointMeta(path, metadata);
   if (!meta) throw new SafetensorsError(`${path}: not a bnff checkpoint (no bnff_checkpoint metadata); resume from a run's checkpoint.safetensors (weights.safetensors holds weights only)`);
+  checkNormalisation(path, meta.config, net.def.inChannels, net.def.name);
   const momentum = new Map<string, Float32Array>();
   for (const [k, t] of tensors) {
     if (!k.startsWith(MOMENTUM)) continue;
@@ -105,7 +108,7 @@ export function loadCheckpoint(path: string, net: Network): { meta: CheckpointMe
   return { meta, momentum };
 }
 
-/** The checkpoint metadata of a file's safetensors metadata; undefined for a plain weights file. */
+/** The checkpoint metadata of a file's safetensors metadata; undefined for a plain weights file. Every field is checked, naming the file. */
 export function checkpointMeta(path: string, metadata: Record<string, string>): CheckpointMeta | undefined {
   if (metadata.bnff_checkpoint === undefined) return undefined;
   let meta: unknown;
@@ -115,11 +118,55 @@ export function checkpointMeta(path: string, metadata: Record<string, string>): 
     throw new SafetensorsError(`${path}: corrupt checkpoint metadata`);
   }
   const m = meta as Partial<CheckpointMeta> | null;
-  if (typeof m !== 'object' || m === null || typeof m.model !== 'string' || typeof m.config !== 'object' || m.config === null) {
+  if (typeof m !== 'object' || m === null || typeof m.model !== 'string' || typeof m.config !== 'object' || m.config === null || Array.isArray(m.config)) {
     throw new SafetensorsError(`${path}: corrupt checkpoint metadata (no model or config)`);
+  }
+  const bad = (field: string, what: string, v: unknown): never => {
+    throw new SafetensorsError(`${path}: corrupt checkpoint metadata: ${field} is ${JSON.stringify(v) ?? String(v)}, expected ${what}`);
+  };
+  if (!MODELS.some((d) => d.name === m.model)) bad('model', `one of ${MODELS.map((d) => d.name).join(', ')}`, m.model);
+  const count = (field: string, v: unknown, min = 0): number => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_COUNT ? v : bad(field, `an integer in [${min}, ${MAX_COUNT}]`, v));
+  const epoch = count('epoch', m.epoch);
+  count('globalStep', m.globalStep);
+  count('seed', m.seed);
+  if (typeof m.dataset !== 'string') bad('dataset', 'a string', m.dataset);
+  if (!Array.isArray(m.metrics)) bad('metrics', 'an array', m.metrics);
+  m.metrics!.forEach((e, i) => {
+    const r = e as Record<string, unknown> | null;
+    if (typeof r !== 'object' || r === null) bad(`metrics[${i}]`, 'an object', e);
+    count(`metrics[${i}].epoch`, r!.epoch, 1);
+    if ((r!.epoch as number) > epoch) bad(`metrics[${i}].epoch`, `at most the ${epoch} epoch(s) done`, r!.epoch);
+  });
+  if (m.partial !== undefined) {
+    const p = m.partial as unknown as Record<string, unknown> | null;
+    if (typeof p !== 'object' || p === null) bad('partial', 'an object', p);
+    count('partial.step', p!.step);
+    count('partial.correct', p!.correct);
+    count('partial.seen', p!.seen);
+    for (const k of ['lossSum', 'seconds']) if (typeof p![k] !== 'number' || !Number.isFinite(p![k]) || (p![k] as number) < 0) bad(`partial.${k}`, 'a finite number >= 0', p![k]);
+  }
+  for (const k of ['mean', 'std'] as const) {
+    const v = m.config[k];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (k === 'mean' || x > 0))) {
+      bad(`config.${k}`, k === 'std' ? 'an array of numbers > 0' : 'an array of finite numbers', v);
+    }
   }
   return m as CheckpointMeta;
 }
+
+/** The per-channel normalisation of a run's configuration must have one entry per input channel of the model. */
+export function checkNormalisation(path: string, config: Record<string, unknown>, inChannels: number, model: string): void {
+  for (const k of ['mean', 'std'] as const) {
+    const v = config[k];
+    if (Array.isArray(v) && v.length !== inChannels) {
+      throw new SafetensorsError(`${path}: ${k} has ${v.length} value(s) but ${model} here takes ${inChannels}-channel images: one per channel expected`);
+    }
+  }
+}
+
+/** Epochs, steps, seeds: far beyond any real run, and exact in a float64. */
+const MAX_COUNT = 2 ** 40;
 
 /** What a saved model file says about itself, read without building the model. */
 export interface SavedModel {
@@ -142,6 +189,7 @@ export function inspectSavedModel(path: string, expectModel?: string): SavedMode
   const meta = checkpointMeta(path, metadata);
   const model = meta?.model ?? metadata.model;
   if (model === undefined) throw new SafetensorsError(`${path}: not a bnff checkpoint or weights file (no model in its metadata)`);
+  if (!MODELS.some((d) => d.name === model)) throw new SafetensorsError(`${path}: its metadata names model "${model}", which bnff does not have`);
   if (expectModel !== undefined && expectModel !== model) throw new SafetensorsError(`${path} is a checkpoint of ${model}, not ${expectModel}; drop --model or pass --model ${model}`);
   const specs = paramSpecs(getModel(model)).filter((s) => s.kind === 'param');
   const first = specs.find((s) => s.shape.length === 4);
@@ -161,5 +209,12 @@ export function inspectSavedModel(path: string, expectModel?: string): SavedMode
       throw new SafetensorsError(`${path}: cannot read the run's ${beside}: ${(e as Error).message}`);
     }
   }
+  for (const k of ['mean', 'std'] as const) {
+    const v = config[k];
+    if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (k === 'mean' || x > 0)))) {
+      throw new SafetensorsError(`${path}: ${k} in the run's configuration is ${JSON.stringify(v)}, expected an array of ${k === 'std' ? 'numbers > 0' : 'finite numbers'}`);
+    }
+  }
+  checkNormalisation(path, config, inChannels, model);
   return { path, def: getModel(model, { numClasses, inChannels }), meta, config };
 }

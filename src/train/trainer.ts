@@ -5,6 +5,7 @@
  */
 import { type Augment, batchCount, batches, checkFinite, type Dataset } from '../data/dataset.js';
 import { prefetchBatches } from '../data/prefetch.js';
+import { DataError } from '../data/errors.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
 import type { Arr } from '../ops/op.js';
@@ -134,7 +135,30 @@ export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>
   return new Network(getModel(cfg.model, { numClasses: data.numClasses, inChannels: data.channels }), memory, cfg.seed, engine?.lowering, fusion);
 }
 
+/**
+ * A dataset's arrays against its own fields and against the model: images of count*C*H*W
+ * values, count labels in [0, numClasses), C the model's input channels.
+ */
+export function checkDataset(net: Network, ds: Dataset): void {
+  const where = `dataset "${ds.name}"`;
+  for (const k of ['count', 'channels', 'height', 'width', 'numClasses'] as const) {
+    if (!Number.isSafeInteger(ds[k]) || ds[k] < 1) throw new DataError(`${where}: ${k} must be a positive integer, got ${ds[k]}`);
+  }
+  if (!(ds.images instanceof Float32Array)) throw new DataError(`${where}: images must be a Float32Array, got ${ds.images === null || ds.images === undefined ? String(ds.images) : (ds.images as object).constructor.name}`);
+  if (!(ds.labels instanceof Uint8Array)) throw new DataError(`${where}: labels must be a Uint8Array, got ${ds.labels === null || ds.labels === undefined ? String(ds.labels) : (ds.labels as object).constructor.name}`);
+  const want = ds.count * ds.channels * ds.height * ds.width;
+  if (ds.images.length !== want) throw new DataError(`${where}: images hold ${ds.images.length} values but ${ds.count} images of ${ds.channels}x${ds.height}x${ds.width} need ${want}`);
+  if (ds.labels.length !== ds.count) throw new DataError(`${where}: ${ds.labels.length} labels for ${ds.count} images: one label per image expected`);
+  if (ds.channels !== net.def.inChannels) throw new DataError(`${where} has ${ds.channels}-channel images, but model ${net.def.name} takes ${net.def.inChannels}-channel images`);
+  const K = Math.min(ds.numClasses, net.def.numClasses);
+  for (let i = 0; i < ds.count; i++) {
+    if (ds.labels[i]! >= K) throw new DataError(`${where}: label ${ds.labels[i]} of image ${i} is out of range [0, ${K})${ds.numClasses > net.def.numClasses ? ` (model ${net.def.name} has ${net.def.numClasses} outputs)` : ''}`);
+  }
+}
+
 export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy: number; loss: number } {
+  checkDataset(net, ds);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
   let correct = 0;
   let loss = 0;
   const k = net.def.numClasses;
@@ -161,8 +185,12 @@ export async function train(net: Network, trainSet: Dataset, testSet: Dataset, c
   if (trainSet.numClasses > net.def.numClasses) {
     throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
   }
+  checkDataset(net, trainSet);
+  checkDataset(net, testSet);
   checkFinite(trainSet);
   checkFinite(testSet);
+  if (!Number.isSafeInteger(cfg.batchSize) || cfg.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${cfg.batchSize}`);
+  if (!Number.isSafeInteger(cfg.epochs) || cfg.epochs < 1) throw new RangeError(`epochs must be a positive integer, got ${cfg.epochs}`);
   const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, engine?.backend);
   const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
   if (resume) opt.loadBuffers(resume.momentum);

@@ -220,7 +220,7 @@ const cases: Case[] = [
   {
     name: 'an unknown model is named, with the available ones',
     args: () => ['--model', 'vgg16', '--resume', CKPT, '--out', RUN],
-    code: 1,
+    code: 2,
     message: /^bnff: error: unknown model "vgg16"; available: .*resnet20/,
   },
   {

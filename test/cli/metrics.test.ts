@@ -30,7 +30,12 @@ test('metrics.jsonl reads step and epoch lines, and the older camelCase epoch li
   assert.deepEqual(r[0], { kind: 'epoch', epoch: 1, train_loss: 2, train_accuracy: 0.3, test_loss: 1.9, test_accuracy: 0.4, lr: 0.05, seconds: 3, images_per_s: 100 });
   assert.equal((r[1] as StepRecord).step_in_epoch, 1);
   assert.throws(() => parseMetrics('{"kind":"step"}\n{oops', 'm.jsonl'), (e: Error) => e instanceof MetricsError && /m\.jsonl:1: step line lacks/.test(e.message));
-  assert.throws(() => parseMetrics('{"kind":"epoch","epoch":1,"train_loss":1}\n{oops', 'm.jsonl'), /m\.jsonl:2: not a JSON line/);
+  assert.throws(() => parseMetrics('{"kind":"epoch","epoch":1,"train_loss":1}\n{oops\n{"kind":"epoch","epoch":2,"train_loss":1}', 'm.jsonl'), /m\.jsonl:2: not a JSON line/);
+  // a torn last line (a run killed mid-write) is skipped, and said
+  const warnings: string[] = [];
+  const torn = parseMetrics('{"kind":"epoch","epoch":1,"train_loss":1}\n{"kind":"step","st', 'm.jsonl', (w) => warnings.push(w));
+  assert.deepEqual(torn.map((x) => x.kind), ['epoch']);
+  assert.deepEqual(warnings, ['m.jsonl:2: skipped a torn last line (18 bytes, not complete JSON: a run that stopped mid-write); read the 1 record(s) before it']);
 });
 
 test('metricsUpTo keeps what a checkpoint had seen', () => {

@@ -12,6 +12,7 @@ import {
   writeSafetensors,
   writeSafetensorsFile,
 } from '../../src/io/safetensors.js';
+import { WriteRefusedError } from '../../src/io/safe_write.js';
 
 /** A file from a header object and a raw buffer, with the length field as given (default: right). */
 function rawFile(header: unknown, buffer: Uint8Array = new Uint8Array(0), headerText?: string, lengthOverride?: bigint): Uint8Array {
@@ -188,13 +189,13 @@ test('atomic file write: round trip, overwrite, no temporary file left, failure 
     assert.deepEqual(r.tensors.get('w')!.data, new Float64Array([4, 5, 6]));
     assert.deepEqual(new Uint8Array(readFileSync(path)), writeSafetensors({ w: { shape: [3], data: new Float64Array([4, 5, 6]) } }, { step: '2' }));
 
-    // Renaming onto a non-empty directory fails: the error names the path, no temporary file remains.
+    // A directory is never replaced: the error names the path and what is there, no temporary file remains.
     const blocked = join(dir, 'blocked');
     mkdirSync(blocked);
     writeFileSync(join(blocked, 'x'), 'x');
     assert.throws(() => writeSafetensorsFile(blocked, { w: { shape: [1], data: [1] } }), (e: unknown) => {
-      assert.ok(e instanceof SafetensorsError);
-      assert.ok(e.message.startsWith(`${blocked}: cannot write`), e.message);
+      assert.ok(e instanceof WriteRefusedError);
+      assert.equal(e.message, `refusing to replace ${blocked}: it is a directory, not a regular file`);
       return true;
     });
     assert.deepEqual(readdirSync(dir).sort(), ['blocked', 'model.safetensors']);
