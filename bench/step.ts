@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getModel } from '../src/models/index.js';
 import { Network } from '../src/models/network.js';
-import { createEngine, type EngineChoice } from '../src/runtime/engine.js';
+import { createEngine, type EngineChoice, fusionCosts } from '../src/runtime/engine.js';
 import { HeapOverflowError } from '../src/runtime/memory.js';
 import { SGD } from '../src/train/sgd.js';
 import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
@@ -135,7 +135,8 @@ async function round(o: StepBenchOptions, variants: [string, FusionOptions][], p
     const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
     const labels = Float32Array.from({ length: o.batchSize }, () => rng.int(def.numClasses));
     const contenders: Contender[] = variants.map(([name, fusion]) => {
-      const net = new Network(def, engine.memory, 1, engine.lowering, fusion);
+      // "fused" is what `bnff train` runs on this engine: every rule, with the engine's cost guard
+      const net = new Network(def, engine.memory, 1, engine.lowering, name === 'fused' ? { ...fusion, ...fusionCosts(engine.kind) } : fusion);
       net.trainPlan(shape);
       return { name, net, opt: new SGD(net.params, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.backend), times: [] };
     });

@@ -27,9 +27,13 @@ function opCounts(net: Network, shape: number[], bnNames?: Set<string>): Record<
   return c;
 }
 
-export function explain(model: string, imageSize: number, fusion: FusionOptions = ALL_FUSION): ExplainResult {
+/**
+ * What fusion does to a training step of `model` at this image size and batch; the batch matters
+ * only to the engine's cost guard (cacheResident, which reads tensor sizes).
+ */
+export function explain(model: string, imageSize: number, fusion: FusionOptions = ALL_FUSION, batch = 2): ExplainResult {
   const def = getModel(model);
-  const shape = [2, def.inChannels, imageSize, imageSize];
+  const shape = [batch, def.inChannels, imageSize, imageSize];
   const net = new Network(def, new HostMemory('f32'), 0, undefined, fusion);
   const fusedOps = opCounts(net, shape);
   const report = net.lastReport!;

@@ -12,7 +12,8 @@ import { PrefetchError } from '../data/prefetch.js';
 import { PoolError } from '../runtime/pool.js';
 import { NonFiniteError } from '../runtime/executor.js';
 import { type Augment, channelStats, type Dataset, fitTo, normalize, parseAugment, take } from '../data/dataset.js';
-import { createEngine, type Engine, type EngineChoice } from '../runtime/engine.js';
+import { createEngine, type Engine, type EngineChoice, engineChoice, fusionCosts } from '../runtime/engine.js';
+import { nativeStatus } from '../runtime/native.js';
 import { engineOption, registerInfo } from './info.js';
 import { loadDataset } from '../data/index.js';
 import { ShapeError } from '../graph/ir.js';
@@ -137,7 +138,7 @@ function resumeCommand(cmd: Command, checkpoint: string): string {
 }
 
 async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }, augment: Augment | undefined): Promise<number> {
-  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, { ...(o.fuse ? ALL_FUSION : NO_FUSION), recomputeConcat: o.recomputeConcat });
+  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, { ...(o.fuse ? { ...ALL_FUSION, ...fusionCosts(engine.kind) } : NO_FUSION), recomputeConcat: o.recomputeConcat });
   let resume: ResumeState | undefined;
   let outDir = o.out;
   let run: RunDir | null = null;
@@ -365,12 +366,16 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .description('show, for every BN of a training step, what was fused into what and which guard stopped a fusion')
     .addOption(new Option('-m, --model <name>', 'model').default('resnet20'))
     .addOption(new Option('--image-size <n>', 'input size (default: the model\'s own)').argParser(positiveInt))
+    .addOption(new Option('-b, --batch-size <n>', 'batch size (the engine\'s cost guard reads tensor sizes)').argParser(positiveInt).default(64))
+    .addOption(engineOption())
     .addOption(new Option('--json', 'print JSON').default(false))
-    .addHelpText('after', '\nExamples:\n  bnff explain --model densenet121\n  bnff explain --model resnet50 --json')
-    .action((o: { model: string; imageSize?: number; json: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  bnff explain --model densenet121\n  bnff explain --model resnet50 --json\n  bnff explain --model resnet20 --engine native   # names the cost guard cacheResident')
+    .action(async (o: { model: string; imageSize?: number; batchSize: number; engine: EngineChoice; json: boolean }) => {
       const def = getModel(o.model);
-      if (o.imageSize !== undefined) checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: 2, memoryBytes: 0 });
-      const r = explain(o.model, o.imageSize ?? def.imageSize);
+      if (o.imageSize !== undefined) checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, memoryBytes: 0 });
+      const choice = engineChoice(o.engine);
+      const kind = choice === 'auto' ? ((await nativeStatus()).ok ? 'native' : 'wasm') : choice;
+      const r = explain(o.model, o.imageSize ?? def.imageSize, { ...ALL_FUSION, ...fusionCosts(kind) }, o.batchSize);
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatExplain(r));
       setCode(EXIT.ok);
     });

@@ -27,6 +27,7 @@ export const reduceIntoConvBackward: Pass = {
     for (const r of g.nodes) {
       if (r.op !== 'bn_backward_reduce') continue;
       const bn = bnLayerOf(r);
+      if (report.whole.has(bn)) continue; // kept whole by a cost guard (fission says which)
       const m = producer(g, r.inputs[0]!);
       if (!m || m.op !== 'bn_relu_mask') {
         report.blocked(bn, 'reduce-into-conv-backward', 'reluFolded', `the gradient at the BN output comes from ${m ? `${m.op} "${m.name}"` : 'nowhere'}`);
@@ -69,6 +70,7 @@ export const bnGradIntoConvBackward: Pass = {
     for (const b of g.nodes) {
       if (b.op !== 'bn_backward_data') continue;
       const bn = bnLayerOf(b);
+      if (report.whole.has(bn)) continue; // kept whole by a cost guard (fission says which)
       const readers = uses.get(b.outputs[0]!) ?? [];
       const bad = readers.filter((r) => !isBwd(r) || r.inputs[0] !== b.outputs[0] || readConv(r).dyp);
       if (readers.length === 0 || bad.length) {

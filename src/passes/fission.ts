@@ -5,11 +5,22 @@
  * and a ReLU that is the BN output's only consumer is folded into bn_apply (guard
  * reluIsSoleConsumer). The backward is already split (bn_backward_reduce, bn_backward_data),
  * and the ReLU's backward reads bn_apply's output, so backward needs no change.
+ * Guard cacheResident (fissionWith(minBytes), FusionOptions.minFissionBytes): a BN of at most
+ * 64 channels whose input tensor is at most minBytes stays whole, and so unfused: its standalone
+ * passes run from cache and cost less than the work the fused thin convolutions add (the cost
+ * guard of the native engine, docs/design/native-engine.md).
  */
 import type { BatchNormAttrs } from '../ops/batch_norm2d.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
 
-export const fission: Pass = {
+export const fission: Pass = fissionWith(0);
+
+/** cacheResident applies to BNs of at most this many channels (thin convolutions' GEMMs are short). */
+const THIN_CHANNELS = 64;
+
+/** Fission that leaves whole every BN whose input tensor is at most minBytes (guard cacheResident). */
+export function fissionWith(minBytes: number): Pass {
+  return {
   name: 'fission',
   run(g, report) {
     const uses = consumers(g);
@@ -19,6 +30,12 @@ export const fission: Pass = {
       const [x, gamma, beta, rm, rv, nbt] = n.inputs as [number, number, number, number, number, number];
       const [y, mean, rstd] = n.outputs as [number, number, number];
       const [N, C, H, W] = g.value(x).shape as number[];
+      const bytes = 4 * N! * C! * H! * W!;
+      if (minBytes > 0 && bytes <= minBytes && C! <= THIN_CHANNELS) {
+        report.whole.add(n.name);
+        report.blocked(n.name, 'fission', 'cacheResident', `${C} channels (at most ${THIN_CHANNELS}) in ${(bytes / 2 ** 20).toFixed(2)} MiB (at most ${(minBytes / 2 ** 20).toFixed(2)} MiB): its standalone passes run from cache, cheaper than the work fusing adds to such thin convolutions on this engine`);
+        return w.keep(n);
+      }
       const v = w.value(`${n.name}.var`, [C!], 'activation');
       w.node('channel_moments', `${n.name}.moments`, [x], [mean, v], { bn: n.name });
       w.node('bn_finalize', `${n.name}.finalize`, [mean, v, rm, rv, nbt], [rstd], { eps: a.eps, momentum: a.momentum, count: N! * H! * W!, bn: n.name });
@@ -34,4 +51,5 @@ export const fission: Pass = {
       }
     });
   },
-};
+  };
+}

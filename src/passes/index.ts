@@ -9,7 +9,7 @@ import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_
 import { concatGradWith } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
 import { concatViewsWith } from './concat_views.js';
-import { fission } from './fission.js';
+import { fissionWith } from './fission.js';
 import { momentsIntoConv } from './moments_into_conv.js';
 import { momentsReuse } from './moments_reuse.js';
 import { normalizeIntoConvWith } from './normalize_into_conv.js';
@@ -65,6 +65,14 @@ export interface FusionOptions {
    * L^2, for one more copy per concatenation. Off by default.
    */
   recomputeConcat?: boolean;
+  /**
+   * Cost guard cacheResident: a BN of at most 64 channels whose input tensor is at most this many
+   * bytes is not split,
+   * so nothing is fused into its neighbours (default 0: every BN). The CLI sets it per engine
+   * (src/runtime/engine.ts fusionCosts): on the native engine, tensors that stay in cache make
+   * the standalone passes cheaper than the work fused kernels add.
+   */
+  minFissionBytes?: number;
 }
 
 export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false, concatGrad: false };
@@ -89,6 +97,8 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'store-normalized': { ...ALL_FUSION, storeNormalized: true },
   /** everything, but each BN's dx added whole into the gradient buffer (no epilogue rule) */
   'dx-added-whole': { ...ALL_FUSION, concatGradEpilogue: false },
+  /** everything, with the native engine's cost guard (thin BNs on tensors of at most 4 MiB stay whole) */
+  'cache-guard': { ...ALL_FUSION, minFissionBytes: 4 << 20 },
   /** everything, and concatenations concatenated again in backward instead of kept as views */
   'recompute-concat': { ...ALL_FUSION, concatViews: false, recomputeConcat: true },
 };
@@ -99,7 +109,7 @@ export function isFused(o: FusionOptions): boolean {
 
 export function applyFusion(g: Graph, o: FusionOptions, report = new FusionReport()): { graph: Graph; report: FusionReport } {
   if (!isFused(o)) return { graph: g, report };
-  const passes: Pass[] = o.fission ? [fission] : [];
+  const passes: Pass[] = o.fission ? [fissionWith(o.minFissionBytes ?? 0)] : [];
   if (o.statsReuse) passes.push(momentsReuse);
   if (o.statsEpilogue) passes.push(momentsIntoConv);
   if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true));

@@ -97,6 +97,8 @@ export interface Note {
 
 export class FusionReport {
   readonly notes: Note[] = [];
+  /** BNs a cost guard keeps whole (fission's cacheResident): no later rule fuses them. */
+  readonly whole = new Set<string>();
   fired(layer: string, rule: string, detail: string): void {
     this.notes.push({ layer, rule, fired: true, detail });
   }

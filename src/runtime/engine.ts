@@ -8,6 +8,7 @@
  * BNFF_ENGINE (auto | native | wasm | reference) sets the default.
  */
 import os from 'node:os';
+import type { FusionOptions } from '../passes/index.js';
 import type { Backend } from './backend.js';
 import { WasmLowering } from './lower_wasm.js';
 import type { Lowering } from './executor.js';
@@ -33,6 +34,18 @@ export interface Engine {
   /** Why this engine was chosen (e.g. "wasm: native addon not built: g++ not found"). */
   readonly reason: string;
   close(): void;
+}
+
+/**
+ * The cost guard of each engine (FusionOptions.minFissionBytes, guard cacheResident): on the
+ * native engine a BN whose input tensor is at most 4 MiB stays whole. Such tensors stay in the
+ * caches (L2 + L3 here), where its standalone passes cost less than the work the fused
+ * convolutions add: measured on resnet20 at batch 64 (every BN input 4 MiB or less), fused was
+ * 0.86-0.95x of unfused on native (docs/design/native-engine.md). The WebAssembly engine keeps
+ * every fusion (its measured figures predate the guard).
+ */
+export function fusionCosts(kind: EngineKind): Pick<FusionOptions, 'minFissionBytes'> {
+  return { minFissionBytes: kind === 'native' ? 4 << 20 : 0 };
 }
 
 export function defaultThreads(): number {
