@@ -505,3 +505,29 @@ test('guard notAnOutput: a concatenation that is an output of the graph is not a
   const views = graph.nodes.filter((n) => n.attrs.view !== undefined);
   assert.deepEqual(views.map((n) => [n.name, (n.attrs.view as { from: number }).from]), [['cat3', 0], ['out', 3]]);
 });
+
+test('guard cacheResident: a thin BN on a small tensor stays whole (no rule fuses it, forward or backward); a wider or larger one is fused', () => {
+  const build = (C: number, HW: number) =>
+    trainGraph([4, C, HW, HW], (b, x) => {
+      const h = b.relu('relu1', b.batchNorm2d('bn1', b.conv2d('conv1', x, { out: C, kernel: 3, padding: 1, bias: false })));
+      return b.conv2d('conv2', h, { out: C, kernel: 3, padding: 1, bias: false });
+    });
+  const opts = { ...ALL_FUSION, minFissionBytes: 4 << 20 };
+  // 4 x 16 x 32 x 32 floats = 256 KiB, 16 channels: kept whole
+  const small = fuse(build(16, 32).g, opts);
+  assert.equal(blockedBy(small.report, 'bn1', 'fission'), 'cacheResident');
+  assert.equal(small.report.whole.has('bn1'), true);
+  assert.equal(small.report.notes.filter((n) => n.layer === 'bn1' && n.fired).length, 0, 'no rule fires on a BN kept whole');
+  const ops = (g: Graph): string[] => g.nodes.map((n) => n.op);
+  assert.equal(ops(small.graph).filter((o) => o === 'batch_norm2d').length, 1);
+  assert.equal(ops(small.graph).filter((o) => o.startsWith('conv2d_fused')).length, 0);
+  // the same network without the guard, and with 80 channels (above the thin limit), is fused
+  for (const [C, o] of [[16, ALL_FUSION], [80, opts]] as const) {
+    const r = fuse(build(C, 32).g, o);
+    assert.equal(blockedBy(r.report, 'bn1', 'fission'), undefined);
+    assert.ok(ops(r.graph).some((x) => x.startsWith('conv2d_fused')));
+  }
+  // a tensor above the byte limit is fused: 4 x 16 x 32 x 32 x 4 B = 256 KiB > 128 KiB
+  const big = fuse(build(16, 32).g, { ...ALL_FUSION, minFissionBytes: 128 << 10 });
+  assert.equal(blockedBy(big.report, 'bn1', 'fission'), undefined);
+});
