@@ -1,5 +1,6 @@
 /** Shared benchmark helpers: statistics over repeats and a description of the machine. */
 import os from 'node:os';
+import { cpuModel } from '../src/util/machine.js';
 import type { Backend } from '../src/runtime/backend.js';
 import { engineChoice } from '../src/runtime/engine.js';
 import type { Arena } from '../src/runtime/memory.js';
@@ -20,8 +21,7 @@ export function spread(xs: number[]): Spread {
 }
 
 export function machine(): Record<string, string | number> {
-  const cpus = os.cpus();
-  return { cpu: cpus[0]?.model ?? 'unknown', cores: os.availableParallelism(), memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` };
+  return { cpu: cpuModel(), cores: os.availableParallelism(), memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` };
 }
 
 /**

@@ -3,11 +3,11 @@
  * natively; with --measure, this machine's FMA peak and triad bandwidth on that engine.
  */
 import os from 'node:os';
-import fs from 'node:fs';
 import { type Command, Option } from 'commander';
 import { type Engine, ENGINE_CHOICES, type EngineChoice, createEngine, engineChoice } from '../runtime/engine.js';
 import { splitRange } from '../runtime/backend.js';
 import { NativeBackend } from '../runtime/native.js';
+import { cpuModel } from '../util/machine.js';
 import { oneOf, positiveInt } from './args.js';
 
 /** The --engine option every command that runs kernels takes (default: BNFF_ENGINE, else auto). */
@@ -15,16 +15,6 @@ export function engineOption(): Option {
   return new Option('--engine <kind>', 'auto (native where built, else wasm) | native (C++ kernels for this CPU) | wasm (WebAssembly SIMD) | reference (plain loops, 1 thread); default: $BNFF_ENGINE or auto')
     .argParser(oneOf(ENGINE_CHOICES))
     .default(process.env.BNFF_ENGINE && (ENGINE_CHOICES as readonly string[]).includes(process.env.BNFF_ENGINE) ? process.env.BNFF_ENGINE : 'auto');
-}
-
-export function cpuModel(): string {
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) return m[1]!.trim();
-  } catch {
-    // not Linux
-  }
-  return os.cpus()[0]?.model ?? 'unknown CPU';
 }
 
 export interface Peaks {
