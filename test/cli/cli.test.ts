@@ -88,13 +88,22 @@ test('--recompute-concat trains a DenseNet to the same loss as the default', () 
 });
 
 test('bnff explain names every BN and the guard that stopped each fusion', () => {
-  const r = bnff('explain', '--model', 'resnet20', '--json');
+  type Out = { bns: { layer: string; notes: { rule: string; fired: boolean; guard?: string }[] }[] };
+  // the rules' own guards (the WebAssembly engine fuses every BN the rules allow)
+  const r = bnff('explain', '--model', 'resnet20', '--engine', 'wasm', '--json');
   assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { bns: { layer: string; notes: { rule: string; fired: boolean; guard?: string }[] }[] };
+  const out = JSON.parse(r.stdout) as Out;
   assert.equal(out.bns.length, 19);
   const bn1 = out.bns.find((b) => b.layer === 'bn1')!;
   assert.ok(bn1.notes.some((n) => n.rule === 'normalize-into-conv' && !n.fired && n.guard === 'consumersAreConvs'));
-  const text = bnff('explain', '--model', 'densenet121');
+  // the native engine's cost guard keeps resnet20's thin BNs whole at batch 64, and names itself
+  const nat = bnff('explain', '--model', 'resnet20', '--engine', 'native', '--json');
+  if (nat.code === 0) {
+    const bns = (JSON.parse(nat.stdout) as Out).bns;
+    assert.equal(bns.filter((b) => b.notes.some((n) => n.rule === 'fission' && !n.fired && n.guard === 'cacheResident')).length, 19);
+    assert.equal(bns.filter((b) => b.notes.some((n) => n.fired)).length, 0);
+  } else assert.match(nat.stderr, /engine native is unavailable/);
+  const text = bnff('explain', '--model', 'densenet121', '--engine', 'wasm');
   assert.equal(text.code, 0);
   assert.match(text.stdout, /features\.norm5\n(.|\n)*guard consumersAreConvs failed: read by global_avg_pool "avgpool"/);
 });
