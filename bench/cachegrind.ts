@@ -1,5 +1,5 @@
 /**
- * Checks the traffic model (bench/traffic.ts) against a cache simulation: valgrind's cachegrind
+ * Checks the traffic model (src/bench/traffic.ts) against a cache simulation: valgrind's cachegrind
  * runs training steps of a small network on one thread, unfused and fused, with a last-level
  * cache small enough that the activations do not fit (as they do not at full scale), and
  * counts last-level misses. The misses of one step are isolated as the difference between a
@@ -22,7 +22,7 @@ import { createEngine } from '../src/runtime/engine.js';
 import { getModel } from '../src/models/index.js';
 import { Network } from '../src/models/network.js';
 import { ALL_FUSION, NO_FUSION } from '../src/passes/index.js';
-import { traffic } from './traffic.js';
+import { traffic } from '../src/bench/traffic.js';
 
 const LINE = 64;
 

@@ -18,7 +18,7 @@ import { splitRange } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
 import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
 import { ThreadPool } from '../src/runtime/pool.js';
-import { machine, spread } from './common.js';
+import { machine, spread } from '../src/bench/common.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {

@@ -11,7 +11,7 @@ import { Network } from '../src/models/network.js';
 import { ALL_FUSION, NO_FUSION } from '../src/passes/index.js';
 import { createEngine } from '../src/runtime/engine.js';
 import { Rng } from '../src/util/random.js';
-import { machine, spread } from './common.js';
+import { machine, spread } from '../src/bench/common.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {

@@ -59,6 +59,11 @@ function packageRoot(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 }
 
+/** Whether the package root is an installed dependency (…/node_modules/bnff), not a checkout. */
+function installedAsDependency(root: string): boolean {
+  return path.basename(path.dirname(root)) === 'node_modules' || path.basename(path.dirname(path.dirname(root))) === 'node_modules';
+}
+
 let status: Promise<NativeStatus> | undefined;
 
 /** Whether the native engine can run here, and which ISA variant (BNFF_NATIVE_ISA forces one). */
@@ -75,7 +80,12 @@ async function loadNative(): Promise<NativeStatus> {
       const s = JSON.parse(fs.readFileSync(path.join(root, 'build', 'bnff-native.json'), 'utf8')) as { reason?: string };
       if (s.reason) why += `: ${s.reason}`;
     } catch {
-      why += ' (run `npm run build:native` to see why)';
+      // No status file: tools/build-native.mjs never ran. In a checkout that is `npm run build`
+      // not run yet; in an installed package, npm skipped bnff's install script (npm 11 runs a
+      // dependency's install script only when the project allows it).
+      why += installedAsDependency(root)
+        ? ': the install script did not run (allow it with `npm install-scripts approve bnff`, then `npm rebuild bnff`)'
+        : ' (run `npm run build:native` to see why)';
     }
     return { ok: false, reason: why };
   }

@@ -1,11 +1,11 @@
 /**
- * `bnff bench step` (bench/step.ts) on a tiny model: the JSON fields the issue asks for, the
+ * `bnff bench step` (src/bench/step.ts) on a tiny model: the JSON fields the issue asks for, the
  * ablation contenders all in one run and in rounds of two (the fallback when their weights do not
  * fit the heap together, as resnet50's nine), each with a positive rate.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { benchStep } from '../../bench/step.js';
+import { benchStep } from '../../src/bench/step.js';
 import { ABLATIONS } from '../../src/passes/index.js';
 
 test('bench step: unfused, fused, speedup, breakdown and every ablation, in one run and in rounds', async () => {

@@ -1,11 +1,11 @@
 /**
- * The traffic model of `bnff traffic` (bench/traffic.ts): totals are the sums of the per-layer
+ * The traffic model of `bnff traffic` (src/bench/traffic.ts): totals are the sums of the per-layer
  * figures, fusion removes BN/ReLU traffic, and the store variant keeps the normalized input
  * alive (more peak memory, no recompute).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { traffic } from '../../bench/traffic.js';
+import { traffic } from '../../src/bench/traffic.js';
 
 test('traffic model: totals, the BN/ReLU share and the store variant (resnet20 and densenet40, batch 2)', () => {
   for (const model of ['resnet20', 'densenet40']) {

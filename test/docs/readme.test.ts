@@ -106,7 +106,7 @@ function subcommands(helpText: string): string[] {
 }
 
 const pkg = JSON.parse(fs.readFileSync(fromRoot('package.json'), 'utf8')) as { scripts: Record<string, string> };
-const NPM_BUILTINS = new Set(['install', 'ci', 'test', 'pack', 'run', 'exec', 'i']);
+const NPM_BUILTINS = new Set(['install', 'ci', 'test', 'pack', 'run', 'exec', 'i', 'install-scripts', 'rebuild']);
 
 function checkCommandLine(where: string, line: string): void {
   const words = line.replace(/#.*$/, '').trim().split(/\s+/).filter(Boolean);

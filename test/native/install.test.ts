@@ -14,7 +14,7 @@ import { fromRoot } from '../helpers/paths.js';
 
 function packageCopy(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-install-'));
-  for (const p of ['package.json', 'binding.gyp', 'bin', 'dist/src', 'dist/bench', 'dist/kernels', 'src/kernels/native', 'tools/build-native.mjs', 'tools/native-sources.mjs']) {
+  for (const p of ['package.json', 'binding.gyp', 'bin', 'dist/src', 'dist/kernels', 'src/kernels/native', 'tools/build-native.mjs', 'tools/native-sources.mjs']) {
     fs.cpSync(fromRoot(p), path.join(dir, p), { recursive: true });
   }
   fs.symlinkSync(fromRoot('node_modules'), path.join(dir, 'node_modules'));

@@ -2548,7 +2548,7 @@ export function conv_dw_bwd_w(d: usize, dy: usize, x: usize, dw: usize, start: i
 
 // =====================================================================================
 // Peak probe: the micro-kernel on L1-resident packed panels (A kc x 4, B kc x 8 in scratch),
-// `reps` times per unit of the range. Used by bench/kernels_conv.ts.
+// `reps` times per unit of the range. Used by src/bench/kernels_conv.ts.
 // =====================================================================================
 export function gemm_bench_mk(kc: i32, reps: i32, start: i32, end: i32, scratch: usize): void {
   const a = scratch + SC_PACK, b = a + <usize>kc * 16, c = scratch + SC_TILE;

@@ -1,4 +1,4 @@
-// Probes for the benchmarks (bench/kernels.ts), not used in training: the FMA peak of this ISA
+// Probes for the benchmarks (src/bench/kernels.ts), not used in training: the FMA peak of this ISA
 // variant and the STREAM triad. They live in their own family so that no production kernel
 // carries them.
 #include "../core/kernel.h"

@@ -955,7 +955,7 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
 
 // =====================================================================================
 // Peak probe: the micro-kernel on L1-resident packed panels (A kc x 4, B kc x 8 in scratch),
-// `reps` times per unit of the range. Used by bench/kernels_conv.ts.
+// `reps` times per unit of the range. Used by src/bench/kernels_conv.ts.
 // =====================================================================================
 // The native twin measures the wide micro-kernel (gemm_wide.h) on L1-resident panels: `reps`
 // 4x8 tiles' worth of work per unit of the range (the flops the callers count), as

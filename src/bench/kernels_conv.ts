@@ -5,7 +5,7 @@
  * L1-resident packed panels): "% peak" is the median over repeats of (shape rate) / (micro-kernel
  * rate in a burst of the same length just before), at the same thread count.
  *
- *   node dist/bench/kernels_conv.js [--engine native|wasm] [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar] [--json] [--fused [--cold]]
+ *   node dist/src/bench/kernels_conv.js [--engine native|wasm] [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar] [--json] [--fused [--cold]]
  *
  * With --fused, each pass is instead timed as a set, interleaved repeat by repeat: the unfused
  * kernel, its fused variant (all BN parts on, ReLU on: forward = x prologue + moments epilogue,
@@ -17,13 +17,13 @@
  *
  * Timings are medians over repeats; the machine is shared, so compare ratios from one run.
  */
-import type { Backend } from '../src/runtime/backend.js';
-import { Arena } from '../src/runtime/memory.js';
-import { NativeBackend } from '../src/runtime/native.js';
-import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
-import { bnCoefficients, bnReluMask } from '../src/kernels/bn_fused.js';
-import { bnMoments } from '../src/kernels/eltwise.js';
-import { bnBackwardData, bnBackwardReduce, bnNormalize, fill as fillArena } from '../src/kernels/eltwise.js';
+import type { Backend } from '../runtime/backend.js';
+import { Arena } from '../runtime/memory.js';
+import { NativeBackend } from '../runtime/native.js';
+import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../kernels/conv.js';
+import { bnCoefficients, bnReluMask } from '../kernels/bn_fused.js';
+import { bnMoments } from '../kernels/eltwise.js';
+import { bnBackwardData, bnBackwardReduce, bnNormalize, fill as fillArena } from '../kernels/eltwise.js';
 import { benchBackend, machine, spread } from './common.js';
 
 const args = process.argv.slice(2);

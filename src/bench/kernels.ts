@@ -1,7 +1,7 @@
 /**
- * `bnff bench kernels`: runs the kernel benchmarks (bench/kernels_conv.ts: GFLOP/s of the three
+ * `bnff bench kernels`: runs the kernel benchmarks (src/bench/kernels_conv.ts: GFLOP/s of the three
  * convolution passes on resnet50's shapes next to the in-cache micro-kernel rate; and
- * bench/kernels_eltwise.ts: GB/s of the BN/ReLU/add kernels next to a triad measured in the same
+ * src/bench/kernels_eltwise.ts: GB/s of the BN/ReLU/add kernels next to a triad measured in the same
  * run), each in its own process so that neither disturbs the other's memory.
  */
 import { spawnSync } from 'node:child_process';

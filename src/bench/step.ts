@@ -8,14 +8,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getModel } from '../src/models/index.js';
-import { Network } from '../src/models/network.js';
-import { createEngine, type EngineChoice, fusionCosts } from '../src/runtime/engine.js';
-import { HeapOverflowError } from '../src/runtime/memory.js';
-import { SGD } from '../src/train/sgd.js';
-import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
+import { getModel } from '../models/index.js';
+import { Network } from '../models/network.js';
+import { createEngine, type EngineChoice, fusionCosts } from '../runtime/engine.js';
+import { HeapOverflowError } from '../runtime/memory.js';
+import { SGD } from '../train/sgd.js';
+import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION } from '../passes/index.js';
 import { OP_TYPES } from './op_types.js';
-import { Rng } from '../src/util/random.js';
+import { Rng } from '../util/random.js';
 import { machine, spread, type Spread } from './common.js';
 
 export interface StepBenchOptions {

@@ -1,11 +1,11 @@
 /** Shared benchmark helpers: statistics over repeats and a description of the machine. */
 import os from 'node:os';
-import { cpuModel } from '../src/util/machine.js';
-import type { Backend } from '../src/runtime/backend.js';
-import { engineChoice } from '../src/runtime/engine.js';
-import type { Arena } from '../src/runtime/memory.js';
-import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
-import { ThreadPool } from '../src/runtime/pool.js';
+import { cpuModel } from '../util/machine.js';
+import type { Backend } from '../runtime/backend.js';
+import { engineChoice } from '../runtime/engine.js';
+import type { Arena } from '../runtime/memory.js';
+import { NativeBackend, nativeStatus } from '../runtime/native.js';
+import { ThreadPool } from '../runtime/pool.js';
 
 export interface Spread {
   median: number;

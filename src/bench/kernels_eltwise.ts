@@ -3,7 +3,7 @@
  * STREAM triad measured in the same run, at 1 and 2 threads (or --threads a,b,...), on the wasm
  * engine, the native engine, or both interleaved in one process (--engine wasm,native).
  *
- *   node dist/bench/kernels_eltwise.js [--shape 16x56x56x256] [--reps 15] [--threads 1,2]
+ *   node dist/src/bench/kernels_eltwise.js [--shape 16x56x56x256] [--reps 15] [--threads 1,2]
  *                                      [--engine wasm|native|wasm,native] [--only name,name]
  *
  * Bytes are counted as STREAM does: every array read once plus every array written once
@@ -14,13 +14,13 @@
  * machine's bandwidth as a native program sees it).
  */
 import os from 'node:os';
-import type { Backend } from '../src/runtime/backend.js';
-import { Arena } from '../src/runtime/memory.js';
-import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
-import { ThreadPool, splitRange } from '../src/runtime/pool.js';
-import { engineChoice } from '../src/runtime/engine.js';
-import * as E from '../src/kernels/eltwise.js';
-import * as F from '../src/kernels/bn_fused.js';
+import type { Backend } from '../runtime/backend.js';
+import { Arena } from '../runtime/memory.js';
+import { NativeBackend, nativeStatus } from '../runtime/native.js';
+import { ThreadPool, splitRange } from '../runtime/pool.js';
+import { engineChoice } from '../runtime/engine.js';
+import * as E from '../kernels/eltwise.js';
+import * as F from '../kernels/bn_fused.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

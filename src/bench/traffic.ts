@@ -8,13 +8,13 @@
  * prologue reads two tensors (dbn, xbn) instead of one (dy), a dx epilogue reads the BN input
  * once more. This is the paper's accounting (its table of tensor-sized passes per BN).
  */
-import { type Graph, numel } from '../src/graph/ir.js';
+import { type Graph, numel } from '../graph/ir.js';
 import { type Category, OP_TYPES } from './op_types.js';
-import { getModel } from '../src/models/index.js';
-import { Network } from '../src/models/network.js';
-import { ALL_FUSION, type FusionOptions, NO_FUSION } from '../src/passes/index.js';
-import { Arena, HostMemory } from '../src/runtime/memory.js';
-import { planMemory, viewOf } from '../src/runtime/planner.js';
+import { getModel } from '../models/index.js';
+import { Network } from '../models/network.js';
+import { ALL_FUSION, type FusionOptions, NO_FUSION } from '../passes/index.js';
+import { Arena, HostMemory } from '../runtime/memory.js';
+import { planMemory, viewOf } from '../runtime/planner.js';
 
 
 export interface LayerTraffic {
