@@ -112,10 +112,11 @@ export class ThreadPool implements Backend {
 
   private constructor(readonly arena: Arena, readonly threads: number) {
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
+    if (!arena.memory) throw new RangeError('the WebAssembly kernels need an arena in WebAssembly memory (this one is the native engine\'s)');
     const { modules, variant } = compileKernels();
     this.variant = variant;
     this.isa = variant === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd';
-    this.fns = instantiate(modules, arena.memory);
+    this.fns = instantiate(modules, arena.memory!);
     this.names = [...this.fns.keys()];
     this.names.forEach((n, i) => this.index.set(n, i));
     this.ctl = new Int32Array(new SharedArrayBuffer(4 * (RANGES + 2 * MAX_THREADS)));
@@ -133,7 +134,7 @@ export class ThreadPool implements Backend {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
         workerData: {
-          memory: arena.memory, modules, names: pool.names, ctlBuf: pool.ctl.buffer, argBuf: pool.args.buffer, errBuf: pool.err.buffer,
+          memory: arena.memory!, modules, names: pool.names, ctlBuf: pool.ctl.buffer, argBuf: pool.args.buffer, errBuf: pool.err.buffer,
           tid: t, scratch: pool.scratch(t), spin: SPIN, relaxed: variant === 'relaxed',
         },
       });
