@@ -139,8 +139,8 @@ export class Executor {
         return a;
       }
       const off = plan.offsets[v.id];
-      if (off === undefined) return workspace.subarray(0, 0); // never read nor written
-      const a = workspace.subarray(off, off + numel(v.shape));
+      if (off === undefined) return workspace.at(0, 0); // never read nor written
+      const a = workspace.at(off, numel(v.shape));
       if (v.kind === 'const') a.fill(v.fill ?? 0);
       return a;
     });

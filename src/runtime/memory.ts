@@ -21,17 +21,26 @@ export interface Memory {
    * The workspace shared by every plan on this memory (plans run one at a time, and each reads
    * its outputs before another runs), at least n elements long.
    */
-  workspace(n: number): Arr;
+  workspace(n: number): Workspace;
+}
+
+/**
+ * A planned workspace, handed out as one array per tensor: on the native arena it may span more
+ * elements than one typed array can (2^32).
+ */
+export interface Workspace {
+  /** The n elements at element offset off. */
+  at(off: number, n: number): Arr;
 }
 
 /** Grows one shared workspace: in place when it is the newest allocation, else anew. */
 class SharedWorkspace {
   private ws: Arr | undefined;
   constructor(private readonly mem: { alloc(n: number): Arr }) {}
-  get(n: number): Arr {
-    if (this.ws && this.ws.length >= n) return this.ws.subarray(0, n);
-    this.ws = this.mem.alloc(n);
-    return this.ws;
+  get(n: number): Workspace {
+    if (!this.ws || this.ws.length < n) this.ws = this.mem.alloc(n);
+    const ws = this.ws;
+    return { at: (off, len) => ws.subarray(off, off + len) };
   }
 }
 
@@ -40,7 +49,7 @@ export class HostMemory implements Memory {
   readonly maxBytes = Infinity;
   private readonly shared = new SharedWorkspace(this);
   constructor(readonly dtype: DType) {}
-  workspace(n: number): Arr {
+  workspace(n: number): Workspace {
     return this.shared.get(n);
   }
   alloc(n: number): Arr {
@@ -98,17 +107,19 @@ export class Arena implements Memory {
     return this.memory !== undefined;
   }
 
-  workspace(n: number): Float32Array {
+  workspace(n: number): Workspace {
     const bytes = n * 4;
-    if (this.wsOffset >= 0 && bytes <= this.wsBytes) return this.view(this.wsOffset, n);
-    if (this.wsOffset >= 0 && this.wsOffset + Math.ceil(this.wsBytes / ALIGN) * ALIGN === this.top) {
-      // the workspace is the newest allocation: extend it in place
-      this.reserve(bytes - Math.ceil(this.wsBytes / ALIGN) * ALIGN, 'workspace');
-    } else {
-      this.wsOffset = this.reserve(bytes, 'workspace');
+    if (!(this.wsOffset >= 0 && bytes <= this.wsBytes)) {
+      if (this.wsOffset >= 0 && this.wsOffset + Math.ceil(this.wsBytes / ALIGN) * ALIGN === this.top) {
+        // the workspace is the newest allocation: extend it in place
+        this.reserve(bytes - Math.ceil(this.wsBytes / ALIGN) * ALIGN, 'workspace');
+      } else {
+        this.wsOffset = this.reserve(bytes, 'workspace');
+      }
+      this.wsBytes = Math.max(bytes, this.top - this.wsOffset);
     }
-    this.wsBytes = Math.max(bytes, this.top - this.wsOffset);
-    return this.view(this.wsOffset, n);
+    const base = this.wsOffset;
+    return { at: (off, len) => this.f32(base + off * 4, len) };
   }
 
   get usedBytes(): number {
