@@ -164,6 +164,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     case 'step': {
       const x = m.epoch - 1 + m.step / m.stepsPerEpoch;
       lossChart.push({ kind: 'step', series: 'train, per step', x, value: m.loss });
+      accChart.push({ kind: 'step', series: 'train, per step', x, value: 100 * m.accuracy }); // the epoch's running accuracy
       $('s-epoch').textContent = `${m.epoch} · ${m.step}/${m.stepsPerEpoch}`;
       $('s-loss').textContent = m.loss.toFixed(3);
       $('s-train').textContent = pct(m.accuracy);

@@ -8,13 +8,13 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { breakdownChart } from '../src/plot/charts.js';
 import { CHART_CONFIG } from '../src/plot/render.js';
 
-const LEGEND = { orient: 'bottom', symbolType: 'stroke', symbolStrokeWidth: 3, title: null };
+const LEGEND = { orient: 'top', symbolType: 'stroke', symbolStrokeWidth: 3, title: null };
 
 function liveSpec(title: string, y: string, yTitle: string, domain?: [number, number]): TopLevelSpec {
   return {
     ...CHART_CONFIG,
     width: 'container',
-    height: 220,
+    height: 200,
     autosize: { type: 'fit-x', contains: 'padding' },
     title: { text: title },
     data: { name: 'points' },

@@ -21,7 +21,8 @@ export type ToWorker =
   | { type: 'gallery'; count: number }
   | { type: 'export' }
   | { type: 'load'; bytes: Uint8Array; name: string }
-  | { type: 'logits'; seed: number; batch: number };
+  /** Logits of a fixed input: of a fresh resnet8 of `seed`, or (trained) of the page's trained model, eval mode only. */
+  | { type: 'logits'; seed: number; batch: number; trained?: boolean };
 
 /** A failure the page explains: what kind, and the message. */
 export type ErrorKind = 'no-simd' | 'no-webassembly' | 'no-workers' | 'out-of-memory' | 'weights' | 'data' | 'other';
@@ -68,3 +69,10 @@ export type FromWorker =
   | { type: 'loaded'; name: string; testAccuracy: number; model: string }
   | { type: 'logits'; eval: Float32Array; train: Float32Array; loss: number; threads: number; variant: string }
   | { type: 'error'; kind: ErrorKind; message: string };
+
+/** A fixed input in [-1, 1), the same bits on every platform (integer hashing, no Math.sin). */
+export function fixedInput(n: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = ((Math.imul(i + 1, 2654435761) >>> 0) / 2 ** 32) * 2 - 1;
+  return x;
+}

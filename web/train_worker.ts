@@ -10,7 +10,7 @@ import {
   stateDict, writeSafetensors, DataError, type TensorInput,
 } from '../src/browser/index.js';
 import { OP_TYPES } from '../src/bench/op_types.js';
-import type { ErrorKind, FromWorker, GalleryItem, SpeedStats, ToWorker, TrainSettings } from './protocol.js';
+import { type ErrorKind, type FromWorker, type GalleryItem, type SpeedStats, type ToWorker, type TrainSettings, fixedInput } from './protocol.js';
 
 const MODEL = 'resnet8';
 const SEED = 0;
@@ -256,13 +256,19 @@ function load(bytes: Uint8Array, name: string): void {
   post({ type: 'loaded', name, model: MODEL, testAccuracy: r.accuracy });
 }
 
-/** The logits of a fixed model (resnet8, seed) and input, eval and training mode: compared bit for bit with Node's wasm engine. */
-function logits(seed: number, batch: number): void {
+/**
+ * The logits of a fixed model (resnet8 of `seed`: one fused training step's, then eval mode's)
+ * or of the trained model (eval mode) on a fixed input: compared bit for bit with Node's wasm engine.
+ */
+function logits(seed: number, batch: number, trained: boolean): void {
   const s = st!;
-  const net = new Network(getModel(MODEL, { numClasses: 10, inChannels: 1 }), s.engine.memory, seed, s.engine.lowering, ALL_FUSION);
   const shape = [batch, 1, SIZE, SIZE];
-  const x = new Float32Array(batch * SIZE * SIZE);
-  for (let i = 0; i < x.length; i++) x[i] = ((Math.imul(i + 1, 2654435761) >>> 0) / 2 ** 32) * 2 - 1;
+  const x = fixedInput(batch * SIZE * SIZE);
+  if (trained) {
+    post({ type: 'logits', eval: Float32Array.from(s.fused.predict(x, shape)), train: new Float32Array(0), loss: Number.NaN, threads: s.engine.threads, variant: s.engine.variant });
+    return;
+  }
+  const net = new Network(getModel(MODEL, { numClasses: 10, inChannels: 1 }), s.engine.memory, seed, s.engine.lowering, ALL_FUSION);
   const labels = Float32Array.from({ length: batch }, (_, i) => i % 10);
   const loss = net.forwardBackward(x, labels, shape, { seed, step: 0 });
   const train = Float32Array.from(net.trainPlan(shape).logits);
@@ -293,7 +299,7 @@ function handle(m: ToWorker): void {
         load(m.bytes, m.name);
         break;
       case 'logits':
-        logits(m.seed, m.batch);
+        logits(m.seed, m.batch, m.trained === true);
         break;
       default:
         throw new Error(`unexpected message ${m.type}`);
