@@ -39,6 +39,7 @@ import { formatTraffic, traffic } from '../bench/traffic.js';
 import { benchKernels } from '../bench/kernels.js';
 import { freshRunDir, RunDir, RunDirError } from './rundir.js';
 import { registerEval } from './eval.js';
+import { registerServe } from './serve.js';
 import { registerExport } from './export.js';
 import { OnnxExportError } from '../export/onnx.js';
 import { epochRecord, MetricsError, type MetricsRecord, metricsUpTo, readMetrics, StepLog } from './metrics.js';
@@ -383,6 +384,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
   registerInfo(program, setCode);
   registerEval(program, setCode);
   registerExport(program, setCode);
+  registerServe(program, setCode);
 
   program
     .command('models')

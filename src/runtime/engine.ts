@@ -17,6 +17,7 @@ import type { Lowering } from './executor.js';
 import { Arena, HostMemory, type Memory } from './memory.js';
 import { NativeBackend, nativeArena, nativeStatus } from './native.js';
 import { ThreadPool } from './pool.js';
+import { wasmEngine } from './wasm_engine.js';
 
 export type EngineKind = 'native' | 'wasm' | 'reference';
 export type EngineChoice = EngineKind | 'auto';
@@ -94,16 +95,5 @@ export async function createEngine(o: { kind?: EngineChoice; threads?: number; d
     why = `wasm: ${st.reason}`;
   }
   const arena = new Arena();
-  const pool = await ThreadPool.create(arena, threads);
-  return {
-    kind: 'wasm',
-    memory: arena,
-    lowering: new WasmLowering(pool, arena),
-    backend: pool,
-    threads,
-    isa: pool.isa,
-    description: `WebAssembly ${pool.variant === 'relaxed' ? 'relaxed-SIMD (FMA)' : 'SIMD'} kernels, NHWC, ${plural}`,
-    reason: why,
-    close: () => pool.close(),
-  };
+  return wasmEngine(arena, await ThreadPool.create(arena, threads), why);
 }
