@@ -1,6 +1,7 @@
 /**
- * Host side of the convolution kernels (src/kernels/assembly/gemm.ts): packed GEMM with a 4x8
- * register-blocked micro-kernel over NHWC activations, run across the thread backend.
+ * Host side of the convolution kernels (src/kernels/wasm/gemm.ts, gemm_w.ts, depthwise.ts,
+ * winograd.ts): packed GEMM with a 4x8 register-blocked micro-kernel over NHWC activations, run
+ * across the thread backend.
  *
  *   x  [N][H][W][C]      activations, NHWC
  *   w  [K][C/G][KH][KW]  weights, PyTorch OIHW (the model's storage layout)
@@ -133,11 +134,11 @@ export const convTuning = {
    * no packing; see forwardDot); 0 = never.
    */
   dotK: 64,
-  /** backward-weights as dot products over output pixels (gemm.ts conv_bwd_w_dot; see weightsDot): 1, or 0 = never. */
+  /** backward-weights as dot products over output pixels (gemm_w.ts conv_bwd_w_dot; see weightsDot): 1, or 0 = never. */
   wDot: 1,
   /**
    * Winograd F(2x2, 3x3) for the forward pass and backward-data of 3x3 stride-1 convolutions
-   * (gemm.ts conv_wino; see winograd): 1, or 0 = never (the GEMM paths).
+   * (winograd.ts conv_wino; see winograd): 1, or 0 = never (the GEMM paths).
    */
   wino: 1,
   /**
@@ -155,7 +156,7 @@ export const convTuning = {
   winoVBytes: 512 << 10,
   /**
    * Winograd backward-data with a dx epilogue: bytes of the transformed block plus the ring of dx
-   * tile rows (gemm.ts D_GRING), both per thread; the block's tiles are cut (never below two tile
+   * tile rows (winograd.ts D_GRING), both per thread; the block's tiles are cut (never below two tile
    * rows) so that they fit. 0: no ring where dx is stored (dx staged in its output, read back).
    */
   winoAccBytes: 1 << 20,
@@ -166,7 +167,7 @@ export const convTuning = {
    */
   tight: 1,
   /**
-   * backward-weights (gemm.ts conv_bwd_w): at most this many slices of the reduction over output
+   * backward-weights (gemm_w.ts conv_bwd_w): at most this many slices of the reduction over output
    * pixels, each summed into its own accumulator (1 = one accumulator, threads split its rows or
    * columns, each packing the whole dY or A^T chunk). A fixed count, so the order of the sums,
    * and the bits of dW, do not depend on the number of threads.
@@ -176,8 +177,8 @@ export const convTuning = {
   wSliceAccBytes: 256 << 10,
 };
 
-const MAX_ROWS = 4096; // row table of gemm.ts
-const SC_PACK = 65536; // packed blocks' offset in scratch (gemm.ts)
+const MAX_ROWS = 4096; // row table of the GEMM kernels (wasm/common/conv.ts)
+const SC_PACK = 65536; // packed blocks' offset in scratch (wasm/common/conv.ts)
 /** Largest fusion region (top of the thread scratch) a fused call may reserve. */
 const MAX_FUSE_BYTES = 1 << 20;
 
@@ -241,7 +242,7 @@ function derive(g: ConvGeom, reserve = 0): Derived {
   const accBytes = g.groups * ROWS * Kg8 * 4;
   const WSL = accBytes > t.wSliceAccBytes ? 1 : clamp(Math.floor((g.N * g.OH * g.OW) / Math.max(4, t.mChunk)), 1, Math.max(1, t.wSlices));
   const TB = Math.max(2, Math.floor(Math.min(t.winoUBytes, PACK_BYTES - 4096) / (64 * g.C + 1024) / 2) * 2);
-  // (at most 256: gemm.ts keeps 16 x KB/4 x 2 x 4 products in scratch, below its zero buffer)
+  // (at most 256: winograd.ts keeps 16 x KB/4 x 2 x 4 products in scratch, below its zero buffer)
   const KB = Math.min(up(g.K, 4), 256, Math.max(4, Math.floor(t.winoVBytes / (64 * g.C) / 4) * 4));
   return { Cg, Kg, Kdim, Kg8, Cg8, Kc, Mc, Kcd, Mcd, Mch, RBP, merge, SEG, SEG4, ROWS, wtight, dmerge, DSEG, DSEG8, DNP, dtight, wcols, WSL, TB, KB };
 }
@@ -267,7 +268,7 @@ function transposedGeom(g: ConvGeom, narrowOnly = true): ConvGeom | undefined {
 }
 
 /**
- * Whether a convolution runs as Winograd F(2x2, 3x3) (gemm.ts conv_wino): ungrouped 3x3, stride
+ * Whether a convolution runs as Winograd F(2x2, 3x3) (winograd.ts conv_wino): ungrouped 3x3, stride
  * 1, dilation 1, padding at most 2, 4 <= C <= 1024 and K with C % 4 == K % 4 == 0.
  */
 function winograd(g: ConvGeom): boolean {
@@ -277,7 +278,7 @@ function winograd(g: ConvGeom): boolean {
 }
 
 /**
- * Whether backward-weights runs as Winograd (gemm.ts conv_wino_w): as winograd, with C >= 32 and
+ * Whether backward-weights runs as Winograd (winograd.ts conv_wino_w): as winograd, with C >= 32 and
  * chunks of at least 16 tiles (the micro-kernel's reduction). Measured (2 threads): 16->16 @32
  * 79% of the micro-kernel rate against 86% for the dot-product kernel; 512->512 @7, chunks of 8
  * tiles, 63% against 93%; from 32->32 @16 to 256->256 @14 1.3x to 2x faster than the GEMM paths.
@@ -327,7 +328,7 @@ function forwardT(g: ConvGeom): boolean {
 }
 
 /**
- * Whether backward-weights takes the transposed accumulator (gemm.ts conv_bwd_wt): spatial
+ * Whether backward-weights takes the transposed accumulator (gemm_w.ts conv_bwd_wt): spatial
  * kernels with at least 16 input channels (measured: as fast or faster from K = 12 to 512; 1x1
  * layers and the 3-channel stem are slower this way), and any narrow K.
  */
@@ -336,7 +337,7 @@ function weightsT(g: ConvGeom): boolean {
 }
 
 /**
- * Whether backward-weights takes the dot-product kernel (gemm.ts conv_bwd_w_dot): ungrouped
+ * Whether backward-weights takes the dot-product kernel (gemm_w.ts conv_bwd_w_dot): ungrouped
  * spatial convolutions with C % 4 == 0, 16 <= C <= 1024, K <= 16 and output rows of 32 pixels
  * or more. Measured (batch 64, 2 threads): 16->16 @32 61% -> 87%, 88->12 @32 71% -> 80%,
  * 148->12 @32 66% -> 78%; slower on short rows (64->64 @8 92% -> 61%, 148->12 @8 71% -> 62%) and
@@ -481,12 +482,12 @@ export function convWorkspace(arena: Arena, geoms: ConvGeom | readonly ConvGeom[
 }
 
 /**
- * The fusion region of a fused call, at the top of every thread's scratch (gemm.ts D_F* fields):
+ * The fusion region of a fused call, at the top of every thread's scratch (the D_F* fields):
  * f64 partials S[P], Q[P] (P = K for the moments, C for the dx epilogue) and f32 shift[P],
  * S32[P], Q32[P] (moments: per-thread shifts and block sums), the expanded
  * x-prologue coefficients aE[NE], bE[NE] (NE = max(KW*C + 8, 4*C)), and for an x prologue on a
  * convolution that reads each input more than once (KH*KW > SH*SW) the normalised window: the
- * input rows of a block, normalised once and packed from (gemm.ts normWindow; a block whose
+ * input rows of a block, normalised once and packed from (wasm/common/gemm.ts normWindow; a block whose
  * window does not fit normalises while packing instead).
  */
 interface FuseLayout { bytes: number; part: number; coef: number; NE: number; P: number; z: number; zcap: number }
@@ -504,7 +505,7 @@ function fuseLayout(g: ConvGeom, P: number, coef: boolean, coefRows = 2): FuseLa
 
 /**
  * Whether the normalised window of every block of blockRows output rows (default: the forward
- * block) fits fl (an upper bound of what gemm.ts normWindow needs: the output rows a block
+ * block) fits fl (an upper bound of what normWindow needs: the output rows a block
  * spans plus the kernel's halo per image).
  */
 function windowFits(g: ConvGeom, fl: FuseLayout, blockRows = derive(g, fl.bytes).Mc): boolean {
@@ -515,7 +516,7 @@ function windowFits(g: ConvGeom, fl: FuseLayout, blockRows = derive(g, fl.bytes)
   return 64 + imgs * 4 + rows * g.W * g.C * 4 <= fl.zcap;
 }
 
-/** Writes the descriptor read by every kernel of gemm.ts (D_* fields) at ws.ptr. */
+/** Writes the descriptor read by every conv kernel (D_* fields) at ws.ptr. */
 function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?: FuseLayout, layer = g): Derived {
   const need = convWorkspaceBytes(layer);
   if (ws.bytes < need) throw new RangeError(`conv workspace has ${ws.bytes} bytes, this layer needs ${need} (convWorkspaceBytes)`);
@@ -768,7 +769,7 @@ export function convBackwardWeight(backend: Backend, g: ConvGeom, dy: number, x:
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fused variants (gemm.ts conv_*_f): the same loop nests, with the BN work in the packing
+// Fused variants (conv_*_f): the same loop nests, with the BN work in the packing
 // (prologue) or in the write-back of the final tiles (epilogue).
 
 function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {

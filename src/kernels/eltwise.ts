@@ -1,5 +1,5 @@
 /**
- * Host side of the memory-bound kernels in src/kernels/assembly/eltwise.ts (batch norm, ReLU,
+ * Host side of the memory-bound kernels in src/kernels/wasm/eltwise.ts (batch norm, ReLU,
  * add, mul, channel-slice copies, layout conversion, pooling, SGD), over NHWC activations in
  * the arena: a tensor of N images of H*W pixels of C channels is M = N*H*W rows of C
  * contiguous floats. Pointers are arena byte offsets (`arena.alloc(n).byteOffset`).

@@ -1,4 +1,4 @@
-// Elementwise kernels of the fused BN graph: the native twins of src/kernels/assembly/bnfused.ts
+// Elementwise kernels of the fused BN graph: the native twins of src/kernels/wasm/bnfused.ts
 // (same names, arguments and work ranges). NHWC rows x [M, C]; per-channel f32 coefficients a, b
 // with bn(x) = a*x + b. Work range: rows [start, end), except bnf_mask (elements).
 //

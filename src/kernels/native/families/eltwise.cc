@@ -1,4 +1,4 @@
-// Memory-bound kernels over NHWC activations: the native twins of src/kernels/assembly/eltwise.ts
+// Memory-bound kernels over NHWC activations: the native twins of src/kernels/wasm/eltwise.ts
 // (same names, arguments, work ranges and scratch layouts; the conventions are documented there).
 //
 // Every kernel here gives the same bits as its WebAssembly twin (with relaxed SIMD, where the

@@ -1,7 +1,7 @@
-// Convolution as packed GEMM over NHWC activations: the native twins of src/kernels/assembly/gemm.ts
-// (everything but the Winograd kernels, conv_wino_*), same names, arguments, work ranges, scratch
+// Convolution as packed GEMM over NHWC activations: the native twins of src/kernels/wasm/gemm.ts,
+// gemm_w.ts and depthwise.ts, same names, arguments, work ranges, scratch
 // layout and descriptor fields (docs/design/conv-kernels.md, docs/design/native-engine.md). This
-// file: weight packing, forward and backward-data passes, the micro-kernel probe; gemm_w.cc:
+// file: weight packing, forward and backward-data passes; gemm_w.cc:
 // backward-weights and the bias gradient; depthwise.cc: the depthwise kernels; gemm_common.h: what
 // they share; gemm_wide.h: the wide micro-kernel.
 //
@@ -12,7 +12,7 @@
 // prologue's xbn - dbn delta rely on it) and are turned into pointers at each access (gM + off);
 // 0 keeps its meaning of "no row / padding lane".
 //
-// What differs from gemm.ts, never in the bits of a result (test/kernels/conv_native.test.ts):
+// What differs from the WebAssembly kernels, never in the bits of a result (test/kernels/conv_native.test.ts):
 // - the full 8-column panels of the forward pass, of the 1x1 backward-data and of
 //   backward-weights go through the wide micro-kernel of gemm_wide.h (12 x 16 or 12 x 8 tiles:
 //   mk's per-element chain of FMAs, several tiles at once); the fused epilogues (moments, dx)
@@ -953,27 +953,6 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
   }
 }
 
-// =====================================================================================
-// Peak probe: the micro-kernel on L1-resident packed panels (A kc x 4, B kc x 8 in scratch),
-// `reps` times per unit of the range. Used by src/bench/kernels_conv.ts.
-// =====================================================================================
-// The native twin measures the wide micro-kernel (gemm_wide.h) on L1-resident panels: `reps`
-// 4x8 tiles' worth of work per unit of the range (the flops the callers count), as
-// reps / (WRI*WRJ) calls of the WRI x WRJ tile and the rest as single 4x8 tiles.
-static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch) {
-  const auto a = scratch + SC_PACK; const auto b = a + (u32)kc * 16 * WRI; const auto c = scratch + SC_TROW;
-  // ordinary values (no NaN / denormals left in scratch by other kernels)
-  for (auto i = 0; i < kc * (4 * WRI + 8 * WRJ); i++) store<f32>(a + ((u32)i << 2), (f32)((i & 7) - 3) * 0.125f);
-  memory_fill(c, 0, 4 * WRI * WRJ * 32);
-  float *rows[4 * WRI];
-  for (i32 r = 0; r < 4 * WRI; r++) rows[r] = fp(c + (u32)r * WRJ * 32);
-  const i32 wide = reps / (WRI * WRJ), rest = reps - wide * WRI * WRJ;
-  for (auto u = start; u < end; u++) {
-    for (auto r = 0; r < wide; r++) mkw<WRI, WRJ, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
-    for (auto r = 0; r < rest; r++) mkw<1, 1, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
-  }
-}
-
 // ---- kernel entry points (core/kernel.h signature) ----
 void conv_pack_w_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -1043,10 +1022,6 @@ void conv_bwd_data_1x1_f(uint8_t *M, const double *a, int32_t start, int32_t end
   gM = M;
   as_conv_bwd_data_1x1_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (u32)(int64_t)a[7], (u32)(int64_t)a[8], (i32)a[9], start, end, (u32)scratch);
 }
-void gemm_bench_mk(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
-  gM = M;
-  as_gemm_bench_mk((i32)a[0], (i32)a[1], start, end, (u32)scratch);
-}
 
 }  // namespace
 
@@ -1069,7 +1044,6 @@ KernelList family_gemm() {
       {"conv_bwd_data_f", 10, conv_bwd_data_f},
       {"conv_bwd_data_1x1", 4, conv_bwd_data_1x1},
       {"conv_bwd_data_1x1_f", 10, conv_bwd_data_1x1_f},
-      {"gemm_bench_mk", 2, gemm_bench_mk},
   };
   return {k, sizeof k / sizeof k[0]};
 }

@@ -1,6 +1,6 @@
 // Shared by the native GEMM convolution families (gemm.cc, gemm_w.cc, depthwise.cc), included
 // inside their ISA namespace after core/vec.h: the v128 shim over 32-bit arena offsets, the
-// wide micro-kernel (gemm_wide.h) and the helpers of gemm.ts that several passes use (the
+// wide micro-kernel (gemm_wide.h) and the helpers of src/kernels/wasm/common/ that several passes use (the
 // micro-kernels and their fused write-backs, the packings, the x prologue's window, the dx
 // epilogue's runs). See gemm.cc for what the port keeps and what it changes.
 #pragma once
@@ -155,7 +155,7 @@ static void as_conv_dw_bwd_data(u32 d, u32 dy, u32 wt, u32 dx, i32 start, i32 en
 static void as_conv_dw_bwd_w(u32 d, u32 dy, u32 x, u32 dw, i32 start, i32 end, u32 scratch);
 static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch);
 
-// ---- the port of gemm.ts (its comments kept; "pointers" are arena offsets here) ----
+// ---- the port of the WebAssembly GEMM kernels (their comments kept; "pointers" are arena offsets here) ----
 //
 // The micro-kernel `mk` computes a 4x8 tile (4 rows of M or of the reduction, 8 output columns)
 // in 8 v128 accumulators from A packed as [k][4] and B packed as [k][8].

@@ -1,6 +1,6 @@
 // Backward-weights of the GEMM convolution (conv_bwd_w*, conv_bwd_wt*, conv_bwd_w_dot*, their
 // accumulators' output and the bias gradient): the native twins of
-// src/kernels/assembly/gemm.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
+// src/kernels/wasm/gemm_w.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
 #include <type_traits>
 
 #include "../core/abi.h"

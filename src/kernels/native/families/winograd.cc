@@ -1,5 +1,5 @@
 // Winograd F(2x2, 3x3) convolutions: the native twins of the conv_wino* kernels of
-// src/kernels/assembly/gemm.ts (same names, arguments, work ranges, descriptor fields and per-thread
+// src/kernels/wasm/winograd.ts (same names, arguments, work ranges, descriptor fields and per-thread
 // scratch layout: the host, src/kernels/conv.ts, is shared). Design: docs/design/conv-kernels.md
 // ("Winograd F(2x2, 3x3)") and docs/design/native-engine.md.
 //
@@ -29,7 +29,7 @@ namespace {
 
 typedef uint32_t u32;  // AssemblyScript's usize: byte offsets into the arena, wrapping at 32 bits
 
-// ---- per-thread scratch layout (gemm.ts SC_*) ----
+// ---- per-thread scratch layout (wasm/common/conv.ts SC_*) ----
 const u32 SC_ROWS = 256;    // tap table, then the product tile (here: the product buffer)
 const u32 SC_ZBUF = 61440;  // zeros for taps outside the image (up to 1024 channels)
 const u32 SC_PACK = 65536;  // U block (forward) / DY and X chunks (backward-weights), then the window
@@ -87,7 +87,7 @@ inline void chans(u32 cs, u32 ce, Fn f) {
   for (; c < ce; c += 16) f(Q4(), c);
 }
 
-// ---- the normalised window (gemm.ts wRing, wRow) ----
+// ---- the normalised window (winograd.ts wRing, wRow) ----
 struct RingState {
   int32_t n, done;
 };
@@ -137,7 +137,7 @@ void wRing(uint8_t *M, u32 win, RingState &rs, u32 x, u32 xsb, int n, int tr, in
   rs.done = hi;
 }
 
-// ---- input transform (gemm.ts wInTile) ----
+// ---- input transform (winograd.ts wInTile) ----
 /**
  * B^T d B of one tile (16 tap offsets at pt, mask: bit i set where tap i is inside the image),
  * channels [cs, ce) (bytes): channel byte c of xi at u + xi*xs + c.
@@ -209,7 +209,7 @@ int wTapTable(u32 *pt, u32 x, u32 zb, int t, int TW, int TH, int H, int W, int P
   return mask;
 }
 
-// ---- output transform (gemm.ts wOutTile), channels [c0, c1) bytes relative to the pass ----
+// ---- output transform (winograd.ts wOutTile), channels [c0, c1) bytes relative to the pass ----
 /**
  * A^T M A of one tile (M[xi] at m + xi*mxs floats, channel byte c at m + c) + bias, stored into the
  * valid pixels of its 2x2 output tile at y0 (+ the channel byte offset ko + c). sm != 0: the
@@ -254,7 +254,7 @@ void wOutTile(uint8_t *M, const float *m, size_t mxs, u32 y0, u32 rs, bool two_r
   });
 }
 
-/** gemm.ts flushSums over channels [k0, k1) of the moments layout at st (f64 S[K], Q[K], f32 shift, S32, Q32). */
+/** wasm/common/gemm.ts flushSums over channels [k0, k1) of the moments layout at st (f64 S[K], Q[K], f32 shift, S32, Q32). */
 void flushSums(uint8_t *M, u32 st, int K, int k0, int k1) {
   double *s64 = BNFF_AT(double, st), *q64 = s64 + K;
   float *s32 = F(M, st + ((u32)K << 4) + ((u32)K << 2)), *q32 = s32 + K;
@@ -266,7 +266,7 @@ void flushSums(uint8_t *M, u32 st, int K, int k0, int k1) {
   }
 }
 
-// ---- the dx epilogue (gemm.ts dxRun) ----
+// ---- the dx epilogue (wasm/common/gemm.ts dxRun) ----
 void dxRun(uint8_t *M, u32 px0, u32 xp0, int W, int C, u32 xsb, u32 c2, u32 m2, int relu, u32 st, u32 gp0, u32 gsb, u32 yo0) {
   const u32 cb = (u32)C << 2, vb = (u32)(C & ~3) << 2;
   float *s32 = F(M, st + (u32)C * 20), *q32 = F(M, st + (u32)C * 24);
@@ -372,7 +372,7 @@ inline void storeM(float *p, vf v, LaneMask k) { _mm256_maskstore_ps(p, k.m, v);
 
 /**
  * V = (G g G^T)[xi] of the 3x3 kernel g of (k, c) with the wasm kernel's operations per element
- * (gemm.ts winoPackW), written one vector of the layout above at a time: lane 4L + l of vector q
+ * (winograd.ts winoPackW), written one vector of the layout above at a time: lane 4L + l of vector q
  * of a group is (k = group start + q + 4L, c = 4m + l), gathered from w (flip: g[i][j] =
  * w[c][k][2-i][2-j], w of shape [C][K][3][3]). Units: output channels k (lanes outside
  * [start, end) are neither read nor written).
@@ -485,7 +485,7 @@ void wdotTiles(int nT, const float *u, size_t us, const float *v, int C, float *
   else wdotBlock<1>(u, us, v, C, out, os, wb);
 }
 
-// ---- forward (gemm.ts convWino) ----
+// ---- forward (winograd.ts convWino) ----
 template <bool FUSED>
 void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int relu, int mom, u32 x2, u32 c2, u32 m2, int relu2,
               u32 dlt, int dym, int start, int end, u32 scratch) {
@@ -612,7 +612,7 @@ void conv_wino_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, usi
   convWino<true>(M, A(0), A(1), A(2), 0, A(3), A(5), 0, 0, A(6), A(7), A(8), (int)a[9], A(4), 1, start, end, (u32)scratch);
 }
 
-// ---- backward-weights (gemm.ts winoW) ----
+// ---- backward-weights (winograd.ts winoW) ----
 #if BNFF_VW == 16
 const int WMK_P = 3, WMK_NV = 2;  // 12 output channels x 32 input channels: 24 zmm
 #else
