@@ -9,8 +9,8 @@
  * and backward reduce) have each thread write float64 partials into its own scratch; the host
  * merges them in thread order, so results are bit-identical for the same thread count.
  */
-import { type Backend, SCRATCH_BYTES, splitRange } from '../runtime/backend.js';
-import { type PoolGeometry, type PoolShape, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
+import { type Backend, SCRATCH_BYTES, mergePartials, splitRange } from '../runtime/backend.js';
+import { type PoolGeometry, type PoolShape, type SgdStepOptions, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
 
 export { type PoolGeometry, type PoolShape, poolGeometry };
 
@@ -151,21 +151,6 @@ function bnMomentsInto(backend: Backend, x: number, M: number, C: number, mean: 
   return variance;
 }
 
-/** Sums the two f64 [C] partials each thread left at the start of its scratch, in thread order. */
-function mergePartials(backend: Backend, ranges: [number, number][], C: number): [Float64Array, Float64Array] {
-  const d = f64View(backend);
-  const S1 = new Float64Array(C);
-  const S2 = new Float64Array(C);
-  for (let t = 0; t < ranges.length; t++) {
-    if (ranges[t]![1] <= ranges[t]![0]) continue;
-    const b = backend.scratch(t) / 8;
-    for (let c = 0; c < C; c++) {
-      S1[c] += d[b + c]!;
-      S2[c] += d[b + C + c]!;
-    }
-  }
-  return [S1, S2];
-}
 
 /** Eval mode: mean = running_mean, rstd = 1/sqrt(running_var + eps). */
 export function bnEvalStats(backend: Backend, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, eps = 1e-5): void {
@@ -423,14 +408,6 @@ export function shortcutPadBackward(backend: Backend, dy: number, dx: number, s:
 
 // ---------------------------------------------------------------------------------------------
 // SGD
-
-export interface SgdStepOptions {
-  lr: number;
-  momentum?: number;
-  dampening?: number;
-  weightDecay?: number;
-  nesterov?: boolean;
-}
 
 /**
  * One torch.optim.SGD step on n parameters (src/train/sgd.ts), in f64 per element like that
