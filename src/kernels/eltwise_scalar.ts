@@ -204,12 +204,16 @@ export function sliceChannels(src: Float32Array, C: number, start: number, size:
   copyChannels(src, C, start, dst, size, 0, size, M);
 }
 
-export function nhwcToNchw(src: Float32Array, dst: Float32Array, N: number, H: number, W: number, C: number): void {
+/**
+ * The layout conversions (layout_convert), over any arrays: the executor uses them to move
+ * tensors between the engines' NHWC and the reference kernels' NCHW.
+ */
+export function nhwcToNchw(src: ArrayLike<number>, dst: Float32Array | Float64Array, N: number, H: number, W: number, C: number): void {
   const P = H * W;
   for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) dst[(n * C + c) * P + p] = src[(n * P + p) * C + c]!;
 }
 
-export function nchwToNhwc(src: Float32Array, dst: Float32Array, N: number, H: number, W: number, C: number): void {
+export function nchwToNhwc(src: ArrayLike<number>, dst: Float32Array | Float64Array, N: number, H: number, W: number, C: number): void {
   const P = H * W;
   for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) dst[(n * P + p) * C + c] = src[(n * C + c) * P + p]!;
 }
