@@ -158,8 +158,8 @@ export function convForward(backend: Backend, g: ConvGeom, x: number, w: number,
   const v = descriptor(backend, g, ws);
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
   if (winograd(g)) {
-    backend.run('conv_wino_pack_w', [d, w, buf], splitRange(g.K, T));
-    backend.run('conv_wino', [d, x, buf, bias, y], splitRange(winoUnits(g), T));
+    backend.run('conv_wino_pack_w_fwd', [d, w, buf], splitRange(g.K, T));
+    backend.run('conv_wino_fwd', [d, x, buf, bias, y], splitRange(winoUnits(g), T));
     return;
   }
   if (isDepthwise(g)) {
@@ -168,12 +168,12 @@ export function convForward(backend: Backend, g: ConvGeom, x: number, w: number,
     return;
   }
   if (forwardDot(g)) {
-    backend.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
+    backend.run('conv_pack_w_fwd_dot', [d, w, buf], splitRange(up(g.K, 4), T));
     backend.run('conv_fwd_dot', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 2));
     return;
   }
   if (forwardT(g)) {
-    backend.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
+    backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
     backend.run('conv_fwd_t', [d, x, buf, bias, y], splitRange(g.N * g.OH * g.OW, T, 8));
     return;
   }
@@ -194,15 +194,15 @@ export function convBackwardData(backend: Backend, g: ConvGeom, dy: number, w: n
   const wg = winogradData(g);
   if (wg) {
     descriptor(backend, wg, ws, undefined, g);
-    backend.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
-    backend.run('conv_wino', [d, dy, buf, 0, dx], splitRange(winoUnits(wg), T));
+    backend.run('conv_wino_pack_w_fwd_flip', [d, w, buf], splitRange(wg.K, T));
+    backend.run('conv_wino_fwd', [d, dy, buf, 0, dx], splitRange(winoUnits(wg), T));
     return;
   }
   const tg = transposedGeom(g);
   if (tg) {
     // dx = conv(dY, flip(w)^T): a forward pass, every dx element written once
     const tv = descriptor(backend, tg, ws, undefined, g);
-    backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    backend.run('conv_pack_w_fwd_flip', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     backend.run('conv_fwd', [d, dy, buf, 0, dx], splitRange(tg.N * tg.OH * tg.OW, T, 4));
     return;
   }
@@ -212,7 +212,7 @@ export function convBackwardData(backend: Backend, g: ConvGeom, dy: number, w: n
     backend.run('conv_dw_bwd_data', [d, dy, buf, dx], splitRange(g.N * g.H, T));
     return;
   }
-  backend.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
+  backend.run('conv_pack_w_bwd_data', [d, w, buf], splitRange(g.groups * v.DNP, T));
   if (isPointwise(g)) backend.run('conv_bwd_data_1x1', [d, dy, buf, dx], splitRange(g.N * g.H * g.W, T, 4));
   else backend.run('conv_bwd_data', [d, dy, buf, dx], splitRange(g.N, T));
 }
@@ -229,14 +229,14 @@ export function convBackwardWeight(backend: Backend, g: ConvGeom, dy: number, x:
   if (isDepthwise(g)) {
     backend.run('conv_dw_bwd_w', [d, dy, x, dw], splitRange(g.C, T, 4));
   } else if (winogradW(g)) {
-    backend.run('conv_wino_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
-    backend.run('conv_wino_w_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_wino_bwd_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
+    backend.run('conv_wino_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsDot(g)) {
     backend.run('conv_bwd_w_dot', [d, dy, x, acc], splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
     backend.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsT(g)) {
-    backend.run('conv_bwd_wt', [d, dy, x, acc], splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
-    backend.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_bwd_w_t', [d, dy, x, acc], splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
+    backend.run('conv_bwd_w_t_out', [d, acc, dw], splitRange(g.K, T));
   } else {
     backend.run('conv_bwd_w', [d, dy, x, acc], splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
     backend.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
@@ -266,15 +266,15 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
   let ranges: [number, number][], pixels: number[];
   if (wn) {
     // x prologue in the input transform, moments over each completed tile row
-    backend.run('conv_wino_pack_w', [d, w, buf], splitRange(g.K, T));
+    backend.run('conv_wino_pack_w_fwd', [d, w, buf], splitRange(g.K, T));
     ranges = splitRange(winoUnits(g), T);
-    backend.run('conv_wino_f', args, ranges);
+    backend.run('conv_wino_fwd_f', args, ranges);
     pixels = winoPixels(g, ranges);
   } else {
     const dot = forwardDot(g) && (!xp || windowFits(g, fl));
     const wt = !dot && forwardT(g);
-    if (dot) backend.run('conv_pack_w_dot', [d, w, buf], splitRange(up(g.K, 4), T));
-    else if (wt) backend.run('conv_pack_w_fwd4', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
+    if (dot) backend.run('conv_pack_w_fwd_dot', [d, w, buf], splitRange(up(g.K, 4), T));
+    else if (wt) backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(Math.ceil(g.K / 4), T));
     else backend.run('conv_pack_w_fwd', [d, w, buf], splitRange(g.groups * (v.Kg8 / 8), T));
     ranges = splitRange(g.N * g.OH * g.OW, T, dot ? 2 : wt ? 8 : 4);
     backend.run(dot ? 'conv_fwd_dot_f' : wt ? 'conv_fwd_t_f' : 'conv_fwd_f', args, ranges);
@@ -318,11 +318,11 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     setAccumulate(backend, g, ws, de);
     if (de) setDxRing(backend, wg, ws, fl, de.accumulate !== undefined);
     dyCoefficients(backend, g, dp);
-    backend.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
+    backend.run('conv_wino_pack_w_fwd_flip', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);
     const ep = de ? [de.x2, de.coef, de.mean, de.relu ? 1 : 0] : [0, 0, 0, 0];
-    if (dp) backend.run('conv_wino_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef, ...ep], ranges);
-    else backend.run('conv_wino_dx_f', [d, dy, buf, dx, ...ep], ranges);
+    if (dp) backend.run('conv_wino_fwd_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef, ...ep], ranges);
+    else backend.run('conv_wino_fwd_dx_f', [d, dy, buf, dx, ...ep], ranges);
     if (de) dxReductions(backend, g, fl, ranges, de);
     return;
   }
@@ -333,7 +333,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     // a forward pass over dY computed on load: A*dbn + B*xbn + C0 into each block's window
     const tv = descriptor(backend, tg, ws, dyWindow, g);
     dyCoefficients(backend, g, dp);
-    backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    backend.run('conv_pack_w_fwd_flip', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
     backend.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef,
       de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0], ranges);
@@ -344,7 +344,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     // as the unfused path: a forward pass over dY, the dx epilogue on each block of final rows
     const fl = fuseLayout(tg, g.C, false);
     const tv = descriptor(backend, tg, ws, fl, g);
-    backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
+    backend.run('conv_pack_w_fwd_flip', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
     backend.run('conv_fwd_dx_f', [d, dy, buf, dx, de.x2, de.coef, de.mean, de.relu ? 1 : 0], ranges);
     dxReductions(backend, g, fl, ranges, de);
@@ -355,7 +355,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
   setStrides(backend, g, ws, undefined, de?.stride);
   setAccumulate(backend, g, ws, de);
   dyCoefficients(backend, g, dp);
-  backend.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
+  backend.run('conv_pack_w_bwd_data', [d, w, buf], splitRange(g.groups * v.DNP, T));
   const src = dp ? dp.dbn : dy;
   // xbn = dbn + dlt, as a wrapping 32-bit offset
   const args = [d, src, buf, dx, dp ? (dp.xbn - dp.dbn) >>> 0 : 0, dp ? dp.coef : 0,
@@ -420,14 +420,14 @@ function convBackwardWeightFused(backend: Backend, g: ConvGeom, x: number, dw: n
   const dlt = dp ? (dp.xbn - dp.dbn) >>> 0 : 0;
   const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
   if (winogradW(g)) {
-    backend.run('conv_wino_w_f', args, splitRange(up(g.C, 8) / 8, T));
-    backend.run('conv_wino_w_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_wino_bwd_w_f', args, splitRange(up(g.C, 8) / 8, T));
+    backend.run('conv_wino_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsDot(g) && (!xp || windowFits(g, fl, v.Mch))) {
     backend.run('conv_bwd_w_dot_f', args, splitRange(g.KH * g.KW * Math.ceil(g.K / 4) * Math.ceil(g.C / 8), T));
     backend.run('conv_bwd_w_dot_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsT(g)) {
-    backend.run('conv_bwd_wt_f', args, splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
-    backend.run('conv_bwd_wt_out', [d, acc, dw], splitRange(g.K, T));
+    backend.run('conv_bwd_w_t_f', args, splitRange(g.KH * g.KW * (v.Cg8 / 8), T));
+    backend.run('conv_bwd_w_t_out', [d, acc, dw], splitRange(g.K, T));
   } else {
     backend.run('conv_bwd_w_f', args, splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
     backend.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));

@@ -53,7 +53,7 @@ export const convTuning = {
   wDot: 1,
   /**
    * Winograd F(2x2, 3x3) for the forward pass and backward-data of 3x3 stride-1 convolutions
-   * (winograd.ts conv_wino; see winograd): 1, or 0 = never (the GEMM paths).
+   * (winograd.ts conv_wino_fwd; see winograd): 1, or 0 = never (the GEMM paths).
    */
   wino: 1,
   /**
@@ -144,7 +144,7 @@ export function derive(g: ConvGeom, reserve = 0): Derived {
   const Kcd = blk(Kg, t.kcData);
   const Mcd = rows(Kcd);
   // backward-weights: dY chunk (Mch x Kg8) and A^T block (RBP panels of 16*Mch + 64 bytes) must fit the scratch
-  // (and conv_bwd_wt's x panels, 16 of (32*Mch + 64) bytes, must fit the other half)
+  // (and conv_bwd_w_t's x panels, 16 of (32*Mch + 64) bytes, must fit the other half)
   const Mch = clamp(Math.floor(Math.min(t.mChunk, (PACK_BYTES / 2) / (Kg8 * 4 + 16), (PACK_BYTES / 2 - 1024) / 512) / 4) * 4, 4, MAX_ROWS);
   const atBytes = Math.min(t.atBlockBytes, PACK_BYTES - Mch * Kg8 * 4);
   const RBP = clamp(Math.floor(atBytes / (16 * Mch + 64)), 1, 1 << 20);
@@ -207,7 +207,7 @@ export function transposedGeom(g: ConvGeom, narrowOnly = true): ConvGeom | undef
 }
 
 /**
- * Whether a convolution runs as Winograd F(2x2, 3x3) (winograd.ts conv_wino): ungrouped 3x3, stride
+ * Whether a convolution runs as Winograd F(2x2, 3x3) (winograd.ts conv_wino_fwd): ungrouped 3x3, stride
  * 1, dilation 1, padding at most 2, 4 <= C <= 1024 and K with C % 4 == K % 4 == 0.
  */
 export function winograd(g: ConvGeom): boolean {
@@ -217,7 +217,7 @@ export function winograd(g: ConvGeom): boolean {
 }
 
 /**
- * Whether backward-weights runs as Winograd (winograd.ts conv_wino_w): as winograd, with C >= 32 and
+ * Whether backward-weights runs as Winograd (winograd.ts conv_wino_bwd_w): as winograd, with C >= 32 and
  * chunks of at least 16 tiles (the micro-kernel's reduction). Measured (2 threads): 16->16 @32
  * 79% of the micro-kernel rate against 86% for the dot-product kernel; 512->512 @7, chunks of 8
  * tiles, 63% against 93%; from 32->32 @16 to 256->256 @14 1.3x to 2x faster than the GEMM paths.
@@ -254,7 +254,7 @@ export function forwardT(g: ConvGeom): boolean {
 }
 
 /**
- * Whether backward-weights takes the transposed accumulator (gemm_w.ts conv_bwd_wt): spatial
+ * Whether backward-weights takes the transposed accumulator (gemm_w.ts conv_bwd_w_t): spatial
  * kernels with at least 16 input channels (measured: as fast or faster from K = 12 to 512; 1x1
  * layers and the 3-channel stem are slower this way), and any narrow K.
  */
@@ -278,7 +278,7 @@ export function weightsDot(g: ConvGeom): boolean {
  * prologue) and the dx epilogue's x2 at a pixel stride wider than C, so that x can be a view of
  * the leading channels of a wider buffer (a DenseNet block buffer, passes/concat_views.ts): the
  * 1x1 GEMM paths (conv_fwd_f, conv_bwd_w, conv_bwd_data_1x1) with C % 4 == 0, and 3x3 layers
- * that take Winograd in all three passes (conv_wino, its backward-data, conv_wino_w).
+ * that take Winograd in all three passes (conv_wino_fwd, its backward-data, conv_wino_bwd_w).
  */
 export function convStridedInput(g: ConvGeom): boolean {
   if (winograd(g)) return winogradData(g) !== undefined && winogradW(g);

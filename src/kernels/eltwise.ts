@@ -20,10 +20,6 @@ function f32View(backend: Backend): Float32Array {
   return new Float32Array(backend.arena.memory.buffer);
 }
 
-function f64View(backend: Backend): Float64Array {
-  return new Float64Array(backend.arena.memory.buffer);
-}
-
 /** lcm(C, 4): the period, in floats, of the channel pattern of an NHWC element stream. */
 export function channelPeriod(C: number): number {
   return C % 4 === 0 ? C : C % 2 === 0 ? 2 * C : 4 * C;
@@ -398,12 +394,12 @@ const shortcutArgs = (s: ShortcutShape): number[] => {
 
 /** y[n][oh][ow][before + c] = x[n][oh*stride][ow*stride][c], zero in the padded channels. */
 export function shortcutPadForward(backend: Backend, x: number, y: number, s: ShortcutShape): void {
-  backend.run('shortcut_pad_fwd', [x, y, ...shortcutArgs(s)], splitRange(s.N * Math.ceil(s.H / s.stride), backend.threads));
+  backend.run('shortcut_pad_forward', [x, y, ...shortcutArgs(s)], splitRange(s.N * Math.ceil(s.H / s.stride), backend.threads));
 }
 
 /** dx[n][ih][iw][c] = dy[n][ih/stride][iw/stride][before + c] on the strided taps, 0 elsewhere. */
 export function shortcutPadBackward(backend: Backend, dy: number, dx: number, s: ShortcutShape): void {
-  backend.run('shortcut_pad_bwd', [dy, dx, ...shortcutArgs(s)], splitRange(s.N * s.H, backend.threads));
+  backend.run('shortcut_pad_backward', [dy, dx, ...shortcutArgs(s)], splitRange(s.N * s.H, backend.threads));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -393,7 +393,7 @@ export function sgdUpdate(p: Float32Array, g: Float32Array, buf: Float32Array | 
   }
 }
 
-/** shortcut_pad forward (NHWC), the twin of shortcut_pad_fwd. */
+/** shortcut_pad forward (NHWC), the twin of shortcut_pad_forward. */
 export function shortcutPadForward(x: Float32Array, y: Float32Array, s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }): void {
   const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
   y.fill(0, 0, s.N * OH * OW * K);
@@ -403,7 +403,7 @@ export function shortcutPadForward(x: Float32Array, y: Float32Array, s: { N: num
   }
 }
 
-/** shortcut_pad backward (NHWC), the twin of shortcut_pad_bwd. */
+/** shortcut_pad backward (NHWC), the twin of shortcut_pad_backward. */
 export function shortcutPadBackward(dy: Float32Array, dx: Float32Array, s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }): void {
   const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
   dx.fill(0, 0, s.N * s.H * s.W * s.C);

@@ -304,7 +304,7 @@ test('conv kernels: the GEMM paths (col2im, dW) still hold for small K (transpos
   }
 });
 
-// Winograd F(2x2, 3x3) (winograd.ts conv_wino): the forward pass and backward-data of 3x3 stride-1
+// Winograd F(2x2, 3x3) (winograd.ts conv_wino_fwd): the forward pass and backward-data of 3x3 stride-1
 // convolutions with C % 4 == K % 4 == 0. Output tiles of 2x2 pixels: odd sizes leave partial
 // tiles; blocks of TB tiles and passes of KB output channels (forced to 2 and 4 here).
 const WINO: ConvGeomSpec[] = [

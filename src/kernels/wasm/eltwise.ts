@@ -1060,7 +1060,7 @@ export function sgd_update(p: usize, g: usize, buf: usize, lr: f64, mu: f64, dam
   for (; i < n; i += 4) f32.store(dst + i, 0);
 }
 
-export function shortcut_pad_fwd(x: usize, y: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
+export function shortcut_pad_forward(x: usize, y: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
   const cb = off(C), kb = off(K), bb = off(before), tail = kb - bb - cb;
   for (let r = start; r < end; r++) {
     const n = r / OH, oh = r - n * OH;
@@ -1076,7 +1076,7 @@ export function shortcut_pad_fwd(x: usize, y: usize, C: i32, H: i32, W: i32, K: 
   }
 }
 
-export function shortcut_pad_bwd(dy: usize, dx: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
+export function shortcut_pad_backward(dy: usize, dx: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
   const cb = off(C), kb = off(K), bb = off(before);
   for (let r = start; r < end; r++) {
     const n = r / H, ih = r - n * H;

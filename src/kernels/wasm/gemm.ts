@@ -28,7 +28,7 @@ export function conv_pack_w_fwd(d: usize, w: usize, bp: usize, start: i32, end: 
  * with the taps flipped: bp[g][j][r][8] = w[g*Cg + c][8j + l][KH-1-kh][KW-1-kw],
  * r = (kh*KW + kw)*Cg + c (Cg, Kg: this descriptor's). Units: panels (g, j).
  */
-export function conv_pack_w_fwd_t(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_pack_w_fwd_flip(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
   packWFwd(d, w, bp, start, end, true);
 }
 
@@ -61,7 +61,7 @@ export function conv_pack_w_fwd_t(d: usize, w: usize, bp: usize, start: i32, end
  * stem: 7 segments of 21 -> 24 columns instead of 49 taps of 3 -> 8).
  * bp[g][j][kk][8] = w[g*Kg + kk][c][kh][kw] for column l of panel j. Units: panels (g, j).
  */
-export function conv_pack_w_bwd(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_pack_w_bwd_data(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
   const Kg = ld(d, D_KG), Cg = ld(d, D_CG), KH = ld(d, D_KH), KW = ld(d, D_KW);
   const T = KH * KW, merge = ld(d, D_DMERGE) != 0, SEG = ld(d, D_DSEG), PPS = ld(d, D_DSEG8) >> 3;
   const NPD = ld(d, D_DNP);
@@ -109,7 +109,7 @@ export function conv_fwd_f(d: usize, x: usize, bp: usize, bias: usize, y: usize,
 }
 
 /**
- * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_t)
+ * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_flip)
  * with the dx epilogue of conv_bwd_data_f on each block of output rows once it is final: dx = 0
  * where a2*x2 + b2 <= 0 (c2 = a2[C], b2[C], when relu), f64 partials S[C] += dx,
  * Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here; f32 sums over runs of 64 rows).
@@ -216,7 +216,7 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
 
 // =====================================================================================
 // Forward, transposed (G == 1, K % 8 in 1..4, K <= 32: densenet's K = 12), Y^T = W A^T: rows
-// are output channels in micro-panels of 4 (weights packed [p][r][4] by conv_pack_w_fwd4), the
+// are output channels in micro-panels of 4 (weights packed [p][r][4] by conv_pack_w_fwd_t), the
 // columns 8 pixels (two micro-panels of packAFwd, [kc][4] each), so no FMA is spent on padding
 // channels (the 8-column panels of conv_fwd waste a third at K = 12). mkT's tile is channel x
 // pixel; its write-back transposes it into y's rows. Moments: a pass over each block's final
@@ -250,7 +250,7 @@ function blockMoments(y: usize, K: i32, mb: i32, mn: i32, first: bool, last: boo
 }
 
 /** bp[p][r][l] = w[4p + l][c][kh][kw], r = (kh*KW + kw)*C + c, zero past K. Units: micro-panels p. */
-export function conv_pack_w_fwd4(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_pack_w_fwd_t(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), C = ld(d, D_C), T = ld(d, D_KH) * ld(d, D_KW), Kdim = ld(d, D_KDIM);
   for (let p = start; p < end; p++) {
     let o = bp + (<usize>p * <usize>Kdim) * 16;
@@ -399,7 +399,7 @@ function convFwdT<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef:
 // =====================================================================================
 
 /** bp[k][tap][c] = w[k][c][tap], zero rows for K <= k < K4. Units: output channels k (of K4). */
-export function conv_pack_w_dot(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_pack_w_fwd_dot(d: usize, w: usize, bp: usize, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), C = ld(d, D_C), T = ld(d, D_KH) * ld(d, D_KW);
   for (let k = start; k < end; k++) {
     let o = bp + (<usize>(k * T * C) << 2);
@@ -504,7 +504,7 @@ function convFwdDot<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coe
 // =====================================================================================
 // Backward-data. dCol[m][(tap, c)] = sum_k dY[m][g*Kg + k] * W[k][c][tap], scattered (col2im)
 // straight from the micro-kernel's write-back. Each 8-column panel lies in one segment (see
-// conv_pack_w_bwd): 8 channels of one tap, so row r of a tile adds into
+// conv_pack_w_bwd_data): 8 channels of one tap, so row r of a tile adds into
 // dx[n][ih][iw][g*Cg + c0 .. +8] (skipped where (ih, iw) is padding); or 8 consecutive floats
 // of one kernel row (merged segments, Cg % 8 != 0), added as two vectors when the row lies
 // inside the image, column by column where it crosses the edge. Units: images n; a thread owns

@@ -353,12 +353,12 @@ function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usi
 // =====================================================================================
 const WT_GROUP = 16; // panels packed per pass over a chunk's pixels (16 x 16 KiB)
 
-export function conv_bwd_wt(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_bwd_w_t(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
   bwdWT<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
 /** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
-export function conv_bwd_wt_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+export function conv_bwd_w_t_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
 }
 
@@ -626,8 +626,8 @@ export function conv_bwd_w_dot_out(d: usize, acc: usize, dw: usize, start: i32, 
   }
 }
 
-/** dW (OIHW) from the accumulator of conv_bwd_wt: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
-export function conv_bwd_wt_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
+/** dW (OIHW) from the accumulator of conv_bwd_w_t: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
+export function conv_bwd_w_t_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
   const Cg = ld(d, D_CG), Cg8 = ld(d, D_CG8), KT = ld(d, D_KH) * ld(d, D_KW);
   for (let k = start; k < end; k++) {
     const src = acc + ((<usize>k * <usize>(KT * Cg8)) << 2);

@@ -17,7 +17,7 @@ import { mk, flushSums, sj32, dxRun } from './common/gemm';
 // U[tile][xi][C] (xi = 4*i + j, B^T d B vectorised along channels; a BN prologue reads a ring of
 // normalised input rows, wRing, or normalises each tap on load); then per pass of KB output
 // channels, per pair of tiles, per xi, per 4 output channels: a dot product over C
-// (conv_fwd_dot's mix: 2 loads of U, 4 of V, 8 FMAs; V[xi][k][C] packed by conv_wino_pack_w),
+// (conv_fwd_dot's mix: 2 loads of U, 4 of V, 8 FMAs; V[xi][k][C] packed by conv_wino_pack_w_fwd),
 // reduced with hsum4 into a [xi][KB/4][2 tiles][4] scratch tile; then the output transform
 // A^T M A of both tiles stores y, and takes the moments epilogue's sums. The dx epilogue runs
 // over the rows of every completed tile row (dxRun). Descriptor: D_WTB (TB, even), D_WKB (KB,
@@ -122,12 +122,12 @@ function winoPackW(d: usize, w: usize, vp: usize, start: i32, end: i32, flip: bo
   }
 }
 
-export function conv_wino_pack_w(d: usize, w: usize, vp: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_wino_pack_w_fwd(d: usize, w: usize, vp: usize, start: i32, end: i32, scratch: usize): void {
   winoPackW(d, w, vp, start, end, false);
 }
 
 /** For backward-data: d is the transposed convolution's descriptor, w the original [C][K][3][3] weights. */
-export function conv_wino_pack_w_t(d: usize, w: usize, vp: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_wino_pack_w_fwd_flip(d: usize, w: usize, vp: usize, start: i32, end: i32, scratch: usize): void {
   winoPackW(d, w, vp, start, end, true);
 }
 
@@ -258,22 +258,22 @@ function wTapTable(pt: usize, x: usize, zb: usize, t: i32, TW: i32, TH: i32, H: 
   return mask;
 }
 
-export function conv_wino(d: usize, x: usize, vp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_wino_fwd(d: usize, x: usize, vp: usize, bias: usize, y: usize, start: i32, end: i32, scratch: usize): void {
   convWino<Plain>(d, x, vp, bias, y, 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
 /** Fused forward, arguments as conv_fwd_f (x prologue applied in the input transform; moments over each completed tile row). */
-export function conv_wino_f(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+export function conv_wino_fwd_f(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
   convWino<Fused>(d, x, vp, bias, y, coef, relu, mom, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
 /** Backward-data with the dx epilogue, arguments as conv_fwd_dx_f. */
-export function conv_wino_dx_f(d: usize, dy: usize, vp: usize, dx: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+export function conv_wino_fwd_dx_f(d: usize, dy: usize, vp: usize, dx: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   convWino<Fused>(d, dy, vp, 0, dx, 0, 0, 0, x2, c2, m2, relu, 0, 0, start, end, scratch);
 }
 
 /** Backward-data with the dy prologue (dY = A*dbn + B*xbn + C0 computed in the input transform) and optionally the dx epilogue, arguments as conv_fwd_dy_f. */
-export function conv_wino_dy_f(d: usize, dy: usize, vp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+export function conv_wino_fwd_dy_f(d: usize, dy: usize, vp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   convWino<Fused>(d, dy, vp, 0, dx, cdy, 0, 0, x2, c2, m2, relu, dlt, 1, start, end, scratch);
 }
 
@@ -414,22 +414,22 @@ function convWino<F>(d: usize, x: usize, vp: usize, bias: usize, y: usize, coef:
 }
 
 // =====================================================================================
-// Winograd backward-weights (same geometries as conv_wino): dV = (A dY A^T) . (B^T x B) summed
+// Winograd backward-weights (same geometries as conv_wino_fwd): dV = (A dY A^T) . (B^T x B) summed
 // over tiles, dW = G^T dV G. Per chunk of TC tiles (flattened over all images), the dY tiles are
 // transformed for all K (DY[xi][k/4][t][4], each thread) and the x tiles for this thread's
 // channel panels (X[xi][p][t][8], the BN x prologue on load); then per xi the micro-kernel mk
 // accumulates Z[xi][k][c] += DY^T X over the chunk (rows: 4 output channels, columns: 8 input
 // channels, reduction: the chunk's tiles), summed from zero in registers and added to Z in the
-// workspace ([16][K][C8]). conv_wino_w_out writes dW = G^T Z G. Units: panels of 8 input
+// workspace ([16][K][C8]). conv_wino_bwd_w_out writes dW = G^T Z G. Units: panels of 8 input
 // channels (threads never share a Z element; the order of the sums is fixed).
 // =====================================================================================
 
-export function conv_wino_w(d: usize, dy: usize, x: usize, z: usize, start: i32, end: i32, scratch: usize): void {
+export function conv_wino_bwd_w(d: usize, dy: usize, x: usize, z: usize, start: i32, end: i32, scratch: usize): void {
   winoW<Plain>(d, dy, x, z, 0, 0, 0, 0, start, end, scratch);
 }
 
 /** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
-export function conv_wino_w_f(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+export function conv_wino_bwd_w_f(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
   winoW<Fused>(d, dy, x, z, dlt, cdy, cx, relu, start, end, scratch);
 }
 
@@ -518,8 +518,8 @@ function winoW<F>(d: usize, dy: usize, x: usize, z: usize, dlt: usize, cdy: usiz
   }
 }
 
-/** dW[k][c] = G^T Z[.][k][c] G (3x3, OIHW) from the accumulator of conv_wino_w. Units: output channels k. */
-export function conv_wino_w_out(d: usize, z: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
+/** dW[k][c] = G^T Z[.][k][c] G (3x3, OIHW) from the accumulator of conv_wino_bwd_w. Units: output channels k. */
+export function conv_wino_bwd_w_out(d: usize, z: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
   const C = ld(d, D_C), K = ld(d, D_K), C8 = (C + 7) & ~7;
   const xs = <usize>K * <usize>C8 << 2;
   for (let k = start; k < end; k++) {

@@ -856,7 +856,7 @@ void sgd_update(uint8_t *M, const double *a, int32_t start, int32_t end, usize) 
 //   y[n][oh][ow][before + c] = x[n][oh*s][ow*s][c], 0 in the K - C other channels.
 // Forward units: output rows (n, oh); backward units: input rows (n, ih).
 
-void shortcut_pad_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+void shortcut_pad_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   const float *x = BNFF_AT(const float, a[0]);
   float *y = BNFF_AT(float, a[1]);
   const int32_t C = (int32_t)a[2], H = (int32_t)a[3], W = (int32_t)a[4], K = (int32_t)a[5], OH = (int32_t)a[6], OW = (int32_t)a[7];
@@ -873,7 +873,7 @@ void shortcut_pad_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, u
   }
 }
 
-void shortcut_pad_bwd(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+void shortcut_pad_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   const float *dy = BNFF_AT(const float, a[0]);
   float *dx = BNFF_AT(float, a[1]);
   const int32_t C = (int32_t)a[2], H = (int32_t)a[3], W = (int32_t)a[4], K = (int32_t)a[5], OH = (int32_t)a[6], OW = (int32_t)a[7];
@@ -919,8 +919,8 @@ KernelList family_eltwise() {
       {"pool_gap_forward", 6, pool_gap_forward},
       {"pool_gap_backward", 4, pool_gap_backward},
       {"sgd_update", 8, sgd_update},
-      {"shortcut_pad_fwd", 10, shortcut_pad_fwd},
-      {"shortcut_pad_bwd", 10, shortcut_pad_bwd},
+      {"shortcut_pad_forward", 10, shortcut_pad_forward},
+      {"shortcut_pad_backward", 10, shortcut_pad_backward},
   };
   return {k, sizeof k / sizeof k[0]};
 }

@@ -58,7 +58,7 @@ static void as_conv_pack_w_fwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scr
  * with the taps flipped: bp[g][j][r][8] = w[g*Cg + c][8j + l][KH-1-kh][KW-1-kw],
  * r = (kh*KW + kw)*Cg + c (Cg, Kg: this descriptor's). Units: panels (g, j).
  */
-static void as_conv_pack_w_fwd_t(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_fwd_flip(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
   packWFwd(d, w, bp, start, end, true);
 }
 
@@ -91,7 +91,7 @@ static inline void packWFwd(u32 d, u32 w, u32 bp, i32 start, i32 end, bool flip)
  * stem: 7 segments of 21 -> 24 columns instead of 49 taps of 3 -> 8).
  * bp[g][j][kk][8] = w[g*Kg + kk][c][kh][kw] for column l of panel j. Units: panels (g, j).
  */
-static void as_conv_pack_w_bwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_bwd_data(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
   const auto Kg = ld(d, D_KG); const auto Cg = ld(d, D_CG); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto T = KH * KW; const auto merge = ld(d, D_DMERGE) != 0; const auto SEG = ld(d, D_DSEG); const auto PPS = ld(d, D_DSEG8) >> 3;
   const auto NPD = ld(d, D_DNP);
@@ -139,7 +139,7 @@ static void as_conv_fwd_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 r
 }
 
 /**
- * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_t)
+ * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_flip)
  * with the dx epilogue of conv_bwd_data_f on each block of output rows once it is final: dx = 0
  * where a2*x2 + b2 <= 0 (c2 = a2[C], b2[C], when relu), f64 partials S[C] += dx,
  * Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here; f32 sums over runs of 64 rows).
@@ -315,7 +315,7 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
 
 // =====================================================================================
 // Forward, transposed (G == 1, K % 8 in 1..4, K <= 32: densenet's K = 12), Y^T = W A^T: rows
-// are output channels in micro-panels of 4 (weights packed [p][r][4] by conv_pack_w_fwd4), the
+// are output channels in micro-panels of 4 (weights packed [p][r][4] by conv_pack_w_fwd_t), the
 // columns 8 pixels (two micro-panels of packAFwd, [kc][4] each), so no FMA is spent on padding
 // channels (the 8-column panels of conv_fwd waste a third at K = 12). mkT's tile is channel x
 // pixel; its write-back transposes it into y's rows. Moments: a pass over each block's final
@@ -354,7 +354,7 @@ static inline u32 sj32(u32 st, i32 K, i32 col) {
 }
 
 /** bp[p][r][l] = w[4p + l][c][kh][kw], r = (kh*KW + kw)*C + c, zero past K. Units: micro-panels p. */
-static void as_conv_pack_w_fwd4(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_fwd_t(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
   const auto K = ld(d, D_K); const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW); const auto Kdim = ld(d, D_KDIM);
   for (auto p = start; p < end; p++) {
     auto o = bp + ((u32)p * (u32)Kdim) * 16;
@@ -502,7 +502,7 @@ template <class F> static void convFwdT(u32 d, u32 x, u32 bp, u32 bias, u32 y, u
 // =====================================================================================
 
 /** bp[k][tap][c] = w[k][c][tap], zero rows for K <= k < K4. Units: output channels k (of K4). */
-static void as_conv_pack_w_dot(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_fwd_dot(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
   const auto K = ld(d, D_K); const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW);
   for (auto k = start; k < end; k++) {
     auto o = bp + ((u32)(k * T * C) << 2);
@@ -614,7 +614,7 @@ template <class F> static void convFwdDot(u32 d, u32 x, u32 bp, u32 bias, u32 y,
 // =====================================================================================
 // Backward-data. dCol[m][(tap, c)] = sum_k dY[m][g*Kg + k] * W[k][c][tap], scattered (col2im)
 // straight from the micro-kernel's write-back. Each 8-column panel lies in one segment (see
-// conv_pack_w_bwd): 8 channels of one tap, so row r of a tile adds into
+// conv_pack_w_bwd_data): 8 channels of one tap, so row r of a tile adds into
 // dx[n][ih][iw][g*Cg + c0 .. +8] (skipped where (ih, iw) is padding); or 8 consecutive floats
 // of one kernel row (merged segments, Cg % 8 != 0), added as two vectors when the row lies
 // inside the image, column by column where it crosses the edge. Units: images n; a thread owns
@@ -958,13 +958,13 @@ void conv_pack_w_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, si
   gM = M;
   as_conv_pack_w_fwd((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
 }
-void conv_pack_w_fwd_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_pack_w_fwd_flip(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_fwd_t((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_fwd_flip((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
 }
-void conv_pack_w_bwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_pack_w_bwd_data(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_bwd((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_bwd_data((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
 }
 void conv_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -982,9 +982,9 @@ void conv_fwd_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, size
   gM = M;
   as_conv_fwd_dy_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (u32)(int64_t)a[7], (u32)(int64_t)a[8], (i32)a[9], start, end, (u32)scratch);
 }
-void conv_pack_w_fwd4(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_pack_w_fwd_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_fwd4((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_fwd_t((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
 }
 void conv_fwd_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -994,9 +994,9 @@ void conv_fwd_t_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_
   gM = M;
   as_conv_fwd_t_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (u32)scratch);
 }
-void conv_pack_w_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_pack_w_fwd_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_dot((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_fwd_dot((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
 }
 void conv_fwd_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -1028,16 +1028,16 @@ void conv_bwd_data_1x1_f(uint8_t *M, const double *a, int32_t start, int32_t end
 KernelList family_gemm() {
   static const Kernel k[] = {
       {"conv_pack_w_fwd", 3, conv_pack_w_fwd},
-      {"conv_pack_w_fwd_t", 3, conv_pack_w_fwd_t},
-      {"conv_pack_w_bwd", 3, conv_pack_w_bwd},
+      {"conv_pack_w_fwd_flip", 3, conv_pack_w_fwd_flip},
+      {"conv_pack_w_bwd_data", 3, conv_pack_w_bwd_data},
       {"conv_fwd", 5, conv_fwd},
       {"conv_fwd_f", 8, conv_fwd_f},
       {"conv_fwd_dx_f", 8, conv_fwd_dx_f},
       {"conv_fwd_dy_f", 10, conv_fwd_dy_f},
-      {"conv_pack_w_fwd4", 3, conv_pack_w_fwd4},
+      {"conv_pack_w_fwd_t", 3, conv_pack_w_fwd_t},
       {"conv_fwd_t", 5, conv_fwd_t},
       {"conv_fwd_t_f", 8, conv_fwd_t_f},
-      {"conv_pack_w_dot", 3, conv_pack_w_dot},
+      {"conv_pack_w_fwd_dot", 3, conv_pack_w_fwd_dot},
       {"conv_fwd_dot", 5, conv_fwd_dot},
       {"conv_fwd_dot_f", 8, conv_fwd_dot_f},
       {"conv_bwd_data", 4, conv_bwd_data},

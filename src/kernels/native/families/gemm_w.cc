@@ -1,4 +1,4 @@
-// Backward-weights of the GEMM convolution (conv_bwd_w*, conv_bwd_wt*, conv_bwd_w_dot*, their
+// Backward-weights of the GEMM convolution (conv_bwd_w*, conv_bwd_w_t*, conv_bwd_w_dot*, their
 // accumulators' output and the bias gradient): the native twins of
 // src/kernels/wasm/gemm_w.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
 #include <type_traits>
@@ -401,12 +401,12 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
 // =====================================================================================
 const auto WT_GROUP = 16; // panels packed per pass over a chunk's pixels (16 x 16 KiB)
 
-static void as_conv_bwd_wt(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_w_t(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch) {
   bwdWT<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
 /** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
-static void as_conv_bwd_wt_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_w_t_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
   bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
 }
 
@@ -674,8 +674,8 @@ static void as_conv_bwd_w_dot_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u3
   }
 }
 
-/** dW (OIHW) from the accumulator of conv_bwd_wt: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
-static void as_conv_bwd_wt_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch) {
+/** dW (OIHW) from the accumulator of conv_bwd_w_t: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
+static void as_conv_bwd_w_t_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch) {
   const auto Cg = ld(d, D_CG); const auto Cg8 = ld(d, D_CG8); const auto KT = ld(d, D_KH) * ld(d, D_KW);
   for (auto k = start; k < end; k++) {
     const auto src = acc + (((u32)k * (u32)(KT * Cg8)) << 2);
@@ -783,13 +783,13 @@ void conv_bwd_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_
   gM = M;
   as_conv_bwd_w_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
 }
-void conv_bwd_wt(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_bwd_w_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+  as_conv_bwd_w_t((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
 }
-void conv_bwd_wt_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_bwd_w_t_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
+  as_conv_bwd_w_t_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
 }
 void conv_bwd_w_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -803,9 +803,9 @@ void conv_bwd_w_dot_out(uint8_t *M, const double *a, int32_t start, int32_t end,
   gM = M;
   as_conv_bwd_w_dot_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
 }
-void conv_bwd_wt_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_bwd_w_t_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_bwd_w_t_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
 }
 void conv_bwd_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -826,12 +826,12 @@ KernelList family_gemm_w() {
   static const Kernel k[] = {
       {"conv_bwd_w", 4, conv_bwd_w},
       {"conv_bwd_w_f", 8, conv_bwd_w_f},
-      {"conv_bwd_wt", 4, conv_bwd_wt},
-      {"conv_bwd_wt_f", 8, conv_bwd_wt_f},
+      {"conv_bwd_w_t", 4, conv_bwd_w_t},
+      {"conv_bwd_w_t_f", 8, conv_bwd_w_t_f},
       {"conv_bwd_w_dot", 4, conv_bwd_w_dot},
       {"conv_bwd_w_dot_f", 8, conv_bwd_w_dot_f},
       {"conv_bwd_w_dot_out", 3, conv_bwd_w_dot_out},
-      {"conv_bwd_wt_out", 3, conv_bwd_wt_out},
+      {"conv_bwd_w_t_out", 3, conv_bwd_w_t_out},
       {"conv_bwd_w_out", 3, conv_bwd_w_out},
       {"conv_bias_grad", 3, conv_bias_grad},
       {"conv_bias_grad_f", 5, conv_bias_grad_f},

@@ -429,8 +429,8 @@ void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
   }
 }
 
-void conv_wino_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<false>(M, a, start, end); }
-void conv_wino_pack_w_t(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<true>(M, a, start, end); }
+void conv_wino_pack_w_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<false>(M, a, start, end); }
+void conv_wino_pack_w_fwd_flip(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<true>(M, a, start, end); }
 
 /**
  * out[t][0..wb) = sum over c of U[t][c] V[c][.] for T tiles (U rows us floats apart) and the NG
@@ -599,16 +599,16 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
 }
 
 #define A(i) ((u32)a[i])
-void conv_wino(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   convWino<false>(M, A(0), A(1), A(2), A(3), A(4), 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, (u32)scratch);
 }
-void conv_wino_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_fwd_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   convWino<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), (int)a[6], (int)a[7], 0, 0, 0, 0, 0, 0, start, end, (u32)scratch);
 }
-void conv_wino_dx_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_fwd_dx_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   convWino<true>(M, A(0), A(1), A(2), 0, A(3), 0, 0, 0, A(4), A(5), A(6), (int)a[7], 0, 0, start, end, (u32)scratch);
 }
-void conv_wino_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_fwd_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   convWino<true>(M, A(0), A(1), A(2), 0, A(3), A(5), 0, 0, A(6), A(7), A(8), (int)a[9], A(4), 1, start, end, (u32)scratch);
 }
 
@@ -771,15 +771,15 @@ void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, in
   }
 }
 
-void conv_wino_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_bwd_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   winoW<false>(M, A(0), A(1), A(2), A(3), 0, 0, 0, 0, start, end, (u32)scratch);
 }
-void conv_wino_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_bwd_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   winoW<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), A(6), (int)a[7], start, end, (u32)scratch);
 }
 
 /** dW[k][c] = G^T Z[.][k][c] G (3x3, OIHW) in f64, as the wasm kernel. Units: output channels k. */
-void conv_wino_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+void conv_wino_bwd_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   const u32 d = A(0);
   const float *z = F(M, A(1));
   float *dw = F(M, A(2));
@@ -811,9 +811,9 @@ void conv_wino_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, us
 
 KernelList family_winograd() {
   static const Kernel k[] = {
-      {"conv_wino_pack_w", 3, conv_wino_pack_w}, {"conv_wino_pack_w_t", 3, conv_wino_pack_w_t}, {"conv_wino", 5, conv_wino},
-      {"conv_wino_f", 8, conv_wino_f},           {"conv_wino_dx_f", 8, conv_wino_dx_f},         {"conv_wino_dy_f", 10, conv_wino_dy_f},
-      {"conv_wino_w", 4, conv_wino_w},           {"conv_wino_w_f", 8, conv_wino_w_f},           {"conv_wino_w_out", 3, conv_wino_w_out},
+      {"conv_wino_pack_w_fwd", 3, conv_wino_pack_w_fwd}, {"conv_wino_pack_w_fwd_flip", 3, conv_wino_pack_w_fwd_flip}, {"conv_wino_fwd", 5, conv_wino_fwd},
+      {"conv_wino_fwd_f", 8, conv_wino_fwd_f},           {"conv_wino_fwd_dx_f", 8, conv_wino_fwd_dx_f},         {"conv_wino_fwd_dy_f", 10, conv_wino_fwd_dy_f},
+      {"conv_wino_bwd_w", 4, conv_wino_bwd_w},           {"conv_wino_bwd_w_f", 8, conv_wino_bwd_w_f},           {"conv_wino_bwd_w_out", 3, conv_wino_bwd_w_out},
   };
   return {k, sizeof k / sizeof k[0]};
 }
