@@ -10,11 +10,14 @@ import { NativeBackend, nativeStatus } from '../../src/runtime/native.js';
 const OPS = 'bn|bnf|relu|add|mul|pool_max|pool_avg|pool_gap|shortcut_pad|copy|slice|layout|sgd';
 const WHAT = 'forward|backward|backward_data|backward_reduce|stats|normalize|update|convert|fill|channels|concat|affine|add_relu|relu_mask|mask';
 const MEMORY_BOUND = new RegExp(`^(${OPS})_(${WHAT})(_acc)?$`);
-const CONV = new RegExp(
-  '^conv(_dw|_wino)?_(' +
-    ['pack_w(_fwd|_bwd_data)?(_t|_dot|_flip)?', 'fwd(_t|_dot)?(_f|_dx_f|_dy_f)?', 'bwd_data(_1x1)?(_f)?', 'bwd_w(_t|_dot)?(_out|_f)?', 'bias_grad(_f)?'].join('|') +
-    ')$',
-);
+const CONV_PASSES = [
+  'pack_w(_fwd|_bwd_data)?(_t|_dot|_flip)?',
+  'fwd(_t|_dot)?(_f|_dx_f|_dy_f)?',
+  'bwd_data(_1x1)?(_f)?',
+  'bwd_w(_t|_dot)?(_out|_f)?',
+  'bias_grad(_f)?',
+];
+const CONV = new RegExp(`^conv(_dw|_wino)?_(${CONV_PASSES.join('|')})$`);
 
 const production = Object.keys(KERNELS).filter((k) => KERNELS[k]!.module !== 'bench');
 
