@@ -7,6 +7,7 @@
 
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
+/** Bad data on disk or a bad dataset: the message starts with the file or directory at fault. */
 export class DataError extends Error {
   /** The file or directory at fault, when there is one. */
   readonly path: string | undefined;

@@ -16,16 +16,24 @@ import { Arena, HostMemory, type Memory } from './memory.js';
 import { NativeBackend, nativeStatus } from './native.js';
 import { ThreadPool } from './pool.js';
 
+/** The engines: native C++ kernels, WebAssembly SIMD kernels, or the plain reference kernels. */
 export type EngineKind = 'native' | 'wasm' | 'reference';
+/** An engine, or 'auto': native where the addon is built and loads, else wasm. */
 export type EngineChoice = EngineKind | 'auto';
+/** Every EngineChoice, 'auto' first (for help texts and checks). */
 export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'wasm', 'reference'];
 
+/** Where tensors live and which kernels run them: what createEngine returns. */
 export interface Engine {
+  /** Which engine it is. */
   readonly kind: EngineKind;
+  /** Its memory: the shared arena (native, wasm) or host arrays (reference). */
   readonly memory: Memory;
+  /** Its fast kernels for graph nodes; none for the reference engine. */
   readonly lowering?: Lowering;
   /** The backend the kernels run on (native or wasm); none for the reference engine. */
   readonly backend?: Backend;
+  /** Threads its kernels use. */
   readonly threads: number;
   /** The instruction set: 'avx512', 'avx2', 'wasm-relaxed-simd', 'wasm-simd', or 'scalar'. */
   readonly isa: string;
@@ -33,6 +41,7 @@ export interface Engine {
   readonly description: string;
   /** Why this engine was chosen (e.g. "wasm: native addon not built: g++ not found"). */
   readonly reason: string;
+  /** Stops its threads; close it when done (a Network.create that made it does so in close()). */
   close(): void;
 }
 
@@ -48,6 +57,7 @@ export function fusionCosts(kind: EngineKind): Pick<FusionOptions, 'minFissionBy
   return { minFissionBytes: kind === 'native' ? 4 << 20 : 0 };
 }
 
+/** Threads an engine uses unless told: every core the process may use. */
 export function defaultThreads(): number {
   return os.availableParallelism();
 }
@@ -59,6 +69,11 @@ export function engineChoice(kind?: EngineChoice): EngineChoice {
   return k;
 }
 
+/**
+ * The engine `o.kind` names (default: BNFF_ENGINE, else 'auto': native where the addon is built
+ * and loads on this CPU, else wasm), on `o.threads` threads; `o.dtype` 'f64' for the reference
+ * engine's float64 arrays. Native asked for but unavailable throws, saying why.
+ */
 export async function createEngine(o: { kind?: EngineChoice; threads?: number; dtype?: 'f32' | 'f64' } = {}): Promise<Engine> {
   const choice = engineChoice(o.kind);
   if (choice === 'reference') {

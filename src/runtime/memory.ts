@@ -5,9 +5,12 @@
  */
 import type { Arr } from '../ops/op.js';
 
+/** Element type of a memory's arrays: float32, or float64 (the reference in tests). */
 export type DType = 'f32' | 'f64';
 
+/** Where a network's tensors are allocated. */
 export interface Memory {
+  /** Element type of every array it hands out. */
   readonly dtype: DType;
   /** A zeroed array of n elements that stays valid for the life of the memory. */
   alloc(n: number): Arr;
@@ -31,10 +34,14 @@ class SharedWorkspace {
   }
 }
 
+/** Plain JavaScript typed arrays: the reference kernels' memory. */
 export class HostMemory implements Memory {
   usedBytes = 0;
   private readonly shared = new SharedWorkspace(this);
-  constructor(readonly dtype: DType) {}
+  constructor(
+    /** Element type of its arrays. */
+    readonly dtype: DType,
+  ) {}
   workspace(n: number): Arr {
     return this.shared.get(n);
   }
@@ -52,11 +59,18 @@ export const ARENA_BASE = 1 << 20;
 
 /** Raised when a plan does not fit the 4 GiB wasm32 heap. */
 export class HeapOverflowError extends Error {
+  /** 'HeapOverflowError', the name error messages and stack traces show. */
   override name = 'HeapOverflowError';
 }
 
+/**
+ * One shared WebAssembly.Memory (at most 4 GiB) holding every float32 tensor of the fast
+ * engines: their kernels address it by byte offset from any thread.
+ */
 export class Arena implements Memory {
+  /** Always float32. */
   readonly dtype = 'f32' as const;
+  /** The memory itself. */
   readonly memory: WebAssembly.Memory;
   /** Below 1 MiB: the kernel modules' static data; offset 0 can mean "none" to kernels. */
   private top = ARENA_BASE;
@@ -102,6 +116,7 @@ export class Arena implements Memory {
     return this.view(this.reserve(n * 4), n);
   }
 
+  /** A Float32Array of n elements at a byte offset into the arena. */
   view(byteOffset: number, n: number): Float32Array {
     return new Float32Array(this.memory.buffer, byteOffset, n);
   }
