@@ -3,6 +3,7 @@
 // 1. every test on the default engine (auto: native where the addon is built, else wasm);
 // 2. where native ran in 1, the engine-sensitive suites again on the WebAssembly engine;
 // 3. where the CPU has AVX-512, the kernel suites on the addon's AVX2 variant too.
+// Every run checks the graph after each fusion pass (BNFF_VERIFY=1).
 // Extra arguments are passed to node --test (e.g. --test-name-pattern).
 import { spawnSync } from 'node:child_process';
 
@@ -17,7 +18,8 @@ const engineSuites = ['kernels', 'runtime', 'passes', 'property'].map((d) => pat
 
 function run(title, env, dirs) {
   process.stdout.write(`\n# ${title}\n`);
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...extra, ...dirs], { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  // BNFF_VERIFY=1: every fusion pass is followed by the graph's verify() (src/passes/index.ts)
+  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...extra, ...dirs], { cwd: root, stdio: 'inherit', env: { BNFF_VERIFY: '1', ...process.env, ...env } });
   if (r.status !== 0) {
     process.stdout.write(`\n# FAILED: ${title}\n`);
     process.exit(r.status ?? 1);

@@ -9,12 +9,15 @@ import type { Graph } from '../graph/ir.js';
 import { getOp } from '../ops/index.js';
 import type { BackwardBuilder } from '../ops/op.js';
 
+/** What appendBackward added to the graph. */
 export interface BackwardResult {
   /** Gradient value id for each requested value id. */
   grads: Map<number, number>;
 }
 
 /**
+ * Appends to `g` the backward nodes of its forward nodes, from the seed gradients back to the
+ * values in `wrt`, and returns the gradient value of each.
  * @param seeds gradient value ids of forward outputs (for a loss: a const 1 of shape [1])
  * @param wrt values whose gradients are wanted (parameters, and inputs in gradient checks)
  */

@@ -32,7 +32,7 @@ export { torchvisionDensenet, type TorchvisionDenseNetConfig } from '../models/d
 export { ALL_FUSION, NO_FUSION, ABLATIONS, applyFusion, isFused, FusionReport, type FusionOptions } from '../passes/index.js';
 export type { Note as FusionNote } from '../passes/rewrite.js';
 export { foldBatchNorm, bnScaleShift, derivedTensor, type FoldedGraph } from '../passes/fold_bn.js';
-export { explain, formatExplain, type ExplainResult } from '../cli/explain.js';
+export { explain, formatExplain, type ExplainResult } from '../models/explain.js';
 export { readSafetensors, writeSafetensors, SafetensorsError, type SafetensorsContents, type TensorInput } from '../io/safetensors_format.js';
 export { applyStateDict, loadWeightsFromBytes, stateDict, weightsToBytes } from '../io/state_dict.js';
 export { SGD, type SgdOptions } from '../train/sgd.js';

@@ -24,7 +24,7 @@ import { SafetensorsError } from '../io/safetensors.js';
 import { saveWeights } from '../io/weights.js';
 import { HeapOverflowError } from '../runtime/memory.js';
 import type { Schedule } from '../train/schedule.js';
-import { DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, type ResumeState, type TrainConfig, createNetwork, train } from '../train/trainer.js';
+import { BN_STATS_BATCHES, DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, type ResumeState, type TrainConfig, createNetwork, train } from '../train/trainer.js';
 import type { SGD } from '../train/sgd.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt, threadCount, UsageError } from './args.js';
@@ -32,7 +32,7 @@ import { WriteRefusedError } from '../io/safe_write.js';
 import { checkImageSize, engineMemory } from './sizes.js';
 import { TrainProgress } from './progress.js';
 import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
-import { explain, formatExplain } from './explain.js';
+import { explain, formatExplain } from '../models/explain.js';
 import { benchStep, type StepBenchOptions } from '../bench/step.js';
 import { formatStepBench } from '../bench/format.js';
 import { formatTraffic, traffic } from '../bench/traffic.js';
@@ -82,6 +82,8 @@ function paramNote(model: string, net: { paramCount: number; def: { inChannels: 
 
 /** The train command's options: the trainer's hyper-parameters as given on the command line, plus the job around them. */
 interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'nesterov' | 'seed'> {
+  warmup: number;
+  bnStats: number;
   data: string;
   schedule: 'cosine' | 'step' | 'constant';
   threads: number;
@@ -205,7 +207,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
     },
   );
   try {
-    history = await train(net, tr, te, { ...o, schedule, evalBatchSize: 250, augment, signal: interrupt.signal }, {
+    history = await train(net, tr, te, { ...o, schedule, warmupEpochs: o.warmup, bnStatsBatches: o.bnStats, evalBatchSize: 250, augment, signal: interrupt.signal }, {
       onStep: (e) => {
         progress.step(e);
         const r = stepLog.add(e);
@@ -284,6 +286,8 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--weight-decay <wd>', 'L2 weight decay').argParser(nonNegativeFloat).default(5e-4))
     .addOption(new Option('--nesterov', 'Nesterov momentum').default(false))
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
+    .addOption(new Option('--warmup <epochs>', 'linear learning-rate warm-up over the first epochs, step by step').argParser(nonNegativeInt).default(0))
+    .addOption(new Option('--bn-stats <batches>', 'before each test, recompute the BN statistics with the current weights over this many training batches (0: the running averages of training)').argParser(nonNegativeInt).default(BN_STATS_BATCHES))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(engineOption())
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))

@@ -8,32 +8,10 @@
  * existed hold one camelCase EpochMetrics object per line; they still read.
  */
 import fs from 'node:fs';
+import type { EpochRecord, MetricsRecord, StepRecord } from '../train/records.js';
 import type { EpochMetrics, StepEvent } from '../train/trainer.js';
 
-export interface StepRecord {
-  kind: 'step';
-  step: number;
-  epoch: number;
-  step_in_epoch: number;
-  steps_per_epoch: number;
-  loss: number;
-  lr: number;
-  images_per_s: number;
-}
-
-export interface EpochRecord {
-  kind: 'epoch';
-  epoch: number;
-  train_loss: number;
-  train_accuracy: number;
-  test_loss: number;
-  test_accuracy: number;
-  lr: number;
-  seconds: number;
-  images_per_s: number;
-}
-
-export type MetricsRecord = StepRecord | EpochRecord;
+export type { EpochRecord, MetricsRecord, StepRecord } from '../train/records.js';
 
 /** A metrics file (a run's metrics.jsonl, a bench result) is missing or malformed. */
 export class MetricsError extends Error {

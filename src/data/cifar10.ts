@@ -17,6 +17,7 @@ import type { Dataset } from './dataset.js';
 export const CIFAR10_RECORD_BYTES = 3073;
 export const CIFAR10_TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
 export const CIFAR10_TEST_FILES = ['test_batch.bin'];
+/** CIFAR-10's class names, by label (used where batches.meta.txt is absent). */
 export const CIFAR10_CLASS_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
 export interface Cifar10Batch {

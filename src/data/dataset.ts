@@ -10,19 +10,31 @@
 import { DataError } from './data_error.js';
 import { Rng, hashUniform } from '../util/random.js';
 
+/** An image classification dataset in memory: N images of C x H x W, NCHW, and a label each. */
 export interface Dataset {
+  /** Its name in messages ("fashion-mnist-subset-train"). */
   name: string;
   /** N*C*H*W, NCHW. Values are in [0, 1] as loaded; normalize() shifts and scales them. */
   images: Float32Array;
+  /** Class index of each image, in [0, numClasses). */
   labels: Uint8Array;
+  /** N, the number of images. */
   count: number;
+  /** C, channels per image (1 grayscale, 3 RGB). */
   channels: number;
+  /** H, image height in pixels. */
   height: number;
+  /** W, image width in pixels. */
   width: number;
+  /** Number of classes. */
   numClasses: number;
+  /** Class names by label, where the format has them. */
   classNames?: string[];
 }
 
+/**
+ * One mini-batch: images, labels and where they came from. Its arrays are reused by the next batch.
+ */
 export interface Batch {
   /** size*C*H*W images, NCHW. */
   x: Float32Array;
@@ -34,9 +46,13 @@ export interface Batch {
   indices: Int32Array;
 }
 
+/** How batches() and prefetchBatches() walk an epoch. */
 export interface BatchOptions {
+  /** Visit the examples in a random order (a pure function of seed and epoch), else in order. */
   shuffle: boolean;
+  /** Seed of the order and the augmentation draws. */
   seed: number;
+  /** Epoch number, from 0: each epoch has its own order and draws. */
   epoch: number;
   /** Skip the last batch when it would be smaller than batchSize. */
   dropLast?: boolean;
@@ -56,7 +72,9 @@ export interface BatchOptions {
 export interface Augment {
   /** Maximum shift in pixels (the padding of RandomCrop); 0 for none. */
   padding: number;
+  /** Mirror half of the images left to right. */
   flip: boolean;
+  /** Per-channel value of the padding pixels (a zero pixel after normalisation). */
   fill: number[];
 }
 
@@ -159,7 +177,12 @@ export function normalize(ds: Dataset, mean: number[], std: number[]): Dataset {
 }
 
 /** Per-channel mean and population standard deviation over all examples and pixels. */
-export function channelStats(ds: Dataset): { mean: number[]; std: number[] } {
+export function channelStats(ds: Dataset): {
+  /** Mean of each channel. */
+  mean: number[];
+  /** Population standard deviation of each channel. */
+  std: number[];
+} {
   checkShape(ds);
   if (ds.count === 0) throw new DataError(`dataset "${ds.name}" is empty: no statistics to compute`);
   const plane = ds.height * ds.width;

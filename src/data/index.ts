@@ -24,6 +24,7 @@ export * from './prefetch.js';
 /** Where Debian's dataset-fashion-mnist package installs the files. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
+/** The forms `loadDataset` accepts, one line each (for help texts and errors). */
 export const DATASET_SPECS = [
   'embedded (the committed Fashion-MNIST subset; the default)',
   `fashion-mnist (${DEBIAN_FASHION_MNIST_DIR}, from Debian's dataset-fashion-mnist)`,
@@ -38,6 +39,11 @@ function unknown(spec: string, why: string): DataError {
   return new DataSpecError(`${why} dataset spec "${spec}"; accepted forms: ${DATASET_SPECS.join('; ')}`);
 }
 
+/**
+ * One split of the dataset a spec names (see DATASET_SPECS and docs/data.md): NCHW images in
+ * [0, 1], labels from 0. Throws a DataSpecError for a spec of no known form, a DataError for
+ * bad files.
+ */
 export function loadDataset(spec: string = 'embedded', o: { split: 'train' | 'test' }): Dataset {
   if (o.split !== 'train' && o.split !== 'test') throw new DataError(`split must be "train" or "test", got "${String(o.split)}"`);
   const colon = spec.indexOf(':');

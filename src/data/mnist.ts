@@ -12,6 +12,7 @@ import { DataError } from './errors.js';
 import { loadIdxDataset } from './idx.js';
 import type { Dataset } from './dataset.js';
 
+/** Fashion-MNIST's class names, by label. */
 export const FASHION_MNIST_CLASS_NAMES = [
   'T-shirt/top',
   'Trouser',
@@ -25,6 +26,7 @@ export const FASHION_MNIST_CLASS_NAMES = [
   'Ankle boot',
 ];
 
+/** MNIST's class names: the digits, by label. */
 export const MNIST_CLASS_NAMES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 /** Upstream file stems; "t10k" is the test split. */

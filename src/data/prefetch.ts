@@ -37,6 +37,7 @@ export interface PrefetchWorkerData {
 
 /** Something went wrong in the prefetch worker itself (not with the data). */
 export class PrefetchError extends Error {
+  /** 'PrefetchError', the name error messages and stack traces show. */
   override name = 'PrefetchError';
 }
 
@@ -102,6 +103,7 @@ export class PrefetchedBatches implements IterableIterator<Batch> {
     }));
   }
 
+  /** The batches themselves: a for-of loop over them closes the worker when it ends or breaks. */
   [Symbol.iterator](): this {
     return this;
   }
@@ -124,6 +126,10 @@ export class PrefetchedBatches implements IterableIterator<Batch> {
     return w;
   }
 
+  /**
+   * The next batch, waiting for the worker if it has not prepared it yet; its arrays are valid
+   * until the following call.
+   */
   next(): IteratorResult<Batch, undefined> {
     if (this.done) return { done: true, value: undefined };
     this.worker ??= this.start();
@@ -162,6 +168,7 @@ export class PrefetchedBatches implements IterableIterator<Batch> {
     return { done: true, value: undefined };
   }
 
+  /** Stops the worker; later calls of next() are done. Safe to call twice. */
   close(): void {
     this.done = true;
     const w = this.worker;

@@ -26,9 +26,11 @@ const IR_VERSION = 8;
 
 /** An export that cannot be done (an op without an ONNX counterpart), naming the layer. */
 export class OnnxExportError extends Error {
+  /** 'OnnxExportError', the name error messages and stack traces show. */
   override name = 'OnnxExportError';
 }
 
+/** Options of exportOnnx and writeOnnxFile. */
 export interface OnnxExportOptions {
   /** Input height and width (default: the model's own input size). */
   imageSize?: number;

@@ -15,40 +15,71 @@ import { Graph, ShapeError, type Shape, shapeStr } from './ir.js';
 
 /** How a parameter is initialised (torchvision's recipes). */
 export type Init =
-  | { kind: 'kaiming_normal'; mode: 'fan_in' | 'fan_out' } // gain sqrt(2), for ReLU
-  | { kind: 'uniform'; bound: number }
-  | { kind: 'const'; value: number };
+  | {
+      /** Normal with std sqrt(2 / fan) (torch's kaiming_normal_, gain sqrt(2), for ReLU). */
+      kind: 'kaiming_normal';
+      /** The fan: input channels x kernel area (fan_in), or output channels x kernel area (fan_out). */
+      mode: 'fan_in' | 'fan_out';
+    }
+  | {
+      /** Uniform in [-bound, bound]. */
+      kind: 'uniform';
+      /** Half-width of the interval. */
+      bound: number;
+    }
+  | {
+      /** Every element the same. */
+      kind: 'const';
+      /** The value. */
+      value: number;
+    };
 
+/** A parameter or state tensor a graph declares: what Network allocates and initialises. */
 export interface ParamSpec {
+  /** torchvision's state_dict name ("layer1.0.conv1.weight"). */
   name: string;
+  /** Dimensions (weights OIHW: K, C/groups, KH, KW). */
   shape: Shape;
+  /** How it starts. */
   init: Init;
   /** 'param' is trained; 'state' is a persistent buffer (running statistics). */
   kind: 'param' | 'state';
 }
 
+/** How a Builder builds. */
 export interface BuilderOptions {
+  /** Training mode (BN normalises with batch statistics, dropout drops) or eval mode. */
   training: boolean;
 }
 
+/**
+ * Builds a forward graph layer by layer, as PyTorch modules would compute it. Every method takes
+ * the layer's name (the prefix of its parameters' names) and value ids, and returns the id of
+ * its output value.
+ */
 export class Builder {
+  /** The graph being built. */
   readonly g = new Graph();
   /** Parameters and state in creation order (the order of torchvision's state_dict). */
   readonly specs: ParamSpec[] = [];
+  /** Whether the graph is a training-mode graph. */
   readonly training: boolean;
 
   constructor(opts: BuilderOptions) {
     this.training = opts.training;
   }
 
+  /** The shape of value x. */
   shape(x: number): Shape {
     return this.g.value(x).shape;
   }
 
+  /** A graph input, fed on every run (images, labels). */
   input(name: string, shape: Shape): number {
     return this.g.addValue(name, shape, 'input').id;
   }
 
+  /** A trained parameter, or with kind 'state' a persistent buffer; each name once. */
   param(name: string, shape: Shape, init: Init, kind: 'param' | 'state' = 'param'): number {
     if (this.specs.some((s) => s.name === name)) throw new ShapeError(`parameter "${name}" is defined twice`);
     this.specs.push({ name, shape, init, kind });
@@ -59,6 +90,11 @@ export class Builder {
     return emit(this.g, op, name, inputs, attrs)[0]!;
   }
 
+  /**
+   * 2-D convolution of x [N, C, H, W] to [N, o.out, OH, OW] (torch.nn.Conv2d): weight
+   * `name.weight` [out, C/groups, KH, KW] initialised as PyTorch does unless `o.init`, bias only
+   * with `o.bias`.
+   */
   conv2d(name: string, x: number, o: Conv2dAttrs & { out: number; kernel: number | [number, number]; bias?: boolean; init?: Init }): number {
     const C = this.shape(x)[1]!;
     const groups = o.groups ?? 1;
@@ -74,6 +110,10 @@ export class Builder {
     return this.op('conv2d', name, inputs, attrs);
   }
 
+  /**
+   * BatchNorm2d over the channels of x [N, C, H, W] (eps 1e-5, momentum 0.1 unless given; null
+   * momentum: a cumulative average): weight, bias and running statistics named as torch's.
+   */
   batchNorm2d(name: string, x: number, o: { eps?: number; momentum?: number | null } = {}): number {
     const C = this.shape(x)[1]!;
     if (this.shape(x).length !== 4) throw new ShapeError(`layer "${name}" (batch_norm2d): input must be NCHW, got ${shapeStr(this.shape(x))}`);
@@ -89,6 +129,7 @@ export class Builder {
     return this.op('batch_norm2d', name, inputs, attrs);
   }
 
+  /** max(0, x). */
   relu(name: string, x: number): number {
     return this.op('relu', name, [x]);
   }
@@ -98,30 +139,37 @@ export class Builder {
     return this.op('silu', name, [x]);
   }
 
+  /** Max pooling over windows of x [N, C, H, W] (torch.nn.MaxPool2d). */
   maxPool2d(name: string, x: number, o: Pool2dAttrs): number {
     return this.op('max_pool2d', name, [x], o);
   }
 
+  /** Average pooling over windows of x [N, C, H, W], padding counted (torch.nn.AvgPool2d's default). */
   avgPool2d(name: string, x: number, o: Pool2dAttrs): number {
     return this.op('avg_pool2d', name, [x], { count_include_pad: true, ...o });
   }
 
+  /** The mean of each channel: [N, C, H, W] to [N, C, 1, 1]. */
   globalAvgPool(name: string, x: number): number {
     return this.op('global_avg_pool', name, [x]);
   }
 
+  /** a + b, elementwise, same shapes. */
   add(name: string, a: number, b: number): number {
     return this.op('add', name, [a, b]);
   }
 
+  /** The inputs [N, C_i, H, W] stacked along the channels. */
   concat(name: string, xs: number[]): number {
     return this.op('concat', name, xs);
   }
 
+  /** [N, ...] to [N, product of the rest]. */
   flatten(name: string, x: number): number {
     return this.op('flatten', name, [x]);
   }
 
+  /** x [N, I] times weight [out, I] transposed, plus bias [out] (torch.nn.Linear). */
   linear(name: string, x: number, o: { out: number; bias?: boolean; biasInit?: Init }): number {
     const I = this.shape(x)[1]!;
     if (this.shape(x).length !== 2) throw new ShapeError(`layer "${name}" (linear): input must be [N, features], got ${shapeStr(this.shape(x))}`);
@@ -132,10 +180,15 @@ export class Builder {
     return this.op('linear', name, inputs);
   }
 
+  /** Zeroes each element with probability p and scales the rest by 1/(1-p), in training only. */
   dropout(name: string, x: number, p: number): number {
     return this.op('dropout', name, [x], { p, training: this.training });
   }
 
+  /**
+   * The option-A shortcut of CIFAR ResNets: x subsampled by `stride` and zero channels added,
+   * `before` and `after` its own.
+   */
   shortcutPad(name: string, x: number, o: { stride: number; before: number; after: number }): number {
     return this.op('shortcut_pad', name, [x], o);
   }

@@ -18,6 +18,7 @@ function attrStr(attrs: Record<string, unknown>): string {
     .join(' ');
 }
 
+/** The graph as text: a line per input, then per node (outputs = op "layer" (inputs) attributes -> shapes). */
 export function dumpGraph(g: Graph): string {
   const lines: string[] = [];
   const inputs = g.values.filter((v) => v.kind === 'input');

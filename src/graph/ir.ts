@@ -9,6 +9,7 @@
  * autodiff appended. Backward work is ordinary nodes, so a pass can rewrite it.
  */
 
+/** A tensor's dimensions, outermost first (NCHW for activations). */
 export type Shape = readonly number[];
 
 /**
@@ -18,11 +19,15 @@ export type Shape = readonly number[];
  */
 export type ValueKind = 'input' | 'param' | 'state' | 'activation' | 'grad' | 'const';
 
+/** A tensor of the graph: an input, a parameter, state, or the output of a node. */
 export interface Value {
+  /** Its index in Graph.values. */
   readonly id: number;
   /** Parameters and state use torchvision's state_dict names ("layer1.0.conv1.weight"). */
   readonly name: string;
+  /** Dimensions. */
   readonly shape: Shape;
+  /** What it is and who owns its storage. */
   readonly kind: ValueKind;
   /** The node that writes this value, if any. */
   producer?: number;
@@ -30,18 +35,26 @@ export interface Value {
   fill?: number;
 }
 
+/** An op's attributes (stride, padding, ...; each op defines its own). */
 export type Attrs = Record<string, unknown>;
 
+/** One op applied to input values, writing output values. */
 export interface Node {
+  /** Its index in Graph.nodes. */
   readonly id: number;
+  /** The op's type ("conv2d", "batch_norm2d", ...), a key of OPS. */
   readonly op: string;
   /** The layer name shown in errors and dumps ("layer1.0.bn1"). */
   readonly name: string;
+  /** Value ids read, in the op's order. */
   readonly inputs: number[];
+  /** Value ids written. */
   readonly outputs: number[];
+  /** The op's attributes. */
   readonly attrs: Attrs;
 }
 
+/** Number of elements of a tensor of this shape. */
 export function numel(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -52,8 +65,11 @@ export function shapeStr(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
+/** Values and the nodes that compute them, nodes in topological order. */
 export class Graph {
+  /** Every value, indexed by id. */
   readonly values: Value[] = [];
+  /** Every node, indexed by id, in execution order. */
   readonly nodes: Node[] = [];
   /** Named graph outputs ("logits", "loss", ...). */
   readonly outputs = new Map<string, number>();
@@ -64,6 +80,7 @@ export class Graph {
    */
   readonly grads = new Map<number, number>();
 
+  /** A new value (no producer yet); `fill` is a const value's content. */
   addValue(name: string, shape: Shape, kind: ValueKind, fill?: number): Value {
     for (const d of shape) {
       if (!Number.isInteger(d) || d <= 0) {
@@ -75,12 +92,14 @@ export class Graph {
     return v;
   }
 
+  /** The value with this id; throws if there is none. */
   value(id: number): Value {
     const v = this.values[id];
     if (v === undefined) throw new Error(`graph has no value ${id}`);
     return v;
   }
 
+  /** The node with this id; throws if there is none. */
   node(id: number): Node {
     const n = this.nodes[id];
     if (n === undefined) throw new Error(`graph has no node ${id}`);
@@ -99,6 +118,7 @@ export class Graph {
     return node;
   }
 
+  /** The values of one kind, in id order. */
   valuesOfKind(kind: ValueKind): Value[] {
     return this.values.filter((v) => v.kind === kind);
   }
@@ -114,5 +134,6 @@ export class Graph {
 
 /** A shape mismatch or invalid attribute, naming the layer and the shapes involved. */
 export class ShapeError extends Error {
+  /** 'ShapeError', the name error messages and stack traces show. */
   override name = 'ShapeError';
 }

@@ -19,6 +19,7 @@ export class WriteRefusedError extends Error {
   override name = 'WriteRefusedError';
 }
 
+/** What a write may replace: the command's inputs never, an existing file only when said. */
 export interface WriteGuard {
   /** Files the command reads: never written, whatever else is said. */
   inputs?: readonly string[];

@@ -79,10 +79,15 @@ function densenet(cfg: DenseConfig, o: ModelOptions): ModelDef {
 }
 
 /** torchvision's DenseNet-BC as torchvision.models.DenseNet(growth_rate, block_config, num_init_features, bn_size) builds it. */
+/** torchvision.models.DenseNet's constructor arguments. */
 export interface TorchvisionDenseNetConfig {
+  /** Channels each layer adds (k). */
   growthRate: number;
+  /** Layers per dense block. */
   blockConfig: number[];
+  /** Channels of the stem convolution. */
   numInitFeatures: number;
+  /** Bottleneck width factor: a layer's 1x1 convolution has bnSize * k outputs. */
   bnSize: number;
 }
 

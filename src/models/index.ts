@@ -3,12 +3,17 @@ import { densenet121, densenet40, densenetBc100 } from './densenet.js';
 import type { ModelDef, ModelOptions } from './network.js';
 import { resnet18, resnet20, resnet34, resnet50, resnet56, resnet8 } from './resnet.js';
 
+/** A model of the zoo. */
 export interface ModelEntry {
+  /** Its name on the command line and in getModel ("resnet20"). */
   name: string;
+  /** Makes its definition, with other classes or input channels where asked. */
   create: (o?: ModelOptions) => ModelDef;
+  /** One line: what it is, after whom. */
   description: string;
 }
 
+/** Every model bnff defines, as `bnff models` lists them. */
 export const MODELS: readonly ModelEntry[] = [
   { name: 'resnet8', create: resnet8, description: 'CIFAR ResNet, 1 basic block per stage (16/32/64), option-A shortcuts; the default of bnff train' },
   { name: 'resnet20', create: resnet20, description: 'CIFAR ResNet-20 (He et al. 2016), option-A shortcuts' },
@@ -21,10 +26,13 @@ export const MODELS: readonly ModelEntry[] = [
   { name: 'densenet121', create: densenet121, description: 'torchvision densenet121' },
 ];
 
+/** A model name that MODELS does not hold; the message lists the names it does. */
 export class UnknownModelError extends Error {
+  /** 'UnknownModelError', the name error messages and stack traces show. */
   override name = 'UnknownModelError';
 }
 
+/** The definition of a model of MODELS by name; throws UnknownModelError for another name. */
 export function getModel(name: string, o: ModelOptions = {}): ModelDef {
   const e = MODELS.find((m) => m.name === name);
   if (!e) throw new UnknownModelError(`unknown model "${name}"; available: ${MODELS.map((m) => m.name).join(', ')}`);

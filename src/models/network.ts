@@ -3,11 +3,15 @@
  * state, and the compiled plans (train step, eval) for the input shapes it has seen.
  */
 import { appendBackward, pruneDead } from '../autodiff/backward.js';
-import { type FusionOptions, FusionReport, NO_FUSION, applyFusion } from '../passes/index.js';
+import { ALL_FUSION, type FusionOptions, FusionReport, NO_FUSION, applyFusion } from '../passes/index.js';
 import { type Derivation, type FoldedGraph, derivedTensor, foldBatchNorm } from '../passes/fold_bn.js';
 import { Builder, type Init, type ParamSpec } from '../graph/builder.js';
 import { type Graph, ShapeError, type Shape, numel, shapeStr } from '../graph/ir.js';
 import type { Arr, RunContext } from '../ops/op.js';
+import type { Backend } from '../runtime/backend.js';
+import { FAST_KERNELS } from '../runtime/capabilities.js';
+import type { Engine, EngineChoice } from '../runtime/engine.js';
+import { defaultEngine, fusionCosts } from '../runtime/engine_factory.js';
 import { Executor, type Lowering } from '../runtime/executor.js';
 import { HeapOverflowError, MAX_ARENA_BYTES, type Memory } from '../runtime/memory.js';
 import { planMemory } from '../runtime/planner.js';
@@ -25,9 +29,13 @@ function describe(a: unknown): string {
   return typeof a;
 }
 
+/** A model: its name, its input and output sizes, and how to build its graph. */
 export interface ModelDef {
+  /** Its name ("resnet20"). */
   readonly name: string;
+  /** C of its input images [N, C, H, W]. */
   readonly inChannels: number;
+  /** Width of its logits [N, numClasses]. */
   readonly numClasses: number;
   /** The input size the model was designed for (square). */
   readonly imageSize: number;
@@ -35,9 +43,32 @@ export interface ModelDef {
   build(b: Builder, x: number): number;
 }
 
+/** What `getModel` may change in a model: its outputs and its input channels. */
 export interface ModelOptions {
+  /** Classes, the width of the last linear layer (default: the model's own, 10 or 1000). */
   numClasses?: number;
+  /** Channels of the input images (default: the model's own, 3). */
   inChannels?: number;
+}
+
+/** How `Network.create` places a network; every field has the default `bnff train` uses. */
+export interface NetworkOptions {
+  /**
+   * The engine: one made by `createEngine` (its owner closes it), or the kind to create, which
+   * the network then owns and `close()` closes: 'auto' (default: the native addon where it is
+   * built, else WebAssembly SIMD; BNFF_ENGINE overrides), 'native', 'wasm', or 'reference'
+   * (plain loops, one thread: asked for explicitly, never a fallback).
+   */
+  engine?: Engine | EngineChoice;
+  /** Threads of an engine created here (default: every core). */
+  threads?: number;
+  /** Seed of the parameter initialisation (default 0). */
+  seed?: number;
+  /**
+   * BN fission and fusion of the training step (default `ALL_FUSION` with the engine's cost
+   * guard, as `bnff train`; `NO_FUSION` is the unfused baseline).
+   */
+  fusion?: FusionOptions;
 }
 
 export function paramSpecs(def: ModelDef, imageSize = def.imageSize): ParamSpec[] {
@@ -69,42 +100,96 @@ function initialise(a: Arr, spec: ParamSpec, rng: Rng): void {
 
 /** The compiled training step for one input shape. */
 export interface TrainPlan {
+  /** Runs the step. */
   readonly exec: Executor;
+  /** Value id of the images input x [N, C, H, W]. */
   readonly xId: number;
+  /** The labels input [N] (class indices as floats). */
   readonly labels: Arr;
+  /** The mean cross-entropy loss [1] after a run. */
   readonly loss: Arr;
+  /** Logits [N, numClasses] after a run. */
   readonly logits: Arr;
   /** Gradient storage by parameter name. */
   readonly grads: Map<string, Arr>;
+  /** The (fused) training graph it runs. */
   readonly graph: Graph;
 }
 
+/** The compiled eval-mode forward for one input shape. */
 export interface EvalPlan {
+  /** Runs the forward. */
   readonly exec: Executor;
+  /** Value id of the images input x [N, C, H, W]. */
   readonly xId: number;
+  /** Logits [N, numClasses] after a run. */
   readonly logits: Arr;
+  /** The graph it runs (BN-folded by default). */
   readonly graph: Graph;
 }
 
+/**
+ * A model's parameters and state, and its compiled training and eval steps. `Network.create`
+ * places it on the fast engine with the fused graph; the constructor is the explicit form, which
+ * chooses nothing: the reference kernels unless given a lowering, the unfused graph unless given
+ * fusion options.
+ */
 export class Network {
+  /** Parameter and state layouts (names, shapes, initialisers), in the model's order. */
   readonly specs: ParamSpec[];
+  /** Trainable parameters by PyTorch state_dict name. */
   readonly params = new Map<string, Arr>();
+  /** Non-trainable state (BN running statistics) by state_dict name. */
   readonly state = new Map<string, Arr>();
+  /** The engine `Network.create` placed the network on (absent for the explicit constructor). */
+  engine?: Engine;
+  /** Whether close() closes the engine (one `Network.create` created). */
+  private ownsEngine = false;
   private readonly trainPlans = new Map<string, TrainPlan>();
   private readonly evalPlans = new Map<string, EvalPlan>();
+  private readonly statsPlans = new Map<string, EvalPlan>();
   /** Storage of the folded graphs' derived tensors (shared by every input shape). */
   private readonly derived = new Map<string, { d: Derivation; a: Arr }>();
   /** What the fusion passes did to the last training graph built (for `bnff explain`). */
   lastReport?: FusionReport;
 
   /**
-   * @param lowering fast kernels (the WebAssembly engine); absent: the reference kernels
+   * The network on the fast engine (auto: native, else WebAssembly) with the fused training
+   * graph, as `bnff train` runs it; `o` asks for anything else.
    */
+  static async create(def: ModelDef, o: NetworkOptions = {}): Promise<Network> {
+    const given = typeof o.engine === 'object' ? o.engine : undefined;
+    const engine = given ?? (await defaultEngine({ kind: o.engine as EngineChoice | undefined, threads: o.threads }));
+    try {
+      const net = new Network(def, engine.memory, o.seed ?? 0, engine.lowering, o.fusion ?? { ...ALL_FUSION, ...fusionCosts(engine.kind) });
+      net.engine = engine;
+      net.ownsEngine = given === undefined;
+      return net;
+    } catch (e) {
+      if (given === undefined) engine.close();
+      throw e;
+    }
+  }
+
   /**
+   * @param memory where parameters, state and activations live (an engine's arena, or a
+   *   HostMemory for the reference kernels)
+   * @param seed seed of the parameter initialisation
+   * @param lowering the fast kernels (an engine's lowering); absent: the reference kernels
    * @param fusion BN fission and fusion passes applied to the training step (default: none,
    *   the unfused baseline)
    */
-  constructor(readonly def: ModelDef, readonly memory: Memory, seed = 0, readonly lowering?: Lowering, readonly fusion: FusionOptions = NO_FUSION) {
+  constructor(
+    /** The model it instantiates. */
+    readonly def: ModelDef,
+    /** Where its tensors live. */
+    readonly memory: Memory,
+    seed = 0,
+    /** The fast kernels its plans run; absent: the reference kernels. */
+    readonly lowering?: Lowering,
+    /** The fusion passes of its training step. */
+    readonly fusion: FusionOptions = NO_FUSION,
+  ) {
     this.specs = paramSpecs(def);
     const rng = new Rng(seed);
     for (const s of this.specs) {
@@ -114,6 +199,18 @@ export class Network {
     }
   }
 
+  /** The backend of the engine's kernels, for `SGD` (absent on the reference kernels). */
+  get backend(): Backend | undefined {
+    return this.engine?.backend;
+  }
+
+  /** Closes the engine `Network.create` created (its worker threads); a given engine stays open. */
+  close(): void {
+    if (this.ownsEngine) this.engine?.close();
+    this.ownsEngine = false;
+  }
+
+  /** Number of trainable parameter values. */
   get paramCount(): number {
     let n = 0;
     for (const a of this.params.values()) n += a.length;
@@ -149,7 +246,19 @@ export class Network {
   }
 
   /** Forward graph in training mode, plus loss and backward; outputs "loss", "logits", "grad:<param>". */
-  buildTrainGraph(shape: Shape, fusion: FusionOptions = this.fusion): { graph: Graph; x: number; labels: number; grads: Map<string, number> } {
+  buildTrainGraph(
+    shape: Shape,
+    fusion: FusionOptions = this.fusion,
+  ): {
+    /** The graph, fused as asked. */
+    graph: Graph;
+    /** Value id of the images input. */
+    x: number;
+    /** Value id of the labels input. */
+    labels: number;
+    /** Gradient value id by parameter name. */
+    grads: Map<string, number>;
+  } {
     this.checkInput(shape);
     const b = new Builder({ training: true });
     const x = b.input('x', shape);
@@ -168,7 +277,7 @@ export class Network {
       g.outputs.set(`grad:${name}`, d);
       byName.set(name, d);
     }
-    const fused = applyFusion(pruneDead(g), fusion);
+    const fused = applyFusion(pruneDead(g), fusion, FAST_KERNELS);
     this.lastReport = fused.report;
     return { graph: fused.graph, x, labels, grads: byName };
   }
@@ -196,6 +305,7 @@ export class Network {
     return n;
   }
 
+  /** The compiled training step for input shape [N, C, H, W], built on first use and kept. */
   trainPlan(shape: Shape): TrainPlan {
     const key = shape.join('x');
     let p = this.trainPlans.get(key);
@@ -229,7 +339,12 @@ export class Network {
   }
 
   /** The eval-mode forward graph (BatchNorms normalise with their running statistics). */
-  buildEvalGraph(shape: Shape): { graph: Graph; x: number } {
+  buildEvalGraph(shape: Shape): {
+    /** The graph. */
+    graph: Graph;
+    /** Value id of the images input. */
+    x: number;
+  } {
     this.checkInput(shape);
     const b = new Builder({ training: false });
     const x = b.input('x', shape);
@@ -268,6 +383,57 @@ export class Network {
       this.evalPlans.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * The training-mode forward whose BNs average their batch statistics into the running ones
+   * (PyTorch's momentum=None: running = the mean over the batches since num_batches_tracked was
+   * 0), for recomputeBnStatistics. Unfused: it has no backward to fuse with.
+   */
+  private statsPlan(shape: Shape): EvalPlan {
+    const key = shape.join('x');
+    let p = this.statsPlans.get(key);
+    if (!p) {
+      this.checkInput(shape);
+      const b = new Builder({ training: true });
+      const x = b.input('x', shape);
+      b.g.outputs.set('logits', this.def.build(b, x));
+      for (const n of b.g.nodes) if (n.op === 'batch_norm2d') (n as { attrs: object }).attrs = { ...n.attrs, momentum: null };
+      const graph = pruneDead(b.g);
+      const exec = new Executor(graph, this.memory, this.bind, this.lowering);
+      p = { exec, graph, xId: x, logits: exec.output('logits') };
+      this.statsPlans.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * Sets every BN's running statistics to those of the current weights: the mean, over the
+   * images of `batches` (NCHW, each of shape [size, ...imageShape]), of the batch means and of
+   * the unbiased batch variances, computed by training-mode forward passes. The running
+   * averages that training keeps (momentum 0.1: about the last 10 steps) lag weights that move
+   * fast; evaluated with them, a network can score far below what its weights do (precise BN,
+   * Wu and Johnson 2021, "Rethinking 'Batch' in BatchNorm"). num_batches_tracked keeps its
+   * count of training steps. Returns the number of batches used.
+   */
+  recomputeBnStatistics(batches: Iterable<{ x: ArrayLike<number>; size: number }>, imageShape: Shape): number {
+    const tracked = [...this.state].filter(([name]) => name.endsWith('.num_batches_tracked'));
+    const saved = tracked.map(([, a]) => a[0]!);
+    for (const [, a] of tracked) a[0] = 0;
+    let n = 0;
+    try {
+      for (const b of batches) {
+        const shape = [b.size, ...imageShape];
+        this.checkBatch('recomputeBnStatistics', b.x, shape);
+        const p = this.statsPlan(shape);
+        p.exec.write(p.xId, b.x);
+        p.exec.run({ seed: 0, step: n });
+        n++;
+      }
+    } finally {
+      tracked.forEach(([, a], i) => (a[0] = saved[i]!));
+    }
+    return n;
   }
 
   /** Recomputes the folded tensors from the current parameters and running statistics. */

@@ -3,6 +3,27 @@
  */
 import { type OpDef, ShapeErrorAt } from './op.js';
 
+/**
+ * A concatenation planned as a view of its chain's buffer: node.attrs.view, set by
+ * passes/concat_views.ts, read by the planner and the lowering.
+ */
+export interface ConcatView {
+  /** The value whose buffer holds the block: the chain's last concatenation. */
+  buffer: number;
+  /** Inputs [from, end) are written into the buffer by this node; the others are already there. */
+  from: number;
+  /**
+   * Inputs (of [from, end)) that their producers wrote into their channels of the buffer
+   * themselves: planned there (at their channel offset, the buffer's pixel stride), not copied.
+   */
+  inPlace?: number[];
+}
+
+/** The view attributes of a node, if it is a marked concatenation. */
+export function viewOf(n: { op: string; attrs: Record<string, unknown> }): ConcatView | undefined {
+  return n.op === 'concat' ? (n.attrs.view as ConcatView | undefined) : undefined;
+}
+
 export const concat: OpDef = {
   type: 'concat',
   infer(xs, _attrs, layer) {

@@ -7,10 +7,15 @@
 import type { Shape } from '../graph/ir.js';
 import { type Arr, type OpDef, ShapeErrorAt, expectRank, pair, windowOut } from './op.js';
 
+/** A convolution's geometry, as torch.nn.Conv2d's arguments (a number: the same along H and W). */
 export interface Conv2dAttrs {
+  /** Step between windows (default 1). */
   stride?: number | [number, number];
+  /** Zeros added on each side of H and W (default 0). */
   padding?: number | [number, number];
+  /** Spacing of the kernel taps (default 1). */
   dilation?: number | [number, number];
+  /** Channel groups: C and K split into this many independent convolutions (default 1). */
   groups?: number;
 }
 

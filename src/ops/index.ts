@@ -28,8 +28,10 @@ const all: OpDef[] = [
   shortcutPad, shortcutPadBackward,
 ];
 
+/** Every op, by type: the forward ops and their backward ops. */
 export const OPS: ReadonlyMap<string, OpDef> = new Map(all.map((d) => [d.type, d]));
 
+/** The op of a type; throws, listing the known types, for another. */
 export function getOp(type: string): OpDef {
   const d = OPS.get(type);
   if (!d) throw new Error(`unknown op "${type}"; known ops: ${[...OPS.keys()].join(', ')}`);

@@ -9,8 +9,10 @@
  */
 import { ShapeError, type Attrs, type Node, type Shape } from '../graph/ir.js';
 
+/** A tensor's storage: float32 (engines), or float64 (the reference in tests). */
 export type Arr = Float32Array | Float64Array;
 
+/** What a run of a graph knows besides its tensors. */
 export interface RunContext {
   /** Seed of the run; stochastic ops (dropout) derive their randomness from it. */
   seed: number;
@@ -18,13 +20,21 @@ export interface RunContext {
   step: number;
 }
 
+/** The arguments of an op's reference kernel: one node's tensors, shapes and attributes. */
 export interface KernelArgs<A> {
+  /** Input tensors, in the node's input order. */
   x: Arr[];
+  /** Output tensors, to be written. */
   y: Arr[];
+  /** Input shapes. */
   xs: Shape[];
+  /** Output shapes. */
   ys: Shape[];
+  /** The node's attributes. */
   attrs: A;
+  /** The node (its layer name for messages). */
   node: Node;
+  /** Seed and step of the run. */
   ctx: RunContext;
 }
 
@@ -32,13 +42,17 @@ export interface KernelArgs<A> {
 export interface BackwardBuilder {
   /** Emits a node of `op` and returns its output value ids (kind 'grad'). */
   emit(op: string, name: string, inputs: number[], attrs?: Attrs): number[];
+  /** The shape of a value of the graph. */
   shape(valueId: number): Shape;
 }
 
+/** An op: its shape rule, its reference kernel, and how to emit its backward. */
 export interface OpDef<A = unknown> {
+  /** Its name in graphs (snake_case: "conv2d", "batch_norm2d"). */
   readonly type: string;
   /** Output shapes from input shapes; throws ShapeError naming `layer` on mismatch. */
   infer(xs: Shape[], attrs: A, layer: string): Shape[];
+  /** The reference kernel: computes the outputs from the inputs with plain loops (NCHW). */
   run(args: KernelArgs<A>): void;
   /**
    * Input index whose memory output 0 takes over (in place). The planner gives output 0 that

@@ -9,9 +9,13 @@
 import type { Shape } from '../graph/ir.js';
 import { type Arr, type OpDef, ShapeErrorAt, expectRank, pair, windowOut } from './op.js';
 
+/** A pooling window's geometry (a number: the same along H and W). */
 export interface Pool2dAttrs {
+  /** Window size KH x KW. */
   kernel: number | [number, number];
+  /** Step between windows (default: the kernel size, as PyTorch). */
   stride?: number | [number, number];
+  /** Padding on each side of H and W (default 0). */
   padding?: number | [number, number];
   /** avg_pool2d only; default true as in PyTorch. */
   count_include_pad?: boolean;

@@ -22,7 +22,7 @@
  * (bn_dx_coef, shifted by the channel's mean) and applied once per part, by the slice that takes
  * its gradient out of G (slice_channels_affine reads x there). Guards: dxEpilogueConv (dy comes
  * from such a convolution and nothing else reads it), accumulatingPath (the convolution's
- * backward-data path can accumulate: src/kernels/conv.ts convDxAccumulates); where one fails,
+ * backward-data path can accumulate: KernelCapabilities.convDxAccumulates); where one fails,
  * that BN's dx is added whole (bn_backward_data_acc) as above.
  *
  * Guards (reported at the BN whose dx would be accumulated, or at the concatenation):
@@ -34,7 +34,7 @@
  *                  update follows the one before it).
  */
 import type { Graph, Node } from '../graph/ir.js';
-import { convDxAccumulates, convGeomOf } from '../kernels/conv.js';
+import { type KernelCapabilities, convLabel } from './capabilities.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import { type FusionReport, type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
@@ -117,7 +117,7 @@ interface Plan {
  * The fused backward-data that produced the dy of BN backward `bn` (member of an accepted plan),
  * when its dx epilogue can add A*dy into G instead (epilogue rule); else reports why not.
  */
-function epilogueConv(g: Graph, bn: Node, uses: Map<number, Node[]>, report: FusionReport, layer: string): Node | undefined {
+function epilogueConv(g: Graph, bn: Node, uses: Map<number, Node[]>, report: FusionReport, layer: string, caps: KernelCapabilities): Node | undefined {
   const p = producer(g, bn.inputs[0]!);
   const a = p?.attrs as unknown as FusedConvAttrs | undefined;
   if (!p || p.op !== 'conv2d_fused_backward_data' || !a?.dxEpilogue || p.outputs[0] !== bn.inputs[0] ||
@@ -126,9 +126,9 @@ function epilogueConv(g: Graph, bn: Node, uses: Map<number, Node[]>, report: Fus
     report.blocked(layer, EPILOGUE, 'dxEpilogueConv', p ? `its dy comes from ${p.op} "${p.name}"${a?.dxEpilogue ? ', which is also read elsewhere' : ' without a dx epilogue'}` : 'its dy is not computed by a convolution');
     return undefined;
   }
-  const geom = convGeomOf(a.xShape!, a.wShape!, a);
-  if (!convDxAccumulates(geom)) {
-    report.blocked(layer, EPILOGUE, 'accumulatingPath', `the backward-data of "${p.name}" (${geom.KH}x${geom.KW}, ${geom.C}->${geom.K}) runs on a path that cannot accumulate (convDxAccumulates)`);
+  const conv = { xShape: a.xShape!, wShape: a.wShape!, attrs: a };
+  if (!caps.convDxAccumulates(conv)) {
+    report.blocked(layer, EPILOGUE, 'accumulatingPath', `the backward-data of "${p.name}" (${convLabel(conv)}) runs on a path that cannot accumulate (convDxAccumulates)`);
     return undefined;
   }
   return p;
@@ -202,12 +202,15 @@ function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: Fusion
   return { chain: c, grads, parts, drop, layers, epi: [] };
 }
 
-/** The pass, with or without the epilogue rule (FusionOptions.concatGradEpilogue). */
-export function concatGradWith(epilogue: boolean): Pass {
-  return { name: RULE, run: (g, report) => concatGrad(g, report, epilogue) };
+/**
+ * The pass, with or without the epilogue rule (FusionOptions.concatGradEpilogue); `caps` says
+ * which backward-data convolutions can accumulate.
+ */
+export function concatGradWith(epilogue: boolean, caps: KernelCapabilities): Pass {
+  return { name: RULE, run: (g, report) => concatGrad(g, report, epilogue, caps) };
 }
 
-function concatGrad(g: Graph, report: FusionReport, epilogue: boolean): Graph {
+function concatGrad(g: Graph, report: FusionReport, epilogue: boolean, caps: KernelCapabilities): Graph {
   const uses = consumers(g);
   const plans: Plan[] = [];
   const touched = new Set<number>(); // nodes an accepted plan rewrites
@@ -239,7 +242,7 @@ function concatGrad(g: Graph, report: FusionReport, epilogue: boolean): Graph {
     buf.set(p, new Array<number>(L));
     p.layers.forEach((l, i) => {
       const C = g.value(p.chain.members[i]!.outputs[0]!).shape[1];
-      const conv = epilogue ? epilogueConv(g, producer(g, p.grads[i]!)!, uses, report, l) : undefined;
+      const conv = epilogue ? epilogueConv(g, producer(g, p.grads[i]!)!, uses, report, l, caps) : undefined;
       p.epi[i] = conv;
       if (conv) {
         epiAt.set(conv.id, { plan: p, i });

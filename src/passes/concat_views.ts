@@ -13,7 +13,7 @@
  * Every reader of a view must read it at the buffer's pixel stride, so the rule fires only where
  * all of them can: fused convolutions that normalise it on load (forward and backward-weights x
  * prologue, the backward-data dx epilogue's x2) on paths that read views (1x1 GEMM, Winograd
- * 3x3: src/kernels/conv.ts convStridedInput; also with their dx epilogue accumulating into the
+ * 3x3: KernelCapabilities.convStridedInput; also with their dx epilogue accumulating into the
  * gradient buffer), the BN backward that adds into a concatenation-gradient buffer
  * (bn_backward_data_acc) and the gradient slices that apply the affine half of BN dx
  * (slice_channels_affine, concat_grad.ts). The last
@@ -36,9 +36,9 @@
  *                   that writes at a pixel stride and nothing else reads it.
  */
 import type { Graph, Node } from '../graph/ir.js';
-import { convGeomOf, convStridedInput, convStridedOutput } from '../kernels/conv.js';
+import { type KernelCapabilities, convLabel } from './capabilities.js';
 import { type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
-import type { ConcatView } from '../runtime/planner.js';
+import type { ConcatView } from '../ops/concat.js';
 import { concatChains } from './concat_grad.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
 
@@ -56,12 +56,12 @@ const RULE = 'concat-views';
 export const VIEW_MIN_FRACTION = 0.5;
 
 /** Whether the fused convolution `n` reads its input at position `at` at any pixel stride. */
-function convReadsStrided(g: Graph, n: Node, at: number): boolean {
+function convReadsStrided(g: Graph, n: Node, at: number, caps: KernelCapabilities): boolean {
   const a = n.attrs as unknown as FusedConvAttrs;
   // the forward node's shapes are its operands'; the backward nodes carry them as attributes
   const xShape = a.xShape ?? (n.op === 'conv2d_fused' ? g.value(n.inputs[0]!).shape : undefined);
   const wShape = a.wShape ?? (n.op === 'conv2d_fused' ? g.value(n.inputs[1]!).shape : undefined);
-  if (!xShape || !wShape || !convStridedInput(convGeomOf(xShape, wShape, a))) return false;
+  if (!xShape || !wShape || !caps.convStridedInput({ xShape, wShape, attrs: a })) return false;
   if (n.op === 'conv2d_fused') return at === 0 && a.xPrologue !== undefined;
   if (n.op === 'conv2d_fused_backward_weight') return at === 1 && a.xPrologue !== undefined;
   const dxe = fusedOperands('conv2d_fused_backward_data', a).dxe;
@@ -75,9 +75,9 @@ function convReadsStrided(g: Graph, n: Node, at: number): boolean {
 const VIEW_READERS: Record<string, number> = { bn_backward_data_acc: 2, slice_channels_affine: 1 };
 
 /** Why `reader` cannot read value v as a view, or undefined if it can. */
-function whyNot(g: Graph, reader: Node, v: number): string | undefined {
+function whyNot(g: Graph, reader: Node, v: number, caps: KernelCapabilities): string | undefined {
   const at = reader.inputs.map((x, i) => (x === v ? i : -1)).filter((i) => i >= 0);
-  const ok = at.every((i) => (reader.op in VIEW_READERS ? i === VIEW_READERS[reader.op] : reader.op.startsWith('conv2d_fused') && convReadsStrided(g, reader, i)));
+  const ok = at.every((i) => (reader.op in VIEW_READERS ? i === VIEW_READERS[reader.op] : reader.op.startsWith('conv2d_fused') && convReadsStrided(g, reader, i, caps)));
   return ok ? undefined : `${reader.op} "${reader.name}" reads it as input ${at.join(', ')}, which needs the channels contiguous`;
 }
 
@@ -86,20 +86,23 @@ function whyNot(g: Graph, reader: Node, v: number): string | undefined {
  * producer can write it there itself: a fused forward convolution on a path that writes y at a
  * pixel stride (Winograd, convStridedOutput), whose output nothing but m reads.
  */
-function whyCopied(g: Graph, v: number, m: Node, views: Node[], uses: Map<number, Node[]>, outputs: Set<number>): string | undefined {
+function whyCopied(g: Graph, v: number, m: Node, views: Node[], uses: Map<number, Node[]>, outputs: Set<number>, caps: KernelCapabilities): string | undefined {
   const p = g.value(v).producer === undefined ? undefined : g.node(g.value(v).producer!);
   if (!p || p.op !== 'conv2d_fused' || p.outputs[0] !== v) return `it comes from ${p ? `${p.op} "${p.name}"` : 'outside the graph'}, which writes only its own buffer`;
   const a = p.attrs as unknown as FusedConvAttrs;
-  const geom = convGeomOf(g.value(p.inputs[0]!).shape, g.value(p.inputs[1]!).shape, a);
-  if (!convStridedOutput(geom)) return `"${p.name}" (${geom.KH}x${geom.KW}, ${geom.C}->${geom.K}) cannot write at a pixel stride (convStridedOutput)`;
+  const conv = { xShape: g.value(p.inputs[0]!).shape, wShape: g.value(p.inputs[1]!).shape, attrs: a };
+  if (!caps.convStridedOutput(conv)) return `"${p.name}" (${convLabel(conv)}) cannot write at a pixel stride (convStridedOutput)`;
   // the later views hold it already (they copy only their own new part): not readers
   const others = (uses.get(v) ?? []).filter((r) => r !== m && !views.includes(r));
   if (outputs.has(v) || others.length) return `it is also read by ${others.map((r) => `"${r.name}"`).join(', ') || 'the graph outputs'}`;
   return undefined;
 }
 
-/** The rule, with views from minFraction of the buffer's channels on (0: every member). */
-export const concatViewsWith = (minFraction = VIEW_MIN_FRACTION): Pass => ({
+/**
+ * The rule, with views from minFraction of the buffer's channels on (0: every member), for
+ * kernels that can do what `caps` says.
+ */
+export const concatViewsWith = (caps: KernelCapabilities, minFraction = VIEW_MIN_FRACTION): Pass => ({
   name: RULE,
   run(g: Graph, report) {
     const uses = consumers(g);
@@ -125,7 +128,7 @@ export const concatViewsWith = (minFraction = VIEW_MIN_FRACTION): Pass => ({
           return;
         }
         for (const r of uses.get(v) ?? []) {
-          const why = whyNot(g, r, v);
+          const why = whyNot(g, r, v, caps);
           if (why) {
             report.blocked(m.name, RULE, 'stridedReaders', `"${g.value(v).name}": ${why}; it keeps its own buffer and copies`);
             first = i + 1;
@@ -142,7 +145,7 @@ export const concatViewsWith = (minFraction = VIEW_MIN_FRACTION): Pass => ({
         const from = i === 0 ? 0 : m.inputs.length - 1;
         const inPlace: number[] = [];
         for (let j = from; j < m.inputs.length; j++) {
-          const why = whyCopied(g, m.inputs[j]!, m, views, uses, outputs);
+          const why = whyCopied(g, m.inputs[j]!, m, views, uses, outputs, caps);
           if (why) report.blocked(m.name, RULE, 'producerWrites', `"${g.value(m.inputs[j]!).name}" is copied into the buffer: ${why}`);
           else inPlace.push(j);
         }

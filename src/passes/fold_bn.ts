@@ -22,22 +22,54 @@ import { consumers } from './rewrite.js';
 
 /** The BN a derived tensor is computed from, by parameter and buffer names. */
 export interface BnSource {
+  /** The BN layer's name. */
   layer: string;
+  /** Name of its weight (gamma). */
   gamma: string;
+  /** Name of its bias (beta). */
   beta: string;
+  /** Name of its running mean. */
   mean: string;
+  /** Name of its running variance. */
   variance: string;
+  /** Its eps. */
   eps: number;
 }
 
 /** How a tensor of the folded graph is computed from the network's parameters and buffers. */
 export type Derivation =
-  | { kind: 'folded_weight'; weight: string; bn: BnSource }
-  | { kind: 'folded_bias'; bias?: string; bn: BnSource }
-  | { kind: 'scale'; bn: BnSource }
-  | { kind: 'shift'; bn: BnSource };
+  | {
+      /** w'[k, ...] = w[k, ...] * s[k]: a convolution's weight with the BN folded in. */
+      kind: 'folded_weight';
+      /** Name of the convolution's weight. */
+      weight: string;
+      /** The BN folded in. */
+      bn: BnSource;
+    }
+  | {
+      /** b'[k] = beta[k] + (b[k] - mean[k]) * s[k]: the folded convolution's bias. */
+      kind: 'folded_bias';
+      /** Name of the convolution's own bias (absent: b = 0). */
+      bias?: string;
+      /** The BN folded in. */
+      bn: BnSource;
+    }
+  | {
+      /** s = gamma / sqrt(var + eps) of a BN kept as channel_affine. */
+      kind: 'scale';
+      /** That BN. */
+      bn: BnSource;
+    }
+  | {
+      /** beta - mean * s of a BN kept as channel_affine. */
+      kind: 'shift';
+      /** That BN. */
+      bn: BnSource;
+    };
 
+/** The eval graph with its BNs folded, and how to compute the tensors it adds. */
 export interface FoldedGraph {
+  /** The folded inference graph. */
   graph: Graph;
   /** The image input's value id. */
   x: number;
@@ -45,11 +77,17 @@ export interface FoldedGraph {
   derived: Map<string, Derivation>;
   /** BN layers folded into a convolution, and those kept as channel_affine. */
   folded: string[];
+  /** BN layers kept as channel_affine (their input is not a convolution's output). */
   affine: string[];
 }
 
 /** Per-channel s = gamma / sqrt(var + eps) and t = beta - mean * s (float64). */
-export function bnScaleShift(gamma: ArrayLike<number>, beta: ArrayLike<number>, mean: ArrayLike<number>, variance: ArrayLike<number>, eps: number): { scale: Float64Array; shift: Float64Array } {
+export function bnScaleShift(gamma: ArrayLike<number>, beta: ArrayLike<number>, mean: ArrayLike<number>, variance: ArrayLike<number>, eps: number): {
+  /** s per channel. */
+  scale: Float64Array;
+  /** t per channel. */
+  shift: Float64Array;
+} {
   const C = gamma.length;
   const scale = new Float64Array(C);
   const shift = new Float64Array(C);

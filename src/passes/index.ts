@@ -5,9 +5,11 @@
  */
 import { pruneDead } from '../autodiff/backward.js';
 import type { Graph } from '../graph/ir.js';
+import { verify } from '../graph/verify.js';
 import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_conv.js';
 import { concatGradWith } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
+import type { KernelCapabilities } from './capabilities.js';
 import { concatViewsWith } from './concat_views.js';
 import { fissionWith } from './fission.js';
 import { momentsIntoConv } from './moments_into_conv.js';
@@ -16,6 +18,7 @@ import { normalizeIntoConvWith } from './normalize_into_conv.js';
 import { residualAddRelu } from './residual.js';
 import { FusionReport, type Pass } from './rewrite.js';
 
+/** Which BN fission and fusion passes run on a training step's graph. */
 export interface FusionOptions {
   /** Split every training BN into statistics and normalize halves. */
   fission: boolean;
@@ -75,7 +78,9 @@ export interface FusionOptions {
   minFissionBytes?: number;
 }
 
+/** No pass: the unfused baseline, every BN a node of its own. */
 export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false, concatGrad: false };
+/** Every pass (views of concatenations included; no cost guard): the paper's full restructuring. */
 export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true, concatGrad: true, concatGradEpilogue: true, concatViews: true };
 
 /** The ablation settings: each optimisation alone (on top of fission, which they all need). */
@@ -103,24 +108,58 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'recompute-concat': { ...ALL_FUSION, concatViews: false, recomputeConcat: true },
 };
 
+/** Whether any pass is on. */
 export function isFused(o: FusionOptions): boolean {
   return Object.values(o).some(Boolean);
 }
 
-export function applyFusion(g: Graph, o: FusionOptions, report = new FusionReport()): { graph: Graph; report: FusionReport } {
-  if (!isFused(o)) return { graph: g, report };
+/**
+ * Runs the passes `o` switches on, in their order, over a training graph; `caps` answers what
+ * the kernels that will run it can do, and notes go to `report`. With `verify` (default: the
+ * environment variable BNFF_VERIFY=1, which `npm test` sets) the graph's invariants are
+ * checked before the first pass and after each (src/graph/verify.ts), naming the pass that
+ * broke one.
+ */
+export function applyFusion(
+  g: Graph,
+  o: FusionOptions,
+  caps: KernelCapabilities,
+  report = new FusionReport(),
+  check = typeof process !== 'undefined' && process.env?.BNFF_VERIFY === '1',
+): {
+  /** The rewritten graph. */
+  graph: Graph;
+  /** What each rule did at each BN. */
+  report: FusionReport;
+} {
+  if (!isFused(o)) {
+    if (check) verify(g, 'the graph before fusion');
+    return { graph: g, report };
+  }
   const passes: Pass[] = o.fission ? [fissionWith(o.minFissionBytes ?? 0)] : [];
   if (o.statsReuse) passes.push(momentsReuse);
   if (o.statsEpilogue) passes.push(momentsIntoConv);
   if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true));
   if (o.residual) passes.push(residualAddRelu);
   if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
-  if (o.concatGrad) passes.push(concatGradWith(o.concatGradEpilogue === true));
+  if (o.concatGrad) passes.push(concatGradWith(o.concatGradEpilogue === true, caps));
   if (o.recomputeConcat) passes.push(concatRecompute);
-  else if (o.concatViews) passes.push(concatViewsWith(o.concatViewMinFraction));
+  else if (o.concatViews) passes.push(concatViewsWith(caps, o.concatViewMinFraction));
+  return { graph: runPasses(g, passes, report, check), report };
+}
+
+/**
+ * Runs `passes` in order, pruning what each leaves dead; with `check`, verifies the graph before
+ * the first and after each, and a GraphError names the pass that broke it.
+ */
+export function runPasses(g: Graph, passes: readonly Pass[], report: FusionReport, check: boolean): Graph {
+  if (check) verify(g, 'the graph before fusion');
   let graph = g;
-  for (const p of passes) graph = pruneDead(p.run(graph, report));
-  return { graph, report };
+  for (const p of passes) {
+    graph = pruneDead(p.run(graph, report));
+    if (check) verify(graph, `after pass ${p.name}`);
+  }
+  return graph;
 }
 
 export { FusionReport } from './rewrite.js';

@@ -85,23 +85,31 @@ export function producer(g: Graph, v: number): Node | undefined {
   return p === undefined ? undefined : g.node(p);
 }
 
+/** What one fusion rule did, or why it did not, at one BN. */
 export interface Note {
   /** The BN layer the note is about. */
   layer: string;
+  /** The rule ("moments-into-conv", "normalize-into-conv", ...). */
   rule: string;
+  /** Whether it fused there. */
   fired: boolean;
   /** For a rule that did not fire: the guard that stopped it. */
   guard?: string;
+  /** What was fused into what, or what the guard saw (the lines of `bnff explain`). */
   detail: string;
 }
 
+/** What the fusion passes did to a graph, BN by BN: what `bnff explain` prints. */
 export class FusionReport {
+  /** Every note, in the order the passes wrote them. */
   readonly notes: Note[] = [];
   /** BNs a cost guard keeps whole (fission's cacheResident): no later rule fuses them. */
   readonly whole = new Set<string>();
+  /** Notes that `rule` fused at BN `layer`. */
   fired(layer: string, rule: string, detail: string): void {
     this.notes.push({ layer, rule, fired: true, detail });
   }
+  /** Notes that `guard` stopped `rule` at BN `layer`. */
   blocked(layer: string, rule: string, guard: string, detail: string): void {
     this.notes.push({ layer, rule, fired: false, guard, detail });
   }

@@ -4,7 +4,7 @@
  * run directory and bench/plot_breakdown.ts all draw through here.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { EpochRecord, MetricsRecord, StepRecord } from '../cli/metrics.js';
+import type { EpochRecord, MetricsRecord, StepRecord } from '../train/records.js';
 import { CHART_CONFIG } from './render.js';
 
 /** Per-step curves longer than this are drawn as means over equal runs of steps. */

@@ -12,13 +12,18 @@ import type { Arena } from './memory.js';
 /** Bytes of each thread's private scratch region. */
 export const SCRATCH_BYTES = 4 << 20;
 
+/** Which implementation runs the kernels. */
 export type BackendKind = 'wasm' | 'native';
 
+/** Runs named kernels on the arena's memory, split over its threads. */
 export interface Backend {
+  /** WebAssembly workers or the native addon. */
   readonly kind: BackendKind;
   /** The instruction set the kernels run with: 'avx512', 'avx2', 'wasm-relaxed-simd', 'wasm-simd'. */
   readonly isa: string;
+  /** Threads a kernel call is split over (the calling thread included). */
   readonly threads: number;
+  /** The memory its kernels read and write. */
   readonly arena: Arena;
   /** Byte offset of thread t's scratch region (SCRATCH_BYTES long, 64-byte aligned). */
   scratch(t: number): number;
@@ -29,6 +34,7 @@ export interface Backend {
    * range is empty skip the call. Returns when every thread is done.
    */
   run(fn: string, args: readonly number[], ranges: readonly (readonly [number, number])[]): void;
+  /** Stops its threads; the backend is unusable afterwards. */
   close(): void;
 }
 

@@ -10,7 +10,6 @@
  * BNFF_ENGINE (auto | native | wasm | reference) sets the default.
  */
 import os from 'node:os';
-import type { FusionOptions } from '../passes/index.js';
 import type { Backend } from './backend.js';
 import { WasmLowering } from './lower_wasm.js';
 import type { Lowering } from './executor.js';
@@ -18,17 +17,26 @@ import { Arena, HostMemory, type Memory } from './memory.js';
 import { NativeBackend, nativeArena, nativeStatus } from './native.js';
 import { ThreadPool } from './pool.js';
 import { wasmEngine } from './wasm_engine.js';
+import { setEngineFactory } from './engine_factory.js';
 
+/** The engines: native C++ kernels, WebAssembly SIMD kernels, or the plain reference kernels. */
 export type EngineKind = 'native' | 'wasm' | 'reference';
+/** An engine, or 'auto': native where the addon is built and loads, else wasm. */
 export type EngineChoice = EngineKind | 'auto';
+/** Every EngineChoice, 'auto' first (for help texts and checks). */
 export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'wasm', 'reference'];
 
+/** Where tensors live and which kernels run them: what createEngine returns. */
 export interface Engine {
+  /** Which engine it is. */
   readonly kind: EngineKind;
+  /** Its memory: the shared arena (native, wasm) or host arrays (reference). */
   readonly memory: Memory;
+  /** Its fast kernels for graph nodes; none for the reference engine. */
   readonly lowering?: Lowering;
   /** The backend the kernels run on (native or wasm); none for the reference engine. */
   readonly backend?: Backend;
+  /** Threads its kernels use. */
   readonly threads: number;
   /** The instruction set: 'avx512', 'avx2', 'wasm-relaxed-simd', 'wasm-simd', or 'scalar'. */
   readonly isa: string;
@@ -36,21 +44,13 @@ export interface Engine {
   readonly description: string;
   /** Why this engine was chosen (e.g. "wasm: native addon not built: g++ not found"). */
   readonly reason: string;
+  /** Stops its threads; close it when done (a Network.create that made it does so in close()). */
   close(): void;
 }
 
-/**
- * The cost guard of each engine (FusionOptions.minFissionBytes, guard cacheResident): on the
- * native engine a BN whose input tensor is at most 4 MiB stays whole. Such tensors stay in the
- * caches (L2 + L3 here), where its standalone passes cost less than the work the fused
- * convolutions add: measured on resnet20 at batch 64 (every BN input 4 MiB or less), fused was
- * 0.86-0.95x of unfused on native (docs/design/native-engine.md). The WebAssembly engine keeps
- * every fusion (its measured figures predate the guard).
- */
-export function fusionCosts(kind: EngineKind): Pick<FusionOptions, 'minFissionBytes'> {
-  return { minFissionBytes: kind === 'native' ? 4 << 20 : 0 };
-}
+export { fusionCosts } from './engine_factory.js';
 
+/** Threads an engine uses unless told: every core the process may use. */
 export function defaultThreads(): number {
   return os.availableParallelism();
 }
@@ -62,6 +62,11 @@ export function engineChoice(kind?: EngineChoice): EngineChoice {
   return k;
 }
 
+/**
+ * The engine `o.kind` names (default: BNFF_ENGINE, else 'auto': native where the addon is built
+ * and loads on this CPU, else wasm), on `o.threads` threads; `o.dtype` 'f64' for the reference
+ * engine's float64 arrays. Native asked for but unavailable throws, saying why.
+ */
 export async function createEngine(o: { kind?: EngineChoice; threads?: number; dtype?: 'f32' | 'f64' } = {}): Promise<Engine> {
   const choice = engineChoice(o.kind);
   if (choice === 'reference') {
@@ -97,3 +102,5 @@ export async function createEngine(o: { kind?: EngineChoice; threads?: number; d
   const arena = new Arena();
   return wasmEngine(arena, await ThreadPool.create(arena, threads), why);
 }
+
+setEngineFactory(createEngine);

@@ -18,20 +18,35 @@ import { planMemory, viewOf } from './planner.js';
 
 /** A value that is not finite, with the first node that produced one. */
 export class NonFiniteError extends Error {
+  /** 'NonFiniteError', the name error messages and stack traces show. */
   override name = 'NonFiniteError';
-  constructor(readonly node: Node, readonly valueName: string, readonly index: number, readonly value: number) {
+  constructor(
+    /** The first node whose output is not finite. */
+    readonly node: Node,
+    /** The name of that output. */
+    readonly valueName: string,
+    /** The index of the first non-finite element in it. */
+    readonly index: number,
+    /** That element (NaN or an infinity). */
+    readonly value: number,
+  ) {
     super(`layer "${node.name}" (${node.op}) produced ${value} in "${valueName}" at element ${index}`);
   }
 }
 
+/** The memory a plan takes. */
 export interface PlanStats {
+  /** Bytes of the workspace that holds every computed value, storage shared where lifetimes allow. */
   workspaceBytes: number;
+  /** Bytes those values would take without sharing. */
   unsharedBytes: number;
 }
 
 /** What a lowering sees of the plan. */
 export interface LoweringContext {
+  /** The graph being run. */
   graph: Graph;
+  /** The storage of every value, by id. */
   arrays: Arr[];
   /** True when value id is stored NHWC. */
   nhwc: (id: number) => boolean;
@@ -40,10 +55,13 @@ export interface LoweringContext {
    * channels of a wider buffer (a concatenation planned as a view, passes/concat_views.ts).
    */
   stride: (id: number) => number;
+  /** Seed and step of the current run (updated before every run). */
   ctx: RunContext;
 }
 
+/** Turns graph nodes into calls of fast kernels: what an engine adds to the reference path. */
 export interface Lowering {
+  /** Its name in logs. */
   readonly name: string;
   /** Plans the concatenations marked as views as views (every reader of one must read it strided). */
   readonly views?: boolean;
@@ -73,8 +91,14 @@ interface Step {
   outputs: Arr[];
 }
 
+/**
+ * A graph compiled for one set of shapes: every value bound to storage, every node to a kernel
+ * (fast where the lowering takes it, the op's reference kernel otherwise).
+ */
 export class Executor {
+  /** The storage of every value, by id (4-D activations NHWC under a lowering). */
   readonly arrays: Arr[];
+  /** The memory its workspace takes. */
   readonly stats: PlanStats;
   private readonly steps: Step[];
   private readonly ctx: RunContext = { seed: 0, step: 0 };
@@ -85,6 +109,7 @@ export class Executor {
   readonly profile = new Map<string, number>();
   /** Seconds per node (by layer name and op), accumulated while `profiling` is on. */
   readonly nodeProfile = new Map<string, number>();
+  /** Time every node into `profile` and `nodeProfile` (slower). */
   profiling = false;
   /** Nodes run by fast kernels, and by the reference fallback. */
   readonly lowered: number;
@@ -92,7 +117,10 @@ export class Executor {
   /**
    * @param bind arrays for param and state values, by value name
    */
-  constructor(readonly graph: Graph, memory: Memory, bind: (name: string, kind: string) => Arr | undefined, lowering?: Lowering) {
+  constructor(
+    /** The graph it runs. */
+    readonly graph: Graph,
+    memory: Memory, bind: (name: string, kind: string) => Arr | undefined, lowering?: Lowering) {
     const external = (kind: string): boolean => kind === 'param' || kind === 'state';
     const views = lowering?.views === true;
     const plan = planMemory(graph, external, { views });
@@ -182,6 +210,7 @@ export class Executor {
     };
   }
 
+  /** The storage of a value, in its stored layout. */
   get(valueId: number): Arr {
     return this.arrays[valueId]!;
   }
@@ -203,6 +232,7 @@ export class Executor {
     return out;
   }
 
+  /** The storage of a named graph output ("loss", "logits"). */
   output(name: string): Arr {
     const id = this.graph.outputs.get(name);
     if (id === undefined) throw new Error(`graph has no output "${name}"`);

@@ -7,9 +7,12 @@
  */
 import type { Arr } from '../ops/op.js';
 
+/** Element type of a memory's arrays: float32, or float64 (the reference in tests). */
 export type DType = 'f32' | 'f64';
 
+/** Where a network's tensors are allocated. */
 export interface Memory {
+  /** Element type of every array it hands out. */
   readonly dtype: DType;
   /** A zeroed array of n elements that stays valid for the life of the memory. */
   alloc(n: number): Arr;
@@ -44,11 +47,15 @@ class SharedWorkspace {
   }
 }
 
+/** Plain JavaScript typed arrays: the reference kernels' memory. */
 export class HostMemory implements Memory {
   usedBytes = 0;
   readonly maxBytes = Infinity;
   private readonly shared = new SharedWorkspace(this);
-  constructor(readonly dtype: DType) {}
+  constructor(
+    /** Element type of its arrays. */
+    readonly dtype: DType,
+  ) {}
   workspace(n: number): Workspace {
     return this.shared.get(n);
   }
@@ -66,10 +73,17 @@ export const ARENA_BASE = 1 << 20;
 
 /** Raised when a plan does not fit the arena (the 4 GiB wasm32 heap, or the native arena). */
 export class HeapOverflowError extends Error {
+  /** 'HeapOverflowError', the name error messages and stack traces show. */
   override name = 'HeapOverflowError';
 }
 
+/**
+ * The arena holding every float32 tensor of the fast engines, which their kernels address by
+ * byte offset from any thread: a shared WebAssembly.Memory (at most 4 GiB), or the native
+ * engine's SharedArrayBuffer (as large as this machine's memory).
+ */
 export class Arena implements Memory {
+  /** Always float32. */
   readonly dtype = 'f32' as const;
   /** The shared WebAssembly memory (undefined for a native arena, which WebAssembly cannot address). */
   readonly memory: WebAssembly.Memory | undefined;
@@ -146,6 +160,7 @@ export class Arena implements Memory {
     return this.view(this.reserve(n * 4), n);
   }
 
+  /** A Float32Array of n elements at a byte offset into the arena. */
   view(byteOffset: number, n: number): Float32Array {
     return this.f32(byteOffset, n);
   }

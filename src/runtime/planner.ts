@@ -13,8 +13,10 @@
  * at their first channel.
  */
 import { type Graph, type Node, numel, shapeStr } from '../graph/ir.js';
+import { type ConcatView, viewOf } from '../ops/concat.js';
 import { getOp } from '../ops/index.js';
 
+/** Where planMemory put each value in one shared workspace. */
 export interface MemoryPlan {
   /** Element offset into the workspace of each planned value (undefined: not planned here). */
   offsets: (number | undefined)[];
@@ -28,23 +30,7 @@ const ALIGN = 16; // elements: 64 bytes in f32
 
 interface Block { off: number; size: number }
 
-/** A concatenation planned as a view of its chain's buffer (node.attrs.view, set by passes/concat_views.ts). */
-export interface ConcatView {
-  /** The value whose buffer holds the block: the chain's last concatenation. */
-  buffer: number;
-  /** Inputs [from, end) are written into the buffer by this node; the others are already there. */
-  from: number;
-  /**
-   * Inputs (of [from, end)) that their producers wrote into their channels of the buffer
-   * themselves: planned there (at their channel offset, the buffer's pixel stride), not copied.
-   */
-  inPlace?: number[];
-}
-
-/** The view attributes of a node, if it is a marked concatenation. */
-export function viewOf(n: { op: string; attrs: Record<string, unknown> }): ConcatView | undefined {
-  return n.op === 'concat' ? (n.attrs.view as ConcatView | undefined) : undefined;
-}
+export { type ConcatView, viewOf } from '../ops/concat.js';
 
 /** Plans every value whose kind is not external (params and state live with the model). */
 export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts: { views?: boolean } = {}): MemoryPlan {

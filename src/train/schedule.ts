@@ -3,11 +3,30 @@
  *   step:   lr = base * gamma^floor(epoch / stepSize)                      (StepLR)
  *   cosine: lr = etaMin + (base - etaMin) * (1 + cos(pi * epoch / tMax)) / 2 (CosineAnnealingLR)
  */
+/** How the learning rate changes from epoch to epoch. */
 export type Schedule =
-  | { kind: 'constant' }
-  | { kind: 'step'; stepSize: number; gamma: number }
-  | { kind: 'cosine'; tMax: number; etaMin?: number };
+  | {
+      /** The base rate throughout. */
+      kind: 'constant';
+    }
+  | {
+      /** StepLR: multiplied by gamma every stepSize epochs. */
+      kind: 'step';
+      /** Epochs between two decays. */
+      stepSize: number;
+      /** Factor of each decay (e.g. 0.1). */
+      gamma: number;
+    }
+  | {
+      /** CosineAnnealingLR: half a cosine from the base rate down to etaMin at epoch tMax. */
+      kind: 'cosine';
+      /** Epochs to reach etaMin. */
+      tMax: number;
+      /** The rate at epoch tMax (default 0). */
+      etaMin?: number;
+    };
 
+/** The learning rate of epoch `epoch` (from 0) under schedule `s`, from base rate `base`. */
 export function learningRate(base: number, epoch: number, s: Schedule): number {
   switch (s.kind) {
     case 'constant':

@@ -10,19 +10,31 @@ import type { Memory } from '../runtime/memory.js';
 import type { Backend } from '../runtime/backend.js';
 import { sgdUpdate } from '../kernels/eltwise.js';
 
+/** torch.optim.SGD's arguments. */
 export interface SgdOptions {
+  /** Learning rate. */
   lr: number;
+  /** Momentum factor (default 0). */
   momentum?: number;
+  /** Dampening of the momentum (default 0). */
   dampening?: number;
+  /** L2 penalty added to the gradient as wd * p (default 0). */
   weightDecay?: number;
+  /** Nesterov momentum (default false; needs momentum > 0 and no dampening). */
   nesterov?: boolean;
 }
 
+/** Stochastic gradient descent with PyTorch's semantics (see the formula above). */
 export class SGD {
+  /** The learning rate of the next step (the trainer sets it from the schedule). */
   lr: number;
+  /** Momentum factor. */
   readonly momentum: number;
+  /** Dampening of the momentum. */
   readonly dampening: number;
+  /** L2 weight decay. */
   readonly weightDecay: number;
+  /** Whether the momentum is Nesterov's. */
   readonly nesterov: boolean;
   /** Momentum buffers by parameter name; absent until the first step, as in PyTorch. */
   readonly buffers = new Map<string, Arr>();
@@ -31,7 +43,10 @@ export class SGD {
    * @param memory where momentum buffers live (the arena for the engine)
    * @param backend run the update with the SIMD kernel on this backend (parameters in the arena)
    */
-  constructor(readonly params: Map<string, Arr>, o: SgdOptions, private readonly memory?: Memory, readonly backend?: Backend) {
+  constructor(
+    /** The parameters it updates, by name (a Network's params). */
+    readonly params: Map<string, Arr>,
+    o: SgdOptions, private readonly memory?: Memory, readonly backend?: Backend) {
     if (backend && !memory) throw new Error('SGD on a backend needs the arena for its momentum buffers');
     for (const [k, v] of Object.entries({ lr: o.lr, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, weightDecay: o.weightDecay ?? 0 })) {
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`SGD ${k} must be a finite number >= 0, got ${v}`);
@@ -55,6 +70,7 @@ export class SGD {
     }
   }
 
+  /** One update of every parameter from its gradient in `grads` (by parameter name). */
   step(grads: Map<string, Arr>): void {
     const { lr, momentum: mu, dampening, weightDecay: wd, nesterov } = this;
     for (const [name, p] of this.params) {

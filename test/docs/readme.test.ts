@@ -42,10 +42,11 @@ const readmeScripts = codeBlocks('README.md').filter((b) => SCRIPT.has(b.lang));
 // would run them as test files), importing the built entry point by its absolute path.
 const ENTRY = path.join(ROOT, 'dist/src/index.js');
 
-test('the README has an API example that creates an engine and trains the fused graph', () => {
+test('the README has an API example that trains on the fast engine with the fused graph', () => {
   assert.ok(readmeScripts.length >= 1, 'no ts/js block in README.md');
   const api = readmeScripts.map((b) => b.code).join('\n');
-  for (const word of ['createEngine', 'ALL_FUSION', "from 'bnff'"]) assert.ok(api.includes(word), `the API example does not use ${word}`);
+  for (const word of ['Network.create(', "from 'bnff'"]) assert.ok(api.includes(word), `the API example does not use ${word}`);
+  assert.ok(!/reference|NO_FUSION/.test(api), 'the API example asks for the reference kernels or the unfused graph');
 });
 
 readmeScripts.forEach((block, k) => {
@@ -78,6 +79,8 @@ readmeScripts.forEach((block, k) => {
     const r = spawnSync(process.execPath, [jsFile], { cwd: work, encoding: 'utf8', timeout: 230_000 });
     assert.equal(r.status, 0, `README block at line ${block.line} exited with ${r.status}:\n${r.stderr}`);
     assert.ok(r.stdout.trim().length > 0, 'the example printed nothing');
+    // BNFF_ENGINE=reference would choose the reference kernels for it, as documented
+    if (/Network\.create\(/.test(block.code) && process.env.BNFF_ENGINE !== 'reference') assert.match(r.stdout, /^(native|WebAssembly) .*kernels.*; BN fission \+ fusion on$/m, `the example's network is not on a fast engine with the fused graph:\n${r.stdout}`);
     const acc = /test accuracy after one epoch: ([\d.]+)%/.exec(r.stdout);
     if (acc) assert.ok(Number(acc[1]) > 30, `one epoch reached only ${acc[1]}% (chance is 10%):\n${r.stdout}`);
   });

@@ -8,6 +8,7 @@ import { appendBackward, pruneDead } from '../../src/autodiff/backward.js';
 import { Builder } from '../../src/graph/builder.js';
 import { type Graph, type Shape, numel } from '../../src/graph/ir.js';
 import { type FusionOptions, applyFusion } from '../../src/passes/index.js';
+import { FAST_KERNELS } from '../../src/runtime/capabilities.js';
 import { Executor, type Lowering } from '../../src/runtime/executor.js';
 import type { Memory } from '../../src/runtime/memory.js';
 import { Rng } from '../../src/util/random.js';
@@ -39,7 +40,7 @@ export function trainStep(c: StepCase, fusion: FusionOptions, memory: Memory, lo
   const params = g.values.filter((v) => v.kind === 'param').map((v) => v.id);
   const { grads } = appendBackward(g, new Map([[y, dy], [loss, one]]), [x, ...params]);
   for (const [v, d] of grads) g.outputs.set(`grad:${g.value(v).name}`, d);
-  g = applyFusion(pruneDead(g), fusion).graph;
+  g = applyFusion(pruneDead(g), fusion, FAST_KERNELS).graph;
   const vals = new Rng(5);
   const store = new Map(
     b.specs.map((s) => {

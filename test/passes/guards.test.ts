@@ -11,6 +11,7 @@ import { type Graph, numel } from '../../src/graph/ir.js';
 import { getModel } from '../../src/models/index.js';
 import { Network } from '../../src/models/network.js';
 import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION, applyFusion } from '../../src/passes/index.js';
+import { FAST_KERNELS } from '../../src/runtime/capabilities.js';
 import type { FusionReport } from '../../src/passes/rewrite.js';
 import { Executor } from '../../src/runtime/executor.js';
 import { HostMemory } from '../../src/runtime/memory.js';
@@ -32,7 +33,7 @@ function trainGraph(inputShape: number[], build: (b: Builder, x: number) => numb
 }
 
 function fuse(g: Graph, o: FusionOptions = ALL_FUSION): { graph: Graph; report: FusionReport } {
-  return applyFusion(g, o);
+  return applyFusion(g, o, FAST_KERNELS);
 }
 
 function blockedBy(report: FusionReport, layer: string, rule: string): string | undefined {
@@ -47,7 +48,7 @@ const count = (g: Graph, op: string): number => g.nodes.filter((n) => n.op === o
 function agreeInFloat64(shape: number[], build: () => (b: Builder, x: number) => number, o: FusionOptions = ALL_FUSION): void {
   const results = [NO_FUSION, o].map((opts) => {
     const { g, b, x, dy } = trainGraph(shape, build());
-    const graph = applyFusion(g, opts).graph;
+    const graph = applyFusion(g, opts, FAST_KERNELS).graph;
     const vals = new Rng(7);
     const store = new Map(b.specs.map((s) => [s.name, Float64Array.from({ length: numel(s.shape) }, () => (s.name.endsWith('running_var') ? 1 : s.name.endsWith('num_batches_tracked') ? 0 : vals.normal()))]));
     const exec = new Executor(graph, new HostMemory('f64'), (n) => store.get(n));

@@ -2,8 +2,8 @@
  * `bnff explain`: for every BN of a model's training step, what the fusion passes fused into
  * what, and for each rule that did not fire, the named guard that stopped it and where.
  */
-import { getModel } from '../models/index.js';
-import { Network } from '../models/network.js';
+import { getModel } from './index.js';
+import { Network } from './network.js';
 import { ALL_FUSION, type FusionOptions } from '../passes/index.js';
 import type { Note } from '../passes/rewrite.js';
 import { HostMemory } from '../runtime/memory.js';

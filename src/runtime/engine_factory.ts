@@ -1,0 +1,36 @@
+/**
+ * What `Network.create` needs of the engines without importing them: the engine's cost guard
+ * and the platform's engine factory. The Node engine (src/runtime/engine.ts) registers
+ * `createEngine` here when it loads, so that src/models stays free of Node-only code and the
+ * browser build (src/browser/) never reaches it.
+ */
+import type { FusionOptions } from '../passes/index.js';
+import type { Engine, EngineChoice, EngineKind } from './engine.js';
+
+/**
+ * The cost guard of each engine (FusionOptions.minFissionBytes, guard cacheResident): on the
+ * native engine a BN whose input tensor is at most 4 MiB stays whole. Such tensors stay in the
+ * caches (L2 + L3 here), where its standalone passes cost less than the work the fused
+ * convolutions add: measured on resnet20 at batch 64 (every BN input 4 MiB or less), fused was
+ * 0.86-0.95x of unfused on native (docs/design/native-engine.md). The WebAssembly engine keeps
+ * every fusion (its measured figures predate the guard).
+ */
+export function fusionCosts(kind: EngineKind): Pick<FusionOptions, 'minFissionBytes'> {
+  return { minFissionBytes: kind === 'native' ? 4 << 20 : 0 };
+}
+
+/** Creates an engine of the kind asked for (the platform's createEngine). */
+export type EngineFactory = (o: { kind?: EngineChoice; threads?: number }) => Promise<Engine>;
+
+let factory: EngineFactory | undefined;
+
+/** Registers the platform's engine factory (src/runtime/engine.ts does, when it loads). */
+export function setEngineFactory(f: EngineFactory): void {
+  factory = f;
+}
+
+/** An engine from the registered factory; without one, an error saying what to import. */
+export function defaultEngine(o: { kind?: EngineChoice; threads?: number }): Promise<Engine> {
+  if (!factory) throw new Error('no engine to create: import createEngine from bnff (Node.js), or pass an engine to Network.create');
+  return factory(o);
+}
