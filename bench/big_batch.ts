@@ -21,7 +21,9 @@ const opt = (name: string, def: string): string => {
   return i >= 0 && i + 1 < args.length ? args[i + 1]! : def;
 };
 const model = opt('model', 'resnet50');
-const N = Number(opt('batch-size', '256')), S = Number(opt('image-size', '224')), steps = Number(opt('steps', '1'));
+const N = Number(opt('batch-size', '256')),
+  S = Number(opt('image-size', '224')),
+  steps = Number(opt('steps', '1'));
 const fused = !args.includes('--unfused');
 
 const engine = await createEngine({ kind: 'native' });
@@ -44,15 +46,27 @@ try {
     process.stderr.write(`step ${s + 1}/${steps}: ${times[s]!.toFixed(1)} s, loss ${losses[s]!.toFixed(4)}\n`);
   }
   const out = {
-    model, batch_size: N, image_size: S, fused, engine: engine.description, machine: machine(),
-    arena_used_bytes: engine.memory.usedBytes, arena_max_bytes: engine.memory.maxBytes, wasm32_heap_bytes: MAX_ARENA_BYTES,
-    step_s: times, images_per_s: times.map((t) => N / t), loss: losses, finite: losses.every(Number.isFinite),
+    model,
+    batch_size: N,
+    image_size: S,
+    fused,
+    engine: engine.description,
+    machine: machine(),
+    arena_used_bytes: engine.memory.usedBytes,
+    arena_max_bytes: engine.memory.maxBytes,
+    wasm32_heap_bytes: MAX_ARENA_BYTES,
+    step_s: times,
+    images_per_s: times.map((t) => N / t),
+    loss: losses,
+    finite: losses.every(Number.isFinite),
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
   };
   if (args.includes('--json')) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   else {
     process.stdout.write(`${model} batch ${N} ${S}px ${fused ? 'fused' : 'unfused'} on ${engine.description} (${out.machine.cpu})\n`);
-    process.stdout.write(`arena used ${GiB(out.arena_used_bytes)} of ${GiB(out.arena_max_bytes)} (the wasm32 heap holds ${GiB(MAX_ARENA_BYTES)}); peak RSS ${GiB(out.peak_rss_bytes)}\n`);
+    process.stdout.write(
+      `arena used ${GiB(out.arena_used_bytes)} of ${GiB(out.arena_max_bytes)} (the wasm32 heap holds ${GiB(MAX_ARENA_BYTES)}); peak RSS ${GiB(out.peak_rss_bytes)}\n`,
+    );
     process.stdout.write(`steps: ${times.map((t) => `${t.toFixed(1)} s`).join(', ')}; loss ${losses.map((l) => l.toFixed(4)).join(', ')}\n`);
   }
   if (!out.finite) process.exitCode = 1;

@@ -43,8 +43,18 @@ if (missing) {
 /** The bench page: the two workers built next to bnff's kernels and kernel worker. */
 async function buildPage(dir: string): Promise<void> {
   await esbuild.build({
-    entryPoints: { 'bnff-worker': fromRoot('bench/browser/bnff_worker.ts'), 'tfjs-worker': fromRoot('bench/browser/tfjs_worker.ts'), 'kernel-worker': fromRoot('src/browser/kernel_worker.ts') },
-    outdir: dir, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'error',
+    entryPoints: {
+      'bnff-worker': fromRoot('bench/browser/bnff_worker.ts'),
+      'tfjs-worker': fromRoot('bench/browser/tfjs_worker.ts'),
+      'kernel-worker': fromRoot('src/browser/kernel_worker.ts'),
+    },
+    outdir: dir,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    logLevel: 'error',
   });
   fs.cpSync(fromRoot('dist/browser/kernels'), path.join(dir, 'kernels'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>bnff browser bench</title><link rel="icon" href="data:,">\n');
@@ -94,16 +104,33 @@ try {
   if (!tf.ok) throw new Error(`tfjs failed: ${String(tf.error)}`);
   // Each side's timed steps of both rounds together.
   const pool = (rs: { fused: Rate; unfused: Rate }[]): { fused: Rate; unfused: Rate } => ({
-    fused: rate(rs.flatMap((r) => r.fused.times), o.batch),
-    unfused: rate(rs.flatMap((r) => r.unfused.times), o.batch),
+    fused: rate(
+      rs.flatMap((r) => r.fused.times),
+      o.batch,
+    ),
+    unfused: rate(
+      rs.flatMap((r) => r.unfused.times),
+      o.batch,
+    ),
   });
   const n = pool(node);
   const w = pool(web);
   const t = tf.tfjs as Rate;
   const result = {
-    bench: 'browser_step', model: 'resnet8', input: [1, 32, 32], batch_size: o.batch, threads: o.threads, steps: o.steps, warmup: o.warmup,
-    cpu: cpuModel(), node: process.version, browser: userAgent, browser_engine: webEngine,
-    node_wasm: n, browser_wasm: w, rounds: { node, browser: web },
+    bench: 'browser_step',
+    model: 'resnet8',
+    input: [1, 32, 32],
+    batch_size: o.batch,
+    threads: o.threads,
+    steps: o.steps,
+    warmup: o.warmup,
+    cpu: cpuModel(),
+    node: process.version,
+    browser: userAgent,
+    browser_engine: webEngine,
+    node_wasm: n,
+    browser_wasm: w,
+    rounds: { node, browser: web },
     tfjs: { ...t, version: tf.version, backend: tf.backend },
     ratios: {
       browser_vs_node_fused: w.fused.median / n.fused.median,
@@ -112,12 +139,16 @@ try {
       bnff_unfused_vs_tfjs: w.unfused.median / t.median,
     },
   };
-  process.stdout.write(`resnet8, batch ${o.batch}, 1x32x32, ${o.threads} thread(s); ${result.cpu}; Node ${process.version}; ${userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? userAgent}\n`);
+  process.stdout.write(
+    `resnet8, batch ${o.batch}, 1x32x32, ${o.threads} thread(s); ${result.cpu}; Node ${process.version}; ${userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? userAgent}\n`,
+  );
   process.stdout.write(`  Node wasm     fused   ${fmt(n.fused)}\n  Node wasm     unfused ${fmt(n.unfused)}\n`);
   process.stdout.write(`  browser wasm  fused   ${fmt(w.fused)}\n  browser wasm  unfused ${fmt(w.unfused)}\n`);
   process.stdout.write(`  tfjs ${String(tf.version)} (${String(tf.backend)})  ${fmt(t)}\n`);
   const r = result.ratios;
-  process.stdout.write(`  browser / Node: fused ${r.browser_vs_node_fused.toFixed(3)}x, unfused ${r.browser_vs_node_unfused.toFixed(3)}x; bnff in the browser / tfjs: fused ${r.bnff_fused_vs_tfjs.toFixed(0)}x, unfused ${r.bnff_unfused_vs_tfjs.toFixed(0)}x\n`);
+  process.stdout.write(
+    `  browser / Node: fused ${r.browser_vs_node_fused.toFixed(3)}x, unfused ${r.browser_vs_node_unfused.toFixed(3)}x; bnff in the browser / tfjs: fused ${r.bnff_fused_vs_tfjs.toFixed(0)}x, unfused ${r.bnff_unfused_vs_tfjs.toFixed(0)}x\n`,
+  );
   if (a.json) fs.writeFileSync(a.json, JSON.stringify(result, null, 2) + '\n');
 } finally {
   await browser.dispose();

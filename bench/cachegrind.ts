@@ -48,7 +48,24 @@ interface Misses {
 
 function simulate(o: Opts, steps: number, fused: boolean): Misses {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-cg-')), 'cachegrind.out');
-  const args = ['--tool=cachegrind', '--cache-sim=yes', `--LL=${o.llBytes},16,${LINE}`, `--cachegrind-out-file=${out}`, process.execPath, fileURLToPath(import.meta.url), '--child', '--model', o.model, '--batch-size', String(o.batchSize), '--image-size', String(o.imageSize), '--steps', String(steps), ...(fused ? ['--fused'] : [])];
+  const args = [
+    '--tool=cachegrind',
+    '--cache-sim=yes',
+    `--LL=${o.llBytes},16,${LINE}`,
+    `--cachegrind-out-file=${out}`,
+    process.execPath,
+    fileURLToPath(import.meta.url),
+    '--child',
+    '--model',
+    o.model,
+    '--batch-size',
+    String(o.batchSize),
+    '--image-size',
+    String(o.imageSize),
+    '--steps',
+    String(steps),
+    ...(fused ? ['--fused'] : []),
+  ];
   const r = spawnSync('valgrind', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
   fs.rmSync(path.dirname(out), { recursive: true, force: true });
   if (r.status !== 0) throw new Error(`valgrind failed (${r.status}): ${r.stderr.slice(-2000)}`);
@@ -78,7 +95,11 @@ export function cachegrindCheck(o: Opts): Record<string, unknown> {
   const fused = perStep(true);
   const model = traffic(o.model, o.batchSize, o.imageSize);
   return {
-    model: o.model, batch_size: o.batchSize, image_size: o.imageSize, ll_bytes: o.llBytes, steps: o.steps,
+    model: o.model,
+    batch_size: o.batchSize,
+    image_size: o.imageSize,
+    ll_bytes: o.llBytes,
+    steps: o.steps,
     valgrind: execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim(),
     simulated: { unfused, fused, ratio: fused.bytes / unfused.bytes },
     modelled: { unfused_bytes: model.unfused_bytes, fused_bytes: model.fused_bytes, ratio: model.ratio },
@@ -100,11 +121,20 @@ if (isMain) {
       json: { type: 'boolean', default: false },
     },
   });
-  const o: Opts = { model: v.model!, batchSize: Number(v['batch-size']), imageSize: Number(v['image-size']), llBytes: Number(v['ll-bytes']), steps: Number(v.steps) };
+  const o: Opts = {
+    model: v.model!,
+    batchSize: Number(v['batch-size']),
+    imageSize: Number(v['image-size']),
+    llBytes: Number(v['ll-bytes']),
+    steps: Number(v.steps),
+  };
   if (v.child) {
     await child(o.model, o.batchSize, o.imageSize, o.steps, v.fused!);
   } else {
-    const r = cachegrindCheck(o) as { simulated: { unfused: { bytes: number }; fused: { bytes: number }; ratio: number }; modelled: { unfused_bytes: number; fused_bytes: number; ratio: number } };
+    const r = cachegrindCheck(o) as {
+      simulated: { unfused: { bytes: number }; fused: { bytes: number }; ratio: number };
+      modelled: { unfused_bytes: number; fused_bytes: number; ratio: number };
+    };
     if (v.json) {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     } else {

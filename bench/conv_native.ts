@@ -10,7 +10,16 @@
  *
  * The machine is shared: compare the ratios of one run.
  */
-import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
+import {
+  convBackwardData,
+  convBackwardWeight,
+  convFlops,
+  convForward,
+  convGeom,
+  convWorkspace,
+  type ConvGeom,
+  type ConvGeomSpec,
+} from '../src/kernels/conv.js';
 import type { Backend } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
 import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
@@ -46,31 +55,52 @@ const now = cpu
 function setup(be: Backend): { run: (g: ConvGeom, op: string) => () => void } {
   const a = be.arena;
   const max = (f: (g: ConvGeom) => number): number => Math.max(...shapes.map(([, g]) => f(g)));
-  const nx = max((g) => g.N * g.H * g.W * g.C), ny = max((g) => g.N * g.OH * g.OW * g.K), nw = max((g) => g.K * g.C * g.KH * g.KW);
+  const nx = max((g) => g.N * g.H * g.W * g.C),
+    ny = max((g) => g.N * g.OH * g.OW * g.K),
+    nw = max((g) => g.K * g.C * g.KH * g.KW);
   const cm = max((g) => Math.max(g.C, g.K));
   const [px, pdx, py, pdy, pxbn, pw, pdw, pdb] = [nx, nx, ny, ny, ny, nw, nw, cm].map((n) => a.reserve(n * 4));
   const fill = (p: number, n: number, s = 1): void => {
     const v = a.view(p, n);
     for (let i = 0; i < n; i++) v[i] = s * (((i * 2654435761) % 1000) / 1000 - 0.5);
   };
-  fill(px!, nx); fill(pdy!, ny); fill(pxbn!, ny); fill(pw!, nw, 0.1);
+  fill(px!, nx);
+  fill(pdy!, ny);
+  fill(pxbn!, ny);
+  fill(pw!, nw, 0.1);
   const vec = (n: number, v: number): number => {
     const p = a.reserve(n * 4);
     a.view(p, n).fill(v);
     return p;
   };
-  const coef = vec(2 * cm, 0.5), cdy = vec(3 * cm, 0.3), mean = vec(cm, 0.1), rstd = vec(cm, 1.2), om = vec(cm, 0), ov = vec(cm, 0), ob = vec(cm, 0), og = vec(cm, 0);
-  const ws = convWorkspace(a, shapes.map(([, g]) => g));
+  const coef = vec(2 * cm, 0.5),
+    cdy = vec(3 * cm, 0.3),
+    mean = vec(cm, 0.1),
+    rstd = vec(cm, 1.2),
+    om = vec(cm, 0),
+    ov = vec(cm, 0),
+    ob = vec(cm, 0),
+    og = vec(cm, 0);
+  const ws = convWorkspace(
+    a,
+    shapes.map(([, g]) => g),
+  );
   return {
     run: (g, op) => {
-      const xp = { coef, relu: true }, dyp = { dbn: pdy!, xbn: pxbn!, coef: cdy };
-      if (op === 'fwd') return fused ? () => convForward(be, g, px!, pw!, 0, py!, ws, { xPrologue: xp, moments: { mean: om, variance: ov } }) : () => convForward(be, g, px!, pw!, 0, py!, ws);
+      const xp = { coef, relu: true },
+        dyp = { dbn: pdy!, xbn: pxbn!, coef: cdy };
+      if (op === 'fwd')
+        return fused
+          ? () => convForward(be, g, px!, pw!, 0, py!, ws, { xPrologue: xp, moments: { mean: om, variance: ov } })
+          : () => convForward(be, g, px!, pw!, 0, py!, ws);
       if (op === 'bwd-data') {
         return fused
           ? () => convBackwardData(be, g, 0, pw!, pdx!, ws, { dyPrologue: dyp, dxEpilogue: { x2: px!, coef, mean, rstd, relu: true, dbeta: ob, dgamma: og } })
           : () => convBackwardData(be, g, pdy!, pw!, pdx!, ws);
       }
-      return fused ? () => convBackwardWeight(be, g, 0, px!, pdw!, pdb!, ws, { dyPrologue: dyp, xPrologue: xp }) : () => convBackwardWeight(be, g, pdy!, px!, pdw!, pdb!, ws);
+      return fused
+        ? () => convBackwardWeight(be, g, 0, px!, pdw!, pdb!, ws, { dyPrologue: dyp, xPrologue: xp })
+        : () => convBackwardWeight(be, g, pdy!, px!, pdw!, pdb!, ws);
     },
   };
 }
@@ -86,7 +116,8 @@ function mkBurst(be: Backend, reps: number): number {
 
 /** GFLOP/s of one burst of fma_peak (`n` rounds per thread). */
 function fmaBurst(be: NativeBackend, n: number): number {
-  const T = be.threads, lanes = be.isa === 'avx512' ? 16 : 8;
+  const T = be.threads,
+    lanes = be.isa === 'avx512' ? 16 : 8;
   const ranges = Array.from({ length: T }, () => [0, 1] as [number, number]);
   const t = now();
   be.run('fma_peak', [n], ranges);
@@ -103,27 +134,43 @@ const peaks: Record<string, unknown>[] = [];
 for (const threads of threadList) {
   const nat = await NativeBackend.create(new Arena(), threads, st);
   const wasm = await ThreadPool.create(new Arena(), threads);
-  const sn = setup(nat), sw = setup(wasm);
+  const sn = setup(nat),
+    sw = setup(wasm);
   // micro-kernels and FMA peak, interleaved: the native micro-kernel's share of the peak is the
   // median of per-pair ratios
-  mkBurst(nat, 20000); mkBurst(wasm, 20000); fmaBurst(nat, 1_000_000);
-  const mkn: number[] = [], mkw: number[] = [], fm: number[] = [], share: number[] = [];
+  mkBurst(nat, 20000);
+  mkBurst(wasm, 20000);
+  fmaBurst(nat, 1_000_000);
+  const mkn: number[] = [],
+    mkw: number[] = [],
+    fm: number[] = [],
+    share: number[] = [];
   for (let r = 0; r < 9; r++) {
-    const a = mkBurst(nat, 20000), b = fmaBurst(nat, 1_000_000);
-    mkn.push(a); fm.push(b); share.push(a / b); mkw.push(mkBurst(wasm, 20000));
+    const a = mkBurst(nat, 20000),
+      b = fmaBurst(nat, 1_000_000);
+    mkn.push(a);
+    fm.push(b);
+    share.push(a / b);
+    mkw.push(mkBurst(wasm, 20000));
   }
   const pk = { threads, isa: nat.isa, fma: spread(fm).max, mkNative: spread(mkn).max, mkWasm: spread(mkw).max, mkShare: spread(share).median };
   peaks.push(pk);
   if (!json) {
-    console.log(`${threads}T: native FMA peak ${pk.fma.toFixed(1)} GFLOP/s (${nat.isa}; best burst), native micro-kernel ${pk.mkNative.toFixed(1)} ` +
-      `(${(100 * pk.mkShare).toFixed(0)}% of the FMA peak, median of interleaved pairs), wasm micro-kernel ${pk.mkWasm.toFixed(1)}`);
+    console.log(
+      `${threads}T: native FMA peak ${pk.fma.toFixed(1)} GFLOP/s (${nat.isa}; best burst), native micro-kernel ${pk.mkNative.toFixed(1)} ` +
+        `(${(100 * pk.mkShare).toFixed(0)}% of the FMA peak, median of interleaved pairs), wasm micro-kernel ${pk.mkWasm.toFixed(1)}`,
+    );
   }
   for (const [name, g] of shapes) {
     const f = convFlops(g);
     for (const op of ops) {
-      const fn = sn.run(g, op), fw = sw.run(g, op);
-      fn(); fw();
-      const tn: number[] = [], tw: number[] = [], ofMk: number[] = [];
+      const fn = sn.run(g, op),
+        fw = sw.run(g, op);
+      fn();
+      fw();
+      const tn: number[] = [],
+        tw: number[] = [],
+        ofMk: number[] = [];
       // a native micro-kernel burst of about the native call's duration before each pair
       let t = now();
       fn();
@@ -140,12 +187,15 @@ for (const threads of threadList) {
         fw();
         tw.push(now() - t);
       }
-      const gn = f / spread(tn).median / 1e9, gw = f / spread(tw).median / 1e9;
+      const gn = f / spread(tn).median / 1e9,
+        gw = f / spread(tw).median / 1e9;
       const x = spread(tn.map((t, i) => tw[i]! / t)).median;
       const row = { shape: name, op, threads, fused, native: gn, wasm: gw, speedup: x, ofMk: spread(ofMk).median };
       rows.push(row);
       if (!json) {
-        console.log(`${threads}T ${name.padEnd(26)} ${op.padEnd(10)} native ${gn.toFixed(1).padStart(6)}  wasm ${gw.toFixed(1).padStart(6)} GFLOP/s  x${x.toFixed(2)}  native ${(100 * row.ofMk).toFixed(0)}% of its micro-kernel`);
+        console.log(
+          `${threads}T ${name.padEnd(26)} ${op.padEnd(10)} native ${gn.toFixed(1).padStart(6)}  wasm ${gw.toFixed(1).padStart(6)} GFLOP/s  x${x.toFixed(2)}  native ${(100 * row.ofMk).toFixed(0)}% of its micro-kernel`,
+        );
       }
     }
   }

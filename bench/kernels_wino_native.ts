@@ -12,7 +12,16 @@
  *
  * BNFF_NATIVE_ISA=avx2 runs the native AVX2 variant.
  */
-import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
+import {
+  convBackwardData,
+  convBackwardWeight,
+  convFlops,
+  convForward,
+  convGeom,
+  convWorkspace,
+  type ConvGeom,
+  type ConvGeomSpec,
+} from '../src/kernels/conv.js';
 import type { Backend } from '../src/runtime/backend.js';
 import { splitRange } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
@@ -34,7 +43,15 @@ const SHAPES: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['3x3 128->32 @7 (dense)', { C: 128, H: 7, W: 7, K: 32, KH: 3, pad: 1 }],
 ];
 
-interface Bufs { x: number; w: number; y: number; dy: number; dx: number; dw: number; ws: ReturnType<typeof convWorkspace> }
+interface Bufs {
+  x: number;
+  w: number;
+  y: number;
+  dy: number;
+  dx: number;
+  dw: number;
+  ws: ReturnType<typeof convWorkspace>;
+}
 
 function setup(b: Backend, g: ConvGeom): Bufs {
   const a = b.arena;
@@ -43,7 +60,9 @@ function setup(b: Backend, g: ConvGeom): Bufs {
     for (let i = 0; i < n; i++) v[i] = Math.sin(i * 0.37) * 0.5;
     return v.byteOffset;
   };
-  const nx = g.N * g.C * g.H * g.W, ny = g.N * g.K * g.OH * g.OW, nw = g.K * g.C * 9;
+  const nx = g.N * g.C * g.H * g.W,
+    ny = g.N * g.K * g.OH * g.OW,
+    nw = g.K * g.C * 9;
   return { x: fill(nx), w: fill(nw), y: fill(ny), dy: fill(ny), dx: fill(nx), dw: fill(nw), ws: convWorkspace(a, g) };
 }
 
@@ -85,11 +104,15 @@ for (const T of threadList) {
     if (only && !name.includes(only)) continue;
     const g = convGeom({ N: batch, ...s });
     const fl = convFlops(g);
-    const bn = setup(nat, g), bw = setup(was, g);
+    const bn = setup(nat, g),
+      bw = setup(was, g);
     for (const op of ops) {
       call(nat, g, bn, op);
       call(was, g, bw, op);
-      const tn: number[] = [], tw: number[] = [], cn: number[] = [], cw: number[] = [];
+      const tn: number[] = [],
+        tw: number[] = [],
+        cn: number[] = [],
+        cw: number[] = [];
       for (let r = 0; r < reps; r++) {
         let c = 0;
         tn.push(time(() => (c = cpu(() => call(nat, g, bn, op)))));
@@ -98,14 +121,27 @@ for (const T of threadList) {
         cw.push(c);
       }
       const rate = (ts: number[]): number => fl / spread(ts).median / 1e9;
-      const n = rate(tn), w = rate(tw), nc = rate(cn), wc = rate(cw), pct = (100 * nc) / peak;
+      const n = rate(tn),
+        w = rate(tw),
+        nc = rate(cn),
+        wc = rate(cw),
+        pct = (100 * nc) / peak;
       rows.push({
-        shape: name, op, threads: T, native_gflops: +n.toFixed(1), wasm_gflops: +w.toFixed(1), native_gflops_cpu: +nc.toFixed(1),
-        wasm_gflops_cpu: +wc.toFixed(1), native_pct_peak: +pct.toFixed(0), speedup_cpu: +(nc / wc).toFixed(2),
+        shape: name,
+        op,
+        threads: T,
+        native_gflops: +n.toFixed(1),
+        wasm_gflops: +w.toFixed(1),
+        native_gflops_cpu: +nc.toFixed(1),
+        wasm_gflops_cpu: +wc.toFixed(1),
+        native_pct_peak: +pct.toFixed(0),
+        speedup_cpu: +(nc / wc).toFixed(2),
       });
       if (!json) {
-        console.log(`${T}T ${name.padEnd(24)} ${op.padEnd(10)} native ${n.toFixed(1).padStart(6)} (${nc.toFixed(1).padStart(6)} per CPU-s, ${pct.toFixed(0).padStart(3)}% of peak)` +
-          `  wasm ${w.toFixed(1).padStart(6)} (${wc.toFixed(1).padStart(6)})  x${(nc / wc).toFixed(2)}`);
+        console.log(
+          `${T}T ${name.padEnd(24)} ${op.padEnd(10)} native ${n.toFixed(1).padStart(6)} (${nc.toFixed(1).padStart(6)} per CPU-s, ${pct.toFixed(0).padStart(3)}% of peak)` +
+            `  wasm ${w.toFixed(1).padStart(6)} (${wc.toFixed(1).padStart(6)})  x${(nc / wc).toFixed(2)}`,
+        );
       }
     }
   }

@@ -12,7 +12,9 @@ import { writeBreakdownPlot } from '../src/cli/plot.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The README's four models, in its table's order. */
-export const DOCS_RESULTS = ['resnet20-b64-s32', 'densenet40-b64-s32', 'resnet50-b16-s224', 'densenet121-b16-s224'].map((n) => path.join(root, 'bench/results', `${n}.json`));
+export const DOCS_RESULTS = ['resnet20-b64-s32', 'densenet40-b64-s32', 'resnet50-b16-s224', 'densenet121-b16-s224'].map((n) =>
+  path.join(root, 'bench/results', `${n}.json`),
+);
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {

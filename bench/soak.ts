@@ -91,7 +91,16 @@ export function slope(xs: number[], ys: number[]): number {
 export function summarize(samples: SoakSample[], maxSlope: number): Pick<SoakSummary, 'slopeMBPerMin' | 'verdict'> {
   const end = samples[samples.length - 1]?.t ?? 0;
   const half = samples.filter((s) => s.t >= end / 2);
-  const slopeMBPerMin = Object.fromEntries(SERIES.map((k) => [k, 60 * slope(half.map((s) => s.t), half.map((s) => s[k]))])) as Record<Series, number>;
+  const slopeMBPerMin = Object.fromEntries(
+    SERIES.map((k) => [
+      k,
+      60 *
+        slope(
+          half.map((s) => s.t),
+          half.map((s) => s[k]),
+        ),
+    ]),
+  ) as Record<Series, number>;
   return { slopeMBPerMin, verdict: SERIES.every((k) => slopeMBPerMin[k] <= maxSlope) ? 'flat' : 'not flat' };
 }
 
@@ -139,27 +148,57 @@ export async function soak(o: SoakOptions): Promise<{ samples: SoakSample[]; sum
     const wasm = engine.memory instanceof Arena ? (engine.memory.memory?.buffer.byteLength ?? engine.memory.usedBytes) : 0;
     const s: SoakSample = { t: (performance.now() - t0) / 1000, ...state, rssMB: m.rss / 2 ** 20, heapUsedMB: m.heapUsed / 2 ** 20, wasmMB: wasm / 2 ** 20 };
     samples.push(s);
-    log(`${s.t.toFixed(0).padStart(6)}  ${String(s.step).padStart(7)}  ${String(s.epoch).padStart(5)}  ${s.loss.toFixed(4).padStart(7)}  ${s.rssMB.toFixed(1).padStart(8)}  ${s.heapUsedMB.toFixed(1).padStart(8)}  ${s.wasmMB.toFixed(1).padStart(8)}`);
+    log(
+      `${s.t.toFixed(0).padStart(6)}  ${String(s.step).padStart(7)}  ${String(s.epoch).padStart(5)}  ${s.loss.toFixed(4).padStart(7)}  ${s.rssMB.toFixed(1).padStart(8)}  ${s.heapUsedMB.toFixed(1).padStart(8)}  ${s.wasmMB.toFixed(1).padStart(8)}`,
+    );
     lastSample = performance.now();
   };
-  log(`soak: ${o.model} on ${tr.name} (${tr.count} train / ${te.count} test), batch ${o.batchSize}, ${engine.description}, ${o.minutes} min, checkpoint every ${o.checkpointEvery} steps to ${ckpt}`);
+  log(
+    `soak: ${o.model} on ${tr.name} (${tr.count} train / ${te.count} test), batch ${o.batchSize}, ${engine.description}, ${o.minutes} min, checkpoint every ${o.checkpointEvery} steps to ${ckpt}`,
+  );
   log(`   t(s)     step  epoch     loss    rss MB   heap MB   wasm MB`);
   const net = createNetwork({ model: o.model, seed: 0 }, tr, engine, ALL_FUSION);
-  const cfg = { model: o.model, epochs: Number.MAX_SAFE_INTEGER, batchSize: o.batchSize, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: false, schedule: { kind: 'constant' as const }, seed: 0, evalBatchSize: 250 };
+  const cfg = {
+    model: o.model,
+    epochs: Number.MAX_SAFE_INTEGER,
+    batchSize: o.batchSize,
+    lr: 0.05,
+    momentum: 0.9,
+    weightDecay: 5e-4,
+    nesterov: false,
+    schedule: { kind: 'constant' as const },
+    seed: 0,
+    evalBatchSize: 250,
+  };
   try {
     sample();
-    await train(net, tr, te, cfg, {
-      onStep: (e, opt) => {
-        state = { step: e.globalStep, epoch: e.epoch, loss: e.loss };
-        if (e.globalStep % o.checkpointEvery === 0) {
-          saveCheckpoint(ckpt, net, opt, { model: o.model, epoch: e.epoch - 1, globalStep: e.globalStep, seed: 0, dataset: tr.name, config: { ...o }, metrics: [] });
-          checkpoints++;
-        }
-        const now = performance.now();
-        if (now - lastSample >= o.sampleSeconds * 1000) sample();
-        if (now >= deadline) throw new Stop();
+    await train(
+      net,
+      tr,
+      te,
+      cfg,
+      {
+        onStep: (e, opt) => {
+          state = { step: e.globalStep, epoch: e.epoch, loss: e.loss };
+          if (e.globalStep % o.checkpointEvery === 0) {
+            saveCheckpoint(ckpt, net, opt, {
+              model: o.model,
+              epoch: e.epoch - 1,
+              globalStep: e.globalStep,
+              seed: 0,
+              dataset: tr.name,
+              config: { ...o },
+              metrics: [],
+            });
+            checkpoints++;
+          }
+          const now = performance.now();
+          if (now - lastSample >= o.sampleSeconds * 1000) sample();
+          if (now >= deadline) throw new Stop();
+        },
       },
-    }, engine);
+      engine,
+    );
   } catch (e) {
     if (!(e instanceof Stop)) throw e;
   } finally {
@@ -170,8 +209,16 @@ export async function soak(o: SoakOptions): Promise<{ samples: SoakSample[]; sum
   const first = samples[0]!;
   const last = samples[samples.length - 1]!;
   const summary: SoakSummary = {
-    model: o.model, minutes: last.t / 60, steps: last.step, epochs: last.epoch, checkpoints, samples: samples.length, first, last,
-    ...summarize(samples, o.maxSlope), maxSlopeMBPerMin: o.maxSlope,
+    model: o.model,
+    minutes: last.t / 60,
+    steps: last.step,
+    epochs: last.epoch,
+    checkpoints,
+    samples: samples.length,
+    first,
+    last,
+    ...summarize(samples, o.maxSlope),
+    maxSlopeMBPerMin: o.maxSlope,
   };
   return { samples, summary };
 }
@@ -200,9 +247,15 @@ if (isMain) {
     return n;
   };
   const { summary } = await soak({
-    minutes: num('minutes', v.minutes, 0), model: v.model!, batchSize: num('batch-size', v['batch-size'], 1), threads: num('threads', v.threads, 1),
-    limit: v.limit === undefined ? undefined : num('limit', v.limit, 1), checkpointEvery: num('checkpoint-every', v['checkpoint-every'], 1),
-    sampleSeconds: num('sample-seconds', v['sample-seconds'], 0), maxSlope: num('max-slope', v['max-slope'], 0), dir: v.dir,
+    minutes: num('minutes', v.minutes, 0),
+    model: v.model!,
+    batchSize: num('batch-size', v['batch-size'], 1),
+    threads: num('threads', v.threads, 1),
+    limit: v.limit === undefined ? undefined : num('limit', v.limit, 1),
+    checkpointEvery: num('checkpoint-every', v['checkpoint-every'], 1),
+    sampleSeconds: num('sample-seconds', v['sample-seconds'], 0),
+    maxSlope: num('max-slope', v['max-slope'], 0),
+    dir: v.dir,
   });
   process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   process.exitCode = summary.verdict === 'flat' ? 0 : 1;

@@ -15,8 +15,10 @@ import { benchArgs, machine, spread } from '../src/bench/common.js';
 
 const { opt, flag } = benchArgs();
 const model = opt('model', 'resnet50');
-const N = Number(opt('batch-size', '16')), S = Number(opt('image-size', '224'));
-const T = Number(opt('threads', '2')), steps = Number(opt('steps', '5'));
+const N = Number(opt('batch-size', '16')),
+  S = Number(opt('image-size', '224'));
+const T = Number(opt('threads', '2')),
+  steps = Number(opt('steps', '5'));
 const fusion = flag('fused') ? ALL_FUSION : NO_FUSION;
 
 const shape = [N, 3, S, S];
@@ -40,13 +42,25 @@ for (let r = 0; r <= steps; r++) {
   if (r > 0) ratios.push(t[1]! / t[T]!);
 }
 for (const run of runs) run.close();
-const one = spread(runs[0]!.times), many = spread(runs[1]!.times);
+const one = spread(runs[0]!.times),
+  many = spread(runs[1]!.times);
 const out = {
-  model, batch_size: N, image_size: S, fused: fusion === ALL_FUSION, threads: T, machine: machine(),
-  step_s: { 1: one, [T]: many }, ratio_of_medians: one.median / many.median, ratio_per_round: spread(ratios),
+  model,
+  batch_size: N,
+  image_size: S,
+  fused: fusion === ALL_FUSION,
+  threads: T,
+  machine: machine(),
+  step_s: { 1: one, [T]: many },
+  ratio_of_medians: one.median / many.median,
+  ratio_per_round: spread(ratios),
 };
 if (flag('json')) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 else {
-  process.stdout.write(`${model} batch ${N} ${S}px, ${fusion === ALL_FUSION ? 'fused' : 'unfused'}: 1 thread ${one.median.toFixed(3)} s, ${T} threads ${many.median.toFixed(3)} s (medians of ${steps})\n`);
-  process.stdout.write(`speed-up ${out.ratio_of_medians.toFixed(3)} (ratio of medians), per round ${out.ratio_per_round.median.toFixed(3)} [${out.ratio_per_round.min.toFixed(3)}, ${out.ratio_per_round.max.toFixed(3)}]\n`);
+  process.stdout.write(
+    `${model} batch ${N} ${S}px, ${fusion === ALL_FUSION ? 'fused' : 'unfused'}: 1 thread ${one.median.toFixed(3)} s, ${T} threads ${many.median.toFixed(3)} s (medians of ${steps})\n`,
+  );
+  process.stdout.write(
+    `speed-up ${out.ratio_of_medians.toFixed(3)} (ratio of medians), per round ${out.ratio_per_round.median.toFixed(3)} [${out.ratio_per_round.min.toFixed(3)}, ${out.ratio_per_round.max.toFixed(3)}]\n`,
+  );
 }

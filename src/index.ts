@@ -43,9 +43,34 @@ export type { SafeTensor, SafetensorsContents, SafetensorsDType, TensorData } fr
 export type { WriteGuard } from './io/safe_write.js';
 export { SGD, type SgdOptions } from './train/sgd.js';
 export { learningRate, type Schedule } from './train/schedule.js';
-export { train, evaluate, DivergedError, InterruptedError, type TrainConfig, type EpochMetrics, type PartialEpoch, type ResumeState, type StepEvent, type TrainHooks } from './train/trainer.js';
+export {
+  train,
+  evaluate,
+  DivergedError,
+  InterruptedError,
+  type TrainConfig,
+  type EpochMetrics,
+  type PartialEpoch,
+  type ResumeState,
+  type StepEvent,
+  type TrainHooks,
+} from './train/trainer.js';
 export { DATASET_SPECS, loadDataset } from './data/index.js';
-export { batchCount, batches, channelStats, fitTo, normalize, padTo, parseAugment, resizeTo, take, type Augment, type Batch, type BatchOptions, type Dataset } from './data/dataset.js';
+export {
+  batchCount,
+  batches,
+  channelStats,
+  fitTo,
+  normalize,
+  padTo,
+  parseAugment,
+  resizeTo,
+  take,
+  type Augment,
+  type Batch,
+  type BatchOptions,
+  type Dataset,
+} from './data/dataset.js';
 export { encodeIdx, writeIdx } from './data/idx.js';
 export { PrefetchError, PrefetchedBatches, prefetchBatches } from './data/prefetch.js';
 export { CIFAR10_CLASS_NAMES } from './data/cifar10.js';

@@ -23,14 +23,24 @@ const noNode = {
     build.onResolve({ filter: /.*/ }, (args) => {
       const bare = args.path.replace(/^node:/, '').split('/')[0];
       if (args.path.startsWith('node:') || (builtins.has(bare) && !args.path.startsWith('.'))) {
-        return { errors: [{ text: `${path.relative(root, args.importer)} imports the Node built-in "${args.path}": the browser build must not reach Node-only code` }] };
+        return {
+          errors: [{ text: `${path.relative(root, args.importer)} imports the Node built-in "${args.path}": the browser build must not reach Node-only code` }],
+        };
       }
       return undefined;
     });
   },
 };
 
-const common = { bundle: true, format: 'esm', platform: 'browser', target: ['es2022', 'chrome91', 'firefox89', 'safari16'], plugins: [noNode], logLevel: 'warning', legalComments: 'none' };
+const common = {
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2022', 'chrome91', 'firefox89', 'safari16'],
+  plugins: [noNode],
+  logLevel: 'warning',
+  legalComments: 'none',
+};
 
 function copyKernels(dir) {
   fs.mkdirSync(path.join(dir, 'kernels'), { recursive: true });
@@ -39,7 +49,12 @@ function copyKernels(dir) {
 
 const lib = path.join(root, 'dist/browser');
 fs.rmSync(lib, { recursive: true, force: true });
-await esbuild.build({ ...common, entryPoints: { bnff: 'src/browser/index.ts', 'kernel-worker': 'src/browser/kernel_worker.ts' }, outdir: lib, absWorkingDir: root });
+await esbuild.build({
+  ...common,
+  entryPoints: { bnff: 'src/browser/index.ts', 'kernel-worker': 'src/browser/kernel_worker.ts' },
+  outdir: lib,
+  absWorkingDir: root,
+});
 copyKernels(lib);
 
 const demo = path.join(root, 'dist/demo');
@@ -55,6 +70,9 @@ copyKernels(demo);
 for (const f of ['index.html', 'style.css']) fs.copyFileSync(path.join(root, 'web', f), path.join(demo, f));
 const data = path.join(demo, 'data/fashion-mnist-subset');
 fs.mkdirSync(data, { recursive: true });
-for (const f of fs.readdirSync(path.join(root, 'data/fashion-mnist-subset'))) fs.copyFileSync(path.join(root, 'data/fashion-mnist-subset', f), path.join(data, f));
+for (const f of fs.readdirSync(path.join(root, 'data/fashion-mnist-subset')))
+  fs.copyFileSync(path.join(root, 'data/fashion-mnist-subset', f), path.join(data, f));
 const size = (d) => fs.readdirSync(d).reduce((a, f) => a + fs.statSync(path.join(d, f)).size, 0);
-process.stdout.write(`build-browser: dist/browser (bnff.js ${(fs.statSync(path.join(lib, 'bnff.js')).size / 1024).toFixed(0)} KiB), dist/demo (${(size(demo) / 1024).toFixed(0)} KiB of scripts and pages)\n`);
+process.stdout.write(
+  `build-browser: dist/browser (bnff.js ${(fs.statSync(path.join(lib, 'bnff.js')).size / 1024).toFixed(0)} KiB), dist/demo (${(size(demo) / 1024).toFixed(0)} KiB of scripts and pages)\n`,
+);

@@ -15,7 +15,10 @@ fs.mkdirSync(outDir, { recursive: true });
 // Each module gets its own small static-data region below the arena's base (1 MiB), so that
 // instantiating a module never touches tensor memory.
 // Every .ts file directly in src/kernels/wasm/ is one module; common/ holds what they import.
-const modules = fs.readdirSync(srcDir).filter((f) => f.endsWith('.ts')).sort();
+const modules = fs
+  .readdirSync(srcDir)
+  .filter((f) => f.endsWith('.ts'))
+  .sort();
 // A module whose source is gone would still be loaded (src/kernels/load.ts loads every .wasm here).
 const names = new Set(modules.map((f) => path.basename(f, '.ts')));
 for (const f of fs.readdirSync(outDir)) if (f.endsWith('.wasm') && !names.has(f.split('.')[0])) fs.rmSync(path.join(outDir, f));
@@ -26,9 +29,25 @@ for (const [i, file] of modules.entries()) {
   for (const [variant, features] of Object.entries(variants)) {
     const out = path.join(outDir, `${name}.${variant}.wasm`);
     const { error, stderr } = await asc.main([
-      path.join(srcDir, file), '-o', out, '-O3', '--runtime', 'stub', '--noAssert', '--use', 'abort=',
-      '--importMemory', '--sharedMemory', '--initialMemory', '17', '--maximumMemory', '65536',
-      '--memoryBase', String(65536 * (i + 1)), '--enable', features,
+      path.join(srcDir, file),
+      '-o',
+      out,
+      '-O3',
+      '--runtime',
+      'stub',
+      '--noAssert',
+      '--use',
+      'abort=',
+      '--importMemory',
+      '--sharedMemory',
+      '--initialMemory',
+      '17',
+      '--maximumMemory',
+      '65536',
+      '--memoryBase',
+      String(65536 * (i + 1)),
+      '--enable',
+      features,
     ]);
     if (error) {
       failed = true;

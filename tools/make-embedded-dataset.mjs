@@ -31,7 +31,11 @@ const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const key = argv[i].replace(/^--/, '');
   if (!(key in opts) || i + 1 >= argv.length) {
-    console.error(`usage: node tools/make-embedded-dataset.mjs ${Object.keys(opts).map((k) => `[--${k} ${opts[k]}]`).join(' ')}`);
+    console.error(
+      `usage: node tools/make-embedded-dataset.mjs ${Object.keys(opts)
+        .map((k) => `[--${k} ${opts[k]}]`)
+        .join(' ')}`,
+    );
     process.exit(2);
   }
   const v = argv[++i];
@@ -90,7 +94,10 @@ function balancedSample(labels, perClass, next) {
 mkdirSync(opts.out, { recursive: true });
 const next = rng(opts.seed);
 const written = [];
-for (const [split, perClass] of [['train', opts['train-per-class']], ['t10k', opts['test-per-class']]]) {
+for (const [split, perClass] of [
+  ['train', opts['train-per-class']],
+  ['t10k', opts['test-per-class']],
+]) {
   const img = readIdx(join(opts.src, `${split}-images-idx3-ubyte.gz`), 3);
   const lab = readIdx(join(opts.src, `${split}-labels-idx1-ubyte.gz`), 1);
   const [n, h, w] = img.dims;
@@ -121,7 +128,12 @@ const copyright = (() => {
 let licence = '';
 if (copyright) {
   const m = copyright.match(/^License: Expat\n((?: .*\n?)+)/m);
-  if (m) licence = m[1].split('\n').map((l) => (l.trim() === '.' ? '' : l.replace(/^ /, '').trimEnd())).join('\n').trim();
+  if (m)
+    licence = m[1]
+      .split('\n')
+      .map((l) => (l.trim() === '.' ? '' : l.replace(/^ /, '').trimEnd()))
+      .join('\n')
+      .trim();
 }
 const holder = copyright?.match(/^Files: \*\nCopyright: (.*)$/m)?.[1];
 if (!licence || !holder) throw new Error('could not read the MIT licence text from /usr/share/doc/dataset-fashion-mnist/copyright');

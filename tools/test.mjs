@@ -19,7 +19,11 @@ const engineSuites = ['kernels', 'runtime', 'passes', 'property'].map((d) => pat
 function run(title, env, dirs) {
   process.stdout.write(`\n# ${title}\n`);
   // BNFF_VERIFY=1: every fusion pass is followed by the graph's verify() (src/passes/index.ts)
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...extra, ...dirs], { cwd: root, stdio: 'inherit', env: { BNFF_VERIFY: '1', ...process.env, ...env } });
+  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...extra, ...dirs], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { BNFF_VERIFY: '1', ...process.env, ...env },
+  });
   if (r.status !== 0) {
     process.stdout.write(`\n# FAILED: ${title}\n`);
     process.exit(r.status ?? 1);
@@ -35,5 +39,6 @@ run(st.ok ? `all tests on the native engine (${st.isa})` : `all tests on the Web
 if (st.ok) {
   run('engine suites on the WebAssembly engine', { BNFF_ENGINE: 'wasm' }, engineSuites);
   const info = st.addon.info();
-  if (st.isa === 'avx512' && info.runs.avx2) run('kernel suites on the native AVX2 variant', { BNFF_ENGINE: 'native', BNFF_NATIVE_ISA: 'avx2' }, [path.join('dist/test', 'kernels')]);
+  if (st.isa === 'avx512' && info.runs.avx2)
+    run('kernel suites on the native AVX2 variant', { BNFF_ENGINE: 'native', BNFF_NATIVE_ISA: 'avx2' }, [path.join('dist/test', 'kernels')]);
 }

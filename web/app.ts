@@ -84,13 +84,16 @@ function renderExplain(r: ExplainResult): void {
     const cells = rules.map((rule) => {
       const n = l.notes.find((k) => k.rule === rule);
       if (!n) return '<td></td>';
-      return n.fired ? `<td class="yes" title="${esc(n.detail)}">✓ fused</td>` : `<td class="no" title="${esc(n.detail)}">✗ <code>${esc(n.guard ?? '')}</code></td>`;
+      return n.fired
+        ? `<td class="yes" title="${esc(n.detail)}">✓ fused</td>`
+        : `<td class="no" title="${esc(n.detail)}">✗ <code>${esc(n.guard ?? '')}</code></td>`;
     });
     rows.push(`<tr><th><code>${esc(l.layer)}</code></th>${cells.join('')}</tr>`);
   }
   const c = r.counts;
   $('explain').innerHTML = rows.join('') + '</tbody>';
-  $('explain-summary').textContent = `${r.model}: statistics fused or reused ${c.statsFused}/${c.bns}, normalize fused into a convolution ${c.normalizeFused}/${c.bns}, backward fused ${c.backwardFused}/${c.bns}. ✗ names the guard that stopped a rule; hover a cell for the details.`;
+  $('explain-summary').textContent =
+    `${r.model}: statistics fused or reused ${c.statsFused}/${c.bns}, normalize fused into a convolution ${c.normalizeFused}/${c.bns}, backward fused ${c.backwardFused}/${c.bns}. ✗ names the guard that stopped a rule; hover a cell for the details.`;
   const ops = [...new Set([...Object.keys(r.opCounts.unfused), ...Object.keys(r.opCounts.fused)])].sort();
   $('ops').innerHTML =
     '<thead><tr><th>kernel</th><th>unfused</th><th>fused</th></tr></thead><tbody>' +
@@ -148,7 +151,8 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     case 'ready': {
       classNames = m.classNames;
       $('loading').hidden = true;
-      $('engine').textContent = `${m.engine} · resnet8, ${m.params.toLocaleString('en-US')} parameters · ${m.trainCount} training / ${m.testCount} test images · ready in ${m.seconds.toFixed(1)} s`;
+      $('engine').textContent =
+        `${m.engine} · resnet8, ${m.params.toLocaleString('en-US')} parameters · ${m.trainCount} training / ${m.testCount} test images · ready in ${m.seconds.toFixed(1)} s`;
       if (!m.isolated) {
         const note = $('note');
         note.hidden = false;

@@ -25,7 +25,12 @@ function liveSpec(title: string, y: string, yTitle: string, domain?: [number, nu
         encoding: {
           x: { field: 'x', type: 'quantitative', title: 'epoch', scale: { domainMin: 0 } },
           y: { field: y, type: 'quantitative', title: yTitle, ...(domain ? { scale: { domain } } : {}) },
-          color: { field: 'series', type: 'nominal', legend: LEGEND, scale: { domain: ['train, per step', 'train, epoch', 'test'], range: ['#a6c8e6', '#1f5f9e', '#e8730c'] } },
+          color: {
+            field: 'series',
+            type: 'nominal',
+            legend: LEGEND,
+            scale: { domain: ['train, per step', 'train, epoch', 'test'], range: ['#a6c8e6', '#1f5f9e', '#e8730c'] },
+          },
         },
       },
       {
@@ -74,12 +79,23 @@ export class LiveChart {
 
   clear(): void {
     this.pending = [];
-    void this.view.change('points', vega.changeset().remove(() => true)).runAsync();
+    void this.view
+      .change(
+        'points',
+        vega.changeset().remove(() => true),
+      )
+      .runAsync();
   }
 }
 
 /** Draws the per-op-type breakdown (seconds per type, fused and unfused) into `el`. */
-export async function drawBreakdown(el: HTMLElement, batch: number, unfused: Record<string, number>, fused: Record<string, number>, speedup: number): Promise<void> {
+export async function drawBreakdown(
+  el: HTMLElement,
+  batch: number,
+  unfused: Record<string, number>,
+  fused: Record<string, number>,
+  speedup: number,
+): Promise<void> {
   const spec = breakdownChart([{ model: 'resnet8', batch_size: batch, image_size: 32, breakdown: unfused, fused: { breakdown: fused }, speedup }]);
   el.replaceChildren();
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'svg', container: el, hover: true });

@@ -59,11 +59,26 @@ export type FromWorker =
       explain: ExplainResult;
       seconds: number;
     }
-  | { type: 'step'; epoch: number; step: number; stepsPerEpoch: number; globalStep: number; loss: number; accuracy: number; imagesPerSecond: number; fused: boolean }
+  | {
+      type: 'step';
+      epoch: number;
+      step: number;
+      stepsPerEpoch: number;
+      globalStep: number;
+      loss: number;
+      accuracy: number;
+      imagesPerSecond: number;
+      fused: boolean;
+    }
   | { type: 'epoch'; epoch: number; trainLoss: number; trainAccuracy: number; testLoss: number; testAccuracy: number; seconds: number; imagesPerSecond: number }
   | { type: 'done'; stopped: boolean; testAccuracy: number }
   | { type: 'speed'; fused: SpeedStats | undefined; unfused: SpeedStats | undefined }
-  | { type: 'compare'; fused: SpeedStats & { breakdown: Record<string, number> }; unfused: SpeedStats & { breakdown: Record<string, number> }; batchSize: number }
+  | {
+      type: 'compare';
+      fused: SpeedStats & { breakdown: Record<string, number> };
+      unfused: SpeedStats & { breakdown: Record<string, number> };
+      batchSize: number;
+    }
   | { type: 'gallery'; items: GalleryItem[] }
   | { type: 'weights'; bytes: Uint8Array; name: string }
   | { type: 'loaded'; name: string; testAccuracy: number; model: string }

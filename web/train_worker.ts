@@ -5,9 +5,32 @@
  * is handled between training steps (the loop yields after each step).
  */
 import {
-  ALL_FUSION, type BrowserEngine, BrowserSupportError, type Dataset, HeapOverflowError, NO_FUSION, Network, SGD, SafetensorsError, argmaxCorrect, batches,
-  channelStats, createEngine, evaluate, explain, fitTo, getModel, learningRate, loadEmbeddedDataset, loadWeightsFromBytes, normalize, readSafetensors,
-  stateDict, writeSafetensors, DataError, type TensorInput,
+  ALL_FUSION,
+  type BrowserEngine,
+  BrowserSupportError,
+  type Dataset,
+  HeapOverflowError,
+  NO_FUSION,
+  Network,
+  SGD,
+  SafetensorsError,
+  argmaxCorrect,
+  batches,
+  channelStats,
+  createEngine,
+  evaluate,
+  explain,
+  fitTo,
+  getModel,
+  learningRate,
+  loadEmbeddedDataset,
+  loadWeightsFromBytes,
+  normalize,
+  readSafetensors,
+  stateDict,
+  writeSafetensors,
+  DataError,
+  type TensorInput,
 } from '../src/browser/index.js';
 import { OP_TYPES } from '../src/bench/op_types.js';
 import { type ErrorKind, type FromWorker, type GalleryItem, type SpeedStats, type ToWorker, type TrainSettings, fixedInput } from './protocol.js';
@@ -84,11 +107,35 @@ async function init(threads?: number): Promise<void> {
   const unfused = new Network(def, engine.memory, SEED, engine.lowering, NO_FUSION);
   shareWeights(fused, unfused);
   const opt = new SGD(fused.params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.backend);
-  st = { engine, fused, unfused, opt, train, test, rawTest: test28, mean, std, useFused: true, epochsDone: 0, globalStep: 0, metrics: [], times: { fused: [], unfused: [] } };
+  st = {
+    engine,
+    fused,
+    unfused,
+    opt,
+    train,
+    test,
+    rawTest: test28,
+    mean,
+    std,
+    useFused: true,
+    epochsDone: 0,
+    globalStep: 0,
+    metrics: [],
+    times: { fused: [], unfused: [] },
+  };
   post({
-    type: 'ready', engine: engine.description, reason: engine.reason, threads: engine.threads, isolated: engine.isolated, isa: engine.isa,
-    params: [...fused.params.values()].reduce((a, p) => a + p.length, 0), trainCount: train.count, testCount: test.count,
-    classNames: train28.classNames ?? [], explain: explain(MODEL, SIZE), seconds: (performance.now() - t0) / 1000,
+    type: 'ready',
+    engine: engine.description,
+    reason: engine.reason,
+    threads: engine.threads,
+    isolated: engine.isolated,
+    isa: engine.isa,
+    params: [...fused.params.values()].reduce((a, p) => a + p.length, 0),
+    trainCount: train.count,
+    testCount: test.count,
+    classNames: train28.classNames ?? [],
+    explain: explain(MODEL, SIZE),
+    seconds: (performance.now() - t0) / 1000,
   });
 }
 
@@ -134,7 +181,17 @@ async function train(cfg: TrainSettings): Promise<void> {
         seen += b.size;
         step++;
         s.globalStep++;
-        post({ type: 'step', epoch: epoch + 1, step, stepsPerEpoch: steps, globalStep: s.globalStep, loss, accuracy: correct / seen, imagesPerSecond: b.size / dt, fused: s.useFused });
+        post({
+          type: 'step',
+          epoch: epoch + 1,
+          step,
+          stepsPerEpoch: steps,
+          globalStep: s.globalStep,
+          loss,
+          accuracy: correct / seen,
+          imagesPerSecond: b.size / dt,
+          fused: s.useFused,
+        });
         if (step % 5 === 0) post({ type: 'speed', fused: stats(s.times.fused, cfg.batchSize), unfused: stats(s.times.unfused, cfg.batchSize) });
         await yieldNow(); // the page's messages (stop, switch, measure, export) run here
       }
@@ -143,9 +200,27 @@ async function train(cfg: TrainSettings): Promise<void> {
       const r = evaluate(s.fused, s.test);
       testAccuracy = r.accuracy;
       s.epochsDone = epoch + 1;
-      const rec = { epoch: epoch + 1, train_loss: lossSum / seen, train_accuracy: correct / seen, test_loss: r.loss, test_accuracy: r.accuracy, lr: s.opt.lr, seconds, images_per_s: seen / seconds };
+      const rec = {
+        epoch: epoch + 1,
+        train_loss: lossSum / seen,
+        train_accuracy: correct / seen,
+        test_loss: r.loss,
+        test_accuracy: r.accuracy,
+        lr: s.opt.lr,
+        seconds,
+        images_per_s: seen / seconds,
+      };
       s.metrics.push(rec);
-      post({ type: 'epoch', epoch: epoch + 1, trainLoss: rec.train_loss, trainAccuracy: rec.train_accuracy, testLoss: r.loss, testAccuracy: r.accuracy, seconds, imagesPerSecond: rec.images_per_s });
+      post({
+        type: 'epoch',
+        epoch: epoch + 1,
+        trainLoss: rec.train_loss,
+        trainAccuracy: rec.train_accuracy,
+        testLoss: r.loss,
+        testAccuracy: r.accuracy,
+        seconds,
+        imagesPerSecond: rec.images_per_s,
+      });
       post({ type: 'speed', fused: stats(s.times.fused, cfg.batchSize), unfused: stats(s.times.unfused, cfg.batchSize) });
       await yieldNow();
     }
@@ -188,7 +263,12 @@ function compare(steps: number): void {
     }
   }
   for (const [k, v] of saved) s.fused.state.get(k)!.set(v);
-  post({ type: 'compare', batchSize: batch, fused: { ...stats(times.fused, batch)!, breakdown: profile.fused }, unfused: { ...stats(times.unfused, batch)!, breakdown: profile.unfused } });
+  post({
+    type: 'compare',
+    batchSize: batch,
+    fused: { ...stats(times.fused, batch)!, breakdown: profile.fused },
+    unfused: { ...stats(times.unfused, batch)!, breakdown: profile.unfused },
+  });
 }
 
 function gallery(count: number): void {
@@ -218,8 +298,13 @@ function exportWeights(): void {
   const tensors = stateDict(s.fused) as Map<string, TensorInput>;
   for (const [name, buf] of s.opt.buffers) tensors.set(MOMENTUM + name, { dtype: 'F32', shape: [buf.length], data: Float32Array.from(buf) });
   const meta = {
-    model: MODEL, epoch: s.epochsDone, globalStep: s.globalStep, seed: SEED, dataset: 'fashion-mnist-subset-train',
-    config: { model: MODEL, data: 'embedded', mean: s.mean, std: s.std, seed: SEED, trainedIn: 'browser' }, metrics: s.metrics,
+    model: MODEL,
+    epoch: s.epochsDone,
+    globalStep: s.globalStep,
+    seed: SEED,
+    dataset: 'fashion-mnist-subset-train',
+    config: { model: MODEL, data: 'embedded', mean: s.mean, std: s.std, seed: SEED, trainedIn: 'browser' },
+    metrics: s.metrics,
   };
   const bytes = writeSafetensors(tensors, { format: 'pt', model: MODEL, bnff_checkpoint: JSON.stringify(meta) });
   post({ type: 'weights', bytes, name: `${MODEL}-fashion-mnist-subset-epoch${s.epochsDone}.safetensors` }, [bytes.buffer]);
@@ -229,7 +314,10 @@ function load(bytes: Uint8Array, name: string): void {
   const s = st!;
   const { metadata } = readSafetensors(bytes, name);
   const model = metadata.model;
-  if (model !== undefined && model !== MODEL) throw new SafetensorsError(`${name} holds the weights of ${model}; this page trains ${MODEL}: load a ${MODEL} checkpoint or weights file (bnff train --model ${MODEL})`);
+  if (model !== undefined && model !== MODEL)
+    throw new SafetensorsError(
+      `${name} holds the weights of ${model}; this page trains ${MODEL}: load a ${MODEL} checkpoint or weights file (bnff train --model ${MODEL})`,
+    );
   // Into a scratch network first, so that a file that does not fit leaves the trained weights alone.
   const probe = new Network(getModel(MODEL, { numClasses: 10, inChannels: 1 }), s.engine.memory, SEED);
   loadWeightsFromBytes(probe, bytes, name, [MOMENTUM]);
@@ -265,7 +353,14 @@ function logits(seed: number, batch: number, trained: boolean): void {
   const shape = [batch, 1, SIZE, SIZE];
   const x = fixedInput(batch * SIZE * SIZE);
   if (trained) {
-    post({ type: 'logits', eval: Float32Array.from(s.fused.predict(x, shape)), train: new Float32Array(0), loss: Number.NaN, threads: s.engine.threads, variant: s.engine.variant });
+    post({
+      type: 'logits',
+      eval: Float32Array.from(s.fused.predict(x, shape)),
+      train: new Float32Array(0),
+      loss: Number.NaN,
+      threads: s.engine.threads,
+      variant: s.engine.variant,
+    });
     return;
   }
   const net = new Network(getModel(MODEL, { numClasses: 10, inChannels: 1 }), s.engine.memory, seed, s.engine.lowering, ALL_FUSION);

@@ -42,7 +42,12 @@ function model(seed: number): { vars: tf.Variable[]; forward: (x: tf.Tensor4D) =
       if (b.stride !== 1) {
         const sub = tf.avgPool(h, 1, 2, 'valid'); // a 1x1 window at stride 2: the subsampling (stridedSlice has no gradient in tfjs)
         const pad = (b.c - h.shape[3]) >> 1;
-        id = tf.pad(sub, [[0, 0], [0, 0], [0, 0], [pad, b.c - h.shape[3] - pad]]) as tf.Tensor4D;
+        id = tf.pad(sub, [
+          [0, 0],
+          [0, 0],
+          [0, 0],
+          [pad, b.c - h.shape[3] - pad],
+        ]) as tf.Tensor4D;
       }
       h = tf.relu(tf.add(r, id)) as tf.Tensor4D;
     }

@@ -56,7 +56,13 @@ export function spread(xs: number[]): Spread {
 }
 
 export function machine(): Record<string, string | number> {
-  return { cpu: cpuModel(), cores: os.availableParallelism(), memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` };
+  return {
+    cpu: cpuModel(),
+    cores: os.availableParallelism(),
+    memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+  };
 }
 
 /**

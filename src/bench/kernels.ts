@@ -14,8 +14,13 @@ export function benchKernels(o: { threads: number; json: boolean; only?: 'conv' 
   const threads = o.threads > 1 ? `1,${o.threads}` : '1';
   const runs: [string, string[]][] = [];
   const engine = o.engine && o.engine !== 'auto' ? o.engine : undefined;
-  if (o.only !== 'eltwise') runs.push(['conv', [path.join(here, 'kernels_conv.js'), '--threads', threads, ...(engine ? ['--engine', engine] : []), ...(o.json ? ['--json'] : [])]]);
-  if (o.only !== 'conv') runs.push(['eltwise', [path.join(here, 'kernels_eltwise.js'), '--threads', threads, ...(engine ? ['--engine', engine] : []),  ...(o.json ? ['--json'] : [])]]);
+  if (o.only !== 'eltwise')
+    runs.push(['conv', [path.join(here, 'kernels_conv.js'), '--threads', threads, ...(engine ? ['--engine', engine] : []), ...(o.json ? ['--json'] : [])]]);
+  if (o.only !== 'conv')
+    runs.push([
+      'eltwise',
+      [path.join(here, 'kernels_eltwise.js'), '--threads', threads, ...(engine ? ['--engine', engine] : []), ...(o.json ? ['--json'] : [])],
+    ]);
   const out: Record<string, unknown> = {};
   for (const [name, args] of runs) {
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', o.json ? 'pipe' : 'inherit'], maxBuffer: 64 << 20 });

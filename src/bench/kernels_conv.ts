@@ -20,7 +20,17 @@
 import type { Backend } from '../runtime/backend.js';
 import { Arena } from '../runtime/memory.js';
 import { NativeBackend } from '../runtime/native.js';
-import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../kernels/conv.js';
+import {
+  convBackwardData,
+  convBackwardWeight,
+  convFlops,
+  convForward,
+  convGeom,
+  convTuning,
+  convWorkspace,
+  type ConvGeom,
+  type ConvGeomSpec,
+} from '../kernels/conv.js';
 import { bnCoefficients, bnReluMask } from '../kernels/bn_fused.js';
 import { bnMoments } from '../kernels/eltwise.js';
 import { bnBackwardData, bnBackwardReduce, bnNormalize, fill as fillArena } from '../kernels/eltwise.js';
@@ -61,7 +71,9 @@ const CIFAR: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['3x3 148->12 @8 (dense)', { C: 148, H: 8, W: 8, K: 12, KH: 3, pad: 1 }],
   ['1x1 160->80 @32 (transition)', { C: 160, H: 32, W: 32, K: 80, KH: 1 }],
 ];
-const shapes = (opt('set', 'resnet50') === 'cifar' ? CIFAR : SHAPES).filter(([n]) => !only || n.includes(only)).map(([n, s]) => [n, convGeom({ ...s, N: batch })] as [string, ConvGeom]);
+const shapes = (opt('set', 'resnet50') === 'cifar' ? CIFAR : SHAPES)
+  .filter(([n]) => !only || n.includes(only))
+  .map(([n, s]) => [n, convGeom({ ...s, N: batch })] as [string, ConvGeom]);
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e9;
 
@@ -80,7 +92,9 @@ function timeVsPeak(pool: Backend, fn: () => void, flops: number, minReps: numbe
   const pkRate0 = burst(pool, kc, 2000, ranges);
   // micro-kernel repetitions for a burst of about t1 seconds
   const reps = Math.max(200, Math.round((t1 * pkRate0 * 1e9) / (2 * 4 * 8 * kc * pool.threads)));
-  const ts: number[] = [], ratios: number[] = [], peaks: number[] = [];
+  const ts: number[] = [],
+    ratios: number[] = [],
+    peaks: number[] = [];
   const start = now();
   while (ts.length < minReps || (now() - start < 1.0 && ts.length < 30)) {
     const pk = burst(pool, kc, reps, ranges);
@@ -125,7 +139,8 @@ function burst(pool: Backend, kc: number, reps: number, ranges: [number, number]
 
 /** GFLOP/s of the native FMA probe (12 independent full-width chains per thread), median of 7. */
 function fmaPeak(pool: Backend): number {
-  const reps = 2_000_000, lanes = pool.isa === 'avx512' ? 16 : 8;
+  const reps = 2_000_000,
+    lanes = pool.isa === 'avx512' ? 16 : 8;
   const ranges = Array.from({ length: pool.threads }, () => [0, 1] as [number, number]);
   const one = (): number => {
     const t = now();
@@ -143,16 +158,32 @@ function peak(pool: Backend): number {
   return spread(Array.from({ length: 7 }, () => burst(pool, 256, 20000, ranges))).median;
 }
 
-interface Row { shape: string; threads: number; gflops: Record<string, number>; best: Record<string, number>; pct: Record<string, number> }
+interface Row {
+  shape: string;
+  threads: number;
+  gflops: Record<string, number>;
+  best: Record<string, number>;
+  pct: Record<string, number>;
+}
 
-interface FusedRow { shape: string; threads: number; op: string; unfused: number; fused: number; composed: number; fusedVsUnfused: number; composedOverFused: number }
+interface FusedRow {
+  shape: string;
+  threads: number;
+  op: string;
+  unfused: number;
+  fused: number;
+  composed: number;
+  fusedVsUnfused: number;
+  composedOverFused: number;
+}
 const fusedResults: FusedRow[] = [];
 
 const results: Row[] = [];
 const peaks: Record<number, number> = {};
 /** the native FMA probe (independent FMA chains at full width), per thread count: native only */
 const fmaPeaks: Record<number, number> = {};
-let engineName = '', isa = '';
+let engineName = '',
+  isa = '';
 /** fastest micro-kernel burst seen per thread count: the least disturbed by other load */
 const peakMax: Record<number, number> = {};
 for (const threads of threadList) {
@@ -162,18 +193,31 @@ for (const threads of threadList) {
   isa = pool.isa;
   if (pool instanceof NativeBackend) fmaPeaks[threads] = fmaPeak(pool);
   const max = (f: (g: ConvGeom) => number): number => Math.max(...shapes.map(([, g]) => f(g)));
-  const nx = max((g) => g.N * g.H * g.W * g.C), ny = max((g) => g.N * g.OH * g.OW * g.K), nw = max((g) => g.K * (g.C / g.groups) * g.KH * g.KW);
-  const px = arena.reserve(nx * 4), pdx = arena.reserve(nx * 4), py = arena.reserve(ny * 4), pdy = arena.reserve(ny * 4);
-  const pw = arena.reserve(nw * 4), pdw = arena.reserve(nw * 4);
-  const ws = convWorkspace(arena, shapes.map(([, g]) => g));
+  const nx = max((g) => g.N * g.H * g.W * g.C),
+    ny = max((g) => g.N * g.OH * g.OW * g.K),
+    nw = max((g) => g.K * (g.C / g.groups) * g.KH * g.KW);
+  const px = arena.reserve(nx * 4),
+    pdx = arena.reserve(nx * 4),
+    py = arena.reserve(ny * 4),
+    pdy = arena.reserve(ny * 4);
+  const pw = arena.reserve(nw * 4),
+    pdw = arena.reserve(nw * 4);
+  const ws = convWorkspace(
+    arena,
+    shapes.map(([, g]) => g),
+  );
   const fill = (p: number, n: number): void => {
     const v = arena.view(p, n);
     for (let i = 0; i < n; i++) v[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
   };
-  fill(px, nx); fill(pdy, ny); fill(pw, nw);
+  fill(px, nx);
+  fill(pdy, ny);
+  fill(pw, nw);
   if (fusedMode) {
     // xbn (the BN input behind dy), temporaries of the composition, per-channel BN vectors
-    const pxbn = arena.reserve(ny * 4), tx = arena.reserve(nx * 4), ty = arena.reserve(ny * 4);
+    const pxbn = arena.reserve(ny * 4),
+      tx = arena.reserve(nx * 4),
+      ty = arena.reserve(ny * 4);
     fill(pxbn, ny);
     const cmax = max((g) => Math.max(g.C, g.K));
     const vec = (v: number): number => {
@@ -181,8 +225,20 @@ for (const threads of threadList) {
       arena.view(p, cmax).fill(v);
       return p;
     };
-    const [mean, rstd, gamma, beta, dbeta, dgamma, om, ov, ob, og] = [0.1, 1.2, 0.9, 0.3, 0.5, 0.7, 0, 0, 0, 0].map(vec) as [number, number, number, number, number, number, number, number, number, number];
-    const coef = arena.reserve(cmax * 8), cdy = arena.reserve(cmax * 12);
+    const [mean, rstd, gamma, beta, dbeta, dgamma, om, ov, ob, og] = [0.1, 1.2, 0.9, 0.3, 0.5, 0.7, 0, 0, 0, 0].map(vec) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    const coef = arena.reserve(cmax * 8),
+      cdy = arena.reserve(cmax * 12);
     const FLUSH = 16 << 20; // floats
     const pflush = cold ? arena.reserve(FLUSH * 4) : 0;
     const flush = cold ? (): void => fillArena(pool, pflush, FLUSH, 1) : undefined;
@@ -192,7 +248,7 @@ for (const threads of threadList) {
       const xp = { coef, relu: true };
       const dyp = { dbn: pdy, xbn: pxbn, coef: cdy, bn: { mean, rstd, gamma, dbeta, dgamma } };
       const sets: Record<string, (() => void)[]> = {
-        'fwd': [
+        fwd: [
           () => convForward(pool, g, px, pw, 0, py, ws),
           () => {
             bnCoefficients(pool, C, mean, rstd, gamma, beta, coef);
@@ -234,13 +290,21 @@ for (const threads of threadList) {
       for (const o of ops) {
         const r = timeSet(sets[o]!, reps, flush);
         const row: FusedRow = {
-          shape: name, threads, op: o, unfused: f / r.s[0]! / 1e9, fused: f / r.s[1]! / 1e9, composed: f / r.s[2]! / 1e9,
-          fusedVsUnfused: r.rel(0, 1), composedOverFused: r.rel(2, 1),
+          shape: name,
+          threads,
+          op: o,
+          unfused: f / r.s[0]! / 1e9,
+          fused: f / r.s[1]! / 1e9,
+          composed: f / r.s[2]! / 1e9,
+          fusedVsUnfused: r.rel(0, 1),
+          composedOverFused: r.rel(2, 1),
         };
         fusedResults.push(row);
         if (!json) {
-          process.stderr.write(`${threads}T ${name} ${o}: unfused ${row.unfused.toFixed(1)}, fused ${row.fused.toFixed(1)} (${(100 * row.fusedVsUnfused).toFixed(1)}%), ` +
-            `composed ${row.composed.toFixed(1)} GFLOP/s (fused ${row.composedOverFused.toFixed(2)}x faster)\n`);
+          process.stderr.write(
+            `${threads}T ${name} ${o}: unfused ${row.unfused.toFixed(1)}, fused ${row.fused.toFixed(1)} (${(100 * row.fusedVsUnfused).toFixed(1)}%), ` +
+              `composed ${row.composed.toFixed(1)} GFLOP/s (fused ${row.composedOverFused.toFixed(2)}x faster)\n`,
+          );
         }
       }
     }
@@ -250,9 +314,11 @@ for (const threads of threadList) {
   const pk: number[] = [peak(pool)];
   for (const [name, g] of shapes) {
     const f = convFlops(g);
-    const gflops: Record<string, number> = {}, pct: Record<string, number> = {}, best: Record<string, number> = {};
+    const gflops: Record<string, number> = {},
+      pct: Record<string, number> = {},
+      best: Record<string, number> = {};
     const run: Record<string, () => void> = {
-      'fwd': () => convForward(pool, g, px, pw, 0, py, ws),
+      fwd: () => convForward(pool, g, px, pw, 0, py, ws),
       'bwd-data': () => convBackwardData(pool, g, pdy, pw, pdx, ws),
       'bwd-weight': () => convBackwardWeight(pool, g, pdy, px, pdw, 0, ws),
     };
@@ -281,21 +347,49 @@ if (fusedMode) {
     lines.push('and the composition it replaces (unfused kernel + separate BN passes; speed-up: composed time / fused time)');
     for (const t of threadList) {
       lines.push(`${t} thread(s):`);
-      lines.push(`${'shape'.padEnd(26)}${'pass'.padEnd(12)}${'unfused'.padStart(9)}${'fused'.padStart(9)}${'f/u'.padStart(9)}${'composed'.padStart(10)}${'speed-up'.padStart(10)}`);
+      lines.push(
+        `${'shape'.padEnd(26)}${'pass'.padEnd(12)}${'unfused'.padStart(9)}${'fused'.padStart(9)}${'f/u'.padStart(9)}${'composed'.padStart(10)}${'speed-up'.padStart(10)}`,
+      );
       for (const r of fusedResults.filter((x) => x.threads === t)) {
-        lines.push(`${r.shape.padEnd(26)}${r.op.padEnd(12)}${r.unfused.toFixed(1).padStart(9)}${r.fused.toFixed(1).padStart(9)}${`${(100 * r.fusedVsUnfused).toFixed(1)}%`.padStart(9)}` +
-          `${r.composed.toFixed(1).padStart(10)}${`${r.composedOverFused.toFixed(2)}x`.padStart(10)}`);
+        lines.push(
+          `${r.shape.padEnd(26)}${r.op.padEnd(12)}${r.unfused.toFixed(1).padStart(9)}${r.fused.toFixed(1).padStart(9)}${`${(100 * r.fusedVsUnfused).toFixed(1)}%`.padStart(9)}` +
+            `${r.composed.toFixed(1).padStart(10)}${`${r.composedOverFused.toFixed(2)}x`.padStart(10)}`,
+        );
       }
     }
     process.stdout.write(lines.join('\n') + '\n');
   }
 } else if (json) {
   const mkOfFma = Object.fromEntries(Object.entries(fmaPeaks).map(([t, f]) => [t, peaks[Number(t)]! / f]));
-  process.stdout.write(JSON.stringify({ machine: machine(), engine: engineName, isa, batch, tuning: convTuning, fma_peaks: fmaPeaks, micro_kernel_of_fma_peak: mkOfFma, peaks, peakMax, results }, null, 2) + '\n');
+  process.stdout.write(
+    JSON.stringify(
+      {
+        machine: machine(),
+        engine: engineName,
+        isa,
+        batch,
+        tuning: convTuning,
+        fma_peaks: fmaPeaks,
+        micro_kernel_of_fma_peak: mkOfFma,
+        peaks,
+        peakMax,
+        results,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 } else {
   const m = machine();
   const lines = [`conv kernels, batch ${batch}, engine ${engineName} ${isa}; ${m.cpu}, ${m.cores} cores, Node ${m.node}`];
-  lines.push(`in-cache micro-kernel: ${Object.entries(peaks).map(([t, p]) => `${t}T ${p.toFixed(1)} GFLOP/s${fmaPeaks[Number(t)] ? ` (${((100 * p) / fmaPeaks[Number(t)]!).toFixed(0)}% of the FMA peak ${fmaPeaks[Number(t)]!.toFixed(1)})` : ''}`).join(', ')}`);
+  lines.push(
+    `in-cache micro-kernel: ${Object.entries(peaks)
+      .map(
+        ([t, p]) =>
+          `${t}T ${p.toFixed(1)} GFLOP/s${fmaPeaks[Number(t)] ? ` (${((100 * p) / fmaPeaks[Number(t)]!).toFixed(0)}% of the FMA peak ${fmaPeaks[Number(t)]!.toFixed(1)})` : ''}`,
+      )
+      .join(', ')}`,
+  );
   const head = ['shape'.padEnd(26)];
   for (const t of threadList) for (const o of ops) head.push(`${o} ${t}T`.padStart(20));
   lines.push(head.join(''));
@@ -320,13 +414,19 @@ if (fusedMode) {
     const [t1, t2] = [threadList[0]!, threadList[threadList.length - 1]!];
     lines.push(`speed-up ${t2}T / ${t1}T (medians; best of the repeats in brackets):`);
     for (const [name] of shapes) {
-      const a = results.find((x) => x.shape === name && x.threads === t1)!, b = results.find((x) => x.shape === name && x.threads === t2)!;
-      lines.push(`  ${name.padEnd(26)}${ops.map((o) => `${o} ${(b.gflops[o]! / a.gflops[o]!).toFixed(2)}x (best ${(b.best[o]! / a.best[o]!).toFixed(2)}x)`).join('  ')}`);
+      const a = results.find((x) => x.shape === name && x.threads === t1)!,
+        b = results.find((x) => x.shape === name && x.threads === t2)!;
+      lines.push(
+        `  ${name.padEnd(26)}${ops.map((o) => `${o} ${(b.gflops[o]! / a.gflops[o]!).toFixed(2)}x (best ${(b.best[o]! / a.best[o]!).toFixed(2)}x)`).join('  ')}`,
+      );
     }
-    lines.push(`  in-cache micro-kernel       ${(peaks[t2]! / peaks[t1]!).toFixed(2)}x (fastest bursts: ${peakMax[t1]!.toFixed(1)} and ${peakMax[t2]!.toFixed(1)} GFLOP/s, ${(peakMax[t2]! / peakMax[t1]!).toFixed(2)}x)`);
+    lines.push(
+      `  in-cache micro-kernel       ${(peaks[t2]! / peaks[t1]!).toFixed(2)}x (fastest bursts: ${peakMax[t1]!.toFixed(1)} and ${peakMax[t2]!.toFixed(1)} GFLOP/s, ${(peakMax[t2]! / peakMax[t1]!).toFixed(2)}x)`,
+    );
     lines.push(`speed-up estimated from the % of peak (robust to other load): (% at ${t2}T / % at ${t1}T) x fastest-burst ratio`);
     for (const [name] of shapes) {
-      const a = results.find((x) => x.shape === name && x.threads === t1)!, b = results.find((x) => x.shape === name && x.threads === t2)!;
+      const a = results.find((x) => x.shape === name && x.threads === t1)!,
+        b = results.find((x) => x.shape === name && x.threads === t2)!;
       lines.push(`  ${name.padEnd(26)}${ops.map((o) => `${o} ${((b.pct[o]! / a.pct[o]!) * (peakMax[t2]! / peakMax[t1]!)).toFixed(2)}x`).join('  ')}`);
     }
   }

@@ -37,12 +37,25 @@ const n = M * C;
 
 const arena = new Arena();
 const t = (k: number) => arena.alloc(k);
-const x = t(n), y = t(n), dy = t(n), dx = t(n);
-const ta = t(n), tb = t(n), tc = t(n);
+const x = t(n),
+  y = t(n),
+  dy = t(n),
+  dx = t(n);
+const ta = t(n),
+  tb = t(n),
+  tc = t(n);
 const vec = () => t(C);
-const gamma = vec(), beta = vec(), mean = vec(), rstd = vec(), rm = vec(), rv = vec(), dbeta = vec(), dgamma = vec();
+const gamma = vec(),
+  beta = vec(),
+  mean = vec(),
+  rstd = vec(),
+  rm = vec(),
+  rv = vec(),
+  dbeta = vec(),
+  dgamma = vec();
 const nbt = t(1);
-const coef1 = t(2 * C), coef2 = t(2 * C);
+const coef1 = t(2 * C),
+  coef2 = t(2 * C);
 for (let i = 0; i < n; i++) {
   const v = Math.sin(i * 0.618) * 2 + 0.1;
   x[i] = v;
@@ -67,31 +80,128 @@ interface Case {
 
 const allCases: Case[] = [
   { name: '(read probe: plain sum)', bytes: 4 * n, run: (p) => p.run('probe_read', [x.byteOffset], splitRange(n, p.threads, 16)) },
-  { name: 'bn stats (x)', bytes: 4 * n, run: (p) => E.bnStats(p, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, rm.byteOffset, rv.byteOffset, nbt.byteOffset) },
-  { name: 'bn normalize', bytes: 8 * n, run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, false) },
-  { name: 'bn normalize+relu', bytes: 8 * n, run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, true) },
-  { name: 'bn bwd reduce', bytes: 8 * n, run: (p) => E.bnBackwardReduce(p, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, dbeta.byteOffset, dgamma.byteOffset) },
-  { name: 'bn bwd data', bytes: 12 * n, run: (p) => E.bnBackwardData(p, dy.byteOffset, x.byteOffset, dx.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, dbeta.byteOffset, dgamma.byteOffset) },
+  {
+    name: 'bn stats (x)',
+    bytes: 4 * n,
+    run: (p) => E.bnStats(p, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, rm.byteOffset, rv.byteOffset, nbt.byteOffset),
+  },
+  {
+    name: 'bn normalize',
+    bytes: 8 * n,
+    run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, false),
+  },
+  {
+    name: 'bn normalize+relu',
+    bytes: 8 * n,
+    run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, true),
+  },
+  {
+    name: 'bn bwd reduce',
+    bytes: 8 * n,
+    run: (p) => E.bnBackwardReduce(p, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, dbeta.byteOffset, dgamma.byteOffset),
+  },
+  {
+    name: 'bn bwd data',
+    bytes: 12 * n,
+    run: (p) =>
+      E.bnBackwardData(
+        p,
+        dy.byteOffset,
+        x.byteOffset,
+        dx.byteOffset,
+        M,
+        C,
+        mean.byteOffset,
+        rstd.byteOffset,
+        gamma.byteOffset,
+        dbeta.byteOffset,
+        dgamma.byteOffset,
+      ),
+  },
   // the dense-block gradient buffer: dx of C/2 channels added into the leading half of rows of C
-  { name: 'bn bwd data acc (C/2 of C)', bytes: 16 * (n / 2), run: (p) => E.bnBackwardDataAcc(p, dy.byteOffset, x.byteOffset, y.byteOffset, M, C / 2, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, dbeta.byteOffset, dgamma.byteOffset) },
+  {
+    name: 'bn bwd data acc (C/2 of C)',
+    bytes: 16 * (n / 2),
+    run: (p) =>
+      E.bnBackwardDataAcc(
+        p,
+        dy.byteOffset,
+        x.byteOffset,
+        y.byteOffset,
+        M,
+        C / 2,
+        C,
+        mean.byteOffset,
+        rstd.byteOffset,
+        gamma.byteOffset,
+        dbeta.byteOffset,
+        dgamma.byteOffset,
+      ),
+  },
   { name: 'relu fwd', bytes: 8 * n, run: (p) => E.reluForward(p, x.byteOffset, y.byteOffset, n) },
   { name: 'bn add relu (identity)', bytes: 12 * n, run: (p) => F.bnAddRelu(p, x.byteOffset, coef1.byteOffset, dy.byteOffset, 0, 0, y.byteOffset, M, C) },
-  { name: 'bn add relu (projection)', bytes: 12 * n, run: (p) => F.bnAddRelu(p, x.byteOffset, coef1.byteOffset, 0, dy.byteOffset, coef2.byteOffset, y.byteOffset, M, C) },
+  {
+    name: 'bn add relu (projection)',
+    bytes: 12 * n,
+    run: (p) => F.bnAddRelu(p, x.byteOffset, coef1.byteOffset, 0, dy.byteOffset, coef2.byteOffset, y.byteOffset, M, C),
+  },
   { name: 'bn relu mask', bytes: 12 * n, run: (p) => F.bnReluMask(p, dy.byteOffset, x.byteOffset, coef1.byteOffset, dx.byteOffset, M, C) },
   { name: 'relu bwd', bytes: 12 * n, run: (p) => E.reluBackward(p, dy.byteOffset, y.byteOffset, dx.byteOffset, n) },
   { name: 'add', bytes: 12 * n, run: (p) => E.add(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },
   { name: 'mul', bytes: 12 * n, run: (p) => E.mul(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },
-  { name: 'concat fwd (2 x C/2)', bytes: 8 * n, run: (p) => E.concatForward(p, [{ ptr: x.byteOffset, C: C / 2 }, { ptr: x.byteOffset + 2 * n, C: C / 2 }], y.byteOffset, M) },
-  { name: 'concat bwd (2 x C/2)', bytes: 8 * n, run: (p) => E.concatBackward(p, dy.byteOffset, [{ ptr: dx.byteOffset, C: C / 2 }, { ptr: dx.byteOffset + 2 * n, C: C / 2 }], M) },
+  {
+    name: 'concat fwd (2 x C/2)',
+    bytes: 8 * n,
+    run: (p) =>
+      E.concatForward(
+        p,
+        [
+          { ptr: x.byteOffset, C: C / 2 },
+          { ptr: x.byteOffset + 2 * n, C: C / 2 },
+        ],
+        y.byteOffset,
+        M,
+      ),
+  },
+  {
+    name: 'concat bwd (2 x C/2)',
+    bytes: 8 * n,
+    run: (p) =>
+      E.concatBackward(
+        p,
+        dy.byteOffset,
+        [
+          { ptr: dx.byteOffset, C: C / 2 },
+          { ptr: dx.byteOffset + 2 * n, C: C / 2 },
+        ],
+        M,
+      ),
+  },
   { name: 'slice copy (C/2 of C)', bytes: 8 * (n / 2), run: (p) => E.copyChannels(p, x.byteOffset, C / 2, 0, y.byteOffset, C, C / 4, C / 2, M) },
-  { name: 'maxpool 3x3 s2 p1 fwd', bytes: 4 * n + n, run: (p) => E.maxPoolForward(p, x.byteOffset, y.byteOffset, { N, H, W, C, kernel: 3, stride: 2, padding: 1 }) },
-  { name: 'maxpool 3x3 s2 p1 bwd', bytes: n + 4 * n + 4 * n, run: (p) => E.maxPoolBackward(p, y.byteOffset, x.byteOffset, dx.byteOffset, { N, H, W, C, kernel: 3, stride: 2, padding: 1 }) },
-  { name: 'avgpool 3x3 s2 p1 fwd', bytes: 4 * n + n, run: (p) => E.avgPoolForward(p, x.byteOffset, y.byteOffset, { N, H, W, C, kernel: 3, stride: 2, padding: 1 }) },
+  {
+    name: 'maxpool 3x3 s2 p1 fwd',
+    bytes: 4 * n + n,
+    run: (p) => E.maxPoolForward(p, x.byteOffset, y.byteOffset, { N, H, W, C, kernel: 3, stride: 2, padding: 1 }),
+  },
+  {
+    name: 'maxpool 3x3 s2 p1 bwd',
+    bytes: n + 4 * n + 4 * n,
+    run: (p) => E.maxPoolBackward(p, y.byteOffset, x.byteOffset, dx.byteOffset, { N, H, W, C, kernel: 3, stride: 2, padding: 1 }),
+  },
+  {
+    name: 'avgpool 3x3 s2 p1 fwd',
+    bytes: 4 * n + n,
+    run: (p) => E.avgPoolForward(p, x.byteOffset, y.byteOffset, { N, H, W, C, kernel: 3, stride: 2, padding: 1 }),
+  },
   { name: 'global avg pool fwd', bytes: 4 * n, run: (p) => E.globalAvgPoolForward(p, x.byteOffset, y.byteOffset, N, H * W, C) },
   { name: 'global avg pool bwd', bytes: 4 * n, run: (p) => E.globalAvgPoolBackward(p, dy.byteOffset, dx.byteOffset, N, H * W, C) },
   { name: 'nhwc->nchw', bytes: 8 * n, run: (p) => E.nhwcToNchw(p, x.byteOffset, y.byteOffset, N, H, W, C) },
   { name: 'nchw->nhwc', bytes: 8 * n, run: (p) => E.nchwToNhwc(p, x.byteOffset, y.byteOffset, N, H, W, C) },
-  { name: 'sgd (momentum)', bytes: 20 * n, run: (p) => E.sgdUpdate(p, tb.byteOffset, tc.byteOffset, ta.byteOffset, n, { lr: 1e-9, momentum: 0.9, weightDecay: 1e-4 }, false) },
+  {
+    name: 'sgd (momentum)',
+    bytes: 20 * n,
+    run: (p) => E.sgdUpdate(p, tb.byteOffset, tc.byteOffset, ta.byteOffset, n, { lr: 1e-9, momentum: 0.9, weightDecay: 1e-4 }, false),
+  },
 ];
 const cases = allCases.filter((c) => !only || only.split(',').some((o) => c.name.includes(o)));
 
@@ -107,12 +217,23 @@ function time(f: () => void): number {
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`${cpu}, ${os.cpus().length} logical cores; shape NHWC ${shape.join('x')} (${(n * 4 / 2 ** 20).toFixed(1)} MiB per tensor), ${reps} reps; GB/s = 1e9 bytes/s`);
-console.log('each kernel run is paired with a triad run (same engine) just before it; % = median over reps of the paired ratio, best = best kernel GB/s over best triad GB/s');
+console.log(
+  `${cpu}, ${os.cpus().length} logical cores; shape NHWC ${shape.join('x')} (${((n * 4) / 2 ** 20).toFixed(1)} MiB per tensor), ${reps} reps; GB/s = 1e9 bytes/s`,
+);
+console.log(
+  'each kernel run is paired with a triad run (same engine) just before it; % = median over reps of the paired ratio, best = best kernel GB/s over best triad GB/s',
+);
 const st = engines.includes('native') ? await nativeStatus() : undefined;
 if (st && !st.ok) throw new Error(`--engine native: ${st.reason}`);
 
-interface Stats { triad: number; triadBest: number; gbs: number[]; pct: number[]; best: number[]; ms: number[] }
+interface Stats {
+  triad: number;
+  triadBest: number;
+  gbs: number[];
+  pct: number[];
+  best: number[];
+  ms: number[];
+}
 
 for (const T of threadList) {
   const backends: Backend[] = [];
@@ -149,19 +270,25 @@ for (const T of threadList) {
     console.log(`\nthreads ${T}, ${b.kind} ${b.isa}`);
     console.log('| kernel | bytes/elem | ms | GB/s | % of triad | best GB/s | best % |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    console.log(`| triad | 12 | ${(((12 * n) / s.triad) / 1e6).toFixed(2)} | ${s.triad.toFixed(1)} | 100 | ${s.triadBest.toFixed(1)} | 100 |`);
+    console.log(`| triad | 12 | ${((12 * n) / s.triad / 1e6).toFixed(2)} | ${s.triad.toFixed(1)} | 100 | ${s.triadBest.toFixed(1)} | 100 |`);
     cases.forEach((c, i) => {
-      console.log(`| ${c.name} | ${(c.bytes / n).toFixed(1)} | ${s.ms[i]!.toFixed(2)} | ${s.gbs[i]!.toFixed(1)} | ${s.pct[i]!.toFixed(0)} | ${s.best[i]!.toFixed(1)} | ${((100 * s.best[i]!) / s.triadBest).toFixed(0)} |`);
+      console.log(
+        `| ${c.name} | ${(c.bytes / n).toFixed(1)} | ${s.ms[i]!.toFixed(2)} | ${s.gbs[i]!.toFixed(1)} | ${s.pct[i]!.toFixed(0)} | ${s.best[i]!.toFixed(1)} | ${((100 * s.best[i]!) / s.triadBest).toFixed(0)} |`,
+      );
     });
   });
-  const wi = engines.indexOf('wasm'), ni = engines.indexOf('native');
+  const wi = engines.indexOf('wasm'),
+    ni = engines.indexOf('native');
   if (wi >= 0 && ni >= 0) {
-    const w = stats[wi]!, nv = stats[ni]!;
+    const w = stats[wi]!,
+      nv = stats[ni]!;
     console.log(`\nthreads ${T}: wasm ${backends[wi]!.isa} vs native ${backends[ni]!.isa} (triad ${w.triad.toFixed(1)} / ${nv.triad.toFixed(1)} GB/s)`);
     console.log('| kernel | wasm GB/s | native GB/s | native / wasm | wasm % own triad | native % own triad | wasm % native triad |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     cases.forEach((c, i) => {
-      console.log(`| ${c.name} | ${w.gbs[i]!.toFixed(1)} | ${nv.gbs[i]!.toFixed(1)} | ${(nv.gbs[i]! / w.gbs[i]!).toFixed(2)} | ${w.pct[i]!.toFixed(0)} | ${nv.pct[i]!.toFixed(0)} | ${((100 * w.gbs[i]!) / nv.triad).toFixed(0)} |`);
+      console.log(
+        `| ${c.name} | ${w.gbs[i]!.toFixed(1)} | ${nv.gbs[i]!.toFixed(1)} | ${(nv.gbs[i]! / w.gbs[i]!).toFixed(2)} | ${w.pct[i]!.toFixed(0)} | ${nv.pct[i]!.toFixed(0)} | ${((100 * w.gbs[i]!) / nv.triad).toFixed(0)} |`,
+      );
     });
   }
   for (const b of backends) b.close();

@@ -39,7 +39,6 @@ export interface StepBenchOptions {
   engine?: EngineChoice;
 }
 
-
 export interface ModeResult {
   step_s: Spread;
   img_s: number;
@@ -82,8 +81,11 @@ export function pytorchScript(): string {
 
 function runPytorch(o: StepBenchOptions): StepBenchResult['pytorch'] {
   const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const r = spawnSync(python, [pytorchScript(), o.model, String(o.batchSize), String(o.imageSize), String(o.threads), String(o.steps), String(o.warmup)], { encoding: 'utf8' });
-  if (r.status !== 0) return { error: `PyTorch run failed (is Debian's python3-torch installed?): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
+  const r = spawnSync(python, [pytorchScript(), o.model, String(o.batchSize), String(o.imageSize), String(o.threads), String(o.steps), String(o.warmup)], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0)
+    return { error: `PyTorch run failed (is Debian's python3-torch installed?): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
   return JSON.parse(r.stdout) as { img_s: number; step_s: Spread; torch: string };
 }
 
@@ -164,8 +166,13 @@ async function round(o: StepBenchOptions, variants: [string, FusionOptions][], p
     const plan = contenders[0]!.net.trainPlan(shape);
     return {
       times: new Map(contenders.map((c) => [c.name, c.times])),
-      breakdowns, threads: engine.threads, description: engine.description, kind: engine.kind, isa: engine.isa,
-      lowered: plan.exec.lowered, total: plan.graph.nodes.length,
+      breakdowns,
+      threads: engine.threads,
+      description: engine.description,
+      kind: engine.kind,
+      isa: engine.isa,
+      lowered: plan.exec.lowered,
+      total: plan.graph.nodes.length,
     };
   } finally {
     engine.close();

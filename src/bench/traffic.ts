@@ -17,7 +17,6 @@ import { Arena, HostMemory } from '../runtime/memory.js';
 import { defaultArenaBytes } from '../runtime/native.js';
 import { planMemory, viewOf } from '../runtime/planner.js';
 
-
 export interface LayerTraffic {
   layer: string;
   op: string;
@@ -43,7 +42,15 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   // A concatenation planned as a view of its block's buffer copies only its new parts (not
   // those their producers wrote into the buffer)
   const view = viewOf(n);
-  if (view) return [{ layer: n.name, op: n.op, category: cat, bytes: 2 * n.inputs.reduce((s, id, j) => s + (j >= view.from && !view.inPlace?.includes(j) ? tensor(id) : 0), 0) }];
+  if (view)
+    return [
+      {
+        layer: n.name,
+        op: n.op,
+        category: cat,
+        bytes: 2 * n.inputs.reduce((s, id, j) => s + (j >= view.from && !view.inPlace?.includes(j) ? tensor(id) : 0), 0),
+      },
+    ];
   if (cat !== 'conv') return [{ layer: n.name, op: n.op, category: cat, bytes: [...n.inputs, ...n.outputs].reduce((s, id) => s + tensor(id), 0) }];
   // A convolution: its own operands count as conv; BN work folded into it counts as BN.
   const a = n.attrs as { xPrologue?: unknown; dyPrologue?: boolean; dxEpilogue?: unknown; bias?: boolean; xShape?: number[]; wShape?: number[] };
@@ -51,7 +58,8 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   // accumulating into a gradient buffer (input 0): the operands are those of the plain node
   const acc = n.op === 'conv2d_fused_backward_data_acc' ? 1 : 0;
   const ins = n.inputs.slice(acc);
-  const main = n.op === 'conv2d_fused' ? [ins[0]!] : [ins[0]!, ...(n.op === 'conv2d_backward_weight' || n.op === 'conv2d_fused_backward_weight' ? [ins[1]!] : [])];
+  const main =
+    n.op === 'conv2d_fused' ? [ins[0]!] : [ins[0]!, ...(n.op === 'conv2d_backward_weight' || n.op === 'conv2d_fused_backward_weight' ? [ins[1]!] : [])];
   const dxBytes = acc ? 4 * numel(a.xShape!) : tensor(n.outputs[0]!); // dx's channels of the buffer, or dx
   let bytes = main.reduce((s, id) => s + tensor(id), 0) + dxBytes;
   let bn = 0;
@@ -85,9 +93,25 @@ export interface TrafficResult {
    * (FusionOptions.storeNormalized): total bytes, BN+ReLU+concat bytes and peak, each also as a
    * ratio to unfused.
    */
-  store_normalized: { bytes: number; ratio: number; bn_relu_concat: number; bn_relu_concat_ratio: number; peak_bytes: number; peak_ratio: number; max_batch: number };
+  store_normalized: {
+    bytes: number;
+    ratio: number;
+    bn_relu_concat: number;
+    bn_relu_concat_ratio: number;
+    peak_bytes: number;
+    peak_ratio: number;
+    max_batch: number;
+  };
   /** The fused graph with concatenations concatenated again in backward (FusionOptions.recomputeConcat). */
-  recompute_concat: { bytes: number; ratio: number; bn_relu_concat: number; bn_relu_concat_ratio: number; peak_bytes: number; peak_ratio: number; max_batch: number };
+  recompute_concat: {
+    bytes: number;
+    ratio: number;
+    bn_relu_concat: number;
+    bn_relu_concat_ratio: number;
+    peak_bytes: number;
+    peak_ratio: number;
+    max_batch: number;
+  };
   layers: { unfused: LayerTraffic[]; fused: LayerTraffic[] };
 }
 
@@ -105,11 +129,13 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
   };
   const total = (l: LayerTraffic[], f: (x: LayerTraffic) => boolean = () => true): number => l.filter(f).reduce((s, x) => s + x.bytes, 0);
   const by: Record<string, { unfused: number; fused: number }> = {};
-  for (const c of ['conv', 'bn', 'relu', 'concat', 'add', 'pool', 'other']) by[c] = { unfused: total(layers.unfused, (x) => x.category === c), fused: total(layers.fused, (x) => x.category === c) };
+  for (const c of ['conv', 'bn', 'relu', 'concat', 'add', 'pool', 'other'])
+    by[c] = { unfused: total(layers.unfused, (x) => x.category === c), fused: total(layers.fused, (x) => x.category === c) };
   const brc = (m: 'unfused' | 'fused'): number => by.bn![m] + by.relu![m] + by.concat![m];
   // as the WebAssembly engine plans them (concatenations marked as views share their buffer)
   const peak = (g: Graph): number => planMemory(g, (k) => k === 'param' || k === 'state', { views: true }).size * 4;
-  const fits = (fusion: FusionOptions, arena: Arena = new Arena()): number => new Network(def, arena, 0, undefined, fusion).maxTrainBatch(shape.slice(1), fusion, true);
+  const fits = (fusion: FusionOptions, arena: Arena = new Arena()): number =>
+    new Network(def, arena, 0, undefined, fusion).maxTrainBatch(shape.slice(1), fusion, true);
   const nativeBytes = defaultArenaBytes();
   // a SharedArrayBuffer the size of this machine's memory, as the native engine's (untouched pages cost nothing)
   const fitsNative = (fusion: FusionOptions): number => fits(fusion, new Arena({ buffer: new SharedArrayBuffer(nativeBytes) }));
@@ -120,8 +146,13 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
     const lv = gv.nodes.flatMap((_, i) => nodeTraffic(gv, i));
     const b = total(lv, (x) => x.category === 'bn' || x.category === 'relu' || x.category === 'concat');
     return {
-      bytes: total(lv), ratio: total(lv) / u, bn_relu_concat: b, bn_relu_concat_ratio: b / brc('unfused'),
-      peak_bytes: peak(gv), peak_ratio: peak(gv) / peak(graphs.unfused), max_batch: fits(fusion),
+      bytes: total(lv),
+      ratio: total(lv) / u,
+      bn_relu_concat: b,
+      bn_relu_concat_ratio: b / brc('unfused'),
+      peak_bytes: peak(gv),
+      peak_ratio: peak(gv) / peak(graphs.unfused),
+      max_batch: fits(fusion),
     };
   };
   return {
@@ -148,15 +179,22 @@ export function formatTraffic(r: TrafficResult): string {
   const gb = (b: number): string => `${(b / 1e9).toFixed(2)} GB`;
   const lines = [`${r.model}, batch ${r.batch_size}, ${r.image_size}x${r.image_size}: modelled main-memory traffic of one training step`];
   lines.push(`  total: unfused ${gb(r.unfused_bytes)}, fused ${gb(r.fused_bytes)}, ratio ${r.ratio.toFixed(3)}`);
-  for (const [c, v] of Object.entries(r.by_category)) if (v.unfused || v.fused) lines.push(`  ${c.padEnd(7)} unfused ${gb(v.unfused).padStart(9)}  fused ${gb(v.fused).padStart(9)}`);
+  for (const [c, v] of Object.entries(r.by_category))
+    if (v.unfused || v.fused) lines.push(`  ${c.padEnd(7)} unfused ${gb(v.unfused).padStart(9)}  fused ${gb(v.fused).padStart(9)}`);
   lines.push(`  BN + ReLU + concat: ratio ${r.bn_relu_concat.ratio.toFixed(3)}`);
   lines.push(`  peak planned memory: unfused ${gb(r.unfused_peak_bytes)}, fused ${gb(r.fused_peak_bytes)}, ratio ${r.peak_ratio.toFixed(3)}`);
   lines.push(`  largest batch in the 4 GiB heap (wasm engine): unfused ${r.max_batch.unfused}, fused ${r.max_batch.fused}`);
   const nb = r.max_batch_native;
-  lines.push(`  largest batch in the native arena (${(nb.arena_bytes / 2 ** 30).toFixed(0)} GiB, this machine's memory): unfused ${nb.unfused}, fused ${nb.fused}`);
+  lines.push(
+    `  largest batch in the native arena (${(nb.arena_bytes / 2 ** 30).toFixed(0)} GiB, this machine's memory): unfused ${nb.unfused}, fused ${nb.fused}`,
+  );
   const st = r.store_normalized;
-  lines.push(`  fused, normalized input stored (not recomputed): ratio ${st.ratio.toFixed(3)}, BN + ReLU + concat ${st.bn_relu_concat_ratio.toFixed(3)}, peak ${st.peak_ratio.toFixed(3)}, largest batch ${st.max_batch}`);
+  lines.push(
+    `  fused, normalized input stored (not recomputed): ratio ${st.ratio.toFixed(3)}, BN + ReLU + concat ${st.bn_relu_concat_ratio.toFixed(3)}, peak ${st.peak_ratio.toFixed(3)}, largest batch ${st.max_batch}`,
+  );
   const rc = r.recompute_concat;
-  lines.push(`  fused, concatenations recomputed in backward (--recompute-concat): ratio ${rc.ratio.toFixed(3)}, BN + ReLU + concat ${rc.bn_relu_concat_ratio.toFixed(3)}, peak ${rc.peak_ratio.toFixed(3)}, largest batch ${rc.max_batch}`);
+  lines.push(
+    `  fused, concatenations recomputed in backward (--recompute-concat): ratio ${rc.ratio.toFixed(3)}, BN + ReLU + concat ${rc.bn_relu_concat_ratio.toFixed(3)}, peak ${rc.peak_ratio.toFixed(3)}, largest batch ${rc.max_batch}`,
+  );
   return lines.join('\n') + '\n';
 }

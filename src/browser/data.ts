@@ -49,5 +49,15 @@ export async function loadEmbeddedDataset(baseUrl: string | URL, split: 'train' 
   if (lbl.shape[0] !== count) throw new DataError(`${count} images but ${lbl.shape[0]} labels`, baseUrl.toString());
   const images = new Float32Array(img.data.length);
   for (let i = 0; i < images.length; i++) images[i] = img.data[i]! / 255;
-  return { name: `fashion-mnist-subset-${split}`, images, labels: Uint8Array.from(lbl.data), count, channels: 1, height, width, numClasses: 10, classNames: FASHION_MNIST_CLASS_NAMES };
+  return {
+    name: `fashion-mnist-subset-${split}`,
+    images,
+    labels: Uint8Array.from(lbl.data),
+    count,
+    channels: 1,
+    height,
+    width,
+    numClasses: 10,
+    classNames: FASHION_MNIST_CLASS_NAMES,
+  };
 }

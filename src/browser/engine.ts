@@ -43,7 +43,8 @@ export const NOT_ISOLATED =
 
 export async function createEngine(o: BrowserEngineOptions = {}): Promise<BrowserEngine> {
   const variant = o.variant ?? browserVariant();
-  if (typeof Worker !== 'function' && (o.threads ?? 1) > 1) throw new BrowserSupportError('no-workers', 'this context has no Web Workers; create the engine with threads: 1');
+  if (typeof Worker !== 'function' && (o.threads ?? 1) > 1)
+    throw new BrowserSupportError('no-workers', 'this context has no Web Workers; create the engine with threads: 1');
   const isolated = isCrossOriginIsolated();
   const asked = o.threads ?? defaultThreads();
   if (!Number.isInteger(asked) || asked < 1 || asked > 64) throw new RangeError(`threads must be an integer in [1, 64], got ${asked}`);
@@ -53,6 +54,11 @@ export async function createEngine(o: BrowserEngineOptions = {}): Promise<Browse
   const kernels = await compileBrowserKernels(new URL('kernels/', base), variant);
   const arena = new Arena();
   const pool = await WebWorkerPool.create(arena, threads, kernels, new URL('kernel-worker.js', base));
-  const engine = wasmEngine(arena, pool, isolated ? `wasm: ${threads} thread(s) in Web Workers, cross-origin isolated` : `wasm: ${NOT_ISOLATED}`, ` (Web Workers)${isolated ? '' : ', not cross-origin isolated'}`);
+  const engine = wasmEngine(
+    arena,
+    pool,
+    isolated ? `wasm: ${threads} thread(s) in Web Workers, cross-origin isolated` : `wasm: ${NOT_ISOLATED}`,
+    ` (Web Workers)${isolated ? '' : ', not cross-origin isolated'}`,
+  );
   return { ...engine, isolated, variant };
 }

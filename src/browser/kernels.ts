@@ -13,7 +13,10 @@ export type SupportProblem = 'no-webassembly' | 'no-simd' | 'no-workers';
 /** The browser lacks something bnff needs; `problem` says what, the message how to fix it. */
 export class BrowserSupportError extends Error {
   override name = 'BrowserSupportError';
-  constructor(readonly problem: SupportProblem, message: string) {
+  constructor(
+    readonly problem: SupportProblem,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -21,10 +24,16 @@ export class BrowserSupportError extends Error {
 /** The kernel variant this browser runs; throws a BrowserSupportError without WebAssembly SIMD. */
 export function browserVariant(): Variant {
   if (typeof WebAssembly !== 'object' || typeof WebAssembly.validate !== 'function') {
-    throw new BrowserSupportError('no-webassembly', 'this browser has no WebAssembly; bnff needs WebAssembly with SIMD (Chrome 91+, Firefox 89+, Safari 16.4+)');
+    throw new BrowserSupportError(
+      'no-webassembly',
+      'this browser has no WebAssembly; bnff needs WebAssembly with SIMD (Chrome 91+, Firefox 89+, Safari 16.4+)',
+    );
   }
   if (!WebAssembly.validate(SIMD_PROBE)) {
-    throw new BrowserSupportError('no-simd', 'this browser has no WebAssembly SIMD (fixed-width, 128-bit); bnff\'s kernels need it: Chrome 91+, Firefox 89+, Safari 16.4+');
+    throw new BrowserSupportError(
+      'no-simd',
+      "this browser has no WebAssembly SIMD (fixed-width, 128-bit); bnff's kernels need it: Chrome 91+, Firefox 89+, Safari 16.4+",
+    );
   }
   return WebAssembly.validate(RELAXED_PROBE) ? 'relaxed' : 'simd';
 }

@@ -58,7 +58,8 @@ function testSet(saved: SavedModel, spec: string, limit: number | undefined): Da
   let ds = loadDataset(spec, { split: 'test' });
   if (limit !== undefined) ds = take(ds, limit, typeof saved.config.seed === 'number' ? saved.config.seed : 0);
   const from = `checkpoint ${saved.path} (${def.name})`;
-  if (ds.channels !== def.inChannels) throw new DataError(`dataset ${ds.name} has ${ds.channels}-channel images, but ${from} takes ${def.inChannels}-channel images`);
+  if (ds.channels !== def.inChannels)
+    throw new DataError(`dataset ${ds.name} has ${ds.channels}-channel images, but ${from} takes ${def.inChannels}-channel images`);
   if (ds.numClasses !== def.numClasses) throw new DataError(`dataset ${ds.name} has ${ds.numClasses} classes, but ${from} has ${def.numClasses} outputs`);
   if (ds.height < def.imageSize || ds.width < def.imageSize) ds = padTo(ds, def.imageSize);
   const { mean, std } = normalisation(saved);
@@ -99,9 +100,12 @@ export function registerEval(program: Command, setCode: (c: number) => void): vo
     .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(250))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(engineOption())
-    .addOption(new Option('--limit <n>', 'evaluate n test images (the same ones as train --limit n with the run\'s seed)').argParser(positiveInt))
+    .addOption(new Option('--limit <n>', "evaluate n test images (the same ones as train --limit n with the run's seed)").argParser(positiveInt))
     .addOption(new Option('--json', 'print one JSON object').default(false))
-    .addHelpText('after', '\nExamples:\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors --data fashion-mnist:/data/fm --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors --data fashion-mnist:/data/fm --json',
+    )
     .action(async (o: EvalOptions) => {
       const r = await runEval(o);
       process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatEval(r));

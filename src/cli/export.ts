@@ -52,13 +52,20 @@ export function registerExport(program: Command, setCode: (c: number) => void): 
     .requiredOption('-o, --out <file>', 'the .onnx file to write')
     .addOption(new Option('-f, --format <format>', 'output format').argParser(oneOf(['onnx'] as const)).default('onnx'))
     .addOption(new Option('-m, --model <name>', 'check that the checkpoint is of this model'))
-    .addOption(new Option('--image-size <n>', 'input height and width (default: the model\'s own)').argParser(positiveInt))
-    .addOption(new Option('--force', 'replace an existing regular file at --out (never the checkpoint or its config.json, never a directory, symlink, FIFO or device)').default(false))
+    .addOption(new Option('--image-size <n>', "input height and width (default: the model's own)").argParser(positiveInt))
+    .addOption(
+      new Option(
+        '--force',
+        'replace an existing regular file at --out (never the checkpoint or its config.json, never a directory, symlink, FIFO or device)',
+      ).default(false),
+    )
     .addOption(new Option('--json', 'print one JSON object').default(false))
     .addHelpText('after', '\nExamples:\n  bnff export --checkpoint runs/fm/checkpoint.safetensors --format onnx --out fm.onnx')
     .action((o: ExportOptions) => {
       const r = runExport(o);
-      process.stdout.write(o.json ? JSON.stringify(r) + '\n' : `wrote ${r.out}: ${r.model}, ONNX opset ${r.opset}, input [N, ${r.input.join(', ')}], ${r.bytes} bytes\n`);
+      process.stdout.write(
+        o.json ? JSON.stringify(r) + '\n' : `wrote ${r.out}: ${r.model}, ONNX opset ${r.opset}, input [N, ${r.input.join(', ')}], ${r.bytes} bytes\n`,
+      );
       setCode(0);
     });
 }

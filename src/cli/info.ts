@@ -12,7 +12,10 @@ import { oneOf, positiveInt } from './args.js';
 
 /** The --engine option every command that runs kernels takes (default: BNFF_ENGINE, else auto). */
 export function engineOption(): Option {
-  return new Option('--engine <kind>', 'auto (native where built, else wasm) | native (C++ kernels for this CPU) | wasm (WebAssembly SIMD) | reference (plain loops, 1 thread); default: $BNFF_ENGINE or auto')
+  return new Option(
+    '--engine <kind>',
+    'auto (native where built, else wasm) | native (C++ kernels for this CPU) | wasm (WebAssembly SIMD) | reference (plain loops, 1 thread); default: $BNFF_ENGINE or auto',
+  )
     .argParser(oneOf(ENGINE_CHOICES))
     .default(process.env.BNFF_ENGINE && (ENGINE_CHOICES as readonly string[]).includes(process.env.BNFF_ENGINE) ? process.env.BNFF_ENGINE : 'auto');
 }
@@ -42,18 +45,22 @@ export function measurePeaks(engine: Engine): Peaks {
   const T = be.threads;
   let fma: number, probe: string;
   if (be instanceof NativeBackend && be.isNative('fma_peak')) {
-    const reps = 2_000_000, lanes = be.isa === 'avx512' ? 16 : 8;
+    const reps = 2_000_000,
+      lanes = be.isa === 'avx512' ? 16 : 8;
     const s = best(5, () => be.run('fma_peak', [reps], splitRange(T, T)));
     fma = (T * reps * 24 * lanes) / s / 1e9;
     probe = `12 independent ${lanes * 32}-bit FMA chains per thread`;
   } else {
-    const kc = 256, reps = 20000;
+    const kc = 256,
+      reps = 20000;
     const s = best(5, () => be.run('gemm_bench_mk', [kc, reps], splitRange(T, T)));
     fma = (T * reps * kc * 64) / s / 1e9;
     probe = 'the 4x8 WebAssembly micro-kernel on L1-resident panels';
   }
   const n = 16 << 20; // 3 x 64 MiB
-  const a = engine.memory.alloc(n) as Float32Array, b = engine.memory.alloc(n) as Float32Array, c = engine.memory.alloc(n) as Float32Array;
+  const a = engine.memory.alloc(n) as Float32Array,
+    b = engine.memory.alloc(n) as Float32Array,
+    c = engine.memory.alloc(n) as Float32Array;
   b.fill(1);
   c.fill(2);
   const ranges = splitRange(n, T, 16);
@@ -96,12 +103,7 @@ export async function info(o: { engine: EngineChoice; threads: number; measure: 
 }
 
 export function formatInfo(r: InfoReport): string {
-  const lines = [
-    `engine:  ${r.reason}`,
-    `         ${r.description}`,
-    `cpu:     ${r.cpu} (${r.cores} logical cores)`,
-    `node:    ${r.node}`,
-  ];
+  const lines = [`engine:  ${r.reason}`, `         ${r.description}`, `cpu:     ${r.cpu} (${r.cores} logical cores)`, `node:    ${r.node}`];
   if (r.native_kernels) lines.push(`kernels: ${r.native_kernels.native} of ${r.native_kernels.total} native`);
   if (r.peaks) {
     lines.push(`peak:    ${r.peaks.fma_gflops.toFixed(1)} GFLOP/s (${r.peaks.fma_probe}, ${r.threads} threads)`);

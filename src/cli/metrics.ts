@@ -20,8 +20,15 @@ export class MetricsError extends Error {
 
 export function epochRecord(m: EpochMetrics): EpochRecord {
   return {
-    kind: 'epoch', epoch: m.epoch, train_loss: m.trainLoss, train_accuracy: m.trainAccuracy, test_loss: m.testLoss,
-    test_accuracy: m.testAccuracy, lr: m.lr, seconds: m.seconds, images_per_s: m.imagesPerSec,
+    kind: 'epoch',
+    epoch: m.epoch,
+    train_loss: m.trainLoss,
+    train_accuracy: m.trainAccuracy,
+    test_loss: m.testLoss,
+    test_accuracy: m.testAccuracy,
+    lr: m.lr,
+    seconds: m.seconds,
+    images_per_s: m.imagesPerSec,
   };
 }
 
@@ -41,8 +48,14 @@ export class StepLog {
     this.seconds += e.stepSeconds;
     if (e.step % this.every !== 0 && e.step !== e.stepsPerEpoch) return null;
     const r: StepRecord = {
-      kind: 'step', step: e.globalStep, epoch: e.epoch, step_in_epoch: e.step, steps_per_epoch: e.stepsPerEpoch,
-      loss: this.loss / this.images, lr: e.lr, images_per_s: this.images / this.seconds,
+      kind: 'step',
+      step: e.globalStep,
+      epoch: e.epoch,
+      step_in_epoch: e.step,
+      steps_per_epoch: e.stepsPerEpoch,
+      loss: this.loss / this.images,
+      lr: e.lr,
+      images_per_s: this.images / this.seconds,
     };
     this.loss = this.images = this.seconds = 0;
     return r;
@@ -70,7 +83,9 @@ export function parseMetrics(text: string, file: string, warn: (message: string)
       o = JSON.parse(line) as Record<string, unknown>;
     } catch {
       if (i === last) {
-        warn(`${file}:${i + 1}: skipped a torn last line (${Buffer.byteLength(line)} bytes, not complete JSON: a run that stopped mid-write); read the ${out.length} record(s) before it`);
+        warn(
+          `${file}:${i + 1}: skipped a torn last line (${Buffer.byteLength(line)} bytes, not complete JSON: a run that stopped mid-write); read the ${out.length} record(s) before it`,
+        );
         return;
       }
       throw new MetricsError(`${file}:${i + 1}: not a JSON line`);

@@ -37,7 +37,11 @@ export type RunPlot = 'loss.svg' | 'accuracy.svg';
  * Draws loss.svg (and accuracy.svg once an epoch has finished) into outDir from dir/metrics.jsonl;
  * returns the files written. `guard` says what may be replaced (default: plot's own rule).
  */
-export async function writeRunPlots(dir: string, outDir = dir, o: { guard?: (name: RunPlot) => WriteGuard; force?: boolean; wrote?: (name: RunPlot) => void; warn?: (message: string) => void } = {}): Promise<string[]> {
+export async function writeRunPlots(
+  dir: string,
+  outDir = dir,
+  o: { guard?: (name: RunPlot) => WriteGuard; force?: boolean; wrote?: (name: RunPlot) => void; warn?: (message: string) => void } = {},
+): Promise<string[]> {
   const metrics = path.join(dir, 'metrics.jsonl');
   const records = readMetrics(metrics, o.warn);
   if (records.length === 0) throw new MetricsError(`${metrics} holds no step or epoch yet: nothing to plot`);
@@ -85,7 +89,8 @@ export async function writeComparePlots(dirs: string[], out: string, force = fal
   const runs = dirs.map((d) => ({ label: path.basename(path.resolve(d)), records: readMetrics(path.join(d, 'metrics.jsonl'), warn) }));
   const inputs = dirs.flatMap((d) => [path.join(d, 'metrics.jsonl'), path.join(d, 'config.json')]);
   for (const [i, r] of runs.entries()) {
-    if (!r.records.some((m) => m.kind === 'epoch')) throw new MetricsError(`${path.join(dirs[i]!, 'metrics.jsonl')} holds no finished epoch: nothing to compare`);
+    if (!r.records.some((m) => m.kind === 'epoch'))
+      throw new MetricsError(`${path.join(dirs[i]!, 'metrics.jsonl')} holds no finished epoch: nothing to compare`);
   }
   const stem = out.replace(/\.svg$/i, '');
   const files = (['accuracy', 'loss'] as const).map((metric) => [metric, `${stem}-${metric}.svg`] as const);
@@ -112,9 +117,24 @@ export function registerPlot(program: Command, setCode: (c: number) => void): vo
     .description("draw a run's loss.svg and accuracy.svg from its metrics.jsonl, or the per-op-type time breakdown of bench results")
     .argument('[run-dir]', 'a run directory (bnff train --out)')
     .addOption(new Option('--bench <files...>', 'JSON of `bnff bench step --json` instead: unfused vs fused time per op type, one pair of bars per file'))
-    .addOption(new Option('--compare <run-dirs...>', 'several run directories on shared axes: test accuracy and loss per epoch (needs --out STEM: writes STEM-accuracy.svg and STEM-loss.svg)'))
-    .addOption(new Option('-o, --out <path>', 'where to write: a directory for a run (default: the run directory), a file for --bench (default: the JSON file with .svg for one file)'))
-    .addOption(new Option('--force', 'replace an existing file at an output path that is not an .svg (plot always redraws .svg files; it never writes its inputs or over anything but a regular file)').default(false))
+    .addOption(
+      new Option(
+        '--compare <run-dirs...>',
+        'several run directories on shared axes: test accuracy and loss per epoch (needs --out STEM: writes STEM-accuracy.svg and STEM-loss.svg)',
+      ),
+    )
+    .addOption(
+      new Option(
+        '-o, --out <path>',
+        'where to write: a directory for a run (default: the run directory), a file for --bench (default: the JSON file with .svg for one file)',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--force',
+        'replace an existing file at an output path that is not an .svg (plot always redraws .svg files; it never writes its inputs or over anything but a regular file)',
+      ).default(false),
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  bnff plot runs/fm                       # rewrites runs/fm/loss.svg and runs/fm/accuracy.svg\n' +

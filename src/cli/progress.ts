@@ -15,7 +15,10 @@ export class TrainProgress {
   private bar: cliProgress.SingleBar | null = null;
   private readonly tty: boolean;
 
-  constructor(private readonly epochs: number, private readonly out: NodeJS.WriteStream = process.stderr) {
+  constructor(
+    private readonly epochs: number,
+    private readonly out: NodeJS.WriteStream = process.stderr,
+  ) {
     this.tty = Boolean(out.isTTY);
   }
 

@@ -43,7 +43,10 @@ export class RunDir {
   /** Files this run made (or, for a continued run, owns): the only ones it may replace. */
   private readonly made = new Set<string>();
 
-  private constructor(readonly dir: string, private readonly inputs: readonly string[]) {}
+  private constructor(
+    readonly dir: string,
+    private readonly inputs: readonly string[],
+  ) {}
 
   /**
    * A new run in `dir` (made if needed); `metrics` are the records of the run it resumes, if
@@ -52,13 +55,15 @@ export class RunDir {
    */
   static create(dir: string, config: Record<string, unknown>, metrics: MetricsRecord[] = [], inputs: readonly string[] = []): RunDir {
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
-    if (st && !st.isDirectory()) throw new WriteRefusedError(`refusing to use ${dir} as a run directory: it is ${describeKind(st, dir)}; choose another --out directory`);
+    if (st && !st.isDirectory())
+      throw new WriteRefusedError(`refusing to use ${dir} as a run directory: it is ${describeKind(st, dir)}; choose another --out directory`);
     if (fs.lstatSync(path.join(dir, 'config.json'), { throwIfNoEntry: false })) {
       throw new RunDirError(`${dir} already holds a run (config.json exists); choose another --out directory`);
     }
     for (const f of RUN_FILES) {
       const there = fs.lstatSync(path.join(dir, f), { throwIfNoEntry: false });
-      if (there) throw new RunDirError(`${dir} already holds ${f} (${describeKind(there, path.join(dir, f))} this run did not make); choose another --out directory`);
+      if (there)
+        throw new RunDirError(`${dir} already holds ${f} (${describeKind(there, path.join(dir, f))} this run did not make); choose another --out directory`);
     }
     ensureDirectory(dir, { strict: true });
     const run = new RunDir(dir, inputs);

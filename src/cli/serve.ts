@@ -37,7 +37,14 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; dir: 
   if (!fs.existsSync(`${dir}/index.html`)) {
     throw new UsageError(o.dir ? `${dir}: no index.html to serve` : `the demo is not built (${dir}index.html is missing): run \`npm run build\``);
   }
-  const files = sirv(dir, { dev: true, etag: true, dotfiles: false, setHeaders: (res) => { for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v); } });
+  const files = sirv(dir, {
+    dev: true,
+    etag: true,
+    dotfiles: false,
+    setHeaders: (res) => {
+      for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
+    },
+  });
   const server = http.createServer((req, res) => {
     files(req, res, () => {
       for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
@@ -47,7 +54,9 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; dir: 
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new UsageError(`port ${o.port} on ${o.host} is in use: pick another with --port`) : e));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'EADDRINUSE' ? new UsageError(`port ${o.port} on ${o.host} is in use: pick another with --port`) : e),
+    );
     server.listen(o.port, o.host, resolve);
   });
   const addr = server.address() as AddressInfo;
@@ -55,7 +64,11 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; dir: 
   return {
     url: `http://${host === '127.0.0.1' ? 'localhost' : host}:${addr.port}/`,
     dir,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -66,7 +79,10 @@ export function registerServe(program: Command, setCode: (c: number) => void): v
     .addOption(new Option('-p, --port <n>', 'port (0: any free port)').argParser(nonNegativeInt).default(8080))
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0: every interface, reachable from other machines)').default('127.0.0.1'))
     .addOption(new Option('--dir <path>', 'serve this directory instead of the built demo (e.g. a copy of dist/demo)'))
-    .addHelpText('after', '\nExamples:\n  bnff serve\n  bnff serve --port 9000\n\nThen open the printed address in Chrome, Edge or Firefox. Ctrl-C stops the server.')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bnff serve\n  bnff serve --port 9000\n\nThen open the printed address in Chrome, Edge or Firefox. Ctrl-C stops the server.',
+    )
     .action(async (o: ServeOptions) => {
       const s = await startServer(o);
       process.stdout.write(`bnff serve: ${s.url} (${s.dir}; COOP/COEP set; Ctrl-C stops)\n`);

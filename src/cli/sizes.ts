@@ -83,6 +83,8 @@ export function checkImageSize(def: ModelDef, size: number, c: SizeCheck): void 
       else hi = mid;
     }
     const where = limit === MAX_ARENA_BYTES ? 'the 4 GiB wasm32 heap holds' : `this machine's ${GiB(limit)} of memory (the native arena)`;
-    throw new HeapOverflowError(`${def.name} at batch ${c.batch} and ${c.option} ${size}: the activations alone need ${GiB(r.bytes)}, more than ${where}; the largest size that fits is about ${lo}`);
+    throw new HeapOverflowError(
+      `${def.name} at batch ${c.batch} and ${c.option} ${size}: the activations alone need ${GiB(r.bytes)}, more than ${where}; the largest size that fits is about ${lo}`,
+    );
   }
 }

@@ -75,7 +75,10 @@ class OnnxWriter {
   private readonly names = new Map<number, string>();
   private readonly used = new Set<string>();
 
-  constructor(readonly g: Graph, private readonly tensor: (name: string) => ArrayLike<number>) {}
+  constructor(
+    readonly g: Graph,
+    private readonly tensor: (name: string) => ArrayLike<number>,
+  ) {}
 
   private unique(base: string): string {
     let n = base;
@@ -128,13 +131,19 @@ const SUPPORTED: Record<string, Lower> = {
     const [ph, pw] = pair(a.padding, 0);
     const inputs = [x(0), x(1)];
     if (n.inputs.length > 2) inputs.push(x(2));
-    w.node('Conv', n.name, inputs, [y], [
-      ints('kernel_shape', [ws[2]!, ws[3]!]),
-      ints('strides', pair(a.stride, 1)),
-      ints('pads', [ph, pw, ph, pw]),
-      ints('dilations', pair(a.dilation, 1)),
-      int('group', a.groups ?? 1),
-    ]);
+    w.node(
+      'Conv',
+      n.name,
+      inputs,
+      [y],
+      [
+        ints('kernel_shape', [ws[2]!, ws[3]!]),
+        ints('strides', pair(a.stride, 1)),
+        ints('pads', [ph, pw, ph, pw]),
+        ints('dilations', pair(a.dilation, 1)),
+        int('group', a.groups ?? 1),
+      ],
+    );
   },
   channel_affine(n, w, x, y) {
     const C = w.g.value(n.inputs[1]!).shape[0]!;
@@ -149,7 +158,13 @@ const SUPPORTED: Record<string, Lower> = {
     w.node('Add', n.name, [x(0), x(1)], [y]);
   },
   concat(n, w, x, y) {
-    w.node('Concat', n.name, n.inputs.map((_, i) => x(i)), [y], [int('axis', 1)]);
+    w.node(
+      'Concat',
+      n.name,
+      n.inputs.map((_, i) => x(i)),
+      [y],
+      [int('axis', 1)],
+    );
   },
   max_pool2d(n, w, x, y) {
     w.node('MaxPool', n.name, [x(0)], [y], poolAttrs(n.attrs as unknown as Pool2dAttrs));
@@ -170,7 +185,8 @@ const SUPPORTED: Record<string, Lower> = {
     w.node('Gemm', n.name, inputs, [y], [int('transB', 1)]);
   },
   dropout(n, w, x, y) {
-    if ((n.attrs as unknown as DropoutAttrs).training) throw new OnnxExportError(`layer "${n.name}" (dropout): only eval-mode dropout (the identity) is exported`);
+    if ((n.attrs as unknown as DropoutAttrs).training)
+      throw new OnnxExportError(`layer "${n.name}" (dropout): only eval-mode dropout (the identity) is exported`);
     w.node('Identity', n.name, [x(0)], [y]);
   },
   shortcut_pad(n, w, x, y) {
@@ -179,7 +195,12 @@ const SUPPORTED: Record<string, Lower> = {
     if (a.stride > 1) {
       const s = w.temp(`${n.name}.subsampled`);
       const end = w.int64(`${n.name}.ends`, [INT64_MAX, INT64_MAX]);
-      w.node('Slice', n.name, [h, w.int64(`${n.name}.starts`, [0, 0]), end, w.int64(`${n.name}.axes`, [2, 3]), w.int64(`${n.name}.steps`, [a.stride, a.stride])], [s]);
+      w.node(
+        'Slice',
+        n.name,
+        [h, w.int64(`${n.name}.starts`, [0, 0]), end, w.int64(`${n.name}.axes`, [2, 3]), w.int64(`${n.name}.steps`, [a.stride, a.stride])],
+        [s],
+      );
       h = s;
     }
     w.node('Pad', n.name, [h, w.int64(`${n.name}.pads`, [0, a.before, 0, 0, 0, a.after, 0, 0])], [y], []);
@@ -210,7 +231,10 @@ export function exportOnnx(net: Network, o: OnnxExportOptions = {}): Uint8Array 
   w.setName(logits, 'logits');
   for (const n of g.nodes) {
     const lower = SUPPORTED[n.op];
-    if (!lower) throw new OnnxExportError(`layer "${n.name}" (${n.op}): the ONNX exporter does not support op "${n.op}" (it exports ${Object.keys(SUPPORTED).join(', ')})`);
+    if (!lower)
+      throw new OnnxExportError(
+        `layer "${n.name}" (${n.op}): the ONNX exporter does not support op "${n.op}" (it exports ${Object.keys(SUPPORTED).join(', ')})`,
+      );
     lower(n, w, (i) => w.name(n.inputs[i]!), w.name(n.outputs[0]!));
   }
   const K = g.value(logits).shape[1]!;

@@ -38,7 +38,9 @@ export function verify(g: Graph, where = 'graph'): void {
       const v = g.values[x];
       if (v === undefined) fail(`${at} reads value ${x}, which does not exist`);
       else if ((v.kind === 'activation' || v.kind === 'grad') && !written.has(x)) {
-        fail(`${at} reads "${v.name}" before any node writes it${v.producer !== undefined ? ` (its producer is node ${v.producer}: a cycle or a node out of order)` : ''}`);
+        fail(
+          `${at} reads "${v.name}" before any node writes it${v.producer !== undefined ? ` (its producer is node ${v.producer}: a cycle or a node out of order)` : ''}`,
+        );
       }
     }
     for (const y of n.outputs) {
@@ -50,11 +52,16 @@ export function verify(g: Graph, where = 'graph'): void {
         written.set(y, i);
       }
     }
-    const inferred = getOp(n.op).infer(n.inputs.map((x) => g.value(x).shape), n.attrs, n.name);
+    const inferred = getOp(n.op).infer(
+      n.inputs.map((x) => g.value(x).shape),
+      n.attrs,
+      n.name,
+    );
     if (inferred.length !== n.outputs.length) fail(`${at} has ${n.outputs.length} outputs, its op's shape rule gives ${inferred.length}`);
     n.outputs.forEach((y, k) => {
       const have = g.value(y).shape;
-      if (!sameShape(have, inferred[k]!)) fail(`${at} output ${k} "${g.value(y).name}" is ${shapeStr(have)}, its op's shape rule gives ${shapeStr(inferred[k]!)}`);
+      if (!sameShape(have, inferred[k]!))
+        fail(`${at} output ${k} "${g.value(y).name}" is ${shapeStr(have)}, its op's shape rule gives ${shapeStr(inferred[k]!)}`);
     });
   });
   g.values.forEach((v) => {

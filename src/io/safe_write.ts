@@ -88,7 +88,10 @@ export function sameFile(file: string, input: string): boolean {
  */
 export function checkWriteTarget(file: string, guard: WriteGuard = {}): boolean {
   for (const input of guard.inputs ?? []) {
-    if (sameFile(file, input)) throw new WriteRefusedError(`refusing to write ${file}: it is ${path.resolve(file) === path.resolve(input) ? 'an input of this command' : `the input ${input}`}; choose another output path`);
+    if (sameFile(file, input))
+      throw new WriteRefusedError(
+        `refusing to write ${file}: it is ${path.resolve(file) === path.resolve(input) ? 'an input of this command' : `the input ${input}`}; choose another output path`,
+      );
   }
   const st = lstatOrNull(file);
   if (st === null) return false;

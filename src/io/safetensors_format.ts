@@ -45,10 +45,21 @@ export class SafetensorsError extends Error {
 
 /** Byte size of every dtype of the format (so that files using others still validate). */
 const ITEM_SIZE: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 const SUPPORTED: readonly SafetensorsDType[] = ['F64', 'F32', 'F16', 'I64'];
 
@@ -148,7 +159,13 @@ export function readSafetensors(bytes: Uint8Array, source?: string): Safetensors
 
   const bufStart = 8 + n;
   const bufLen = bytes.length - bufStart;
-  interface Entry { name: string; dtype: string; shape: number[]; begin: number; end: number }
+  interface Entry {
+    name: string;
+    dtype: string;
+    shape: number[];
+    begin: number;
+    end: number;
+  }
   const list: Entry[] = [];
   for (const [name, info] of Object.entries(entries)) {
     if (name === '__metadata__') continue;
@@ -156,7 +173,8 @@ export function readSafetensors(bytes: Uint8Array, source?: string): Safetensors
     if (typeof info !== 'object' || info === null || Array.isArray(info)) fail(`${t}: entry must be an object, got ${describe(info)}`);
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
     if (typeof dtype !== 'string' || !Object.hasOwn(ITEM_SIZE, dtype)) fail(`${t}: unknown dtype ${describe(dtype)}`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${t}: shape must be an array of non-negative integers, got ${describe(shape)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      fail(`${t}: shape must be an array of non-negative integers, got ${describe(shape)}`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${t}: data_offsets must be [begin, end], non-negative integers, got ${describe(offsets)}`);
     }
@@ -245,7 +263,8 @@ export function writeSafetensors(tensors: TensorsInput, metadata?: Record<string
     if (seen.has(name)) fail(`tensor "${name}" is given twice`);
     seen.add(name);
     const dtype = t.dtype ?? defaultDType(t.data);
-    if (!(SUPPORTED as readonly string[]).includes(dtype)) fail(`tensor "${name}": dtype ${describe(dtype)} is not supported (bnff writes ${SUPPORTED.join(', ')})`);
+    if (!(SUPPORTED as readonly string[]).includes(dtype))
+      fail(`tensor "${name}": dtype ${describe(dtype)} is not supported (bnff writes ${SUPPORTED.join(', ')})`);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor "${name}": shape must be non-negative integers, got ${describe(t.shape)}`);
     const count = t.shape.reduce((a, d) => a * d, 1);
     if (count !== t.data.length) fail(`tensor "${name}": shape [${t.shape.join(', ')}] has ${count} elements but the data has ${t.data.length}`);

@@ -26,7 +26,19 @@ export function bnCoefficients(backend: Backend, C: number, mean: number, rstd: 
  * mean, rstd, gamma, dbeta, dgamma), with A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m -
  * B*mean in f64. out may be S.
  */
-export function bnDxCoef(backend: Backend, C: number, CG: number, m: number, S: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, out: number): void {
+export function bnDxCoef(
+  backend: Backend,
+  C: number,
+  CG: number,
+  m: number,
+  S: number,
+  mean: number,
+  rstd: number,
+  gamma: number,
+  dbeta: number,
+  dgamma: number,
+  out: number,
+): void {
   if (C > CG) throw new RangeError(`bn_dx_coef: ${C} channels do not fit a buffer of ${CG}`);
   const ar = backend.arena;
   const [mu, r, ga, db, dg, o] = [ar.f32(mean, C), ar.f32(rstd, C), ar.f32(gamma, C), ar.f32(dbeta, C), ar.f32(dgamma, C), ar.f32(out, 3 * CG)];
@@ -61,4 +73,3 @@ export function bnReluMask(backend: Backend, dy: number, x: number, coef: number
 export function reluMask(backend: Backend, dy: number, y: number, ds: number, n: number): void {
   backend.run('bnf_mask', [dy, y, ds], splitRange(n, backend.threads, 16));
 }
-

@@ -24,14 +24,39 @@ import { type Backend, mergePartials, splitRange } from '../runtime/backend.js';
 import { bnDxAffine } from '../ops/batch_norm2d.js';
 import { DESC_BYTES, D_GACC, D_GACCH, D_GRING, D_GRT, D_GS, D_WTB, D_WWIN, D_YS } from './abi/conv_descriptor.js';
 import {
-  type ConvWorkspace, type FuseLayout, checkStrides, convDxAccumulates, convStridedOutput, convTuning, descriptor, dxRingLayout, forwardDot, forwardT,
-  fuseLayout, setStrides, transposedGeom, up, weightsDot, weightsT, windowFits, winograd, winogradData, winogradW,
+  type ConvWorkspace,
+  type FuseLayout,
+  checkStrides,
+  convDxAccumulates,
+  convStridedOutput,
+  convTuning,
+  descriptor,
+  dxRingLayout,
+  forwardDot,
+  forwardT,
+  fuseLayout,
+  setStrides,
+  transposedGeom,
+  up,
+  weightsDot,
+  weightsT,
+  windowFits,
+  winograd,
+  winogradData,
+  winogradW,
 } from './conv_config.js';
 import { type ConvGeom, isDepthwise, isPointwise, winoPixels, winoUnits } from './conv_geometry.js';
 
 export { type ConvGeom, type ConvGeomSpec, convFlops, convGeom, convGeomOf, isDepthwise } from './conv_geometry.js';
 export {
-  type ConvWorkspace, convDxAccumulates, convStridedInput, convStridedOutput, convTightLayout, convTuning, convWorkspace, convWorkspaceBytes,
+  type ConvWorkspace,
+  convDxAccumulates,
+  convStridedInput,
+  convStridedOutput,
+  convTightLayout,
+  convTuning,
+  convWorkspace,
+  convWorkspaceBytes,
   dxRingLayout,
 } from './conv_config.js';
 
@@ -127,7 +152,17 @@ export interface ConvBackwardWeightFusion {
  * [K] pointers: mean, rstd, gamma, and dbeta, dgamma of its backward reduction) into coef:
  * A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m - B*mean (3*K floats), computed in f64.
  */
-export function bnDyCoefficients(backend: Backend, K: number, m: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, coef: number): void {
+export function bnDyCoefficients(
+  backend: Backend,
+  K: number,
+  m: number,
+  mean: number,
+  rstd: number,
+  gamma: number,
+  dbeta: number,
+  dgamma: number,
+  coef: number,
+): void {
   const ar = backend.arena;
   const [mu, r, ga, db, dg, o] = [ar.f32(mean, K), ar.f32(rstd, K), ar.f32(gamma, K), ar.f32(dbeta, K), ar.f32(dgamma, K), ar.f32(coef, 3 * K)];
   for (let k = 0; k < K; k++) {
@@ -156,7 +191,9 @@ function noDepthwise(g: ConvGeom, what: string): void {
 export function convForward(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, fusion?: ConvForwardFusion): void {
   if (fusion && (fusion.xPrologue || fusion.moments || fusion.outputStride !== undefined)) return convForwardFused(backend, g, x, w, bias, y, ws, fusion);
   const v = descriptor(backend, g, ws);
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
+  const d = ws.ptr,
+    buf = ws.ptr + DESC_BYTES,
+    T = backend.threads;
   if (winograd(g)) {
     backend.run('conv_wino_pack_w_fwd', [d, w, buf], splitRange(g.K, T));
     backend.run('conv_wino_fwd', [d, x, buf, bias, y], splitRange(winoUnits(g), T));
@@ -190,7 +227,9 @@ export function convForward(backend: Backend, g: ConvGeom, x: number, w: number,
  */
 export function convBackwardData(backend: Backend, g: ConvGeom, dy: number, w: number, dx: number, ws: ConvWorkspace, fusion?: ConvBackwardDataFusion): void {
   if (fusion && (fusion.dyPrologue || fusion.dxEpilogue)) return convBackwardDataFused(backend, g, w, dx, ws, fusion, dy);
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
+  const d = ws.ptr,
+    buf = ws.ptr + DESC_BYTES,
+    T = backend.threads;
   const wg = winogradData(g);
   if (wg) {
     descriptor(backend, wg, ws, undefined, g);
@@ -222,10 +261,21 @@ export function convBackwardData(backend: Backend, g: ConvGeom, dy: number, w: n
  * With `fusion`: dy is computed on load (dyPrologue; `dy` is then not read) and/or x is
  * BN-normalised (+ ReLU) on load (xPrologue).
  */
-export function convBackwardWeight(backend: Backend, g: ConvGeom, dy: number, x: number, dw: number, db: number, ws: ConvWorkspace, fusion?: ConvBackwardWeightFusion): void {
+export function convBackwardWeight(
+  backend: Backend,
+  g: ConvGeom,
+  dy: number,
+  x: number,
+  dw: number,
+  db: number,
+  ws: ConvWorkspace,
+  fusion?: ConvBackwardWeightFusion,
+): void {
   if (fusion && (fusion.dyPrologue || fusion.xPrologue)) return convBackwardWeightFused(backend, g, x, dw, db, ws, fusion, dy);
   const v = descriptor(backend, g, ws);
-  const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = backend.threads;
+  const d = ws.ptr,
+    acc = ws.ptr + DESC_BYTES,
+    T = backend.threads;
   if (isDepthwise(g)) {
     backend.run('conv_dw_bwd_w', [d, dy, x, dw], splitRange(g.C, T, 4));
   } else if (winogradW(g)) {
@@ -250,7 +300,8 @@ export function convBackwardWeight(backend: Backend, g: ConvGeom, dy: number, x:
 
 function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
   noDepthwise(g, 'convForward');
-  const xp = f.xPrologue, mo = f.moments;
+  const xp = f.xPrologue,
+    mo = f.moments;
   const wn = winograd(g);
   const fl = fuseLayout(g, mo ? g.K : 0, !!xp && !wn);
   const v = descriptor(backend, g, ws, fl);
@@ -258,10 +309,13 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
   const ys = f.outputStride;
   if (ys !== undefined && ys !== g.K) {
     if (!Number.isInteger(ys) || ys < g.K) throw new RangeError(`y pixel stride ${ys} is below K = ${g.K}`);
-    if (!convStridedOutput(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot write y at a pixel stride of ${ys} (convStridedOutput)`);
+    if (!convStridedOutput(g))
+      throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot write y at a pixel stride of ${ys} (convStridedOutput)`);
     backend.arena.i32(ws.ptr, DESC_BYTES / 4)[D_YS] = ys;
   }
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
+  const d = ws.ptr,
+    buf = ws.ptr + DESC_BYTES,
+    T = backend.threads;
   const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0];
   let ranges: [number, number][], pixels: number[];
   if (wn) {
@@ -284,9 +338,12 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
   // Thread t holds, per channel, its shift K_t and S_t = sum(y - K_t), Q_t = sum((y - K_t)^2)
   // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and
   // sum (y - mean)^2 = sum_t Q_t + 2 (K_t - mean) S_t + n_t (K_t - mean)^2.
-  const K = g.K, M = g.N * g.OH * g.OW;
+  const K = g.K,
+    M = g.N * g.OH * g.OW;
   const ar = backend.arena;
-  const used = pixels.map((n, t) => ({ t, n, parts: ar.f64(backend.scratch(t) + fl.part, 2 * K), shifts: ar.f32(backend.scratch(t) + fl.part + 16 * K, K) })).filter((u) => u.n > 0);
+  const used = pixels
+    .map((n, t) => ({ t, n, parts: ar.f64(backend.scratch(t) + fl.part, 2 * K), shifts: ar.f32(backend.scratch(t) + fl.part + 16 * K, K) }))
+    .filter((u) => u.n > 0);
   const [meanOut, varOut] = [ar.f32(mo.mean, K), ar.f32(mo.variance, K)];
   for (let k = 0; k < K; k++) {
     let sum = 0;
@@ -304,8 +361,11 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
 
 function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
   noDepthwise(g, 'convBackwardData');
-  const dp = f.dyPrologue, de = f.dxEpilogue;
-  const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
+  const dp = f.dyPrologue,
+    de = f.dxEpilogue;
+  const d = ws.ptr,
+    buf = ws.ptr + DESC_BYTES,
+    T = backend.threads;
   checkStrides(g, undefined, de?.stride);
   const wg = winogradData(g);
   if (wg) {
@@ -334,8 +394,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     dyCoefficients(backend, g, dp);
     backend.run('conv_pack_w_fwd_flip', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
-    backend.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, dp.xbn - dp.dbn, dp.coef,
-      de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0], ranges);
+    backend.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, dp.xbn - dp.dbn, dp.coef, de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0], ranges);
     if (de) dxReductions(backend, g, dyWindow, ranges, de);
     return;
   }
@@ -357,8 +416,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
   backend.run('conv_pack_w_bwd_data', [d, w, buf], splitRange(g.groups * v.DNP, T));
   const src = dp ? dp.dbn : dy;
   // xbn = dbn + dlt, as a wrapping 32-bit offset
-  const args = [d, src, buf, dx, dp ? dp.xbn - dp.dbn : 0, dp ? dp.coef : 0,
-    de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0];
+  const args = [d, src, buf, dx, dp ? dp.xbn - dp.dbn : 0, dp ? dp.coef : 0, de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0];
   const pw = isPointwise(g);
   const ranges = pw ? splitRange(g.N * g.H * g.W, T, 4) : splitRange(g.N, T);
   backend.run(pw ? 'conv_bwd_data_1x1_f' : 'conv_bwd_data_f', args, ranges);
@@ -369,7 +427,8 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
 function setAccumulate(backend: Backend, g: ConvGeom, ws: ConvWorkspace, de: DxEpilogue | undefined): void {
   const acc = de?.accumulate;
   if (!acc) return;
-  if (!convDxAccumulates(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot accumulate its dx epilogue into a buffer (convDxAccumulates)`);
+  if (!convDxAccumulates(g))
+    throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot accumulate its dx epilogue into a buffer (convDxAccumulates)`);
   if (!Number.isInteger(acc.stride) || acc.stride < g.C) throw new RangeError(`gradient buffer pixel stride ${acc.stride} is below C = ${g.C}`);
   if (!de.coef) throw new RangeError('an accumulating dx epilogue needs the coefficients a2, b2 (coef)');
   const d = backend.arena.i32(ws.ptr, DESC_BYTES / 4);
@@ -390,7 +449,8 @@ function setDxRing(backend: Backend, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLa
   const ring = dxRingLayout(wg, d[D_WTB]!, fl.bytes, d[D_WWIN] !== 0);
   if (!ring) {
     // stored dx: staged in the output instead; accumulating: convDxAccumulates said no
-    if (accumulate) throw new RangeError(`Winograd backward-data ${wg.K}x${wg.OH}x${wg.OW}: a ring of dx tile rows does not fit the thread scratch (convDxAccumulates)`);
+    if (accumulate)
+      throw new RangeError(`Winograd backward-data ${wg.K}x${wg.OH}x${wg.OW}: a ring of dx tile rows does not fit the thread scratch (convDxAccumulates)`);
     return;
   }
   d[D_WTB] = ring.TB;
@@ -408,14 +468,26 @@ function dxReductions(backend: Backend, g: ConvGeom, fl: FuseLayout, ranges: rea
   }
 }
 
-function convBackwardWeightFused(backend: Backend, g: ConvGeom, x: number, dw: number, db: number, ws: ConvWorkspace, f: ConvBackwardWeightFusion, dy: number): void {
+function convBackwardWeightFused(
+  backend: Backend,
+  g: ConvGeom,
+  x: number,
+  dw: number,
+  db: number,
+  ws: ConvWorkspace,
+  f: ConvBackwardWeightFusion,
+  dy: number,
+): void {
   noDepthwise(g, 'convBackwardWeight');
-  const dp = f.dyPrologue, xp = f.xPrologue;
+  const dp = f.dyPrologue,
+    xp = f.xPrologue;
   const fl = fuseLayout(g, 0, !!xp && !winogradW(g));
   const v = descriptor(backend, g, ws, fl);
   setStrides(backend, g, ws, xp?.stride, undefined);
   dyCoefficients(backend, g, dp);
-  const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = backend.threads;
+  const d = ws.ptr,
+    acc = ws.ptr + DESC_BYTES,
+    T = backend.threads;
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? dp.xbn - dp.dbn : 0;
   const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];

@@ -104,25 +104,46 @@ export const up = (v: number, m: number): number => Math.ceil(v / m) * m;
 const clamp = (v: number, lo: number, hi: number): number => Math.max(lo, Math.min(hi, v));
 
 export interface Derived {
-  Cg: number; Kg: number; Kdim: number; Kg8: number; Cg8: number;
-  Kc: number; Mc: number; Kcd: number; Mcd: number; Mch: number; RBP: number;
+  Cg: number;
+  Kg: number;
+  Kdim: number;
+  Kg8: number;
+  Cg8: number;
+  Kc: number;
+  Mc: number;
+  Kcd: number;
+  Mcd: number;
+  Mch: number;
+  RBP: number;
   /** backward-weights row layout: segments of SEG floats (a kernel row if merge, else a tap) padded to SEG4 */
-  merge: boolean; SEG: number; SEG4: number; ROWS: number; wtight: boolean;
+  merge: boolean;
+  SEG: number;
+  SEG4: number;
+  ROWS: number;
+  wtight: boolean;
   /** backward-data column layout: segments of DSEG columns (a kernel row if dmerge, else a tap) padded to DSEG8 */
-  dmerge: boolean; DSEG: number; DSEG8: number; DNP: number; dtight: boolean;
+  dmerge: boolean;
+  DSEG: number;
+  DSEG8: number;
+  DNP: number;
+  dtight: boolean;
   /** backward-weights: threads split output-channel panels (true) or rows of acc (false) */
   wcols: boolean;
   /** backward-weights: slices of the reduction, each with its own accumulator */
   WSL: number;
   /** Winograd: tiles per block (even), output channels per pass over a block (multiple of 4) */
-  TB: number; KB: number;
+  TB: number;
+  KB: number;
 }
 
 /** `reserve`: bytes at the top of the thread scratch kept for a fused call's region (0 unfused). */
 export function derive(g: ConvGeom, reserve = 0): Derived {
   const PACK_BYTES = SCRATCH_BYTES - SC_PACK - reserve;
-  const Cg = g.C / g.groups, Kg = g.K / g.groups;
-  const Kdim = g.KH * g.KW * Cg, Kg8 = up(Kg, 8), Cg8 = up(Cg, 8);
+  const Cg = g.C / g.groups,
+    Kg = g.K / g.groups;
+  const Kdim = g.KH * g.KW * Cg,
+    Kg8 = up(Kg, 8),
+    Cg8 = up(Cg, 8);
   const merge = g.groups === 1 && g.dilation[1] === 1;
   // Short kernel rows (SEG <= 32 floats, e.g. the stem's 7 x 3 = 21) are packed tight, without
   // padding each to a multiple of 4 rows (backward-weights) or 8 columns (backward-data; all KH
@@ -131,10 +152,13 @@ export function derive(g: ConvGeom, reserve = 0): Derived {
   // threads (72% -> 81% on 1), backward-data 64% -> 80-82% (the padding alone wasted 12.5%).
   const kRow = merge ? g.KW * Cg : Cg;
   const wtight = convTuning.tight !== 0 && merge && g.KH > 1 && kRow % 4 !== 0 && kRow <= 32 && g.KH * kRow <= 2048;
-  const SEG = kRow, SEG4 = wtight ? SEG : up(SEG, 4), ROWS = wtight ? up(g.KH * SEG, 4) : (merge ? g.KH : g.KH * g.KW) * SEG4;
+  const SEG = kRow,
+    SEG4 = wtight ? SEG : up(SEG, 4),
+    ROWS = wtight ? up(g.KH * SEG, 4) : (merge ? g.KH : g.KH * g.KW) * SEG4;
   const dmerge = merge && g.KW > 1 && Cg % 8 !== 0;
   const dtight = convTuning.tight !== 0 && dmerge && g.KH > 1 && kRow % 8 !== 0 && kRow <= 32;
-  const DSEG = dtight ? g.KH * kRow : dmerge ? kRow : Cg, DSEG8 = up(DSEG, 8);
+  const DSEG = dtight ? g.KH * kRow : dmerge ? kRow : Cg,
+    DSEG8 = up(DSEG, 8);
   const DNP = dtight ? DSEG8 / 8 : ((dmerge ? g.KH : g.KH * g.KW) * DSEG8) / 8;
   const t = convTuning;
   const blk = (n: number, max: number): number => up(Math.ceil(n / Math.ceil(n / Math.max(4, max))), 4);
@@ -145,7 +169,7 @@ export function derive(g: ConvGeom, reserve = 0): Derived {
   const Mcd = rows(Kcd);
   // backward-weights: dY chunk (Mch x Kg8) and A^T block (RBP panels of 16*Mch + 64 bytes) must fit the scratch
   // (and conv_bwd_w_t's x panels, 16 of (32*Mch + 64) bytes, must fit the other half)
-  const Mch = clamp(Math.floor(Math.min(t.mChunk, (PACK_BYTES / 2) / (Kg8 * 4 + 16), (PACK_BYTES / 2 - 1024) / 512) / 4) * 4, 4, MAX_ROWS);
+  const Mch = clamp(Math.floor(Math.min(t.mChunk, PACK_BYTES / 2 / (Kg8 * 4 + 16), (PACK_BYTES / 2 - 1024) / 512) / 4) * 4, 4, MAX_ROWS);
   const atBytes = Math.min(t.atBlockBytes, PACK_BYTES - Mch * Kg8 * 4);
   const RBP = clamp(Math.floor(atBytes / (16 * Mch + 64)), 1, 1 << 20);
   // Each thread packs the whole dY chunk when rows are split, the whole A^T when columns are:
@@ -174,14 +198,21 @@ export interface ConvWorkspace {
 /** Arena bytes that convForward / convBackwardData / convBackwardWeight need for g. */
 export function convWorkspaceBytes(g: ConvGeom): number {
   const v = derive(g);
-  const G = g.groups, T = g.KH * g.KW;
+  const G = g.groups,
+    T = g.KH * g.KW;
   const t = transposedGeom(g);
   const tv = t ? derive(t) : undefined;
   const floats = isDepthwise(g)
     ? T * g.C
-    : Math.max(G * v.Kdim * v.Kg8, G * v.DNP * 8 * v.Kg, G * v.ROWS * v.Kg8 * v.WSL, tv ? G * tv.Kdim * tv.Kg8 : 0,
-      weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0, forwardT(g) || forwardDot(g) || weightsDot(g) ? up(g.K, 4) * v.Kdim : 0,
-      winograd(g) || winogradData(g) ? 16 * g.K * up(g.C, 8) : 0);
+    : Math.max(
+        G * v.Kdim * v.Kg8,
+        G * v.DNP * 8 * v.Kg,
+        G * v.ROWS * v.Kg8 * v.WSL,
+        tv ? G * tv.Kdim * tv.Kg8 : 0,
+        weightsT(g) ? up(g.K, 4) * T * v.Cg8 : 0,
+        forwardT(g) || forwardDot(g) || weightsDot(g) ? up(g.K, 4) * v.Kdim : 0,
+        winograd(g) || winogradData(g) ? 16 * g.K * up(g.C, 8) : 0,
+      );
   return DESC_BYTES + 4 * floats;
 }
 
@@ -200,7 +231,8 @@ export function convWorkspace(arena: Arena, geoms: ConvGeom | readonly ConvGeom[
 export function transposedGeom(g: ConvGeom, narrowOnly = true): ConvGeom | undefined {
   if (g.stride[0] !== 1 || g.stride[1] !== 1 || isDepthwise(g) || isPointwise(g)) return undefined;
   if (narrowOnly && g.K / g.groups > convTuning.dataT) return undefined;
-  const ph = g.dilation[0] * (g.KH - 1) - g.pad[0], pw = g.dilation[1] * (g.KW - 1) - g.pad[1];
+  const ph = g.dilation[0] * (g.KH - 1) - g.pad[0],
+    pw = g.dilation[1] * (g.KW - 1) - g.pad[1];
   if (ph < 0 || pw < 0) return undefined;
   const t = convGeom({ N: g.N, C: g.K, H: g.OH, W: g.OW, K: g.C, KH: g.KH, KW: g.KW, pad: [ph, pw], dilation: g.dilation, groups: g.groups });
   return t.OH === g.H && t.OW === g.W ? t : undefined;
@@ -211,9 +243,24 @@ export function transposedGeom(g: ConvGeom, narrowOnly = true): ConvGeom | undef
  * 1, dilation 1, padding at most 2, 4 <= C <= 1024 and K with C % 4 == K % 4 == 0.
  */
 export function winograd(g: ConvGeom): boolean {
-  return convTuning.wino !== 0 && g.groups === 1 && g.KH === 3 && g.KW === 3 && g.stride[0] === 1 && g.stride[1] === 1 &&
-    g.dilation[0] === 1 && g.dilation[1] === 1 && g.pad[0] <= 2 && g.pad[1] <= 2 && g.C % 4 === 0 && g.K % 4 === 0 &&
-    g.C >= 4 && g.C <= 1024 && g.OH > 0 && g.OW > 0;
+  return (
+    convTuning.wino !== 0 &&
+    g.groups === 1 &&
+    g.KH === 3 &&
+    g.KW === 3 &&
+    g.stride[0] === 1 &&
+    g.stride[1] === 1 &&
+    g.dilation[0] === 1 &&
+    g.dilation[1] === 1 &&
+    g.pad[0] <= 2 &&
+    g.pad[1] <= 2 &&
+    g.C % 4 === 0 &&
+    g.K % 4 === 0 &&
+    g.C >= 4 &&
+    g.C <= 1024 &&
+    g.OH > 0 &&
+    g.OW > 0
+  );
 }
 
 /**
@@ -319,8 +366,11 @@ export function convDxAccumulates(g: ConvGeom): boolean {
  * and their tile rows do not fit the thread scratch (very wide rows of many channels).
  */
 export function dxRingLayout(wg: ConvGeom, TB0: number, flBytes: number, win: boolean): { TB: number; RT: number; offset: number } | undefined {
-  const TW = Math.ceil(wg.OW / 2), WW = 2 * TW + 2;
-  const tileB = 64 * wg.C + 1024, slotB = 2 * wg.OW * wg.K * 4, winB = win ? 4 * WW * wg.C * 4 : 0;
+  const TW = Math.ceil(wg.OW / 2),
+    WW = 2 * TW + 2;
+  const tileB = 64 * wg.C + 1024,
+    slotB = 2 * wg.OW * wg.K * 4,
+    winB = win ? 4 * WW * wg.C * 4 : 0;
   const room = SCRATCH_BYTES - SC_PACK - flBytes - winB - 1024;
   const ringFor = (tb: number): number => (Math.ceil(tb / TW) + 1) * slotB;
   const fits = (tb: number, cap: number): boolean => tb * tileB + ringFor(tb) <= cap;
@@ -346,7 +396,15 @@ export function convTightLayout(g: ConvGeom): { weights: boolean; data: boolean 
  * input rows of a block, normalised once and packed from (wasm/common/gemm.ts normWindow; a block whose
  * window does not fit normalises while packing instead).
  */
-export interface FuseLayout { bytes: number; part: number; coef: number; NE: number; P: number; z: number; zcap: number }
+export interface FuseLayout {
+  bytes: number;
+  part: number;
+  coef: number;
+  NE: number;
+  P: number;
+  z: number;
+  zcap: number;
+}
 
 export function fuseLayout(g: ConvGeom, P: number, coef: boolean, coefRows = 2): FuseLayout {
   const NE = coef ? up(Math.max(g.KW * g.C + 8, 4 * g.C), 4) : 0;
@@ -354,7 +412,8 @@ export function fuseLayout(g: ConvGeom, P: number, coef: boolean, coefRows = 2):
   const window = coef && wb > 0 && g.KH * g.KW > g.stride[0] * g.stride[1];
   const fixed = up(28 * P + 4 * coefRows * NE, 64);
   const bytes = fixed + (window ? wb : 0);
-  if (fixed > MAX_FUSE_BYTES) throw new RangeError(`fused conv: ${P} channels / KW*C = ${g.KW * g.C} need ${fixed} bytes of thread scratch, at most ${MAX_FUSE_BYTES}`);
+  if (fixed > MAX_FUSE_BYTES)
+    throw new RangeError(`fused conv: ${P} channels / KW*C = ${g.KW * g.C} need ${fixed} bytes of thread scratch, at most ${MAX_FUSE_BYTES}`);
   const base = SCRATCH_BYTES - bytes;
   return { bytes, part: base, coef: base + 28 * P, NE, P, z: window ? base + fixed : 0, zcap: window ? wb : 0 };
 }
@@ -367,7 +426,8 @@ export function fuseLayout(g: ConvGeom, P: number, coef: boolean, coefRows = 2):
 export function windowFits(g: ConvGeom, fl: FuseLayout, blockRows = derive(g, fl.bytes).Mc): boolean {
   if (!fl.z) return false;
   const Mc = blockRows;
-  const P = g.OH * g.OW, imgs = Math.floor((Mc - 1) / P) + 2;
+  const P = g.OH * g.OW,
+    imgs = Math.floor((Mc - 1) / P) + 2;
   const rows = Math.ceil(Mc / g.OW) * g.stride[0] + imgs * (2 + (g.KH - 1) * g.dilation[0]);
   return 64 + imgs * 4 + rows * g.W * g.C * 4 <= fl.zcap;
 }
@@ -378,11 +438,47 @@ export function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?
   if (ws.bytes < need) throw new RangeError(`conv workspace has ${ws.bytes} bytes, this layer needs ${need} (convWorkspaceBytes)`);
   const v = derive(g, fl ? fl.bytes : 0);
   const d = backend.arena.i32(ws.ptr, DESC_BYTES / 4);
-  d.set([
-    g.N, g.C, g.H, g.W, g.K, g.KH, g.KW, g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dilation[0], g.dilation[1],
-    g.groups, g.OH, g.OW, v.Cg, v.Kg, v.Kdim, v.Kg8, v.Cg8, v.Kc, v.Mc, v.Kcd, v.Mcd, v.Mch, v.RBP,
-    v.ROWS, v.merge ? 1 : 0, v.SEG, v.SEG4, v.dmerge ? 1 : 0, v.DSEG, v.DSEG8, v.DNP, v.wcols ? 1 : 0,
-  ], D_N); // D_N .. D_WCOLS, in the table's order
+  d.set(
+    [
+      g.N,
+      g.C,
+      g.H,
+      g.W,
+      g.K,
+      g.KH,
+      g.KW,
+      g.stride[0],
+      g.stride[1],
+      g.pad[0],
+      g.pad[1],
+      g.dilation[0],
+      g.dilation[1],
+      g.groups,
+      g.OH,
+      g.OW,
+      v.Cg,
+      v.Kg,
+      v.Kdim,
+      v.Kg8,
+      v.Cg8,
+      v.Kc,
+      v.Mc,
+      v.Kcd,
+      v.Mcd,
+      v.Mch,
+      v.RBP,
+      v.ROWS,
+      v.merge ? 1 : 0,
+      v.SEG,
+      v.SEG4,
+      v.dmerge ? 1 : 0,
+      v.DSEG,
+      v.DSEG8,
+      v.DNP,
+      v.wcols ? 1 : 0,
+    ],
+    D_N,
+  ); // D_N .. D_WCOLS, in the table's order
   if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], D_FPART);
   const WW = 2 * Math.ceil(g.OW / 2) + 2;
   const winFits = v.TB * (64 * g.C + 1024) + 4 * WW * g.C * 4 <= SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
@@ -402,10 +498,14 @@ export function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?
 
 /** Throws unless g can read x and x2 at these pixel strides (undefined or C: dense). */
 export function checkStrides(g: ConvGeom, xs: number | undefined, x2s: number | undefined): void {
-  for (const [what, s] of [['x', xs], ['x2', x2s]] as const) {
+  for (const [what, s] of [
+    ['x', xs],
+    ['x2', x2s],
+  ] as const) {
     if (s === undefined || s === g.C) continue;
     if (!Number.isInteger(s) || s < g.C) throw new RangeError(`${what} pixel stride ${s} is below C = ${g.C}`);
-    if (!convStridedInput(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot read ${what} at a pixel stride of ${s} (convStridedInput)`);
+    if (!convStridedInput(g))
+      throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot read ${what} at a pixel stride of ${s} (convStridedInput)`);
   }
 }
 

@@ -46,7 +46,9 @@ const pair = (v: number | readonly [number, number] | undefined, d: number): [nu
 /** Builds a geometry (PyTorch's output size formula), validating it. */
 export function convGeom(s: ConvGeomSpec): ConvGeom {
   const KW = s.KW ?? s.KH;
-  const stride = pair(s.stride, 1), pad = pair(s.pad, 0), dilation = pair(s.dilation, 1);
+  const stride = pair(s.stride, 1),
+    pad = pair(s.pad, 0),
+    dilation = pair(s.dilation, 1);
   const groups = s.groups ?? 1;
   const ints = [s.N, s.C, s.H, s.W, s.K, s.KH, KW, ...stride, ...dilation, groups];
   if (!ints.every((v) => Number.isInteger(v) && v >= 1) || !pad.every((v) => Number.isInteger(v) && v >= 0)) {

@@ -10,8 +10,11 @@ import type { ConvGeom } from './conv.js';
 /** y[n][oh][ow][k] = bias[k] + sum_{c,kh,kw} w[k][c][kh][kw] * x[n][ih][iw][g*Cg + c]. */
 export function convForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefined, y: Arr): void {
   const { N, C, H, W, K, KH, KW, OH, OW } = g;
-  const [sh, sw] = g.stride, [ph, pw] = g.pad, [dh, dw] = g.dilation;
-  const Cg = C / g.groups, Kg = K / g.groups;
+  const [sh, sw] = g.stride,
+    [ph, pw] = g.pad,
+    [dh, dw] = g.dilation;
+  const Cg = C / g.groups,
+    Kg = K / g.groups;
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
@@ -39,8 +42,11 @@ export function convForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefined, 
 /** dx[n][ih][iw][c] = sum over the (k, kh, kw) whose tap reads (ih, iw) of w * dy. dx is overwritten. */
 export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
   const { N, C, H, W, K, KH, KW, OH, OW } = g;
-  const [sh, sw] = g.stride, [ph, pw] = g.pad, [dh, dw] = g.dilation;
-  const Cg = C / g.groups, Kg = K / g.groups;
+  const [sh, sw] = g.stride,
+    [ph, pw] = g.pad,
+    [dh, dw] = g.dilation;
+  const Cg = C / g.groups,
+    Kg = K / g.groups;
   dx.fill(0);
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
@@ -68,8 +74,11 @@ export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
 /** dw[k][c][kh][kw] = sum_{n,oh,ow} dy[n][oh][ow][k] * x[n][ih][iw][g*Cg + c]; db[k] = sum dy. Overwritten. */
 export function convBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr, db?: Arr): void {
   const { N, C, H, W, K, KH, KW, OH, OW } = g;
-  const [sh, sw] = g.stride, [ph, pw] = g.pad, [dh, ddw] = g.dilation;
-  const Cg = C / g.groups, Kg = K / g.groups;
+  const [sh, sw] = g.stride,
+    [ph, pw] = g.pad,
+    [dh, ddw] = g.dilation;
+  const Cg = C / g.groups,
+    Kg = K / g.groups;
   dw.fill(0);
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
@@ -108,17 +117,25 @@ function inputTile(g: ConvGeom, x: Arr, n: number, oh: number, ow: number, u: Ar
   const [ph, pw] = g.pad;
   const d = new Float64Array(16);
   for (let c = 0; c < C; c++) {
-    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
-      const ih = oh - ph + i, iw = ow - pw + j;
-      d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((n * H + ih) * W + iw) * C + c]! : 0;
-    }
+    for (let i = 0; i < 4; i++)
+      for (let j = 0; j < 4; j++) {
+        const ih = oh - ph + i,
+          iw = ow - pw + j;
+        d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((n * H + ih) * W + iw) * C + c]! : 0;
+      }
     for (let i = 0; i < 4; i++) {
       const [a0, a1, a2, a3] = [d[i * 4]!, d[i * 4 + 1]!, d[i * 4 + 2]!, d[i * 4 + 3]!];
-      d[i * 4] = a0 - a2; d[i * 4 + 1] = a1 + a2; d[i * 4 + 2] = a2 - a1; d[i * 4 + 3] = a1 - a3;
+      d[i * 4] = a0 - a2;
+      d[i * 4 + 1] = a1 + a2;
+      d[i * 4 + 2] = a2 - a1;
+      d[i * 4 + 3] = a1 - a3;
     }
     for (let j = 0; j < 4; j++) {
       const [a0, a1, a2, a3] = [d[j]!, d[4 + j]!, d[8 + j]!, d[12 + j]!];
-      u[j * C + c] = a0 - a2; u[(4 + j) * C + c] = a1 + a2; u[(8 + j) * C + c] = a2 - a1; u[(12 + j) * C + c] = a1 - a3;
+      u[j * C + c] = a0 - a2;
+      u[(4 + j) * C + c] = a1 + a2;
+      u[(8 + j) * C + c] = a2 - a1;
+      u[(12 + j) * C + c] = a1 - a3;
     }
   }
 }
@@ -137,37 +154,49 @@ export function winogradForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefin
   const mk = (n: number): Arr => (x instanceof Float32Array ? new Float32Array(n) : new Float64Array(n));
   // V[xi][k][c] = (G g G^T)[xi]
   const V = mk(16 * K * C);
-  for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) {
-    const f = (i: number, j: number): number => w[((k * C + c) * 3 + i) * 3 + j]!;
-    const t: number[][] = [];
-    for (let j = 0; j < 3; j++) {
-      const g0 = f(0, j), g1 = f(1, j), g2 = f(2, j);
-      t.push([g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]);
-    }
-    for (let a = 0; a < 4; a++) {
-      const r0 = t[0]![a]!, r1 = t[1]![a]!, r2 = t[2]![a]!;
-      const row = [r0, 0.5 * (r0 + r1 + r2), 0.5 * (r0 - r1 + r2), r2];
-      for (let b = 0; b < 4; b++) V[((a * 4 + b) * K + k) * C + c] = row[b]!;
-    }
-  }
-  const u = mk(16 * C), m = new Float64Array(16);
-  for (let n = 0; n < N; n++) for (let oh = 0; oh < OH; oh += 2) for (let ow = 0; ow < OW; ow += 2) {
-    inputTile(g, x, n, oh, ow, u);
-    for (let k = 0; k < K; k++) {
-      for (let xi = 0; xi < 16; xi++) {
-        let s = 0;
-        for (let c = 0; c < C; c++) s += u[xi * C + c]! * V[(xi * K + k) * C + c]!;
-        m[xi] = s;
+  for (let k = 0; k < K; k++)
+    for (let c = 0; c < C; c++) {
+      const f = (i: number, j: number): number => w[((k * C + c) * 3 + i) * 3 + j]!;
+      const t: number[][] = [];
+      for (let j = 0; j < 3; j++) {
+        const g0 = f(0, j),
+          g1 = f(1, j),
+          g2 = f(2, j);
+        t.push([g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]);
       }
-      // A^T m A
-      const s0 = [0, 1, 2, 3].map((j) => m[j]! + m[4 + j]! + m[8 + j]!);
-      const s1 = [0, 1, 2, 3].map((j) => m[4 + j]! - m[8 + j]! - m[12 + j]!);
-      const out = [[s0[0]! + s0[1]! + s0[2]!, s0[1]! - s0[2]! - s0[3]!], [s1[0]! + s1[1]! + s1[2]!, s1[1]! - s1[2]! - s1[3]!]];
-      for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
-        if (oh + a < OH && ow + b < OW) y[((n * OH + oh + a) * OW + ow + b) * K + k] = out[a]![b]! + (bias ? bias[k]! : 0);
+      for (let a = 0; a < 4; a++) {
+        const r0 = t[0]![a]!,
+          r1 = t[1]![a]!,
+          r2 = t[2]![a]!;
+        const row = [r0, 0.5 * (r0 + r1 + r2), 0.5 * (r0 - r1 + r2), r2];
+        for (let b = 0; b < 4; b++) V[((a * 4 + b) * K + k) * C + c] = row[b]!;
       }
     }
-  }
+  const u = mk(16 * C),
+    m = new Float64Array(16);
+  for (let n = 0; n < N; n++)
+    for (let oh = 0; oh < OH; oh += 2)
+      for (let ow = 0; ow < OW; ow += 2) {
+        inputTile(g, x, n, oh, ow, u);
+        for (let k = 0; k < K; k++) {
+          for (let xi = 0; xi < 16; xi++) {
+            let s = 0;
+            for (let c = 0; c < C; c++) s += u[xi * C + c]! * V[(xi * K + k) * C + c]!;
+            m[xi] = s;
+          }
+          // A^T m A
+          const s0 = [0, 1, 2, 3].map((j) => m[j]! + m[4 + j]! + m[8 + j]!);
+          const s1 = [0, 1, 2, 3].map((j) => m[4 + j]! - m[8 + j]! - m[12 + j]!);
+          const out = [
+            [s0[0]! + s0[1]! + s0[2]!, s0[1]! - s0[2]! - s0[3]!],
+            [s1[0]! + s1[1]! + s1[2]!, s1[1]! - s1[2]! - s1[3]!],
+          ];
+          for (let a = 0; a < 2; a++)
+            for (let b = 0; b < 2; b++) {
+              if (oh + a < OH && ow + b < OW) y[((n * OH + oh + a) * OW + ow + b) * K + k] = out[a]![b]! + (bias ? bias[k]! : 0);
+            }
+        }
+      }
 }
 
 /**
@@ -181,28 +210,36 @@ export function winogradBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr): v
     throw new RangeError('winogradBackwardWeight: 3x3, stride 1, dilation 1, one group only');
   }
   const Z = new Float64Array(16 * K * C);
-  const u = new Float64Array(16 * C), e = new Float64Array(16 * K);
-  for (let n = 0; n < N; n++) for (let oh = 0; oh < OH; oh += 2) for (let ow = 0; ow < OW; ow += 2) {
-    inputTile(g, x, n, oh, ow, u);
-    for (let k = 0; k < K; k++) {
-      const v = (a: number, b: number): number => (oh + a < OH && ow + b < OW ? dy[((n * OH + oh + a) * OW + ow + b) * K + k]! : 0);
-      // A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1]
-      const r = [0, 1].map((a) => [v(a, 0), v(a, 0) + v(a, 1), v(a, 0) - v(a, 1), -v(a, 1)]);
-      for (let j = 0; j < 4; j++) {
-        e[j * K + k] = r[0]![j]!; e[(4 + j) * K + k] = r[0]![j]! + r[1]![j]!;
-        e[(8 + j) * K + k] = r[0]![j]! - r[1]![j]!; e[(12 + j) * K + k] = -r[1]![j]!;
+  const u = new Float64Array(16 * C),
+    e = new Float64Array(16 * K);
+  for (let n = 0; n < N; n++)
+    for (let oh = 0; oh < OH; oh += 2)
+      for (let ow = 0; ow < OW; ow += 2) {
+        inputTile(g, x, n, oh, ow, u);
+        for (let k = 0; k < K; k++) {
+          const v = (a: number, b: number): number => (oh + a < OH && ow + b < OW ? dy[((n * OH + oh + a) * OW + ow + b) * K + k]! : 0);
+          // A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1]
+          const r = [0, 1].map((a) => [v(a, 0), v(a, 0) + v(a, 1), v(a, 0) - v(a, 1), -v(a, 1)]);
+          for (let j = 0; j < 4; j++) {
+            e[j * K + k] = r[0]![j]!;
+            e[(4 + j) * K + k] = r[0]![j]! + r[1]![j]!;
+            e[(8 + j) * K + k] = r[0]![j]! - r[1]![j]!;
+            e[(12 + j) * K + k] = -r[1]![j]!;
+          }
+        }
+        for (let xi = 0; xi < 16; xi++) for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) Z[(xi * K + k) * C + c] += e[xi * K + k]! * u[xi * C + c]!;
+      }
+  for (let k = 0; k < K; k++)
+    for (let c = 0; c < C; c++) {
+      const z = (a: number, b: number): number => Z[((a * 4 + b) * K + k) * C + c]!;
+      // G^T Z G, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
+      const t = [0, 1, 2, 3].map((b) => [z(0, b) + 0.5 * (z(1, b) + z(2, b)), 0.5 * (z(1, b) - z(2, b)), 0.5 * (z(1, b) + z(2, b)) + z(3, b)]);
+      for (let i = 0; i < 3; i++) {
+        const [t0, t1, t2, t3] = [t[0]![i]!, t[1]![i]!, t[2]![i]!, t[3]![i]!];
+        const o = (k * C + c) * 9 + i * 3;
+        dw[o] = t0 + 0.5 * (t1 + t2);
+        dw[o + 1] = 0.5 * (t1 - t2);
+        dw[o + 2] = 0.5 * (t1 + t2) + t3;
       }
     }
-    for (let xi = 0; xi < 16; xi++) for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) Z[(xi * K + k) * C + c] += e[xi * K + k]! * u[xi * C + c]!;
-  }
-  for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) {
-    const z = (a: number, b: number): number => Z[((a * 4 + b) * K + k) * C + c]!;
-    // G^T Z G, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
-    const t = [0, 1, 2, 3].map((b) => [z(0, b) + 0.5 * (z(1, b) + z(2, b)), 0.5 * (z(1, b) - z(2, b)), 0.5 * (z(1, b) + z(2, b)) + z(3, b)]);
-    for (let i = 0; i < 3; i++) {
-      const [t0, t1, t2, t3] = [t[0]![i]!, t[1]![i]!, t[2]![i]!, t[3]![i]!];
-      const o = (k * C + c) * 9 + i * 3;
-      dw[o] = t0 + 0.5 * (t1 + t2); dw[o + 1] = 0.5 * (t1 - t2); dw[o + 2] = 0.5 * (t1 + t2) + t3;
-    }
-  }
 }

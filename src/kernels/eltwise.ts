@@ -78,14 +78,31 @@ export interface BnStatsOptions {
  * |mean|/std does not cancel; the partials are merged in f64 in thread order. Where some channel's
  * K lies more than 8 std from its mean, a second pass shifts by the mean found by the first.
  */
-export function bnStats(backend: Backend, x: number, M: number, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnStatsOptions = {}): void {
+export function bnStats(
+  backend: Backend,
+  x: number,
+  M: number,
+  C: number,
+  mean: number,
+  rstd: number,
+  runningMean: number,
+  runningVar: number,
+  numBatchesTracked: number,
+  opts: BnStatsOptions = {},
+): void {
   checkCount('M', M, 2);
   for (const [k, p] of Object.entries({ rstd, runningMean, runningVar, numBatchesTracked })) checkPtr(k, p);
   const variance = bnMomentsInto(backend, x, M, C, mean);
   const eps = opts.eps ?? 1e-5;
-  const [mu, rs, rm, rv, nb] = [f32(backend, mean, C), f32(backend, rstd, C), f32(backend, runningMean, C), f32(backend, runningVar, C), f32(backend, numBatchesTracked, 1)];
+  const [mu, rs, rm, rv, nb] = [
+    f32(backend, mean, C),
+    f32(backend, rstd, C),
+    f32(backend, runningMean, C),
+    f32(backend, runningVar, C),
+    f32(backend, numBatchesTracked, 1),
+  ];
   const tracked = nb[0]! + 1;
-  const mom = opts.momentum === null ? 1 / tracked : opts.momentum ?? 0.1;
+  const mom = opts.momentum === null ? 1 / tracked : (opts.momentum ?? 0.1);
   for (let c = 0; c < C; c++) {
     const v = variance[c]!;
     rs[c] = 1 / Math.sqrt(v + eps);
@@ -145,7 +162,6 @@ function bnMomentsInto(backend: Backend, x: number, M: number, C: number, mean: 
   return variance;
 }
 
-
 /** Eval mode: mean = running_mean, rstd = 1/sqrt(running_var + eps). */
 export function bnEvalStats(backend: Backend, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, eps = 1e-5): void {
   const [mu, rs, rm, rv] = [f32(backend, mean, C), f32(backend, rstd, C), f32(backend, runningMean, C), f32(backend, runningVar, C)];
@@ -156,7 +172,18 @@ export function bnEvalStats(backend: Backend, C: number, mean: number, rstd: num
 }
 
 /** y = gamma*(x - mean)*rstd + beta per channel over x [M, C], then max(0, .) if relu. y may be x. */
-export function bnNormalize(backend: Backend, x: number, y: number, M: number, C: number, gamma: number, beta: number, mean: number, rstd: number, relu = false): void {
+export function bnNormalize(
+  backend: Backend,
+  x: number,
+  y: number,
+  M: number,
+  C: number,
+  gamma: number,
+  beta: number,
+  mean: number,
+  rstd: number,
+  relu = false,
+): void {
   checkCount('M', M);
   checkCount('C', C, 1);
   if (12 * channelPeriod(C) > SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
@@ -169,7 +196,21 @@ export interface BnForwardOptions extends BnStatsOptions {
 }
 
 /** batch_norm2d forward (+ fused ReLU): statistics (training) or running stats (eval), then normalize. */
-export function bnForward(backend: Backend, x: number, y: number, M: number, C: number, gamma: number, beta: number, mean: number, rstd: number, runningMean: number, runningVar: number, numBatchesTracked: number, opts: BnForwardOptions): void {
+export function bnForward(
+  backend: Backend,
+  x: number,
+  y: number,
+  M: number,
+  C: number,
+  gamma: number,
+  beta: number,
+  mean: number,
+  rstd: number,
+  runningMean: number,
+  runningVar: number,
+  numBatchesTracked: number,
+  opts: BnForwardOptions,
+): void {
   if (opts.training) bnStats(backend, x, M, C, mean, rstd, runningMean, runningVar, numBatchesTracked, opts);
   else bnEvalStats(backend, C, mean, rstd, runningMean, runningVar, opts.eps);
   bnNormalize(backend, x, y, M, C, gamma, beta, mean, rstd, opts.relu ?? false);
@@ -179,7 +220,17 @@ export function bnForward(backend: Backend, x: number, y: number, M: number, C: 
  * bn_backward_reduce: dbeta[c] = sum dy, dgamma[c] = rstd[c] * sum dy*(x - mean[c]), one pass
  * over dy and x with per-thread f64 partials merged in thread order.
  */
-export function bnBackwardReduce(backend: Backend, dy: number, x: number, M: number, C: number, mean: number, rstd: number, dbeta: number, dgamma: number): void {
+export function bnBackwardReduce(
+  backend: Backend,
+  dy: number,
+  x: number,
+  M: number,
+  C: number,
+  mean: number,
+  rstd: number,
+  dbeta: number,
+  dgamma: number,
+): void {
   checkCount('M', M);
   checkStatsC(C);
   const ranges = rowRanges(backend, M, C);
@@ -193,7 +244,19 @@ export function bnBackwardReduce(backend: Backend, dy: number, x: number, M: num
 }
 
 /** bn_backward_data: dx = A*dy + B*x + C0 per channel (src/ops/batch_norm2d.ts). dx may be dy or x. */
-export function bnBackwardData(backend: Backend, dy: number, x: number, dx: number, M: number, C: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number): void {
+export function bnBackwardData(
+  backend: Backend,
+  dy: number,
+  x: number,
+  dx: number,
+  M: number,
+  C: number,
+  mean: number,
+  rstd: number,
+  gamma: number,
+  dbeta: number,
+  dgamma: number,
+): void {
   checkCount('M', M);
   checkCount('C', C, 1);
   if (12 * channelPeriod(C) > SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
@@ -204,7 +267,21 @@ export function bnBackwardData(backend: Backend, dy: number, x: number, dx: numb
  * bn_backward_data added in place into the leading C channels of a gradient buffer whose rows
  * hold LD >= C channels: G[r][c] += A*dy[r][c] + B*x[r][c] + C0 over M rows.
  */
-export function bnBackwardDataAcc(backend: Backend, dy: number, x: number, G: number, M: number, C: number, LD: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, LX = C): void {
+export function bnBackwardDataAcc(
+  backend: Backend,
+  dy: number,
+  x: number,
+  G: number,
+  M: number,
+  C: number,
+  LD: number,
+  mean: number,
+  rstd: number,
+  gamma: number,
+  dbeta: number,
+  dgamma: number,
+  LX = C,
+): void {
   checkCount('M', M);
   checkCount('C', C, 1);
   if (!Number.isInteger(LD) || LD < C) throw new RangeError(`LD = ${LD}: the gradient buffer must hold at least C = ${C} channels per row`);
@@ -248,7 +325,17 @@ export function fill(backend: Backend, dst: number, n: number, value = 0): void 
  * dst[r][dstOff + k] = src[r][srcOff + k], k < width, for M rows of an [M, srcC] and an
  * [M, dstC] tensor.
  */
-export function copyChannels(backend: Backend, src: number, srcC: number, srcOff: number, dst: number, dstC: number, dstOff: number, width: number, M: number): void {
+export function copyChannels(
+  backend: Backend,
+  src: number,
+  srcC: number,
+  srcOff: number,
+  dst: number,
+  dstC: number,
+  dstOff: number,
+  width: number,
+  M: number,
+): void {
   if (srcOff < 0 || dstOff < 0 || width < 0 || srcOff + width > srcC || dstOff + width > dstC) {
     throw new RangeError(`copyChannels: slice [${srcOff}, ${srcOff + width}) of ${srcC} -> [${dstOff}, ${dstOff + width}) of ${dstC} out of range`);
   }
@@ -303,7 +390,19 @@ export function sliceChannels(backend: Backend, src: number, C: number, start: n
  * (a view of a concatenation buffer, or its own tensor). G, x, B, C0, K point at the slice's
  * first channel.
  */
-export function sliceAffine(backend: Backend, G: number, LG: number, x: number, LX: number, y: number, C: number, B: number, C0: number, K: number, M: number): void {
+export function sliceAffine(
+  backend: Backend,
+  G: number,
+  LG: number,
+  x: number,
+  LX: number,
+  y: number,
+  C: number,
+  B: number,
+  C0: number,
+  K: number,
+  M: number,
+): void {
   if (C < 1 || LG < C || LX < C) throw new RangeError(`sliceAffine: ${C} channels of rows of ${LG} (gradient) and ${LX} (x)`);
   for (const [k, p] of Object.entries({ G, x, y, B, C0, K })) checkPtr(k, p);
   backend.run('slice_affine', [G, LG, x, LX, y, C, B, C0, K], splitRange(M, backend.threads, 1));
@@ -384,10 +483,20 @@ export function globalAvgPoolBackward(backend: Backend, dy: number, dx: number, 
 // shortcut_pad (CIFAR ResNet "option A" shortcut), NHWC
 
 /** Geometry of shortcut_pad: x [N, H, W, C] -> y [N, OH, OW, K], K = before + C + after, OH = ceil(H / stride). */
-export interface ShortcutShape { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }
+export interface ShortcutShape {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  stride: number;
+  before: number;
+  after: number;
+}
 
 const shortcutArgs = (s: ShortcutShape): number[] => {
-  const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
+  const K = s.before + s.C + s.after,
+    OH = Math.ceil(s.H / s.stride),
+    OW = Math.ceil(s.W / s.stride);
   return [s.C, s.H, s.W, K, OH, OW, s.stride, s.before];
 };
 

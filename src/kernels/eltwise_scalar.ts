@@ -39,7 +39,17 @@ export function bnShiftTooFar(S1: Float64Array, S2: Float64Array, M: number): bo
  * (unbiased var, momentum), num_batches_tracked += 1. Sums of x - K and (x - K)^2 in float64,
  * K as the kernel's host (bnShiftRows, bnShiftTooFar).
  */
-export function bnStats(x: Float32Array, M: number, C: number, mean: Float32Array, rstd: Float32Array, runningMean: Float32Array, runningVar: Float32Array, numBatchesTracked: Float32Array, opts: BnStatsOptions = {}): void {
+export function bnStats(
+  x: Float32Array,
+  M: number,
+  C: number,
+  mean: Float32Array,
+  rstd: Float32Array,
+  runningMean: Float32Array,
+  runningVar: Float32Array,
+  numBatchesTracked: Float32Array,
+  opts: BnStatsOptions = {},
+): void {
   if (!Number.isInteger(M) || M < 2) throw new RangeError(`M must be an integer >= 2, got ${M}`);
   const eps = opts.eps ?? 1e-5;
   const rows = bnShiftRows(M);
@@ -66,7 +76,7 @@ export function bnStats(x: Float32Array, M: number, C: number, mean: Float32Arra
     [S1, S2] = sums();
   }
   const tracked = numBatchesTracked[0]! + 1;
-  const mom = opts.momentum === null ? 1 / tracked : opts.momentum ?? 0.1;
+  const mom = opts.momentum === null ? 1 / tracked : (opts.momentum ?? 0.1);
   for (let c = 0; c < C; c++) {
     const d = S1[c]! / M;
     const mu = K[c]! + d;
@@ -88,7 +98,17 @@ export function bnEvalStats(C: number, mean: Float32Array, rstd: Float32Array, r
 }
 
 /** y = a*x + b per channel, a = gamma*rstd, b = beta - a*mean (float64, rounded), then ReLU if relu. */
-export function bnNormalize(x: Float32Array, y: Float32Array, M: number, C: number, gamma: Float32Array, beta: Float32Array, mean: Float32Array, rstd: Float32Array, relu = false): void {
+export function bnNormalize(
+  x: Float32Array,
+  y: Float32Array,
+  M: number,
+  C: number,
+  gamma: Float32Array,
+  beta: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  relu = false,
+): void {
   for (let c = 0; c < C; c++) {
     const a64 = gamma[c]! * rstd[c]!;
     const a = fr(a64);
@@ -101,7 +121,16 @@ export function bnNormalize(x: Float32Array, y: Float32Array, M: number, C: numb
 }
 
 /** dbeta = sum dy, dgamma = rstd * sum dy*(x - mean), float64 sums of float32 products. */
-export function bnBackwardReduce(dy: Float32Array, x: Float32Array, M: number, C: number, mean: Float32Array, rstd: Float32Array, dbeta: Float32Array, dgamma: Float32Array): void {
+export function bnBackwardReduce(
+  dy: Float32Array,
+  x: Float32Array,
+  M: number,
+  C: number,
+  mean: Float32Array,
+  rstd: Float32Array,
+  dbeta: Float32Array,
+  dgamma: Float32Array,
+): void {
   for (let c = 0; c < C; c++) {
     let s1 = 0;
     let s2 = 0;
@@ -115,7 +144,18 @@ export function bnBackwardReduce(dy: Float32Array, x: Float32Array, M: number, C
 }
 
 /** dx = A*dy + B*x + C0 per channel (coefficients in float64, rounded to float32). */
-export function bnBackwardData(dy: Float32Array, x: Float32Array, dx: Float32Array, M: number, C: number, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, dbeta: Float32Array, dgamma: Float32Array): void {
+export function bnBackwardData(
+  dy: Float32Array,
+  x: Float32Array,
+  dx: Float32Array,
+  M: number,
+  C: number,
+  mean: Float32Array,
+  rstd: Float32Array,
+  gamma: Float32Array,
+  dbeta: Float32Array,
+  dgamma: Float32Array,
+): void {
   for (let c = 0; c < C; c++) {
     const r = rstd[c]!;
     const A64 = gamma[c]! * r;
@@ -132,7 +172,20 @@ export function bnBackwardData(dy: Float32Array, x: Float32Array, dx: Float32Arr
  * G[r][c] += A*dy[r][c] + B*x[r][c] + C0 for c < C, G in rows of LD floats, x in rows of LX
  * floats (bn_backward_data's coefficients).
  */
-export function bnBackwardDataAcc(dy: Float32Array, x: Float32Array, G: Float32Array, M: number, C: number, LD: number, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, dbeta: Float32Array, dgamma: Float32Array, LX = C): void {
+export function bnBackwardDataAcc(
+  dy: Float32Array,
+  x: Float32Array,
+  G: Float32Array,
+  M: number,
+  C: number,
+  LD: number,
+  mean: Float32Array,
+  rstd: Float32Array,
+  gamma: Float32Array,
+  dbeta: Float32Array,
+  dgamma: Float32Array,
+  LX = C,
+): void {
   const dx = new Float32Array(M * C);
   const xc = LX === C ? x : Float32Array.from({ length: M * C }, (_, i) => x[Math.floor(i / C) * LX + (i % C)]!);
   bnBackwardData(dy, xc, dx, M, C, mean, rstd, gamma, dbeta, dgamma);
@@ -140,7 +193,18 @@ export function bnBackwardDataAcc(dy: Float32Array, x: Float32Array, G: Float32A
 }
 
 /** Scalar twin of eltwise.ts sliceAffine (arrays from the slice's first channel). */
-export function sliceAffine(G: Float32Array, LG: number, x: Float32Array, LX: number, y: Float32Array, C: number, B: Float32Array, C0: Float32Array, K: Float32Array, M: number): void {
+export function sliceAffine(
+  G: Float32Array,
+  LG: number,
+  x: Float32Array,
+  LX: number,
+  y: Float32Array,
+  C: number,
+  B: Float32Array,
+  C0: Float32Array,
+  K: Float32Array,
+  M: number,
+): void {
   for (let r = 0; r < M; r++) {
     for (let c = 0; c < C; c++) y[r * C + c] = G[r * LG + c]! + (B[c]! * (x[r * LX + c]! - K[c]!) + C0[c]!);
   }
@@ -232,8 +296,18 @@ export interface PoolShape {
 }
 
 export interface PoolGeometry {
-  N: number; H: number; W: number; C: number; OH: number; OW: number;
-  kh: number; kw: number; sh: number; sw: number; ph: number; pw: number;
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+  OH: number;
+  OW: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
 }
 
 const pair = (v: number | [number, number]): [number, number] => (Array.isArray(v) ? v : [v, v]);
@@ -394,21 +468,39 @@ export function sgdUpdate(p: Float32Array, g: Float32Array, buf: Float32Array | 
 }
 
 /** shortcut_pad forward (NHWC), the twin of shortcut_pad_forward. */
-export function shortcutPadForward(x: Float32Array, y: Float32Array, s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }): void {
-  const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
+export function shortcutPadForward(
+  x: Float32Array,
+  y: Float32Array,
+  s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number },
+): void {
+  const K = s.before + s.C + s.after,
+    OH = Math.ceil(s.H / s.stride),
+    OW = Math.ceil(s.W / s.stride);
   y.fill(0, 0, s.N * OH * OW * K);
-  for (let n = 0; n < s.N; n++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
-    const src = ((n * s.H + oh * s.stride) * s.W + ow * s.stride) * s.C, dst = ((n * OH + oh) * OW + ow) * K + s.before;
-    for (let c = 0; c < s.C; c++) y[dst + c] = x[src + c]!;
-  }
+  for (let n = 0; n < s.N; n++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        const src = ((n * s.H + oh * s.stride) * s.W + ow * s.stride) * s.C,
+          dst = ((n * OH + oh) * OW + ow) * K + s.before;
+        for (let c = 0; c < s.C; c++) y[dst + c] = x[src + c]!;
+      }
 }
 
 /** shortcut_pad backward (NHWC), the twin of shortcut_pad_backward. */
-export function shortcutPadBackward(dy: Float32Array, dx: Float32Array, s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }): void {
-  const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
+export function shortcutPadBackward(
+  dy: Float32Array,
+  dx: Float32Array,
+  s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number },
+): void {
+  const K = s.before + s.C + s.after,
+    OH = Math.ceil(s.H / s.stride),
+    OW = Math.ceil(s.W / s.stride);
   dx.fill(0, 0, s.N * s.H * s.W * s.C);
-  for (let n = 0; n < s.N; n++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
-    const dst = ((n * s.H + oh * s.stride) * s.W + ow * s.stride) * s.C, src = ((n * OH + oh) * OW + ow) * K + s.before;
-    for (let c = 0; c < s.C; c++) dx[dst + c] = dy[src + c]!;
-  }
+  for (let n = 0; n < s.N; n++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        const dst = ((n * s.H + oh * s.stride) * s.W + ow * s.stride) * s.C,
+          src = ((n * OH + oh) * OW + ow) * K + s.before;
+        for (let c = 0; c < s.C; c++) dx[dst + c] = dy[src + c]!;
+      }
 }

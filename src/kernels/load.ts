@@ -55,7 +55,10 @@ export function compileKernels(): CompiledKernels {
   if (compiled) return compiled;
   const variant = kernelVariant();
   const dir = kernelDir();
-  const names = fs.readdirSync(dir).filter((f) => f.endsWith(`.${variant}.wasm`)).sort();
+  const names = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(`.${variant}.wasm`))
+    .sort();
   const modules = names.map((f) => ({ name: f.slice(0, -`.${variant}.wasm`.length), module: new WebAssembly.Module(fs.readFileSync(path.join(dir, f))) }));
   return (compiled = { variant, modules });
 }

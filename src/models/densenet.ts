@@ -93,13 +93,56 @@ export interface TorchvisionDenseNetConfig {
 
 /** torchvision.models.DenseNet of any configuration, with torchvision's parameter names. */
 export function torchvisionDensenet(name: string, c: TorchvisionDenseNetConfig, o: ModelOptions = {}): ModelDef {
-  return densenet({ name, growth: c.growthRate, blocks: c.blockConfig, stem: 'imagenet', initFeatures: c.numInitFeatures, bottleneck: c.bnSize * c.growthRate, compression: 0.5, imageSize: 224, prefix: 'features.', defaultClasses: 1000 }, o);
+  return densenet(
+    {
+      name,
+      growth: c.growthRate,
+      blocks: c.blockConfig,
+      stem: 'imagenet',
+      initFeatures: c.numInitFeatures,
+      bottleneck: c.bnSize * c.growthRate,
+      compression: 0.5,
+      imageSize: 224,
+      prefix: 'features.',
+      defaultClasses: 1000,
+    },
+    o,
+  );
 }
 
-export const densenet121 = (o: ModelOptions = {}): ModelDef => torchvisionDensenet('densenet121', { growthRate: 32, blockConfig: [6, 12, 24, 16], numInitFeatures: 64, bnSize: 4 }, o);
+export const densenet121 = (o: ModelOptions = {}): ModelDef =>
+  torchvisionDensenet('densenet121', { growthRate: 32, blockConfig: [6, 12, 24, 16], numInitFeatures: 64, bnSize: 4 }, o);
 
 export const densenet40 = (o: ModelOptions = {}): ModelDef =>
-  densenet({ name: 'densenet40', growth: 12, blocks: [12, 12, 12], stem: 'cifar', initFeatures: 16, bottleneck: null, compression: 1, imageSize: 32, prefix: 'features.', defaultClasses: 10 }, o);
+  densenet(
+    {
+      name: 'densenet40',
+      growth: 12,
+      blocks: [12, 12, 12],
+      stem: 'cifar',
+      initFeatures: 16,
+      bottleneck: null,
+      compression: 1,
+      imageSize: 32,
+      prefix: 'features.',
+      defaultClasses: 10,
+    },
+    o,
+  );
 
 export const densenetBc100 = (o: ModelOptions = {}): ModelDef =>
-  densenet({ name: 'densenet_bc_100', growth: 12, blocks: [16, 16, 16], stem: 'cifar', initFeatures: 24, bottleneck: 48, compression: 0.5, imageSize: 32, prefix: 'features.', defaultClasses: 10 }, o);
+  densenet(
+    {
+      name: 'densenet_bc_100',
+      growth: 12,
+      blocks: [16, 16, 16],
+      stem: 'cifar',
+      initFeatures: 24,
+      bottleneck: 48,
+      compression: 0.5,
+      imageSize: 32,
+      prefix: 'features.',
+      defaultClasses: 10,
+    },
+    o,
+  );

@@ -58,17 +58,23 @@ export function explain(model: string, imageSize: number, fusion: FusionOptions 
 }
 
 export function formatExplain(r: ExplainResult): string {
-  const others = r.others.length ? ` (and ${r.others.length} other layer${r.others.length === 1 ? '' : 's'} the rules looked at: ${[...new Set(r.others.map((o) => o.notes[0]?.rule ?? 'other'))].join(', ')})` : '';
+  const others = r.others.length
+    ? ` (and ${r.others.length} other layer${r.others.length === 1 ? '' : 's'} the rules looked at: ${[...new Set(r.others.map((o) => o.notes[0]?.rule ?? 'other'))].join(', ')})`
+    : '';
   const out: string[] = [`${r.model}: ${r.counts.bns} batch norms in training mode${others}`];
   for (const b of [...r.bns, ...r.others]) {
     out.push(`${b.layer}`);
     for (const n of b.notes) out.push(n.fired ? `  + ${n.rule}: ${n.detail}` : `  - ${n.rule}: not fused, guard ${n.guard} failed: ${n.detail}`);
   }
   const c = r.counts;
-  out.push('', `statistics fused or reused: ${c.statsFused}/${c.bns}; normalize fused into a convolution: ${c.normalizeFused}/${c.bns}; backward fused: ${c.backwardFused}/${c.bns}`);
+  out.push(
+    '',
+    `statistics fused or reused: ${c.statsFused}/${c.bns}; normalize fused into a convolution: ${c.normalizeFused}/${c.bns}; backward fused: ${c.backwardFused}/${c.bns}`,
+  );
   if (c.unfusedBns.length) out.push(`left to the standalone kernels: ${c.unfusedBns.join(', ')}`);
   const ops = new Set([...Object.keys(r.opCounts.unfused), ...Object.keys(r.opCounts.fused)]);
   out.push('', 'kernels per training step (unfused -> fused):');
-  for (const op of [...ops].sort()) out.push(`  ${op.padEnd(32)} ${String(r.opCounts.unfused[op] ?? 0).padStart(5)} -> ${String(r.opCounts.fused[op] ?? 0).padStart(5)}`);
+  for (const op of [...ops].sort())
+    out.push(`  ${op.padEnd(32)} ${String(r.opCounts.unfused[op] ?? 0).padStart(5)} -> ${String(r.opCounts.fused[op] ?? 0).padStart(5)}`);
   return out.join('\n') + '\n';
 }

@@ -19,7 +19,18 @@ import { Rng } from '../util/random.js';
 import { LabelError } from '../ops/softmax_cross_entropy.js';
 
 function isNumeric(a: unknown): a is ArrayLike<number> {
-  return a instanceof Float32Array || a instanceof Float64Array || a instanceof Uint8Array || a instanceof Int32Array || a instanceof Uint16Array || a instanceof Int16Array || a instanceof Int8Array || a instanceof Uint32Array || a instanceof Uint8ClampedArray || (Array.isArray(a) && a.every((v) => typeof v === 'number'));
+  return (
+    a instanceof Float32Array ||
+    a instanceof Float64Array ||
+    a instanceof Uint8Array ||
+    a instanceof Int32Array ||
+    a instanceof Uint16Array ||
+    a instanceof Int16Array ||
+    a instanceof Int8Array ||
+    a instanceof Uint32Array ||
+    a instanceof Uint8ClampedArray ||
+    (Array.isArray(a) && a.every((v) => typeof v === 'number'))
+  );
 }
 
 function describe(a: unknown): string {
@@ -79,7 +90,9 @@ export function paramSpecs(def: ModelDef, imageSize = def.imageSize): ParamSpec[
 
 /** Number of trainable parameters (as torchvision counts them: running statistics excluded). */
 export function countParams(def: ModelDef): number {
-  return paramSpecs(def).filter((s) => s.kind === 'param').reduce((a, s) => a + numel(s.shape), 0);
+  return paramSpecs(def)
+    .filter((s) => s.kind === 'param')
+    .reduce((a, s) => a + numel(s.shape), 0);
 }
 
 function initialise(a: Arr, spec: ParamSpec, rng: Rng): void {
@@ -221,7 +234,9 @@ export class Network {
 
   private checkInput(shape: Shape): void {
     if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1) || shape[1] !== this.def.inChannels) {
-      throw new ShapeError(`model ${this.def.name} expects input [N, ${this.def.inChannels}, H, W] of positive integers, got ${Array.isArray(shape) ? shapeStr(shape) : String(shape)}`);
+      throw new ShapeError(
+        `model ${this.def.name} expects input [N, ${this.def.inChannels}, H, W] of positive integers, got ${Array.isArray(shape) ? shapeStr(shape) : String(shape)}`,
+      );
     }
   }
 
@@ -237,11 +252,15 @@ export class Network {
     if (x.length !== want) throw new ShapeError(`${this.def.name}.${what}: x holds ${x.length} values but shape ${shapeStr(shape)} needs ${want}`);
     if (labels === undefined) return;
     if (!isNumeric(labels)) throw new TypeError(`${this.def.name}.${what}: labels must be a typed or number array of class indices, got ${describe(labels)}`);
-    if (labels.length !== shape[0]) throw new ShapeError(`${this.def.name}.${what}: ${labels.length} labels for a batch of ${shape[0]} (shape ${shapeStr(shape)}): one label per image expected`);
+    if (labels.length !== shape[0])
+      throw new ShapeError(
+        `${this.def.name}.${what}: ${labels.length} labels for a batch of ${shape[0]} (shape ${shapeStr(shape)}): one label per image expected`,
+      );
     const K = this.def.numClasses;
     for (let i = 0; i < labels.length; i++) {
       const l = labels[i]!;
-      if (!Number.isInteger(l) || l < 0 || l >= K) throw new LabelError(`${this.def.name}.${what}: label ${l} at batch position ${i} is out of range [0, ${K})`);
+      if (!Number.isInteger(l) || l < 0 || l >= K)
+        throw new LabelError(`${this.def.name}.${what}: label ${l} at batch position ${i} is out of range [0, ${K})`);
     }
   }
 
@@ -288,7 +307,8 @@ export class Network {
    * the planned workspace per image.
    */
   maxTrainBatch(imageShape: Shape, fusion: FusionOptions = this.fusion, views = this.lowering?.views === true): number {
-    const bytes = (n: number): number => planMemory(this.buildTrainGraph([n, ...imageShape], fusion).graph, (k) => k === 'param' || k === 'state', { views }).size * 4;
+    const bytes = (n: number): number =>
+      planMemory(this.buildTrainGraph([n, ...imageShape], fusion).graph, (k) => k === 'param' || k === 'state', { views }).size * 4;
     const room = (Number.isFinite(this.memory.maxBytes) ? this.memory.maxBytes : MAX_ARENA_BYTES) - this.memory.usedBytes;
     const b1 = bytes(1);
     if (b1 > room) return 0;

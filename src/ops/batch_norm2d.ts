@@ -32,7 +32,12 @@ export const batchNorm2d: OpDef<BatchNormAttrs> = {
   infer(xs, attrs, layer) {
     expectRank(xs, 0, 4, layer, 'batch_norm2d', 'input');
     const C = xs[0]![1]!;
-    for (const [i, what] of [[1, 'weight'], [2, 'bias'], [3, 'running_mean'], [4, 'running_var']] as const) {
+    for (const [i, what] of [
+      [1, 'weight'],
+      [2, 'bias'],
+      [3, 'running_mean'],
+      [4, 'running_var'],
+    ] as const) {
       const s = xs[i];
       if (!s || s.length !== 1 || s[0] !== C) {
         throw new ShapeErrorAt(layer, 'batch_norm2d', `input [${xs[0]!.join(', ')}] has ${C} channels but ${what} is [${s?.join(', ') ?? ''}]`);
@@ -40,7 +45,11 @@ export const batchNorm2d: OpDef<BatchNormAttrs> = {
     }
     if (attrs.training && xs[0]![0]! * xs[0]![2]! * xs[0]![3]! < 2) {
       // PyTorch: "Expected more than 1 value per channel when training, got input size [1, C, 1, 1]".
-      throw new ShapeErrorAt(layer, 'batch_norm2d', `expected more than 1 value per channel when training, got input size [${xs[0]!.join(', ')}] (batch x height x width must be 2 or more)`);
+      throw new ShapeErrorAt(
+        layer,
+        'batch_norm2d',
+        `expected more than 1 value per channel when training, got input size [${xs[0]!.join(', ')}] (batch x height x width must be 2 or more)`,
+      );
     }
     return [xs[0]!, [C], [C]];
   },
@@ -69,7 +78,7 @@ export function batchStatistics(x: Arr, xs: Shape, rm: Arr, rv: Arr, nbt: Arr, a
   const eps = attrs.eps ?? 1e-5;
   const m = N * HW;
   const tracked = nbt[0]! + 1;
-  const f = attrs.momentum === null ? 1 / tracked : attrs.momentum ?? 0.1;
+  const f = attrs.momentum === null ? 1 / tracked : (attrs.momentum ?? 0.1);
   for (let c = 0; c < C; c++) {
     let s = 0;
     for (let n = 0; n < N; n++) {
@@ -89,7 +98,7 @@ export function batchStatistics(x: Arr, xs: Shape, rm: Arr, rv: Arr, nbt: Arr, a
     mean[c] = mu;
     rstd[c] = 1 / Math.sqrt(v + eps);
     rm[c] = (1 - f) * rm[c]! + f * mu;
-    rv[c] = (1 - f) * rv[c]! + f * (v * m) / (m - 1);
+    rv[c] = (1 - f) * rv[c]! + (f * (v * m)) / (m - 1);
   }
   nbt[0] = tracked;
 }
@@ -273,7 +282,8 @@ export const sliceChannelsAffine: OpDef<{ start: number; size: number }> = {
     if (G.length !== 4 || x.length !== 4 || x[0] !== N || x[2] !== H || x[3] !== W || start < 0 || size < 1 || start + size > Math.min(CG!, x[1]!)) {
       throw new ShapeErrorAt(layer, 'slice_channels_affine', `channels ${start}..${start + size} of [${G.join(', ')}] and [${x.join(', ')}]`);
     }
-    if (S.length !== 2 || S[0] !== 3 || S[1] !== CG) throw new ShapeErrorAt(layer, 'slice_channels_affine', `coefficients must be [3, ${CG}], got [${S.join(', ')}]`);
+    if (S.length !== 2 || S[0] !== 3 || S[1] !== CG)
+      throw new ShapeErrorAt(layer, 'slice_channels_affine', `coefficients must be [3, ${CG}], got [${S.join(', ')}]`);
     return [[N!, size, H!, W!]];
   },
   run({ x: [G, x, S], y: [y], xs, attrs: { start, size } }) {
@@ -283,7 +293,9 @@ export const sliceChannelsAffine: OpDef<{ start: number; size: number }> = {
       for (let k = 0; k < size; k++) {
         const c = start + k;
         const [B, C0, K] = [S![c]!, S![CG + c]!, S![2 * CG + c]!];
-        const g = (n * CG + c) * HW, xo = (n * CX + c) * HW, o = (n * size + k) * HW;
+        const g = (n * CG + c) * HW,
+          xo = (n * CX + c) * HW,
+          o = (n * size + k) * HW;
         for (let i = 0; i < HW; i++) y![o + i] = G![g + i]! + (B * (x![xo + i]! - K) + C0);
       }
     }

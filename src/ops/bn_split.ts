@@ -61,7 +61,7 @@ export const bnFinalize: OpDef<BnFinalizeAttrs> = {
   run({ x: [mean, v, rm, rv, nbt], y: [rstd], attrs }) {
     const eps = attrs.eps ?? 1e-5;
     const tracked = nbt![0]! + 1;
-    const f = attrs.momentum === null ? 1 / tracked : attrs.momentum ?? 0.1;
+    const f = attrs.momentum === null ? 1 / tracked : (attrs.momentum ?? 0.1);
     const m = attrs.count;
     for (let c = 0; c < mean!.length; c++) {
       rstd![c] = 1 / Math.sqrt(v![c]! + eps);

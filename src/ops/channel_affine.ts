@@ -12,9 +12,13 @@ export const channelAffine: OpDef = {
   infer(xs, _a, layer) {
     expectRank(xs, 0, 4, layer, 'channel_affine', 'input');
     const C = xs[0]![1]!;
-    for (const [i, what] of [[1, 'scale'], [2, 'shift']] as const) {
+    for (const [i, what] of [
+      [1, 'scale'],
+      [2, 'shift'],
+    ] as const) {
       const s = xs[i];
-      if (!s || s.length !== 1 || s[0] !== C) throw new ShapeErrorAt(layer, 'channel_affine', `input [${xs[0]!.join(', ')}] has ${C} channels but ${what} is [${s?.join(', ') ?? ''}]`);
+      if (!s || s.length !== 1 || s[0] !== C)
+        throw new ShapeErrorAt(layer, 'channel_affine', `input [${xs[0]!.join(', ')}] has ${C} channels but ${what} is [${s?.join(', ') ?? ''}]`);
     }
     return [xs[0]!];
   },

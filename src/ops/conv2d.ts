@@ -20,9 +20,24 @@ export interface Conv2dAttrs {
 }
 
 interface Geometry {
-  N: number; C: number; H: number; W: number; K: number; KH: number; KW: number;
-  OH: number; OW: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
-  G: number; Cg: number; Kg: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  K: number;
+  KH: number;
+  KW: number;
+  OH: number;
+  OW: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  G: number;
+  Cg: number;
+  Kg: number;
 }
 
 function geometry(xs: Shape, ws: Shape, attrs: Conv2dAttrs, layer: string, op: string): Geometry {
@@ -37,7 +52,11 @@ function geometry(xs: Shape, ws: Shape, attrs: Conv2dAttrs, layer: string, op: s
     throw new ShapeErrorAt(layer, op, `groups=${G} must divide input channels ${C} and output channels ${K}`);
   }
   if (Cg !== C / G) {
-    throw new ShapeErrorAt(layer, op, `input [${xs.join(', ')}] has ${C} channels, but weight [${ws.join(', ')}] expects ${Cg * G} (${Cg} per group, groups=${G})`);
+    throw new ShapeErrorAt(
+      layer,
+      op,
+      `input [${xs.join(', ')}] has ${C} channels, but weight [${ws.join(', ')}] expects ${Cg * G} (${Cg} per group, groups=${G})`,
+    );
   }
   const OH = windowOut(H, KH, sh, ph, dh);
   const OW = windowOut(W, KW, sw, pw, dw);

@@ -109,7 +109,8 @@ export const conv2dFused: OpDef<FusedConvAttrs> = {
   },
   run(args) {
     const { x, xs, y, ys, attrs: a } = args;
-    const o = fusedOperands('conv2d_fused', a), nc = o.main;
+    const o = fusedOperands('conv2d_fused', a),
+      nc = o.main;
     const xin = a.xPrologue ? normalized(args, x[0]!, xs[0]!, o.xp!, a.xPrologue.relu) : x[0]!;
     call(conv2d, args, [xin, ...x.slice(1, nc)], xs.slice(0, nc), [y[0]!], [ys[0]!], a);
     if (a.epilogue === 'moments') moments(y[0]!, ys[0]!, y[1]!, y[2]!);
@@ -136,7 +137,15 @@ export const conv2dFusedBackwardData: OpDef<FusedConvAttrs> = {
         normalize(x2, a.xShape!, mean, rstd, gamma, beta, true, z);
         for (let i = 0; i < dx.length; i++) if (z[i]! <= 0) dx[i] = 0;
       }
-      call(bnBackwardReduce, args, [dx, x2, mean, rstd], [a.xShape!, a.xShape!, [mean.length], [mean.length]], [y[1]!, y[2]!], [[mean.length], [mean.length]], {});
+      call(
+        bnBackwardReduce,
+        args,
+        [dx, x2, mean, rstd],
+        [a.xShape!, a.xShape!, [mean.length], [mean.length]],
+        [y[1]!, y[2]!],
+        [[mean.length], [mean.length]],
+        {},
+      );
     }
   },
 };
@@ -151,9 +160,14 @@ export const conv2dFusedBackwardDataAcc: OpDef<FusedConvAttrs> = {
   type: 'conv2d_fused_backward_data_acc',
   inPlace: 0,
   infer(xs, a, layer) {
-    const G = xs[0]!, X = a.xShape!;
+    const G = xs[0]!,
+      X = a.xShape!;
     if (!a.dxEpilogue || G.length !== 4 || G[0] !== X[0] || G[2] !== X[2] || G[3] !== X[3] || G[1]! < X[1]!) {
-      throw new ShapeErrorAt(layer, 'conv2d_fused_backward_data_acc', `gradient buffer [${G.join(', ')}] must hold dx [${X.join(', ')}] in its leading channels (and the dx epilogue must be on)`);
+      throw new ShapeErrorAt(
+        layer,
+        'conv2d_fused_backward_data_acc',
+        `gradient buffer [${G.join(', ')}] must hold dx [${X.join(', ')}] in its leading channels (and the dx epilogue must be on)`,
+      );
     }
     return [G, [X[1]!], [X[1]!]];
   },
@@ -167,11 +181,13 @@ export const conv2dFusedBackwardDataAcc: OpDef<FusedConvAttrs> = {
     const [G, out] = [x[0]!, y[0]!];
     if (out !== G) out.set(G);
     const [N, C, H, W] = X as [number, number, number, number];
-    const CG = xs[0]![1]!, HW = H * W;
+    const CG = xs[0]![1]!,
+      HW = H * W;
     for (let n = 0; n < N; n++) {
       for (let c = 0; c < C; c++) {
         const s = gamma[c]! * rstd[c]!;
-        const src = (n * C + c) * HW, dst = (n * CG + c) * HW;
+        const src = (n * C + c) * HW,
+          dst = (n * CG + c) * HW;
         for (let i = 0; i < HW; i++) out[dst + i] = out[dst + i]! + s * dx[src + i]!;
       }
     }

@@ -7,7 +7,10 @@
 import { hashUniform, strHash } from '../util/random.js';
 import { type OpDef, ShapeErrorAt } from './op.js';
 
-export interface DropoutAttrs { p: number; training?: boolean }
+export interface DropoutAttrs {
+  p: number;
+  training?: boolean;
+}
 
 export const dropout: OpDef<DropoutAttrs> = {
   type: 'dropout',

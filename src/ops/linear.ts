@@ -38,7 +38,11 @@ export const linear: OpDef = {
   },
 };
 
-interface LinearBackwardAttrs { xShape: Shape; wShape: Shape; bias: boolean }
+interface LinearBackwardAttrs {
+  xShape: Shape;
+  wShape: Shape;
+  bias: boolean;
+}
 
 export const linearBackwardData: OpDef<LinearBackwardAttrs> = {
   type: 'linear_backward_data',

@@ -23,7 +23,20 @@ export interface Pool2dAttrs {
   xShape?: Shape;
 }
 
-interface PoolGeom { N: number; C: number; H: number; W: number; OH: number; OW: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number }
+interface PoolGeom {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  OH: number;
+  OW: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+}
 
 function geom(xs: Shape, a: Pool2dAttrs, layer: string, op: string): PoolGeom {
   const [N, C, H, W] = xs as [number, number, number, number];
@@ -100,7 +113,11 @@ export const maxPool2dBackward: OpDef<Pool2dAttrs> = {
 };
 
 /** Visits each output of avg_pool2d with its in-bounds window and divisor. */
-function forEachAvgWindow(g: PoolGeom, includePad: boolean, f: (out: number, plane: number, h0: number, h1: number, w0: number, w1: number, div: number) => void): void {
+function forEachAvgWindow(
+  g: PoolGeom,
+  includePad: boolean,
+  f: (out: number, plane: number, h0: number, h1: number, w0: number, w1: number, div: number) => void,
+): void {
   for (let nc = 0; nc < g.N * g.C; nc++) {
     const plane = nc * g.H * g.W;
     for (let oh = 0; oh < g.OH; oh++) {

@@ -7,7 +7,12 @@
 import type { Shape } from '../graph/ir.js';
 import { type OpDef, ShapeErrorAt, expectRank } from './op.js';
 
-export interface ShortcutPadAttrs { stride: number; before: number; after: number; xShape?: Shape }
+export interface ShortcutPadAttrs {
+  stride: number;
+  before: number;
+  after: number;
+  xShape?: Shape;
+}
 
 function outShape(xs: Shape, a: ShortcutPadAttrs): number[] {
   const [N, C, H, W] = xs as number[];

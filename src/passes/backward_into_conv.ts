@@ -35,7 +35,12 @@ export const reduceIntoConvBackward: Pass = {
       }
       const d = producer(g, m.inputs[0]!);
       if (!isBwdData(d) || readConv(d).dxe) {
-        report.blocked(bn, 'reduce-into-conv-backward', 'gradientFromConv', `the gradient at the ReLU output comes from ${d ? `${d.op} "${d.name}"` : 'nowhere'}`);
+        report.blocked(
+          bn,
+          'reduce-into-conv-backward',
+          'gradientFromConv',
+          `the gradient at the ReLU output comes from ${d ? `${d.op} "${d.name}"` : 'nowhere'}`,
+        );
         continue;
       }
       const readers = uses.get(m.inputs[0]!) ?? [];
@@ -74,7 +79,12 @@ export const bnGradIntoConvBackward: Pass = {
       const readers = uses.get(b.outputs[0]!) ?? [];
       const bad = readers.filter((r) => !isBwd(r) || r.inputs[0] !== b.outputs[0] || readConv(r).dyp);
       if (readers.length === 0 || bad.length) {
-        report.blocked(bn, 'bn-grad-into-conv-backward', 'readersAreConvBackward', `BN input gradient read by ${bad.map((r) => `${r.op} "${r.name}"`).join(', ') || 'nothing'}`);
+        report.blocked(
+          bn,
+          'bn-grad-into-conv-backward',
+          'readersAreConvBackward',
+          `BN input gradient read by ${bad.map((r) => `${r.op} "${r.name}"`).join(', ') || 'nothing'}`,
+        );
         continue;
       }
       for (const r of readers) absorb.set(r.id, b);

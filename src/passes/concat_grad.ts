@@ -70,7 +70,12 @@ export function concatChains(g: Graph, report: FusionReport, rule: string): Chai
     for (;;) {
       const next = children.get(members[members.length - 1]!.id);
       if (next && next.length > 1) {
-        report.blocked(members[members.length - 1]!.name, rule, 'prefixChain', `${next.length} concatenations extend "${members[members.length - 1]!.name}" (${next.map((x) => `"${x.name}"`).join(', ')}): the chain ends here`);
+        report.blocked(
+          members[members.length - 1]!.name,
+          rule,
+          'prefixChain',
+          `${next.length} concatenations extend "${members[members.length - 1]!.name}" (${next.map((x) => `"${x.name}"`).join(', ')}): the chain ends here`,
+        );
       }
       if (!next || next.length !== 1) break; // a branch ends the chain (each branch its own gradient)
       members.push(next[0]!);
@@ -120,15 +125,34 @@ interface Plan {
 function epilogueConv(g: Graph, bn: Node, uses: Map<number, Node[]>, report: FusionReport, layer: string, caps: KernelCapabilities): Node | undefined {
   const p = producer(g, bn.inputs[0]!);
   const a = p?.attrs as unknown as FusedConvAttrs | undefined;
-  if (!p || p.op !== 'conv2d_fused_backward_data' || !a?.dxEpilogue || p.outputs[0] !== bn.inputs[0] ||
-    p.outputs[1] !== bn.inputs[5] || p.outputs[2] !== bn.inputs[6] || (uses.get(bn.inputs[0]!) ?? []).length !== 1 ||
-    [...g.outputs.values()].includes(bn.inputs[0]!)) {
-    report.blocked(layer, EPILOGUE, 'dxEpilogueConv', p ? `its dy comes from ${p.op} "${p.name}"${a?.dxEpilogue ? ', which is also read elsewhere' : ' without a dx epilogue'}` : 'its dy is not computed by a convolution');
+  if (
+    !p ||
+    p.op !== 'conv2d_fused_backward_data' ||
+    !a?.dxEpilogue ||
+    p.outputs[0] !== bn.inputs[0] ||
+    p.outputs[1] !== bn.inputs[5] ||
+    p.outputs[2] !== bn.inputs[6] ||
+    (uses.get(bn.inputs[0]!) ?? []).length !== 1 ||
+    [...g.outputs.values()].includes(bn.inputs[0]!)
+  ) {
+    report.blocked(
+      layer,
+      EPILOGUE,
+      'dxEpilogueConv',
+      p
+        ? `its dy comes from ${p.op} "${p.name}"${a?.dxEpilogue ? ', which is also read elsewhere' : ' without a dx epilogue'}`
+        : 'its dy is not computed by a convolution',
+    );
     return undefined;
   }
   const conv = { xShape: a.xShape!, wShape: a.wShape!, attrs: a };
   if (!caps.convDxAccumulates(conv)) {
-    report.blocked(layer, EPILOGUE, 'accumulatingPath', `the backward-data of "${p.name}" (${convLabel(conv)}) runs on a path that cannot accumulate (convDxAccumulates)`);
+    report.blocked(
+      layer,
+      EPILOGUE,
+      'accumulatingPath',
+      `the backward-data of "${p.name}" (${convLabel(conv)}) runs on a path that cannot accumulate (convDxAccumulates)`,
+    );
     return undefined;
   }
   return p;
@@ -147,7 +171,7 @@ function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: Fusion
     const gp = g.grads.get(m.outputs[0]!);
     const prod = gp === undefined ? undefined : producer(g, gp);
     const where = i < L - 1 && prod?.op === 'bn_backward_data' ? bnLayerOf(prod) : m.name;
-    const readers = gp === undefined ? [] : uses.get(gp) ?? [];
+    const readers = gp === undefined ? [] : (uses.get(gp) ?? []);
     if (gp === undefined || !prod || readers.length === 0 || readers.some((r) => r.op !== 'slice_channels') || [...g.outputs.values()].includes(gp)) {
       const what = gp === undefined ? 'not computed' : !prod ? 'an input of the graph' : `read by ${readers.map((r) => r.op).join(', ') || 'nothing'}`;
       report.blocked(where, RULE, 'gradOnlySliced', `the gradient of "${m.name}" is ${what}`);
@@ -195,7 +219,12 @@ function planChain(g: Graph, c: Chain, uses: Map<number, Node[]>, report: Fusion
   for (let i = 0; i < L - 1; i++) {
     const [lo, hi] = [producer(g, grads[i]!)!, producer(g, grads[i + 1]!)!];
     if (pos.get(lo.id)! < pos.get(hi.id)!) {
-      report.blocked(layers[i]!, RULE, 'backwardOrder', `the gradient of "${c.members[i]!.name}" ("${lo.name}") comes before that of "${c.members[i + 1]!.name}" ("${hi.name}")`);
+      report.blocked(
+        layers[i]!,
+        RULE,
+        'backwardOrder',
+        `the gradient of "${c.members[i]!.name}" ("${lo.name}") comes before that of "${c.members[i + 1]!.name}" ("${hi.name}")`,
+      );
       return undefined;
     }
   }
@@ -246,7 +275,11 @@ function concatGrad(g: Graph, report: FusionReport, epilogue: boolean, caps: Ker
       p.epi[i] = conv;
       if (conv) {
         epiAt.set(conv.id, { plan: p, i });
-        report.fired(l, EPILOGUE, `A*dy added into the leading ${C} channels of the gradient buffer of "${top.name}" by the backward-data epilogue of "${conv.name}"; B*x + C0 summed per channel and applied when each part's gradient is sliced out`);
+        report.fired(
+          l,
+          EPILOGUE,
+          `A*dy added into the leading ${C} channels of the gradient buffer of "${top.name}" by the backward-data epilogue of "${conv.name}"; B*x + C0 summed per channel and applied when each part's gradient is sliced out`,
+        );
       } else {
         report.fired(l, RULE, `dx added in place into the leading ${C} channels of the gradient buffer of "${top.name}" (no slices, no sums)`);
       }

@@ -77,7 +77,9 @@ const VIEW_READERS: Record<string, number> = { bn_backward_data_acc: 2, slice_ch
 /** Why `reader` cannot read value v as a view, or undefined if it can. */
 function whyNot(g: Graph, reader: Node, v: number, caps: KernelCapabilities): string | undefined {
   const at = reader.inputs.map((x, i) => (x === v ? i : -1)).filter((i) => i >= 0);
-  const ok = at.every((i) => (reader.op in VIEW_READERS ? i === VIEW_READERS[reader.op] : reader.op.startsWith('conv2d_fused') && convReadsStrided(g, reader, i, caps)));
+  const ok = at.every((i) =>
+    reader.op in VIEW_READERS ? i === VIEW_READERS[reader.op] : reader.op.startsWith('conv2d_fused') && convReadsStrided(g, reader, i, caps),
+  );
   return ok ? undefined : `${reader.op} "${reader.name}" reads it as input ${at.join(', ')}, which needs the channels contiguous`;
 }
 
@@ -88,7 +90,8 @@ function whyNot(g: Graph, reader: Node, v: number, caps: KernelCapabilities): st
  */
 function whyCopied(g: Graph, v: number, m: Node, views: Node[], uses: Map<number, Node[]>, outputs: Set<number>, caps: KernelCapabilities): string | undefined {
   const p = g.value(v).producer === undefined ? undefined : g.node(g.value(v).producer!);
-  if (!p || p.op !== 'conv2d_fused' || p.outputs[0] !== v) return `it comes from ${p ? `${p.op} "${p.name}"` : 'outside the graph'}, which writes only its own buffer`;
+  if (!p || p.op !== 'conv2d_fused' || p.outputs[0] !== v)
+    return `it comes from ${p ? `${p.op} "${p.name}"` : 'outside the graph'}, which writes only its own buffer`;
   const a = p.attrs as unknown as FusedConvAttrs;
   const conv = { xShape: g.value(p.inputs[0]!).shape, wShape: g.value(p.inputs[1]!).shape, attrs: a };
   if (!caps.convStridedOutput(conv)) return `"${p.name}" (${convLabel(conv)}) cannot write at a pixel stride (convStridedOutput)`;
@@ -118,7 +121,12 @@ export const concatViewsWith = (caps: KernelCapabilities, minFraction = VIEW_MIN
         const v = m.outputs[0]!;
         const C = g.value(v).shape[1]!;
         if (C < minFraction * width) {
-          report.blocked(m.name, RULE, 'denseView', `"${g.value(v).name}" would hold ${C} of each pixel's ${width} channels (under ${minFraction}): its readers stream it faster dense, so it keeps its own buffer`);
+          report.blocked(
+            m.name,
+            RULE,
+            'denseView',
+            `"${g.value(v).name}" would hold ${C} of each pixel's ${width} channels (under ${minFraction}): its readers stream it faster dense, so it keeps its own buffer`,
+          );
           first = i + 1;
           return;
         }
@@ -152,7 +160,11 @@ export const concatViewsWith = (caps: KernelCapabilities, minFraction = VIEW_MIN
         written += inPlace.length;
         marks.set(m.id, { view: { buffer, from, ...(inPlace.length ? { inPlace } : {}) } });
       });
-      report.fired(top.name, RULE, `${views.length} of ${c.members.length} concatenations are views of one buffer of ${g.value(buffer).shape[1]} channels: each copies only its new channels, and ${written} of those are written into the buffer by the convolutions that compute them`);
+      report.fired(
+        top.name,
+        RULE,
+        `${views.length} of ${c.members.length} concatenations are views of one buffer of ${g.value(buffer).shape[1]} channels: each copies only its new channels, and ${written} of those are written into the buffer by the convolutions that compute them`,
+      );
     }
     if (marks.size === 0) return g;
     return rebuild(g, (n, w) => {

@@ -21,35 +21,45 @@ const THIN_CHANNELS = 64;
 /** Fission that leaves whole every BN whose input tensor is at most minBytes (guard cacheResident). */
 export function fissionWith(minBytes: number): Pass {
   return {
-  name: 'fission',
-  run(g, report) {
-    const uses = consumers(g);
-    return rebuild(g, (n, w) => {
-      if (n.op !== 'batch_norm2d' || n.attrs.training !== true) return w.keep(n);
-      const a = n.attrs as unknown as BatchNormAttrs;
-      const [x, gamma, beta, rm, rv, nbt] = n.inputs as [number, number, number, number, number, number];
-      const [y, mean, rstd] = n.outputs as [number, number, number];
-      const [N, C, H, W] = g.value(x).shape as number[];
-      const bytes = 4 * N! * C! * H! * W!;
-      if (minBytes > 0 && bytes <= minBytes && C! <= THIN_CHANNELS) {
-        report.whole.add(n.name);
-        report.blocked(n.name, 'fission', 'cacheResident', `${C} channels (at most ${THIN_CHANNELS}) in ${(bytes / 2 ** 20).toFixed(2)} MiB (at most ${(minBytes / 2 ** 20).toFixed(2)} MiB): its standalone passes run from cache, cheaper than the work fusing adds to such thin convolutions on this engine`);
-        return w.keep(n);
-      }
-      const v = w.value(`${n.name}.var`, [C!], 'activation');
-      w.node('channel_moments', `${n.name}.moments`, [x], [mean, v], { bn: n.name });
-      w.node('bn_finalize', `${n.name}.finalize`, [mean, v, rm, rv, nbt], [rstd], { eps: a.eps, momentum: a.momentum, count: N! * H! * W!, bn: n.name });
-      const users = uses.get(y) ?? [];
-      const relu = users.length === 1 && users[0]!.op === 'relu' ? users[0]! : undefined;
-      w.node('bn_apply', `${n.name}.apply`, [x, mean, rstd, gamma, beta], [relu ? relu.outputs[0]! : y], { relu: relu !== undefined, bn: n.name });
-      if (relu) {
-        w.drop(relu);
-        report.fired(n.name, 'fission', `split into moments, finalize and normalize; ReLU "${relu.name}" folded into normalize`);
-      } else {
-        report.fired(n.name, 'fission', 'split into moments, finalize and normalize');
-        report.blocked(n.name, 'fold-relu', 'reluIsSoleConsumer', `output has ${users.length} consumer(s): ${users.map((u) => `${u.op} "${u.name}"`).join(', ') || 'none'}`);
-      }
-    });
-  },
+    name: 'fission',
+    run(g, report) {
+      const uses = consumers(g);
+      return rebuild(g, (n, w) => {
+        if (n.op !== 'batch_norm2d' || n.attrs.training !== true) return w.keep(n);
+        const a = n.attrs as unknown as BatchNormAttrs;
+        const [x, gamma, beta, rm, rv, nbt] = n.inputs as [number, number, number, number, number, number];
+        const [y, mean, rstd] = n.outputs as [number, number, number];
+        const [N, C, H, W] = g.value(x).shape as number[];
+        const bytes = 4 * N! * C! * H! * W!;
+        if (minBytes > 0 && bytes <= minBytes && C! <= THIN_CHANNELS) {
+          report.whole.add(n.name);
+          report.blocked(
+            n.name,
+            'fission',
+            'cacheResident',
+            `${C} channels (at most ${THIN_CHANNELS}) in ${(bytes / 2 ** 20).toFixed(2)} MiB (at most ${(minBytes / 2 ** 20).toFixed(2)} MiB): its standalone passes run from cache, cheaper than the work fusing adds to such thin convolutions on this engine`,
+          );
+          return w.keep(n);
+        }
+        const v = w.value(`${n.name}.var`, [C!], 'activation');
+        w.node('channel_moments', `${n.name}.moments`, [x], [mean, v], { bn: n.name });
+        w.node('bn_finalize', `${n.name}.finalize`, [mean, v, rm, rv, nbt], [rstd], { eps: a.eps, momentum: a.momentum, count: N! * H! * W!, bn: n.name });
+        const users = uses.get(y) ?? [];
+        const relu = users.length === 1 && users[0]!.op === 'relu' ? users[0]! : undefined;
+        w.node('bn_apply', `${n.name}.apply`, [x, mean, rstd, gamma, beta], [relu ? relu.outputs[0]! : y], { relu: relu !== undefined, bn: n.name });
+        if (relu) {
+          w.drop(relu);
+          report.fired(n.name, 'fission', `split into moments, finalize and normalize; ReLU "${relu.name}" folded into normalize`);
+        } else {
+          report.fired(n.name, 'fission', 'split into moments, finalize and normalize');
+          report.blocked(
+            n.name,
+            'fold-relu',
+            'reluIsSoleConsumer',
+            `output has ${users.length} consumer(s): ${users.map((u) => `${u.op} "${u.name}"`).join(', ') || 'none'}`,
+          );
+        }
+      });
+    },
   };
 }

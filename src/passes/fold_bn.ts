@@ -82,7 +82,13 @@ export interface FoldedGraph {
 }
 
 /** Per-channel s = gamma / sqrt(var + eps) and t = beta - mean * s (float64). */
-export function bnScaleShift(gamma: ArrayLike<number>, beta: ArrayLike<number>, mean: ArrayLike<number>, variance: ArrayLike<number>, eps: number): {
+export function bnScaleShift(
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  mean: ArrayLike<number>,
+  variance: ArrayLike<number>,
+  eps: number,
+): {
   /** s per channel. */
   scale: Float64Array;
   /** t per channel. */

@@ -79,9 +79,27 @@ export interface FusionOptions {
 }
 
 /** No pass: the unfused baseline, every BN a node of its own. */
-export const NO_FUSION: FusionOptions = { fission: false, statsEpilogue: false, normalizePrologue: false, backward: false, statsReuse: false, residual: false, concatGrad: false };
+export const NO_FUSION: FusionOptions = {
+  fission: false,
+  statsEpilogue: false,
+  normalizePrologue: false,
+  backward: false,
+  statsReuse: false,
+  residual: false,
+  concatGrad: false,
+};
 /** Every pass (views of concatenations included; no cost guard): the paper's full restructuring. */
-export const ALL_FUSION: FusionOptions = { fission: true, statsEpilogue: true, normalizePrologue: true, backward: true, statsReuse: true, residual: true, concatGrad: true, concatGradEpilogue: true, concatViews: true };
+export const ALL_FUSION: FusionOptions = {
+  fission: true,
+  statsEpilogue: true,
+  normalizePrologue: true,
+  backward: true,
+  statsReuse: true,
+  residual: true,
+  concatGrad: true,
+  concatGradEpilogue: true,
+  concatViews: true,
+};
 
 /** The ablation settings: each optimisation alone (on top of fission, which they all need). */
 export const ABLATIONS: Record<string, FusionOptions> = {

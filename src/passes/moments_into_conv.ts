@@ -16,7 +16,7 @@ export const momentsIntoConv: Pass = {
       if (n.op !== 'channel_moments') continue;
       const bn = String(n.attrs.bn ?? n.name);
       const p = producer(g, n.inputs[0]!);
-      if (!p || p.op !== 'conv2d_fused' && p.op !== 'conv2d') {
+      if (!p || (p.op !== 'conv2d_fused' && p.op !== 'conv2d')) {
         report.blocked(bn, 'moments-into-conv', 'producerIsConv', `input produced by ${p ? `${p.op} "${p.name}"` : 'the graph input'}`);
         continue;
       }

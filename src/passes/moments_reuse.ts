@@ -42,8 +42,18 @@ export const momentsReuse: Pass = {
       const before = done.size;
       const parts = p.inputs.map((a) => momentsOf(a, `${g.value(a).name}.moments`, w, bn));
       const fresh = done.size - before;
-      w.node('concat_vec', `${bn}.mean`, parts.map((q) => q[0]), [mean]);
-      w.node('concat_vec', `${bn}.var`, parts.map((q) => q[1]), [v]);
+      w.node(
+        'concat_vec',
+        `${bn}.mean`,
+        parts.map((q) => q[0]),
+        [mean],
+      );
+      w.node(
+        'concat_vec',
+        `${bn}.var`,
+        parts.map((q) => q[1]),
+        [v],
+      );
       done.set(x, [mean, v]);
       report.fired(bn, 'moments-reuse', `statistics of the concat split into its ${parts.length} inputs, each computed once (${fresh} new here)`);
     });

@@ -38,17 +38,30 @@ export function normalizeIntoConvWith(store: boolean): Pass {
         const users = uses.get(z) ?? [];
         const bad = users.filter((u) => !eligible(u, z));
         if (users.length === 0 || bad.length > 0 || g.outputs.has(g.value(z).name) || [...g.outputs.values()].includes(z)) {
-          report.blocked(bn, 'normalize-into-conv', 'consumersAreConvs', bad.length ? `read by ${bad.map((u) => `${u.op} "${u.name}"`).join(', ')}` : 'output is a graph output');
+          report.blocked(
+            bn,
+            'normalize-into-conv',
+            'consumersAreConvs',
+            bad.length ? `read by ${bad.map((u) => `${u.op} "${u.name}"`).join(', ')}` : 'output is a graph output',
+          );
           continue;
         }
         const convs = users.filter((u) => u.op === 'conv2d' || u.op === 'conv2d_fused');
         if (store) {
           for (const u of users) if (u.op === 'relu_backward') absorb.set(u.id, n);
-          report.fired(bn, 'normalize-into-conv', `normalize${n.attrs.relu ? '+ReLU' : ''} stored once, read by ${convs.map((c) => `"${c.name}"`).join(', ')} and its backward-weights (store mode)`);
+          report.fired(
+            bn,
+            'normalize-into-conv',
+            `normalize${n.attrs.relu ? '+ReLU' : ''} stored once, read by ${convs.map((c) => `"${c.name}"`).join(', ')} and its backward-weights (store mode)`,
+          );
           continue;
         }
         for (const u of users) absorb.set(u.id, n);
-        report.fired(bn, 'normalize-into-conv', `normalize${n.attrs.relu ? '+ReLU' : ''} in the input packing of ${convs.map((c) => `"${c.name}"`).join(', ')}`);
+        report.fired(
+          bn,
+          'normalize-into-conv',
+          `normalize${n.attrs.relu ? '+ReLU' : ''} in the input packing of ${convs.map((c) => `"${c.name}"`).join(', ')}`,
+        );
       }
       return rebuild(g, (n, w) => {
         const a = absorb.get(n.id);

@@ -60,7 +60,11 @@ export const residualAddRelu: Pass = {
         if (!m.reduce1 || (bn2 && !m.reduce2)) m.reluBackward = undefined;
       }
       matches.push(m);
-      report.fired(layer, 'residual-add-relu', `normalize + ${bn2 ? `normalize of "${String(bn2.attrs.bn)}"` : 'identity'} + add "${add.name}" + ReLU "${relu.name}" in one kernel${m.reluBackward ? ', and its backward' : ''}`);
+      report.fired(
+        layer,
+        'residual-add-relu',
+        `normalize + ${bn2 ? `normalize of "${String(bn2.attrs.bn)}"` : 'identity'} + add "${add.name}" + ReLU "${relu.name}" in one kernel${m.reluBackward ? ', and its backward' : ''}`,
+      );
       if (bn2) report.fired(String(bn2.attrs.bn ?? bn2.name), 'residual-add-relu', `normalized inside the residual kernel of "${add.name}"`);
     }
     const at = new Map<number, Match>();

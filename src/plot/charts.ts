@@ -62,7 +62,10 @@ export function lossChart(records: MetricsRecord[], title: string): TopLevelSpec
     { name: 'train, epoch mean', color: '#1f5f9e' },
     { name: 'test', color: '#e8730c' },
   ];
-  const stepRows = downsample(steps.map((r) => ({ x: stepX(r), y: r.loss })), MAX_STEP_POINTS).map((p) => ({ epoch: p.x, loss: p.y, series: series[0]!.name }));
+  const stepRows = downsample(
+    steps.map((r) => ({ x: stepX(r), y: r.loss })),
+    MAX_STEP_POINTS,
+  ).map((p) => ({ epoch: p.x, loss: p.y, series: series[0]!.name }));
   const epochRows = epochs.flatMap((r) => [
     { epoch: r.epoch, loss: r.train_loss, series: series[1]!.name },
     { epoch: r.epoch, loss: r.test_loss, series: series[2]!.name },
@@ -136,7 +139,10 @@ export function compareChart(runs: { label: string; records: MetricsRecord[] }[]
   const values = rows.map((r) => r.value);
   const y =
     metric === 'accuracy'
-      ? { title: 'test accuracy (%)', scale: { domain: [Math.max(0, 5 * Math.floor((Math.min(...values) - 1) / 5)), Math.min(100, 5 * Math.ceil((Math.max(...values) + 1) / 5))] } }
+      ? {
+          title: 'test accuracy (%)',
+          scale: { domain: [Math.max(0, 5 * Math.floor((Math.min(...values) - 1) / 5)), Math.min(100, 5 * Math.ceil((Math.max(...values) + 1) / 5))] },
+        }
       : { title: 'cross-entropy loss (train dashed, test solid)', scale: { domainMin: 0 } };
   return {
     ...CHART_CONFIG,
@@ -147,8 +153,26 @@ export function compareChart(runs: { label: string; records: MetricsRecord[] }[]
     encoding: {
       x: { field: 'epoch', type: 'quantitative', axis: epochAxis(maxX, true), scale: { domain: maxX >= 2 ? [1, maxX] : [0.5, 1.5] } },
       y: { field: 'value', type: 'quantitative', ...y },
-      color: { field: 'run', type: 'nominal', title: null, sort: null, scale: { domain: runs.map((r) => r.label), range: runs.map((_, i) => RUN_COLORS[i % RUN_COLORS.length]!) }, legend: LEGEND },
-      strokeDash: { field: 'split', type: 'nominal', scale: { domain: ['test', 'train'], range: [[1, 0], [5, 4]] }, legend: null },
+      color: {
+        field: 'run',
+        type: 'nominal',
+        title: null,
+        sort: null,
+        scale: { domain: runs.map((r) => r.label), range: runs.map((_, i) => RUN_COLORS[i % RUN_COLORS.length]!) },
+        legend: LEGEND,
+      },
+      strokeDash: {
+        field: 'split',
+        type: 'nominal',
+        scale: {
+          domain: ['test', 'train'],
+          range: [
+            [1, 0],
+            [5, 4],
+          ],
+        },
+        legend: null,
+      },
       detail: { field: 'split', type: 'nominal' },
     },
   } as TopLevelSpec;
@@ -192,11 +216,17 @@ export function breakdownChart(results: BreakdownInput[]): TopLevelSpec {
   });
   return {
     ...CHART_CONFIG,
-    title: { text: 'Training step time per op type', subtitle: ['unfused vs BN fission + fusion, as % of the unfused step', 'speedups are of the measured step times'] },
+    title: {
+      text: 'Training step time per op type',
+      subtitle: ['unfused vs BN fission + fusion, as % of the unfused step', 'speedups are of the measured step times'],
+    },
     data: { values: rows },
     facet: {
       column: {
-        field: 'run', type: 'nominal', title: null, sort: null,
+        field: 'run',
+        type: 'nominal',
+        title: null,
+        sort: null,
         header: { labelExpr: 'slice(split(datum.value, "|"), 1)', labelFontSize: 11, labelOrient: 'bottom', labelPadding: 8 },
       },
     },
@@ -209,7 +239,14 @@ export function breakdownChart(results: BreakdownInput[]): TopLevelSpec {
           mark: { type: 'bar', width: 30 },
           encoding: {
             x: { field: 'variant', type: 'nominal', sort: ['unfused', 'fused'], title: null, axis: { labelAngle: 0 } },
-            y: { field: 'percent', type: 'quantitative', aggregate: 'sum', stack: 'zero', title: 'time per step (% of unfused)', scale: { domain: [0, 10 * Math.ceil((highest + 8) / 10)] } },
+            y: {
+              field: 'percent',
+              type: 'quantitative',
+              aggregate: 'sum',
+              stack: 'zero',
+              title: 'time per step (% of unfused)',
+              scale: { domain: [0, 10 * Math.ceil((highest + 8) / 10)] },
+            },
             color: { field: 'type', type: 'nominal', title: 'op type', scale: { domain: [...OP_TYPES], range: OP_COLORS } },
             order: { field: 'order', type: 'quantitative' },
           },

@@ -56,7 +56,8 @@ export function splitRange(units: number, parts: number, align = 1): [number, nu
  * reductions (BN statistics, fused epilogues) are then bit-identical for a given thread count.
  */
 export function mergePartials(backend: Backend, ranges: readonly (readonly [number, number])[], P: number, offset = 0): [Float64Array, Float64Array] {
-  const S = new Float64Array(P), Q = new Float64Array(P);
+  const S = new Float64Array(P),
+    Q = new Float64Array(P);
   for (let t = 0; t < ranges.length; t++) {
     if (ranges[t]![1] <= ranges[t]![0]) continue;
     const d = backend.arena.f64(backend.scratch(t) + offset, 2 * P);

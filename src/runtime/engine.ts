@@ -71,7 +71,15 @@ export async function createEngine(o: { kind?: EngineChoice; threads?: number; d
   const choice = engineChoice(o.kind);
   if (choice === 'reference') {
     const memory = new HostMemory(o.dtype ?? 'f32');
-    return { kind: 'reference', memory, threads: 1, isa: 'scalar', description: `reference kernels (${memory.dtype}, NCHW), 1 thread`, reason: 'reference: asked for', close() {} };
+    return {
+      kind: 'reference',
+      memory,
+      threads: 1,
+      isa: 'scalar',
+      description: `reference kernels (${memory.dtype}, NCHW), 1 thread`,
+      reason: 'reference: asked for',
+      close() {},
+    };
   }
   const threads = o.threads ?? defaultThreads();
   const plural = `${threads} thread${threads === 1 ? '' : 's'}`;

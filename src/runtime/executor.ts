@@ -120,7 +120,10 @@ export class Executor {
   constructor(
     /** The graph it runs. */
     readonly graph: Graph,
-    memory: Memory, bind: (name: string, kind: string) => Arr | undefined, lowering?: Lowering) {
+    memory: Memory,
+    bind: (name: string, kind: string) => Arr | undefined,
+    lowering?: Lowering,
+  ) {
     const external = (kind: string): boolean => kind === 'param' || kind === 'state';
     const views = lowering?.views === true;
     const plan = planMemory(graph, external, { views });
@@ -144,7 +147,8 @@ export class Executor {
     const bytesPer = memory.dtype === 'f64' ? 8 : 4;
     this.stats = { workspaceBytes: plan.size * bytesPer, unsharedBytes: plan.unsharedSize * bytesPer };
     if (memory.dtype === 'f32' && this.stats.workspaceBytes > memory.maxBytes) {
-      const heap = memory.maxBytes === MAX_ARENA_BYTES ? 'the 4 GiB wasm32 heap holds' : `the native arena holds (${(memory.maxBytes / 2 ** 30).toFixed(1)} GiB)`;
+      const heap =
+        memory.maxBytes === MAX_ARENA_BYTES ? 'the 4 GiB wasm32 heap holds' : `the native arena holds (${(memory.maxBytes / 2 ** 30).toFixed(1)} GiB)`;
       throw new HeapOverflowError(`this step needs ${(this.stats.workspaceBytes / 2 ** 30).toFixed(2)} GiB of workspace, more than ${heap}`);
     }
     // Plans share one workspace: they run one at a time and their outputs are read in between.
@@ -171,7 +175,9 @@ export class Executor {
       if (fast) lowered++;
       const strided = node.inputs.find((id) => view[id]);
       if (views && !fast && (strided !== undefined || viewOf(node))) {
-        throw new Error(`layer "${node.name}" (${node.op}) reads "${graph.value(strided ?? node.outputs[0]!).name}" as a view of a concatenation buffer, but has no kernel that does`);
+        throw new Error(
+          `layer "${node.name}" (${node.op}) reads "${graph.value(strided ?? node.outputs[0]!).name}" as a view of a concatenation buffer, but has no kernel that does`,
+        );
       }
       const into = node.outputs.find((id) => view[id]);
       if (views && !fast && into !== undefined) {

@@ -5,8 +5,19 @@
  */
 import type { Node, Shape } from '../graph/ir.js';
 import {
-  type ConvGeom, type ConvWorkspace, type DyPrologue, convBackwardData, convBackwardWeight, convForward, convGeom, convDxAccumulates, convGeomOf, convStridedOutput,
-  convWorkspace, convWorkspaceBytes, isDepthwise,
+  type ConvGeom,
+  type ConvWorkspace,
+  type DyPrologue,
+  convBackwardData,
+  convBackwardWeight,
+  convForward,
+  convGeom,
+  convDxAccumulates,
+  convGeomOf,
+  convStridedOutput,
+  convWorkspace,
+  convWorkspaceBytes,
+  isDepthwise,
 } from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
@@ -290,7 +301,11 @@ function fusedParts(node: Node, lc: LoweringContext) {
 }
 
 /** An NHWC operand: its pointer, M rows of C channels. */
-interface Rows { ptr: number; M: number; C: number }
+interface Rows {
+  ptr: number;
+  M: number;
+  C: number;
+}
 const NONE: Rows = { ptr: 0, M: 0, C: 0 };
 
 /**
@@ -358,7 +373,9 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   const coef = relu || acc ? e.coefficients(C) : 0;
   const fusion = {
     dyPrologue: dyPrologue(e, dyp, K_),
-    dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[o.dxe!]!), accumulate: acc } : undefined,
+    dxEpilogue: dxe
+      ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[o.dxe!]!), accumulate: acc }
+      : undefined,
   };
   return () => {
     if (coef) F.bnCoefficients(e.backend, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
@@ -519,7 +536,15 @@ const FUSED_RULES: Record<string, Rule> = {
 
 /** The ops whose rules read an input that is a view (pixel stride above its channels). */
 // (concat: a marked one lists the parts written into its buffer as inputs, and copies none of them)
-const READS_VIEWS = new Set(['bn_backward_data_acc', 'concat', 'conv2d_fused', 'conv2d_fused_backward_data', 'conv2d_fused_backward_data_acc', 'conv2d_fused_backward_weight', 'slice_channels_affine']);
+const READS_VIEWS = new Set([
+  'bn_backward_data_acc',
+  'concat',
+  'conv2d_fused',
+  'conv2d_fused_backward_data',
+  'conv2d_fused_backward_data_acc',
+  'conv2d_fused_backward_weight',
+  'slice_channels_affine',
+]);
 
 export class WasmLowering implements Lowering {
   readonly name = 'wasm';
@@ -527,7 +552,10 @@ export class WasmLowering implements Lowering {
   /** One convolution workspace shared by every node (nodes run one at a time); grown on demand. */
   convWs?: ConvWorkspace;
 
-  constructor(readonly backend: Backend, readonly arena: Arena) {}
+  constructor(
+    readonly backend: Backend,
+    readonly arena: Arena,
+  ) {}
 
   ensureConvWorkspace(g: ConvGeom): void {
     if (!this.convWs || this.convWs.bytes < convWorkspaceBytes(g)) this.convWs = convWorkspace(this.arena, g);
@@ -551,7 +579,9 @@ export class WasmLowering implements Lowering {
   lower(node: Node, lc: LoweringContext): (() => void) | undefined {
     const v = node.inputs.find((id) => lc.stride(id) !== (lc.graph.value(id).shape[1] ?? 1));
     if (v !== undefined && !READS_VIEWS.has(node.op)) {
-      throw new Error(`layer "${node.name}" (${node.op}) reads "${lc.graph.value(v).name}", a view of a concatenation buffer, and has no kernel that reads views`);
+      throw new Error(
+        `layer "${node.name}" (${node.op}) reads "${lc.graph.value(v).name}", a view of a concatenation buffer, and has no kernel that reads views`,
+      );
     }
     return (RULES[node.op] ?? FUSED_RULES[node.op])?.(node, lc, this);
   }

@@ -146,7 +146,9 @@ export class Arena implements Memory {
     const end = off + Math.ceil(bytes / ALIGN) * ALIGN;
     if (end > this.maxBytes) {
       const heap = this.memory ? 'the 4 GiB wasm32 heap' : `the native arena (${(this.maxBytes / 2 ** 30).toFixed(1)} GiB, this machine's memory)`;
-      throw new HeapOverflowError(`${what} needs ${(bytes / 2 ** 20).toFixed(1)} MiB more, but ${heap} has only ${((this.maxBytes - off) / 2 ** 20).toFixed(1)} MiB left`);
+      throw new HeapOverflowError(
+        `${what} needs ${(bytes / 2 ** 20).toFixed(1)} MiB more, but ${heap} has only ${((this.maxBytes - off) / 2 ** 20).toFixed(1)} MiB left`,
+      );
     }
     if (this.memory) {
       const have = this.memory.buffer.byteLength;

@@ -137,7 +137,7 @@ export function defaultArenaBytes(): number {
   if (env !== undefined && env !== '') {
     const g = Number(env);
     if (!Number.isFinite(g) || g <= 0) throw new RangeError(`BNFF_ARENA_GIB must be a positive number of GiB, got "${env}"`);
-    return Math.ceil(g * 2 ** 30 / 65536) * 65536;
+    return Math.ceil((g * 2 ** 30) / 65536) * 65536;
   }
   return Math.floor(os.totalmem() / 2 ** 30) * 2 ** 30;
 }
@@ -159,10 +159,12 @@ export class NativeBackend implements Backend {
     /** WebAssembly workers for the kernels the addon lacks (undefined: every kernel is native). */
     private readonly fallback: ThreadPool | undefined,
   ) {
-    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)
+      throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
     for (const [i, [name, nargs]] of addon.kernels(isa).entries()) {
       const abi = KERNELS[name];
-      if (abi && abi.args.length !== nargs) throw new PoolError(`native kernel ${name} takes ${nargs} arguments, the ABI says ${abi.args.length} (src/kernels/abi/kernels.ts)`);
+      if (abi && abi.args.length !== nargs)
+        throw new PoolError(`native kernel ${name} takes ${nargs} arguments, the ABI says ${abi.args.length} (src/kernels/abi/kernels.ts)`);
       this.index.set(name, i);
       this.ptrs.set(name, abi?.pointers ?? 0);
     }

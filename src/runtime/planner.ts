@@ -13,7 +13,7 @@
  * at their first channel.
  */
 import { type Graph, type Node, numel, shapeStr } from '../graph/ir.js';
-import { type ConcatView, viewOf } from '../ops/concat.js';
+import { viewOf } from '../ops/concat.js';
 import { getOp } from '../ops/index.js';
 
 /** Where planMemory put each value in one shared workspace. */
@@ -28,7 +28,10 @@ export interface MemoryPlan {
 
 const ALIGN = 16; // elements: 64 bytes in f32
 
-interface Block { off: number; size: number }
+interface Block {
+  off: number;
+  size: number;
+}
 
 export { type ConcatView, viewOf } from '../ops/concat.js';
 
@@ -138,7 +141,9 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts
       const src = g.value(n.inputs[ip]!);
       const out = g.value(n.outputs[0]!);
       if (lastUse[src.id] !== i || offsets[src.id] === undefined || src.kind === 'input' || src.kind === 'const' || numel(src.shape) !== numel(out.shape)) {
-        throw new Error(`layer "${n.name}" (${n.op}) updates "${src.name}" ${shapeStr(src.shape)} in place, but it is read later, not planned here or not the output's size`);
+        throw new Error(
+          `layer "${n.name}" (${n.op}) updates "${src.name}" ${shapeStr(src.shape)} in place, but it is read later, not planned here or not the output's size`,
+        );
       }
       offsets[out.id] = offsets[src.id];
       handed = src.id;

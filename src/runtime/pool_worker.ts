@@ -5,8 +5,4 @@ import { type KernelThreadData, kernelLoop } from './worker_pool.js';
 
 const data = workerData as KernelThreadData;
 if (data.relaxed) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-kernelLoop(
-  data,
-  { ready: () => parentPort!.postMessage('ready'), exit: (code) => process.exit(code) },
-  (handler) => process.on('exit', handler),
-);
+kernelLoop(data, { ready: () => parentPort!.postMessage('ready'), exit: (code) => process.exit(code) }, (handler) => process.on('exit', handler));

@@ -169,8 +169,14 @@ export class WorkerPool implements Backend {
   /** Why the pool cannot run kernels any more (a worker exited), once it cannot. */
   private broken: string | undefined;
 
-  protected constructor(readonly arena: Arena, readonly threads: number, private readonly kernels: PoolKernels, private readonly host: ThreadHost) {
-    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
+  protected constructor(
+    readonly arena: Arena,
+    readonly threads: number,
+    private readonly kernels: PoolKernels,
+    private readonly host: ThreadHost,
+  ) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)
+      throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
     if (!arena.memory) throw new RangeError("the WebAssembly kernels need an arena in WebAssembly memory (this one is the native engine's)");
     this.variant = kernels.variant;
     this.isa = kernels.variant === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd';
@@ -190,16 +196,28 @@ export class WorkerPool implements Backend {
     const ready: Promise<void>[] = [];
     for (let t = 1; t < this.threads; t++) {
       const data: KernelThreadData = {
-        memory: this.arena.memory!, modules: this.kernels.modules, names: this.names, ctlBuf: this.ctl.buffer as SharedArrayBuffer, argBuf: this.args.buffer as SharedArrayBuffer,
-        errBuf: this.err.buffer as SharedArrayBuffer, tid: t, scratch: this.scratch(t), spin: SPIN, relaxed: this.kernels.variant === 'relaxed',
+        memory: this.arena.memory!,
+        modules: this.kernels.modules,
+        names: this.names,
+        ctlBuf: this.ctl.buffer as SharedArrayBuffer,
+        argBuf: this.args.buffer as SharedArrayBuffer,
+        errBuf: this.err.buffer as SharedArrayBuffer,
+        tid: t,
+        scratch: this.scratch(t),
+        spin: SPIN,
+        relaxed: this.kernels.variant === 'relaxed',
       };
       ready.push(
-        this.host.start(data, (why) => {
-          if (!this.closed) this.broken ??= `worker thread ${t} ${why}`;
-        }).then(
-          (w) => void this.workers.push(w),
-          (e: unknown) => { throw new PoolError(`worker thread ${t} failed to start: ${(e as Error).message ?? String(e)}`); },
-        ),
+        this.host
+          .start(data, (why) => {
+            if (!this.closed) this.broken ??= `worker thread ${t} ${why}`;
+          })
+          .then(
+            (w) => void this.workers.push(w),
+            (e: unknown) => {
+              throw new PoolError(`worker thread ${t} failed to start: ${(e as Error).message ?? String(e)}`);
+            },
+          ),
       );
     }
     try {

@@ -90,12 +90,16 @@ export function loadCheckpoint(path: string, net: Network): { meta: CheckpointMe
   } catch (e) {
     // A checkpoint of another model: say which model, rather than which tensor differs.
     const other = modelOf(path);
-    if (other !== undefined && other !== net.def.name) throw new SafetensorsError(`${path} is a checkpoint of ${other}, not ${net.def.name}; resume it with --model ${other}`);
+    if (other !== undefined && other !== net.def.name)
+      throw new SafetensorsError(`${path} is a checkpoint of ${other}, not ${net.def.name}; resume it with --model ${other}`);
     throw e;
   }
   const { tensors, metadata } = contents;
   const meta = checkpointMeta(path, metadata);
-  if (!meta) throw new SafetensorsError(`${path}: not a bnff checkpoint (no bnff_checkpoint metadata); resume from a run's checkpoint.safetensors (weights.safetensors holds weights only)`);
+  if (!meta)
+    throw new SafetensorsError(
+      `${path}: not a bnff checkpoint (no bnff_checkpoint metadata); resume from a run's checkpoint.safetensors (weights.safetensors holds weights only)`,
+    );
   checkNormalisation(path, meta.config, net.def.inChannels, net.def.name);
   const momentum = new Map<string, Float32Array>();
   for (const [k, t] of tensors) {
@@ -125,7 +129,8 @@ export function checkpointMeta(path: string, metadata: Record<string, string>): 
     throw new SafetensorsError(`${path}: corrupt checkpoint metadata: ${field} is ${JSON.stringify(v) ?? String(v)}, expected ${what}`);
   };
   if (!MODELS.some((d) => d.name === m.model)) bad('model', `one of ${MODELS.map((d) => d.name).join(', ')}`, m.model);
-  const count = (field: string, v: unknown, min = 0): number => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_COUNT ? v : bad(field, `an integer in [${min}, ${MAX_COUNT}]`, v));
+  const count = (field: string, v: unknown, min = 0): number =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_COUNT ? v : bad(field, `an integer in [${min}, ${MAX_COUNT}]`, v);
   const epoch = count('epoch', m.epoch);
   count('globalStep', m.globalStep);
   count('seed', m.seed);
@@ -143,7 +148,8 @@ export function checkpointMeta(path: string, metadata: Record<string, string>): 
     count('partial.step', p!.step);
     count('partial.correct', p!.correct);
     count('partial.seen', p!.seen);
-    for (const k of ['lossSum', 'seconds']) if (typeof p![k] !== 'number' || !Number.isFinite(p![k]) || (p![k] as number) < 0) bad(`partial.${k}`, 'a finite number >= 0', p![k]);
+    for (const k of ['lossSum', 'seconds'])
+      if (typeof p![k] !== 'number' || !Number.isFinite(p![k]) || (p![k] as number) < 0) bad(`partial.${k}`, 'a finite number >= 0', p![k]);
   }
   for (const k of ['mean', 'std'] as const) {
     const v = m.config[k];
@@ -190,14 +196,16 @@ export function inspectSavedModel(path: string, expectModel?: string): SavedMode
   const model = meta?.model ?? metadata.model;
   if (model === undefined) throw new SafetensorsError(`${path}: not a bnff checkpoint or weights file (no model in its metadata)`);
   if (!MODELS.some((d) => d.name === model)) throw new SafetensorsError(`${path}: its metadata names model "${model}", which bnff does not have`);
-  if (expectModel !== undefined && expectModel !== model) throw new SafetensorsError(`${path} is a checkpoint of ${model}, not ${expectModel}; drop --model or pass --model ${model}`);
+  if (expectModel !== undefined && expectModel !== model)
+    throw new SafetensorsError(`${path} is a checkpoint of ${model}, not ${expectModel}; drop --model or pass --model ${model}`);
   const specs = paramSpecs(getModel(model)).filter((s) => s.kind === 'param');
   const first = specs.find((s) => s.shape.length === 4);
   const last = [...specs].reverse().find((s) => s.shape.length === 2);
   const dim = (name: string | undefined, axis: number): number | undefined => (name === undefined ? undefined : tensors.get(name)?.shape[axis]);
   const inChannels = dim(first?.name, 1);
   const numClasses = dim(last?.name, 0);
-  if (inChannels === undefined || numClasses === undefined) throw new SafetensorsError(`${path}: does not hold the weights of ${model} (no "${first?.name}" or "${last?.name}")`);
+  if (inChannels === undefined || numClasses === undefined)
+    throw new SafetensorsError(`${path}: does not hold the weights of ${model} (no "${first?.name}" or "${last?.name}")`);
   // The run's config.json fills in what the checkpoint's own configuration lacks (a weights
   // file has none; checkpoints older than the mean/std field lack the normalisation).
   let config = meta?.config ?? {};
@@ -212,7 +220,9 @@ export function inspectSavedModel(path: string, expectModel?: string): SavedMode
   for (const k of ['mean', 'std'] as const) {
     const v = config[k];
     if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (k === 'mean' || x > 0)))) {
-      throw new SafetensorsError(`${path}: ${k} in the run's configuration is ${JSON.stringify(v)}, expected an array of ${k === 'std' ? 'numbers > 0' : 'finite numbers'}`);
+      throw new SafetensorsError(
+        `${path}: ${k} in the run's configuration is ${JSON.stringify(v)}, expected an array of ${k === 'std' ? 'numbers > 0' : 'finite numbers'}`,
+      );
     }
   }
   checkNormalisation(path, config, inChannels, model);

@@ -26,15 +26,26 @@ export function checkDataset(net: Network, ds: Dataset): void {
   for (const k of ['count', 'channels', 'height', 'width', 'numClasses'] as const) {
     if (!Number.isSafeInteger(ds[k]) || ds[k] < 1) throw new DataError(`${where}: ${k} must be a positive integer, got ${ds[k]}`);
   }
-  if (!(ds.images instanceof Float32Array)) throw new DataError(`${where}: images must be a Float32Array, got ${ds.images === null || ds.images === undefined ? String(ds.images) : (ds.images as object).constructor.name}`);
-  if (!(ds.labels instanceof Uint8Array)) throw new DataError(`${where}: labels must be a Uint8Array, got ${ds.labels === null || ds.labels === undefined ? String(ds.labels) : (ds.labels as object).constructor.name}`);
+  if (!(ds.images instanceof Float32Array))
+    throw new DataError(
+      `${where}: images must be a Float32Array, got ${ds.images === null || ds.images === undefined ? String(ds.images) : (ds.images as object).constructor.name}`,
+    );
+  if (!(ds.labels instanceof Uint8Array))
+    throw new DataError(
+      `${where}: labels must be a Uint8Array, got ${ds.labels === null || ds.labels === undefined ? String(ds.labels) : (ds.labels as object).constructor.name}`,
+    );
   const want = ds.count * ds.channels * ds.height * ds.width;
-  if (ds.images.length !== want) throw new DataError(`${where}: images hold ${ds.images.length} values but ${ds.count} images of ${ds.channels}x${ds.height}x${ds.width} need ${want}`);
+  if (ds.images.length !== want)
+    throw new DataError(`${where}: images hold ${ds.images.length} values but ${ds.count} images of ${ds.channels}x${ds.height}x${ds.width} need ${want}`);
   if (ds.labels.length !== ds.count) throw new DataError(`${where}: ${ds.labels.length} labels for ${ds.count} images: one label per image expected`);
-  if (ds.channels !== net.def.inChannels) throw new DataError(`${where} has ${ds.channels}-channel images, but model ${net.def.name} takes ${net.def.inChannels}-channel images`);
+  if (ds.channels !== net.def.inChannels)
+    throw new DataError(`${where} has ${ds.channels}-channel images, but model ${net.def.name} takes ${net.def.inChannels}-channel images`);
   const K = Math.min(ds.numClasses, net.def.numClasses);
   for (let i = 0; i < ds.count; i++) {
-    if (ds.labels[i]! >= K) throw new DataError(`${where}: label ${ds.labels[i]} of image ${i} is out of range [0, ${K})${ds.numClasses > net.def.numClasses ? ` (model ${net.def.name} has ${net.def.numClasses} outputs)` : ''}`);
+    if (ds.labels[i]! >= K)
+      throw new DataError(
+        `${where}: label ${ds.labels[i]} of image ${i} is out of range [0, ${K})${ds.numClasses > net.def.numClasses ? ` (model ${net.def.name} has ${net.def.numClasses} outputs)` : ''}`,
+      );
   }
 }
 

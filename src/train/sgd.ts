@@ -46,7 +46,10 @@ export class SGD {
   constructor(
     /** The parameters it updates, by name (a Network's params). */
     readonly params: Map<string, Arr>,
-    o: SgdOptions, private readonly memory?: Memory, readonly backend?: Backend) {
+    o: SgdOptions,
+    private readonly memory?: Memory,
+    readonly backend?: Backend,
+  ) {
     if (backend && !memory) throw new Error('SGD on a backend needs the arena for its momentum buffers');
     for (const [k, v] of Object.entries({ lr: o.lr, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, weightDecay: o.weightDecay ?? 0 })) {
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`SGD ${k} must be a finite number >= 0, got ${v}`);

@@ -5,10 +5,8 @@
  */
 import { type Augment, batchCount, batches, checkFinite, type Dataset } from '../data/dataset.js';
 import { prefetchBatches } from '../data/prefetch.js';
-import { DataError } from '../data/errors.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
-import type { Arr } from '../ops/op.js';
 import { NonFiniteError } from '../runtime/executor.js';
 import type { Engine } from '../runtime/engine.js';
 import { type FusionOptions, NO_FUSION } from '../passes/index.js';
@@ -193,7 +191,12 @@ export class DivergedError extends Error {
 }
 
 /** A network for the dataset's channels and classes; on `engine` if given, else the reference kernels. */
-export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>, data: Pick<Dataset, 'channels' | 'numClasses'>, engine?: Engine, fusion: FusionOptions = NO_FUSION): Network {
+export function createNetwork(
+  cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>,
+  data: Pick<Dataset, 'channels' | 'numClasses'>,
+  engine?: Engine,
+  fusion: FusionOptions = NO_FUSION,
+): Network {
   const memory: Memory = engine?.memory ?? new HostMemory(cfg.dtype ?? 'f32');
   return new Network(getModel(cfg.model, { numClasses: data.numClasses, inChannels: data.channels }), memory, cfg.seed, engine?.lowering, fusion);
 }
@@ -204,7 +207,15 @@ export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>
  * A resumed run, whole epochs or mid-epoch, continues exactly: same batches, same augmentation
  * draws, same dropout masks, so the same seed and threads give the same weights.
  */
-export async function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, engine?: Engine, resume?: ResumeState): Promise<EpochMetrics[]> {
+export async function train(
+  net: Network,
+  trainSet: Dataset,
+  testSet: Dataset,
+  cfg: TrainConfig,
+  hooks: TrainHooks = {},
+  engine?: Engine,
+  resume?: ResumeState,
+): Promise<EpochMetrics[]> {
   if (trainSet.numClasses > net.def.numClasses) {
     throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
   }
@@ -216,15 +227,23 @@ export async function train(net: Network, trainSet: Dataset, testSet: Dataset, c
   if (!Number.isSafeInteger(cfg.epochs) || cfg.epochs < 1) throw new RangeError(`epochs must be a positive integer, got ${cfg.epochs}`);
   const warmup = cfg.warmupEpochs ?? 0;
   const statsBatches = cfg.bnStatsBatches ?? BN_STATS_BATCHES;
-  if (!Number.isSafeInteger(statsBatches) || statsBatches < 0) throw new RangeError(`BN statistics batches must be a non-negative integer, got ${statsBatches}`);
+  if (!Number.isSafeInteger(statsBatches) || statsBatches < 0)
+    throw new RangeError(`BN statistics batches must be a non-negative integer, got ${statsBatches}`);
   if (!Number.isSafeInteger(warmup) || warmup < 0) throw new RangeError(`warm-up epochs must be a non-negative integer, got ${warmup}`);
-  const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, (engine ?? net.engine)?.backend);
+  const opt = new SGD(
+    net.params,
+    { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov },
+    net.memory,
+    (engine ?? net.engine)?.backend,
+  );
   const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
   if (resume) opt.loadBuffers(resume.momentum);
   const first = resume?.epoch ?? 0;
   const partial = resume?.partial;
   if (partial && !(partial.step >= 0 && partial.step <= stepsPerEpoch)) {
-    throw new RangeError(`cannot resume at step ${partial.step} of an epoch of ${stepsPerEpoch} steps: the checkpoint was made with another dataset or batch size`);
+    throw new RangeError(
+      `cannot resume at step ${partial.step} of an epoch of ${stepsPerEpoch} steps: the checkpoint was made with another dataset or batch size`,
+    );
   }
   const totalSteps = stepsPerEpoch * (cfg.epochs - first) - (partial?.step ?? 0);
   const warmupSteps = warmup * stepsPerEpoch;
@@ -274,11 +293,21 @@ export async function train(net: Network, trainSet: Dataset, testSet: Dataset, c
       const elapsed = (now - runStart) / 1000;
       const stepSeconds = (now - stepEnd) / 1000;
       stepEnd = now;
-      hooks.onStep?.({
-        epoch: epoch + 1, step, size: b.size, stepSeconds, stepsPerEpoch, globalStep, loss, lr: opt.lr,
-        imagesPerSec: (seen - seenBefore) / ((now - t0) / 1000),
-        etaSec: (elapsed / (globalStep - startStep)) * (totalSteps - (globalStep - startStep)),
-      }, opt);
+      hooks.onStep?.(
+        {
+          epoch: epoch + 1,
+          step,
+          size: b.size,
+          stepSeconds,
+          stepsPerEpoch,
+          globalStep,
+          loss,
+          lr: opt.lr,
+          imagesPerSec: (seen - seenBefore) / ((now - t0) / 1000),
+          etaSec: (elapsed / (globalStep - startStep)) * (totalSteps - (globalStep - startStep)),
+        },
+        opt,
+      );
     }
     const seconds = epochSeconds();
     if (statsBatches > 0) {
@@ -288,8 +317,14 @@ export async function train(net: Network, trainSet: Dataset, testSet: Dataset, c
     }
     const test = evaluate(net, testSet, cfg.evalBatchSize);
     const m: EpochMetrics = {
-      epoch: epoch + 1, trainLoss: lossSum / seen, trainAccuracy: correct / seen,
-      testAccuracy: test.accuracy, testLoss: test.loss, lr: opt.lr, seconds, imagesPerSec: seen / seconds,
+      epoch: epoch + 1,
+      trainLoss: lossSum / seen,
+      trainAccuracy: correct / seen,
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      lr: opt.lr,
+      seconds,
+      imagesPerSec: seen / seconds,
     };
     history.push(m);
     hooks.onEpoch?.(m);

@@ -8,7 +8,8 @@ export function cpuModel(): string {
     const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
     const m = /^model name\s*:\s*(.+)$/m.exec(info);
     // a virtual machine often names only the brand: family and model tell the generation
-    const fam = /^cpu family\s*:\s*(\d+)$/m.exec(info), mod = /^model\s*:\s*(\d+)$/m.exec(info);
+    const fam = /^cpu family\s*:\s*(\d+)$/m.exec(info),
+      mod = /^model\s*:\s*(\d+)$/m.exec(info);
     if (m) return `${m[1]!.trim()}${fam && mod ? ` (family ${fam[1]}, model ${mod[1]})` : ''}`;
   } catch {
     // not Linux

@@ -11,10 +11,16 @@ test('soak: slopes over the second half and the verdict', () => {
   const samples = (f: (t: number) => number): SoakSample[] =>
     Array.from({ length: 21 }, (_, i) => ({ t: i * 6, step: i, epoch: 1, loss: 1, rssMB: f(i * 6), heapUsedMB: 5, wasmMB: 90 }));
   // A jump early on (warm-up) is outside the second half: flat.
-  const warm = summarize(samples((t) => (t < 30 ? 100 : 200)), 1);
+  const warm = summarize(
+    samples((t) => (t < 30 ? 100 : 200)),
+    1,
+  );
   assert.deepEqual(warm, { slopeMBPerMin: { rssMB: 0, heapUsedMB: 0, wasmMB: 0 }, verdict: 'flat' });
   // 2 MB/min of steady growth is not.
-  const leak = summarize(samples((t) => 100 + (2 * t) / 60), 1);
+  const leak = summarize(
+    samples((t) => 100 + (2 * t) / 60),
+    1,
+  );
   assert.ok(Math.abs(leak.slopeMBPerMin.rssMB - 2) < 1e-9);
   assert.equal(leak.verdict, 'not flat');
 });
@@ -23,7 +29,18 @@ test('soak: a few seconds of training sample memory, write checkpoints and summa
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-soak-test-'));
   try {
     const lines: string[] = [];
-    const { samples, summary } = await soak({ minutes: 0.05, model: 'resnet8', batchSize: 16, threads: 1, limit: 48, checkpointEvery: 2, sampleSeconds: 0.5, maxSlope: 1, dir, log: (l) => lines.push(l) });
+    const { samples, summary } = await soak({
+      minutes: 0.05,
+      model: 'resnet8',
+      batchSize: 16,
+      threads: 1,
+      limit: 48,
+      checkpointEvery: 2,
+      sampleSeconds: 0.5,
+      maxSlope: 1,
+      dir,
+      log: (l) => lines.push(l),
+    });
     assert.ok(samples.length >= 3, `${samples.length} samples`);
     assert.ok(summary.steps >= 2 && summary.checkpoints >= 1 && summary.epochs >= 1, JSON.stringify(summary));
     for (const s of samples) assert.ok(s.rssMB > 0 && s.heapUsedMB > 0 && s.wasmMB > 0);

@@ -10,7 +10,17 @@ import { ABLATIONS } from '../../src/passes/index.js';
 
 test('bench step: unfused, fused, speedup, breakdown and every ablation, in one run and in rounds', async () => {
   for (const ablationRounds of [false, true]) {
-    const r = await benchStep({ model: 'resnet8', batchSize: 2, imageSize: 8, threads: 1, steps: 1, warmup: 0, ablation: true, ablationRounds, vsPytorch: false });
+    const r = await benchStep({
+      model: 'resnet8',
+      batchSize: 2,
+      imageSize: 8,
+      threads: 1,
+      steps: 1,
+      warmup: 0,
+      ablation: true,
+      ablationRounds,
+      vsPytorch: false,
+    });
     assert.equal(r.model, 'resnet8');
     assert.ok(r.unfused.img_s > 0 && r.fused!.img_s > 0 && r.speedup! > 0);
     const sp = r.speedup_paired!;

@@ -15,7 +15,12 @@ test('the browser bundle imports no Node built-in, and names every kernel module
     assert.doesNotMatch(src, /(from|import\()\s*["'](node:|fs["']|worker_threads|child_process)/, `${f} imports a Node module`);
     assert.doesNotMatch(src, /bnff\.node|createRequire/, `${f} reaches the native addon`);
   }
-  const built = new Set(fs.readdirSync(fromRoot('dist/kernels')).filter((f) => f.endsWith('.simd.wasm')).map((f) => f.replace('.simd.wasm', '')));
+  const built = new Set(
+    fs
+      .readdirSync(fromRoot('dist/kernels'))
+      .filter((f) => f.endsWith('.simd.wasm'))
+      .map((f) => f.replace('.simd.wasm', '')),
+  );
   assert.deepEqual(new Set(kernelModuleNames()), built);
   for (const f of fs.readdirSync(fromRoot('dist/kernels'))) assert.ok(fs.existsSync(fromRoot('dist/browser/kernels', f)), `dist/browser/kernels lacks ${f}`);
 });

@@ -45,10 +45,19 @@ function mnistDir(edit: (files: Map<string, Uint8Array>) => void = () => {}, gzi
   const dir = fresh();
   fs.mkdirSync(dir);
   const m = new Map<string, Uint8Array>();
-  for (const [stem, n] of [['train', 40], ['t10k', 20]] as const) {
+  for (const [stem, n] of [
+    ['train', 40],
+    ['t10k', 20],
+  ] as const) {
     const px = Uint8Array.from({ length: n * 784 }, (_, i) => (i * 37) & 0xff);
     m.set(`${stem}-images-idx3-ubyte`, encodeIdx([n, 28, 28], px));
-    m.set(`${stem}-labels-idx1-ubyte`, encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => i % 10)));
+    m.set(
+      `${stem}-labels-idx1-ubyte`,
+      encodeIdx(
+        [n],
+        Uint8Array.from({ length: n }, (_, i) => i % 10),
+      ),
+    );
   }
   edit(m);
   for (const [f, b] of m) fs.writeFileSync(path.join(dir, gzip ? `${f}.gz` : f), gzip ? gzipSync(b) : b);
@@ -73,7 +82,8 @@ function cifarDir(edit: (files: Map<string, Uint8Array>) => void = () => {}): st
   const dir = fresh();
   fs.mkdirSync(dir);
   const m = new Map<string, Uint8Array>();
-  for (const f of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch']) m.set(`${f}.bin`, cifarBatchBytes(2, f.length));
+  for (const f of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch'])
+    m.set(`${f}.bin`, cifarBatchBytes(2, f.length));
   edit(m);
   for (const [f, b] of m) fs.writeFileSync(path.join(dir, f), b);
   return dir;
@@ -127,13 +137,23 @@ const cases: Case[] = [
   },
   {
     name: 'a truncated raw IDX file names the file and both sizes',
-    args: () => ['--data', `mnist:${mnistDir((m) => m.set('t10k-images-idx3-ubyte', m.get('t10k-images-idx3-ubyte')!.subarray(0, 5000)), false)}`, '--out', RUN],
+    args: () => [
+      '--data',
+      `mnist:${mnistDir((m) => m.set('t10k-images-idx3-ubyte', m.get('t10k-images-idx3-ubyte')!.subarray(0, 5000)), false)}`,
+      '--out',
+      RUN,
+    ],
     code: 1,
     message: /^bnff: error: \S+\/t10k-images-idx3-ubyte: truncated: header says 20 images of 28x28 \(15680 bytes\) but only 4984 bytes follow$/,
   },
   {
     name: 'trailing bytes after an IDX file are refused',
-    args: () => ['--data', `mnist:${mnistDir((m) => m.set('train-labels-idx1-ubyte', Uint8Array.from([...m.get('train-labels-idx1-ubyte')!, 1, 2, 3])))}`, '--out', RUN],
+    args: () => [
+      '--data',
+      `mnist:${mnistDir((m) => m.set('train-labels-idx1-ubyte', Uint8Array.from([...m.get('train-labels-idx1-ubyte')!, 1, 2, 3])))}`,
+      '--out',
+      RUN,
+    ],
     code: 1,
     message: /^bnff: error: \S+\/train-labels-idx1-ubyte\.gz: header says 40 labels \(40 bytes\) but 43 bytes follow: 3 bytes of trailing garbage$/,
   },
@@ -141,19 +161,22 @@ const cases: Case[] = [
     name: 'a wrong magic number (labels given as images) names both magics',
     args: () => ['--data', `mnist:${mnistDir((m) => m.set('train-images-idx3-ubyte', m.get('train-labels-idx1-ubyte')!))}`, '--out', RUN],
     code: 1,
-    message: /^bnff: error: \S+\/train-images-idx3-ubyte\.gz: wrong magic number 0x00000801 \(IDX ubyte, 1 dim\), expected 0x00000803 \(IDX images, ubyte, 3 dims\)$/,
+    message:
+      /^bnff: error: \S+\/train-images-idx3-ubyte\.gz: wrong magic number 0x00000801 \(IDX ubyte, 1 dim\), expected 0x00000803 \(IDX images, ubyte, 3 dims\)$/,
   },
   {
     name: 'a file that is not IDX at all is named',
     args: () => ['--data', `mnist:${mnistDir((m) => m.set('t10k-labels-idx1-ubyte', new TextEncoder().encode('<html>Not Found</html>')))}`, '--out', RUN],
     code: 1,
-    message: /^bnff: error: \S+\/t10k-labels-idx1-ubyte\.gz: wrong magic number 0x3c68746d \(not an IDX file\), expected 0x00000801 \(IDX labels, ubyte, 1 dim\)$/,
+    message:
+      /^bnff: error: \S+\/t10k-labels-idx1-ubyte\.gz: wrong magic number 0x3c68746d \(not an IDX file\), expected 0x00000801 \(IDX labels, ubyte, 1 dim\)$/,
   },
   {
     name: 'a truncated CIFAR-10 batch names the file and its size',
     args: () => ['--data', `cifar10:${cifarDir((m) => m.set('data_batch_3.bin', m.get('data_batch_3.bin')!.subarray(0, 5000)))}`, '--out', RUN],
     code: 1,
-    message: /^bnff: error: \S+\/data_batch_3\.bin: size 5000 bytes is not a multiple of 3073 \(1 label byte \+ 3072 pixel bytes per CIFAR-10 record\): truncated or not a CIFAR-10 binary batch$/,
+    message:
+      /^bnff: error: \S+\/data_batch_3\.bin: size 5000 bytes is not a multiple of 3073 \(1 label byte \+ 3072 pixel bytes per CIFAR-10 record\): truncated or not a CIFAR-10 binary batch$/,
   },
   {
     name: 'an IDX label out of range names the file, label and index',
@@ -169,10 +192,15 @@ const cases: Case[] = [
   },
   {
     name: 'a truncated image in an image folder names the file',
-    args: () => ['--data', `folder:${imageFolder((d) => {
-      const f = path.join(d, 'train', 'b', '1.png');
-      fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 40));
-    })}`, '--out', RUN],
+    args: () => [
+      '--data',
+      `folder:${imageFolder((d) => {
+        const f = path.join(d, 'train', 'b', '1.png');
+        fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 40));
+      })}`,
+      '--out',
+      RUN,
+    ],
     code: 1,
     message: /^bnff: error: \S+\/train\/b\/1\.png: corrupt or truncated PNG \(.+\)$/,
   },
@@ -190,7 +218,12 @@ const cases: Case[] = [
   },
   {
     name: 'an empty IDX dataset is refused',
-    args: () => ['--data', `mnist:${mnistDir((m) => m.set('train-images-idx3-ubyte', encodeIdx([0, 28, 28], new Uint8Array(0))).set('train-labels-idx1-ubyte', encodeIdx([0], new Uint8Array(0))))}`, '--out', RUN],
+    args: () => [
+      '--data',
+      `mnist:${mnistDir((m) => m.set('train-images-idx3-ubyte', encodeIdx([0, 28, 28], new Uint8Array(0))).set('train-labels-idx1-ubyte', encodeIdx([0], new Uint8Array(0))))}`,
+      '--out',
+      RUN,
+    ],
     code: 1,
     message: /^bnff: error: \S+\/train-images-idx3-ubyte\.gz: holds no images$/,
   },
@@ -216,7 +249,8 @@ const cases: Case[] = [
     name: 'divergence (a NaN loss) stops the run, naming the step and the first op that produced a non-finite value',
     args: () => ['--limit', '128', '--batch-size', '16', '--threads', '1', '--lr', '1e6', '--epochs', '3', '--resume', CKPT, '--out', fresh()],
     code: 1,
-    message: /^bnff: error: loss became NaN at epoch \d, step \d+ \(global step \d+, lr [\d.e+]+\); first non-finite value: layer "[^"]+" \([a-z0-9_]+\) produced (NaN|-?Infinity) in "[^"]+" at element \d+$/,
+    message:
+      /^bnff: error: loss became NaN at epoch \d, step \d+ \(global step \d+, lr [\d.e+]+\); first non-finite value: layer "[^"]+" \([a-z0-9_]+\) produced (NaN|-?Infinity) in "[^"]+" at element \d+$/,
   },
   {
     name: 'an invalid option value is a usage error naming the option',
@@ -244,13 +278,15 @@ const cases: Case[] = [
       return [...FAST, '--epochs', '2', '--resume', f, '--out', RUN];
     },
     code: 1,
-    message: /^bnff: error: \S+\/truncated\.safetensors: tensor "[^"]+": data_offsets \[\d+, \d+\] run past the end of the \d+-byte buffer \(a truncated file\?\)$/,
+    message:
+      /^bnff: error: \S+\/truncated\.safetensors: tensor "[^"]+": data_offsets \[\d+, \d+\] run past the end of the \d+-byte buffer \(a truncated file\?\)$/,
   },
   {
     name: 'plain weights given as a checkpoint are refused',
     args: () => [...FAST, '--epochs', '2', '--resume', path.join(RUN, 'weights.safetensors'), '--out', RUN],
     code: 1,
-    message: /^bnff: error: \S+\/run\/weights\.safetensors: not a bnff checkpoint \(no bnff_checkpoint metadata\); resume from a run's checkpoint\.safetensors \(weights\.safetensors holds weights only\)$/,
+    message:
+      /^bnff: error: \S+\/run\/weights\.safetensors: not a bnff checkpoint \(no bnff_checkpoint metadata\); resume from a run's checkpoint\.safetensors \(weights\.safetensors holds weights only\)$/,
   },
   {
     name: 'resuming a run that has already trained the epochs asked for says so',
@@ -268,13 +304,30 @@ const cases: Case[] = [
     name: 'a batch that would overflow the 4 GiB wasm32 heap names the largest batch that fits',
     args: () => ['--model', 'resnet50', '--limit', '128', '--batch-size', '128', '--threads', '1', '--epochs', '1', '--engine', 'wasm', '--out', fresh()],
     code: 1,
-    message: /^bnff: error: resnet50 at batch 128 \(\[128, 1, 224, 224\]\): this step needs [\d.]+ GiB of workspace, more than the 4 GiB wasm32 heap holds; the largest batch that fits is \d+$/,
+    message:
+      /^bnff: error: resnet50 at batch 128 \(\[128, 1, 224, 224\]\): this step needs [\d.]+ GiB of workspace, more than the 4 GiB wasm32 heap holds; the largest batch that fits is \d+$/,
   },
   {
-    name: 'a batch that would overflow the native arena (this machine\'s memory) names the largest batch that fits',
-    args: () => ['--model', 'resnet50', '--limit', String(NATIVE_OVERFLOW_BATCH), '--batch-size', String(NATIVE_OVERFLOW_BATCH), '--threads', '1', '--epochs', '1', '--engine', 'native', '--out', fresh()],
+    name: "a batch that would overflow the native arena (this machine's memory) names the largest batch that fits",
+    args: () => [
+      '--model',
+      'resnet50',
+      '--limit',
+      String(NATIVE_OVERFLOW_BATCH),
+      '--batch-size',
+      String(NATIVE_OVERFLOW_BATCH),
+      '--threads',
+      '1',
+      '--epochs',
+      '1',
+      '--engine',
+      'native',
+      '--out',
+      fresh(),
+    ],
     code: 1,
-    message: /^bnff: error: resnet50 at batch \d+ \(\[\d+, 1, 224, 224\]\): this step needs [\d.]+ GiB of workspace, more than the native arena holds \([\d.]+ GiB\); the largest batch that fits is \d+$/,
+    message:
+      /^bnff: error: resnet50 at batch \d+ \(\[\d+, 1, 224, 224\]\): this step needs [\d.]+ GiB of workspace, more than the native arena holds \([\d.]+ GiB\); the largest batch that fits is \d+$/,
     skip: native.ok ? false : `native engine unavailable: ${native.reason}`,
   },
 ];
@@ -282,10 +335,13 @@ const cases: Case[] = [
 for (const c of cases) {
   test(`bad input: ${c.name}`, { skip: c.skip ?? false }, () => {
     const args = c.args();
-    const r = bnff("train", ...args);
-    console.log("MSG", c.name, "=>", r.code, JSON.stringify(r.stderr.split("\n").filter((l) => /bnff: error|note:/.test(l))));
+    const r = bnff('train', ...args);
+    console.log('MSG', c.name, '=>', r.code, JSON.stringify(r.stderr.split('\n').filter((l) => /bnff: error|note:/.test(l))));
     assert.equal(r.code, c.code, r.stderr);
-    assert.ok(r.stderr.split('\n').some((l) => c.message.test(l)), `${c.message} not in:\n${r.stderr}`);
+    assert.ok(
+      r.stderr.split('\n').some((l) => c.message.test(l)),
+      `${c.message} not in:\n${r.stderr}`,
+    );
     assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
     // The existing run is untouched.
     assert.deepEqual(files(RUN), snapshot);

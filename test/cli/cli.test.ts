@@ -7,7 +7,6 @@ import { test } from 'node:test';
 import { bnff } from '../helpers/cli.js';
 import { fromRoot } from '../helpers/paths.js';
 
-
 test('bnff models --json reports the exact parameter counts', () => {
   const r = bnff('models', '--json');
   assert.equal(r.code, 0, r.stderr);
@@ -55,11 +54,24 @@ test('--out writes config, metrics, weights and plots, and never overwrites an e
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-run-')), 'run');
   const r = bnff('train', '--limit', '64', '--batch-size', '32', '--epochs', '1', '--out', dir);
   assert.equal(r.code, 0, r.stderr);
-  for (const f of ['config.json', 'metrics.jsonl', 'weights.safetensors', 'checkpoint.safetensors', 'loss.svg', 'accuracy.svg']) assert.ok(fs.existsSync(path.join(dir, f)), f);
-  const lines = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(lines.map((l) => [l.kind, l.step ?? null, l.epoch]), [['step', 1, 1], ['step', 2, 1], ['epoch', null, 1]]);
+  for (const f of ['config.json', 'metrics.jsonl', 'weights.safetensors', 'checkpoint.safetensors', 'loss.svg', 'accuracy.svg'])
+    assert.ok(fs.existsSync(path.join(dir, f)), f);
+  const lines = fs
+    .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    lines.map((l) => [l.kind, l.step ?? null, l.epoch]),
+    [
+      ['step', 1, 1],
+      ['step', 2, 1],
+      ['epoch', null, 1],
+    ],
+  );
   for (const k of ['loss', 'lr', 'images_per_s']) assert.equal(typeof lines[0]![k], 'number', k);
-  for (const k of ['train_loss', 'train_accuracy', 'test_loss', 'test_accuracy', 'lr', 'seconds', 'images_per_s']) assert.equal(typeof lines[2]![k], 'number', k);
+  for (const k of ['train_loss', 'train_accuracy', 'test_loss', 'test_accuracy', 'lr', 'seconds', 'images_per_s'])
+    assert.equal(typeof lines[2]![k], 'number', k);
   const before = fs.readFileSync(path.join(dir, 'weights.safetensors'));
   const again = bnff('train', '--limit', '64', '--out', dir);
   assert.equal(again.code, 1);
@@ -126,7 +138,12 @@ test('--resume continues a run so that weights and loss curve match an uninterru
   assert.equal(inPlace.code, 0, inPlace.stderr);
   const c = readSafetensorsFile(path.join(root, 'half', 'weights.safetensors')).tensors;
   for (const [k, t] of a) assert.deepEqual(c.get(k)!.data, t.data, k);
-  const kinds = (dir: string): string[] => fs.readFileSync(path.join(root, dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { kind: string }).kind);
+  const kinds = (dir: string): string[] =>
+    fs
+      .readFileSync(path.join(root, dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { kind: string }).kind);
   assert.deepEqual(kinds('half'), kinds('whole'));
   assert.deepEqual(kinds('rest'), kinds('whole'), 'a resumed run in a new directory starts from the metrics of the one it resumes');
   // a checkpoint of another model is refused with both names
@@ -191,14 +208,18 @@ test('Ctrl-C (SIGINT) stops after the step, checkpoints mid-epoch, exits 130, an
   for (const [k, t] of a) assert.deepEqual(b.get(k)!.data, t.data, k);
   // the resumed run's metrics.jsonl reads as the uninterrupted run's, timings aside
   const curve = (d: string): unknown[] =>
-    fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-      const { images_per_s: _i, seconds: _s, ...rest } = JSON.parse(l) as Record<string, unknown>;
-      return rest;
-    });
+    fs
+      .readFileSync(path.join(d, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const { images_per_s: _i, seconds: _s, ...rest } = JSON.parse(l) as Record<string, unknown>;
+        return rest;
+      });
   assert.deepEqual(curve(dir), curve(path.join(root, 'whole')));
 });
 
-test('bnff plot redraws a run\'s loss.svg and accuracy.svg, and --bench draws the op-type breakdown', () => {
+test("bnff plot redraws a run's loss.svg and accuracy.svg, and --bench draws the op-type breakdown", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-plot-'));
   const dir = path.join(root, 'run');
   assert.equal(bnff('train', '--limit', '64', '--batch-size', '32', '--epochs', '2', '--out', dir).code, 0);
@@ -207,7 +228,8 @@ test('bnff plot redraws a run\'s loss.svg and accuracy.svg, and --bench draws th
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /wrote \S+loss\.svg\nwrote \S+accuracy\.svg/);
   const loss = fs.readFileSync(path.join(dir, 'loss.svg'), 'utf8');
-  for (const s of ['>epoch<', '>cross-entropy loss<', '>train, per step<', '>test<', 'resnet8 on fashion-mnist-subset-train[64]']) assert.ok(loss.includes(s), s);
+  for (const s of ['>epoch<', '>cross-entropy loss<', '>train, per step<', '>test<', 'resnet8 on fashion-mnist-subset-train[64]'])
+    assert.ok(loss.includes(s), s);
   assert.match(fs.readFileSync(path.join(dir, 'accuracy.svg'), 'utf8'), />accuracy \(%\)</);
   const out = path.join(root, 'b.svg');
   const b = bnff('plot', '--bench', fromRoot('bench/results/resnet20-b64-s32.json'), fromRoot('bench/results/resnet50-b16-s224.json'), '--out', out);
@@ -234,7 +256,10 @@ test('every command and subcommand has --help with examples', async () => {
       walk(c, [...prefix, c.name()]);
     }
   };
-  walk(buildProgram(() => {}), []);
+  walk(
+    buildProgram(() => {}),
+    [],
+  );
   assert.ok(paths.length >= 9, paths.join(' '));
   for (const p of paths) {
     const r = bnff(...p, '--help');

@@ -52,7 +52,11 @@ test('bnff export writes an ONNX model that onnxruntime runs to the accuracy bnf
   const r = bnff('export', '--checkpoint', checkpoint, '--format', 'onnx', '--out', out, '--json');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout).input, [1, 32, 32]);
-  assert.deepEqual(fs.readdirSync(root).filter((f) => f.endsWith('.tmp')), [], 'no temporary file left');
+  assert.deepEqual(
+    fs.readdirSync(root).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file left',
+  );
   const session = await ort.InferenceSession.create(out);
   assert.deepEqual([session.inputNames, session.outputNames], [['input'], ['logits']]);
   const meta = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8')) as { mean: number[]; std: number[]; seed: number };
@@ -71,19 +75,36 @@ test('eval and export refuse a missing or truncated checkpoint, another model, a
   failsWith(bnff('eval', '--checkpoint', cut), /cut\.safetensors: .*truncated file/);
   failsWith(bnff('export', '--checkpoint', cut, '--out', path.join(root, 'cut.onnx')), /cut\.safetensors: .*truncated file/);
   failsWith(bnff('eval', '--checkpoint', checkpoint, '--model', 'resnet20'), /is a checkpoint of resnet8, not resnet20/);
-  failsWith(bnff('export', '--checkpoint', checkpoint, '--model', 'densenet40', '--out', path.join(root, 'x.onnx')), /is a checkpoint of resnet8, not densenet40/);
+  failsWith(
+    bnff('export', '--checkpoint', checkpoint, '--model', 'densenet40', '--out', path.join(root, 'x.onnx')),
+    /is a checkpoint of resnet8, not densenet40/,
+  );
 
   // 3-channel CIFAR-10 images for a model trained on 1-channel Fashion-MNIST
   const cifar = path.join(root, 'cifar');
   fs.mkdirSync(cifar);
   fs.writeFileSync(path.join(cifar, 'test_batch.bin'), new Uint8Array(4 * 3073));
-  failsWith(bnff('eval', '--checkpoint', checkpoint, '--data', `cifar10:${cifar}`), /dataset cifar10-test has 3-channel images, but checkpoint .* \(resnet8\) takes 1-channel images/);
+  failsWith(
+    bnff('eval', '--checkpoint', checkpoint, '--data', `cifar10:${cifar}`),
+    /dataset cifar10-test has 3-channel images, but checkpoint .* \(resnet8\) takes 1-channel images/,
+  );
 
   // a 5-class model against the 10 classes of Fashion-MNIST
   const net = new Network(getModel('resnet8', { numClasses: 5, inChannels: 1 }), new HostMemory('f32'), 1);
   const five = path.join(root, 'five.safetensors');
-  saveCheckpoint(five, net, new SGD(net.params, { lr: 0.1 }), { model: 'resnet8', epoch: 1, globalStep: 1, seed: 0, dataset: 'x', config: { data: 'embedded', mean: [0.3], std: [0.3] }, metrics: [] });
-  failsWith(bnff('eval', '--checkpoint', five, '--limit', '10'), /dataset fashion-mnist-subset-test\[10\] has 10 classes, but checkpoint .* \(resnet8\) has 5 outputs/);
+  saveCheckpoint(five, net, new SGD(net.params, { lr: 0.1 }), {
+    model: 'resnet8',
+    epoch: 1,
+    globalStep: 1,
+    seed: 0,
+    dataset: 'x',
+    config: { data: 'embedded', mean: [0.3], std: [0.3] },
+    metrics: [],
+  });
+  failsWith(
+    bnff('eval', '--checkpoint', five, '--limit', '10'),
+    /dataset fashion-mnist-subset-test\[10\] has 10 classes, but checkpoint .* \(resnet8\) has 5 outputs/,
+  );
 });
 
 test("a checkpoint without mean/std in its metadata (written before they were recorded) takes them from the run's config.json", () => {
@@ -91,11 +112,23 @@ test("a checkpoint without mean/std in its metadata (written before they were re
   try {
     const net = new Network(getModel('resnet8', { numClasses: 10, inChannels: 1 }), new HostMemory('f32'), 1);
     const file = path.join(dir, 'checkpoint.safetensors');
-    saveCheckpoint(file, net, new SGD(net.params, { lr: 0.1 }), { model: 'resnet8', epoch: 1, globalStep: 1, seed: 0, dataset: 'x', config: { data: 'embedded', seed: 3 }, metrics: [] });
+    saveCheckpoint(file, net, new SGD(net.params, { lr: 0.1 }), {
+      model: 'resnet8',
+      epoch: 1,
+      globalStep: 1,
+      seed: 0,
+      dataset: 'x',
+      config: { data: 'embedded', seed: 3 },
+      metrics: [],
+    });
     assert.equal(inspectSavedModel(file).config.mean, undefined, 'no config.json yet');
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ data: 'mnist', seed: 9, mean: [0.25], std: [0.5] }));
     const c = inspectSavedModel(file).config;
-    assert.deepEqual([c.mean, c.std, c.data, c.seed], [[0.25], [0.5], 'embedded', 3], "the checkpoint's own fields win; only the missing ones come from config.json");
+    assert.deepEqual(
+      [c.mean, c.std, c.data, c.seed],
+      [[0.25], [0.5], 'embedded', 3],
+      "the checkpoint's own fields win; only the missing ones come from config.json",
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -43,7 +43,10 @@ after(async () => {
 /** Exit code, one line on stderr matching `message`, no stack trace, and nothing on disk changed. */
 function refused(r: CliResult, code: number, message: RegExp): void {
   assert.equal(r.code, code, r.stderr);
-  assert.ok(r.stderr.split('\n').some((l) => message.test(l)), `${message} not in:\n${r.stderr}`);
+  assert.ok(
+    r.stderr.split('\n').some((l) => message.test(l)),
+    `${message} not in:\n${r.stderr}`,
+  );
   assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
   assert.deepEqual(snapshot(root), before_, 'every pre-existing file is as it was');
 }
@@ -60,12 +63,24 @@ test('writes: export refuses to replace a device node or socket', () => {
 });
 
 test('writes: export refuses to replace a symlink, naming its target', () => {
-  refused(exportTo(sp.link, '--force'), 1, /^bnff: error: refusing to replace \S+\/link: it is a symbolic link to \S+\/elsewhere\/target\.bin, not a regular file$/);
+  refused(
+    exportTo(sp.link, '--force'),
+    1,
+    /^bnff: error: refusing to replace \S+\/link: it is a symbolic link to \S+\/elsewhere\/target\.bin, not a regular file$/,
+  );
 });
 
 test("writes: export refuses to overwrite its own checkpoint and the run's config.json, even with --force", () => {
-  refused(exportTo(CKPT, '--force'), 1, /^bnff: error: refusing to write \S+\/run\/checkpoint\.safetensors: it is an input of this command; choose another output path$/);
-  refused(exportTo(path.join(RUN, 'config.json'), '--force'), 1, /^bnff: error: refusing to write \S+\/run\/config\.json: it is an input of this command; choose another output path$/);
+  refused(
+    exportTo(CKPT, '--force'),
+    1,
+    /^bnff: error: refusing to write \S+\/run\/checkpoint\.safetensors: it is an input of this command; choose another output path$/,
+  );
+  refused(
+    exportTo(path.join(RUN, 'config.json'), '--force'),
+    1,
+    /^bnff: error: refusing to write \S+\/run\/config\.json: it is an input of this command; choose another output path$/,
+  );
 });
 
 test('writes: export refuses to overwrite an existing regular file without --force, and replaces it with --force', () => {
@@ -80,21 +95,49 @@ test('writes: export refuses to overwrite an existing regular file without --for
 
 test('writes: train --out refuses a regular file, a symlink to a directory, a FIFO and a directory holding files it did not make', () => {
   const fast = ['train', '--threads', '1', '--epochs', '1', '--batch-size', '16', '--limit', '16', '--out'];
-  refused(bnff(...fast, sp.file), 1, /^bnff: error: refusing to use \S+\/precious\.txt as a run directory: it is a regular file; choose another --out directory$/);
-  refused(bnff(...fast, sp.dirLink), 1, /^bnff: error: refusing to use \S+\/dirlink as a run directory: it is a symbolic link to \S+\/elsewhere; choose another --out directory$/);
-  refused(bnff(...fast, sp.fifo), 1, /^bnff: error: refusing to use \S+\/pipe as a run directory: it is a FIFO \(named pipe\); choose another --out directory$/);
+  refused(
+    bnff(...fast, sp.file),
+    1,
+    /^bnff: error: refusing to use \S+\/precious\.txt as a run directory: it is a regular file; choose another --out directory$/,
+  );
+  refused(
+    bnff(...fast, sp.dirLink),
+    1,
+    /^bnff: error: refusing to use \S+\/dirlink as a run directory: it is a symbolic link to \S+\/elsewhere; choose another --out directory$/,
+  );
+  refused(
+    bnff(...fast, sp.fifo),
+    1,
+    /^bnff: error: refusing to use \S+\/pipe as a run directory: it is a FIFO \(named pipe\); choose another --out directory$/,
+  );
   // a directory holding a checkpoint (and no config.json): not this run's to replace
   const foreign = path.join(root, 'foreign');
   fs.mkdirSync(foreign);
   fs.copyFileSync(CKPT, path.join(foreign, 'checkpoint.safetensors'));
   before_ = snapshot(root);
-  refused(bnff(...fast, foreign), 1, /^bnff: error: \S+\/foreign already holds checkpoint\.safetensors \(a regular file this run did not make\); choose another --out directory$/);
+  refused(
+    bnff(...fast, foreign),
+    1,
+    /^bnff: error: \S+\/foreign already holds checkpoint\.safetensors \(a regular file this run did not make\); choose another --out directory$/,
+  );
 });
 
 test('writes: plot refuses to write over its own input and over a FIFO; redraws an .svg; needs --force for any other file', () => {
-  refused(bnff('plot', '--bench', BENCH, '--out', BENCH, '--force'), 1, /^bnff: error: refusing to write \S+\/bench\.json: it is an input of this command; choose another output path$/);
-  refused(bnff('plot', '--bench', BENCH, '--out', sp.fifo, '--force'), 1, /^bnff: error: refusing to replace \S+\/pipe: it is a FIFO \(named pipe\), not a regular file$/);
-  refused(bnff('plot', '--bench', BENCH, '--out', sp.file), 1, /^bnff: error: refusing to overwrite \S+\/precious\.txt: the file exists \(--force replaces it\)$/);
+  refused(
+    bnff('plot', '--bench', BENCH, '--out', BENCH, '--force'),
+    1,
+    /^bnff: error: refusing to write \S+\/bench\.json: it is an input of this command; choose another output path$/,
+  );
+  refused(
+    bnff('plot', '--bench', BENCH, '--out', sp.fifo, '--force'),
+    1,
+    /^bnff: error: refusing to replace \S+\/pipe: it is a FIFO \(named pipe\), not a regular file$/,
+  );
+  refused(
+    bnff('plot', '--bench', BENCH, '--out', sp.file),
+    1,
+    /^bnff: error: refusing to overwrite \S+\/precious\.txt: the file exists \(--force replaces it\)$/,
+  );
   refused(bnff('plot', RUN, '--out', sp.file), 1, /^bnff: error: refusing to use \S+\/precious\.txt as a directory: it is a regular file$/);
   const svg = path.join(root, 'old.svg');
   fs.writeFileSync(svg, '<svg/>');
@@ -113,7 +156,14 @@ test('writes: bnff train with no options leaves a run directory (printed at star
   const day = new Date().toISOString().slice(0, 10).replace(/-/g, '');
   const dir = path.join('runs', `resnet8-${day}-1`);
   assert.equal(t.stderr.split('\n').filter((l) => l.startsWith(`  run directory: ${dir}`)).length, 2, t.stderr);
-  assert.deepEqual(fs.readdirSync(path.join(cwd, dir)).sort(), ['accuracy.svg', 'checkpoint.safetensors', 'config.json', 'loss.svg', 'metrics.jsonl', 'weights.safetensors']);
+  assert.deepEqual(fs.readdirSync(path.join(cwd, dir)).sort(), [
+    'accuracy.svg',
+    'checkpoint.safetensors',
+    'config.json',
+    'loss.svg',
+    'metrics.jsonl',
+    'weights.safetensors',
+  ]);
   // the parameter count says why it differs from `bnff models`
   assert.match(t.stderr, /resnet8 \(75,002 parameters: 1 input channel where `bnff models` counts 3 \(75,290 there\)\)/);
   const ckpt = path.join(dir, 'checkpoint.safetensors');
@@ -133,7 +183,16 @@ test('writes: bnff train with no options leaves a run directory (printed at star
 function checkpointWith(name: string, meta: Record<string, unknown>): string {
   const net = new Network(getModel('resnet8', { inChannels: 1 }), new HostMemory('f32'), 0);
   const file = path.join(root, name);
-  saveCheckpoint(file, net, new SGD(net.params, { lr: 0.1 }), { model: 'resnet8', epoch: 1, globalStep: 2, seed: 0, dataset: 'x', config: { data: 'embedded', mean: [0.3], std: [0.3] }, metrics: [], ...meta } as never);
+  saveCheckpoint(file, net, new SGD(net.params, { lr: 0.1 }), {
+    model: 'resnet8',
+    epoch: 1,
+    globalStep: 2,
+    seed: 0,
+    dataset: 'x',
+    config: { data: 'embedded', mean: [0.3], std: [0.3] },
+    metrics: [],
+    ...meta,
+  } as never);
   return file;
 }
 
@@ -142,25 +201,65 @@ test('inputs: checkpoint metadata is validated on read, naming the file and the 
   const wrongMean = checkpointWith('wrong-mean.safetensors', { config: { data: 'embedded', mean: [0.1, 0.2, 0.3], std: [0.3, 0.3, 0.3] } });
   const badStd = checkpointWith('bad-std.safetensors', { config: { data: 'embedded', mean: [0.1], std: [0] } });
   before_ = snapshot(root);
-  refused(bnff('eval', '--checkpoint', huge, '--threads', '1'), 1, /^bnff: error: \S+\/huge-epoch\.safetensors: corrupt checkpoint metadata: epoch is 1e\+308, expected an integer in \[0, 1099511627776\]$/);
-  refused(bnff('eval', '--checkpoint', wrongMean, '--threads', '1'), 1, /^bnff: error: \S+\/wrong-mean\.safetensors: mean has 3 value\(s\) but resnet8 here takes 1-channel images: one per channel expected$/);
-  refused(bnff('export', '--checkpoint', badStd, '--out', path.join(root, 'never.onnx')), 1, /^bnff: error: \S+\/bad-std\.safetensors: corrupt checkpoint metadata: config\.std is \[0\], expected an array of numbers > 0$/);
-  refused(bnff('train', '--threads', '1', '--epochs', '2', '--limit', '16', '--resume', huge, '--out', path.join(root, 'never')), 1, /huge-epoch\.safetensors: corrupt checkpoint metadata: epoch is 1e\+308/);
+  refused(
+    bnff('eval', '--checkpoint', huge, '--threads', '1'),
+    1,
+    /^bnff: error: \S+\/huge-epoch\.safetensors: corrupt checkpoint metadata: epoch is 1e\+308, expected an integer in \[0, 1099511627776\]$/,
+  );
+  refused(
+    bnff('eval', '--checkpoint', wrongMean, '--threads', '1'),
+    1,
+    /^bnff: error: \S+\/wrong-mean\.safetensors: mean has 3 value\(s\) but resnet8 here takes 1-channel images: one per channel expected$/,
+  );
+  refused(
+    bnff('export', '--checkpoint', badStd, '--out', path.join(root, 'never.onnx')),
+    1,
+    /^bnff: error: \S+\/bad-std\.safetensors: corrupt checkpoint metadata: config\.std is \[0\], expected an array of numbers > 0$/,
+  );
+  refused(
+    bnff('train', '--threads', '1', '--epochs', '2', '--limit', '16', '--resume', huge, '--out', path.join(root, 'never')),
+    1,
+    /huge-epoch\.safetensors: corrupt checkpoint metadata: epoch is 1e\+308/,
+  );
 });
 
 test('inputs: sizes are checked against the model and memory before anything is allocated', () => {
-  refused(bnff('train', '--augment', 'crop:100000', '--limit', '16', '--threads', '1', '--out', path.join(root, 'never')), 2, /^bnff: error: --augment crop:100000: crop padding 100000 is not smaller than the 32x32 images resnet8 trains on \(at most 31\)$/);
-  refused(exportTo(path.join(root, 'never.onnx'), '--image-size', '100000'), 1, /^bnff: error: resnet8 at batch 1 and --image-size 100000: the activations alone need \d+ GiB, more than the 4 GiB wasm32 heap holds; the largest size that fits is about \d+$/);
-  refused(bnff('bench', 'step', '--model', 'resnet8', '--image-size', '100000', '--threads', '1'), 1, /^bnff: error: resnet8 at batch 64 and --image-size 100000: the activations alone need \d+ GiB, more than (the 4 GiB wasm32 heap holds|this machine's [\d.]+ GiB of memory \(the native arena\)); the largest size that fits is about \d+$/);
-  refused(bnff('traffic', '--model', 'resnet8', '--image-size', '1'), 2, /^bnff: error: --image-size 1 is too small for resnet8 when training at batch 1 \(where traffic starts its search for the largest batch that fits\): layer "bn1" \(batch_norm2d\): .*; the smallest size it takes is 5$/);
+  refused(
+    bnff('train', '--augment', 'crop:100000', '--limit', '16', '--threads', '1', '--out', path.join(root, 'never')),
+    2,
+    /^bnff: error: --augment crop:100000: crop padding 100000 is not smaller than the 32x32 images resnet8 trains on \(at most 31\)$/,
+  );
+  refused(
+    exportTo(path.join(root, 'never.onnx'), '--image-size', '100000'),
+    1,
+    /^bnff: error: resnet8 at batch 1 and --image-size 100000: the activations alone need \d+ GiB, more than the 4 GiB wasm32 heap holds; the largest size that fits is about \d+$/,
+  );
+  refused(
+    bnff('bench', 'step', '--model', 'resnet8', '--image-size', '100000', '--threads', '1'),
+    1,
+    /^bnff: error: resnet8 at batch 64 and --image-size 100000: the activations alone need \d+ GiB, more than (the 4 GiB wasm32 heap holds|this machine's [\d.]+ GiB of memory \(the native arena\)); the largest size that fits is about \d+$/,
+  );
+  refused(
+    bnff('traffic', '--model', 'resnet8', '--image-size', '1'),
+    2,
+    /^bnff: error: --image-size 1 is too small for resnet8 when training at batch 1 \(where traffic starts its search for the largest batch that fits\): layer "bn1" \(batch_norm2d\): .*; the smallest size it takes is 5$/,
+  );
 });
 
 test('inputs: every usage error exits 2 (--threads 1000, an unknown augmentation, an unknown dataset spec or model)', () => {
   refused(bnff('train', '--data', 'bogus', '--out', path.join(root, 'never')), 2, /^bnff: error: unknown dataset spec "bogus"; accepted forms: embedded/);
   refused(bnff('eval', '--checkpoint', CKPT, '--data', 'cifar10'), 2, /^bnff: error: "cifar10" needs a directory in dataset spec "cifar10"; accepted forms: /);
   refused(bnff('bench', 'step', '--model', 'vgg16'), 2, /^bnff: error: unknown model "vgg16"; available: resnet8, /);
-  refused(bnff('train', '--threads', '1000', '--out', path.join(root, 'never')), 2, /^bnff: error: option '-t, --threads <n>' argument '1000' is invalid\. "1000" is more than the 64 threads the thread pool takes\.$/);
-  refused(bnff('train', '--augment', 'rotate', '--out', path.join(root, 'never')), 2, /^bnff: error: option '--augment <spec>' argument 'rotate' is invalid\. unknown augmentation "rotate" in "rotate"; use none, or a comma list of crop\[:PADDING\] and flip$/);
+  refused(
+    bnff('train', '--threads', '1000', '--out', path.join(root, 'never')),
+    2,
+    /^bnff: error: option '-t, --threads <n>' argument '1000' is invalid\. "1000" is more than the 64 threads the thread pool takes\.$/,
+  );
+  refused(
+    bnff('train', '--augment', 'rotate', '--out', path.join(root, 'never')),
+    2,
+    /^bnff: error: option '--augment <spec>' argument 'rotate' is invalid\. unknown augmentation "rotate" in "rotate"; use none, or a comma list of crop\[:PADDING\] and flip$/,
+  );
 });
 
 test('tools: plot reads a metrics.jsonl up to a torn last line and says what it skipped', () => {
@@ -170,7 +269,10 @@ test('tools: plot reads a metrics.jsonl up to a torn last line and says what it 
   fs.appendFileSync(path.join(dir, 'metrics.jsonl'), '{"kind":"step","step":3,"ep');
   const r = bnff('plot', dir);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /^bnff: note: \S+\/torn\/metrics\.jsonl:4: skipped a torn last line \(27 bytes, not complete JSON: a run that stopped mid-write\); read the 3 record\(s\) before it$/m);
+  assert.match(
+    r.stderr,
+    /^bnff: note: \S+\/torn\/metrics\.jsonl:4: skipped a torn last line \(27 bytes, not complete JSON: a run that stopped mid-write\); read the 3 record\(s\) before it$/m,
+  );
   assert.ok(fs.existsSync(path.join(dir, 'loss.svg')) && fs.existsSync(path.join(dir, 'accuracy.svg')));
   fs.rmSync(dir, { recursive: true });
 });

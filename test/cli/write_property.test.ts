@@ -85,7 +85,11 @@ test('property: a writing command refuses (exit 1 or 2, a clear message, nothing
         assert.ok(r.code === 1 || r.code === 2, `${cmd} ${kind}: exit ${r.code}: ${r.stderr}`);
         assert.match(r.stderr, /^bnff: error: (refusing to|\S+ already holds)/m);
         assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-        assert.deepEqual(watched.map((d) => snapshot(d)), before, `${cmd} ${kind}: the disk changed`);
+        assert.deepEqual(
+          watched.map((d) => snapshot(d)),
+          before,
+          `${cmd} ${kind}: the disk changed`,
+        );
       } else {
         assert.equal(r.code, 0, `${cmd} ${kind}: ${r.stderr}`);
         // the target is now a regular file (or, for a directory target, a directory); nothing else changed

@@ -70,7 +70,9 @@ readmeScripts.forEach((block, k) => {
       typeRoots: [path.join(ROOT, 'node_modules/@types')],
     });
     const diags = ts.getPreEmitDiagnostics(program).filter((d) => d.file?.fileName === tsFile || d.file === undefined);
-    const text = diags.map((d) => `${d.file ? `line ${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+    const text = diags.map(
+      (d) => `${d.file ? `line ${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`,
+    );
     assert.deepEqual(text, [], `README block at line ${block.line} does not type-check`);
     // Run it.
     const js = ts.transpileModule(code, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
@@ -80,7 +82,12 @@ readmeScripts.forEach((block, k) => {
     assert.equal(r.status, 0, `README block at line ${block.line} exited with ${r.status}:\n${r.stderr}`);
     assert.ok(r.stdout.trim().length > 0, 'the example printed nothing');
     // BNFF_ENGINE=reference would choose the reference kernels for it, as documented
-    if (/Network\.create\(/.test(block.code) && process.env.BNFF_ENGINE !== 'reference') assert.match(r.stdout, /^(native|WebAssembly) .*kernels.*; BN fission \+ fusion on$/m, `the example's network is not on a fast engine with the fused graph:\n${r.stdout}`);
+    if (/Network\.create\(/.test(block.code) && process.env.BNFF_ENGINE !== 'reference')
+      assert.match(
+        r.stdout,
+        /^(native|WebAssembly) .*kernels.*; BN fission \+ fusion on$/m,
+        `the example's network is not on a fast engine with the fused graph:\n${r.stdout}`,
+      );
     const acc = /test accuracy after one epoch: ([\d.]+)%/.exec(r.stdout);
     if (acc) assert.ok(Number(acc[1]) > 30, `one epoch reached only ${acc[1]}% (chance is 10%):\n${r.stdout}`);
   });
@@ -159,7 +166,8 @@ test('every command of bnff has its section in docs/cli.md', () => {
   const cmds = subcommands(help([]));
   for (const c of cmds) {
     const subs = subcommands(help([c]));
-    for (const full of subs.length ? subs.map((s) => `${c} ${s}`) : [c]) assert.ok(doc.includes(`## bnff ${full}`), `docs/cli.md has no "## bnff ${full}" section`);
+    for (const full of subs.length ? subs.map((s) => `${c} ${s}`) : [c])
+      assert.ok(doc.includes(`## bnff ${full}`), `docs/cli.md has no "## bnff ${full}" section`);
   }
 });
 
@@ -194,5 +202,7 @@ test('no document says "session"', () => {
 });
 
 function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.md') ? [path.join(dir, e.name)] : []));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.md') ? [path.join(dir, e.name)] : []));
 }

@@ -26,14 +26,32 @@ function checkpointOf(model: string, size: number): string {
   randomizeBatchNorms(net, 12);
   const rng = new Rng(2);
   const shape = [4, 3, size, size];
-  for (let s = 0; s < 2; s++) net.forwardBackward(Float32Array.from({ length: 4 * 3 * size * size }, () => rng.normal()), [0, 1, 2, 3], shape, { seed: 0, step: s });
+  for (let s = 0; s < 2; s++)
+    net.forwardBackward(
+      Float32Array.from({ length: 4 * 3 * size * size }, () => rng.normal()),
+      [0, 1, 2, 3],
+      shape,
+      { seed: 0, step: s },
+    );
   const file = path.join(dir, `${model}.safetensors`);
-  saveCheckpoint(file, net, new SGD(net.params, { lr: 0.1 }), { model, epoch: 3, globalStep: 9, seed: 0, dataset: 'x', config: { data: 'embedded', mean: [0.5, 0.4, 0.3], std: [0.2, 0.2, 0.2] }, metrics: [] });
+  saveCheckpoint(file, net, new SGD(net.params, { lr: 0.1 }), {
+    model,
+    epoch: 3,
+    globalStep: 9,
+    seed: 0,
+    dataset: 'x',
+    config: { data: 'embedded', mean: [0.5, 0.4, 0.3], std: [0.2, 0.2, 0.2] },
+    metrics: [],
+  });
   return file;
 }
 
 // resnet18 is the torchvision topology (7x7 stem, max pool, projection shortcuts) at 32x32.
-for (const [model, size] of [['resnet20', 32], ['densenet40', 32], ['resnet18', 32]] as const) {
+for (const [model, size] of [
+  ['resnet20', 32],
+  ['densenet40', 32],
+  ['resnet18', 32],
+] as const) {
   test(`ONNX export of ${model} runs in onnxruntime with bnff eval's logits (dynamic batch)`, async (t) => {
     const ckpt = checkpointOf(model, size);
     const out = path.join(dir, `${model}.onnx`);
@@ -60,7 +78,9 @@ for (const [model, size] of [['resnet20', 32], ['densenet40', 32], ['resnet18', 
         assert.deepEqual(logits!.dims, [N, 10]);
         const ours = net.predict(x, [N, 3, size, size]);
         const diff = maxAbsDiff(logits!.data as Float32Array, ours);
-        t.diagnostic(`${model} batch ${N}: max |onnxruntime - bnff| = ${diff.toExponential(2)} (largest |logit| ${Math.max(...Array.from(ours, Math.abs)).toFixed(2)})`);
+        t.diagnostic(
+          `${model} batch ${N}: max |onnxruntime - bnff| = ${diff.toExponential(2)} (largest |logit| ${Math.max(...Array.from(ours, Math.abs)).toFixed(2)})`,
+        );
         assert.ok(diff < 1e-4, `${model} batch ${N}: max |onnxruntime - bnff| = ${diff}`);
       }
     } finally {
@@ -82,5 +102,8 @@ test('an op without an ONNX counterpart is refused, naming the layer and the op'
     },
   };
   const net = new Network(def, new HostMemory('f32'), 0);
-  assert.throws(() => exportOnnx(net), (e: unknown) => e instanceof OnnxExportError && /^layer "regroup" \(reshape\): the ONNX exporter does not support op "reshape"/.test(e.message));
+  assert.throws(
+    () => exportOnnx(net),
+    (e: unknown) => e instanceof OnnxExportError && /^layer "regroup" \(reshape\): the ONNX exporter does not support op "reshape"/.test(e.message),
+  );
 });

@@ -145,8 +145,10 @@ export class ErrorLog {
   }
 
   toString(): string {
-    return `${this.count} tensors: max|diff| ${this.maxAbs.toExponential(2)}, max|diff|/max|ref| ${this.maxRelToMax.toExponential(2)}, ` +
-      `worst diff/tolerance ${this.worstRatio.toFixed(3)} (${this.worstWhat})`;
+    return (
+      `${this.count} tensors: max|diff| ${this.maxAbs.toExponential(2)}, max|diff|/max|ref| ${this.maxRelToMax.toExponential(2)}, ` +
+      `worst diff/tolerance ${this.worstRatio.toFixed(3)} (${this.worstWhat})`
+    );
   }
 }
 

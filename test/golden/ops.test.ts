@@ -16,7 +16,15 @@ type Build = (b: Builder, c: string, x: Record<string, number>, a: any) => numbe
 const builders: Record<string, Build> = {
   conv2d: (b, c, x, a) => {
     const w = gold.shape(`${c}.param.weight`);
-    return b.conv2d(c, x.x!, { out: w[0]!, kernel: [w[2]!, w[3]!], stride: a.stride, padding: a.padding, dilation: a.dilation, groups: a.groups, bias: a.bias });
+    return b.conv2d(c, x.x!, {
+      out: w[0]!,
+      kernel: [w[2]!, w[3]!],
+      stride: a.stride,
+      padding: a.padding,
+      dilation: a.dilation,
+      groups: a.groups,
+      bias: a.bias,
+    });
   },
   batch_norm2d: (b, c, x, a) => b.batchNorm2d(c, x.x!, { eps: a.eps, momentum: a.momentum }),
   relu: (b, c, x) => b.relu(c, x.x!),

@@ -22,7 +22,12 @@ import { type DType, ErrorLog, Golden, type Tol, compare } from './harness.js';
 const gold = new Golden('resnet20.safetensors');
 const cfg = gold.meta<{ lr: number; momentum: number; weight_decay: number; steps: number; batch: number[] }>('config');
 
-interface Tols { loss: Tol; stats: Tol; grads: Tol; params: Tol }
+interface Tols {
+  loss: Tol;
+  stats: Tol;
+  grads: Tol;
+  params: Tol;
+}
 const TOLS: Record<DType, Tols> = {
   f64: {
     loss: { rtol: 1e-9, atol: 1e-9 },
@@ -51,7 +56,10 @@ function run(dtype: DType, memory: Memory): string[] {
   for (const [name, a] of net.params) a.set(gold.values(`init.${name}`));
   for (const [name, a] of net.state) {
     const v = name.endsWith('running_var') ? 1 : 0;
-    assert.ok(a.every((e) => e === v), `${name} starts at ${v}`);
+    assert.ok(
+      a.every((e) => e === v),
+      `${name} starts at ${v}`,
+    );
   }
   assert.deepEqual([...net.state.keys()].sort(), gold.suffixes('after.').sort(), 'buffer names differ from the golden model');
 

@@ -15,7 +15,14 @@ import { type DType, ErrorLog, Golden, type Tol, compare } from './harness.js';
 
 const gold = new Golden('sgd.safetensors');
 
-interface SgdCase { lr: number; momentum: number; dampening: number; weight_decay: number; nesterov: boolean; steps: number }
+interface SgdCase {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weight_decay: number;
+  nesterov: boolean;
+  steps: number;
+}
 
 const TOL: Record<DType, Tol> = { f64: { rtol: 1e-12, atol: 1e-14 }, f32: { rtol: 1e-6, atol: 1e-6 } };
 
@@ -26,7 +33,11 @@ for (const name of ['nesterov', 'dampening', 'momentum_wd', 'plain_wd']) {
       const memory = new HostMemory(dtype);
       const p = memory.alloc(gold.values(`${name}.p0`).length);
       p.set(gold.values(`${name}.p0`));
-      const sgd = new SGD(new Map([['p', p]]), { lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: o.weight_decay, nesterov: o.nesterov }, memory);
+      const sgd = new SGD(
+        new Map([['p', p]]),
+        { lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: o.weight_decay, nesterov: o.nesterov },
+        memory,
+      );
       const log = new ErrorLog();
       for (let s = 1; s <= o.steps; s++) {
         const g: Arr = memory.alloc(p.length);
@@ -62,6 +73,16 @@ test('the comparison helper fails on a perturbed reference and names the worst e
   const bad = Float64Array.from(ref);
   bad[5] = bad[5]! * (1 + 1e-6);
   assert.throws(() => compare('probe', bad, ref, [3, 4], TOL.f64), /probe: worst element 5 \[1, 1\] of \[3, 4\]/);
-  assert.throws(() => compare('probe', Float64Array.from(ref, () => NaN), ref, [3, 4], TOL.f32), /worst element 0/);
+  assert.throws(
+    () =>
+      compare(
+        'probe',
+        Float64Array.from(ref, () => NaN),
+        ref,
+        [3, 4],
+        TOL.f32,
+      ),
+    /worst element 0/,
+  );
   compare('probe', bad, ref, [3, 4], TOL.f32);
 });

@@ -12,18 +12,39 @@ test('shape errors name the layer and the shapes', () => {
   const b = new Builder({ training: true });
   const x = b.input('x', [2, 3, 8, 8]);
   const h = b.conv2d('stem', x, { out: 4, kernel: 3 });
-  assert.throws(() => b.add('block.add', h, x), (e: Error) => e instanceof ShapeError && /block\.add/.test(e.message) && /\[2, 4, 6, 6\]/.test(e.message) && /\[2, 3, 8, 8\]/.test(e.message));
-  assert.throws(() => b.conv2d('big', h, { out: 2, kernel: 9 }), (e: Error) => e instanceof ShapeError && /"big"/.test(e.message) && /too small/.test(e.message));
-  assert.throws(() => b.conv2d('grp', x, { out: 4, kernel: 1, groups: 2 }), (e: Error) => e instanceof ShapeError && /grp/.test(e.message) && /groups=2/.test(e.message));
+  assert.throws(
+    () => b.add('block.add', h, x),
+    (e: Error) => e instanceof ShapeError && /block\.add/.test(e.message) && /\[2, 4, 6, 6\]/.test(e.message) && /\[2, 3, 8, 8\]/.test(e.message),
+  );
+  assert.throws(
+    () => b.conv2d('big', h, { out: 2, kernel: 9 }),
+    (e: Error) => e instanceof ShapeError && /"big"/.test(e.message) && /too small/.test(e.message),
+  );
+  assert.throws(
+    () => b.conv2d('grp', x, { out: 4, kernel: 1, groups: 2 }),
+    (e: Error) => e instanceof ShapeError && /grp/.test(e.message) && /groups=2/.test(e.message),
+  );
   const f = b.flatten('flat', h);
-  assert.throws(() => b.concat('cat', [h, x]), (e: Error) => /cat/.test(e.message) && /agree on N, H, W/.test(e.message));
-  assert.throws(() => b.batchNorm2d('bn', f), (e: Error) => /bn/.test(e.message));
+  assert.throws(
+    () => b.concat('cat', [h, x]),
+    (e: Error) => /cat/.test(e.message) && /agree on N, H, W/.test(e.message),
+  );
+  assert.throws(
+    () => b.batchNorm2d('bn', f),
+    (e: Error) => /bn/.test(e.message),
+  );
 });
 
 test('a model given the wrong input names the model and the shape', () => {
   const net = new Network(getModel('resnet20'), new HostMemory('f64'));
-  assert.throws(() => net.trainPlan([2, 1, 32, 32]), (e: Error) => e instanceof ShapeError && /resnet20/.test(e.message) && /\[2, 1, 32, 32\]/.test(e.message));
-  assert.throws(() => net.trainPlan([1, 3, 4, 4]), (e: Error) => e instanceof ShapeError && /layer "layer3.0.bn1"/.test(e.message) && /more than 1 value/.test(e.message));
+  assert.throws(
+    () => net.trainPlan([2, 1, 32, 32]),
+    (e: Error) => e instanceof ShapeError && /resnet20/.test(e.message) && /\[2, 1, 32, 32\]/.test(e.message),
+  );
+  assert.throws(
+    () => net.trainPlan([1, 3, 4, 4]),
+    (e: Error) => e instanceof ShapeError && /layer "layer3.0.bn1"/.test(e.message) && /more than 1 value/.test(e.message),
+  );
 });
 
 test('text dump shows ops, layer names, parameters and shapes', () => {
@@ -98,12 +119,14 @@ test('a step that would overflow the 4 GiB wasm32 heap names a batch size that f
   // the named batch is planned to fit, and one more image is not
   const { MAX_ARENA_BYTES } = await import('../../src/runtime/memory.js');
   const { planMemory } = await import('../../src/runtime/planner.js');
-  const planned = (n: number): number => planMemory(net.buildTrainGraph([n, 3, 224, 224]).graph, (k) => k === 'param' || k === 'state').size * 4 + net.memory.usedBytes;
+  const planned = (n: number): number =>
+    planMemory(net.buildTrainGraph([n, 3, 224, 224]).graph, (k) => k === 'param' || k === 'state').size * 4 + net.memory.usedBytes;
   assert.ok(planned(fits) <= MAX_ARENA_BYTES, `batch ${fits} does not fit`);
   assert.ok(planned(fits + 1) > MAX_ARENA_BYTES, `batch ${fits + 1} fits too`);
   assert.throws(
     () => net.trainPlan([512, 3, 224, 224]),
-    (e: Error) => e instanceof HeapOverflowError && /resnet50 at batch 512/.test(e.message) && new RegExp(`largest batch that fits is ${fits}$`).test(e.message),
+    (e: Error) =>
+      e instanceof HeapOverflowError && /resnet50 at batch 512/.test(e.message) && new RegExp(`largest batch that fits is ${fits}$`).test(e.message),
   );
 });
 
@@ -115,7 +138,8 @@ test('for a DenseNet the overflow message also names the batch that fits with re
   assert.ok(more > 1.5 * plain, `${more} vs ${plain}`);
   assert.throws(
     () => net.trainPlan([8192, 3, 32, 32]),
-    (e: Error) => e instanceof HeapOverflowError && e.message.endsWith(`largest batch that fits is ${plain} (${more} with the concatenations recomputed in backward: --recompute-concat)`),
+    (e: Error) =>
+      e instanceof HeapOverflowError &&
+      e.message.endsWith(`largest batch that fits is ${plain} (${more} with the concatenations recomputed in backward: --recompute-concat)`),
   );
 });
-

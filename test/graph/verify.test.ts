@@ -25,7 +25,12 @@ function small(): { g: Graph; x: number; conv: number; y: number } {
   return { g: b.g, x, conv, y };
 }
 
-const fails = (g: Graph, re: RegExp): void => assert.throws(() => verify(g, 'test graph'), (e: Error) => e instanceof GraphError && e.message.startsWith('test graph: ') && re.test(e.message), `expected ${re}`);
+const fails = (g: Graph, re: RegExp): void =>
+  assert.throws(
+    () => verify(g, 'test graph'),
+    (e: Error) => e instanceof GraphError && e.message.startsWith('test graph: ') && re.test(e.message),
+    `expected ${re}`,
+  );
 
 test('verify: a valid graph passes', () => {
   verify(small().g);
@@ -54,7 +59,7 @@ test('verify: a cycle (a node reading its own output)', () => {
   fails(g, /node 2 relu "relu" reads "relu" before any node writes it \(its producer is node 2: a cycle or a node out of order\)/);
 });
 
-test('verify: a shape that disagrees with the op\'s shape rule', () => {
+test("verify: a shape that disagrees with the op's shape rule", () => {
   const { g, conv } = small();
   (g.value(conv) as { shape: readonly number[] }).shape = [2, 4, 6, 6];
   fails(g, /node 0 conv2d "conv" output 0 "conv" is \[2, 4, 6, 6\], its op's shape rule gives \[2, 4, 8, 8\]/);
@@ -79,7 +84,7 @@ test('verify: an output that is computed by no node, or does not exist', () => {
   fails(b.g, /output "nothing" is value 12345, which does not exist/);
 });
 
-test('verify: every model\'s training graph after every pass, with every ablation', () => {
+test("verify: every model's training graph after every pass, with every ablation", () => {
   for (const m of MODELS) {
     const size = getModel(m.name).imageSize > 64 ? 64 : 32;
     for (const [name, fusion] of [['all', ALL_FUSION] as const, ...Object.entries(ABLATIONS)]) {
@@ -102,10 +107,16 @@ test('the pass runner with verification names the pass that broke the graph', ()
   };
   const keeps: Pass = { name: 'keeps-things', run: (h) => rebuild(h, (n, w) => w.keep(n)) };
   assert.doesNotThrow(() => runPasses(g, [keeps], new FusionReport(), true));
-  assert.throws(() => runPasses(g, [keeps, breaks], new FusionReport(), true), (e: Error) => e instanceof GraphError && /^after pass breaks-things: node \d+ .* reads value 99999, which does not exist$/.test(e.message));
+  assert.throws(
+    () => runPasses(g, [keeps, breaks], new FusionReport(), true),
+    (e: Error) => e instanceof GraphError && /^after pass breaks-things: node \d+ .* reads value 99999, which does not exist$/.test(e.message),
+  );
   // without the check the broken graph goes through (what verification is there to catch)
   assert.doesNotThrow(() => runPasses(g, [breaks], new FusionReport(), false));
   // applyFusion honours the flag: a broken input graph is named before any pass
   const bad = runPasses(g, [breaks], new FusionReport(), false);
-  assert.throws(() => applyFusion(bad, ALL_FUSION, FAST_KERNELS, new FusionReport(), true), (e: Error) => e instanceof GraphError && /^the graph before fusion: /.test(e.message));
+  assert.throws(
+    () => applyFusion(bad, ALL_FUSION, FAST_KERNELS, new FusionReport(), true),
+    (e: Error) => e instanceof GraphError && /^the graph before fusion: /.test(e.message),
+  );
 });

@@ -50,7 +50,15 @@ export function gradCheck(c: GradCheckCase, seed = 1): { maxRelErr: number; chec
   const store = new Map<string, Float64Array>();
   for (const s of b.specs) {
     const a = new Float64Array(numel(s.shape));
-    for (let i = 0; i < a.length; i++) a[i] = s.kind === 'state' ? (s.name.endsWith('running_var') ? 0.5 + rng.next() : s.name.endsWith('num_batches_tracked') ? 0 : rng.normal()) : rng.normal() * 0.5 + (s.name.endsWith('.weight') && s.shape.length === 1 ? 1 : 0);
+    for (let i = 0; i < a.length; i++)
+      a[i] =
+        s.kind === 'state'
+          ? s.name.endsWith('running_var')
+            ? 0.5 + rng.next()
+            : s.name.endsWith('num_batches_tracked')
+              ? 0
+              : rng.normal()
+          : rng.normal() * 0.5 + (s.name.endsWith('.weight') && s.shape.length === 1 ? 1 : 0);
     store.set(s.name, a);
   }
   const exec = new Executor(graph, mem, (name) => store.get(name));

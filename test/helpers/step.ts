@@ -38,14 +38,28 @@ export function trainStep(c: StepCase, fusion: FusionOptions, memory: Memory, lo
   g.outputs.set('y', y);
   g.outputs.set('loss', loss);
   const params = g.values.filter((v) => v.kind === 'param').map((v) => v.id);
-  const { grads } = appendBackward(g, new Map([[y, dy], [loss, one]]), [x, ...params]);
+  const { grads } = appendBackward(
+    g,
+    new Map([
+      [y, dy],
+      [loss, one],
+    ]),
+    [x, ...params],
+  );
   for (const [v, d] of grads) g.outputs.set(`grad:${g.value(v).name}`, d);
   g = applyFusion(pruneDead(g), fusion, FAST_KERNELS).graph;
   const vals = new Rng(5);
   const store = new Map(
     b.specs.map((s) => {
       const a = new Float64Array(numel(s.shape));
-      for (let i = 0; i < a.length; i++) a[i] = s.name.endsWith('running_var') ? 1 : s.name.endsWith('num_batches_tracked') ? 0 : s.shape.length === 1 ? 1 + 0.5 * vals.normal() : 0.5 * vals.normal();
+      for (let i = 0; i < a.length; i++)
+        a[i] = s.name.endsWith('running_var')
+          ? 1
+          : s.name.endsWith('num_batches_tracked')
+            ? 0
+            : s.shape.length === 1
+              ? 1 + 0.5 * vals.normal()
+              : 0.5 * vals.normal();
       if (s.kind === 'param') c.fillParam?.(s.name, a, vals);
       const m = memory.alloc(a.length);
       m.set(a.map(Math.fround)); // the same float32 values for every memory
@@ -57,8 +71,14 @@ export function trainStep(c: StepCase, fusion: FusionOptions, memory: Memory, lo
   const xs = Float64Array.from({ length: numel(c.input) }, () => inp.normal());
   c.fillX?.(xs);
   exec.write(x, xs.map(Math.fround));
-  exec.write(labels, Float64Array.from({ length: N }, (_, i) => i % 2));
-  exec.write(dy, Float64Array.from({ length: numel(g.value(dy).shape) }, () => Math.fround(inp.normal())));
+  exec.write(
+    labels,
+    Float64Array.from({ length: N }, (_, i) => i % 2),
+  );
+  exec.write(
+    dy,
+    Float64Array.from({ length: numel(g.value(dy).shape) }, () => Math.fround(inp.normal())),
+  );
   exec.run({ seed: 1, step: 0 });
   const outputs: StepOutputs = new Map();
   for (const [k, id] of g.outputs) outputs.set(k, Float64Array.from(exec.read(id)));

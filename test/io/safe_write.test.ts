@@ -47,6 +47,10 @@ test('safe write: an existing regular file is replaced only when the command say
   writeFileSafe(f, 'two', { replace: true });
   writeFileSafe(f, 'three', { force: true });
   assert.equal(fs.readFileSync(f, 'utf8'), 'three');
-  assert.deepEqual(fs.readdirSync(root).filter((n) => n.endsWith('.tmp')), [], 'no temporary file left');
+  assert.deepEqual(
+    fs.readdirSync(root).filter((n) => n.endsWith('.tmp')),
+    [],
+    'no temporary file left',
+  );
   fs.rmSync(f);
 });

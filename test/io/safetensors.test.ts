@@ -29,11 +29,14 @@ function f32bytes(...v: number[]): Uint8Array {
 }
 
 function rejects(bytes: Uint8Array, pattern: RegExp, source?: string): void {
-  assert.throws(() => readSafetensors(bytes, source), (e: unknown) => {
-    assert.ok(e instanceof SafetensorsError, `expected SafetensorsError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
+  assert.throws(
+    () => readSafetensors(bytes, source),
+    (e: unknown) => {
+      assert.ok(e instanceof SafetensorsError, `expected SafetensorsError, got ${String(e)}`);
+      assert.match(e.message, pattern);
+      return true;
+    },
+  );
 }
 
 test('round trip: F64, F32, F16, I64, scalars, empty tensors and metadata', () => {
@@ -68,11 +71,13 @@ test('round trip: F64, F32, F16, I64, scalars, empty tensors and metadata', () =
 });
 
 test('writer lays tensors out by decreasing item size, contiguous, from offset 0', () => {
-  const bytes = writeSafetensors(new Map([
-    ['h', { dtype: 'F16' as const, shape: [3], data: [1, 2, 3] }],
-    ['f', { shape: [1], data: new Float32Array([1]) }],
-    ['d', { shape: [2], data: new Float64Array([1, 2]) }],
-  ]));
+  const bytes = writeSafetensors(
+    new Map([
+      ['h', { dtype: 'F16' as const, shape: [3], data: [1, 2, 3] }],
+      ['f', { shape: [1], data: new Float32Array([1]) }],
+      ['d', { shape: [2], data: new Float64Array([1, 2]) }],
+    ]),
+  );
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { data_offsets: number[] }>;
   assert.deepEqual(header.d!.data_offsets, [0, 16]);
@@ -83,9 +88,23 @@ test('writer lays tensors out by decreasing item size, contiguous, from offset 0
 
 test('float16 encoding rounds to nearest even and decodes exactly', () => {
   const cases: [number, number][] = [
-    [0, 0x0000], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65519.99, 0x7bff], [65520, 0x7c00],
-    [Infinity, 0x7c00], [-Infinity, 0xfc00], [2 ** -24, 0x0001], [2 ** -25, 0x0000], [1.5 * 2 ** -25, 0x0001],
-    [2 ** -14, 0x0400], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [0.1, 0x2e66], [1 / 3, 0x3555],
+    [0, 0x0000],
+    [-0, 0x8000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [65519.99, 0x7bff],
+    [65520, 0x7c00],
+    [Infinity, 0x7c00],
+    [-Infinity, 0xfc00],
+    [2 ** -24, 0x0001],
+    [2 ** -25, 0x0000],
+    [1.5 * 2 ** -25, 0x0001],
+    [2 ** -14, 0x0400],
+    [1 + 2 ** -11, 0x3c00],
+    [1 + 3 * 2 ** -11, 0x3c02],
+    [0.1, 0x2e66],
+    [1 / 3, 0x3555],
     [(1023.5 / 1024) * 2 ** -14, 0x0400],
   ];
   for (const [v, bits] of cases) assert.equal(toFloat16Bits(v), bits, `toFloat16Bits(${v})`);
@@ -133,11 +152,17 @@ test('rejects bad shapes and offsets', () => {
 });
 
 test('rejects offsets outside the buffer', () => {
-  rejects(rawFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32bytes(1)), /tensor "w": data_offsets \[0, 8\] run past the end of the 4-byte buffer/);
+  rejects(
+    rawFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32bytes(1)),
+    /tensor "w": data_offsets \[0, 8\] run past the end of the 4-byte buffer/,
+  );
 });
 
 test('rejects offsets inconsistent with dtype and shape', () => {
-  rejects(rawFile({ w: { dtype: 'F64', shape: [2], data_offsets: [0, 8] } }, f32bytes(1, 2)), /tensor "w": data_offsets \[0, 8\] hold 8 bytes, but F64 \[2\] needs 16/);
+  rejects(
+    rawFile({ w: { dtype: 'F64', shape: [2], data_offsets: [0, 8] } }, f32bytes(1, 2)),
+    /tensor "w": data_offsets \[0, 8\] hold 8 bytes, but F64 \[2\] needs 16/,
+  );
 });
 
 test('rejects overlapping tensors and holes', () => {
@@ -157,11 +182,14 @@ test('errors from a file name the file and the tensor', () => {
   try {
     const path = join(dir, 'bad.safetensors');
     writeFileSync(path, rawFile({ weight: { dtype: 'F64', shape: [3], data_offsets: [0, 8] } }, f32bytes(1, 2)));
-    assert.throws(() => readSafetensorsFile(path), (e: unknown) => {
-      assert.ok(e instanceof SafetensorsError);
-      assert.ok(e.message.startsWith(`${path}: tensor "weight":`), e.message);
-      return true;
-    });
+    assert.throws(
+      () => readSafetensorsFile(path),
+      (e: unknown) => {
+        assert.ok(e instanceof SafetensorsError);
+        assert.ok(e.message.startsWith(`${path}: tensor "weight":`), e.message);
+        return true;
+      },
+    );
     assert.throws(() => readSafetensorsFile(join(dir, 'missing.safetensors')), /missing\.safetensors: cannot read/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -193,11 +221,14 @@ test('atomic file write: round trip, overwrite, no temporary file left, failure 
     const blocked = join(dir, 'blocked');
     mkdirSync(blocked);
     writeFileSync(join(blocked, 'x'), 'x');
-    assert.throws(() => writeSafetensorsFile(blocked, { w: { shape: [1], data: [1] } }), (e: unknown) => {
-      assert.ok(e instanceof WriteRefusedError);
-      assert.equal(e.message, `refusing to replace ${blocked}: it is a directory, not a regular file`);
-      return true;
-    });
+    assert.throws(
+      () => writeSafetensorsFile(blocked, { w: { shape: [1], data: [1] } }),
+      (e: unknown) => {
+        assert.ok(e instanceof WriteRefusedError);
+        assert.equal(e.message, `refusing to replace ${blocked}: it is a directory, not a regular file`);
+        return true;
+      },
+    );
     assert.deepEqual(readdirSync(dir).sort(), ['blocked', 'model.safetensors']);
     // A missing directory fails before anything is created.
     assert.throws(() => writeSafetensorsFile(join(dir, 'no', 'such.safetensors'), {}), SafetensorsError);

@@ -54,25 +54,32 @@ async function compareWithTorch(t: TestContext, dir: string, name: string): Prom
   } finally {
     engine.close();
   }
-  t.diagnostic(`${name}: relative logit difference vs PyTorch: float64 folded ${folded.toExponential(2)}, unfolded ${unfolded.toExponential(2)}; float32 wasm ${f32.toExponential(2)}`);
+  t.diagnostic(
+    `${name}: relative logit difference vs PyTorch: float64 folded ${folded.toExponential(2)}, unfolded ${unfolded.toExponential(2)}; float32 wasm ${f32.toExponential(2)}`,
+  );
   assert.ok(folded < 1e-10 && unfolded < 1e-10, `${name} float64: folded ${folded}, unfolded ${unfolded}`);
   assert.ok(f32 < 1e-4, `${name} float32 wasm engine: ${f32}`);
 }
 
-test('a torchvision DenseNet state_dict (committed fixture) loads into bnff and gives PyTorch\'s logits', async (t) => {
+test("a torchvision DenseNet state_dict (committed fixture) loads into bnff and gives PyTorch's logits", async (t) => {
   await compareWithTorch(t, fromRoot('test/io/data'), 'densenet_tiny');
 });
 
 const PYTHON = '/usr/bin/python3';
 const torchMissing = ((): string | false => {
   const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8', timeout: 120_000 });
-  return r.status === 0 ? false : `${PYTHON} cannot import torch and torchvision (Debian: apt-get install python3-torch python3-torchvision): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
+  return r.status === 0
+    ? false
+    : `${PYTHON} cannot import torch and torchvision (Debian: apt-get install python3-torch python3-torchvision): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
 })();
 
-test('torchvision resnet18 and densenet121, exported by PyTorch at test time, give PyTorch\'s logits in bnff', { skip: torchMissing }, async (t) => {
+test("torchvision resnet18 and densenet121, exported by PyTorch at test time, give PyTorch's logits in bnff", { skip: torchMissing }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-torchvision-'));
   try {
-    const r = spawnSync(PYTHON, [fromRoot('tools/make_torchvision_fixture.py'), dir, '--models', 'resnet18,densenet121', '--image-size', '64'], { encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync(PYTHON, [fromRoot('tools/make_torchvision_fixture.py'), dir, '--models', 'resnet18,densenet121', '--image-size', '64'], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     assert.equal(r.status, 0, `make_torchvision_fixture.py failed: ${r.stderr}`);
     for (const name of ['resnet18', 'densenet121']) await compareWithTorch(t, dir, name);
   } finally {

@@ -12,7 +12,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
-import { convBackwardData, convBackwardWeight, convForward, convGeom, convTightLayout, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../../src/kernels/conv.js';
+import {
+  convBackwardData,
+  convBackwardWeight,
+  convForward,
+  convGeom,
+  convTightLayout,
+  convTuning,
+  convWorkspace,
+  type ConvGeom,
+  type ConvGeomSpec,
+} from '../../src/kernels/conv.js';
 import * as scalar from '../../src/kernels/conv_scalar.js';
 import * as S from '../../src/kernels/eltwise_scalar.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/ops/conv2d.js';
@@ -20,7 +30,6 @@ import type { Arr } from '../../src/ops/op.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { Rng } from '../../src/util/random.js';
 import { getPool } from '../helpers/pools.js';
-
 
 // ---------------------------------------------------------------------------------------
 // layouts and the float64 reference
@@ -31,10 +40,18 @@ const nhwcToNchw = (a: Arr, N: number, C: number, H: number, W: number, out: Arr
 interface Data {
   g: ConvGeom;
   /** float32-representable values, NHWC / OIHW, as float64 */
-  x: Float64Array; w: Float64Array; b: Float64Array; dy: Float64Array;
+  x: Float64Array;
+  w: Float64Array;
+  b: Float64Array;
+  dy: Float64Array;
 }
 
-interface Ref { y: Float64Array; dx: Float64Array; dw: Float64Array; db: Float64Array }
+interface Ref {
+  y: Float64Array;
+  dx: Float64Array;
+  dw: Float64Array;
+  db: Float64Array;
+}
 
 function makeData(g: ConvGeom, seed: number): Data {
   const rng = new Rng(seed);
@@ -45,8 +62,14 @@ function makeData(g: ConvGeom, seed: number): Data {
 
 function reference(dt: Data): Ref {
   const { g } = dt;
-  const attrs = { stride: [...g.stride] as [number, number], padding: [...g.pad] as [number, number], dilation: [...g.dilation] as [number, number], groups: g.groups };
-  const xs = [g.N, g.C, g.H, g.W], wsh = [g.K, g.C / g.groups, g.KH, g.KW];
+  const attrs = {
+    stride: [...g.stride] as [number, number],
+    padding: [...g.pad] as [number, number],
+    dilation: [...g.dilation] as [number, number],
+    groups: g.groups,
+  };
+  const xs = [g.N, g.C, g.H, g.W],
+    wsh = [g.K, g.C / g.groups, g.KH, g.KW];
   const node = { name: 'conv', id: 0, op: 'conv2d', inputs: [], outputs: [], attrs: {} } as Node;
   const ctx = { seed: 0, step: 0 };
   const x = nhwcToNchw(dt.x, g.N, g.C, g.H, g.W, new Float64Array(dt.x.length));
@@ -56,17 +79,20 @@ function reference(dt: Data): Ref {
   const battrs = { ...attrs, xShape: xs, wShape: wsh, bias: true };
   const dx = new Float64Array(dt.x.length);
   conv2dBackwardData.run({ x: [dy, dt.w], y: [dx], xs: [], ys: [], attrs: battrs, node, ctx });
-  const dw = new Float64Array(dt.w.length), db = new Float64Array(g.K);
+  const dw = new Float64Array(dt.w.length),
+    db = new Float64Array(g.K);
   conv2dBackwardWeight.run({ x: [dy, x], y: [dw, db], xs: [], ys: [], attrs: battrs, node, ctx });
   return {
     y: nchwToNhwc(y, g.N, g.K, g.OH, g.OW, new Float64Array(y.length)) as Float64Array,
     dx: nchwToNhwc(dx, g.N, g.C, g.H, g.W, new Float64Array(dx.length)) as Float64Array,
-    dw, db,
+    dw,
+    db,
   };
 }
 
 function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let e = 0, m = 0;
+  let e = 0,
+    m = 0;
   for (let i = 0; i < ref.length; i++) {
     e = Math.max(e, Math.abs(got[i]! - ref[i]!));
     m = Math.max(m, Math.abs(ref[i]!));
@@ -78,14 +104,25 @@ function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
 // ---------------------------------------------------------------------------------------
 // running the WebAssembly kernels
 
-interface Out { y: Float32Array; dx: Float32Array; dw: Float32Array; db: Float32Array }
+interface Out {
+  y: Float32Array;
+  dx: Float32Array;
+  dw: Float32Array;
+  db: Float32Array;
+}
 
 function runWasm(pool: Backend, dt: Data, bias = true): Out {
   const { g } = dt;
   const a = pool.arena;
   const ptr = (n: number): number => a.reserve(Math.max(4, n * 4));
-  const px = ptr(dt.x.length), pw = ptr(dt.w.length), pb = ptr(g.K), pdy = ptr(dt.dy.length);
-  const py = ptr(dt.dy.length), pdx = ptr(dt.x.length), pdw = ptr(dt.w.length), pdb = ptr(g.K);
+  const px = ptr(dt.x.length),
+    pw = ptr(dt.w.length),
+    pb = ptr(g.K),
+    pdy = ptr(dt.dy.length);
+  const py = ptr(dt.dy.length),
+    pdx = ptr(dt.x.length),
+    pdw = ptr(dt.w.length),
+    pdb = ptr(g.K);
   const ws = convWorkspace(a, g);
   a.view(px, dt.x.length).set(dt.x);
   a.view(pw, dt.w.length).set(dt.w);
@@ -100,14 +137,18 @@ function runWasm(pool: Backend, dt: Data, bias = true): Out {
   convBackwardData(pool, g, pdy, pw, pdx, ws);
   convBackwardWeight(pool, g, pdy, px, pdw, bias ? pdb : 0, ws);
   return {
-    y: a.view(py, dt.dy.length).slice(), dx: a.view(pdx, dt.x.length).slice(),
-    dw: a.view(pdw, dt.w.length).slice(), db: a.view(pdb, g.K).slice(),
+    y: a.view(py, dt.dy.length).slice(),
+    dx: a.view(pdx, dt.x.length).slice(),
+    dw: a.view(pdw, dt.w.length).slice(),
+    db: a.view(pdb, g.K).slice(),
   };
 }
 
 function check(dt: Data, ref: Ref, out: Out, label: string, bias = true): void {
   const { g } = dt;
-  const Cg = g.C / g.groups, Kg = g.K / g.groups, T = g.KH * g.KW;
+  const Cg = g.C / g.groups,
+    Kg = g.K / g.groups,
+    T = g.KH * g.KW;
   const tol = (r: number): number => 1e-5 * Math.sqrt(r);
   const yRef = bias ? ref.y : ref.y.map((v, i) => v - dt.b[i % g.K]!);
   const cases: [string, Float32Array, Float64Array, number][] = [
@@ -131,7 +172,17 @@ for (const C of [1, 3, 4, 5, 16]) {
   for (const K of [1, 7, 8, 9, 12, 16, 17]) cases.push([`3x3 p1 C=${C} K=${K}`, { N: 2, C, H: 5, W: 4, K, KH: 3, pad: 1 }]);
 }
 // rows M = N*OH*OW at, below and above the 4-row edge
-for (const [N, H, W] of [[1, 1, 1], [1, 1, 2], [1, 1, 3], [1, 2, 2], [1, 1, 5], [1, 1, 7], [2, 2, 2], [3, 1, 3], [1, 3, 4]] as const) {
+for (const [N, H, W] of [
+  [1, 1, 1],
+  [1, 1, 2],
+  [1, 1, 3],
+  [1, 2, 2],
+  [1, 1, 5],
+  [1, 1, 7],
+  [2, 2, 2],
+  [3, 1, 3],
+  [1, 3, 4],
+] as const) {
   cases.push([`1x1 M=${N * H * W} C=5 K=9`, { N, C: 5, H, W, K: 9, KH: 1 }]);
   cases.push([`3x3 p1 M=${N * H * W} C=4 K=8`, { N, C: 4, H, W, K: 8, KH: 3, pad: 1 }]);
 }
@@ -241,7 +292,8 @@ test('conv kernels: short kernel rows packed tight (the stem) agree with the ref
         // a small M chunk and A block: several chunks, blocks and partial micro-panels
         for (const tiny of [false, true]) {
           Object.assign(convTuning, tiny ? { mChunk: 12, aBlockBytes: 16 * 8 * 5 } : { mChunk: saved.mChunk, aBlockBytes: saved.aBlockBytes });
-          for (const threads of [1, 2]) check(dt, ref, runWasm(await getPool(threads), dt), `${JSON.stringify(spec)}, tight ${tight}, tiny ${tiny}, ${threads} thread(s)`);
+          for (const threads of [1, 2])
+            check(dt, ref, runWasm(await getPool(threads), dt), `${JSON.stringify(spec)}, tight ${tight}, tiny ${tiny}, ${threads} thread(s)`);
         }
       }
       convTuning.tight = 0;
@@ -278,12 +330,17 @@ test('conv kernels: backward-weights in slices of the reduction (each its own ac
         check(dt, ref, out, `${JSON.stringify(spec)}, ${threads} thread(s)`);
         outs.push(out);
       }
-      for (const o of outs.slice(1)) assert.deepEqual(new Uint32Array(o.dw.buffer), new Uint32Array(outs[0]!.dw.buffer), `${JSON.stringify(spec)}: dW differs between thread counts`);
+      for (const o of outs.slice(1))
+        assert.deepEqual(new Uint32Array(o.dw.buffer), new Uint32Array(outs[0]!.dw.buffer), `${JSON.stringify(spec)}: dW differs between thread counts`);
       // one accumulator: the same values, summed in another order
       Object.assign(convTuning, { wSlices: 1 });
       const one = runWasm(await getPool(2), dt);
       check(dt, ref, one, `${JSON.stringify(spec)}, one slice`);
-      assert.notDeepEqual(new Uint32Array(one.dw.buffer), new Uint32Array(outs[0]!.dw.buffer), `${JSON.stringify(spec)}: backward-weights did not take the slices`);
+      assert.notDeepEqual(
+        new Uint32Array(one.dw.buffer),
+        new Uint32Array(outs[0]!.dw.buffer),
+        `${JSON.stringify(spec)}: backward-weights did not take the slices`,
+      );
     }
   } finally {
     Object.assign(convTuning, saved);
@@ -340,7 +397,8 @@ test('conv kernels: Winograd at its tile and block edges, against the reference 
         check(dt, ref, gemm, `${label}, GEMM`);
         assert.notDeepEqual(new Uint32Array(wino.y.buffer), new Uint32Array(gemm.y.buffer), `${label}: forward did not take Winograd`);
         assert.notDeepEqual(new Uint32Array(wino.dx.buffer), new Uint32Array(gemm.dx.buffer), `${label}: backward-data did not take Winograd`);
-        if (g.C >= 32) assert.notDeepEqual(new Uint32Array(wino.dw.buffer), new Uint32Array(gemm.dw.buffer), `${label}: backward-weights did not take Winograd`);
+        if (g.C >= 32)
+          assert.notDeepEqual(new Uint32Array(wino.dw.buffer), new Uint32Array(gemm.dw.buffer), `${label}: backward-weights did not take Winograd`);
       }
     }
   } finally {
@@ -363,37 +421,60 @@ test('conv_scalar Winograd twin: float64 matches the reference, float32 the WebA
     const dw = new Float64Array(ref.dw.length);
     scalar.winogradBackwardWeight(g, dt.dy, dt.x, dw);
     assert.ok(relErr(dw, ref.dw) <= 1e-12, `${JSON.stringify(spec)}: float64 backward-weights twin relative error ${relErr(dw, ref.dw)}`);
-    if (g.C >= 32) assert.ok(relErr(out.dw, dw) <= 1e-5 * Math.sqrt(g.N * g.OH * g.OW), `${JSON.stringify(spec)}: backward-weights twin vs wasm ${relErr(out.dw, dw)}`);
+    if (g.C >= 32)
+      assert.ok(relErr(out.dw, dw) <= 1e-5 * Math.sqrt(g.N * g.OH * g.OW), `${JSON.stringify(spec)}: backward-weights twin vs wasm ${relErr(out.dw, dw)}`);
   }
-  assert.throws(() => scalar.winogradForward(convGeom({ N: 1, C: 4, H: 4, W: 4, K: 4, KH: 3, stride: 2 }), new Float64Array(64), new Float64Array(144), undefined, new Float64Array(16)), /stride 1/);
+  assert.throws(
+    () =>
+      scalar.winogradForward(
+        convGeom({ N: 1, C: 4, H: 4, W: 4, K: 4, KH: 3, stride: 2 }),
+        new Float64Array(64),
+        new Float64Array(144),
+        undefined,
+        new Float64Array(16),
+      ),
+    /stride 1/,
+  );
 });
 
 for (const [what, spec] of [
   ['GEMM and Winograd forward / backward-data', { N: 4, C: 20, H: 9, W: 9, K: 36, KH: 3, pad: 1, stride: 1 }],
   ['Winograd backward-weights over several chunks', { N: 6, C: 44, H: 13, W: 12, K: 24, KH: 3, pad: 1, stride: 1 }],
-] as [string, ConvGeomSpec][]) test(`conv kernels: bit-identical across runs and across thread counts (${what})`, async () => {
-  const g = convGeom(spec);
-  const dt = makeData(g, 5);
-  const p2 = await getPool(2);
-  const a = runWasm(p2, dt), b = runWasm(p2, dt), c = runWasm(await getPool(1), dt);
-  for (const k of ['y', 'dx', 'dw', 'db'] as const) {
-    const u = new Uint32Array(a[k].buffer), v = new Uint32Array(b[k].buffer), w = new Uint32Array(c[k].buffer);
-    assert.deepEqual(u, v, `${k}: two runs with 2 threads differ`);
-    assert.deepEqual(u, w, `${k}: 1 and 2 threads differ`);
-  }
-});
+] as [string, ConvGeomSpec][])
+  test(`conv kernels: bit-identical across runs and across thread counts (${what})`, async () => {
+    const g = convGeom(spec);
+    const dt = makeData(g, 5);
+    const p2 = await getPool(2);
+    const a = runWasm(p2, dt),
+      b = runWasm(p2, dt),
+      c = runWasm(await getPool(1), dt);
+    for (const k of ['y', 'dx', 'dw', 'db'] as const) {
+      const u = new Uint32Array(a[k].buffer),
+        v = new Uint32Array(b[k].buffer),
+        w = new Uint32Array(c[k].buffer);
+      assert.deepEqual(u, v, `${k}: two runs with 2 threads differ`);
+      assert.deepEqual(u, w, `${k}: 1 and 2 threads differ`);
+    }
+  });
 
 test('conv_scalar (float64) matches the reference', () => {
   for (const [name, spec] of cases.filter((_, i) => i % 3 === 0)) {
     const g = convGeom(spec);
     const dt = makeData(g, 3);
     const ref = reference(dt);
-    const y = new Float64Array(ref.y.length), dx = new Float64Array(ref.dx.length);
-    const dw = new Float64Array(ref.dw.length), db = new Float64Array(g.K);
+    const y = new Float64Array(ref.y.length),
+      dx = new Float64Array(ref.dx.length);
+    const dw = new Float64Array(ref.dw.length),
+      db = new Float64Array(g.K);
     scalar.convForward(g, dt.x, dt.w, dt.b, y);
     scalar.convBackwardData(g, dt.dy, dt.w, dx);
     scalar.convBackwardWeight(g, dt.dy, dt.x, dw, db);
-    for (const [what, got, want] of [['y', y, ref.y], ['dx', dx, ref.dx], ['dw', dw, ref.dw], ['db', db, ref.db]] as const) {
+    for (const [what, got, want] of [
+      ['y', y, ref.y],
+      ['dx', dx, ref.dx],
+      ['dw', dw, ref.dw],
+      ['db', db, ref.db],
+    ] as const) {
       const e = relErr(got, want);
       assert.ok(e <= 1e-12, `${name}: ${what} relative error ${e}`);
     }
@@ -404,11 +485,19 @@ test('conv_scalar (float32) agrees with the WebAssembly kernels', async () => {
   const g = convGeom({ N: 2, C: 7, H: 6, W: 6, K: 10, KH: 3, pad: 1, stride: 2 });
   const dt = makeData(g, 11);
   const out = runWasm(await getPool(2), dt);
-  const y = new Float32Array(out.y.length), dx = new Float32Array(out.dx.length), dw = new Float32Array(out.dw.length), db = new Float32Array(g.K);
+  const y = new Float32Array(out.y.length),
+    dx = new Float32Array(out.dx.length),
+    dw = new Float32Array(out.dw.length),
+    db = new Float32Array(g.K);
   scalar.convForward(g, Float32Array.from(dt.x), Float32Array.from(dt.w), Float32Array.from(dt.b), y);
   scalar.convBackwardData(g, Float32Array.from(dt.dy), Float32Array.from(dt.w), dx);
   scalar.convBackwardWeight(g, Float32Array.from(dt.dy), Float32Array.from(dt.x), dw, db);
-  for (const [what, got, want] of [['y', out.y, y], ['dx', out.dx, dx], ['dw', out.dw, dw], ['db', out.db, db]] as const) {
+  for (const [what, got, want] of [
+    ['y', out.y, y],
+    ['dx', out.dx, dx],
+    ['dw', out.dw, dw],
+    ['db', out.db, db],
+  ] as const) {
     assert.ok(relErr(got, want) <= 1e-4, `${what}: ${relErr(got, want)}`);
   }
 });

@@ -20,14 +20,26 @@ import type { Node } from '../../src/graph/ir.js';
 import { bnCoefficients } from '../../src/kernels/bn_fused.js';
 import { nchwToNhwc } from '../../src/kernels/eltwise_scalar.js';
 import {
-  bnDyCoefficients, convBackwardData, convBackwardWeight, convDxAccumulates, convForward, convGeom, convStridedInput, convStridedOutput, convTuning, convWorkspace,
-  type ConvBackwardDataFusion, type ConvBackwardWeightFusion, type ConvForwardFusion, type ConvGeom, type ConvGeomSpec,
+  bnDyCoefficients,
+  convBackwardData,
+  convBackwardWeight,
+  convDxAccumulates,
+  convForward,
+  convGeom,
+  convStridedInput,
+  convStridedOutput,
+  convTuning,
+  convWorkspace,
+  type ConvBackwardDataFusion,
+  type ConvBackwardWeightFusion,
+  type ConvForwardFusion,
+  type ConvGeom,
+  type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
 import { conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, type FusedConvAttrs } from '../../src/ops/conv2d_fused.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { Rng } from '../../src/util/random.js';
 import { getPool } from '../helpers/pools.js';
-
 
 // ---------------------------------------------------------------------------------------
 // layouts, data and the float64 reference
@@ -44,10 +56,20 @@ interface Data {
   relu: boolean;
   bias: boolean;
   /** NCHW / OIHW float64 arrays holding float32 values */
-  x: Float64Array; w: Float64Array; b: Float64Array;
-  mean: Float64Array; rstd: Float64Array; gamma: Float64Array; beta: Float64Array;
-  dbn: Float64Array; xbn: Float64Array;
-  meanY: Float64Array; rstdY: Float64Array; gammaY: Float64Array; dbetaY: Float64Array; dgammaY: Float64Array;
+  x: Float64Array;
+  w: Float64Array;
+  b: Float64Array;
+  mean: Float64Array;
+  rstd: Float64Array;
+  gamma: Float64Array;
+  beta: Float64Array;
+  dbn: Float64Array;
+  xbn: Float64Array;
+  meanY: Float64Array;
+  rstdY: Float64Array;
+  gammaY: Float64Array;
+  dbetaY: Float64Array;
+  dgammaY: Float64Array;
 }
 
 function makeData(g: ConvGeom, relu: boolean, bias: boolean, seed: number): Data {
@@ -57,9 +79,11 @@ function makeData(g: ConvGeom, relu: boolean, bias: boolean, seed: number): Data
   const HW = H * W;
   const x = vec(N * C * HW, () => 0.3 + rng.normal());
   // BN statistics of x (float32, as the engine stores them)
-  const mean = new Float64Array(C), rstd = new Float64Array(C);
+  const mean = new Float64Array(C),
+    rstd = new Float64Array(C);
   for (let c = 0; c < C; c++) {
-    let s = 0, q = 0;
+    let s = 0,
+      q = 0;
     for (let n = 0; n < N; n++) for (let i = 0; i < HW; i++) s += x[(n * C + c) * HW + i]!;
     const mu = s / (N * HW);
     for (let n = 0; n < N; n++) for (let i = 0; i < HW; i++) q += (x[(n * C + c) * HW + i]! - mu) ** 2;
@@ -71,7 +95,8 @@ function makeData(g: ConvGeom, relu: boolean, bias: boolean, seed: number): Data
   // keep every a*x + b at least 1e-3 away from 0 (the ReLU mask must not flip in float32)
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      const a = gamma[c]! * rstd[c]!, bb = beta[c]! - a * mean[c]!;
+      const a = gamma[c]! * rstd[c]!,
+        bb = beta[c]! - a * mean[c]!;
       for (let i = 0; i < HW; i++) {
         const o = (n * C + c) * HW + i;
         const z = a * x[o]! + bb;
@@ -87,9 +112,22 @@ function makeData(g: ConvGeom, relu: boolean, bias: boolean, seed: number): Data
   const dbn = vec(ny, () => rng.normal());
   const xbn = vec(ny, () => 0.2 + rng.normal());
   return {
-    g, relu, bias, x, w, b, mean, rstd, gamma, beta, dbn, xbn,
-    meanY: vec(K, () => 0.2 + 0.1 * rng.normal()), rstdY: vec(K, () => 0.8 + 0.4 * rng.next()),
-    gammaY: vec(K, () => 0.5 + rng.next()), dbetaY: vec(K, () => Math.sqrt(m) * rng.normal()),
+    g,
+    relu,
+    bias,
+    x,
+    w,
+    b,
+    mean,
+    rstd,
+    gamma,
+    beta,
+    dbn,
+    xbn,
+    meanY: vec(K, () => 0.2 + 0.1 * rng.normal()),
+    rstdY: vec(K, () => 0.8 + 0.4 * rng.next()),
+    gammaY: vec(K, () => 0.5 + rng.next()),
+    dbetaY: vec(K, () => Math.sqrt(m) * rng.normal()),
     dgammaY: vec(K, () => Math.sqrt(m) * rng.normal()),
   };
 }
@@ -100,51 +138,89 @@ const ctx = { seed: 0, step: 0 };
 function attrsOf(dt: Data, extra: Partial<FusedConvAttrs>): FusedConvAttrs {
   const { g } = dt;
   return {
-    stride: [...g.stride] as [number, number], padding: [...g.pad] as [number, number], dilation: [...g.dilation] as [number, number],
-    groups: g.groups, bias: dt.bias, xShape: [g.N, g.C, g.H, g.W], wShape: [g.K, g.C / g.groups, g.KH, g.KW], ...extra,
+    stride: [...g.stride] as [number, number],
+    padding: [...g.pad] as [number, number],
+    dilation: [...g.dilation] as [number, number],
+    groups: g.groups,
+    bias: dt.bias,
+    xShape: [g.N, g.C, g.H, g.W],
+    wShape: [g.K, g.C / g.groups, g.KH, g.KW],
+    ...extra,
   };
 }
 
 /** Which parts of each fused variant are on. */
-interface Parts { xPrologue: boolean; moments: boolean; dyPrologue: boolean; dxEpilogue: boolean }
+interface Parts {
+  xPrologue: boolean;
+  moments: boolean;
+  dyPrologue: boolean;
+  dxEpilogue: boolean;
+}
 const ALL: Parts = { xPrologue: true, moments: true, dyPrologue: true, dxEpilogue: true };
 
 interface Result {
-  y: Float64Array | Float32Array; my: Float64Array | Float32Array; vy: Float64Array | Float32Array;
-  dx: Float64Array | Float32Array; dbeta: Float64Array | Float32Array; dgamma: Float64Array | Float32Array;
-  dw: Float64Array | Float32Array; db: Float64Array | Float32Array;
+  y: Float64Array | Float32Array;
+  my: Float64Array | Float32Array;
+  vy: Float64Array | Float32Array;
+  dx: Float64Array | Float32Array;
+  dbeta: Float64Array | Float32Array;
+  dgamma: Float64Array | Float32Array;
+  dw: Float64Array | Float32Array;
+  db: Float64Array | Float32Array;
 }
 
 /** The reference composition (src/ops/conv2d_fused.ts) in float64, outputs in NHWC. */
 function reference(dt: Data, parts: Parts): Result {
   const { g } = dt;
   const { N, C, H, W, K, OH, OW } = g;
-  const xs = [N, C, H, W], ysh = [N, K, OH, OW], wsh = [K, C / g.groups, g.KH, g.KW];
+  const xs = [N, C, H, W],
+    ysh = [N, K, OH, OW],
+    wsh = [K, C / g.groups, g.KH, g.KW];
   const bnX = [dt.mean, dt.rstd, dt.gamma, dt.beta];
   const bnY = [dt.meanY, dt.rstdY, dt.gammaY, dt.dbetaY, dt.dgammaY];
   // forward
-  const y = new Float64Array(N * K * OH * OW), my = new Float64Array(K), vy = new Float64Array(K);
+  const y = new Float64Array(N * K * OH * OW),
+    my = new Float64Array(K),
+    vy = new Float64Array(K);
   const fx = [dt.x, dt.w, ...(dt.bias ? [dt.b] : []), ...(parts.xPrologue ? bnX : [])];
   conv2dFused.run({
-    x: fx, xs: fx.map((a, i) => (i === 0 ? xs : i === 1 ? wsh : [a.length])), y: [y, my, vy], ys: [ysh, [K], [K]],
-    attrs: attrsOf(dt, { xPrologue: parts.xPrologue ? { relu: dt.relu } : undefined, epilogue: parts.moments ? 'moments' : undefined }), node, ctx,
+    x: fx,
+    xs: fx.map((a, i) => (i === 0 ? xs : i === 1 ? wsh : [a.length])),
+    y: [y, my, vy],
+    ys: [ysh, [K], [K]],
+    attrs: attrsOf(dt, { xPrologue: parts.xPrologue ? { relu: dt.relu } : undefined, epilogue: parts.moments ? 'moments' : undefined }),
+    node,
+    ctx,
   });
   // backward-data
-  const dx = new Float64Array(N * C * H * W), dbeta = new Float64Array(C), dgamma = new Float64Array(C);
+  const dx = new Float64Array(N * C * H * W),
+    dbeta = new Float64Array(C),
+    dgamma = new Float64Array(C);
   const dyIn = parts.dyPrologue ? [dt.dbn, dt.w, dt.dbn, dt.xbn, ...bnY] : [dt.dbn, dt.w];
   const bx = [...dyIn, ...(parts.dxEpilogue ? [dt.x, ...bnX] : [])];
   // xs[0] is dy's shape (also the shape of dbn, xbn), xs[1] the weight's or (backward-weight) x's
   const shapes = (arrs: Float64Array[], second: number[]): number[][] => arrs.map((a, i) => (i === 0 ? ysh : i === 1 ? second : [a.length]));
   conv2dFusedBackwardData.run({
-    x: bx, xs: shapes(bx, wsh), y: [dx, dbeta, dgamma], ys: [xs, [C], [C]],
-    attrs: attrsOf(dt, { dyPrologue: parts.dyPrologue, dxEpilogue: parts.dxEpilogue ? { relu: dt.relu } : undefined }), node, ctx,
+    x: bx,
+    xs: shapes(bx, wsh),
+    y: [dx, dbeta, dgamma],
+    ys: [xs, [C], [C]],
+    attrs: attrsOf(dt, { dyPrologue: parts.dyPrologue, dxEpilogue: parts.dxEpilogue ? { relu: dt.relu } : undefined }),
+    node,
+    ctx,
   });
   // backward-weight
-  const dw = new Float64Array(dt.w.length), db = new Float64Array(K);
+  const dw = new Float64Array(dt.w.length),
+    db = new Float64Array(K);
   const wx = [dt.dbn, dt.x, ...(parts.dyPrologue ? [dt.dbn, dt.xbn, ...bnY] : []), ...(parts.xPrologue ? bnX : [])];
   conv2dFusedBackwardWeight.run({
-    x: wx, xs: shapes(wx, xs), y: dt.bias ? [dw, db] : [dw], ys: dt.bias ? [wsh, [K]] : [wsh],
-    attrs: attrsOf(dt, { dyPrologue: parts.dyPrologue, xPrologue: parts.xPrologue ? { relu: dt.relu } : undefined }), node, ctx,
+    x: wx,
+    xs: shapes(wx, xs),
+    y: dt.bias ? [dw, db] : [dw],
+    ys: dt.bias ? [wsh, [K]] : [wsh],
+    attrs: attrsOf(dt, { dyPrologue: parts.dyPrologue, xPrologue: parts.xPrologue ? { relu: dt.relu } : undefined }),
+    node,
+    ctx,
   });
   return { y: toNhwc(y, N, K, OH, OW), my, vy, dx: toNhwc(dx, N, C, H, W), dbeta, dgamma, dw, db };
 }
@@ -165,20 +241,24 @@ function runWasm(pool: Backend, dt: Data, parts: Parts, xStride?: number): Resul
   };
   const xn = toNhwc(dt.x, N, C, H, W);
   let px = put(xn);
-  const pw = put(dt.w), pb = put(dt.b);
+  const pw = put(dt.w),
+    pb = put(dt.b);
   if (xStride !== undefined) {
     const wide = new Float64Array(N * H * W * xStride).fill(NaN);
     for (let r = 0; r < N * H * W; r++) for (let c = 0; c < C; c++) wide[r * xStride + c] = xn[r * C + c]!;
     px = put(wide);
   }
   // xbn after or before dbn (the kernels address xbn as dbn + a wrapping 32-bit offset)
-  const putDbn = (): number => put(toNhwc(dt.dbn, N, K, OH, OW)), putXbn = (): number => put(toNhwc(dt.xbn, N, K, OH, OW));
+  const putDbn = (): number => put(toNhwc(dt.dbn, N, K, OH, OW)),
+    putXbn = (): number => put(toNhwc(dt.xbn, N, K, OH, OW));
   const order = dt.x.length % 2 === 1;
-  const p0 = order ? putDbn() : putXbn(), p1 = order ? putXbn() : putDbn();
+  const p0 = order ? putDbn() : putXbn(),
+    p1 = order ? putXbn() : putDbn();
   const [pdbn, pxbn] = order ? [p0, p1] : [p1, p0];
   const [pm, pr, pg, pbe] = [dt.mean, dt.rstd, dt.gamma, dt.beta].map(put) as [number, number, number, number];
   const [pmY, prY, pgY, pdbY, pdgY] = [dt.meanY, dt.rstdY, dt.gammaY, dt.dbetaY, dt.dgammaY].map(put) as [number, number, number, number, number];
-  const coef = ptr(2 * C), cdy = ptr(3 * K);
+  const coef = ptr(2 * C),
+    cdy = ptr(3 * K);
   bnCoefficients(pool, C, pm, pr, pg, pbe, coef);
   bnDyCoefficients(pool, K, N * OH * OW, pmY, prY, pgY, pdbY, pdgY, cdy);
   const ny = N * K * OH * OW;
@@ -187,7 +267,14 @@ function runWasm(pool: Backend, dt: Data, parts: Parts, xStride?: number): Resul
     a.view(p, n).fill(NaN); // poison: every element must be written
     return p;
   };
-  const py = out(ny), pmy = out(K), pvy = out(K), pdx = out(dt.x.length), pdbeta = out(C), pdgamma = out(C), pdw = out(dt.w.length), pdb = out(K);
+  const py = out(ny),
+    pmy = out(K),
+    pvy = out(K),
+    pdx = out(dt.x.length),
+    pdbeta = out(C),
+    pdgamma = out(C),
+    pdw = out(dt.w.length),
+    pdb = out(K);
   const ws = convWorkspace(a, g);
   const xPro = parts.xPrologue ? { coef, relu: dt.relu, stride: xStride } : undefined;
   const dyPro = parts.dyPrologue ? { dbn: pdbn, xbn: pxbn, coef: cdy } : undefined;
@@ -203,13 +290,20 @@ function runWasm(pool: Backend, dt: Data, parts: Parts, xStride?: number): Resul
   if (xStride !== undefined) a.view(px, N * H * W * xStride).fill(0); // (the arena is reused: no NaN left behind)
   const get = (p: number, n: number): Float32Array => a.view(p, n).slice();
   return {
-    y: get(py, ny), my: get(pmy, K), vy: get(pvy, K), dx: get(pdx, dt.x.length), dbeta: get(pdbeta, C), dgamma: get(pdgamma, C),
-    dw: get(pdw, dt.w.length), db: get(pdb, K),
+    y: get(py, ny),
+    my: get(pmy, K),
+    vy: get(pvy, K),
+    dx: get(pdx, dt.x.length),
+    dbeta: get(pdbeta, C),
+    dgamma: get(pdgamma, C),
+    dw: get(pdw, dt.w.length),
+    db: get(pdb, K),
   };
 }
 
 function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let e = 0, m = 0;
+  let e = 0,
+    m = 0;
   for (let i = 0; i < ref.length; i++) {
     e = Math.max(e, Math.abs(got[i]! - ref[i]!));
     m = Math.max(m, Math.abs(ref[i]!));
@@ -220,7 +314,9 @@ function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
 
 function check(dt: Data, parts: Parts, ref: Result, got: Result, label: string): void {
   const { g } = dt;
-  const T = g.KH * g.KW, M = g.N * g.OH * g.OW, Min = g.N * g.H * g.W;
+  const T = g.KH * g.KW,
+    M = g.N * g.OH * g.OW,
+    Min = g.N * g.H * g.W;
   // + 4: the prologues' own roundings (normalisation, dy = A*dbn + B*xbn + C0) do not shrink with R
   const tol = (r: number, c = 2): number => c * 1e-5 * (Math.sqrt(r) + 4);
   const cases: [string, ArrayLike<number>, ArrayLike<number>, number][] = [
@@ -295,20 +391,23 @@ test('fused conv kernels: x and x2 as views of a wider buffer (DenseNet concaten
   const saved = { ...convTuning };
   const bits = (r: Result): Uint32Array[] => [r.y, r.my, r.vy, r.dx, r.dbeta, r.dgamma, r.dw].map((v) => new Uint32Array(Float32Array.from(v).buffer));
   try {
-    for (const [i, spec] of ([
-      { N: 2, C: 8, H: 3, W: 5, K: 16, KH: 1 },
-      { N: 1, C: 12, H: 7, W: 7, K: 24, KH: 1 },
-      { N: 2, C: 48, H: 6, W: 6, K: 128, KH: 1 },
-      { N: 3, C: 36, H: 5, W: 4, K: 40, KH: 1 },
-      // Winograd in all three passes (C >= 32): the normalised ring, the masked transform, tiny blocks
-      { N: 2, C: 32, H: 5, W: 7, K: 12, KH: 3, pad: 1 },
-      { N: 1, C: 44, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
-    ] as ConvGeomSpec[]).entries()) {
+    for (const [i, spec] of (
+      [
+        { N: 2, C: 8, H: 3, W: 5, K: 16, KH: 1 },
+        { N: 1, C: 12, H: 7, W: 7, K: 24, KH: 1 },
+        { N: 2, C: 48, H: 6, W: 6, K: 128, KH: 1 },
+        { N: 3, C: 36, H: 5, W: 4, K: 40, KH: 1 },
+        // Winograd in all three passes (C >= 32): the normalised ring, the masked transform, tiny blocks
+        { N: 2, C: 32, H: 5, W: 7, K: 12, KH: 3, pad: 1 },
+        { N: 1, C: 44, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
+      ] as ConvGeomSpec[]
+    ).entries()) {
       const g = convGeom(spec);
       assert.ok(convStridedInput(g), JSON.stringify(spec));
-      const knobList = g.KH === 1
-        ? [{}, { windowBytes: 0 }, { kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 }]
-        : [{}, { winoWindow: 0 }, { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1, winoWMinTiles: 0 }];
+      const knobList =
+        g.KH === 1
+          ? [{}, { windowBytes: 0 }, { kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 }]
+          : [{}, { winoWindow: 0 }, { winoUBytes: 1, winoVBytes: 1, winoWBytes: 1, winoWMinTiles: 0 }];
       for (const knobs of knobList) {
         Object.assign(convTuning, saved, knobs);
         for (const relu of [true, false]) {
@@ -354,28 +453,49 @@ function runAcc(pool: Backend, dt: Data, dyPrologue: boolean, xStride: number | 
   const xs = xStride ?? C;
   const wide = new Float64Array(M * xs).fill(NaN);
   for (let r = 0; r < M; r++) for (let c = 0; c < C; c++) wide[r * xs + c] = xn[r * C + c]!;
-  const px = put(wide), pw = put(dt.w);
-  const pdbn = put(toNhwc(dt.dbn, N, K, OH, OW)), pxbn = put(toNhwc(dt.xbn, N, K, OH, OW));
+  const px = put(wide),
+    pw = put(dt.w);
+  const pdbn = put(toNhwc(dt.dbn, N, K, OH, OW)),
+    pxbn = put(toNhwc(dt.xbn, N, K, OH, OW));
   const [pm, pr, pg, pbe] = [dt.mean, dt.rstd, dt.gamma, dt.beta].map(put) as [number, number, number, number];
   const [pmY, prY, pgY, pdbY, pdgY] = [dt.meanY, dt.rstdY, dt.gammaY, dt.dbetaY, dt.dgammaY].map(put) as [number, number, number, number, number];
-  const coef = a.reserve(8 * C), cdy = a.reserve(12 * K);
+  const coef = a.reserve(8 * C),
+    cdy = a.reserve(12 * K);
   bnCoefficients(pool, C, pm, pr, pg, pbe, coef);
   bnDyCoefficients(pool, K, N * OH * OW, pmY, prY, pgY, pdbY, pdgY, cdy);
   const rng = new Rng(seed);
   const G0 = Float32Array.from({ length: M * gStride }, () => rng.normal());
   const pG = put(G0);
-  const pdx = a.reserve(4 * M * C), tmp = a.reserve(4 * M * C), s = a.reserve(16 * C);
+  const pdx = a.reserve(4 * M * C),
+    tmp = a.reserve(4 * M * C),
+    s = a.reserve(16 * C);
   const ws = convWorkspace(a, g);
   const dyPro = dyPrologue ? { dbn: pdbn, xbn: pxbn, coef: cdy } : undefined;
-  const epi = (dbeta: number, dgamma: number): NonNullable<ConvBackwardDataFusion['dxEpilogue']> => ({ x2: px, coef, mean: pm, rstd: pr, relu: dt.relu, dbeta, dgamma, stride: xStride });
+  const epi = (dbeta: number, dgamma: number): NonNullable<ConvBackwardDataFusion['dxEpilogue']> => ({
+    x2: px,
+    coef,
+    mean: pm,
+    rstd: pr,
+    relu: dt.relu,
+    dbeta,
+    dgamma,
+    stride: xStride,
+  });
   convBackwardData(pool, g, dyPrologue ? 0 : pdbn, pw, pdx, ws, { dyPrologue: dyPro, dxEpilogue: epi(s, s + 4 * C) });
   a.view(tmp, M * C).fill(NaN);
-  convBackwardData(pool, g, dyPrologue ? 0 : pdbn, pw, tmp, ws, { dyPrologue: dyPro, dxEpilogue: { ...epi(s + 8 * C, s + 12 * C), accumulate: { G: pG, stride: gStride } } });
-  const dx = a.view(pdx, M * C), G = a.view(pG, M * gStride), a2 = a.view(coef, C), red = a.view(s, 4 * C);
+  convBackwardData(pool, g, dyPrologue ? 0 : pdbn, pw, tmp, ws, {
+    dyPrologue: dyPro,
+    dxEpilogue: { ...epi(s + 8 * C, s + 12 * C), accumulate: { G: pG, stride: gStride } },
+  });
+  const dx = a.view(pdx, M * C),
+    G = a.view(pG, M * gStride),
+    a2 = a.view(coef, C),
+    red = a.view(s, 4 * C);
   const label = `${JSON.stringify({ C, K, H, W })} relu=${dt.relu} dyPrologue=${dyPrologue} xStride=${xStride} gStride=${gStride} ${pool.threads}T`;
   for (let r = 0; r < M; r++) {
     for (let c = 0; c < gStride; c++) {
-      const i = r * gStride + c, got = G[i]!;
+      const i = r * gStride + c,
+        got = G[i]!;
       if (c >= C) {
         assert.ok(Object.is(got, G0[i]!), `${label}: G[${r}, ${c}] beyond the leading channels changed`);
         continue;
@@ -393,15 +513,17 @@ function runAcc(pool: Backend, dt: Data, dyPrologue: boolean, xStride: number | 
 test('fused conv kernels: the dx epilogue accumulating into a gradient buffer (1x1 and Winograd)', async () => {
   const saved = { ...convTuning };
   try {
-    for (const [i, spec] of ([
-      { N: 2, C: 8, H: 3, W: 5, K: 16, KH: 1 },
-      { N: 1, C: 12, H: 7, W: 7, K: 24, KH: 1 }, // edge tiles of 4 columns
-      { N: 2, C: 20, H: 3, W: 3, K: 9, KH: 1 },
-      { N: 2, C: 48, H: 6, W: 6, K: 128, KH: 1 },
-      { N: 2, C: 32, H: 5, W: 7, K: 12, KH: 3, pad: 1 }, // Winograd
-      { N: 1, C: 12, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
-      { N: 2, C: 44, H: 4, W: 5, K: 16, KH: 3, pad: 1 },
-    ] as ConvGeomSpec[]).entries()) {
+    for (const [i, spec] of (
+      [
+        { N: 2, C: 8, H: 3, W: 5, K: 16, KH: 1 },
+        { N: 1, C: 12, H: 7, W: 7, K: 24, KH: 1 }, // edge tiles of 4 columns
+        { N: 2, C: 20, H: 3, W: 3, K: 9, KH: 1 },
+        { N: 2, C: 48, H: 6, W: 6, K: 128, KH: 1 },
+        { N: 2, C: 32, H: 5, W: 7, K: 12, KH: 3, pad: 1 }, // Winograd
+        { N: 1, C: 12, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
+        { N: 2, C: 44, H: 4, W: 5, K: 16, KH: 3, pad: 1 },
+      ] as ConvGeomSpec[]
+    ).entries()) {
       const g = convGeom(spec);
       assert.ok(convDxAccumulates(g), JSON.stringify(spec));
       // Winograd: the stored dx with its ring of tile rows (default), without (winoAccBytes 0: dx
@@ -443,11 +565,13 @@ test('fused conv kernels: the dx epilogue accumulating into a gradient buffer (1
 test('fused conv kernels: the Winograd forward writes y into a slice of a wider buffer (DenseNet producers): the same bits, the rest untouched', async () => {
   const saved = { ...convTuning };
   try {
-    for (const [i, spec] of ([
-      { N: 2, C: 16, H: 5, W: 7, K: 12, KH: 3, pad: 1 },
-      { N: 1, C: 32, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
-      { N: 3, C: 12, H: 4, W: 5, K: 20, KH: 3, pad: 1 },
-    ] as ConvGeomSpec[]).entries()) {
+    for (const [i, spec] of (
+      [
+        { N: 2, C: 16, H: 5, W: 7, K: 12, KH: 3, pad: 1 },
+        { N: 1, C: 32, H: 6, W: 6, K: 8, KH: 3, pad: 1 },
+        { N: 3, C: 12, H: 4, W: 5, K: 20, KH: 3, pad: 1 },
+      ] as ConvGeomSpec[]
+    ).entries()) {
       const g = convGeom(spec);
       assert.ok(convStridedOutput(g), JSON.stringify(spec));
       for (const knobs of [{}, { winoUBytes: 1, winoVBytes: 1 }]) {
@@ -458,20 +582,32 @@ test('fused conv kernels: the Winograd forward writes y into a slice of a wider 
           const dt = makeData(g, true, i === 2, 6000 + i);
           const { N, C, H, W, K, OH, OW } = g;
           const M = N * OH * OW;
-          const put = (v: ArrayLike<number>): number => { const p = a.reserve(4 * Math.max(1, v.length)); a.view(p, v.length).set(v); return p; };
-          const px = put(toNhwc(dt.x, N, C, H, W)), pw = put(dt.w), pb = put(dt.b);
+          const put = (v: ArrayLike<number>): number => {
+            const p = a.reserve(4 * Math.max(1, v.length));
+            a.view(p, v.length).set(v);
+            return p;
+          };
+          const px = put(toNhwc(dt.x, N, C, H, W)),
+            pw = put(dt.w),
+            pb = put(dt.b);
           const [pm, pr, pg, pbe] = [dt.mean, dt.rstd, dt.gamma, dt.beta].map(put) as [number, number, number, number];
           const coef = a.reserve(8 * C);
           bnCoefficients(pool, C, pm, pr, pg, pbe, coef);
           const ws = convWorkspace(a, g);
           const run = (ys: number, start: number) => {
-            const py = a.reserve(4 * M * ys), mom = a.reserve(8 * K);
+            const py = a.reserve(4 * M * ys),
+              mom = a.reserve(8 * K);
             a.view(py, M * ys).fill(NaN);
-            convForward(pool, g, px, pw, i === 2 ? pb : 0, py + 4 * start, ws, { xPrologue: { coef, relu: true }, moments: { mean: mom, variance: mom + 4 * K }, outputStride: ys });
+            convForward(pool, g, px, pw, i === 2 ? pb : 0, py + 4 * start, ws, {
+              xPrologue: { coef, relu: true },
+              moments: { mean: mom, variance: mom + 4 * K },
+              outputStride: ys,
+            });
             return { y: a.view(py, M * ys).slice(), m: a.view(mom, 2 * K).slice() };
           };
           const plain = run(K, 0);
-          const LD = K + 13, start = 5;
+          const LD = K + 13,
+            start = 5;
           const wide = run(LD, start);
           const label = `${JSON.stringify(spec)} ${JSON.stringify(knobs)} ${threads}T`;
           assert.deepEqual(new Uint32Array(wide.m.buffer), new Uint32Array(plain.m.buffer), `${label}: moments`);
@@ -573,14 +709,16 @@ test('fused conv kernels: tiny cache blocks (every blocking edge)', async () => 
   const saved = { ...convTuning };
   Object.assign(convTuning, { kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 });
   try {
-    for (const [i, spec] of ([
-      { N: 2, C: 6, H: 5, W: 5, K: 19, KH: 3, pad: 1 },
-      { N: 2, C: 3, H: 7, W: 6, K: 9, KH: 5, stride: 2, pad: 2 },
-      { N: 3, C: 10, H: 3, W: 3, K: 13, KH: 1 },
-      { N: 1, C: 8, H: 6, W: 5, K: 12, KH: 3, groups: 2, pad: 1, dilation: 2 },
-      { N: 2, C: 4, H: 4, W: 5, K: 35, KH: 1 },
-      { N: 1, C: 5, H: 9, W: 9, K: 6, KH: 7, stride: 2, pad: 3 },
-    ] as ConvGeomSpec[]).entries()) {
+    for (const [i, spec] of (
+      [
+        { N: 2, C: 6, H: 5, W: 5, K: 19, KH: 3, pad: 1 },
+        { N: 2, C: 3, H: 7, W: 6, K: 9, KH: 5, stride: 2, pad: 2 },
+        { N: 3, C: 10, H: 3, W: 3, K: 13, KH: 1 },
+        { N: 1, C: 8, H: 6, W: 5, K: 12, KH: 3, groups: 2, pad: 1, dilation: 2 },
+        { N: 2, C: 4, H: 4, W: 5, K: 35, KH: 1 },
+        { N: 1, C: 5, H: 9, W: 9, K: 6, KH: 7, stride: 2, pad: 3 },
+      ] as ConvGeomSpec[]
+    ).entries()) {
       await checkCase(spec, i % 2 === 0, 50 + i, ALL, i % 3 === 0);
     }
   } finally {
@@ -658,7 +796,10 @@ test('fused conv kernels: bit-identical reruns; y, dx, dw identical across threa
     const g = convGeom(spec);
     const dt = makeData(g, true, true, 5);
     const p2 = await getPool(2);
-    const a = runWasm(p2, dt, ALL), b = runWasm(p2, dt, ALL), c = runWasm(await getPool(1), dt, ALL), d = runWasm(await getPool(1), dt, ALL);
+    const a = runWasm(p2, dt, ALL),
+      b = runWasm(p2, dt, ALL),
+      c = runWasm(await getPool(1), dt, ALL),
+      d = runWasm(await getPool(1), dt, ALL);
     const bits = (v: ArrayLike<number>): Uint32Array => new Uint32Array(Float32Array.from(v).buffer);
     for (const k of ['y', 'my', 'vy', 'dx', 'dbeta', 'dgamma', 'dw', 'db'] as const) {
       assert.deepEqual(bits(a[k]), bits(b[k]), `${k}: two runs with 2 threads differ`);

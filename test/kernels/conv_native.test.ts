@@ -16,8 +16,19 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import {
-  convBackwardData, convBackwardWeight, convDxAccumulates, convForward, convGeom, convTuning, convWorkspace, isDepthwise,
-  type ConvBackwardDataFusion, type ConvBackwardWeightFusion, type ConvForwardFusion, type ConvGeom, type ConvGeomSpec,
+  convBackwardData,
+  convBackwardWeight,
+  convDxAccumulates,
+  convForward,
+  convGeom,
+  convTuning,
+  convWorkspace,
+  isDepthwise,
+  type ConvBackwardDataFusion,
+  type ConvBackwardWeightFusion,
+  type ConvForwardFusion,
+  type ConvGeom,
+  type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { Arena } from '../../src/runtime/memory.js';
@@ -54,8 +65,16 @@ interface Variant {
 }
 
 interface Inputs {
-  x: Float32Array; w: Float32Array; b: Float32Array; dy: Float32Array; xbn: Float32Array;
-  coef: Float32Array; cdy: Float32Array; mean: Float32Array; rstd: Float32Array; gbuf: Float32Array;
+  x: Float32Array;
+  w: Float32Array;
+  b: Float32Array;
+  dy: Float32Array;
+  xbn: Float32Array;
+  coef: Float32Array;
+  cdy: Float32Array;
+  mean: Float32Array;
+  rstd: Float32Array;
+  gbuf: Float32Array;
 }
 
 function inputs(g: ConvGeom, seed: number): Inputs {
@@ -65,9 +84,15 @@ function inputs(g: ConvGeom, seed: number): Inputs {
   const coef = vec(2 * C, () => rng.normal());
   for (let c = 0; c < C; c++) coef[C + c] = 0.3 * rng.normal(); // b: about a third of the ReLU mask is off
   return {
-    x: vec(N * H * W * C, () => rng.normal()), w: vec((K * C * g.KH * g.KW) / g.groups, () => rng.normal()), b: vec(K, () => rng.normal()),
-    dy: vec(N * OH * OW * K, () => rng.normal()), xbn: vec(N * OH * OW * K, () => 0.2 + rng.normal()),
-    coef, cdy: vec(3 * K, () => rng.normal()), mean: vec(C, () => 0.1 * rng.normal()), rstd: vec(C, () => 0.5 + rng.next()),
+    x: vec(N * H * W * C, () => rng.normal()),
+    w: vec((K * C * g.KH * g.KW) / g.groups, () => rng.normal()),
+    b: vec(K, () => rng.normal()),
+    dy: vec(N * OH * OW * K, () => rng.normal()),
+    xbn: vec(N * OH * OW * K, () => 0.2 + rng.normal()),
+    coef,
+    cdy: vec(3 * K, () => rng.normal()),
+    mean: vec(C, () => 0.1 * rng.normal()),
+    rstd: vec(C, () => 0.5 + rng.next()),
     gbuf: vec(N * H * W * 2 * C, () => rng.normal()),
   };
 }
@@ -86,11 +111,26 @@ function run(be: Backend, g: ConvGeom, inp: Inputs, v: Variant): Record<string, 
     return p;
   };
   const { N, C, H, W, K, OH, OW } = g;
-  const ny = N * OH * OW * K, nx = N * H * W * C;
-  const px = put(inp.x), pw = put(inp.w), pb = put(inp.b), pdy = put(inp.dy), pxbn = put(inp.xbn);
-  const coef = put(inp.coef), cdy = put(inp.cdy), pm = put(inp.mean), pr = put(inp.rstd);
+  const ny = N * OH * OW * K,
+    nx = N * H * W * C;
+  const px = put(inp.x),
+    pw = put(inp.w),
+    pb = put(inp.b),
+    pdy = put(inp.dy),
+    pxbn = put(inp.xbn);
+  const coef = put(inp.coef),
+    cdy = put(inp.cdy),
+    pm = put(inp.mean),
+    pr = put(inp.rstd);
   const pg = put(inp.gbuf);
-  const py = out(ny), pmy = out(K), pvy = out(K), pdx = out(nx), pdbeta = out(C), pdgamma = out(C), pdw = out(inp.w.length), pdb = out(K);
+  const py = out(ny),
+    pmy = out(K),
+    pvy = out(K),
+    pdx = out(nx),
+    pdbeta = out(C),
+    pdgamma = out(C),
+    pdw = out(inp.w.length),
+    pdb = out(K);
   const ws = convWorkspace(a, g);
   const relu = v.relu ?? true;
   const bias = v.bias ?? false;
@@ -123,7 +163,8 @@ function run(be: Backend, g: ConvGeom, inp: Inputs, v: Variant): Record<string, 
 }
 
 function firstDiff(a: Float32Array, b: Float32Array): string {
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length),
+    ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return `element ${i}: native ${a[i]} vs wasm ${b[i]}`;
   return '';
 }
@@ -143,7 +184,8 @@ async function same(spec: ConvGeomSpec, seed: number, variants: Variant[], threa
   for (const threads of threadCounts) {
     const { native, wasm } = await pair(threads);
     for (const v of list) {
-      const got = run(native, g, inp, v), want = run(wasm, g, inp, v);
+      const got = run(native, g, inp, v),
+        want = run(wasm, g, inp, v);
       for (const k of Object.keys(want)) {
         const diff = firstDiff(got[k]!, want[k]!);
         assert.equal(diff, '', `${JSON.stringify(spec)} ${JSON.stringify(v)} ${threads}T ${k}: ${diff}`);
@@ -177,7 +219,15 @@ test('native conv: 1x1, C and K around every tile edge, M around the row blockin
 });
 
 test('native conv: 1x1, resnet-like channel counts (several panels, reduction blocks)', { skip }, async () => {
-  for (const [i, [C, K, HW]] of ([[64, 256, 5], [256, 64, 6], [128, 40, 7], [48, 96, 4], [96, 48, 3]] as const).entries()) {
+  for (const [i, [C, K, HW]] of (
+    [
+      [64, 256, 5],
+      [256, 64, 6],
+      [128, 40, 7],
+      [48, 96, 4],
+      [96, 48, 3],
+    ] as const
+  ).entries()) {
     await same({ N: 2, C, H: HW, W: HW, K, KH: 1 }, 70 + i, [PLAIN, FUSED[0]!], [1, 3]);
     await same({ N: 1, C, H: HW, W: HW + 1, K, KH: 1, stride: 2 }, 80 + i, [PLAIN], [2]);
   }
@@ -226,15 +276,17 @@ test('native conv: spatial kernels (3x3, strided, padded, dilated, grouped, 7x7 
 
 test('native conv: tiny cache blocks (every blocking edge)', { skip }, async () => {
   await withTuning({ wino: 0, kc: 8, aBlockBytes: 16 * 8 * 3, kcData: 4, mChunk: 12, atBlockBytes: 16 * 12 * 2 }, async () => {
-    for (const [i, spec] of ([
-      { N: 2, C: 6, H: 5, W: 5, K: 19, KH: 3, pad: 1 },
-      { N: 2, C: 3, H: 7, W: 6, K: 9, KH: 5, stride: 2, pad: 2 },
-      { N: 3, C: 10, H: 3, W: 3, K: 13, KH: 1 },
-      { N: 1, C: 8, H: 6, W: 5, K: 12, KH: 3, groups: 2, pad: 1, dilation: 2 },
-      { N: 2, C: 4, H: 4, W: 5, K: 35, KH: 1 },
-      { N: 1, C: 5, H: 9, W: 9, K: 6, KH: 7, stride: 2, pad: 3 },
-      { N: 1, C: 40, H: 5, W: 9, K: 48, KH: 1 },
-    ] as ConvGeomSpec[]).entries()) {
+    for (const [i, spec] of (
+      [
+        { N: 2, C: 6, H: 5, W: 5, K: 19, KH: 3, pad: 1 },
+        { N: 2, C: 3, H: 7, W: 6, K: 9, KH: 5, stride: 2, pad: 2 },
+        { N: 3, C: 10, H: 3, W: 3, K: 13, KH: 1 },
+        { N: 1, C: 8, H: 6, W: 5, K: 12, KH: 3, groups: 2, pad: 1, dilation: 2 },
+        { N: 2, C: 4, H: 4, W: 5, K: 35, KH: 1 },
+        { N: 1, C: 5, H: 9, W: 9, K: 6, KH: 7, stride: 2, pad: 3 },
+        { N: 1, C: 40, H: 5, W: 9, K: 48, KH: 1 },
+      ] as ConvGeomSpec[]
+    ).entries()) {
       await same(spec, 200 + i, [PLAIN, ...FUSED]);
     }
   });

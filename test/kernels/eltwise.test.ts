@@ -100,7 +100,12 @@ function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
 
 const CS = [1, 3, 4, 5, 12, 16, 17];
 /** M = N*H*W row counts as [N, H, W]. */
-const MS: [number, number, number][] = [[1, 1, 1], [2, 1, 1], [1, 7, 1], [4, 4, 4]];
+const MS: [number, number, number][] = [
+  [1, 1, 1],
+  [2, 1, 1],
+  [1, 7, 1],
+  [4, 4, 4],
+];
 const CS_EXTRA = [36, 64];
 
 // ---------------------------------------------------------------------------------------------
@@ -124,7 +129,13 @@ describe('batch norm', () => {
           const rm = Float64Array.from(rm0);
           const rv = Float64Array.from(rv0);
           const nbt = Float64Array.of(3);
-          const [yr, meanr, rstdr] = ref(batchNorm2d, [toNchw(x, N, P, C), Float64Array.from(gamma), Float64Array.from(beta), rm, rv, nbt], [[N, C, H, W], [C], [C], [C], [C], [1]], [[N, C, H, W], [C], [C]], { training, momentum });
+          const [yr, meanr, rstdr] = ref(
+            batchNorm2d,
+            [toNchw(x, N, P, C), Float64Array.from(gamma), Float64Array.from(beta), rm, rv, nbt],
+            [[N, C, H, W], [C], [C], [C], [C], [1]],
+            [[N, C, H, W], [C], [C]],
+            { training, momentum },
+          );
           const want = toNhwc(yr!, N, P, C);
           const wantRelu = want.map((v) => (v > 0 ? v : 0));
           // y = a*x + b in float32: the error scales with |a*x| + |b| (large when M is tiny)
@@ -133,7 +144,16 @@ describe('batch norm', () => {
             const a = gamma[c]! * rstdr![c]!;
             return 1e-6 * (Math.abs(a * v) + Math.abs(beta[c]! - a * meanr![c]!)) + 1e-6;
           });
-          const check = (name: string, y: Float32Array, mean: Float32Array, rstd: Float32Array, rmk: Float32Array, rvk: Float32Array, nbk: Float32Array, yRelu: Float32Array) => {
+          const check = (
+            name: string,
+            y: Float32Array,
+            mean: Float32Array,
+            rstd: Float32Array,
+            rmk: Float32Array,
+            rvk: Float32Array,
+            nbk: Float32Array,
+            yRelu: Float32Array,
+          ) => {
             close(y, want, `${name} y`, 1e-5, yTol);
             close(yRelu, wantRelu, `${name} y relu`, 1e-5, yTol);
             close(mean, meanr!, `${name} mean`, 1e-6, 1e-6);
@@ -143,15 +163,47 @@ describe('batch norm', () => {
             assert.equal(nbk[0], nbt[0], `${name} num_batches_tracked`);
           };
           for (const pool of pools) {
-            const px = put(x), py = zeros(M * C), pr = zeros(M * C);
-            const pg = put(gamma), pb = put(beta), pm = zeros(C), ps = zeros(C), prm = put(rm0), prv = put(rv0), pn = put([3]);
-            E.bnForward(pool, px.byteOffset, py.byteOffset, M, C, pg.byteOffset, pb.byteOffset, pm.byteOffset, ps.byteOffset, prm.byteOffset, prv.byteOffset, pn.byteOffset, { training, momentum });
-            const rmAfter = read(prm), rvAfter = read(prv), nAfter = read(pn);
+            const px = put(x),
+              py = zeros(M * C),
+              pr = zeros(M * C);
+            const pg = put(gamma),
+              pb = put(beta),
+              pm = zeros(C),
+              ps = zeros(C),
+              prm = put(rm0),
+              prv = put(rv0),
+              pn = put([3]);
+            E.bnForward(
+              pool,
+              px.byteOffset,
+              py.byteOffset,
+              M,
+              C,
+              pg.byteOffset,
+              pb.byteOffset,
+              pm.byteOffset,
+              ps.byteOffset,
+              prm.byteOffset,
+              prv.byteOffset,
+              pn.byteOffset,
+              { training, momentum },
+            );
+            const rmAfter = read(prm),
+              rvAfter = read(prv),
+              nAfter = read(pn);
             // the fused ReLU, from the same statistics
             E.bnNormalize(pool, px.byteOffset, pr.byteOffset, M, C, pg.byteOffset, pb.byteOffset, pm.byteOffset, ps.byteOffset, true);
             check(`wasm ${pool.threads}T momentum ${momentum}`, read(py), read(pm), read(ps), rmAfter, rvAfter, nAfter, read(pr));
           }
-          const s = { y: new Float32Array(M * C), yr: new Float32Array(M * C), mean: new Float32Array(C), rstd: new Float32Array(C), rm: Float32Array.from(rm0), rv: Float32Array.from(rv0), n: Float32Array.of(3) };
+          const s = {
+            y: new Float32Array(M * C),
+            yr: new Float32Array(M * C),
+            mean: new Float32Array(C),
+            rstd: new Float32Array(C),
+            rm: Float32Array.from(rm0),
+            rv: Float32Array.from(rv0),
+            n: Float32Array.of(3),
+          };
           if (training) S.bnStats(x, M, C, s.mean, s.rstd, s.rm, s.rv, s.n, { momentum });
           else S.bnEvalStats(C, s.mean, s.rstd, s.rm, s.rv);
           S.bnNormalize(x, s.y, M, C, gamma, beta, s.mean, s.rstd, false);
@@ -168,11 +220,27 @@ describe('batch norm', () => {
         const mean = randn(rng, C, 0.2, -0.3);
         const rstd = Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v));
         const shapes = [[N, C, H, W], [N, C, H, W], [C], [C]];
-        const [dbr, dgr] = ref(bnBackwardReduce, [toNchw(dy, N, P, C), toNchw(x, N, P, C), Float64Array.from(mean), Float64Array.from(rstd)], shapes, [[C], [C]]);
+        const [dbr, dgr] = ref(bnBackwardReduce, [toNchw(dy, N, P, C), toNchw(x, N, P, C), Float64Array.from(mean), Float64Array.from(rstd)], shapes, [
+          [C],
+          [C],
+        ]);
         // backward data from float32-rounded dbeta/dgamma, as the engine stores them
         const db32 = Float32Array.from(dbr!);
         const dg32 = Float32Array.from(dgr!);
-        const [dxr] = ref(bnBackwardData, [toNchw(dy, N, P, C), toNchw(x, N, P, C), Float64Array.from(mean), Float64Array.from(rstd), Float64Array.from(gamma), Float64Array.from(db32), Float64Array.from(dg32)], [[N, C, H, W], [N, C, H, W], [C], [C], [C], [C], [C]], [[N, C, H, W]]);
+        const [dxr] = ref(
+          bnBackwardData,
+          [
+            toNchw(dy, N, P, C),
+            toNchw(x, N, P, C),
+            Float64Array.from(mean),
+            Float64Array.from(rstd),
+            Float64Array.from(gamma),
+            Float64Array.from(db32),
+            Float64Array.from(dg32),
+          ],
+          [[N, C, H, W], [N, C, H, W], [C], [C], [C], [C], [C]],
+          [[N, C, H, W]],
+        );
         const want = toNhwc(dxr!, N, P, C);
         const scale = Math.max(1, ...want.map(Math.abs));
         const sumAbs = (k: number) => {
@@ -188,14 +256,36 @@ describe('batch norm', () => {
           }
         };
         for (const pool of pools) {
-          const pdy = put(dy), px = put(x), pm = put(mean), ps = put(rstd), pgm = put(gamma), pdb = zeros(C), pdg = zeros(C), pdx = zeros(M * C);
+          const pdy = put(dy),
+            px = put(x),
+            pm = put(mean),
+            ps = put(rstd),
+            pgm = put(gamma),
+            pdb = zeros(C),
+            pdg = zeros(C),
+            pdx = zeros(M * C);
           E.bnBackwardReduce(pool, pdy.byteOffset, px.byteOffset, M, C, pm.byteOffset, ps.byteOffset, pdb.byteOffset, pdg.byteOffset);
           checkReduce(`wasm ${pool.threads}T`, read(pdb), read(pdg));
-          const qdb = put(db32), qdg = put(dg32);
-          E.bnBackwardData(pool, pdy.byteOffset, px.byteOffset, pdx.byteOffset, M, C, pm.byteOffset, ps.byteOffset, pgm.byteOffset, qdb.byteOffset, qdg.byteOffset);
+          const qdb = put(db32),
+            qdg = put(dg32);
+          E.bnBackwardData(
+            pool,
+            pdy.byteOffset,
+            px.byteOffset,
+            pdx.byteOffset,
+            M,
+            C,
+            pm.byteOffset,
+            ps.byteOffset,
+            pgm.byteOffset,
+            qdb.byteOffset,
+            qdg.byteOffset,
+          );
           close(read(pdx), want, `wasm ${pool.threads}T dx`, 0, 2e-6 * scale);
         }
-        const db = new Float32Array(C), dg = new Float32Array(C), dx = new Float32Array(M * C);
+        const db = new Float32Array(C),
+          dg = new Float32Array(C),
+          dx = new Float32Array(M * C);
         S.bnBackwardReduce(dy, x, M, C, mean, rstd, db, dg);
         checkReduce('scalar', db, dg);
         S.bnBackwardData(dy, x, dx, M, C, mean, rstd, gamma, db32, dg32);
@@ -205,7 +295,12 @@ describe('batch norm', () => {
   }
 
   test('reductions over many rows (4-stream blocks and remainders)', () => {
-    for (const [M, C] of [[1000, 17], [777, 3], [1030, 64], [515, 6]] as const) {
+    for (const [M, C] of [
+      [1000, 17],
+      [777, 3],
+      [1030, 64],
+      [515, 6],
+    ] as const) {
       const rng = new Rng(M * 7 + C);
       const x = randn(rng, M * C, 2, 3);
       const dy = randn(rng, M * C);
@@ -213,10 +308,19 @@ describe('batch norm', () => {
       const rstd = Float32Array.from(randn(rng, C, 0.1), (v) => 0.5 + Math.abs(v));
       const sh = [[M, C, 1, 1], [M, C, 1, 1], [C], [C]];
       const [dbr, dgr] = ref(bnBackwardReduce, [toNchw(dy, M, 1, C), toNchw(x, M, 1, C), Float64Array.from(mean), Float64Array.from(rstd)], sh, [[C], [C]]);
-      const [, mr, rr] = ref(batchNorm2d, [toNchw(x, M, 1, C), new Float64Array(C).fill(1), new Float64Array(C), new Float64Array(C), new Float64Array(C), new Float64Array(1)], [[M, C, 1, 1], [C], [C], [C], [C], [1]], [[M, C, 1, 1], [C], [C]], { training: true });
+      const [, mr, rr] = ref(
+        batchNorm2d,
+        [toNchw(x, M, 1, C), new Float64Array(C).fill(1), new Float64Array(C), new Float64Array(C), new Float64Array(C), new Float64Array(1)],
+        [[M, C, 1, 1], [C], [C], [C], [C], [1]],
+        [[M, C, 1, 1], [C], [C]],
+        { training: true },
+      );
       for (const pool of pools) {
         const name = `wasm ${pool.threads}T M=${M} C=${C}`;
-        const db = zeros(C), dg = zeros(C), pm = zeros(C), ps = zeros(C);
+        const db = zeros(C),
+          dg = zeros(C),
+          pm = zeros(C),
+          ps = zeros(C);
         E.bnBackwardReduce(pool, put(dy).byteOffset, put(x).byteOffset, M, C, put(mean).byteOffset, put(rstd).byteOffset, db.byteOffset, dg.byteOffset);
         close(read(db), dbr!, `${name} dbeta`, 1e-5, 1e-4);
         close(read(dg), dgr!, `${name} dgamma`, 1e-5, 1e-4);
@@ -231,15 +335,25 @@ describe('batch norm', () => {
     for (const C of [...CS, ...CS_EXTRA]) {
       for (const [N, H, W] of [...MS, [3, 5, 7] as [number, number, number]]) {
         for (const extra of [0, 1, 5, 12]) {
-          const M = N * H * W, P = H * W, LD = C + extra;
+          const M = N * H * W,
+            P = H * W,
+            LD = C + extra;
           const rng = new Rng(C * 31 + M * 7 + extra);
-          const x = randn(rng, M * C, 1.5, -0.3), dy = randn(rng, M * C), G0 = randn(rng, M * LD);
-          const gamma = randn(rng, C, 0.5, 1), mean = randn(rng, C, 0.2, -0.3);
+          const x = randn(rng, M * C, 1.5, -0.3),
+            dy = randn(rng, M * C),
+            G0 = randn(rng, M * LD);
+          const gamma = randn(rng, C, 0.5, 1),
+            mean = randn(rng, C, 0.2, -0.3);
           const rstd = Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v));
-          const db = randn(rng, C, 3), dg = randn(rng, C, 3);
+          const db = randn(rng, C, 3),
+            dg = randn(rng, C, 3);
           const vec = (a: Float32Array) => Float64Array.from(a);
-          const [gr] = ref(bnBackwardDataAcc, [toNchw(G0, N, P, LD), toNchw(dy, N, P, C), toNchw(x, N, P, C), vec(mean), vec(rstd), vec(gamma), vec(db), vec(dg)],
-            [[N, LD, H, W], [N, C, H, W], [N, C, H, W], [C], [C], [C], [C], [C]], [[N, LD, H, W]]);
+          const [gr] = ref(
+            bnBackwardDataAcc,
+            [toNchw(G0, N, P, LD), toNchw(dy, N, P, C), toNchw(x, N, P, C), vec(mean), vec(rstd), vec(gamma), vec(db), vec(dg)],
+            [[N, LD, H, W], [N, C, H, W], [N, C, H, W], [C], [C], [C], [C], [C]],
+            [[N, LD, H, W]],
+          );
           const want = toNhwc(gr!, N, P, LD);
           const scale = Math.max(1, ...want.map(Math.abs));
           const what = `C=${C} LD=${LD} M=${M}`;
@@ -249,19 +363,68 @@ describe('batch norm', () => {
           const xw = new Float32Array(M * LX).fill(NaN);
           for (let r = 0; r < M; r++) for (let c = 0; c < C; c++) xw[r * LX + c] = x[r * C + c]!;
           for (const pool of pools) {
-            const pG = put(G0), pdy = put(dy), px = put(x), pm = put(mean), ps = put(rstd), pgm = put(gamma), pdb = put(db), pdg = put(dg);
-            E.bnBackwardDataAcc(pool, pdy.byteOffset, px.byteOffset, pG.byteOffset, M, C, LD, pm.byteOffset, ps.byteOffset, pgm.byteOffset, pdb.byteOffset, pdg.byteOffset);
+            const pG = put(G0),
+              pdy = put(dy),
+              px = put(x),
+              pm = put(mean),
+              ps = put(rstd),
+              pgm = put(gamma),
+              pdb = put(db),
+              pdg = put(dg);
+            E.bnBackwardDataAcc(
+              pool,
+              pdy.byteOffset,
+              px.byteOffset,
+              pG.byteOffset,
+              M,
+              C,
+              LD,
+              pm.byteOffset,
+              ps.byteOffset,
+              pgm.byteOffset,
+              pdb.byteOffset,
+              pdg.byteOffset,
+            );
             const got = read(pG);
             close(got, want, `wasm ${pool.threads}T ${what}`, 0, 4e-6 * scale);
-            const pG2 = put(G0), pxw = put(xw);
-            E.bnBackwardDataAcc(pool, pdy.byteOffset, pxw.byteOffset, pG2.byteOffset, M, C, LD, pm.byteOffset, ps.byteOffset, pgm.byteOffset, pdb.byteOffset, pdg.byteOffset, LX);
+            const pG2 = put(G0),
+              pxw = put(xw);
+            E.bnBackwardDataAcc(
+              pool,
+              pdy.byteOffset,
+              pxw.byteOffset,
+              pG2.byteOffset,
+              M,
+              C,
+              LD,
+              pm.byteOffset,
+              ps.byteOffset,
+              pgm.byteOffset,
+              pdb.byteOffset,
+              pdg.byteOffset,
+              LX,
+            );
             bitsEqual(read(pG2), got, `${what}: x at a pixel stride of ${LX}`);
-            for (let r = 0; r < M; r++) for (let c = C; c < LD; c++) assert.equal(got[r * LD + c], G0[r * LD + c], `${what}: channel ${c} of row ${r} untouched`);
+            for (let r = 0; r < M; r++)
+              for (let c = C; c < LD; c++) assert.equal(got[r * LD + c], G0[r * LD + c], `${what}: channel ${c} of row ${r} untouched`);
             if (C % 4 === 0) {
               // the same bits as bn_backward_data followed by an add (what the unfused graph does)
               const pdx = zeros(M * C);
-              E.bnBackwardData(pool, pdy.byteOffset, px.byteOffset, pdx.byteOffset, M, C, pm.byteOffset, ps.byteOffset, pgm.byteOffset, pdb.byteOffset, pdg.byteOffset);
-              const dx = read(pdx), sum = Float32Array.from(G0);
+              E.bnBackwardData(
+                pool,
+                pdy.byteOffset,
+                px.byteOffset,
+                pdx.byteOffset,
+                M,
+                C,
+                pm.byteOffset,
+                ps.byteOffset,
+                pgm.byteOffset,
+                pdb.byteOffset,
+                pdg.byteOffset,
+              );
+              const dx = read(pdx),
+                sum = Float32Array.from(G0);
               for (let r = 0; r < M; r++) for (let c = 0; c < C; c++) sum[r * LD + c] = sum[r * LD + c]! + dx[r * C + c]!;
               bitsEqual(got, sum, `${what}: dx then add`);
             }
@@ -282,35 +445,57 @@ describe('batch norm', () => {
   test('BN dx split: the summed affine halves (bn_dx_coef) and the slice that applies them (sliceAffine), against the float64 ops', () => {
     for (const C of [...CS, ...CS_EXTRA]) {
       for (const [N, H, W] of [...MS, [3, 5, 7] as [number, number, number]]) {
-        const M = N * H * W, P = H * W;
+        const M = N * H * W,
+          P = H * W;
         const rng = new Rng(C * 17 + M * 5);
         // a buffer of CG channels read by two BNs (the first over all CG, the second over the
         // leading C2), then a slice [start, start + size) of it; a large mean (1e3 std) on some
         // channels: the shifted form must stay accurate
-        const CG = C + 6, C2 = Math.max(1, C - 2), start = Math.min(2, C - 1), size = Math.max(1, Math.min(C, CG - start - 3));
-        const x = Float32Array.from(randn(rng, M * CG, 1.5, -0.3), (v, i) => (i % CG) % 3 === 0 ? v + 1000 : v);
+        const CG = C + 6,
+          C2 = Math.max(1, C - 2),
+          start = Math.min(2, C - 1),
+          size = Math.max(1, Math.min(C, CG - start - 3));
+        const x = Float32Array.from(randn(rng, M * CG, 1.5, -0.3), (v, i) => ((i % CG) % 3 === 0 ? v + 1000 : v));
         const G0 = randn(rng, M * CG);
         const bn = (n: number) => ({
           mean: Float32Array.from({ length: n }, (_, c) => (c % 3 === 0 ? 999.7 : -0.3) + 0.01 * rng.normal()),
           rstd: Float32Array.from(randn(rng, n, 0.1), (v) => 0.7 + Math.abs(v)),
-          gamma: randn(rng, n, 0.5, 1), db: randn(rng, n, 3), dg: randn(rng, n, 3),
+          gamma: randn(rng, n, 0.5, 1),
+          db: randn(rng, n, 3),
+          dg: randn(rng, n, 3),
         });
-        const b1 = bn(CG), b2 = { ...bn(C2) };
+        const b1 = bn(CG),
+          b2 = { ...bn(C2) };
         b2.mean = b1.mean.slice(0, C2); // every BN of a channel sees the same batch
         const vec = (a: Float32Array) => Float64Array.from(a);
         const v5 = (b: ReturnType<typeof bn>) => [vec(b.mean), vec(b.rstd), vec(b.gamma), vec(b.db), vec(b.dg)];
         const [s1] = ref(bnDxCoef, v5(b1), [[CG], [CG], [CG], [CG], [CG]], [[3, CG]], { channels: CG, count: M, init: true });
         const [s2] = ref(bnDxCoef, [s1!, ...v5(b2)], [[3, CG], [C2], [C2], [C2], [C2], [C2]], [[3, CG]], { channels: CG, count: M, init: false });
-        const [yr] = ref(sliceChannelsAffine, [toNchw(G0, N, P, CG), toNchw(x, N, P, CG), s2!], [[N, CG, H, W], [N, CG, H, W], [3, CG]], [[N, size, H, W]], { start, size });
+        const [yr] = ref(
+          sliceChannelsAffine,
+          [toNchw(G0, N, P, CG), toNchw(x, N, P, CG), s2!],
+          [
+            [N, CG, H, W],
+            [N, CG, H, W],
+            [3, CG],
+          ],
+          [[N, size, H, W]],
+          { start, size },
+        );
         // the same sum straight from bn_backward_data's affine form, per BN, in float64
         const direct = new Float64Array(M * size);
         for (let r = 0; r < M; r++) {
           for (let k = 0; k < size; k++) {
             const c = start + k;
             let v = G0[r * CG + c]!;
-            for (const [b, n] of [[b1, CG], [b2, C2]] as const) {
+            for (const [b, n] of [
+              [b1, CG],
+              [b2, C2],
+            ] as const) {
               if (c >= n) continue;
-              const A = b.gamma[c]! * b.rstd[c]!, B = (-A * b.rstd[c]! * b.dg[c]!) / M, C0 = (-A * b.db[c]!) / M - B * b.mean[c]!;
+              const A = b.gamma[c]! * b.rstd[c]!,
+                B = (-A * b.rstd[c]! * b.dg[c]!) / M,
+                C0 = (-A * b.db[c]!) / M - B * b.mean[c]!;
               v += B * x[r * CG + c]! + C0;
             }
             direct[r * size + k] = v;
@@ -321,8 +506,10 @@ describe('batch norm', () => {
         close(want, direct, `float64 op ${what}`, 1e-9, 1e-9);
         const scale = Math.max(1, ...want.map(Math.abs));
         for (const pool of pools) {
-          const S1 = zeros(3 * CG), S2 = zeros(3 * CG);
-          const pv = (b: ReturnType<typeof bn>) => [b.mean, b.rstd, b.gamma, b.db, b.dg].map((a) => put(a).byteOffset) as [number, number, number, number, number];
+          const S1 = zeros(3 * CG),
+            S2 = zeros(3 * CG);
+          const pv = (b: ReturnType<typeof bn>) =>
+            [b.mean, b.rstd, b.gamma, b.db, b.dg].map((a) => put(a).byteOffset) as [number, number, number, number, number];
           F.bnDxCoef(pool, CG, CG, M, 0, ...pv(b1), S1.byteOffset);
           F.bnDxCoef(pool, C2, CG, M, S1.byteOffset, ...pv(b2), S2.byteOffset);
           close(read(S2), s2!, `wasm ${pool.threads}T coefficients ${what}`, 1e-6, 1e-6);
@@ -330,9 +517,22 @@ describe('batch norm', () => {
           const LX = CG + 5;
           const xw = new Float32Array(M * LX).fill(NaN);
           for (let r = 0; r < M; r++) for (let c = 0; c < CG; c++) xw[r * LX + c] = x[r * CG + c]!;
-          const pG = put(G0), px = put(xw), py = zeros(M * size);
-          E.sliceAffine(pool, pG.byteOffset + 4 * start, CG, px.byteOffset + 4 * start, LX, py.byteOffset, size,
-            S2.byteOffset + 4 * start, S2.byteOffset + 4 * (CG + start), S2.byteOffset + 4 * (2 * CG + start), M);
+          const pG = put(G0),
+            px = put(xw),
+            py = zeros(M * size);
+          E.sliceAffine(
+            pool,
+            pG.byteOffset + 4 * start,
+            CG,
+            px.byteOffset + 4 * start,
+            LX,
+            py.byteOffset,
+            size,
+            S2.byteOffset + 4 * start,
+            S2.byteOffset + 4 * (CG + start),
+            S2.byteOffset + 4 * (2 * CG + start),
+            M,
+          );
           const got = read(py);
           close(got, want, `wasm ${pool.threads}T slice ${what}`, 0, 4e-6 * scale);
           const sc = new Float32Array(M * size);
@@ -352,12 +552,17 @@ describe('batch norm', () => {
   });
 
   test('large mean statistics: |mean|/std = 1e4', () => {
-    for (const [M, C] of [[4096, 16], [3000, 3], [20000, 5]] as const) {
+    for (const [M, C] of [
+      [4096, 16],
+      [3000, 3],
+      [20000, 5],
+    ] as const) {
       const rng = new Rng(M + C);
       const x = new Float32Array(M * C);
       for (let i = 0; i < x.length; i++) x[i] = 1e4 * (1 + (i % C)) + (1 + (i % C)) * rng.normal();
       // float64 two-pass truth
-      const mu = new Float64Array(C), v = new Float64Array(C);
+      const mu = new Float64Array(C),
+        v = new Float64Array(C);
       for (let i = 0; i < x.length; i++) mu[i % C] += x[i]! / M;
       for (let i = 0; i < x.length; i++) v[i % C] += (x[i]! - mu[i % C]!) ** 2 / M;
       const check = (name: string, mean: Float32Array, rstd: Float32Array) => {
@@ -368,23 +573,31 @@ describe('batch norm', () => {
         }
       };
       for (const pool of pools) {
-        const px = put(x), pm = zeros(C), ps = zeros(C), prm = zeros(C), prv = zeros(C), pn = zeros(1);
+        const px = put(x),
+          pm = zeros(C),
+          ps = zeros(C),
+          prm = zeros(C),
+          prv = zeros(C),
+          pn = zeros(1);
         E.bnStats(pool, px.byteOffset, M, C, pm.byteOffset, ps.byteOffset, prm.byteOffset, prv.byteOffset, pn.byteOffset, { eps: 0 });
         check(`wasm ${pool.threads}T`, read(pm), read(ps));
       }
-      const mean = new Float32Array(C), rstd = new Float32Array(C);
+      const mean = new Float32Array(C),
+        rstd = new Float32Array(C);
       S.bnStats(x, M, C, mean, rstd, new Float32Array(C), new Float32Array(C), new Float32Array(1), { eps: 0 });
       check('scalar', mean, rstd);
     }
   });
 
   test('large mean statistics when the shift samples are outliers (second pass)', () => {
-    const M = 4096, C = 4;
+    const M = 4096,
+      C = 4;
     const rng = new Rng(5);
     const x = new Float32Array(M * C);
     for (let i = 0; i < x.length; i++) x[i] = 1e4 + rng.normal();
     for (const r of S.bnShiftRows(M)) for (let c = 0; c < C; c++) x[r * C + c] = 1e4 + 300 * (c + 1);
-    const mu = new Float64Array(C), v = new Float64Array(C);
+    const mu = new Float64Array(C),
+      v = new Float64Array(C);
     for (let i = 0; i < x.length; i++) mu[i % C] += x[i]! / M;
     for (let i = 0; i < x.length; i++) v[i % C] += (x[i]! - mu[i % C]!) ** 2 / M;
     const check = (name: string, rstd: Float32Array) => {
@@ -402,13 +615,23 @@ describe('batch norm', () => {
 
   test('reductions are deterministic: bit-identical reruns', () => {
     const rng = new Rng(7);
-    for (const [M, C] of [[1000, 17], [3136, 64], [777, 3]] as const) {
+    for (const [M, C] of [
+      [1000, 17],
+      [3136, 64],
+      [777, 3],
+    ] as const) {
       const x = put(randn(rng, M * C, 3, 1));
       const dy = put(randn(rng, M * C));
       for (const pool of pools) {
         const outs: Float32Array[][] = [];
         for (let rep = 0; rep < 3; rep++) {
-          const pm = zeros(C), ps = zeros(C), prm = zeros(C), prv = zeros(C), pn = zeros(1), db = zeros(C), dg = zeros(C);
+          const pm = zeros(C),
+            ps = zeros(C),
+            prm = zeros(C),
+            prv = zeros(C),
+            pn = zeros(1),
+            db = zeros(C),
+            dg = zeros(C);
           E.bnStats(pool, x.byteOffset, M, C, pm.byteOffset, ps.byteOffset, prm.byteOffset, prv.byteOffset, pn.byteOffset);
           E.bnBackwardReduce(pool, dy.byteOffset, x.byteOffset, M, C, pm.byteOffset, ps.byteOffset, db.byteOffset, dg.byteOffset);
           outs.push([read(pm), read(ps), read(prv), read(db), read(dg)]);
@@ -420,14 +643,42 @@ describe('batch norm', () => {
 
   test('normalize in place and eval mode', () => {
     const rng = new Rng(11);
-    const M = 33, C = 12;
+    const M = 33,
+      C = 12;
     const x = randn(rng, M * C);
-    const gamma = randn(rng, C, 0.3, 1), beta = randn(rng, C);
-    const rm = randn(rng, C, 0.1), rv = Float32Array.from(randn(rng, C), (v) => 0.5 + Math.abs(v));
-    const [yr] = ref(batchNorm2d, [toNchw(x, M, 1, C), Float64Array.from(gamma), Float64Array.from(beta), Float64Array.from(rm), Float64Array.from(rv), Float64Array.of(0)], [[M, C, 1, 1], [C], [C], [C], [C], [1]], [[M, C, 1, 1], [C], [C]], { training: false });
+    const gamma = randn(rng, C, 0.3, 1),
+      beta = randn(rng, C);
+    const rm = randn(rng, C, 0.1),
+      rv = Float32Array.from(randn(rng, C), (v) => 0.5 + Math.abs(v));
+    const [yr] = ref(
+      batchNorm2d,
+      [toNchw(x, M, 1, C), Float64Array.from(gamma), Float64Array.from(beta), Float64Array.from(rm), Float64Array.from(rv), Float64Array.of(0)],
+      [[M, C, 1, 1], [C], [C], [C], [C], [1]],
+      [[M, C, 1, 1], [C], [C]],
+      { training: false },
+    );
     for (const pool of pools) {
-      const px = put(x), pm = zeros(C), ps = zeros(C), prm = put(rm), prv = put(rv), pn = zeros(1);
-      E.bnForward(pool, px.byteOffset, px.byteOffset, M, C, put(gamma).byteOffset, put(beta).byteOffset, pm.byteOffset, ps.byteOffset, prm.byteOffset, prv.byteOffset, pn.byteOffset, { training: false });
+      const px = put(x),
+        pm = zeros(C),
+        ps = zeros(C),
+        prm = put(rm),
+        prv = put(rv),
+        pn = zeros(1);
+      E.bnForward(
+        pool,
+        px.byteOffset,
+        px.byteOffset,
+        M,
+        C,
+        put(gamma).byteOffset,
+        put(beta).byteOffset,
+        pm.byteOffset,
+        ps.byteOffset,
+        prm.byteOffset,
+        prv.byteOffset,
+        pn.byteOffset,
+        { training: false },
+      );
       close(read(px), toNhwc(yr!, M, 1, C), `eval in place ${pool.threads}T`, 1e-5, 1e-5);
       bitsEqual(read(prm), rm, 'eval leaves running_mean');
       assert.equal(read(pn)[0], 0, 'eval leaves num_batches_tracked');
@@ -435,7 +686,8 @@ describe('batch norm', () => {
   });
 
   test('normalize + ReLU propagates NaN', () => {
-    const C = 5, M = 9;
+    const C = 5,
+      M = 9;
     const x = new Float32Array(M * C).fill(1);
     x[7] = NaN;
     x[31] = NaN;
@@ -443,7 +695,18 @@ describe('batch norm', () => {
     S.bnNormalize(x, y, M, C, new Float32Array(C).fill(1), new Float32Array(C).fill(-2), new Float32Array(C), new Float32Array(C).fill(1), true);
     for (const pool of pools) {
       const py = zeros(M * C);
-      E.bnNormalize(pool, put(x).byteOffset, py.byteOffset, M, C, put(new Float32Array(C).fill(1)).byteOffset, put(new Float32Array(C).fill(-2)).byteOffset, zeros(C).byteOffset, put(new Float32Array(C).fill(1)).byteOffset, true);
+      E.bnNormalize(
+        pool,
+        put(x).byteOffset,
+        py.byteOffset,
+        M,
+        C,
+        put(new Float32Array(C).fill(1)).byteOffset,
+        put(new Float32Array(C).fill(-2)).byteOffset,
+        zeros(C).byteOffset,
+        put(new Float32Array(C).fill(1)).byteOffset,
+        true,
+      );
       const got = read(py);
       for (let i = 0; i < M * C; i++) {
         if (i === 7 || i === 31) assert.ok(Number.isNaN(got[i]!) && Number.isNaN(y[i]!), `NaN at ${i}`);
@@ -461,20 +724,28 @@ describe('element-wise', () => {
   test('relu forward / backward, add, mul against the reference', () => {
     for (const n of NS) {
       const rng = new Rng(n);
-      const a = randn(rng, n), b = randn(rng, n);
+      const a = randn(rng, n),
+        b = randn(rng, n);
       if (n > 4) {
         a[1] = NaN;
         a[2] = -0;
         a[3] = 0;
       }
-      const a64 = Float64Array.from(a), b64 = Float64Array.from(b);
+      const a64 = Float64Array.from(a),
+        b64 = Float64Array.from(b);
       const [yr] = ref(relu, [a64], [[n]], [[n]]);
       const [dxr] = ref(reluBackward, [b64, yr!], [[n], [n]], [[n]]);
       const [sr] = ref(addOp, [a64, b64], [[n], [n]], [[n]]);
       const [mr] = ref(mulOp, [a64, b64], [[n], [n]], [[n]]);
       const yr32 = Float32Array.from(yr!);
       for (const pool of pools) {
-        const pa = put(a), pb = put(b), py = zeros(n), pdx = zeros(n), ps = zeros(n), pm = zeros(n), pyr = put(yr32);
+        const pa = put(a),
+          pb = put(b),
+          py = zeros(n),
+          pdx = zeros(n),
+          ps = zeros(n),
+          pm = zeros(n),
+          pyr = put(yr32);
         E.reluForward(pool, pa.byteOffset, py.byteOffset, n);
         E.reluBackward(pool, pb.byteOffset, pyr.byteOffset, pdx.byteOffset, n);
         E.add(pool, pa.byteOffset, pb.byteOffset, ps.byteOffset, n);
@@ -488,7 +759,10 @@ describe('element-wise', () => {
         E.reluForward(pool, pa.byteOffset, pa.byteOffset, n);
         bitsEqual(read(pa), yr32, `${name} relu in place`);
       }
-      const y = new Float32Array(n), dx = new Float32Array(n), s = new Float32Array(n), m = new Float32Array(n);
+      const y = new Float32Array(n),
+        dx = new Float32Array(n),
+        s = new Float32Array(n),
+        m = new Float32Array(n);
       S.reluForward(a, y, n);
       S.reluBackward(b, yr32, dx, n);
       S.add(a, b, s, n);
@@ -505,7 +779,8 @@ describe('element-wise', () => {
     const n = x.length;
     const dy = new Float32Array(n).fill(3);
     for (const pool of pools) {
-      const py = zeros(n), pdx = zeros(n);
+      const py = zeros(n),
+        pdx = zeros(n);
       E.reluForward(pool, put(x).byteOffset, py.byteOffset, n);
       const y = read(py);
       for (let i = 0; i < n; i++) {
@@ -585,7 +860,12 @@ describe('channel slices and layout', () => {
       test(`concat ${Cs.join('+')} M=${M}, and its backward slices`, () => {
         const rng = new Rng(C + M);
         const xs = Cs.map((c) => randn(rng, M * c));
-        const [yr] = ref(concat, xs.map((x, i) => toNchw(x, N, P, Cs[i]!)), Cs.map((c) => [N, c, H, W]), [[N, C, H, W]]);
+        const [yr] = ref(
+          concat,
+          xs.map((x, i) => toNchw(x, N, P, Cs[i]!)),
+          Cs.map((c) => [N, c, H, W]),
+          [[N, C, H, W]],
+        );
         const want = Float32Array.from(toNhwc(yr!, N, P, C));
         const dy = randn(rng, M * C);
         let c0 = 0;
@@ -596,7 +876,12 @@ describe('channel slices and layout', () => {
         });
         for (const pool of pools) {
           const py = put(new Float32Array(M * C).fill(7));
-          E.concatForward(pool, xs.map((x, i) => ({ ptr: put(x).byteOffset, C: Cs[i]! })), py.byteOffset, M);
+          E.concatForward(
+            pool,
+            xs.map((x, i) => ({ ptr: put(x).byteOffset, C: Cs[i]! })),
+            py.byteOffset,
+            M,
+          );
           bitsEqual(read(py), want, `wasm ${pool.threads}T concat`);
           const pdy = put(dy);
           let start = 0;
@@ -607,11 +892,20 @@ describe('channel slices and layout', () => {
             start += size;
           });
           const outs = Cs.map((c) => put(new Float32Array(M * c).fill(7)));
-          E.concatBackward(pool, pdy.byteOffset, outs.map((o, i) => ({ ptr: o.byteOffset, C: Cs[i]! })), M);
+          E.concatBackward(
+            pool,
+            pdy.byteOffset,
+            outs.map((o, i) => ({ ptr: o.byteOffset, C: Cs[i]! })),
+            M,
+          );
           outs.forEach((o, i) => bitsEqual(read(o), slices[i]!, `wasm ${pool.threads}T concat backward ${i}`));
         }
         const y = new Float32Array(M * C);
-        S.concatForward(xs.map((x, i) => ({ data: x, C: Cs[i]! })), y, M);
+        S.concatForward(
+          xs.map((x, i) => ({ data: x, C: Cs[i]! })),
+          y,
+          M,
+        );
         bitsEqual(y, want, 'scalar concat');
         let start = 0;
         Cs.forEach((size, i) => {
@@ -621,7 +915,11 @@ describe('channel slices and layout', () => {
           start += size;
         });
         const outs = Cs.map((c) => new Float32Array(M * c));
-        S.concatBackward(dy, outs.map((o, i) => ({ data: o, C: Cs[i]! })), M);
+        S.concatBackward(
+          dy,
+          outs.map((o, i) => ({ data: o, C: Cs[i]! })),
+          M,
+        );
         outs.forEach((o, i) => bitsEqual(o, slices[i]!, `scalar concat backward ${i}`));
       });
     }
@@ -631,20 +929,34 @@ describe('channel slices and layout', () => {
     assert.throws(() => E.copyChannels(pools[0]!, 0, 4, 2, 0, 8, 0, 3, 1), RangeError);
   });
 
-  for (const [N, H, W, C] of [[1, 1, 1, 1], [2, 3, 3, 3], [1, 4, 4, 4], [3, 2, 5, 5], [2, 7, 3, 17], [1, 8, 8, 16], [5, 1, 1, 12], [2, 6, 7, 5], [1, 9, 9, 6], [3, 5, 8, 20]]) {
+  for (const [N, H, W, C] of [
+    [1, 1, 1, 1],
+    [2, 3, 3, 3],
+    [1, 4, 4, 4],
+    [3, 2, 5, 5],
+    [2, 7, 3, 17],
+    [1, 8, 8, 16],
+    [5, 1, 1, 12],
+    [2, 6, 7, 5],
+    [1, 9, 9, 6],
+    [3, 5, 8, 20],
+  ]) {
     test(`layout NHWC <-> NCHW ${N}x${H}x${W}x${C}`, () => {
       const P = H! * W!;
       const rng = new Rng(N! * 1000 + P * 10 + C!);
       const x = randn(rng, N! * P * C!);
       const want = Float32Array.from(toNchw(x, N!, P, C!));
       for (const pool of pools) {
-        const px = put(x), pc = zeros(x.length), pb = zeros(x.length);
+        const px = put(x),
+          pc = zeros(x.length),
+          pb = zeros(x.length);
         E.nhwcToNchw(pool, px.byteOffset, pc.byteOffset, N!, H!, W!, C!);
         bitsEqual(read(pc), want, `wasm ${pool.threads}T to NCHW`);
         E.nchwToNhwc(pool, pc.byteOffset, pb.byteOffset, N!, H!, W!, C!);
         bitsEqual(read(pb), x, `wasm ${pool.threads}T back to NHWC`);
       }
-      const c = new Float32Array(x.length), b = new Float32Array(x.length);
+      const c = new Float32Array(x.length),
+        b = new Float32Array(x.length);
       S.nhwcToNchw(x, c, N!, H!, W!, C!);
       bitsEqual(c, want, 'scalar to NCHW');
       S.nchwToNhwc(c, b, N!, H!, W!, C!);
@@ -663,7 +975,11 @@ describe('pooling', () => {
     { kernel: [3, 2], stride: [2, 1], padding: [1, 0] },
     { kernel: 3, stride: 1, padding: 1 },
   ];
-  const dims: [number, number, number][] = [[1, 7, 6], [2, 5, 5], [3, 4, 4]];
+  const dims: [number, number, number][] = [
+    [1, 7, 6],
+    [2, 5, 5],
+    [3, 4, 4],
+  ];
   for (const win of windows) {
     for (const [N, H, W] of dims) {
       for (const C of [1, 3, 4, 5, 16, 17, 64]) {
@@ -679,7 +995,16 @@ describe('pooling', () => {
           const dy = randn(rng, N * OP * C);
           const attrs = { ...win, xShape: [N, C, H, W] };
           const [ymr] = ref(maxPool2d, [toNchw(x, N, P, C)], [[N, C, H, W]], [[N, C, g.OH, g.OW]], attrs);
-          const [dxmr] = ref(maxPool2dBackward, [toNchw(dy, N, OP, C), toNchw(x, N, P, C)], [[N, C, g.OH, g.OW], [N, C, H, W]], [[N, C, H, W]], attrs);
+          const [dxmr] = ref(
+            maxPool2dBackward,
+            [toNchw(dy, N, OP, C), toNchw(x, N, P, C)],
+            [
+              [N, C, g.OH, g.OW],
+              [N, C, H, W],
+            ],
+            [[N, C, H, W]],
+            attrs,
+          );
           const wantMax = toNhwc(ymr!, N, OP, C);
           const wantMaxDx = toNhwc(dxmr!, N, P, C);
           const avg = [true, false].map((cip) => {
@@ -690,7 +1015,10 @@ describe('pooling', () => {
           });
           for (const pool of pools) {
             const name = `wasm ${pool.threads}T`;
-            const px = put(x), pdy = put(dy), py = zeros(N * OP * C), pdx = put(new Float32Array(N * P * C).fill(9));
+            const px = put(x),
+              pdy = put(dy),
+              py = zeros(N * OP * C),
+              pdx = put(new Float32Array(N * P * C).fill(9));
             E.maxPoolForward(pool, px.byteOffset, py.byteOffset, s);
             close(read(py), wantMax, `${name} max forward`, 0, 0);
             E.maxPoolBackward(pool, pdy.byteOffset, px.byteOffset, pdx.byteOffset, s);
@@ -702,7 +1030,8 @@ describe('pooling', () => {
               close(read(pdx), a.dx, `${name} avg backward cip=${a.cip}`, 1e-6, 1e-6);
             }
           }
-          const y = new Float32Array(N * OP * C), dx = new Float32Array(N * P * C);
+          const y = new Float32Array(N * OP * C),
+            dx = new Float32Array(N * P * C);
           S.maxPoolForward(x, y, s);
           close(y, wantMax, 'scalar max forward', 0, 0);
           S.maxPoolBackward(dy, x, dx, s);
@@ -742,7 +1071,13 @@ describe('pooling', () => {
     }
   });
 
-  for (const [N, P, C] of [[1, 1, 1], [2, 4, 3], [3, 49, 17], [1, 9, 64], [2, 16, 100]]) {
+  for (const [N, P, C] of [
+    [1, 1, 1],
+    [2, 4, 3],
+    [3, 49, 17],
+    [1, 9, 64],
+    [2, 16, 100],
+  ]) {
     test(`global average pool N=${N} P=${P} C=${C}`, () => {
       const rng = new Rng(N! + P! + C!);
       const x = randn(rng, N! * P! * C!);
@@ -751,13 +1086,15 @@ describe('pooling', () => {
       const [dxr] = ref(globalAvgPoolBackward, [Float64Array.from(dy)], [[N!, C!, 1, 1]], [[N!, C!, P!, 1]], { xShape: [N!, C!, P!, 1] });
       const wantDx = toNhwc(dxr!, N!, P!, C!);
       for (const pool of pools) {
-        const py = zeros(N! * C!), pdx = zeros(N! * P! * C!);
+        const py = zeros(N! * C!),
+          pdx = zeros(N! * P! * C!);
         E.globalAvgPoolForward(pool, put(x).byteOffset, py.byteOffset, N!, P!, C!);
         close(read(py), yr!, `wasm ${pool.threads}T forward`, 1e-6, 1e-6);
         E.globalAvgPoolBackward(pool, put(dy).byteOffset, pdx.byteOffset, N!, P!, C!);
         close(read(pdx), wantDx, `wasm ${pool.threads}T backward`, 1e-7, 0);
       }
-      const y = new Float32Array(N! * C!), dx = new Float32Array(N! * P! * C!);
+      const y = new Float32Array(N! * C!),
+        dx = new Float32Array(N! * P! * C!);
       S.globalAvgPoolForward(x, y, N!, P!, C!);
       close(y, yr!, 'scalar forward', 1e-6, 1e-6);
       S.globalAvgPoolBackward(dy, dx, N!, P!, C!);
@@ -780,22 +1117,31 @@ describe('shortcut_pad', () => {
   for (const c of cases) {
     test(`forward and backward against the reference: ${JSON.stringify(c)}`, () => {
       const rng = new Rng(c.C * 31 + c.H);
-      const K = c.before + c.C + c.after, OH = Math.ceil(c.H / c.stride), OW = Math.ceil(c.W / c.stride);
-      const P = c.H * c.W, OP = OH * OW;
-      const x = randn(rng, c.N * P * c.C), dy = randn(rng, c.N * OP * K);
+      const K = c.before + c.C + c.after,
+        OH = Math.ceil(c.H / c.stride),
+        OW = Math.ceil(c.W / c.stride);
+      const P = c.H * c.W,
+        OP = OH * OW;
+      const x = randn(rng, c.N * P * c.C),
+        dy = randn(rng, c.N * OP * K);
       const attrs = { stride: c.stride, before: c.before, after: c.after, xShape: [c.N, c.C, c.H, c.W] };
       const [yr] = ref(shortcutPad, [toNchw(x, c.N, P, c.C)], [[c.N, c.C, c.H, c.W]], [[c.N, K, OH, OW]], attrs);
       const [dxr] = ref(shortcutPadBackward, [toNchw(dy, c.N, OP, K)], [[c.N, K, OH, OW]], [[c.N, c.C, c.H, c.W]], attrs);
-      const wantY = toNhwc(yr!, c.N, OP, K), wantDx = toNhwc(dxr!, c.N, P, c.C);
+      const wantY = toNhwc(yr!, c.N, OP, K),
+        wantDx = toNhwc(dxr!, c.N, P, c.C);
       for (const pool of pools) {
         // poisoned outputs: every element must be written
-        const px = put(x), pdy = put(dy), py = put(new Float32Array(c.N * OP * K).fill(NaN)), pdx = put(new Float32Array(c.N * P * c.C).fill(NaN));
+        const px = put(x),
+          pdy = put(dy),
+          py = put(new Float32Array(c.N * OP * K).fill(NaN)),
+          pdx = put(new Float32Array(c.N * P * c.C).fill(NaN));
         E.shortcutPadForward(pool, px.byteOffset, py.byteOffset, c);
         close(read(py), wantY, `wasm ${pool.threads}T forward`, 0, 0);
         E.shortcutPadBackward(pool, pdy.byteOffset, pdx.byteOffset, c);
         close(read(pdx), wantDx, `wasm ${pool.threads}T backward`, 0, 0);
       }
-      const y = new Float32Array(c.N * OP * K).fill(NaN), dx = new Float32Array(c.N * P * c.C).fill(NaN);
+      const y = new Float32Array(c.N * OP * K).fill(NaN),
+        dx = new Float32Array(c.N * P * c.C).fill(NaN);
       S.shortcutPadForward(x, y, c);
       close(y, wantY, 'scalar forward', 0, 0);
       S.shortcutPadBackward(dy, dx, c);

@@ -130,7 +130,35 @@ function compare(what: string, body: (b: Backend) => Record<string, Float32Array
 describe('native eltwise kernels = wasm kernels', { skip }, () => {
   test('every kernel of the two families is native', () => {
     const nb = pairs.get(1)!.native as NativeBackend;
-    const names = ['bn_stats', 'bn_normalize', 'bn_backward_reduce', 'bn_backward_data', 'bn_backward_data_acc', 'relu_forward', 'relu_backward', 'add_forward', 'mul_forward', 'copy_fill', 'slice_affine', 'copy_channels', 'copy_concat', 'layout_convert', 'pool_max_forward', 'pool_max_backward', 'pool_avg_forward', 'pool_avg_backward', 'pool_gap_forward', 'pool_gap_backward', 'sgd_update', 'shortcut_pad_forward', 'shortcut_pad_backward', 'probe_read', 'bnf_add_relu', 'bnf_relu_mask', 'bnf_mask'];
+    const names = [
+      'bn_stats',
+      'bn_normalize',
+      'bn_backward_reduce',
+      'bn_backward_data',
+      'bn_backward_data_acc',
+      'relu_forward',
+      'relu_backward',
+      'add_forward',
+      'mul_forward',
+      'copy_fill',
+      'slice_affine',
+      'copy_channels',
+      'copy_concat',
+      'layout_convert',
+      'pool_max_forward',
+      'pool_max_backward',
+      'pool_avg_forward',
+      'pool_avg_backward',
+      'pool_gap_forward',
+      'pool_gap_backward',
+      'sgd_update',
+      'shortcut_pad_forward',
+      'shortcut_pad_backward',
+      'probe_read',
+      'bnf_add_relu',
+      'bnf_relu_mask',
+      'bnf_mask',
+    ];
     for (const n of names) assert.ok(nb.isNative(n), `${n} native`);
   });
 
@@ -140,10 +168,14 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const rng = new Rng(C * 1000 + M);
         const x = put(randn(rng, M * C, 2, 0.5));
         const dy = put(randn(rng, M * C));
-        const gamma = put(randn(rng, C, 0.5, 1)), beta = put(randn(rng, C, 0.5));
-        const rm0 = randn(rng, C, 0.1), rv0 = Float32Array.from(randn(rng, C, 0.1), (v) => 1 + Math.abs(v));
-        const mean = put(randn(rng, C, 0.2, 0.4)), rstd = put(Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v)));
-        const db = put(randn(rng, C, Math.sqrt(M))), dg = put(randn(rng, C, Math.sqrt(M)));
+        const gamma = put(randn(rng, C, 0.5, 1)),
+          beta = put(randn(rng, C, 0.5));
+        const rm0 = randn(rng, C, 0.1),
+          rv0 = Float32Array.from(randn(rng, C, 0.1), (v) => 1 + Math.abs(v));
+        const mean = put(randn(rng, C, 0.2, 0.4)),
+          rstd = put(Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v)));
+        const db = put(randn(rng, C, Math.sqrt(M))),
+          dg = put(randn(rng, C, Math.sqrt(M)));
         // a large mean with one far sample: the second, re-shifted pass of bn_stats
         const far = randn(rng, M * C, 1, 1000);
         if (M >= 2) far[C] = 1e6;
@@ -152,48 +184,120 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         for (const momentum of [0.1, null]) {
           for (const src of [x, xf]) {
             if (M < 2) continue;
-            compare(`bn_stats ${tag}`, (b) => {
-              const m = out(C), r = out(C), rm = outPut(rm0), rv = outPut(rv0), n = outPut([3]);
-              E.bnStats(b, src.byteOffset, M, C, m.byteOffset, r.byteOffset, rm.byteOffset, rv.byteOffset, n.byteOffset, { momentum });
-              return { mean: read(m), rstd: read(r), rm: read(rm), rv: read(rv), n: read(n) };
-            }, true);
+            compare(
+              `bn_stats ${tag}`,
+              (b) => {
+                const m = out(C),
+                  r = out(C),
+                  rm = outPut(rm0),
+                  rv = outPut(rv0),
+                  n = outPut([3]);
+                E.bnStats(b, src.byteOffset, M, C, m.byteOffset, r.byteOffset, rm.byteOffset, rv.byteOffset, n.byteOffset, { momentum });
+                return { mean: read(m), rstd: read(r), rm: read(rm), rv: read(rv), n: read(n) };
+              },
+              true,
+            );
           }
         }
-        compare(`bn_moments ${tag}`, (b) => {
-          const m = out(C), v = out(C);
-          E.bnMoments(b, x.byteOffset, M, C, m.byteOffset, v.byteOffset);
-          return { mean: read(m), variance: read(v) };
-        }, true);
+        compare(
+          `bn_moments ${tag}`,
+          (b) => {
+            const m = out(C),
+              v = out(C);
+            E.bnMoments(b, x.byteOffset, M, C, m.byteOffset, v.byteOffset);
+            return { mean: read(m), variance: read(v) };
+          },
+          true,
+        );
         for (const relu of [false, true]) {
-          compare(`bn_normalize relu=${relu} ${tag}`, (b) => {
-            const y = out(M * C);
-            E.bnNormalize(b, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, relu);
-            // in place (y = x)
-            const z = outPut(read(x));
-            E.bnNormalize(b, z.byteOffset, z.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, relu);
-            return { y: read(y), inPlace: read(z) };
-          }, true);
+          compare(
+            `bn_normalize relu=${relu} ${tag}`,
+            (b) => {
+              const y = out(M * C);
+              E.bnNormalize(b, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, relu);
+              // in place (y = x)
+              const z = outPut(read(x));
+              E.bnNormalize(b, z.byteOffset, z.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, relu);
+              return { y: read(y), inPlace: read(z) };
+            },
+            true,
+          );
         }
-        compare(`bn_backward_reduce ${tag}`, (b) => {
-          const d1 = out(C), d2 = out(C);
-          E.bnBackwardReduce(b, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, d1.byteOffset, d2.byteOffset);
-          return { dbeta: read(d1), dgamma: read(d2) };
-        }, true);
-        compare(`bn_backward_data ${tag}`, (b) => {
-          const dx = out(M * C);
-          E.bnBackwardData(b, dy.byteOffset, x.byteOffset, dx.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, db.byteOffset, dg.byteOffset);
-          const z = outPut(read(dy));
-          E.bnBackwardData(b, z.byteOffset, x.byteOffset, z.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, db.byteOffset, dg.byteOffset);
-          return { dx: read(dx), inPlace: read(z) };
-        }, true);
-        for (const [LD, LX] of [[C, C], [C + 3, C], [2 * C + 5, C + 7]] as const) {
+        compare(
+          `bn_backward_reduce ${tag}`,
+          (b) => {
+            const d1 = out(C),
+              d2 = out(C);
+            E.bnBackwardReduce(b, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, d1.byteOffset, d2.byteOffset);
+            return { dbeta: read(d1), dgamma: read(d2) };
+          },
+          true,
+        );
+        compare(
+          `bn_backward_data ${tag}`,
+          (b) => {
+            const dx = out(M * C);
+            E.bnBackwardData(
+              b,
+              dy.byteOffset,
+              x.byteOffset,
+              dx.byteOffset,
+              M,
+              C,
+              mean.byteOffset,
+              rstd.byteOffset,
+              gamma.byteOffset,
+              db.byteOffset,
+              dg.byteOffset,
+            );
+            const z = outPut(read(dy));
+            E.bnBackwardData(
+              b,
+              z.byteOffset,
+              x.byteOffset,
+              z.byteOffset,
+              M,
+              C,
+              mean.byteOffset,
+              rstd.byteOffset,
+              gamma.byteOffset,
+              db.byteOffset,
+              dg.byteOffset,
+            );
+            return { dx: read(dx), inPlace: read(z) };
+          },
+          true,
+        );
+        for (const [LD, LX] of [
+          [C, C],
+          [C + 3, C],
+          [2 * C + 5, C + 7],
+        ] as const) {
           const x2 = put(randn(rng, M * LX));
           const g0 = randn(rng, M * LD);
-          compare(`bn_backward_data_acc LD=${LD} LX=${LX} ${tag}`, (b) => {
-            const G = outPut(g0);
-            E.bnBackwardDataAcc(b, dy.byteOffset, x2.byteOffset, G.byteOffset, M, C, LD, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, db.byteOffset, dg.byteOffset, LX);
-            return { G: read(G) };
-          }, true);
+          compare(
+            `bn_backward_data_acc LD=${LD} LX=${LX} ${tag}`,
+            (b) => {
+              const G = outPut(g0);
+              E.bnBackwardDataAcc(
+                b,
+                dy.byteOffset,
+                x2.byteOffset,
+                G.byteOffset,
+                M,
+                C,
+                LD,
+                mean.byteOffset,
+                rstd.byteOffset,
+                gamma.byteOffset,
+                db.byteOffset,
+                dg.byteOffset,
+                LX,
+              );
+              return { G: read(G) };
+            },
+            true,
+          );
         }
       }
     });
@@ -201,22 +305,34 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
     test(`fused BN elementwise (bnfused) C=${C}`, () => {
       for (const M of MS) {
         const rng = new Rng(C * 7 + M);
-        const x1 = put(special(rng, M * C)), x2 = put(randn(rng, M * C)), o = put(randn(rng, M * C)), dy = put(randn(rng, M * C));
-        const c1 = put(randn(rng, 2 * C)), c2 = put(randn(rng, 2 * C));
+        const x1 = put(special(rng, M * C)),
+          x2 = put(randn(rng, M * C)),
+          o = put(randn(rng, M * C)),
+          dy = put(randn(rng, M * C));
+        const c1 = put(randn(rng, 2 * C)),
+          c2 = put(randn(rng, 2 * C));
         for (const mode of [0, 1]) {
-          compare(`bnf_add_relu mode=${mode} C=${C} M=${M}`, (b) => {
-            const y = out(M * C);
-            F.bnAddRelu(b, x1.byteOffset, c1.byteOffset, mode === 0 ? o.byteOffset : 0, x2.byteOffset, c2.byteOffset, y.byteOffset, M, C);
-            return { y: read(y) };
-          }, true);
+          compare(
+            `bnf_add_relu mode=${mode} C=${C} M=${M}`,
+            (b) => {
+              const y = out(M * C);
+              F.bnAddRelu(b, x1.byteOffset, c1.byteOffset, mode === 0 ? o.byteOffset : 0, x2.byteOffset, c2.byteOffset, y.byteOffset, M, C);
+              return { y: read(y) };
+            },
+            true,
+          );
         }
-        compare(`bnf_relu_mask C=${C} M=${M}`, (b) => {
-          const dx = out(M * C);
-          F.bnReluMask(b, dy.byteOffset, x1.byteOffset, c1.byteOffset, dx.byteOffset, M, C);
-          const z = outPut(read(dy));
-          F.bnReluMask(b, z.byteOffset, x1.byteOffset, c1.byteOffset, z.byteOffset, M, C);
-          return { dx: read(dx), inPlace: read(z) };
-        }, true);
+        compare(
+          `bnf_relu_mask C=${C} M=${M}`,
+          (b) => {
+            const dx = out(M * C);
+            F.bnReluMask(b, dy.byteOffset, x1.byteOffset, c1.byteOffset, dx.byteOffset, M, C);
+            const z = outPut(read(dy));
+            F.bnReluMask(b, z.byteOffset, x1.byteOffset, c1.byteOffset, z.byteOffset, M, C);
+            return { dx: read(dx), inPlace: read(z) };
+          },
+          true,
+        );
       }
     });
 
@@ -225,7 +341,12 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const rng = new Rng(C * 13 + M);
         const wideC = 2 * C + 3;
         const src = put(special(rng, M * wideC));
-        for (const [off, width] of [[0, C], [C, C], [C + 1, C + 2], [0, wideC]]) {
+        for (const [off, width] of [
+          [0, C],
+          [C, C],
+          [C + 1, C + 2],
+          [0, wideC],
+        ]) {
           const dst0 = randn(rng, M * (width + 2));
           compare(`copy_channels C=${C} M=${M} off=${off} width=${width}`, (b) => {
             const dst = outPut(dst0);
@@ -241,24 +362,47 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const dyWide = put(special(rng, M * Cw));
         compare(`concat C=${C} M=${M}`, (b) => {
           const y = out(M * Cw);
-          E.concatForward(b, ins.map((p, i) => ({ ptr: p.byteOffset, C: parts[i]! })), y.byteOffset, M);
+          E.concatForward(
+            b,
+            ins.map((p, i) => ({ ptr: p.byteOffset, C: parts[i]! })),
+            y.byteOffset,
+            M,
+          );
           const outs = parts.map((c) => out(M * c));
-          E.concatBackward(b, dyWide.byteOffset, outs.map((p, i) => ({ ptr: p.byteOffset, C: parts[i]! })), M);
+          E.concatBackward(
+            b,
+            dyWide.byteOffset,
+            outs.map((p, i) => ({ ptr: p.byteOffset, C: parts[i]! })),
+            M,
+          );
           return { y: read(y), ...Object.fromEntries(outs.map((p, i) => [`dx${i}`, read(p)])) };
         });
-        const LG = C + 5, LX = C + 2;
-        const g = put(randn(rng, M * LG)), xs = put(randn(rng, M * LX));
-        const B = put(randn(rng, C)), C0 = put(randn(rng, C)), K = put(randn(rng, C));
-        compare(`slice_affine C=${C} M=${M}`, (b) => {
-          const y = out(M * C);
-          E.sliceAffine(b, g.byteOffset, LG, xs.byteOffset, LX, y.byteOffset, C, B.byteOffset, C0.byteOffset, K.byteOffset, M);
-          return { y: read(y) };
-        }, true);
-        for (const [N, H, W] of [[1, 1, M], [2, M, 3], [3, 5, 7]]) {
+        const LG = C + 5,
+          LX = C + 2;
+        const g = put(randn(rng, M * LG)),
+          xs = put(randn(rng, M * LX));
+        const B = put(randn(rng, C)),
+          C0 = put(randn(rng, C)),
+          K = put(randn(rng, C));
+        compare(
+          `slice_affine C=${C} M=${M}`,
+          (b) => {
+            const y = out(M * C);
+            E.sliceAffine(b, g.byteOffset, LG, xs.byteOffset, LX, y.byteOffset, C, B.byteOffset, C0.byteOffset, K.byteOffset, M);
+            return { y: read(y) };
+          },
+          true,
+        );
+        for (const [N, H, W] of [
+          [1, 1, M],
+          [2, M, 3],
+          [3, 5, 7],
+        ]) {
           const n = N * H * W * C;
           const a = put(special(rng, n));
           compare(`layout C=${C} ${N}x${H}x${W}`, (b) => {
-            const t = out(n), u = out(n);
+            const t = out(n),
+              u = out(n);
             E.nhwcToNchw(b, a.byteOffset, t.byteOffset, N, H, W, C);
             E.nchwToNhwc(b, a.byteOffset, u.byteOffset, N, H, W, C);
             return { toNchw: read(t), toNhwc: read(u) };
@@ -286,14 +430,16 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         const dy = put(randn(rng, N * g.OH * g.OW * C));
         const tag = `C=${C} ${N}x${H}x${W} k${k} s${s} p${p}`;
         compare(`max pool ${tag}`, (b) => {
-          const y = out(N * g.OH * g.OW * C), dx = out(N * H * W * C);
+          const y = out(N * g.OH * g.OW * C),
+            dx = out(N * H * W * C);
           E.maxPoolForward(b, x.byteOffset, y.byteOffset, shape);
           E.maxPoolBackward(b, dy.byteOffset, x.byteOffset, dx.byteOffset, shape);
           return { y: read(y), dx: read(dx) };
         });
         for (const pad of [true, false]) {
           compare(`avg pool pad=${pad} ${tag}`, (b) => {
-            const y = out(N * g.OH * g.OW * C), dx = out(N * H * W * C);
+            const y = out(N * g.OH * g.OW * C),
+              dx = out(N * H * W * C);
             E.avgPoolForward(b, x.byteOffset, y.byteOffset, shape, pad);
             E.avgPoolBackward(b, dy.byteOffset, dx.byteOffset, shape, pad);
             return { y: read(y), dx: read(dx) };
@@ -301,7 +447,8 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         }
         const gdy = put(randn(rng, N * C));
         compare(`global avg pool ${tag}`, (b) => {
-          const y = out(N * C), dx = out(N * H * W * C);
+          const y = out(N * C),
+            dx = out(N * H * W * C);
           E.globalAvgPoolForward(b, x.byteOffset, y.byteOffset, N, H * W, C);
           E.globalAvgPoolBackward(b, gdy.byteOffset, dx.byteOffset, N, H * W, C);
           return { y: read(y), dx: read(dx) };
@@ -310,14 +457,23 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
     });
 
     test(`shortcut_pad C=${C}`, () => {
-      for (const [N, H, W, stride, before, after] of [[2, 5, 5, 2, C, C], [1, 8, 6, 2, 0, 3], [3, 4, 3, 1, 1, 0]]) {
+      for (const [N, H, W, stride, before, after] of [
+        [2, 5, 5, 2, C, C],
+        [1, 8, 6, 2, 0, 3],
+        [3, 4, 3, 1, 1, 0],
+      ]) {
         const rng = new Rng(C * 17 + H);
         const s = { N: N!, C, H: H!, W: W!, stride: stride!, before: before!, after: after! };
-        const K = before! + C + after!, OH = Math.ceil(H! / stride!), OW = Math.ceil(W! / stride!);
-        const x = put(special(rng, N! * H! * W! * C)), dy = put(special(rng, N! * OH * OW * K));
-        const y0 = randn(rng, N! * OH * OW * K), dx0 = randn(rng, N! * H! * W! * C);
+        const K = before! + C + after!,
+          OH = Math.ceil(H! / stride!),
+          OW = Math.ceil(W! / stride!);
+        const x = put(special(rng, N! * H! * W! * C)),
+          dy = put(special(rng, N! * OH * OW * K));
+        const y0 = randn(rng, N! * OH * OW * K),
+          dx0 = randn(rng, N! * H! * W! * C);
         compare(`shortcut_pad C=${C} ${JSON.stringify(s)}`, (b) => {
-          const y = outPut(y0), dx = outPut(dx0);
+          const y = outPut(y0),
+            dx = outPut(dx0);
           E.shortcutPadForward(b, x.byteOffset, y.byteOffset, s);
           E.shortcutPadBackward(b, dy.byteOffset, dx.byteOffset, s);
           return { y: read(y), dx: read(dx) };
@@ -329,16 +485,22 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
   test('element-wise: relu, add, mul, fill, masks (NaN, +-0, +-Infinity)', () => {
     for (const n of [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 64, 100, 1000, 4099]) {
       const rng = new Rng(n);
-      const x = put(special(rng, n)), y = put(special(rng, n)), dy = put(special(rng, n));
+      const x = put(special(rng, n)),
+        y = put(special(rng, n)),
+        dy = put(special(rng, n));
       compare(`relu n=${n}`, (b) => {
-        const yo = out(n), dx = out(n), z = outPut(read(x));
+        const yo = out(n),
+          dx = out(n),
+          z = outPut(read(x));
         E.reluForward(b, x.byteOffset, yo.byteOffset, n);
         E.reluForward(b, z.byteOffset, z.byteOffset, n);
         E.reluBackward(b, dy.byteOffset, y.byteOffset, dx.byteOffset, n);
         return { y: read(yo), inPlace: read(z), dx: read(dx) };
       });
       compare(`add, mul, fill n=${n}`, (b) => {
-        const s = out(n), p = out(n), f = out(n + 1);
+        const s = out(n),
+          p = out(n),
+          f = out(n + 1);
         E.add(b, x.byteOffset, y.byteOffset, s.byteOffset, n);
         E.mul(b, x.byteOffset, y.byteOffset, p.byteOffset, n);
         E.fill(b, f.byteOffset, n, -0.75);
@@ -359,24 +521,57 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
       const M = Math.ceil(6.5e6 / C) + 3;
       const n = M * C;
       const rng = new Rng(C);
-      const x = put(special(rng, n)), dy = put(randn(rng, n)), o = put(randn(rng, n));
-      const gamma = put(randn(rng, C, 0.5, 1)), beta = put(randn(rng, C, 0.5)), mean = put(randn(rng, C, 0.2)), rstd = put(Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v)));
-      const db = put(randn(rng, C, 100)), dg = put(randn(rng, C, 100)), c1 = put(randn(rng, 2 * C)), c2 = put(randn(rng, 2 * C));
-      compare(`large BN C=${C}`, (b) => {
-        const y = out(n), yr = out(n), dx = out(n);
-        E.bnNormalize(b, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, false);
-        E.bnNormalize(b, x.byteOffset, yr.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, true);
-        E.bnBackwardData(b, dy.byteOffset, x.byteOffset, dx.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, gamma.byteOffset, db.byteOffset, dg.byteOffset);
-        return { y: read(y), yRelu: read(yr), dx: read(dx) };
-      }, true);
-      compare(`large bnfused C=${C}`, (b) => {
-        const y0 = out(n), y1 = out(n), m = out(n), ds = out(n + 1);
-        F.bnAddRelu(b, x.byteOffset, c1.byteOffset, o.byteOffset, 0, 0, y0.byteOffset, M, C);
-        F.bnAddRelu(b, x.byteOffset, c1.byteOffset, 0, o.byteOffset, c2.byteOffset, y1.byteOffset, M, C);
-        F.bnReluMask(b, dy.byteOffset, x.byteOffset, c1.byteOffset, m.byteOffset, M, C);
-        F.reluMask(b, dy.byteOffset, x.byteOffset, ds.byteOffset + 4, n);
-        return { y0: read(y0), y1: read(y1), mask: read(m), ds: read(ds) };
-      }, true);
+      const x = put(special(rng, n)),
+        dy = put(randn(rng, n)),
+        o = put(randn(rng, n));
+      const gamma = put(randn(rng, C, 0.5, 1)),
+        beta = put(randn(rng, C, 0.5)),
+        mean = put(randn(rng, C, 0.2)),
+        rstd = put(Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v)));
+      const db = put(randn(rng, C, 100)),
+        dg = put(randn(rng, C, 100)),
+        c1 = put(randn(rng, 2 * C)),
+        c2 = put(randn(rng, 2 * C));
+      compare(
+        `large BN C=${C}`,
+        (b) => {
+          const y = out(n),
+            yr = out(n),
+            dx = out(n);
+          E.bnNormalize(b, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, false);
+          E.bnNormalize(b, x.byteOffset, yr.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, true);
+          E.bnBackwardData(
+            b,
+            dy.byteOffset,
+            x.byteOffset,
+            dx.byteOffset,
+            M,
+            C,
+            mean.byteOffset,
+            rstd.byteOffset,
+            gamma.byteOffset,
+            db.byteOffset,
+            dg.byteOffset,
+          );
+          return { y: read(y), yRelu: read(yr), dx: read(dx) };
+        },
+        true,
+      );
+      compare(
+        `large bnfused C=${C}`,
+        (b) => {
+          const y0 = out(n),
+            y1 = out(n),
+            m = out(n),
+            ds = out(n + 1);
+          F.bnAddRelu(b, x.byteOffset, c1.byteOffset, o.byteOffset, 0, 0, y0.byteOffset, M, C);
+          F.bnAddRelu(b, x.byteOffset, c1.byteOffset, 0, o.byteOffset, c2.byteOffset, y1.byteOffset, M, C);
+          F.bnReluMask(b, dy.byteOffset, x.byteOffset, c1.byteOffset, m.byteOffset, M, C);
+          F.reluMask(b, dy.byteOffset, x.byteOffset, ds.byteOffset + 4, n);
+          return { y0: read(y0), y1: read(y1), mask: read(m), ds: read(ds) };
+        },
+        true,
+      );
       for (const shift of [0, 1]) {
         compare(`large element-wise C=${C} shift=${shift}`, (b) => {
           const [r, g, s, p, f] = [0, 1, 2, 3, 4].map(() => out(n + 1));
@@ -395,7 +590,9 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
   test('sgd_update: every flag', () => {
     for (const n of [1, 5, 16, 17, 33, 1001]) {
       const rng = new Rng(n * 3);
-      const p0 = randn(rng, n), g = put(randn(rng, n)), buf0 = randn(rng, n);
+      const p0 = randn(rng, n),
+        g = put(randn(rng, n)),
+        buf0 = randn(rng, n);
       const opts = [
         { lr: 0.1 },
         { lr: 0.05, weightDecay: 1e-3 },
@@ -406,7 +603,8 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
       for (const o of opts) {
         for (const first of [true, false]) {
           compare(`sgd n=${n} ${JSON.stringify(o)} first=${first}`, (b) => {
-            const p = outPut(p0), buf = outPut(buf0);
+            const p = outPut(p0),
+              buf = outPut(buf0);
             E.sgdUpdate(b, p.byteOffset, g.byteOffset, buf.byteOffset, n, o, first);
             return { p: read(p), buf: read(buf) };
           });

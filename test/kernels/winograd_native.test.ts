@@ -14,8 +14,17 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import {
-  convBackwardData, convBackwardWeight, convDxAccumulates, convForward, convGeom, convStridedInput, convStridedOutput, convTuning, convWorkspace,
-  type ConvGeom, type ConvGeomSpec,
+  convBackwardData,
+  convBackwardWeight,
+  convDxAccumulates,
+  convForward,
+  convGeom,
+  convStridedInput,
+  convStridedOutput,
+  convTuning,
+  convWorkspace,
+  type ConvGeom,
+  type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { Arena } from '../../src/runtime/memory.js';
@@ -83,7 +92,8 @@ function run(b: Backend, g: ConvGeom, v: Variant, seed: number): Map<string, Uin
     a.view(p, n).fill(NaN);
     return p;
   };
-  const Min = N * H * W, Mout = N * OH * OW;
+  const Min = N * H * W,
+    Mout = N * OH * OW;
   const strided = v.strided === true && convStridedInput(g);
   const xs = strided ? C + 4 : C;
   const x = rnd(Min * C, () => 0.3 + rng.normal());
@@ -92,37 +102,63 @@ function run(b: Backend, g: ConvGeom, v: Variant, seed: number): Map<string, Uin
   const px = put(xw);
   const pw = put(rnd(K * C * 9, () => rng.normal() / Math.sqrt(9 * C)));
   const pb = put(rnd(K));
-  const dbn = rnd(Mout * K), xbn = rnd(Mout * K, () => 0.2 + rng.normal());
+  const dbn = rnd(Mout * K),
+    xbn = rnd(Mout * K, () => 0.2 + rng.normal());
   // xbn before or after dbn (the kernels address it as dbn + a wrapping 32-bit offset)
-  const [pdbn, pxbn] = seed % 2 ? [put(dbn), put(xbn)] : ((): [number, number] => { const q = put(xbn); return [put(dbn), q]; })();
+  const [pdbn, pxbn] =
+    seed % 2
+      ? [put(dbn), put(xbn)]
+      : ((): [number, number] => {
+          const q = put(xbn);
+          return [put(dbn), q];
+        })();
   const coef = put(Float32Array.from([...rnd(C, () => (rng.next() < 0.25 ? -1 : 1) * (0.5 + rng.next())), ...rnd(C, () => 0.3 * rng.normal())]));
   const cdy = put(rnd(3 * K, () => 0.5 * rng.normal()));
-  const mean = put(rnd(C, () => 0.3 + 0.1 * rng.normal())), rstd = put(rnd(C, () => 0.8 + 0.4 * rng.next()));
+  const mean = put(rnd(C, () => 0.3 + 0.1 * rng.normal())),
+    rstd = put(rnd(C, () => 0.8 + 0.4 * rng.next()));
   const ws = convWorkspace(a, g);
   const res = new Map<string, Uint32Array>();
   const take = (name: string, p: number, n: number): void => void res.set(name, new Uint32Array(a.view(p, n).slice().buffer));
   const xPro = v.xPrologue ? { coef, relu: v.xPrologue.relu, stride: strided ? xs : undefined } : undefined;
   // forward
-  const ys = v.strided && convStridedOutput(g) ? K + 3 : K, y0 = ys === K ? 0 : 2;
-  const py = out(Mout * ys), mom = out(2 * K);
-  const ff = xPro || v.moments || ys !== K ? { xPrologue: xPro, moments: v.moments ? { mean: mom, variance: mom + 4 * K } : undefined, outputStride: ys === K ? undefined : ys } : undefined;
+  const ys = v.strided && convStridedOutput(g) ? K + 3 : K,
+    y0 = ys === K ? 0 : 2;
+  const py = out(Mout * ys),
+    mom = out(2 * K);
+  const ff =
+    xPro || v.moments || ys !== K
+      ? { xPrologue: xPro, moments: v.moments ? { mean: mom, variance: mom + 4 * K } : undefined, outputStride: ys === K ? undefined : ys }
+      : undefined;
   convForward(b, g, px, pw, v.bias ? pb : 0, py + 4 * y0, ws, ff);
   take('y', py, Mout * ys);
   if (v.moments) take('moments', mom, 2 * K);
   // backward-data
-  const pdx = out(Min * C), red = out(2 * C);
+  const pdx = out(Min * C),
+    red = out(2 * C);
   const acc = v.dxEpilogue?.accumulate === true && convDxAccumulates(g);
-  const gs = C + 8, pG = acc ? put(rnd(Min * gs)) : 0;
+  const gs = C + 8,
+    pG = acc ? put(rnd(Min * gs)) : 0;
   const dyPro = v.dyPrologue ? { dbn: pdbn, xbn: pxbn, coef: cdy } : undefined;
   const de = v.dxEpilogue
-    ? { x2: px, coef, mean, rstd, relu: v.dxEpilogue.relu, dbeta: red, dgamma: red + 4 * C, stride: strided ? xs : undefined, accumulate: acc ? { G: pG, stride: gs } : undefined }
+    ? {
+        x2: px,
+        coef,
+        mean,
+        rstd,
+        relu: v.dxEpilogue.relu,
+        dbeta: red,
+        dgamma: red + 4 * C,
+        stride: strided ? xs : undefined,
+        accumulate: acc ? { G: pG, stride: gs } : undefined,
+      }
     : undefined;
   convBackwardData(b, g, dyPro ? 0 : pdbn, pw, pdx, ws, dyPro || de ? { dyPrologue: dyPro, dxEpilogue: de } : undefined);
   if (!acc) take('dx', pdx, Min * C);
   if (acc) take('G', pG, Min * gs);
   if (de) take('dbeta, dgamma', red, 2 * C);
   // backward-weights
-  const pdw = out(K * C * 9), pdb = out(K);
+  const pdw = out(K * C * 9),
+    pdb = out(K);
   convBackwardWeight(b, g, dyPro ? 0 : pdbn, px, pdw, v.bias ? pdb : 0, ws, dyPro || xPro ? { dyPrologue: dyPro, xPrologue: xPro } : undefined);
   take('dw', pdw, K * C * 9);
   if (v.bias) take('db', pdb, K);
@@ -195,11 +231,13 @@ for (const [kn, knobs] of KNOBS) {
 }
 
 test('native Winograd: larger layers over several blocks and chunks, bit-identical to wasm', { skip }, async () => {
-  for (const [i, spec] of ([
-    { N: 2, C: 64, H: 14, W: 14, K: 64, KH: 3, pad: 1 },
-    { N: 1, C: 128, H: 9, W: 11, K: 32, KH: 3, pad: 1 },
-    { N: 1, C: 48, H: 30, W: 30, K: 24, KH: 3, pad: 1 },
-  ] as ConvGeomSpec[]).entries()) {
+  for (const [i, spec] of (
+    [
+      { N: 2, C: 64, H: 14, W: 14, K: 64, KH: 3, pad: 1 },
+      { N: 1, C: 128, H: 9, W: 11, K: 32, KH: 3, pad: 1 },
+      { N: 1, C: 48, H: 30, W: 30, K: 24, KH: 3, pad: 1 },
+    ] as ConvGeomSpec[]
+  ).entries()) {
     await same(spec, VARIANTS[0]!, 5000 + i, 'large');
     await same(spec, VARIANTS[1]!, 5100 + i, 'large');
     await same(spec, VARIANTS[7]!, 5200 + i, 'large');

@@ -50,7 +50,8 @@ for (const [dir, banned] of rules) {
 }
 
 test('layering: only src/cli imports src/cli', () => {
-  const bad = fs.readdirSync(fromRoot('src'), { withFileTypes: true })
+  const bad = fs
+    .readdirSync(fromRoot('src'), { withFileTypes: true })
     .filter((e) => e.isDirectory() && e.name !== 'cli')
     .flatMap((e) => importsOf(e.name).filter(([, to]) => to === 'cli'));
   assert.deepEqual(bad, [], bad.map(([f]) => `${f} imports from src/cli`).join('\n'));

@@ -54,7 +54,10 @@ test('every model builds for its own input size and lists itself', () => {
 });
 
 test('unknown model names the model and lists the available ones', () => {
-  assert.throws(() => getModel('resnet19'), (e: Error) => e instanceof UnknownModelError && /resnet19/.test(e.message) && /resnet20/.test(e.message));
+  assert.throws(
+    () => getModel('resnet19'),
+    (e: Error) => e instanceof UnknownModelError && /resnet19/.test(e.message) && /resnet20/.test(e.message),
+  );
 });
 
 test('initialisation: seeded, kaiming normal std for convs, BN ones/zeros', () => {
@@ -75,5 +78,10 @@ test('initialisation: seeded, kaiming normal std for convs, BN ones/zeros', () =
   const fc = a.params.get('fc.weight')!;
   assert.ok(fc.every((v) => Math.abs(v) <= 1 / Math.sqrt(64)));
   assert.equal(a.paramCount, 269_722);
-  assert.equal([...a.state.values()].reduce((n, s) => n + s.length, 0), paramSpecs(getModel('resnet20')).filter((s) => s.kind === 'state').reduce((n, s) => n + numel(s.shape), 0));
+  assert.equal(
+    [...a.state.values()].reduce((n, s) => n + s.length, 0),
+    paramSpecs(getModel('resnet20'))
+      .filter((s) => s.kind === 'state')
+      .reduce((n, s) => n + numel(s.shape), 0),
+  );
 });

@@ -68,10 +68,17 @@ test('the native engine arena holds more than the 4 GiB wasm32 heap where this m
   }
   // a reservation beyond the arena is refused with a HeapOverflowError naming the native arena
   const arena = nativeArena(st, 2 ** 30)!;
-  assert.throws(() => arena.reserve(2 ** 31, 'a test tensor'), (e: Error) => e instanceof HeapOverflowError && /native arena/.test(e.message) && /a test tensor/.test(e.message));
+  assert.throws(
+    () => arena.reserve(2 ** 31, 'a test tensor'),
+    (e: Error) => e instanceof HeapOverflowError && /native arena/.test(e.message) && /a test tensor/.test(e.message),
+  );
 });
 
-for (const [model, size] of [['resnet20', 16], ['densenet40', 16], ['resnet18', 32]] as const) {
+for (const [model, size] of [
+  ['resnet20', 16],
+  ['densenet40', 16],
+  ['resnet18', 32],
+] as const) {
   for (const fused of [false, true]) {
     test(`${model} ${fused ? 'fused' : 'unfused'}: tensors above 4 GiB give the bits of tensors below (native, 2 threads)`, { skip }, async () => {
       const lo = await backendOver(false);

@@ -22,17 +22,79 @@ test('a pointer argument outside the arena is an error naming the kernel, argume
   try {
     const x = arena.alloc(64);
     const top = arena.usedBytes;
-    assert.throws(() => be.run('relu_forward', [x.byteOffset, top + 4096], [[0, 32], [32, 64]]), {
-      name: 'PoolError',
-      message: `kernel relu_forward: argument 1 (byte offset ${top + 4096}) lies outside the arena (${top} bytes)`,
-    });
-    assert.throws(() => be.run('relu_forward', [-64, x.byteOffset], [[0, 32], [32, 64]]), /argument 0 \(byte offset -64\) lies outside the arena/);
-    assert.throws(() => be.run('relu_forward', [x.byteOffset + 0.5, x.byteOffset], [[0, 32], [32, 64]]), /argument 0 .* lies outside the arena/);
-    assert.throws(() => be.run('relu_forward', [x.byteOffset], [[0, 32], [32, 64]]), { message: 'kernel relu_forward: 1 arguments given, its ABI has 2' });
-    assert.throws(() => be.run('relu_forward', [x.byteOffset, NaN], [[0, 32], [32, 64]]), /argument 1 is not finite/);
+    assert.throws(
+      () =>
+        be.run(
+          'relu_forward',
+          [x.byteOffset, top + 4096],
+          [
+            [0, 32],
+            [32, 64],
+          ],
+        ),
+      {
+        name: 'PoolError',
+        message: `kernel relu_forward: argument 1 (byte offset ${top + 4096}) lies outside the arena (${top} bytes)`,
+      },
+    );
+    assert.throws(
+      () =>
+        be.run(
+          'relu_forward',
+          [-64, x.byteOffset],
+          [
+            [0, 32],
+            [32, 64],
+          ],
+        ),
+      /argument 0 \(byte offset -64\) lies outside the arena/,
+    );
+    assert.throws(
+      () =>
+        be.run(
+          'relu_forward',
+          [x.byteOffset + 0.5, x.byteOffset],
+          [
+            [0, 32],
+            [32, 64],
+          ],
+        ),
+      /argument 0 .* lies outside the arena/,
+    );
+    assert.throws(
+      () =>
+        be.run(
+          'relu_forward',
+          [x.byteOffset],
+          [
+            [0, 32],
+            [32, 64],
+          ],
+        ),
+      { message: 'kernel relu_forward: 1 arguments given, its ABI has 2' },
+    );
+    assert.throws(
+      () =>
+        be.run(
+          'relu_forward',
+          [x.byteOffset, NaN],
+          [
+            [0, 32],
+            [32, 64],
+          ],
+        ),
+      /argument 1 is not finite/,
+    );
     // the backend still works afterwards
     x.set(Array.from({ length: 64 }, (_, i) => i - 32));
-    be.run('relu_forward', [x.byteOffset, x.byteOffset], [[0, 32], [32, 64]]);
+    be.run(
+      'relu_forward',
+      [x.byteOffset, x.byteOffset],
+      [
+        [0, 32],
+        [32, 64],
+      ],
+    );
     assert.deepEqual(Array.from(x.subarray(30, 34)), [0, 0, 0, 1]);
   } finally {
     be.close();
@@ -45,7 +107,18 @@ test('a bad offset inside a training step names the layer (native engine)', { sk
     const be = engine.backend!;
     const faulty: Lowering = {
       name: 'faulty',
-      lower: (node, lc) => (node.op === 'relu' ? () => be.run('relu_forward', [0x7ffffff0, 0x7ffffff0], [[0, 64], [64, 128]]) : engine.lowering!.lower(node, lc)),
+      lower: (node, lc) =>
+        node.op === 'relu'
+          ? () =>
+              be.run(
+                'relu_forward',
+                [0x7ffffff0, 0x7ffffff0],
+                [
+                  [0, 64],
+                  [64, 128],
+                ],
+              )
+          : engine.lowering!.lower(node, lc),
     };
     const net = new Network(getModel('resnet8'), engine.memory, 1, faulty);
     assert.throws(

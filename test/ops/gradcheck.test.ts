@@ -4,10 +4,16 @@ import { gradCheck } from '../helpers/gradcheck.js';
 
 const cases: Record<string, Parameters<typeof gradCheck>[0]> = {
   'conv2d 3x3 pad 1 with bias': { inputs: [[2, 3, 5, 6]], build: (b, [x]) => b.conv2d('conv', x!, { out: 4, kernel: 3, padding: 1, bias: true }) },
-  'conv2d stride 2, non-square kernel': { inputs: [[2, 3, 7, 6]], build: (b, [x]) => b.conv2d('conv', x!, { out: 2, kernel: [3, 2], stride: 2, padding: [1, 0] }) },
+  'conv2d stride 2, non-square kernel': {
+    inputs: [[2, 3, 7, 6]],
+    build: (b, [x]) => b.conv2d('conv', x!, { out: 2, kernel: [3, 2], stride: 2, padding: [1, 0] }),
+  },
   'conv2d dilation 2': { inputs: [[1, 2, 7, 7]], build: (b, [x]) => b.conv2d('conv', x!, { out: 3, kernel: 3, dilation: 2, padding: 2 }) },
   'conv2d groups 2': { inputs: [[2, 4, 5, 5]], build: (b, [x]) => b.conv2d('conv', x!, { out: 6, kernel: 3, groups: 2, padding: 1 }) },
-  'conv2d depthwise stride 2': { inputs: [[2, 3, 6, 6]], build: (b, [x]) => b.conv2d('conv', x!, { out: 3, kernel: 3, groups: 3, stride: 2, padding: 1, bias: true }) },
+  'conv2d depthwise stride 2': {
+    inputs: [[2, 3, 6, 6]],
+    build: (b, [x]) => b.conv2d('conv', x!, { out: 3, kernel: 3, groups: 3, stride: 2, padding: 1, bias: true }),
+  },
   'conv2d 1x1': { inputs: [[2, 5, 3, 3]], build: (b, [x]) => b.conv2d('conv', x!, { out: 4, kernel: 1 }) },
   'batch_norm2d training': { inputs: [[3, 4, 3, 2]], build: (b, [x]) => b.batchNorm2d('bn', x!) },
   'batch_norm2d 1x1 spatial': { inputs: [[5, 3, 1, 1]], build: (b, [x]) => b.batchNorm2d('bn', x!) },
@@ -24,10 +30,26 @@ const cases: Record<string, Parameters<typeof gradCheck>[0]> = {
   'max_pool2d 2x2': { inputs: [[2, 2, 6, 5]], build: (b, [x]) => b.maxPool2d('pool', x!, { kernel: 2 }) },
   'avg_pool2d 2x2': { inputs: [[2, 2, 6, 6]], build: (b, [x]) => b.avgPool2d('pool', x!, { kernel: 2 }) },
   'avg_pool2d 3x3 s2 p1': { inputs: [[2, 2, 7, 6]], build: (b, [x]) => b.avgPool2d('pool', x!, { kernel: 3, stride: 2, padding: 1 }) },
-  'avg_pool2d 3x3 s2 p1 exclude pad': { inputs: [[1, 2, 5, 5]], build: (b, [x]) => b.avgPool2d('pool', x!, { kernel: 3, stride: 2, padding: 1, count_include_pad: false }) },
-  'global_avg_pool': { inputs: [[2, 3, 4, 5]], build: (b, [x]) => b.globalAvgPool('gap', x!) },
-  add: { inputs: [[2, 3, 2, 2], [2, 3, 2, 2]], build: (b, [x, y]) => b.add('add', x!, y!) },
-  concat: { inputs: [[2, 3, 2, 2], [2, 1, 2, 2], [2, 2, 2, 2]], build: (b, xs) => b.concat('cat', xs) },
+  'avg_pool2d 3x3 s2 p1 exclude pad': {
+    inputs: [[1, 2, 5, 5]],
+    build: (b, [x]) => b.avgPool2d('pool', x!, { kernel: 3, stride: 2, padding: 1, count_include_pad: false }),
+  },
+  global_avg_pool: { inputs: [[2, 3, 4, 5]], build: (b, [x]) => b.globalAvgPool('gap', x!) },
+  add: {
+    inputs: [
+      [2, 3, 2, 2],
+      [2, 3, 2, 2],
+    ],
+    build: (b, [x, y]) => b.add('add', x!, y!),
+  },
+  concat: {
+    inputs: [
+      [2, 3, 2, 2],
+      [2, 1, 2, 2],
+      [2, 2, 2, 2],
+    ],
+    build: (b, xs) => b.concat('cat', xs),
+  },
   flatten: { inputs: [[2, 3, 2, 2]], build: (b, [x]) => b.flatten('flat', x!) },
   linear: { inputs: [[3, 5]], build: (b, [x]) => b.linear('fc', x!, { out: 4 }) },
   'linear without bias': { inputs: [[3, 5]], build: (b, [x]) => b.linear('fc', x!, { out: 2, bias: false }) },

@@ -28,7 +28,10 @@ function cleanEnv(): NodeJS.ProcessEnv {
     env[k] = v;
   }
   // the enclosing npm puts node_modules/.bin of this checkout first on PATH: a user has no such thing
-  env.PATH = (env.PATH ?? '').split(path.delimiter).filter((d) => !d.includes(`${path.sep}node_modules${path.sep}`)).join(path.delimiter);
+  env.PATH = (env.PATH ?? '')
+    .split(path.delimiter)
+    .filter((d) => !d.includes(`${path.sep}node_modules${path.sep}`))
+    .join(path.delimiter);
   return env;
 }
 
@@ -63,20 +66,46 @@ test('npm pack: the tarball installs into an empty project, and its CLI and API 
   const packed = JSON.parse(ok(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], ROOT), 'npm pack')) as PackEntry[];
   const entry = packed[0]!;
   const files = entry.files.map((f) => f.path);
-  t.diagnostic(`${entry.filename}: ${entry.entryCount} files, ${(entry.size / 1024).toFixed(0)} KiB packed, ${(entry.unpackedSize / 1024).toFixed(0)} KiB unpacked`);
+  t.diagnostic(
+    `${entry.filename}: ${entry.entryCount} files, ${(entry.size / 1024).toFixed(0)} KiB packed, ${(entry.unpackedSize / 1024).toFixed(0)} KiB unpacked`,
+  );
 
   // complete
-  for (const f of ['package.json', 'README.md', 'bin/bnff.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/src/bench/step.js', 'dist/src/bench/kernels_conv.js', 'dist/src/bench/kernels_eltwise.js', 'binding.gyp', 'tools/build-native.mjs', 'tools/native-sources.mjs', 'data/fashion-mnist-subset/train-images-idx3-ubyte.gz']) {
+  for (const f of [
+    'package.json',
+    'README.md',
+    'bin/bnff.js',
+    'dist/src/index.js',
+    'dist/src/index.d.ts',
+    'dist/src/cli/main.js',
+    'dist/src/bench/step.js',
+    'dist/src/bench/kernels_conv.js',
+    'dist/src/bench/kernels_eltwise.js',
+    'binding.gyp',
+    'tools/build-native.mjs',
+    'tools/native-sources.mjs',
+    'data/fashion-mnist-subset/train-images-idx3-ubyte.gz',
+  ]) {
     assert.ok(files.includes(f), `the tarball lacks ${f}`);
   }
   const wasm = fs.readdirSync(fromRoot('dist/kernels')).filter((f) => f.endsWith('.wasm'));
   assert.ok(wasm.length > 0);
   for (const f of wasm) assert.ok(files.includes(`dist/kernels/${f}`), `the tarball lacks dist/kernels/${f}`);
   // every native source the addon's hash covers (tools/native-sources.mjs), so the installed package hashes the same files
-  const native = (dir: string): string[] => fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.(cc|h)$/.test(f)).map((f) => path.posix.join('src/kernels/native', f.split(path.sep).join('/'))).sort();
+  const native = (dir: string): string[] =>
+    fs
+      .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => /\.(cc|h)$/.test(f))
+      .map((f) => path.posix.join('src/kernels/native', f.split(path.sep).join('/')))
+      .sort();
   assert.deepEqual(files.filter((f) => f.startsWith('src/')).sort(), native(fromRoot('src/kernels/native')));
   // small: no tests, docs, bench results, sources other than the native ones, source maps
-  const stray = files.filter((f) => /^(test|dist\/test|docs|bench|dist\/bench|dist\/tools|runs|build)\//.test(f) || f.endsWith('.map') || (f.startsWith('src/') && !f.startsWith('src/kernels/native/')));
+  const stray = files.filter(
+    (f) =>
+      /^(test|dist\/test|docs|bench|dist\/bench|dist\/tools|runs|build)\//.test(f) ||
+      f.endsWith('.map') ||
+      (f.startsWith('src/') && !f.startsWith('src/kernels/native/')),
+  );
   assert.deepEqual(stray, [], 'the tarball holds files a user does not need');
   assert.ok(entry.unpackedSize < 8 << 20, `the package unpacks to ${entry.unpackedSize} bytes`);
 

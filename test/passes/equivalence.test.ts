@@ -36,7 +36,13 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
 // (which rounds differently, concat_grad.ts's epilogue rule) then drifts chaotically from the
 // unfused one (loss 8e-10 apart after two steps, 1e-3 after three). Batch 4 keeps every BN
 // well-posed (1e-12 after three steps).
-const MODELS: [string, number, number][] = [['resnet20', 8, 2], ['densenet40', 8, 2], ['densenet_bc_100', 8, 2], ['resnet50', 32, 2], ['densenet121', 32, 4]];
+const MODELS: [string, number, number][] = [
+  ['resnet20', 8, 2],
+  ['densenet40', 8, 2],
+  ['densenet_bc_100', 8, 2],
+  ['resnet50', 32, 2],
+  ['densenet121', 32, 4],
+];
 for (const [model, size, batch] of MODELS) {
   test(`fused and unfused agree after three SGD steps (float64): ${model}`, () => {
     const a = threeSteps(model, size, NO_FUSION, batch);
@@ -49,7 +55,10 @@ for (const [model, size, batch] of MODELS) {
 }
 
 test('each ablation alone is also equivalent (resnet20, densenet40)', () => {
-  for (const [model, size] of [['resnet20', 8], ['densenet40', 8]] as const) {
+  for (const [model, size] of [
+    ['resnet20', 8],
+    ['densenet40', 8],
+  ] as const) {
     const a = threeSteps(model, size, NO_FUSION);
     for (const [name, o] of Object.entries(ABLATIONS)) {
       const b = threeSteps(model, size, o);

@@ -50,11 +50,22 @@ function agreeInFloat64(shape: number[], build: () => (b: Builder, x: number) =>
     const { g, b, x, dy } = trainGraph(shape, build());
     const graph = applyFusion(g, opts, FAST_KERNELS).graph;
     const vals = new Rng(7);
-    const store = new Map(b.specs.map((s) => [s.name, Float64Array.from({ length: numel(s.shape) }, () => (s.name.endsWith('running_var') ? 1 : s.name.endsWith('num_batches_tracked') ? 0 : vals.normal()))]));
+    const store = new Map(
+      b.specs.map((s) => [
+        s.name,
+        Float64Array.from({ length: numel(s.shape) }, () => (s.name.endsWith('running_var') ? 1 : s.name.endsWith('num_batches_tracked') ? 0 : vals.normal())),
+      ]),
+    );
     const exec = new Executor(graph, new HostMemory('f64'), (n) => store.get(n));
     const xin = new Rng(8);
-    exec.write(x, Float64Array.from({ length: numel(shape) }, () => xin.normal()));
-    exec.write(dy, Float64Array.from({ length: exec.get(dy).length }, () => xin.normal()));
+    exec.write(
+      x,
+      Float64Array.from({ length: numel(shape) }, () => xin.normal()),
+    );
+    exec.write(
+      dy,
+      Float64Array.from({ length: exec.get(dy).length }, () => xin.normal()),
+    );
     exec.run({ seed: 1, step: 0 });
     const out = new Map<string, Float64Array>();
     for (const [k, id] of graph.outputs) out.set(k, Float64Array.from(exec.get(id)));
@@ -83,9 +94,11 @@ const convBnRelu = (b: Builder, name: string, x: number, out: number, relu = tru
 test('conv -> BN -> ReLU -> conv fuses both halves both ways; kernel counts per step', () => {
   const { g } = trainGraph([2, 3, 6, 6], (b, x) => b.conv2d('c2', convBnRelu(b, 'l1', x, 4), { out: 5, kernel: 3, padding: 1 }));
   const { graph, report } = fuse(g);
-  for (const r of ['fission', 'moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward']) assert.ok(fired(report, 'l1.bn', r), r);
+  for (const r of ['fission', 'moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward'])
+    assert.ok(fired(report, 'l1.bn', r), r);
   // Standalone BN/ReLU kernels are gone: only the tiny finalize remains.
-  for (const op of ['batch_norm2d', 'channel_moments', 'bn_apply', 'relu', 'relu_backward', 'bn_backward_reduce', 'bn_backward_data', 'bn_relu_mask']) assert.equal(count(graph, op), 0, op);
+  for (const op of ['batch_norm2d', 'channel_moments', 'bn_apply', 'relu', 'relu_backward', 'bn_backward_reduce', 'bn_backward_data', 'bn_relu_mask'])
+    assert.equal(count(graph, op), 0, op);
   assert.equal(count(graph, 'bn_finalize'), 1);
   assert.equal(count(graph, 'conv2d_fused'), 2);
   assert.equal(count(graph, 'conv2d_fused_backward_data'), 2);
@@ -96,7 +109,8 @@ test('conv -> BN -> ReLU -> conv fuses both halves both ways; kernel counts per 
 test('store mode: the normalized input is written once and read plainly by the convolution and its backward-weights', () => {
   const { g } = trainGraph([2, 3, 6, 6], (b, x) => b.conv2d('c2', convBnRelu(b, 'l1', x, 4), { out: 5, kernel: 3, padding: 1 }));
   const { graph, report } = fuse(g, { ...ALL_FUSION, storeNormalized: true });
-  for (const r of ['fission', 'moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward']) assert.ok(fired(report, 'l1.bn', r), r);
+  for (const r of ['fission', 'moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward'])
+    assert.ok(fired(report, 'l1.bn', r), r);
   assert.ok(report.notes.some((n) => n.layer === 'l1.bn' && n.rule === 'normalize-into-conv' && /store mode/.test(n.detail)));
   assert.equal(count(graph, 'bn_apply'), 1); // z written once
   const c2 = graph.nodes.find((n) => n.name === 'c2')!;
@@ -152,7 +166,7 @@ test('guard producerFree: two BNs on one convolution output, statistics reuse of
   assert.ok(fired(report, 'bnA', 'moments-into-conv'));
   assert.equal(blockedBy(report, 'bnB', 'moments-into-conv'), 'producerFree');
   const reuse = fuse(g).report;
-  assert.ok(fired(reuse, 'bnB', 'moments-reuse'), 'with reuse on, the second BN reads the first one\'s statistics');
+  assert.ok(fired(reuse, 'bnB', 'moments-reuse'), "with reuse on, the second BN reads the first one's statistics");
 });
 
 test('guard reluFolded: a BN without ReLU before a conv gets no backward-data epilogue', () => {
@@ -205,23 +219,33 @@ test('kernel counts of whole models (a fusion that stops firing fails here)', ()
   assert.equal(d.bn_finalize, 121);
   assert.equal(d.channel_moments, 4, 'stem pool and three transition pools');
   assert.equal(d.bn_apply, 2, 'norm0 (read by max pool) and norm5 (read by global pool)');
-  assert.equal(d.conv2d_fused_backward_data_acc, 58 - 4, 'every dense layer but the first of each block adds A*dy into its block\'s gradient buffer from its conv1 backward-data epilogue');
-  assert.equal(d.bn_dx_coef, 58 - 4, 'and sums its BN\'s B*x + C0 per channel');
+  assert.equal(
+    d.conv2d_fused_backward_data_acc,
+    58 - 4,
+    "every dense layer but the first of each block adds A*dy into its block's gradient buffer from its conv1 backward-data epilogue",
+  );
+  assert.equal(d.bn_dx_coef, 58 - 4, "and sums its BN's B*x + C0 per channel");
   assert.equal(d.bn_backward_data_acc, undefined, 'no BN dx pass over the gradient buffer is left');
   assert.equal(d.slice_channels_affine, 58, 'one slice with the summed B*x + C0 per layer output but the last of each block, and per block input');
   assert.equal(d.slice_channels, 4, 'the last layer of each block (no BN of the block reads it)');
   const written = (m: string): number => {
     const net = new Network(getModel(m), new HostMemory('f64'), 0, undefined, ALL_FUSION);
-    return net.buildTrainGraph([2, 3, 32, 32]).graph.nodes.reduce((k, n) => k + ((n.attrs.view as { inPlace?: number[] } | undefined)?.inPlace?.length ?? 0), 0);
+    return net
+      .buildTrainGraph([2, 3, 32, 32])
+      .graph.nodes.reduce((k, n) => k + ((n.attrs.view as { inPlace?: number[] } | undefined)?.inPlace?.length ?? 0), 0);
   };
   // the views start where a concatenation holds half its block's channels (denseView); from there
   // on, each new layer writes its channels into the block buffer
-  assert.equal(written('densenet121'), 5 + 9 + 17 + 16, 'the dense layers of the views write their new channels into their block buffer (concat-views, producerWrites)');
+  assert.equal(
+    written('densenet121'),
+    5 + 9 + 17 + 16,
+    'the dense layers of the views write their new channels into their block buffer (concat-views, producerWrites)',
+  );
   assert.equal(written('densenet40'), 11 + 10 + 10, 'densenet40 likewise (its first concatenation keeps its own buffer anyway: stridedReaders)');
   const d40 = counts('densenet40');
   assert.equal(d40.conv2d_fused_backward_data_acc, 33, 'the Winograd backward-data epilogue accumulates too (36 layers, 3 blocks)');
   assert.equal(d40.bn_backward_data_acc, undefined);
-  assert.equal(d.add, 4, 'each block input also gets the first layer\'s BN gradient');
+  assert.equal(d.add, 4, "each block input also gets the first layer's BN gradient");
 });
 
 for (let trial = 0; trial < 6; trial++) {
@@ -229,25 +253,27 @@ for (let trial = 0; trial < 6; trial++) {
     const top = new Rng(100 + trial);
     const shape = [1 + top.int(2), 1 + top.int(5), 3 + top.int(5), 3 + top.int(5)];
     /** The same random architecture every time it is called with a fresh generator. */
-    const build = (rng: Rng) => (b: Builder, x: number): number => {
-      const pool: number[] = [x];
-      for (let i = 0; i < 5; i++) {
-        const src = pool[rng.int(pool.length)]!;
-        const k = [1, 3][rng.int(2)]!;
-        const kind = rng.int(4);
-        let h = b.conv2d(`c${i}`, src, { out: 1 + rng.int(6), kernel: k, padding: k >> 1 });
-        h = b.batchNorm2d(`bn${i}`, h);
-        if (rng.next() < 0.7) h = b.relu(`r${i}`, h);
-        if (kind === 1) {
-          const other = pool.find((p) => b.shape(p)[1] === b.shape(h)[1] && b.shape(p)[2] === b.shape(h)[2]);
-          if (other !== undefined) h = b.add(`add${i}`, h, other);
-        } else if (kind === 2 && b.shape(src)[2] === b.shape(h)[2]) {
-          h = b.concat(`cat${i}`, [src, h]);
+    const build =
+      (rng: Rng) =>
+      (b: Builder, x: number): number => {
+        const pool: number[] = [x];
+        for (let i = 0; i < 5; i++) {
+          const src = pool[rng.int(pool.length)]!;
+          const k = [1, 3][rng.int(2)]!;
+          const kind = rng.int(4);
+          let h = b.conv2d(`c${i}`, src, { out: 1 + rng.int(6), kernel: k, padding: k >> 1 });
+          h = b.batchNorm2d(`bn${i}`, h);
+          if (rng.next() < 0.7) h = b.relu(`r${i}`, h);
+          if (kind === 1) {
+            const other = pool.find((p) => b.shape(p)[1] === b.shape(h)[1] && b.shape(p)[2] === b.shape(h)[2]);
+            if (other !== undefined) h = b.add(`add${i}`, h, other);
+          } else if (kind === 2 && b.shape(src)[2] === b.shape(h)[2]) {
+            h = b.concat(`cat${i}`, [src, h]);
+          }
+          pool.push(h);
         }
-        pool.push(h);
-      }
-      return b.conv2d('head', b.relu('rh', b.batchNorm2d('bnh', pool[pool.length - 1]!)), { out: 2, kernel: 3, padding: 1 });
-    };
+        return b.conv2d('head', b.relu('rh', b.batchNorm2d('bnh', pool[pool.length - 1]!)), { out: 2, kernel: 3, padding: 1 });
+      };
     agreeInFloat64(shape, () => build(new Rng(200 + trial)));
   });
 }
@@ -255,17 +281,20 @@ for (let trial = 0; trial < 6; trial++) {
 // ---------------------------------------------------------------------------------------------
 // concat-grad-in-place (src/passes/concat_grad.ts)
 
-const brc = (b: Builder, name: string, x: number, out: number): number => b.conv2d(`${name}.conv`, b.relu(`${name}.relu`, b.batchNorm2d(`${name}.bn`, x)), { out, kernel: 3, padding: 1 });
+const brc = (b: Builder, name: string, x: number, out: number): number =>
+  b.conv2d(`${name}.conv`, b.relu(`${name}.relu`, b.batchNorm2d(`${name}.bn`, x)), { out, kernel: 3, padding: 1 });
 
 /** A dense block of `layers` layers (growth 2) on a 3-channel stem, then BN-ReLU-conv. */
-const denseBlock = (layers: number) => (b: Builder, x: number): number => {
-  const parts = [b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 })];
-  for (let i = 1; i <= layers; i++) {
-    const input = parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts);
-    parts.push(brc(b, `l${i}`, input, 2));
-  }
-  return brc(b, 'head', b.concat('out', parts), 3);
-};
+const denseBlock =
+  (layers: number) =>
+  (b: Builder, x: number): number => {
+    const parts = [b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 })];
+    for (let i = 1; i <= layers; i++) {
+      const input = parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts);
+      parts.push(brc(b, `l${i}`, input, 2));
+    }
+    return brc(b, 'head', b.concat('out', parts), 3);
+  };
 
 test('concat-grad-in-place: a dense block accumulates its concatenation gradients in one buffer', () => {
   const { g } = trainGraph([2, 2, 5, 5], denseBlock(4));
@@ -283,14 +312,16 @@ test('concat-grad-in-place: a dense block accumulates its concatenation gradient
 });
 
 /** denseBlock with 1x1 layers (the backward-data path that accumulates) and 4 stem channels. */
-const denseBlock1x1 = (layers: number) => (b: Builder, x: number): number => {
-  const parts = [b.conv2d('stem', x, { out: 4, kernel: 3, padding: 1 })];
-  for (let i = 1; i <= layers; i++) {
-    const input = parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts);
-    parts.push(b.conv2d(`l${i}.conv`, b.relu(`l${i}.relu`, b.batchNorm2d(`l${i}.bn`, input)), { out: 4, kernel: 1 }));
-  }
-  return brc(b, 'head', b.concat('out', parts), 3);
-};
+const denseBlock1x1 =
+  (layers: number) =>
+  (b: Builder, x: number): number => {
+    const parts = [b.conv2d('stem', x, { out: 4, kernel: 3, padding: 1 })];
+    for (let i = 1; i <= layers; i++) {
+      const input = parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts);
+      parts.push(b.conv2d(`l${i}.conv`, b.relu(`l${i}.relu`, b.batchNorm2d(`l${i}.bn`, input)), { out: 4, kernel: 1 }));
+    }
+    return brc(b, 'head', b.concat('out', parts), 3);
+  };
 
 test('concat-grad-epilogue: A*dy added into the buffer by the conv backward-data epilogues, B*x + C0 at the slices', () => {
   const { g } = trainGraph([2, 2, 5, 5], denseBlock1x1(4));
@@ -302,7 +333,8 @@ test('concat-grad-epilogue: A*dy added into the buffer by the conv backward-data
   assert.equal(count(graph, 'slice_channels_affine'), 4, 'stem, l1..l3 (each read by a BN of the block)');
   assert.equal(count(graph, 'slice_channels'), 1, 'l4: only the head reads it');
   const plan = planMemory(graph, (k) => k === 'param' || k === 'state');
-  for (const n of graph.nodes.filter((q) => q.op === 'conv2d_fused_backward_data_acc')) assert.equal(plan.offsets[n.outputs[0]!], plan.offsets[n.inputs[0]!], `${n.name}: in place`);
+  for (const n of graph.nodes.filter((q) => q.op === 'conv2d_fused_backward_data_acc'))
+    assert.equal(plan.offsets[n.outputs[0]!], plan.offsets[n.inputs[0]!], `${n.name}: in place`);
   agreeInFloat64([2, 2, 5, 5], () => denseBlock1x1(4));
   // off: each BN's dx added whole
   const off = fuse(g, { ...ALL_FUSION, concatGradEpilogue: false });
@@ -325,20 +357,33 @@ test('guard producerWrites: each block input comes from a pooling layer and is c
   assert.equal(dflt.length, 4 + 1 + 3 + 7);
 });
 
-test('guard denseView: a concatenation holding under half of its block\'s channels keeps its own buffer (the views start after it)', () => {
+test("guard denseView: a concatenation holding under half of its block's channels keeps its own buffer (the views start after it)", () => {
   const { g } = trainGraph([2, 2, 5, 5], bottleneckBlock(4));
   // channels: cat2 12, cat3 20, cat4 28, out 36: at the default 0.5, cat2 is thinner than 18
   const { graph, report } = fuse(g);
   assert.equal(blockedBy(report, 'cat2', 'concat-views'), 'denseView');
   assert.match(report.notes.find((q) => q.layer === 'cat2' && q.guard === 'denseView')!.detail, /would hold 12 of each pixel's 36 channels/);
   const views = graph.nodes.filter((n) => n.attrs.view !== undefined);
-  assert.deepEqual(views.map((n) => [n.name, (n.attrs.view as { from: number }).from]), [['cat3', 0], ['cat4', 3], ['out', 4]]);
+  assert.deepEqual(
+    views.map((n) => [n.name, (n.attrs.view as { from: number }).from]),
+    [
+      ['cat3', 0],
+      ['cat4', 3],
+      ['out', 4],
+    ],
+  );
   // must not fire at fraction 0 (cat2 a view too), nor on what holds enough: at 0.75 (27
   // channels), cat2 and cat3 keep their buffers
   assert.equal(fuse(g, { ...ALL_FUSION, concatViewMinFraction: 0 }).report.notes.filter((q) => q.guard === 'denseView').length, 0);
   const strict = fuse(g, { ...ALL_FUSION, concatViewMinFraction: 0.75 });
-  assert.deepEqual(strict.report.notes.filter((q) => q.guard === 'denseView').map((q) => q.layer), ['cat2', 'cat3']);
-  assert.deepEqual(strict.graph.nodes.filter((n) => n.attrs.view !== undefined).map((n) => n.name), ['cat4', 'out']);
+  assert.deepEqual(
+    strict.report.notes.filter((q) => q.guard === 'denseView').map((q) => q.layer),
+    ['cat2', 'cat3'],
+  );
+  assert.deepEqual(
+    strict.graph.nodes.filter((n) => n.attrs.view !== undefined).map((n) => n.name),
+    ['cat4', 'out'],
+  );
   agreeInFloat64([2, 2, 5, 5], () => bottleneckBlock(4));
 });
 
@@ -364,46 +409,52 @@ test('concat-grad-in-place: the planned step updates the buffer in place', () =>
 });
 
 test('guard prefixChain: two concatenations extend the same one (a branch ends the chain)', () => {
-  const build = () => (b: Builder, x: number): number => {
-    const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
-    const f1 = brc(b, 'l1', x0, 2);
-    const p1 = b.concat('cat1', [x0, f1]);
-    const f2 = brc(b, 'l2', p1, 2);
-    const fa = brc(b, 'a', b.concat('catA', [x0, f1, f2]), 2);
-    const fb = brc(b, 'b', b.concat('catB', [x0, f1, f2]), 2);
-    return b.add('sum', fa, fb);
-  };
+  const build =
+    () =>
+    (b: Builder, x: number): number => {
+      const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
+      const f1 = brc(b, 'l1', x0, 2);
+      const p1 = b.concat('cat1', [x0, f1]);
+      const f2 = brc(b, 'l2', p1, 2);
+      const fa = brc(b, 'a', b.concat('catA', [x0, f1, f2]), 2);
+      const fb = brc(b, 'b', b.concat('catB', [x0, f1, f2]), 2);
+      return b.add('sum', fa, fb);
+    };
   const { report } = fuse(trainGraph([1, 2, 4, 4], build()).g);
   assert.equal(blockedBy(report, 'cat1', 'concat-grad-in-place'), 'prefixChain');
   agreeInFloat64([1, 2, 4, 4], build);
 });
 
 test('guard gradOnlySliced: the largest concatenation is the graph output (its gradient is an input)', () => {
-  const build = () => (b: Builder, x: number): number => {
-    const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
-    const f1 = brc(b, 'l1', x0, 2);
-    const p1 = b.concat('cat1', [x0, f1]);
-    return b.concat('out', [x0, f1, brc(b, 'l2', p1, 2)]);
-  };
+  const build =
+    () =>
+    (b: Builder, x: number): number => {
+      const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
+      const f1 = brc(b, 'l1', x0, 2);
+      const p1 = b.concat('cat1', [x0, f1]);
+      return b.concat('out', [x0, f1, brc(b, 'l2', p1, 2)]);
+    };
   const { report } = fuse(trainGraph([1, 2, 4, 4], build()).g);
   assert.equal(blockedBy(report, 'out', 'concat-grad-in-place'), 'gradOnlySliced');
   agreeInFloat64([1, 2, 4, 4], build);
 });
 
 test('guard gradFromBnBackward: a concatenation read by a convolution, not a BN', () => {
-  const build = () => (b: Builder, x: number): number => {
-    const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
-    const f1 = brc(b, 'l1', x0, 2);
-    const p1 = b.concat('cat1', [x0, f1]);
-    const f2 = b.conv2d('plain', p1, { out: 2, kernel: 1 });
-    return brc(b, 'head', b.concat('out', [x0, f1, f2]), 3);
-  };
+  const build =
+    () =>
+    (b: Builder, x: number): number => {
+      const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
+      const f1 = brc(b, 'l1', x0, 2);
+      const p1 = b.concat('cat1', [x0, f1]);
+      const f2 = b.conv2d('plain', p1, { out: 2, kernel: 1 });
+      return brc(b, 'head', b.concat('out', [x0, f1, f2]), 3);
+    };
   const { report } = fuse(trainGraph([1, 2, 4, 4], build()).g);
   assert.equal(blockedBy(report, 'cat1', 'concat-grad-in-place'), 'gradFromBnBackward');
   agreeInFloat64([1, 2, 4, 4], build);
 });
 
-test('guard partsSumSlices: a part whose gradient is not autodiff\'s sum of its slices', () => {
+test("guard partsSumSlices: a part whose gradient is not autodiff's sum of its slices", () => {
   const { g } = trainGraph([1, 2, 4, 4], denseBlock(3));
   // the same values summed by adds that autodiff did not mark as its gradient sums
   for (const n of g.nodes) if (n.op === 'add' && n.attrs.gradSum === true) (n.attrs as Record<string, unknown>).gradSum = false;
@@ -412,17 +463,19 @@ test('guard partsSumSlices: a part whose gradient is not autodiff\'s sum of its 
   assert.equal(count(graph, 'bn_backward_data_acc'), 0);
 });
 
-test('guard backwardOrder: the smaller concatenation\'s gradient arrives first', () => {
-  const build = () => (b: Builder, x: number): number => {
-    const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
-    const f1 = brc(b, 'l1', x0, 2);
-    const p1 = b.concat('cat1', [x0, f1]);
-    const f2 = b.conv2d('side', x0, { out: 2, kernel: 3, padding: 1 });
-    const p2 = b.concat('out', [x0, f1, f2]);
-    const big = brc(b, 'big', p2, 2); // the larger concatenation is read first ...
-    const small = brc(b, 'small', p1, 2); // ... so in backward the smaller one's gradient comes first
-    return b.add('sum', big, small);
-  };
+test("guard backwardOrder: the smaller concatenation's gradient arrives first", () => {
+  const build =
+    () =>
+    (b: Builder, x: number): number => {
+      const x0 = b.conv2d('stem', x, { out: 3, kernel: 3, padding: 1 });
+      const f1 = brc(b, 'l1', x0, 2);
+      const p1 = b.concat('cat1', [x0, f1]);
+      const f2 = b.conv2d('side', x0, { out: 2, kernel: 3, padding: 1 });
+      const p2 = b.concat('out', [x0, f1, f2]);
+      const big = brc(b, 'big', p2, 2); // the larger concatenation is read first ...
+      const small = brc(b, 'small', p1, 2); // ... so in backward the smaller one's gradient comes first
+      return b.add('sum', big, small);
+    };
   const { report } = fuse(trainGraph([1, 2, 4, 4], build()).g);
   assert.equal(blockedBy(report, 'small.bn', 'concat-grad-in-place'), 'backwardOrder');
   agreeInFloat64([1, 2, 4, 4], build);
@@ -446,16 +499,17 @@ test('concat-recompute: backward concatenates the parts again instead of keeping
 });
 
 test('guard readByBackward: a concatenation only forward reads stays as it is', () => {
-  const build = () => (b: Builder, x: number): number => {
-    const a = b.conv2d('a', x, { out: 2, kernel: 3, padding: 1 });
-    const c = b.conv2d('c', x, { out: 2, kernel: 1 });
-    return b.conv2d('head', b.relu('r', b.concat('cat', [a, c])), { out: 2, kernel: 1 });
-  };
+  const build =
+    () =>
+    (b: Builder, x: number): number => {
+      const a = b.conv2d('a', x, { out: 2, kernel: 3, padding: 1 });
+      const c = b.conv2d('c', x, { out: 2, kernel: 1 });
+      return b.conv2d('head', b.relu('r', b.concat('cat', [a, c])), { out: 2, kernel: 1 });
+    };
   const { graph, report } = fuse(trainGraph([1, 2, 4, 4], build()).g, { ...ALL_FUSION, recomputeConcat: true });
   assert.equal(blockedBy(report, 'cat', 'concat-recompute'), 'readByBackward');
   assert.equal(count(graph, 'concat'), 1);
 });
-
 
 // ---------------------------------------------------------------------------------------------
 // concat-views (src/passes/concat_views.ts)
@@ -464,12 +518,14 @@ test('guard readByBackward: a concatenation only forward reads stays as it is', 
  * A DenseNet-BC-like block: 1x1 BN-ReLU-conv layers of growth 8 on a 4-channel stem (K % 8 == 0
  * and C % 4 == 0: the 1x1 GEMM paths, which read views).
  */
-const bottleneckBlock = (layers: number) => (b: Builder, x: number): number => {
-  const one = (name: string, v: number): number => b.conv2d(`${name}.conv`, b.relu(`${name}.relu`, b.batchNorm2d(`${name}.bn`, v)), { out: 8, kernel: 1 });
-  const parts = [b.conv2d('stem', x, { out: 4, kernel: 3, padding: 1 })];
-  for (let i = 1; i <= layers; i++) parts.push(one(`l${i}`, parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts)));
-  return one('head', b.concat('out', parts));
-};
+const bottleneckBlock =
+  (layers: number) =>
+  (b: Builder, x: number): number => {
+    const one = (name: string, v: number): number => b.conv2d(`${name}.conv`, b.relu(`${name}.relu`, b.batchNorm2d(`${name}.bn`, v)), { out: 8, kernel: 1 });
+    const parts = [b.conv2d('stem', x, { out: 4, kernel: 3, padding: 1 })];
+    for (let i = 1; i <= layers; i++) parts.push(one(`l${i}`, parts.length === 1 ? parts[0]! : b.concat(`cat${i}`, parts)));
+    return one('head', b.concat('out', parts));
+  };
 
 test('concat-views: a block of 1x1 layers plans its concatenations as views of one buffer', () => {
   const { g } = trainGraph([2, 2, 5, 5], bottleneckBlock(4));
@@ -477,8 +533,15 @@ test('concat-views: a block of 1x1 layers plans its concatenations as views of o
     const { graph, report } = fuse(g, o);
     assert.ok(fired(report, 'out', 'concat-views'));
     const views = graph.nodes.filter((n) => n.op === 'concat' && n.attrs.view !== undefined);
-    assert.deepEqual(views.map((n) => n.name), ['cat2', 'cat3', 'cat4', 'out']);
-    assert.deepEqual(views.map((n) => (n.attrs.view as { from: number }).from), [0, 2, 3, 4], 'cat2 copies its two parts, the others their last one');
+    assert.deepEqual(
+      views.map((n) => n.name),
+      ['cat2', 'cat3', 'cat4', 'out'],
+    );
+    assert.deepEqual(
+      views.map((n) => (n.attrs.view as { from: number }).from),
+      [0, 2, 3, 4],
+      'cat2 copies its two parts, the others their last one',
+    );
     // the engine's plan: one buffer (the size of "out") for all four
     const plan = planMemory(graph, (k) => k === 'param' || k === 'state', { views: true });
     const offs = new Set(views.map((n) => plan.offsets[n.outputs[0]!]));
@@ -504,7 +567,13 @@ test('guard notAnOutput: a concatenation that is an output of the graph is not a
   assert.equal(blockedBy(report, 'cat2', 'concat-views'), 'notAnOutput');
   // cat2 keeps its own buffer; the views start after it (cat3 copies all its parts)
   const views = graph.nodes.filter((n) => n.attrs.view !== undefined);
-  assert.deepEqual(views.map((n) => [n.name, (n.attrs.view as { from: number }).from]), [['cat3', 0], ['out', 3]]);
+  assert.deepEqual(
+    views.map((n) => [n.name, (n.attrs.view as { from: number }).from]),
+    [
+      ['cat3', 0],
+      ['out', 3],
+    ],
+  );
 });
 
 test('guard cacheResident: a thin BN on a small tensor stays whole (no rule fuses it, forward or backward); a wider or larger one is fused', () => {
@@ -523,7 +592,10 @@ test('guard cacheResident: a thin BN on a small tensor stays whole (no rule fuse
   assert.equal(ops(small.graph).filter((o) => o === 'batch_norm2d').length, 1);
   assert.equal(ops(small.graph).filter((o) => o.startsWith('conv2d_fused')).length, 0);
   // the same network without the guard, and with 80 channels (above the thin limit), is fused
-  for (const [C, o] of [[16, ALL_FUSION], [80, opts]] as const) {
+  for (const [C, o] of [
+    [16, ALL_FUSION],
+    [80, opts],
+  ] as const) {
     const r = fuse(build(C, 32).g, o);
     assert.equal(blockedBy(r.report, 'bn1', 'fission'), undefined);
     assert.ok(ops(r.graph).some((x) => x.startsWith('conv2d_fused')));

@@ -10,9 +10,28 @@ function run(epochs: number, stepsPerEpoch: number): MetricsRecord[] {
   const out: MetricsRecord[] = [];
   for (let e = 1; e <= epochs; e++) {
     for (let s = 1; s <= stepsPerEpoch; s++) {
-      out.push({ kind: 'step', step: (e - 1) * stepsPerEpoch + s, epoch: e, step_in_epoch: s, steps_per_epoch: stepsPerEpoch, loss: 2 / (e + s / stepsPerEpoch), lr: 0.1, images_per_s: 100 });
+      out.push({
+        kind: 'step',
+        step: (e - 1) * stepsPerEpoch + s,
+        epoch: e,
+        step_in_epoch: s,
+        steps_per_epoch: stepsPerEpoch,
+        loss: 2 / (e + s / stepsPerEpoch),
+        lr: 0.1,
+        images_per_s: 100,
+      });
     }
-    out.push({ kind: 'epoch', epoch: e, train_loss: 2 / e, train_accuracy: 0.5 + e / 20, test_loss: 2.1 / e, test_accuracy: 0.45 + e / 20, lr: 0.1, seconds: 1, images_per_s: 100 });
+    out.push({
+      kind: 'epoch',
+      epoch: e,
+      train_loss: 2 / e,
+      train_accuracy: 0.5 + e / 20,
+      test_loss: 2.1 / e,
+      test_accuracy: 0.45 + e / 20,
+      lr: 0.1,
+      seconds: 1,
+      images_per_s: 100,
+    });
   }
   return out;
 }
@@ -23,7 +42,13 @@ const texts = (svg: string): string[] => [...svg.matchAll(/<(?:text|tspan)[^>]*>
 test('downsample keeps short curves and averages long ones to at most max points', () => {
   const pts = Array.from({ length: 10 }, (_, i) => ({ x: i, y: i }));
   assert.equal(downsample(pts, 20), pts);
-  assert.deepEqual(downsample(pts, 5), [{ x: 1, y: 0.5 }, { x: 3, y: 2.5 }, { x: 5, y: 4.5 }, { x: 7, y: 6.5 }, { x: 9, y: 8.5 }]);
+  assert.deepEqual(downsample(pts, 5), [
+    { x: 1, y: 0.5 },
+    { x: 3, y: 2.5 },
+    { x: 5, y: 4.5 },
+    { x: 7, y: 6.5 },
+    { x: 9, y: 8.5 },
+  ]);
 });
 
 test('the loss chart draws per-step and per-epoch curves against epochs, with labelled axes and a legend', async () => {
@@ -35,7 +60,8 @@ test('the loss chart draws per-step and per-epoch curves against epochs, with la
   const svg = await renderSvg(spec);
   assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   const t = texts(svg);
-  for (const label of ['Loss', 'a run', 'epoch', 'cross-entropy loss', 'train, per step', 'train, epoch mean', 'test', '0', '1', '2', '3']) assert.ok(t.includes(label), `no text "${label}" in ${t.join('|')}`);
+  for (const label of ['Loss', 'a run', 'epoch', 'cross-entropy loss', 'train, per step', 'train, epoch mean', 'test', '0', '1', '2', '3'])
+    assert.ok(t.includes(label), `no text "${label}" in ${t.join('|')}`);
 });
 
 test('the accuracy chart shows train and test accuracy in percent', async () => {
@@ -47,7 +73,20 @@ test('the breakdown chart has an unfused and a fused bar per bench result, by op
   const results = ['resnet20-b64-s32', 'densenet121-b16-s224'].map((n) => readBenchResult(fromRoot('bench/results', `${n}.json`)));
   const t = texts(await renderSvg(breakdownChart(results)));
   const speedup = `speedup ${results[1]!.speedup!.toFixed(3)}x`; // of the committed result
-  for (const label of ['resnet20', 'densenet121', 'batch 16, 224px', speedup, 'unfused', 'fused', 'conv', 'bn', 'relu', 'op type', 'time per step (% of unfused)', '100.0']) {
+  for (const label of [
+    'resnet20',
+    'densenet121',
+    'batch 16, 224px',
+    speedup,
+    'unfused',
+    'fused',
+    'conv',
+    'bn',
+    'relu',
+    'op type',
+    'time per step (% of unfused)',
+    '100.0',
+  ]) {
     assert.ok(t.includes(label), `no text "${label}" in ${t.join('|')}`);
   }
   const unfusedOnly = breakdownChart([{ ...results[0]!, fused: undefined, speedup: undefined }]);
@@ -56,12 +95,25 @@ test('the breakdown chart has an unfused and a fused bar per bench result, by op
 });
 
 test('the compare charts put several runs on shared axes: test accuracy, and train (dashed) and test loss per epoch', async () => {
-  const runs = [{ label: 'fused', records: run(3, 2) }, { label: 'unfused', records: run(2, 2) }];
+  const runs = [
+    { label: 'fused', records: run(3, 2) },
+    { label: 'unfused', records: run(2, 2) },
+  ];
   const acc = compareChart(runs, 'accuracy');
   const rows = (acc as { data: { values: { run: string; epoch: number; value: number }[] } }).data.values;
-  assert.deepEqual(rows.map((r) => [r.run, r.epoch, +r.value.toFixed(6)]), [['fused', 1, 50], ['fused', 2, 55], ['fused', 3, 60], ['unfused', 1, 50], ['unfused', 2, 55]]);
+  assert.deepEqual(
+    rows.map((r) => [r.run, r.epoch, +r.value.toFixed(6)]),
+    [
+      ['fused', 1, 50],
+      ['fused', 2, 55],
+      ['fused', 3, 60],
+      ['unfused', 1, 50],
+      ['unfused', 2, 55],
+    ],
+  );
   const t = texts(await renderSvg(acc));
-  for (const label of ['Test accuracy per epoch', 'fused vs unfused', 'epoch', 'test accuracy (%)', 'fused', 'unfused']) assert.ok(t.includes(label), `no text "${label}" in ${t.join('|')}`);
+  for (const label of ['Test accuracy per epoch', 'fused vs unfused', 'epoch', 'test accuracy (%)', 'fused', 'unfused'])
+    assert.ok(t.includes(label), `no text "${label}" in ${t.join('|')}`);
   const loss = compareChart(runs, 'loss');
   assert.equal((loss as { data: { values: unknown[] } }).data.values.length, 10, 'train and test loss per epoch of each run');
   assert.ok(texts(await renderSvg(loss)).includes('Loss per epoch'));

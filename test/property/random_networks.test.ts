@@ -185,7 +185,10 @@ const PLAIN_FACTOR = 4;
 const TOL_ZERO = 2e-3;
 
 test('property: fused equals unfused in float64 on random networks', () => {
-  fc.assert(fc.property(netArb, (spec) => fusedEqualsUnfused(spec)), params(42, RUNS));
+  fc.assert(
+    fc.property(netArb, (spec) => fusedEqualsUnfused(spec)),
+    params(42, RUNS),
+  );
 });
 
 let engine: Engine | undefined;
@@ -194,14 +197,27 @@ after(() => engine?.close());
 test('property: the WebAssembly engine (unfused and fused) matches the float64 reference on random networks', async () => {
   engine = await createEngine({ threads: 2 });
   const e = engine;
-  fc.assert(fc.property(netArb, (spec) => engineMatchesReference(spec, e)), params(7, RUNS));
+  fc.assert(
+    fc.property(netArb, (spec) => engineMatchesReference(spec, e)),
+    params(7, RUNS),
+  );
 });
 
 test('property: float64 gradients of random networks match finite differences', () => {
   fc.assert(
     fc.property(netArb, (spec) => {
       try {
-        gradCheck({ inputs: [[spec.batch, spec.channels, spec.height, spec.width]], build: (b, [x]) => build(spec, b, x!), sample: 6, tol: 1e-5, skipKinks: true, allowUnreachable: true }, 3);
+        gradCheck(
+          {
+            inputs: [[spec.batch, spec.channels, spec.height, spec.width]],
+            build: (b, [x]) => build(spec, b, x!),
+            sample: 6,
+            tol: 1e-5,
+            skipKinks: true,
+            allowUnreachable: true,
+          },
+          3,
+        );
       } catch (err) {
         fail(spec, (err as Error).message);
       }
@@ -225,7 +241,10 @@ test('shrinking reduces a failure to a minimal network (a fault injected into th
       };
     },
   };
-  const r = fc.check(fc.property(netArb, (spec) => engineMatchesReference(spec, e, faulty)), { seed: 3, numRuns: 200 });
+  const r = fc.check(
+    fc.property(netArb, (spec) => engineMatchesReference(spec, e, faulty)),
+    { seed: 3, numRuns: 200 },
+  );
   assert.ok(r.failed, 'the injected fault was found');
   const spec = r.counterexample![0];
   assert.equal(spec.layers.length, 1, `${JSON.stringify(spec)}\n${String(r.errorInstance)}`);

@@ -31,7 +31,12 @@ async function train(model: string, size: number, threads: number, fused: boolea
     const opt = new SGD(net.params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.backend);
     for (let s = 0; s < STEPS; s++) {
       const x = Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal());
-      net.forwardBackward(x, Array.from({ length: batch }, (_, i) => (i + s) % 10), shape, { seed: 5, step: s });
+      net.forwardBackward(
+        x,
+        Array.from({ length: batch }, (_, i) => (i + s) % 10),
+        shape,
+        { seed: 5, step: s },
+      );
       opt.step(net.trainPlan(shape).grads);
     }
     return new Map([...net.params, ...net.state].map(([k, a]) => [k, Float32Array.from(a)]));
@@ -62,7 +67,10 @@ function differences(a: Map<string, Float32Array>, b: Map<string, Float32Array>)
 const TOL_L2 = 1e-3;
 const TOL_TENSOR = 5e-2;
 
-for (const [model, size] of [['resnet8', 16], ['resnet20', 16]] as const) {
+for (const [model, size] of [
+  ['resnet8', 16],
+  ['resnet20', 16],
+] as const) {
   test(`1, 2 and 3 threads agree within ${TOL_L2} (relative L2) after ${STEPS} SGD steps: ${model}`, async () => {
     for (const fused of [true, false]) {
       const one = await train(model, size, 1, fused);

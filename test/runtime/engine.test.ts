@@ -51,7 +51,18 @@ function errorsVsReference(engine: Engine | undefined, model: string, size: numb
 }
 
 for (const threads of [1, 2]) {
-  const models = threads === 1 ? ([['resnet8', 16], ['densenet40', 8]] as const) : ([['resnet8', 16], ['densenet40', 8], ['resnet18', 32], ['resnet50', 64]] as const);
+  const models =
+    threads === 1
+      ? ([
+          ['resnet8', 16],
+          ['densenet40', 8],
+        ] as const)
+      : ([
+          ['resnet8', 16],
+          ['densenet40', 8],
+          ['resnet18', 32],
+          ['resnet50', 64],
+        ] as const);
   for (const [model, size] of models) {
     test(`wasm engine (${threads} thread(s)) matches the float64 reference, unfused and fused: ${model}`, async () => {
       const engine = await createEngine({ threads });
@@ -81,7 +92,12 @@ test('concatenation gradients accumulated in place, and concatenations recompute
     const rng = new Rng(3);
     const x = Float32Array.from({ length: 4 * 3 * 8 * 8 }, () => rng.normal());
     const grads = (concatGrad: boolean, recomputeConcat = false, concatGradEpilogue = false): Map<string, Float32Array> => {
-      const net = new Network(getModel('densenet40', { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatGrad, recomputeConcat, concatGradEpilogue });
+      const net = new Network(getModel('densenet40', { numClasses: 10 }), engine.memory, 3, engine.lowering, {
+        ...ALL_FUSION,
+        concatGrad,
+        recomputeConcat,
+        concatGradEpilogue,
+      });
       net.forwardBackward(x, [1, 4, 9, 0], shape, { seed: 1, step: 0 });
       const plan = net.trainPlan(shape);
       const count = (op: string): number => plan.graph.nodes.filter((n) => n.op === op).length;
@@ -111,12 +127,20 @@ test('concatenations as views of one buffer per block give the bits of copied co
   for (const threads of [1, 2]) {
     const engine = await createEngine({ threads });
     try {
-      for (const [model, size] of [['densenet_bc_100', 8], ['densenet121', 32], ['densenet40', 8]] as const) {
+      for (const [model, size] of [
+        ['densenet_bc_100', 8],
+        ['densenet121', 32],
+        ['densenet40', 8],
+      ] as const) {
         const shape = [2, 3, size, size];
         const rng = new Rng(5);
         const x = Float32Array.from({ length: 2 * 3 * size * size }, () => rng.normal());
         const run = (concatViews: boolean, concatViewMinFraction?: number) => {
-          const net = new Network(getModel(model, { numClasses: 10 }), engine.memory, 3, engine.lowering, { ...ALL_FUSION, concatViews, concatViewMinFraction });
+          const net = new Network(getModel(model, { numClasses: 10 }), engine.memory, 3, engine.lowering, {
+            ...ALL_FUSION,
+            concatViews,
+            concatViewMinFraction,
+          });
           const loss = net.forwardBackward(x, [1, 4], shape, { seed: 1, step: 0 });
           const plan = net.trainPlan(shape);
           const views = plan.graph.nodes.filter((n) => n.op === 'concat' && n.attrs.view !== undefined).length;
@@ -180,7 +204,17 @@ test('a kernel that fails on a worker thread surfaces as an error naming the lay
     const faulty: Lowering = {
       name: 'faulty',
       lower: (node, lc) =>
-        node.op === 'relu' ? () => pool.run('triad', [0x7ffffff0, 0x7ffffff0, 0x7ffffff0, 1], [[0, 64], [64, 128]]) : engine.lowering!.lower(node, lc),
+        node.op === 'relu'
+          ? () =>
+              pool.run(
+                'triad',
+                [0x7ffffff0, 0x7ffffff0, 0x7ffffff0, 1],
+                [
+                  [0, 64],
+                  [64, 128],
+                ],
+              )
+          : engine.lowering!.lower(node, lc),
     };
     const net = new Network(getModel('resnet8'), engine.memory, 1, faulty);
     const x = new Float32Array(4 * 3 * 8 * 8);
@@ -205,7 +239,8 @@ test('a worker thread that exits mid-run fails the op it was running, naming the
     );
     assert.throws(
       () => net.forwardBackward(x, [0, 1, 2, 3], [4, 3, 8, 8], { seed: 1, step: 0 }),
-      (e: Error) => /^layer "conv1" \(conv2d\): kernel \w+ cannot run: worker thread 1 exited; the thread pool is unusable, create a new engine$/.test(e.message),
+      (e: Error) =>
+        /^layer "conv1" \(conv2d\): kernel \w+ cannot run: worker thread 1 exited; the thread pool is unusable, create a new engine$/.test(e.message),
     );
   } finally {
     engine.close();

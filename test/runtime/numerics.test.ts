@@ -95,13 +95,16 @@ function asAccurateAsPlain(e: Errors, what: string, factor = 3, floor = 1e-5): v
 // Measured (2 threads): |mean|/std up to 1.1e2: engine 2.4e-5, plain float32 2.3e-5; up to
 // 1.1e4: engine 1.0e-3, plain 2.4e-3 (float32 storage of a 2e4 +- 2 activation alone is
 // 5e-4 of its spread). Running means within 2e-7, running variances 1.2e-4 (plain 1.9e-4).
-for (const [ratio, bound] of [[1e2, 1e-4], [1e4, 2e-3]] as const) {
+for (const [ratio, bound] of [
+  [1e2, 1e-4],
+  [1e4, 2e-3],
+] as const) {
   test(`BN with |mean|/std up to ${ratio}: engine (unfused and fused), forward and backward, vs float64`, () => {
     const e = errors({
       input: [4, 5, 8, 8],
       build: bnNet,
       // Input channel c: mean ratio * (c + 1), std (c + 1).
-      fillX: (a) => a.forEach((v, i) => (a[i] = (Math.floor(i / 64) % 5 + 1) * (ratio + v))),
+      fillX: (a) => a.forEach((v, i) => (a[i] = ((Math.floor(i / 64) % 5) + 1) * (ratio + v))),
       // Conv outputs have std ~ 2: biases of +-2 ratio give |mean|/std ~ ratio.
       fillParam: (name, a) => {
         if (name.endsWith('conv1.bias') || name.endsWith('conv2.bias')) a.forEach((_, i) => (a[i] = 2 * ratio * (i % 2 ? 1 : -1)));
@@ -148,7 +151,8 @@ test('BN with tiny (std 1e-4) and zero variances: no NaN, PyTorch semantics with
   // batch variance 0 pulls the running variance to 0.9.
   for (const o of [e.ref, ...e.outputs]) {
     const y = o.get('y')!;
-    for (let n = 0; n < N; n++) for (let i = 0; i < H * W; i++) assert.ok(Math.abs(y[n * 6 * H * W + i]! - 0.25) < 1e-5, `constant channel: y = ${y[n * 6 * H * W + i]}`);
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < H * W; i++) assert.ok(Math.abs(y[n * 6 * H * W + i]! - 0.25) < 1e-5, `constant channel: y = ${y[n * 6 * H * W + i]}`);
     for (const bn of ['bn0', 'bn1', 'bn2']) {
       const c = bn === 'bn0' ? 1 : 0;
       assert.ok(Math.abs(o.get(`${bn}.running_var`)![c]! - 0.9) < 1e-7, `${bn}.running_var[${c}] = ${o.get(`${bn}.running_var`)![c]}`);
@@ -164,7 +168,10 @@ test('BN over 1x1 feature maps with batch > 1 (linear-like stacks, after a globa
   };
   for (const [what, c] of [
     ['1x1 input, batch 6', { input: [6, 5, 1, 1], build: stack }],
-    ['after a global average pool, batch 3', { input: [3, 5, 4, 4], build: (b: Builder, x: number) => stack(b, b.globalAvgPool('gap', b.conv2d('conv0', x, { out: 5, kernel: 3, padding: 1 }))) }],
+    [
+      'after a global average pool, batch 3',
+      { input: [3, 5, 4, 4], build: (b: Builder, x: number) => stack(b, b.globalAvgPool('gap', b.conv2d('conv0', x, { out: 5, kernel: 3, padding: 1 }))) },
+    ],
     ['1x1 input, batch 2 (two values per channel)', { input: [2, 5, 1, 1], build: stack }],
   ] as const) {
     const e = errors(c);
@@ -176,15 +183,22 @@ test('BN over 1x1 feature maps with batch > 1 (linear-like stacks, after a globa
 
 test('BN in training at batch 1 over a 1x1 map is PyTorch\'s "Expected more than 1 value per channel" error, naming the layer', () => {
   const def: ModelDef = {
-    name: 'tiny', inChannels: 3, numClasses: 2, imageSize: 4,
-    build: (b, x) => b.linear('fc', b.flatten('flat', b.batchNorm2d('bn', b.globalAvgPool('gap', b.conv2d('conv', x, { out: 4, kernel: 3, padding: 1 })))), { out: 2 }),
+    name: 'tiny',
+    inChannels: 3,
+    numClasses: 2,
+    imageSize: 4,
+    build: (b, x) =>
+      b.linear('fc', b.flatten('flat', b.batchNorm2d('bn', b.globalAvgPool('gap', b.conv2d('conv', x, { out: 4, kernel: 3, padding: 1 })))), { out: 2 }),
   };
   for (const eng of [undefined, engine]) {
     for (const fusion of [NO_FUSION, ALL_FUSION]) {
       const net = new Network(def, eng?.memory ?? new HostMemory('f64'), 1, eng?.lowering, fusion);
       assert.throws(
         () => net.forwardBackward(new Float32Array(3 * 16), [0], [1, 3, 4, 4], { seed: 1, step: 0 }),
-        (e: Error) => e instanceof ShapeError && e.message === 'layer "bn" (batch_norm2d): expected more than 1 value per channel when training, got input size [1, 4, 1, 1] (batch x height x width must be 2 or more)',
+        (e: Error) =>
+          e instanceof ShapeError &&
+          e.message ===
+            'layer "bn" (batch_norm2d): expected more than 1 value per channel when training, got input size [1, 4, 1, 1] (batch x height x width must be 2 or more)',
       );
       // batch 2 trains, and batch 1 evaluates (running statistics)
       assert.ok(Number.isFinite(net.forwardBackward(new Float32Array(2 * 3 * 16).fill(0.5), [0, 1], [2, 3, 4, 4], { seed: 1, step: 0 })));

@@ -46,7 +46,9 @@ test('SIGKILL during checkpoint writes (10 kills at random moments) always leave
   let last = 0;
   let midWrite = 0;
   for (let round = 0; round < 10; round++) {
-    const child = spawn(process.execPath, [fromRoot('dist/test/helpers/checkpoint_writer.js'), file, String(last + 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [fromRoot('dist/test/helpers/checkpoint_writer.js'), file, String(last + 1)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let confirmed = last;
     child.stdout!.on('data', (b: Buffer) => {
       const m = /wrote (\d+)\n$/.exec(b.toString());
@@ -54,7 +56,10 @@ test('SIGKILL during checkpoint writes (10 kills at random moments) always leave
     });
     await waitFor(() => confirmed > last, 30_000, 'the first write');
     // the first write removed what killed writers left
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => isTemporary(f) && !f.includes(`.${child.pid}.`)), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => isTemporary(f) && !f.includes(`.${child.pid}.`)),
+      [],
+    );
     // A write takes a few milliseconds, most of it in writing and fsyncing the temporary file.
     await sleep(5 + rng.int(150));
     await kill(child);
@@ -86,7 +91,10 @@ test('a real `bnff train --out` run killed with SIGKILL at random moments resume
     const r = bnff('train', ...common, '--epochs', String(meta.epoch + 1), '--resume', ckpt, '--out', out, '--json');
     assert.equal(r.code, 0, r.stderr);
     const epochs = (JSON.parse(r.stdout) as { epochs: { epoch: number; trainLoss: number }[] }).epochs;
-    assert.deepEqual(epochs.map((e) => e.epoch), Array.from({ length: meta.epoch + 1 }, (_, i) => i + 1));
+    assert.deepEqual(
+      epochs.map((e) => e.epoch),
+      Array.from({ length: meta.epoch + 1 }, (_, i) => i + 1),
+    );
     assert.deepEqual(epochs.slice(0, meta.epoch), meta.metrics);
     assert.ok(Number.isFinite(epochs[meta.epoch]!.trainLoss));
   }

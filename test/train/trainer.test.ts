@@ -21,12 +21,22 @@ function toyDataset(n: number, seed: number): Dataset {
   for (let i = 0; i < n; i++) {
     const l = i % 2;
     labels[i] = l;
-    for (let y = 0; y < H; y++) for (let x = 0; x < H; x++) images[i * H * H + y * H + x] = ((x < H / 2) === (l === 0) ? 0.8 : 0.2) + 0.1 * rng.normal();
+    for (let y = 0; y < H; y++) for (let x = 0; x < H; x++) images[i * H * H + y * H + x] = (x < H / 2 === (l === 0) ? 0.8 : 0.2) + 0.1 * rng.normal();
   }
   return { name: 'toy', images, labels, count: n, channels: 1, height: H, width: H, numClasses: 2 };
 }
 
-const cfg = { model: 'resnet8', epochs: 3, batchSize: 16, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: false, schedule: { kind: 'constant' as const }, seed: 5 };
+const cfg = {
+  model: 'resnet8',
+  epochs: 3,
+  batchSize: 16,
+  lr: 0.05,
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  nesterov: false,
+  schedule: { kind: 'constant' as const },
+  seed: 5,
+};
 
 test('training learns a toy task and reports per-epoch metrics', async () => {
   const ds = toyDataset(64, 1);
@@ -60,7 +70,10 @@ test('a non-finite loss stops training, naming the step and the first op that pr
 });
 
 test('a training run on data holding NaN or Infinity fails before the first step, naming the dataset, example and pixel', async () => {
-  for (const [bad, which] of [[Number.NaN, 'train'], [Number.POSITIVE_INFINITY, 'test']] as const) {
+  for (const [bad, which] of [
+    [Number.NaN, 'train'],
+    [Number.POSITIVE_INFINITY, 'test'],
+  ] as const) {
     const ds = toyDataset(32, 1);
     const other = toyDataset(16, 2);
     (which === 'train' ? ds : other).images[3 * 64 + 2 * 8 + 5] = bad;
@@ -84,7 +97,10 @@ test('SGD matches hand-computed PyTorch semantics (momentum, nesterov, weight de
   const opt = new SGD(p, { lr: 0.1, momentum: 0.9, weightDecay: 0.1, nesterov: true });
   opt.step(g);
   // d = g + 0.1 p = [0.6, 0.05]; buf = d; update = d + 0.9 buf = 1.9 d
-  assert.deepEqual([...p.get('w')!].map((v) => +v.toFixed(12)), [1 - 0.1 * 1.9 * 0.6, -2 - 0.1 * 1.9 * 0.05].map((v) => +v.toFixed(12)));
+  assert.deepEqual(
+    [...p.get('w')!].map((v) => +v.toFixed(12)),
+    [1 - 0.1 * 1.9 * 0.6, -2 - 0.1 * 1.9 * 0.05].map((v) => +v.toFixed(12)),
+  );
   const q = new Map([['w', Float64Array.from([1])]]);
   const o2 = new SGD(q, { lr: 1, momentum: 0.5, dampening: 0.5 });
   const gg = new Map([['w', Float64Array.from([1])]]);
@@ -116,20 +132,41 @@ test('a run interrupted between any two steps and resumed from its checkpoint en
     const ac = new AbortController();
     const net = createNetwork(c, ds);
     await assert.rejects(
-      train(net, ds, ds, { ...c, signal: ac.signal }, {
-        onStep: (e) => {
-          if (e.globalStep === stopAfter) ac.abort();
+      train(
+        net,
+        ds,
+        ds,
+        { ...c, signal: ac.signal },
+        {
+          onStep: (e) => {
+            if (e.globalStep === stopAfter) ac.abort();
+          },
+          onInterrupt: (epochsDone, globalStep, opt, history, partial) =>
+            saveCheckpoint(file, net, opt, {
+              model: c.model,
+              epoch: epochsDone,
+              globalStep,
+              partial,
+              seed: c.seed,
+              dataset: ds.name,
+              config: {},
+              metrics: history,
+            }),
         },
-        onInterrupt: (epochsDone, globalStep, opt, history, partial) =>
-          saveCheckpoint(file, net, opt, { model: c.model, epoch: epochsDone, globalStep, partial, seed: c.seed, dataset: ds.name, config: {}, metrics: history }),
-      }),
+      ),
       (e: Error) => e instanceof InterruptedError && e.globalStep === stopAfter,
     );
     const resumed = createNetwork({ ...c, seed: 99 }, ds); // the checkpoint replaces its initial weights
     const { meta, momentum } = loadCheckpoint(file, resumed);
     assert.equal(meta.globalStep, stopAfter);
     assert.deepEqual([meta.epoch, meta.partial?.step], stopAfter === 3 ? [1, 0] : [Math.floor(stopAfter / 3), stopAfter % 3]);
-    const hist = await train(resumed, ds, ds, c, {}, undefined, { epoch: meta.epoch, globalStep: meta.globalStep, momentum, history: meta.metrics as EpochMetrics[], partial: meta.partial });
+    const hist = await train(resumed, ds, ds, c, {}, undefined, {
+      epoch: meta.epoch,
+      globalStep: meta.globalStep,
+      momentum,
+      history: meta.metrics as EpochMetrics[],
+      partial: meta.partial,
+    });
     assert.deepEqual(timeless(hist), timeless(wholeHist), `metrics, stopped after step ${stopAfter}`);
     const a = stateDict(whole);
     const b = stateDict(resumed);
