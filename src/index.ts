@@ -24,7 +24,7 @@ export type { Arr, BackwardBuilder, KernelArgs, OpDef, RunContext } from './ops/
 export type { Conv2dAttrs } from './ops/conv2d.js';
 export type { Pool2dAttrs } from './ops/pool2d.js';
 export { Executor, NonFiniteError, type LoweringContext, type PlanStats } from './runtime/executor.js';
-export { Arena, HostMemory, HeapOverflowError, MAX_ARENA_BYTES, type DType, type Memory } from './runtime/memory.js';
+export { Arena, HostMemory, HeapOverflowError, MAX_ARENA_BYTES, type DType, type Memory, type Workspace } from './runtime/memory.js';
 export { createEngine, defaultThreads, engineChoice, ENGINE_CHOICES, type Engine, type EngineChoice, type EngineKind } from './runtime/engine.js';
 export type { Backend, BackendKind } from './runtime/backend.js';
 export type { Lowering } from './runtime/executor.js';
@@ -34,6 +34,7 @@ export { Network, countParams, type EvalPlan, type ModelDef, type ModelOptions, 
 export { torchvisionResnet } from './models/resnet.js';
 export { torchvisionDensenet, type TorchvisionDenseNetConfig } from './models/densenet.js';
 export { ALL_FUSION, NO_FUSION, ABLATIONS, applyFusion, isFused, FusionReport, type FusionOptions } from './passes/index.js';
+export type { ConvSpec, KernelCapabilities } from './passes/capabilities.js';
 export type { Note as FusionNote } from './passes/rewrite.js';
 export { foldBatchNorm, bnScaleShift, derivedTensor, type BnSource, type Derivation, type FoldedGraph } from './passes/fold_bn.js';
 export { exportOnnx, writeOnnxFile, OnnxExportError, type OnnxExportOptions } from './export/onnx.js';

@@ -16,17 +16,24 @@
  */
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'I64';
+/** A tensor's values: F32 and F16 as Float32Array, F64 as Float64Array, I64 as BigInt64Array. */
 export type TensorData = Float32Array | Float64Array | BigInt64Array;
 
+/** One tensor of a safetensors file. */
 export interface SafeTensor {
+  /** Its dtype in the file (F16 is decoded to float32 in `data`). */
   dtype: SafetensorsDType;
+  /** Dimensions, row-major. */
   shape: number[];
+  /** The values, row-major. */
   data: TensorData;
 }
 
+/** A safetensors file read: its tensors and its string metadata. */
 export interface SafetensorsContents {
   /** In header order. */
   tensors: Map<string, SafeTensor>;
+  /** The header's `__metadata__` (empty when absent). */
   metadata: Record<string, string>;
 }
 

@@ -49,7 +49,17 @@ export function checkDataset(net: Network, ds: Dataset): void {
   }
 }
 
-export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy: number; loss: number } {
+/** Test accuracy (0 to 1) and mean cross-entropy of `net` on `ds`, in eval mode (BN folded). */
+export function evaluate(
+  net: Network,
+  ds: Dataset,
+  batchSize = 256,
+): {
+  /** Fraction classified correctly. */
+  accuracy: number;
+  /** Mean cross-entropy. */
+  loss: number;
+} {
   checkDataset(net, ds);
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
   let correct = 0;
