@@ -36,6 +36,7 @@ export { torchvisionDensenet, type TorchvisionDenseNetConfig } from './models/de
 export { ALL_FUSION, NO_FUSION, ABLATIONS, applyFusion, isFused, FusionReport, type FusionOptions } from './passes/index.js';
 export type { ConvSpec, KernelCapabilities } from './passes/capabilities.js';
 export type { Note as FusionNote } from './passes/rewrite.js';
+export { FAST_KERNELS } from './runtime/capabilities.js';
 export { foldBatchNorm, bnScaleShift, derivedTensor, type BnSource, type Derivation, type FoldedGraph } from './passes/fold_bn.js';
 export { exportOnnx, writeOnnxFile, OnnxExportError, type OnnxExportOptions } from './export/onnx.js';
 export { loadWeights, saveWeights } from './io/weights.js';

@@ -19,10 +19,15 @@ test('bnff models --json reports the exact parameter counts', () => {
   assert.equal(byName.get('resnet20'), 269_722);
 });
 
-test('bnff train runs a short job on the embedded dataset and prints test accuracy', () => {
+test('bnff train runs a short job on the embedded dataset and ends with one line: what, how well, where', () => {
   const r = bnff('train', '--limit', '96', '--batch-size', '32', '--epochs', '1');
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^test accuracy \d+\.\d\d% after 1 epoch\(s\)/m);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, r.stdout);
+  assert.match(
+    lines[0]!,
+    /^trained resnet8 on fashion-mnist-subset-train\[96\] for 1 epoch in \d+\.\d s: test accuracy \d+\.\d\d%; run directory (\S+) holds the weights \(weights\.safetensors\), plots \(loss\.svg, accuracy\.svg\), metrics\.jsonl and checkpoint\.safetensors$/,
+  );
   assert.match(r.stderr, /epoch 1\/1 .*test acc/);
 });
 
