@@ -3,8 +3,8 @@
  * epoch. It reports through callbacks and returns the metrics, so the CLI, benchmarks and
  * tests share it.
  */
-import { type Augment, batchCount, batches, checkFinite, type Dataset } from '../data/dataset.js';
-import { prefetchBatches } from '../data/prefetch.js';
+import { type Augment, checkFinite, type Dataset } from '../data/dataset.js';
+import { asSource, type DataSource, epochBatches, isDataSource } from '../data/source.js';
 import { DataError } from '../data/errors.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
@@ -137,17 +137,17 @@ export function createNetwork(cfg: Pick<TrainConfig, 'model' | 'seed' | 'dtype'>
 
 /**
  * A dataset's arrays against its own fields and against the model: images of count*C*H*W
- * values, count labels in [0, numClasses), C the model's input channels.
+ * values (in-memory datasets), count labels in [0, numClasses), C the model's input channels.
  */
-export function checkDataset(net: Network, ds: Dataset): void {
+export function checkDataset(net: Network, ds: Dataset | DataSource): void {
   const where = `dataset "${ds.name}"`;
   for (const k of ['count', 'channels', 'height', 'width', 'numClasses'] as const) {
     if (!Number.isSafeInteger(ds[k]) || ds[k] < 1) throw new DataError(`${where}: ${k} must be a positive integer, got ${ds[k]}`);
   }
-  if (!(ds.images instanceof Float32Array)) throw new DataError(`${where}: images must be a Float32Array, got ${ds.images === null || ds.images === undefined ? String(ds.images) : (ds.images as object).constructor.name}`);
+  if (!isDataSource(ds) && !(ds.images instanceof Float32Array)) throw new DataError(`${where}: images must be a Float32Array, got ${ds.images === null || ds.images === undefined ? String(ds.images) : (ds.images as object).constructor.name}`);
   if (!(ds.labels instanceof Uint8Array)) throw new DataError(`${where}: labels must be a Uint8Array, got ${ds.labels === null || ds.labels === undefined ? String(ds.labels) : (ds.labels as object).constructor.name}`);
   const want = ds.count * ds.channels * ds.height * ds.width;
-  if (ds.images.length !== want) throw new DataError(`${where}: images hold ${ds.images.length} values but ${ds.count} images of ${ds.channels}x${ds.height}x${ds.width} need ${want}`);
+  if (!isDataSource(ds) && ds.images.length !== want) throw new DataError(`${where}: images hold ${ds.images.length} values but ${ds.count} images of ${ds.channels}x${ds.height}x${ds.width} need ${want}`);
   if (ds.labels.length !== ds.count) throw new DataError(`${where}: ${ds.labels.length} labels for ${ds.count} images: one label per image expected`);
   if (ds.channels !== net.def.inChannels) throw new DataError(`${where} has ${ds.channels}-channel images, but model ${net.def.name} takes ${net.def.inChannels}-channel images`);
   const K = Math.min(ds.numClasses, net.def.numClasses);
@@ -156,13 +156,13 @@ export function checkDataset(net: Network, ds: Dataset): void {
   }
 }
 
-export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy: number; loss: number } {
+export function evaluate(net: Network, ds: Dataset | DataSource, batchSize = 256): { accuracy: number; loss: number } {
   checkDataset(net, ds);
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
   let correct = 0;
   let loss = 0;
   const k = net.def.numClasses;
-  for (const b of batches(ds, batchSize, { shuffle: false, seed: 0, epoch: 0 })) {
+  for (const b of asSource(ds).epoch(batchSize, { shuffle: false, seed: 0, epoch: 0 })) {
     const logits = net.predict(b.x, [b.size, ds.channels, ds.height, ds.width]);
     correct += argmaxCorrect(logits, b.labels, b.size, k);
     for (let i = 0; i < b.size; i++) {
@@ -181,18 +181,19 @@ export function evaluate(net: Network, ds: Dataset, batchSize = 256): { accuracy
  * epoch. A resumed run, whole epochs or mid-epoch, continues exactly: same batches, same
  * augmentation draws, same dropout masks, so the same seed and threads give the same weights.
  */
-export async function train(net: Network, trainSet: Dataset, testSet: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, engine?: Engine, resume?: ResumeState): Promise<EpochMetrics[]> {
+export async function train(net: Network, trainSet: Dataset | DataSource, testSet: Dataset | DataSource, cfg: TrainConfig, hooks: TrainHooks = {}, engine?: Engine, resume?: ResumeState): Promise<EpochMetrics[]> {
   if (trainSet.numClasses > net.def.numClasses) {
     throw new RangeError(`dataset ${trainSet.name} has ${trainSet.numClasses} classes but model ${net.def.name} has ${net.def.numClasses} outputs`);
   }
   checkDataset(net, trainSet);
   checkDataset(net, testSet);
-  checkFinite(trainSet);
-  checkFinite(testSet);
+  if (!isDataSource(trainSet)) checkFinite(trainSet);
+  if (!isDataSource(testSet)) checkFinite(testSet);
+  const trainSrc = asSource(trainSet);
   if (!Number.isSafeInteger(cfg.batchSize) || cfg.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${cfg.batchSize}`);
   if (!Number.isSafeInteger(cfg.epochs) || cfg.epochs < 1) throw new RangeError(`epochs must be a positive integer, got ${cfg.epochs}`);
   const opt = new SGD(net.params, { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov }, net.memory, engine?.backend);
-  const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
+  const stepsPerEpoch = epochBatches(trainSrc, cfg.batchSize, false);
   if (resume) opt.loadBuffers(resume.momentum);
   const first = resume?.epoch ?? 0;
   const partial = resume?.partial;
@@ -215,7 +216,7 @@ export async function train(net: Network, trainSet: Dataset, testSet: Dataset, c
     const seenBefore = seen;
     const epochSeconds = (): number => (carried?.seconds ?? 0) + (performance.now() - t0) / 1000;
     let stepEnd = t0;
-    for (const b of prefetchBatches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, startBatch: step })) {
+    for (const b of trainSrc.epoch(cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, startBatch: step, prefetch: true })) {
       await yieldToEventLoop();
       if (cfg.signal?.aborted) {
         hooks.onInterrupt?.(epoch, globalStep, opt, history, { step, lossSum, correct, seen, seconds: epochSeconds() });
