@@ -61,7 +61,7 @@ async function testSet(saved: SavedModel, spec: string, o: EvalOptions): Promise
   const from = `checkpoint ${saved.path} (${def.name})`;
   if (mean.length !== def.inChannels) throw new DataError(`${from} takes ${def.inChannels}-channel images, but its run normalised ${mean.length} channel(s)`);
   const t = await openTestData(spec, {
-    size: def.imageSize, seed: typeof saved.config.seed === 'number' ? saved.config.seed : 0, limit: o.limit, mean, std,
+    size: def.imageSize, seed: typeof saved.config.seed === 'number' ? saved.config.seed : 0, limit: o.limit, mean, std, model: from,
     ...(o.maxPixels !== undefined && o.maxDataBytes !== undefined ? { limits: { maxPixels: o.maxPixels, maxBytes: o.maxDataBytes } } : {}),
     ...(o.decoder ? { decoder: o.decoder } : {}), ...(o.decodeWorkers !== undefined ? { workers: o.decodeWorkers } : {}),
   });

@@ -168,9 +168,13 @@ export async function openData(spec: string, o: OpenOptions): Promise<OpenedData
 
 /**
  * The test split of `spec` for a model trained at o.size and normalised with `mean`/`std`:
- * what `bnff eval` evaluates (the same preparation as the training run's test split).
+ * what `bnff eval` evaluates (the same preparation as the training run's test split). `model`
+ * names what takes the images in the message for a channel count other than mean's.
  */
-export async function openTestData(spec: string, o: Omit<OpenOptions, 'normalize'> & { mean: number[]; std: number[] }): Promise<{ test: DataSource; close(): void; streamed?: OpenedData['streamed'] }> {
+export async function openTestData(spec: string, o: Omit<OpenOptions, 'normalize'> & { mean: number[]; std: number[]; model: string }): Promise<{ test: DataSource; close(): void; streamed?: OpenedData['streamed'] }> {
+  const checkChannels = (name: string, channels: number): void => {
+    if (channels !== o.mean.length) throw new DataError(`dataset ${name} has ${channels}-channel images, but ${o.model} takes ${o.mean.length}-channel images`);
+  };
   if (isStreamedSpec(spec)) {
     const limits = resolveLimits(o.limits);
     const { layout, name } = imageLayout(spec);
@@ -178,7 +182,7 @@ export async function openTestData(spec: string, o: Omit<OpenOptions, 'normalize
     const channels = colourChannels([...layout.train, ...layout.test].map((e) => e.file), limits);
     const decoder = await decoderStatus(o.decoder ?? 'auto');
     const workers = o.workers ?? defaultDecodeWorkers();
-    if (o.mean.length !== channels) throw new DataError(`"${name}" has ${channels}-channel images, but the run normalised ${o.mean.length} channel(s)`);
+    checkChannels(`${name}-test`, channels);
     const src = new StreamSource(`${name}-test`, test, layout.classNames.length, layout.classNames, {
       size: o.size, base: baseSize(o.size), channels, mean: o.mean, std: o.std, decoder: o.decoder ?? 'auto', workers, inflight: o.inflight ?? 2, ahead: o.ahead ?? 2, limits,
     });
@@ -187,6 +191,6 @@ export async function openTestData(spec: string, o: Omit<OpenOptions, 'normalize
   let ds = loadDataset(spec, { split: 'test', limits: o.limits });
   if (o.limit !== undefined) ds = take(ds, o.limit, o.seed);
   ds = fitTo(ds, o.size);
-  if (ds.channels !== o.mean.length) throw new DataError(`dataset ${ds.name} has ${ds.channels}-channel images, but the run normalised ${o.mean.length} channel(s)`);
+  checkChannels(ds.name, ds.channels);
   return { test: memorySource(normalize(ds, o.mean, o.std)), close: () => undefined };
 }

@@ -160,7 +160,7 @@ test('inputs: every usage error exits 2 (--threads 1000, an unknown augmentation
   refused(bnff('eval', '--checkpoint', CKPT, '--data', 'cifar10'), 2, /^bnff: error: "cifar10" needs a directory in dataset spec "cifar10"; accepted forms: /);
   refused(bnff('bench', 'step', '--model', 'vgg16'), 2, /^bnff: error: unknown model "vgg16"; available: resnet8, /);
   refused(bnff('train', '--threads', '1000', '--out', path.join(root, 'never')), 2, /^bnff: error: option '-t, --threads <n>' argument '1000' is invalid\. "1000" is more than the 64 threads the thread pool takes\.$/);
-  refused(bnff('train', '--augment', 'rotate', '--out', path.join(root, 'never')), 2, /^bnff: error: option '--augment <spec>' argument 'rotate' is invalid\. unknown augmentation "rotate" in "rotate"; use none, or a comma list of crop\[:PADDING\] and flip$/);
+  refused(bnff('train', '--augment', 'rotate', '--out', path.join(root, 'never')), 2, /^bnff: error: option '--augment <spec>' argument 'rotate' is invalid\. unknown augmentation "rotate" in "rotate"; use none, or a comma list of crop\[:PADDING\], flip and rrc \(RandomResizedCrop\)$/);
 });
 
 test('tools: plot reads a metrics.jsonl up to a torn last line and says what it skipped', () => {
