@@ -92,6 +92,9 @@ async function openStreamed(spec: string, o: OpenOptions): Promise<OpenedData> {
   const { layout, name } = imageLayout(spec);
   const train = takeEntries(layout.train, o.limit, o.seed);
   const test = takeEntries(layout.test, o.limit, o.seed);
+  if (train.length === 0) throw new DataError(`"${name}" has no training images`);
+  // the classes first: they need no decoding
+  const notes = classNotes({ name: `${name}-train`, labels: Uint8Array.from(train, (e) => e.label), numClasses: layout.classNames.length, classNames: layout.classNames });
   const channels = colourChannels([...layout.train, ...layout.test].map((e) => e.file), limits);
   const decoder = await decoderStatus(o.decoder ?? 'auto');
   const choice = o.normalize ?? 'auto';
@@ -103,7 +106,7 @@ async function openStreamed(spec: string, o: OpenOptions): Promise<OpenedData> {
   if (imagenet) {
     [mean, std, statsFrom] = [IMAGENET_MEAN, IMAGENET_STD, "ImageNet's (torchvision's 0.485/0.456/0.406, 0.229/0.224/0.225)"];
   } else {
-    const s = sampleStats(name, layout, train, o, channels, limits);
+    const s = sampleStats(`${name}-train`, layout, train, o, channels, limits);
     [mean, std, statsFrom] = [s.mean, s.std, `a sample of ${s.n} training images`];
   }
   const caches: DecodedCache[] = [];
@@ -117,7 +120,6 @@ async function openStreamed(spec: string, o: OpenOptions): Promise<OpenedData> {
       size: o.size, base, channels, mean, std, decoder: o.decoder ?? 'auto', workers, inflight: o.inflight ?? 2, ahead: o.ahead ?? 2, limits, ...(cache ? { cache } : {}),
     });
   };
-  if (train.length === 0) throw new DataError(`"${name}" has no training images`);
   const tr = source('train', train);
   const te = source('test', test);
   return {
@@ -127,7 +129,7 @@ async function openStreamed(spec: string, o: OpenOptions): Promise<OpenedData> {
     std,
     statsFrom,
     streamed: { decoder, workers, base, caches: caches.map((c) => c.describe()) },
-    notes: classNotes(tr),
+    notes,
     close: () => caches.forEach((c) => c.close()),
   };
 }

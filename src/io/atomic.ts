@@ -40,7 +40,8 @@ function fsyncDir(dir: string): void {
 export function openAtomic(path: string): AtomicFile {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o644);
+  // read and write: a file filled in pieces (the decoded cache) is read back before it is complete
+  const fd = openSync(tmp, 'wx+', 0o644);
   let open = true;
   const abort = (): void => {
     if (open) closeQuietly(fd);

@@ -5,16 +5,7 @@ import { basename, join } from 'node:path';
 import { HOLDOUT_EVERY, type ImageLoadOptions, imageFolderLayout, loadImageFolder } from '../../src/data/folder.js';
 import { decodeImage } from '../../src/data/image.js';
 import { loadDataset } from '../../src/data/index.js';
-import { tempDir, throwsDataError, writeJpeg, writePng } from './helpers.js';
-
-function withDir(fn: (dir: string) => void): void {
-  const t = tempDir();
-  try {
-    fn(t.dir);
-  } finally {
-    t.cleanup();
-  }
-}
+import { throwsDataError, withDir, writeJpeg, writePng } from './helpers.js';
 
 function mk(...parts: string[]): string {
   const d = join(...parts);
