@@ -11,7 +11,8 @@
  *   cached   the folder streamed from the decoded cache (the epochs after the first with --cache).
  *
  * A step is the time from asking for the batch to the end of the SGD update, so a loader that
- * is late shows up in it; the wait inside next() is reported too. Ratios are per round (each
+ * is late shows up in it; the wait inside next() is reported too, and the CPU seconds the whole
+ * process (training, prefetch and decode threads) spent per step. Ratios are per round (each
  * mode's median step of that round over memory's), then their median. Peak RSS is this
  * process's (process.resourceUsage().maxRSS), holding all three sets; --epoch instead runs one
  * whole epoch of `bnff train` on the folder under /usr/bin/time -v and reports its peak RSS.
@@ -134,6 +135,7 @@ async function compare(): Promise<Record<string, unknown>> {
   const warmup = Number(v.warmup);
   const times: Record<string, number[]> = { memory: [], decoded: [], cached: [] };
   const waits: Record<string, number[]> = { memory: [], decoded: [], cached: [] };
+  const cpus: Record<string, number[]> = { memory: [], decoded: [], cached: [] };
   const roundMedian: Record<string, number[]> = { memory: [], decoded: [], cached: [] };
   let global = 0;
   for (let r = 0; r < Number(v.rounds); r++) {
@@ -144,6 +146,7 @@ async function compare(): Promise<Record<string, unknown>> {
       const mine: number[] = [];
       for (let s = 0; s < warmup + steps; s++) {
         const w0 = it.waitSeconds ?? 0;
+        const c0 = process.cpuUsage();
         const t = performance.now();
         const n = it.next();
         if (n.done) throw new Error(`${name}: the epoch ended before ${warmup + steps} steps`);
@@ -152,9 +155,11 @@ async function compare(): Promise<Record<string, unknown>> {
         net.forwardBackward(b.x, b.labels, shape, { seed: 0, step: global++ });
         opt.step(net.trainPlan(shape).grads);
         const dt = (performance.now() - t) / 1000;
+        const c = process.cpuUsage(c0);
         if (s >= warmup) {
           mine.push(dt);
           waits[name]!.push((it.waitSeconds ?? 0) - w0);
+          cpus[name]!.push((c.user + c.system) / 1e6);
         }
       }
       it.close();
@@ -179,6 +184,8 @@ async function compare(): Promise<Record<string, unknown>> {
     cache_fill: { seconds: fillSeconds, images_per_s: decoded.train.count / fillSeconds },
     step_s: Object.fromEntries(Object.entries(times).map(([k, t]) => [k, spread(t)])),
     next_wait_s: Object.fromEntries(Object.entries(waits).map(([k, t]) => [k, spread(t)])),
+    // CPU seconds of the whole process (every thread: training, prefetch, decode workers) per step
+    cpu_s_per_step: Object.fromEntries(Object.entries(cpus).map(([k, t]) => [k, spread(t)])),
     ratio_decoded_over_memory: ratio('decoded'),
     ratio_cached_over_memory: ratio('cached'),
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
