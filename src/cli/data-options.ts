@@ -18,7 +18,7 @@ export interface DataOpts {
 export function addDataOptions(cmd: Command, o: { train: boolean }): Command {
   cmd
     .addOption(new Option('--decoder <name>', 'image folders and lists: auto (sharp where it loads, else js) | sharp (libvips) | js (jpeg-js, pngjs)').argParser(oneOf(DECODER_CHOICES)).default('auto'))
-    .addOption(new Option('--decode-workers <n>', 'image folders and lists: decode threads (default: one per core beyond two, at least one)').argParser(positiveInt))
+    .addOption(new Option('--decode-workers <n>', 'image folders and lists: decode threads (default: one per core beyond two, at least one, at most four)').argParser(positiveInt))
     .addOption(new Option('--max-pixels <n>', 'refuse an image whose header gives more pixels than this').argParser(positiveInt).default(DEFAULT_MAX_PIXELS))
     .addOption(new Option('--max-data-bytes <size>', 'refuse an IDX or CIFAR-10 file holding (or inflating to) more than this, e.g. 4G').argParser(byteSize).default(DEFAULT_MAX_BYTES, '2G'));
   if (o.train) {

@@ -38,7 +38,7 @@ export interface OpenOptions {
   normalize?: NormalizeChoice;
   limits?: Partial<DataLimits>;
   decoder?: DecoderChoice;
-  /** Decode worker threads (default: one per core beyond two, at least one). */
+  /** Decode worker threads (default: defaultDecodeWorkers()). */
   workers?: number;
   /** Images each decode worker has in flight (sharp; default 2). */
   inflight?: number;

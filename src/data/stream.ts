@@ -277,9 +277,13 @@ export class StreamedBatches implements BatchIterator {
   }
 }
 
-/** Default decode workers: one per core beyond the first two (which train), at least one. */
+/**
+ * Default decode workers: one per core beyond the first two (which train), at least one and
+ * at most four: sharp's work runs on libuv's thread pool, 4 threads unless UV_THREADPOOL_SIZE
+ * says more, which four workers with two images in flight each already fill.
+ */
 export function defaultDecodeWorkers(): number {
-  return Math.max(1, availableParallelism() - 2);
+  return Math.min(4, Math.max(1, availableParallelism() - 2));
 }
 
 /**

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { HOLDOUT_EVERY, type ImageLoadOptions, imageFolderLayout, loadImageFolder } from '../../src/data/folder.js';
 import { decodeImage } from '../../src/data/image.js';
 import { loadDataset } from '../../src/data/index.js';
-import { throwsDataError, withDir, writeJpeg, writePng } from './helpers.js';
+import { DECODERS, throwsDataError, withDir, writeJpeg, writePng } from './helpers.js';
 
 function mk(...parts: string[]): string {
   const d = join(...parts);
@@ -22,8 +22,7 @@ function near(got: number, want: number, tol: number, what: string): void {
   assert.ok(Math.abs(got - want) <= tol, `${what}: ${got} vs ${want}`);
 }
 
-/** Both decoders: every exact-value test runs on sharp (libvips) and on the pure-JS decoders. */
-const DECODERS = ['sharp', 'js'] as const;
+// Both decoders (DECODERS): every exact-value test runs on sharp (libvips) where it loads, and on the pure-JS decoders.
 const f255 = (v: number[]): number[] => v.map((x) => Math.fround(x / 255));
 
 for (const decoder of DECODERS) {

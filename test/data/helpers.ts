@@ -8,6 +8,7 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { DataError } from '../../src/data/errors.js';
+import { loadSharp } from '../../src/data/decode.js';
 import type { Dataset } from '../../src/data/dataset.js';
 
 export function tempDir(): { dir: string; cleanup: () => void } {
@@ -129,3 +130,9 @@ export function bombIdx(declared: number, inflated: number): Buffer {
   for (let n = 0; n < Math.ceil(inflated / (16 << 20)); n++) parts.push(member);
   return Buffer.concat(parts);
 }
+
+/** Why sharp does not load here (a test option `skip` for the sharp cases), or false where it does. */
+export const SHARP_SKIP: string | false = await loadSharp().then((s) => (typeof s === 'string' ? s : false));
+
+/** The decoders that run here: both where sharp loads, else the pure-JS ones alone. */
+export const DECODERS: ReadonlyArray<'sharp' | 'js'> = SHARP_SKIP ? ['js'] : ['sharp', 'js'];

@@ -14,7 +14,7 @@ import { imageFolderLayout, loadImageFolder } from '../../src/data/folder.js';
 import { DEFAULT_LIMITS } from '../../src/data/limits.js';
 import { type StreamOptions, StreamSource, readAll } from '../../src/data/stream.js';
 import { centerBox } from '../../src/data/transform.js';
-import { withDir, writeJpeg, writePng } from './helpers.js';
+import { DECODERS, withDir, writeJpeg, writePng } from './helpers.js';
 
 /** 3 classes x 9 RGB images of 12x10 (PNG and JPEG), each distinct. */
 function folder(dir: string): void {
@@ -46,7 +46,7 @@ const AUG = { padding: 1, flip: true, fill: [-2, -2, -2], resizedCrop: true };
 test('the same batches whatever the decode workers, images in flight and batches ahead', () =>
   withDir((dir) => {
     folder(dir);
-    for (const decoder of ['sharp', 'js'] as const) {
+    for (const decoder of DECODERS) {
       const o = { shuffle: true, seed: 3, epoch: 2, augment: AUG };
       const want = snapshot(source(dir, { decoder }).epoch(5, o));
       assert.equal(want.length, 5); // 24 training images: 4 batches of 5 and one of 4
