@@ -8,7 +8,9 @@
  *            RandomResizedCrop + flip on its prefetch thread;
  *   decoded  the folder streamed, every image decoded from its JPEG on the decode workers while
  *            the step runs (RandomResizedCrop + flip of the base image);
- *   cached   the folder streamed from the decoded cache (the epochs after the first with --cache).
+ *   cached   the folder streamed from the decoded cache (bnff train --cache: written before
+ *            training on every core where no core is free beside the training threads, as
+ *            here; the time it takes is reported).
  *
  * A step is the time from asking for the batch to the end of the SGD update, so a loader that
  * is late shows up in it; the wait inside next() is reported too, and the CPU seconds the whole
@@ -116,12 +118,12 @@ async function compare(): Promise<Record<string, unknown>> {
   const cacheDir = v.cache ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-cache-'));
   const common = { size, seed: 0, ...(workers !== undefined ? { workers } : {}) };
   const decoded = await openData(`folder:${dir}`, common);
-  const cached = await openData(`folder:${dir}`, { ...common, cache: cacheDir });
-  // fill the cache: one pass over the training split, no training (also the decode throughput of the pipeline)
+  // the cache written before training, as bnff train does where no core is free: both splits, one decode worker per core
   let t0 = performance.now();
-  for (const _ of cached.train.epoch(B, { shuffle: false, seed: 0, epoch: 0 })) void _;
+  const cached = await openData(`folder:${dir}`, { ...common, cache: cacheDir, fillCache: 'first' });
   const fillSeconds = (performance.now() - t0) / 1000;
-  log(`cache filled: ${cached.train.count} images in ${fillSeconds.toFixed(1)} s (${(cached.train.count / fillSeconds).toFixed(1)} images/s)`);
+  const filled = cached.train.count + cached.test.count;
+  log(`cache filled: ${filled} images in ${fillSeconds.toFixed(1)} s (${(filled / fillSeconds).toFixed(1)} images/s; ${cached.streamed!.caches.join('; ')})`);
   t0 = performance.now();
   const memory = memorySource(predecode(cached.train));
   log(`pre-decoded in memory from the cache in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -181,7 +183,7 @@ async function compare(): Promise<Record<string, unknown>> {
     decoder: (await decoderStatus()).description, decode_workers: decoded.streamed!.workers,
     steps_per_round: steps, warmup, rounds: Number(v.rounds),
     train_images: decoded.train.count,
-    cache_fill: { seconds: fillSeconds, images_per_s: decoded.train.count / fillSeconds },
+    cache_fill: { images: filled, seconds: fillSeconds, images_per_s: filled / fillSeconds, workers: Math.min(4, os.availableParallelism()) },
     step_s: Object.fromEntries(Object.entries(times).map(([k, t]) => [k, spread(t)])),
     next_wait_s: Object.fromEntries(Object.entries(waits).map(([k, t]) => [k, spread(t)])),
     // CPU seconds of the whole process (every thread: training, prefetch, decode workers) per step

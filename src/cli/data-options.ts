@@ -2,6 +2,7 @@
  * The data options of `bnff train` and `bnff eval`: how image folders and lists are decoded
  * (decoder, workers, cache), the limits checked before allocating, and the normalisation.
  */
+import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
 import { DECODER_CHOICES, type DecoderChoice, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, NORMALIZE_CHOICES, type NormalizeChoice, type OpenOptions, type OpenedData } from '../data/index.js';
 import { byteSize, oneOf, positiveInt } from './args.js';
@@ -23,18 +24,23 @@ export function addDataOptions(cmd: Command, o: { train: boolean }): Command {
     .addOption(new Option('--max-data-bytes <size>', 'refuse an IDX or CIFAR-10 file holding (or inflating to) more than this, e.g. 4G').argParser(byteSize).default(DEFAULT_MAX_BYTES, '2G'));
   if (o.train) {
     cmd
-      .addOption(new Option('--cache <dir>', 'image folders and lists: keep the decoded images (8-bit, at the training resolution) in a file in DIR, written during the first epoch and read by the next ones and later runs'))
+      .addOption(new Option('--cache <dir>', 'image folders and lists: keep the decoded images (8-bit, at the training resolution) in a file in DIR, read by every epoch and later runs; written before training when --threads leaves no core free, else during the first epoch'))
       .addOption(new Option('--normalize <how>', "per-channel mean/std: auto (ImageNet's for RGB image folders and lists, else the training data's) | imagenet | data (the training split, or a sample of 256 images of a folder or list)").argParser(oneOf(NORMALIZE_CHOICES)).default('auto'));
   }
   return cmd;
 }
 
-/** openData's options from the command line's. */
-export function openOptions(o: DataOpts, size: number, seed: number, limit: number | undefined): OpenOptions {
+/**
+ * openData's options from the command line's. A missing decoded cache is written before
+ * training when the training threads leave no core free (decoding during the steps would slow
+ * them), during the first epoch otherwise.
+ */
+export function openOptions(o: DataOpts, size: number, seed: number, limit: number | undefined, threads: number): OpenOptions {
   return {
     size,
     seed,
     limit,
+    fillCache: availableParallelism() <= threads ? 'first' : 'during',
     normalize: o.normalize ?? 'auto',
     limits: { maxPixels: o.maxPixels, maxBytes: o.maxDataBytes },
     decoder: o.decoder,

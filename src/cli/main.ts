@@ -100,7 +100,7 @@ interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' |
 async function runTrain(o: TrainOpts, cmd: Command): Promise<number> {
   if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
   const size = getModel(o.model).imageSize;
-  const data = await openData(o.data, openOptions(o, size, o.seed, o.limit));
+  const data = await openData(o.data, openOptions(o, size, o.seed, o.limit, o.threads));
   try {
     const tr = data.train;
     const fill = data.mean.map((m, c) => -m / data.std[c]!);
@@ -131,6 +131,14 @@ function resumeCommand(cmd: Command, checkpoint: string): string {
   }
   args.push('--resume', checkpoint);
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/**
+ * The evaluation batch: 250 images of 32x32, fewer of bigger ones (the same pixels), never fewer
+ * than a training batch. At 224 px a batch of 250 held 1.8 GB more than training at 16 did.
+ */
+function evalBatch(d: { height: number; width: number }, batchSize: number): number {
+  return Math.max(batchSize, Math.min(250, Math.floor((250 * 32 * 32) / (d.height * d.width))));
 }
 
 /** An augmentation as the log names it: "RandomResizedCrop + flip", "crop (padding 4) + flip". */
@@ -208,7 +216,7 @@ async function trainWith(o: TrainOpts, cmd: Command, engine: Engine, tr: DataSou
     },
   );
   try {
-    history = await train(net, tr, te, { ...o, schedule, evalBatchSize: 250, augment, signal: interrupt.signal }, {
+    history = await train(net, tr, te, { ...o, schedule, evalBatchSize: evalBatch(tr, o.batchSize), augment, signal: interrupt.signal }, {
       onStep: (e) => {
         progress.step(e);
         const r = stepLog.add(e);

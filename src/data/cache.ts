@@ -153,10 +153,14 @@ export class DecodedCache {
     this.fd = undefined;
   }
 
-  /** "cache: PATH (393.2 MiB, complete)" for the log. */
+  /** The file's size once complete. */
+  get bytes(): number {
+    return CACHE_HEADER_BYTES + this.count * this.recordBytes;
+  }
+
+  /** "PATH (393.2 MiB, read)" or "(..., written during the first epoch)" for the log. */
   describe(): string {
-    const size = formatBytes(CACHE_HEADER_BYTES + this.count * this.recordBytes);
-    return `${this.path} (${size}, ${this.complete ? 'read' : 'written during the first epoch'})`;
+    return `${this.path} (${formatBytes(this.bytes)}, ${this.complete ? 'read' : 'written during the first epoch'})`;
   }
 }
 

@@ -17,7 +17,8 @@ import { type DecoderChoice, type DecoderInfo, decoderStatus } from './decode.js
 import { DataError } from './errors.js';
 import { colourChannels, type FolderEntry, type FolderLayout } from './folder.js';
 import { imageLayout, isStreamedSpec, loadDataset } from './index.js';
-import { type DataLimits, resolveLimits } from './limits.js';
+import { type DataLimits, formatBytes, resolveLimits } from './limits.js';
+import { availableParallelism } from 'node:os';
 import { classNotes, type DataSource, memorySource } from './source.js';
 import { defaultDecodeWorkers, readAll, StreamSource } from './stream.js';
 import { baseSize, IMAGENET_MEAN, IMAGENET_STD } from './transform.js';
@@ -46,6 +47,14 @@ export interface OpenOptions {
   ahead?: number;
   /** A folder for decoded caches (cache.ts); none by default. */
   cache?: string;
+  /**
+   * When a missing cache is written: 'first', before training, by one decode worker per core
+   * (at most four); 'during', by the first epoch's decode workers while the steps run. 'auto'
+   * (default): 'first' on 2 cores or fewer, where decoding during the steps takes its CPU from
+   * the training threads (docs/data.md, *Keeping up with the engine*); bnff train decides by
+   * its --threads.
+   */
+  fillCache?: 'auto' | 'first' | 'during';
 }
 
 export interface OpenedData {
@@ -122,13 +131,30 @@ async function openStreamed(spec: string, o: OpenOptions): Promise<OpenedData> {
   };
   const tr = source('train', train);
   const te = source('test', test);
+  const fill = o.fillCache ?? 'auto';
+  const described = caches.map((c) => c.describe());
+  try {
+    if (fill === 'first' || (fill === 'auto' && availableParallelism() <= 2)) {
+      for (const [k, src] of [tr, te].entries()) {
+        const c = src.options.cache;
+        if (!c || c.complete) continue;
+        const t0 = performance.now();
+        // one epoch on every core writes every record, and its end (epochDone) commits the file
+        for (const _ of src.epoch(16, { shuffle: false, seed: 0, epoch: 0 }, { workers: Math.min(4, availableParallelism()) })) void _;
+        described[k] = `${c.path} (${formatBytes(c.bytes)}, written before training: ${src.count} images in ${((performance.now() - t0) / 1000).toFixed(1)} s)`;
+      }
+    }
+  } catch (e) {
+    caches.forEach((c) => c.close());
+    throw e;
+  }
   return {
     train: tr,
     test: te,
     mean,
     std,
     statsFrom,
-    streamed: { decoder, workers, base, caches: caches.map((c) => c.describe()) },
+    streamed: { decoder, workers, base, caches: described },
     notes,
     close: () => caches.forEach((c) => c.close()),
   };

@@ -318,8 +318,9 @@ export class StreamSource implements DataSource {
     this.labels = this.sharedLabels;
   }
 
-  epoch(batchSize: number, o: EpochOptions): StreamedBatches {
-    return new StreamedBatches(this, batchSize, o, this.options);
+  /** One epoch; `override` changes the decoding for it (the cache fill runs more workers). */
+  epoch(batchSize: number, o: EpochOptions, override: Partial<StreamOptions> = {}): StreamedBatches {
+    return new StreamedBatches(this, batchSize, o, { ...this.options, ...override });
   }
 
   /** After a whole epoch: a cache being filled is committed once every record is in. */

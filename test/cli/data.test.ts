@@ -55,6 +55,11 @@ test('an image folder trains streamed; with --cache the second run reads the dec
   assert.equal(e.code, 0, e.stderr);
   const r = JSON.parse(e.stdout) as { data: string; images: number; accuracy: number };
   assert.deepEqual([r.data, r.images], ['photos-test', 6]);
+  // training threads on every core: the cache is written before training, on every core
+  const f = bnff('train', '--data', `folder:${dir}`, ...FAST, '--epochs', '1', '--threads', String(os.availableParallelism()), '--cache', path.join(root, 'cache2'), '--out', path.join(root, 'f'));
+  assert.equal(f.code, 0, f.stderr);
+  assert.match(f.stderr, /^ {2}decoded cache: \S+photos-train-37px-3ch-[0-9a-f]{16}\.bnffcache \([\d.]+ KiB, written before training: 24 images in [\d.]+ s\)$/m);
+  assert.match(f.stderr, /^ {2}decoded cache: \S+photos-test-37px-3ch-[0-9a-f]{16}\.bnffcache \([\d.]+ KiB, written before training: 6 images in [\d.]+ s\)$/m);
   // the pure-JS decoders: said so, and trained
   const j = bnff('train', '--data', `folder:${dir}`, ...FAST, '--epochs', '1', '--decoder', 'js', '--out', path.join(root, 'j'));
   assert.equal(j.code, 0, j.stderr);
