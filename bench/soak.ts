@@ -136,7 +136,7 @@ export async function soak(o: SoakOptions): Promise<{ samples: SoakSample[]; sum
   const sample = (): void => {
     gc();
     const m = process.memoryUsage();
-    const wasm = engine.memory instanceof Arena ? engine.memory.memory.buffer.byteLength : 0;
+    const wasm = engine.memory instanceof Arena ? (engine.memory.memory?.buffer.byteLength ?? engine.memory.usedBytes) : 0;
     const s: SoakSample = { t: (performance.now() - t0) / 1000, ...state, rssMB: m.rss / 2 ** 20, heapUsedMB: m.heapUsed / 2 ** 20, wasmMB: wasm / 2 ** 20 };
     samples.push(s);
     log(`${s.t.toFixed(0).padStart(6)}  ${String(s.step).padStart(7)}  ${String(s.epoch).padStart(5)}  ${s.loss.toFixed(4).padStart(7)}  ${s.rssMB.toFixed(1).padStart(8)}  ${s.heapUsedMB.toFixed(1).padStart(8)}  ${s.wasmMB.toFixed(1).padStart(8)}`);

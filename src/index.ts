@@ -32,6 +32,7 @@ export type { Note as FusionNote } from './passes/rewrite.js';
 export { foldBatchNorm, bnScaleShift, derivedTensor, type FoldedGraph } from './passes/fold_bn.js';
 export { exportOnnx, writeOnnxFile, OnnxExportError } from './export/onnx.js';
 export { loadWeights, saveWeights } from './io/weights.js';
+export { loadWeightsFromBytes, weightsToBytes } from './io/state_dict.js';
 export { SGD, type SgdOptions } from './train/sgd.js';
 export { learningRate, type Schedule } from './train/schedule.js';
 export { train, evaluate, createNetwork, DivergedError, InterruptedError, type TrainConfig, type EpochMetrics, type PartialEpoch, type ResumeState } from './train/trainer.js';

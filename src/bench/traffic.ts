@@ -14,6 +14,7 @@ import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
 import { ALL_FUSION, type FusionOptions, NO_FUSION } from '../passes/index.js';
 import { Arena, HostMemory } from '../runtime/memory.js';
+import { defaultArenaBytes } from '../runtime/native.js';
 import { planMemory, viewOf } from '../runtime/planner.js';
 
 
@@ -75,7 +76,10 @@ export interface TrafficResult {
   unfused_peak_bytes: number;
   fused_peak_bytes: number;
   peak_ratio: number;
+  /** The largest batch whose step fits the 4 GiB wasm32 heap (the WebAssembly engine). */
   max_batch: { unfused: number; fused: number };
+  /** The largest batch whose step fits the native engine's arena (this machine's memory, arena_bytes). */
+  max_batch_native: { unfused: number; fused: number; arena_bytes: number };
   /**
    * The fused graph with the normalized input stored for backward-weights instead of recomputed
    * (FusionOptions.storeNormalized): total bytes, BN+ReLU+concat bytes and peak, each also as a
@@ -105,7 +109,10 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
   const brc = (m: 'unfused' | 'fused'): number => by.bn![m] + by.relu![m] + by.concat![m];
   // as the WebAssembly engine plans them (concatenations marked as views share their buffer)
   const peak = (g: Graph): number => planMemory(g, (k) => k === 'param' || k === 'state', { views: true }).size * 4;
-  const fits = (fusion: FusionOptions): number => new Network(def, new Arena(), 0, undefined, fusion).maxTrainBatch(shape.slice(1), fusion, true);
+  const fits = (fusion: FusionOptions, arena: Arena = new Arena()): number => new Network(def, arena, 0, undefined, fusion).maxTrainBatch(shape.slice(1), fusion, true);
+  const nativeBytes = defaultArenaBytes();
+  // a SharedArrayBuffer the size of this machine's memory, as the native engine's (untouched pages cost nothing)
+  const fitsNative = (fusion: FusionOptions): number => fits(fusion, new Arena({ buffer: new SharedArrayBuffer(nativeBytes) }));
   const u = total(layers.unfused);
   const f = total(layers.fused);
   const variant = (fusion: FusionOptions): TrafficResult['store_normalized'] => {
@@ -130,6 +137,7 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
     fused_peak_bytes: peak(graphs.fused),
     peak_ratio: peak(graphs.fused) / peak(graphs.unfused),
     max_batch: { unfused: fits(NO_FUSION), fused: fits(ALL_FUSION) },
+    max_batch_native: { unfused: fitsNative(NO_FUSION), fused: fitsNative(ALL_FUSION), arena_bytes: nativeBytes },
     store_normalized: variant({ ...ALL_FUSION, storeNormalized: true }),
     recompute_concat: variant({ ...ALL_FUSION, recomputeConcat: true }),
     layers,
@@ -143,7 +151,9 @@ export function formatTraffic(r: TrafficResult): string {
   for (const [c, v] of Object.entries(r.by_category)) if (v.unfused || v.fused) lines.push(`  ${c.padEnd(7)} unfused ${gb(v.unfused).padStart(9)}  fused ${gb(v.fused).padStart(9)}`);
   lines.push(`  BN + ReLU + concat: ratio ${r.bn_relu_concat.ratio.toFixed(3)}`);
   lines.push(`  peak planned memory: unfused ${gb(r.unfused_peak_bytes)}, fused ${gb(r.fused_peak_bytes)}, ratio ${r.peak_ratio.toFixed(3)}`);
-  lines.push(`  largest batch in the 4 GiB heap: unfused ${r.max_batch.unfused}, fused ${r.max_batch.fused}`);
+  lines.push(`  largest batch in the 4 GiB heap (wasm engine): unfused ${r.max_batch.unfused}, fused ${r.max_batch.fused}`);
+  const nb = r.max_batch_native;
+  lines.push(`  largest batch in the native arena (${(nb.arena_bytes / 2 ** 30).toFixed(0)} GiB, this machine's memory): unfused ${nb.unfused}, fused ${nb.fused}`);
   const st = r.store_normalized;
   lines.push(`  fused, normalized input stored (not recomputed): ratio ${st.ratio.toFixed(3)}, BN + ReLU + concat ${st.bn_relu_concat_ratio.toFixed(3)}, peak ${st.peak_ratio.toFixed(3)}, largest batch ${st.max_batch}`);
   const rc = r.recompute_concat;

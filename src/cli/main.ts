@@ -41,6 +41,7 @@ import { formatTraffic, traffic } from '../bench/traffic.js';
 import { benchKernels } from '../bench/kernels.js';
 import { freshRunDir, RunDir, RunDirError } from './rundir.js';
 import { registerEval } from './eval.js';
+import { registerServe } from './serve.js';
 import { registerExport } from './export.js';
 import { OnnxExportError } from '../export/onnx.js';
 import { epochRecord, MetricsError, type MetricsRecord, metricsUpTo, readMetrics, StepLog } from './metrics.js';
@@ -339,7 +340,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json > d121.json\n  bnff plot --bench d121.json   # draws the per-op-type breakdown into d121.svg')
     .action(async (o: StepBenchOptions & { json: boolean }) => {
       if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
-      checkImageSize(getModel(o.model), o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, ...engineMemory(o.engine ?? 'auto') });
+      checkImageSize(getModel(o.model), o.imageSize, { option: '--image-size', training: true, batch: o.batchSize, ...(await engineMemory(o.engine ?? 'auto')) });
       const r = await benchStep(o);
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else process.stdout.write(formatStepBench(r));
@@ -396,6 +397,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
   registerInfo(program, setCode);
   registerEval(program, setCode);
   registerExport(program, setCode);
+  registerServe(program, setCode);
 
   program
     .command('models')

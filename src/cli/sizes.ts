@@ -8,7 +8,9 @@ import os from 'node:os';
 import { Builder } from '../graph/builder.js';
 import { numel, ShapeError } from '../graph/ir.js';
 import type { ModelDef } from '../models/network.js';
+import { type EngineChoice, engineChoice } from '../runtime/engine.js';
 import { HeapOverflowError, MAX_ARENA_BYTES } from '../runtime/memory.js';
+import { defaultArenaBytes, nativeStatus } from '../runtime/native.js';
 import { UsageError } from './args.js';
 
 export interface SizeCheck {
@@ -17,7 +19,7 @@ export interface SizeCheck {
   /** Training builds BNs in training mode (more than one value per channel). */
   training: boolean;
   batch: number;
-  /** Bytes the activations may take (default: the 4 GiB wasm32 heap); 0: no memory check. */
+  /** Bytes the activations may take (default: the 4 GiB wasm32 heap; engineMemory gives each engine's); 0: no memory check. */
   memoryBytes?: number;
   /** Bytes per element (4 for float32). */
   itemBytes?: number;
@@ -39,10 +41,17 @@ function forward(def: ModelDef, size: number, c: SizeCheck): { bytes: number } |
   return { bytes: n * (c.itemBytes ?? 4) };
 }
 
-/** The memory limit of an engine: the wasm32 heap, or (the float64 reference engine) this machine's memory. */
-export function engineMemory(engine: 'auto' | 'native' | 'wasm' | 'reference'): { memoryBytes: number; itemBytes: number } {
-  // native and wasm share the arena, a WebAssembly.Memory of at most 4 GiB (wasm32)
-  return engine === 'reference' ? { memoryBytes: os.totalmem(), itemBytes: 8 } : { memoryBytes: MAX_ARENA_BYTES, itemBytes: 4 };
+/**
+ * The memory limit of an engine: the 4 GiB wasm32 heap (wasm), the native arena (native, and auto
+ * where the native engine runs: this machine's memory), or this machine's memory in float64
+ * (reference).
+ */
+export async function engineMemory(engine: EngineChoice): Promise<{ memoryBytes: number; itemBytes: number }> {
+  const kind = engineChoice(engine);
+  if (kind === 'reference') return { memoryBytes: os.totalmem(), itemBytes: 8 };
+  if (kind === 'wasm') return { memoryBytes: MAX_ARENA_BYTES, itemBytes: 4 };
+  const st = await nativeStatus();
+  return { memoryBytes: st.ok ? defaultArenaBytes() : MAX_ARENA_BYTES, itemBytes: 4 };
 }
 
 const GiB = (b: number): string => `${(b / 2 ** 30).toFixed(b >= 2 ** 40 ? 0 : 2)} GiB`;
@@ -73,7 +82,7 @@ export function checkImageSize(def: ModelDef, size: number, c: SizeCheck): void 
       if ('error' in m || m.bytes <= limit) lo = mid;
       else hi = mid;
     }
-    const where = limit === MAX_ARENA_BYTES ? 'the 4 GiB wasm32 heap holds' : `this machine's ${GiB(limit)} of memory`;
+    const where = limit === MAX_ARENA_BYTES ? 'the 4 GiB wasm32 heap holds' : `this machine's ${GiB(limit)} of memory (the native arena)`;
     throw new HeapOverflowError(`${def.name} at batch ${c.batch} and ${c.option} ${size}: the activations alone need ${GiB(r.bytes)}, more than ${where}; the largest size that fits is about ${lo}`);
   }
 }

@@ -7,7 +7,7 @@
  * two runs with the same seed see the same data in the same order whatever else they change.
  */
 
-import { DataError } from './errors.js';
+import { DataError } from './data_error.js';
 import { Rng, hashUniform } from '../util/random.js';
 import { resampleBox, resizedCropBox } from './transform.js';
 
@@ -142,9 +142,12 @@ export function checkFinite(ds: Dataset): void {
   }
 }
 
-/** A zeroed Float32Array on a SharedArrayBuffer (it reads and writes like any other). */
+/**
+ * A zeroed Float32Array on a SharedArrayBuffer (it reads and writes like any other); on a plain
+ * ArrayBuffer where there is none (a browser page that is not cross-origin isolated).
+ */
 export function sharedFloat32(length: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(4 * length));
+  return new Float32Array(typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(4 * length) : new ArrayBuffer(4 * length));
 }
 
 /**

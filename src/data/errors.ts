@@ -6,22 +6,9 @@
  */
 
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { DataError } from './data_error.js';
 
-export class DataError extends Error {
-  /** The file or directory at fault, when there is one. */
-  readonly path: string | undefined;
-  constructor(message: string, path?: string) {
-    super(path === undefined ? message : `${path}: ${message}`);
-    this.name = 'DataError';
-    this.path = path;
-  }
-}
-
-/**
- * A dataset spec that names no dataset bnff knows: a DataError (its name included) to the
- * library, which the CLI reports as a usage error (exit 2).
- */
-export class DataSpecError extends DataError {}
+export { DataError, DataSpecError } from './data_error.js';
 
 /** The usual fs failures (missing, a directory, no permission) as DataErrors naming the path. */
 function fsError(e: unknown, path: string): DataError {

@@ -30,6 +30,7 @@ export * from './decode.js';
 export * from './list.js';
 export * from './cache.js';
 export * from './source.js';
+export * from './memory_source.js';
 export * from './stream.js';
 export * from './open.js';
 

@@ -19,7 +19,8 @@ import { colourChannels, type FolderEntry, type FolderLayout } from './folder.js
 import { imageLayout, isStreamedSpec, loadDataset } from './index.js';
 import { type DataLimits, formatBytes, resolveLimits } from './limits.js';
 import { availableParallelism } from 'node:os';
-import { classNotes, type DataSource, memorySource } from './source.js';
+import { classNotes, type DataSource } from './source.js';
+import { memorySource } from './memory_source.js';
 import { defaultDecodeWorkers, readAll, StreamSource } from './stream.js';
 import { baseSize, IMAGENET_MEAN, IMAGENET_STD } from './transform.js';
 

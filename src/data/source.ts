@@ -3,17 +3,18 @@
  * that hands out epochs of batches. The trainer and evaluate() read every dataset through it:
  *
  *   memorySource(ds)  an in-memory Dataset (MNIST, Fashion-MNIST, CIFAR-10, the embedded
- *                     subset): batches gathered by batches(), on a worker thread one batch
- *                     ahead for training (prefetchBatches), the same bits either way;
+ *                     subset; memory_source.ts): batches gathered by batches(), on a worker
+ *                     thread one batch ahead for training (prefetchBatches), the same bits
+ *                     either way;
  *   StreamSource      an image folder or list (stream.ts): files decoded on worker threads
  *                     while the step runs, memory bounded by a few batches.
  *
- * Labels are known up front (they come with the file list), images only batch by batch.
+ * Labels are known up front (they come with the file list), images only batch by batch. This
+ * module is for every platform (evaluate() and the browser build use it); the sources are not.
  */
 
-import { type Batch, type BatchOptions, batchCount, batches, type Dataset } from './dataset.js';
-import { DataError } from './errors.js';
-import { prefetchBatches } from './prefetch.js';
+import { type Batch, type BatchOptions, batchCount, type Dataset } from './dataset.js';
+import { DataError } from './data_error.js';
 
 /** One epoch's batches: the contract of batches() (buffers reused, a batch valid until the next next()); close() when leaving early. */
 export interface BatchIterator extends IterableIterator<Batch> {
@@ -51,31 +52,6 @@ export function isDataSource(x: Dataset | DataSource): x is DataSource {
 export function epochBatches(src: Pick<DataSource, 'name' | 'count'>, batchSize: number, dropLast = false): number {
   if (src.count === 0) throw new DataError(`dataset "${src.name}" is empty: nothing to batch`);
   return batchCount({ name: src.name, count: src.count } as Dataset, batchSize, dropLast);
-}
-
-/** An in-memory Dataset as a DataSource: its batches are exactly those of batches() / prefetchBatches(). */
-export function memorySource(ds: Dataset): DataSource & { dataset: Dataset } {
-  return {
-    dataset: ds,
-    name: ds.name,
-    count: ds.count,
-    channels: ds.channels,
-    height: ds.height,
-    width: ds.width,
-    numClasses: ds.numClasses,
-    ...(ds.classNames ? { classNames: ds.classNames } : {}),
-    labels: ds.labels,
-    epoch(batchSize, o) {
-      if (o.prefetch) return prefetchBatches(ds, batchSize, o);
-      const gen = batches(ds, batchSize, o);
-      return Object.assign(gen, { close: () => void gen.return(undefined) });
-    },
-  };
-}
-
-/** A source as itself, a Dataset as its memorySource. */
-export function asSource(x: Dataset | DataSource): DataSource {
-  return isDataSource(x) ? x : memorySource(x);
 }
 
 /** Examples of each class among `labels`. */

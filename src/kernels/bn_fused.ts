@@ -10,12 +10,12 @@ const F32 = 4;
 
 /** Writes a[c] = gamma*rstd, b[c] = beta - a*mean into coef (2*C floats: a then b). */
 export function bnCoefficients(backend: Backend, C: number, mean: number, rstd: number, gamma: number, beta: number, coef: number): void {
-  const f = new Float32Array(backend.arena.memory.buffer);
-  const [m, r, g, b, o] = [mean / F32, rstd / F32, gamma / F32, beta / F32, coef / F32];
+  const ar = backend.arena;
+  const [m, r, g, b, o] = [ar.f32(mean, C), ar.f32(rstd, C), ar.f32(gamma, C), ar.f32(beta, C), ar.f32(coef, 2 * C)];
   for (let c = 0; c < C; c++) {
-    const a = f[g + c]! * f[r + c]!;
-    f[o + c] = a;
-    f[o + C + c] = f[b + c]! - a * f[m + c]!;
+    const a = g[c]! * r[c]!;
+    o[c] = a;
+    o[C + c] = b[c]! - a * m[c]!;
   }
 }
 
@@ -28,19 +28,19 @@ export function bnCoefficients(backend: Backend, C: number, mean: number, rstd: 
  */
 export function bnDxCoef(backend: Backend, C: number, CG: number, m: number, S: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, out: number): void {
   if (C > CG) throw new RangeError(`bn_dx_coef: ${C} channels do not fit a buffer of ${CG}`);
-  const f = new Float32Array(backend.arena.memory.buffer);
-  const [mu, r, ga, db, dg, o, s] = [mean / F32, rstd / F32, gamma / F32, dbeta / F32, dgamma / F32, out / F32, S / F32];
+  const ar = backend.arena;
+  const [mu, r, ga, db, dg, o] = [ar.f32(mean, C), ar.f32(rstd, C), ar.f32(gamma, C), ar.f32(dbeta, C), ar.f32(dgamma, C), ar.f32(out, 3 * CG)];
   if (S === 0) {
-    f.fill(0, o, o + 3 * CG);
-    for (let c = 0; c < C; c++) f[o + 2 * CG + c] = f[mu + c]!;
+    o.fill(0);
+    for (let c = 0; c < C; c++) o[2 * CG + c] = mu[c]!;
   } else if (S !== out) {
-    f.copyWithin(o, s, s + 3 * CG);
+    o.set(ar.f32(S, 3 * CG));
   }
   for (let c = 0; c < C; c++) {
-    const [, B, C0] = bnDxAffine(m, f[mu + c]!, f[r + c]!, f[ga + c]!, f[db + c]!, f[dg + c]!);
-    const K = f[o + 2 * CG + c]!;
-    f[o + c] = f[o + c]! + B;
-    f[o + CG + c] = f[o + CG + c]! + (C0 + B * K);
+    const [, B, C0] = bnDxAffine(m, mu[c]!, r[c]!, ga[c]!, db[c]!, dg[c]!);
+    const K = o[2 * CG + c]!;
+    o[c] = o[c]! + B;
+    o[CG + c] = o[CG + c]! + (C0 + B * K);
   }
 }
 

@@ -16,7 +16,7 @@
  * Design notes: docs/design/conv-kernels.md.
  */
 import { type Backend, SCRATCH_BYTES, splitRange } from '../runtime/backend.js';
-import { DESC_BYTES, D_FPART, D_GACC, D_GRING, D_GRT, D_GS, D_N, D_WTB, D_WTIGHT, D_WWIN, D_X2S, D_XS, D_YS } from './abi/conv_descriptor.js';
+import { DESC_BYTES, D_FPART, D_GACC, D_GACCH, D_GRING, D_GRT, D_GS, D_N, D_WTB, D_WTIGHT, D_WWIN, D_X2S, D_XS, D_YS } from './abi/conv_descriptor.js';
 import type { Arena } from '../runtime/memory.js';
 import { bnDxAffine } from '../ops/batch_norm2d.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
@@ -388,8 +388,9 @@ function setAccumulate(backend: Backend, g: ConvGeom, ws: ConvWorkspace, de: DxE
   if (!convDxAccumulates(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot accumulate its dx epilogue into a buffer (convDxAccumulates)`);
   if (!Number.isInteger(acc.stride) || acc.stride < g.C) throw new RangeError(`gradient buffer pixel stride ${acc.stride} is below C = ${g.C}`);
   if (!de.coef) throw new RangeError('an accumulating dx epilogue needs the coefficients a2, b2 (coef)');
-  const d = new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
-  d[D_GACC] = acc.G;
+  const d = backend.arena.i32(ws.ptr, DESC_BYTES / 4);
+  d[D_GACC] = acc.G % 2 ** 32;
+  d[D_GACCH] = Math.floor(acc.G / 2 ** 32);
   d[D_GS] = acc.stride;
 }
 
@@ -401,7 +402,7 @@ function setAccumulate(backend: Backend, g: ConvGeom, ws: ConvWorkspace, de: DxE
  */
 function setDxRing(backend: Backend, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLayout, accumulate: boolean): void {
   if (!accumulate && convTuning.winoAccBytes <= 0) return;
-  const d = new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  const d = backend.arena.i32(ws.ptr, DESC_BYTES / 4);
   const ring = dxRingLayout(wg, d[D_WTB]!, fl.bytes, d[D_WWIN] !== 0);
   if (!ring) {
     // stored dx: staged in the output instead; accumulating: convDxAccumulates said no
@@ -448,7 +449,7 @@ function checkStrides(g: ConvGeom, xs: number | undefined, x2s: number | undefin
 /** Writes the pixel strides of x and x2 into the descriptor (after descriptor()), checked. */
 function setStrides(backend: Backend, g: ConvGeom, ws: ConvWorkspace, xs: number | undefined, x2s: number | undefined): void {
   checkStrides(g, xs, x2s);
-  const d = new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  const d = backend.arena.i32(ws.ptr, DESC_BYTES / 4);
   if (xs !== undefined) d[D_XS] = xs;
   if (x2s !== undefined) d[D_X2S] = x2s;
 }
@@ -520,7 +521,7 @@ function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   const need = convWorkspaceBytes(layer);
   if (ws.bytes < need) throw new RangeError(`conv workspace has ${ws.bytes} bytes, this layer needs ${need} (convWorkspaceBytes)`);
   const v = derive(g, fl ? fl.bytes : 0);
-  const d = new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4);
+  const d = backend.arena.i32(ws.ptr, DESC_BYTES / 4);
   d.set([
     g.N, g.C, g.H, g.W, g.K, g.KH, g.KW, g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dilation[0], g.dilation[1],
     g.groups, g.OH, g.OW, v.Cg, v.Kg, v.Kdim, v.Kg8, v.Cg8, v.Kc, v.Mc, v.Kcd, v.Mcd, v.Mch, v.RBP,
@@ -539,6 +540,7 @@ function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?: FuseL
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], D_WTB);
   d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], D_WTIGHT); // pixel strides: see stridedInput
   d.set([0, 0, g.K, 0, 0], D_GACC); // no accumulating dx epilogue (setAccumulate); y dense (D_YS); no dx ring
+  d[D_GACCH] = 0;
   return v;
 }
 
@@ -635,13 +637,13 @@ export interface ConvBackwardWeightFusion {
  * A = gamma*rstd, B = -A*rstd*dgamma/m, C0 = -A*dbeta/m - B*mean (3*K floats), computed in f64.
  */
 export function bnDyCoefficients(backend: Backend, K: number, m: number, mean: number, rstd: number, gamma: number, dbeta: number, dgamma: number, coef: number): void {
-  const f = new Float32Array(backend.arena.memory.buffer);
-  const [mu, r, ga, db, dg, o] = [mean / 4, rstd / 4, gamma / 4, dbeta / 4, dgamma / 4, coef / 4];
+  const ar = backend.arena;
+  const [mu, r, ga, db, dg, o] = [ar.f32(mean, K), ar.f32(rstd, K), ar.f32(gamma, K), ar.f32(dbeta, K), ar.f32(dgamma, K), ar.f32(coef, 3 * K)];
   for (let k = 0; k < K; k++) {
-    const [A, B, C0] = bnDxAffine(m, f[mu + k]!, f[r + k]!, f[ga + k]!, f[db + k]!, f[dg + k]!);
-    f[o + k] = A;
-    f[o + K + k] = B;
-    f[o + 2 * K + k] = C0;
+    const [A, B, C0] = bnDxAffine(m, mu[k]!, r[k]!, ga[k]!, db[k]!, dg[k]!);
+    o[k] = A;
+    o[K + k] = B;
+    o[2 * K + k] = C0;
   }
 }
 
@@ -655,15 +657,14 @@ function noDepthwise(g: ConvGeom, what: string): void {
 
 /** Sums the per-thread f64 partials S[P], Q[P] of a fused call in thread order (threads with an empty range did not run). */
 function mergePartials(backend: Backend, fl: FuseLayout, ranges: readonly (readonly [number, number])[]): [Float64Array, Float64Array] {
-  const d = new Float64Array(backend.arena.memory.buffer);
   const P = fl.P;
   const S = new Float64Array(P), Q = new Float64Array(P);
   for (let t = 0; t < ranges.length; t++) {
     if (ranges[t]![1] <= ranges[t]![0]) continue;
-    const b = (backend.scratch(t) + fl.part) / 8;
+    const d = backend.arena.f64(backend.scratch(t) + fl.part, 2 * P);
     for (let c = 0; c < P; c++) {
-      S[c] += d[b + c]!;
-      Q[c] += d[b + P + c]!;
+      S[c] += d[c]!;
+      Q[c] += d[P + c]!;
     }
   }
   return [S, Q];
@@ -782,7 +783,7 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
   if (ys !== undefined && ys !== g.K) {
     if (!Number.isInteger(ys) || ys < g.K) throw new RangeError(`y pixel stride ${ys} is below K = ${g.K}`);
     if (!convStridedOutput(g)) throw new RangeError(`a ${g.KH}x${g.KW} convolution ${g.C}->${g.K} cannot write y at a pixel stride of ${ys} (convStridedOutput)`);
-    new Int32Array(backend.arena.memory.buffer, ws.ptr, DESC_BYTES / 4)[D_YS] = ys;
+    backend.arena.i32(ws.ptr, DESC_BYTES / 4)[D_YS] = ys;
   }
   const d = ws.ptr, buf = ws.ptr + DESC_BYTES, T = backend.threads;
   const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0];
@@ -808,21 +809,20 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
   // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and
   // sum (y - mean)^2 = sum_t Q_t + 2 (K_t - mean) S_t + n_t (K_t - mean)^2.
   const K = g.K, M = g.N * g.OH * g.OW;
-  const d64 = new Float64Array(backend.arena.memory.buffer), f32 = new Float32Array(backend.arena.memory.buffer);
-  const used = pixels.map((n, t) => ({ t, n })).filter((u) => u.n > 0);
-  const part = (t: number, i: number, k: number): number => d64[(backend.scratch(t) + fl.part) / 8 + i * K + k]!;
-  const shift = (t: number, k: number): number => f32[(backend.scratch(t) + fl.part + 16 * K) / 4 + k]!;
+  const ar = backend.arena;
+  const used = pixels.map((n, t) => ({ t, n, parts: ar.f64(backend.scratch(t) + fl.part, 2 * K), shifts: ar.f32(backend.scratch(t) + fl.part + 16 * K, K) })).filter((u) => u.n > 0);
+  const [meanOut, varOut] = [ar.f32(mo.mean, K), ar.f32(mo.variance, K)];
   for (let k = 0; k < K; k++) {
     let sum = 0;
-    for (const { t, n } of used) sum += n * shift(t, k) + part(t, 0, k);
+    for (const { n, parts, shifts } of used) sum += n * shifts[k]! + parts[k]!;
     const mean = sum / M;
     let ss = 0;
-    for (const { t, n } of used) {
-      const dk = shift(t, k) - mean;
-      ss += part(t, 1, k) + 2 * dk * part(t, 0, k) + n * dk * dk;
+    for (const { n, parts, shifts } of used) {
+      const dk = shifts[k]! - mean;
+      ss += parts[K + k]! + 2 * dk * parts[k]! + n * dk * dk;
     }
-    f32[mo.mean / 4 + k] = mean;
-    f32[mo.variance / 4 + k] = Math.max(0, ss / M);
+    meanOut[k] = mean;
+    varOut[k] = Math.max(0, ss / M);
   }
 }
 
@@ -844,7 +844,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     backend.run('conv_wino_pack_w_t', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);
     const ep = de ? [de.x2, de.coef, de.mean, de.relu ? 1 : 0] : [0, 0, 0, 0];
-    if (dp) backend.run('conv_wino_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef, ...ep], ranges);
+    if (dp) backend.run('conv_wino_dy_f', [d, dp.dbn, buf, dx, dp.xbn - dp.dbn, dp.coef, ...ep], ranges);
     else backend.run('conv_wino_dx_f', [d, dy, buf, dx, ...ep], ranges);
     if (de) dxReductions(backend, g, fl, ranges, de);
     return;
@@ -858,7 +858,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     dyCoefficients(backend, g, dp);
     backend.run('conv_pack_w_fwd_t', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
-    backend.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, (dp.xbn - dp.dbn) >>> 0, dp.coef,
+    backend.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, dp.xbn - dp.dbn, dp.coef,
       de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0], ranges);
     if (de) dxReductions(backend, g, dyWindow, ranges, de);
     return;
@@ -881,7 +881,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
   backend.run('conv_pack_w_bwd', [d, w, buf], splitRange(g.groups * v.DNP, T));
   const src = dp ? dp.dbn : dy;
   // xbn = dbn + dlt, as a wrapping 32-bit offset
-  const args = [d, src, buf, dx, dp ? (dp.xbn - dp.dbn) >>> 0 : 0, dp ? dp.coef : 0,
+  const args = [d, src, buf, dx, dp ? dp.xbn - dp.dbn : 0, dp ? dp.coef : 0,
     de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0];
   const pw = isPointwise(g);
   const ranges = pw ? splitRange(g.N * g.H * g.W, T, 4) : splitRange(g.N, T);
@@ -892,10 +892,10 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
 /** dbeta, dgamma of a dx epilogue from the threads' partials. */
 function dxReductions(backend: Backend, g: ConvGeom, fl: FuseLayout, ranges: readonly (readonly [number, number])[], de: DxEpilogue): void {
   const [S, Q] = mergePartials(backend, fl, ranges);
-  const out = new Float32Array(backend.arena.memory.buffer);
+  const [db, dg, rs] = [backend.arena.f32(de.dbeta, g.C), backend.arena.f32(de.dgamma, g.C), backend.arena.f32(de.rstd, g.C)];
   for (let c = 0; c < g.C; c++) {
-    out[de.dbeta / 4 + c] = S[c]!;
-    out[de.dgamma / 4 + c] = Q[c]! * out[de.rstd / 4 + c]!;
+    db[c] = S[c]!;
+    dg[c] = Q[c]! * rs[c]!;
   }
 }
 
@@ -908,7 +908,7 @@ function convBackwardWeightFused(backend: Backend, g: ConvGeom, x: number, dw: n
   dyCoefficients(backend, g, dp);
   const d = ws.ptr, acc = ws.ptr + DESC_BYTES, T = backend.threads;
   const src = dp ? dp.dbn : dy;
-  const dlt = dp ? (dp.xbn - dp.dbn) >>> 0 : 0;
+  const dlt = dp ? dp.xbn - dp.dbn : 0;
   const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
   if (winogradW(g)) {
     backend.run('conv_wino_w_f', args, splitRange(up(g.C, 8) / 8, T));

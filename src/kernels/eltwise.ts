@@ -16,12 +16,9 @@ export { type PoolGeometry, type PoolShape, poolGeometry };
 
 const F32 = 4;
 
-function f32View(backend: Backend): Float32Array {
-  return new Float32Array(backend.arena.memory.buffer);
-}
-
-function f64View(backend: Backend): Float64Array {
-  return new Float64Array(backend.arena.memory.buffer);
+/** n floats at byte offset p of the arena (a view of its own: the arena may exceed what one typed array spans). */
+function f32(backend: Backend, p: number, n: number): Float32Array {
+  return backend.arena.f32(p, n);
 }
 
 /** lcm(C, 4): the period, in floats, of the channel pattern of an NHWC element stream. */
@@ -86,18 +83,16 @@ export function bnStats(backend: Backend, x: number, M: number, C: number, mean:
   for (const [k, p] of Object.entries({ rstd, runningMean, runningVar, numBatchesTracked })) checkPtr(k, p);
   const variance = bnMomentsInto(backend, x, M, C, mean);
   const eps = opts.eps ?? 1e-5;
-  const f = f32View(backend);
-  const [mi, ri, rmi, rvi, ni] = [mean / F32, rstd / F32, runningMean / F32, runningVar / F32, numBatchesTracked / F32];
-  const tracked = f[ni]! + 1;
+  const [mu, rs, rm, rv, nb] = [f32(backend, mean, C), f32(backend, rstd, C), f32(backend, runningMean, C), f32(backend, runningVar, C), f32(backend, numBatchesTracked, 1)];
+  const tracked = nb[0]! + 1;
   const mom = opts.momentum === null ? 1 / tracked : opts.momentum ?? 0.1;
   for (let c = 0; c < C; c++) {
-    const mu = f[mi + c]!;
     const v = variance[c]!;
-    f[ri + c] = 1 / Math.sqrt(v + eps);
-    f[rmi + c] = (1 - mom) * f[rmi + c]! + mom * mu;
-    f[rvi + c] = (1 - mom) * f[rvi + c]! + (mom * (v * M)) / (M - 1);
+    rs[c] = 1 / Math.sqrt(v + eps);
+    rm[c] = (1 - mom) * rm[c]! + mom * mu[c]!;
+    rv[c] = (1 - mom) * rv[c]! + (mom * (v * M)) / (M - 1);
   }
-  f[ni] = f[ni]! + 1;
+  nb[0] = nb[0]! + 1;
 }
 
 /**
@@ -108,7 +103,7 @@ export function bnStats(backend: Backend, x: number, M: number, C: number, mean:
 export function bnMoments(backend: Backend, x: number, M: number, C: number, mean: number, variance: number): void {
   checkPtr('variance', variance);
   const v = bnMomentsInto(backend, x, M, C, mean);
-  f32View(backend).set(v, variance / F32);
+  f32(backend, variance, C).set(v);
 }
 
 /**
@@ -122,30 +117,29 @@ function bnMomentsInto(backend: Backend, x: number, M: number, C: number, mean: 
   checkStatsC(C);
   checkPtr('x', x);
   checkPtr('mean', mean);
-  const f = f32View(backend);
-  const xi = x / F32;
-  const mi = mean / F32;
+  const mu = f32(backend, mean, C);
   const rows = bnShiftRows(M);
   const K = new Float64Array(C);
+  const xr = rows.map((r) => f32(backend, x + r * C * F32, C));
   for (let c = 0; c < C; c++) {
     let s = 0;
-    for (const r of rows) s += f[xi + r * C + c]!;
+    for (const row of xr) s += row[c]!;
     K[c] = Math.fround(s / rows.length);
-    f[mi + c] = K[c]!;
+    mu[c] = K[c]!;
   }
   const ranges = rowRanges(backend, M, C);
   backend.run('bn_stats', [x, C, mean], ranges);
   let [S1, S2] = mergePartials(backend, ranges, C);
   if (bnShiftTooFar(S1, S2, M)) {
     // a sample far from the mean (> 8 std): once more, shifted by the mean just found
-    for (let c = 0; c < C; c++) f[mi + c] = K[c] = Math.fround(K[c]! + S1[c]! / M);
+    for (let c = 0; c < C; c++) mu[c] = K[c] = Math.fround(K[c]! + S1[c]! / M);
     backend.run('bn_stats', [x, C, mean], ranges);
     [S1, S2] = mergePartials(backend, ranges, C);
   }
   const variance = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     const d = S1[c]! / M;
-    f[mi + c] = K[c]! + d;
+    mu[c] = K[c]! + d;
     variance[c] = Math.max(0, S2[c]! / M - d * d);
   }
   return variance;
@@ -153,15 +147,14 @@ function bnMomentsInto(backend: Backend, x: number, M: number, C: number, mean: 
 
 /** Sums the two f64 [C] partials each thread left at the start of its scratch, in thread order. */
 function mergePartials(backend: Backend, ranges: [number, number][], C: number): [Float64Array, Float64Array] {
-  const d = f64View(backend);
   const S1 = new Float64Array(C);
   const S2 = new Float64Array(C);
   for (let t = 0; t < ranges.length; t++) {
     if (ranges[t]![1] <= ranges[t]![0]) continue;
-    const b = backend.scratch(t) / 8;
+    const d = backend.arena.f64(backend.scratch(t), 2 * C);
     for (let c = 0; c < C; c++) {
-      S1[c] += d[b + c]!;
-      S2[c] += d[b + C + c]!;
+      S1[c] += d[c]!;
+      S2[c] += d[C + c]!;
     }
   }
   return [S1, S2];
@@ -169,10 +162,10 @@ function mergePartials(backend: Backend, ranges: [number, number][], C: number):
 
 /** Eval mode: mean = running_mean, rstd = 1/sqrt(running_var + eps). */
 export function bnEvalStats(backend: Backend, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, eps = 1e-5): void {
-  const f = f32View(backend);
+  const [mu, rs, rm, rv] = [f32(backend, mean, C), f32(backend, rstd, C), f32(backend, runningMean, C), f32(backend, runningVar, C)];
   for (let c = 0; c < C; c++) {
-    f[mean / F32 + c] = f[runningMean / F32 + c]!;
-    f[rstd / F32 + c] = 1 / Math.sqrt(f[runningVar / F32 + c]! + eps);
+    mu[c] = rm[c]!;
+    rs[c] = 1 / Math.sqrt(rv[c]! + eps);
   }
 }
 
@@ -206,10 +199,10 @@ export function bnBackwardReduce(backend: Backend, dy: number, x: number, M: num
   const ranges = rowRanges(backend, M, C);
   backend.run('bn_backward_reduce', [dy, x, C, mean], ranges);
   const [S1, S2] = mergePartials(backend, ranges, C);
-  const f = f32View(backend);
+  const [db, dg, rs] = [f32(backend, dbeta, C), f32(backend, dgamma, C), f32(backend, rstd, C)];
   for (let c = 0; c < C; c++) {
-    f[dbeta / F32 + c] = S1[c]!;
-    f[dgamma / F32 + c] = S2[c]! * f[rstd / F32 + c]!;
+    db[c] = S1[c]!;
+    dg[c] = S2[c]! * rs[c]!;
   }
 }
 
@@ -293,7 +286,7 @@ export function concatBackward(backend: Backend, dy: number, outputs: readonly {
 
 function concatPass(backend: Backend, parts: readonly { ptr: number; C: number }[], wide: number, M: number, toWide: number): void {
   if (parts.length === 0) return;
-  if (8 * parts.length > SCRATCH_BYTES) throw new RangeError(`concat: ${parts.length} parts is too many`);
+  if (16 * parts.length > SCRATCH_BYTES) throw new RangeError(`concat: ${parts.length} parts is too many`);
   let C = 0;
   for (const p of parts) {
     checkPtr('concat part', p.ptr);
@@ -301,12 +294,13 @@ function concatPass(backend: Backend, parts: readonly { ptr: number; C: number }
     C += p.C;
   }
   // the part table, in every thread's scratch
-  const i32 = new Int32Array(backend.arena.memory.buffer);
   for (let t = 0; t < backend.threads; t++) {
-    const b = backend.scratch(t) / 4;
+    const i32 = backend.arena.i32(backend.scratch(t), 4 * parts.length);
     parts.forEach((p, i) => {
-      i32[b + 2 * i] = p.ptr;
-      i32[b + 2 * i + 1] = p.C;
+      i32[4 * i] = p.ptr % 2 ** 32;
+      i32[4 * i + 1] = Math.floor(p.ptr / 2 ** 32);
+      i32[4 * i + 2] = p.C;
+      i32[4 * i + 3] = 0;
     });
   }
   backend.run('copy_concat', [wide, C, parts.length, toWide], splitRange(M, backend.threads, Math.max(1, Math.ceil(16 / C))));

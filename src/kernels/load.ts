@@ -8,16 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
+import { RELAXED_PROBE, type Variant } from './modules.js';
 
-export type Variant = 'relaxed' | 'simd';
-
-/** A minimal module using f32x4.relaxed_madd, to probe support. */
-const RELAXED_PROBE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00,
-  0x0a, 0x3d, 0x01, 0x3b, 0x00,
-  0xfd, 0x0c, ...new Array(16).fill(0), 0xfd, 0x0c, ...new Array(16).fill(0), 0xfd, 0x0c, ...new Array(16).fill(0),
-  0xfd, 0x85, 0x02, 0x0b,
-]);
+export { instantiate, type Variant } from './modules.js';
 
 let chosen: Variant | undefined;
 
@@ -65,18 +58,4 @@ export function compileKernels(): CompiledKernels {
   const names = fs.readdirSync(dir).filter((f) => f.endsWith(`.${variant}.wasm`)).sort();
   const modules = names.map((f) => ({ name: f.slice(0, -`.${variant}.wasm`.length), module: new WebAssembly.Module(fs.readFileSync(path.join(dir, f))) }));
   return (compiled = { variant, modules });
-}
-
-/** Instantiates every module on `memory`; returns all exported functions by name. */
-export function instantiate(modules: CompiledKernels['modules'], memory: WebAssembly.Memory): Map<string, (...a: number[]) => number> {
-  const fns = new Map<string, (...a: number[]) => number>();
-  for (const { name, module } of modules) {
-    const inst = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error(`kernel module ${name} aborted`); } } });
-    for (const [k, v] of Object.entries(inst.exports)) {
-      if (typeof v !== 'function') continue;
-      if (fns.has(k)) throw new Error(`kernel function "${k}" is exported by two modules`);
-      fns.set(k, v as (...a: number[]) => number);
-    }
-  }
-  return fns;
 }

@@ -174,12 +174,13 @@ export class Network {
   }
 
   /**
-   * The largest batch whose training step fits the 4 GiB wasm32 heap next to what is already
-   * allocated (parameters, optimizer state, other plans), from the planned workspace per image.
+   * The largest batch whose training step fits the arena (the 4 GiB wasm32 heap, or the native
+   * engine's) next to what is already allocated (parameters, optimizer state, other plans), from
+   * the planned workspace per image.
    */
   maxTrainBatch(imageShape: Shape, fusion: FusionOptions = this.fusion, views = this.lowering?.views === true): number {
     const bytes = (n: number): number => planMemory(this.buildTrainGraph([n, ...imageShape], fusion).graph, (k) => k === 'param' || k === 'state', { views }).size * 4;
-    const room = MAX_ARENA_BYTES - this.memory.usedBytes;
+    const room = (Number.isFinite(this.memory.maxBytes) ? this.memory.maxBytes : MAX_ARENA_BYTES) - this.memory.usedBytes;
     const b1 = bytes(1);
     if (b1 > room) return 0;
     const slope = Math.max(1, bytes(2) - b1);

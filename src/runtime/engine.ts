@@ -1,8 +1,10 @@
 /**
  * Engines: where tensors live and which kernels run them.
- * - 'native': float32 in the shared arena, the kernels compiled from C++ for this CPU (AVX-512 or
- *   AVX2+FMA) on the addon's threads (src/runtime/native.ts), NHWC activations;
- * - 'wasm': the same arena, layouts and lowering, WebAssembly SIMD kernels on worker threads;
+ * - 'native': float32 in an arena the addon reserves (as large as this machine's memory, not bound
+ *   by wasm32), the kernels compiled from C++ for this CPU (AVX-512 or AVX2+FMA) on the addon's
+ *   threads (src/runtime/native.ts), NHWC activations;
+ * - 'wasm': the same layouts, lowering and kernel ABI in a WebAssembly memory (at most 4 GiB),
+ *   WebAssembly SIMD kernels on worker threads;
  * - 'reference': the plain kernels on NCHW arrays, one thread (float32, or float64 for tests);
  * - 'auto' (the default): native where the addon is built and loads on this CPU, else wasm.
  * BNFF_ENGINE (auto | native | wasm | reference) sets the default.
@@ -13,8 +15,9 @@ import type { Backend } from './backend.js';
 import { WasmLowering } from './lower_wasm.js';
 import type { Lowering } from './executor.js';
 import { Arena, HostMemory, type Memory } from './memory.js';
-import { NativeBackend, nativeStatus } from './native.js';
+import { NativeBackend, nativeArena, nativeStatus } from './native.js';
 import { ThreadPool } from './pool.js';
+import { wasmEngine } from './wasm_engine.js';
 
 export type EngineKind = 'native' | 'wasm' | 'reference';
 export type EngineChoice = EngineKind | 'auto';
@@ -71,7 +74,8 @@ export async function createEngine(o: { kind?: EngineChoice; threads?: number; d
   if (choice !== 'wasm') {
     const st = await nativeStatus();
     if (st.ok) {
-      const arena = new Arena();
+      // the addon's arena (not bound by wasm32) where every kernel is native, else WebAssembly memory
+      const arena = nativeArena(st) ?? new Arena();
       const backend = await NativeBackend.create(arena, threads, st);
       const cov = backend.coverage;
       const mixed = cov.native < cov.total ? `; ${cov.total - cov.native} of ${cov.total} kernels on WebAssembly workers` : '';
@@ -91,16 +95,5 @@ export async function createEngine(o: { kind?: EngineChoice; threads?: number; d
     why = `wasm: ${st.reason}`;
   }
   const arena = new Arena();
-  const pool = await ThreadPool.create(arena, threads);
-  return {
-    kind: 'wasm',
-    memory: arena,
-    lowering: new WasmLowering(pool, arena),
-    backend: pool,
-    threads,
-    isa: pool.isa,
-    description: `WebAssembly ${pool.variant === 'relaxed' ? 'relaxed-SIMD (FMA)' : 'SIMD'} kernels, NHWC, ${plural}`,
-    reason: why,
-    close: () => pool.close(),
-  };
+  return wasmEngine(arena, await ThreadPool.create(arena, threads), why);
 }

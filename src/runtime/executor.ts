@@ -123,8 +123,9 @@ export class Executor {
     }
     const bytesPer = memory.dtype === 'f64' ? 8 : 4;
     this.stats = { workspaceBytes: plan.size * bytesPer, unsharedBytes: plan.unsharedSize * bytesPer };
-    if (memory.dtype === 'f32' && this.stats.workspaceBytes > MAX_ARENA_BYTES) {
-      throw new HeapOverflowError(`this step needs ${(this.stats.workspaceBytes / 2 ** 30).toFixed(2)} GiB of workspace, more than the 4 GiB wasm32 heap holds`);
+    if (memory.dtype === 'f32' && this.stats.workspaceBytes > memory.maxBytes) {
+      const heap = memory.maxBytes === MAX_ARENA_BYTES ? 'the 4 GiB wasm32 heap holds' : `the native arena holds (${(memory.maxBytes / 2 ** 30).toFixed(1)} GiB)`;
+      throw new HeapOverflowError(`this step needs ${(this.stats.workspaceBytes / 2 ** 30).toFixed(2)} GiB of workspace, more than ${heap}`);
     }
     // Plans share one workspace: they run one at a time and their outputs are read in between.
     const workspace = memory.workspace(plan.size);
@@ -138,8 +139,8 @@ export class Executor {
         return a;
       }
       const off = plan.offsets[v.id];
-      if (off === undefined) return workspace.subarray(0, 0); // never read nor written
-      const a = workspace.subarray(off, off + numel(v.shape));
+      if (off === undefined) return workspace.at(0, 0); // never read nor written
+      const a = workspace.at(off, numel(v.shape));
       if (v.kind === 'const') a.fill(v.fill ?? 0);
       return a;
     });

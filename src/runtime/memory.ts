@@ -1,7 +1,9 @@
 /**
- * Where tensors live. The engine keeps every float32 tensor in one shared WebAssembly.Memory,
- * the arena that WebAssembly kernels and worker threads address by offset. The float64
- * reference (tests, gradient checks) uses plain host arrays.
+ * Where tensors live. The engine keeps every float32 tensor in one arena that the kernels address
+ * by byte offset: a shared WebAssembly.Memory (the WebAssembly kernels and their worker threads;
+ * at most 4 GiB, wasm32), or on the native engine a SharedArrayBuffer as large as this machine's
+ * memory (pages are committed as they are first touched). The float64 reference (tests,
+ * gradient checks) uses plain host arrays.
  */
 import type { Arr } from '../ops/op.js';
 
@@ -13,29 +15,41 @@ export interface Memory {
   alloc(n: number): Arr;
   /** Bytes handed out so far. */
   readonly usedBytes: number;
+  /** The bytes it can hold (Infinity for host arrays). */
+  readonly maxBytes: number;
   /**
    * The workspace shared by every plan on this memory (plans run one at a time, and each reads
    * its outputs before another runs), at least n elements long.
    */
-  workspace(n: number): Arr;
+  workspace(n: number): Workspace;
+}
+
+/**
+ * A planned workspace, handed out as one array per tensor: on the native arena it may span more
+ * elements than one typed array can (2^32).
+ */
+export interface Workspace {
+  /** The n elements at element offset off. */
+  at(off: number, n: number): Arr;
 }
 
 /** Grows one shared workspace: in place when it is the newest allocation, else anew. */
 class SharedWorkspace {
   private ws: Arr | undefined;
   constructor(private readonly mem: { alloc(n: number): Arr }) {}
-  get(n: number): Arr {
-    if (this.ws && this.ws.length >= n) return this.ws.subarray(0, n);
-    this.ws = this.mem.alloc(n);
-    return this.ws;
+  get(n: number): Workspace {
+    if (!this.ws || this.ws.length < n) this.ws = this.mem.alloc(n);
+    const ws = this.ws;
+    return { at: (off, len) => ws.subarray(off, off + len) };
   }
 }
 
 export class HostMemory implements Memory {
   usedBytes = 0;
+  readonly maxBytes = Infinity;
   private readonly shared = new SharedWorkspace(this);
   constructor(readonly dtype: DType) {}
-  workspace(n: number): Arr {
+  workspace(n: number): Workspace {
     return this.shared.get(n);
   }
   alloc(n: number): Arr {
@@ -50,35 +64,62 @@ export const MAX_ARENA_BYTES = 65536 * PAGE;
 const ALIGN = 64;
 export const ARENA_BASE = 1 << 20;
 
-/** Raised when a plan does not fit the 4 GiB wasm32 heap. */
+/** Raised when a plan does not fit the arena (the 4 GiB wasm32 heap, or the native arena). */
 export class HeapOverflowError extends Error {
   override name = 'HeapOverflowError';
 }
 
 export class Arena implements Memory {
   readonly dtype = 'f32' as const;
-  readonly memory: WebAssembly.Memory;
+  /** The shared WebAssembly memory (undefined for a native arena, which WebAssembly cannot address). */
+  readonly memory: WebAssembly.Memory | undefined;
+  /** The bytes this arena can hold. */
+  readonly maxBytes: number;
   /** Below 1 MiB: the kernel modules' static data; offset 0 can mean "none" to kernels. */
   private top = ARENA_BASE;
+  private readonly fixed: SharedArrayBuffer | undefined;
 
   private wsOffset = -1;
   private wsBytes = 0;
 
-  constructor(initialBytes = 32 * PAGE) {
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: 65536, shared: true });
+  /**
+   * A WebAssembly memory of initialBytes that grows to 4 GiB, or (buffer) an arena over a fixed
+   * buffer: the native engine's (src/runtime/native.ts nativeArena), whose untouched pages cost
+   * nothing.
+   */
+  constructor(o: number | { buffer: SharedArrayBuffer } = 32 * PAGE) {
+    if (typeof o === 'number') {
+      this.memory = new WebAssembly.Memory({ initial: Math.ceil(o / PAGE), maximum: 65536, shared: true });
+      this.maxBytes = MAX_ARENA_BYTES;
+    } else {
+      this.fixed = o.buffer;
+      this.maxBytes = o.buffer.byteLength;
+    }
   }
 
-  workspace(n: number): Float32Array {
+  /** What the arena's bytes are (a view of the whole can exceed what one typed array spans: use f32/f64/i32). */
+  get buffer(): ArrayBufferLike {
+    return this.memory ? this.memory.buffer : this.fixed!;
+  }
+
+  /** Whether WebAssembly kernels can address this arena. */
+  get wasm(): boolean {
+    return this.memory !== undefined;
+  }
+
+  workspace(n: number): Workspace {
     const bytes = n * 4;
-    if (this.wsOffset >= 0 && bytes <= this.wsBytes) return this.view(this.wsOffset, n);
-    if (this.wsOffset >= 0 && this.wsOffset + Math.ceil(this.wsBytes / ALIGN) * ALIGN === this.top) {
-      // the workspace is the newest allocation: extend it in place
-      this.reserve(bytes - Math.ceil(this.wsBytes / ALIGN) * ALIGN, 'workspace');
-    } else {
-      this.wsOffset = this.reserve(bytes, 'workspace');
+    if (!(this.wsOffset >= 0 && bytes <= this.wsBytes)) {
+      if (this.wsOffset >= 0 && this.wsOffset + Math.ceil(this.wsBytes / ALIGN) * ALIGN === this.top) {
+        // the workspace is the newest allocation: extend it in place
+        this.reserve(bytes - Math.ceil(this.wsBytes / ALIGN) * ALIGN, 'workspace');
+      } else {
+        this.wsOffset = this.reserve(bytes, 'workspace');
+      }
+      this.wsBytes = Math.max(bytes, this.top - this.wsOffset);
     }
-    this.wsBytes = Math.max(bytes, this.top - this.wsOffset);
-    return this.view(this.wsOffset, n);
+    const base = this.wsOffset;
+    return { at: (off, len) => this.f32(base + off * 4, len) };
   }
 
   get usedBytes(): number {
@@ -89,11 +130,14 @@ export class Arena implements Memory {
   reserve(bytes: number, what = 'tensor'): number {
     const off = this.top;
     const end = off + Math.ceil(bytes / ALIGN) * ALIGN;
-    if (end > MAX_ARENA_BYTES) {
-      throw new HeapOverflowError(`${what} needs ${(bytes / 2 ** 20).toFixed(1)} MiB more, but the 4 GiB wasm32 heap has only ${((MAX_ARENA_BYTES - off) / 2 ** 20).toFixed(1)} MiB left`);
+    if (end > this.maxBytes) {
+      const heap = this.memory ? 'the 4 GiB wasm32 heap' : `the native arena (${(this.maxBytes / 2 ** 30).toFixed(1)} GiB, this machine's memory)`;
+      throw new HeapOverflowError(`${what} needs ${(bytes / 2 ** 20).toFixed(1)} MiB more, but ${heap} has only ${((this.maxBytes - off) / 2 ** 20).toFixed(1)} MiB left`);
     }
-    const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    if (this.memory) {
+      const have = this.memory.buffer.byteLength;
+      if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    }
     this.top = end;
     return off;
   }
@@ -103,6 +147,21 @@ export class Arena implements Memory {
   }
 
   view(byteOffset: number, n: number): Float32Array {
-    return new Float32Array(this.memory.buffer, byteOffset, n);
+    return this.f32(byteOffset, n);
+  }
+
+  /** n float32 at byte offset p. */
+  f32(p: number, n: number): Float32Array {
+    return new Float32Array(this.buffer, p, n);
+  }
+
+  /** n float64 at byte offset p (8-byte aligned). */
+  f64(p: number, n: number): Float64Array {
+    return new Float64Array(this.buffer, p, n);
+  }
+
+  /** n int32 at byte offset p. */
+  i32(p: number, n: number): Int32Array {
+    return new Int32Array(this.buffer, p, n);
   }
 }

@@ -9,12 +9,13 @@
  * (not built, built from older sources, no AVX2/FMA, BNFF_ENGINE=wasm).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KERNELS } from '../kernels/abi/kernels.js';
 import { type Backend, SCRATCH_BYTES } from './backend.js';
-import type { Arena } from './memory.js';
+import { Arena } from './memory.js';
 import { PoolError, ThreadPool } from './pool.js';
 
 interface Addon {
@@ -114,6 +115,30 @@ async function loadNative(): Promise<NativeStatus> {
   return { ok: true, isa: info.best, addon };
 }
 
+/**
+ * The native engine's arena: a SharedArrayBuffer of `bytes` (default: this machine's memory,
+ * BNFF_ARENA_GIB to set it), not bound by wasm32's 4 GiB. The allocation reserves address space
+ * only: pages are committed as the kernels or the host first touch them (a 23 GiB arena, 4 MiB
+ * touched: 45 MB resident, measured here), so an arena larger than a run uses costs nothing.
+ * Undefined where the addon lacks some kernel (the engine then keeps the WebAssembly memory, which
+ * the fallback workers can address).
+ */
+export function nativeArena(st: NativeStatus, bytes = defaultArenaBytes()): Arena | undefined {
+  if (!st.ok || !st.addon || !st.isa || NativeBackend.missing(st.addon, st.isa).length > 0) return undefined;
+  return new Arena({ buffer: new SharedArrayBuffer(bytes) });
+}
+
+/** This machine's memory in whole GiB (BNFF_ARENA_GIB overrides). */
+export function defaultArenaBytes(): number {
+  const env = process.env.BNFF_ARENA_GIB;
+  if (env !== undefined && env !== '') {
+    const g = Number(env);
+    if (!Number.isFinite(g) || g <= 0) throw new RangeError(`BNFF_ARENA_GIB must be a positive number of GiB, got "${env}"`);
+    return Math.ceil(g * 2 ** 30 / 65536) * 65536;
+  }
+  return Math.floor(os.totalmem() / 2 ** 30) * 2 ** 30;
+}
+
 export class NativeBackend implements Backend {
   readonly kind = 'native' as const;
   private readonly index = new Map<string, number>();
@@ -142,7 +167,7 @@ export class NativeBackend implements Backend {
     this.scratchBase = fallback ? fallback.scratch(0) : arena.reserve(threads * SCRATCH_BYTES, 'thread scratch');
     for (let t = 0; t < threads; t++) this.ctl[CTL_SCRATCH + t] = this.scratch(t);
     this.ctl[CTL_SCRATCH_BYTES] = SCRATCH_BYTES;
-    this.handle = addon.create(new Float32Array(arena.memory.buffer, 0, 1), threads, isa, this.ctl);
+    this.handle = addon.create(arena.f32(0, 1), threads, isa, this.ctl);
   }
 
   /** The kernels of the ABI that the addon does not provide (training would run them on wasm). */
@@ -151,9 +176,14 @@ export class NativeBackend implements Backend {
     return Object.keys(KERNELS).filter((k) => !have.has(k) && !BENCH_ONLY.has(k));
   }
 
+  /**
+   * A backend over `arena`, which may be a WebAssembly memory (kernels the addon lacks then run on
+   * WebAssembly workers over it) or a native arena (nativeArena; every kernel must be native).
+   */
   static async create(arena: Arena, threads: number, st: NativeStatus): Promise<NativeBackend> {
     if (!st.ok || !st.addon || !st.isa) throw new PoolError(`native engine unavailable: ${st.reason}`);
     const missing = NativeBackend.missing(st.addon, st.isa);
+    if (missing.length > 0 && !arena.wasm) throw new PoolError(`a native arena needs every kernel native; the addon lacks ${missing.join(', ')}`);
     const fallback = missing.length > 0 ? await ThreadPool.create(arena, threads) : undefined;
     return new NativeBackend(st.addon, st.isa, arena, threads, fallback);
   }

@@ -21,6 +21,9 @@ test('traffic model: totals, the BN/ReLU share and the store variant (resnet20 a
     assert.ok(st.bn_relu_concat > r.bn_relu_concat.fused, `${model}: storing z writes it once more`);
     assert.ok(st.peak_bytes >= r.fused_peak_bytes, `${model}: the stored z lives until backward`);
     assert.ok(st.max_batch <= r.max_batch.fused && st.max_batch > 0, `${model}: largest batch ${st.max_batch}`);
+    // the native engine's arena (this machine's memory) is not bound by wasm32's 4 GiB
+    const nb = r.max_batch_native;
+    if (nb.arena_bytes > 2 ** 32) assert.ok(nb.fused > r.max_batch.fused && nb.unfused > r.max_batch.unfused, `${model}: native ${JSON.stringify(nb)}, wasm ${JSON.stringify(r.max_batch)}`);
     const rc = r.recompute_concat;
     if (model === 'densenet40') {
       // the default plans the concatenations as views of one buffer per block: about as little

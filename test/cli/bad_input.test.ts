@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { encodeIdx } from '../../src/data/idx.js';
 import { readSafetensorsFile } from '../../src/io/safetensors.js';
+import { nativeStatus } from '../../src/runtime/native.js';
 import { bombIdx, bombPng, cifarBatchBytes, writePng } from '../data/helpers.js';
 import { bnff } from '../helpers/cli.js';
 
@@ -85,7 +86,13 @@ interface Case {
   code: number;
   /** A line of stderr. */
   message: RegExp;
+  /** Why the case cannot run here, if it cannot. */
+  skip?: string | false;
 }
+
+const native = await nativeStatus();
+// a batch whose fused step needs about twice this machine's memory (resnet50 at 224 px: about 70 MB per image)
+const NATIVE_OVERFLOW_BATCH = 2 * Math.ceil(os.totalmem() / 70e6);
 
 const cases: Case[] = [
   {
@@ -295,14 +302,21 @@ const cases: Case[] = [
   },
   {
     name: 'a batch that would overflow the 4 GiB wasm32 heap names the largest batch that fits',
-    args: () => ['--model', 'resnet50', '--limit', '128', '--batch-size', '128', '--threads', '1', '--epochs', '1', '--out', fresh()],
+    args: () => ['--model', 'resnet50', '--limit', '128', '--batch-size', '128', '--threads', '1', '--epochs', '1', '--engine', 'wasm', '--out', fresh()],
     code: 1,
     message: /^bnff: error: resnet50 at batch 128 \(\[128, 1, 224, 224\]\): this step needs [\d.]+ GiB of workspace, more than the 4 GiB wasm32 heap holds; the largest batch that fits is \d+$/,
+  },
+  {
+    name: 'a batch that would overflow the native arena (this machine\'s memory) names the largest batch that fits',
+    args: () => ['--model', 'resnet50', '--limit', String(NATIVE_OVERFLOW_BATCH), '--batch-size', String(NATIVE_OVERFLOW_BATCH), '--threads', '1', '--epochs', '1', '--engine', 'native', '--out', fresh()],
+    code: 1,
+    message: /^bnff: error: resnet50 at batch \d+ \(\[\d+, 1, 224, 224\]\): this step needs [\d.]+ GiB of workspace, more than the native arena holds \([\d.]+ GiB\); the largest batch that fits is \d+$/,
+    skip: native.ok ? false : `native engine unavailable: ${native.reason}`,
   },
 ];
 
 for (const c of cases) {
-  test(`bad input: ${c.name}`, () => {
+  test(`bad input: ${c.name}`, { skip: c.skip ?? false }, () => {
     const args = c.args();
     const r = bnff("train", ...args);
     console.log("MSG", c.name, "=>", r.code, JSON.stringify(r.stderr.split("\n").filter((l) => /bnff: error|note:/.test(l))));

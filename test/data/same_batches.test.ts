@@ -19,7 +19,7 @@ import { type Batch, batches, channelStats, fitTo, normalize, parseAugment, take
 import { loadDataset } from '../../src/data/index.js';
 import { prefetchBatches } from '../../src/data/prefetch.js';
 import { openData } from '../../src/data/open.js';
-import { asSource } from '../../src/data/source.js';
+import { asSource } from '../../src/data/memory_source.js';
 import { writeIdx } from '../../src/data/idx.js';
 import { cifarBatchBytes, tempDir } from './helpers.js';
 

@@ -49,7 +49,7 @@ function zeros(n: number): Float32Array {
 
 /** Re-reads an arena array (the memory may have grown since it was made). */
 function read(a: Float32Array, n = a.length): Float32Array {
-  return new Float32Array(arena.memory.buffer, a.byteOffset, n).slice();
+  return new Float32Array(arena.buffer, a.byteOffset, n).slice();
 }
 
 function randn(rng: Rng, n: number, scale = 1, shift = 0): Float32Array {

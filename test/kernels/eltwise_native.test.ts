@@ -81,7 +81,7 @@ function outPut(v: ArrayLike<number>): Float32Array {
 }
 
 function read(a: Float32Array, n = a.length): Float32Array {
-  return new Float32Array(arena.memory.buffer, a.byteOffset, n).slice();
+  return new Float32Array(arena.buffer, a.byteOffset, n).slice();
 }
 
 function randn(rng: Rng, n: number, scale = 1, shift = 0): Float32Array {

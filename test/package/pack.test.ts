@@ -55,7 +55,7 @@ interface PackEntry {
   files: { path: string; size: number }[];
 }
 
-test('npm pack: the tarball installs into an empty project, and its CLI and API work', { timeout: 300_000 }, (t) => {
+test('npm pack: the tarball installs into an empty project, and its CLI and API work', { timeout: 900_000 }, (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-pack-'));
   t.after(() => fs.rmSync(work, { recursive: true, force: true }));
 
@@ -85,10 +85,10 @@ test('npm pack: the tarball installs into an empty project, and its CLI and API 
   fs.mkdirSync(proj);
   fs.writeFileSync(path.join(proj, 'package.json'), JSON.stringify({ name: 'bnff-user', version: '1.0.0', private: true, type: 'module' }, null, 2) + '\n');
   const tarball = path.join(work, entry.filename);
-  let inst = run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], proj, 180_000);
+  let inst = run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], proj, 600_000);
   if (inst.status !== 0 && /ENOTCACHED/.test(inst.stderr)) {
     t.diagnostic('npm cache lacks some metadata: installing with --prefer-offline');
-    inst = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], proj, 180_000);
+    inst = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], proj, 600_000);
   }
   ok(inst, 'npm install <tarball>');
   const installed = path.join(proj, 'node_modules', 'bnff');

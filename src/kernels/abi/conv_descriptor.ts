@@ -82,6 +82,9 @@ export const D_YS = 53;
 // into the gradient buffer) once.
 export const D_GRING = 54;
 export const D_GRT = 55;
+// The high 32 bits of D_GACC's address (the native arena may exceed 4 GiB; 0 in WebAssembly,
+// whose kernels read D_GACC alone).
+export const D_GACCH = 56;
 // Winograd (gemm.ts, "Winograd F(2x2, 3x3)"): tiles per block (even), output channels per pass
 // (multiple of 4), 1 = a BN prologue normalises input rows into a ring (wRing), backward-weights chunk.
 export const D_WTB = 42;
@@ -90,5 +93,5 @@ export const D_WWIN = 44; // 1: a BN prologue normalises input rows once per thr
 export const D_WTC = 45;
 
 /** Fields in use (the descriptor is DESC_FIELDS i32 long, DESC_BYTES with room to grow). */
-export const DESC_FIELDS = 56;
+export const DESC_FIELDS = 57;
 export const DESC_BYTES = 256;

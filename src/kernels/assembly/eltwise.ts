@@ -558,8 +558,9 @@ export function copy_channels(src: usize, srcC: i32, srcOff: i32, dst: usize, ds
 /**
  * Concat along channels in one pass over the rows [start, end) of the wide tensor wide [M, Cw]:
  * toWide != 0: wide[r] = [x_0[r], x_1[r], ...] (concat forward); toWide == 0: x_i[r] = the
- * i-th channel slice of wide[r] (concat backward). The parts are a table of `parts` (pointer,
- * channels) i32 pairs at the start of scratch, in channel order. One pass keeps every stream
+ * i-th channel slice of wide[r] (concat backward). The parts are a table of `parts` (pointer low
+ * and high 32 bits, channels, 0) i32 quadruples at the start of scratch, in channel order (the
+ * high half is for the native arena, which may exceed 4 GiB; 0 here). One pass keeps every stream
  * sequential: the wide tensor is read or written front to back, each part likewise.
  */
 export function copy_concat(wide: usize, Cw: i32, parts: i32, toWide: i32, start: i32, end: i32, scratch: usize): void {
@@ -568,8 +569,8 @@ export function copy_concat(wide: usize, Cw: i32, parts: i32, toWide: i32, start
   for (let r = start; r < end; r++, pw += wb) {
     let o = pw;
     for (let i = 0; i < parts; i++) {
-      const t = scratch + (<usize>i << 3);
-      const ci = i32.load(t, 4);
+      const t = scratch + (<usize>i << 4); // part i: address (low, high 32 bits), channels
+      const ci = i32.load(t, 8);
       const bytes = off(ci);
       const pp = <usize>i32.load(t) + off(r) * <usize>ci;
       if (toWide) copyRow(o, pp, bytes);

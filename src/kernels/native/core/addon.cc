@@ -1,6 +1,7 @@
 // The Node-API surface of the native engine: a narrow boundary. JavaScript hands over the arena
-// (a Float32Array view at offset 0 of the shared WebAssembly memory: Node-API cannot take the
-// SharedArrayBuffer itself, and shared memory never moves on grow), the thread count, the ISA
+// (a Float32Array view at offset 0 of its SharedArrayBuffer, the native engine's own or a shared
+// WebAssembly memory's: Node-API cannot take a SharedArrayBuffer itself, and neither moves), the
+// thread count, the ISA
 // variant and a Float64Array control block; each call then passes a kernel index only. The
 // control block (CTL_* below, mirrored in src/kernels/host/native.ts) carries the arena's current
 // size, the arguments, the ranges and the scratch offsets. Every pointer argument and every

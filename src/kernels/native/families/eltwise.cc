@@ -505,7 +505,7 @@ void copy_channels(uint8_t *M, const double *a, int32_t start, int32_t end, usiz
 }
 
 // copy_concat(wide, Cw, parts, toWide): one pass over rows [start, end) of wide [M, Cw]; the parts
-// are (offset, channels) i32 pairs at the start of scratch.
+// are (offset low, offset high, channels, 0) i32 quadruples at the start of scratch.
 void copy_concat(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   float *wide = BNFF_AT(float, a[0]);
   const int32_t Cw = (int32_t)a[1], parts = (int32_t)a[2];
@@ -515,8 +515,9 @@ void copy_concat(uint8_t *M, const double *a, int32_t start, int32_t end, usize 
   for (int32_t r = start; r < end; r++, pw += Cw) {
     float *o = pw;
     for (int32_t i = 0; i < parts; i++) {
-      const int32_t ci = t[2 * i + 1];
-      float *pp = reinterpret_cast<float *>(M + (usize)(uint32_t)t[2 * i]) + (int64_t)r * ci;
+      const int32_t ci = t[4 * i + 2];
+      const usize off = (usize)(uint32_t)t[4 * i] | (usize)(uint32_t)t[4 * i + 1] << 32;
+      float *pp = reinterpret_cast<float *>(M + off) + (int64_t)r * ci;
       if (toWide) vloop(ci, [&](int64_t j, int k) { st(o + j, ld(pp + j, k), k); });
       else vloop(ci, [&](int64_t j, int k) { st(pp + j, ld(o + j, k), k); });
       o += ci;

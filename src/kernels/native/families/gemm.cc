@@ -8,7 +8,7 @@
 // The port is faithful: the same loop nests and the same float operations in the same
 // order as the WebAssembly kernels, on 128-bit vectors (v128 = __m128, fma = the fused FMA that
 // relaxed_madd lowers to), so that the native engine gives the wasm engine's bits. Arena
-// addresses stay 32-bit offsets (u32, wrapping as in wasm32, where the window bases and the dy
+// addresses stay 32-bit offsets (ux, wrapping as in wasm32, where the window bases and the dy
 // prologue's xbn - dbn delta rely on it) and are turned into pointers at each access (gM + off);
 // 0 keeps its meaning of "no row / padding lane".
 //
@@ -47,7 +47,7 @@ namespace {
  * Forward B: bp[g][j][r][8] = w[g*Kg + 8j + l][c][kh][kw], r = (kh*KW + kw)*Cg + c, zero for
  * columns past Kg. Units: panels (g, j), G * Kg8/8 of them.
  */
-static void as_conv_pack_w_fwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_fwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   packWFwd(d, w, bp, start, end, false);
 }
 
@@ -58,24 +58,24 @@ static void as_conv_pack_w_fwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scr
  * with the taps flipped: bp[g][j][r][8] = w[g*Cg + c][8j + l][KH-1-kh][KW-1-kw],
  * r = (kh*KW + kw)*Cg + c (Cg, Kg: this descriptor's). Units: panels (g, j).
  */
-static void as_conv_pack_w_fwd_t(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_fwd_t(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   packWFwd(d, w, bp, start, end, true);
 }
 
-static inline void packWFwd(u32 d, u32 w, u32 bp, i32 start, i32 end, bool flip) {
+static inline void packWFwd(ux d, ux w, ux bp, i32 start, i32 end, bool flip) {
   const auto Kg = ld(d, D_KG); const auto Cg = ld(d, D_CG); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto Kdim = ld(d, D_KDIM); const auto NP = ld(d, D_KG8) >> 3;
   const auto T = KH * KW;
   for (auto u = start; u < end; u++) {
     const auto g = u / NP; const auto j = u - g * NP;
-    const auto dst = bp + ((u32)u * (u32)Kdim) * 32;
+    const auto dst = bp + ((ux)u * (ux)Kdim) * 32;
     for (auto l = 0; l < 8; l++) {
       const auto kk = j * 8 + l;
-      auto o = dst + ((u32)l << 2);
+      auto o = dst + ((ux)l << 2);
       for (auto tap = 0; tap < T; tap++) {
         for (auto c = 0; c < Cg; c++) {
           const auto e = flip ? ((g * Cg + c) * Kg + kk) * T + (T - 1 - tap) : (g * Kg + kk) * Cg * T + c * T + tap;
-          store<f32>(o, kk < Kg ? load<f32>(w + ((u32)e << 2)) : 0);
+          store<f32>(o, kk < Kg ? load<f32>(w + ((ux)e << 2)) : 0);
           o += 32;
         }
       }
@@ -91,7 +91,7 @@ static inline void packWFwd(u32 d, u32 w, u32 bp, i32 start, i32 end, bool flip)
  * stem: 7 segments of 21 -> 24 columns instead of 49 taps of 3 -> 8).
  * bp[g][j][kk][8] = w[g*Kg + kk][c][kh][kw] for column l of panel j. Units: panels (g, j).
  */
-static void as_conv_pack_w_bwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_bwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   const auto Kg = ld(d, D_KG); const auto Cg = ld(d, D_CG); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto T = KH * KW; const auto merge = ld(d, D_DMERGE) != 0; const auto SEG = ld(d, D_DSEG); const auto PPS = ld(d, D_DSEG8) >> 3;
   const auto NPD = ld(d, D_DNP);
@@ -103,14 +103,14 @@ static void as_conv_pack_w_bwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scr
       const auto o = o0 + l;
       auto tap = 0; auto c = 0;
       if (merge) { const auto kw = o / Cg; c = o - kw * Cg; tap = sg * KW + kw; } else { tap = sg; c = o; }
-      store<i32>(offs + ((u32)l << 2), o < SEG ? (c * T + tap) << 2 : -1);
+      store<i32>(offs + ((ux)l << 2), o < SEG ? (c * T + tap) << 2 : -1);
     }
-    auto dst = bp + ((u32)u * (u32)Kg) * 32;
+    auto dst = bp + ((ux)u * (ux)Kg) * 32;
     for (auto kk = 0; kk < Kg; kk++) {
-      const auto src = w + ((u32)(g * Kg + kk) * (u32)(Cg * T) << 2);
+      const auto src = w + ((ux)(g * Kg + kk) * (ux)(Cg * T) << 2);
       for (auto l = 0; l < 8; l++) {
-        const auto so = load<i32>(offs + ((u32)l << 2));
-        store<f32>(dst + ((u32)l << 2), so >= 0 ? load<f32>(src + (u32)so) : 0);
+        const auto so = load<i32>(offs + ((ux)l << 2));
+        store<f32>(dst + ((ux)l << 2), so >= 0 ? load<f32>(src + (ux)so) : 0);
       }
       dst += 32;
     }
@@ -123,7 +123,7 @@ static void as_conv_pack_w_bwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scr
 // scratch, stays in L2) > panel j of 8 channels (B micro-panel Kc x 8 in L1) > micro-panel of 4
 // rows. The first reduction block stores (bias + acc), later ones add.
 // =====================================================================================
-static void as_conv_fwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch) {
+static void as_conv_fwd(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch) {
   convFwd<Plain>(d, x, bp, bias, y, 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
@@ -134,7 +134,7 @@ static void as_conv_fwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 en
  * the tiles, in f32 over 64 rows, then f64, into this thread's region at scratch + D_FPART
  * (f64 S[K], Q[K], then f32 shift[K], zeroed here), which the host merges in thread order.
  */
-static void as_conv_fwd_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch) {
+static void as_conv_fwd_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
   convFwd<Fused>(d, x, bp, bias, y, coef, relu, mom, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
@@ -144,7 +144,7 @@ static void as_conv_fwd_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 r
  * where a2*x2 + b2 <= 0 (c2 = a2[C], b2[C], when relu), f64 partials S[C] += dx,
  * Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here; f32 sums over runs of 64 rows).
  */
-static void as_conv_fwd_dx_f(u32 d, u32 dy, u32 bp, u32 dx, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch) {
+static void as_conv_fwd_dx_f(ux d, ux dy, ux bp, ux dx, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
   convFwd<Fused>(d, dy, bp, 0, dx, 0, 0, 0, x2, c2, m2, relu, 0, 0, start, end, scratch);
 }
 
@@ -153,35 +153,35 @@ static void as_conv_fwd_dx_f(u32 d, u32 dy, u32 bp, u32 dx, u32 x2, u32 c2, u32 
  * A*dbn + B*xbn + C0 (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]), computed once per
  * block into the normalised window (the host guarantees that every block's window fits).
  */
-static void as_conv_fwd_dy_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch) {
+static void as_conv_fwd_dy_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
   convFwd<Fused>(d, dy, bp, 0, dx, cdy, 0, 0, x2, c2, m2, relu, dlt, 1, start, end, scratch);
 }
 
-template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, u32 x2, u32 c2, u32 m2, i32 relu2, u32 dlt, i32 dym, i32 start, i32 end, u32 scratch) {
+template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, ux x2, ux c2, ux m2, i32 relu2, ux dlt, i32 dym, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto G = ld(d, D_G); const auto Kg = ld(d, D_KG); const auto Kdim = ld(d, D_KDIM);
   const auto NP = ld(d, D_KG8) >> 3; const auto Kc = ld(d, D_KC); const auto Mc = ld(d, D_MC);
   const auto zero = scratch + SC_ZERO; const auto tile = scratch + SC_TILE; const auto tab = scratch + SC_ROWS; const auto apack = scratch + SC_PACK;
   zeroPage(scratch);
-  u32 ce = 0; u32 nb = 0; u32 st = 0; u32 qo = 0; u32 zw = 0; u32 zcap = 0;
+  ux ce = 0; ux nb = 0; ux st = 0; ux qo = 0; ux zw = 0; ux zcap = 0;
   if (fused<F>()) {
     if (coef) {
-      ce = scratch + (u32)ld(d, D_FCOEF);
-      nb = (u32)ld(d, D_FNE) << 2;
+      ce = scratch + (ux)ld(d, D_FCOEF);
+      nb = (ux)ld(d, D_FNE) << 2;
       expandCoef(d, coef, ce, dym ? 3 : 2);
-      if (ld(d, D_FZ)) { zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP); }
+      if (ld(d, D_FZ)) { zw = scratch + (ux)ld(d, D_FZ); zcap = (ux)ld(d, D_FZCAP); }
     }
     if (mom) {
       // f64 S[K], Q[K], then f32 shift[K], S32[K], Q32[K] (see mkm)
-      st = scratch + (u32)ld(d, D_FPART);
-      qo = (u32)K << 3;
-      memory_fill(st, 0, (u32)K * 28);
+      st = scratch + (ux)ld(d, D_FPART);
+      qo = (ux)K << 3;
+      memory_fill(st, 0, (ux)K * 28);
     }
     if (x2) {
-      st = scratch + (u32)ld(d, D_FPART);
-      memory_fill(st, 0, (u32)K << 4);
+      st = scratch + (ux)ld(d, D_FPART);
+      memory_fill(st, 0, (ux)K << 4);
     }
   }
-  const auto ldy = (u32)K << 2;
+  const auto ldy = (ux)K << 2;
   // 1x1, stride 1, no padding, one group, whole panels: A's rows are x's rows, read in place by
   // the wide kernel (A_ROWS) instead of packed, where x is not normalised on the way
   const bool pw1 = ld(d, D_KH) == 1 && ld(d, D_KW) == 1 && ld(d, D_SH) == 1 && ld(d, D_SW) == 1 && ld(d, D_PH) == 0 && ld(d, D_PW) == 0 &&
@@ -206,9 +206,9 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
         const i32 NPF = Kg >> 3;
         for (i32 jb = 0; jb < NPF; jb += WRJ) {
           const i32 rj = min(WRJ, NPF - jb);
-          const u32 bj = bp + (((u32)(g * NP + jb) * (u32)Kdim + (u32)r0) << 5);
+          const ux bj = bp + (((ux)(g * NP + jb) * (ux)Kdim + (ux)r0) << 5);
           const i32 col = g * Kg + jb * 8;
-          const u32 bptr = first && bias ? bias + ((u32)col << 2) : 0;
+          const ux bptr = first && bias ? bias + ((ux)col << 2) : 0;
           for (i32 ib = 0; ib < np; ib += WRI) {
             const i32 ri = min(WRI, np - ib);
             const bool legacy = stats && add && mb == start && ib == 0; // (mkm below: packed A)
@@ -216,14 +216,14 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
             float *rows[4 * WRI];
             for (i32 ii = 0; ii < ri; ii++) {
               const i32 i = ib + ii;
-              const auto a = apack + (u32)(i * kc) * 16;
+              const auto a = apack + (ux)(i * kc) * 16;
               const auto rem = mn - i * 4;
               if (jb == 0 && !dir) {
-                if (pro) packAFwd<Fused>(d, tab + (u32)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
-                else packAFwd<Plain>(d, tab + (u32)(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
+                if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
+                else packAFwd<Plain>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
               }
-              const u32 yrow = y + ((u32)(mb + i * 4) * (u32)K + (u32)col) * 4;
-              for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = r < rem ? fp(yrow + (u32)r * ldy) : nullptr;
+              const ux yrow = y + ((ux)(mb + i * 4) * (ux)K + (ux)col) * 4;
+              for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = r < rem ? fp(yrow + (ux)r * ldy) : nullptr;
             }
             if (legacy) {
               // the thread's first final tile of each channel: mkm takes its shift from row 0's
@@ -231,14 +231,14 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
               // wide kernel does not keep: these tiles take mkm itself
               for (i32 jj = 0; jj < rj; jj++) {
                 const i32 cj = col + jj * 8;
-                const auto sj = st + (qo << 1) + ((u32)cj << 2);
+                const auto sj = st + (qo << 1) + ((ux)cj << 2);
                 for (i32 ii = 0; ii < ri; ii++) {
                   const i32 i = ib + ii;
                   const auto rem = mn - i * 4;
-                  const u32 yrow = y + ((u32)(mb + i * 4) * (u32)K + (u32)cj) * 4;
+                  const ux yrow = y + ((ux)(mb + i * 4) * (ux)K + (ux)cj) * 4;
                   const auto flush = (i & 15) == 15 || i == np - 1;
-                  mkm(apack + (u32)(i * kc) * 16, bj + (u32)jj * (u32)Kdim * 32, kc, yrow, rem > 1 ? yrow + ldy : 0, rem > 2 ? yrow + 2 * ldy : 0,
-                      rem > 3 ? yrow + 3 * ldy : 0, 0, add, sj, (u32)K << 2, i == 0 ? 1 : 0, flush ? st + ((u32)cj << 3) : 0);
+                  mkm(apack + (ux)(i * kc) * 16, bj + (ux)jj * (ux)Kdim * 32, kc, yrow, rem > 1 ? yrow + ldy : 0, rem > 2 ? yrow + 2 * ldy : 0,
+                      rem > 3 ? yrow + 3 * ldy : 0, 0, add, sj, (ux)K << 2, i == 0 ? 1 : 0, flush ? st + ((ux)cj << 3) : 0);
                 }
               }
               continue;
@@ -246,56 +246,56 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
             // moments from the tiles in registers, after their write-back (mkm's epilogue, per tile)
             const auto mom = epiAfter([&](int jj, int ii, const __m256 *v) {
               const i32 cj = col + jj * 8, i = ib + ii, rem = mn - i * 4;
-              mkmRegs(v, rem > 1, rem > 2, rem > 3, st + (qo << 1) + ((u32)cj << 2), (u32)K << 2, mb == start && i == 0 ? 1 : 0,
-                      (i & 15) == 15 || i == np - 1 ? st + ((u32)cj << 3) : 0);
+              mkmRegs(v, rem > 1, rem > 2, rem > 3, st + (qo << 1) + ((ux)cj << 2), (ux)K << 2, mb == start && i == 0 ? 1 : 0,
+                      (i & 15) == 15 || i == np - 1 ? st + ((ux)cj << 3) : 0);
             });
             if (dir) {
               // first panels: prefetch the next tile's x rows (contiguous when one block spans C)
               // and output rows, which come from DRAM
-              const u32 nx = x + ((u32)(mb + (ib + ri) * 4) * (u32)xs) * 4, ny = y + ((u32)(mb + (ib + ri) * 4) * (u32)K + (u32)col) * 4;
+              const ux nx = x + ((ux)(mb + (ib + ri) * 4) * (ux)xs) * 4, ny = y + ((ux)(mb + (ib + ri) * 4) * (ux)K + (ux)col) * 4;
               const bool pfx = jb == 0 && kc == Kdim && xs == Kdim && ib + ri < np, pfy = ib + ri < np;
-              const float *a0 = fp(x + ((u32)(mb + ib * 4) * (u32)xs + (u32)r0) * 4);
+              const float *a0 = fp(x + ((ux)(mb + ib * 4) * (ux)xs + (ux)r0) * 4);
               const char *px = pfx ? (const char *)fp(nx) : nullptr, *py = pfy ? (const char *)fp(ny) : nullptr;
               const i32 nlx = pfx ? (ri * 4 * xs * 4) / 64 : 0, nly = pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0;
               if (stats) mkwAny<A_ROWS>(ri, rj, a0, (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly, nullptr, 0, 0, mom);
               else mkwAny<A_ROWS>(ri, rj, a0, (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly);
             } else if (stats) {
-              mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, nullptr, 0,
+              mkwAny<A_PACKED>(ri, rj, fp(apack + (ux)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, nullptr, 0,
                                nullptr, 0, 0, nullptr, 0, 0, mom);
             } else {
-              mkwAny<A_PACKED>(ri, rj, fp(apack + (u32)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
+              mkwAny<A_PACKED>(ri, rj, fp(apack + (ux)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add);
             }
           }
         }
         // the edge panel (Kg % 8 columns) as in gemm.ts (it packs A when there is no full panel)
         for (auto j = NPF; j < NP; j++) {
-          const auto bj = bp + (((u32)(g * NP + j) * (u32)Kdim + (u32)r0) << 5);
+          const auto bj = bp + (((ux)(g * NP + j) * (ux)Kdim + (ux)r0) << 5);
           const auto col = g * Kg + j * 8;
           const auto ncols = min(8, Kg - j * 8);
-          const u32 bptr = first && bias ? bias + ((u32)col << 2) : 0;
-          const auto sj = st + (qo << 1) + ((u32)col << 2); // shift of channel col
-          auto yrow = y + ((u32)mb * (u32)K + (u32)col) * 4;
+          const ux bptr = first && bias ? bias + ((ux)col << 2) : 0;
+          const auto sj = st + (qo << 1) + ((ux)col << 2); // shift of channel col
+          auto yrow = y + ((ux)mb * (ux)K + (ux)col) * 4;
           for (auto i = 0; i < np; i++) {
-            const auto a = apack + (u32)(i * kc) * 16;
+            const auto a = apack + (ux)(i * kc) * 16;
             const auto rem = mn - i * 4;
             // pack each micro-panel just before its first use
             if (j == 0) {
-              if (pro) packAFwd<Fused>(d, tab + (u32)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
-              else packAFwd<Plain>(d, tab + (u32)(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
+              if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
+              else packAFwd<Plain>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
             }
-            const auto d0 = yrow; const u32 d1 = rem > 1 ? yrow + ldy : 0;
-            const u32 d2 = rem > 2 ? yrow + 2 * ldy : 0; const u32 d3 = rem > 3 ? yrow + 3 * ldy : 0;
+            const auto d0 = yrow; const ux d1 = rem > 1 ? yrow + ldy : 0;
+            const ux d2 = rem > 2 ? yrow + 2 * ldy : 0; const ux d3 = rem > 3 ? yrow + 3 * ldy : 0;
             const auto init = mb == start && i == 0 ? 1 : 0; // first final tile of these channels
             const auto flush = (i & 15) == 15 || i == np - 1; // f32 sums into f64 every 16 tiles
             if (ncols == 8) {
-              if (stats) mkm(a, bj, kc, d0, d1, d2, d3, bptr, add, sj, (u32)K << 2, init, flush ? st + ((u32)col << 3) : 0);
+              if (stats) mkm(a, bj, kc, d0, d1, d2, d3, bptr, add, sj, (ux)K << 2, init, flush ? st + ((ux)col << 3) : 0);
               else mk(a, bj, kc, d0, d1, d2, d3, bptr, add);
             } else {
               mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
               tileOut(tile, d0, d1, d2, d3, ncols, bptr, add);
               if (stats) {
-                momTile(d0, d1, d2, d3, ncols, sj, (u32)K << 2, init);
-                if (flush) flushSums(sj + ((u32)K << 2), (u32)K << 2, st + ((u32)col << 3), qo, ncols);
+                momTile(d0, d1, d2, d3, ncols, sj, (ux)K << 2, init);
+                if (flush) flushSums(sj + ((ux)K << 2), (ux)K << 2, st + ((ux)col << 3), qo, ncols);
               }
             }
             yrow += 4 * ldy;
@@ -306,8 +306,8 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
     if (fused<F>() && x2) {
       // dx epilogue (backward-data as a forward pass): this block's rows are final
       for (auto p = 0; p < mn; p += 64) {
-        const auto off = ((u32)(mb + p) * (u32)K) << 2;
-        dxRun(y + off, x2 + off, min(64, mn - p), K, (u32)K << 2, c2, m2, relu2, st);
+        const auto off = ((ux)(mb + p) * (ux)K) << 2;
+        dxRun(y + off, x2 + off, min(64, mn - p), K, (ux)K << 2, c2, m2, relu2, st);
       }
     }
   }
@@ -327,20 +327,20 @@ template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u3
  * groups of 8 (momTile / flushSums, the layout of mkm at st; first: the thread's first block, last:
  * its last); tiles counts 4-row groups since the last flush (returned).
  */
-static i32 blockMoments(u32 y, i32 K, i32 mb, i32 mn, bool first, bool last, u32 st, i32 tiles) {
-  const auto ldy = (u32)K << 2; const auto np = (mn + 3) >> 2;
+static i32 blockMoments(ux y, i32 K, i32 mb, i32 mn, bool first, bool last, ux st, i32 tiles) {
+  const auto ldy = (ux)K << 2; const auto np = (mn + 3) >> 2;
   for (auto i = 0; i < np; i++) {
     const auto rem = mn - i * 4;
-    const auto r0p = y + (u32)(mb + i * 4) * ldy;
+    const auto r0p = y + (ux)(mb + i * 4) * ldy;
     for (auto col = 0; col < K; col += 8) {
-      const auto e = r0p + ((u32)col << 2);
-      const auto sj = st + ((u32)K << 4) + ((u32)col << 2);
-      momTile(e, rem > 1 ? e + ldy : 0, rem > 2 ? e + 2 * ldy : 0, rem > 3 ? e + 3 * ldy : 0, min(8, K - col), sj, (u32)K << 2, first && i == 0 ? 1 : 0);
+      const auto e = r0p + ((ux)col << 2);
+      const auto sj = st + ((ux)K << 4) + ((ux)col << 2);
+      momTile(e, rem > 1 ? e + ldy : 0, rem > 2 ? e + 2 * ldy : 0, rem > 3 ? e + 3 * ldy : 0, min(8, K - col), sj, (ux)K << 2, first && i == 0 ? 1 : 0);
     }
     tiles++;
     if (tiles == 16 || (last && i == np - 1)) {
       for (auto col = 0; col < K; col += 8) {
-        flushSums(sj32(st, K, col), (u32)K << 2, st + ((u32)col << 3), (u32)K << 3, min(8, K - col));
+        flushSums(sj32(st, K, col), (ux)K << 2, st + ((ux)col << 3), (ux)K << 3, min(8, K - col));
       }
       tiles = 0;
     }
@@ -349,20 +349,20 @@ static i32 blockMoments(u32 y, i32 K, i32 mb, i32 mn, bool first, bool last, u32
 }
 
 /** The f32 sums S32[col..] of the moments layout at st (f64 S[K], Q[K], f32 shift[K], S32[K], Q32[K]). */
-static inline u32 sj32(u32 st, i32 K, i32 col) {
-  return st + ((u32)K << 4) + ((u32)K << 2) + ((u32)col << 2);
+static inline ux sj32(ux st, i32 K, i32 col) {
+  return st + ((ux)K << 4) + ((ux)K << 2) + ((ux)col << 2);
 }
 
 /** bp[p][r][l] = w[4p + l][c][kh][kw], r = (kh*KW + kw)*C + c, zero past K. Units: micro-panels p. */
-static void as_conv_pack_w_fwd4(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_fwd4(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW); const auto Kdim = ld(d, D_KDIM);
   for (auto p = start; p < end; p++) {
-    auto o = bp + ((u32)p * (u32)Kdim) * 16;
+    auto o = bp + ((ux)p * (ux)Kdim) * 16;
     for (auto tap = 0; tap < T; tap++) {
       for (auto c = 0; c < C; c++) {
         for (auto l = 0; l < 4; l++) {
           const auto k = p * 4 + l;
-          store<f32>(o + ((u32)l << 2), k < K ? load<f32>(w + ((u32)((k * C + c) * T + tap) << 2)) : 0);
+          store<f32>(o + ((ux)l << 2), k < K ? load<f32>(w + ((ux)((k * C + c) * T + tap) << 2)) : 0);
         }
         o += 16;
       }
@@ -375,10 +375,10 @@ static void as_conv_pack_w_fwd4(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 sc
  * tile is transposed in registers and written to the pixel rows e0..e7 (4 channels each, pointer
  * 0 skips the row); bias[0..4] added when bias != 0; add as mk.
  */
-static void mkT(u32 a, u32 b0, u32 b1, i32 kc, u32 e0, u32 e1, u32 e2, u32 e3, u32 e4, u32 e5, u32 e6, u32 e7, u32 bias, i32 add) {
+static void mkT(ux a, ux b0, ux b1, i32 kc, ux e0, ux e1, ux e2, ux e3, ux e4, ux e5, ux e6, ux e7, ux bias, i32 add) {
   auto c00 = f32x4_splat(0);
   auto c01 = c00; auto c10 = c00; auto c11 = c00; auto c20 = c00; auto c21 = c00; auto c30 = c00; auto c31 = c00;
-  const auto aEnd = a + ((u32)kc << 4);
+  const auto aEnd = a + ((ux)kc << 4);
   while (a < aEnd) {
     const auto p0 = v128_load(b0); const auto p1 = v128_load(b1);
     auto av = v128_load32_splat(a);
@@ -407,38 +407,38 @@ static void mkT(u32 a, u32 b0, u32 b1, i32 kc, u32 e0, u32 e1, u32 e2, u32 e3, u
   wrT(e7, f32x4_add(i64x2_shuffle(t1, t3, 1, 3), bv), add);
 }
 
-static inline void wrT(u32 e, v128 v, i32 add) {
+static inline void wrT(ux e, v128 v, i32 add) {
   if (e) v128_store(e, add ? f32x4_add(v128_load(e), v) : v);
 }
 
-static void as_conv_fwd_t(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch) {
+static void as_conv_fwd_t(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch) {
   convFwdT<Plain>(d, x, bp, bias, y, 0, 0, 0, start, end, scratch);
 }
 
 /** Fused, arguments as conv_fwd_f. */
-static void as_conv_fwd_t_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch) {
+static void as_conv_fwd_t_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
   convFwdT<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
 }
 
-template <class F> static void convFwdT(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch) {
+template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto Kdim = ld(d, D_KDIM); const auto Kc = ld(d, D_KC); const auto Mc = max(8, ld(d, D_MC) & ~7);
   const auto RP = (K + 3) >> 2; const auto full = K & ~3;
   const auto zero = scratch + SC_ZERO; const auto tile = scratch + SC_TILE; const auto tab = scratch + SC_ROWS; const auto apack = scratch + SC_PACK;
   zeroPage(scratch);
-  u32 ce = 0; u32 nb = 0; u32 st = 0; u32 zw = 0; u32 zcap = 0;
+  ux ce = 0; ux nb = 0; ux st = 0; ux zw = 0; ux zcap = 0;
   if (fused<F>()) {
     if (coef) {
-      ce = scratch + (u32)ld(d, D_FCOEF);
-      nb = (u32)ld(d, D_FNE) << 2;
+      ce = scratch + (ux)ld(d, D_FCOEF);
+      nb = (ux)ld(d, D_FNE) << 2;
       expandCoef(d, coef, ce);
-      if (ld(d, D_FZ)) { zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP); }
+      if (ld(d, D_FZ)) { zw = scratch + (ux)ld(d, D_FZ); zcap = (ux)ld(d, D_FZCAP); }
     }
     if (mom) {
-      st = scratch + (u32)ld(d, D_FPART);
-      memory_fill(st, 0, (u32)K * 28);
+      st = scratch + (ux)ld(d, D_FPART);
+      memory_fill(st, 0, (ux)K * 28);
     }
   }
-  const auto ldy = (u32)K << 2;
+  const auto ldy = (ux)K << 2;
   const auto nblk = (end - start + Mc - 1) / Mc;
   const auto Mb = min(Mc, (((end - start + nblk - 1) / nblk) + 7) & ~7);
   auto tiles = 0; // moments: 4-row groups since the last flush
@@ -452,31 +452,31 @@ template <class F> static void convFwdT(u32 d, u32 x, u32 bp, u32 bias, u32 y, u
       const auto add = r0 == 0 ? 0 : 1;
       // B: every micro-panel of 4 pixels of the block, [kc][4]
       for (auto i = 0; i < np; i++) {
-        const auto a = apack + (u32)(i * kc) * 16;
-        if (pro) packAFwd<Fused>(d, tab + (u32)(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, relu, ld(d, D_C));
-        else packAFwd<Plain>(d, tab + (u32)(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, 0, 0, 0, ld(d, D_C));
+        const auto a = apack + (ux)(i * kc) * 16;
+        if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, relu, ld(d, D_C));
+        else packAFwd<Plain>(d, tab + (ux)(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, 0, 0, 0, ld(d, D_C));
       }
       for (auto i = 0; i < np; i += 2) {
-        const auto b0 = apack + (u32)(i * kc) * 16;
-        const auto b1 = i + 1 < np ? b0 + (u32)kc * 16 : b0;
+        const auto b0 = apack + (ux)(i * kc) * 16;
+        const auto b1 = i + 1 < np ? b0 + (ux)kc * 16 : b0;
         const auto rem = mn - i * 4;
-        const auto yrow = y + (u32)(mb + i * 4) * ldy;
+        const auto yrow = y + (ux)(mb + i * 4) * ldy;
         for (auto p = 0; p < RP; p++) {
-          const auto a = bp + (((u32)p * (u32)Kdim + (u32)r0) << 4);
+          const auto a = bp + (((ux)p * (ux)Kdim + (ux)r0) << 4);
           const auto col = p * 4;
-          const u32 bptr = add == 0 && bias ? bias + ((u32)col << 2) : 0;
+          const ux bptr = add == 0 && bias ? bias + ((ux)col << 2) : 0;
           if (col < full) {
-            const auto e = yrow + ((u32)col << 2);
+            const auto e = yrow + ((ux)col << 2);
             mkT(a, b0, b1, kc, e, rem > 1 ? e + ldy : 0, rem > 2 ? e + 2 * ldy : 0, rem > 3 ? e + 3 * ldy : 0,
               rem > 4 ? e + 4 * ldy : 0, rem > 5 ? e + 5 * ldy : 0, rem > 6 ? e + 6 * ldy : 0, rem > 7 ? e + 7 * ldy : 0, bptr, add);
           } else {
             // last micro-panel with K % 4 channels: through the scratch tile (8 rows of 16 bytes)
             mkT(a, b0, b1, kc, tile, tile + 16, tile + 32, tile + 48, tile + 64, tile + 80, tile + 96, tile + 112, 0, 0);
             for (auto r = 0; r < min(8, rem); r++) {
-              const auto q = yrow + (u32)r * ldy + ((u32)col << 2);
+              const auto q = yrow + (ux)r * ldy + ((ux)col << 2);
               for (auto l = 0; l < K - col; l++) {
-                const auto o = (u32)l << 2;
-                auto v = load<f32>(tile + ((u32)r << 4) + o);
+                const auto o = (ux)l << 2;
+                auto v = load<f32>(tile + ((ux)r << 4) + o);
                 if (bptr) v = load<f32>(bptr + o) + v;
                 if (add) v = load<f32>(q + o) + v;
                 store<f32>(q + o, v);
@@ -502,13 +502,13 @@ template <class F> static void convFwdT(u32 d, u32 x, u32 bp, u32 bias, u32 y, u
 // =====================================================================================
 
 /** bp[k][tap][c] = w[k][c][tap], zero rows for K <= k < K4. Units: output channels k (of K4). */
-static void as_conv_pack_w_dot(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch) {
+static void as_conv_pack_w_dot(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW);
   for (auto k = start; k < end; k++) {
-    auto o = bp + ((u32)(k * T * C) << 2);
+    auto o = bp + ((ux)(k * T * C) << 2);
     for (auto tap = 0; tap < T; tap++) {
       for (auto c = 0; c < C; c++) {
-        store<f32>(o, k < K ? load<f32>(w + ((u32)((k * C + c) * T + tap) << 2)) : 0);
+        store<f32>(o, k < K ? load<f32>(w + ((ux)((k * C + c) * T + tap) << 2)) : 0);
         o += 4;
       }
     }
@@ -522,35 +522,35 @@ static inline v128 hsum4(v128 a, v128 b, v128 c, v128 d) {
   return f32x4_add(i64x2_shuffle(s01, s23, 0, 2), i64x2_shuffle(s01, s23, 1, 3));
 }
 
-static void as_conv_fwd_dot(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch) {
+static void as_conv_fwd_dot(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch) {
   convFwdDot<Plain>(d, x, bp, bias, y, 0, 0, 0, start, end, scratch);
 }
 
 /** Fused, arguments as conv_fwd_f (the x prologue needs the window: conv.ts checks that it fits). */
-static void as_conv_fwd_dot_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch) {
+static void as_conv_fwd_dot_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
   convFwdDot<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
 }
 
-template <class F> static void convFwdDot(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch) {
+template <class F> static void convFwdDot(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW);
   const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW); const auto T = ld(d, D_KH) * KW;
   const auto QG = (K + 3) >> 2; const auto full = K & ~3;
   const auto tile = scratch + SC_TILE; const auto tab = scratch + SC_ROWS; const auto zb = scratch + SC_ZBUF;
-  const auto cb = (u32)C << 2; const auto kst = (u32)(T * C) << 2; // bytes per tap row, per weight row
+  const auto cb = (ux)C << 2; const auto kst = (ux)(T * C) << 2; // bytes per tap row, per weight row
   memory_fill(zb, 0, cb);
-  u32 ce = 0; u32 st = 0; u32 zw = 0; u32 zcap = 0;
+  ux ce = 0; ux st = 0; ux zw = 0; ux zcap = 0;
   if (fused<F>()) {
     if (coef) {
-      ce = scratch + (u32)ld(d, D_FCOEF);
+      ce = scratch + (ux)ld(d, D_FCOEF);
       expandCoef(d, coef, ce);
-      zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP);
+      zw = scratch + (ux)ld(d, D_FZ); zcap = (ux)ld(d, D_FZCAP);
     }
     if (mom) {
-      st = scratch + (u32)ld(d, D_FPART);
-      memory_fill(st, 0, (u32)K * 28);
+      st = scratch + (ux)ld(d, D_FPART);
+      memory_fill(st, 0, (ux)K * 28);
     }
   }
-  const auto ldy = (u32)K << 2;
+  const auto ldy = (ux)K << 2;
   const auto Mb = ld(d, D_MC); // rows per block (the window of the fused x prologue is sized for it)
   auto tiles = 0;
   for (auto mb = start; mb < end; mb += Mb) {
@@ -558,21 +558,21 @@ template <class F> static void convFwdDot(u32 d, u32 x, u32 bp, u32 bias, u32 y,
     fillRows(d, tab, mb, mn, x);
     if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap))) unreachable();
     for (auto i = 0; i < mn; i += 2) {
-      const auto t0 = tab + (u32)i * 12;
+      const auto t0 = tab + (ux)i * 12;
       const auto two = i + 1 < mn;
-      const auto xb0 = (u32)load<i32>(t0); const auto ih0 = load<i32>(t0, 4); const auto iw0 = load<i32>(t0, 8);
-      const u32 xb1 = two ? (u32)load<i32>(t0, 12) : 0; const auto ih1 = load<i32>(t0, 16); const auto iw1 = load<i32>(t0, 20);
-      const auto y0 = y + (u32)(mb + i) * ldy;
+      const auto xb0 = rowX(t0); const auto ih0 = load<i32>(t0, 4); const auto iw0 = load<i32>(t0, 8);
+      const ux xb1 = two ? rowX(t0, 12) : 0; const auto ih1 = load<i32>(t0, 16); const auto iw1 = load<i32>(t0, 20);
+      const auto y0 = y + (ux)(mb + i) * ldy;
       for (auto q = 0; q < QG; q++) {
         auto a00 = f32x4_splat(0);
         auto a01 = a00; auto a02 = a00; auto a03 = a00; auto a10 = a00; auto a11 = a00; auto a12 = a00; auto a13 = a00;
-        auto wt = bp + (u32)(q * 4) * kst;
+        auto wt = bp + (ux)(q * 4) * kst;
         for (auto tap = 0; tap < T; tap++) {
           const auto kh = tap / KW; const auto kw = tap - kh * KW;
           const auto p0 = tapPtr(xb0, ih0 + kh * DH, iw0 + kw * DW, H, W, C, 0);
           const auto p1 = tapPtr(xb1, ih1 + kh * DH, iw1 + kw * DW, H, W, C, 0);
           if (p0 | p1) {
-            u32 q0 = p0 ? p0 : zb; u32 q1 = p1 ? p1 : zb;
+            ux q0 = p0 ? p0 : zb; ux q1 = p1 ? p1 : zb;
             auto wp = wt;
             const auto qe = q0 + cb;
             while (q0 < qe) {
@@ -593,16 +593,16 @@ template <class F> static void convFwdDot(u32 d, u32 x, u32 bp, u32 bias, u32 y,
         const auto col = q * 4;
         auto r0 = hsum4(a00, a01, a02, a03); auto r1 = hsum4(a10, a11, a12, a13);
         if (col < full) {
-          if (bias) { const auto bv = v128_load(bias + ((u32)col << 2)); r0 = f32x4_add(r0, bv); r1 = f32x4_add(r1, bv); }
-          v128_store(y0 + ((u32)col << 2), r0);
-          if (two) v128_store(y0 + ldy + ((u32)col << 2), r1);
+          if (bias) { const auto bv = v128_load(bias + ((ux)col << 2)); r0 = f32x4_add(r0, bv); r1 = f32x4_add(r1, bv); }
+          v128_store(y0 + ((ux)col << 2), r0);
+          if (two) v128_store(y0 + ldy + ((ux)col << 2), r1);
         } else {
           v128_store(tile, r0); v128_store(tile, r1, 16);
           for (auto l = 0; l < K - col; l++) {
-            const auto o = (u32)l << 2;
-            const f32 bb = bias ? load<f32>(bias + ((u32)(col + l) << 2)) : 0;
-            store<f32>(y0 + ((u32)col << 2) + o, load<f32>(tile + o) + bb);
-            if (two) store<f32>(y0 + ldy + ((u32)col << 2) + o, load<f32>(tile + 16 + o) + bb);
+            const auto o = (ux)l << 2;
+            const f32 bb = bias ? load<f32>(bias + ((ux)(col + l) << 2)) : 0;
+            store<f32>(y0 + ((ux)col << 2) + o, load<f32>(tile + o) + bb);
+            if (two) store<f32>(y0 + ldy + ((ux)col << 2) + o, load<f32>(tile + 16 + o) + bb);
           }
         }
       }
@@ -621,7 +621,7 @@ template <class F> static void convFwdDot(u32 d, u32 x, u32 bp, u32 bias, u32 y,
 // whole images, so the scatter never conflicts and the summation order does not depend on the
 // thread count.
 // =====================================================================================
-static void as_conv_bwd_data(u32 d, u32 dy, u32 bp, u32 dx, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_data(ux d, ux dy, ux bp, ux dx, i32 start, i32 end, ux scratch) {
   bwdData<Plain>(d, dy, bp, dx, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
@@ -632,7 +632,7 @@ static void as_conv_bwd_data(u32 d, u32 dy, u32 bp, u32 dx, i32 start, i32 end, 
  * just written, still in cache): dx = 0 where a2*x2 + b2 <= 0 (c2 = a2[C] then b2[C], when relu),
  * and f64 partials S[C] += dx, Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here).
  */
-static void as_conv_bwd_data_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_data_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
   bwdData<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, relu, start, end, scratch);
 }
 
@@ -640,11 +640,11 @@ static void as_conv_bwd_data_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, 
  * Packs rows m, m+1, .. (rem of them valid, the rest zero) of dY, channels [k, k + kc), as [kc][4]
  * at a (fused with cdy: dY computed on load, see copy4dy).
  */
-template <class F> static inline void packDyRows(u32 a, u32 dy, i32 m, i32 rem, i32 K, i32 k, i32 kc, u32 dlt, u32 cdy, u32 zero) {
-  const auto ldk = (u32)K << 2;
-  const auto src = dy + (((u32)m * (u32)K + (u32)k) << 2);
+template <class F> static inline void packDyRows(ux a, ux dy, i32 m, i32 rem, i32 K, i32 k, i32 kc, ux dlt, ux cdy, ux zero) {
+  const auto ldk = (ux)K << 2;
+  const auto src = dy + (((ux)m * (ux)K + (ux)k) << 2);
   if (fused<F>() && cdy) {
-    copy4dy(a, src, rem > 1 ? src + ldk : src, rem > 2 ? src + 2 * ldk : src, rem > 3 ? src + 3 * ldk : src, dlt, kc, cdy + ((u32)k << 2), ldk);
+    copy4dy(a, src, rem > 1 ? src + ldk : src, rem > 2 ? src + 2 * ldk : src, rem > 3 ? src + 3 * ldk : src, dlt, kc, cdy + ((ux)k << 2), ldk);
   } else {
     copy4(a, src, rem > 1 ? src + ldk : 0, rem > 2 ? src + 2 * ldk : 0, rem > 3 ? src + 3 * ldk : 0, kc, zero);
   }
@@ -655,33 +655,33 @@ template <class F> static inline void packDyRows(u32 a, u32 dy, i32 m, i32 rem, 
  * (kh, kw, c) of one output pixel, row table ih0, iw0 at tab) into dx of one image: kernel row kh
  * is KW*C contiguous floats of dx row ih0 + kh*DH from pixel iw0.
  */
-static void colAdd(u32 d, u32 col, u32 cs, u32 tab, i32 mn, u32 dxn) {
+static void colAdd(ux d, ux col, ux cs, ux tab, i32 mn, ux dxn) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW); const auto DH = ld(d, D_DH);
-  const auto L = KW * C; const auto lb = (u32)L << 2; const auto vb = (u32)(L & ~3) << 2;
+  const auto L = KW * C; const auto lb = (ux)L << 2; const auto vb = (ux)(L & ~3) << 2;
   for (auto r = 0; r < mn; r++) {
-    const auto ih0 = load<i32>(tab + ((u32)r << 3)); const auto iw0 = load<i32>(tab + ((u32)r << 3), 4);
+    const auto ih0 = load<i32>(tab + ((ux)r << 3)); const auto iw0 = load<i32>(tab + ((ux)r << 3), 4);
     const auto inside = iw0 >= 0 && iw0 + KW <= W;
-    auto src = col + (u32)r * cs;
+    auto src = col + (ux)r * cs;
     for (auto kh = 0; kh < KH; kh++, src += lb) {
       const auto ih = ih0 + kh * DH;
-      if ((u32)ih >= (u32)H) continue;
-      const auto p = dxn + (((u32)(ih * W + iw0) * (u32)C) << 2); // (ih, iw0) may be outside
+      if ((ux)ih >= (ux)H) continue;
+      const auto p = dxn + (((ux)(ih * W + iw0) * (ux)C) << 2); // (ih, iw0) may be outside
       if (inside) {
-        u32 o = 0;
+        ux o = 0;
         for (; o < vb; o += 16) v128_store(p + o, f32x4_add(v128_load(p + o), v128_load(src + o)));
         for (; o < lb; o += 4) store<f32>(p + o, load<f32>(p + o) + load<f32>(src + o));
       } else {
         for (auto o = 0; o < L; o++) {
-          if ((u32)(iw0 + o / C) >= (u32)W) continue;
-          const auto q = p + ((u32)o << 2);
-          store<f32>(q, load<f32>(q) + load<f32>(src + ((u32)o << 2)));
+          if ((ux)(iw0 + o / C) >= (ux)W) continue;
+          const auto q = p + ((ux)o << 2);
+          store<f32>(q, load<f32>(q) + load<f32>(src + ((ux)o << 2)));
         }
       }
     }
   }
 }
 
-template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch) {
+template <class F> static void bwdData(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto K = ld(d, D_K); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto G = ld(d, D_G); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto Cg = ld(d, D_CG); const auto Kg = ld(d, D_KG);
@@ -692,18 +692,18 @@ template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u
   const auto P = OH * OW;
   const auto zero = scratch + SC_ZERO; const auto tile = scratch + SC_TILE; const auto tab = scratch + SC_ROWS; const auto apack = scratch + SC_PACK;
   // tight: column buffer of up to 32K floats (rows of DSEG8), after the largest A block
-  const auto cs = (u32)ld(d, D_DSEG8) << 2;
+  const auto cs = (ux)ld(d, D_DSEG8) << 2;
   const auto Mt = tight ? min(Mc, max(4, (32768 / ld(d, D_DSEG8)) & ~3)) : Mc;
-  const auto col = apack + (((u32)min(Mt, Mc) * (u32)Kc) << 2);
+  const auto col = apack + (((ux)min(Mt, Mc) * (ux)Kc) << 2);
   zeroPage(scratch);
-  const auto img = (u32)H * (u32)W * (u32)C;
-  u32 st = 0;
+  const auto img = (ux)H * (ux)W * (ux)C;
+  ux st = 0;
   if (fused<F>() && x2) {
-    st = scratch + (u32)ld(d, D_FPART);
-    memory_fill(st, 0, (u32)C << 4);
+    st = scratch + (ux)ld(d, D_FPART);
+    memory_fill(st, 0, (ux)C << 4);
   }
   for (auto n = start; n < end; n++) {
-    const auto dxn = dx + img * (u32)n * 4;
+    const auto dxn = dx + img * (ux)n * 4;
     memory_fill(dxn, 0, img * 4);
     auto done = 0; // dx epilogue: input rows [0, done) of this image are finished
     const auto Mb = balanced(P, Mt);
@@ -713,7 +713,7 @@ template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u
       // row table: ih0, iw0 per row (INVALID for the padding rows of the last micro-panel)
       auto oh = pb / OW; auto ow = pb - oh * OW;
       for (auto i = 0; i < np * 4; i++) {
-        const auto t = tab + (u32)i * 8;
+        const auto t = tab + (ux)i * 8;
         if (i < mn) {
           store<i32>(t, oh * SH - PH); store<i32>(t, ow * SW - PW, 4);
           if (++ow == OW) { ow = 0; oh++; }
@@ -728,11 +728,11 @@ template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u
         for (auto k0 = 0; k0 < Kg; k0 += Kc) {
           const auto kc = min(Kc, Kg - k0);
           for (auto j = 0; j < NPD; j++) {
-            const auto bj = bp + (((u32)j * (u32)Kg + (u32)k0) << 5);
+            const auto bj = bp + (((ux)j * (ux)Kg + (ux)k0) << 5);
             for (auto i = 0; i < np; i++) {
-              const auto a = apack + (u32)(i * kc) * 16;
+              const auto a = apack + (ux)(i * kc) * 16;
               if (j == 0) packDyRows<F>(a, dy, m0 + i * 4, mn - i * 4, K, k0, kc, dlt, cdy, zero);
-              const auto c0 = col + (u32)(i * 4) * cs + ((u32)j << 5);
+              const auto c0 = col + (ux)(i * 4) * cs + ((ux)j << 5);
               mk(a, bj, kc, c0, c0 + cs, c0 + 2 * cs, c0 + 3 * cs, 0, k0 > 0 ? 1 : 0);
             }
           }
@@ -752,12 +752,12 @@ template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u
               const auto kh = sg / KW; const auto kw = sg - kh * KW;
               dh = kh * DH; dw = kw * DW; coff = g * Cg + o0;
             }
-            const auto bj = bp + (((u32)(g * NPD + j) * (u32)Kg + (u32)k0) << 5);
+            const auto bj = bp + (((ux)(g * NPD + j) * (ux)Kg + (ux)k0) << 5);
             for (auto i = 0; i < np; i++) {
-              const auto a = apack + (u32)(i * kc) * 16;
+              const auto a = apack + (ux)(i * kc) * 16;
               // A = dY[m][g*Kg + k0 ..] (contiguous rows), packed [kc][4] just before first use
               if (j == 0) packDyRows<F>(a, dy, m0 + i * 4, mn - i * 4, K, g * Kg + k0, kc, dlt, cdy, zero);
-              const auto t = tab + (u32)i * 32;
+              const auto t = tab + (ux)i * 32;
               if (!merge) {
                 const auto d0 = tapPtr(dxn, load<i32>(t) + dh, load<i32>(t, 4) + dw, H, W, C, coff);
                 const auto d1 = tapPtr(dxn, load<i32>(t, 8) + dh, load<i32>(t, 12) + dw, H, W, C, coff);
@@ -775,14 +775,14 @@ template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u
                 // A row is "wide" when all 8 columns, the zero-weight padding ones included, fall
                 // inside its image row: it is then written as two whole vectors (adding 0 to a
                 // neighbouring pixel this thread owns). Otherwise its valid columns are masked.
-                u32 d0 = 0; u32 d1 = 0; u32 d2 = 0; u32 d3 = 0;
+                ux d0 = 0; ux d1 = 0; ux d2 = 0; ux d3 = 0;
                 auto wide = 0; auto other = 0;
                 for (auto r = 0; r < 4; r++) {
-                  const auto tr = t + ((u32)r << 3);
+                  const auto tr = t + ((ux)r << 3);
                   const auto ih = load<i32>(tr) + dh; const auto iw = load<i32>(tr, 4);
-                  if ((u32)ih >= (u32)H || iw + kwb < 0 || iw + kwa >= W) continue; // nothing to add
+                  if ((ux)ih >= (ux)H || iw + kwb < 0 || iw + kwa >= W) continue; // nothing to add
                   if (iw + kwa >= 0 && iw + kw8 < W) {
-                    const auto p = dxn + (((u32)(ih * W + iw) * (u32)C + (u32)coff) << 2);
+                    const auto p = dxn + (((ux)(ih * W + iw) * (ux)C + (ux)coff) << 2);
                     if (r == 0) d0 = p; else if (r == 1) d1 = p; else if (r == 2) d2 = p; else d3 = p;
                     wide++;
                   } else {
@@ -795,14 +795,14 @@ template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u
                 }
                 mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
                 for (auto r = 0; r < 4; r++) {
-                  const auto tr = t + ((u32)r << 3);
+                  const auto tr = t + ((ux)r << 3);
                   const auto ih = load<i32>(tr) + dh; const auto iw = load<i32>(tr, 4);
-                  if ((u32)ih >= (u32)H) continue;
-                  const auto p = dxn + (((u32)(ih * W + iw) * (u32)C + (u32)coff) << 2); // (ih, iw) may be outside
+                  if ((ux)ih >= (ux)H) continue;
+                  const auto p = dxn + (((ux)(ih * W + iw) * (ux)C + (ux)coff) << 2); // (ih, iw) may be outside
                   for (auto l = 0; l < ncols; l++) {
-                    if ((u32)(iw + (o0 + l) / Cg) >= (u32)W) continue;
-                    const auto q = p + ((u32)l << 2);
-                    store<f32>(q, load<f32>(q) + load<f32>(tile + ((u32)(r * 8 + l) << 2)));
+                    if ((ux)(iw + (o0 + l) / Cg) >= (ux)W) continue;
+                    const auto q = p + ((ux)l << 2);
+                    store<f32>(q, load<f32>(q) + load<f32>(tile + ((ux)(r * 8 + l) << 2)));
                   }
                 }
               }
@@ -814,12 +814,12 @@ template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u
         // later output pixels (rows >= ohn) only add to input rows >= ohn*SH - PH
         const auto hf = min(H, ((pb + mn) / OW) * SH - PH);
         if (hf > done) {
-          dxRows(d, dxn, x2 + img * (u32)n * 4, done, hf, c2, m2, relu, st);
+          dxRows(d, dxn, x2 + img * (ux)n * 4, done, hf, c2, m2, relu, st);
           done = hf;
         }
       }
     }
-    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * (u32)n * 4, done, H, c2, m2, relu, st);
+    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * (ux)n * 4, done, H, c2, m2, relu, st);
   }
 }
 
@@ -827,7 +827,7 @@ template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u
  * Backward-data fast path for 1x1, stride 1, no padding: dx[m][g*Cg + c] = dY[m] . W[.][c]
  * written in place (no col2im, no zeroing). Units: rows m (aligned to 4).
  */
-static void as_conv_bwd_data_1x1(u32 d, u32 dy, u32 bp, u32 dx, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_data_1x1(ux d, ux dy, ux bp, ux dx, i32 start, i32 end, ux scratch) {
   bwdData1x1<Plain>(d, dy, bp, dx, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
@@ -835,25 +835,25 @@ static void as_conv_bwd_data_1x1(u32 d, u32 dy, u32 bp, u32 dx, i32 start, i32 e
  * Fused 1x1 backward-data, arguments as conv_bwd_data_f; the dx epilogue runs in the
  * micro-kernel's write-back of the last reduction block (mkx), where dx is final.
  */
-static void as_conv_bwd_data_1x1_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_data_1x1_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
   bwdData1x1<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, relu, start, end, scratch);
 }
 
-template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch) {
+template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto K = ld(d, D_K); const auto G = ld(d, D_G); const auto Cg = ld(d, D_CG); const auto Kg = ld(d, D_KG);
   const auto CP = ld(d, D_CG8) >> 3; const auto Kc = ld(d, D_KCD); const auto Mc = ld(d, D_MCD);
   const auto zero = scratch + SC_ZERO; const auto tile = scratch + SC_TILE; const auto apack = scratch + SC_PACK;
   zeroPage(scratch);
-  const auto ldc = (u32)C << 2; const auto ldx2 = (u32)ld(d, D_X2S) << 2;
+  const auto ldc = (ux)C << 2; const auto ldx2 = (ux)ld(d, D_X2S) << 2;
   // accumulating epilogue: the rows written are the gradient buffer's (one reduction block)
-  const u32 gacc = fused<F>() && x2 ? (u32)(u32)ld(d, D_GACC) : 0;
-  const u32 ldd = gacc ? (u32)ld(d, D_GS) << 2 : ldc; const auto dst = gacc ? gacc : dx;
+  const ux gacc = fused<F>() && x2 ? (ux)(uint32_t)ld(d, D_GACC) | (ux)(uint32_t)ld(d, D_GACCH) << 32 : 0;
+  const ux ldd = gacc ? (ux)ld(d, D_GS) << 2 : ldc; const auto dst = gacc ? gacc : dx;
   // dx epilogue: f64 partials S[C], Q[C], then f32 block sums S32[C], Q32[C] (mkx)
-  u32 st = 0; u32 s32 = 0;
+  ux st = 0; ux s32 = 0;
   if (fused<F>() && x2) {
-    st = scratch + (u32)ld(d, D_FPART);
-    s32 = st + ((u32)C << 4);
-    memory_fill(st, 0, (u32)C * 24);
+    st = scratch + (ux)ld(d, D_FPART);
+    s32 = st + ((ux)C << 4);
+    memory_fill(st, 0, (ux)C * 24);
   }
   const auto Mb = balanced(end - start, Mc);
   for (auto mb = start; mb < end; mb += Mb) {
@@ -870,7 +870,7 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
         for (i32 jb = 0; jb < CPF; jb += WRJ) {
           const i32 rj = min(WRJ, CPF - jb);
           const i32 c0 = jb * 8;
-          const auto bj = bp + (((u32)(g * CP + jb) * (u32)Kg + (u32)k0) << 5);
+          const auto bj = bp + (((ux)(g * CP + jb) * (ux)Kg + (ux)k0) << 5);
           for (i32 ib = 0; ib < np; ib += WRI) {
             const i32 ri = min(WRI, np - ib);
             // whole micro-panels of dY without the dy prologue: read in place (A_ROWS)
@@ -878,32 +878,32 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
             float *rows[4 * WRI];
             for (i32 ii = 0; ii < ri; ii++) {
               const i32 i = ib + ii;
-              const auto a = apack + (u32)(i * kc) * 16;
+              const auto a = apack + (ux)(i * kc) * 16;
               const auto rem = mn - i * 4;
               if (jb == 0 && !dir) packDyRows<F>(a, dy, mb + i * 4, rem, K, g * Kg + k0, kc, dlt, cdy, zero);
-              const u32 row = dst + ((u32)(mb + i * 4) * (ldd >> 2) + (u32)(g * Cg + c0)) * 4;
-              for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = r < rem ? fp(row + (u32)r * ldd) : nullptr;
+              const ux row = dst + ((ux)(mb + i * 4) * (ldd >> 2) + (ux)(g * Cg + c0)) * 4;
+              for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = r < rem ? fp(row + (ux)r * ldd) : nullptr;
             }
             // the dx epilogue from the tiles in registers, instead of the write-back (mkx's, per tile)
             const auto dxe = epiOwn([&](int jj, int ii, const __m256 *v) {
               const i32 cj = c0 + jj * 8, i = ib + ii, rem = mn - i * 4;
-              const auto co = (u32)(g * Cg + cj) << 2;
-              const u32 row = dst + ((u32)(mb + i * 4) * (ldd >> 2) + (u32)(g * Cg + cj)) * 4;
-              const u32 xr = x2 + ((u32)(mb + i * 4) * (ldx2 >> 2) + (u32)(g * Cg + cj)) * 4;
+              const auto co = (ux)(g * Cg + cj) << 2;
+              const ux row = dst + ((ux)(mb + i * 4) * (ldd >> 2) + (ux)(g * Cg + cj)) * 4;
+              const ux xr = x2 + ((ux)(mb + i * 4) * (ldx2 >> 2) + (ux)(g * Cg + cj)) * 4;
               mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, relu,
                       s32 + co, ldc, (i & 15) == 15 || i == np - 1 ? st + (co << 1) : 0, gacc ? 1 : 0);
             });
             const char *pn = nullptr, *po = nullptr;
             i32 nln = 0, nlo = 0;
             if (ib + ri < np) {
-              po = (const char *)fp(dst + ((u32)(mb + (ib + ri) * 4) * (ldd >> 2) + (u32)(g * Cg + c0)) * 4);
+              po = (const char *)fp(dst + ((ux)(mb + (ib + ri) * 4) * (ldd >> 2) + (ux)(g * Cg + c0)) * 4);
               nlo = min(WRI * 4, mn - (ib + ri) * 4);
               if (dir && jb == 0 && kc == K) {
-                pn = (const char *)fp(dy + ((u32)(mb + (ib + ri) * 4) * (u32)K) * 4);
+                pn = (const char *)fp(dy + ((ux)(mb + (ib + ri) * 4) * (ux)K) * 4);
                 nln = (ri * 4 * K * 4) / 64;
               }
             }
-            const float *a0 = dir ? fp(dy + ((u32)(mb + ib * 4) * (u32)K + (u32)(g * Kg + k0)) * 4) : fp(apack + (u32)(ib * kc) * 16);
+            const float *a0 = dir ? fp(dy + ((ux)(mb + ib * 4) * (ux)K + (ux)(g * Kg + k0)) * 4) : fp(apack + (ux)(ib * kc) * 16);
             const size_t as = dir ? (size_t)K : (size_t)kc * 4;
             if (dir && epi) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, pn, nln, po, ldd, nlo, nullptr, 0, 0, dxe);
             else if (dir) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, add, pn, nln, po, ldd, nlo);
@@ -914,17 +914,17 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
         for (auto j = CPF; j < CP; j++) {
           const auto c0 = j * 8;
           const auto ncols = min(8, Cg - c0);
-          const auto bj = bp + (((u32)(g * CP + j) * (u32)Kg + (u32)k0) << 5);
-          auto row = dst + ((u32)mb * (ldd >> 2) + (u32)(g * Cg + c0)) * 4;
-          auto xr = x2 + ((u32)mb * (ldx2 >> 2) + (u32)(g * Cg + c0)) * 4; // x2 rows (pixel stride X2S)
+          const auto bj = bp + (((ux)(g * CP + j) * (ux)Kg + (ux)k0) << 5);
+          auto row = dst + ((ux)mb * (ldd >> 2) + (ux)(g * Cg + c0)) * 4;
+          auto xr = x2 + ((ux)mb * (ldx2 >> 2) + (ux)(g * Cg + c0)) * 4; // x2 rows (pixel stride X2S)
           for (auto i = 0; i < np; i++) {
-            const auto a = apack + (u32)(i * kc) * 16;
+            const auto a = apack + (ux)(i * kc) * 16;
             const auto rem = mn - i * 4;
             if (j == 0) packDyRows<F>(a, dy, mb + i * 4, rem, K, g * Kg + k0, kc, dlt, cdy, zero);
-            const auto d0 = row; const u32 d1 = rem > 1 ? row + ldd : 0;
-            const u32 d2 = rem > 2 ? row + 2 * ldd : 0; const u32 d3 = rem > 3 ? row + 3 * ldd : 0;
+            const auto d0 = row; const ux d1 = rem > 1 ? row + ldd : 0;
+            const ux d2 = rem > 2 ? row + 2 * ldd : 0; const ux d3 = rem > 3 ? row + 3 * ldd : 0;
             if (epi) {
-              const auto co = (u32)(g * Cg + c0) << 2;
+              const auto co = (ux)(g * Cg + c0) << 2;
               const auto flush = (i & 15) == 15 || i == np - 1; // f32 sums into f64 every 16 tiles
               if (ncols == 8) {
                 mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0, gacc ? 1 : 0);
@@ -936,7 +936,7 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
                   tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
                   dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
                 }
-                if (flush) flushSums(s32 + co, ldc, st + (co << 1), (u32)C << 3, ncols);
+                if (flush) flushSums(s32 + co, ldc, st + (co << 1), (ux)C << 3, ncols);
               }
             } else if (ncols == 8) {
               mk(a, bj, kc, d0, d1, d2, d3, 0, add);
@@ -960,13 +960,13 @@ template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt
 // The native twin measures the wide micro-kernel (gemm_wide.h) on L1-resident panels: `reps`
 // 4x8 tiles' worth of work per unit of the range (the flops the callers count), as
 // reps / (WRI*WRJ) calls of the WRI x WRJ tile and the rest as single 4x8 tiles.
-static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch) {
-  const auto a = scratch + SC_PACK; const auto b = a + (u32)kc * 16 * WRI; const auto c = scratch + SC_TROW;
+static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, ux scratch) {
+  const auto a = scratch + SC_PACK; const auto b = a + (ux)kc * 16 * WRI; const auto c = scratch + SC_TROW;
   // ordinary values (no NaN / denormals left in scratch by other kernels)
-  for (auto i = 0; i < kc * (4 * WRI + 8 * WRJ); i++) store<f32>(a + ((u32)i << 2), (f32)((i & 7) - 3) * 0.125f);
+  for (auto i = 0; i < kc * (4 * WRI + 8 * WRJ); i++) store<f32>(a + ((ux)i << 2), (f32)((i & 7) - 3) * 0.125f);
   memory_fill(c, 0, 4 * WRI * WRJ * 32);
   float *rows[4 * WRI];
-  for (i32 r = 0; r < 4 * WRI; r++) rows[r] = fp(c + (u32)r * WRJ * 32);
+  for (i32 r = 0; r < 4 * WRI; r++) rows[r] = fp(c + (ux)r * WRJ * 32);
   const i32 wide = reps / (WRI * WRJ), rest = reps - wide * WRI * WRJ;
   for (auto u = start; u < end; u++) {
     for (auto r = 0; r < wide; r++) mkw<WRI, WRJ, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
@@ -977,75 +977,75 @@ static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch) 
 // ---- kernel entry points (core/kernel.h signature) ----
 void conv_pack_w_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_fwd((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_fwd((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_pack_w_fwd_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_fwd_t((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_fwd_t((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_pack_w_bwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_bwd((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_bwd((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_fwd((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], start, end, (u32)scratch);
+  as_conv_fwd((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], start, end, (ux)scratch);
 }
 void conv_fwd_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_fwd_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (u32)scratch);
+  as_conv_fwd_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (ux)scratch);
 }
 void conv_fwd_dx_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_fwd_dx_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
+  as_conv_fwd_dx_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (i32)a[7], start, end, (ux)scratch);
 }
 void conv_fwd_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_fwd_dy_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (u32)(int64_t)a[7], (u32)(int64_t)a[8], (i32)a[9], start, end, (u32)scratch);
+  as_conv_fwd_dy_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (ux)(int64_t)a[7], (ux)(int64_t)a[8], (i32)a[9], start, end, (ux)scratch);
 }
 void conv_pack_w_fwd4(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_fwd4((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_fwd4((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_fwd_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_fwd_t((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], start, end, (u32)scratch);
+  as_conv_fwd_t((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], start, end, (ux)scratch);
 }
 void conv_fwd_t_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_fwd_t_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (u32)scratch);
+  as_conv_fwd_t_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (ux)scratch);
 }
 void conv_pack_w_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_dot((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_pack_w_dot((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_fwd_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_fwd_dot((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], start, end, (u32)scratch);
+  as_conv_fwd_dot((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], start, end, (ux)scratch);
 }
 void conv_fwd_dot_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_fwd_dot_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (u32)scratch);
+  as_conv_fwd_dot_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (ux)scratch);
 }
 void conv_bwd_data(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_data((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+  as_conv_bwd_data((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
 }
 void conv_bwd_data_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_data_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (u32)(int64_t)a[7], (u32)(int64_t)a[8], (i32)a[9], start, end, (u32)scratch);
+  as_conv_bwd_data_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (ux)(int64_t)a[7], (ux)(int64_t)a[8], (i32)a[9], start, end, (ux)scratch);
 }
 void conv_bwd_data_1x1(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_data_1x1((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+  as_conv_bwd_data_1x1((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
 }
 void conv_bwd_data_1x1_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_data_1x1_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (u32)(int64_t)a[7], (u32)(int64_t)a[8], (i32)a[9], start, end, (u32)scratch);
+  as_conv_bwd_data_1x1_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (ux)(int64_t)a[7], (ux)(int64_t)a[8], (i32)a[9], start, end, (ux)scratch);
 }
 void gemm_bench_mk(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_gemm_bench_mk((i32)a[0], (i32)a[1], start, end, (u32)scratch);
+  as_gemm_bench_mk((i32)a[0], (i32)a[1], start, end, (ux)scratch);
 }
 
 }  // namespace

@@ -14,25 +14,32 @@ namespace {
 typedef float f32;
 typedef double f64;
 typedef int32_t i32;
-typedef uint32_t u32;
+// Byte offsets into the arena (AssemblyScript's usize, 32-bit there) are 64-bit here: the native
+// arena may exceed 4 GiB. Arithmetic wraps modulo 2^64 as the WebAssembly kernels' wraps modulo
+// 2^32, so a negative intermediate (i32 converted to ux) comes back the same way.
+typedef uint64_t ux;
 typedef int64_t i64;
 typedef uint64_t u64;
 typedef __m128 v128;
 
 // The arena's base, set by every entry point (the same for all threads of a call).
 static thread_local uint8_t *gM __attribute__((tls_model("initial-exec")));
+// The origin of this thread's row table (fillRows: x; normWindow: its window): a row's image
+// pointer is stored as an i32 byte offset from it (rowX), so that the 12-byte rows of the
+// WebAssembly kernels' layout address an arena of any size (an image lies within 2 GiB of it).
+static thread_local ux gRowO __attribute__((tls_model("initial-exec")));
 
 #define ASC_FEATURE_RELAXED_SIMD 1
 
-template <class T> static inline T load(u32 p, u32 off = 0) {
+template <class T> static inline T load(ux p, ux off = 0) {
   T v;
   memcpy(&v, gM + (size_t)p + off, sizeof v);
   return v;
 }
-template <class T> static inline void store(u32 p, T v, u32 off = 0) { memcpy(gM + (size_t)p + off, &v, sizeof v); }
-static inline v128 v128_load(u32 p, u32 off = 0) { return _mm_loadu_ps((const float *)(gM + (size_t)p + off)); }
-static inline void v128_store(u32 p, v128 v, u32 off = 0) { _mm_storeu_ps((float *)(gM + (size_t)p + off), v); }
-static inline v128 v128_load32_splat(u32 p, u32 off = 0) { return _mm_set1_ps(load<f32>(p, off)); }
+template <class T> static inline void store(ux p, T v, ux off = 0) { memcpy(gM + (size_t)p + off, &v, sizeof v); }
+static inline v128 v128_load(ux p, ux off = 0) { return _mm_loadu_ps((const float *)(gM + (size_t)p + off)); }
+static inline void v128_store(ux p, v128 v, ux off = 0) { _mm_storeu_ps((float *)(gM + (size_t)p + off), v); }
+static inline v128 v128_load32_splat(ux p, ux off = 0) { return _mm_set1_ps(load<f32>(p, off)); }
 static inline v128 v128_and(v128 a, v128 b) { return _mm_and_ps(a, b); }
 static inline v128 v128_andnot(v128 a, v128 b) { return _mm_andnot_ps(b, a); }  // a & ~b
 static inline v128 f32x4_splat(f32 s) { return _mm_set1_ps(s); }
@@ -52,8 +59,8 @@ typedef int v4si_ __attribute__((vector_size(16)));
 typedef long long v2di_ __attribute__((vector_size(16)));
 #define i32x4_shuffle(a, b, i0, i1, i2, i3) ((v128)__builtin_shuffle((v4si_)(a), (v4si_)(b), (v4si_){i0, i1, i2, i3}))
 #define i64x2_shuffle(a, b, i0, i1) ((v128)__builtin_shuffle((v2di_)(a), (v2di_)(b), (v2di_){i0, i1}))
-static inline void memory_fill(u32 p, int v, u32 n) { memset(gM + (size_t)p, v, n); }
-static inline void memory_copy(u32 dst, u32 src, u32 n) { memmove(gM + (size_t)dst, gM + (size_t)src, n); }
+static inline void memory_fill(ux p, int v, ux n) { memset(gM + (size_t)p, v, n); }
+static inline void memory_copy(ux dst, ux src, ux n) { memmove(gM + (size_t)dst, gM + (size_t)src, n); }
 [[noreturn]] static inline void unreachable() { __builtin_trap(); }
 template <class T> static inline T min(T a, T b) { return a < b ? a : b; }
 template <class T> static inline T max(T a, T b) { return a > b ? a : b; }
@@ -72,88 +79,89 @@ static inline v128 fma(v128 a, v128 b, v128 c);
 static inline v128 fma64(v128 a, v128 b, v128 c);
 template <class F> static inline bool fused();
 static inline v128 reluv(v128 v);
-static inline v128 dyv(u32 ca, u32 cs, u32 p, u32 dlt);
-static inline v128 dyr(v128 a, v128 b, v128 c0, u32 p, u32 dlt);
-static inline f32 dyf(u32 ca, u32 cs, u32 p, u32 dlt);
+static inline v128 dyv(ux ca, ux cs, ux p, ux dlt);
+static inline v128 dyr(v128 a, v128 b, v128 c0, ux p, ux dlt);
+static inline f32 dyf(ux ca, ux cs, ux p, ux dlt);
 static inline f32 nrm(f32 x, f32 a, f32 b, i32 relu);
-static inline i32 ld(u32 d, i32 i);
+static inline i32 ld(ux d, i32 i);
+static inline ux rowX(ux t, ux off = 0);
 static inline i32 balanced(i32 n, i32 max);
-static inline void zeroPage(u32 scratch);
-static void mk(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i32 add);
-static void tileOut(u32 tile, u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 bias, i32 add);
+static inline void zeroPage(ux scratch);
+static void mk(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, ux bias, i32 add);
+static void tileOut(ux tile, ux d0, ux d1, ux d2, ux d3, i32 ncols, ux bias, i32 add);
 static inline v128 lo64(v128 v);
 static inline v128 hi64(v128 v);
-static void mkm(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i32 add, u32 sh, u32 ko, i32 init, u32 s64);
-static void momTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 sh, u32 ko, i32 init);
-static void flushSums(u32 s32, u32 so, u32 s64, u32 qo, i32 ncols);
-static void mkx(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, i32 add, u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc);
-static void dxTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 tile = 0);
-static void copy4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero);
-static void copy4n(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u32 sa, u32 sb, i32 relu);
-static void copy4dy(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, u32 dlt, i32 len, u32 ca, u32 cs);
-static void expandCoef(u32 d, u32 coef, u32 ce, i32 rows = 2);
-static bool normWindow(u32 d, u32 tab, i32 m0, i32 cnt, u32 x, u32 ce, i32 relu, u32 zw, u32 zcap, u32 dlt = 0, bool dym = false);
-static void fillRows(u32 d, u32 tab, i32 m0, i32 cnt, u32 base);
-static inline u32 tapPtr(u32 xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff);
-template <class F> static inline void cp4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u32 sa, u32 sb, i32 relu);
-template <class F> static void packAFwd(u32 d, u32 t, i32 nv, i32 g, i32 r0, i32 kc, u32 panel, u32 zero, u32 ce, u32 nb, i32 relu, i32 xs);
-static void as_conv_pack_w_fwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
-static void as_conv_pack_w_fwd_t(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
-static inline void packWFwd(u32 d, u32 w, u32 bp, i32 start, i32 end, bool flip);
-static void as_conv_pack_w_bwd(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
-static void as_conv_fwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch);
-static void as_conv_fwd_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
-static void as_conv_fwd_dx_f(u32 d, u32 dy, u32 bp, u32 dx, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
-static void as_conv_fwd_dy_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
-template <class F> static void convFwd(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, u32 x2, u32 c2, u32 m2, i32 relu2, u32 dlt, i32 dym, i32 start, i32 end, u32 scratch);
-static i32 blockMoments(u32 y, i32 K, i32 mb, i32 mn, bool first, bool last, u32 st, i32 tiles);
-static inline u32 sj32(u32 st, i32 K, i32 col);
-static void as_conv_pack_w_fwd4(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
-static void mkT(u32 a, u32 b0, u32 b1, i32 kc, u32 e0, u32 e1, u32 e2, u32 e3, u32 e4, u32 e5, u32 e6, u32 e7, u32 bias, i32 add);
-static inline void wrT(u32 e, v128 v, i32 add);
-static void as_conv_fwd_t(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch);
-static void as_conv_fwd_t_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
-template <class F> static void convFwdT(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
-static void as_conv_pack_w_dot(u32 d, u32 w, u32 bp, i32 start, i32 end, u32 scratch);
+static void mkm(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, ux bias, i32 add, ux sh, ux ko, i32 init, ux s64);
+static void momTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux sh, ux ko, i32 init);
+static void flushSums(ux s32, ux so, ux s64, ux qo, i32 ncols);
+static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux s64, i32 acc);
+static void dxTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux tile = 0);
+static void copy4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero);
+static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu);
+static void copy4dy(ux dst, ux p0, ux p1, ux p2, ux p3, ux dlt, i32 len, ux ca, ux cs);
+static void expandCoef(ux d, ux coef, ux ce, i32 rows = 2);
+static bool normWindow(ux d, ux tab, i32 m0, i32 cnt, ux x, ux ce, i32 relu, ux zw, ux zcap, ux dlt = 0, bool dym = false);
+static void fillRows(ux d, ux tab, i32 m0, i32 cnt, ux base);
+static inline ux tapPtr(ux xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff);
+template <class F> static inline void cp4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu);
+template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 kc, ux panel, ux zero, ux ce, ux nb, i32 relu, i32 xs);
+static void as_conv_pack_w_fwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
+static void as_conv_pack_w_fwd_t(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
+static inline void packWFwd(ux d, ux w, ux bp, i32 start, i32 end, bool flip);
+static void as_conv_pack_w_bwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
+static void as_conv_fwd(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_dx_f(ux d, ux dy, ux bp, ux dx, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_dy_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
+template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, ux x2, ux c2, ux m2, i32 relu2, ux dlt, i32 dym, i32 start, i32 end, ux scratch);
+static i32 blockMoments(ux y, i32 K, i32 mb, i32 mn, bool first, bool last, ux st, i32 tiles);
+static inline ux sj32(ux st, i32 K, i32 col);
+static void as_conv_pack_w_fwd4(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
+static void mkT(ux a, ux b0, ux b1, i32 kc, ux e0, ux e1, ux e2, ux e3, ux e4, ux e5, ux e6, ux e7, ux bias, i32 add);
+static inline void wrT(ux e, v128 v, i32 add);
+static void as_conv_fwd_t(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_t_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
+template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
+static void as_conv_pack_w_dot(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static inline v128 hsum4(v128 a, v128 b, v128 c, v128 d);
-static void as_conv_fwd_dot(u32 d, u32 x, u32 bp, u32 bias, u32 y, i32 start, i32 end, u32 scratch);
-static void as_conv_fwd_dot_f(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
-template <class F> static void convFwdDot(u32 d, u32 x, u32 bp, u32 bias, u32 y, u32 coef, i32 relu, i32 mom, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_data(u32 d, u32 dy, u32 bp, u32 dx, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_data_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
-static void dxRows(u32 d, u32 dxn, u32 x2n, i32 h0, i32 h1, u32 c2, u32 m2, i32 relu, u32 st);
-static void dxRun(u32 px0, u32 xp0, i32 W, i32 C, u32 xsb, u32 c2, u32 m2, i32 relu, u32 st, u32 gp0 = 0, u32 gsb = 0, u32 yo0 = 0);
-template <class F> static inline void packDyRows(u32 a, u32 dy, i32 m, i32 rem, i32 K, i32 k, i32 kc, u32 dlt, u32 cdy, u32 zero);
-static void colAdd(u32 d, u32 col, u32 cs, u32 tab, i32 mn, u32 dxn);
-template <class F> static void bwdData(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_data_1x1(u32 d, u32 dy, u32 bp, u32 dx, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_data_1x1_f(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
-template <class F> static void bwdData1x1(u32 d, u32 dy, u32 bp, u32 dx, u32 dlt, u32 cdy, u32 x2, u32 c2, u32 m2, i32 relu, i32 start, i32 end, u32 scratch);
-static inline u32 atStride(i32 mlen);
-template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i32 p1, u32 dst, u32 ce, u32 nb, i32 relu, i32 xs);
-template <class F> static void packATTight(u32 d, u32 tab, i32 mlen, i32 p0, i32 p1, u32 dst, u32 ce, u32 nb, i32 relu);
-template <class F> static void packDY(u32 d, u32 dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, u32 dst, u32 dlt, u32 cdy);
-static void as_conv_bwd_w(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_w_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
-template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_wt(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_wt_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
-template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_w_dot(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_w_dot_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
-template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch);
-static inline void wrAcc(u32 p, v128 v0, v128 v1, bool wide, bool first);
-static void as_conv_bwd_w_dot_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_wt_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch);
-static void as_conv_bwd_w_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch);
-static void as_conv_bias_grad(u32 d, u32 dy, u32 db, i32 start, i32 end, u32 scratch);
-static void as_conv_bias_grad_f(u32 d, u32 dy, u32 db, u32 dlt, u32 cdy, i32 start, i32 end, u32 scratch);
-template <class F> static void biasGrad(u32 d, u32 dy, u32 db, u32 dlt, u32 cdy, i32 start, i32 end, u32 scratch);
-static void as_conv_dw_pack_w(u32 d, u32 w, u32 wt, i32 start, i32 end, u32 scratch);
-static void as_conv_dw_fwd(u32 d, u32 x, u32 wt, u32 bias, u32 y, i32 start, i32 end, u32 scratch);
-static void as_conv_dw_bwd_data(u32 d, u32 dy, u32 wt, u32 dx, i32 start, i32 end, u32 scratch);
-static void as_conv_dw_bwd_w(u32 d, u32 dy, u32 x, u32 dw, i32 start, i32 end, u32 scratch);
-static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, u32 scratch);
+static void as_conv_fwd_dot(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_dot_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
+template <class F> static void convFwdDot(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_data(ux d, ux dy, ux bp, ux dx, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_data_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
+static void dxRows(ux d, ux dxn, ux x2n, i32 h0, i32 h1, ux c2, ux m2, i32 relu, ux st);
+static void dxRun(ux px0, ux xp0, i32 W, i32 C, ux xsb, ux c2, ux m2, i32 relu, ux st, ux gp0 = 0, ux gsb = 0, ux yo0 = 0);
+template <class F> static inline void packDyRows(ux a, ux dy, i32 m, i32 rem, i32 K, i32 k, i32 kc, ux dlt, ux cdy, ux zero);
+static void colAdd(ux d, ux col, ux cs, ux tab, i32 mn, ux dxn);
+template <class F> static void bwdData(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_data_1x1(ux d, ux dy, ux bp, ux dx, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_data_1x1_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
+template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
+static inline ux atStride(i32 mlen);
+template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu, i32 xs);
+template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu);
+template <class F> static void packDY(ux d, ux dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, ux dst, ux dlt, ux cdy);
+static void as_conv_bwd_w(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_wt(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_wt_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_dot(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_dot_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+template <class F> static void bwdWDot(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+static inline void wrAcc(ux p, v128 v0, v128 v1, bool wide, bool first);
+static void as_conv_bwd_w_dot_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_wt_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
+static void as_conv_bias_grad(ux d, ux dy, ux db, i32 start, i32 end, ux scratch);
+static void as_conv_bias_grad_f(ux d, ux dy, ux db, ux dlt, ux cdy, i32 start, i32 end, ux scratch);
+template <class F> static void biasGrad(ux d, ux dy, ux db, ux dlt, ux cdy, i32 start, i32 end, ux scratch);
+static void as_conv_dw_pack_w(ux d, ux w, ux wt, i32 start, i32 end, ux scratch);
+static void as_conv_dw_fwd(ux d, ux x, ux wt, ux bias, ux y, i32 start, i32 end, ux scratch);
+static void as_conv_dw_bwd_data(ux d, ux dy, ux wt, ux dx, i32 start, i32 end, ux scratch);
+static void as_conv_dw_bwd_w(ux d, ux dy, ux x, ux dw, i32 start, i32 end, ux scratch);
+static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, ux scratch);
 
 // ---- the port of gemm.ts (its comments kept; "pointers" are arena offsets here) ----
 //
@@ -189,14 +197,14 @@ static inline v128 reluv(v128 v) {
  * it: dY = A*dbn + (B*xbn + C0) with dbn at p, xbn at p + dlt and the coefficients A, B, C0 at
  * ca, ca + cs, ca + 2*cs (4 lanes, or one float).
  */
-static inline v128 dyv(u32 ca, u32 cs, u32 p, u32 dlt) {
+static inline v128 dyv(ux ca, ux cs, ux p, ux dlt) {
   return dyr(v128_load(ca), v128_load(ca + cs), v128_load(ca + 2 * cs), p, dlt);
 }
 /** dyv with the coefficients A, B, C0 already in registers. */
-static inline v128 dyr(v128 a, v128 b, v128 c0, u32 p, u32 dlt) {
+static inline v128 dyr(v128 a, v128 b, v128 c0, ux p, ux dlt) {
   return fma(a, v128_load(p), fma(b, v128_load(p + dlt), c0));
 }
-static inline f32 dyf(u32 ca, u32 cs, u32 p, u32 dlt) {
+static inline f32 dyf(ux ca, ux cs, ux p, ux dlt) {
   return load<f32>(ca) * load<f32>(p) + (load<f32>(ca + cs) * load<f32>(p + dlt) + load<f32>(ca + 2 * cs));
 }
 
@@ -207,19 +215,24 @@ static inline f32 nrm(f32 x, f32 a, f32 b, i32 relu) {
 
 // ---- descriptor fields (i32): src/kernels/abi/conv_descriptor.ts, the one table of the ABI ----
 
-static inline i32 ld(u32 d, i32 i) {
-  return load<i32>(d + ((u32)i << 2));
+static inline i32 ld(ux d, i32 i) {
+  return load<i32>(d + ((ux)i << 2));
+}
+
+/** The image pointer of the row table entry at t (+ off): gRowO plus the stored i32 offset. */
+static inline ux rowX(ux t, ux off) {
+  return gRowO + (ux)(i64)load<i32>(t, off);
 }
 
 // ---- per-thread scratch layout ----
-const u32 SC_ZERO = 0; // 64 zero bytes: the source of padding lanes
-const u32 SC_TILE = 64; // one 4x8 f32 tile (edge tiles)
-const u32 SC_RING = 240; // Winograd: the normalised ring's image and last row (2 i32)
-const u32 SC_ROWS = 256; // row table, 3 i32 per row (backward-data: 2), at most MAX_ROWS rows
+const ux SC_ZERO = 0; // 64 zero bytes: the source of padding lanes
+const ux SC_TILE = 64; // one 4x8 f32 tile (edge tiles)
+const ux SC_RING = 240; // Winograd: the normalised ring's image and last row (2 i32)
+const ux SC_ROWS = 256; // row table, 3 i32 per row (backward-data: 2), at most MAX_ROWS rows
 const auto MAX_ROWS = 4096;
-const u32 SC_TROW = 49408; // backward-weights, tight rows: one pixel's KH*SEG floats (<= 2048 + 4)
-const u32 SC_ZBUF = 61440; // conv_fwd_dot: zeros for padding taps (up to 1024 channels)
-const u32 SC_PACK = 65536; // packed blocks
+const ux SC_TROW = 49408; // backward-weights, tight rows: one pixel's KH*SEG floats (<= 2048 + 4)
+const ux SC_ZBUF = 61440; // conv_fwd_dot: zeros for padding taps (up to 1024 channels)
+const ux SC_PACK = 65536; // packed blocks
 const i32 INVALID = -(1 << 28); // ih0 of a padding row: every tap falls outside
 
 /** Block size (multiple of 4, at most max) splitting n rows into equal blocks. */
@@ -228,7 +241,7 @@ static inline i32 balanced(i32 n, i32 max) {
   return min(max, (((n + nb - 1) / nb) + 3) & ~3);
 }
 
-static inline void zeroPage(u32 scratch) {
+static inline void zeroPage(ux scratch) {
   const auto z = f32x4_splat(0);
   v128_store(scratch, z);
   v128_store(scratch, z, 16);
@@ -242,7 +255,7 @@ static inline void zeroPage(u32 scratch) {
 // bias != 0: accumulators start at bias[0..8] (first reduction block of the forward pass).
 // add != 0: d_r[0..8] += tile (later reduction blocks); else d_r[0..8] = tile.
 // =====================================================================================
-static void mk(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i32 add) {
+static void mk(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, ux bias, i32 add) {
   auto c00 = f32x4_splat(0);
   auto c01 = c00; auto c10 = c00; auto c11 = c00; auto c20 = c00; auto c21 = c00; auto c30 = c00; auto c31 = c00;
   if (bias) {
@@ -251,7 +264,7 @@ static void mk(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i
   }
   // One k step per iteration, deliberately not unrolled: TurboFan hoists the loads of an
   // unrolled body and then spills accumulators (measured: 4x unroll 36 GFLOP/s, 2x 26, none 55).
-  const auto aEnd = a + ((u32)kc << 4);
+  const auto aEnd = a + ((ux)kc << 4);
   while (a < aEnd) {
     const auto b0 = v128_load(b); const auto b1 = v128_load(b, 16);
     auto av = v128_load32_splat(a);
@@ -288,13 +301,13 @@ static void mk(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i
 }
 
 /** Edge tile (fewer than 8 valid columns): mk into the scratch tile, then this masked copy. */
-static void tileOut(u32 tile, u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 bias, i32 add) {
+static void tileOut(ux tile, ux d0, ux d1, ux d2, ux d3, i32 ncols, ux bias, i32 add) {
   for (auto r = 0; r < 4; r++) {
     const auto dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
     if (!dst) continue;
-    const auto src = tile + ((u32)r << 5);
+    const auto src = tile + ((ux)r << 5);
     for (auto j = 0; j < ncols; j++) {
-      const auto o = (u32)j << 2;
+      const auto o = (ux)j << 2;
       auto v = load<f32>(src + o);
       if (bias) v = load<f32>(bias + o) + v;
       if (add) v = load<f32>(dst + o) + v;
@@ -322,14 +335,14 @@ static inline v128 hi64(v128 v) {
  * partials every 16 tiles, flushSums). y - K is exact near the mean (Sterbenz), so a large
  * |mean|/std does not cancel. sh = &K[col]; S at sh + ko, Q at sh + 2*ko.
  */
-static void mkm(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, i32 add, u32 sh, u32 ko, i32 init, u32 s64) {
+static void mkm(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, ux bias, i32 add, ux sh, ux ko, i32 init, ux s64) {
   auto c00 = f32x4_splat(0);
   auto c01 = c00; auto c10 = c00; auto c11 = c00; auto c20 = c00; auto c21 = c00; auto c30 = c00; auto c31 = c00;
   if (bias) {
     c00 = v128_load(bias); c01 = v128_load(bias, 16);
     c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
   }
-  const auto aEnd = a + ((u32)kc << 4);
+  const auto aEnd = a + ((ux)kc << 4);
   while (a < aEnd) {
     const auto b0 = v128_load(b); const auto b1 = v128_load(b, 16);
     auto av = v128_load32_splat(a);
@@ -384,11 +397,11 @@ static void mkm(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, u32 bias, 
 }
 
 /** Edge-tile (ncols < 8) moments as mkm, from the final values tileOut wrote (d0 is a real row). */
-static void momTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 sh, u32 ko, i32 init) {
+static void momTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux sh, ux ko, i32 init) {
   if (init) {
     const f32 n = (f32)(1 + (d1 ? 1 : 0) + (d2 ? 1 : 0) + (d3 ? 1 : 0));
     for (auto l = 0; l < ncols; l++) {
-      const auto o = (u32)l << 2;
+      const auto o = (ux)l << 2;
       auto t = load<f32>(d0 + o);
       if (d1) t += load<f32>(d1 + o);
       if (d2) t += load<f32>(d2 + o);
@@ -400,7 +413,7 @@ static void momTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 sh, u32 ko, i
     const auto dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
     if (!dst) continue;
     for (auto l = 0; l < ncols; l++) {
-      const auto o = (u32)l << 2;
+      const auto o = (ux)l << 2;
       const auto e = load<f32>(dst + o) - load<f32>(sh + o);
       store<f32>(sh + ko + o, load<f32>(sh + ko + o) + e);
       store<f32>(sh + 2 * ko + o, load<f32>(sh + 2 * ko + o) + e * e);
@@ -412,7 +425,7 @@ static void momTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 sh, u32 ko, i
  * Adds the f32 sums of `ncols` channels at s32 (S) and s32 + so (Q) to the f64 partials at s64
  * and s64 + qo, and zeroes them: every 16 tiles (64 rows), so that f32 sums stay short.
  */
-static void flushSums(u32 s32, u32 so, u32 s64, u32 qo, i32 ncols) {
+static void flushSums(ux s32, ux so, ux s64, ux qo, i32 ncols) {
   if (ncols == 8) {
     const auto s0 = v128_load(s32); const auto s1 = v128_load(s32, 16); const auto q0 = v128_load(s32 + so); const auto q1 = v128_load(s32 + so, 16);
     v128_store(s64, f64x2_add(v128_load(s64), lo64(s0)));
@@ -429,7 +442,7 @@ static void flushSums(u32 s32, u32 so, u32 s64, u32 qo, i32 ncols) {
     return;
   }
   for (auto l = 0; l < ncols; l++) {
-    const auto o = (u32)l << 2; const auto o8 = (u32)l << 3;
+    const auto o = (ux)l << 2; const auto o8 = (ux)l << 3;
     store<f64>(s64 + o8, load<f64>(s64 + o8) + (f64)load<f32>(s32 + o));
     store<f64>(s64 + qo + o8, load<f64>(s64 + qo + o8) + (f64)load<f32>(s32 + so + o));
     store<f32>(s32 + o, 0);
@@ -446,10 +459,10 @@ static void flushSums(u32 s32, u32 so, u32 s64, u32 qo, i32 ncols) {
  * acc != 0 (D_GACC): the rows are a gradient buffer's, and a2*dx is added into them instead
  * (add must then be 0: one reduction block).
  */
-static void mkx(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, i32 add, u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc) {
+static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux s64, i32 acc) {
   auto c00 = f32x4_splat(0);
   auto c01 = c00; auto c10 = c00; auto c11 = c00; auto c20 = c00; auto c21 = c00; auto c30 = c00; auto c31 = c00;
-  const auto aEnd = a + ((u32)kc << 4);
+  const auto aEnd = a + ((ux)kc << 4);
   while (a < aEnd) {
     const auto b0 = v128_load(b); const auto b1 = v128_load(b, 16);
     auto av = v128_load32_splat(a);
@@ -540,7 +553,7 @@ static void mkx(u32 a, u32 b, i32 kc, u32 d0, u32 d1, u32 d2, u32 d3, i32 add, u
  * (d0 a real row): the same operations in the same order as mkm after its write-back, reading
  * back the values it would have had in registers.
  */
-static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, u32 sh, u32 ko, i32 init, u32 s64) {
+static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux ko, i32 init, ux s64) {
   // (256 bits: mkm's two v128 halves of each row in one register, the same operations per lane)
   const __m256 c0 = v[0], c1 = v[1], c2 = v[2], c3 = v[3];
   float *shp = (float *)(gM + (size_t)sh);
@@ -570,14 +583,14 @@ static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, u32 sh, u
  * reduction only, as mkx's registers before its write-back): the same operations per lane in the
  * same order as mkx's write-back (256 bits: its two v128 halves in one register), into d0..d3.
  */
-static inline void mkxRegs(const __m256 *cv, u32 d0, u32 d1, u32 d2, u32 d3, i32 add,
-  u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 s64, i32 acc) {
+static inline void mkxRegs(const __m256 *cv, ux d0, ux d1, ux d2, ux d3, i32 add,
+  ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux s64, i32 acc) {
   const __m256 z = _mm256_setzero_ps();
   const __m256 a2 = ld8(cf), b2 = ld8(cf + cb), mu = ld8(cm);
   __m256 sv = z, q = z;
-  const u32 dr[4] = {d0, d1, d2, d3};
+  const ux dr[4] = {d0, d1, d2, d3};
   for (i32 r = 0; r < 4; r++) {
-    const u32 dd = dr[r];
+    const ux dd = dr[r];
     if (dd) {
       float *dp = (float *)(gM + (size_t)dd);
       __m256 c = cv[r];
@@ -607,14 +620,14 @@ static inline void mkxRegs(const __m256 *cv, u32 d0, u32 d1, u32 d2, u32 d3, i32
  * tile != 0 (the accumulating epilogue, D_GACC): dx comes from the micro-tile (rows 32 bytes apart
  * at tile) and a2*dx is added into the rows d0..d3 of the gradient buffer instead.
  */
-static void dxTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 xr, u32 ldx, u32 cf, u32 cb, u32 cm, i32 relu, u32 st, u32 qo, u32 tile) {
+static void dxTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux tile) {
   for (auto r = 0; r < 4; r++) {
     const auto dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
     if (!dst) continue;
-    const auto xp = xr + (u32)r * ldx;
-    const auto src = tile ? tile + ((u32)r << 5) : dst;
+    const auto xp = xr + (ux)r * ldx;
+    const auto src = tile ? tile + ((ux)r << 5) : dst;
     for (auto l = 0; l < ncols; l++) {
-      const auto o = (u32)l << 2;
+      const auto o = (ux)l << 2;
       auto g = load<f32>(src + o);
       const auto xv = load<f32>(xp + o);
       const auto off = relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0;
@@ -632,7 +645,7 @@ static void dxTile(u32 d0, u32 d1, u32 d2, u32 d3, i32 ncols, u32 xr, u32 ldx, u
 // A source pointer 0 is a padding lane (reads the zero page, never advances).
 // =====================================================================================
 /** Stores 8 floats of 4 rows (v0..v3) as [8][4] at o: the packing's transpose, 8 k steps at a time. */
-static inline void store8x4(u32 dst, __m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+static inline void store8x4(ux dst, __m256 v0, __m256 v1, __m256 v2, __m256 v3) {
   const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);
   const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
   const __m256 k04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
@@ -646,8 +659,8 @@ static inline void store8x4(u32 dst, __m256 v0, __m256 v1, __m256 v2, __m256 v3)
   _mm256_storeu_ps(o + 24, _mm256_permute2f128_ps(k26, k37, 0x31));
 }
 
-static void copy4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero) {
-  u32 s0 = 16; u32 s1 = 16; u32 s2 = 16; u32 s3 = 16;
+static void copy4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero) {
+  ux s0 = 16; ux s1 = 16; ux s2 = 16; ux s3 = 16;
   if (!p0) { p0 = zero; s0 = 0; }
   if (!p1) { p1 = zero; s1 = 0; }
   if (!p2) { p2 = zero; s2 = 0; }
@@ -688,8 +701,8 @@ static void copy4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero) {
  * channels, so one coefficient vector serves all four. Padding lanes (pointer 0) stay exactly 0:
  * zero padding is applied after normalisation.
  */
-static void copy4n(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u32 sa, u32 sb, i32 relu) {
-  u32 s0 = 16; u32 s1 = 16; u32 s2 = 16; u32 s3 = 16;
+static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu) {
+  ux s0 = 16; ux s1 = 16; ux s2 = 16; ux s3 = 16;
   const auto ones = i32x4_splat(-1); const auto z = f32x4_splat(0);
   auto m0 = ones; auto m1 = ones; auto m2 = ones; auto m3 = ones;
   if (!p0) { p0 = zero; s0 = 0; m0 = z; }
@@ -742,7 +755,7 @@ static void copy4n(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u
  * ca + 2*cs (per column k). Every pointer must be a real row: callers pass row 0 again for the
  * rows past the end of a block; those lanes only reach output rows that are never written.
  */
-static void copy4dy(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, u32 dlt, i32 len, u32 ca, u32 cs) {
+static void copy4dy(ux dst, ux p0, ux p1, ux p2, ux p3, ux dlt, i32 len, ux ca, ux cs) {
   auto i = 0;
   // 8 floats per row and step: per lane the same two FMAs as below
   for (; i + 8 <= len; i += 8) {
@@ -783,11 +796,11 @@ static void copy4dy(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, u32 dlt, i32 len, u
  * float o of a packed segment, a kernel row of KW*C floats (channel o % C) or a tap (o < C,
  * channel o), or of a run of whole pixels (normWindow, o mod 4C).
  */
-static void expandCoef(u32 d, u32 coef, u32 ce, i32 rows) {
+static void expandCoef(ux d, ux coef, ux ce, i32 rows) {
   const auto C = ld(d, D_C); const auto NE = ld(d, D_FNE);
-  const auto cb = (u32)C << 2; const auto nb = (u32)NE << 2;
-  u32 c = 0;
-  for (u32 o = 0; o < nb; o += 4) {
+  const auto cb = (ux)C << 2; const auto nb = (ux)NE << 2;
+  ux c = 0;
+  for (ux o = 0; o < nb; o += 4) {
     store<f32>(ce + o, load<f32>(coef + c));
     store<f32>(ce + nb + o, load<f32>(coef + cb + c));
     if (rows > 2) store<f32>(ce + 2 * nb + o, load<f32>(coef + 2 * cb + c));
@@ -805,40 +818,39 @@ static void expandCoef(u32 d, u32 coef, u32 ce, i32 rows) {
  * untouched, when the window does not fit.
  * Layout: image bases (i32 per image of the block, 64-byte aligned), then the rows of each image.
  */
-static bool normWindow(u32 d, u32 tab, i32 m0, i32 cnt, u32 x, u32 ce, i32 relu, u32 zw, u32 zcap, u32 dlt, bool dym) {
+static bool normWindow(ux d, ux tab, i32 m0, i32 cnt, ux x, ux ce, i32 relu, ux zw, ux zcap, ux dlt, bool dym) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
   const auto SH = ld(d, D_SH); const auto PH = ld(d, D_PH); const auto KH = ld(d, D_KH); const auto DH = ld(d, D_DH);
   const auto P = OH * OW;
   const auto XS = ld(d, D_XS);
   if (XS != C) return false; // x is a view (1x1 layers only, which have no window): normalise while packing
-  const auto rowB = (u32)W * (u32)C * 4; const auto img = (u32)H * rowB;
+  const auto rowB = (ux)W * (ux)C * 4; const auto img = (ux)H * rowB;
   const auto n0 = m0 / P; const auto n1 = (m0 + cnt - 1) / P;
   const auto map = zw;
-  const auto data = zw + (((u32)(n1 - n0 + 1) * 4 + 63) & ~63);
+  const auto data = zw + (((ux)(n1 - n0 + 1) * 4 + 63) & ~63);
   // sizes and image bases: base_n + ih*rowB is row ih of image n in the copy
-  u32 off = 0;
+  ux off = 0;
   for (auto n = n0; n <= n1; n++) {
     const auto pa = n == n0 ? m0 - n * P : 0; const auto pe = n == n1 ? m0 + cnt - 1 - n * P : P - 1;
     const auto lo = max(0, (pa / OW) * SH - PH); const auto hi = min(H, (pe / OW) * SH - PH + (KH - 1) * DH + 1);
-    const auto base = data + off - (u32)lo * rowB; // wrapping arithmetic: only rows >= lo are read
-    if (base == 0) return false; // 0 marks padding rows in the table
-    store<i32>(map + ((u32)(n - n0) << 2), (i32)base);
-    if (hi > lo) off += (u32)(hi - lo) * rowB;
+    // image n's base relative to the window (wrapping arithmetic: only rows >= lo are read)
+    store<i32>(map + ((ux)(n - n0) << 2), (i32)(off - (ux)lo * rowB));
+    if (hi > lo) off += (ux)(hi - lo) * rowB;
   }
   if (data + off > zw + zcap) return false;
   // normalise: each image's rows are one contiguous run; the coefficients of float o of a run are
   // aE[o mod 4C] (period C, and 4C floats is a whole number of vectors)
-  const auto pb = (u32)C << 4; const auto nb = (u32)ld(d, D_FNE) << 2;
+  const auto pb = (ux)C << 4; const auto nb = (ux)ld(d, D_FNE) << 2;
   off = 0;
   for (auto n = n0; n <= n1; n++) {
     const auto pa = n == n0 ? m0 - n * P : 0; const auto pe = n == n1 ? m0 + cnt - 1 - n * P : P - 1;
     const auto lo = max(0, (pa / OW) * SH - PH); const auto hi = min(H, (pe / OW) * SH - PH + (KH - 1) * DH + 1);
     if (hi <= lo) continue;
-    const auto src = x + (u32)n * img + (u32)lo * rowB;
+    const auto src = x + (ux)n * img + (ux)lo * rowB;
     const auto dst = data + off;
-    const auto len = (u32)(hi - lo) * rowB;
+    const auto len = (ux)(hi - lo) * rowB;
     off += len;
-    u32 o = 0; u32 co = 0;
+    ux o = 0; ux co = 0;
     if (dym) {
       // dy prologue (backward-data as a forward pass over dY): A*dbn + B*xbn + C0, xbn = dbn + dlt
       for (; o + 16 <= len; o += 16) {
@@ -868,32 +880,34 @@ static bool normWindow(u32 d, u32 tab, i32 m0, i32 cnt, u32 x, u32 ce, i32 relu,
   }
   // re-point the rows
   for (auto i = 0; i < cnt; i++) {
-    const auto t = tab + (u32)i * 12;
-    const auto xb = (u32)load<i32>(t);
-    if (!xb) continue;
-    const auto n = (i32)((xb - x) / img);
+    const auto t = tab + (ux)i * 12;
+    const auto n = (i32)((rowX(t) - x) / img);
     // (the packing then reads the window at a pixel stride of C)
-    store<i32>(t, load<i32>(map + ((u32)(n - n0) << 2)));
+    store<i32>(t, load<i32>(map + ((ux)(n - n0) << 2)));
   }
+  gRowO = data;
   return true;
 }
 
 /**
  * Row table for `cnt` output rows starting at global row m0: per row the byte pointer of its
- * image in `base` (x or 0), ih0 = oh*SH - PH and iw0 = ow*SW - PW.
+ * image in `base` (x), as an offset from the origin gRowO (the block's first image; rowX),
+ * ih0 = oh*SH - PH and iw0 = ow*SW - PW.
  */
-static void fillRows(u32 d, u32 tab, i32 m0, i32 cnt, u32 base) {
+static void fillRows(ux d, ux tab, i32 m0, i32 cnt, ux base) {
   const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW);
-  const auto img = (u32)ld(d, D_H) * (u32)ld(d, D_W) * (u32)ld(d, D_XS) * 4;
+  const auto img = (ux)ld(d, D_H) * (ux)ld(d, D_W) * (ux)ld(d, D_XS) * 4;
   const auto P = OH * OW;
   auto n = m0 / P;
   const auto p = m0 - n * P;
   auto oh = p / OW;
   auto ow = p - oh * OW;
+  const auto n0 = n;
+  gRowO = base + (ux)n0 * img;
   for (auto i = 0; i < cnt; i++) {
-    const auto t = tab + (u32)i * 12;
-    store<i32>(t, (i32)(base + (u32)n * img));
+    const auto t = tab + (ux)i * 12;
+    store<i32>(t, (i32)((ux)(n - n0) * img));
     store<i32>(t, oh * SH - PH, 4);
     store<i32>(t, ow * SW - PW, 8);
     if (++ow == OW) {
@@ -907,13 +921,13 @@ static void fillRows(u32 d, u32 tab, i32 m0, i32 cnt, u32 base) {
  * Pointer to x[n][ih][iw][coff..] for a row (xb = image pointer, 0 = padding row), or 0 where
  * (ih, iw) is outside the image.
  */
-static inline u32 tapPtr(u32 xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff) {
-  if (!xb || (u32)ih >= (u32)H || (u32)iw >= (u32)W) return 0;
-  return xb + (((u32)(ih * W + iw) * (u32)C + (u32)coff) << 2);
+static inline ux tapPtr(ux xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff) {
+  if (!xb || (ux)ih >= (ux)H || (ux)iw >= (ux)W) return 0;
+  return xb + (((ux)(ih * W + iw) * (ux)C + (ux)coff) << 2);
 }
 
 /** copy4, or copy4n in the fused instantiation. */
-template <class F> static inline void cp4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p3, i32 len, u32 zero, u32 sa, u32 sb, i32 relu) {
+template <class F> static inline void cp4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu) {
   if (fused<F>()) copy4n(dst, p0, p1, p2, p3, len, zero, sa, sb, relu);
   else copy4(dst, p0, p1, p2, p3, len, zero);
 }
@@ -930,17 +944,17 @@ template <class F> static inline void cp4(u32 dst, u32 p0, u32 p1, u32 p2, u32 p
  * tapPtr channel offset) taking its coefficients from the expanded rows at ce + 4*off (bE nb
  * bytes further, see expandCoef); padding taps stay 0.
  */
-template <class F> static void packAFwd(u32 d, u32 t, i32 nv, i32 g, i32 r0, i32 kc, u32 panel, u32 zero, u32 ce, u32 nb, i32 relu, i32 xs) {
+template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 kc, ux panel, ux zero, ux ce, ux nb, i32 relu, i32 xs) {
   const auto C = xs; const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW);
   const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW); const auto G = ld(d, D_G); const auto Cg = ld(d, D_CG);
   const auto merge = DW == 1 && G == 1 && KW > 1;
   const auto segLen = merge ? KW * Cg : Cg;
   const auto r1 = r0 + kc;
   const auto goff = g * Cg;
-  const u32 xb0 = (u32)load<i32>(t);
-  const u32 xb1 = nv > 1 ? (u32)load<i32>(t, 12) : 0;
-  const u32 xb2 = nv > 2 ? (u32)load<i32>(t, 24) : 0;
-  const u32 xb3 = nv > 3 ? (u32)load<i32>(t, 36) : 0;
+  const ux xb0 = rowX(t);
+  const ux xb1 = nv > 1 ? rowX(t, 12) : 0;
+  const ux xb2 = nv > 2 ? rowX(t, 24) : 0;
+  const ux xb3 = nv > 3 ? rowX(t, 36) : 0;
   const auto ih0 = load<i32>(t, 4); const auto iw0 = load<i32>(t, 8);
   const auto ih1 = load<i32>(t, 16); const auto iw1 = load<i32>(t, 20);
   const auto ih2 = load<i32>(t, 28); const auto iw2 = load<i32>(t, 32);
@@ -952,36 +966,36 @@ template <class F> static void packAFwd(u32 d, u32 t, i32 nv, i32 g, i32 r0, i32
       const auto kh = s; const auto dh = kh * DH;
       // whole kernel row in bounds for every lane (or lane entirely padding)?
       auto ok = true;
-      if (xb0 && (u32)(ih0 + dh) < (u32)H && (iw0 < 0 || iw0 + KW > W)) ok = false;
-      if (xb1 && (u32)(ih1 + dh) < (u32)H && (iw1 < 0 || iw1 + KW > W)) ok = false;
-      if (xb2 && (u32)(ih2 + dh) < (u32)H && (iw2 < 0 || iw2 + KW > W)) ok = false;
-      if (xb3 && (u32)(ih3 + dh) < (u32)H && (iw3 < 0 || iw3 + KW > W)) ok = false;
+      if (xb0 && (ux)(ih0 + dh) < (ux)H && (iw0 < 0 || iw0 + KW > W)) ok = false;
+      if (xb1 && (ux)(ih1 + dh) < (ux)H && (iw1 < 0 || iw1 + KW > W)) ok = false;
+      if (xb2 && (ux)(ih2 + dh) < (ux)H && (iw2 < 0 || iw2 + KW > W)) ok = false;
+      if (xb3 && (ux)(ih3 + dh) < (ux)H && (iw3 < 0 || iw3 + KW > W)) ok = false;
       if (ok) {
         const auto off = a0 - sa;
-        cp4<F>(panel + (u32)(a0 - r0) * 16,
+        cp4<F>(panel + (ux)(a0 - r0) * 16,
           tapPtr(xb0, ih0 + dh, iw0, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1, H, W, C, off),
           tapPtr(xb2, ih2 + dh, iw2, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3, H, W, C, off),
-          a1 - a0, zero, ce + ((u32)off << 2), nb, relu);
+          a1 - a0, zero, ce + ((ux)off << 2), nb, relu);
       } else {
         for (auto kw = (a0 - sa) / Cg; kw < KW; kw++) {
           const auto ta = sa + kw * Cg;
           if (ta >= a1) break;
           const auto b0 = max(ta, a0); const auto b1 = min(ta + Cg, a1);
           const auto off = b0 - ta;
-          cp4<F>(panel + (u32)(b0 - r0) * 16,
+          cp4<F>(panel + (ux)(b0 - r0) * 16,
             tapPtr(xb0, ih0 + dh, iw0 + kw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + kw, H, W, C, off),
             tapPtr(xb2, ih2 + dh, iw2 + kw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + kw, H, W, C, off),
-            b1 - b0, zero, ce + ((u32)off << 2), nb, relu);
+            b1 - b0, zero, ce + ((ux)off << 2), nb, relu);
         }
       }
     } else {
       const auto kh = s / KW; const auto kw = s - kh * KW;
       const auto dh = kh * DH; const auto dw = kw * DW;
       const auto off = goff + a0 - sa;
-      cp4<F>(panel + (u32)(a0 - r0) * 16,
+      cp4<F>(panel + (ux)(a0 - r0) * 16,
         tapPtr(xb0, ih0 + dh, iw0 + dw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + dw, H, W, C, off),
         tapPtr(xb2, ih2 + dh, iw2 + dw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + dw, H, W, C, off),
-        a1 - a0, zero, ce + ((u32)off << 2), nb, relu);
+        a1 - a0, zero, ce + ((ux)off << 2), nb, relu);
     }
   }
 }
@@ -991,10 +1005,10 @@ template <class F> static void packAFwd(u32 d, u32 t, i32 nv, i32 g, i32 r0, i32
  * row and block of 4 channels (coefficients and sums in registers), over the row's pixels: mask
  * (when relu), then f32 sums of dx and dx*(x2 - mean2) over the row, added to the f64 partials st.
  */
-static void dxRows(u32 d, u32 dxn, u32 x2n, i32 h0, i32 h1, u32 c2, u32 m2, i32 relu, u32 st) {
+static void dxRows(ux d, ux dxn, ux x2n, i32 h0, i32 h1, ux c2, ux m2, i32 relu, ux st) {
   const auto C = ld(d, D_C); const auto W = ld(d, D_W);
-  const auto rowB = (u32)W * ((u32)C << 2);
-  for (auto h = h0; h < h1; h++) dxRun(dxn + (u32)h * rowB, x2n + (u32)h * rowB, W, C, (u32)C << 2, c2, m2, relu, st);
+  const auto rowB = (ux)W * ((ux)C << 2);
+  for (auto h = h0; h < h1; h++) dxRun(dxn + (ux)h * rowB, x2n + (ux)h * rowB, W, C, (ux)C << 2, c2, m2, relu, st);
 }
 
 /**
@@ -1011,9 +1025,9 @@ static void dxRows(u32 d, u32 dxn, u32 x2n, i32 h0, i32 h1, u32 c2, u32 m2, i32 
  * per-element flag tests runs instead (the same operations in the same order: 1-3% faster on
  * 148->12 @32 and 128->32 @56, 15 interleaved repeats).
  */
-static void dxRun(u32 px0, u32 xp0, i32 W, i32 C, u32 xsb, u32 c2, u32 m2, i32 relu, u32 st, u32 gp0, u32 gsb, u32 yo0) {
-  const auto cb = (u32)C << 2; const auto vb = (u32)(C & ~3) << 2; const auto qo = cb << 1;
-  const auto s32 = st + (u32)C * 20; const auto q32 = st + (u32)C * 24;
+static void dxRun(ux px0, ux xp0, i32 W, i32 C, ux xsb, ux c2, ux m2, i32 relu, ux st, ux gp0, ux gsb, ux yo0) {
+  const auto cb = (ux)C << 2; const auto vb = (ux)(C & ~3) << 2; const auto qo = cb << 1;
+  const auto s32 = st + (ux)C * 20; const auto q32 = st + (ux)C * 24;
   memory_fill(s32, 0, cb << 1);
   const auto z = f32x4_splat(0);
   const auto put = !gp0 && (relu || yo0 != 0); // dx (masked) is stored: back in place, or to yo
@@ -1022,7 +1036,7 @@ static void dxRun(u32 px0, u32 xp0, i32 W, i32 C, u32 xsb, u32 c2, u32 m2, i32 r
     // the masked epilogue without channel tail, its flags taken out of the loop: a2*dx added
     // into the gradient buffer (DenseNet), or dx stored (to yo, or in place)
     for (auto w = 0; w < W; w++) {
-      for (u32 o = 0; o < vb; o += 16) {
+      for (ux o = 0; o < vb; o += 16) {
         const auto xv = v128_load(xp + o); const auto a2 = v128_load(c2 + o);
         const auto g = v128_andnot(v128_load(px + o), f32x4_le(fma(xv, a2, v128_load(c2 + cb + o)), z));
         if (gp0) v128_store(gp + o, fma(g, a2, v128_load(gp + o)));
@@ -1034,7 +1048,7 @@ static void dxRun(u32 px0, u32 xp0, i32 W, i32 C, u32 xsb, u32 c2, u32 m2, i32 r
     }
   } else {
     for (auto w = 0; w < W; w++) {
-      u32 o = 0;
+      ux o = 0;
       for (; o < vb; o += 16) {
         auto g = v128_load(px + o);
         const auto xv = v128_load(xp + o);
@@ -1056,7 +1070,7 @@ static void dxRun(u32 px0, u32 xp0, i32 W, i32 C, u32 xsb, u32 c2, u32 m2, i32 r
       px += cb; xp += xsb; gp += gsb; yo += cb;
     }
   }
-  for (u32 o = 0; o < cb; o += 4) {
+  for (ux o = 0; o < cb; o += 4) {
     const auto so = st + (o << 1);
     store<f64>(so, load<f64>(so) + (f64)load<f32>(s32 + o));
     store<f64>(so + qo, load<f64>(so + qo) + (f64)load<f32>(q32 + o));

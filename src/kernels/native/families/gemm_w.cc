@@ -31,8 +31,8 @@ namespace {
  * together for one pixel fall into different L1 sets (at a multiple of 4 KiB they would all
  * share one set and thrash: measured 4 cycles per float instead of under 1).
  */
-static inline u32 atStride(i32 mlen) {
-  return ((u32)mlen << 4) + 64;
+static inline ux atStride(i32 mlen) {
+  return ((ux)mlen << 4) + 64;
 }
 
 /**
@@ -41,7 +41,7 @@ static inline u32 atStride(i32 mlen) {
  * taking its coefficients from the expanded rows at ce + 4*(coff + o) (bE nb bytes further, see
  * expandCoef); rows outside the image (padding) stay 0.
  */
-template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i32 p1, u32 dst, u32 ce, u32 nb, i32 relu, i32 xs) {
+template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu, i32 xs) {
   if (ld(d, D_WTIGHT)) {
     packATTight<F>(d, tab, mlen, p0, p1, dst, ce, nb, relu);
     return;
@@ -63,17 +63,17 @@ template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i
     const auto kw = merge ? 0 : sg - kh * KW;
     const auto dh = kh * DH; const auto dw = kw * DW;
     const auto coff = merge ? o0 : g * Cg + o0;
-    const auto out0 = dst + (u32)(p - p0) * ps;
-    const auto ca0 = ce + ((u32)coff << 2); // fused: coefficients of the segment's row o0
+    const auto out0 = dst + (ux)(p - p0) * ps;
+    const auto ca0 = ce + ((ux)coff << 2); // fused: coefficients of the segment's row o0
     for (auto mm = 0; mm < mlen; mm++) {
-      const auto t = tab + (u32)mm * 12;
-      const auto xb = (u32)load<i32>(t);
+      const auto t = tab + (ux)mm * 12;
+      const auto xb = rowX(t);
       const auto ih = load<i32>(t, 4) + dh; const auto iw = load<i32>(t, 8) + dw;
-      auto out = out0 + ((u32)mm << 4);
-      const auto rowIn = xb != 0 && (u32)ih < (u32)H;
-      if (rowIn && (merge ? iw >= 0 && iw + KW <= W : (u32)iw < (u32)W)) {
+      auto out = out0 + ((ux)mm << 4);
+      const auto rowIn = xb != 0 && (ux)ih < (ux)H;
+      if (rowIn && (merge ? iw >= 0 && iw + KW <= W : (ux)iw < (ux)W)) {
         // the whole segment is inside the image
-        auto src = xb + (((u32)(ih * W + iw) * (u32)C + (u32)coff) << 2);
+        auto src = xb + (((ux)(ih * W + iw) * (ux)C + (ux)coff) << 2);
         if (fused<F>()) {
           auto ca = ca0;
           for (auto q = 0; q < nfull; q++) {
@@ -91,7 +91,7 @@ template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i
             } else {
               const auto nv = SEG - (o0 + nfull * 4);
               for (auto l = 0; l < 4; l++) {
-                const auto o = (u32)l << 2;
+                const auto o = (ux)l << 2;
                 store<f32>(out + o, l < nv ? nrm(load<f32>(src + o), load<f32>(ca + o), load<f32>(ca + nb + o), relu) : 0);
               }
             }
@@ -108,7 +108,7 @@ template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i
               v128_store(out, v128_load(src));
             } else {
               const auto nv = SEG - (o0 + nfull * 4);
-              for (auto l = 0; l < 4; l++) store<f32>(out + ((u32)l << 2), l < nv ? load<f32>(src + ((u32)l << 2)) : 0);
+              for (auto l = 0; l < 4; l++) store<f32>(out + ((ux)l << 2), l < nv ? load<f32>(src + ((ux)l << 2)) : 0);
             }
           }
         }
@@ -119,18 +119,18 @@ template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i
         }
       } else {
         // a kernel row crossing the left or right image edge: element by element
-        const auto src = xb + (((u32)(ih * W + iw) * (u32)C + (u32)coff) << 2); // (ih, iw) may be outside
+        const auto src = xb + (((ux)(ih * W + iw) * (ux)C + (ux)coff) << 2); // (ih, iw) may be outside
         for (auto q = 0; q < nq; q++) {
           for (auto l = 0; l < 4; l++) {
             const auto o = o0 + q * 4 + l;
-            const auto ok = o < SEG && (u32)(iw + o / Cg) < (u32)W;
-            const auto so = (u32)(q * 4 + l) << 2;
+            const auto ok = o < SEG && (ux)(iw + o / Cg) < (ux)W;
+            const auto so = (ux)(q * 4 + l) << 2;
             f32 v = 0;
             if (ok) {
               v = load<f32>(src + so);
               if (fused<F>()) v = nrm(v, load<f32>(ca0 + so), load<f32>(ca0 + nb + so), relu);
             }
-            store<f32>(out + ((u32)l << 2), v);
+            store<f32>(out + ((ux)l << 2), v);
           }
           out += ps;
         }
@@ -147,28 +147,28 @@ template <class F> static void packAT(u32 d, u32 tab, i32 mlen, i32 g, i32 p0, i
  * the image; fused: normalised with the expanded coefficients of float o % SEG), which is then
  * cut into the 4-float panels.
  */
-template <class F> static void packATTight(u32 d, u32 tab, i32 mlen, i32 p0, i32 p1, u32 dst, u32 ce, u32 nb, i32 relu) {
+template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW); const auto DH = ld(d, D_DH);
   const auto SEG = ld(d, D_SEG); const auto R = KH * SEG;
   const auto row = tab - SC_ROWS + SC_TROW; // this thread's scratch
-  const auto sb = (u32)SEG << 2; const auto vb = (u32)(SEG & ~3) << 2;
+  const auto sb = (ux)SEG << 2; const auto vb = (ux)(SEG & ~3) << 2;
   const auto kha = (p0 * 4) / SEG; const auto khb = min(KH - 1, (p1 * 4 - 1) / SEG);
-  for (auto o = R; o < R + 4; o++) store<f32>(row + ((u32)o << 2), 0); // past the last kernel row
+  for (auto o = R; o < R + 4; o++) store<f32>(row + ((ux)o << 2), 0); // past the last kernel row
   const auto ps = atStride(mlen);
   for (auto mm = 0; mm < mlen; mm++) {
-    const auto t = tab + (u32)mm * 12;
-    const auto xb = (u32)load<i32>(t);
+    const auto t = tab + (ux)mm * 12;
+    const auto xb = rowX(t);
     const auto ih0 = load<i32>(t, 4); const auto iw0 = load<i32>(t, 8);
     for (auto kh = kha; kh <= khb; kh++) {
       const auto ih = ih0 + kh * DH;
-      const auto r = row + (u32)kh * sb;
-      if (!xb || (u32)ih >= (u32)H) {
-        for (u32 o = 0; o < sb; o += 4) store<f32>(r + o, 0);
+      const auto r = row + (ux)kh * sb;
+      if (!xb || (ux)ih >= (ux)H) {
+        for (ux o = 0; o < sb; o += 4) store<f32>(r + o, 0);
         continue;
       }
-      const auto src = xb + (((u32)(ih * W + iw0) * (u32)C) << 2); // (ih, iw0) may be outside
+      const auto src = xb + (((ux)(ih * W + iw0) * (ux)C) << 2); // (ih, iw0) may be outside
       if (iw0 >= 0 && iw0 + KW <= W) {
-        u32 o = 0;
+        ux o = 0;
         for (; o < vb; o += 16) {
           auto v = v128_load(src + o);
           if (fused<F>()) {
@@ -184,9 +184,9 @@ template <class F> static void packATTight(u32 d, u32 tab, i32 mlen, i32 p0, i32
         }
       } else {
         for (auto o = 0; o < SEG; o++) {
-          const auto so = (u32)o << 2;
+          const auto so = (ux)o << 2;
           f32 v = 0;
-          if ((u32)(iw0 + o / C) < (u32)W) {
+          if ((ux)(iw0 + o / C) < (ux)W) {
             v = load<f32>(src + so);
             if (fused<F>()) v = nrm(v, load<f32>(ce + so), load<f32>(ce + nb + so), relu);
           }
@@ -194,9 +194,9 @@ template <class F> static void packATTight(u32 d, u32 tab, i32 mlen, i32 p0, i32
         }
       }
     }
-    auto out = dst + ((u32)mm << 4);
+    auto out = dst + ((ux)mm << 4);
     for (auto p = p0; p < p1; p++) {
-      v128_store(out, v128_load(row + ((u32)p << 4)));
+      v128_store(out, v128_load(row + ((ux)p << 4)));
       out += ps;
     }
   }
@@ -207,19 +207,19 @@ template <class F> static void packATTight(u32 d, u32 tab, i32 mlen, i32 p0, i32
  * Fused with cdy != 0 (dy prologue): dy = A*dbn + B*xbn + C0 on load, dbn at `dy`, xbn at
  * dy + dlt, A[K], B[K], C0[K] at cdy.
  */
-template <class F> static void packDY(u32 d, u32 dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, u32 dst, u32 dlt, u32 cdy) {
+template <class F> static void packDY(ux d, ux dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, ux dst, ux dlt, ux cdy) {
   const auto K = ld(d, D_K); const auto Kg = ld(d, D_KG);
-  const auto ldk = (u32)K << 2;
+  const auto ldk = (ux)K << 2;
   for (auto j = ja; j < je; j++) {
-    auto out = dst + (u32)((j - ja) * mlen) * 32;
-    auto src = dy + (((u32)m0 * (u32)K + (u32)(g * Kg + j * 8)) << 2);
+    auto out = dst + (ux)((j - ja) * mlen) * 32;
+    auto src = dy + (((ux)m0 * (ux)K + (ux)(g * Kg + j * 8)) << 2);
     const auto ncols = min(8, Kg - j * 8);
     if (fused<F>() && cdy) {
-      const auto ca = cdy + ((u32)(g * Kg + j * 8) << 2);
+      const auto ca = cdy + ((ux)(g * Kg + j * 8) << 2);
       if (j + 1 < je && Kg - j * 8 >= 16) {
         // two whole panels per pass: each row's 64 bytes of dbn and xbn are read once (the two
         // input streams of a chunk would not both stay in L1 for a second pass)
-        auto out2 = out + (u32)mlen * 32;
+        auto out2 = out + (ux)mlen * 32;
         const auto A0 = v128_load(ca); const auto A1 = v128_load(ca, 16); const auto A2 = v128_load(ca, 32); const auto A3 = v128_load(ca, 48);
         const auto B0 = v128_load(ca + ldk); const auto B1 = v128_load(ca + ldk, 16); const auto B2 = v128_load(ca + ldk, 32); const auto B3 = v128_load(ca + ldk, 48);
         const auto cc = ca + 2 * ldk;
@@ -246,7 +246,7 @@ template <class F> static void packDY(u32 d, u32 dy, i32 m0, i32 mlen, i32 g, i3
       } else {
         for (auto mm = 0; mm < mlen; mm++) {
           for (auto l = 0; l < 8; l++) {
-            const auto o = (u32)l << 2;
+            const auto o = (ux)l << 2;
             store<f32>(out + o, l < ncols ? load<f32>(ca + o) * load<f32>(src + o) + (load<f32>(ca + ldk + o) * load<f32>(src + dlt + o) + load<f32>(ca + 2 * ldk + o)) : 0);
           }
           out += 32; src += ldk;
@@ -262,7 +262,7 @@ template <class F> static void packDY(u32 d, u32 dy, i32 m0, i32 mlen, i32 g, i3
       }
     } else {
       for (auto mm = 0; mm < mlen; mm++) {
-        for (auto l = 0; l < 8; l++) store<f32>(out + ((u32)l << 2), l < ncols ? load<f32>(src + ((u32)l << 2)) : 0);
+        for (auto l = 0; l < 8; l++) store<f32>(out + ((ux)l << 2), l < ncols ? load<f32>(src + ((ux)l << 2)) : 0);
         out += 32; src += ldk;
       }
     }
@@ -275,7 +275,7 @@ template <class F> static void packDY(u32 d, u32 dy, i32 m0, i32 mlen, i32 g, i3
  * 64->256: a thread packs its own dY panels and all of A^T). Either way each element of acc
  * belongs to one thread.
  */
-static void as_conv_bwd_w(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_w(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch) {
   bwdW<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
@@ -284,11 +284,11 @@ static void as_conv_bwd_w(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32
  * C0[K]: dY = A*dbn + B*xbn + C0 computed while packing the dY chunk). cx != 0: x prologue (cx =
  * a[C] then b[C]: x normalised, max(0, .) when relu, while packing A^T; padding stays 0).
  */
-static void as_conv_bwd_w_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
   bwdW<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
 }
 
-template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
   const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto G = ld(d, D_G);
   const auto Kg8 = ld(d, D_KG8); const auto ROWS = ld(d, D_ROWS); const auto cols = ld(d, D_WCOLS) != 0;
   const auto NP = Kg8 >> 3; const auto RP = ROWS >> 2;
@@ -296,24 +296,24 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
   const auto M = N * OH * OW; const auto NCH = (M + Mch - 1) / Mch;
   const auto tab = scratch + SC_ROWS;
   const auto bpk = scratch + SC_PACK; // dY chunk: Mch * Kg8 floats
-  const auto apk = bpk + (u32)Mch * (u32)Kg8 * 4; // A^T block: RBP panels, atStride(Mch) bytes each
-  const auto ldc = (u32)Kg8 << 2;
+  const auto apk = bpk + (ux)Mch * (ux)Kg8 * 4; // A^T block: RBP panels, atStride(Mch) bytes each
+  const auto ldc = (ux)Kg8 << 2;
   const auto U = cols ? NP : RP; // units per group
   const auto UG = G * U; // units per slice
-  const auto sliceB = ((u32)G * (u32)ROWS * (u32)Kg8) << 2;
+  const auto sliceB = ((ux)G * (ux)ROWS * (ux)Kg8) << 2;
   const bool pw1 = ld(d, D_KH) == 1 && ld(d, D_KW) == 1 && ld(d, D_SH) == 1 && ld(d, D_SW) == 1 && ld(d, D_PH) == 0 && ld(d, D_PW) == 0 &&
                    G == 1 && (ld(d, D_C) & 3) == 0 && ld(d, D_WTIGHT) == 0;
-  u32 ce = 0; u32 nb = 0; u32 zw = 0; u32 zcap = 0;
+  ux ce = 0; ux nb = 0; ux zw = 0; ux zcap = 0;
   if (fused<F>() && cx) {
-    ce = scratch + (u32)ld(d, D_FCOEF);
-    nb = (u32)ld(d, D_FNE) << 2;
+    ce = scratch + (ux)ld(d, D_FCOEF);
+    nb = (ux)ld(d, D_FNE) << 2;
     expandCoef(d, cx, ce);
-    if (ld(d, D_FZ)) { zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP); }
+    if (ld(d, D_FZ)) { zw = scratch + (ux)ld(d, D_FZ); zcap = (ux)ld(d, D_FZCAP); }
   }
   for (auto sl = start / UG; sl <= (end - 1) / UG; sl++) {
     // slice sl: chunks [c0, c1) into its own accumulator; units [us, ue) of it
     const auto us = max(start, sl * UG) - sl * UG; const auto ue = min(end, (sl + 1) * UG) - sl * UG;
-    const auto accS = acc + (u32)sl * sliceB;
+    const auto accS = acc + (ux)sl * sliceB;
     const auto c0 = (i32)(((i64)sl * NCH) / S); const auto c1 = (i32)(((i64)(sl + 1) * NCH) / S);
     const auto gs = us / U; const auto ge = (ue - 1) / U;
     for (auto m0 = c0 * Mch; m0 < min(M, c1 * Mch); m0 += Mch) {
@@ -340,16 +340,16 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
           // The chunk's reduction in blocks of KB pixels: one block's B panels (KB x 8) and A^T
           // micro-panels stay in L1 while every tile takes them, the tiles' sums in between are
           // kept in a buffer after the A^T block (mkw's part rows), where it fits
-          const u32 pbuf = apk + (dir ? 0 : (u32)RBP * atStride(Mch));
+          const ux pbuf = apk + (dir ? 0 : (ux)RBP * atStride(Mch));
           const i32 pcols = (je - ja) * 8;
-          const bool split = pbuf + (u32)(rbe - rb) * 4 * (u32)pcols * 4 <= scratch + (3u << 20);
+          const bool split = pbuf + (ux)(rbe - rb) * 4 * (ux)pcols * 4 <= scratch + (3u << 20);
           const i32 KB = split ? 128 : mlen;
           // the next chunk's x and dY come from DRAM: prefetched a few lines per tile, spread over
           // this chunk's tiles (x in place only: the packed path reads it once, in order)
           const i32 ntiles = ((je - ja + WRJ - 1) / WRJ) * ((rbe - rb + WRI - 1) / WRI) * ((mlen + KB - 1) / KB);
-          const u32 nxB = (u32)mlen * (u32)xs * 4, ndB = (u32)mlen * (u32)ld(d, D_K) * 4;
+          const ux nxB = (ux)mlen * (ux)xs * 4, ndB = (ux)mlen * (ux)ld(d, D_K) * 4;
           const i32 xl = dir ? (i32)((nxB / 64 + ntiles - 1) / ntiles) : 0, dl = dir ? (i32)((ndB / 64 + ntiles - 1) / ntiles) : 0;
-          const char *nx = (const char *)fp(x + (u32)(m0 + mlen) * (u32)xs * 4), *nd = (const char *)fp(dy + (u32)(m0 + mlen) * (u32)ld(d, D_K) * 4);
+          const char *nx = (const char *)fp(x + (ux)(m0 + mlen) * (ux)xs * 4), *nd = (const char *)fp(dy + (ux)(m0 + mlen) * (ux)ld(d, D_K) * 4);
           i32 ti = 0;
           for (i32 k0 = 0; k0 < mlen; k0 += KB) {
             const i32 kn = min(KB, mlen - k0);
@@ -360,23 +360,23 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
               const i32 ri = min(WRI, rbe - pb);
               for (i32 jb = ja; jb < je; jb += WRJ) {
                 const i32 rj = min(WRJ, je - jb);
-                const auto bj = bpk + (u32)((jb - ja) * mlen + k0) * 32;
+                const auto bj = bpk + (ux)((jb - ja) * mlen + k0) * 32;
                 float *rows[4 * WRI], *part[4 * WRI];
                 for (i32 ii = 0; ii < ri; ii++) {
-                  const auto o = accS + (((u32)(g * ROWS + (pb + ii) * 4) * (u32)Kg8 + (u32)(jb * 8)) << 2);
+                  const auto o = accS + (((ux)(g * ROWS + (pb + ii) * 4) * (ux)Kg8 + (ux)(jb * 8)) << 2);
                   for (i32 r = 0; r < 4; r++) {
-                    rows[ii * 4 + r] = fp(o + (u32)r * ldc);
-                    part[ii * 4 + r] = fp(pbuf + ((u32)((pb - rb + ii) * 4 + r) * (u32)pcols + (u32)((jb - ja) * 8)) * 4);
+                    rows[ii * 4 + r] = fp(o + (ux)r * ldc);
+                    part[ii * 4 + r] = fp(pbuf + ((ux)((pb - rb + ii) * 4 + r) * (ux)pcols + (ux)((jb - ja) * 8)) * 4);
                   }
                 }
                 if (dir) {
                   const bool more = m0 + mlen < M && dy != 0;
-                  mkwAny<A_COLS>(ri, rj, fp(x + ((u32)(m0 + k0) * (u32)xs + (u32)pb * 4) * 4), (size_t)xs, fp(bj), (size_t)mlen * 8, kn, rows, nullptr, add,
+                  mkwAny<A_COLS>(ri, rj, fp(x + ((ux)(m0 + k0) * (ux)xs + (ux)pb * 4) * 4), (size_t)xs, fp(bj), (size_t)mlen * 8, kn, rows, nullptr, add,
                                  more ? nx + (size_t)ti * xl * 64 : nullptr, more ? xl : 0, more ? nd + (size_t)ti * dl * 64 : nullptr, 64, more ? dl : 0, part, pin,
                                  pout);
                   ti++;
                 } else {
-                  mkwAny<A_PACKED>(ri, rj, fp(apk + (u32)(pb - rb) * atStride(mlen) + (u32)k0 * 16), atStride(mlen) / 4, fp(bj), (size_t)mlen * 8, kn, rows,
+                  mkwAny<A_PACKED>(ri, rj, fp(apk + (ux)(pb - rb) * atStride(mlen) + (ux)k0 * 16), atStride(mlen) / 4, fp(bj), (size_t)mlen * 8, kn, rows,
                                    nullptr, add, nullptr, 0, nullptr, 0, 0, part, pin, pout);
                 }
               }
@@ -401,16 +401,16 @@ template <class F> static void bwdW(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 
 // =====================================================================================
 const auto WT_GROUP = 16; // panels packed per pass over a chunk's pixels (16 x 16 KiB)
 
-static void as_conv_bwd_wt(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_wt(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch) {
   bwdWT<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
 /** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
-static void as_conv_bwd_wt_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_wt_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
   bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
 }
 
-template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
   const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto K = ld(d, D_K); const auto Kg = ld(d, D_KG);
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto Cg8 = ld(d, D_CG8); const auto KT = ld(d, D_KH) * KW;
@@ -419,15 +419,15 @@ template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32
   const auto M = N * OH * OW;
   const auto zero = scratch + SC_ZERO; const auto tab = scratch + SC_ROWS;
   const auto apk = scratch + SC_PACK; // dY^T chunk: RP micro-panels of Mch*16 bytes
-  const auto bpk = apk + (u32)RP * (u32)Mch * 16; // x panels: up to WT_GROUP of Mch*32 + 64 bytes
-  const auto lda = (u32)(KT * Cg8) << 2; // accumulator row
+  const auto bpk = apk + (ux)RP * (ux)Mch * 16; // x panels: up to WT_GROUP of Mch*32 + 64 bytes
+  const auto lda = (ux)(KT * Cg8) << 2; // accumulator row
   zeroPage(scratch);
-  u32 ce = 0; u32 nb = 0; u32 zw = 0; u32 zcap = 0;
+  ux ce = 0; ux nb = 0; ux zw = 0; ux zcap = 0;
   if (fused<F>() && cx) {
-    ce = scratch + (u32)ld(d, D_FCOEF);
-    nb = (u32)ld(d, D_FNE) << 2;
+    ce = scratch + (ux)ld(d, D_FCOEF);
+    nb = (ux)ld(d, D_FNE) << 2;
     expandCoef(d, cx, ce);
-    if (ld(d, D_FZ)) { zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP); }
+    if (ld(d, D_FZ)) { zw = scratch + (ux)ld(d, D_FZ); zcap = (ux)ld(d, D_FZCAP); }
   }
   const auto z = f32x4_splat(0);
   for (auto m0 = 0; m0 < M; m0 += Mch) {
@@ -436,22 +436,22 @@ template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32
     // dY^T: panel p holds dY[m][4p .. 4p+4] (zero past Kg)
     for (auto p = 0; p < RP; p++) {
       const auto k0 = p * 4; const auto full = k0 + 4 <= Kg;
-      auto src = dy + (((u32)m0 * (u32)K + (u32)k0) << 2);
-      auto o = apk + (u32)p * (u32)Mch * 16;
+      auto src = dy + (((ux)m0 * (ux)K + (ux)k0) << 2);
+      auto o = apk + (ux)p * (ux)Mch * 16;
       for (auto m = 0; m < mlen; m++) {
         if (full) {
-          v128_store(o, fused<F>() && cdy ? dyv(cdy + ((u32)k0 << 2), (u32)K << 2, src, dlt) : v128_load(src));
+          v128_store(o, fused<F>() && cdy ? dyv(cdy + ((ux)k0 << 2), (ux)K << 2, src, dlt) : v128_load(src));
         } else {
           for (auto l = 0; l < 4; l++) {
             f32 v = 0;
             if (k0 + l < Kg) {
-              const auto q = src + ((u32)l << 2);
-              v = fused<F>() && cdy ? dyf(cdy + ((u32)(k0 + l) << 2), (u32)K << 2, q, dlt) : load<f32>(q);
+              const auto q = src + ((ux)l << 2);
+              v = fused<F>() && cdy ? dyf(cdy + ((ux)(k0 + l) << 2), (ux)K << 2, q, dlt) : load<f32>(q);
             }
-            store<f32>(o + ((u32)l << 2), v);
+            store<f32>(o + ((ux)l << 2), v);
           }
         }
-        src += (u32)K << 2; o += 16;
+        src += (ux)K << 2; o += 16;
       }
     }
     fillRows(d, tab, m0, mlen, x);
@@ -467,11 +467,11 @@ template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32
       const auto full = (qb - tap * per) * 8 <= C; // every panel of the group has 8 valid channels
       // bytes per packed panel: + 64 so that the panels written together per pixel do not all
       // fall into one L1 set (a multiple of 4 KiB apart, they thrash)
-      const auto ps = ((u32)mlen << 5) + 64;
+      const auto ps = ((ux)mlen << 5) + 64;
       for (auto m = 0; m < mlen; m++) {
-        const auto t = tab + (u32)m * 12;
-        const auto pp = tapPtr((u32)load<i32>(t), load<i32>(t, 4) + dh, load<i32>(t, 8) + dw, H, W, C, c0);
-        auto o = bpk + ((u32)m << 5);
+        const auto t = tab + (ux)m * 12;
+        const auto pp = tapPtr(rowX(t), load<i32>(t, 4) + dh, load<i32>(t, 8) + dw, H, W, C, c0);
+        auto o = bpk + ((ux)m << 5);
         if (!pp) {
           for (auto u = 0; u < nq; u++) { v128_store(o, z); v128_store(o, z, 16); o += ps; }
         } else if (full && !pro) {
@@ -481,11 +481,11 @@ template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32
           for (auto u = 0; u < nq; u++) {
             const auto cu = c0 + u * 8;
             const auto nval = min(8, C - cu);
-            const auto src = pp + ((u32)(u * 8) << 2);
+            const auto src = pp + ((ux)(u * 8) << 2);
             if (nval == 8) {
               auto v0 = v128_load(src); auto v1 = v128_load(src, 16);
               if (pro) {
-                const auto cp = ce + ((u32)cu << 2);
+                const auto cp = ce + ((ux)cu << 2);
                 v0 = fma(v0, v128_load(cp), v128_load(cp + nb)); v1 = fma(v1, v128_load(cp, 16), v128_load(cp + nb, 16));
                 if (relu) { v0 = reluv(v0); v1 = reluv(v1); }
               }
@@ -494,13 +494,13 @@ template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32
               for (auto l = 0; l < 8; l++) {
                 f32 v = 0;
                 if (l < nval) {
-                  v = load<f32>(src + ((u32)l << 2));
+                  v = load<f32>(src + ((ux)l << 2));
                   if (pro) {
-                    const auto cp = ce + ((u32)(cu + l) << 2);
+                    const auto cp = ce + ((ux)(cu + l) << 2);
                     v = nrm(v, load<f32>(cp), load<f32>(cp + nb), relu);
                   }
                 }
-                store<f32>(o + ((u32)l << 2), v);
+                store<f32>(o + ((ux)l << 2), v);
               }
             }
             o += ps;
@@ -508,11 +508,11 @@ template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32
         }
       }
       for (auto u = 0; u < nq; u++) {
-        const auto cq = acc + ((u32)(qa + u) << 5);
-        const auto b = bpk + (u32)u * ps;
+        const auto cq = acc + ((ux)(qa + u) << 5);
+        const auto b = bpk + (ux)u * ps;
         for (auto p = 0; p < RP; p++) {
-          const auto c = cq + (u32)(p * 4) * lda;
-          mk(apk + (u32)p * (u32)Mch * 16, b, mlen, c, c + lda, c + 2 * lda, c + 3 * lda, 0, add);
+          const auto c = cq + (ux)(p * 4) * lda;
+          mk(apk + (ux)p * (ux)Mch * 16, b, mlen, c, c + lda, c + 2 * lda, c + 3 * lda, 0, add);
         }
       }
       qa = qb;
@@ -531,7 +531,7 @@ template <class F> static void bwdWT(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32
 // only (conv.ts checks that it fits).
 // =====================================================================================
 
-static void as_conv_bwd_w_dot(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_w_dot(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch) {
   bwdWDot<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
@@ -539,24 +539,24 @@ static void as_conv_bwd_w_dot(u32 d, u32 dy, u32 x, u32 acc, i32 start, i32 end,
  * Fused, arguments as conv_bwd_w_f: the dy prologue (cdy != 0) computes each chunk's dY once into
  * scratch (every thread the whole chunk, K floats per pixel); the x prologue needs the window.
  */
-static void as_conv_bwd_w_dot_f(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_w_dot_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
   bwdWDot<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
 }
 
-template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u32 cdy, u32 cx, i32 relu, i32 start, i32 end, u32 scratch) {
+template <class F> static void bwdWDot(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
   const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto K = ld(d, D_K); const auto C = ld(d, D_C);
   const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW); const auto SW = ld(d, D_SW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto T = ld(d, D_KH) * KW; const auto Mch = ld(d, D_MCH);
   const auto KB = (K + 3) >> 2; const auto CB = (C + 7) >> 3;
   const auto M = N * OH * OW;
   const auto tab = scratch + SC_ROWS; const auto seg = scratch + SC_PACK; // segments: s0, s1, xb, ih0, iw0 (i32), then the dY chunk
-  const auto xs = (u32)(SW * C) << 2; const auto ks = (u32)K << 2; const auto cb = (u32)C << 2;
-  const auto ldt = (u32)(T * C) << 2; // acc row (one output channel)
-  u32 ce = 0; u32 zw = 0; u32 zcap = 0;
+  const auto xs = (ux)(SW * C) << 2; const auto ks = (ux)K << 2; const auto cb = (ux)C << 2;
+  const auto ldt = (ux)(T * C) << 2; // acc row (one output channel)
+  ux ce = 0; ux zw = 0; ux zcap = 0;
   if (fused<F>() && cx) {
-    ce = scratch + (u32)ld(d, D_FCOEF);
+    ce = scratch + (ux)ld(d, D_FCOEF);
     expandCoef(d, cx, ce);
-    zw = scratch + (u32)ld(d, D_FZ); zcap = (u32)ld(d, D_FZCAP);
+    zw = scratch + (ux)ld(d, D_FZ); zcap = (ux)ld(d, D_FZCAP);
   }
   for (auto m0 = 0; m0 < M; m0 += Mch) {
     const auto mlen = min(Mch, M - m0);
@@ -564,13 +564,13 @@ template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u
     fillRows(d, tab, m0, mlen, x);
     if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap))) unreachable();
     // dy prologue: this chunk's dY = A*dbn + B*xbn + C0, once, into scratch
-    auto dyb = dy + (((u32)m0 * (u32)K) << 2); // dY of the chunk's first pixel
+    auto dyb = dy + (((ux)m0 * (ux)K) << 2); // dY of the chunk's first pixel
     if (fused<F>() && cdy) {
-      const auto dst = seg + (((u32)Mch * 20 + 63) & ~63); // after the segment table
+      const auto dst = seg + (((ux)Mch * 20 + 63) & ~63); // after the segment table
       auto q = dyb; auto o = dst;
       const auto kv = ks & ~15;
       for (auto m = 0; m < mlen; m++) {
-        u32 k = 0;
+        ux k = 0;
         for (; k < kv; k += 16) {
           v128_store(o + k, dyv(cdy + k, ks, q + k, dlt));
         }
@@ -584,10 +584,10 @@ template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u
     // output-row segments of the chunk
     auto ns = 0;
     for (auto i = 0; i < mlen;) {
-      const auto t = tab + (u32)i * 12;
+      const auto t = tab + (ux)i * 12;
       const auto ow = (m0 + i) % OW;
       const auto len = min(OW - ow, mlen - i);
-      const auto sp = seg + (u32)ns * 20;
+      const auto sp = seg + (ux)ns * 20;
       store<i32>(sp, i); store<i32>(sp, i + len, 4);
       store<i32>(sp, load<i32>(t), 8); store<i32>(sp, load<i32>(t, 4), 12); store<i32>(sp, load<i32>(t, 8), 16);
       ns++;
@@ -600,14 +600,14 @@ template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u
       const auto k0 = kb * 4; const auto c0 = cq * 8;
       const auto wide = c0 + 8 <= C;
       // splat offsets of the 4 output channels (clamped to K - 1: duplicated lanes are not output)
-      const auto o1 = (u32)min(1, K - 1 - k0) << 2; const auto o2 = (u32)min(2, K - 1 - k0) << 2; const auto o3 = (u32)min(3, K - 1 - k0) << 2;
+      const auto o1 = (ux)min(1, K - 1 - k0) << 2; const auto o2 = (ux)min(2, K - 1 - k0) << 2; const auto o3 = (ux)min(3, K - 1 - k0) << 2;
       auto a00 = f32x4_splat(0);
       auto a01 = a00; auto a10 = a00; auto a11 = a00; auto a20 = a00; auto a21 = a00; auto a30 = a00; auto a31 = a00;
       for (auto sI = 0; sI < ns; sI++) {
-        const auto sp = seg + (u32)sI * 20;
-        const auto xb = (u32)load<i32>(sp, 8);
+        const auto sp = seg + (ux)sI * 20;
+        const auto xb = rowX(sp, 8);
         const auto ih = load<i32>(sp, 12) + kh * DH;
-        if (!xb || (u32)ih >= (u32)H) continue;
+        if (!xb || (ux)ih >= (ux)H) continue;
         const auto s0 = load<i32>(sp); const auto s1 = load<i32>(sp, 4);
         // pixel j of the segment reads iw = iw0 + (j - s0)*SW + kw*DW
         const auto iwa = load<i32>(sp, 16) + kw * DW;
@@ -617,9 +617,9 @@ template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u
         if (iwa > W - 1) continue;
         je = min(je, lim);
         if (ja >= je) continue;
-        auto xp = xb + (((u32)(ih * W + iwa + ja * SW) * (u32)C + (u32)c0) << 2);
-        auto dp = dyb + (((u32)(s0 + ja) * (u32)K + (u32)k0) << 2);
-        const auto dpe = dp + (u32)(je - ja) * ks;
+        auto xp = xb + (((ux)(ih * W + iwa + ja * SW) * (ux)C + (ux)c0) << 2);
+        auto dp = dyb + (((ux)(s0 + ja) * (ux)K + (ux)k0) << 2);
+        const auto dpe = dp + (ux)(je - ja) * ks;
         if (wide) {
           while (dp < dpe) {
             const auto x0 = v128_load(xp); const auto x1 = v128_load(xp, 16);
@@ -645,7 +645,7 @@ template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u
         }
       }
       // acc[k][tap][c0..]: rows past K are never read (K4 rows reserved)
-      const auto ap = acc + (u32)k0 * ldt + (((u32)(tap * C + c0)) << 2);
+      const auto ap = acc + (ux)k0 * ldt + (((ux)(tap * C + c0)) << 2);
       wrAcc(ap, a00, a01, wide, first);
       wrAcc(ap + ldt, a10, a11, wide, first);
       wrAcc(ap + 2 * ldt, a20, a21, wide, first);
@@ -654,20 +654,20 @@ template <class F> static void bwdWDot(u32 d, u32 dy, u32 x, u32 acc, u32 dlt, u
   }
 }
 
-static inline void wrAcc(u32 p, v128 v0, v128 v1, bool wide, bool first) {
+static inline void wrAcc(ux p, v128 v0, v128 v1, bool wide, bool first) {
   v128_store(p, first ? v0 : f32x4_add(v128_load(p), v0));
   if (wide) v128_store(p, first ? v1 : f32x4_add(v128_load(p, 16), v1), 16);
 }
 
 /** dW (OIHW) from the accumulator of conv_bwd_w_dot: dw[k][c][tap] = acc[k][tap][c]. Units: output channels k. */
-static void as_conv_bwd_w_dot_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_w_dot_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW);
   for (auto k = start; k < end; k++) {
-    const auto src = acc + (((u32)(k * T * C)) << 2);
-    auto dst = dw + (((u32)(k * C * T)) << 2);
+    const auto src = acc + (((ux)(k * T * C)) << 2);
+    auto dst = dw + (((ux)(k * C * T)) << 2);
     for (auto c = 0; c < C; c++) {
       for (auto tap = 0; tap < T; tap++) {
-        store<f32>(dst, load<f32>(src + (((u32)(tap * C + c)) << 2)));
+        store<f32>(dst, load<f32>(src + (((ux)(tap * C + c)) << 2)));
         dst += 4;
       }
     }
@@ -675,14 +675,14 @@ static void as_conv_bwd_w_dot_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u3
 }
 
 /** dW (OIHW) from the accumulator of conv_bwd_wt: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
-static void as_conv_bwd_wt_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_wt_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch) {
   const auto Cg = ld(d, D_CG); const auto Cg8 = ld(d, D_CG8); const auto KT = ld(d, D_KH) * ld(d, D_KW);
   for (auto k = start; k < end; k++) {
-    const auto src = acc + (((u32)k * (u32)(KT * Cg8)) << 2);
-    auto dst = dw + (((u32)k * (u32)(Cg * KT)) << 2);
+    const auto src = acc + (((ux)k * (ux)(KT * Cg8)) << 2);
+    auto dst = dw + (((ux)k * (ux)(Cg * KT)) << 2);
     for (auto c = 0; c < Cg; c++) {
       for (auto tap = 0; tap < KT; tap++) {
-        store<f32>(dst, load<f32>(src + (((u32)(tap * Cg8 + c)) << 2)));
+        store<f32>(dst, load<f32>(src + (((ux)(tap * Cg8 + c)) << 2)));
         dst += 4;
       }
     }
@@ -691,21 +691,21 @@ static void as_conv_bwd_wt_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 s
 
 
 /** dw[k][c][kh][kw] (OIHW) = acc[g][row(kh, kw, c)][k - g*Kg]. Units: output channels k. */
-static void as_conv_bwd_w_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 scratch) {
+static void as_conv_bwd_w_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch) {
   const auto Cg = ld(d, D_CG); const auto Kg = ld(d, D_KG); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto Kg8 = ld(d, D_KG8); const auto ROWS = ld(d, D_ROWS); const auto merge = ld(d, D_MERGE) != 0; const auto SEG4 = ld(d, D_SEG4);
-  const auto S = ld(d, D_WSL); const auto sliceB = ((u32)ld(d, D_G) * (u32)ROWS * (u32)Kg8) << 2;
+  const auto S = ld(d, D_WSL); const auto sliceB = ((ux)ld(d, D_G) * (ux)ROWS * (ux)Kg8) << 2;
   for (auto k = start; k < end; k++) {
     const auto g = k / Kg; const auto kk = k - g * Kg;
-    const auto src = acc + (((u32)(g * ROWS) * (u32)Kg8 + (u32)kk) << 2);
-    auto dst = dw + (((u32)k * (u32)(Cg * KH * KW)) << 2);
+    const auto src = acc + (((ux)(g * ROWS) * (ux)Kg8 + (ux)kk) << 2);
+    auto dst = dw + (((ux)k * (ux)(Cg * KH * KW)) << 2);
     for (auto c = 0; c < Cg; c++) {
       for (auto kh = 0; kh < KH; kh++) {
         for (auto kw = 0; kw < KW; kw++) {
           const auto row = merge ? kh * SEG4 + kw * Cg + c : (kh * KW + kw) * SEG4 + c;
-          const auto q = src + (((u32)row * (u32)Kg8) << 2);
+          const auto q = src + (((ux)row * (ux)Kg8) << 2);
           auto v = load<f32>(q);
-          for (auto sl = 1; sl < S; sl++) v += load<f32>(q + (u32)sl * sliceB); // the slices, in order
+          for (auto sl = 1; sl < S; sl++) v += load<f32>(q + (ux)sl * sliceB); // the slices, in order
           store<f32>(dst, v);
           dst += 4;
         }
@@ -718,106 +718,106 @@ static void as_conv_bwd_w_out(u32 d, u32 acc, u32 dw, i32 start, i32 end, u32 sc
  * db[k] = sum over m of dy[m][k] for k in [start, end) (start a multiple of 4). Sums run over
  * chunks of 256 rows, each from zero, then added: a fixed order, independent of the threads.
  */
-static void as_conv_bias_grad(u32 d, u32 dy, u32 db, i32 start, i32 end, u32 scratch) {
+static void as_conv_bias_grad(ux d, ux dy, ux db, i32 start, i32 end, ux scratch) {
   biasGrad<Plain>(d, dy, db, 0, 0, start, end, scratch);
 }
 
 /** conv_bias_grad of dY = A*dbn + B*xbn + C0 computed on load (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]). */
-static void as_conv_bias_grad_f(u32 d, u32 dy, u32 db, u32 dlt, u32 cdy, i32 start, i32 end, u32 scratch) {
+static void as_conv_bias_grad_f(ux d, ux dy, ux db, ux dlt, ux cdy, i32 start, i32 end, ux scratch) {
   biasGrad<Fused>(d, dy, db, dlt, cdy, start, end, scratch);
 }
 
-template <class F> static void biasGrad(u32 d, u32 dy, u32 db, u32 dlt, u32 cdy, i32 start, i32 end, u32 scratch) {
+template <class F> static void biasGrad(ux d, ux dy, ux db, ux dlt, ux cdy, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto M = ld(d, D_N) * ld(d, D_OH) * ld(d, D_OW);
   const auto tot = scratch + SC_PACK;
   const auto part = tot + 8192 * 4;
-  const auto ldk = (u32)K << 2;
+  const auto ldk = (ux)K << 2;
   for (auto cb = start; cb < end; cb += 8192) {
     const auto cn = min(8192, end - cb);
     const auto nv = cn >> 2;
-    memory_fill(tot, 0, (u32)cn * 4);
+    memory_fill(tot, 0, (ux)cn * 4);
     for (auto m0 = 0; m0 < M; m0 += 256) {
       const auto me = min(M, m0 + 256);
-      memory_fill(part, 0, (u32)cn * 4);
-      auto row = dy + (((u32)m0 * (u32)K + (u32)cb) << 2);
+      memory_fill(part, 0, (ux)cn * 4);
+      auto row = dy + (((ux)m0 * (ux)K + (ux)cb) << 2);
       for (auto m = m0; m < me; m++) {
         if (fused<F>()) {
-          const auto ca = cdy + ((u32)cb << 2);
+          const auto ca = cdy + ((ux)cb << 2);
           for (auto v = 0; v < nv; v++) {
-            const auto o = (u32)v << 4;
+            const auto o = (ux)v << 4;
             const auto g = dyv(ca + o, ldk, row + o, dlt);
             v128_store(part + o, f32x4_add(v128_load(part + o), g));
           }
           for (auto c = nv * 4; c < cn; c++) {
-            const auto o = (u32)c << 2;
+            const auto o = (ux)c << 2;
             const auto g = dyf(ca + o, ldk, row + o, dlt);
             store<f32>(part + o, load<f32>(part + o) + g);
           }
         } else {
           for (auto v = 0; v < nv; v++) {
-            const auto o = (u32)v << 4;
+            const auto o = (ux)v << 4;
             v128_store(part + o, f32x4_add(v128_load(part + o), v128_load(row + o)));
           }
           for (auto c = nv * 4; c < cn; c++) {
-            const auto o = (u32)c << 2;
+            const auto o = (ux)c << 2;
             store<f32>(part + o, load<f32>(part + o) + load<f32>(row + o));
           }
         }
         row += ldk;
       }
       for (auto c = 0; c < cn; c++) {
-        const auto o = (u32)c << 2;
+        const auto o = (ux)c << 2;
         store<f32>(tot + o, load<f32>(tot + o) + load<f32>(part + o));
       }
     }
-    memory_copy(db + ((u32)cb << 2), tot, (u32)cn * 4);
+    memory_copy(db + ((ux)cb << 2), tot, (ux)cn * 4);
   }
 }
 
 // ---- kernel entry points (core/kernel.h signature) ----
 void conv_bwd_w(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_w((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+  as_conv_bwd_w((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
 }
 void conv_bwd_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_w_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
+  as_conv_bwd_w_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (i32)a[7], start, end, (ux)scratch);
 }
 void conv_bwd_wt(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+  as_conv_bwd_wt((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
 }
 void conv_bwd_wt_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
+  as_conv_bwd_wt_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (i32)a[7], start, end, (ux)scratch);
 }
 void conv_bwd_w_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_w_dot((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], start, end, (u32)scratch);
+  as_conv_bwd_w_dot((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
 }
 void conv_bwd_w_dot_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_w_dot_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], (u32)(int64_t)a[5], (u32)(int64_t)a[6], (i32)a[7], start, end, (u32)scratch);
+  as_conv_bwd_w_dot_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (i32)a[7], start, end, (ux)scratch);
 }
 void conv_bwd_w_dot_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_w_dot_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_bwd_w_dot_out((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_bwd_wt_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_bwd_wt_out((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_bwd_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_w_out((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_bwd_w_out((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_bias_grad(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bias_grad((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], start, end, (u32)scratch);
+  as_conv_bias_grad((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_bias_grad_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bias_grad_f((u32)(int64_t)a[0], (u32)(int64_t)a[1], (u32)(int64_t)a[2], (u32)(int64_t)a[3], (u32)(int64_t)a[4], start, end, (u32)scratch);
+  as_conv_bias_grad_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], start, end, (ux)scratch);
 }
 
 }  // namespace

@@ -135,6 +135,6 @@ static void mkwAny(int ri, int rj, const float *a, size_t as, const float *b, si
 }
 
 /** The arena pointer of an offset (0: null). */
-static inline float *fp(u32 off) { return off ? (float *)(gM + (size_t)off) : nullptr; }
+static inline float *fp(ux off) { return off ? (float *)(gM + (size_t)off) : nullptr; }
 /** 8 floats at an arena offset. */
-static inline __m256 ld8(u32 off) { return _mm256_loadu_ps((const float *)(gM + (size_t)off)); }
+static inline __m256 ld8(ux off) { return _mm256_loadu_ps((const float *)(gM + (size_t)off)); }

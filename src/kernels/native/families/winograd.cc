@@ -27,17 +27,17 @@ BNFF_BEGIN
 
 namespace {
 
-typedef uint32_t u32;  // AssemblyScript's usize: byte offsets into the arena, wrapping at 32 bits
+typedef uint64_t ux;  // byte offsets into the arena (64-bit: see gemm_common.h)
 
 // ---- per-thread scratch layout (gemm.ts SC_*) ----
-const u32 SC_ROWS = 256;    // tap table, then the product tile (here: the product buffer)
-const u32 SC_ZBUF = 61440;  // zeros for taps outside the image (up to 1024 channels)
-const u32 SC_PACK = 65536;  // U block (forward) / DY and X chunks (backward-weights), then the window
+const ux SC_ROWS = 256;    // tap table, then the product tile (here: the product buffer)
+const ux SC_ZBUF = 61440;  // zeros for taps outside the image (up to 1024 channels)
+const ux SC_PACK = 65536;  // U block (forward) / DY and X chunks (backward-weights), then the window
 // bytes between SC_ROWS + 64 and SC_ZBUF: the forward's products M[xi][tile][k] of a tile group
-const u32 MBUF_BYTES = SC_ZBUF - SC_ROWS - 64;
+const ux MBUF_BYTES = SC_ZBUF - SC_ROWS - 64;
 
-inline int32_t ld(uint8_t *M, u32 d, int i) { return *BNFF_AT(int32_t, d + 4u * (u32)i); }
-inline float *F(uint8_t *M, u32 off) { return BNFF_AT(float, off); }
+inline int32_t ld(uint8_t *M, ux d, int i) { return *BNFF_AT(int32_t, d + 4u * (ux)i); }
+inline float *F(uint8_t *M, ux off) { return BNFF_AT(float, off); }
 
 // ---- elementwise vector traits: Q4 (128-bit, the wasm f32x4) and QF (the widest vector) ----
 struct Q4 {
@@ -81,8 +81,8 @@ struct QF {
 
 /** f(traits, c) over the byte offsets c of [cs, ce) (multiples of 16): VW channels at a time, then 4. */
 template <class Fn>
-inline void chans(u32 cs, u32 ce, Fn f) {
-  u32 c = cs;
+inline void chans(ux cs, ux ce, Fn f) {
+  ux c = cs;
   for (; c + 4 * BNFF_VW <= ce; c += 4 * BNFF_VW) f(QF(), c);
   for (; c < ce; c += 16) f(Q4(), c);
 }
@@ -92,40 +92,40 @@ struct RingState {
   int32_t n, done;
 };
 
-inline u32 wRow(u32 win, int ih, int WW, u32 cb) { return win + (u32)((ih + 4) & 3) * (u32)WW * cb; }
+inline ux wRow(ux win, int ih, int WW, ux cb) { return win + (ux)((ih + 4) & 3) * (ux)WW * cb; }
 
-void wRing(uint8_t *M, u32 win, RingState &rs, u32 x, u32 xsb, int n, int tr, int H, int W, int PH, int PW, int WW, u32 cb,
-           int kind, u32 coef, int relu, u32 dlt, u32 cs, u32 ce) {
+void wRing(uint8_t *M, ux win, RingState &rs, ux x, ux xsb, int n, int tr, int H, int W, int PH, int PW, int WW, ux cb,
+           int kind, ux coef, int relu, ux dlt, ux cs, ux ce) {
   const int lo = 2 * tr - PH, hi = lo + 3;
   int done = rs.done;
   if (rs.n != n) done = lo - 1;
   for (int ih = (lo > done + 1 ? lo : done + 1); ih <= hi; ih++) {
-    const u32 dst = wRow(win, ih, WW, cb);
-    const u32 rowB = (u32)WW * cb;
+    const ux dst = wRow(win, ih, WW, cb);
+    const ux rowB = (ux)WW * cb;
     if (ih < 0 || ih >= H) {
       memset(M + dst, 0, rowB);
       continue;
     }
-    memset(M + dst, 0, (u32)PW * cb);
-    memset(M + dst + (u32)(PW + W) * cb, 0, (u32)(WW - PW - W) * cb);
-    u32 src = x + ((u32)(n * H + ih) * (u32)W) * xsb;
-    u32 o = dst + (u32)PW * cb;
+    memset(M + dst, 0, (ux)PW * cb);
+    memset(M + dst + (ux)(PW + W) * cb, 0, (ux)(WW - PW - W) * cb);
+    ux src = x + ((ux)(n * H + ih) * (ux)W) * xsb;
+    ux o = dst + (ux)PW * cb;
     const float *ca = F(M, coef), *cbv = F(M, coef + cb), *cc = F(M, coef + 2 * cb);
     for (int iw = 0; iw < W; iw++) {
       const float *s = F(M, src), *s2 = F(M, src + dlt);
       float *out = F(M, o);
       if (kind == 1) {
-        chans(cs, ce, [&](auto q, u32 c) {
+        chans(cs, ce, [&](auto q, ux c) {
           typedef decltype(q) V;
-          const u32 e = c >> 2;
+          const ux e = c >> 2;
           typename V::T v = V::fma(V::load(ca + e), V::load(s + e), V::load(cbv + e));
           if (relu) v = V::relu(v);
           V::store(out + e, v);
         });
       } else {
-        chans(cs, ce, [&](auto q, u32 c) {
+        chans(cs, ce, [&](auto q, ux c) {
           typedef decltype(q) V;
-          const u32 e = c >> 2;
+          const ux e = c >> 2;
           V::store(out + e, V::fma(V::load(ca + e), V::load(s + e), V::fma(V::load(cbv + e), V::load(s2 + e), V::load(cc + e))));
         });
       }
@@ -143,8 +143,8 @@ void wRing(uint8_t *M, u32 win, RingState &rs, u32 x, u32 xsb, int n, int tr, in
  * channels [cs, ce) (bytes): channel byte c of xi at u + xi*xs + c.
  */
 template <bool FUSED>
-void wInTile(uint8_t *M, const u32 *pt, int mask, u32 u, u32 cb, int kind, u32 coef, int relu, u32 dlt, u32 cs, u32 ce, u32 xs) {
-  chans(cs, ce, [&](auto q, u32 c) {
+void wInTile(uint8_t *M, const ux *pt, int mask, ux u, ux cb, int kind, ux coef, int relu, ux dlt, ux cs, ux ce, ux xs) {
+  chans(cs, ce, [&](auto q, ux c) {
     typedef decltype(q) V;
     typedef typename V::T T;
     T ca = V::zero(), cbv = V::zero(), cc = V::zero();
@@ -154,7 +154,7 @@ void wInTile(uint8_t *M, const u32 *pt, int mask, u32 u, u32 cb, int kind, u32 c
       if (kind == 2) cc = V::load(F(M, coef + 2 * cb + c));
     }
     auto tap = [&](int i) -> T {
-      const u32 p = pt[i] + c;
+      const ux p = pt[i] + c;
       if (!FUSED || kind == 0) return V::load(F(M, p));
       if (!((mask >> i) & 1)) return V::zero();
       if (kind == 1) {
@@ -163,8 +163,8 @@ void wInTile(uint8_t *M, const u32 *pt, int mask, u32 u, u32 cb, int kind, u32 c
       }
       return V::fma(ca, V::load(F(M, p)), V::fma(cbv, V::load(F(M, p + dlt)), cc));
     };
-    const u32 o = u + c;
-    auto st = [&](int xi, T v) { V::store(F(M, o + (u32)xi * xs), v); };
+    const ux o = u + c;
+    auto st = [&](int xi, T v) { V::store(F(M, o + (ux)xi * xs), v); };
     T a0 = tap(8), a1 = tap(9), a2 = tap(10), a3 = tap(11);
     const T h20 = V::sub(a0, a2), h21 = V::add(a1, a2), h22 = V::sub(a2, a1), h23 = V::sub(a1, a3);
     a0 = tap(0); a1 = tap(1); a2 = tap(2); a3 = tap(3);
@@ -191,17 +191,17 @@ void wInTile(uint8_t *M, const u32 *pt, int mask, u32 u, u32 cb, int kind, u32 c
 }
 
 /** The 16 tap offsets (zb where outside the image) of tile t (flattened (n, tr, tc)); returns the inside mask. */
-int wTapTable(u32 *pt, u32 x, u32 zb, int t, int TW, int TH, int H, int W, int PH, int PW, u32 xsb) {
+int wTapTable(ux *pt, ux x, ux zb, int t, int TW, int TH, int H, int W, int PH, int PW, ux xsb) {
   const int u = t / TW, tc = t - u * TW, n = u / TH, tr = u - n * TH;
   const int ih0 = 2 * tr - PH, iw0 = 2 * tc - PW;
-  const u32 xn = x + (u32)n * (u32)H * (u32)W * xsb;
-  const u32 C = xsb >> 2;
+  const ux xn = x + (ux)n * (ux)H * (ux)W * xsb;
+  const ux C = xsb >> 2;
   int mask = 0;
   for (int i = 0; i < 4; i++) {
     for (int j = 0; j < 4; j++) {
       const int ih = ih0 + i, iw = iw0 + j;
-      u32 p = 0;
-      if (xn && (u32)ih < (u32)H && (u32)iw < (u32)W) p = xn + (((u32)(ih * W + iw) * C) << 2);
+      ux p = 0;
+      if (xn && (ux)ih < (ux)H && (ux)iw < (ux)W) p = xn + (((ux)(ih * W + iw) * C) << 2);
       pt[i * 4 + j] = p ? p : zb;
       if (p) mask |= 1 << (i * 4 + j);
     }
@@ -215,9 +215,9 @@ int wTapTable(u32 *pt, u32 x, u32 zb, int t, int TW, int TH, int H, int W, int P
  * valid pixels of its 2x2 output tile at y0 (+ the channel byte offset ko + c). sm != 0: the
  * moments epilogue (shift at sm, f32 sums at sm + kb, sm + 2*kb; shift set when init).
  */
-void wOutTile(uint8_t *M, const float *m, size_t mxs, u32 y0, u32 rs, bool two_r, bool two_c, u32 bias, u32 ko, u32 nb, u32 kb,
-              u32 sm, bool init, u32 yb) {
-  chans(0, nb, [&](auto q, u32 c) {
+void wOutTile(uint8_t *M, const float *m, size_t mxs, ux y0, ux rs, bool two_r, bool two_c, ux bias, ux ko, ux nb, ux kb,
+              ux sm, bool init, ux yb) {
+  chans(0, nb, [&](auto q, ux c) {
     typedef decltype(q) V;
     typedef typename V::T T;
     const float *mc = m + (c >> 2);
@@ -230,7 +230,7 @@ void wOutTile(uint8_t *M, const float *m, size_t mxs, u32 y0, u32 rs, bool two_r
     }
     const T y00 = V::add(V::add(V::add(s0[0], s0[1]), s0[2]), bv), y01 = V::add(V::sub(V::sub(s0[1], s0[2]), s0[3]), bv);
     const T y10 = V::add(V::add(V::add(s1[0], s1[1]), s1[2]), bv), y11 = V::add(V::sub(V::sub(s1[1], s1[2]), s1[3]), bv);
-    const u32 yo = y0 + ko + c;
+    const ux yo = y0 + ko + c;
     V::store(F(M, yo), y00);
     if (two_c) V::store(F(M, yo + yb), y01);
     if (two_r) {
@@ -238,7 +238,7 @@ void wOutTile(uint8_t *M, const float *m, size_t mxs, u32 y0, u32 rs, bool two_r
       if (two_c) V::store(F(M, yo + rs + yb), y11);
     }
     if (sm) {
-      const u32 s = sm + ko + c;
+      const ux s = sm + ko + c;
       if (init) V::store(F(M, s), y00);
       const T sh = V::load(F(M, s));
       T e = V::sub(y00, sh);
@@ -255,9 +255,9 @@ void wOutTile(uint8_t *M, const float *m, size_t mxs, u32 y0, u32 rs, bool two_r
 }
 
 /** gemm.ts flushSums over channels [k0, k1) of the moments layout at st (f64 S[K], Q[K], f32 shift, S32, Q32). */
-void flushSums(uint8_t *M, u32 st, int K, int k0, int k1) {
+void flushSums(uint8_t *M, ux st, int K, int k0, int k1) {
   double *s64 = BNFF_AT(double, st), *q64 = s64 + K;
-  float *s32 = F(M, st + ((u32)K << 4) + ((u32)K << 2)), *q32 = s32 + K;
+  float *s32 = F(M, st + ((ux)K << 4) + ((ux)K << 2)), *q32 = s32 + K;
   for (int c = k0; c < k1; c++) {
     s64[c] = s64[c] + (double)s32[c];
     q64[c] = q64[c] + (double)q32[c];
@@ -267,20 +267,20 @@ void flushSums(uint8_t *M, u32 st, int K, int k0, int k1) {
 }
 
 // ---- the dx epilogue (gemm.ts dxRun) ----
-void dxRun(uint8_t *M, u32 px0, u32 xp0, int W, int C, u32 xsb, u32 c2, u32 m2, int relu, u32 st, u32 gp0, u32 gsb, u32 yo0) {
-  const u32 cb = (u32)C << 2, vb = (u32)(C & ~3) << 2;
-  float *s32 = F(M, st + (u32)C * 20), *q32 = F(M, st + (u32)C * 24);
+void dxRun(uint8_t *M, ux px0, ux xp0, int W, int C, ux xsb, ux c2, ux m2, int relu, ux st, ux gp0, ux gsb, ux yo0) {
+  const ux cb = (ux)C << 2, vb = (ux)(C & ~3) << 2;
+  float *s32 = F(M, st + (ux)C * 20), *q32 = F(M, st + (ux)C * 24);
   memset(s32, 0, cb << 1);
   const bool put = !gp0 && (relu || yo0 != 0);
-  u32 px = px0, xp = xp0, gp = gp0, yo = yo0 ? yo0 : px0;
+  ux px = px0, xp = xp0, gp = gp0, yo = yo0 ? yo0 : px0;
   const float *a2 = F(M, c2), *b2 = F(M, c2 + cb), *mm = F(M, m2);
   for (int w = 0; w < W; w++) {
     const float *pd = F(M, px), *xv = F(M, xp);
     float *g = F(M, gp), *out = F(M, yo);
-    chans(0, vb, [&](auto q, u32 c) {
+    chans(0, vb, [&](auto q, ux c) {
       typedef decltype(q) V;
       typedef typename V::T T;
-      const u32 e = c >> 2;
+      const ux e = c >> 2;
       T gv = V::load(pd + e);
       const T x = V::load(xv + e);
       if (relu) gv = V::keep(gv, V::fma(x, V::load(a2 + e), V::load(b2 + e)));
@@ -289,7 +289,7 @@ void dxRun(uint8_t *M, u32 px0, u32 xp0, int W, int C, u32 xsb, u32 c2, u32 m2, 
       V::store(s32 + e, V::add(V::load(s32 + e), gv));
       V::store(q32 + e, V::fma(gv, V::sub(x, V::load(mm + e)), V::load(q32 + e)));
     });
-    for (u32 e = vb >> 2; e < (u32)C; e++) {
+    for (ux e = vb >> 2; e < (ux)C; e++) {
       float gv = pd[e];
       const float x = xv[e];
       if (relu && a2[e] * x + b2[e] <= 0) gv = 0;
@@ -379,9 +379,9 @@ inline void storeM(float *p, vf v, LaneMask k) { _mm256_maskstore_ps(p, k.m, v);
  */
 template <bool FLIP>
 void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
-  const u32 d = (u32)a[0];
-  const float *w = F(M, (u32)a[1]);
-  float *vp = F(M, (u32)a[2]);
+  const ux d = (ux)(int64_t)a[0];
+  const float *w = F(M, (ux)(int64_t)a[1]);
+  float *vp = F(M, (ux)(int64_t)a[2]);
   const int K = ld(M, d, D_K), C = ld(M, d, D_C);
   const vf h = vsplat(0.5f), one = vsplat(1.0f), mone = vsplat(-1.0f);
   if (start >= end) return;
@@ -487,45 +487,45 @@ void wdotTiles(int nT, const float *u, size_t us, const float *v, int C, float *
 
 // ---- forward (gemm.ts convWino) ----
 template <bool FUSED>
-void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int relu, int mom, u32 x2, u32 c2, u32 m2, int relu2,
-              u32 dlt, int dym, int start, int end, u32 scratch) {
+void convWino(uint8_t *M, ux d, ux x, ux vp, ux bias, ux y, ux coef, int relu, int mom, ux x2, ux c2, ux m2, int relu2,
+              ux dlt, int dym, int start, int end, ux scratch) {
   const int C = ld(M, d, D_C), H = ld(M, d, D_H), W = ld(M, d, D_W), K = ld(M, d, D_K), PH = ld(M, d, D_PH), PW = ld(M, d, D_PW);
   const int OH = ld(M, d, D_OH), OW = ld(M, d, D_OW), TB = ld(M, d, D_WTB);
   const int TW = (OW + 1) >> 1, TH = (OH + 1) >> 1;
-  const u32 cb = (u32)C << 2, kb = (u32)K << 2;
-  const u32 ysb = (u32)ld(M, d, D_YS) << 2, rs = (u32)OW * ysb;
-  const u32 xsb = (u32)ld(M, d, D_XS) << 2;
+  const ux cb = (ux)C << 2, kb = (ux)K << 2;
+  const ux ysb = (ux)ld(M, d, D_YS) << 2, rs = (ux)OW * ysb;
+  const ux xsb = (ux)ld(M, d, D_XS) << 2;
   const int X2S = ld(M, d, D_X2S);
-  const u32 gacc = FUSED && x2 ? (u32)ld(M, d, D_GACC) : 0;
+  const ux gacc = FUSED && x2 ? (ux)(uint32_t)ld(M, d, D_GACC) | (ux)(uint32_t)ld(M, d, D_GACCH) << 32 : 0;
   const int GS = ld(M, d, D_GS);
   const int RT = FUSED && x2 ? ld(M, d, D_GRT) : 0;
-  const u32 slot = rs << 1;
-  const u32 ring = RT ? scratch + (u32)ld(M, d, D_GRING) : 0;
-  const u32 xsU = cb + 64, ustride = xsU << 4;
-  const u32 zb = scratch + SC_ZBUF;
+  const ux slot = rs << 1;
+  const ux ring = RT ? scratch + (ux)ld(M, d, D_GRING) : 0;
+  const ux xsU = cb + 64, ustride = xsU << 4;
+  const ux zb = scratch + SC_ZBUF;
   float *mbuf = F(M, scratch + SC_ROWS + 64);
-  const u32 ub = scratch + SC_PACK;
+  const ux ub = scratch + SC_PACK;
   memset(M + zb, 0, cb);
-  u32 st = 0;
+  ux st = 0;
   int kind = 0;
   if (FUSED) {
     if (coef) kind = dym ? 2 : 1;
     if (mom) {
-      st = scratch + (u32)ld(M, d, D_FPART);
-      memset(M + st, 0, (u32)K * 28);
+      st = scratch + (ux)ld(M, d, D_FPART);
+      memset(M + st, 0, (ux)K * 28);
     }
     if (x2) {
-      st = scratch + (u32)ld(M, d, D_FPART);
-      memset(M + st, 0, (u32)K << 4);
+      st = scratch + (ux)ld(M, d, D_FPART);
+      memset(M + st, 0, (ux)K << 4);
     }
   }
   const int t0 = start * TW, t1 = end * TW;
   const bool useWin = FUSED && kind != 0 && ld(M, d, D_WWIN) != 0;
   RingState rst = {-1, 0};
   const int WW = 2 * TW + 2;
-  const u32 win = ub + (u32)TB * ustride;
+  const ux win = ub + (ux)TB * ustride;
   int rowDone = start, wrow = -1;
-  u32 pt[16];
+  ux pt[16];
   const float *V0 = F(M, vp);
   for (int tb = t0; tb < t1; tb += TB) {
     const int nt = TB < t1 - tb ? TB : t1 - tb;
@@ -538,13 +538,13 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
           wrow = u;
         }
         for (int r = 0; r < 4; r++) {
-          const u32 rp = wRow(win, 2 * tr - PH + r, WW, cb) + (u32)(2 * tc) * cb;
-          for (int j = 0; j < 4; j++) pt[r * 4 + j] = rp + (u32)j * cb;
+          const ux rp = wRow(win, 2 * tr - PH + r, WW, cb) + (ux)(2 * tc) * cb;
+          for (int j = 0; j < 4; j++) pt[r * 4 + j] = rp + (ux)j * cb;
         }
-        wInTile<false>(M, pt, 0xffff, ub + (u32)i * ustride, cb, 0, 0, 0, 0, 0, cb, xsU);
+        wInTile<false>(M, pt, 0xffff, ub + (ux)i * ustride, cb, 0, 0, 0, 0, 0, cb, xsU);
       } else {
         const int mask = wTapTable(pt, x, zb, tb + i, TW, TH, H, W, PH, PW, xsb);
-        wInTile<FUSED>(M, pt, mask, ub + (u32)i * ustride, cb, kind, coef, relu, dlt, 0, cb, xsU);
+        wInTile<FUSED>(M, pt, mask, ub + (ux)i * ustride, cb, kind, coef, relu, dlt, 0, cb, xsU);
       }
     }
     // passes of one column block of V (KW output channels; the wasm kernel's KB passes only
@@ -553,13 +553,13 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
     for (int k0 = 0; k0 < K; k0 += KW) {
       const int k1 = K < k0 + KW ? K : k0 + KW, KS = k1 - k0;
       // tiles per group: the group's products M[xi][tile][KS] fill at most MBUF_BYTES
-      int G = (int)(MBUF_BYTES / (64u * (u32)KS)) / DOT_T * DOT_T;
+      int G = (int)(MBUF_BYTES / (64u * (ux)KS)) / DOT_T * DOT_T;
       if (G < DOT_T) G = DOT_T;
       const size_t mxs = (size_t)G * KS;  // floats per xi of mbuf
       const float *vb = V0 + (size_t)k0 * 16 * C;
       for (int g0 = 0; g0 < nt; g0 += G) {
         const int ng = G < nt - g0 ? G : nt - g0;
-        const float *ug = F(M, ub + (u32)g0 * ustride);
+        const float *ug = F(M, ub + (ux)g0 * ustride);
         for (int xi = 0; xi < 16; xi++) {
           const float *vx = vb + (size_t)xi * C * KS;
           const float *ux = ug + (size_t)xi * (xsU >> 2);
@@ -571,11 +571,11 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
         }
         for (int i = g0; i < g0 + ng; i++) {
           const int ta = tb + i, ua = ta / TW, tca = ta - ua * TW, na = ua / TH, tra = ua - na * TH;
-          const u32 ya = ring ? ring + (u32)(ua % RT) * slot + (u32)(2 * tca) * ysb
-                              : y + (((u32)(na * OH + 2 * tra) * (u32)OW + (u32)(2 * tca)) * ysb);
+          const ux ya = ring ? ring + (ux)(ua % RT) * slot + (ux)(2 * tca) * ysb
+                              : y + (((ux)(na * OH + 2 * tra) * (ux)OW + (ux)(2 * tca)) * ysb);
           const bool ra = 2 * tra + 1 < OH, ca2 = 2 * tca + 1 < OW;
-          const u32 sm = FUSED && mom ? st + ((u32)K << 4) : 0;
-          wOutTile(M, mbuf + (size_t)(i - g0) * KS, mxs, ya, rs, ra, ca2, bias, (u32)k0 << 2, (u32)KS << 2, kb, sm,
+          const ux sm = FUSED && mom ? st + ((ux)K << 4) : 0;
+          wOutTile(M, mbuf + (size_t)(i - g0) * KS, mxs, ya, rs, ra, ca2, bias, (ux)k0 << 2, (ux)KS << 2, kb, sm,
                    tb == t0 && i == 0, ysb);
           if (FUSED && mom && ((i & 15) == 15 || i == nt - 1)) flushSums(M, st, K, k0, k1);
         }
@@ -586,11 +586,11 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
       for (int u = rowDone; u < done; u++) {
         const int n = u / TH, tr = u - n * TH;
         const int p0 = (n * OH + 2 * tr) * OW, cnt = (OH - 2 * tr < 2 ? OH - 2 * tr : 2) * OW;
-        const u32 src = ring ? ring + (u32)(u % RT) * slot : y + (u32)p0 * ysb;
+        const ux src = ring ? ring + (ux)(u % RT) * slot : y + (ux)p0 * ysb;
         for (int j = 0; j < cnt; j += 64) {
           const int p = p0 + j;
-          dxRun(M, src + (u32)j * ysb, x2 + (((u32)p * (u32)X2S) << 2), cnt - j < 64 ? cnt - j : 64, K, (u32)X2S << 2, c2, m2, relu2, st,
-                gacc ? gacc + (((u32)p * (u32)GS) << 2) : 0, (u32)GS << 2, ring && !gacc ? y + (u32)p * ysb : 0);
+          dxRun(M, src + (ux)j * ysb, x2 + (((ux)p * (ux)X2S) << 2), cnt - j < 64 ? cnt - j : 64, K, (ux)X2S << 2, c2, m2, relu2, st,
+                gacc ? gacc + (((ux)p * (ux)GS) << 2) : 0, (ux)GS << 2, ring && !gacc ? y + (ux)p * ysb : 0);
         }
       }
       if (done > rowDone) rowDone = done;
@@ -598,18 +598,18 @@ void convWino(uint8_t *M, u32 d, u32 x, u32 vp, u32 bias, u32 y, u32 coef, int r
   }
 }
 
-#define A(i) ((u32)a[i])
+#define A(i) ((ux)(int64_t)a[i])
 void conv_wino(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
-  convWino<false>(M, A(0), A(1), A(2), A(3), A(4), 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, (u32)scratch);
+  convWino<false>(M, A(0), A(1), A(2), A(3), A(4), 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, (ux)scratch);
 }
 void conv_wino_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
-  convWino<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), (int)a[6], (int)a[7], 0, 0, 0, 0, 0, 0, start, end, (u32)scratch);
+  convWino<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), (int)a[6], (int)a[7], 0, 0, 0, 0, 0, 0, start, end, (ux)scratch);
 }
 void conv_wino_dx_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
-  convWino<true>(M, A(0), A(1), A(2), 0, A(3), 0, 0, 0, A(4), A(5), A(6), (int)a[7], 0, 0, start, end, (u32)scratch);
+  convWino<true>(M, A(0), A(1), A(2), 0, A(3), 0, 0, 0, A(4), A(5), A(6), (int)a[7], 0, 0, start, end, (ux)scratch);
 }
 void conv_wino_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
-  convWino<true>(M, A(0), A(1), A(2), 0, A(3), A(5), 0, 0, A(6), A(7), A(8), (int)a[9], A(4), 1, start, end, (u32)scratch);
+  convWino<true>(M, A(0), A(1), A(2), 0, A(3), A(5), 0, 0, A(6), A(7), A(8), (int)a[9], A(4), 1, start, end, (ux)scratch);
 }
 
 // ---- backward-weights (gemm.ts winoW) ----
@@ -681,43 +681,43 @@ void wmkCols(const float *a, size_t at, const float *b, size_t bs, int nt, float
 }
 
 template <bool FUSED>
-void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, int relu, int start, int end, u32 scratch) {
+void winoW(uint8_t *M, ux d, ux dy, ux x, ux z, ux dlt, ux cdy, ux cx, int relu, int start, int end, ux scratch) {
   const int C = ld(M, d, D_C), H = ld(M, d, D_H), W = ld(M, d, D_W), K = ld(M, d, D_K), PH = ld(M, d, D_PH), PW = ld(M, d, D_PW);
   const int OH = ld(M, d, D_OH), OW = ld(M, d, D_OW), N = ld(M, d, D_N), TC = ld(M, d, D_WTC);
   const int TW = (OW + 1) >> 1, TH = (OH + 1) >> 1, NT = N * TH * TW;
   const int C8 = (C + 7) & ~7, KP = K >> 2, NPt = end - start;
-  const u32 cb = (u32)C << 2, kb = (u32)K << 2;
-  const u32 xsb = (u32)ld(M, d, D_XS) << 2;
-  const u32 cs = (u32)start << 5, ce = ((u32)end << 5) < cb ? ((u32)end << 5) : cb;
-  const u32 zb = scratch + SC_ZBUF;
-  const u32 dyp = scratch + SC_PACK;
-  const u32 dxs = (u32)KP * (u32)TC * 16 + 64;
-  const u32 xp = dyp + 16 * dxs;
+  const ux cb = (ux)C << 2, kb = (ux)K << 2;
+  const ux xsb = (ux)ld(M, d, D_XS) << 2;
+  const ux cs = (ux)start << 5, ce = ((ux)end << 5) < cb ? ((ux)end << 5) : cb;
+  const ux zb = scratch + SC_ZBUF;
+  const ux dyp = scratch + SC_PACK;
+  const ux dxs = (ux)KP * (ux)TC * 16 + 64;
+  const ux xp = dyp + 16 * dxs;
   // X[xi][t][thread's channels] (the wasm kernel's [xi][panel][t][8], same bytes)
-  const u32 pps = (u32)TC << 5, xxs = (u32)NPt * pps + 64, rowb = (u32)NPt << 5;
-  const u32 win = xp + 16 * xxs;
+  const ux pps = (ux)TC << 5, xxs = (ux)NPt * pps + 64, rowb = (ux)NPt << 5;
+  const ux win = xp + 16 * xxs;
   if (NPt <= 0) return;
   memset(M + zb, 0, cb);
   const bool useWin = FUSED && cx != 0 && ld(M, d, D_WWIN) != 0;
   RingState rst = {-1, 0};
   const int WW = 2 * TW + 2;
   int wrow = -1;
-  u32 pt[16];
+  ux pt[16];
   for (int t0 = 0; t0 < NT; t0 += TC) {
     const int nt = TC < NT - t0 ? TC : NT - t0;
     for (int i = 0; i < nt; i++) {
       const int t = t0 + i, u = t / TW, tc = t - u * TW, n = u / TH, tr = u - n * TH;
       const int oh = 2 * tr, ow = 2 * tc;
       const bool r1 = oh + 1 < OH, c1 = ow + 1 < OW;
-      const u32 p00 = dy + (u32)((n * OH + oh) * OW + ow) * kb;
-      const u32 p10 = p00 + (u32)OW * kb;
+      const ux p00 = dy + (ux)((n * OH + oh) * OW + ow) * kb;
+      const ux p10 = p00 + (ux)OW * kb;
       // A dY A^T, all K, VW channels at a time, into DY[xi][t][K]
-      float *od = F(M, dyp + (u32)i * kb);
+      float *od = F(M, dyp + (ux)i * kb);
       const size_t s = dxs >> 2;
-      chans(0, kb, [&](auto q, u32 k) {
+      chans(0, kb, [&](auto q, ux k) {
         typedef decltype(q) V;
         typedef typename V::T T;
-        auto dyl = [&](u32 p, bool ok) -> T {
+        auto dyl = [&](ux p, bool ok) -> T {
           if (!ok) return V::zero();
           if (FUSED && cdy)
             return V::fma(V::load(F(M, cdy + k)), V::load(F(M, p)), V::fma(V::load(F(M, cdy + kb + k)), V::load(F(M, p + dlt)), V::load(F(M, cdy + 2 * kb + k))));
@@ -737,15 +737,15 @@ void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, in
         V::store(o + 12 * s, V::neg(b0)); V::store(o + 13 * s, V::neg(b1));
         V::store(o + 14 * s, V::neg(b2)); V::store(o + 15 * s, V::neg(b3));
       });
-      const u32 xo = xp + (u32)i * rowb - cs;
+      const ux xo = xp + (ux)i * rowb - cs;
       if (useWin) {
         if (u != wrow) {
           wRing(M, win, rst, x, xsb, n, tr, H, W, PH, PW, WW, cb, 1, cx, relu, 0, cs, ce);
           wrow = u;
         }
         for (int r = 0; r < 4; r++) {
-          const u32 rp = wRow(win, 2 * tr - PH + r, WW, cb) + (u32)(2 * tc) * cb;
-          for (int j = 0; j < 4; j++) pt[r * 4 + j] = rp + (u32)j * cb;
+          const ux rp = wRow(win, 2 * tr - PH + r, WW, cb) + (ux)(2 * tc) * cb;
+          for (int j = 0; j < 4; j++) pt[r * 4 + j] = rp + (ux)j * cb;
         }
         wInTile<false>(M, pt, 0xffff, xo, cb, 0, 0, 0, 0, cs, ce, xxs);
       } else {
@@ -757,8 +757,8 @@ void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, in
     const int ncols = NPt * 8;
     const size_t at = (size_t)K;  // floats between the tiles' rows of DY
     for (int xi = 0; xi < 16; xi++) {
-      const float *ax = F(M, dyp + (u32)xi * dxs);
-      const float *bx = F(M, xp + (u32)xi * xxs);
+      const float *ax = F(M, dyp + (ux)xi * dxs);
+      const float *bx = F(M, xp + (ux)xi * xxs);
       float *zx = F(M, z) + ((size_t)xi * K) * C8 + (size_t)start * 8;
       int kp = 0;
       for (; kp + WMK_P <= KP; kp += WMK_P)
@@ -772,15 +772,15 @@ void winoW(uint8_t *M, u32 d, u32 dy, u32 x, u32 z, u32 dlt, u32 cdy, u32 cx, in
 }
 
 void conv_wino_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
-  winoW<false>(M, A(0), A(1), A(2), A(3), 0, 0, 0, 0, start, end, (u32)scratch);
+  winoW<false>(M, A(0), A(1), A(2), A(3), 0, 0, 0, 0, start, end, (ux)scratch);
 }
 void conv_wino_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
-  winoW<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), A(6), (int)a[7], start, end, (u32)scratch);
+  winoW<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), A(6), (int)a[7], start, end, (ux)scratch);
 }
 
 /** dW[k][c] = G^T Z[.][k][c] G (3x3, OIHW) in f64, as the wasm kernel. Units: output channels k. */
 void conv_wino_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
-  const u32 d = A(0);
+  const ux d = A(0);
   const float *z = F(M, A(1));
   float *dw = F(M, A(2));
   const int C = ld(M, d, D_C), K = ld(M, d, D_K), C8 = (C + 7) & ~7;
