@@ -15,20 +15,10 @@ import type { Backend } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
 import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
 import { ThreadPool } from '../src/runtime/pool.js';
-import { machine, spread } from '../src/bench/common.js';
+import { convBenchArgs, machine, spread } from '../src/bench/common.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
-};
-const batch = Number(opt('batch', '16'));
-const threadList = opt('threads', '1,2').split(',').map(Number);
-const reps = Number(opt('reps', '7'));
-const only = opt('only', '');
-const ops = opt('ops', 'fwd,bwd-data,bwd-weight').split(',');
-const fused = args.includes('--fused');
-const json = args.includes('--json');
+const { flag, batch, threadList, reps, only, ops, json } = convBenchArgs(7);
+const fused = flag('fused');
 
 const SHAPES: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['1x1 256->64 @56', { C: 256, H: 56, W: 56, K: 64, KH: 1 }],
@@ -44,7 +34,7 @@ const shapes = SHAPES.filter(([n]) => !only || n.includes(only)).map(([n, s]) =>
 // --cpu: time by this process's CPU time instead of the wall clock (with --threads 1, where the
 // native kernels run on the calling thread and the wasm kernel on one worker): on a machine shared
 // with other load, time spent descheduled then does not count
-const cpu = args.includes('--cpu');
+const cpu = flag('cpu');
 const now = cpu
   ? (): number => {
       const u = process.cpuUsage();

@@ -12,30 +12,16 @@
  *
  * BNFF_NATIVE_ISA=avx2 runs the native AVX2 variant.
  */
-import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
+import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../src/kernels/conv.js';
 import type { Backend } from '../src/runtime/backend.js';
 import { splitRange } from '../src/runtime/backend.js';
 import { Arena } from '../src/runtime/memory.js';
 import { NativeBackend, nativeStatus } from '../src/runtime/native.js';
 import { ThreadPool } from '../src/runtime/pool.js';
-import { machine, spread } from '../src/bench/common.js';
+import { convBenchArgs, machine, spread } from '../src/bench/common.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
-};
-const batch = Number(opt('batch', '16'));
-const threadList = opt('threads', '1,2').split(',').map(Number);
-const reps = Number(opt('reps', '7'));
-const only = opt('only', '');
-const ops = opt('ops', 'fwd,bwd-data,bwd-weight').split(',');
-const json = args.includes('--json');
-// tuning knobs as --winoWBytes 1048576 etc. (conv.ts convTuning)
-for (const k of Object.keys(convTuning) as (keyof typeof convTuning)[]) {
-  const v = opt(k, '');
-  if (v) convTuning[k] = Number(v);
-}
+// tuning knobs as --winoWBytes 1048576 etc. (conv_config.ts convTuning)
+const { batch, threadList, reps, only, ops, json } = convBenchArgs(7);
 
 const SHAPES: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['3x3 64->64 @56', { C: 64, H: 56, W: 56, K: 64, KH: 3, pad: 1 }],

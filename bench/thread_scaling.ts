@@ -11,17 +11,13 @@ import { Network } from '../src/models/network.js';
 import { ALL_FUSION, NO_FUSION } from '../src/passes/index.js';
 import { createEngine } from '../src/runtime/engine.js';
 import { Rng } from '../src/util/random.js';
-import { machine, spread } from '../src/bench/common.js';
+import { benchArgs, machine, spread } from '../src/bench/common.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1]! : def;
-};
+const { opt, flag } = benchArgs();
 const model = opt('model', 'resnet50');
 const N = Number(opt('batch-size', '16')), S = Number(opt('image-size', '224'));
 const T = Number(opt('threads', '2')), steps = Number(opt('steps', '5'));
-const fusion = args.includes('--fused') ? ALL_FUSION : NO_FUSION;
+const fusion = flag('fused') ? ALL_FUSION : NO_FUSION;
 
 const shape = [N, 3, S, S];
 const rng = new Rng(1);
@@ -49,7 +45,7 @@ const out = {
   model, batch_size: N, image_size: S, fused: fusion === ALL_FUSION, threads: T, machine: machine(),
   step_s: { 1: one, [T]: many }, ratio_of_medians: one.median / many.median, ratio_per_round: spread(ratios),
 };
-if (args.includes('--json')) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+if (flag('json')) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 else {
   process.stdout.write(`${model} batch ${N} ${S}px, ${fusion === ALL_FUSION ? 'fused' : 'unfused'}: 1 thread ${one.median.toFixed(3)} s, ${T} threads ${many.median.toFixed(3)} s (medians of ${steps})\n`);
   process.stdout.write(`speed-up ${out.ratio_of_medians.toFixed(3)} (ratio of medians), per round ${out.ratio_per_round.median.toFixed(3)} [${out.ratio_per_round.min.toFixed(3)}, ${out.ratio_per_round.max.toFixed(3)}]\n`);

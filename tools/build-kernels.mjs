@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Compiles the AssemblyScript kernel modules in src/kernels/assembly/ to WebAssembly, twice:
+// Compiles the AssemblyScript kernel modules in src/kernels/wasm/ to WebAssembly, twice:
 // with relaxed SIMD (f32x4.relaxed_madd, FMA) and with plain SIMD. The runtime picks one at
 // start-up. Output: dist/kernels/<module>.<variant>.wasm. Run by `npm run build`.
 import asc from 'assemblyscript/asc';
@@ -8,13 +8,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const srcDir = path.join(root, 'src/kernels/assembly');
+const srcDir = path.join(root, 'src/kernels/wasm');
 const outDir = path.join(root, 'dist/kernels');
 fs.mkdirSync(outDir, { recursive: true });
 
 // Each module gets its own small static-data region below the arena's base (1 MiB), so that
 // instantiating a module never touches tensor memory.
-const modules = fs.readdirSync(srcDir).filter((f) => f.endsWith('.ts') && !f.startsWith('_')).sort();
+// Every .ts file directly in src/kernels/wasm/ is one module; common/ holds what they import.
+const modules = fs.readdirSync(srcDir).filter((f) => f.endsWith('.ts')).sort();
+// A module whose source is gone would still be loaded (src/kernels/load.ts loads every .wasm here).
+const names = new Set(modules.map((f) => path.basename(f, '.ts')));
+for (const f of fs.readdirSync(outDir)) if (f.endsWith('.wasm') && !names.has(f.split('.')[0])) fs.rmSync(path.join(outDir, f));
 const variants = { relaxed: 'simd,relaxed-simd,threads', simd: 'simd,threads' };
 let failed = false;
 for (const [i, file] of modules.entries()) {

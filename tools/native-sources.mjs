@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Lists the native engine's sources for binding.gyp, or prints their hash (--hash): the hash is
-// compiled into the addon, and src/kernels/host/native.ts refuses an addon whose hash differs
+// compiled into the addon, and src/runtime/native.ts refuses an addon whose hash differs
 // from the sources next to it (built from older sources).
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -24,28 +24,14 @@ import { convBackwardData, convBackwardWeight, convFlops, convForward, convGeom,
 import { bnCoefficients, bnReluMask } from '../kernels/bn_fused.js';
 import { bnMoments } from '../kernels/eltwise.js';
 import { bnBackwardData, bnBackwardReduce, bnNormalize, fill as fillArena } from '../kernels/eltwise.js';
-import { benchBackend, machine, spread } from './common.js';
+import { benchBackend, convBenchArgs, machine, spread } from './common.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
-};
-const batch = Number(opt('batch', '16'));
-const threadList = opt('threads', '1,2').split(',').map(Number);
-const reps = Number(opt('reps', '5'));
-const only = opt('only', '');
-const json = args.includes('--json');
-const ops = opt('ops', 'fwd,bwd-data,bwd-weight').split(',');
-const fusedMode = args.includes('--fused');
+const { opt, flag, batch, threadList, reps, only, ops, json } = convBenchArgs(5);
+const fusedMode = flag('fused');
 // --cold (with --fused): 64 MiB are written before every timed call, so operands come from DRAM
 // as in a training step, not from the caches that a repeated call leaves them in
-const cold = args.includes('--cold');
+const cold = flag('cold');
 const engineArg = opt('engine', '') || undefined;
-for (const k of Object.keys(convTuning) as (keyof typeof convTuning)[]) {
-  const v = opt(k, '');
-  if (v) convTuning[k] = Number(v);
-}
 
 const SHAPES: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['3x3 64->64 @56', { C: 64, H: 56, W: 56, K: 64, KH: 3, pad: 1 }],

@@ -21,11 +21,9 @@ import { ThreadPool, splitRange } from '../runtime/pool.js';
 import { engineChoice } from '../runtime/engine.js';
 import * as E from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
+import { benchArgs } from './common.js';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : def;
-}
+const arg = benchArgs().opt;
 
 const shape = arg('shape', '16x56x56x256').split('x').map(Number) as [number, number, number, number];
 const reps = Number(arg('reps', '15'));

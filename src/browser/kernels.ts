@@ -29,7 +29,7 @@ export function browserVariant(): Variant {
   return WebAssembly.validate(RELAXED_PROBE) ? 'relaxed' : 'simd';
 }
 
-/** The kernel module names, from the ABI (one module per family file of src/kernels/assembly). */
+/** The kernel module names, from the ABI (one module per family file of src/kernels/wasm). */
 export function kernelModuleNames(): string[] {
   return [...new Set(Object.values(KERNELS).map((k) => k.module))].sort();
 }

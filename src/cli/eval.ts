@@ -17,7 +17,7 @@ import { type SavedModel, inspectSavedModel, loadCheckpoint } from '../train/che
 import { evaluate } from '../train/trainer.js';
 import { SafetensorsError } from '../io/safetensors.js';
 import { loadWeights } from '../io/weights.js';
-import { oneOf, positiveInt, threadCount } from './args.js';
+import { positiveInt, threadCount } from './args.js';
 
 export interface EvalOptions extends Partial<DataOpts> {
   checkpoint: string;

@@ -1,5 +1,5 @@
 /**
- * Host side of src/kernels/assembly/bnfused.ts: the elementwise kernels of the fused BN graph
+ * Host side of src/kernels/wasm/bnfused.ts: the elementwise kernels of the fused BN graph
  * (residual BN + add + ReLU, the ReLU mask recomputed from a BN's input). NHWC rows; per-channel
  * coefficients a = gamma*rstd, b = beta - a*mean are computed here into a small arena buffer.
  */

@@ -124,7 +124,7 @@ function inputTile(g: ConvGeom, x: Arr, n: number, oh: number, ow: number, u: Ar
 }
 
 /**
- * Winograd F(2x2, 3x3) forward, the twin of gemm.ts conv_wino (3x3, stride 1, dilation 1, no
+ * Winograd F(2x2, 3x3) forward, the twin of winograd.ts conv_wino_fwd (3x3, stride 1, dilation 1, no
  * groups): per 2x2 output tile, y = A^T [(G g G^T) . (B^T d B)] A with d the 4x4 input tile
  * (zero outside the image). Exact in float64 up to rounding; the float32 error is a few times
  * that of the direct sum.
@@ -171,7 +171,7 @@ export function winogradForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefin
 }
 
 /**
- * Winograd F(2x2, 3x3) backward-weights, the twin of gemm.ts conv_wino_w (same geometries as
+ * Winograd F(2x2, 3x3) backward-weights, the twin of winograd.ts conv_wino_bwd_w (same geometries as
  * winogradForward): per tile, Z += (A dY A^T) . (B^T x B) (dY the 2x2 output-gradient tile, 0
  * outside the output), then dw[k][c] = G^T Z G. dw (OIHW) is overwritten.
  */

@@ -1,5 +1,5 @@
 /**
- * Host side of the memory-bound kernels in src/kernels/assembly/eltwise.ts (batch norm, ReLU,
+ * Host side of the memory-bound kernels in src/kernels/wasm/eltwise.ts (batch norm, ReLU,
  * add, mul, channel-slice copies, layout conversion, pooling, SGD), over NHWC activations in
  * the arena: a tensor of N images of H*W pixels of C channels is M = N*H*W rows of C
  * contiguous floats. Pointers are arena byte offsets (`arena.alloc(n).byteOffset`).
@@ -9,8 +9,8 @@
  * and backward reduce) have each thread write float64 partials into its own scratch; the host
  * merges them in thread order, so results are bit-identical for the same thread count.
  */
-import { type Backend, SCRATCH_BYTES, splitRange } from '../runtime/backend.js';
-import { type PoolGeometry, type PoolShape, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
+import { type Backend, SCRATCH_BYTES, mergePartials, splitRange } from '../runtime/backend.js';
+import { type PoolGeometry, type PoolShape, type SgdStepOptions, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
 
 export { type PoolGeometry, type PoolShape, poolGeometry };
 
@@ -145,20 +145,6 @@ function bnMomentsInto(backend: Backend, x: number, M: number, C: number, mean: 
   return variance;
 }
 
-/** Sums the two f64 [C] partials each thread left at the start of its scratch, in thread order. */
-function mergePartials(backend: Backend, ranges: [number, number][], C: number): [Float64Array, Float64Array] {
-  const S1 = new Float64Array(C);
-  const S2 = new Float64Array(C);
-  for (let t = 0; t < ranges.length; t++) {
-    if (ranges[t]![1] <= ranges[t]![0]) continue;
-    const d = backend.arena.f64(backend.scratch(t), 2 * C);
-    for (let c = 0; c < C; c++) {
-      S1[c] += d[c]!;
-      S2[c] += d[C + c]!;
-    }
-  }
-  return [S1, S2];
-}
 
 /** Eval mode: mean = running_mean, rstd = 1/sqrt(running_var + eps). */
 export function bnEvalStats(backend: Backend, C: number, mean: number, rstd: number, runningMean: number, runningVar: number, eps = 1e-5): void {
@@ -407,24 +393,16 @@ const shortcutArgs = (s: ShortcutShape): number[] => {
 
 /** y[n][oh][ow][before + c] = x[n][oh*stride][ow*stride][c], zero in the padded channels. */
 export function shortcutPadForward(backend: Backend, x: number, y: number, s: ShortcutShape): void {
-  backend.run('shortcut_pad_fwd', [x, y, ...shortcutArgs(s)], splitRange(s.N * Math.ceil(s.H / s.stride), backend.threads));
+  backend.run('shortcut_pad_forward', [x, y, ...shortcutArgs(s)], splitRange(s.N * Math.ceil(s.H / s.stride), backend.threads));
 }
 
 /** dx[n][ih][iw][c] = dy[n][ih/stride][iw/stride][before + c] on the strided taps, 0 elsewhere. */
 export function shortcutPadBackward(backend: Backend, dy: number, dx: number, s: ShortcutShape): void {
-  backend.run('shortcut_pad_bwd', [dy, dx, ...shortcutArgs(s)], splitRange(s.N * s.H, backend.threads));
+  backend.run('shortcut_pad_backward', [dy, dx, ...shortcutArgs(s)], splitRange(s.N * s.H, backend.threads));
 }
 
 // ---------------------------------------------------------------------------------------------
 // SGD
-
-export interface SgdStepOptions {
-  lr: number;
-  momentum?: number;
-  dampening?: number;
-  weightDecay?: number;
-  nesterov?: boolean;
-}
 
 /**
  * One torch.optim.SGD step on n parameters (src/train/sgd.ts), in f64 per element like that

@@ -204,12 +204,16 @@ export function sliceChannels(src: Float32Array, C: number, start: number, size:
   copyChannels(src, C, start, dst, size, 0, size, M);
 }
 
-export function nhwcToNchw(src: Float32Array, dst: Float32Array, N: number, H: number, W: number, C: number): void {
+/**
+ * The layout conversions (layout_convert), over any arrays: the executor uses them to move
+ * tensors between the engines' NHWC and the reference kernels' NCHW.
+ */
+export function nhwcToNchw(src: ArrayLike<number>, dst: Float32Array | Float64Array, N: number, H: number, W: number, C: number): void {
   const P = H * W;
   for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) dst[(n * C + c) * P + p] = src[(n * P + p) * C + c]!;
 }
 
-export function nchwToNhwc(src: Float32Array, dst: Float32Array, N: number, H: number, W: number, C: number): void {
+export function nchwToNhwc(src: ArrayLike<number>, dst: Float32Array | Float64Array, N: number, H: number, W: number, C: number): void {
   const P = H * W;
   for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) dst[(n * P + p) * C + c] = src[(n * C + c) * P + p]!;
 }
@@ -389,7 +393,7 @@ export function sgdUpdate(p: Float32Array, g: Float32Array, buf: Float32Array | 
   }
 }
 
-/** shortcut_pad forward (NHWC), the twin of shortcut_pad_fwd. */
+/** shortcut_pad forward (NHWC), the twin of shortcut_pad_forward. */
 export function shortcutPadForward(x: Float32Array, y: Float32Array, s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }): void {
   const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
   y.fill(0, 0, s.N * OH * OW * K);
@@ -399,7 +403,7 @@ export function shortcutPadForward(x: Float32Array, y: Float32Array, s: { N: num
   }
 }
 
-/** shortcut_pad backward (NHWC), the twin of shortcut_pad_bwd. */
+/** shortcut_pad backward (NHWC), the twin of shortcut_pad_backward. */
 export function shortcutPadBackward(dy: Float32Array, dx: Float32Array, s: { N: number; C: number; H: number; W: number; stride: number; before: number; after: number }): void {
   const K = s.before + s.C + s.after, OH = Math.ceil(s.H / s.stride), OW = Math.ceil(s.W / s.stride);
   dx.fill(0, 0, s.N * s.H * s.W * s.C);

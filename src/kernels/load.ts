@@ -1,5 +1,5 @@
 /**
- * Loads the WebAssembly kernel modules built from src/kernels/assembly/ (tools/build-kernels.mjs)
+ * Loads the WebAssembly kernel modules built from src/kernels/wasm/ (tools/build-kernels.mjs)
  * and picks the variant at start-up: relaxed SIMD (FMA) where the runtime has it, plain SIMD
  * otherwise. Node 20 keeps relaxed SIMD behind a V8 flag, which is process-wide and can be set
  * before the first module is compiled.

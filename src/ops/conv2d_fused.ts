@@ -45,6 +45,39 @@ export interface FusedConvAttrs extends Conv2dAttrs {
   wShape?: Shape;
 }
 
+/**
+ * Where each operand group of a fused convolution starts in its inputs, in the order above: the
+ * main operands (main of them), then the dy prologue's, the x prologue's and the dx epilogue's
+ * (FUSED_GROUP); a group that is off takes no place (undefined). For
+ * conv2d_fused_backward_data_acc the positions are those after its gradient buffer. The one
+ * definition of the layout: the passes (conv_parts.ts) and the lowering read nodes through it.
+ */
+export interface FusedOperands {
+  main: number;
+  dyp?: number;
+  xp?: number;
+  dxe?: number;
+  /** Inputs in all (after the buffer, for the _acc op). */
+  count: number;
+}
+
+/** Operands per group: dy prologue dbn, xbn, mean, rstd, gamma, dbeta, dgamma; x prologue mean, rstd, gamma, beta; dx epilogue x2, mean2, rstd2, gamma2, beta2. */
+export const FUSED_GROUP = { dyp: 7, xp: 4, dxe: 5 } as const;
+
+export function fusedOperands(op: string, a: FusedConvAttrs): FusedOperands {
+  const main = op === 'conv2d_fused' && a.bias ? 3 : 2;
+  let at = main;
+  const group = (on: boolean, n: number): number | undefined => {
+    if (!on) return undefined;
+    at += n;
+    return at - n;
+  };
+  const dyp = group(a.dyPrologue === true, FUSED_GROUP.dyp);
+  const xp = group(a.xPrologue !== undefined, FUSED_GROUP.xp);
+  const dxe = group(a.dxEpilogue !== undefined, FUSED_GROUP.dxe);
+  return { main, dyp, xp, dxe, count: at };
+}
+
 const like = (a: Arr, n: number): Arr => (a instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
 const numel = (s: Shape): number => s.reduce((p, d) => p * d, 1);
 
@@ -76,8 +109,8 @@ export const conv2dFused: OpDef<FusedConvAttrs> = {
   },
   run(args) {
     const { x, xs, y, ys, attrs: a } = args;
-    const nc = a.bias ? 3 : 2;
-    const xin = a.xPrologue ? normalized(args, x[0]!, xs[0]!, nc, a.xPrologue.relu) : x[0]!;
+    const o = fusedOperands('conv2d_fused', a), nc = o.main;
+    const xin = a.xPrologue ? normalized(args, x[0]!, xs[0]!, o.xp!, a.xPrologue.relu) : x[0]!;
     call(conv2d, args, [xin, ...x.slice(1, nc)], xs.slice(0, nc), [y[0]!], [ys[0]!], a);
     if (a.epilogue === 'moments') moments(y[0]!, ys[0]!, y[1]!, y[2]!);
   },
@@ -91,11 +124,12 @@ export const conv2dFusedBackwardData: OpDef<FusedConvAttrs> = {
   },
   run(args) {
     const { x, xs, y, attrs: a } = args;
-    const dy = a.dyPrologue ? dyFromBn(args, 2, xs[0]!) : x[0]!;
+    const o = fusedOperands('conv2d_fused_backward_data', a);
+    const dy = a.dyPrologue ? dyFromBn(args, o.dyp!, xs[0]!) : x[0]!;
     const dx = y[0]!;
     call(conv2dBackwardData, args, [dy, x[1]!], [xs[0]!, xs[1]!], [dx], [a.xShape!], a);
     if (a.dxEpilogue) {
-      const at = a.dyPrologue ? 9 : 2;
+      const at = o.dxe!;
       const [x2, mean, rstd, gamma, beta] = x.slice(at, at + 5) as [Arr, Arr, Arr, Arr, Arr];
       if (a.dxEpilogue.relu) {
         const z = like(x2, x2.length);
@@ -128,7 +162,7 @@ export const conv2dFusedBackwardDataAcc: OpDef<FusedConvAttrs> = {
     const X = a.xShape!;
     const dx = like(x[1]!, numel(X));
     conv2dFusedBackwardData.run({ ...args, x: x.slice(1), xs: xs.slice(1), y: [dx, y[1]!, y[2]!], ys: [X, ys[1]!, ys[2]!] });
-    const at = 1 + (a.dyPrologue ? 9 : 2);
+    const at = 1 + fusedOperands('conv2d_fused_backward_data', a).dxe!;
     const [rstd, gamma] = [x[at + 2]!, x[at + 3]!];
     const [G, out] = [x[0]!, y[0]!];
     if (out !== G) out.set(G);
@@ -151,9 +185,9 @@ export const conv2dFusedBackwardWeight: OpDef<FusedConvAttrs> = {
   },
   run(args) {
     const { x, xs, y, ys, attrs: a } = args;
-    const dy = a.dyPrologue ? dyFromBn(args, 2, xs[0]!) : x[0]!;
-    const at = a.dyPrologue ? 9 : 2;
-    const xin = a.xPrologue ? normalized(args, x[1]!, xs[1]!, at, a.xPrologue.relu) : x[1]!;
+    const o = fusedOperands('conv2d_fused_backward_weight', a);
+    const dy = a.dyPrologue ? dyFromBn(args, o.dyp!, xs[0]!) : x[0]!;
+    const xin = a.xPrologue ? normalized(args, x[1]!, xs[1]!, o.xp!, a.xPrologue.relu) : x[1]!;
     call(conv2dBackwardWeight, args, [dy, xin], [xs[0]!, xs[1]!], y, ys, a);
   },
 };

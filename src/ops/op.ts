@@ -35,7 +35,7 @@ export interface BackwardBuilder {
   shape(valueId: number): Shape;
 }
 
-export interface OpDef<A = any> {
+export interface OpDef<A = unknown> {
   readonly type: string;
   /** Output shapes from input shapes; throws ShapeError naming `layer` on mismatch. */
   infer(xs: Shape[], attrs: A, layer: string): Shape[];

@@ -37,7 +37,7 @@
  */
 import type { Graph, Node } from '../graph/ir.js';
 import { convGeomOf, convStridedInput, convStridedOutput } from '../kernels/conv.js';
-import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
+import { type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
 import type { ConcatView } from '../runtime/planner.js';
 import { concatChains } from './concat_grad.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
@@ -64,9 +64,10 @@ function convReadsStrided(g: Graph, n: Node, at: number): boolean {
   if (!xShape || !wShape || !convStridedInput(convGeomOf(xShape, wShape, a))) return false;
   if (n.op === 'conv2d_fused') return at === 0 && a.xPrologue !== undefined;
   if (n.op === 'conv2d_fused_backward_weight') return at === 1 && a.xPrologue !== undefined;
-  if (n.op === 'conv2d_fused_backward_data') return a.dxEpilogue !== undefined && at === 2 + (a.dyPrologue ? 7 : 0);
+  const dxe = fusedOperands('conv2d_fused_backward_data', a).dxe;
+  if (n.op === 'conv2d_fused_backward_data') return dxe !== undefined && at === dxe;
   // the same with the gradient buffer in front (concat_grad.ts)
-  if (n.op === 'conv2d_fused_backward_data_acc') return a.dxEpilogue !== undefined && at === 3 + (a.dyPrologue ? 7 : 0);
+  if (n.op === 'conv2d_fused_backward_data_acc') return dxe !== undefined && at === 1 + dxe;
   return false;
 }
 

@@ -4,7 +4,7 @@
  * add a prologue or an epilogue without knowing what other rules already added.
  */
 import type { Attrs, Node } from '../graph/ir.js';
-import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
+import { FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
 
 export interface ConvParts {
   op: 'conv2d_fused' | 'conv2d_fused_backward_data' | 'conv2d_fused_backward_weight';
@@ -39,12 +39,13 @@ export function readConv(n: Node): ConvParts {
   if (!op) throw new Error(`node "${n.name}" (${n.op}) is not a convolution`);
   const a = { ...(n.attrs as unknown as FusedConvAttrs) };
   if (n.op === 'conv2d') a.bias = n.inputs.length > 2;
-  const ins = [...n.inputs];
-  const nMain = op === 'conv2d_fused' ? (a.bias ? 3 : 2) : 2;
-  const p: ConvParts = { op, name: n.name, attrs: a, main: ins.splice(0, nMain), outputs: [...n.outputs] };
-  if (a.dyPrologue) p.dyp = ins.splice(0, 7);
-  if (a.xPrologue) p.xp = ins.splice(0, 4);
-  if (a.dxEpilogue) p.dxe = ins.splice(0, 5);
+  const o = fusedOperands(op, a);
+  const group = (at: number | undefined, len: number): number[] | undefined => (at === undefined ? undefined : n.inputs.slice(at, at + len));
+  const p: ConvParts = { op, name: n.name, attrs: a, main: n.inputs.slice(0, o.main), outputs: [...n.outputs] };
+  const [dyp, xp, dxe] = [group(o.dyp, FUSED_GROUP.dyp), group(o.xp, FUSED_GROUP.xp), group(o.dxe, FUSED_GROUP.dxe)];
+  if (dyp) p.dyp = dyp;
+  if (xp) p.xp = xp;
+  if (dxe) p.dxe = dxe;
   return p;
 }
 

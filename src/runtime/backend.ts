@@ -43,3 +43,21 @@ export function splitRange(units: number, parts: number, align = 1): [number, nu
   }
   return out;
 }
+
+/**
+ * Sums the f64 partials S[P], Q[P] that the kernels left at `offset` bytes into each thread's
+ * scratch, in thread order, skipping threads whose range was empty (they did not run): the
+ * reductions (BN statistics, fused epilogues) are then bit-identical for a given thread count.
+ */
+export function mergePartials(backend: Backend, ranges: readonly (readonly [number, number])[], P: number, offset = 0): [Float64Array, Float64Array] {
+  const S = new Float64Array(P), Q = new Float64Array(P);
+  for (let t = 0; t < ranges.length; t++) {
+    if (ranges[t]![1] <= ranges[t]![0]) continue;
+    const d = backend.arena.f64(backend.scratch(t) + offset, 2 * P);
+    for (let c = 0; c < P; c++) {
+      S[c] += d[c]!;
+      Q[c] += d[P + c]!;
+    }
+  }
+  return [S, Q];
+}

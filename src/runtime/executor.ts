@@ -10,6 +10,7 @@
  *   kernel costs speed, never correctness.
  */
 import { type Graph, type Node, type Value, numel, shapeStr } from '../graph/ir.js';
+import { nchwToNhwc, nhwcToNchw } from '../kernels/eltwise_scalar.js';
 import { getOp } from '../ops/index.js';
 import type { Arr, KernelArgs, RunContext } from '../ops/op.js';
 import { HeapOverflowError, MAX_ARENA_BYTES, type Memory } from './memory.js';
@@ -63,17 +64,8 @@ function nhwcValues(g: Graph): boolean[] {
   return g.values.map((v: Value) => v.shape.length === 4 && !weightLike[v.id]);
 }
 
-export function nchwToNhwc(src: ArrayLike<number>, dst: Arr, shape: readonly number[]): void {
-  const [N, C, H, W] = shape as [number, number, number, number];
-  const HW = H * W;
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < HW; i++) dst[(n * HW + i) * C + c] = src[(n * C + c) * HW + i]!;
-}
-
-export function nhwcToNchw(src: ArrayLike<number>, dst: Arr, shape: readonly number[]): void {
-  const [N, C, H, W] = shape as [number, number, number, number];
-  const HW = H * W;
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < HW; i++) dst[(n * C + c) * HW + i] = src[(n * HW + i) * C + c]!;
-}
+/** N, H, W, C of a tensor of logical (NCHW) shape [N, C, H, W]. */
+const nhwc = (s: readonly number[]): [number, number, number, number] => [s[0]!, s[2]!, s[3]!, s[1]!];
 
 interface Step {
   node: Node;
@@ -181,11 +173,11 @@ export class Executor {
     if (!node.inputs.some(conv) && !node.outputs.some(conv)) return () => def.run(args);
     return () => {
       node.inputs.forEach((id, i) => {
-        if (conv(id)) nhwcToNchw(this.arrays[id]!, args.x[i]!, g.value(id).shape);
+        if (conv(id)) nhwcToNchw(this.arrays[id]!, args.x[i]!, ...nhwc(g.value(id).shape));
       });
       def.run(args);
       node.outputs.forEach((id, i) => {
-        if (conv(id)) nchwToNhwc(args.y[i]!, this.arrays[id]!, g.value(id).shape);
+        if (conv(id)) nchwToNhwc(args.y[i]!, this.arrays[id]!, ...nhwc(g.value(id).shape));
       });
     };
   }
@@ -198,7 +190,7 @@ export class Executor {
   write(valueId: number, data: ArrayLike<number>): void {
     const a = this.arrays[valueId]!;
     if (data.length !== a.length) throw new Error(`"${this.graph.value(valueId).name}" holds ${a.length} elements, got ${data.length}`);
-    if (this.nhwcIds[valueId]) nchwToNhwc(data, a, this.graph.value(valueId).shape);
+    if (this.nhwcIds[valueId]) nchwToNhwc(data, a, ...nhwc(this.graph.value(valueId).shape));
     else a.set(data);
   }
 
@@ -207,7 +199,7 @@ export class Executor {
     const a = this.arrays[valueId]!;
     if (!this.nhwcIds[valueId]) return a;
     const out = new Float32Array(a.length);
-    nhwcToNchw(a, out, this.graph.value(valueId).shape);
+    nhwcToNchw(a, out, ...nhwc(this.graph.value(valueId).shape));
     return out;
   }
 

@@ -4,10 +4,13 @@
  * rule may decline (return undefined) and the node then runs its reference kernel.
  */
 import type { Node, Shape } from '../graph/ir.js';
-import { type ConvGeom, type ConvWorkspace, convBackwardData, convBackwardWeight, convForward, convGeom, convDxAccumulates, convGeomOf, convStridedOutput, convWorkspace, convWorkspaceBytes } from '../kernels/conv.js';
+import {
+  type ConvGeom, type ConvWorkspace, type DyPrologue, convBackwardData, convBackwardWeight, convForward, convGeom, convDxAccumulates, convGeomOf, convStridedOutput,
+  convWorkspace, convWorkspaceBytes, isDepthwise,
+} from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
-import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
+import { FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 import type { BatchNormAttrs, BnDxCoefAttrs } from '../ops/batch_norm2d.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
@@ -277,28 +280,56 @@ const RULES: Record<string, Rule> = {
   },
 };
 
-/** The parts of a fused convolution node (see src/ops/conv2d_fused.ts for the operand order). */
+/** The parts of a fused convolution node: its attributes and the pointers of its operand groups (fusedOperands). */
 function fusedParts(node: Node, lc: LoweringContext) {
   const a = node.attrs as unknown as FusedConvAttrs;
   const ptr = (i: number): number => lc.arrays[node.inputs[i]!]!.byteOffset;
-  const nMain = node.op === 'conv2d_fused' ? (a.bias ? 3 : 2) : 2;
-  let at = nMain;
-  const take = (n: number): number[] => {
-    const r = node.inputs.slice(at, at + n).map((_, i) => ptr(at + i));
-    at += n;
-    return r;
+  const o = fusedOperands(node.op, a);
+  const group = (at: number | undefined, n: number): number[] | undefined => (at === undefined ? undefined : Array.from({ length: n }, (_, i) => ptr(at + i)));
+  return { a, o, ptr, dyp: group(o.dyp, FUSED_GROUP.dyp), xp: group(o.xp, FUSED_GROUP.xp), dxe: group(o.dxe, FUSED_GROUP.dxe) };
+}
+
+/** An NHWC operand: its pointer, M rows of C channels. */
+interface Rows { ptr: number; M: number; C: number }
+const NONE: Rows = { ptr: 0, M: 0, C: 0 };
+
+/**
+ * Depthwise convolutions have no fused kernels: their prologues run as kernels of their own
+ * into shared temporaries before the unfused convolution (dy: BN backward-data from the dy
+ * prologue's operands, into temporary 0; x: BN normalize (+ ReLU) from the x prologue's, into
+ * temporary 1). Returns, for run time, the dy and x pointers the convolution then reads.
+ */
+function composedPrologues(e: WasmLowering, f: ReturnType<typeof fusedParts>, dy: Rows, x: Rows): () => { dy: number; x: number } {
+  const { a, dyp, xp } = f;
+  if (dyp) e.temp(0, dy.M * dy.C);
+  if (xp) e.temp(1, x.M * x.C);
+  return () => {
+    let [d, xin] = [dy.ptr, x.ptr];
+    if (dyp) {
+      d = e.temp(0, dy.M * dy.C);
+      K.bnBackwardData(e.backend, dyp[0]!, dyp[1]!, d, dy.M, dy.C, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
+    }
+    if (xp) {
+      xin = e.temp(1, x.M * x.C);
+      K.bnNormalize(e.backend, x.ptr, xin, x.M, x.C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+    }
+    return { dy: d, x: xin };
   };
-  const dyp = a.dyPrologue ? take(7) : undefined;
-  const xp = a.xPrologue ? take(4) : undefined;
-  const dxe = a.dxEpilogue ? take(5) : undefined;
-  return { a, ptr, dyp, xp, dxe };
+}
+
+/** The dy prologue of a fused backward call: the BN's saved tensors, and a buffer for its coefficients. */
+function dyPrologue(e: WasmLowering, dyp: number[] | undefined, K_: number): DyPrologue | undefined {
+  if (!dyp) return undefined;
+  const coef = e.arena.reserve(12 * K_, 'BN backward coefficients');
+  return { dbn: dyp[0]!, xbn: dyp[1]!, coef, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } };
 }
 
 /** conv2d_fused_backward_data, or with acc its dx epilogue accumulating into a gradient buffer. */
 function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc?: { G: number; stride: number }): (() => void) | undefined {
   const p = io(node, lc);
   if (!p.nhwcIn(0) || (!acc && !p.nhwcOut(0))) return undefined;
-  const { a, ptr, dyp, dxe } = fusedParts(node, lc);
+  const f = fusedParts(node, lc);
+  const { a, o, ptr, dyp, dxe } = f;
   const g = convGeomOf(a.xShape!, a.wShape!, a);
   e.ensureConvWorkspace(g);
   const [My, K_] = rows(p.xs(0));
@@ -309,16 +340,11 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   const outs = node.outputs.map((_, i) => p.y(i));
   const relu = dxe !== undefined && a.dxEpilogue!.relu;
   if (acc && (!dxe || !convDxAccumulates(g))) return undefined;
-  if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
-    if (dyp) e.temp(0, My * K_);
+  if (isDepthwise(g)) {
+    const prologues = composedPrologues(e, f, { ptr: dy, M: My, C: K_ }, NONE);
     const coef = relu ? e.coefficients(C) : 0;
     return () => {
-      let d = dy;
-      if (dyp) {
-        d = e.temp(0, My * K_);
-        K.bnBackwardData(e.backend, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
-      }
-      convBackwardData(e.backend, g, d, w, dx, e.convWs!);
+      convBackwardData(e.backend, g, prologues().dy, w, dx, e.convWs!);
       if (dxe) {
         if (coef) {
           F.bnCoefficients(e.backend, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
@@ -328,12 +354,11 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
       }
     };
   }
-  const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
   // without the ReLU the mask is off and its coefficients are never read (unless accumulating: a2)
   const coef = relu || acc ? e.coefficients(C) : 0;
   const fusion = {
-    dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
-    dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[2 + (dyp ? 7 : 0)]!), accumulate: acc } : undefined,
+    dyPrologue: dyPrologue(e, dyp, K_),
+    dxEpilogue: dxe ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[o.dxe!]!), accumulate: acc } : undefined,
   };
   return () => {
     if (coef) F.bnCoefficients(e.backend, C, dxe![1]!, dxe![2]!, dxe![3]!, dxe![4]!, coef);
@@ -406,7 +431,8 @@ const FUSED_RULES: Record<string, Rule> = {
   conv2d_fused(node, lc, e) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
-    const { a, ptr, xp } = fusedParts(node, lc);
+    const f = fusedParts(node, lc);
+    const { a, ptr, xp } = f;
     const g = convGeomOf(p.xs(0), p.xs(1), a);
     e.ensureConvWorkspace(g);
     const [M, C] = rows(p.xs(0));
@@ -415,15 +441,10 @@ const FUSED_RULES: Record<string, Rule> = {
     // y may be a slice of a concatenation buffer (concat_views.ts: the producer writes its part)
     const ys = lc.stride(node.outputs[0]!);
     if (ys !== K_ && !convStridedOutput(g)) return undefined;
-    if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
-      if (xp) e.temp(0, M * C);
+    if (isDepthwise(g)) {
+      const prologues = composedPrologues(e, f, NONE, { ptr: x, M, C });
       return () => {
-        let xin = x;
-        if (xp) {
-          xin = e.temp(0, M * C);
-          K.bnNormalize(e.backend, x, xin, M, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
-        }
-        convForward(e.backend, g, xin, w, b, y, e.convWs!);
+        convForward(e.backend, g, prologues().x, w, b, y, e.convWs!);
         if (a.epilogue) K.bnMoments(e.backend, y, My, K_, p.y(1), p.y(2));
       };
     }
@@ -470,33 +491,23 @@ const FUSED_RULES: Record<string, Rule> = {
   conv2d_fused_backward_weight(node, lc, e) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcIn(1)) return undefined;
-    const { a, ptr, dyp, xp } = fusedParts(node, lc);
+    const f = fusedParts(node, lc);
+    const { a, ptr, dyp, xp } = f;
     const g = convGeomOf(a.xShape!, a.wShape!, a);
     e.ensureConvWorkspace(g);
     const [My, K_] = rows(p.xs(0));
     const [Mx, C] = rows(a.xShape!);
     const [dy, x, dw, db] = [ptr(0), ptr(1), p.y(0), a.bias ? p.y(1) : 0];
-    if (g.groups > 1 && g.groups === g.C && g.groups === g.K) {
-      if (dyp) e.temp(0, My * K_);
-      if (xp) e.temp(1, Mx * C);
+    if (isDepthwise(g)) {
+      const prologues = composedPrologues(e, f, { ptr: dy, M: My, C: K_ }, { ptr: x, M: Mx, C });
       return () => {
-        let d = dy;
-        let xin = x;
-        if (dyp) {
-          d = e.temp(0, My * K_);
-          K.bnBackwardData(e.backend, dyp[0]!, dyp[1]!, d, My, K_, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
-        }
-        if (xp) {
-          xin = e.temp(1, Mx * C);
-          K.bnNormalize(e.backend, x, xin, Mx, C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
-        }
+        const { dy: d, x: xin } = prologues();
         convBackwardWeight(e.backend, g, d, xin, dw, db, e.convWs!);
       };
     }
-    const cdy = dyp ? e.arena.reserve(12 * K_, 'BN backward coefficients') : 0;
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
-      dyPrologue: dyp ? { dbn: dyp[0]!, xbn: dyp[1]!, coef: cdy, bn: { mean: dyp[2]!, rstd: dyp[3]!, gamma: dyp[4]!, dbeta: dyp[5]!, dgamma: dyp[6]! } } : undefined,
+      dyPrologue: dyPrologue(e, dyp, K_),
       xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[1]!) } : undefined,
     };
     return () => {

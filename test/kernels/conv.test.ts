@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
 import { convBackwardData, convBackwardWeight, convForward, convGeom, convTightLayout, convTuning, convWorkspace, type ConvGeom, type ConvGeomSpec } from '../../src/kernels/conv.js';
 import * as scalar from '../../src/kernels/conv_scalar.js';
+import * as S from '../../src/kernels/eltwise_scalar.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/ops/conv2d.js';
 import type { Arr } from '../../src/ops/op.js';
 import type { Backend } from '../../src/runtime/backend.js';
@@ -24,18 +25,8 @@ import { getPool } from '../helpers/pools.js';
 // ---------------------------------------------------------------------------------------
 // layouts and the float64 reference
 
-const nchwToNhwc = (a: Arr, N: number, C: number, H: number, W: number, out: Arr): Arr => {
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) {
-    out[((n * H + h) * W + w) * C + c] = a[((n * C + c) * H + h) * W + w]!;
-  }
-  return out;
-};
-const nhwcToNchw = (a: Arr, N: number, C: number, H: number, W: number, out: Arr): Arr => {
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) {
-    out[((n * C + c) * H + h) * W + w] = a[((n * H + h) * W + w) * C + c]!;
-  }
-  return out;
-};
+const nchwToNhwc = (a: Arr, N: number, C: number, H: number, W: number, out: Arr): Arr => (S.nchwToNhwc(a, out, N, H, W, C), out);
+const nhwcToNchw = (a: Arr, N: number, C: number, H: number, W: number, out: Arr): Arr => (S.nhwcToNchw(a, out, N, H, W, C), out);
 
 interface Data {
   g: ConvGeom;
@@ -313,7 +304,7 @@ test('conv kernels: the GEMM paths (col2im, dW) still hold for small K (transpos
   }
 });
 
-// Winograd F(2x2, 3x3) (gemm.ts conv_wino): the forward pass and backward-data of 3x3 stride-1
+// Winograd F(2x2, 3x3) (winograd.ts conv_wino_fwd): the forward pass and backward-data of 3x3 stride-1
 // convolutions with C % 4 == K % 4 == 0. Output tiles of 2x2 pixels: odd sizes leave partial
 // tiles; blocks of TB tiles and passes of KB output channels (forced to 2 and 4 here).
 const WINO: ConvGeomSpec[] = [

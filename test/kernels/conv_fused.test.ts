@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Node } from '../../src/graph/ir.js';
 import { bnCoefficients } from '../../src/kernels/bn_fused.js';
+import { nchwToNhwc } from '../../src/kernels/eltwise_scalar.js';
 import {
   bnDyCoefficients, convBackwardData, convBackwardWeight, convDxAccumulates, convForward, convGeom, convStridedInput, convStridedOutput, convTuning, convWorkspace,
   type ConvBackwardDataFusion, type ConvBackwardWeightFusion, type ConvForwardFusion, type ConvGeom, type ConvGeomSpec,
@@ -33,12 +34,9 @@ import { getPool } from '../helpers/pools.js';
 
 const toNhwc = (a: ArrayLike<number>, N: number, C: number, H: number, W: number): Float64Array => {
   const out = new Float64Array(a.length);
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) {
-    out[((n * H + h) * W + w) * C + c] = a[((n * C + c) * H + h) * W + w]!;
-  }
+  nchwToNhwc(a, out, N, H, W, C);
   return out;
 };
-
 const f32 = Math.fround;
 
 interface Data {

@@ -1,8 +1,8 @@
 /**
  * The native convolution kernels (src/kernels/native/families/gemm.cc) against the WebAssembly
- * ones (src/kernels/assembly/gemm.ts): the host functions of src/kernels/conv.ts, unfused and
- * with each fusion (x prologue, moments, dy prologue, dx epilogue stored and accumulating), run
- * on a NativeBackend and on a wasm ThreadPool with the same inputs must give the same bits, at
+ * ones (src/kernels/wasm/gemm.ts, gemm_w.ts, depthwise.ts): the host functions of
+ * src/kernels/conv.ts, unfused and with each fusion (x prologue, moments, dy prologue, dx
+ * epilogue stored and accumulating), run on a NativeBackend and on a wasm ThreadPool with the same inputs must give the same bits, at
  * 1, 2 and 3 threads. The native kernels keep every output element's order of operations (the
  * wide micro-kernel computes several 4x8 tiles at once, each with the 4x8 kernel's k order and
  * FMAs), and the host splits the work the same way on both, so the per-thread partials of the

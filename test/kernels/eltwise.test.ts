@@ -61,14 +61,14 @@ function randn(rng: Rng, n: number, scale = 1, shift = 0): Float32Array {
 /** NHWC [N, P, C] -> NCHW float64. */
 function toNchw(a: ArrayLike<number>, N: number, P: number, C: number): Float64Array {
   const o = new Float64Array(N * C * P);
-  for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) o[(n * C + c) * P + p] = a[(n * P + p) * C + c]!;
+  S.nhwcToNchw(a, o, N, P, 1, C);
   return o;
 }
 
 /** NCHW [N, C, P] -> NHWC float64. */
 function toNhwc(a: ArrayLike<number>, N: number, P: number, C: number): Float64Array {
   const o = new Float64Array(N * C * P);
-  for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) o[(n * P + p) * C + c] = a[(n * C + c) * P + p]!;
+  S.nchwToNhwc(a, o, N, P, 1, C);
   return o;
 }
 

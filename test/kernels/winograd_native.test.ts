@@ -1,6 +1,6 @@
 /**
  * The native Winograd F(2x2, 3x3) kernels (src/kernels/native/families/winograd.cc) against the
- * WebAssembly ones (gemm.ts conv_wino*): the host functions of src/kernels/conv.ts run on a
+ * WebAssembly ones (src/kernels/wasm/winograd.ts): the host functions of src/kernels/conv.ts run on a
  * NativeBackend and on a wasm ThreadPool, each on its own arena, with the same inputs, at 1, 2
  * and 3 threads; every output (y, dx, dW, the moments, dbeta / dgamma, a gradient buffer) must be
  * bit-identical: the native kernels keep every element's float operations and their order (see

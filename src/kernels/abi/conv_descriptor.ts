@@ -1,7 +1,7 @@
 /**
  * The convolution descriptor: the geometry and blocking of one convolution call, i32 fields at the
  * descriptor pointer `d` that every kernel of the conv families takes first. This file is the one
- * source of the field indices: the WebAssembly kernels import it (src/kernels/assembly/gemm.ts),
+ * source of the field indices: the WebAssembly kernels import it (src/kernels/wasm/common/conv.ts),
  * the host writes through it (src/kernels/conv.ts), and tools/gen-abi.mjs generates the native
  * kernels' header from it (src/kernels/native/core/abi.h). It is valid TypeScript and
  * AssemblyScript alike: constants only.

@@ -1,7 +1,7 @@
 // The native kernels' side of the kernel ABI (docs/design/native-engine.md).
 //
 // A kernel has the same name, arguments and work split as the WebAssembly export of that name
-// (src/kernels/assembly/*.ts, listed in src/kernels/abi/kernels.json): `a` holds the arguments the
+// (src/kernels/wasm/*.ts, listed in src/kernels/abi/kernels.ts): `a` holds the arguments the
 // host passes to Backend.run, in order, as doubles; pointers are byte offsets into the arena at
 // `M`; [start, end) is this thread's work range and `scratch` the byte offset of its private
 // scratch region (SCRATCH_BYTES long). A kernel knows nothing of threads or of JavaScript, never

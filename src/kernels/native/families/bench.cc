@@ -1,10 +1,15 @@
-// Probes for the benchmarks (src/bench/kernels.ts), not used in training: the FMA peak of this ISA
-// variant and the STREAM triad. They live in their own family so that no production kernel
-// carries them.
+// Probes for the benchmarks (src/bench/kernels.ts) and `bnff info --measure`, not used in
+// training: the FMA peak of this ISA variant, the STREAM triad, a plain read stream and the GEMM
+// micro-kernel's rate (the twins of src/kernels/wasm/bench.ts, and fma_peak). They live in their
+// own family so that no production kernel carries them.
+#include <type_traits>
+
+#include "../core/abi.h"
 #include "../core/kernel.h"
 
 BNFF_BEGIN
 #include "../core/vec.h"
+#include "gemm_common.h"
 
 namespace {
 
@@ -56,10 +61,34 @@ void probe_read(uint8_t *M, const double *a, int32_t start, int32_t end, usize s
   vstore(BNFF_AT(float, scratch), vadd(vadd(s0, s1), vadd(s2, s3)));
 }
 
+// gemm_bench_mk(kc, reps): the micro-kernel on L1-resident packed panels (A kc x 4, B kc x 8 in
+// scratch), `reps` times per unit of the range. Used by src/bench/kernels_conv.ts.
+// The native twin measures the wide micro-kernel (gemm_wide.h) on L1-resident panels: `reps`
+// 4x8 tiles' worth of work per unit of the range (the flops the callers count), as
+// reps / (WRI*WRJ) calls of the WRI x WRJ tile and the rest as single 4x8 tiles.
+static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, ux scratch) {
+  const auto a = scratch + SC_PACK; const auto b = a + (ux)kc * 16 * WRI; const auto c = scratch + SC_TROW;
+  // ordinary values (no NaN / denormals left in scratch by other kernels)
+  for (auto i = 0; i < kc * (4 * WRI + 8 * WRJ); i++) store<f32>(a + ((ux)i << 2), (f32)((i & 7) - 3) * 0.125f);
+  memory_fill(c, 0, 4 * WRI * WRJ * 32);
+  float *rows[4 * WRI];
+  for (i32 r = 0; r < 4 * WRI; r++) rows[r] = fp(c + (ux)r * WRJ * 32);
+  const i32 wide = reps / (WRI * WRJ), rest = reps - wide * WRI * WRJ;
+  for (auto u = start; u < end; u++) {
+    for (auto r = 0; r < wide; r++) mkw<WRI, WRJ, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
+    for (auto r = 0; r < rest; r++) mkw<1, 1, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
+  }
+}
+
+void gemm_bench_mk(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_gemm_bench_mk((i32)a[0], (i32)a[1], start, end, (ux)scratch);
+}
+
 }  // namespace
 
 KernelList family_bench() {
-  static const Kernel k[] = {{"fma_peak", 1, fma_peak}, {"triad", 4, triad}, {"probe_read", 1, probe_read}};
+  static const Kernel k[] = {{"fma_peak", 1, fma_peak}, {"triad", 4, triad}, {"probe_read", 1, probe_read}, {"gemm_bench_mk", 2, gemm_bench_mk}};
   return {k, sizeof k / sizeof k[0]};
 }
 

@@ -1,4 +1,4 @@
-// Elementwise kernels of the fused BN graph: the native twins of src/kernels/assembly/bnfused.ts
+// Elementwise kernels of the fused BN graph: the native twins of src/kernels/wasm/bnfused.ts
 // (same names, arguments and work ranges). NHWC rows x [M, C]; per-channel f32 coefficients a, b
 // with bn(x) = a*x + b. Work range: rows [start, end), except bnf_mask (elements).
 //
@@ -9,36 +9,14 @@
 
 BNFF_BEGIN
 #include "../core/vec.h"
+#include "eltwise_common.h"
 
 namespace {
-
-constexpr int VW = BNFF_VW;
-
-inline vf ld(const float *p, int k) { return k == VW ? vload(p) : vload_n(p, k); }
-inline void st(float *p, vf v, int k) {
-  if (k == VW) vstore(p, v);
-  else vstore_n(p, v, k);
-}
-
-template <class F>
-inline void vloop(int64_t n, F f) {
-  int64_t i = 0;
-  for (; i + VW <= n; i += VW) f(i, VW);
-  if (i < n) f(i, (int)(n - i));
-}
-
-// Ranges writing this many floats or more use non-temporal stores where every vector of the
-// output is aligned (as families/eltwise.cc, NT_MIN there).
-constexpr int64_t NT_MIN = int64_t(2) << 20;
 
 // st, or a streaming store of a whole vector (p aligned) when NT
 template <bool NT>
 inline void put(float *p, vf v, int k) {
-#if BNFF_VW == 16
-  if (NT && k == VW) _mm512_stream_ps(p, v);
-#else
-  if (NT && k == VW) _mm256_stream_ps(p, v);
-#endif
+  if (NT && k == VW) vstream(p, v);
   else st(p, v, k);
 }
 
@@ -47,13 +25,6 @@ inline void put(float *p, vf v, int k) {
 inline bool rows_nt(const float *y, int32_t C, int32_t start, int32_t end) {
   return (int64_t)(end - start) * C >= NT_MIN && C % VW == 0 && ((uintptr_t)(y + (int64_t)start * C) & (VW * 4 - 1)) == 0;
 }
-
-// d where !(z <= 0) (z > 0 or NaN), else +0
-#if BNFF_VW == 16
-inline vf vpass(vf z, vf d) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_NLE_UQ), d); }
-#else
-inline vf vpass(vf z, vf d) { return _mm256_and_ps(d, _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_NLE_UQ)); }
-#endif
 
 inline float relu_s(float v) { return v <= 0 ? 0.0f : v; }
 

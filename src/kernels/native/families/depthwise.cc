@@ -1,5 +1,5 @@
 // Depthwise convolution (conv_dw_*: groups == C == K, direct SIMD along channels): the native twins of
-// src/kernels/assembly/gemm.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
+// src/kernels/wasm/depthwise.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
 #include <type_traits>
 
 #include "../core/abi.h"

@@ -1,4 +1,4 @@
-// Memory-bound kernels over NHWC activations: the native twins of src/kernels/assembly/eltwise.ts
+// Memory-bound kernels over NHWC activations: the native twins of src/kernels/wasm/eltwise.ts
 // (same names, arguments, work ranges and scratch layouts; the conventions are documented there).
 //
 // Every kernel here gives the same bits as its WebAssembly twin (with relaxed SIMD, where the
@@ -15,42 +15,15 @@
 
 BNFF_BEGIN
 #include "../core/vec.h"
+#include "eltwise_common.h"
 
 namespace {
 
-constexpr int VW = BNFF_VW;
 // The thread's scratch region (SCRATCH_BYTES in src/runtime/backend.ts).
 constexpr usize SCRATCH = usize(4) << 20;
 
-// ---------------------------------------------------------------------------------------------
-// Vector helpers: k lanes of p (k = VW: a full vector; k < VW: the rest zero / not stored).
-
-inline vf ld(const float *p, int k) { return k == VW ? vload(p) : vload_n(p, k); }
-inline void st(float *p, vf v, int k) {
-  if (k == VW) vstore(p, v);
-  else vstore_n(p, v, k);
-}
-
-// f(i, k) for i = 0, VW, 2*VW, ... < n, k lanes each (the last call may have fewer than VW).
-template <class F>
-inline void vloop(int64_t n, F f) {
-  int64_t i = 0;
-  for (; i + VW <= n; i += VW) f(i, VW);
-  if (i < n) f(i, (int)(n - i));
-}
-
-// Outputs of this many floats (8 MiB) or more per range are written with non-temporal stores:
-// a tensor of at least 8 MiB per thread, which the next kernel reads from memory rather than
-// from the cache anyway, and streaming stores skip reading each line before it is written (1.3
-// to 1.5x the bandwidth of plain stores for one read and one write stream, measured on Zen 4).
-// Below that, plain stores leave the output in the cache for its consumer.
-constexpr int64_t NT_MIN = int64_t(2) << 20;
-
 #if BNFF_VW == 16
-inline void vstream(float *p, vf v) { _mm512_stream_ps(p, v); }
 inline vf vdiv(vf a, vf b) { return _mm512_div_ps(a, b); }
-// d where !(y <= 0) (y > 0 or NaN), else +0: ReLU backward
-inline vf vpass(vf y, vf d) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NLE_UQ), d); }
 // wasm or(pmax(best, v), v != v): v where v > best; all bits set where v is NaN
 inline vf vmaxstep(vf best, vf v) {
   return _mm512_mask_mov_ps(_mm512_max_ps(v, best), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_castsi512_ps(_mm512_set1_epi32(-1)));
@@ -63,9 +36,7 @@ inline void vmaxhit(vf v, vf bv, vf g, vf &d, vf &was) {
   was = _mm512_or_ps(was, _mm512_castsi512_ps(_mm512_movm_epi32(hit)));
 }
 #else
-inline void vstream(float *p, vf v) { _mm256_stream_ps(p, v); }
 inline vf vdiv(vf a, vf b) { return _mm256_div_ps(a, b); }
-inline vf vpass(vf y, vf d) { return _mm256_and_ps(d, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_NLE_UQ)); }
 inline vf vmaxstep(vf best, vf v) { return _mm256_or_ps(_mm256_max_ps(v, best), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)); }
 inline void vmaxhit(vf v, vf bv, vf g, vf &d, vf &was) {
   vf eq = _mm256_or_ps(_mm256_cmp_ps(v, bv, _CMP_EQ_OQ), _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(bv, bv, _CMP_UNORD_Q)));
@@ -886,7 +857,7 @@ void sgd_update(uint8_t *M, const double *a, int32_t start, int32_t end, usize) 
 //   y[n][oh][ow][before + c] = x[n][oh*s][ow*s][c], 0 in the K - C other channels.
 // Forward units: output rows (n, oh); backward units: input rows (n, ih).
 
-void shortcut_pad_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+void shortcut_pad_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   const float *x = BNFF_AT(const float, a[0]);
   float *y = BNFF_AT(float, a[1]);
   const int32_t C = (int32_t)a[2], H = (int32_t)a[3], W = (int32_t)a[4], K = (int32_t)a[5], OH = (int32_t)a[6], OW = (int32_t)a[7];
@@ -903,7 +874,7 @@ void shortcut_pad_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, u
   }
 }
 
-void shortcut_pad_bwd(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+void shortcut_pad_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   const float *dy = BNFF_AT(const float, a[0]);
   float *dx = BNFF_AT(float, a[1]);
   const int32_t C = (int32_t)a[2], H = (int32_t)a[3], W = (int32_t)a[4], K = (int32_t)a[5], OH = (int32_t)a[6], OW = (int32_t)a[7];
@@ -949,8 +920,8 @@ KernelList family_eltwise() {
       {"pool_gap_forward", 6, pool_gap_forward},
       {"pool_gap_backward", 4, pool_gap_backward},
       {"sgd_update", 8, sgd_update},
-      {"shortcut_pad_fwd", 10, shortcut_pad_fwd},
-      {"shortcut_pad_bwd", 10, shortcut_pad_bwd},
+      {"shortcut_pad_forward", 10, shortcut_pad_forward},
+      {"shortcut_pad_backward", 10, shortcut_pad_backward},
   };
   return {k, sizeof k / sizeof k[0]};
 }

@@ -1,7 +1,7 @@
-// Convolution as packed GEMM over NHWC activations: the native twins of src/kernels/assembly/gemm.ts
-// (everything but the Winograd kernels, conv_wino_*), same names, arguments, work ranges, scratch
+// Convolution as packed GEMM over NHWC activations: the native twins of src/kernels/wasm/gemm.ts,
+// gemm_w.ts and depthwise.ts, same names, arguments, work ranges, scratch
 // layout and descriptor fields (docs/design/conv-kernels.md, docs/design/native-engine.md). This
-// file: weight packing, forward and backward-data passes, the micro-kernel probe; gemm_w.cc:
+// file: weight packing, forward and backward-data passes; gemm_w.cc:
 // backward-weights and the bias gradient; depthwise.cc: the depthwise kernels; gemm_common.h: what
 // they share; gemm_wide.h: the wide micro-kernel.
 //
@@ -12,7 +12,7 @@
 // prologue's xbn - dbn delta rely on it) and are turned into pointers at each access (gM + off);
 // 0 keeps its meaning of "no row / padding lane".
 //
-// What differs from gemm.ts, never in the bits of a result (test/kernels/conv_native.test.ts):
+// What differs from the WebAssembly kernels, never in the bits of a result (test/kernels/conv_native.test.ts):
 // - the full 8-column panels of the forward pass, of the 1x1 backward-data and of
 //   backward-weights go through the wide micro-kernel of gemm_wide.h (12 x 16 or 12 x 8 tiles:
 //   mk's per-element chain of FMAs, several tiles at once); the fused epilogues (moments, dx)
@@ -58,7 +58,7 @@ static void as_conv_pack_w_fwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch
  * with the taps flipped: bp[g][j][r][8] = w[g*Cg + c][8j + l][KH-1-kh][KW-1-kw],
  * r = (kh*KW + kw)*Cg + c (Cg, Kg: this descriptor's). Units: panels (g, j).
  */
-static void as_conv_pack_w_fwd_t(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
+static void as_conv_pack_w_fwd_flip(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   packWFwd(d, w, bp, start, end, true);
 }
 
@@ -91,7 +91,7 @@ static inline void packWFwd(ux d, ux w, ux bp, i32 start, i32 end, bool flip) {
  * stem: 7 segments of 21 -> 24 columns instead of 49 taps of 3 -> 8).
  * bp[g][j][kk][8] = w[g*Kg + kk][c][kh][kw] for column l of panel j. Units: panels (g, j).
  */
-static void as_conv_pack_w_bwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
+static void as_conv_pack_w_bwd_data(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   const auto Kg = ld(d, D_KG); const auto Cg = ld(d, D_CG); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto T = KH * KW; const auto merge = ld(d, D_DMERGE) != 0; const auto SEG = ld(d, D_DSEG); const auto PPS = ld(d, D_DSEG8) >> 3;
   const auto NPD = ld(d, D_DNP);
@@ -139,7 +139,7 @@ static void as_conv_fwd_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i
 }
 
 /**
- * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_t)
+ * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_flip)
  * with the dx epilogue of conv_bwd_data_f on each block of output rows once it is final: dx = 0
  * where a2*x2 + b2 <= 0 (c2 = a2[C], b2[C], when relu), f64 partials S[C] += dx,
  * Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here; f32 sums over runs of 64 rows).
@@ -315,7 +315,7 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
 
 // =====================================================================================
 // Forward, transposed (G == 1, K % 8 in 1..4, K <= 32: densenet's K = 12), Y^T = W A^T: rows
-// are output channels in micro-panels of 4 (weights packed [p][r][4] by conv_pack_w_fwd4), the
+// are output channels in micro-panels of 4 (weights packed [p][r][4] by conv_pack_w_fwd_t), the
 // columns 8 pixels (two micro-panels of packAFwd, [kc][4] each), so no FMA is spent on padding
 // channels (the 8-column panels of conv_fwd waste a third at K = 12). mkT's tile is channel x
 // pixel; its write-back transposes it into y's rows. Moments: a pass over each block's final
@@ -354,7 +354,7 @@ static inline ux sj32(ux st, i32 K, i32 col) {
 }
 
 /** bp[p][r][l] = w[4p + l][c][kh][kw], r = (kh*KW + kw)*C + c, zero past K. Units: micro-panels p. */
-static void as_conv_pack_w_fwd4(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
+static void as_conv_pack_w_fwd_t(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW); const auto Kdim = ld(d, D_KDIM);
   for (auto p = start; p < end; p++) {
     auto o = bp + ((ux)p * (ux)Kdim) * 16;
@@ -502,7 +502,7 @@ template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coe
 // =====================================================================================
 
 /** bp[k][tap][c] = w[k][c][tap], zero rows for K <= k < K4. Units: output channels k (of K4). */
-static void as_conv_pack_w_dot(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
+static void as_conv_pack_w_fwd_dot(ux d, ux w, ux bp, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW);
   for (auto k = start; k < end; k++) {
     auto o = bp + ((ux)(k * T * C) << 2);
@@ -614,7 +614,7 @@ template <class F> static void convFwdDot(ux d, ux x, ux bp, ux bias, ux y, ux c
 // =====================================================================================
 // Backward-data. dCol[m][(tap, c)] = sum_k dY[m][g*Kg + k] * W[k][c][tap], scattered (col2im)
 // straight from the micro-kernel's write-back. Each 8-column panel lies in one segment (see
-// conv_pack_w_bwd): 8 channels of one tap, so row r of a tile adds into
+// conv_pack_w_bwd_data): 8 channels of one tap, so row r of a tile adds into
 // dx[n][ih][iw][g*Cg + c0 .. +8] (skipped where (ih, iw) is padding); or 8 consecutive floats
 // of one kernel row (merged segments, Cg % 8 != 0), added as two vectors when the row lies
 // inside the image, column by column where it crosses the edge. Units: images n; a thread owns
@@ -953,39 +953,18 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
   }
 }
 
-// =====================================================================================
-// Peak probe: the micro-kernel on L1-resident packed panels (A kc x 4, B kc x 8 in scratch),
-// `reps` times per unit of the range. Used by src/bench/kernels_conv.ts.
-// =====================================================================================
-// The native twin measures the wide micro-kernel (gemm_wide.h) on L1-resident panels: `reps`
-// 4x8 tiles' worth of work per unit of the range (the flops the callers count), as
-// reps / (WRI*WRJ) calls of the WRI x WRJ tile and the rest as single 4x8 tiles.
-static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, ux scratch) {
-  const auto a = scratch + SC_PACK; const auto b = a + (ux)kc * 16 * WRI; const auto c = scratch + SC_TROW;
-  // ordinary values (no NaN / denormals left in scratch by other kernels)
-  for (auto i = 0; i < kc * (4 * WRI + 8 * WRJ); i++) store<f32>(a + ((ux)i << 2), (f32)((i & 7) - 3) * 0.125f);
-  memory_fill(c, 0, 4 * WRI * WRJ * 32);
-  float *rows[4 * WRI];
-  for (i32 r = 0; r < 4 * WRI; r++) rows[r] = fp(c + (ux)r * WRJ * 32);
-  const i32 wide = reps / (WRI * WRJ), rest = reps - wide * WRI * WRJ;
-  for (auto u = start; u < end; u++) {
-    for (auto r = 0; r < wide; r++) mkw<WRI, WRJ, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
-    for (auto r = 0; r < rest; r++) mkw<1, 1, A_PACKED>(fp(a), (size_t)kc * 4, fp(b), (size_t)kc * 8, kc, rows, nullptr, 1);
-  }
-}
-
 // ---- kernel entry points (core/kernel.h signature) ----
 void conv_pack_w_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
   as_conv_pack_w_fwd((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
-void conv_pack_w_fwd_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_pack_w_fwd_flip(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_fwd_t((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
+  as_conv_pack_w_fwd_flip((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
-void conv_pack_w_bwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_pack_w_bwd_data(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_bwd((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
+  as_conv_pack_w_bwd_data((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -1003,9 +982,9 @@ void conv_fwd_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, size
   gM = M;
   as_conv_fwd_dy_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (ux)(int64_t)a[7], (ux)(int64_t)a[8], (i32)a[9], start, end, (ux)scratch);
 }
-void conv_pack_w_fwd4(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_pack_w_fwd_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_fwd4((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
+  as_conv_pack_w_fwd_t((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_fwd_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -1015,9 +994,9 @@ void conv_fwd_t_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_
   gM = M;
   as_conv_fwd_t_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (ux)scratch);
 }
-void conv_pack_w_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_pack_w_fwd_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_pack_w_dot((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
+  as_conv_pack_w_fwd_dot((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_fwd_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -1043,33 +1022,28 @@ void conv_bwd_data_1x1_f(uint8_t *M, const double *a, int32_t start, int32_t end
   gM = M;
   as_conv_bwd_data_1x1_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (ux)(int64_t)a[7], (ux)(int64_t)a[8], (i32)a[9], start, end, (ux)scratch);
 }
-void gemm_bench_mk(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
-  gM = M;
-  as_gemm_bench_mk((i32)a[0], (i32)a[1], start, end, (ux)scratch);
-}
 
 }  // namespace
 
 KernelList family_gemm() {
   static const Kernel k[] = {
       {"conv_pack_w_fwd", 3, conv_pack_w_fwd},
-      {"conv_pack_w_fwd_t", 3, conv_pack_w_fwd_t},
-      {"conv_pack_w_bwd", 3, conv_pack_w_bwd},
+      {"conv_pack_w_fwd_flip", 3, conv_pack_w_fwd_flip},
+      {"conv_pack_w_bwd_data", 3, conv_pack_w_bwd_data},
       {"conv_fwd", 5, conv_fwd},
       {"conv_fwd_f", 8, conv_fwd_f},
       {"conv_fwd_dx_f", 8, conv_fwd_dx_f},
       {"conv_fwd_dy_f", 10, conv_fwd_dy_f},
-      {"conv_pack_w_fwd4", 3, conv_pack_w_fwd4},
+      {"conv_pack_w_fwd_t", 3, conv_pack_w_fwd_t},
       {"conv_fwd_t", 5, conv_fwd_t},
       {"conv_fwd_t_f", 8, conv_fwd_t_f},
-      {"conv_pack_w_dot", 3, conv_pack_w_dot},
+      {"conv_pack_w_fwd_dot", 3, conv_pack_w_fwd_dot},
       {"conv_fwd_dot", 5, conv_fwd_dot},
       {"conv_fwd_dot_f", 8, conv_fwd_dot_f},
       {"conv_bwd_data", 4, conv_bwd_data},
       {"conv_bwd_data_f", 10, conv_bwd_data_f},
       {"conv_bwd_data_1x1", 4, conv_bwd_data_1x1},
       {"conv_bwd_data_1x1_f", 10, conv_bwd_data_1x1_f},
-      {"gemm_bench_mk", 2, gemm_bench_mk},
   };
   return {k, sizeof k / sizeof k[0]};
 }

@@ -1,6 +1,6 @@
 // Shared by the native GEMM convolution families (gemm.cc, gemm_w.cc, depthwise.cc), included
 // inside their ISA namespace after core/vec.h: the v128 shim over 32-bit arena offsets, the
-// wide micro-kernel (gemm_wide.h) and the helpers of gemm.ts that several passes use (the
+// wide micro-kernel (gemm_wide.h) and the helpers of src/kernels/wasm/common/ that several passes use (the
 // micro-kernels and their fused write-backs, the packings, the x prologue's window, the dx
 // epilogue's runs). See gemm.cc for what the port keeps and what it changes.
 #pragma once
@@ -106,9 +106,9 @@ static inline ux tapPtr(ux xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff);
 template <class F> static inline void cp4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu);
 template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 kc, ux panel, ux zero, ux ce, ux nb, i32 relu, i32 xs);
 static void as_conv_pack_w_fwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
-static void as_conv_pack_w_fwd_t(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
+static void as_conv_pack_w_fwd_flip(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static inline void packWFwd(ux d, ux w, ux bp, i32 start, i32 end, bool flip);
-static void as_conv_pack_w_bwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
+static void as_conv_pack_w_bwd_data(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static void as_conv_fwd(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
 static void as_conv_fwd_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
 static void as_conv_fwd_dx_f(ux d, ux dy, ux bp, ux dx, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
@@ -116,13 +116,13 @@ static void as_conv_fwd_dy_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, u
 template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, ux x2, ux c2, ux m2, i32 relu2, ux dlt, i32 dym, i32 start, i32 end, ux scratch);
 static i32 blockMoments(ux y, i32 K, i32 mb, i32 mn, bool first, bool last, ux st, i32 tiles);
 static inline ux sj32(ux st, i32 K, i32 col);
-static void as_conv_pack_w_fwd4(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
+static void as_conv_pack_w_fwd_t(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static void mkT(ux a, ux b0, ux b1, i32 kc, ux e0, ux e1, ux e2, ux e3, ux e4, ux e5, ux e6, ux e7, ux bias, i32 add);
 static inline void wrT(ux e, v128 v, i32 add);
 static void as_conv_fwd_t(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
 static void as_conv_fwd_t_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
 template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
-static void as_conv_pack_w_dot(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
+static void as_conv_pack_w_fwd_dot(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static inline v128 hsum4(v128 a, v128 b, v128 c, v128 d);
 static void as_conv_fwd_dot(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
 static void as_conv_fwd_dot_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
@@ -144,15 +144,15 @@ template <class F> static void packDY(ux d, ux dy, i32 m0, i32 mlen, i32 g, i32 
 static void as_conv_bwd_w(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
 template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
-static void as_conv_bwd_wt(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
-static void as_conv_bwd_wt_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_t(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_t_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
 template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_dot(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_dot_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
 template <class F> static void bwdWDot(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
 static inline void wrAcc(ux p, v128 v0, v128 v1, bool wide, bool first);
 static void as_conv_bwd_w_dot_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
-static void as_conv_bwd_wt_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_t_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
 static void as_conv_bias_grad(ux d, ux dy, ux db, i32 start, i32 end, ux scratch);
 static void as_conv_bias_grad_f(ux d, ux dy, ux db, ux dlt, ux cdy, i32 start, i32 end, ux scratch);
@@ -163,7 +163,7 @@ static void as_conv_dw_bwd_data(ux d, ux dy, ux wt, ux dx, i32 start, i32 end, u
 static void as_conv_dw_bwd_w(ux d, ux dy, ux x, ux dw, i32 start, i32 end, ux scratch);
 static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, ux scratch);
 
-// ---- the port of gemm.ts (its comments kept; "pointers" are arena offsets here) ----
+// ---- the port of the WebAssembly GEMM kernels (their comments kept; "pointers" are arena offsets here) ----
 //
 // The micro-kernel `mk` computes a 4x8 tile (4 rows of M or of the reduction, 8 output columns)
 // in 8 v128 accumulators from A packed as [k][4] and B packed as [k][8].

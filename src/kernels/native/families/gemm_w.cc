@@ -1,6 +1,6 @@
-// Backward-weights of the GEMM convolution (conv_bwd_w*, conv_bwd_wt*, conv_bwd_w_dot*, their
+// Backward-weights of the GEMM convolution (conv_bwd_w*, conv_bwd_w_t*, conv_bwd_w_dot*, their
 // accumulators' output and the bias gradient): the native twins of
-// src/kernels/assembly/gemm.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
+// src/kernels/wasm/gemm_w.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
 #include <type_traits>
 
 #include "../core/abi.h"
@@ -401,12 +401,12 @@ template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, u
 // =====================================================================================
 const auto WT_GROUP = 16; // panels packed per pass over a chunk's pixels (16 x 16 KiB)
 
-static void as_conv_bwd_wt(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch) {
+static void as_conv_bwd_w_t(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch) {
   bwdWT<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
 /** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
-static void as_conv_bwd_wt_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
+static void as_conv_bwd_w_t_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
   bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
 }
 
@@ -674,8 +674,8 @@ static void as_conv_bwd_w_dot_out(ux d, ux acc, ux dw, i32 start, i32 end, ux sc
   }
 }
 
-/** dW (OIHW) from the accumulator of conv_bwd_wt: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
-static void as_conv_bwd_wt_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch) {
+/** dW (OIHW) from the accumulator of conv_bwd_w_t: dw[k][c][tap] = acc[k][tap*Cg8 + c]. Units: output channels k. */
+static void as_conv_bwd_w_t_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch) {
   const auto Cg = ld(d, D_CG); const auto Cg8 = ld(d, D_CG8); const auto KT = ld(d, D_KH) * ld(d, D_KW);
   for (auto k = start; k < end; k++) {
     const auto src = acc + (((ux)k * (ux)(KT * Cg8)) << 2);
@@ -783,13 +783,13 @@ void conv_bwd_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_
   gM = M;
   as_conv_bwd_w_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (i32)a[7], start, end, (ux)scratch);
 }
-void conv_bwd_wt(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_bwd_w_t(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
+  as_conv_bwd_w_t((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
 }
-void conv_bwd_wt_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_bwd_w_t_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (i32)a[7], start, end, (ux)scratch);
+  as_conv_bwd_w_t_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (i32)a[7], start, end, (ux)scratch);
 }
 void conv_bwd_w_dot(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -803,9 +803,9 @@ void conv_bwd_w_dot_out(uint8_t *M, const double *a, int32_t start, int32_t end,
   gM = M;
   as_conv_bwd_w_dot_out((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
-void conv_bwd_wt_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+void conv_bwd_w_t_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_bwd_wt_out((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
+  as_conv_bwd_w_t_out((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_bwd_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -826,12 +826,12 @@ KernelList family_gemm_w() {
   static const Kernel k[] = {
       {"conv_bwd_w", 4, conv_bwd_w},
       {"conv_bwd_w_f", 8, conv_bwd_w_f},
-      {"conv_bwd_wt", 4, conv_bwd_wt},
-      {"conv_bwd_wt_f", 8, conv_bwd_wt_f},
+      {"conv_bwd_w_t", 4, conv_bwd_w_t},
+      {"conv_bwd_w_t_f", 8, conv_bwd_w_t_f},
       {"conv_bwd_w_dot", 4, conv_bwd_w_dot},
       {"conv_bwd_w_dot_f", 8, conv_bwd_w_dot_f},
       {"conv_bwd_w_dot_out", 3, conv_bwd_w_dot_out},
-      {"conv_bwd_wt_out", 3, conv_bwd_wt_out},
+      {"conv_bwd_w_t_out", 3, conv_bwd_w_t_out},
       {"conv_bwd_w_out", 3, conv_bwd_w_out},
       {"conv_bias_grad", 3, conv_bias_grad},
       {"conv_bias_grad_f", 5, conv_bias_grad_f},

@@ -1,7 +1,8 @@
 // The wide micro-kernel of the native GEMM convolution kernels (included by families/gemm.cc
 // inside its ISA namespace, after the v128 shim).
 //
-// gemm.ts computes one 4x8 tile per call of `mk` (8 v128 accumulators): at 128 bits that is the
+// The WebAssembly kernels compute one 4x8 tile per call of `mk` (8 v128 accumulators,
+// src/kernels/wasm/common/gemm.ts): at 128 bits that is the
 // ceiling, but with 256-bit registers and 16 or 32 of them the same packed layouts feed a tile of
 // WRI micro-panels of A (4 rows each, [kc][4]) x WRJ panels of B ([kc][8]) per call: one ymm
 // holds one row of one B panel (8 columns, the two v128 halves of mk's accumulators), so each
@@ -11,7 +12,7 @@
 // AVX2 (16 registers): 12 x 8 (12 accumulators).
 //
 // The write-back goes panel by panel, micro-panel by micro-panel, row by row: the order of the
-// mk calls of gemm.ts's j-outer loops, so that where rows of different tiles add into the same
+// mk calls of the WebAssembly kernels' j-outer loops, so that where rows of different tiles add into the same
 // element (backward-data's col2im, with WRJ = 1 there) the adds chain in the same order.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Winograd F(2x2, 3x3) convolutions: the native twins of the conv_wino* kernels of
-// src/kernels/assembly/gemm.ts (same names, arguments, work ranges, descriptor fields and per-thread
+// src/kernels/wasm/winograd.ts (same names, arguments, work ranges, descriptor fields and per-thread
 // scratch layout: the host, src/kernels/conv.ts, is shared). Design: docs/design/conv-kernels.md
 // ("Winograd F(2x2, 3x3)") and docs/design/native-engine.md.
 //
@@ -29,7 +29,7 @@ namespace {
 
 typedef uint64_t ux;  // byte offsets into the arena (64-bit: see gemm_common.h)
 
-// ---- per-thread scratch layout (gemm.ts SC_*) ----
+// ---- per-thread scratch layout (wasm/common/conv.ts SC_*) ----
 const ux SC_ROWS = 256;    // tap table, then the product tile (here: the product buffer)
 const ux SC_ZBUF = 61440;  // zeros for taps outside the image (up to 1024 channels)
 const ux SC_PACK = 65536;  // U block (forward) / DY and X chunks (backward-weights), then the window
@@ -87,7 +87,7 @@ inline void chans(ux cs, ux ce, Fn f) {
   for (; c < ce; c += 16) f(Q4(), c);
 }
 
-// ---- the normalised window (gemm.ts wRing, wRow) ----
+// ---- the normalised window (winograd.ts wRing, wRow) ----
 struct RingState {
   int32_t n, done;
 };
@@ -137,7 +137,7 @@ void wRing(uint8_t *M, ux win, RingState &rs, ux x, ux xsb, int n, int tr, int H
   rs.done = hi;
 }
 
-// ---- input transform (gemm.ts wInTile) ----
+// ---- input transform (winograd.ts wInTile) ----
 /**
  * B^T d B of one tile (16 tap offsets at pt, mask: bit i set where tap i is inside the image),
  * channels [cs, ce) (bytes): channel byte c of xi at u + xi*xs + c.
@@ -209,7 +209,7 @@ int wTapTable(ux *pt, ux x, ux zb, int t, int TW, int TH, int H, int W, int PH, 
   return mask;
 }
 
-// ---- output transform (gemm.ts wOutTile), channels [c0, c1) bytes relative to the pass ----
+// ---- output transform (winograd.ts wOutTile), channels [c0, c1) bytes relative to the pass ----
 /**
  * A^T M A of one tile (M[xi] at m + xi*mxs floats, channel byte c at m + c) + bias, stored into the
  * valid pixels of its 2x2 output tile at y0 (+ the channel byte offset ko + c). sm != 0: the
@@ -254,7 +254,7 @@ void wOutTile(uint8_t *M, const float *m, size_t mxs, ux y0, ux rs, bool two_r, 
   });
 }
 
-/** gemm.ts flushSums over channels [k0, k1) of the moments layout at st (f64 S[K], Q[K], f32 shift, S32, Q32). */
+/** wasm/common/gemm.ts flushSums over channels [k0, k1) of the moments layout at st (f64 S[K], Q[K], f32 shift, S32, Q32). */
 void flushSums(uint8_t *M, ux st, int K, int k0, int k1) {
   double *s64 = BNFF_AT(double, st), *q64 = s64 + K;
   float *s32 = F(M, st + ((ux)K << 4) + ((ux)K << 2)), *q32 = s32 + K;
@@ -266,7 +266,7 @@ void flushSums(uint8_t *M, ux st, int K, int k0, int k1) {
   }
 }
 
-// ---- the dx epilogue (gemm.ts dxRun) ----
+// ---- the dx epilogue (wasm/common/gemm.ts dxRun) ----
 void dxRun(uint8_t *M, ux px0, ux xp0, int W, int C, ux xsb, ux c2, ux m2, int relu, ux st, ux gp0, ux gsb, ux yo0) {
   const ux cb = (ux)C << 2, vb = (ux)(C & ~3) << 2;
   float *s32 = F(M, st + (ux)C * 20), *q32 = F(M, st + (ux)C * 24);
@@ -372,7 +372,7 @@ inline void storeM(float *p, vf v, LaneMask k) { _mm256_maskstore_ps(p, k.m, v);
 
 /**
  * V = (G g G^T)[xi] of the 3x3 kernel g of (k, c) with the wasm kernel's operations per element
- * (gemm.ts winoPackW), written one vector of the layout above at a time: lane 4L + l of vector q
+ * (winograd.ts winoPackW), written one vector of the layout above at a time: lane 4L + l of vector q
  * of a group is (k = group start + q + 4L, c = 4m + l), gathered from w (flip: g[i][j] =
  * w[c][k][2-i][2-j], w of shape [C][K][3][3]). Units: output channels k (lanes outside
  * [start, end) are neither read nor written).
@@ -429,8 +429,8 @@ void winoPackW(uint8_t *M, const double *a, int32_t start, int32_t end) {
   }
 }
 
-void conv_wino_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<false>(M, a, start, end); }
-void conv_wino_pack_w_t(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<true>(M, a, start, end); }
+void conv_wino_pack_w_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<false>(M, a, start, end); }
+void conv_wino_pack_w_fwd_flip(uint8_t *M, const double *a, int32_t start, int32_t end, usize) { winoPackW<true>(M, a, start, end); }
 
 /**
  * out[t][0..wb) = sum over c of U[t][c] V[c][.] for T tiles (U rows us floats apart) and the NG
@@ -485,7 +485,7 @@ void wdotTiles(int nT, const float *u, size_t us, const float *v, int C, float *
   else wdotBlock<1>(u, us, v, C, out, os, wb);
 }
 
-// ---- forward (gemm.ts convWino) ----
+// ---- forward (winograd.ts convWino) ----
 template <bool FUSED>
 void convWino(uint8_t *M, ux d, ux x, ux vp, ux bias, ux y, ux coef, int relu, int mom, ux x2, ux c2, ux m2, int relu2,
               ux dlt, int dym, int start, int end, ux scratch) {
@@ -599,20 +599,20 @@ void convWino(uint8_t *M, ux d, ux x, ux vp, ux bias, ux y, ux coef, int relu, i
 }
 
 #define A(i) ((ux)(int64_t)a[i])
-void conv_wino(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   convWino<false>(M, A(0), A(1), A(2), A(3), A(4), 0, 0, 0, 0, 0, 0, 0, 0, 0, start, end, (ux)scratch);
 }
-void conv_wino_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_fwd_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   convWino<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), (int)a[6], (int)a[7], 0, 0, 0, 0, 0, 0, start, end, (ux)scratch);
 }
-void conv_wino_dx_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_fwd_dx_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   convWino<true>(M, A(0), A(1), A(2), 0, A(3), 0, 0, 0, A(4), A(5), A(6), (int)a[7], 0, 0, start, end, (ux)scratch);
 }
-void conv_wino_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_fwd_dy_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   convWino<true>(M, A(0), A(1), A(2), 0, A(3), A(5), 0, 0, A(6), A(7), A(8), (int)a[9], A(4), 1, start, end, (ux)scratch);
 }
 
-// ---- backward-weights (gemm.ts winoW) ----
+// ---- backward-weights (winograd.ts winoW) ----
 #if BNFF_VW == 16
 const int WMK_P = 3, WMK_NV = 2;  // 12 output channels x 32 input channels: 24 zmm
 #else
@@ -771,15 +771,15 @@ void winoW(uint8_t *M, ux d, ux dy, ux x, ux z, ux dlt, ux cdy, ux cx, int relu,
   }
 }
 
-void conv_wino_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_bwd_w(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   winoW<false>(M, A(0), A(1), A(2), A(3), 0, 0, 0, 0, start, end, (ux)scratch);
 }
-void conv_wino_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+void conv_wino_bwd_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
   winoW<true>(M, A(0), A(1), A(2), A(3), A(4), A(5), A(6), (int)a[7], start, end, (ux)scratch);
 }
 
 /** dW[k][c] = G^T Z[.][k][c] G (3x3, OIHW) in f64, as the wasm kernel. Units: output channels k. */
-void conv_wino_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+void conv_wino_bwd_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   const ux d = A(0);
   const float *z = F(M, A(1));
   float *dw = F(M, A(2));
@@ -811,9 +811,9 @@ void conv_wino_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, us
 
 KernelList family_winograd() {
   static const Kernel k[] = {
-      {"conv_wino_pack_w", 3, conv_wino_pack_w}, {"conv_wino_pack_w_t", 3, conv_wino_pack_w_t}, {"conv_wino", 5, conv_wino},
-      {"conv_wino_f", 8, conv_wino_f},           {"conv_wino_dx_f", 8, conv_wino_dx_f},         {"conv_wino_dy_f", 10, conv_wino_dy_f},
-      {"conv_wino_w", 4, conv_wino_w},           {"conv_wino_w_f", 8, conv_wino_w_f},           {"conv_wino_w_out", 3, conv_wino_w_out},
+      {"conv_wino_pack_w_fwd", 3, conv_wino_pack_w_fwd}, {"conv_wino_pack_w_fwd_flip", 3, conv_wino_pack_w_fwd_flip}, {"conv_wino_fwd", 5, conv_wino_fwd},
+      {"conv_wino_fwd_f", 8, conv_wino_fwd_f},           {"conv_wino_fwd_dx_f", 8, conv_wino_fwd_dx_f},         {"conv_wino_fwd_dy_f", 10, conv_wino_fwd_dy_f},
+      {"conv_wino_bwd_w", 4, conv_wino_bwd_w},           {"conv_wino_bwd_w_f", 8, conv_wino_bwd_w_f},           {"conv_wino_bwd_w_out", 3, conv_wino_bwd_w_out},
   };
   return {k, sizeof k / sizeof k[0]};
 }

@@ -12,10 +12,7 @@
 // per-channel coefficients tiled to L floats line up with every 4-float vector of a group of
 // R rows. Rows that do not fill a whole group (at most R - 1 per range) run scalar.
 
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { fma, reluv, relus, lo64, hi64 } from './common/simd';
 
 @inline function period(C: i32): i32 {
   return (C & 3) == 0 ? C : (C & 1) == 0 ? C << 1 : C << 2;
@@ -29,15 +26,6 @@
 @inline function addPromoted(p: usize, v: v128): void {
   v128.store(p, f64x2.add(v128.load(p), f64x2.promote_low_f32x4(v)));
   v128.store(p, f64x2.add(v128.load(p, 16), f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3))), 16);
-}
-
-/** ReLU with NaN propagation and +0 for -0, as max(0, x) in PyTorch: keep v where v > 0 or v is NaN. */
-@inline function reluv(v: v128): v128 {
-  return v128.and(v, v128.or(f32x4.gt(v, f32x4.splat(0)), f32x4.ne(v, v)));
-}
-
-@inline function relus(v: f32): f32 {
-  return v > 0 || v != v ? v : 0;
 }
 
 /**
@@ -984,38 +972,10 @@ export function pool_gap_backward(dy: usize, dx: usize, P: i32, C: i32, start: i
 }
 
 // ---------------------------------------------------------------------------------------------
-// Read-bandwidth probe (bench only): the plainest read-only stream, sum of x[start, end) into
-// scratch, next to which the read-only reductions (bn_stats) can be judged. Range: elements,
-// a multiple of 16 long.
-
-export function probe_read(x: usize, start: i32, end: i32, scratch: usize): void {
-  let a = f32x4.splat(0);
-  let b = a;
-  let c = a;
-  let d = a;
-  for (let i = start; i + 16 <= end; i += 16) {
-    const o = off(i);
-    a = f32x4.add(a, v128.load(x + o));
-    b = f32x4.add(b, v128.load(x + o, 16));
-    c = f32x4.add(c, v128.load(x + o, 32));
-    d = f32x4.add(d, v128.load(x + o, 48));
-  }
-  v128.store(scratch, f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
-}
-
-// ---------------------------------------------------------------------------------------------
 // SGD, as torch.optim.SGD and src/train/sgd.ts, computed in f64 like the host loop over f32
 // arrays (bit-identical to it): d = g + wd*p; buf = first ? d : mu*buf + (1-dampening)*d;
 // p -= lr * (nesterov ? d + mu*buf : buf); mu == 0: p -= lr*d (buf untouched).
 // flags: 1 = nesterov, 2 = first step. Ranges: elements.
-
-@inline function lo64(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v);
-}
-
-@inline function hi64(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
-}
 
 @inline function join32(a: v128, b: v128): v128 {
   return v128.shuffle<i64>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 2);
@@ -1101,7 +1061,7 @@ export function sgd_update(p: usize, g: usize, buf: usize, lr: f64, mu: f64, dam
   for (; i < n; i += 4) f32.store(dst + i, 0);
 }
 
-export function shortcut_pad_fwd(x: usize, y: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
+export function shortcut_pad_forward(x: usize, y: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
   const cb = off(C), kb = off(K), bb = off(before), tail = kb - bb - cb;
   for (let r = start; r < end; r++) {
     const n = r / OH, oh = r - n * OH;
@@ -1117,7 +1077,7 @@ export function shortcut_pad_fwd(x: usize, y: usize, C: i32, H: i32, W: i32, K: 
   }
 }
 
-export function shortcut_pad_bwd(dy: usize, dx: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
+export function shortcut_pad_backward(dy: usize, dx: usize, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32, s: i32, before: i32, start: i32, end: i32, scratch: usize): void {
   const cb = off(C), kb = off(K), bb = off(before);
   for (let r = start; r < end; r++) {
     const n = r / H, ih = r - n * H;

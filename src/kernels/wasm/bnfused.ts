@@ -2,19 +2,7 @@
 // bn_relu_mask), over NHWC rows: x [M, C], per-channel coefficients a[c], b[c] (f32) so that
 // bn(x) = a*x + b. Work range: rows [start, end).
 
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-// max(0, v) that lets NaN through, as PyTorch's relu
-@inline function reluv(v: v128): v128 {
-  return v128.bitselect(f32x4.splat(0), v, f32x4.le(v, f32x4.splat(0)));
-}
-
-@inline function relus(v: f32): f32 {
-  return v <= 0 ? 0 : v;
-}
+import { fma, reluv, relus } from './common/simd';
 
 /**
  * y = relu(a1*x1 + b1 + s) with s = o (mode 0, identity shortcut) or a2*x2 + b2 (mode 1,
