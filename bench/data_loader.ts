@@ -82,7 +82,25 @@ function folderFacts(): { files: number; bytes: number; example: string } {
 /** One epoch of `bnff train` on the folder under /usr/bin/time -v: its peak RSS and output. */
 function epochRun(): Record<string, unknown> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-epoch-'));
-  const args = [path.join(root, 'bin', 'bnff.js'), 'train', '--data', `folder:${dir}`, '--model', model, '--epochs', '1', '--batch-size', String(B), '--threads', String(threads), '--out', path.join(out, 'run'), '--log-every', '10', '--json'];
+  const args = [
+    path.join(root, 'bin', 'bnff.js'),
+    'train',
+    '--data',
+    `folder:${dir}`,
+    '--model',
+    model,
+    '--epochs',
+    '1',
+    '--batch-size',
+    String(B),
+    '--threads',
+    String(threads),
+    '--out',
+    path.join(out, 'run'),
+    '--log-every',
+    '10',
+    '--json',
+  ];
   if (workers !== undefined) args.push('--decode-workers', String(workers));
   if (v.cache) args.push('--cache', v.cache);
   log(`running: node ${args.join(' ')}`);
@@ -97,7 +115,10 @@ function epochRun(): Record<string, unknown> {
     exit: r.status,
     seconds,
     peak_rss_mb: rss ? Number(rss[1]) / 1024 : undefined,
-    log: r.stderr.split('\n').filter((l) => l.startsWith('  ') || l.startsWith('bnff') || l.startsWith('epoch')).slice(0, 12),
+    log: r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('  ') || l.startsWith('bnff') || l.startsWith('epoch'))
+      .slice(0, 12),
     result: result ? (JSON.parse(result) as unknown) : undefined,
   };
 }
@@ -111,7 +132,16 @@ function predecode(src: DataSource): Dataset {
     images.set(b.x.subarray(0, b.size * per), n * per);
     n += b.size;
   }
-  return { name: `${src.name}-in-memory`, images, labels: Uint8Array.from(src.labels), count: src.count, channels: src.channels, height: src.height, width: src.width, numClasses: src.numClasses };
+  return {
+    name: `${src.name}-in-memory`,
+    images,
+    labels: Uint8Array.from(src.labels),
+    count: src.count,
+    channels: src.channels,
+    height: src.height,
+    width: src.width,
+    numClasses: src.numClasses,
+  };
 }
 
 async function compare(): Promise<Record<string, unknown>> {
@@ -131,9 +161,16 @@ async function compare(): Promise<Record<string, unknown>> {
   const fill = decoded.mean.map((m, c) => -m / decoded.std[c]!);
   const augment = parseAugment('rrc,flip', fill);
   const engine = await createEngine({ threads });
-  const net = new Network(getModel(model, { numClasses: decoded.train.numClasses, inChannels: 3 }), engine.memory, 0, engine.lowering, { ...ALL_FUSION, ...fusionCosts(engine.kind) });
+  const net = new Network(getModel(model, { numClasses: decoded.train.numClasses, inChannels: 3 }), engine.memory, 0, engine.lowering, {
+    ...ALL_FUSION,
+    ...fusionCosts(engine.kind),
+  });
   const opt = new SGD(net.params, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, engine.memory, engine.backend);
-  const modes: Array<[string, DataSource]> = [['memory', memory], ['decoded', decoded.train], ['cached', cached.train]];
+  const modes: Array<[string, DataSource]> = [
+    ['memory', memory],
+    ['decoded', decoded.train],
+    ['cached', cached.train],
+  ];
   const steps = Number(v.steps);
   const warmup = Number(v.warmup);
   const times: Record<string, number[]> = { memory: [], decoded: [], cached: [] };
@@ -180,9 +217,16 @@ async function compare(): Promise<Record<string, unknown>> {
     of_medians: spread(times[m]!).median / spread(times.memory!).median,
   });
   return {
-    model, batch_size: B, image_size: size, threads, engine: engine.description,
-    decoder: (await decoderStatus()).description, decode_workers: decoded.streamed!.workers,
-    steps_per_round: steps, warmup, rounds: Number(v.rounds),
+    model,
+    batch_size: B,
+    image_size: size,
+    threads,
+    engine: engine.description,
+    decoder: (await decoderStatus()).description,
+    decode_workers: decoded.streamed!.workers,
+    steps_per_round: steps,
+    warmup,
+    rounds: Number(v.rounds),
     train_images: decoded.train.count,
     cache_fill: { images: filled, seconds: fillSeconds, images_per_s: filled / fillSeconds, workers: Math.min(4, os.availableParallelism()) },
     step_s: Object.fromEntries(Object.entries(times).map(([k, t]) => [k, spread(t)])),

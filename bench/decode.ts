@@ -67,9 +67,24 @@ for (const name of ['sharp', 'js'] as const) {
     cpu.push((c.user + c.system) / 1e6);
   }
   // the pipeline: decode workers, eval crop at base size, all files
-  const src = new StreamSource('bench', files.map((file) => ({ file, label: 0 })), 1, undefined, {
-    size: R, base: R, channels: 3, mean: [0, 0, 0], std: [1, 1, 1], decoder: name, workers, inflight: 2, ahead: 2, limits: DEFAULT_LIMITS,
-  });
+  const src = new StreamSource(
+    'bench',
+    files.map((file) => ({ file, label: 0 })),
+    1,
+    undefined,
+    {
+      size: R,
+      base: R,
+      channels: 3,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+      decoder: name,
+      workers,
+      inflight: 2,
+      ahead: 2,
+      limits: DEFAULT_LIMITS,
+    },
+  );
   const t0 = performance.now();
   for (const _ of src.epoch(4, { shuffle: false, seed: 0, epoch: 0 })) void _;
   const pipeS = (performance.now() - t0) / 1000;
@@ -80,7 +95,9 @@ for (const name of ['sharp', 'js'] as const) {
     images_per_s_one_thread: 1 / spread(wall).median,
     pipeline: { workers, seconds: pipeS, images_per_s: files.length / pipeS },
   };
-  process.stderr.write(`${dec.description}: ${spread(wall).median.toFixed(4)} s per image on one thread (CPU ${spread(cpu).median.toFixed(4)} s), pipeline ${(files.length / pipeS).toFixed(2)} images/s on ${workers} worker(s)\n`);
+  process.stderr.write(
+    `${dec.description}: ${spread(wall).median.toFixed(4)} s per image on one thread (CPU ${spread(cpu).median.toFixed(4)} s), pipeline ${(files.length / pipeS).toFixed(2)} images/s on ${workers} worker(s)\n`,
+  );
 }
 const d = result.decoders as Record<string, { per_image_wall_s: { median: number } }>;
 result.sharp_speedup = d.js!.per_image_wall_s.median / d.sharp!.per_image_wall_s.median;

@@ -32,6 +32,19 @@ export interface PhotoOptions {
   log?: (s: string) => void;
 }
 
+/** The part of sharp's pipeline the generator uses. */
+interface Pipe {
+  resize(w: number, h: number, o: { kernel: 'cubic' }): Pipe;
+  composite(layers: Array<{ input: Buffer; raw: { width: number; height: number; channels: number }; blend: 'overlay' }>): Pipe;
+  extract(o: { left: number; top: number; width: number; height: number }): Pipe;
+  linear(a: number[], b: number[]): Pipe;
+  flip(on: boolean): Pipe;
+  flop(on: boolean): Pipe;
+  jpeg(o: { quality: number }): Pipe;
+  raw(): Pipe;
+  toBuffer(): Promise<Buffer>;
+}
+
 /** A JPEG with a comment segment (FF FE) right after SOI: other bytes, the same pixels. */
 function withComment(jpg: Buffer, text: string): Buffer {
   const body = Buffer.from(text, 'latin1');
@@ -47,8 +60,8 @@ function withComment(jpg: Buffer, text: string): Buffer {
 export async function makePhotos(o: PhotoOptions): Promise<{ files: number; bytes: number; seconds: number }> {
   const sharp = await loadSharp();
   if (typeof sharp === 'string') throw new Error(`the photo generator needs sharp: ${sharp}`);
-  // the generator uses more of sharp than decode.ts types (create, composite, extract, linear, flip, jpeg)
-  const s = sharp as unknown as (input?: unknown, opts?: unknown) => any;
+  // the generator uses more of sharp than decode.ts types
+  const s = sharp as unknown as (input: unknown, opts?: unknown) => Pipe;
   (sharp as unknown as { concurrency(n: number): void }).concurrency(0);
   const t0 = performance.now();
   const rng = new Rng(o.seed);
@@ -56,9 +69,17 @@ export async function makePhotos(o: PhotoOptions): Promise<{ files: number; byte
   const W = o.width + pad;
   const H = o.height + pad;
   const small = Buffer.from(Array.from({ length: 16 * 12 * 3 }, () => Math.floor(rng.next() * 256)));
-  const smooth: Buffer = await s(small, { raw: { width: 16, height: 12, channels: 3 } }).resize(W, H, { kernel: 'cubic' }).raw().toBuffer();
-  const noise: Buffer = await s({ create: { width: W, height: H, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: o.sigma } } }).raw().toBuffer();
-  const field: Buffer = await s(smooth, { raw: { width: W, height: H, channels: 3 } }).composite([{ input: noise, raw: { width: W, height: H, channels: 3 }, blend: 'overlay' }]).raw().toBuffer();
+  const smooth: Buffer = await s(small, { raw: { width: 16, height: 12, channels: 3 } })
+    .resize(W, H, { kernel: 'cubic' })
+    .raw()
+    .toBuffer();
+  const noise: Buffer = await s({ create: { width: W, height: H, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: o.sigma } } })
+    .raw()
+    .toBuffer();
+  const field: Buffer = await s(smooth, { raw: { width: W, height: H, channels: 3 } })
+    .composite([{ input: noise, raw: { width: W, height: H, channels: 3 }, blend: 'overlay' }])
+    .raw()
+    .toBuffer();
   const classes = Array.from({ length: o.classes }, (_, k) => `class${String(k).padStart(2, '0')}`);
   for (const c of classes) fs.mkdirSync(path.join(o.dir, c), { recursive: true });
   let bytes = 0;
@@ -68,7 +89,10 @@ export async function makePhotos(o: PhotoOptions): Promise<{ files: number; byte
     const gain = [0.7 + 0.6 * rng.next(), 0.7 + 0.6 * rng.next(), 0.7 + 0.6 * rng.next()];
     const jpg: Buffer = await s(field, { raw: { width: W, height: H, channels: 3 } })
       .extract({ left: Math.floor(rng.next() * pad), top: Math.floor(rng.next() * pad), width: o.width, height: o.height })
-      .linear(gain, gain.map((g) => 128 * (1 - g)))
+      .linear(
+        gain,
+        gain.map((g) => 128 * (1 - g)),
+      )
       .flip(rng.next() < 0.5)
       .flop(rng.next() < 0.5)
       .jpeg({ quality: o.quality })
@@ -98,8 +122,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   });
   if (!v.dir) throw new Error('--dir DIR is required');
   const r = await makePhotos({
-    dir: v.dir, images: Number(v.images), width: Number(v.width), height: Number(v.height), classes: Number(v.classes),
-    distinct: Number(v.distinct), sigma: Number(v.sigma), quality: Number(v.quality), seed: 1, log: (s) => process.stderr.write(s + '\n'),
+    dir: v.dir,
+    images: Number(v.images),
+    width: Number(v.width),
+    height: Number(v.height),
+    classes: Number(v.classes),
+    distinct: Number(v.distinct),
+    sigma: Number(v.sigma),
+    quality: Number(v.quality),
+    seed: 1,
+    log: (s) => process.stderr.write(s + '\n'),
   });
   process.stdout.write(JSON.stringify(r) + '\n');
 }

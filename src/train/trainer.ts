@@ -6,10 +6,8 @@
 import { type Augment, checkFinite, type Dataset } from '../data/dataset.js';
 import { type DataSource, epochBatches, isDataSource } from '../data/source.js';
 import { asSource } from '../data/memory_source.js';
-import { DataError } from '../data/errors.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
-import type { Arr } from '../ops/op.js';
 import { NonFiniteError } from '../runtime/executor.js';
 import type { Engine } from '../runtime/engine.js';
 import { type FusionOptions, NO_FUSION } from '../passes/index.js';
