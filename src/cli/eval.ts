@@ -9,7 +9,7 @@
 import os from 'node:os';
 import { type Command, Option } from 'commander';
 import { DataError, type DataSource, openTestData } from '../data/index.js';
-import { addDataOptions, type DataOpts } from './data-options.js';
+import { addDataOptions, type DataOpts, evalBatch } from './data-options.js';
 import { createEngine, type EngineChoice } from '../runtime/engine.js';
 import { engineOption } from './info.js';
 import { Network } from '../models/network.js';
@@ -23,7 +23,8 @@ export interface EvalOptions extends Partial<DataOpts> {
   checkpoint: string;
   model?: string;
   data?: string;
-  batchSize: number;
+  /** Default: evalBatch() of the images (250 of 32x32, fewer of bigger ones). */
+  batchSize?: number;
   threads: number;
   engine: EngineChoice;
   limit?: number;
@@ -85,7 +86,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
     if (saved.meta) loadCheckpoint(o.checkpoint, net);
     else loadWeights(net, o.checkpoint);
     const t0 = performance.now();
-    const r = evaluate(net, te, o.batchSize);
+    const r = evaluate(net, te, o.batchSize ?? evalBatch(te));
     const seconds = (performance.now() - t0) / 1000;
     return { checkpoint: o.checkpoint, model: saved.def.name, epoch: saved.meta?.epoch, data: te.name, images: te.count, ...r, seconds };
   } finally {
@@ -106,7 +107,7 @@ export function registerEval(program: Command, setCode: (c: number) => void): vo
     .requiredOption('-c, --checkpoint <path>', 'a checkpoint.safetensors written by bnff train --out (or its weights.safetensors)')
     .addOption(new Option('-d, --data <spec>', 'dataset (default: the one the run trained on)'))
     .addOption(new Option('-m, --model <name>', 'check that the checkpoint is of this model'))
-    .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(250))
+    .addOption(new Option('-b, --batch-size <n>', 'batch size (default: 250 images of 32x32, proportionally fewer of bigger ones)').argParser(positiveInt))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(engineOption())
     .addOption(new Option('--limit <n>', 'evaluate n test images (the same ones as train --limit n with the run\'s seed)').argParser(positiveInt))

@@ -14,7 +14,7 @@ import { NonFiniteError } from '../runtime/executor.js';
 import { type Augment, parseAugment } from '../data/dataset.js';
 import type { DataSource } from '../data/source.js';
 import { type OpenedData, openData } from '../data/open.js';
-import { addDataOptions, type DataOpts, dataLog, openOptions } from './data-options.js';
+import { addDataOptions, type DataOpts, dataLog, evalBatch, openOptions } from './data-options.js';
 import { createEngine, type Engine, type EngineChoice, engineChoice, fusionCosts } from '../runtime/engine.js';
 import { nativeStatus } from '../runtime/native.js';
 import { engineOption, registerInfo } from './info.js';
@@ -132,15 +132,6 @@ function resumeCommand(cmd: Command, checkpoint: string): string {
   }
   args.push('--resume', checkpoint);
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-
-/**
- * The evaluation batch: 250 images of 32x32, fewer of bigger ones (the same pixels), never fewer
- * than a training batch. One epoch of resnet18 at 224 px and batch 16 on an image folder peaked
- * at 2,654 MiB RSS evaluating 250 at a time, 908 MiB at 16 (docs/data.md).
- */
-function evalBatch(d: { height: number; width: number }, batchSize: number): number {
-  return Math.max(batchSize, Math.min(250, Math.floor((250 * 32 * 32) / (d.height * d.width))));
 }
 
 /** An augmentation as the log names it: "RandomResizedCrop + flip", "crop (padding 4) + flip". */
