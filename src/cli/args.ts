@@ -25,6 +25,14 @@ export function nonNegativeFloat(v: string): number {
   return n;
 }
 
+/** A byte count: an integer, or a number with K, M, G or T (powers of 1024; "2G", "1.5GiB", "500MB"). */
+export function byteSize(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kKmMgGtT])(?:i?[bB])?)?\s*$/.exec(v);
+  const n = m ? Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] ?? ' ').toLowerCase())) : NaN;
+  if (!m || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`"${v}" is not a size in bytes (e.g. 4096, 500M, 2G).`);
+  return n;
+}
+
 export function oneOf<T extends string>(choices: readonly T[]): (v: string) => T {
   return (v) => {
     if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`"${v}" is not one of: ${choices.join(', ')}.`);

@@ -1,13 +1,15 @@
 /**
  * `bnff eval`: test accuracy and loss of a checkpoint. The model comes from the checkpoint
  * (name in its metadata, classes and input channels from its weights), the normalisation
- * mean/std and the data spec from the run's configuration (--data overrides the spec). Images
- * smaller than the model's input are zero-padded to it first, as `bnff train` does. Inference
- * runs the BN-folded graph (src/passes/fold_bn.ts).
+ * mean/std and the data spec from the run's configuration (--data overrides the spec). The test
+ * split is prepared as `bnff train` prepares it (openTestData: brought to the model's input
+ * size, image folders streamed with the centre crop). Inference runs the BN-folded graph
+ * (src/passes/fold_bn.ts).
  */
 import os from 'node:os';
 import { type Command, Option } from 'commander';
-import { DataError, type Dataset, loadDataset, normalize, padTo, take } from '../data/index.js';
+import { DataError, type DataSource, openTestData } from '../data/index.js';
+import { addDataOptions, type DataOpts, evalBatch } from './data-options.js';
 import { createEngine, type EngineChoice } from '../runtime/engine.js';
 import { engineOption } from './info.js';
 import { Network } from '../models/network.js';
@@ -17,11 +19,12 @@ import { SafetensorsError } from '../io/safetensors.js';
 import { loadWeights } from '../io/weights.js';
 import { positiveInt, threadCount } from './args.js';
 
-export interface EvalOptions {
+export interface EvalOptions extends Partial<DataOpts> {
   checkpoint: string;
   model?: string;
   data?: string;
-  batchSize: number;
+  /** Default: evalBatch() of the images (250 of 32x32, fewer of bigger ones). */
+  batchSize?: number;
   threads: number;
   engine: EngineChoice;
   limit?: number;
@@ -52,36 +55,49 @@ export function normalisation(saved: SavedModel): { mean: number[]; std: number[
   return { mean, std };
 }
 
-/** The test split of spec, checked against the model, padded to its input size and normalised. */
-function testSet(saved: SavedModel, spec: string, limit: number | undefined): Dataset {
+/** The test split of spec, prepared as the run prepared it, checked against the model. */
+async function testSet(saved: SavedModel, spec: string, o: EvalOptions): Promise<{ test: DataSource; close(): void }> {
   const { def } = saved;
-  let ds = loadDataset(spec, { split: 'test' });
-  if (limit !== undefined) ds = take(ds, limit, typeof saved.config.seed === 'number' ? saved.config.seed : 0);
-  const from = `checkpoint ${saved.path} (${def.name})`;
-  if (ds.channels !== def.inChannels)
-    throw new DataError(`dataset ${ds.name} has ${ds.channels}-channel images, but ${from} takes ${def.inChannels}-channel images`);
-  if (ds.numClasses !== def.numClasses) throw new DataError(`dataset ${ds.name} has ${ds.numClasses} classes, but ${from} has ${def.numClasses} outputs`);
-  if (ds.height < def.imageSize || ds.width < def.imageSize) ds = padTo(ds, def.imageSize);
   const { mean, std } = normalisation(saved);
-  return normalize(ds, mean, std);
+  const from = `checkpoint ${saved.path} (${def.name})`;
+  if (mean.length !== def.inChannels) throw new DataError(`${from} takes ${def.inChannels}-channel images, but its run normalised ${mean.length} channel(s)`);
+  const t = await openTestData(spec, {
+    size: def.imageSize,
+    seed: typeof saved.config.seed === 'number' ? saved.config.seed : 0,
+    limit: o.limit,
+    mean,
+    std,
+    model: from,
+    ...(o.maxPixels !== undefined && o.maxDataBytes !== undefined ? { limits: { maxPixels: o.maxPixels, maxBytes: o.maxDataBytes } } : {}),
+    ...(o.decoder ? { decoder: o.decoder } : {}),
+    ...(o.decodeWorkers !== undefined ? { workers: o.decodeWorkers } : {}),
+  });
+  const ds = t.test;
+  if (ds.numClasses !== def.numClasses) {
+    t.close();
+    throw new DataError(`dataset ${ds.name} has ${ds.numClasses} classes, but ${from} has ${def.numClasses} outputs`);
+  }
+  return t;
 }
 
 export async function runEval(o: EvalOptions): Promise<EvalResult> {
   const saved = inspectSavedModel(o.checkpoint, o.model);
   const spec = o.data ?? (typeof saved.config.data === 'string' ? saved.config.data : undefined);
   if (spec === undefined) throw new SafetensorsError(`${o.checkpoint}: the run's data spec is not recorded; pass --data`);
-  const te = testSet(saved, spec, o.limit);
+  const data = await testSet(saved, spec, o);
+  const te = data.test;
   const engine = await createEngine({ kind: o.engine, threads: o.threads });
   try {
     const net = new Network(saved.def, engine.memory, 0, engine.lowering);
     if (saved.meta) loadCheckpoint(o.checkpoint, net);
     else loadWeights(net, o.checkpoint);
     const t0 = performance.now();
-    const r = evaluate(net, te, o.batchSize);
+    const r = evaluate(net, te, o.batchSize ?? evalBatch(te));
     const seconds = (performance.now() - t0) / 1000;
     return { checkpoint: o.checkpoint, model: saved.def.name, epoch: saved.meta?.epoch, data: te.name, images: te.count, ...r, seconds };
   } finally {
     engine.close();
+    data.close();
   }
 }
 
@@ -91,17 +107,18 @@ function formatEval(r: EvalResult): string {
 }
 
 export function registerEval(program: Command, setCode: (c: number) => void): void {
-  program
+  const cmd = program
     .command('eval')
     .description('test accuracy and loss of a checkpoint (BN folded into the convolutions)')
     .requiredOption('-c, --checkpoint <path>', 'a checkpoint.safetensors written by bnff train --out (or its weights.safetensors)')
     .addOption(new Option('-d, --data <spec>', 'dataset (default: the one the run trained on)'))
     .addOption(new Option('-m, --model <name>', 'check that the checkpoint is of this model'))
-    .addOption(new Option('-b, --batch-size <n>', 'batch size').argParser(positiveInt).default(250))
+    .addOption(new Option('-b, --batch-size <n>', 'batch size (default: 250 images of 32x32, proportionally fewer of bigger ones)').argParser(positiveInt))
     .addOption(new Option('-t, --threads <n>', 'worker threads').argParser(threadCount).default(os.availableParallelism()))
     .addOption(engineOption())
     .addOption(new Option('--limit <n>', "evaluate n test images (the same ones as train --limit n with the run's seed)").argParser(positiveInt))
-    .addOption(new Option('--json', 'print one JSON object').default(false))
+    .addOption(new Option('--json', 'print one JSON object').default(false));
+  addDataOptions(cmd, { train: false })
     .addHelpText(
       'after',
       '\nExamples:\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors\n  bnff eval --checkpoint runs/fm/checkpoint.safetensors --data fashion-mnist:/data/fm --json',

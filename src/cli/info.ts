@@ -8,6 +8,7 @@ import { type Engine, ENGINE_CHOICES, type EngineChoice, createEngine, engineCho
 import { splitRange } from '../runtime/backend.js';
 import { NativeBackend } from '../runtime/native.js';
 import { cpuModel } from '../util/machine.js';
+import { decoderStatus } from '../data/decode.js';
 import { oneOf, positiveInt } from './args.js';
 
 /** The --engine option every command that runs kernels takes (default: BNFF_ENGINE, else auto). */
@@ -78,6 +79,8 @@ export interface InfoReport {
   cores: number;
   node: string;
   native_kernels?: { native: number; total: number };
+  /** What decodes image folders and lists: "sharp 0.35.6 (libvips 8.18.8)", or the pure-JS decoders and why. */
+  image_decoder: string;
   peaks?: Peaks;
 }
 
@@ -93,6 +96,7 @@ export async function info(o: { engine: EngineChoice; threads: number; measure: 
       cpu: cpuModel(),
       cores: os.availableParallelism(),
       node: process.version,
+      image_decoder: await decoderStatus().then((d) => `${d.description}${d.why ? `: ${d.why}` : ''}`),
     };
     if (engine.backend instanceof NativeBackend) r.native_kernels = engine.backend.coverage;
     if (o.measure) r.peaks = measurePeaks(engine);
@@ -103,7 +107,13 @@ export async function info(o: { engine: EngineChoice; threads: number; measure: 
 }
 
 export function formatInfo(r: InfoReport): string {
-  const lines = [`engine:  ${r.reason}`, `         ${r.description}`, `cpu:     ${r.cpu} (${r.cores} logical cores)`, `node:    ${r.node}`];
+  const lines = [
+    `engine:  ${r.reason}`,
+    `         ${r.description}`,
+    `cpu:     ${r.cpu} (${r.cores} logical cores)`,
+    `node:    ${r.node}`,
+    `images:  ${r.image_decoder}`,
+  ];
   if (r.native_kernels) lines.push(`kernels: ${r.native_kernels.native} of ${r.native_kernels.total} native`);
   if (r.peaks) {
     lines.push(`peak:    ${r.peaks.fma_gflops.toFixed(1)} GFLOP/s (${r.peaks.fma_probe}, ${r.threads} threads)`);

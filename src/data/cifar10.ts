@@ -11,7 +11,8 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError, readFileOrThrow } from './errors.js';
+import { DataError, fileSizeOrThrow, readFileOrThrow } from './errors.js';
+import { checkBytes, DEFAULT_LIMITS, type DataLimits } from './limits.js';
 import type { Dataset } from './dataset.js';
 
 export const CIFAR10_RECORD_BYTES = 3073;
@@ -28,7 +29,8 @@ export interface Cifar10Batch {
 }
 
 /** Reads one CIFAR-10 .bin file, checking its size and labels. */
-export function readCifar10Batch(file: string): Cifar10Batch {
+export function readCifar10Batch(file: string, limits: DataLimits = DEFAULT_LIMITS): Cifar10Batch {
+  checkBytes(fileSizeOrThrow(file), 'holds', file, limits);
   const bytes = readFileOrThrow(file);
   if (bytes.length === 0) throw new DataError('empty file, expected CIFAR-10 records of 3073 bytes', file);
   if (bytes.length % CIFAR10_RECORD_BYTES !== 0) {
@@ -76,7 +78,7 @@ function readClassNames(dir: string): string[] {
 }
 
 /** Loads the train (data_batch_1..5.bin) or test (test_batch.bin) split from a directory. */
-export function loadCifar10(dir: string, split: 'train' | 'test'): Dataset {
+export function loadCifar10(dir: string, split: 'train' | 'test', limits: DataLimits = DEFAULT_LIMITS): Dataset {
   const files = split === 'train' ? CIFAR10_TRAIN_FILES : CIFAR10_TEST_FILES;
   const root = resolveDir(dir, files);
   const missing = files.filter((f) => !existsSync(join(root, f)));
@@ -87,7 +89,7 @@ export function loadCifar10(dir: string, split: 'train' | 'test'): Dataset {
       root,
     );
   }
-  const parts = files.map((f) => readCifar10Batch(join(root, f)));
+  const parts = files.map((f) => readCifar10Batch(join(root, f), limits));
   const count = parts.reduce((s, p) => s + p.count, 0);
   const images = new Float32Array(count * 3072);
   const labels = new Uint8Array(count);

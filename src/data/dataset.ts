@@ -9,6 +9,7 @@
 
 import { DataError } from './data_error.js';
 import { Rng, hashUniform } from '../util/random.js';
+import { resampleBox, resizedCropBox } from './transform.js';
 
 /** An image classification dataset in memory: N images of C x H x W, NCHW, and a label each. */
 export interface Dataset {
@@ -64,10 +65,11 @@ export interface BatchOptions {
 
 /**
  * Random crop with zero padding and random horizontal flip, as torchvision's
- * RandomCrop(size, padding) + RandomHorizontalFlip. `fill` is the per-channel value of a raw
- * zero pixel after normalisation, so padding looks like it was added before normalising.
- * Each example's draws are a pure function of (seed, epoch, position in the epoch), so a batch
- * can be prepared anywhere (a prefetch thread, a resumed run) and come out the same.
+ * RandomCrop(size, padding) + RandomHorizontalFlip, and optionally RandomResizedCrop first.
+ * `fill` is the per-channel value of a raw zero pixel after normalisation, so padding looks
+ * like it was added before normalising. Each example's draws are a pure function of (seed,
+ * epoch, position in the epoch), so a batch can be prepared anywhere (a prefetch thread, a
+ * decode worker, a resumed run) and come out the same.
  */
 export interface Augment {
   /** Maximum shift in pixels (the padding of RandomCrop); 0 for none. */
@@ -76,9 +78,14 @@ export interface Augment {
   flip: boolean;
   /** Per-channel value of the padding pixels (a zero pixel after normalisation). */
   fill: number[];
+  /**
+   * RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3, transform.ts) before the rest: of the
+   * streamed base image (R x R, a little larger than the input), or of an in-memory image itself.
+   */
+  resizedCrop?: boolean;
 }
 
-/** Parses the CLI's --augment value: "none", or a comma list of "crop[:P]" (P defaults to 4) and "flip". */
+/** Parses the CLI's --augment value: "none", or a comma list of "crop[:P]" (P defaults to 4), "flip" and "rrc" (RandomResizedCrop). */
 export function parseAugment(spec: string, fill: number[]): Augment | undefined {
   if (spec === 'none') return undefined;
   const a: Augment = { padding: 0, flip: false, fill };
@@ -86,20 +93,29 @@ export function parseAugment(spec: string, fill: number[]): Augment | undefined 
     const m = /^crop(?::(\d+))?$/.exec(part);
     if (m) a.padding = m[1] === undefined ? 4 : Number(m[1]);
     else if (part === 'flip') a.flip = true;
-    else throw new DataError(`unknown augmentation "${part}" in "${spec}"; use none, or a comma list of crop[:PADDING] and flip`);
+    else if (part === 'rrc') a.resizedCrop = true;
+    else throw new DataError(`unknown augmentation "${part}" in "${spec}"; use none, or a comma list of crop[:PADDING], flip and rrc (RandomResizedCrop)`);
   }
   return a;
 }
 
 /** Augments one example in place; `key` = [seed, epoch, position in the epoch] picks its draws. */
 export function augmentExample(x: Float32Array, off: number, c: number, h: number, w: number, a: Augment, key: [number, number, number], tmp: Float32Array): void {
+  const plane = h * w;
+  if (a.resizedCrop) {
+    const box = resizedCropBox(h, w, key);
+    for (let ch = 0; ch < c; ch++) {
+      const base = off + ch * plane;
+      tmp.set(x.subarray(base, base + plane));
+      resampleBox(tmp, 0, 1, w, box, x, base, h, w, 1, 0);
+    }
+  }
   const p = a.padding;
   const [seed, epoch, pos] = key;
   const dy = p > 0 ? Math.floor(hashUniform(seed, epoch, pos, 0xa1) * (2 * p + 1)) - p : 0;
   const dx = p > 0 ? Math.floor(hashUniform(seed, epoch, pos, 0xa2) * (2 * p + 1)) - p : 0;
   const flip = a.flip && hashUniform(seed, epoch, pos, 0xa3) < 0.5;
   if (dy === 0 && dx === 0 && !flip) return;
-  const plane = h * w;
   for (let ch = 0; ch < c; ch++) {
     const base = off + ch * plane;
     tmp.set(x.subarray(base, base + plane));
@@ -160,7 +176,11 @@ export function normalize(ds: Dataset, mean: number[], std: number[]): Dataset {
   checkShape(ds);
   checkPerChannel(ds, 'mean', mean);
   checkPerChannel(ds, 'std', std);
-  for (const s of std) if (!(s > 0)) throw new DataError(`std must be positive, got ${s}`);
+  std.forEach((s, c) => {
+    if (s > 0) return;
+    const constant = s === 0 ? `: every pixel of channel ${c} has the value ${mean[c]}, so there is nothing to learn from it (constant images)` : '';
+    throw new DataError(`dataset "${ds.name}": the standard deviation of channel ${c} must be positive, got ${s}${constant}`);
+  });
   const plane = ds.height * ds.width;
   const src = ds.images;
   // Shared memory, so the prefetch worker (prefetch.ts) can read the result without a copy.

@@ -5,7 +5,7 @@
  * (sizes, counts, magic numbers), because the fix is almost always on the user's side.
  */
 
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { DataError } from './data_error.js';
 
 export { DataError, DataSpecError } from './data_error.js';
@@ -39,5 +39,16 @@ export function readHeadOrThrow(path: string, bytes: number): Buffer {
     throw fsError(e, path);
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A file's size in bytes, with readFileOrThrow's errors; a directory is refused here too. */
+export function fileSizeOrThrow(path: string): number {
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    return st.size;
+  } catch (e) {
+    throw fsError(e, path);
   }
 }

@@ -8,24 +8,27 @@
  *   DIR/<class>/... without train/ and test/: every 5th image of each class (in sorted order)
  *   is held out as the test split, the rest is the train split, so the two never overlap.
  *
- * The whole folder (both splits) shares one colour mode and one size, so a model trained on
- * the train split takes the test split as is: it has 3 channels if any image is colour
- * (grayscale images are then repeated into R, G and B), else 1; and every image is resized
- * (bilinear, see resizePlanes) to the size of the first train image, when it differs.
+ * The whole folder (both splits) shares one colour mode, so a model trained on the train split
+ * takes the test split as is: 3 channels if any image of a sample of the headers is colour
+ * (grayscale images are then repeated into R, G and B), else 1. Images are brought to the
+ * size asked for as they are decoded (the shorter side resized, then the centre square;
+ * stream.ts, transform.ts), never to another image's size.
  * Hidden files and folders (names starting with ".") are skipped, and so are plain files next
  * to the class folders; any other file whose extension is not .png, .jpg or .jpeg is an error.
  */
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { DataError, readFileOrThrow, readHeadOrThrow } from './errors.js';
-import { type DecodedImage, type ImageInfo, decodeImage, imageInfo, requireImageInfo } from './image.js';
-import { type Dataset, resizePlanes } from './dataset.js';
+import { DataError } from './errors.js';
+import type { Dataset } from './dataset.js';
+import { type DecoderChoice, headerOf } from './decode.js';
+import { type DataLimits, DEFAULT_LIMITS, resolveLimits } from './limits.js';
+import { readAll, StreamSource } from './stream.js';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 /** Without train/ and test/ folders, image i of each class goes to the test split when i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1. */
 export const HOLDOUT_EVERY = 5;
-const MAX_CLASSES = 256;
+export const MAX_CLASSES = 256;
 
 export interface FolderEntry {
   file: string;
@@ -123,59 +126,45 @@ export function imageFolderLayout(dir: string): FolderLayout {
   return layout;
 }
 
-const HEAD_BYTES = 65536;
+/** Files whose headers decide the colour mode (evenly spread over the list). */
+export const COLOUR_SAMPLE = 512;
 
-/** A file's size and colour mode, from its first bytes when they hold the header. */
-function probe(file: string): ImageInfo {
-  const head = readHeadOrThrow(file, HEAD_BYTES);
-  return imageInfo(head, file) ?? requireImageInfo(head.length < HEAD_BYTES ? head : readFileOrThrow(file), file);
+/**
+ * 3 if any of up to COLOUR_SAMPLE files, spread evenly over `files`, is colour (RGB, RGBA,
+ * palette PNG; 3- or 4-component JPEG), else 1. Only headers are read (64 KiB per file).
+ */
+export function colourChannels(files: readonly string[], limits: DataLimits = DEFAULT_LIMITS, sample = COLOUR_SAMPLE): 1 | 3 {
+  const n = files.length;
+  const k = Math.min(n, sample);
+  for (let i = 0; i < k; i++) {
+    if (headerOf(files[Math.floor((i * n) / k)]!, limits).channels === 3) return 3;
+  }
+  return 1;
 }
 
-/** Scales an image's bytes to [0, 1] into planar `dst` with `channels` channels, repeating gray into R, G and B. */
-function toPlanar(img: DecodedImage, channels: number, dst: Float32Array): void {
-  const plane = img.width * img.height;
-  for (let c = 0; c < channels; c++) {
-    const sc = img.channels === 1 ? 0 : c;
-    for (let i = 0; i < plane; i++) dst[c * plane + i] = img.pixels[i * img.channels + sc]! / 255;
-  }
+export interface ImageLoadOptions {
+  /** Images are loaded at size x size: the shorter side resized to it, then the centre square. */
+  size: number;
+  decoder?: DecoderChoice;
+  limits?: Partial<DataLimits>;
 }
 
-/** Loads one split of an image folder (see the module comment for layout, colour mode and size). */
-export function loadImageFolder(dir: string, split: 'train' | 'test'): Dataset {
-  const layout = imageFolderLayout(dir);
-  let channels: 1 | 3 = 1;
-  for (const e of [...layout.train, ...layout.test]) {
-    if (probe(e.file).channels === 3) {
-      channels = 3;
-      break;
-    }
-  }
-  const { height, width } = probe(layout.train[0]!.file);
-  const list = layout[split];
-  const per = channels * height * width;
-  const images = new Float32Array(list.length * per);
-  const labels = new Uint8Array(list.length);
-  list.forEach((e, n) => {
-    const img = decodeImage(readFileOrThrow(e.file), e.file);
-    labels[n] = e.label;
-    const out = images.subarray(n * per, (n + 1) * per);
-    if (img.height === height && img.width === width) {
-      toPlanar(img, channels, out);
-    } else {
-      const full = new Float32Array(channels * img.height * img.width);
-      toPlanar(img, channels, full);
-      resizePlanes(full, channels, img.height, img.width, out, height, width);
-    }
+/**
+ * One split of a folder or list layout, decoded into memory at o.size (values v / 255): the
+ * streaming pipeline's decode, read to the end.
+ */
+export function loadImageLayout(layout: FolderLayout, name: string, split: 'train' | 'test', o: ImageLoadOptions): Dataset {
+  if (!Number.isInteger(o.size) || o.size < 1) throw new DataError(`image size must be a positive integer, got ${o.size}`);
+  const limits = resolveLimits(o.limits);
+  const channels = colourChannels([...layout.train, ...layout.test].map((e) => e.file), limits);
+  const src = new StreamSource(name, layout[split], layout.classNames.length, layout.classNames, {
+    size: o.size, base: o.size, channels, mean: new Array(channels).fill(0), std: new Array(channels).fill(1),
+    decoder: o.decoder ?? 'auto', workers: 1, inflight: 2, ahead: 1, limits,
   });
-  return {
-    name: `${basename(resolve(dir))}-${split}`,
-    images,
-    labels,
-    count: list.length,
-    channels,
-    height,
-    width,
-    numClasses: layout.classNames.length,
-    classNames: layout.classNames,
-  };
+  return readAll(src);
+}
+
+/** Loads one split of an image folder at o.size x o.size (see the module comment for layout and colour mode). */
+export function loadImageFolder(dir: string, split: 'train' | 'test', o: ImageLoadOptions): Dataset {
+  return loadImageLayout(imageFolderLayout(dir), `${basename(resolve(dir))}-${split}`, split, o);
 }

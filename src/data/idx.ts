@@ -9,9 +9,10 @@
  * read as exactly that, not as a shape error deep in the trainer.
  */
 
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { writeFileSync } from 'node:fs';
-import { DataError, readFileOrThrow } from './errors.js';
+import { DataError, fileSizeOrThrow, readFileOrThrow } from './errors.js';
+import { checkBytes, DEFAULT_LIMITS, type DataLimits, formatBytes } from './limits.js';
 import type { Dataset } from './dataset.js';
 
 export interface IdxArray {
@@ -39,16 +40,46 @@ function describeMagic(magic: number): string {
   return `IDX ${TYPE_NAMES[type] ?? `unknown type 0x${type.toString(16).padStart(2, '0')}`}, ${nd} dim${nd === 1 ? '' : 's'}`;
 }
 
-/** Undoes gzip if the bytes start with the gzip magic 1f 8b; otherwise returns them as is. */
-export function maybeGunzip(bytes: Uint8Array, file: string): Uint8Array {
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+function corruptGzip(e: unknown, file: string): DataError {
+  return new DataError(`corrupt gzip stream (${(e as Error).message})`, file);
+}
+
+/**
+ * The first `want` bytes of a gzip stream's content (fewer when it holds fewer), inflating
+ * only a prefix of the compressed bytes: a prefix of n bytes inflates to at most about 1032n
+ * (deflate's largest ratio), so a bomb costs kilobytes here.
+ */
+function gunzipHead(gz: Uint8Array, want: number, file: string): Uint8Array {
+  for (let n = 64; ; n *= 4) {
+    let out: Uint8Array;
     try {
-      return gunzipSync(bytes);
+      out = gunzipSync(gz.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
     } catch (e) {
-      throw new DataError(`corrupt gzip stream (${(e as Error).message})`, file);
+      throw corruptGzip(e, file);
     }
+    if (out.length >= want || n >= gz.length) return out;
   }
-  return bytes;
+}
+
+/**
+ * Undoes gzip if the bytes start with the gzip magic 1f 8b; otherwise returns them as is.
+ * `maxOutput` bounds the inflated size: inflating stops there, with a DataError, instead of
+ * filling memory; `why` says where the bound comes from.
+ */
+export function maybeGunzip(bytes: Uint8Array, file: string, maxOutput = DEFAULT_LIMITS.maxBytes, why = 'over the limit per data file (--max-data-bytes raises it)'): Uint8Array {
+  if (!isGzip(bytes)) return bytes;
+  try {
+    return gunzipSync(bytes, { maxOutputLength: maxOutput });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new DataError(`gzip stream inflates to more than ${maxOutput.toLocaleString('en-US')} bytes (${formatBytes(maxOutput)}), ${why}; inflating stopped there`, file);
+    }
+    throw corruptGzip(e, file);
+  }
 }
 
 /**
@@ -56,6 +87,20 @@ export function maybeGunzip(bytes: Uint8Array, file: string): Uint8Array {
  * the kind of content for messages ("images", "labels").
  */
 export function parseIdx(bytes: Uint8Array, file: string, expect: { dims: number; what: string }): IdxArray {
+  const { dims, headerBytes, size } = parseIdxHeader(bytes, file, expect);
+  const have = bytes.length - headerBytes;
+  const what = describeContent(dims, expect.what);
+  if (have < size) {
+    throw new DataError(`truncated: header says ${what} (${size} bytes) but only ${have} bytes follow`, file);
+  }
+  if (have > size) {
+    throw new DataError(`header says ${what} (${size} bytes) but ${have} bytes follow: ${have - size} bytes of trailing garbage`, file);
+  }
+  return { dims, data: bytes.subarray(headerBytes) };
+}
+
+/** The magic number and dimensions at the start of IDX bytes, checked; `size` is the data's byte count. */
+function parseIdxHeader(bytes: Uint8Array, file: string, expect: { dims: number; what: string }): { dims: number[]; headerBytes: number; size: number } {
   const wantMagic = 0x0800 | expect.dims;
   const wantDesc = `IDX ${expect.what}, ubyte, ${expect.dims} dim${expect.dims === 1 ? '' : 's'}`;
   if (bytes.length < 4) {
@@ -74,15 +119,7 @@ export function parseIdx(bytes: Uint8Array, file: string, expect: { dims: number
   for (let i = 0; i < expect.dims; i++) dims.push(view.getUint32(4 + 4 * i, false));
   let size = 1;
   for (const d of dims) size *= d;
-  const have = bytes.length - headerBytes;
-  const what = describeContent(dims, expect.what);
-  if (have < size) {
-    throw new DataError(`truncated: header says ${what} (${size} bytes) but only ${have} bytes follow`, file);
-  }
-  if (have > size) {
-    throw new DataError(`header says ${what} (${size} bytes) but ${have} bytes follow: ${have - size} bytes of trailing garbage`, file);
-  }
-  return { dims, data: bytes.subarray(headerBytes) };
+  return { dims, headerBytes, size };
 }
 
 function describeContent(dims: number[], what: string): string {
@@ -91,9 +128,28 @@ function describeContent(dims: number[], what: string): string {
   return `${what} of shape [${dims.join(', ')}]`;
 }
 
-/** Reads an IDX file (raw or gzip) that must hold ubyte data of the given rank. */
-export function readIdx(file: string, expect: { dims: number; what: string }): IdxArray {
-  return parseIdx(maybeGunzip(readFileOrThrow(file), file), file, expect);
+/** Inflating may run this far past the size the header declares, so that a few stray bytes are reported exactly (parseIdx) rather than as a bomb. */
+const TRAILING_SLACK = 1 << 20;
+
+/**
+ * Reads an IDX file (raw or gzip) that must hold ubyte data of the given rank. Sizes are
+ * checked against limits.maxBytes before the data is read: a raw file by its size on disk, a
+ * gzip file by the size its IDX header declares (inflated from the first bytes alone), and
+ * inflating stops just past that size, so a stream that inflates to gigabytes is refused
+ * after about a megabyte.
+ */
+export function readIdx(file: string, expect: { dims: number; what: string }, limits: DataLimits = DEFAULT_LIMITS): IdxArray {
+  checkBytes(fileSizeOrThrow(file), 'holds', file, limits);
+  const bytes = readFileOrThrow(file);
+  if (!isGzip(bytes)) return parseIdx(bytes, file, expect);
+  const headerBytes = 4 + 4 * expect.dims;
+  const head = gunzipHead(bytes, headerBytes, file);
+  if (head.length < headerBytes) return parseIdx(maybeGunzip(bytes, file, headerBytes + TRAILING_SLACK), file, expect);
+  const { dims, size } = parseIdxHeader(head, file, expect);
+  const total = headerBytes + size;
+  checkBytes(total, `IDX header declares ${describeContent(dims, expect.what)}:`, file, limits);
+  const why = `more than the ${total.toLocaleString('en-US')} bytes its IDX header declares (${describeContent(dims, expect.what)}): a gzip bomb or trailing data`;
+  return parseIdx(maybeGunzip(bytes, file, total + TRAILING_SLACK, why), file, expect);
 }
 
 export interface IdxImages {
@@ -104,14 +160,14 @@ export interface IdxImages {
   pixels: Uint8Array;
 }
 
-export function readIdxImages(file: string): IdxImages {
-  const a = readIdx(file, { dims: 3, what: 'images' });
+export function readIdxImages(file: string, limits: DataLimits = DEFAULT_LIMITS): IdxImages {
+  const a = readIdx(file, { dims: 3, what: 'images' }, limits);
   return { count: a.dims[0]!, height: a.dims[1]!, width: a.dims[2]!, pixels: a.data };
 }
 
 /** Reads a labels file and checks every label is in [0, numClasses). */
-export function readIdxLabels(file: string, numClasses = 10): Uint8Array {
-  const labels = readIdx(file, { dims: 1, what: 'labels' }).data;
+export function readIdxLabels(file: string, numClasses = 10, limits: DataLimits = DEFAULT_LIMITS): Uint8Array {
+  const labels = readIdx(file, { dims: 1, what: 'labels' }, limits).data;
   for (let i = 0; i < labels.length; i++) {
     if (labels[i]! >= numClasses) {
       throw new DataError(`label ${labels[i]} at index ${i} is out of range [0, ${numClasses})`, file);
@@ -124,13 +180,14 @@ export interface IdxDatasetOptions {
   name: string;
   numClasses?: number;
   classNames?: string[];
+  limits?: DataLimits;
 }
 
 /** Loads an images file and its labels file into a Dataset, with pixels scaled to [0, 1]. */
 export function loadIdxDataset(imagesFile: string, labelsFile: string, o: IdxDatasetOptions): Dataset {
   const numClasses = o.numClasses ?? o.classNames?.length ?? 10;
-  const img = readIdxImages(imagesFile);
-  const labels = readIdxLabels(labelsFile, numClasses);
+  const img = readIdxImages(imagesFile, o.limits);
+  const labels = readIdxLabels(labelsFile, numClasses, o.limits);
   if (labels.length !== img.count) {
     throw new DataError(`${imagesFile} holds ${img.count} images but ${labelsFile} holds ${labels.length} labels: the counts must match`);
   }

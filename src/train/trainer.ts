@@ -3,8 +3,9 @@
  * epoch. It reports through callbacks and returns the metrics, so the CLI, benchmarks and
  * tests share it.
  */
-import { type Augment, batchCount, batches, checkFinite, type Dataset } from '../data/dataset.js';
-import { prefetchBatches } from '../data/prefetch.js';
+import { type Augment, checkFinite, type Dataset } from '../data/dataset.js';
+import { type DataSource, epochBatches, isDataSource } from '../data/source.js';
+import { asSource } from '../data/memory_source.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
 import { NonFiniteError } from '../runtime/executor.js';
@@ -213,8 +214,8 @@ export function createNetwork(
  */
 export async function train(
   net: Network,
-  trainSet: Dataset,
-  testSet: Dataset,
+  trainSet: Dataset | DataSource,
+  testSet: Dataset | DataSource,
   cfg: TrainConfig,
   hooks: TrainHooks = {},
   engine?: Engine,
@@ -225,8 +226,9 @@ export async function train(
   }
   checkDataset(net, trainSet);
   checkDataset(net, testSet);
-  checkFinite(trainSet);
-  checkFinite(testSet);
+  if (!isDataSource(trainSet)) checkFinite(trainSet);
+  if (!isDataSource(testSet)) checkFinite(testSet);
+  const trainSrc = asSource(trainSet);
   if (!Number.isSafeInteger(cfg.batchSize) || cfg.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${cfg.batchSize}`);
   if (!Number.isSafeInteger(cfg.epochs) || cfg.epochs < 1) throw new RangeError(`epochs must be a positive integer, got ${cfg.epochs}`);
   const warmup = cfg.warmupEpochs ?? WARMUP_EPOCHS;
@@ -240,7 +242,7 @@ export async function train(
     net.memory,
     (engine ?? net.engine)?.backend,
   );
-  const stepsPerEpoch = batchCount(trainSet, cfg.batchSize, false);
+  const stepsPerEpoch = epochBatches(trainSrc, cfg.batchSize, false);
   if (resume) opt.loadBuffers(resume.momentum);
   const first = resume?.epoch ?? 0;
   const partial = resume?.partial;
@@ -266,7 +268,7 @@ export async function train(
     const seenBefore = seen;
     const epochSeconds = (): number => (carried?.seconds ?? 0) + (performance.now() - t0) / 1000;
     let stepEnd = t0;
-    for (const b of prefetchBatches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, startBatch: step })) {
+    for (const b of trainSrc.epoch(cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, startBatch: step, prefetch: true })) {
       await yieldToEventLoop();
       if (cfg.signal?.aborted) {
         hooks.onInterrupt?.(epoch, globalStep, opt, history, { step, lossSum, correct, seen, seconds: epochSeconds() });
@@ -316,8 +318,12 @@ export async function train(
     const seconds = epochSeconds();
     if (statsBatches > 0) {
       // the epoch's first batches again (whole ones, unless the dataset is smaller than one)
-      const again = batches(trainSet, cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: trainSet.count >= cfg.batchSize });
-      net.recomputeBnStatistics(take(again, statsBatches), [trainSet.channels, trainSet.height, trainSet.width]);
+      const again = trainSrc.epoch(cfg.batchSize, { shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: trainSrc.count >= cfg.batchSize });
+      try {
+        net.recomputeBnStatistics(take(again, statsBatches), [trainSet.channels, trainSet.height, trainSet.width]);
+      } finally {
+        again.close();
+      }
     }
     const test = evaluate(net, testSet, cfg.evalBatchSize);
     const m: EpochMetrics = {

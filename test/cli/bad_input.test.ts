@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { encodeIdx } from '../../src/data/idx.js';
 import { readSafetensorsFile } from '../../src/io/safetensors.js';
 import { nativeStatus } from '../../src/runtime/native.js';
-import { cifarBatchBytes, writePng } from '../data/helpers.js';
+import { bombIdx, bombPng, cifarBatchBytes, writePng } from '../data/helpers.js';
 import { bnff } from '../helpers/cli.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-bad-'));
@@ -209,6 +209,42 @@ const cases: Case[] = [
     args: () => ['--data', `folder:${imageFolder((d) => fs.writeFileSync(path.join(d, 'test', 'a', 'notes.png'), 'not an image'))}`, '--out', RUN],
     code: 1,
     message: /^bnff: error: \S+\/test\/a\/notes\.png: not a PNG or JPEG image/,
+  },
+  {
+    name: 'a PNG bomb in an image folder (100000x100000, 74 bytes) is refused from its header, naming the file and the limit',
+    args: () => ['--data', `folder:${imageFolder((d) => fs.writeFileSync(path.join(d, 'train', 'b', '1.png'), bombPng(100000, 100000)))}`, '--out', RUN],
+    code: 1,
+    message: /^bnff: error: \S+\/train\/b\/1\.png: image of 100000x100000 = 10,000,000,000 pixels is over the limit of 50,000,000 pixels per image \(--max-pixels raises it\)$/,
+  },
+  {
+    name: 'the pixel limit is an option',
+    args: () => ['--data', `folder:${imageFolder(() => {})}`, '--max-pixels', '63', '--out', RUN],
+    code: 1,
+    message: /^bnff: error: \S+\/train\/a\/0\.png: image of 8x8 = 64 pixels is over the limit of 63 pixels per image \(--max-pixels raises it\)$/,
+  },
+  {
+    name: 'a gzip IDX file that inflates to gigabytes is refused while inflating, naming the file and the size its header declares',
+    args: () => {
+      const d = mnistDir();
+      fs.writeFileSync(path.join(d, 'train-images-idx3-ubyte.gz'), bombIdx(40, 3 * 2 ** 30));
+      return ['--data', `mnist:${d}`, '--out', RUN];
+    },
+    code: 1,
+    message: /^bnff: error: \S+\/train-images-idx3-ubyte\.gz: gzip stream inflates to more than 1,079,952 bytes \(1\.0 MiB\), more than the 31,376 bytes its IDX header declares \(40 images of 28x28\): a gzip bomb or trailing data; inflating stopped there$/,
+  },
+  {
+    name: 'an image folder of a single class is refused (a 1-class classifier learns nothing)',
+    args: () => ['--data', `folder:${imageFolder((d) => ['train', 'test'].forEach((s) => fs.rmSync(path.join(d, s, 'b'), { recursive: true })))}`, '--out', RUN],
+    code: 1,
+    message: /^bnff: error: dataset "d\d+-train" has a single class \("a"\): a classifier needs at least two, and a 1-class one learns nothing \(its loss is 0 from the start\); add a folder per class$/,
+  },
+  {
+    name: 'an image folder whose pixels are all the same is refused, naming the dataset',
+    args: () => ['--data', `folder:${imageFolder((d) => {
+      for (const s of ['train', 'test']) for (const c of ['a', 'b']) for (let i = 0; i < 2; i++) writePng(path.join(d, s, c, `${i}.png`), 8, 8, 1, new Array(64).fill(128));
+    })}`, '--out', RUN],
+    code: 1,
+    message: /^bnff: error: dataset "d\d+-train": every pixel of channel 0 in a sample of 4 training images has the value 128\/255: constant images, nothing to learn from$/,
   },
   {
     name: 'images and labels of different counts name both files',

@@ -259,7 +259,7 @@ test('inputs: every usage error exits 2 (--threads 1000, an unknown augmentation
   refused(
     bnff('train', '--augment', 'rotate', '--out', path.join(root, 'never')),
     2,
-    /^bnff: error: option '--augment <spec>' argument 'rotate' is invalid\. unknown augmentation "rotate" in "rotate"; use none, or a comma list of crop\[:PADDING\] and flip$/,
+    /^bnff: error: option '--augment <spec>' argument 'rotate' is invalid\. unknown augmentation "rotate" in "rotate"; use none, or a comma list of crop\[:PADDING\], flip and rrc \(RandomResizedCrop\)$/,
   );
 });
 

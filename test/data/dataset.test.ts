@@ -59,7 +59,15 @@ test('normalize is per channel, returns a new dataset, and yields mean 0 std 1',
     assert.ok(Math.abs(z.std[c]! - 1) < 1e-5);
   }
   throwsDataError(() => normalize(ds, [0], [1]), 'mean has 1 entries', '3 channels');
-  throwsDataError(() => normalize(ds, [0, 0, 0], [1, 0, 1]), 'std must be positive');
+  throwsDataError(() => normalize(ds, [0, 0, 0], [1, -1, 1]), 'dataset "synthetic": the standard deviation of channel 1 must be positive, got -1');
+});
+
+test('constant images: the std-0 message names the dataset, the channel and the value', () => {
+  const ds = synthetic(4, 3, 2, 2);
+  for (let n = 0; n < 4; n++) ds.images.fill(0.5, (n * 3 + 2) * 4, (n * 3 + 3) * 4);
+  const s = channelStats(ds);
+  assert.deepEqual([s.mean[2], s.std[2]], [0.5, 0]);
+  throwsDataError(() => normalize(ds, s.mean, s.std), 'dataset "synthetic": the standard deviation of channel 2 must be positive, got 0: every pixel of channel 2 has the value 0.5', 'constant images');
 });
 
 test('padTo centres the image and zero-fills', () => {

@@ -39,11 +39,12 @@ test('docs/cli.md: every "(default X)" of bnff train is the CLI default', () => 
     const opt = train.options.find((o) => o.long === long);
     assert.ok(opt, `docs/cli.md documents ${long}, which bnff train does not have`);
     // "(default X)" / "(default X;" / "X (default" where X is the first word of a choice list
-    const d = /\(default ([^;),]+)[;),]/.exec(rest!) ?? /^(\S+) \(default\b/.exec(rest!);
+    const d = /\(default ([^;),]+(?:,\d{3})*)[;),]/.exec(rest!) ?? /^(\S+) \(default\b/.exec(rest!);
     if (!d || /^(the|a|\$)/.test(d[1]!)) continue;
     const want = d[1]!.trim();
+    const wantNumber = Number(want.replace(/,(?=\d{3})/g, ''));
     const have = opt.defaultValue as unknown;
-    const same = typeof have === 'number' ? Number(want) === have : String(have) === want;
+    const same = typeof have === 'number' ? wantNumber === have : String(have) === want;
     assert.ok(same, `docs/cli.md says ${long} defaults to ${want}; the CLI's default is ${String(have)}`);
     checked++;
   }
