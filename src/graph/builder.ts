@@ -17,6 +17,7 @@ import { Graph, ShapeError, type Shape, shapeStr } from './ir.js';
 export type Init =
   | { kind: 'kaiming_normal'; mode: 'fan_in' | 'fan_out' } // gain sqrt(2), for ReLU
   | { kind: 'uniform'; bound: number }
+  | { kind: 'normal'; std: number } // N(0, std^2)
   | { kind: 'const'; value: number };
 
 export interface ParamSpec {
@@ -59,7 +60,7 @@ export class Builder {
     return emit(this.g, op, name, inputs, attrs)[0]!;
   }
 
-  conv2d(name: string, x: number, o: Conv2dAttrs & { out: number; kernel: number | [number, number]; bias?: boolean; init?: Init }): number {
+  conv2d(name: string, x: number, o: Conv2dAttrs & { out: number; kernel: number | [number, number]; bias?: boolean; init?: Init; biasInit?: Init }): number {
     const C = this.shape(x)[1]!;
     const groups = o.groups ?? 1;
     if (C % groups !== 0) throw new ShapeError(`layer "${name}" (conv2d): groups=${groups} must divide input channels ${C} (input ${shapeStr(this.shape(x))})`);
@@ -69,7 +70,7 @@ export class Builder {
     // PyTorch's default: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     const w = this.param(`${name}.weight`, [o.out, C / groups, kh, kw], o.init ?? { kind: 'uniform', bound });
     const inputs = [x, w];
-    if (o.bias) inputs.push(this.param(`${name}.bias`, [o.out], { kind: 'uniform', bound }));
+    if (o.bias) inputs.push(this.param(`${name}.bias`, [o.out], o.biasInit ?? { kind: 'uniform', bound }));
     const attrs: Conv2dAttrs = { stride: o.stride ?? 1, padding: o.padding ?? 0, dilation: o.dilation ?? 1, groups };
     return this.op('conv2d', name, inputs, attrs);
   }
@@ -98,6 +99,25 @@ export class Builder {
     return this.op('silu', name, [x]);
   }
 
+  /** min(max(x, 0), 6) (PyTorch's ReLU6). */
+  relu6(name: string, x: number): number {
+    return this.op('relu6', name, [x]);
+  }
+
+  /** x * relu6(x + 3) / 6 (PyTorch's Hardswish). */
+  hardswish(name: string, x: number): number {
+    return this.op('hardswish', name, [x]);
+  }
+
+  sigmoid(name: string, x: number): number {
+    return this.op('sigmoid', name, [x]);
+  }
+
+  /** x [N,C,H,W] times s [N,C,1,1], channel by channel (squeeze-excitation's scale * input). */
+  channelScale(name: string, x: number, s: number): number {
+    return this.op('channel_scale', name, [x, s]);
+  }
+
   maxPool2d(name: string, x: number, o: Pool2dAttrs): number {
     return this.op('max_pool2d', name, [x], o);
   }
@@ -122,11 +142,11 @@ export class Builder {
     return this.op('flatten', name, [x]);
   }
 
-  linear(name: string, x: number, o: { out: number; bias?: boolean; biasInit?: Init }): number {
+  linear(name: string, x: number, o: { out: number; bias?: boolean; init?: Init; biasInit?: Init }): number {
     const I = this.shape(x)[1]!;
     if (this.shape(x).length !== 2) throw new ShapeError(`layer "${name}" (linear): input must be [N, features], got ${shapeStr(this.shape(x))}`);
     const bound = 1 / Math.sqrt(I);
-    const w = this.param(`${name}.weight`, [o.out, I], { kind: 'uniform', bound });
+    const w = this.param(`${name}.weight`, [o.out, I], o.init ?? { kind: 'uniform', bound });
     const inputs = [x, w];
     if (o.bias ?? true) inputs.push(this.param(`${name}.bias`, [o.out], o.biasInit ?? { kind: 'uniform', bound }));
     return this.op('linear', name, inputs);
@@ -134,6 +154,15 @@ export class Builder {
 
   dropout(name: string, x: number, p: number): number {
     return this.op('dropout', name, [x], { p, training: this.training });
+  }
+
+  /**
+   * torchvision's StochasticDepth(p, "row"): each sample dropped whole with probability p in
+   * training. In eval, and at p = 0, it is the identity and emits no node (x is returned).
+   */
+  stochasticDepth(name: string, x: number, p: number): number {
+    if (!this.training || p === 0) return x;
+    return this.op('stochastic_depth', name, [x], { p, training: true });
   }
 
   shortcutPad(name: string, x: number, o: { stride: number; before: number; after: number }): number {
