@@ -1,8 +1,8 @@
 """The torchvision models bnff builds, by bnff's model name, for the scripts that make fixtures
 and for the PyTorch side of `bnff bench step --vs-pytorch` (torch 1.13 / torchvision 0.14).
 
-The CIFAR variants of MobileNetV2 and EfficientNet-B0 are torchvision's classes with the second
-stage at stride 1 and the stem convolution at stride 1 (features[0][0].stride), 10 classes:
+The CIFAR variants of MobileNetV2 (width 1 and 0.5) and EfficientNet-B0 are torchvision's classes
+with the second stage at stride 1 and the stem convolution at stride 1 (features[0][0].stride), 10 classes:
 the same state_dict names as the ImageNet models, for 32 px images (src/models/mobilenet.ts,
 src/models/efficientnet.ts).
 """
@@ -34,7 +34,8 @@ def efficientnet_b0_cifar(num_classes=10, width_mult=1.0):
 
 
 TORCHVISION = ("resnet18", "resnet34", "resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0")
-CIFAR = {"mobilenet_v2_cifar": mobilenet_v2_cifar, "efficientnet_b0_cifar": efficientnet_b0_cifar}
+CIFAR = {"mobilenet_v2_cifar": mobilenet_v2_cifar, "mobilenet_v2_050_cifar": lambda: mobilenet_v2_cifar(width_mult=0.5),
+         "efficientnet_b0_cifar": efficientnet_b0_cifar}
 
 
 def build(name):

@@ -13,6 +13,9 @@ export const OP_TYPES: Record<string, Category> = {
   // BN dx added into a dense block's gradient buffer (it also does the sums of the concat's backward)
   bn_backward_data_acc: 'bn', bn_dx_coef: 'bn',
   relu: 'relu', relu_backward: 'relu', bn_relu_mask: 'relu',
+  // the other activations count with ReLU: the elementwise pass after a BN, as the paper counts it
+  relu6: 'relu', relu6_backward: 'relu', silu: 'relu', silu_backward: 'relu', hardswish: 'relu', hardswish_backward: 'relu',
+  sigmoid: 'relu', sigmoid_backward: 'relu',
   concat: 'concat', slice_channels: 'concat', slice_channels_affine: 'concat',
   add: 'add',
   max_pool2d: 'pool', max_pool2d_backward: 'pool', avg_pool2d: 'pool', avg_pool2d_backward: 'pool', global_avg_pool: 'pool', global_avg_pool_backward: 'pool',

@@ -23,6 +23,7 @@ export const MODELS: readonly ModelEntry[] = [
   { name: 'densenet121', create: densenet121, description: 'torchvision densenet121' },
   { name: 'mobilenet_v2', create: mobilenetV2, description: 'torchvision mobilenet_v2 (inverted residuals, depthwise 3x3, ReLU6)' },
   { name: 'mobilenet_v2_cifar', create: (o) => mobilenetV2Cifar(o), description: 'mobilenet_v2 for 32 px: stem and second stage at stride 1 (32 -> 4 px)' },
+  { name: 'mobilenet_v2_050_cifar', create: (o) => mobilenetV2Cifar({ ...o, widthMult: 0.5 }, 'mobilenet_v2_050_cifar'), description: 'mobilenet_v2_cifar at width 0.5 (channels rounded to multiples of 8)' },
   { name: 'efficientnet_b0', create: efficientnetB0, description: 'torchvision efficientnet_b0 (MBConv, squeeze-excitation, SiLU, stochastic depth)' },
   { name: 'efficientnet_b0_cifar', create: (o) => efficientnetB0Cifar(o), description: 'efficientnet_b0 for 32 px: stem and second stage at stride 1 (32 -> 4 px)' },
 ];
