@@ -31,7 +31,7 @@ import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt, th
 import { WriteRefusedError } from '../io/safe_write.js';
 import { checkImageSize, engineMemory } from './sizes.js';
 import { TrainProgress } from './progress.js';
-import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
+import { ABLATIONS, ALL_FUSION, NO_FUSION } from '../passes/index.js';
 import { explain, formatExplain } from './explain.js';
 import { benchStep, type StepBenchOptions } from '../bench/step.js';
 import { formatStepBench } from '../bench/format.js';
@@ -321,7 +321,14 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(engineOption())
     .addOption(new Option('--vs-pytorch', 'also time PyTorch (python3-torch) in the same run').default(false))
     .addOption(new Option('--no-fuse', 'time the unfused baseline only'))
-    .addOption(new Option('--ablation', 'also time each fusion optimisation alone').default(false))
+    .addOption(new Option('--ablation [names]', `also time each fusion optimisation alone, or only the named ones (comma-separated, of: ${Object.keys(ABLATIONS).join(', ')})`)
+      .argParser((v: string) => {
+        const names = v.split(',');
+        const bad = names.filter((n) => !(n in ABLATIONS));
+        if (bad.length) throw new UsageError(`--ablation: unknown ablation ${bad.map((n) => `"${n}"`).join(', ')}; known: ${Object.keys(ABLATIONS).join(', ')}`);
+        return names;
+      })
+      .default(false))
     .addOption(new Option('--json', 'print one JSON object').default(false))
     .addHelpText('after', '\nExamples:\n  bnff bench step --model resnet20 --batch-size 64 --image-size 32 --vs-pytorch\n  bnff bench step --model densenet121 --batch-size 16 --image-size 224 --steps 3 --json > d121.json\n  bnff plot --bench d121.json   # draws the per-op-type breakdown into d121.svg')
     .action(async (o: StepBenchOptions & { json: boolean }) => {

@@ -66,7 +66,7 @@ test('npm pack: the tarball installs into an empty project, and its CLI and API 
   t.diagnostic(`${entry.filename}: ${entry.entryCount} files, ${(entry.size / 1024).toFixed(0)} KiB packed, ${(entry.unpackedSize / 1024).toFixed(0)} KiB unpacked`);
 
   // complete
-  for (const f of ['package.json', 'README.md', 'bin/bnff.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/src/bench/step.js', 'dist/src/bench/kernels_conv.js', 'dist/src/bench/kernels_eltwise.js', 'binding.gyp', 'tools/build-native.mjs', 'tools/native-sources.mjs', 'data/fashion-mnist-subset/train-images-idx3-ubyte.gz']) {
+  for (const f of ['package.json', 'README.md', 'bin/bnff.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/src/bench/step.js', 'dist/src/bench/kernels_conv.js', 'dist/src/bench/kernels_eltwise.js', 'binding.gyp', 'tools/build-native.mjs', 'tools/native-sources.mjs', 'tools/bench_pytorch.py', 'tools/torchvision_models.py', 'data/fashion-mnist-subset/train-images-idx3-ubyte.gz']) {
     assert.ok(files.includes(f), `the tarball lacks ${f}`);
   }
   const wasm = fs.readdirSync(fromRoot('dist/kernels')).filter((f) => f.endsWith('.wasm'));
