@@ -27,6 +27,8 @@ export { MODELS, getModel, UnknownModelError } from './models/index.js';
 export { Network, countParams, type EvalPlan, type ModelDef, type ModelOptions, type TrainPlan } from './models/network.js';
 export { torchvisionResnet } from './models/resnet.js';
 export { torchvisionDensenet, type TorchvisionDenseNetConfig } from './models/densenet.js';
+export { torchvisionMobilenetV2, mobilenetV2Cifar, type MobileNetV2Config, type MobileNetV2CifarOptions, type InvertedResidualRow } from './models/mobilenet.js';
+export { torchvisionEfficientnet, efficientnetB0Cifar, type EfficientNetConfig, type MBConvRow } from './models/efficientnet.js';
 export { ALL_FUSION, NO_FUSION, ABLATIONS, applyFusion, isFused, FusionReport, type FusionOptions } from './passes/index.js';
 export type { Note as FusionNote } from './passes/rewrite.js';
 export { foldBatchNorm, bnScaleShift, derivedTensor, type FoldedGraph } from './passes/fold_bn.js';
