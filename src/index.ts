@@ -33,6 +33,14 @@ export { MODELS, getModel, UnknownModelError, type ModelEntry } from './models/i
 export { Network, countParams, type EvalPlan, type ModelDef, type ModelOptions, type NetworkOptions, type TrainPlan } from './models/network.js';
 export { torchvisionResnet } from './models/resnet.js';
 export { torchvisionDensenet, type TorchvisionDenseNetConfig } from './models/densenet.js';
+export {
+  torchvisionMobilenetV2,
+  mobilenetV2Cifar,
+  type MobileNetV2Config,
+  type MobileNetV2CifarOptions,
+  type InvertedResidualRow,
+} from './models/mobilenet.js';
+export { torchvisionEfficientnet, efficientnetB0Cifar, type EfficientNetConfig, type MBConvRow } from './models/efficientnet.js';
 export { ALL_FUSION, NO_FUSION, ABLATIONS, applyFusion, isFused, FusionReport, type FusionOptions } from './passes/index.js';
 export type { ConvSpec, KernelCapabilities } from './passes/capabilities.js';
 export type { Note as FusionNote } from './passes/rewrite.js';

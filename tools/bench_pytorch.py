@@ -5,6 +5,7 @@ Called by `bnff bench step --vs-pytorch` (with Debian's python3-torch); prints o
 Usage: bench_pytorch.py MODEL BATCH IMAGE_SIZE THREADS STEPS WARMUP
 """
 import json
+import os
 import statistics
 import sys
 import time
@@ -12,7 +13,9 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torchvision_models import CIFAR, TORCHVISION, build as build_torchvision  # noqa: E402
 
 
 class OptionA(nn.Module):
@@ -117,8 +120,8 @@ class CifarDenseNet(nn.Module):
 
 
 def build(name):
-    if name in ("resnet18", "resnet34", "resnet50", "densenet121"):
-        return getattr(torchvision.models, name)()
+    if name in TORCHVISION or name in CIFAR:
+        return build_torchvision(name)
     if name.startswith("resnet"):
         return CifarResNet(int(name[6:]))
     if name == "densenet40":
@@ -133,7 +136,7 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build(name)
-    classes = 1000 if name in ("resnet18", "resnet34", "resnet50", "densenet121") else 10
+    classes = 1000 if name in TORCHVISION else 10
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, size, size)

@@ -6,7 +6,8 @@
 
 Writes four safetensors files (the format is written by hand, tools/safetensors_io.py; no safetensors package):
   ops.safetensors       every op: inputs, parameters, upstream gradient dy, output, gradients
-  blocks.safetensors    torchvision BasicBlock, Bottleneck (+downsample), _DenseLayer, _Transition
+  blocks.safetensors    torchvision BasicBlock, Bottleneck (+downsample), _DenseLayer, _Transition,
+                        InvertedResidual (MobileNetV2), SqueezeExcitation, MBConv (EfficientNet)
   resnet20.safetensors  three SGD steps of bnff's CIFAR resnet20 (option-A shortcut)
   sgd.safetensors       torch.optim.SGD variants on a small tensor; StepLR / CosineAnnealingLR
 
@@ -34,7 +35,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 from torchvision.models.densenet import _DenseLayer, _Transition
+from torchvision.models.efficientnet import MBConv, MBConvConfig
+from torchvision.models.mobilenetv2 import InvertedResidual
 from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
+from torchvision.ops import SqueezeExcitation
 
 from safetensors_io import write_safetensors
 
@@ -236,6 +240,54 @@ def make_ops():
     x = randn(gen(seed), 2, 3, 3, 3) * 3
     x.view(-1)[::9] *= 6
     op_case(G, 'silu', 'silu', {}, lambda i, p: F.silu(i['x']), {'x': x}, {}, ['x'], seed)
+
+    # ops of MobileNetV2 and EfficientNet, appended after silu for the same reason
+    # relu6: exact 0 and 6 (gradient 0 there, as hardtanh_backward), values below 0 and above 6
+    seed += 1
+    x = randn(gen(seed), 2, 3, 3, 3) * 4 + 3
+    x.view(-1)[::7] = 0.0
+    x.view(-1)[3::7] = 6.0
+    op_case(G, 'relu6', 'relu6', {}, lambda i, p: F.relu6(i['x']), {'x': x}, {}, ['x'], seed)
+
+    # hardswish: both linear pieces, the quadratic one, and the break point -3 exactly (not 3:
+    # there torch 1.13's gradient is dy on its vectorised path and 1.5 dy on its scalar one)
+    seed += 1
+    x = randn(gen(seed), 2, 3, 3, 3) * 3
+    x.view(-1)[::9] = -3.0
+    op_case(G, 'hardswish', 'hardswish', {}, lambda i, p: F.hardswish(i['x']), {'x': x}, {}, ['x'], seed)
+
+    # sigmoid: both tails
+    seed += 1
+    x = randn(gen(seed), 2, 3, 3, 3) * 3
+    x.view(-1)[::9] *= 8
+    op_case(G, 'sigmoid', 'sigmoid', {}, lambda i, p: torch.sigmoid(i['x']), {'x': x}, {}, ['x'], seed)
+
+    # channel_scale: squeeze-excitation's `scale * input`, scale [N, C, 1, 1]
+    seed += 1
+    g = gen(seed)
+    op_case(G, 'channel_scale', 'channel_scale', {}, lambda i, p: i['s'] * i['x'],
+            {'x': randn(g, 2, 3, 3, 4), 's': rand(g, 2, 3, 1, 1)}, {}, ['x', 's'], seed)
+
+    # dropout and stochastic depth in eval: the identity
+    seed += 1
+    op_case(G, 'dropout_eval', 'dropout', {'p': 0.2, 'training': False}, lambda i, p: F.dropout(i['x'], 0.2, training=False),
+            {'x': randn(gen(seed), 2, 3, 2, 2)}, {}, ['x'], seed)
+    seed += 1
+    op_case(G, 'stochastic_depth_eval', 'stochastic_depth', {'p': 0.2, 'mode': 'row', 'training': False},
+            lambda i, p: torchvision.ops.stochastic_depth(i['x'], 0.2, 'row', training=False),
+            {'x': randn(gen(seed), 2, 3, 2, 2)}, {}, ['x'], seed)
+
+    # dropout and stochastic depth in training, with torch's own random masks: a test checks that
+    # bnff keeps torch's scale 1/(1-p) and zeroing pattern (element or whole sample), not the mask
+    seed += 1
+    torch.manual_seed(seed)
+    op_case(G, 'dropout_train', 'dropout', {'p': 0.3, 'training': True}, lambda i, p: F.dropout(i['x'], 0.3, training=True),
+            {'x': randn(gen(seed), 4, 3, 5, 5)}, {}, ['x'], seed)
+    seed += 1
+    torch.manual_seed(seed)
+    op_case(G, 'stochastic_depth_train', 'stochastic_depth', {'p': 0.5, 'mode': 'row', 'training': True},
+            lambda i, p: torchvision.ops.stochastic_depth(i['x'], 0.5, 'row', training=True),
+            {'x': randn(gen(seed), 8, 3, 2, 2)}, {}, ['x'], seed)
     return G
 
 
@@ -302,6 +354,16 @@ def make_blocks():
                {'x0': (2, 3, 4, 4), 'x1': (2, 2, 4, 4)}, 103)
     block_case(G, 'transition', 'densenet._Transition', {'num_input_features': 4, 'num_output_features': 3},
                _Transition(4, 3), {'x': (2, 4, 4, 4)}, 104)
+    # MobileNetV2 and EfficientNet blocks (appended: the cases above keep their seeds)
+    block_case(G, 'inverted_residual', 'mobilenetv2.InvertedResidual', {'inp': 4, 'oup': 4, 'stride': 1, 'expand_ratio': 3},
+               InvertedResidual(4, 4, 1, 3), {'x': (2, 4, 5, 5)}, 105)
+    block_case(G, 'inverted_residual_s2', 'mobilenetv2.InvertedResidual', {'inp': 4, 'oup': 6, 'stride': 2, 'expand_ratio': 1},
+               InvertedResidual(4, 6, 2, 1), {'x': (2, 4, 5, 5)}, 106)
+    block_case(G, 'squeeze_excitation', 'ops.SqueezeExcitation', {'input_channels': 6, 'squeeze_channels': 2, 'activation': 'SiLU'},
+               SqueezeExcitation(6, 2, activation=nn.SiLU), {'x': (2, 6, 3, 3)}, 107)
+    # stochastic depth 0: training mode without randomness
+    block_case(G, 'mbconv', 'efficientnet.MBConv', {'expand_ratio': 4, 'kernel': 5, 'stride': 1, 'input_channels': 8, 'out_channels': 8, 'stochastic_depth_prob': 0.0},
+               MBConv(MBConvConfig(4, 5, 1, 8, 8, 1), 0.0, nn.BatchNorm2d), {'x': (2, 8, 5, 5)}, 108)
     return G
 
 

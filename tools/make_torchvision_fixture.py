@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """torchvision models as safetensors, with their eval-mode logits, for bnff's weight-import test.
 
-    /usr/bin/python3 tools/make_torchvision_fixture.py test/io/data                  # the committed fixture
+    /usr/bin/python3 tools/make_torchvision_fixture.py test/io/data                  # the committed fixtures
     /usr/bin/python3 tools/make_torchvision_fixture.py DIR --models resnet18,densenet121 --image-size 64
 
 For each model (torch 1.13 / torchvision 0.14: Debian's python3-torch, python3-torchvision):
@@ -24,8 +24,20 @@ import os
 
 import torch
 import torchvision
+from torchvision.models.efficientnet import EfficientNet, MBConvConfig
 
 from safetensors_io import write_safetensors
+from torchvision_models import stem_stride_1
+
+# small MobileNetV2 and EfficientNet settings (torchvision's own classes), committed as fixtures
+MOBILENET_TINY_SETTING = [[1, 8, 1, 1], [4, 12, 2, 2], [4, 16, 2, 2]]
+EFFICIENTNET_TINY_ROWS = [[1, 3, 1, 16, 8, 1], [4, 5, 2, 8, 16, 2], [4, 3, 2, 16, 24, 1]]
+
+
+def efficientnet_tiny():
+    rows = [MBConvConfig(*r, width_mult=1.0, depth_mult=1.0) for r in EFFICIENTNET_TINY_ROWS]
+    return stem_stride_1(EfficientNet(rows, 0.2, num_classes=10, last_channel=64))
+
 
 # name -> (constructor, configuration recorded for bnff)
 MODELS = {
@@ -41,6 +53,23 @@ MODELS = {
     'densenet121': (
         lambda: torchvision.models.densenet121(),
         {'family': 'densenet', 'growth_rate': 32, 'block_config': [6, 12, 24, 16], 'num_init_features': 64, 'bn_size': 4, 'num_classes': 1000},
+    ),
+    # torchvision's MobileNetV2 and EfficientNet classes, small (committed) and full size
+    'mobilenet_v2_tiny': (
+        lambda: stem_stride_1(torchvision.models.MobileNetV2(num_classes=10, width_mult=0.5, inverted_residual_setting=MOBILENET_TINY_SETTING)),
+        {'family': 'mobilenet_v2', 'width_mult': 0.5, 'inverted_residual_setting': MOBILENET_TINY_SETTING, 'stem_stride': 1, 'num_classes': 10},
+    ),
+    'efficientnet_tiny': (
+        efficientnet_tiny,
+        {'family': 'efficientnet', 'rows': EFFICIENTNET_TINY_ROWS, 'width_mult': 1.0, 'depth_mult': 1.0, 'last_channel': 64, 'stem_stride': 1, 'num_classes': 10},
+    ),
+    'mobilenet_v2': (
+        lambda: torchvision.models.mobilenet_v2(),
+        {'family': 'mobilenet_v2', 'width_mult': 1.0, 'stem_stride': 2, 'num_classes': 1000},
+    ),
+    'efficientnet_b0': (
+        lambda: torchvision.models.efficientnet_b0(),
+        {'family': 'efficientnet', 'width_mult': 1.0, 'depth_mult': 1.0, 'stem_stride': 2, 'num_classes': 1000},
     ),
 }
 
@@ -75,7 +104,7 @@ def make(name, image_size, seed, out):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('out')
-    p.add_argument('--models', default='densenet_tiny', help=f'comma-separated, of: {", ".join(MODELS)}')
+    p.add_argument('--models', default='densenet_tiny,mobilenet_v2_tiny,efficientnet_tiny', help=f'comma-separated, of: {", ".join(MODELS)}')
     p.add_argument('--image-size', type=int, default=32)
     p.add_argument('--seed', type=int, default=0)
     a = p.parse_args()

@@ -22,8 +22,8 @@ export interface StepBenchOptions {
   model: string;
   /** Also time the fused graph, interleaved step by step with the unfused one. */
   fuse?: boolean;
-  /** Also time each optimisation alone (implies fuse). */
-  ablation?: boolean;
+  /** Also time each optimisation alone (implies fuse), or only the named entries of ABLATIONS. */
+  ablation?: boolean | string[];
   /**
    * Run each ablation in its own round against its own unfused baseline (the default: with ten
    * plans in one process the 224-px DenseNet's ratios came out wrong); false: all contenders in
@@ -187,7 +187,7 @@ function paired(base: number[], t: number[]): Spread {
 export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   const base: [string, FusionOptions][] = [['unfused', NO_FUSION]];
   if (o.fuse || o.ablation) base.push(['fused', ALL_FUSION]);
-  const ablations = o.ablation ? Object.entries(ABLATIONS) : [];
+  const ablations = Object.entries(ABLATIONS).filter(([k]) => o.ablation === true || (Array.isArray(o.ablation) && o.ablation.includes(k)));
   // Each ablation in its own round with its own unfused baseline (two plans per process, as the
   // fused-vs-unfused comparison itself); or, with ablationRounds false, all contenders in one run,
   // falling back to rounds when their weights do not fit the heap together (resnet50's nine).

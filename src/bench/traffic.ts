@@ -12,6 +12,7 @@ import { type Graph, numel } from '../graph/ir.js';
 import { type Category, OP_TYPES } from './op_types.js';
 import { getModel } from '../models/index.js';
 import { Network } from '../models/network.js';
+import { isDepthwise } from '../passes/conv_parts.js';
 import { ALL_FUSION, type FusionOptions, NO_FUSION } from '../passes/index.js';
 import { Arena, HostMemory } from '../runtime/memory.js';
 import { defaultArenaBytes } from '../runtime/native.js';
@@ -22,6 +23,11 @@ export interface LayerTraffic {
   op: string;
   category: Category;
   bytes: number;
+}
+
+/** The modelled traffic of every node of a graph. */
+export function graphTraffic(g: Graph): LayerTraffic[] {
+  return g.nodes.flatMap((_, i) => nodeTraffic(g, i));
 }
 
 /** Bytes of the tensors (rank >= 2 activations, not weights) a node reads and writes. */
@@ -112,6 +118,20 @@ export interface TrafficResult {
     peak_ratio: number;
     max_batch: number;
   };
+  /**
+   * Models with depthwise convolutions: the fused graph with the BN work in them too
+   * (FusionOptions.depthwiseFusion), counted as fused depthwise kernels would move it (the
+   * engines have none and compose the unfused kernels there, so this is what such kernels would save).
+   */
+  depthwise_fused?: {
+    bytes: number;
+    ratio: number;
+    bn_relu_concat: number;
+    bn_relu_concat_ratio: number;
+    peak_bytes: number;
+    peak_ratio: number;
+    max_batch: number;
+  };
   layers: { unfused: LayerTraffic[]; fused: LayerTraffic[] };
 }
 
@@ -124,8 +144,8 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
   const shape = [batchSize, def.inChannels, imageSize, imageSize];
   const graphs = { unfused: stepGraph(model, shape, NO_FUSION), fused: stepGraph(model, shape, ALL_FUSION) };
   const layers = {
-    unfused: graphs.unfused.nodes.flatMap((_, i) => nodeTraffic(graphs.unfused, i)),
-    fused: graphs.fused.nodes.flatMap((_, i) => nodeTraffic(graphs.fused, i)),
+    unfused: graphTraffic(graphs.unfused),
+    fused: graphTraffic(graphs.fused),
   };
   const total = (l: LayerTraffic[], f: (x: LayerTraffic) => boolean = () => true): number => l.filter(f).reduce((s, x) => s + x.bytes, 0);
   const by: Record<string, { unfused: number; fused: number }> = {};
@@ -143,7 +163,7 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
   const f = total(layers.fused);
   const variant = (fusion: FusionOptions): TrafficResult['store_normalized'] => {
     const gv = stepGraph(model, shape, fusion);
-    const lv = gv.nodes.flatMap((_, i) => nodeTraffic(gv, i));
+    const lv = graphTraffic(gv);
     const b = total(lv, (x) => x.category === 'bn' || x.category === 'relu' || x.category === 'concat');
     return {
       bytes: total(lv),
@@ -171,6 +191,9 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
     max_batch_native: { unfused: fitsNative(NO_FUSION), fused: fitsNative(ALL_FUSION), arena_bytes: nativeBytes },
     store_normalized: variant({ ...ALL_FUSION, storeNormalized: true }),
     recompute_concat: variant({ ...ALL_FUSION, recomputeConcat: true }),
+    ...(graphs.unfused.nodes.some((n) => n.op === 'conv2d' && isDepthwise(graphs.unfused, n))
+      ? { depthwise_fused: variant({ ...ALL_FUSION, depthwiseFusion: true }) }
+      : {}),
     layers,
   };
 }
@@ -196,5 +219,10 @@ export function formatTraffic(r: TrafficResult): string {
   lines.push(
     `  fused, concatenations recomputed in backward (--recompute-concat): ratio ${rc.ratio.toFixed(3)}, BN + ReLU + concat ${rc.bn_relu_concat_ratio.toFixed(3)}, peak ${rc.peak_ratio.toFixed(3)}, largest batch ${rc.max_batch}`,
   );
+  const dw = r.depthwise_fused;
+  if (dw)
+    lines.push(
+      `  fused, BN work also in the depthwise convolutions (as fused depthwise kernels would do it; none exists): ratio ${dw.ratio.toFixed(3)}, BN + ReLU + concat ${dw.bn_relu_concat_ratio.toFixed(3)}, peak ${dw.peak_ratio.toFixed(3)}, largest batch ${dw.max_batch}`,
+    );
   return lines.join('\n') + '\n';
 }

@@ -45,7 +45,7 @@ import { nonNegativeFloat, nonNegativeInt, oneOf, positiveFloat, positiveInt, th
 import { WriteRefusedError } from '../io/safe_write.js';
 import { checkImageSize, engineMemory } from './sizes.js';
 import { TrainProgress } from './progress.js';
-import { ALL_FUSION, NO_FUSION } from '../passes/index.js';
+import { ABLATIONS, ALL_FUSION, NO_FUSION } from '../passes/index.js';
 import { explain, formatExplain } from '../models/explain.js';
 import { benchStep, type StepBenchOptions } from '../bench/step.js';
 import { formatStepBench } from '../bench/format.js';
@@ -512,7 +512,20 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .addOption(engineOption())
     .addOption(new Option('--vs-pytorch', 'also time PyTorch (python3-torch) in the same run').default(false))
     .addOption(new Option('--no-fuse', 'time the unfused baseline only'))
-    .addOption(new Option('--ablation', 'also time each fusion optimisation alone').default(false))
+    .addOption(
+      new Option(
+        '--ablation [names]',
+        `also time each fusion optimisation alone, or only the named ones (comma-separated, of: ${Object.keys(ABLATIONS).join(', ')})`,
+      )
+        .argParser((v: string) => {
+          const names = v.split(',');
+          const bad = names.filter((n) => !(n in ABLATIONS));
+          if (bad.length)
+            throw new UsageError(`--ablation: unknown ablation ${bad.map((n) => `"${n}"`).join(', ')}; known: ${Object.keys(ABLATIONS).join(', ')}`);
+          return names;
+        })
+        .default(false),
+    )
     .addOption(new Option('--json', 'print one JSON object').default(false))
     .addHelpText(
       'after',

@@ -112,6 +112,13 @@ class OnnxWriter {
     return n;
   }
 
+  /** A float32 scalar initializer (Clip's bounds). */
+  scalar(base: string, v: number): string {
+    const n = this.unique(base);
+    this.initializers.push(floatTensor(n, [], [v]));
+    return n;
+  }
+
   node(opType: string, name: string, input: string[], output: string[], attribute: Attr[] = []): void {
     this.nodes.push({ opType, name: this.unique(`${name}/${opType}`), input, output, attribute });
   }
@@ -153,6 +160,24 @@ const SUPPORTED: Record<string, Lower> = {
   },
   relu(n, w, x, y) {
     w.node('Relu', n.name, [x(0)], [y]);
+  },
+  relu6(n, w, x, y) {
+    w.node('Clip', n.name, [x(0), w.scalar(`${n.name}.min`, 0), w.scalar(`${n.name}.max`, 6)], [y]);
+  },
+  hardswish(n, w, x, y) {
+    w.node('HardSwish', n.name, [x(0)], [y]);
+  },
+  sigmoid(n, w, x, y) {
+    w.node('Sigmoid', n.name, [x(0)], [y]);
+  },
+  silu(n, w, x, y) {
+    const s = w.temp(`${n.name}.sigmoid`);
+    w.node('Sigmoid', n.name, [x(0)], [s]);
+    w.node('Mul', n.name, [x(0), s], [y]);
+  },
+  // x [N,C,H,W] * s [N,C,1,1]: ONNX broadcasting
+  channel_scale(n, w, x, y) {
+    w.node('Mul', n.name, [x(0), x(1)], [y]);
   },
   add(n, w, x, y) {
     w.node('Add', n.name, [x(0), x(1)], [y]);

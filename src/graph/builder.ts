@@ -32,6 +32,12 @@ export type Init =
       kind: 'const';
       /** The value. */
       value: number;
+    }
+  | {
+      /** Normal with mean 0 and this standard deviation. */
+      kind: 'normal';
+      /** The standard deviation. */
+      std: number;
     };
 
 /** A parameter or state tensor a graph declares: what Network allocates and initialises. */
@@ -93,9 +99,9 @@ export class Builder {
   /**
    * 2-D convolution of x [N, C, H, W] to [N, o.out, OH, OW] (torch.nn.Conv2d): weight
    * `name.weight` [out, C/groups, KH, KW] initialised as PyTorch does unless `o.init`, bias only
-   * with `o.bias`.
+   * with `o.bias` (initialised by `o.biasInit` where given).
    */
-  conv2d(name: string, x: number, o: Conv2dAttrs & { out: number; kernel: number | [number, number]; bias?: boolean; init?: Init }): number {
+  conv2d(name: string, x: number, o: Conv2dAttrs & { out: number; kernel: number | [number, number]; bias?: boolean; init?: Init; biasInit?: Init }): number {
     const C = this.shape(x)[1]!;
     const groups = o.groups ?? 1;
     if (C % groups !== 0) throw new ShapeError(`layer "${name}" (conv2d): groups=${groups} must divide input channels ${C} (input ${shapeStr(this.shape(x))})`);
@@ -105,7 +111,7 @@ export class Builder {
     // PyTorch's default: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     const w = this.param(`${name}.weight`, [o.out, C / groups, kh, kw], o.init ?? { kind: 'uniform', bound });
     const inputs = [x, w];
-    if (o.bias) inputs.push(this.param(`${name}.bias`, [o.out], { kind: 'uniform', bound }));
+    if (o.bias) inputs.push(this.param(`${name}.bias`, [o.out], o.biasInit ?? { kind: 'uniform', bound }));
     const attrs: Conv2dAttrs = { stride: o.stride ?? 1, padding: o.padding ?? 0, dilation: o.dilation ?? 1, groups };
     return this.op('conv2d', name, inputs, attrs);
   }
@@ -139,6 +145,26 @@ export class Builder {
     return this.op('silu', name, [x]);
   }
 
+  /** min(max(x, 0), 6) (PyTorch's ReLU6). */
+  relu6(name: string, x: number): number {
+    return this.op('relu6', name, [x]);
+  }
+
+  /** x * relu6(x + 3) / 6 (PyTorch's Hardswish). */
+  hardswish(name: string, x: number): number {
+    return this.op('hardswish', name, [x]);
+  }
+
+  /** 1 / (1 + e^-x) (PyTorch's Sigmoid). */
+  sigmoid(name: string, x: number): number {
+    return this.op('sigmoid', name, [x]);
+  }
+
+  /** x [N,C,H,W] times s [N,C,1,1], channel by channel (squeeze-excitation's scale * input). */
+  channelScale(name: string, x: number, s: number): number {
+    return this.op('channel_scale', name, [x, s]);
+  }
+
   /** Max pooling over windows of x [N, C, H, W] (torch.nn.MaxPool2d). */
   maxPool2d(name: string, x: number, o: Pool2dAttrs): number {
     return this.op('max_pool2d', name, [x], o);
@@ -170,11 +196,11 @@ export class Builder {
   }
 
   /** x [N, I] times weight [out, I] transposed, plus bias [out] (torch.nn.Linear). */
-  linear(name: string, x: number, o: { out: number; bias?: boolean; biasInit?: Init }): number {
+  linear(name: string, x: number, o: { out: number; bias?: boolean; init?: Init; biasInit?: Init }): number {
     const I = this.shape(x)[1]!;
     if (this.shape(x).length !== 2) throw new ShapeError(`layer "${name}" (linear): input must be [N, features], got ${shapeStr(this.shape(x))}`);
     const bound = 1 / Math.sqrt(I);
-    const w = this.param(`${name}.weight`, [o.out, I], { kind: 'uniform', bound });
+    const w = this.param(`${name}.weight`, [o.out, I], o.init ?? { kind: 'uniform', bound });
     const inputs = [x, w];
     if (o.bias ?? true) inputs.push(this.param(`${name}.bias`, [o.out], o.biasInit ?? { kind: 'uniform', bound }));
     return this.op('linear', name, inputs);
@@ -183,6 +209,15 @@ export class Builder {
   /** Zeroes each element with probability p and scales the rest by 1/(1-p), in training only. */
   dropout(name: string, x: number, p: number): number {
     return this.op('dropout', name, [x], { p, training: this.training });
+  }
+
+  /**
+   * torchvision's StochasticDepth(p, "row"): each sample dropped whole with probability p in
+   * training. In eval, and at p = 0, it is the identity and emits no node (x is returned).
+   */
+  stochasticDepth(name: string, x: number, p: number): number {
+    if (!this.training || p === 0) return x;
+    return this.op('stochastic_depth', name, [x], { p, training: true });
   }
 
   /**

@@ -1,5 +1,7 @@
 /** The model zoo: one entry per model, with what `bnff models` prints. */
 import { densenet121, densenet40, densenetBc100 } from './densenet.js';
+import { efficientnetB0, efficientnetB0Cifar } from './efficientnet.js';
+import { mobilenetV2, mobilenetV2Cifar } from './mobilenet.js';
 import type { ModelDef, ModelOptions } from './network.js';
 import { resnet18, resnet20, resnet34, resnet50, resnet56, resnet8 } from './resnet.js';
 
@@ -24,6 +26,19 @@ export const MODELS: readonly ModelEntry[] = [
   { name: 'densenet40', create: densenet40, description: 'CIFAR DenseNet-40, k=12, no bottleneck or compression (Huang et al. 2017)' },
   { name: 'densenet_bc_100', create: densenetBc100, description: 'CIFAR DenseNet-BC-100, k=12 (Huang et al. 2017)' },
   { name: 'densenet121', create: densenet121, description: 'torchvision densenet121' },
+  { name: 'mobilenet_v2', create: mobilenetV2, description: 'torchvision mobilenet_v2 (inverted residuals, depthwise 3x3, ReLU6)' },
+  { name: 'mobilenet_v2_cifar', create: (o) => mobilenetV2Cifar(o), description: 'mobilenet_v2 for 32 px: stem and second stage at stride 1 (32 -> 4 px)' },
+  {
+    name: 'mobilenet_v2_050_cifar',
+    create: (o) => mobilenetV2Cifar({ ...o, widthMult: 0.5 }, 'mobilenet_v2_050_cifar'),
+    description: 'mobilenet_v2_cifar at width 0.5 (channels rounded to multiples of 8)',
+  },
+  { name: 'efficientnet_b0', create: efficientnetB0, description: 'torchvision efficientnet_b0 (MBConv, squeeze-excitation, SiLU, stochastic depth)' },
+  {
+    name: 'efficientnet_b0_cifar',
+    create: (o) => efficientnetB0Cifar(o),
+    description: 'efficientnet_b0 for 32 px: stem and second stage at stride 1 (32 -> 4 px)',
+  },
 ];
 
 /** A model name that MODELS does not hold; the message lists the names it does. */

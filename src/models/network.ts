@@ -101,6 +101,8 @@ function initialise(a: Arr, spec: ParamSpec, rng: Rng): void {
     a.fill(init.value);
   } else if (init.kind === 'uniform') {
     for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * init.bound;
+  } else if (init.kind === 'normal') {
+    for (let i = 0; i < a.length; i++) a[i] = rng.normal() * init.std;
   } else {
     // kaiming_normal_ with a ReLU gain: std = sqrt(2 / fan), fan over OIHW dims as torch computes it.
     const [o, i, ...rest] = spec.shape as number[];

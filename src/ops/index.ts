@@ -4,18 +4,23 @@ import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce, bnDxC
 import { bnAddRelu, bnAddReluBackward } from './bn_add_relu.js';
 import { bnApply, bnFinalize, channelMoments, concatVec } from './bn_split.js';
 import { channelAffine } from './channel_affine.js';
+import { channelScale, channelScaleBackwardScale } from './channel_scale.js';
 import { concat, sliceChannels } from './concat.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from './conv2d.js';
 import { bnReluMask, conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardDataAcc, conv2dFusedBackwardWeight } from './conv2d_fused.js';
 import { dropout, mul } from './dropout.js';
+import { hardswish, hardswishBackward } from './hardswish.js';
 import { linear, linearBackwardData, linearBackwardWeight } from './linear.js';
 import type { OpDef } from './op.js';
 import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward } from './pool2d.js';
 import { relu, reluBackward } from './relu.js';
+import { relu6, relu6Backward } from './relu6.js';
 import { flatten, reshape } from './reshape.js';
 import { shortcutPad, shortcutPadBackward } from './shortcut_pad.js';
+import { sigmoid, sigmoidBackward } from './sigmoid.js';
 import { silu, siluBackward } from './silu.js';
 import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cross_entropy.js';
+import { stochasticDepth, stochasticDepthBackward } from './stochastic_depth.js';
 
 const all: OpDef[] = [
   conv2d,
@@ -43,6 +48,14 @@ const all: OpDef[] = [
   reluBackward,
   silu,
   siluBackward,
+  relu6,
+  relu6Backward,
+  hardswish,
+  hardswishBackward,
+  sigmoid,
+  sigmoidBackward,
+  channelScale,
+  channelScaleBackwardScale,
   maxPool2d,
   maxPool2dBackward,
   avgPool2d,
@@ -59,6 +72,8 @@ const all: OpDef[] = [
   linearBackwardData,
   linearBackwardWeight,
   dropout,
+  stochasticDepth,
+  stochasticDepthBackward,
   softmaxCrossEntropy,
   softmaxCrossEntropyBackward,
   shortcutPad,

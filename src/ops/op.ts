@@ -60,6 +60,12 @@ export interface OpDef<A = unknown> {
    * written so that it also works on separate buffers.
    */
   readonly inPlace?: number;
+  /**
+   * True when the reference kernel computes the same thing on NHWC-stored tensors as on NCHW
+   * ones: elementwise ops, and ops that treat each sample as one block (stochastic depth). The
+   * executor then runs it on the engine's NHWC arrays as they are, without NCHW copies.
+   */
+  readonly layoutFree?: boolean;
   /** True when the node writes persistent state (BN running statistics): never pruned. */
   mutatesState?(attrs: A): boolean;
   /**
@@ -68,6 +74,19 @@ export interface OpDef<A = unknown> {
    * an input is not differentiable). Absent for backward ops and non-differentiable ops.
    */
   backward?(b: BackwardBuilder, node: Node, dy: (number | undefined)[]): (number | undefined)[];
+}
+
+/** `infer` of ops whose one output has their first input's shape (elementwise ops and their backward). */
+export function sameShape(xs: Shape[]): Shape[] {
+  return [xs[0]!];
+}
+
+/**
+ * `backward` of an elementwise op y = f(x) whose gradient op reads dy and one saved tensor:
+ * `op(dy, x)` or `op(dy, y)`, named `<layer>.backward`.
+ */
+export function elementwiseBackward(op: string, saved: 'x' | 'y'): NonNullable<OpDef['backward']> {
+  return (b, node, [dy]) => (dy === undefined ? [] : b.emit(op, `${node.name}.backward`, [dy, saved === 'x' ? node.inputs[0]! : node.outputs[0]!]));
 }
 
 /** Checks the rank of input i, naming the layer on failure. */

@@ -10,15 +10,24 @@
  *   dxbn = bn_backward_data(dbn, x, mean, rstd, gamma, dbeta, dgamma) read by that convolution's
  *   backward-data and backward-weight -> both take {dyPrologue} and compute dxbn as they load it.
  *   Guard: readersAreConvBackward (dxbn only feeds convolution backward ops).
+ *   Guard depthwiseFused: no reader is a depthwise convolution's backward, unless
+ *   FusionOptions.depthwiseFusion (conv_parts.ts).
  */
 import type { Node } from '../graph/ir.js';
-import { convAttrs, convInputs, readConv } from './conv_parts.js';
+import { DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
 import { type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const isBwdData = (n: Node | undefined): n is Node => n !== undefined && (n.op === 'conv2d_backward_data' || n.op === 'conv2d_fused_backward_data');
 const BACKWARD = new Set(['conv2d_backward_data', 'conv2d_fused_backward_data', 'conv2d_backward_weight', 'conv2d_fused_backward_weight']);
 const isBwd = (n: Node): boolean => BACKWARD.has(n.op);
 
+export const bnGradIntoConvBackward: Pass = bnGradIntoConvBackwardWith(false);
+
+/**
+ * c1. It needs no depthwise guard of its own: bn_relu_mask exists only where normalize-into-conv
+ * put the normalize into the consuming convolutions, so the gradient comes from a depthwise
+ * backward-data only where depthwise fusion is on.
+ */
 export const reduceIntoConvBackward: Pass = {
   name: 'reduce-into-conv-backward',
   run(g, report) {
@@ -67,40 +76,48 @@ export const reduceIntoConvBackward: Pass = {
   },
 };
 
-export const bnGradIntoConvBackward: Pass = {
-  name: 'bn-grad-into-conv-backward',
-  run(g, report) {
-    const uses = consumers(g);
-    const absorb = new Map<number, Node>(); // conv backward node id -> bn_backward_data node
-    for (const b of g.nodes) {
-      if (b.op !== 'bn_backward_data') continue;
-      const bn = bnLayerOf(b);
-      if (report.whole.has(bn)) continue; // kept whole by a cost guard (fission says which)
-      const readers = uses.get(b.outputs[0]!) ?? [];
-      const bad = readers.filter((r) => !isBwd(r) || r.inputs[0] !== b.outputs[0] || readConv(r).dyp);
-      if (readers.length === 0 || bad.length) {
-        report.blocked(
-          bn,
-          'bn-grad-into-conv-backward',
-          'readersAreConvBackward',
-          `BN input gradient read by ${bad.map((r) => `${r.op} "${r.name}"`).join(', ') || 'nothing'}`,
-        );
-        continue;
+/** c2; depthwise: also into depthwise convolutions. */
+export function bnGradIntoConvBackwardWith(depthwise: boolean): Pass {
+  return {
+    name: 'bn-grad-into-conv-backward',
+    run(g, report) {
+      const uses = consumers(g);
+      const absorb = new Map<number, Node>(); // conv backward node id -> bn_backward_data node
+      for (const b of g.nodes) {
+        if (b.op !== 'bn_backward_data') continue;
+        const bn = bnLayerOf(b);
+        if (report.whole.has(bn)) continue; // kept whole by a cost guard (fission says which)
+        const readers = uses.get(b.outputs[0]!) ?? [];
+        const bad = readers.filter((r) => !isBwd(r) || r.inputs[0] !== b.outputs[0] || readConv(r).dyp);
+        if (readers.length === 0 || bad.length) {
+          report.blocked(
+            bn,
+            'bn-grad-into-conv-backward',
+            'readersAreConvBackward',
+            `BN input gradient read by ${bad.map((r) => `${r.op} "${r.name}"`).join(', ') || 'nothing'}`,
+          );
+          continue;
+        }
+        const dw = depthwise ? undefined : readers.find((r) => isDepthwise(g, r));
+        if (dw) {
+          report.blocked(bn, 'bn-grad-into-conv-backward', DEPTHWISE_GUARD, depthwiseWhy(dw));
+          continue;
+        }
+        for (const r of readers) absorb.set(r.id, b);
+        report.fired(bn, 'bn-grad-into-conv-backward', `BN dx computed on load by ${readers.map((r) => `"${r.name}"`).join(', ')}`);
       }
-      for (const r of readers) absorb.set(r.id, b);
-      report.fired(bn, 'bn-grad-into-conv-backward', `BN dx computed on load by ${readers.map((r) => `"${r.name}"`).join(', ')}`);
-    }
-    return rebuild(g, (n, w) => {
-      const b = absorb.get(n.id);
-      if (!b) return w.keep(n);
-      const p = readConv(n);
-      p.op = isBwdData(n) ? 'conv2d_fused_backward_data' : 'conv2d_fused_backward_weight';
-      p.dyp = [...b.inputs];
-      p.attrs.dyPrologue = true;
-      // dy itself is no longer read (it is computed on load): point the slot at dbn so that
-      // nothing keeps bn_backward_data alive.
-      p.main[0] = b.inputs[0]!;
-      w.node(p.op, n.name, convInputs(p), p.outputs, convAttrs(p));
-    });
-  },
-};
+      return rebuild(g, (n, w) => {
+        const b = absorb.get(n.id);
+        if (!b) return w.keep(n);
+        const p = readConv(n);
+        p.op = isBwdData(n) ? 'conv2d_fused_backward_data' : 'conv2d_fused_backward_weight';
+        p.dyp = [...b.inputs];
+        p.attrs.dyPrologue = true;
+        // dy itself is no longer read (it is computed on load): point the slot at dbn so that
+        // nothing keeps bn_backward_data alive.
+        p.main[0] = b.inputs[0]!;
+        w.node(p.op, n.name, convInputs(p), p.outputs, convAttrs(p));
+      });
+    },
+  };
+}

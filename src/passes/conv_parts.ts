@@ -3,7 +3,7 @@
  * helpers read a node into named parts and write parts back into an input list, so rules can
  * add a prologue or an epilogue without knowing what other rules already added.
  */
-import type { Attrs, Node } from '../graph/ir.js';
+import type { Attrs, Graph, Node, Shape } from '../graph/ir.js';
 import { FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
 
 export interface ConvParts {
@@ -56,3 +56,20 @@ export function convInputs(p: ConvParts): number[] {
 export function convAttrs(p: ConvParts): Attrs {
   return p.attrs as unknown as Attrs;
 }
+
+/**
+ * True for a depthwise convolution (groups = C = K > 1), forward or backward: the engines have
+ * no fused kernels for it, and lower a fused one by composing the unfused kernels through a
+ * temporary (src/runtime/lower_wasm.ts).
+ */
+export function isDepthwise(g: Graph, n: Node): boolean {
+  const a = n.attrs as { groups?: number; wShape?: Shape };
+  const G = a.groups ?? 1;
+  const w = a.wShape ?? g.value(n.inputs[1]!).shape;
+  return G > 1 && w[1] === 1 && w[0] === G;
+}
+
+/** Guard depthwiseFused, shared by the rules that put BN work into a convolution. */
+export const DEPTHWISE_GUARD = 'depthwiseFused';
+export const depthwiseWhy = (n: Node): string =>
+  `"${n.name}" is a depthwise convolution, which has no fused kernel: its lowering would compose the unfused kernels through a temporary and redo the BN work in backward (FusionOptions.depthwiseFusion)`;

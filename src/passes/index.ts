@@ -6,13 +6,13 @@
 import { pruneDead } from '../autodiff/backward.js';
 import type { Graph } from '../graph/ir.js';
 import { verify } from '../graph/verify.js';
-import { bnGradIntoConvBackward, reduceIntoConvBackward } from './backward_into_conv.js';
+import { bnGradIntoConvBackwardWith, reduceIntoConvBackward } from './backward_into_conv.js';
 import { concatGradWith } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
 import type { KernelCapabilities } from './capabilities.js';
 import { concatViewsWith } from './concat_views.js';
 import { fissionWith } from './fission.js';
-import { momentsIntoConv } from './moments_into_conv.js';
+import { momentsIntoConvWith } from './moments_into_conv.js';
 import { momentsReuse } from './moments_reuse.js';
 import { normalizeIntoConvWith } from './normalize_into_conv.js';
 import { residualAddRelu } from './residual.js';
@@ -76,6 +76,14 @@ export interface FusionOptions {
    * the standalone passes cheaper than the work fused kernels add.
    */
   minFissionBytes?: number;
+  /**
+   * Fuse BN work into depthwise convolutions too (guard depthwiseFused when off, the default).
+   * No engine has fused depthwise kernels: a fused depthwise convolution is lowered by composing
+   * the unfused kernels through a temporary, which saves no pass and repeats the normalize (x
+   * prologue) or the BN dx (dy prologue) in backward-weights. On, the float64 graphs are the
+   * same as unfused; what it costs is measured by the ablation 'depthwise-composed'.
+   */
+  depthwiseFusion?: boolean;
 }
 
 /** No pass: the unfused baseline, every BN a node of its own. */
@@ -122,6 +130,8 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'dx-added-whole': { ...ALL_FUSION, concatGradEpilogue: false },
   /** everything, with the native engine's cost guard (thin BNs on tensors of at most 4 MiB stay whole) */
   'cache-guard': { ...ALL_FUSION, minFissionBytes: 4 << 20 },
+  /** everything, BN work also in depthwise convolutions (composed from the unfused kernels: no fused depthwise kernel exists) */
+  'depthwise-composed': { ...ALL_FUSION, depthwiseFusion: true },
   /** everything, and concatenations concatenated again in backward instead of kept as views */
   'recompute-concat': { ...ALL_FUSION, concatViews: false, recomputeConcat: true },
 };
@@ -156,10 +166,11 @@ export function applyFusion(
   }
   const passes: Pass[] = o.fission ? [fissionWith(o.minFissionBytes ?? 0)] : [];
   if (o.statsReuse) passes.push(momentsReuse);
-  if (o.statsEpilogue) passes.push(momentsIntoConv);
-  if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true));
+  const dw = o.depthwiseFusion === true;
+  if (o.statsEpilogue) passes.push(momentsIntoConvWith(dw));
+  if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true, dw));
   if (o.residual) passes.push(residualAddRelu);
-  if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackward);
+  if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackwardWith(dw));
   if (o.concatGrad) passes.push(concatGradWith(o.concatGradEpilogue === true, caps));
   if (o.recomputeConcat) passes.push(concatRecompute);
   else if (o.concatViews) passes.push(concatViewsWith(caps, o.concatViewMinFraction));

@@ -3,41 +3,51 @@
  * produces its input: per-channel moments accumulated while the output tile is in registers.
  *   y = conv(x); [m, v] = channel_moments(y)   ->   [y, m, v] = conv2d_fused{epilogue: moments}(x)
  * Guards: producerIsConv (the BN input comes straight from a convolution), producerFree (that
- * convolution has no epilogue yet).
+ * convolution has no epilogue yet), depthwiseFused (not a depthwise convolution, unless
+ * FusionOptions.depthwiseFusion: conv_parts.ts).
  */
-import { type ConvParts, convAttrs, convInputs, readConv } from './conv_parts.js';
+import { type ConvParts, DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
 import { type Pass, producer, rebuild } from './rewrite.js';
 
-export const momentsIntoConv: Pass = {
-  name: 'moments-into-conv',
-  run(g, report) {
-    const epilogueFor = new Map<number, { conv: number; moments: number }>();
-    for (const n of g.nodes) {
-      if (n.op !== 'channel_moments') continue;
-      const bn = String(n.attrs.bn ?? n.name);
-      const p = producer(g, n.inputs[0]!);
-      if (!p || (p.op !== 'conv2d_fused' && p.op !== 'conv2d')) {
-        report.blocked(bn, 'moments-into-conv', 'producerIsConv', `input produced by ${p ? `${p.op} "${p.name}"` : 'the graph input'}`);
-        continue;
+export const momentsIntoConv: Pass = momentsIntoConvWith(false);
+
+/** The rule; depthwise: also into depthwise convolutions. */
+export function momentsIntoConvWith(depthwise: boolean): Pass {
+  return {
+    name: 'moments-into-conv',
+    run(g, report) {
+      const epilogueFor = new Map<number, { conv: number; moments: number }>();
+      for (const n of g.nodes) {
+        if (n.op !== 'channel_moments') continue;
+        const bn = String(n.attrs.bn ?? n.name);
+        const p = producer(g, n.inputs[0]!);
+        if (!p || (p.op !== 'conv2d_fused' && p.op !== 'conv2d')) {
+          report.blocked(bn, 'moments-into-conv', 'producerIsConv', `input produced by ${p ? `${p.op} "${p.name}"` : 'the graph input'}`);
+          continue;
+        }
+        if (!depthwise && isDepthwise(g, p)) {
+          report.blocked(bn, 'moments-into-conv', DEPTHWISE_GUARD, depthwiseWhy(p));
+          continue;
+        }
+        if (readConv(p).attrs.epilogue || [...epilogueFor.values()].some((e) => e.conv === p.id)) {
+          report.blocked(bn, 'moments-into-conv', 'producerFree', `convolution "${p.name}" already has an epilogue`);
+          continue;
+        }
+        epilogueFor.set(p.id, { conv: p.id, moments: n.id });
+        report.fired(bn, 'moments-into-conv', `statistics in the epilogue of "${p.name}"`);
       }
-      if (readConv(p).attrs.epilogue || [...epilogueFor.values()].some((e) => e.conv === p.id)) {
-        report.blocked(bn, 'moments-into-conv', 'producerFree', `convolution "${p.name}" already has an epilogue`);
-        continue;
-      }
-      epilogueFor.set(p.id, { conv: p.id, moments: n.id });
-      report.fired(bn, 'moments-into-conv', `statistics in the epilogue of "${p.name}"`);
-    }
-    return rebuild(g, (n, w) => {
-      const e = epilogueFor.get(n.id);
-      if (e) {
-        const m = g.node(e.moments);
-        const p: ConvParts = readConv(n);
-        p.attrs.epilogue = 'moments';
-        w.node('conv2d_fused', n.name, convInputs(p), [...p.outputs, ...m.outputs], convAttrs(p));
-        w.drop(m);
-        return;
-      }
-      w.keep(n);
-    });
-  },
-};
+      return rebuild(g, (n, w) => {
+        const e = epilogueFor.get(n.id);
+        if (e) {
+          const m = g.node(e.moments);
+          const p: ConvParts = readConv(n);
+          p.attrs.epilogue = 'moments';
+          w.node('conv2d_fused', n.name, convInputs(p), [...p.outputs, ...m.outputs], convAttrs(p));
+          w.drop(m);
+          return;
+        }
+        w.keep(n);
+      });
+    },
+  };
+}

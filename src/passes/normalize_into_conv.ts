@@ -9,11 +9,12 @@
  * Store mode (FusionOptions.storeNormalized, the alternative to recomputing z in backward-weights):
  * z = bn_apply(x) is written once in forward and read by the convolution and its backward-weights
  * as plain operands; only the ReLU's backward becomes bn_relu_mask (so that fusion (c) applies).
- * Guard: consumersAreConvs (every reader of z is a convolution, its backward-weight, or the
- * ReLU's backward; a residual add or a pooling layer keeps z materialised).
+ * Guards: consumersAreConvs (every reader of z is a convolution, its backward-weight, or the
+ * ReLU's backward; a residual add or a pooling layer keeps z materialised), depthwiseFused (none
+ * of those convolutions is depthwise, unless FusionOptions.depthwiseFusion: conv_parts.ts).
  */
 import type { Node } from '../graph/ir.js';
-import { convAttrs, convInputs, readConv } from './conv_parts.js';
+import { DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
 
 function eligible(n: Node, z: number): boolean {
@@ -23,8 +24,11 @@ function eligible(n: Node, z: number): boolean {
   return false;
 }
 
-/** The pass; store: z is materialised and read by the convolutions (see the header). */
-export function normalizeIntoConvWith(store: boolean): Pass {
+/**
+ * The pass; store: z is materialised and read by the convolutions (see the header); depthwise:
+ * also into depthwise convolutions.
+ */
+export function normalizeIntoConvWith(store: boolean, depthwise = false): Pass {
   return {
     name: 'normalize-into-conv',
     run(g, report) {
@@ -44,6 +48,11 @@ export function normalizeIntoConvWith(store: boolean): Pass {
             'consumersAreConvs',
             bad.length ? `read by ${bad.map((u) => `${u.op} "${u.name}"`).join(', ')}` : 'output is a graph output',
           );
+          continue;
+        }
+        const dw = depthwise ? undefined : users.find((u) => u.op !== 'relu_backward' && isDepthwise(g, u));
+        if (dw) {
+          report.blocked(bn, 'normalize-into-conv', DEPTHWISE_GUARD, depthwiseWhy(dw));
           continue;
         }
         const convs = users.filter((u) => u.op === 'conv2d' || u.op === 'conv2d_fused');

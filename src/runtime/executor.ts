@@ -205,6 +205,13 @@ export class Executor {
       ctx: this.ctx,
     };
     if (!node.inputs.some(conv) && !node.outputs.some(conv)) return () => def.run(args);
+    // an op that does not care about the layout runs on NHWC arrays as they are, provided every
+    // 4-D operand is NHWC (an operand of another rank has a single layout)
+    const operands = [...node.inputs, ...node.outputs];
+    if (def.layoutFree && operands.every((id) => conv(id) || g.value(id).shape.length !== 4)) {
+      const direct = { ...args, x: node.inputs.map((id) => this.arrays[id]!), y: node.outputs.map((id) => this.arrays[id]!) };
+      return () => def.run(direct);
+    }
     return () => {
       node.inputs.forEach((id, i) => {
         if (conv(id)) nhwcToNchw(this.arrays[id]!, args.x[i]!, ...nhwc(g.value(id).shape));

@@ -214,7 +214,8 @@ const cases: Case[] = [
     name: 'a PNG bomb in an image folder (100000x100000, 74 bytes) is refused from its header, naming the file and the limit',
     args: () => ['--data', `folder:${imageFolder((d) => fs.writeFileSync(path.join(d, 'train', 'b', '1.png'), bombPng(100000, 100000)))}`, '--out', RUN],
     code: 1,
-    message: /^bnff: error: \S+\/train\/b\/1\.png: image of 100000x100000 = 10,000,000,000 pixels is over the limit of 50,000,000 pixels per image \(--max-pixels raises it\)$/,
+    message:
+      /^bnff: error: \S+\/train\/b\/1\.png: image of 100000x100000 = 10,000,000,000 pixels is over the limit of 50,000,000 pixels per image \(--max-pixels raises it\)$/,
   },
   {
     name: 'the pixel limit is an option',
@@ -230,21 +231,35 @@ const cases: Case[] = [
       return ['--data', `mnist:${d}`, '--out', RUN];
     },
     code: 1,
-    message: /^bnff: error: \S+\/train-images-idx3-ubyte\.gz: gzip stream inflates to more than 1,079,952 bytes \(1\.0 MiB\), more than the 31,376 bytes its IDX header declares \(40 images of 28x28\): a gzip bomb or trailing data; inflating stopped there$/,
+    message:
+      /^bnff: error: \S+\/train-images-idx3-ubyte\.gz: gzip stream inflates to more than 1,079,952 bytes \(1\.0 MiB\), more than the 31,376 bytes its IDX header declares \(40 images of 28x28\): a gzip bomb or trailing data; inflating stopped there$/,
   },
   {
     name: 'an image folder of a single class is refused (a 1-class classifier learns nothing)',
-    args: () => ['--data', `folder:${imageFolder((d) => ['train', 'test'].forEach((s) => fs.rmSync(path.join(d, s, 'b'), { recursive: true })))}`, '--out', RUN],
+    args: () => [
+      '--data',
+      `folder:${imageFolder((d) => ['train', 'test'].forEach((s) => fs.rmSync(path.join(d, s, 'b'), { recursive: true })))}`,
+      '--out',
+      RUN,
+    ],
     code: 1,
-    message: /^bnff: error: dataset "d\d+-train" has a single class \("a"\): a classifier needs at least two, and a 1-class one learns nothing \(its loss is 0 from the start\); add a folder per class$/,
+    message:
+      /^bnff: error: dataset "d\d+-train" has a single class \("a"\): a classifier needs at least two, and a 1-class one learns nothing \(its loss is 0 from the start\); add a folder per class$/,
   },
   {
     name: 'an image folder whose pixels are all the same is refused, naming the dataset',
-    args: () => ['--data', `folder:${imageFolder((d) => {
-      for (const s of ['train', 'test']) for (const c of ['a', 'b']) for (let i = 0; i < 2; i++) writePng(path.join(d, s, c, `${i}.png`), 8, 8, 1, new Array(64).fill(128));
-    })}`, '--out', RUN],
+    args: () => [
+      '--data',
+      `folder:${imageFolder((d) => {
+        for (const s of ['train', 'test'])
+          for (const c of ['a', 'b']) for (let i = 0; i < 2; i++) writePng(path.join(d, s, c, `${i}.png`), 8, 8, 1, new Array(64).fill(128));
+      })}`,
+      '--out',
+      RUN,
+    ],
     code: 1,
-    message: /^bnff: error: dataset "d\d+-train": every pixel of channel 0 in a sample of 4 training images has the value 128\/255: constant images, nothing to learn from$/,
+    message:
+      /^bnff: error: dataset "d\d+-train": every pixel of channel 0 in a sample of 4 training images has the value 128\/255: constant images, nothing to learn from$/,
   },
   {
     name: 'images and labels of different counts name both files',

@@ -17,6 +17,48 @@ test('bnff models --json reports the exact parameter counts', () => {
   assert.equal(byName.get('resnet50'), 25_557_032);
   assert.equal(byName.get('densenet121'), 7_978_856);
   assert.equal(byName.get('resnet20'), 269_722);
+  assert.equal(byName.get('mobilenet_v2'), 3_504_872);
+  assert.equal(byName.get('efficientnet_b0'), 5_288_548);
+});
+
+test('the lean models go through train, bench step, traffic and explain', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-lean-'));
+  try {
+    const t = bnff(
+      'train',
+      '--model',
+      'mobilenet_v2_050_cifar',
+      '--limit',
+      '32',
+      '--batch-size',
+      '16',
+      '--epochs',
+      '1',
+      '--out',
+      path.join(root, 'run'),
+      '--json',
+    );
+    assert.equal(t.code, 0, t.stderr);
+    assert.ok(Number.isFinite((JSON.parse(t.stdout) as { epochs: { trainLoss: number }[] }).epochs[0]!.trainLoss));
+    const s = bnff('bench', 'step', '--model', 'efficientnet_b0_cifar', '--batch-size', '2', '--steps', '1', '--warmup', '0', '--json');
+    assert.equal(s.code, 0, s.stderr);
+    assert.ok((JSON.parse(s.stdout) as { fused: { img_s: number } }).fused.img_s > 0);
+    const tr = bnff('traffic', '--model', 'mobilenet_v2_cifar', '--batch-size', '8', '--json');
+    assert.equal(tr.code, 0, tr.stderr);
+    const by = (JSON.parse(tr.stdout) as { by_category: Record<string, { unfused: number }> }).by_category;
+    assert.ok(by.relu!.unfused > 0, 'ReLU6 counts with the activations');
+    type Out = { bns: { layer: string; notes: { rule: string; fired: boolean; guard?: string; detail: string }[] }[] };
+    const e = bnff('explain', '--model', 'mobilenet_v2_cifar', '--engine', 'wasm', '--json');
+    assert.equal(e.code, 0, e.stderr);
+    const bns = (JSON.parse(e.stdout) as Out).bns;
+    assert.equal(bns.length, 52);
+    // the BN after features.2's depthwise conv: its statistics stay out of the depthwise conv
+    const dw = bns.find((b) => b.layer === 'features.2.conv.1.1')!;
+    assert.ok(dw.notes.some((n) => n.rule === 'moments-into-conv' && n.guard === 'depthwiseFused'));
+    assert.ok(dw.notes.some((n) => n.rule === 'fold-relu' && n.guard === 'reluIsSoleConsumer' && /relu6/.test(n.detail)));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('bnff train runs a short job on the embedded dataset and ends with one line: what, how well, where', () => {

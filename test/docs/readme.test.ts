@@ -147,7 +147,7 @@ function checkCommandLine(where: string, line: string): void {
   }
 }
 
-for (const file of ['README.md', 'docs/cli.md', 'docs/contributing.md', 'docs/results/2026-11-26.md']) {
+for (const file of ['README.md', 'docs/cli.md', 'docs/contributing.md', 'docs/results/2026-11-26.md', 'docs/results/2026-12-07-lean-cnns.md']) {
   test(`the shell blocks of ${file} name existing commands and options`, () => {
     let checked = 0;
     for (const b of codeBlocks(file).filter((x) => x.lang === 'sh' || x.lang === 'bash')) {

@@ -18,7 +18,23 @@ import { Rng } from '../../src/util/random.js';
 import { maxAbsDiff, randomizeBatchNorms } from '../helpers/bn.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-onnx-'));
-const ALLOWED = new Set(['Conv', 'Relu', 'Add', 'Mul', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Concat', 'Flatten', 'Gemm', 'Slice', 'Pad']);
+const ALLOWED = new Set([
+  'Conv',
+  'Relu',
+  'Add',
+  'Mul',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'Concat',
+  'Flatten',
+  'Gemm',
+  'Slice',
+  'Pad',
+  'Clip',
+  'Sigmoid',
+  'Identity',
+]);
 
 /** A checkpoint of model with non-trivial BN statistics: random ones, then two train-mode steps. */
 function checkpointOf(model: string, size: number): string {
@@ -47,10 +63,14 @@ function checkpointOf(model: string, size: number): string {
 }
 
 // resnet18 is the torchvision topology (7x7 stem, max pool, projection shortcuts) at 32x32.
+// mobilenet_v2_cifar: depthwise convolutions, ReLU6 (Clip), dropout (Identity); efficientnet_b0_cifar:
+// SiLU (Sigmoid, Mul), squeeze-excitation (Conv with bias, Sigmoid, a broadcast Mul)
 for (const [model, size] of [
   ['resnet20', 32],
   ['densenet40', 32],
   ['resnet18', 32],
+  ['mobilenet_v2_cifar', 32],
+  ['efficientnet_b0_cifar', 32],
 ] as const) {
   test(`ONNX export of ${model} runs in onnxruntime with bnff eval's logits (dynamic batch)`, async (t) => {
     const ckpt = checkpointOf(model, size);
@@ -62,7 +82,8 @@ for (const [model, size] of [
     const ops = new Set(m.graph!.node!.map((n) => n.opType!));
     for (const op of ops) assert.ok(ALLOWED.has(op), `unexpected ONNX op ${op}`);
     assert.ok(ops.has('Conv') && !ops.has('BatchNormalization'));
-    assert.equal(ops.has('Mul'), model === 'densenet40', 'Mul+Add only for BNs that follow no convolution');
+    if (!model.startsWith('efficientnet')) assert.equal(ops.has('Mul'), model === 'densenet40', 'Mul+Add only for BNs that follow no convolution');
+    if (model.startsWith('mobilenet')) assert.ok(ops.has('Clip') && ops.has('Identity'));
     assert.equal(m.graph!.input![0]!.type!.tensorType!.shape!.dim![0]!.dimParam, 'N');
     assert.ok(m.metadataProps.some((p) => p.key === 'mean' && p.value === '[0.5,0.4,0.3]'));
 

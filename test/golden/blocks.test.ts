@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Builder } from '../../src/graph/builder.js';
+import { mbconv, squeezeExcitation } from '../../src/models/efficientnet.js';
+import { invertedResidual } from '../../src/models/mobilenet.js';
 import { type DType, ErrorLog, Golden, TOL_F32, TOL_F64, checkCase } from './harness.js';
 
 const gold = new Golden('blocks.safetensors');
@@ -50,12 +52,17 @@ const builders: Record<string, Build> = {
     h = b.conv2d(`${c}.conv`, h, { out: a.num_output_features, kernel: 1, bias: false });
     return b.avgPool2d(`${c}.pool`, h, { kernel: 2, stride: 2 });
   },
+  // the blocks of bnff's models themselves (src/models/mobilenet.ts, efficientnet.ts)
+  'mobilenetv2.InvertedResidual': (b, c, { x }, a) => invertedResidual(b, c, x!, a.oup, a.stride, a.expand_ratio),
+  'ops.SqueezeExcitation': (b, c, { x }, a) => squeezeExcitation(b, c, x!, a.squeeze_channels),
+  'efficientnet.MBConv': (b, c, { x }, a) =>
+    mbconv(b, c, x!, { expandRatio: a.expand_ratio, kernel: a.kernel, stride: a.stride, out: a.out_channels }, a.stochastic_depth_prob),
 };
 
 const cases = gold.cases();
 
-test('the golden file holds the four blocks', () => {
-  assert.deepEqual(cases.map((c) => gold.meta<{ op: string }>(c).op).sort(), Object.keys(builders).sort());
+test('the golden file holds every block', () => {
+  assert.deepEqual([...new Set(cases.map((c) => gold.meta<{ op: string }>(c).op))].sort(), Object.keys(builders).sort());
 });
 
 for (const dtype of ['f64', 'f32'] as DType[]) {

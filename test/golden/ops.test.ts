@@ -6,7 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Builder } from '../../src/graph/builder.js';
+import { appendBackward, pruneDead } from '../../src/autodiff/backward.js';
+import { Builder } from '../../src/graph/builder.js';
+import { Executor } from '../../src/runtime/executor.js';
+import { HostMemory } from '../../src/runtime/memory.js';
 import { type DType, ErrorLog, Golden, TOL_F32, TOL_F64, checkCase } from './harness.js';
 
 const gold = new Golden('ops.safetensors');
@@ -29,6 +32,12 @@ const builders: Record<string, Build> = {
   batch_norm2d: (b, c, x, a) => b.batchNorm2d(c, x.x!, { eps: a.eps, momentum: a.momentum }),
   relu: (b, c, x) => b.relu(c, x.x!),
   silu: (b, c, x) => b.silu(c, x.x!),
+  relu6: (b, c, x) => b.relu6(c, x.x!),
+  hardswish: (b, c, x) => b.hardswish(c, x.x!),
+  sigmoid: (b, c, x) => b.sigmoid(c, x.x!),
+  channel_scale: (b, c, x) => b.channelScale(c, x.x!, x.s!),
+  dropout: (b, c, x, a) => b.dropout(c, x.x!, a.p),
+  stochastic_depth: (b, c, x, a) => b.stochasticDepth(c, x.x!, a.p),
   max_pool2d: (b, c, x, a) => b.maxPool2d(c, x.x!, { kernel: a.kernel, stride: a.stride, padding: a.padding }),
   avg_pool2d: (b, c, x, a) => b.avgPool2d(c, x.x!, { kernel: a.kernel, stride: a.stride, padding: a.padding, count_include_pad: a.count_include_pad }),
   global_avg_pool: (b, c, x) => b.globalAvgPool(c, x.x!),
@@ -47,9 +56,15 @@ test('the golden file covers every op of the brief', () => {
   assert.ok(cases.filter((c) => gold.meta<{ op: string }>(c).op === 'conv2d').length >= 7);
 });
 
+/** Random ops in training mode: torch's mask is its own, so their cases are checked by semantics below. */
+const isRandom = (c: string): boolean => {
+  const { op, attrs } = gold.meta<{ op: string; attrs: { training?: boolean } }>(c);
+  return (op === 'dropout' || op === 'stochastic_depth') && attrs.training === true;
+};
+
 for (const dtype of ['f64', 'f32'] as DType[]) {
   const tol = dtype === 'f64' ? TOL_F64 : TOL_F32;
-  for (const c of cases) {
+  for (const c of cases.filter((k) => !isRandom(k))) {
     const { op } = gold.meta<{ op: string }>(c);
     test(`${c} (${op}) matches torch in ${dtype}`, (t) => {
       const build = builders[op];
@@ -59,4 +74,55 @@ for (const dtype of ['f64', 'f32'] as DType[]) {
       t.diagnostic(`${dtype} ${log}`);
     });
   }
+}
+
+/**
+ * dropout and stochastic depth in training, against torch's outputs for its own random mask:
+ * every element torch kept is x * (1/(1-p)) there, and bnff's kept elements must carry exactly
+ * torch's scale; dropped ones are 0 with gradient 0; stochastic depth drops whole samples.
+ * (That bnff's masks drop a fraction p is tested on large tensors in test/ops/random_ops.test.ts.)
+ */
+for (const c of cases.filter(isRandom)) {
+  const { op, attrs } = gold.meta<{ op: string; attrs: { p: number } }>(c);
+  test(`${c} (${op}, training): torch's scale 1/(1-p) and zeroing pattern, with bnff's own mask`, () => {
+    const x = gold.values(`${c}.in.x`);
+    const tout = gold.values(`${c}.out`);
+    const dy = gold.values(`${c}.dy`);
+    const tgrad = gold.values(`${c}.grad.x`);
+    const shape = gold.shape(`${c}.in.x`);
+    const per = x.length / shape[0]!;
+    // torch's scale, read off the elements it kept (x is never 0: float16 normals)
+    const scales = [...x.keys()].filter((i) => tout[i] !== 0).map((i) => tout[i]! / x[i]!);
+    assert.ok(scales.length > 0 && scales.length < x.length, 'torch kept some elements and dropped some');
+    const scale = 1 / (1 - attrs.p);
+    for (const s of scales) assert.ok(Math.abs(s - scale) < 1e-12, `torch's scale ${s} is 1/(1-p) = ${scale}`);
+    const close = (a: number, e: number): boolean => Math.abs(a - e) <= 1e-12 * Math.abs(e);
+    for (let i = 0; i < x.length; i++) assert.ok(close(tgrad[i]!, tout[i] === 0 ? 0 : dy[i]! * scale), `torch's gradient at ${i}`);
+
+    const b = new Builder({ training: true });
+    const xi = b.input('x', shape);
+    const y = builders[op]!(b, c, { x: xi }, attrs);
+    const g = b.g;
+    const node = g.nodes.find((n) => n.outputs[0] === y)!;
+    g.outputs.set('out', y);
+    g.outputs.set('mask', node.outputs[1]!);
+    const dyId = g.addValue('dy', shape, 'input').id;
+    const { grads } = appendBackward(g, new Map([[y, dyId]]), [xi]);
+    g.outputs.set('dx', grads.get(xi)!);
+    const exec = new Executor(pruneDead(g), new HostMemory('f64'), () => undefined);
+    exec.get(xi).set(x);
+    exec.get(dyId).set(dy);
+    exec.run({ seed: 3, step: 1 });
+    const out = exec.output('out');
+    const dx = exec.output('dx');
+    const mask = exec.output('mask');
+    let kept = 0;
+    for (let i = 0; i < x.length; i++) {
+      const m = op === 'dropout' ? mask[i]! : mask[Math.floor(i / per)]!;
+      assert.ok(m === 0 || m === scale, `mask ${m} is 0 or torch's scale ${scale}`);
+      assert.ok(out[i] === x[i]! * m && dx[i] === dy[i]! * m, `element ${i}: y ${out[i]}, dx ${dx[i]} for mask ${m}`);
+      if (m !== 0) kept++;
+    }
+    assert.ok(kept > 0 && kept < x.length, `bnff kept ${kept} of ${x.length}: some, not all`);
+  });
 }

@@ -7,6 +7,8 @@ import { type TestContext, test } from 'node:test';
 import { readSafetensorsFile } from '../../src/io/safetensors.js';
 import { loadWeights } from '../../src/io/weights.js';
 import { torchvisionDensenet } from '../../src/models/densenet.js';
+import { torchvisionEfficientnet } from '../../src/models/efficientnet.js';
+import { type InvertedResidualRow, torchvisionMobilenetV2 } from '../../src/models/mobilenet.js';
 import { type ModelDef, Network } from '../../src/models/network.js';
 import { torchvisionResnet } from '../../src/models/resnet.js';
 import { createEngine } from '../../src/runtime/engine.js';
@@ -17,11 +19,30 @@ import { fromRoot } from '../helpers/paths.js';
 /** What tools/make_torchvision_fixture.py records of the torchvision model it built. */
 type TorchvisionConfig =
   | { family: 'densenet'; growth_rate: number; block_config: number[]; num_init_features: number; bn_size: number; num_classes: number }
-  | { family: 'resnet'; block: 'basic' | 'bottleneck'; layers: number[]; num_classes: number };
+  | { family: 'resnet'; block: 'basic' | 'bottleneck'; layers: number[]; num_classes: number }
+  | { family: 'mobilenet_v2'; width_mult: number; inverted_residual_setting?: InvertedResidualRow[]; stem_stride: number; num_classes: number }
+  | { family: 'efficientnet'; rows?: number[][]; width_mult: number; depth_mult: number; last_channel?: number; stem_stride: number; num_classes: number };
 
 function bnffModel(name: string, c: TorchvisionConfig): ModelDef {
   const o = { numClasses: c.num_classes };
   if (c.family === 'resnet') return torchvisionResnet(name, c.block, c.layers, o);
+  if (c.family === 'mobilenet_v2')
+    return torchvisionMobilenetV2(name, { widthMult: c.width_mult, setting: c.inverted_residual_setting, stemStride: c.stem_stride }, o);
+  if (c.family === 'efficientnet') {
+    const setting = c.rows?.map(([expandRatio, kernel, stride, inputChannels, outChannels, numLayers]) => ({
+      expandRatio: expandRatio!,
+      kernel: kernel!,
+      stride: stride!,
+      inputChannels: inputChannels!,
+      outChannels: outChannels!,
+      numLayers: numLayers!,
+    }));
+    return torchvisionEfficientnet(
+      name,
+      { setting, widthMult: c.width_mult, depthMult: c.depth_mult, lastChannel: c.last_channel, stemStride: c.stem_stride },
+      o,
+    );
+  }
   return torchvisionDensenet(name, { growthRate: c.growth_rate, blockConfig: c.block_config, numInitFeatures: c.num_init_features, bnSize: c.bn_size }, o);
 }
 
@@ -61,9 +82,15 @@ async function compareWithTorch(t: TestContext, dir: string, name: string): Prom
   assert.ok(f32 < 1e-4, `${name} float32 wasm engine: ${f32}`);
 }
 
-test("a torchvision DenseNet state_dict (committed fixture) loads into bnff and gives PyTorch's logits", async (t) => {
-  await compareWithTorch(t, fromRoot('test/io/data'), 'densenet_tiny');
-});
+for (const [name, what] of [
+  ['densenet_tiny', 'DenseNet'],
+  ['mobilenet_v2_tiny', 'MobileNetV2'],
+  ['efficientnet_tiny', 'EfficientNet'],
+]) {
+  test(`a torchvision ${what} state_dict (committed fixture) loads into bnff and gives PyTorch's logits`, async (t) => {
+    await compareWithTorch(t, fromRoot('test/io/data'), name!);
+  });
+}
 
 const PYTHON = '/usr/bin/python3';
 const torchMissing = ((): string | false => {
@@ -73,16 +100,21 @@ const torchMissing = ((): string | false => {
     : `${PYTHON} cannot import torch and torchvision (Debian: apt-get install python3-torch python3-torchvision): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
 })();
 
-test("torchvision resnet18 and densenet121, exported by PyTorch at test time, give PyTorch's logits in bnff", { skip: torchMissing }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-torchvision-'));
-  try {
-    const r = spawnSync(PYTHON, [fromRoot('tools/make_torchvision_fixture.py'), dir, '--models', 'resnet18,densenet121', '--image-size', '64'], {
-      encoding: 'utf8',
-      timeout: 300_000,
-    });
-    assert.equal(r.status, 0, `make_torchvision_fixture.py failed: ${r.stderr}`);
-    for (const name of ['resnet18', 'densenet121']) await compareWithTorch(t, dir, name);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  "torchvision resnet18, densenet121, mobilenet_v2 and efficientnet_b0, exported by PyTorch at test time, give PyTorch's logits in bnff",
+  { skip: torchMissing },
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnff-torchvision-'));
+    const models = ['resnet18', 'densenet121', 'mobilenet_v2', 'efficientnet_b0'];
+    try {
+      const r = spawnSync(PYTHON, [fromRoot('tools/make_torchvision_fixture.py'), dir, '--models', models.join(','), '--image-size', '64'], {
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      assert.equal(r.status, 0, `make_torchvision_fixture.py failed: ${r.stderr || r.error?.message || `signal ${r.signal}`}`);
+      for (const name of models) await compareWithTorch(t, dir, name);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -12,11 +12,17 @@ const EXPECTED: Record<string, number> = {
   resnet34: 21_797_672,
   resnet50: 25_557_032,
   densenet121: 7_978_856,
+  mobilenet_v2: 3_504_872,
+  efficientnet_b0: 5_288_548,
   // CIFAR models (10 classes): the counts of the original papers' designs.
   resnet20: 269_722,
   resnet56: 853_018,
   densenet40: 1_019_722,
   densenet_bc_100: 769_162,
+  // torchvision's classes with the CIFAR settings (tools/torchvision_models.py)
+  mobilenet_v2_cifar: 2_236_682,
+  mobilenet_v2_050_cifar: 700_490,
+  efficientnet_b0_cifar: 4_020_358,
 };
 
 for (const [name, params] of Object.entries(EXPECTED)) {
@@ -84,4 +90,37 @@ test('initialisation: seeded, kaiming normal std for convs, BN ones/zeros', () =
       .filter((s) => s.kind === 'state')
       .reduce((n, s) => n + numel(s.shape), 0),
   );
+});
+
+test('initialisation of mobilenet_v2 and efficientnet_b0 as torchvision: kaiming normal (fan_out) convs, depthwise included; classifier N(0, 0.01) / U(+-1/sqrt(classes)); zero biases', () => {
+  const std = (a: ArrayLike<number>): number => {
+    let s2 = 0;
+    for (let i = 0; i < a.length; i++) s2 += a[i]! * a[i]!;
+    return Math.sqrt(s2 / a.length);
+  };
+  const near = (got: number, want: number, what: string): void => assert.ok(Math.abs(got - want) < 0.1 * want, `${what}: std ${got}, want ${want}`);
+  const m = new Network(getModel('mobilenet_v2_cifar'), new HostMemory('f64'), 1);
+  // depthwise [96, 1, 3, 3]: fan_out = 96 * 9
+  near(std(m.params.get('features.2.conv.1.0.weight')!), Math.sqrt(2 / (96 * 9)), 'depthwise conv');
+  near(std(m.params.get('features.2.conv.2.weight')!), Math.sqrt(2 / 24), 'project conv');
+  near(std(m.params.get('classifier.1.weight')!), 0.01, 'classifier');
+  assert.ok(m.params.get('classifier.1.bias')!.every((v) => v === 0));
+  const e = new Network(getModel('efficientnet_b0'), new HostMemory('f64'), 1);
+  const fc = e.params.get('classifier.1.weight')!;
+  assert.ok(fc.every((v) => Math.abs(v) <= 1 / Math.sqrt(1000)));
+  near(std(fc), 1 / Math.sqrt(1000) / Math.sqrt(3), 'classifier (uniform)');
+  for (const name of ['features.2.0.block.2.fc1.bias', 'features.2.0.block.2.fc2.bias', 'classifier.1.bias'])
+    assert.ok(
+      e.params.get(name)!.every((v) => v === 0),
+      name,
+    );
+  // SE fc2 [96, 4, 1, 1]: fan_out = 96
+  near(std(e.params.get('features.2.0.block.2.fc2.weight')!), Math.sqrt(2 / 96), 'squeeze-excitation fc2');
+});
+
+test('mobilenet_v2_050_cifar: the width multiplier rounds channels to multiples of 8 as torchvision does', () => {
+  const specs = new Map(paramSpecs(getModel('mobilenet_v2_050_cifar')).map((s) => [s.name, s.shape]));
+  assert.deepEqual(specs.get('features.0.0.weight'), [16, 3, 3, 3]);
+  assert.deepEqual(specs.get('features.1.conv.1.weight'), [8, 16, 1, 1]);
+  assert.deepEqual(specs.get('features.18.0.weight'), [1280, 160, 1, 1], 'the last conv keeps 1280 channels below width 1');
 });

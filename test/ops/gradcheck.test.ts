@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mbconv, squeezeExcitation } from '../../src/models/efficientnet.js';
+import { invertedResidual } from '../../src/models/mobilenet.js';
 import { gradCheck } from '../helpers/gradcheck.js';
 
 const cases: Record<string, Parameters<typeof gradCheck>[0]> = {
@@ -25,6 +27,49 @@ const cases: Record<string, Parameters<typeof gradCheck>[0]> = {
       for (let k = 0; k < a.length; k++) a[k] = rng.normal() * (k % 5 === 0 ? 12 : 2);
     },
     build: (b, [x]) => b.silu('silu', x!),
+  },
+  relu6: {
+    inputs: [[2, 3, 4, 4]],
+    // below 0, inside (0, 6) and above 6
+    fill: (_i, a, rng) => {
+      for (let k = 0; k < a.length; k++) a[k] = rng.normal() * 4 + 3;
+    },
+    skipKinks: true,
+    build: (b, [x]) => b.relu6('relu6', x!),
+  },
+  hardswish: {
+    inputs: [[2, 3, 4, 4]],
+    // both linear pieces and the quadratic one
+    fill: (_i, a, rng) => {
+      for (let k = 0; k < a.length; k++) a[k] = rng.normal() * 4;
+    },
+    skipKinks: true,
+    build: (b, [x]) => b.hardswish('hswish', x!),
+  },
+  sigmoid: {
+    inputs: [[2, 3, 4, 4]],
+    fill: (_i, a, rng) => {
+      for (let k = 0; k < a.length; k++) a[k] = rng.normal() * (k % 5 === 0 ? 12 : 2);
+    },
+    build: (b, [x]) => b.sigmoid('sigmoid', x!),
+  },
+  channel_scale: {
+    inputs: [
+      [2, 3, 4, 5],
+      [2, 3, 1, 1],
+    ],
+    build: (b, [x, s]) => b.channelScale('scale', x!, s!),
+  },
+  // seed 7, step 0 drop some of the 6 samples and keep the others
+  'stochastic_depth p=0.5': { inputs: [[6, 3, 2, 2]], build: (b, [x]) => b.stochasticDepth('sd', x!, 0.5) },
+  'squeeze-excitation (pool, 1x1 conv, SiLU, 1x1 conv, sigmoid, scale)': { inputs: [[2, 6, 3, 3]], build: (b, [x]) => squeezeExcitation(b, 'se', x!, 2) },
+  'MobileNetV2 inverted residual (expand, depthwise, ReLU6, project, add)': {
+    inputs: [[3, 4, 4, 4]],
+    build: (b, [x]) => invertedResidual(b, 'ir', x!, 4, 1, 3),
+  },
+  'EfficientNet MBConv (SiLU, depthwise 5x5, squeeze-excitation, stochastic depth, add)': {
+    inputs: [[4, 8, 3, 3]],
+    build: (b, [x]) => mbconv(b, 'mb', x!, { expandRatio: 2, kernel: 5, stride: 1, out: 8 }, 0.5),
   },
   'max_pool2d 3x3 s2 p1': { inputs: [[2, 2, 7, 7]], build: (b, [x]) => b.maxPool2d('pool', x!, { kernel: 3, stride: 2, padding: 1 }) },
   'max_pool2d 2x2': { inputs: [[2, 2, 6, 5]], build: (b, [x]) => b.maxPool2d('pool', x!, { kernel: 2 }) },

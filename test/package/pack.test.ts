@@ -84,6 +84,8 @@ test('npm pack: the tarball installs into an empty project, and its CLI and API 
     'binding.gyp',
     'tools/build-native.mjs',
     'tools/native-sources.mjs',
+    'tools/bench_pytorch.py',
+    'tools/torchvision_models.py',
     'data/fashion-mnist-subset/train-images-idx3-ubyte.gz',
   ]) {
     assert.ok(files.includes(f), `the tarball lacks ${f}`);

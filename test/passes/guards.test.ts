@@ -604,3 +604,74 @@ test('guard cacheResident: a thin BN on a small tensor stays whole (no rule fuse
   const big = fuse(build(16, 32).g, { ...ALL_FUSION, minFissionBytes: 128 << 10 });
   assert.equal(blockedBy(big.report, 'bn1', 'fission'), undefined);
 });
+
+/** expand 1x1 -> BN -> ReLU -> depthwise 3x3 -> BN -> ReLU -> project 1x1: MobileNet's block with ReLU, so every rule can fire. */
+const dwBlock =
+  () =>
+  (b: Builder, x: number): number => {
+    let h = b.relu('r1', b.batchNorm2d('bn1', b.conv2d('expand', x, { out: 6, kernel: 1 })));
+    h = b.relu('r2', b.batchNorm2d('bn2', b.conv2d('dw', h, { out: 6, kernel: 3, padding: 1, groups: 6 })));
+    return b.conv2d('project', h, { out: 3, kernel: 1 });
+  };
+
+test('guard depthwiseFused: no BN work goes into a depthwise convolution, forward or backward; the other side of each BN still fuses', () => {
+  const { g } = trainGraph([2, 3, 5, 5], dwBlock());
+  const { graph, report } = fuse(g);
+  // bn1 sits between the expand conv and the depthwise conv, bn2 between the depthwise and the project conv
+  assert.equal(blockedBy(report, 'bn1', 'normalize-into-conv'), 'depthwiseFused');
+  // (the ReLU mask and reductions need the normalize in the consuming conv: no mask, no epilogue)
+  assert.equal(blockedBy(report, 'bn1', 'reduce-into-conv-backward'), 'reluFolded');
+  assert.equal(blockedBy(report, 'bn2', 'moments-into-conv'), 'depthwiseFused');
+  assert.equal(blockedBy(report, 'bn2', 'bn-grad-into-conv-backward'), 'depthwiseFused');
+  assert.match(report.notes.find((n) => n.layer === 'bn2' && n.guard === 'depthwiseFused')!.detail, /"dw" is a depthwise convolution/);
+  for (const r of ['moments-into-conv', 'bn-grad-into-conv-backward']) assert.ok(fired(report, 'bn1', r), `bn1 ${r} (the expand conv)`);
+  for (const r of ['normalize-into-conv', 'reduce-into-conv-backward']) assert.ok(fired(report, 'bn2', r), `bn2 ${r} (the project conv)`);
+  const dw = graph.nodes.filter((n) => n.name.startsWith('dw'));
+  assert.deepEqual(
+    dw.map((n) => n.op).sort(),
+    ['conv2d', 'conv2d_backward_data', 'conv2d_backward_weight'],
+    'the depthwise convolution and its backward stay plain',
+  );
+  assert.equal(count(graph, 'channel_moments'), 1, 'bn2 statistics standalone');
+  assert.equal(count(graph, 'bn_apply'), 1, 'bn1 normalize+ReLU standalone');
+  assert.equal(count(graph, 'bn_backward_data'), 1, 'bn2 dx standalone');
+  agreeInFloat64([2, 3, 5, 5], dwBlock);
+});
+
+test('depthwiseFusion: every rule fires through the depthwise convolution, and the graph equals the unfused one in float64', () => {
+  const o = { ...ALL_FUSION, depthwiseFusion: true };
+  const { g } = trainGraph([2, 3, 5, 5], dwBlock());
+  const { graph, report } = fuse(g, o);
+  for (const bn of ['bn1', 'bn2'])
+    for (const r of ['moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward'])
+      assert.ok(fired(report, bn, r), `${bn} ${r}`);
+  for (const op of ['channel_moments', 'bn_apply', 'bn_backward_data', 'bn_relu_mask', 'bn_backward_reduce', 'relu']) assert.equal(count(graph, op), 0, op);
+  agreeInFloat64([2, 3, 5, 5], dwBlock, o);
+  assert.ok(ABLATIONS['depthwise-composed']!.depthwiseFusion);
+});
+
+test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses through the lean blocks today', () => {
+  const counts = (m: string, o: FusionOptions = ALL_FUSION): Record<string, number> => {
+    const net = new Network(getModel(m), new HostMemory('f64'), 0, undefined, o);
+    const c: Record<string, number> = {};
+    for (const n of net.buildTrainGraph([2, 3, 32, 32]).graph.nodes) c[n.op] = (c[n.op] ?? 0) + 1;
+    return c;
+  };
+  // 52 BNs: 17 after a depthwise conv, 35 after a dense one (stem, 16 expand, 17 project, last)
+  const m = counts('mobilenet_v2_cifar');
+  assert.equal(m.batch_norm2d, undefined);
+  assert.equal(m.bn_finalize, 52);
+  assert.equal(m.channel_moments, 17, 'the BNs after a depthwise conv keep their statistics pass (depthwiseFused)');
+  assert.equal(m.conv2d_fused, 35, 'every dense conv has its BN statistics in its epilogue (2 also normalize their input)');
+  assert.equal(m.bn_backward_data, 17, "BN dx into dense convs' backward, standalone before a depthwise conv");
+  assert.equal(m.relu6, 35, 'ReLU6 is not folded into any normalize (no kernel has it)');
+  assert.equal(m.bn_apply, 52 - 2, 'only two project BNs feed nothing but a conv (normalize-into-conv)');
+  const dw = counts('mobilenet_v2_cifar', { ...ALL_FUSION, depthwiseFusion: true });
+  assert.equal(dw.channel_moments, undefined);
+  assert.equal(dw.bn_backward_data, undefined);
+  const e = counts('efficientnet_b0_cifar');
+  assert.equal(e.bn_finalize, 49);
+  assert.equal(e.channel_moments, 16, 'one per depthwise conv');
+  assert.equal(e.channel_scale, 2 * 16, 'one squeeze-excitation per MBConv block, forward and dx');
+  assert.equal(e.stochastic_depth, 9 - 0, 'every residual MBConv block but none at p = 0 (the first block has no residual)');
+});

@@ -1,7 +1,9 @@
 /**
- * Property-based tests (fast-check): random small networks of conv / BN / ReLU / add / concat /
- * pool with random shapes (square or not, down to 1x1), strides, paddings, dilations, groups
- * (depthwise included), channel counts that are not multiples of the SIMD width, and batch 1.
+ * Property-based tests (fast-check): random small networks of conv / BN / ReLU, ReLU6 or SiLU /
+ * add / concat / pool / squeeze-excitation with random shapes (square or not, down to 1x1),
+ * strides, paddings, dilations, groups (depthwise included), channel counts that are not
+ * multiples of the SIMD width, and batch 1. Fused means ALL_FUSION, and ALL_FUSION with BN work
+ * in depthwise convolutions too (depthwiseFusion, composed from the unfused kernels there).
  * Every network ends in a head whose output is seeded with a random gradient and also feeds a
  * softmax cross-entropy loss, so a step has a loss, every gradient and running statistics.
  * Properties:
@@ -20,6 +22,7 @@ import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { Builder } from '../../src/graph/builder.js';
 import { dumpGraph } from '../../src/graph/dump.js';
+import { squeezeExcitation } from '../../src/models/efficientnet.js';
 import { ALL_FUSION, type FusionOptions, NO_FUSION } from '../../src/passes/index.js';
 import { createEngine, type Engine } from '../../src/runtime/engine.js';
 import type { Lowering } from '../../src/runtime/executor.js';
@@ -33,7 +36,7 @@ const SEED = Number(process.env.BNFF_PROPERTY_SEED ?? 0);
 const params = (seed: number, numRuns: number): fc.Parameters<[NetSpec]> => ({ seed: SEED + seed, numRuns, includeErrorInReport: true });
 
 interface LayerSpec {
-  kind: 'conv' | 'add' | 'concat' | 'pool';
+  kind: 'conv' | 'add' | 'concat' | 'pool' | 'se';
   /** Input: an earlier value, by index modulo the values so far. */
   src: number;
   /** add / concat: the other operand, among the values of a compatible shape. */
@@ -45,7 +48,7 @@ interface LayerSpec {
   dilation: number;
   groups: 1 | 2 | 3 | 'depthwise';
   pool: 'max' | 'avg' | 'global';
-  relu: boolean;
+  act: 'none' | 'relu' | 'relu6' | 'silu';
   bn: boolean;
 }
 
@@ -59,7 +62,7 @@ interface NetSpec {
 
 // The first choice of each is the simplest: shrinking moves towards it.
 const layerArb: fc.Arbitrary<LayerSpec> = fc.record({
-  kind: fc.constantFrom<LayerSpec['kind']>('conv', 'pool', 'add', 'concat', 'conv'),
+  kind: fc.constantFrom<LayerSpec['kind']>('conv', 'pool', 'add', 'concat', 'conv', 'se'),
   src: fc.nat(8),
   other: fc.nat(8),
   out: fc.integer({ min: 1, max: 9 }),
@@ -69,7 +72,7 @@ const layerArb: fc.Arbitrary<LayerSpec> = fc.record({
   dilation: fc.constantFrom(1, 1, 2),
   groups: fc.constantFrom<LayerSpec['groups']>(1, 2, 3, 'depthwise'),
   pool: fc.constantFrom<LayerSpec['pool']>('max', 'avg', 'global'),
-  relu: fc.boolean(),
+  act: fc.constantFrom<LayerSpec['act']>('none', 'relu', 'relu6', 'silu', 'relu'),
   bn: fc.boolean(),
 });
 
@@ -102,6 +105,8 @@ function build(spec: NetSpec, b: Builder, x: number): number {
         const o = { kernel, stride: l.stride, padding };
         h = l.pool === 'max' ? b.maxPool2d(`maxpool${i}`, src, o) : b.avgPool2d(`avgpool${i}`, src, o);
       }
+    } else if (l.kind === 'se') {
+      h = squeezeExcitation(b, `se${i}`, src, Math.max(1, C >> 1));
     } else if (l.kind === 'add' || l.kind === 'concat') {
       const fits = vals.filter((v) => v !== src && b.shape(v)[2] === H && b.shape(v)[3] === W && (l.kind === 'concat' || b.shape(v)[1] === C));
       if (fits.length === 0) return;
@@ -119,7 +124,9 @@ function build(spec: NetSpec, b: Builder, x: number): number {
     const [n, , oh, ow] = b.shape(h) as number[];
     // Training BN needs more than one value per channel (batch 1 at 1x1 is PyTorch's error too).
     if (l.bn && n! * oh! * ow! > 1) h = b.batchNorm2d(`bn${i}`, h);
-    if (l.relu) h = b.relu(`relu${i}`, h);
+    if (l.act === 'relu') h = b.relu(`relu${i}`, h);
+    else if (l.act === 'relu6') h = b.relu6(`relu6_${i}`, h);
+    else if (l.act === 'silu') h = b.silu(`silu${i}`, h);
     vals.push(h);
   });
   return b.conv2d('head', vals[vals.length - 1]!, { out: 2, kernel: 1, bias: true });
@@ -145,10 +152,19 @@ function fail(spec: NetSpec, what: string): never {
   assert.fail(`${what}\nnetwork:\n${describe(spec)}`);
 }
 
+/** The fused settings under test: the default, and BN work in depthwise convolutions too. */
+const FUSED: [string, FusionOptions][] = [
+  ['fused', ALL_FUSION],
+  ['fused with depthwise', { ...ALL_FUSION, depthwiseFusion: true }],
+];
+
 /** Property 1: fused == unfused in float64. */
 function fusedEqualsUnfused(spec: NetSpec): void {
-  const w = worstRelErr(run(spec, NO_FUSION, new HostMemory('f64')), run(spec, ALL_FUSION, new HostMemory('f64')));
-  if (!(w.err < 1e-8)) fail(spec, `fused vs unfused (float64): ${w.key}: relative error ${w.err}`);
+  const unfused = run(spec, NO_FUSION, new HostMemory('f64'));
+  for (const [mode, fusion] of FUSED) {
+    const w = worstRelErr(unfused, run(spec, fusion, new HostMemory('f64')));
+    if (!(w.err < 1e-8)) fail(spec, `${mode} vs unfused (float64): ${w.key}: relative error ${w.err}`);
+  }
 }
 
 /**
@@ -165,8 +181,7 @@ function engineMatchesReference(spec: NetSpec, e: Engine, lowering: Lowering = e
   const G = largestGradient(ref);
   const zero = new Set([...ref].filter(([k, v]) => k.startsWith('grad:') && v.every((q) => Math.abs(q) < 1e-6 * G)).map(([k]) => k));
   const plain = relErrs(ref, run(spec, NO_FUSION, new HostMemory('f32')), 1e-2, 0.1);
-  for (const fusion of [NO_FUSION, ALL_FUSION]) {
-    const mode = fusion === NO_FUSION ? 'unfused' : 'fused';
+  for (const [mode, fusion] of [['unfused', NO_FUSION] as [string, FusionOptions], ...FUSED]) {
     const out = run(spec, fusion, e.memory, lowering);
     for (const [k, err] of relErrs(ref, out, 1e-2, 0.1)) {
       if (zero.has(k)) {
