@@ -78,6 +78,17 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   return out;
 }
 
+/** A variant of the fused graph: total bytes, BN+ReLU+concat bytes and peak, each also as a ratio to unfused, and the largest batch that fits. */
+export interface VariantTraffic {
+  bytes: number;
+  ratio: number;
+  bn_relu_concat: number;
+  bn_relu_concat_ratio: number;
+  peak_bytes: number;
+  peak_ratio: number;
+  max_batch: number;
+}
+
 export interface TrafficResult {
   model: string;
   batch_size: number;
@@ -99,39 +110,15 @@ export interface TrafficResult {
    * (FusionOptions.storeNormalized): total bytes, BN+ReLU+concat bytes and peak, each also as a
    * ratio to unfused.
    */
-  store_normalized: {
-    bytes: number;
-    ratio: number;
-    bn_relu_concat: number;
-    bn_relu_concat_ratio: number;
-    peak_bytes: number;
-    peak_ratio: number;
-    max_batch: number;
-  };
+  store_normalized: VariantTraffic;
   /** The fused graph with concatenations concatenated again in backward (FusionOptions.recomputeConcat). */
-  recompute_concat: {
-    bytes: number;
-    ratio: number;
-    bn_relu_concat: number;
-    bn_relu_concat_ratio: number;
-    peak_bytes: number;
-    peak_ratio: number;
-    max_batch: number;
-  };
+  recompute_concat: VariantTraffic;
   /**
    * Models with depthwise convolutions: the fused graph with the BN work in them too
    * (FusionOptions.depthwiseFusion), counted as fused depthwise kernels would move it (the
    * engines have none and compose the unfused kernels there, so this is what such kernels would save).
    */
-  depthwise_fused?: {
-    bytes: number;
-    ratio: number;
-    bn_relu_concat: number;
-    bn_relu_concat_ratio: number;
-    peak_bytes: number;
-    peak_ratio: number;
-    max_batch: number;
-  };
+  depthwise_fused?: VariantTraffic;
   layers: { unfused: LayerTraffic[]; fused: LayerTraffic[] };
 }
 
