@@ -39,12 +39,19 @@ function bytes(def: ModelDef, shape: number[], fusion: FusionOptions): { total: 
 
 const { values } = parseArgs({ options: { json: { type: 'boolean', default: false } } });
 const rows = [];
-for (const [model, batch, size] of [['mobilenet_v2_cifar', 64, 32], ['mobilenet_v2', 32, 224], ['efficientnet_b0_cifar', 64, 32], ['efficientnet_b0', 16, 224]] as const) {
+for (const [model, batch, size] of [
+  ['mobilenet_v2_cifar', 64, 32],
+  ['mobilenet_v2', 32, 224],
+  ['efficientnet_b0_cifar', 64, 32],
+  ['efficientnet_b0', 16, 224],
+] as const) {
   const def = getModel(model);
   const shape = [batch, def.inChannels, size, size];
   const dw = { ...ALL_FUSION, depthwiseFusion: true };
   const r = {
-    model, batch, size,
+    model,
+    batch,
+    size,
     unfused: bytes(def, shape, NO_FUSION),
     fused: bytes(def, shape, ALL_FUSION),
     depthwise: bytes(def, shape, dw),
@@ -59,6 +66,8 @@ if (values.json) {
   console.log('model (batch, px)              unfused GB (BN+act)   fused today      + depthwise kernels   + activation in normalize');
   for (const r of rows) {
     const cell = (x: { total: number; bnAct: number }): string => `${gb(x.total)} (${gb(x.bnAct)}) ${(x.total / r.unfused.total).toFixed(3)}`.padEnd(21);
-    console.log(`${`${r.model} (${r.batch}, ${r.size})`.padEnd(31)}${`${gb(r.unfused.total)} (${gb(r.unfused.bnAct)})`.padEnd(22)}${cell(r.fused)}${cell(r.depthwise)}${cell(r.activation)}`);
+    console.log(
+      `${`${r.model} (${r.batch}, ${r.size})`.padEnd(31)}${`${gb(r.unfused.total)} (${gb(r.unfused.bnAct)})`.padEnd(22)}${cell(r.fused)}${cell(r.depthwise)}${cell(r.activation)}`,
+    );
   }
 }

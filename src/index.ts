@@ -65,7 +65,8 @@ export {
   type StepEvent,
   type TrainHooks,
 } from './train/trainer.js';
-export { DATASET_SPECS, loadDataset } from './data/index.js';
+export { DATASET_SPECS, loadDataset, type LoadOptions } from './data/index.js';
+export type { DataSource, BatchIterator, EpochOptions } from './data/source.js';
 export {
   batchCount,
   batches,

@@ -25,12 +25,19 @@ const convInit: Init = { kind: 'kaiming_normal', mode: 'fan_out' };
 const zero: Init = { kind: 'const', value: 0 };
 
 /** torchvision's MBConvConfig before width and depth scaling. */
+/** One stage of EfficientNet (torchvision's MBConvConfig before width and depth scaling). */
 export interface MBConvRow {
+  /** Expansion ratio of the first 1x1 convolution. */
   expandRatio: number;
+  /** Depthwise kernel size (3 or 5). */
   kernel: number;
+  /** Stride of the stage's first block. */
   stride: number;
+  /** Input channels of the stage. */
   inputChannels: number;
+  /** Output channels of the stage. */
   outChannels: number;
+  /** Blocks in the stage. */
   numLayers: number;
 }
 
@@ -54,15 +61,23 @@ export const EFFICIENTNET_B_SETTING: readonly MBConvRow[] = [
   row(6, 3, 1, 192, 320, 1),
 ];
 
+/** torchvision's EfficientNet constructor arguments (B0 by default), and the CIFAR variants' changes. */
 export interface EfficientNetConfig {
+  /** The MBConv stages (default B0's). */
   setting?: readonly MBConvRow[];
+  /** Channel width multiplier (default 1). */
   widthMult?: number;
+  /** Depth multiplier: blocks per stage scaled and rounded up (default 1). */
   depthMult?: number;
+  /** Dropout probability before the classifier (default 0.2). */
   dropout?: number;
+  /** Stochastic depth probability of the last block, linearly from 0 (default 0.2). */
   stochasticDepthProb?: number;
   /** Channels of the last conv (default 4x the last stage's). */
   lastChannel?: number;
+  /** Stride of the stem convolution (2; the CIFAR variants use 1). */
   stemStride?: number;
+  /** The input size the model is made for (224; CIFAR variants 32). */
   imageSize?: number;
 }
 
@@ -130,6 +145,7 @@ export const efficientnetB0 = (o: ModelOptions = {}): ModelDef => torchvisionEff
 /** The CIFAR setting: B0's, with the second stage at stride 1. */
 export const EFFICIENTNET_B0_CIFAR_SETTING: readonly MBConvRow[] = EFFICIENTNET_B_SETTING.map((r, i) => (i === 1 ? { ...r, stride: 1 } : r));
 
+/** EfficientNet-B0 for 32-px inputs: the stem and the second stage at stride 1, 10 classes by default. */
 export const efficientnetB0Cifar = (o: ModelOptions & { widthMult?: number } = {}, name = 'efficientnet_b0_cifar'): ModelDef =>
   torchvisionEfficientnet(
     name,

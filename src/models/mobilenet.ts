@@ -70,12 +70,19 @@ export const MOBILENET_V2_SETTING: readonly InvertedResidualRow[] = [
 export const MOBILENET_V2_CIFAR_SETTING: readonly InvertedResidualRow[] = MOBILENET_V2_SETTING.map(([t, c, n, s], i) => [t, c, n, i === 1 ? 1 : s]);
 
 /** What torchvision.models.MobileNetV2(...) takes, plus the stem stride (2 in torchvision). */
+/** torchvision.models.MobileNetV2's constructor arguments, and the CIFAR variants' changes. */
 export interface MobileNetV2Config {
+  /** Channel width multiplier (torchvision's width_mult; default 1). */
   widthMult?: number;
+  /** The inverted-residual stages: expansion t, channels c, repeats n, first stride s (torchvision's inverted_residual_setting). */
   setting?: readonly InvertedResidualRow[];
+  /** Channels are rounded to multiples of this (torchvision's round_nearest; default 8). */
   roundNearest?: number;
+  /** Dropout probability before the classifier (default 0.2). */
   dropout?: number;
+  /** Stride of the stem convolution (2; the CIFAR variants use 1). */
   stemStride?: number;
+  /** The input size the model is made for (224; CIFAR variants 32). */
   imageSize?: number;
 }
 
@@ -119,10 +126,13 @@ export function torchvisionMobilenetV2(name: string, c: MobileNetV2Config = {}, 
 export const mobilenetV2 = (o: ModelOptions = {}): ModelDef => torchvisionMobilenetV2('mobilenet_v2', {}, o);
 
 /** Options of the CIFAR variant: torchvision's width multiplier (channels rounded to multiples of 8). */
+/** Options of mobilenetV2Cifar. */
 export interface MobileNetV2CifarOptions extends ModelOptions {
+  /** Channel width multiplier (default 1). */
   widthMult?: number;
 }
 
+/** MobileNetV2 for 32-px inputs: the stem and the second stage at stride 1 (4 px before the pooling), 10 classes by default. */
 export const mobilenetV2Cifar = (o: MobileNetV2CifarOptions = {}, name = 'mobilenet_v2_cifar'): ModelDef =>
   torchvisionMobilenetV2(
     name,

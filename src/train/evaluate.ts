@@ -51,7 +51,16 @@ export function checkDataset(net: Network, ds: Dataset | DataSource): void {
 }
 
 /** Accuracy and mean loss over every example, in order: a Dataset's batches() or a DataSource's epoch without augmentation. */
-export function evaluate(net: Network, ds: Dataset | DataSource, batchSize = 256): { accuracy: number; loss: number } {
+export function evaluate(
+  net: Network,
+  ds: Dataset | DataSource,
+  batchSize = 256,
+): {
+  /** Fraction of examples whose largest logit is their label. */
+  accuracy: number;
+  /** Mean softmax cross-entropy. */
+  loss: number;
+} {
   checkDataset(net, ds);
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
   let correct = 0;
