@@ -67,6 +67,7 @@ export {
 } from './train/trainer.js';
 export { DATASET_SPECS, loadDataset, type LoadOptions } from './data/index.js';
 export type { DataSource, BatchIterator, EpochOptions } from './data/source.js';
+export type { DataLimits } from './data/limits.js';
 export {
   batchCount,
   batches,

@@ -84,11 +84,13 @@ export function imageLayout(spec: string): { layout: ReturnType<typeof imageFold
 
 /** Options of loadDataset. */
 export interface LoadOptions {
+  /** Which split. */
   split: 'train' | 'test';
   /** Folder and list specs: the size images are loaded at (required for them). */
   size?: number;
   /** Pixel and decompressed-size limits (limits.ts). */
   limits?: Partial<DataLimits>;
+  /** Image decoder of folder and list specs: 'sharp' where it loads, else 'js' (decode.ts). */
   decoder?: ImageLoadOptions['decoder'];
 }
 

@@ -8,6 +8,7 @@
 
 import { DataError } from './errors.js';
 
+/** Limits checked before anything is allocated: a refused file is named with the limit. */
 export interface DataLimits {
   /** Most pixels (width x height) one image may have. */
   maxPixels: number;

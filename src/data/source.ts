@@ -18,6 +18,7 @@ import { DataError } from './data_error.js';
 
 /** One epoch's batches: the contract of batches() (buffers reused, a batch valid until the next next()); close() when leaving early. */
 export interface BatchIterator extends IterableIterator<Batch> {
+  /** Stops the epoch early: releases the batch buffers and tells the workers to stop. */
   close(): void;
   /** Seconds next() spent waiting for a batch that was not ready (0 for a synchronous source). */
   readonly waitSeconds?: number;
@@ -28,13 +29,21 @@ export interface EpochOptions extends BatchOptions {
   prefetch?: boolean;
 }
 
+/** A labelled set of examples of one shape that hands out epochs of batches (see the top of this file). */
 export interface DataSource {
+  /** The dataset's name, as logs and errors give it. */
   readonly name: string;
+  /** Examples. */
   readonly count: number;
+  /** Channels of every image. */
   readonly channels: number;
+  /** Height of every image, in pixels. */
   readonly height: number;
+  /** Width of every image, in pixels. */
   readonly width: number;
+  /** Classes; labels are 0 to numClasses - 1. */
   readonly numClasses: number;
+  /** Names of the classes, where known (folder names, Fashion-MNIST's). */
   readonly classNames?: string[];
   /** The label of every example, in dataset order. */
   readonly labels: Uint8Array;
