@@ -24,6 +24,7 @@ interface Addon {
   create(view: Float32Array, threads: number, isa: string, ctl: Float64Array): object;
   run(handle: object, index: number): void;
   destroy(handle: object): void;
+  noreserve(view: Float32Array, bytes: number): boolean;
   ctlSlots: number;
 }
 
@@ -123,13 +124,29 @@ async function loadNative(): Promise<NativeStatus> {
  * BNFF_ARENA_GIB to set it), not bound by wasm32's 4 GiB. The allocation reserves address space
  * only: pages are committed as the kernels or the host first touch them (a 23 GiB arena, 4 MiB
  * touched: 45 MB resident, measured here), so an arena larger than a run uses costs nothing.
- * Undefined where the addon lacks some kernel (the engine then keeps the WebAssembly memory, which
+ * Its pages are mapped afresh with MAP_NORESERVE before anything writes to them (addon
+ * noreserve): without it, Linux's default overcommit rule charges the whole arena at every fork(),
+ * and a process holding two engines could not start a child process (spawn: ENOMEM, measured).
+ * Where the system refuses that much address space (strict overcommit), the default size is
+ * halved until it is granted, down to 4 GiB. Undefined where the addon lacks some kernel (the engine then keeps the WebAssembly memory, which
  * the fallback workers can address).
  */
 export function nativeArena(st: NativeStatus, bytes = defaultArenaBytes()): Arena | undefined {
   if (!st.ok || !st.addon || !st.isa || NativeBackend.missing(st.addon, st.isa).length > 0) return undefined;
-  return new Arena({ buffer: new SharedArrayBuffer(bytes) });
+  let buffer: SharedArrayBuffer | undefined;
+  for (let size = bytes; buffer === undefined; size = Math.floor(size / 2 / 65536) * 65536) {
+    try {
+      buffer = new SharedArrayBuffer(size);
+    } catch (e) {
+      if (!(e instanceof RangeError) || size / 2 < 2 ** 32 || arenaSizeSet()) throw e;
+    }
+  }
+  // before anything writes to it: its pages are charged to the commit accounting as they are touched, not at fork
+  st.addon.noreserve(new Float32Array(buffer, 0, 1), buffer.byteLength);
+  return new Arena({ buffer });
 }
+
+const arenaSizeSet = (): boolean => (process.env.BNFF_ARENA_GIB ?? '') !== '';
 
 /** This machine's memory in whole GiB (BNFF_ARENA_GIB overrides). */
 export function defaultArenaBytes(): number {

@@ -118,3 +118,17 @@ test('a depthwise convolution with BN and ReLU: tensors above 4 GiB give the bit
     hi.backend.close();
   }
 });
+
+test('a process holding native arenas as large as the machine can still start child processes (the arenas are not charged at fork)', { skip }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  // two arenas of this machine's memory: adjacent, Linux merges them into one mapping twice the
+  // size of RAM, and a fork() charged for it fails with ENOMEM under the default overcommit rule
+  const engines = [await createEngine({ kind: 'native', threads: 1 }), await createEngine({ kind: 'native', threads: 1 })];
+  try {
+    const r = spawnSync(process.execPath, ['-e', 'process.exit(7)']);
+    assert.equal(r.error?.message, undefined);
+    assert.equal(r.status, 7);
+  } finally {
+    for (const e of engines) e.close();
+  }
+});

@@ -10,10 +10,17 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
+
+#ifdef __linux__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "pool.h"
 #include "registry.h"
@@ -218,6 +225,72 @@ napi_value Destroy(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+#ifdef __linux__
+// Whether [lo, hi) lies inside one private anonymous read-write mapping of this process
+// (/proc/self/maps): the only memory noreserve() may replace.
+bool inside_anonymous_mapping(uintptr_t lo, uintptr_t hi) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return false;
+  char line[512];
+  bool ok = false;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long start = 0, end = 0, inode = 0;
+    char perms[8] = {0};
+    if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &start, &end, perms, &inode) != 4) continue;
+    if (lo >= start && lo < end) {
+      ok = hi <= end && strcmp(perms, "rw-p") == 0 && inode == 0;
+      break;
+    }
+  }
+  fclose(f);
+  return ok;
+}
+#endif
+
+// noreserve(view: Float32Array at offset 0 of a SharedArrayBuffer not yet written, bytes: its
+// byteLength) -> boolean. Maps the whole pages of the buffer afresh with MAP_NORESERVE (zero
+// pages, as the fresh buffer holds): Linux then charges them to the commit accounting only as
+// they are touched, not when the process forks. Without it an arena as large as the machine's
+// memory, or two merged into one mapping, makes every fork() of the process (child_process
+// spawn) fail with ENOMEM under the default heuristic overcommit. False where not done (other
+// systems, buffers under 64 MiB).
+napi_value NoReserve(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < 2) return throw_msg(env, "noreserve(view, bytes): 2 arguments expected");
+  bool is = false;
+  napi_typedarray_type type;
+  size_t len = 0, off = 0;
+  void *base = nullptr;
+  napi_value ab;
+  if (napi_is_typedarray(env, argv[0], &is) != napi_ok || !is || napi_get_typedarray_info(env, argv[0], &type, &len, &base, &ab, &off) != napi_ok ||
+      type != napi_float32_array || off != 0)
+    return throw_msg(env, "noreserve: view must be a Float32Array at offset 0 of the arena");
+  double bytes = 0;
+  CHECK(napi_get_value_double(env, argv[1], &bytes));
+  napi_value result;
+#ifdef __linux__
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(base);
+  const uintptr_t lo = (b + page - 1) & ~(page - 1);
+  const uintptr_t hi = (b + static_cast<uintptr_t>(bytes)) & ~(page - 1);
+  if (!(bytes >= double(64 << 20)) || !(bytes < 0x1p56) || hi <= lo) {
+    CHECK(napi_get_boolean(env, false, &result));
+    return result;
+  }
+  if (!inside_anonymous_mapping(lo, hi)) return throw_msg(env, "noreserve: the arena is not one private anonymous mapping of this process");
+  void *r = mmap(reinterpret_cast<void *>(lo), hi - lo, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) return throw_msg(env, std::string("noreserve: mmap failed: ") + strerror(errno));
+  CHECK(napi_get_boolean(env, true, &result));
+#else
+  (void)base;
+  (void)bytes;
+  CHECK(napi_get_boolean(env, false, &result));
+#endif
+  return result;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -225,6 +298,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"create", nullptr, Create, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"run", nullptr, Run, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"destroy", nullptr, Destroy, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"noreserve", nullptr, NoReserve, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_value ctl_slots;
   napi_create_int32(env, CTL_SLOTS, &ctl_slots);
