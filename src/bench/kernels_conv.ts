@@ -50,6 +50,7 @@ const SHAPES: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['3x3 256->256 @14', { C: 256, H: 14, W: 14, K: 256, KH: 3, pad: 1 }],
   ['1x1 1024->256 @14', { C: 1024, H: 14, W: 14, K: 256, KH: 1 }],
   ['3x3 512->512 @7', { C: 512, H: 7, W: 7, K: 512, KH: 3, pad: 1 }],
+  // the stem reads the images, which need no gradient: no training step runs its backward-data
   ['7x7 3->64 s2 @224 (stem)', { C: 3, H: 224, W: 224, K: 64, KH: 7, stride: 2, pad: 3 }],
   // densenet121's growth layers (bottleneck 128 -> growth 32)
   ['3x3 128->32 @56 (dense)', { C: 128, H: 56, W: 56, K: 32, KH: 3, pad: 1 }],
