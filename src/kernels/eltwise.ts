@@ -303,6 +303,60 @@ export function reluBackward(backend: Backend, dy: number, y: number, dx: number
   backend.run('relu_backward', [dy, y, dx], elemRanges(backend, n));
 }
 
+/** The standalone activations with a kernel of their own: forward (x -> y) and backward ((dy, z) -> dx) kernel names. */
+const ACT_KERNELS = {
+  relu6: ['relu6_forward', 'relu6_backward'],
+  silu: ['silu_forward', 'silu_backward'],
+  hardswish: ['hardswish_forward', 'hardswish_backward'],
+  sigmoid: ['sigmoid_forward', 'sigmoid_backward'],
+} as const;
+
+/** An elementwise op with forward and backward kernels (src/kernels/wasm/common/act.ts). */
+export type ActOp = keyof typeof ACT_KERNELS;
+
+/** y = act(x) over n elements (relu6, silu, hardswish, sigmoid). y may be x. */
+export function actForward(backend: Backend, op: ActOp, x: number, y: number, n: number): void {
+  backend.run(ACT_KERNELS[op][0], [x, y], elemRanges(backend, n));
+}
+
+/**
+ * dx = dy * act'(z) over n elements, z the tensor the op's backward reads: y for relu6 and
+ * sigmoid, x for silu and hardswish. dx may be dy.
+ */
+export function actBackward(backend: Backend, op: ActOp, dy: number, z: number, dx: number, n: number): void {
+  backend.run(ACT_KERNELS[op][1], [dy, z, dx], elemRanges(backend, n));
+}
+
+/**
+ * y[n, p, c] = x[n, p, c] * s[n, c] over NHWC x [N, HW, C] and s [N, C] (squeeze-excitation's
+ * excitation, and its backward-data with dy for x). y may be x.
+ */
+export function channelScale(backend: Backend, x: number, s: number, y: number, N: number, HW: number, C: number): void {
+  checkCount('N', N);
+  checkCount('HW', HW, 1);
+  checkCount('C', C, 1);
+  backend.run('channel_scale_forward', [x, s, y, C, HW], splitRange(N * HW, backend.threads, 1));
+}
+
+/** ds[n, c] = sum over the HW pixels of dy * x (NHWC [N, HW, C]; float64 sums of float32 products). Threads split the samples. */
+export function channelScaleBackwardScale(backend: Backend, dy: number, x: number, ds: number, N: number, HW: number, C: number): void {
+  checkCount('N', N);
+  checkCount('HW', HW, 1);
+  checkCount('C', C, 1);
+  if (8 * C > SCRATCH_BYTES) throw new RangeError(`C = ${C} channels exceed the per-thread scratch of channel_scale_backward_scale`);
+  backend.run('channel_scale_backward_scale', [dy, x, ds, C, HW], splitRange(N, backend.threads, 1));
+}
+
+/**
+ * y[n, ...] = x[n, ...] * m[n] over N samples of `per` contiguous floats (stochastic depth's
+ * per-sample scale, m [N] its mask; the backward is the same with dy for x). y may be x.
+ */
+export function sampleScale(backend: Backend, x: number, m: number, y: number, N: number, per: number): void {
+  checkCount('N', N);
+  checkCount('per', per, 1);
+  backend.run('stochastic_depth_forward', [x, m, y, per], elemRanges(backend, N * per));
+}
+
 /** y = a + b. */
 export function add(backend: Backend, a: number, b: number, y: number, n: number): void {
   backend.run('add_forward', [a, b, y], elemRanges(backend, n));

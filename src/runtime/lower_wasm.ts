@@ -26,6 +26,7 @@ import type { Conv2dAttrs } from '../ops/conv2d.js';
 import type { BatchNormAttrs, BnDxCoefAttrs } from '../ops/batch_norm2d.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
 import type { ShortcutPadAttrs } from '../ops/shortcut_pad.js';
+import { type StochasticDepthAttrs, stochasticDepthMask } from '../ops/stochastic_depth.js';
 import type { Lowering, LoweringContext } from './executor.js';
 import type { Arena } from './memory.js';
 import { viewOf } from './planner.js';
@@ -534,6 +535,74 @@ const FUSED_RULES: Record<string, Rule> = {
   },
 };
 
+/** An elementwise activation op and its backward on their kernels (src/kernels/eltwise.ts actForward, actBackward). */
+function actRules(op: K.ActOp): Record<string, Rule> {
+  return {
+    [op]: (node, lc, { backend }) => {
+      if (!sameLayout(node, lc)) return undefined;
+      const p = io(node, lc);
+      const [x, y, n] = [p.x(0), p.y(0), numel(p.xs(0))];
+      return () => K.actForward(backend, op, x, y, n);
+    },
+    [`${op}_backward`]: (node, lc, { backend }) => {
+      if (!sameLayout(node, lc)) return undefined;
+      const p = io(node, lc);
+      const [dy, z, dx, n] = [p.x(0), p.x(1), p.y(0), numel(p.xs(0))];
+      return () => K.actBackward(backend, op, dy, z, dx, n);
+    },
+  };
+}
+
+/**
+ * The lean CNNs' elementwise ops (relu6, silu, hardswish, sigmoid, channel_scale, stochastic
+ * depth). channel_scale's scale s [N, C, 1, 1] is laid out alike in NHWC and NCHW; x and y must be NHWC.
+ */
+const LEAN_RULES: Record<string, Rule> = {
+  ...actRules('relu6'),
+  ...actRules('silu'),
+  ...actRules('hardswish'),
+  ...actRules('sigmoid'),
+  channel_scale(node, lc, { backend }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
+    const [N, C, H, W] = p.xs(0) as number[];
+    const [x, s, y] = [p.x(0), p.x(1), p.y(0)];
+    return () => K.channelScale(backend, x, s, y, N!, H! * W!, C!);
+  },
+  channel_scale_backward_scale(node, lc, { backend }) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !p.nhwcIn(1)) return undefined;
+    const [N, C, H, W] = p.xs(1) as number[];
+    const [dy, x, ds] = [p.x(0), p.x(1), p.y(0)];
+    return () => K.channelScaleBackwardScale(backend, dy, x, ds, N!, H! * W!, C!);
+  },
+  // the mask is drawn on the host as the op draws it (stochasticDepthMask), the kernel applies it
+  stochastic_depth(node, lc, e) {
+    const p = io(node, lc);
+    if (p.nhwcIn(0) !== p.nhwcOut(0)) return undefined;
+    const N = p.xs(0)[0]!;
+    const per = numel(p.xs(0)) / N;
+    const attrs = node.attrs as unknown as StochasticDepthAttrs;
+    const [x, y] = [p.x(0), p.y(0)];
+    // a mask nobody reads may have no storage of its own
+    const planned = lc.arrays[node.outputs[1]!]!.length >= N;
+    const spare = planned ? 0 : e.arena.reserve(4 * N, 'stochastic depth mask');
+    return () => {
+      const mask = planned ? lc.arrays[node.outputs[1]!]! : e.arena.view(spare, N);
+      mask.set(stochasticDepthMask(attrs, lc.ctx, node.name, N));
+      K.sampleScale(e.backend, x, mask.byteOffset, y, N, per);
+    };
+  },
+  stochastic_depth_backward(node, lc, { backend }) {
+    const p = io(node, lc);
+    if (p.nhwcIn(0) !== p.nhwcOut(0)) return undefined;
+    const N = p.xs(1)[0]!;
+    const per = numel(p.xs(0)) / N;
+    const [dy, mask, dx] = [p.x(0), p.x(1), p.y(0)];
+    return () => K.sampleScale(backend, dy, mask, dx, N, per);
+  },
+};
+
 /** The ops whose rules read an input that is a view (pixel stride above its channels). */
 // (concat: a marked one lists the parts written into its buffer as inputs, and copies none of them)
 const READS_VIEWS = new Set([
@@ -583,6 +652,6 @@ export class WasmLowering implements Lowering {
         `layer "${node.name}" (${node.op}) reads "${lc.graph.value(v).name}", a view of a concatenation buffer, and has no kernel that reads views`,
       );
     }
-    return (RULES[node.op] ?? FUSED_RULES[node.op])?.(node, lc, this);
+    return (RULES[node.op] ?? FUSED_RULES[node.op] ?? LEAN_RULES[node.op])?.(node, lc, this);
   }
 }

@@ -11,11 +11,13 @@
 //
 // Shape letters: M = N*H*W rows of C channels; L = lcm(C, 4) is the period of the channel pattern
 // in the flat element stream (the WebAssembly kernels' vector period), R = L / C rows.
+#include "../core/abi.h"
 #include "../core/kernel.h"
 
 BNFF_BEGIN
 #include "../core/vec.h"
 #include "eltwise_common.h"
+#include "../core/act.h"
 
 namespace {
 
@@ -405,6 +407,93 @@ void relu_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usiz
   const float *dy = BNFF_AT(const float, a[0]) + start, *y = BNFF_AT(const float, a[1]) + start;
   float *dx = BNFF_AT(float, a[2]) + start;
   vmap(dx, end - start, [&](int64_t i, int k) { return vpass(ld(y + i, k), ld(dy + i, k)); });
+}
+
+// The lean CNNs' activations (core/act.h; wasm: every element, tail included, through the vector
+// formulas, so the masked last vector gives the wasm tail's bits).
+template <int CODE>
+void act_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *x = BNFF_AT(const float, a[0]) + start;
+  float *y = BNFF_AT(float, a[1]) + start;
+  vmap(y, end - start, [&](int64_t i, int k) { return act_apply(CODE, ld(x + i, k)); });
+}
+
+// dx = dy * act'(z): (dy, z, dx), z = y for ReLU6, x for SiLU and hardswish. dx may alias dy.
+template <int CODE>
+void act_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *dy = BNFF_AT(const float, a[0]) + start, *z = BNFF_AT(const float, a[1]) + start;
+  float *dx = BNFF_AT(float, a[2]) + start;
+  vmap(dx, end - start, [&](int64_t i, int k) { return act_grad(CODE, ld(z + i, k), ld(dy + i, k)); });
+}
+
+// sigmoid_forward(x, y): y = 1 / (1 + e^-x) (e^x / (1 + e^x) below 0).
+void sigmoid_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *x = BNFF_AT(const float, a[0]) + start;
+  float *y = BNFF_AT(float, a[1]) + start;
+  vmap(y, end - start, [&](int64_t i, int k) { return act_sigmoid(ld(x + i, k)); });
+}
+
+// sigmoid_backward(dy, y, dx): dx = (dy * y) * (1 - y).
+void sigmoid_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *dy = BNFF_AT(const float, a[0]) + start, *y = BNFF_AT(const float, a[1]) + start;
+  float *dx = BNFF_AT(float, a[2]) + start;
+  vmap(dx, end - start, [&](int64_t i, int k) {
+    vf v = ld(y + i, k);
+    return vmul(vmul(ld(dy + i, k), v), vsub(vsplat(1.0f), v));
+  });
+}
+
+// channel_scale_forward(x, s, y, C, HW): y[r][c] = x[r][c] * s[r / HW][c], rows [start, end).
+void channel_scale_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *x = BNFF_AT(const float, a[0]), *s = BNFF_AT(const float, a[1]);
+  float *y = BNFF_AT(float, a[2]);
+  const int64_t C = (int64_t)a[3], HW = (int64_t)a[4];
+  if (C < 1 || HW < 1) return;
+  for (int64_t r = start; r < end; r++) {
+    const float *ps = s + (r / HW) * C, *px = x + r * C;
+    float *py = y + r * C;
+    vloop(C, [&](int64_t j, int k) { st(py + j, vmul(ld(px + j, k), ld(ps + j, k)), k); });
+  }
+}
+
+// channel_scale_backward_scale(dy, x, ds, C, HW): ds[n][c] = sum over pixels of f32(dy * x), in f64
+// in pixel order, samples [start, end). Scratch: 8*C bytes.
+void channel_scale_backward_scale(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  const float *dy = BNFF_AT(const float, a[0]), *x = BNFF_AT(const float, a[1]);
+  float *ds = BNFF_AT(float, a[2]);
+  const int64_t C = (int64_t)a[3], HW = (int64_t)a[4];
+  if (C < 1 || HW < 1 || (usize)C * 8 > SCRATCH) return;
+  double *acc = BNFF_AT(double, scratch);
+  const int64_t cv = C & ~(int64_t)(VW - 1);
+  for (int64_t n = start; n < end; n++) {
+    for (int64_t c = 0; c < C; c++) acc[c] = 0;
+    for (int64_t p = 0; p < HW; p++) {
+      const float *pd = dy + (n * HW + p) * C, *px = x + (n * HW + p) * C;
+      for (int64_t j = 0; j < cv; j += VW) {
+        vf v = vmul(vload(pd + j), vload(px + j));
+        vd_store(acc + j, vd_add(vd_load(acc + j), vd_lo(v)));
+        vd_store(acc + j + VW / 2, vd_add(vd_load(acc + j + VW / 2), vd_hi(v)));
+      }
+      for (int64_t j = cv; j < C; j++) acc[j] += (double)(pd[j] * px[j]);
+    }
+    for (int64_t c = 0; c < C; c++) ds[n * C + c] = (float)acc[c];
+  }
+}
+
+// stochastic_depth_forward(x, m, y, per): y[i] = x[i] * m[i / per], elements [start, end); also
+// its backward (dy for x).
+void stochastic_depth_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *x = BNFF_AT(const float, a[0]), *m = BNFF_AT(const float, a[1]);
+  float *y = BNFF_AT(float, a[2]);
+  const int64_t per = (int64_t)a[3];
+  if (per < 1) return;
+  for (int64_t i = start; i < end;) {
+    const int64_t n = i / per, stop = (n + 1) * per < end ? (n + 1) * per : end;
+    const vf s = vsplat(m[n]);
+    const float *px = x + i;
+    vmap(y + i, stop - i, [&](int64_t j, int k) { return vmul(ld(px + j, k), s); });
+    i = stop;
+  }
 }
 
 // add_forward(a, b, y): y = a + b. y may alias a or b.
@@ -906,6 +995,17 @@ KernelList family_eltwise() {
       {"bn_backward_data_acc", 12, bn_backward_data_acc},
       {"relu_forward", 2, relu_forward},
       {"relu_backward", 3, relu_backward},
+      {"relu6_forward", 2, act_forward<ACT_RELU6>},
+      {"relu6_backward", 3, act_backward<ACT_RELU6>},
+      {"silu_forward", 2, act_forward<ACT_SILU>},
+      {"silu_backward", 3, act_backward<ACT_SILU>},
+      {"hardswish_forward", 2, act_forward<ACT_HARDSWISH>},
+      {"hardswish_backward", 3, act_backward<ACT_HARDSWISH>},
+      {"sigmoid_forward", 2, sigmoid_forward},
+      {"sigmoid_backward", 3, sigmoid_backward},
+      {"channel_scale_forward", 5, channel_scale_forward},
+      {"channel_scale_backward_scale", 5, channel_scale_backward_scale},
+      {"stochastic_depth_forward", 4, stochastic_depth_forward},
       {"add_forward", 3, add_forward},
       {"mul_forward", 3, mul_forward},
       {"copy_fill", 2, copy_fill},
