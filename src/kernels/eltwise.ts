@@ -10,6 +10,7 @@
  * merges them in thread order, so results are bit-identical for the same thread count.
  */
 import { type Backend, SCRATCH_BYTES, mergePartials, splitRange } from '../runtime/backend.js';
+import { ACT_HARDSWISH, ACT_NONE, ACT_RELU } from './abi/conv_descriptor.js';
 import { type PoolGeometry, type PoolShape, type SgdStepOptions, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
 
 export { type PoolGeometry, type PoolShape, poolGeometry };
@@ -28,6 +29,13 @@ export function channelPeriod(C: number): number {
 
 function checkPtr(name: string, p: number): void {
   if (!Number.isInteger(p) || p < 0 || p % F32 !== 0) throw new RangeError(`${name}: pointer must be a 4-byte aligned arena offset, got ${p}`);
+}
+
+/** An activation argument as the kernels take it: an ACT_* code (true: ReLU, false: none). */
+function actArg(act: boolean | number): number {
+  const code = act === true ? ACT_RELU : act === false ? ACT_NONE : act;
+  if (!Number.isInteger(code) || code < ACT_NONE || code > ACT_HARDSWISH) throw new RangeError(`activation code ${code} is not one of ACT_NONE..ACT_HARDSWISH`);
+  return code;
 }
 
 function checkCount(name: string, n: number, min = 0): void {
@@ -171,7 +179,10 @@ export function bnEvalStats(backend: Backend, C: number, mean: number, rstd: num
   }
 }
 
-/** y = gamma*(x - mean)*rstd + beta per channel over x [M, C], then max(0, .) if relu. y may be x. */
+/**
+ * y = act(gamma*(x - mean)*rstd + beta) per channel over x [M, C]; act: an ACT_* code
+ * (src/ops/activation.ts actCode), or true for ReLU and false for none. y may be x.
+ */
 export function bnNormalize(
   backend: Backend,
   x: number,
@@ -182,12 +193,12 @@ export function bnNormalize(
   beta: number,
   mean: number,
   rstd: number,
-  relu = false,
+  act: boolean | number = false,
 ): void {
   checkCount('M', M);
   checkCount('C', C, 1);
   if (12 * channelPeriod(C) > SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
-  backend.run('bn_normalize', [x, y, C, gamma, beta, mean, rstd, relu ? 1 : 0], rowRanges(backend, M, C));
+  backend.run('bn_normalize', [x, y, C, gamma, beta, mean, rstd, actArg(act)], rowRanges(backend, M, C));
 }
 
 export interface BnForwardOptions extends BnStatsOptions {

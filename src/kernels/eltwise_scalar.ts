@@ -109,16 +109,25 @@ export function bnNormalize(
   beta: Float32Array,
   mean: Float32Array,
   rstd: Float32Array,
-  relu = false,
+  act: boolean | Activation = false,
 ): void {
+  const f = act === true ? 'relu' : act === false ? 'none' : act;
   for (let c = 0; c < C; c++) {
     const a64 = gamma[c]! * rstd[c]!;
     const a = fr(a64);
     const b = fr(beta[c]! - a64 * mean[c]!);
     for (let i = c; i < M * C; i += C) {
       const v = fr(a * x[i]! + b);
-      y[i] = relu ? reluScalar(v) : v;
+      y[i] = act32(f, v);
     }
+  }
+}
+
+/** dx = dy * act'(a*x + b) per channel over x [M, C] (bnf_relu_mask; coef = a[C] then b[C]). */
+export function bnReluMask(dy: Float32Array, x: Float32Array, coef: Float32Array, dx: Float32Array, M: number, C: number, act: Activation = 'relu'): void {
+  for (let i = 0; i < M * C; i++) {
+    const c = i % C;
+    dx[i] = actGrad32(act, fr(fr(x[i]! * coef[c]!) + coef[C + c]!), dy[i]!);
   }
 }
 

@@ -21,7 +21,8 @@ import {
 } from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
-import { FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
+import { type Activation, actCode, activationOf } from '../ops/activation.js';
+import { type BnReluMaskAttrs, FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 import type { BatchNormAttrs, BnDxCoefAttrs } from '../ops/batch_norm2d.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
@@ -327,7 +328,7 @@ function composedPrologues(e: WasmLowering, f: ReturnType<typeof fusedParts>, dy
     }
     if (xp) {
       xin = e.temp(1, x.M * x.C);
-      K.bnNormalize(e.backend, x.ptr, xin, x.M, x.C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+      K.bnNormalize(e.backend, x.ptr, xin, x.M, x.C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, actCode(activationOf(a.xPrologue)));
     }
     return { dy: d, x: xin };
   };
@@ -354,22 +355,25 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   // accumulating: no dx is stored (the 1x1 path adds from registers, Winograd from a ring in cache)
   const dx = !acc ? p.y(0) : 0;
   const outs = node.outputs.map((_, i) => p.y(i));
-  const relu = dxe !== undefined && a.dxEpilogue!.relu;
+  const act = dxe !== undefined ? activationOf(a.dxEpilogue) : 'none';
+  const relu = act === 'relu';
   if (acc && (!dxe || !convDxAccumulates(g))) return undefined;
   if (isDepthwise(g)) {
     const prologues = composedPrologues(e, f, { ptr: dy, M: My, C: K_ }, NONE);
-    const coef = relu ? e.coefficients(C) : 0;
+    const coef = act !== 'none' ? e.coefficients(C) : 0;
     return () => {
       convBackwardData(e.backend, g, prologues().dy, w, dx, e.convWs!);
       if (dxe) {
         if (coef) {
           F.bnCoefficients(e.backend, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
-          F.bnReluMask(e.backend, dx, dxe[0]!, coef, dx, Mx, C);
+          F.bnReluMask(e.backend, dx, dxe[0]!, coef, dx, Mx, C, actCode(act));
         }
         K.bnBackwardReduce(e.backend, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
       }
     };
   }
+  // the GEMM and Winograd dx epilogues differentiate ReLU only (capabilities.ts convActivation)
+  if (act !== 'none' && !relu) return undefined;
   // without the ReLU the mask is off and its coefficients are never read (unless accumulating: a2)
   const coef = relu || acc ? e.coefficients(C) : 0;
   const fusion = {
@@ -397,8 +401,8 @@ const FUSED_RULES: Record<string, Rule> = {
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const [x, mean, rstd, gamma, beta, y] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.y(0)];
-    const relu = node.attrs.relu === true;
-    return () => K.bnNormalize(backend, x, y, M, C, gamma, beta, mean, rstd, relu);
+    const act = actCode(activationOf(node.attrs as { act?: Activation; relu?: boolean }));
+    return () => K.bnNormalize(backend, x, y, M, C, gamma, beta, mean, rstd, act);
   },
   // bn_finalize and concat_vec work on [C] vectors: their reference kernels run them as they are.
   bn_relu_mask(node, lc, e) {
@@ -407,9 +411,10 @@ const FUSED_RULES: Record<string, Rule> = {
     const [M, C] = rows(p.xs(0));
     const coef = e.coefficients(C);
     const [dy, x, mean, rstd, gamma, beta, dx] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.y(0)];
+    const act = actCode((node.attrs as BnReluMaskAttrs).act ?? 'relu');
     return () => {
       F.bnCoefficients(e.backend, C, mean, rstd, gamma, beta, coef);
-      F.bnReluMask(e.backend, dy, x, coef, dx, M, C);
+      F.bnReluMask(e.backend, dy, x, coef, dx, M, C, act);
     };
   },
   bn_add_relu(node, lc, e) {
@@ -421,10 +426,11 @@ const FUSED_RULES: Record<string, Rule> = {
     const c2 = two ? e.coefficients(C) : 0;
     const x = node.inputs.map((_, i) => p.x(i));
     const y = p.y(0);
+    const relu = node.attrs.relu !== false;
     return () => {
       F.bnCoefficients(e.backend, C, x[1]!, x[2]!, x[3]!, x[4]!, c1);
       if (two) F.bnCoefficients(e.backend, C, x[6]!, x[7]!, x[8]!, x[9]!, c2);
-      F.bnAddRelu(e.backend, x[0]!, c1, two ? 0 : x[5]!, two ? x[5]! : 0, c2, y, M, C);
+      F.bnAddRelu(e.backend, x[0]!, c1, two ? 0 : x[5]!, two ? x[5]! : 0, c2, y, M, C, relu);
     };
   },
   bn_add_relu_backward(node, lc, e) {
@@ -435,8 +441,10 @@ const FUSED_RULES: Record<string, Rule> = {
     const x = node.inputs.map((_, i) => p.x(i));
     const y = node.outputs.map((_, i) => p.y(i));
     const n = M * C;
+    const relu = node.attrs.relu !== false;
     return () => {
-      F.reluMask(e.backend, x[0]!, x[1]!, y[0]!, n);
+      if (relu) F.reluMask(e.backend, x[0]!, x[1]!, y[0]!, n);
+      else K.copyChannels(e.backend, x[0]!, C, 0, y[0]!, C, 0, C, M);
       K.bnBackwardReduce(e.backend, y[0]!, x[2]!, M, C, x[3]!, x[4]!, y[1]!, y[2]!);
       if (two) K.bnBackwardReduce(e.backend, y[0]!, x[5]!, M, C, x[6]!, x[7]!, y[3]!, y[4]!);
     };
@@ -466,9 +474,11 @@ const FUSED_RULES: Record<string, Rule> = {
         if (a.epilogue) K.bnMoments(e.backend, y, My, K_, p.y(1), p.y(2));
       };
     }
+    const xact = xp ? activationOf(a.xPrologue) : 'none';
+    if (xact !== 'none' && xact !== 'relu') return undefined; // the GEMM and Winograd prologues apply ReLU only
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
-      xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[0]!) } : undefined,
+      xPrologue: xp ? { coef, relu: xact === 'relu', stride: lc.stride(node.inputs[0]!) } : undefined,
       moments: a.epilogue ? { mean: p.y(1), variance: p.y(2) } : undefined,
       outputStride: ys === K_ ? undefined : ys,
     };
@@ -523,10 +533,12 @@ const FUSED_RULES: Record<string, Rule> = {
         convBackwardWeight(e.backend, g, d, xin, dw, db, e.convWs!);
       };
     }
+    const xact = xp ? activationOf(a.xPrologue) : 'none';
+    if (xact !== 'none' && xact !== 'relu') return undefined;
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
       dyPrologue: dyPrologue(e, dyp, K_),
-      xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[1]!) } : undefined,
+      xPrologue: xp ? { coef, relu: xact === 'relu', stride: lc.stride(node.inputs[1]!) } : undefined,
     };
     return () => {
       if (xp) F.bnCoefficients(e.backend, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);

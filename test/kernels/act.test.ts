@@ -11,7 +11,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as E from '../../src/kernels/eltwise.js';
 import * as S from '../../src/kernels/eltwise_scalar.js';
-import { ACTIVATIONS, type Activation, actForward, actGrad } from '../../src/ops/activation.js';
+import * as F from '../../src/kernels/bn_fused.js';
+import { ACTIVATIONS, type Activation, actCode, actForward, actGrad } from '../../src/ops/activation.js';
+import { normalize } from '../../src/ops/batch_norm2d.js';
 import { channelScale, channelScaleBackwardScale } from '../../src/ops/channel_scale.js';
 import { hardswish, hardswishBackward } from '../../src/ops/hardswish.js';
 import type { Arr, OpDef } from '../../src/ops/op.js';
@@ -356,3 +358,78 @@ describe('stochastic depth', () => {
     });
   }
 });
+
+describe('the activation in the fused normalize: bn_normalize, bnf_relu_mask, bnf_add_relu without ReLU', () => {
+  const CS = [1, 3, 4, 5, 16, 17, 33];
+  const MS = [1, 3, 4, 5, 15, 16, 17, 65];
+  for (const C of CS) {
+    test(`every activation code C=${C}`, () => {
+      for (const M of MS) {
+        const rng = new Rng(C * 1000 + M);
+        const x = randn(rng, M * C, 3, 0.5);
+        const dy = randn(rng, M * C);
+        const o = randn(rng, M * C);
+        const gamma = randn(rng, C, 0.5, 1.5),
+          beta = randn(rng, C, 1),
+          mean = randn(rng, C, 0.2),
+          rstd = Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v));
+        // coefficients as the host computes them (bn_fused.ts bnCoefficients)
+        const coef = new Float32Array(2 * C);
+        for (let c = 0; c < C; c++) {
+          coef[c] = gamma[c]! * rstd[c]!;
+          coef[C + c] = beta[c]! - coef[c]! * mean[c]!;
+        }
+        const x64 = toNchw64(x, M, C);
+        for (const act of ACTIVATIONS) {
+          const code = actCode(act);
+          const tag = `${act} C=${C} M=${M}`;
+          // float64: normalize then act (NCHW with N = 1, HW = M)
+          const y64 = new Float64Array(M * C);
+          normalize(x64, [1, C, M, 1], Float64Array.from(mean), Float64Array.from(rstd), Float64Array.from(gamma), Float64Array.from(beta), act, y64);
+          const z64 = new Float64Array(M * C);
+          normalize(x64, [1, C, M, 1], Float64Array.from(mean), Float64Array.from(rstd), Float64Array.from(gamma), Float64Array.from(beta), false, z64);
+          const dy64 = toNchw64(dy, M, C);
+          const dx64 = Float64Array.from(z64, (z, i) => actGrad(act, z, dy64[i]!));
+          const yTwin = new Float32Array(M * C),
+            dxTwin = new Float32Array(M * C);
+          S.bnNormalize(x, yTwin, M, C, gamma, beta, mean, rstd, act);
+          S.bnReluMask(dy, x, coef, dxTwin, M, C, act);
+          // the twin against float64 (|x| up to ~10: a few ulp of the normalize, then the activation's)
+          close(toNchw64(yTwin, M, C), y64, `${tag} twin y`, 1e-5, 1e-5);
+          close(toNchw64(dxTwin, M, C), dx64, `${tag} twin dx`, 1e-4, 1e-5);
+          for (const pool of pools) {
+            const px = put(x, 1),
+              py = poisoned(M * C, 2),
+              pdx = poisoned(M * C, 3);
+            const [pg, pb, pm, pr, pc] = [put(gamma), put(beta), put(mean), put(rstd), put(coef)];
+            E.bnNormalize(pool, px.byteOffset, py.byteOffset, M, C, pg.byteOffset, pb.byteOffset, pm.byteOffset, pr.byteOffset, code);
+            F.bnReluMask(pool, put(dy).byteOffset, px.byteOffset, pc.byteOffset, pdx.byteOffset, M, C, code);
+            // the kernels fuse a*x + b where the twin rounds twice: within an ulp of the twin
+            close(read(py), yTwin, `${pool.threads}T ${tag} y`, 1e-6, 1e-6);
+            close(read(pdx), dxTwin, `${pool.threads}T ${tag} dx`, 1e-5, 1e-6);
+            close(toNchw64(read(py), M, C), y64, `${pool.threads}T ${tag} y vs float64`, 1e-5, 1e-5);
+          }
+        }
+        // the residual end without ReLU: y = bn(x) + o
+        const yAdd = Float64Array.from(x, (v, i) => coef[i % C]! * v + coef[C + (i % C)]! + o[i]!);
+        for (const pool of pools) {
+          const py = poisoned(M * C, 1);
+          F.bnAddRelu(pool, put(x).byteOffset, put(coef).byteOffset, put(o).byteOffset, 0, 0, py.byteOffset, M, C, false);
+          close(read(py), yAdd, `${pool.threads}T bn_add C=${C} M=${M}`, 1e-6, 1e-6);
+        }
+      }
+    });
+  }
+
+  test('bad activation codes are refused before any kernel runs', () => {
+    assert.throws(() => E.bnNormalize(pools[0]!, 0, 0, 1, 1, 0, 0, 0, 0, 7), RangeError);
+    assert.throws(() => F.bnReluMask(pools[0]!, 0, 0, 0, 0, 1, 1, -1), RangeError);
+  });
+});
+
+/** NHWC [M, C] (one image of M pixels) -> NCHW float64. */
+function toNchw64(a: Float32Array, M: number, C: number): Float64Array {
+  const o = new Float64Array(M * C);
+  S.nhwcToNchw(a, o, 1, M, 1, C);
+  return o;
+}

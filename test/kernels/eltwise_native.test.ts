@@ -571,6 +571,47 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
     }
   });
 
+  test('the activation codes of bn_normalize and bnf_relu_mask, bnf_add_relu without its ReLU', () => {
+    for (const C of CS) {
+      for (const M of [1, 3, 8, 17, 65]) {
+        const rng = new Rng(C * 17 + M);
+        const x = put(Float32Array.from(special(rng, M * C), (v) => 3 * v)),
+          dy = put(special(rng, M * C)),
+          o = put(randn(rng, M * C));
+        const gamma = put(randn(rng, C, 0.5, 1)),
+          beta = put(randn(rng, C, 0.5)),
+          mean = put(randn(rng, C, 0.2)),
+          rstd = put(Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v)));
+        const c1 = put(randn(rng, 2 * C)),
+          c2 = put(randn(rng, 2 * C));
+        for (let act = 0; act <= 4; act++) {
+          compare(
+            `act ${act} C=${C} M=${M}`,
+            (b) => {
+              const y = out(M * C),
+                m = out(M * C);
+              E.bnNormalize(b, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, act);
+              F.bnReluMask(b, dy.byteOffset, x.byteOffset, c1.byteOffset, m.byteOffset, M, C, act);
+              return { y: nanAny(read(y)), mask: nanAny(read(m)) };
+            },
+            true,
+          );
+        }
+        compare(
+          `bnf_add_relu without ReLU C=${C} M=${M}`,
+          (b) => {
+            const y0 = out(M * C),
+              y1 = out(M * C);
+            F.bnAddRelu(b, x.byteOffset, c1.byteOffset, o.byteOffset, 0, 0, y0.byteOffset, M, C, false);
+            F.bnAddRelu(b, x.byteOffset, c1.byteOffset, 0, o.byteOffset, c2.byteOffset, y1.byteOffset, M, C, false);
+            return { y0: read(y0), y1: read(y1) };
+          },
+          true,
+        );
+      }
+    }
+  });
+
   // Ranges of 2M floats or more take the streaming-store paths (NT_MIN in eltwise.cc and
   // bnfused.cc); y one float off a 64-byte boundary takes the aligning head of vmap.
   test('large tensors (streaming stores), aligned and not', () => {

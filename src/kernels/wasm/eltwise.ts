@@ -13,8 +13,8 @@
 // R rows. Rows that do not fill a whole group (at most R - 1 per range) run scalar.
 
 import { fma, reluv, relus, lo64, hi64 } from './common/simd';
-import { actv, actGradv, sigmoidv, loadTail, storeTail } from './common/act';
-import { ACT_RELU6, ACT_SILU, ACT_HARDSWISH } from '../abi/conv_descriptor';
+import { actv, actGradv, acts, sigmoidv, loadTail, storeTail } from './common/act';
+import { ACT_NONE, ACT_RELU, ACT_RELU6, ACT_SILU, ACT_HARDSWISH } from '../abi/conv_descriptor';
 
 @inline function period(C: i32): i32 {
   return (C & 3) == 0 ? C : (C & 1) == 0 ? C << 1 : C << 2;
@@ -150,10 +150,11 @@ export function bn_stats(x: usize, C: i32, shift: usize, start: i32, end: i32, s
 }
 
 /**
- * y = a[c]*x + b[c] over rows [start, end), a = gamma*rstd, b = beta - a*mean (computed in f64,
- * rounded to f32); relu != 0 fuses max(0, .) (NaN propagating). y may alias x.
+ * y = act(a[c]*x + b[c]) over rows [start, end), a = gamma*rstd, b = beta - a*mean (computed in
+ * f64, rounded to f32); act is an ACT_* code (common/act.ts; ACT_RELU: max(0, .), NaN
+ * propagating). y may alias x.
  */
-export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usize, mean: usize, rstd: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usize, mean: usize, rstd: usize, act: i32, start: i32, end: i32, scratch: usize): void {
   const L = period(C);
   const R = L / C;
   const ap = scratch;
@@ -173,8 +174,12 @@ export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usi
   let px = x + base;
   let py = y + base;
   const pe = px + <usize>groups * gb;
-  if ((gb & 63) == 0) {
-    if (relu) {
+  if (act > ACT_RELU) {
+    if (act == ACT_RELU6) normAct(ACT_RELU6, px, py, pe, gb, ap, bp);
+    else if (act == ACT_SILU) normAct(ACT_SILU, px, py, pe, gb, ap, bp);
+    else normAct(ACT_HARDSWISH, px, py, pe, gb, ap, bp);
+  } else if ((gb & 63) == 0) {
+    if (act == ACT_RELU) {
       for (; px < pe; px += gb, py += gb) {
         for (let j: usize = 0; j < gb; j += 64) {
           const v0 = fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j));
@@ -205,7 +210,7 @@ export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usi
     for (; px < pe; px += gb, py += gb) {
       for (let j: usize = 0; j < gb; j += 16) {
         const v = fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j));
-        v128.store(py + j, relu ? reluv(v) : v);
+        v128.store(py + j, act == ACT_RELU ? reluv(v) : v);
       }
     }
   }
@@ -213,8 +218,15 @@ export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usi
     for (let c = 0; c < C; c++) {
       const o = off(r) * <usize>C + off(c);
       const v = <f32>(<f64>f32.load(ap + off(c)) * <f64>f32.load(x + o) + <f64>f32.load(bp + off(c)));
-      f32.store(y + o, relu ? relus(v) : v);
+      f32.store(y + o, act == ACT_RELU ? relus(v) : act == ACT_NONE ? v : acts(act, v));
     }
+  }
+}
+
+/** bn_normalize's whole row groups with an activation past ReLU (a constant code: one loop per activation). */
+@inline function normAct(code: i32, px: usize, py: usize, pe: usize, gb: usize, ap: usize, bp: usize): void {
+  for (; px < pe; px += gb, py += gb) {
+    for (let j: usize = 0; j < gb; j += 16) v128.store(py + j, actv(code, fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j))));
   }
 }
 

@@ -103,4 +103,15 @@ inline vf act_grad(int code, vf z, vf dy) {
   }
 }
 
+#if BNFF_VW == 16
+inline float act_lane0(vf v) { return _mm512_cvtss_f32(v); }
+#else
+inline float act_lane0(vf v) { return _mm256_cvtss_f32(v); }
+#endif
+
+// act(v), dy * act'(z) of one float through the vector formulas (wasm acts, actGrads): the scalar
+// tails of the kernels that apply an activation
+inline float act_apply_s(int code, float v) { return act_lane0(act_apply(code, vsplat(v))); }
+inline float act_grad_s(int code, float z, float dy) { return act_lane0(act_grad(code, vsplat(z), vsplat(dy))); }
+
 }  // namespace

@@ -11,6 +11,8 @@
 //
 // Shape letters: M = N*H*W rows of C channels; L = lcm(C, 4) is the period of the channel pattern
 // in the flat element stream (the WebAssembly kernels' vector period), R = L / C rows.
+#include <type_traits>
+
 #include "../core/abi.h"
 #include "../core/kernel.h"
 
@@ -291,7 +293,8 @@ void bn_normalize(uint8_t *M, const double *a, int32_t start, int32_t end, usize
   const int32_t C = (int32_t)a[2];
   const float *gamma = BNFF_AT(const float, a[3]), *beta = BNFF_AT(const float, a[4]);
   const float *mean = BNFF_AT(const float, a[5]), *rstd = BNFF_AT(const float, a[6]);
-  const bool relu = (int32_t)a[7] != 0;
+  const int act = (int)a[7];
+  const bool relu = act == ACT_RELU;
   const int32_t L = period(C), R = L / C;
   const int64_t P = tile_period(C, 2);
   float *ap = BNFF_AT(float, scratch), *bp = ap + P;
@@ -308,7 +311,14 @@ void bn_normalize(uint8_t *M, const double *a, int32_t start, int32_t end, usize
   const int64_t base = (int64_t)start * C, n = (int64_t)groups * L;
   const float *px = x + base;
   float *py = y + base;
-  if (relu) {
+  if (act > ACT_RELU) {
+    auto run = [&](auto code) {
+      tiled(py, n, P, [&](int64_t i, int64_t j, int k) { return act_apply(decltype(code)::value, vfma(ld(px + i, k), ld(ap + j, k), ld(bp + j, k))); });
+    };
+    if (act == ACT_RELU6) run(std::integral_constant<int, ACT_RELU6>());
+    else if (act == ACT_SILU) run(std::integral_constant<int, ACT_SILU>());
+    else run(std::integral_constant<int, ACT_HARDSWISH>());
+  } else if (relu) {
     tiled(py, n, P, [&](int64_t i, int64_t j, int k) { return vrelu(vfma(ld(px + i, k), ld(ap + j, k), ld(bp + j, k))); });
   } else {
     tiled(py, n, P, [&](int64_t i, int64_t j, int k) { return vfma(ld(px + i, k), ld(ap + j, k), ld(bp + j, k)); });
@@ -317,7 +327,7 @@ void bn_normalize(uint8_t *M, const double *a, int32_t start, int32_t end, usize
     const int64_t o = (int64_t)row * C;
     for (int32_t c = 0; c < C; c++) {
       float v = (float)((double)ap[c] * (double)x[o + c] + (double)bp[c]);
-      y[o + c] = relu ? relus(v) : v;
+      y[o + c] = relu ? relus(v) : act == ACT_NONE ? v : act_apply_s(act, v);
     }
   }
 }

@@ -94,6 +94,16 @@ const EXP_MIN: f32 = -104;
   return dy;
 }
 
+/** act(v) of one float, through the vector formulas (a kernel's scalar tail gives its vector part's bits). */
+@inline export function acts(code: i32, v: f32): f32 {
+  return f32x4.extract_lane(actv(code, f32x4.splat(v)), 0);
+}
+
+/** dy * act'(z) of one float, through the vector formulas. */
+@inline export function actGrads(code: i32, z: f32, dy: f32): f32 {
+  return f32x4.extract_lane(actGradv(code, f32x4.splat(z), f32x4.splat(dy)), 0);
+}
+
 /** Lanes [0, n) of p (0 < n < 4), the rest 0: a tail computed with the vector formulas. */
 @inline export function loadTail(p: usize, n: i32): v128 {
   let v = f32x4.splat(0);
