@@ -4,7 +4,7 @@
  * with Math.fround, so a kernel's output is these functions' bits. The float64 definitions are
  * src/ops/activation.ts.
  */
-import type { Activation } from '../ops/activation.js';
+import { type Activation, actForward, actGrad } from '../ops/activation.js';
 
 const f = Math.fround;
 const LOG2E = f(1.4426950408889634);
@@ -39,42 +39,23 @@ export function sigmoid32(x: number): number {
   return f((x >= 0 ? 1 : e) / d);
 }
 
-function relu6of(v: number): number {
-  return v !== v ? v : v <= 0 ? 0 : v >= 6 ? 6 : v;
-}
+const relu6of = (v: number): number => actForward('relu6', v);
 
-/** act(z) in float32, as actv. */
+/** act(z) in float32, as actv (ReLU and ReLU6 round nothing: the float64 definition's values). */
 export function act32(a: Activation, z: number): number {
-  switch (a) {
-    case 'relu':
-      return z > 0 || z !== z ? z : 0;
-    case 'relu6':
-      return relu6of(z);
-    case 'silu':
-      return f(z * sigmoid32(z));
-    case 'hardswish':
-      return f(f(z * relu6of(f(z + 3))) / 6);
-    default:
-      return z;
-  }
+  if (a === 'silu') return f(z * sigmoid32(z));
+  if (a === 'hardswish') return f(f(z * relu6of(f(z + 3))) / 6);
+  return actForward(a, z);
 }
 
-/** dy * act'(z) in float32, as actGradv. */
+/** dy * act'(z) in float32, as actGradv (ReLU's and ReLU6's masks round nothing). */
 export function actGrad32(a: Activation, z: number, dy: number): number {
-  switch (a) {
-    case 'relu':
-      return z <= 0 ? 0 : dy;
-    case 'relu6':
-      return z <= 0 || z >= 6 ? 0 : dy;
-    case 'silu': {
-      const s = sigmoid32(z);
-      return f(f(dy * s) * f(1 + f(z * f(1 - s))));
-    }
-    case 'hardswish':
-      return z < -3 ? 0 : z <= 3 ? f(dy * f(f(z / 3) + 0.5)) : dy;
-    default:
-      return dy;
+  if (a === 'silu') {
+    const s = sigmoid32(z);
+    return f(f(dy * s) * f(1 + f(z * f(1 - s))));
   }
+  if (a === 'hardswish') return z < -3 ? 0 : z <= 3 ? f(dy * f(f(z / 3) + 0.5)) : dy;
+  return actGrad(a, z, dy);
 }
 
 /** dy * y * (1 - y) in float32, as sigmoid_backward. */

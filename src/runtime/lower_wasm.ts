@@ -549,20 +549,16 @@ const FUSED_RULES: Record<string, Rule> = {
 
 /** An elementwise activation op and its backward on their kernels (src/kernels/eltwise.ts actForward, actBackward). */
 function actRules(op: K.ActOp): Record<string, Rule> {
-  return {
-    [op]: (node, lc, { backend }) => {
+  // forward (x, y), backward (dy, z, dx): n elements each
+  const rule =
+    (backward: boolean): Rule =>
+    (node, lc, { backend }) => {
       if (!sameLayout(node, lc)) return undefined;
       const p = io(node, lc);
-      const [x, y, n] = [p.x(0), p.y(0), numel(p.xs(0))];
-      return () => K.actForward(backend, op, x, y, n);
-    },
-    [`${op}_backward`]: (node, lc, { backend }) => {
-      if (!sameLayout(node, lc)) return undefined;
-      const p = io(node, lc);
-      const [dy, z, dx, n] = [p.x(0), p.x(1), p.y(0), numel(p.xs(0))];
-      return () => K.actBackward(backend, op, dy, z, dx, n);
-    },
-  };
+      const [a, z, out, n] = [p.x(0), backward ? p.x(1) : 0, p.y(0), numel(p.xs(0))];
+      return backward ? () => K.actBackward(backend, op, a, z, out, n) : () => K.actForward(backend, op, a, out, n);
+    };
+  return { [op]: rule(false), [`${op}_backward`]: rule(true) };
 }
 
 /**

@@ -8,7 +8,7 @@
  * in place, and with NaN, infinities and signed zeros.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as E from '../../src/kernels/eltwise.js';
 import * as S from '../../src/kernels/eltwise_scalar.js';
 import * as F from '../../src/kernels/bn_fused.js';
@@ -21,20 +21,12 @@ import { relu6, relu6Backward } from '../../src/ops/relu6.js';
 import { sigmoid, sigmoidBackward } from '../../src/ops/sigmoid.js';
 import { silu, siluBackward } from '../../src/ops/silu.js';
 import { stochasticDepth, stochasticDepthBackward, stochasticDepthMask } from '../../src/ops/stochastic_depth.js';
-import type { Backend } from '../../src/runtime/backend.js';
 import { Arena } from '../../src/runtime/memory.js';
 import { Rng } from '../../src/util/random.js';
-import { createBackend } from '../helpers/pools.js';
+import { poolsFor } from '../helpers/pools.js';
 
 const arena = new Arena();
-const pools: Backend[] = [];
-
-before(async () => {
-  pools.push(await createBackend(arena, 1), await createBackend(arena, 2));
-});
-after(() => {
-  for (const p of pools) p.close();
-});
+const pools = poolsFor(arena);
 
 const NS = [1, 3, 4, 5, 15, 16, 17, 31, 33, 63, 64, 65, 1001];
 const POISON = 12345.678;

@@ -420,37 +420,34 @@ void relu_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usiz
 }
 
 // The lean CNNs' activations (core/act.h; wasm: every element, tail included, through the vector
-// formulas, so the masked last vector gives the wasm tail's bits).
+// formulas, so the masked last vector gives the wasm tail's bits). F: the forward y = f(x) and
+// the backward dx = g(z, dy), z what the op's backward reads (y for ReLU6 and sigmoid, x for
+// SiLU and hardswish).
 template <int CODE>
-void act_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+struct Act {
+  static vf f(vf x) { return act_apply(CODE, x); }
+  static vf g(vf z, vf dy) { return act_grad(CODE, z, dy); }
+};
+// sigmoid: y = 1 / (1 + e^-x) (e^x / (1 + e^x) below 0); dx = (dy * y) * (1 - y)
+struct Sigmoid {
+  static vf f(vf x) { return act_sigmoid(x); }
+  static vf g(vf y, vf dy) { return vmul(vmul(dy, y), vsub(vsplat(1.0f), y)); }
+};
+
+// (x, y): y = F::f(x). y may alias x.
+template <class F>
+void unary_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   const float *x = BNFF_AT(const float, a[0]) + start;
   float *y = BNFF_AT(float, a[1]) + start;
-  vmap(y, end - start, [&](int64_t i, int k) { return act_apply(CODE, ld(x + i, k)); });
+  vmap(y, end - start, [&](int64_t i, int k) { return F::f(ld(x + i, k)); });
 }
 
-// dx = dy * act'(z): (dy, z, dx), z = y for ReLU6, x for SiLU and hardswish. dx may alias dy.
-template <int CODE>
-void act_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+// (dy, z, dx): dx = F::g(z, dy). dx may alias dy.
+template <class F>
+void unary_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
   const float *dy = BNFF_AT(const float, a[0]) + start, *z = BNFF_AT(const float, a[1]) + start;
   float *dx = BNFF_AT(float, a[2]) + start;
-  vmap(dx, end - start, [&](int64_t i, int k) { return act_grad(CODE, ld(z + i, k), ld(dy + i, k)); });
-}
-
-// sigmoid_forward(x, y): y = 1 / (1 + e^-x) (e^x / (1 + e^x) below 0).
-void sigmoid_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
-  const float *x = BNFF_AT(const float, a[0]) + start;
-  float *y = BNFF_AT(float, a[1]) + start;
-  vmap(y, end - start, [&](int64_t i, int k) { return act_sigmoid(ld(x + i, k)); });
-}
-
-// sigmoid_backward(dy, y, dx): dx = (dy * y) * (1 - y).
-void sigmoid_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
-  const float *dy = BNFF_AT(const float, a[0]) + start, *y = BNFF_AT(const float, a[1]) + start;
-  float *dx = BNFF_AT(float, a[2]) + start;
-  vmap(dx, end - start, [&](int64_t i, int k) {
-    vf v = ld(y + i, k);
-    return vmul(vmul(ld(dy + i, k), v), vsub(vsplat(1.0f), v));
-  });
+  vmap(dx, end - start, [&](int64_t i, int k) { return F::g(ld(z + i, k), ld(dy + i, k)); });
 }
 
 // channel_scale_forward(x, s, y, C, HW): y[r][c] = x[r][c] * s[r / HW][c], rows [start, end).
@@ -1005,14 +1002,14 @@ KernelList family_eltwise() {
       {"bn_backward_data_acc", 12, bn_backward_data_acc},
       {"relu_forward", 2, relu_forward},
       {"relu_backward", 3, relu_backward},
-      {"relu6_forward", 2, act_forward<ACT_RELU6>},
-      {"relu6_backward", 3, act_backward<ACT_RELU6>},
-      {"silu_forward", 2, act_forward<ACT_SILU>},
-      {"silu_backward", 3, act_backward<ACT_SILU>},
-      {"hardswish_forward", 2, act_forward<ACT_HARDSWISH>},
-      {"hardswish_backward", 3, act_backward<ACT_HARDSWISH>},
-      {"sigmoid_forward", 2, sigmoid_forward},
-      {"sigmoid_backward", 3, sigmoid_backward},
+      {"relu6_forward", 2, unary_forward<Act<ACT_RELU6>>},
+      {"relu6_backward", 3, unary_backward<Act<ACT_RELU6>>},
+      {"silu_forward", 2, unary_forward<Act<ACT_SILU>>},
+      {"silu_backward", 3, unary_backward<Act<ACT_SILU>>},
+      {"hardswish_forward", 2, unary_forward<Act<ACT_HARDSWISH>>},
+      {"hardswish_backward", 3, unary_backward<Act<ACT_HARDSWISH>>},
+      {"sigmoid_forward", 2, unary_forward<Sigmoid>},
+      {"sigmoid_backward", 3, unary_backward<Sigmoid>},
       {"channel_scale_forward", 5, channel_scale_forward},
       {"channel_scale_backward_scale", 5, channel_scale_backward_scale},
       {"stochastic_depth_forward", 4, stochastic_depth_forward},
