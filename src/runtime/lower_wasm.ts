@@ -561,6 +561,17 @@ function actRules(op: K.ActOp): Record<string, Rule> {
   return { [op]: rule(false), [`${op}_backward`]: rule(true) };
 }
 
+/** channel_scale (x, s -> y; also its dx) or its scale gradient (dy, x -> ds): x and y (dy) NHWC. */
+function channelScaleRule(scaleGrad: boolean): Rule {
+  return (node, lc, { backend }) => {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !(scaleGrad ? p.nhwcIn(1) : p.nhwcOut(0))) return undefined;
+    const [N, C, H, W] = p.xs(scaleGrad ? 1 : 0) as number[];
+    const [a, b, out, HW] = [p.x(0), p.x(1), p.y(0), H! * W!];
+    return scaleGrad ? () => K.channelScaleBackwardScale(backend, a, b, out, N!, HW, C!) : () => K.channelScale(backend, a, b, out, N!, HW, C!);
+  };
+}
+
 /**
  * The lean CNNs' elementwise ops (relu6, silu, hardswish, sigmoid, channel_scale, stochastic
  * depth). channel_scale's scale s [N, C, 1, 1] is laid out alike in NHWC and NCHW; x and y must be NHWC.
@@ -570,20 +581,8 @@ const LEAN_RULES: Record<string, Rule> = {
   ...actRules('silu'),
   ...actRules('hardswish'),
   ...actRules('sigmoid'),
-  channel_scale(node, lc, { backend }) {
-    const p = io(node, lc);
-    if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
-    const [N, C, H, W] = p.xs(0) as number[];
-    const [x, s, y] = [p.x(0), p.x(1), p.y(0)];
-    return () => K.channelScale(backend, x, s, y, N!, H! * W!, C!);
-  },
-  channel_scale_backward_scale(node, lc, { backend }) {
-    const p = io(node, lc);
-    if (!p.nhwcIn(0) || !p.nhwcIn(1)) return undefined;
-    const [N, C, H, W] = p.xs(1) as number[];
-    const [dy, x, ds] = [p.x(0), p.x(1), p.y(0)];
-    return () => K.channelScaleBackwardScale(backend, dy, x, ds, N!, H! * W!, C!);
-  },
+  channel_scale: channelScaleRule(false),
+  channel_scale_backward_scale: channelScaleRule(true),
   // the mask is drawn on the host as the op draws it (stochasticDepthMask), the kernel applies it
   stochastic_depth(node, lc, e) {
     const p = io(node, lc);
