@@ -22,6 +22,7 @@ export { appendBackward, pruneDead, type BackwardResult } from './autodiff/backw
 export { OPS, getOp } from './ops/index.js';
 export type { Arr, BackwardBuilder, KernelArgs, OpDef, RunContext } from './ops/op.js';
 export type { Conv2dAttrs } from './ops/conv2d.js';
+export type { Activation } from './ops/activation.js';
 export type { Pool2dAttrs } from './ops/pool2d.js';
 export { Executor, NonFiniteError, type LoweringContext, type PlanStats } from './runtime/executor.js';
 export { Arena, HostMemory, HeapOverflowError, MAX_ARENA_BYTES, type DType, type Memory, type Workspace } from './runtime/memory.js';

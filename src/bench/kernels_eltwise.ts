@@ -21,6 +21,7 @@ import { ThreadPool, splitRange } from '../runtime/pool.js';
 import { engineChoice } from '../runtime/engine.js';
 import * as E from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
+import { ACT_SILU } from '../kernels/abi/conv_descriptor.js';
 import { benchArgs } from './common.js';
 
 const arg = benchArgs().opt;
@@ -147,6 +148,20 @@ const allCases: Case[] = [
   },
   { name: 'bn relu mask', bytes: 12 * n, run: (p) => F.bnReluMask(p, dy.byteOffset, x.byteOffset, coef1.byteOffset, dx.byteOffset, M, C) },
   { name: 'relu bwd', bytes: 12 * n, run: (p) => E.reluBackward(p, dy.byteOffset, y.byteOffset, dx.byteOffset, n) },
+  // the lean CNNs' activations (MobileNetV2: ReLU6; EfficientNet: SiLU, sigmoid, channel_scale)
+  { name: 'relu6 fwd', bytes: 8 * n, run: (p) => E.actForward(p, 'relu6', x.byteOffset, y.byteOffset, n) },
+  { name: 'relu6 bwd', bytes: 12 * n, run: (p) => E.actBackward(p, 'relu6', dy.byteOffset, x.byteOffset, dx.byteOffset, n) },
+  { name: 'silu fwd', bytes: 8 * n, run: (p) => E.actForward(p, 'silu', x.byteOffset, y.byteOffset, n) },
+  { name: 'silu bwd', bytes: 12 * n, run: (p) => E.actBackward(p, 'silu', dy.byteOffset, x.byteOffset, dx.byteOffset, n) },
+  { name: 'sigmoid fwd', bytes: 8 * n, run: (p) => E.actForward(p, 'sigmoid', x.byteOffset, y.byteOffset, n) },
+  {
+    name: 'bn normalize+silu',
+    bytes: 8 * n,
+    run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, ACT_SILU),
+  },
+  { name: 'bn silu mask', bytes: 12 * n, run: (p) => F.bnReluMask(p, dy.byteOffset, x.byteOffset, coef1.byteOffset, dx.byteOffset, M, C, ACT_SILU) },
+  { name: 'channel scale', bytes: 8 * n, run: (p) => E.channelScale(p, x.byteOffset, dy.byteOffset, y.byteOffset, N, H * W, C) },
+  { name: 'channel scale: ds', bytes: 8 * n, run: (p) => E.channelScaleBackwardScale(p, dy.byteOffset, x.byteOffset, y.byteOffset, N, H * W, C) },
   { name: 'add', bytes: 12 * n, run: (p) => E.add(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },
   { name: 'mul', bytes: 12 * n, run: (p) => E.mul(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },
   {

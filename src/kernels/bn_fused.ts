@@ -5,6 +5,7 @@
  */
 import { bnDxAffine } from '../ops/batch_norm2d.js';
 import { type Backend, splitRange } from '../runtime/backend.js';
+import { ACT_HARDSWISH, ACT_NONE, ACT_RELU } from './abi/conv_descriptor.js';
 
 const F32 = 4;
 
@@ -58,15 +59,27 @@ export function bnDxCoef(
 
 const rows = (backend: Backend, M: number): [number, number][] => splitRange(M, backend.threads, 1);
 
-/** y = relu(bn1(x1) + o) (o = 0 pointer: use x2 with coef2, the projection shortcut's BN). */
-export function bnAddRelu(backend: Backend, x1: number, coef1: number, o: number, x2: number, coef2: number, y: number, M: number, C: number): void {
+/** y = relu(bn1(x1) + o) (o = 0 pointer: use x2 with coef2, the projection shortcut's BN); relu false: y = bn1(x1) + o. */
+export function bnAddRelu(
+  backend: Backend,
+  x1: number,
+  coef1: number,
+  o: number,
+  x2: number,
+  coef2: number,
+  y: number,
+  M: number,
+  C: number,
+  relu = true,
+): void {
   const mode = o === 0 ? 1 : 0;
-  backend.run('bnf_add_relu', [x1, coef1, coef1 + C * F32, o, x2, coef2, coef2 + C * F32, mode, y, C], rows(backend, M));
+  backend.run('bnf_add_relu', [x1, coef1, coef1 + C * F32, o, x2, coef2, coef2 + C * F32, mode, y, C, relu ? 1 : 0], rows(backend, M));
 }
 
-/** dx = dy where bn(x) > 0 else 0. */
-export function bnReluMask(backend: Backend, dy: number, x: number, coef: number, dx: number, M: number, C: number): void {
-  backend.run('bnf_relu_mask', [dy, x, coef, coef + C * F32, dx, C], rows(backend, M));
+/** dx = dy * act'(bn(x)) (act an ACT_* code; ReLU: dy where bn(x) > 0 else 0). */
+export function bnReluMask(backend: Backend, dy: number, x: number, coef: number, dx: number, M: number, C: number, act: number = ACT_RELU): void {
+  if (!Number.isInteger(act) || act < ACT_NONE || act > ACT_HARDSWISH) throw new RangeError(`activation code ${act} is not one of ACT_NONE..ACT_HARDSWISH`);
+  backend.run('bnf_relu_mask', [dy, x, coef, coef + C * F32, dx, C, act], rows(backend, M));
 }
 
 /** ds = dy where y > 0 else 0, over n elements. */

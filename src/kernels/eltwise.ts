@@ -10,6 +10,7 @@
  * merges them in thread order, so results are bit-identical for the same thread count.
  */
 import { type Backend, SCRATCH_BYTES, mergePartials, splitRange } from '../runtime/backend.js';
+import { ACT_HARDSWISH, ACT_NONE, ACT_RELU } from './abi/conv_descriptor.js';
 import { type PoolGeometry, type PoolShape, type SgdStepOptions, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
 
 export { type PoolGeometry, type PoolShape, poolGeometry };
@@ -28,6 +29,13 @@ export function channelPeriod(C: number): number {
 
 function checkPtr(name: string, p: number): void {
   if (!Number.isInteger(p) || p < 0 || p % F32 !== 0) throw new RangeError(`${name}: pointer must be a 4-byte aligned arena offset, got ${p}`);
+}
+
+/** An activation argument as the kernels take it: an ACT_* code (true: ReLU, false: none). */
+function actArg(act: boolean | number): number {
+  const code = act === true ? ACT_RELU : act === false ? ACT_NONE : act;
+  if (!Number.isInteger(code) || code < ACT_NONE || code > ACT_HARDSWISH) throw new RangeError(`activation code ${code} is not one of ACT_NONE..ACT_HARDSWISH`);
+  return code;
 }
 
 function checkCount(name: string, n: number, min = 0): void {
@@ -171,7 +179,10 @@ export function bnEvalStats(backend: Backend, C: number, mean: number, rstd: num
   }
 }
 
-/** y = gamma*(x - mean)*rstd + beta per channel over x [M, C], then max(0, .) if relu. y may be x. */
+/**
+ * y = act(gamma*(x - mean)*rstd + beta) per channel over x [M, C]; act: an ACT_* code
+ * (src/ops/activation.ts actCode), or true for ReLU and false for none. y may be x.
+ */
 export function bnNormalize(
   backend: Backend,
   x: number,
@@ -182,12 +193,12 @@ export function bnNormalize(
   beta: number,
   mean: number,
   rstd: number,
-  relu = false,
+  act: boolean | number = false,
 ): void {
   checkCount('M', M);
   checkCount('C', C, 1);
   if (12 * channelPeriod(C) > SCRATCH_BYTES) throw new RangeError(`C = ${C} too large`);
-  backend.run('bn_normalize', [x, y, C, gamma, beta, mean, rstd, relu ? 1 : 0], rowRanges(backend, M, C));
+  backend.run('bn_normalize', [x, y, C, gamma, beta, mean, rstd, actArg(act)], rowRanges(backend, M, C));
 }
 
 export interface BnForwardOptions extends BnStatsOptions {
@@ -301,6 +312,60 @@ export function reluForward(backend: Backend, x: number, y: number, n: number): 
 /** dx = 0 where y <= 0, else dy. dx may be dy. */
 export function reluBackward(backend: Backend, dy: number, y: number, dx: number, n: number): void {
   backend.run('relu_backward', [dy, y, dx], elemRanges(backend, n));
+}
+
+/** The standalone activations with a kernel of their own: forward (x -> y) and backward ((dy, z) -> dx) kernel names. */
+const ACT_KERNELS = {
+  relu6: ['relu6_forward', 'relu6_backward'],
+  silu: ['silu_forward', 'silu_backward'],
+  hardswish: ['hardswish_forward', 'hardswish_backward'],
+  sigmoid: ['sigmoid_forward', 'sigmoid_backward'],
+} as const;
+
+/** An elementwise op with forward and backward kernels (src/kernels/wasm/common/act.ts). */
+export type ActOp = keyof typeof ACT_KERNELS;
+
+/** y = act(x) over n elements (relu6, silu, hardswish, sigmoid). y may be x. */
+export function actForward(backend: Backend, op: ActOp, x: number, y: number, n: number): void {
+  backend.run(ACT_KERNELS[op][0], [x, y], elemRanges(backend, n));
+}
+
+/**
+ * dx = dy * act'(z) over n elements, z the tensor the op's backward reads: y for relu6 and
+ * sigmoid, x for silu and hardswish. dx may be dy.
+ */
+export function actBackward(backend: Backend, op: ActOp, dy: number, z: number, dx: number, n: number): void {
+  backend.run(ACT_KERNELS[op][1], [dy, z, dx], elemRanges(backend, n));
+}
+
+/**
+ * y[n, p, c] = x[n, p, c] * s[n, c] over NHWC x [N, HW, C] and s [N, C] (squeeze-excitation's
+ * excitation, and its backward-data with dy for x). y may be x.
+ */
+export function channelScale(backend: Backend, x: number, s: number, y: number, N: number, HW: number, C: number): void {
+  checkCount('N', N);
+  checkCount('HW', HW, 1);
+  checkCount('C', C, 1);
+  backend.run('channel_scale_forward', [x, s, y, C, HW], splitRange(N * HW, backend.threads, 1));
+}
+
+/** ds[n, c] = sum over the HW pixels of dy * x (NHWC [N, HW, C]; float64 sums of float32 products). Threads split the samples. */
+export function channelScaleBackwardScale(backend: Backend, dy: number, x: number, ds: number, N: number, HW: number, C: number): void {
+  checkCount('N', N);
+  checkCount('HW', HW, 1);
+  checkCount('C', C, 1);
+  if (8 * C > SCRATCH_BYTES) throw new RangeError(`C = ${C} channels exceed the per-thread scratch of channel_scale_backward_scale`);
+  backend.run('channel_scale_backward_scale', [dy, x, ds, C, HW], splitRange(N, backend.threads, 1));
+}
+
+/**
+ * y[n, ...] = x[n, ...] * m[n] over N samples of `per` contiguous floats (stochastic depth's
+ * per-sample scale, m [N] its mask; the backward is the same with dy for x). y may be x.
+ */
+export function sampleScale(backend: Backend, x: number, m: number, y: number, N: number, per: number): void {
+  checkCount('N', N);
+  checkCount('per', per, 1);
+  backend.run('stochastic_depth_forward', [x, m, y, per], elemRanges(backend, N * per));
 }
 
 /** y = a + b. */

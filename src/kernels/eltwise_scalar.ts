@@ -7,6 +7,8 @@
  * Layout: an NHWC tensor of N images of H*W pixels of C channels is M = N*H*W rows of C floats.
  * The pool geometry helpers here are shared with the host module.
  */
+import type { Activation } from '../ops/activation.js';
+import { act32, actGrad32, sigmoid32, sigmoidGrad32 } from './act_scalar.js';
 
 const fr = Math.fround;
 
@@ -107,16 +109,25 @@ export function bnNormalize(
   beta: Float32Array,
   mean: Float32Array,
   rstd: Float32Array,
-  relu = false,
+  act: boolean | Activation = false,
 ): void {
+  const f = act === true ? 'relu' : act === false ? 'none' : act;
   for (let c = 0; c < C; c++) {
     const a64 = gamma[c]! * rstd[c]!;
     const a = fr(a64);
     const b = fr(beta[c]! - a64 * mean[c]!);
     for (let i = c; i < M * C; i += C) {
       const v = fr(a * x[i]! + b);
-      y[i] = relu ? reluScalar(v) : v;
+      y[i] = act32(f, v);
     }
+  }
+}
+
+/** dx = dy * act'(a*x + b) per channel over x [M, C] (bnf_relu_mask; coef = a[C] then b[C]). */
+export function bnReluMask(dy: Float32Array, x: Float32Array, coef: Float32Array, dx: Float32Array, M: number, C: number, act: Activation = 'relu'): void {
+  for (let i = 0; i < M * C; i++) {
+    const c = i % C;
+    dx[i] = actGrad32(act, fr(fr(x[i]! * coef[c]!) + coef[C + c]!), dy[i]!);
   }
 }
 
@@ -223,6 +234,53 @@ export function reluForward(x: Float32Array, y: Float32Array, n: number): void {
 
 export function reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) dx[i] = y[i]! <= 0 ? 0 : dy[i]!;
+}
+
+/** act(x) over n elements in float32 (the relu6, silu, hardswish forward kernels). */
+export function actForward(a: Activation, x: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) y[i] = act32(a, x[i]!);
+}
+
+/** dy * act'(z) over n elements in float32 (relu6, silu, hardswish backward kernels; z as they read it). */
+export function actBackward(a: Activation, dy: Float32Array, z: Float32Array, dx: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) dx[i] = actGrad32(a, z[i]!, dy[i]!);
+}
+
+/** sigmoid over n elements in float32 (sigmoid_forward). */
+export function sigmoidForward(x: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) y[i] = sigmoid32(x[i]!);
+}
+
+/** (dy * y) * (1 - y) over n elements in float32 (sigmoid_backward). */
+export function sigmoidBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) dx[i] = sigmoidGrad32(y[i]!, dy[i]!);
+}
+
+/** y[n, p, c] = x[n, p, c] * s[n, c] over NHWC [N, HW, C]. */
+export function channelScale(x: Float32Array, s: Float32Array, y: Float32Array, N: number, HW: number, C: number): void {
+  for (let r = 0; r < N * HW; r++) {
+    const n = Math.floor(r / HW);
+    for (let c = 0; c < C; c++) y[r * C + c] = x[r * C + c]! * s[n * C + c]!;
+  }
+}
+
+/** ds[n, c] = float32 of the float64 sum, in pixel order, of the float32 products dy * x. */
+export function channelScaleBackwardScale(dy: Float32Array, x: Float32Array, ds: Float32Array, N: number, HW: number, C: number): void {
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let p = 0; p < HW; p++) {
+        const o = (n * HW + p) * C + c;
+        acc += fr(dy[o]! * x[o]!);
+      }
+      ds[n * C + c] = acc;
+    }
+  }
+}
+
+/** y[n, ...] = x[n, ...] * m[n] over N samples of `per` floats. */
+export function sampleScale(x: Float32Array, m: Float32Array, y: Float32Array, N: number, per: number): void {
+  for (let i = 0; i < N * per; i++) y[i] = x[i]! * m[Math.floor(i / per)]!;
 }
 
 export function add(a: Float32Array, b: Float32Array, y: Float32Array, n: number): void {

@@ -11,6 +11,7 @@
  * Backward (split as in the paper's fission): bn_backward_reduce gives dbeta = sum(dy) and
  * dgamma = sum(dy*xhat); bn_backward_data gives dx = gamma*rstd/m * (m*dy - dbeta - xhat*dgamma).
  */
+import { type Activation, actForward } from './activation.js';
 import type { Shape } from '../graph/ir.js';
 import { type Arr, type OpDef, ShapeErrorAt, expectRank } from './op.js';
 
@@ -111,9 +112,13 @@ export function runningStatistics(rm: Arr, rv: Arr, attrs: BatchNormAttrs, mean:
   }
 }
 
-/** The normalize half: y = gamma*(x-mean)*rstd + beta, then max(0, .) when relu (NaN propagating). */
-export function normalize(x: Arr, xs: Shape, mean: Arr, rstd: Arr, gamma: Arr, beta: Arr, relu: boolean, y: Arr): void {
+/**
+ * The normalize half: y = act(gamma*(x-mean)*rstd + beta); act an Activation (src/ops/activation.ts),
+ * or true for ReLU (NaN propagating) and false for none.
+ */
+export function normalize(x: Arr, xs: Shape, mean: Arr, rstd: Arr, gamma: Arr, beta: Arr, act: boolean | Activation, y: Arr): void {
   const [N, C, HW] = dims(xs);
+  const f = act === true ? 'relu' : act === false ? 'none' : act;
   for (let c = 0; c < C; c++) {
     const a = gamma[c]! * rstd[c]!;
     const b = beta[c]! - a * mean[c]!;
@@ -121,7 +126,7 @@ export function normalize(x: Arr, xs: Shape, mean: Arr, rstd: Arr, gamma: Arr, b
       const base = (n * C + c) * HW;
       for (let i = 0; i < HW; i++) {
         const v = a * x[base + i]! + b;
-        y[base + i] = relu && !(v > 0 || v !== v) ? 0 : v;
+        y[base + i] = f === 'none' ? v : actForward(f, v);
       }
     }
   }

@@ -6,11 +6,12 @@
  *   convolution that produces x.
  * bn_finalize: mean, var, running_mean, running_var, num_batches_tracked -> rstd [C]; updates the
  *   running statistics exactly as batch_norm2d (attrs.count = N*H*W for the unbiased variance).
- * bn_apply: x, mean, rstd, gamma, beta -> y = gamma*(x-mean)*rstd + beta, then ReLU when
- *   attrs.relu (the following ReLU folded in).
+ * bn_apply: x, mean, rstd, gamma, beta -> y = gamma*(x-mean)*rstd + beta, then the activation
+ *   that followed the BN folded in: ReLU when attrs.relu, attrs.act otherwise (activationOf).
  * Backward keeps batch_norm2d's split ops (bn_backward_reduce, bn_backward_data).
  */
 import type { Shape } from '../graph/ir.js';
+import { type Activation, activationOf } from './activation.js';
 import { type BatchNormAttrs, normalize } from './batch_norm2d.js';
 import { type Arr, type OpDef, ShapeErrorAt, expectRank } from './op.js';
 
@@ -73,7 +74,10 @@ export const bnFinalize: OpDef<BnFinalizeAttrs> = {
 };
 
 export interface BnApplyAttrs {
+  /** The folded activation is ReLU. */
   relu: boolean;
+  /** Another folded activation (relu6, silu, hardswish); see activationOf. */
+  act?: Activation;
 }
 
 export const bnApply: OpDef<BnApplyAttrs> = {
@@ -83,7 +87,7 @@ export const bnApply: OpDef<BnApplyAttrs> = {
     return [xs[0]!];
   },
   run({ x: [x, mean, rstd, gamma, beta], y: [y], xs, attrs }) {
-    normalize(x!, xs[0]!, mean!, rstd!, gamma!, beta!, attrs.relu, y!);
+    normalize(x!, xs[0]!, mean!, rstd!, gamma!, beta!, activationOf(attrs), y!);
   },
 };
 

@@ -4,8 +4,8 @@
  * Inputs: x [N,C,H,W], s [N,C,1,1]. Output: y [N,C,H,W]. Saved for backward: x and s.
  * Backward: dx = channel_scale(dy, s) (the same op), ds = channel_scale_backward_scale(dy, x):
  *   ds[n,c] = sum_{h,w} dy[n,c,h,w] * x[n,c,h,w].
- * Not lowered to WebAssembly or native kernels: the engines run the reference kernels below in
- * float32, through NCHW copies of NHWC neighbours.
+ * The engines run the kernels channel_scale_forward (forward and dx) and
+ * channel_scale_backward_scale (ds, float64 sums) on NHWC x (src/kernels/eltwise.ts channelScale).
  */
 import { type OpDef, ShapeErrorAt, expectRank } from './op.js';
 

@@ -6,15 +6,15 @@
  * conv2d_fused (forward)
  *   inputs  x, w, [b], [mean, rstd, gamma, beta  when attrs.xPrologue]
  *   outputs y, [mean_y, var_y  when attrs.epilogue = 'moments']
- *   y = conv(P(x)) with P = bn_apply(relu?) when xPrologue (zero padding AFTER normalization),
+ *   y = conv(P(x)) with P = bn_apply(+activation) when xPrologue (zero padding AFTER normalization),
  *   then the per-channel moments of y when the epilogue is on.
  * conv2d_fused_backward_data
  *   inputs  dy, w, [dbn, xbn, mean, rstd, gamma, dbeta, dgamma  when attrs.dyPrologue],
  *           [x2, mean2, rstd2, gamma2, beta2  when attrs.dxEpilogue]
  *   outputs dx, [dbeta2, dgamma2  when dxEpilogue]
  *   dy comes from the BN backward on load when dyPrologue (dy = bn_backward_data(dbn, xbn, ...),
- *   the first input is then unused); the epilogue masks dx with relu(bn(x2)) > 0 (when its
- *   relu is on) and reduces dbeta2 = sum dx, dgamma2 = rstd2 * sum dx*(x2 - mean2).
+ *   the first input is then unused); the epilogue multiplies dx by act'(bn(x2)) (ReLU: the mask
+ *   bn(x2) > 0; none: 1) and reduces dbeta2 = sum dx, dgamma2 = rstd2 * sum dx*(x2 - mean2).
  * conv2d_fused_backward_data_acc
  *   inputs  G, then those of conv2d_fused_backward_data (dxEpilogue on)
  *   outputs G' = G with gamma2*rstd2*dx added into its leading channels (in place), dbeta2, dgamma2
@@ -25,6 +25,7 @@
  *   outputs dw, [db]
  */
 import type { Shape } from '../graph/ir.js';
+import { type Activation, actGrad, activationOf } from './activation.js';
 import { normalize } from './batch_norm2d.js';
 import { bnBackwardData, bnBackwardReduce } from './batch_norm2d.js';
 import { moments } from './bn_split.js';
@@ -33,14 +34,14 @@ import { type Arr, type KernelArgs, type OpDef, ShapeErrorAt } from './op.js';
 
 export interface FusedConvAttrs extends Conv2dAttrs {
   bias: boolean;
-  /** x is BN-normalized (and ReLU'd) on load. */
-  xPrologue?: { relu: boolean };
+  /** x is BN-normalized (and activated: ReLU when relu, else act, see activationOf) on load. */
+  xPrologue?: { relu: boolean; act?: Activation };
   /** Forward: per-channel moments of y. */
   epilogue?: 'moments';
   /** Backward: dy is computed on load from the BN backward of the layer that follows. */
   dyPrologue?: boolean;
-  /** Backward-data: dx is masked by the ReLU after a BN and reduced for that BN. */
-  dxEpilogue?: { relu: boolean };
+  /** Backward-data: dx is multiplied by the derivative of the activation after a BN (ReLU: masked) and reduced for that BN. */
+  dxEpilogue?: { relu: boolean; act?: Activation };
   xShape?: Shape;
   wShape?: Shape;
 }
@@ -94,10 +95,10 @@ function dyFromBn(args: KernelArgs<FusedConvAttrs>, at: number, dyShape: Shape):
   return dy;
 }
 
-function normalized(args: KernelArgs<FusedConvAttrs>, x: Arr, xs: Shape, at: number, relu: boolean): Arr {
+function normalized(args: KernelArgs<FusedConvAttrs>, x: Arr, xs: Shape, at: number, act: Activation): Arr {
   const [mean, rstd, gamma, beta] = args.x.slice(at, at + 4) as [Arr, Arr, Arr, Arr];
   const z = like(x, x.length);
-  normalize(x, xs, mean, rstd, gamma, beta, relu, z);
+  normalize(x, xs, mean, rstd, gamma, beta, act, z);
   return z;
 }
 
@@ -111,7 +112,7 @@ export const conv2dFused: OpDef<FusedConvAttrs> = {
     const { x, xs, y, ys, attrs: a } = args;
     const o = fusedOperands('conv2d_fused', a),
       nc = o.main;
-    const xin = a.xPrologue ? normalized(args, x[0]!, xs[0]!, o.xp!, a.xPrologue.relu) : x[0]!;
+    const xin = a.xPrologue ? normalized(args, x[0]!, xs[0]!, o.xp!, activationOf(a.xPrologue)) : x[0]!;
     call(conv2d, args, [xin, ...x.slice(1, nc)], xs.slice(0, nc), [y[0]!], [ys[0]!], a);
     if (a.epilogue === 'moments') moments(y[0]!, ys[0]!, y[1]!, y[2]!);
   },
@@ -132,10 +133,11 @@ export const conv2dFusedBackwardData: OpDef<FusedConvAttrs> = {
     if (a.dxEpilogue) {
       const at = o.dxe!;
       const [x2, mean, rstd, gamma, beta] = x.slice(at, at + 5) as [Arr, Arr, Arr, Arr, Arr];
-      if (a.dxEpilogue.relu) {
+      const act = activationOf(a.dxEpilogue);
+      if (act !== 'none') {
         const z = like(x2, x2.length);
-        normalize(x2, a.xShape!, mean, rstd, gamma, beta, true, z);
-        for (let i = 0; i < dx.length; i++) if (z[i]! <= 0) dx[i] = 0;
+        normalize(x2, a.xShape!, mean, rstd, gamma, beta, false, z);
+        for (let i = 0; i < dx.length; i++) dx[i] = actGrad(act, z[i]!, dx[i]!);
       }
       call(
         bnBackwardReduce,
@@ -203,20 +205,30 @@ export const conv2dFusedBackwardWeight: OpDef<FusedConvAttrs> = {
     const { x, xs, y, ys, attrs: a } = args;
     const o = fusedOperands('conv2d_fused_backward_weight', a);
     const dy = a.dyPrologue ? dyFromBn(args, o.dyp!, xs[0]!) : x[0]!;
-    const xin = a.xPrologue ? normalized(args, x[1]!, xs[1]!, o.xp!, a.xPrologue.relu) : x[1]!;
+    const xin = a.xPrologue ? normalized(args, x[1]!, xs[1]!, o.xp!, activationOf(a.xPrologue)) : x[1]!;
     call(conv2dBackwardWeight, args, [dy, xin], [xs[0]!, xs[1]!], y, ys, a);
   },
 };
 
-/** The ReLU mask of a BN-ReLU recomputed from its input: dx = dy where relu(bn(x)) > 0. Inputs: dy, x, mean, rstd, gamma, beta. */
-export const bnReluMask: OpDef = {
+/** bn_relu_mask's attributes: the activation after the BN (absent: ReLU). */
+export interface BnReluMaskAttrs {
+  /** The activation whose derivative is recomputed (default ReLU). */
+  act?: Activation;
+}
+
+/**
+ * The derivative of the activation after a BN recomputed from the BN's input: dx = dy * act'(bn(x))
+ * (ReLU, the default: dx = dy where relu(bn(x)) > 0). Inputs: dy, x, mean, rstd, gamma, beta.
+ */
+export const bnReluMask: OpDef<BnReluMaskAttrs> = {
   type: 'bn_relu_mask',
   infer(xs) {
     return [xs[0]!];
   },
-  run({ x: [dy, x, mean, rstd, gamma, beta], y: [dx], xs }) {
+  run({ x: [dy, x, mean, rstd, gamma, beta], y: [dx], xs, attrs }) {
+    const act = attrs.act ?? 'relu';
     const z = like(x!, x!.length);
-    normalize(x!, xs[1]!, mean!, rstd!, gamma!, beta!, true, z);
-    for (let i = 0; i < dx!.length; i++) dx![i] = z[i]! <= 0 ? 0 : dy![i]!;
+    normalize(x!, xs[1]!, mean!, rstd!, gamma!, beta!, false, z);
+    for (let i = 0; i < dx!.length; i++) dx![i] = actGrad(act, z[i]!, dy![i]!);
   },
 };

@@ -4,9 +4,10 @@
  * Backward: relu6_backward (dy, y -> dx = dy where 0 < y < 6, else 0), PyTorch's
  * hardtanh_backward; y lies strictly inside (0, 6) exactly where x does, so the mask read from y
  * is the one PyTorch reads from x, and x can be freed after the forward.
- * Not lowered to WebAssembly or native kernels: the engines run the reference kernel below in
- * float32, on NHWC tensors as they are (`layoutFree`).
+ * The engines run the kernels relu6_forward / relu6_backward (src/kernels/eltwise.ts actForward);
+ * the formulas are src/ops/activation.ts's.
  */
+import { actForward, actGrad } from './activation.js';
 import { type OpDef, elementwiseBackward, sameShape } from './op.js';
 
 export const relu6: OpDef = {
@@ -14,10 +15,7 @@ export const relu6: OpDef = {
   layoutFree: true,
   infer: sameShape,
   run({ x: [x], y: [y] }) {
-    for (let i = 0; i < x!.length; i++) {
-      const v = x![i]!;
-      y![i] = v !== v ? v : v <= 0 ? 0 : v >= 6 ? 6 : v;
-    }
+    for (let i = 0; i < x!.length; i++) y![i] = actForward('relu6', x![i]!);
   },
   backward: elementwiseBackward('relu6_backward', 'y'),
 };
@@ -27,9 +25,6 @@ export const relu6Backward: OpDef = {
   layoutFree: true,
   infer: sameShape,
   run({ x: [dy, y], y: [dx] }) {
-    for (let i = 0; i < dy!.length; i++) {
-      const v = y![i]!;
-      dx![i] = v <= 0 || v >= 6 ? 0 : dy![i]!;
-    }
+    for (let i = 0; i < dy!.length; i++) dx![i] = actGrad('relu6', y![i]!, dy![i]!);
   },
 };

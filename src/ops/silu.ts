@@ -3,21 +3,18 @@
  * Saved for backward: x.
  * Backward: silu_backward (dy, x -> dx), with s = sigmoid(x):
  *   dx = dy * s * (1 + x * (1 - s))
- * Not lowered to WebAssembly or native kernels: the engines run the reference kernel below in
- * float32, on NHWC tensors as they are (`layoutFree`), and no fusion rule touches it.
+ * The engines run the kernels silu_forward / silu_backward (src/kernels/eltwise.ts actForward);
+ * the formulas are src/ops/activation.ts's.
  */
+import { actForward, actGrad } from './activation.js';
 import { type OpDef, elementwiseBackward, sameShape } from './op.js';
-import { sigmoidOf as sigmoid } from './sigmoid.js';
 
 export const silu: OpDef = {
   type: 'silu',
   layoutFree: true,
   infer: sameShape,
   run({ x: [x], y: [y] }) {
-    for (let i = 0; i < x!.length; i++) {
-      const v = x![i]!;
-      y![i] = v * sigmoid(v);
-    }
+    for (let i = 0; i < x!.length; i++) y![i] = actForward('silu', x![i]!);
   },
   backward: elementwiseBackward('silu_backward', 'x'),
 };
@@ -27,10 +24,6 @@ export const siluBackward: OpDef = {
   layoutFree: true,
   infer: sameShape,
   run({ x: [dy, x], y: [dx] }) {
-    for (let i = 0; i < dy!.length; i++) {
-      const v = x![i]!;
-      const s = sigmoid(v);
-      dx![i] = dy![i]! * s * (1 + v * (1 - s));
-    }
+    for (let i = 0; i < dy!.length; i++) dx![i] = actGrad('silu', x![i]!, dy![i]!);
   },
 };

@@ -6,9 +6,10 @@
  * Inputs: x [N, ...]. Outputs: y (x's shape), mask [N,1,1,1] (saved for backward).
  * Backward: stochastic_depth_backward (dy, mask -> dx = dy * mask[n]).
  * The mask is a pure function of (run seed, step, layer name, sample index), like dropout's.
- * Not lowered to WebAssembly or native kernels: the engines run the reference kernels below in
- * float32, on NHWC tensors as they are (`layoutFree`: a sample is one contiguous block in
- * either layout).
+ * The engines run it with the kernel stochastic_depth_forward (src/kernels/eltwise.ts
+ * sampleScale), forward and backward, on NHWC tensors as they are (a sample is one contiguous
+ * block in either layout), with the mask drawn on the host by stochasticDepthMask; the reference
+ * kernels below (`layoutFree`) run where the lowering declines.
  */
 import { hashUniform, strHash } from '../util/random.js';
 import { type OpDef, ShapeErrorAt } from './op.js';
@@ -16,6 +17,19 @@ import { type OpDef, ShapeErrorAt } from './op.js';
 export interface StochasticDepthAttrs {
   p: number;
   training?: boolean;
+}
+
+/**
+ * The mask of one run of the layer named `layer`: m[n] = 0 (probability p) or 1/(1-p) in
+ * training, 1 in eval and at p = 0. The engines' kernel (src/kernels/eltwise.ts sampleScale)
+ * applies the mask this function draws, so every engine drops the same samples.
+ */
+export function stochasticDepthMask(attrs: StochasticDepthAttrs, ctx: { seed: number; step: number }, layer: string, N: number): Float64Array {
+  const h = strHash(layer);
+  const keep = attrs.p < 1 ? 1 / (1 - attrs.p) : 0;
+  const m = new Float64Array(N);
+  for (let n = 0; n < N; n++) m[n] = attrs.training && attrs.p > 0 ? (hashUniform(ctx.seed, ctx.step, h, n) < attrs.p ? 0 : keep) : 1;
+  return m;
 }
 
 export const stochasticDepth: OpDef<StochasticDepthAttrs> = {
@@ -28,12 +42,10 @@ export const stochasticDepth: OpDef<StochasticDepthAttrs> = {
   run({ x: [x], y: [y, mask], xs, attrs, node, ctx }) {
     const N = xs[0]![0]!;
     const per = x!.length / N;
-    const layer = strHash(node.name);
-    const keep = attrs.p < 1 ? 1 / (1 - attrs.p) : 0;
+    const m = stochasticDepthMask(attrs, ctx, node.name, N);
     for (let n = 0; n < N; n++) {
-      const m = attrs.training && attrs.p > 0 ? (hashUniform(ctx.seed, ctx.step, layer, n) < attrs.p ? 0 : keep) : 1;
-      mask![n] = m;
-      for (let i = n * per; i < (n + 1) * per; i++) y![i] = x![i]! * m;
+      mask![n] = m[n]!;
+      for (let i = n * per; i < (n + 1) * per; i++) y![i] = x![i]! * m[n]!;
     }
   },
   backward(b, node, [dy]) {

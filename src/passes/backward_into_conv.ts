@@ -3,7 +3,8 @@
  * c1, reductions into the epilogue of the consuming convolution's backward-data:
  *   dz = conv_backward_data(dy, w); dbn = bn_relu_mask(dz, x, ...); [dbeta, dgamma] = bn_backward_reduce(dbn, x, mean, rstd)
  *   -> [dbn, dbeta, dgamma] = conv2d_fused_backward_data{dxEpilogue}(dy, w, x, mean, rstd, gamma, beta)
- *   Guards: reluFolded (the BN had a ReLU folded in, so bn_relu_mask exists),
+ *   Guards: reluFolded (the BN had an activation folded in, so bn_relu_mask exists),
+ *   activationInConv (the fused backward-data differentiates that activation: KernelCapabilities),
  *   gradientFromConv (dz comes straight from one convolution's backward-data, not a sum),
  *   maskIsSoleReader (nothing else reads dz).
  * c2, BN's dx on load in the producing convolution's backward:
@@ -14,6 +15,8 @@
  *   FusionOptions.depthwiseFusion (conv_parts.ts).
  */
 import type { Node } from '../graph/ir.js';
+import type { BnReluMaskAttrs, FusedConvAttrs } from '../ops/conv2d_fused.js';
+import type { KernelCapabilities } from './capabilities.js';
 import { DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
 import { type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
@@ -23,58 +26,75 @@ const isBwd = (n: Node): boolean => BACKWARD.has(n.op);
 
 export const bnGradIntoConvBackward: Pass = bnGradIntoConvBackwardWith(false);
 
+/** c1, as applyFusion's defaults run it (ReLU only in the dx epilogue, no depthwise convolution). */
+export const reduceIntoConvBackward: Pass = reduceIntoConvBackwardWith();
+
 /**
- * c1. It needs no depthwise guard of its own: bn_relu_mask exists only where normalize-into-conv
- * put the normalize into the consuming convolutions, so the gradient comes from a depthwise
- * backward-data only where depthwise fusion is on.
+ * c1, with the kernels' capabilities (guard activationInConv: the dx epilogue differentiates the
+ * activation) and guard depthwiseFused (off with depthwise): a ReLU mask exists only where
+ * normalize-into-conv put the normalize into the consuming convolutions, but fission itself makes
+ * the SiLU and hardswish derivatives bn_relu_mask nodes, whatever convolution consumes them.
  */
-export const reduceIntoConvBackward: Pass = {
-  name: 'reduce-into-conv-backward',
-  run(g, report) {
-    const uses = consumers(g);
-    const plan = new Map<number, { mask: Node; reduce: Node }>(); // backward-data node id -> absorbed nodes
-    for (const r of g.nodes) {
-      if (r.op !== 'bn_backward_reduce') continue;
-      const bn = bnLayerOf(r);
-      if (report.whole.has(bn)) continue; // kept whole by a cost guard (fission says which)
-      const m = producer(g, r.inputs[0]!);
-      if (!m || m.op !== 'bn_relu_mask') {
-        report.blocked(bn, 'reduce-into-conv-backward', 'reluFolded', `the gradient at the BN output comes from ${m ? `${m.op} "${m.name}"` : 'nowhere'}`);
-        continue;
+export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, depthwise = false): Pass {
+  return {
+    name: 'reduce-into-conv-backward',
+    run(g, report) {
+      const uses = consumers(g);
+      const plan = new Map<number, { mask: Node; reduce: Node }>(); // backward-data node id -> absorbed nodes
+      for (const r of g.nodes) {
+        if (r.op !== 'bn_backward_reduce') continue;
+        const bn = bnLayerOf(r);
+        if (report.whole.has(bn)) continue; // kept whole by a cost guard (fission says which)
+        const m = producer(g, r.inputs[0]!);
+        if (!m || m.op !== 'bn_relu_mask') {
+          report.blocked(bn, 'reduce-into-conv-backward', 'reluFolded', `the gradient at the BN output comes from ${m ? `${m.op} "${m.name}"` : 'nowhere'}`);
+          continue;
+        }
+        const d = producer(g, m.inputs[0]!);
+        if (!isBwdData(d) || readConv(d).dxe) {
+          report.blocked(
+            bn,
+            'reduce-into-conv-backward',
+            'gradientFromConv',
+            `the gradient at the ReLU output comes from ${d ? `${d.op} "${d.name}"` : 'nowhere'}`,
+          );
+          continue;
+        }
+        const readers = uses.get(m.inputs[0]!) ?? [];
+        if (readers.length !== 1) {
+          report.blocked(bn, 'reduce-into-conv-backward', 'maskIsSoleReader', `the gradient is read by ${readers.length} nodes`);
+          continue;
+        }
+        if (!depthwise && isDepthwise(g, d)) {
+          report.blocked(bn, 'reduce-into-conv-backward', DEPTHWISE_GUARD, depthwiseWhy(d));
+          continue;
+        }
+        const act = (m.attrs as BnReluMaskAttrs).act ?? 'relu';
+        const da = d.attrs as unknown as FusedConvAttrs;
+        if (!(caps ? caps.convActivation({ xShape: da.xShape!, wShape: da.wShape!, attrs: da }, act) : act === 'relu')) {
+          report.blocked(bn, 'reduce-into-conv-backward', 'activationInConv', `the fused backward-data of "${d.name}" cannot differentiate ${act}`);
+          continue;
+        }
+        plan.set(d.id, { mask: m, reduce: r });
+        report.fired(bn, 'reduce-into-conv-backward', `ReLU mask and the two reductions in the epilogue of "${d.name}"`);
       }
-      const d = producer(g, m.inputs[0]!);
-      if (!isBwdData(d) || readConv(d).dxe) {
-        report.blocked(
-          bn,
-          'reduce-into-conv-backward',
-          'gradientFromConv',
-          `the gradient at the ReLU output comes from ${d ? `${d.op} "${d.name}"` : 'nowhere'}`,
-        );
-        continue;
-      }
-      const readers = uses.get(m.inputs[0]!) ?? [];
-      if (readers.length !== 1) {
-        report.blocked(bn, 'reduce-into-conv-backward', 'maskIsSoleReader', `the gradient is read by ${readers.length} nodes`);
-        continue;
-      }
-      plan.set(d.id, { mask: m, reduce: r });
-      report.fired(bn, 'reduce-into-conv-backward', `ReLU mask and the two reductions in the epilogue of "${d.name}"`);
-    }
-    return rebuild(g, (n, w) => {
-      const f = plan.get(n.id);
-      if (!f) return w.keep(n);
-      const [, x, mean, rstd, gamma, beta] = f.mask.inputs as [number, number, number, number, number, number];
-      const p = readConv(n);
-      p.op = 'conv2d_fused_backward_data';
-      p.dxe = [x, mean, rstd, gamma, beta];
-      p.attrs.dxEpilogue = { relu: true };
-      // dx of the conv becomes the masked gradient (the mask's output), plus the BN's reductions.
-      w.node(p.op, n.name, convInputs(p), [f.mask.outputs[0]!, ...f.reduce.outputs], convAttrs(p));
-      w.drop(f.mask);
-      w.drop(f.reduce);
-    });
-  },
-};
+      return rebuild(g, (n, w) => {
+        const f = plan.get(n.id);
+        if (!f) return w.keep(n);
+        const [, x, mean, rstd, gamma, beta] = f.mask.inputs as [number, number, number, number, number, number];
+        const p = readConv(n);
+        p.op = 'conv2d_fused_backward_data';
+        p.dxe = [x, mean, rstd, gamma, beta];
+        const act = (f.mask.attrs as BnReluMaskAttrs).act ?? 'relu';
+        p.attrs.dxEpilogue = act === 'relu' ? { relu: true } : { relu: false, act };
+        // dx of the conv becomes the masked gradient (the mask's output), plus the BN's reductions.
+        w.node(p.op, n.name, convInputs(p), [f.mask.outputs[0]!, ...f.reduce.outputs], convAttrs(p));
+        w.drop(f.mask);
+        w.drop(f.reduce);
+      });
+    },
+  };
+}
 
 /** c2; depthwise: also into depthwise convolutions. */
 export function bnGradIntoConvBackwardWith(depthwise: boolean): Pass {

@@ -5,6 +5,7 @@
  * them (src/runtime/capabilities.ts).
  */
 import type { Shape } from '../graph/ir.js';
+import type { Activation } from '../ops/activation.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 
 /** A convolution as a rule sees it: x [N, C, H, W], w [K, C/groups, KH, KW], and its attributes. */
@@ -28,6 +29,11 @@ export interface KernelCapabilities {
   convStridedOutput(c: ConvSpec): boolean;
   /** Whether the fused backward-data can add its dx epilogue's result into a gradient buffer. */
   convDxAccumulates(c: ConvSpec): boolean;
+  /**
+   * Whether the fused convolution's x prologue can apply `act` after the normalize, and its
+   * backward-data's dx epilogue differentiate it (normalize-into-conv, reduce-into-conv-backward).
+   */
+  convActivation(c: ConvSpec, act: Activation): boolean;
 }
 
 /** "3x3, 16->32" for messages. */

@@ -6,7 +6,7 @@
 import { pruneDead } from '../autodiff/backward.js';
 import type { Graph } from '../graph/ir.js';
 import { verify } from '../graph/verify.js';
-import { bnGradIntoConvBackwardWith, reduceIntoConvBackward } from './backward_into_conv.js';
+import { bnGradIntoConvBackwardWith, reduceIntoConvBackwardWith } from './backward_into_conv.js';
 import { concatGradWith } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
 import type { KernelCapabilities } from './capabilities.js';
@@ -24,7 +24,7 @@ export interface FusionOptions {
   fission: boolean;
   /** (a) statistics into the producing convolution's epilogue. */
   statsEpilogue: boolean;
-  /** (b) normalize+ReLU into the consuming convolution's input packing. */
+  /** (b) normalize+activation into the consuming convolution's input packing. */
   normalizePrologue: boolean;
   /** (c) backward: reductions into backward-data epilogues, BN dx into backward prologues. */
   backward: boolean;
@@ -168,9 +168,9 @@ export function applyFusion(
   if (o.statsReuse) passes.push(momentsReuse);
   const dw = o.depthwiseFusion === true;
   if (o.statsEpilogue) passes.push(momentsIntoConvWith(dw));
-  if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true, dw));
+  if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true, dw, caps));
   if (o.residual) passes.push(residualAddRelu);
-  if (o.backward) passes.push(reduceIntoConvBackward, bnGradIntoConvBackwardWith(dw));
+  if (o.backward) passes.push(reduceIntoConvBackwardWith(caps, dw), bnGradIntoConvBackwardWith(dw));
   if (o.concatGrad) passes.push(concatGradWith(o.concatGradEpilogue === true, caps));
   if (o.recomputeConcat) passes.push(concatRecompute);
   else if (o.concatViews) passes.push(concatViewsWith(caps, o.concatViewMinFraction));

@@ -5,15 +5,20 @@
  *     -> y = bn_add_relu(x1, ..., o | x2, ...)
  *   ds = relu_backward(dy, y); bn_backward_reduce(ds, x1, ...) [; bn_backward_reduce(ds, x2, ...)]
  *     -> [ds, dbeta1, dgamma1, (dbeta2, dgamma2)] = bn_add_relu_backward(dy, y, x1, mean1, rstd1, ...)
- * Guards: addAfterBn (a bn_apply without ReLU feeds an add), bnSoleReader (nothing else reads
- * the normalized tensor), reluAfterAdd (the add's only forward reader is a ReLU).
+ * Guards: addAfterBn (a bn_apply without activation feeds an add), bnSoleReader (nothing else
+ * reads the normalized tensor). Where the add is not read by one ReLU alone (MobileNetV2's and
+ * EfficientNet's residual end), the forward fuses without the ReLU,
+ *   z1 = bn_apply(x1); y = add(z1, o)  ->  y = bn_add_relu{relu: false}(x1, ..., o)
+ * and the backward stays as it is (the add passes its gradient to the BN reductions unmasked).
  */
 import type { Node } from '../graph/ir.js';
+import { type Activation, activationOf } from '../ops/activation.js';
 import { type Pass, consumers, producer, rebuild } from './rewrite.js';
 
 interface Match {
   add: Node;
-  relu: Node;
+  /** The ReLU after the add; absent: the residual end without one (bn_add_relu{relu: false}). */
+  relu?: Node;
   bn1: Node;
   bn2?: Node;
   other?: number;
@@ -28,7 +33,7 @@ export const residualAddRelu: Pass = {
     const uses = consumers(g);
     const soleBnReader = (z: number, add: Node): Node | undefined => {
       const p = producer(g, z);
-      if (!p || p.op !== 'bn_apply' || p.attrs.relu === true) return undefined;
+      if (!p || p.op !== 'bn_apply' || activationOf(p.attrs as { act?: Activation; relu?: boolean }) !== 'none') return undefined;
       const r = uses.get(z) ?? [];
       return r.length === 1 && r[0] === add ? p : undefined;
     };
@@ -42,13 +47,21 @@ export const residualAddRelu: Pass = {
       if (!bn1) continue; // not a BN-fed add (gradient sums are adds too): nothing to report
       const layer = String(bn1.attrs.bn ?? bn1.name);
       const readers = uses.get(add.outputs[0]!) ?? [];
+      const bn2 = bnA && bnB ? bnB : undefined;
+      const other = bn2 ? undefined : bn1 === bnA ? b : a;
       if (readers.length !== 1 || readers[0]!.op !== 'relu') {
-        report.blocked(layer, 'residual-add-relu', 'reluAfterAdd', `the add "${add.name}" is read by ${readers.map((r) => `${r.op} "${r.name}"`).join(', ')}`);
+        // the residual end without a ReLU (MobileNetV2, EfficientNet): forward only, the add's
+        // gradient reaches the BN reductions unmasked
+        matches.push({ add, bn1, bn2, other });
+        report.fired(
+          layer,
+          'residual-add-relu',
+          `normalize + ${bn2 ? `normalize of "${String(bn2.attrs.bn)}"` : 'identity'} + add "${add.name}" in one kernel (no ReLU after the add: read by ${readers.map((r) => `${r.op} "${r.name}"`).join(', ') || 'nothing'})`,
+        );
+        if (bn2) report.fired(String(bn2.attrs.bn ?? bn2.name), 'residual-add-relu', `normalized inside the residual kernel of "${add.name}"`);
         continue;
       }
       const relu = readers[0]!;
-      const bn2 = bnA && bnB ? bnB : undefined;
-      const other = bn2 ? undefined : bn1 === bnA ? b : a;
       const m: Match = { add, relu, bn1, bn2, other };
       const rb = (uses.get(relu.outputs[0]!) ?? []).find((n) => n.op === 'relu_backward' && n.inputs[1] === relu.outputs[0]);
       if (rb) {
@@ -69,16 +82,16 @@ export const residualAddRelu: Pass = {
     }
     const at = new Map<number, Match>();
     for (const m of matches) {
-      at.set(m.relu.id, m);
+      at.set((m.relu ?? m.add).id, m);
       if (m.reluBackward) at.set(m.reluBackward.id, m);
     }
     return rebuild(g, (n, w) => {
       const m = at.get(n.id);
       if (!m) return w.keep(n);
       const shortcut = m.bn2 ? 'bn' : 'identity';
-      if (n === m.relu) {
+      if (n === (m.relu ?? m.add)) {
         const ins = [...m.bn1.inputs, ...(m.bn2 ? m.bn2.inputs : [m.other!])];
-        w.node('bn_add_relu', `${m.add.name}.bn_add_relu`, ins, n.outputs, { shortcut });
+        w.node('bn_add_relu', `${m.add.name}.bn_add_relu`, ins, n.outputs, m.relu ? { shortcut } : { shortcut, relu: false });
         return;
       }
       const [dy, y] = n.inputs as [number, number];

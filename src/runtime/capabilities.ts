@@ -14,4 +14,7 @@ export const FAST_KERNELS: KernelCapabilities = {
   convStridedInput: (c) => convStridedInput(geom(c)),
   convStridedOutput: (c) => convStridedOutput(geom(c)),
   convDxAccumulates: (c) => convDxAccumulates(geom(c)),
+  // the GEMM and Winograd prologues and dx epilogues take a ReLU flag; the other activations
+  // run in the standalone normalize (bn_normalize) and derivative (bnf_relu_mask) kernels
+  convActivation: (_c, act) => act === 'none' || act === 'relu',
 };

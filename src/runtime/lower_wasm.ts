@@ -21,11 +21,13 @@ import {
 } from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
-import { FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
+import { type Activation, actCode, activationOf } from '../ops/activation.js';
+import { type BnReluMaskAttrs, FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 import type { BatchNormAttrs, BnDxCoefAttrs } from '../ops/batch_norm2d.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
 import type { ShortcutPadAttrs } from '../ops/shortcut_pad.js';
+import { type StochasticDepthAttrs, stochasticDepthMask } from '../ops/stochastic_depth.js';
 import type { Lowering, LoweringContext } from './executor.js';
 import type { Arena } from './memory.js';
 import { viewOf } from './planner.js';
@@ -326,7 +328,7 @@ function composedPrologues(e: WasmLowering, f: ReturnType<typeof fusedParts>, dy
     }
     if (xp) {
       xin = e.temp(1, x.M * x.C);
-      K.bnNormalize(e.backend, x.ptr, xin, x.M, x.C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, a.xPrologue!.relu);
+      K.bnNormalize(e.backend, x.ptr, xin, x.M, x.C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, actCode(activationOf(a.xPrologue)));
     }
     return { dy: d, x: xin };
   };
@@ -353,22 +355,25 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   // accumulating: no dx is stored (the 1x1 path adds from registers, Winograd from a ring in cache)
   const dx = !acc ? p.y(0) : 0;
   const outs = node.outputs.map((_, i) => p.y(i));
-  const relu = dxe !== undefined && a.dxEpilogue!.relu;
+  const act = dxe !== undefined ? activationOf(a.dxEpilogue) : 'none';
+  const relu = act === 'relu';
   if (acc && (!dxe || !convDxAccumulates(g))) return undefined;
   if (isDepthwise(g)) {
     const prologues = composedPrologues(e, f, { ptr: dy, M: My, C: K_ }, NONE);
-    const coef = relu ? e.coefficients(C) : 0;
+    const coef = act !== 'none' ? e.coefficients(C) : 0;
     return () => {
       convBackwardData(e.backend, g, prologues().dy, w, dx, e.convWs!);
       if (dxe) {
         if (coef) {
           F.bnCoefficients(e.backend, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
-          F.bnReluMask(e.backend, dx, dxe[0]!, coef, dx, Mx, C);
+          F.bnReluMask(e.backend, dx, dxe[0]!, coef, dx, Mx, C, actCode(act));
         }
         K.bnBackwardReduce(e.backend, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
       }
     };
   }
+  // the GEMM and Winograd dx epilogues differentiate ReLU only (capabilities.ts convActivation)
+  if (act !== 'none' && !relu) return undefined;
   // without the ReLU the mask is off and its coefficients are never read (unless accumulating: a2)
   const coef = relu || acc ? e.coefficients(C) : 0;
   const fusion = {
@@ -396,8 +401,8 @@ const FUSED_RULES: Record<string, Rule> = {
     if (!p.nhwcIn(0)) return undefined;
     const [M, C] = rows(p.xs(0));
     const [x, mean, rstd, gamma, beta, y] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.y(0)];
-    const relu = node.attrs.relu === true;
-    return () => K.bnNormalize(backend, x, y, M, C, gamma, beta, mean, rstd, relu);
+    const act = actCode(activationOf(node.attrs as { act?: Activation; relu?: boolean }));
+    return () => K.bnNormalize(backend, x, y, M, C, gamma, beta, mean, rstd, act);
   },
   // bn_finalize and concat_vec work on [C] vectors: their reference kernels run them as they are.
   bn_relu_mask(node, lc, e) {
@@ -406,9 +411,10 @@ const FUSED_RULES: Record<string, Rule> = {
     const [M, C] = rows(p.xs(0));
     const coef = e.coefficients(C);
     const [dy, x, mean, rstd, gamma, beta, dx] = [p.x(0), p.x(1), p.x(2), p.x(3), p.x(4), p.x(5), p.y(0)];
+    const act = actCode((node.attrs as BnReluMaskAttrs).act ?? 'relu');
     return () => {
       F.bnCoefficients(e.backend, C, mean, rstd, gamma, beta, coef);
-      F.bnReluMask(e.backend, dy, x, coef, dx, M, C);
+      F.bnReluMask(e.backend, dy, x, coef, dx, M, C, act);
     };
   },
   bn_add_relu(node, lc, e) {
@@ -420,10 +426,11 @@ const FUSED_RULES: Record<string, Rule> = {
     const c2 = two ? e.coefficients(C) : 0;
     const x = node.inputs.map((_, i) => p.x(i));
     const y = p.y(0);
+    const relu = node.attrs.relu !== false;
     return () => {
       F.bnCoefficients(e.backend, C, x[1]!, x[2]!, x[3]!, x[4]!, c1);
       if (two) F.bnCoefficients(e.backend, C, x[6]!, x[7]!, x[8]!, x[9]!, c2);
-      F.bnAddRelu(e.backend, x[0]!, c1, two ? 0 : x[5]!, two ? x[5]! : 0, c2, y, M, C);
+      F.bnAddRelu(e.backend, x[0]!, c1, two ? 0 : x[5]!, two ? x[5]! : 0, c2, y, M, C, relu);
     };
   },
   bn_add_relu_backward(node, lc, e) {
@@ -434,8 +441,10 @@ const FUSED_RULES: Record<string, Rule> = {
     const x = node.inputs.map((_, i) => p.x(i));
     const y = node.outputs.map((_, i) => p.y(i));
     const n = M * C;
+    const relu = node.attrs.relu !== false;
     return () => {
-      F.reluMask(e.backend, x[0]!, x[1]!, y[0]!, n);
+      if (relu) F.reluMask(e.backend, x[0]!, x[1]!, y[0]!, n);
+      else K.copyChannels(e.backend, x[0]!, C, 0, y[0]!, C, 0, C, M);
       K.bnBackwardReduce(e.backend, y[0]!, x[2]!, M, C, x[3]!, x[4]!, y[1]!, y[2]!);
       if (two) K.bnBackwardReduce(e.backend, y[0]!, x[5]!, M, C, x[6]!, x[7]!, y[3]!, y[4]!);
     };
@@ -465,9 +474,11 @@ const FUSED_RULES: Record<string, Rule> = {
         if (a.epilogue) K.bnMoments(e.backend, y, My, K_, p.y(1), p.y(2));
       };
     }
+    const xact = xp ? activationOf(a.xPrologue) : 'none';
+    if (xact !== 'none' && xact !== 'relu') return undefined; // the GEMM and Winograd prologues apply ReLU only
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
-      xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[0]!) } : undefined,
+      xPrologue: xp ? { coef, relu: xact === 'relu', stride: lc.stride(node.inputs[0]!) } : undefined,
       moments: a.epilogue ? { mean: p.y(1), variance: p.y(2) } : undefined,
       outputStride: ys === K_ ? undefined : ys,
     };
@@ -522,15 +533,80 @@ const FUSED_RULES: Record<string, Rule> = {
         convBackwardWeight(e.backend, g, d, xin, dw, db, e.convWs!);
       };
     }
+    const xact = xp ? activationOf(a.xPrologue) : 'none';
+    if (xact !== 'none' && xact !== 'relu') return undefined;
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
       dyPrologue: dyPrologue(e, dyp, K_),
-      xPrologue: xp ? { coef, relu: a.xPrologue!.relu, stride: lc.stride(node.inputs[1]!) } : undefined,
+      xPrologue: xp ? { coef, relu: xact === 'relu', stride: lc.stride(node.inputs[1]!) } : undefined,
     };
     return () => {
       if (xp) F.bnCoefficients(e.backend, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
       convBackwardWeight(e.backend, g, dy, x, dw, db, e.convWs!, fusion);
     };
+  },
+};
+
+/** An elementwise activation op and its backward on their kernels (src/kernels/eltwise.ts actForward, actBackward). */
+function actRules(op: K.ActOp): Record<string, Rule> {
+  // forward (x, y), backward (dy, z, dx): n elements each
+  const rule =
+    (backward: boolean): Rule =>
+    (node, lc, { backend }) => {
+      if (!sameLayout(node, lc)) return undefined;
+      const p = io(node, lc);
+      const [a, z, out, n] = [p.x(0), backward ? p.x(1) : 0, p.y(0), numel(p.xs(0))];
+      return backward ? () => K.actBackward(backend, op, a, z, out, n) : () => K.actForward(backend, op, a, out, n);
+    };
+  return { [op]: rule(false), [`${op}_backward`]: rule(true) };
+}
+
+/** channel_scale (x, s -> y; also its dx) or its scale gradient (dy, x -> ds): x and y (dy) NHWC. */
+function channelScaleRule(scaleGrad: boolean): Rule {
+  return (node, lc, { backend }) => {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0) || !(scaleGrad ? p.nhwcIn(1) : p.nhwcOut(0))) return undefined;
+    const [N, C, H, W] = p.xs(scaleGrad ? 1 : 0) as number[];
+    const [a, b, out, HW] = [p.x(0), p.x(1), p.y(0), H! * W!];
+    return scaleGrad ? () => K.channelScaleBackwardScale(backend, a, b, out, N!, HW, C!) : () => K.channelScale(backend, a, b, out, N!, HW, C!);
+  };
+}
+
+/**
+ * The lean CNNs' elementwise ops (relu6, silu, hardswish, sigmoid, channel_scale, stochastic
+ * depth). channel_scale's scale s [N, C, 1, 1] is laid out alike in NHWC and NCHW; x and y must be NHWC.
+ */
+const LEAN_RULES: Record<string, Rule> = {
+  ...actRules('relu6'),
+  ...actRules('silu'),
+  ...actRules('hardswish'),
+  ...actRules('sigmoid'),
+  channel_scale: channelScaleRule(false),
+  channel_scale_backward_scale: channelScaleRule(true),
+  // the mask is drawn on the host as the op draws it (stochasticDepthMask), the kernel applies it
+  stochastic_depth(node, lc, e) {
+    const p = io(node, lc);
+    if (p.nhwcIn(0) !== p.nhwcOut(0)) return undefined;
+    const N = p.xs(0)[0]!;
+    const per = numel(p.xs(0)) / N;
+    const attrs = node.attrs as unknown as StochasticDepthAttrs;
+    const [x, y] = [p.x(0), p.y(0)];
+    // a mask nobody reads may have no storage of its own
+    const planned = lc.arrays[node.outputs[1]!]!.length >= N;
+    const spare = planned ? 0 : e.arena.reserve(4 * N, 'stochastic depth mask');
+    return () => {
+      const mask = planned ? lc.arrays[node.outputs[1]!]! : e.arena.view(spare, N);
+      mask.set(stochasticDepthMask(attrs, lc.ctx, node.name, N));
+      K.sampleScale(e.backend, x, mask.byteOffset, y, N, per);
+    };
+  },
+  stochastic_depth_backward(node, lc, { backend }) {
+    const p = io(node, lc);
+    if (p.nhwcIn(0) !== p.nhwcOut(0)) return undefined;
+    const N = p.xs(1)[0]!;
+    const per = numel(p.xs(0)) / N;
+    const [dy, mask, dx] = [p.x(0), p.x(1), p.y(0)];
+    return () => K.sampleScale(backend, dy, mask, dx, N, per);
   },
 };
 
@@ -583,6 +659,6 @@ export class WasmLowering implements Lowering {
         `layer "${node.name}" (${node.op}) reads "${lc.graph.value(v).name}", a view of a concatenation buffer, and has no kernel that reads views`,
       );
     }
-    return (RULES[node.op] ?? FUSED_RULES[node.op])?.(node, lc, this);
+    return (RULES[node.op] ?? FUSED_RULES[node.op] ?? LEAN_RULES[node.op])?.(node, lc, this);
   }
 }

@@ -3,7 +3,7 @@
  * follows the engine the suite runs on (BNFF_ENGINE: auto, the default, is native where the addon
  * is built; wasm forces the WebAssembly kernels): tools/test.mjs runs the kernel suites on each.
  */
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import type { Backend } from '../../src/runtime/backend.js';
 import { engineChoice } from '../../src/runtime/engine.js';
 import { Arena } from '../../src/runtime/memory.js';
@@ -41,4 +41,16 @@ export async function getPool(threads: number): Promise<Backend> {
     pools.set(threads, p);
   }
   return p;
+}
+
+/** Backends of the suite's kind on `arena`, one per thread count, made before the file's tests and closed after them. */
+export function poolsFor(arena: Arena, threads: readonly number[] = [1, 2]): Backend[] {
+  const pools: Backend[] = [];
+  before(async () => {
+    for (const t of threads) pools.push(await createBackend(arena, t));
+  });
+  after(() => {
+    for (const p of pools) p.close();
+  });
+  return pools;
 }

@@ -158,6 +158,17 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
       'bnf_add_relu',
       'bnf_relu_mask',
       'bnf_mask',
+      'relu6_forward',
+      'relu6_backward',
+      'silu_forward',
+      'silu_backward',
+      'hardswish_forward',
+      'hardswish_backward',
+      'sigmoid_forward',
+      'sigmoid_backward',
+      'channel_scale_forward',
+      'channel_scale_backward_scale',
+      'stochastic_depth_forward',
     ];
     for (const n of names) assert.ok(nb.isNative(n), `${n} native`);
   });
@@ -511,6 +522,93 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
         F.reluMask(b, dy.byteOffset, y.byteOffset, ds.byteOffset, n);
         return { ds: read(ds) };
       });
+    }
+  });
+
+  // Where two NaNs meet in one multiplication (silu: x * sigmoid(x)), the C++ compiler may commute
+  // the operands and so keep the other one's payload: any NaN matches any NaN here.
+  const nanAny = (a: Float32Array): Float32Array => a.map((v) => (Number.isNaN(v) ? NaN : v));
+
+  test("the lean CNNs' kernels: activations (NaN, +-0, +-Infinity), channel_scale, stochastic depth", () => {
+    for (const n of [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 4099]) {
+      const rng = new Rng(n + 77);
+      const x = put(Float32Array.from(special(rng, n), (v) => 4 * v)),
+        dy = put(special(rng, n));
+      for (const op of ['relu6', 'silu', 'hardswish', 'sigmoid'] as const) {
+        compare(`${op} n=${n}`, (b) => {
+          const y = out(n),
+            dx = out(n),
+            z = outPut(read(x));
+          E.actForward(b, op, x.byteOffset, y.byteOffset, n);
+          E.actForward(b, op, z.byteOffset, z.byteOffset, n);
+          E.actBackward(b, op, dy.byteOffset, x.byteOffset, dx.byteOffset, n);
+          return { y: nanAny(read(y)), inPlace: nanAny(read(z)), dx: nanAny(read(dx)) };
+        });
+      }
+    }
+    for (const C of CS) {
+      for (const [N, HW] of [
+        [1, 1],
+        [2, 3],
+        [3, 16],
+        [5, 17],
+      ] as const) {
+        const rng = new Rng(C * 31 + N * HW);
+        const x = put(randn(rng, N * HW * C)),
+          dy = put(randn(rng, N * HW * C)),
+          s = put(randn(rng, N * C)),
+          m = put(Float32Array.from({ length: N }, (_, i) => (i % 3 === 1 ? 0 : 1.25)));
+        compare(`channel_scale, stochastic depth C=${C} N=${N} HW=${HW}`, (b) => {
+          const y = out(N * HW * C),
+            ds = out(N * C),
+            sd = out(N * HW * C);
+          E.channelScale(b, x.byteOffset, s.byteOffset, y.byteOffset, N, HW, C);
+          E.channelScaleBackwardScale(b, dy.byteOffset, x.byteOffset, ds.byteOffset, N, HW, C);
+          E.sampleScale(b, x.byteOffset, m.byteOffset, sd.byteOffset, N, HW * C);
+          return { y: read(y), ds: read(ds), sd: read(sd) };
+        });
+      }
+    }
+  });
+
+  test('the activation codes of bn_normalize and bnf_relu_mask, bnf_add_relu without its ReLU', () => {
+    for (const C of CS) {
+      for (const M of [1, 3, 8, 17, 65]) {
+        const rng = new Rng(C * 17 + M);
+        const x = put(Float32Array.from(special(rng, M * C), (v) => 3 * v)),
+          dy = put(special(rng, M * C)),
+          o = put(randn(rng, M * C));
+        const gamma = put(randn(rng, C, 0.5, 1)),
+          beta = put(randn(rng, C, 0.5)),
+          mean = put(randn(rng, C, 0.2)),
+          rstd = put(Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v)));
+        const c1 = put(randn(rng, 2 * C)),
+          c2 = put(randn(rng, 2 * C));
+        for (let act = 0; act <= 4; act++) {
+          compare(
+            `act ${act} C=${C} M=${M}`,
+            (b) => {
+              const y = out(M * C),
+                m = out(M * C);
+              E.bnNormalize(b, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, act);
+              F.bnReluMask(b, dy.byteOffset, x.byteOffset, c1.byteOffset, m.byteOffset, M, C, act);
+              return { y: nanAny(read(y)), mask: nanAny(read(m)) };
+            },
+            true,
+          );
+        }
+        compare(
+          `bnf_add_relu without ReLU C=${C} M=${M}`,
+          (b) => {
+            const y0 = out(M * C),
+              y1 = out(M * C);
+            F.bnAddRelu(b, x.byteOffset, c1.byteOffset, o.byteOffset, 0, 0, y0.byteOffset, M, C, false);
+            F.bnAddRelu(b, x.byteOffset, c1.byteOffset, 0, o.byteOffset, c2.byteOffset, y1.byteOffset, M, C, false);
+            return { y0: read(y0), y1: read(y1) };
+          },
+          true,
+        );
+      }
     }
   });
 

@@ -1,8 +1,8 @@
 /**
- * A new op in a whole network, on every engine: SiLU has no WebAssembly or native kernel, so the
- * engines run its reference kernel in float32 between lowered neighbours (NHWC <-> NCHW copies);
- * with the fused graph around it (BN fission, statistics in the convolution's epilogue) a
- * training step must still match the float64 reference.
+ * A new op in a whole network, on every engine: SiLU after a BN is folded into the normalize by
+ * fission (bn_apply{act: silu}, its derivative recomputed from the BN input by
+ * bn_relu_mask{act: silu}); with the fused graph around it (statistics in the convolution's
+ * epilogue) a training step must still match the float64 reference.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -51,8 +51,11 @@ for (const kind of ['reference', 'wasm', 'auto'] as const) {
       const gr = ref.trainPlan(shape).grads;
       for (const [k, g] of net.trainPlan(shape).grads) assert.ok(relErr(g, gr.get(k)!) < 1e-4, `gradient of ${k}`);
       assert.ok(relErr(net.predict(x, shape), ref.predict(x, shape)) < 1e-4, 'eval logits');
-      // the ReLU fold does not take a SiLU: fission leaves it a node of its own
-      assert.equal(net.trainPlan(shape).graph.nodes.filter((n) => n.op === 'silu').length, 2);
+      // fission folds each SiLU into its normalize; the convolutions' kernels apply ReLU only (activationInConv)
+      const nodes = net.trainPlan(shape).graph.nodes;
+      assert.equal(nodes.filter((n) => n.op === 'silu' || n.op === 'silu_backward').length, 0);
+      assert.equal(nodes.filter((n) => n.op === 'bn_apply' && n.attrs.act === 'silu').length, 2);
+      assert.equal(nodes.filter((n) => n.op === 'bn_relu_mask' && n.attrs.act === 'silu').length, 2);
     } finally {
       engine.close();
     }

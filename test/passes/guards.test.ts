@@ -12,6 +12,7 @@ import { getModel } from '../../src/models/index.js';
 import { Network } from '../../src/models/network.js';
 import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION, applyFusion } from '../../src/passes/index.js';
 import { FAST_KERNELS } from '../../src/runtime/capabilities.js';
+import type { KernelCapabilities } from '../../src/passes/capabilities.js';
 import type { FusionReport } from '../../src/passes/rewrite.js';
 import { Executor } from '../../src/runtime/executor.js';
 import { HostMemory } from '../../src/runtime/memory.js';
@@ -32,9 +33,12 @@ function trainGraph(inputShape: number[], build: (b: Builder, x: number) => numb
   return { g: pruneDead(g), b, x, y, dy };
 }
 
-function fuse(g: Graph, o: FusionOptions = ALL_FUSION): { graph: Graph; report: FusionReport } {
-  return applyFusion(g, o, FAST_KERNELS);
+function fuse(g: Graph, o: FusionOptions = ALL_FUSION, caps: KernelCapabilities = FAST_KERNELS): { graph: Graph; report: FusionReport } {
+  return applyFusion(g, o, caps);
 }
+
+/** Kernels that would apply and differentiate every activation in the convolutions' prologues and dx epilogues (the float64 graphs' semantics). */
+const EVERY_ACTIVATION: KernelCapabilities = { ...FAST_KERNELS, convActivation: () => true };
 
 function blockedBy(report: FusionReport, layer: string, rule: string): string | undefined {
   return report.notes.find((n) => n.layer === layer && n.rule === rule && !n.fired)?.guard;
@@ -45,10 +49,15 @@ function fired(report: FusionReport, layer: string, rule: string): boolean {
 const count = (g: Graph, op: string): number => g.nodes.filter((n) => n.op === op).length;
 
 /** Runs the graph unfused and with `o` in float64 and checks outputs, gradients and running statistics agree. */
-function agreeInFloat64(shape: number[], build: () => (b: Builder, x: number) => number, o: FusionOptions = ALL_FUSION): void {
+function agreeInFloat64(
+  shape: number[],
+  build: () => (b: Builder, x: number) => number,
+  o: FusionOptions = ALL_FUSION,
+  caps: KernelCapabilities = FAST_KERNELS,
+): void {
   const results = [NO_FUSION, o].map((opts) => {
     const { g, b, x, dy } = trainGraph(shape, build());
-    const graph = applyFusion(g, opts, FAST_KERNELS).graph;
+    const graph = applyFusion(g, opts, caps).graph;
     const vals = new Rng(7);
     const store = new Map(
       b.specs.map((s) => [
@@ -132,11 +141,25 @@ test('guard reluIsSoleConsumer: a BN feeding a residual add keeps its ReLU separ
   assert.equal(count(graph, 'bn_add_relu_backward'), 1);
 });
 
-test('guard reluAfterAdd: a residual add read by something other than a ReLU is left alone', () => {
-  const { g } = trainGraph([2, 4, 5, 5], (b, x) => b.maxPool2d('pool', b.add('add', convBnRelu(b, 'l1', x, 4, false), x), { kernel: 2 }));
+test('residual end without a ReLU: an add read by something other than a ReLU fuses forward, ReLU off, backward unchanged', () => {
+  const build = () => (b: Builder, x: number) => b.maxPool2d('pool', b.add('add', convBnRelu(b, 'l1', x, 4, false), x), { kernel: 2 });
+  const { g } = trainGraph([2, 4, 5, 5], build());
   const { graph, report } = fuse(g);
-  assert.equal(blockedBy(report, 'l1.bn', 'residual-add-relu'), 'reluAfterAdd');
-  assert.equal(count(graph, 'bn_add_relu'), 0);
+  assert.ok(fired(report, 'l1.bn', 'residual-add-relu'));
+  assert.match(report.notes.find((n) => n.layer === 'l1.bn' && n.rule === 'residual-add-relu')!.detail, /no ReLU after the add/);
+  const fused = graph.nodes.filter((n) => n.op === 'bn_add_relu');
+  assert.equal(fused.length, 1);
+  assert.equal(fused[0]!.attrs.relu, false);
+  assert.equal(count(graph, 'bn_add_relu_backward'), 0, 'the add passes its gradient on unmasked');
+  assert.ok(!graph.nodes.some((n) => n.name === 'add'), 'the add itself is gone');
+  assert.equal(count(graph, 'bn_apply'), 0);
+  agreeInFloat64([2, 4, 5, 5], build);
+  // with a projection shortcut's BN as the other operand too
+  const proj = () => (b: Builder, x: number) =>
+    b.maxPool2d('pool', b.add('add', convBnRelu(b, 'l1', x, 4, false), convBnRelu(b, 'sc', x, 4, false)), { kernel: 2 });
+  const two = fuse(trainGraph([2, 4, 5, 5], proj()).g);
+  assert.equal(two.graph.nodes.find((n) => n.op === 'bn_add_relu')?.attrs.shortcut, 'bn');
+  agreeInFloat64([2, 4, 5, 5], proj);
 });
 
 test('guard consumersAreConvs: BN-ReLU read by a pooling layer stays materialised', () => {
@@ -664,8 +687,11 @@ test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses 
   assert.equal(m.channel_moments, 17, 'the BNs after a depthwise conv keep their statistics pass (depthwiseFused)');
   assert.equal(m.conv2d_fused, 35, 'every dense conv has its BN statistics in its epilogue (2 also normalize their input)');
   assert.equal(m.bn_backward_data, 17, "BN dx into dense convs' backward, standalone before a depthwise conv");
-  assert.equal(m.relu6, 35, 'ReLU6 is not folded into any normalize (no kernel has it)');
-  assert.equal(m.bn_apply, 52 - 2, 'only two project BNs feed nothing but a conv (normalize-into-conv)');
+  assert.equal(m.relu6, undefined, 'every ReLU6 is folded into its normalize');
+  assert.equal(m.relu6_backward, 35, 'and its backward reads the normalize+ReLU6 output (no conv kernel applies ReLU6: activationInConv)');
+  assert.equal(m.bn_relu_mask, undefined);
+  assert.equal(m.bn_add_relu, 10, 'every residual end fuses its BN and add (no ReLU after the add)');
+  assert.equal(m.bn_apply, 52 - 2 - 10, 'two project BNs feed nothing but a conv (normalize-into-conv), ten go into the residual kernel');
   const dw = counts('mobilenet_v2_cifar', { ...ALL_FUSION, depthwiseFusion: true });
   assert.equal(dw.channel_moments, undefined);
   assert.equal(dw.bn_backward_data, undefined);
@@ -674,4 +700,77 @@ test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses 
   assert.equal(e.channel_moments, 16, 'one per depthwise conv');
   assert.equal(e.channel_scale, 2 * 16, 'one squeeze-excitation per MBConv block, forward and dx');
   assert.equal(e.stochastic_depth, 9 - 0, 'every residual MBConv block but none at p = 0 (the first block has no residual)');
+  assert.equal(e.silu, 16, "every SiLU after a BN is folded; the 16 left are the squeeze-excitations' own (after a biased 1x1 conv)");
+  assert.equal(e.silu_backward, 16);
+  assert.equal(e.bn_relu_mask, 33, 'stem, 15 expand and 16 depthwise BNs: bn_relu_mask{silu}');
+});
+
+/** conv -> BN -> act -> depthwise 3x3 -> BN -> act -> project 1x1 -> BN, act folding through every rule it can. */
+const actBlock =
+  (act: 'relu6' | 'silu' | 'hardswish') =>
+  () =>
+  (b: Builder, x: number): number => {
+    let h = b[act]('a1', b.batchNorm2d('bn1', b.conv2d('expand', x, { out: 6, kernel: 1 })));
+    h = b[act]('a2', b.batchNorm2d('bn2', b.conv2d('dw', h, { out: 6, kernel: 3, padding: 1, groups: 6 })));
+    h = b[act]('a3', b.batchNorm2d('bn3', b.conv2d('project', h, { out: 4, kernel: 1 })));
+    return b.conv2d('head', h, { out: 3, kernel: 3, padding: 1 });
+  };
+
+for (const act of ['relu6', 'silu', 'hardswish'] as const) {
+  test(`fission folds ${act} into the normalize; guard activationInConv keeps it out of the GEMM/Winograd kernels; float64 agrees`, () => {
+    const { g } = trainGraph([2, 3, 5, 5], actBlock(act)());
+    const { graph, report } = fuse(g);
+    for (const bn of ['bn1', 'bn2', 'bn3']) {
+      assert.ok(fired(report, bn, 'fission'));
+      assert.match(report.notes.find((n) => n.layer === bn && n.rule === 'fission')!.detail, /folded into normalize/);
+    }
+    assert.equal(count(graph, act), 0, `every ${act} folded`);
+    const applies = graph.nodes.filter((n) => n.op === 'bn_apply');
+    assert.equal(applies.length, 3, 'each normalize+activation stays a kernel of its own');
+    for (const n of applies) assert.equal(n.attrs.act, act);
+    assert.equal(blockedBy(report, 'bn1', 'normalize-into-conv'), 'depthwiseFused');
+    assert.equal(blockedBy(report, 'bn2', 'normalize-into-conv'), 'activationInConv');
+    assert.equal(blockedBy(report, 'bn3', 'normalize-into-conv'), 'activationInConv');
+    assert.match(report.notes.find((n) => n.layer === 'bn3' && n.guard === 'activationInConv')!.detail, new RegExp(`"head" cannot apply ${act}`));
+    if (act === 'relu6') {
+      assert.equal(count(graph, 'relu6_backward'), 3, "ReLU6's backward reads the normalize+ReLU6 output, as before");
+      assert.equal(count(graph, 'bn_relu_mask'), 0);
+    } else {
+      // SiLU's and hardswish's backward read the BN output, which is gone: recomputed from the BN input
+      assert.equal(count(graph, `${act}_backward`), 0);
+      const masks = graph.nodes.filter((n) => n.op === 'bn_relu_mask');
+      assert.equal(masks.length, 3);
+      for (const m of masks) assert.equal(m.attrs.act, act);
+      // the consuming convolutions' backward-data could take it as their dx epilogue, but their kernels cannot differentiate it
+      for (const bn of ['bn2', 'bn3']) assert.equal(blockedBy(report, bn, 'reduce-into-conv-backward'), 'activationInConv');
+      assert.equal(blockedBy(report, 'bn1', 'reduce-into-conv-backward'), 'depthwiseFused');
+    }
+    agreeInFloat64([2, 3, 5, 5], actBlock(act));
+  });
+
+  test(`${act} in the convolutions' x prologue and dx epilogue (kernels that apply every activation): every rule fires, float64 agrees`, () => {
+    const { g } = trainGraph([2, 3, 5, 5], actBlock(act)());
+    const { graph, report } = fuse(g, ALL_FUSION, EVERY_ACTIVATION);
+    assert.ok(fired(report, 'bn3', 'normalize-into-conv'));
+    assert.ok(fired(report, 'bn3', 'reduce-into-conv-backward'));
+    // the depthwise convolution's backward-data takes no dx epilogue (SiLU's and hardswish's masks exist without normalize-into-conv)
+    if (act !== 'relu6') assert.equal(blockedBy(report, 'bn1', 'reduce-into-conv-backward'), 'depthwiseFused');
+    const fwd = graph.nodes.find((n) => n.op === 'conv2d_fused' && n.name === 'head')!;
+    assert.deepEqual(fwd.attrs.xPrologue, { relu: false, act });
+    const bwd = graph.nodes.find((n) => n.op === 'conv2d_fused_backward_data' && n.name.startsWith('head'))!;
+    assert.deepEqual(bwd.attrs.dxEpilogue, { relu: false, act });
+    agreeInFloat64([2, 3, 5, 5], actBlock(act), ALL_FUSION, EVERY_ACTIVATION);
+    agreeInFloat64([2, 3, 5, 5], actBlock(act), { ...ALL_FUSION, depthwiseFusion: true }, EVERY_ACTIVATION);
+  });
+}
+
+test('guard reluIsSoleConsumer: an activation read by something else besides stays a node of its own', () => {
+  const { g } = trainGraph([2, 3, 5, 5], (b, x) => {
+    const h = b.batchNorm2d('bn1', b.conv2d('c1', x, { out: 4, kernel: 3, padding: 1 }));
+    return b.add('sum', b.silu('act', h), h);
+  });
+  const { graph, report } = fuse(g);
+  assert.equal(blockedBy(report, 'bn1', 'fold-relu'), 'reluIsSoleConsumer');
+  assert.equal(count(graph, 'silu'), 1);
+  assert.equal(count(graph, 'silu_backward'), 1);
 });

@@ -48,7 +48,7 @@ interface LayerSpec {
   dilation: number;
   groups: 1 | 2 | 3 | 'depthwise';
   pool: 'max' | 'avg' | 'global';
-  act: 'none' | 'relu' | 'relu6' | 'silu';
+  act: 'none' | 'relu' | 'relu6' | 'silu' | 'hardswish';
   bn: boolean;
 }
 
@@ -72,7 +72,7 @@ const layerArb: fc.Arbitrary<LayerSpec> = fc.record({
   dilation: fc.constantFrom(1, 1, 2),
   groups: fc.constantFrom<LayerSpec['groups']>(1, 2, 3, 'depthwise'),
   pool: fc.constantFrom<LayerSpec['pool']>('max', 'avg', 'global'),
-  act: fc.constantFrom<LayerSpec['act']>('none', 'relu', 'relu6', 'silu', 'relu'),
+  act: fc.constantFrom<LayerSpec['act']>('none', 'relu', 'relu6', 'silu', 'relu', 'hardswish'),
   bn: fc.boolean(),
 });
 
@@ -127,6 +127,7 @@ function build(spec: NetSpec, b: Builder, x: number): number {
     if (l.act === 'relu') h = b.relu(`relu${i}`, h);
     else if (l.act === 'relu6') h = b.relu6(`relu6_${i}`, h);
     else if (l.act === 'silu') h = b.silu(`silu${i}`, h);
+    else if (l.act === 'hardswish') h = b.hardswish(`hswish${i}`, h);
     vals.push(h);
   });
   return b.conv2d('head', vals[vals.length - 1]!, { out: 2, kernel: 1, bias: true });

@@ -62,6 +62,10 @@ for (const threads of [1, 2]) {
           ['densenet40', 8],
           ['resnet18', 32],
           ['resnet50', 64],
+          // ReLU6 folded into the normalize, residual ends without ReLU (MobileNetV2); SiLU folded,
+          // squeeze-excitation's sigmoid and channel_scale, stochastic depth (EfficientNet)
+          ['mobilenet_v2_050_cifar', 32],
+          ['efficientnet_b0_cifar', 32],
         ] as const);
   for (const [model, size] of models) {
     test(`wasm engine (${threads} thread(s)) matches the float64 reference, unfused and fused: ${model}`, async () => {
@@ -77,7 +81,11 @@ for (const threads of [1, 2]) {
           assert.ok(u[k] <= Math.max(3 * r[k], 1e-5), `unfused ${k} error ${u[k]} vs plain float32 ${r[k]}`);
           assert.ok(f[k] <= Math.max(2 * u[k], 3 * r[k], 1e-5), `fused ${k} error ${f[k]} vs unfused ${u[k]}`);
         }
-        assert.ok(r.grad < 0.5 && r.loss < 1e-3, `plain float32 errors ${JSON.stringify(r)}`);
+        // (the lean models have parameters whose float64 gradient and running statistics are
+        // all but zero at batch 4, against which any float32 error is large: their bound is the
+        // comparison above, fused against unfused against plain float32 loops)
+        if (!model.includes('_cifar')) assert.ok(r.grad < 0.5 && r.loss < 1e-3, `plain float32 errors ${JSON.stringify(r)}`);
+        else assert.ok(r.loss < 1e-3 && f.loss < 1e-3 && f.logits < 1e-3, `float32 errors ${JSON.stringify({ r, u, f })}`);
       } finally {
         engine.close();
       }

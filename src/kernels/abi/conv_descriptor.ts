@@ -95,3 +95,12 @@ export const D_WTC = 45;
 /** Fields in use (the descriptor is DESC_FIELDS i32 long, DESC_BYTES with room to grow). */
 export const DESC_FIELDS = 57;
 export const DESC_BYTES = 256;
+
+// Activation codes (src/ops/activation.ts): the activation a fused normalize applies, and whose
+// derivative its backward recomputes from the stored BN input; kernel arguments and descriptor
+// fields that carry an activation carry one of these.
+export const ACT_NONE = 0;
+export const ACT_RELU = 1;
+export const ACT_RELU6 = 2;
+export const ACT_SILU = 3;
+export const ACT_HARDSWISH = 4;

@@ -13,6 +13,8 @@
 // R rows. Rows that do not fill a whole group (at most R - 1 per range) run scalar.
 
 import { fma, reluv, relus, lo64, hi64 } from './common/simd';
+import { actv, actGradv, acts, sigmoidv, loadTail, storeTail } from './common/act';
+import { ACT_NONE, ACT_RELU, ACT_RELU6, ACT_SILU, ACT_HARDSWISH } from '../abi/conv_descriptor';
 
 @inline function period(C: i32): i32 {
   return (C & 3) == 0 ? C : (C & 1) == 0 ? C << 1 : C << 2;
@@ -148,10 +150,11 @@ export function bn_stats(x: usize, C: i32, shift: usize, start: i32, end: i32, s
 }
 
 /**
- * y = a[c]*x + b[c] over rows [start, end), a = gamma*rstd, b = beta - a*mean (computed in f64,
- * rounded to f32); relu != 0 fuses max(0, .) (NaN propagating). y may alias x.
+ * y = act(a[c]*x + b[c]) over rows [start, end), a = gamma*rstd, b = beta - a*mean (computed in
+ * f64, rounded to f32); act is an ACT_* code (common/act.ts; ACT_RELU: max(0, .), NaN
+ * propagating). y may alias x.
  */
-export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usize, mean: usize, rstd: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usize, mean: usize, rstd: usize, act: i32, start: i32, end: i32, scratch: usize): void {
   const L = period(C);
   const R = L / C;
   const ap = scratch;
@@ -171,8 +174,12 @@ export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usi
   let px = x + base;
   let py = y + base;
   const pe = px + <usize>groups * gb;
-  if ((gb & 63) == 0) {
-    if (relu) {
+  if (act > ACT_RELU) {
+    if (act == ACT_RELU6) normAct(ACT_RELU6, px, py, pe, gb, ap, bp);
+    else if (act == ACT_SILU) normAct(ACT_SILU, px, py, pe, gb, ap, bp);
+    else normAct(ACT_HARDSWISH, px, py, pe, gb, ap, bp);
+  } else if ((gb & 63) == 0) {
+    if (act == ACT_RELU) {
       for (; px < pe; px += gb, py += gb) {
         for (let j: usize = 0; j < gb; j += 64) {
           const v0 = fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j));
@@ -203,7 +210,7 @@ export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usi
     for (; px < pe; px += gb, py += gb) {
       for (let j: usize = 0; j < gb; j += 16) {
         const v = fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j));
-        v128.store(py + j, relu ? reluv(v) : v);
+        v128.store(py + j, act == ACT_RELU ? reluv(v) : v);
       }
     }
   }
@@ -211,8 +218,15 @@ export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usi
     for (let c = 0; c < C; c++) {
       const o = off(r) * <usize>C + off(c);
       const v = <f32>(<f64>f32.load(ap + off(c)) * <f64>f32.load(x + o) + <f64>f32.load(bp + off(c)));
-      f32.store(y + o, relu ? relus(v) : v);
+      f32.store(y + o, act == ACT_RELU ? relus(v) : act == ACT_NONE ? v : acts(act, v));
     }
+  }
+}
+
+/** bn_normalize's whole row groups with an activation past ReLU (a constant code: one loop per activation). */
+@inline function normAct(code: i32, px: usize, py: usize, pe: usize, gb: usize, ap: usize, bp: usize): void {
+  for (; px < pe; px += gb, py += gb) {
+    for (let j: usize = 0; j < gb; j += 16) v128.store(py + j, actv(code, fma(v128.load(px + j), v128.load(ap + j), v128.load(bp + j))));
   }
 }
 
@@ -413,6 +427,131 @@ export function relu_backward(dy: usize, y: usize, dx: usize, start: i32, end: i
   }
   for (; i + 4 <= end; i += 4) v128.store(dx + off(i), reluBackv(v128.load(dy + off(i)), v128.load(y + off(i))));
   for (; i < end; i++) f32.store(dx + off(i), f32.load(y + off(i)) <= 0 ? 0 : f32.load(dy + off(i)));
+}
+
+// The lean CNNs' activations (common/act.ts): every element, the tail included, goes through
+// the vector formulas, so a value does not depend on where a range starts or ends.
+
+@inline function actMap(code: i32, x: usize, y: usize, start: i32, end: i32): void {
+  let i = start;
+  for (; i + 4 <= end; i += 4) v128.store(y + off(i), actv(code, v128.load(x + off(i))));
+  if (i < end) storeTail(y + off(i), actv(code, loadTail(x + off(i), end - i)), end - i);
+}
+
+@inline function actGradMap(code: i32, dy: usize, z: usize, dx: usize, start: i32, end: i32): void {
+  let i = start;
+  for (; i + 4 <= end; i += 4) v128.store(dx + off(i), actGradv(code, v128.load(z + off(i)), v128.load(dy + off(i))));
+  if (i < end) storeTail(dx + off(i), actGradv(code, loadTail(z + off(i), end - i), loadTail(dy + off(i), end - i)), end - i);
+}
+
+/** y = min(max(x, 0), 6), NaN propagating, -0 -> +0. y may alias x. */
+export function relu6_forward(x: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  actMap(ACT_RELU6, x, y, start, end);
+}
+
+/** dx = dy where 0 < y < 6 (or y is NaN), else 0 (PyTorch's hardtanh_backward). dx may alias dy. */
+export function relu6_backward(dy: usize, y: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  actGradMap(ACT_RELU6, dy, y, dx, start, end);
+}
+
+/** y = x * sigmoid(x). y may alias x. */
+export function silu_forward(x: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  actMap(ACT_SILU, x, y, start, end);
+}
+
+/** dx = (dy * s) * (1 + x * (1 - s)), s = sigmoid(x). dx may alias dy. */
+export function silu_backward(dy: usize, x: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  actGradMap(ACT_SILU, dy, x, dx, start, end);
+}
+
+/** y = (x * relu6(x + 3)) / 6. y may alias x. */
+export function hardswish_forward(x: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  actMap(ACT_HARDSWISH, x, y, start, end);
+}
+
+/** dx = 0 where x < -3, dy * (x / 3 + 0.5) where x <= 3, else dy. dx may alias dy. */
+export function hardswish_backward(dy: usize, x: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  actGradMap(ACT_HARDSWISH, dy, x, dx, start, end);
+}
+
+/** y = 1 / (1 + e^-x) (e^x / (1 + e^x) for x < 0). y may alias x. */
+export function sigmoid_forward(x: usize, y: usize, start: i32, end: i32, scratch: usize): void {
+  let i = start;
+  for (; i + 4 <= end; i += 4) v128.store(y + off(i), sigmoidv(v128.load(x + off(i))));
+  if (i < end) storeTail(y + off(i), sigmoidv(loadTail(x + off(i), end - i)), end - i);
+}
+
+@inline function sigmoidBackv(dy: v128, y: v128): v128 {
+  return f32x4.mul(f32x4.mul(dy, y), f32x4.sub(f32x4.splat(1), y));
+}
+
+/** dx = (dy * y) * (1 - y). dx may alias dy. */
+export function sigmoid_backward(dy: usize, y: usize, dx: usize, start: i32, end: i32, scratch: usize): void {
+  let i = start;
+  for (; i + 4 <= end; i += 4) v128.store(dx + off(i), sigmoidBackv(v128.load(dy + off(i)), v128.load(y + off(i))));
+  if (i < end) storeTail(dx + off(i), sigmoidBackv(loadTail(dy + off(i), end - i), loadTail(y + off(i), end - i)), end - i);
+}
+
+/**
+ * y[r][c] = x[r][c] * s[n][c], n = r / HW: squeeze-excitation's excitation over NHWC rows
+ * [start, end) of N*HW rows of C channels, s [N, C]. Also its backward-data (dy for x). y may alias x.
+ */
+export function channel_scale_forward(x: usize, s: usize, y: usize, C: i32, HW: i32, start: i32, end: i32, scratch: usize): void {
+  const rb = off(C);
+  const vb = off(C & ~3);
+  for (let r = start; r < end; r++) {
+    const ps = s + <usize>(r / HW) * rb;
+    const px = x + <usize>r * rb;
+    const py = y + <usize>r * rb;
+    let j: usize = 0;
+    for (; j < vb; j += 16) v128.store(py + j, f32x4.mul(v128.load(px + j), v128.load(ps + j)));
+    for (; j < rb; j += 4) f32.store(py + j, f32.load(px + j) * f32.load(ps + j));
+  }
+}
+
+/**
+ * ds[n][c] = sum over the HW pixels of sample n of f32(dy * x), summed in f64 in pixel order:
+ * channel_scale's scale gradient, samples [start, end). Scratch: 8*C bytes.
+ */
+export function channel_scale_backward_scale(dy: usize, x: usize, ds: usize, C: i32, HW: i32, start: i32, end: i32, scratch: usize): void {
+  const rb = off(C);
+  const vb = off(C & ~3);
+  const z = f64x2.splat(0);
+  for (let n = start; n < end; n++) {
+    for (let j: usize = 0; j < <usize>C << 3; j += 16) v128.store(scratch + j, z);
+    for (let p = 0; p < HW; p++) {
+      const o = <usize>(n * HW + p) * rb;
+      let j: usize = 0;
+      for (; j < vb; j += 16) {
+        const v = f32x4.mul(v128.load(dy + o + j), v128.load(x + o + j));
+        const a = scratch + (j << 1);
+        v128.store(a, f64x2.add(v128.load(a), lo64(v)));
+        v128.store(a, f64x2.add(v128.load(a, 16), hi64(v)), 16);
+      }
+      for (; j < rb; j += 4) {
+        const a = scratch + (j << 1);
+        f64.store(a, f64.load(a) + <f64>(f32.load(dy + o + j) * f32.load(x + o + j)));
+      }
+    }
+    for (let c = 0; c < C; c++) f32.store(ds + (<usize>(n * C + c) << 2), <f32>f64.load(scratch + (<usize>c << 3)));
+  }
+}
+
+/**
+ * y[i] = x[i] * m[i / per] over elements [start, end): stochastic depth's per-sample scale (a
+ * sample is `per` contiguous floats in NHWC as in NCHW); its backward is the same with dy for x.
+ * y may alias x.
+ */
+export function stochastic_depth_forward(x: usize, m: usize, y: usize, per: i32, start: i32, end: i32, scratch: usize): void {
+  let i = start;
+  while (i < end) {
+    const n = i / per;
+    const stop = min(end, (n + 1) * per);
+    const sv = f32.load(m + off(n));
+    const s = f32x4.splat(sv);
+    for (; i + 4 <= stop; i += 4) v128.store(y + off(i), f32x4.mul(v128.load(x + off(i)), s));
+    for (; i < stop; i++) f32.store(y + off(i), f32.load(x + off(i)) * sv);
+  }
 }
 
 /** y = a + b. y may alias a or b. */

@@ -5,11 +5,13 @@
 // Bit-identical to the WebAssembly kernels (relaxed SIMD): per row, the channels below C & ~3 are
 // their vector part (fused FMA), the last C % 4 their scalar part (unfused f32), here too; only
 // the vectors are wider (a masked last vector instead of the 4-wide loop's end).
+#include "../core/abi.h"
 #include "../core/kernel.h"
 
 BNFF_BEGIN
 #include "../core/vec.h"
 #include "eltwise_common.h"
+#include "../core/act.h"
 
 namespace {
 
@@ -28,9 +30,14 @@ inline bool rows_nt(const float *y, int32_t C, int32_t start, int32_t end) {
 
 inline float relu_s(float v) { return v <= 0 ? 0.0f : v; }
 
-// bnf_add_relu(x1, a1, b1, o, x2, a2, b2, mode, y, C): y = relu(a1*x1 + b1 + s), s = o (mode 0,
-// identity shortcut) or a2*x2 + b2 (mode 1, the projection shortcut's BN).
-template <bool NT>
+// bnf_add_relu(x1, a1, b1, o, x2, a2, b2, mode, y, C, relu): y = relu(a1*x1 + b1 + s), s = o (mode 0,
+// identity shortcut) or a2*x2 + b2 (mode 1, the projection shortcut's BN); relu 0: no ReLU.
+template <bool RELU>
+inline vf maybe_relu(vf v) { return RELU ? vrelu(v) : v; }
+template <bool RELU>
+inline float maybe_relu_s(float v) { return RELU ? relu_s(v) : v; }
+
+template <bool NT, bool RELU>
 void add_relu_rows(const float *x1, const float *a1, const float *b1, const float *o, const float *x2, const float *a2, const float *b2, int32_t mode,
                    float *y, int32_t C, int32_t start, int32_t end) {
   const int32_t cv = C & ~3;
@@ -40,17 +47,17 @@ void add_relu_rows(const float *x1, const float *a1, const float *b1, const floa
     float *py = y + base;
     if (mode == 0) {
       const float *po = o + base;
-      vloop(cv, [&](int64_t j, int k) { put<NT>(py + j, vrelu(vadd(vfma(ld(p1 + j, k), ld(a1 + j, k), ld(b1 + j, k)), ld(po + j, k))), k); });
-      for (int32_t j = cv; j < C; j++) py[j] = relu_s(p1[j] * a1[j] + b1[j] + po[j]);
+      vloop(cv, [&](int64_t j, int k) { put<NT>(py + j, maybe_relu<RELU>(vadd(vfma(ld(p1 + j, k), ld(a1 + j, k), ld(b1 + j, k)), ld(po + j, k))), k); });
+      for (int32_t j = cv; j < C; j++) py[j] = maybe_relu_s<RELU>(p1[j] * a1[j] + b1[j] + po[j]);
     } else {
       const float *p2 = x2 + base;
       vloop(cv, [&](int64_t j, int k) {
         vf s = vfma(ld(p2 + j, k), ld(a2 + j, k), ld(b2 + j, k));
-        put<NT>(py + j, vrelu(vadd(vfma(ld(p1 + j, k), ld(a1 + j, k), ld(b1 + j, k)), s)), k);
+        put<NT>(py + j, maybe_relu<RELU>(vadd(vfma(ld(p1 + j, k), ld(a1 + j, k), ld(b1 + j, k)), s)), k);
       });
       for (int32_t j = cv; j < C; j++) {
         const float s = p2[j] * a2[j] + b2[j];
-        py[j] = relu_s(p1[j] * a1[j] + b1[j] + s);
+        py[j] = maybe_relu_s<RELU>(p1[j] * a1[j] + b1[j] + s);
       }
     }
   }
@@ -63,27 +70,39 @@ void bnf_add_relu(uint8_t *M, const double *a, int32_t start, int32_t end, usize
   const int32_t mode = (int32_t)a[7];
   float *y = BNFF_AT(float, a[8]);
   const int32_t C = (int32_t)a[9];
-  if (rows_nt(y, C, start, end)) {
-    add_relu_rows<true>(x1, a1, b1, o, x2, a2, b2, mode, y, C, start, end);
-    _mm_sfence();
-  } else {
-    add_relu_rows<false>(x1, a1, b1, o, x2, a2, b2, mode, y, C, start, end);
-  }
+  const bool relu = (int32_t)a[10] != 0;
+  const bool nt = rows_nt(y, C, start, end);
+  if (nt && relu) add_relu_rows<true, true>(x1, a1, b1, o, x2, a2, b2, mode, y, C, start, end);
+  else if (nt) add_relu_rows<true, false>(x1, a1, b1, o, x2, a2, b2, mode, y, C, start, end);
+  else if (relu) add_relu_rows<false, true>(x1, a1, b1, o, x2, a2, b2, mode, y, C, start, end);
+  else add_relu_rows<false, false>(x1, a1, b1, o, x2, a2, b2, mode, y, C, start, end);
+  if (nt) _mm_sfence();
 }
 
-// bnf_relu_mask(dy, x, a, b, dx, C): dx = 0 where a*x + b <= 0, else dy. dx may be dy.
-template <bool NT>
+// bnf_relu_mask(dy, x, a, b, dx, C, act): dx = dy * act'(a*x + b) (ACT_RELU: 0 where a*x + b <= 0,
+// else dy). dx may be dy.
+template <bool NT, int CODE>
 void relu_mask_rows(const float *dy, const float *x, const float *ca, const float *cb, float *dx, int32_t C, int32_t start, int32_t end) {
   const int32_t cv = C & ~3;
   for (int32_t r = start; r < end; r++) {
     const int64_t base = (int64_t)r * C;
     const float *px = x + base, *pg = dy + base;
     float *pd = dx + base;
-    vloop(cv, [&](int64_t j, int k) { put<NT>(pd + j, vpass(vfma(ld(px + j, k), ld(ca + j, k), ld(cb + j, k)), ld(pg + j, k)), k); });
+    vloop(cv, [&](int64_t j, int k) { put<NT>(pd + j, act_grad(CODE, vfma(ld(px + j, k), ld(ca + j, k), ld(cb + j, k)), ld(pg + j, k)), k); });
     for (int32_t j = cv; j < C; j++) {
       const float z = px[j] * ca[j] + cb[j];
-      pd[j] = z <= 0 ? 0.0f : pg[j];
+      pd[j] = CODE == ACT_RELU ? (z <= 0 ? 0.0f : pg[j]) : act_grad_s(CODE, z, pg[j]);
     }
+  }
+}
+
+template <int CODE>
+void relu_mask_code(const float *dy, const float *x, const float *ca, const float *cb, float *dx, int32_t C, int32_t start, int32_t end) {
+  if (rows_nt(dx, C, start, end)) {
+    relu_mask_rows<true, CODE>(dy, x, ca, cb, dx, C, start, end);
+    _mm_sfence();
+  } else {
+    relu_mask_rows<false, CODE>(dy, x, ca, cb, dx, C, start, end);
   }
 }
 
@@ -92,11 +111,12 @@ void bnf_relu_mask(uint8_t *M, const double *a, int32_t start, int32_t end, usiz
   const float *ca = BNFF_AT(const float, a[2]), *cb = BNFF_AT(const float, a[3]);
   float *dx = BNFF_AT(float, a[4]);
   const int32_t C = (int32_t)a[5];
-  if (rows_nt(dx, C, start, end)) {
-    relu_mask_rows<true>(dy, x, ca, cb, dx, C, start, end);
-    _mm_sfence();
-  } else {
-    relu_mask_rows<false>(dy, x, ca, cb, dx, C, start, end);
+  switch ((int)a[6]) {
+    case ACT_RELU: relu_mask_code<ACT_RELU>(dy, x, ca, cb, dx, C, start, end); break;
+    case ACT_RELU6: relu_mask_code<ACT_RELU6>(dy, x, ca, cb, dx, C, start, end); break;
+    case ACT_SILU: relu_mask_code<ACT_SILU>(dy, x, ca, cb, dx, C, start, end); break;
+    case ACT_HARDSWISH: relu_mask_code<ACT_HARDSWISH>(dy, x, ca, cb, dx, C, start, end); break;
+    default: relu_mask_code<ACT_NONE>(dy, x, ca, cb, dx, C, start, end);
   }
 }
 
@@ -116,7 +136,7 @@ void bnf_mask(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
 }  // namespace
 
 KernelList family_bnfused() {
-  static const Kernel k[] = {{"bnf_add_relu", 10, bnf_add_relu}, {"bnf_relu_mask", 6, bnf_relu_mask}, {"bnf_mask", 3, bnf_mask}};
+  static const Kernel k[] = {{"bnf_add_relu", 11, bnf_add_relu}, {"bnf_relu_mask", 7, bnf_relu_mask}, {"bnf_mask", 3, bnf_mask}};
   return {k, sizeof k / sizeof k[0]};
 }
 

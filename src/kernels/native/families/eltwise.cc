@@ -11,11 +11,15 @@
 //
 // Shape letters: M = N*H*W rows of C channels; L = lcm(C, 4) is the period of the channel pattern
 // in the flat element stream (the WebAssembly kernels' vector period), R = L / C rows.
+#include <type_traits>
+
+#include "../core/abi.h"
 #include "../core/kernel.h"
 
 BNFF_BEGIN
 #include "../core/vec.h"
 #include "eltwise_common.h"
+#include "../core/act.h"
 
 namespace {
 
@@ -289,7 +293,8 @@ void bn_normalize(uint8_t *M, const double *a, int32_t start, int32_t end, usize
   const int32_t C = (int32_t)a[2];
   const float *gamma = BNFF_AT(const float, a[3]), *beta = BNFF_AT(const float, a[4]);
   const float *mean = BNFF_AT(const float, a[5]), *rstd = BNFF_AT(const float, a[6]);
-  const bool relu = (int32_t)a[7] != 0;
+  const int act = (int)a[7];
+  const bool relu = act == ACT_RELU;
   const int32_t L = period(C), R = L / C;
   const int64_t P = tile_period(C, 2);
   float *ap = BNFF_AT(float, scratch), *bp = ap + P;
@@ -306,7 +311,14 @@ void bn_normalize(uint8_t *M, const double *a, int32_t start, int32_t end, usize
   const int64_t base = (int64_t)start * C, n = (int64_t)groups * L;
   const float *px = x + base;
   float *py = y + base;
-  if (relu) {
+  if (act > ACT_RELU) {
+    auto run = [&](auto code) {
+      tiled(py, n, P, [&](int64_t i, int64_t j, int k) { return act_apply(decltype(code)::value, vfma(ld(px + i, k), ld(ap + j, k), ld(bp + j, k))); });
+    };
+    if (act == ACT_RELU6) run(std::integral_constant<int, ACT_RELU6>());
+    else if (act == ACT_SILU) run(std::integral_constant<int, ACT_SILU>());
+    else run(std::integral_constant<int, ACT_HARDSWISH>());
+  } else if (relu) {
     tiled(py, n, P, [&](int64_t i, int64_t j, int k) { return vrelu(vfma(ld(px + i, k), ld(ap + j, k), ld(bp + j, k))); });
   } else {
     tiled(py, n, P, [&](int64_t i, int64_t j, int k) { return vfma(ld(px + i, k), ld(ap + j, k), ld(bp + j, k)); });
@@ -315,7 +327,7 @@ void bn_normalize(uint8_t *M, const double *a, int32_t start, int32_t end, usize
     const int64_t o = (int64_t)row * C;
     for (int32_t c = 0; c < C; c++) {
       float v = (float)((double)ap[c] * (double)x[o + c] + (double)bp[c]);
-      y[o + c] = relu ? relus(v) : v;
+      y[o + c] = relu ? relus(v) : act == ACT_NONE ? v : act_apply_s(act, v);
     }
   }
 }
@@ -405,6 +417,90 @@ void relu_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usiz
   const float *dy = BNFF_AT(const float, a[0]) + start, *y = BNFF_AT(const float, a[1]) + start;
   float *dx = BNFF_AT(float, a[2]) + start;
   vmap(dx, end - start, [&](int64_t i, int k) { return vpass(ld(y + i, k), ld(dy + i, k)); });
+}
+
+// The lean CNNs' activations (core/act.h; wasm: every element, tail included, through the vector
+// formulas, so the masked last vector gives the wasm tail's bits). F: the forward y = f(x) and
+// the backward dx = g(z, dy), z what the op's backward reads (y for ReLU6 and sigmoid, x for
+// SiLU and hardswish).
+template <int CODE>
+struct Act {
+  static vf f(vf x) { return act_apply(CODE, x); }
+  static vf g(vf z, vf dy) { return act_grad(CODE, z, dy); }
+};
+// sigmoid: y = 1 / (1 + e^-x) (e^x / (1 + e^x) below 0); dx = (dy * y) * (1 - y)
+struct Sigmoid {
+  static vf f(vf x) { return act_sigmoid(x); }
+  static vf g(vf y, vf dy) { return vmul(vmul(dy, y), vsub(vsplat(1.0f), y)); }
+};
+
+// (x, y): y = F::f(x). y may alias x.
+template <class F>
+void unary_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *x = BNFF_AT(const float, a[0]) + start;
+  float *y = BNFF_AT(float, a[1]) + start;
+  vmap(y, end - start, [&](int64_t i, int k) { return F::f(ld(x + i, k)); });
+}
+
+// (dy, z, dx): dx = F::g(z, dy). dx may alias dy.
+template <class F>
+void unary_backward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *dy = BNFF_AT(const float, a[0]) + start, *z = BNFF_AT(const float, a[1]) + start;
+  float *dx = BNFF_AT(float, a[2]) + start;
+  vmap(dx, end - start, [&](int64_t i, int k) { return F::g(ld(z + i, k), ld(dy + i, k)); });
+}
+
+// channel_scale_forward(x, s, y, C, HW): y[r][c] = x[r][c] * s[r / HW][c], rows [start, end).
+void channel_scale_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *x = BNFF_AT(const float, a[0]), *s = BNFF_AT(const float, a[1]);
+  float *y = BNFF_AT(float, a[2]);
+  const int64_t C = (int64_t)a[3], HW = (int64_t)a[4];
+  if (C < 1 || HW < 1) return;
+  for (int64_t r = start; r < end; r++) {
+    const float *ps = s + (r / HW) * C, *px = x + r * C;
+    float *py = y + r * C;
+    vloop(C, [&](int64_t j, int k) { st(py + j, vmul(ld(px + j, k), ld(ps + j, k)), k); });
+  }
+}
+
+// channel_scale_backward_scale(dy, x, ds, C, HW): ds[n][c] = sum over pixels of f32(dy * x), in f64
+// in pixel order, samples [start, end). Scratch: 8*C bytes.
+void channel_scale_backward_scale(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  const float *dy = BNFF_AT(const float, a[0]), *x = BNFF_AT(const float, a[1]);
+  float *ds = BNFF_AT(float, a[2]);
+  const int64_t C = (int64_t)a[3], HW = (int64_t)a[4];
+  if (C < 1 || HW < 1 || (usize)C * 8 > SCRATCH) return;
+  double *acc = BNFF_AT(double, scratch);
+  const int64_t cv = C & ~(int64_t)(VW - 1);
+  for (int64_t n = start; n < end; n++) {
+    for (int64_t c = 0; c < C; c++) acc[c] = 0;
+    for (int64_t p = 0; p < HW; p++) {
+      const float *pd = dy + (n * HW + p) * C, *px = x + (n * HW + p) * C;
+      for (int64_t j = 0; j < cv; j += VW) {
+        vf v = vmul(vload(pd + j), vload(px + j));
+        vd_store(acc + j, vd_add(vd_load(acc + j), vd_lo(v)));
+        vd_store(acc + j + VW / 2, vd_add(vd_load(acc + j + VW / 2), vd_hi(v)));
+      }
+      for (int64_t j = cv; j < C; j++) acc[j] += (double)(pd[j] * px[j]);
+    }
+    for (int64_t c = 0; c < C; c++) ds[n * C + c] = (float)acc[c];
+  }
+}
+
+// stochastic_depth_forward(x, m, y, per): y[i] = x[i] * m[i / per], elements [start, end); also
+// its backward (dy for x).
+void stochastic_depth_forward(uint8_t *M, const double *a, int32_t start, int32_t end, usize) {
+  const float *x = BNFF_AT(const float, a[0]), *m = BNFF_AT(const float, a[1]);
+  float *y = BNFF_AT(float, a[2]);
+  const int64_t per = (int64_t)a[3];
+  if (per < 1) return;
+  for (int64_t i = start; i < end;) {
+    const int64_t n = i / per, stop = (n + 1) * per < end ? (n + 1) * per : end;
+    const vf s = vsplat(m[n]);
+    const float *px = x + i;
+    vmap(y + i, stop - i, [&](int64_t j, int k) { return vmul(ld(px + j, k), s); });
+    i = stop;
+  }
 }
 
 // add_forward(a, b, y): y = a + b. y may alias a or b.
@@ -906,6 +1002,17 @@ KernelList family_eltwise() {
       {"bn_backward_data_acc", 12, bn_backward_data_acc},
       {"relu_forward", 2, relu_forward},
       {"relu_backward", 3, relu_backward},
+      {"relu6_forward", 2, unary_forward<Act<ACT_RELU6>>},
+      {"relu6_backward", 3, unary_backward<Act<ACT_RELU6>>},
+      {"silu_forward", 2, unary_forward<Act<ACT_SILU>>},
+      {"silu_backward", 3, unary_backward<Act<ACT_SILU>>},
+      {"hardswish_forward", 2, unary_forward<Act<ACT_HARDSWISH>>},
+      {"hardswish_backward", 3, unary_backward<Act<ACT_HARDSWISH>>},
+      {"sigmoid_forward", 2, unary_forward<Sigmoid>},
+      {"sigmoid_backward", 3, unary_backward<Sigmoid>},
+      {"channel_scale_forward", 5, channel_scale_forward},
+      {"channel_scale_backward_scale", 5, channel_scale_backward_scale},
+      {"stochastic_depth_forward", 4, stochastic_depth_forward},
       {"add_forward", 3, add_forward},
       {"mul_forward", 3, mul_forward},
       {"copy_fill", 2, copy_fill},
