@@ -1,5 +1,7 @@
 // Depthwise convolution (conv_dw_*: groups == C == K, direct SIMD along channels): the native twins of
 // src/kernels/wasm/depthwise.ts, ported as gemm.cc describes (docs/design/conv-kernels.md).
+#include <cmath>
+#include <cstring>
 #include <type_traits>
 
 #include "../core/abi.h"
@@ -230,6 +232,329 @@ static void as_conv_dw_bwd_w(ux d, ux dy, ux x, ux dw, i32 start, i32 end, ux sc
   }
 }
 
+
+// =====================================================================================
+// Fused depthwise kernels: the ports of depthwise.ts's conv_dw_*_f (comments there), every
+// float operation in the WebAssembly kernels' order (the activations' exp included).
+// =====================================================================================
+
+const i32 ACT_RELU = 1, ACT_RELU6 = 2, ACT_SILU = 3, ACT_HARDSWISH = 4;
+
+static inline v128 splat(f32 v) { return f32x4_splat(v); }
+static inline v128 f32x4_min(v128 a, v128 b) { return _mm_min_ps(a, b); }
+static inline v128 f32x4_max(v128 a, v128 b) { return _mm_max_ps(a, b); }
+static inline v128 f32x4_div(v128 a, v128 b) { return _mm_div_ps(a, b); }
+static inline v128 f32x4_neg(v128 a) { return _mm_xor_ps(a, _mm_set1_ps(-0.0f)); }
+static inline v128 f32x4_ge(v128 a, v128 b) { return _mm_cmpge_ps(a, b); }
+static inline v128 f32x4_gt(v128 a, v128 b) { return _mm_cmpgt_ps(a, b); }
+static inline v128 f32x4_lt(v128 a, v128 b) { return _mm_cmplt_ps(a, b); }
+static inline v128 f32x4_nearest(v128 a) { return _mm_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline v128 v128_bitselect(v128 a, v128 b, v128 m) { return _mm_or_ps(_mm_and_ps(a, m), _mm_andnot_ps(m, b)); }
+
+/** e^v for 4 lanes (v clamped to [-87, 88]): 2^k * p(r), r = v - k ln 2. */
+static inline v128 expv(v128 v) {
+  v = f32x4_min(f32x4_max(v, splat(-87.0f)), splat(88.0f));
+  const auto k = f32x4_nearest(f32x4_mul(v, splat(1.44269504f)));
+  auto r = f32x4_sub(v, f32x4_mul(k, splat(0.693359375f)));
+  r = f32x4_sub(r, f32x4_mul(k, splat(-2.12194440e-4f)));
+  auto p = splat(1.9875691500e-4f);
+  p = f32x4_add(f32x4_mul(p, r), splat(1.3981999507e-3f));
+  p = f32x4_add(f32x4_mul(p, r), splat(8.3334519073e-3f));
+  p = f32x4_add(f32x4_mul(p, r), splat(4.1665795894e-2f));
+  p = f32x4_add(f32x4_mul(p, r), splat(1.6666665459e-1f));
+  p = f32x4_add(f32x4_mul(p, r), splat(5.0000001201e-1f));
+  p = f32x4_add(f32x4_add(f32x4_mul(f32x4_mul(p, r), r), r), splat(1));
+  const auto e = _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvttps_epi32(k), _mm_set1_epi32(127)), 23));
+  return f32x4_mul(p, e);
+}
+/** expv for one float (the same operations). */
+static inline f32 exps(f32 v) {
+  v = v < -87.0f ? -87.0f : v;
+  v = v > 88.0f ? 88.0f : v;
+  const f32 k = nearbyintf(v * 1.44269504f);
+  f32 r = v - k * 0.693359375f;
+  r = r - k * -2.12194440e-4f;
+  f32 p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1;
+  const i32 bits = ((k == k ? (i32)k : 0) + 127) << 23;
+  f32 e;
+  memcpy(&e, &bits, 4);
+  return p * e;
+}
+static inline v128 sigv(v128 z) { return f32x4_div(splat(1), f32x4_add(splat(1), expv(f32x4_neg(z)))); }
+static inline f32 sigs(f32 z) { return 1.0f / (1.0f + exps(-z)); }
+
+static inline v128 actv(v128 z, i32 act) {
+  if (act == ACT_RELU) return v128_andnot(z, f32x4_le(z, splat(0)));
+  if (act == ACT_RELU6) {
+    const auto r = v128_andnot(z, f32x4_le(z, splat(0)));
+    return v128_bitselect(splat(6), r, f32x4_ge(r, splat(6)));
+  }
+  if (act == ACT_SILU) return f32x4_mul(z, sigv(z));
+  if (act == ACT_HARDSWISH) {
+    const auto t = f32x4_add(z, splat(3));
+    const auto r = v128_bitselect(splat(6), v128_andnot(t, f32x4_le(t, splat(0))), f32x4_ge(t, splat(6)));
+    return f32x4_div(f32x4_mul(z, r), splat(6));
+  }
+  return z;
+}
+static inline f32 acts(f32 z, i32 act) {
+  if (act == ACT_RELU) return z <= 0 ? 0 : z;
+  if (act == ACT_RELU6) return z <= 0 ? 0 : z >= 6 ? 6 : z;
+  if (act == ACT_SILU) return z * sigs(z);
+  if (act == ACT_HARDSWISH) {
+    const f32 t = z + 3;
+    return (z * (t <= 0 ? 0 : t >= 6 ? 6 : t)) / 6;
+  }
+  return z;
+}
+static inline v128 dactv(v128 g, v128 z, i32 act) {
+  if (act == ACT_RELU) return v128_andnot(g, f32x4_le(z, splat(0)));
+  if (act == ACT_RELU6) return v128_and(g, v128_and(f32x4_gt(z, splat(0)), f32x4_lt(z, splat(6))));
+  if (act == ACT_SILU) {
+    const auto s = sigv(z);
+    return f32x4_mul(g, f32x4_mul(s, f32x4_add(splat(1), f32x4_mul(z, f32x4_sub(splat(1), s)))));
+  }
+  if (act == ACT_HARDSWISH) {
+    const auto mid = f32x4_mul(g, f32x4_add(f32x4_div(z, splat(3)), splat(0.5f)));
+    const auto r = v128_bitselect(g, mid, f32x4_gt(z, splat(3)));
+    return v128_andnot(r, f32x4_lt(z, splat(-3)));
+  }
+  return g;
+}
+static inline f32 dacts(f32 g, f32 z, i32 act) {
+  if (act == ACT_RELU) return z <= 0 ? 0 : g;
+  if (act == ACT_RELU6) return z > 0 && z < 6 ? g : 0;
+  if (act == ACT_SILU) {
+    const f32 s = sigs(z);
+    return g * (s * (1 + z * (1 - s)));
+  }
+  if (act == ACT_HARDSWISH) return z < -3 ? 0 : z > 3 ? g : g * (z / 3 + 0.5f);
+  return g;
+}
+
+static void dwFlush(ux st, ux s32, i32 C) {
+  const auto cb = (ux)C << 2;
+  for (ux o = 0; o < cb; o += 4) {
+    const auto so = st + (o << 1);
+    store<f64>(so, load<f64>(so) + (f64)load<f32>(s32 + o));
+    store<f64>(so + (cb << 1), load<f64>(so + (cb << 1)) + (f64)load<f32>(s32 + cb + o));
+  }
+  memory_fill(s32, 0, cb << 1);
+}
+
+static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
+  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
+  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
+  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
+  const auto z = f32x4_splat(0);
+  const auto cb = (ux)C << 2; const auto rowB = (ux)W * cb;
+  const auto st = scratch + (ux)ld(d, D_FPART);
+  const auto shp = st + (cb << 2); const auto s32 = shp + cb; const auto q32 = s32 + cb;
+  if (mom) {
+    memory_fill(st, 0, cb << 2);
+    memory_fill(s32, 0, cb << 1);
+  }
+  const auto cbo = coef + cb;
+  for (auto row = start; row < end; row++) {
+    const auto n = row / OH; const auto oh = row - n * OH;
+    const auto xn = x + (ux)n * (ux)H * rowB;
+    for (auto ow = 0; ow < OW; ow++) {
+      const auto yp = y + (ux)(row * OW + ow) * cb;
+      const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
+      const bool first = mom && row == start && ow == 0;
+      ux co = 0;
+      for (; co + 16 <= cb; co += 16) {
+        auto a0 = bias ? v128_load(bias + co) : z;
+        const auto av = coef ? v128_load(coef + co) : z; const auto bv = coef ? v128_load(cbo + co) : z;
+        for (auto kh = 0; kh < KH; kh++) {
+          const auto ih = ih0 + kh * DH;
+          if ((ux)ih >= (ux)H) continue;
+          for (auto kw = 0; kw < KW; kw++) {
+            const auto iw = iw0 + kw * DW;
+            if ((ux)iw >= (ux)W) continue;
+            auto xv = v128_load(xn + (ux)ih * rowB + (ux)iw * cb + co);
+            if (coef) xv = actv(fma(xv, av, bv), act);
+            a0 = fma(xv, v128_load(wt + (ux)(kh * KW + kw) * cb + co), a0);
+          }
+        }
+        v128_store(yp + co, a0);
+        if (mom) {
+          if (first) v128_store(shp + co, a0);
+          const auto e = f32x4_sub(a0, v128_load(shp + co));
+          v128_store(s32 + co, f32x4_add(v128_load(s32 + co), e));
+          v128_store(q32 + co, fma(e, e, v128_load(q32 + co)));
+        }
+      }
+      for (; co < cb; co += 4) {
+        f32 s = bias ? load<f32>(bias + co) : 0;
+        const f32 av = coef ? load<f32>(coef + co) : 0; const f32 bv = coef ? load<f32>(cbo + co) : 0;
+        for (auto kh = 0; kh < KH; kh++) {
+          const auto ih = ih0 + kh * DH;
+          if ((ux)ih >= (ux)H) continue;
+          for (auto kw = 0; kw < KW; kw++) {
+            const auto iw = iw0 + kw * DW;
+            if ((ux)iw >= (ux)W) continue;
+            auto xv = load<f32>(xn + (ux)ih * rowB + (ux)iw * cb + co);
+            if (coef) xv = acts(av * xv + bv, act);
+            s += xv * load<f32>(wt + (ux)(kh * KW + kw) * cb + co);
+          }
+        }
+        store<f32>(yp + co, s);
+        if (mom) {
+          if (first) store<f32>(shp + co, s);
+          const f32 e = s - load<f32>(shp + co);
+          store<f32>(s32 + co, load<f32>(s32 + co) + e);
+          store<f32>(q32 + co, load<f32>(q32 + co) + e * e);
+        }
+      }
+    }
+    if (mom) dwFlush(st, s32, C);
+  }
+}
+
+static void as_conv_dw_bwd_data_f(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch) {
+  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
+  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
+  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
+  const auto z = f32x4_splat(0);
+  const auto cb = (ux)C << 2;
+  const auto st = scratch + (ux)ld(d, D_FPART);
+  const auto s32 = st + (ux)C * 20; const auto q32 = st + (ux)C * 24;
+  if (x2) {
+    memory_fill(st, 0, cb << 2);
+    memory_fill(s32, 0, cb << 1);
+  }
+  for (auto row = start; row < end; row++) {
+    const auto n = row / H; const auto ih = row - n * H;
+    const auto dyn = src + (ux)n * (ux)OH * (ux)OW * cb;
+    for (auto iw = 0; iw < W; iw++) {
+      const auto pix = (ux)(row * W + iw) * cb;
+      const auto xp = dx + pix; const auto x2p = x2 + pix;
+      ux co = 0;
+      for (; co + 16 <= cb; co += 16) {
+        auto a0 = z;
+        const auto A = cdy ? v128_load(cdy + co) : z; const auto B = cdy ? v128_load(cdy + cb + co) : z; const auto C0 = cdy ? v128_load(cdy + 2 * cb + co) : z;
+        for (auto kh = 0; kh < KH; kh++) {
+          const auto th = ih + PH - kh * DH;
+          if (th < 0) break;
+          const auto oh = th / SH;
+          if (oh * SH != th || oh >= OH) continue;
+          for (auto kw = 0; kw < KW; kw++) {
+            const auto tw = iw + PW - kw * DW;
+            if (tw < 0) break;
+            const auto ow = tw / SW;
+            if (ow * SW != tw || ow >= OW) continue;
+            const auto gp = dyn + (ux)(oh * OW + ow) * cb + co;
+            const auto g = cdy ? dyr(A, B, C0, gp, dlt) : v128_load(gp);
+            a0 = fma(g, v128_load(wt + (ux)(kh * KW + kw) * cb + co), a0);
+          }
+        }
+        if (x2) {
+          const auto xv = v128_load(x2p + co);
+          if (act) a0 = dactv(a0, fma(xv, v128_load(c2 + co), v128_load(c2 + cb + co)), act);
+          v128_store(s32 + co, f32x4_add(v128_load(s32 + co), a0));
+          v128_store(q32 + co, fma(a0, f32x4_sub(xv, v128_load(m2 + co)), v128_load(q32 + co)));
+        }
+        v128_store(xp + co, a0);
+      }
+      for (; co < cb; co += 4) {
+        f32 s = 0;
+        for (auto kh = 0; kh < KH; kh++) {
+          const auto th = ih + PH - kh * DH;
+          if (th < 0) break;
+          const auto oh = th / SH;
+          if (oh * SH != th || oh >= OH) continue;
+          for (auto kw = 0; kw < KW; kw++) {
+            const auto tw = iw + PW - kw * DW;
+            if (tw < 0) break;
+            const auto ow = tw / SW;
+            if (ow * SW != tw || ow >= OW) continue;
+            const auto gp = dyn + (ux)(oh * OW + ow) * cb + co;
+            const f32 g = cdy ? load<f32>(cdy + co) * load<f32>(gp) + (load<f32>(cdy + cb + co) * load<f32>(gp + dlt) + load<f32>(cdy + 2 * cb + co)) : load<f32>(gp);
+            s += g * load<f32>(wt + (ux)(kh * KW + kw) * cb + co);
+          }
+        }
+        if (x2) {
+          const f32 xv = load<f32>(x2p + co);
+          if (act) s = dacts(s, load<f32>(c2 + co) * xv + load<f32>(c2 + cb + co), act);
+          store<f32>(s32 + co, load<f32>(s32 + co) + s);
+          store<f32>(q32 + co, load<f32>(q32 + co) + s * (xv - load<f32>(m2 + co)));
+        }
+        store<f32>(xp + co, s);
+      }
+    }
+    if (x2) dwFlush(st, s32, C);
+  }
+}
+
+static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux dw, ux dlt, ux cdy, ux coef, i32 act, i32 start, i32 end, ux scratch) {
+  const auto N = ld(d, D_N); const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
+  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
+  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
+  const auto T = KH * KW;
+  const auto CB = 64;
+  const auto tot = scratch + SC_PACK;
+  const auto part = tot + (ux)T * CB * 4;
+  const auto pixB = (ux)C * 4;
+  for (auto cb = start; cb < end; cb += CB) {
+    const auto cn = min(CB, end - cb);
+    const auto nv = cn >> 2;
+    const auto cbo = (ux)cb << 2;
+    const auto ca = coef + cbo; const auto cbb = coef + pixB + cbo;
+    const auto dA = cdy + cbo; const auto dB = cdy + pixB + cbo; const auto dC = cdy + 2 * pixB + cbo;
+    memory_fill(tot, 0, (ux)(T * CB) * 4);
+    for (auto n = 0; n < N; n++) {
+      memory_fill(part, 0, (ux)(T * CB) * 4);
+      const auto xn = x + (ux)n * (ux)H * (ux)W * pixB + cbo;
+      for (auto oh = 0; oh < OH; oh++) {
+        for (auto ow = 0; ow < OW; ow++) {
+          const auto gp = src + (ux)((n * OH + oh) * OW + ow) * pixB + cbo;
+          const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
+          for (auto kh = 0; kh < KH; kh++) {
+            const auto ih = ih0 + kh * DH;
+            if ((ux)ih >= (ux)H) continue;
+            for (auto kw = 0; kw < KW; kw++) {
+              const auto iw = iw0 + kw * DW;
+              if ((ux)iw >= (ux)W) continue;
+              const auto xp = xn + (ux)(ih * W + iw) * pixB;
+              const auto ap = part + (ux)((kh * KW + kw) * CB) * 4;
+              for (auto v = 0; v < nv; v++) {
+                const auto o = (ux)v << 4;
+                const auto g = cdy ? dyr(v128_load(dA + o), v128_load(dB + o), v128_load(dC + o), gp + o, dlt) : v128_load(gp + o);
+                auto xv = v128_load(xp + o);
+                if (coef) xv = actv(fma(xv, v128_load(ca + o), v128_load(cbb + o)), act);
+                v128_store(ap + o, fma(g, xv, v128_load(ap + o)));
+              }
+              for (auto c = nv * 4; c < cn; c++) {
+                const auto o = (ux)c << 2;
+                const f32 g = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
+                auto xv = load<f32>(xp + o);
+                if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
+                store<f32>(ap + o, load<f32>(ap + o) + g * xv);
+              }
+            }
+          }
+        }
+      }
+      for (auto i = 0; i < T * CB; i += 4) {
+        const auto o = (ux)i << 2;
+        v128_store(tot + o, f32x4_add(v128_load(tot + o), v128_load(part + o)));
+      }
+    }
+    for (auto c = 0; c < cn; c++) {
+      for (auto tap = 0; tap < T; tap++) {
+        store<f32>(dw + ((ux)((cb + c) * T + tap) << 2), load<f32>(tot + ((ux)(tap * CB + c) << 2)));
+      }
+    }
+  }
+}
+
 // ---- kernel entry points (core/kernel.h signature) ----
 void conv_dw_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -248,6 +573,19 @@ void conv_dw_bwd_w(uint8_t *M, const double *a, int32_t start, int32_t end, size
   as_conv_dw_bwd_w((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
 }
 
+void conv_dw_fwd_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_dw_fwd_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (i32)a[6], (i32)a[7], start, end, (ux)scratch);
+}
+void conv_dw_bwd_data_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_dw_bwd_data_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (ux)(int64_t)a[7], (ux)(int64_t)a[8], (i32)a[9], start, end, (ux)scratch);
+}
+void conv_dw_bwd_w_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  as_conv_dw_bwd_w_f((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], (ux)(int64_t)a[5], (ux)(int64_t)a[6], (i32)a[7], start, end, (ux)scratch);
+}
+
 }  // namespace
 
 KernelList family_depthwise() {
@@ -256,6 +594,9 @@ KernelList family_depthwise() {
       {"conv_dw_fwd", 5, conv_dw_fwd},
       {"conv_dw_bwd_data", 4, conv_dw_bwd_data},
       {"conv_dw_bwd_w", 4, conv_dw_bwd_w},
+      {"conv_dw_fwd_f", 8, conv_dw_fwd_f},
+      {"conv_dw_bwd_data_f", 10, conv_dw_bwd_data_f},
+      {"conv_dw_bwd_w_f", 8, conv_dw_bwd_w_f},
   };
   return {k, sizeof k / sizeof k[0]};
 }
