@@ -51,6 +51,7 @@ export { type ConvGeom, type ConvGeomSpec, convFlops, convGeom, convGeomOf, isDe
 export {
   type ConvWorkspace,
   convDxAccumulates,
+  convFusedDepthwise,
   convStridedInput,
   convStridedOutput,
   convTightLayout,

@@ -14,14 +14,14 @@
  *   FusionOptions.depthwiseFusion (conv_parts.ts).
  */
 import type { Node } from '../graph/ir.js';
-import { DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
+import { DEPTHWISE_GUARD, type DepthwiseGate, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
 import { type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const isBwdData = (n: Node | undefined): n is Node => n !== undefined && (n.op === 'conv2d_backward_data' || n.op === 'conv2d_fused_backward_data');
 const BACKWARD = new Set(['conv2d_backward_data', 'conv2d_fused_backward_data', 'conv2d_backward_weight', 'conv2d_fused_backward_weight']);
 const isBwd = (n: Node): boolean => BACKWARD.has(n.op);
 
-export const bnGradIntoConvBackward: Pass = bnGradIntoConvBackwardWith(false);
+export const bnGradIntoConvBackward: Pass = bnGradIntoConvBackwardWith(depthwiseGate(false));
 
 /**
  * c1. It needs no depthwise guard of its own: bn_relu_mask exists only where normalize-into-conv
@@ -76,8 +76,8 @@ export const reduceIntoConvBackward: Pass = {
   },
 };
 
-/** c2; depthwise: also into depthwise convolutions. */
-export function bnGradIntoConvBackwardWith(depthwise: boolean): Pass {
+/** c2; dw: the depthwiseFused guard. */
+export function bnGradIntoConvBackwardWith(dw: DepthwiseGate): Pass {
   return {
     name: 'bn-grad-into-conv-backward',
     run(g, report) {
@@ -98,9 +98,9 @@ export function bnGradIntoConvBackwardWith(depthwise: boolean): Pass {
           );
           continue;
         }
-        const dw = depthwise ? undefined : readers.find((r) => isDepthwise(g, r));
-        if (dw) {
-          report.blocked(bn, 'bn-grad-into-conv-backward', DEPTHWISE_GUARD, depthwiseWhy(dw));
+        const why = readers.map((r) => dw(g, r)).find((w) => w !== undefined);
+        if (why) {
+          report.blocked(bn, 'bn-grad-into-conv-backward', DEPTHWISE_GUARD, why);
           continue;
         }
         for (const r of readers) absorb.set(r.id, b);

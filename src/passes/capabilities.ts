@@ -28,6 +28,12 @@ export interface KernelCapabilities {
   convStridedOutput(c: ConvSpec): boolean;
   /** Whether the fused backward-data can add its dx epilogue's result into a gradient buffer. */
   convDxAccumulates(c: ConvSpec): boolean;
+  /**
+   * Whether a depthwise convolution (groups = C = K) has fused kernels: the moments epilogue, the
+   * normalize(+activation) x prologue, the BN dx prologue and the dx epilogue (guard
+   * depthwiseFused where it has not).
+   */
+  convFusedDepthwise(c: ConvSpec): boolean;
 }
 
 /** "3x3, 16->32" for messages. */

@@ -11,10 +11,11 @@
  * as plain operands; only the ReLU's backward becomes bn_relu_mask (so that fusion (c) applies).
  * Guards: consumersAreConvs (every reader of z is a convolution, its backward-weight, or the
  * ReLU's backward; a residual add or a pooling layer keeps z materialised), depthwiseFused (none
- * of those convolutions is depthwise, unless FusionOptions.depthwiseFusion: conv_parts.ts).
+ * of those convolutions is a depthwise one without fused kernels or with depthwise fusion off:
+ * conv_parts.ts depthwiseGate).
  */
 import type { Node } from '../graph/ir.js';
-import { DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
+import { DEPTHWISE_GUARD, type DepthwiseGate, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
 
 function eligible(n: Node, z: number): boolean {
@@ -25,10 +26,10 @@ function eligible(n: Node, z: number): boolean {
 }
 
 /**
- * The pass; store: z is materialised and read by the convolutions (see the header); depthwise:
- * also into depthwise convolutions.
+ * The pass; store: z is materialised and read by the convolutions (see the header); dw: the
+ * depthwiseFused guard.
  */
-export function normalizeIntoConvWith(store: boolean, depthwise = false): Pass {
+export function normalizeIntoConvWith(store: boolean, dw: DepthwiseGate = depthwiseGate(false)): Pass {
   return {
     name: 'normalize-into-conv',
     run(g, report) {
@@ -50,9 +51,9 @@ export function normalizeIntoConvWith(store: boolean, depthwise = false): Pass {
           );
           continue;
         }
-        const dw = depthwise ? undefined : users.find((u) => u.op !== 'relu_backward' && isDepthwise(g, u));
-        if (dw) {
-          report.blocked(bn, 'normalize-into-conv', DEPTHWISE_GUARD, depthwiseWhy(dw));
+        const why = users.map((u) => (u.op === 'relu_backward' ? undefined : dw(g, u))).find((w) => w !== undefined);
+        if (why) {
+          report.blocked(bn, 'normalize-into-conv', DEPTHWISE_GUARD, why);
           continue;
         }
         const convs = users.filter((u) => u.op === 'conv2d' || u.op === 'conv2d_fused');

@@ -4,7 +4,7 @@
  * path (src/kernels/conv.ts), so one answer serves both; graphs for the reference kernels are
  * planned with it too, so that every engine runs the same fused graph.
  */
-import { convDxAccumulates, convGeomOf, convStridedInput, convStridedOutput } from '../kernels/conv.js';
+import { convDxAccumulates, convFusedDepthwise, convGeomOf, convStridedInput, convStridedOutput } from '../kernels/conv.js';
 import type { ConvSpec, KernelCapabilities } from '../passes/capabilities.js';
 
 const geom = (c: ConvSpec): ReturnType<typeof convGeomOf> => convGeomOf(c.xShape, c.wShape, c.attrs);
@@ -14,4 +14,5 @@ export const FAST_KERNELS: KernelCapabilities = {
   convStridedInput: (c) => convStridedInput(geom(c)),
   convStridedOutput: (c) => convStridedOutput(geom(c)),
   convDxAccumulates: (c) => convDxAccumulates(geom(c)),
+  convFusedDepthwise: (c) => convFusedDepthwise(geom(c)),
 };

@@ -12,6 +12,8 @@ import { getModel } from '../../src/models/index.js';
 import { Network } from '../../src/models/network.js';
 import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION, applyFusion } from '../../src/passes/index.js';
 import { FAST_KERNELS } from '../../src/runtime/capabilities.js';
+import type { KernelCapabilities } from '../../src/passes/capabilities.js';
+import type { FusedConvAttrs } from '../../src/ops/conv2d_fused.js';
 import type { FusionReport } from '../../src/passes/rewrite.js';
 import { Executor } from '../../src/runtime/executor.js';
 import { HostMemory } from '../../src/runtime/memory.js';
@@ -614,16 +616,22 @@ const dwBlock =
     return b.conv2d('project', h, { out: 3, kernel: 1 });
   };
 
-test('guard depthwiseFused: no BN work goes into a depthwise convolution, forward or backward; the other side of each BN still fuses', () => {
+/** Kernels without fused depthwise variants (an engine that lacks them). */
+const NO_DW_KERNELS: KernelCapabilities = { ...FAST_KERNELS, convFusedDepthwise: () => false };
+
+test('guard depthwiseFused: kernels without fused depthwise variants get no BN work in a depthwise convolution, forward or backward; the other side of each BN still fuses', () => {
   const { g } = trainGraph([2, 3, 5, 5], dwBlock());
-  const { graph, report } = fuse(g);
+  const { graph, report } = applyFusion(g, ALL_FUSION, NO_DW_KERNELS);
   // bn1 sits between the expand conv and the depthwise conv, bn2 between the depthwise and the project conv
   assert.equal(blockedBy(report, 'bn1', 'normalize-into-conv'), 'depthwiseFused');
   // (the ReLU mask and reductions need the normalize in the consuming conv: no mask, no epilogue)
   assert.equal(blockedBy(report, 'bn1', 'reduce-into-conv-backward'), 'reluFolded');
   assert.equal(blockedBy(report, 'bn2', 'moments-into-conv'), 'depthwiseFused');
   assert.equal(blockedBy(report, 'bn2', 'bn-grad-into-conv-backward'), 'depthwiseFused');
-  assert.match(report.notes.find((n) => n.layer === 'bn2' && n.guard === 'depthwiseFused')!.detail, /"dw" is a depthwise convolution/);
+  assert.match(
+    report.notes.find((n) => n.layer === 'bn2' && n.guard === 'depthwiseFused')!.detail,
+    /"dw" is a depthwise convolution, for which the kernels have no fused variant/,
+  );
   for (const r of ['moments-into-conv', 'bn-grad-into-conv-backward']) assert.ok(fired(report, 'bn1', r), `bn1 ${r} (the expand conv)`);
   for (const r of ['normalize-into-conv', 'reduce-into-conv-backward']) assert.ok(fired(report, 'bn2', r), `bn2 ${r} (the project conv)`);
   const dw = graph.nodes.filter((n) => n.name.startsWith('dw'));
@@ -638,19 +646,42 @@ test('guard depthwiseFused: no BN work goes into a depthwise convolution, forwar
   agreeInFloat64([2, 3, 5, 5], dwBlock);
 });
 
-test('depthwiseFusion: every rule fires through the depthwise convolution, and the graph equals the unfused one in float64', () => {
-  const o = { ...ALL_FUSION, depthwiseFusion: true };
+test('guard depthwiseFused: depthwise fusion off (ablation depthwise-unfused) keeps the depthwise convolution plain with the fast kernels too', () => {
+  const o = ABLATIONS['depthwise-unfused']!;
+  assert.equal(o.depthwiseFusion, false);
   const { g } = trainGraph([2, 3, 5, 5], dwBlock());
   const { graph, report } = fuse(g, o);
+  assert.equal(blockedBy(report, 'bn1', 'normalize-into-conv'), 'depthwiseFused');
+  assert.equal(blockedBy(report, 'bn2', 'moments-into-conv'), 'depthwiseFused');
+  assert.equal(blockedBy(report, 'bn2', 'bn-grad-into-conv-backward'), 'depthwiseFused');
+  assert.match(report.notes.find((n) => n.layer === 'bn2' && n.guard === 'depthwiseFused')!.detail, /depthwise fusion is off/);
+  assert.deepEqual(
+    graph.nodes
+      .filter((n) => n.name.startsWith('dw'))
+      .map((n) => n.op)
+      .sort(),
+    ['conv2d', 'conv2d_backward_data', 'conv2d_backward_weight'],
+  );
+  agreeInFloat64([2, 3, 5, 5], dwBlock, o);
+});
+
+test('depthwise fusion (default, fast kernels): every rule fires through the depthwise convolution, and the graph equals the unfused one in float64', () => {
+  const { g } = trainGraph([2, 3, 5, 5], dwBlock());
+  const { graph, report } = fuse(g);
   for (const bn of ['bn1', 'bn2'])
     for (const r of ['moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward'])
       assert.ok(fired(report, bn, r), `${bn} ${r}`);
   for (const op of ['channel_moments', 'bn_apply', 'bn_backward_data', 'bn_relu_mask', 'bn_backward_reduce', 'relu']) assert.equal(count(graph, op), 0, op);
-  agreeInFloat64([2, 3, 5, 5], dwBlock, o);
-  assert.ok(ABLATIONS['depthwise-composed']!.depthwiseFusion);
+  // the depthwise convolution carries every operand group: x prologue and moments forward, dy
+  // prologue and dx epilogue in backward-data, both prologues in backward-weights
+  const dw = (op: string): FusedConvAttrs => graph.nodes.find((n) => n.name.startsWith('dw') && n.op === op)!.attrs as unknown as FusedConvAttrs;
+  assert.deepEqual([dw('conv2d_fused').xPrologue, dw('conv2d_fused').epilogue], [{ relu: true }, 'moments']);
+  assert.deepEqual([dw('conv2d_fused_backward_data').dyPrologue, dw('conv2d_fused_backward_data').dxEpilogue], [true, { relu: true }]);
+  assert.deepEqual([dw('conv2d_fused_backward_weight').dyPrologue, dw('conv2d_fused_backward_weight').xPrologue], [true, { relu: true }]);
+  agreeInFloat64([2, 3, 5, 5], dwBlock);
 });
 
-test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses through the lean blocks today', () => {
+test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses through the lean blocks', () => {
   const counts = (m: string, o: FusionOptions = ALL_FUSION): Record<string, number> => {
     const net = new Network(getModel(m), new HostMemory('f64'), 0, undefined, o);
     const c: Record<string, number> = {};
@@ -661,17 +692,24 @@ test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses 
   const m = counts('mobilenet_v2_cifar');
   assert.equal(m.batch_norm2d, undefined);
   assert.equal(m.bn_finalize, 52);
-  assert.equal(m.channel_moments, 17, 'the BNs after a depthwise conv keep their statistics pass (depthwiseFused)');
-  assert.equal(m.conv2d_fused, 35, 'every dense conv has its BN statistics in its epilogue (2 also normalize their input)');
-  assert.equal(m.bn_backward_data, 17, "BN dx into dense convs' backward, standalone before a depthwise conv");
+  assert.equal(m.channel_moments, undefined, 'every BN has its statistics in its producing conv, the 17 depthwise ones included');
+  assert.equal(m.conv2d_fused, 52, 'every conv is fused, the depthwise ones included');
+  assert.equal(m.conv2d, undefined);
+  assert.equal(m.bn_backward_data, undefined, "every BN dx computed on load in the producing conv's backward");
+  assert.equal(m.conv2d_fused_backward_data, 51, 'every conv but the stem (whose input needs no gradient)');
   assert.equal(m.relu6, 35, 'ReLU6 is not folded into any normalize (no kernel has it)');
   assert.equal(m.bn_apply, 52 - 2, 'only two project BNs feed nothing but a conv (normalize-into-conv)');
-  const dw = counts('mobilenet_v2_cifar', { ...ALL_FUSION, depthwiseFusion: true });
-  assert.equal(dw.channel_moments, undefined);
-  assert.equal(dw.bn_backward_data, undefined);
+  const dw = counts('mobilenet_v2_cifar', ABLATIONS['depthwise-unfused']);
+  assert.equal(dw.channel_moments, 17, 'depthwise fusion off: the BNs after a depthwise conv keep their statistics pass (depthwiseFused)');
+  assert.equal(dw.bn_backward_data, 17, "depthwise fusion off: BN dx standalone before a depthwise conv's backward");
+  assert.equal(dw.conv2d, 17);
   const e = counts('efficientnet_b0_cifar');
   assert.equal(e.bn_finalize, 49);
-  assert.equal(e.channel_moments, 16, 'one per depthwise conv');
+  assert.equal(e.channel_moments, undefined, 'the 16 depthwise convs take their BN statistics');
+  assert.equal(e.bn_backward_data, undefined);
+  assert.equal(e.conv2d_fused, 49);
+  assert.equal(e.conv2d, 2 * 16, "squeeze-excitation's two 1x1 convs with bias, no BN");
   assert.equal(e.channel_scale, 2 * 16, 'one squeeze-excitation per MBConv block, forward and dx');
   assert.equal(e.stochastic_depth, 9 - 0, 'every residual MBConv block but none at p = 0 (the first block has no residual)');
+  assert.equal(counts('efficientnet_b0_cifar', ABLATIONS['depthwise-unfused']).channel_moments, 16, 'one per depthwise conv with depthwise fusion off');
 });
