@@ -411,3 +411,34 @@ test('fused depthwise scalar twins in float64 equal the conv2d_fused* reference 
     }
   }
 });
+
+// ---------------------------------------------------------------------------------------
+// the plain kernels (conv_dw_fwd, conv_dw_bwd_data, conv_dw_bwd_w), whose native twins run at the
+// full vector width (blocks of 4 vectors, single vectors, 4 lanes, one at a time; backward-weights
+// in blocks of 64 channels): at, below and above each of those edges, bit for bit against
+// WebAssembly and against the float64 reference
+
+const PLAIN: Parts = { xPrologue: false, moments: false, dyPrologue: false, dxEpilogue: false, bias: true };
+const WIDE = [15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 72, 96, 127, 128, 130, 144];
+
+test(`plain depthwise kernels: channels ${WIDE.join(',')}, 3x3 stride 1 and 2, 5x5`, async () => {
+  for (const [i, C] of WIDE.entries()) {
+    const spec: DwSpec = [
+      { N: 2, C, H: 6, W: 5, KH: 3, pad: 1 },
+      { N: 1, C, H: 9, W: 8, KH: 3, stride: 2, pad: 1 },
+      { N: 2, C, H: 5, W: 7, KH: 5, pad: 2 },
+      { N: 1, C, H: 7, W: 6, KH: 5, stride: 2, pad: 2 },
+    ][i % 4]!;
+    await checkCase(spec, ACT.none, 5000 + C, [PLAIN]);
+  }
+});
+
+test('plain depthwise kernels: dilation, no padding, one-pixel rows', async () => {
+  for (const spec of [
+    { N: 1, C: 64, H: 7, W: 7, KH: 3, dilation: 2, pad: 2 },
+    { N: 2, C: 80, H: 6, W: 6, KH: 3 },
+    { N: 3, C: 128, H: 4, W: 1, KH: 3, pad: 1 },
+    { N: 2, C: 66, H: 2, W: 2, KH: 5, pad: 2 },
+  ] as DwSpec[])
+    await checkCase(spec, ACT.none, 6000 + spec.C, [PLAIN]);
+});

@@ -555,6 +555,212 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux dw, ux dlt, ux cdy, ux coe
   }
 }
 
+// ---- the plain kernels at the full vector width (vf: 16 lanes with AVX-512, 8 with AVX2) ----
+//
+// Every output element is the same sum in the same order as in the WebAssembly kernel (the taps
+// in (kh, kw) order, a fused multiply-add each, from the bias or zero), so the bits are its bits:
+// only the number of channels one instruction handles changes. Channels: blocks of 4 vectors,
+// then single vectors, then 4 lanes (v4), then one at a time.
+
+#define DW_VF(p) vload((const float *)(gM + (size_t)(p)))
+#define DW_VS(p, v) vstore((float *)(gM + (size_t)(p)), v)
+static const ux VB = (ux)BNFF_VW * 4;  // bytes of one vf
+
+static void dw_fwd_wide(ux d, ux x, ux wt, ux bias, ux y, i32 start, i32 end) {
+  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
+  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
+  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
+  const auto cb = (ux)C << 2; const auto rowB = (ux)W * cb;
+  for (auto row = start; row < end; row++) {
+    const auto n = row / OH; const auto oh = row - n * OH;
+    const auto xn = x + (ux)n * (ux)H * rowB;
+    // the valid kernel rows of this output row
+    i32 kh0 = 0, kh1 = KH;
+    while (kh0 < KH && (ux)(oh * SH - PH + kh0 * DH) >= (ux)H) kh0++;
+    while (kh1 > kh0 && (ux)(oh * SH - PH + (kh1 - 1) * DH) >= (ux)H) kh1--;
+    for (auto ow = 0; ow < OW; ow++) {
+      const auto yp = y + (ux)(row * OW + ow) * cb;
+      const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
+      ux co = 0;
+      for (; co + 4 * VB <= cb; co += 4 * VB) {
+        vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+        if (bias) { a0 = DW_VF(bias + co); a1 = DW_VF(bias + co + VB); a2 = DW_VF(bias + co + 2 * VB); a3 = DW_VF(bias + co + 3 * VB); }
+        for (auto kh = kh0; kh < kh1; kh++) {
+          const auto ih = ih0 + kh * DH;
+          for (auto kw = 0; kw < KW; kw++) {
+            const auto iw = iw0 + kw * DW;
+            if ((ux)iw >= (ux)W) continue;
+            const auto xp = xn + (ux)ih * rowB + (ux)iw * cb + co;
+            const auto wp = wt + (ux)(kh * KW + kw) * cb + co;
+            a0 = vfma(DW_VF(xp), DW_VF(wp), a0);
+            a1 = vfma(DW_VF(xp + VB), DW_VF(wp + VB), a1);
+            a2 = vfma(DW_VF(xp + 2 * VB), DW_VF(wp + 2 * VB), a2);
+            a3 = vfma(DW_VF(xp + 3 * VB), DW_VF(wp + 3 * VB), a3);
+          }
+        }
+        DW_VS(yp + co, a0); DW_VS(yp + co + VB, a1); DW_VS(yp + co + 2 * VB, a2); DW_VS(yp + co + 3 * VB, a3);
+      }
+      for (; co + VB <= cb; co += VB) {
+        vf a0 = bias ? DW_VF(bias + co) : vzero();
+        for (auto kh = kh0; kh < kh1; kh++) {
+          const auto ih = ih0 + kh * DH;
+          for (auto kw = 0; kw < KW; kw++) {
+            const auto iw = iw0 + kw * DW;
+            if ((ux)iw >= (ux)W) continue;
+            a0 = vfma(DW_VF(xn + (ux)ih * rowB + (ux)iw * cb + co), DW_VF(wt + (ux)(kh * KW + kw) * cb + co), a0);
+          }
+        }
+        DW_VS(yp + co, a0);
+      }
+      for (; co + 16 <= cb; co += 16) {
+        auto a0 = bias ? v128_load(bias + co) : f32x4_splat(0);
+        for (auto kh = kh0; kh < kh1; kh++) {
+          const auto ih = ih0 + kh * DH;
+          for (auto kw = 0; kw < KW; kw++) {
+            const auto iw = iw0 + kw * DW;
+            if ((ux)iw >= (ux)W) continue;
+            a0 = fma(v128_load(xn + (ux)ih * rowB + (ux)iw * cb + co), v128_load(wt + (ux)(kh * KW + kw) * cb + co), a0);
+          }
+        }
+        v128_store(yp + co, a0);
+      }
+      for (; co < cb; co += 4) {
+        f32 s = bias ? load<f32>(bias + co) : 0;
+        for (auto kh = kh0; kh < kh1; kh++) {
+          const auto ih = ih0 + kh * DH;
+          for (auto kw = 0; kw < KW; kw++) {
+            const auto iw = iw0 + kw * DW;
+            if ((ux)iw >= (ux)W) continue;
+            s += load<f32>(xn + (ux)ih * rowB + (ux)iw * cb + co) * load<f32>(wt + (ux)(kh * KW + kw) * cb + co);
+          }
+        }
+        store<f32>(yp + co, s);
+      }
+    }
+  }
+}
+
+static void dw_bwd_data_wide(ux d, ux dy, ux wt, ux dx, i32 start, i32 end) {
+  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
+  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
+  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
+  const auto pixB = (ux)C * 4;
+  const auto cb = pixB;
+  for (auto row = start; row < end; row++) {
+    const auto n = row / H; const auto ih = row - n * H;
+    const auto dyn = dy + (ux)n * (ux)OH * (ux)OW * pixB;
+    for (auto iw = 0; iw < W; iw++) {
+      const auto xp = dx + (ux)(row * W + iw) * pixB;
+      ux co = 0;
+#define DW_TAPS(BODY)                                 \
+  for (auto kh = 0; kh < KH; kh++) {                  \
+    const auto th = ih + PH - kh * DH;                \
+    if (th < 0) break;                                \
+    const auto oh = th / SH;                          \
+    if (oh * SH != th || oh >= OH) continue;          \
+    for (auto kw = 0; kw < KW; kw++) {                \
+      const auto tw = iw + PW - kw * DW;              \
+      if (tw < 0) break;                              \
+      const auto ow = tw / SW;                        \
+      if (ow * SW != tw || ow >= OW) continue;        \
+      const auto gp = dyn + (ux)(oh * OW + ow) * pixB + co; \
+      const auto wp = wt + ((ux)((kh * KW + kw) * C) << 2) + co; \
+      BODY                                            \
+    }                                                 \
+  }
+      for (; co + 4 * VB <= cb; co += 4 * VB) {
+        vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+        DW_TAPS(a0 = vfma(DW_VF(gp), DW_VF(wp), a0); a1 = vfma(DW_VF(gp + VB), DW_VF(wp + VB), a1);
+                a2 = vfma(DW_VF(gp + 2 * VB), DW_VF(wp + 2 * VB), a2); a3 = vfma(DW_VF(gp + 3 * VB), DW_VF(wp + 3 * VB), a3);)
+        DW_VS(xp + co, a0); DW_VS(xp + co + VB, a1); DW_VS(xp + co + 2 * VB, a2); DW_VS(xp + co + 3 * VB, a3);
+      }
+      for (; co + VB <= cb; co += VB) {
+        vf a0 = vzero();
+        DW_TAPS(a0 = vfma(DW_VF(gp), DW_VF(wp), a0);)
+        DW_VS(xp + co, a0);
+      }
+      for (; co + 16 <= cb; co += 16) {
+        auto a0 = f32x4_splat(0);
+        DW_TAPS(a0 = fma(v128_load(gp), v128_load(wp), a0);)
+        v128_store(xp + co, a0);
+      }
+      for (; co < cb; co += 4) {
+        f32 s = 0;
+        DW_TAPS(s += load<f32>(gp) * load<f32>(wp);)
+        store<f32>(xp + co, s);
+      }
+#undef DW_TAPS
+    }
+  }
+}
+
+/**
+ * Backward-weights as conv_dw_bwd_w, a full block of 64 channels with its accumulators in
+ * registers along each output row: for one tap and channel the sum still runs over (oh, ow) in
+ * order, from the image's zero, so every element is the WebAssembly kernel's sum.
+ */
+static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, i32 start, i32 end, ux scratch) {
+  const auto N = ld(d, D_N); const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
+  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
+  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
+  const auto T = KH * KW;
+  const auto CB = 64;
+  const int NA = 64 / BNFF_VW;
+  const auto tot = scratch + SC_PACK;
+  const auto part = tot + (ux)T * CB * 4;
+  const auto pixB = (ux)C * 4;
+  for (auto cb = start; cb < end; cb += CB) {
+    const auto cn = min(CB, end - cb);
+    const auto cbo = (ux)cb << 2;
+    if (cn < CB) {
+      // a partial block: the WebAssembly kernel's loops
+      as_conv_dw_bwd_w(d, dy, x, dw, cb, end, scratch);
+      break;
+    }
+    memory_fill(tot, 0, (ux)(T * CB) * 4);
+    for (auto n = 0; n < N; n++) {
+      memory_fill(part, 0, (ux)(T * CB) * 4);
+      const auto xn = x + (ux)n * (ux)H * (ux)W * pixB + cbo;
+      for (auto oh = 0; oh < OH; oh++) {
+        const auto gr = dy + (ux)((n * OH + oh) * OW) * pixB + cbo;
+        for (auto kh = 0; kh < KH; kh++) {
+          const auto ih = oh * SH - PH + kh * DH;
+          if ((ux)ih >= (ux)H) continue;
+          for (auto kw = 0; kw < KW; kw++) {
+            // the output columns whose tap kw falls inside the row: iw = ow*SW - PW + kw*DW in [0, W)
+            const auto off = kw * DW - PW;
+            auto ow0 = off >= 0 ? 0 : (-off + SW - 1) / SW;
+            auto ow1 = W - 1 - off < 0 ? 0 : (W - 1 - off) / SW + 1;
+            if (ow1 > OW) ow1 = OW;
+            if (ow0 >= ow1) continue;
+            const auto ap = part + (ux)((kh * KW + kw) * CB) * 4;
+            vf acc[NA];
+            for (int v = 0; v < NA; v++) acc[v] = DW_VF(ap + (ux)v * VB);
+            auto gp = gr + (ux)ow0 * pixB;
+            auto xp = xn + (ux)(ih * W + ow0 * SW + off) * pixB;
+            const auto xs = (ux)SW * pixB;
+            for (auto ow = ow0; ow < ow1; ow++) {
+              for (int v = 0; v < NA; v++) acc[v] = vfma(DW_VF(gp + (ux)v * VB), DW_VF(xp + (ux)v * VB), acc[v]);
+              gp += pixB;
+              xp += xs;
+            }
+            for (int v = 0; v < NA; v++) DW_VS(ap + (ux)v * VB, acc[v]);
+          }
+        }
+      }
+      for (auto i = 0; i < T * CB; i += BNFF_VW) {
+        const auto o = (ux)i << 2;
+        DW_VS(tot + o, vadd(DW_VF(tot + o), DW_VF(part + o)));
+      }
+    }
+    for (auto c = 0; c < cn; c++) {
+      for (auto tap = 0; tap < T; tap++) {
+        store<f32>(dw + ((ux)((cb + c) * T + tap) << 2), load<f32>(tot + ((ux)(tap * CB + c) << 2)));
+      }
+    }
+  }
+}
+
 // ---- kernel entry points (core/kernel.h signature) ----
 void conv_dw_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
@@ -562,15 +768,15 @@ void conv_dw_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, siz
 }
 void conv_dw_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_dw_fwd((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], start, end, (ux)scratch);
+  dw_fwd_wide((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], start, end);
 }
 void conv_dw_bwd_data(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_dw_bwd_data((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
+  dw_bwd_data_wide((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end);
 }
 void conv_dw_bwd_w(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  as_conv_dw_bwd_w((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
+  dw_bwd_w_wide((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end, (ux)scratch);
 }
 
 void conv_dw_fwd_f(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
