@@ -305,6 +305,12 @@ const SHAPES: [string, DwSpec][] = [
   ['1x1 pixel images', { N: 4, C: 12, H: 1, W: 1, KH: 3, pad: 1 }],
   ['3x3 dilation 2', { N: 1, C: 9, H: 7, W: 7, KH: 3, dilation: 2, pad: 2 }],
   ['3x2 kernel, stride [2,1], pad [1,0]', { N: 2, C: 7, H: 7, W: 6, KH: 3, KW: 2, stride: [2, 1], pad: [1, 0] }],
+  // rows wide enough for the native kernels' 8-pixel runs, and their edges
+  ['3x3 pad 1, wide rows', { N: 2, C: 24, H: 4, W: 19, KH: 3, pad: 1 }],
+  ['3x3 stride 2 pad 1, wide rows, 64 channels', { N: 1, C: 64, H: 5, W: 33, KH: 3, stride: 2, pad: 1 }],
+  ['5x5 pad 2, wide rows, 65 channels', { N: 1, C: 65, H: 6, W: 21, KH: 5, pad: 2 }],
+  ['3x3 dilation 2, wide rows, 80 channels', { N: 1, C: 80, H: 6, W: 20, KH: 3, dilation: 2, pad: 2 }],
+  ['3x3 no pad, 16-pixel rows, 128 channels', { N: 2, C: 128, H: 3, W: 16, KH: 3 }],
 ];
 for (const [name, spec] of SHAPES) {
   test(`fused depthwise kernels: ${name}, every activation`, async () => {
@@ -439,6 +445,9 @@ test('plain depthwise kernels: dilation, no padding, one-pixel rows', async () =
     { N: 2, C: 80, H: 6, W: 6, KH: 3 },
     { N: 3, C: 128, H: 4, W: 1, KH: 3, pad: 1 },
     { N: 2, C: 66, H: 2, W: 2, KH: 5, pad: 2 },
+    { N: 2, C: 48, H: 4, W: 25, KH: 3, pad: 1 },
+    { N: 1, C: 96, H: 5, W: 30, KH: 5, stride: 2, pad: 2 },
+    { N: 1, C: 33, H: 3, W: 17, KH: 3, pad: 1 },
   ] as DwSpec[])
     await checkCase(spec, ACT.none, 6000 + spec.C, [PLAIN]);
 });
