@@ -713,8 +713,9 @@ static void dwRowMoments(ux yp, i32 OW, i32 C, ux st, bool first) {
 /**
  * conv_dw_fwd_f as whole rows: each input row the output rows need is normalised once into a ring
  * of R = (KH-1)*DH + 1 rows in the thread scratch (above SC_PACK, below the fusion region), the
- * row computed by dwRowFwd from the ring, then its moments; every element the same operations as
- * the WebAssembly kernel's. Where the ring does not fit, or more than 64 kernel rows, that kernel's loops.
+ * row computed by dwRowFwd from the ring (from x itself without the x prologue), then its moments;
+ * every element the same operations as the WebAssembly kernel's. Where the ring does not fit, or
+ * more than 64 kernel rows, that kernel's loops.
  */
 static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
@@ -724,7 +725,7 @@ static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i3
   const auto R = (KH - 1) * DH + 1;
   const auto st = scratch + (ux)ld(d, D_FPART);
   const auto ring = scratch + SC_PACK;
-  if (!coef || KH > 64 || R > 64 || ring + (ux)R * rowB > st) {
+  if (KH > 64 || R > 64 || (coef && ring + (ux)R * rowB > st)) {
     as_conv_dw_fwd_f(d, x, wt, bias, y, coef, act, mom, start, end, scratch);
     return;
   }
@@ -743,9 +744,13 @@ static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i3
         rows[kh] = 0;
         continue;
       }
+      const i64 key = (i64)n * H + ih;
+      if (!coef) {
+        rows[kh] = x + (ux)key * rowB;
+        continue;
+      }
       const auto slot = ih % R;
       const auto r = ring + (ux)slot * rowB;
-      const i64 key = (i64)n * H + ih;
       if (tag[slot] != key) {
         dwNormRow(x + (ux)key * rowB, r, W, C, coef, act);
         tag[slot] = key;
