@@ -30,6 +30,17 @@ export function graphTraffic(g: Graph): LayerTraffic[] {
   return g.nodes.flatMap((_, i) => nodeTraffic(g, i));
 }
 
+/** A fused variant of the step: its bytes, BN + ReLU + concatenation bytes, peak planned memory and the largest batch that fits, each with its ratio to unfused. */
+export interface VariantTraffic {
+  bytes: number;
+  ratio: number;
+  bn_relu_concat: number;
+  bn_relu_concat_ratio: number;
+  peak_bytes: number;
+  peak_ratio: number;
+  max_batch: number;
+}
+
 /** Bytes of the tensors (rank >= 2 activations, not weights) a node reads and writes. */
 function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   const n = g.nodes[i]!;
@@ -99,39 +110,15 @@ export interface TrafficResult {
    * (FusionOptions.storeNormalized): total bytes, BN+ReLU+concat bytes and peak, each also as a
    * ratio to unfused.
    */
-  store_normalized: {
-    bytes: number;
-    ratio: number;
-    bn_relu_concat: number;
-    bn_relu_concat_ratio: number;
-    peak_bytes: number;
-    peak_ratio: number;
-    max_batch: number;
-  };
+  store_normalized: VariantTraffic;
   /** The fused graph with concatenations concatenated again in backward (FusionOptions.recomputeConcat). */
-  recompute_concat: {
-    bytes: number;
-    ratio: number;
-    bn_relu_concat: number;
-    bn_relu_concat_ratio: number;
-    peak_bytes: number;
-    peak_ratio: number;
-    max_batch: number;
-  };
+  recompute_concat: VariantTraffic;
   /**
    * Models with depthwise convolutions: the fused graph with the depthwise convolutions kept
    * plain (FusionOptions.depthwiseFusion false, ablation 'depthwise-unfused'), their BNs' passes
    * standalone: what the fused depthwise kernels save is its bytes minus the fused graph's.
    */
-  depthwise_unfused?: {
-    bytes: number;
-    ratio: number;
-    bn_relu_concat: number;
-    bn_relu_concat_ratio: number;
-    peak_bytes: number;
-    peak_ratio: number;
-    max_batch: number;
-  };
+  depthwise_unfused?: VariantTraffic;
   layers: { unfused: LayerTraffic[]; fused: LayerTraffic[] };
 }
 
@@ -161,7 +148,7 @@ export function traffic(model: string, batchSize: number, imageSize: number): Tr
   const fitsNative = (fusion: FusionOptions): number => fits(fusion, new Arena({ buffer: new SharedArrayBuffer(nativeBytes) }));
   const u = total(layers.unfused);
   const f = total(layers.fused);
-  const variant = (fusion: FusionOptions): TrafficResult['store_normalized'] => {
+  const variant = (fusion: FusionOptions): VariantTraffic => {
     const gv = stepGraph(model, shape, fusion);
     const lv = graphTraffic(gv);
     const b = total(lv, (x) => x.category === 'bn' || x.category === 'relu' || x.category === 'concat');

@@ -531,10 +531,7 @@ function convBackwardWeightFused(
     backend.run('conv_bwd_w_f', args, splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
     backend.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   }
-  if (db) {
-    if (dp) backend.run('conv_bias_grad_f', [d, src, db, dlt, dp.coef], splitRange(g.K, T, 4));
-    else backend.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
-  }
+  if (db) biasGrad(backend, g, d, dy, db, dp);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -545,6 +542,13 @@ function convBackwardWeightFused(
 function denseOnly(g: ConvGeom, what: string, stride: number | undefined, C: number): void {
   if (stride !== undefined && stride !== C)
     throw new RangeError(`${what}: a depthwise convolution (${g.C} channels) reads and writes dense tensors only (stride ${stride})`);
+}
+
+/** db = the sum of dy over N, OH, OW, dy read or (dp) computed on load; after descriptor(). */
+function biasGrad(backend: Backend, g: ConvGeom, d: number, dy: number, db: number, dp: DyPrologue | undefined): void {
+  const T = backend.threads;
+  if (dp) backend.run('conv_bias_grad_f', [d, dp.dbn, db, dp.xbn - dp.dbn, dp.coef], splitRange(g.K, T, 4));
+  else backend.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
 }
 
 function dwForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
@@ -611,8 +615,5 @@ function dwBackwardWeightFused(
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? dp.xbn - dp.dbn : 0;
   backend.run('conv_dw_bwd_w_f', [d, src, x, dw, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0], splitRange(g.C, T, 4));
-  if (db) {
-    if (dp) backend.run('conv_bias_grad_f', [d, src, db, dlt, dp.coef], splitRange(g.K, T, 4));
-    else backend.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
-  }
+  if (db) biasGrad(backend, g, d, dy, db, dp);
 }

@@ -39,15 +39,16 @@ export function convForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefined, 
   }
 }
 
-/** dx[n][ih][iw][c] = sum over the (k, kh, kw) whose tap reads (ih, iw) of w * dy. dx is overwritten. */
-export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
+/**
+ * Calls f(yo, xo, kh, kw) for every output pixel and every tap of it inside the image, in (n, oh,
+ * ow, kh, kw) order: the offsets of the output pixel in y (K floats a pixel) and of the tapped
+ * pixel in x (C floats a pixel).
+ */
+function convTaps(g: ConvGeom, f: (yo: number, xo: number, kh: number, kw: number) => void): void {
   const { N, C, H, W, K, KH, KW, OH, OW } = g;
   const [sh, sw] = g.stride,
     [ph, pw] = g.pad,
     [dh, dw] = g.dilation;
-  const Cg = C / g.groups,
-    Kg = K / g.groups;
-  dx.fill(0);
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
@@ -58,12 +59,7 @@ export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
           for (let kw = 0; kw < KW; kw++) {
             const iw = ow * sw - pw + kw * dw;
             if (iw < 0 || iw >= W) continue;
-            const xo = ((n * H + ih) * W + iw) * C;
-            for (let k = 0; k < K; k++) {
-              const c0 = Math.floor(k / Kg) * Cg;
-              const d = dy[yo + k]!;
-              for (let c = 0; c < Cg; c++) dx[xo + c0 + c] += w[((k * Cg + c) * KH + kh) * KW + kw]! * d;
-            }
+            f(yo, ((n * H + ih) * W + iw) * C, kh, kw);
           }
         }
       }
@@ -71,36 +67,34 @@ export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
   }
 }
 
+/** dx[n][ih][iw][c] = sum over the (k, kh, kw) whose tap reads (ih, iw) of w * dy. dx is overwritten. */
+export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
+  const { C, K, KH, KW } = g;
+  const Cg = C / g.groups,
+    Kg = K / g.groups;
+  dx.fill(0);
+  convTaps(g, (yo, xo, kh, kw) => {
+    for (let k = 0; k < K; k++) {
+      const c0 = Math.floor(k / Kg) * Cg;
+      const d = dy[yo + k]!;
+      for (let c = 0; c < Cg; c++) dx[xo + c0 + c] += w[((k * Cg + c) * KH + kh) * KW + kw]! * d;
+    }
+  });
+}
+
 /** dw[k][c][kh][kw] = sum_{n,oh,ow} dy[n][oh][ow][k] * x[n][ih][iw][g*Cg + c]; db[k] = sum dy. Overwritten. */
 export function convBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr, db?: Arr): void {
-  const { N, C, H, W, K, KH, KW, OH, OW } = g;
-  const [sh, sw] = g.stride,
-    [ph, pw] = g.pad,
-    [dh, ddw] = g.dilation;
+  const { N, C, K, KH, KW, OH, OW } = g;
   const Cg = C / g.groups,
     Kg = K / g.groups;
   dw.fill(0);
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const yo = ((n * OH + oh) * OW + ow) * K;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh - ph + kh * dh;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw - pw + kw * ddw;
-            if (iw < 0 || iw >= W) continue;
-            const xo = ((n * H + ih) * W + iw) * C;
-            for (let k = 0; k < K; k++) {
-              const c0 = Math.floor(k / Kg) * Cg;
-              const d = dy[yo + k]!;
-              for (let c = 0; c < Cg; c++) dw[((k * Cg + c) * KH + kh) * KW + kw] += d * x[xo + c0 + c]!;
-            }
-          }
-        }
-      }
+  convTaps(g, (yo, xo, kh, kw) => {
+    for (let k = 0; k < K; k++) {
+      const c0 = Math.floor(k / Kg) * Cg;
+      const d = dy[yo + k]!;
+      for (let c = 0; c < Cg; c++) dw[((k * Cg + c) * KH + kh) * KW + kw] += d * x[xo + c0 + c]!;
     }
-  }
+  });
   if (db) {
     db.fill(0);
     const M = N * OH * OW;
@@ -310,33 +304,19 @@ const dyAt = (dy: Arr | DwDyPrologue, i: number, c: number): number =>
  * moments of y (mean and biased variance per channel) when `moments` is given.
  */
 export function depthwiseForwardFused(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefined, y: Arr, xp?: DwAffine, moments?: { mean: Arr; variance: Arr }): void {
-  const { N, C, H, W, KH, KW, OH, OW } = g;
-  const [sh, sw] = g.stride,
-    [ph, pw] = g.pad,
-    [dh, dw] = g.dilation;
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        for (let c = 0; c < C; c++) {
-          let s = bias ? bias[c]! : 0;
-          for (let kh = 0; kh < KH; kh++) {
-            const ih = oh * sh - ph + kh * dh;
-            if (ih < 0 || ih >= H) continue;
-            for (let kw = 0; kw < KW; kw++) {
-              const iw = ow * sw - pw + kw * dw;
-              if (iw < 0 || iw >= W) continue;
-              let v = x[((n * H + ih) * W + iw) * C + c]!;
-              if (xp) v = actForward(xp.a[c]! * v + xp.b[c]!, xp.act);
-              s += v * w[(c * KH + kh) * KW + kw]!;
-            }
-          }
-          y[((n * OH + oh) * OW + ow) * C + c] = s;
-        }
-      }
-    }
-  }
-  if (!moments) return;
+  const { N, C, KH, KW, OH, OW } = g;
+  const T = KH * KW;
   const M = N * OH * OW;
+  for (let m = 0; m < M; m++) for (let c = 0; c < C; c++) y[m * C + c] = bias ? bias[c]! : 0;
+  convTaps(g, (yo, xo, kh, kw) => {
+    const t = kh * KW + kw;
+    for (let c = 0; c < C; c++) {
+      let v = x[xo + c]!;
+      if (xp) v = actForward(xp.a[c]! * v + xp.b[c]!, xp.act);
+      y[yo + c] += v * w[c * T + t]!;
+    }
+  });
+  if (!moments) return;
   for (let c = 0; c < C; c++) {
     let s = 0;
     for (let m = 0; m < M; m++) s += y[m * C + c]!;
@@ -359,28 +339,13 @@ export function depthwiseBackwardDataFused(
   dx: Arr,
   de?: DwAffine & { x2: Arr; mean: Arr; rstd: Arr; dbeta: Arr; dgamma: Arr },
 ): void {
-  const { N, C, H, W, KH, KW, OH, OW } = g;
-  const [sh, sw] = g.stride,
-    [ph, pw] = g.pad,
-    [dh, ddw] = g.dilation;
+  const { N, C, H, W, KH, KW } = g;
+  const T = KH * KW;
   dx.fill(0);
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const yo = ((n * OH + oh) * OW + ow) * C;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh - ph + kh * dh;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw - pw + kw * ddw;
-            if (iw < 0 || iw >= W) continue;
-            const xo = ((n * H + ih) * W + iw) * C;
-            for (let c = 0; c < C; c++) dx[xo + c] += w[(c * KH + kh) * KW + kw]! * dyAt(dy, yo + c, c);
-          }
-        }
-      }
-    }
-  }
+  convTaps(g, (yo, xo, kh, kw) => {
+    const t = kh * KW + kw;
+    for (let c = 0; c < C; c++) dx[xo + c] += w[c * T + t]! * dyAt(dy, yo + c, c);
+  });
   if (!de) return;
   const M = N * H * W;
   for (let c = 0; c < C; c++) {
@@ -401,30 +366,15 @@ export function depthwiseBackwardDataFused(
 
 /** Depthwise backward-weights with dy given or computed on load and x read as act(a*x + b) when xp. dw OIHW [C][1][KH][KW], overwritten. */
 export function depthwiseBackwardWeightFused(g: ConvGeom, dy: Arr | DwDyPrologue, x: Arr, dw: Arr, xp?: DwAffine): void {
-  const { N, C, H, W, KH, KW, OH, OW } = g;
-  const [sh, sw] = g.stride,
-    [ph, pw] = g.pad,
-    [dh, ddw] = g.dilation;
+  const { C, KH, KW } = g;
+  const T = KH * KW;
   dw.fill(0);
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const yo = ((n * OH + oh) * OW + ow) * C;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh - ph + kh * dh;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw - pw + kw * ddw;
-            if (iw < 0 || iw >= W) continue;
-            const xo = ((n * H + ih) * W + iw) * C;
-            for (let c = 0; c < C; c++) {
-              let v = x[xo + c]!;
-              if (xp) v = actForward(xp.a[c]! * v + xp.b[c]!, xp.act);
-              dw[(c * KH + kh) * KW + kw] += dyAt(dy, yo + c, c) * v;
-            }
-          }
-        }
-      }
+  convTaps(g, (yo, xo, kh, kw) => {
+    const t = kh * KW + kw;
+    for (let c = 0; c < C; c++) {
+      let v = x[xo + c]!;
+      if (xp) v = actForward(xp.a[c]! * v + xp.b[c]!, xp.act);
+      dw[c * T + t] += dyAt(dy, yo + c, c) * v;
     }
-  }
+  });
 }

@@ -31,6 +31,7 @@ import { Arena } from '../../src/runtime/memory.js';
 import { NativeBackend, nativeStatus } from '../../src/runtime/native.js';
 import { ThreadPool } from '../../src/runtime/pool.js';
 import { Rng } from '../../src/util/random.js';
+import { firstBitDiff, poisoned, putArena, relErr } from '../helpers/kernels.js';
 
 const status = await nativeStatus();
 const backends = new Map<string, Backend>();
@@ -172,16 +173,8 @@ function runKernels(be: Backend, dt: Data, parts: Parts): Result {
   const { g } = dt;
   const { N, C, H, W, OH, OW } = g;
   const ar = be.arena;
-  const put = (v: ArrayLike<number>): number => {
-    const p = ar.reserve(Math.max(4, v.length * 4));
-    ar.view(p, v.length).set(v);
-    return p;
-  };
-  const out = (n: number): number => {
-    const p = ar.reserve(Math.max(4, n * 4));
-    ar.view(p, n).fill(NaN);
-    return p;
-  };
+  const put = (v: ArrayLike<number>): number => putArena(ar, v);
+  const out = (n: number): number => poisoned(ar, n);
   const [px, pw, pb] = [put(dt.x), put(dt.w), put(dt.bias)];
   const coef = put([...dt.a, ...dt.b]);
   const cdy = put([...dt.A, ...dt.B, ...dt.C0]);
@@ -207,17 +200,6 @@ function runKernels(be: Backend, dt: Data, parts: Parts): Result {
   };
 }
 
-function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let e = 0,
-    m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    e = Math.max(e, Math.abs(got[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  if (!Number.isFinite(e)) return Infinity;
-  return m === 0 ? e : e / m;
-}
-
 function check(dt: Data, parts: Parts, ref: Result, got: Result, label: string): void {
   const { g } = dt;
   const T = g.KH * g.KW,
@@ -235,13 +217,6 @@ function check(dt: Data, parts: Parts, ref: Result, got: Result, label: string):
     const e = relErr(a, b);
     assert.ok(e <= t, `${label}: ${what} relative error ${e.toExponential(2)} > ${t.toExponential(2)}`);
   }
-}
-
-function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): string {
-  const u = new Uint32Array(Float32Array.from(a).buffer),
-    v = new Uint32Array(Float32Array.from(b).buffer);
-  for (let i = 0; i < u.length; i++) if (u[i] !== v[i]) return `element ${i}: ${a[i]} vs ${b[i]}`;
-  return '';
 }
 
 const PARTS: Parts[] = [
@@ -279,7 +254,7 @@ async function checkCase(spec: DwSpec, act: number, seed: number, partsList = PA
           if ((k === 'my' || k === 'vy') && !parts.moments) continue;
           if ((k === 'dbeta' || k === 'dgamma') && !parts.dxEpilogue) continue;
         }
-        assert.equal(firstDiff(n[k], w[k]), '', `${label} ${threads}T: native ${k} differs from wasm`);
+        assert.equal(firstBitDiff(n[k], w[k]), '', `${label} ${threads}T: native ${k} differs from wasm`);
       }
     }
   }

@@ -27,212 +27,6 @@ static void as_conv_dw_pack_w(ux d, ux w, ux wt, i32 start, i32 end, ux scratch)
   }
 }
 
-/** Forward. Units: output rows (n, oh). */
-static void as_conv_dw_fwd(ux d, ux x, ux wt, ux bias, ux y, i32 start, i32 end, ux scratch) {
-  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
-  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
-  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
-  const auto z = f32x4_splat(0);
-  const auto rowB = (ux)W * (ux)C * 4; const auto pixB = (ux)C * 4;
-  for (auto row = start; row < end; row++) {
-    const auto n = row / OH; const auto oh = row - n * OH;
-    const auto xn = x + (ux)n * (ux)H * rowB;
-    for (auto ow = 0; ow < OW; ow++) {
-      const auto yp = y + ((ux)(row * OW + ow) * (ux)C << 2);
-      const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
-      auto c = 0;
-      for (; c + 16 <= C; c += 16) {
-        const auto co = (ux)c << 2;
-        auto a0 = z; auto a1 = z; auto a2 = z; auto a3 = z;
-        if (bias) { a0 = v128_load(bias + co); a1 = v128_load(bias + co, 16); a2 = v128_load(bias + co, 32); a3 = v128_load(bias + co, 48); }
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto ih = ih0 + kh * DH;
-          if ((ux)ih >= (ux)H) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto iw = iw0 + kw * DW;
-            if ((ux)iw >= (ux)W) continue;
-            const auto xp = xn + (ux)ih * rowB + (ux)iw * pixB + co;
-            const auto wp = wt + ((ux)((kh * KW + kw) * C) << 2) + co;
-            a0 = fma(v128_load(xp), v128_load(wp), a0);
-            a1 = fma(v128_load(xp, 16), v128_load(wp, 16), a1);
-            a2 = fma(v128_load(xp, 32), v128_load(wp, 32), a2);
-            a3 = fma(v128_load(xp, 48), v128_load(wp, 48), a3);
-          }
-        }
-        v128_store(yp + co, a0); v128_store(yp + co, a1, 16); v128_store(yp + co, a2, 32); v128_store(yp + co, a3, 48);
-      }
-      for (; c + 4 <= C; c += 4) {
-        const auto co = (ux)c << 2;
-        auto a0 = bias ? v128_load(bias + co) : z;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto ih = ih0 + kh * DH;
-          if ((ux)ih >= (ux)H) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto iw = iw0 + kw * DW;
-            if ((ux)iw >= (ux)W) continue;
-            a0 = fma(v128_load(xn + (ux)ih * rowB + (ux)iw * pixB + co), v128_load(wt + ((ux)((kh * KW + kw) * C) << 2) + co), a0);
-          }
-        }
-        v128_store(yp + co, a0);
-      }
-      for (; c < C; c++) {
-        const auto co = (ux)c << 2;
-        f32 s = bias ? load<f32>(bias + co) : 0;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto ih = ih0 + kh * DH;
-          if ((ux)ih >= (ux)H) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto iw = iw0 + kw * DW;
-            if ((ux)iw >= (ux)W) continue;
-            s += load<f32>(xn + (ux)ih * rowB + (ux)iw * pixB + co) * load<f32>(wt + ((ux)((kh * KW + kw) * C) << 2) + co);
-          }
-        }
-        store<f32>(yp + co, s);
-      }
-    }
-  }
-}
-
-/**
- * Backward-data as a gather (no scatter, no zeroing): dx[n][ih][iw][c] = sum over the taps
- * (kh, kw) whose output pixel oh = (ih + PH - kh*DH)/SH, ow likewise, is whole and in range,
- * of dy[n][oh][ow][c] * wt[tap][c]. Units: input rows (n, ih).
- */
-static void as_conv_dw_bwd_data(ux d, ux dy, ux wt, ux dx, i32 start, i32 end, ux scratch) {
-  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
-  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
-  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
-  const auto z = f32x4_splat(0);
-  const auto pixB = (ux)C * 4;
-  for (auto row = start; row < end; row++) {
-    const auto n = row / H; const auto ih = row - n * H;
-    const auto dyn = dy + (ux)n * (ux)OH * (ux)OW * pixB;
-    for (auto iw = 0; iw < W; iw++) {
-      const auto xp = dx + (ux)(row * W + iw) * pixB;
-      auto c = 0;
-      for (; c + 16 <= C; c += 16) {
-        const auto co = (ux)c << 2;
-        auto a0 = z; auto a1 = z; auto a2 = z; auto a3 = z;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const auto oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const auto ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            const auto gp = dyn + (ux)(oh * OW + ow) * pixB + co;
-            const auto wp = wt + ((ux)((kh * KW + kw) * C) << 2) + co;
-            a0 = fma(v128_load(gp), v128_load(wp), a0);
-            a1 = fma(v128_load(gp, 16), v128_load(wp, 16), a1);
-            a2 = fma(v128_load(gp, 32), v128_load(wp, 32), a2);
-            a3 = fma(v128_load(gp, 48), v128_load(wp, 48), a3);
-          }
-        }
-        v128_store(xp + co, a0); v128_store(xp + co, a1, 16); v128_store(xp + co, a2, 32); v128_store(xp + co, a3, 48);
-      }
-      for (; c + 4 <= C; c += 4) {
-        const auto co = (ux)c << 2;
-        auto a0 = z;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const auto oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const auto ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            a0 = fma(v128_load(dyn + (ux)(oh * OW + ow) * pixB + co), v128_load(wt + ((ux)((kh * KW + kw) * C) << 2) + co), a0);
-          }
-        }
-        v128_store(xp + co, a0);
-      }
-      for (; c < C; c++) {
-        const auto co = (ux)c << 2;
-        f32 s = 0;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const auto oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const auto ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            s += load<f32>(dyn + (ux)(oh * OW + ow) * pixB + co) * load<f32>(wt + ((ux)((kh * KW + kw) * C) << 2) + co);
-          }
-        }
-        store<f32>(xp + co, s);
-      }
-    }
-  }
-}
-
-/**
- * Backward-weights: dw[c][0][kh][kw] = sum over (n, oh, ow) of dy[..][c] * x[n][ih][iw][c].
- * Units: channels (start a multiple of 4); blocks of 64 channels with per-tap accumulators in
- * scratch; per image a partial sum from zero, then added (fixed order, thread-independent).
- */
-static void as_conv_dw_bwd_w(ux d, ux dy, ux x, ux dw, i32 start, i32 end, ux scratch) {
-  const auto N = ld(d, D_N); const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
-  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
-  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
-  const auto T = KH * KW;
-  const auto CB = 64;
-  const auto tot = scratch + SC_PACK;
-  const auto part = tot + (ux)T * CB * 4;
-  const auto pixB = (ux)C * 4;
-  for (auto cb = start; cb < end; cb += CB) {
-    const auto cn = min(CB, end - cb);
-    const auto nv = cn >> 2;
-    const auto cbo = (ux)cb << 2;
-    memory_fill(tot, 0, (ux)(T * CB) * 4);
-    for (auto n = 0; n < N; n++) {
-      memory_fill(part, 0, (ux)(T * CB) * 4);
-      const auto xn = x + (ux)n * (ux)H * (ux)W * pixB + cbo;
-      for (auto oh = 0; oh < OH; oh++) {
-        for (auto ow = 0; ow < OW; ow++) {
-          const auto gp = dy + (ux)((n * OH + oh) * OW + ow) * pixB + cbo;
-          const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
-          for (auto kh = 0; kh < KH; kh++) {
-            const auto ih = ih0 + kh * DH;
-            if ((ux)ih >= (ux)H) continue;
-            for (auto kw = 0; kw < KW; kw++) {
-              const auto iw = iw0 + kw * DW;
-              if ((ux)iw >= (ux)W) continue;
-              const auto xp = xn + (ux)(ih * W + iw) * pixB;
-              const auto ap = part + (ux)((kh * KW + kw) * CB) * 4;
-              for (auto v = 0; v < nv; v++) {
-                const auto o = (ux)v << 4;
-                v128_store(ap + o, fma(v128_load(gp + o), v128_load(xp + o), v128_load(ap + o)));
-              }
-              for (auto c = nv * 4; c < cn; c++) {
-                const auto o = (ux)c << 2;
-                store<f32>(ap + o, load<f32>(ap + o) + load<f32>(gp + o) * load<f32>(xp + o));
-              }
-            }
-          }
-        }
-      }
-      for (auto i = 0; i < T * CB; i += 4) {
-        const auto o = (ux)i << 2;
-        v128_store(tot + o, f32x4_add(v128_load(tot + o), v128_load(part + o)));
-      }
-    }
-    for (auto c = 0; c < cn; c++) {
-      for (auto tap = 0; tap < T; tap++) {
-        store<f32>(dw + ((ux)((cb + c) * T + tap) << 2), load<f32>(tot + ((ux)(tap * CB + c) << 2)));
-      }
-    }
-  }
-}
-
-
 // =====================================================================================
 // Fused depthwise kernels: the ports of depthwise.ts's conv_dw_*_f (comments there), every
 // float operation in the WebAssembly kernels' order (the activations' exp included).
@@ -568,6 +362,33 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux dw, ux dlt, ux cdy, ux coe
 #define DW_VS(p, v) vstore((float *)(gM + (size_t)(p)), v)
 static const ux VB = (ux)BNFF_VW * 4;  // bytes of one vf
 
+/**
+ * 8 pixels of one vf block, every tap inside the row: out[j] = b0 + sum over the taps (kh, kw) in
+ * order of x[kh][i0 + kw*dk + j*(ps/cb)] * w[kh][kw] (rows[kh] + (i0 + kw*dk)*cb + co + j*ps), each
+ * weight vector loaded once for 8 FMAs; stored at q + j*cb. The forward (dk = DW, ps = SW*cb) and
+ * the stride-1 backward-data gather (dk = -DW, ps = cb) share it.
+ */
+static inline void dwRun8(const ux *rows, i32 KH, i32 KW, ux wt, ux cb, ux co, i32 i0, i32 dk, ux ps, vf b0, ux q) {
+  vf a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0;
+  for (auto kh = 0; kh < KH; kh++) {
+    if (!rows[kh]) continue;
+    for (auto kw = 0; kw < KW; kw++) {
+      const vf wv = DW_VF(wt + (ux)(kh * KW + kw) * cb + co);
+      const auto p = rows[kh] + (ux)(i0 + kw * dk) * cb + co;
+      a0 = vfma(DW_VF(p), wv, a0);
+      a1 = vfma(DW_VF(p + ps), wv, a1);
+      a2 = vfma(DW_VF(p + 2 * ps), wv, a2);
+      a3 = vfma(DW_VF(p + 3 * ps), wv, a3);
+      a4 = vfma(DW_VF(p + 4 * ps), wv, a4);
+      a5 = vfma(DW_VF(p + 5 * ps), wv, a5);
+      a6 = vfma(DW_VF(p + 6 * ps), wv, a6);
+      a7 = vfma(DW_VF(p + 7 * ps), wv, a7);
+    }
+  }
+  DW_VS(q, a0); DW_VS(q + cb, a1); DW_VS(q + 2 * cb, a2); DW_VS(q + 3 * cb, a3);
+  DW_VS(q + 4 * cb, a4); DW_VS(q + 5 * cb, a5); DW_VS(q + 6 * cb, a6); DW_VS(q + 7 * cb, a7);
+}
+
 /** The channels of one output pixel after the whole vf blocks (from byte cw): 4 lanes, then one at a time. */
 static inline void dwPixFwdTail(const ux *rows, ux wt, ux bias, ux yp, ux cb, ux cw, i32 W, i32 KH, i32 KW, i32 iw0, i32 DW, i32 ow) {
   if (cw == cb) return;
@@ -617,25 +438,7 @@ static void dwRowFwd(const ux *rows, ux wt, ux bias, ux yp, i32 C, i32 W, i32 KH
       // 8 output pixels, every tap inside the row: each weight vector loaded once for 8 FMAs
       for (ux co = 0; co < cw; co += VB) {
         const vf b0 = bias ? DW_VF(bias + co) : vzero();
-        vf a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0;
-        for (auto kh = 0; kh < KH; kh++) {
-          if (!rows[kh]) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const vf wv = DW_VF(wt + (ux)(kh * KW + kw) * cb + co);
-            const auto p = rows[kh] + (ux)(iw0 + kw * DW) * cb + co;
-            a0 = vfma(DW_VF(p), wv, a0);
-            a1 = vfma(DW_VF(p + xs), wv, a1);
-            a2 = vfma(DW_VF(p + 2 * xs), wv, a2);
-            a3 = vfma(DW_VF(p + 3 * xs), wv, a3);
-            a4 = vfma(DW_VF(p + 4 * xs), wv, a4);
-            a5 = vfma(DW_VF(p + 5 * xs), wv, a5);
-            a6 = vfma(DW_VF(p + 6 * xs), wv, a6);
-            a7 = vfma(DW_VF(p + 7 * xs), wv, a7);
-          }
-        }
-        const auto q = yp + (ux)ow * cb + co;
-        DW_VS(q, a0); DW_VS(q + cb, a1); DW_VS(q + 2 * cb, a2); DW_VS(q + 3 * cb, a3);
-        DW_VS(q + 4 * cb, a4); DW_VS(q + 5 * cb, a5); DW_VS(q + 6 * cb, a6); DW_VS(q + 7 * cb, a7);
+        dwRun8(rows, KH, KW, wt, cb, co, iw0, DW, xs, b0, yp + (ux)ow * cb + co);
       }
       for (auto j = 0; j < 8; j++) dwPixFwdTail(rows, wt, bias, yp, cb, cw, W, KH, KW, iw0 + j * SW, DW, ow + j);
       ow += 8;
@@ -790,25 +593,7 @@ static void dwRowBwdData(const ux *rows, ux wt, ux xp, i32 C, i32 W, i32 KH, i32
     i32 iw = 0;
     while (iw < W) {
       if (SW == 1 && iw + 8 <= W && iw + PW - (KW - 1) * DW >= 0 && iw + 7 + PW <= OW - 1) {
-        vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero(), a4 = vzero(), a5 = vzero(), a6 = vzero(), a7 = vzero();
-        for (auto kh = 0; kh < KH; kh++) {
-          if (!rows[kh]) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const vf wv = DW_VF(wt + (ux)(kh * KW + kw) * cb + co);
-            const auto p = rows[kh] + (ux)(iw + PW - kw * DW) * cb + co;
-            a0 = vfma(DW_VF(p), wv, a0);
-            a1 = vfma(DW_VF(p + cb), wv, a1);
-            a2 = vfma(DW_VF(p + 2 * cb), wv, a2);
-            a3 = vfma(DW_VF(p + 3 * cb), wv, a3);
-            a4 = vfma(DW_VF(p + 4 * cb), wv, a4);
-            a5 = vfma(DW_VF(p + 5 * cb), wv, a5);
-            a6 = vfma(DW_VF(p + 6 * cb), wv, a6);
-            a7 = vfma(DW_VF(p + 7 * cb), wv, a7);
-          }
-        }
-        const auto q = xp + (ux)iw * cb + co;
-        DW_VS(q, a0); DW_VS(q + cb, a1); DW_VS(q + 2 * cb, a2); DW_VS(q + 3 * cb, a3);
-        DW_VS(q + 4 * cb, a4); DW_VS(q + 5 * cb, a5); DW_VS(q + 6 * cb, a6); DW_VS(q + 7 * cb, a7);
+        dwRun8(rows, KH, KW, wt, cb, co, iw + PW, -DW, cb, vzero(), xp + (ux)iw * cb + co);
         iw += 8;
         continue;
       }
@@ -989,8 +774,7 @@ static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, ux dlt, ux cdy, ux coef, i32
     const auto cbo = (ux)cb << 2;
     const int nacc = cn / BNFF_VW;  // vf accumulators: the block's channels in whole vectors
     if (cn % BNFF_VW != 0 || (fusedRun && !fits)) {
-      if (fusedRun) as_conv_dw_bwd_w_f(d, dy, x, dw, dlt, cdy, coef, act, cb, end, scratch);
-      else as_conv_dw_bwd_w(d, dy, x, dw, cb, end, scratch);
+      as_conv_dw_bwd_w_f(d, dy, x, dw, dlt, cdy, coef, act, cb, end, scratch);
       return;
     }
     const auto ca = coef + cbo; const auto cbb = coef + pixB + cbo;
