@@ -461,21 +461,6 @@ static void dwRowFwd(const ux *rows, ux wt, ux bias, ux yp, i32 C, i32 W, i32 KH
   }
 }
 
-static void dw_fwd_wide(ux d, ux x, ux wt, ux bias, ux y, i32 start, i32 end) {
-  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
-  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
-  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
-  const auto cb = (ux)C << 2; const auto rowB = (ux)W * cb;
-  ux rows[64];
-  for (auto row = start; row < end; row++) {
-    const auto n = row / OH; const auto oh = row - n * OH;
-    for (auto kh = 0; kh < KH; kh++) {
-      const auto ih = oh * SH - PH + kh * DH;
-      rows[kh] = (ux)ih < (ux)H ? x + ((ux)n * (ux)H + (ux)ih) * rowB : 0;
-    }
-    dwRowFwd(rows, wt, bias, y + (ux)row * (ux)OW * cb, C, W, KH, KW, SW, PW, DW, OW);
-  }
-}
 
 /** act(a*x + b) of one input row into dst, in the WebAssembly kernel's operations (4 lanes, then one at a time). */
 static void dwNormRow(ux src, ux dst, i32 W, i32 C, ux coef, i32 act) {
@@ -619,22 +604,6 @@ static void dwRowBwdData(const ux *rows, ux wt, ux xp, i32 C, i32 W, i32 KH, i32
 #undef DW_GATHER
 }
 
-static void dw_bwd_data_wide(ux d, ux dy, ux wt, ux dx, i32 start, i32 end) {
-  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
-  const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
-  const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
-  const auto cb = (ux)C << 2; const auto orow = (ux)OW * cb;
-  ux rows[64];
-  for (auto row = start; row < end; row++) {
-    const auto n = row / H; const auto ih = row - n * H;
-    for (auto kh = 0; kh < KH; kh++) {
-      const auto th = ih + PH - kh * DH;
-      const auto oh = th >= 0 ? th / SH : -1;
-      rows[kh] = th >= 0 && oh * SH == th && oh < OH ? dy + ((ux)n * (ux)OH + (ux)oh) * orow : 0;
-    }
-    dwRowBwdData(rows, wt, dx + (ux)row * (ux)W * cb, C, W, KH, KW, SW, PW, DW, OW);
-  }
-}
 
 /**
  * conv_dw_bwd_data_f as whole rows: each dy row the input rows read is computed once (dy
@@ -838,18 +807,18 @@ static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, ux dlt, ux cdy, ux coef, i32
   }
 }
 
-// ---- kernel entry points (core/kernel.h signature) ----
+// ---- kernel entry points (core/kernel.h signature); the plain kernels are the fused ones without their operand groups ----
 void conv_dw_pack_w(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
   as_conv_dw_pack_w((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], start, end, (ux)scratch);
 }
 void conv_dw_fwd(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  dw_fwd_wide((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], start, end);
+  dw_fwd_f_wide((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], (ux)(int64_t)a[4], 0, 0, 0, start, end, (ux)scratch);
 }
 void conv_dw_bwd_data(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
-  dw_bwd_data_wide((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], start, end);
+  dw_bwd_data_f_wide((ux)(int64_t)a[0], (ux)(int64_t)a[1], (ux)(int64_t)a[2], (ux)(int64_t)a[3], 0, 0, 0, 0, 0, 0, start, end, (ux)scratch);
 }
 void conv_dw_bwd_w(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
   gM = M;
