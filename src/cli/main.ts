@@ -550,11 +550,11 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .command('kernels')
     .description("GFLOP/s of the convolution kernels and GB/s of the memory-bound kernels, each next to this machine's peak measured in the same run")
     .addOption(new Option('-t, --threads <n>', 'threads (also measured at 1)').argParser(threadCount).default(os.availableParallelism()))
-    .addOption(new Option('--only <family>', 'conv | eltwise').argParser(oneOf(['conv', 'eltwise'] as const)))
+    .addOption(new Option('--only <family>', 'conv | eltwise | depthwise').argParser(oneOf(['conv', 'eltwise', 'depthwise'] as const)))
     .addOption(engineOption())
     .addOption(new Option('--json', 'print JSON').default(false))
     .addHelpText('after', '\nExamples:\n  bnff bench kernels\n  bnff bench kernels --only conv --json')
-    .action((o: { threads: number; json: boolean; only?: 'conv' | 'eltwise'; engine: string }) => setCode(benchKernels(o)));
+    .action((o: { threads: number; json: boolean; only?: 'conv' | 'eltwise' | 'depthwise'; engine: string }) => setCode(benchKernels(o)));
 
   program
     .command('traffic')

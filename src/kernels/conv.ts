@@ -22,7 +22,22 @@
  */
 import { type Backend, mergePartials, splitRange } from '../runtime/backend.js';
 import { bnDxAffine } from '../ops/batch_norm2d.js';
-import { DESC_BYTES, D_GACC, D_GACCH, D_GRING, D_GRT, D_GS, D_WTB, D_WWIN, D_YS } from './abi/conv_descriptor.js';
+import {
+  ACT_HARDSWISH,
+  ACT_NONE,
+  ACT_RELU,
+  ACT_RELU6,
+  ACT_SILU,
+  DESC_BYTES,
+  D_GACC,
+  D_GACCH,
+  D_GRING,
+  D_GRT,
+  D_GS,
+  D_WTB,
+  D_WWIN,
+  D_YS,
+} from './abi/conv_descriptor.js';
 import {
   type ConvWorkspace,
   type FuseLayout,
@@ -51,6 +66,7 @@ export { type ConvGeom, type ConvGeomSpec, convFlops, convGeom, convGeomOf, isDe
 export {
   type ConvWorkspace,
   convDxAccumulates,
+  convFusedDepthwise,
   convStridedInput,
   convStridedOutput,
   convTightLayout,
@@ -64,11 +80,23 @@ export {
 // BN fusion (docs/design/conv-kernels.md, "Fused variants"). Coefficients are f32 arrays in the
 // arena; per channel c, bn(x) = a[c]*x + b[c] with a = gamma*rstd, b = beta - a*mean.
 
+/**
+ * Activation codes of the fused kernels that take the activation as a parameter (the depthwise
+ * family: conv_dw_*_f): the normalize is followed by act, the backward multiplies by act'.
+ */
+/** The activation codes of the kernel ABI (abi/conv_descriptor.ts ACT_*), by name (ops/activation.ts actCode maps an Activation). */
+export const ACT = { none: ACT_NONE, relu: ACT_RELU, relu6: ACT_RELU6, silu: ACT_SILU, hardswish: ACT_HARDSWISH } as const;
+
+/** The activation code of a prologue or epilogue: `act` where given, else ReLU or none by `relu`. */
+export const actCodeOf = (p: { relu: boolean; act?: number }): number => p.act ?? (p.relu ? ACT.relu : ACT.none);
+
 /** Forward prologue: x is normalised (and ReLU'd) while packed; zero padding is applied after. */
 export interface XPrologue {
   /** a[C] then b[C] (f32), e.g. from bnCoefficients (src/kernels/bn_fused.ts). */
   coef: number;
   relu: boolean;
+  /** Activation code (ACT), overriding relu; kernels other than the depthwise ones take ReLU or none only. */
+  act?: number;
   /**
    * Floats between x's pixels when x is a view of the leading C channels of a wider NHWC buffer
    * (default C); only where convStridedInput(g).
@@ -115,6 +143,8 @@ export interface DxEpilogue {
   mean: number;
   rstd: number;
   relu: boolean;
+  /** Activation code (ACT) whose derivative masks dx, overriding relu; depthwise kernels only (coef then needed unless none). */
+  act?: number;
   dbeta: number;
   dgamma: number;
   /** Floats between x2's pixels (default C), as XPrologue.stride. */
@@ -177,8 +207,12 @@ function dyCoefficients(backend: Backend, g: ConvGeom, dp: DyPrologue | undefine
   if (dp?.bn) bnDyCoefficients(backend, g.K, g.N * g.OH * g.OW, dp.bn.mean, dp.bn.rstd, dp.bn.gamma, dp.bn.dbeta, dp.bn.dgamma, dp.coef);
 }
 
-function noDepthwise(g: ConvGeom, what: string): void {
-  if (isDepthwise(g)) throw new RangeError(`${what}: BN fusion is not implemented for depthwise convolutions (compose the unfused kernels)`);
+/** Kernels other than the depthwise ones take ReLU or no activation. */
+function reluOnly(what: string, ...ps: ({ relu: boolean; act?: number } | undefined)[]): void {
+  for (const p of ps) {
+    if (p?.act !== undefined && p.act !== (p.relu ? ACT.relu : ACT.none) && p.act > ACT.relu)
+      throw new RangeError(`${what}: activation code ${p.act} is implemented by the depthwise kernels only`);
+  }
 }
 
 /**
@@ -223,7 +257,8 @@ export function convForward(backend: Backend, g: ConvGeom, x: number, w: number,
  * on load from the next BN's backward (dyPrologue; `dy` is then not read) and/or dx is masked by
  * the previous BN's ReLU and reduced into its dbeta, dgamma (dxEpilogue: f32 sums over at most
  * one image row or 64 rows, then f64, merged in thread order: bit-identical for a given thread
- * count). Depthwise convolutions have no fused variants (RangeError).
+ * count). Depthwise convolutions run conv_dw_bwd_data_f (any activation code, no accumulating
+ * epilogue, dense x2).
  */
 export function convBackwardData(backend: Backend, g: ConvGeom, dy: number, w: number, dx: number, ws: ConvWorkspace, fusion?: ConvBackwardDataFusion): void {
   if (fusion && (fusion.dyPrologue || fusion.dxEpilogue)) return convBackwardDataFused(backend, g, w, dx, ws, fusion, dy);
@@ -299,7 +334,8 @@ export function convBackwardWeight(
 // (prologue) or in the write-back of the final tiles (epilogue).
 
 function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
-  noDepthwise(g, 'convForward');
+  if (isDepthwise(g)) return dwForwardFused(backend, g, x, w, bias, y, ws, f);
+  reluOnly('convForward', f.xPrologue);
   const xp = f.xPrologue,
     mo = f.moments;
   const wn = winograd(g);
@@ -334,12 +370,17 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
     backend.run(dot ? 'conv_fwd_dot_f' : wt ? 'conv_fwd_t_f' : 'conv_fwd_f', args, ranges);
     pixels = ranges.map((r) => r[1] - r[0]);
   }
-  if (!mo) return;
+  if (mo) mergeMoments(backend, g.K, g.N * g.OH * g.OW, fl, pixels, mo);
+}
+
+/**
+ * The moments epilogue's result from the threads' partials (fl.part: f64 S[K], Q[K], then the
+ * f32 shifts), pixels[t] the output pixels thread t reduced.
+ */
+function mergeMoments(backend: Backend, K: number, M: number, fl: FuseLayout, pixels: readonly number[], mo: MomentsEpilogue): void {
   // Thread t holds, per channel, its shift K_t and S_t = sum(y - K_t), Q_t = sum((y - K_t)^2)
   // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and
   // sum (y - mean)^2 = sum_t Q_t + 2 (K_t - mean) S_t + n_t (K_t - mean)^2.
-  const K = g.K,
-    M = g.N * g.OH * g.OW;
   const ar = backend.arena;
   const used = pixels
     .map((n, t) => ({ t, n, parts: ar.f64(backend.scratch(t) + fl.part, 2 * K), shifts: ar.f32(backend.scratch(t) + fl.part + 16 * K, K) }))
@@ -360,7 +401,8 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
 }
 
 function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
-  noDepthwise(g, 'convBackwardData');
+  if (isDepthwise(g)) return dwBackwardDataFused(backend, g, w, dx, ws, f, dy);
+  reluOnly('convBackwardData', f.dxEpilogue);
   const dp = f.dyPrologue,
     de = f.dxEpilogue;
   const d = ws.ptr,
@@ -478,7 +520,8 @@ function convBackwardWeightFused(
   f: ConvBackwardWeightFusion,
   dy: number,
 ): void {
-  noDepthwise(g, 'convBackwardWeight');
+  if (isDepthwise(g)) return dwBackwardWeightFused(backend, g, x, dw, db, ws, f, dy);
+  reluOnly('convBackwardWeight', f.xPrologue);
   const dp = f.dyPrologue,
     xp = f.xPrologue;
   const fl = fuseLayout(g, 0, !!xp && !winogradW(g));
@@ -504,8 +547,89 @@ function convBackwardWeightFused(
     backend.run('conv_bwd_w_f', args, splitRange(v.WSL * g.groups * (v.wcols ? v.Kg8 / 8 : v.ROWS / 4), T));
     backend.run('conv_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   }
-  if (db) {
-    if (dp) backend.run('conv_bias_grad_f', [d, src, db, dlt, dp.coef], splitRange(g.K, T, 4));
-    else backend.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
-  }
+  if (db) biasGrad(backend, g, d, dy, db, dp);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise (groups == C == K): the direct kernels of depthwise.ts with the BN work on load and on
+// the final values (conv_dw_*_f), every activation code. x and x2 dense (no views), y dense, dx
+// stored (no accumulating epilogue).
+
+function denseOnly(g: ConvGeom, what: string, stride: number | undefined, C: number): void {
+  if (stride !== undefined && stride !== C)
+    throw new RangeError(`${what}: a depthwise convolution (${g.C} channels) reads and writes dense tensors only (stride ${stride})`);
+}
+
+/** db = the sum of dy over N, OH, OW, dy read or (dp) computed on load; after descriptor(). */
+function biasGrad(backend: Backend, g: ConvGeom, d: number, dy: number, db: number, dp: DyPrologue | undefined): void {
+  const T = backend.threads;
+  if (dp) backend.run('conv_bias_grad_f', [d, dp.dbn, db, dp.xbn - dp.dbn, dp.coef], splitRange(g.K, T, 4));
+  else backend.run('conv_bias_grad', [d, dy, db], splitRange(g.K, T, 4));
+}
+
+function dwForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
+  const xp = f.xPrologue,
+    mo = f.moments;
+  denseOnly(g, 'convForward', xp?.stride, g.C);
+  denseOnly(g, 'convForward', f.outputStride, g.K);
+  const fl = fuseLayout(g, mo ? g.K : 0, false);
+  descriptor(backend, g, ws, fl);
+  const d = ws.ptr,
+    buf = ws.ptr + DESC_BYTES,
+    T = backend.threads;
+  backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
+  const ranges = splitRange(g.N * g.OH, T);
+  backend.run('conv_dw_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0, mo ? 1 : 0], ranges);
+  if (mo)
+    mergeMoments(
+      backend,
+      g.K,
+      g.N * g.OH * g.OW,
+      fl,
+      ranges.map((r) => (r[1] - r[0]) * g.OW),
+      mo,
+    );
+}
+
+function dwBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
+  const dp = f.dyPrologue,
+    de = f.dxEpilogue;
+  if (de?.accumulate) throw new RangeError('convBackwardData: a depthwise convolution cannot accumulate its dx epilogue into a buffer (convDxAccumulates)');
+  denseOnly(g, 'convBackwardData', de?.stride, g.C);
+  const act = de ? actCodeOf(de) : 0;
+  if (de && act !== ACT.none && !de.coef) throw new RangeError('convBackwardData: the dx epilogue of an activation needs its coefficients a2, b2 (coef)');
+  const fl = fuseLayout(g, de ? g.C : 0, false);
+  descriptor(backend, g, ws, fl);
+  dyCoefficients(backend, g, dp);
+  const d = ws.ptr,
+    buf = ws.ptr + DESC_BYTES,
+    T = backend.threads;
+  backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
+  const ranges = splitRange(g.N * g.H, T);
+  const args = [d, dp ? dp.dbn : dy, buf, dx, dp ? dp.xbn - dp.dbn : 0, dp ? dp.coef : 0, de ? de.x2 : 0, de && act ? de.coef : 0, de ? de.mean : 0, act];
+  backend.run('conv_dw_bwd_data_f', args, ranges);
+  if (de) dxReductions(backend, g, fl, ranges, de);
+}
+
+function dwBackwardWeightFused(
+  backend: Backend,
+  g: ConvGeom,
+  x: number,
+  dw: number,
+  db: number,
+  ws: ConvWorkspace,
+  f: ConvBackwardWeightFusion,
+  dy: number,
+): void {
+  const dp = f.dyPrologue,
+    xp = f.xPrologue;
+  denseOnly(g, 'convBackwardWeight', xp?.stride, g.C);
+  descriptor(backend, g, ws);
+  dyCoefficients(backend, g, dp);
+  const d = ws.ptr,
+    T = backend.threads;
+  const src = dp ? dp.dbn : dy;
+  const dlt = dp ? dp.xbn - dp.dbn : 0;
+  backend.run('conv_dw_bwd_w_f', [d, src, x, dw, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0], splitRange(g.C, T, 4));
+  if (db) biasGrad(backend, g, d, dy, db, dp);
 }

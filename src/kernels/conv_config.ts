@@ -338,6 +338,14 @@ export function convStridedOutput(g: ConvGeom): boolean {
 }
 
 /**
+ * Whether g is a depthwise convolution with fused kernels (conv_dw_*_f): every geometry whose
+ * per-channel partials (28 bytes a channel) fit the thread scratch's fusion region.
+ */
+export function convFusedDepthwise(g: ConvGeom): boolean {
+  return isDepthwise(g) && 28 * g.C <= MAX_FUSE_BYTES;
+}
+
+/**
  * Whether g's fused backward-data can add its dx epilogue's result into a gradient buffer
  * (DxEpilogue.accumulate): the Winograd path where its ring of dx tile rows fits the thread
  * scratch (dxRingLayout), and the 1x1 GEMM path with one reduction block.

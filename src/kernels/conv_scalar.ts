@@ -39,15 +39,16 @@ export function convForward(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefined, 
   }
 }
 
-/** dx[n][ih][iw][c] = sum over the (k, kh, kw) whose tap reads (ih, iw) of w * dy. dx is overwritten. */
-export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
+/**
+ * Calls f(yo, xo, kh, kw) for every output pixel and every tap of it inside the image, in (n, oh,
+ * ow, kh, kw) order: the offsets of the output pixel in y (K floats a pixel) and of the tapped
+ * pixel in x (C floats a pixel).
+ */
+function convTaps(g: ConvGeom, f: (yo: number, xo: number, kh: number, kw: number) => void): void {
   const { N, C, H, W, K, KH, KW, OH, OW } = g;
   const [sh, sw] = g.stride,
     [ph, pw] = g.pad,
     [dh, dw] = g.dilation;
-  const Cg = C / g.groups,
-    Kg = K / g.groups;
-  dx.fill(0);
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
@@ -58,12 +59,7 @@ export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
           for (let kw = 0; kw < KW; kw++) {
             const iw = ow * sw - pw + kw * dw;
             if (iw < 0 || iw >= W) continue;
-            const xo = ((n * H + ih) * W + iw) * C;
-            for (let k = 0; k < K; k++) {
-              const c0 = Math.floor(k / Kg) * Cg;
-              const d = dy[yo + k]!;
-              for (let c = 0; c < Cg; c++) dx[xo + c0 + c] += w[((k * Cg + c) * KH + kh) * KW + kw]! * d;
-            }
+            f(yo, ((n * H + ih) * W + iw) * C, kh, kw);
           }
         }
       }
@@ -71,36 +67,34 @@ export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
   }
 }
 
+/** dx[n][ih][iw][c] = sum over the (k, kh, kw) whose tap reads (ih, iw) of w * dy. dx is overwritten. */
+export function convBackwardData(g: ConvGeom, dy: Arr, w: Arr, dx: Arr): void {
+  const { C, K, KH, KW } = g;
+  const Cg = C / g.groups,
+    Kg = K / g.groups;
+  dx.fill(0);
+  convTaps(g, (yo, xo, kh, kw) => {
+    for (let k = 0; k < K; k++) {
+      const c0 = Math.floor(k / Kg) * Cg;
+      const d = dy[yo + k]!;
+      for (let c = 0; c < Cg; c++) dx[xo + c0 + c] += w[((k * Cg + c) * KH + kh) * KW + kw]! * d;
+    }
+  });
+}
+
 /** dw[k][c][kh][kw] = sum_{n,oh,ow} dy[n][oh][ow][k] * x[n][ih][iw][g*Cg + c]; db[k] = sum dy. Overwritten. */
 export function convBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr, db?: Arr): void {
-  const { N, C, H, W, K, KH, KW, OH, OW } = g;
-  const [sh, sw] = g.stride,
-    [ph, pw] = g.pad,
-    [dh, ddw] = g.dilation;
+  const { N, C, K, KH, KW, OH, OW } = g;
   const Cg = C / g.groups,
     Kg = K / g.groups;
   dw.fill(0);
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const yo = ((n * OH + oh) * OW + ow) * K;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh - ph + kh * dh;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw - pw + kw * ddw;
-            if (iw < 0 || iw >= W) continue;
-            const xo = ((n * H + ih) * W + iw) * C;
-            for (let k = 0; k < K; k++) {
-              const c0 = Math.floor(k / Kg) * Cg;
-              const d = dy[yo + k]!;
-              for (let c = 0; c < Cg; c++) dw[((k * Cg + c) * KH + kh) * KW + kw] += d * x[xo + c0 + c]!;
-            }
-          }
-        }
-      }
+  convTaps(g, (yo, xo, kh, kw) => {
+    for (let k = 0; k < K; k++) {
+      const c0 = Math.floor(k / Kg) * Cg;
+      const d = dy[yo + k]!;
+      for (let c = 0; c < Cg; c++) dw[((k * Cg + c) * KH + kh) * KW + kw] += d * x[xo + c0 + c]!;
     }
-  }
+  });
   if (db) {
     db.fill(0);
     const M = N * OH * OW;
@@ -242,4 +236,145 @@ export function winogradBackwardWeight(g: ConvGeom, dy: Arr, x: Arr, dw: Arr): v
         dw[o + 2] = 0.5 * (t1 + t2) + t3;
       }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused depthwise convolutions (groups == C == K; conv_dw_*_f in src/kernels/wasm/depthwise.ts):
+// the BN work on load and on the final values, with the activation as a code (ACT in conv.ts:
+// 0 none, 1 ReLU, 2 ReLU6, 3 SiLU, 4 hardswish). On Float64Array (exp from Math.exp) a float64
+// reference in NHWC.
+
+/** act(z) for an activation code. */
+export function actForward(z: number, act: number): number {
+  switch (act) {
+    case 1:
+      return z <= 0 ? 0 : z;
+    case 2:
+      return z <= 0 ? 0 : z >= 6 ? 6 : z;
+    case 3:
+      return z / (1 + Math.exp(-z));
+    case 4: {
+      const t = z + 3;
+      return (z * (t <= 0 ? 0 : t >= 6 ? 6 : t)) / 6;
+    }
+    default:
+      return z;
+  }
+}
+
+/** g * act'(z) for an activation code (the derivative at the BN output z). */
+export function actBackward(g: number, z: number, act: number): number {
+  switch (act) {
+    case 1:
+      return z <= 0 ? 0 : g;
+    case 2:
+      return z > 0 && z < 6 ? g : 0;
+    case 3: {
+      const s = 1 / (1 + Math.exp(-z));
+      return g * (s * (1 + z * (1 - s)));
+    }
+    case 4:
+      return z < -3 ? 0 : z > 3 ? g : g * (z / 3 + 0.5);
+    default:
+      return g;
+  }
+}
+
+/** A BN as a per-channel affine map and its activation: act(a[c]*x + b[c]). */
+export interface DwAffine {
+  a: Arr;
+  b: Arr;
+  act: number;
+}
+
+/** dy computed from the next BN's backward: dy = A[c]*dbn + (B[c]*xbn + C0[c]). */
+export interface DwDyPrologue {
+  dbn: Arr;
+  xbn: Arr;
+  A: Arr;
+  B: Arr;
+  C0: Arr;
+}
+
+const dyAt = (dy: Arr | DwDyPrologue, i: number, c: number): number =>
+  dy instanceof Float32Array || dy instanceof Float64Array ? dy[i]! : dy.A[c]! * dy.dbn[i]! + (dy.B[c]! * dy.xbn[i]! + dy.C0[c]!);
+
+/**
+ * Depthwise forward with an x prologue (x read as act(a*x + b), padding zero after it) and the
+ * moments of y (mean and biased variance per channel) when `moments` is given.
+ */
+export function depthwiseForwardFused(g: ConvGeom, x: Arr, w: Arr, bias: Arr | undefined, y: Arr, xp?: DwAffine, moments?: { mean: Arr; variance: Arr }): void {
+  const { N, C, KH, KW, OH, OW } = g;
+  const T = KH * KW;
+  const M = N * OH * OW;
+  for (let m = 0; m < M; m++) for (let c = 0; c < C; c++) y[m * C + c] = bias ? bias[c]! : 0;
+  convTaps(g, (yo, xo, kh, kw) => {
+    const t = kh * KW + kw;
+    for (let c = 0; c < C; c++) {
+      let v = x[xo + c]!;
+      if (xp) v = actForward(xp.a[c]! * v + xp.b[c]!, xp.act);
+      y[yo + c] += v * w[c * T + t]!;
+    }
+  });
+  if (!moments) return;
+  for (let c = 0; c < C; c++) {
+    let s = 0;
+    for (let m = 0; m < M; m++) s += y[m * C + c]!;
+    const mean = s / M;
+    let q = 0;
+    for (let m = 0; m < M; m++) q += (y[m * C + c]! - mean) ** 2;
+    moments.mean[c] = mean;
+    moments.variance[c] = q / M;
+  }
+}
+
+/**
+ * Depthwise backward-data with dy given or computed on load (DwDyPrologue) and a dx epilogue:
+ * dx = dx * act'(a2*x2 + b2), dbeta = sum dx, dgamma = rstd2 * sum dx*(x2 - mean2).
+ */
+export function depthwiseBackwardDataFused(
+  g: ConvGeom,
+  dy: Arr | DwDyPrologue,
+  w: Arr,
+  dx: Arr,
+  de?: DwAffine & { x2: Arr; mean: Arr; rstd: Arr; dbeta: Arr; dgamma: Arr },
+): void {
+  const { N, C, H, W, KH, KW } = g;
+  const T = KH * KW;
+  dx.fill(0);
+  convTaps(g, (yo, xo, kh, kw) => {
+    const t = kh * KW + kw;
+    for (let c = 0; c < C; c++) dx[xo + c] += w[c * T + t]! * dyAt(dy, yo + c, c);
+  });
+  if (!de) return;
+  const M = N * H * W;
+  for (let c = 0; c < C; c++) {
+    let s = 0,
+      q = 0;
+    for (let m = 0; m < M; m++) {
+      const i = m * C + c,
+        x2 = de.x2[i]!;
+      const v = actBackward(dx[i]!, de.a[c]! * x2 + de.b[c]!, de.act);
+      dx[i] = v;
+      s += v;
+      q += v * (x2 - de.mean[c]!);
+    }
+    de.dbeta[c] = s;
+    de.dgamma[c] = q * de.rstd[c]!;
+  }
+}
+
+/** Depthwise backward-weights with dy given or computed on load and x read as act(a*x + b) when xp. dw OIHW [C][1][KH][KW], overwritten. */
+export function depthwiseBackwardWeightFused(g: ConvGeom, dy: Arr | DwDyPrologue, x: Arr, dw: Arr, xp?: DwAffine): void {
+  const { C, KH, KW } = g;
+  const T = KH * KW;
+  dw.fill(0);
+  convTaps(g, (yo, xo, kh, kw) => {
+    const t = kh * KW + kw;
+    for (let c = 0; c < C; c++) {
+      let v = x[xo + c]!;
+      if (xp) v = actForward(xp.a[c]! * v + xp.b[c]!, xp.act);
+      dw[c * T + t] += dyAt(dy, yo + c, c) * v;
+    }
+  });
 }

@@ -11,31 +11,31 @@
  *   dxbn = bn_backward_data(dbn, x, mean, rstd, gamma, dbeta, dgamma) read by that convolution's
  *   backward-data and backward-weight -> both take {dyPrologue} and compute dxbn as they load it.
  *   Guard: readersAreConvBackward (dxbn only feeds convolution backward ops).
- *   Guard depthwiseFused: no reader is a depthwise convolution's backward, unless
- *   FusionOptions.depthwiseFusion (conv_parts.ts).
+ *   Guard depthwiseFused: no reader is the backward of a depthwise convolution without fused
+ *   kernels or with depthwise fusion off (conv_parts.ts depthwiseGate).
  */
 import type { Node } from '../graph/ir.js';
 import type { BnReluMaskAttrs, FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { KernelCapabilities } from './capabilities.js';
-import { DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
+import { DEPTHWISE_GUARD, type DepthwiseGate, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
 import { type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const isBwdData = (n: Node | undefined): n is Node => n !== undefined && (n.op === 'conv2d_backward_data' || n.op === 'conv2d_fused_backward_data');
 const BACKWARD = new Set(['conv2d_backward_data', 'conv2d_fused_backward_data', 'conv2d_backward_weight', 'conv2d_fused_backward_weight']);
 const isBwd = (n: Node): boolean => BACKWARD.has(n.op);
 
-export const bnGradIntoConvBackward: Pass = bnGradIntoConvBackwardWith(false);
+export const bnGradIntoConvBackward: Pass = bnGradIntoConvBackwardWith(depthwiseGate(false));
 
 /** c1, as applyFusion's defaults run it (ReLU only in the dx epilogue, no depthwise convolution). */
-export const reduceIntoConvBackward: Pass = reduceIntoConvBackwardWith();
+export const reduceIntoConvBackward: Pass = reduceIntoConvBackwardWith(undefined, depthwiseGate(false));
 
 /**
  * c1, with the kernels' capabilities (guard activationInConv: the dx epilogue differentiates the
- * activation) and guard depthwiseFused (off with depthwise): a ReLU mask exists only where
+ * activation) and guard depthwiseFused (conv_parts.ts depthwiseGate): a ReLU mask exists only where
  * normalize-into-conv put the normalize into the consuming convolutions, but fission itself makes
  * the SiLU and hardswish derivatives bn_relu_mask nodes, whatever convolution consumes them.
  */
-export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, depthwise = false): Pass {
+export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, dw: DepthwiseGate = depthwiseGate(false)): Pass {
   return {
     name: 'reduce-into-conv-backward',
     run(g, report) {
@@ -65,8 +65,9 @@ export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, depthwise 
           report.blocked(bn, 'reduce-into-conv-backward', 'maskIsSoleReader', `the gradient is read by ${readers.length} nodes`);
           continue;
         }
-        if (!depthwise && isDepthwise(g, d)) {
-          report.blocked(bn, 'reduce-into-conv-backward', DEPTHWISE_GUARD, depthwiseWhy(d));
+        const dwWhy = dw(g, d);
+        if (dwWhy) {
+          report.blocked(bn, 'reduce-into-conv-backward', DEPTHWISE_GUARD, dwWhy);
           continue;
         }
         const act = (m.attrs as BnReluMaskAttrs).act ?? 'relu';
@@ -96,8 +97,8 @@ export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, depthwise 
   };
 }
 
-/** c2; depthwise: also into depthwise convolutions. */
-export function bnGradIntoConvBackwardWith(depthwise: boolean): Pass {
+/** c2; dw: the depthwiseFused guard. */
+export function bnGradIntoConvBackwardWith(dw: DepthwiseGate): Pass {
   return {
     name: 'bn-grad-into-conv-backward',
     run(g, report) {
@@ -118,9 +119,9 @@ export function bnGradIntoConvBackwardWith(depthwise: boolean): Pass {
           );
           continue;
         }
-        const dw = depthwise ? undefined : readers.find((r) => isDepthwise(g, r));
-        if (dw) {
-          report.blocked(bn, 'bn-grad-into-conv-backward', DEPTHWISE_GUARD, depthwiseWhy(dw));
+        const why = readers.map((r) => dw(g, r)).find((w) => w !== undefined);
+        if (why) {
+          report.blocked(bn, 'bn-grad-into-conv-backward', DEPTHWISE_GUARD, why);
           continue;
         }
         for (const r of readers) absorb.set(r.id, b);

@@ -34,6 +34,12 @@ export interface KernelCapabilities {
    * backward-data's dx epilogue differentiate it (normalize-into-conv, reduce-into-conv-backward).
    */
   convActivation(c: ConvSpec, act: Activation): boolean;
+  /**
+   * Whether a depthwise convolution (groups = C = K) has fused kernels: the moments epilogue, the
+   * normalize(+activation) x prologue, the BN dx prologue and the dx epilogue (guard
+   * depthwiseFused where it has not).
+   */
+  convFusedDepthwise(c: ConvSpec): boolean;
 }
 
 /** "3x3, 16->32" for messages. */

@@ -5,6 +5,7 @@
  */
 import type { Attrs, Graph, Node, Shape } from '../graph/ir.js';
 import { FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
+import type { ConvSpec, KernelCapabilities } from './capabilities.js';
 
 export interface ConvParts {
   op: 'conv2d_fused' | 'conv2d_fused_backward_data' | 'conv2d_fused_backward_weight';
@@ -57,11 +58,7 @@ export function convAttrs(p: ConvParts): Attrs {
   return p.attrs as unknown as Attrs;
 }
 
-/**
- * True for a depthwise convolution (groups = C = K > 1), forward or backward: the engines have
- * no fused kernels for it, and lower a fused one by composing the unfused kernels through a
- * temporary (src/runtime/lower_wasm.ts).
- */
+/** True for a depthwise convolution (groups = C = K > 1), forward or backward. */
 export function isDepthwise(g: Graph, n: Node): boolean {
   const a = n.attrs as { groups?: number; wShape?: Shape };
   const G = a.groups ?? 1;
@@ -69,7 +66,30 @@ export function isDepthwise(g: Graph, n: Node): boolean {
   return G > 1 && w[1] === 1 && w[0] === G;
 }
 
+/** x, w shapes and attributes of a convolution node, forward (its operands) or backward (its attributes). */
+export function convSpecOf(g: Graph, n: Node): ConvSpec {
+  const a = n.attrs as unknown as FusedConvAttrs;
+  return { xShape: a.xShape ?? g.value(n.inputs[0]!).shape, wShape: a.wShape ?? g.value(n.inputs[1]!).shape, attrs: a };
+}
+
 /** Guard depthwiseFused, shared by the rules that put BN work into a convolution. */
 export const DEPTHWISE_GUARD = 'depthwiseFused';
-export const depthwiseWhy = (n: Node): string =>
-  `"${n.name}" is a depthwise convolution, which has no fused kernel: its lowering would compose the unfused kernels through a temporary and redo the BN work in backward (FusionOptions.depthwiseFusion)`;
+
+/** Why no BN work may go into convolution n (guard depthwiseFused), or undefined where it may. */
+export type DepthwiseGate = (g: Graph, n: Node) => string | undefined;
+
+/**
+ * The depthwiseFused guard: BN work goes into a depthwise convolution where depthwise fusion is
+ * on (FusionOptions.depthwiseFusion, the default; off for measurements) and the kernels have
+ * fused depthwise kernels for it (KernelCapabilities.convFusedDepthwise); other convolutions
+ * always pass.
+ */
+export function depthwiseGate(on: boolean, caps?: KernelCapabilities): DepthwiseGate {
+  return (g, n) => {
+    if (!isDepthwise(g, n)) return undefined;
+    if (!on) return `"${n.name}" is a depthwise convolution and depthwise fusion is off (FusionOptions.depthwiseFusion)`;
+    if (!caps?.convFusedDepthwise(convSpecOf(g, n)))
+      return `"${n.name}" is a depthwise convolution, for which the kernels have no fused variant (KernelCapabilities.convFusedDepthwise)`;
+    return undefined;
+  };
+}

@@ -10,6 +10,7 @@ import { bnGradIntoConvBackwardWith, reduceIntoConvBackwardWith } from './backwa
 import { concatGradWith } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
 import type { KernelCapabilities } from './capabilities.js';
+import { depthwiseGate } from './conv_parts.js';
 import { concatViewsWith } from './concat_views.js';
 import { fissionWith } from './fission.js';
 import { momentsIntoConvWith } from './moments_into_conv.js';
@@ -77,11 +78,10 @@ export interface FusionOptions {
    */
   minFissionBytes?: number;
   /**
-   * Fuse BN work into depthwise convolutions too (guard depthwiseFused when off, the default).
-   * No engine has fused depthwise kernels: a fused depthwise convolution is lowered by composing
-   * the unfused kernels through a temporary, which saves no pass and repeats the normalize (x
-   * prologue) or the BN dx (dy prologue) in backward-weights. On, the float64 graphs are the
-   * same as unfused; what it costs is measured by the ablation 'depthwise-composed'.
+   * BN work into depthwise convolutions as into the others (default on: undefined or true), where
+   * the kernels have fused depthwise kernels (KernelCapabilities.convFusedDepthwise; guard
+   * depthwiseFused otherwise). false keeps every depthwise convolution plain, for measurements:
+   * the ablation 'depthwise-unfused'.
    */
   depthwiseFusion?: boolean;
 }
@@ -130,8 +130,8 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'dx-added-whole': { ...ALL_FUSION, concatGradEpilogue: false },
   /** everything, with the native engine's cost guard (thin BNs on tensors of at most 4 MiB stay whole) */
   'cache-guard': { ...ALL_FUSION, minFissionBytes: 4 << 20 },
-  /** everything, BN work also in depthwise convolutions (composed from the unfused kernels: no fused depthwise kernel exists) */
-  'depthwise-composed': { ...ALL_FUSION, depthwiseFusion: true },
+  /** everything but BN work in depthwise convolutions (their statistics, normalize and BN dx as passes of their own) */
+  'depthwise-unfused': { ...ALL_FUSION, depthwiseFusion: false },
   /** everything, and concatenations concatenated again in backward instead of kept as views */
   'recompute-concat': { ...ALL_FUSION, concatViews: false, recomputeConcat: true },
 };
@@ -166,7 +166,7 @@ export function applyFusion(
   }
   const passes: Pass[] = o.fission ? [fissionWith(o.minFissionBytes ?? 0)] : [];
   if (o.statsReuse) passes.push(momentsReuse);
-  const dw = o.depthwiseFusion === true;
+  const dw = depthwiseGate(o.depthwiseFusion !== false, caps);
   if (o.statsEpilogue) passes.push(momentsIntoConvWith(dw));
   if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true, dw, caps));
   if (o.residual) passes.push(residualAddRelu);

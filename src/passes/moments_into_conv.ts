@@ -3,16 +3,16 @@
  * produces its input: per-channel moments accumulated while the output tile is in registers.
  *   y = conv(x); [m, v] = channel_moments(y)   ->   [y, m, v] = conv2d_fused{epilogue: moments}(x)
  * Guards: producerIsConv (the BN input comes straight from a convolution), producerFree (that
- * convolution has no epilogue yet), depthwiseFused (not a depthwise convolution, unless
- * FusionOptions.depthwiseFusion: conv_parts.ts).
+ * convolution has no epilogue yet), depthwiseFused (a depthwise convolution only where the
+ * kernels have fused depthwise kernels and depthwise fusion is on: conv_parts.ts depthwiseGate).
  */
-import { type ConvParts, DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
+import { type ConvParts, DEPTHWISE_GUARD, type DepthwiseGate, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
 import { type Pass, producer, rebuild } from './rewrite.js';
 
-export const momentsIntoConv: Pass = momentsIntoConvWith(false);
+export const momentsIntoConv: Pass = momentsIntoConvWith(depthwiseGate(false));
 
-/** The rule; depthwise: also into depthwise convolutions. */
-export function momentsIntoConvWith(depthwise: boolean): Pass {
+/** The rule; dw: the depthwiseFused guard. */
+export function momentsIntoConvWith(dw: DepthwiseGate): Pass {
   return {
     name: 'moments-into-conv',
     run(g, report) {
@@ -25,8 +25,9 @@ export function momentsIntoConvWith(depthwise: boolean): Pass {
           report.blocked(bn, 'moments-into-conv', 'producerIsConv', `input produced by ${p ? `${p.op} "${p.name}"` : 'the graph input'}`);
           continue;
         }
-        if (!depthwise && isDepthwise(g, p)) {
-          report.blocked(bn, 'moments-into-conv', DEPTHWISE_GUARD, depthwiseWhy(p));
+        const why = dw(g, p);
+        if (why) {
+          report.blocked(bn, 'moments-into-conv', DEPTHWISE_GUARD, why);
           continue;
         }
         if (readConv(p).attrs.epilogue || [...epilogueFor.values()].some((e) => e.conv === p.id)) {

@@ -11,15 +11,16 @@
  * as plain operands; only the ReLU's backward becomes bn_relu_mask (so that fusion (c) applies).
  * Guards: consumersAreConvs (every reader of z is a convolution, its backward-weight, or the
  * ReLU's backward; a residual add or a pooling layer keeps z materialised), depthwiseFused (none
- * of those convolutions is depthwise, unless FusionOptions.depthwiseFusion: conv_parts.ts),
- * activationInConv (the convolutions' fused kernels apply the activation folded into the
- * normalize: KernelCapabilities.convActivation; ReLU6 and SiLU keep z materialised by bn_apply).
+ * of those convolutions is a depthwise one without fused kernels or with depthwise fusion off:
+ * conv_parts.ts depthwiseGate), activationInConv (the convolutions' fused kernels apply the
+ * activation folded into the normalize: KernelCapabilities.convActivation; ReLU6 and SiLU before a
+ * dense convolution keep z materialised by bn_apply).
  */
 import type { Graph, Node } from '../graph/ir.js';
 import { type Activation, activationOf } from '../ops/activation.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { ConvSpec, KernelCapabilities } from './capabilities.js';
-import { DEPTHWISE_GUARD, convAttrs, convInputs, depthwiseWhy, isDepthwise, readConv } from './conv_parts.js';
+import { DEPTHWISE_GUARD, type DepthwiseGate, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
 
 /** '+ReLU', '+ReLU6', ... for reports ('' for none). */
@@ -46,10 +47,10 @@ function specOf(g: Graph, n: Node): ConvSpec {
 }
 
 /**
- * The pass; store: z is materialised and read by the convolutions (see the header); depthwise:
- * also into depthwise convolutions.
+ * The pass; store: z is materialised and read by the convolutions (see the header); dw: the
+ * depthwiseFused guard.
  */
-export function normalizeIntoConvWith(store: boolean, depthwise = false, caps?: KernelCapabilities): Pass {
+export function normalizeIntoConvWith(store: boolean, dw: DepthwiseGate = depthwiseGate(false), caps?: KernelCapabilities): Pass {
   return {
     name: 'normalize-into-conv',
     run(g, report) {
@@ -71,9 +72,9 @@ export function normalizeIntoConvWith(store: boolean, depthwise = false, caps?: 
           );
           continue;
         }
-        const dw = depthwise ? undefined : users.find((u) => u.op !== 'relu_backward' && isDepthwise(g, u));
-        if (dw) {
-          report.blocked(bn, 'normalize-into-conv', DEPTHWISE_GUARD, depthwiseWhy(dw));
+        const why = users.map((u) => (isMaskOp(u) ? undefined : dw(g, u))).find((w) => w !== undefined);
+        if (why) {
+          report.blocked(bn, 'normalize-into-conv', DEPTHWISE_GUARD, why);
           continue;
         }
         const convs = users.filter((u) => u.op === 'conv2d' || u.op === 'conv2d_fused');

@@ -4,7 +4,7 @@
  * path (src/kernels/conv.ts), so one answer serves both; graphs for the reference kernels are
  * planned with it too, so that every engine runs the same fused graph.
  */
-import { convDxAccumulates, convGeomOf, convStridedInput, convStridedOutput } from '../kernels/conv.js';
+import { convDxAccumulates, convFusedDepthwise, convGeomOf, convStridedInput, convStridedOutput } from '../kernels/conv.js';
 import type { ConvSpec, KernelCapabilities } from '../passes/capabilities.js';
 
 const geom = (c: ConvSpec): ReturnType<typeof convGeomOf> => convGeomOf(c.xShape, c.wShape, c.attrs);
@@ -14,7 +14,9 @@ export const FAST_KERNELS: KernelCapabilities = {
   convStridedInput: (c) => convStridedInput(geom(c)),
   convStridedOutput: (c) => convStridedOutput(geom(c)),
   convDxAccumulates: (c) => convDxAccumulates(geom(c)),
-  // the GEMM and Winograd prologues and dx epilogues take a ReLU flag; the other activations
-  // run in the standalone normalize (bn_normalize) and derivative (bnf_relu_mask) kernels
-  convActivation: (_c, act) => act === 'none' || act === 'relu',
+  // the GEMM and Winograd prologues and dx epilogues take a ReLU flag; the depthwise kernels every
+  // activation code; elsewhere the other activations run in the standalone normalize (bn_normalize)
+  // and derivative (bnf_relu_mask) kernels
+  convActivation: (c, act) => act === 'none' || act === 'relu' || convFusedDepthwise(geom(c)),
+  convFusedDepthwise: (c) => convFusedDepthwise(geom(c)),
 };

@@ -302,38 +302,6 @@ function fusedParts(node: Node, lc: LoweringContext) {
   return { a, o, ptr, dyp: group(o.dyp, FUSED_GROUP.dyp), xp: group(o.xp, FUSED_GROUP.xp), dxe: group(o.dxe, FUSED_GROUP.dxe) };
 }
 
-/** An NHWC operand: its pointer, M rows of C channels. */
-interface Rows {
-  ptr: number;
-  M: number;
-  C: number;
-}
-const NONE: Rows = { ptr: 0, M: 0, C: 0 };
-
-/**
- * Depthwise convolutions have no fused kernels: their prologues run as kernels of their own
- * into shared temporaries before the unfused convolution (dy: BN backward-data from the dy
- * prologue's operands, into temporary 0; x: BN normalize (+ ReLU) from the x prologue's, into
- * temporary 1). Returns, for run time, the dy and x pointers the convolution then reads.
- */
-function composedPrologues(e: WasmLowering, f: ReturnType<typeof fusedParts>, dy: Rows, x: Rows): () => { dy: number; x: number } {
-  const { a, dyp, xp } = f;
-  if (dyp) e.temp(0, dy.M * dy.C);
-  if (xp) e.temp(1, x.M * x.C);
-  return () => {
-    let [d, xin] = [dy.ptr, x.ptr];
-    if (dyp) {
-      d = e.temp(0, dy.M * dy.C);
-      K.bnBackwardData(e.backend, dyp[0]!, dyp[1]!, d, dy.M, dy.C, dyp[2]!, dyp[3]!, dyp[4]!, dyp[5]!, dyp[6]!);
-    }
-    if (xp) {
-      xin = e.temp(1, x.M * x.C);
-      K.bnNormalize(e.backend, x.ptr, xin, x.M, x.C, xp[2]!, xp[3]!, xp[0]!, xp[1]!, actCode(activationOf(a.xPrologue)));
-    }
-    return { dy: d, x: xin };
-  };
-}
-
 /** The dy prologue of a fused backward call: the BN's saved tensors, and a buffer for its coefficients. */
 function dyPrologue(e: WasmLowering, dyp: number[] | undefined, K_: number): DyPrologue | undefined {
   if (!dyp) return undefined;
@@ -349,8 +317,8 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   const { a, o, ptr, dyp, dxe } = f;
   const g = convGeomOf(a.xShape!, a.wShape!, a);
   e.ensureConvWorkspace(g);
-  const [My, K_] = rows(p.xs(0));
-  const [Mx, C] = rows(a.xShape!);
+  const K_ = p.xs(0)[1]!;
+  const C = a.xShape![1]!;
   const [dy, w] = [ptr(0), ptr(1)];
   // accumulating: no dx is stored (the 1x1 path adds from registers, Winograd from a ring in cache)
   const dx = !acc ? p.y(0) : 0;
@@ -358,28 +326,25 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   const act = dxe !== undefined ? activationOf(a.dxEpilogue) : 'none';
   const relu = act === 'relu';
   if (acc && (!dxe || !convDxAccumulates(g))) return undefined;
-  if (isDepthwise(g)) {
-    const prologues = composedPrologues(e, f, { ptr: dy, M: My, C: K_ }, NONE);
-    const coef = act !== 'none' ? e.coefficients(C) : 0;
-    return () => {
-      convBackwardData(e.backend, g, prologues().dy, w, dx, e.convWs!);
-      if (dxe) {
-        if (coef) {
-          F.bnCoefficients(e.backend, C, dxe[1]!, dxe[2]!, dxe[3]!, dxe[4]!, coef);
-          F.bnReluMask(e.backend, dx, dxe[0]!, coef, dx, Mx, C, actCode(act));
-        }
-        K.bnBackwardReduce(e.backend, dx, dxe[0]!, Mx, C, dxe[1]!, dxe[2]!, outs[1]!, outs[2]!);
-      }
-    };
-  }
-  // the GEMM and Winograd dx epilogues differentiate ReLU only (capabilities.ts convActivation)
-  if (act !== 'none' && !relu) return undefined;
-  // without the ReLU the mask is off and its coefficients are never read (unless accumulating: a2)
-  const coef = relu || acc ? e.coefficients(C) : 0;
+  // the GEMM and Winograd dx epilogues differentiate ReLU only (capabilities.ts convActivation); the depthwise kernels every activation
+  if (act !== 'none' && !relu && !isDepthwise(g)) return undefined;
+  // without an activation the mask is off and its coefficients are never read (unless accumulating: a2)
+  const coef = act !== 'none' || acc ? e.coefficients(C) : 0;
   const fusion = {
     dyPrologue: dyPrologue(e, dyp, K_),
     dxEpilogue: dxe
-      ? { x2: dxe[0]!, coef, mean: dxe[1]!, rstd: dxe[2]!, relu, dbeta: outs[1]!, dgamma: outs[2]!, stride: lc.stride(node.inputs[o.dxe!]!), accumulate: acc }
+      ? {
+          x2: dxe[0]!,
+          coef,
+          mean: dxe[1]!,
+          rstd: dxe[2]!,
+          relu,
+          act: actCode(act),
+          dbeta: outs[1]!,
+          dgamma: outs[2]!,
+          stride: lc.stride(node.inputs[o.dxe!]!),
+          accumulate: acc,
+        }
       : undefined,
   };
   return () => {
@@ -452,8 +417,7 @@ const FUSED_RULES: Record<string, Rule> = {
   // Fused convolutions: the BN work runs inside the convolution kernels (prologue while packing
   // an operand, epilogue on the finished output tiles; src/kernels/conv.ts `fusion`), with the
   // BN coefficients computed on the host per call into small arena buffers. Depthwise
-  // convolutions (groups == C == K > 1) have no fused kernels: they compose the unfused kernels
-  // through temporaries.
+  // convolutions (groups == C == K > 1) take the depthwise family's fused kernels (conv_dw_*_f).
   conv2d_fused(node, lc, e) {
     const p = io(node, lc);
     if (!p.nhwcIn(0) || !p.nhwcOut(0)) return undefined;
@@ -461,24 +425,17 @@ const FUSED_RULES: Record<string, Rule> = {
     const { a, ptr, xp } = f;
     const g = convGeomOf(p.xs(0), p.xs(1), a);
     e.ensureConvWorkspace(g);
-    const [M, C] = rows(p.xs(0));
-    const [My, K_] = rows(p.ys(0));
+    const C = p.xs(0)[1]!;
+    const K_ = p.ys(0)[1]!;
     const [x, w, b, y] = [ptr(0), ptr(1), a.bias ? ptr(2) : 0, p.y(0)];
     // y may be a slice of a concatenation buffer (concat_views.ts: the producer writes its part)
     const ys = lc.stride(node.outputs[0]!);
     if (ys !== K_ && !convStridedOutput(g)) return undefined;
-    if (isDepthwise(g)) {
-      const prologues = composedPrologues(e, f, NONE, { ptr: x, M, C });
-      return () => {
-        convForward(e.backend, g, prologues().x, w, b, y, e.convWs!);
-        if (a.epilogue) K.bnMoments(e.backend, y, My, K_, p.y(1), p.y(2));
-      };
-    }
     const xact = xp ? activationOf(a.xPrologue) : 'none';
-    if (xact !== 'none' && xact !== 'relu') return undefined; // the GEMM and Winograd prologues apply ReLU only
+    if (xact !== 'none' && xact !== 'relu' && !isDepthwise(g)) return undefined; // the GEMM and Winograd prologues apply ReLU only
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
-      xPrologue: xp ? { coef, relu: xact === 'relu', stride: lc.stride(node.inputs[0]!) } : undefined,
+      xPrologue: xp ? { coef, relu: xact === 'relu', act: actCode(xact), stride: lc.stride(node.inputs[0]!) } : undefined,
       moments: a.epilogue ? { mean: p.y(1), variance: p.y(2) } : undefined,
       outputStride: ys === K_ ? undefined : ys,
     };
@@ -523,22 +480,15 @@ const FUSED_RULES: Record<string, Rule> = {
     const { a, ptr, dyp, xp } = f;
     const g = convGeomOf(a.xShape!, a.wShape!, a);
     e.ensureConvWorkspace(g);
-    const [My, K_] = rows(p.xs(0));
-    const [Mx, C] = rows(a.xShape!);
+    const K_ = p.xs(0)[1]!;
+    const C = a.xShape![1]!;
     const [dy, x, dw, db] = [ptr(0), ptr(1), p.y(0), a.bias ? p.y(1) : 0];
-    if (isDepthwise(g)) {
-      const prologues = composedPrologues(e, f, { ptr: dy, M: My, C: K_ }, { ptr: x, M: Mx, C });
-      return () => {
-        const { dy: d, x: xin } = prologues();
-        convBackwardWeight(e.backend, g, d, xin, dw, db, e.convWs!);
-      };
-    }
     const xact = xp ? activationOf(a.xPrologue) : 'none';
-    if (xact !== 'none' && xact !== 'relu') return undefined;
+    if (xact !== 'none' && xact !== 'relu' && !isDepthwise(g)) return undefined;
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
       dyPrologue: dyPrologue(e, dyp, K_),
-      xPrologue: xp ? { coef, relu: xact === 'relu', stride: lc.stride(node.inputs[1]!) } : undefined,
+      xPrologue: xp ? { coef, relu: xact === 'relu', act: actCode(xact), stride: lc.stride(node.inputs[1]!) } : undefined,
     };
     return () => {
       if (xp) F.bnCoefficients(e.backend, C, xp[0]!, xp[1]!, xp[2]!, xp[3]!, coef);
@@ -635,16 +585,6 @@ export class WasmLowering implements Lowering {
 
   ensureConvWorkspace(g: ConvGeom): void {
     if (!this.convWs || this.convWs.bytes < convWorkspaceBytes(g)) this.convWs = convWorkspace(this.arena, g);
-  }
-
-  private readonly temps: { ptr: number; floats: number }[] = [];
-
-  /** Shared temporary i (nodes run one at a time), at least `floats` long; returns its pointer. */
-  temp(i: number, floats: number): number {
-    const t = this.temps[i];
-    if (t && t.floats >= floats) return t.ptr;
-    this.temps[i] = { ptr: this.arena.reserve(floats * 4, 'fusion temporary'), floats };
-    return this.temps[i]!.ptr;
   }
 
   /** A per-node buffer for 2*C BN coefficients. */

@@ -30,6 +30,7 @@ import type { Arr } from '../../src/ops/op.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { Rng } from '../../src/util/random.js';
 import { getPool } from '../helpers/pools.js';
+import { relErr } from '../helpers/kernels.js';
 
 // ---------------------------------------------------------------------------------------
 // layouts and the float64 reference
@@ -88,17 +89,6 @@ function reference(dt: Data): Ref {
     dw,
     db,
   };
-}
-
-function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let e = 0,
-    m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    e = Math.max(e, Math.abs(got[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  if (!Number.isFinite(e)) return Infinity;
-  return m === 0 ? e : e / m;
 }
 
 // ---------------------------------------------------------------------------------------

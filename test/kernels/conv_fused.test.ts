@@ -40,6 +40,7 @@ import { conv2dFused, conv2dFusedBackwardData, conv2dFusedBackwardWeight, type F
 import type { Backend } from '../../src/runtime/backend.js';
 import { Rng } from '../../src/util/random.js';
 import { getPool } from '../helpers/pools.js';
+import { relErr } from '../helpers/kernels.js';
 
 // ---------------------------------------------------------------------------------------
 // layouts, data and the float64 reference
@@ -299,17 +300,6 @@ function runWasm(pool: Backend, dt: Data, parts: Parts, xStride?: number): Resul
     dw: get(pdw, dt.w.length),
     db: get(pdb, K),
   };
-}
-
-function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let e = 0,
-    m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    e = Math.max(e, Math.abs(got[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  if (!Number.isFinite(e)) return Infinity;
-  return m === 0 ? e : e / m;
 }
 
 function check(dt: Data, parts: Parts, ref: Result, got: Result, label: string): void {

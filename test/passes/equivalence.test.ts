@@ -42,6 +42,10 @@ const MODELS: [string, number, number][] = [
   ['densenet_bc_100', 8, 2],
   ['resnet50', 32, 2],
   ['densenet121', 32, 4],
+  // depthwise convolutions with their BN work fused (and squeeze-excitation blocks): 8 px leave 1x1
+  // maps after the third downsampling, batch 4 keeps 4 values per channel there
+  ['mobilenet_v2_cifar', 8, 4],
+  ['efficientnet_b0_cifar', 8, 4],
 ];
 for (const [model, size, batch] of MODELS) {
   test(`fused and unfused agree after three SGD steps (float64): ${model}`, () => {

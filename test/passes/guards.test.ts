@@ -13,6 +13,7 @@ import { Network } from '../../src/models/network.js';
 import { ABLATIONS, ALL_FUSION, type FusionOptions, NO_FUSION, applyFusion } from '../../src/passes/index.js';
 import { FAST_KERNELS } from '../../src/runtime/capabilities.js';
 import type { KernelCapabilities } from '../../src/passes/capabilities.js';
+import type { FusedConvAttrs } from '../../src/ops/conv2d_fused.js';
 import type { FusionReport } from '../../src/passes/rewrite.js';
 import { Executor } from '../../src/runtime/executor.js';
 import { HostMemory } from '../../src/runtime/memory.js';
@@ -637,16 +638,22 @@ const dwBlock =
     return b.conv2d('project', h, { out: 3, kernel: 1 });
   };
 
-test('guard depthwiseFused: no BN work goes into a depthwise convolution, forward or backward; the other side of each BN still fuses', () => {
+/** Kernels without fused depthwise variants (an engine that lacks them). */
+const NO_DW_KERNELS: KernelCapabilities = { ...FAST_KERNELS, convFusedDepthwise: () => false };
+
+test('guard depthwiseFused: kernels without fused depthwise variants get no BN work in a depthwise convolution, forward or backward; the other side of each BN still fuses', () => {
   const { g } = trainGraph([2, 3, 5, 5], dwBlock());
-  const { graph, report } = fuse(g);
+  const { graph, report } = applyFusion(g, ALL_FUSION, NO_DW_KERNELS);
   // bn1 sits between the expand conv and the depthwise conv, bn2 between the depthwise and the project conv
   assert.equal(blockedBy(report, 'bn1', 'normalize-into-conv'), 'depthwiseFused');
   // (the ReLU mask and reductions need the normalize in the consuming conv: no mask, no epilogue)
   assert.equal(blockedBy(report, 'bn1', 'reduce-into-conv-backward'), 'reluFolded');
   assert.equal(blockedBy(report, 'bn2', 'moments-into-conv'), 'depthwiseFused');
   assert.equal(blockedBy(report, 'bn2', 'bn-grad-into-conv-backward'), 'depthwiseFused');
-  assert.match(report.notes.find((n) => n.layer === 'bn2' && n.guard === 'depthwiseFused')!.detail, /"dw" is a depthwise convolution/);
+  assert.match(
+    report.notes.find((n) => n.layer === 'bn2' && n.guard === 'depthwiseFused')!.detail,
+    /"dw" is a depthwise convolution, for which the kernels have no fused variant/,
+  );
   for (const r of ['moments-into-conv', 'bn-grad-into-conv-backward']) assert.ok(fired(report, 'bn1', r), `bn1 ${r} (the expand conv)`);
   for (const r of ['normalize-into-conv', 'reduce-into-conv-backward']) assert.ok(fired(report, 'bn2', r), `bn2 ${r} (the project conv)`);
   const dw = graph.nodes.filter((n) => n.name.startsWith('dw'));
@@ -661,19 +668,42 @@ test('guard depthwiseFused: no BN work goes into a depthwise convolution, forwar
   agreeInFloat64([2, 3, 5, 5], dwBlock);
 });
 
-test('depthwiseFusion: every rule fires through the depthwise convolution, and the graph equals the unfused one in float64', () => {
-  const o = { ...ALL_FUSION, depthwiseFusion: true };
+test('guard depthwiseFused: depthwise fusion off (ablation depthwise-unfused) keeps the depthwise convolution plain with the fast kernels too', () => {
+  const o = ABLATIONS['depthwise-unfused']!;
+  assert.equal(o.depthwiseFusion, false);
   const { g } = trainGraph([2, 3, 5, 5], dwBlock());
   const { graph, report } = fuse(g, o);
+  assert.equal(blockedBy(report, 'bn1', 'normalize-into-conv'), 'depthwiseFused');
+  assert.equal(blockedBy(report, 'bn2', 'moments-into-conv'), 'depthwiseFused');
+  assert.equal(blockedBy(report, 'bn2', 'bn-grad-into-conv-backward'), 'depthwiseFused');
+  assert.match(report.notes.find((n) => n.layer === 'bn2' && n.guard === 'depthwiseFused')!.detail, /depthwise fusion is off/);
+  assert.deepEqual(
+    graph.nodes
+      .filter((n) => n.name.startsWith('dw'))
+      .map((n) => n.op)
+      .sort(),
+    ['conv2d', 'conv2d_backward_data', 'conv2d_backward_weight'],
+  );
+  agreeInFloat64([2, 3, 5, 5], dwBlock, o);
+});
+
+test('depthwise fusion (default, fast kernels): every rule fires through the depthwise convolution, and the graph equals the unfused one in float64', () => {
+  const { g } = trainGraph([2, 3, 5, 5], dwBlock());
+  const { graph, report } = fuse(g);
   for (const bn of ['bn1', 'bn2'])
     for (const r of ['moments-into-conv', 'normalize-into-conv', 'reduce-into-conv-backward', 'bn-grad-into-conv-backward'])
       assert.ok(fired(report, bn, r), `${bn} ${r}`);
   for (const op of ['channel_moments', 'bn_apply', 'bn_backward_data', 'bn_relu_mask', 'bn_backward_reduce', 'relu']) assert.equal(count(graph, op), 0, op);
-  agreeInFloat64([2, 3, 5, 5], dwBlock, o);
-  assert.ok(ABLATIONS['depthwise-composed']!.depthwiseFusion);
+  // the depthwise convolution carries every operand group: x prologue and moments forward, dy
+  // prologue and dx epilogue in backward-data, both prologues in backward-weights
+  const dw = (op: string): FusedConvAttrs => graph.nodes.find((n) => n.name.startsWith('dw') && n.op === op)!.attrs as unknown as FusedConvAttrs;
+  assert.deepEqual([dw('conv2d_fused').xPrologue, dw('conv2d_fused').epilogue], [{ relu: true }, 'moments']);
+  assert.deepEqual([dw('conv2d_fused_backward_data').dyPrologue, dw('conv2d_fused_backward_data').dxEpilogue], [true, { relu: true }]);
+  assert.deepEqual([dw('conv2d_fused_backward_weight').dyPrologue, dw('conv2d_fused_backward_weight').xPrologue], [true, { relu: true }]);
+  agreeInFloat64([2, 3, 5, 5], dwBlock);
 });
 
-test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses through the lean blocks today', () => {
+test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses through the lean blocks', () => {
   const counts = (m: string, o: FusionOptions = ALL_FUSION): Record<string, number> => {
     const net = new Network(getModel(m), new HostMemory('f64'), 0, undefined, o);
     const c: Record<string, number> = {};
@@ -684,25 +714,37 @@ test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses 
   const m = counts('mobilenet_v2_cifar');
   assert.equal(m.batch_norm2d, undefined);
   assert.equal(m.bn_finalize, 52);
-  assert.equal(m.channel_moments, 17, 'the BNs after a depthwise conv keep their statistics pass (depthwiseFused)');
-  assert.equal(m.conv2d_fused, 35, 'every dense conv has its BN statistics in its epilogue (2 also normalize their input)');
-  assert.equal(m.bn_backward_data, 17, "BN dx into dense convs' backward, standalone before a depthwise conv");
+  assert.equal(m.channel_moments, undefined, 'every BN has its statistics in its producing conv, the 17 depthwise ones included');
+  assert.equal(m.conv2d_fused, 52, 'every conv is fused, the depthwise ones included');
+  assert.equal(m.conv2d, undefined);
+  assert.equal(m.bn_backward_data, undefined, "every BN dx computed on load in the producing conv's backward");
+  assert.equal(m.conv2d_fused_backward_data, 51, 'every conv but the stem (whose input needs no gradient)');
   assert.equal(m.relu6, undefined, 'every ReLU6 is folded into its normalize');
-  assert.equal(m.relu6_backward, 35, 'and its backward reads the normalize+ReLU6 output (no conv kernel applies ReLU6: activationInConv)');
-  assert.equal(m.bn_relu_mask, undefined);
+  assert.equal(m.relu6_backward, 18, 'the 18 before a dense conv (17 depthwise BNs and the last one): no GEMM kernel applies ReLU6 (activationInConv)');
+  assert.equal(m.bn_relu_mask, undefined, "the 17 before a depthwise conv: derivative and reductions in its backward-data's epilogue");
+  assert.equal(m.bn_backward_reduce, 52 - 17);
   assert.equal(m.bn_add_relu, 10, 'every residual end fuses its BN and add (no ReLU after the add)');
-  assert.equal(m.bn_apply, 52 - 2 - 10, 'two project BNs feed nothing but a conv (normalize-into-conv), ten go into the residual kernel');
-  const dw = counts('mobilenet_v2_cifar', { ...ALL_FUSION, depthwiseFusion: true });
-  assert.equal(dw.channel_moments, undefined);
-  assert.equal(dw.bn_backward_data, undefined);
+  assert.equal(m.bn_apply, 52 - 17 - 2 - 10, 'normalize+ReLU6 in the 17 depthwise convs, two project BNs in their consumers, ten in the residual kernel');
+  const dw = counts('mobilenet_v2_cifar', ABLATIONS['depthwise-unfused']);
+  assert.equal(dw.channel_moments, 17, 'depthwise fusion off: the BNs after a depthwise conv keep their statistics pass (depthwiseFused)');
+  assert.equal(dw.bn_backward_data, 17, "depthwise fusion off: BN dx standalone before a depthwise conv's backward");
+  assert.equal(dw.conv2d, 17);
   const e = counts('efficientnet_b0_cifar');
   assert.equal(e.bn_finalize, 49);
-  assert.equal(e.channel_moments, 16, 'one per depthwise conv');
+  assert.equal(e.channel_moments, undefined, 'the 16 depthwise convs take their BN statistics');
+  assert.equal(e.bn_backward_data, undefined);
+  assert.equal(e.conv2d_fused, 49);
+  assert.equal(e.conv2d, 2 * 16, "squeeze-excitation's two 1x1 convs with bias, no BN");
   assert.equal(e.channel_scale, 2 * 16, 'one squeeze-excitation per MBConv block, forward and dx');
   assert.equal(e.stochastic_depth, 9 - 0, 'every residual MBConv block but none at p = 0 (the first block has no residual)');
+  assert.equal(counts('efficientnet_b0_cifar', ABLATIONS['depthwise-unfused']).channel_moments, 16, 'one per depthwise conv with depthwise fusion off');
   assert.equal(e.silu, 16, "every SiLU after a BN is folded; the 16 left are the squeeze-excitations' own (after a biased 1x1 conv)");
   assert.equal(e.silu_backward, 16);
-  assert.equal(e.bn_relu_mask, 33, 'stem, 15 expand and 16 depthwise BNs: bn_relu_mask{silu}');
+  assert.equal(
+    e.bn_relu_mask,
+    33 - 16,
+    'stem, 15 expand and 16 depthwise BNs fold SiLU; the 16 before a depthwise conv differentiate it in its backward-data epilogue',
+  );
 });
 
 /** conv -> BN -> act -> depthwise 3x3 -> BN -> act -> project 1x1 -> BN, act folding through every rule it can. */
@@ -717,7 +759,7 @@ const actBlock =
   };
 
 for (const act of ['relu6', 'silu', 'hardswish'] as const) {
-  test(`fission folds ${act} into the normalize; guard activationInConv keeps it out of the GEMM/Winograd kernels; float64 agrees`, () => {
+  test(`fission folds ${act} into the normalize; guard activationInConv keeps it out of the GEMM/Winograd kernels, the depthwise kernels take it; float64 agrees`, () => {
     const { g } = trainGraph([2, 3, 5, 5], actBlock(act)());
     const { graph, report } = fuse(g);
     for (const bn of ['bn1', 'bn2', 'bn3']) {
@@ -726,24 +768,25 @@ for (const act of ['relu6', 'silu', 'hardswish'] as const) {
     }
     assert.equal(count(graph, act), 0, `every ${act} folded`);
     const applies = graph.nodes.filter((n) => n.op === 'bn_apply');
-    assert.equal(applies.length, 3, 'each normalize+activation stays a kernel of its own');
+    assert.equal(applies.length, 2, 'before a dense conv each normalize+activation stays a kernel of its own');
     for (const n of applies) assert.equal(n.attrs.act, act);
-    assert.equal(blockedBy(report, 'bn1', 'normalize-into-conv'), 'depthwiseFused');
+    // the fused depthwise kernels apply every activation: bn1 goes into the depthwise conv, forward and backward
+    assert.ok(fired(report, 'bn1', 'normalize-into-conv'));
+    assert.ok(fired(report, 'bn1', 'reduce-into-conv-backward'));
     assert.equal(blockedBy(report, 'bn2', 'normalize-into-conv'), 'activationInConv');
     assert.equal(blockedBy(report, 'bn3', 'normalize-into-conv'), 'activationInConv');
     assert.match(report.notes.find((n) => n.layer === 'bn3' && n.guard === 'activationInConv')!.detail, new RegExp(`"head" cannot apply ${act}`));
     if (act === 'relu6') {
-      assert.equal(count(graph, 'relu6_backward'), 3, "ReLU6's backward reads the normalize+ReLU6 output, as before");
+      assert.equal(count(graph, 'relu6_backward'), 2, "before a dense conv ReLU6's backward reads the normalize+ReLU6 output, as before");
       assert.equal(count(graph, 'bn_relu_mask'), 0);
     } else {
       // SiLU's and hardswish's backward read the BN output, which is gone: recomputed from the BN input
       assert.equal(count(graph, `${act}_backward`), 0);
       const masks = graph.nodes.filter((n) => n.op === 'bn_relu_mask');
-      assert.equal(masks.length, 3);
+      assert.equal(masks.length, 2);
       for (const m of masks) assert.equal(m.attrs.act, act);
-      // the consuming convolutions' backward-data could take it as their dx epilogue, but their kernels cannot differentiate it
+      // the dense convolutions' backward-data could take it as their dx epilogue, but their kernels cannot differentiate it
       for (const bn of ['bn2', 'bn3']) assert.equal(blockedBy(report, bn, 'reduce-into-conv-backward'), 'activationInConv');
-      assert.equal(blockedBy(report, 'bn1', 'reduce-into-conv-backward'), 'depthwiseFused');
     }
     agreeInFloat64([2, 3, 5, 5], actBlock(act));
   });
@@ -753,14 +796,15 @@ for (const act of ['relu6', 'silu', 'hardswish'] as const) {
     const { graph, report } = fuse(g, ALL_FUSION, EVERY_ACTIVATION);
     assert.ok(fired(report, 'bn3', 'normalize-into-conv'));
     assert.ok(fired(report, 'bn3', 'reduce-into-conv-backward'));
-    // the depthwise convolution's backward-data takes no dx epilogue (SiLU's and hardswish's masks exist without normalize-into-conv)
-    if (act !== 'relu6') assert.equal(blockedBy(report, 'bn1', 'reduce-into-conv-backward'), 'depthwiseFused');
+    // the depthwise convolution applies and differentiates every activation (fused depthwise kernels)
+    assert.ok(fired(report, 'bn1', 'normalize-into-conv'));
+    assert.ok(fired(report, 'bn1', 'reduce-into-conv-backward'));
     const fwd = graph.nodes.find((n) => n.op === 'conv2d_fused' && n.name === 'head')!;
     assert.deepEqual(fwd.attrs.xPrologue, { relu: false, act });
     const bwd = graph.nodes.find((n) => n.op === 'conv2d_fused_backward_data' && n.name.startsWith('head'))!;
     assert.deepEqual(bwd.attrs.dxEpilogue, { relu: false, act });
     agreeInFloat64([2, 3, 5, 5], actBlock(act), ALL_FUSION, EVERY_ACTIVATION);
-    agreeInFloat64([2, 3, 5, 5], actBlock(act), { ...ALL_FUSION, depthwiseFusion: true }, EVERY_ACTIVATION);
+    agreeInFloat64([2, 3, 5, 5], actBlock(act), { ...ALL_FUSION, depthwiseFusion: false }, EVERY_ACTIVATION);
   });
 }
 

@@ -158,9 +158,6 @@ static void as_conv_bias_grad(ux d, ux dy, ux db, i32 start, i32 end, ux scratch
 static void as_conv_bias_grad_f(ux d, ux dy, ux db, ux dlt, ux cdy, i32 start, i32 end, ux scratch);
 template <class F> static void biasGrad(ux d, ux dy, ux db, ux dlt, ux cdy, i32 start, i32 end, ux scratch);
 static void as_conv_dw_pack_w(ux d, ux w, ux wt, i32 start, i32 end, ux scratch);
-static void as_conv_dw_fwd(ux d, ux x, ux wt, ux bias, ux y, i32 start, i32 end, ux scratch);
-static void as_conv_dw_bwd_data(ux d, ux dy, ux wt, ux dx, i32 start, i32 end, ux scratch);
-static void as_conv_dw_bwd_w(ux d, ux dy, ux x, ux dw, i32 start, i32 end, ux scratch);
 static void as_gemm_bench_mk(i32 kc, i32 reps, i32 start, i32 end, ux scratch);
 
 // ---- the port of the WebAssembly GEMM kernels (their comments kept; "pointers" are arena offsets here) ----
