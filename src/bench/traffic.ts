@@ -89,17 +89,6 @@ function nodeTraffic(g: Graph, i: number): LayerTraffic[] {
   return out;
 }
 
-/** A variant of the fused graph: total bytes, BN+ReLU+concat bytes and peak, each also as a ratio to unfused, and the largest batch that fits. */
-export interface VariantTraffic {
-  bytes: number;
-  ratio: number;
-  bn_relu_concat: number;
-  bn_relu_concat_ratio: number;
-  peak_bytes: number;
-  peak_ratio: number;
-  max_batch: number;
-}
-
 export interface TrafficResult {
   model: string;
   batch_size: number;
