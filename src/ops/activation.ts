@@ -14,6 +14,7 @@
  * z's masks), which is what their standalone backward ops read.
  */
 import { ACT_HARDSWISH, ACT_NONE, ACT_RELU, ACT_RELU6, ACT_SILU } from '../kernels/abi/conv_descriptor.js';
+import { type OpDef, elementwiseBackward, sameShape } from './op.js';
 
 /** An activation folded into a normalize ('none': the normalize alone). */
 export type Activation = 'none' | 'relu' | 'relu6' | 'silu' | 'hardswish';
@@ -82,4 +83,31 @@ export function actGrad(a: Activation, z: number, dy: number): number {
     default:
       return dy;
   }
+}
+
+/**
+ * The op pair of an elementwise activation: `act` (y = actForward(act, x)) and `act_backward`
+ * (dx = actGrad(act, v, dy)), where v is what the backward reads: `saved` 'y' for an activation
+ * whose derivative its output determines (ReLU6: 0 < y < 6 exactly where 0 < x < 6, so x can be
+ * freed after the forward), 'x' otherwise (SiLU, hardswish). Both run on NHWC arrays as they are.
+ */
+export function activationOps(act: Exclude<Activation, 'none' | 'relu'>, saved: 'x' | 'y'): [OpDef, OpDef] {
+  const forward: OpDef = {
+    type: act,
+    layoutFree: true,
+    infer: sameShape,
+    run({ x: [x], y: [y] }) {
+      for (let i = 0; i < x!.length; i++) y![i] = actForward(act, x![i]!);
+    },
+    backward: elementwiseBackward(`${act}_backward`, saved),
+  };
+  const backward: OpDef = {
+    type: `${act}_backward`,
+    layoutFree: true,
+    infer: sameShape,
+    run({ x: [dy, v], y: [dx] }) {
+      for (let i = 0; i < dy!.length; i++) dx![i] = actGrad(act, v![i]!, dy![i]!);
+    },
+  };
+  return [forward, backward];
 }

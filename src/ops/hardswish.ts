@@ -6,24 +6,6 @@
  * The engines run the kernels hardswish_forward / hardswish_backward (src/kernels/eltwise.ts
  * actForward); the formulas are src/ops/activation.ts's.
  */
-import { actForward, actGrad } from './activation.js';
-import { type OpDef, elementwiseBackward, sameShape } from './op.js';
+import { activationOps } from './activation.js';
 
-export const hardswish: OpDef = {
-  type: 'hardswish',
-  layoutFree: true,
-  infer: sameShape,
-  run({ x: [x], y: [y] }) {
-    for (let i = 0; i < x!.length; i++) y![i] = actForward('hardswish', x![i]!);
-  },
-  backward: elementwiseBackward('hardswish_backward', 'x'),
-};
-
-export const hardswishBackward: OpDef = {
-  type: 'hardswish_backward',
-  layoutFree: true,
-  infer: sameShape,
-  run({ x: [dy, x], y: [dx] }) {
-    for (let i = 0; i < dy!.length; i++) dx![i] = actGrad('hardswish', x![i]!, dy![i]!);
-  },
-};
+export const [hardswish, hardswishBackward] = activationOps('hardswish', 'x');

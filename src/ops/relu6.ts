@@ -7,24 +7,6 @@
  * The engines run the kernels relu6_forward / relu6_backward (src/kernels/eltwise.ts actForward);
  * the formulas are src/ops/activation.ts's.
  */
-import { actForward, actGrad } from './activation.js';
-import { type OpDef, elementwiseBackward, sameShape } from './op.js';
+import { activationOps } from './activation.js';
 
-export const relu6: OpDef = {
-  type: 'relu6',
-  layoutFree: true,
-  infer: sameShape,
-  run({ x: [x], y: [y] }) {
-    for (let i = 0; i < x!.length; i++) y![i] = actForward('relu6', x![i]!);
-  },
-  backward: elementwiseBackward('relu6_backward', 'y'),
-};
-
-export const relu6Backward: OpDef = {
-  type: 'relu6_backward',
-  layoutFree: true,
-  infer: sameShape,
-  run({ x: [dy, y], y: [dx] }) {
-    for (let i = 0; i < dy!.length; i++) dx![i] = actGrad('relu6', y![i]!, dy![i]!);
-  },
-};
+export const [relu6, relu6Backward] = activationOps('relu6', 'y');
