@@ -56,7 +56,13 @@ test('the lean models go through train, bench step, traffic and explain', () => 
     const dw = bns.find((b) => b.layer === 'features.2.conv.1.1')!;
     assert.ok(dw.notes.some((n) => n.rule === 'moments-into-conv' && n.fired));
     assert.ok(dw.notes.some((n) => n.rule === 'bn-grad-into-conv-backward' && n.fired));
-    assert.ok(dw.notes.some((n) => n.rule === 'fold-relu' && n.guard === 'reluIsSoleConsumer' && /relu6/.test(n.detail)));
+    // its ReLU6 folds into the normalize, which stays a kernel of its own before the dense project conv
+    assert.ok(dw.notes.some((n) => n.rule === 'fission' && n.fired && /ReLU6 .* folded into normalize/.test(n.detail)));
+    assert.ok(dw.notes.some((n) => n.rule === 'normalize-into-conv' && n.guard === 'activationInConv'));
+    // the expand BN before the depthwise conv: normalize+ReLU6 in the depthwise conv, its derivative in the conv's backward-data
+    const ex = bns.find((b) => b.layer === 'features.2.conv.0.1')!;
+    assert.ok(ex.notes.some((n) => n.rule === 'normalize-into-conv' && n.fired && /normalize\+ReLU6/.test(n.detail)));
+    assert.ok(ex.notes.some((n) => n.rule === 'reduce-into-conv-backward' && n.fired));
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
