@@ -8,15 +8,18 @@ import type { FusionOptions } from '../passes/index.js';
 import type { Engine, EngineChoice, EngineKind } from './engine.js';
 
 /**
- * The cost guard of each engine (FusionOptions.minFissionBytes, guard cacheResident): on the
- * native engine a BN whose input tensor is at most 4 MiB stays whole. Such tensors stay in the
- * caches (L2 + L3 here), where its standalone passes cost less than the work the fused
- * convolutions add: measured on resnet20 at batch 64 (every BN input 4 MiB or less), fused was
- * 0.86-0.95x of unfused on native (docs/design/native-engine.md). The WebAssembly engine keeps
- * every fusion (its measured figures predate the guard).
+ * The cost guards of each engine. cacheResident (FusionOptions.minFissionBytes): on the native
+ * engine a BN whose input tensor is at most 4 MiB stays whole. Such tensors stay in the caches
+ * (L2 + L3 here), where its standalone passes cost less than the work the fused convolutions
+ * add: measured on resnet20 at batch 64 (every BN input 4 MiB or less), fused was 0.86-0.95x of
+ * unfused on native (docs/design/native-engine.md). Depthwise fusion (guard depthwiseFused, off
+ * on native): the native fused depthwise kernels cost more than the passes they remove
+ * (mobilenet_v2_cifar, batch 64: fused 0.90x of unfused with them, 1.00x without;
+ * docs/design/2026-12-07-lean-cnns.md). The WebAssembly engine keeps every fusion (its measured
+ * figures predate the guards).
  */
-export function fusionCosts(kind: EngineKind): Pick<FusionOptions, 'minFissionBytes'> {
-  return { minFissionBytes: kind === 'native' ? 4 << 20 : 0 };
+export function fusionCosts(kind: EngineKind): Pick<FusionOptions, 'minFissionBytes' | 'depthwiseFusion'> {
+  return kind === 'native' ? { minFissionBytes: 4 << 20, depthwiseFusion: false } : { minFissionBytes: 0 };
 }
 
 /** Creates an engine of the kind asked for (the platform's createEngine). */
