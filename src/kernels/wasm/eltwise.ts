@@ -12,17 +12,15 @@
 // per-channel coefficients tiled to L floats line up with every 4-float vector of a group of
 // R rows. Rows that do not fill a whole group (at most R - 1 per range) run scalar.
 
-import { fma, reluv, relus, lo64, hi64 } from './common/simd';
+import { fma, reluv, relus, lo64, hi64, off, copyRow } from './common/simd';
 import { actv, actGradv, acts, sigmoidv, loadTail, storeTail } from './common/act';
 import { ACT_NONE, ACT_RELU, ACT_RELU6, ACT_SILU, ACT_HARDSWISH } from '../abi/conv_descriptor';
+import { maxStep, maxStepS, maxInto, addInto, divInto, winLo, winHi, padSpan, maxRow, sumRow, zeroSlice } from './common/pool';
 
 @inline function period(C: i32): i32 {
   return (C & 3) == 0 ? C : (C & 1) == 0 ? C << 1 : C << 2;
 }
 
-@inline function off(i: i32): usize {
-  return <usize>i << 2;
-}
 
 /** v -> [f64(v0), f64(v1)] and [f64(v2), f64(v3)] added into the two f64x2 at p. */
 @inline function addPromoted(p: usize, v: v128): void {
@@ -607,22 +605,6 @@ export function copy_fill(dst: usize, v: f32, start: i32, end: i32, scratch: usi
 // ---------------------------------------------------------------------------------------------
 // Channel slices (concat forward / backward): rows [start, end).
 
-@inline function copyRow(d: usize, s: usize, bytes: usize): void {
-  let j: usize = 0;
-  for (; j + 64 <= bytes; j += 64) {
-    const v0 = v128.load(s + j);
-    const v1 = v128.load(s + j, 16);
-    const v2 = v128.load(s + j, 32);
-    const v3 = v128.load(s + j, 48);
-    v128.store(d + j, v0);
-    v128.store(d + j, v1, 16);
-    v128.store(d + j, v2, 32);
-    v128.store(d + j, v3, 48);
-  }
-  for (; j + 16 <= bytes; j += 16) v128.store(d + j, v128.load(s + j));
-  for (; j < bytes; j += 4) f32.store(d + j, f32.load(s + j));
-}
-
 /**
  * y[r][k] = g[r*LG + k] + B[k]*(x[r*LX + k] - K[k]) + C0[k] for k < C, rows [start, end): a
  * channel slice of a gradient buffer with the summed affine half of its BNs' dx (op
@@ -817,139 +799,6 @@ export function layout_convert(nhwc: usize, nchw: usize, P: i32, C: i32, toNchw:
 // Forward ranges: output rows u = n*OH + oh. Backward ranges: units u = n*G + g, g a channel
 // group [g*cg, min(C, g*cg + cg)), so that threads never write the same dx element; a unit does
 // its output rows in order, so each dx element sums its contributions in output order.
-
-/**
- * One step of the first maximum in window order: v replaces best where v > best (ties keep the
- * earlier tap); a NaN v makes best NaN (all bits set), which no later tap replaces.
- */
-@inline function maxStep(best: v128, v: v128): v128 {
-  return v128.or(f32x4.pmax(best, v), f32x4.ne(v, v));
-}
-
-@inline function maxStepS(best: f32, v: f32): f32 {
-  return v > best || v != v ? v : best;
-}
-
-/** a[c] = maxStep(a[c], p[c]) for byte offsets c in [cs, ce). */
-function maxInto(a: usize, p: usize, cs: usize, ce: usize): void {
-  let c = cs;
-  for (; c + 64 <= ce; c += 64) {
-    const v0 = maxStep(v128.load(a + c), v128.load(p + c));
-    const v1 = maxStep(v128.load(a + c, 16), v128.load(p + c, 16));
-    const v2 = maxStep(v128.load(a + c, 32), v128.load(p + c, 32));
-    const v3 = maxStep(v128.load(a + c, 48), v128.load(p + c, 48));
-    v128.store(a + c, v0);
-    v128.store(a + c, v1, 16);
-    v128.store(a + c, v2, 32);
-    v128.store(a + c, v3, 48);
-  }
-  for (; c + 16 <= ce; c += 16) v128.store(a + c, maxStep(v128.load(a + c), v128.load(p + c)));
-  for (; c < ce; c += 4) f32.store(a + c, maxStepS(f32.load(a + c), f32.load(p + c)));
-}
-
-/** a[c] += p[c] over [cs, ce); first: a[c] = p[c] + 0 (so that -0 sums to +0, as 0 + -0). */
-function addInto(a: usize, p: usize, cs: usize, ce: usize, first: bool): void {
-  let c = cs;
-  if (first) {
-    const z = f32x4.splat(0);
-    for (; c + 64 <= ce; c += 64) {
-      const v0 = v128.load(p + c);
-      const v1 = v128.load(p + c, 16);
-      const v2 = v128.load(p + c, 32);
-      const v3 = v128.load(p + c, 48);
-      v128.store(a + c, f32x4.add(v0, z));
-      v128.store(a + c, f32x4.add(v1, z), 16);
-      v128.store(a + c, f32x4.add(v2, z), 32);
-      v128.store(a + c, f32x4.add(v3, z), 48);
-    }
-    for (; c + 16 <= ce; c += 16) v128.store(a + c, f32x4.add(v128.load(p + c), z));
-    for (; c < ce; c += 4) f32.store(a + c, f32.load(p + c) + 0);
-    return;
-  }
-  for (; c + 64 <= ce; c += 64) {
-    const v0 = f32x4.add(v128.load(a + c), v128.load(p + c));
-    const v1 = f32x4.add(v128.load(a + c, 16), v128.load(p + c, 16));
-    const v2 = f32x4.add(v128.load(a + c, 32), v128.load(p + c, 32));
-    const v3 = f32x4.add(v128.load(a + c, 48), v128.load(p + c, 48));
-    v128.store(a + c, v0);
-    v128.store(a + c, v1, 16);
-    v128.store(a + c, v2, 32);
-    v128.store(a + c, v3, 48);
-  }
-  for (; c + 16 <= ce; c += 16) v128.store(a + c, f32x4.add(v128.load(a + c), v128.load(p + c)));
-  for (; c < ce; c += 4) f32.store(a + c, f32.load(a + c) + f32.load(p + c));
-}
-
-/** a[c] = a[c] / d over [cs, ce). */
-function divInto(a: usize, d: f32, cs: usize, ce: usize): void {
-  const dv = f32x4.splat(d);
-  let c = cs;
-  for (; c + 16 <= ce; c += 16) v128.store(a + c, f32x4.div(v128.load(a + c), dv));
-  for (; c < ce; c += 4) f32.store(a + c, f32.load(a + c) / d);
-}
-
-/** Start of the clipped window along one axis. */
-@inline function winLo(o: i32, s: i32, p: i32): i32 {
-  return max(o * s - p, 0);
-}
-
-@inline function winHi(o: i32, s: i32, p: i32, k: i32, size: i32): i32 {
-  return min(o * s - p + k, size);
-}
-
-/** Divisor span along one axis with count_include_pad: the window clipped to the padded input. */
-@inline function padSpan(o: i32, s: i32, p: i32, k: i32, size: i32): i32 {
-  const a = o * s - p;
-  return min(a + k, size + p) - a;
-}
-
-/**
- * Max over the windows of one output row into acc [OW, C] (channels [cs, ce) bytes): input rows
- * h0..h1-1 of the image at xImg, taps in window order.
- */
-function maxRow(xImg: usize, acc: usize, h0: i32, h1: i32, W: i32, cb: usize, OW: i32, kw: i32, sw: i32, pw: i32, cs: usize, ce: usize): void {
-  const wb = <usize>W * cb;
-  for (let i = h0; i < h1; i++) {
-    const xr = xImg + <usize>i * wb;
-    for (let ow = 0; ow < OW; ow++) {
-      let j = winLo(ow, sw, pw);
-      const w1 = winHi(ow, sw, pw, kw, W);
-      const a = acc + <usize>ow * cb;
-      if (i == h0) {
-        copyRow(a + cs, xr + <usize>j * cb + cs, ce - cs);
-        j++;
-      }
-      for (; j < w1; j++) maxInto(a, xr + <usize>j * cb, cs, ce);
-    }
-  }
-}
-
-/** Sum over the windows of one output row into acc [OW, C], taps in window order. */
-function sumRow(xImg: usize, acc: usize, h0: i32, h1: i32, W: i32, cb: usize, OW: i32, kw: i32, sw: i32, pw: i32, cs: usize, ce: usize): void {
-  const wb = <usize>W * cb;
-  for (let i = h0; i < h1; i++) {
-    const xr = xImg + <usize>i * wb;
-    for (let ow = 0; ow < OW; ow++) {
-      const w0 = winLo(ow, sw, pw);
-      const w1 = winHi(ow, sw, pw, kw, W);
-      const a = acc + <usize>ow * cb;
-      for (let j = w0; j < w1; j++) addInto(a, xr + <usize>j * cb, cs, ce, i == h0 && j == w0);
-    }
-  }
-}
-
-/** Zeroes channels [c0, c1) of every row of image n (P rows of C). */
-function zeroSlice(dx: usize, n: i32, P: i32, C: i32, c0: i32, c1: i32): void {
-  const cb = off(C);
-  const img = dx + <usize>n * <usize>P * cb;
-  if (c0 == 0 && c1 == C) {
-    memory.fill(img, 0, <usize>P * cb);
-    return;
-  }
-  const wb = off(c1 - c0);
-  let p = img + off(c0);
-  for (let r = 0; r < P; r++, p += cb) memory.fill(p, 0, wb);
-}
 
 /** max_pool2d forward: y [N, OH, OW, C]. Ranges: output rows. */
 export function pool_max_forward(x: usize, y: usize, H: i32, W: i32, C: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, start: i32, end: i32, scratch: usize): void {

@@ -28,3 +28,25 @@
   const s23 = f32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
   return f32x4.add(i64x2.shuffle(s01, s23, 0, 2), i64x2.shuffle(s01, s23, 1, 3));
 }
+
+/** Bytes of i f32 elements. */
+@inline export function off(i: i32): usize {
+  return <usize>i << 2;
+}
+
+/** Copies `bytes` (a multiple of 4) from s to d, 64 bytes at a time. */
+@inline export function copyRow(d: usize, s: usize, bytes: usize): void {
+  let j: usize = 0;
+  for (; j + 64 <= bytes; j += 64) {
+    const v0 = v128.load(s + j);
+    const v1 = v128.load(s + j, 16);
+    const v2 = v128.load(s + j, 32);
+    const v3 = v128.load(s + j, 48);
+    v128.store(d + j, v0);
+    v128.store(d + j, v1, 16);
+    v128.store(d + j, v2, 32);
+    v128.store(d + j, v3, 48);
+  }
+  for (; j + 16 <= bytes; j += 16) v128.store(d + j, v128.load(s + j));
+  for (; j < bytes; j += 4) f32.store(d + j, f32.load(s + j));
+}
