@@ -10,7 +10,7 @@
  * merges them in thread order, so results are bit-identical for the same thread count.
  */
 import { type Backend, SCRATCH_BYTES, mergePartials, splitRange } from '../runtime/backend.js';
-import { ACT_HARDSWISH, ACT_NONE, ACT_RELU } from './abi/conv_descriptor.js';
+import { ACT_HARDSWISH, ACT_NONE, ACT_RELU, ACT_RELU6 } from './abi/conv_descriptor.js';
 import { type PoolGeometry, type PoolShape, type SgdStepOptions, bnShiftRows, bnShiftTooFar, poolGeometry } from './eltwise_scalar.js';
 
 export { type PoolGeometry, type PoolShape, poolGeometry };
@@ -56,14 +56,14 @@ function elemRanges(backend: Backend, n: number): [number, number][] {
   return splitRange(n, backend.threads, 16);
 }
 
-/** Scratch bytes the statistics kernels need for C channels (16*C + 28*L). */
-function statsScratch(C: number): number {
-  return 16 * C + 28 * channelPeriod(C);
+/** Scratch bytes the statistics kernels need for C channels (16*C + perL*L; bn_backward_reduce_act: perL = 36). */
+function statsScratch(C: number, perL = 28): number {
+  return 16 * C + perL * channelPeriod(C);
 }
 
-function checkStatsC(C: number): void {
+function checkStatsC(C: number, perL = 28): void {
   checkCount('C', C, 1);
-  if (statsScratch(C) > SCRATCH_BYTES) throw new RangeError(`C = ${C} channels exceed the per-thread scratch of the batch-norm reductions`);
+  if (statsScratch(C, perL) > SCRATCH_BYTES) throw new RangeError(`C = ${C} channels exceed the per-thread scratch of the batch-norm reductions`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,9 +227,25 @@ export function bnForward(
   bnNormalize(backend, x, y, M, C, gamma, beta, mean, rstd, opts.relu ?? false);
 }
 
+/** The activation whose backward bnBackwardReduce runs first, in the same pass (its `act` argument). */
+export interface ActGrad {
+  /** an ACT_* code */
+  code: number;
+  /**
+   * where z comes from: `{ coef }`, recomputed from the BN input, z = coef[c]*x + coef[C + c]
+   * (bnCoefficients' layout); `{ y }`, ReLU's or ReLU6's mask read from their stored output y
+   */
+  src: { coef: number } | { y: number };
+  /** where dz goes (may be dy) */
+  dz: number;
+}
+
 /**
  * bn_backward_reduce: dbeta[c] = sum dy, dgamma[c] = rstd[c] * sum dy*(x - mean[c]), one pass
- * over dy and x with per-thread f64 partials merged in thread order.
+ * over dy and x with per-thread f64 partials merged in thread order. With `act`, the activation's
+ * backward in the same pass (kernel bn_backward_reduce_act): dz = dy * act'(z) is stored and
+ * reduced in place of dy, the same sums in the same order as that backward followed by
+ * bn_backward_reduce.
  */
 export function bnBackwardReduce(
   backend: Backend,
@@ -241,11 +257,34 @@ export function bnBackwardReduce(
   rstd: number,
   dbeta: number,
   dgamma: number,
+  act?: ActGrad,
 ): void {
   checkCount('M', M);
-  checkStatsC(C);
+  if (!act) {
+    checkStatsC(C);
+    reduceInto(backend, 'bn_backward_reduce', [dy, x, C, mean], M, C, rstd, dbeta, dgamma);
+    return;
+  }
+  checkStatsC(C, 36);
+  const code = actArg(act.code);
+  const fromY = 'y' in act.src;
+  if (fromY && code !== ACT_RELU && code !== ACT_RELU6)
+    throw new RangeError(`activation code ${code}: only ReLU's and ReLU6's masks can be read from their output`);
+  const [s, a] = 'y' in act.src ? [act.src.y, 0] : [0, act.src.coef];
+  for (const [n, p] of [
+    ['dz', act.dz],
+    ['y', s],
+    ['coef', a],
+  ] as const)
+    checkPtr(n, p);
+  if (!fromY && a === 0) throw new RangeError('coef: the BN coefficients cannot be at offset 0');
+  reduceInto(backend, 'bn_backward_reduce_act', [dy, x, C, mean, s, a, fromY ? 0 : a + C * F32, code, act.dz], M, C, rstd, dbeta, dgamma);
+}
+
+/** Runs one of the backward reduce kernels over row ranges and writes dbeta, dgamma from the merged partials. */
+function reduceInto(backend: Backend, kernel: string, args: number[], M: number, C: number, rstd: number, dbeta: number, dgamma: number): void {
   const ranges = rowRanges(backend, M, C);
-  backend.run('bn_backward_reduce', [dy, x, C, mean], ranges);
+  backend.run(kernel, args, ranges);
   const [S1, S2] = mergePartials(backend, ranges, C);
   const [db, dg, rs] = [f32(backend, dbeta, C), f32(backend, dgamma, C), f32(backend, rstd, C)];
   for (let c = 0; c < C; c++) {

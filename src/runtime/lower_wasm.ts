@@ -405,12 +405,14 @@ const FUSED_RULES: Record<string, Rule> = {
     const two = node.attrs.shortcut === 'bn';
     const x = node.inputs.map((_, i) => p.x(i));
     const y = node.outputs.map((_, i) => p.y(i));
-    const n = M * C;
     const relu = node.attrs.relu !== false;
     return () => {
-      if (relu) F.reluMask(e.backend, x[0]!, x[1]!, y[0]!, n);
-      else K.copyChannels(e.backend, x[0]!, C, 0, y[0]!, C, 0, C, M);
-      K.bnBackwardReduce(e.backend, y[0]!, x[2]!, M, C, x[3]!, x[4]!, y[1]!, y[2]!);
+      // the ReLU mask and the first BN's reductions in one pass
+      if (relu) K.bnBackwardReduce(e.backend, x[0]!, x[2]!, M, C, x[3]!, x[4]!, y[1]!, y[2]!, { code: actCode('relu'), src: { y: x[1]! }, dz: y[0]! });
+      else {
+        K.copyChannels(e.backend, x[0]!, C, 0, y[0]!, C, 0, C, M);
+        K.bnBackwardReduce(e.backend, y[0]!, x[2]!, M, C, x[3]!, x[4]!, y[1]!, y[2]!);
+      }
       if (two) K.bnBackwardReduce(e.backend, y[0]!, x[5]!, M, C, x[6]!, x[7]!, y[3]!, y[4]!);
     };
   },

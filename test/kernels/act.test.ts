@@ -351,6 +351,22 @@ describe('stochastic depth', () => {
   }
 });
 
+/** A BN's input x [M, C], a gradient dy, its parameters and statistics, and the coefficients a = gamma*rstd, b = beta - a*mean as the host computes them (bn_fused.ts bnCoefficients). */
+function bnCase(rng: Rng, M: number, C: number) {
+  const x = randn(rng, M * C, 3, 0.5);
+  const dy = randn(rng, M * C);
+  const gamma = randn(rng, C, 0.5, 1.5),
+    beta = randn(rng, C, 1),
+    mean = randn(rng, C, 0.2),
+    rstd = Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v));
+  const coef = new Float32Array(2 * C);
+  for (let c = 0; c < C; c++) {
+    coef[c] = gamma[c]! * rstd[c]!;
+    coef[C + c] = beta[c]! - coef[c]! * mean[c]!;
+  }
+  return { x, dy, gamma, beta, mean, rstd, coef };
+}
+
 describe('the activation in the fused normalize: bn_normalize, bnf_relu_mask, bnf_add_relu without ReLU', () => {
   const CS = [1, 3, 4, 5, 16, 17, 33];
   const MS = [1, 3, 4, 5, 15, 16, 17, 65];
@@ -358,19 +374,8 @@ describe('the activation in the fused normalize: bn_normalize, bnf_relu_mask, bn
     test(`every activation code C=${C}`, () => {
       for (const M of MS) {
         const rng = new Rng(C * 1000 + M);
-        const x = randn(rng, M * C, 3, 0.5);
-        const dy = randn(rng, M * C);
+        const { x, dy, gamma, beta, mean, rstd, coef } = bnCase(rng, M, C);
         const o = randn(rng, M * C);
-        const gamma = randn(rng, C, 0.5, 1.5),
-          beta = randn(rng, C, 1),
-          mean = randn(rng, C, 0.2),
-          rstd = Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v));
-        // coefficients as the host computes them (bn_fused.ts bnCoefficients)
-        const coef = new Float32Array(2 * C);
-        for (let c = 0; c < C; c++) {
-          coef[c] = gamma[c]! * rstd[c]!;
-          coef[C + c] = beta[c]! - coef[c]! * mean[c]!;
-        }
         const x64 = toNchw64(x, M, C);
         for (const act of ACTIVATIONS) {
           const code = actCode(act);
@@ -425,3 +430,98 @@ function toNchw64(a: Float32Array, M: number, C: number): Float64Array {
   S.nhwcToNchw(a, o, 1, M, 1, C);
   return o;
 }
+
+describe('bn_backward_reduce with an activation (bn_backward_reduce_act): the activation backward and the BN backward reduce in one pass', () => {
+  // C at, below and above the 4-float period and the 16-lane vectors; M across the 4-stream
+  // quads (16 row groups per f32 block), the whole-group tail and the thread split
+  const CS = [1, 3, 4, 8, 16, 17, 24, 33];
+  const MS = [1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 257];
+  for (const C of CS) {
+    test(`C=${C}: the two passes' bits (C % 4 == 0) or within an ulp, and float64`, () => {
+      for (const M of MS) {
+        const { x, dy, gamma, beta, mean, rstd, coef } = bnCase(new Rng(C * 7919 + M), M, C);
+        const x64 = toNchw64(x, M, C);
+        const z64 = new Float64Array(M * C);
+        normalize(x64, [1, C, M, 1], Float64Array.from(mean), Float64Array.from(rstd), Float64Array.from(gamma), Float64Array.from(beta), false, z64);
+        const dy64 = toNchw64(dy, M, C);
+        const exact = C % 4 === 0;
+        const cases: { act: Activation; fromY: boolean }[] = [
+          ...ACTIVATIONS.map((act) => ({ act, fromY: false })),
+          { act: 'relu', fromY: true },
+          { act: 'relu6', fromY: true },
+        ];
+        for (const { act, fromY } of cases) {
+          const code = actCode(act);
+          const tag = `${act}${fromY ? ' from y' : ''} C=${C} M=${M}`;
+          // float64: dz = dy * act'(z), dbeta = sum dz, dgamma = rstd * sum dz*(x - mean) (NCHW, N = 1)
+          const dz64 = Float64Array.from(z64, (z, i) => actGrad(act, z, dy64[i]!));
+          const db64 = new Float64Array(C),
+            dg64 = new Float64Array(C);
+          for (let c = 0; c < C; c++) {
+            for (let m = 0; m < M; m++) {
+              db64[c] += dz64[c * M + m]!;
+              dg64[c] += dz64[c * M + m]! * (x64[c * M + m]! - mean[c]!);
+            }
+            dg64[c] *= rstd[c]!;
+          }
+          for (const pool of pools) {
+            const T = `${pool.threads}T ${tag}`;
+            const [px, pdy, pm, pr, pc] = [put(x, 1), put(dy, 2), put(mean), put(rstd), put(coef)];
+            // y for the mask read from the output: bn_normalize with the activation
+            const py = poisoned(M * C);
+            if (fromY) E.bnNormalize(pool, px.byteOffset, py.byteOffset, M, C, put(gamma).byteOffset, put(beta).byteOffset, pm.byteOffset, pr.byteOffset, code);
+            // the two passes
+            const dzTwo = poisoned(M * C, 3),
+              dbTwo = poisoned(C),
+              dgTwo = poisoned(C);
+            if (!fromY) F.bnReluMask(pool, pdy.byteOffset, px.byteOffset, pc.byteOffset, dzTwo.byteOffset, M, C, code);
+            else if (act === 'relu') E.reluBackward(pool, pdy.byteOffset, py.byteOffset, dzTwo.byteOffset, M * C);
+            else E.actBackward(pool, 'relu6', pdy.byteOffset, py.byteOffset, dzTwo.byteOffset, M * C);
+            E.bnBackwardReduce(pool, dzTwo.byteOffset, px.byteOffset, M, C, pm.byteOffset, pr.byteOffset, dbTwo.byteOffset, dgTwo.byteOffset);
+            // the one pass, out of place and in place (dz = dy)
+            for (const inPlace of [false, true]) {
+              const dz = inPlace ? put(dy, 2) : poisoned(M * C, 1),
+                db = poisoned(C),
+                dg = poisoned(C);
+              const src = fromY ? { y: py.byteOffset } : { coef: pc.byteOffset };
+              E.bnBackwardReduce(
+                pool,
+                inPlace ? dz.byteOffset : pdy.byteOffset,
+                px.byteOffset,
+                M,
+                C,
+                pm.byteOffset,
+                pr.byteOffset,
+                db.byteOffset,
+                dg.byteOffset,
+                { code, src, dz: dz.byteOffset },
+              );
+              const what = `${T}${inPlace ? ' in place' : ''}`;
+              if (exact || fromY) {
+                same(read(dz), read(dzTwo), `${what} dz`);
+                same(read(db), read(dbTwo), `${what} dbeta`);
+                same(read(dg), read(dgTwo), `${what} dgamma`);
+              } else {
+                // z by a fused multiply-add on every channel, where bnf_relu_mask rounds twice on the last C % 4
+                close(read(dz), read(dzTwo), `${what} dz`, 1e-5, 1e-6);
+              }
+              close(toNchw64(read(dz), M, C), dz64, `${what} dz vs float64`, 1e-4, 1e-5);
+              const tol = 1e-5 * Math.sqrt(M) + 1e-5;
+              close(read(db), db64, `${what} dbeta vs float64`, tol, tol * 4);
+              close(read(dg), dg64, `${what} dgamma vs float64`, tol, tol * 4);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  test('bad arguments are refused before any kernel runs', () => {
+    const p = pools[0]!;
+    const run = (code: number, src: { y: number } | { coef: number }): void => E.bnBackwardReduce(p, 0, 0, 1, 1, 0, 0, 0, 0, { code, src, dz: 64 });
+    assert.throws(() => run(actCode('silu'), { y: 64 }), /only ReLU's and ReLU6's masks/);
+    assert.throws(() => run(actCode('relu'), { coef: 0 }), /offset 0/);
+    assert.throws(() => run(9, { coef: 64 }), RangeError);
+    assert.throws(() => run(actCode('relu'), { coef: 6 }), /4-byte aligned/);
+  });
+});

@@ -20,6 +20,7 @@ export const KERNELS: Readonly<Record<string, { module: string; args: readonly s
   bn_stats: { module: 'eltwise', args: ['x: usize', 'C: i32', 'shift: usize'], pointers: 0b101 },
   bn_normalize: { module: 'eltwise', args: ['x: usize', 'y: usize', 'C: i32', 'gamma: usize', 'beta: usize', 'mean: usize', 'rstd: usize', 'act: i32'], pointers: 0b1111011 },
   bn_backward_reduce: { module: 'eltwise', args: ['dy: usize', 'x: usize', 'C: i32', 'mean: usize'], pointers: 0b1011 },
+  bn_backward_reduce_act: { module: 'eltwise', args: ['dy: usize', 'x: usize', 'C: i32', 'mean: usize', 's: usize', 'a: usize', 'b: usize', 'act: i32', 'dz: usize'], pointers: 0b101111011 },
   bn_backward_data: { module: 'eltwise', args: ['dy: usize', 'x: usize', 'dx: usize', 'C: i32', 'mean: usize', 'rstd: usize', 'gamma: usize', 'dbeta: usize', 'dgamma: usize', 'm: f64'], pointers: 0b111110111 },
   bn_backward_data_acc: { module: 'eltwise', args: ['dy: usize', 'x: usize', 'G: usize', 'C: i32', 'LD: i32', 'LX: i32', 'mean: usize', 'rstd: usize', 'gamma: usize', 'dbeta: usize', 'dgamma: usize', 'm: f64'], pointers: 0b11111000111 },
   relu_forward: { module: 'eltwise', args: ['x: usize', 'y: usize'], pointers: 0b11 },

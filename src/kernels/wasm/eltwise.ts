@@ -234,6 +234,33 @@ export function bn_normalize(x: usize, y: usize, C: i32, gamma: usize, beta: usi
  * Uses scratch bytes: 16*C + 28*L.
  */
 export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, start: i32, end: i32, scratch: usize): void {
+  backwardReduce(-1, false, dy, x, C, mean, 0, 0, 0, 0, start, end, scratch);
+}
+
+/**
+ * The activation's backward and the BN's backward reduce in one pass: dz = dy * act'(z) with
+ * z = a*x + b (a != 0: the derivative recomputed from the BN input x, as bnf_relu_mask) or z = s
+ * (a = 0: ReLU's and ReLU6's mask read from their stored output s), stored to dz (which may be
+ * dy), and reduced as bn_backward_reduce reduces dy: the same sums, in the same order, as
+ * bnf_relu_mask or the activation's backward followed by bn_backward_reduce (z by a fused
+ * multiply-add on every channel). act: an ACT_* code. Uses scratch bytes: 16*C + 36*L.
+ */
+export function bn_backward_reduce_act(dy: usize, x: usize, C: i32, mean: usize, s: usize, a: usize, b: usize, act: i32, dz: usize, start: i32, end: i32, scratch: usize): void {
+  if (a) {
+    if (act == ACT_RELU) backwardReduce(ACT_RELU, true, dy, x, C, mean, s, a, b, dz, start, end, scratch);
+    else if (act == ACT_RELU6) backwardReduce(ACT_RELU6, true, dy, x, C, mean, s, a, b, dz, start, end, scratch);
+    else if (act == ACT_SILU) backwardReduce(ACT_SILU, true, dy, x, C, mean, s, a, b, dz, start, end, scratch);
+    else if (act == ACT_HARDSWISH) backwardReduce(ACT_HARDSWISH, true, dy, x, C, mean, s, a, b, dz, start, end, scratch);
+    else backwardReduce(ACT_NONE, true, dy, x, C, mean, s, a, b, dz, start, end, scratch);
+  } else if (act == ACT_RELU6) backwardReduce(ACT_RELU6, false, dy, x, C, mean, s, a, b, dz, start, end, scratch);
+  else backwardReduce(ACT_RELU, false, dy, x, C, mean, s, a, b, dz, start, end, scratch);
+}
+
+/**
+ * bn_backward_reduce (code < 0) and bn_backward_reduce_act (code an ACT_* code; aff: z = a*x + b,
+ * else z = s) over rows [start, end); a constant code and aff give one loop per case.
+ */
+@inline function backwardReduce(code: i32, aff: bool, dy: usize, x: usize, C: i32, mean: usize, s: usize, a: usize, b: usize, dz: usize, start: i32, end: i32, scratch: usize): void {
   const L = period(C);
   const R = L / C;
   const o1 = scratch;
@@ -242,7 +269,15 @@ export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, sta
   const acc = mp + off(L);
   const s64 = acc + off(L << 1);
   const q64 = s64 + (<usize>L << 3);
+  const ap = q64 + (<usize>L << 3);
+  const bp = ap + off(L);
   for (let j = 0; j < L; j++) f32.store(mp + off(j), f32.load(mean + off(j % C)));
+  if (aff) {
+    for (let j = 0; j < L; j++) {
+      f32.store(ap + off(j), f32.load(a + off(j % C)));
+      f32.store(bp + off(j), f32.load(b + off(j % C)));
+    }
+  }
   memory.fill(acc, 0, <usize>L << 3);
   memory.fill(s64, 0, <usize>L << 4);
   const groups = (end - start) / R;
@@ -250,6 +285,9 @@ export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, sta
   const gb = off(L);
   const qb = <usize>qn * gb;
   const base = off(start) * <usize>C;
+  // dz - dy and s - x: the gradient's and the mask source's streams, relative to dy's and x's
+  const zo = dz - dy;
+  const so = s - x;
   let g0 = dy + base;
   let x0 = x + base;
   for (let g = 0; g < qn; g += QUADS) {
@@ -258,14 +296,28 @@ export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, sta
       for (let j: usize = 0; j < gb; j += 16) {
         const a = acc + (j << 1);
         const k = v128.load(mp + j);
-        const d0 = v128.load(g0 + j);
-        const d1 = v128.load(g0 + qb + j);
-        const d2 = v128.load(g0 + 2 * qb + j);
-        const d3 = v128.load(g0 + 3 * qb + j);
-        const u0 = f32x4.sub(v128.load(x0 + j), k);
-        const u1 = f32x4.sub(v128.load(x0 + qb + j), k);
-        const u2 = f32x4.sub(v128.load(x0 + 2 * qb + j), k);
-        const u3 = f32x4.sub(v128.load(x0 + 3 * qb + j), k);
+        const x0v = v128.load(x0 + j);
+        const x1v = v128.load(x0 + qb + j);
+        const x2v = v128.load(x0 + 2 * qb + j);
+        const x3v = v128.load(x0 + 3 * qb + j);
+        let d0 = v128.load(g0 + j);
+        let d1 = v128.load(g0 + qb + j);
+        let d2 = v128.load(g0 + 2 * qb + j);
+        let d3 = v128.load(g0 + 3 * qb + j);
+        if (code >= 0) {
+          d0 = gradAt(code, aff, d0, x0v, x0 + so + j, ap + j, bp + j);
+          d1 = gradAt(code, aff, d1, x1v, x0 + so + qb + j, ap + j, bp + j);
+          d2 = gradAt(code, aff, d2, x2v, x0 + so + 2 * qb + j, ap + j, bp + j);
+          d3 = gradAt(code, aff, d3, x3v, x0 + so + 3 * qb + j, ap + j, bp + j);
+          v128.store(g0 + zo + j, d0);
+          v128.store(g0 + zo + qb + j, d1);
+          v128.store(g0 + zo + 2 * qb + j, d2);
+          v128.store(g0 + zo + 3 * qb + j, d3);
+        }
+        const u0 = f32x4.sub(x0v, k);
+        const u1 = f32x4.sub(x1v, k);
+        const u2 = f32x4.sub(x2v, k);
+        const u3 = f32x4.sub(x3v, k);
         v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.add(d0, d1), f32x4.add(d2, d3))));
         v128.store(a, fma(d0, u0, fma(d1, u1, fma(d2, u2, fma(d3, u3, v128.load(a, 16))))), 16);
       }
@@ -277,22 +329,41 @@ export function bn_backward_reduce(dy: usize, x: usize, C: i32, mean: usize, sta
   for (let g = qn << 2; g < groups; g++, pg += gb, px += gb) {
     for (let j: usize = 0; j < gb; j += 16) {
       const a = acc + (j << 1);
-      const d = v128.load(pg + j);
+      const xv = v128.load(px + j);
+      let d = v128.load(pg + j);
+      if (code >= 0) {
+        d = gradAt(code, aff, d, xv, px + so + j, ap + j, bp + j);
+        v128.store(pg + zo + j, d);
+      }
       v128.store(a, f32x4.add(v128.load(a), d));
-      v128.store(a, fma(d, f32x4.sub(v128.load(px + j), v128.load(mp + j)), v128.load(a, 16)), 16);
+      v128.store(a, fma(d, f32x4.sub(xv, v128.load(mp + j)), v128.load(a, 16)), 16);
     }
   }
   flushAcc(acc, s64, q64, gb);
   for (let r = start + groups * R; r < end; r++) {
     for (let c = 0; c < C; c++) {
       const o = off(r) * <usize>C + off(c);
-      const d = <f64>f32.load(dy + o);
+      let df = f32.load(dy + o);
+      if (code >= 0) {
+        df = f32x4.extract_lane(gradAt(code, aff, f32x4.splat(df), f32x4.splat(f32.load(x + o)), 0, 0, 0, aff ? 0 : f32.load(s + o), aff ? f32.load(a + off(c)) : 0, aff ? f32.load(b + off(c)) : 0), 0);
+        f32.store(dz + o, df);
+      }
+      const d = <f64>df;
       const xc = <f64>(f32.load(x + o) - f32.load(mp + off(c)));
       f64.store(s64 + (<usize>c << 3), f64.load(s64 + (<usize>c << 3)) + d);
       f64.store(q64 + (<usize>c << 3), f64.load(q64 + (<usize>c << 3)) + d * xc);
     }
   }
   foldSlots(o1, o2, s64, q64, C, R);
+}
+
+/**
+ * dy * act'(z) for bn_backward_reduce_act: z = fma(x, a, b) (aff) or z = s; vectors from the
+ * pointers sp, ap, bp, or, where sp is 0 (one element), the scalars ss, as, bs splatted.
+ */
+@inline function gradAt(code: i32, aff: bool, dy: v128, xv: v128, sp: usize, ap: usize, bp: usize, ss: f32 = 0, as: f32 = 0, bs: f32 = 0): v128 {
+  if (aff) return actGradv(code, fma(xv, ap ? v128.load(ap) : f32x4.splat(as), bp ? v128.load(bp) : f32x4.splat(bs)), dy);
+  return actGradv(code, sp ? v128.load(sp) : f32x4.splat(ss), dy);
 }
 
 /** BN dx = A*dy + B*x + C0: per channel A, B, C0 (in f64, rounded to f32) at ap, bp, cp. */

@@ -11,6 +11,7 @@
 //
 // Shape letters: M = N*H*W rows of C channels; L = lcm(C, 4) is the period of the channel pattern
 // in the flat element stream (the WebAssembly kernels' vector period), R = L / C rows.
+#include <cmath>
 #include <type_traits>
 
 #include "../core/abi.h"
@@ -179,13 +180,23 @@ inline void fold_slots(const RedScratch &r, int32_t C, int32_t R) {
 
 // The shared loop of bn_stats (D = x, E = x: d = x - K, e = d) and bn_backward_reduce (D = dy,
 // E = x: d = dy, e = x - K), over the whole row groups of a range starting at element `base`.
-template <bool STATS>
-inline void reduce_groups(const RedScratch &r, const float *D, const float *E, int32_t L, int32_t groups) {
+// bn_backward_reduce_act (CODE >= 0): d = dy * act'(z), z = fma(x, A, B) (AFF, A and B tiled to
+// L like K) or z = s (s = E + so), stored to dz (= D + zo) before it is reduced.
+template <bool STATS, int CODE = -1, bool AFF = false>
+inline void reduce_groups(const RedScratch &r, const float *D, const float *E, int32_t L, int32_t groups, int64_t zo = 0, int64_t so = 0, const float *A = nullptr, const float *B = nullptr) {
   const int32_t qn = groups >> 2;
   const int64_t qb = (int64_t)qn * L;  // floats per stream
   const float *kp = r.kp;
   float *S = r.S, *Q = r.Q;
   const float *g0 = D, *x0 = E;
+  // d = dy * act'(z) at element p of the gradient stream (q of the x stream), stored to dz
+  auto grad = [&](vf d, vf xv, const float *p, const float *q, int64_t j, int k) {
+    if (CODE < 0) return d;
+    vf z = AFF ? vfma(xv, ld(A + j, k), ld(B + j, k)) : ld(q + so, k);
+    d = act_grad(CODE, z, d);
+    st(const_cast<float *>(p) + zo, d, k);
+    return d;
+  };
   for (int32_t g = 0; g < qn; g += QUADS) {
     const int32_t nb = qn - g < QUADS ? qn - g : QUADS;
     for (int32_t b = 0; b < nb; b++, g0 += L, x0 += L) {
@@ -198,14 +209,15 @@ inline void reduce_groups(const RedScratch &r, const float *D, const float *E, i
           d2 = e2 = vsub(ld(g0 + 2 * qb + j, k), K);
           d3 = e3 = vsub(ld(g0 + 3 * qb + j, k), K);
         } else {
-          d0 = ld(g0 + j, k);
-          d1 = ld(g0 + qb + j, k);
-          d2 = ld(g0 + 2 * qb + j, k);
-          d3 = ld(g0 + 3 * qb + j, k);
-          e0 = vsub(ld(x0 + j, k), K);
-          e1 = vsub(ld(x0 + qb + j, k), K);
-          e2 = vsub(ld(x0 + 2 * qb + j, k), K);
-          e3 = vsub(ld(x0 + 3 * qb + j, k), K);
+          vf x0v = ld(x0 + j, k), x1v = ld(x0 + qb + j, k), x2v = ld(x0 + 2 * qb + j, k), x3v = ld(x0 + 3 * qb + j, k);
+          d0 = grad(ld(g0 + j, k), x0v, g0 + j, x0 + j, j, k);
+          d1 = grad(ld(g0 + qb + j, k), x1v, g0 + qb + j, x0 + qb + j, j, k);
+          d2 = grad(ld(g0 + 2 * qb + j, k), x2v, g0 + 2 * qb + j, x0 + 2 * qb + j, j, k);
+          d3 = grad(ld(g0 + 3 * qb + j, k), x3v, g0 + 3 * qb + j, x0 + 3 * qb + j, j, k);
+          e0 = vsub(x0v, K);
+          e1 = vsub(x1v, K);
+          e2 = vsub(x2v, K);
+          e3 = vsub(x3v, K);
         }
         st(S + j, vadd(ld(S + j, k), vadd(vadd(d0, d1), vadd(d2, d3))), k);
         st(Q + j, vfma(d0, e0, vfma(d1, e1, vfma(d2, e2, vfma(d3, e3, ld(Q + j, k))))), k);
@@ -217,8 +229,9 @@ inline void reduce_groups(const RedScratch &r, const float *D, const float *E, i
   for (int32_t g = qn << 2; g < groups; g++, pg += L, px += L) {
     vloop(L, [&](int64_t j, int k) {
       vf K = ld(kp + j, k);
-      vf d = STATS ? vsub(ld(pg + j, k), K) : ld(pg + j, k);
-      vf e = STATS ? d : vsub(ld(px + j, k), K);
+      vf xv = STATS ? K : ld(px + j, k);
+      vf d = STATS ? vsub(ld(pg + j, k), K) : grad(ld(pg + j, k), xv, pg + j, px + j, j, k);
+      vf e = STATS ? d : vsub(xv, K);
       st(S + j, vadd(ld(S + j, k), d), k);
       st(Q + j, vfma(d, e, ld(Q + j, k)), k);
     });
@@ -278,6 +291,56 @@ void bn_backward_reduce(uint8_t *M, const double *a, int32_t start, int32_t end,
     }
   }
   fold_slots(r, C, R);
+}
+
+// bn_backward_reduce_act(dy, x, C, mean, s, a, b, act, dz): dz = dy * act'(z), z = a*x + b (a != 0)
+// or z = s (a = 0: ReLU's and ReLU6's mask from their output), stored, and reduced as
+// bn_backward_reduce reduces dy (the WebAssembly kernel's comment). Scratch: red_scratch's, then
+// A, B f32[L] (16*C + 36*L bytes).
+template <int CODE, bool AFF>
+void backward_reduce_act(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  const float *dy = BNFF_AT(const float, a[0]);
+  const float *x = BNFF_AT(const float, a[1]);
+  const int32_t C = (int32_t)a[2];
+  const float *mean = BNFF_AT(const float, a[3]);
+  const float *s = AFF ? x : BNFF_AT(const float, a[4]);
+  const float *ca = AFF ? BNFF_AT(const float, a[5]) : nullptr, *cb = AFF ? BNFF_AT(const float, a[6]) : nullptr;
+  float *dz = BNFF_AT(float, a[8]);
+  const int32_t L = period(C), R = L / C;
+  RedScratch r = red_scratch(M, scratch, C, L);
+  red_init(r, mean, C, L);
+  float *A = reinterpret_cast<float *>(reinterpret_cast<uint8_t *>(r.q64 + L)), *B = A + L;
+  if (AFF) {
+    tile(A, ca, C, L);
+    tile(B, cb, C, L);
+  }
+  const int32_t groups = (end - start) / R;
+  const int64_t base = (int64_t)start * C;
+  reduce_groups<false, CODE, AFF>(r, dy + base, x + base, L, groups, dz - dy, s - x, A, B);
+  for (int32_t row = start + groups * R; row < end; row++) {
+    const int64_t o = (int64_t)row * C;
+    for (int32_t c = 0; c < C; c++) {
+      const float z = AFF ? std::fma(x[o + c], ca[c], cb[c]) : s[o + c];
+      const float g = act_grad_s(CODE, z, dy[o + c]);
+      dz[o + c] = g;
+      double d = (double)g;
+      double xc = (double)(x[o + c] - r.kp[c]);
+      r.s64[c] += d;
+      r.q64[c] += d * xc;
+    }
+  }
+  fold_slots(r, C, R);
+}
+
+void bn_backward_reduce_act(uint8_t *M, const double *a, int32_t start, int32_t end, usize scratch) {
+  const bool aff = a[5] != 0;
+  switch ((int)a[7]) {
+    case ACT_RELU: return aff ? backward_reduce_act<ACT_RELU, true>(M, a, start, end, scratch) : backward_reduce_act<ACT_RELU, false>(M, a, start, end, scratch);
+    case ACT_RELU6: return aff ? backward_reduce_act<ACT_RELU6, true>(M, a, start, end, scratch) : backward_reduce_act<ACT_RELU6, false>(M, a, start, end, scratch);
+    case ACT_SILU: return backward_reduce_act<ACT_SILU, true>(M, a, start, end, scratch);
+    case ACT_HARDSWISH: return backward_reduce_act<ACT_HARDSWISH, true>(M, a, start, end, scratch);
+    default: return backward_reduce_act<ACT_NONE, true>(M, a, start, end, scratch);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -998,6 +1061,7 @@ KernelList family_eltwise() {
       {"bn_stats", 3, bn_stats},
       {"bn_normalize", 8, bn_normalize},
       {"bn_backward_reduce", 4, bn_backward_reduce},
+      {"bn_backward_reduce_act", 9, bn_backward_reduce_act},
       {"bn_backward_data", 10, bn_backward_data},
       {"bn_backward_data_acc", 12, bn_backward_data_acc},
       {"relu_forward", 2, relu_forward},
