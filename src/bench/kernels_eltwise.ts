@@ -21,7 +21,7 @@ import { ThreadPool, splitRange } from '../runtime/pool.js';
 import { engineChoice } from '../runtime/engine.js';
 import * as E from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
-import { ACT_SILU } from '../kernels/abi/conv_descriptor.js';
+import { ACT_RELU6, ACT_SILU } from '../kernels/abi/conv_descriptor.js';
 import { benchArgs } from './common.js';
 
 const arg = benchArgs().opt;
@@ -160,6 +160,27 @@ const allCases: Case[] = [
     run: (p) => E.bnNormalize(p, x.byteOffset, y.byteOffset, M, C, gamma.byteOffset, beta.byteOffset, mean.byteOffset, rstd.byteOffset, ACT_SILU),
   },
   { name: 'bn silu mask', bytes: 12 * n, run: (p) => F.bnReluMask(p, dy.byteOffset, x.byteOffset, coef1.byteOffset, dx.byteOffset, M, C, ACT_SILU) },
+  // the activation's backward in the BN's reduce pass (act-with-reduce): reads dy and x (and y for a mask from the output), writes dz
+  {
+    name: 'bn bwd reduce + silu',
+    bytes: 12 * n,
+    run: (p) =>
+      E.bnBackwardReduce(p, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, dbeta.byteOffset, dgamma.byteOffset, {
+        code: ACT_SILU,
+        src: { coef: coef1.byteOffset },
+        dz: dx.byteOffset,
+      }),
+  },
+  {
+    name: 'bn bwd reduce + relu6 (mask from y)',
+    bytes: 16 * n,
+    run: (p) =>
+      E.bnBackwardReduce(p, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, dbeta.byteOffset, dgamma.byteOffset, {
+        code: ACT_RELU6,
+        src: { y: y.byteOffset },
+        dz: dx.byteOffset,
+      }),
+  },
   { name: 'channel scale', bytes: 8 * n, run: (p) => E.channelScale(p, x.byteOffset, dy.byteOffset, y.byteOffset, N, H * W, C) },
   { name: 'channel scale: ds', bytes: 8 * n, run: (p) => E.channelScaleBackwardScale(p, dy.byteOffset, x.byteOffset, y.byteOffset, N, H * W, C) },
   { name: 'add', bytes: 12 * n, run: (p) => E.add(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },

@@ -27,6 +27,7 @@ export const OP_TYPES: Record<string, Category> = {
   relu: 'relu',
   relu_backward: 'relu',
   bn_relu_mask: 'relu',
+  bn_act_reduce: 'bn',
   // the other activations count with ReLU: the elementwise pass after a BN, as the paper counts it
   relu6: 'relu',
   relu6_backward: 'relu',

@@ -46,7 +46,9 @@ export function explain(model: string, imageSize: number, fusion: FusionOptions 
   const fired = (b: { notes: Note[] }, rule: string): boolean => b.notes.some((n) => n.rule === rule && n.fired);
   const statsFused = bns.filter((b) => fired(b, 'moments-into-conv') || fired(b, 'moments-reuse')).length;
   const normalizeFused = bns.filter((b) => fired(b, 'normalize-into-conv')).length;
-  const backwardFused = bns.filter((b) => fired(b, 'reduce-into-conv-backward') || fired(b, 'bn-grad-into-conv-backward')).length;
+  const backwardFused = bns.filter(
+    (b) => fired(b, 'reduce-into-conv-backward') || fired(b, 'act-with-reduce') || fired(b, 'bn-grad-into-conv-backward'),
+  ).length;
   const unfusedBns = bns.filter((b) => !fired(b, 'moments-into-conv') && !fired(b, 'moments-reuse') && !fired(b, 'normalize-into-conv')).map((b) => b.layer);
   return {
     model,

@@ -1,6 +1,7 @@
 /** The closed set of ops. Adding an op: one file in src/ops, registered here (import + `all`); the whole recipe, with its tests, is in docs/contributing.md. */
 import { add } from './add.js';
 import { batchNorm2d, bnBackwardData, bnBackwardDataAcc, bnBackwardReduce, bnDxCoef, sliceChannelsAffine } from './batch_norm2d.js';
+import { bnActReduce } from './bn_act_reduce.js';
 import { bnAddRelu, bnAddReluBackward } from './bn_add_relu.js';
 import { bnApply, bnFinalize, channelMoments, concatVec } from './bn_split.js';
 import { channelAffine } from './channel_affine.js';
@@ -31,6 +32,7 @@ const all: OpDef[] = [
   conv2dFusedBackwardDataAcc,
   conv2dFusedBackwardWeight,
   bnReluMask,
+  bnActReduce,
   batchNorm2d,
   bnBackwardReduce,
   bnBackwardData,

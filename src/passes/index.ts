@@ -6,6 +6,7 @@
 import { pruneDead } from '../autodiff/backward.js';
 import type { Graph } from '../graph/ir.js';
 import { verify } from '../graph/verify.js';
+import { actWithReduce } from './act_reduce.js';
 import { bnGradIntoConvBackwardWith, reduceIntoConvBackwardWith } from './backward_into_conv.js';
 import { concatGradWith } from './concat_grad.js';
 import { concatRecompute } from './concat_recompute.js';
@@ -27,7 +28,10 @@ export interface FusionOptions {
   statsEpilogue: boolean;
   /** (b) normalize+activation into the consuming convolution's input packing. */
   normalizePrologue: boolean;
-  /** (c) backward: reductions into backward-data epilogues, BN dx into backward prologues. */
+  /**
+   * (c) backward: reductions into backward-data epilogues, BN dx into backward prologues; where a
+   * reduction stays a pass, the activation's backward done in it (act_reduce.ts).
+   */
   backward: boolean;
   /** (e) a channel's statistics computed once and reused across concatenations. */
   statsReuse: boolean;
@@ -170,7 +174,7 @@ export function applyFusion(
   if (o.statsEpilogue) passes.push(momentsIntoConvWith(dw));
   if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true, dw, caps));
   if (o.residual) passes.push(residualAddRelu);
-  if (o.backward) passes.push(reduceIntoConvBackwardWith(caps, dw), bnGradIntoConvBackwardWith(dw));
+  if (o.backward) passes.push(reduceIntoConvBackwardWith(caps, dw), actWithReduce, bnGradIntoConvBackwardWith(dw));
   if (o.concatGrad) passes.push(concatGradWith(o.concatGradEpilogue === true, caps));
   if (o.recomputeConcat) passes.push(concatRecompute);
   else if (o.concatViews) passes.push(concatViewsWith(caps, o.concatViewMinFraction));

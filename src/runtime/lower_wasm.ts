@@ -25,6 +25,7 @@ import { type Activation, actCode, activationOf } from '../ops/activation.js';
 import { type BnReluMaskAttrs, FUSED_GROUP, type FusedConvAttrs, fusedOperands } from '../ops/conv2d_fused.js';
 import type { Conv2dAttrs } from '../ops/conv2d.js';
 import type { BatchNormAttrs, BnDxCoefAttrs } from '../ops/batch_norm2d.js';
+import type { BnActReduceAttrs } from '../ops/bn_act_reduce.js';
 import type { Pool2dAttrs } from '../ops/pool2d.js';
 import type { ShortcutPadAttrs } from '../ops/shortcut_pad.js';
 import { type StochasticDepthAttrs, stochasticDepthMask } from '../ops/stochastic_depth.js';
@@ -380,6 +381,21 @@ const FUSED_RULES: Record<string, Rule> = {
     return () => {
       F.bnCoefficients(e.backend, C, mean, rstd, gamma, beta, coef);
       F.bnReluMask(e.backend, dy, x, coef, dx, M, C, act);
+    };
+  },
+  bn_act_reduce(node, lc, e) {
+    const p = io(node, lc);
+    if (!p.nhwcIn(0)) return undefined;
+    const [M, C] = rows(p.xs(0));
+    const a = node.attrs as unknown as BnActReduceAttrs;
+    const x = node.inputs.map((_, i) => p.x(i));
+    const [dz, dbeta, dgamma] = [p.y(0), p.y(1), p.y(2)];
+    const code = actCode(a.act);
+    if (a.from === 'output') return () => K.bnBackwardReduce(e.backend, x[0]!, x[1]!, M, C, x[2]!, x[3]!, dbeta, dgamma, { code, src: { y: x[4]! }, dz });
+    const coef = e.coefficients(C);
+    return () => {
+      F.bnCoefficients(e.backend, C, x[2]!, x[3]!, x[4]!, x[5]!, coef);
+      K.bnBackwardReduce(e.backend, x[0]!, x[1]!, M, C, x[2]!, x[3]!, dbeta, dgamma, { code, src: { coef }, dz });
     };
   },
   bn_add_relu(node, lc, e) {

@@ -134,6 +134,7 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
       'bn_stats',
       'bn_normalize',
       'bn_backward_reduce',
+      'bn_backward_reduce_act',
       'bn_backward_data',
       'bn_backward_data_acc',
       'relu_forward',
@@ -344,6 +345,38 @@ describe('native eltwise kernels = wasm kernels', { skip }, () => {
           },
           true,
         );
+        // the kernel's mask from y, called directly (the WebAssembly host runs two passes there)
+        for (const code of [1, 2]) {
+          compare(`bn_backward_reduce_act kernel act=${code} from y C=${C} M=${M}`, (b) => {
+            const dz = out(M * C);
+            b.run('bn_backward_reduce_act', [dy.byteOffset, x2.byteOffset, C, c1.byteOffset, x1.byteOffset, 0, 0, code, dz.byteOffset], [[0, M]]);
+            return { dz: read(dz) };
+          });
+        }
+        // the activation's backward in the BN's reduce pass: every code from the BN input x2,
+        // ReLU's and ReLU6's masks from an output (x1, with its NaN, infinities and signed zeros,
+        // stands in for it), dz and the two sums (finite: a NaN sum's sign is the CPU's)
+        const mean = put(randn(rng, C, 0.2)),
+          rstd = put(Float32Array.from(randn(rng, C, 0.1), (v) => 0.7 + Math.abs(v)));
+        for (const [code, src] of [
+          ...[0, 1, 2, 3, 4].map((k) => [k, { coef: c1.byteOffset }] as const),
+          [1, { y: x1.byteOffset }] as const,
+          [2, { y: x1.byteOffset }] as const,
+        ]) {
+          compare(
+            `bn_backward_reduce_act act=${code} from ${'y' in src ? 'y' : 'x'} C=${C} M=${M}`,
+            (b) => {
+              const [dz, db, dg] = [out(M * C), out(C), out(C)];
+              E.bnBackwardReduce(b, dy.byteOffset, x2.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, db.byteOffset, dg.byteOffset, {
+                code,
+                src,
+                dz: dz.byteOffset,
+              });
+              return { dz: read(dz), dbeta: read(db), dgamma: read(dg) };
+            },
+            true,
+          );
+        }
       }
     });
 

@@ -720,9 +720,14 @@ test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses 
   assert.equal(m.bn_backward_data, undefined, "every BN dx computed on load in the producing conv's backward");
   assert.equal(m.conv2d_fused_backward_data, 51, 'every conv but the stem (whose input needs no gradient)');
   assert.equal(m.relu6, undefined, 'every ReLU6 is folded into its normalize');
-  assert.equal(m.relu6_backward, 18, 'the 18 before a dense conv (17 depthwise BNs and the last one): no GEMM kernel applies ReLU6 (activationInConv)');
+  assert.equal(m.relu6_backward, undefined, 'no ReLU6 backward of its own');
+  assert.equal(
+    m.bn_act_reduce,
+    18,
+    "the 18 before a dense conv (17 depthwise BNs and the last one; no GEMM kernel applies ReLU6: activationInConv): the ReLU6 mask in the BN's reduce pass (act-with-reduce)",
+  );
   assert.equal(m.bn_relu_mask, undefined, "the 17 before a depthwise conv: derivative and reductions in its backward-data's epilogue");
-  assert.equal(m.bn_backward_reduce, 52 - 17);
+  assert.equal(m.bn_backward_reduce, 52 - 17 - 18, 'the 17 project BNs: no activation');
   assert.equal(m.bn_add_relu, 10, 'every residual end fuses its BN and add (no ReLU after the add)');
   assert.equal(m.bn_apply, 52 - 17 - 2 - 10, 'normalize+ReLU6 in the 17 depthwise convs, two project BNs in their consumers, ten in the residual kernel');
   const dw = counts('mobilenet_v2_cifar', ABLATIONS['depthwise-unfused']);
@@ -740,10 +745,11 @@ test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses 
   assert.equal(counts('efficientnet_b0_cifar', ABLATIONS['depthwise-unfused']).channel_moments, 16, 'one per depthwise conv with depthwise fusion off');
   assert.equal(e.silu, 16, "every SiLU after a BN is folded; the 16 left are the squeeze-excitations' own (after a biased 1x1 conv)");
   assert.equal(e.silu_backward, 16);
+  assert.equal(e.bn_relu_mask, undefined, 'no SiLU derivative pass of its own');
   assert.equal(
-    e.bn_relu_mask,
+    e.bn_act_reduce,
     33 - 16,
-    'stem, 15 expand and 16 depthwise BNs fold SiLU; the 16 before a depthwise conv differentiate it in its backward-data epilogue',
+    "stem, 15 expand and 16 depthwise BNs fold SiLU; the 16 before a depthwise conv differentiate it in its backward-data epilogue, the 17 others in the BN's reduce pass (act-with-reduce)",
   );
 });
 
@@ -776,15 +782,17 @@ for (const act of ['relu6', 'silu', 'hardswish'] as const) {
     assert.equal(blockedBy(report, 'bn2', 'normalize-into-conv'), 'activationInConv');
     assert.equal(blockedBy(report, 'bn3', 'normalize-into-conv'), 'activationInConv');
     assert.match(report.notes.find((n) => n.layer === 'bn3' && n.guard === 'activationInConv')!.detail, new RegExp(`"head" cannot apply ${act}`));
-    if (act === 'relu6') {
-      assert.equal(count(graph, 'relu6_backward'), 2, "before a dense conv ReLU6's backward reads the normalize+ReLU6 output, as before");
-      assert.equal(count(graph, 'bn_relu_mask'), 0);
-    } else {
-      // SiLU's and hardswish's backward read the BN output, which is gone: recomputed from the BN input
-      assert.equal(count(graph, `${act}_backward`), 0);
-      const masks = graph.nodes.filter((n) => n.op === 'bn_relu_mask');
-      assert.equal(masks.length, 2);
-      for (const m of masks) assert.equal(m.attrs.act, act);
+    // before a dense conv the activation's backward goes into the BN's reduce pass (act-with-reduce):
+    // ReLU6's mask read from the normalize+ReLU6 output, SiLU's and hardswish's derivative (their
+    // input, the BN output, is gone) recomputed from the BN input
+    assert.equal(count(graph, `${act}_backward`), 0);
+    assert.equal(count(graph, 'bn_relu_mask'), 0);
+    assert.equal(count(graph, 'bn_backward_reduce'), 0);
+    const fusedReduces = graph.nodes.filter((n) => n.op === 'bn_act_reduce');
+    assert.equal(fusedReduces.length, 2);
+    for (const n of fusedReduces) assert.deepEqual(n.attrs, { act, from: act === 'relu6' ? 'output' : 'input' });
+    for (const bn of ['bn2', 'bn3']) assert.ok(fired(report, bn, 'act-with-reduce'));
+    if (act !== 'relu6') {
       // the dense convolutions' backward-data could take it as their dx epilogue, but their kernels cannot differentiate it
       for (const bn of ['bn2', 'bn3']) assert.equal(blockedBy(report, bn, 'reduce-into-conv-backward'), 'activationInConv');
     }

@@ -290,34 +290,30 @@ export function bn_backward_reduce_act(dy: usize, x: usize, C: i32, mean: usize,
   const so = s - x;
   let g0 = dy + base;
   let x0 = x + base;
+  // with an activation, each group's dz is computed and stored first (four streams), then
+  // reduced from there (in L1) as dy would be: fewer live vectors than both in one loop
+  const rg = code >= 0 ? zo : 0;
   for (let g = 0; g < qn; g += QUADS) {
     const nb = min(QUADS, qn - g);
     for (let b = 0; b < nb; b++, g0 += gb, x0 += gb) {
+      if (code >= 0) {
+        for (let q: usize = 0; q < 4; q++) {
+          const o = q * qb;
+          for (let j: usize = 0; j < gb; j += 16) v128.store(g0 + zo + o + j, gradAt(code, aff, v128.load(g0 + o + j), v128.load(x0 + o + j), x0 + so + o + j, ap + j, bp + j));
+        }
+      }
+      const r0 = g0 + rg;
       for (let j: usize = 0; j < gb; j += 16) {
         const a = acc + (j << 1);
         const k = v128.load(mp + j);
-        const x0v = v128.load(x0 + j);
-        const x1v = v128.load(x0 + qb + j);
-        const x2v = v128.load(x0 + 2 * qb + j);
-        const x3v = v128.load(x0 + 3 * qb + j);
-        let d0 = v128.load(g0 + j);
-        let d1 = v128.load(g0 + qb + j);
-        let d2 = v128.load(g0 + 2 * qb + j);
-        let d3 = v128.load(g0 + 3 * qb + j);
-        if (code >= 0) {
-          d0 = gradAt(code, aff, d0, x0v, x0 + so + j, ap + j, bp + j);
-          d1 = gradAt(code, aff, d1, x1v, x0 + so + qb + j, ap + j, bp + j);
-          d2 = gradAt(code, aff, d2, x2v, x0 + so + 2 * qb + j, ap + j, bp + j);
-          d3 = gradAt(code, aff, d3, x3v, x0 + so + 3 * qb + j, ap + j, bp + j);
-          v128.store(g0 + zo + j, d0);
-          v128.store(g0 + zo + qb + j, d1);
-          v128.store(g0 + zo + 2 * qb + j, d2);
-          v128.store(g0 + zo + 3 * qb + j, d3);
-        }
-        const u0 = f32x4.sub(x0v, k);
-        const u1 = f32x4.sub(x1v, k);
-        const u2 = f32x4.sub(x2v, k);
-        const u3 = f32x4.sub(x3v, k);
+        const d0 = v128.load(r0 + j);
+        const d1 = v128.load(r0 + qb + j);
+        const d2 = v128.load(r0 + 2 * qb + j);
+        const d3 = v128.load(r0 + 3 * qb + j);
+        const u0 = f32x4.sub(v128.load(x0 + j), k);
+        const u1 = f32x4.sub(v128.load(x0 + qb + j), k);
+        const u2 = f32x4.sub(v128.load(x0 + 2 * qb + j), k);
+        const u3 = f32x4.sub(v128.load(x0 + 3 * qb + j), k);
         v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.add(d0, d1), f32x4.add(d2, d3))));
         v128.store(a, fma(d0, u0, fma(d1, u1, fma(d2, u2, fma(d3, u3, v128.load(a, 16))))), 16);
       }
