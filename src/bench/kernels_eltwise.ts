@@ -20,6 +20,7 @@ import { NativeBackend, nativeStatus } from '../runtime/native.js';
 import { ThreadPool, splitRange } from '../runtime/pool.js';
 import { engineChoice } from '../runtime/engine.js';
 import * as E from '../kernels/eltwise.js';
+import type { ActGrad } from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
 import { ACT_RELU6, ACT_SILU } from '../kernels/abi/conv_descriptor.js';
 import { benchArgs } from './common.js';
@@ -71,6 +72,16 @@ for (let c = 0; c < C; c++) {
   rv[c] = 1;
   coef1[c] = coef2[c] = 1 + c / C;
   coef1[C + c] = coef2[C + c] = -0.1;
+}
+
+/** bnBackwardReduce with the activation `code`'s backward in the same pass, dz to dx. */
+function reduceAct(code: number, src: ActGrad['src']): (p: Backend) => void {
+  return (p) =>
+    E.bnBackwardReduce(p, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, dbeta.byteOffset, dgamma.byteOffset, {
+      code,
+      src,
+      dz: dx.byteOffset,
+    });
 }
 
 interface Case {
@@ -161,26 +172,8 @@ const allCases: Case[] = [
   },
   { name: 'bn silu mask', bytes: 12 * n, run: (p) => F.bnReluMask(p, dy.byteOffset, x.byteOffset, coef1.byteOffset, dx.byteOffset, M, C, ACT_SILU) },
   // the activation's backward in the BN's reduce pass (act-with-reduce): reads dy and x (and y for a mask from the output), writes dz
-  {
-    name: 'bn bwd reduce + silu',
-    bytes: 12 * n,
-    run: (p) =>
-      E.bnBackwardReduce(p, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, dbeta.byteOffset, dgamma.byteOffset, {
-        code: ACT_SILU,
-        src: { coef: coef1.byteOffset },
-        dz: dx.byteOffset,
-      }),
-  },
-  {
-    name: 'bn bwd reduce + relu6 (mask from y)',
-    bytes: 16 * n,
-    run: (p) =>
-      E.bnBackwardReduce(p, dy.byteOffset, x.byteOffset, M, C, mean.byteOffset, rstd.byteOffset, dbeta.byteOffset, dgamma.byteOffset, {
-        code: ACT_RELU6,
-        src: { y: y.byteOffset },
-        dz: dx.byteOffset,
-      }),
-  },
+  { name: 'bn bwd reduce + silu', bytes: 12 * n, run: reduceAct(ACT_SILU, { coef: coef1.byteOffset }) },
+  { name: 'bn bwd reduce + relu6 (mask from y)', bytes: 16 * n, run: reduceAct(ACT_RELU6, { y: y.byteOffset }) },
   { name: 'channel scale', bytes: 8 * n, run: (p) => E.channelScale(p, x.byteOffset, dy.byteOffset, y.byteOffset, N, H * W, C) },
   { name: 'channel scale: ds', bytes: 8 * n, run: (p) => E.channelScaleBackwardScale(p, dy.byteOffset, x.byteOffset, y.byteOffset, N, H * W, C) },
   { name: 'add', bytes: 12 * n, run: (p) => E.add(p, x.byteOffset, dy.byteOffset, y.byteOffset, n) },
