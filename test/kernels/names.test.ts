@@ -9,7 +9,7 @@ import { NativeBackend, nativeStatus } from '../../src/runtime/native.js';
 
 const OPS = 'bn|bnf|relu|relu6|silu|hardswish|sigmoid|channel_scale|stochastic_depth|add|mul|pool_max|pool_avg|pool_gap|shortcut_pad|copy|slice|layout|sgd';
 const WHAT = 'forward|backward|backward_data|backward_reduce|backward_scale|stats|normalize|update|convert|fill|channels|concat|affine|add_relu|relu_mask|mask';
-const MEMORY_BOUND = new RegExp(`^(${OPS})_(${WHAT})(_acc)?$`);
+const MEMORY_BOUND = new RegExp(`^(${OPS})_(${WHAT})(_acc|_act)?$`);
 const CONV_PASSES = [
   'pack_w(_fwd|_bwd_data)?(_t|_dot|_flip)?',
   'fwd(_t|_dot)?(_f|_dx_f|_dy_f)?',
