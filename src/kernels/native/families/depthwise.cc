@@ -10,6 +10,7 @@
 BNFF_BEGIN
 #include "../core/vec.h"
 #include "gemm_common.h"
+#include "eltwise_common.h"
 
 namespace {
 
@@ -352,70 +353,105 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux dw, ux dlt, ux cdy, ux coe
 // ---- the kernels at the full vector width (vf: 16 lanes with AVX-512, 8 with AVX2) ----
 //
 // Every element is computed by the same operations in the same order as in the WebAssembly
-// kernel (the taps in (kh, kw) order, an FMA each; the prologues' and epilogues' operations on 4
-// lanes or one float as there), so the bits are its bits: what changes is how many channels one
-// instruction handles (blocks of vf, then 4 lanes, then one at a time), that a row of 8 pixels
-// shares each weight load, and that the fused kernels apply a prologue once per element into a
-// ring of rows in the thread scratch instead of at every tap.
+// kernel (the taps in (kh, kw) order, an FMA each; the prologues' and epilogues' operations
+// elementwise as there, on vf lanes, 4 lanes or one float), so the bits are its bits: what
+// changes is how many channels one instruction handles (blocks of vf, then 4 lanes, then one at a
+// time), that runs of 8 pixels share each weight load, that the bounds are tested once per pixel
+// (a list of the taps that lie inside, in order) instead of at every tap, that the fused kernels
+// apply a prologue once per element into rows in the thread scratch instead of at every tap, and
+// that the epilogues work on the accumulators in registers. Large outputs (NT_MIN floats or more
+// per thread, whole vectors of channels) take streaming stores, as the eltwise kernels' do.
 
 #define DW_VF(p) vload((const float *)(gM + (size_t)(p)))
 #define DW_VS(p, v) vstore((float *)(gM + (size_t)(p)), v)
 static const ux VB = (ux)BNFF_VW * 4;  // bytes of one vf
+static const i32 DW_MAXT = 256;        // taps of the wide kernels (more: the 128-bit loops)
 
-/**
- * 8 pixels of one vf block, every tap inside the row: out[j] = b0 + sum over the taps (kh, kw) in
- * order of x[kh][i0 + kw*dk + j*(ps/cb)] * w[kh][kw] (rows[kh] + (i0 + kw*dk)*cb + co + j*ps), each
- * weight vector loaded once for 8 FMAs; stored at q + j*cb. The forward (dk = DW, ps = SW*cb) and
- * the stride-1 backward-data gather (dk = -DW, ps = cb) share it.
- */
-static inline void dwRun8(const ux *rows, i32 KH, i32 KW, ux wt, ux cb, ux co, i32 i0, i32 dk, ux ps, vf b0, ux q) {
-  vf a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0;
-  for (auto kh = 0; kh < KH; kh++) {
-    if (!rows[kh]) continue;
-    for (auto kw = 0; kw < KW; kw++) {
-      const vf wv = DW_VF(wt + (ux)(kh * KW + kw) * cb + co);
-      const auto p = rows[kh] + (ux)(i0 + kw * dk) * cb + co;
-      a0 = vfma(DW_VF(p), wv, a0);
-      a1 = vfma(DW_VF(p + ps), wv, a1);
-      a2 = vfma(DW_VF(p + 2 * ps), wv, a2);
-      a3 = vfma(DW_VF(p + 3 * ps), wv, a3);
-      a4 = vfma(DW_VF(p + 4 * ps), wv, a4);
-      a5 = vfma(DW_VF(p + 5 * ps), wv, a5);
-      a6 = vfma(DW_VF(p + 6 * ps), wv, a6);
-      a7 = vfma(DW_VF(p + 7 * ps), wv, a7);
-    }
-  }
-  DW_VS(q, a0); DW_VS(q + cb, a1); DW_VS(q + 2 * cb, a2); DW_VS(q + 3 * cb, a3);
-  DW_VS(q + 4 * cb, a4); DW_VS(q + 5 * cb, a5); DW_VS(q + 6 * cb, a6); DW_VS(q + 7 * cb, a7);
+/** One tap of a run: the byte offsets of the input vector its first pixel reads (channel 0) and of its weights. */
+struct DwTap {
+  ux x, w;
+};
+
+/** Stores v at p, streaming when nt (p aligned to VB). */
+static inline void dwPut(ux p, vf v, bool nt) {
+  if (nt) vstream((float *)(gM + (size_t)p), v);
+  else DW_VS(p, v);
 }
 
-/** The channels of one output pixel after the whole vf blocks (from byte cw): 4 lanes, then one at a time. */
-static inline void dwPixFwdTail(const ux *rows, ux wt, ux bias, ux yp, ux cb, ux cw, i32 W, i32 KH, i32 KW, i32 iw0, i32 DW, i32 ow) {
-  if (cw == cb) return;
-  const auto q = yp + (ux)ow * cb;
+/** Whether n floats at byte offset p of rows of C floats take streaming stores (see above). */
+static inline bool dwStreams(ux p, i64 n, i32 C) { return n >= NT_MIN && C % BNFF_VW == 0 && ((size_t)(gM + (size_t)p) & (VB - 1)) == 0; }
+
+/**
+ * NP pixels of one vf block (channels from byte co): a[j] = b0 + the taps t[0..nt) in order of
+ * x(t.x + j*is + co) * w(t.w + co), an FMA each; each weight vector loaded once for NP FMAs.
+ */
+template <int NP> static inline void dwRun(const DwTap *t, i32 nt, ux co, ux is, vf b0, vf *a) {
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; j++) a[j] = b0;
+  for (i32 i = 0; i < nt; i++) {
+    const vf wv = DW_VF(t[i].w + co);
+    const auto p = t[i].x + co;
+#pragma GCC unroll 8
+    for (int j = 0; j < NP; j++) a[j] = vfma(DW_VF(p + (ux)j * is), wv, a[j]);
+  }
+}
+
+/**
+ * 8 pixels of one vf block (channels from byte co) with dilation 1: for each of the nk kernel rows
+ * k (input row at xk[k], the pixel of j = 0 and the first input the run reads; weights at wk[k],
+ * tap i at + i*ws), a[j] += x(m) * w(i) for the NI taps i in order, where input m = j*JS + i
+ * (IS = 1: the forward, JS = SW) or m = j*JS + NI-1-i (IS = -1: the backward-data gather, taps
+ * against consecutive dy pixels), m pixels (ps bytes) from xk[k]. Inputs outside [mlo, mhi] are
+ * padding: the taps that read them are skipped (EDGE), so that a run may start before the row and
+ * end after it (its pixels past the row are not stored). Each input vector is loaded once for every
+ * FMA that reads it, and each accumulator takes its taps in (kh, kw) order.
+ */
+template <int NI, int JS, int IS, bool EDGE>
+static inline void dwRunK(const ux *xk, const ux *wk, i32 nk, ux ws, ux ps, ux co, vf b0, i32 mlo, i32 mhi, vf *a) {
+  constexpr int NP = 8, NM = (NP - 1) * JS + NI;
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; j++) a[j] = b0;
+  for (i32 k = 0; k < nk; k++) {
+    vf w[NI];
+#pragma GCC unroll 8
+    for (int i = 0; i < NI; i++) w[i] = DW_VF(wk[k] + (ux)i * ws + co);
+    const auto p = xk[k] + co;
+#pragma GCC unroll 32
+    for (int s = 0; s < NM; s++) {
+      const int m = IS > 0 ? s : NM - 1 - s;
+      if (EDGE && (m < mlo || m > mhi)) continue;
+      const vf xv = DW_VF(p + (ux)m * ps);
+#pragma GCC unroll 8
+      for (int j = 0; j < NP; j++) {
+        const int i = IS > 0 ? m - j * JS : NI - 1 - (m - j * JS);
+        if (i >= 0 && i < NI) a[j] = vfma(xv, w[i], a[j]);
+      }
+    }
+  }
+}
+template <int NI, int JS, int IS>
+static inline void dwRunKE(const ux *xk, const ux *wk, i32 nk, ux ws, ux ps, ux co, vf b0, i32 mlo, i32 mhi, vf *a) {
+  constexpr int NM = 7 * JS + NI;
+  if (mlo <= 0 && mhi >= NM - 1) dwRunK<NI, JS, IS, false>(xk, wk, nk, ws, ps, co, b0, mlo, mhi, a);
+  else dwRunK<NI, JS, IS, true>(xk, wk, nk, ws, ps, co, b0, mlo, mhi, a);
+}
+
+/** Prefetches the lines of [p, p + n) (byte offsets; never faults). */
+static inline void dwPrefetch(ux p, ux n) {
+  for (ux o = 0; o < n; o += 64) _mm_prefetch((const char *)(gM + (size_t)(p + o)), _MM_HINT_T0);
+}
+
+/** The channels after the whole vf blocks (from byte cw) of one pixel, the taps' inputs off bytes further: 4 lanes, then one at a time, stored at q. */
+static inline void dwTail(const DwTap *t, i32 nt, ux off, ux cw, ux cb, ux bias, ux q) {
   ux c = cw;
   for (; c + 16 <= cb; c += 16) {
     auto a0 = bias ? v128_load(bias + c) : f32x4_splat(0);
-    for (auto kh = 0; kh < KH; kh++) {
-      if (!rows[kh]) continue;
-      for (auto kw = 0; kw < KW; kw++) {
-        const auto iw = iw0 + kw * DW;
-        if ((ux)iw >= (ux)W) continue;
-        a0 = fma(v128_load(rows[kh] + (ux)iw * cb + c), v128_load(wt + (ux)(kh * KW + kw) * cb + c), a0);
-      }
-    }
+    for (i32 i = 0; i < nt; i++) a0 = fma(v128_load(t[i].x + off + c), v128_load(t[i].w + c), a0);
     v128_store(q + c, a0);
   }
   for (; c < cb; c += 4) {
     f32 s = bias ? load<f32>(bias + c) : 0;
-    for (auto kh = 0; kh < KH; kh++) {
-      if (!rows[kh]) continue;
-      for (auto kw = 0; kw < KW; kw++) {
-        const auto iw = iw0 + kw * DW;
-        if ((ux)iw >= (ux)W) continue;
-        s += load<f32>(rows[kh] + (ux)iw * cb + c) * load<f32>(wt + (ux)(kh * KW + kw) * cb + c);
-      }
-    }
+    for (i32 i = 0; i < nt; i++) s += load<f32>(t[i].x + off + c) * load<f32>(t[i].w + c);
     store<f32>(q + c, s);
   }
 }
@@ -423,63 +459,82 @@ static inline void dwPixFwdTail(const ux *rows, ux wt, ux bias, ux yp, ux cb, ux
 /**
  * One output row of the depthwise forward, every channel, from the KH input rows rows[kh] (their
  * pixel 0; 0: a padding row) at a pixel stride of C floats: y = bias + the taps in (kh, kw) order,
- * an FMA each, the WebAssembly kernel's sum for every element. Wide channel blocks run 8 output
- * pixels at a time where every tap of the 8 lies inside the row (each weight vector loaded once
- * for 8 FMAs), the edges one pixel at a time.
+ * an FMA each. Runs of 8 output pixels where every tap of the 8 lies inside the row, the edges one
+ * pixel at a time with the taps inside. st != 0: the moments epilogue on the accumulators (shift:
+ * the thread's first pixel when first), the whole vf blocks in registers, the rest from y; the
+ * f32 sums flushed at the end of the row.
  */
-static void dwRowFwd(const ux *rows, ux wt, ux bias, ux yp, i32 C, i32 W, i32 KH, i32 KW, i32 SW, i32 PW, i32 DW, i32 OW) {
+static void dwRowFwd(const ux *rows, ux wt, ux bias, ux yp, i32 C, i32 W, i32 KH, i32 KW, i32 SW, i32 PW, i32 DW, i32 OW, ux st, bool first, bool nt) {
   const auto cb = (ux)C << 2;
   const auto xs = (ux)SW * cb;
   const auto cw = cb - cb % VB;  // the channels of whole vf blocks (bytes)
+  const auto shp = st + (cb << 2); const auto s32 = shp + cb; const auto q32 = s32 + cb;
+  // the taps inside the row for the pixel reading from iw0, in (kh, kw) order
+  const auto taps = [&](DwTap *t, i32 iw0) {
+    i32 n = 0;
+    for (auto kh = 0; kh < KH; kh++) {
+      if (!rows[kh]) continue;
+      for (auto kw = 0; kw < KW; kw++) {
+        const auto iw = iw0 + kw * DW;
+        if ((ux)iw < (ux)W) t[n++] = {rows[kh] + (ux)iw * cb, wt + (ux)(kh * KW + kw) * cb};
+      }
+    }
+    return n;
+  };
+  DwTap t[DW_MAXT];
+  vf a[8];
+  // dilation 1, 3 or 5 wide, stride 1 or 2: runs of 8 over the whole row (dwRunK), else runs where every tap lies inside and single pixels
+  const bool kfast = DW == 1 && (KW == 3 || KW == 5) && (SW == 1 || SW == 2);
+  ux xr[64], xk[64], wk[64];
+  i32 nk = 0;
+  for (auto kh = 0; kh < KH; kh++) {
+    if (!rows[kh]) continue;
+    xr[nk] = rows[kh];
+    wk[nk++] = wt + (ux)(kh * KW) * cb;
+  }
   i32 ow = 0;
   while (ow < OW) {
     const auto iw0 = ow * SW - PW;
-    if (ow + 8 <= OW && iw0 >= 0 && iw0 + 7 * SW + (KW - 1) * DW <= W - 1) {
-      // 8 output pixels, every tap inside the row: each weight vector loaded once for 8 FMAs
-      for (ux co = 0; co < cw; co += VB) {
-        const vf b0 = bias ? DW_VF(bias + co) : vzero();
-        dwRun8(rows, KH, KW, wt, cb, co, iw0, DW, xs, b0, yp + (ux)ow * cb + co);
+    const bool run = !kfast && ow + 8 <= OW && iw0 >= 0 && iw0 + 7 * SW + (KW - 1) * DW <= W - 1;
+    const i32 np = kfast ? min(8, OW - ow) : run ? 8 : 1;
+    i32 ntap = 0;
+    if (kfast) {
+      for (auto k = 0; k < nk; k++) {
+        xk[k] = xr[k] + (ux)iw0 * cb;
+        dwPrefetch(xk[k] + (ux)(16 * SW) * cb, (ux)(8 * SW) * cb);
       }
-      for (auto j = 0; j < 8; j++) dwPixFwdTail(rows, wt, bias, yp, cb, cw, W, KH, KW, iw0 + j * SW, DW, ow + j);
-      ow += 8;
-      continue;
-    }
+    } else ntap = taps(t, iw0);
+    const auto q = yp + (ux)ow * cb;
     for (ux co = 0; co < cw; co += VB) {
-      vf a0 = bias ? DW_VF(bias + co) : vzero();
-      for (auto kh = 0; kh < KH; kh++) {
-        if (!rows[kh]) continue;
-        for (auto kw = 0; kw < KW; kw++) {
-          const auto iw = iw0 + kw * DW;
-          if ((ux)iw >= (ux)W) continue;
-          a0 = vfma(DW_VF(rows[kh] + (ux)iw * cb + co), DW_VF(wt + (ux)(kh * KW + kw) * cb + co), a0);
-        }
+      const vf b0 = bias ? DW_VF(bias + co) : vzero();
+      if (kfast) {
+        const i32 mlo = -iw0, mhi = W - 1 - iw0;
+        if (KW == 3 && SW == 1) dwRunKE<3, 1, 1>(xk, wk, nk, cb, cb, co, b0, mlo, mhi, a);
+        else if (KW == 3) dwRunKE<3, 2, 1>(xk, wk, nk, cb, cb, co, b0, mlo, mhi, a);
+        else if (SW == 1) dwRunKE<5, 1, 1>(xk, wk, nk, cb, cb, co, b0, mlo, mhi, a);
+        else dwRunKE<5, 2, 1>(xk, wk, nk, cb, cb, co, b0, mlo, mhi, a);
+      } else if (run) dwRun<8>(t, ntap, co, xs, b0, a);
+      else dwRun<1>(t, ntap, co, xs, b0, a);
+      for (auto j = 0; j < np; j++) dwPut(q + (ux)j * cb + co, a[j], nt);
+      if (!st) continue;
+      if (first && ow == 0) DW_VS(shp + co, a[0]);
+      const vf sh = DW_VF(shp + co);
+      vf s = DW_VF(s32 + co), sq = DW_VF(q32 + co);
+      for (auto j = 0; j < np; j++) {
+        const vf e = vsub(a[j], sh);
+        s = vadd(s, e);
+        sq = vfma(e, e, sq);
       }
-      DW_VS(yp + (ux)ow * cb + co, a0);
+      DW_VS(s32 + co, s);
+      DW_VS(q32 + co, sq);
     }
-    dwPixFwdTail(rows, wt, bias, yp, cb, cw, W, KH, KW, iw0, DW, ow);
-    ow++;
+    for (auto j = 0; j < np && cw < cb; j++) dwTail(t, taps(t, iw0 + j * SW), 0, cw, cb, bias, q + (ux)j * cb);
+    ow += np;
   }
-}
-
-
-/** act(a*x + b) of one input row into dst, in the WebAssembly kernel's operations (4 lanes, then one at a time). */
-static void dwNormRow(ux src, ux dst, i32 W, i32 C, ux coef, i32 act) {
-  const auto cb = (ux)C << 2; const auto cbo = coef + cb;
-  for (auto iw = 0; iw < W; iw++) {
-    const auto s = src + (ux)iw * cb; const auto t = dst + (ux)iw * cb;
-    ux co = 0;
-    for (; co + 16 <= cb; co += 16) v128_store(t + co, actv(fma(v128_load(s + co), v128_load(coef + co), v128_load(cbo + co)), act));
-    for (; co < cb; co += 4) store<f32>(t + co, acts(load<f32>(coef + co) * load<f32>(s + co) + load<f32>(cbo + co), act));
-  }
-}
-
-/** The moments of one output row as conv_dw_fwd_f takes them (shift stored at the thread's first pixel), the f32 sums flushed at the end. */
-static void dwRowMoments(ux yp, i32 OW, i32 C, ux st, bool first) {
-  const auto cb = (ux)C << 2;
-  const auto shp = st + (cb << 2); const auto s32 = shp + cb; const auto q32 = s32 + cb;
-  for (auto ow = 0; ow < OW; ow++) {
+  if (!st) return;
+  for (ow = 0; ow < OW && cw < cb; ow++) {
     const auto p = yp + (ux)ow * cb;
-    ux co = 0;
+    ux co = cw;
     for (; co + 16 <= cb; co += 16) {
       const auto a0 = v128_load(p + co);
       if (first && ow == 0) v128_store(shp + co, a0);
@@ -498,12 +553,23 @@ static void dwRowMoments(ux yp, i32 OW, i32 C, ux st, bool first) {
   dwFlush(st, s32, C);
 }
 
+/** act(a*x + b) of one input row into dst, in the WebAssembly kernel's operations (4 lanes, then one at a time). */
+static void dwNormRow(ux src, ux dst, i32 W, i32 C, ux coef, i32 act) {
+  const auto cb = (ux)C << 2; const auto cbo = coef + cb;
+  for (auto iw = 0; iw < W; iw++) {
+    const auto s = src + (ux)iw * cb; const auto t = dst + (ux)iw * cb;
+    ux co = 0;
+    for (; co + 16 <= cb; co += 16) v128_store(t + co, actv(fma(v128_load(s + co), v128_load(coef + co), v128_load(cbo + co)), act));
+    for (; co < cb; co += 4) store<f32>(t + co, acts(load<f32>(coef + co) * load<f32>(s + co) + load<f32>(cbo + co), act));
+  }
+}
+
 /**
  * conv_dw_fwd_f as whole rows: each input row the output rows need is normalised once into a ring
  * of R = (KH-1)*DH + 1 rows in the thread scratch (above SC_PACK, below the fusion region), the
- * row computed by dwRowFwd from the ring (from x itself without the x prologue), then its moments;
+ * row computed by dwRowFwd from the ring (from x itself without the x prologue) with its moments;
  * every element the same operations as the WebAssembly kernel's. Where the ring does not fit, or
- * more than 64 kernel rows, that kernel's loops.
+ * more than 64 kernel rows or DW_MAXT taps, that kernel's loops.
  */
 static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
@@ -513,7 +579,7 @@ static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i3
   const auto R = (KH - 1) * DH + 1;
   const auto st = scratch + (ux)ld(d, D_FPART);
   const auto ring = scratch + SC_PACK;
-  if (KH > 64 || R > 64 || (coef && ring + (ux)R * rowB > st)) {
+  if (KH > 64 || R > 64 || KH * KW > DW_MAXT || (coef && ring + (ux)R * rowB > st)) {
     as_conv_dw_fwd_f(d, x, wt, bias, y, coef, act, mom, start, end, scratch);
     return;
   }
@@ -521,6 +587,8 @@ static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i3
     memory_fill(st, 0, cb << 2);
     memory_fill(st + (cb << 2) + cb, 0, cb << 1);
   }
+  const auto y0 = y + (ux)start * (ux)OW * cb;
+  const bool nt = dwStreams(y0, (i64)(end - start) * OW * C, C);
   i64 tag[64];
   for (auto i = 0; i < R; i++) tag[i] = -1;
   ux rows[64];
@@ -545,83 +613,119 @@ static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i3
       }
       rows[kh] = r;
     }
-    const auto yp = y + (ux)row * (ux)OW * cb;
-    dwRowFwd(rows, wt, bias, yp, C, W, KH, KW, SW, PW, DW, OW);
-    if (mom) dwRowMoments(yp, OW, C, st, row == start);
+    dwRowFwd(rows, wt, bias, y + (ux)row * (ux)OW * cb, C, W, KH, KW, SW, PW, DW, OW, mom ? st : 0, row == start, nt);
   }
+  if (nt) _mm_sfence();
+}
+
+/** g * act'(z) on vf lanes, the operations of dactv on each lane. */
+static inline vf dwDact(vf g, vf z, i32 act) {
+#if BNFF_VW == 16
+  if (act == ACT_RELU) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, vzero(), _CMP_NLE_UQ), g);
+  if (act == ACT_RELU6)
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, vzero(), _CMP_GT_OQ) & _mm512_cmp_ps_mask(z, vsplat(6), _CMP_LT_OQ), g);
+#else
+  if (act == ACT_RELU) return _mm256_and_ps(g, _mm256_cmp_ps(z, vzero(), _CMP_NLE_UQ));
+  if (act == ACT_RELU6) return _mm256_and_ps(g, _mm256_and_ps(_mm256_cmp_ps(z, vzero(), _CMP_GT_OQ), _mm256_cmp_ps(z, vsplat(6), _CMP_LT_OQ)));
+#endif
+  alignas(64) float pg[BNFF_VW], pz[BNFF_VW];
+  vstore(pg, g);
+  vstore(pz, z);
+  for (int i = 0; i < BNFF_VW; i += 4) _mm_store_ps(pg + i, dactv(_mm_load_ps(pg + i), _mm_load_ps(pz + i), act));
+  return vload(pg);
 }
 
 /**
- * One input row of the depthwise backward-data (a gather), every channel, from the rows of dy
- * its kernel rows read: rows[kh] the dy row (pixel 0) kernel row kh reads, 0 where none does; dy
- * pixels C floats apart. Each element the WebAssembly kernel's sum (taps in (kh, kw) order, an
- * FMA each, from zero). At stride 1 the wide blocks run 8 input pixels at a time where every tap
- * of the 8 reads inside the row.
+ * One input row of the depthwise backward-data (a gather), every channel, into xp, from the rows
+ * of dy its kernel rows read: rows[kh] the dy row (pixel 0) kernel row kh reads, 0 where none
+ * does; dy pixels C floats apart. Each element the WebAssembly kernel's sum (the taps whose output
+ * pixel is whole and in range, in (kh, kw) order, an FMA each, from zero). The pixels go by
+ * classes of iw mod SW (one set of taps per class), in runs of 8 of a class where every tap of the
+ * 8 reads inside the row (consecutive dy pixels), the edges one pixel at a time.
  */
-static void dwRowBwdData(const ux *rows, ux wt, ux xp, i32 C, i32 W, i32 KH, i32 KW, i32 SW, i32 PW, i32 DW, i32 OW) {
+static void dwRowBwdData(const ux *rows, ux wt, ux xp, i32 C, i32 W, i32 KH, i32 KW, i32 SW, i32 PW, i32 DW, i32 OW, bool nt) {
   const auto cb = (ux)C << 2;
-#define DW_GATHER(BODY)                                   \
-  for (auto kh = 0; kh < KH; kh++) {                      \
-    if (!rows[kh]) continue;                              \
-    for (auto kw = 0; kw < KW; kw++) {                    \
-      const auto tw = iw + PW - kw * DW;                  \
-      if (tw < 0) break;                                  \
-      const auto ow = tw / SW;                            \
-      if (ow * SW != tw || ow >= OW) continue;            \
-      const auto gp = rows[kh] + (ux)ow * cb + co;        \
-      const auto wp = wt + (ux)(kh * KW + kw) * cb + co;  \
-      BODY                                                \
-    }                                                     \
-  }
-  ux co = 0;
-  for (; co + VB <= cb; co += VB) {
-    i32 iw = 0;
-    while (iw < W) {
-      if (SW == 1 && iw + 8 <= W && iw + PW - (KW - 1) * DW >= 0 && iw + 7 + PW <= OW - 1) {
-        dwRun8(rows, KH, KW, wt, cb, co, iw + PW, -DW, cb, vzero(), xp + (ux)iw * cb + co);
-        iw += 8;
-        continue;
+  const auto cw = cb - cb % VB;
+  const auto os = (ux)SW * cb;
+  // the taps of input pixel iw whose output pixel is whole and in range, in (kh, kw) order
+  const auto taps = [&](DwTap *t, i32 iw) {
+    i32 n = 0;
+    for (auto kh = 0; kh < KH; kh++) {
+      if (!rows[kh]) continue;
+      for (auto kw = 0; kw < KW; kw++) {
+        const auto tw = iw + PW - kw * DW;
+        if (tw < 0) break;
+        const auto ow = tw / SW;
+        if (ow * SW == tw && ow < OW) t[n++] = {rows[kh] + (ux)ow * cb, wt + (ux)(kh * KW + kw) * cb};
       }
-      vf a0 = vzero();
-      DW_GATHER(a0 = vfma(DW_VF(gp), DW_VF(wp), a0);)
-      DW_VS(xp + (ux)iw * cb + co, a0);
-      iw++;
+    }
+    return n;
+  };
+  DwTap t[DW_MAXT];
+  vf a[8];
+  ux xk[64], wk[64];
+  for (auto r = 0; r < SW && r < W; r++) {
+    // the class's kernel columns: (r + PW - kw*DW) a multiple of SW
+    i32 kmin = KW, kmax = -1;
+    for (auto kw = 0; kw < KW; kw++) {
+      if ((((r + PW - kw * DW) % SW) + SW) % SW == 0) {
+        if (kmin == KW) kmin = kw;
+        kmax = kw;
+      }
+    }
+    // dilation 1 and 1, 2, 3 or 5 of them (every second with stride 2): runs of 8 of the class over the whole row (dwRunK)
+    const auto ni = kmax < 0 ? 0 : (kmax - kmin) / SW + 1;
+    const bool kfast = DW == 1 && (ni == 1 || ni == 2 || ni == 3 || ni == 5);
+    for (auto iw = r; iw < W;) {
+      const bool run = !kfast && iw + 7 * SW < W && (kmax < 0 || (iw + PW - kmax * DW >= 0 && iw + 7 * SW + PW - kmin * DW <= (OW - 1) * SW));
+      const i32 np = kfast ? min(8, (W - 1 - iw) / SW + 1) : run ? 8 : 1;
+      i32 ntap = 0, nk = 0;
+      const auto o0 = kfast ? (iw + PW - kmax) / SW : 0;  // the dy pixel of j = 0 and the class's last tap (exact)
+      if (kfast) {
+        for (auto kh = 0; kh < KH; kh++) {
+          if (!rows[kh]) continue;
+          xk[nk] = rows[kh] + (ux)o0 * cb;
+          wk[nk++] = wt + (ux)(kh * KW + kmin) * cb;
+          dwPrefetch(xk[nk - 1] + 16 * cb, 8 * cb);
+        }
+      } else ntap = taps(t, iw);
+      const auto q = xp + (ux)iw * cb;
+      for (ux co = 0; co < cw; co += VB) {
+        if (kfast) {
+          const i32 mlo = -o0, mhi = OW - 1 - o0;
+          if (ni == 3) dwRunKE<3, 1, -1>(xk, wk, nk, os, cb, co, vzero(), mlo, mhi, a);
+          else if (ni == 1) dwRunKE<1, 1, -1>(xk, wk, nk, os, cb, co, vzero(), mlo, mhi, a);
+          else if (ni == 2) dwRunKE<2, 1, -1>(xk, wk, nk, os, cb, co, vzero(), mlo, mhi, a);
+          else dwRunKE<5, 1, -1>(xk, wk, nk, os, cb, co, vzero(), mlo, mhi, a);
+        } else if (run) dwRun<8>(t, ntap, co, cb, vzero(), a);
+        else dwRun<1>(t, ntap, co, cb, vzero(), a);
+        for (auto j = 0; j < np; j++) dwPut(q + (ux)j * os + co, a[j], nt);
+      }
+      for (auto j = 0; j < np && cw < cb; j++) dwTail(t, taps(t, iw + j * SW), 0, cw, cb, 0, q + (ux)j * os);
+      iw += np * SW;
     }
   }
-  const auto c0 = co;
-  for (auto iw = 0; iw < W; iw++) {
-    for (co = c0; co + 16 <= cb; co += 16) {
-      auto a0 = f32x4_splat(0);
-      DW_GATHER(a0 = fma(v128_load(gp), v128_load(wp), a0);)
-      v128_store(xp + (ux)iw * cb + co, a0);
-    }
-    for (; co < cb; co += 4) {
-      f32 s = 0;
-      DW_GATHER(s += load<f32>(gp) * load<f32>(wp);)
-      store<f32>(xp + (ux)iw * cb + co, s);
-    }
-  }
-#undef DW_GATHER
 }
-
 
 /**
  * conv_dw_bwd_data_f as whole rows: each dy row the input rows read is computed once (dy
  * prologue: A*dbn + (B*xbn + C0)) into a ring of R = (KH-1)*DH/SH + 1 rows in the thread scratch,
- * the row gathered by dwRowBwdData (from the ring, or dy itself), then the dx epilogue over the
- * row (pixels, then channels, in order, as the WebAssembly kernel applies it per pixel). Where the
- * ring does not fit, or more than 64 kernel rows: that kernel's loops.
+ * the row gathered by dwRowBwdData (from the ring, or dy itself) into dx, or with the dx epilogue
+ * into a staging row in the scratch and then over the row (pixels, then channels, in order, as the
+ * WebAssembly kernel applies it per pixel) into dx. Where the rows do not fit, or more than 64
+ * kernel rows or DW_MAXT taps: that kernel's loops.
  */
 static void dw_bwd_data_f_wide(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
-  const auto cb = (ux)C << 2; const auto orow = (ux)OW * cb;
+  const auto cb = (ux)C << 2; const auto orow = (ux)OW * cb; const auto irow = (ux)W * cb;
   const auto st = scratch + (ux)ld(d, D_FPART);
   const auto s32 = st + (ux)C * 20; const auto q32 = st + (ux)C * 24;
   const auto R = (KH - 1) * DH / SH + 1;
-  const auto ring = scratch + SC_PACK;
-  if (KH > 64 || R > 64 || (cdy && ring + (ux)R * orow > st)) {
+  const auto stage = scratch + SC_PACK;
+  const auto ring = stage + (x2 ? irow : 0);
+  if (KH > 64 || R > 64 || KH * KW > DW_MAXT || ring + (cdy ? (ux)R * orow : 0) > st) {
     as_conv_dw_bwd_data_f(d, src, wt, dx, dlt, cdy, x2, c2, m2, act, start, end, scratch);
     return;
   }
@@ -629,6 +733,7 @@ static void dw_bwd_data_f_wide(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2
     memory_fill(st, 0, cb << 2);
     memory_fill(s32, 0, cb << 1);
   }
+  const bool nt = dwStreams(dx + (ux)start * irow, (i64)(end - start) * W * C, C);
   i64 tag[64];
   for (auto i = 0; i < R; i++) tag[i] = -1;
   ux rows[64];
@@ -661,15 +766,24 @@ static void dw_bwd_data_f_wide(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2
       }
       rows[kh] = r;
     }
-    const auto xr = dx + (ux)row * (ux)W * cb;
-    dwRowBwdData(rows, wt, xr, C, W, KH, KW, SW, PW, DW, OW);
+    const auto xr = dx + (ux)row * irow;
+    dwRowBwdData(rows, wt, x2 ? stage : xr, C, W, KH, KW, SW, PW, DW, OW, nt && !x2);
     if (!x2) continue;
-    const auto x2r = x2 + (ux)row * (ux)W * cb;
+    const auto x2r = x2 + (ux)row * irow;
+    const auto cw = cb - cb % VB;
     for (auto iw = 0; iw < W; iw++) {
-      const auto xp = xr + (ux)iw * cb; const auto x2p = x2r + (ux)iw * cb;
+      const auto sp = stage + (ux)iw * cb; const auto xp = xr + (ux)iw * cb; const auto x2p = x2r + (ux)iw * cb;
       ux co = 0;
+      for (; co < cw; co += VB) {
+        auto a0 = DW_VF(sp + co);
+        const auto xv = DW_VF(x2p + co);
+        if (act) a0 = dwDact(a0, vfma(xv, DW_VF(c2 + co), DW_VF(c2 + cb + co)), act);
+        DW_VS(s32 + co, vadd(DW_VF(s32 + co), a0));
+        DW_VS(q32 + co, vfma(a0, vsub(xv, DW_VF(m2 + co)), DW_VF(q32 + co)));
+        dwPut(xp + co, a0, nt);
+      }
       for (; co + 16 <= cb; co += 16) {
-        auto a0 = v128_load(xp + co);
+        auto a0 = v128_load(sp + co);
         const auto xv = v128_load(x2p + co);
         if (act) a0 = dactv(a0, fma(xv, v128_load(c2 + co), v128_load(c2 + cb + co)), act);
         v128_store(s32 + co, f32x4_add(v128_load(s32 + co), a0));
@@ -677,7 +791,7 @@ static void dw_bwd_data_f_wide(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2
         v128_store(xp + co, a0);
       }
       for (; co < cb; co += 4) {
-        f32 s = load<f32>(xp + co);
+        f32 s = load<f32>(sp + co);
         const f32 xv = load<f32>(x2p + co);
         if (act) s = dacts(s, load<f32>(c2 + co) * xv + load<f32>(c2 + cb + co), act);
         store<f32>(s32 + co, load<f32>(s32 + co) + s);
@@ -687,41 +801,66 @@ static void dw_bwd_data_f_wide(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2
     }
     dwFlush(st, s32, C);
   }
-}
-
-/** acc[v] (nacc vf at ap) += dy * x along n pixels (dy at gp, gs bytes apart; x at xp, xs apart), in registers. */
-template <int NA> static inline void dwAccRowN(ux ap, ux gp, ux gs, ux xp, ux xs, i32 n) {
-  vf acc[NA];
-  for (int v = 0; v < NA; v++) acc[v] = DW_VF(ap + (ux)v * VB);
-  for (auto i = 0; i < n; i++) {
-    for (int v = 0; v < NA; v++) acc[v] = vfma(DW_VF(gp + (ux)v * VB), DW_VF(xp + (ux)v * VB), acc[v]);
-    gp += gs;
-    xp += xs;
-  }
-  for (int v = 0; v < NA; v++) DW_VS(ap + (ux)v * VB, acc[v]);
-}
-static inline void dwAccRow(int nacc, ux ap, ux gp, ux gs, ux xp, ux xs, i32 n) {
-  switch (nacc) {
-    case 1: return dwAccRowN<1>(ap, gp, gs, xp, xs, n);
-    case 2: return dwAccRowN<2>(ap, gp, gs, xp, xs, n);
-    case 3: return dwAccRowN<3>(ap, gp, gs, xp, xs, n);
-    case 4: return dwAccRowN<4>(ap, gp, gs, xp, xs, n);
-#if BNFF_VW == 8
-    case 5: return dwAccRowN<5>(ap, gp, gs, xp, xs, n);
-    case 6: return dwAccRowN<6>(ap, gp, gs, xp, xs, n);
-    case 7: return dwAccRowN<7>(ap, gp, gs, xp, xs, n);
-    case 8: return dwAccRowN<8>(ap, gp, gs, xp, xs, n);
-#endif
-  }
+  if (nt) _mm_sfence();
 }
 
 /**
- * Backward-weights as conv_dw_bwd_w(_f), each block of 64 channels (or the last, in whole
- * vectors) with its accumulators in registers along each output row: for one tap and channel the sum still runs over (oh, ow) in
- * order, from the image's zero, so every element is the WebAssembly kernel's sum. Fused (cdy or
- * coef): the row of dy computed once per output row (A*dbn + (B*xbn + C0)) and each input row
- * normalised once per image (act(a*x + b)) into the thread scratch, the same operations as the
- * WebAssembly kernel applies at every tap. A last block not in whole vectors, or rows that do not
+ * The taps (kh, 0..KW_) of one kernel row, for one vf block of channels (nl lanes, masked when
+ * MASK), along one output row: acc[kw] (at ap, tb bytes apart) += dy(ow) * x(ow*SW - PW + kw*DW)
+ * over ow in order, in registers; dy at gr, gs bytes a pixel, x at xr, xs bytes a pixel. The taps
+ * outside the row are skipped (tested only at the row's ends).
+ */
+template <int KW_, bool MASK>
+static inline void dwAccKh(ux ap, ux tb, ux gr, ux gs, ux xr, ux xs, i32 SW, i32 PW, i32 DW, i32 W, i32 OW, int nl) {
+  const auto LD = [nl](ux p) { return MASK ? vload_n((const float *)(gM + (size_t)p), nl) : DW_VF(p); };
+  vf acc[KW_];
+  for (int kw = 0; kw < KW_; kw++) acc[kw] = LD(ap + (ux)kw * tb);
+  // [lo, hi): the output pixels whose taps all lie inside the row
+  auto lo = PW > 0 ? (PW + SW - 1) / SW : 0;
+  const auto top = W - 1 + PW - (KW_ - 1) * DW;
+  auto hi = top < 0 ? 0 : top / SW + 1;
+  if (lo > OW) lo = OW;
+  if (hi > OW) hi = OW;
+  if (hi < lo) hi = lo;
+  const auto pix = [&](i32 ow, bool edge) {
+    const vf g = LD(gr + (ux)ow * gs);
+    const auto iw0 = ow * SW - PW;
+    dwPrefetch(gr + (ux)(ow + 16) * gs, 1);
+    dwPrefetch(xr + (ux)(iw0 + 16 * SW) * xs, 1);
+    for (int kw = 0; kw < KW_; kw++) {
+      const auto iw = iw0 + kw * DW;
+      if (edge && (ux)iw >= (ux)W) continue;
+      acc[kw] = vfma(g, LD(xr + (ux)iw * xs), acc[kw]);
+    }
+  };
+  for (auto ow = 0; ow < lo; ow++) pix(ow, true);
+  for (auto ow = lo; ow < hi; ow++) pix(ow, false);
+  for (auto ow = hi; ow < OW; ow++) pix(ow, true);
+  for (int kw = 0; kw < KW_; kw++) {
+    if (MASK) vstore_n((float *)(gM + (size_t)(ap + (ux)kw * tb)), acc[kw], nl);
+    else DW_VS(ap + (ux)kw * tb, acc[kw]);
+  }
+}
+template <bool MASK> static void dwAccRow(i32 KW, ux ap, ux tb, ux gr, ux gs, ux xr, ux xs, i32 SW, i32 PW, i32 DW, i32 W, i32 OW, int nl) {
+  switch (KW) {
+    case 1: return dwAccKh<1, MASK>(ap, tb, gr, gs, xr, xs, SW, PW, DW, W, OW, nl);
+    case 3: return dwAccKh<3, MASK>(ap, tb, gr, gs, xr, xs, SW, PW, DW, W, OW, nl);
+    case 5: return dwAccKh<5, MASK>(ap, tb, gr, gs, xr, xs, SW, PW, DW, W, OW, nl);
+    case 7: return dwAccKh<7, MASK>(ap, tb, gr, gs, xr, xs, SW, PW, DW, W, OW, nl);
+  }
+  // other widths one tap at a time: tap kw is the 1-wide kernel at padding PW - kw*DW
+  for (auto kw = 0; kw < KW; kw++) dwAccKh<1, MASK>(ap + (ux)kw * tb, tb, gr, gs, xr, xs, SW, PW - kw * DW, DW, W, OW, nl);
+}
+
+/**
+ * Backward-weights as conv_dw_bwd_w(_f) for the channels [start, end): per image, output rows in
+ * order, each kernel row's taps accumulated in registers along the output row for each vf block of
+ * the range (channels inner, so each pixel's lines are read together), the per-image partials
+ * (from zero) then added to the total: for one tap and channel the sum runs over (oh, ow) in order
+ * as in the WebAssembly kernel, an FMA each (its scalar channels, the range's last end % 4, a
+ * multiply and an add), so every element is its sum. Fused (cdy or coef): the row of dy computed
+ * once per output row (A*dbn + (B*xbn + C0)) and each input row normalised once per image
+ * (act(a*x + b)) into the thread scratch, in the WebAssembly kernel's operations. Rows that do not
  * fit: its loops.
  */
 static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, ux dlt, ux cdy, ux coef, i32 act, i32 start, i32 end, ux scratch) {
@@ -729,81 +868,83 @@ static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, ux dlt, ux cdy, ux coef, i32
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
   const auto T = KH * KW;
-  const auto CB = 64;
+  const auto nc = end - start;
+  const auto rb = (ux)nc * 4;  // bytes of one tap's channels (and of one staged pixel)
   const auto tot = scratch + SC_PACK;
-  const auto part = tot + (ux)T * CB * 4;
-  const auto gbuf = part + (ux)T * CB * 4;
-  const auto xring = gbuf + (ux)OW * 256;
+  const auto part = tot + (ux)T * rb;
+  const auto gbuf = part + (ux)T * rb;
+  const auto xring = gbuf + (cdy ? (ux)OW * rb : 0);
   const auto R = (KH - 1) * DH + 1;
-  const bool fusedRun = cdy || coef;
-  const bool fits = R <= 64 && xring + (ux)R * (ux)W * 256 <= scratch + ((ux)4 << 20);
-  const auto pixB = (ux)C * 4;
-  for (auto cb = start; cb < end; cb += CB) {
-    const auto cn = min(CB, end - cb);
-    const auto cbo = (ux)cb << 2;
-    const int nacc = cn / BNFF_VW;  // vf accumulators: the block's channels in whole vectors
-    if (cn % BNFF_VW != 0 || (fusedRun && !fits)) {
-      as_conv_dw_bwd_w_f(d, dy, x, dw, dlt, cdy, coef, act, cb, end, scratch);
-      return;
-    }
-    const auto ca = coef + cbo; const auto cbb = coef + pixB + cbo;
-    const auto dA = cdy + cbo; const auto dB = cdy + pixB + cbo; const auto dC = cdy + 2 * pixB + cbo;
-    memory_fill(tot, 0, (ux)(T * CB) * 4);
-    for (auto n = 0; n < N; n++) {
-      memory_fill(part, 0, (ux)(T * CB) * 4);
-      const auto xn = x + (ux)n * (ux)H * (ux)W * pixB + cbo;
-      i32 tag[64];
-      for (auto i = 0; i < R; i++) tag[i] = -1;
-      for (auto oh = 0; oh < OH; oh++) {
-        auto gr = dy + (ux)((n * OH + oh) * OW) * pixB + cbo;
-        auto gs = pixB;
-        if (cdy) {
-          for (auto ow = 0; ow < OW; ow++)
-            for (ux o = 0; o < (ux)cn * 4; o += 16)
-              v128_store(gbuf + (ux)ow * 256 + o, dyr(v128_load(dA + o), v128_load(dB + o), v128_load(dC + o), gr + (ux)ow * pixB + o, dlt));
-          gr = gbuf;
-          gs = 256;
+  if (nc <= 0) return;
+  if (R > 64 || xring + (coef ? (ux)R * (ux)W * rb : 0) > scratch + ((ux)4 << 20)) {
+    as_conv_dw_bwd_w_f(d, dy, x, dw, dlt, cdy, coef, act, start, end, scratch);
+    return;
+  }
+  const auto pixB = (ux)C * 4; const auto cbo = (ux)start << 2;
+  const auto c4 = nc - nc % 4;             // channels by FMA; [c4, nc) as the scalar loop
+  const auto cv = c4 - c4 % BNFF_VW;       // whole vf blocks; [cv, c4) one masked block
+  const auto ca = coef + cbo; const auto cbb = coef + pixB + cbo;
+  const auto dA = cdy + cbo; const auto dB = cdy + pixB + cbo; const auto dC = cdy + 2 * pixB + cbo;
+  memory_fill(tot, 0, (ux)T * rb);
+  for (auto n = 0; n < N; n++) {
+    memory_fill(part, 0, (ux)T * rb);
+    const auto xn = x + (ux)n * (ux)H * (ux)W * pixB + cbo;
+    i32 tag[64];
+    for (auto i = 0; i < R; i++) tag[i] = -1;
+    for (auto oh = 0; oh < OH; oh++) {
+      auto gr = dy + (ux)((n * OH + oh) * OW) * pixB + cbo;
+      auto gs = pixB;
+      if (cdy) {
+        for (auto ow = 0; ow < OW; ow++) {
+          const auto p = gr + (ux)ow * pixB; const auto t = gbuf + (ux)ow * rb;
+          ux o = 0;
+          for (; o < (ux)c4 * 4; o += 16) v128_store(t + o, dyr(v128_load(dA + o), v128_load(dB + o), v128_load(dC + o), p + o, dlt));
+          for (; o < rb; o += 4) store<f32>(t + o, load<f32>(dA + o) * load<f32>(p + o) + (load<f32>(dB + o) * load<f32>(p + o + dlt) + load<f32>(dC + o)));
         }
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto ih = oh * SH - PH + kh * DH;
-          if ((ux)ih >= (ux)H) continue;
-          auto xr = xn + (ux)ih * (ux)W * pixB;
-          auto xps = pixB;
-          if (coef) {
-            const auto slot = ih % R;
-            const auto r = xring + (ux)slot * (ux)W * 256;
-            if (tag[slot] != ih) {
-              for (auto iw = 0; iw < W; iw++)
-                for (ux o = 0; o < (ux)cn * 4; o += 16)
-                  v128_store(r + (ux)iw * 256 + o, actv(fma(v128_load(xr + (ux)iw * pixB + o), v128_load(ca + o), v128_load(cbb + o)), act));
-              tag[slot] = ih;
+        gr = gbuf;
+        gs = rb;
+      }
+      for (auto kh = 0; kh < KH; kh++) {
+        const auto ih = oh * SH - PH + kh * DH;
+        if ((ux)ih >= (ux)H) continue;
+        auto xr = xn + (ux)ih * (ux)W * pixB;
+        auto xs = pixB;
+        if (coef) {
+          const auto slot = ih % R;
+          const auto r = xring + (ux)slot * (ux)W * rb;
+          if (tag[slot] != ih) {
+            for (auto iw = 0; iw < W; iw++) {
+              const auto p = xr + (ux)iw * pixB; const auto t = r + (ux)iw * rb;
+              ux o = 0;
+              for (; o < (ux)c4 * 4; o += 16) v128_store(t + o, actv(fma(v128_load(p + o), v128_load(ca + o), v128_load(cbb + o)), act));
+              for (; o < rb; o += 4) store<f32>(t + o, acts(load<f32>(ca + o) * load<f32>(p + o) + load<f32>(cbb + o), act));
             }
-            xr = r;
-            xps = 256;
+            tag[slot] = ih;
           }
+          xr = r;
+          xs = rb;
+        }
+        const auto ap = part + (ux)(kh * KW) * rb;
+        for (ux o = 0; o < (ux)cv * 4; o += VB) dwAccRow<false>(KW, ap + o, rb, gr + o, gs, xr + o, xs, SW, PW, DW, W, OW, BNFF_VW);
+        if (c4 > cv) dwAccRow<true>(KW, ap + (ux)cv * 4, rb, gr + (ux)cv * 4, gs, xr + (ux)cv * 4, xs, SW, PW, DW, W, OW, c4 - cv);
+        for (ux o = (ux)c4 * 4; o < rb; o += 4) {
           for (auto kw = 0; kw < KW; kw++) {
-            // the output columns whose tap kw falls inside the row: iw = ow*SW - PW + kw*DW in [0, W)
-            const auto off = kw * DW - PW;
-            auto ow0 = off >= 0 ? 0 : (-off + SW - 1) / SW;
-            auto ow1 = W - 1 - off < 0 ? 0 : (W - 1 - off) / SW + 1;
-            if (ow1 > OW) ow1 = OW;
-            if (ow0 >= ow1) continue;
-            const auto ap = part + (ux)((kh * KW + kw) * CB) * 4;
-            const auto xs = (ux)SW * xps;
-            dwAccRow(nacc, ap, gr + (ux)ow0 * gs, gs, xr + (ux)(ow0 * SW + off) * xps, xs, ow1 - ow0);
+            const auto a = ap + (ux)kw * rb + o;
+            f32 s = load<f32>(a);
+            for (auto ow = 0; ow < OW; ow++) {
+              const auto iw = ow * SW - PW + kw * DW;
+              if ((ux)iw >= (ux)W) continue;
+              s = s + load<f32>(gr + (ux)ow * gs + o) * load<f32>(xr + (ux)iw * xs + o);
+            }
+            store<f32>(a, s);
           }
         }
       }
-      for (auto i = 0; i < T * CB; i += BNFF_VW) {
-        const auto o = (ux)i << 2;
-        DW_VS(tot + o, vadd(DW_VF(tot + o), DW_VF(part + o)));
-      }
     }
-    for (auto c = 0; c < cn; c++) {
-      for (auto tap = 0; tap < T; tap++) {
-        store<f32>(dw + ((ux)((cb + c) * T + tap) << 2), load<f32>(tot + ((ux)(tap * CB + c) << 2)));
-      }
-    }
+    for (ux o = 0; o < (ux)T * rb; o += 4) store<f32>(tot + o, load<f32>(tot + o) + load<f32>(part + o));
+  }
+  for (auto c = 0; c < nc; c++) {
+    for (auto tap = 0; tap < T; tap++) store<f32>(dw + ((ux)((start + c) * T + tap) << 2), load<f32>(tot + (ux)tap * rb + ((ux)c << 2)));
   }
 }
 
