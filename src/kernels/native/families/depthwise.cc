@@ -288,7 +288,11 @@ static void as_conv_dw_bwd_data_f(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux
   }
 }
 
-static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux dw, ux dlt, ux cdy, ux coef, i32 act, i32 start, i32 end, ux scratch) {
+/** The groups of images of the backward-weights: 8, or N when fewer (conv_geometry.ts dwGroups). */
+static inline i32 dwGroups(i32 N) { return N < 8 ? N : 8; }
+
+/** conv_dw_bwd_w_f for the images [n0, n1) and the channels [start, end): their sum into out[c][tap]. */
+static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux out, ux dlt, ux cdy, ux coef, i32 act, i32 n0, i32 n1, i32 start, i32 end, ux scratch) {
   const auto N = ld(d, D_N); const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
@@ -304,7 +308,7 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux dw, ux dlt, ux cdy, ux coe
     const auto ca = coef + cbo; const auto cbb = coef + pixB + cbo;
     const auto dA = cdy + cbo; const auto dB = cdy + pixB + cbo; const auto dC = cdy + 2 * pixB + cbo;
     memory_fill(tot, 0, (ux)(T * CB) * 4);
-    for (auto n = 0; n < N; n++) {
+    for (auto n = n0; n < n1; n++) {
       memory_fill(part, 0, (ux)(T * CB) * 4);
       const auto xn = x + (ux)n * (ux)H * (ux)W * pixB + cbo;
       for (auto oh = 0; oh < OH; oh++) {
@@ -344,7 +348,7 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux dw, ux dlt, ux cdy, ux coe
     }
     for (auto c = 0; c < cn; c++) {
       for (auto tap = 0; tap < T; tap++) {
-        store<f32>(dw + ((ux)((cb + c) * T + tap) << 2), load<f32>(tot + ((ux)(tap * CB + c) << 2)));
+        store<f32>(out + ((ux)((cb + c) * T + tap) << 2), load<f32>(tot + ((ux)(tap * CB + c) << 2)));
       }
     }
   }
@@ -919,8 +923,8 @@ template <int NB, bool MASK> static void dwAccRow(i32 KW, ux ap, ux tb, ux gr, u
  * (act(a*x + b)) into the thread scratch, in the WebAssembly kernel's operations. Rows that do not
  * fit: its loops.
  */
-static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, ux dlt, ux cdy, ux coef, i32 act, i32 start, i32 end, ux scratch) {
-  const auto N = ld(d, D_N); const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
+static void dwBwdWRange(ux d, ux dy, ux x, ux out, ux dlt, ux cdy, ux coef, i32 act, i32 n0, i32 n1, i32 start, i32 end, ux scratch) {
+  const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
   const auto T = KH * KW;
@@ -933,7 +937,7 @@ static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, ux dlt, ux cdy, ux coef, i32
   const auto R = (KH - 1) * DH + 1;
   if (nc <= 0) return;
   if (R > 64 || xring + (coef ? (ux)R * (ux)W * rb : 0) > scratch + ((ux)4 << 20)) {
-    as_conv_dw_bwd_w_f(d, dy, x, dw, dlt, cdy, coef, act, start, end, scratch);
+    as_conv_dw_bwd_w_f(d, dy, x, out, dlt, cdy, coef, act, n0, n1, start, end, scratch);
     return;
   }
   const auto pixB = (ux)C * 4; const auto cbo = (ux)start << 2;
@@ -942,7 +946,7 @@ static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, ux dlt, ux cdy, ux coef, i32
   const auto ca = coef + cbo; const auto cbb = coef + pixB + cbo;
   const auto dA = cdy + cbo; const auto dB = cdy + pixB + cbo; const auto dC = cdy + 2 * pixB + cbo;
   memory_fill(tot, 0, (ux)T * rb);
-  for (auto n = 0; n < N; n++) {
+  for (auto n = n0; n < n1; n++) {
     memory_fill(part, 0, (ux)T * rb);
     const auto xn = x + (ux)n * (ux)H * (ux)W * pixB + cbo;
     i32 tag[64];
@@ -996,7 +1000,30 @@ static void dw_bwd_w_wide(ux d, ux dy, ux x, ux dw, ux dlt, ux cdy, ux coef, i32
     for (ux o = 0; o < (ux)T * rb; o += 4) store<f32>(tot + o, load<f32>(tot + o) + load<f32>(part + o));
   }
   for (auto c = 0; c < nc; c++) {
-    for (auto tap = 0; tap < T; tap++) store<f32>(dw + ((ux)((start + c) * T + tap) << 2), load<f32>(tot + (ux)tap * rb + ((ux)c << 2)));
+    for (auto tap = 0; tap < T; tap++) store<f32>(out + ((ux)((start + c) * T + tap) << 2), load<f32>(tot + (ux)tap * rb + ((ux)c << 2)));
+  }
+}
+
+/**
+ * conv_dw_bwd_w(_f) for the groups of images [start, end) (dwGroups): each group's sum over its
+ * images, every channel, into acc[group][c][tap] (dwBwdWRange); conv_dw_bwd_w_out adds them.
+ */
+static void dw_bwd_w_wide(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux coef, i32 act, i32 start, i32 end, ux scratch) {
+  const auto N = ld(d, D_N); const auto C = ld(d, D_C); const auto T = ld(d, D_KH) * ld(d, D_KW);
+  const auto G = dwGroups(N);
+  for (auto g = start; g < end; g++) dwBwdWRange(d, dy, x, acc + (ux)g * (ux)(C * T) * 4, dlt, cdy, coef, act, g * N / G, (g + 1) * N / G, 0, C, scratch);
+}
+
+/** dw[c][tap] = the groups' sums acc[g][c][tap] added in order from zero. Units: channels. */
+void conv_dw_bwd_w_out(uint8_t *M, const double *a, int32_t start, int32_t end, size_t scratch) {
+  gM = M;
+  const auto d = (ux)(int64_t)a[0]; const auto acc = (ux)(int64_t)a[1]; const auto dw = (ux)(int64_t)a[2];
+  const auto T = ld(d, D_KH) * ld(d, D_KW); const auto G = dwGroups(ld(d, D_N));
+  const auto gs = (ux)(ld(d, D_C) * T) << 2;
+  for (auto i = start * T; i < end * T; i++) {
+    f32 s = 0;
+    for (auto g = 0; g < G; g++) s += load<f32>(acc + (ux)g * gs + ((ux)i << 2));
+    store<f32>(dw + ((ux)i << 2), s);
   }
 }
 
@@ -1039,6 +1066,7 @@ KernelList family_depthwise() {
       {"conv_dw_fwd", 5, conv_dw_fwd},
       {"conv_dw_bwd_data", 4, conv_dw_bwd_data},
       {"conv_dw_bwd_w", 4, conv_dw_bwd_w},
+      {"conv_dw_bwd_w_out", 3, conv_dw_bwd_w_out},
       {"conv_dw_fwd_f", 8, conv_dw_fwd_f},
       {"conv_dw_bwd_data_f", 10, conv_dw_bwd_data_f},
       {"conv_dw_bwd_w_f", 8, conv_dw_bwd_w_f},
