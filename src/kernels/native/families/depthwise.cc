@@ -825,6 +825,7 @@ static void dw_bwd_data_f_wide(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2
     const auto cw = cb - cb % VB;
     for (auto iw = 0; iw < W; iw++) {
       const auto sp = stage + (ux)iw * cb; const auto xp = xr + (ux)iw * cb; const auto x2p = x2r + (ux)iw * cb;
+      dwPrefetch(x2p + 16 * cb, cb);
       ux co = 0;
       for (; co < cw; co += VB) {
         auto a0 = DW_VF(sp + co);
