@@ -362,8 +362,9 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux out, ux dlt, ux cdy, ux co
 // changes is how many channels one instruction handles (blocks of vf, then 4 lanes, then one at a
 // time), that runs of 8 pixels share each weight load, that the bounds are tested once per pixel
 // (a list of the taps that lie inside, in order) instead of at every tap, that the fused kernels
-// apply a prologue once per element into rows in the thread scratch instead of at every tap, and
-// that the epilogues work on the accumulators in registers. Large outputs (NT_MIN floats or more
+// apply a prologue once per element into rows in the thread scratch instead of at every tap, that
+// the moments epilogue works on the accumulators in registers and the dx epilogue over a staging
+// row, and that the threads of backward-weights split groups of images (conv_dw_bwd_w_out). Large outputs (NT_MIN floats or more
 // per thread, whole vectors of channels) take streaming stores, as the eltwise kernels' do.
 
 #define DW_VF(p) vload((const float *)(gM + (size_t)(p)))
