@@ -60,7 +60,7 @@ import {
   winogradData,
   winogradW,
 } from './conv_config.js';
-import { type ConvGeom, isDepthwise, isPointwise, winoPixels, winoUnits } from './conv_geometry.js';
+import { type ConvGeom, dwGroups, isDepthwise, isPointwise, winoPixels, winoUnits } from './conv_geometry.js';
 
 export { type ConvGeom, type ConvGeomSpec, convFlops, convGeom, convGeomOf, isDepthwise } from './conv_geometry.js';
 export {
@@ -312,7 +312,8 @@ export function convBackwardWeight(
     acc = ws.ptr + DESC_BYTES,
     T = backend.threads;
   if (isDepthwise(g)) {
-    backend.run('conv_dw_bwd_w', [d, dy, x, dw], splitRange(g.C, T, 4));
+    backend.run('conv_dw_bwd_w', [d, dy, x, acc], splitRange(dwGroups(g.N), T));
+    backend.run('conv_dw_bwd_w_out', [d, acc, dw], splitRange(g.C, T));
   } else if (winogradW(g)) {
     backend.run('conv_wino_bwd_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
     backend.run('conv_wino_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
@@ -630,6 +631,8 @@ function dwBackwardWeightFused(
     T = backend.threads;
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? dp.xbn - dp.dbn : 0;
-  backend.run('conv_dw_bwd_w_f', [d, src, x, dw, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0], splitRange(g.C, T, 4));
+  const acc = d + DESC_BYTES;
+  backend.run('conv_dw_bwd_w_f', [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0], splitRange(dwGroups(g.N), T));
+  backend.run('conv_dw_bwd_w_out', [d, acc, dw], splitRange(g.C, T));
   if (db) biasGrad(backend, g, d, dy, db, dp);
 }

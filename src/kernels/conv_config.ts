@@ -8,7 +8,7 @@
 import { type Backend, SCRATCH_BYTES } from '../runtime/backend.js';
 import type { Arena } from '../runtime/memory.js';
 import { DESC_BYTES, D_FPART, D_GACC, D_GACCH, D_N, D_WTB, D_WTIGHT, D_X2S, D_XS } from './abi/conv_descriptor.js';
-import { type ConvGeom, convGeom, isDepthwise, isPointwise } from './conv_geometry.js';
+import { type ConvGeom, convGeom, dwGroups, isDepthwise, isPointwise } from './conv_geometry.js';
 
 /**
  * Cache blocking (bytes are per thread, in its scratch). Mutable for benchmarks and tests;
@@ -203,7 +203,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const t = transposedGeom(g);
   const tv = t ? derive(t) : undefined;
   const floats = isDepthwise(g)
-    ? T * g.C
+    ? T * g.C * dwGroups(g.N)
     : Math.max(
         G * v.Kdim * v.Kg8,
         G * v.DNP * 8 * v.Kg,

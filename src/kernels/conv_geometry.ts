@@ -78,6 +78,15 @@ export function isDepthwise(g: ConvGeom): boolean {
   return g.groups > 1 && g.groups === g.C && g.groups === g.K;
 }
 
+/**
+ * The groups of consecutive images a depthwise backward-weights sums separately (group g: images
+ * [g*N/G, (g+1)*N/G)) before conv_dw_bwd_w_out adds them in order: the threads split groups, so
+ * each reads whole pixels (the kernels' copy: dwGroups in wasm/depthwise.ts and depthwise.cc).
+ */
+export function dwGroups(N: number): number {
+  return Math.min(N, 8);
+}
+
 /** 1x1, stride 1, no padding: backward-data writes dX straight from the GEMM, no col2im. */
 export function isPointwise(g: ConvGeom): boolean {
   return g.KH === 1 && g.KW === 1 && g.stride[0] === 1 && g.stride[1] === 1 && g.pad[0] === 0 && g.pad[1] === 0;

@@ -12,14 +12,14 @@ import type { Engine, EngineChoice, EngineKind } from './engine.js';
  * engine a BN whose input tensor is at most 4 MiB stays whole. Such tensors stay in the caches
  * (L2 + L3 here), where its standalone passes cost less than the work the fused convolutions
  * add: measured on resnet20 at batch 64 (every BN input 4 MiB or less), fused was 0.86-0.95x of
- * unfused on native (docs/design/native-engine.md). Depthwise fusion (guard depthwiseFused, off
- * on native): the native fused depthwise kernels cost more than the passes they remove
- * (mobilenet_v2_cifar, batch 64: fused 0.90x of unfused with them, 1.00x without;
+ * unfused on native (docs/design/native-engine.md). Depthwise fusion stays on: with the native
+ * depthwise kernels at the full vector width the fused step beats the one with depthwise fusion
+ * off (mobilenet_v2 at 224 px, batch 32: 1.05-1.07x of unfused against 0.96-1.01x;
  * docs/design/2026-12-07-lean-cnns.md). The WebAssembly engine keeps every fusion (its measured
  * figures predate the guards).
  */
 export function fusionCosts(kind: EngineKind): Pick<FusionOptions, 'minFissionBytes' | 'depthwiseFusion'> {
-  return kind === 'native' ? { minFissionBytes: 4 << 20, depthwiseFusion: false } : { minFissionBytes: 0 };
+  return kind === 'native' ? { minFissionBytes: 4 << 20 } : { minFissionBytes: 0 };
 }
 
 /** Creates an engine of the kind asked for (the platform's createEngine). */

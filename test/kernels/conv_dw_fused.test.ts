@@ -3,7 +3,7 @@
  * src/kernels/wasm/depthwise.ts and native/families/depthwise.cc, through the host functions of
  * src/kernels/conv.ts with a `fusion` argument) against the float64 reference (the scalar twins
  * of src/kernels/conv_scalar.ts on Float64Array, themselves checked against the composition of
- * src/ops/conv2d_fused.ts) and the scalar twin in float32, every activation code, at 1 and 2
+ * src/ops/conv2d_fused.ts) and the scalar twin in float32, every activation code, at 1, 2 and 3
  * threads, on the WebAssembly and the native engine; the native kernels bit for bit against the
  * WebAssembly ones.
  *
@@ -226,8 +226,11 @@ const PARTS: Parts[] = [
 ];
 
 type DwSpec = Omit<ConvGeomSpec, 'K'>;
+// the host splits rows (forward, backward-data) and channels (backward-weights) over the threads:
+// every result must be the same bits at any thread count
+const THREADS = [1, 2, 3];
 
-async function checkCase(spec: DwSpec, act: number, seed: number, partsList = PARTS): Promise<void> {
+async function checkCase(spec: DwSpec, act: number, seed: number, partsList = PARTS, threadList = THREADS): Promise<void> {
   const g = convGeom({ ...spec, K: spec.C, groups: spec.C });
   const dt = makeData(g, act, seed);
   for (const parts of partsList) {
@@ -240,7 +243,7 @@ async function checkCase(spec: DwSpec, act: number, seed: number, partsList = PA
       twin(dt, parts, (n) => new Float32Array(n)),
       `${label} scalar twin`,
     );
-    for (const threads of [1, 2]) {
+    for (const threads of threadList) {
       const runs = new Map<string, Result>();
       for (const kind of ENGINES) {
         const got = runKernels(await backend(kind, threads), dt, parts);
@@ -425,4 +428,40 @@ test('plain depthwise kernels: dilation, no padding, one-pixel rows', async () =
     { N: 1, C: 33, H: 3, W: 17, KH: 3, pad: 1 },
   ] as DwSpec[])
     await checkCase(spec, ACT.none, 6000 + spec.C, [PLAIN]);
+});
+
+// ---------------------------------------------------------------------------------------
+// the native kernels' tiles: runs of 8 output pixels (or 8 input pixels of one class iw mod SW in
+// backward-data) that start before the row and end after it, vf blocks of 16 (AVX2: 8) channels
+// with the rest by 4 lanes and one at a time, backward-weights on 4 (AVX2: 2) blocks at once and
+// a masked last block: rows at, below and above 8 and 16 pixels (and 8 pixels of each class at
+// stride 2), channels around 8, 16, 32 and 64, every activation, 3x3 and 5x5, stride 1 and 2
+
+const TILE_W = [7, 8, 9, 15, 16, 17, 24, 25];
+const TILE_C = [8, 15, 16, 17, 20, 31, 32, 33, 48, 63, 64, 65];
+const TILE_G: Omit<DwSpec, 'N' | 'C' | 'H' | 'W'>[] = [
+  { KH: 3, pad: 1 },
+  { KH: 3, stride: 2, pad: 1 },
+  { KH: 5, pad: 2 },
+  { KH: 5, stride: 2, pad: 2 },
+  { KH: 3 },
+  { KH: 3, dilation: 2, pad: 2 },
+];
+test('fused and plain depthwise kernels at the native tile edges: widths 7-25, channels 8-65, 3x3 and 5x5, stride 1 and 2', async () => {
+  for (const [i, W] of TILE_W.entries()) {
+    for (const [j, geo] of TILE_G.entries()) {
+      const k = i * TILE_G.length + j;
+      const C = TILE_C[k % TILE_C.length]!;
+      const spec: DwSpec = { N: 1 + (k % 2), C, H: 3 + (k % 4), W, ...geo };
+      await checkCase(spec, k % 5, 7000 + k, [PLAIN, PARTS[k % PARTS.length]!]);
+    }
+  }
+});
+
+// outputs of NT_MIN floats or more per thread (8 MiB) take streaming stores in the native kernels
+// (whole vectors of channels, aligned rows): one thread, forward and backward-data with and
+// without their epilogues
+test('depthwise kernels with streaming stores (an output of 2^21 floats and more, one thread)', async () => {
+  const spec: DwSpec = { N: 1, C: 64, H: 182, W: 182, KH: 3, pad: 1 };
+  await checkCase(spec, ACT.relu6, 7777, [PLAIN, ALL], [1]);
 });

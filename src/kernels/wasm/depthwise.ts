@@ -34,13 +34,32 @@ export function conv_dw_bwd_data(d: usize, dy: usize, wt: usize, dx: usize, star
 }
 
 /**
- * Backward-weights: dw[c][0][kh][kw] = sum over (n, oh, ow) of dy[..][c] * x[n][ih][iw][c].
- * Units: channels (start a multiple of 4); blocks of 64 channels with per-tap accumulators in
- * scratch; per image a partial sum from zero, then added (fixed order, thread-independent):
- * conv_dw_bwd_w_f without its prologues.
+ * Backward-weights: dw[c][0][kh][kw] = sum over (n, oh, ow) of dy[..][c] * x[n][ih][iw][c], in
+ * two steps so that the threads split images, not channels (each thread then reads whole pixels).
+ * conv_dw_bwd_w (units: the dwGroups(N) groups of consecutive images): for each image a partial
+ * sum from zero (blocks of 64 channels with per-tap accumulators in scratch), added over the
+ * group's images in order into acc[group][c][tap]; conv_dw_bwd_w_f without its prologues.
+ * conv_dw_bwd_w_out (units: channels): dw = the groups' sums added in order, from zero. A fixed
+ * order, independent of the thread count.
  */
-export function conv_dw_bwd_w(d: usize, dy: usize, x: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
-  conv_dw_bwd_w_f(d, dy, x, dw, 0, 0, 0, 0, start, end, scratch);
+export function conv_dw_bwd_w(d: usize, dy: usize, x: usize, acc: usize, start: i32, end: i32, scratch: usize): void {
+  conv_dw_bwd_w_f(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
+}
+
+/** dw[c][tap] = sum over the groups g in order of acc[g][c][tap] (conv_dw_bwd_w). Units: channels. */
+export function conv_dw_bwd_w_out(d: usize, acc: usize, dw: usize, start: i32, end: i32, scratch: usize): void {
+  const T = ld(d, D_KH) * ld(d, D_KW), G = dwGroups(ld(d, D_N));
+  const gs = <usize>(ld(d, D_C) * T) << 2;
+  for (let i = start * T; i < end * T; i++) {
+    let s: f32 = 0;
+    for (let g = 0; g < G; g++) s += load<f32>(acc + <usize>g * gs + (<usize>i << 2));
+    store<f32>(dw + (<usize>i << 2), s);
+  }
+}
+
+/** The groups of images of the backward-weights (8, or N when fewer); group g holds images [g*N/G, (g+1)*N/G). */
+@inline function dwGroups(N: i32): i32 {
+  return N < 8 ? N : 8;
 }
 
 // =====================================================================================
@@ -329,66 +348,71 @@ export function conv_dw_bwd_data_f(d: usize, src: usize, wt: usize, dx: usize, d
 
 /**
  * Backward-weights, fused, as conv_dw_bwd_w: dy read from src or (cdy != 0) computed on load
- * (dbn = src, xbn = src + dlt), x read as it is or (coef != 0) as act(a*x + b).
- * Units: channels (start a multiple of 4).
+ * (dbn = src, xbn = src + dlt), x read as it is or (coef != 0) as act(a*x + b); each group's sum
+ * into acc[group][c][tap]. Units: groups of images (dwGroups).
  */
-export function conv_dw_bwd_w_f(d: usize, src: usize, x: usize, dw: usize, dlt: usize, cdy: usize, coef: usize, act: i32, start: i32, end: i32, scratch: usize): void {
+export function conv_dw_bwd_w_f(d: usize, src: usize, x: usize, acc: usize, dlt: usize, cdy: usize, coef: usize, act: i32, start: i32, end: i32, scratch: usize): void {
   const N = ld(d, D_N), C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KH = ld(d, D_KH), KW = ld(d, D_KW);
   const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW), DH = ld(d, D_DH), DW = ld(d, D_DW);
   const OH = ld(d, D_OH), OW = ld(d, D_OW);
   const T = KH * KW;
   const CB = 64;
+  const G = dwGroups(N);
   const tot = scratch + SC_PACK;
   const part = tot + <usize>T * CB * 4;
   const pixB = <usize>C * 4;
-  for (let cb = start; cb < end; cb += CB) {
-    const cn = min(CB, end - cb);
-    const nv = cn >> 2;
-    const cbo = <usize>cb << 2;
-    const ca = coef + cbo, cbb = coef + pixB + cbo;
-    const dA = cdy + cbo, dB = cdy + pixB + cbo, dC = cdy + 2 * pixB + cbo;
-    memory.fill(tot, 0, <usize>(T * CB) * 4);
-    for (let n = 0; n < N; n++) {
-      memory.fill(part, 0, <usize>(T * CB) * 4);
-      const xn = x + <usize>n * <usize>H * <usize>W * pixB + cbo;
-      for (let oh = 0; oh < OH; oh++) {
-        for (let ow = 0; ow < OW; ow++) {
-          const gp = src + <usize>((n * OH + oh) * OW + ow) * pixB + cbo;
-          const ih0 = oh * SH - PH, iw0 = ow * SW - PW;
-          for (let kh = 0; kh < KH; kh++) {
-            const ih = ih0 + kh * DH;
-            if (<u32>ih >= <u32>H) continue;
-            for (let kw = 0; kw < KW; kw++) {
-              const iw = iw0 + kw * DW;
-              if (<u32>iw >= <u32>W) continue;
-              const xp = xn + <usize>(ih * W + iw) * pixB;
-              const ap = part + <usize>((kh * KW + kw) * CB) * 4;
-              for (let v = 0; v < nv; v++) {
-                const o = <usize>v << 4;
-                const g = cdy ? dyr(v128.load(dA + o), v128.load(dB + o), v128.load(dC + o), gp + o, dlt) : v128.load(gp + o);
-                let xv = v128.load(xp + o);
-                if (coef) xv = actv(fma(xv, v128.load(ca + o), v128.load(cbb + o)), act);
-                v128.store(ap + o, fma(g, xv, v128.load(ap + o)));
-              }
-              for (let c = nv * 4; c < cn; c++) {
-                const o = <usize>c << 2;
-                const g: f32 = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
-                let xv = load<f32>(xp + o);
-                if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
-                store<f32>(ap + o, load<f32>(ap + o) + g * xv);
+  for (let gi = start; gi < end; gi++) {
+    const n0 = (gi * N) / G, n1 = ((gi + 1) * N) / G;
+    const out = acc + <usize>gi * <usize>(C * T) * 4;
+    for (let cb = 0; cb < C; cb += CB) {
+      const cn = min(CB, C - cb);
+      const nv = cn >> 2;
+      const cbo = <usize>cb << 2;
+      const ca = coef + cbo, cbb = coef + pixB + cbo;
+      const dA = cdy + cbo, dB = cdy + pixB + cbo, dC = cdy + 2 * pixB + cbo;
+      memory.fill(tot, 0, <usize>(T * CB) * 4);
+      for (let n = n0; n < n1; n++) {
+        memory.fill(part, 0, <usize>(T * CB) * 4);
+        const xn = x + <usize>n * <usize>H * <usize>W * pixB + cbo;
+        for (let oh = 0; oh < OH; oh++) {
+          for (let ow = 0; ow < OW; ow++) {
+            const gp = src + <usize>((n * OH + oh) * OW + ow) * pixB + cbo;
+            const ih0 = oh * SH - PH, iw0 = ow * SW - PW;
+            for (let kh = 0; kh < KH; kh++) {
+              const ih = ih0 + kh * DH;
+              if (<u32>ih >= <u32>H) continue;
+              for (let kw = 0; kw < KW; kw++) {
+                const iw = iw0 + kw * DW;
+                if (<u32>iw >= <u32>W) continue;
+                const xp = xn + <usize>(ih * W + iw) * pixB;
+                const ap = part + <usize>((kh * KW + kw) * CB) * 4;
+                for (let v = 0; v < nv; v++) {
+                  const o = <usize>v << 4;
+                  const g = cdy ? dyr(v128.load(dA + o), v128.load(dB + o), v128.load(dC + o), gp + o, dlt) : v128.load(gp + o);
+                  let xv = v128.load(xp + o);
+                  if (coef) xv = actv(fma(xv, v128.load(ca + o), v128.load(cbb + o)), act);
+                  v128.store(ap + o, fma(g, xv, v128.load(ap + o)));
+                }
+                for (let c = nv * 4; c < cn; c++) {
+                  const o = <usize>c << 2;
+                  const g: f32 = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
+                  let xv = load<f32>(xp + o);
+                  if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
+                  store<f32>(ap + o, load<f32>(ap + o) + g * xv);
+                }
               }
             }
           }
         }
+        for (let i = 0; i < T * CB; i += 4) {
+          const o = <usize>i << 2;
+          v128.store(tot + o, f32x4.add(v128.load(tot + o), v128.load(part + o)));
+        }
       }
-      for (let i = 0; i < T * CB; i += 4) {
-        const o = <usize>i << 2;
-        v128.store(tot + o, f32x4.add(v128.load(tot + o), v128.load(part + o)));
-      }
-    }
-    for (let c = 0; c < cn; c++) {
-      for (let tap = 0; tap < T; tap++) {
-        store<f32>(dw + (<usize>((cb + c) * T + tap) << 2), load<f32>(tot + (<usize>(tap * CB + c) << 2)));
+      for (let c = 0; c < cn; c++) {
+        for (let tap = 0; tap < T; tap++) {
+          store<f32>(out + (<usize>((cb + c) * T + tap) << 2), load<f32>(tot + (<usize>(tap * CB + c) << 2)));
+        }
       }
     }
   }
