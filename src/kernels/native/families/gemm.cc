@@ -202,6 +202,11 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
         const auto first = r0 == 0;
         const auto add = first ? 0 : 1;
         const auto stats = fused<F>() && mom != 0 && st != 0 && r0 + kc >= Kdim; // y is final after this block
+        // 1x1 with the x prologue: the block's rows normalised once, in order, into the A block
+        // (rows kc floats apart, not transposed) and read there in place (A_ROWS); a micro-panel
+        // that still takes the packed path overwrites exactly its own four rows
+        const bool nrw = fused<F>() && pw1 && pro && !dym && kc <= ROWS_IN_PLACE;
+        if (nrw) normRows(apack, (ux)kc << 2, x + ((ux)mb * (ux)xs + (ux)r0) * 4, (ux)xs << 2, mn, kc, ce + ((ux)r0 << 2), nb, relu);
         // full panels (8 columns): WRI micro-panels x WRJ panels per call of the wide kernel
         const i32 NPF = Kg >> 3;
         for (i32 jb = 0; jb < NPF; jb += WRJ) {
@@ -212,7 +217,7 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
           for (i32 ib = 0; ib < np; ib += WRI) {
             const i32 ri = min(WRI, np - ib);
             const bool legacy = stats && add && mb == start && ib == 0; // (mkm below: packed A)
-            const bool dir = pw1 && !pro && !win && xs <= ROWS_IN_PLACE && mn - ib * 4 >= ri * 4 && !legacy;
+            const bool dir = pw1 && (nrw || (!pro && !win && xs <= ROWS_IN_PLACE)) && mn - ib * 4 >= ri * 4 && !legacy;
             float *rows[4 * WRI];
             for (i32 ii = 0; ii < ri; ii++) {
               const i32 i = ib + ii;
@@ -253,12 +258,13 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
               // first panels: prefetch the next tile's x rows (contiguous when one block spans C)
               // and output rows, which come from DRAM
               const ux nx = x + ((ux)(mb + (ib + ri) * 4) * (ux)xs) * 4, ny = y + ((ux)(mb + (ib + ri) * 4) * (ux)K + (ux)col) * 4;
-              const bool pfx = jb == 0 && kc == Kdim && xs == Kdim && ib + ri < np, pfy = ib + ri < np;
-              const float *a0 = fp(x + ((ux)(mb + ib * 4) * (ux)xs + (ux)r0) * 4);
+              const bool pfx = !nrw && jb == 0 && kc == Kdim && xs == Kdim && ib + ri < np, pfy = ib + ri < np;
+              const float *a0 = nrw ? fp(apack + (ux)(ib * 4 * kc) * 4) : fp(x + ((ux)(mb + ib * 4) * (ux)xs + (ux)r0) * 4);
+              const size_t as = nrw ? (size_t)kc : (size_t)xs;
               const char *px = pfx ? (const char *)fp(nx) : nullptr, *py = pfy ? (const char *)fp(ny) : nullptr;
               const i32 nlx = pfx ? (ri * 4 * xs * 4) / 64 : 0, nly = pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0;
-              if (stats) mkwAny<A_ROWS>(ri, rj, a0, (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly, nullptr, 0, 0, mom);
-              else mkwAny<A_ROWS>(ri, rj, a0, (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly);
+              if (stats) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly, nullptr, 0, 0, mom);
+              else mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly);
             } else if (stats) {
               mkwAny<A_PACKED>(ri, rj, fp(apack + (ux)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, nullptr, 0,
                                nullptr, 0, 0, nullptr, 0, 0, mom);
@@ -867,6 +873,11 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
         // full panels through the wide kernel; with the dx epilogue, that epilogue writes each tile
         // back (mkxRegs) instead of the kernel
         const i32 CPF = Cg >> 3;
+        // the dy prologue: the block's dY rows computed once, in order (two sequential streams),
+        // into the A block (rows kc floats apart, not transposed) and read there in place
+        // (A_ROWS); a micro-panel that still takes the packed path overwrites exactly its rows
+        const bool dyw = fused<F>() && cdy && CPF == CP && kc <= ROWS_IN_PLACE;
+        if (dyw) dyRows(apack, (ux)kc << 2, dy + ((ux)mb * (ux)K + (ux)(g * Kg + k0)) * 4, (ux)K << 2, dlt, mn, kc, cdy + ((ux)(g * Kg + k0) << 2), (ux)K << 2);
         for (i32 jb = 0; jb < CPF; jb += WRJ) {
           const i32 rj = min(WRJ, CPF - jb);
           const i32 c0 = jb * 8;
@@ -874,7 +885,7 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
           for (i32 ib = 0; ib < np; ib += WRI) {
             const i32 ri = min(WRI, np - ib);
             // whole micro-panels of dY without the dy prologue: read in place (A_ROWS)
-            const bool dir = !(fused<F>() && cdy) && CPF == CP && K <= ROWS_IN_PLACE && mn - ib * 4 >= ri * 4;
+            const bool dir = (dyw || (!(fused<F>() && cdy) && CPF == CP && K <= ROWS_IN_PLACE)) && mn - ib * 4 >= ri * 4;
             float *rows[4 * WRI];
             for (i32 ii = 0; ii < ri; ii++) {
               const i32 i = ib + ii;
@@ -890,6 +901,8 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
               const auto co = (ux)(g * Cg + cj) << 2;
               const ux row = dst + ((ux)(mb + i * 4) * (ldd >> 2) + (ux)(g * Cg + cj)) * 4;
               const ux xr = x2 + ((ux)(mb + i * 4) * (ldx2 >> 2) + (ux)(g * Cg + cj)) * 4;
+              // x2 comes from DRAM, 4 rows per tile C floats apart: the next tile's rows are prefetched
+              for (i32 r = 0, rn = min(4, mn - (i + WRI) * 4); r < rn; r++) _mm_prefetch((const char *)fp(xr + (ux)(WRI * 4 + r) * ldx2), _MM_HINT_T0);
               mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, relu,
                       s32 + co, ldc, (i & 15) == 15 || i == np - 1 ? st + (co << 1) : 0, gacc ? 1 : 0);
             });
@@ -898,13 +911,15 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
             if (ib + ri < np) {
               po = (const char *)fp(dst + ((ux)(mb + (ib + ri) * 4) * (ldd >> 2) + (ux)(g * Cg + c0)) * 4);
               nlo = min(WRI * 4, mn - (ib + ri) * 4);
-              if (dir && jb == 0 && kc == K) {
+              if (dir && !dyw && jb == 0 && kc == K) {
                 pn = (const char *)fp(dy + ((ux)(mb + (ib + ri) * 4) * (ux)K) * 4);
                 nln = (ri * 4 * K * 4) / 64;
               }
             }
-            const float *a0 = dir ? fp(dy + ((ux)(mb + ib * 4) * (ux)K + (ux)(g * Kg + k0)) * 4) : fp(apack + (ux)(ib * kc) * 16);
-            const size_t as = dir ? (size_t)K : (size_t)kc * 4;
+            const float *a0 = dyw && dir ? fp(apack + (ux)(ib * 4 * kc) * 4)
+                              : dir      ? fp(dy + ((ux)(mb + ib * 4) * (ux)K + (ux)(g * Kg + k0)) * 4)
+                                         : fp(apack + (ux)(ib * kc) * 16);
+            const size_t as = dyw && dir ? (size_t)kc : dir ? (size_t)K : (size_t)kc * 4;
             if (dir && epi) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, pn, nln, po, ldd, nlo, nullptr, 0, 0, dxe);
             else if (dir) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, add, pn, nln, po, ldd, nlo);
             else if (epi) mkwAny<A_PACKED>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, nullptr, 0, po, ldd, nlo, nullptr, 0, 0, dxe);

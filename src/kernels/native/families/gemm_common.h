@@ -140,7 +140,7 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
 static inline ux atStride(i32 mlen);
 template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu, i32 xs);
 template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu);
-template <class F> static void packDY(ux d, ux dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, ux dst, ux dlt, ux cdy);
+template <class F> static void packDY(ux d, ux dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, ux dst, ux dlt, ux cdy, i32 ps, ux tmp);
 static void as_conv_bwd_w(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
 template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
@@ -784,6 +784,53 @@ static void copy4dy(ux dst, ux p0, ux p1, ux p2, ux p3, ux dlt, i32 len, ux ca, 
     store<f32>(dst, A * load<f32>(p2) + (B * load<f32>(p2 + dlt) + C0), 8);
     store<f32>(dst, A * load<f32>(p3) + (B * load<f32>(p3 + dlt) + C0), 12);
     dst += 16; p0 += 4; p1 += 4; p2 += 4; p3 += 4; ca += 4;
+  }
+}
+
+/**
+ * The x prologue of copy4n on whole rows, not transposed: n rows of len floats, row r from
+ * src + r*ss (bytes) to dst + r*ds, v = a*x + b then max(0, v) when relu, the coefficients at sa
+ * (a) and sa + sb (b) per float. Per float the operations of copy4n (the 8-, 4- and 1-float steps
+ * at the same indices), so a 1x1 layer's A rows read in place from dst (A_ROWS, A_COLS) hold the
+ * bits its packed micro-panels would. One sequential stream per row block: the hardware
+ * prefetcher follows it, where copy4n's four interleaved rows came from DRAM one miss at a time.
+ */
+static void normRows(ux dst, ux ds, ux src, ux ss, i32 n, i32 len, ux sa, ux sb, i32 relu) {
+  const __m256 z8 = _mm256_setzero_ps();
+  const auto l8 = len & ~7, l4 = len & ~3;
+  for (auto r = 0; r < n; r++, dst += ds, src += ss) {
+    float *o = (float *)(gM + (size_t)dst);
+    const float *x = (const float *)(gM + (size_t)src), *a = (const float *)(gM + (size_t)sa), *b = (const float *)(gM + (size_t)(sa + sb));
+    auto i = 0;
+    for (; i < l8; i += 8) {
+      const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+      _mm256_storeu_ps(o + i, relu ? _mm256_andnot_ps(_mm256_cmp_ps(v, z8, _CMP_LE_OQ), v) : v);
+    }
+    for (; i < l4; i += 4) {
+      auto v = fma(_mm_loadu_ps(x + i), _mm_loadu_ps(a + i), _mm_loadu_ps(b + i));
+      if (relu) v = reluv(v);
+      _mm_storeu_ps(o + i, v);
+    }
+    for (; i < len; i++) o[i] = nrm(x[i], a[i], b[i], relu);
+  }
+}
+
+/**
+ * The dy prologue of copy4dy on whole rows, not transposed: n rows of len floats, dbn row r at
+ * src + r*ss (bytes), xbn at the same offset + dlt, dY to dst + r*ds; A, B, C0 at ca, ca + cs,
+ * ca + 2*cs per float. Per float copy4dy's operations (8-, 4-, 1-float steps at the same indices).
+ */
+static void dyRows(ux dst, ux ds, ux src, ux ss, ux dlt, i32 n, i32 len, ux ca, ux cs) {
+  const auto l8 = len & ~7, l4 = len & ~3;
+  for (auto r = 0; r < n; r++, dst += ds, src += ss) {
+    float *o = (float *)(gM + (size_t)dst);
+    auto i = 0;
+    for (; i < l8; i += 8) {
+      const ux p = src + ((ux)i << 2), c = ca + ((ux)i << 2);
+      _mm256_storeu_ps(o + i, _mm256_fmadd_ps(ld8(c), ld8(p), _mm256_fmadd_ps(ld8(c + cs), ld8(p + dlt), ld8(c + 2 * cs))));
+    }
+    for (; i < l4; i += 4) _mm_storeu_ps(o + i, dyv(ca + ((ux)i << 2), cs, src + ((ux)i << 2), dlt));
+    for (; i < len; i++) o[i] = dyf(ca + ((ux)i << 2), cs, src + ((ux)i << 2), dlt);
   }
 }
 
