@@ -209,6 +209,12 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
         if (nrw) normRows(apack, (ux)kc << 2, x + ((ux)mb * (ux)xs + (ux)r0) * 4, (ux)xs << 2, mn, kc, ce + ((ux)r0 << 2), nb, relu);
         // full panels (8 columns): WRI micro-panels x WRJ panels per call of the wide kernel
         const i32 NPF = Kg >> 3;
+        // ... and the next block's x rows (DRAM; contiguous when one block spans C) prefetched,
+        // spread over this block's tiles, so that normRows finds them in cache
+        const i32 nxr = nrw && kc == Kdim && xs == Kdim ? min(Mb, end - mb - mn) : 0;
+        const i32 nxt = ((np + WRI - 1) / WRI) * ((NPF + WRJ - 1) / WRJ);
+        const i32 nxl = nxr > 0 ? (i32)(((ux)nxr * (ux)xs * 4 / 64 + nxt - 1) / nxt) : 0;
+        i32 ti = 0;
         for (i32 jb = 0; jb < NPF; jb += WRJ) {
           const i32 rj = min(WRJ, NPF - jb);
           const ux bj = bp + (((ux)(g * NP + jb) * (ux)Kdim + (ux)r0) << 5);
@@ -249,10 +255,11 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
               continue;
             }
             // moments from the tiles in registers, after their write-back (mkm's epilogue, per tile)
+            MomRun mr[WRJ];
             const auto mom = epiAfter([&](int jj, int ii, const __m256 *v) {
               const i32 cj = col + jj * 8, i = ib + ii, rem = mn - i * 4;
               mkmRegs(v, rem > 1, rem > 2, rem > 3, st + (qo << 1) + ((ux)cj << 2), (ux)K << 2, mb == start && i == 0 ? 1 : 0,
-                      (i & 15) == 15 || i == np - 1 ? st + ((ux)cj << 3) : 0);
+                      (i & 15) == 15 || i == np - 1 ? st + ((ux)cj << 3) : 0, mr[jj], ii == 0, ii == ri - 1);
             });
             if (dir) {
               // first panels: prefetch the next tile's x rows (contiguous when one block spans C)
@@ -261,8 +268,11 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
               const bool pfx = !nrw && jb == 0 && kc == Kdim && xs == Kdim && ib + ri < np, pfy = ib + ri < np;
               const float *a0 = nrw ? fp(apack + (ux)(ib * 4 * kc) * 4) : fp(x + ((ux)(mb + ib * 4) * (ux)xs + (ux)r0) * 4);
               const size_t as = nrw ? (size_t)kc : (size_t)xs;
-              const char *px = pfx ? (const char *)fp(nx) : nullptr, *py = pfy ? (const char *)fp(ny) : nullptr;
-              const i32 nlx = pfx ? (ri * 4 * xs * 4) / 64 : 0, nly = pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0;
+              const char *px = pfx ? (const char *)fp(nx) : nxl ? (const char *)fp(x + ((ux)(mb + mn) * (ux)xs) * 4 + (ux)ti * (ux)nxl * 64) : nullptr;
+              const char *py = pfy ? (const char *)fp(ny) : nullptr;
+              const i32 nlx = pfx ? (ri * 4 * xs * 4) / 64 : nxl ? (i32)min<i64>(nxl, (i64)nxr * xs * 4 / 64 - (i64)ti * nxl) : 0;
+              const i32 nly = pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0;
+              ti++;
               if (stats) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly, nullptr, 0, 0, mom);
               else mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly);
             } else if (stats) {

@@ -545,34 +545,52 @@ static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, 
 
 // ---- the fused epilogues after the wide kernel (gemm_wide.h) ----
 
+/** One 8-channel panel's shift and f32 sums, kept in registers across the tiles of a wide-kernel call. */
+struct MomRun {
+  __m256 k, s, q;
+};
+
 /**
  * mkm's statistics epilogue for a tile whose final values the wide kernel has stored in rows d0..d3
- * (d0 a real row): the same operations in the same order as mkm after its write-back, reading
- * back the values it would have had in registers.
+ * (d0 a real row): the same operations in the same order as mkm after its write-back, on the
+ * values it would have had in registers. The panel's shift and sums (at sh, sh + ko, sh + 2*ko)
+ * are loaded at the call's first tile of the panel (first) and stored at its last (last) or at a
+ * flush into the f64 partials: in between they stay in m (a float stored and reloaded is the
+ * same float).
  */
-static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux ko, i32 init, ux s64) {
+static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux ko, i32 init, ux s64, MomRun &m, bool first, bool last) {
   // (256 bits: mkm's two v128 halves of each row in one register, the same operations per lane)
   const __m256 c0 = v[0], c1 = v[1], c2 = v[2], c3 = v[3];
-  float *shp = (float *)(gM + (size_t)sh);
-  if (init) {
-    __m256 t = c0;
-    f32 n = 1;
-    if (d1) { t = _mm256_add_ps(t, c1); n += 1; }
-    if (d2) { t = _mm256_add_ps(t, c2); n += 1; }
-    if (d3) { t = _mm256_add_ps(t, c3); n += 1; }
-    _mm256_storeu_ps(shp, _mm256_mul_ps(t, _mm256_set1_ps(1 / n)));
+  float *shp = (float *)(gM + (size_t)sh), *spp = shp + (ko >> 2), *qpp = spp + (ko >> 2);
+  if (first) {
+    if (init) {
+      __m256 t = c0;
+      f32 n = 1;
+      if (d1) { t = _mm256_add_ps(t, c1); n += 1; }
+      if (d2) { t = _mm256_add_ps(t, c2); n += 1; }
+      if (d3) { t = _mm256_add_ps(t, c3); n += 1; }
+      _mm256_storeu_ps(shp, _mm256_mul_ps(t, _mm256_set1_ps(1 / n)));
+    }
+    m.k = _mm256_loadu_ps(shp);
+    m.s = _mm256_loadu_ps(spp);
+    m.q = _mm256_loadu_ps(qpp);
   }
-  const __m256 k = _mm256_loadu_ps(shp);
+  const __m256 k = m.k;
   __m256 sv = _mm256_sub_ps(c0, k);
   __m256 q = _mm256_mul_ps(sv, sv);
   if (d1) { const __m256 e = _mm256_sub_ps(c1, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
   if (d2) { const __m256 e = _mm256_sub_ps(c2, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
   if (d3) { const __m256 e = _mm256_sub_ps(c3, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
-  const auto sp = sh + ko; const auto qp = sp + ko;
-  float *spp = (float *)(gM + (size_t)sp), *qpp = (float *)(gM + (size_t)qp);
-  _mm256_storeu_ps(spp, _mm256_add_ps(_mm256_loadu_ps(spp), sv));
-  _mm256_storeu_ps(qpp, _mm256_add_ps(_mm256_loadu_ps(qpp), q));
-  if (s64) flushSums(sp, ko, s64, ko << 1, 8);
+  m.s = _mm256_add_ps(m.s, sv);
+  m.q = _mm256_add_ps(m.q, q);
+  if (s64 || last) {
+    _mm256_storeu_ps(spp, m.s);
+    _mm256_storeu_ps(qpp, m.q);
+  }
+  if (s64) {
+    flushSums(sh + ko, ko, s64, ko << 1, 8); // (zeroes the f32 sums)
+    m.s = m.q = _mm256_setzero_ps();
+  }
 }
 
 /**
