@@ -39,6 +39,11 @@ BNFF_BEGIN
 
 namespace {
 
+// The dY rows of a 1x1 layer's dy prologue (dyRows) lie after the packed A block; both stay
+// within this many bytes of the thread scratch's packed region (at least 2.9 MiB: the fusion
+// region takes at most 1 MiB of the 4 MiB)
+constexpr ux NRW_BYTES = 2u << 20;
+
 // =====================================================================================
 // Weight packing.
 // =====================================================================================
@@ -202,19 +207,8 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
         const auto first = r0 == 0;
         const auto add = first ? 0 : 1;
         const auto stats = fused<F>() && mom != 0 && st != 0 && r0 + kc >= Kdim; // y is final after this block
-        // 1x1 with the x prologue: the block's rows normalised once, in order, into the A block
-        // (rows kc floats apart, not transposed) and read there in place (A_ROWS); a micro-panel
-        // that still takes the packed path overwrites exactly its own four rows
-        const bool nrw = fused<F>() && pw1 && pro && !dym && kc <= ROWS_IN_PLACE;
-        if (nrw) normRows(apack, (ux)kc << 2, x + ((ux)mb * (ux)xs + (ux)r0) * 4, (ux)xs << 2, mn, kc, ce + ((ux)r0 << 2), nb, relu);
         // full panels (8 columns): WRI micro-panels x WRJ panels per call of the wide kernel
         const i32 NPF = Kg >> 3;
-        // ... and the next block's x rows (DRAM; contiguous when one block spans C) prefetched,
-        // spread over this block's tiles, so that normRows finds them in cache
-        const i32 nxr = nrw && kc == Kdim && xs == Kdim ? min(Mb, end - mb - mn) : 0;
-        const i32 nxt = ((np + WRI - 1) / WRI) * ((NPF + WRJ - 1) / WRJ);
-        const i32 nxl = nxr > 0 ? (i32)(((ux)nxr * (ux)xs * 4 / 64 + nxt - 1) / nxt) : 0;
-        i32 ti = 0;
         for (i32 jb = 0; jb < NPF; jb += WRJ) {
           const i32 rj = min(WRJ, NPF - jb);
           const ux bj = bp + (((ux)(g * NP + jb) * (ux)Kdim + (ux)r0) << 5);
@@ -223,7 +217,7 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
           for (i32 ib = 0; ib < np; ib += WRI) {
             const i32 ri = min(WRI, np - ib);
             const bool legacy = stats && add && mb == start && ib == 0; // (mkm below: packed A)
-            const bool dir = pw1 && (nrw || (!pro && !win && xs <= ROWS_IN_PLACE)) && mn - ib * 4 >= ri * 4 && !legacy;
+            const bool dir = pw1 && !pro && !win && xs <= ROWS_IN_PLACE && mn - ib * 4 >= ri * 4 && !legacy;
             float *rows[4 * WRI];
             for (i32 ii = 0; ii < ri; ii++) {
               const i32 i = ib + ii;
@@ -265,16 +259,12 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
               // first panels: prefetch the next tile's x rows (contiguous when one block spans C)
               // and output rows, which come from DRAM
               const ux nx = x + ((ux)(mb + (ib + ri) * 4) * (ux)xs) * 4, ny = y + ((ux)(mb + (ib + ri) * 4) * (ux)K + (ux)col) * 4;
-              const bool pfx = !nrw && jb == 0 && kc == Kdim && xs == Kdim && ib + ri < np, pfy = ib + ri < np;
-              const float *a0 = nrw ? fp(apack + (ux)(ib * 4 * kc) * 4) : fp(x + ((ux)(mb + ib * 4) * (ux)xs + (ux)r0) * 4);
-              const size_t as = nrw ? (size_t)kc : (size_t)xs;
-              const char *px = pfx ? (const char *)fp(nx) : nxl ? (const char *)fp(x + ((ux)(mb + mn) * (ux)xs) * 4 + (ux)ti * (ux)nxl * 64) : nullptr;
-              const char *py = pfy ? (const char *)fp(ny) : nullptr;
-              const i32 nlx = pfx ? (ri * 4 * xs * 4) / 64 : nxl ? (i32)min<i64>(nxl, (i64)nxr * xs * 4 / 64 - (i64)ti * nxl) : 0;
-              const i32 nly = pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0;
-              ti++;
-              if (stats) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly, nullptr, 0, 0, mom);
-              else mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly);
+              const bool pfx = jb == 0 && kc == Kdim && xs == Kdim && ib + ri < np, pfy = ib + ri < np;
+              const float *a0 = fp(x + ((ux)(mb + ib * 4) * (ux)xs + (ux)r0) * 4);
+              const char *px = pfx ? (const char *)fp(nx) : nullptr, *py = pfy ? (const char *)fp(ny) : nullptr;
+              const i32 nlx = pfx ? (ri * 4 * xs * 4) / 64 : 0, nly = pfy ? min(WRI * 4, mn - (ib + ri) * 4) : 0;
+              if (stats) mkwAny<A_ROWS>(ri, rj, a0, (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly, nullptr, 0, 0, mom);
+              else mkwAny<A_ROWS>(ri, rj, a0, (size_t)xs, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, px, nlx, py, ldy, nly);
             } else if (stats) {
               mkwAny<A_PACKED>(ri, rj, fp(apack + (ux)(ib * kc) * 16), (size_t)kc * 4, fp(bj), (size_t)Kdim * 8, kc, rows, fp(bptr), add, nullptr, 0,
                                nullptr, 0, 0, nullptr, 0, 0, mom);
@@ -884,10 +874,12 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
         // back (mkxRegs) instead of the kernel
         const i32 CPF = Cg >> 3;
         // the dy prologue: the block's dY rows computed once, in order (two sequential streams),
-        // into the A block (rows kc floats apart, not transposed) and read there in place
-        // (A_ROWS); a micro-panel that still takes the packed path overwrites exactly its rows
-        const bool dyw = fused<F>() && cdy && CPF == CP && kc <= ROWS_IN_PLACE;
-        if (dyw) dyRows(apack, (ux)kc << 2, dy + ((ux)mb * (ux)K + (ux)(g * Kg + k0)) * 4, (ux)K << 2, dlt, mn, kc, cdy + ((ux)(g * Kg + k0) << 2), (ux)K << 2);
+        // after the A block (rows kc + 16 floats apart, not transposed: at 1 KiB or 2 KiB a tile's
+        // 12 rows share L1 sets) and read there in place (A_ROWS); micro-panels that take the
+        // packed path (a block's partial last group) keep the A block
+        const ux drs = (ux)(kc + 16) << 2, drb = apack + (ux)(np * kc) * 16;
+        const bool dyw = fused<F>() && cdy && CPF == CP && kc <= ROWS_IN_PLACE && (ux)(np * kc) * 16 + (ux)mn * drs <= NRW_BYTES;
+        if (dyw) dyRows(drb, drs, dy + ((ux)mb * (ux)K + (ux)(g * Kg + k0)) * 4, (ux)K << 2, dlt, mn, kc, cdy + ((ux)(g * Kg + k0) << 2), (ux)K << 2);
         for (i32 jb = 0; jb < CPF; jb += WRJ) {
           const i32 rj = min(WRJ, CPF - jb);
           const i32 c0 = jb * 8;
@@ -926,10 +918,10 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
                 nln = (ri * 4 * K * 4) / 64;
               }
             }
-            const float *a0 = dyw && dir ? fp(apack + (ux)(ib * 4 * kc) * 4)
+            const float *a0 = dyw && dir ? fp(drb + (ux)(ib * 4) * drs)
                               : dir      ? fp(dy + ((ux)(mb + ib * 4) * (ux)K + (ux)(g * Kg + k0)) * 4)
                                          : fp(apack + (ux)(ib * kc) * 16);
-            const size_t as = dyw && dir ? (size_t)kc : dir ? (size_t)K : (size_t)kc * 4;
+            const size_t as = dyw && dir ? (size_t)(drs >> 2) : dir ? (size_t)K : (size_t)kc * 4;
             if (dir && epi) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, pn, nln, po, ldd, nlo, nullptr, 0, 0, dxe);
             else if (dir) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, add, pn, nln, po, ldd, nlo);
             else if (epi) mkwAny<A_PACKED>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, nullptr, 0, po, ldd, nlo, nullptr, 0, 0, dxe);

@@ -206,6 +206,9 @@ template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p
 // The dy prologue's row buffer (packDY): this many bytes below 3 MiB of the thread scratch, which
 // the blocks of conv_bwd_w stay under (the fusion region lies above 3 MiB)
 constexpr ux DY_TMP = 64u << 10;
+// The x prologue of a 1x1 layer's backward-weights reads x in place from normalised rows only
+// where x has at least this many bytes (see bwdW)
+constexpr ux NRW_MIN = 8u << 20;
 
 /**
  * dY chunk rows [m0, m0 + mlen), group g, panels [ja, je) as [je - ja][ps][8] (zero past Kg).
@@ -361,7 +364,9 @@ template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, u
         packDY<F>(d, dy, m0, mlen, g, ja, je, bpk, dlt, cdy, mlen, scratch + (3u << 20) - DY_TMP);
         // (the normalised block of the x prologue below: as many channels as fit in half the
         // scratch below its 3 MiB, the rest for the partial sums)
-        const bool nrw = fused<F>() && pw1 && pro;
+        // (only where x is large enough to come from DRAM: from the caches, the packed path is
+        // faster, 1x1 256->1024 @14 in cache 0.87x the plain call's time packed, 1.02x in place)
+        const bool nrw = fused<F>() && pw1 && pro && (ux)N * (ux)ld(d, D_H) * (ux)ld(d, D_W) * (ux)xs * 4 >= NRW_MIN;
         const i32 RBN = nrw ? (i32)max<i64>(1, ((i64)((scratch + (3u << 20) - DY_TMP - apk) / 2 / (ux)mlen) - 64) / 16) : RBP;
         for (auto rb = pa; rb < pe; rb += RBN) {
           const auto rbe = min(pe, rb + RBN);
