@@ -314,7 +314,7 @@ export function convBackwardWeight(
   if (isDepthwise(g)) {
     backend.run('conv_dw_bwd_w', [d, dy, x, acc], splitRange(dwGroups(g.N), T));
     backend.run('conv_dw_bwd_w_out', [d, acc, dw], splitRange(g.C, T));
-  } else if (winogradW(g)) {
+  } else if (winogradW(g, backend.kind)) {
     backend.run('conv_wino_bwd_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
     backend.run('conv_wino_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsDot(g)) {
@@ -525,7 +525,7 @@ function convBackwardWeightFused(
   reluOnly('convBackwardWeight', f.xPrologue);
   const dp = f.dyPrologue,
     xp = f.xPrologue;
-  const fl = fuseLayout(g, 0, !!xp && !winogradW(g));
+  const fl = fuseLayout(g, 0, !!xp && !winogradW(g, backend.kind));
   const v = descriptor(backend, g, ws, fl);
   setStrides(backend, g, ws, xp?.stride, undefined);
   dyCoefficients(backend, g, dp);
@@ -535,7 +535,7 @@ function convBackwardWeightFused(
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? dp.xbn - dp.dbn : 0;
   const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
-  if (winogradW(g)) {
+  if (winogradW(g, backend.kind)) {
     backend.run('conv_wino_bwd_w_f', args, splitRange(up(g.C, 8) / 8, T));
     backend.run('conv_wino_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
   } else if (weightsDot(g) && (!xp || windowFits(g, fl, v.Mch))) {

@@ -5,7 +5,7 @@
  * kernels read (src/kernels/abi/conv_descriptor.ts). Also what a convolution can do, which the
  * fusion passes ask (strided views, accumulating dx epilogue). The calls themselves: conv.ts.
  */
-import { type Backend, SCRATCH_BYTES } from '../runtime/backend.js';
+import { type Backend, type BackendKind, SCRATCH_BYTES } from '../runtime/backend.js';
 import type { Arena } from '../runtime/memory.js';
 import { DESC_BYTES, D_FPART, D_GACC, D_GACCH, D_N, D_WTB, D_WTIGHT, D_X2S, D_XS } from './abi/conv_descriptor.js';
 import { type ConvGeom, convGeom, dwGroups, isDepthwise, isPointwise } from './conv_geometry.js';
@@ -90,6 +90,18 @@ export const convTuning = {
   wSlices: 4,
   /** backward-weights: accumulators larger than this are not sliced (see derive) */
   wSliceAccBytes: 256 << 10,
+};
+
+/**
+ * Tuning of the native engine only (the rest of convTuning serves both). Winograd backward-weights
+ * also takes the layers whose chunk of winoWMinTiles tiles needs up to winoWBytes: resnet50's
+ * 3x3 512->512 @7 (48 KiB per tile) ran at 43% of the micro-kernel rate on the GEMM path, 56-86%
+ * (under load) with Winograd. Layers that fit convTuning.winoWBytes keep that chunk size, hence
+ * the wasm engine's bits; the layers admitted here run the GEMM path on the wasm engine, so their
+ * dW differs between the engines in the last bits (each engine stays deterministic).
+ */
+export const nativeConvTuning = {
+  winoWBytes: 2 << 20,
 };
 
 const MAX_ROWS = 4096; // row table of the GEMM kernels (wasm/common/conv.ts)
@@ -269,8 +281,14 @@ export function winograd(g: ConvGeom): boolean {
  * 79% of the micro-kernel rate against 86% for the dot-product kernel; 512->512 @7, chunks of 8
  * tiles, 63% against 93%; from 32->32 @16 to 256->256 @14 1.3x to 2x faster than the GEMM paths.
  */
-export function winogradW(g: ConvGeom): boolean {
-  return winograd(g) && g.C >= 32 && convTuning.winoWMinTiles * winoTileBytes(g) <= convTuning.winoWBytes;
+export function winogradW(g: ConvGeom, kind?: BackendKind): boolean {
+  return winograd(g) && g.C >= 32 && convTuning.winoWMinTiles * winoTileBytes(g) <= winoWBudget(g, kind);
+}
+
+/** Bytes of a Winograd backward-weights chunk on this engine (see nativeConvTuning). */
+function winoWBudget(g: ConvGeom, kind?: BackendKind): number {
+  const need = convTuning.winoWMinTiles * winoTileBytes(g);
+  return kind === 'native' && need > convTuning.winoWBytes ? Math.max(convTuning.winoWBytes, nativeConvTuning.winoWBytes) : convTuning.winoWBytes;
 }
 
 /** Scratch bytes per tile of a Winograd backward-weights chunk, sized for two threads (see descriptor). */
@@ -328,6 +346,7 @@ export function weightsDot(g: ConvGeom): boolean {
  * that take Winograd in all three passes (conv_wino_fwd, its backward-data, conv_wino_bwd_w).
  */
 export function convStridedInput(g: ConvGeom): boolean {
+  // (winogradW of both engines: the fused graph is planned once for every engine)
   if (winograd(g)) return winogradData(g) !== undefined && winogradW(g);
   return isPointwise(g) && g.groups === 1 && g.C % 4 === 0 && !forwardDot(g) && !forwardT(g) && !weightsT(g) && !weightsDot(g);
 }
@@ -496,6 +515,13 @@ export function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?
   const NPt = Math.ceil(up(g.C, 8) / 8 / backend.threads);
   const room = SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0) - 4 * WW * g.C * 4 - 2048;
   let TC = Math.max(4, Math.floor(convTuning.winoWBytes / winoTileBytes(g)));
+  if (!winogradW(g) && winogradW(g, backend.kind)) {
+    // a layer only the native budget admits: its chunk also fits one thread's share of the panels
+    // (all of them), so that the room check below never cuts it and dW does not depend on the
+    // thread count
+    const one = 64 * g.K + 512 * Math.ceil(up(g.C, 8) / 8);
+    TC = Math.max(4, Math.min(Math.floor(winoWBudget(g, backend.kind) / winoTileBytes(g)), Math.floor(room / one)));
+  }
   if (TC * (64 * g.K + 512 * NPt) > room) TC = Math.max(1, Math.floor(room / (64 * g.K + 512 * NPt)));
   d.set([v.TB, v.KB, winFits && convTuning.winoWindow !== 0 ? 1 : 0, TC], D_WTB);
   d.set([v.wtight ? 1 : 0, v.dtight ? 1 : 0, v.WSL, g.C, layer.C], D_WTIGHT); // pixel strides: see stridedInput

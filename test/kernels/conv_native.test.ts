@@ -245,6 +245,8 @@ test('native conv: 1x1 in place over several reduction blocks and pixel blocks (
   });
   // rows 1024 floats apart: the packed paths
   await same({ N: 1, C: 1024, H: 3, W: 5, K: 16, KH: 1 }, 304, [PLAIN, FUSED[0]!], [1, 2]);
+  // x of 8.5 MB: backward-weights' x prologue normalises rows in order and reads them in place
+  await same({ N: 1, C: 64, H: 182, W: 182, K: 24, KH: 1 }, 305, [FUSED[0]!, FUSED[1]!], [1, 2, 3]);
 });
 
 test('native conv: spatial kernels (3x3, strided, padded, dilated, grouped, 7x7 stem, depthwise)', { skip }, async () => {

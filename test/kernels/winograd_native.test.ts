@@ -26,6 +26,7 @@ import {
   type ConvGeom,
   type ConvGeomSpec,
 } from '../../src/kernels/conv.js';
+import { winogradW } from '../../src/kernels/conv_config.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { Arena } from '../../src/runtime/memory.js';
 import { NativeBackend, nativeStatus } from '../../src/runtime/native.js';
@@ -243,3 +244,34 @@ test('native Winograd: larger layers over several blocks and chunks, bit-identic
     await same(spec, VARIANTS[7]!, 5200 + i, 'large');
   }
 });
+
+test(
+  'native Winograd backward-weights of a layer only the native budget admits (nativeConvTuning): the same dW at 1-3 threads, wasm GEMM within tolerance',
+  { skip },
+  async () => {
+    // 512->512 @7: 48 KiB per chunk tile, over convTuning.winoWBytes (the wasm engine runs the
+    // GEMM path) and within nativeConvTuning.winoWBytes; N = 6: 96 tiles, several chunks
+    for (const v of [VARIANTS[0]!, VARIANTS[4]!]) {
+      const g = convGeom({ N: 6, C: 512, H: 7, W: 7, K: 512, KH: 3, pad: 1 });
+      assert.ok(winogradW(g, 'native') && !winogradW(g, 'wasm'));
+      const dws: Uint32Array[] = [];
+      for (const threads of THREADS) dws.push(run(await backend('native', threads), g, v, 6000).get('dw')!);
+      for (const dw of dws.slice(1))
+        assert.ok(
+          dw.every((u, i) => u === dws[0]![i]),
+          `${v.name}: dW differs across thread counts`,
+        );
+      const f32 = (u: Uint32Array): Float32Array => new Float32Array(u.buffer, u.byteOffset, u.length);
+      const n = f32(dws[0]!),
+        w = f32(run(await backend('wasm', 2), g, v, 6000).get('dw')!);
+      let d2 = 0,
+        w2 = 0;
+      for (let i = 0; i < w.length; i++) {
+        d2 += (n[i]! - w[i]!) ** 2;
+        w2 += w[i]! ** 2;
+      }
+      // both against each other: each within 1e-5 sqrt(R) of the exact dW (R = N*OH*OW)
+      assert.ok(Math.sqrt(d2 / w2) < 2e-5 * Math.sqrt(6 * 49), `${v.name}: relative difference ${Math.sqrt(d2 / w2)}`);
+    }
+  },
+);

@@ -39,6 +39,11 @@ BNFF_BEGIN
 
 namespace {
 
+// The dY rows of a 1x1 layer's dy prologue (dyRows) lie after the packed A block; both stay
+// within this many bytes of the thread scratch's packed region (at least 2.9 MiB: the fusion
+// region takes at most 1 MiB of the 4 MiB)
+constexpr ux NRW_BYTES = 2u << 20;
+
 // =====================================================================================
 // Weight packing.
 // =====================================================================================
@@ -244,10 +249,11 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
               continue;
             }
             // moments from the tiles in registers, after their write-back (mkm's epilogue, per tile)
+            MomRun mr[WRJ];
             const auto mom = epiAfter([&](int jj, int ii, const __m256 *v) {
               const i32 cj = col + jj * 8, i = ib + ii, rem = mn - i * 4;
               mkmRegs(v, rem > 1, rem > 2, rem > 3, st + (qo << 1) + ((ux)cj << 2), (ux)K << 2, mb == start && i == 0 ? 1 : 0,
-                      (i & 15) == 15 || i == np - 1 ? st + ((ux)cj << 3) : 0);
+                      (i & 15) == 15 || i == np - 1 ? st + ((ux)cj << 3) : 0, mr[jj], ii == 0, ii == ri - 1);
             });
             if (dir) {
               // first panels: prefetch the next tile's x rows (contiguous when one block spans C)
@@ -867,6 +873,13 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
         // full panels through the wide kernel; with the dx epilogue, that epilogue writes each tile
         // back (mkxRegs) instead of the kernel
         const i32 CPF = Cg >> 3;
+        // the dy prologue: the block's dY rows computed once, in order (two sequential streams),
+        // after the A block (rows kc + 16 floats apart, not transposed: at 1 KiB or 2 KiB a tile's
+        // 12 rows share L1 sets) and read there in place (A_ROWS); micro-panels that take the
+        // packed path (a block's partial last group) keep the A block
+        const ux drs = (ux)(kc + 16) << 2, drb = apack + (ux)(np * kc) * 16;
+        const bool dyw = fused<F>() && cdy && CPF == CP && kc <= ROWS_IN_PLACE && (ux)(np * kc) * 16 + (ux)mn * drs <= NRW_BYTES;
+        if (dyw) dyRows(drb, drs, dy + ((ux)mb * (ux)K + (ux)(g * Kg + k0)) * 4, (ux)K << 2, dlt, mn, kc, cdy + ((ux)(g * Kg + k0) << 2), (ux)K << 2);
         for (i32 jb = 0; jb < CPF; jb += WRJ) {
           const i32 rj = min(WRJ, CPF - jb);
           const i32 c0 = jb * 8;
@@ -874,7 +887,7 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
           for (i32 ib = 0; ib < np; ib += WRI) {
             const i32 ri = min(WRI, np - ib);
             // whole micro-panels of dY without the dy prologue: read in place (A_ROWS)
-            const bool dir = !(fused<F>() && cdy) && CPF == CP && K <= ROWS_IN_PLACE && mn - ib * 4 >= ri * 4;
+            const bool dir = (dyw || (!(fused<F>() && cdy) && CPF == CP && K <= ROWS_IN_PLACE)) && mn - ib * 4 >= ri * 4;
             float *rows[4 * WRI];
             for (i32 ii = 0; ii < ri; ii++) {
               const i32 i = ib + ii;
@@ -890,6 +903,8 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
               const auto co = (ux)(g * Cg + cj) << 2;
               const ux row = dst + ((ux)(mb + i * 4) * (ldd >> 2) + (ux)(g * Cg + cj)) * 4;
               const ux xr = x2 + ((ux)(mb + i * 4) * (ldx2 >> 2) + (ux)(g * Cg + cj)) * 4;
+              // x2 comes from DRAM, 4 rows per tile C floats apart: the next tile's rows are prefetched
+              for (i32 r = 0, rn = min(4, mn - (i + WRI) * 4); r < rn; r++) _mm_prefetch((const char *)fp(xr + (ux)(WRI * 4 + r) * ldx2), _MM_HINT_T0);
               mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, relu,
                       s32 + co, ldc, (i & 15) == 15 || i == np - 1 ? st + (co << 1) : 0, gacc ? 1 : 0);
             });
@@ -898,13 +913,15 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
             if (ib + ri < np) {
               po = (const char *)fp(dst + ((ux)(mb + (ib + ri) * 4) * (ldd >> 2) + (ux)(g * Cg + c0)) * 4);
               nlo = min(WRI * 4, mn - (ib + ri) * 4);
-              if (dir && jb == 0 && kc == K) {
+              if (dir && !dyw && jb == 0 && kc == K) {
                 pn = (const char *)fp(dy + ((ux)(mb + (ib + ri) * 4) * (ux)K) * 4);
                 nln = (ri * 4 * K * 4) / 64;
               }
             }
-            const float *a0 = dir ? fp(dy + ((ux)(mb + ib * 4) * (ux)K + (ux)(g * Kg + k0)) * 4) : fp(apack + (ux)(ib * kc) * 16);
-            const size_t as = dir ? (size_t)K : (size_t)kc * 4;
+            const float *a0 = dyw && dir ? fp(drb + (ux)(ib * 4) * drs)
+                              : dir      ? fp(dy + ((ux)(mb + ib * 4) * (ux)K + (ux)(g * Kg + k0)) * 4)
+                                         : fp(apack + (ux)(ib * kc) * 16);
+            const size_t as = dyw && dir ? (size_t)(drs >> 2) : dir ? (size_t)K : (size_t)kc * 4;
             if (dir && epi) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, pn, nln, po, ldd, nlo, nullptr, 0, 0, dxe);
             else if (dir) mkwAny<A_ROWS>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, add, pn, nln, po, ldd, nlo);
             else if (epi) mkwAny<A_PACKED>(ri, rj, a0, as, fp(bj), (size_t)Kg * 8, kc, rows, nullptr, 0, nullptr, 0, po, ldd, nlo, nullptr, 0, 0, dxe);

@@ -140,7 +140,7 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
 static inline ux atStride(i32 mlen);
 template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu, i32 xs);
 template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu);
-template <class F> static void packDY(ux d, ux dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, ux dst, ux dlt, ux cdy);
+template <class F> static void packDY(ux d, ux dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, ux dst, ux dlt, ux cdy, i32 ps, ux tmp);
 static void as_conv_bwd_w(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
 template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
@@ -545,34 +545,52 @@ static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, 
 
 // ---- the fused epilogues after the wide kernel (gemm_wide.h) ----
 
+/** One 8-channel panel's shift and f32 sums, kept in registers across the tiles of a wide-kernel call. */
+struct MomRun {
+  __m256 k, s, q;
+};
+
 /**
  * mkm's statistics epilogue for a tile whose final values the wide kernel has stored in rows d0..d3
- * (d0 a real row): the same operations in the same order as mkm after its write-back, reading
- * back the values it would have had in registers.
+ * (d0 a real row): the same operations in the same order as mkm after its write-back, on the
+ * values it would have had in registers. The panel's shift and sums (at sh, sh + ko, sh + 2*ko)
+ * are loaded at the call's first tile of the panel (first) and stored at its last (last) or at a
+ * flush into the f64 partials: in between they stay in m (a float stored and reloaded is the
+ * same float).
  */
-static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux ko, i32 init, ux s64) {
+static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux ko, i32 init, ux s64, MomRun &m, bool first, bool last) {
   // (256 bits: mkm's two v128 halves of each row in one register, the same operations per lane)
   const __m256 c0 = v[0], c1 = v[1], c2 = v[2], c3 = v[3];
-  float *shp = (float *)(gM + (size_t)sh);
-  if (init) {
-    __m256 t = c0;
-    f32 n = 1;
-    if (d1) { t = _mm256_add_ps(t, c1); n += 1; }
-    if (d2) { t = _mm256_add_ps(t, c2); n += 1; }
-    if (d3) { t = _mm256_add_ps(t, c3); n += 1; }
-    _mm256_storeu_ps(shp, _mm256_mul_ps(t, _mm256_set1_ps(1 / n)));
+  float *shp = (float *)(gM + (size_t)sh), *spp = shp + (ko >> 2), *qpp = spp + (ko >> 2);
+  if (first) {
+    if (init) {
+      __m256 t = c0;
+      f32 n = 1;
+      if (d1) { t = _mm256_add_ps(t, c1); n += 1; }
+      if (d2) { t = _mm256_add_ps(t, c2); n += 1; }
+      if (d3) { t = _mm256_add_ps(t, c3); n += 1; }
+      _mm256_storeu_ps(shp, _mm256_mul_ps(t, _mm256_set1_ps(1 / n)));
+    }
+    m.k = _mm256_loadu_ps(shp);
+    m.s = _mm256_loadu_ps(spp);
+    m.q = _mm256_loadu_ps(qpp);
   }
-  const __m256 k = _mm256_loadu_ps(shp);
+  const __m256 k = m.k;
   __m256 sv = _mm256_sub_ps(c0, k);
   __m256 q = _mm256_mul_ps(sv, sv);
   if (d1) { const __m256 e = _mm256_sub_ps(c1, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
   if (d2) { const __m256 e = _mm256_sub_ps(c2, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
   if (d3) { const __m256 e = _mm256_sub_ps(c3, k); sv = _mm256_add_ps(sv, e); q = _mm256_fmadd_ps(e, e, q); }
-  const auto sp = sh + ko; const auto qp = sp + ko;
-  float *spp = (float *)(gM + (size_t)sp), *qpp = (float *)(gM + (size_t)qp);
-  _mm256_storeu_ps(spp, _mm256_add_ps(_mm256_loadu_ps(spp), sv));
-  _mm256_storeu_ps(qpp, _mm256_add_ps(_mm256_loadu_ps(qpp), q));
-  if (s64) flushSums(sp, ko, s64, ko << 1, 8);
+  m.s = _mm256_add_ps(m.s, sv);
+  m.q = _mm256_add_ps(m.q, q);
+  if (s64 || last) {
+    _mm256_storeu_ps(spp, m.s);
+    _mm256_storeu_ps(qpp, m.q);
+  }
+  if (s64) {
+    flushSums(sh + ko, ko, s64, ko << 1, 8); // (zeroes the f32 sums)
+    m.s = m.q = _mm256_setzero_ps();
+  }
 }
 
 /**
@@ -784,6 +802,53 @@ static void copy4dy(ux dst, ux p0, ux p1, ux p2, ux p3, ux dlt, i32 len, ux ca, 
     store<f32>(dst, A * load<f32>(p2) + (B * load<f32>(p2 + dlt) + C0), 8);
     store<f32>(dst, A * load<f32>(p3) + (B * load<f32>(p3 + dlt) + C0), 12);
     dst += 16; p0 += 4; p1 += 4; p2 += 4; p3 += 4; ca += 4;
+  }
+}
+
+/**
+ * The x prologue of copy4n on whole rows, not transposed: n rows of len floats, row r from
+ * src + r*ss (bytes) to dst + r*ds, v = a*x + b then max(0, v) when relu, the coefficients at sa
+ * (a) and sa + sb (b) per float. Per float the operations of copy4n (the 8-, 4- and 1-float steps
+ * at the same indices), so a 1x1 layer's A rows read in place from dst (A_ROWS, A_COLS) hold the
+ * bits its packed micro-panels would. One sequential stream per row block: the hardware
+ * prefetcher follows it, where copy4n's four interleaved rows came from DRAM one miss at a time.
+ */
+static void normRows(ux dst, ux ds, ux src, ux ss, i32 n, i32 len, ux sa, ux sb, i32 relu) {
+  const __m256 z8 = _mm256_setzero_ps();
+  const auto l8 = len & ~7, l4 = len & ~3;
+  for (auto r = 0; r < n; r++, dst += ds, src += ss) {
+    float *o = (float *)(gM + (size_t)dst);
+    const float *x = (const float *)(gM + (size_t)src), *a = (const float *)(gM + (size_t)sa), *b = (const float *)(gM + (size_t)(sa + sb));
+    auto i = 0;
+    for (; i < l8; i += 8) {
+      const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+      _mm256_storeu_ps(o + i, relu ? _mm256_andnot_ps(_mm256_cmp_ps(v, z8, _CMP_LE_OQ), v) : v);
+    }
+    for (; i < l4; i += 4) {
+      auto v = fma(_mm_loadu_ps(x + i), _mm_loadu_ps(a + i), _mm_loadu_ps(b + i));
+      if (relu) v = reluv(v);
+      _mm_storeu_ps(o + i, v);
+    }
+    for (; i < len; i++) o[i] = nrm(x[i], a[i], b[i], relu);
+  }
+}
+
+/**
+ * The dy prologue of copy4dy on whole rows, not transposed: n rows of len floats, dbn row r at
+ * src + r*ss (bytes), xbn at the same offset + dlt, dY to dst + r*ds; A, B, C0 at ca, ca + cs,
+ * ca + 2*cs per float. Per float copy4dy's operations (8-, 4-, 1-float steps at the same indices).
+ */
+static void dyRows(ux dst, ux ds, ux src, ux ss, ux dlt, i32 n, i32 len, ux ca, ux cs) {
+  const auto l8 = len & ~7, l4 = len & ~3;
+  for (auto r = 0; r < n; r++, dst += ds, src += ss) {
+    float *o = (float *)(gM + (size_t)dst);
+    auto i = 0;
+    for (; i < l8; i += 8) {
+      const ux p = src + ((ux)i << 2), c = ca + ((ux)i << 2);
+      _mm256_storeu_ps(o + i, _mm256_fmadd_ps(ld8(c), ld8(p), _mm256_fmadd_ps(ld8(c + cs), ld8(p + dlt), ld8(c + 2 * cs))));
+    }
+    for (; i < l4; i += 4) _mm_storeu_ps(o + i, dyv(ca + ((ux)i << 2), cs, src + ((ux)i << 2), dlt));
+    for (; i < len; i++) o[i] = dyf(ca + ((ux)i << 2), cs, src + ((ux)i << 2), dlt);
   }
 }
 
