@@ -15,9 +15,10 @@
  *   kernels or with depthwise fusion off (conv_parts.ts depthwiseGate).
  */
 import type { Node } from '../graph/ir.js';
+import type { Activation } from '../ops/activation.js';
 import type { BnReluMaskAttrs, FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { KernelCapabilities } from './capabilities.js';
-import { DEPTHWISE_GUARD, type DepthwiseGate, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
+import { ACTIVATION_COST_GUARD, DEPTHWISE_GUARD, type DepthwiseGate, activationCost, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
 import { type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const isBwdData = (n: Node | undefined): n is Node => n !== undefined && (n.op === 'conv2d_backward_data' || n.op === 'conv2d_fused_backward_data');
@@ -35,7 +36,7 @@ export const reduceIntoConvBackward: Pass = reduceIntoConvBackwardWith(undefined
  * normalize-into-conv put the normalize into the consuming convolutions, but fission itself makes
  * the SiLU and hardswish derivatives bn_relu_mask nodes, whatever convolution consumes them.
  */
-export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, dw: DepthwiseGate = depthwiseGate(false)): Pass {
+export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, dw: DepthwiseGate = depthwiseGate(false), acts?: readonly Activation[]): Pass {
   return {
     name: 'reduce-into-conv-backward',
     run(g, report) {
@@ -74,6 +75,10 @@ export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, dw: Depthw
         const da = d.attrs as unknown as FusedConvAttrs;
         if (!(caps ? caps.convActivation({ xShape: da.xShape!, wShape: da.wShape!, attrs: da }, act) : act === 'relu')) {
           report.blocked(bn, 'reduce-into-conv-backward', 'activationInConv', `the fused backward-data of "${d.name}" cannot differentiate ${act}`);
+          continue;
+        }
+        if (acts && !acts.includes(act)) {
+          report.blocked(bn, 'reduce-into-conv-backward', ACTIVATION_COST_GUARD, activationCost(act));
           continue;
         }
         plan.set(d.id, { mask: m, reduce: r });

@@ -93,3 +93,11 @@ export function depthwiseGate(on: boolean, caps?: KernelCapabilities): Depthwise
     return undefined;
   };
 }
+
+/** The cost guard on the activations fused convolutions apply (FusionOptions.fusedActivations). */
+export const ACTIVATION_COST_GUARD = 'activationCost';
+
+/** Why activationCost keeps `act` out of the convolutions. */
+export function activationCost(act: string): string {
+  return `${act} stays in its standalone normalize and derivative passes on this engine (FusionOptions.fusedActivations), which cost less than in the convolutions' kernels`;
+}

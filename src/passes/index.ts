@@ -5,6 +5,7 @@
  */
 import { pruneDead } from '../autodiff/backward.js';
 import type { Graph } from '../graph/ir.js';
+import type { Activation } from '../ops/activation.js';
 import { verify } from '../graph/verify.js';
 import { actWithReduce } from './act_reduce.js';
 import { bnGradIntoConvBackwardWith, reduceIntoConvBackwardWith } from './backward_into_conv.js';
@@ -88,6 +89,13 @@ export interface FusionOptions {
    * the ablation 'depthwise-unfused'.
    */
   depthwiseFusion?: boolean;
+  /**
+   * Cost guard activationCost: the activations after a BN that a fused convolution may apply in
+   * its prologue and differentiate in its dx epilogue (default: every one its kernels can,
+   * guard activationInConv). The CLI sets it per engine (src/runtime/engine_factory.ts
+   * fusionCosts): the native engine keeps SiLU and hardswish in the standalone passes.
+   */
+  fusedActivations?: readonly Activation[];
 }
 
 /** No pass: the unfused baseline, every BN a node of its own. */
@@ -172,9 +180,9 @@ export function applyFusion(
   if (o.statsReuse) passes.push(momentsReuse);
   const dw = depthwiseGate(o.depthwiseFusion !== false, caps);
   if (o.statsEpilogue) passes.push(momentsIntoConvWith(dw));
-  if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true, dw, caps));
+  if (o.normalizePrologue) passes.push(normalizeIntoConvWith(o.storeNormalized === true, dw, caps, o.fusedActivations));
   if (o.residual) passes.push(residualAddRelu);
-  if (o.backward) passes.push(reduceIntoConvBackwardWith(caps, dw), actWithReduce, bnGradIntoConvBackwardWith(dw));
+  if (o.backward) passes.push(reduceIntoConvBackwardWith(caps, dw, o.fusedActivations), actWithReduce, bnGradIntoConvBackwardWith(dw));
   if (o.concatGrad) passes.push(concatGradWith(o.concatGradEpilogue === true, caps));
   if (o.recomputeConcat) passes.push(concatRecompute);
   else if (o.concatViews) passes.push(concatViewsWith(caps, o.concatViewMinFraction));

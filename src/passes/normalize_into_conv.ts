@@ -20,7 +20,7 @@ import type { Graph, Node } from '../graph/ir.js';
 import { type Activation, activationOf } from '../ops/activation.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { ConvSpec, KernelCapabilities } from './capabilities.js';
-import { DEPTHWISE_GUARD, type DepthwiseGate, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
+import { ACTIVATION_COST_GUARD, DEPTHWISE_GUARD, type DepthwiseGate, activationCost, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
 
 /** '+ReLU', '+ReLU6', ... for reports ('' for none). */
@@ -50,7 +50,7 @@ function specOf(g: Graph, n: Node): ConvSpec {
  * The pass; store: z is materialised and read by the convolutions (see the header); dw: the
  * depthwiseFused guard.
  */
-export function normalizeIntoConvWith(store: boolean, dw: DepthwiseGate = depthwiseGate(false), caps?: KernelCapabilities): Pass {
+export function normalizeIntoConvWith(store: boolean, dw: DepthwiseGate = depthwiseGate(false), caps?: KernelCapabilities, acts?: readonly Activation[]): Pass {
   return {
     name: 'normalize-into-conv',
     run(g, report) {
@@ -82,6 +82,10 @@ export function normalizeIntoConvWith(store: boolean, dw: DepthwiseGate = depthw
         const cant = store ? undefined : users.find((u) => !isMaskOp(u) && !(caps ? caps.convActivation(specOf(g, u), act) : act === 'none' || act === 'relu'));
         if (cant) {
           report.blocked(bn, 'normalize-into-conv', 'activationInConv', `the fused kernels of "${cant.name}" cannot apply ${act} after the normalize`);
+          continue;
+        }
+        if (!store && acts && !acts.includes(act)) {
+          report.blocked(bn, 'normalize-into-conv', ACTIVATION_COST_GUARD, activationCost(act));
           continue;
         }
         if (store) {

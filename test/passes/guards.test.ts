@@ -816,6 +816,25 @@ for (const act of ['relu6', 'silu', 'hardswish'] as const) {
   });
 }
 
+test('cost guard activationCost: SiLU and hardswish stay out of the fused convolutions where fusedActivations says so (the native engine); ReLU6 goes in', () => {
+  const costs = { ...ALL_FUSION, fusedActivations: ['none', 'relu', 'relu6'] as const };
+  for (const act of ['silu', 'hardswish'] as const) {
+    const { g } = trainGraph([2, 3, 5, 5], actBlock(act)());
+    const { graph, report } = fuse(g, costs, EVERY_ACTIVATION);
+    for (const bn of ['bn1', 'bn2', 'bn3']) {
+      assert.equal(blockedBy(report, bn, 'normalize-into-conv'), 'activationCost');
+      assert.equal(blockedBy(report, bn, 'reduce-into-conv-backward'), 'activationCost');
+      assert.ok(fired(report, bn, 'act-with-reduce'), `${act} ${bn}: its derivative in the reduce pass`);
+    }
+    assert.match(report.notes.find((n) => n.layer === 'bn1' && n.guard === 'activationCost')!.detail, new RegExp(`${act} stays in its standalone normalize`));
+    assert.equal(graph.nodes.filter((n) => n.op === 'bn_apply').length, 3);
+  }
+  const { g } = trainGraph([2, 3, 5, 5], actBlock('relu6')());
+  const { report } = fuse(g, costs, EVERY_ACTIVATION);
+  for (const bn of ['bn1', 'bn2', 'bn3']) assert.ok(fired(report, bn, 'normalize-into-conv'));
+  agreeInFloat64([2, 3, 5, 5], actBlock('silu'));
+});
+
 test('guard reluIsSoleConsumer: an activation read by something else besides stays a node of its own', () => {
   const { g } = trainGraph([2, 3, 5, 5], (b, x) => {
     const h = b.batchNorm2d('bn1', b.conv2d('c1', x, { out: 4, kernel: 3, padding: 1 }));
