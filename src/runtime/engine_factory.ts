@@ -15,16 +15,15 @@ import type { Engine, EngineChoice, EngineKind } from './engine.js';
  * unfused on native (docs/design/native-engine.md). Depthwise fusion stays on: with the native
  * depthwise kernels at the full vector width the fused step beats the one with depthwise fusion
  * off (mobilenet_v2 at 224 px, batch 32: 1.05-1.07x of unfused against 0.96-1.01x;
- * docs/design/2026-12-07-lean-cnns.md). The WebAssembly engine keeps every fusion (its measured
- * figures predate the guards).
+ * docs/design/2026-12-07-lean-cnns.md). activationCost (FusionOptions.fusedActivations): SiLU
+ * and hardswish stay out of the convolutions on both engines, and the WebAssembly engine keeps
+ * depthwise fusion off (docs/design/native-engine.md, "The cost guard on activations").
  */
 export function fusionCosts(kind: EngineKind): Pick<FusionOptions, 'minFissionBytes' | 'depthwiseFusion' | 'fusedActivations'> {
-  // SiLU and hardswish stay out of the native convolutions (guard activationCost): with them in
-  // the depthwise kernels efficientnet_b0_cifar's fused step ran at 0.85x of unfused (convolutions
-  // 746 against 488 ms), with depthwise fusion off at 1.01x
-  // the WebAssembly fused depthwise kernels apply their prologue at every tap: there depthwise
-  // fusion made mobilenet_v2 (224 px, batch 32) 0.83x of unfused and SiLU in the convolutions
-  // efficientnet_b0 (batch 16) 0.43x
+  // with SiLU in the native depthwise kernels efficientnet_b0_cifar's fused step ran at 0.85x of
+  // unfused (convolutions 746 against 488 ms per step); the WebAssembly fused depthwise kernels
+  // apply their prologue at every tap: depthwise fusion made mobilenet_v2 (224 px, batch 32)
+  // 0.83x of unfused there, and SiLU in the convolutions efficientnet_b0 (batch 16) 0.43x
   return kind === 'native'
     ? { minFissionBytes: 4 << 20, fusedActivations: ['none', 'relu', 'relu6'] }
     : kind === 'wasm'
