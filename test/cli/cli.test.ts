@@ -48,7 +48,8 @@ test('the lean models go through train, bench step, traffic and explain', () => 
     const by = (JSON.parse(tr.stdout) as { by_category: Record<string, { unfused: number }> }).by_category;
     assert.ok(by.relu!.unfused > 0, 'ReLU6 counts with the activations');
     type Out = { bns: { layer: string; notes: { rule: string; fired: boolean; guard?: string; detail: string }[] }[] };
-    const e = bnff('explain', '--model', 'mobilenet_v2_cifar', '--engine', 'wasm', '--json');
+    // the reference engine: every rule without the engines' cost guards (WebAssembly keeps depthwise fusion off)
+    const e = bnff('explain', '--model', 'mobilenet_v2_cifar', '--engine', 'reference', '--json');
     assert.equal(e.code, 0, e.stderr);
     const bns = (JSON.parse(e.stdout) as Out).bns;
     assert.equal(bns.length, 52);
@@ -59,6 +60,10 @@ test('the lean models go through train, bench step, traffic and explain', () => 
     // its ReLU6 folds into the normalize, which stays a kernel of its own before the dense project conv
     assert.ok(dw.notes.some((n) => n.rule === 'fission' && n.fired && /ReLU6 .* folded into normalize/.test(n.detail)));
     assert.ok(dw.notes.some((n) => n.rule === 'normalize-into-conv' && n.guard === 'activationInConv'));
+    assert.ok(
+      dw.notes.some((n) => n.rule === 'act-with-reduce' && n.fired),
+      'its ReLU6 mask in its reduce pass',
+    );
     // the expand BN before the depthwise conv: normalize+ReLU6 in the depthwise conv, its derivative in the conv's backward-data
     const ex = bns.find((b) => b.layer === 'features.2.conv.0.1')!;
     assert.ok(ex.notes.some((n) => n.rule === 'normalize-into-conv' && n.fired && /normalize\+ReLU6/.test(n.detail)));
