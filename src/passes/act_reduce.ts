@@ -14,7 +14,7 @@
  */
 import type { Attrs, Node } from '../graph/ir.js';
 import type { BnReluMaskAttrs } from '../ops/conv2d_fused.js';
-import type { Activation } from '../ops/activation.js';
+import { type Activation, activationOf } from '../ops/activation.js';
 import { type Pass, bnLayerOf, producer, rebuild } from './rewrite.js';
 
 const BACKWARD_OF: Record<string, Activation> = { relu_backward: 'relu', relu6_backward: 'relu6' };
@@ -41,7 +41,7 @@ export const actWithReduce: Pass = {
       }
       const act = m ? BACKWARD_OF[m.op] : undefined;
       const a = m && act ? producer(g, m.inputs[1]!) : undefined;
-      const applied = a?.op === 'bn_apply' ? ((a.attrs as { act?: Activation; relu?: boolean }).act ?? (a.attrs.relu ? 'relu' : 'none')) : undefined;
+      const applied = a?.op === 'bn_apply' ? activationOf(a.attrs as { act?: Activation; relu?: boolean }) : undefined;
       if (m && act && a && applied === act && a.inputs[0] === x && a.inputs[1] === mean && a.inputs[2] === rstd) {
         plan.set(m.id, {
           reduce: r,
