@@ -209,7 +209,7 @@ static inline f32 dyf(ux ca, ux cs, ux p, ux dlt) {
 // ---- activations (ACT_* codes) on the port's 128- and 256-bit vectors ----
 // The lanes go through core/act.h's vf formulas (zero-extended to the full width, the upper lanes
 // dropped): per lane the operations of wasm common/act.ts, so the bits are the WebAssembly
-// kernels'. ReLU, the common case, stays on its own one-instruction path.
+// kernels'. ReLU and ReLU6, the common cases, stay at the vector's own width.
 
 #if BNFF_VW == 16
 static inline vf actWide(v128 v) { return _mm512_zextps128_ps512(v); }
@@ -227,15 +227,32 @@ static inline __m256 reluv(__m256 v) { return _mm256_andnot_ps(_mm256_cmp_ps(v, 
 // dy where z > 0 or NaN, else +0
 static inline v128 reluGrad(v128 z, v128 dy) { return v128_andnot(dy, f32x4_le(z, f32x4_splat(0))); }
 static inline __m256 reluGrad(__m256 z, __m256 dy) { return _mm256_andnot_ps(_mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LE_OQ), dy); }
+// ReLU6 at the vector's own width, lane for lane act_relu6 and act_grad's ReLU6 (mobilenet_v2's
+// project convolutions: no widening in the dx epilogue's and the packing's inner loops)
+static inline v128 relu6v(v128 v) {
+  const v128 r = reluv(v), six = _mm_set1_ps(6.0f);
+  return _mm_blendv_ps(r, six, _mm_cmpge_ps(r, six));
+}
+static inline __m256 relu6v(__m256 v) {
+  const __m256 r = reluv(v), six = _mm256_set1_ps(6.0f);
+  return _mm256_blendv_ps(r, six, _mm256_cmp_ps(r, six, _CMP_GE_OQ));
+}
+// dy where 0 < z < 6 or z is NaN, else +0
+static inline v128 relu6Grad(v128 z, v128 dy) { return _mm_andnot_ps(_mm_or_ps(_mm_cmple_ps(z, _mm_setzero_ps()), _mm_cmpge_ps(z, _mm_set1_ps(6.0f))), dy); }
+static inline __m256 relu6Grad(__m256 z, __m256 dy) {
+  return _mm256_andnot_ps(_mm256_or_ps(_mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LE_OQ), _mm256_cmp_ps(z, _mm256_set1_ps(6.0f), _CMP_GE_OQ)), dy);
+}
 
 /** act(z) (wasm actv): V is v128 or __m256. */
 template <class V> static inline V actv(i32 act, V z) {
   if (act == ACT_RELU) return reluv(z);
+  if (act == ACT_RELU6) return relu6v(z);
   return act ? actNarrow(act_apply(act, actWide(z)), z) : z;
 }
 /** dy * act'(z) (wasm actGradv). */
 template <class V> static inline V actGradv(i32 act, V z, V dy) {
   if (act == ACT_RELU) return reluGrad(z, dy);
+  if (act == ACT_RELU6) return relu6Grad(z, dy);
   return act ? actNarrow(act_grad(act, actWide(z), actWide(dy)), z) : dy;
 }
 
