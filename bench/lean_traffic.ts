@@ -3,7 +3,7 @@
  * of `bnff traffic` (src/bench/traffic.ts): the main-memory bytes of one training step
  *   unfused;
  *   fused without BN work in the depthwise convolutions (FusionOptions.depthwiseFusion false,
- *   ablation depthwise-unfused; ReLU6/SiLU standalone);
+ *   ablation depthwise-unfused; the GEMM convolutions take ReLU6 and SiLU, no cost guards);
  *   + the fused depthwise kernels (ALL_FUSION, what runs);
  *   + the activation as a parameter of the fused normalize: the same network with ReLU in place
  *     of ReLU6 and SiLU, which every rule already handles (same shapes, same passes; the

@@ -66,6 +66,7 @@ export { type ConvGeom, type ConvGeomSpec, convFlops, convGeom, convGeomOf, isDe
 export {
   type ConvWorkspace,
   convDxAccumulates,
+  convFusedActivation,
   convFusedDepthwise,
   convStridedInput,
   convStridedOutput,
@@ -80,22 +81,18 @@ export {
 // BN fusion (docs/design/conv-kernels.md, "Fused variants"). Coefficients are f32 arrays in the
 // arena; per channel c, bn(x) = a[c]*x + b[c] with a = gamma*rstd, b = beta - a*mean.
 
-/**
- * Activation codes of the fused kernels that take the activation as a parameter (the depthwise
- * family: conv_dw_*_f): the normalize is followed by act, the backward multiplies by act'.
- */
 /** The activation codes of the kernel ABI (abi/conv_descriptor.ts ACT_*), by name (ops/activation.ts actCode maps an Activation). */
 export const ACT = { none: ACT_NONE, relu: ACT_RELU, relu6: ACT_RELU6, silu: ACT_SILU, hardswish: ACT_HARDSWISH } as const;
 
 /** The activation code of a prologue or epilogue: `act` where given, else ReLU or none by `relu`. */
 export const actCodeOf = (p: { relu: boolean; act?: number }): number => p.act ?? (p.relu ? ACT.relu : ACT.none);
 
-/** Forward prologue: x is normalised (and ReLU'd) while packed; zero padding is applied after. */
+/** Forward prologue: x is normalised (and activated) while packed; zero padding is applied after. */
 export interface XPrologue {
   /** a[C] then b[C] (f32), e.g. from bnCoefficients (src/kernels/bn_fused.ts). */
   coef: number;
   relu: boolean;
-  /** Activation code (ACT), overriding relu; kernels other than the depthwise ones take ReLU or none only. */
+  /** Activation code (ACT), overriding relu; the Winograd paths take ReLU or none only (convFusedActivation). */
   act?: number;
   /**
    * Floats between x's pixels when x is a view of the leading C channels of a wider NHWC buffer
@@ -131,8 +128,9 @@ export interface DyPrologue {
 }
 
 /**
- * Backward-data epilogue for the BN(+ReLU) that produced this convolution's input: dx is masked
- * by the ReLU (dx = 0 where a2[c]*x2 + b2[c] <= 0, when relu) and reduced: dbeta = sum dx,
+ * Backward-data epilogue for the BN (+ activation) that produced this convolution's input: dx is
+ * multiplied by the activation's derivative at z = a2[c]*x2 + b2[c] (ReLU: dx = 0 where z <= 0)
+ * and reduced: dbeta = sum dx,
  * dgamma = rstd2 * sum dx*(x2 - mean2) (f32 [C]).
  */
 export interface DxEpilogue {
@@ -143,7 +141,7 @@ export interface DxEpilogue {
   mean: number;
   rstd: number;
   relu: boolean;
-  /** Activation code (ACT) whose derivative masks dx, overriding relu; depthwise kernels only (coef then needed unless none). */
+  /** Activation code (ACT) whose derivative multiplies dx, overriding relu (coef then needed unless none); the Winograd paths take ReLU or none only. */
   act?: number;
   dbeta: number;
   dgamma: number;
@@ -207,12 +205,16 @@ function dyCoefficients(backend: Backend, g: ConvGeom, dp: DyPrologue | undefine
   if (dp?.bn) bnDyCoefficients(backend, g.K, g.N * g.OH * g.OW, dp.bn.mean, dp.bn.rstd, dp.bn.gamma, dp.bn.dbeta, dp.bn.dgamma, dp.coef);
 }
 
-/** Kernels other than the depthwise ones take ReLU or no activation. */
-function reluOnly(what: string, ...ps: ({ relu: boolean; act?: number } | undefined)[]): void {
-  for (const p of ps) {
-    if (p?.act !== undefined && p.act !== (p.relu ? ACT.relu : ACT.none) && p.act > ACT.relu)
-      throw new RangeError(`${what}: activation code ${p.act} is implemented by the depthwise kernels only`);
-  }
+/** The activation code of a dx epilogue (none without one), checked: an activation needs the coefficients a2, b2. */
+function dxAct(de: DxEpilogue | undefined): number {
+  const act = de ? actCodeOf(de) : ACT.none;
+  if (act !== ACT.none && !de!.coef) throw new RangeError('convBackwardData: the dx epilogue of an activation needs its coefficients a2, b2 (coef)');
+  return act;
+}
+
+/** The Winograd kernels take ReLU or no activation (convFusedActivation); the GEMM and depthwise ones every code. */
+function winogradReluOnly(what: string, wino: boolean, p: { relu: boolean; act?: number } | undefined): void {
+  if (wino && p && actCodeOf(p) > ACT.relu) throw new RangeError(`${what}: activation code ${actCodeOf(p)} is not implemented by the Winograd kernels`);
 }
 
 /**
@@ -336,10 +338,10 @@ export function convBackwardWeight(
 
 function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bias: number, y: number, ws: ConvWorkspace, f: ConvForwardFusion): void {
   if (isDepthwise(g)) return dwForwardFused(backend, g, x, w, bias, y, ws, f);
-  reluOnly('convForward', f.xPrologue);
   const xp = f.xPrologue,
     mo = f.moments;
   const wn = winograd(g);
+  winogradReluOnly('convForward', wn, xp);
   const fl = fuseLayout(g, mo ? g.K : 0, !!xp && !wn);
   const v = descriptor(backend, g, ws, fl);
   setStrides(backend, g, ws, xp?.stride, undefined);
@@ -353,7 +355,7 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
   const d = ws.ptr,
     buf = ws.ptr + DESC_BYTES,
     T = backend.threads;
-  const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp?.relu ? 1 : 0, mo ? 1 : 0];
+  const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0, mo ? 1 : 0];
   let ranges: [number, number][], pixels: number[];
   if (wn) {
     // x prologue in the input transform, moments over each completed tile row
@@ -402,8 +404,8 @@ function mergeMoments(backend: Backend, K: number, M: number, fl: FuseLayout, pi
 }
 
 function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
-  if (isDepthwise(g)) return dwBackwardDataFused(backend, g, w, dx, ws, f, dy);
-  reluOnly('convBackwardData', f.dxEpilogue);
+  const act = dxAct(f.dxEpilogue);
+  if (isDepthwise(g)) return dwBackwardDataFused(backend, g, w, dx, ws, f, dy, act);
   const dp = f.dyPrologue,
     de = f.dxEpilogue;
   const d = ws.ptr,
@@ -411,6 +413,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     T = backend.threads;
   checkStrides(g, undefined, de?.stride);
   const wg = winogradData(g);
+  winogradReluOnly('convBackwardData', wg !== undefined, de);
   if (wg) {
     // a Winograd forward pass over dY: the dy prologue in its input transform, the dx epilogue
     // over each completed tile row
@@ -422,7 +425,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     dyCoefficients(backend, g, dp);
     backend.run('conv_wino_pack_w_fwd_flip', [d, w, buf], splitRange(wg.K, T));
     const ranges = splitRange(winoUnits(wg), T);
-    const ep = de ? [de.x2, de.coef, de.mean, de.relu ? 1 : 0] : [0, 0, 0, 0];
+    const ep = de ? [de.x2, de.coef, de.mean, act] : [0, 0, 0, 0];
     if (dp) backend.run('conv_wino_fwd_dy_f', [d, dp.dbn, buf, dx, dp.xbn - dp.dbn, dp.coef, ...ep], ranges);
     else backend.run('conv_wino_fwd_dx_f', [d, dy, buf, dx, ...ep], ranges);
     if (de) dxReductions(backend, g, fl, ranges, de);
@@ -437,7 +440,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     dyCoefficients(backend, g, dp);
     backend.run('conv_pack_w_fwd_flip', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
-    backend.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, dp.xbn - dp.dbn, dp.coef, de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0], ranges);
+    backend.run('conv_fwd_dy_f', [d, dp.dbn, buf, dx, dp.xbn - dp.dbn, dp.coef, de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, act], ranges);
     if (de) dxReductions(backend, g, dyWindow, ranges, de);
     return;
   }
@@ -447,7 +450,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
     const tv = descriptor(backend, tg, ws, fl, g);
     backend.run('conv_pack_w_fwd_flip', [d, w, buf], splitRange(tg.groups * (tv.Kg8 / 8), T));
     const ranges = splitRange(tg.N * tg.OH * tg.OW, T, 4);
-    backend.run('conv_fwd_dx_f', [d, dy, buf, dx, de.x2, de.coef, de.mean, de.relu ? 1 : 0], ranges);
+    backend.run('conv_fwd_dx_f', [d, dy, buf, dx, de.x2, de.coef, de.mean, act], ranges);
     dxReductions(backend, g, fl, ranges, de);
     return;
   }
@@ -459,7 +462,7 @@ function convBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: num
   backend.run('conv_pack_w_bwd_data', [d, w, buf], splitRange(g.groups * v.DNP, T));
   const src = dp ? dp.dbn : dy;
   // xbn = dbn + dlt, as a wrapping 32-bit offset
-  const args = [d, src, buf, dx, dp ? dp.xbn - dp.dbn : 0, dp ? dp.coef : 0, de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, de?.relu ? 1 : 0];
+  const args = [d, src, buf, dx, dp ? dp.xbn - dp.dbn : 0, dp ? dp.coef : 0, de ? de.x2 : 0, de ? de.coef : 0, de ? de.mean : 0, act];
   const pw = isPointwise(g);
   const ranges = pw ? splitRange(g.N * g.H * g.W, T, 4) : splitRange(g.N, T);
   backend.run(pw ? 'conv_bwd_data_1x1_f' : 'conv_bwd_data_f', args, ranges);
@@ -522,9 +525,9 @@ function convBackwardWeightFused(
   dy: number,
 ): void {
   if (isDepthwise(g)) return dwBackwardWeightFused(backend, g, x, dw, db, ws, f, dy);
-  reluOnly('convBackwardWeight', f.xPrologue);
   const dp = f.dyPrologue,
     xp = f.xPrologue;
+  winogradReluOnly('convBackwardWeight', winogradW(g, backend.kind), xp);
   const fl = fuseLayout(g, 0, !!xp && !winogradW(g, backend.kind));
   const v = descriptor(backend, g, ws, fl);
   setStrides(backend, g, ws, xp?.stride, undefined);
@@ -534,7 +537,7 @@ function convBackwardWeightFused(
     T = backend.threads;
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? dp.xbn - dp.dbn : 0;
-  const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp?.relu ? 1 : 0];
+  const args = [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0];
   if (winogradW(g, backend.kind)) {
     backend.run('conv_wino_bwd_w_f', args, splitRange(up(g.C, 8) / 8, T));
     backend.run('conv_wino_bwd_w_out', [d, acc, dw], splitRange(g.K, T));
@@ -592,13 +595,20 @@ function dwForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bia
     );
 }
 
-function dwBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: number, ws: ConvWorkspace, f: ConvBackwardDataFusion, dy: number): void {
+function dwBackwardDataFused(
+  backend: Backend,
+  g: ConvGeom,
+  w: number,
+  dx: number,
+  ws: ConvWorkspace,
+  f: ConvBackwardDataFusion,
+  dy: number,
+  act: number,
+): void {
   const dp = f.dyPrologue,
     de = f.dxEpilogue;
   if (de?.accumulate) throw new RangeError('convBackwardData: a depthwise convolution cannot accumulate its dx epilogue into a buffer (convDxAccumulates)');
   denseOnly(g, 'convBackwardData', de?.stride, g.C);
-  const act = de ? actCodeOf(de) : 0;
-  if (de && act !== ACT.none && !de.coef) throw new RangeError('convBackwardData: the dx epilogue of an activation needs its coefficients a2, b2 (coef)');
   const fl = fuseLayout(g, de ? g.C : 0, false);
   descriptor(backend, g, ws, fl);
   dyCoefficients(backend, g, dp);

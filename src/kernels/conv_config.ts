@@ -7,7 +7,7 @@
  */
 import { type Backend, type BackendKind, SCRATCH_BYTES } from '../runtime/backend.js';
 import type { Arena } from '../runtime/memory.js';
-import { DESC_BYTES, D_FPART, D_GACC, D_GACCH, D_N, D_WTB, D_WTIGHT, D_X2S, D_XS } from './abi/conv_descriptor.js';
+import { ACT_RELU, DESC_BYTES, D_FPART, D_GACC, D_GACCH, D_N, D_WTB, D_WTIGHT, D_X2S, D_XS } from './abi/conv_descriptor.js';
 import { type ConvGeom, convGeom, dwGroups, isDepthwise, isPointwise } from './conv_geometry.js';
 
 /**
@@ -362,6 +362,17 @@ export function convStridedOutput(g: ConvGeom): boolean {
  */
 export function convFusedDepthwise(g: ConvGeom): boolean {
   return isDepthwise(g) && 28 * g.C <= MAX_FUSE_BYTES;
+}
+
+/**
+ * Whether g's fused kernels apply the activation `act` (an ACT code) in their x prologues and
+ * differentiate it in their dx epilogues. None and ReLU: every path; ReLU6, SiLU, hardswish: the
+ * GEMM and depthwise paths, not a convolution with a Winograd pass (forward or backward-data;
+ * backward-weights is Winograd only where the forward is).
+ */
+export function convFusedActivation(g: ConvGeom, act: number): boolean {
+  if (act <= ACT_RELU) return true;
+  return isDepthwise(g) ? convFusedDepthwise(g) : !winograd(g) && winogradData(g) === undefined;
 }
 
 /**

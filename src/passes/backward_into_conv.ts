@@ -19,6 +19,7 @@ import type { Activation } from '../ops/activation.js';
 import type { BnReluMaskAttrs, FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { KernelCapabilities } from './capabilities.js';
 import { ACTIVATION_COST_GUARD, DEPTHWISE_GUARD, type DepthwiseGate, activationCost, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
+import { actLabel } from './normalize_into_conv.js';
 import { type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const isBwdData = (n: Node | undefined): n is Node => n !== undefined && (n.op === 'conv2d_backward_data' || n.op === 'conv2d_fused_backward_data');
@@ -32,7 +33,7 @@ export const reduceIntoConvBackward: Pass = reduceIntoConvBackwardWith(undefined
 
 /**
  * c1, with the kernels' capabilities (guard activationInConv: the dx epilogue differentiates the
- * activation) and guard depthwiseFused (conv_parts.ts depthwiseGate): a ReLU mask exists only where
+ * activation; the GEMM and depthwise kernels every one, the Winograd ones ReLU only) and guard depthwiseFused (conv_parts.ts depthwiseGate): a ReLU mask exists only where
  * normalize-into-conv put the normalize into the consuming convolutions, but fission itself makes
  * the SiLU and hardswish derivatives bn_relu_mask nodes, whatever convolution consumes them.
  */
@@ -82,7 +83,7 @@ export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, dw: Depthw
           continue;
         }
         plan.set(d.id, { mask: m, reduce: r });
-        report.fired(bn, 'reduce-into-conv-backward', `ReLU mask and the two reductions in the epilogue of "${d.name}"`);
+        report.fired(bn, 'reduce-into-conv-backward', `${actLabel(act).slice(1)} derivative and the two reductions in the epilogue of "${d.name}"`);
       }
       return rebuild(g, (n, w) => {
         const f = plan.get(n.id);

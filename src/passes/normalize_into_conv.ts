@@ -13,8 +13,9 @@
  * ReLU's backward; a residual add or a pooling layer keeps z materialised), depthwiseFused (none
  * of those convolutions is a depthwise one without fused kernels or with depthwise fusion off:
  * conv_parts.ts depthwiseGate), activationInConv (the convolutions' fused kernels apply the
- * activation folded into the normalize: KernelCapabilities.convActivation; ReLU6 and SiLU before a
- * dense convolution keep z materialised by bn_apply).
+ * activation folded into the normalize: KernelCapabilities.convActivation; the GEMM and depthwise
+ * kernels apply every one, the Winograd ones ReLU only, so ReLU6, SiLU or hardswish before a
+ * Winograd convolution keep z materialised by bn_apply).
  */
 import type { Graph, Node } from '../graph/ir.js';
 import { type Activation, activationOf } from '../ops/activation.js';

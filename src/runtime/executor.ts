@@ -113,6 +113,8 @@ export class Executor {
   profiling = false;
   /** Nodes run by fast kernels, and by the reference fallback. */
   readonly lowered: number;
+  /** The nodes the lowering declined (run by their op's reference kernel), as "layer (op)". */
+  readonly fallbacks: readonly string[];
 
   /**
    * @param bind arrays for param and state values, by value name
@@ -170,9 +172,11 @@ export class Executor {
     });
     const lc: LoweringContext = { graph, arrays: this.arrays, nhwc: (id) => this.nhwcIds[id]!, stride: (id) => strides[id]!, ctx: this.ctx };
     let lowered = 0;
+    const fallbacks: string[] = [];
     this.steps = graph.nodes.map((node) => {
       const fast = lowering?.lower(node, lc);
       if (fast) lowered++;
+      else fallbacks.push(`${node.name} (${node.op})`);
       const strided = node.inputs.find((id) => view[id]);
       if (views && !fast && (strided !== undefined || viewOf(node))) {
         throw new Error(
@@ -187,6 +191,7 @@ export class Executor {
       return { node, run: fast ?? this.referenceStep(node), outputs: node.outputs.filter((o) => !view[o]).map((o) => this.arrays[o]!) };
     });
     this.lowered = lowered;
+    this.fallbacks = fallbacks;
   }
 
   /** The reference kernel, through NCHW copies for values stored NHWC. */

@@ -13,11 +13,11 @@ import {
   convForward,
   convGeom,
   convDxAccumulates,
+  convFusedActivation,
   convGeomOf,
   convStridedOutput,
   convWorkspace,
   convWorkspaceBytes,
-  isDepthwise,
 } from '../kernels/conv.js';
 import * as K from '../kernels/eltwise.js';
 import * as F from '../kernels/bn_fused.js';
@@ -325,10 +325,8 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
   const dx = !acc ? p.y(0) : 0;
   const outs = node.outputs.map((_, i) => p.y(i));
   const act = dxe !== undefined ? activationOf(a.dxEpilogue) : 'none';
-  const relu = act === 'relu';
   if (acc && (!dxe || !convDxAccumulates(g))) return undefined;
-  // the GEMM and Winograd dx epilogues differentiate ReLU only (capabilities.ts convActivation); the depthwise kernels every activation
-  if (act !== 'none' && !relu && !isDepthwise(g)) return undefined;
+  if (!convFusedActivation(g, actCode(act))) return undefined;
   // without an activation the mask is off and its coefficients are never read (unless accumulating: a2)
   const coef = act !== 'none' || acc ? e.coefficients(C) : 0;
   const fusion = {
@@ -339,7 +337,7 @@ function fusedBackwardData(node: Node, lc: LoweringContext, e: WasmLowering, acc
           coef,
           mean: dxe[1]!,
           rstd: dxe[2]!,
-          relu,
+          relu: act === 'relu',
           act: actCode(act),
           dbeta: outs[1]!,
           dgamma: outs[2]!,
@@ -450,7 +448,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const ys = lc.stride(node.outputs[0]!);
     if (ys !== K_ && !convStridedOutput(g)) return undefined;
     const xact = xp ? activationOf(a.xPrologue) : 'none';
-    if (xact !== 'none' && xact !== 'relu' && !isDepthwise(g)) return undefined; // the GEMM and Winograd prologues apply ReLU only
+    if (!convFusedActivation(g, actCode(xact))) return undefined;
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
       xPrologue: xp ? { coef, relu: xact === 'relu', act: actCode(xact), stride: lc.stride(node.inputs[0]!) } : undefined,
@@ -502,7 +500,7 @@ const FUSED_RULES: Record<string, Rule> = {
     const C = a.xShape![1]!;
     const [dy, x, dw, db] = [ptr(0), ptr(1), p.y(0), a.bias ? p.y(1) : 0];
     const xact = xp ? activationOf(a.xPrologue) : 'none';
-    if (xact !== 'none' && xact !== 'relu' && !isDepthwise(g)) return undefined;
+    if (!convFusedActivation(g, actCode(xact))) return undefined;
     const coef = xp ? e.coefficients(C) : 0;
     const fusion = {
       dyPrologue: dyPrologue(e, dyp, K_),

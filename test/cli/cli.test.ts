@@ -57,13 +57,15 @@ test('the lean models go through train, bench step, traffic and explain', () => 
     const dw = bns.find((b) => b.layer === 'features.2.conv.1.1')!;
     assert.ok(dw.notes.some((n) => n.rule === 'moments-into-conv' && n.fired));
     assert.ok(dw.notes.some((n) => n.rule === 'bn-grad-into-conv-backward' && n.fired));
-    // its ReLU6 folds into the normalize, which stays a kernel of its own before the dense project conv
+    // its ReLU6 folds into the normalize, which goes into the dense project conv's packing, and
+    // its derivative into that conv's backward-data epilogue
     assert.ok(dw.notes.some((n) => n.rule === 'fission' && n.fired && /ReLU6 .* folded into normalize/.test(n.detail)));
-    assert.ok(dw.notes.some((n) => n.rule === 'normalize-into-conv' && n.guard === 'activationInConv'));
+    assert.ok(dw.notes.some((n) => n.rule === 'normalize-into-conv' && n.fired && /normalize\+ReLU6 .*"features\.2\.conv\.2"/.test(n.detail)));
     assert.ok(
-      dw.notes.some((n) => n.rule === 'act-with-reduce' && n.fired),
-      'its ReLU6 mask in its reduce pass',
+      dw.notes.some((n) => n.rule === 'reduce-into-conv-backward' && n.fired),
+      'its ReLU6 derivative and reductions in the project conv backward-data epilogue',
     );
+    assert.ok(!bns.some((b) => b.notes.some((n) => n.guard === 'activationInConv')), 'every ReLU6 BN before a convolution goes into it');
     // the expand BN before the depthwise conv: normalize+ReLU6 in the depthwise conv, its derivative in the conv's backward-data
     const ex = bns.find((b) => b.layer === 'features.2.conv.0.1')!;
     assert.ok(ex.notes.some((n) => n.rule === 'normalize-into-conv' && n.fired && /normalize\+ReLU6/.test(n.detail)));

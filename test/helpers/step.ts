@@ -25,7 +25,8 @@ export interface StepCase {
 
 export type StepOutputs = Map<string, Float64Array>;
 
-export function trainStep(c: StepCase, fusion: FusionOptions, memory: Memory, lowering?: Lowering): StepOutputs {
+/** Runs one step; `seen` gets the executor (its fused graph, the nodes its lowering declined). */
+export function trainStep(c: StepCase, fusion: FusionOptions, memory: Memory, lowering?: Lowering, seen?: (exec: Executor) => void): StepOutputs {
   const b = new Builder({ training: true });
   const N = c.input[0]!;
   const x = b.input('x', c.input);
@@ -80,6 +81,7 @@ export function trainStep(c: StepCase, fusion: FusionOptions, memory: Memory, lo
     Float64Array.from({ length: numel(g.value(dy).shape) }, () => Math.fround(inp.normal())),
   );
   exec.run({ seed: 1, step: 0 });
+  seen?.(exec);
   const outputs: StepOutputs = new Map();
   for (const [k, id] of g.outputs) outputs.set(k, Float64Array.from(exec.read(id)));
   for (const [k, v] of store) if (k.includes('running')) outputs.set(k, Float64Array.from(v));

@@ -2,7 +2,8 @@
  * The native convolution kernels (src/kernels/native/families/gemm.cc) against the WebAssembly
  * ones (src/kernels/wasm/gemm.ts, gemm_w.ts, depthwise.ts): the host functions of
  * src/kernels/conv.ts, unfused and with each fusion (x prologue, moments, dy prologue, dx
- * epilogue stored and accumulating), run on a NativeBackend and on a wasm ThreadPool with the same inputs must give the same bits, at
+ * epilogue stored and accumulating; the x prologues and the dx epilogue with no activation, ReLU,
+ * and ReLU6, SiLU or hardswish wherever the path takes them), run on a NativeBackend and on a wasm ThreadPool with the same inputs must give the same bits, at
  * 1, 2 and 3 threads. The native kernels keep every output element's order of operations (the
  * wide micro-kernel computes several 4x8 tiles at once, each with the 4x8 kernel's k order and
  * FMAs), and the host splits the work the same way on both, so the per-thread partials of the
@@ -16,10 +17,12 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import {
+  ACT,
   convBackwardData,
   convBackwardWeight,
   convDxAccumulates,
   convForward,
+  convFusedActivation,
   convGeom,
   convTuning,
   convWorkspace,
@@ -61,7 +64,8 @@ interface Variant {
   fwd?: { xPrologue?: boolean; moments?: boolean };
   data?: { dyPrologue?: boolean; dxEpilogue?: boolean; accumulate?: boolean };
   weight?: { dyPrologue?: boolean; xPrologue?: boolean };
-  relu?: boolean;
+  /** the activation code (ACT) of the x prologues and the dx epilogue; default ReLU */
+  act?: number;
 }
 
 interface Inputs {
@@ -81,8 +85,12 @@ function inputs(g: ConvGeom, seed: number): Inputs {
   const rng = new Rng(seed);
   const vec = (n: number, f: () => number): Float32Array => Float32Array.from({ length: n }, f);
   const { N, C, H, W, K, OH, OW } = g;
+  // a: every third channel 4x wider, so that a*x + b crosses ReLU6's 6 and hardswish's 3 too
   const coef = vec(2 * C, () => rng.normal());
-  for (let c = 0; c < C; c++) coef[C + c] = 0.3 * rng.normal(); // b: about a third of the ReLU mask is off
+  for (let c = 0; c < C; c++) {
+    if (c % 3 === 2) coef[c] = 4 * coef[c]!;
+    coef[C + c] = 0.3 * rng.normal(); // b: about a third of the ReLU mask is off
+  }
   return {
     x: vec(N * H * W * C, () => rng.normal()),
     w: vec((K * C * g.KH * g.KW) / g.groups, () => rng.normal()),
@@ -132,10 +140,11 @@ function run(be: Backend, g: ConvGeom, inp: Inputs, v: Variant): Record<string, 
     pdw = out(inp.w.length),
     pdb = out(K);
   const ws = convWorkspace(a, g);
-  const relu = v.relu ?? true;
+  const relu = false,
+    act = v.act ?? ACT.relu;
   const bias = v.bias ?? false;
   const ff: ConvForwardFusion | undefined = v.fwd && {
-    xPrologue: v.fwd.xPrologue ? { coef, relu } : undefined,
+    xPrologue: v.fwd.xPrologue ? { coef, relu, act } : undefined,
     moments: v.fwd.moments ? { mean: pmy, variance: pvy } : undefined,
   };
   convForward(be, g, px, pw, bias ? pb : 0, py, ws, ff);
@@ -143,13 +152,13 @@ function run(be: Backend, g: ConvGeom, inp: Inputs, v: Variant): Record<string, 
   const fd: ConvBackwardDataFusion | undefined = v.data && {
     dyPrologue: v.data.dyPrologue ? dyPro : undefined,
     dxEpilogue: v.data.dxEpilogue
-      ? { x2: px, coef, mean: pm, rstd: pr, relu, dbeta: pdbeta, dgamma: pdgamma, accumulate: v.data.accumulate ? { G: pg, stride: 2 * C } : undefined }
+      ? { x2: px, coef, mean: pm, rstd: pr, relu, act, dbeta: pdbeta, dgamma: pdgamma, accumulate: v.data.accumulate ? { G: pg, stride: 2 * C } : undefined }
       : undefined,
   };
   convBackwardData(be, g, v.data?.dyPrologue ? 0 : pdy, pw, pdx, ws, fd);
   const fw: ConvBackwardWeightFusion | undefined = v.weight && {
     dyPrologue: v.weight.dyPrologue ? dyPro : undefined,
-    xPrologue: v.weight.xPrologue ? { coef, relu } : undefined,
+    xPrologue: v.weight.xPrologue ? { coef, relu, act } : undefined,
   };
   convBackwardWeight(be, g, v.weight?.dyPrologue ? 0 : pdy, px, pdw, bias ? pdb : 0, ws, fw);
   const get = (p: number, n: number): Float32Array => a.view(p, n).slice();
@@ -172,7 +181,7 @@ function firstDiff(a: Float32Array, b: Float32Array): string {
 const PLAIN: Variant = { bias: true };
 const FUSED: Variant[] = [
   { fwd: { xPrologue: true, moments: true }, data: { dyPrologue: true, dxEpilogue: true }, weight: { dyPrologue: true, xPrologue: true } },
-  { bias: true, relu: false, fwd: { xPrologue: true }, data: { dxEpilogue: true }, weight: { xPrologue: true } },
+  { bias: true, act: ACT.none, fwd: { xPrologue: true }, data: { dxEpilogue: true }, weight: { xPrologue: true } },
   { bias: true, fwd: { moments: true }, data: { dyPrologue: true }, weight: { dyPrologue: true } },
 ];
 
@@ -180,7 +189,13 @@ async function same(spec: ConvGeomSpec, seed: number, variants: Variant[], threa
   const g = convGeom(spec);
   const inp = inputs(g, seed);
   const list = isDepthwise(g) ? [PLAIN] : [...variants];
-  if (!isDepthwise(g) && convDxAccumulates(g)) list.push({ data: { dxEpilogue: true, accumulate: true }, relu: seed % 2 === 0 });
+  // the lean CNNs' activations in every prologue and epilogue where the paths take them (ReLU6
+  // always, SiLU or hardswish by seed), when the variants include every fusion
+  const acts = [ACT.relu6, seed % 2 === 0 ? ACT.silu : ACT.hardswish].filter((a) => convFusedActivation(g, a));
+  if (!isDepthwise(g) && variants.includes(FUSED[0]!)) for (const act of acts) list.push({ ...FUSED[0]!, act });
+  const accAct = [ACT.none, ACT.relu, ACT.relu6, ACT.hardswish][seed % 4]!;
+  if (!isDepthwise(g) && convDxAccumulates(g))
+    list.push({ data: { dxEpilogue: true, accumulate: true }, act: convFusedActivation(g, accAct) ? accAct : ACT.relu });
   for (const threads of threadCounts) {
     const { native, wasm } = await pair(threads);
     for (const v of list) {

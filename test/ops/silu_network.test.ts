@@ -52,7 +52,8 @@ for (const kind of ['reference', 'wasm', 'auto'] as const) {
       const gr = ref.trainPlan(shape).grads;
       for (const [k, g] of net.trainPlan(shape).grads) assert.ok(relErr(g, gr.get(k)!) < 1e-4, `gradient of ${k}`);
       assert.ok(relErr(net.predict(x, shape), ref.predict(x, shape)) < 1e-4, 'eval logits');
-      // fission folds each SiLU into its normalize; the convolutions' kernels apply ReLU only (activationInConv)
+      // fission folds each SiLU into its normalize; conv2 (3x3, 8 -> 8) is a Winograd convolution,
+      // whose kernels apply ReLU only (activationInConv)
       const nodes = net.trainPlan(shape).graph.nodes;
       assert.equal(nodes.filter((n) => n.op === 'silu' || n.op === 'silu_backward').length, 0);
       assert.equal(nodes.filter((n) => n.op === 'bn_apply' && n.attrs.act === 'silu').length, 2);

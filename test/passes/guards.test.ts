@@ -721,15 +721,19 @@ test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses 
   assert.equal(m.conv2d_fused_backward_data, 51, 'every conv but the stem (whose input needs no gradient)');
   assert.equal(m.relu6, undefined, 'every ReLU6 is folded into its normalize');
   assert.equal(m.relu6_backward, undefined, 'no ReLU6 backward of its own');
+  assert.equal(m.bn_act_reduce, 1, "the last BN (read by the pooling): the ReLU6 mask in the BN's reduce pass (act-with-reduce)");
   assert.equal(
-    m.bn_act_reduce,
-    18,
-    "the 18 before a dense conv (17 depthwise BNs and the last one; no GEMM kernel applies ReLU6: activationInConv): the ReLU6 mask in the BN's reduce pass (act-with-reduce)",
+    m.bn_relu_mask,
+    undefined,
+    "the 17 before a depthwise conv and the 17 before a project 1x1 conv: derivative and reductions in the conv's backward-data epilogue",
   );
-  assert.equal(m.bn_relu_mask, undefined, "the 17 before a depthwise conv: derivative and reductions in its backward-data's epilogue");
-  assert.equal(m.bn_backward_reduce, 52 - 17 - 18, 'the 17 project BNs: no activation');
+  assert.equal(m.bn_backward_reduce, 17, 'the 17 project BNs: no activation');
   assert.equal(m.bn_add_relu, 10, 'every residual end fuses its BN and add (no ReLU after the add)');
-  assert.equal(m.bn_apply, 52 - 17 - 2 - 10, 'normalize+ReLU6 in the 17 depthwise convs, two project BNs in their consumers, ten in the residual kernel');
+  assert.equal(
+    m.bn_apply,
+    52 - 17 - 17 - 2 - 10,
+    'normalize+ReLU6 in the 17 depthwise and the 17 project convs, two project BNs in their consumers, ten in the residual kernel',
+  );
   const dw = counts('mobilenet_v2_cifar', ABLATIONS['depthwise-unfused']);
   assert.equal(dw.channel_moments, 17, 'depthwise fusion off: the BNs after a depthwise conv keep their statistics pass (depthwiseFused)');
   assert.equal(dw.bn_backward_data, 17, "depthwise fusion off: BN dx standalone before a depthwise conv's backward");
@@ -753,7 +757,10 @@ test('kernel counts of mobilenet_v2_cifar and efficientnet_b0_cifar: what fuses 
   );
 });
 
-/** conv -> BN -> act -> depthwise 3x3 -> BN -> act -> project 1x1 -> BN, act folding through every rule it can. */
+/**
+ * conv -> BN -> act -> depthwise 3x3 -> BN -> act -> project 1x1 -> BN -> act -> head 3x3 4->4
+ * (a Winograd convolution: convFusedActivation), act folding through every rule it can.
+ */
 const actBlock =
   (act: 'relu6' | 'silu' | 'hardswish') =>
   () =>
@@ -761,11 +768,11 @@ const actBlock =
     let h = b[act]('a1', b.batchNorm2d('bn1', b.conv2d('expand', x, { out: 6, kernel: 1 })));
     h = b[act]('a2', b.batchNorm2d('bn2', b.conv2d('dw', h, { out: 6, kernel: 3, padding: 1, groups: 6 })));
     h = b[act]('a3', b.batchNorm2d('bn3', b.conv2d('project', h, { out: 4, kernel: 1 })));
-    return b.conv2d('head', h, { out: 3, kernel: 3, padding: 1 });
+    return b.conv2d('head', h, { out: 4, kernel: 3, padding: 1 });
   };
 
 for (const act of ['relu6', 'silu', 'hardswish'] as const) {
-  test(`fission folds ${act} into the normalize; guard activationInConv keeps it out of the GEMM/Winograd kernels, the depthwise kernels take it; float64 agrees`, () => {
+  test(`fission folds ${act} into the normalize; the GEMM and depthwise kernels take it, guard activationInConv keeps it out of the Winograd ones; float64 agrees`, () => {
     const { g } = trainGraph([2, 3, 5, 5], actBlock(act)());
     const { graph, report } = fuse(g);
     for (const bn of ['bn1', 'bn2', 'bn3']) {
@@ -773,29 +780,33 @@ for (const act of ['relu6', 'silu', 'hardswish'] as const) {
       assert.match(report.notes.find((n) => n.layer === bn && n.rule === 'fission')!.detail, /folded into normalize/);
     }
     assert.equal(count(graph, act), 0, `every ${act} folded`);
-    const applies = graph.nodes.filter((n) => n.op === 'bn_apply');
-    assert.equal(applies.length, 2, 'before a dense conv each normalize+activation stays a kernel of its own');
-    for (const n of applies) assert.equal(n.attrs.act, act);
-    // the fused depthwise kernels apply every activation: bn1 goes into the depthwise conv, forward and backward
-    assert.ok(fired(report, 'bn1', 'normalize-into-conv'));
-    assert.ok(fired(report, 'bn1', 'reduce-into-conv-backward'));
-    assert.equal(blockedBy(report, 'bn2', 'normalize-into-conv'), 'activationInConv');
+    // the fused depthwise (bn1) and GEMM (bn2: the 1x1 project conv) kernels apply and differentiate every activation
+    for (const bn of ['bn1', 'bn2']) {
+      assert.ok(fired(report, bn, 'normalize-into-conv'), bn);
+      assert.ok(fired(report, bn, 'reduce-into-conv-backward'), bn);
+    }
+    const project = graph.nodes.find((n) => n.op === 'conv2d_fused' && n.name === 'project')!;
+    assert.deepEqual(project.attrs.xPrologue, { relu: false, act });
+    const projectDx = graph.nodes.find((n) => n.op === 'conv2d_fused_backward_data' && n.name.startsWith('project'))!;
+    assert.deepEqual(projectDx.attrs.dxEpilogue, { relu: false, act });
+    // the Winograd head (3x3, 4 -> 4) takes ReLU only: bn3's normalize+activation stays a kernel of its own
     assert.equal(blockedBy(report, 'bn3', 'normalize-into-conv'), 'activationInConv');
     assert.match(report.notes.find((n) => n.layer === 'bn3' && n.guard === 'activationInConv')!.detail, new RegExp(`"head" cannot apply ${act}`));
-    // before a dense conv the activation's backward goes into the BN's reduce pass (act-with-reduce):
-    // ReLU6's mask read from the normalize+ReLU6 output, SiLU's and hardswish's derivative (their
-    // input, the BN output, is gone) recomputed from the BN input
+    const applies = graph.nodes.filter((n) => n.op === 'bn_apply');
+    assert.equal(applies.length, 1, 'before the Winograd conv the normalize+activation stays a kernel of its own');
+    assert.equal(applies[0]!.attrs.act, act);
+    // there the activation's backward goes into the BN's reduce pass (act-with-reduce): ReLU6's
+    // mask read from the normalize+ReLU6 output, SiLU's and hardswish's derivative (their input,
+    // the BN output, is gone) recomputed from the BN input
     assert.equal(count(graph, `${act}_backward`), 0);
     assert.equal(count(graph, 'bn_relu_mask'), 0);
     assert.equal(count(graph, 'bn_backward_reduce'), 0);
     const fusedReduces = graph.nodes.filter((n) => n.op === 'bn_act_reduce');
-    assert.equal(fusedReduces.length, 2);
-    for (const n of fusedReduces) assert.deepEqual(n.attrs, { act, from: act === 'relu6' ? 'output' : 'input' });
-    for (const bn of ['bn2', 'bn3']) assert.ok(fired(report, bn, 'act-with-reduce'));
-    if (act !== 'relu6') {
-      // the dense convolutions' backward-data could take it as their dx epilogue, but their kernels cannot differentiate it
-      for (const bn of ['bn2', 'bn3']) assert.equal(blockedBy(report, bn, 'reduce-into-conv-backward'), 'activationInConv');
-    }
+    assert.equal(fusedReduces.length, 1);
+    assert.deepEqual(fusedReduces[0]!.attrs, { act, from: act === 'relu6' ? 'output' : 'input' });
+    assert.ok(fired(report, 'bn3', 'act-with-reduce'));
+    // the Winograd backward-data could take it as its dx epilogue, but its kernels cannot differentiate it
+    if (act !== 'relu6') assert.equal(blockedBy(report, 'bn3', 'reduce-into-conv-backward'), 'activationInConv');
     agreeInFloat64([2, 3, 5, 5], actBlock(act));
   });
 

@@ -99,23 +99,23 @@ export function conv_fwd(d: usize, x: usize, bp: usize, bias: usize, y: usize, s
 
 /**
  * Fused forward. coef != 0: x prologue, x normalised while packing A (coef = a[C] then b[C],
- * max(0, .) when relu; padding taps stay 0). mom != 0: moments epilogue, per-channel sums of
+ * then act(.) for an ACT_* code, common/act.ts; padding taps stay 0). mom != 0: moments epilogue, per-channel sums of
  * the final y - shift and (y - shift)^2 (shift[K]: this thread's first y of each channel) from
  * the tiles, in f32 over 64 rows, then f64, into this thread's region at scratch + D_FPART
  * (f64 S[K], Q[K], then f32 shift[K], zeroed here), which the host merges in thread order.
  */
-export function conv_fwd_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
-  convFwd<Fused>(d, x, bp, bias, y, coef, relu, mom, 0, 0, 0, 0, 0, 0, start, end, scratch);
+export function conv_fwd_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, act: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  convFwd<Fused>(d, x, bp, bias, y, coef, act, mom, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
 /**
  * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_flip)
- * with the dx epilogue of conv_bwd_data_f on each block of output rows once it is final: dx = 0
- * where a2*x2 + b2 <= 0 (c2 = a2[C], b2[C], when relu), f64 partials S[C] += dx,
+ * with the dx epilogue of conv_bwd_data_f on each block of output rows once it is final: dx *=
+ * act'(a2*x2 + b2) (c2 = a2[C], b2[C], read when act != 0; ReLU: 0 where a2*x2 + b2 <= 0), f64 partials S[C] += dx,
  * Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here; f32 sums over runs of 64 rows).
  */
-export function conv_fwd_dx_f(d: usize, dy: usize, bp: usize, dx: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  convFwd<Fused>(d, dy, bp, 0, dx, 0, 0, 0, x2, c2, m2, relu, 0, 0, start, end, scratch);
+export function conv_fwd_dx_f(d: usize, dy: usize, bp: usize, dx: usize, x2: usize, c2: usize, m2: usize, act: i32, start: i32, end: i32, scratch: usize): void {
+  convFwd<Fused>(d, dy, bp, 0, dx, 0, 0, 0, x2, c2, m2, act, 0, 0, start, end, scratch);
 }
 
 /**
@@ -123,12 +123,12 @@ export function conv_fwd_dx_f(d: usize, dy: usize, bp: usize, dx: usize, x2: usi
  * A*dbn + B*xbn + C0 (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]), computed once per
  * block into the normalised window (the host guarantees that every block's window fits).
  */
-export function conv_fwd_dy_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  convFwd<Fused>(d, dy, bp, 0, dx, cdy, 0, 0, x2, c2, m2, relu, dlt, 1, start, end, scratch);
+export function conv_fwd_dy_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, act: i32, start: i32, end: i32, scratch: usize): void {
+  convFwd<Fused>(d, dy, bp, 0, dx, cdy, 0, 0, x2, c2, m2, act, dlt, 1, start, end, scratch);
 }
 
-function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32,
-  x2: usize, c2: usize, m2: usize, relu2: i32, dlt: usize, dym: i32, start: i32, end: i32, scratch: usize): void {
+function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, act: i32, mom: i32,
+  x2: usize, c2: usize, m2: usize, act2: i32, dlt: usize, dym: i32, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), G = ld(d, D_G), Kg = ld(d, D_KG), Kdim = ld(d, D_KDIM);
   const NP = ld(d, D_KG8) >> 3, Kc = ld(d, D_KC), Mc = ld(d, D_MC);
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
@@ -159,7 +159,7 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
     const np = (mn + 3) >> 2;
     fillRows(d, tab, mb, mn, x);
     // x prologue: normalise this block's input rows once (else while packing, per tap)
-    const win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap, dlt, dym != 0);
+    const win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, mb, mn, x, ce, act, zw, zcap, dlt, dym != 0);
     const pro = fused<F>() && ce != 0 && !win;
     const xs = win ? ld(d, D_C) : ld(d, D_XS); // pixel stride of what the table points at
     if (fused<F>() && dym && pro) unreachable(); // a dy prologue needs the window (conv.ts checks that it fits)
@@ -181,7 +181,7 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
             const rem = mn - i * 4;
             // pack each micro-panel just before its first use
             if (j == 0) {
-              if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
+              if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, act, xs);
               else packAFwd<Plain>(d, tab + <usize>(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
             }
             const d0 = yrow, d1: usize = rem > 1 ? yrow + ldy : 0;
@@ -208,7 +208,7 @@ function convFwd<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: 
       // dx epilogue (backward-data as a forward pass): this block's rows are final
       for (let p = 0; p < mn; p += 64) {
         const off = (<usize>(mb + p) * <usize>K) << 2;
-        dxRun(y + off, x2 + off, min(64, mn - p), K, <usize>K << 2, c2, m2, relu2, st);
+        dxRun(y + off, x2 + off, min(64, mn - p), K, <usize>K << 2, c2, m2, act2, st);
       }
     }
   }
@@ -313,11 +313,11 @@ export function conv_fwd_t(d: usize, x: usize, bp: usize, bias: usize, y: usize,
 }
 
 /** Fused, arguments as conv_fwd_f. */
-export function conv_fwd_t_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
-  convFwdT<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
+export function conv_fwd_t_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, act: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  convFwdT<Fused>(d, x, bp, bias, y, coef, act, mom, start, end, scratch);
 }
 
-function convFwdT<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+function convFwdT<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, act: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), Kdim = ld(d, D_KDIM), Kc = ld(d, D_KC), Mc = max(8, ld(d, D_MC) & ~7);
   const RP = (K + 3) >> 2, full = K & ~3;
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, tab = scratch + SC_ROWS, apack = scratch + SC_PACK;
@@ -343,14 +343,14 @@ function convFwdT<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef:
     const mn = min(Mb, end - mb);
     const np = (mn + 3) >> 2;
     fillRows(d, tab, mb, mn, x);
-    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap));
+    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, act, zw, zcap));
     for (let r0 = 0; r0 < Kdim; r0 += Kc) {
       const kc = min(Kc, Kdim - r0);
       const add = r0 == 0 ? 0 : 1;
       // B: every micro-panel of 4 pixels of the block, [kc][4]
       for (let i = 0; i < np; i++) {
         const a = apack + <usize>(i * kc) * 16;
-        if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, relu, ld(d, D_C));
+        if (pro) packAFwd<Fused>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, act, ld(d, D_C));
         else packAFwd<Plain>(d, tab + <usize>(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, 0, 0, 0, ld(d, D_C));
       }
       for (let i = 0; i < np; i += 2) {
@@ -417,11 +417,11 @@ export function conv_fwd_dot(d: usize, x: usize, bp: usize, bias: usize, y: usiz
 }
 
 /** Fused, arguments as conv_fwd_f (the x prologue needs the window: conv.ts checks that it fits). */
-export function conv_fwd_dot_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
-  convFwdDot<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
+export function conv_fwd_dot_f(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, act: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+  convFwdDot<Fused>(d, x, bp, bias, y, coef, act, mom, start, end, scratch);
 }
 
-function convFwdDot<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, relu: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
+function convFwdDot<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coef: usize, act: i32, mom: i32, start: i32, end: i32, scratch: usize): void {
   const K = ld(d, D_K), C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
   const DH = ld(d, D_DH), DW = ld(d, D_DW), T = ld(d, D_KH) * KW;
   const QG = (K + 3) >> 2, full = K & ~3;
@@ -446,7 +446,7 @@ function convFwdDot<F>(d: usize, x: usize, bp: usize, bias: usize, y: usize, coe
   for (let mb = start; mb < end; mb += Mb) {
     const mn = min(Mb, end - mb);
     fillRows(d, tab, mb, mn, x);
-    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap))) unreachable();
+    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, act, zw, zcap))) unreachable();
     for (let i = 0; i < mn; i += 2) {
       const t0 = tab + <usize>i * 12;
       const two = i + 1 < mn;
@@ -519,22 +519,22 @@ export function conv_bwd_data(d: usize, dy: usize, bp: usize, dx: usize, start: 
  * Fused backward-data (col2im path). cdy != 0: dy prologue, dY = A*dbn + B*xbn + C0 computed
  * while packing (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]). x2 != 0: dx epilogue on the
  * input rows of each image as soon as no later output pixel can add to them (a pass over rows
- * just written, still in cache): dx = 0 where a2*x2 + b2 <= 0 (c2 = a2[C] then b2[C], when relu),
+ * just written, still in cache): dx *= act'(a2*x2 + b2) (c2 = a2[C] then b2[C], when act != 0),
  * and f64 partials S[C] += dx, Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here).
  */
-export function conv_bwd_data_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  bwdData<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, relu, start, end, scratch);
+export function conv_bwd_data_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, act: i32, start: i32, end: i32, scratch: usize): void {
+  bwdData<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, act, start, end, scratch);
 }
 
 /**
  * dx epilogue over the input rows [h0, h1) of one image (dxn, x2n: the image's dx and x2): per
- * row and block of 4 channels (coefficients and sums in registers), over the row's pixels: mask
- * (when relu), then f32 sums of dx and dx*(x2 - mean2) over the row, added to the f64 partials st.
+ * row and block of 4 channels (coefficients and sums in registers), over the row's pixels: act'
+ * (when act != 0), then f32 sums of dx and dx*(x2 - mean2) over the row, added to the f64 partials st.
  */
-function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m2: usize, relu: i32, st: usize): void {
+function dxRows(d: usize, dxn: usize, x2n: usize, h0: i32, h1: i32, c2: usize, m2: usize, act: i32, st: usize): void {
   const C = ld(d, D_C), W = ld(d, D_W);
   const rowB = <usize>W * (<usize>C << 2);
-  for (let h = h0; h < h1; h++) dxRun(dxn + <usize>h * rowB, x2n + <usize>h * rowB, W, C, <usize>C << 2, c2, m2, relu, st);
+  for (let h = h0; h < h1; h++) dxRun(dxn + <usize>h * rowB, x2n + <usize>h * rowB, W, C, <usize>C << 2, c2, m2, act, st);
 }
 
 /**
@@ -582,7 +582,7 @@ function colAdd(d: usize, col: usize, cs: usize, tab: usize, mn: i32, dxn: usize
   }
 }
 
-function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, act: i32, start: i32, end: i32, scratch: usize): void {
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), K = ld(d, D_K), KH = ld(d, D_KH), KW = ld(d, D_KW);
   const SH = ld(d, D_SH), SW = ld(d, D_SW), PH = ld(d, D_PH), PW = ld(d, D_PW), DH = ld(d, D_DH), DW = ld(d, D_DW);
   const G = ld(d, D_G), OH = ld(d, D_OH), OW = ld(d, D_OW), Cg = ld(d, D_CG), Kg = ld(d, D_KG);
@@ -715,12 +715,12 @@ function bwdData<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: 
         // later output pixels (rows >= ohn) only add to input rows >= ohn*SH - PH
         const hf = min(H, ((pb + mn) / OW) * SH - PH);
         if (hf > done) {
-          dxRows(d, dxn, x2 + img * <usize>n * 4, done, hf, c2, m2, relu, st);
+          dxRows(d, dxn, x2 + img * <usize>n * 4, done, hf, c2, m2, act, st);
           done = hf;
         }
       }
     }
-    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * <usize>n * 4, done, H, c2, m2, relu, st);
+    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * <usize>n * 4, done, H, c2, m2, act, st);
   }
 }
 
@@ -736,11 +736,11 @@ export function conv_bwd_data_1x1(d: usize, dy: usize, bp: usize, dx: usize, sta
  * Fused 1x1 backward-data, arguments as conv_bwd_data_f; the dx epilogue runs in the
  * micro-kernel's write-back of the last reduction block (mkx), where dx is final.
  */
-export function conv_bwd_data_1x1_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  bwdData1x1<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, relu, start, end, scratch);
+export function conv_bwd_data_1x1_f(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, act: i32, start: i32, end: i32, scratch: usize): void {
+  bwdData1x1<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, act, start, end, scratch);
 }
 
-function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cdy: usize, x2: usize, c2: usize, m2: usize, act: i32, start: i32, end: i32, scratch: usize): void {
   const C = ld(d, D_C), K = ld(d, D_K), G = ld(d, D_G), Cg = ld(d, D_CG), Kg = ld(d, D_KG);
   const CP = ld(d, D_CG8) >> 3, Kc = ld(d, D_KCD), Mc = ld(d, D_MCD);
   const zero = scratch + SC_ZERO, tile = scratch + SC_TILE, apack = scratch + SC_PACK;
@@ -781,14 +781,14 @@ function bwdData1x1<F>(d: usize, dy: usize, bp: usize, dx: usize, dlt: usize, cd
               const co = <usize>(g * Cg + c0) << 2;
               const flush = (i & 15) == 15 || i == np - 1; // f32 sums into f64 every 16 tiles
               if (ncols == 8) {
-                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0, gacc ? 1 : 0);
+                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldx2, c2 + co, ldc, m2 + co, act, s32 + co, ldc, flush ? st + (co << 1) : 0, gacc ? 1 : 0);
               } else {
                 mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
                 if (gacc) {
-                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, tile);
+                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, act, s32 + co, ldc, tile);
                 } else {
                   tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
-                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
+                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, act, s32 + co, ldc);
                 }
                 if (flush) flushSums(s32 + co, ldc, st + (co << 1), <usize>C << 3, ncols);
               }

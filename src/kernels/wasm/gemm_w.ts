@@ -3,7 +3,8 @@
 // shape letters: common/conv.ts. Design: docs/design/conv-kernels.md.
 
 import { D_N, D_C, D_H, D_W, D_K, D_KH, D_KW, D_SW, D_DH, D_DW, D_G, D_OH, D_OW, D_CG, D_KG, D_KG8, D_CG8, D_MCH, D_RBP, D_ROWS, D_MERGE, D_SEG, D_SEG4, D_WCOLS, D_FCOEF, D_FNE, D_FZ, D_FZCAP, D_WTIGHT, D_WSL, D_XS } from '../abi/conv_descriptor';
-import { fma, reluv } from './common/simd';
+import { fma } from './common/simd';
+import { actv } from './common/act';
 import { Plain, Fused, fused, dyv, dyf, nrm, ld, SC_ZERO, SC_ROWS, SC_TROW, SC_PACK, zeroPage, tapPtr } from './common/conv';
 import { mk, expandCoef, normWindow, fillRows } from './common/gemm';
 
@@ -32,13 +33,13 @@ import { mk, expandCoef, normWindow, fillRows } from './common/gemm';
 
 /**
  * A^T micro-panels [p - p0][mlen][4] (atStride apart) for row panels [p0, p1) of group g, chunk
- * rows in `tab`. Fused (F = Fused): x is BN-normalised (+ ReLU) while packed, row o of a segment
+ * rows in `tab`. Fused (F = Fused): x is BN-normalised and activated (act) while packed, row o of a segment
  * taking its coefficients from the expanded rows at ce + 4*(coff + o) (bE nb bytes further, see
  * expandCoef); rows outside the image (padding) stay 0.
  */
-function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, relu: i32, xs: i32): void {
+function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, act: i32, xs: i32): void {
   if (ld(d, D_WTIGHT)) {
-    packATTight<F>(d, tab, mlen, p0, p1, dst, ce, nb, relu);
+    packATTight<F>(d, tab, mlen, p0, p1, dst, ce, nb, act);
     return;
   }
   const C = xs, H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
@@ -73,7 +74,7 @@ function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, ds
           let ca = ca0;
           for (let q = 0; q < nfull; q++) {
             let v = fma(v128.load(src), v128.load(ca), v128.load(ca + nb));
-            if (relu) v = reluv(v);
+            if (act) v = actv(act, v);
             v128.store(out, v);
             out += ps; src += 16; ca += 16;
           }
@@ -81,13 +82,13 @@ function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, ds
             if (merge && iw + KW < W) {
               // as below (rows past the segment only reach acc's padding rows)
               let v = fma(v128.load(src), v128.load(ca), v128.load(ca + nb));
-              if (relu) v = reluv(v);
+              if (act) v = actv(act, v);
               v128.store(out, v);
             } else {
               const nv = SEG - (o0 + nfull * 4);
               for (let l = 0; l < 4; l++) {
                 const o = <usize>l << 2;
-                store<f32>(out + o, l < nv ? nrm(load<f32>(src + o), load<f32>(ca + o), load<f32>(ca + nb + o), relu) : 0);
+                store<f32>(out + o, l < nv ? nrm(load<f32>(src + o), load<f32>(ca + o), load<f32>(ca + nb + o), act) : 0);
               }
             }
           }
@@ -123,7 +124,7 @@ function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, ds
             let v: f32 = 0;
             if (ok) {
               v = load<f32>(src + so);
-              if (fused<F>()) v = nrm(v, load<f32>(ca0 + so), load<f32>(ca0 + nb + so), relu);
+              if (fused<F>()) v = nrm(v, load<f32>(ca0 + so), load<f32>(ca0 + nb + so), act);
             }
             store<f32>(out + (<usize>l << 2), v);
           }
@@ -142,7 +143,7 @@ function packAT<F>(d: usize, tab: usize, mlen: i32, g: i32, p0: i32, p1: i32, ds
  * the image; fused: normalised with the expanded coefficients of float o % SEG), which is then
  * cut into the 4-float panels.
  */
-function packATTight<F>(d: usize, tab: usize, mlen: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, relu: i32): void {
+function packATTight<F>(d: usize, tab: usize, mlen: i32, p0: i32, p1: i32, dst: usize, ce: usize, nb: usize, act: i32): void {
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KH = ld(d, D_KH), KW = ld(d, D_KW), DH = ld(d, D_DH);
   const SEG = ld(d, D_SEG), R = KH * SEG;
   const row = tab - SC_ROWS + SC_TROW; // this thread's scratch
@@ -168,13 +169,13 @@ function packATTight<F>(d: usize, tab: usize, mlen: i32, p0: i32, p1: i32, dst: 
           let v = v128.load(src + o);
           if (fused<F>()) {
             v = fma(v, v128.load(ce + o), v128.load(ce + nb + o));
-            if (relu) v = reluv(v);
+            if (act) v = actv(act, v);
           }
           v128.store(r + o, v);
         }
         for (; o < sb; o += 4) {
           let v = load<f32>(src + o);
-          if (fused<F>()) v = nrm(v, load<f32>(ce + o), load<f32>(ce + nb + o), relu);
+          if (fused<F>()) v = nrm(v, load<f32>(ce + o), load<f32>(ce + nb + o), act);
           store<f32>(r + o, v);
         }
       } else {
@@ -183,7 +184,7 @@ function packATTight<F>(d: usize, tab: usize, mlen: i32, p0: i32, p1: i32, dst: 
           let v: f32 = 0;
           if (<u32>(iw0 + o / C) < <u32>W) {
             v = load<f32>(src + so);
-            if (fused<F>()) v = nrm(v, load<f32>(ce + so), load<f32>(ce + nb + so), relu);
+            if (fused<F>()) v = nrm(v, load<f32>(ce + so), load<f32>(ce + nb + so), act);
           }
           store<f32>(r + so, v);
         }
@@ -277,13 +278,13 @@ export function conv_bwd_w(d: usize, dy: usize, x: usize, acc: usize, start: i32
 /**
  * Fused backward-weights. cdy != 0: dy prologue (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K],
  * C0[K]: dY = A*dbn + B*xbn + C0 computed while packing the dY chunk). cx != 0: x prologue (cx =
- * a[C] then b[C]: x normalised, max(0, .) when relu, while packing A^T; padding stays 0).
+ * a[C] then b[C]: x normalised, then act(.) for an ACT_* code (common/act.ts), while packing A^T; padding stays 0).
  */
-export function conv_bwd_w_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  bwdW<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+export function conv_bwd_w_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, act: i32, start: i32, end: i32, scratch: usize): void {
+  bwdW<Fused>(d, dy, x, acc, dlt, cdy, cx, act, start, end, scratch);
 }
 
-function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, act: i32, start: i32, end: i32, scratch: usize): void {
   const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW), G = ld(d, D_G);
   const Kg8 = ld(d, D_KG8), ROWS = ld(d, D_ROWS), cols = ld(d, D_WCOLS) != 0;
   const NP = Kg8 >> 3, RP = ROWS >> 2;
@@ -314,7 +315,7 @@ function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usi
       const add = m0 == c0 * Mch ? 0 : 1;
       fillRows(d, tab, m0, mlen, x);
       // x prologue: normalise this chunk's input rows once (else while packing, per tap)
-      const win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap);
+      const win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, m0, mlen, x, ce, act, zw, zcap);
       const pro = fused<F>() && ce != 0 && !win;
       const xs = win ? ld(d, D_C) : ld(d, D_XS); // pixel stride of what the table points at
       for (let g = gs; g <= ge; g++) {
@@ -324,7 +325,7 @@ function bwdW<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usi
         packDY<F>(d, dy, m0, mlen, g, ja, je, bpk, dlt, cdy);
         for (let rb = pa; rb < pe; rb += RBP) {
           const rbe = min(pe, rb + RBP);
-          if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu, xs);
+          if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, act, xs);
           else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0, xs);
           for (let j = ja; j < je; j++) {
             const bj = bpk + <usize>((j - ja) * mlen) * 32;
@@ -357,12 +358,12 @@ export function conv_bwd_w_t(d: usize, dy: usize, x: usize, acc: usize, start: i
   bwdWT<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
-/** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
-export function conv_bwd_w_t_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+/** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; act), as conv_bwd_w_f. */
+export function conv_bwd_w_t_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, act: i32, start: i32, end: i32, scratch: usize): void {
+  bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, act, start, end, scratch);
 }
 
-function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, act: i32, start: i32, end: i32, scratch: usize): void {
   const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW), K = ld(d, D_K), Kg = ld(d, D_KG);
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW), DH = ld(d, D_DH), DW = ld(d, D_DW);
   const Cg8 = ld(d, D_CG8), KT = ld(d, D_KH) * KW;
@@ -407,7 +408,7 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
       }
     }
     fillRows(d, tab, m0, mlen, x);
-    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap));
+    const pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, act, zw, zcap));
     // panels of one tap in groups of up to WT_GROUP: one address computation per pixel and group
     for (let qa = start; qa < end;) {
       const tap = qa / per;
@@ -439,7 +440,7 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
               if (pro) {
                 const cp = ce + (<usize>cu << 2);
                 v0 = fma(v0, v128.load(cp), v128.load(cp + nb)); v1 = fma(v1, v128.load(cp, 16), v128.load(cp + nb, 16));
-                if (relu) { v0 = reluv(v0); v1 = reluv(v1); }
+                if (act) { v0 = actv(act, v0); v1 = actv(act, v1); }
               }
               v128.store(o, v0); v128.store(o, v1, 16);
             } else {
@@ -449,7 +450,7 @@ function bwdWT<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: us
                   v = load<f32>(src + (<usize>l << 2));
                   if (pro) {
                     const cp = ce + (<usize>(cu + l) << 2);
-                    v = nrm(v, load<f32>(cp), load<f32>(cp + nb), relu);
+                    v = nrm(v, load<f32>(cp), load<f32>(cp + nb), act);
                   }
                 }
                 store<f32>(o + (<usize>l << 2), v);
@@ -491,11 +492,11 @@ export function conv_bwd_w_dot(d: usize, dy: usize, x: usize, acc: usize, start:
  * Fused, arguments as conv_bwd_w_f: the dy prologue (cdy != 0) computes each chunk's dY once into
  * scratch (every thread the whole chunk, K floats per pixel); the x prologue needs the window.
  */
-export function conv_bwd_w_dot_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
-  bwdWDot<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+export function conv_bwd_w_dot_f(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, act: i32, start: i32, end: i32, scratch: usize): void {
+  bwdWDot<Fused>(d, dy, x, acc, dlt, cdy, cx, act, start, end, scratch);
 }
 
-function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, relu: i32, start: i32, end: i32, scratch: usize): void {
+function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: usize, cx: usize, act: i32, start: i32, end: i32, scratch: usize): void {
   const N = ld(d, D_N), OH = ld(d, D_OH), OW = ld(d, D_OW), K = ld(d, D_K), C = ld(d, D_C);
   const H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW), SW = ld(d, D_SW), DH = ld(d, D_DH), DW = ld(d, D_DW);
   const T = ld(d, D_KH) * KW, Mch = ld(d, D_MCH);
@@ -514,7 +515,7 @@ function bwdWDot<F>(d: usize, dy: usize, x: usize, acc: usize, dlt: usize, cdy: 
     const mlen = min(Mch, M - m0);
     const first = m0 == 0;
     fillRows(d, tab, m0, mlen, x);
-    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap))) unreachable();
+    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, act, zw, zcap))) unreachable();
     // dy prologue: this chunk's dY = A*dbn + B*xbn + C0, once, into scratch
     let dyb = dy + ((<usize>m0 * <usize>K) << 2); // dY of the chunk's first pixel
     if (fused<F>() && cdy) {

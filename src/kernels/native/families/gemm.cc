@@ -134,23 +134,23 @@ static void as_conv_fwd(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux
 
 /**
  * Fused forward. coef != 0: x prologue, x normalised while packing A (coef = a[C] then b[C],
- * max(0, .) when relu; padding taps stay 0). mom != 0: moments epilogue, per-channel sums of
+ * then act(.) for an ACT_* code, core/act.h; padding taps stay 0). mom != 0: moments epilogue, per-channel sums of
  * the final y - shift and (y - shift)^2 (shift[K]: this thread's first y of each channel) from
  * the tiles, in f32 over 64 rows, then f64, into this thread's region at scratch + D_FPART
  * (f64 S[K], Q[K], then f32 shift[K], zeroed here), which the host merges in thread order.
  */
-static void as_conv_fwd_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
-  convFwd<Fused>(d, x, bp, bias, y, coef, relu, mom, 0, 0, 0, 0, 0, 0, start, end, scratch);
+static void as_conv_fwd_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
+  convFwd<Fused>(d, x, bp, bias, y, coef, act, mom, 0, 0, 0, 0, 0, 0, start, end, scratch);
 }
 
 /**
  * Backward-data as a forward pass over dY (d: the transposed convolution, bp: conv_pack_w_fwd_flip)
- * with the dx epilogue of conv_bwd_data_f on each block of output rows once it is final: dx = 0
- * where a2*x2 + b2 <= 0 (c2 = a2[C], b2[C], when relu), f64 partials S[C] += dx,
+ * with the dx epilogue of conv_bwd_data_f on each block of output rows once it is final: dx *=
+ * act'(a2*x2 + b2) (c2 = a2[C], b2[C], read when act != 0; ReLU: 0 where a2*x2 + b2 <= 0), f64 partials S[C] += dx,
  * Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here; f32 sums over runs of 64 rows).
  */
-static void as_conv_fwd_dx_f(ux d, ux dy, ux bp, ux dx, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
-  convFwd<Fused>(d, dy, bp, 0, dx, 0, 0, 0, x2, c2, m2, relu, 0, 0, start, end, scratch);
+static void as_conv_fwd_dx_f(ux d, ux dy, ux bp, ux dx, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch) {
+  convFwd<Fused>(d, dy, bp, 0, dx, 0, 0, 0, x2, c2, m2, act, 0, 0, start, end, scratch);
 }
 
 /**
@@ -158,11 +158,11 @@ static void as_conv_fwd_dx_f(ux d, ux dy, ux bp, ux dx, ux x2, ux c2, ux m2, i32
  * A*dbn + B*xbn + C0 (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]), computed once per
  * block into the normalised window (the host guarantees that every block's window fits).
  */
-static void as_conv_fwd_dy_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
-  convFwd<Fused>(d, dy, bp, 0, dx, cdy, 0, 0, x2, c2, m2, relu, dlt, 1, start, end, scratch);
+static void as_conv_fwd_dy_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch) {
+  convFwd<Fused>(d, dy, bp, 0, dx, cdy, 0, 0, x2, c2, m2, act, dlt, 1, start, end, scratch);
 }
 
-template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, ux x2, ux c2, ux m2, i32 relu2, ux dlt, i32 dym, i32 start, i32 end, ux scratch) {
+template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, ux x2, ux c2, ux m2, i32 act2, ux dlt, i32 dym, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto G = ld(d, D_G); const auto Kg = ld(d, D_KG); const auto Kdim = ld(d, D_KDIM);
   const auto NP = ld(d, D_KG8) >> 3; const auto Kc = ld(d, D_KC); const auto Mc = ld(d, D_MC);
   const auto zero = scratch + SC_ZERO; const auto tile = scratch + SC_TILE; const auto tab = scratch + SC_ROWS; const auto apack = scratch + SC_PACK;
@@ -197,7 +197,7 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
     const auto np = (mn + 3) >> 2;
     fillRows(d, tab, mb, mn, x);
     // x prologue: normalise this block's input rows once (else while packing, per tap)
-    const auto win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap, dlt, dym != 0);
+    const auto win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, mb, mn, x, ce, act, zw, zcap, dlt, dym != 0);
     const auto pro = fused<F>() && ce != 0 && !win;
     const auto xs = win ? ld(d, D_C) : ld(d, D_XS); // pixel stride of what the table points at
     if (fused<F>() && dym && pro) unreachable(); // a dy prologue needs the window (conv.ts checks that it fits)
@@ -224,7 +224,7 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
               const auto a = apack + (ux)(i * kc) * 16;
               const auto rem = mn - i * 4;
               if (jb == 0 && !dir) {
-                if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
+                if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, act, xs);
                 else packAFwd<Plain>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
               }
               const ux yrow = y + ((ux)(mb + i * 4) * (ux)K + (ux)col) * 4;
@@ -286,7 +286,7 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
             const auto rem = mn - i * 4;
             // pack each micro-panel just before its first use
             if (j == 0) {
-              if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, relu, xs);
+              if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, ce, nb, act, xs);
               else packAFwd<Plain>(d, tab + (ux)(i * 4) * 12, rem, g, r0, kc, a, zero, 0, 0, 0, xs);
             }
             const auto d0 = yrow; const ux d1 = rem > 1 ? yrow + ldy : 0;
@@ -313,7 +313,7 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
       // dx epilogue (backward-data as a forward pass): this block's rows are final
       for (auto p = 0; p < mn; p += 64) {
         const auto off = ((ux)(mb + p) * (ux)K) << 2;
-        dxRun(y + off, x2 + off, min(64, mn - p), K, (ux)K << 2, c2, m2, relu2, st);
+        dxRun(y + off, x2 + off, min(64, mn - p), K, (ux)K << 2, c2, m2, act2, st);
       }
     }
   }
@@ -422,11 +422,11 @@ static void as_conv_fwd_t(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, 
 }
 
 /** Fused, arguments as conv_fwd_f. */
-static void as_conv_fwd_t_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
-  convFwdT<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
+static void as_conv_fwd_t_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
+  convFwdT<Fused>(d, x, bp, bias, y, coef, act, mom, start, end, scratch);
 }
 
-template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
+template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto Kdim = ld(d, D_KDIM); const auto Kc = ld(d, D_KC); const auto Mc = max(8, ld(d, D_MC) & ~7);
   const auto RP = (K + 3) >> 2; const auto full = K & ~3;
   const auto zero = scratch + SC_ZERO; const auto tile = scratch + SC_TILE; const auto tab = scratch + SC_ROWS; const auto apack = scratch + SC_PACK;
@@ -452,14 +452,14 @@ template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coe
     const auto mn = min(Mb, end - mb);
     const auto np = (mn + 3) >> 2;
     fillRows(d, tab, mb, mn, x);
-    const auto pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap));
+    const auto pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, act, zw, zcap));
     for (auto r0 = 0; r0 < Kdim; r0 += Kc) {
       const auto kc = min(Kc, Kdim - r0);
       const auto add = r0 == 0 ? 0 : 1;
       // B: every micro-panel of 4 pixels of the block, [kc][4]
       for (auto i = 0; i < np; i++) {
         const auto a = apack + (ux)(i * kc) * 16;
-        if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, relu, ld(d, D_C));
+        if (pro) packAFwd<Fused>(d, tab + (ux)(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, ce, nb, act, ld(d, D_C));
         else packAFwd<Plain>(d, tab + (ux)(i * 4) * 12, mn - i * 4, 0, r0, kc, a, zero, 0, 0, 0, ld(d, D_C));
       }
       for (auto i = 0; i < np; i += 2) {
@@ -533,11 +533,11 @@ static void as_conv_fwd_dot(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end
 }
 
 /** Fused, arguments as conv_fwd_f (the x prologue needs the window: conv.ts checks that it fits). */
-static void as_conv_fwd_dot_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
-  convFwdDot<Fused>(d, x, bp, bias, y, coef, relu, mom, start, end, scratch);
+static void as_conv_fwd_dot_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
+  convFwdDot<Fused>(d, x, bp, bias, y, coef, act, mom, start, end, scratch);
 }
 
-template <class F> static void convFwdDot(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch) {
+template <class F> static void convFwdDot(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
   const auto K = ld(d, D_K); const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW);
   const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW); const auto T = ld(d, D_KH) * KW;
   const auto QG = (K + 3) >> 2; const auto full = K & ~3;
@@ -562,7 +562,7 @@ template <class F> static void convFwdDot(ux d, ux x, ux bp, ux bias, ux y, ux c
   for (auto mb = start; mb < end; mb += Mb) {
     const auto mn = min(Mb, end - mb);
     fillRows(d, tab, mb, mn, x);
-    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, relu, zw, zcap))) unreachable();
+    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, mb, mn, x, ce, act, zw, zcap))) unreachable();
     for (auto i = 0; i < mn; i += 2) {
       const auto t0 = tab + (ux)i * 12;
       const auto two = i + 1 < mn;
@@ -635,11 +635,11 @@ static void as_conv_bwd_data(ux d, ux dy, ux bp, ux dx, i32 start, i32 end, ux s
  * Fused backward-data (col2im path). cdy != 0: dy prologue, dY = A*dbn + B*xbn + C0 computed
  * while packing (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K], C0[K]). x2 != 0: dx epilogue on the
  * input rows of each image as soon as no later output pixel can add to them (a pass over rows
- * just written, still in cache): dx = 0 where a2*x2 + b2 <= 0 (c2 = a2[C] then b2[C], when relu),
+ * just written, still in cache): dx *= act'(a2*x2 + b2) (c2 = a2[C] then b2[C], when act != 0),
  * and f64 partials S[C] += dx, Q[C] += dx*(x2 - mean2) at scratch + D_FPART (zeroed here).
  */
-static void as_conv_bwd_data_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
-  bwdData<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, relu, start, end, scratch);
+static void as_conv_bwd_data_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch) {
+  bwdData<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, act, start, end, scratch);
 }
 
 /**
@@ -687,7 +687,7 @@ static void colAdd(ux d, ux col, ux cs, ux tab, i32 mn, ux dxn) {
   }
 }
 
-template <class F> static void bwdData(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
+template <class F> static void bwdData(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto K = ld(d, D_K); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto G = ld(d, D_G); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto Cg = ld(d, D_CG); const auto Kg = ld(d, D_KG);
@@ -820,12 +820,12 @@ template <class F> static void bwdData(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy
         // later output pixels (rows >= ohn) only add to input rows >= ohn*SH - PH
         const auto hf = min(H, ((pb + mn) / OW) * SH - PH);
         if (hf > done) {
-          dxRows(d, dxn, x2 + img * (ux)n * 4, done, hf, c2, m2, relu, st);
+          dxRows(d, dxn, x2 + img * (ux)n * 4, done, hf, c2, m2, act, st);
           done = hf;
         }
       }
     }
-    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * (ux)n * 4, done, H, c2, m2, relu, st);
+    if (fused<F>() && x2 && done < H) dxRows(d, dxn, x2 + img * (ux)n * 4, done, H, c2, m2, act, st);
   }
 }
 
@@ -841,11 +841,11 @@ static void as_conv_bwd_data_1x1(ux d, ux dy, ux bp, ux dx, i32 start, i32 end, 
  * Fused 1x1 backward-data, arguments as conv_bwd_data_f; the dx epilogue runs in the
  * micro-kernel's write-back of the last reduction block (mkx), where dx is final.
  */
-static void as_conv_bwd_data_1x1_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
-  bwdData1x1<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, relu, start, end, scratch);
+static void as_conv_bwd_data_1x1_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch) {
+  bwdData1x1<Fused>(d, dy, bp, dx, dlt, cdy, x2, c2, m2, act, start, end, scratch);
 }
 
-template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch) {
+template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto K = ld(d, D_K); const auto G = ld(d, D_G); const auto Cg = ld(d, D_CG); const auto Kg = ld(d, D_KG);
   const auto CP = ld(d, D_CG8) >> 3; const auto Kc = ld(d, D_KCD); const auto Mc = ld(d, D_MCD);
   const auto zero = scratch + SC_ZERO; const auto tile = scratch + SC_TILE; const auto apack = scratch + SC_PACK;
@@ -905,7 +905,7 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
               const ux xr = x2 + ((ux)(mb + i * 4) * (ldx2 >> 2) + (ux)(g * Cg + cj)) * 4;
               // x2 comes from DRAM, 4 rows per tile C floats apart: the next tile's rows are prefetched
               for (i32 r = 0, rn = min(4, mn - (i + WRI) * 4); r < rn; r++) _mm_prefetch((const char *)fp(xr + (ux)(WRI * 4 + r) * ldx2), _MM_HINT_T0);
-              mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, relu,
+              mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, act,
                       s32 + co, ldc, (i & 15) == 15 || i == np - 1 ? st + (co << 1) : 0, gacc ? 1 : 0);
             });
             const char *pn = nullptr, *po = nullptr;
@@ -944,14 +944,14 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
               const auto co = (ux)(g * Cg + c0) << 2;
               const auto flush = (i & 15) == 15 || i == np - 1; // f32 sums into f64 every 16 tiles
               if (ncols == 8) {
-                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, flush ? st + (co << 1) : 0, gacc ? 1 : 0);
+                mkx(a, bj, kc, d0, d1, d2, d3, add, xr, ldx2, c2 + co, ldc, m2 + co, act, s32 + co, ldc, flush ? st + (co << 1) : 0, gacc ? 1 : 0);
               } else {
                 mk(a, bj, kc, tile, tile + 32, tile + 64, tile + 96, 0, 0);
                 if (gacc) {
-                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc, tile);
+                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, act, s32 + co, ldc, tile);
                 } else {
                   tileOut(tile, d0, d1, d2, d3, ncols, 0, add);
-                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, relu, s32 + co, ldc);
+                  dxTile(d0, d1, d2, d3, ncols, xr, ldx2, c2 + co, ldc, m2 + co, act, s32 + co, ldc);
                 }
                 if (flush) flushSums(s32 + co, ldc, st + (co << 1), (ux)C << 3, ncols);
               }

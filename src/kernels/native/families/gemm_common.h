@@ -5,6 +5,7 @@
 // epilogue's runs). See gemm.cc for what the port keeps and what it changes.
 #pragma once
 // (the including file includes <type_traits> and core/abi.h before BNFF_BEGIN)
+#include "../core/act.h"
 
 // (the port keeps the AS kernels' locals, some of which a variant does not use)
 #pragma GCC diagnostic ignored "-Wunused-variable"
@@ -82,7 +83,7 @@ static inline v128 reluv(v128 v);
 static inline v128 dyv(ux ca, ux cs, ux p, ux dlt);
 static inline v128 dyr(v128 a, v128 b, v128 c0, ux p, ux dlt);
 static inline f32 dyf(ux ca, ux cs, ux p, ux dlt);
-static inline f32 nrm(f32 x, f32 a, f32 b, i32 relu);
+static inline f32 nrm(f32 x, f32 a, f32 b, i32 act);
 static inline i32 ld(ux d, i32 i);
 static inline ux rowX(ux t, ux off = 0);
 static inline i32 balanced(i32 n, i32 max);
@@ -94,62 +95,62 @@ static inline v128 hi64(v128 v);
 static void mkm(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, ux bias, i32 add, ux sh, ux ko, i32 init, ux s64);
 static void momTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux sh, ux ko, i32 init);
 static void flushSums(ux s32, ux so, ux s64, ux qo, i32 ncols);
-static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux s64, i32 acc);
-static void dxTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux tile = 0);
+static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 act, ux st, ux qo, ux s64, i32 acc);
+static void dxTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 act, ux st, ux qo, ux tile = 0);
 static void copy4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero);
-static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu);
+static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 act);
 static void copy4dy(ux dst, ux p0, ux p1, ux p2, ux p3, ux dlt, i32 len, ux ca, ux cs);
 static void expandCoef(ux d, ux coef, ux ce, i32 rows = 2);
-static bool normWindow(ux d, ux tab, i32 m0, i32 cnt, ux x, ux ce, i32 relu, ux zw, ux zcap, ux dlt = 0, bool dym = false);
+static bool normWindow(ux d, ux tab, i32 m0, i32 cnt, ux x, ux ce, i32 act, ux zw, ux zcap, ux dlt = 0, bool dym = false);
 static void fillRows(ux d, ux tab, i32 m0, i32 cnt, ux base);
 static inline ux tapPtr(ux xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff);
-template <class F> static inline void cp4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu);
-template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 kc, ux panel, ux zero, ux ce, ux nb, i32 relu, i32 xs);
+template <class F> static inline void cp4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 act);
+template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 kc, ux panel, ux zero, ux ce, ux nb, i32 act, i32 xs);
 static void as_conv_pack_w_fwd(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static void as_conv_pack_w_fwd_flip(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static inline void packWFwd(ux d, ux w, ux bp, i32 start, i32 end, bool flip);
 static void as_conv_pack_w_bwd_data(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static void as_conv_fwd(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
-static void as_conv_fwd_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
-static void as_conv_fwd_dx_f(ux d, ux dy, ux bp, ux dx, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
-static void as_conv_fwd_dy_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
-template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, ux x2, ux c2, ux m2, i32 relu2, ux dlt, i32 dym, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_dx_f(ux d, ux dy, ux bp, ux dx, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_dy_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch);
+template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, ux x2, ux c2, ux m2, i32 act2, ux dlt, i32 dym, i32 start, i32 end, ux scratch);
 static i32 blockMoments(ux y, i32 K, i32 mb, i32 mn, bool first, bool last, ux st, i32 tiles);
 static inline ux sj32(ux st, i32 K, i32 col);
 static void as_conv_pack_w_fwd_t(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static void mkT(ux a, ux b0, ux b1, i32 kc, ux e0, ux e1, ux e2, ux e3, ux e4, ux e5, ux e6, ux e7, ux bias, i32 add);
 static inline void wrT(ux e, v128 v, i32 add);
 static void as_conv_fwd_t(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
-static void as_conv_fwd_t_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
-template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_t_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch);
+template <class F> static void convFwdT(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch);
 static void as_conv_pack_w_fwd_dot(ux d, ux w, ux bp, i32 start, i32 end, ux scratch);
 static inline v128 hsum4(v128 a, v128 b, v128 c, v128 d);
 static void as_conv_fwd_dot(ux d, ux x, ux bp, ux bias, ux y, i32 start, i32 end, ux scratch);
-static void as_conv_fwd_dot_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
-template <class F> static void convFwdDot(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 relu, i32 mom, i32 start, i32 end, ux scratch);
+static void as_conv_fwd_dot_f(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch);
+template <class F> static void convFwdDot(ux d, ux x, ux bp, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_data(ux d, ux dy, ux bp, ux dx, i32 start, i32 end, ux scratch);
-static void as_conv_bwd_data_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
-static void dxRows(ux d, ux dxn, ux x2n, i32 h0, i32 h1, ux c2, ux m2, i32 relu, ux st);
-static void dxRun(ux px0, ux xp0, i32 W, i32 C, ux xsb, ux c2, ux m2, i32 relu, ux st, ux gp0 = 0, ux gsb = 0, ux yo0 = 0);
+static void as_conv_bwd_data_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch);
+static void dxRows(ux d, ux dxn, ux x2n, i32 h0, i32 h1, ux c2, ux m2, i32 act, ux st);
+static void dxRun(ux px0, ux xp0, i32 W, i32 C, ux xsb, ux c2, ux m2, i32 act, ux st, ux gp0 = 0, ux gsb = 0, ux yo0 = 0);
 template <class F> static inline void packDyRows(ux a, ux dy, i32 m, i32 rem, i32 K, i32 k, i32 kc, ux dlt, ux cdy, ux zero);
 static void colAdd(ux d, ux col, ux cs, ux tab, i32 mn, ux dxn);
-template <class F> static void bwdData(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
+template <class F> static void bwdData(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_data_1x1(ux d, ux dy, ux bp, ux dx, i32 start, i32 end, ux scratch);
-static void as_conv_bwd_data_1x1_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
-template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_data_1x1_f(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch);
+template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux cdy, ux x2, ux c2, ux m2, i32 act, i32 start, i32 end, ux scratch);
 static inline ux atStride(i32 mlen);
-template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu, i32 xs);
-template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu);
+template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 act, i32 xs);
+template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 act);
 template <class F> static void packDY(ux d, ux dy, i32 m0, i32 mlen, i32 g, i32 ja, i32 je, ux dst, ux dlt, ux cdy, i32 ps, ux tmp);
 static void as_conv_bwd_w(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
-static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
-template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch);
+template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_t(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
-static void as_conv_bwd_w_t_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
-template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_t_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch);
+template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_dot(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scratch);
-static void as_conv_bwd_w_dot_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
-template <class F> static void bwdWDot(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch);
+static void as_conv_bwd_w_dot_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch);
+template <class F> static void bwdWDot(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch);
 static inline void wrAcc(ux p, v128 v0, v128 v1, bool wide, bool first);
 static void as_conv_bwd_w_dot_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
 static void as_conv_bwd_w_t_out(ux d, ux acc, ux dw, i32 start, i32 end, ux scratch);
@@ -205,9 +206,60 @@ static inline f32 dyf(ux ca, ux cs, ux p, ux dlt) {
   return load<f32>(ca) * load<f32>(p) + (load<f32>(ca + cs) * load<f32>(p + dlt) + load<f32>(ca + 2 * cs));
 }
 
-static inline f32 nrm(f32 x, f32 a, f32 b, i32 relu) {
+// ---- activations (ACT_* codes) on the port's 128- and 256-bit vectors ----
+// The lanes go through core/act.h's vf formulas (zero-extended to the full width, the upper lanes
+// dropped): per lane the operations of wasm common/act.ts, so the bits are the WebAssembly
+// kernels'. ReLU and ReLU6, the common cases, stay at the vector's own width.
+
+#if BNFF_VW == 16
+static inline vf actWide(v128 v) { return _mm512_zextps128_ps512(v); }
+static inline vf actWide(__m256 v) { return _mm512_zextps256_ps512(v); }
+static inline v128 actNarrow(vf v, v128) { return _mm512_castps512_ps128(v); }
+static inline __m256 actNarrow(vf v, __m256) { return _mm512_castps512_ps256(v); }
+#else
+static inline vf actWide(v128 v) { return _mm256_zextps128_ps256(v); }
+static inline vf actWide(__m256 v) { return v; }
+static inline v128 actNarrow(vf v, v128) { return _mm256_castps256_ps128(v); }
+static inline __m256 actNarrow(vf v, __m256) { return v; }
+#endif
+
+static inline __m256 reluv(__m256 v) { return _mm256_andnot_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LE_OQ), v); }
+// dy where z > 0 or NaN, else +0
+static inline v128 reluGrad(v128 z, v128 dy) { return v128_andnot(dy, f32x4_le(z, f32x4_splat(0))); }
+static inline __m256 reluGrad(__m256 z, __m256 dy) { return _mm256_andnot_ps(_mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LE_OQ), dy); }
+// ReLU6 at the vector's own width, lane for lane act_relu6 and act_grad's ReLU6 (mobilenet_v2's
+// project convolutions: no widening in the dx epilogue's and the packing's inner loops)
+static inline v128 relu6v(v128 v) {
+  const v128 r = reluv(v), six = _mm_set1_ps(6.0f);
+  return _mm_blendv_ps(r, six, _mm_cmpge_ps(r, six));
+}
+static inline __m256 relu6v(__m256 v) {
+  const __m256 r = reluv(v), six = _mm256_set1_ps(6.0f);
+  return _mm256_blendv_ps(r, six, _mm256_cmp_ps(r, six, _CMP_GE_OQ));
+}
+// dy where 0 < z < 6 or z is NaN, else +0
+static inline v128 relu6Grad(v128 z, v128 dy) { return _mm_andnot_ps(_mm_or_ps(_mm_cmple_ps(z, _mm_setzero_ps()), _mm_cmpge_ps(z, _mm_set1_ps(6.0f))), dy); }
+static inline __m256 relu6Grad(__m256 z, __m256 dy) {
+  return _mm256_andnot_ps(_mm256_or_ps(_mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LE_OQ), _mm256_cmp_ps(z, _mm256_set1_ps(6.0f), _CMP_GE_OQ)), dy);
+}
+
+/** act(z) (wasm actv): V is v128 or __m256. */
+template <class V> static inline V actv(i32 act, V z) {
+  if (act == ACT_RELU) return reluv(z);
+  if (act == ACT_RELU6) return relu6v(z);
+  return act ? actNarrow(act_apply(act, actWide(z)), z) : z;
+}
+/** dy * act'(z) (wasm actGradv). */
+template <class V> static inline V actGradv(i32 act, V z, V dy) {
+  if (act == ACT_RELU) return reluGrad(z, dy);
+  if (act == ACT_RELU6) return relu6Grad(z, dy);
+  return act ? actNarrow(act_grad(act, actWide(z), actWide(dy)), z) : dy;
+}
+
+/** The x prologue of one float: act(a*x + b) for an ACT_* code (0: none; ReLU without the vector detour). */
+static inline f32 nrm(f32 x, f32 a, f32 b, i32 act) {
   const auto v = a * x + b;
-  return relu && v <= 0 ? 0 : v;
+  return act == ACT_RELU ? (v <= 0 ? 0 : v) : act ? act_apply_s(act, v) : v;
 }
 
 // ---- descriptor fields (i32): src/kernels/abi/conv_descriptor.ts, the one table of the ABI ----
@@ -449,14 +501,15 @@ static void flushSums(ux s32, ux so, ux s64, ux qo, i32 ncols) {
 
 /**
  * mk with the backward-data dx epilogue (1x1 path, last reduction block): each row's final dx
- * (pointer non-zero) is masked by the ReLU of the previous BN (dx = 0 where a2*x2 + b2 <= 0, when
- * relu), stored, and reduced for that BN: st[l] += dx, st[qo + l] += dx*(x2 - mean2) (f32 sums
+ * (pointer non-zero) is multiplied by the derivative of the previous BN's activation (act, an
+ * ACT_* code: dx * act'(z), z = a2*x2 + b2 recomputed as the forward computed it; ReLU: dx = 0
+ * where z <= 0), stored, and reduced for that BN: st[l] += dx, st[qo + l] += dx*(x2 - mean2) (f32 sums
  * in L1, added to the f64 partials at s64 (Q at s64 + 2*qo) when s64 != 0: every 16 tiles). x2 of
  * row r at xr + r*ldx (the tile's 8 channels), cf = &a2[col] (b2 at cf + cb), cm = &mean2[col].
  * acc != 0 (D_GACC): the rows are a gradient buffer's, and a2*dx is added into them instead
  * (add must then be 0: one reduction block).
  */
-static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux s64, i32 acc) {
+static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 act, ux st, ux qo, ux s64, i32 acc) {
   auto c00 = f32x4_splat(0);
   auto c01 = c00; auto c10 = c00; auto c11 = c00; auto c20 = c00; auto c21 = c00; auto c30 = c00; auto c31 = c00;
   const auto aEnd = a + ((ux)kc << 4);
@@ -477,9 +530,9 @@ static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, 
   if (d0) {
     if (add) { c00 = f32x4_add(v128_load(d0), c00); c01 = f32x4_add(v128_load(d0, 16), c01); }
     const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
-    if (relu) {
-      c00 = v128_andnot(c00, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
-      c01 = v128_andnot(c01, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+    if (act) {
+      c00 = actGradv(act, fma(x0, v128_load(cf), v128_load(cf + cb)), c00);
+      c01 = actGradv(act, fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), c01);
     }
     if (acc) {
       v128_store(d0, fma(c00, v128_load(cf), v128_load(d0))); v128_store(d0, fma(c01, v128_load(cf, 16), v128_load(d0, 16)), 16);
@@ -493,9 +546,9 @@ static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, 
   if (d1) {
     if (add) { c10 = f32x4_add(v128_load(d1), c10); c11 = f32x4_add(v128_load(d1, 16), c11); }
     const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
-    if (relu) {
-      c10 = v128_andnot(c10, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
-      c11 = v128_andnot(c11, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+    if (act) {
+      c10 = actGradv(act, fma(x0, v128_load(cf), v128_load(cf + cb)), c10);
+      c11 = actGradv(act, fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), c11);
     }
     if (acc) {
       v128_store(d1, fma(c10, v128_load(cf), v128_load(d1))); v128_store(d1, fma(c11, v128_load(cf, 16), v128_load(d1, 16)), 16);
@@ -509,9 +562,9 @@ static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, 
   if (d2) {
     if (add) { c20 = f32x4_add(v128_load(d2), c20); c21 = f32x4_add(v128_load(d2, 16), c21); }
     const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
-    if (relu) {
-      c20 = v128_andnot(c20, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
-      c21 = v128_andnot(c21, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+    if (act) {
+      c20 = actGradv(act, fma(x0, v128_load(cf), v128_load(cf + cb)), c20);
+      c21 = actGradv(act, fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), c21);
     }
     if (acc) {
       v128_store(d2, fma(c20, v128_load(cf), v128_load(d2))); v128_store(d2, fma(c21, v128_load(cf, 16), v128_load(d2, 16)), 16);
@@ -525,9 +578,9 @@ static void mkx(ux a, ux b, i32 kc, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, 
   if (d3) {
     if (add) { c30 = f32x4_add(v128_load(d3), c30); c31 = f32x4_add(v128_load(d3, 16), c31); }
     const auto x0 = v128_load(xr); const auto x1 = v128_load(xr, 16);
-    if (relu) {
-      c30 = v128_andnot(c30, f32x4_le(fma(x0, v128_load(cf), v128_load(cf + cb)), z));
-      c31 = v128_andnot(c31, f32x4_le(fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), z));
+    if (act) {
+      c30 = actGradv(act, fma(x0, v128_load(cf), v128_load(cf + cb)), c30);
+      c31 = actGradv(act, fma(x1, v128_load(cf, 16), v128_load(cf + cb, 16)), c31);
     }
     if (acc) {
       v128_store(d3, fma(c30, v128_load(cf), v128_load(d3))); v128_store(d3, fma(c31, v128_load(cf, 16), v128_load(d3, 16)), 16);
@@ -599,7 +652,7 @@ static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux
  * same order as mkx's write-back (256 bits: its two v128 halves in one register), into d0..d3.
  */
 static inline void mkxRegs(const __m256 *cv, ux d0, ux d1, ux d2, ux d3, i32 add,
-  ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux s64, i32 acc) {
+  ux xr, ux ldx, ux cf, ux cb, ux cm, i32 act, ux st, ux qo, ux s64, i32 acc) {
   const __m256 z = _mm256_setzero_ps();
   const __m256 a2 = ld8(cf), b2 = ld8(cf + cb), mu = ld8(cm);
   __m256 sv = z, q = z;
@@ -611,7 +664,7 @@ static inline void mkxRegs(const __m256 *cv, ux d0, ux d1, ux d2, ux d3, i32 add
       __m256 c = cv[r];
       if (add) c = _mm256_add_ps(_mm256_loadu_ps(dp), c);
       const __m256 xv = ld8(xr);
-      if (relu) c = _mm256_andnot_ps(_mm256_cmp_ps(_mm256_fmadd_ps(xv, a2, b2), z, _CMP_LE_OQ), c);
+      if (act) c = actGradv(act, _mm256_fmadd_ps(xv, a2, b2), c);
       if (acc) _mm256_storeu_ps(dp, _mm256_fmadd_ps(c, a2, _mm256_loadu_ps(dp)));
       else _mm256_storeu_ps(dp, c);
       if (r == 0) {
@@ -631,11 +684,11 @@ static inline void mkxRegs(const __m256 *cv, ux d0, ux d1, ux d2, ux d3, i32 add
 }
 
 /**
- * Edge-tile (ncols < 8) dx epilogue as mkx: mask, store and reduce the final values tileOut wrote.
+ * Edge-tile (ncols < 8) dx epilogue as mkx: act', store and reduce the final values tileOut wrote.
  * tile != 0 (the accumulating epilogue, D_GACC): dx comes from the micro-tile (rows 32 bytes apart
  * at tile) and a2*dx is added into the rows d0..d3 of the gradient buffer instead.
  */
-static void dxTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 relu, ux st, ux qo, ux tile) {
+static void dxTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux xr, ux ldx, ux cf, ux cb, ux cm, i32 act, ux st, ux qo, ux tile) {
   for (auto r = 0; r < 4; r++) {
     const auto dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
     if (!dst) continue;
@@ -645,10 +698,9 @@ static void dxTile(ux d0, ux d1, ux d2, ux d3, i32 ncols, ux xr, ux ldx, ux cf, 
       const auto o = (ux)l << 2;
       auto g = load<f32>(src + o);
       const auto xv = load<f32>(xp + o);
-      const auto off = relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0;
-      if (off) g = 0;
+      if (act) g = act_grad_s(act, load<f32>(cf + o) * xv + load<f32>(cf + cb + o), g);
       if (tile) store<f32>(dst + o, g * load<f32>(cf + o) + load<f32>(dst + o));
-      else if (off) store<f32>(dst + o, g);
+      else if (act) store<f32>(dst + o, g);
       store<f32>(st + o, load<f32>(st + o) + g);
       store<f32>(st + qo + o, load<f32>(st + qo + o) + g * (xv - load<f32>(cm + o)));
     }
@@ -711,12 +763,12 @@ static void copy4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero) {
 }
 
 /**
- * copy4 with the BN prologue (x normalised + ReLU while packing): v = a*x + b, then max(0, v) when
- * relu, with the per-float coefficients at sa (a) and sa + sb (b): the 4 rows read the same
+ * copy4 with the BN prologue (x normalised + activation while packing): v = a*x + b, then act(v)
+ * for an ACT_* code (core/act.h; 0: none), with the per-float coefficients at sa (a) and sa + sb (b): the 4 rows read the same
  * channels, so one coefficient vector serves all four. Padding lanes (pointer 0) stay exactly 0:
  * zero padding is applied after normalisation.
  */
-static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu) {
+static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 act) {
   ux s0 = 16; ux s1 = 16; ux s2 = 16; ux s3 = 16;
   const auto ones = i32x4_splat(-1); const auto z = f32x4_splat(0);
   auto m0 = ones; auto m1 = ones; auto m2 = ones; auto m3 = ones;
@@ -726,10 +778,10 @@ static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, 
   if (!p3) { p3 = zero; s3 = 0; m3 = z; }
   auto i = 0;
   {
-    // 8 floats per row and step: per lane the same fma, ReLU and mask as below
+    // 8 floats per row and step: per lane the same fma, activation and mask as below
     const __m256 w0 = _mm256_set_m128(m0, m0), w1 = _mm256_set_m128(m1, m1), w2 = _mm256_set_m128(m2, m2), w3 = _mm256_set_m128(m3, m3);
     const __m256 z8 = _mm256_setzero_ps();
-    const auto nr = [&](__m256 v) { return relu ? _mm256_andnot_ps(_mm256_cmp_ps(v, z8, _CMP_LE_OQ), v) : v; };
+    const auto nr = [&](__m256 v) { return actv(act, v); };
     for (; i + 8 <= len; i += 8) {
       const __m256 ca = ld8(sa), cb = ld8(sa + sb);
       store8x4(dst, _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p0), ca, cb)), w0), _mm256_and_ps(nr(_mm256_fmadd_ps(ld8(p1), ca, cb)), w1),
@@ -741,7 +793,7 @@ static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, 
     const auto ca = v128_load(sa); const auto cb = v128_load(sa + sb);
     auto v0 = fma(v128_load(p0), ca, cb); auto v1 = fma(v128_load(p1), ca, cb);
     auto v2 = fma(v128_load(p2), ca, cb); auto v3 = fma(v128_load(p3), ca, cb);
-    if (relu) { v0 = reluv(v0); v1 = reluv(v1); v2 = reluv(v2); v3 = reluv(v3); }
+    if (act) { v0 = actv(act, v0); v1 = actv(act, v1); v2 = actv(act, v2); v3 = actv(act, v3); }
     v0 = v128_and(v0, m0); v1 = v128_and(v1, m1); v2 = v128_and(v2, m2); v3 = v128_and(v3, m3);
     const auto t0 = i32x4_shuffle(v0, v1, 0, 4, 1, 5);
     const auto t1 = i32x4_shuffle(v0, v1, 2, 6, 3, 7);
@@ -756,10 +808,10 @@ static void copy4n(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, 
   const auto q0 = s0 >> 2; const auto q1 = s1 >> 2; const auto q2 = s2 >> 2; const auto q3 = s3 >> 2;
   for (; i < len; i++) {
     const auto ca = load<f32>(sa); const auto cb = load<f32>(sa + sb);
-    store<f32>(dst, q0 ? nrm(load<f32>(p0), ca, cb, relu) : 0);
-    store<f32>(dst, q1 ? nrm(load<f32>(p1), ca, cb, relu) : 0, 4);
-    store<f32>(dst, q2 ? nrm(load<f32>(p2), ca, cb, relu) : 0, 8);
-    store<f32>(dst, q3 ? nrm(load<f32>(p3), ca, cb, relu) : 0, 12);
+    store<f32>(dst, q0 ? nrm(load<f32>(p0), ca, cb, act) : 0);
+    store<f32>(dst, q1 ? nrm(load<f32>(p1), ca, cb, act) : 0, 4);
+    store<f32>(dst, q2 ? nrm(load<f32>(p2), ca, cb, act) : 0, 8);
+    store<f32>(dst, q3 ? nrm(load<f32>(p3), ca, cb, act) : 0, 12);
     dst += 16; p0 += q0; p1 += q1; p2 += q2; p3 += q3; sa += 4;
   }
 }
@@ -807,13 +859,13 @@ static void copy4dy(ux dst, ux p0, ux p1, ux p2, ux p3, ux dlt, i32 len, ux ca, 
 
 /**
  * The x prologue of copy4n on whole rows, not transposed: n rows of len floats, row r from
- * src + r*ss (bytes) to dst + r*ds, v = a*x + b then max(0, v) when relu, the coefficients at sa
+ * src + r*ss (bytes) to dst + r*ds, v = a*x + b then act(v) (an ACT_* code), the coefficients at sa
  * (a) and sa + sb (b) per float. Per float the operations of copy4n (the 8-, 4- and 1-float steps
  * at the same indices), so a 1x1 layer's A rows read in place from dst (A_ROWS, A_COLS) hold the
  * bits its packed micro-panels would. One sequential stream per row block: the hardware
  * prefetcher follows it, where copy4n's four interleaved rows came from DRAM one miss at a time.
  */
-static void normRows(ux dst, ux ds, ux src, ux ss, i32 n, i32 len, ux sa, ux sb, i32 relu) {
+static void normRows(ux dst, ux ds, ux src, ux ss, i32 n, i32 len, ux sa, ux sb, i32 act) {
   const __m256 z8 = _mm256_setzero_ps();
   const auto l8 = len & ~7, l4 = len & ~3;
   for (auto r = 0; r < n; r++, dst += ds, src += ss) {
@@ -822,14 +874,13 @@ static void normRows(ux dst, ux ds, ux src, ux ss, i32 n, i32 len, ux sa, ux sb,
     auto i = 0;
     for (; i < l8; i += 8) {
       const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-      _mm256_storeu_ps(o + i, relu ? _mm256_andnot_ps(_mm256_cmp_ps(v, z8, _CMP_LE_OQ), v) : v);
+      _mm256_storeu_ps(o + i, actv(act, v));
     }
     for (; i < l4; i += 4) {
       auto v = fma(_mm_loadu_ps(x + i), _mm_loadu_ps(a + i), _mm_loadu_ps(b + i));
-      if (relu) v = reluv(v);
-      _mm_storeu_ps(o + i, v);
+      _mm_storeu_ps(o + i, actv(act, v));
     }
-    for (; i < len; i++) o[i] = nrm(x[i], a[i], b[i], relu);
+    for (; i < len; i++) o[i] = nrm(x[i], a[i], b[i], act);
   }
 }
 
@@ -872,7 +923,7 @@ static void expandCoef(ux d, ux coef, ux ce, i32 rows) {
 }
 
 /**
- * x prologue, normalised window: writes z = a*x + b (max(0, z) when relu; ce: the expanded
+ * x prologue, normalised window: writes act(a*x + b) (act: an ACT_* code; ce: the expanded
  * coefficients, see expandCoef) of the input rows that output rows [m0, m0 + cnt) read, image by image, into the region at zw
  * (zcap bytes), then re-points the row table (fillRows with base x) at the copy, so that the
  * plain packing reads z: each x is normalised once per block instead of once per tap reading it
@@ -880,7 +931,7 @@ static void expandCoef(ux d, ux coef, ux ce, i32 rows) {
  * untouched, when the window does not fit.
  * Layout: image bases (i32 per image of the block, 64-byte aligned), then the rows of each image.
  */
-static bool normWindow(ux d, ux tab, i32 m0, i32 cnt, ux x, ux ce, i32 relu, ux zw, ux zcap, ux dlt, bool dym) {
+static bool normWindow(ux d, ux tab, i32 m0, i32 cnt, ux x, ux ce, i32 act, ux zw, ux zcap, ux dlt, bool dym) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW);
   const auto SH = ld(d, D_SH); const auto PH = ld(d, D_PH); const auto KH = ld(d, D_KH); const auto DH = ld(d, D_DH);
   const auto P = OH * OW;
@@ -930,13 +981,13 @@ static bool normWindow(ux d, ux tab, i32 m0, i32 cnt, ux x, ux ce, i32 relu, ux 
     }
     for (; o + 16 <= len; o += 16) {
       auto v = fma(v128_load(src + o), v128_load(ce + co), v128_load(ce + nb + co));
-      if (relu) v = reluv(v);
+      if (act) v = actv(act, v);
       v128_store(dst + o, v);
       co += 16;
       if (co == pb) co = 0;
     }
     for (; o < len; o += 4) {
-      store<f32>(dst + o, nrm(load<f32>(src + o), load<f32>(ce + co), load<f32>(ce + nb + co), relu));
+      store<f32>(dst + o, nrm(load<f32>(src + o), load<f32>(ce + co), load<f32>(ce + nb + co), act));
       co += 4;
     }
   }
@@ -989,8 +1040,8 @@ static inline ux tapPtr(ux xb, i32 ih, i32 iw, i32 H, i32 W, i32 C, i32 coff) {
 }
 
 /** copy4, or copy4n in the fused instantiation. */
-template <class F> static inline void cp4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 relu) {
-  if (fused<F>()) copy4n(dst, p0, p1, p2, p3, len, zero, sa, sb, relu);
+template <class F> static inline void cp4(ux dst, ux p0, ux p1, ux p2, ux p3, i32 len, ux zero, ux sa, ux sb, i32 act) {
+  if (fused<F>()) copy4n(dst, p0, p1, p2, p3, len, zero, sa, sb, act);
   else copy4(dst, p0, p1, p2, p3, len, zero);
 }
 
@@ -1002,11 +1053,11 @@ template <class F> static inline void cp4(ux dst, ux p0, ux p1, ux p2, ux p3, i3
  * the KW taps of one kernel row are adjacent in memory (KW*C floats), one segment per kh
  * (falling back to per-tap segments for a micro-panel whose row crosses the left or right
  * image edge); otherwise one segment per tap (Cg floats).
- * Fused (F = Fused): x is BN-normalised (+ ReLU) on the way, float `off` of a segment (the
+ * Fused (F = Fused): x is BN-normalised and activated (act) on the way, float `off` of a segment (the
  * tapPtr channel offset) taking its coefficients from the expanded rows at ce + 4*off (bE nb
  * bytes further, see expandCoef); padding taps stay 0.
  */
-template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 kc, ux panel, ux zero, ux ce, ux nb, i32 relu, i32 xs) {
+template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 kc, ux panel, ux zero, ux ce, ux nb, i32 act, i32 xs) {
   const auto C = xs; const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW);
   const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW); const auto G = ld(d, D_G); const auto Cg = ld(d, D_CG);
   const auto merge = DW == 1 && G == 1 && KW > 1;
@@ -1037,7 +1088,7 @@ template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 k
         cp4<F>(panel + (ux)(a0 - r0) * 16,
           tapPtr(xb0, ih0 + dh, iw0, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1, H, W, C, off),
           tapPtr(xb2, ih2 + dh, iw2, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3, H, W, C, off),
-          a1 - a0, zero, ce + ((ux)off << 2), nb, relu);
+          a1 - a0, zero, ce + ((ux)off << 2), nb, act);
       } else {
         for (auto kw = (a0 - sa) / Cg; kw < KW; kw++) {
           const auto ta = sa + kw * Cg;
@@ -1047,7 +1098,7 @@ template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 k
           cp4<F>(panel + (ux)(b0 - r0) * 16,
             tapPtr(xb0, ih0 + dh, iw0 + kw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + kw, H, W, C, off),
             tapPtr(xb2, ih2 + dh, iw2 + kw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + kw, H, W, C, off),
-            b1 - b0, zero, ce + ((ux)off << 2), nb, relu);
+            b1 - b0, zero, ce + ((ux)off << 2), nb, act);
         }
       }
     } else {
@@ -1057,20 +1108,20 @@ template <class F> static void packAFwd(ux d, ux t, i32 nv, i32 g, i32 r0, i32 k
       cp4<F>(panel + (ux)(a0 - r0) * 16,
         tapPtr(xb0, ih0 + dh, iw0 + dw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + dw, H, W, C, off),
         tapPtr(xb2, ih2 + dh, iw2 + dw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + dw, H, W, C, off),
-        a1 - a0, zero, ce + ((ux)off << 2), nb, relu);
+        a1 - a0, zero, ce + ((ux)off << 2), nb, act);
     }
   }
 }
 
 /**
  * dx epilogue over the input rows [h0, h1) of one image (dxn, x2n: the image's dx and x2): per
- * row and block of 4 channels (coefficients and sums in registers), over the row's pixels: mask
- * (when relu), then f32 sums of dx and dx*(x2 - mean2) over the row, added to the f64 partials st.
+ * row and block of 4 channels (coefficients and sums in registers), over the row's pixels: act'
+ * (when act != 0), then f32 sums of dx and dx*(x2 - mean2) over the row, added to the f64 partials st.
  */
-static void dxRows(ux d, ux dxn, ux x2n, i32 h0, i32 h1, ux c2, ux m2, i32 relu, ux st) {
+static void dxRows(ux d, ux dxn, ux x2n, i32 h0, i32 h1, ux c2, ux m2, i32 act, ux st) {
   const auto C = ld(d, D_C); const auto W = ld(d, D_W);
   const auto rowB = (ux)W * ((ux)C << 2);
-  for (auto h = h0; h < h1; h++) dxRun(dxn + (ux)h * rowB, x2n + (ux)h * rowB, W, C, (ux)C << 2, c2, m2, relu, st);
+  for (auto h = h0; h < h1; h++) dxRun(dxn + (ux)h * rowB, x2n + (ux)h * rowB, W, C, (ux)C << 2, c2, m2, act, st);
 }
 
 /**
@@ -1081,21 +1132,21 @@ static void dxRows(ux d, ux dxn, ux x2n, i32 h0, i32 h1, ux c2, ux m2, i32 relu,
  * and sums in registers and each block walking the run at stride C, was 2-12% slower on the
  * Winograd backward-data of 148->12 @32, 436->12 @8 and 64->64 @56: measured interleaved.)
  * gp0 != 0: the accumulating epilogue (D_GACC), a2*dx added into the gradient buffer's pixels
- * (gp0, gsb bytes apart) instead of the masked dx stored back. yo0 != 0 (dx read from the ring
- * of D_GRING): the masked dx is stored there, C floats per pixel, instead of in place. With the
- * mask and C % 4 == 0 (every fused DenseNet and ResNet layer) a copy of the loop without the
- * per-element flag tests runs instead (the same operations in the same order: 1-3% faster on
+ * (gp0, gsb bytes apart) instead of dx * act' stored back (act: an ACT_* code, the derivative
+ * at z = a2*x2 + b2; 0: none). yo0 != 0 (dx read from the ring of D_GRING): dx * act' is stored
+ * there, C floats per pixel, instead of in place. With ReLU and C % 4 == 0 (every fused DenseNet
+ * and ResNet layer) a copy of the loop without the per-element flag tests runs instead (the same operations in the same order: 1-3% faster on
  * 148->12 @32 and 128->32 @56, 15 interleaved repeats).
  */
-static void dxRun(ux px0, ux xp0, i32 W, i32 C, ux xsb, ux c2, ux m2, i32 relu, ux st, ux gp0, ux gsb, ux yo0) {
+static void dxRun(ux px0, ux xp0, i32 W, i32 C, ux xsb, ux c2, ux m2, i32 act, ux st, ux gp0, ux gsb, ux yo0) {
   const auto cb = (ux)C << 2; const auto vb = (ux)(C & ~3) << 2; const auto qo = cb << 1;
   const auto s32 = st + (ux)C * 20; const auto q32 = st + (ux)C * 24;
   memory_fill(s32, 0, cb << 1);
   const auto z = f32x4_splat(0);
-  const auto put = !gp0 && (relu || yo0 != 0); // dx (masked) is stored: back in place, or to yo
+  const auto put = !gp0 && (act || yo0 != 0); // dx * act' is stored: back in place, or to yo
   auto px = px0; auto xp = xp0; auto gp = gp0; auto yo = yo0 ? yo0 : px0;
-  if (relu && vb == cb) {
-    // the masked epilogue without channel tail, its flags taken out of the loop: a2*dx added
+  if (act == ACT_RELU && vb == cb) {
+    // the ReLU-masked epilogue without channel tail, its flags taken out of the loop: a2*dx added
     // into the gradient buffer (DenseNet), or dx stored (to yo, or in place)
     for (auto w = 0; w < W; w++) {
       for (ux o = 0; o < vb; o += 16) {
@@ -1114,7 +1165,7 @@ static void dxRun(ux px0, ux xp0, i32 W, i32 C, ux xsb, ux c2, ux m2, i32 relu, 
       for (; o < vb; o += 16) {
         auto g = v128_load(px + o);
         const auto xv = v128_load(xp + o);
-        if (relu) g = v128_andnot(g, f32x4_le(fma(xv, v128_load(c2 + o), v128_load(c2 + cb + o)), z));
+        if (act) g = actGradv(act, fma(xv, v128_load(c2 + o), v128_load(c2 + cb + o)), g);
         if (put) v128_store(yo + o, g);
         if (gp0) v128_store(gp + o, fma(g, v128_load(c2 + o), v128_load(gp + o)));
         v128_store(s32 + o, f32x4_add(v128_load(s32 + o), g));
@@ -1123,7 +1174,7 @@ static void dxRun(ux px0, ux xp0, i32 W, i32 C, ux xsb, ux c2, ux m2, i32 relu, 
       for (; o < cb; o += 4) {
         auto g = load<f32>(px + o);
         const auto xv = load<f32>(xp + o);
-        if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) g = 0;
+        if (act) g = act_grad_s(act, load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o), g);
         if (put) store<f32>(yo + o, g);
         if (gp0) store<f32>(gp + o, g * load<f32>(c2 + o) + load<f32>(gp + o));
         store<f32>(s32 + o, load<f32>(s32 + o) + g);

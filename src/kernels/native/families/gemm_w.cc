@@ -38,13 +38,13 @@ static inline ux atStride(i32 mlen) {
 
 /**
  * A^T micro-panels [p - p0][mlen][4] (atStride apart) for row panels [p0, p1) of group g, chunk
- * rows in `tab`. Fused (F = Fused): x is BN-normalised (+ ReLU) while packed, row o of a segment
+ * rows in `tab`. Fused (F = Fused): x is BN-normalised and activated (act) while packed, row o of a segment
  * taking its coefficients from the expanded rows at ce + 4*(coff + o) (bE nb bytes further, see
  * expandCoef); rows outside the image (padding) stay 0.
  */
-template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu, i32 xs) {
+template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 act, i32 xs) {
   if (ld(d, D_WTIGHT)) {
-    packATTight<F>(d, tab, mlen, p0, p1, dst, ce, nb, relu);
+    packATTight<F>(d, tab, mlen, p0, p1, dst, ce, nb, act);
     return;
   }
   const auto C = xs; const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW);
@@ -79,7 +79,7 @@ template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32
           auto ca = ca0;
           for (auto q = 0; q < nfull; q++) {
             auto v = fma(v128_load(src), v128_load(ca), v128_load(ca + nb));
-            if (relu) v = reluv(v);
+            if (act) v = actv(act, v);
             v128_store(out, v);
             out += ps; src += 16; ca += 16;
           }
@@ -87,13 +87,13 @@ template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32
             if (merge && iw + KW < W) {
               // as below (rows past the segment only reach acc's padding rows)
               auto v = fma(v128_load(src), v128_load(ca), v128_load(ca + nb));
-              if (relu) v = reluv(v);
+              if (act) v = actv(act, v);
               v128_store(out, v);
             } else {
               const auto nv = SEG - (o0 + nfull * 4);
               for (auto l = 0; l < 4; l++) {
                 const auto o = (ux)l << 2;
-                store<f32>(out + o, l < nv ? nrm(load<f32>(src + o), load<f32>(ca + o), load<f32>(ca + nb + o), relu) : 0);
+                store<f32>(out + o, l < nv ? nrm(load<f32>(src + o), load<f32>(ca + o), load<f32>(ca + nb + o), act) : 0);
               }
             }
           }
@@ -129,7 +129,7 @@ template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32
             f32 v = 0;
             if (ok) {
               v = load<f32>(src + so);
-              if (fused<F>()) v = nrm(v, load<f32>(ca0 + so), load<f32>(ca0 + nb + so), relu);
+              if (fused<F>()) v = nrm(v, load<f32>(ca0 + so), load<f32>(ca0 + nb + so), act);
             }
             store<f32>(out + ((ux)l << 2), v);
           }
@@ -148,7 +148,7 @@ template <class F> static void packAT(ux d, ux tab, i32 mlen, i32 g, i32 p0, i32
  * the image; fused: normalised with the expanded coefficients of float o % SEG), which is then
  * cut into the 4-float panels.
  */
-template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 relu) {
+template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p1, ux dst, ux ce, ux nb, i32 act) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW); const auto DH = ld(d, D_DH);
   const auto SEG = ld(d, D_SEG); const auto R = KH * SEG;
   const auto row = tab - SC_ROWS + SC_TROW; // this thread's scratch
@@ -174,13 +174,13 @@ template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p
           auto v = v128_load(src + o);
           if (fused<F>()) {
             v = fma(v, v128_load(ce + o), v128_load(ce + nb + o));
-            if (relu) v = reluv(v);
+            if (act) v = actv(act, v);
           }
           v128_store(r + o, v);
         }
         for (; o < sb; o += 4) {
           auto v = load<f32>(src + o);
-          if (fused<F>()) v = nrm(v, load<f32>(ce + o), load<f32>(ce + nb + o), relu);
+          if (fused<F>()) v = nrm(v, load<f32>(ce + o), load<f32>(ce + nb + o), act);
           store<f32>(r + o, v);
         }
       } else {
@@ -189,7 +189,7 @@ template <class F> static void packATTight(ux d, ux tab, i32 mlen, i32 p0, i32 p
           f32 v = 0;
           if ((ux)(iw0 + o / C) < (ux)W) {
             v = load<f32>(src + so);
-            if (fused<F>()) v = nrm(v, load<f32>(ce + so), load<f32>(ce + nb + so), relu);
+            if (fused<F>()) v = nrm(v, load<f32>(ce + so), load<f32>(ce + nb + so), act);
           }
           store<f32>(r + so, v);
         }
@@ -315,13 +315,13 @@ static void as_conv_bwd_w(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux scra
 /**
  * Fused backward-weights. cdy != 0: dy prologue (dy = dbn, xbn = dbn + dlt, cdy = A[K], B[K],
  * C0[K]: dY = A*dbn + B*xbn + C0 computed while packing the dY chunk). cx != 0: x prologue (cx =
- * a[C] then b[C]: x normalised, max(0, .) when relu, while packing A^T; padding stays 0).
+ * a[C] then b[C]: x normalised, then act(.) for an ACT_* code (core/act.h), while packing A^T; padding stays 0).
  */
-static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
-  bwdW<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+static void as_conv_bwd_w_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch) {
+  bwdW<Fused>(d, dy, x, acc, dlt, cdy, cx, act, start, end, scratch);
 }
 
-template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
+template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch) {
   const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto G = ld(d, D_G);
   const auto Kg8 = ld(d, D_KG8); const auto ROWS = ld(d, D_ROWS); const auto cols = ld(d, D_WCOLS) != 0;
   const auto NP = Kg8 >> 3; const auto RP = ROWS >> 2;
@@ -354,7 +354,7 @@ template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, u
       const auto add = m0 == c0 * Mch ? 0 : 1;
       fillRows(d, tab, m0, mlen, x);
       // x prologue: normalise this chunk's input rows once (else while packing, per tap)
-      const auto win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap);
+      const auto win = fused<F>() && ce != 0 && zw != 0 && normWindow(d, tab, m0, mlen, x, ce, act, zw, zcap);
       const auto pro = fused<F>() && ce != 0 && !win;
       const auto xs = win ? ld(d, D_C) : ld(d, D_XS); // pixel stride of what the table points at
       for (auto g = gs; g <= ge; g++) {
@@ -376,9 +376,9 @@ template <class F> static void bwdW(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, u
           // order, into the A^T block (pixels ts floats apart) and read there in place
           const ux ts = ((ux)(rbe - rb) << 2) + 16; // (+16: a row stride of 1 KiB would use 4 L1 sets)
           const bool dir = pw1 && (nrw || (!pro && !win && xs <= ROWS_IN_PLACE));
-          if (nrw) normRows(apk, ts << 2, x + ((ux)m0 * (ux)xs + ((ux)rb << 2)) * 4, (ux)xs << 2, mlen, (rbe - rb) * 4, ce + ((ux)rb << 4), nb, relu);
+          if (nrw) normRows(apk, ts << 2, x + ((ux)m0 * (ux)xs + ((ux)rb << 2)) * 4, (ux)xs << 2, mlen, (rbe - rb) * 4, ce + ((ux)rb << 4), nb, act);
           else if (dir) {
-          } else if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, relu, xs);
+          } else if (pro) packAT<Fused>(d, tab, mlen, g, rb, rbe, apk, ce, nb, act, xs);
           else packAT<Plain>(d, tab, mlen, g, rb, rbe, apk, 0, 0, 0, xs);
           // The chunk's reduction in blocks of KB pixels: one block's B panels (KB x 8) and A^T
           // micro-panels stay in L1 while every tile takes them, the tiles' sums in between are
@@ -454,12 +454,12 @@ static void as_conv_bwd_w_t(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux sc
   bwdWT<Plain>(d, dy, x, acc, 0, 0, 0, 0, start, end, scratch);
 }
 
-/** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; relu), as conv_bwd_w_f. */
-static void as_conv_bwd_w_t_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
-  bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+/** Fused: dy prologue (cdy: A, B, C0; xbn = dy + dlt) and/or x prologue (cx: a, b; act), as conv_bwd_w_f. */
+static void as_conv_bwd_w_t_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch) {
+  bwdWT<Fused>(d, dy, x, acc, dlt, cdy, cx, act, start, end, scratch);
 }
 
-template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
+template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch) {
   const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto K = ld(d, D_K); const auto Kg = ld(d, D_KG);
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto Cg8 = ld(d, D_CG8); const auto KT = ld(d, D_KH) * KW;
@@ -504,7 +504,7 @@ template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, 
       }
     }
     fillRows(d, tab, m0, mlen, x);
-    const auto pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap));
+    const auto pro = fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, act, zw, zcap));
     // panels of one tap in groups of up to WT_GROUP: one address computation per pixel and group
     for (auto qa = start; qa < end;) {
       const auto tap = qa / per;
@@ -536,7 +536,7 @@ template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, 
               if (pro) {
                 const auto cp = ce + ((ux)cu << 2);
                 v0 = fma(v0, v128_load(cp), v128_load(cp + nb)); v1 = fma(v1, v128_load(cp, 16), v128_load(cp + nb, 16));
-                if (relu) { v0 = reluv(v0); v1 = reluv(v1); }
+                if (act) { v0 = actv(act, v0); v1 = actv(act, v1); }
               }
               v128_store(o, v0); v128_store(o, v1, 16);
             } else {
@@ -546,7 +546,7 @@ template <class F> static void bwdWT(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, 
                   v = load<f32>(src + ((ux)l << 2));
                   if (pro) {
                     const auto cp = ce + ((ux)(cu + l) << 2);
-                    v = nrm(v, load<f32>(cp), load<f32>(cp + nb), relu);
+                    v = nrm(v, load<f32>(cp), load<f32>(cp + nb), act);
                   }
                 }
                 store<f32>(o + ((ux)l << 2), v);
@@ -588,11 +588,11 @@ static void as_conv_bwd_w_dot(ux d, ux dy, ux x, ux acc, i32 start, i32 end, ux 
  * Fused, arguments as conv_bwd_w_f: the dy prologue (cdy != 0) computes each chunk's dY once into
  * scratch (every thread the whole chunk, K floats per pixel); the x prologue needs the window.
  */
-static void as_conv_bwd_w_dot_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
-  bwdWDot<Fused>(d, dy, x, acc, dlt, cdy, cx, relu, start, end, scratch);
+static void as_conv_bwd_w_dot_f(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch) {
+  bwdWDot<Fused>(d, dy, x, acc, dlt, cdy, cx, act, start, end, scratch);
 }
 
-template <class F> static void bwdWDot(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 relu, i32 start, i32 end, ux scratch) {
+template <class F> static void bwdWDot(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy, ux cx, i32 act, i32 start, i32 end, ux scratch) {
   const auto N = ld(d, D_N); const auto OH = ld(d, D_OH); const auto OW = ld(d, D_OW); const auto K = ld(d, D_K); const auto C = ld(d, D_C);
   const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KW = ld(d, D_KW); const auto SW = ld(d, D_SW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
   const auto T = ld(d, D_KH) * KW; const auto Mch = ld(d, D_MCH);
@@ -611,7 +611,7 @@ template <class F> static void bwdWDot(ux d, ux dy, ux x, ux acc, ux dlt, ux cdy
     const auto mlen = min(Mch, M - m0);
     const auto first = m0 == 0;
     fillRows(d, tab, m0, mlen, x);
-    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, relu, zw, zcap))) unreachable();
+    if (fused<F>() && ce != 0 && !(zw && normWindow(d, tab, m0, mlen, x, ce, act, zw, zcap))) unreachable();
     // dy prologue: this chunk's dY = A*dbn + B*xbn + C0, once, into scratch
     auto dyb = dy + (((ux)m0 * (ux)K) << 2); // dY of the chunk's first pixel
     if (fused<F>() && cdy) {

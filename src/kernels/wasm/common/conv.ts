@@ -8,7 +8,9 @@
 // Shapes: x [N][H][W][C], y [N][OH][OW][K], weights PyTorch OIHW [K][Cg][KH][KW],
 // G groups, Cg = C/G, Kg = K/G, M = N*OH*OW, reduction index r = (kh*KW + kw)*Cg + c.
 
-import { fma } from './simd';
+import { ACT_RELU } from '../../abi/conv_descriptor';
+import { acts } from './act';
+import { fma, relus } from './simd';
 
 // Fused variants (BN work in a prologue or epilogue, docs/design/conv-kernels.md) are compile-time
 // instantiations of the same generic kernel bodies: F = Plain compiles to the unfused kernel
@@ -35,9 +37,10 @@ export type Fused = f32;
   return load<f32>(ca) * load<f32>(p) + (load<f32>(ca + cs) * load<f32>(p + dlt) + load<f32>(ca + 2 * cs));
 }
 
-@inline export function nrm(x: f32, a: f32, b: f32, relu: i32): f32 {
+/** The x prologue of one float: act(a*x + b) for an ACT_* code (0: none; ReLU without the vector detour). */
+@inline export function nrm(x: f32, a: f32, b: f32, act: i32): f32 {
   const v = a * x + b;
-  return relu && v <= 0 ? 0 : v;
+  return act == ACT_RELU ? relus(v) : act ? acts(act, v) : v;
 }
 
 @inline export function ld(d: usize, i: i32): i32 {

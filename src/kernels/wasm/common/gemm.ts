@@ -4,8 +4,9 @@
 // fused epilogues, the packing of A, and the dx epilogue over rows of pixels. Conventions and
 // shape letters: common/conv.ts.
 
-import { D_C, D_H, D_W, D_KH, D_KW, D_SH, D_SW, D_PH, D_PW, D_DH, D_DW, D_G, D_OH, D_OW, D_CG, D_FNE, D_XS } from '../../abi/conv_descriptor';
-import { fma, reluv, lo64, hi64 } from './simd';
+import { ACT_RELU, D_C, D_H, D_W, D_KH, D_KW, D_SH, D_SW, D_PH, D_PW, D_DH, D_DW, D_G, D_OH, D_OW, D_CG, D_FNE, D_XS } from '../../abi/conv_descriptor';
+import { fma, lo64, hi64 } from './simd';
+import { actv, actGradv, actGrads } from './act';
 import { fused, dyv, dyf, nrm, ld, tapPtr } from './conv';
 
 // =====================================================================================
@@ -201,15 +202,16 @@ export function flushSums(s32: usize, so: usize, s64: usize, qo: usize, ncols: i
 
 /**
  * mk with the backward-data dx epilogue (1x1 path, last reduction block): each row's final dx
- * (pointer non-zero) is masked by the ReLU of the previous BN (dx = 0 where a2*x2 + b2 <= 0, when
- * relu), stored, and reduced for that BN: st[l] += dx, st[qo + l] += dx*(x2 - mean2) (f32 sums
+ * (pointer non-zero) is multiplied by the derivative of the previous BN's activation (act, an
+ * ACT_* code: dx * act'(z), z = a2*x2 + b2 recomputed as the forward computed it; ReLU: dx = 0
+ * where z <= 0), stored, and reduced for that BN: st[l] += dx, st[qo + l] += dx*(x2 - mean2) (f32 sums
  * in L1, added to the f64 partials at s64 (Q at s64 + 2*qo) when s64 != 0: every 16 tiles). x2 of
  * row r at xr + r*ldx (the tile's 8 channels), cf = &a2[col] (b2 at cf + cb), cm = &mean2[col].
  * acc != 0 (D_GACC): the rows are a gradient buffer's, and a2*dx is added into them instead
  * (add must then be 0: one reduction block).
  */
 export function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize, d3: usize, add: i32,
-  xr: usize, ldx: usize, cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize, s64: usize, acc: i32): void {
+  xr: usize, ldx: usize, cf: usize, cb: usize, cm: usize, act: i32, st: usize, qo: usize, s64: usize, acc: i32): void {
   let c00 = f32x4.splat(0);
   let c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   const aEnd = a + (<usize>kc << 4);
@@ -230,9 +232,9 @@ export function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize
   if (d0) {
     if (add) { c00 = f32x4.add(v128.load(d0), c00); c01 = f32x4.add(v128.load(d0, 16), c01); }
     const x0 = v128.load(xr), x1 = v128.load(xr, 16);
-    if (relu) {
-      c00 = v128.andnot(c00, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
-      c01 = v128.andnot(c01, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
+    if (act) {
+      c00 = actGradv(act, fma(x0, v128.load(cf), v128.load(cf + cb)), c00);
+      c01 = actGradv(act, fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), c01);
     }
     if (acc) {
       v128.store(d0, fma(c00, v128.load(cf), v128.load(d0))); v128.store(d0, fma(c01, v128.load(cf, 16), v128.load(d0, 16)), 16);
@@ -246,9 +248,9 @@ export function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize
   if (d1) {
     if (add) { c10 = f32x4.add(v128.load(d1), c10); c11 = f32x4.add(v128.load(d1, 16), c11); }
     const x0 = v128.load(xr), x1 = v128.load(xr, 16);
-    if (relu) {
-      c10 = v128.andnot(c10, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
-      c11 = v128.andnot(c11, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
+    if (act) {
+      c10 = actGradv(act, fma(x0, v128.load(cf), v128.load(cf + cb)), c10);
+      c11 = actGradv(act, fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), c11);
     }
     if (acc) {
       v128.store(d1, fma(c10, v128.load(cf), v128.load(d1))); v128.store(d1, fma(c11, v128.load(cf, 16), v128.load(d1, 16)), 16);
@@ -262,9 +264,9 @@ export function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize
   if (d2) {
     if (add) { c20 = f32x4.add(v128.load(d2), c20); c21 = f32x4.add(v128.load(d2, 16), c21); }
     const x0 = v128.load(xr), x1 = v128.load(xr, 16);
-    if (relu) {
-      c20 = v128.andnot(c20, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
-      c21 = v128.andnot(c21, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
+    if (act) {
+      c20 = actGradv(act, fma(x0, v128.load(cf), v128.load(cf + cb)), c20);
+      c21 = actGradv(act, fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), c21);
     }
     if (acc) {
       v128.store(d2, fma(c20, v128.load(cf), v128.load(d2))); v128.store(d2, fma(c21, v128.load(cf, 16), v128.load(d2, 16)), 16);
@@ -278,9 +280,9 @@ export function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize
   if (d3) {
     if (add) { c30 = f32x4.add(v128.load(d3), c30); c31 = f32x4.add(v128.load(d3, 16), c31); }
     const x0 = v128.load(xr), x1 = v128.load(xr, 16);
-    if (relu) {
-      c30 = v128.andnot(c30, f32x4.le(fma(x0, v128.load(cf), v128.load(cf + cb)), z));
-      c31 = v128.andnot(c31, f32x4.le(fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), z));
+    if (act) {
+      c30 = actGradv(act, fma(x0, v128.load(cf), v128.load(cf + cb)), c30);
+      c31 = actGradv(act, fma(x1, v128.load(cf, 16), v128.load(cf + cb, 16)), c31);
     }
     if (acc) {
       v128.store(d3, fma(c30, v128.load(cf), v128.load(d3))); v128.store(d3, fma(c31, v128.load(cf, 16), v128.load(d3, 16)), 16);
@@ -297,12 +299,12 @@ export function mkx(a: usize, b: usize, kc: i32, d0: usize, d1: usize, d2: usize
 }
 
 /**
- * Edge-tile (ncols < 8) dx epilogue as mkx: mask, store and reduce the final values tileOut wrote.
+ * Edge-tile (ncols < 8) dx epilogue as mkx: act', store and reduce the final values tileOut wrote.
  * tile != 0 (the accumulating epilogue, D_GACC): dx comes from the micro-tile (rows 32 bytes apart
  * at tile) and a2*dx is added into the rows d0..d3 of the gradient buffer instead.
  */
 export function dxTile(d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, xr: usize, ldx: usize,
-  cf: usize, cb: usize, cm: usize, relu: i32, st: usize, qo: usize, tile: usize = 0): void {
+  cf: usize, cb: usize, cm: usize, act: i32, st: usize, qo: usize, tile: usize = 0): void {
   for (let r = 0; r < 4; r++) {
     const dst = r == 0 ? d0 : r == 1 ? d1 : r == 2 ? d2 : d3;
     if (!dst) continue;
@@ -312,10 +314,9 @@ export function dxTile(d0: usize, d1: usize, d2: usize, d3: usize, ncols: i32, x
       const o = <usize>l << 2;
       let g = load<f32>(src + o);
       const xv = load<f32>(xp + o);
-      const off = relu && load<f32>(cf + o) * xv + load<f32>(cf + cb + o) <= 0;
-      if (off) g = 0;
+      if (act) g = actGrads(act, load<f32>(cf + o) * xv + load<f32>(cf + cb + o), g);
       if (tile) store<f32>(dst + o, g * load<f32>(cf + o) + load<f32>(dst + o));
-      else if (off) store<f32>(dst + o, g);
+      else if (act) store<f32>(dst + o, g);
       store<f32>(st + o, load<f32>(st + o) + g);
       store<f32>(st + qo + o, load<f32>(st + qo + o) + g * (xv - load<f32>(cm + o)));
     }
@@ -357,12 +358,12 @@ export function copy4(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, le
 }
 
 /**
- * copy4 with the BN prologue (x normalised + ReLU while packing): v = a*x + b, then max(0, v) when
- * relu, with the per-float coefficients at sa (a) and sa + sb (b): the 4 rows read the same
+ * copy4 with the BN prologue (x normalised + activation while packing): v = a*x + b, then act(v)
+ * for an ACT_* code (common/act.ts; 0: none), with the per-float coefficients at sa (a) and sa + sb (b): the 4 rows read the same
  * channels, so one coefficient vector serves all four. Padding lanes (pointer 0) stay exactly 0:
  * zero padding is applied after normalisation.
  */
-export function copy4n(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32, zero: usize, sa: usize, sb: usize, relu: i32): void {
+export function copy4n(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32, zero: usize, sa: usize, sb: usize, act: i32): void {
   let s0: usize = 16, s1: usize = 16, s2: usize = 16, s3: usize = 16;
   const ones = i32x4.splat(-1), z = f32x4.splat(0);
   let m0 = ones, m1 = ones, m2 = ones, m3 = ones;
@@ -375,7 +376,7 @@ export function copy4n(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, l
     const ca = v128.load(sa), cb = v128.load(sa + sb);
     let v0 = fma(v128.load(p0), ca, cb), v1 = fma(v128.load(p1), ca, cb);
     let v2 = fma(v128.load(p2), ca, cb), v3 = fma(v128.load(p3), ca, cb);
-    if (relu) { v0 = reluv(v0); v1 = reluv(v1); v2 = reluv(v2); v3 = reluv(v3); }
+    if (act) { v0 = actv(act, v0); v1 = actv(act, v1); v2 = actv(act, v2); v3 = actv(act, v3); }
     v0 = v128.and(v0, m0); v1 = v128.and(v1, m1); v2 = v128.and(v2, m2); v3 = v128.and(v3, m3);
     const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
     const t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
@@ -390,10 +391,10 @@ export function copy4n(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, l
   const q0 = s0 >> 2, q1 = s1 >> 2, q2 = s2 >> 2, q3 = s3 >> 2;
   for (; i < len; i++) {
     const ca = load<f32>(sa), cb = load<f32>(sa + sb);
-    store<f32>(dst, q0 ? nrm(load<f32>(p0), ca, cb, relu) : 0);
-    store<f32>(dst, q1 ? nrm(load<f32>(p1), ca, cb, relu) : 0, 4);
-    store<f32>(dst, q2 ? nrm(load<f32>(p2), ca, cb, relu) : 0, 8);
-    store<f32>(dst, q3 ? nrm(load<f32>(p3), ca, cb, relu) : 0, 12);
+    store<f32>(dst, q0 ? nrm(load<f32>(p0), ca, cb, act) : 0);
+    store<f32>(dst, q1 ? nrm(load<f32>(p1), ca, cb, act) : 0, 4);
+    store<f32>(dst, q2 ? nrm(load<f32>(p2), ca, cb, act) : 0, 8);
+    store<f32>(dst, q3 ? nrm(load<f32>(p3), ca, cb, act) : 0, 12);
     dst += 16; p0 += q0; p1 += q1; p2 += q2; p3 += q3; sa += 4;
   }
 }
@@ -452,7 +453,7 @@ export function expandCoef(d: usize, coef: usize, ce: usize, rows: i32 = 2): voi
 }
 
 /**
- * x prologue, normalised window: writes z = a*x + b (max(0, z) when relu; ce: the expanded
+ * x prologue, normalised window: writes act(a*x + b) (act: an ACT_* code; ce: the expanded
  * coefficients, see expandCoef) of the input rows that output rows [m0, m0 + cnt) read, image by image, into the region at zw
  * (zcap bytes), then re-points the row table (fillRows with base x) at the copy, so that the
  * plain packing reads z: each x is normalised once per block instead of once per tap reading it
@@ -460,7 +461,7 @@ export function expandCoef(d: usize, coef: usize, ce: usize, rows: i32 = 2): voi
  * untouched, when the window does not fit.
  * Layout: image bases (i32 per image of the block, 64-byte aligned), then the rows of each image.
  */
-export function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize, relu: i32, zw: usize, zcap: usize, dlt: usize = 0, dym: bool = false): bool {
+export function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce: usize, act: i32, zw: usize, zcap: usize, dlt: usize = 0, dym: bool = false): bool {
   const C = ld(d, D_C), H = ld(d, D_H), W = ld(d, D_W), OH = ld(d, D_OH), OW = ld(d, D_OW);
   const SH = ld(d, D_SH), PH = ld(d, D_PH), KH = ld(d, D_KH), DH = ld(d, D_DH);
   const P = OH * OW;
@@ -511,13 +512,13 @@ export function normWindow(d: usize, tab: usize, m0: i32, cnt: i32, x: usize, ce
     }
     for (; o + 16 <= len; o += 16) {
       let v = fma(v128.load(src + o), v128.load(ce + co), v128.load(ce + nb + co));
-      if (relu) v = reluv(v);
+      if (act) v = actv(act, v);
       v128.store(dst + o, v);
       co += 16;
       if (co == pb) co = 0;
     }
     for (; o < len; o += 4) {
-      store<f32>(dst + o, nrm(load<f32>(src + o), load<f32>(ce + co), load<f32>(ce + nb + co), relu));
+      store<f32>(dst + o, nrm(load<f32>(src + o), load<f32>(ce + co), load<f32>(ce + nb + co), act));
       co += 4;
     }
   }
@@ -559,8 +560,8 @@ export function fillRows(d: usize, tab: usize, m0: i32, cnt: i32, base: usize): 
 }
 
 /** copy4, or copy4n in the fused instantiation. */
-@inline export function cp4<F>(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32, zero: usize, sa: usize, sb: usize, relu: i32): void {
-  if (fused<F>()) copy4n(dst, p0, p1, p2, p3, len, zero, sa, sb, relu);
+@inline export function cp4<F>(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, len: i32, zero: usize, sa: usize, sb: usize, act: i32): void {
+  if (fused<F>()) copy4n(dst, p0, p1, p2, p3, len, zero, sa, sb, act);
   else copy4(dst, p0, p1, p2, p3, len, zero);
 }
 
@@ -572,11 +573,11 @@ export function fillRows(d: usize, tab: usize, m0: i32, cnt: i32, base: usize): 
  * the KW taps of one kernel row are adjacent in memory (KW*C floats), one segment per kh
  * (falling back to per-tap segments for a micro-panel whose row crosses the left or right
  * image edge); otherwise one segment per tap (Cg floats).
- * Fused (F = Fused): x is BN-normalised (+ ReLU) on the way, float `off` of a segment (the
+ * Fused (F = Fused): x is BN-normalised and activated (act) on the way, float `off` of a segment (the
  * tapPtr channel offset) taking its coefficients from the expanded rows at ce + 4*off (bE nb
  * bytes further, see expandCoef); padding taps stay 0.
  */
-export function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, panel: usize, zero: usize, ce: usize, nb: usize, relu: i32, xs: i32): void {
+export function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i32, panel: usize, zero: usize, ce: usize, nb: usize, act: i32, xs: i32): void {
   const C = xs, H = ld(d, D_H), W = ld(d, D_W), KW = ld(d, D_KW);
   const DH = ld(d, D_DH), DW = ld(d, D_DW), G = ld(d, D_G), Cg = ld(d, D_CG);
   const merge = DW == 1 && G == 1 && KW > 1;
@@ -607,7 +608,7 @@ export function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i3
         cp4<F>(panel + <usize>(a0 - r0) * 16,
           tapPtr(xb0, ih0 + dh, iw0, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1, H, W, C, off),
           tapPtr(xb2, ih2 + dh, iw2, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3, H, W, C, off),
-          a1 - a0, zero, ce + (<usize>off << 2), nb, relu);
+          a1 - a0, zero, ce + (<usize>off << 2), nb, act);
       } else {
         for (let kw = (a0 - sa) / Cg; kw < KW; kw++) {
           const ta = sa + kw * Cg;
@@ -617,7 +618,7 @@ export function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i3
           cp4<F>(panel + <usize>(b0 - r0) * 16,
             tapPtr(xb0, ih0 + dh, iw0 + kw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + kw, H, W, C, off),
             tapPtr(xb2, ih2 + dh, iw2 + kw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + kw, H, W, C, off),
-            b1 - b0, zero, ce + (<usize>off << 2), nb, relu);
+            b1 - b0, zero, ce + (<usize>off << 2), nb, act);
         }
       }
     } else {
@@ -627,7 +628,7 @@ export function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i3
       cp4<F>(panel + <usize>(a0 - r0) * 16,
         tapPtr(xb0, ih0 + dh, iw0 + dw, H, W, C, off), tapPtr(xb1, ih1 + dh, iw1 + dw, H, W, C, off),
         tapPtr(xb2, ih2 + dh, iw2 + dw, H, W, C, off), tapPtr(xb3, ih3 + dh, iw3 + dw, H, W, C, off),
-        a1 - a0, zero, ce + (<usize>off << 2), nb, relu);
+        a1 - a0, zero, ce + (<usize>off << 2), nb, act);
     }
   }
 }
@@ -645,26 +646,25 @@ export function packAFwd<F>(d: usize, t: usize, nv: i32, g: i32, r0: i32, kc: i3
  * and sums in registers and each block walking the run at stride C, was 2-12% slower on the
  * Winograd backward-data of 148->12 @32, 436->12 @8 and 64->64 @56: measured interleaved.)
  * gp0 != 0: the accumulating epilogue (D_GACC), a2*dx added into the gradient buffer's pixels
- * (gp0, gsb bytes apart) instead of the masked dx stored back. yo0 != 0 (dx read from the ring
- * of D_GRING): the masked dx is stored there, C floats per pixel, instead of in place. With the
- * mask and C % 4 == 0 (every fused DenseNet and ResNet layer) a copy of the loop without the
- * per-element flag tests runs instead (the same operations in the same order: 1-3% faster on
+ * (gp0, gsb bytes apart) instead of dx * act' stored back (act: an ACT_* code, the derivative
+ * at z = a2*x2 + b2; 0: none). yo0 != 0 (dx read from the ring of D_GRING): dx * act' is stored
+ * there, C floats per pixel, instead of in place. With ReLU and C % 4 == 0 (every fused DenseNet
+ * and ResNet layer) a copy of the loop without the per-element flag tests runs instead (the same operations in the same order: 1-3% faster on
  * 148->12 @32 and 128->32 @56, 15 interleaved repeats).
  */
-export function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2: usize, relu: i32, st: usize, gp0: usize = 0, gsb: usize = 0, yo0: usize = 0): void {
+export function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: usize, m2: usize, act: i32, st: usize, gp0: usize = 0, gsb: usize = 0, yo0: usize = 0): void {
   const cb = <usize>C << 2, vb = <usize>(C & ~3) << 2, qo = cb << 1;
   const s32 = st + <usize>C * 20, q32 = st + <usize>C * 24;
   memory.fill(s32, 0, cb << 1);
-  const z = f32x4.splat(0);
-  const put = !gp0 && (relu || yo0 != 0); // dx (masked) is stored: back in place, or to yo
+  const put = !gp0 && (act || yo0 != 0); // dx * act' is stored: back in place, or to yo
   let px = px0, xp = xp0, gp = gp0, yo = yo0 ? yo0 : px0;
-  if (relu && vb == cb) {
-    // the masked epilogue without channel tail, its flags taken out of the loop: a2*dx added
+  if (act == ACT_RELU && vb == cb) {
+    // the ReLU-masked epilogue without channel tail, its flags taken out of the loop: a2*dx added
     // into the gradient buffer (DenseNet), or dx stored (to yo, or in place)
     for (let w = 0; w < W; w++) {
       for (let o: usize = 0; o < vb; o += 16) {
         const xv = v128.load(xp + o), a2 = v128.load(c2 + o);
-        const g = v128.andnot(v128.load(px + o), f32x4.le(fma(xv, a2, v128.load(c2 + cb + o)), z));
+        const g = actGradv(ACT_RELU, fma(xv, a2, v128.load(c2 + cb + o)), v128.load(px + o));
         if (gp0) v128.store(gp + o, fma(g, a2, v128.load(gp + o)));
         else v128.store(yo + o, g);
         v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
@@ -678,7 +678,7 @@ export function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: us
       for (; o < vb; o += 16) {
         let g = v128.load(px + o);
         const xv = v128.load(xp + o);
-        if (relu) g = v128.andnot(g, f32x4.le(fma(xv, v128.load(c2 + o), v128.load(c2 + cb + o)), z));
+        if (act) g = actGradv(act, fma(xv, v128.load(c2 + o), v128.load(c2 + cb + o)), g);
         if (put) v128.store(yo + o, g);
         if (gp0) v128.store(gp + o, fma(g, v128.load(c2 + o), v128.load(gp + o)));
         v128.store(s32 + o, f32x4.add(v128.load(s32 + o), g));
@@ -687,7 +687,7 @@ export function dxRun(px0: usize, xp0: usize, W: i32, C: i32, xsb: usize, c2: us
       for (; o < cb; o += 4) {
         let g = load<f32>(px + o);
         const xv = load<f32>(xp + o);
-        if (relu && load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o) <= 0) g = 0;
+        if (act) g = actGrads(act, load<f32>(c2 + o) * xv + load<f32>(c2 + cb + o), g);
         if (put) store<f32>(yo + o, g);
         if (gp0) store<f32>(gp + o, g * load<f32>(c2 + o) + load<f32>(gp + o));
         store<f32>(s32 + o, load<f32>(s32 + o) + g);
