@@ -20,7 +20,7 @@
  * depend on the thread count, so results are bit-identical across runs and thread counts.
  * Design notes: docs/design/conv-kernels.md.
  */
-import { type Backend, mergePartials, splitRange } from '../runtime/backend.js';
+import { type Backend, mergePartials, runChunks, splitRange } from '../runtime/backend.js';
 import { bnDxAffine } from '../ops/batch_norm2d.js';
 import {
   ACT_HARDSWISH,
@@ -235,7 +235,7 @@ export function convForward(backend: Backend, g: ConvGeom, x: number, w: number,
   }
   if (isDepthwise(g)) {
     backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-    backend.run('conv_dw_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH, T));
+    runChunks(backend, 'conv_dw_fwd', [d, x, buf, bias, y], g.N * g.OH);
     return;
   }
   if (forwardDot(g)) {
@@ -283,7 +283,7 @@ export function convBackwardData(backend: Backend, g: ConvGeom, dy: number, w: n
   const v = descriptor(backend, g, ws);
   if (isDepthwise(g)) {
     backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-    backend.run('conv_dw_bwd_data', [d, dy, buf, dx], splitRange(g.N * g.H, T));
+    runChunks(backend, 'conv_dw_bwd_data', [d, dy, buf, dx], g.N * g.H);
     return;
   }
   backend.run('conv_pack_w_bwd_data', [d, w, buf], splitRange(g.groups * v.DNP, T));
@@ -312,7 +312,7 @@ export function convBackwardWeight(
     acc = ws.ptr + DESC_BYTES,
     T = backend.threads;
   if (isDepthwise(g)) {
-    backend.run('conv_dw_bwd_w', [d, dy, x, acc], splitRange(dwGroups(g.N), T));
+    runChunks(backend, 'conv_dw_bwd_w', [d, dy, x, acc], dwGroups(g.N));
     backend.run('conv_dw_bwd_w_out', [d, acc, dw], splitRange(g.C, T));
   } else if (winogradW(g, backend.kind)) {
     backend.run('conv_wino_bwd_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
@@ -579,8 +579,11 @@ function dwForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bia
     buf = ws.ptr + DESC_BYTES,
     T = backend.threads;
   backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
+  const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0, mo ? 1 : 0];
+  if (!mo) return runChunks(backend, 'conv_dw_fwd_f', args, g.N * g.OH);
+  // the moments' partials are per thread: the static split
   const ranges = splitRange(g.N * g.OH, T);
-  backend.run('conv_dw_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0, mo ? 1 : 0], ranges);
+  backend.run('conv_dw_fwd_f', args, ranges);
   if (mo)
     mergeMoments(
       backend,
@@ -606,10 +609,12 @@ function dwBackwardDataFused(backend: Backend, g: ConvGeom, w: number, dx: numbe
     buf = ws.ptr + DESC_BYTES,
     T = backend.threads;
   backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-  const ranges = splitRange(g.N * g.H, T);
   const args = [d, dp ? dp.dbn : dy, buf, dx, dp ? dp.xbn - dp.dbn : 0, dp ? dp.coef : 0, de ? de.x2 : 0, de && act ? de.coef : 0, de ? de.mean : 0, act];
+  if (!de) return runChunks(backend, 'conv_dw_bwd_data_f', args, g.N * g.H);
+  // the dx epilogue's partials are per thread: the static split
+  const ranges = splitRange(g.N * g.H, T);
   backend.run('conv_dw_bwd_data_f', args, ranges);
-  if (de) dxReductions(backend, g, fl, ranges, de);
+  dxReductions(backend, g, fl, ranges, de);
 }
 
 function dwBackwardWeightFused(
@@ -632,7 +637,7 @@ function dwBackwardWeightFused(
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? dp.xbn - dp.dbn : 0;
   const acc = d + DESC_BYTES;
-  backend.run('conv_dw_bwd_w_f', [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0], splitRange(dwGroups(g.N), T));
+  runChunks(backend, 'conv_dw_bwd_w_f', [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0], dwGroups(g.N));
   backend.run('conv_dw_bwd_w_out', [d, acc, dw], splitRange(g.C, T));
   if (db) biasGrad(backend, g, d, dy, db, dp);
 }

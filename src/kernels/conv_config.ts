@@ -506,7 +506,10 @@ export function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?
     ],
     D_N,
   ); // D_N .. D_WCOLS, in the table's order
-  if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], D_FPART);
+  // without fusion the fusion region is empty at the scratch's end: the depthwise kernels bound their
+  // rows in the scratch by it, and a value left by an earlier call's layout would send them to their
+  // fallback loops (a fresh workspace's 0 did)
+  d.set(fl ? [fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap] : [SCRATCH_BYTES, SCRATCH_BYTES, 0, 0, 0, 0], D_FPART);
   const WW = 2 * Math.ceil(g.OW / 2) + 2;
   const winFits = v.TB * (64 * g.C + 1024) + 4 * WW * g.C * 4 <= SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
   // Winograd backward-weights: tiles per chunk (dY tiles for all K, x tiles for a thread's panels).

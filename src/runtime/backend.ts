@@ -34,8 +34,26 @@ export interface Backend {
    * range is empty skip the call. Returns when every thread is done.
    */
   run(fn: string, args: readonly number[], ranges: readonly (readonly [number, number])[]): void;
+  /**
+   * Calls kernel `fn` over [0, units) in chunks of `chunk` units that the threads claim in turn (a
+   * dynamic split: a thread on a busy core takes fewer), where the backend has one (runChunks
+   * below falls back to run's static split). Only for kernels whose results do not depend on
+   * which thread runs which chunk: no per-thread partial sums, no state carried from one call's
+   * units to the next beyond what the kernel recomputes at its range's start.
+   */
+  runChunks?(fn: string, args: readonly number[], units: number, chunk: number): void;
   /** Stops its threads; the backend is unusable afterwards. */
   close(): void;
+}
+
+/**
+ * Kernel `fn` over [0, units) split dynamically into chunks of about units / (perThread * threads)
+ * units (Backend.runChunks), or statically (splitRange) where the backend has no dynamic split.
+ */
+export function runChunks(backend: Backend, fn: string, args: readonly number[], units: number, perThread = 8): void {
+  const T = backend.threads;
+  if (T > 1 && backend.runChunks) backend.runChunks(fn, args, units, Math.max(1, Math.ceil(units / (perThread * T))));
+  else backend.run(fn, args, splitRange(units, T));
 }
 
 /** Splits [0, units) into `parts` contiguous ranges whose starts are multiples of `align`. */

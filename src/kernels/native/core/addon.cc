@@ -37,6 +37,7 @@ const int CTL_LIMIT = 0;    // arena bytes in use: every offset must lie below
 const int CTL_NARGS = 1;    // arguments before start, end, scratch
 const int CTL_PTRS = 2;     // bit i: argument i is a byte offset into the arena (0 = none)
 const int CTL_SCRATCH_BYTES = 3;
+const int CTL_CHUNK = 4;    // > 0: thread 0's range [0, total) in chunks of this many units claimed dynamically (Pool::run_chunks)
 const int CTL_ARGS = 8;     // MAX_ARGS slots
 const int MAX_ARGS = 32;
 const int CTL_RANGES = CTL_ARGS + MAX_ARGS;  // start, end per thread
@@ -209,7 +210,12 @@ napi_value Run(napi_env env, napi_callback_info info) {
     e->ranges[2 * t + 1] = (int32_t)en;
     e->scratch[t] = (usize)sc;
   }
-  e->pool->run(k.fn, e->base, c + CTL_ARGS, e->ranges, e->scratch);
+  const double chunk = c[CTL_CHUNK];
+  if (chunk > 0) {
+    if (e->ranges[0] != 0 || !(chunk <= 2147483647.0) || chunk != std::floor(chunk))
+      return throw_msg(env, std::string("kernel ") + k.name + ": a chunked call takes the range [0, total) and a whole chunk size");
+    e->pool->run_chunks(k.fn, e->base, c + CTL_ARGS, e->ranges[1], (int32_t)chunk, e->scratch);
+  } else e->pool->run(k.fn, e->base, c + CTL_ARGS, e->ranges, e->scratch);
   return nullptr;
 }
 

@@ -384,8 +384,12 @@ static inline void dwPut(ux p, vf v, bool nt) {
   else DW_VS(p, v);
 }
 
-/** Whether n floats at byte offset p of rows of C floats take streaming stores (see above). */
-static inline bool dwStreams(ux p, i64 n, i32 C) { return n >= NT_MIN && C % BNFF_VW == 0 && ((size_t)(gM + (size_t)p) & (VB - 1)) == 0; }
+/**
+ * Whether an output of n floats at byte offset p, rows of C floats, takes streaming stores: the
+ * whole tensor, not the call's range (the host may split it into many small chunks), of
+ * 2*NT_MIN floats or more (NT_MIN a thread at two threads), in whole vectors.
+ */
+static inline bool dwStreams(ux p, i64 n, i32 C) { return n >= 2 * NT_MIN && C % BNFF_VW == 0 && ((size_t)(gM + (size_t)p) & (VB - 1)) == 0; }
 
 /**
  * NP pixels of one vf block (channels from byte co): a[j] = b0 + the taps t[0..nt) in order of
@@ -635,8 +639,7 @@ static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i3
     memory_fill(st, 0, cb << 2);
     memory_fill(st + (cb << 2) + cb, 0, cb << 1);
   }
-  const auto y0 = y + (ux)start * (ux)OW * cb;
-  const bool nt = dwStreams(y0, (i64)(end - start) * OW * C, C);
+  const bool nt = dwStreams(y, (i64)ld(d, D_N) * OH * OW * C, C);
   i64 tag[64];
   for (auto i = 0; i < R; i++) tag[i] = -1;
   ux rows[64];
@@ -785,7 +788,7 @@ static void dw_bwd_data_f_wide(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2
     memory_fill(st, 0, cb << 2);
     memory_fill(s32, 0, cb << 1);
   }
-  const bool nt = dwStreams(dx + (ux)start * irow, (i64)(end - start) * W * C, C);
+  const bool nt = dwStreams(dx, (i64)ld(d, D_N) * H * W * C, C);
   i64 tag[64];
   for (auto i = 0; i < R; i++) tag[i] = -1;
   ux rows[64];
