@@ -215,7 +215,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const t = transposedGeom(g);
   const tv = t ? derive(t) : undefined;
   const floats = isDepthwise(g)
-    ? T * g.C * dwGroups(g.N)
+    ? Math.max(T * g.C * dwGroups(g.N), (dwSlots(g).offset + DW_CHUNKS * dwSlots(g).bytes - DESC_BYTES) / 4)
     : Math.max(
         G * v.Kdim * v.Kg8,
         G * v.DNP * 8 * v.Kg,
@@ -226,6 +226,27 @@ export function convWorkspaceBytes(g: ConvGeom): number {
         winograd(g) || winogradData(g) ? 16 * g.K * up(g.C, 8) : 0,
       );
   return DESC_BYTES + 4 * floats;
+}
+
+/**
+ * The chunks of the depthwise kernels that leave per-thread partials (the forward's moments, the
+ * backward-data's dx epilogue): at most DW_CHUNKS of whole rows, whatever the thread count, each
+ * chunk's partials in its own slot of the workspace (Backend.runChunkPartials), merged in chunk
+ * order: the threads claim chunks dynamically, and the reductions are the same bits at every
+ * thread count and on both engines.
+ */
+export const DW_CHUNKS = 16;
+
+/** Rows of one such chunk, of `rows`. */
+export const dwChunk = (rows: number): number => Math.ceil(rows / DW_CHUNKS);
+
+/**
+ * The slots of those chunks' partials in the workspace: from `offset` bytes (after the descriptor
+ * and the packed weights), `bytes` a chunk: the fusion region's f64 S[C], Q[C] and f32 shifts[C]
+ * (fuseLayout with P = C), 20 C bytes rounded up to 64.
+ */
+export function dwSlots(g: ConvGeom): { offset: number; bytes: number } {
+  return { offset: DESC_BYTES + up(4 * g.KH * g.KW * g.C, 64), bytes: up(20 * g.C, 64) };
 }
 
 /** Reserves one workspace large enough for every geometry given. */

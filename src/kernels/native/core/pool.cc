@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstring>
 
 namespace bnff {
 
@@ -92,6 +93,7 @@ void Pool::claim(int t) {
     const int32_t s = next_.fetch_add(chunk_, std::memory_order_relaxed);
     if (s >= total_) return;
     fn_(M_, args_, s, s + chunk_ < total_ ? s + chunk_ : total_, scratch_[t]);
+    if (bytes_) memcpy(M_ + slots_ + (usize)(s / chunk_) * bytes_, M_ + scratch_[t] + off_, bytes_);
   }
 }
 
@@ -103,7 +105,14 @@ void Pool::run(KernelFn fn, uint8_t *M, const double *args, const int32_t *range
 }
 
 void Pool::run_chunks(KernelFn fn, uint8_t *M, const double *args, int32_t total, int32_t chunk, const usize *scratch) {
+  run_chunks(fn, M, args, total, chunk, scratch, 0, 0, 0);
+}
+
+void Pool::run_chunks(KernelFn fn, uint8_t *M, const double *args, int32_t total, int32_t chunk, const usize *scratch, usize off, usize bytes, usize slots) {
   if (chunk < 1) chunk = 1;
+  off_ = off;
+  bytes_ = bytes;
+  slots_ = slots;
   total_ = total;
   chunk_ = chunk;
   next_.store(0, std::memory_order_relaxed);

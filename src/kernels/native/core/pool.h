@@ -25,6 +25,10 @@ class Pool {
   // each chunk [s, e) it claims. For kernels whose results do not depend on which thread runs a
   // chunk (no per-thread partial sums), and returns when all chunks are done.
   void run_chunks(KernelFn fn, uint8_t *M, const double *args, int32_t total, int32_t chunk, const usize *scratch);
+  // The same, for kernels that leave per-call partial sums in their thread's scratch: after each
+  // chunk i, the `bytes` at scratch[t] + off are copied to slots + i * bytes, so each chunk's
+  // partials have their own slot whichever thread ran it (the host merges them in chunk order).
+  void run_chunks(KernelFn fn, uint8_t *M, const double *args, int32_t total, int32_t chunk, const usize *scratch, usize off, usize bytes, usize slots);
 
  private:
   void worker(int t);
@@ -44,6 +48,7 @@ class Pool {
   const int32_t *ranges_ = nullptr;
   const usize *scratch_ = nullptr;
   int32_t total_ = 0, chunk_ = 0;  // chunk_ > 0: run_chunks, the next unclaimed unit in next_
+  usize off_ = 0, bytes_ = 0, slots_ = 0;  // bytes_ > 0: each chunk's partials copied out
   alignas(64) std::atomic<int32_t> next_{0};
 };
 
