@@ -484,6 +484,8 @@ export function windowFits(g: ConvGeom, fl: FuseLayout, blockRows = derive(g, fl
 export function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?: FuseLayout, layer = g): Derived {
   const need = convWorkspaceBytes(layer);
   if (ws.bytes < need) throw new RangeError(`conv workspace has ${ws.bytes} bytes, this layer needs ${need} (convWorkspaceBytes)`);
+  // the depthwise kernels list a pixel's taps below SC_PACK in the thread scratch, 16 bytes each
+  if (isDepthwise(g) && 16 * g.KH * g.KW > SC_PACK) throw new RangeError(`a depthwise ${g.KH}x${g.KW} kernel has more than ${SC_PACK / 16} taps`);
   const v = derive(g, fl ? fl.bytes : 0);
   const d = backend.arena.i32(ws.ptr, DESC_BYTES / 4);
   d.set(

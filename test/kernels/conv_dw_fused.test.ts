@@ -295,6 +295,12 @@ const SHAPES: [string, DwSpec][] = [
   ['3x3 dilation 2, wide rows, 80 channels', { N: 1, C: 80, H: 6, W: 20, KH: 3, dilation: 2, pad: 2 }],
   ['3x3 no pad, 16-pixel rows, 128 channels', { N: 2, C: 128, H: 3, W: 16, KH: 3 }],
 ];
+// rows whose ring of R input (dy) rows does not fit the thread scratch: the native kernels'
+// 128-bit loops (as the WebAssembly kernels, with the taps listed once per pixel)
+test('fused depthwise kernels: rows too wide for the scratch ring (the fallback loops), ReLU6', async () => {
+  await checkCase({ N: 1, C: 1200, H: 3, W: 300, KH: 3, pad: 1 }, ACT.relu6, 77, PARTS, [1, 2]);
+});
+
 for (const [name, spec] of SHAPES) {
   test(`fused depthwise kernels: ${name}, every activation`, async () => {
     for (const act of [0, 1, 2, 3, 4]) await checkCase(spec, act, 1000 + act * 7 + spec.C);

@@ -143,6 +143,43 @@ static void dwFlush(ux st, ux s32, i32 C) {
   memory_fill(s32, 0, cb << 1);
 }
 
+// The taps of one pixel, listed once at the start of the thread scratch (below SC_PACK, 16 bytes a
+// tap) and then read by every channel block, as in depthwise.ts (dwTapsFwd, dwTapsBwd).
+static inline i32 dwTapsFwd(ux tl, ux xn, ux wt, i32 ih0, i32 iw0, i32 H, i32 W, i32 KH, i32 KW, i32 DH, i32 DW, ux cb) {
+  i32 n = 0;
+  for (auto kh = 0; kh < KH; kh++) {
+    const auto ih = ih0 + kh * DH;
+    if ((ux)ih >= (ux)H) continue;
+    for (auto kw = 0; kw < KW; kw++) {
+      const auto iw = iw0 + kw * DW;
+      if ((ux)iw >= (ux)W) continue;
+      store<ux>(tl + ((ux)n << 4), xn + ((ux)ih * (ux)W + (ux)iw) * cb);
+      store<ux>(tl + ((ux)n << 4), wt + (ux)(kh * KW + kw) * cb, 8);
+      n++;
+    }
+  }
+  return n;
+}
+static inline i32 dwTapsBwd(ux tl, ux dyn, ux wt, i32 ih, i32 iw, i32 OH, i32 OW, i32 KH, i32 KW, i32 SH, i32 SW, i32 PH, i32 PW, i32 DH, i32 DW, ux cb) {
+  i32 n = 0;
+  for (auto kh = 0; kh < KH; kh++) {
+    const auto th = ih + PH - kh * DH;
+    if (th < 0) break;
+    const auto oh = th / SH;
+    if (oh * SH != th || oh >= OH) continue;
+    for (auto kw = 0; kw < KW; kw++) {
+      const auto tw = iw + PW - kw * DW;
+      if (tw < 0) break;
+      const auto ow = tw / SW;
+      if (ow * SW != tw || ow >= OW) continue;
+      store<ux>(tl + ((ux)n << 4), dyn + (ux)(oh * OW + ow) * cb);
+      store<ux>(tl + ((ux)n << 4), wt + (ux)(kh * KW + kw) * cb, 8);
+      n++;
+    }
+  }
+  return n;
+}
+
 static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
@@ -151,6 +188,7 @@ static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act,
   const auto cb = (ux)C << 2; const auto rowB = (ux)W * cb;
   const auto st = scratch + (ux)ld(d, D_FPART);
   const auto shp = st + (cb << 2); const auto s32 = shp + cb; const auto q32 = s32 + cb;
+  const auto tl = scratch;
   if (mom) {
     memory_fill(st, 0, cb << 2);
     memory_fill(s32, 0, cb << 1);
@@ -161,22 +199,17 @@ static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act,
     const auto xn = x + (ux)n * (ux)H * rowB;
     for (auto ow = 0; ow < OW; ow++) {
       const auto yp = y + (ux)(row * OW + ow) * cb;
-      const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
+      const auto nt = dwTapsFwd(tl, xn, wt, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, cb);
       const bool first = mom && row == start && ow == 0;
       ux co = 0;
       for (; co + 16 <= cb; co += 16) {
         auto a0 = bias ? v128_load(bias + co) : z;
         const auto av = coef ? v128_load(coef + co) : z; const auto bv = coef ? v128_load(cbo + co) : z;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto ih = ih0 + kh * DH;
-          if ((ux)ih >= (ux)H) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto iw = iw0 + kw * DW;
-            if ((ux)iw >= (ux)W) continue;
-            auto xv = v128_load(xn + (ux)ih * rowB + (ux)iw * cb + co);
-            if (coef) xv = actv(fma(xv, av, bv), act);
-            a0 = fma(xv, v128_load(wt + (ux)(kh * KW + kw) * cb + co), a0);
-          }
+        for (auto i = 0; i < nt; i++) {
+          const auto t = tl + ((ux)i << 4);
+          auto xv = v128_load(load<ux>(t) + co);
+          if (coef) xv = actv(fma(xv, av, bv), act);
+          a0 = fma(xv, v128_load(load<ux>(t, 8) + co), a0);
         }
         v128_store(yp + co, a0);
         if (mom) {
@@ -189,16 +222,11 @@ static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act,
       for (; co < cb; co += 4) {
         f32 s = bias ? load<f32>(bias + co) : 0;
         const f32 av = coef ? load<f32>(coef + co) : 0; const f32 bv = coef ? load<f32>(cbo + co) : 0;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto ih = ih0 + kh * DH;
-          if ((ux)ih >= (ux)H) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto iw = iw0 + kw * DW;
-            if ((ux)iw >= (ux)W) continue;
-            auto xv = load<f32>(xn + (ux)ih * rowB + (ux)iw * cb + co);
-            if (coef) xv = acts(av * xv + bv, act);
-            s += xv * load<f32>(wt + (ux)(kh * KW + kw) * cb + co);
-          }
+        for (auto i = 0; i < nt; i++) {
+          const auto t = tl + ((ux)i << 4);
+          auto xv = load<f32>(load<ux>(t) + co);
+          if (coef) xv = acts(av * xv + bv, act);
+          s += xv * load<f32>(load<ux>(t, 8) + co);
         }
         store<f32>(yp + co, s);
         if (mom) {
@@ -221,6 +249,7 @@ static void as_conv_dw_bwd_data_f(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux
   const auto cb = (ux)C << 2;
   const auto st = scratch + (ux)ld(d, D_FPART);
   const auto s32 = st + (ux)C * 20; const auto q32 = st + (ux)C * 24;
+  const auto tl = scratch;
   if (x2) {
     memory_fill(st, 0, cb << 2);
     memory_fill(s32, 0, cb << 1);
@@ -231,24 +260,16 @@ static void as_conv_dw_bwd_data_f(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux
     for (auto iw = 0; iw < W; iw++) {
       const auto pix = (ux)(row * W + iw) * cb;
       const auto xp = dx + pix; const auto x2p = x2 + pix;
+      const auto nt = dwTapsBwd(tl, dyn, wt, ih, iw, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, cb);
       ux co = 0;
       for (; co + 16 <= cb; co += 16) {
         auto a0 = z;
         const auto A = cdy ? v128_load(cdy + co) : z; const auto B = cdy ? v128_load(cdy + cb + co) : z; const auto C0 = cdy ? v128_load(cdy + 2 * cb + co) : z;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const auto oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const auto ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            const auto gp = dyn + (ux)(oh * OW + ow) * cb + co;
-            const auto g = cdy ? dyr(A, B, C0, gp, dlt) : v128_load(gp);
-            a0 = fma(g, v128_load(wt + (ux)(kh * KW + kw) * cb + co), a0);
-          }
+        for (auto i = 0; i < nt; i++) {
+          const auto t = tl + ((ux)i << 4);
+          const auto gp = load<ux>(t) + co;
+          const auto g = cdy ? dyr(A, B, C0, gp, dlt) : v128_load(gp);
+          a0 = fma(g, v128_load(load<ux>(t, 8) + co), a0);
         }
         if (x2) {
           const auto xv = v128_load(x2p + co);
@@ -260,20 +281,11 @@ static void as_conv_dw_bwd_data_f(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux
       }
       for (; co < cb; co += 4) {
         f32 s = 0;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const auto oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const auto ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            const auto gp = dyn + (ux)(oh * OW + ow) * cb + co;
-            const f32 g = cdy ? load<f32>(cdy + co) * load<f32>(gp) + (load<f32>(cdy + cb + co) * load<f32>(gp + dlt) + load<f32>(cdy + 2 * cb + co)) : load<f32>(gp);
-            s += g * load<f32>(wt + (ux)(kh * KW + kw) * cb + co);
-          }
+        for (auto i = 0; i < nt; i++) {
+          const auto t = tl + ((ux)i << 4);
+          const auto gp = load<ux>(t) + co;
+          const f32 g = cdy ? load<f32>(cdy + co) * load<f32>(gp) + (load<f32>(cdy + cb + co) * load<f32>(gp + dlt) + load<f32>(cdy + 2 * cb + co)) : load<f32>(gp);
+          s += g * load<f32>(load<ux>(t, 8) + co);
         }
         if (x2) {
           const f32 xv = load<f32>(x2p + co);
