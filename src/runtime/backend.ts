@@ -52,8 +52,11 @@ export interface Backend {
  * `slots + i * bytes`, whichever thread ran it.
  */
 export interface ChunkPartials {
+  /** Byte offset of the partials in the thread scratch. */
   offset: number;
+  /** Their bytes (a multiple of 8), and the stride of the slots. */
   bytes: number;
+  /** Byte offset in the arena of chunk 0's slot. */
   slots: number;
 }
 

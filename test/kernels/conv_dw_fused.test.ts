@@ -253,7 +253,9 @@ async function checkCase(spec: DwSpec, act: number, seed: number, partsList = PA
         runs.set(kind, got);
         const f = first.get(kind);
         if (!f) first.set(kind, got);
-        else for (const k of Object.keys(f) as (keyof Result)[]) assert.equal(firstBitDiff(got[k], f[k]), '', `${label} ${kind}: ${k} at ${threads} threads differs from ${threadList[0]}`);
+        else
+          for (const k of Object.keys(f) as (keyof Result)[])
+            assert.equal(firstBitDiff(got[k], f[k]), '', `${label} ${kind}: ${k} at ${threads} threads differs from ${threadList[0]}`);
       }
       const [w, n] = [runs.get('wasm')!, runs.get('native')];
       if (!n) continue;
