@@ -398,10 +398,10 @@ static inline void dwPut(ux p, vf v, bool nt) {
 
 /**
  * Whether an output of n floats at byte offset p, rows of C floats, takes streaming stores: the
- * whole tensor, not the call's range (the host may split it into many small chunks), of
- * 2*NT_MIN floats or more (NT_MIN a thread at two threads), in whole vectors.
+ * whole tensor, not the call's range (the host splits it into chunks claimed dynamically), of
+ * NT_MIN floats (8 MiB) or more, in whole vectors.
  */
-static inline bool dwStreams(ux p, i64 n, i32 C) { return n >= 2 * NT_MIN && C % BNFF_VW == 0 && ((size_t)(gM + (size_t)p) & (VB - 1)) == 0; }
+static inline bool dwStreams(ux p, i64 n, i32 C) { return n >= NT_MIN && C % BNFF_VW == 0 && ((size_t)(gM + (size_t)p) & (VB - 1)) == 0; }
 
 /**
  * NP pixels of one vf block (channels from byte co): a[j] = b0 + the taps t[0..nt) in order of
