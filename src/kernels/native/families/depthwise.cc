@@ -373,11 +373,13 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux out, ux dlt, ux cdy, ux co
 // elementwise as there, on vf lanes, 4 lanes or one float), so the bits are its bits: what
 // changes is how many channels one instruction handles (blocks of vf, then 4 lanes, then one at a
 // time), that runs of 8 pixels share each weight load, that the bounds are tested once per pixel
-// (a list of the taps that lie inside, in order) instead of at every tap, that the fused kernels
-// apply a prologue once per element into rows in the thread scratch instead of at every tap, that
-// the moments epilogue works on the accumulators in registers and the dx epilogue over a staging
-// row, and that the threads of backward-weights split groups of images (conv_dw_bwd_w_out). Large outputs (NT_MIN floats or more
-// per thread, whole vectors of channels) take streaming stores, as the eltwise kernels' do.
+// (runs of 8 pixels over the whole row, padding skipped per input), that the fused kernels apply a
+// prologue once per element into rows in the thread scratch instead of at every tap, that the
+// moments epilogue works on the accumulators in registers and the dx epilogue over a staging row,
+// and that the threads of backward-weights split groups of images (conv_dw_bwd_w_out). The host
+// splits rows and groups into chunks the threads claim dynamically (the reductions in fixed
+// chunks, each into its own slot: conv_config.ts DW_CHUNKS). Large outputs (NT_MIN floats or more
+// in all, whole vectors of channels) take streaming stores, as the eltwise kernels' do.
 
 #define DW_VF(p) vload((const float *)(gM + (size_t)(p)))
 #define DW_VS(p, v) vstore((float *)(gM + (size_t)(p)), v)
