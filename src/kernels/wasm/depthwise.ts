@@ -194,8 +194,12 @@ function dwFlush(st: usize, s32: usize, C: i32): void {
 // tap's weights), in (kh, kw) order, the taps outside the image left out (so a padding tap is
 // skipped, zero after the x prologue).
 
-/** The taps of output pixel (ih0, iw0) = (oh*SH - PH, ow*SW - PW) of image xn inside it, listed at tl; returns their count. */
-@inline function dwTapsFwd(tl: usize, xn: usize, wt: usize, ih0: i32, iw0: i32, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32, cb: usize): i32 {
+/**
+ * The taps of output pixel (ih0, iw0) = (oh*SH - PH, ow*SW - PW) of image xn inside it, listed at
+ * tl (the input pixel (ih, iw) at xn + (ih*W + iw)*xs, tap t's second offset wt + t*cb); returns
+ * their count.
+ */
+@inline function dwTapsFwd(tl: usize, xn: usize, wt: usize, ih0: i32, iw0: i32, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32, cb: usize, xs: usize): i32 {
   let n = 0;
   for (let kh = 0; kh < KH; kh++) {
     const ih = ih0 + kh * DH;
@@ -203,7 +207,7 @@ function dwFlush(st: usize, s32: usize, C: i32): void {
     for (let kw = 0; kw < KW; kw++) {
       const iw = iw0 + kw * DW;
       if (<u32>iw >= <u32>W) continue;
-      store<usize>(tl + (<usize>n << 3), xn + (<usize>ih * <usize>W + <usize>iw) * cb);
+      store<usize>(tl + (<usize>n << 3), xn + (<usize>ih * <usize>W + <usize>iw) * xs);
       store<usize>(tl + (<usize>n << 3), wt + <usize>(kh * KW + kw) * cb, 4);
       n++;
     }
@@ -255,7 +259,7 @@ export function conv_dw_fwd_f(d: usize, x: usize, wt: usize, bias: usize, y: usi
     const xn = x + <usize>n * <usize>H * rowB;
     for (let ow = 0; ow < OW; ow++) {
       const yp = y + <usize>(row * OW + ow) * cb;
-      const nt = dwTapsFwd(tl, xn, wt, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, cb);
+      const nt = dwTapsFwd(tl, xn, wt, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, cb, cb);
       const first = mom && row == start && ow == 0;
       let co: usize = 0;
       for (; co + 16 <= cb; co += 16) {
@@ -395,29 +399,23 @@ export function conv_dw_bwd_w_f(d: usize, src: usize, x: usize, acc: usize, dlt:
         for (let oh = 0; oh < OH; oh++) {
           for (let ow = 0; ow < OW; ow++) {
             const gp = src + <usize>((n * OH + oh) * OW + ow) * pixB + cbo;
-            const ih0 = oh * SH - PH, iw0 = ow * SW - PW;
-            for (let kh = 0; kh < KH; kh++) {
-              const ih = ih0 + kh * DH;
-              if (<u32>ih >= <u32>H) continue;
-              for (let kw = 0; kw < KW; kw++) {
-                const iw = iw0 + kw * DW;
-                if (<u32>iw >= <u32>W) continue;
-                const xp = xn + <usize>(ih * W + iw) * pixB;
-                const ap = part + <usize>((kh * KW + kw) * CB) * 4;
-                for (let v = 0; v < nv; v++) {
-                  const o = <usize>v << 4;
-                  const g = cdy ? dyr(v128.load(dA + o), v128.load(dB + o), v128.load(dC + o), gp + o, dlt) : v128.load(gp + o);
-                  let xv = v128.load(xp + o);
-                  if (coef) xv = actv(fma(xv, v128.load(ca + o), v128.load(cbb + o)), act);
-                  v128.store(ap + o, fma(g, xv, v128.load(ap + o)));
-                }
-                for (let c = nv * 4; c < cn; c++) {
-                  const o = <usize>c << 2;
-                  const g: f32 = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
-                  let xv = load<f32>(xp + o);
-                  if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
-                  store<f32>(ap + o, load<f32>(ap + o) + g * xv);
-                }
+            // the taps inside the image: the x pixel each reads, and its accumulators in part
+            const ntap = dwTapsFwd(scratch, xn, part, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, <usize>CB * 4, pixB);
+            for (let i = 0; i < ntap; i++) {
+              const xp = load<usize>(scratch + (<usize>i << 3)), ap = load<usize>(scratch + (<usize>i << 3), 4);
+              for (let v = 0; v < nv; v++) {
+                const o = <usize>v << 4;
+                const g = cdy ? dyr(v128.load(dA + o), v128.load(dB + o), v128.load(dC + o), gp + o, dlt) : v128.load(gp + o);
+                let xv = v128.load(xp + o);
+                if (coef) xv = actv(fma(xv, v128.load(ca + o), v128.load(cbb + o)), act);
+                v128.store(ap + o, fma(g, xv, v128.load(ap + o)));
+              }
+              for (let c = nv * 4; c < cn; c++) {
+                const o = <usize>c << 2;
+                const g: f32 = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
+                let xv = load<f32>(xp + o);
+                if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
+                store<f32>(ap + o, load<f32>(ap + o) + g * xv);
               }
             }
           }

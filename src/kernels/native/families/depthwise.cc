@@ -145,7 +145,8 @@ static void dwFlush(ux st, ux s32, i32 C) {
 
 // The taps of one pixel, listed once at the start of the thread scratch (below SC_PACK, 16 bytes a
 // tap) and then read by every channel block, as in depthwise.ts (dwTapsFwd, dwTapsBwd).
-static inline i32 dwTapsFwd(ux tl, ux xn, ux wt, i32 ih0, i32 iw0, i32 H, i32 W, i32 KH, i32 KW, i32 DH, i32 DW, ux cb) {
+// dwTapsFwd: input pixel (ih, iw) at xn + (ih*W + iw)*xs, tap t's second offset wt + t*cb.
+static inline i32 dwTapsFwd(ux tl, ux xn, ux wt, i32 ih0, i32 iw0, i32 H, i32 W, i32 KH, i32 KW, i32 DH, i32 DW, ux cb, ux xs) {
   i32 n = 0;
   for (auto kh = 0; kh < KH; kh++) {
     const auto ih = ih0 + kh * DH;
@@ -153,7 +154,7 @@ static inline i32 dwTapsFwd(ux tl, ux xn, ux wt, i32 ih0, i32 iw0, i32 H, i32 W,
     for (auto kw = 0; kw < KW; kw++) {
       const auto iw = iw0 + kw * DW;
       if ((ux)iw >= (ux)W) continue;
-      store<ux>(tl + ((ux)n << 4), xn + ((ux)ih * (ux)W + (ux)iw) * cb);
+      store<ux>(tl + ((ux)n << 4), xn + ((ux)ih * (ux)W + (ux)iw) * xs);
       store<ux>(tl + ((ux)n << 4), wt + (ux)(kh * KW + kw) * cb, 8);
       n++;
     }
@@ -199,7 +200,7 @@ static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act,
     const auto xn = x + (ux)n * (ux)H * rowB;
     for (auto ow = 0; ow < OW; ow++) {
       const auto yp = y + (ux)(row * OW + ow) * cb;
-      const auto nt = dwTapsFwd(tl, xn, wt, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, cb);
+      const auto nt = dwTapsFwd(tl, xn, wt, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, cb, cb);
       const bool first = mom && row == start && ow == 0;
       ux co = 0;
       for (; co + 16 <= cb; co += 16) {
@@ -326,29 +327,23 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux out, ux dlt, ux cdy, ux co
       for (auto oh = 0; oh < OH; oh++) {
         for (auto ow = 0; ow < OW; ow++) {
           const auto gp = src + (ux)((n * OH + oh) * OW + ow) * pixB + cbo;
-          const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
-          for (auto kh = 0; kh < KH; kh++) {
-            const auto ih = ih0 + kh * DH;
-            if ((ux)ih >= (ux)H) continue;
-            for (auto kw = 0; kw < KW; kw++) {
-              const auto iw = iw0 + kw * DW;
-              if ((ux)iw >= (ux)W) continue;
-              const auto xp = xn + (ux)(ih * W + iw) * pixB;
-              const auto ap = part + (ux)((kh * KW + kw) * CB) * 4;
-              for (auto v = 0; v < nv; v++) {
-                const auto o = (ux)v << 4;
-                const auto g = cdy ? dyr(v128_load(dA + o), v128_load(dB + o), v128_load(dC + o), gp + o, dlt) : v128_load(gp + o);
-                auto xv = v128_load(xp + o);
-                if (coef) xv = actv(fma(xv, v128_load(ca + o), v128_load(cbb + o)), act);
-                v128_store(ap + o, fma(g, xv, v128_load(ap + o)));
-              }
-              for (auto c = nv * 4; c < cn; c++) {
-                const auto o = (ux)c << 2;
-                const f32 g = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
-                auto xv = load<f32>(xp + o);
-                if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
-                store<f32>(ap + o, load<f32>(ap + o) + g * xv);
-              }
+          // the taps inside the image: the x pixel each reads, and its accumulators in part
+          const auto ntap = dwTapsFwd(scratch, xn, part, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, (ux)CB * 4, pixB);
+          for (auto i = 0; i < ntap; i++) {
+            const auto xp = load<ux>(scratch + ((ux)i << 4)); const auto ap = load<ux>(scratch + ((ux)i << 4), 8);
+            for (auto v = 0; v < nv; v++) {
+              const auto o = (ux)v << 4;
+              const auto g = cdy ? dyr(v128_load(dA + o), v128_load(dB + o), v128_load(dC + o), gp + o, dlt) : v128_load(gp + o);
+              auto xv = v128_load(xp + o);
+              if (coef) xv = actv(fma(xv, v128_load(ca + o), v128_load(cbb + o)), act);
+              v128_store(ap + o, fma(g, xv, v128_load(ap + o)));
+            }
+            for (auto c = nv * 4; c < cn; c++) {
+              const auto o = (ux)c << 2;
+              const f32 g = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
+              auto xv = load<f32>(xp + o);
+              if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
+              store<f32>(ap + o, load<f32>(ap + o) + g * xv);
             }
           }
         }
