@@ -27,7 +27,7 @@ export type { Pool2dAttrs } from './ops/pool2d.js';
 export { Executor, NonFiniteError, type LoweringContext, type PlanStats } from './runtime/executor.js';
 export { Arena, HostMemory, HeapOverflowError, MAX_ARENA_BYTES, type DType, type Memory, type Workspace } from './runtime/memory.js';
 export { createEngine, defaultThreads, engineChoice, ENGINE_CHOICES, type Engine, type EngineChoice, type EngineKind } from './runtime/engine.js';
-export type { Backend, BackendKind } from './runtime/backend.js';
+export type { Backend, BackendKind, ChunkPartials } from './runtime/backend.js';
 export type { Lowering } from './runtime/executor.js';
 export { planMemory, type MemoryPlan } from './runtime/planner.js';
 export { MODELS, getModel, UnknownModelError, type ModelEntry } from './models/index.js';

@@ -20,7 +20,7 @@
  * depend on the thread count, so results are bit-identical across runs and thread counts.
  * Design notes: docs/design/conv-kernels.md.
  */
-import { type Backend, mergePartials, splitRange } from '../runtime/backend.js';
+import { type Backend, mergePartials, mergePartialsAt, runChunkPartials, runChunks, splitRange } from '../runtime/backend.js';
 import { bnDxAffine } from '../ops/batch_norm2d.js';
 import {
   ACT_HARDSWISH,
@@ -46,6 +46,8 @@ import {
   convStridedOutput,
   convTuning,
   descriptor,
+  dwChunk,
+  dwSlots,
   dxRingLayout,
   forwardDot,
   forwardT,
@@ -237,7 +239,7 @@ export function convForward(backend: Backend, g: ConvGeom, x: number, w: number,
   }
   if (isDepthwise(g)) {
     backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-    backend.run('conv_dw_fwd', [d, x, buf, bias, y], splitRange(g.N * g.OH, T));
+    runChunks(backend, 'conv_dw_fwd', [d, x, buf, bias, y], g.N * g.OH);
     return;
   }
   if (forwardDot(g)) {
@@ -285,7 +287,7 @@ export function convBackwardData(backend: Backend, g: ConvGeom, dy: number, w: n
   const v = descriptor(backend, g, ws);
   if (isDepthwise(g)) {
     backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-    backend.run('conv_dw_bwd_data', [d, dy, buf, dx], splitRange(g.N * g.H, T));
+    runChunks(backend, 'conv_dw_bwd_data', [d, dy, buf, dx], g.N * g.H);
     return;
   }
   backend.run('conv_pack_w_bwd_data', [d, w, buf], splitRange(g.groups * v.DNP, T));
@@ -314,7 +316,7 @@ export function convBackwardWeight(
     acc = ws.ptr + DESC_BYTES,
     T = backend.threads;
   if (isDepthwise(g)) {
-    backend.run('conv_dw_bwd_w', [d, dy, x, acc], splitRange(dwGroups(g.N), T));
+    runChunks(backend, 'conv_dw_bwd_w', [d, dy, x, acc], dwGroups(g.N));
     backend.run('conv_dw_bwd_w_out', [d, acc, dw], splitRange(g.C, T));
   } else if (winogradW(g, backend.kind)) {
     backend.run('conv_wino_bwd_w', [d, dy, x, acc], splitRange(up(g.C, 8) / 8, T));
@@ -381,13 +383,18 @@ function convForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, b
  * f32 shifts), pixels[t] the output pixels thread t reduced.
  */
 function mergeMoments(backend: Backend, K: number, M: number, fl: FuseLayout, pixels: readonly number[], mo: MomentsEpilogue): void {
-  // Thread t holds, per channel, its shift K_t and S_t = sum(y - K_t), Q_t = sum((y - K_t)^2)
-  // over its n_t rows; merged exactly (f64, in thread order): sum y = sum_t n_t K_t + S_t and
+  const parts: { base: number; n: number }[] = [];
+  pixels.forEach((n, t) => parts.push({ base: backend.scratch(t) + fl.part, n }));
+  mergeMomentsAt(backend, K, M, parts, mo);
+}
+
+/** The moments from partials laid out as fuseLayout's at each base, of n output pixels each, in that order. */
+function mergeMomentsAt(backend: Backend, K: number, M: number, at: readonly { base: number; n: number }[], mo: MomentsEpilogue): void {
+  // Part t holds, per channel, its shift K_t and S_t = sum(y - K_t), Q_t = sum((y - K_t)^2)
+  // over its n_t rows; merged exactly (f64, in order): sum y = sum_t n_t K_t + S_t and
   // sum (y - mean)^2 = sum_t Q_t + 2 (K_t - mean) S_t + n_t (K_t - mean)^2.
   const ar = backend.arena;
-  const used = pixels
-    .map((n, t) => ({ t, n, parts: ar.f64(backend.scratch(t) + fl.part, 2 * K), shifts: ar.f32(backend.scratch(t) + fl.part + 16 * K, K) }))
-    .filter((u) => u.n > 0);
+  const used = at.filter((u) => u.n > 0).map(({ base, n }) => ({ n, parts: ar.f64(base, 2 * K), shifts: ar.f32(base + 16 * K, K) }));
   const [meanOut, varOut] = [ar.f32(mo.mean, K), ar.f32(mo.variance, K)];
   for (let k = 0; k < K; k++) {
     let sum = 0;
@@ -506,7 +513,11 @@ function setDxRing(backend: Backend, wg: ConvGeom, ws: ConvWorkspace, fl: FuseLa
 
 /** dbeta, dgamma of a dx epilogue from the threads' partials. */
 function dxReductions(backend: Backend, g: ConvGeom, fl: FuseLayout, ranges: readonly (readonly [number, number])[], de: DxEpilogue): void {
-  const [S, Q] = mergePartials(backend, ranges, fl.P, fl.part);
+  dxReductionsFrom(backend, g, mergePartials(backend, ranges, fl.P, fl.part), de);
+}
+
+/** dbeta, dgamma of the dx epilogue from the merged sums S, Q. */
+function dxReductionsFrom(backend: Backend, g: ConvGeom, [S, Q]: [Float64Array, Float64Array], de: DxEpilogue): void {
   const [db, dg, rs] = [backend.arena.f32(de.dbeta, g.C), backend.arena.f32(de.dgamma, g.C), backend.arena.f32(de.rstd, g.C)];
   for (let c = 0; c < g.C; c++) {
     db[c] = S[c]!;
@@ -582,17 +593,15 @@ function dwForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bia
     buf = ws.ptr + DESC_BYTES,
     T = backend.threads;
   backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-  const ranges = splitRange(g.N * g.OH, T);
-  backend.run('conv_dw_fwd_f', [d, x, buf, bias, y, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0, mo ? 1 : 0], ranges);
-  if (mo)
-    mergeMoments(
-      backend,
-      g.K,
-      g.N * g.OH * g.OW,
-      fl,
-      ranges.map((r) => (r[1] - r[0]) * g.OW),
-      mo,
-    );
+  const args = [d, x, buf, bias, y, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0, mo ? 1 : 0];
+  const rows = g.N * g.OH;
+  if (!mo) return runChunks(backend, 'conv_dw_fwd_f', args, rows);
+  // the moments' partials per chunk of rows (DW_CHUNKS), merged in chunk order
+  const chunk = dwChunk(rows),
+    sl = dwSlots(g);
+  const n = runChunkPartials(backend, 'conv_dw_fwd_f', args, rows, chunk, { offset: fl.part, bytes: sl.bytes, slots: d + sl.offset });
+  const at = Array.from({ length: n }, (_, i) => ({ base: d + sl.offset + i * sl.bytes, n: (Math.min(rows, (i + 1) * chunk) - i * chunk) * g.OW }));
+  mergeMomentsAt(backend, g.K, rows * g.OW, at, mo);
 }
 
 function dwBackwardDataFused(
@@ -616,10 +625,22 @@ function dwBackwardDataFused(
     buf = ws.ptr + DESC_BYTES,
     T = backend.threads;
   backend.run('conv_dw_pack_w', [d, w, buf], splitRange(g.C, T));
-  const ranges = splitRange(g.N * g.H, T);
   const args = [d, dp ? dp.dbn : dy, buf, dx, dp ? dp.xbn - dp.dbn : 0, dp ? dp.coef : 0, de ? de.x2 : 0, de && act ? de.coef : 0, de ? de.mean : 0, act];
-  backend.run('conv_dw_bwd_data_f', args, ranges);
-  if (de) dxReductions(backend, g, fl, ranges, de);
+  const rows = g.N * g.H;
+  if (!de) return runChunks(backend, 'conv_dw_bwd_data_f', args, rows);
+  // the dx epilogue's partials per chunk of rows (DW_CHUNKS), merged in chunk order
+  const sl = dwSlots(g);
+  const n = runChunkPartials(backend, 'conv_dw_bwd_data_f', args, rows, dwChunk(rows), { offset: fl.part, bytes: sl.bytes, slots: d + sl.offset });
+  dxReductionsFrom(
+    backend,
+    g,
+    mergePartialsAt(
+      backend.arena,
+      Array.from({ length: n }, (_, i) => d + sl.offset + i * sl.bytes),
+      g.C,
+    ),
+    de,
+  );
 }
 
 function dwBackwardWeightFused(
@@ -642,7 +663,7 @@ function dwBackwardWeightFused(
   const src = dp ? dp.dbn : dy;
   const dlt = dp ? dp.xbn - dp.dbn : 0;
   const acc = d + DESC_BYTES;
-  backend.run('conv_dw_bwd_w_f', [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0], splitRange(dwGroups(g.N), T));
+  runChunks(backend, 'conv_dw_bwd_w_f', [d, src, x, acc, dlt, dp ? dp.coef : 0, xp ? xp.coef : 0, xp ? actCodeOf(xp) : 0], dwGroups(g.N));
   backend.run('conv_dw_bwd_w_out', [d, acc, dw], splitRange(g.C, T));
   if (db) biasGrad(backend, g, d, dy, db, dp);
 }

@@ -215,7 +215,7 @@ export function convWorkspaceBytes(g: ConvGeom): number {
   const t = transposedGeom(g);
   const tv = t ? derive(t) : undefined;
   const floats = isDepthwise(g)
-    ? T * g.C * dwGroups(g.N)
+    ? Math.max(T * g.C * dwGroups(g.N), (dwSlots(g).offset + DW_CHUNKS * dwSlots(g).bytes - DESC_BYTES) / 4)
     : Math.max(
         G * v.Kdim * v.Kg8,
         G * v.DNP * 8 * v.Kg,
@@ -226,6 +226,27 @@ export function convWorkspaceBytes(g: ConvGeom): number {
         winograd(g) || winogradData(g) ? 16 * g.K * up(g.C, 8) : 0,
       );
   return DESC_BYTES + 4 * floats;
+}
+
+/**
+ * The chunks of the depthwise kernels that leave per-thread partials (the forward's moments, the
+ * backward-data's dx epilogue): at most DW_CHUNKS of whole rows, whatever the thread count, each
+ * chunk's partials in its own slot of the workspace (Backend.runChunkPartials), merged in chunk
+ * order: the threads claim chunks dynamically, and the reductions are the same bits at every
+ * thread count and on both engines.
+ */
+export const DW_CHUNKS = 16;
+
+/** Rows of one such chunk, of `rows`. */
+export const dwChunk = (rows: number): number => Math.ceil(rows / DW_CHUNKS);
+
+/**
+ * The slots of those chunks' partials in the workspace: from `offset` bytes (after the descriptor
+ * and the packed weights), `bytes` a chunk: the fusion region's f64 S[C], Q[C] and f32 shifts[C]
+ * (fuseLayout with P = C), 20 C bytes rounded up to 64.
+ */
+export function dwSlots(g: ConvGeom): { offset: number; bytes: number } {
+  return { offset: DESC_BYTES + up(4 * g.KH * g.KW * g.C, 64), bytes: up(20 * g.C, 64) };
 }
 
 /** Reserves one workspace large enough for every geometry given. */
@@ -474,6 +495,8 @@ export function windowFits(g: ConvGeom, fl: FuseLayout, blockRows = derive(g, fl
 export function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?: FuseLayout, layer = g): Derived {
   const need = convWorkspaceBytes(layer);
   if (ws.bytes < need) throw new RangeError(`conv workspace has ${ws.bytes} bytes, this layer needs ${need} (convWorkspaceBytes)`);
+  // the depthwise kernels list a pixel's taps below SC_PACK in the thread scratch, 16 bytes each
+  if (isDepthwise(g) && 16 * g.KH * g.KW > SC_PACK) throw new RangeError(`a depthwise ${g.KH}x${g.KW} kernel has more than ${SC_PACK / 16} taps`);
   const v = derive(g, fl ? fl.bytes : 0);
   const d = backend.arena.i32(ws.ptr, DESC_BYTES / 4);
   d.set(
@@ -517,7 +540,10 @@ export function descriptor(backend: Backend, g: ConvGeom, ws: ConvWorkspace, fl?
     ],
     D_N,
   ); // D_N .. D_WCOLS, in the table's order
-  if (fl) d.set([fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap], D_FPART);
+  // without fusion the fusion region is empty at the scratch's end: the depthwise kernels bound their
+  // rows in the scratch by it, and a value left by an earlier call's layout would send them to their
+  // fallback loops (a fresh workspace's 0 did)
+  d.set(fl ? [fl.part, fl.coef, fl.NE, fl.P, fl.z, fl.zcap] : [SCRATCH_BYTES, SCRATCH_BYTES, 0, 0, 0, 0], D_FPART);
   const WW = 2 * Math.ceil(g.OW / 2) + 2;
   const winFits = v.TB * (64 * g.C + 1024) + 4 * WW * g.C * 4 <= SCRATCH_BYTES - SC_PACK - (fl ? fl.bytes : 0);
   // Winograd backward-weights: tiles per chunk (dY tiles for all K, x tiles for a thread's panels).

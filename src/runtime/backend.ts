@@ -34,8 +34,70 @@ export interface Backend {
    * range is empty skip the call. Returns when every thread is done.
    */
   run(fn: string, args: readonly number[], ranges: readonly (readonly [number, number])[]): void;
+  /**
+   * Calls kernel `fn` over [0, units) in chunks of `chunk` units that the threads claim in turn (a
+   * dynamic split: a thread on a busy core takes fewer), where the backend has one (runChunks
+   * below falls back to run's static split). Only for kernels whose results do not depend on
+   * which thread runs which chunk: no per-thread partial sums, no state carried from one call's
+   * units to the next beyond what the kernel recomputes at its range's start.
+   */
+  runChunks?(fn: string, args: readonly number[], units: number, chunk: number, parts?: ChunkPartials): void;
   /** Stops its threads; the backend is unusable afterwards. */
   close(): void;
+}
+
+/**
+ * Where the partial sums of a chunked call go: the kernel leaves `bytes` at `offset` in its
+ * thread's scratch at the end of each call, and after chunk i they are copied to the arena at
+ * `slots + i * bytes`, whichever thread ran it.
+ */
+export interface ChunkPartials {
+  /** Byte offset of the partials in the thread scratch. */
+  offset: number;
+  /** Their bytes (a multiple of 8), and the stride of the slots. */
+  bytes: number;
+  /** Byte offset in the arena of chunk 0's slot. */
+  slots: number;
+}
+
+/**
+ * Kernel `fn` over [0, units) split dynamically into chunks of about units / (perThread * threads)
+ * units (Backend.runChunks), or statically (splitRange) where the backend has no dynamic split.
+ */
+export function runChunks(backend: Backend, fn: string, args: readonly number[], units: number, perThread = 8): void {
+  const T = backend.threads;
+  if (T > 1 && backend.runChunks) backend.runChunks(fn, args, units, Math.max(1, Math.ceil(units / (perThread * T))));
+  else backend.run(fn, args, splitRange(units, T));
+}
+
+/**
+ * Kernel `fn` over [0, units) in chunks of `chunk` units, each chunk's partials into its own slot
+ * (ChunkPartials), dynamically where the backend can (runChunks), else in rounds of one chunk a
+ * thread: the partials, and so their merge in chunk order, do not depend on the thread count or
+ * the engine. Returns the number of chunks.
+ */
+export function runChunkPartials(backend: Backend, fn: string, args: readonly number[], units: number, chunk: number, parts: ChunkPartials): number {
+  const n = Math.ceil(units / chunk);
+  if (backend.runChunks) {
+    backend.runChunks(fn, args, units, chunk, parts);
+    return n;
+  }
+  runChunkRounds(backend, fn, args, units, chunk, parts);
+  return n;
+}
+
+/** runChunkPartials on the static split: rounds of `threads` chunks, the partials copied after each. */
+export function runChunkRounds(backend: Backend, fn: string, args: readonly number[], units: number, chunk: number, parts: ChunkPartials): void {
+  const T = backend.threads,
+    n = Math.ceil(units / chunk),
+    ar = backend.arena,
+    w = parts.bytes / 4;
+  for (let c0 = 0; c0 < n; c0 += T) {
+    const ranges: [number, number][] = [];
+    for (let t = 0; t < T; t++) ranges.push(c0 + t < n ? [(c0 + t) * chunk, Math.min(units, (c0 + t + 1) * chunk)] : [0, 0]);
+    backend.run(fn, args, ranges);
+    for (let t = 0; t < T && c0 + t < n; t++) ar.f32(parts.slots + (c0 + t) * parts.bytes, w).set(ar.f32(backend.scratch(t) + parts.offset, w));
+  }
 }
 
 /** Splits [0, units) into `parts` contiguous ranges whose starts are multiples of `align`. */
@@ -56,11 +118,17 @@ export function splitRange(units: number, parts: number, align = 1): [number, nu
  * reductions (BN statistics, fused epilogues) are then bit-identical for a given thread count.
  */
 export function mergePartials(backend: Backend, ranges: readonly (readonly [number, number])[], P: number, offset = 0): [Float64Array, Float64Array] {
+  const bases: number[] = [];
+  for (let t = 0; t < ranges.length; t++) if (ranges[t]![1] > ranges[t]![0]) bases.push(backend.scratch(t) + offset);
+  return mergePartialsAt(backend.arena, bases, P);
+}
+
+/** The f64 partials S[P], Q[P] at each of `bases` (arena byte offsets), summed in that order. */
+export function mergePartialsAt(arena: Arena, bases: readonly number[], P: number): [Float64Array, Float64Array] {
   const S = new Float64Array(P),
     Q = new Float64Array(P);
-  for (let t = 0; t < ranges.length; t++) {
-    if (ranges[t]![1] <= ranges[t]![0]) continue;
-    const d = backend.arena.f64(backend.scratch(t) + offset, 2 * P);
+  for (const b of bases) {
+    const d = arena.f64(b, 2 * P);
     for (let c = 0; c < P; c++) {
       S[c] += d[c]!;
       Q[c] += d[P + c]!;

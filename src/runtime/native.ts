@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KERNELS } from '../kernels/abi/kernels.js';
-import { type Backend, SCRATCH_BYTES } from './backend.js';
+import { type Backend, type ChunkPartials, runChunkRounds, SCRATCH_BYTES, splitRange } from './backend.js';
 import { Arena } from './memory.js';
 import { PoolError, ThreadPool } from './pool.js';
 
@@ -33,6 +33,10 @@ const CTL_LIMIT = 0;
 const CTL_NARGS = 1;
 const CTL_PTRS = 2;
 const CTL_SCRATCH_BYTES = 3;
+const CTL_CHUNK = 4;
+const CTL_PART_OFF = 5;
+const CTL_PART_BYTES = 6;
+const CTL_PART_SLOTS = 7;
 const CTL_ARGS = 8;
 const MAX_ARGS = 32;
 const CTL_RANGES = CTL_ARGS + MAX_ARGS;
@@ -230,6 +234,18 @@ export class NativeBackend implements Backend {
   }
 
   run(fn: string, args: readonly number[], ranges: readonly (readonly [number, number])[]): void {
+    this.call(fn, args, ranges, 0);
+  }
+
+  runChunks(fn: string, args: readonly number[], units: number, chunk: number, parts?: ChunkPartials): void {
+    if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer, got ${chunk}`);
+    if (!this.index.has(fn)) {
+      if (parts) runChunkRounds(this, fn, args, units, chunk, parts);
+      else this.run(fn, args, splitRange(units, this.threads));
+    } else this.call(fn, args, [[0, units]], chunk, parts);
+  }
+
+  private call(fn: string, args: readonly number[], ranges: readonly (readonly [number, number])[], chunk: number, parts?: ChunkPartials): void {
     if (this.closed) throw new PoolError('native backend is closed');
     const fi = this.index.get(fn);
     if (fi === undefined) {
@@ -242,6 +258,10 @@ export class NativeBackend implements Backend {
     c[CTL_LIMIT] = this.arena.usedBytes;
     c[CTL_NARGS] = args.length;
     c[CTL_PTRS] = this.ptrs.get(fn)!;
+    c[CTL_CHUNK] = chunk;
+    c[CTL_PART_OFF] = parts ? parts.offset : 0;
+    c[CTL_PART_BYTES] = parts ? parts.bytes : 0;
+    c[CTL_PART_SLOTS] = parts ? parts.slots : 0;
     for (let i = 0; i < args.length; i++) c[CTL_ARGS + i] = args[i]!;
     for (let t = 0; t < this.threads; t++) {
       const r = ranges[t];

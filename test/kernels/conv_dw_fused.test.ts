@@ -226,8 +226,9 @@ const PARTS: Parts[] = [
 ];
 
 type DwSpec = Omit<ConvGeomSpec, 'K'>;
-// the host splits rows (forward, backward-data) and channels (backward-weights) over the threads:
-// every result must be the same bits at any thread count
+// the host splits rows (forward, backward-data) and groups of images (backward-weights) over the
+// threads, dynamically on the native engine, the reductions (moments, dx epilogue) in fixed chunks
+// of rows: every result, the reductions included, must be the same bits at any thread count
 const THREADS = [1, 2, 3];
 
 async function checkCase(spec: DwSpec, act: number, seed: number, partsList = PARTS, threadList = THREADS): Promise<void> {
@@ -243,12 +244,18 @@ async function checkCase(spec: DwSpec, act: number, seed: number, partsList = PA
       twin(dt, parts, (n) => new Float32Array(n)),
       `${label} scalar twin`,
     );
+    const first = new Map<string, Result>();
     for (const threads of threadList) {
       const runs = new Map<string, Result>();
       for (const kind of ENGINES) {
         const got = runKernels(await backend(kind, threads), dt, parts);
         check(dt, parts, ref, got, `${label} ${kind} ${threads}T`);
         runs.set(kind, got);
+        const f = first.get(kind);
+        if (!f) first.set(kind, got);
+        else
+          for (const k of Object.keys(f) as (keyof Result)[])
+            assert.equal(firstBitDiff(got[k], f[k]), '', `${label} ${kind}: ${k} at ${threads} threads differs from ${threadList[0]}`);
       }
       const [w, n] = [runs.get('wasm')!, runs.get('native')];
       if (!n) continue;
@@ -290,6 +297,12 @@ const SHAPES: [string, DwSpec][] = [
   ['3x3 dilation 2, wide rows, 80 channels', { N: 1, C: 80, H: 6, W: 20, KH: 3, dilation: 2, pad: 2 }],
   ['3x3 no pad, 16-pixel rows, 128 channels', { N: 2, C: 128, H: 3, W: 16, KH: 3 }],
 ];
+// rows whose ring of R input (dy) rows does not fit the thread scratch: the native kernels'
+// 128-bit loops (as the WebAssembly kernels, with the taps listed once per pixel)
+test('fused depthwise kernels: rows too wide for the scratch ring (the fallback loops), ReLU6', async () => {
+  await checkCase({ N: 1, C: 1200, H: 3, W: 300, KH: 3, pad: 1 }, ACT.relu6, 77, PARTS, [1, 2]);
+});
+
 for (const [name, spec] of SHAPES) {
   test(`fused depthwise kernels: ${name}, every activation`, async () => {
     for (const act of [0, 1, 2, 3, 4]) await checkCase(spec, act, 1000 + act * 7 + spec.C);

@@ -141,3 +141,25 @@ test('the native engine names its ISA and threads, and says why it was chosen', 
     engine.close();
   }
 });
+
+test('a chunked call covers every unit once at every chunk size, and its partials region is checked against the arena', { skip }, async () => {
+  const arena = new Arena();
+  const be = await NativeBackend.create(arena, 3, st);
+  try {
+    const n = 1000;
+    const [x, y] = [arena.alloc(n), arena.alloc(n)];
+    for (let i = 0; i < n; i++) x[i] = i % 2 ? i : -i;
+    for (const chunk of [1, 7, 64, 999, 1000, 5000]) {
+      y.fill(Number.NaN);
+      be.runChunks('relu_forward', [x.byteOffset, y.byteOffset], n, chunk);
+      for (let i = 0; i < n; i++) assert.equal(y[i], i % 2 ? i : 0, `chunk ${chunk}, element ${i}`);
+    }
+    const top = arena.usedBytes;
+    assert.throws(() => be.runChunks('relu_forward', [x.byteOffset, y.byteOffset], n, 10, { offset: 0, bytes: 64, slots: top - 64 }), {
+      name: 'PoolError',
+      message: 'kernel relu_forward: bad partials region of a chunked call',
+    });
+  } finally {
+    be.close();
+  }
+});

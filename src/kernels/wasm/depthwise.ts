@@ -78,8 +78,8 @@ export function conv_dw_bwd_w_out(d: usize, acc: usize, dw: usize, start: i32, e
 // adds (no fma), so the native twins give the same bits.
 //
 // Fusion region (D_FPART, in the thread scratch): f64 S[P], Q[P], f32 shift[P], S32[P], Q32[P]
-// (P = C). Moments: S, Q the shifted sums of y - shift (shift: the first output pixel this
-// thread computes), read back with the shifts by the host; dx epilogue: S = sum dz,
+// (P = C). Moments: S, Q the shifted sums of y - shift (shift: the first output pixel of the
+// call, one chunk of rows: conv_config.ts DW_CHUNKS), read back with the shifts by the host; dx epilogue: S = sum dz,
 // Q = sum dz*(x2 - mean2). f32 sums over one row of pixels, then added to the f64 partials.
 // =====================================================================================
 
@@ -189,6 +189,53 @@ function dwFlush(st: usize, s32: usize, C: i32): void {
   memory.fill(s32, 0, cb << 1);
 }
 
+// The taps of one pixel, listed once at the start of the thread scratch (below SC_PACK) and then
+// read by every channel block: pairs of byte offsets (the input or dy vector of channel 0, the
+// tap's weights), in (kh, kw) order, the taps outside the image left out (so a padding tap is
+// skipped, zero after the x prologue).
+
+/**
+ * The taps of output pixel (ih0, iw0) = (oh*SH - PH, ow*SW - PW) of image xn inside it, listed at
+ * tl (the input pixel (ih, iw) at xn + (ih*W + iw)*xs, tap t's second offset wt + t*cb); returns
+ * their count.
+ */
+@inline function dwTapsFwd(tl: usize, xn: usize, wt: usize, ih0: i32, iw0: i32, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32, cb: usize, xs: usize): i32 {
+  let n = 0;
+  for (let kh = 0; kh < KH; kh++) {
+    const ih = ih0 + kh * DH;
+    if (<u32>ih >= <u32>H) continue;
+    for (let kw = 0; kw < KW; kw++) {
+      const iw = iw0 + kw * DW;
+      if (<u32>iw >= <u32>W) continue;
+      store<usize>(tl + (<usize>n << 3), xn + (<usize>ih * <usize>W + <usize>iw) * xs);
+      store<usize>(tl + (<usize>n << 3), wt + <usize>(kh * KW + kw) * cb, 4);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** The taps of input pixel (ih, iw) whose output pixel (of image dyn) is whole and in range, listed at tl; returns their count. */
+@inline function dwTapsBwd(tl: usize, dyn: usize, wt: usize, ih: i32, iw: i32, OH: i32, OW: i32, KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, cb: usize): i32 {
+  let n = 0;
+  for (let kh = 0; kh < KH; kh++) {
+    const th = ih + PH - kh * DH;
+    if (th < 0) break;
+    const oh = th / SH;
+    if (oh * SH != th || oh >= OH) continue;
+    for (let kw = 0; kw < KW; kw++) {
+      const tw = iw + PW - kw * DW;
+      if (tw < 0) break;
+      const ow = tw / SW;
+      if (ow * SW != tw || ow >= OW) continue;
+      store<usize>(tl + (<usize>n << 3), dyn + <usize>(oh * OW + ow) * cb);
+      store<usize>(tl + (<usize>n << 3), wt + <usize>(kh * KW + kw) * cb, 4);
+      n++;
+    }
+  }
+  return n;
+}
+
 /**
  * Forward, fused: y = conv(act(a*x + b)) (coef != 0; zero padding after it) or conv(x), plus
  * bias; mom != 0: the moments partials of y (see above). Units: output rows (n, oh).
@@ -201,6 +248,7 @@ export function conv_dw_fwd_f(d: usize, x: usize, wt: usize, bias: usize, y: usi
   const cb = <usize>C << 2, rowB = <usize>W * cb;
   const st = scratch + <usize>ld(d, D_FPART);
   const shp = st + (cb << 2), s32 = shp + cb, q32 = s32 + cb;
+  const tl = scratch;
   if (mom) {
     memory.fill(st, 0, cb << 2);
     memory.fill(s32, 0, cb << 1);
@@ -211,22 +259,17 @@ export function conv_dw_fwd_f(d: usize, x: usize, wt: usize, bias: usize, y: usi
     const xn = x + <usize>n * <usize>H * rowB;
     for (let ow = 0; ow < OW; ow++) {
       const yp = y + <usize>(row * OW + ow) * cb;
-      const ih0 = oh * SH - PH, iw0 = ow * SW - PW;
+      const nt = dwTapsFwd(tl, xn, wt, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, cb, cb);
       const first = mom && row == start && ow == 0;
       let co: usize = 0;
       for (; co + 16 <= cb; co += 16) {
         let a0 = bias ? v128.load(bias + co) : z;
         const av = coef ? v128.load(coef + co) : z, bv = coef ? v128.load(cbo + co) : z;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = ih0 + kh * DH;
-          if (<u32>ih >= <u32>H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = iw0 + kw * DW;
-            if (<u32>iw >= <u32>W) continue;
-            let xv = v128.load(xn + <usize>ih * rowB + <usize>iw * cb + co);
-            if (coef) xv = actv(fma(xv, av, bv), act);
-            a0 = fma(xv, v128.load(wt + <usize>(kh * KW + kw) * cb + co), a0);
-          }
+        for (let i = 0; i < nt; i++) {
+          const t = tl + (<usize>i << 3);
+          let xv = v128.load(load<usize>(t) + co);
+          if (coef) xv = actv(fma(xv, av, bv), act);
+          a0 = fma(xv, v128.load(load<usize>(t, 4) + co), a0);
         }
         v128.store(yp + co, a0);
         if (mom) {
@@ -239,16 +282,11 @@ export function conv_dw_fwd_f(d: usize, x: usize, wt: usize, bias: usize, y: usi
       for (; co < cb; co += 4) {
         let s: f32 = bias ? load<f32>(bias + co) : 0;
         const av: f32 = coef ? load<f32>(coef + co) : 0, bv: f32 = coef ? load<f32>(cbo + co) : 0;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = ih0 + kh * DH;
-          if (<u32>ih >= <u32>H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = iw0 + kw * DW;
-            if (<u32>iw >= <u32>W) continue;
-            let xv = load<f32>(xn + <usize>ih * rowB + <usize>iw * cb + co);
-            if (coef) xv = acts(av * xv + bv, act);
-            s += xv * load<f32>(wt + <usize>(kh * KW + kw) * cb + co);
-          }
+        for (let i = 0; i < nt; i++) {
+          const t = tl + (<usize>i << 3);
+          let xv = load<f32>(load<usize>(t) + co);
+          if (coef) xv = acts(av * xv + bv, act);
+          s += xv * load<f32>(load<usize>(t, 4) + co);
         }
         store<f32>(yp + co, s);
         if (mom) {
@@ -279,6 +317,7 @@ export function conv_dw_bwd_data_f(d: usize, src: usize, wt: usize, dx: usize, d
   const cb = <usize>C << 2;
   const st = scratch + <usize>ld(d, D_FPART);
   const s32 = st + <usize>C * 20, q32 = st + <usize>C * 24;
+  const tl = scratch;
   if (x2) {
     memory.fill(st, 0, cb << 2);
     memory.fill(s32, 0, cb << 1);
@@ -289,24 +328,16 @@ export function conv_dw_bwd_data_f(d: usize, src: usize, wt: usize, dx: usize, d
     for (let iw = 0; iw < W; iw++) {
       const pix = <usize>(row * W + iw) * cb;
       const xp = dx + pix, x2p = x2 + pix;
+      const nt = dwTapsBwd(tl, dyn, wt, ih, iw, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, cb);
       let co: usize = 0;
       for (; co + 16 <= cb; co += 16) {
         let a0 = z;
         const A = cdy ? v128.load(cdy + co) : z, B = cdy ? v128.load(cdy + cb + co) : z, C0 = cdy ? v128.load(cdy + 2 * cb + co) : z;
-        for (let kh = 0; kh < KH; kh++) {
-          const th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            const gp = dyn + <usize>(oh * OW + ow) * cb + co;
-            const g = cdy ? dyr(A, B, C0, gp, dlt) : v128.load(gp);
-            a0 = fma(g, v128.load(wt + <usize>(kh * KW + kw) * cb + co), a0);
-          }
+        for (let i = 0; i < nt; i++) {
+          const t = tl + (<usize>i << 3);
+          const gp = load<usize>(t) + co;
+          const g = cdy ? dyr(A, B, C0, gp, dlt) : v128.load(gp);
+          a0 = fma(g, v128.load(load<usize>(t, 4) + co), a0);
         }
         if (x2) {
           const xv = v128.load(x2p + co);
@@ -318,20 +349,11 @@ export function conv_dw_bwd_data_f(d: usize, src: usize, wt: usize, dx: usize, d
       }
       for (; co < cb; co += 4) {
         let s: f32 = 0;
-        for (let kh = 0; kh < KH; kh++) {
-          const th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            const gp = dyn + <usize>(oh * OW + ow) * cb + co;
-            const g: f32 = cdy ? load<f32>(cdy + co) * load<f32>(gp) + (load<f32>(cdy + cb + co) * load<f32>(gp + dlt) + load<f32>(cdy + 2 * cb + co)) : load<f32>(gp);
-            s += g * load<f32>(wt + <usize>(kh * KW + kw) * cb + co);
-          }
+        for (let i = 0; i < nt; i++) {
+          const t = tl + (<usize>i << 3);
+          const gp = load<usize>(t) + co;
+          const g: f32 = cdy ? load<f32>(cdy + co) * load<f32>(gp) + (load<f32>(cdy + cb + co) * load<f32>(gp + dlt) + load<f32>(cdy + 2 * cb + co)) : load<f32>(gp);
+          s += g * load<f32>(load<usize>(t, 4) + co);
         }
         if (x2) {
           const xv = load<f32>(x2p + co);
@@ -377,29 +399,23 @@ export function conv_dw_bwd_w_f(d: usize, src: usize, x: usize, acc: usize, dlt:
         for (let oh = 0; oh < OH; oh++) {
           for (let ow = 0; ow < OW; ow++) {
             const gp = src + <usize>((n * OH + oh) * OW + ow) * pixB + cbo;
-            const ih0 = oh * SH - PH, iw0 = ow * SW - PW;
-            for (let kh = 0; kh < KH; kh++) {
-              const ih = ih0 + kh * DH;
-              if (<u32>ih >= <u32>H) continue;
-              for (let kw = 0; kw < KW; kw++) {
-                const iw = iw0 + kw * DW;
-                if (<u32>iw >= <u32>W) continue;
-                const xp = xn + <usize>(ih * W + iw) * pixB;
-                const ap = part + <usize>((kh * KW + kw) * CB) * 4;
-                for (let v = 0; v < nv; v++) {
-                  const o = <usize>v << 4;
-                  const g = cdy ? dyr(v128.load(dA + o), v128.load(dB + o), v128.load(dC + o), gp + o, dlt) : v128.load(gp + o);
-                  let xv = v128.load(xp + o);
-                  if (coef) xv = actv(fma(xv, v128.load(ca + o), v128.load(cbb + o)), act);
-                  v128.store(ap + o, fma(g, xv, v128.load(ap + o)));
-                }
-                for (let c = nv * 4; c < cn; c++) {
-                  const o = <usize>c << 2;
-                  const g: f32 = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
-                  let xv = load<f32>(xp + o);
-                  if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
-                  store<f32>(ap + o, load<f32>(ap + o) + g * xv);
-                }
+            // the taps inside the image: the x pixel each reads, and its accumulators in part
+            const ntap = dwTapsFwd(scratch, xn, part, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, <usize>CB * 4, pixB);
+            for (let i = 0; i < ntap; i++) {
+              const xp = load<usize>(scratch + (<usize>i << 3)), ap = load<usize>(scratch + (<usize>i << 3), 4);
+              for (let v = 0; v < nv; v++) {
+                const o = <usize>v << 4;
+                const g = cdy ? dyr(v128.load(dA + o), v128.load(dB + o), v128.load(dC + o), gp + o, dlt) : v128.load(gp + o);
+                let xv = v128.load(xp + o);
+                if (coef) xv = actv(fma(xv, v128.load(ca + o), v128.load(cbb + o)), act);
+                v128.store(ap + o, fma(g, xv, v128.load(ap + o)));
+              }
+              for (let c = nv * 4; c < cn; c++) {
+                const o = <usize>c << 2;
+                const g: f32 = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
+                let xv = load<f32>(xp + o);
+                if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
+                store<f32>(ap + o, load<f32>(ap + o) + g * xv);
               }
             }
           }

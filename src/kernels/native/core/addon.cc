@@ -37,6 +37,10 @@ const int CTL_LIMIT = 0;    // arena bytes in use: every offset must lie below
 const int CTL_NARGS = 1;    // arguments before start, end, scratch
 const int CTL_PTRS = 2;     // bit i: argument i is a byte offset into the arena (0 = none)
 const int CTL_SCRATCH_BYTES = 3;
+const int CTL_CHUNK = 4;    // > 0: thread 0's range [0, total) in chunks of this many units claimed dynamically (Pool::run_chunks)
+const int CTL_PART_OFF = 5;    // chunked calls, PART_BYTES > 0: each chunk's partials, PART_BYTES at this offset in the
+const int CTL_PART_BYTES = 6;  // thread's scratch, copied to the arena at SLOTS + chunk * PART_BYTES
+const int CTL_PART_SLOTS = 7;
 const int CTL_ARGS = 8;     // MAX_ARGS slots
 const int MAX_ARGS = 32;
 const int CTL_RANGES = CTL_ARGS + MAX_ARGS;  // start, end per thread
@@ -209,7 +213,17 @@ napi_value Run(napi_env env, napi_callback_info info) {
     e->ranges[2 * t + 1] = (int32_t)en;
     e->scratch[t] = (usize)sc;
   }
-  e->pool->run(k.fn, e->base, c + CTL_ARGS, e->ranges, e->scratch);
+  const double chunk = c[CTL_CHUNK];
+  if (chunk > 0) {
+    if (e->ranges[0] != 0 || !(chunk <= 2147483647.0) || chunk != std::floor(chunk))
+      return throw_msg(env, std::string("kernel ") + k.name + ": a chunked call takes the range [0, total) and a whole chunk size");
+    const double off = c[CTL_PART_OFF], pb = c[CTL_PART_BYTES], slots = c[CTL_PART_SLOTS];
+    const double nch = std::ceil(e->ranges[1] / chunk);
+    if (!(pb >= 0 && off >= 0 && off + pb <= sb && slots >= 0 && (pb == 0 || (slots > 0 && slots + nch * pb <= limit))) || pb != std::floor(pb) ||
+        off != std::floor(off) || slots != std::floor(slots))
+      return throw_msg(env, std::string("kernel ") + k.name + ": bad partials region of a chunked call");
+    e->pool->run_chunks(k.fn, e->base, c + CTL_ARGS, e->ranges[1], (int32_t)chunk, e->scratch, (usize)off, (usize)pb, (usize)slots);
+  } else e->pool->run(k.fn, e->base, c + CTL_ARGS, e->ranges, e->scratch);
   return nullptr;
 }
 

@@ -143,6 +143,44 @@ static void dwFlush(ux st, ux s32, i32 C) {
   memory_fill(s32, 0, cb << 1);
 }
 
+// The taps of one pixel, listed once at the start of the thread scratch (below SC_PACK, 16 bytes a
+// tap) and then read by every channel block, as in depthwise.ts (dwTapsFwd, dwTapsBwd).
+// dwTapsFwd: input pixel (ih, iw) at xn + (ih*W + iw)*xs, tap t's second offset wt + t*cb.
+static inline i32 dwTapsFwd(ux tl, ux xn, ux wt, i32 ih0, i32 iw0, i32 H, i32 W, i32 KH, i32 KW, i32 DH, i32 DW, ux cb, ux xs) {
+  i32 n = 0;
+  for (auto kh = 0; kh < KH; kh++) {
+    const auto ih = ih0 + kh * DH;
+    if ((ux)ih >= (ux)H) continue;
+    for (auto kw = 0; kw < KW; kw++) {
+      const auto iw = iw0 + kw * DW;
+      if ((ux)iw >= (ux)W) continue;
+      store<ux>(tl + ((ux)n << 4), xn + ((ux)ih * (ux)W + (ux)iw) * xs);
+      store<ux>(tl + ((ux)n << 4), wt + (ux)(kh * KW + kw) * cb, 8);
+      n++;
+    }
+  }
+  return n;
+}
+static inline i32 dwTapsBwd(ux tl, ux dyn, ux wt, i32 ih, i32 iw, i32 OH, i32 OW, i32 KH, i32 KW, i32 SH, i32 SW, i32 PH, i32 PW, i32 DH, i32 DW, ux cb) {
+  i32 n = 0;
+  for (auto kh = 0; kh < KH; kh++) {
+    const auto th = ih + PH - kh * DH;
+    if (th < 0) break;
+    const auto oh = th / SH;
+    if (oh * SH != th || oh >= OH) continue;
+    for (auto kw = 0; kw < KW; kw++) {
+      const auto tw = iw + PW - kw * DW;
+      if (tw < 0) break;
+      const auto ow = tw / SW;
+      if (ow * SW != tw || ow >= OW) continue;
+      store<ux>(tl + ((ux)n << 4), dyn + (ux)(oh * OW + ow) * cb);
+      store<ux>(tl + ((ux)n << 4), wt + (ux)(kh * KW + kw) * cb, 8);
+      n++;
+    }
+  }
+  return n;
+}
+
 static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i32 mom, i32 start, i32 end, ux scratch) {
   const auto C = ld(d, D_C); const auto H = ld(d, D_H); const auto W = ld(d, D_W); const auto KH = ld(d, D_KH); const auto KW = ld(d, D_KW);
   const auto SH = ld(d, D_SH); const auto SW = ld(d, D_SW); const auto PH = ld(d, D_PH); const auto PW = ld(d, D_PW); const auto DH = ld(d, D_DH); const auto DW = ld(d, D_DW);
@@ -151,6 +189,7 @@ static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act,
   const auto cb = (ux)C << 2; const auto rowB = (ux)W * cb;
   const auto st = scratch + (ux)ld(d, D_FPART);
   const auto shp = st + (cb << 2); const auto s32 = shp + cb; const auto q32 = s32 + cb;
+  const auto tl = scratch;
   if (mom) {
     memory_fill(st, 0, cb << 2);
     memory_fill(s32, 0, cb << 1);
@@ -161,22 +200,17 @@ static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act,
     const auto xn = x + (ux)n * (ux)H * rowB;
     for (auto ow = 0; ow < OW; ow++) {
       const auto yp = y + (ux)(row * OW + ow) * cb;
-      const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
+      const auto nt = dwTapsFwd(tl, xn, wt, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, cb, cb);
       const bool first = mom && row == start && ow == 0;
       ux co = 0;
       for (; co + 16 <= cb; co += 16) {
         auto a0 = bias ? v128_load(bias + co) : z;
         const auto av = coef ? v128_load(coef + co) : z; const auto bv = coef ? v128_load(cbo + co) : z;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto ih = ih0 + kh * DH;
-          if ((ux)ih >= (ux)H) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto iw = iw0 + kw * DW;
-            if ((ux)iw >= (ux)W) continue;
-            auto xv = v128_load(xn + (ux)ih * rowB + (ux)iw * cb + co);
-            if (coef) xv = actv(fma(xv, av, bv), act);
-            a0 = fma(xv, v128_load(wt + (ux)(kh * KW + kw) * cb + co), a0);
-          }
+        for (auto i = 0; i < nt; i++) {
+          const auto t = tl + ((ux)i << 4);
+          auto xv = v128_load(load<ux>(t) + co);
+          if (coef) xv = actv(fma(xv, av, bv), act);
+          a0 = fma(xv, v128_load(load<ux>(t, 8) + co), a0);
         }
         v128_store(yp + co, a0);
         if (mom) {
@@ -189,16 +223,11 @@ static void as_conv_dw_fwd_f(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act,
       for (; co < cb; co += 4) {
         f32 s = bias ? load<f32>(bias + co) : 0;
         const f32 av = coef ? load<f32>(coef + co) : 0; const f32 bv = coef ? load<f32>(cbo + co) : 0;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto ih = ih0 + kh * DH;
-          if ((ux)ih >= (ux)H) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto iw = iw0 + kw * DW;
-            if ((ux)iw >= (ux)W) continue;
-            auto xv = load<f32>(xn + (ux)ih * rowB + (ux)iw * cb + co);
-            if (coef) xv = acts(av * xv + bv, act);
-            s += xv * load<f32>(wt + (ux)(kh * KW + kw) * cb + co);
-          }
+        for (auto i = 0; i < nt; i++) {
+          const auto t = tl + ((ux)i << 4);
+          auto xv = load<f32>(load<ux>(t) + co);
+          if (coef) xv = acts(av * xv + bv, act);
+          s += xv * load<f32>(load<ux>(t, 8) + co);
         }
         store<f32>(yp + co, s);
         if (mom) {
@@ -221,6 +250,7 @@ static void as_conv_dw_bwd_data_f(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux
   const auto cb = (ux)C << 2;
   const auto st = scratch + (ux)ld(d, D_FPART);
   const auto s32 = st + (ux)C * 20; const auto q32 = st + (ux)C * 24;
+  const auto tl = scratch;
   if (x2) {
     memory_fill(st, 0, cb << 2);
     memory_fill(s32, 0, cb << 1);
@@ -231,24 +261,16 @@ static void as_conv_dw_bwd_data_f(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux
     for (auto iw = 0; iw < W; iw++) {
       const auto pix = (ux)(row * W + iw) * cb;
       const auto xp = dx + pix; const auto x2p = x2 + pix;
+      const auto nt = dwTapsBwd(tl, dyn, wt, ih, iw, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, cb);
       ux co = 0;
       for (; co + 16 <= cb; co += 16) {
         auto a0 = z;
         const auto A = cdy ? v128_load(cdy + co) : z; const auto B = cdy ? v128_load(cdy + cb + co) : z; const auto C0 = cdy ? v128_load(cdy + 2 * cb + co) : z;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const auto oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const auto ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            const auto gp = dyn + (ux)(oh * OW + ow) * cb + co;
-            const auto g = cdy ? dyr(A, B, C0, gp, dlt) : v128_load(gp);
-            a0 = fma(g, v128_load(wt + (ux)(kh * KW + kw) * cb + co), a0);
-          }
+        for (auto i = 0; i < nt; i++) {
+          const auto t = tl + ((ux)i << 4);
+          const auto gp = load<ux>(t) + co;
+          const auto g = cdy ? dyr(A, B, C0, gp, dlt) : v128_load(gp);
+          a0 = fma(g, v128_load(load<ux>(t, 8) + co), a0);
         }
         if (x2) {
           const auto xv = v128_load(x2p + co);
@@ -260,20 +282,11 @@ static void as_conv_dw_bwd_data_f(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux
       }
       for (; co < cb; co += 4) {
         f32 s = 0;
-        for (auto kh = 0; kh < KH; kh++) {
-          const auto th = ih + PH - kh * DH;
-          if (th < 0) break;
-          const auto oh = th / SH;
-          if (oh * SH != th || oh >= OH) continue;
-          for (auto kw = 0; kw < KW; kw++) {
-            const auto tw = iw + PW - kw * DW;
-            if (tw < 0) break;
-            const auto ow = tw / SW;
-            if (ow * SW != tw || ow >= OW) continue;
-            const auto gp = dyn + (ux)(oh * OW + ow) * cb + co;
-            const f32 g = cdy ? load<f32>(cdy + co) * load<f32>(gp) + (load<f32>(cdy + cb + co) * load<f32>(gp + dlt) + load<f32>(cdy + 2 * cb + co)) : load<f32>(gp);
-            s += g * load<f32>(wt + (ux)(kh * KW + kw) * cb + co);
-          }
+        for (auto i = 0; i < nt; i++) {
+          const auto t = tl + ((ux)i << 4);
+          const auto gp = load<ux>(t) + co;
+          const f32 g = cdy ? load<f32>(cdy + co) * load<f32>(gp) + (load<f32>(cdy + cb + co) * load<f32>(gp + dlt) + load<f32>(cdy + 2 * cb + co)) : load<f32>(gp);
+          s += g * load<f32>(load<ux>(t, 8) + co);
         }
         if (x2) {
           const f32 xv = load<f32>(x2p + co);
@@ -314,29 +327,23 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux out, ux dlt, ux cdy, ux co
       for (auto oh = 0; oh < OH; oh++) {
         for (auto ow = 0; ow < OW; ow++) {
           const auto gp = src + (ux)((n * OH + oh) * OW + ow) * pixB + cbo;
-          const auto ih0 = oh * SH - PH; const auto iw0 = ow * SW - PW;
-          for (auto kh = 0; kh < KH; kh++) {
-            const auto ih = ih0 + kh * DH;
-            if ((ux)ih >= (ux)H) continue;
-            for (auto kw = 0; kw < KW; kw++) {
-              const auto iw = iw0 + kw * DW;
-              if ((ux)iw >= (ux)W) continue;
-              const auto xp = xn + (ux)(ih * W + iw) * pixB;
-              const auto ap = part + (ux)((kh * KW + kw) * CB) * 4;
-              for (auto v = 0; v < nv; v++) {
-                const auto o = (ux)v << 4;
-                const auto g = cdy ? dyr(v128_load(dA + o), v128_load(dB + o), v128_load(dC + o), gp + o, dlt) : v128_load(gp + o);
-                auto xv = v128_load(xp + o);
-                if (coef) xv = actv(fma(xv, v128_load(ca + o), v128_load(cbb + o)), act);
-                v128_store(ap + o, fma(g, xv, v128_load(ap + o)));
-              }
-              for (auto c = nv * 4; c < cn; c++) {
-                const auto o = (ux)c << 2;
-                const f32 g = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
-                auto xv = load<f32>(xp + o);
-                if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
-                store<f32>(ap + o, load<f32>(ap + o) + g * xv);
-              }
+          // the taps inside the image: the x pixel each reads, and its accumulators in part
+          const auto ntap = dwTapsFwd(scratch, xn, part, oh * SH - PH, ow * SW - PW, H, W, KH, KW, DH, DW, (ux)CB * 4, pixB);
+          for (auto i = 0; i < ntap; i++) {
+            const auto xp = load<ux>(scratch + ((ux)i << 4)); const auto ap = load<ux>(scratch + ((ux)i << 4), 8);
+            for (auto v = 0; v < nv; v++) {
+              const auto o = (ux)v << 4;
+              const auto g = cdy ? dyr(v128_load(dA + o), v128_load(dB + o), v128_load(dC + o), gp + o, dlt) : v128_load(gp + o);
+              auto xv = v128_load(xp + o);
+              if (coef) xv = actv(fma(xv, v128_load(ca + o), v128_load(cbb + o)), act);
+              v128_store(ap + o, fma(g, xv, v128_load(ap + o)));
+            }
+            for (auto c = nv * 4; c < cn; c++) {
+              const auto o = (ux)c << 2;
+              const f32 g = cdy ? load<f32>(dA + o) * load<f32>(gp + o) + (load<f32>(dB + o) * load<f32>(gp + o + dlt) + load<f32>(dC + o)) : load<f32>(gp + o);
+              auto xv = load<f32>(xp + o);
+              if (coef) xv = acts(load<f32>(ca + o) * xv + load<f32>(cbb + o), act);
+              store<f32>(ap + o, load<f32>(ap + o) + g * xv);
             }
           }
         }
@@ -361,11 +368,13 @@ static void as_conv_dw_bwd_w_f(ux d, ux src, ux x, ux out, ux dlt, ux cdy, ux co
 // elementwise as there, on vf lanes, 4 lanes or one float), so the bits are its bits: what
 // changes is how many channels one instruction handles (blocks of vf, then 4 lanes, then one at a
 // time), that runs of 8 pixels share each weight load, that the bounds are tested once per pixel
-// (a list of the taps that lie inside, in order) instead of at every tap, that the fused kernels
-// apply a prologue once per element into rows in the thread scratch instead of at every tap, that
-// the moments epilogue works on the accumulators in registers and the dx epilogue over a staging
-// row, and that the threads of backward-weights split groups of images (conv_dw_bwd_w_out). Large outputs (NT_MIN floats or more
-// per thread, whole vectors of channels) take streaming stores, as the eltwise kernels' do.
+// (runs of 8 pixels over the whole row, padding skipped per input), that the fused kernels apply a
+// prologue once per element into rows in the thread scratch instead of at every tap, that the
+// moments epilogue works on the accumulators in registers and the dx epilogue over a staging row,
+// and that the threads of backward-weights split groups of images (conv_dw_bwd_w_out). The host
+// splits rows and groups into chunks the threads claim dynamically (the reductions in fixed
+// chunks, each into its own slot: conv_config.ts DW_CHUNKS). Large outputs (NT_MIN floats or more
+// in all, whole vectors of channels) take streaming stores, as the eltwise kernels' do.
 
 #define DW_VF(p) vload((const float *)(gM + (size_t)(p)))
 #define DW_VS(p, v) vstore((float *)(gM + (size_t)(p)), v)
@@ -384,7 +393,11 @@ static inline void dwPut(ux p, vf v, bool nt) {
   else DW_VS(p, v);
 }
 
-/** Whether n floats at byte offset p of rows of C floats take streaming stores (see above). */
+/**
+ * Whether an output of n floats at byte offset p, rows of C floats, takes streaming stores: the
+ * whole tensor, not the call's range (the host splits it into chunks claimed dynamically), of
+ * NT_MIN floats (8 MiB) or more, in whole vectors.
+ */
 static inline bool dwStreams(ux p, i64 n, i32 C) { return n >= NT_MIN && C % BNFF_VW == 0 && ((size_t)(gM + (size_t)p) & (VB - 1)) == 0; }
 
 /**
@@ -426,7 +439,11 @@ static inline void dwRunK(const ux *xk, const ux *wk, i32 nk, ux ws, ux ps, ux c
     for (int s = 0; s < NM; s++) {
       const int m = IS > 0 ? s : NM - 1 - s;
       if (EDGE && (m < mlo || m > mhi)) continue;
-      const vf xv = DW_VF(p + (ux)m * ps);
+      vf xv = DW_VF(p + (ux)m * ps);
+      // in a register: GCC otherwise folds the load into each FMA that reads it (NI loads instead
+      // of one, the loop then bound by the load port: 27 loads for 24 FMAs a kernel row at 3x3);
+      // 1.12x in cache on one thread (forward and backward-data, 144 channels at 56 px)
+      asm("" : "+v"(xv));
 #pragma GCC unroll 8
       for (int j = 0; j < NP; j++) {
         const int i = IS > 0 ? m - j * JS : NI - 1 - (m - j * JS);
@@ -635,8 +652,7 @@ static void dw_fwd_f_wide(ux d, ux x, ux wt, ux bias, ux y, ux coef, i32 act, i3
     memory_fill(st, 0, cb << 2);
     memory_fill(st + (cb << 2) + cb, 0, cb << 1);
   }
-  const auto y0 = y + (ux)start * (ux)OW * cb;
-  const bool nt = dwStreams(y0, (i64)(end - start) * OW * C, C);
+  const bool nt = dwStreams(y, (i64)ld(d, D_N) * OH * OW * C, C);
   i64 tag[64];
   for (auto i = 0; i < R; i++) tag[i] = -1;
   ux rows[64];
@@ -785,7 +801,7 @@ static void dw_bwd_data_f_wide(ux d, ux src, ux wt, ux dx, ux dlt, ux cdy, ux x2
     memory_fill(st, 0, cb << 2);
     memory_fill(s32, 0, cb << 1);
   }
-  const bool nt = dwStreams(dx + (ux)start * irow, (i64)(end - start) * W * C, C);
+  const bool nt = dwStreams(dx, (i64)ld(d, D_N) * H * W * C, C);
   i64 tag[64];
   for (auto i = 0; i < R; i++) tag[i] = -1;
   ux rows[64];
