@@ -28,6 +28,16 @@ export interface MemoryPlan {
 
 const ALIGN = 16; // elements: 64 bytes in f32
 
+/**
+ * Placement of large values. Activations are usually a multiple of 4 KiB long, so values placed
+ * one after another start a multiple of 4 KiB apart, and a kernel that streams two of them (x
+ * and dx, dy and the BN input behind it) makes every load match the low 12 address bits of a
+ * store in flight: the CPU's 4K aliasing check then stalls the load. Values of at least
+ * `skewMinBytes` start at a cache-line offset within a 4 KiB page that rotates with their order of
+ * placement (`skewLines` distinct offsets), at the cost of up to 4 KiB per value; skewLines 0: off.
+ */
+export const plannerTuning = { skewMinBytes: 64 << 10, skewLines: 37 };
+
 interface Block {
   off: number;
   size: number;
@@ -87,10 +97,13 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts
   const free: Block[] = [];
   let size = 0;
   let unsharedSize = 0;
+  // skewed values: offset -> the block reserved for it
+  const blocks = new Map<number, Block>();
+  let placed = 0;
+  const PAGE = 4096 / 4; // elements
+  const skewed = (n: number): boolean => plannerTuning.skewLines > 0 && n * 4 >= plannerTuning.skewMinBytes;
 
-  const alloc = (n: number): number => {
-    n = Math.ceil(n / ALIGN) * ALIGN;
-    unsharedSize += n;
+  const reserve = (n: number): number => {
     let best = -1;
     for (let i = 0; i < free.length; i++) {
       if (free[i]!.size >= n && (best < 0 || free[i]!.size < free[best]!.size)) best = i;
@@ -116,8 +129,22 @@ export function planMemory(g: Graph, isExternal: (kind: string) => boolean, opts
     size += n;
     return off;
   };
-  const release = (off: number, n: number): void => {
+  const alloc = (n: number): number => {
     n = Math.ceil(n / ALIGN) * ALIGN;
+    unsharedSize += n;
+    if (!skewed(n)) return reserve(n);
+    // reserve a page more, start at this value's line of the page
+    const blk = reserve(n + PAGE - ALIGN);
+    const line = ((placed++ * 7) % plannerTuning.skewLines) * ALIGN;
+    const off = blk + ((((line - blk) % PAGE) + PAGE) % PAGE);
+    blocks.set(off, { off: blk, size: n + PAGE - ALIGN });
+    return off;
+  };
+  const release = (at: number, m: number): void => {
+    const blk = blocks.get(at);
+    blocks.delete(at);
+    const off = blk ? blk.off : at;
+    const n = blk ? blk.size : Math.ceil(m / ALIGN) * ALIGN;
     free.push({ off, size: n });
     free.sort((a, b) => a.off - b.off);
     for (let i = free.length - 2; i >= 0; i--) {

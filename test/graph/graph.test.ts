@@ -6,7 +6,7 @@ import { ShapeError } from '../../src/graph/ir.js';
 import { getModel } from '../../src/models/index.js';
 import { Network } from '../../src/models/network.js';
 import { HostMemory } from '../../src/runtime/memory.js';
-import { planMemory } from '../../src/runtime/planner.js';
+import { planMemory, plannerTuning } from '../../src/runtime/planner.js';
 
 test('shape errors name the layer and the shapes', () => {
   const b = new Builder({ training: true });
@@ -100,6 +100,32 @@ test('memory planner: reuse makes the workspace smaller, and live values never o
       const memOverlap = plan.offsets[a]! < plan.offsets[c]! + size(c) && plan.offsets[c]! < plan.offsets[a]! + size(a);
       assert.ok(!(timeOverlap && memOverlap), `values ${graph.value(a).name} and ${graph.value(c).name} overlap`);
     }
+  }
+});
+
+test('memory planner: large values start at rotating cache lines of a 4 KiB page, small ones stay packed', () => {
+  const net = new Network(getModel('resnet20'), new HostMemory('f64'));
+  const { graph } = net.buildTrainGraph([16, 3, 32, 32]);
+  const external = (k: string): boolean => k === 'param' || k === 'state';
+  const plan = planMemory(graph, external);
+  const size = (id: number): number => graph.value(id).shape.reduce((a, d) => a * d, 1);
+  const planned = graph.values.filter((v) => plan.offsets[v.id] !== undefined);
+  const large = planned.filter((v) => size(v.id) * 4 >= plannerTuning.skewMinBytes);
+  assert.ok(large.length > 20, `${large.length} large values`);
+  // byte offset within the page: cache-line aligned, and spread over many lines
+  const lines = new Set(large.map((v) => ((plan.offsets[v.id]! * 4) % 4096) / 64));
+  for (const v of large) assert.equal((plan.offsets[v.id]! * 4) % 64, 0, `${v.name} is not cache-line aligned`);
+  assert.ok(lines.size >= 16, `large values start at only ${lines.size} lines of a page`);
+  // the padding costs at most a page per large value
+  const saved = plannerTuning.skewLines;
+  plannerTuning.skewLines = 0;
+  try {
+    const packed = planMemory(graph, external);
+    assert.ok(plan.size <= packed.size + large.length * 1024, `${plan.size} against ${packed.size} packed`);
+    assert.equal(plan.unsharedSize, packed.unsharedSize);
+    assert.ok(new Set(large.map((v) => (packed.offsets[v.id]! * 4) % 4096)).size < lines.size);
+  } finally {
+    plannerTuning.skewLines = saved;
   }
 });
 

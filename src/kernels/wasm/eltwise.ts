@@ -299,7 +299,7 @@ export function bn_backward_reduce_act(dy: usize, x: usize, C: i32, mean: usize,
       if (code >= 0) {
         for (let q: usize = 0; q < 4; q++) {
           const o = q * qb;
-          for (let j: usize = 0; j < gb; j += 16) v128.store(g0 + zo + o + j, gradAt(code, aff, v128.load(g0 + o + j), v128.load(x0 + o + j), x0 + so + o + j, ap + j, bp + j));
+          for (let j: usize = 0; j < gb; j += 16) v128.store(g0 + zo + o + j, gradAt(code, aff, v128.load(g0 + o + j), v128.load(x0 + o + j), aff ? ap + j : x0 + so + o + j, bp + j));
         }
       }
       const r0 = g0 + rg;
@@ -328,7 +328,7 @@ export function bn_backward_reduce_act(dy: usize, x: usize, C: i32, mean: usize,
       const xv = v128.load(px + j);
       let d = v128.load(pg + j);
       if (code >= 0) {
-        d = gradAt(code, aff, d, xv, px + so + j, ap + j, bp + j);
+        d = gradAt(code, aff, d, xv, aff ? ap + j : px + so + j, bp + j);
         v128.store(pg + zo + j, d);
       }
       v128.store(a, f32x4.add(v128.load(a), d));
@@ -341,7 +341,8 @@ export function bn_backward_reduce_act(dy: usize, x: usize, C: i32, mean: usize,
       const o = off(r) * <usize>C + off(c);
       let df = f32.load(dy + o);
       if (code >= 0) {
-        df = f32x4.extract_lane(gradAt(code, aff, f32x4.splat(df), f32x4.splat(f32.load(x + o)), 0, 0, 0, aff ? 0 : f32.load(s + o), aff ? f32.load(a + off(c)) : 0, aff ? f32.load(b + off(c)) : 0), 0);
+        const p = aff ? f32x4.splat(f32.load(a + off(c))) : f32x4.splat(f32.load(s + o));
+        df = f32x4.extract_lane(gradOf(code, aff, f32x4.splat(df), f32x4.splat(f32.load(x + o)), p, aff ? f32x4.splat(f32.load(b + off(c))) : p), 0);
         f32.store(dz + o, df);
       }
       const d = <f64>df;
@@ -354,12 +355,17 @@ export function bn_backward_reduce_act(dy: usize, x: usize, C: i32, mean: usize,
 }
 
 /**
- * dy * act'(z) for bn_backward_reduce_act: z = fma(x, a, b) (aff) or z = s; vectors from the
- * pointers sp, ap, bp, or, where sp is 0 (one element), the scalars ss, as, bs splatted.
+ * dy * act'(z) for bn_backward_reduce_act: z = fma(x, p, q) (aff: p, q the coefficients a, b)
+ * or z = p (the stored source s).
  */
-@inline function gradAt(code: i32, aff: bool, dy: v128, xv: v128, sp: usize, ap: usize, bp: usize, ss: f32 = 0, as: f32 = 0, bs: f32 = 0): v128 {
-  if (aff) return actGradv(code, fma(xv, ap ? v128.load(ap) : f32x4.splat(as), bp ? v128.load(bp) : f32x4.splat(bs)), dy);
-  return actGradv(code, sp ? v128.load(sp) : f32x4.splat(ss), dy);
+@inline function gradOf(code: i32, aff: bool, dy: v128, xv: v128, p: v128, q: v128): v128 {
+  return actGradv(code, aff ? fma(xv, p, q) : p, dy);
+}
+
+/** gradOf with p loaded from pp (a's or s's vector) and, with aff, q from bp (b's). */
+@inline function gradAt(code: i32, aff: bool, dy: v128, xv: v128, pp: usize, bp: usize): v128 {
+  const p = v128.load(pp);
+  return gradOf(code, aff, dy, xv, p, aff ? v128.load(bp) : p);
 }
 
 /** BN dx = A*dy + B*x + C0: per channel A, B, C0 (in f64, rounded to f32) at ap, bp, cp. */
