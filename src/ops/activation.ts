@@ -24,6 +24,13 @@ export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'relu6', 'sil
 
 const CODES: Record<Activation, number> = { none: ACT_NONE, relu: ACT_RELU, relu6: ACT_RELU6, silu: ACT_SILU, hardswish: ACT_HARDSWISH };
 
+const NAMES: Record<Activation, string> = { none: 'none', relu: 'ReLU', relu6: 'ReLU6', silu: 'SiLU', hardswish: 'hardswish' };
+
+/** An activation's name in reports ('ReLU', 'ReLU6', 'SiLU', 'hardswish'; 'none'). */
+export function activationName(a: Activation): string {
+  return NAMES[a];
+}
+
 /** The kernel ABI's code of an activation (ACT_NONE ... ACT_HARDSWISH). */
 export function actCode(a: Activation): number {
   return CODES[a];

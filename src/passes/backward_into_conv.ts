@@ -15,11 +15,10 @@
  *   kernels or with depthwise fusion off (conv_parts.ts depthwiseGate).
  */
 import type { Node } from '../graph/ir.js';
-import type { Activation } from '../ops/activation.js';
+import { type Activation, activationName } from '../ops/activation.js';
 import type { BnReluMaskAttrs, FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { KernelCapabilities } from './capabilities.js';
 import { ACTIVATION_COST_GUARD, DEPTHWISE_GUARD, type DepthwiseGate, activationCost, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
-import { actLabel } from './normalize_into_conv.js';
 import { type Pass, bnLayerOf, consumers, producer, rebuild } from './rewrite.js';
 
 const isBwdData = (n: Node | undefined): n is Node => n !== undefined && (n.op === 'conv2d_backward_data' || n.op === 'conv2d_fused_backward_data');
@@ -83,7 +82,7 @@ export function reduceIntoConvBackwardWith(caps?: KernelCapabilities, dw: Depthw
           continue;
         }
         plan.set(d.id, { mask: m, reduce: r });
-        report.fired(bn, 'reduce-into-conv-backward', `${actLabel(act).slice(1)} derivative and the two reductions in the epilogue of "${d.name}"`);
+        report.fired(bn, 'reduce-into-conv-backward', `${activationName(act)} derivative and the two reductions in the epilogue of "${d.name}"`);
       }
       return rebuild(g, (n, w) => {
         const f = plan.get(n.id);

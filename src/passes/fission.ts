@@ -13,7 +13,7 @@
  * passes run from cache and cost less than the work the fused thin convolutions add (the cost
  * guard of the native engine, docs/design/native-engine.md).
  */
-import { type Activation, activationOfOp } from '../ops/activation.js';
+import { type Activation, activationName, activationOfOp } from '../ops/activation.js';
 import type { BatchNormAttrs } from '../ops/batch_norm2d.js';
 import { type Pass, consumers, rebuild } from './rewrite.js';
 
@@ -67,8 +67,7 @@ export function fissionWith(minBytes: number): Pass {
         if (relu) {
           w.drop(relu);
           for (const b of backs) derivative.set(b.id, { inputs: [x, mean, rstd, gamma, beta], act, bn: n.name });
-          const what = act === 'relu' ? 'ReLU' : act === 'relu6' ? 'ReLU6' : act === 'silu' ? 'SiLU' : 'hardswish';
-          report.fired(n.name, 'fission', `split into moments, finalize and normalize; ${what} "${relu.name}" folded into normalize`);
+          report.fired(n.name, 'fission', `split into moments, finalize and normalize; ${activationName(act)} "${relu.name}" folded into normalize`);
         } else {
           report.fired(n.name, 'fission', 'split into moments, finalize and normalize');
           report.blocked(

@@ -18,7 +18,7 @@
  * Winograd convolution keep z materialised by bn_apply).
  */
 import type { Graph, Node } from '../graph/ir.js';
-import { type Activation, activationOf } from '../ops/activation.js';
+import { type Activation, activationName, activationOf } from '../ops/activation.js';
 import type { FusedConvAttrs } from '../ops/conv2d_fused.js';
 import type { ConvSpec, KernelCapabilities } from './capabilities.js';
 import { ACTIVATION_COST_GUARD, DEPTHWISE_GUARD, type DepthwiseGate, activationCost, convAttrs, convInputs, depthwiseGate, readConv } from './conv_parts.js';
@@ -26,7 +26,7 @@ import { type Pass, consumers, rebuild } from './rewrite.js';
 
 /** '+ReLU', '+ReLU6', ... for reports ('' for none). */
 export function actLabel(act: Activation): string {
-  return act === 'none' ? '' : act === 'relu' ? '+ReLU' : act === 'relu6' ? '+ReLU6' : act === 'silu' ? '+SiLU' : '+hardswish';
+  return act === 'none' ? '' : `+${activationName(act)}`;
 }
 
 function eligible(n: Node, z: number): boolean {
