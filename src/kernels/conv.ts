@@ -599,8 +599,8 @@ function dwForwardFused(backend: Backend, g: ConvGeom, x: number, w: number, bia
   // the moments' partials per chunk of rows (DW_CHUNKS), merged in chunk order
   const chunk = dwChunk(rows),
     sl = dwSlots(g);
-  const n = runChunkPartials(backend, 'conv_dw_fwd_f', args, rows, chunk, { offset: fl.part, bytes: sl.bytes, slots: d + sl.offset });
-  const at = Array.from({ length: n }, (_, i) => ({ base: d + sl.offset + i * sl.bytes, n: (Math.min(rows, (i + 1) * chunk) - i * chunk) * g.OW }));
+  const slots = runChunkPartials(backend, 'conv_dw_fwd_f', args, rows, chunk, { offset: fl.part, bytes: sl.bytes, slots: d + sl.offset });
+  const at = slots.map((base, i) => ({ base, n: (Math.min(rows, (i + 1) * chunk) - i * chunk) * g.OW }));
   mergeMomentsAt(backend, g.K, rows * g.OW, at, mo);
 }
 
@@ -630,17 +630,8 @@ function dwBackwardDataFused(
   if (!de) return runChunks(backend, 'conv_dw_bwd_data_f', args, rows);
   // the dx epilogue's partials per chunk of rows (DW_CHUNKS), merged in chunk order
   const sl = dwSlots(g);
-  const n = runChunkPartials(backend, 'conv_dw_bwd_data_f', args, rows, dwChunk(rows), { offset: fl.part, bytes: sl.bytes, slots: d + sl.offset });
-  dxReductionsFrom(
-    backend,
-    g,
-    mergePartialsAt(
-      backend.arena,
-      Array.from({ length: n }, (_, i) => d + sl.offset + i * sl.bytes),
-      g.C,
-    ),
-    de,
-  );
+  const slots = runChunkPartials(backend, 'conv_dw_bwd_data_f', args, rows, dwChunk(rows), { offset: fl.part, bytes: sl.bytes, slots: d + sl.offset });
+  dxReductionsFrom(backend, g, mergePartialsAt(backend.arena, slots, g.C), de);
 }
 
 function dwBackwardWeightFused(

@@ -74,16 +74,12 @@ export function runChunks(backend: Backend, fn: string, args: readonly number[],
  * Kernel `fn` over [0, units) in chunks of `chunk` units, each chunk's partials into its own slot
  * (ChunkPartials), dynamically where the backend can (runChunks), else in rounds of one chunk a
  * thread: the partials, and so their merge in chunk order, do not depend on the thread count or
- * the engine. Returns the number of chunks.
+ * the engine. Returns the slots' arena byte offsets, in chunk order.
  */
-export function runChunkPartials(backend: Backend, fn: string, args: readonly number[], units: number, chunk: number, parts: ChunkPartials): number {
-  const n = Math.ceil(units / chunk);
-  if (backend.runChunks) {
-    backend.runChunks(fn, args, units, chunk, parts);
-    return n;
-  }
-  runChunkRounds(backend, fn, args, units, chunk, parts);
-  return n;
+export function runChunkPartials(backend: Backend, fn: string, args: readonly number[], units: number, chunk: number, parts: ChunkPartials): number[] {
+  if (backend.runChunks) backend.runChunks(fn, args, units, chunk, parts);
+  else runChunkRounds(backend, fn, args, units, chunk, parts);
+  return Array.from({ length: Math.ceil(units / chunk) }, (_, i) => parts.slots + i * parts.bytes);
 }
 
 /** runChunkPartials on the static split: rounds of `threads` chunks, the partials copied after each. */
