@@ -5,7 +5,7 @@
  * L1-resident packed panels): "% peak" is the median over repeats of (shape rate) / (micro-kernel
  * rate in a burst of the same length just before), at the same thread count.
  *
- *   node dist/src/bench/kernels_conv.js [--engine native|wasm] [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar] [--json] [--fused [--cold]]
+ *   node dist/src/bench/kernels_conv.js [--engine native|wasm] [--batch 16] [--threads 1,2] [--reps 5] [--only 3x3] [--set resnet50|cifar|mobilenet] [--json] [--fused [--cold]]
  *
  * With --fused, each pass is instead timed as a set, interleaved repeat by repeat: the unfused
  * kernel, its fused variant (all BN parts on, ReLU on: forward = x prologue + moments epilogue,
@@ -72,9 +72,21 @@ const CIFAR: [string, Omit<ConvGeomSpec, 'N'>][] = [
   ['3x3 148->12 @8 (dense)', { C: 148, H: 8, W: 8, K: 12, KH: 3, pad: 1 }],
   ['1x1 160->80 @32 (transition)', { C: 160, H: 32, W: 32, K: 80, KH: 1 }],
 ];
-const shapes = (opt('set', 'resnet50') === 'cifar' ? CIFAR : SHAPES)
-  .filter(([n]) => !only || n.includes(only))
-  .map(([n, s]) => [n, convGeom({ ...s, N: batch })] as [string, ConvGeom]);
+// mobilenet_v2's 1x1 layers at 224 px (expand: C -> 6C; project: 6C -> K), for `--set mobilenet`
+// (use with --batch 32, as `bnff bench step`)
+const MOBILENET: [string, Omit<ConvGeomSpec, 'N'>][] = [
+  ['1x1 24->144 @56 (expand)', { C: 24, H: 56, W: 56, K: 144, KH: 1 }],
+  ['1x1 144->24 @56 (project)', { C: 144, H: 56, W: 56, K: 24, KH: 1 }],
+  ['1x1 32->192 @28 (expand)', { C: 32, H: 28, W: 28, K: 192, KH: 1 }],
+  ['1x1 192->32 @28 (project)', { C: 192, H: 28, W: 28, K: 32, KH: 1 }],
+  ['1x1 384->64 @14 (project)', { C: 384, H: 14, W: 14, K: 64, KH: 1 }],
+  ['1x1 576->96 @14 (project)', { C: 576, H: 14, W: 14, K: 96, KH: 1 }],
+  ['1x1 960->160 @7 (project)', { C: 960, H: 7, W: 7, K: 160, KH: 1 }],
+];
+const SETS: Record<string, [string, Omit<ConvGeomSpec, 'N'>][]> = { resnet50: SHAPES, cifar: CIFAR, mobilenet: MOBILENET };
+const setName = opt('set', 'resnet50');
+if (!SETS[setName]) throw new Error(`--set ${setName}: expected one of ${Object.keys(SETS).join(', ')}`);
+const shapes = SETS[setName].filter(([n]) => !only || n.includes(only)).map(([n, s]) => [n, convGeom({ ...s, N: batch })] as [string, ConvGeom]);
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e9;
 
