@@ -262,7 +262,7 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
             }
             // moments from the tiles in registers, after their write-back (mkm's epilogue, per tile)
             MomRun mr[WRJ];
-            const auto mom = epiAfter([&](int jj, int ii, const __m256 *v) {
+            const auto mom = epiAfter([&](int jj, int ii, const __m256 *v) __attribute__((always_inline)) {
               const i32 cj = col + jj * 8, i = ib + ii, rem = mn - i * 4;
               mkmRegs(v, rem > 1, rem > 2, rem > 3, st + (qo << 1) + ((ux)cj << 2), (ux)K << 2, mb == start && i == 0 ? 1 : 0,
                       (i & 15) == 15 || i == np - 1 ? st + ((ux)cj << 3) : 0, mr[jj], ii == 0, ii == ri - 1);
@@ -910,16 +910,20 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
               const ux row = dst + ((ux)(mb + i * 4) * (ldd >> 2) + (ux)(g * Cg + c0)) * 4;
               for (i32 r = 0; r < 4; r++) rows[ii * 4 + r] = r < rem ? fp(row + (ux)r * ldd) : nullptr;
             }
-            // the dx epilogue from the tiles in registers, instead of the write-back (mkx's, per tile)
-            const auto dxe = epiOwn([&](int jj, int ii, const __m256 *v) {
-              const i32 cj = c0 + jj * 8, i = ib + ii, rem = mn - i * 4;
-              const auto co = (ux)(g * Cg + cj) << 2;
-              const ux row = dst + ((ux)(mb + i * 4) * (ldd >> 2) + (ux)(g * Cg + cj)) * 4;
-              const ux xr = x2 + ((ux)(mb + i * 4) * (ldx2 >> 2) + (ux)(g * Cg + cj)) * 4;
+            // the dx epilogue from the tiles in registers, instead of the write-back (mkx's, per tile);
+            // the call's invariants computed here and captured by value (a tile adds its offsets)
+            const ux co0 = (ux)(g * Cg + c0) << 2;
+            const ux row0 = dst + (ux)(mb + ib * 4) * ldd + co0, xr0 = x2 + (ux)(mb + ib * 4) * ldx2 + co0;
+            const i32 rem0 = mn - ib * 4, pfr = min(4, mn - (ib + WRI) * 4), gac = gacc ? 1 : 0;
+            const ux s32c = s32 + co0, stc = st + (co0 << 1), c2c = c2 + co0, m2c = m2 + co0;
+            const auto dxe = epiOwn([=](int jj, int ii, const __m256 *v) __attribute__((always_inline)) {
+              const i32 i = ib + ii, rem = rem0 - ii * 4;
+              const ux cjo = (ux)jj << 5;
+              const ux row = row0 + (ux)(ii * 4) * ldd + cjo, xr = xr0 + (ux)(ii * 4) * ldx2 + cjo;
               // x2 comes from DRAM, 4 rows per tile C floats apart: the next tile's rows are prefetched
-              for (i32 r = 0, rn = min(4, mn - (i + WRI) * 4); r < rn; r++) _mm_prefetch((const char *)fp(xr + (ux)(WRI * 4 + r) * ldx2), _MM_HINT_T0);
-              mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2 + co, ldc, m2 + co, act,
-                      s32 + co, ldc, (i & 15) == 15 || i == np - 1 ? st + (co << 1) : 0, gacc ? 1 : 0);
+              for (i32 r = 0; r < pfr; r++) _mm_prefetch((const char *)fp(xr + (ux)(WRI * 4 + r) * ldx2), _MM_HINT_T0);
+              mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2c + cjo, ldc, m2c + cjo, act,
+                      s32c + cjo, ldc, (i & 15) == 15 || i == np - 1 ? stc + (cjo << 1) : 0, gac);
             });
             const char *pn = nullptr, *po = nullptr;
             i32 nln = 0, nlo = 0;

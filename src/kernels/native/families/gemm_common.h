@@ -611,7 +611,7 @@ struct MomRun {
  * flush into the f64 partials: in between they stay in m (a float stored and reloaded is the
  * same float).
  */
-static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux ko, i32 init, ux s64, MomRun &m, bool first, bool last) {
+static inline __attribute__((always_inline)) void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux ko, i32 init, ux s64, MomRun &m, bool first, bool last) {
   // (256 bits: mkm's two v128 halves of each row in one register, the same operations per lane)
   const __m256 c0 = v[0], c1 = v[1], c2 = v[2], c3 = v[3];
   float *shp = (float *)(gM + (size_t)sh), *spp = shp + (ko >> 2), *qpp = spp + (ko >> 2);
@@ -651,12 +651,13 @@ static inline void mkmRegs(const __m256 *v, bool d1, bool d2, bool d3, ux sh, ux
  * reduction only, as mkx's registers before its write-back): the same operations per lane in the
  * same order as mkx's write-back (256 bits: its two v128 halves in one register), into d0..d3.
  */
-static inline void mkxRegs(const __m256 *cv, ux d0, ux d1, ux d2, ux d3, i32 add,
+static inline __attribute__((always_inline)) void mkxRegs(const __m256 *cv, ux d0, ux d1, ux d2, ux d3, i32 add,
   ux xr, ux ldx, ux cf, ux cb, ux cm, i32 act, ux st, ux qo, ux s64, i32 acc) {
   const __m256 z = _mm256_setzero_ps();
   const __m256 a2 = ld8(cf), b2 = ld8(cf + cb), mu = ld8(cm);
   __m256 sv = z, q = z;
   const ux dr[4] = {d0, d1, d2, d3};
+#pragma GCC unroll 4
   for (i32 r = 0; r < 4; r++) {
     const ux dd = dr[r];
     if (dd) {

@@ -42,12 +42,12 @@ struct NoEpi {
 template <class L> struct EpiAfter {
   L f;
   static constexpr bool active = true, own = false;
-  void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
+  __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
 };
 template <class L> struct EpiOwn {
   L f;
   static constexpr bool active = true, own = true;
-  void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
+  __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
 };
 template <class L> static inline EpiAfter<L> epiAfter(L f) { return {f}; }
 template <class L> static inline EpiOwn<L> epiOwn(L f) { return {f}; }
