@@ -56,6 +56,8 @@ for (const step of steps) {
   const r = spawnSync(process.execPath, [gyp, ...step, `--nodedir=${nodedir}`, '--jobs=max'], {
     cwd: root,
     encoding: 'utf8',
+    // the compiler's warnings from a fresh build pass spawnSync's default 1 MiB, which kills the build
+    maxBuffer: 256 << 20,
     env: { ...process.env, npm_config_nodedir: nodedir },
   });
   if (r.status !== 0) {

@@ -144,6 +144,8 @@ export const ABLATIONS: Record<string, FusionOptions> = {
   'cache-guard': { ...ALL_FUSION, minFissionBytes: 4 << 20 },
   /** everything but BN work in depthwise convolutions (their statistics, normalize and BN dx as passes of their own) */
   'depthwise-unfused': { ...ALL_FUSION, depthwiseFusion: false },
+  /** everything in forward (statistics epilogues, normalize prologues); backward as passes */
+  'forward-only': { ...ALL_FUSION, backward: false },
   /** everything, and concatenations concatenated again in backward instead of kept as views */
   'recompute-concat': { ...ALL_FUSION, concatViews: false, recomputeConcat: true },
 };

@@ -916,7 +916,7 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
             const ux row0 = dst + (ux)(mb + ib * 4) * ldd + co0, xr0 = x2 + (ux)(mb + ib * 4) * ldx2 + co0;
             const i32 rem0 = mn - ib * 4, pfr = min(4, mn - (ib + WRI) * 4), gac = gacc ? 1 : 0;
             const ux s32c = s32 + co0, stc = st + (co0 << 1), c2c = c2 + co0, m2c = m2 + co0;
-            const auto dxe = epiOwn([=](int jj, int ii, const __m256 *v) __attribute__((always_inline)) {
+            const auto tile = [=](int jj, int ii, const __m256 *v) __attribute__((always_inline)) {
               const i32 i = ib + ii, rem = rem0 - ii * 4;
               const ux cjo = (ux)jj << 5;
               const ux row = row0 + (ux)(ii * 4) * ldd + cjo, xr = xr0 + (ux)(ii * 4) * ldx2 + cjo;
@@ -924,6 +924,27 @@ template <class F> static void bwdData1x1(ux d, ux dy, ux bp, ux dx, ux dlt, ux 
               for (i32 r = 0; r < pfr; r++) _mm_prefetch((const char *)fp(xr + (ux)(WRI * 4 + r) * ldx2), _MM_HINT_T0);
               mkxRegs(v, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2c + cjo, ldc, m2c + cjo, act,
                       s32c + cjo, ldc, (i & 15) == 15 || i == np - 1 ? stc + (cjo << 1) : 0, gac);
+            };
+            // a micro-panel's two panels at once (AVX-512: 16 channels a register), where the
+            // activation has a mask form and the epilogue does not accumulate
+            const bool wide = gac == 0 && (act == 0 || act == ACT_RELU || act == ACT_RELU6);
+            const auto dxe = epiOwn2(tile, [=](int ii, const __m256 *v0, const __m256 *v1) __attribute__((always_inline)) {
+#if BNFF_VW == 16
+              if (wide) {
+                const i32 i = ib + ii, rem = rem0 - ii * 4;
+                const ux row = row0 + (ux)(ii * 4) * ldd, xr = xr0 + (ux)(ii * 4) * ldx2;
+                for (i32 r = 0; r < pfr; r++) {
+                  const ux nx = xr + (ux)(WRI * 4 + r) * ldx2;
+                  _mm_prefetch((const char *)fp(nx), _MM_HINT_T0);
+                  _mm_prefetch((const char *)fp(nx + 32), _MM_HINT_T0);
+                }
+                mkxRegs16(v0, v1, row, rem > 1 ? row + ldd : 0, rem > 2 ? row + 2 * ldd : 0, rem > 3 ? row + 3 * ldd : 0, add, xr, ldx2, c2c, ldc, m2c, act, s32c, ldc,
+                          (i & 15) == 15 || i == np - 1 ? stc : 0);
+                return;
+              }
+#endif
+              tile(0, ii, v0);
+              tile(1, ii, v1);
             });
             const char *pn = nullptr, *po = nullptr;
             i32 nln = 0, nlo = 0;

@@ -684,6 +684,54 @@ static inline __attribute__((always_inline)) void mkxRegs(const __m256 *cv, ux d
   if (s64) flushSums(st, qo, s64, qo << 1, 8);
 }
 
+#if BNFF_VW == 16
+/**
+ * mkxRegs on two adjacent panels at once (16 channels: panel 0's rows in v0, panel 1's in v1; the
+ * rows, coefficients and sums 16 floats wide), in 512-bit registers: per lane the operations of
+ * mkxRegs in its order, so the same bits, with the ReLU and ReLU6 derivatives through mask
+ * registers. For act none, ReLU or ReLU6 and no accumulating epilogue (the callers check).
+ */
+static inline __attribute__((always_inline)) void mkxRegs16(const __m256 *v0, const __m256 *v1, ux d0, ux d1, ux d2, ux d3, i32 add, ux xr, ux ldx,
+                                                           ux cf, ux cb, ux cm, i32 act, ux st, ux qo, ux s64) {
+  const auto l16 = [](ux off) { return _mm512_loadu_ps((const float *)(gM + (size_t)off)); };
+  const __m512 a2 = l16(cf), b2 = l16(cf + cb), mu = l16(cm), zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+  __m512 sv = zero, q = zero;
+  const ux dr[4] = {d0, d1, d2, d3};
+#pragma GCC unroll 4
+  for (i32 r = 0; r < 4; r++) {
+    const ux dd = dr[r];
+    if (dd) {
+      float *dp = (float *)(gM + (size_t)dd);
+      __m512 c = _mm512_insertf32x8(_mm512_castps256_ps512(v0[r]), v1[r], 1);
+      if (add) c = _mm512_add_ps(_mm512_loadu_ps(dp), c);
+      const __m512 xv = l16(xr);
+      if (act) {
+        const __m512 z = _mm512_fmadd_ps(xv, a2, b2);
+        __mmask16 off = _mm512_cmp_ps_mask(z, zero, _CMP_LE_OQ);
+        if (act == ACT_RELU6) off = _kor_mask16(off, _mm512_cmp_ps_mask(z, six, _CMP_GE_OQ));
+        c = _mm512_maskz_mov_ps(_knot_mask16(off), c);
+      }
+      _mm512_storeu_ps(dp, c);
+      if (r == 0) {
+        sv = c;
+        q = _mm512_mul_ps(c, _mm512_sub_ps(xv, mu));
+      } else {
+        sv = _mm512_add_ps(sv, c);
+        q = _mm512_fmadd_ps(c, _mm512_sub_ps(xv, mu), q);
+      }
+    }
+    xr += ldx;
+  }
+  float *stp = (float *)(gM + (size_t)st), *qp = (float *)(gM + (size_t)(st + qo));
+  _mm512_storeu_ps(stp, _mm512_add_ps(_mm512_loadu_ps(stp), sv));
+  _mm512_storeu_ps(qp, _mm512_add_ps(_mm512_loadu_ps(qp), q));
+  if (s64) {
+    flushSums(st, qo, s64, qo << 1, 8);
+    flushSums(st + 32, qo, s64 + 64, qo << 1, 8);
+  }
+}
+#endif
+
 /**
  * Edge-tile (ncols < 8) dx epilogue as mkx: act', store and reduce the final values tileOut wrote.
  * tile != 0 (the accumulating epilogue, D_GACC): dx comes from the micro-tile (rows 32 bytes apart

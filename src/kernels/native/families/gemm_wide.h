@@ -36,21 +36,38 @@ enum { A_PACKED = 0, A_ROWS = 1, A_COLS = 2 };
  * dx epilogue, which masks and stores itself).
  */
 struct NoEpi {
-  static constexpr bool active = false, own = false;
+  static constexpr bool active = false, own = false, pair = false;
   void operator()(int, int, const __m256 *) const {}
+  void both(int, const __m256 *, const __m256 *) const {}
 };
 template <class L> struct EpiAfter {
   L f;
-  static constexpr bool active = true, own = false;
+  static constexpr bool active = true, own = false, pair = false;
+  void both(int, const __m256 *, const __m256 *) const {}
   __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
 };
 template <class L> struct EpiOwn {
   L f;
-  static constexpr bool active = true, own = true;
+  static constexpr bool active = true, own = true, pair = false;
   __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
+  void both(int, const __m256 *, const __m256 *) const {}
+};
+/**
+ * EpiOwn whose epilogue takes a micro-panel's two panels at once where a call has two (16
+ * channels, one 512-bit register a row): f2(ii, panel 0's rows, panel 1's rows), micro-panel by
+ * micro-panel. The panels hold different channels, so each channel's values and sums come in the
+ * same order as panel by panel.
+ */
+template <class L, class L2> struct EpiOwn2 {
+  L f;
+  L2 f2;
+  static constexpr bool active = true, own = true, pair = true;
+  __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
+  __attribute__((always_inline)) void both(int ii, const __m256 *v0, const __m256 *v1) const { f2(ii, v0, v1); }
 };
 template <class L> static inline EpiAfter<L> epiAfter(L f) { return {f}; }
 template <class L> static inline EpiOwn<L> epiOwn(L f) { return {f}; }
+template <class L, class L2> static inline EpiOwn2<L, L2> epiOwn2(L f, L2 f2) { return {f, f2}; }
 
 /**
  * RI micro-panels of A (see AM) x RJ panels of B at b, b + bs, ... (floats): row r of micro-panel
@@ -96,6 +113,15 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
     for (int jj = 0; jj < RJ; jj++) {
 #pragma GCC unroll 16
       for (int r = 0; r < RI * 4; r++) _mm256_storeu_ps(part[r] + 8 * jj, c[r][jj]);
+    }
+    return;
+  }
+  if constexpr (E::pair && RJ == 2) {
+#pragma GCC unroll 4
+    for (int ii = 0; ii < RI; ii++) {
+      const __m256 v0[4] = {c[ii * 4][0], c[ii * 4 + 1][0], c[ii * 4 + 2][0], c[ii * 4 + 3][0]};
+      const __m256 v1[4] = {c[ii * 4][1], c[ii * 4 + 1][1], c[ii * 4 + 2][1], c[ii * 4 + 3][1]};
+      epi.both(ii, v0, v1);
     }
     return;
   }
