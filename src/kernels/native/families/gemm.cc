@@ -262,11 +262,22 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
             }
             // moments from the tiles in registers, after their write-back (mkm's epilogue, per tile)
             MomRun mr[WRJ];
-            const auto mom = epiAfter([&](int jj, int ii, const __m256 *v) __attribute__((always_inline)) {
+            const auto tile = [&](int jj, int ii, const __m256 *v) __attribute__((always_inline)) {
               const i32 cj = col + jj * 8, i = ib + ii, rem = mn - i * 4;
               mkmRegs(v, rem > 1, rem > 2, rem > 3, st + (qo << 1) + ((ux)cj << 2), (ux)K << 2, mb == start && i == 0 ? 1 : 0,
                       (i & 15) == 15 || i == np - 1 ? st + ((ux)cj << 3) : 0, mr[jj], ii == 0, ii == ri - 1);
+            };
+            // (AVX-512: a micro-panel's two panels at once, 16 channels a register)
+#if BNFF_VW == 16
+            MomRun16 m16;
+            const auto mom = epiAfter2(tile, [&](int ii, const __m256 *v0, const __m256 *v1) __attribute__((always_inline)) {
+              const i32 i = ib + ii, rem = mn - i * 4;
+              mkmRegs16(v0, v1, rem > 1, rem > 2, rem > 3, st + (qo << 1) + ((ux)col << 2), (ux)K << 2, mb == start && i == 0 ? 1 : 0,
+                        (i & 15) == 15 || i == np - 1 ? st + ((ux)col << 3) : 0, m16, ii == 0, ii == ri - 1);
             });
+#else
+            const auto mom = epiAfter(tile);
+#endif
             if (dir) {
               // first panels: prefetch the next tile's x rows (contiguous when one block spans C)
               // and output rows, which come from DRAM

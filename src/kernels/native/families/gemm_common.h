@@ -646,6 +646,54 @@ static inline __attribute__((always_inline)) void mkmRegs(const __m256 *v, bool 
   }
 }
 
+#if BNFF_VW == 16
+/** Two adjacent panels' shift and f32 sums (16 channels), as MomRun. */
+struct MomRun16 {
+  __m512 k, s, q;
+};
+
+/**
+ * mkmRegs on two adjacent panels at once (16 channels: panel 0's rows in v0, panel 1's in v1; the
+ * shift and sums 16 floats wide), in 512-bit registers: per lane mkmRegs' operations in its order.
+ */
+static inline __attribute__((always_inline)) void mkmRegs16(const __m256 *v0, const __m256 *v1, bool d1, bool d2, bool d3, ux sh, ux ko, i32 init, ux s64,
+                                                           MomRun16 &m, bool first, bool last) {
+  const auto w = [&](int r) { return _mm512_insertf32x8(_mm512_castps256_ps512(v0[r]), v1[r], 1); };
+  const __m512 c0 = w(0), c1 = w(1), c2 = w(2), c3 = w(3);
+  float *shp = (float *)(gM + (size_t)sh), *spp = shp + (ko >> 2), *qpp = spp + (ko >> 2);
+  if (first) {
+    if (init) {
+      __m512 t = c0;
+      f32 n = 1;
+      if (d1) { t = _mm512_add_ps(t, c1); n += 1; }
+      if (d2) { t = _mm512_add_ps(t, c2); n += 1; }
+      if (d3) { t = _mm512_add_ps(t, c3); n += 1; }
+      _mm512_storeu_ps(shp, _mm512_mul_ps(t, _mm512_set1_ps(1 / n)));
+    }
+    m.k = _mm512_loadu_ps(shp);
+    m.s = _mm512_loadu_ps(spp);
+    m.q = _mm512_loadu_ps(qpp);
+  }
+  const __m512 k = m.k;
+  __m512 sv = _mm512_sub_ps(c0, k);
+  __m512 q = _mm512_mul_ps(sv, sv);
+  if (d1) { const __m512 e = _mm512_sub_ps(c1, k); sv = _mm512_add_ps(sv, e); q = _mm512_fmadd_ps(e, e, q); }
+  if (d2) { const __m512 e = _mm512_sub_ps(c2, k); sv = _mm512_add_ps(sv, e); q = _mm512_fmadd_ps(e, e, q); }
+  if (d3) { const __m512 e = _mm512_sub_ps(c3, k); sv = _mm512_add_ps(sv, e); q = _mm512_fmadd_ps(e, e, q); }
+  m.s = _mm512_add_ps(m.s, sv);
+  m.q = _mm512_add_ps(m.q, q);
+  if (s64 || last) {
+    _mm512_storeu_ps(spp, m.s);
+    _mm512_storeu_ps(qpp, m.q);
+  }
+  if (s64) {
+    flushSums(sh + ko, ko, s64, ko << 1, 8); // (zeroes the f32 sums)
+    flushSums(sh + ko + 32, ko, s64 + 64, ko << 1, 8);
+    m.s = m.q = _mm512_setzero_ps();
+  }
+}
+#endif
+
 /**
  * mkx's dx epilogue for a tile the wide kernel computed into the rows t0, t0 + tsb, ... (the
  * reduction only, as mkx's registers before its write-back): the same operations per lane in the

@@ -65,7 +65,16 @@ template <class L, class L2> struct EpiOwn2 {
   __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
   __attribute__((always_inline)) void both(int ii, const __m256 *v0, const __m256 *v1) const { f2(ii, v0, v1); }
 };
+/** EpiAfter taking a micro-panel's two panels at once where a call has two (as EpiOwn2). */
+template <class L, class L2> struct EpiAfter2 {
+  L f;
+  L2 f2;
+  static constexpr bool active = true, own = false, pair = true;
+  __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
+  __attribute__((always_inline)) void both(int ii, const __m256 *v0, const __m256 *v1) const { f2(ii, v0, v1); }
+};
 template <class L> static inline EpiAfter<L> epiAfter(L f) { return {f}; }
+template <class L, class L2> static inline EpiAfter2<L, L2> epiAfter2(L f, L2 f2) { return {f, f2}; }
 template <class L> static inline EpiOwn<L> epiOwn(L f) { return {f}; }
 template <class L, class L2> static inline EpiOwn2<L, L2> epiOwn2(L f, L2 f2) { return {f, f2}; }
 
@@ -117,11 +126,24 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
     return;
   }
   if constexpr (E::pair && RJ == 2) {
+    // micro-panel by micro-panel: both panels' rows (written back first unless the epilogue
+    // writes them), then the epilogue on the two
 #pragma GCC unroll 4
     for (int ii = 0; ii < RI; ii++) {
-      const __m256 v0[4] = {c[ii * 4][0], c[ii * 4 + 1][0], c[ii * 4 + 2][0], c[ii * 4 + 3][0]};
-      const __m256 v1[4] = {c[ii * 4][1], c[ii * 4 + 1][1], c[ii * 4 + 2][1], c[ii * 4 + 3][1]};
-      epi.both(ii, v0, v1);
+      __m256 v[2][4];
+#pragma GCC unroll 4
+      for (int jj = 0; jj < 2; jj++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+          v[jj][r] = c[ii * 4 + r][jj];
+          float *p = rows[ii * 4 + r];
+          if (E::own || !p) continue;
+          p += 8 * jj;
+          if (add) v[jj][r] = _mm256_add_ps(_mm256_loadu_ps(p), v[jj][r]);
+          _mm256_storeu_ps(p, v[jj][r]);
+        }
+      }
+      epi.both(ii, v[0], v[1]);
     }
     return;
   }
