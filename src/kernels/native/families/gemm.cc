@@ -44,10 +44,14 @@ namespace {
 // region takes at most 1 MiB of the 4 MiB)
 constexpr ux NRW_BYTES = 2u << 20;
 // The forward x prologue of a 1x1 layer normalises whole rows and reads them in place (normRows)
-// for C up to this, and normalises while packing above it. Measured (fused forward, 2 threads,
-// --cold, Zen 4, kernels_conv --fused): rows in place 1.15-1.35x faster at C = 24-192 (mobilenet_v2's
-// 1x1 layers) and 1.03x at 256->64; packing 1.08-1.19x faster at C = 352-1024.
-constexpr i32 NRW_KDIM = 256;
+// where the layer is thin, C or K at most NRW_THIN (packing then costs as much as the few
+// products per packed float), and normalises while packing elsewhere. Measured (Zen 4, 2
+// threads): kernels_conv --fused --cold, rows in place 1.15-1.35x faster at mobilenet_v2's
+// 24->144, 144->24 and 192->32 @56/@28, 1.03x at 256->64 @56, packing 1.08-1.19x faster at
+// C = 352-1024; in training steps, where the forward reads an activation just written (from the
+// caches), mobilenet_v2's fused forward convolutions 1.27x -> 1.23x the plain ones, and rows in
+// place for every C <= 256 made resnet50's 1.01x -> 1.04x (so not there).
+constexpr i32 NRW_THIN = 32;
 
 // =====================================================================================
 // Weight packing.
@@ -212,11 +216,11 @@ template <class F> static void convFwd(ux d, ux x, ux bp, ux bias, ux y, ux coef
         const auto first = r0 == 0;
         const auto add = first ? 0 : 1;
         const auto stats = fused<F>() && mom != 0 && st != 0 && r0 + kc >= Kdim; // y is final after this block
-        // a 1x1 layer's x prologue on whole rows (normRows, one sequential stream) where C is at
-        // most NRW_KDIM: the normalised rows after the packed A block, kc + 16 floats apart (as
+        // a thin 1x1 layer's x prologue on whole rows (normRows, one sequential stream; see
+        // NRW_THIN): the normalised rows after the packed A block, kc + 16 floats apart (as
         // bwdData1x1's dY rows), read in place by the wide kernel instead of packed
         const ux nrs = (ux)(kc + 16) << 2, nrb = apack + (ux)(np * kc) * 16;
-        const bool nrw = fused<F>() && pro && pw1 && Kdim <= NRW_KDIM && (ux)(np * kc) * 16 + (ux)mn * nrs <= NRW_BYTES;
+        const bool nrw = fused<F>() && pro && pw1 && (Kdim <= NRW_THIN || Kg <= NRW_THIN) && (ux)(np * kc) * 16 + (ux)mn * nrs <= NRW_BYTES;
         // full panels (8 columns): WRI micro-panels x WRJ panels per call of the wide kernel
         const i32 NPF = Kg >> 3;
         for (i32 jb = 0; jb < NPF; jb += WRJ) {
