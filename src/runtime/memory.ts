@@ -99,15 +99,20 @@ export class Arena implements Memory {
   /**
    * A WebAssembly memory of initialBytes that grows to 4 GiB, or (buffer) an arena over a fixed
    * buffer: the native engine's (src/runtime/native.ts nativeArena), whose untouched pages cost
-   * nothing.
+   * nothing. pageOffset: where the buffer's memory starts within a 4 KiB page (the addon says;
+   * a WebAssembly memory starts on one): reservations then start on a page of memory, so that
+   * every offset the arena and the planner align to 64 bytes is a cache line's start.
    */
-  constructor(o: number | { buffer: SharedArrayBuffer } = 32 * PAGE) {
+  constructor(o: number | { buffer: SharedArrayBuffer; pageOffset?: number } = 32 * PAGE) {
     if (typeof o === 'number') {
       this.memory = new WebAssembly.Memory({ initial: Math.ceil(o / PAGE), maximum: 65536, shared: true });
       this.maxBytes = MAX_ARENA_BYTES;
     } else {
       this.fixed = o.buffer;
       this.maxBytes = o.buffer.byteLength;
+      const lead = o.pageOffset ?? 0;
+      if (!Number.isInteger(lead) || lead < 0 || lead >= 4096) throw new RangeError(`Arena: pageOffset must be an integer in [0, 4096), got ${lead}`);
+      this.top = ARENA_BASE + ((4096 - lead) % 4096);
     }
   }
 

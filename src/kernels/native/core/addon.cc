@@ -261,6 +261,27 @@ bool inside_anonymous_mapping(uintptr_t lo, uintptr_t hi) {
 }
 #endif
 
+// pageOffset(view: Float32Array) -> number: the address of the view's first float modulo 4096.
+// A SharedArrayBuffer's memory need not start a page, nor a cache line (glibc's large blocks
+// start 16 bytes into their mapping): the native arena starts its reservations where the pages
+// do, so that the 64-byte alignment of its offsets is the memory's (src/runtime/native.ts).
+napi_value PageOffset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  bool is = false;
+  napi_typedarray_type type;
+  size_t len = 0, off = 0;
+  void *data = nullptr;
+  napi_value ab;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off) != napi_ok || type != napi_float32_array)
+    return throw_msg(env, "pageOffset: a Float32Array expected");
+  napi_value result;
+  CHECK(napi_create_int32(env, static_cast<int32_t>(reinterpret_cast<uintptr_t>(data) & 4095), &result));
+  return result;
+}
+
 // noreserve(view: Float32Array at offset 0 of a SharedArrayBuffer not yet written, bytes: its
 // byteLength) -> boolean. Maps the whole pages of the buffer afresh with MAP_NORESERVE (zero
 // pages, as the fresh buffer holds): Linux then charges them to the commit accounting only as
@@ -313,6 +334,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"run", nullptr, Run, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"destroy", nullptr, Destroy, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"noreserve", nullptr, NoReserve, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pageOffset", nullptr, PageOffset, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_value ctl_slots;
   napi_create_int32(env, CTL_SLOTS, &ctl_slots);
