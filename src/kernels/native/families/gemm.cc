@@ -3,7 +3,7 @@
 // layout and descriptor fields (docs/design/conv-kernels.md, docs/design/native-engine.md). This
 // file: weight packing, forward and backward-data passes; gemm_w.cc:
 // backward-weights and the bias gradient; depthwise.cc: the depthwise kernels; gemm_common.h: what
-// they share; gemm_wide.h: the wide micro-kernel.
+// they share; gemm_wide.h: the wide micro-kernel; gemm_epi.h: the fused epilogues after it.
 //
 // The port is faithful: the same loop nests and the same float operations in the same
 // order as the WebAssembly kernels, on 128-bit vectors (v128 = __m128, fma = the fused FMA that

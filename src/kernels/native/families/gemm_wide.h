@@ -32,7 +32,7 @@ enum { A_PACKED = 0, A_ROWS = 1, A_COLS = 2 };
 /**
  * Epilogues of the wide kernel, called per 4x8 tile (panel jj, micro-panel ii, in the write-back
  * order) with its 4 rows in registers: after mkw's own write-back, with the values written
- * (EpiAfter: the moments), or instead of it, with the sums of this reduction block (EpiOwn: the
+ * (epiAfter: the moments), or instead of it, with the sums of this reduction block (epiOwn: the
  * dx epilogue, which masks and stores itself).
  */
 struct NoEpi {
@@ -40,43 +40,27 @@ struct NoEpi {
   void operator()(int, int, const __m256 *) const {}
   void both(int, const __m256 *, const __m256 *) const {}
 };
-template <class L> struct EpiAfter {
-  L f;
-  static constexpr bool active = true, own = false, pair = false;
-  void both(int, const __m256 *, const __m256 *) const {}
-  __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
-};
-template <class L> struct EpiOwn {
-  L f;
-  static constexpr bool active = true, own = true, pair = false;
-  __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
-  void both(int, const __m256 *, const __m256 *) const {}
-};
+/** No epilogue on a micro-panel's two panels at once: f per tile only. */
+struct NoPair {};
 /**
- * EpiOwn whose epilogue takes a micro-panel's two panels at once where a call has two (16
- * channels, one 512-bit register a row): f2(ii, panel 0's rows, panel 1's rows), micro-panel by
- * micro-panel. The panels hold different channels, so each channel's values and sums come in the
- * same order as panel by panel.
+ * f(jj, ii, rows) per tile; with L2, f2(ii, panel 0's rows, panel 1's rows) instead where a call
+ * has two panels (16 channels, one 512-bit register a row), micro-panel by micro-panel: the panels
+ * hold different channels, so each channel's values and sums come in the order they would panel by
+ * panel. Own: the epilogue writes the rows itself (no write-back by the kernel).
  */
-template <class L, class L2> struct EpiOwn2 {
+template <bool Own, class L, class L2 = NoPair> struct Epi {
   L f;
   L2 f2;
-  static constexpr bool active = true, own = true, pair = true;
+  static constexpr bool active = true, own = Own, pair = !std::is_same<L2, NoPair>::value;
   __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
-  __attribute__((always_inline)) void both(int ii, const __m256 *v0, const __m256 *v1) const { f2(ii, v0, v1); }
+  __attribute__((always_inline)) void both(int ii, const __m256 *v0, const __m256 *v1) const {
+    if constexpr (pair) f2(ii, v0, v1);
+  }
 };
-/** EpiAfter taking a micro-panel's two panels at once where a call has two (as EpiOwn2). */
-template <class L, class L2> struct EpiAfter2 {
-  L f;
-  L2 f2;
-  static constexpr bool active = true, own = false, pair = true;
-  __attribute__((always_inline)) void operator()(int jj, int ii, const __m256 *v) const { f(jj, ii, v); }
-  __attribute__((always_inline)) void both(int ii, const __m256 *v0, const __m256 *v1) const { f2(ii, v0, v1); }
-};
-template <class L> static inline EpiAfter<L> epiAfter(L f) { return {f}; }
-template <class L, class L2> static inline EpiAfter2<L, L2> epiAfter2(L f, L2 f2) { return {f, f2}; }
-template <class L> static inline EpiOwn<L> epiOwn(L f) { return {f}; }
-template <class L, class L2> static inline EpiOwn2<L, L2> epiOwn2(L f, L2 f2) { return {f, f2}; }
+template <class L> static inline Epi<false, L> epiAfter(L f) { return {f, {}}; }
+template <class L, class L2> static inline Epi<false, L, L2> epiAfter2(L f, L2 f2) { return {f, f2}; }
+template <class L> static inline Epi<true, L> epiOwn(L f) { return {f, {}}; }
+template <class L, class L2> static inline Epi<true, L, L2> epiOwn2(L f, L2 f2) { return {f, f2}; }
 
 /**
  * RI micro-panels of A (see AM) x RJ panels of B at b, b + bs, ... (floats): row r of micro-panel
@@ -125,25 +109,27 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
     }
     return;
   }
+  // one tile's rows into v, written back (added to what the rows hold with add) unless the
+  // epilogue writes them
+  const auto tile = [&](int jj, int ii, __m256 *v) __attribute__((always_inline)) {
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+      v[r] = c[ii * 4 + r][jj];
+      float *p = rows[ii * 4 + r];
+      if (E::own || !p) continue;
+      p += 8 * jj;
+      if (add) v[r] = _mm256_add_ps(_mm256_loadu_ps(p), v[r]);
+      _mm256_storeu_ps(p, v[r]);
+    }
+  };
   if constexpr (E::pair && RJ == 2) {
-    // micro-panel by micro-panel: both panels' rows (written back first unless the epilogue
-    // writes them), then the epilogue on the two
+    // micro-panel by micro-panel: both panels' tiles, then the epilogue on the two
 #pragma GCC unroll 4
     for (int ii = 0; ii < RI; ii++) {
-      __m256 v[2][4];
-#pragma GCC unroll 4
-      for (int jj = 0; jj < 2; jj++) {
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-          v[jj][r] = c[ii * 4 + r][jj];
-          float *p = rows[ii * 4 + r];
-          if (E::own || !p) continue;
-          p += 8 * jj;
-          if (add) v[jj][r] = _mm256_add_ps(_mm256_loadu_ps(p), v[jj][r]);
-          _mm256_storeu_ps(p, v[jj][r]);
-        }
-      }
-      epi.both(ii, v[0], v[1]);
+      __m256 v0[4], v1[4];
+      tile(0, ii, v0);
+      tile(1, ii, v1);
+      epi.both(ii, v0, v1);
     }
     return;
   }
@@ -152,15 +138,7 @@ static inline __attribute__((always_inline)) void mkw(const float *a, size_t as,
 #pragma GCC unroll 4
     for (int ii = 0; ii < RI; ii++) {
       __m256 v[4];
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++) {
-        v[r] = c[ii * 4 + r][jj];
-        float *p = rows[ii * 4 + r];
-        if (E::own || !p) continue;
-        p += 8 * jj;
-        if (add) v[r] = _mm256_add_ps(_mm256_loadu_ps(p), v[r]);
-        _mm256_storeu_ps(p, v[r]);
-      }
+      tile(jj, ii, v);
       if (E::active) epi(jj, ii, v);
     }
   }
